@@ -1,0 +1,89 @@
+"""Settings read from ``CROSSDOCK_*`` environment variables.
+
+The defaults are the embedded mode: a SQLite file in the working directory, the in-process
+job runner, and a secret key generated on first run and kept in ``.crossdock/``. Setting
+``CROSSDOCK_DATABASE_URL`` and ``CROSSDOCK_REDIS_URL`` switches to the production shape
+(PostgreSQL + arq workers) without any other change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+__all__ = ["Settings"]
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _async_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``sqlite:///x``) and pick async drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None = None
+    secret_keys: tuple[str, ...] = ()
+    plugins: tuple[str, ...] | None = None
+    sync_interval_seconds: int = 60
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
+    graphiql_assets: Path | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def embedded_jobs(self) -> bool:
+        return self.redis_url is None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("CROSSDOCK_DATA_DIR", Path.cwd() / ".crossdock"))
+        database_url = _async_url(
+            env.get("CROSSDOCK_DATABASE_URL") or f"sqlite:///{Path.cwd() / 'crossdock.db'}"
+        )
+        keys = _split(env.get("CROSSDOCK_SECRET_KEY")) or (_embedded_secret(data_dir),)
+        assets = env.get("CROSSDOCK_GRAPHIQL_ASSETS")
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("CROSSDOCK_REDIS_URL") or None,
+            secret_keys=keys,
+            plugins=_split(env.get("CROSSDOCK_PLUGINS")),
+            sync_interval_seconds=int(env.get("CROSSDOCK_SYNC_INTERVAL", "60")),
+            data_dir=data_dir,
+            graphiql_assets=Path(assets) if assets else None,
+        )
+
+
+def _embedded_secret(data_dir: Path) -> str:
+    """Generate the embedded-mode encryption key once and keep it beside the database.
+
+    Production sets ``CROSSDOCK_SECRET_KEY`` (comma-separated Fernet keys, newest first,
+    so old credentials stay readable while they are re-encrypted).
+    """
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,155 @@
+"""The hook specifications: Crossdock's contract with plugin authors.
+
+A plugin is a module (or object) with functions decorated ``@crossdock.hookimpl`` whose
+names match the specs below, registered through the ``crossdock`` entry-point group::
+
+    [project.entry-points.crossdock]
+    myshop = "crossdock_myshop.plugin"
+
+There are two families of hooks.
+
+**Registration hooks** return provider objects that satisfy a Protocol from
+:mod:`crossdock.providers`. They are called once, when the plugin manager loads, and every
+plugin's results are collected. Provider methods are ``async``; the hooks themselves are
+plain functions because pluggy has no async hooks.
+
+**Event and policy hooks** are called by the core services while they work. Events are
+broadcast after the change has been committed (a failing event hook is logged, never
+undoes the change). Policy hooks are called inside the operation and their results decide
+what happens.
+
+All arguments are passed by keyword; a hook implementation may accept any subset of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from crossdock.providers import (
+        CarrierProvider,
+        ChannelOrder,
+        MarketplaceProvider,
+        PaymentProvider,
+        TaxEngine,
+    )
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]
+
+PROJECT = "crossdock"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def crossdock_marketplaces() -> Iterable[MarketplaceProvider]:
+    """Return the marketplace (sales channel) providers this plugin offers.
+
+    Called once when the plugin manager loads. Return an iterable of objects satisfying
+    :class:`crossdock.providers.MarketplaceProvider`, usually subclasses of
+    :class:`crossdock.providers.MarketplaceBase`. Each provider's ``name`` is the channel
+    name used in connections (``"amazon"``, ``"shopee"``) and must be unique across plugins.
+
+    The provider declares in ``capabilities`` which operations it implements
+    (:class:`crossdock.providers.MarketplaceCapability`); the loader rejects a provider that
+    claims a capability whose method it does not override. Results from every plugin are
+    collected.
+
+    Example::
+
+        @hookimpl
+        def crossdock_marketplaces():
+            return [MyShopMarketplace()]
+    """
+
+
+@hookspec
+def crossdock_payment_providers() -> Iterable[PaymentProvider]:
+    """Return the payment providers this plugin offers (card processors, COD, transfer).
+
+    Called once when the plugin manager loads; results from every plugin are collected.
+    Each object satisfies :class:`crossdock.providers.PaymentProvider`; ``name`` is unique
+    across plugins. ``payment_methods(country, amount)`` is asked when a console wants the
+    methods available for a checkout; providers rank their own options.
+    """
+
+
+@hookspec
+def crossdock_carriers() -> Iterable[CarrierProvider]:
+    """Return the carrier providers (labels, tracking) this plugin offers.
+
+    Called once when the plugin manager loads; results from every plugin are collected.
+    Each object satisfies :class:`crossdock.providers.CarrierProvider`.
+    """
+
+
+@hookspec
+def crossdock_tax_engines() -> Iterable[TaxEngine]:
+    """Return the tax engines this plugin offers, usually one per region (EU VAT, US).
+
+    Called once when the plugin manager loads; results from every plugin are collected.
+    Each object satisfies :class:`crossdock.providers.TaxEngine`; ``applies_to(country)``
+    tells the core which engine computes tax for a destination.
+    """
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@hookspec
+def crossdock_order_checks(
+    tenant: str, order: ChannelOrder, connection: Mapping[str, Any]
+) -> Iterable[tuple[str, str]] | None:
+    """Return holds to put on an order as it is ingested, or ``None`` for no objection.
+
+    ``tenant`` is the tenant's slug, ``order`` the normalized
+    :class:`crossdock.providers.ChannelOrder`, ``connection`` a read-only mapping with the
+    connection's ``id``, ``channel``, ``site`` and ``currency``.
+
+    Called inside the ingestion transaction each time a new order arrives (not for later
+    updates of the same order). Return an iterable of ``(reason, message)`` pairs; every
+    plugin's holds are collected and the order goes ``on_hold`` with all of them. Reasons are
+    short snake_case words an operator can filter on (``fraud_suspect``,
+    ``prohibited_item``). The hook must not do I/O: it runs while rows are locked.
+    """
+
+
+# --------------------------------------------------------------------------- events
+
+
+@hookspec
+def crossdock_order_ingested(
+    tenant: str, order_id: int, external_id: str, status: str, created: bool
+) -> None:
+    """Called after an order from a channel has been stored (created or updated).
+
+    ``order_id`` is Crossdock's id, ``external_id`` the marketplace's, ``status`` the
+    Crossdock status after the change, ``created`` whether this was the first time the order
+    was seen. Called after the transaction commits, once per order that actually changed (a
+    re-delivered copy that changes nothing does not call it). Return values are ignored; an
+    exception is logged and does not undo the ingestion.
+    """
+
+
+@hookspec
+def crossdock_stock_changed(
+    tenant: str,
+    variant_id: int,
+    warehouse_id: int,
+    on_hand: int,
+    reserved: int,
+    reason: str,
+) -> None:
+    """Called after a stock level changed (receipt, adjustment, reservation, shipment).
+
+    Receives the level's new ``on_hand`` and ``reserved`` and the ledger ``reason`` that
+    changed it. Called after the transaction commits, once per level changed. Return values
+    are ignored; an exception is logged and does not undo the change. Use it to mirror stock
+    into another system; pushes to marketplaces are the core's job.
+    """

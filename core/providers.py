@@ -1,0 +1,407 @@
+"""Provider contracts: what a marketplace, payment, carrier or tax plugin hands the core.
+
+Registration hooks (see :mod:`crossdock.hookspecs`) return provider objects. Each kind has
+a typed :class:`~typing.Protocol` the core programs against, and a base class a plugin may
+subclass to get ``NotSupported`` defaults for every operation it does not offer yet.
+
+A provider declares its ``capabilities`` honestly: the core only calls an operation whose
+capability is declared, and the plugin manager refuses a provider that declares a
+capability without implementing the method behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from crossdock.errors import NotSupported
+from crossdock.money import Money
+
+__all__ = [
+    "MARKETPLACE_OPERATIONS",
+    "Address",
+    "CarrierBase",
+    "CarrierProvider",
+    "ChannelConnection",
+    "ChannelOrder",
+    "ChannelOrderLine",
+    "MarketplaceBase",
+    "MarketplaceCapability",
+    "MarketplaceProvider",
+    "OrderPage",
+    "PaymentBase",
+    "PaymentMethodOption",
+    "PaymentProvider",
+    "PriceUpdate",
+    "ProviderKind",
+    "PushResult",
+    "RateLimit",
+    "ShipmentConfirmation",
+    "Site",
+    "StockUpdate",
+    "TaxBase",
+    "TaxEngine",
+    "TaxLine",
+    "TaxQuote",
+]
+
+
+class ProviderKind(StrEnum):
+    MARKETPLACE = "marketplace"
+    PAYMENT = "payment"
+    CARRIER = "carrier"
+    TAX = "tax"
+
+
+class MarketplaceCapability(StrEnum):
+    """What a marketplace provider can do. Each maps to one async method."""
+
+    ORDERS_SYNC = "orders.sync"
+    ORDERS_GET = "orders.get"
+    ORDERS_CANCEL = "orders.cancel"
+    SHIPMENTS_CONFIRM = "shipments.confirm"
+    STOCK_PUSH = "stock.push"
+    PRICE_PUSH = "price.push"
+    MESSAGES_READ = "messages.read"
+    MESSAGES_SEND = "messages.send"
+    WEBHOOKS = "webhooks"
+    CREDENTIALS_REFRESH = "credentials.refresh"
+
+
+#: capability -> the provider method that must be implemented to claim it.
+MARKETPLACE_OPERATIONS: Mapping[str, str] = {
+    MarketplaceCapability.ORDERS_SYNC: "fetch_orders",
+    MarketplaceCapability.ORDERS_GET: "fetch_order",
+    MarketplaceCapability.ORDERS_CANCEL: "cancel_order",
+    MarketplaceCapability.SHIPMENTS_CONFIRM: "confirm_shipment",
+    MarketplaceCapability.STOCK_PUSH: "push_stock",
+    MarketplaceCapability.PRICE_PUSH: "push_prices",
+    MarketplaceCapability.MESSAGES_READ: "fetch_messages",
+    MarketplaceCapability.MESSAGES_SEND: "send_message",
+    MarketplaceCapability.WEBHOOKS: "parse_webhook",
+    MarketplaceCapability.CREDENTIALS_REFRESH: "refresh_credentials",
+}
+
+
+# --------------------------------------------------------------------------- value types
+
+
+@dataclass(frozen=True)
+class Site:
+    """A marketplace site/region a connection can be bound to (e.g. Amazon DE, Shopee MY)."""
+
+    code: str
+    country: str
+    currency: str
+    name: str = ""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A documented token bucket: ``rate`` requests per second refilling up to ``burst``."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class ChannelConnection:
+    """What a provider gets to call the marketplace for one connection.
+
+    ``credentials`` are decrypted for the duration of the call only; a provider must never
+    log them. ``base_url`` overrides the production host (emulators, sandboxes).
+    """
+
+    id: int
+    tenant: str
+    channel: str
+    site: str
+    currency: str
+    credentials: Mapping[str, Any]
+    base_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelOrderLine:
+    external_id: str
+    sku: str
+    quantity: int
+    unit_price: Money
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelOrder:
+    """An order as a marketplace provider normalizes it.
+
+    ``status`` is a Crossdock status (see ``crossdock.db.models.OrderStatus``);
+    ``channel_status`` keeps the marketplace's own word for audit. ``updated_at`` is the
+    marketplace's update time: later updates win, earlier ones are ignored.
+    """
+
+    external_id: str
+    status: str
+    channel_status: str
+    placed_at: datetime
+    updated_at: datetime
+    total: Money
+    lines: Sequence[ChannelOrderLine]
+    buyer_name: str | None = None
+    buyer_email: str | None = None
+    shipping_address: Address | None = None
+    ship_by: datetime | None = None
+    fulfilled_by_channel: bool = False
+    payment_status: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of orders. ``next_page_token`` is None on the last page."""
+
+    orders: Sequence[ChannelOrder]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipmentConfirmation:
+    order_external_id: str
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    service: str | None = None
+    lines: Sequence[tuple[str, int]] = ()  # (external line id, quantity)
+
+
+@dataclass(frozen=True)
+class StockUpdate:
+    channel_sku: str
+    quantity: int
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PriceUpdate:
+    channel_sku: str
+    price: Money
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PushResult:
+    channel_sku: str
+    accepted: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentMethodOption:
+    provider: str
+    method: str
+    label: str
+    rank: int = 100
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    sku: str
+    amount: Money
+    quantity: int = 1
+    tax_class: str = "standard"
+
+
+@dataclass(frozen=True)
+class TaxQuote:
+    """Tax for one line: the rate, the amount, and who collects it."""
+
+    sku: str
+    rate: Decimal
+    amount: Money
+    collected_by: str = "seller"  # or "marketplace" under deemed-supplier rules
+    jurisdiction: str = ""
+
+
+# --------------------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class MarketplaceProvider(Protocol):
+    """A sales channel. Every operation is async and talks to the marketplace over HTTP."""
+
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+    rate_limits: Mapping[str, RateLimit]
+
+    def sites(self) -> Sequence[Site]: ...
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage: ...
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder: ...
+
+    async def cancel_order(
+        self, conn: ChannelConnection, external_id: str, reason: str
+    ) -> None: ...
+
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> None: ...
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]: ...
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]: ...
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, since: datetime
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+    async def send_message(
+        self, conn: ChannelConnection, thread_id: str, text: str
+    ) -> None: ...
+
+    def parse_webhook(
+        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    def payment_methods(
+        self, country: str, amount: Money
+    ) -> Sequence[PaymentMethodOption]: ...
+
+
+@runtime_checkable
+class CarrierProvider(Protocol):
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    async def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]: ...
+
+
+@runtime_checkable
+class TaxEngine(Protocol):
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    def applies_to(self, country: str) -> bool: ...
+
+    def quote(self, country: str, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]: ...
+
+
+# --------------------------------------------------------------------------- base classes
+
+
+class _Base:
+    name: ClassVar[str]
+    display_name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    capabilities: frozenset[str] = frozenset()
+
+    def _unsupported(self, operation: str) -> NotSupported:
+        return NotSupported(f"{self.name} does not support {operation} yet")
+
+
+class MarketplaceBase(_Base):
+    """Subclass and override what the marketplace offers; declare it in ``capabilities``."""
+
+    rate_limits: Mapping[str, RateLimit] = {}
+
+    def sites(self) -> Sequence[Site]:
+        return ()
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        raise self._unsupported("fetch_orders")
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        raise self._unsupported("fetch_order")
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None:
+        raise self._unsupported("cancel_order")
+
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> None:
+        raise self._unsupported("confirm_shipment")
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        raise self._unsupported("push_stock")
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]:
+        raise self._unsupported("push_prices")
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, since: datetime
+    ) -> Sequence[Mapping[str, Any]]:
+        raise self._unsupported("fetch_messages")
+
+    async def send_message(self, conn: ChannelConnection, thread_id: str, text: str) -> None:
+        raise self._unsupported("send_message")
+
+    def parse_webhook(
+        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[Mapping[str, Any]]:
+        raise self._unsupported("parse_webhook")
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
+        raise self._unsupported("refresh_credentials")
+
+
+class PaymentBase(_Base):
+    def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]:
+        return ()
+
+
+class CarrierBase(_Base):
+    async def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]:
+        raise self._unsupported("track")
+
+
+class TaxBase(_Base):
+    def applies_to(self, country: str) -> bool:
+        return False
+
+    def quote(self, country: str, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]:
+        raise self._unsupported("quote")
