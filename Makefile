@@ -1,0 +1,34 @@
+# Two commands a newcomer needs: `make demo` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PLUGINS := amazon shopee lazada tiktok payments
+IDE     := core/api/ide
+
+.PHONY: setup demo serve test lint typecheck check clean
+
+$(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) $(IDE)/package.json $(IDE)/package-lock.json
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]' $(foreach p,$(PLUGINS),-e plugins/$(p))
+	npm ci --prefix $(IDE) --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/crossdock serve --demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check core plugins tests migrations
+	$(VENV)/bin/ruff format --check core plugins tests migrations
+
+typecheck: setup
+	$(VENV)/bin/mypy core
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) $(IDE)/node_modules

@@ -1,0 +1,45 @@
+"""The tenant's catalogue: products and their variants (SKUs)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
+
+__all__ = ["Product", "ProductStatus", "Variant"]
+
+
+class ProductStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+class Product(TenantScoped, Timestamped, Base):
+    __tablename__ = "products"
+
+    title: Mapped[str]
+    description: Mapped[str | None] = mapped_column(Text)
+    brand: Mapped[str | None]
+    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.ACTIVE)
+
+
+class Variant(TenantScoped, Timestamped, Base):
+    """A sellable SKU. The SKU is unique per tenant: it is how channels name it."""
+
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("tenant_id", "sku"),)
+
+    product_id: Mapped[int] = mapped_column(ID, ForeignKey("products.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str | None]
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    weight_grams: Mapped[int | None]
+    cost_amount: Mapped[Decimal | None]
+    cost_currency: Mapped[str | None] = mapped_column(String(3))

@@ -1,0 +1,63 @@
+"""Connections (a tenant's shop on one channel and site) and listings (a SKU on one)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
+
+__all__ = ["Connection", "ConnectionStatus", "Listing"]
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    #: A permanent channel error (revoked token, bad credentials): syncing has stopped.
+    FAILED = "failed"
+
+
+class Connection(TenantScoped, Timestamped, Base):
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "name"),)
+
+    channel: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=ConnectionStatus.ACTIVE)
+    #: Fernet token of the JSON credentials; never leaves the server decrypted.
+    credentials_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    base_url: Mapped[str | None] = mapped_column(String(512))
+    settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: Per resource sync cursors, e.g. {"orders": {"updated_since": "...", "page": "..."}}.
+    sync_state: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    last_sync_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    throttled_until: Mapped[datetime | None]
+
+
+class Listing(TenantScoped, Timestamped, Base):
+    __tablename__ = "listings"
+    __table_args__ = (UniqueConstraint("connection_id", "channel_sku"),)
+
+    connection_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("connections.id", ondelete="CASCADE")
+    )
+    variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
+    channel_sku: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None]
+    price_amount: Mapped[Decimal | None]
+    price_currency: Mapped[str | None] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    last_pushed_quantity: Mapped[int | None]
+    last_pushed_price: Mapped[Decimal | None]
+    last_pushed_at: Mapped[datetime | None]
