@@ -12,7 +12,8 @@ PostgreSQL needs none of that: row locks and check constraints do the work.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crossdock.db import scoping
 
-__all__ = ["Database"]
+__all__ = ["Database", "after_commit"]
+
+log = logging.getLogger(__name__)
+_AFTER_COMMIT = "after_commit"
 
 
 def _sqlite_events(engine: AsyncEngine) -> None:
@@ -42,6 +46,19 @@ def _sqlite_events(engine: AsyncEngine) -> None:
     def _on_begin(conn: SyncConnection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction has committed (events, hooks)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed; the committed change stands")
 
 
 class Database:
@@ -67,9 +84,9 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def tenant(self, tenant_id: int) -> AsyncSession:
+    def tenant(self, tenant_id: int, slug: str | None = None) -> AsyncSession:
         """A read session scoped to one tenant (use :meth:`write` to change data)."""
-        return self._reader(info={scoping.TENANT: tenant_id})
+        return self._reader(info={scoping.TENANT: tenant_id, scoping.TENANT_SLUG: slug})
 
     def system(self) -> AsyncSession:
         """A read session across tenants, for schedulers and administration only."""
@@ -77,20 +94,26 @@ class Database:
 
     @asynccontextmanager
     async def write(
-        self, tenant_id: int | None = None, *, system: bool = False
+        self, tenant_id: int | None = None, *, slug: str | None = None, system: bool = False
     ) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if (tenant_id is None) == (not system):
             raise ValueError("pass exactly one of tenant_id or system=True")
         info: dict[str, Any] = (
-            {scoping.SYSTEM: True} if system else {scoping.TENANT: tenant_id}
+            {scoping.SYSTEM: True}
+            if system
+            else {scoping.TENANT: tenant_id, scoping.TENANT_SLUG: slug}
         )
         if self._write_lock is None:
-            async with self._writer(info=info) as session, session.begin():
-                yield session
+            async with self._writer(info=info) as session:
+                async with session.begin():
+                    yield session
+                _run_after_commit(session)
             return
-        async with self._write_lock, self._writer(info=info) as session, session.begin():
-            yield session
+        async with self._write_lock, self._writer(info=info) as session:
+            async with session.begin():
+                yield session
+            _run_after_commit(session)
 
     async def ping(self) -> bool:
         try:

@@ -19,14 +19,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 
 from crossdock.db.base import TenantScoped
 from crossdock.errors import TenantScopeError
 
-__all__ = ["SYSTEM", "TENANT", "install", "session_tenant"]
+__all__ = ["SYSTEM", "TENANT", "TENANT_SLUG", "install", "session_tenant", "session_tenant_slug"]
 
 TENANT = "tenant_id"
+TENANT_SLUG = "tenant_slug"
 SYSTEM = "system"
 
 
@@ -38,6 +40,11 @@ def session_tenant(session: Session) -> int | None:
     if tenant is None:
         raise TenantScopeError("session has no tenant; open it with Database.tenant(...)")
     return int(tenant)
+
+
+def session_tenant_slug(session: Session | AsyncSession) -> str:
+    """The tenant's slug, for events and plugin calls (empty if the opener did not say)."""
+    return str(session.info.get(TENANT_SLUG) or "")
 
 
 def _scope_statement(state: ORMExecuteState) -> None:

@@ -1,0 +1,70 @@
+"""The composition root: settings -> database, plugins, vault, job queue.
+
+Everything that needs these gets them from one :class:`App`; nothing else reads the
+environment or loads plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from crossdock.config import Settings
+from crossdock.db import Database
+from crossdock.jobs import JobContext
+from crossdock.jobs.arq_worker import ArqQueue
+from crossdock.jobs.embedded import EmbeddedQueue
+from crossdock.plugins import Plugins, load_plugins
+from crossdock.security import Vault
+
+__all__ = ["App"]
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    plugins: Plugins
+    vault: Vault
+    queue: EmbeddedQueue | ArqQueue
+
+    @classmethod
+    def build(
+        cls, settings: Settings | None = None, *, extra_plugins: Iterable[tuple[str, object]] = ()
+    ) -> App:
+        settings = settings or Settings.from_env()
+        queue: EmbeddedQueue | ArqQueue = (
+            ArqQueue(settings.redis_url) if settings.redis_url else EmbeddedQueue()
+        )
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            plugins=load_plugins(settings.plugins, extra=extra_plugins),
+            vault=Vault(settings.secret_keys),
+            queue=queue,
+        )
+
+    def job_context(self) -> JobContext:
+        return JobContext(
+            settings=self.settings,
+            db=self.db,
+            plugins=self.plugins,
+            vault=self.vault,
+            queue=self.queue,
+        )
+
+    async def start(self, *, migrate: bool = False, run_jobs: bool = True) -> None:
+        """Migrate if asked, then start the embedded runner (arq workers run elsewhere)."""
+        if migrate:
+            from crossdock.db.migrate import upgrade
+
+            await upgrade(self.db)
+        if run_jobs and isinstance(self.queue, EmbeddedQueue):
+            self.queue.start(self.job_context())
+
+    async def close(self) -> None:
+        if isinstance(self.queue, EmbeddedQueue):
+            await self.queue.stop()
+        else:
+            await self.queue.close()
+        await self.db.dispose()

@@ -1,0 +1,120 @@
+"""The in-process job runner used when no Redis is configured.
+
+Same semantics as the arq path where it matters: jobs identified by ``job_id`` are not
+queued twice while pending, periodic jobs run on their interval, and a retryable channel
+error is tried again with exponential backoff (up to ``max_tries``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from crossdock.errors import ChannelError
+from crossdock.jobs.registry import JOBS, PERIODIC, JobContext
+
+__all__ = ["EmbeddedQueue"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Item:
+    name: str
+    job_id: str | None
+    kwargs: dict[str, Any]
+    tries: int = 0
+
+
+class EmbeddedQueue:
+    def __init__(self, *, concurrency: int = 4, max_tries: int = 5) -> None:
+        self.ctx: JobContext | None = None
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._pending: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._concurrency = concurrency
+        self.max_tries = max_tries
+        self.completed = 0
+        self.failed = 0
+
+    async def ping(self) -> bool:
+        return bool(self._tasks) and not all(t.done() for t in self._tasks)
+
+    async def enqueue(
+        self, name: str, *, job_id: str | None = None, defer_by: float | None = None, **kwargs: Any
+    ) -> bool:
+        if name not in JOBS:
+            raise KeyError(f"unknown job {name!r}")
+        if job_id is not None:
+            if job_id in self._pending:
+                return False
+            self._pending.add(job_id)
+        item = _Item(name, job_id, kwargs)
+        if defer_by:
+            self._later(item, defer_by)
+        else:
+            self._queue.put_nowait(item)
+        return True
+
+    def _later(self, item: _Item, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, self._queue.put_nowait, item)
+
+    def start(self, ctx: JobContext, *, periodic: bool = True) -> None:
+        self.ctx = ctx
+        for i in range(self._concurrency):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"crossdock-job-{i}"))
+        if periodic:
+            for p in PERIODIC:
+                every = max(1, p.every_seconds(ctx.settings))
+                self._tasks.append(asyncio.create_task(self._tick(p.name, every)))
+
+    async def join(self) -> None:
+        """Wait until every job in the queue now has run (deferred retries excluded)."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _tick(self, name: str, every: int) -> None:
+        while True:
+            await self.enqueue(name, job_id=f"periodic:{name}")
+            await asyncio.sleep(every)
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._run(item)
+            finally:
+                self._queue.task_done()
+
+    async def _run(self, item: _Item) -> None:
+        assert self.ctx is not None
+        item.tries += 1
+        try:
+            await JOBS[item.name](self.ctx, **item.kwargs)
+        except ChannelError as exc:
+            if exc.retryable and item.tries < self.max_tries:
+                delay = exc.retry_after or min(60.0, 0.5 * 2**item.tries) * random.uniform(0.5, 1.5)
+                log.info("job %s retry %d in %.1fs: %s", item.name, item.tries, delay, exc)
+                self._later(item, delay)
+                return
+            self.failed += 1
+            log.warning("job %s failed: %s", item.name, exc)
+        except Exception:
+            self.failed += 1
+            log.exception("job %s failed", item.name)
+        else:
+            self.completed += 1
+        if item.job_id is not None:
+            self._pending.discard(item.job_id)

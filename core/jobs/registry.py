@@ -1,0 +1,66 @@
+"""Job functions and their schedule, independent of what runs them.
+
+A job is ``async def fn(ctx: JobContext, **kwargs)``. The embedded runner and arq workers
+call the very same functions. Jobs must be idempotent: both runners deliver at least once,
+and the database, not the queue, records what has been done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from crossdock.config import Settings
+    from crossdock.db import Database
+    from crossdock.plugins import Plugins
+    from crossdock.security import Vault
+
+__all__ = ["JOBS", "PERIODIC", "JobContext", "JobFn", "Periodic", "Queue", "job", "periodic"]
+
+JobFn = Callable[..., Awaitable[Any]]
+
+
+class Queue(Protocol):
+    """Where jobs are sent. ``job_id`` makes enqueueing idempotent: a second job with the
+    same id while the first is pending is dropped (returns False)."""
+
+    async def enqueue(
+        self, name: str, *, job_id: str | None = None, defer_by: float | None = None, **kwargs: Any
+    ) -> bool: ...
+
+    async def ping(self) -> bool: ...
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    db: Database
+    plugins: Plugins
+    vault: Vault
+    queue: Queue
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    every_seconds: Callable[[Settings], int]
+
+
+JOBS: dict[str, JobFn] = {}
+PERIODIC: list[Periodic] = []
+
+
+def job(fn: JobFn) -> JobFn:
+    JOBS[fn.__name__] = fn
+    return fn
+
+
+def periodic(every_seconds: Callable[[Settings], int]) -> Callable[[JobFn], JobFn]:
+    def decorate(fn: JobFn) -> JobFn:
+        job(fn)
+        PERIODIC.append(Periodic(fn.__name__, every_seconds))
+        return fn
+
+    return decorate

@@ -1,0 +1,102 @@
+"""Secrets: API keys (shown once, stored as SHA-256) and channel credentials (Fernet).
+
+API keys carry 256 bits of randomness, so a fast hash is the right tool (as GitHub and
+Stripe do for tokens): a slow password hash would add tens of milliseconds to every
+request and protect nothing a brute force could reach. Comparison is constant-time.
+
+Credentials are encrypted with :class:`~cryptography.fernet.MultiFernet`: the first key in
+``CROSSDOCK_SECRET_KEY`` encrypts, every key decrypts, and :meth:`Vault.rotate` re-encrypts
+old tokens under the newest key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from crossdock.errors import CrossdockError
+
+__all__ = ["SCOPES", "GeneratedKey", "Vault", "generate_api_key", "hash_secret", "split_api_key"]
+
+KEY_PREFIX = "cdk"
+
+#: Every scope an API key can hold. ``admin`` implies all of them.
+SCOPES: Mapping[str, str] = {
+    "catalog:read": "read products and variants",
+    "catalog:write": "create and change products and variants",
+    "inventory:read": "read warehouses and stock",
+    "inventory:write": "change warehouses and stock",
+    "channels:read": "read connections and listings",
+    "channels:write": "create and change connections",
+    "orders:read": "read orders",
+    "orders:write": "act on orders",
+    "admin": "everything",
+}
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    plaintext: str
+    prefix: str
+    key_hash: str
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def generate_api_key() -> GeneratedKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    plaintext = f"{KEY_PREFIX}_{prefix}_{secret}"
+    return GeneratedKey(plaintext=plaintext, prefix=prefix, key_hash=hash_secret(plaintext))
+
+
+def split_api_key(plaintext: str) -> str | None:
+    """Return the lookup prefix of a well-formed key, or None."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
+        return None
+    return parts[1]
+
+
+def verify_secret(plaintext: str, key_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(plaintext), key_hash)
+
+
+class Vault:
+    """Encrypts and decrypts channel credentials (a JSON object)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise CrossdockError("no encryption key configured (CROSSDOCK_SECRET_KEY)")
+        try:
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        except ValueError as exc:
+            raise CrossdockError(
+                "CROSSDOCK_SECRET_KEY must be Fernet keys (url-safe base64, 32 bytes)"
+            ) from exc
+
+    def encrypt(self, credentials: Mapping[str, Any]) -> bytes:
+        return self._fernet.encrypt(json.dumps(dict(credentials), sort_keys=True).encode())
+
+    def decrypt(self, token: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(self._fernet.decrypt(token))
+        except InvalidToken as exc:
+            raise CrossdockError(
+                "credentials cannot be decrypted with the configured keys", code="SECRET_KEY"
+            ) from exc
+        if not isinstance(data, dict):
+            raise CrossdockError("stored credentials are not an object", code="SECRET_KEY")
+        return data
+
+    def rotate(self, token: bytes) -> bytes:
+        return self._fernet.rotate(token)

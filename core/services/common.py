@@ -1,0 +1,41 @@
+"""Small helpers every service uses: scoped fetch-by-id and field validation."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from babel import Locale
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db.base import Base
+from crossdock.errors import NotFound, UserError
+
+__all__ = ["country_code", "get_or_404", "non_empty"]
+
+M = TypeVar("M", bound=Base)
+_TERRITORIES = frozenset(code for code in Locale("en").territories if code.isalpha() and len(code) == 2)
+
+
+async def get_or_404(session: AsyncSession, model: type[M], id_: int, *, field: str = "id") -> M:
+    """Fetch a row of the session's tenant; another tenant's row is simply not found."""
+    obj = await session.scalar(select(model).where(model.id == id_))
+    if obj is None:
+        raise NotFound(f"{model.__name__} {id_} not found", field=field)
+    return obj
+
+
+def non_empty(value: str | None, field: str, *, max_length: int = 255) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise UserError("must not be empty", field=field, code="REQUIRED")
+    if len(text) > max_length:
+        raise UserError(f"at most {max_length} characters", field=field, code="TOO_LONG")
+    return text
+
+
+def country_code(value: str, field: str) -> str:
+    code = value.strip().upper()
+    if code not in _TERRITORIES:
+        raise UserError(f"{value!r} is not an ISO 3166 country code", field=field, code="INVALID_COUNTRY")
+    return code

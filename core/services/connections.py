@@ -1,0 +1,131 @@
+"""Connections: a tenant's shop on one channel and site, with encrypted credentials.
+
+Credentials are write-only: they go in through :func:`create_connection` and
+:func:`update_connection`, are stored encrypted, and come out decrypted only inside
+:func:`channel_connection`, the object handed to a marketplace provider for one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db.models import Connection, ConnectionStatus
+from crossdock.db.scoping import session_tenant_slug
+from crossdock.errors import NotSupported, UserError
+from crossdock.money import validate_currency
+from crossdock.plugins import Plugins
+from crossdock.providers import ChannelConnection
+from crossdock.security import Vault
+from crossdock.services.common import get_or_404, non_empty
+
+__all__ = ["channel_connection", "create_connection", "update_connection"]
+
+_UNSET: Any = object()
+
+
+def _credentials(value: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not value:
+        raise UserError("credentials must be a non-empty object", field="credentials", code="INVALID")
+    return dict(value)
+
+
+async def create_connection(
+    session: AsyncSession,
+    plugins: Plugins,
+    vault: Vault,
+    *,
+    channel: str,
+    name: str,
+    site: str,
+    credentials: Mapping[str, Any],
+    currency: str | None = None,
+    base_url: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Connection:
+    try:
+        provider = plugins.marketplace(channel)
+    except NotSupported as exc:
+        raise UserError(str(exc), field="channel", code="UNKNOWN_CHANNEL") from None
+    sites = {s.code: s for s in provider.sites()}
+    if sites and site not in sites:
+        raise UserError(
+            f"{channel} has no site {site!r}; known: {', '.join(sorted(sites))}",
+            field="site",
+            code="UNKNOWN_SITE",
+        )
+    if currency is None:
+        if site not in sites:
+            raise UserError("currency is required for this channel", field="currency", code="REQUIRED")
+        currency = sites[site].currency
+    try:
+        currency = validate_currency(currency)
+    except UserError as exc:
+        exc.field = "currency"
+        raise
+    name = non_empty(name, "name", max_length=64)
+    taken = await session.scalar(
+        select(Connection.id).where(Connection.channel == channel, Connection.name == name)
+    )
+    if taken is not None:
+        raise UserError(f"a {channel} connection named {name!r} exists", field="name", code="TAKEN")
+    conn = Connection(
+        channel=channel,
+        name=name,
+        site=site,
+        currency=currency,
+        credentials_encrypted=vault.encrypt(_credentials(credentials)),
+        base_url=base_url,
+        settings=dict(settings or {}),
+        sync_state={},
+    )
+    session.add(conn)
+    await session.flush()
+    return conn
+
+
+async def update_connection(
+    session: AsyncSession,
+    vault: Vault,
+    connection_id: int,
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    base_url: str | None = _UNSET,
+    settings: Mapping[str, Any] | None = None,
+) -> Connection:
+    conn = await get_or_404(session, Connection, connection_id)
+    if name is not None:
+        conn.name = non_empty(name, "name", max_length=64)
+    if status is not None:
+        if status not in (ConnectionStatus.ACTIVE, ConnectionStatus.PAUSED):
+            raise UserError("status must be active or paused", field="status", code="INVALID")
+        conn.status = status
+        if conn.status == ConnectionStatus.ACTIVE:
+            conn.last_error = None
+    if credentials is not None:
+        conn.credentials_encrypted = vault.encrypt(_credentials(credentials))
+    if base_url is not _UNSET:
+        conn.base_url = base_url
+    if settings is not None:
+        conn.settings = dict(settings)
+    await session.flush()
+    return conn
+
+
+def channel_connection(session: AsyncSession, conn: Connection, vault: Vault) -> ChannelConnection:
+    """The decrypted view a marketplace provider gets for one operation."""
+    return ChannelConnection(
+        id=conn.id,
+        tenant=session_tenant_slug(session),
+        channel=conn.channel,
+        site=conn.site,
+        currency=conn.currency,
+        credentials=vault.decrypt(conn.credentials_encrypted),
+        base_url=conn.base_url,
+        settings=dict(conn.settings or {}),
+    )

@@ -1,0 +1,178 @@
+"""Organizations, tenants, API keys, and authenticating a request's key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from crossdock.db import Database, utcnow
+from crossdock.db.models import ApiKey, Organization, Tenant
+from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
+from crossdock.security import SCOPES, generate_api_key, split_api_key, verify_secret
+
+__all__ = [
+    "Principal",
+    "authenticate",
+    "create_api_key",
+    "create_organization",
+    "create_tenant",
+    "revoke_api_key",
+]
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, for which tenant, with which scopes."""
+
+    api_key_id: int
+    organization_id: int
+    tenant_id: int
+    tenant_slug: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+
+def _slug(value: str, field: str) -> str:
+    if not SLUG.match(value):
+        raise UserError(
+            "use 1-63 lower-case letters, digits and hyphens, starting with a letter or digit",
+            field=field,
+            code="INVALID_SLUG",
+        )
+    return value
+
+
+async def create_organization(session: AsyncSession, slug: str, name: str | None = None) -> Organization:
+    org = Organization(slug=_slug(slug, "slug"), name=name or slug)
+    session.add(org)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise UserError(f"organization {slug!r} exists", field="slug", code="TAKEN") from None
+    return org
+
+
+async def get_organization(session: AsyncSession, slug: str) -> Organization:
+    org = await session.scalar(select(Organization).where(Organization.slug == slug))
+    if org is None:
+        raise NotFound(f"no organization {slug!r}", field="org")
+    return org
+
+
+async def create_tenant(
+    session: AsyncSession, organization: Organization, slug: str, name: str | None = None
+) -> Tenant:
+    tenant = Tenant(organization_id=organization.id, slug=_slug(slug, "slug"), name=name or slug)
+    session.add(tenant)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise UserError(f"tenant {slug!r} exists", field="slug", code="TAKEN") from None
+    return tenant
+
+
+async def create_api_key(
+    session: AsyncSession,
+    organization: Organization,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    tenants: Iterable[Tenant] | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext, which is never stored or shown again.
+
+    ``tenants=None`` makes a key for every tenant of the organization, present and future.
+    """
+    scope_set = sorted(set(scopes))
+    unknown = [s for s in scope_set if s not in SCOPES]
+    if unknown:
+        raise UserError(f"unknown scopes: {', '.join(unknown)}", field="scopes", code="INVALID_SCOPE")
+    if not scope_set:
+        raise UserError("a key needs at least one scope", field="scopes", code="INVALID_SCOPE")
+    tenant_list = list(tenants) if tenants is not None else None
+    for t in tenant_list or ():
+        if t.organization_id != organization.id:
+            raise Forbidden(f"tenant {t.slug!r} belongs to another organization")
+    generated = generate_api_key()
+    key = ApiKey(
+        organization_id=organization.id,
+        name=name,
+        prefix=generated.prefix,
+        key_hash=generated.key_hash,
+        scopes=scope_set,
+        all_tenants=tenant_list is None,
+        tenants=tenant_list or [],
+    )
+    session.add(key)
+    await session.flush()
+    return key, generated.plaintext
+
+
+async def revoke_api_key(session: AsyncSession, prefix: str) -> None:
+    result = await session.execute(
+        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(
+            revoked_at=utcnow()
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no active API key {prefix!r}")
+
+
+async def authenticate(db: Database, authorization: str | None, tenant_slug: str | None) -> Principal:
+    """Resolve ``Authorization: Bearer <key>`` and ``X-Tenant`` to a :class:`Principal`.
+
+    Raises :class:`Unauthenticated` for a missing, malformed, unknown or revoked key and
+    :class:`Forbidden` for a tenant the key may not reach or an ambiguous one.
+    """
+    if not authorization:
+        raise Unauthenticated("missing Authorization header; send 'Bearer <api key>'")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("Authorization must be 'Bearer <api key>'")
+    prefix = split_api_key(token)
+    if prefix is None:
+        raise Unauthenticated("malformed API key")
+    async with db.system() as session:
+        key = await session.scalar(
+            select(ApiKey).where(ApiKey.prefix == prefix).options(selectinload(ApiKey.tenants))
+        )
+        if key is None or not verify_secret(token, key.key_hash):
+            raise Unauthenticated("unknown API key")
+        if key.revoked_at is not None:
+            raise Unauthenticated("API key has been revoked")
+        if key.all_tenants:
+            stmt = select(Tenant).where(Tenant.organization_id == key.organization_id)
+            candidates = list((await session.scalars(stmt.order_by(Tenant.id))).all())
+        else:
+            candidates = list(key.tenants)
+    if tenant_slug:
+        matches = [t for t in candidates if t.slug == tenant_slug]
+        if not matches:
+            raise Forbidden(f"this API key has no access to tenant {tenant_slug!r}")
+        tenant = matches[0]
+    elif len(candidates) == 1:
+        tenant = candidates[0]
+    elif not candidates:
+        raise Forbidden("this API key reaches no tenant")
+    else:
+        raise Forbidden("this API key spans several tenants; name one with the X-Tenant header")
+    return Principal(
+        api_key_id=key.id,
+        organization_id=key.organization_id,
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        scopes=frozenset(key.scopes),
+    )
