@@ -1,0 +1,93 @@
+"""The HTTP application: ``/graphql`` (API and IDE), ``/health``, the IDE's assets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
+from strawberry.litestar import make_graphql_controller
+
+from crossdock.api.context import CONTEXT_KEY, RequestState
+from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
+from crossdock.api.schema import schema
+from crossdock.bootstrap import App
+from crossdock.errors import CrossdockError, Forbidden, Unauthenticated
+from crossdock.services.tenancy import authenticate
+
+__all__ = ["create_app"]
+
+MAX_BODY = 1_000_000  # bytes; a GraphQL request bigger than this is refused with 413
+
+
+def _wants_ide(request: Request[Any, Any, Any]) -> bool:
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
+
+
+def _auth_error(request: Request[Any, Any, Any], exc: CrossdockError) -> Response[Any]:
+    status = HTTP_401_UNAUTHORIZED if isinstance(exc, Unauthenticated) else HTTP_403_FORBIDDEN
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTP_401_UNAUTHORIZED else {}
+    return Response(
+        {"data": None, "errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Litestar:
+    """Build the Litestar app around an :class:`~crossdock.bootstrap.App`.
+
+    ``migrate`` upgrades the database at start-up (the embedded default); ``run_jobs``
+    starts the in-process job runner when no Redis is configured.
+    """
+    assets_dir = app.settings.graphiql_assets or default_assets_dir()
+
+    async def context_getter(request: Request[Any, Any, Any]) -> AsyncIterator[dict[str, Any]]:
+        principal = None
+        if not _wants_ide(request):
+            principal = await authenticate(
+                app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
+            )
+        request_state = RequestState(app, principal)
+        try:
+            yield {CONTEXT_KEY: request_state}
+        finally:
+            await request_state.close()
+
+    base = make_graphql_controller(schema, path="/graphql", context_getter=context_getter)
+
+    class GraphQLController(base):  # type: ignore[valid-type,misc]
+        async def render_graphql_ide(self, request: Request[Any, Any, Any]) -> Response[str]:
+            return Response(ide_page(assets_dir), media_type=MediaType.HTML)
+
+    @get("/health")
+    async def health() -> Response[dict[str, Any]]:
+        db_ok = await app.db.ping()
+        jobs_ok = await app.queue.ping()
+        body = {
+            "status": "ok" if db_ok and jobs_ok else "degraded",
+            "database": {"backend": app.db.dialect, "ok": db_ok},
+            "jobs": {"backend": "embedded" if app.settings.embedded_jobs else "arq", "ok": jobs_ok},
+            "plugins": {"loaded": len(app.plugins.infos), "failed": app.plugins.failures},
+        }
+        return Response(body, status_code=200 if db_ok and jobs_ok else HTTP_503_SERVICE_UNAVAILABLE)
+
+    async def on_startup() -> None:
+        await app.start(migrate=migrate, run_jobs=run_jobs)
+
+    async def on_shutdown() -> None:
+        await app.close()
+
+    return Litestar(
+        route_handlers=[GraphQLController, health, ide_assets_handler(assets_dir)],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        exception_handlers={Unauthenticated: _auth_error, Forbidden: _auth_error},
+        request_max_body_size=MAX_BODY,
+    )

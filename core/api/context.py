@@ -1,0 +1,85 @@
+"""Per-request state: who is calling, one tenant-scoped session, the DataLoaders.
+
+Resolvers run concurrently; an ``AsyncSession`` must not. Reads share one session per
+request behind a lock (a request's statements would queue on one connection anyway), and
+each mutation opens its own write transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from crossdock.bootstrap import App
+from crossdock.errors import Forbidden, Unauthenticated
+from crossdock.services.tenancy import Principal
+
+__all__ = ["RequestState", "state"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+CONTEXT_KEY = "crossdock"
+
+
+class RequestState:
+    def __init__(self, app: App, principal: Principal | None) -> None:
+        self.app = app
+        self._principal = principal
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+        self._loaders: dict[str, DataLoader[Any, Any]] = {}
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            raise Unauthenticated("this operation needs an API key")
+        return self._principal
+
+    def require(self, scope: str) -> Principal:
+        principal = self.principal
+        if not principal.allows(scope):
+            raise Forbidden(f"this API key lacks the {scope!r} scope")
+        return principal
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            if self._session is None:
+                p = self.principal
+                self._session = self.app.db.tenant(p.tenant_id, p.tenant_slug)
+            yield self._session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        p = self.principal
+        async with self.app.db.write(p.tenant_id, slug=p.tenant_slug) as session:
+            yield session
+        if self._session is not None:
+            async with self._lock:
+                self._session.expire_all()  # later reads in this request see the change
+            self._loaders.clear()
+
+    def loader(
+        self, key: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]
+    ) -> DataLoader[K, V]:
+        """The request's DataLoader named ``key`` (created on first use)."""
+        existing = self._loaders.get(key)
+        if existing is None:
+            existing = DataLoader(load_fn=load)
+            self._loaders[key] = existing
+        return existing
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def state(info: Info[Any, Any]) -> RequestState:
+    return info.context[CONTEXT_KEY]  # type: ignore[no-any-return]

@@ -1,0 +1,54 @@
+"""The GraphQL schema, assembled from one module per domain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from crossdock.api.schema import catalog, channels, inventory, orders, system
+from crossdock.api.schema.errors import ErrorCodes
+
+__all__ = ["SCHEMA_FILE", "build_schema", "schema"]
+
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schema.graphql"
+
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 4000
+
+Query = merge_types(
+    "Query", (system.Query, catalog.Query, inventory.Query, channels.Query, orders.Query)
+)
+Mutation = merge_types("Mutation", (catalog.Mutation, inventory.Mutation, channels.Mutation))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Errors are coded and the unexpected ones logged by ``ErrorCodes``; no double log."""
+
+
+def build_schema() -> strawberry.Schema:
+    from crossdock.api.schema import types
+
+    extensions: list[Any] = [
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ErrorCodes,
+    ]
+    node_types = [
+        types.Product, types.Variant, types.Warehouse, types.StockLevel, types.StockLedgerEntry,
+        types.ChannelConnection, types.Listing, types.Order, types.Shipment,
+    ]
+    return Schema(query=Query, mutation=Mutation, types=node_types, extensions=extensions)
+
+
+schema = build_schema()

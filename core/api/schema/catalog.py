@@ -1,0 +1,211 @@
+"""Products and variants: queries and mutations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import or_, select
+from strawberry.types import Info
+
+from crossdock.api.context import state
+from crossdock.api.schema.common import JSON, MoneyInput, set_fields
+from crossdock.api.schema.errors import UserErrorType, requires, user_errors
+from crossdock.api.schema.relay import Connection, decode_id, paginate
+from crossdock.api.schema.types import Product, Variant
+from crossdock.db import models as m
+from crossdock.services import catalog
+
+__all__ = ["Mutation", "Query"]
+
+
+@strawberry.input
+class ProductFilter:
+    status: str | None = None
+    search: str | None = strawberry.field(default=None, description="Matches title or brand.")
+
+
+@strawberry.input
+class VariantFilter:
+    sku: str | None = None
+    skus: list[str] | None = None
+    product_id: strawberry.ID | None = None
+    search: str | None = strawberry.field(default=None, description="Matches SKU or title.")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(extensions=requires("catalog:read"))
+    async def products(
+        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        filter: ProductFilter | None = None,
+    ) -> Connection[Product]:
+        stmt = select(m.Product)
+        if filter and filter.status:
+            stmt = stmt.where(m.Product.status == filter.status)
+        if filter and filter.search:
+            like = _like(filter.search)
+            stmt = stmt.where(
+                or_(m.Product.title.ilike(like, escape="\\"), m.Product.brand.ilike(like, escape="\\"))
+            )
+        return await paginate(state(info), stmt, m.Product, Product.from_row, first=first, after=after)
+
+    @strawberry.field(extensions=requires("catalog:read"))
+    async def variants(
+        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        filter: VariantFilter | None = None,
+    ) -> Connection[Variant]:
+        stmt = select(m.Variant)
+        if filter:
+            if filter.sku:
+                stmt = stmt.where(m.Variant.sku == filter.sku)
+            if filter.skus is not None:
+                stmt = stmt.where(m.Variant.sku.in_(filter.skus))
+            if filter.product_id:
+                _, pk = decode_id(filter.product_id, "Product", field="filter.productId")
+                stmt = stmt.where(m.Variant.product_id == pk)
+            if filter.search:
+                like = _like(filter.search)
+                stmt = stmt.where(
+                    or_(m.Variant.sku.ilike(like, escape="\\"), m.Variant.title.ilike(like, escape="\\"))
+                )
+        return await paginate(state(info), stmt, m.Variant, Variant.from_row, first=first, after=after)
+
+
+@strawberry.input
+class VariantInput:
+    sku: str
+    title: str | None = None
+    barcode: str | None = None
+    options: JSON | None = None
+    weight_grams: int | None = None
+    cost: MoneyInput | None = None
+
+    def spec(self, prefix: str) -> catalog.VariantSpec:
+        return catalog.VariantSpec(
+            sku=self.sku, title=self.title, barcode=self.barcode, options=self.options or {},
+            weight_grams=self.weight_grams,
+            cost=self.cost.value(f"{prefix}.cost") if self.cost else None,
+        )
+
+
+@strawberry.input
+class ProductCreateInput:
+    title: str
+    description: str | None = None
+    brand: str | None = None
+    status: str = "active"
+    variants: list[VariantInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ProductUpdateInput:
+    id: strawberry.ID
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    brand: str | None = strawberry.UNSET
+    status: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class VariantCreateInput:
+    product_id: strawberry.ID
+    sku: str
+    title: str | None = None
+    barcode: str | None = None
+    options: JSON | None = None
+    weight_grams: int | None = None
+    cost: MoneyInput | None = None
+
+
+@strawberry.input
+class VariantUpdateInput:
+    id: strawberry.ID
+    sku: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    barcode: str | None = strawberry.UNSET
+    options: JSON | None = strawberry.UNSET
+    weight_grams: int | None = strawberry.UNSET
+    cost: MoneyInput | None = strawberry.UNSET
+
+
+@strawberry.type
+class ProductPayload:
+    product: Product | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class VariantPayload:
+    variant: Variant | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(extensions=requires("catalog:write"))
+    async def product_create(self, info: Info[Any, Any], input: ProductCreateInput) -> ProductPayload:
+        st = state(info)
+
+        async def run() -> ProductPayload:
+            specs = [v.spec(f"variants.{i}") for i, v in enumerate(input.variants)]
+            async with st.write() as session:
+                row = await catalog.create_product(
+                    session, title=input.title, description=input.description, brand=input.brand,
+                    status=input.status, variants=specs,
+                )
+            return ProductPayload(product=Product.from_row(row))
+
+        return await user_errors(run, lambda errors: ProductPayload(user_errors=errors))
+
+    @strawberry.mutation(extensions=requires("catalog:write"))
+    async def product_update(self, info: Info[Any, Any], input: ProductUpdateInput) -> ProductPayload:
+        st = state(info)
+
+        async def run() -> ProductPayload:
+            _, pk = decode_id(input.id, "Product")
+            changes = set_fields(input, {"title": "title", "description": "description", "brand": "brand", "status": "status"})
+            async with st.write() as session:
+                row = await catalog.update_product(session, pk, **changes)
+            return ProductPayload(product=Product.from_row(row))
+
+        return await user_errors(run, lambda errors: ProductPayload(user_errors=errors))
+
+    @strawberry.mutation(extensions=requires("catalog:write"))
+    async def variant_create(self, info: Info[Any, Any], input: VariantCreateInput) -> VariantPayload:
+        st = state(info)
+
+        async def run() -> VariantPayload:
+            _, product_pk = decode_id(input.product_id, "Product", field="productId")
+            spec = catalog.VariantSpec(
+                sku=input.sku, title=input.title, barcode=input.barcode, options=input.options or {},
+                weight_grams=input.weight_grams, cost=input.cost.value("cost") if input.cost else None,
+            )
+            async with st.write() as session:
+                row = await catalog.create_variant(session, product_pk, spec)
+            return VariantPayload(variant=Variant.from_row(row))
+
+        return await user_errors(run, lambda errors: VariantPayload(user_errors=errors))
+
+    @strawberry.mutation(extensions=requires("catalog:write"))
+    async def variant_update(self, info: Info[Any, Any], input: VariantUpdateInput) -> VariantPayload:
+        st = state(info)
+
+        async def run() -> VariantPayload:
+            _, pk = decode_id(input.id, "Variant")
+            changes = set_fields(
+                input,
+                {"sku": "sku", "title": "title", "barcode": "barcode", "options": "options", "weight_grams": "weight_grams"},
+            )
+            if input.cost is not strawberry.UNSET:
+                changes["cost"] = input.cost.value("cost") if input.cost else None
+            async with st.write() as session:
+                row = await catalog.update_variant(session, pk, **changes)
+            return VariantPayload(variant=Variant.from_row(row))
+
+        return await user_errors(run, lambda errors: VariantPayload(user_errors=errors))

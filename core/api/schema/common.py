@@ -1,0 +1,52 @@
+"""Scalars and small types shared by the domain modules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from crossdock.errors import UserError
+from crossdock.money import Money as MoneyValue
+
+__all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
+
+
+@strawberry.type(description="An amount in an ISO 4217 currency. Amounts are decimal strings.")
+class Money:
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, amount: Decimal | None, currency: str | None) -> Money | None:
+        if amount is None or currency is None:
+            return None
+        return cls(amount=amount, currency=currency)
+
+
+@strawberry.input
+class MoneyInput:
+    amount: Decimal
+    currency: str
+
+    def value(self, field: str) -> MoneyValue:
+        try:
+            return MoneyValue(self.amount, self.currency)
+        except UserError as exc:
+            exc.field = field
+            raise
+
+
+def set_fields(obj: Any, names: dict[str, str]) -> dict[str, Any]:
+    """Keyword arguments for a service from the input fields the client actually sent.
+
+    ``names`` maps input attribute -> service keyword; an ``UNSET`` field is left out, so
+    "not given" and "set to null" stay different.
+    """
+    return {
+        kw: getattr(obj, attr)
+        for attr, kw in names.items()
+        if getattr(obj, attr) is not strawberry.UNSET
+    }

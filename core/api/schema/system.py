@@ -1,0 +1,65 @@
+"""Who am I, what is installed, and ``node(id:)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from crossdock.api.context import state
+from crossdock.api.schema import types as t
+from crossdock.api.schema.loaders import by_id
+from crossdock.api.schema.relay import Node, decode_id
+from crossdock.db import models as m
+
+__all__ = ["Query"]
+
+#: GraphQL type name -> (model, converter, scope needed to read it)
+NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
+    "Product": (m.Product, t.Product.from_row, "catalog:read"),
+    "Variant": (m.Variant, t.Variant.from_row, "catalog:read"),
+    "Warehouse": (m.Warehouse, t.Warehouse.from_row, "inventory:read"),
+    "StockLevel": (m.StockLevel, t.StockLevel.from_row, "inventory:read"),
+    "StockLedgerEntry": (m.StockLedgerEntry, t.StockLedgerEntry.from_row, "inventory:read"),
+    "ChannelConnection": (m.Connection, t.ChannelConnection.from_row, "channels:read"),
+    "Listing": (m.Listing, t.Listing.from_row, "channels:read"),
+    "Order": (m.Order, t.Order.from_row, "orders:read"),
+    "Shipment": (m.Shipment, t.Shipment.from_row, "orders:read"),
+}
+
+
+@strawberry.type(description="The caller: its tenant and the scopes of its API key.")
+class Viewer:
+    tenant_slug: str
+    scopes: list[str]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self, info: Info[Any, Any]) -> Viewer:
+        p = state(info).principal
+        return Viewer(tenant_slug=p.tenant_slug, scopes=sorted(p.scopes))
+
+    @strawberry.field(description="Providers contributed by the installed plugins.")
+    def plugins(self, info: Info[Any, Any], kind: str | None = None) -> list[t.Plugin]:
+        infos = state(info).app.plugins.infos
+        return [
+            t.Plugin(
+                name=i.name, kind=i.kind.value, version=i.version, capabilities=list(i.capabilities),
+                plugin=i.plugin, display_name=i.display_name,
+            )
+            for i in infos
+            if kind is None or i.kind.value == kind
+        ]
+
+    @strawberry.field(description="Any object by its global ID; null if it does not exist here.")
+    async def node(self, info: Info[Any, Any], id: strawberry.ID) -> Node | None:
+        type_name, pk = decode_id(id, list(NODES))
+        model, convert, scope = NODES[type_name]
+        st = state(info)
+        st.require(scope)
+        row = await by_id(st, model).load(pk)
+        return convert(row) if row is not None else None

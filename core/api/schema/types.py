@@ -1,0 +1,394 @@
+"""GraphQL object types, built from ORM rows; relations resolve through DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from crossdock.api.context import state
+from crossdock.api.schema.common import JSON, Money
+from crossdock.api.schema.loaders import by_id, children
+from crossdock.api.schema.relay import Node, encode_id
+from crossdock.db import models as m
+
+__all__ = [
+    "ChannelConnection",
+    "Listing",
+    "Order",
+    "OrderHold",
+    "OrderLine",
+    "OrderStatusChange",
+    "Plugin",
+    "Product",
+    "Shipment",
+    "StockLedgerEntry",
+    "StockLevel",
+    "Variant",
+    "Warehouse",
+]
+
+
+@strawberry.type
+class Product(Node):
+    pk: strawberry.Private[int]
+    title: str
+    description: str | None
+    brand: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Product) -> Product:
+        return cls(
+            id=encode_id("Product", row.id), pk=row.id, title=row.title,
+            description=row.description, brand=row.brand, status=row.status,
+            created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def variants(self, info: Info[Any, Any]) -> list[Variant]:
+        rows = await children(state(info), m.Variant, "product_id").load(self.pk)
+        return [Variant.from_row(r) for r in rows]
+
+
+@strawberry.type
+class Variant(Node):
+    pk: strawberry.Private[int]
+    product_pk: strawberry.Private[int]
+    sku: str
+    title: str | None
+    barcode: str | None
+    options: JSON
+    weight_grams: int | None
+    cost: Money | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Variant) -> Variant:
+        return cls(
+            id=encode_id("Variant", row.id), pk=row.id, product_pk=row.product_id, sku=row.sku,
+            title=row.title, barcode=row.barcode, options=row.options or {},
+            weight_grams=row.weight_grams, cost=Money.of(row.cost_amount, row.cost_currency),
+            created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+    @strawberry.field
+    async def product(self, info: Info[Any, Any]) -> Product:
+        row = await by_id(state(info), m.Product).load(self.product_pk)
+        assert row is not None  # same tenant by construction
+        return Product.from_row(row)
+
+    @strawberry.field(description="Stock of this SKU in every warehouse that holds it.")
+    async def stock_levels(self, info: Info[Any, Any]) -> list[StockLevel]:
+        rows = await children(state(info), m.StockLevel, "variant_id").load(self.pk)
+        return [StockLevel.from_row(r) for r in rows]
+
+
+@strawberry.type
+class Warehouse(Node):
+    pk: strawberry.Private[int]
+    connection_pk: strawberry.Private[int | None]
+    code: str
+    name: str
+    kind: str
+    country: str
+    serves_countries: list[str]
+    priority: int
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: m.Warehouse) -> Warehouse:
+        return cls(
+            id=encode_id("Warehouse", row.id), pk=row.id, connection_pk=row.connection_id,
+            code=row.code, name=row.name, kind=row.kind, country=row.country,
+            serves_countries=list(row.serves_countries or []), priority=row.priority,
+            active=row.active,
+        )
+
+    @strawberry.field(description="For marketplace-fulfilled stock: the connection holding it.")
+    async def connection(self, info: Info[Any, Any]) -> ChannelConnection | None:
+        if self.connection_pk is None:
+            return None
+        row = await by_id(state(info), m.Connection).load(self.connection_pk)
+        return ChannelConnection.from_row(row) if row else None
+
+
+@strawberry.type
+class StockLevel(Node):
+    pk: strawberry.Private[int]
+    variant_pk: strawberry.Private[int]
+    warehouse_pk: strawberry.Private[int]
+    on_hand: int
+    reserved: int
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.StockLevel) -> StockLevel:
+        return cls(
+            id=encode_id("StockLevel", row.id), pk=row.id, variant_pk=row.variant_id,
+            warehouse_pk=row.warehouse_id, on_hand=row.on_hand, reserved=row.reserved,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="on_hand - reserved: what can still be promised.")
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        assert row is not None
+        return Variant.from_row(row)
+
+    @strawberry.field
+    async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        row = await by_id(state(info), m.Warehouse).load(self.warehouse_pk)
+        assert row is not None
+        return Warehouse.from_row(row)
+
+    @strawberry.field(description="The ledger rows that add up to this level, newest first.")
+    async def ledger(self, info: Info[Any, Any], last: int = 20) -> list[StockLedgerEntry]:
+        stmt = (
+            select(m.StockLedgerEntry)
+            .where(
+                m.StockLedgerEntry.variant_id == self.variant_pk,
+                m.StockLedgerEntry.warehouse_id == self.warehouse_pk,
+            )
+            .order_by(m.StockLedgerEntry.id.desc())
+            .limit(max(0, min(last, 250)))
+        )
+        async with state(info).read() as session:
+            rows = (await session.scalars(stmt)).all()
+        return [StockLedgerEntry.from_row(r) for r in rows]
+
+
+@strawberry.type
+class StockLedgerEntry(Node):
+    delta_on_hand: int
+    delta_reserved: int
+    reason: str
+    reference: str | None
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.StockLedgerEntry) -> StockLedgerEntry:
+        return cls(
+            id=encode_id("StockLedgerEntry", row.id), delta_on_hand=row.delta_on_hand,
+            delta_reserved=row.delta_reserved, reason=row.reason, reference=row.reference,
+            note=row.note, created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A tenant's shop on one channel and site. Credentials are write-only.")
+class ChannelConnection(Node):
+    pk: strawberry.Private[int]
+    channel: str
+    name: str
+    site: str
+    currency: str
+    status: str
+    base_url: str | None
+    settings: JSON
+    last_sync_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    throttled_until: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Connection) -> ChannelConnection:
+        return cls(
+            id=encode_id("ChannelConnection", row.id), pk=row.id, channel=row.channel,
+            name=row.name, site=row.site, currency=row.currency, status=row.status,
+            base_url=row.base_url, settings=row.settings or {}, last_sync_at=row.last_sync_at,
+            last_success_at=row.last_success_at, last_error=row.last_error,
+            last_error_at=row.last_error_at, throttled_until=row.throttled_until,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def listings(self, info: Info[Any, Any]) -> list[Listing]:
+        rows = await children(state(info), m.Listing, "connection_id").load(self.pk)
+        return [Listing.from_row(r) for r in rows]
+
+
+@strawberry.type
+class Listing(Node):
+    variant_pk: strawberry.Private[int]
+    channel_sku: str
+    external_id: str | None
+    title: str | None
+    price: Money | None
+    status: str
+    last_pushed_quantity: int | None
+    last_pushed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: m.Listing) -> Listing:
+        return cls(
+            id=encode_id("Listing", row.id), variant_pk=row.variant_id,
+            channel_sku=row.channel_sku, external_id=row.external_id, title=row.title,
+            price=Money.of(row.price_amount, row.price_currency), status=row.status,
+            last_pushed_quantity=row.last_pushed_quantity, last_pushed_at=row.last_pushed_at,
+        )
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        assert row is not None
+        return Variant.from_row(row)
+
+
+@strawberry.type
+class Order(Node):
+    pk: strawberry.Private[int]
+    connection_pk: strawberry.Private[int]
+    external_id: str
+    status: str
+    channel_status: str | None
+    payment_status: str | None
+    total: Money
+    buyer_name: str | None
+    buyer_email: str | None
+    shipping_address: JSON
+    destination_country: str | None
+    fulfilled_by_channel: bool
+    placed_at: datetime
+    ship_by: datetime | None
+    channel_updated_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Order) -> Order:
+        return cls(
+            id=encode_id("Order", row.id), pk=row.id, connection_pk=row.connection_id,
+            external_id=row.external_id, status=row.status, channel_status=row.channel_status,
+            payment_status=row.payment_status,
+            total=Money(amount=row.total_amount, currency=row.currency),
+            buyer_name=row.buyer_name, buyer_email=row.buyer_email,
+            shipping_address=row.shipping_address or {},
+            destination_country=row.destination_country,
+            fulfilled_by_channel=row.fulfilled_by_channel, placed_at=row.placed_at,
+            ship_by=row.ship_by, channel_updated_at=row.channel_updated_at,
+            created_at=row.created_at,
+        )
+
+    @strawberry.field
+    async def connection(self, info: Info[Any, Any]) -> ChannelConnection:
+        row = await by_id(state(info), m.Connection).load(self.connection_pk)
+        assert row is not None
+        return ChannelConnection.from_row(row)
+
+    @strawberry.field
+    async def lines(self, info: Info[Any, Any]) -> list[OrderLine]:
+        rows = await children(state(info), m.OrderLine, "order_id").load(self.pk)
+        currency = self.total.currency
+        return [OrderLine.from_row(r, currency) for r in rows]
+
+    @strawberry.field
+    async def holds(self, info: Info[Any, Any]) -> list[OrderHold]:
+        rows = await children(state(info), m.OrderHold, "order_id").load(self.pk)
+        return [OrderHold.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def shipments(self, info: Info[Any, Any]) -> list[Shipment]:
+        rows = await children(state(info), m.Shipment, "order_id").load(self.pk)
+        return [Shipment.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def history(self, info: Info[Any, Any]) -> list[OrderStatusChange]:
+        rows = await children(state(info), m.OrderStatusChange, "order_id").load(self.pk)
+        return [OrderStatusChange.from_row(r) for r in rows]
+
+
+@strawberry.type
+class OrderLine:
+    id: strawberry.ID
+    variant_pk: strawberry.Private[int | None]
+    external_id: str
+    sku: str
+    title: str | None
+    quantity: int
+    unit_price: Money
+
+    @classmethod
+    def from_row(cls, row: m.OrderLine, currency: str) -> OrderLine:
+        return cls(
+            id=encode_id("OrderLine", row.id), variant_pk=row.variant_id,
+            external_id=row.external_id, sku=row.sku, title=row.title, quantity=row.quantity,
+            unit_price=Money(amount=row.unit_price_amount, currency=currency),
+        )
+
+    @strawberry.field(description="The variant this line's SKU maps to; null while unmapped.")
+    async def variant(self, info: Info[Any, Any]) -> Variant | None:
+        if self.variant_pk is None:
+            return None
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        return Variant.from_row(row) if row else None
+
+
+@strawberry.type
+class OrderHold:
+    reason: str
+    message: str | None
+    created_at: datetime
+    released_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: m.OrderHold) -> OrderHold:
+        return cls(
+            reason=row.reason, message=row.message, created_at=row.created_at,
+            released_at=row.released_at,
+        )
+
+
+@strawberry.type
+class OrderStatusChange:
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.OrderStatusChange) -> OrderStatusChange:
+        return cls(
+            from_status=row.from_status, to_status=row.to_status, reason=row.reason,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Shipment(Node):
+    status: str
+    carrier: str | None
+    service: str | None
+    tracking_number: str | None
+    shipped_at: datetime | None
+    confirmed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: m.Shipment) -> Shipment:
+        return cls(
+            id=encode_id("Shipment", row.id), status=row.status, carrier=row.carrier,
+            service=row.service, tracking_number=row.tracking_number,
+            shipped_at=row.shipped_at, confirmed_at=row.confirmed_at,
+        )
+
+
+@strawberry.type(description="A provider contributed by an installed plugin.")
+class Plugin:
+    name: str
+    kind: str
+    version: str
+    capabilities: list[str]
+    plugin: str
+    display_name: str
+

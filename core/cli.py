@@ -1,0 +1,238 @@
+"""``crossdock``: serve, worker, migrate, tenants, apikeys, plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from crossdock.bootstrap import App
+from crossdock.config import Settings
+from crossdock.errors import CrossdockError
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[App], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Build the app, optionally migrate, run ``fn``, and turn our errors into exit code 1."""
+
+    async def go() -> T:
+        app = App.build(Settings.from_env())
+        try:
+            if migrate:
+                from crossdock.db.migrate import upgrade
+
+                await upgrade(app.db)
+            return await fn(app)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(go())
+    except CrossdockError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="crossdock")
+def main() -> None:
+    """Crossdock: headless commerce operations for cross-border sellers.
+
+    With no configuration it runs embedded: a SQLite file in the working directory and an
+    in-process job runner. Set CROSSDOCK_DATABASE_URL (PostgreSQL) and CROSSDOCK_REDIS_URL
+    (arq workers) for production.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Seed a demo organization and print an API key.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help="Upgrade the database at start-up (default: yes on SQLite, no elsewhere).",
+)
+def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) -> None:
+    """Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser)."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    if migrate is None:
+        migrate = settings.is_sqlite
+    if demo or migrate:
+        from crossdock.db.migrate import upgrade
+
+        async def prepare(app: App) -> None:
+            await upgrade(app.db)
+            if demo:
+                from crossdock.demo import seed_demo
+
+                info = await seed_demo(app)
+                click.echo(f"Demo tenants: {', '.join(info.tenants)}")
+                click.echo(f"Demo API key (admin, all demo tenants): {info.api_key}")
+                click.echo(f"Send it as 'Authorization: Bearer <key>' with 'X-Tenant: {info.tenants[0]}'.")
+
+        _run(prepare, migrate=False)
+    click.echo(f"GraphiQL: http://{host}:{port}/graphql   health: http://{host}:{port}/health")
+    uvicorn.run(
+        "crossdock.api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        log_level="info",
+        lifespan="on",
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema."""
+
+    async def show(app: App) -> None:
+        from crossdock.db.migrate import current_revision
+
+        click.echo(f"database at revision {await current_revision(app.db)}")
+
+    _run(show)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
+def worker(burst: bool) -> None:
+    """Run an arq worker (needs CROSSDOCK_REDIS_URL)."""
+    from arq.worker import Worker
+
+    from crossdock.jobs.arq_worker import worker_settings
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "CROSSDOCK_REDIS_URL is not set: without Redis, jobs run inside `crossdock serve`"
+        )
+    Worker(**worker_settings(settings), burst=burst).run()
+
+
+@main.group()
+def tenants() -> None:
+    """Manage tenants (client brands)."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--org", "org_slug", default=None, help="Organization slug (created if new; default: SLUG).")
+@click.option("--name", default=None)
+def tenants_create(slug: str, org_slug: str | None, name: str | None) -> None:
+    """Create tenant SLUG in an organization."""
+    from sqlalchemy import select
+
+    from crossdock.db.models import Organization
+    from crossdock.services import tenancy
+
+    async def go(app: App) -> None:
+        async with app.db.write(system=True) as session:
+            org_key = org_slug or slug
+            org = await session.scalar(select(Organization).where(Organization.slug == org_key))
+            if org is None:
+                org = await tenancy.create_organization(session, org_key)
+            tenant = await tenancy.create_tenant(session, org, slug, name)
+        click.echo(f"tenant {tenant.slug} created in organization {org.slug}")
+
+    _run(go)
+
+
+@main.group()
+def apikeys() -> None:
+    """Manage API keys."""
+
+
+@apikeys.command("create")
+@click.option("--tenant", "tenant_slugs", multiple=True, help="Tenant the key may reach (repeatable).")
+@click.option("--org", "org_slug", default=None, help="Organization: a key for all its tenants.")
+@click.option("--scopes", default="admin", show_default=True, help="Comma-separated scopes.")
+@click.option("--name", default="cli")
+def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: str, name: str) -> None:
+    """Create an API key; prints the key alone on stdout (it is never shown again)."""
+    from sqlalchemy import select
+
+    from crossdock.db.models import Organization, Tenant
+    from crossdock.errors import UserError
+    from crossdock.services import tenancy
+
+    if not tenant_slugs and not org_slug:
+        raise click.UsageError("give --tenant SLUG (repeatable) or --org ORG")
+
+    async def go(app: App) -> str:
+        async with app.db.write(system=True) as session:
+            if tenant_slugs:
+                found = list((await session.scalars(select(Tenant).where(Tenant.slug.in_(tenant_slugs)))).all())
+                missing = set(tenant_slugs) - {t.slug for t in found}
+                if missing:
+                    raise UserError(f"no tenant {', '.join(sorted(missing))}")
+                orgs = {t.organization_id for t in found}
+                if len(orgs) > 1:
+                    raise UserError("the tenants belong to different organizations")
+                org = await session.scalar(select(Organization).where(Organization.id == orgs.pop()))
+                assert org is not None
+                _, key = await tenancy.create_api_key(
+                    session, org, name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], tenants=found
+                )
+            else:
+                assert org_slug is not None
+                org = await tenancy.get_organization(session, org_slug)
+                _, key = await tenancy.create_api_key(
+                    session, org, name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()]
+                )
+        return key
+
+    click.echo(_run(go))
+
+
+@apikeys.command("revoke")
+@click.argument("prefix")
+def apikeys_revoke(prefix: str) -> None:
+    """Revoke the key whose prefix (the part after 'cdk_') is PREFIX."""
+    from crossdock.services import tenancy
+
+    async def go(app: App) -> None:
+        async with app.db.write(system=True) as session:
+            await tenancy.revoke_api_key(session, prefix)
+        click.echo(f"revoked {prefix}")
+
+    _run(go)
+
+
+@main.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_list(as_json: bool) -> None:
+    """List the providers every installed plugin registers, and plugins that failed."""
+    from crossdock.plugins import load_plugins
+
+    loaded = load_plugins(Settings.from_env().plugins)
+    rows: list[dict[str, Any]] = [
+        {"name": i.name, "kind": i.kind.value, "version": i.version, "plugin": i.plugin,
+         "capabilities": list(i.capabilities)}
+        for i in loaded.infos
+    ]
+    if as_json:
+        click.echo(json.dumps({"providers": rows, "failures": loaded.failures}, indent=2))
+        return
+    for r in rows:
+        caps = ", ".join(r["capabilities"]) or "(none yet)"
+        click.echo(f"{r['name']:<16} {r['kind']:<12} {r['version']:<8} {caps}")
+    for name, error in loaded.failures.items():
+        click.echo(f"FAILED {name}: {error}", err=True)
+    if loaded.failures:
+        sys.exit(1)
