@@ -1,0 +1,16 @@
+"""The testing kit for Crossdock and its plugins (a pytest plugin, loaded automatically).
+
+Fixtures: ``backend`` (``sqlite`` and ``postgresql``; every test that uses a database runs
+on both), ``database_url``, ``app`` (a migrated :class:`~crossdock.bootstrap.App`),
+``api`` (a GraphQL client over the real ASGI app), ``tenant_factory`` (a fresh
+organization, tenant and API key per call), ``redis_url``.
+
+Set ``CROSSDOCK_REQUIRE_SERVICES=1`` (CI does) to fail rather than skip when PostgreSQL or
+Redis is not reachable.
+"""
+
+from __future__ import annotations
+
+from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
+
+__all__ = ["GraphQL", "TestTenant", "make_tenant"]

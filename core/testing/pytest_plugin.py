@@ -1,0 +1,163 @@
+"""Pytest fixtures of the testing kit (registered through the ``pytest11`` entry point)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from crossdock.bootstrap import App
+from crossdock.config import Settings
+from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
+
+PG_ADMIN_URL = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
+TEST_SECRET = "n2eFbDgB6Wq5lC1yqR0n7v8m2N4Xo0kS9tY3uV6wZ1E="
+
+
+def _require_services() -> bool:
+    return os.environ.get("CROSSDOCK_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def _unavailable(what: str, why: str) -> None:
+    message = f"{what} not reachable ({why}); skipped. Start it, or see README 'Tests'."
+    if _require_services():
+        pytest.fail(message + " CROSSDOCK_REQUIRE_SERVICES is set, so this is a failure.")
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend under test; tests using a database run once per backend."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    import asyncpg
+
+    if not _port_open("127.0.0.1", 5432):
+        _unavailable("PostgreSQL on 127.0.0.1:5432", "connection refused")
+    name = f"crossdock_test_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    """A migrated database of the current backend, shared by the session's tests.
+
+    Tests stay independent by creating their own tenants (see ``tenant_factory``).
+    """
+    from crossdock.db import Database
+    from crossdock.db.migrate import upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'crossdock.db'}"
+    else:
+        raw = request.getfixturevalue("_pg_database")
+        url = raw.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_keys=(TEST_SECRET,),
+        data_dir=tmp_path,
+        sync_interval_seconds=1,
+    )
+
+
+@pytest.fixture
+def extra_plugins() -> list[tuple[str, object]]:
+    """In-process plugins ``(name, module_or_object)`` to load beside the installed ones.
+
+    Override it in a conftest to register a test plugin.
+    """
+    return []
+
+
+@pytest_asyncio.fixture
+async def app(settings: Settings, extra_plugins: list[tuple[str, object]]) -> AsyncIterator[App]:
+    """A built (not started) App on the current backend with the installed plugins."""
+    built = App.build(settings, extra_plugins=extra_plugins)
+    yield built
+    await built.close()
+
+
+@pytest_asyncio.fixture
+async def api(app: App) -> AsyncIterator[GraphQL]:
+    """A GraphQL client over the real ASGI application, in the test's event loop.
+
+    (Litestar's own test client runs the app in another loop, where the App's pooled
+    connections cannot follow.) Start-up hooks are not run: the App is already migrated and
+    jobs are driven by the tests themselves.
+    """
+    import httpx
+
+    from crossdock.api.app import create_app
+
+    asgi = create_app(app, run_jobs=False)
+    transport = httpx.ASGITransport(app=asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield GraphQL(client)
+
+
+@pytest.fixture
+def tenant_factory(app: App) -> Callable[..., Awaitable[TestTenant]]:
+    """``await tenant_factory(scopes=[...])``: a fresh organization, tenant and key."""
+
+    async def make(**kwargs: Any) -> TestTenant:
+        return await make_tenant(app, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis database for tests (db 9), emptied first."""
+    if not _port_open("127.0.0.1", 6379):
+        _unavailable("Redis on 127.0.0.1:6379", "connection refused")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
