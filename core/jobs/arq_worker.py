@@ -8,7 +8,8 @@ channel errors become arq retries with exponential backoff; everything else fail
 from __future__ import annotations
 
 import random
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from arq import Retry, create_pool
 from arq.connections import ArqRedis, RedisSettings
@@ -18,6 +19,9 @@ from arq.worker import Function, func
 from crossdock.config import Settings
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, JobFn
+
+if TYPE_CHECKING:
+    from crossdock.bootstrap import App
 
 __all__ = ["ArqQueue", "worker_settings"]
 
@@ -79,12 +83,18 @@ def _cron_times(every: int) -> dict[str, Any]:
     return {"minute": set(range(0, 60, minutes)), "second": {0}}
 
 
-def worker_settings(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for :class:`arq.worker.Worker` built from the job registry."""
+def worker_settings(
+    settings: Settings, app_factory: Callable[[], App] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for :class:`arq.worker.Worker` built from the job registry.
+
+    ``app_factory`` builds the worker's App (default: from ``settings``); embedding code and
+    tests pass one to add in-process plugins.
+    """
     from crossdock.bootstrap import App
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        app = App.build(settings)
+        app = app_factory() if app_factory else App.build(settings)
         ctx["app"] = app
         ctx[CTX_KEY] = JobContext(
             settings=settings, db=app.db, plugins=app.plugins, vault=app.vault, queue=app.queue

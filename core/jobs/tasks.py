@@ -109,8 +109,7 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
                 }
             else:
                 new_state = {"cursor": run_started.isoformat()}
-                conn.last_success_at = now
-                conn.last_error = None
+                conn.last_success_at = now  # last_error stays, with its time, as history
             conn.sync_state = {**conn.sync_state, "orders": new_state}
             conn.last_sync_at = now
         totals["created"] += result.created

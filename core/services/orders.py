@@ -50,6 +50,12 @@ async def ingest_orders(
     if not orders:
         return result
     tenant = session_tenant_slug(session)
+    # One ingestion per connection at a time (a webhook and a sync racing for the same
+    # order): the row lock is held to commit, so the lookup below sees the other's rows.
+    # SQLite needs no lock: its writers are serialized already.
+    await session.execute(
+        select(Connection.id).where(Connection.id == connection.id).with_for_update()
+    )
     ids = [o.external_id for o in orders]
     existing = {
         o.external_id: o
@@ -60,9 +66,8 @@ async def ingest_orders(
         ).all()
     }
     skus = {line.sku for o in orders for line in o.lines}
-    variants = dict(
-        (await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))).tuples().all()
-    )
+    rows = await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))
+    variants: dict[str, int] = {sku: vid for sku, vid in rows}
     conn_view = {"id": connection.id, "channel": connection.channel, "site": connection.site, "currency": connection.currency}
     events: list[tuple[Order, bool]] = []
     for incoming in orders:

@@ -150,9 +150,9 @@ def tenant_factory(app: App) -> Callable[..., Awaitable[TestTenant]]:
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def redis_url() -> str:
-    """A Redis database for tests (db 9), emptied first."""
+    """A Redis database for tests (db 9), emptied before each test."""
     if not _port_open("127.0.0.1", 6379):
         _unavailable("Redis on 127.0.0.1:6379", "connection refused")
     import redis

@@ -39,6 +39,7 @@ class TestMarket(MarketplaceBase):
         self.page_size = 3
         self.fail_next: list[ChannelError] = []
         self.calls = 0
+        self.fetched_for: list[int] = []  # connection ids, one per call
 
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
@@ -60,6 +61,7 @@ class TestMarket(MarketplaceBase):
         self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
     ) -> OrderPage:
         self.calls += 1
+        self.fetched_for.append(conn.id)
         if self.fail_next:
             raise self.fail_next.pop(0)
         matching = sorted(

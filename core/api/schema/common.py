@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
+from crossdock.money import currency_exponent
 
 __all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
 
@@ -23,7 +24,15 @@ class Money:
     def of(cls, amount: Decimal | None, currency: str | None) -> Money | None:
         if amount is None or currency is None:
             return None
-        return cls(amount=amount, currency=currency)
+        return cls.exact(amount, currency)
+
+    @classmethod
+    def exact(cls, amount: Decimal, currency: str) -> Money:
+        """Show at least the currency's minor units ("10.00 SGD", "1200 JPY") and never
+        drop a sub-minor digit that is really stored (unit prices like 0.1234)."""
+        minor = Decimal(1).scaleb(-currency_exponent(currency))
+        shown = amount.quantize(minor) if amount == amount.quantize(minor) else amount.normalize()
+        return cls(amount=shown, currency=currency)
 
 
 @strawberry.input

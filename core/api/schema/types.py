@@ -272,7 +272,7 @@ class Order(Node):
             id=encode_id("Order", row.id), pk=row.id, connection_pk=row.connection_id,
             external_id=row.external_id, status=row.status, channel_status=row.channel_status,
             payment_status=row.payment_status,
-            total=Money(amount=row.total_amount, currency=row.currency),
+            total=Money.exact(row.total_amount, row.currency),
             buyer_name=row.buyer_name, buyer_email=row.buyer_email,
             shipping_address=row.shipping_address or {},
             destination_country=row.destination_country,
@@ -324,7 +324,7 @@ class OrderLine:
         return cls(
             id=encode_id("OrderLine", row.id), variant_pk=row.variant_id,
             external_id=row.external_id, sku=row.sku, title=row.title, quantity=row.quantity,
-            unit_price=Money(amount=row.unit_price_amount, currency=currency),
+            unit_price=Money.exact(row.unit_price_amount, currency),
         )
 
     @strawberry.field(description="The variant this line's SKU maps to; null while unmapped.")

@@ -1,0 +1,143 @@
+"""The order sync runs through both job runners: in-process, and arq on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from sqlalchemy import func, select
+
+from crossdock.bootstrap import App
+from crossdock.db.models import Connection, Order
+from crossdock.errors import ChannelError
+from crossdock.jobs import JOBS
+from crossdock.services import connections
+
+
+async def _connect(app: Any, tenant: Any, name: str = "sg") -> int:
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        conn = await connections.create_connection(
+            session, app.plugins, app.vault, channel="testmarket", name=name, site="SG", credentials={"t": "x"}
+        )
+    return conn.id
+
+
+async def _orders(app: Any, tenant: Any) -> int:
+    async with app.db.tenant(tenant.id) as session:
+        return int(await session.scalar(select(func.count(Order.id))) or 0)
+
+
+async def _connection(app: Any, tenant: Any, conn_id: int) -> Connection:
+    async with app.db.tenant(tenant.id) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == conn_id))
+    assert conn is not None
+    return conn
+
+
+async def _wait_for(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any, testmarket: Any) -> None:
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    for i in range(7):  # three pages of three
+        testmarket.market.add_order(f"E-{i}")
+    testmarket.market.fail_next = [ChannelError("slow down", code="429", retryable=True, retry_after=0.05)]
+    await app.start(run_jobs=True)  # periodic scheduler every second (test settings)
+
+    async def synced() -> bool:
+        return await _orders(app, t) == 7 and (await _connection(app, t, conn_id)).last_success_at is not None
+
+    await _wait_for(synced)
+    conn = await _connection(app, t, conn_id)
+    assert conn.sync_state["orders"].keys() == {"cursor"}  # run finished: no page token left
+    assert conn.last_error and conn.last_error.startswith("429")  # the throttle was recorded...
+    assert conn.status == "active"  # ...and survived
+    await app.close()
+
+
+async def test_permanent_error_stops_the_connection(app: App, tenant_factory: Any, testmarket: Any) -> None:
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    testmarket.market.fail_next = [ChannelError("refresh token revoked", code="AUTH", retryable=False)]
+    await app.start(run_jobs=False)
+    queue = app.queue
+    queue.start(app.job_context(), periodic=False)  # type: ignore[union-attr]
+    await queue.enqueue("sync_orders", job_id="x", tenant_id=t.id, connection_id=conn_id)
+    await queue.join()  # type: ignore[union-attr]
+    conn = await _connection(app, t, conn_id)
+    assert conn.status == "failed"
+    assert conn.last_error == "AUTH: refresh token revoked"
+    assert testmarket.market.fetched_for == [conn_id]
+    # the scheduler skips failed connections: no further calls for this one
+    await JOBS["schedule_syncs"](app.job_context())
+    await queue.join()  # type: ignore[union-attr]
+    assert testmarket.market.fetched_for.count(conn_id) == 1
+
+
+async def test_resumes_from_last_committed_page(app: App, tenant_factory: Any, testmarket: Any) -> None:
+    """A run killed after its first page resumes from the saved page token."""
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    for i in range(7):
+        testmarket.market.add_order(f"R-{i}")
+    # the second page fails permanently-for-now: the run stops after committing page one
+    testmarket.market.fail_next = []
+    original = testmarket.market.fetch_orders
+    pages: list[str | None] = []
+
+    async def flaky(conn: Any, *, updated_since: Any, page_token: str | None) -> Any:
+        pages.append(page_token)
+        if page_token == "3" and pages.count("3") == 1:
+            raise ChannelError("gateway timeout", code="504", retryable=True)
+        return await original(conn, updated_since=updated_since, page_token=page_token)
+
+    testmarket.market.fetch_orders = flaky
+    ctx = app.job_context()
+    try:
+        await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
+    except ChannelError:
+        pass
+    assert await _orders(app, t) == 3
+    assert (await _connection(app, t, conn_id)).sync_state["orders"]["page_token"] == "3"
+    await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
+    assert pages == [None, "3", "3", "6"]
+    assert await _orders(app, t) == 7
+
+
+async def test_arq_worker_runs_the_same_jobs(
+    app: App, tenant_factory: Any, testmarket: Any, redis_url: str, extra_plugins: Any
+) -> None:
+    from arq.worker import Worker
+
+    from crossdock.jobs.arq_worker import ArqQueue, worker_settings
+
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    for i in range(5):
+        testmarket.market.add_order(f"Q-{i}")
+    settings = dataclasses.replace(app.settings, redis_url=redis_url)
+    producer = App.build(settings, extra_plugins=extra_plugins)
+    assert isinstance(producer.queue, ArqQueue)
+    assert await producer.queue.ping()
+    enqueued = await JOBS["schedule_syncs"](producer.job_context())
+    assert enqueued >= 1
+    # the same bucketed job id is refused a second time: one sync per interval
+    assert await producer.queue.enqueue("sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id)
+    assert not await producer.queue.enqueue("sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id)
+
+    kwargs = worker_settings(settings, app_factory=lambda: App.build(settings, extra_plugins=extra_plugins))
+    kwargs.update(burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=[])
+    worker = Worker(**kwargs)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    assert worker.jobs_failed == 0
+    assert await _orders(app, t) == 5
+    await producer.close()
