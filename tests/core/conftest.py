@@ -38,6 +38,7 @@ class TestMarket(MarketplaceBase):
         self.orders: list[ChannelOrder] = []
         self.page_size = 3
         self.fail_next: list[ChannelError] = []
+        self.fail_for: dict[int, list[ChannelError]] = {}  # connection id -> errors to raise
         self.calls = 0
         self.fetched_for: list[int] = []  # connection ids, one per call
 
@@ -62,6 +63,8 @@ class TestMarket(MarketplaceBase):
     ) -> OrderPage:
         self.calls += 1
         self.fetched_for.append(conn.id)
+        if self.fail_for.get(conn.id):
+            raise self.fail_for[conn.id].pop(0)
         if self.fail_next:
             raise self.fail_next.pop(0)
         matching = sorted(

@@ -47,7 +47,7 @@ async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any
     conn_id = await _connect(app, t)
     for i in range(7):  # three pages of three
         testmarket.market.add_order(f"E-{i}")
-    testmarket.market.fail_next = [ChannelError("slow down", code="429", retryable=True, retry_after=0.05)]
+    testmarket.market.fail_for[conn_id] = [ChannelError("slow down", code="429", retryable=True, retry_after=0.05)]
     await app.start(run_jobs=True)  # periodic scheduler every second (test settings)
 
     async def synced() -> bool:
@@ -64,7 +64,7 @@ async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any
 async def test_permanent_error_stops_the_connection(app: App, tenant_factory: Any, testmarket: Any) -> None:
     t = await tenant_factory()
     conn_id = await _connect(app, t)
-    testmarket.market.fail_next = [ChannelError("refresh token revoked", code="AUTH", retryable=False)]
+    testmarket.market.fail_for[conn_id] = [ChannelError("refresh token revoked", code="AUTH", retryable=False)]
     await app.start(run_jobs=False)
     queue = app.queue
     queue.start(app.job_context(), periodic=False)  # type: ignore[union-attr]
@@ -86,8 +86,7 @@ async def test_resumes_from_last_committed_page(app: App, tenant_factory: Any, t
     conn_id = await _connect(app, t)
     for i in range(7):
         testmarket.market.add_order(f"R-{i}")
-    # the second page fails permanently-for-now: the run stops after committing page one
-    testmarket.market.fail_next = []
+    # the second page times out: the run stops after committing page one
     original = testmarket.market.fetch_orders
     pages: list[str | None] = []
 
