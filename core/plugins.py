@@ -148,7 +148,7 @@ def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> Non
             impl = getattr(type(provider), method, None)
             if impl is None or impl is getattr(MarketplaceBase, method, None):
                 raise ValueError(
-                    f"marketplace {name!r} declares {cap!r} but does not implement {method}()"
+                    f"marketplace {name!r} declares {str(cap)!r} but does not implement {method}()"
                 )
 
 

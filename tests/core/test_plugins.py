@@ -1,0 +1,132 @@
+"""The plugin manager: entry-point discovery, allow-list, validation, failures by name."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crossdock import MarketplaceBase, MarketplaceCapability, PaymentBase, hookimpl
+from crossdock.plugins import load_plugins
+
+
+class Liar(MarketplaceBase):
+    name = "liar"
+    capabilities = frozenset({MarketplaceCapability.STOCK_PUSH})  # but push_stock is not overridden
+
+
+class Fine(MarketplaceBase):
+    name = "fine"
+
+
+class Pay(PaymentBase):
+    name = "payfine"
+
+
+class Carrier:
+    """A carrier from a plugin that does not subclass our base: the Protocol is what counts."""
+
+    name = "courier"
+    display_name = "Courier"
+    version = "2"
+    capabilities = frozenset({"tracking"})
+
+    async def track(self, tracking_number: str) -> list[dict[str, str]]:
+        return [{"status": "in_transit", "number": tracking_number}]
+
+
+class Tax:
+    name = "nowhere_tax"
+    display_name = "Nowhere tax"
+    version = "1"
+    capabilities = frozenset()
+
+    def applies_to(self, country: str) -> bool:
+        return country == "XX"
+
+    def quote(self, country: str, lines: list[object]) -> list[object]:
+        return []
+
+
+class GoodPlugin:
+    @hookimpl
+    def crossdock_marketplaces(self) -> list[object]:
+        return [Fine()]
+
+    @hookimpl
+    def crossdock_payment_providers(self) -> list[object]:
+        return [Pay()]
+
+    @hookimpl
+    def crossdock_carriers(self) -> list[object]:
+        return [Carrier()]
+
+    @hookimpl
+    def crossdock_tax_engines(self) -> list[object]:
+        return [Tax()]
+
+
+class LyingPlugin:
+    @hookimpl
+    def crossdock_marketplaces(self) -> list[object]:
+        return [Liar()]
+
+
+class TypoPlugin:
+    @hookimpl
+    def crossdock_marketplace(self) -> list[object]:  # misspelt hook name
+        return []
+
+
+def test_registers_every_kind_and_lists_it() -> None:
+    plugins = load_plugins(allow=[], extra=[("good", GoodPlugin())])
+    assert plugins.failures == {}
+    assert {(i.name, i.kind.value, i.plugin) for i in plugins.infos} == {
+        ("fine", "marketplace", "good"),
+        ("payfine", "payment", "good"),
+        ("courier", "carrier", "good"),
+        ("nowhere_tax", "tax", "good"),
+    }
+    assert plugins.carriers["courier"].capabilities == {"tracking"}
+
+
+def test_invalid_plugins_are_reported_by_name_and_skipped() -> None:
+    plugins = load_plugins(
+        allow=[], extra=[("liar", LyingPlugin()), ("typo", TypoPlugin()), ("good", GoodPlugin())]
+    )
+    assert "declares 'stock.push' but does not implement push_stock()" in plugins.failures["liar"]
+    assert "crossdock_marketplace" in plugins.failures["typo"]
+    assert "liar" not in plugins.marketplaces
+    assert set(plugins.marketplaces) == {"fine"}
+    # a second plugin may not take an existing provider name
+    dup = load_plugins(allow=[], extra=[("good", GoodPlugin()), ("good2", GoodPlugin())])
+    assert "already registered" in dup.failures["good2"]
+
+
+@pytest.fixture
+def broken_entry_point(tmp_path: Path) -> Iterator[None]:
+    """An installed distribution whose entry point cannot be imported."""
+    dist = tmp_path / "crossdock_broken-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: crossdock-broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[crossdock]\nbroken = crossdock_broken_nowhere.plugin\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_a_plugin_that_fails_to_import_does_not_stop_the_others(broken_entry_point: None) -> None:
+    plugins = load_plugins(extra=[("good", GoodPlugin())])
+    assert "broken" in plugins.failures
+    assert "crossdock_broken_nowhere" in plugins.failures["broken"]
+    assert "fine" in plugins.marketplaces
+
+
+def test_allow_list_filters_entry_points(broken_entry_point: None) -> None:
+    plugins = load_plugins(allow=["missing-one"])
+    assert "broken" not in plugins.failures
+    assert plugins.failures == {"missing-one": "plugin 'missing-one': is not installed"}
