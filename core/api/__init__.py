@@ -1,0 +1,1 @@
+"""The HTTP and GraphQL API: Litestar app, authentication, the strawberry schema."""
