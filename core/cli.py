@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-
 from crossdock.bootstrap import App
 from crossdock.config import Settings
 from crossdock.errors import CrossdockError
@@ -109,7 +108,6 @@ def migrate() -> None:
 def worker(burst: bool) -> None:
     """Run an arq worker (needs CROSSDOCK_REDIS_URL)."""
     from arq.worker import Worker
-
     from crossdock.jobs.arq_worker import worker_settings
 
     settings = Settings.from_env()
@@ -131,10 +129,9 @@ def tenants() -> None:
 @click.option("--name", default=None)
 def tenants_create(slug: str, org_slug: str | None, name: str | None) -> None:
     """Create tenant SLUG in an organization."""
-    from sqlalchemy import select
-
     from crossdock.db.models import Organization
     from crossdock.services import tenancy
+    from sqlalchemy import select
 
     async def go(app: App) -> None:
         async with app.db.write(system=True) as session:
@@ -160,11 +157,10 @@ def apikeys() -> None:
 @click.option("--name", default="cli")
 def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: str, name: str) -> None:
     """Create an API key; prints the key alone on stdout (it is never shown again)."""
-    from sqlalchemy import select
-
     from crossdock.db.models import Organization, Tenant
     from crossdock.errors import UserError
     from crossdock.services import tenancy
+    from sqlalchemy import select
 
     if not tenant_slugs and not org_slug:
         raise click.UsageError("give --tenant SLUG (repeatable) or --org ORG")
@@ -172,7 +168,9 @@ def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: 
     async def go(app: App) -> str:
         async with app.db.write(system=True) as session:
             if tenant_slugs:
-                found = list((await session.scalars(select(Tenant).where(Tenant.slug.in_(tenant_slugs)))).all())
+                found = list(
+                    (await session.scalars(select(Tenant).where(Tenant.slug.in_(tenant_slugs)))).all()
+                )
                 missing = set(tenant_slugs) - {t.slug for t in found}
                 if missing:
                     raise UserError(f"no tenant {', '.join(sorted(missing))}")
@@ -182,7 +180,11 @@ def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: 
                 org = await session.scalar(select(Organization).where(Organization.id == orgs.pop()))
                 assert org is not None
                 _, key = await tenancy.create_api_key(
-                    session, org, name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], tenants=found
+                    session,
+                    org,
+                    name=name,
+                    scopes=[s.strip() for s in scopes.split(",") if s.strip()],
+                    tenants=found,
                 )
             else:
                 assert org_slug is not None
@@ -222,8 +224,13 @@ def plugins_list(as_json: bool) -> None:
 
     loaded = load_plugins(Settings.from_env().plugins)
     rows: list[dict[str, Any]] = [
-        {"name": i.name, "kind": i.kind.value, "version": i.version, "plugin": i.plugin,
-         "capabilities": list(i.capabilities)}
+        {
+            "name": i.name,
+            "kind": i.kind.value,
+            "version": i.version,
+            "plugin": i.plugin,
+            "capabilities": list(i.capabilities),
+        }
         for i in loaded.infos
     ]
     if as_json:
@@ -236,3 +243,7 @@ def plugins_list(as_json: bool) -> None:
         click.echo(f"FAILED {name}: {error}", err=True)
     if loaded.failures:
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,22 +7,26 @@ Idempotent: a second ``serve --demo`` finds the organization and only prints a n
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy import select
+from typing import Any
 
 from crossdock.bootstrap import App
 from crossdock.db.models import Organization, Tenant, Variant, Warehouse
 from crossdock.money import Money
 from crossdock.services import catalog, inventory, tenancy
+from sqlalchemy import select
 
 __all__ = ["DemoInfo", "seed_demo"]
 
 ORG = "demo-agency"
-TENANTS = {
+TENANTS: dict[str, dict[str, Any]] = {
     "acme-outdoor": {
         "name": "Acme Outdoor",
         "products": [
-            ("Trail Backpack 30L", "Acme", [("ACME-BP30-BLK", "Black", "24.50"), ("ACME-BP30-RED", "Red", "24.50")]),
+            (
+                "Trail Backpack 30L",
+                "Acme",
+                [("ACME-BP30-BLK", "Black", "24.50"), ("ACME-BP30-RED", "Red", "24.50")],
+            ),
             ("Insulated Bottle 750ml", "Acme", [("ACME-BTL-750", None, "6.20")]),
             ("Camping Lantern", "Acme", [("ACME-LNT-01", None, "9.90")]),
         ],
@@ -67,25 +71,37 @@ async def seed_demo(app: App) -> DemoInfo:
 async def _seed_tenant(app: App, tenant: Tenant) -> None:
     spec = TENANTS[tenant.slug]
     async with app.db.write(tenant.id, slug=tenant.slug) as session:
-        for title, brand, variants in spec["products"]:  # type: ignore[attr-defined]
+        for title, brand, variants in spec["products"]:
             await catalog.create_product(
                 session,
                 title=title,
                 brand=brand,
                 variants=[
-                    catalog.VariantSpec(sku=sku, title=vt, options={"colour": vt} if vt else {}, cost=Money.of(cost, "USD"))
+                    catalog.VariantSpec(
+                        sku=sku, title=vt, options={"colour": vt} if vt else {}, cost=Money.of(cost, "USD")
+                    )
                     for sku, vt, cost in variants
                 ],
             )
-        for code, name, country, kind, serves, priority in spec["warehouses"]:  # type: ignore[attr-defined]
+        for code, name, country, kind, serves, priority in spec["warehouses"]:
             await inventory.create_warehouse(
-                session, code=code, name=name, country=country, kind=kind, serves_countries=serves, priority=priority
+                session,
+                code=code,
+                name=name,
+                country=country,
+                kind=kind,
+                serves_countries=serves,
+                priority=priority,
             )
         variants = (await session.scalars(select(Variant).order_by(Variant.id))).all()
         warehouses = (await session.scalars(select(Warehouse).order_by(Warehouse.id))).all()
         for i, variant in enumerate(variants):
             for j, wh in enumerate(warehouses):
                 await inventory.receive_stock(
-                    session, variant_id=variant.id, warehouse_id=wh.id, quantity=20 + 15 * ((i + j) % 4),
-                    reference="PO-DEMO-0001", plugins=app.plugins,
+                    session,
+                    variant_id=variant.id,
+                    warehouse_id=wh.id,
+                    quantity=20 + 15 * ((i + j) % 4),
+                    reference="PO-DEMO-0001",
+                    plugins=app.plugins,
                 )

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hook specifications: Crossdock's contract with plugin authors.
 
 A plugin is a module (or object) with functions decorated ``@crossdock.hookimpl`` whose

@@ -16,7 +16,6 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
-
 from crossdock import hookspecs
 from crossdock.errors import NotSupported, PluginLoadError
 from crossdock.providers import (
@@ -79,9 +78,7 @@ class Plugins:
         self, *, tenant: str, order: ChannelOrder, connection: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
         holds: list[tuple[str, str]] = []
-        for result in self.pm.hook.crossdock_order_checks(
-            tenant=tenant, order=order, connection=connection
-        ):
+        for result in self.pm.hook.crossdock_order_checks(tenant=tenant, order=order, connection=connection):
             holds.extend((str(r), str(m)) for r, m in result or ())
         return holds
 
@@ -136,7 +133,7 @@ def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> Non
         }
         missing = [attr for attr in wanted if not hasattr(provider, attr)]
         raise ValueError(f"{kind} provider {name!r} is missing {', '.join(sorted(missing))}")
-    caps = provider.capabilities
+    caps = getattr(provider, "capabilities", None)
     if not isinstance(caps, frozenset | set | tuple | list):
         raise ValueError(f"{kind} provider {name!r}: capabilities must be a set of strings")
     if kind is ProviderKind.MARKETPLACE:
@@ -159,9 +156,7 @@ def _entry_points(allow: Sequence[str] | None) -> list[EntryPoint]:
     return eps
 
 
-def load_plugins(
-    allow: Sequence[str] | None = None, extra: Iterable[tuple[str, object]] = ()
-) -> Plugins:
+def load_plugins(allow: Sequence[str] | None = None, extra: Iterable[tuple[str, object]] = ()) -> Plugins:
     """Discover entry-point plugins (optionally only those named in ``allow``) and validate.
 
     ``extra`` registers in-process plugins ``(name, module_or_object)`` after the entry
@@ -202,6 +197,7 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
     try:
         pm.check_pending()
         found: list[tuple[ProviderKind, Any]] = []
+        provider: Any
         for kind, (hook, protocol) in _REGISTRATION.items():
             impl = getattr(obj, hook, None)
             if impl is None:

@@ -260,13 +260,9 @@ class MarketplaceProvider(Protocol):
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder: ...
 
-    async def cancel_order(
-        self, conn: ChannelConnection, external_id: str, reason: str
-    ) -> None: ...
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None: ...
 
-    async def confirm_shipment(
-        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
-    ) -> None: ...
+    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None: ...
 
     async def push_stock(
         self, conn: ChannelConnection, updates: Sequence[StockUpdate]
@@ -280,9 +276,7 @@ class MarketplaceProvider(Protocol):
         self, conn: ChannelConnection, *, since: datetime
     ) -> Sequence[Mapping[str, Any]]: ...
 
-    async def send_message(
-        self, conn: ChannelConnection, thread_id: str, text: str
-    ) -> None: ...
+    async def send_message(self, conn: ChannelConnection, thread_id: str, text: str) -> None: ...
 
     def parse_webhook(
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
@@ -298,9 +292,7 @@ class PaymentProvider(Protocol):
     version: str
     capabilities: frozenset[str]
 
-    def payment_methods(
-        self, country: str, amount: Money
-    ) -> Sequence[PaymentMethodOption]: ...
+    def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]: ...
 
 
 @runtime_checkable
@@ -357,9 +349,7 @@ class MarketplaceBase(_Base):
     async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None:
         raise self._unsupported("cancel_order")
 
-    async def confirm_shipment(
-        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
-    ) -> None:
+    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
         raise self._unsupported("confirm_shipment")
 
     async def push_stock(

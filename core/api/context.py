@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.dataloader import DataLoader
-from strawberry.types import Info
-
 from crossdock.bootstrap import App
 from crossdock.errors import Forbidden, Unauthenticated
 from crossdock.services.tenancy import Principal
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
 
 __all__ = ["RequestState", "state"]
 
@@ -65,9 +64,7 @@ class RequestState:
                 self._session.expire_all()  # later reads in this request see the change
             self._loaders.clear()
 
-    def loader(
-        self, key: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]
-    ) -> DataLoader[K, V]:
+    def loader(self, key: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
         """The request's DataLoader named ``key`` (created on first use)."""
         existing = self._loaders.get(key)
         if existing is None:

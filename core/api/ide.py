@@ -14,7 +14,7 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import File
 
-__all__ = ["ASSETS", "default_assets_dir", "ide_page", "ide_assets_handler"]
+__all__ = ["ASSETS", "default_assets_dir", "ide_assets_handler", "ide_page"]
 
 #: URL name -> path inside node_modules
 ASSETS: dict[str, str] = {
@@ -67,7 +67,8 @@ _PAGE = """<!doctype html>
         headers: localStorage.getItem("graphiql:headers") || headers,
         shouldPersistHeaders: true,
         plugins: [explorer],
-        defaultQuery: "{{\\n  viewer {{ tenantSlug scopes }}\\n  plugins {{ name kind version capabilities }}\\n}}\\n"
+        defaultQuery: "{{\\n  viewer {{ tenantSlug scopes }}\\n"
+          + "  plugins {{ name kind version capabilities }}\\n}}\\n"
       }})
     );
   </script>

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, MetaData, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -78,7 +79,5 @@ class TenantScoped:
     """Marks a tenant-owned row. The session layer filters and stamps ``tenant_id``."""
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[int]:  # noqa: N805
-        return mapped_column(
-            ID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(ID, ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)

@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from crossdock.db import scoping
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
-from crossdock.db import scoping
 
 __all__ = ["Database", "after_commit"]
 
@@ -100,9 +99,7 @@ class Database:
         if (tenant_id is None) == (not system):
             raise ValueError("pass exactly one of tenant_id or system=True")
         info: dict[str, Any] = (
-            {scoping.SYSTEM: True}
-            if system
-            else {scoping.TENANT: tenant_id, scoping.TENANT_SLUG: slug}
+            {scoping.SYSTEM: True} if system else {scoping.TENANT: tenant_id, scoping.TENANT_SLUG: slug}
         )
         if self._write_lock is None:
             async with self._writer(info=info) as session:

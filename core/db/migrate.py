@@ -6,6 +6,7 @@ The migration scripts live in the top-level ``migrations/`` folder, installed as
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-
-import crossdock.migrations
 from crossdock.db.engine import Database
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
@@ -22,7 +21,9 @@ __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]
 
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(crossdock.migrations.__file__).parent))
+    scripts = importlib.import_module("crossdock.migrations").__file__
+    assert scripts is not None
+    cfg.set_main_option("script_location", str(Path(scripts).parent))
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
@@ -46,6 +47,4 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 async def current_revision(db: Database) -> str | None:
     async with db.engine.connect() as conn:
-        return await conn.run_sync(
-            lambda c: MigrationContext.configure(c).get_current_revision()
-        )
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossdock.db.base import TenantScoped
+from crossdock.errors import TenantScopeError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
-
-from crossdock.db.base import TenantScoped
-from crossdock.errors import TenantScopeError
 
 __all__ = ["SYSTEM", "TENANT", "TENANT_SLUG", "install", "session_tenant", "session_tenant_slug"]
 
@@ -70,8 +69,9 @@ def _stamp_new_rows(session: Session, flush_context: UOWTransaction, instances: 
             continue
         if obj.tenant_id is None:
             if tenant is None:
-                raise TenantScopeError(f"system session cannot create {type(obj).__name__} "
-                                       "without an explicit tenant_id")
+                raise TenantScopeError(
+                    f"system session cannot create {type(obj).__name__} without an explicit tenant_id"
+                )
             obj.tenant_id = tenant
         elif tenant is not None and obj.tenant_id != tenant:
             raise TenantScopeError(f"{type(obj).__name__} belongs to another tenant")

@@ -15,7 +15,6 @@ from arq import Retry, create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
-
 from crossdock.config import Settings
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, JobFn
@@ -83,9 +82,7 @@ def _cron_times(every: int) -> dict[str, Any]:
     return {"minute": set(range(0, 60, minutes)), "second": {0}}
 
 
-def worker_settings(
-    settings: Settings, app_factory: Callable[[], App] | None = None
-) -> dict[str, Any]:
+def worker_settings(settings: Settings, app_factory: Callable[[], App] | None = None) -> dict[str, Any]:
     """Keyword arguments for :class:`arq.worker.Worker` built from the job registry.
 
     ``app_factory`` builds the worker's App (default: from ``settings``); embedding code and

@@ -6,8 +6,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from crossdock.db import utcnow
 from crossdock.db.models import Connection, ConnectionStatus, Tenant
 from crossdock.errors import ChannelError
@@ -16,6 +14,7 @@ from crossdock.jobs.registry import job as register
 from crossdock.providers import MarketplaceCapability
 from crossdock.services.connections import channel_connection
 from crossdock.services.orders import ingest_orders
+from sqlalchemy import select
 
 __all__ = ["schedule_syncs", "sync_orders"]
 
@@ -79,19 +78,13 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
         provider = ctx.plugins.marketplace(conn.channel)
         view = channel_connection(session, conn, ctx.vault)
         state = dict(conn.sync_state.get("orders") or {})
-    cursor = (
-        datetime.fromisoformat(state["cursor"]) if "cursor" in state else utcnow() - INITIAL_BACKFILL
-    )
-    run_started = (
-        datetime.fromisoformat(state["run_started"]) if "run_started" in state else utcnow()
-    )
+    cursor = datetime.fromisoformat(state["cursor"]) if "cursor" in state else utcnow() - INITIAL_BACKFILL
+    run_started = datetime.fromisoformat(state["run_started"]) if "run_started" in state else utcnow()
     page_token: str | None = state.get("page_token")
     totals = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
     while True:
         try:
-            page = await provider.fetch_orders(
-                view, updated_since=cursor - OVERLAP, page_token=page_token
-            )
+            page = await provider.fetch_orders(view, updated_since=cursor - OVERLAP, page_token=page_token)
         except ChannelError as exc:
             await _record_error(ctx, tenant_id, slug, connection_id, exc)
             raise

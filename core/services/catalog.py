@@ -6,13 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from crossdock.db.models import Product, ProductStatus, Variant
 from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.services.common import get_or_404, non_empty
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["VariantSpec", "create_product", "create_variant", "update_product", "update_variant"]
 
@@ -44,7 +43,9 @@ def _sku(value: str, field: str) -> str:
     return sku
 
 
-async def _check_skus_free(session: AsyncSession, skus: Sequence[tuple[str, str]], exclude: int | None = None) -> None:
+async def _check_skus_free(
+    session: AsyncSession, skus: Sequence[tuple[str, str]], exclude: int | None = None
+) -> None:
     """Refuse SKUs taken in this tenant (or repeated in the request), naming the field."""
     seen: set[str] = set()
     for sku, fld in skus:
@@ -169,4 +170,3 @@ async def update_variant(
         variant.cost_currency = cost.currency if cost else None
     await session.flush()
     return variant
-

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import TypeVar
 
 from babel import Locale
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from crossdock.db.base import Base
 from crossdock.errors import NotFound, UserError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["country_code", "get_or_404", "non_empty"]
 
 M = TypeVar("M", bound=Base)
-_TERRITORIES = frozenset(code for code in Locale("en").territories if code.isalpha() and len(code) == 2)
+_TERRITORIES = frozenset(
+    str(code) for code in Locale("en").territories if str(code).isalpha() and len(str(code)) == 2
+)
 
 
 async def get_or_404(session: AsyncSession, model: type[M], id_: int, *, field: str = "id") -> M:

@@ -8,12 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Connection,
@@ -27,6 +21,11 @@ from crossdock.db.models import (
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.services.common import country_code, get_or_404, non_empty
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -162,7 +161,7 @@ async def change_stock(
     await get_or_404(session, Variant, variant_id, field="variantId")
     await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
     tenant_id = session_tenant(session.sync_session)
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
     await session.execute(
         ins.values(
@@ -183,9 +182,7 @@ async def change_stock(
                 )
             ).one()
     except IntegrityError:
-        raise UserError(
-            "not enough stock for this change", field=field, code="INSUFFICIENT_STOCK"
-        ) from None
+        raise UserError("not enough stock for this change", field=field, code="INSUFFICIENT_STOCK") from None
     await session.execute(
         insert(StockLedgerEntry).values(
             tenant_id=tenant_id,
@@ -201,9 +198,7 @@ async def change_stock(
         )
     )
     level = await session.scalar(
-        select(StockLevel)
-        .where(StockLevel.id == row.id)
-        .execution_options(populate_existing=True)
+        select(StockLevel).where(StockLevel.id == row.id).execution_options(populate_existing=True)
     )
     assert level is not None
     if plugins is not None:

@@ -11,14 +11,21 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from crossdock.db.engine import after_commit
-from crossdock.db.models import Connection, Order, OrderHold, OrderLine, OrderStatus, OrderStatusChange, Variant
+from crossdock.db.models import (
+    Connection,
+    Order,
+    OrderHold,
+    OrderLine,
+    OrderStatus,
+    OrderStatusChange,
+    Variant,
+)
 from crossdock.db.scoping import session_tenant_slug
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelOrder
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["IngestResult", "ingest_orders"]
 
@@ -53,9 +60,7 @@ async def ingest_orders(
     # One ingestion per connection at a time (a webhook and a sync racing for the same
     # order): the row lock is held to commit, so the lookup below sees the other's rows.
     # SQLite needs no lock: its writers are serialized already.
-    await session.execute(
-        select(Connection.id).where(Connection.id == connection.id).with_for_update()
-    )
+    await session.execute(select(Connection.id).where(Connection.id == connection.id).with_for_update())
     ids = [o.external_id for o in orders]
     existing = {
         o.external_id: o
@@ -68,7 +73,12 @@ async def ingest_orders(
     skus = {line.sku for o in orders for line in o.lines}
     rows = await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))
     variants: dict[str, int] = {sku: vid for sku, vid in rows}
-    conn_view = {"id": connection.id, "channel": connection.channel, "site": connection.site, "currency": connection.currency}
+    conn_view = {
+        "id": connection.id,
+        "channel": connection.channel,
+        "site": connection.site,
+        "currency": connection.currency,
+    }
     events: list[tuple[Order, bool]] = []
     for incoming in orders:
         status = _status(incoming)
@@ -89,7 +99,9 @@ async def ingest_orders(
             raw=dict(incoming.raw),
         )
         if order is None:
-            holds = [(r, m) for r, m in plugins.order_checks(tenant=tenant, order=incoming, connection=conn_view)]
+            holds = [
+                (r, m) for r, m in plugins.order_checks(tenant=tenant, order=incoming, connection=conn_view)
+            ]
             unmapped = sorted({line.sku for line in incoming.lines if line.sku not in variants})
             if unmapped:
                 holds.append(("sku_unmapped", f"no variant for SKU {', '.join(unmapped)}"))
@@ -117,7 +129,9 @@ async def ingest_orders(
                 )
                 for line in incoming.lines
             )
-            session.add(OrderStatusChange(order_id=order.id, from_status=None, to_status=status, reason="ingested"))
+            session.add(
+                OrderStatusChange(order_id=order.id, from_status=None, to_status=status, reason="ingested")
+            )
             session.add_all(OrderHold(order_id=order.id, reason=r, message=m) for r, m in holds)
             result.created += 1
             events.append((order, True))
@@ -146,7 +160,11 @@ async def ingest_orders(
     def _emit() -> None:
         for order, created in events:
             plugins.order_ingested(
-                tenant=tenant, order_id=order.id, external_id=order.external_id, status=order.status, created=created
+                tenant=tenant,
+                order_id=order.id,
+                external_id=order.external_id,
+                status=order.status,
+                created=created,
             )
 
     after_commit(session, _emit)

@@ -6,15 +6,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
-
 from crossdock.db import Database, utcnow
 from crossdock.db.models import ApiKey, Organization, Tenant
 from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.security import SCOPES, generate_api_key, split_api_key, verify_secret
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 __all__ = [
     "Principal",
@@ -122,9 +121,7 @@ async def create_api_key(
 
 async def revoke_api_key(session: AsyncSession, prefix: str) -> None:
     result = await session.execute(
-        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(
-            revoked_at=utcnow()
-        )
+        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"no active API key {prefix!r}")

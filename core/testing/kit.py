@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from crossdock.bootstrap import App
 from crossdock.services import tenancy
 
@@ -26,9 +25,7 @@ class TestTenant:
     key: str
 
 
-async def make_tenant(
-    app: App, *, scopes: Iterable[str] = ("admin",), slug: str | None = None
-) -> TestTenant:
+async def make_tenant(app: App, *, scopes: Iterable[str] = ("admin",), slug: str | None = None) -> TestTenant:
     """A new organization with one tenant and an API key for it."""
     suffix = uuid.uuid4().hex[:10]
     async with app.db.write(system=True) as session:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from crossdock.bootstrap import App
 from crossdock.config import Settings
 from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
@@ -70,7 +69,9 @@ def _pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+def database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     """A migrated database of the current backend, shared by the session's tests.
 
     Tests stay independent by creating their own tenants (see ``tenant_factory``).
@@ -131,11 +132,10 @@ async def api(app: App) -> AsyncIterator[GraphQL]:
     jobs are driven by the tests themselves.
     """
     import httpx
-
     from crossdock.api.app import create_app
 
     asgi = create_app(app, run_jobs=False)
-    transport = httpx.ASGITransport(app=asgi)
+    transport = httpx.ASGITransport(app=asgi)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield GraphQL(client)
 

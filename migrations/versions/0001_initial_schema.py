@@ -44,9 +44,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
@@ -69,9 +67,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
     )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_api_keys_organization_id"), ["organization_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_api_keys_organization_id"), ["organization_id"], unique=False)
 
     op.create_table(
         "tenants",
@@ -81,9 +77,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("organization_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("slug", sa.String(length=63), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
         sa.Column(
@@ -102,18 +96,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_tenants_slug")),
     )
     with op.batch_alter_table("tenants", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_tenants_organization_id"), ["organization_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_tenants_organization_id"), ["organization_id"], unique=False)
 
     op.create_table(
         "api_key_tenants",
-        sa.Column(
-            "api_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("api_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_keys.id"],
@@ -158,9 +146,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("throttled_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -189,9 +175,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("brand", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -213,9 +197,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("external_id", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("channel_status", sa.String(length=32), nullable=True),
@@ -239,9 +221,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -277,9 +257,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("product_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sku", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=255), nullable=True),
         sa.Column("barcode", sa.String(length=64), nullable=True),
@@ -291,9 +269,7 @@ def upgrade() -> None:
         sa.Column("weight_grams", sa.Integer(), nullable=True),
         sa.Column("cost_amount", sa.Numeric(precision=19, scale=4), nullable=True),
         sa.Column("cost_currency", sa.String(length=3), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -332,13 +308,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("priority", sa.Integer(), nullable=False),
-        sa.Column(
-            "connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -367,12 +339,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel_sku", sa.String(length=64), nullable=False),
         sa.Column("external_id", sa.String(length=128), nullable=True),
         sa.Column("title", sa.String(length=255), nullable=True),
@@ -382,9 +350,7 @@ def upgrade() -> None:
         sa.Column("last_pushed_quantity", sa.Integer(), nullable=True),
         sa.Column("last_pushed_price", sa.Numeric(precision=19, scale=4), nullable=True),
         sa.Column("last_pushed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -426,9 +392,7 @@ def upgrade() -> None:
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -457,16 +421,12 @@ def upgrade() -> None:
         ),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("external_id", sa.String(length=64), nullable=False),
-        sa.Column(
-            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("sku", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=255), nullable=True),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("unit_price_amount", sa.Numeric(precision=19, scale=4), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -486,9 +446,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
-        sa.UniqueConstraint(
-            "order_id", "external_id", name=op.f("uq_order_lines_order_id_external_id")
-        ),
+        sa.UniqueConstraint("order_id", "external_id", name=op.f("uq_order_lines_order_id_external_id")),
     )
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_order_lines_tenant_id"), ["tenant_id"], unique=False)
@@ -506,9 +464,7 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],
@@ -525,9 +481,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("order_status_history", schema=None) as batch_op:
         batch_op.create_index("ix_order_status_history_order", ["order_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_order_status_history_tenant_id"), ["tenant_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_order_status_history_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "shipments",
@@ -538,18 +492,14 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("carrier", sa.String(length=64), nullable=True),
         sa.Column("service", sa.String(length=64), nullable=True),
         sa.Column("tracking_number", sa.String(length=128), nullable=True),
         sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -584,12 +534,8 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("delta_on_hand", sa.Integer(), nullable=False),
         sa.Column("delta_reserved", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
@@ -600,13 +546,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "api_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("api_key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
             ["api_key_id"],
             ["api_keys.id"],
@@ -645,22 +587,14 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column(
-            "variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("variant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("warehouse_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("on_hand", sa.Integer(), nullable=False),
         sa.Column("reserved", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.CheckConstraint("on_hand >= 0", name=op.f("ck_stock_levels_on_hand_nonnegative")),
-        sa.CheckConstraint(
-            "reserved <= on_hand", name=op.f("ck_stock_levels_reserved_within_on_hand")
-        ),
+        sa.CheckConstraint("reserved <= on_hand", name=op.f("ck_stock_levels_reserved_within_on_hand")),
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_stock_levels_reserved_nonnegative")),
         sa.ForeignKeyConstraint(
             ["tenant_id"],

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 from crossdock import (
     ChannelConnection,
     ChannelError,
@@ -45,14 +44,31 @@ class TestMarket(MarketplaceBase):
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
 
-    def add_order(self, external_id: str, *, sku: str = "SKU-1", status: str = "pending",
-                  updated: datetime | None = None, quantity: int = 1) -> ChannelOrder:
+    def add_order(
+        self,
+        external_id: str,
+        *,
+        sku: str = "SKU-1",
+        status: str = "pending",
+        updated: datetime | None = None,
+        quantity: int = 1,
+    ) -> ChannelOrder:
         now = updated or datetime.now(UTC)
         order = ChannelOrder(
-            external_id=external_id, status=status, channel_status=status.upper(),
-            placed_at=now - timedelta(minutes=1), updated_at=now, total=Money.of("10.00", "SGD"),
-            lines=[ChannelOrderLine(external_id=f"{external_id}-1", sku=sku, quantity=quantity,
-                                    unit_price=Money.of("10.00", "SGD"))],
+            external_id=external_id,
+            status=status,
+            channel_status=status.upper(),
+            placed_at=now - timedelta(minutes=1),
+            updated_at=now,
+            total=Money.of("10.00", "SGD"),
+            lines=[
+                ChannelOrderLine(
+                    external_id=f"{external_id}-1",
+                    sku=sku,
+                    quantity=quantity,
+                    unit_price=Money.of("10.00", "SGD"),
+                )
+            ],
             buyer_name="Tan Ah Kow",
         )
         self.orders = [o for o in self.orders if o.external_id != external_id] + [order]
@@ -90,16 +106,30 @@ class TestMarketPlugin:
 
     @hookimpl
     def crossdock_order_checks(self, order: ChannelOrder) -> list[tuple[str, str]]:
-        return [("prohibited_item", f"{line.sku} may not ship") for line in order.lines if line.sku in self.hold_skus]
+        return [
+            ("prohibited_item", f"{line.sku} may not ship")
+            for line in order.lines
+            if line.sku in self.hold_skus
+        ]
 
     @hookimpl
-    def crossdock_order_ingested(self, tenant: str, order_id: int, external_id: str, status: str, created: bool) -> None:
-        self.events.append({"hook": "order_ingested", "tenant": tenant, "external_id": external_id,
-                            "status": status, "created": created})
+    def crossdock_order_ingested(
+        self, tenant: str, order_id: int, external_id: str, status: str, created: bool
+    ) -> None:
+        self.events.append(
+            {
+                "hook": "order_ingested",
+                "tenant": tenant,
+                "external_id": external_id,
+                "status": status,
+                "created": created,
+            }
+        )
 
     @hookimpl
-    def crossdock_stock_changed(self, tenant: str, variant_id: int, warehouse_id: int, on_hand: int,
-                                reserved: int, reason: str) -> None:
+    def crossdock_stock_changed(
+        self, tenant: str, variant_id: int, warehouse_id: int, on_hand: int, reserved: int, reason: str
+    ) -> None:
         self.events.append({"hook": "stock_changed", "tenant": tenant, "on_hand": on_hand, "reason": reason})
 
 

@@ -6,7 +6,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-
 from crossdock import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +15,12 @@ HOOKS = sorted(
 
 
 def test_there_are_hooks_for_every_provider_kind() -> None:
-    for hook in ("crossdock_marketplaces", "crossdock_payment_providers", "crossdock_carriers", "crossdock_tax_engines"):
+    for hook in (
+        "crossdock_marketplaces",
+        "crossdock_payment_providers",
+        "crossdock_carriers",
+        "crossdock_tax_engines",
+    ):
         assert hook in HOOKS
 
 

@@ -19,7 +19,8 @@ def test_every_subpackage_is_packaged_and_imports() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
     on_disk = {
-        "crossdock" + ("." + ".".join(p.parent.relative_to(ROOT / "core").parts) if p.parent != ROOT / "core" else "")
+        "crossdock"
+        + ("." + ".".join(p.parent.relative_to(ROOT / "core").parts) if p.parent != ROOT / "core" else "")
         for p in (ROOT / "core").rglob("__init__.py")
         if "node_modules" not in p.parts
     } | {"crossdock.migrations", "crossdock.migrations.versions"}
@@ -31,5 +32,11 @@ def test_every_subpackage_is_packaged_and_imports() -> None:
 def test_the_core_never_imports_a_plugin() -> None:
     for path in (ROOT / "core").rglob("*.py"):
         text = path.read_text()
-        for plugin in ("crossdock_amazon", "crossdock_shopee", "crossdock_lazada", "crossdock_tiktok", "crossdock_payments"):
+        for plugin in (
+            "crossdock_amazon",
+            "crossdock_shopee",
+            "crossdock_lazada",
+            "crossdock_tiktok",
+            "crossdock_payments",
+        ):
             assert plugin not in text, f"{path} imports {plugin}"

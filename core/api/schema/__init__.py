@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
+from crossdock.api.schema import catalog, channels, inventory, orders, system
+from crossdock.api.schema.errors import ErrorCodes
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
-
-from crossdock.api.schema import catalog, channels, inventory, orders, system
-from crossdock.api.schema.errors import ErrorCodes
 
 __all__ = ["SCHEMA_FILE", "build_schema", "schema"]
 
@@ -22,9 +21,7 @@ MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 4000
 
-Query = merge_types(
-    "Query", (system.Query, catalog.Query, inventory.Query, channels.Query, orders.Query)
-)
+Query = merge_types("Query", (system.Query, catalog.Query, inventory.Query, channels.Query, orders.Query))
 Mutation = merge_types("Mutation", (catalog.Mutation, inventory.Mutation, channels.Mutation))
 
 
@@ -45,8 +42,15 @@ def build_schema() -> strawberry.Schema:
         ErrorCodes,
     ]
     node_types = [
-        types.Product, types.Variant, types.Warehouse, types.StockLevel, types.StockLedgerEntry,
-        types.ChannelConnection, types.Listing, types.Order, types.Shipment,
+        types.Product,
+        types.Variant,
+        types.Warehouse,
+        types.StockLevel,
+        types.StockLedgerEntry,
+        types.ChannelConnection,
+        types.Listing,
+        types.Order,
+        types.Shipment,
     ]
     return Schema(query=Query, mutation=Mutation, types=node_types, extensions=extensions)
 

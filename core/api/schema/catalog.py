@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import strawberry
-from sqlalchemy import or_, select
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, requires, user_errors
@@ -15,6 +13,8 @@ from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import Product, Variant
 from crossdock.db import models as m
 from crossdock.services import catalog
+from sqlalchemy import or_, select
+from strawberry.types import Info
 
 __all__ = ["Mutation", "Query"]
 
@@ -42,7 +42,10 @@ def _like(text: str) -> str:
 class Query:
     @strawberry.field(extensions=requires("catalog:read"))
     async def products(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: ProductFilter | None = None,
     ) -> Connection[Product]:
         stmt = select(m.Product)
@@ -57,7 +60,10 @@ class Query:
 
     @strawberry.field(extensions=requires("catalog:read"))
     async def variants(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: VariantFilter | None = None,
     ) -> Connection[Variant]:
         stmt = select(m.Variant)
@@ -88,7 +94,10 @@ class VariantInput:
 
     def spec(self, prefix: str) -> catalog.VariantSpec:
         return catalog.VariantSpec(
-            sku=self.sku, title=self.title, barcode=self.barcode, options=self.options or {},
+            sku=self.sku,
+            title=self.title,
+            barcode=self.barcode,
+            options=cast("Mapping[str, str]", self.options or {}),
             weight_grams=self.weight_grams,
             cost=self.cost.value(f"{prefix}.cost") if self.cost else None,
         )
@@ -156,8 +165,12 @@ class Mutation:
             specs = [v.spec(f"variants.{i}") for i, v in enumerate(input.variants)]
             async with st.write() as session:
                 row = await catalog.create_product(
-                    session, title=input.title, description=input.description, brand=input.brand,
-                    status=input.status, variants=specs,
+                    session,
+                    title=input.title,
+                    description=input.description,
+                    brand=input.brand,
+                    status=input.status,
+                    variants=specs,
                 )
             return ProductPayload(product=Product.from_row(row))
 
@@ -169,7 +182,9 @@ class Mutation:
 
         async def run() -> ProductPayload:
             _, pk = decode_id(input.id, "Product")
-            changes = set_fields(input, {"title": "title", "description": "description", "brand": "brand", "status": "status"})
+            changes = set_fields(
+                input, {"title": "title", "description": "description", "brand": "brand", "status": "status"}
+            )
             async with st.write() as session:
                 row = await catalog.update_product(session, pk, **changes)
             return ProductPayload(product=Product.from_row(row))
@@ -183,8 +198,12 @@ class Mutation:
         async def run() -> VariantPayload:
             _, product_pk = decode_id(input.product_id, "Product", field="productId")
             spec = catalog.VariantSpec(
-                sku=input.sku, title=input.title, barcode=input.barcode, options=input.options or {},
-                weight_grams=input.weight_grams, cost=input.cost.value("cost") if input.cost else None,
+                sku=input.sku,
+                title=input.title,
+                barcode=input.barcode,
+                options=cast("Mapping[str, str]", input.options or {}),
+                weight_grams=input.weight_grams,
+                cost=input.cost.value("cost") if input.cost else None,
             )
             async with st.write() as session:
                 row = await catalog.create_variant(session, product_pk, spec)
@@ -200,7 +219,13 @@ class Mutation:
             _, pk = decode_id(input.id, "Variant")
             changes = set_fields(
                 input,
-                {"sku": "sku", "title": "title", "barcode": "barcode", "options": "options", "weight_grams": "weight_grams"},
+                {
+                    "sku": "sku",
+                    "title": "title",
+                    "barcode": "barcode",
+                    "options": "options",
+                    "weight_grams": "weight_grams",
+                },
             )
             if input.cost is not strawberry.UNSET:
                 changes["cost"] = input.cost.value("cost") if input.cost else None

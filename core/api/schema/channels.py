@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import strawberry
-from sqlalchemy import select
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, set_fields
 from crossdock.api.schema.errors import UserErrorType, requires, user_errors
@@ -15,6 +13,8 @@ from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import ChannelConnection
 from crossdock.db import models as m
 from crossdock.services import connections
+from sqlalchemy import select
+from strawberry.types import Info
 
 __all__ = ["Mutation", "Query"]
 
@@ -29,7 +29,10 @@ class ConnectionFilter:
 class Query:
     @strawberry.field(extensions=requires("channels:read"))
     async def connections(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: ConnectionFilter | None = None,
     ) -> Connection[ChannelConnection]:
         stmt = select(m.Connection)
@@ -72,30 +75,46 @@ class ConnectionPayload:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def connection_create(self, info: Info[Any, Any], input: ConnectionCreateInput) -> ConnectionPayload:
+    async def connection_create(
+        self, info: Info[Any, Any], input: ConnectionCreateInput
+    ) -> ConnectionPayload:
         st = state(info)
 
         async def run() -> ConnectionPayload:
             async with st.write() as session:
                 row = await connections.create_connection(
-                    session, st.app.plugins, st.app.vault, channel=input.channel, name=input.name,
-                    site=input.site, credentials=input.credentials, currency=input.currency,
-                    base_url=input.base_url, settings=input.settings,
+                    session,
+                    st.app.plugins,
+                    st.app.vault,
+                    channel=input.channel,
+                    name=input.name,
+                    site=input.site,
+                    credentials=cast("Mapping[str, Any]", input.credentials),
+                    currency=input.currency,
+                    base_url=input.base_url,
+                    settings=cast("Mapping[str, Any] | None", input.settings),
                 )
             return ConnectionPayload(connection=ChannelConnection.from_row(row))
 
         return await user_errors(run, lambda errors: ConnectionPayload(user_errors=errors))
 
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def connection_update(self, info: Info[Any, Any], input: ConnectionUpdateInput) -> ConnectionPayload:
+    async def connection_update(
+        self, info: Info[Any, Any], input: ConnectionUpdateInput
+    ) -> ConnectionPayload:
         st = state(info)
 
         async def run() -> ConnectionPayload:
             _, pk = decode_id(input.id, "ChannelConnection")
             changes = set_fields(
                 input,
-                {"name": "name", "status": "status", "credentials": "credentials",
-                 "base_url": "base_url", "settings": "settings"},
+                {
+                    "name": "name",
+                    "status": "status",
+                    "credentials": "credentials",
+                    "base_url": "base_url",
+                    "settings": "settings",
+                },
             )
             async with st.write() as session:
                 row = await connections.update_connection(session, st.app.vault, pk, **changes)

@@ -6,11 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
-
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
 from crossdock.money import currency_exponent
+from strawberry.scalars import JSON
 
 __all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
 
@@ -55,7 +54,5 @@ def set_fields(obj: Any, names: dict[str, str]) -> dict[str, Any]:
     "not given" and "set to null" stay different.
     """
     return {
-        kw: getattr(obj, attr)
-        for attr, kw in names.items()
-        if getattr(obj, attr) is not strawberry.UNSET
+        kw: getattr(obj, attr) for attr, kw in names.items() if getattr(obj, attr) is not strawberry.UNSET
     }

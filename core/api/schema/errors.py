@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
-from strawberry.permission import BasePermission, PermissionExtension
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension, SchemaExtension
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types import Info
 
 __all__ = ["ErrorCodes", "UserErrorType", "requires", "user_errors"]
 
@@ -37,12 +36,12 @@ class UserErrorType:
 
     @classmethod
     def from_error(cls, error: UserError) -> UserErrorType:
-        return cls(field=error.field.split(".") if error.field else None, message=error.message, code=error.code)
+        return cls(
+            field=error.field.split(".") if error.field else None, message=error.message, code=error.code
+        )
 
 
-async def user_errors(
-    run: Callable[[], Awaitable[P]], fail: Callable[[list[UserErrorType]], P]
-) -> P:
+async def user_errors(run: Callable[[], Awaitable[P]], fail: Callable[[list[UserErrorType]], P]) -> P:
     """Run a mutation body; a :class:`UserError` becomes the payload's ``userErrors``."""
     try:
         return await run()
@@ -61,7 +60,7 @@ class RequireScope(BasePermission):
         return state(info).principal.allows(self.scope)
 
 
-def requires(scope: str) -> list[PermissionExtension]:
+def requires(scope: str) -> list[FieldExtension]:
     """Field extension list: the caller's key must hold ``scope`` (or ``admin``)."""
     return [PermissionExtension(permissions=[RequireScope(scope)])]
 
@@ -104,8 +103,13 @@ class ErrorCodes(SchemaExtension):
             extensions = {**(error.extensions or {}), "code": code}
             fixed.append(
                 GraphQLError(
-                    message, nodes=error.nodes, source=error.source, positions=error.positions,
-                    path=error.path, original_error=None, extensions=extensions,
+                    message,
+                    nodes=error.nodes,
+                    source=error.source,
+                    positions=error.positions,
+                    path=error.path,
+                    original_error=None,
+                    extensions=extensions,
                 )
             )
         return fixed

@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema.common import set_fields
 from crossdock.api.schema.errors import UserErrorType, requires, user_errors
@@ -15,6 +12,8 @@ from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import StockLevel, Warehouse
 from crossdock.db import models as m
 from crossdock.services import inventory
+from sqlalchemy import select
+from strawberry.types import Info
 
 __all__ = ["Mutation", "Query"]
 
@@ -39,7 +38,10 @@ class StockLevelFilter:
 class Query:
     @strawberry.field(extensions=requires("inventory:read"))
     async def warehouses(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: WarehouseFilter | None = None,
     ) -> Connection[Warehouse]:
         stmt = select(m.Warehouse)
@@ -54,7 +56,10 @@ class Query:
 
     @strawberry.field(extensions=requires("inventory:read"))
     async def stock_levels(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: StockLevelFilter | None = None,
     ) -> Connection[StockLevel]:
         stmt = select(m.StockLevel)
@@ -145,8 +150,13 @@ class Mutation:
             connection_pk = _connection_pk(input.connection_id)
             async with st.write() as session:
                 row = await inventory.create_warehouse(
-                    session, code=input.code, name=input.name, country=input.country, kind=input.kind,
-                    serves_countries=input.serves_countries, priority=input.priority,
+                    session,
+                    code=input.code,
+                    name=input.name,
+                    country=input.country,
+                    kind=input.kind,
+                    serves_countries=input.serves_countries,
+                    priority=input.priority,
                     connection_id=connection_pk,
                 )
             return WarehousePayload(warehouse=Warehouse.from_row(row))
@@ -161,8 +171,15 @@ class Mutation:
             _, pk = decode_id(input.id, "Warehouse")
             changes = set_fields(
                 input,
-                {"code": "code", "name": "name", "country": "country", "kind": "kind",
-                 "serves_countries": "serves_countries", "priority": "priority", "active": "active"},
+                {
+                    "code": "code",
+                    "name": "name",
+                    "country": "country",
+                    "kind": "kind",
+                    "serves_countries": "serves_countries",
+                    "priority": "priority",
+                    "active": "active",
+                },
             )
             if input.connection_id is not strawberry.UNSET:
                 changes["connection_id"] = _connection_pk(input.connection_id)
@@ -180,8 +197,13 @@ class Mutation:
             variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
             async with st.write() as session:
                 row = await inventory.receive_stock(
-                    session, variant_id=variant_pk, warehouse_id=warehouse_pk, quantity=input.quantity,
-                    reference=input.reference, note=input.note, api_key_id=st.principal.api_key_id,
+                    session,
+                    variant_id=variant_pk,
+                    warehouse_id=warehouse_pk,
+                    quantity=input.quantity,
+                    reference=input.reference,
+                    note=input.note,
+                    api_key_id=st.principal.api_key_id,
                     plugins=st.app.plugins,
                 )
             return StockLevelPayload(stock_level=StockLevel.from_row(row))
@@ -196,8 +218,13 @@ class Mutation:
             variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
             async with st.write() as session:
                 row = await inventory.adjust_stock(
-                    session, variant_id=variant_pk, warehouse_id=warehouse_pk, delta=input.delta,
-                    note=input.note, reference=input.reference, api_key_id=st.principal.api_key_id,
+                    session,
+                    variant_id=variant_pk,
+                    warehouse_id=warehouse_pk,
+                    delta=input.delta,
+                    note=input.note,
+                    reference=input.reference,
+                    api_key_id=st.principal.api_key_id,
                     plugins=st.app.plugins,
                 )
             return StockLevelPayload(stock_level=StockLevel.from_row(row))

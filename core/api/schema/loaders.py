@@ -6,10 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from crossdock.api.context import RequestState
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
-
-from crossdock.api.context import RequestState
 
 __all__ = ["by_id", "children"]
 
@@ -28,7 +27,9 @@ def by_id(state: RequestState, model: type[M]) -> DataLoader[int, M | None]:
     return state.loader(f"{model.__name__}.id", load)
 
 
-def children(state: RequestState, model: type[M], column: str, order_by: str = "id") -> DataLoader[int, list[M]]:
+def children(
+    state: RequestState, model: type[M], column: str, order_by: str = "id"
+) -> DataLoader[int, list[M]]:
     """Rows grouped by a foreign key, in ``order_by`` order."""
 
     async def load(keys: list[int]) -> Sequence[list[M]]:

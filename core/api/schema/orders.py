@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import or_, select
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema.errors import requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import Order
 from crossdock.db import models as m
+from sqlalchemy import or_, select
+from strawberry.types import Info
 
 __all__ = ["Query"]
 
@@ -33,7 +32,10 @@ class OrderFilter:
 class Query:
     @strawberry.field(extensions=requires("orders:read"))
     async def orders(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
         filter: OrderFilter | None = None,
     ) -> Connection[Order]:
         stmt = select(m.Order)

@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import Select
-
 from crossdock.api.context import RequestState
 from crossdock.errors import UserError
+from sqlalchemy import Select
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "decode_id", "encode_id", "paginate"]
 
@@ -28,7 +27,9 @@ def encode_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("="))
 
 
-def decode_id(value: str, expected: str | Sequence[str] | None = None, *, field: str = "id") -> tuple[str, int]:
+def decode_id(
+    value: str, expected: str | Sequence[str] | None = None, *, field: str = "id"
+) -> tuple[str, int]:
     """Return ``(type name, primary key)`` or raise a ``UserError`` naming the field."""
     try:
         padded = value + "=" * (-len(value) % 4)

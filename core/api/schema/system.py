@@ -6,13 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema import types as t
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.relay import Node, decode_id
 from crossdock.db import models as m
+from strawberry.types import Info
 
 __all__ = ["Query"]
 
@@ -48,8 +47,12 @@ class Query:
         infos = state(info).app.plugins.infos
         return [
             t.Plugin(
-                name=i.name, kind=i.kind.value, version=i.version, capabilities=list(i.capabilities),
-                plugin=i.plugin, display_name=i.display_name,
+                name=i.name,
+                kind=i.kind.value,
+                version=i.version,
+                capabilities=list(i.capabilities),
+                plugin=i.plugin,
+                display_name=i.display_name,
             )
             for i in infos
             if kind is None or i.kind.value == kind

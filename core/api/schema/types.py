@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
-from strawberry.types import Info
-
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
 from crossdock.api.schema.loaders import by_id, children
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
+from sqlalchemy import select
+from strawberry.types import Info
 
 __all__ = [
     "ChannelConnection",
@@ -45,9 +44,14 @@ class Product(Node):
     @classmethod
     def from_row(cls, row: m.Product) -> Product:
         return cls(
-            id=encode_id("Product", row.id), pk=row.id, title=row.title,
-            description=row.description, brand=row.brand, status=row.status,
-            created_at=row.created_at, updated_at=row.updated_at,
+            id=encode_id("Product", row.id),
+            pk=row.id,
+            title=row.title,
+            description=row.description,
+            brand=row.brand,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     @strawberry.field
@@ -72,10 +76,17 @@ class Variant(Node):
     @classmethod
     def from_row(cls, row: m.Variant) -> Variant:
         return cls(
-            id=encode_id("Variant", row.id), pk=row.id, product_pk=row.product_id, sku=row.sku,
-            title=row.title, barcode=row.barcode, options=row.options or {},
-            weight_grams=row.weight_grams, cost=Money.of(row.cost_amount, row.cost_currency),
-            created_at=row.created_at, updated_at=row.updated_at,
+            id=encode_id("Variant", row.id),
+            pk=row.id,
+            product_pk=row.product_id,
+            sku=row.sku,
+            title=row.title,
+            barcode=row.barcode,
+            options=JSON(row.options or {}),
+            weight_grams=row.weight_grams,
+            cost=Money.of(row.cost_amount, row.cost_currency),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
     @strawberry.field
@@ -105,9 +116,15 @@ class Warehouse(Node):
     @classmethod
     def from_row(cls, row: m.Warehouse) -> Warehouse:
         return cls(
-            id=encode_id("Warehouse", row.id), pk=row.id, connection_pk=row.connection_id,
-            code=row.code, name=row.name, kind=row.kind, country=row.country,
-            serves_countries=list(row.serves_countries or []), priority=row.priority,
+            id=encode_id("Warehouse", row.id),
+            pk=row.id,
+            connection_pk=row.connection_id,
+            code=row.code,
+            name=row.name,
+            kind=row.kind,
+            country=row.country,
+            serves_countries=list(row.serves_countries or []),
+            priority=row.priority,
             active=row.active,
         )
 
@@ -131,8 +148,12 @@ class StockLevel(Node):
     @classmethod
     def from_row(cls, row: m.StockLevel) -> StockLevel:
         return cls(
-            id=encode_id("StockLevel", row.id), pk=row.id, variant_pk=row.variant_id,
-            warehouse_pk=row.warehouse_id, on_hand=row.on_hand, reserved=row.reserved,
+            id=encode_id("StockLevel", row.id),
+            pk=row.id,
+            variant_pk=row.variant_id,
+            warehouse_pk=row.warehouse_id,
+            on_hand=row.on_hand,
+            reserved=row.reserved,
             updated_at=row.updated_at,
         )
 
@@ -180,9 +201,13 @@ class StockLedgerEntry(Node):
     @classmethod
     def from_row(cls, row: m.StockLedgerEntry) -> StockLedgerEntry:
         return cls(
-            id=encode_id("StockLedgerEntry", row.id), delta_on_hand=row.delta_on_hand,
-            delta_reserved=row.delta_reserved, reason=row.reason, reference=row.reference,
-            note=row.note, created_at=row.created_at,
+            id=encode_id("StockLedgerEntry", row.id),
+            delta_on_hand=row.delta_on_hand,
+            delta_reserved=row.delta_reserved,
+            reason=row.reason,
+            reference=row.reference,
+            note=row.note,
+            created_at=row.created_at,
         )
 
 
@@ -206,11 +231,20 @@ class ChannelConnection(Node):
     @classmethod
     def from_row(cls, row: m.Connection) -> ChannelConnection:
         return cls(
-            id=encode_id("ChannelConnection", row.id), pk=row.id, channel=row.channel,
-            name=row.name, site=row.site, currency=row.currency, status=row.status,
-            base_url=row.base_url, settings=row.settings or {}, last_sync_at=row.last_sync_at,
-            last_success_at=row.last_success_at, last_error=row.last_error,
-            last_error_at=row.last_error_at, throttled_until=row.throttled_until,
+            id=encode_id("ChannelConnection", row.id),
+            pk=row.id,
+            channel=row.channel,
+            name=row.name,
+            site=row.site,
+            currency=row.currency,
+            status=row.status,
+            base_url=row.base_url,
+            settings=JSON(row.settings or {}),
+            last_sync_at=row.last_sync_at,
+            last_success_at=row.last_success_at,
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+            throttled_until=row.throttled_until,
             created_at=row.created_at,
         )
 
@@ -234,10 +268,15 @@ class Listing(Node):
     @classmethod
     def from_row(cls, row: m.Listing) -> Listing:
         return cls(
-            id=encode_id("Listing", row.id), variant_pk=row.variant_id,
-            channel_sku=row.channel_sku, external_id=row.external_id, title=row.title,
-            price=Money.of(row.price_amount, row.price_currency), status=row.status,
-            last_pushed_quantity=row.last_pushed_quantity, last_pushed_at=row.last_pushed_at,
+            id=encode_id("Listing", row.id),
+            variant_pk=row.variant_id,
+            channel_sku=row.channel_sku,
+            external_id=row.external_id,
+            title=row.title,
+            price=Money.of(row.price_amount, row.price_currency),
+            status=row.status,
+            last_pushed_quantity=row.last_pushed_quantity,
+            last_pushed_at=row.last_pushed_at,
         )
 
     @strawberry.field
@@ -269,15 +308,22 @@ class Order(Node):
     @classmethod
     def from_row(cls, row: m.Order) -> Order:
         return cls(
-            id=encode_id("Order", row.id), pk=row.id, connection_pk=row.connection_id,
-            external_id=row.external_id, status=row.status, channel_status=row.channel_status,
+            id=encode_id("Order", row.id),
+            pk=row.id,
+            connection_pk=row.connection_id,
+            external_id=row.external_id,
+            status=row.status,
+            channel_status=row.channel_status,
             payment_status=row.payment_status,
             total=Money.exact(row.total_amount, row.currency),
-            buyer_name=row.buyer_name, buyer_email=row.buyer_email,
-            shipping_address=row.shipping_address or {},
+            buyer_name=row.buyer_name,
+            buyer_email=row.buyer_email,
+            shipping_address=JSON(row.shipping_address or {}),
             destination_country=row.destination_country,
-            fulfilled_by_channel=row.fulfilled_by_channel, placed_at=row.placed_at,
-            ship_by=row.ship_by, channel_updated_at=row.channel_updated_at,
+            fulfilled_by_channel=row.fulfilled_by_channel,
+            placed_at=row.placed_at,
+            ship_by=row.ship_by,
+            channel_updated_at=row.channel_updated_at,
             created_at=row.created_at,
         )
 
@@ -322,8 +368,12 @@ class OrderLine:
     @classmethod
     def from_row(cls, row: m.OrderLine, currency: str) -> OrderLine:
         return cls(
-            id=encode_id("OrderLine", row.id), variant_pk=row.variant_id,
-            external_id=row.external_id, sku=row.sku, title=row.title, quantity=row.quantity,
+            id=encode_id("OrderLine", row.id),
+            variant_pk=row.variant_id,
+            external_id=row.external_id,
+            sku=row.sku,
+            title=row.title,
+            quantity=row.quantity,
             unit_price=Money.exact(row.unit_price_amount, currency),
         )
 
@@ -345,7 +395,9 @@ class OrderHold:
     @classmethod
     def from_row(cls, row: m.OrderHold) -> OrderHold:
         return cls(
-            reason=row.reason, message=row.message, created_at=row.created_at,
+            reason=row.reason,
+            message=row.message,
+            created_at=row.created_at,
             released_at=row.released_at,
         )
 
@@ -360,7 +412,9 @@ class OrderStatusChange:
     @classmethod
     def from_row(cls, row: m.OrderStatusChange) -> OrderStatusChange:
         return cls(
-            from_status=row.from_status, to_status=row.to_status, reason=row.reason,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            reason=row.reason,
             created_at=row.created_at,
         )
 
@@ -377,9 +431,13 @@ class Shipment(Node):
     @classmethod
     def from_row(cls, row: m.Shipment) -> Shipment:
         return cls(
-            id=encode_id("Shipment", row.id), status=row.status, carrier=row.carrier,
-            service=row.service, tracking_number=row.tracking_number,
-            shipped_at=row.shipped_at, confirmed_at=row.confirmed_at,
+            id=encode_id("Shipment", row.id),
+            status=row.status,
+            carrier=row.carrier,
+            service=row.service,
+            tracking_number=row.tracking_number,
+            shipped_at=row.shipped_at,
+            confirmed_at=row.confirmed_at,
         )
 
 
@@ -391,4 +449,3 @@ class Plugin:
     capabilities: list[str]
     plugin: str
     display_name: str
-

@@ -7,10 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
-
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 
 __all__ = ["Connection", "ConnectionStatus", "Listing"]
 
@@ -48,9 +47,7 @@ class Listing(TenantScoped, Timestamped, Base):
     __tablename__ = "listings"
     __table_args__ = (UniqueConstraint("connection_id", "channel_sku"),)
 
-    connection_id: Mapped[int] = mapped_column(
-        ID, ForeignKey("connections.id", ondelete="CASCADE")
-    )
+    connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
     variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
     channel_sku: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(128))

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
-
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
 __all__ = ["StockLedgerEntry", "StockLevel", "StockReason", "Warehouse", "WarehouseKind"]
 
@@ -48,9 +47,7 @@ class Warehouse(TenantScoped, Timestamped, Base):
     #: ISO countries this warehouse ships to; empty means its own country only.
     serves_countries: Mapped[list[str]] = mapped_column(Json, default=list)
     priority: Mapped[int] = mapped_column(default=100)
-    connection_id: Mapped[int | None] = mapped_column(
-        ID, ForeignKey("connections.id", ondelete="SET NULL")
-    )
+    connection_id: Mapped[int | None] = mapped_column(ID, ForeignKey("connections.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -65,9 +62,7 @@ class StockLevel(TenantScoped, Base):
     )
 
     variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
-    warehouse_id: Mapped[int] = mapped_column(
-        ID, ForeignKey("warehouses.id", ondelete="CASCADE")
-    )
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -80,16 +75,12 @@ class StockLedgerEntry(TenantScoped, Base):
     __table_args__ = (Index("ix_stock_ledger_level", "variant_id", "warehouse_id"),)
 
     variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
-    warehouse_id: Mapped[int] = mapped_column(
-        ID, ForeignKey("warehouses.id", ondelete="CASCADE")
-    )
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
     delta_on_hand: Mapped[int] = mapped_column(default=0)
     delta_reserved: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str] = mapped_column(String(32))
     reference: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None]
     details: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
-    api_key_id: Mapped[int | None] = mapped_column(
-        ID, ForeignKey("api_keys.id", ondelete="SET NULL")
-    )
+    api_key_id: Mapped[int | None] = mapped_column(ID, ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

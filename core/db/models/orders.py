@@ -7,10 +7,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
-
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
 __all__ = [
     "Order",
@@ -44,9 +43,7 @@ class Order(TenantScoped, Timestamped, Base):
         Index("ix_orders_tenant_ship_by", "tenant_id", "ship_by"),
     )
 
-    connection_id: Mapped[int] = mapped_column(
-        ID, ForeignKey("connections.id", ondelete="CASCADE")
-    )
+    connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
     channel_status: Mapped[str | None] = mapped_column(String(32))
@@ -71,9 +68,7 @@ class OrderLine(TenantScoped, Base):
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(64))
-    variant_id: Mapped[int | None] = mapped_column(
-        ID, ForeignKey("variants.id", ondelete="SET NULL")
-    )
+    variant_id: Mapped[int | None] = mapped_column(ID, ForeignKey("variants.id", ondelete="SET NULL"))
     sku: Mapped[str] = mapped_column(String(64))
     title: Mapped[str | None]
     quantity: Mapped[int]
@@ -107,9 +102,7 @@ class Shipment(TenantScoped, Timestamped, Base):
     __table_args__ = (Index("ix_shipments_order", "order_id"),)
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
-    warehouse_id: Mapped[int | None] = mapped_column(
-        ID, ForeignKey("warehouses.id", ondelete="SET NULL")
-    )
+    warehouse_id: Mapped[int | None] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     carrier: Mapped[str | None] = mapped_column(String(64))
     service: Mapped[str | None] = mapped_column(String(64))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-
 from crossdock.db.models import Product
 from crossdock.services import tenancy
+from sqlalchemy import func, select
 
 CREATE = 'mutation { productCreate(input: {title: "Kettle", variants: [{sku: "K-1"}]}) { product { id } userErrors { code field message } } }'
 
@@ -87,7 +86,10 @@ async def test_wrong_ids(api: Any, app: Any, tenant_factory: Any) -> None:
         'mutation { productUpdate(input: {id: "UHJvZHVjdDo5OTk5OTk5", title: "x"}) { product { id } userErrors { code field } } }',
         key=t.key,
     )
-    assert missing["productUpdate"] == {"product": None, "userErrors": [{"code": "NOT_FOUND", "field": ["id"]}]}
+    assert missing["productUpdate"] == {
+        "product": None,
+        "userErrors": [{"code": "NOT_FOUND", "field": ["id"]}],
+    }
 
     bad_cursor = await api('{ products(after: "zzz") { edges { node { id } } } }', key=t.key)
     assert bad_cursor["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -101,12 +103,17 @@ async def test_user_errors_leave_nothing_half_written(api: Any, app: Any, tenant
         'mutation { productCreate(input: {title: "Kettle 2", variants: [{sku: "K-2"}, {sku: "K-1"}]}) { product { id } userErrors { code field } } }',
         key=t.key,
     )
-    assert dup["productCreate"] == {"product": None, "userErrors": [{"code": "TAKEN", "field": ["variants", "1", "sku"]}]}
+    assert dup["productCreate"] == {
+        "product": None,
+        "userErrors": [{"code": "TAKEN", "field": ["variants", "1", "sku"]}],
+    }
     bad_money = await api.data(
         'mutation { productCreate(input: {title: "Kettle 3", variants: [{sku: "K-3", cost: {amount: "1.00", currency: "XXY"}}]}) { product { id } userErrors { code field } } }',
         key=t.key,
     )
-    assert bad_money["productCreate"]["userErrors"] == [{"code": "INVALID_CURRENCY", "field": ["variants", "0", "cost"]}]
+    assert bad_money["productCreate"]["userErrors"] == [
+        {"code": "INVALID_CURRENCY", "field": ["variants", "0", "cost"]}
+    ]
     assert await _count_products(app, t.id) == 1
 
 
@@ -121,11 +128,15 @@ async def test_x_tenant_selects_among_a_keys_tenants(api: Any, app: Any) -> None
     assert ambiguous.status_code == 403
     assert "X-Tenant" in ambiguous.json()["errors"][0]["message"]
     for slug in ("brand-one-xt", "brand-two-xt"):
-        assert (await api.data("{ viewer { tenantSlug } }", key=key, tenant=slug))["viewer"]["tenantSlug"] == slug
+        assert (await api.data("{ viewer { tenantSlug } }", key=key, tenant=slug))["viewer"][
+            "tenantSlug"
+        ] == slug
     denied = await api.raw("{ viewer { tenantSlug } }", key=only_one, tenant="brand-two-xt")
     assert denied.status_code == 403
     assert denied.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assert (await api.data("{ viewer { tenantSlug } }", key=only_one))["viewer"]["tenantSlug"] == "brand-one-xt"
+    assert (await api.data("{ viewer { tenantSlug } }", key=only_one))["viewer"][
+        "tenantSlug"
+    ] == "brand-one-xt"
 
 
 async def test_credentials_are_write_only(api: Any, tenant_factory: Any) -> None:

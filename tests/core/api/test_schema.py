@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-
 from crossdock.api.schema import SCHEMA_FILE, schema
+from sqlalchemy import event
 
 
 def test_schema_graphql_is_up_to_date() -> None:
-    assert SCHEMA_FILE == Path(__file__).resolve().parents[3] / "schema.graphql"
+    assert Path(__file__).resolve().parents[3] / "schema.graphql" == SCHEMA_FILE
     assert SCHEMA_FILE.read_text() == schema.as_str() + "\n", (
         "schema.graphql is stale: run `make schema` and commit it"
     )
@@ -23,9 +22,14 @@ query($first: Int!) { products(first: $first) { edges { node {
 } } } }"""
 
 
-async def test_statements_per_request_do_not_grow_with_page_size(api: Any, app: Any, tenant_factory: Any) -> None:
+async def test_statements_per_request_do_not_grow_with_page_size(
+    api: Any, app: Any, tenant_factory: Any
+) -> None:
     t = await tenant_factory()
-    wh = await api.data('mutation { warehouseCreate(input: {code: "W", name: "W", country: "SG"}) { warehouse { id } } }', key=t.key)
+    wh = await api.data(
+        'mutation { warehouseCreate(input: {code: "W", name: "W", country: "SG"}) { warehouse { id } } }',
+        key=t.key,
+    )
     wh_id = wh["warehouseCreate"]["warehouse"]["id"]
     for i in range(12):
         created = await api.data(

@@ -9,6 +9,7 @@ async def _root_fields(api: Any, key: str, root: str) -> set[str]:
     data = await api.data("{ __schema { %s { fields { name } } } }" % root, key=key)
     return {f["name"] for f in data["__schema"][root]["fields"]}
 
+
 CREATE = """
 mutation($in: ProductCreateInput!) {
   productCreate(input: $in) {
@@ -20,9 +21,9 @@ mutation($in: ProductCreateInput!) {
 
 async def _seed(api: Any, key: str) -> dict[str, Any]:
     """A product, a warehouse, stock and a connection for the key's tenant."""
-    product = (await api.data(CREATE, {"in": {"title": "Secret tent", "variants": [{"sku": "TENT-1"}]}}, key=key))[
-        "productCreate"
-    ]["product"]
+    product = (
+        await api.data(CREATE, {"in": {"title": "Secret tent", "variants": [{"sku": "TENT-1"}]}}, key=key)
+    )["productCreate"]["product"]
     wh = (
         await api.data(
             'mutation { warehouseCreate(input: {code: "A1", name: "A", country: "SG"}) '
@@ -82,10 +83,12 @@ async def test_every_top_level_query_is_scoped(api: Any, tenant_factory: Any) ->
         seeded["connection"]["id"],
     ]
     for gid in ids:
-        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=b.key))["node"] is None
-        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=a.key))["node"] == {
-            "id": gid
-        }
+        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=b.key))[
+            "node"
+        ] is None
+        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=a.key))[
+            "node"
+        ] == {"id": gid}
     assert (await api.data("{ viewer { tenantSlug } }", key=b.key))["viewer"]["tenantSlug"] == b.slug
 
 
@@ -95,24 +98,54 @@ async def test_other_tenant_cannot_mutate(api: Any, tenant_factory: Any) -> None
     seeded = await _seed(api, a.key)
     variant_id = seeded["product"]["variants"][0]["id"]
     attempts = [
-        ("productUpdate", 'mutation($id: ID!) { productUpdate(input: {id: $id, title: "pwned"}) '
-         "{ product { id } userErrors { code field } } }", {"id": seeded["product"]["id"]}),
-        ("variantUpdate", 'mutation($id: ID!) { variantUpdate(input: {id: $id, sku: "PWN"}) '
-         "{ variant { id } userErrors { code field } } }", {"id": variant_id}),
-        ("variantCreate", 'mutation($id: ID!) { variantCreate(input: {productId: $id, sku: "X-2"}) '
-         "{ variant { id } userErrors { code field } } }", {"id": seeded["product"]["id"]}),
-        ("warehouseUpdate", 'mutation($id: ID!) { warehouseUpdate(input: {id: $id, name: "pwned"}) '
-         "{ warehouse { id } userErrors { code field } } }", {"id": seeded["warehouse"]["id"]}),
-        ("connectionUpdate", 'mutation($id: ID!) { connectionUpdate(input: {id: $id, status: "paused"}) '
-         "{ connection { id } userErrors { code field } } }", {"id": seeded["connection"]["id"]}),
-        ("stockReceive", "mutation($v: ID!, $w: ID!) { stockReceive(input: {variantId: $v, warehouseId: $w, "
-         "quantity: 100}) { stockLevel { id } userErrors { code field } } }",
-         {"v": variant_id, "w": seeded["warehouse"]["id"]}),
-        ("stockAdjust", "mutation($v: ID!, $w: ID!) { stockAdjust(input: {variantId: $v, warehouseId: $w, "
-         'delta: -5, note: "x"}) { stockLevel { id } userErrors { code field } } }',
-         {"v": variant_id, "w": seeded["warehouse"]["id"]}),
+        (
+            "productUpdate",
+            'mutation($id: ID!) { productUpdate(input: {id: $id, title: "pwned"}) '
+            "{ product { id } userErrors { code field } } }",
+            {"id": seeded["product"]["id"]},
+        ),
+        (
+            "variantUpdate",
+            'mutation($id: ID!) { variantUpdate(input: {id: $id, sku: "PWN"}) '
+            "{ variant { id } userErrors { code field } } }",
+            {"id": variant_id},
+        ),
+        (
+            "variantCreate",
+            'mutation($id: ID!) { variantCreate(input: {productId: $id, sku: "X-2"}) '
+            "{ variant { id } userErrors { code field } } }",
+            {"id": seeded["product"]["id"]},
+        ),
+        (
+            "warehouseUpdate",
+            'mutation($id: ID!) { warehouseUpdate(input: {id: $id, name: "pwned"}) '
+            "{ warehouse { id } userErrors { code field } } }",
+            {"id": seeded["warehouse"]["id"]},
+        ),
+        (
+            "connectionUpdate",
+            'mutation($id: ID!) { connectionUpdate(input: {id: $id, status: "paused"}) '
+            "{ connection { id } userErrors { code field } } }",
+            {"id": seeded["connection"]["id"]},
+        ),
+        (
+            "stockReceive",
+            "mutation($v: ID!, $w: ID!) { stockReceive(input: {variantId: $v, warehouseId: $w, "
+            "quantity: 100}) { stockLevel { id } userErrors { code field } } }",
+            {"v": variant_id, "w": seeded["warehouse"]["id"]},
+        ),
+        (
+            "stockAdjust",
+            "mutation($v: ID!, $w: ID!) { stockAdjust(input: {variantId: $v, warehouseId: $w, "
+            'delta: -5, note: "x"}) { stockLevel { id } userErrors { code field } } }',
+            {"v": variant_id, "w": seeded["warehouse"]["id"]},
+        ),
     ]
-    creators = {"productCreate", "warehouseCreate", "connectionCreate"}  # only ever write to the caller's tenant
+    creators = {
+        "productCreate",
+        "warehouseCreate",
+        "connectionCreate",
+    }  # only ever write to the caller's tenant
     for name in await _root_fields(api, a.key, "mutationType"):
         assert name in {a for a, _, _ in attempts} | creators, f"{name} needs a cross-tenant check"
     for name, mutation, variables in attempts:
@@ -125,6 +158,9 @@ async def test_other_tenant_cannot_mutate(api: Any, tenant_factory: Any) -> None
         {"id": seeded["product"]["id"]},
         key=a.key,
     )
-    assert after["node"] == {"title": "Secret tent", "variants": [{"sku": "TENT-1", "stockLevels": [{"onHand": 5}]}]}
+    assert after["node"] == {
+        "title": "Secret tent",
+        "variants": [{"sku": "TENT-1", "stockLevels": [{"onHand": 5}]}],
+    }
     conns = await api.data("{ connections { edges { node { status } } } }", key=a.key)
     assert [e["node"]["status"] for e in conns["connections"]["edges"]] == ["active"]

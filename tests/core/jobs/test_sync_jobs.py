@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from typing import Any
-
-from sqlalchemy import func, select
 
 from crossdock.bootstrap import App
 from crossdock.db.models import Connection, Order
 from crossdock.errors import ChannelError
 from crossdock.jobs import JOBS
 from crossdock.services import connections
+from sqlalchemy import func, select
 
 
 async def _connect(app: Any, tenant: Any, name: str = "sg") -> int:
     async with app.db.write(tenant.id, slug=tenant.slug) as session:
         conn = await connections.create_connection(
-            session, app.plugins, app.vault, channel="testmarket", name=name, site="SG", credentials={"t": "x"}
+            session,
+            app.plugins,
+            app.vault,
+            channel="testmarket",
+            name=name,
+            site="SG",
+            credentials={"t": "x"},
         )
     return conn.id
 
@@ -35,8 +41,8 @@ async def _connection(app: Any, tenant: Any, conn_id: int) -> Connection:
     return conn
 
 
-async def _wait_for(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(predicate: Any, limit: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
     while not await predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.05)
@@ -47,7 +53,9 @@ async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any
     conn_id = await _connect(app, t)
     for i in range(7):  # three pages of three
         testmarket.market.add_order(f"E-{i}")
-    testmarket.market.fail_for[conn_id] = [ChannelError("slow down", code="429", retryable=True, retry_after=0.05)]
+    testmarket.market.fail_for[conn_id] = [
+        ChannelError("slow down", code="429", retryable=True, retry_after=0.05)
+    ]
     await app.start(run_jobs=True)  # periodic scheduler every second (test settings)
 
     async def synced() -> bool:
@@ -64,7 +72,9 @@ async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any
 async def test_permanent_error_stops_the_connection(app: App, tenant_factory: Any, testmarket: Any) -> None:
     t = await tenant_factory()
     conn_id = await _connect(app, t)
-    testmarket.market.fail_for[conn_id] = [ChannelError("refresh token revoked", code="AUTH", retryable=False)]
+    testmarket.market.fail_for[conn_id] = [
+        ChannelError("refresh token revoked", code="AUTH", retryable=False)
+    ]
     await app.start(run_jobs=False)
     queue = app.queue
     queue.start(app.job_context(), periodic=False)  # type: ignore[union-attr]
@@ -98,10 +108,8 @@ async def test_resumes_from_last_committed_page(app: App, tenant_factory: Any, t
 
     testmarket.market.fetch_orders = flaky
     ctx = app.job_context()
-    try:
+    with contextlib.suppress(ChannelError):
         await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
-    except ChannelError:
-        pass
     assert await _orders(app, t) == 3
     assert (await _connection(app, t, conn_id)).sync_state["orders"]["page_token"] == "3"
     await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
@@ -113,7 +121,6 @@ async def test_arq_worker_runs_the_same_jobs(
     app: App, tenant_factory: Any, testmarket: Any, redis_url: str, extra_plugins: Any
 ) -> None:
     from arq.worker import Worker
-
     from crossdock.jobs.arq_worker import ArqQueue, worker_settings
 
     t = await tenant_factory()
@@ -127,8 +134,12 @@ async def test_arq_worker_runs_the_same_jobs(
     enqueued = await JOBS["schedule_syncs"](producer.job_context())
     assert enqueued >= 1
     # the same bucketed job id is refused a second time: one sync per interval
-    assert await producer.queue.enqueue("sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id)
-    assert not await producer.queue.enqueue("sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id)
+    assert await producer.queue.enqueue(
+        "sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id
+    )
+    assert not await producer.queue.enqueue(
+        "sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id
+    )
 
     kwargs = worker_settings(settings, app_factory=lambda: App.build(settings, extra_plugins=extra_plugins))
     kwargs.update(burst=True, handle_signals=False, poll_delay=0.05, cron_jobs=[])
