@@ -1,0 +1,3 @@
+"""Crossdock marketplace plugin for Amazon Selling Partner API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Crossdock marketplace plugin for Lazada Open Platform."""
+
+__version__ = "0.1.0"

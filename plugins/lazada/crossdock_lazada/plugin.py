@@ -1,0 +1,12 @@
+"""Entry point of the lazada plugin: registers its marketplace provider."""
+
+from __future__ import annotations
+
+from crossdock import MarketplaceProvider, hookimpl
+
+from crossdock_lazada.marketplace import LazadaMarketplace
+
+
+@hookimpl
+def crossdock_marketplaces() -> list[MarketplaceProvider]:
+    return [LazadaMarketplace()]
