@@ -155,3 +155,10 @@ async def test_credentials_are_write_only(api: Any, tenant_factory: Any) -> None
         key=t.key,
     )
     assert unknown["connectionCreate"]["userErrors"] == [{"code": "UNKNOWN_CHANNEL", "field": ["channel"]}]
+
+
+async def test_oversized_requests_are_refused(api: Any, tenant_factory: Any) -> None:
+    t = await tenant_factory()
+    huge = "{ viewer { tenantSlug } }" + " " * 1_100_000
+    response = await api.raw(huge, key=t.key)
+    assert response.status_code == 413
