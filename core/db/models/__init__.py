@@ -3,42 +3,57 @@
 from __future__ import annotations
 
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
-from crossdock.db.models.channels import Connection, ConnectionStatus, Listing
+from crossdock.db.models.channels import Connection, ConnectionStatus, ConnectionWarehouse, Listing
 from crossdock.db.models.inventory import (
     StockLedgerEntry,
     StockLevel,
     StockReason,
+    Transfer,
+    TransferStatus,
     Warehouse,
     WarehouseKind,
 )
 from crossdock.db.models.orders import (
+    Allocation,
+    AllocationStatus,
+    Event,
     Order,
     OrderHold,
     OrderLine,
     OrderStatus,
+    OrderReturn,
     OrderStatusChange,
+    Refund,
     Shipment,
 )
 from crossdock.db.models.tenancy import ApiKey, Organization, Tenant, api_key_tenants
 
 __all__ = [
+    "Allocation",
+    "AllocationStatus",
     "ApiKey",
     "Connection",
     "ConnectionStatus",
+    "ConnectionWarehouse",
+    "Event",
     "Listing",
     "Order",
     "OrderHold",
     "OrderLine",
     "OrderStatus",
+    "OrderReturn",
     "OrderStatusChange",
     "Organization",
     "Product",
     "ProductStatus",
+    "Refund",
     "Shipment",
     "StockLedgerEntry",
     "StockLevel",
     "StockReason",
     "Tenant",
+    "Transfer",
+    "TransferStatus",
     "Variant",
     "Warehouse",
     "WarehouseKind",

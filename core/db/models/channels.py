@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Any
 
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["Connection", "ConnectionStatus", "Listing"]
+__all__ = ["Connection", "ConnectionStatus", "ConnectionWarehouse", "Listing"]
 
 
 class ConnectionStatus(StrEnum):
@@ -28,6 +28,8 @@ class Connection(TenantScoped, Timestamped, Base):
     channel: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(64))
     site: Mapped[str] = mapped_column(String(16))
+    #: The site's country: what "serves this connection" means for a warehouse by default.
+    country: Mapped[str | None] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default=ConnectionStatus.ACTIVE)
     #: Fernet token of the JSON credentials; never leaves the server decrypted.
@@ -55,6 +57,22 @@ class Listing(TenantScoped, Timestamped, Base):
     price_amount: Mapped[Decimal | None]
     price_currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="active")
+    #: Share (0..1) of the available stock offered on this listing; null = all of it.
+    ats_share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     last_pushed_quantity: Mapped[int | None]
     last_pushed_price: Mapped[Decimal | None]
     last_pushed_at: Mapped[datetime | None]
+
+
+class ConnectionWarehouse(TenantScoped, Base):
+    """An explicit "this warehouse's stock is sold on this connection".
+
+    A connection with no rows here is served by the active warehouses (not marketplace-held
+    ones) that ship to its country.
+    """
+
+    __tablename__ = "connection_warehouses"
+    __table_args__ = (UniqueConstraint("connection_id", "warehouse_id"),)
+
+    connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))

@@ -13,7 +13,15 @@ from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-__all__ = ["StockLedgerEntry", "StockLevel", "StockReason", "Warehouse", "WarehouseKind"]
+__all__ = [
+    "StockLedgerEntry",
+    "StockLevel",
+    "StockReason",
+    "Transfer",
+    "TransferStatus",
+    "Warehouse",
+    "WarehouseKind",
+]
 
 
 class WarehouseKind(StrEnum):
@@ -34,6 +42,11 @@ class StockReason(StrEnum):
     STOCKTAKE = "stocktake"
     DAMAGE = "damage"
     RETURN = "return"
+
+
+class TransferStatus(StrEnum):
+    IN_TRANSIT = "in_transit"
+    RECEIVED = "received"
 
 
 class Warehouse(TenantScoped, Timestamped, Base):
@@ -58,6 +71,7 @@ class StockLevel(TenantScoped, Base):
         CheckConstraint("on_hand >= 0", name="on_hand_nonnegative"),
         CheckConstraint("reserved >= 0", name="reserved_nonnegative"),
         CheckConstraint("reserved <= on_hand", name="reserved_within_on_hand"),
+        CheckConstraint("safety_stock >= 0", name="safety_stock_nonnegative"),
         Index("ix_stock_levels_warehouse", "warehouse_id"),
     )
 
@@ -65,6 +79,10 @@ class StockLevel(TenantScoped, Base):
     warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
+    #: Units kept back from what channels are offered (not from orders already sold).
+    safety_stock: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Raise ``stock.low`` when available (on_hand - reserved) falls to this or below.
+    low_stock_threshold: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -84,3 +102,22 @@ class StockLedgerEntry(TenantScoped, Base):
     details: Mapped[dict[str, object]] = mapped_column(Json, default=dict)
     api_key_id: Mapped[int | None] = mapped_column(ID, ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transfer(TenantScoped, Timestamped, Base):
+    """Stock moving between warehouses: off the source's shelf, not yet on the target's."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("received_quantity >= 0", name="received_nonnegative"),
+    )
+
+    variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
+    from_warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    to_warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    received_quantity: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default=TransferStatus.IN_TRANSIT)
+    reference: Mapped[str | None] = mapped_column(String(128))
+    received_at: Mapped[datetime | None]

@@ -8,15 +8,20 @@ from enum import StrEnum
 from typing import Any
 
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 __all__ = [
+    "Allocation",
+    "AllocationStatus",
+    "Event",
     "Order",
     "OrderHold",
     "OrderLine",
     "OrderStatus",
+    "OrderReturn",
     "OrderStatusChange",
+    "Refund",
     "Shipment",
 ]
 
@@ -33,6 +38,13 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     RETURNED = "returned"
     REFUNDED = "refunded"
+
+
+class AllocationStatus(StrEnum):
+    RESERVED = "reserved"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    RELEASED = "released"
 
 
 class Order(TenantScoped, Timestamped, Base):
@@ -60,6 +72,9 @@ class Order(TenantScoped, Timestamped, Base):
     #: The marketplace's own update time: an update older than this is ignored.
     channel_updated_at: Mapped[datetime]
     raw: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: The last ship-by warning raised for this order ("at_risk", then "late"), so each is
+    #: announced once.
+    sla_flag: Mapped[str | None] = mapped_column(String(16))
 
 
 class OrderLine(TenantScoped, Base):
@@ -108,4 +123,76 @@ class Shipment(TenantScoped, Timestamped, Base):
     service: Mapped[str | None] = mapped_column(String(64))
     tracking_number: Mapped[str | None] = mapped_column(String(128))
     shipped_at: Mapped[datetime | None]
+    #: When the channel accepted the tracking number (null until then).
     confirmed_at: Mapped[datetime | None]
+    confirm_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    confirm_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Allocation(TenantScoped, Base):
+    """Units of one order line reserved in one warehouse; follows them to the shipment."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_allocations_order", "order_id"),
+        Index("ix_allocations_warehouse_status", "warehouse_id", "status"),
+    )
+
+    order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ID, ForeignKey("order_lines.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=AllocationStatus.RESERVED)
+    shipment_id: Mapped[int | None] = mapped_column(ID, ForeignKey("shipments.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OrderReturn(TenantScoped, Base):
+    """Units that came back: restocked as sellable, or written off as damaged."""
+
+    __tablename__ = "order_returns"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_order_returns_order", "order_id"),
+    )
+
+    order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    order_line_id: Mapped[int] = mapped_column(ID, ForeignKey("order_lines.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    quantity: Mapped[int]
+    condition: Mapped[str] = mapped_column(String(16))  # sellable | damaged
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Refund(TenantScoped, Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_order", "order_id"),
+    )
+
+    order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(TenantScoped, Base):
+    """The domain-event outbox: written in the transaction that made the change.
+
+    Consumers (the ``events`` subscription, integrations) read it in ``id`` order; a row is
+    never updated, so a reader that remembers the last id it saw misses nothing.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_tenant_id_id", "tenant_id", "id"),)
+
+    type: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
