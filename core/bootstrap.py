@@ -36,9 +36,15 @@ class App:
         queue: EmbeddedQueue | ArqQueue = (
             ArqQueue(settings.redis_url) if settings.redis_url else EmbeddedQueue()
         )
+        db = Database(settings.database_url)
+        db.queue = queue
+        db.windows = {
+            "push_stock": settings.push_window_seconds,
+            "allocate_waiting": settings.allocate_window_seconds,
+        }
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=db,
             plugins=load_plugins(settings.plugins, extra=extra_plugins),
             vault=Vault(settings.secret_keys),
             queue=queue,

@@ -41,6 +41,10 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     plugins: tuple[str, ...] | None = None
     sync_interval_seconds: int = 60
+    #: Coalescing windows: at most one stock push per connection, and one run of the
+    #: waiting-order allocator per tenant, per window.
+    push_window_seconds: float = 2.0
+    allocate_window_seconds: float = 1.0
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
     graphiql_assets: Path | None = None
 
@@ -67,6 +71,7 @@ class Settings:
             secret_keys=keys,
             plugins=_split(env.get("CROSSDOCK_PLUGINS")),
             sync_interval_seconds=int(env.get("CROSSDOCK_SYNC_INTERVAL", "60")),
+            push_window_seconds=float(env.get("CROSSDOCK_PUSH_WINDOW", "2")),
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,
         )

@@ -8,12 +8,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from crossdock.db import utcnow
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Connection,
+    Listing,
     StockLedgerEntry,
     StockLevel,
     StockReason,
+    Transfer,
+    TransferStatus,
     Variant,
     Warehouse,
     WarehouseKind,
@@ -21,6 +25,7 @@ from crossdock.db.models import (
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.services.common import country_code, get_or_404, non_empty
+from crossdock.services.events import emit, enqueue_coalesced
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,9 +38,14 @@ if TYPE_CHECKING:
 __all__ = [
     "adjust_stock",
     "change_stock",
+    "count_stock",
     "create_warehouse",
     "receive_stock",
+    "receive_transfer",
+    "set_stock_policy",
+    "start_transfer",
     "update_warehouse",
+    "write_off",
 ]
 
 _UNSET: Any = object()
@@ -148,24 +158,38 @@ async def change_stock(
     reason: StockReason,
     reference: str | None = None,
     note: str | None = None,
+    details: dict[str, Any] | None = None,
     api_key_id: int | None = None,
     plugins: Plugins | None = None,
     field: str = "quantity",
+    checked: bool = False,
 ) -> StockLevel:
     """Apply one change to one level and write its ledger row, atomically.
 
     The level is changed by a single ``UPDATE ... SET on_hand = on_hand + :delta`` so two
     concurrent changes add up instead of overwriting each other; a change that would take
-    the level below zero violates the check constraint and becomes ``INSUFFICIENT_STOCK``.
+    the level below zero (or below what is reserved) violates a check constraint and
+    becomes ``INSUFFICIENT_STOCK`` with nothing written.
+
+    After commit: the ``crossdock_stock_changed`` hook, a coalesced stock push to every
+    connection listing the variant, and, when stock became available, a coalesced run of
+    the allocator for orders waiting on it. ``checked=True`` skips the existence checks
+    for callers that already loaded the variant and warehouse of this tenant.
     """
-    await get_or_404(session, Variant, variant_id, field="variantId")
-    await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
+    if not checked:
+        await get_or_404(session, Variant, variant_id, field="variantId")
+        await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
     tenant_id = session_tenant(session.sync_session)
     dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
     await session.execute(
         ins.values(
-            tenant_id=tenant_id, variant_id=variant_id, warehouse_id=warehouse_id, on_hand=0, reserved=0
+            tenant_id=tenant_id,
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            on_hand=0,
+            reserved=0,
+            safety_stock=0,
         ).on_conflict_do_nothing(index_elements=["variant_id", "warehouse_id"])
     )
     try:
@@ -178,7 +202,12 @@ async def change_stock(
                         on_hand=StockLevel.on_hand + delta_on_hand,
                         reserved=StockLevel.reserved + delta_reserved,
                     )
-                    .returning(StockLevel.id, StockLevel.on_hand, StockLevel.reserved)
+                    .returning(
+                        StockLevel.id,
+                        StockLevel.on_hand,
+                        StockLevel.reserved,
+                        StockLevel.low_stock_threshold,
+                    )
                 )
             ).one()
     except IntegrityError:
@@ -193,10 +222,25 @@ async def change_stock(
             reason=reason.value,
             reference=reference,
             note=note,
-            details={},
+            details=details or {},
             api_key_id=api_key_id,
         )
     )
+    available = row.on_hand - row.reserved
+    before = available - (delta_on_hand - delta_reserved)
+    threshold = row.low_stock_threshold
+    if threshold is not None and available <= threshold < before:
+        emit(
+            session,
+            "stock.low",
+            f"StockLevel:{row.id}",
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            available=available,
+            threshold=threshold,
+        )
+    if available != before:
+        await _after_availability_change(session, variant_id, tenant_id, rose=available > before)
     level = await session.scalar(
         select(StockLevel).where(StockLevel.id == row.id).execution_options(populate_existing=True)
     )
@@ -216,6 +260,199 @@ async def change_stock(
             ),
         )
     return level
+
+
+async def _after_availability_change(
+    session: AsyncSession, variant_id: int, tenant_id: int, *, rose: bool
+) -> None:
+    """Schedule the reactions to a change in what can be sold (coalesced, after commit)."""
+    connection_ids = (
+        await session.scalars(
+            select(Listing.connection_id).where(Listing.variant_id == variant_id).distinct()
+        )
+    ).all()
+    for connection_id in connection_ids:
+        enqueue_coalesced(
+            session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
+        )
+    if rose:
+        enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
+
+
+async def _level(session: AsyncSession, variant_id: int, warehouse_id: int) -> StockLevel | None:
+    return await session.scalar(
+        select(StockLevel).where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
+    )
+
+
+async def count_stock(
+    session: AsyncSession,
+    *,
+    variant_id: int,
+    warehouse_id: int,
+    counted: int,
+    note: str | None = None,
+    api_key_id: int | None = None,
+    plugins: Plugins | None = None,
+) -> StockLevel:
+    """A stocktake: the counted quantity becomes on hand, the variance a ledger row."""
+    if counted < 0:
+        raise UserError("a count cannot be negative", field="counted", code="INVALID")
+    await get_or_404(session, Variant, variant_id, field="variantId")
+    await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
+    level = await _level(session, variant_id, warehouse_id)
+    previous = level.on_hand if level else 0
+    if level is not None and counted < level.reserved:
+        raise UserError(
+            f"{level.reserved} units are reserved for orders; release them before counting fewer",
+            field="counted",
+            code="BELOW_RESERVED",
+        )
+    return await change_stock(
+        session,
+        variant_id=variant_id,
+        warehouse_id=warehouse_id,
+        delta_on_hand=counted - previous,
+        reason=StockReason.STOCKTAKE,
+        note=note,
+        details={"counted": counted, "previous": previous, "variance": counted - previous},
+        api_key_id=api_key_id,
+        plugins=plugins,
+        field="counted",
+        checked=True,
+    )
+
+
+async def write_off(
+    session: AsyncSession,
+    *,
+    variant_id: int,
+    warehouse_id: int,
+    quantity: int,
+    note: str,
+    api_key_id: int | None = None,
+    plugins: Plugins | None = None,
+) -> StockLevel:
+    """Damaged or lost units leave on-hand stock with reason ``damage``."""
+    if quantity <= 0:
+        raise UserError("write off at least one unit", field="quantity", code="INVALID")
+    return await change_stock(
+        session,
+        variant_id=variant_id,
+        warehouse_id=warehouse_id,
+        delta_on_hand=-quantity,
+        reason=StockReason.DAMAGE,
+        note=non_empty(note, "note"),
+        api_key_id=api_key_id,
+        plugins=plugins,
+    )
+
+
+async def set_stock_policy(
+    session: AsyncSession,
+    *,
+    variant_id: int,
+    warehouse_id: int,
+    safety_stock: int | None = None,
+    low_stock_threshold: int | None = _UNSET,
+) -> StockLevel:
+    """Safety stock (held back from channels) and the low-stock threshold of one level."""
+    if safety_stock is not None and safety_stock < 0:
+        raise UserError("safety stock cannot be negative", field="safetyStock", code="INVALID")
+    level = await _level(session, variant_id, warehouse_id)
+    if level is None:
+        await change_stock(
+            session,
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            reason=StockReason.ADJUSTMENT,
+            note="level created for its stock policy",
+        )
+        level = await _level(session, variant_id, warehouse_id)
+        assert level is not None
+    if safety_stock is not None:
+        level.safety_stock = safety_stock
+    if low_stock_threshold is not _UNSET:
+        level.low_stock_threshold = low_stock_threshold
+    await session.flush()
+    await _after_availability_change(session, variant_id, level.tenant_id, rose=False)
+    return level
+
+
+async def start_transfer(
+    session: AsyncSession,
+    *,
+    variant_id: int,
+    from_warehouse_id: int,
+    to_warehouse_id: int,
+    quantity: int,
+    reference: str | None = None,
+    api_key_id: int | None = None,
+    plugins: Plugins | None = None,
+) -> Transfer:
+    """Units leave the source now and are in transit until :func:`receive_transfer`."""
+    if quantity <= 0:
+        raise UserError("transfer at least one unit", field="quantity", code="INVALID")
+    if from_warehouse_id == to_warehouse_id:
+        raise UserError("source and target are the same warehouse", field="toWarehouseId", code="INVALID")
+    await get_or_404(session, Warehouse, to_warehouse_id, field="toWarehouseId")
+    transfer = Transfer(
+        variant_id=variant_id,
+        from_warehouse_id=from_warehouse_id,
+        to_warehouse_id=to_warehouse_id,
+        quantity=quantity,
+        reference=reference,
+    )
+    await change_stock(
+        session,
+        variant_id=variant_id,
+        warehouse_id=from_warehouse_id,
+        delta_on_hand=-quantity,
+        reason=StockReason.TRANSFER_OUT,
+        reference=reference,
+        api_key_id=api_key_id,
+        plugins=plugins,
+    )
+    session.add(transfer)
+    await session.flush()
+    emit(session, "transfer.started", f"Transfer:{transfer.id}", quantity=quantity)
+    return transfer
+
+
+async def receive_transfer(
+    session: AsyncSession,
+    transfer_id: int,
+    *,
+    quantity: int | None = None,
+    api_key_id: int | None = None,
+    plugins: Plugins | None = None,
+) -> Transfer:
+    """Book a transfer in at its target; ``quantity`` short of what was sent is recorded as
+    received short (the difference stays visible on the transfer)."""
+    transfer = await get_or_404(session, Transfer, transfer_id)
+    if transfer.status != TransferStatus.IN_TRANSIT:
+        raise UserError("this transfer has been received already", field="id", code="ALREADY_RECEIVED")
+    received = transfer.quantity if quantity is None else quantity
+    if not 0 <= received <= transfer.quantity:
+        raise UserError(f"receive between 0 and {transfer.quantity}", field="quantity", code="INVALID")
+    if received:
+        await change_stock(
+            session,
+            variant_id=transfer.variant_id,
+            warehouse_id=transfer.to_warehouse_id,
+            delta_on_hand=received,
+            reason=StockReason.TRANSFER_IN,
+            reference=transfer.reference or f"transfer {transfer.id}",
+            details={"transfer_id": transfer.id, "sent": transfer.quantity},
+            api_key_id=api_key_id,
+            plugins=plugins,
+        )
+    transfer.received_quantity = received
+    transfer.status = TransferStatus.RECEIVED
+    transfer.received_at = utcnow()
+    await session.flush()
+    emit(session, "transfer.received", f"Transfer:{transfer.id}", received=received, sent=transfer.quantity)
+    return transfer
 
 
 async def receive_stock(

@@ -44,7 +44,9 @@ def test_help_everywhere(tmp_path: Path, env: dict[str, str]) -> None:
 
 
 def test_tenants_and_keys(tmp_path: Path, env: dict[str, str]) -> None:
-    assert "revision 0001" in run(["migrate"], tmp_path, env).stdout
+    from crossdock.db.migrate import head_revision
+
+    assert f"revision {head_revision()}" in run(["migrate"], tmp_path, env).stdout
     assert (tmp_path / "crossdock.db").exists()  # embedded default: SQLite in the working directory
     assert (
         "tenant brand-a created in organization agency"
