@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
+
 from crossdock.bootstrap import App
 from crossdock.config import Settings
 from crossdock.errors import CrossdockError
@@ -108,6 +109,7 @@ def migrate() -> None:
 def worker(burst: bool) -> None:
     """Run an arq worker (needs CROSSDOCK_REDIS_URL)."""
     from arq.worker import Worker
+
     from crossdock.jobs.arq_worker import worker_settings
 
     settings = Settings.from_env()
@@ -129,9 +131,10 @@ def tenants() -> None:
 @click.option("--name", default=None)
 def tenants_create(slug: str, org_slug: str | None, name: str | None) -> None:
     """Create tenant SLUG in an organization."""
+    from sqlalchemy import select
+
     from crossdock.db.models import Organization
     from crossdock.services import tenancy
-    from sqlalchemy import select
 
     async def go(app: App) -> None:
         async with app.db.write(system=True) as session:
@@ -157,10 +160,11 @@ def apikeys() -> None:
 @click.option("--name", default="cli")
 def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: str, name: str) -> None:
     """Create an API key; prints the key alone on stdout (it is never shown again)."""
+    from sqlalchemy import select
+
     from crossdock.db.models import Organization, Tenant
     from crossdock.errors import UserError
     from crossdock.services import tenancy
-    from sqlalchemy import select
 
     if not tenant_slugs and not org_slug:
         raise click.UsageError("give --tenant SLUG (repeatable) or --org ORG")

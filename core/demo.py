@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from crossdock.bootstrap import App
 from crossdock.db.models import Organization, Tenant, Variant, Warehouse
 from crossdock.money import Money
 from crossdock.services import catalog, inventory, tenancy
-from sqlalchemy import select
 
 __all__ = ["DemoInfo", "seed_demo"]
 

@@ -154,3 +154,14 @@ def crossdock_stock_changed(
     are ignored; an exception is logged and does not undo the change. Use it to mirror stock
     into another system; pushes to marketplaces are the core's job.
     """
+
+
+@hookspec
+def crossdock_shipment_confirmed(tenant: str, order_id: int, shipment_id: int, tracking_number: str) -> None:
+    """Called after a channel accepted a shipment's tracking number.
+
+    ``order_id`` and ``shipment_id`` are Crossdock's ids. Called once per shipment, after
+    the confirmation has been recorded (``confirmed_at`` set and committed), from the job
+    that confirmed it. Return values are ignored; an exception is logged and does not undo
+    the confirmation. Use it to notify the buyer or a carrier integration.
+    """

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
+
 from crossdock.errors import UserError
 
 __all__ = ["Money", "currency_exponent", "validate_currency"]

@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
+
 from crossdock import hookspecs
 from crossdock.errors import NotSupported, PluginLoadError
 from crossdock.providers import (
@@ -100,6 +101,17 @@ class Plugins:
             external_id=external_id,
             status=status,
             created=created,
+        )
+
+    def shipment_confirmed(
+        self, *, tenant: str, order_id: int, shipment_id: int, tracking_number: str
+    ) -> None:
+        self._broadcast(
+            "crossdock_shipment_confirmed",
+            tenant=tenant,
+            order_id=order_id,
+            shipment_id=shipment_id,
+            tracking_number=tracking_number,
         )
 
     def stock_changed(

@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from crossdock.errors import CrossdockError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from crossdock.errors import CrossdockError
 
 __all__ = ["SCOPES", "GeneratedKey", "Vault", "generate_api_key", "hash_secret", "split_api_key"]
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import crossdock.db.models  # noqa: F401  (registers every table)
 from alembic import context
-from crossdock.db.base import Base
 from sqlalchemy.ext.asyncio import create_async_engine
+
+import crossdock.db.models  # noqa: F401  (registers every table)
+from crossdock.db.base import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
+from strawberry.litestar import make_graphql_controller
+
 from crossdock.api.context import CONTEXT_KEY, RequestState
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
 from crossdock.api.schema import schema
 from crossdock.bootstrap import App
 from crossdock.errors import CrossdockError, Forbidden, Unauthenticated
 from crossdock.services.tenancy import authenticate
-from litestar import Litestar, MediaType, Request, Response, get
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
-from strawberry.litestar import make_graphql_controller
 
 __all__ = ["create_app"]
 

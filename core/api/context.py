@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from crossdock.bootstrap import App
-from crossdock.errors import Forbidden, Unauthenticated
-from crossdock.services.tenancy import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
+
+from crossdock.bootstrap import App
+from crossdock.errors import Forbidden, Unauthenticated
+from crossdock.services.tenancy import Principal
 
 __all__ = ["RequestState", "state"]
 

@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from crossdock.db import scoping
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from crossdock.db import scoping
 
 __all__ = ["Database", "JobSink", "after_commit", "enqueue_after_commit"]
 
@@ -98,8 +99,6 @@ class Database:
             writer = self.engine
         #: Where ``enqueue_after_commit`` jobs go; the composition root sets it.
         self.queue: JobSink | None = None
-        #: Coalescing windows (seconds) by job name, handed to write sessions.
-        self.windows: dict[str, float] = {"push_stock": 2.0, "allocate_waiting": 1.0}
         #: Coalescing windows (seconds) by job name, handed to write sessions.
         self.windows: dict[str, float] = {"push_stock": 2.0, "allocate_waiting": 1.0}
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)

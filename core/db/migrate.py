@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
 from crossdock.db.engine import Database
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "upgrade"]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossdock.db.base import TenantScoped
-from crossdock.errors import TenantScopeError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+
+from crossdock.db.base import TenantScoped
+from crossdock.errors import TenantScopeError
 
 __all__ = ["SYSTEM", "TENANT", "TENANT_SLUG", "install", "session_tenant", "session_tenant_slug"]
 

@@ -15,6 +15,7 @@ from arq import Retry, create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import Function, func
+
 from crossdock.config import Settings
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, JobFn

@@ -1,4 +1,5 @@
-"""The job functions: the per-connection order sync and its scheduler."""
+"""The job functions: order sync, allocation of waiting orders, stock pushes, shipment
+confirmation and the ship-by sweep."""
 
 from __future__ import annotations
 
@@ -6,17 +7,39 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from crossdock.db import utcnow
-from crossdock.db.models import Connection, ConnectionStatus, Tenant
+from crossdock.db.models import (
+    Allocation,
+    Connection,
+    ConnectionStatus,
+    Listing,
+    Order,
+    OrderLine,
+    Shipment,
+    Tenant,
+)
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
-from crossdock.providers import MarketplaceCapability
+from crossdock.providers import MarketplaceCapability, ShipmentConfirmation, StockUpdate
+from crossdock.services.allocation import allocate_order, waiting_orders
+from crossdock.services.availability import available_to_sell
 from crossdock.services.connections import channel_connection
+from crossdock.services.events import emit
 from crossdock.services.orders import ingest_orders
-from sqlalchemy import select
+from crossdock.services.sla import unconfirmed
 
-__all__ = ["schedule_syncs", "sync_orders"]
+__all__ = [
+    "allocate_waiting",
+    "confirm_shipment",
+    "push_stock",
+    "reconcile_stock_pushes",
+    "schedule_syncs",
+    "sla_sweep",
+    "sync_orders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +151,216 @@ async def _record_error(
         if not exc.retryable:
             conn.status = ConnectionStatus.FAILED
             log.warning("connection %s failed permanently: %s", connection_id, exc.message)
+
+
+async def _slug(ctx: JobContext, tenant_id: int) -> str | None:
+    async with ctx.db.system() as session:
+        return await session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
+
+
+@register
+async def allocate_waiting(ctx: JobContext, *, tenant_id: int) -> int:
+    """Allocate orders held ``out_of_stock`` now that stock arrived: oldest ship-by first.
+
+    Each order is its own transaction, so one that still cannot be served does not hold
+    back the next; the scan stops at the first order that cannot be served only when no
+    stock at all is left for anyone (every remaining order is retried next time).
+    """
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        waiting = await waiting_orders(session)
+    allocated = 0
+    for order_id in waiting:
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            order = await session.scalar(select(Order).where(Order.id == order_id))
+            if order is not None and await allocate_order(session, order, ctx.plugins):
+                allocated += 1
+    return allocated
+
+
+@register
+async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, int]:
+    """Push every listing of a connection whose available-to-sell changed, in one call.
+
+    Coalesced upstream (one run per connection per push window); what was pushed is
+    recorded per listing, so a re-run after a crash pushes only what is still different.
+    """
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+        if conn is None or conn.status != ConnectionStatus.ACTIVE:
+            return {"pushed": 0}
+        provider = ctx.plugins.marketplace(conn.channel)
+        if MarketplaceCapability.STOCK_PUSH not in provider.capabilities:
+            return {"pushed": 0}
+        ats = await available_to_sell(session, conn)
+        listings = {
+            listing.id: listing
+            for listing in (
+                await session.scalars(select(Listing).where(Listing.connection_id == conn.id))
+            ).all()
+        }
+        view = channel_connection(session, conn, ctx.vault)
+    changed = [
+        (listing, ats[listing_id])
+        for listing_id, listing in listings.items()
+        if listing.last_pushed_quantity != ats[listing_id]
+    ]
+    if not changed:
+        return {"pushed": 0}
+    try:
+        results = await provider.push_stock(
+            view,
+            [
+                StockUpdate(channel_sku=listing.channel_sku, quantity=qty, external_id=listing.external_id)
+                for listing, qty in changed
+            ],
+        )
+    except ChannelError as exc:
+        await _record_error(ctx, tenant_id, slug, connection_id, exc)
+        raise
+    accepted = {r.channel_sku for r in results if r.accepted}
+    now = utcnow()
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        for listing, qty in changed:
+            if listing.channel_sku in accepted:
+                await session.execute(
+                    update(Listing)
+                    .where(Listing.id == listing.id)
+                    .values(last_pushed_quantity=qty, last_pushed_at=now)
+                )
+    return {"pushed": len(accepted), "rejected": len(changed) - len(accepted)}
+
+
+@periodic(lambda settings: 300)
+async def reconcile_stock_pushes(ctx: JobContext) -> int:
+    """Safety net: queue a push for every connection that can take one, in case a trigger
+    was lost between a commit and its enqueue (the push itself sends only differences)."""
+    pushable = {
+        name
+        for name, p in ctx.plugins.marketplaces.items()
+        if MarketplaceCapability.STOCK_PUSH in p.capabilities
+    }
+    if not pushable:
+        return 0
+    async with ctx.db.system() as session:
+        rows = (
+            await session.execute(
+                select(Connection.id, Connection.tenant_id).where(
+                    Connection.status == ConnectionStatus.ACTIVE, Connection.channel.in_(pushable)
+                )
+            )
+        ).all()
+    bucket = int(utcnow().timestamp()) // 300
+    for connection_id, tenant_id in rows:
+        await ctx.queue.enqueue(
+            "push_stock",
+            job_id=f"push_stock:{connection_id}:r{bucket}",
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+        )
+    return len(rows)
+
+
+@register
+async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int) -> str:
+    """Tell the channel a shipment left, with carrier and tracking number; retried on
+    transient errors, recorded (and announced) on permanent ones."""
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        shipment = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
+        if shipment is None or shipment.confirmed_at is not None:
+            return "done"
+        order = await session.scalar(select(Order).where(Order.id == shipment.order_id))
+        assert order is not None
+        conn = await session.scalar(select(Connection).where(Connection.id == order.connection_id))
+        assert conn is not None
+        provider = ctx.plugins.marketplace(conn.channel)
+        lines = (
+            await session.execute(
+                select(OrderLine.external_id, Allocation.quantity)
+                .join(Allocation, Allocation.order_line_id == OrderLine.id)
+                .where(Allocation.shipment_id == shipment.id)
+            )
+        ).all()
+        view = channel_connection(session, conn, ctx.vault)
+    if MarketplaceCapability.SHIPMENTS_CONFIRM not in provider.capabilities:
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            await session.execute(
+                update(Shipment)
+                .where(Shipment.id == shipment_id)
+                .values(confirm_error=f"{conn.channel} cannot confirm shipments yet")
+            )
+        return "unsupported"
+    confirmation = ShipmentConfirmation(
+        order_external_id=order.external_id,
+        carrier=shipment.carrier or "",
+        service=shipment.service,
+        tracking_number=shipment.tracking_number or "",
+        shipped_at=shipment.shipped_at or utcnow(),
+        lines=[(external_id, int(qty)) for external_id, qty in lines],
+    )
+    try:
+        await provider.confirm_shipment(view, confirmation)
+    except ChannelError as exc:
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            row = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
+            assert row is not None
+            row.confirm_attempts += 1
+            row.confirm_error = f"{exc.code}: {exc.message}"
+            if not exc.retryable:
+                emit(session, "shipment.confirm_failed", f"Shipment:{shipment_id}", error=row.confirm_error)
+        raise
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        row = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
+        assert row is not None
+        row.confirm_attempts += 1
+        row.confirmed_at = utcnow()
+        row.confirm_error = None
+        emit(session, "shipment.confirmed", f"Shipment:{shipment_id}", tracking_number=row.tracking_number)
+    ctx.plugins.shipment_confirmed(
+        tenant=slug or "",
+        order_id=order.id,
+        shipment_id=shipment_id,
+        tracking_number=confirmation.tracking_number,
+    )
+    return "confirmed"
+
+
+#: Default look-ahead of the ship-by sweep.
+AT_RISK_HOURS = 24
+
+
+@periodic(lambda settings: 300)
+async def sla_sweep(ctx: JobContext) -> int:
+    """Announce orders newly at risk of missing their ship-by deadline, or late, once each."""
+    now = utcnow()
+    async with ctx.db.system() as session:
+        candidates = (
+            await session.execute(
+                select(Order.id, Order.tenant_id, Order.ship_by, Order.sla_flag).where(
+                    Order.ship_by.is_not(None),
+                    Order.ship_by <= now + timedelta(hours=AT_RISK_HOURS),
+                    unconfirmed(),
+                )
+            )
+        ).all()
+    raised = 0
+    for order_id, tenant_id, ship_by, flag in candidates:
+        assert ship_by is not None  # filtered above
+        wanted = "late" if ship_by <= now else "at_risk"
+        if flag == wanted or (flag == "late" and wanted == "at_risk"):
+            continue
+        async with ctx.db.write(tenant_id) as session:
+            order = await session.scalar(select(Order).where(Order.id == order_id))
+            assert order is not None
+            order.sla_flag = wanted
+            emit(
+                session,
+                f"order.{'late' if wanted == 'late' else 'sla_at_risk'}",
+                f"Order:{order_id}",
+                ship_by=ship_by.isoformat(),
+                external_id=order.external_id,
+            )
+        raised += 1
+    return raised

@@ -6,12 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from crossdock.db.models import Product, ProductStatus, Variant
 from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.services.common import get_or_404, non_empty
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["VariantSpec", "create_product", "create_variant", "update_product", "update_variant"]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TypeVar
 
 from babel import Locale
-from crossdock.db.base import Base
-from crossdock.errors import NotFound, UserError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db.base import Base
+from crossdock.errors import NotFound, UserError
 
 __all__ = ["country_code", "get_or_404", "non_empty"]
 

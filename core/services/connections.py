@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from crossdock.db.models import Connection, ConnectionStatus
 from crossdock.db.scoping import session_tenant_slug
 from crossdock.errors import NotSupported, UserError
@@ -18,8 +21,6 @@ from crossdock.plugins import Plugins
 from crossdock.providers import ChannelConnection
 from crossdock.security import Vault
 from crossdock.services.common import get_or_404, non_empty
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["channel_connection", "create_connection", "update_connection"]
 

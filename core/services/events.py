@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Event
-from sqlalchemy.ext.asyncio import AsyncSession
 
 __all__ = ["emit", "enqueue_coalesced"]
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from crossdock.db import utcnow
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
@@ -23,14 +29,9 @@ from crossdock.db.models import (
     WarehouseKind,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
-from crossdock.errors import UserError
+from crossdock.errors import TenantScopeError, UserError
 from crossdock.services.common import country_code, get_or_404, non_empty
 from crossdock.services.events import emit, enqueue_coalesced
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -180,6 +181,8 @@ async def change_stock(
         await get_or_404(session, Variant, variant_id, field="variantId")
         await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
     tenant_id = session_tenant(session.sync_session)
+    if tenant_id is None:
+        raise TenantScopeError("stock changes need a tenant's session")
     dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
     await session.execute(
@@ -375,7 +378,7 @@ async def set_stock_policy(
     if low_stock_threshold is not _UNSET:
         level.low_stock_threshold = low_stock_threshold
     await session.flush()
-    await _after_availability_change(session, variant_id, level.tenant_id, rose=False)
+    await _after_availability_change(session, variant_id, int(level.tenant_id or 0), rose=False)
     return level
 
 

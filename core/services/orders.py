@@ -3,6 +3,12 @@
 Idempotent and order-insensitive: the same order delivered twice changes nothing, and an
 update older than what is stored (by the marketplace's own update time) is ignored, so a
 webhook and a sync racing each other cannot move an order backwards.
+
+A new order is checked (built-in checks, then plugins' ``crossdock_order_checks``); with no
+hold it is allocated at once. Later updates carry the channel's own transitions: a buyer's
+cancellation releases the stock, a delivery closes the order, and a marketplace-fulfilled
+order shipped by the channel leaves the channel's warehouse. Our own fulfilment steps are
+never overwritten by the channel's coarser view.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Connection,
+    Listing,
     Order,
     OrderHold,
     OrderLine,
@@ -24,10 +34,24 @@ from crossdock.db.models import (
 from crossdock.db.scoping import session_tenant_slug
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelOrder
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from crossdock.services.allocation import allocate_order, set_status
+from crossdock.services.checks import builtin_checks
+from crossdock.services.events import emit
+from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
 
 __all__ = ["IngestResult", "ingest_orders"]
+
+#: Statuses the channel may move an order to, from the statuses it may move it from.
+CHANNEL_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    OrderStatus.DELIVERED: (OrderStatus.SHIPPED,),
+    OrderStatus.RETURNED: (OrderStatus.SHIPPED, OrderStatus.DELIVERED),
+    OrderStatus.REFUNDED: (
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.RETURNED,
+        OrderStatus.CANCELLED,
+    ),
+}
 
 
 class IngestResult:
@@ -50,6 +74,21 @@ def _address(order: ChannelOrder) -> dict[str, Any]:
     return {k: v for k, v in asdict(order.shipping_address).items() if v} if order.shipping_address else {}
 
 
+async def _sku_map(session: AsyncSession, connection_id: int, skus: set[str]) -> dict[str, int]:
+    """Channel SKU -> variant: the connection's listings first, the tenant's SKUs second."""
+    found: dict[str, int] = {
+        sku: vid
+        for sku, vid in await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))
+    }
+    listed = await session.execute(
+        select(Listing.channel_sku, Listing.variant_id).where(
+            Listing.connection_id == connection_id, Listing.channel_sku.in_(skus)
+        )
+    )
+    found.update({sku: vid for sku, vid in listed})
+    return found
+
+
 async def ingest_orders(
     session: AsyncSession, plugins: Plugins, connection: Connection, orders: Sequence[ChannelOrder]
 ) -> IngestResult:
@@ -70,9 +109,7 @@ async def ingest_orders(
             )
         ).all()
     }
-    skus = {line.sku for o in orders for line in o.lines}
-    rows = await session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(skus)))
-    variants: dict[str, int] = {sku: vid for sku, vid in rows}
+    variants = await _sku_map(session, connection.id, {line.sku for o in orders for line in o.lines})
     conn_view = {
         "id": connection.id,
         "channel": connection.channel,
@@ -99,40 +136,8 @@ async def ingest_orders(
             raw=dict(incoming.raw),
         )
         if order is None:
-            holds = [
-                (r, m) for r, m in plugins.order_checks(tenant=tenant, order=incoming, connection=conn_view)
-            ]
-            unmapped = sorted({line.sku for line in incoming.lines if line.sku not in variants})
-            if unmapped:
-                holds.append(("sku_unmapped", f"no variant for SKU {', '.join(unmapped)}"))
-            if holds and status == OrderStatus.PENDING:
-                status = OrderStatus.ON_HOLD
-            order = Order(
-                connection_id=connection.id,
-                external_id=incoming.external_id,
-                status=status,
-                placed_at=incoming.placed_at,
-                **fields,
-            )
-            session.add(order)
-            await session.flush()
+            order = await _create(session, plugins, connection, incoming, fields, variants, conn_view, tenant)
             existing[incoming.external_id] = order
-            session.add_all(
-                OrderLine(
-                    order_id=order.id,
-                    external_id=line.external_id,
-                    variant_id=variants.get(line.sku),
-                    sku=line.sku,
-                    title=line.title,
-                    quantity=line.quantity,
-                    unit_price_amount=line.unit_price.amount,
-                )
-                for line in incoming.lines
-            )
-            session.add(
-                OrderStatusChange(order_id=order.id, from_status=None, to_status=status, reason="ingested")
-            )
-            session.add_all(OrderHold(order_id=order.id, reason=r, message=m) for r, m in holds)
             result.created += 1
             events.append((order, True))
             continue
@@ -141,18 +146,7 @@ async def ingest_orders(
             continue
         for key, value in fields.items():
             setattr(order, key, value)
-        if order.status == OrderStatus.ON_HOLD and status == OrderStatus.PENDING:
-            status = OrderStatus.ON_HOLD  # the channel has nothing new to say; the hold stays
-        if status != order.status:
-            session.add(
-                OrderStatusChange(
-                    order_id=order.id,
-                    from_status=order.status,
-                    to_status=status,
-                    reason=f"channel: {incoming.channel_status}",
-                )
-            )
-            order.status = status
+        await _apply_channel_status(session, plugins, order, status, incoming.channel_status)
         result.updated += 1
         events.append((order, False))
     await session.flush()
@@ -169,3 +163,88 @@ async def ingest_orders(
 
     after_commit(session, _emit)
     return result
+
+
+async def _create(
+    session: AsyncSession,
+    plugins: Plugins,
+    connection: Connection,
+    incoming: ChannelOrder,
+    fields: dict[str, Any],
+    variants: dict[str, int],
+    conn_view: dict[str, Any],
+    tenant: str,
+) -> Order:
+    status = _status(incoming)
+    order = Order(
+        connection_id=connection.id,
+        external_id=incoming.external_id,
+        status=OrderStatus.PENDING,
+        placed_at=incoming.placed_at,
+        **fields,
+    )
+    session.add(order)
+    await session.flush()
+    session.add_all(
+        OrderLine(
+            order_id=order.id,
+            external_id=line.external_id,
+            variant_id=variants.get(line.sku),
+            sku=line.sku,
+            title=line.title,
+            quantity=line.quantity,
+            unit_price_amount=line.unit_price.amount,
+        )
+        for line in incoming.lines
+    )
+    session.add(
+        OrderStatusChange(
+            order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, reason="ingested"
+        )
+    )
+    emit(
+        session,
+        "order.created",
+        f"Order:{order.id}",
+        external_id=order.external_id,
+        channel=connection.channel,
+    )
+    if status == OrderStatus.CANCELLED:
+        await set_status(session, order, OrderStatus.CANCELLED, f"channel: {incoming.channel_status}")
+        return order
+    holds = await builtin_checks(session, connection, incoming)
+    holds += plugins.order_checks(tenant=tenant, order=incoming, connection=conn_view)
+    unmapped = sorted({line.sku for line in incoming.lines if line.sku not in variants})
+    if unmapped:
+        holds.append(("sku_unmapped", f"no variant or listing for SKU {', '.join(unmapped)}"))
+    await session.flush()
+    if holds:
+        session.add_all(OrderHold(order_id=order.id, reason=r, message=m) for r, m in holds)
+        for reason, message in holds:
+            emit(session, "order.held", f"Order:{order.id}", reason=reason, message=message)
+        await set_status(session, order, OrderStatus.ON_HOLD, ", ".join(sorted({r for r, _ in holds})))
+        return order
+    await set_status(session, order, OrderStatus.READY, "checks passed")
+    await allocate_order(session, order, plugins)
+    if status == OrderStatus.SHIPPED and order.fulfilled_by_channel and order.status == OrderStatus.ALLOCATED:
+        await ship_channel_fulfilled(session, order, plugins)
+    return order
+
+
+async def _apply_channel_status(
+    session: AsyncSession, plugins: Plugins, order: Order, status: str, channel_status: str | None
+) -> None:
+    if status == order.status:
+        return
+    if status == OrderStatus.CANCELLED:
+        if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+            emit(session, "order.cancel_after_shipping", f"Order:{order.id}", channel_status=channel_status)
+            return
+        await cancel_order(session, order.id, f"{channel_status}", plugins=plugins, by_channel=True)
+        return
+    if status == OrderStatus.SHIPPED and order.fulfilled_by_channel:
+        if order.status == OrderStatus.ALLOCATED:
+            await ship_channel_fulfilled(session, order, plugins)
+        return
+    if order.status in CHANNEL_TRANSITIONS.get(status, ()):
+        await set_status(session, order, status, f"channel: {channel_status}")

@@ -6,14 +6,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from crossdock.db import Database, utcnow
-from crossdock.db.models import ApiKey, Organization, Tenant
-from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
-from crossdock.security import SCOPES, generate_api_key, split_api_key, verify_secret
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+
+from crossdock.db import Database, utcnow
+from crossdock.db.models import ApiKey, Organization, Tenant
+from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
+from crossdock.security import SCOPES, generate_api_key, split_api_key, verify_secret
 
 __all__ = [
     "Principal",

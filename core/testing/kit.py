@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from crossdock.bootstrap import App
 from crossdock.services import tenancy
 

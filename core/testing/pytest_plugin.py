@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+
 from crossdock.bootstrap import App
 from crossdock.config import Settings
 from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
@@ -132,6 +133,7 @@ async def api(app: App) -> AsyncIterator[GraphQL]:
     jobs are driven by the tests themselves.
     """
     import httpx
+
     from crossdock.api.app import create_app
 
     asgi = create_app(app, run_jobs=False)

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from crossdock import (
+    Address,
     ChannelConnection,
     ChannelError,
     ChannelOrder,
@@ -23,6 +25,9 @@ from crossdock import (
     Site,
     hookimpl,
 )
+
+
+SINGAPORE = Address(name="Tan Ah Kow", line1="1 Raffles Place", postal_code="048616", country="SG")
 
 
 class TestMarket(MarketplaceBase):
@@ -52,6 +57,12 @@ class TestMarket(MarketplaceBase):
         status: str = "pending",
         updated: datetime | None = None,
         quantity: int = 1,
+        address: Address | None = SINGAPORE,
+        total: str = "10.00",
+        fulfilled_by_channel: bool = False,
+        payment_status: str | None = "paid",
+        ship_by: datetime | None = None,
+        buyer: str = "Tan Ah Kow",
     ) -> ChannelOrder:
         now = updated or datetime.now(UTC)
         order = ChannelOrder(
@@ -60,7 +71,7 @@ class TestMarket(MarketplaceBase):
             channel_status=status.upper(),
             placed_at=now - timedelta(minutes=1),
             updated_at=now,
-            total=Money.of("10.00", "SGD"),
+            total=Money.of(total, "SGD"),
             lines=[
                 ChannelOrderLine(
                     external_id=f"{external_id}-1",
@@ -69,7 +80,11 @@ class TestMarket(MarketplaceBase):
                     unit_price=Money.of("10.00", "SGD"),
                 )
             ],
-            buyer_name="Tan Ah Kow",
+            buyer_name=buyer,
+            shipping_address=address,
+            fulfilled_by_channel=fulfilled_by_channel,
+            payment_status=payment_status,
+            ship_by=ship_by,
         )
         self.orders = [o for o in self.orders if o.external_id != external_id] + [order]
         return order

@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from cryptography.fernet import Fernet
+
 from crossdock.errors import CrossdockError, UserError
 from crossdock.money import Money
 from crossdock.security import Vault, generate_api_key, hash_secret, split_api_key
-from cryptography.fernet import Fernet
 
 
 def test_money_rounds_to_minor_units() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from crossdock import MarketplaceBase, MarketplaceCapability, PaymentBase, hookimpl
 from crossdock.plugins import load_plugins
 

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import strawberry
-from crossdock.api.schema import catalog, channels, inventory, orders, system
-from crossdock.api.schema.errors import ErrorCodes
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+
+from crossdock.api.schema import catalog, channels, inventory, orders, system
+from crossdock.api.schema.errors import ErrorCodes
 
 __all__ = ["SCHEMA_FILE", "build_schema", "schema"]
 

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import strawberry
+from sqlalchemy import or_, select
+from strawberry.types import Info
+
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, requires, user_errors
@@ -13,8 +16,6 @@ from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import Product, Variant
 from crossdock.db import models as m
 from crossdock.services import catalog
-from sqlalchemy import or_, select
-from strawberry.types import Info
 
 __all__ = ["Mutation", "Query"]
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
+
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
 from crossdock.money import currency_exponent
-from strawberry.scalars import JSON
 
 __all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
 

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import strawberry
-from crossdock.api.context import state
-from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
+
+from crossdock.api.context import state
+from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 
 __all__ = ["ErrorCodes", "UserErrorType", "requires", "user_errors"]
 

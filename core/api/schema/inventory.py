@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
 from crossdock.api.context import state
 from crossdock.api.schema.common import set_fields
 from crossdock.api.schema.errors import UserErrorType, requires, user_errors
@@ -12,8 +15,6 @@ from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import StockLevel, Warehouse
 from crossdock.db import models as m
 from crossdock.services import inventory
-from sqlalchemy import select
-from strawberry.types import Info
 
 __all__ = ["Mutation", "Query"]
 

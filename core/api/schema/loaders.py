@@ -6,9 +6,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from crossdock.api.context import RequestState
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
+
+from crossdock.api.context import RequestState
 
 __all__ = ["by_id", "children"]
 

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from sqlalchemy import or_, select
+from strawberry.types import Info
+
 from crossdock.api.context import state
 from crossdock.api.schema.errors import requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import Order
 from crossdock.db import models as m
-from sqlalchemy import or_, select
-from strawberry.types import Info
 
 __all__ = ["Query"]
 

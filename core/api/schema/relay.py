@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from sqlalchemy import Select
+
 from crossdock.api.context import RequestState
 from crossdock.errors import UserError
-from sqlalchemy import Select
 
 __all__ = ["Connection", "Edge", "Node", "PageInfo", "decode_id", "encode_id", "paginate"]
 

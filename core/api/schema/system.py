@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
+
 from crossdock.api.context import state
 from crossdock.api.schema import types as t
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.relay import Node, decode_id
 from crossdock.db import models as m
-from strawberry.types import Info
 
 __all__ = ["Query"]
 

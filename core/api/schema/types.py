@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
 from crossdock.api.schema.loaders import by_id, children
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
-from sqlalchemy import select
-from strawberry.types import Info
 
 __all__ = [
     "ChannelConnection",

@@ -6,9 +6,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 
 __all__ = ["Product", "ProductStatus", "Variant"]
 

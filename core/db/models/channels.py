@@ -7,9 +7,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 from sqlalchemy import ForeignKey, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 
 __all__ = ["Connection", "ConnectionStatus", "ConnectionWarehouse", "Listing"]
 

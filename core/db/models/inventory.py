@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
 __all__ = [
     "StockLedgerEntry",

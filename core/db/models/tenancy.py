@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crossdock.db.base import ID, Base, Json, utcnow
 from sqlalchemy import Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crossdock.db.base import ID, Base, Json, utcnow
 
 __all__ = ["ApiKey", "Organization", "Tenant", "api_key_tenants"]
 

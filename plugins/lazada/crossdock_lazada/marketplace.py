@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from crossdock import MarketplaceBase, RateLimit, Site
-
 from crossdock_lazada import __version__
 
 __all__ = ["RATE_LIMITS", "SITES", "LazadaMarketplace"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from crossdock import ChannelConnection, Money, NotSupported, StockUpdate
 from crossdock.plugins import load_plugins
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from crossdock import PaymentProvider, hookimpl
-
 from crossdock_payments.providers import BankTransfer, CashOnDelivery, Stripe
 
 

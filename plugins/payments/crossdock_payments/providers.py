@@ -4,7 +4,6 @@ client, COD limits per country and bank-transfer instructions come with the mone
 from __future__ import annotations
 
 from crossdock import PaymentBase
-
 from crossdock_payments import __version__
 
 __all__ = ["BankTransfer", "CashOnDelivery", "Stripe"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from crossdock import MarketplaceProvider, hookimpl
-
 from crossdock_tiktok.marketplace import TikTokShopMarketplace
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
 from crossdock.db.models import Product
 from crossdock.services import tenancy
-from sqlalchemy import func, select
 
 CREATE = 'mutation { productCreate(input: {title: "Kettle", variants: [{sku: "K-1"}]}) { product { id } userErrors { code field message } } }'
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crossdock.api.schema import SCHEMA_FILE, schema
 from sqlalchemy import event
+
+from crossdock.api.schema import SCHEMA_FILE, schema
 
 
 def test_schema_graphql_is_up_to_date() -> None:

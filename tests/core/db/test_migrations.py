@@ -6,6 +6,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+
 from crossdock.db.base import Base
 from crossdock.db.migrate import current_revision, head_revision
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, func, select, update
+
 from crossdock.db.models import Product
 from crossdock.errors import TenantScopeError
-from sqlalchemy import delete, func, select, update
 
 
 async def test_session_without_tenant_refuses_to_query(app: Any) -> None:

@@ -7,12 +7,13 @@ import contextlib
 import dataclasses
 from typing import Any
 
+from sqlalchemy import func, select
+
 from crossdock.bootstrap import App
 from crossdock.db.models import Connection, Order
 from crossdock.errors import ChannelError
 from crossdock.jobs import JOBS
 from crossdock.services import connections
-from sqlalchemy import func, select
 
 
 async def _connect(app: Any, tenant: Any, name: str = "sg") -> int:
@@ -121,6 +122,7 @@ async def test_arq_worker_runs_the_same_jobs(
     app: App, tenant_factory: Any, testmarket: Any, redis_url: str, extra_plugins: Any
 ) -> None:
     from arq.worker import Worker
+
     from crossdock.jobs.arq_worker import ArqQueue, worker_settings
 
     t = await tenant_factory()

@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
 from crossdock.db.models import StockLedgerEntry, StockLevel, Variant
 from crossdock.errors import UserError
 from crossdock.services import catalog, inventory
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 
 async def _setup(app: Any, tenant: Any) -> tuple[int, int]:

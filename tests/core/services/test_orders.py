@@ -6,10 +6,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
 from crossdock.db.models import Connection, Order, OrderHold, OrderStatusChange
 from crossdock.services import catalog, connections
 from crossdock.services.orders import ingest_orders
-from sqlalchemy import func, select
 
 
 async def _connection(app: Any, tenant: Any) -> int:
@@ -101,7 +102,7 @@ async def test_orders_query_filters(api: Any, app: Any, tenant_factory: Any, tes
     )
     data = await api.data(
         '{ held: orders(filter: {holdReason: "sku_unmapped"}) { edges { node { externalId status holds { reason } lines { sku variant { sku } } connection { channel } } } }'
-        ' pending: orders(filter: {status: ["pending"], search: "c-1"}) { edges { node { externalId total { amount currency } } } } }',
+        ' pending: orders(filter: {status: ["on_hold"], search: "c-1"}) { edges { node { externalId total { amount currency } } } } }',
         key=t.key,
     )
     assert data["held"]["edges"] == [

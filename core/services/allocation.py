@@ -1,0 +1,251 @@
+"""Allocation: choose a warehouse for every line and reserve the stock, atomically.
+
+Rules, in order:
+
+* Marketplace-fulfilled orders (FBA-like) draw only on the marketplace warehouses of their
+  own connection: the channel holds and ships that stock.
+* Other orders draw on active own/3PL/overseas warehouses that ship to the destination
+  (``serves_countries``, or the warehouse's own country when that list is empty).
+* One warehouse for the whole order is preferred (lowest ``priority`` first, then most
+  stock); if none can, and the tenant allows split shipments (the default), lines are
+  filled from several warehouses in priority order.
+* Reservation is one conditional ``UPDATE`` per level inside a savepoint: two orders racing
+  for the last unit cannot both get it (the database's check constraint decides), and the
+  loser replans against fresh stock, or waits ``on_hold`` with ``out_of_stock``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db import utcnow
+from crossdock.db.models import (
+    Allocation,
+    AllocationStatus,
+    Order,
+    OrderHold,
+    OrderLine,
+    OrderStatus,
+    OrderStatusChange,
+    StockLevel,
+    StockReason,
+    Tenant,
+    Warehouse,
+    WarehouseKind,
+)
+from crossdock.db.scoping import session_tenant
+from crossdock.errors import UserError
+from crossdock.services.events import emit
+from crossdock.services.inventory import change_stock
+
+if TYPE_CHECKING:
+    from crossdock.plugins import Plugins
+
+__all__ = ["OUT_OF_STOCK", "allocate_order", "set_status", "waiting_orders"]
+
+OUT_OF_STOCK = "out_of_stock"
+ATTEMPTS = 3
+#: Orders in these states may be (re)allocated.
+ALLOCATABLE = (OrderStatus.PENDING, OrderStatus.READY, OrderStatus.ON_HOLD)
+
+
+@dataclass(frozen=True)
+class _Pick:
+    line_id: int
+    variant_id: int
+    warehouse_id: int
+    quantity: int
+
+
+async def set_status(session: AsyncSession, order: Order, status: str, reason: str | None = None) -> None:
+    """Move an order to ``status`` with a history row and an ``order.<status>`` event."""
+    if order.status == status:
+        return
+    session.add(
+        OrderStatusChange(order_id=order.id, from_status=order.status, to_status=status, reason=reason)
+    )
+    emit(
+        session, f"order.{status}", f"Order:{order.id}", external_id=order.external_id, previous=order.status
+    )
+    order.status = status
+
+
+async def _candidates(session: AsyncSession, order: Order) -> list[Warehouse]:
+    stmt = select(Warehouse).where(Warehouse.active.is_(True))
+    if order.fulfilled_by_channel:
+        stmt = stmt.where(
+            Warehouse.kind == WarehouseKind.MARKETPLACE, Warehouse.connection_id == order.connection_id
+        )
+    else:
+        stmt = stmt.where(Warehouse.kind != WarehouseKind.MARKETPLACE)
+    warehouses = list((await session.scalars(stmt.order_by(Warehouse.priority, Warehouse.id))).all())
+    if order.fulfilled_by_channel or not order.destination_country:
+        return warehouses
+    dest = order.destination_country
+    return [
+        w
+        for w in warehouses
+        if dest in (w.serves_countries or []) or (not w.serves_countries and w.country == dest)
+    ]
+
+
+def _plan(
+    needs: list[tuple[int, int, int]],
+    warehouses: list[Warehouse],
+    available: dict[tuple[int, int], int],
+    split: bool,
+) -> list[_Pick] | None:
+    """A plan covering every ``(line, variant, quantity)`` need, or None."""
+    totals: dict[int, int] = defaultdict(int)
+    for _, variant_id, qty in needs:
+        totals[variant_id] += qty
+    whole = [w for w in warehouses if all(available.get((v, w.id), 0) >= q for v, q in totals.items())]
+    if whole:
+        best = whole[0]  # priority order; ties broken by id
+        return [_Pick(line, variant, best.id, qty) for line, variant, qty in needs]
+    if not split:
+        return None
+    left = dict(available)
+    picks: list[_Pick] = []
+    for line, variant, qty in needs:
+        remaining = qty
+        for w in warehouses:
+            take = min(remaining, left.get((variant, w.id), 0))
+            if take > 0:
+                picks.append(_Pick(line, variant, w.id, take))
+                left[(variant, w.id)] -= take
+                remaining -= take
+            if not remaining:
+                break
+        if remaining:
+            return None
+    return picks
+
+
+async def _hold(session: AsyncSession, order: Order, reason: str, message: str) -> None:
+    active = await session.scalar(
+        select(OrderHold.id).where(
+            OrderHold.order_id == order.id, OrderHold.reason == reason, OrderHold.released_at.is_(None)
+        )
+    )
+    if active is None:
+        session.add(OrderHold(order_id=order.id, reason=reason, message=message))
+        emit(session, "order.held", f"Order:{order.id}", reason=reason, message=message)
+    await set_status(session, order, OrderStatus.ON_HOLD, reason)
+
+
+async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins | None = None) -> bool:
+    """Reserve stock for every line of ``order``; True when it is allocated.
+
+    Orders with a hold other than ``out_of_stock`` are left alone. On success the
+    ``out_of_stock`` hold (if any) is released and the order is ``allocated``; otherwise it
+    is ``on_hold`` with ``out_of_stock``.
+    """
+    if order.status not in ALLOCATABLE:
+        return order.status == OrderStatus.ALLOCATED
+    holds = (
+        await session.scalars(
+            select(OrderHold).where(OrderHold.order_id == order.id, OrderHold.released_at.is_(None))
+        )
+    ).all()
+    if any(h.reason != OUT_OF_STOCK for h in holds):
+        return False
+    lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
+    already = dict(
+        (
+            await session.execute(
+                select(Allocation.order_line_id, func.sum(Allocation.quantity))
+                .where(Allocation.order_id == order.id, Allocation.status != AllocationStatus.RELEASED)
+                .group_by(Allocation.order_line_id)
+            )
+        ).all()
+    )
+    needs = [
+        (line.id, line.variant_id, line.quantity - int(already.get(line.id, 0)))
+        for line in lines
+        if line.variant_id is not None and line.quantity - int(already.get(line.id, 0)) > 0
+    ]
+    if any(line.variant_id is None for line in lines):
+        return False  # sku_unmapped holds the order; nothing to reserve against
+    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
+    split = bool((tenant.settings if tenant else {}).get("allow_split", True))
+    warehouses = await _candidates(session, order)
+    for _ in range(ATTEMPTS):
+        if not needs:
+            break
+        variant_ids = {v for _, v, _ in needs}
+        rows = (
+            await session.execute(
+                select(
+                    StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved
+                ).where(
+                    StockLevel.variant_id.in_(variant_ids),
+                    StockLevel.warehouse_id.in_([w.id for w in warehouses]),
+                )
+            )
+        ).all()
+        available = {(v, w): int(a) for v, w, a in rows}
+        plan = _plan(needs, warehouses, available, split)
+        if plan is None:
+            break
+        try:
+            async with session.begin_nested():
+                for pick in plan:
+                    await change_stock(
+                        session,
+                        variant_id=pick.variant_id,
+                        warehouse_id=pick.warehouse_id,
+                        delta_reserved=pick.quantity,
+                        reason=StockReason.RESERVATION,
+                        reference=f"order {order.external_id}",
+                        plugins=plugins,
+                        checked=True,
+                    )
+                    session.add(
+                        Allocation(
+                            order_id=order.id,
+                            order_line_id=pick.line_id,
+                            variant_id=pick.variant_id,
+                            warehouse_id=pick.warehouse_id,
+                            quantity=pick.quantity,
+                        )
+                    )
+                await session.flush()
+        except UserError as exc:
+            if exc.code != "INSUFFICIENT_STOCK":
+                raise
+            continue  # someone took the stock first: replan against what is left
+        needs = []
+    if needs:
+        await _hold(session, order, OUT_OF_STOCK, "not enough stock in the warehouses serving this order")
+        return False
+    now = utcnow()
+    for hold in holds:
+        hold.released_at = now
+    await set_status(session, order, OrderStatus.ALLOCATED, "stock reserved")
+    return True
+
+
+async def waiting_orders(session: AsyncSession, limit: int = 500) -> list[int]:
+    """Orders held only for ``out_of_stock``: oldest ship-by first, then oldest placed."""
+    other_holds = select(OrderHold.order_id).where(
+        OrderHold.released_at.is_(None), OrderHold.reason != OUT_OF_STOCK
+    )
+    stmt = (
+        select(Order.id)
+        .join(OrderHold, OrderHold.order_id == Order.id)
+        .where(
+            Order.status == OrderStatus.ON_HOLD,
+            OrderHold.reason == OUT_OF_STOCK,
+            OrderHold.released_at.is_(None),
+            Order.id.not_in(other_holds),
+        )
+        .order_by(Order.ship_by.is_(None), Order.ship_by, Order.placed_at, Order.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())

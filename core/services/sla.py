@@ -1,0 +1,50 @@
+"""Ship-by deadlines: which orders are at risk (due within N hours) or late.
+
+An order counts until the channel has the tracking number: shipped but unconfirmed orders
+are still at risk, because the marketplace measures the seller by the confirmation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+
+from crossdock.db.models import Order, OrderStatus, Shipment
+
+__all__ = ["OPEN_STATUSES", "at_risk", "late", "unconfirmed"]
+
+OPEN_STATUSES = (
+    OrderStatus.PENDING,
+    OrderStatus.ON_HOLD,
+    OrderStatus.READY,
+    OrderStatus.ALLOCATED,
+    OrderStatus.PICKING,
+    OrderStatus.PACKED,
+)
+
+
+def unconfirmed() -> ColumnElement[bool]:
+    """Orders the channel does not yet know to be on their way."""
+    waiting_confirmation = exists(
+        select(Shipment.id).where(
+            Shipment.order_id == Order.id, Shipment.confirmed_at.is_(None), Shipment.status == "shipped"
+        )
+    )
+    return or_(
+        Order.status.in_(OPEN_STATUSES),
+        and_(
+            Order.status == OrderStatus.SHIPPED, Order.fulfilled_by_channel.is_(False), waiting_confirmation
+        ),
+    )
+
+
+def at_risk(now: datetime, within_hours: float) -> Any:
+    return select(Order).where(
+        unconfirmed(), Order.ship_by > now, Order.ship_by <= now + timedelta(hours=within_hours)
+    )
+
+
+def late(now: datetime) -> Any:
+    return select(Order).where(unconfirmed(), Order.ship_by <= now)
