@@ -40,13 +40,22 @@ from crossdock.db.models import (
 )
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
+from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import change_stock
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
 
-__all__ = ["OUT_OF_STOCK", "allocate_order", "set_status", "waiting_orders"]
+__all__ = [
+    "MANUAL",
+    "OUT_OF_STOCK",
+    "allocate_order",
+    "hold_order",
+    "release_holds",
+    "set_status",
+    "waiting_orders",
+]
 
 OUT_OF_STOCK = "out_of_stock"
 ATTEMPTS = 3
@@ -249,3 +258,44 @@ async def waiting_orders(session: AsyncSession, limit: int = 500) -> list[int]:
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
+
+
+MANUAL = "manual"
+
+
+async def hold_order(
+    session: AsyncSession, order_id: int, reason: str = MANUAL, message: str | None = None
+) -> Order:
+    """An operator stops an order; whatever was reserved for it stays reserved."""
+    order = await get_or_404(session, Order, order_id)
+    if order.status not in (*ALLOCATABLE, OrderStatus.ALLOCATED, OrderStatus.PICKING):
+        raise UserError(f"an order that is {order.status} cannot be held", field="id", code="INVALID_STATE")
+    if not reason.replace("_", "").isalnum() or reason != reason.lower():
+        raise UserError("a hold reason is a lower-case snake_case word", field="reason", code="INVALID")
+    await _hold(session, order, reason, message or "held by an operator")
+    return order
+
+
+async def release_holds(
+    session: AsyncSession, order_id: int, reason: str | None = None, plugins: Plugins | None = None
+) -> Order:
+    """Release one hold reason (or all); with none left the order is allocated again."""
+    order = await get_or_404(session, Order, order_id)
+    stmt = select(OrderHold).where(OrderHold.order_id == order.id, OrderHold.released_at.is_(None))
+    if reason is not None:
+        stmt = stmt.where(OrderHold.reason == reason)
+    holds = (await session.scalars(stmt)).all()
+    if not holds:
+        raise UserError("the order has no such hold", field="reason", code="NOT_HELD")
+    now = utcnow()
+    for hold in holds:
+        hold.released_at = now
+        emit(session, "order.released", f"Order:{order.id}", reason=hold.reason)
+    await session.flush()
+    remaining = await session.scalar(
+        select(OrderHold.id).where(OrderHold.order_id == order.id, OrderHold.released_at.is_(None)).limit(1)
+    )
+    if remaining is None and order.status == OrderStatus.ON_HOLD:
+        await set_status(session, order, OrderStatus.READY, "holds released")
+        await allocate_order(session, order, plugins)  # reserves only what is not reserved yet
+    return order

@@ -22,10 +22,12 @@ from crossdock import (
     MarketplaceCapability,
     Money,
     OrderPage,
+    PushResult,
+    ShipmentConfirmation,
     Site,
+    StockUpdate,
     hookimpl,
 )
-
 
 SINGAPORE = Address(name="Tan Ah Kow", line1="1 Raffles Place", postal_code="048616", country="SG")
 
@@ -36,7 +38,13 @@ class TestMarket(MarketplaceBase):
     name = "testmarket"
     display_name = "Test Market"
     version = "1.0"
-    capabilities = frozenset({MarketplaceCapability.ORDERS_SYNC})
+    capabilities = frozenset(
+        {
+            MarketplaceCapability.ORDERS_SYNC,
+            MarketplaceCapability.SHIPMENTS_CONFIRM,
+            MarketplaceCapability.STOCK_PUSH,
+        }
+    )
 
     def __init__(self) -> None:
         self.orders: list[ChannelOrder] = []
@@ -45,6 +53,9 @@ class TestMarket(MarketplaceBase):
         self.fail_for: dict[int, list[ChannelError]] = {}  # connection id -> errors to raise
         self.calls = 0
         self.fetched_for: list[int] = []  # connection ids, one per call
+        self.confirmations: list[ShipmentConfirmation] = []
+        self.confirm_failures: list[ChannelError] = []
+        self.pushes: list[tuple[int, list[StockUpdate]]] = []  # (connection id, updates) per call
 
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
@@ -106,6 +117,25 @@ class TestMarket(MarketplaceBase):
         more = start + self.page_size < len(matching)
         return OrderPage(orders=chunk, next_page_token=str(start + self.page_size) if more else None)
 
+    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
+        if self.confirm_failures:
+            raise self.confirm_failures.pop(0)
+        self.confirmations.append(confirmation)
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        self.pushes.append((conn.id, list(updates)))
+        return [PushResult(channel_sku=u.channel_sku, accepted=True) for u in updates]
+
+    def pushed_quantities(self, connection_id: int) -> dict[str, int]:
+        """The last quantity pushed for each channel SKU of a connection."""
+        latest: dict[str, int] = {}
+        for conn_id, updates in self.pushes:
+            if conn_id == connection_id:
+                latest.update({u.channel_sku: u.quantity for u in updates})
+        return latest
+
 
 class TestMarketPlugin:
     __test__ = False
@@ -142,6 +172,17 @@ class TestMarketPlugin:
         )
 
     @hookimpl
+    def crossdock_shipment_confirmed(self, tenant: str, shipment_id: int, tracking_number: str) -> None:
+        self.events.append(
+            {
+                "hook": "shipment_confirmed",
+                "tenant": tenant,
+                "shipment_id": shipment_id,
+                "tracking": tracking_number,
+            }
+        )
+
+    @hookimpl
     def crossdock_stock_changed(
         self, tenant: str, variant_id: int, warehouse_id: int, on_hand: int, reserved: int, reason: str
     ) -> None:
@@ -156,3 +197,163 @@ def testmarket() -> TestMarketPlugin:
 @pytest.fixture
 def extra_plugins(testmarket: TestMarketPlugin) -> list[tuple[str, object]]:
     return [("testmarket", testmarket)]
+
+
+class Shop:
+    """A tenant with two SKUs, a Singapore warehouse, a testmarket connection listing both."""
+
+    __test__ = False
+
+    def __init__(self, app: Any, tenant: Any, market: TestMarket) -> None:
+        self.app = app
+        self.tenant = tenant
+        self.market = market
+        self.variants: dict[str, int] = {}
+        self.warehouses: dict[str, int] = {}
+        self.connections: dict[str, int] = {}
+
+    async def setup(self, stock: int = 5) -> Shop:
+        from crossdock.services import catalog, inventory
+
+        async with self.write() as session:
+            await catalog.create_product(
+                session,
+                title="Fan",
+                variants=[catalog.VariantSpec(sku="SKU-1"), catalog.VariantSpec(sku="SKU-2")],
+            )
+            from sqlalchemy import select
+
+            from crossdock.db.models import Variant
+
+            self.variants = {v.sku: v.id for v in (await session.scalars(select(Variant))).all()}
+            wh = await inventory.create_warehouse(
+                session,
+                code="SG1",
+                name="Singapore",
+                country="SG",
+                serves_countries=["SG", "MY"],
+                priority=10,
+            )
+            self.warehouses["SG1"] = wh.id
+        await self.connect("sg")
+        if stock:
+            await self.receive("SKU-1", "SG1", stock)
+        return self
+
+    def write(self) -> Any:
+        return self.app.db.write(self.tenant.id, slug=self.tenant.slug)
+
+    def read(self) -> Any:
+        return self.app.db.tenant(self.tenant.id, self.tenant.slug)
+
+    async def connect(self, name: str, site: str = "SG") -> int:
+        from crossdock.db.models import Listing
+        from crossdock.services import connections
+
+        async with self.write() as session:
+            conn = await connections.create_connection(
+                session,
+                self.app.plugins,
+                self.app.vault,
+                channel="testmarket",
+                name=name,
+                site=site,
+                credentials={"t": "x"},
+            )
+            for sku, variant_id in self.variants.items():
+                session.add(
+                    Listing(connection_id=conn.id, variant_id=variant_id, channel_sku=f"{name}-{sku}")
+                )
+        self.connections[name] = conn.id
+        return conn.id
+
+    async def receive(self, sku: str, warehouse: str, quantity: int) -> None:
+        from crossdock.services import inventory
+
+        async with self.write() as session:
+            await inventory.receive_stock(
+                session,
+                variant_id=self.variants[sku],
+                warehouse_id=self.warehouses[warehouse],
+                quantity=quantity,
+                plugins=self.app.plugins,
+            )
+
+    async def ingest(self, *orders: ChannelOrder, connection: str = "sg") -> Any:
+        from sqlalchemy import select
+
+        from crossdock.db.models import Connection
+        from crossdock.services.orders import ingest_orders
+
+        async with self.write() as session:
+            conn = await session.scalar(
+                select(Connection).where(Connection.id == self.connections[connection])
+            )
+            return await ingest_orders(session, self.app.plugins, conn, list(orders))
+
+    async def order(self, external_id: str) -> Any:
+        from sqlalchemy import select
+
+        from crossdock.db.models import Order
+
+        async with self.read() as session:
+            return await session.scalar(select(Order).where(Order.external_id == external_id))
+
+    async def level(self, sku: str, warehouse: str = "SG1") -> tuple[int, int]:
+        from sqlalchemy import select
+
+        from crossdock.db.models import StockLevel
+
+        async with self.read() as session:
+            row = (
+                await session.execute(
+                    select(StockLevel.on_hand, StockLevel.reserved).where(
+                        StockLevel.variant_id == self.variants[sku],
+                        StockLevel.warehouse_id == self.warehouses[warehouse],
+                    )
+                )
+            ).one_or_none()
+        return (row[0], row[1]) if row else (0, 0)
+
+    async def holds(self, external_id: str) -> list[str]:
+        from sqlalchemy import select
+
+        from crossdock.db.models import Order, OrderHold
+
+        async with self.read() as session:
+            return sorted(
+                (
+                    await session.scalars(
+                        select(OrderHold.reason)
+                        .join(Order, Order.id == OrderHold.order_id)
+                        .where(Order.external_id == external_id, OrderHold.released_at.is_(None))
+                    )
+                ).all()
+            )
+
+    async def ledger_matches_levels(self) -> None:
+        from sqlalchemy import func, select
+
+        from crossdock.db.models import StockLedgerEntry, StockLevel
+
+        async with self.read() as session:
+            for level in (await session.scalars(select(StockLevel))).all():
+                sums = (
+                    await session.execute(
+                        select(
+                            func.coalesce(func.sum(StockLedgerEntry.delta_on_hand), 0),
+                            func.coalesce(func.sum(StockLedgerEntry.delta_reserved), 0),
+                        ).where(
+                            StockLedgerEntry.variant_id == level.variant_id,
+                            StockLedgerEntry.warehouse_id == level.warehouse_id,
+                        )
+                    )
+                ).one()
+                assert (level.on_hand, level.reserved) == (sums[0], sums[1])
+                assert level.on_hand >= level.reserved >= 0
+
+
+@pytest.fixture
+async def shop(app: Any, tenant_factory: Any, testmarket: TestMarketPlugin) -> Shop:
+    tenant = await tenant_factory()
+    return await Shop(app, tenant, testmarket.market).setup()
