@@ -37,6 +37,7 @@ SCOPES: Mapping[str, str] = {
     "channels:write": "create and change connections",
     "orders:read": "read orders",
     "orders:write": "act on orders",
+    "events:read": "follow the event stream",
     "admin": "everything",
 }
 

@@ -76,6 +76,7 @@ async def create_connection(
         channel=channel,
         name=name,
         site=site,
+        country=sites[site].country if site in sites else None,
         currency=currency,
         credentials_encrypted=vault.encrypt(_credentials(credentials)),
         base_url=base_url,

@@ -11,7 +11,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from crossdock.api.schema import catalog, channels, inventory, orders, system
+from crossdock.api.schema import catalog, channels, events, inventory, orders, system
 from crossdock.api.schema.errors import ErrorCodes
 
 __all__ = ["SCHEMA_FILE", "build_schema", "schema"]
@@ -22,8 +22,32 @@ MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 4000
 
-Query = merge_types("Query", (system.Query, catalog.Query, inventory.Query, channels.Query, orders.Query))
-Mutation = merge_types("Mutation", (catalog.Mutation, inventory.Mutation, channels.Mutation))
+Query = merge_types(
+    "Query",
+    (
+        system.Query,
+        catalog.Query,
+        inventory.Query,
+        inventory.TransferQuery,
+        channels.Query,
+        channels.ListingQuery,
+        orders.Query,
+        orders.SlaQuery,
+        events.Query,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        catalog.Mutation,
+        inventory.Mutation,
+        inventory.StockMutation,
+        channels.Mutation,
+        channels.ListingMutation,
+        orders.Mutation,
+    ),
+)
+Subscription = events.Subscription
 
 
 class Schema(strawberry.Schema):
@@ -52,8 +76,11 @@ def build_schema() -> strawberry.Schema:
         types.Listing,
         types.Order,
         types.Shipment,
+        types.Transfer,
     ]
-    return Schema(query=Query, mutation=Mutation, types=node_types, extensions=extensions)
+    return Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=node_types, extensions=extensions
+    )
 
 
 schema = build_schema()

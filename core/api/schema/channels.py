@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, cast
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from crossdock.api.context import state
+from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import JSON, set_fields
-from crossdock.api.schema.errors import UserErrorType, requires, user_errors
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires, user_errors
 from crossdock.api.schema.relay import Connection, decode_id, paginate
-from crossdock.api.schema.types import ChannelConnection
+from crossdock.api.schema.types import ChannelConnection, Listing
 from crossdock.db import models as m
-from crossdock.services import connections
+from crossdock.services import connections, listings
 
-__all__ = ["Mutation", "Query"]
+__all__ = ["ListingMutation", "ListingQuery", "Mutation", "Query"]
 
 
 @strawberry.input
@@ -122,3 +124,124 @@ class Mutation:
             return ConnectionPayload(connection=ChannelConnection.from_row(row))
 
         return await user_errors(run, lambda errors: ConnectionPayload(user_errors=errors))
+
+
+@strawberry.input
+class ListingFilter:
+    connection_id: strawberry.ID | None = None
+    variant_id: strawberry.ID | None = None
+    channel_sku: str | None = None
+
+
+@strawberry.type
+class ListingQuery:
+    @strawberry.field(
+        extensions=requires("channels:read"), description="SKUs as they are listed on connections."
+    )
+    async def listings(
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        filter: ListingFilter | None = None,
+    ) -> Connection[Listing]:
+        stmt = select(m.Listing)
+        if filter:
+            if filter.connection_id:
+                pk = decode_id(filter.connection_id, "ChannelConnection", field="filter.connectionId")[1]
+                stmt = stmt.where(m.Listing.connection_id == pk)
+            if filter.variant_id:
+                stmt = stmt.where(
+                    m.Listing.variant_id
+                    == decode_id(filter.variant_id, "Variant", field="filter.variantId")[1]
+                )
+            if filter.channel_sku:
+                stmt = stmt.where(m.Listing.channel_sku == filter.channel_sku)
+        return await paginate(state(info), stmt, m.Listing, Listing.from_row, first=first, after=after)
+
+
+@strawberry.input
+class ListingCreateInput:
+    connection_id: strawberry.ID
+    variant_id: strawberry.ID
+    channel_sku: str = strawberry.field(description="The SKU the channel knows; order lines map through it.")
+    external_id: str | None = None
+    title: str | None = None
+    ats_share: Decimal | None = None
+
+
+@strawberry.input
+class ListingUpdateInput:
+    id: strawberry.ID
+    channel_sku: str | None = strawberry.UNSET
+    external_id: str | None = strawberry.UNSET
+    title: str | None = strawberry.UNSET
+    ats_share: Decimal | None = strawberry.UNSET
+    status: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class ConnectionWarehousesSetInput:
+    connection_id: strawberry.ID
+    warehouse_ids: list[strawberry.ID] = strawberry.field(description="Empty: back to the country rule.")
+
+
+@strawberry.type
+class ListingPayload:
+    listing: Listing | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ListingMutation:
+    @strawberry.mutation(extensions=requires("channels:write"))
+    async def listing_create(self, info: Info[Any, Any], input: ListingCreateInput) -> ListingPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            row = await listings.create_listing(
+                session,
+                connection_id=decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1],
+                variant_id=decode_id(input.variant_id, "Variant", field="variantId")[1],
+                channel_sku=input.channel_sku,
+                external_id=input.external_id,
+                title=input.title,
+                ats_share=input.ats_share,
+            )
+            return {"listing": Listing.from_row(row)}
+
+        return await in_transaction(info, ListingPayload, body)
+
+    @strawberry.mutation(extensions=requires("channels:write"))
+    async def listing_update(self, info: Info[Any, Any], input: ListingUpdateInput) -> ListingPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            changes = set_fields(
+                input,
+                {
+                    "channel_sku": "channel_sku",
+                    "external_id": "external_id",
+                    "title": "title",
+                    "ats_share": "ats_share",
+                    "status": "status",
+                },
+            )
+            row = await listings.update_listing(session, decode_id(input.id, "Listing")[1], **changes)
+            return {"listing": Listing.from_row(row)}
+
+        return await in_transaction(info, ListingPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("channels:write"), description="Which warehouses' stock this connection sells."
+    )
+    async def connection_warehouses_set(
+        self, info: Info[Any, Any], input: ConnectionWarehousesSetInput
+    ) -> ConnectionPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            ids = [
+                decode_id(w, "Warehouse", field=f"warehouseIds.{i}")[1]
+                for i, w in enumerate(input.warehouse_ids)
+            ]
+            row = await listings.set_connection_warehouses(
+                session, decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1], ids
+            )
+            return {"connection": ChannelConnection.from_row(row)}
+
+        return await in_transaction(info, ConnectionPayload, body)

@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
-from crossdock.api.context import state
+from crossdock.api.context import RequestState, state
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 
-__all__ = ["ErrorCodes", "UserErrorType", "requires", "user_errors"]
+__all__ = ["ErrorCodes", "UserErrorType", "in_transaction", "requires", "user_errors"]
 
 log = logging.getLogger("crossdock.api")
 P = TypeVar("P")
@@ -48,6 +49,23 @@ async def user_errors(run: Callable[[], Awaitable[P]], fail: Callable[[list[User
         return await run()
     except UserError as exc:
         return fail([UserErrorType.from_error(exc)])
+
+
+async def in_transaction(
+    info: Info[Any, Any],
+    payload: Callable[..., P],
+    body: Callable[[AsyncSession, RequestState], Awaitable[dict[str, Any]]],
+) -> P:
+    """The shape of every mutation: one write transaction around ``body``; its result are
+    the payload's fields; a :class:`UserError` rolls back and becomes ``userErrors``."""
+    st = state(info)
+
+    async def run() -> P:
+        async with st.write() as session:
+            fields = await body(session, st)
+        return payload(**fields)
+
+    return await user_errors(run, lambda errors: payload(user_errors=errors))
 
 
 class RequireScope(BasePermission):

@@ -6,17 +6,19 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from crossdock.api.context import state
+from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import set_fields
-from crossdock.api.schema.errors import UserErrorType, requires, user_errors
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires, user_errors
 from crossdock.api.schema.relay import Connection, decode_id, paginate
-from crossdock.api.schema.types import StockLevel, Warehouse
+from crossdock.api.schema.types import StockLevel, Transfer, Warehouse
 from crossdock.db import models as m
 from crossdock.services import inventory
+from crossdock.services.common import get_or_404
 
-__all__ = ["Mutation", "Query"]
+__all__ = ["Mutation", "Query", "StockMutation", "TransferQuery"]
 
 
 @strawberry.input
@@ -31,7 +33,10 @@ class StockLevelFilter:
     variant_id: strawberry.ID | None = None
     warehouse_id: strawberry.ID | None = None
     available_at_most: int | None = strawberry.field(
-        default=None, description="Only levels with on_hand - reserved <= this (low stock)."
+        default=None, description="Only levels with on_hand - reserved <= this."
+    )
+    low_stock: bool | None = strawberry.field(
+        default=None, description="Only levels at or below their own low-stock threshold."
     )
 
 
@@ -71,9 +76,40 @@ class Query:
             if filter.warehouse_id:
                 _, pk = decode_id(filter.warehouse_id, "Warehouse", field="filter.warehouseId")
                 stmt = stmt.where(m.StockLevel.warehouse_id == pk)
+            if filter.low_stock:
+                stmt = stmt.where(
+                    m.StockLevel.low_stock_threshold.is_not(None),
+                    m.StockLevel.on_hand - m.StockLevel.reserved <= m.StockLevel.low_stock_threshold,
+                )
             if filter.available_at_most is not None:
                 stmt = stmt.where(m.StockLevel.on_hand - m.StockLevel.reserved <= filter.available_at_most)
         return await paginate(state(info), stmt, m.StockLevel, StockLevel.from_row, first=first, after=after)
+
+
+@strawberry.input
+class TransferFilter:
+    status: str | None = None
+    variant_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class TransferQuery:
+    @strawberry.field(extensions=requires("inventory:read"), description="Stock moving between warehouses.")
+    async def transfers(
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        filter: TransferFilter | None = None,
+    ) -> Connection[Transfer]:
+        stmt = select(m.Transfer)
+        if filter and filter.status:
+            stmt = stmt.where(m.Transfer.status == filter.status)
+        if filter and filter.variant_id:
+            stmt = stmt.where(
+                m.Transfer.variant_id == decode_id(filter.variant_id, "Variant", field="filter.variantId")[1]
+            )
+        return await paginate(state(info), stmt, m.Transfer, Transfer.from_row, first=first, after=after)
 
 
 @strawberry.input
@@ -231,3 +267,147 @@ class Mutation:
             return StockLevelPayload(stock_level=StockLevel.from_row(row))
 
         return await user_errors(run, lambda errors: StockLevelPayload(user_errors=errors))
+
+
+@strawberry.input
+class StockTransferStartInput:
+    variant_id: strawberry.ID
+    from_warehouse_id: strawberry.ID
+    to_warehouse_id: strawberry.ID
+    quantity: int
+    reference: str | None = None
+
+
+@strawberry.input
+class StockTransferReceiveInput:
+    id: strawberry.ID
+    quantity: int | None = strawberry.field(default=None, description="Defaults to all that was sent.")
+
+
+@strawberry.input
+class StockCountInput:
+    variant_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    counted: int
+    note: str | None = None
+
+
+@strawberry.input
+class StockWriteOffInput:
+    variant_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    quantity: int
+    note: str
+
+
+@strawberry.input
+class StockPolicySetInput:
+    variant_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    safety_stock: int | None = None
+    low_stock_threshold: int | None = strawberry.UNSET
+
+
+@strawberry.type
+class TransferPayload:
+    transfer: Transfer | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StockMutation:
+    @strawberry.mutation(
+        extensions=requires("inventory:write"), description="Send stock to another warehouse."
+    )
+    async def stock_transfer_start(
+        self, info: Info[Any, Any], input: StockTransferStartInput
+    ) -> TransferPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            variant_pk, from_pk = _level_ids(input.variant_id, input.from_warehouse_id)
+            to_pk = decode_id(input.to_warehouse_id, "Warehouse", field="toWarehouseId")[1]
+            row = await inventory.start_transfer(
+                session,
+                variant_id=variant_pk,
+                from_warehouse_id=from_pk,
+                to_warehouse_id=to_pk,
+                quantity=input.quantity,
+                reference=input.reference,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"transfer": Transfer.from_row(row)}
+
+        return await in_transaction(info, TransferPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"), description="Book a transfer in at its target."
+    )
+    async def stock_transfer_receive(
+        self, info: Info[Any, Any], input: StockTransferReceiveInput
+    ) -> TransferPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = decode_id(input.id, "Transfer")[1]
+            row = await inventory.receive_transfer(
+                session,
+                pk,
+                quantity=input.quantity,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"transfer": Transfer.from_row(row)}
+
+        return await in_transaction(info, TransferPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"), description="A stocktake: counted becomes on hand."
+    )
+    async def stock_count(self, info: Info[Any, Any], input: StockCountInput) -> StockLevelPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            row = await inventory.count_stock(
+                session,
+                variant_id=variant_pk,
+                warehouse_id=warehouse_pk,
+                counted=input.counted,
+                note=input.note,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"stock_level": StockLevel.from_row(row)}
+
+        return await in_transaction(info, StockLevelPayload, body)
+
+    @strawberry.mutation(extensions=requires("inventory:write"), description="Damaged or lost units.")
+    async def stock_write_off(self, info: Info[Any, Any], input: StockWriteOffInput) -> StockLevelPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            row = await inventory.write_off(
+                session,
+                variant_id=variant_pk,
+                warehouse_id=warehouse_pk,
+                quantity=input.quantity,
+                note=input.note,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"stock_level": StockLevel.from_row(row)}
+
+        return await in_transaction(info, StockLevelPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"), description="Safety stock and low-stock threshold."
+    )
+    async def stock_policy_set(self, info: Info[Any, Any], input: StockPolicySetInput) -> StockLevelPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            await get_or_404(session, m.Variant, variant_pk, field="variantId")
+            await get_or_404(session, m.Warehouse, warehouse_pk, field="warehouseId")
+            changes: dict[str, Any] = {"safety_stock": input.safety_stock}
+            if input.low_stock_threshold is not strawberry.UNSET:
+                changes["low_stock_threshold"] = input.low_stock_threshold
+            row = await inventory.set_stock_policy(
+                session, variant_id=variant_pk, warehouse_id=warehouse_pk, **changes
+            )
+            return {"stock_level": StockLevel.from_row(row)}
+
+        return await in_transaction(info, StockLevelPayload, body)

@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from crossdock.api.context import RequestState
 
-__all__ = ["by_id", "children"]
+__all__ = ["ats_by_connection", "by_id", "children"]
 
 M = TypeVar("M")
 
@@ -45,3 +45,21 @@ def children(
         return [grouped.get(k, []) for k in keys]
 
     return state.loader(f"{model.__name__}.{column}", load)
+
+
+def ats_by_connection(state: RequestState) -> DataLoader[int, dict[int, int]]:
+    """Available-to-sell of every listing, computed once per connection per request."""
+    from crossdock.db.models import Connection
+    from crossdock.services.availability import available_to_sell
+
+    async def load(keys: list[int]) -> Sequence[dict[int, int]]:
+        async with state.read() as session:
+            connections = {
+                c.id: c
+                for c in (await session.scalars(select(Connection).where(Connection.id.in_(keys)))).all()
+            }
+            return [
+                await available_to_sell(session, connections[k]) if k in connections else {} for k in keys
+            ]
+
+    return state.loader("ats.connection", load)

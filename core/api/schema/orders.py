@@ -1,4 +1,4 @@
-"""Orders: the list with its filters (actions on orders come with the orders issue)."""
+"""Orders: the list, ship-by queries, pick lists, and every step of the order's life."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from typing import Any
 
 import strawberry
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from crossdock.api.context import state
-from crossdock.api.schema.errors import requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate
-from crossdock.api.schema.types import Order
+from crossdock.api.context import RequestState, state
+from crossdock.api.schema.common import MoneyInput
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
+from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate
+from crossdock.api.schema.types import Order, PickLine, Shipment
 from crossdock.db import models as m
+from crossdock.db import utcnow
+from crossdock.errors import NotFound
+from crossdock.services import aftersales, allocation, fulfilment, sla
+from crossdock.services.allocation import allocate_order
+from crossdock.services.common import get_or_404
 
-__all__ = ["Query"]
+__all__ = ["Mutation", "Query", "SlaQuery"]
 
 
 @strawberry.input
@@ -68,3 +75,302 @@ class Query:
                 like = f"%{filter.search}%"
                 stmt = stmt.where(or_(m.Order.external_id.ilike(like), m.Order.buyer_name.ilike(like)))
         return await paginate(state(info), stmt, m.Order, Order.from_row, first=first, after=after)
+
+
+def _order_pk(value: strawberry.ID, field: str = "id") -> int:
+    return decode_id(value, "Order", field=field)[1]
+
+
+def _warehouse_pk(value: strawberry.ID, field: str = "warehouseId") -> int:
+    return decode_id(value, "Warehouse", field=field)[1]
+
+
+async def _order(session: AsyncSession, pk: int) -> Order:
+    row = await session.scalar(select(m.Order).where(m.Order.id == pk))
+    assert row is not None
+    return Order.from_row(row)
+
+
+@strawberry.type
+class OrderPayload:
+    order: Order | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ShipmentPayload:
+    shipment: Shipment | None = None
+    order: Order | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PickListPayload:
+    lines: list[PickLine] | None = None
+    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class OrderHoldInput:
+    id: strawberry.ID
+    reason: str = "manual"
+    message: str | None = None
+
+
+@strawberry.input
+class OrderReleaseHoldInput:
+    id: strawberry.ID
+    reason: str | None = strawberry.field(default=None, description="One reason, or every hold.")
+
+
+@strawberry.input
+class OrderCancelInput:
+    id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class OrderIdInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class PickListStartInput:
+    warehouse_id: strawberry.ID
+
+
+@strawberry.input
+class ShipmentPackInput:
+    order_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    carrier: str
+    tracking_number: str
+    service: str | None = None
+
+
+@strawberry.input
+class ShipmentShipInput:
+    id: strawberry.ID
+    shipped_at: datetime | None = None
+
+
+@strawberry.input
+class ReturnLineInput:
+    order_line_id: strawberry.ID
+    quantity: int
+    condition: str = strawberry.field(description="sellable or damaged")
+
+
+@strawberry.input
+class ReturnReceiveInput:
+    order_id: strawberry.ID
+    warehouse_id: strawberry.ID
+    lines: list[ReturnLineInput]
+    note: str | None = None
+
+
+@strawberry.input
+class RefundRecordInput:
+    order_id: strawberry.ID
+    amount: MoneyInput
+    reason: str | None = None
+    reference: str | None = None
+
+
+def _pick_lines(lines: list[fulfilment.PickLine]) -> list[PickLine]:
+    return [
+        PickLine(
+            variant_pk=line.variant_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            order_ids=[encode_id("Order", oid) for oid in line.order_ids],
+        )
+        for line in lines
+    ]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        extensions=requires("orders:write"), description="Stop an order (reason `manual` by default)."
+    )
+    async def order_hold(self, info: Info[Any, Any], input: OrderHoldInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.id)
+            await allocation.hold_order(session, pk, input.reason, input.message)
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="Release holds; with none left the order is allocated.",
+    )
+    async def order_release_hold(self, info: Info[Any, Any], input: OrderReleaseHoldInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.id)
+            await allocation.release_holds(session, pk, input.reason, st.app.plugins)
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(extensions=requires("orders:write"), description="Try to reserve stock again now.")
+    async def order_allocate(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.id)
+            row = await session.scalar(select(m.Order).where(m.Order.id == pk))
+            if row is None:
+                raise NotFound(f"Order {pk} not found", field="id")
+            await allocate_order(session, row, st.app.plugins)
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(extensions=requires("orders:write"), description="Cancel; reserved stock goes back.")
+    async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.id)
+            await fulfilment.cancel_order(session, pk, input.reason, plugins=st.app.plugins)
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(extensions=requires("orders:write"))
+    async def order_mark_delivered(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.id)
+            await fulfilment.mark_delivered(session, pk, "marked delivered by an operator")
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="Issue a warehouse's pick list: its orders go to picking.",
+    )
+    async def pick_list_start(self, info: Info[Any, Any], input: PickListStartInput) -> PickListPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _warehouse_pk(input.warehouse_id)
+            await get_or_404(session, m.Warehouse, pk, field="warehouseId")
+            return {"lines": _pick_lines(await fulfilment.start_picking(session, pk))}
+
+        return await in_transaction(info, PickListPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="Pack an order's units of one warehouse, with tracking.",
+    )
+    async def shipment_pack(self, info: Info[Any, Any], input: ShipmentPackInput) -> ShipmentPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            order_pk = _order_pk(input.order_id, "orderId")
+            shipment = await fulfilment.pack_shipment(
+                session,
+                order_pk,
+                _warehouse_pk(input.warehouse_id),
+                carrier=input.carrier,
+                tracking_number=input.tracking_number,
+                service=input.service,
+            )
+            return {"shipment": Shipment.from_row(shipment), "order": await _order(session, order_pk)}
+
+        return await in_transaction(info, ShipmentPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="The parcel left: stock goes down and the channel is told (a retried job).",
+    )
+    async def shipment_ship(self, info: Info[Any, Any], input: ShipmentShipInput) -> ShipmentPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = decode_id(input.id, "Shipment")[1]
+            shipment = await fulfilment.ship_shipment(
+                session,
+                pk,
+                shipped_at=input.shipped_at,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {
+                "shipment": Shipment.from_row(shipment),
+                "order": await _order(session, shipment.order_id),
+            }
+
+        return await in_transaction(info, ShipmentPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("orders:write"), description="Units came back, sellable or damaged."
+    )
+    async def return_receive(self, info: Info[Any, Any], input: ReturnReceiveInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.order_id, "orderId")
+            lines = [
+                aftersales.ReturnLine(
+                    decode_id(line.order_line_id, "OrderLine", field=f"lines.{i}.orderLineId")[1],
+                    line.quantity,
+                    line.condition,
+                )
+                for i, line in enumerate(input.lines)
+            ]
+            await aftersales.receive_return(
+                session,
+                pk,
+                _warehouse_pk(input.warehouse_id),
+                lines,
+                note=input.note,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+    @strawberry.mutation(extensions=requires("orders:write"))
+    async def refund_record(self, info: Info[Any, Any], input: RefundRecordInput) -> OrderPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = _order_pk(input.order_id, "orderId")
+            await aftersales.record_refund(
+                session, pk, input.amount.value("amount"), reason=input.reason, reference=input.reference
+            )
+            return {"order": await _order(session, pk)}
+
+        return await in_transaction(info, OrderPayload, body)
+
+
+@strawberry.type
+class SlaQuery:
+    @strawberry.field(
+        extensions=requires("orders:read"),
+        description="Orders due to ship within `withinHours` that the channel has no tracking for yet.",
+    )
+    async def orders_at_risk(
+        self,
+        info: Info[Any, Any],
+        within_hours: float = 24,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Order]:
+        return await paginate(
+            state(info),
+            sla.at_risk(utcnow(), within_hours),
+            m.Order,
+            Order.from_row,
+            first=first,
+            after=after,
+        )
+
+    @strawberry.field(
+        extensions=requires("orders:read"), description="Past their ship-by and still unconfirmed."
+    )
+    async def late_orders(
+        self, info: Info[Any, Any], first: int | None = None, after: str | None = None
+    ) -> Connection[Order]:
+        return await paginate(
+            state(info), sla.late(utcnow()), m.Order, Order.from_row, first=first, after=after
+        )
+
+    @strawberry.field(
+        extensions=requires("orders:read"), description="What to pick in one warehouse, by SKU."
+    )
+    async def pick_list(self, info: Info[Any, Any], warehouse_id: strawberry.ID) -> list[PickLine]:
+        pk = _warehouse_pk(warehouse_id)
+        async with state(info).read() as session:
+            return _pick_lines(await fulfilment.pick_list(session, pk))

@@ -27,6 +27,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Listing": (m.Listing, t.Listing.from_row, "channels:read"),
     "Order": (m.Order, t.Order.from_row, "orders:read"),
     "Shipment": (m.Shipment, t.Shipment.from_row, "orders:read"),
+    "Transfer": (m.Transfer, t.Transfer.from_row, "inventory:read"),
 }
 
 

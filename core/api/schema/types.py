@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -11,22 +12,28 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
-from crossdock.api.schema.loaders import by_id, children
+from crossdock.api.schema.loaders import ats_by_connection, by_id, children
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
 
 __all__ = [
+    "Allocation",
     "ChannelConnection",
+    "Event",
     "Listing",
     "Order",
     "OrderHold",
     "OrderLine",
+    "OrderReturn",
     "OrderStatusChange",
+    "PickLine",
     "Plugin",
     "Product",
+    "Refund",
     "Shipment",
     "StockLedgerEntry",
     "StockLevel",
+    "Transfer",
     "Variant",
     "Warehouse",
 ]
@@ -144,6 +151,8 @@ class StockLevel(Node):
     warehouse_pk: strawberry.Private[int]
     on_hand: int
     reserved: int
+    safety_stock: int = strawberry.field(description="Held back from what channels are offered.")
+    low_stock_threshold: int | None
     updated_at: datetime
 
     @classmethod
@@ -155,6 +164,8 @@ class StockLevel(Node):
             warehouse_pk=row.warehouse_id,
             on_hand=row.on_hand,
             reserved=row.reserved,
+            safety_stock=row.safety_stock,
+            low_stock_threshold=row.low_stock_threshold,
             updated_at=row.updated_at,
         )
 
@@ -257,12 +268,15 @@ class ChannelConnection(Node):
 
 @strawberry.type
 class Listing(Node):
+    pk: strawberry.Private[int]
     variant_pk: strawberry.Private[int]
+    connection_pk: strawberry.Private[int]
     channel_sku: str
     external_id: str | None
     title: str | None
     price: Money | None
     status: str
+    ats_share: Decimal | None = strawberry.field(description="Share (0..1) of available stock offered.")
     last_pushed_quantity: int | None
     last_pushed_at: datetime | None
 
@@ -270,6 +284,9 @@ class Listing(Node):
     def from_row(cls, row: m.Listing) -> Listing:
         return cls(
             id=encode_id("Listing", row.id),
+            pk=row.id,
+            connection_pk=row.connection_id,
+            ats_share=row.ats_share,
             variant_pk=row.variant_id,
             channel_sku=row.channel_sku,
             external_id=row.external_id,
@@ -285,6 +302,20 @@ class Listing(Node):
         row = await by_id(state(info), m.Variant).load(self.variant_pk)
         assert row is not None
         return Variant.from_row(row)
+
+    @strawberry.field
+    async def connection(self, info: Info[Any, Any]) -> ChannelConnection:
+        row = await by_id(state(info), m.Connection).load(self.connection_pk)
+        assert row is not None
+        return ChannelConnection.from_row(row)
+
+    @strawberry.field(
+        description="What this listing may offer now: the serving warehouses' stock "
+        "minus reservations and safety stock, times its share."
+    )
+    async def available_to_sell(self, info: Info[Any, Any]) -> int:
+        per_listing = await ats_by_connection(state(info)).load(self.connection_pk)
+        return per_listing.get(self.pk, 0)
 
 
 @strawberry.type
@@ -305,6 +336,7 @@ class Order(Node):
     ship_by: datetime | None
     channel_updated_at: datetime
     created_at: datetime
+    sla_flag: str | None = strawberry.field(description="at_risk or late, once announced.")
 
     @classmethod
     def from_row(cls, row: m.Order) -> Order:
@@ -326,6 +358,7 @@ class Order(Node):
             ship_by=row.ship_by,
             channel_updated_at=row.channel_updated_at,
             created_at=row.created_at,
+            sla_flag=row.sla_flag,
         )
 
     @strawberry.field
@@ -354,6 +387,21 @@ class Order(Node):
     async def history(self, info: Info[Any, Any]) -> list[OrderStatusChange]:
         rows = await children(state(info), m.OrderStatusChange, "order_id").load(self.pk)
         return [OrderStatusChange.from_row(r) for r in rows]
+
+    @strawberry.field(description="Where each line's units are reserved, packed or shipped from.")
+    async def allocations(self, info: Info[Any, Any]) -> list[Allocation]:
+        rows = await children(state(info), m.Allocation, "order_id").load(self.pk)
+        return [Allocation.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def returns(self, info: Info[Any, Any]) -> list[OrderReturn]:
+        rows = await children(state(info), m.OrderReturn, "order_id").load(self.pk)
+        return [OrderReturn.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def refunds(self, info: Info[Any, Any]) -> list[Refund]:
+        rows = await children(state(info), m.Refund, "order_id").load(self.pk)
+        return [Refund.from_row(r) for r in rows]
 
 
 @strawberry.type
@@ -422,17 +470,23 @@ class OrderStatusChange:
 
 @strawberry.type
 class Shipment(Node):
+    warehouse_pk: strawberry.Private[int | None]
     status: str
     carrier: str | None
     service: str | None
     tracking_number: str | None
     shipped_at: datetime | None
     confirmed_at: datetime | None
+    confirm_attempts: int
+    confirm_error: str | None
 
     @classmethod
     def from_row(cls, row: m.Shipment) -> Shipment:
         return cls(
             id=encode_id("Shipment", row.id),
+            warehouse_pk=row.warehouse_id,
+            confirm_attempts=row.confirm_attempts,
+            confirm_error=row.confirm_error,
             status=row.status,
             carrier=row.carrier,
             service=row.service,
@@ -440,6 +494,158 @@ class Shipment(Node):
             shipped_at=row.shipped_at,
             confirmed_at=row.confirmed_at,
         )
+
+
+@strawberry.type
+class Allocation:
+    id: strawberry.ID
+    order_line_id: strawberry.ID
+    warehouse_pk: strawberry.Private[int]
+    variant_pk: strawberry.Private[int]
+    quantity: int
+    status: str
+
+    @classmethod
+    def from_row(cls, row: m.Allocation) -> Allocation:
+        return cls(
+            id=encode_id("Allocation", row.id),
+            order_line_id=encode_id("OrderLine", row.order_line_id),
+            warehouse_pk=row.warehouse_id,
+            variant_pk=row.variant_id,
+            quantity=row.quantity,
+            status=row.status,
+        )
+
+    @strawberry.field
+    async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        row = await by_id(state(info), m.Warehouse).load(self.warehouse_pk)
+        assert row is not None
+        return Warehouse.from_row(row)
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        assert row is not None
+        return Variant.from_row(row)
+
+
+@strawberry.type
+class OrderReturn:
+    order_line_id: strawberry.ID
+    quantity: int
+    condition: str
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.OrderReturn) -> OrderReturn:
+        return cls(
+            order_line_id=encode_id("OrderLine", row.order_line_id),
+            quantity=row.quantity,
+            condition=row.condition,
+            note=row.note,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type
+class Refund:
+    amount: Money
+    reason: str | None
+    reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Refund) -> Refund:
+        return cls(
+            amount=Money.exact(row.amount, row.currency),
+            reason=row.reason,
+            reference=row.reference,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="Stock on its way between two warehouses.")
+class Transfer(Node):
+    variant_pk: strawberry.Private[int]
+    from_pk: strawberry.Private[int]
+    to_pk: strawberry.Private[int]
+    quantity: int
+    received_quantity: int
+    status: str
+    reference: str | None
+    created_at: datetime
+    received_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: m.Transfer) -> Transfer:
+        return cls(
+            id=encode_id("Transfer", row.id),
+            variant_pk=row.variant_id,
+            from_pk=row.from_warehouse_id,
+            to_pk=row.to_warehouse_id,
+            quantity=row.quantity,
+            received_quantity=row.received_quantity,
+            status=row.status,
+            reference=row.reference,
+            created_at=row.created_at,
+            received_at=row.received_at,
+        )
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        assert row is not None
+        return Variant.from_row(row)
+
+    @strawberry.field
+    async def from_warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        row = await by_id(state(info), m.Warehouse).load(self.from_pk)
+        assert row is not None
+        return Warehouse.from_row(row)
+
+    @strawberry.field
+    async def to_warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        row = await by_id(state(info), m.Warehouse).load(self.to_pk)
+        assert row is not None
+        return Warehouse.from_row(row)
+
+
+@strawberry.type(description="A domain event from the outbox, in commit order.")
+class Event:
+    id: strawberry.ID = strawberry.field(description="Increasing; pass it as `after` to resume.")
+    type: str
+    subject: strawberry.ID | None = strawberry.field(description="Global ID of what it is about.")
+    payload: JSON
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Event) -> Event:
+        subject = None
+        if row.subject and ":" in row.subject:
+            name, _, pk = row.subject.partition(":")
+            subject = encode_id(name, int(pk))
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            type=row.type,
+            subject=subject,
+            payload=JSON(row.payload or {}),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A line of a warehouse's pick list: one SKU, all orders.")
+class PickLine:
+    variant_pk: strawberry.Private[int]
+    sku: str
+    quantity: int
+    order_ids: list[strawberry.ID]
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        row = await by_id(state(info), m.Variant).load(self.variant_pk)
+        assert row is not None
+        return Variant.from_row(row)
 
 
 @strawberry.type(description="A provider contributed by an installed plugin.")

@@ -1,8 +1,15 @@
-"""Two tenants: what A creates, B can neither see nor change, through every top-level field."""
+"""Two tenants: what A creates, B can neither see nor change, through every top-level field.
+
+The tests read the schema's root fields by introspection and fail when a new field has no
+isolation check here, so the walk cannot silently fall behind the API.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 
 async def _root_fields(api: Any, key: str, root: str) -> set[str]:
@@ -10,157 +17,235 @@ async def _root_fields(api: Any, key: str, root: str) -> set[str]:
     return {f["name"] for f in data["__schema"][root]["fields"]}
 
 
-CREATE = """
-mutation($in: ProductCreateInput!) {
-  productCreate(input: $in) {
-    product { id variants { id sku } }
-    userErrors { field message code }
-  }
-}"""
+async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
+    """Everything a tenant can own, created through the API (orders through ingestion)."""
+    key = tenant.key
 
+    async def m(query: str, variables: dict[str, Any] | None = None) -> Any:
+        data = await api.data(query, variables, key=key)
+        [payload] = data.values()
+        assert not payload.get("userErrors"), payload
+        return payload
 
-async def _seed(api: Any, key: str) -> dict[str, Any]:
-    """A product, a warehouse, stock and a connection for the key's tenant."""
     product = (
-        await api.data(CREATE, {"in": {"title": "Secret tent", "variants": [{"sku": "TENT-1"}]}}, key=key)
-    )["productCreate"]["product"]
+        await m(
+            'mutation { productCreate(input: {title: "Secret tent", variants: [{sku: "SKU-1"}]}) '
+            "{ product { id variants { id } } userErrors { code } } }"
+        )
+    )["product"]
+    variant = product["variants"][0]["id"]
     wh = (
-        await api.data(
-            'mutation { warehouseCreate(input: {code: "A1", name: "A", country: "SG"}) '
-            "{ warehouse { id } userErrors { code } } }",
-            key=key,
+        await m(
+            'mutation { warehouseCreate(input: {code: "A1", name: "A", country: "SG"}) { warehouse { id } userErrors { code } } }'
         )
-    )["warehouseCreate"]["warehouse"]
+    )["warehouse"]["id"]
+    wh2 = (
+        await m(
+            'mutation { warehouseCreate(input: {code: "A2", name: "B", country: "SG"}) { warehouse { id } userErrors { code } } }'
+        )
+    )["warehouse"]["id"]
     level = (
-        await api.data(
-            "mutation($v: ID!, $w: ID!) { stockReceive(input: {variantId: $v, warehouseId: $w, quantity: 5}) "
-            "{ stockLevel { id onHand } userErrors { code } } }",
-            {"v": product["variants"][0]["id"], "w": wh["id"]},
-            key=key,
+        await m(
+            "mutation($v: ID!, $w: ID!) { stockReceive(input: {variantId: $v, warehouseId: $w, quantity: 9}) "
+            "{ stockLevel { id } userErrors { code } } }",
+            {"v": variant, "w": wh},
         )
-    )["stockReceive"]["stockLevel"]
+    )["stockLevel"]["id"]
     conn = (
-        await api.data(
+        await m(
             'mutation { connectionCreate(input: {channel: "testmarket", name: "A-SG", site: "SG", '
-            'credentials: {refresh_token: "s3cret"}}) { connection { id } userErrors { code message } } }',
-            key=key,
+            'credentials: {refresh_token: "s3cret"}}) { connection { id } userErrors { code } } }'
         )
-    )["connectionCreate"]["connection"]
-    return {"product": product, "warehouse": wh, "level": level, "connection": conn}
+    )["connection"]["id"]
+    listing = (
+        await m(
+            'mutation($c: ID!, $v: ID!) { listingCreate(input: {connectionId: $c, variantId: $v, channelSku: "A-1"}) '
+            "{ listing { id } userErrors { code } } }",
+            {"c": conn, "v": variant},
+        )
+    )["listing"]["id"]
+    transfer = (
+        await m(
+            "mutation($v: ID!, $a: ID!, $b: ID!) { stockTransferStart(input: {variantId: $v, fromWarehouseId: $a, "
+            "toWarehouseId: $b, quantity: 1}) { transfer { id } userErrors { code } } }",
+            {"v": variant, "a": wh, "b": wh2},
+        )
+    )["transfer"]["id"]
+
+    from crossdock.db.models import Connection
+    from crossdock.services.orders import ingest_orders
+
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        row = await session.scalar(select(Connection))
+        await ingest_orders(
+            session,
+            app.plugins,
+            row,
+            [
+                market.add_order("A-ORDER", quantity=2, total="20.00", ship_by=soon),
+                market.add_order("A-LATE", ship_by=datetime.now(UTC) - timedelta(hours=1), buyer="z"),
+            ],
+        )
+    orders = await api.data('{ orders(filter: {search: "A-ORDER"}) { nodes { id lines { id } } } }', key=key)
+    order = orders["orders"]["nodes"][0]
+    shipment = (
+        await m(
+            'mutation($o: ID!, $w: ID!) { shipmentPack(input: {orderId: $o, warehouseId: $w, carrier: "DHL", '
+            'trackingNumber: "T1"}) { shipment { id } userErrors { code } } }',
+            {"o": order["id"], "w": wh},
+        )
+    )["shipment"]["id"]
+    return {
+        "product": product["id"],
+        "variant": variant,
+        "warehouse": wh,
+        "warehouse2": wh2,
+        "level": level,
+        "connection": conn,
+        "listing": listing,
+        "transfer": transfer,
+        "order": order["id"],
+        "line": order["lines"][0]["id"],
+        "shipment": shipment,
+    }
 
 
 LISTS = {
-    "products": "products { edges { node { id } } }",
-    "variants": "variants { edges { node { id } } }",
-    "warehouses": "warehouses { edges { node { id } } }",
-    "stockLevels": "stockLevels { edges { node { id } } }",
-    "connections": "connections { edges { node { id } } }",
-    "orders": "orders { edges { node { id } } }",
+    "products": "products { nodes { id } }",
+    "variants": "variants { nodes { id } }",
+    "warehouses": "warehouses { nodes { id } }",
+    "stockLevels": "stockLevels { nodes { id } }",
+    "connections": "connections { nodes { id } }",
+    "listings": "listings { nodes { id } }",
+    "transfers": "transfers { nodes { id } }",
+    "orders": "orders { nodes { id } }",
+    "ordersAtRisk": "ordersAtRisk(withinHours: 48) { nodes { id } }",
+    "lateOrders": "lateOrders { nodes { id } }",
+    "events": "events { id }",
 }
 
 
-async def test_every_top_level_query_is_scoped(api: Any, tenant_factory: Any) -> None:
+async def test_every_top_level_query_is_scoped(
+    api: Any, app: Any, tenant_factory: Any, testmarket: Any
+) -> None:
     a = await tenant_factory()
     b = await tenant_factory()
-    seeded = await _seed(api, a.key)
+    seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = set(LISTS) | {"node", "viewer", "plugins"}
+    covered = set(LISTS) | {"node", "viewer", "plugins", "pickList"}
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
 
-    for name, selection in LISTS.items():
-        seen_by_a = (await api.data("{ %s }" % selection, key=a.key))[name]["edges"]
-        seen_by_b = (await api.data("{ %s }" % selection, key=b.key))[name]["edges"]
-        assert seen_by_b == [], name
-        if name != "orders":
-            assert seen_by_a, f"A should see its own {name}"
+    def items(data: Any) -> list[Any]:
+        return data if isinstance(data, list) else data["nodes"]
 
-    ids = [
-        seeded["product"]["id"],
-        seeded["product"]["variants"][0]["id"],
-        seeded["warehouse"]["id"],
-        seeded["level"]["id"],
-        seeded["connection"]["id"],
-    ]
-    for gid in ids:
-        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=b.key))[
-            "node"
-        ] is None
-        assert (await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, key=a.key))[
-            "node"
-        ] == {"id": gid}
+    for name, selection in LISTS.items():
+        assert items((await api.data("{ %s }" % selection, key=a.key))[name]), f"A should see its own {name}"
+        assert items((await api.data("{ %s }" % selection, key=b.key))[name]) == [], name
+
+    pick = "query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }"
+    assert (await api.data(pick, {"w": seeded["warehouse"]}, key=b.key))["pickList"] == []
+
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    for kind in (
+        "product",
+        "variant",
+        "warehouse",
+        "level",
+        "connection",
+        "listing",
+        "transfer",
+        "order",
+        "shipment",
+    ):
+        gid = seeded[kind]
+        assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
+        assert (await api.data(node, {"id": gid}, key=a.key))["node"] == {"id": gid}, kind
     assert (await api.data("{ viewer { tenantSlug } }", key=b.key))["viewer"]["tenantSlug"] == b.slug
 
 
-async def test_other_tenant_cannot_mutate(api: Any, tenant_factory: Any) -> None:
+MUTATIONS: dict[str, tuple[str, dict[str, str]]] = {
+    # name: (input fields with $vars, variable -> seeded key)
+    "productUpdate": ('{id: $a, title: "pwned"}', {"a": "product"}),
+    "variantCreate": ('{productId: $a, sku: "X-2"}', {"a": "product"}),
+    "variantUpdate": ('{id: $a, sku: "PWN"}', {"a": "variant"}),
+    "warehouseUpdate": ('{id: $a, name: "pwned"}', {"a": "warehouse"}),
+    "connectionUpdate": ('{id: $a, status: "paused"}', {"a": "connection"}),
+    "stockReceive": ("{variantId: $a, warehouseId: $b, quantity: 100}", {"a": "variant", "b": "warehouse"}),
+    "stockAdjust": (
+        '{variantId: $a, warehouseId: $b, delta: -5, note: "x"}',
+        {"a": "variant", "b": "warehouse"},
+    ),
+    "stockCount": ("{variantId: $a, warehouseId: $b, counted: 0}", {"a": "variant", "b": "warehouse"}),
+    "stockWriteOff": (
+        '{variantId: $a, warehouseId: $b, quantity: 1, note: "x"}',
+        {"a": "variant", "b": "warehouse"},
+    ),
+    "stockPolicySet": (
+        "{variantId: $a, warehouseId: $b, safetyStock: 9}",
+        {"a": "variant", "b": "warehouse"},
+    ),
+    "stockTransferStart": (
+        "{variantId: $a, fromWarehouseId: $b, toWarehouseId: $c, quantity: 1}",
+        {"a": "variant", "b": "warehouse", "c": "warehouse2"},
+    ),
+    "stockTransferReceive": ("{id: $a}", {"a": "transfer"}),
+    "listingCreate": (
+        '{connectionId: $a, variantId: $b, channelSku: "B-1"}',
+        {"a": "connection", "b": "variant"},
+    ),
+    "listingUpdate": ('{id: $a, channelSku: "pwned"}', {"a": "listing"}),
+    "connectionWarehousesSet": ("{connectionId: $a, warehouseIds: []}", {"a": "connection"}),
+    "orderHold": ("{id: $a}", {"a": "order"}),
+    "orderReleaseHold": ("{id: $a}", {"a": "order"}),
+    "orderAllocate": ("{id: $a}", {"a": "order"}),
+    "orderCancel": ('{id: $a, reason: "x"}', {"a": "order"}),
+    "orderMarkDelivered": ("{id: $a}", {"a": "order"}),
+    "pickListStart": ("{warehouseId: $a}", {"a": "warehouse"}),
+    "shipmentPack": (
+        '{orderId: $a, warehouseId: $b, carrier: "x", trackingNumber: "y"}',
+        {"a": "order", "b": "warehouse"},
+    ),
+    "shipmentShip": ("{id: $a}", {"a": "shipment"}),
+    "returnReceive": (
+        '{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: "sellable"}]}',
+        {"a": "order", "b": "warehouse", "c": "line"},
+    ),
+    "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": "order"}),
+}
+#: Mutations that only ever create in the caller's own tenant.
+CREATORS = {"productCreate", "warehouseCreate", "connectionCreate"}
+
+
+async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
+    return await api.data(
+        """query($p: ID!, $o: ID!) {
+          p: node(id: $p) { ... on Product { title variants { sku stockLevels { onHand reserved safetyStock } } } }
+          o: node(id: $o) { ... on Order { status holds { reason } shipments { status } refunds { amount { amount } } } }
+          connections { nodes { status } }
+          listings { nodes { channelSku } }
+          transfers { nodes { status } }
+          warehouses { nodes { name } }
+        }""",
+        {"p": seeded["product"], "o": seeded["order"]},
+        key=key,
+    )
+
+
+async def test_other_tenant_cannot_mutate(api: Any, app: Any, tenant_factory: Any, testmarket: Any) -> None:
     a = await tenant_factory()
     b = await tenant_factory()
-    seeded = await _seed(api, a.key)
-    variant_id = seeded["product"]["variants"][0]["id"]
-    attempts = [
-        (
-            "productUpdate",
-            'mutation($id: ID!) { productUpdate(input: {id: $id, title: "pwned"}) '
-            "{ product { id } userErrors { code field } } }",
-            {"id": seeded["product"]["id"]},
-        ),
-        (
-            "variantUpdate",
-            'mutation($id: ID!) { variantUpdate(input: {id: $id, sku: "PWN"}) '
-            "{ variant { id } userErrors { code field } } }",
-            {"id": variant_id},
-        ),
-        (
-            "variantCreate",
-            'mutation($id: ID!) { variantCreate(input: {productId: $id, sku: "X-2"}) '
-            "{ variant { id } userErrors { code field } } }",
-            {"id": seeded["product"]["id"]},
-        ),
-        (
-            "warehouseUpdate",
-            'mutation($id: ID!) { warehouseUpdate(input: {id: $id, name: "pwned"}) '
-            "{ warehouse { id } userErrors { code field } } }",
-            {"id": seeded["warehouse"]["id"]},
-        ),
-        (
-            "connectionUpdate",
-            'mutation($id: ID!) { connectionUpdate(input: {id: $id, status: "paused"}) '
-            "{ connection { id } userErrors { code field } } }",
-            {"id": seeded["connection"]["id"]},
-        ),
-        (
-            "stockReceive",
-            "mutation($v: ID!, $w: ID!) { stockReceive(input: {variantId: $v, warehouseId: $w, "
-            "quantity: 100}) { stockLevel { id } userErrors { code field } } }",
-            {"v": variant_id, "w": seeded["warehouse"]["id"]},
-        ),
-        (
-            "stockAdjust",
-            "mutation($v: ID!, $w: ID!) { stockAdjust(input: {variantId: $v, warehouseId: $w, "
-            'delta: -5, note: "x"}) { stockLevel { id } userErrors { code field } } }',
-            {"v": variant_id, "w": seeded["warehouse"]["id"]},
-        ),
-    ]
-    creators = {
-        "productCreate",
-        "warehouseCreate",
-        "connectionCreate",
-    }  # only ever write to the caller's tenant
-    for name in await _root_fields(api, a.key, "mutationType"):
-        assert name in {a for a, _, _ in attempts} | creators, f"{name} needs a cross-tenant check"
-    for name, mutation, variables in attempts:
-        payload = (await api.data(mutation, variables, key=b.key))[name]
-        assert payload["userErrors"] and payload["userErrors"][0]["code"] == "NOT_FOUND", (name, payload)
-        assert all(v is None for k, v in payload.items() if k != "userErrors"), name
+    seeded = await _seed(api, app, a, testmarket.market)
+    before = await _snapshot(api, a.key, seeded)
 
-    after = await api.data(
-        "query($id: ID!) { node(id: $id) { ... on Product { title variants { sku stockLevels { onHand } } } } }",
-        {"id": seeded["product"]["id"]},
-        key=a.key,
-    )
-    assert after["node"] == {
-        "title": "Secret tent",
-        "variants": [{"sku": "TENT-1", "stockLevels": [{"onHand": 5}]}],
-    }
-    conns = await api.data("{ connections { edges { node { status } } } }", key=a.key)
-    assert [e["node"]["status"] for e in conns["connections"]["edges"]] == ["active"]
+    for name in await _root_fields(api, a.key, "mutationType"):
+        assert name in MUTATIONS or name in CREATORS, f"{name} needs a cross-tenant check"
+    for name, (fields, variables) in MUTATIONS.items():
+        declared = ", ".join(f"${v}: ID!" for v in variables)
+        body = f"mutation({declared}) {{ {name}(input: {fields}) {{ userErrors {{ code field }} }} }}"
+        result = await api.data(body, {v: seeded[k] for v, k in variables.items()}, key=b.key)
+        errors = result[name]["userErrors"]
+        assert errors and errors[0]["code"] == "NOT_FOUND", (name, errors)
+
+    assert await _snapshot(api, a.key, seeded) == before

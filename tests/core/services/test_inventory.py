@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -154,3 +155,145 @@ async def test_graphql_stock_mutations(api: Any, tenant_factory: Any) -> None:
     assert low["stockLevels"]["edges"] == [
         {"node": {"onHand": 12, "variant": {"sku": "MUG"}, "warehouse": {"code": "W"}}}
     ]
+
+
+async def test_transfer_is_in_transit_until_received(shop: Any, app: Any) -> None:
+    from crossdock.db.models import Transfer
+
+    async with shop.write() as session:
+        wh = await inventory.create_warehouse(session, code="MY1", name="KL", country="MY")
+    shop.warehouses["MY1"] = wh.id
+    async with shop.write() as session:
+        transfer = await inventory.start_transfer(
+            session,
+            variant_id=shop.variants["SKU-1"],
+            from_warehouse_id=shop.warehouses["SG1"],
+            to_warehouse_id=wh.id,
+            quantity=3,
+            reference="TR-1",
+        )
+    assert (await shop.level("SKU-1", "SG1"), await shop.level("SKU-1", "MY1")) == ((2, 0), (0, 0))
+    async with shop.write() as session:
+        await inventory.receive_transfer(session, transfer.id, quantity=2)
+    async with shop.read() as session:
+        row = await session.scalar(select(Transfer).where(Transfer.id == transfer.id))
+    assert (row.status, row.received_quantity, row.quantity) == ("received", 2, 3)  # one unit lost on the way
+    assert await shop.level("SKU-1", "MY1") == (2, 0)
+    with pytest.raises(UserError, match="received already"):
+        async with shop.write() as session:
+            await inventory.receive_transfer(session, transfer.id)
+    with pytest.raises(UserError) as excinfo:
+        async with shop.write() as session:
+            await inventory.start_transfer(
+                session,
+                variant_id=shop.variants["SKU-1"],
+                from_warehouse_id=shop.warehouses["SG1"],
+                to_warehouse_id=wh.id,
+                quantity=3,
+            )
+    assert excinfo.value.code == "INSUFFICIENT_STOCK"
+    await shop.ledger_matches_levels()
+
+
+async def test_stocktake_and_write_off(shop: Any) -> None:
+    await shop.ingest(shop.market.add_order("T-1", quantity=2))
+    async with shop.write() as session:
+        await inventory.count_stock(
+            session,
+            variant_id=shop.variants["SKU-1"],
+            warehouse_id=shop.warehouses["SG1"],
+            counted=4,
+            note="cycle count",
+        )
+    assert await shop.level("SKU-1") == (4, 2)
+    with pytest.raises(UserError) as excinfo:
+        async with shop.write() as session:
+            await inventory.count_stock(
+                session, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], counted=1
+            )
+    assert excinfo.value.code == "BELOW_RESERVED"
+    async with shop.write() as session:
+        await inventory.write_off(
+            session,
+            variant_id=shop.variants["SKU-1"],
+            warehouse_id=shop.warehouses["SG1"],
+            quantity=1,
+            note="water damage",
+        )
+    assert await shop.level("SKU-1") == (3, 2)
+    async with shop.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    StockLedgerEntry.reason, StockLedgerEntry.delta_on_hand, StockLedgerEntry.details
+                ).order_by(StockLedgerEntry.id)
+            )
+        ).all()
+    assert [(r, d) for r, d, _ in rows][-2:] == [("stocktake", -1), ("damage", -1)]
+    assert rows[-2][2] == {"counted": 4, "previous": 5, "variance": -1}
+    await shop.ledger_matches_levels()
+
+
+async def test_low_stock_threshold_raises_an_event_once_when_crossed(shop: Any, api: Any) -> None:
+    from crossdock.db.models import Event
+
+    async with shop.write() as session:
+        await inventory.set_stock_policy(
+            session,
+            variant_id=shop.variants["SKU-1"],
+            warehouse_id=shop.warehouses["SG1"],
+            low_stock_threshold=2,
+            safety_stock=1,
+        )
+    for i in range(4):
+        await shop.ingest(shop.market.add_order(f"L-{i}", buyer=f"b{i}"))
+    async with shop.read() as session:
+        lows = (await session.scalars(select(Event.payload).where(Event.type == "stock.low"))).all()
+    assert [p["available"] for p in lows] == [2]  # 5 -> 4 -> 3 -> 2 (crossed) -> 1 (still low)
+    low = await api.data(
+        "{ stockLevels(filter: {lowStock: true}) { nodes { available safetyStock lowStockThreshold variant { sku } } } }",
+        key=shop.tenant.key,
+    )
+    assert low["stockLevels"]["nodes"] == [
+        {"available": 1, "safetyStock": 1, "lowStockThreshold": 2, "variant": {"sku": "SKU-1"}}
+    ]
+
+
+async def test_available_to_sell_per_listing(shop: Any) -> None:
+    from crossdock.db.models import Connection, ConnectionWarehouse, Listing
+    from crossdock.services.availability import available_to_sell
+
+    await shop.connect("sg2")
+    async with shop.write() as session:
+        my = await inventory.create_warehouse(
+            session, code="MY9", name="KL", country="MY"
+        )  # does not ship to SG
+        await inventory.set_stock_policy(
+            session, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], safety_stock=1
+        )
+    shop.warehouses["MY9"] = my.id
+    await shop.receive("SKU-1", "MY9", 50)
+    await shop.ingest(shop.market.add_order("A-1"))  # reserves 1 in SG1
+
+    async def ats(name: str) -> dict[str, int]:
+        async with shop.read() as session:
+            conn = await session.scalar(select(Connection).where(Connection.id == shop.connections[name]))
+            listings = {
+                row.id: row.channel_sku
+                for row in (
+                    await session.scalars(select(Listing).where(Listing.connection_id == conn.id))
+                ).all()
+            }
+            return {listings[k]: v for k, v in (await available_to_sell(session, conn)).items()}
+
+    assert await ats("sg") == {
+        "sg-SKU-1": 3,
+        "sg-SKU-2": 0,
+    }  # 5 on hand - 1 reserved - 1 safety; MY9 does not serve SG
+    async with shop.write() as session:
+        listing = await session.scalar(select(Listing).where(Listing.channel_sku == "sg2-SKU-1"))
+        listing.ats_share = Decimal("0.5")
+    assert (await ats("sg2"))["sg2-SKU-1"] == 1  # half of 3, rounded down
+    async with shop.write() as session:  # an explicit assignment replaces the country rule
+        session.add(ConnectionWarehouse(connection_id=shop.connections["sg"], warehouse_id=my.id))
+    assert (await ats("sg"))["sg-SKU-1"] == 50

@@ -1,0 +1,123 @@
+"""Listings (a SKU on a connection) and which warehouses serve a connection.
+
+Both decide what a channel is offered, so every change here schedules a stock push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db.models import Connection, ConnectionWarehouse, Listing, Variant, Warehouse
+from crossdock.db.scoping import session_tenant
+from crossdock.errors import UserError
+from crossdock.services.common import get_or_404, non_empty
+from crossdock.services.events import enqueue_coalesced
+
+__all__ = ["create_listing", "set_connection_warehouses", "update_listing"]
+
+_UNSET: Any = object()
+
+
+def _share(value: Decimal | None) -> Decimal | None:
+    if value is not None and not Decimal(0) <= value <= Decimal(1):
+        raise UserError("a share is between 0 and 1", field="atsShare", code="INVALID")
+    return value
+
+
+def _schedule_push(session: AsyncSession, connection_id: int) -> None:
+    tenant_id = session_tenant(session.sync_session)
+    enqueue_coalesced(
+        session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
+    )
+
+
+async def _check_sku_free(
+    session: AsyncSession, connection_id: int, sku: str, exclude: int | None = None
+) -> None:
+    stmt = select(Listing.id).where(Listing.connection_id == connection_id, Listing.channel_sku == sku)
+    if exclude is not None:
+        stmt = stmt.where(Listing.id != exclude)
+    if await session.scalar(stmt) is not None:
+        raise UserError(f"{sku!r} is already listed on this connection", field="channelSku", code="TAKEN")
+
+
+async def create_listing(
+    session: AsyncSession,
+    *,
+    connection_id: int,
+    variant_id: int,
+    channel_sku: str,
+    external_id: str | None = None,
+    title: str | None = None,
+    ats_share: Decimal | None = None,
+) -> Listing:
+    await get_or_404(session, Connection, connection_id, field="connectionId")
+    await get_or_404(session, Variant, variant_id, field="variantId")
+    sku = non_empty(channel_sku, "channelSku", max_length=64)
+    await _check_sku_free(session, connection_id, sku)
+    listing = Listing(
+        connection_id=connection_id,
+        variant_id=variant_id,
+        channel_sku=sku,
+        external_id=external_id,
+        title=title,
+        ats_share=_share(ats_share),
+    )
+    session.add(listing)
+    await session.flush()
+    _schedule_push(session, connection_id)
+    return listing
+
+
+async def update_listing(
+    session: AsyncSession,
+    listing_id: int,
+    *,
+    channel_sku: str | None = None,
+    external_id: str | None = _UNSET,
+    title: str | None = _UNSET,
+    ats_share: Decimal | None = _UNSET,
+    status: str | None = None,
+) -> Listing:
+    listing = await get_or_404(session, Listing, listing_id)
+    if channel_sku is not None:
+        sku = non_empty(channel_sku, "channelSku", max_length=64)
+        await _check_sku_free(session, listing.connection_id, sku, exclude=listing.id)
+        listing.channel_sku = sku
+    if external_id is not _UNSET:
+        listing.external_id = external_id
+    if title is not _UNSET:
+        listing.title = title
+    if ats_share is not _UNSET:
+        listing.ats_share = _share(ats_share)
+    if status is not None:
+        if status not in ("active", "inactive"):
+            raise UserError("status is active or inactive", field="status", code="INVALID")
+        listing.status = status
+    await session.flush()
+    _schedule_push(session, listing.connection_id)
+    return listing
+
+
+async def set_connection_warehouses(
+    session: AsyncSession, connection_id: int, warehouse_ids: Sequence[int]
+) -> Connection:
+    """Name the warehouses whose stock this connection sells; empty restores the default
+    (every active warehouse that ships to the connection's country)."""
+    connection = await get_or_404(session, Connection, connection_id, field="connectionId")
+    for i, warehouse_id in enumerate(warehouse_ids):
+        await get_or_404(session, Warehouse, warehouse_id, field=f"warehouseIds.{i}")
+    await session.execute(
+        delete(ConnectionWarehouse).where(ConnectionWarehouse.connection_id == connection_id)
+    )
+    session.add_all(
+        ConnectionWarehouse(connection_id=connection_id, warehouse_id=w) for w in dict.fromkeys(warehouse_ids)
+    )
+    await session.flush()
+    _schedule_push(session, connection_id)
+    return connection
