@@ -7,7 +7,9 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
+from strawberry.types.unset import UNSET
 
 from crossdock.api.context import CONTEXT_KEY, RequestState
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
@@ -50,7 +52,8 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
 
     async def context_getter(request: Request[Any, Any, Any]) -> AsyncIterator[dict[str, Any]]:
         principal = None
-        if not _wants_ide(request):
+        # websockets authenticate in ``connection_init`` (browsers cannot set headers there)
+        if request.scope["type"] != "websocket" and not _wants_ide(request):
             principal = await authenticate(
                 app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
             )
@@ -65,6 +68,20 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
     class GraphQLController(base):  # type: ignore[valid-type,misc]
         async def render_graphql_ide(self, request: Request[Any, Any, Any]) -> Response[str]:
             return Response(ide_page(assets_dir), media_type=MediaType.HTML)
+
+        async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+            """Authenticate a websocket from its ``connection_init`` payload (``Authorization``
+            and ``X-Tenant`` keys, any case), falling back to the upgrade request's headers."""
+            params = {str(k).lower(): v for k, v in (context.get("connection_params") or {}).items()}
+            socket = context["socket"]
+            authorization = params.get("authorization") or socket.headers.get("authorization")
+            tenant = params.get("x-tenant") or socket.headers.get("x-tenant")
+            try:
+                principal = await authenticate(app.db, authorization, tenant)
+            except (Unauthenticated, Forbidden) as exc:
+                raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
+            context[CONTEXT_KEY].authenticate(principal)
+            return UNSET
 
     @get("/health")
     async def health() -> Response[dict[str, Any]]:

@@ -35,6 +35,12 @@ class RequestState:
         self._lock = asyncio.Lock()
         self._loaders: dict[str, DataLoader[Any, Any]] = {}
 
+    def authenticate(self, principal: Principal) -> None:
+        """Set the caller once (websockets authenticate after the context exists)."""
+        if self._principal is not None and self._principal != principal:
+            raise Forbidden("this connection is already authenticated")
+        self._principal = principal
+
     @property
     def principal(self) -> Principal:
         if self._principal is None:

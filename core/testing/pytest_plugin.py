@@ -142,6 +142,33 @@ async def api(app: App) -> AsyncIterator[GraphQL]:
         yield GraphQL(client)
 
 
+@pytest_asyncio.fixture
+async def live_server(app: App) -> AsyncIterator[str]:
+    """The real ASGI app served by uvicorn on a free loopback port, in the test's loop.
+
+    Yields the base URL. Use it for what needs a real socket (websockets, real clients).
+    """
+    import uvicorn
+
+    from crossdock.api.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(app, run_jobs=False), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
 @pytest.fixture
 def tenant_factory(app: App) -> Callable[..., Awaitable[TestTenant]]:
     """``await tenant_factory(scopes=[...])``: a fresh organization, tenant and key."""

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from sqlalchemy import func, select
 from strawberry.types import Info
 
@@ -19,7 +20,7 @@ from crossdock.api.context import state
 from crossdock.api.schema.errors import requires
 from crossdock.api.schema.types import Event
 from crossdock.db import models as m
-from crossdock.errors import UserError
+from crossdock.errors import CrossdockError, UserError
 
 __all__ = ["POLL_SECONDS", "Query", "Subscription"]
 
@@ -69,7 +70,11 @@ class Subscription:
         self, info: Info[Any, Any], after: str | None = None, types: list[str] | None = None
     ) -> AsyncGenerator[Event, None]:
         st = state(info)
-        principal = st.require("events:read")
+        try:
+            principal = st.require("events:read")
+        except CrossdockError as exc:
+            # subscription results bypass the schema's error coding: code it here
+            raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
         db = st.app.db
         last = _after(after)
         if last is None:
