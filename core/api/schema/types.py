@@ -286,7 +286,7 @@ class Listing(Node):
             id=encode_id("Listing", row.id),
             pk=row.id,
             connection_pk=row.connection_id,
-            ats_share=row.ats_share,
+            ats_share=row.ats_share.normalize() if row.ats_share is not None else None,
             variant_pk=row.variant_id,
             channel_sku=row.channel_sku,
             external_id=row.external_id,
