@@ -53,7 +53,7 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
     async def context_getter(request: Request[Any, Any, Any]) -> AsyncIterator[dict[str, Any]]:
         principal = None
         # websockets authenticate in ``connection_init`` (browsers cannot set headers there)
-        if request.scope["type"] != "websocket" and not _wants_ide(request):
+        if str(request.scope["type"]) != "websocket" and not _wants_ide(request):
             principal = await authenticate(
                 app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
             )
