@@ -100,6 +100,7 @@ def ide_assets_handler(assets_dir: Path) -> HTTPRouteHandler:
             raise NotFoundException(f"no IDE asset {name!r}")
         return File(
             assets_dir / rel,
+            media_type="text/css" if name.endswith(".css") else "text/javascript",
             content_disposition_type="inline",
             headers={"Cache-Control": "public, max-age=86400"},
         )

@@ -25,4 +25,7 @@ async def test_graphiql_page_and_assets_are_local(api: Any) -> None:
     assert '<script src="/graphiql/graphiql.js">' in page.text
     asset = await api.client.get("/graphiql/graphiql.js")
     assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert asset.headers["content-type"].startswith("text/javascript")
+    style = await api.client.get("/graphiql/graphiql.css")
+    assert style.headers["content-type"].startswith("text/css")  # browsers refuse CSS served otherwise
     assert (await api.client.get("/graphiql/..%2F..%2Fpackage.json")).status_code == 404
