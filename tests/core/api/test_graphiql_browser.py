@@ -62,7 +62,9 @@ async def test_graphiql_renders_offline_and_answers(
             )
             assert "Loading GraphiQL" not in await page.inner_text("body")
             # styled, not just present: the stylesheet lays the editor out in a flex row
-            display = await page.evaluate("getComputedStyle(document.querySelector('.graphiql-container')).display")
+            display = await page.evaluate(
+                "getComputedStyle(document.querySelector('.graphiql-container')).display"
+            )
             assert display == "flex"
             await page.evaluate(
                 "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
