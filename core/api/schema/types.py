@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -15,6 +15,8 @@ from crossdock.api.schema.common import JSON, Money
 from crossdock.api.schema.loaders import ats_by_connection, by_id, children
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
+
+M = TypeVar("M")
 
 __all__ = [
     "Allocation",
@@ -37,6 +39,14 @@ __all__ = [
     "Variant",
     "Warehouse",
 ]
+
+
+async def _same_tenant(info: Info[Any, Any], model: type[M], pk: int) -> M:
+    """A row another row of this tenant points at: present by the foreign key."""
+    row = await by_id(state(info), model).load(pk)
+    if row is None:
+        raise LookupError(f"{model.__name__} {pk} is referenced but not visible")
+    return row
 
 
 @strawberry.type
@@ -175,15 +185,11 @@ class StockLevel(Node):
 
     @strawberry.field
     async def variant(self, info: Info[Any, Any]) -> Variant:
-        row = await by_id(state(info), m.Variant).load(self.variant_pk)
-        assert row is not None
-        return Variant.from_row(row)
+        return Variant.from_row(await _same_tenant(info, m.Variant, self.variant_pk))
 
     @strawberry.field
     async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
-        row = await by_id(state(info), m.Warehouse).load(self.warehouse_pk)
-        assert row is not None
-        return Warehouse.from_row(row)
+        return Warehouse.from_row(await _same_tenant(info, m.Warehouse, self.warehouse_pk))
 
     @strawberry.field(description="The ledger rows that add up to this level, newest first.")
     async def ledger(self, info: Info[Any, Any], last: int = 20) -> list[StockLedgerEntry]:
@@ -299,15 +305,11 @@ class Listing(Node):
 
     @strawberry.field
     async def variant(self, info: Info[Any, Any]) -> Variant:
-        row = await by_id(state(info), m.Variant).load(self.variant_pk)
-        assert row is not None
-        return Variant.from_row(row)
+        return Variant.from_row(await _same_tenant(info, m.Variant, self.variant_pk))
 
     @strawberry.field
     async def connection(self, info: Info[Any, Any]) -> ChannelConnection:
-        row = await by_id(state(info), m.Connection).load(self.connection_pk)
-        assert row is not None
-        return ChannelConnection.from_row(row)
+        return ChannelConnection.from_row(await _same_tenant(info, m.Connection, self.connection_pk))
 
     @strawberry.field(
         description="What this listing may offer now: the serving warehouses' stock "
@@ -363,9 +365,7 @@ class Order(Node):
 
     @strawberry.field
     async def connection(self, info: Info[Any, Any]) -> ChannelConnection:
-        row = await by_id(state(info), m.Connection).load(self.connection_pk)
-        assert row is not None
-        return ChannelConnection.from_row(row)
+        return ChannelConnection.from_row(await _same_tenant(info, m.Connection, self.connection_pk))
 
     @strawberry.field
     async def lines(self, info: Info[Any, Any]) -> list[OrderLine]:
@@ -518,15 +518,11 @@ class Allocation:
 
     @strawberry.field
     async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
-        row = await by_id(state(info), m.Warehouse).load(self.warehouse_pk)
-        assert row is not None
-        return Warehouse.from_row(row)
+        return Warehouse.from_row(await _same_tenant(info, m.Warehouse, self.warehouse_pk))
 
     @strawberry.field
     async def variant(self, info: Info[Any, Any]) -> Variant:
-        row = await by_id(state(info), m.Variant).load(self.variant_pk)
-        assert row is not None
-        return Variant.from_row(row)
+        return Variant.from_row(await _same_tenant(info, m.Variant, self.variant_pk))
 
 
 @strawberry.type
@@ -594,21 +590,15 @@ class Transfer(Node):
 
     @strawberry.field
     async def variant(self, info: Info[Any, Any]) -> Variant:
-        row = await by_id(state(info), m.Variant).load(self.variant_pk)
-        assert row is not None
-        return Variant.from_row(row)
+        return Variant.from_row(await _same_tenant(info, m.Variant, self.variant_pk))
 
     @strawberry.field
     async def from_warehouse(self, info: Info[Any, Any]) -> Warehouse:
-        row = await by_id(state(info), m.Warehouse).load(self.from_pk)
-        assert row is not None
-        return Warehouse.from_row(row)
+        return Warehouse.from_row(await _same_tenant(info, m.Warehouse, self.from_pk))
 
     @strawberry.field
     async def to_warehouse(self, info: Info[Any, Any]) -> Warehouse:
-        row = await by_id(state(info), m.Warehouse).load(self.to_pk)
-        assert row is not None
-        return Warehouse.from_row(row)
+        return Warehouse.from_row(await _same_tenant(info, m.Warehouse, self.to_pk))
 
 
 @strawberry.type(description="A domain event from the outbox, in commit order.")
@@ -643,9 +633,7 @@ class PickLine:
 
     @strawberry.field
     async def variant(self, info: Info[Any, Any]) -> Variant:
-        row = await by_id(state(info), m.Variant).load(self.variant_pk)
-        assert row is not None
-        return Variant.from_row(row)
+        return Variant.from_row(await _same_tenant(info, m.Variant, self.variant_pk))
 
 
 @strawberry.type(description="A provider contributed by an installed plugin.")
