@@ -71,6 +71,9 @@ class ChannelError(CrossdockError):
     """
 
     code = "CHANNEL_ERROR"
+    #: The code a provider uses when the channel no longer accepts the access token: the
+    #: core refreshes the connection's credentials (``credentials.refresh``) and retries.
+    AUTH_EXPIRED = "AUTH_EXPIRED"
 
     def __init__(
         self,

@@ -3,9 +3,12 @@ confirmation and the ship-by sweep."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 
@@ -23,7 +26,7 @@ from crossdock.db.models import (
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
-from crossdock.providers import MarketplaceCapability, ShipmentConfirmation, StockUpdate
+from crossdock.providers import ChannelConnection, MarketplaceCapability, ShipmentConfirmation, StockUpdate
 from crossdock.services.allocation import allocate_order, waiting_orders
 from crossdock.services.availability import available_to_sell
 from crossdock.services.connections import channel_connection
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Re-read this much before the cursor: marketplaces index updates with some delay.
 OVERLAP = timedelta(minutes=5)
@@ -107,7 +111,10 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
     totals = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
     while True:
         try:
-            page = await provider.fetch_orders(view, updated_since=cursor - OVERLAP, page_token=page_token)
+            fetch = functools.partial(
+                provider.fetch_orders, updated_since=cursor - OVERLAP, page_token=page_token
+            )
+            page, view = await _with_fresh_credentials(ctx, tenant_id, slug, view, fetch)
         except ChannelError as exc:
             await _record_error(ctx, tenant_id, slug, connection_id, exc)
             raise
@@ -134,6 +141,58 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
         totals["pages"] += 1
         if not page_token:
             return totals
+
+
+async def _with_fresh_credentials(
+    ctx: JobContext,
+    tenant_id: int,
+    slug: str | None,
+    view: ChannelConnection,
+    call: Callable[[ChannelConnection], Awaitable[T]],
+) -> tuple[T, ChannelConnection]:
+    """Run ``call``; if the channel says the access token expired, refresh it once (saved
+    encrypted before it is used) and run ``call`` again. Returns the result and the view
+    to use for further calls."""
+    try:
+        return await call(view), view
+    except ChannelError as exc:
+        provider = ctx.plugins.marketplace(view.channel)
+        if exc.code != ChannelError.AUTH_EXPIRED or (
+            MarketplaceCapability.CREDENTIALS_REFRESH not in provider.capabilities
+        ):
+            raise
+    fresh = await refresh_credentials(ctx, tenant_id, slug, view)
+    return await call(fresh), fresh
+
+
+async def refresh_credentials(
+    ctx: JobContext, tenant_id: int, slug: str | None, stale: ChannelConnection
+) -> ChannelConnection:
+    """Refresh a connection's tokens exactly once, however many jobs find them stale.
+
+    Refresh tokens are often single-use, so two jobs refreshing at once would lock the shop
+    out. The connection row is locked; a job that finds the credentials already changed by
+    another uses those instead of refreshing again.
+    """
+    provider = ctx.plugins.marketplace(stale.channel)
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == stale.id).with_for_update())
+        assert conn is not None
+        current = channel_connection(session, conn, ctx.vault)
+        if dict(current.credentials) != dict(stale.credentials):
+            return current
+        try:
+            fresh = await provider.refresh_credentials(current)
+        except ChannelError as exc:
+            if exc.retryable:
+                raise
+            conn.status = ConnectionStatus.FAILED
+            conn.last_error = f"credentials refresh failed: {exc.code}: {exc.message}"
+            conn.last_error_at = utcnow()
+            return current
+        conn.credentials_encrypted = ctx.vault.encrypt(fresh)
+        emit(session, "connection.credentials_refreshed", f"Connection:{conn.id}", channel=conn.channel)
+    return dataclasses.replace(current, credentials=fresh)
 
 
 async def _record_error(
@@ -209,12 +268,12 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
     if not changed:
         return {"pushed": 0}
     try:
-        results = await provider.push_stock(
-            view,
-            [
-                StockUpdate(channel_sku=listing.channel_sku, quantity=qty, external_id=listing.external_id)
-                for listing, qty in changed
-            ],
+        updates = [
+            StockUpdate(channel_sku=listing.channel_sku, quantity=qty, external_id=listing.external_id)
+            for listing, qty in changed
+        ]
+        results, _ = await _with_fresh_credentials(
+            ctx, tenant_id, slug, view, lambda v: provider.push_stock(v, updates)
         )
     except ChannelError as exc:
         await _record_error(ctx, tenant_id, slug, connection_id, exc)
@@ -301,7 +360,9 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         lines=[(external_id, int(qty)) for external_id, qty in lines],
     )
     try:
-        await provider.confirm_shipment(view, confirmation)
+        await _with_fresh_credentials(
+            ctx, tenant_id, slug, view, lambda v: provider.confirm_shipment(v, confirmation)
+        )
     except ChannelError as exc:
         async with ctx.db.write(tenant_id, slug=slug) as session:
             row = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))

@@ -1,21 +1,43 @@
 """The Shopee Open Platform provider.
 
-Source of the site table: Shopee Open Platform v2 markets (../shared/marketplaces.md);
-Shopee publishes no per-call rate table.
+Sites: Shopee's markets (../shared/marketplaces.md). Shopee publishes no per-call rate
+table: throttling is handled from HTTP 429 / ``error_server`` with backoff.
 
-The wire protocol (auth, signing, orders, fulfilment, stock and price) is not implemented
-yet, so ``capabilities`` is empty and every operation raises ``crossdock.NotSupported``: the
-core will not schedule a sync or a push for this channel until it is.
+Credentials of a connection: ``partner_id``, ``partner_key``, ``shop_id``,
+``access_token``, ``refresh_token`` (access tokens live 4 hours; every refresh returns a
+new refresh token, the old one is spent). ``settings.webhook_url`` is the callback URL
+registered with Shopee, needed to verify push signatures.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from crossdock import MarketplaceBase, RateLimit, Site
+import httpx
+
+from crossdock import (
+    ChannelConnection,
+    ChannelError,
+    ChannelOrder,
+    MarketplaceBase,
+    MarketplaceCapability,
+    OrderPage,
+    PushResult,
+    ShipmentConfirmation,
+    Site,
+    StockUpdate,
+)
 from crossdock_shopee import __version__
+from crossdock_shopee.client import ShopeeClient
+from crossdock_shopee.mapping import to_order
+from crossdock_shopee.signing import verify_push
 
-__all__ = ["RATE_LIMITS", "SITES", "ShopeeMarketplace"]
+__all__ = ["SITES", "ShopeeMarketplace"]
 
 SITES: tuple[Site, ...] = (
     Site(code="SG", country="SG", currency="SGD", name="Shopee Singapore"),
@@ -31,16 +53,225 @@ SITES: tuple[Site, ...] = (
     Site(code="CL", country="CL", currency="CLP", name="Shopee Chile"),
 )
 
-#: Documented per-operation token buckets (requests per second, burst).
-RATE_LIMITS: Mapping[str, RateLimit] = {}
+WINDOW = 15 * 24 * 3600  # get_order_list accepts at most 15 days per call
+PAGE_SIZE = 100
+DETAIL_BATCH = 50
+OPTIONAL_FIELDS = ",".join(
+    [
+        "buyer_user_id",
+        "buyer_username",
+        "recipient_address",
+        "item_list",
+        "total_amount",
+        "pay_time",
+        "payment_method",
+        "fulfillment_flag",
+        "package_list",
+    ]
+)
 
 
 class ShopeeMarketplace(MarketplaceBase):
     name = "shopee"
     display_name = "Shopee Open Platform"
     version = __version__
-    capabilities: frozenset[str] = frozenset()
-    rate_limits = RATE_LIMITS
+    capabilities = frozenset(
+        {
+            MarketplaceCapability.ORDERS_SYNC,
+            MarketplaceCapability.ORDERS_GET,
+            MarketplaceCapability.SHIPMENTS_CONFIRM,
+            MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.WEBHOOKS,
+            MarketplaceCapability.CREDENTIALS_REFRESH,
+        }
+    )
+    rate_limits = {}
+
+    def __init__(self) -> None:
+        self._http: dict[int, httpx.AsyncClient] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
+
+    # --------------------------------------------------------------- plumbing
+
+    def client(self, conn: ChannelConnection) -> ShopeeClient:
+        loop = id(asyncio.get_running_loop())  # one pool per event loop (workers, tests)
+        http = self._http.get(loop)
+        if http is None:
+            http = self._http[loop] = httpx.AsyncClient(timeout=float(conn.settings.get("timeout", 10)))
+        creds = conn.credentials
+        return ShopeeClient(
+            int(creds["partner_id"]), str(creds["partner_key"]), base_url=conn.base_url, http=http
+        )
+
+    async def _shop_call(
+        self, conn: ChannelConnection, method: str, path: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        creds = conn.credentials
+        return await self.client(conn).call(
+            method, path, access_token=str(creds["access_token"]), shop_id=int(creds["shop_id"]), **kwargs
+        )
+
+    # --------------------------------------------------------------- orders
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        """Orders updated since ``updated_since``, walked in 15-day windows by update time.
+
+        The page token carries the window and Shopee's cursor, so a resumed sync continues
+        exactly where the last committed page ended.
+        """
+        if page_token:
+            state = json.loads(page_token)
+        else:
+            start = int(updated_since.timestamp())
+            end = int(time.time())
+            state = {"from": start, "to": min(start + WINDOW, end), "end": end, "cursor": ""}
+        listed = await self._shop_call(
+            conn,
+            "GET",
+            "/api/v2/order/get_order_list",
+            params={
+                "time_range_field": "update_time",
+                "time_from": state["from"],
+                "time_to": state["to"],
+                "page_size": PAGE_SIZE,
+                "cursor": state["cursor"],
+                "response_optional_fields": "order_status",
+            },
+        )
+        response = listed.get("response") or {}
+        sns = list(dict.fromkeys(o["order_sn"] for o in response.get("order_list") or []))
+        orders = await self._details(conn, sns)
+        if response.get("more"):
+            state["cursor"] = response.get("next_cursor") or ""
+        elif state["to"] < state["end"]:
+            state = {
+                **state,
+                "from": state["to"],
+                "to": min(state["to"] + WINDOW, state["end"]),
+                "cursor": "",
+            }
+        else:
+            return OrderPage(orders=orders, next_page_token=None)
+        return OrderPage(orders=orders, next_page_token=json.dumps(state, sort_keys=True))
+
+    async def _details(self, conn: ChannelConnection, sns: Sequence[str]) -> list[ChannelOrder]:
+        orders: list[ChannelOrder] = []
+        for i in range(0, len(sns), DETAIL_BATCH):
+            batch = sns[i : i + DETAIL_BATCH]
+            detail = await self._shop_call(
+                conn,
+                "GET",
+                "/api/v2/order/get_order_detail",
+                params={"order_sn_list": ",".join(batch), "response_optional_fields": OPTIONAL_FIELDS},
+            )
+            orders.extend(to_order(raw) for raw in (detail.get("response") or {}).get("order_list") or [])
+        return orders
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        found = await self._details(conn, [external_id])
+        if not found:
+            raise ChannelError(f"shopee has no order {external_id}", code="error_not_found")
+        return found[0]
+
+    # --------------------------------------------------------------- fulfilment
+
+    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
+        """Ship a seller-fulfilled order with its tracking number (non-integrated channel).
+
+        Idempotent: if a retried call finds the order already shipped with this same
+        tracking number, the earlier attempt succeeded and this one does too.
+        """
+        try:
+            await self._shop_call(
+                conn,
+                "POST",
+                "/api/v2/logistics/ship_order",
+                body={
+                    "order_sn": confirmation.order_external_id,
+                    "non_integrated": {"tracking_number": confirmation.tracking_number},
+                },
+            )
+        except ChannelError as exc:
+            if exc.retryable or not exc.code.startswith("logistics."):
+                raise
+            tracking = await self._shop_call(
+                conn,
+                "GET",
+                "/api/v2/logistics/get_tracking_number",
+                params={"order_sn": confirmation.order_external_id},
+            )
+            if (tracking.get("response") or {}).get("tracking_number") != confirmation.tracking_number:
+                raise
+
+    # --------------------------------------------------------------- stock
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        """One ``update_stock`` call per item (Shopee takes one item, up to 50 models, per
+        call). A listing's ``external_id`` is ``item_id:model_id`` (``item_id`` alone for an
+        item without variations)."""
+        by_item: dict[int, list[tuple[int, StockUpdate]]] = {}
+        results: list[PushResult] = []
+        for update in updates:
+            if not update.external_id:
+                results.append(PushResult(update.channel_sku, False, "listing has no Shopee item id"))
+                continue
+            item, _, model = update.external_id.partition(":")
+            by_item.setdefault(int(item), []).append((int(model or 0), update))
+        for item_id, models in by_item.items():
+            for i in range(0, len(models), 50):
+                chunk = models[i : i + 50]
+                answer = await self._shop_call(
+                    conn,
+                    "POST",
+                    "/api/v2/product/update_stock",
+                    body={
+                        "item_id": item_id,
+                        "stock_list": [
+                            {"model_id": model_id, "seller_stock": [{"stock": max(0, u.quantity)}]}
+                            for model_id, u in chunk
+                        ],
+                    },
+                )
+                response = answer.get("response") or {}
+                failed = {
+                    int(f["model_id"]): f.get("failed_reason") for f in response.get("failure_list") or []
+                }
+                results.extend(
+                    PushResult(u.channel_sku, model_id not in failed, failed.get(model_id))
+                    for model_id, u in chunk
+                )
+        return results
+
+    # --------------------------------------------------------------- push and auth
+
+    def parse_webhook(
+        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[Mapping[str, Any]]:
+        """Verify the push signature and name the orders it is about (code 3: order status,
+        4: tracking number). Anything else is acknowledged and ignored."""
+        url = str(conn.settings.get("webhook_url", ""))
+        authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not url or not verify_push(str(conn.credentials["partner_key"]), url, body, authorization):
+            raise ChannelError("shopee push signature does not match", code="SIGNATURE")
+        payload = json.loads(body or b"{}")
+        data = payload.get("data") or {}
+        if payload.get("code") in (3, 4) and data.get("ordersn"):
+            return [{"type": "order", "external_id": data["ordersn"]}]
+        return []
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
+        creds = dict(conn.credentials)
+        answer = await self.client(conn).refresh(int(creds["shop_id"]), str(creds["refresh_token"]))
+        creds.update(
+            access_token=answer["access_token"],
+            refresh_token=answer["refresh_token"],
+            access_expires_at=int(time.time()) + int(answer.get("expire_in", 14400)),
+        )
+        creds.pop("auth_code", None)
+        return creds
