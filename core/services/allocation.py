@@ -184,6 +184,8 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
     tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
     split = bool((tenant.settings if tenant else {}).get("allow_split", True))
     warehouses = await _candidates(session, order)
+    if order.fulfilled_by_channel and not warehouses:
+        return False  # the channel ships from stock Crossdock does not mirror: nothing to reserve
     for _ in range(ATTEMPTS):
         if not needs:
             break

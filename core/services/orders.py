@@ -141,7 +141,11 @@ async def ingest_orders(
             result.created += 1
             events.append((order, True))
             continue
-        if incoming.updated_at <= order.channel_updated_at:
+        if incoming.updated_at < order.channel_updated_at or (
+            # marketplaces stamp updates to the second: the same stamp with other content
+            # is a second change within that second, the same content a re-delivery
+            incoming.updated_at == order.channel_updated_at and dict(incoming.raw) == order.raw
+        ):
             result.ignored += 1
             continue
         for key, value in fields.items():
@@ -226,8 +230,8 @@ async def _create(
         return order
     await set_status(session, order, OrderStatus.READY, "checks passed")
     await allocate_order(session, order, plugins)
-    if status == OrderStatus.SHIPPED and order.fulfilled_by_channel and order.status == OrderStatus.ALLOCATED:
-        await ship_channel_fulfilled(session, order, plugins)
+    if status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and order.fulfilled_by_channel:
+        await _apply_channel_status(session, plugins, order, OrderStatus.SHIPPED, incoming.channel_status)
     return order
 
 
@@ -245,6 +249,8 @@ async def _apply_channel_status(
     if status == OrderStatus.SHIPPED and order.fulfilled_by_channel:
         if order.status == OrderStatus.ALLOCATED:
             await ship_channel_fulfilled(session, order, plugins)
+        elif order.status == OrderStatus.READY:  # no mirrored stock to move
+            await set_status(session, order, OrderStatus.SHIPPED, f"channel: {channel_status}")
         return
     if order.status in CHANNEL_TRANSITIONS.get(status, ()):
         await set_status(session, order, status, f"channel: {channel_status}")
