@@ -13,14 +13,14 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request
 from crossdock_shopee.signing import base_string, sign
 
-__all__ = ["ShopeeEmulator"]
+__all__ = ["ShopeeEmulator", "ShopeeSellerEmulator"]
 
 MAX_WINDOW = 15 * 24 * 3600  # get_order_list time_from..time_to
 SKEW = 300  # timestamps within 5 minutes
@@ -472,3 +472,43 @@ class ShopeeEmulator(Emulator):
 
     def stock_of(self, shop_id: int, sku: str) -> int:
         return next(m["stock"] for m in self.shops[shop_id].models.values() if m["sku"] == sku)
+
+
+class ShopeeSellerEmulator(ShopeeEmulator):
+    """The emulator as the conformance suite and ``crossdock emulate`` drive it: seller
+    accounts are shops, products are models of one item per shop."""
+
+    def open_account(self, site: str) -> dict[str, Any]:
+        return self.add_shop(site)
+
+    def add_product(self, account: Mapping[str, Any], sku: str, stock: int = 0) -> str:
+        shop = self.shops[int(account["shop_id"])]
+        item_id = 100_000 + shop.shop_id
+        model_id = len(shop.models) + 1
+        self.add_model(shop.shop_id, item_id, model_id, sku, stock)
+        return f"{item_id}:{model_id}"
+
+    def add_order(  # type: ignore[override]
+        self,
+        account: Mapping[str, Any] | int,
+        external_id: str,
+        lines: Sequence[tuple[str, int, str]],
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        shop_id = account if isinstance(account, int) else int(account["shop_id"])
+        return super().add_order(shop_id, external_id, list(lines), **kwargs)
+
+    def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
+        shop_id = int(account["shop_id"])
+        before = set(self.orders)
+        self.generate(shop_id, count, seed=seed)
+        return [sn for sn in self.orders if sn not in before]
+
+    def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
+        self.update_order(external_id, order_status="CANCELLED")
+
+    def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
+        return self.orders[external_id]["_tracking"]
+
+    def stock(self, account: Mapping[str, Any], sku: str) -> int:
+        return self.stock_of(int(account["shop_id"]), sku)
