@@ -215,6 +215,57 @@ def apikeys_revoke(prefix: str) -> None:
     _run(go)
 
 
+@main.command()
+@click.argument("name")
+@click.option("--port", default=0, type=int, help="Port (default: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--orders", default=50, show_default=True, type=int, help="Orders to generate.")
+@click.option("--site", default=None, help="Site of the seller account (default: the emulator's).")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--fail-rate", default=0.0, show_default=True, type=float, help="Share of requests that fail.")
+def emulate(
+    name: str, port: int, host: str, orders: int, site: str | None, seed: int, fail_rate: float
+) -> None:
+    """Run plugin NAME's marketplace emulator standalone.
+
+    The first line of output is one JSON object: the base URL, the site and the credentials
+    a client (Crossdock's connection, or the marketplace's own SDK) needs.
+    """
+    import socket
+
+    import uvicorn
+
+    from crossdock.plugins import load_plugins
+    from crossdock.testing.emulator import Faults
+
+    factory = load_plugins(Settings.from_env().plugins).emulators.get(name)
+    if factory is None:
+        raise click.ClickException(f"no installed plugin offers an emulator named {name!r}")
+    emulator = factory(Faults.failing(fail_rate, seed=seed) if fail_rate else Faults(seed=seed))
+    site = site or factory.default_site
+    account = emulator.open_account(site)
+    listings = {sku: emulator.add_product(account, sku, stock=100) for sku in ("DEMO-1", "DEMO-2", "DEMO-3")}
+    emulator.generate_orders(account, orders, seed=seed)
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    click.echo(
+        json.dumps(
+            {
+                "channel": name,
+                "base_url": f"http://{host}:{port}",
+                "site": site,
+                "credentials": dict(account),
+                "listings": listings,
+                "orders": orders,
+            }
+        ),
+    )
+    sys.stdout.flush()
+    uvicorn.run(emulator, host=host, port=port, log_level="warning", lifespan="off")
+
+
 @main.group()
 def plugins() -> None:
     """Inspect installed plugins."""

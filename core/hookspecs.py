@@ -100,6 +100,18 @@ def crossdock_tax_engines() -> Iterable[TaxEngine]:
     """
 
 
+@hookspec
+def crossdock_emulators() -> Iterable[Any]:
+    """Return emulator factories for this plugin's channels (tests, demo, ``crossdock emulate``).
+
+    Called once when the plugin manager loads; results from every plugin are collected.
+    Each item is a callable taking a :class:`crossdock.testing.emulator.Faults` and returning
+    an emulator that satisfies :class:`crossdock.testing.conformance.EmulatorHandle` (an
+    ASGI app with seller-side helpers). It needs a ``name`` attribute equal to the channel
+    name and a ``default_site``. Nothing is imported from the kit unless it is used.
+    """
+
+
 # --------------------------------------------------------------------------- policy
 
 

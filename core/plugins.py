@@ -63,6 +63,7 @@ class Plugins:
     carriers: dict[str, CarrierProvider] = field(default_factory=dict)
     tax_engines: dict[str, TaxEngine] = field(default_factory=dict)
     infos: list[PluginInfo] = field(default_factory=list)
+    emulators: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- lookups
@@ -229,6 +230,8 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
     except Exception:
         pm.unregister(obj)
         raise
+    for factory in getattr(obj, "crossdock_emulators", lambda: ())() or ():
+        plugins.emulators[str(factory.name)] = factory
     for kind, provider in found:
         registries[kind][provider.name] = provider
         plugins.infos.append(

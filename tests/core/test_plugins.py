@@ -50,6 +50,11 @@ class Tax:
         return []
 
 
+class FineEmulator:
+    name = "fine"
+    default_site = "XX"
+
+
 class GoodPlugin:
     @hookimpl
     def crossdock_marketplaces(self) -> list[object]:
@@ -66,6 +71,10 @@ class GoodPlugin:
     @hookimpl
     def crossdock_tax_engines(self) -> list[object]:
         return [Tax()]
+
+    @hookimpl
+    def crossdock_emulators(self) -> list[object]:
+        return [FineEmulator]
 
 
 class LyingPlugin:
@@ -90,6 +99,7 @@ def test_registers_every_kind_and_lists_it() -> None:
         ("nowhere_tax", "tax", "good"),
     }
     assert plugins.carriers["courier"].capabilities == {"tracking"}
+    assert plugins.emulators == {"fine": FineEmulator}
 
 
 def test_invalid_plugins_are_reported_by_name_and_skipped() -> None:

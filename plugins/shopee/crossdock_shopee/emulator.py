@@ -478,6 +478,8 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     """The emulator as the conformance suite and ``crossdock emulate`` drive it: seller
     accounts are shops, products are models of one item per shop."""
 
+    default_site = "SG"
+
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
 

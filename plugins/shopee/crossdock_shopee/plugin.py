@@ -9,3 +9,10 @@ from crossdock_shopee.marketplace import ShopeeMarketplace
 @hookimpl
 def crossdock_marketplaces() -> list[MarketplaceProvider]:
     return [ShopeeMarketplace()]
+
+
+@hookimpl
+def crossdock_emulators() -> list[type]:
+    from crossdock_shopee.emulator import ShopeeSellerEmulator
+
+    return [ShopeeSellerEmulator]
