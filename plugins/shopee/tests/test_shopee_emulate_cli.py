@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 
 import httpx
+
 from crossdock_shopee.client import ShopeeClient
 
 
 async def test_emulate_prints_credentials_then_serves() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "crossdock.cli", "emulate", "shopee", "--orders", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "crossdock.cli",
+        "emulate",
+        "shopee",
+        "--orders",
+        "20",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
         assert first["channel"] == "shopee" and first["site"] == "SG"
         creds = first["credentials"]
         now = int(time.time())
@@ -49,4 +54,4 @@ async def test_emulate_prints_credentials_then_serves() -> None:
             assert len(answer["response"]["order_list"]) == 20
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        await proc.wait()
