@@ -8,7 +8,6 @@ import sys
 import time
 
 import httpx
-
 from crossdock_shopee.client import ShopeeClient
 
 
