@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
@@ -15,8 +15,9 @@ from crossdock.api.context import CONTEXT_KEY, RequestState
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
 from crossdock.api.schema import schema
 from crossdock.bootstrap import App
-from crossdock.errors import CrossdockError, Forbidden, Unauthenticated
+from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated
 from crossdock.services.tenancy import authenticate
+from crossdock.services.webhooks import receive_webhook
 
 __all__ = ["create_app"]
 
@@ -95,6 +96,19 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
         }
         return Response(body, status_code=200 if db_ok and jobs_ok else HTTP_503_SERVICE_UNAVAILABLE)
 
+    @post("/webhooks/{channel:str}/{key:str}", status_code=200, include_in_schema=False)
+    async def webhook(request: Request[Any, Any, Any], channel: str, key: str) -> Response[bytes]:
+        """Channel pushes: verified by the plugin, stored, acknowledged with an empty 200."""
+        try:
+            await receive_webhook(
+                app.db, app.plugins, app.vault, channel, key, dict(request.headers), await request.body()
+            )
+        except NotFound:
+            return Response(b"", status_code=404)
+        except Unauthenticated:
+            return Response(b"", status_code=401)
+        return Response(b"", status_code=200, media_type=MediaType.TEXT)
+
     async def on_startup() -> None:
         await app.start(migrate=migrate, run_jobs=run_jobs)
 
@@ -102,7 +116,7 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
         await app.close()
 
     return Litestar(
-        route_handlers=[GraphQLController, health, ide_assets_handler(assets_dir)],
+        route_handlers=[GraphQLController, health, webhook, ide_assets_handler(assets_dir)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         exception_handlers={Unauthenticated: _auth_error, Forbidden: _auth_error},

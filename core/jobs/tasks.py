@@ -22,6 +22,7 @@ from crossdock.db.models import (
     OrderLine,
     Shipment,
     Tenant,
+    WebhookEvent,
 )
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JobContext, periodic
@@ -37,6 +38,7 @@ from crossdock.services.sla import unconfirmed
 __all__ = [
     "allocate_waiting",
     "confirm_shipment",
+    "process_webhook",
     "push_stock",
     "reconcile_stock_pushes",
     "schedule_syncs",
@@ -386,6 +388,39 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         tracking_number=confirmation.tracking_number,
     )
     return "confirmed"
+
+
+@register
+async def process_webhook(ctx: JobContext, *, tenant_id: int, event_id: int) -> int:
+    """Fetch the orders a stored push names and ingest them (idempotent: a re-run finds
+    the event processed, and ingestion ignores what it already has)."""
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        event = await session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id))
+        if event is None or event.status == "processed":
+            return 0
+        conn = await session.scalar(select(Connection).where(Connection.id == event.connection_id))
+        assert conn is not None
+        view = channel_connection(session, conn, ctx.vault)
+        references = list(event.references)
+    provider = ctx.plugins.marketplace(view.channel)
+    fetched = []
+    for reference in references:
+        if reference.get("type") != "order":
+            continue
+        fetch = functools.partial(provider.fetch_order, external_id=str(reference["external_id"]))
+        order, view = await _with_fresh_credentials(ctx, tenant_id, slug, view, fetch)
+        fetched.append(order)
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == view.id))
+        assert conn is not None
+        result = await ingest_orders(session, ctx.plugins, conn, fetched)
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .values(status="processed", processed_at=utcnow())
+        )
+    return result.created + result.updated
 
 
 #: Default look-ahead of the ship-by sweep.

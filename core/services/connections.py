@@ -7,6 +7,7 @@ Credentials are write-only: they go in through :func:`create_connection` and
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,6 +74,7 @@ async def create_connection(
     if taken is not None:
         raise UserError(f"a {channel} connection named {name!r} exists", field="name", code="TAKEN")
     conn = Connection(
+        webhook_key=secrets.token_urlsafe(32),
         channel=channel,
         name=name,
         site=site,

@@ -245,6 +245,9 @@ class ChannelConnection(Node):
     last_error_at: datetime | None
     throttled_until: datetime | None
     created_at: datetime
+    webhook_path: str | None = strawberry.field(
+        description="Where the channel pushes to (prefix your public base URL)."
+    )
 
     @classmethod
     def from_row(cls, row: m.Connection) -> ChannelConnection:
@@ -264,6 +267,7 @@ class ChannelConnection(Node):
             last_error_at=row.last_error_at,
             throttled_until=row.throttled_until,
             created_at=row.created_at,
+            webhook_path=f"/webhooks/{row.channel}/{row.webhook_key}" if row.webhook_key else None,
         )
 
     @strawberry.field

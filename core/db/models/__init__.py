@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
-from crossdock.db.models.channels import Connection, ConnectionStatus, ConnectionWarehouse, Listing
+from crossdock.db.models.channels import (
+    Connection,
+    ConnectionStatus,
+    ConnectionWarehouse,
+    Listing,
+    WebhookEvent,
+)
 from crossdock.db.models.inventory import (
     StockLedgerEntry,
     StockLevel,
@@ -57,5 +63,6 @@ __all__ = [
     "Variant",
     "Warehouse",
     "WarehouseKind",
+    "WebhookEvent",
     "api_key_tenants",
 ]

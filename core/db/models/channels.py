@@ -7,12 +7,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
+from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
-__all__ = ["Connection", "ConnectionStatus", "ConnectionWarehouse", "Listing"]
+__all__ = ["Connection", "ConnectionStatus", "ConnectionWarehouse", "Listing", "WebhookEvent"]
 
 
 class ConnectionStatus(StrEnum):
@@ -39,6 +39,8 @@ class Connection(TenantScoped, Timestamped, Base):
     settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     #: Per resource sync cursors, e.g. {"orders": {"updated_since": "...", "page": "..."}}.
     sync_state: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    #: The unguessable part of this connection's webhook URL, ``/webhooks/{channel}/{key}``.
+    webhook_key: Mapped[str | None] = mapped_column(String(43), unique=True)
     last_sync_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -77,3 +79,19 @@ class ConnectionWarehouse(TenantScoped, Base):
 
     connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
     warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+
+
+class WebhookEvent(TenantScoped, Base):
+    """A push from a channel, kept as received (signature already verified) until processed."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_connection", "connection_id", "id"),)
+
+    connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
+    headers: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    body: Mapped[str] = mapped_column(Text)
+    references: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]

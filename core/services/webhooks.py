@@ -1,0 +1,84 @@
+"""Webhook intake: verify through the plugin, store the raw event, answer fast, process later.
+
+The HTTP handler does only what must happen before answering: find the connection by its
+unguessable URL key, let the plugin verify the signature and name what the push is about,
+and store it. Fetching the orders it names happens in the ``process_webhook`` job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from crossdock.db import Database
+from crossdock.db.engine import enqueue_after_commit
+from crossdock.db.models import Connection, ConnectionStatus, Tenant, WebhookEvent
+from crossdock.errors import ChannelError, NotFound, Unauthenticated
+from crossdock.plugins import Plugins
+from crossdock.providers import ChannelConnection, MarketplaceCapability
+from crossdock.security import Vault
+
+__all__ = ["KEPT_HEADERS", "receive_webhook"]
+
+log = logging.getLogger(__name__)
+#: Headers never stored with the event.
+SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key"})
+KEPT_HEADERS = 40
+
+
+async def receive_webhook(
+    db: Database,
+    plugins: Plugins,
+    vault: Vault,
+    channel: str,
+    key: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> int:
+    """Verify and store one push; returns the stored event's id."""
+    async with db.system() as session:
+        conn = await session.scalar(
+            select(Connection).where(Connection.channel == channel, Connection.webhook_key == key)
+        )
+        slug = await session.scalar(select(Tenant.slug).where(Tenant.id == conn.tenant_id)) if conn else None
+    if conn is None or conn.status != ConnectionStatus.ACTIVE or channel not in plugins.marketplaces:
+        log.warning("webhook for unknown or inactive connection: %s/%s", channel, key[:6])
+        raise NotFound("no such webhook")
+    provider = plugins.marketplace(channel)
+    if MarketplaceCapability.WEBHOOKS not in provider.capabilities:
+        raise NotFound("this channel does not push webhooks")
+    view = ChannelConnection(
+        id=conn.id,
+        tenant=slug or "",
+        channel=conn.channel,
+        site=conn.site,
+        currency=conn.currency,
+        credentials=vault.decrypt(conn.credentials_encrypted),
+        base_url=conn.base_url,
+        settings=dict(conn.settings or {}),
+    )
+    try:
+        references = [dict(r) for r in provider.parse_webhook(view, headers, body)]
+    except ChannelError as exc:
+        log.warning("webhook rejected for connection %s: %s", conn.id, exc.message)
+        raise Unauthenticated("webhook signature does not verify") from None
+    kept = {k.lower(): v for k, v in list(headers.items())[:KEPT_HEADERS] if k.lower() not in SECRET_HEADERS}
+    async with db.write(conn.tenant_id, slug=slug) as session:
+        event = WebhookEvent(
+            connection_id=conn.id, headers=kept, body=body.decode("utf-8", "replace"), references=references
+        )
+        session.add(event)
+        await session.flush()
+        if references:
+            enqueue_after_commit(
+                session,
+                "process_webhook",
+                job_id=f"process_webhook:{event.id}",
+                tenant_id=conn.tenant_id,
+                event_id=event.id,
+            )
+        else:
+            event.status = "ignored"
+    return event.id
