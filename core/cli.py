@@ -271,6 +271,23 @@ def plugins() -> None:
     """Inspect installed plugins."""
 
 
+@plugins.command("new")
+@click.argument("name")
+@click.option("--path", "target", default=".", show_default=True, type=click.Path(file_okay=False))
+@click.option("--title", default=None, help="Display name (default: from NAME).")
+def plugins_new(name: str, target: str, title: str | None) -> None:
+    """Scaffold crossdock-NAME: a plugin that installs and passes its own tests."""
+    from pathlib import Path
+
+    from crossdock.scaffold import scaffold
+
+    try:
+        root = scaffold(name, Path(target), title)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {root}; next: pip install -e {root} && pytest {root}/tests")
+
+
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_list(as_json: bool) -> None:
