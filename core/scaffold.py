@@ -128,7 +128,9 @@ class ${cls}Emulator(Emulator):
         self.products[sku] = stock
         return sku
 
-    def add_order(self, account: Mapping[str, Any], external_id: str, lines: Sequence[tuple[str, int, str]]) -> None:
+    def add_order(
+        self, account: Mapping[str, Any], external_id: str, lines: Sequence[tuple[str, int, str]]
+    ) -> None:
         self.orders[external_id] = {"lines": list(lines), "status": "new"}
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
