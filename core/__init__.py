@@ -40,6 +40,7 @@ from crossdock.providers import (
     TaxEngine,
     TaxLine,
     TaxQuote,
+    with_retries,
 )
 
 __version__ = "0.1.0"
@@ -76,4 +77,5 @@ __all__ = [
     "UserError",
     "__version__",
     "hookimpl",
+    "with_retries",
 ]

@@ -11,15 +11,19 @@ capability without implementing the method behind it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from crossdock.errors import NotSupported
+from crossdock.errors import ChannelError, NotSupported
 from crossdock.money import Money
+
+T = TypeVar("T")
 
 __all__ = [
     "MARKETPLACE_OPERATIONS",
@@ -47,6 +51,7 @@ __all__ = [
     "TaxEngine",
     "TaxLine",
     "TaxQuote",
+    "with_retries",
 ]
 
 
@@ -189,6 +194,8 @@ class ShipmentConfirmation:
     shipped_at: datetime
     service: str | None = None
     lines: Sequence[tuple[str, int]] = ()  # (external line id, quantity)
+    #: Stable per shipment: lets a channel recognise a retried confirmation as the same one.
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,3 +402,24 @@ class TaxBase(_Base):
 
     def quote(self, country: str, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]:
         raise self._unsupported("quote")
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], *, attempts: int = 5, base_delay: float = 0.05, max_delay: float = 2.0
+) -> T:
+    """Retry one channel call on transient errors (exponential backoff with jitter,
+    honouring ``retry_after``).
+
+    For calls inside one provider operation that fans out (an order list page, then one
+    call per order): the core retries whole operations, which alone would make a page of
+    a hundred calls all-or-nothing. Permanent errors are raised at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except ChannelError as exc:
+            if not exc.retryable or attempt == attempts:
+                raise
+            delay = exc.retry_after if exc.retry_after is not None else base_delay * 2 ** (attempt - 1)
+            await asyncio.sleep(min(max_delay, delay) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")

@@ -360,6 +360,7 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         tracking_number=shipment.tracking_number or "",
         shipped_at=shipment.shipped_at or utcnow(),
         lines=[(external_id, int(qty)) for external_id, qty in lines],
+        reference=f"crossdock-shipment-{shipment_id}",
     )
     try:
         await _with_fresh_credentials(

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 __all__ = ["Emulator", "Faults", "Reply", "Request", "serve"]
 
@@ -65,6 +66,8 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: groups captured by a pattern route (``Emulator.route_pattern``)
+    args: tuple[str, ...] = ()
 
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
@@ -91,6 +94,7 @@ class Emulator:
         self.faults = faults or Faults()
         self.rng = random.Random(self.faults.seed)
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.patterns: list[tuple[str, re.Pattern[str], Handler]] = []
         self.requests: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
 
@@ -103,6 +107,22 @@ class Emulator:
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method.upper(), path)] = handler
+
+    def route_pattern(self, method: str, pattern: str, handler: Handler) -> None:
+        """A route with path parameters: ``pattern`` is a regex whose groups become
+        ``request.args``."""
+        self.patterns.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+
+    def _handler(self, request: Request) -> Handler | None:
+        handler = self.routes.get((request.method, request.path))
+        if handler is not None:
+            return handler
+        for method, pattern, candidate in self.patterns:
+            match = pattern.match(request.path) if method == request.method else None
+            if match:
+                request.args = tuple(unquote(g) for g in match.groups())
+                return candidate
+        return None
 
     def error(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Reply:
         return Reply(status, self.error_body(status, code, message), dict(headers or {}))
@@ -168,7 +188,7 @@ class Emulator:
             body=body,
         )
         self.requests[request.path] += 1
-        handler = self.routes.get((request.method, request.path))
+        handler = self._handler(request)
         reply = await self._fault(request) if handler else None
         if reply is None:
             if handler is None:

@@ -4,17 +4,43 @@ Source of the site table and rate limits: Amazon SP-API marketplace ids and per-
 usage plans (../shared/marketplaces.md; SP-API docs 'Marketplace IDs' and 'Usage Plans and
 Rate Limits').
 
-The wire protocol (auth, signing, orders, fulfilment, stock and price) is not implemented
-yet, so ``capabilities`` is empty and every operation raises ``crossdock.NotSupported``: the
-core will not schedule a sync or a push for this channel until it is.
+Credentials of a connection: ``seller_id``, ``lwa_client_id``, ``lwa_client_secret``,
+``refresh_token`` (long-lived) and the current ``access_token`` / ``access_expires_at``
+(refreshed through Login with Amazon, an hour at a time). Buyer names and addresses are
+PII: orders are read with a Restricted Data Token so they arrive complete. Notifications
+come through SQS/EventBridge, not HTTP, so ``webhooks`` is not offered (sync is).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from crossdock import MarketplaceBase, RateLimit, Site
+import httpx
+
+from crossdock import (
+    Address,
+    ChannelConnection,
+    ChannelError,
+    ChannelOrder,
+    ChannelOrderLine,
+    MarketplaceBase,
+    MarketplaceCapability,
+    Money,
+    OrderPage,
+    PushResult,
+    RateLimit,
+    ShipmentConfirmation,
+    Site,
+    StockUpdate,
+    with_retries,
+)
 from crossdock_amazon import __version__
+from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
 
 __all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace"]
 
@@ -44,12 +70,271 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
 }
 
 
+REGION_HOSTS = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+SITE_REGION = {
+    "US": "na",
+    "CA": "na",
+    "MX": "na",
+    "BR": "na",
+    "UK": "eu",
+    "DE": "eu",
+    "FR": "eu",
+    "IT": "eu",
+    "ES": "eu",
+    "IN": "eu",
+    "JP": "fe",
+    "AU": "fe",
+    "SG": "fe",
+}
+#: Amazon order status -> Crossdock status (own fulfilment steps are Crossdock's to make).
+STATUS = {
+    "Pending": "pending",
+    "PendingAvailability": "pending",
+    "Unshipped": "pending",
+    "PartiallyShipped": "pending",
+    "InvoiceUnconfirmed": "pending",
+    "Shipped": "shipped",
+    "Canceled": "cancelled",
+    "Unfulfillable": "cancelled",
+}
+PII = [{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]}]
+EARLY_REFRESH = 60  # seconds before expiry an access token counts as expired
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC) if value else None
+
+
+def _money(value: Mapping[str, Any] | None, currency: str) -> Money:
+    if not value:
+        return Money(Decimal(0), currency)
+    return Money(Decimal(str(value.get("Amount", "0"))), str(value.get("CurrencyCode") or currency))
+
+
 class AmazonMarketplace(MarketplaceBase):
     name = "amazon"
     display_name = "Amazon Selling Partner API"
     version = __version__
-    capabilities: frozenset[str] = frozenset()
+    capabilities = frozenset(
+        {
+            MarketplaceCapability.ORDERS_SYNC,
+            MarketplaceCapability.ORDERS_GET,
+            MarketplaceCapability.SHIPMENTS_CONFIRM,
+            MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.CREDENTIALS_REFRESH,
+        }
+    )
     rate_limits = RATE_LIMITS
+
+    def __init__(self) -> None:
+        self._http: dict[int, httpx.AsyncClient] = {}
+        self._rdt: dict[tuple[int, str], tuple[str, float]] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _pool(self, conn: ChannelConnection) -> httpx.AsyncClient:
+        loop = id(asyncio.get_running_loop())
+        http = self._http.get(loop)
+        if http is None:
+            http = self._http[loop] = httpx.AsyncClient(timeout=float(conn.settings.get("timeout", 10)))
+        return http
+
+    def _marketplace_id(self, conn: ChannelConnection) -> str:
+        return str(next(s.external_id for s in SITES if s.code == conn.site))
+
+    def client(self, conn: ChannelConnection) -> SpApiClient:
+        creds = conn.credentials
+        if (
+            not creds.get("access_token")
+            or float(creds.get("access_expires_at", 0)) < time.time() + EARLY_REFRESH
+        ):
+            raise ChannelError("amazon access token missing or expired", code=ChannelError.AUTH_EXPIRED)
+        base = conn.base_url or REGION_HOSTS[SITE_REGION[conn.site]]
+        return SpApiClient(base, str(creds["access_token"]), self._pool(conn))
+
+    async def _pii_token(self, conn: ChannelConnection, api: SpApiClient) -> str:
+        """A Restricted Data Token for buyer names and addresses, reused while it lives."""
+        key = (conn.id, api.access_token)
+        cached = self._rdt.get(key)
+        if cached and cached[1] > time.time() + EARLY_REFRESH:
+            return cached[0]
+        answer = await api.call(
+            "POST", "/tokens/2021-03-01/restrictedDataToken", body={"restrictedResources": PII}
+        )
+        token = str(answer["restrictedDataToken"])
+        self._rdt[key] = (token, time.time() + float(answer.get("expiresIn", 3600)))
+        return token
+
+    # ------------------------------------------------------------------ orders
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        """getOrders (v0) by LastUpdatedAfter with its NextToken, read with a Restricted
+        Data Token; each order's items come from getOrderItems."""
+        api = self.client(conn)
+        pii = await self._pii_token(conn, api)
+        params: dict[str, Any] = {"MarketplaceIds": self._marketplace_id(conn)}
+        if page_token:
+            params["NextToken"] = page_token
+        else:
+            params["LastUpdatedAfter"] = updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["MaxResultsPerPage"] = 100
+        answer = await api.call("GET", "/orders/v0/orders", params=params, token=pii)
+        payload = answer.get("payload") or {}
+        raws = list({o["AmazonOrderId"]: o for o in payload.get("Orders") or []}.values())
+        orders = [await self._with_items(api, raw) for raw in raws]
+        return OrderPage(orders=orders, next_page_token=payload.get("NextToken"))
+
+    async def _with_items(self, api: SpApiClient, raw: Mapping[str, Any]) -> ChannelOrder:
+        order_id = raw["AmazonOrderId"]
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params = {"NextToken": token} if token else None
+            answer = await with_retries(
+                lambda p=params: api.call("GET", f"/orders/v0/orders/{order_id}/orderItems", params=p)
+            )
+            payload = answer.get("payload") or {}
+            items.extend(payload.get("OrderItems") or [])
+            token = payload.get("NextToken")
+            if not token:
+                break
+        return self.to_order(raw, items)
+
+    @staticmethod
+    def to_order(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> ChannelOrder:
+        total = _money(raw.get("OrderTotal"), "USD")
+        currency = total.currency
+        lines = []
+        for item in items:
+            quantity = int(item.get("QuantityOrdered", 0))
+            price = _money(item.get("ItemPrice"), currency)  # ItemPrice covers the whole quantity
+            lines.append(
+                ChannelOrderLine(
+                    external_id=str(item["OrderItemId"]),
+                    sku=str(item.get("SellerSKU") or item.get("ASIN")),
+                    quantity=quantity,
+                    unit_price=Money(price.amount / quantity if quantity else price.amount, price.currency),
+                    title=item.get("Title"),
+                )
+            )
+        address = raw.get("ShippingAddress") or {}
+        status = str(raw["OrderStatus"])
+        return ChannelOrder(
+            external_id=str(raw["AmazonOrderId"]),
+            status=STATUS.get(status, "pending"),
+            channel_status=status,
+            placed_at=_at(raw.get("PurchaseDate")) or datetime.now(UTC),
+            updated_at=_at(raw.get("LastUpdateDate")) or datetime.now(UTC),
+            total=total,
+            lines=lines,
+            buyer_name=address.get("Name"),
+            buyer_email=(raw.get("BuyerInfo") or {}).get("BuyerEmail"),
+            shipping_address=Address(
+                name=address.get("Name"),
+                line1=address.get("AddressLine1"),
+                line2=address.get("AddressLine2"),
+                city=address.get("City"),
+                region=address.get("StateOrRegion") or None,
+                postal_code=address.get("PostalCode"),
+                country=address.get("CountryCode"),
+                phone=address.get("Phone"),
+            )
+            if address
+            else None,
+            ship_by=_at(raw.get("LatestShipDate")),
+            fulfilled_by_channel=raw.get("FulfillmentChannel") == "AFN",
+            payment_status="pending" if status == "Pending" else "paid",
+            raw=dict(raw),
+        )
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        api = self.client(conn)
+        pii = await self._pii_token(conn, api)
+        answer = await api.call("GET", f"/orders/v0/orders/{external_id}", token=pii)
+        return await self._with_items(api, answer["payload"])
+
+    # ------------------------------------------------------------------ fulfilment and stock
+
+    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
+        """confirmShipment with the carrier (as "Other" + its name) and tracking number. The
+        package reference is stable per shipment, so a retried call is recognised."""
+        api = self.client(conn)
+        await api.call(
+            "POST",
+            f"/orders/v0/orders/{confirmation.order_external_id}/shipmentConfirmation",
+            body={
+                "marketplaceId": self._marketplace_id(conn),
+                "packageDetail": {
+                    "packageReferenceId": confirmation.reference or confirmation.tracking_number,
+                    "carrierCode": "Other",
+                    "carrierName": confirmation.carrier,
+                    "shippingMethod": confirmation.service or "Standard",
+                    "trackingNumber": confirmation.tracking_number,
+                    "shipDate": confirmation.shipped_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "orderItems": [
+                        {"orderItemId": line, "quantity": qty} for line, qty in confirmation.lines
+                    ],
+                },
+            },
+        )
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        """patchListingsItem per SKU: ``/attributes/fulfillment_availability`` quantity."""
+        api = self.client(conn)
+        seller = str(conn.credentials["seller_id"])
+        results = []
+        for update in updates:
+            answer = await with_retries(
+                lambda u=update: api.call(
+                    "PATCH",
+                    f"/listings/2021-08-01/items/{seller}/{u.channel_sku}",
+                    params={"marketplaceIds": self._marketplace_id(conn)},
+                    body={
+                        "productType": "PRODUCT",
+                        "patches": [
+                            {
+                                "op": "replace",
+                                "path": "/attributes/fulfillment_availability",
+                                "value": [
+                                    {"fulfillment_channel_code": "DEFAULT", "quantity": max(0, u.quantity)}
+                                ],
+                            }
+                        ],
+                    },
+                )
+            )
+            issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
+            results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
+        return results
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
+        creds = dict(conn.credentials)
+        lwa = str(conn.settings.get("lwa_url") or conn.base_url or LWA_HOST)
+        answer = await lwa_token(
+            self._pool(conn),
+            lwa,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": str(creds["refresh_token"]),
+                "client_id": str(creds["lwa_client_id"]),
+                "client_secret": str(creds["lwa_client_secret"]),
+            },
+        )
+        creds.update(
+            access_token=answer["access_token"],
+            access_expires_at=int(time.time()) + int(answer.get("expires_in", 3600)),
+        )
+        if answer.get("refresh_token"):
+            creds["refresh_token"] = answer["refresh_token"]
+        return creds

@@ -9,3 +9,10 @@ from crossdock_amazon.marketplace import AmazonMarketplace
 @hookimpl
 def crossdock_marketplaces() -> list[MarketplaceProvider]:
     return [AmazonMarketplace()]
+
+
+@hookimpl
+def crossdock_emulators() -> list[type]:
+    from crossdock_amazon.emulator import AmazonEmulator
+
+    return [AmazonEmulator]

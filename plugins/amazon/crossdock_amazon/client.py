@@ -1,0 +1,123 @@
+"""Selling Partner API client: LWA tokens, headers, the error envelope, retry semantics.
+
+Calls carry ``x-amz-access-token`` (an LWA access token, or a Restricted Data Token for
+PII), ``x-amz-date`` and ``content-type: application/json``; there is no SigV4 signing
+any more. Errors come as ``{"errors": [{"code", "message", "details"}]}``: HTTP 429 and
+5xx are transient, an expired token is ``AUTH_EXPIRED`` (refresh and retry), the rest are
+permanent. Sources: SP-API docs "Connecting to the Selling Partner API", "Usage Plans
+and Rate Limits", "Tokens API" (summarised in ../shared/marketplaces.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from crossdock import ChannelError
+
+__all__ = ["LWA_HOST", "SpApiClient", "lwa_token"]
+
+LWA_HOST = "https://api.amazon.com"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        errors = response.json().get("errors") or [{}]
+    except (json.JSONDecodeError, ValueError, AttributeError):
+        errors = [{}]
+    code = str(errors[0].get("code") or response.status_code)
+    message = str(errors[0].get("message") or response.reason_phrase)
+    if response.status_code == 429:
+        raise ChannelError(
+            f"amazon {what}: throttled",
+            code="QuotaExceeded",
+            retryable=True,
+            retry_after=_retry_after(response),
+        )
+    if response.status_code >= 500:
+        raise ChannelError(f"amazon {what}: {message}", code=code, retryable=True)
+    if response.status_code in (401, 403) and ("expired" in message.lower() or code == "Unauthorized"):
+        raise ChannelError(f"amazon {what}: {message}", code=ChannelError.AUTH_EXPIRED)
+    raise ChannelError(f"amazon {what}: {code}: {message}", code=code)
+
+
+async def lwa_token(http: httpx.AsyncClient, lwa_host: str, form: Mapping[str, str]) -> dict[str, Any]:
+    """Login with Amazon: exchange a refresh token (or an authorization code) for tokens."""
+    try:
+        response = await http.post(f"{lwa_host.rstrip('/')}/auth/o2/token", data=dict(form))
+    except httpx.TimeoutException as exc:
+        raise ChannelError("amazon LWA timed out", code="TIMEOUT", retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise ChannelError(f"amazon LWA: {exc}", code="NETWORK", retryable=True) from exc
+    if response.status_code == 400 or response.status_code == 401:
+        body = response.json() if response.content else {}
+        raise ChannelError(
+            f"amazon LWA refused: {body.get('error_description') or body.get('error')}",
+            code=str(body.get("error") or "invalid_grant"),
+        )
+    _raise_for(response, "LWA")
+    try:
+        return dict(response.json())
+    except (json.JSONDecodeError, ValueError):
+        raise ChannelError("amazon LWA answered invalid JSON", code="MALFORMED", retryable=True) from None
+
+
+class SpApiClient:
+    def __init__(self, base_url: str, access_token: str, http: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.access_token = access_token
+        self.http = http
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {
+            "x-amz-access-token": token or self.access_token,
+            "x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+            "content-type": "application/json",
+            "user-agent": "crossdock-amazon (Language=Python)",
+        }
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        token: str | None = None,
+    ) -> Any:
+        """One call; the parsed JSON (None for 204) or :class:`ChannelError`."""
+        try:
+            response = await self.http.request(
+                method,
+                self.base_url + path,
+                params=params,
+                content=json.dumps(body) if body is not None else None,
+                headers=self.headers(token),
+            )
+        except httpx.TimeoutException as exc:
+            raise ChannelError(f"amazon {path} timed out", code="TIMEOUT", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise ChannelError(f"amazon {path}: {exc}", code="NETWORK", retryable=True) from exc
+        _raise_for(response, path)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, ValueError):
+            raise ChannelError(
+                f"amazon {path} answered invalid JSON", code="MALFORMED", retryable=True
+            ) from None

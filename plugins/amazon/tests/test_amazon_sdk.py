@@ -1,0 +1,94 @@
+"""python-amazon-sp-api (the SDK most sellers' tooling uses) works against the emulator
+unchanged but for its hosts: the SP-API endpoint and the LWA token endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from crossdock_amazon.emulator import AmazonEmulator
+
+from crossdock.testing.emulator import serve
+
+sp_api = pytest.importorskip("sp_api")
+
+
+def _clients(account: dict[str, Any], base: str) -> tuple[Any, Any]:
+    from sp_api.api import ListingsItems, Orders
+    from sp_api.api.orders.orders import OrdersVersion
+    from sp_api.auth import AccessTokenClient
+    from sp_api.base import Marketplaces
+
+    class EmulatedLWA(AccessTokenClient):  # the LWA host is the only other thing that changes
+        scheme = "http://"
+        host = base.removeprefix("http://")
+
+    credentials = {
+        "lwa_app_id": account["lwa_client_id"],
+        "lwa_client_secret": account["lwa_client_secret"],
+        "refresh_token": account["refresh_token"],
+    }
+    orders = Orders(
+        marketplace=Marketplaces.US,
+        credentials=credentials,
+        auth_token_client_class=EmulatedLWA,
+        version=OrdersVersion.V0,
+    )
+    listings = ListingsItems(
+        marketplace=Marketplaces.US, credentials=credentials, auth_token_client_class=EmulatedLWA
+    )
+    for client in (orders, listings):
+        client.endpoint = base
+    return orders, listings
+
+
+def _run(account: dict[str, Any], base: str) -> dict[str, Any]:
+    orders, listings = _clients(account, base)
+    found = orders.get_orders(LastUpdatedAfter="2020-01-01T00:00:00Z").payload
+    items = orders.get_order_items("111-0000001-0000001").payload
+    orders.confirm_shipment(
+        "111-0000001-0000001",
+        marketplaceId="ATVPDKIKX0DER",
+        packageDetail={
+            "packageReferenceId": "1",
+            "carrierCode": "Other",
+            "carrierName": "Ninja",
+            "shippingMethod": "Std",
+            "trackingNumber": "SDK-TRK-1",
+            "shipDate": "2026-11-24T10:00:00Z",
+            "orderItems": [{"orderItemId": items["OrderItems"][0]["OrderItemId"], "quantity": 2}],
+        },
+    )
+    patched = listings.patch_listings_item(
+        account["seller_id"],
+        "SDK-SKU",
+        marketplaceIds=["ATVPDKIKX0DER"],
+        body={
+            "productType": "PRODUCT",
+            "patches": [
+                {
+                    "op": "replace",
+                    "path": "/attributes/fulfillment_availability",
+                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 9}],
+                }
+            ],
+        },
+    ).payload
+    return {"orders": found["Orders"], "items": items["OrderItems"], "patched": patched}
+
+
+async def test_python_amazon_sp_api_against_the_emulator() -> None:
+    emu = AmazonEmulator()
+    async with serve(emu) as base:
+        account = emu.open_account("US")
+        emu.add_product(account, "SDK-SKU", stock=1)
+        emu.add_order(account, "111-0000001-0000001", [("SDK-SKU", 2, "19.99")])
+        result = await asyncio.to_thread(_run, dict(account), base)
+    assert [o["AmazonOrderId"] for o in result["orders"]] == ["111-0000001-0000001"]
+    assert result["orders"][0]["OrderTotal"] == {"CurrencyCode": "USD", "Amount": "39.98"}
+    assert "Name" not in result["orders"][0]["ShippingAddress"]  # PII needs a Restricted Data Token
+    assert result["items"][0]["SellerSKU"] == "SDK-SKU"
+    assert emu.tracking_number(account, "111-0000001-0000001") == "SDK-TRK-1"
+    assert result["patched"]["status"] == "ACCEPTED"
+    assert emu.stock(account, "SDK-SKU") == 9
