@@ -15,6 +15,7 @@ from crossdock.jobs import JobContext
 from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.jobs.embedded import EmbeddedQueue
 from crossdock.plugins import Plugins, load_plugins
+from crossdock.ratelimit import LocalBuckets, RedisBuckets
 from crossdock.security import Vault
 
 __all__ = ["App"]
@@ -27,6 +28,7 @@ class App:
     plugins: Plugins
     vault: Vault
     queue: EmbeddedQueue | ArqQueue
+    buckets: LocalBuckets | RedisBuckets
 
     @classmethod
     def build(
@@ -48,6 +50,7 @@ class App:
             plugins=load_plugins(settings.plugins, extra=extra_plugins),
             vault=Vault(settings.secret_keys),
             queue=queue,
+            buckets=RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets(),
         )
 
     def job_context(self) -> JobContext:
@@ -57,6 +60,7 @@ class App:
             plugins=self.plugins,
             vault=self.vault,
             queue=self.queue,
+            buckets=self.buckets,
         )
 
     async def start(self, *, migrate: bool = False, run_jobs: bool = True) -> None:
@@ -73,4 +77,6 @@ class App:
             await self.queue.stop()
         else:
             await self.queue.close()
+        if isinstance(self.buckets, RedisBuckets):
+            await self.buckets.close()
         await self.db.dispose()

@@ -130,6 +130,13 @@ class ChannelConnection:
     credentials: Mapping[str, Any]
     base_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
+    limiter: Callable[[str], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
+
+    async def throttle(self, operation: str) -> None:
+        """Wait for this connection's token bucket of ``operation`` (one of the provider's
+        ``rate_limits`` keys). Call it before each request; undeclared operations pass."""
+        if self.limiter is not None:
+            await self.limiter(operation)
 
 
 @dataclass(frozen=True)

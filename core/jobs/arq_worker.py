@@ -18,7 +18,7 @@ from arq.worker import Function, func
 
 from crossdock.config import Settings
 from crossdock.errors import ChannelError
-from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, JobFn
+from crossdock.jobs.registry import JOBS, PERIODIC, JobFn
 
 if TYPE_CHECKING:
     from crossdock.bootstrap import App
@@ -94,9 +94,7 @@ def worker_settings(settings: Settings, app_factory: Callable[[], App] | None = 
     async def on_startup(ctx: dict[str, Any]) -> None:
         app = app_factory() if app_factory else App.build(settings)
         ctx["app"] = app
-        ctx[CTX_KEY] = JobContext(
-            settings=settings, db=app.db, plugins=app.plugins, vault=app.vault, queue=app.queue
-        )
+        ctx[CTX_KEY] = app.job_context()
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "app" in ctx:

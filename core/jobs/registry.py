@@ -12,9 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from crossdock.config import Settings
     from crossdock.db import Database
+    from crossdock.db.models import Connection
     from crossdock.plugins import Plugins
+    from crossdock.providers import ChannelConnection
+    from crossdock.ratelimit import TokenBuckets
     from crossdock.security import Vault
 
 __all__ = ["JOBS", "PERIODIC", "JobContext", "JobFn", "Periodic", "Queue", "job", "periodic"]
@@ -40,6 +45,17 @@ class JobContext:
     plugins: Plugins
     vault: Vault
     queue: Queue
+    buckets: TokenBuckets | None = None
+
+    def view(self, session: AsyncSession, conn: Connection) -> ChannelConnection:
+        """The provider's view of a connection, with its rate limiter attached."""
+        from crossdock.ratelimit import bind, effective_limits
+        from crossdock.services.connections import channel_connection
+
+        provider = self.plugins.marketplace(conn.channel)
+        limits = effective_limits(provider.rate_limits, (conn.settings or {}).get("rate_limits"))
+        limiter = bind(self.buckets, conn.id, limits) if self.buckets is not None else None
+        return channel_connection(session, conn, self.vault, limiter)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from crossdock.jobs.registry import job as register
 from crossdock.providers import ChannelConnection, MarketplaceCapability, ShipmentConfirmation, StockUpdate
 from crossdock.services.allocation import allocate_order, waiting_orders
 from crossdock.services.availability import available_to_sell
-from crossdock.services.connections import channel_connection
 from crossdock.services.events import emit
 from crossdock.services.orders import ingest_orders
 from crossdock.services.sla import unconfirmed
@@ -73,7 +72,9 @@ async def schedule_syncs(ctx: JobContext) -> int:
         rows = (
             await session.execute(
                 select(Connection.id, Connection.tenant_id).where(
-                    Connection.status == ConnectionStatus.ACTIVE, Connection.channel.in_(syncable)
+                    Connection.status == ConnectionStatus.ACTIVE,
+                    Connection.channel.in_(syncable),
+                    (Connection.throttled_until.is_(None)) | (Connection.throttled_until <= utcnow()),
                 )
             )
         ).all()
@@ -105,7 +106,8 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
         if conn is None or conn.status != ConnectionStatus.ACTIVE:
             return {"skipped": True}
         provider = ctx.plugins.marketplace(conn.channel)
-        view = channel_connection(session, conn, ctx.vault)
+        _respect_throttle(conn)
+        view = ctx.view(session, conn)
         state = dict(conn.sync_state.get("orders") or {})
     cursor = datetime.fromisoformat(state["cursor"]) if "cursor" in state else utcnow() - INITIAL_BACKFILL
     run_started = datetime.fromisoformat(state["run_started"]) if "run_started" in state else utcnow()
@@ -145,6 +147,15 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
             return totals
 
 
+def _respect_throttle(conn: Connection) -> None:
+    """The channel asked us to wait (HTTP 429 + Retry-After): no call before then."""
+    if conn.throttled_until is not None and conn.throttled_until > utcnow():
+        wait = (conn.throttled_until - utcnow()).total_seconds()
+        raise ChannelError(
+            f"{conn.channel} asked to wait {wait:.1f}s", code="THROTTLED", retryable=True, retry_after=wait
+        )
+
+
 async def _with_fresh_credentials(
     ctx: JobContext,
     tenant_id: int,
@@ -180,7 +191,7 @@ async def refresh_credentials(
     async with ctx.db.write(tenant_id, slug=slug) as session:
         conn = await session.scalar(select(Connection).where(Connection.id == stale.id).with_for_update())
         assert conn is not None
-        current = channel_connection(session, conn, ctx.vault)
+        current = ctx.view(session, conn)
         if dict(current.credentials) != dict(stale.credentials):
             return current
         try:
@@ -254,6 +265,7 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
         provider = ctx.plugins.marketplace(conn.channel)
         if MarketplaceCapability.STOCK_PUSH not in provider.capabilities:
             return {"pushed": 0}
+        _respect_throttle(conn)
         ats = await available_to_sell(session, conn)
         listings = {
             listing.id: listing
@@ -261,7 +273,7 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
                 await session.scalars(select(Listing).where(Listing.connection_id == conn.id))
             ).all()
         }
-        view = channel_connection(session, conn, ctx.vault)
+        view = ctx.view(session, conn)
     changed = [
         (listing, ats[listing_id])
         for listing_id, listing in listings.items()
@@ -344,7 +356,8 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
                 .where(Allocation.shipment_id == shipment.id)
             )
         ).all()
-        view = channel_connection(session, conn, ctx.vault)
+        _respect_throttle(conn)
+        view = ctx.view(session, conn)
     if MarketplaceCapability.SHIPMENTS_CONFIRM not in provider.capabilities:
         async with ctx.db.write(tenant_id, slug=slug) as session:
             await session.execute(
@@ -402,7 +415,7 @@ async def process_webhook(ctx: JobContext, *, tenant_id: int, event_id: int) -> 
             return 0
         conn = await session.scalar(select(Connection).where(Connection.id == event.connection_id))
         assert conn is not None
-        view = channel_connection(session, conn, ctx.vault)
+        view = ctx.view(session, conn)
         references = list(event.references)
     provider = ctx.plugins.marketplace(view.channel)
     fetched = []

@@ -8,7 +8,7 @@ Credentials are write-only: they go in through :func:`create_connection` and
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -120,9 +120,15 @@ async def update_connection(
     return conn
 
 
-def channel_connection(session: AsyncSession, conn: Connection, vault: Vault) -> ChannelConnection:
+def channel_connection(
+    session: AsyncSession,
+    conn: Connection,
+    vault: Vault,
+    limiter: Callable[[str], Awaitable[None]] | None = None,
+) -> ChannelConnection:
     """The decrypted view a marketplace provider gets for one operation."""
     return ChannelConnection(
+        limiter=limiter,
         id=conn.id,
         tenant=session_tenant_slug(session),
         channel=conn.channel,

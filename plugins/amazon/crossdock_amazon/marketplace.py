@@ -63,6 +63,8 @@ SITES: tuple[Site, ...] = (
 #: Documented per-operation token buckets (requests per second, burst).
 RATE_LIMITS: Mapping[str, RateLimit] = {
     "getOrders_2026_01_01": RateLimit(rate=0.0056, burst=20),
+    "getOrder": RateLimit(rate=0.5, burst=30),  # SP-API Orders v0 usage plan
+    "createRestrictedDataToken": RateLimit(rate=1, burst=10),  # Tokens API usage plan
     "getOrders": RateLimit(rate=0.0167, burst=20),
     "getOrderItems": RateLimit(rate=0.5, burst=30),
     "confirmShipment": RateLimit(rate=2, burst=10),
@@ -187,18 +189,22 @@ class AmazonMarketplace(MarketplaceBase):
         else:
             params["LastUpdatedAfter"] = updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             params["MaxResultsPerPage"] = 100
+        await conn.throttle("getOrders")
         answer = await api.call("GET", "/orders/v0/orders", params=params, token=pii)
         payload = answer.get("payload") or {}
         raws = list({o["AmazonOrderId"]: o for o in payload.get("Orders") or []}.values())
-        orders = [await self._with_items(api, raw) for raw in raws]
+        orders = [await self._with_items(conn, api, raw) for raw in raws]
         return OrderPage(orders=orders, next_page_token=payload.get("NextToken"))
 
-    async def _with_items(self, api: SpApiClient, raw: Mapping[str, Any]) -> ChannelOrder:
+    async def _with_items(
+        self, conn: ChannelConnection, api: SpApiClient, raw: Mapping[str, Any]
+    ) -> ChannelOrder:
         order_id = raw["AmazonOrderId"]
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             params = {"NextToken": token} if token else None
+            await conn.throttle("getOrderItems")
             answer = await with_retries(
                 lambda p=params: api.call("GET", f"/orders/v0/orders/{order_id}/orderItems", params=p)
             )
@@ -259,8 +265,9 @@ class AmazonMarketplace(MarketplaceBase):
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         api = self.client(conn)
         pii = await self._pii_token(conn, api)
+        await conn.throttle("getOrder")
         answer = await api.call("GET", f"/orders/v0/orders/{external_id}", token=pii)
-        return await self._with_items(api, answer["payload"])
+        return await self._with_items(conn, api, answer["payload"])
 
     # ------------------------------------------------------------------ fulfilment and stock
 
@@ -268,6 +275,7 @@ class AmazonMarketplace(MarketplaceBase):
         """confirmShipment with the carrier (as "Other" + its name) and tracking number. The
         package reference is stable per shipment, so a retried call is recognised."""
         api = self.client(conn)
+        await conn.throttle("confirmShipment")
         await api.call(
             "POST",
             f"/orders/v0/orders/{confirmation.order_external_id}/shipmentConfirmation",
@@ -295,6 +303,7 @@ class AmazonMarketplace(MarketplaceBase):
         seller = str(conn.credentials["seller_id"])
         results = []
         for update in updates:
+            await conn.throttle("patchListingsItem")
             answer = await with_retries(
                 lambda u=update: api.call(
                     "PATCH",

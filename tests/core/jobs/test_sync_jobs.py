@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from crossdock.bootstrap import App
@@ -153,3 +154,42 @@ async def test_arq_worker_runs_the_same_jobs(
     assert worker.jobs_failed == 0
     assert await _orders(app, t) == 5
     await producer.close()
+
+
+async def test_a_throttled_connection_is_left_alone_until_its_time(
+    app: App, tenant_factory: Any, testmarket: Any
+) -> None:
+    from datetime import timedelta
+
+    from crossdock.db import utcnow
+
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    testmarket.market.fail_for[conn_id] = [
+        ChannelError("slow down", code="429", retryable=True, retry_after=30)
+    ]
+    ctx = app.job_context()
+    with pytest.raises(ChannelError):
+        await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
+    conn = await _connection(app, t, conn_id)
+    assert conn.throttled_until is not None and conn.throttled_until > utcnow() + timedelta(seconds=25)
+    calls = testmarket.market.fetched_for.count(conn_id)
+    with pytest.raises(ChannelError) as excinfo:  # no call to the channel before then
+        await JOBS["sync_orders"](ctx, tenant_id=t.id, connection_id=conn_id)
+    assert excinfo.value.code == "THROTTLED" and excinfo.value.retry_after > 25
+    assert testmarket.market.fetched_for.count(conn_id) == calls
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+
+        async def enqueue(self, name: str, **kwargs: Any) -> bool:
+            self.sent.append(kwargs)
+            return True
+
+        async def ping(self) -> bool:
+            return True
+
+    recorder = Recorder()
+    await JOBS["schedule_syncs"](dataclasses.replace(ctx, queue=recorder))
+    assert conn_id not in [k.get("connection_id") for k in recorder.sent]
