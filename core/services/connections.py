@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.db import utcnow
+from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Connection, ConnectionStatus
 from crossdock.db.scoping import session_tenant_slug
 from crossdock.errors import NotSupported, UserError
@@ -23,7 +26,7 @@ from crossdock.providers import ChannelConnection
 from crossdock.security import Vault
 from crossdock.services.common import get_or_404, non_empty
 
-__all__ = ["channel_connection", "create_connection", "update_connection"]
+__all__ = ["channel_connection", "create_connection", "start_backfill", "update_connection"]
 
 _UNSET: Any = object()
 
@@ -138,3 +141,21 @@ def channel_connection(
         base_url=conn.base_url,
         settings=dict(conn.settings or {}),
     )
+
+
+async def start_backfill(session: AsyncSession, connection_id: int, since: datetime) -> Connection:
+    """Re-read the channel's orders updated since ``since``: the order cursor moves back
+    and a sync is queued after commit. Ingestion is idempotent, so overlap costs nothing."""
+    conn = await get_or_404(session, Connection, connection_id)
+    if since.tzinfo is None or since > utcnow():
+        raise UserError("since must be a past, timezone-aware time", field="since", code="INVALID")
+    conn.sync_state = {**(conn.sync_state or {}), "orders": {"cursor": since.isoformat()}}
+    await session.flush()
+    enqueue_after_commit(
+        session,
+        "sync_orders",
+        job_id=f"backfill:{conn.id}:{int(since.timestamp())}:{int(utcnow().timestamp())}",
+        tenant_id=conn.tenant_id,
+        connection_id=conn.id,
+    )
+    return conn

@@ -44,6 +44,7 @@ Mutation = merge_types(
         inventory.StockMutation,
         channels.Mutation,
         channels.ListingMutation,
+        channels.BackfillMutation,
         orders.Mutation,
     ),
 )

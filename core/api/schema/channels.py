@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ from crossdock.api.schema.types import ChannelConnection, Listing
 from crossdock.db import models as m
 from crossdock.services import connections, listings
 
-__all__ = ["ListingMutation", "ListingQuery", "Mutation", "Query"]
+__all__ = ["BackfillMutation", "ListingMutation", "ListingQuery", "Mutation", "Query"]
 
 
 @strawberry.input
@@ -241,6 +242,29 @@ class ListingMutation:
             ]
             row = await listings.set_connection_warehouses(
                 session, decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1], ids
+            )
+            return {"connection": ChannelConnection.from_row(row)}
+
+        return await in_transaction(info, ConnectionPayload, body)
+
+
+@strawberry.input
+class ConnectionBackfillInput:
+    id: strawberry.ID
+    since: datetime = strawberry.field(description="Re-read orders updated since this time.")
+
+
+@strawberry.type
+class BackfillMutation:
+    @strawberry.mutation(
+        extensions=requires("channels:write"), description="Pull the channel's orders again from a date."
+    )
+    async def connection_backfill(
+        self, info: Info[Any, Any], input: ConnectionBackfillInput
+    ) -> ConnectionPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            row = await connections.start_backfill(
+                session, decode_id(input.id, "ChannelConnection")[1], input.since
             )
             return {"connection": ChannelConnection.from_row(row)}
 

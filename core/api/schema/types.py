@@ -41,6 +41,11 @@ __all__ = [
 ]
 
 
+def _cursor(state: Any) -> datetime | None:
+    value = state.get("cursor") if isinstance(state, dict) else None
+    return datetime.fromisoformat(value) if value else None
+
+
 async def _same_tenant(info: Info[Any, Any], model: type[M], pk: int) -> M:
     """A row another row of this tenant points at: present by the foreign key."""
     row = await by_id(state(info), model).load(pk)
@@ -248,6 +253,9 @@ class ChannelConnection(Node):
     webhook_path: str | None = strawberry.field(
         description="Where the channel pushes to (prefix your public base URL)."
     )
+    orders_synced_until: datetime | None = strawberry.field(
+        description="Orders updated before this time have been read (the sync cursor)."
+    )
 
     @classmethod
     def from_row(cls, row: m.Connection) -> ChannelConnection:
@@ -268,6 +276,7 @@ class ChannelConnection(Node):
             throttled_until=row.throttled_until,
             created_at=row.created_at,
             webhook_path=f"/webhooks/{row.channel}/{row.webhook_key}" if row.webhook_key else None,
+            orders_synced_until=_cursor((row.sync_state or {}).get("orders")),
         )
 
     @strawberry.field

@@ -196,6 +196,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, str]]] = {
         {"a": "connection", "b": "variant"},
     ),
     "listingUpdate": ('{id: $a, channelSku: "pwned"}', {"a": "listing"}),
+    "connectionBackfill": ('{id: $a, since: "2026-01-01T00:00:00Z"}', {"a": "connection"}),
     "connectionWarehousesSet": ("{connectionId: $a, warehouseIds: []}", {"a": "connection"}),
     "orderHold": ("{id: $a}", {"a": "order"}),
     "orderReleaseHold": ("{id: $a}", {"a": "order"}),

@@ -193,3 +193,36 @@ async def test_a_throttled_connection_is_left_alone_until_its_time(
     recorder = Recorder()
     await JOBS["schedule_syncs"](dataclasses.replace(ctx, queue=recorder))
     assert conn_id not in [k.get("connection_id") for k in recorder.sent]
+
+
+async def test_backfill_rereads_from_a_date(api: Any, app: App, tenant_factory: Any, testmarket: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+    old = datetime.now(UTC) - timedelta(days=60)  # older than the first sync reaches
+    testmarket.market.add_order("OLD-1", updated=old)
+    await JOBS["sync_orders"](app.job_context(), tenant_id=t.id, connection_id=conn_id)
+    assert await _orders(app, t) == 0
+    await app.start(run_jobs=True)
+    from crossdock.api.schema.relay import encode_id
+
+    result = await api.data(
+        "mutation($id: ID!, $since: DateTime!) { connectionBackfill(input: {id: $id, since: $since}) "
+        "{ connection { ordersSyncedUntil } userErrors { code } } }",
+        {"id": encode_id("ChannelConnection", conn_id), "since": (old - timedelta(days=1)).isoformat()},
+        key=t.key,
+    )
+    assert result["connectionBackfill"]["userErrors"] == []
+
+    async def backfilled() -> bool:
+        return await _orders(app, t) == 1
+
+    await _wait_for(backfilled)
+    future = await api.data(
+        'mutation($id: ID!) { connectionBackfill(input: {id: $id, since: "2999-01-01T00:00:00Z"}) { userErrors { code field } } }',
+        {"id": encode_id("ChannelConnection", conn_id)},
+        key=t.key,
+    )
+    assert future["connectionBackfill"]["userErrors"] == [{"code": "INVALID", "field": ["since"]}]
+    await app.close()
