@@ -70,7 +70,7 @@ class App:
 
             await upgrade(self.db)
         if run_jobs and isinstance(self.queue, EmbeddedQueue):
-            self.queue.start(self.job_context())
+            self.queue.start(self.job_context(), periodic=self.settings.periodic_jobs)
 
     async def close(self) -> None:
         if isinstance(self.queue, EmbeddedQueue):

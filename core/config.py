@@ -44,6 +44,9 @@ class Settings:
     #: Coalescing windows: at most one stock push per connection, and one run of the
     #: waiting-order allocator per tenant, per window.
     push_window_seconds: float = 2.0
+    #: Run the periodic jobs (sync scheduler, sweeps) in this process; a deployment may
+    #: keep them to some workers only.
+    periodic_jobs: bool = True
     allocate_window_seconds: float = 1.0
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
     graphiql_assets: Path | None = None
@@ -72,6 +75,7 @@ class Settings:
             plugins=_split(env.get("CROSSDOCK_PLUGINS")),
             sync_interval_seconds=int(env.get("CROSSDOCK_SYNC_INTERVAL", "60")),
             push_window_seconds=float(env.get("CROSSDOCK_PUSH_WINDOW", "2")),
+            periodic_jobs=env.get("CROSSDOCK_PERIODIC", "1") not in ("0", "false", "no"),
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,
         )

@@ -111,6 +111,7 @@ def worker_settings(settings: Settings, app_factory: Callable[[], App] | None = 
             **_cron_times(p.every_seconds(settings)),
         )
         for p in PERIODIC
+        if settings.periodic_jobs
     ]
     assert settings.redis_url is not None
     return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ T = TypeVar("T")
 
 #: Re-read this much before the cursor: marketplaces index updates with some delay.
 OVERLAP = timedelta(minutes=5)
+#: A sync run commits at most this many pages, then queues its continuation.
+MAX_PAGES_PER_RUN = 50
 #: A new connection's first sync reaches this far back.
 INITIAL_BACKFILL = timedelta(days=30)
 
@@ -121,6 +124,10 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
             page, view = await _with_fresh_credentials(ctx, tenant_id, slug, view, fetch)
         except ChannelError as exc:
             await _record_error(ctx, tenant_id, slug, connection_id, exc)
+            if exc.retryable and totals["pages"]:
+                # progress was made: continue in a fresh job rather than spend this one's tries
+                await _continue_sync(ctx, tenant_id, connection_id, page_token, exc.retry_after or 1.0)
+                return totals
             raise
         async with ctx.db.write(tenant_id, slug=slug) as session:
             conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
@@ -145,6 +152,24 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
         totals["pages"] += 1
         if not page_token:
             return totals
+        if totals["pages"] >= MAX_PAGES_PER_RUN:
+            await _continue_sync(ctx, tenant_id, connection_id, page_token, 0)
+            return totals
+
+
+async def _continue_sync(
+    ctx: JobContext, tenant_id: int, connection_id: int, page_token: str | None, delay: float
+) -> None:
+    """Queue the rest of a sync as its own job, keyed by the page it starts from, so runs
+    stay short and two continuations of the same page are one job."""
+    digest = hashlib.sha1(f"{page_token}".encode()).hexdigest()[:16]
+    await ctx.queue.enqueue(
+        "sync_orders",
+        job_id=f"sync_orders:{connection_id}:page:{digest}",
+        defer_by=delay or None,
+        tenant_id=tenant_id,
+        connection_id=connection_id,
+    )
 
 
 def _respect_throttle(conn: Connection) -> None:

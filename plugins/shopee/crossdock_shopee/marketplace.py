@@ -31,6 +31,7 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    with_retries,
 )
 from crossdock_shopee import __version__
 from crossdock_shopee.client import ShopeeClient
@@ -162,11 +163,13 @@ class ShopeeMarketplace(MarketplaceBase):
         orders: list[ChannelOrder] = []
         for i in range(0, len(sns), DETAIL_BATCH):
             batch = sns[i : i + DETAIL_BATCH]
-            detail = await self._shop_call(
-                conn,
-                "GET",
-                "/api/v2/order/get_order_detail",
-                params={"order_sn_list": ",".join(batch), "response_optional_fields": OPTIONAL_FIELDS},
+            detail = await with_retries(
+                lambda b=batch: self._shop_call(
+                    conn,
+                    "GET",
+                    "/api/v2/order/get_order_detail",
+                    params={"order_sn_list": ",".join(b), "response_optional_fields": OPTIONAL_FIELDS},
+                )
             )
             orders.extend(to_order(raw) for raw in (detail.get("response") or {}).get("order_list") or [])
         return orders
