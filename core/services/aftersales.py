@@ -26,7 +26,7 @@ from crossdock.money import Money
 from crossdock.services.allocation import set_status
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
-from crossdock.services.inventory import change_stock
+from crossdock.services.inventory import record_change
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -102,7 +102,7 @@ async def receive_return(
             )
         returned[line.id] = int(returned.get(line.id, 0)) + item.quantity
         reference = f"return of order {order.external_id}"
-        await change_stock(
+        await record_change(
             session,
             variant_id=line.variant_id,
             warehouse_id=warehouse_id,
@@ -115,7 +115,7 @@ async def receive_return(
             checked=True,
         )
         if item.condition == "damaged":
-            await change_stock(
+            await record_change(
                 session,
                 variant_id=line.variant_id,
                 warehouse_id=warehouse_id,

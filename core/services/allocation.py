@@ -42,7 +42,7 @@ from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
-from crossdock.services.inventory import change_stock
+from crossdock.services.inventory import record_change
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -148,6 +148,14 @@ async def _hold(session: AsyncSession, order: Order, reason: str, message: str) 
     await set_status(session, order, OrderStatus.ON_HOLD, reason)
 
 
+async def _allow_split(session: AsyncSession) -> bool:
+    """The tenant's split rule, read once per transaction."""
+    if "allow_split" not in session.info:
+        tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
+        session.info["allow_split"] = bool((tenant.settings if tenant else {}).get("allow_split", True))
+    return bool(session.info["allow_split"])
+
+
 async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins | None = None) -> bool:
     """Reserve stock for every line of ``order``; True when it is allocated.
 
@@ -181,8 +189,7 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
     ]
     if any(line.variant_id is None for line in lines):
         return False  # sku_unmapped holds the order; nothing to reserve against
-    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
-    split = bool((tenant.settings if tenant else {}).get("allow_split", True))
+    split = await _allow_split(session)
     warehouses = await _candidates(session, order)
     if order.fulfilled_by_channel and not warehouses:
         return False  # the channel ships from stock Crossdock does not mirror: nothing to reserve
@@ -207,7 +214,7 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
         try:
             async with session.begin_nested():
                 for pick in plan:
-                    await change_stock(
+                    await record_change(
                         session,
                         variant_id=pick.variant_id,
                         warehouse_id=pick.warehouse_id,
@@ -216,6 +223,7 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
                         reference=f"order {order.external_id}",
                         plugins=plugins,
                         checked=True,
+                        savepoint=False,  # the savepoint around the whole plan undoes it
                     )
                     session.add(
                         Allocation(

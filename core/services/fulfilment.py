@@ -33,7 +33,7 @@ from crossdock.errors import UserError
 from crossdock.services.allocation import set_status
 from crossdock.services.common import get_or_404, non_empty
 from crossdock.services.events import emit
-from crossdock.services.inventory import change_stock
+from crossdock.services.inventory import record_change
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -175,7 +175,7 @@ async def ship_shipment(
         await session.scalars(select(Allocation).where(Allocation.shipment_id == shipment.id))
     ).all()
     for allocation in allocations:
-        await change_stock(
+        await record_change(
             session,
             variant_id=allocation.variant_id,
             warehouse_id=allocation.warehouse_id,
@@ -221,7 +221,7 @@ async def release_allocations(
     ).all()
     released = 0
     for allocation in allocations:
-        await change_stock(
+        await record_change(
             session,
             variant_id=allocation.variant_id,
             warehouse_id=allocation.warehouse_id,
@@ -294,7 +294,7 @@ async def ship_channel_fulfilled(session: AsyncSession, order: Order, plugins: P
         per_level[(allocation.variant_id, allocation.warehouse_id)] += allocation.quantity
         allocation.status = AllocationStatus.SHIPPED
     for (variant_id, warehouse_id), qty in per_level.items():
-        await change_stock(
+        await record_change(
             session,
             variant_id=variant_id,
             warehouse_id=warehouse_id,

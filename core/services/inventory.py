@@ -6,6 +6,7 @@ an error, never a silent negative number.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
@@ -43,6 +44,7 @@ __all__ = [
     "create_warehouse",
     "receive_stock",
     "receive_transfer",
+    "record_change",
     "set_stock_policy",
     "start_transfer",
     "update_warehouse",
@@ -149,7 +151,26 @@ async def update_warehouse(
     return wh
 
 
-async def change_stock(
+@dataclass(frozen=True)
+class LevelChange:
+    """A level after a change: what :func:`record_change` returns instead of a loaded row."""
+
+    level_id: int
+    on_hand: int
+    reserved: int
+
+
+async def change_stock(session: AsyncSession, **kwargs: Any) -> StockLevel:
+    """:func:`record_change`, then the changed level as an ORM row (for the API)."""
+    change = await record_change(session, **kwargs)
+    level = await session.scalar(
+        select(StockLevel).where(StockLevel.id == change.level_id).execution_options(populate_existing=True)
+    )
+    assert level is not None
+    return level
+
+
+async def record_change(
     session: AsyncSession,
     *,
     variant_id: int,
@@ -164,7 +185,8 @@ async def change_stock(
     plugins: Plugins | None = None,
     field: str = "quantity",
     checked: bool = False,
-) -> StockLevel:
+    savepoint: bool = True,
+) -> LevelChange:
     """Apply one change to one level and write its ledger row, atomically.
 
     The level is changed by a single ``UPDATE ... SET on_hand = on_hand + :delta`` so two
@@ -175,7 +197,9 @@ async def change_stock(
     After commit: the ``crossdock_stock_changed`` hook, a coalesced stock push to every
     connection listing the variant, and, when stock became available, a coalesced run of
     the allocator for orders waiting on it. ``checked=True`` skips the existence checks
-    for callers that already loaded the variant and warehouse of this tenant.
+    for callers that already loaded the variant and warehouse of this tenant;
+    ``savepoint=False`` is for callers that hold their own savepoint around several changes
+    (a refused change then aborts up to theirs).
     """
     if not checked:
         await get_or_404(session, Variant, variant_id, field="variantId")
@@ -183,38 +207,35 @@ async def change_stock(
     tenant_id = session_tenant(session.sync_session)
     if tenant_id is None:
         raise TenantScopeError("stock changes need a tenant's session")
-    dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
-    await session.execute(
-        ins.values(
-            tenant_id=tenant_id,
-            variant_id=variant_id,
-            warehouse_id=warehouse_id,
-            on_hand=0,
-            reserved=0,
-            safety_stock=0,
-        ).on_conflict_do_nothing(index_elements=["variant_id", "warehouse_id"])
+    if delta_on_hand > 0 or (delta_on_hand == 0 and delta_reserved == 0):  # a level may be new
+        dialect = session.get_bind().dialect.name
+        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
+        await session.execute(
+            ins.values(
+                tenant_id=tenant_id,
+                variant_id=variant_id,
+                warehouse_id=warehouse_id,
+                on_hand=0,
+                reserved=0,
+                safety_stock=0,
+            ).on_conflict_do_nothing(index_elements=["variant_id", "warehouse_id"])
+        )
+    statement = (
+        update(StockLevel)
+        .where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
+        .values(on_hand=StockLevel.on_hand + delta_on_hand, reserved=StockLevel.reserved + delta_reserved)
+        .returning(StockLevel.id, StockLevel.on_hand, StockLevel.reserved, StockLevel.low_stock_threshold)
     )
     try:
-        async with session.begin_nested():
-            row = (
-                await session.execute(
-                    update(StockLevel)
-                    .where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
-                    .values(
-                        on_hand=StockLevel.on_hand + delta_on_hand,
-                        reserved=StockLevel.reserved + delta_reserved,
-                    )
-                    .returning(
-                        StockLevel.id,
-                        StockLevel.on_hand,
-                        StockLevel.reserved,
-                        StockLevel.low_stock_threshold,
-                    )
-                )
-            ).one()
+        if savepoint:
+            async with session.begin_nested():
+                row = (await session.execute(statement)).one_or_none()
+        else:
+            row = (await session.execute(statement)).one_or_none()
     except IntegrityError:
-        raise UserError("not enough stock for this change", field=field, code="INSUFFICIENT_STOCK") from None
+        row = None
+    if row is None:  # below zero (a check constraint refused it), or no stock here at all
+        raise UserError("not enough stock for this change", field=field, code="INSUFFICIENT_STOCK")
     await session.execute(
         insert(StockLedgerEntry).values(
             tenant_id=tenant_id,
@@ -244,10 +265,6 @@ async def change_stock(
         )
     if available != before:
         await _after_availability_change(session, variant_id, tenant_id, rose=available > before)
-    level = await session.scalar(
-        select(StockLevel).where(StockLevel.id == row.id).execution_options(populate_existing=True)
-    )
-    assert level is not None
     if plugins is not None:
         slug = session_tenant_slug(session)
         on_hand, reserved = row.on_hand, row.reserved
@@ -262,24 +279,33 @@ async def change_stock(
                 reason=reason.value,
             ),
         )
-    return level
+    return LevelChange(row.id, row.on_hand, row.reserved)
 
 
 async def _after_availability_change(
     session: AsyncSession, variant_id: int, tenant_id: int, *, rose: bool
 ) -> None:
     """Schedule the reactions to a change in what can be sold (coalesced, after commit)."""
-    connection_ids = (
-        await session.scalars(
-            select(Listing.connection_id).where(Listing.variant_id == variant_id).distinct()
+    cache: dict[int, list[int]] = session.info.setdefault("listing_connections", {})
+    if variant_id not in cache:  # once per variant per transaction
+        cache[variant_id] = list(
+            (
+                await session.scalars(
+                    select(Listing.connection_id).where(Listing.variant_id == variant_id).distinct()
+                )
+            ).all()
         )
-    ).all()
-    for connection_id in connection_ids:
-        enqueue_coalesced(
-            session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
-        )
+    scheduled: set[str] = session.info.setdefault("scheduled_pushes", set())
+    for connection_id in cache[variant_id]:
+        if f"{connection_id}" not in scheduled:  # one enqueue per connection per transaction
+            scheduled.add(f"{connection_id}")
+            enqueue_coalesced(
+                session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
+            )
     if rose:
-        enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
+        if "allocate_waiting" not in scheduled:
+            scheduled.add("allocate_waiting")
+            enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
 
 
 async def _level(session: AsyncSession, variant_id: int, warehouse_id: int) -> StockLevel | None:
@@ -406,7 +432,7 @@ async def start_transfer(
         quantity=quantity,
         reference=reference,
     )
-    await change_stock(
+    await record_change(
         session,
         variant_id=variant_id,
         warehouse_id=from_warehouse_id,
@@ -439,7 +465,7 @@ async def receive_transfer(
     if not 0 <= received <= transfer.quantity:
         raise UserError(f"receive between 0 and {transfer.quantity}", field="quantity", code="INVALID")
     if received:
-        await change_stock(
+        await record_change(
             session,
             variant_id=transfer.variant_id,
             warehouse_id=transfer.to_warehouse_id,

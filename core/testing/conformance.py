@@ -40,7 +40,7 @@ from crossdock.services.availability import available_to_sell
 from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.kit import TestTenant
 
-__all__ = ["EmulatorHandle", "MarketplaceConformance", "until_done"]
+__all__ = ["EmulatorHandle", "MarketplaceConformance", "sync_to_the_end", "until_done"]
 
 T = TypeVar("T")
 SKUS = ("CONF-1", "CONF-2")
@@ -90,6 +90,25 @@ async def until_done(job: Callable[[], Awaitable[T]], attempts: int = 80) -> T:
     raise AssertionError(f"job still failing after {attempts} attempts")
 
 
+async def sync_to_the_end(app: App, tenant_id: int, connection_id: int, runs: int = 50) -> dict[str, int]:
+    """Run ``sync_orders`` (and the continuations a runner would run) until the connection's
+    order cursor has no page left; returns the summed counts."""
+    totals = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
+    ctx = app.job_context()
+    for _ in range(runs):
+        result = await until_done(
+            lambda: JOBS["sync_orders"](ctx, tenant_id=tenant_id, connection_id=connection_id)
+        )
+        for key in totals:
+            totals[key] += int(result.get(key, 0))
+        async with app.db.tenant(tenant_id) as session:
+            conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+            assert conn is not None
+            if "page_token" not in (conn.sync_state.get("orders") or {}):
+                return totals
+    raise AssertionError("sync did not finish")
+
+
 @dataclass
 class Setup:
     app: App
@@ -103,8 +122,8 @@ class Setup:
         ctx = self.app.job_context()
         return lambda: JOBS[name](ctx, tenant_id=self.tenant.id, **kwargs)
 
-    async def sync(self) -> Any:
-        return await until_done(self.job("sync_orders", connection_id=self.connection_id))
+    async def sync(self) -> dict[str, int]:
+        return await sync_to_the_end(self.app, self.tenant.id, self.connection_id)
 
     async def orders(self) -> dict[str, Order]:
         async with self.app.db.tenant(self.tenant.id) as session:

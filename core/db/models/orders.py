@@ -54,6 +54,10 @@ class Order(TenantScoped, Timestamped, Base):
         UniqueConstraint("tenant_id", "connection_id", "external_id"),
         Index("ix_orders_tenant_status", "tenant_id", "status"),
         Index("ix_orders_tenant_ship_by", "tenant_id", "ship_by"),
+        # the duplicate-order check looks orders up by buyer; the value check by connection
+        Index("ix_orders_tenant_buyer_email", "tenant_id", "buyer_email"),
+        Index("ix_orders_tenant_buyer_name", "tenant_id", "buyer_name"),
+        Index("ix_orders_connection_id", "connection_id", "id"),
     )
 
     connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))

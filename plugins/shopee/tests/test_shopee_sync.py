@@ -16,6 +16,7 @@ from crossdock.db.models import Connection, Listing, Order, Variant
 from crossdock.jobs import JOBS
 from crossdock.services import catalog, connections, fulfilment, inventory
 from crossdock.services.availability import available_to_sell
+from crossdock.testing.conformance import sync_to_the_end
 from crossdock.testing.emulator import Faults, serve
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ async def setup(app: Any, tenant_factory: Any) -> Any:
 async def test_sync_confirm_push_and_refresh(app: Any, setup: Any) -> None:
     emu, tenant, conn_id = setup["emu"], setup["tenant"], setup["conn_id"]
     ctx = app.job_context()
-    await until_done(lambda: JOBS["sync_orders"](ctx, tenant_id=tenant.id, connection_id=conn_id))
+    await sync_to_the_end(app, tenant.id, conn_id)
     async with app.db.tenant(tenant.id) as session:
         assert await session.scalar(select(func.count(Order.id))) == 300
         statuses = dict(
@@ -95,7 +96,7 @@ async def test_sync_confirm_push_and_refresh(app: Any, setup: Any) -> None:
     assert emu.injected["duplicate_page"] + emu.injected["throttle"] + emu.injected["server_error"] > 0
 
     # a second sync with nothing new changes nothing
-    await until_done(lambda: JOBS["sync_orders"](ctx, tenant_id=tenant.id, connection_id=conn_id))
+    await sync_to_the_end(app, tenant.id, conn_id)
     async with app.db.tenant(tenant.id) as session:
         assert await session.scalar(select(func.count(Order.id))) == 300
 
@@ -128,7 +129,7 @@ async def test_sync_confirm_push_and_refresh(app: Any, setup: Any) -> None:
     emu.expire_tokens()
     emu.update_order(order.external_id, order_status="SHIPPED")
     await asyncio.sleep(1.1)  # Shopee stamps updates to the second
-    await until_done(lambda: JOBS["sync_orders"](ctx, tenant_id=tenant.id, connection_id=conn_id))
+    await sync_to_the_end(app, tenant.id, conn_id)
     async with app.db.tenant(tenant.id) as session:
         conn = await session.scalar(select(Connection).where(Connection.id == conn_id))
         saved = app.vault.decrypt(conn.credentials_encrypted)
