@@ -302,10 +302,9 @@ async def _after_availability_change(
             enqueue_coalesced(
                 session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
             )
-    if rose:
-        if "allocate_waiting" not in scheduled:
-            scheduled.add("allocate_waiting")
-            enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
+    if rose and "allocate_waiting" not in scheduled:
+        scheduled.add("allocate_waiting")
+        enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
 
 
 async def _level(session: AsyncSession, variant_id: int, warehouse_id: int) -> StockLevel | None:
