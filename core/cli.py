@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -64,6 +65,10 @@ def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) 
     """Run the HTTP server (GraphQL at /graphql, GraphiQL in a browser)."""
     import uvicorn
 
+    if demo:  # live marketplace emulators inside the server, synced every 10 seconds
+        os.environ["CROSSDOCK_DEMO"] = "1"
+        os.environ.setdefault("CROSSDOCK_SYNC_INTERVAL", "10")
+        os.environ.setdefault("CROSSDOCK_PUSH_WINDOW", "1")
     settings = Settings.from_env()
     if migrate is None:
         migrate = settings.is_sqlite
@@ -79,6 +84,10 @@ def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) 
                 click.echo(f"Demo tenants: {', '.join(info.tenants)}")
                 click.echo(f"Demo API key (admin, all demo tenants): {info.api_key}")
                 click.echo(f"Send it as 'Authorization: Bearer <key>' with 'X-Tenant: {info.tenants[0]}'.")
+                click.echo(
+                    "Live channels: emulated Shopee and Amazon shops sell to acme-outdoor; see "
+                    f"{settings.data_dir / 'demo-emulators.json'} once the server is up."
+                )
 
         _run(prepare, migrate=False)
     click.echo(f"GraphiQL: http://{host}:{port}/graphql   health: http://{host}:{port}/health")

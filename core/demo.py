@@ -6,17 +6,22 @@ Idempotent: a second ``serve --demo`` finds the organization and only prints a n
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
+import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from crossdock.bootstrap import App
-from crossdock.db.models import Organization, Tenant, Variant, Warehouse
+from crossdock.db.models import Connection, Listing, Organization, Tenant, Variant, Warehouse
 from crossdock.money import Money
 from crossdock.services import catalog, inventory, tenancy
 
-__all__ = ["DemoInfo", "seed_demo"]
+__all__ = ["DemoInfo", "LiveDemo", "seed_demo", "start_live_demo"]
 
 ORG = "demo-agency"
 TENANTS: dict[str, dict[str, Any]] = {
@@ -106,3 +111,113 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
                     reference="PO-DEMO-0001",
                     plugins=app.plugins,
                 )
+
+
+# --------------------------------------------------------------------------- live channels
+
+LIVE_CHANNELS = ("shopee", "amazon")
+LIVE_TENANT = "acme-outdoor"
+TRAFFIC_SECONDS = 15.0
+
+
+@dataclass
+class LiveDemo:
+    """Marketplace emulators running inside the demo server, with connections to them."""
+
+    stack: AsyncExitStack
+    channels: dict[str, dict[str, Any]]
+    tasks: list[asyncio.Task[None]]
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.stack.aclose()
+
+
+async def start_live_demo(app: App) -> LiveDemo | None:
+    """Start each installed channel's emulator on a loopback port, point the demo tenant's
+    connection at it (credentials, listings), and let new orders arrive every few seconds.
+
+    Emulators keep their shops in memory, so every start opens fresh accounts; what they
+    hold is written to ``.crossdock/demo-emulators.json`` for a person (or a test) to look.
+    """
+    from crossdock.services import connections
+    from crossdock.testing.emulator import Faults, serve
+
+    async with app.db.system() as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == LIVE_TENANT))
+    if tenant is None:
+        return None
+    stack = AsyncExitStack()
+    live = LiveDemo(stack, {}, [])
+    for channel in LIVE_CHANNELS:
+        factory = app.plugins.emulators.get(channel)
+        if factory is None or channel not in app.plugins.marketplaces:
+            continue
+        emulator = factory(Faults(seed=7))
+        base_url = await stack.enter_async_context(serve(emulator))
+        account = dict(emulator.open_account(factory.default_site))
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
+            listings = {v.sku: emulator.add_product(account, v.sku, stock=0) for v in variants}
+            conn = await session.scalar(select(Connection).where(Connection.name == f"demo-{channel}"))
+            site = factory.default_site
+            if conn is None:
+                conn = await connections.create_connection(
+                    session,
+                    app.plugins,
+                    app.vault,
+                    channel=channel,
+                    name=f"demo-{channel}",
+                    site=site,
+                    credentials=account,
+                    base_url=base_url,
+                    settings={"timeout": 5},
+                )
+            else:
+                conn = await connections.update_connection(
+                    session, app.vault, conn.id, credentials=account, base_url=base_url, status="active"
+                )
+                conn.sync_state = {}
+            known = {
+                row.channel_sku: row
+                for row in (await session.scalars(select(Listing))).all()
+                if row.connection_id == conn.id
+            }
+            by_sku = {v.sku: v.id for v in variants}
+            for sku, external_id in listings.items():
+                if sku in known:
+                    known[sku].external_id = external_id
+                else:
+                    session.add(
+                        Listing(
+                            connection_id=conn.id,
+                            variant_id=by_sku[sku],
+                            channel_sku=sku,
+                            external_id=external_id,
+                        )
+                    )
+        emulator.generate_orders(account, 30, seed=11)
+        live.channels[channel] = {
+            "base_url": base_url,
+            "site": site,
+            "credentials": account,
+            "listings": listings,
+            "connection_id": conn.id,
+        }
+        live.tasks.append(asyncio.create_task(_traffic(emulator, account, list(listings))))
+        await app.queue.enqueue(
+            "push_stock", job_id=f"push_stock:{conn.id}:demo", tenant_id=tenant.id, connection_id=conn.id
+        )
+    path = app.settings.data_dir / "demo-emulators.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(live.channels, indent=2, default=str))
+    return live
+
+
+async def _traffic(emulator: Any, account: dict[str, Any], skus: list[str]) -> None:
+    """A buyer every few seconds, so the demo's order list moves on its own."""
+    for n in itertools.count(1):
+        await asyncio.sleep(TRAFFIC_SECONDS)
+        sku = skus[n % len(skus)]
+        emulator.add_order(account, f"LIVE-{n:05d}-{int(time.time())}", [(sku, 1 + n % 2, "19.90")])

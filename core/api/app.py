@@ -43,7 +43,9 @@ def _auth_error(request: Request[Any, Any, Any], exc: CrossdockError) -> Respons
     )
 
 
-def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Litestar:
+def create_app(
+    app: App, *, migrate: bool = False, run_jobs: bool = True, live_demo: bool = False
+) -> Litestar:
     """Build the Litestar app around an :class:`~crossdock.bootstrap.App`.
 
     ``migrate`` upgrades the database at start-up (the embedded default); ``run_jobs``
@@ -109,10 +111,19 @@ def create_app(app: App, *, migrate: bool = False, run_jobs: bool = True) -> Lit
             return Response(b"", status_code=401)
         return Response(b"", status_code=200, media_type=MediaType.TEXT)
 
+    demo: list[Any] = []
+
     async def on_startup() -> None:
         await app.start(migrate=migrate, run_jobs=run_jobs)
+        if live_demo:
+            from crossdock.demo import start_live_demo
+
+            demo.append(await start_live_demo(app))
 
     async def on_shutdown() -> None:
+        for running in demo:
+            if running is not None:
+                await running.close()
         await app.close()
 
     return Litestar(

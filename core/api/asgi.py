@@ -7,7 +7,9 @@ before the processes start, never by each process.
 
 from __future__ import annotations
 
+import os
+
 from crossdock.api.app import create_app
 from crossdock.bootstrap import App
 
-app = create_app(App.build())
+app = create_app(App.build(), live_demo=os.environ.get("CROSSDOCK_DEMO") == "1")
