@@ -42,6 +42,7 @@ class App:
         db.queue = queue
         db.windows = {
             "push_stock": settings.push_window_seconds,
+            "push_prices": settings.push_window_seconds,
             "allocate_waiting": settings.allocate_window_seconds,
         }
         return cls(

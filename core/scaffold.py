@@ -147,6 +147,9 @@ class ${cls}Emulator(Emulator):
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return self.products[sku]
 
+    def price(self, account: Mapping[str, Any], sku: str) -> str | None:
+        return None
+
     def expire_tokens(self) -> None:
         pass
 ''',

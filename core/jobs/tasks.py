@@ -28,7 +28,14 @@ from crossdock.db.models import (
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
-from crossdock.providers import ChannelConnection, MarketplaceCapability, ShipmentConfirmation, StockUpdate
+from crossdock.money import Money
+from crossdock.providers import (
+    ChannelConnection,
+    MarketplaceCapability,
+    PriceUpdate,
+    ShipmentConfirmation,
+    StockUpdate,
+)
 from crossdock.services.allocation import allocate_order, waiting_orders
 from crossdock.services.availability import available_to_sell
 from crossdock.services.events import emit
@@ -39,6 +46,7 @@ __all__ = [
     "allocate_waiting",
     "confirm_shipment",
     "process_webhook",
+    "push_prices",
     "push_stock",
     "reconcile_stock_pushes",
     "schedule_syncs",
@@ -326,6 +334,56 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
                     update(Listing)
                     .where(Listing.id == listing.id)
                     .values(last_pushed_quantity=qty, last_pushed_at=now)
+                )
+    return {"pushed": len(accepted), "rejected": len(changed) - len(accepted)}
+
+
+@register
+async def push_prices(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, int]:
+    """Push every listing price that differs from what the channel was last told, in one
+    call; accepted prices are recorded so a re-run sends only what is still different."""
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+        if conn is None or conn.status != ConnectionStatus.ACTIVE:
+            return {"pushed": 0}
+        provider = ctx.plugins.marketplace(conn.channel)
+        if MarketplaceCapability.PRICE_PUSH not in provider.capabilities:
+            return {"pushed": 0}
+        _respect_throttle(conn)
+        changed = [
+            listing
+            for listing in (
+                await session.scalars(select(Listing).where(Listing.connection_id == conn.id))
+            ).all()
+            if listing.price_amount is not None and listing.price_amount != listing.last_pushed_price
+        ]
+        view = ctx.view(session, conn)
+    if not changed:
+        return {"pushed": 0}
+    updates = [
+        PriceUpdate(
+            channel_sku=listing.channel_sku,
+            price=Money(listing.price_amount, listing.price_currency or conn.currency),  # type: ignore[arg-type]
+            external_id=listing.external_id,
+        )
+        for listing in changed
+    ]
+    try:
+        results, _ = await _with_fresh_credentials(
+            ctx, tenant_id, slug, view, lambda v: provider.push_prices(v, updates)
+        )
+    except ChannelError as exc:
+        await _record_error(ctx, tenant_id, slug, connection_id, exc)
+        raise
+    accepted = {r.channel_sku for r in results if r.accepted}
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        for listing in changed:
+            if listing.channel_sku in accepted:
+                await session.execute(
+                    update(Listing)
+                    .where(Listing.id == listing.id)
+                    .values(last_pushed_price=listing.price_amount)
                 )
     return {"pushed": len(accepted), "rejected": len(changed) - len(accepted)}
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crossdock.db.models import Connection, ConnectionWarehouse, Listing, Variant, Warehouse
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
+from crossdock.money import Money
 from crossdock.services.common import get_or_404, non_empty
 from crossdock.services.events import enqueue_coalesced
 
@@ -29,11 +30,10 @@ def _share(value: Decimal | None) -> Decimal | None:
     return value
 
 
-def _schedule_push(session: AsyncSession, connection_id: int) -> None:
+def _schedule_push(session: AsyncSession, connection_id: int, *, prices: bool = False) -> None:
     tenant_id = session_tenant(session.sync_session)
-    enqueue_coalesced(
-        session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
-    )
+    for job in ("push_stock", "push_prices") if prices else ("push_stock",):
+        enqueue_coalesced(session, job, f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id)
 
 
 async def _check_sku_free(
@@ -55,6 +55,7 @@ async def create_listing(
     external_id: str | None = None,
     title: str | None = None,
     ats_share: Decimal | None = None,
+    price: Money | None = None,
 ) -> Listing:
     await get_or_404(session, Connection, connection_id, field="connectionId")
     await get_or_404(session, Variant, variant_id, field="variantId")
@@ -67,10 +68,12 @@ async def create_listing(
         external_id=external_id,
         title=title,
         ats_share=_share(ats_share),
+        price_amount=price.amount if price else None,
+        price_currency=price.currency if price else None,
     )
     session.add(listing)
     await session.flush()
-    _schedule_push(session, connection_id)
+    _schedule_push(session, connection_id, prices=price is not None)
     return listing
 
 
@@ -83,6 +86,7 @@ async def update_listing(
     title: str | None = _UNSET,
     ats_share: Decimal | None = _UNSET,
     status: str | None = None,
+    price: Money | None = _UNSET,
 ) -> Listing:
     listing = await get_or_404(session, Listing, listing_id)
     if channel_sku is not None:
@@ -99,8 +103,13 @@ async def update_listing(
         if status not in ("active", "inactive"):
             raise UserError("status is active or inactive", field="status", code="INVALID")
         listing.status = status
+    if price is not _UNSET:
+        if price is not None and price.amount <= 0:
+            raise UserError("a price is positive", field="price", code="INVALID")
+        listing.price_amount = price.amount if price else None
+        listing.price_currency = price.currency if price else None
     await session.flush()
-    _schedule_push(session, listing.connection_id)
+    _schedule_push(session, listing.connection_id, prices=price is not _UNSET)
     return listing
 
 

@@ -74,6 +74,9 @@ class EmulatorHandle(Protocol):
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int: ...
 
+    def price(self, account: Mapping[str, Any], sku: str) -> str | None:
+        """The SKU's price on the channel, as a decimal string with two places."""
+
     def expire_tokens(self) -> None:
         """Every access token stops working now."""
 
@@ -281,6 +284,24 @@ class MarketplaceConformance:
             assert expected[SKUS[0]] == 5000
             again = await until_done(setup.job("push_stock", connection_id=setup.connection_id))
             assert again["pushed"] == 0  # nothing changed, nothing sent
+
+    async def test_price_push(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.PRICE_PUSH)
+        from crossdock.money import Money
+        from crossdock.services import listings
+
+        async with self.connected(app, tenant_factory) as setup:
+            async with setup.app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+                conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
+                assert conn is not None
+                rows = (await session.scalars(select(Listing).order_by(Listing.channel_sku))).all()
+                for row, amount in zip(rows, ("12.90", "7.50"), strict=True):
+                    await listings.update_listing(session, row.id, price=Money.of(amount, conn.currency))
+            result = await until_done(setup.job("push_prices", connection_id=setup.connection_id))
+            assert result["pushed"] == 2
+            assert [setup.emulator.price(setup.account, sku) for sku in SKUS] == ["12.90", "7.50"]
+            again = await until_done(setup.job("push_prices", connection_id=setup.connection_id))
+            assert again["pushed"] == 0
 
     async def test_token_refresh(self, app: App, tenant_factory: Any) -> None:
         self._require(app, MarketplaceCapability.CREDENTIALS_REFRESH)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import JSON, set_fields
+from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires, user_errors
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import ChannelConnection, Listing
@@ -169,6 +169,7 @@ class ListingCreateInput:
     external_id: str | None = None
     title: str | None = None
     ats_share: Decimal | None = None
+    price: MoneyInput | None = strawberry.field(default=None, description="Pushed to the channel.")
 
 
 @strawberry.input
@@ -179,6 +180,7 @@ class ListingUpdateInput:
     title: str | None = strawberry.UNSET
     ats_share: Decimal | None = strawberry.UNSET
     status: str | None = strawberry.UNSET
+    price: MoneyInput | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -206,6 +208,7 @@ class ListingMutation:
                 external_id=input.external_id,
                 title=input.title,
                 ats_share=input.ats_share,
+                price=input.price.value("price") if input.price else None,
             )
             return {"listing": Listing.from_row(row)}
 
@@ -224,6 +227,8 @@ class ListingMutation:
                     "status": "status",
                 },
             )
+            if input.price is not strawberry.UNSET:
+                changes["price"] = input.price.value("price") if input.price else None
             row = await listings.update_listing(session, decode_id(input.id, "Listing")[1], **changes)
             return {"listing": Listing.from_row(row)}
 

@@ -395,6 +395,25 @@ class AmazonEmulator(Emulator):
                     )
                 else:
                     listing["quantity"] = quantity
+            elif patch.get("path") == "/attributes/purchasable_offer" and patch.get("op") in (
+                "replace",
+                "merge",
+            ):
+                offer = (patch.get("value") or [{}])[0]
+                try:
+                    amount = str(offer["our_price"][0]["schedule"][0]["value_with_tax"])
+                    float(amount)
+                except (KeyError, IndexError, TypeError, ValueError):
+                    issues.append(
+                        {
+                            "code": "4000001",
+                            "message": "our_price.schedule.value_with_tax is required",
+                            "severity": "ERROR",
+                        }
+                    )
+                else:
+                    listing["price"] = amount
+                    listing["currency"] = offer.get("currency")
             else:
                 issues.append(
                     {
@@ -463,3 +482,7 @@ class AmazonEmulator(Emulator):
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return int(self.sellers[str(account["seller_id"])].listings[sku]["quantity"])
+
+    def price(self, account: Mapping[str, Any], sku: str) -> str | None:
+        price = self.sellers[str(account["seller_id"])].listings[sku].get("price")
+        return f"{float(price):.2f}" if price is not None else None

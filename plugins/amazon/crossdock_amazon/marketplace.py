@@ -32,6 +32,7 @@ from crossdock import (
     MarketplaceCapability,
     Money,
     OrderPage,
+    PriceUpdate,
     PushResult,
     RateLimit,
     ShipmentConfirmation,
@@ -127,6 +128,7 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_GET,
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.PRICE_PUSH,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
     )
@@ -320,6 +322,37 @@ class AmazonMarketplace(MarketplaceBase):
                                 ],
                             }
                         ],
+                    },
+                )
+            )
+            issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
+            results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
+        return results
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]:
+        """patchListingsItem per SKU: ``/attributes/purchasable_offer`` our_price (shape as
+        in Amazon's listings product-type schema; UNCONFIRMED in ../shared/marketplaces.md)."""
+        api = self.client(conn)
+        seller = str(conn.credentials["seller_id"])
+        marketplace_id = self._marketplace_id(conn)
+        results = []
+        for update in updates:
+            await conn.throttle("patchListingsItem")
+            offer = {
+                "marketplace_id": marketplace_id,
+                "currency": update.price.currency,
+                "our_price": [{"schedule": [{"value_with_tax": str(update.price.rounded().amount)}]}],
+            }
+            answer = await with_retries(
+                lambda u=update, o=offer: api.call(
+                    "PATCH",
+                    f"/listings/2021-08-01/items/{seller}/{u.channel_sku}",
+                    params={"marketplaceIds": marketplace_id},
+                    body={
+                        "productType": "PRODUCT",
+                        "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [o]}],
                     },
                 )
             )

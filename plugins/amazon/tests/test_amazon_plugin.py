@@ -23,6 +23,7 @@ def test_registered_through_its_entry_point(provider) -> None:
         "credentials.refresh",
         "orders.get",
         "orders.sync",
+        "price.push",
         "shipments.confirm",
         "stock.push",
     )

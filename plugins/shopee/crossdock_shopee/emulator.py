@@ -89,6 +89,7 @@ class ShopeeEmulator(Emulator):
             ("POST", "/api/v2/logistics/ship_order", self._ship_order),
             ("GET", "/api/v2/logistics/get_tracking_number", self._tracking_number),
             ("POST", "/api/v2/product/update_stock", self._update_stock),
+            ("POST", "/api/v2/product/update_price", self._update_price),
             ("GET", "/api/v2/product/get_model_list", self._model_list),
         ):
             self.route(method, path, handler)
@@ -453,6 +454,28 @@ class ShopeeEmulator(Emulator):
             success.append({"model_id": model_id, "seller_stock": [{"stock": model["stock"]}]})
         return self._ok({"success_list": success, "failure_list": failure})
 
+    async def _update_price(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        body = request.json()
+        item_id = int(body["item_id"])
+        price_list = body.get("price_list") or []
+        if not 1 <= len(price_list) <= 50:
+            return self._fail("error_param", "price_list takes 1 to 50 models")
+        success, failure = [], []
+        for entry in price_list:
+            model_id = int(entry.get("model_id", 0))
+            model = shop.models.get((item_id, model_id))
+            price = entry.get("original_price")
+            if model is None or not isinstance(price, int | float) or price <= 0:
+                failure.append({"model_id": model_id, "failed_reason": "model not found or price invalid"})
+                continue
+            model["price"] = price
+            success.append({"model_id": model_id, "original_price": price})
+        return self._ok({"success_list": success, "failure_list": failure})
+
     async def _model_list(self, request: Request) -> Reply:
         shop = self._check_sign(request, shop_level=True)
         if isinstance(shop, Reply):
@@ -514,3 +537,7 @@ class ShopeeSellerEmulator(ShopeeEmulator):
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return self.stock_of(int(account["shop_id"]), sku)
+
+    def price(self, account: Mapping[str, Any], sku: str) -> str | None:
+        model = next(m for m in self.shops[int(account["shop_id"])].models.values() if m["sku"] == sku)
+        return f"{model['price']:.2f}" if "price" in model else None

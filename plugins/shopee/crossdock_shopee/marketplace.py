@@ -27,6 +27,7 @@ from crossdock import (
     MarketplaceBase,
     MarketplaceCapability,
     OrderPage,
+    PriceUpdate,
     PushResult,
     ShipmentConfirmation,
     Site,
@@ -82,6 +83,7 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_GET,
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.PRICE_PUSH,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
@@ -237,6 +239,46 @@ class ShopeeMarketplace(MarketplaceBase):
                         "item_id": item_id,
                         "stock_list": [
                             {"model_id": model_id, "seller_stock": [{"stock": max(0, u.quantity)}]}
+                            for model_id, u in chunk
+                        ],
+                    },
+                )
+                response = answer.get("response") or {}
+                failed = {
+                    int(f["model_id"]): f.get("failed_reason") for f in response.get("failure_list") or []
+                }
+                results.extend(
+                    PushResult(u.channel_sku, model_id not in failed, failed.get(model_id))
+                    for model_id, u in chunk
+                )
+        return results
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]:
+        """``update_price`` per item: the models' ``original_price`` in the shop's currency."""
+        results: list[PushResult] = []
+        by_item: dict[int, list[tuple[int, PriceUpdate]]] = {}
+        for update in updates:
+            if not update.external_id:
+                results.append(PushResult(update.channel_sku, False, "listing has no Shopee item id"))
+                continue
+            if update.price.currency != conn.currency:
+                results.append(PushResult(update.channel_sku, False, f"the shop sells in {conn.currency}"))
+                continue
+            item, _, model = update.external_id.partition(":")
+            by_item.setdefault(int(item), []).append((int(model or 0), update))
+        for item_id, models in by_item.items():
+            for i in range(0, len(models), 50):
+                chunk = models[i : i + 50]
+                answer = await self._shop_call(
+                    conn,
+                    "POST",
+                    "/api/v2/product/update_price",
+                    body={
+                        "item_id": item_id,
+                        "price_list": [
+                            {"model_id": model_id, "original_price": float(u.price.rounded().amount)}
                             for model_id, u in chunk
                         ],
                     },

@@ -23,6 +23,7 @@ def test_registered_with_its_capabilities() -> None:
         "credentials.refresh",
         "orders.get",
         "orders.sync",
+        "price.push",
         "shipments.confirm",
         "stock.push",
         "webhooks",
