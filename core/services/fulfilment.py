@@ -22,7 +22,6 @@ from crossdock.db.models import (
     AllocationStatus,
     Order,
     OrderHold,
-    OrderLine,
     OrderStatus,
     Shipment,
     StockReason,
@@ -306,7 +305,3 @@ async def ship_channel_fulfilled(session: AsyncSession, order: Order, plugins: P
             checked=True,
         )
     await set_status(session, order, OrderStatus.SHIPPED, "channel: shipped from its own stock")
-
-
-async def order_line(session: AsyncSession, line_id: int) -> OrderLine:
-    return await get_or_404(session, OrderLine, line_id, field="orderLineId")

@@ -20,11 +20,12 @@ from crossdock.plugins import Plugins
 from crossdock.providers import ChannelConnection, MarketplaceCapability
 from crossdock.security import Vault
 
-__all__ = ["KEPT_HEADERS", "receive_webhook"]
+__all__ = ["receive_webhook"]
 
 log = logging.getLogger(__name__)
 #: Headers never stored with the event.
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key"})
+#: At most this many headers are kept with an event (a push has a handful).
 KEPT_HEADERS = 40
 
 
