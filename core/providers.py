@@ -31,12 +31,15 @@ __all__ = [
     "CarrierBase",
     "CarrierProvider",
     "ChannelConnection",
+    "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
     "MarketplaceBase",
     "MarketplaceCapability",
     "MarketplaceProvider",
+    "MessagePage",
     "OrderPage",
+    "OutgoingMessage",
     "PaymentBase",
     "PaymentMethodOption",
     "PaymentProvider",
@@ -194,7 +197,51 @@ class OrderPage:
 
 
 @dataclass(frozen=True)
+class ChannelMessage:
+    """One message of a buyer conversation, as a marketplace provider normalizes it.
+
+    ``thread_id`` is the channel's conversation id; ``from_buyer`` tells the direction
+    (messages the seller sent from the marketplace's own console come back as
+    ``from_buyer=False`` and count as replies). ``language`` is set when the channel knows it.
+    """
+
+    thread_id: str
+    external_id: str
+    from_buyer: bool
+    text: str
+    sent_at: datetime
+    buyer_id: str | None = None
+    buyer_name: str | None = None
+    order_external_id: str | None = None
+    language: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of messages, oldest first. ``next_page_token`` is None on the last page."""
+
+    messages: Sequence[ChannelMessage]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A seller reply to send. ``reference`` is stable per message, so a channel that can
+    deduplicate recognises a retried send as the same message."""
+
+    thread_id: str
+    text: str
+    buyer_id: str | None = None
+    order_external_id: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class ShipmentConfirmation:
+    """A shipment to confirm to the channel. ``tracking_number`` is the seller's carrier's;
+    it is empty when the channel is to book its own carrier and assign one."""
+
     order_external_id: str
     carrier: str
     tracking_number: str
@@ -276,7 +323,9 @@ class MarketplaceProvider(Protocol):
 
     async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None: ...
 
-    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None: ...
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> str | None: ...
 
     async def push_stock(
         self, conn: ChannelConnection, updates: Sequence[StockUpdate]
@@ -287,10 +336,10 @@ class MarketplaceProvider(Protocol):
     ) -> Sequence[PushResult]: ...
 
     async def fetch_messages(
-        self, conn: ChannelConnection, *, since: datetime
-    ) -> Sequence[Mapping[str, Any]]: ...
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage: ...
 
-    async def send_message(self, conn: ChannelConnection, thread_id: str, text: str) -> None: ...
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None: ...
 
     def parse_webhook(
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
@@ -363,7 +412,9 @@ class MarketplaceBase(_Base):
     async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None:
         raise self._unsupported("cancel_order")
 
-    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> str | None:
         raise self._unsupported("confirm_shipment")
 
     async def push_stock(
@@ -377,11 +428,11 @@ class MarketplaceBase(_Base):
         raise self._unsupported("push_prices")
 
     async def fetch_messages(
-        self, conn: ChannelConnection, *, since: datetime
-    ) -> Sequence[Mapping[str, Any]]:
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage:
         raise self._unsupported("fetch_messages")
 
-    async def send_message(self, conn: ChannelConnection, thread_id: str, text: str) -> None:
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None:
         raise self._unsupported("send_message")
 
     def parse_webhook(

@@ -37,6 +37,8 @@ SCOPES: Mapping[str, str] = {
     "channels:write": "create and change connections",
     "orders:read": "read orders",
     "orders:write": "act on orders",
+    "messages:read": "read buyer conversations and canned replies",
+    "messages:write": "reply to buyers and edit canned replies",
     "events:read": "follow the event stream",
     "admin": "everything",
 }

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crossdock.db.engine import JobSink
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,13 +29,10 @@ __all__ = ["JOBS", "PERIODIC", "JobContext", "JobFn", "Periodic", "Queue", "job"
 JobFn = Callable[..., Awaitable[Any]]
 
 
-class Queue(Protocol):
-    """Where jobs are sent. ``job_id`` makes enqueueing idempotent: a second job with the
-    same id while the first is pending is dropped (returns False)."""
-
-    async def enqueue(
-        self, name: str, *, job_id: str | None = None, defer_by: float | None = None, **kwargs: Any
-    ) -> bool: ...
+class Queue(JobSink, Protocol):
+    """Where jobs are sent (``enqueue``, from :class:`~crossdock.db.engine.JobSink`).
+    ``job_id`` makes enqueueing idempotent: a second job with the same id while the first
+    is pending is dropped (returns False)."""
 
     async def ping(self) -> bool: ...
 

@@ -1,5 +1,5 @@
-"""The job functions: order sync, allocation of waiting orders, stock pushes, shipment
-confirmation and the ship-by sweep."""
+"""The job functions: order and message sync, allocation of waiting orders, stock and price
+pushes, shipment confirmation, sending replies, and the ship-by and reply-by sweeps."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
 from crossdock.db.models import (
     Allocation,
     Connection,
     ConnectionStatus,
+    Conversation,
+    ConversationStatus,
     Listing,
+    Message,
     Order,
     OrderLine,
     Shipment,
@@ -32,6 +36,9 @@ from crossdock.money import Money
 from crossdock.providers import (
     ChannelConnection,
     MarketplaceCapability,
+    MessagePage,
+    OrderPage,
+    OutgoingMessage,
     PriceUpdate,
     ShipmentConfirmation,
     StockUpdate,
@@ -39,6 +46,7 @@ from crossdock.providers import (
 from crossdock.services.allocation import allocate_order, waiting_orders
 from crossdock.services.availability import available_to_sell
 from crossdock.services.events import emit
+from crossdock.services.messaging import ingest_messages, refresh_state
 from crossdock.services.orders import ingest_orders
 from crossdock.services.sla import unconfirmed
 
@@ -49,8 +57,11 @@ __all__ = [
     "push_prices",
     "push_stock",
     "reconcile_stock_pushes",
+    "reply_sweep",
     "schedule_syncs",
+    "send_message",
     "sla_sweep",
+    "sync_messages",
     "sync_orders",
 ]
 
@@ -65,50 +76,87 @@ MAX_PAGES_PER_RUN = 50
 INITIAL_BACKFILL = timedelta(days=30)
 
 
+#: The resources a connection is synced for, and the capability each needs.
+SYNCED: dict[str, str] = {
+    "orders": MarketplaceCapability.ORDERS_SYNC,
+    "messages": MarketplaceCapability.MESSAGES_READ,
+}
+
+
 @periodic(lambda settings: settings.sync_interval_seconds)
 async def schedule_syncs(ctx: JobContext) -> int:
-    """Enqueue one order sync per active connection whose channel can sync orders.
+    """Enqueue one sync per active connection and resource its channel can sync.
 
     The job id carries the time bucket, so any number of schedulers (one per worker or
     server process) enqueue each sync once per interval.
     """
-    syncable = {
-        name
-        for name, provider in ctx.plugins.marketplaces.items()
-        if MarketplaceCapability.ORDERS_SYNC in provider.capabilities
+    channels = {
+        resource: {n for n, p in ctx.plugins.marketplaces.items() if capability in p.capabilities}
+        for resource, capability in SYNCED.items()
     }
-    if not syncable:
+    everything = set().union(*channels.values())
+    if not everything:
         return 0
     async with ctx.db.system() as session:
         rows = (
             await session.execute(
-                select(Connection.id, Connection.tenant_id).where(
+                select(Connection.id, Connection.tenant_id, Connection.channel).where(
                     Connection.status == ConnectionStatus.ACTIVE,
-                    Connection.channel.in_(syncable),
+                    Connection.channel.in_(everything),
                     (Connection.throttled_until.is_(None)) | (Connection.throttled_until <= utcnow()),
                 )
             )
         ).all()
     bucket = int(utcnow().timestamp()) // max(ctx.settings.sync_interval_seconds, 1)
     count = 0
-    for connection_id, tenant_id in rows:
-        if await ctx.queue.enqueue(
-            "sync_orders",
-            job_id=f"sync_orders:{connection_id}:{bucket}",
-            tenant_id=tenant_id,
-            connection_id=connection_id,
-        ):
-            count += 1
+    for connection_id, tenant_id, channel in rows:
+        for resource, able in channels.items():
+            if channel in able and await ctx.queue.enqueue(
+                f"sync_{resource}",
+                job_id=f"sync_{resource}:{connection_id}:{bucket}",
+                tenant_id=tenant_id,
+                connection_id=connection_id,
+            ):
+                count += 1
     return count
 
 
 @register
 async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, Any]:
-    """Pull orders updated since the connection's cursor, one committed page at a time.
+    """Pull orders updated since the connection's cursor, one committed page at a time."""
 
-    Each page is ingested and the cursor/page token saved in the same transaction, so a
-    worker killed mid-run resumes from the last committed page and loses nothing; ingestion
-    is idempotent, so re-reading the overlap duplicates nothing.
+    async def store(session: AsyncSession, conn: Connection, page: OrderPage) -> dict[str, int]:
+        result = await ingest_orders(session, ctx.plugins, conn, page.orders)
+        return {"created": result.created, "updated": result.updated, "ignored": result.ignored}
+
+    return await _sync(ctx, tenant_id, connection_id, "orders", "fetch_orders", store)
+
+
+@register
+async def sync_messages(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, Any]:
+    """Pull buyer messages sent since the connection's cursor, one committed page at a time."""
+
+    async def store(session: AsyncSession, conn: Connection, page: MessagePage) -> dict[str, int]:
+        result = await ingest_messages(session, conn, page.messages)
+        return {"received": result.received, "conversations": result.conversations, "ignored": result.ignored}
+
+    return await _sync(ctx, tenant_id, connection_id, "messages", "fetch_messages", store)
+
+
+async def _sync(
+    ctx: JobContext,
+    tenant_id: int,
+    connection_id: int,
+    resource: str,
+    method: str,
+    store: Callable[[AsyncSession, Connection, Any], Awaitable[dict[str, int]]],
+) -> dict[str, Any]:
+    """The cursor loop every resource shares.
+
+    Each page is stored and the cursor/page token saved in the same transaction, so a
+    worker killed mid-run resumes from the last committed page and loses nothing; storing
+    is idempotent, so re-reading the overlap duplicates nothing. The cursor only moves to
+    the run's start once the last page is in.
     """
     async with ctx.db.system() as session:
         slug = await session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
@@ -119,28 +167,30 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
         provider = ctx.plugins.marketplace(conn.channel)
         _respect_throttle(conn)
         view = ctx.view(session, conn)
-        state = dict(conn.sync_state.get("orders") or {})
+        state = dict(conn.sync_state.get(resource) or {})
     cursor = datetime.fromisoformat(state["cursor"]) if "cursor" in state else utcnow() - INITIAL_BACKFILL
     run_started = datetime.fromisoformat(state["run_started"]) if "run_started" in state else utcnow()
     page_token: str | None = state.get("page_token")
-    totals = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
+    totals: dict[str, int] = {"pages": 0}
     while True:
         try:
             fetch = functools.partial(
-                provider.fetch_orders, updated_since=cursor - OVERLAP, page_token=page_token
+                getattr(provider, method), updated_since=cursor - OVERLAP, page_token=page_token
             )
             page, view = await _with_fresh_credentials(ctx, tenant_id, slug, view, fetch)
         except ChannelError as exc:
             await _record_error(ctx, tenant_id, slug, connection_id, exc)
             if exc.retryable and totals["pages"]:
                 # progress was made: continue in a fresh job rather than spend this one's tries
-                await _continue_sync(ctx, tenant_id, connection_id, page_token, exc.retry_after or 1.0)
+                await _continue_sync(
+                    ctx, resource, tenant_id, connection_id, page_token, exc.retry_after or 1.0
+                )
                 return totals
             raise
         async with ctx.db.write(tenant_id, slug=slug) as session:
             conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
             assert conn is not None
-            result = await ingest_orders(session, ctx.plugins, conn, page.orders)
+            counts = await store(session, conn, page)
             page_token = page.next_page_token
             now = utcnow()
             if page_token:
@@ -152,28 +202,27 @@ async def sync_orders(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
             else:
                 new_state = {"cursor": run_started.isoformat()}
                 conn.last_success_at = now  # last_error stays, with its time, as history
-            conn.sync_state = {**conn.sync_state, "orders": new_state}
+            conn.sync_state = {**conn.sync_state, resource: new_state}
             conn.last_sync_at = now
-        totals["created"] += result.created
-        totals["updated"] += result.updated
-        totals["ignored"] += result.ignored
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
         totals["pages"] += 1
         if not page_token:
             return totals
         if totals["pages"] >= MAX_PAGES_PER_RUN:
-            await _continue_sync(ctx, tenant_id, connection_id, page_token, 0)
+            await _continue_sync(ctx, resource, tenant_id, connection_id, page_token, 0)
             return totals
 
 
 async def _continue_sync(
-    ctx: JobContext, tenant_id: int, connection_id: int, page_token: str | None, delay: float
+    ctx: JobContext, resource: str, tenant_id: int, connection_id: int, page_token: str | None, delay: float
 ) -> None:
     """Queue the rest of a sync as its own job, keyed by the page it starts from, so runs
     stay short and two continuations of the same page are one job."""
     digest = hashlib.sha1(f"{page_token}".encode()).hexdigest()[:16]
     await ctx.queue.enqueue(
-        "sync_orders",
-        job_id=f"sync_orders:{connection_id}:page:{digest}",
+        f"sync_{resource}",
+        job_id=f"sync_{resource}:{connection_id}:page:{digest}",
         defer_by=delay or None,
         tenant_id=tenant_id,
         connection_id=connection_id,
@@ -459,7 +508,7 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         reference=f"crossdock-shipment-{shipment_id}",
     )
     try:
-        await _with_fresh_credentials(
+        assigned, _ = await _with_fresh_credentials(
             ctx, tenant_id, slug, view, lambda v: provider.confirm_shipment(v, confirmation)
         )
     except ChannelError as exc:
@@ -477,12 +526,14 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         row.confirm_attempts += 1
         row.confirmed_at = utcnow()
         row.confirm_error = None
+        if assigned:  # platform logistics: the channel's own tracking number is the one that counts
+            row.tracking_number = assigned
         emit(session, "shipment.confirmed", f"Shipment:{shipment_id}", tracking_number=row.tracking_number)
     ctx.plugins.shipment_confirmed(
         tenant=slug or "",
         order_id=order.id,
         shipment_id=shipment_id,
-        tracking_number=confirmation.tracking_number,
+        tracking_number=assigned or confirmation.tracking_number,
     )
     return "confirmed"
 
@@ -557,3 +608,85 @@ async def sla_sweep(ctx: JobContext) -> int:
             )
         raised += 1
     return raised
+
+
+@register
+async def send_message(ctx: JobContext, *, tenant_id: int, message_id: int) -> str:
+    """Send a stored reply to the channel; retried on transient errors. A permanent refusal
+    marks the message failed and puts the conversation back to awaiting a reply."""
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        message = await session.scalar(select(Message).where(Message.id == message_id))
+        if message is None or message.delivery != "pending":
+            return "done"
+        conversation = await session.scalar(
+            select(Conversation).where(Conversation.id == message.conversation_id)
+        )
+        assert conversation is not None
+        conn = await session.scalar(select(Connection).where(Connection.id == conversation.connection_id))
+        assert conn is not None
+        provider = ctx.plugins.marketplace(conn.channel)
+        _respect_throttle(conn)
+        view = ctx.view(session, conn)
+        outgoing = OutgoingMessage(
+            thread_id=conversation.external_id,
+            text=message.body,
+            buyer_id=conversation.buyer_external_id,
+            order_external_id=conversation.order_external_id,
+            reference=f"crossdock-message-{message_id}",
+        )
+    try:
+        external_id, _ = await _with_fresh_credentials(
+            ctx, tenant_id, slug, view, lambda v: provider.send_message(v, outgoing)
+        )
+    except ChannelError as exc:
+        if exc.retryable:
+            await _record_error(ctx, tenant_id, slug, conn.id, exc)
+            raise
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            row = await session.scalar(select(Message).where(Message.id == message_id))
+            assert row is not None
+            row.delivery = "failed"
+            row.delivery_error = f"{exc.code}: {exc.message}"
+            thread = await session.scalar(select(Conversation).where(Conversation.id == row.conversation_id))
+            assert thread is not None
+            await refresh_state(session, thread)
+            emit(session, "message.send_failed", f"Conversation:{thread.id}", error=row.delivery_error)
+        return "failed"
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        row = await session.scalar(select(Message).where(Message.id == message_id))
+        assert row is not None
+        row.delivery = "sent"
+        row.delivery_error = None
+        if external_id and row.external_id is None:
+            row.external_id = external_id
+        emit(session, "message.sent", f"Conversation:{row.conversation_id}")
+    return "sent"
+
+
+@periodic(lambda settings: 300)
+async def reply_sweep(ctx: JobContext) -> int:
+    """Announce, once per wait, conversations whose buyer has waited past the deadline."""
+    now = utcnow()
+    async with ctx.db.system() as session:
+        due = (
+            await session.execute(
+                select(Conversation.id, Conversation.tenant_id).where(
+                    Conversation.status == ConversationStatus.AWAITING_REPLY,
+                    Conversation.reply_due_at <= now,
+                    Conversation.overdue_notified_at.is_(None),
+                )
+            )
+        ).all()
+    for conversation_id, tenant_id in due:
+        async with ctx.db.write(tenant_id) as session:
+            row = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
+            assert row is not None
+            row.overdue_notified_at = now
+            emit(
+                session,
+                "conversation.reply_overdue",
+                f"Conversation:{conversation_id}",
+                reply_due_at=row.reply_due_at.isoformat() if row.reply_due_at else None,
+            )
+    return len(due)

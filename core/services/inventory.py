@@ -207,19 +207,8 @@ async def record_change(
     tenant_id = session_tenant(session.sync_session)
     if tenant_id is None:
         raise TenantScopeError("stock changes need a tenant's session")
-    if delta_on_hand > 0 or (delta_on_hand == 0 and delta_reserved == 0):  # a level may be new
-        dialect = session.get_bind().dialect.name
-        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
-        await session.execute(
-            ins.values(
-                tenant_id=tenant_id,
-                variant_id=variant_id,
-                warehouse_id=warehouse_id,
-                on_hand=0,
-                reserved=0,
-                safety_stock=0,
-            ).on_conflict_do_nothing(index_elements=["variant_id", "warehouse_id"])
-        )
+    if delta_on_hand > 0:  # stock may arrive where there was none
+        await _ensure_level(session, tenant_id, variant_id, warehouse_id)
     statement = (
         update(StockLevel)
         .where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
@@ -307,6 +296,22 @@ async def _after_availability_change(
         enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
 
 
+async def _ensure_level(session: AsyncSession, tenant_id: int, variant_id: int, warehouse_id: int) -> None:
+    """Create the (empty) level row if it does not exist yet; safe under concurrency."""
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(StockLevel)
+    await session.execute(
+        ins.values(
+            tenant_id=tenant_id,
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            on_hand=0,
+            reserved=0,
+            safety_stock=0,
+        ).on_conflict_do_nothing(index_elements=["variant_id", "warehouse_id"])
+    )
+
+
 async def _level(session: AsyncSession, variant_id: int, warehouse_id: int) -> StockLevel | None:
     return await session.scalar(
         select(StockLevel).where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
@@ -387,23 +392,18 @@ async def set_stock_policy(
     """Safety stock (held back from channels) and the low-stock threshold of one level."""
     if safety_stock is not None and safety_stock < 0:
         raise UserError("safety stock cannot be negative", field="safetyStock", code="INVALID")
+    tenant_id = session_tenant(session.sync_session)
+    if tenant_id is None:
+        raise TenantScopeError("stock policies need a tenant's session")
+    await _ensure_level(session, tenant_id, variant_id, warehouse_id)  # a policy, not a stock movement
     level = await _level(session, variant_id, warehouse_id)
-    if level is None:
-        await change_stock(
-            session,
-            variant_id=variant_id,
-            warehouse_id=warehouse_id,
-            reason=StockReason.ADJUSTMENT,
-            note="level created for its stock policy",
-        )
-        level = await _level(session, variant_id, warehouse_id)
-        assert level is not None
+    assert level is not None
     if safety_stock is not None:
         level.safety_stock = safety_stock
     if low_stock_threshold is not _UNSET:
         level.low_stock_threshold = low_stock_threshold
     await session.flush()
-    await _after_availability_change(session, variant_id, int(level.tenant_id or 0), rose=False)
+    await _after_availability_change(session, variant_id, tenant_id, rose=False)
     return level
 
 

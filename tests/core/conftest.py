@@ -16,12 +16,15 @@ from crossdock import (
     Address,
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
     ChannelOrder,
     ChannelOrderLine,
     MarketplaceBase,
     MarketplaceCapability,
+    MessagePage,
     Money,
     OrderPage,
+    OutgoingMessage,
     PushResult,
     ShipmentConfirmation,
     Site,
@@ -43,6 +46,8 @@ class TestMarket(MarketplaceBase):
             MarketplaceCapability.ORDERS_SYNC,
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.MESSAGES_READ,
+            MarketplaceCapability.MESSAGES_SEND,
         }
     )
 
@@ -56,6 +61,10 @@ class TestMarket(MarketplaceBase):
         self.confirmations: list[ShipmentConfirmation] = []
         self.confirm_failures: list[ChannelError] = []
         self.pushes: list[tuple[int, list[StockUpdate]]] = []  # (connection id, updates) per call
+        self.inbox: list[ChannelMessage] = []  # every message of every thread, as the channel lists them
+        self.sent: list[OutgoingMessage] = []
+        self.send_failures: list[ChannelError] = []
+        self.send_returns_id = True
 
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
@@ -127,6 +136,49 @@ class TestMarket(MarketplaceBase):
     ) -> Sequence[PushResult]:
         self.pushes.append((conn.id, list(updates)))
         return [PushResult(channel_sku=u.channel_sku, accepted=True) for u in updates]
+
+    def buyer_writes(
+        self, thread: str, text: str, *, at: datetime | None = None, order: str | None = None, mid: str = ""
+    ) -> ChannelMessage:
+        message = ChannelMessage(
+            thread_id=thread,
+            external_id=mid or f"{thread}-m{len(self.inbox) + 1}",
+            from_buyer=True,
+            text=text,
+            sent_at=at or datetime.now(UTC),
+            buyer_id=f"buyer-{thread}",
+            buyer_name="Tan Ah Kow",
+            order_external_id=order,
+        )
+        self.inbox.append(message)
+        return message
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage:
+        matching = sorted((m for m in self.inbox if m.sent_at >= updated_since), key=lambda m: m.sent_at)
+        start = int(page_token or 0)
+        more = start + self.page_size < len(matching)
+        return MessagePage(
+            messages=matching[start : start + self.page_size],
+            next_page_token=str(start + self.page_size) if more else None,
+        )
+
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None:
+        if self.send_failures:
+            raise self.send_failures.pop(0)
+        self.sent.append(message)
+        external_id = f"{message.thread_id}-r{len(self.sent)}"
+        self.inbox.append(
+            ChannelMessage(
+                thread_id=message.thread_id,
+                external_id=external_id,
+                from_buyer=False,
+                text=message.text,
+                sent_at=datetime.now(UTC),
+            )
+        )
+        return external_id if self.send_returns_id else None
 
     def pushed_quantities(self, connection_id: int) -> dict[str, int]:
         """The last quantity pushed for each channel SKU of a connection."""

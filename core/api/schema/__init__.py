@@ -11,7 +11,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from crossdock.api.schema import catalog, channels, events, inventory, orders, system
+from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, system
 from crossdock.api.schema.errors import ErrorCodes
 
 __all__ = ["SCHEMA_FILE", "build_schema", "schema"]
@@ -33,6 +33,7 @@ Query = merge_types(
         channels.ListingQuery,
         orders.Query,
         orders.SlaQuery,
+        messaging.Query,
         events.Query,
     ),
 )
@@ -46,6 +47,7 @@ Mutation = merge_types(
         channels.ListingMutation,
         channels.BackfillMutation,
         orders.Mutation,
+        messaging.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -78,6 +80,8 @@ def build_schema() -> strawberry.Schema:
         types.Order,
         types.Shipment,
         types.Transfer,
+        types.Conversation,
+        types.CannedReply,
     ]
     return Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=node_types, extensions=extensions

@@ -7,11 +7,12 @@ from typing import Any, cast
 
 import strawberry
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from crossdock.api.context import state
+from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
-from crossdock.api.schema.errors import UserErrorType, requires, user_errors
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import Product, Variant
 from crossdock.db import models as m
@@ -160,43 +161,35 @@ class VariantPayload:
 class Mutation:
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def product_create(self, info: Info[Any, Any], input: ProductCreateInput) -> ProductPayload:
-        st = state(info)
-
-        async def run() -> ProductPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             specs = [v.spec(f"variants.{i}") for i, v in enumerate(input.variants)]
-            async with st.write() as session:
-                row = await catalog.create_product(
-                    session,
-                    title=input.title,
-                    description=input.description,
-                    brand=input.brand,
-                    status=input.status,
-                    variants=specs,
-                )
-            return ProductPayload(product=Product.from_row(row))
+            row = await catalog.create_product(
+                session,
+                title=input.title,
+                description=input.description,
+                brand=input.brand,
+                status=input.status,
+                variants=specs,
+            )
+            return {"product": Product.from_row(row)}
 
-        return await user_errors(run, lambda errors: ProductPayload(user_errors=errors))
+        return await in_transaction(info, ProductPayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def product_update(self, info: Info[Any, Any], input: ProductUpdateInput) -> ProductPayload:
-        st = state(info)
-
-        async def run() -> ProductPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, pk = decode_id(input.id, "Product")
             changes = set_fields(
                 input, {"title": "title", "description": "description", "brand": "brand", "status": "status"}
             )
-            async with st.write() as session:
-                row = await catalog.update_product(session, pk, **changes)
-            return ProductPayload(product=Product.from_row(row))
+            row = await catalog.update_product(session, pk, **changes)
+            return {"product": Product.from_row(row)}
 
-        return await user_errors(run, lambda errors: ProductPayload(user_errors=errors))
+        return await in_transaction(info, ProductPayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def variant_create(self, info: Info[Any, Any], input: VariantCreateInput) -> VariantPayload:
-        st = state(info)
-
-        async def run() -> VariantPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, product_pk = decode_id(input.product_id, "Product", field="productId")
             spec = catalog.VariantSpec(
                 sku=input.sku,
@@ -206,17 +199,14 @@ class Mutation:
                 weight_grams=input.weight_grams,
                 cost=input.cost.value("cost") if input.cost else None,
             )
-            async with st.write() as session:
-                row = await catalog.create_variant(session, product_pk, spec)
-            return VariantPayload(variant=Variant.from_row(row))
+            row = await catalog.create_variant(session, product_pk, spec)
+            return {"variant": Variant.from_row(row)}
 
-        return await user_errors(run, lambda errors: VariantPayload(user_errors=errors))
+        return await in_transaction(info, VariantPayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def variant_update(self, info: Info[Any, Any], input: VariantUpdateInput) -> VariantPayload:
-        st = state(info)
-
-        async def run() -> VariantPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, pk = decode_id(input.id, "Variant")
             changes = set_fields(
                 input,
@@ -230,8 +220,7 @@ class Mutation:
             )
             if input.cost is not strawberry.UNSET:
                 changes["cost"] = input.cost.value("cost") if input.cost else None
-            async with st.write() as session:
-                row = await catalog.update_variant(session, pk, **changes)
-            return VariantPayload(variant=Variant.from_row(row))
+            row = await catalog.update_variant(session, pk, **changes)
+            return {"variant": Variant.from_row(row)}
 
-        return await user_errors(run, lambda errors: VariantPayload(user_errors=errors))
+        return await in_transaction(info, VariantPayload, body)

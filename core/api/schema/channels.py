@@ -14,7 +14,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires, user_errors
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import ChannelConnection, Listing
 from crossdock.db import models as m
@@ -82,33 +82,28 @@ class Mutation:
     async def connection_create(
         self, info: Info[Any, Any], input: ConnectionCreateInput
     ) -> ConnectionPayload:
-        st = state(info)
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            row = await connections.create_connection(
+                session,
+                st.app.plugins,
+                st.app.vault,
+                channel=input.channel,
+                name=input.name,
+                site=input.site,
+                credentials=cast("Mapping[str, Any]", input.credentials),
+                currency=input.currency,
+                base_url=input.base_url,
+                settings=cast("Mapping[str, Any] | None", input.settings),
+            )
+            return {"connection": ChannelConnection.from_row(row)}
 
-        async def run() -> ConnectionPayload:
-            async with st.write() as session:
-                row = await connections.create_connection(
-                    session,
-                    st.app.plugins,
-                    st.app.vault,
-                    channel=input.channel,
-                    name=input.name,
-                    site=input.site,
-                    credentials=cast("Mapping[str, Any]", input.credentials),
-                    currency=input.currency,
-                    base_url=input.base_url,
-                    settings=cast("Mapping[str, Any] | None", input.settings),
-                )
-            return ConnectionPayload(connection=ChannelConnection.from_row(row))
-
-        return await user_errors(run, lambda errors: ConnectionPayload(user_errors=errors))
+        return await in_transaction(info, ConnectionPayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
     async def connection_update(
         self, info: Info[Any, Any], input: ConnectionUpdateInput
     ) -> ConnectionPayload:
-        st = state(info)
-
-        async def run() -> ConnectionPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, pk = decode_id(input.id, "ChannelConnection")
             changes = set_fields(
                 input,
@@ -120,11 +115,10 @@ class Mutation:
                     "settings": "settings",
                 },
             )
-            async with st.write() as session:
-                row = await connections.update_connection(session, st.app.vault, pk, **changes)
-            return ConnectionPayload(connection=ChannelConnection.from_row(row))
+            row = await connections.update_connection(session, st.app.vault, pk, **changes)
+            return {"connection": ChannelConnection.from_row(row)}
 
-        return await user_errors(run, lambda errors: ConnectionPayload(user_errors=errors))
+        return await in_transaction(info, ConnectionPayload, body)
 
 
 @strawberry.input

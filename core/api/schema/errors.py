@@ -24,7 +24,7 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 
-__all__ = ["ErrorCodes", "UserErrorType", "in_transaction", "requires", "user_errors"]
+__all__ = ["ErrorCodes", "UserErrorType", "in_transaction", "requires"]
 
 log = logging.getLogger("crossdock.api")
 P = TypeVar("P")
@@ -43,29 +43,20 @@ class UserErrorType:
         )
 
 
-async def user_errors(run: Callable[[], Awaitable[P]], fail: Callable[[list[UserErrorType]], P]) -> P:
-    """Run a mutation body; a :class:`UserError` becomes the payload's ``userErrors``."""
-    try:
-        return await run()
-    except UserError as exc:
-        return fail([UserErrorType.from_error(exc)])
-
-
 async def in_transaction(
     info: Info[Any, Any],
     payload: Callable[..., P],
     body: Callable[[AsyncSession, RequestState], Awaitable[dict[str, Any]]],
 ) -> P:
-    """The shape of every mutation: one write transaction around ``body``; its result are
+    """The shape of every mutation: one write transaction around ``body``, whose result is
     the payload's fields; a :class:`UserError` rolls back and becomes ``userErrors``."""
     st = state(info)
-
-    async def run() -> P:
+    try:
         async with st.write() as session:
             fields = await body(session, st)
-        return payload(**fields)
-
-    return await user_errors(run, lambda errors: payload(user_errors=errors))
+    except UserError as exc:
+        return payload(user_errors=[UserErrorType.from_error(exc)])
+    return payload(**fields)
 
 
 class RequireScope(BasePermission):

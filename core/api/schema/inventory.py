@@ -11,7 +11,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import set_fields
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires, user_errors
+from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate
 from crossdock.api.schema.types import StockLevel, Transfer, Warehouse
 from crossdock.db import models as m
@@ -181,30 +181,25 @@ def _level_ids(variant_id: strawberry.ID, warehouse_id: strawberry.ID) -> tuple[
 class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"))
     async def warehouse_create(self, info: Info[Any, Any], input: WarehouseCreateInput) -> WarehousePayload:
-        st = state(info)
-
-        async def run() -> WarehousePayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = _connection_pk(input.connection_id)
-            async with st.write() as session:
-                row = await inventory.create_warehouse(
-                    session,
-                    code=input.code,
-                    name=input.name,
-                    country=input.country,
-                    kind=input.kind,
-                    serves_countries=input.serves_countries,
-                    priority=input.priority,
-                    connection_id=connection_pk,
-                )
-            return WarehousePayload(warehouse=Warehouse.from_row(row))
+            row = await inventory.create_warehouse(
+                session,
+                code=input.code,
+                name=input.name,
+                country=input.country,
+                kind=input.kind,
+                serves_countries=input.serves_countries,
+                priority=input.priority,
+                connection_id=connection_pk,
+            )
+            return {"warehouse": Warehouse.from_row(row)}
 
-        return await user_errors(run, lambda errors: WarehousePayload(user_errors=errors))
+        return await in_transaction(info, WarehousePayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"))
     async def warehouse_update(self, info: Info[Any, Any], input: WarehouseUpdateInput) -> WarehousePayload:
-        st = state(info)
-
-        async def run() -> WarehousePayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, pk = decode_id(input.id, "Warehouse")
             changes = set_fields(
                 input,
@@ -220,53 +215,46 @@ class Mutation:
             )
             if input.connection_id is not strawberry.UNSET:
                 changes["connection_id"] = _connection_pk(input.connection_id)
-            async with st.write() as session:
-                row = await inventory.update_warehouse(session, pk, **changes)
-            return WarehousePayload(warehouse=Warehouse.from_row(row))
+            row = await inventory.update_warehouse(session, pk, **changes)
+            return {"warehouse": Warehouse.from_row(row)}
 
-        return await user_errors(run, lambda errors: WarehousePayload(user_errors=errors))
+        return await in_transaction(info, WarehousePayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"), description="A purchase receipt.")
     async def stock_receive(self, info: Info[Any, Any], input: StockReceiveInput) -> StockLevelPayload:
-        st = state(info)
-
-        async def run() -> StockLevelPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
-            async with st.write() as session:
-                row = await inventory.receive_stock(
-                    session,
-                    variant_id=variant_pk,
-                    warehouse_id=warehouse_pk,
-                    quantity=input.quantity,
-                    reference=input.reference,
-                    note=input.note,
-                    api_key_id=st.principal.api_key_id,
-                    plugins=st.app.plugins,
-                )
-            return StockLevelPayload(stock_level=StockLevel.from_row(row))
+            row = await inventory.receive_stock(
+                session,
+                variant_id=variant_pk,
+                warehouse_id=warehouse_pk,
+                quantity=input.quantity,
+                reference=input.reference,
+                note=input.note,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"stock_level": StockLevel.from_row(row)}
 
-        return await user_errors(run, lambda errors: StockLevelPayload(user_errors=errors))
+        return await in_transaction(info, StockLevelPayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"), description="A manual correction.")
     async def stock_adjust(self, info: Info[Any, Any], input: StockAdjustInput) -> StockLevelPayload:
-        st = state(info)
-
-        async def run() -> StockLevelPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
-            async with st.write() as session:
-                row = await inventory.adjust_stock(
-                    session,
-                    variant_id=variant_pk,
-                    warehouse_id=warehouse_pk,
-                    delta=input.delta,
-                    note=input.note,
-                    reference=input.reference,
-                    api_key_id=st.principal.api_key_id,
-                    plugins=st.app.plugins,
-                )
-            return StockLevelPayload(stock_level=StockLevel.from_row(row))
+            row = await inventory.adjust_stock(
+                session,
+                variant_id=variant_pk,
+                warehouse_id=warehouse_pk,
+                delta=input.delta,
+                note=input.note,
+                reference=input.reference,
+                api_key_id=st.principal.api_key_id,
+                plugins=st.app.plugins,
+            )
+            return {"stock_level": StockLevel.from_row(row)}
 
-        return await user_errors(run, lambda errors: StockLevelPayload(user_errors=errors))
+        return await in_transaction(info, StockLevelPayload, body)
 
 
 @strawberry.input

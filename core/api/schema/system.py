@@ -28,6 +28,8 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Order": (m.Order, t.Order.from_row, "orders:read"),
     "Shipment": (m.Shipment, t.Shipment.from_row, "orders:read"),
     "Transfer": (m.Transfer, t.Transfer.from_row, "inventory:read"),
+    "Conversation": (m.Conversation, t.Conversation.from_row, "messages:read"),
+    "CannedReply": (m.CannedReply, t.CannedReply.from_row, "messages:read"),
 }
 
 

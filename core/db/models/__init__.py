@@ -19,6 +19,13 @@ from crossdock.db.models.inventory import (
     Warehouse,
     WarehouseKind,
 )
+from crossdock.db.models.messaging import (
+    CannedReply,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageDirection,
+)
 from crossdock.db.models.orders import (
     Allocation,
     AllocationStatus,
@@ -38,11 +45,16 @@ __all__ = [
     "Allocation",
     "AllocationStatus",
     "ApiKey",
+    "CannedReply",
     "Connection",
     "ConnectionStatus",
     "ConnectionWarehouse",
+    "Conversation",
+    "ConversationStatus",
     "Event",
     "Listing",
+    "Message",
+    "MessageDirection",
     "Order",
     "OrderHold",
     "OrderLine",

@@ -4,34 +4,20 @@ a shipment confirmed with its tracking number, stock pushed, tokens refreshed an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
 from crossdock_shopee.emulator import ShopeeEmulator
 from sqlalchemy import func, select
 
-from crossdock import ChannelError
 from crossdock.db.models import Connection, Listing, Order, Variant
 from crossdock.jobs import JOBS
 from crossdock.services import catalog, connections, fulfilment, inventory
 from crossdock.services.availability import available_to_sell
-from crossdock.testing.conformance import sync_to_the_end
+from crossdock.testing.conformance import sync_to_the_end, until_done
 from crossdock.testing.emulator import Faults, serve
 
 T = TypeVar("T")
-
-
-async def until_done(job: Callable[[], Awaitable[T]], attempts: int = 60) -> T:
-    """Run a job the way the runners do: retry transient channel errors, nothing else."""
-    for _ in range(attempts):
-        try:
-            return await job()
-        except ChannelError as exc:
-            if not exc.retryable:
-                raise
-            await asyncio.sleep(min(exc.retry_after or 0.01, 0.05))
-    raise AssertionError("job kept failing")
 
 
 @pytest.fixture

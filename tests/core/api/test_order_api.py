@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crossdock.api.schema.relay import decode_id
 from crossdock.jobs import JOBS
 
 ORDER = """query($q: String!) { orders(filter: {search: $q}) { nodes {
@@ -81,14 +82,8 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
         {"s": packed["shipment"]["id"]},
     )
     assert shipped["order"]["status"] == "shipped"
-    for job in ("confirm_shipment",):
-        async with shop.read() as session:
-            from sqlalchemy import select
-
-            from crossdock.db.models import Shipment
-
-            shipment_pk = await session.scalar(select(Shipment.id))
-        await JOBS[job](app.job_context(), tenant_id=shop.tenant.id, shipment_id=shipment_pk)
+    shipment_pk = decode_id(packed["shipment"]["id"], "Shipment")[1]
+    await JOBS["confirm_shipment"](app.job_context(), tenant_id=shop.tenant.id, shipment_id=shipment_pk)
     g1 = await order("G-1")
     assert g1["shipments"][0]["trackingNumber"] == "NV123" and g1["shipments"][0]["confirmedAt"]
     assert shop.market.confirmations[-1].tracking_number == "NV123"
