@@ -34,10 +34,13 @@ __all__ = [
     "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
+    "Limiter",
     "MarketplaceBase",
     "MarketplaceCapability",
     "MarketplaceProvider",
     "MessagePage",
+    "Notification",
+    "NotificationSource",
     "OrderPage",
     "OutgoingMessage",
     "PaymentBase",
@@ -77,6 +80,7 @@ class MarketplaceCapability(StrEnum):
     MESSAGES_READ = "messages.read"
     MESSAGES_SEND = "messages.send"
     WEBHOOKS = "webhooks"
+    NOTIFICATIONS = "notifications"
     CREDENTIALS_REFRESH = "credentials.refresh"
 
 
@@ -91,6 +95,7 @@ MARKETPLACE_OPERATIONS: Mapping[str, str] = {
     MarketplaceCapability.MESSAGES_READ: "fetch_messages",
     MarketplaceCapability.MESSAGES_SEND: "send_message",
     MarketplaceCapability.WEBHOOKS: "parse_webhook",
+    MarketplaceCapability.NOTIFICATIONS: "notification_source",
     MarketplaceCapability.CREDENTIALS_REFRESH: "refresh_credentials",
 }
 
@@ -117,6 +122,14 @@ class RateLimit:
     burst: int
 
 
+class Limiter(Protocol):
+    """A connection's rate limiter, as the core attaches it to :class:`ChannelConnection`."""
+
+    async def __call__(self, operation: str) -> None: ...
+
+    async def observe(self, operation: str, rate: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class ChannelConnection:
     """What a provider gets to call the marketplace for one connection.
@@ -133,13 +146,20 @@ class ChannelConnection:
     credentials: Mapping[str, Any]
     base_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
-    limiter: Callable[[str], Awaitable[None]] | None = field(default=None, repr=False, compare=False)
+    limiter: Limiter | None = field(default=None, repr=False, compare=False)
 
     async def throttle(self, operation: str) -> None:
         """Wait for this connection's token bucket of ``operation`` (one of the provider's
         ``rate_limits`` keys). Call it before each request; undeclared operations pass."""
         if self.limiter is not None:
             await self.limiter(operation)
+
+    async def rate_observed(self, operation: str, rate: float) -> None:
+        """Report the rate (requests per second) the marketplace says applies to
+        ``operation`` now, e.g. from a rate-limit response header; the connection's bucket
+        paces to it from then on, across processes."""
+        if self.limiter is not None:
+            await self.limiter.observe(operation, rate)
 
 
 @dataclass(frozen=True)
@@ -235,6 +255,37 @@ class OutgoingMessage:
     buyer_id: str | None = None
     order_external_id: str | None = None
     reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One event read from a marketplace's notification queue.
+
+    ``id`` is the event's own id (the same on every redelivery), ``receipt`` what the
+    source needs to acknowledge this delivery, ``references`` what the event is about, as
+    ``parse_webhook`` names it (``[{"type": "order", "external_id": ...}]``).
+    """
+
+    id: str
+    receipt: str
+    references: Sequence[Mapping[str, Any]]
+    body: str = ""
+
+
+@runtime_checkable
+class NotificationSource(Protocol):
+    """A queue a marketplace delivers events to (Amazon: SQS), read by the core.
+
+    Delivery is at least once: the core stores what ``receive`` returns, then calls ``ack``
+    with the receipts; a notification not acknowledged (a crash in between) comes back
+    later and is recognised by its ``id``.
+    """
+
+    async def receive(self, max_messages: int) -> Sequence[Notification]:
+        """Up to ``max_messages`` notifications; an empty sequence when the queue is empty."""
+
+    async def ack(self, receipts: Sequence[str]) -> None:
+        """Remove these deliveries from the queue for good."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +396,8 @@ class MarketplaceProvider(Protocol):
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
     ) -> Sequence[Mapping[str, Any]]: ...
 
+    def notification_source(self, conn: ChannelConnection) -> NotificationSource | None: ...
+
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]: ...
 
 
@@ -439,6 +492,9 @@ class MarketplaceBase(_Base):
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
     ) -> Sequence[Mapping[str, Any]]:
         raise self._unsupported("parse_webhook")
+
+    def notification_source(self, conn: ChannelConnection) -> NotificationSource | None:
+        raise self._unsupported("notification_source")
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         raise self._unsupported("refresh_credentials")

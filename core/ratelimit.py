@@ -6,8 +6,11 @@ reserves a token and sleeps until it is due, so concurrent callers queue fairly 
 all retrying at once. With Redis configured the buckets live there (one Lua script, atomic),
 shared by every server and worker process; without, they live in the process.
 
-The marketplace's own signals (HTTP 429 with ``Retry-After``) are handled one level up: the
-job records ``throttled_until`` on the connection and no job calls the channel before then.
+The marketplace's own signals adjust the pacing: a provider that reads the rate a
+marketplace says applies (Amazon's ``x-amzn-RateLimit-Limit``) reports it with
+``await conn.rate_observed(operation, rate)``, and the bucket refills at that rate from then
+on, in every process. HTTP 429 with ``Retry-After`` is handled one level up: the job records
+``throttled_until`` on the connection and no job calls the channel before then.
 """
 
 from __future__ import annotations
@@ -15,35 +18,51 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from crossdock.providers import RateLimit
 
-__all__ = ["LocalBuckets", "RedisBuckets", "TokenBuckets", "bind", "effective_limits"]
+__all__ = ["ConnectionLimiter", "LocalBuckets", "RedisBuckets", "TokenBuckets", "bind", "effective_limits"]
+
+#: A rate the marketplace announced is trusted for this long, then the declared one again.
+LEARNED_TTL = 3600.0
 
 
 class TokenBuckets(Protocol):
     async def reserve(self, key: str, limit: RateLimit) -> float:
-        """Take a token; return how many seconds to wait before using it."""
+        """Take a token; return how many seconds to wait before using it. The bucket refills
+        at the rate last set with :meth:`set_rate`, else at ``limit.rate``."""
+
+    async def set_rate(self, key: str, rate: float) -> None:
+        """From now on, refill bucket ``key`` at ``rate`` tokens per second."""
 
 
 class LocalBuckets:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._rates: dict[str, tuple[float, float]] = {}  # key -> (rate, learned until)
 
     async def reserve(self, key: str, limit: RateLimit) -> float:
         now = self.clock()
+        learned, until = self._rates.get(key, (limit.rate, now))
+        rate = learned if until > now else limit.rate
         tokens, at = self._state.get(key, (float(limit.burst), now))
-        tokens = min(float(limit.burst), tokens + (now - at) * limit.rate) - 1
+        tokens = min(float(limit.burst), tokens + (now - at) * rate) - 1
         self._state[key] = (tokens, now)
-        return max(0.0, -tokens / limit.rate)
+        return max(0.0, -tokens / rate)
+
+    async def set_rate(self, key: str, rate: float) -> None:
+        self._rates[key] = (rate, self.clock() + LEARNED_TTL)
 
 
-#: Refill, take one token (possibly going negative: a reservation), return the wait in ms.
+#: Refill (at the learned rate, if one is set), take one token (possibly going negative: a
+#: reservation), return the wait in ms.
 _LUA = """
 local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local learned = tonumber(redis.call('GET', KEYS[2]))
+if learned and learned > 0 then rate = learned end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
@@ -64,8 +83,13 @@ class RedisBuckets:
         self._script = self.redis.register_script(_LUA)
 
     async def reserve(self, key: str, limit: RateLimit) -> float:
-        wait_ms = await self._script(keys=[self.prefix + key], args=[limit.rate, limit.burst, time.time()])
+        wait_ms = await self._script(
+            keys=[self.prefix + key, self.prefix + "rate:" + key], args=[limit.rate, limit.burst, time.time()]
+        )
         return int(wait_ms) / 1000
+
+    async def set_rate(self, key: str, rate: float) -> None:
+        await self.redis.set(self.prefix + "rate:" + key, repr(rate), ex=int(LEARNED_TTL))
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -83,17 +107,29 @@ def effective_limits(
     return limits
 
 
-def bind(
-    buckets: TokenBuckets, connection_id: int, limits: Mapping[str, RateLimit]
-) -> Callable[[str], Awaitable[None]]:
-    """The ``throttle(operation)`` callable of one connection; undeclared operations pass."""
+class ConnectionLimiter:
+    """One connection's limiter: ``await limiter(operation)`` before a call (undeclared
+    operations pass), ``await limiter.observe(operation, rate)`` when the marketplace says
+    what rate applies."""
 
-    async def throttle(operation: str) -> None:
-        limit = limits.get(operation)
+    def __init__(self, buckets: TokenBuckets, connection_id: int, limits: Mapping[str, RateLimit]) -> None:
+        self.buckets = buckets
+        self.connection_id = connection_id
+        self.limits = limits
+
+    async def __call__(self, operation: str) -> None:
+        limit = self.limits.get(operation)
         if limit is None or limit.rate <= 0 or math.isinf(limit.rate):
             return
-        wait = await buckets.reserve(f"{connection_id}:{operation}", limit)
+        wait = await self.buckets.reserve(f"{self.connection_id}:{operation}", limit)
         if wait > 0:
             await asyncio.sleep(wait)
 
-    return throttle
+    async def observe(self, operation: str, rate: float) -> None:
+        if operation in self.limits and 0 < rate < math.inf:  # undeclared operations stay unpaced
+            await self.buckets.set_rate(f"{self.connection_id}:{operation}", rate)
+
+
+def bind(buckets: TokenBuckets, connection_id: int, limits: Mapping[str, RateLimit]) -> ConnectionLimiter:
+    """The limiter of one connection, for :class:`~crossdock.providers.ChannelConnection`."""
+    return ConnectionLimiter(buckets, connection_id, limits)

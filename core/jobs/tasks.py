@@ -49,10 +49,13 @@ from crossdock.services.events import emit
 from crossdock.services.messaging import ingest_messages, refresh_state
 from crossdock.services.orders import ingest_orders
 from crossdock.services.sla import unconfirmed
+from crossdock.services.webhooks import store_notifications
 
 __all__ = [
     "allocate_waiting",
     "confirm_shipment",
+    "drain_notifications",
+    "poll_notifications",
     "process_webhook",
     "push_prices",
     "push_stock",
@@ -569,6 +572,81 @@ async def process_webhook(ctx: JobContext, *, tenant_id: int, event_id: int) -> 
             .values(status="processed", processed_at=utcnow())
         )
     return result.created + result.updated
+
+
+#: A drain reads at most this many batches (of 10) before leaving the rest to the next run.
+MAX_BATCHES_PER_DRAIN = 50
+
+
+@periodic(lambda settings: settings.sync_interval_seconds)
+async def poll_notifications(ctx: JobContext) -> int:
+    """Enqueue a drain of each active connection whose channel delivers events to a queue."""
+    queued = {
+        name
+        for name, provider in ctx.plugins.marketplaces.items()
+        if MarketplaceCapability.NOTIFICATIONS in provider.capabilities
+    }
+    if not queued:
+        return 0
+    async with ctx.db.system() as session:
+        rows = (
+            await session.execute(
+                select(Connection.id, Connection.tenant_id).where(
+                    Connection.status == ConnectionStatus.ACTIVE, Connection.channel.in_(queued)
+                )
+            )
+        ).all()
+    bucket = int(utcnow().timestamp()) // max(ctx.settings.sync_interval_seconds, 1)
+    for connection_id, tenant_id in rows:
+        await ctx.queue.enqueue(
+            "drain_notifications",
+            job_id=f"drain_notifications:{connection_id}:{bucket}",
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+        )
+    return len(rows)
+
+
+@register
+async def drain_notifications(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, int]:
+    """Read a connection's notification queue: store each batch (new events only, each
+    processed by its own job), commit, then acknowledge it. A crash before the
+    acknowledgement means a redelivery, which is recognised and skipped.
+
+    A queue the channel refuses to let us read (wrong keys, no such queue) is recorded on
+    the connection as its last error; order sync goes on.
+    """
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+        if conn is None or conn.status != ConnectionStatus.ACTIVE:
+            return {"received": 0, "stored": 0}
+        provider = ctx.plugins.marketplace(conn.channel)
+        view = ctx.view(session, conn)
+    source = provider.notification_source(view)
+    if source is None:  # the connection has no queue configured
+        return {"received": 0, "stored": 0}
+    totals = {"received": 0, "stored": 0}
+    for _ in range(MAX_BATCHES_PER_DRAIN):
+        try:
+            batch = await source.receive(10)
+            if not batch:
+                break
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                totals["stored"] += await store_notifications(session, tenant_id, connection_id, batch)
+            totals["received"] += len(batch)
+            await source.ack([n.receipt for n in batch])
+        except ChannelError as exc:
+            if exc.retryable:
+                raise
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                row = await session.scalar(select(Connection).where(Connection.id == connection_id))
+                assert row is not None
+                row.last_error = f"notifications: {exc.code}: {exc.message}"
+                row.last_error_at = utcnow()
+            log.warning("connection %s: notification queue refused: %s", connection_id, exc.message)
+            break
+    return totals
 
 
 #: Default look-ahead of the ship-by sweep.

@@ -8,7 +8,7 @@ Credentials are write-only: they go in through :func:`create_connection` and
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from crossdock.db.scoping import session_tenant_slug
 from crossdock.errors import NotSupported, UserError
 from crossdock.money import validate_currency
 from crossdock.plugins import Plugins
-from crossdock.providers import ChannelConnection
+from crossdock.providers import ChannelConnection, Limiter
 from crossdock.security import Vault
 from crossdock.services.common import get_or_404, non_empty
 
@@ -127,7 +127,7 @@ def channel_connection(
     session: AsyncSession,
     conn: Connection,
     vault: Vault,
-    limiter: Callable[[str], Awaitable[None]] | None = None,
+    limiter: Limiter | None = None,
 ) -> ChannelConnection:
     """The decrypted view a marketplace provider gets for one operation."""
     return ChannelConnection(

@@ -1,26 +1,29 @@
-"""Webhook intake: verify through the plugin, store the raw event, answer fast, process later.
+"""Event intake: pushes (webhooks) and queued notifications, stored raw, processed later.
 
 The HTTP handler does only what must happen before answering: find the connection by its
 unguessable URL key, let the plugin verify the signature and name what the push is about,
-and store it. Fetching the orders it names happens in the ``process_webhook`` job.
+and store it. Events a marketplace puts on a queue instead (Amazon: SQS) are read by the
+``drain_notifications`` job and stored the same way, once each however often the queue
+redelivers them. Fetching the orders an event names happens in the ``process_webhook`` job.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import Database
 from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Connection, ConnectionStatus, Tenant, WebhookEvent
 from crossdock.errors import ChannelError, NotFound, Unauthenticated
 from crossdock.plugins import Plugins
-from crossdock.providers import ChannelConnection, MarketplaceCapability
+from crossdock.providers import ChannelConnection, MarketplaceCapability, Notification
 from crossdock.security import Vault
 
-__all__ = ["receive_webhook"]
+__all__ = ["receive_webhook", "store_notifications"]
 
 log = logging.getLogger(__name__)
 #: Headers never stored with the event.
@@ -70,16 +73,51 @@ async def receive_webhook(
         event = WebhookEvent(
             connection_id=conn.id, headers=kept, body=body.decode("utf-8", "replace"), references=references
         )
-        session.add(event)
-        await session.flush()
-        if references:
-            enqueue_after_commit(
-                session,
-                "process_webhook",
-                job_id=f"process_webhook:{event.id}",
-                tenant_id=conn.tenant_id,
-                event_id=event.id,
-            )
-        else:
-            event.status = "ignored"
+        await _store(session, conn.tenant_id, event)
     return event.id
+
+
+async def store_notifications(
+    session: AsyncSession, tenant_id: int, connection_id: int, notifications: Sequence[Notification]
+) -> int:
+    """Store queued events not seen before (by their id); returns how many were new."""
+    ids = [n.id for n in notifications]
+    seen = set(
+        (
+            await session.scalars(
+                select(WebhookEvent.external_id).where(
+                    WebhookEvent.connection_id == connection_id, WebhookEvent.external_id.in_(ids)
+                )
+            )
+        ).all()
+    )
+    stored = 0
+    for notification in notifications:
+        if notification.id in seen:
+            continue
+        seen.add(notification.id)
+        event = WebhookEvent(
+            connection_id=connection_id,
+            external_id=notification.id,
+            headers={"source": "queue"},
+            body=notification.body,
+            references=[dict(r) for r in notification.references],
+        )
+        await _store(session, tenant_id, event)
+        stored += 1
+    return stored
+
+
+async def _store(session: AsyncSession, tenant_id: int, event: WebhookEvent) -> None:
+    session.add(event)
+    await session.flush()
+    if event.references:
+        enqueue_after_commit(
+            session,
+            "process_webhook",
+            job_id=f"process_webhook:{event.id}",
+            tenant_id=tenant_id,
+            event_id=event.id,
+        )
+    else:
+        event.status = "ignored"

@@ -15,8 +15,8 @@ The emulator must satisfy :class:`EmulatorHandle` (the kit's :class:`~crossdock.
 emulator.Emulator` plus a few seller-side helpers). Every test talks to it over real HTTP
 on loopback through the plugin's own client, with Crossdock's real jobs and database (each
 test runs on SQLite and on PostgreSQL): full sync, incremental sync, faults survived,
-idempotent re-sync, shipment confirmation, stock push, token refresh. A test whose
-capability the provider does not declare is skipped, not failed.
+idempotent re-sync, shipment confirmation, stock and price push, token refresh, buyer
+messages. A test whose capability the provider does not declare is skipped, not failed.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ import pytest
 from sqlalchemy import func, select
 
 from crossdock.bootstrap import App
-from crossdock.db.models import Connection, Listing, Order, Shipment, Variant
+from crossdock.db.models import Connection, Conversation, Listing, Message, Order, Shipment, Variant
 from crossdock.errors import ChannelError
 from crossdock.jobs import JOBS
 from crossdock.providers import MarketplaceCapability
-from crossdock.services import catalog, connections, fulfilment, inventory
+from crossdock.services import catalog, connections, fulfilment, inventory, messaging
 from crossdock.services.availability import available_to_sell
 from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.kit import TestTenant
@@ -80,6 +80,16 @@ class EmulatorHandle(Protocol):
     def expire_tokens(self) -> None:
         """Every access token stops working now."""
 
+    # Needed only by channels declaring messages.read / messages.send:
+
+    def buyer_writes(
+        self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
+    ) -> None:
+        """Buyer ``buyer`` (a name) writes to the seller, about an order if given."""
+
+    def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
+        """The texts the seller has sent ``buyer``, oldest first."""
+
 
 async def until_done(job: Callable[[], Awaitable[T]], attempts: int = 80) -> T:
     """Run a job as the runners do: retry transient channel errors, nothing else."""
@@ -93,21 +103,23 @@ async def until_done(job: Callable[[], Awaitable[T]], attempts: int = 80) -> T:
     raise AssertionError(f"job still failing after {attempts} attempts")
 
 
-async def sync_to_the_end(app: App, tenant_id: int, connection_id: int, runs: int = 50) -> dict[str, int]:
-    """Run ``sync_orders`` (and the continuations a runner would run) until the connection's
-    order cursor has no page left; returns the summed counts."""
-    totals = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
+async def sync_to_the_end(
+    app: App, tenant_id: int, connection_id: int, runs: int = 50, resource: str = "orders"
+) -> dict[str, int]:
+    """Run ``sync_<resource>`` (and the continuations a runner would run) until the
+    connection's cursor for it has no page left; returns the summed counts."""
+    totals: dict[str, int] = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
     ctx = app.job_context()
     for _ in range(runs):
         result = await until_done(
-            lambda: JOBS["sync_orders"](ctx, tenant_id=tenant_id, connection_id=connection_id)
+            lambda: JOBS[f"sync_{resource}"](ctx, tenant_id=tenant_id, connection_id=connection_id)
         )
-        for key in totals:
-            totals[key] += int(result.get(key, 0))
+        for key, value in result.items():
+            totals[key] = totals.get(key, 0) + int(value)
         async with app.db.tenant(tenant_id) as session:
             conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
             assert conn is not None
-            if "page_token" not in (conn.sync_state.get("orders") or {}):
+            if "page_token" not in (conn.sync_state.get(resource) or {}):
                 return totals
     raise AssertionError("sync did not finish")
 
@@ -125,8 +137,21 @@ class Setup:
         ctx = self.app.job_context()
         return lambda: JOBS[name](ctx, tenant_id=self.tenant.id, **kwargs)
 
-    async def sync(self) -> dict[str, int]:
-        return await sync_to_the_end(self.app, self.tenant.id, self.connection_id)
+    async def sync(self, resource: str = "orders") -> dict[str, int]:
+        return await sync_to_the_end(self.app, self.tenant.id, self.connection_id, resource=resource)
+
+    async def conversations(self) -> dict[str | None, tuple[Conversation, list[Message]]]:
+        """Conversations by buyer name, each with its messages oldest first."""
+        async with self.app.db.tenant(self.tenant.id) as session:
+            found = {}
+            for conversation in (await session.scalars(select(Conversation))).all():
+                messages = await session.scalars(
+                    select(Message)
+                    .where(Message.conversation_id == conversation.id)
+                    .order_by(Message.sent_at)
+                )
+                found[conversation.buyer_name] = (conversation, list(messages.all()))
+            return found
 
     async def orders(self) -> dict[str, Order]:
         async with self.app.db.tenant(self.tenant.id) as session:
@@ -323,3 +348,39 @@ class MarketplaceConformance:
             async with setup.app.db.tenant(setup.tenant.id) as session:
                 count = await session.scalar(select(func.count(Order.id)))
             assert count == 1
+
+    async def test_buyer_messages(self, app: App, tenant_factory: Any) -> None:
+        """Buyer messages arrive as conversations awaiting a reply, through faults; a reply
+        reaches the buyer once and is recognised when the channel lists it back."""
+        self._require(app, MarketplaceCapability.MESSAGES_READ)
+        async with self.connected(app, tenant_factory, Faults.failing(0.2, seed=11)) as setup:
+            setup.emulator.add_order(setup.account, "MSG-1", [(SKUS[0], 1, "9.90")])
+            await setup.sync()
+            setup.emulator.buyer_writes(setup.account, "amy", "Where is my parcel?", "MSG-1")
+            setup.emulator.buyer_writes(setup.account, "amy", "It has been three days.")
+            setup.emulator.buyer_writes(setup.account, "ben", "Do you ship to Penang?")
+            await setup.sync("messages")
+            threads = await setup.conversations()
+            assert set(threads) == {"amy", "ben"}
+            amy, amy_messages = threads["amy"]
+            assert [m.body for m in amy_messages] == ["Where is my parcel?", "It has been three days."]
+            assert amy.status == "awaiting_reply"
+            assert amy.reply_due_at is not None
+            assert amy.order_external_id == "MSG-1"
+            await setup.sync("messages")  # the overlap re-reads: nothing is stored twice
+            assert len((await setup.conversations())["amy"][1]) == 2
+            if MarketplaceCapability.MESSAGES_SEND not in app.plugins.marketplace(self.channel).capabilities:
+                return
+            async with app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+                reply = await messaging.reply(session, app.plugins, amy.id, text="It ships today, sorry!")
+            assert await until_done(setup.job("send_message", message_id=reply.id)) == "sent"
+            assert await until_done(setup.job("send_message", message_id=reply.id)) == "done"
+            assert setup.emulator.messages_to(setup.account, "amy") == ["It ships today, sorry!"]
+            await setup.sync("messages")
+            amy, amy_messages = (await setup.conversations())["amy"]
+            assert [(m.direction, m.delivery) for m in amy_messages] == [
+                ("inbound", None),
+                ("inbound", None),
+                ("outbound", "sent"),
+            ]
+            assert amy.status == "answered"

@@ -23,6 +23,7 @@ from crossdock import (
     MarketplaceCapability,
     MessagePage,
     Money,
+    Notification,
     OrderPage,
     OutgoingMessage,
     PushResult,
@@ -33,6 +34,38 @@ from crossdock import (
 )
 
 SINGAPORE = Address(name="Tan Ah Kow", line1="1 Raffles Place", postal_code="048616", country="SG")
+
+
+class Queue:
+    """An at-least-once queue: received messages stay in flight until acknowledged, and
+    come back if they are not (as after a consumer crash)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Notification] = []
+        self.in_flight: list[Notification] = []
+        self.fail: list[ChannelError] = []
+        self.fail_ack: list[ChannelError] = []
+
+    def publish(self, event_id: str, order_external_id: str) -> None:
+        reference = {"type": "order", "external_id": order_external_id}
+        self.waiting.append(Notification(id=event_id, receipt="", references=[reference], body=event_id))
+
+    def redeliver(self) -> None:
+        self.waiting = self.in_flight + self.waiting
+        self.in_flight = []
+
+    async def receive(self, max_messages: int) -> Sequence[Notification]:
+        if self.fail:
+            raise self.fail.pop(0)
+        batch, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
+        delivered = [Notification(n.id, f"r-{n.id}-{id(n)}", n.references, n.body) for n in batch]
+        self.in_flight.extend(delivered)
+        return delivered
+
+    async def ack(self, receipts: Sequence[str]) -> None:
+        if self.fail_ack:
+            raise self.fail_ack.pop(0)
+        self.in_flight = [n for n in self.in_flight if n.receipt not in set(receipts)]
 
 
 class TestMarket(MarketplaceBase):
@@ -48,6 +81,8 @@ class TestMarket(MarketplaceBase):
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.MESSAGES_READ,
             MarketplaceCapability.MESSAGES_SEND,
+            MarketplaceCapability.ORDERS_GET,
+            MarketplaceCapability.NOTIFICATIONS,
         }
     )
 
@@ -65,6 +100,7 @@ class TestMarket(MarketplaceBase):
         self.sent: list[OutgoingMessage] = []
         self.send_failures: list[ChannelError] = []
         self.send_returns_id = True
+        self.queue: Queue | None = None  # a connection's notification queue, once configured
 
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
@@ -125,6 +161,15 @@ class TestMarket(MarketplaceBase):
         chunk = matching[start : start + self.page_size]
         more = start + self.page_size < len(matching)
         return OrderPage(orders=chunk, next_page_token=str(start + self.page_size) if more else None)
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        found = [o for o in self.orders if o.external_id == external_id]
+        if not found:
+            raise ChannelError(f"no order {external_id}", code="NOT_FOUND")
+        return found[0]
+
+    def notification_source(self, conn: ChannelConnection) -> Queue | None:
+        return self.queue
 
     async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
         if self.confirm_failures:

@@ -63,3 +63,30 @@ async def test_bound_throttle_waits_only_for_declared_operations(monkeypatch: py
         await throttle("op")
         await throttle("undeclared")
     assert slept == [0.25, 0.5]
+
+
+async def test_a_rate_the_marketplace_announces_is_shared_by_every_process(redis_url: str) -> None:
+    """A worker learns a new rate from a response header; another worker paces to it."""
+    first, second = RedisBuckets(redis_url), RedisBuckets(redis_url)
+    declared = {"getOrders": RateLimit(rate=0.0167, burst=1)}
+    learner = bind(first, 42, declared)
+    await learner.observe("getOrders", 4.0)
+    await learner.observe("undeclared", 4.0)  # nothing to pace: ignored
+    key = "42:getOrders"
+    waits = [await second.reserve(key, declared["getOrders"]) for _ in range(3)]
+    assert waits[0] == 0
+    assert 0.2 < waits[1] <= 0.25 and 0.45 < waits[2] <= 0.5  # 4/s, not one a minute
+    await first.close()
+    await second.close()
+
+
+async def test_local_learned_rate_expires_back_to_the_declared_one() -> None:
+    from crossdock.ratelimit import LEARNED_TTL
+
+    clock = Clock()
+    buckets = LocalBuckets(clock)
+    limiter = bind(buckets, 1, {"op": RateLimit(rate=1, burst=1)})
+    await limiter.observe("op", 10.0)
+    assert [await buckets.reserve("1:op", RateLimit(1, 1)) for _ in range(2)] == [0, 0.1]
+    clock.now += LEARNED_TTL + 1
+    assert [await buckets.reserve("1:op", RateLimit(1, 1)) for _ in range(2)] == [0, 1.0]

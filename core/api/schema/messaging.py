@@ -86,6 +86,16 @@ class ConversationReplyPayload:
     user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
+@strawberry.input
+class ConversationCloseInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class CannedReplyDeleteInput:
+    id: strawberry.ID
+
+
 @strawberry.type
 class ConversationPayload:
     conversation: Conversation | None = None
@@ -137,9 +147,11 @@ class Mutation:
         return await in_transaction(info, ConversationReplyPayload, body)
 
     @strawberry.mutation(extensions=requires("messages:write"), description="Nothing to answer.")
-    async def conversation_close(self, info: Info[Any, Any], id: strawberry.ID) -> ConversationPayload:
+    async def conversation_close(
+        self, info: Info[Any, Any], input: ConversationCloseInput
+    ) -> ConversationPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(id, "Conversation", field="id")
+            _, pk = decode_id(input.id, "Conversation", field="id")
             return {"conversation": Conversation.from_row(await messaging.close_conversation(session, pk))}
 
         return await in_transaction(info, ConversationPayload, body)
@@ -157,10 +169,12 @@ class Mutation:
         return await in_transaction(info, CannedReplyPayload, body)
 
     @strawberry.mutation(extensions=requires("messages:write"))
-    async def canned_reply_delete(self, info: Info[Any, Any], id: strawberry.ID) -> CannedReplyDeletePayload:
+    async def canned_reply_delete(
+        self, info: Info[Any, Any], input: CannedReplyDeleteInput
+    ) -> CannedReplyDeletePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(id, "CannedReply", field="id")
+            _, pk = decode_id(input.id, "CannedReply", field="id")
             await messaging.delete_canned_reply(session, pk)
-            return {"deleted_id": id}
+            return {"deleted_id": input.id}
 
         return await in_transaction(info, CannedReplyDeletePayload, body)

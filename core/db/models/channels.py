@@ -85,9 +85,14 @@ class WebhookEvent(TenantScoped, Base):
     """A push from a channel, kept as received (signature already verified) until processed."""
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_connection", "connection_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_events_connection", "connection_id", "id"),
+        UniqueConstraint("connection_id", "external_id"),
+    )
 
     connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
+    #: The event's own id when it came from a queue (redeliveries are recognised by it).
+    external_id: Mapped[str | None] = mapped_column(String(128))
     headers: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     body: Mapped[str] = mapped_column(Text)
     references: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError
+from crossdock import ChannelConnection, ChannelError
 
 __all__ = ["LWA_HOST", "SpApiClient", "lwa_token"]
 
@@ -76,11 +76,29 @@ async def lwa_token(http: httpx.AsyncClient, lwa_host: str, form: Mapping[str, s
         raise ChannelError("amazon LWA answered invalid JSON", code="MALFORMED", retryable=True) from None
 
 
+def _announced_rate(response: httpx.Response) -> float | None:
+    """``x-amzn-RateLimit-Limit``: the requests per second this selling partner gets now."""
+    try:
+        return float(response.headers["x-amzn-ratelimit-limit"])
+    except (KeyError, ValueError):
+        return None
+
+
 class SpApiClient:
-    def __init__(self, base_url: str, access_token: str, http: httpx.AsyncClient) -> None:
+    """Calls for one connection. Given the connection, each call of a named ``operation``
+    waits for its token bucket first and reports the rate Amazon announces back to it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        http: httpx.AsyncClient,
+        conn: ChannelConnection | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
         self.http = http
+        self.conn = conn
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {
@@ -98,8 +116,11 @@ class SpApiClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         token: str | None = None,
+        operation: str | None = None,
     ) -> Any:
         """One call; the parsed JSON (None for 204) or :class:`ChannelError`."""
+        if operation and self.conn is not None:
+            await self.conn.throttle(operation)
         try:
             response = await self.http.request(
                 method,
@@ -112,6 +133,9 @@ class SpApiClient:
             raise ChannelError(f"amazon {path} timed out", code="TIMEOUT", retryable=True) from exc
         except httpx.TransportError as exc:
             raise ChannelError(f"amazon {path}: {exc}", code="NETWORK", retryable=True) from exc
+        rate = _announced_rate(response)
+        if operation and rate and self.conn is not None:
+            await self.conn.rate_observed(operation, rate)
         _raise_for(response, path)
         if response.status_code == 204 or not response.content:
             return None

@@ -11,10 +11,11 @@ Data Token shows them, as on Amazon.
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +23,21 @@ from urllib.parse import parse_qsl
 
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request
 from crossdock_amazon.marketplace import SITES
+from crossdock_amazon.sqs_emulator import SqsService, order_change
 
 __all__ = ["AmazonEmulator"]
 
 TOKEN_TTL = 3600
+#: The default usage plans (requests per second) of the operations served.
+USAGE_PLANS = {
+    "createRestrictedDataToken": 1.0,
+    "getOrders": 0.0167,
+    "getOrder": 0.5,
+    "getOrderItems": 0.5,
+    "confirmShipment": 2.0,
+    "patchListingsItem": 5.0,
+    "getListingsItem": 5.0,
+}
 MARKETPLACES = {s.external_id: s for s in SITES}
 POSTCODES = {
     "US": ("10001", "NY", "New York"),
@@ -68,14 +80,50 @@ class AmazonEmulator(Emulator):
         self.orders: dict[str, dict[str, Any]] = {}
         self.items: dict[str, list[dict[str, Any]]] = {}
         self.confirmations: dict[str, dict[str, Any]] = {}
+        #: operation -> requests per second this emulated selling partner is granted; every
+        #: answer announces it in ``x-amzn-RateLimit-Limit``, as Amazon does
+        self.usage_plans: dict[str, float] = dict(USAGE_PLANS)
+        #: the notification destination: a local SQS, and which seller's changes go where
+        self.sqs = SqsService(clock)
+        self.subscriptions: dict[str, str] = {}  # seller id -> queue name
+        self.application_id = f"amzn1.sp.solution.{secrets.token_hex(8)}"
+        self.route("POST", "/", self.sqs.handle)
+        planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
-        self.route("POST", "/tokens/2021-03-01/restrictedDataToken", self._rdt)
-        self.route("GET", "/orders/v0/orders", self._orders)
-        self.route_pattern("GET", r"/orders/v0/orders/([^/]+)", self._order)
-        self.route_pattern("GET", r"/orders/v0/orders/([^/]+)/orderItems", self._items)
-        self.route_pattern("POST", r"/orders/v0/orders/([^/]+)/shipmentConfirmation", self._confirm)
-        self.route_pattern("PATCH", r"/listings/2021-08-01/items/([^/]+)/([^/]+)", self._patch_listing)
-        self.route_pattern("GET", r"/listings/2021-08-01/items/([^/]+)/([^/]+)", self._get_listing)
+        self.route(
+            "POST", "/tokens/2021-03-01/restrictedDataToken", planned("createRestrictedDataToken", self._rdt)
+        )
+        self.route("GET", "/orders/v0/orders", planned("getOrders", self._orders))
+        self.route_pattern("GET", r"/orders/v0/orders/([^/]+)", planned("getOrder", self._order))
+        self.route_pattern(
+            "GET", r"/orders/v0/orders/([^/]+)/orderItems", planned("getOrderItems", self._items)
+        )
+        self.route_pattern(
+            "POST",
+            r"/orders/v0/orders/([^/]+)/shipmentConfirmation",
+            planned("confirmShipment", self._confirm),
+        )
+        self.route_pattern(
+            "PATCH",
+            r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
+            planned("patchListingsItem", self._patch_listing),
+        )
+        self.route_pattern(
+            "GET",
+            r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
+            planned("getListingsItem", self._get_listing),
+        )
+
+    def _planned(
+        self, operation: str, handler: Callable[[Request], Awaitable[Reply]]
+    ) -> Callable[[Request], Awaitable[Reply]]:
+        async def answer(request: Request) -> Reply:
+            reply = await handler(request)
+            reply.headers.setdefault("x-amzn-RateLimit-Limit", f"{self.usage_plans[operation]:g}")
+            reply.headers.setdefault("x-amzn-RequestId", secrets.token_hex(16))
+            return reply
+
+        return answer
 
     # ------------------------------------------------------------------ envelope and routing
 
@@ -160,12 +208,26 @@ class AmazonEmulator(Emulator):
             }
             for i, (sku, qty, price) in enumerate(lines, 1)
         ]
+        self._order_changed(order)
         return order
 
     def update_order(self, order_id: str, **changes: Any) -> None:
         order = self.orders[order_id]
         order.update(changes)
         order["LastUpdateDate"] = _iso(max(self.clock(), _epoch(order["LastUpdateDate"]) + 1))
+        self._order_changed(order)
+
+    def subscribe(self, account: Mapping[str, Any], queue: str = "sp-api-notifications") -> dict[str, str]:
+        """Route the seller's ``ORDER_CHANGE`` notifications to an SQS queue; returns the
+        queue URL and the AWS keys that may read it."""
+        self.subscriptions[str(account["seller_id"])] = queue
+        return {"queue_url": self.sqs.create_queue(queue), **self.sqs.issue_keys()}
+
+    def _order_changed(self, order: Mapping[str, Any]) -> None:
+        queue = self.subscriptions.get(order["_seller"])
+        if queue is not None:
+            notification = order_change(order, order["_seller"], self.application_id, self.clock())
+            self.sqs.send(queue, json.dumps(notification))
 
     def generate(self, seller_id: str, count: int, *, seed: int = 1) -> list[str]:
         rng = random.Random(seed)
@@ -292,7 +354,7 @@ class AmazonEmulator(Emulator):
         }
         if following is not None:
             payload["NextToken"] = f"{following}.{since}"
-        return Reply(200, {"payload": payload}, {"x-amzn-RateLimit-Limit": "0.0167"})
+        return Reply(200, {"payload": payload})
 
     def _own_order(self, request: Request) -> tuple[dict[str, Any], bool] | Reply:
         who = self._seller(request)

@@ -7,13 +7,20 @@ Rate Limits').
 Credentials of a connection: ``seller_id``, ``lwa_client_id``, ``lwa_client_secret``,
 ``refresh_token`` (long-lived) and the current ``access_token`` / ``access_expires_at``
 (refreshed through Login with Amazon, an hour at a time). Buyer names and addresses are
-PII: orders are read with a Restricted Data Token so they arrive complete. Notifications
-come through SQS/EventBridge, not HTTP, so ``webhooks`` is not offered (sync is).
+PII: orders are read with a Restricted Data Token so they arrive complete.
+
+Notifications come through SQS, not HTTP, so ``webhooks`` is not offered: ``notifications``
+is. A connection whose ``settings.notifications_queue_url`` names the seller's SQS queue
+(one SP-API destination per seller) and whose credentials hold ``aws_access_key_id`` and
+``aws_secret_access_key`` has its ``ORDER_CHANGE`` events read by the core between syncs.
+Amazon has no API to read buyer messages (they arrive by e-mail relay), so ``messages.*``
+are not offered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -42,8 +49,9 @@ from crossdock import (
 )
 from crossdock_amazon import __version__
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
+from crossdock_amazon.sqs import SqsQueue
 
-__all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace"]
+__all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace", "order_references"]
 
 SITES: tuple[Site, ...] = (
     Site(code="US", country="US", currency="USD", name="Amazon.com", external_id="ATVPDKIKX0DER"),
@@ -129,6 +137,7 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.NOTIFICATIONS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
     )
@@ -161,7 +170,7 @@ class AmazonMarketplace(MarketplaceBase):
         ):
             raise ChannelError("amazon access token missing or expired", code=ChannelError.AUTH_EXPIRED)
         base = conn.base_url or REGION_HOSTS[SITE_REGION[conn.site]]
-        return SpApiClient(base, str(creds["access_token"]), self._pool(conn))
+        return SpApiClient(base, str(creds["access_token"]), self._pool(conn), conn)
 
     async def _pii_token(self, conn: ChannelConnection, api: SpApiClient) -> str:
         """A Restricted Data Token for buyer names and addresses, reused while it lives."""
@@ -170,7 +179,10 @@ class AmazonMarketplace(MarketplaceBase):
         if cached and cached[1] > time.time() + EARLY_REFRESH:
             return cached[0]
         answer = await api.call(
-            "POST", "/tokens/2021-03-01/restrictedDataToken", body={"restrictedResources": PII}
+            "POST",
+            "/tokens/2021-03-01/restrictedDataToken",
+            body={"restrictedResources": PII},
+            operation="createRestrictedDataToken",
         )
         token = str(answer["restrictedDataToken"])
         self._rdt[key] = (token, time.time() + float(answer.get("expiresIn", 3600)))
@@ -191,8 +203,7 @@ class AmazonMarketplace(MarketplaceBase):
         else:
             params["LastUpdatedAfter"] = updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             params["MaxResultsPerPage"] = 100
-        await conn.throttle("getOrders")
-        answer = await api.call("GET", "/orders/v0/orders", params=params, token=pii)
+        answer = await api.call("GET", "/orders/v0/orders", params=params, token=pii, operation="getOrders")
         payload = answer.get("payload") or {}
         raws = list({o["AmazonOrderId"]: o for o in payload.get("Orders") or []}.values())
         orders = [await self._with_items(conn, api, raw) for raw in raws]
@@ -206,9 +217,10 @@ class AmazonMarketplace(MarketplaceBase):
         token: str | None = None
         while True:
             params = {"NextToken": token} if token else None
-            await conn.throttle("getOrderItems")
             answer = await with_retries(
-                lambda p=params: api.call("GET", f"/orders/v0/orders/{order_id}/orderItems", params=p)
+                lambda p=params: api.call(
+                    "GET", f"/orders/v0/orders/{order_id}/orderItems", params=p, operation="getOrderItems"
+                )
             )
             payload = answer.get("payload") or {}
             items.extend(payload.get("OrderItems") or [])
@@ -267,8 +279,7 @@ class AmazonMarketplace(MarketplaceBase):
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         api = self.client(conn)
         pii = await self._pii_token(conn, api)
-        await conn.throttle("getOrder")
-        answer = await api.call("GET", f"/orders/v0/orders/{external_id}", token=pii)
+        answer = await api.call("GET", f"/orders/v0/orders/{external_id}", token=pii, operation="getOrder")
         return await self._with_items(conn, api, answer["payload"])
 
     # ------------------------------------------------------------------ fulfilment and stock
@@ -277,7 +288,6 @@ class AmazonMarketplace(MarketplaceBase):
         """confirmShipment with the carrier (as "Other" + its name) and tracking number. The
         package reference is stable per shipment, so a retried call is recognised."""
         api = self.client(conn)
-        await conn.throttle("confirmShipment")
         await api.call(
             "POST",
             f"/orders/v0/orders/{confirmation.order_external_id}/shipmentConfirmation",
@@ -295,6 +305,7 @@ class AmazonMarketplace(MarketplaceBase):
                     ],
                 },
             },
+            operation="confirmShipment",
         )
 
     async def push_stock(
@@ -305,7 +316,6 @@ class AmazonMarketplace(MarketplaceBase):
         seller = str(conn.credentials["seller_id"])
         results = []
         for update in updates:
-            await conn.throttle("patchListingsItem")
             answer = await with_retries(
                 lambda u=update: api.call(
                     "PATCH",
@@ -323,6 +333,7 @@ class AmazonMarketplace(MarketplaceBase):
                             }
                         ],
                     },
+                    operation="patchListingsItem",
                 )
             )
             issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
@@ -339,7 +350,6 @@ class AmazonMarketplace(MarketplaceBase):
         marketplace_id = self._marketplace_id(conn)
         results = []
         for update in updates:
-            await conn.throttle("patchListingsItem")
             offer = {
                 "marketplace_id": marketplace_id,
                 "currency": update.price.currency,
@@ -354,11 +364,31 @@ class AmazonMarketplace(MarketplaceBase):
                         "productType": "PRODUCT",
                         "patches": [{"op": "replace", "path": "/attributes/purchasable_offer", "value": [o]}],
                     },
+                    operation="patchListingsItem",
                 )
             )
             issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
             results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
         return results
+
+    # ------------------------------------------------------------------ notifications
+
+    def notification_source(self, conn: ChannelConnection) -> SqsQueue | None:
+        """The seller's SQS queue, if the connection names one (else the core only syncs)."""
+        queue_url = conn.settings.get("notifications_queue_url")
+        creds = conn.credentials
+        if not queue_url or not creds.get("aws_access_key_id"):
+            return None
+        seller = str(creds.get("seller_id", ""))
+        return SqsQueue(
+            str(queue_url),
+            access_key=str(creds["aws_access_key_id"]),
+            secret_key=str(creds["aws_secret_access_key"]),
+            session_token=creds.get("aws_session_token"),
+            http=self._pool(conn),
+            parse=lambda body: order_references(body, seller),
+            endpoint=conn.settings.get("sqs_endpoint"),
+        )
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         creds = dict(conn.credentials)
@@ -380,3 +410,16 @@ class AmazonMarketplace(MarketplaceBase):
         if answer.get("refresh_token"):
             creds["refresh_token"] = answer["refresh_token"]
         return creds
+
+
+def order_references(body: str, seller_id: str) -> list[dict[str, str]]:
+    """What an SP-API notification is about: the order of an ``ORDER_CHANGE`` for this
+    seller. Other types, and other sellers' events on a shared queue, name nothing."""
+    envelope = json.loads(body)
+    if not isinstance(envelope, dict) or envelope.get("NotificationType") != "ORDER_CHANGE":
+        return []
+    change = (envelope.get("Payload") or {}).get("OrderChangeNotification") or {}
+    if seller_id and change.get("SellerId") not in (None, seller_id):
+        return []
+    order_id = change.get("AmazonOrderId")
+    return [{"type": "order", "external_id": str(order_id)}] if order_id else []

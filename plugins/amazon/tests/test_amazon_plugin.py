@@ -21,6 +21,7 @@ def test_registered_through_its_entry_point(provider) -> None:
     assert (info.name, info.kind.value, info.plugin) == ("amazon", "marketplace", "amazon")
     assert info.capabilities == (
         "credentials.refresh",
+        "notifications",
         "orders.get",
         "orders.sync",
         "price.push",

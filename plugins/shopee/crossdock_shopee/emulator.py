@@ -5,7 +5,9 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/shop/get_shop_info``, ``/api/v2/order/get_order_list``,
 ``/api/v2/order/get_order_detail``, ``/api/v2/logistics/ship_order``,
 ``/api/v2/logistics/get_tracking_number``, ``/api/v2/product/update_stock``,
-``/api/v2/product/get_model_list``.
+``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
+``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
+``/api/v2/sellerchat/send_message``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +28,7 @@ __all__ = ["ShopeeEmulator", "ShopeeSellerEmulator"]
 MAX_WINDOW = 15 * 24 * 3600  # get_order_list time_from..time_to
 SKEW = 300  # timestamps within 5 minutes
 ACCESS_TTL = 4 * 3600
+CHAT_PAGE_MAX = 60  # sellerchat page_size
 
 SITE_CURRENCY = {
     "SG": "SGD",
@@ -58,6 +62,8 @@ class Shop:
     models: dict[tuple[int, int], dict[str, Any]] = field(
         default_factory=dict
     )  # (item, model) -> {sku, stock}
+    #: conversation id -> {conversation fields..., "messages": newest last}
+    chats: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class ShopeeEmulator(Emulator):
@@ -91,6 +97,9 @@ class ShopeeEmulator(Emulator):
             ("POST", "/api/v2/product/update_stock", self._update_stock),
             ("POST", "/api/v2/product/update_price", self._update_price),
             ("GET", "/api/v2/product/get_model_list", self._model_list),
+            ("GET", "/api/v2/sellerchat/get_conversation_list", self._conversation_list),
+            ("GET", "/api/v2/sellerchat/get_message", self._get_message),
+            ("POST", "/api/v2/sellerchat/send_message", self._send_message),
         ):
             self.route(method, path, handler)
 
@@ -496,6 +505,155 @@ class ShopeeEmulator(Emulator):
     def stock_of(self, shop_id: int, sku: str) -> int:
         return next(m["stock"] for m in self.shops[shop_id].models.values() if m["sku"] == sku)
 
+    # ------------------------------------------------------------------ seller chat
+
+    @staticmethod
+    def buyer_id(buyer: str) -> int:
+        return zlib.crc32(buyer.encode()) % 10**8
+
+    def _conversation(self, shop: Shop, buyer_id: int, buyer: str = "") -> dict[str, Any]:
+        for chat in shop.chats.values():
+            if chat["to_id"] == buyer_id:
+                return chat
+        conversation_id = int(f"{shop.shop_id}{len(shop.chats) + 1:06d}")
+        chat = shop.chats[conversation_id] = {
+            "conversation_id": conversation_id,
+            "to_id": buyer_id,
+            "to_name": buyer or f"user{buyer_id}",
+            "shop_id": shop.shop_id,
+            "unread_count": 0,
+            "pinned": False,
+            "latest_message_id": "",
+            "last_message_timestamp": 0,
+            "messages": [],
+        }
+        return chat
+
+    def _post(
+        self, shop: Shop, chat: dict[str, Any], from_buyer: bool, text: str, order_sn: str | None
+    ) -> dict[str, Any]:
+        # nanosecond times, strictly increasing, as the conversation list's cursor needs
+        nano = max(
+            int(self.clock() * 1e9),
+            chat["last_message_timestamp"] + 1,
+            max((c["last_message_timestamp"] for c in shop.chats.values()), default=0) + 1,
+        )
+        message = {
+            "message_id": str(nano // 1000),
+            "message_type": "text",
+            "from_id": chat["to_id"] if from_buyer else shop.shop_id,
+            "from_shop_id": 0 if from_buyer else shop.shop_id,
+            "to_id": shop.shop_id if from_buyer else chat["to_id"],
+            "to_shop_id": shop.shop_id if from_buyer else 0,
+            "conversation_id": str(chat["conversation_id"]),
+            "created_timestamp": nano // 10**9,
+            "region": shop.region,
+            "status": "normal",
+            "source": "api" if not from_buyer else "app",
+            "content": {"text": text},
+            "source_content": {"order_sn": order_sn} if order_sn else {},
+        }
+        chat["messages"].append(message)
+        chat["latest_message_id"] = message["message_id"]
+        chat["last_message_timestamp"] = nano
+        if from_buyer:
+            chat["unread_count"] += 1
+        return message
+
+    def buyer_message(
+        self, shop_id: int, buyer: str, text: str, order_sn: str | None = None
+    ) -> dict[str, Any]:
+        shop = self.shops[shop_id]
+        chat = self._conversation(shop, self.buyer_id(buyer), buyer)
+        return self._post(shop, chat, True, text, order_sn)
+
+    async def _conversation_list(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        q = request.query
+        if q.get("direction") not in ("latest", "older") or q.get("type") not in ("all", "pinned", "unread"):
+            return self._fail(
+                "error_param", "direction (latest|older) and type (all|pinned|unread) are required"
+            )
+        size = int(q.get("page_size") or 25)
+        if not 1 <= size <= CHAT_PAGE_MAX:
+            return self._fail("error_param", f"page_size must be between 1 and {CHAT_PAGE_MAX}")
+        rows = sorted(shop.chats.values(), key=lambda c: -c["last_message_timestamp"])
+        if q["type"] == "unread":
+            rows = [c for c in rows if c["unread_count"]]
+        elif q["type"] == "pinned":
+            rows = [c for c in rows if c["pinned"]]
+        if q["direction"] == "older" and q.get("next_timestamp_nano"):
+            before = int(q["next_timestamp_nano"])
+            rows = [c for c in rows if c["last_message_timestamp"] < before]
+        chunk = rows[:size]
+        last = chunk[-1] if chunk else None
+        return self._ok(
+            {
+                "page_result": {
+                    "page_size": len(chunk),
+                    "more": len(rows) > size,
+                    "next_cursor": {
+                        "next_message_time_nano": str(last["last_message_timestamp"]) if last else "",
+                        "conversation_id": str(last["conversation_id"]) if last else "",
+                    },
+                },
+                "conversations": [{k: v for k, v in c.items() if k != "messages"} for c in chunk],
+            }
+        )
+
+    async def _get_message(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        q = request.query
+        chat = shop.chats.get(int(q.get("conversation_id") or 0))
+        if chat is None:
+            return self._fail("error_not_found", "conversation not found")
+        size = int(q.get("page_size") or 25)
+        if not 1 <= size <= CHAT_PAGE_MAX:
+            return self._fail("error_param", f"page_size must be between 1 and {CHAT_PAGE_MAX}")
+        newest_first = list(reversed(chat["messages"]))
+        chunk, following = self.page(newest_first, int(q.get("offset") or 0), size)
+        return self._ok(
+            {
+                "messages": chunk,
+                "page_result": {
+                    "page_size": len(chunk),
+                    "next_offset": str(following) if following is not None else "",
+                },
+            }
+        )
+
+    async def _send_message(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        body = request.json()
+        content = body.get("content") or {}
+        if body.get("message_type") != "text" or not str(content.get("text", "")).strip():
+            return self._fail("error_param", "a text message needs content.text")
+        buyer_id = int(body.get("to_id") or 0)
+        chat = next((c for c in shop.chats.values() if c["to_id"] == buyer_id), None)
+        if chat is None:
+            return self._fail("error_param", "to_id has never chatted with this shop")
+        message = self._post(shop, chat, False, str(content["text"]), None)
+        chat["unread_count"] = 0
+        return self._ok(
+            {
+                "to_id": buyer_id,
+                "message_id": message["message_id"],
+                "message_type": "text",
+                "content": message["content"],
+                "conversation_id": message["conversation_id"],
+                "created_timestamp": message["created_timestamp"],
+            }
+        )
+
 
 class ShopeeSellerEmulator(ShopeeEmulator):
     """The emulator as the conformance suite and ``crossdock emulate`` drive it: seller
@@ -541,3 +699,13 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     def price(self, account: Mapping[str, Any], sku: str) -> str | None:
         model = next(m for m in self.shops[int(account["shop_id"])].models.values() if m["sku"] == sku)
         return f"{model['price']:.2f}" if "price" in model else None
+
+    def buyer_writes(
+        self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
+    ) -> None:
+        self.buyer_message(int(account["shop_id"]), buyer, text, order_external_id)
+
+    def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
+        shop = self.shops[int(account["shop_id"])]
+        chat = next((c for c in shop.chats.values() if c["to_id"] == self.buyer_id(buyer)), None)
+        return [m["content"]["text"] for m in (chat or {"messages": []})["messages"] if m["from_shop_id"]]

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,10 +23,13 @@ import httpx
 from crossdock import (
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
     ChannelOrder,
     MarketplaceBase,
     MarketplaceCapability,
+    MessagePage,
     OrderPage,
+    OutgoingMessage,
     PriceUpdate,
     PushResult,
     ShipmentConfirmation,
@@ -56,6 +59,7 @@ SITES: tuple[Site, ...] = (
 )
 
 WINDOW = 15 * 24 * 3600  # get_order_list accepts at most 15 days per call
+CHAT_PAGE = 25
 PAGE_SIZE = 100
 DETAIL_BATCH = 50
 OPTIONAL_FIELDS = ",".join(
@@ -84,6 +88,8 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.MESSAGES_READ,
+            MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
@@ -292,6 +298,94 @@ class ShopeeMarketplace(MarketplaceBase):
                     for model_id, u in chunk
                 )
         return results
+
+    # --------------------------------------------------------------- buyer chat
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage:
+        """Seller Chat: conversations newest first, and in each one touched since the time,
+        its messages back to that time.
+
+        A page is one page of conversations. The token is the list's own cursor (the last
+        conversation's message time), so a resumed sync goes on from there; a thread that
+        gets a new message meanwhile jumps to the top and is read by the next sync.
+        """
+        since_nano = int(updated_since.timestamp() * 1e9)
+        older_than = json.loads(page_token)["older_than"] if page_token else None
+        params: dict[str, Any] = {"direction": "latest", "type": "all", "page_size": CHAT_PAGE}
+        if older_than:
+            params.update(direction="older", next_timestamp_nano=older_than)
+        listed = await self._shop_call(conn, "GET", "/api/v2/sellerchat/get_conversation_list", params=params)
+        response = listed.get("response") or {}
+        messages: list[ChannelMessage] = []
+        reached_the_past = False
+        for conversation in response.get("conversations") or []:
+            if int(conversation.get("last_message_timestamp") or 0) < since_nano:
+                reached_the_past = True
+                continue
+            messages.extend(await with_retries(lambda c=conversation: self._thread(conn, c, updated_since)))
+        cursor = ((response.get("page_result") or {}).get("next_cursor") or {}).get("next_message_time_nano")
+        if reached_the_past or not (response.get("page_result") or {}).get("more") or not cursor:
+            return MessagePage(messages=messages)
+        return MessagePage(messages=messages, next_page_token=json.dumps({"older_than": str(cursor)}))
+
+    async def _thread(
+        self, conn: ChannelConnection, conversation: Mapping[str, Any], since: datetime
+    ) -> list[ChannelMessage]:
+        """One conversation's messages (Shopee lists them newest first) down to ``since``."""
+        shop_id = int(conn.credentials["shop_id"])
+        found: list[ChannelMessage] = []
+        offset = ""
+        while True:
+            answer = await self._shop_call(
+                conn,
+                "GET",
+                "/api/v2/sellerchat/get_message",
+                params={
+                    "conversation_id": conversation["conversation_id"],
+                    "offset": offset,
+                    "page_size": CHAT_PAGE,
+                },
+            )
+            response = answer.get("response") or {}
+            rows = response.get("messages") or []
+            for row in rows:
+                sent_at = datetime.fromtimestamp(int(row["created_timestamp"]), UTC)
+                if sent_at < since:
+                    continue
+                content = row.get("content") or {}
+                found.append(
+                    ChannelMessage(
+                        thread_id=str(conversation["conversation_id"]),
+                        external_id=str(row["message_id"]),
+                        from_buyer=int(row.get("from_shop_id") or 0) != shop_id,
+                        text=str(content.get("text") or f"[{row.get('message_type', 'message')}]"),
+                        sent_at=sent_at,
+                        buyer_id=str(conversation["to_id"]),
+                        buyer_name=conversation.get("to_name"),
+                        order_external_id=(row.get("source_content") or {}).get("order_sn")
+                        or content.get("order_sn"),
+                        raw=row,
+                    )
+                )
+            offset = str((response.get("page_result") or {}).get("next_offset") or "")
+            oldest = min((int(r["created_timestamp"]) for r in rows), default=0)
+            if not offset or not rows or oldest < since.timestamp():
+                return found
+
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None:
+        """A text message to the buyer (Seller Chat addresses the buyer, not the thread)."""
+        if not message.buyer_id:
+            raise ChannelError("shopee needs the buyer's user id to send a message", code="error_param")
+        answer = await self._shop_call(
+            conn,
+            "POST",
+            "/api/v2/sellerchat/send_message",
+            body={"to_id": int(message.buyer_id), "message_type": "text", "content": {"text": message.text}},
+        )
+        message_id = (answer.get("response") or {}).get("message_id")
+        return str(message_id) if message_id else None
 
     # --------------------------------------------------------------- push and auth
 

@@ -21,6 +21,8 @@ def test_registered_with_its_capabilities() -> None:
     assert (info.name, info.kind.value, info.plugin) == ("shopee", "marketplace", "shopee")
     assert info.capabilities == (
         "credentials.refresh",
+        "messages.read",
+        "messages.send",
         "orders.get",
         "orders.sync",
         "price.push",

@@ -96,7 +96,22 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             {"o": order["id"], "w": wh},
         )
     )["shipment"]["id"]
+    market.buyer_writes("A-THREAD", "Is my tent waterproof?", order="A-ORDER")
+    from crossdock.jobs import JOBS
+
+    await JOBS["sync_messages"](app.job_context(), tenant_id=tenant.id, connection_id=row.id)
+    conversation = (await api.data("{ conversations { nodes { id } } }", key=key))["conversations"]["nodes"][
+        0
+    ]
+    canned = (
+        await m(
+            'mutation { cannedReplySave(input: {name: "thanks", language: "en", body: "Thank you!"}) '
+            "{ cannedReply { id } userErrors { code } } }"
+        )
+    )["cannedReply"]["id"]
     return {
+        "conversation": conversation["id"],
+        "canned": canned,
         "product": product["id"],
         "variant": variant,
         "warehouse": wh,
@@ -123,6 +138,8 @@ LISTS = {
     "ordersAtRisk": "ordersAtRisk(withinHours: 48) { nodes { id } }",
     "lateOrders": "lateOrders { nodes { id } }",
     "events": "events { id }",
+    "conversations": "conversations { nodes { id } }",
+    "cannedReplies": "cannedReplies { id }",
 }
 
 
@@ -158,6 +175,8 @@ async def test_every_top_level_query_is_scoped(
         "transfer",
         "order",
         "shipment",
+        "conversation",
+        "canned",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -214,9 +233,12 @@ MUTATIONS: dict[str, tuple[str, dict[str, str]]] = {
         {"a": "order", "b": "warehouse", "c": "line"},
     ),
     "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": "order"}),
+    "conversationReply": ('{conversationId: $a, text: "pwned"}', {"a": "conversation"}),
+    "conversationClose": ("{id: $a}", {"a": "conversation"}),
+    "cannedReplyDelete": ("{id: $a}", {"a": "canned"}),
 }
 #: Mutations that only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "warehouseCreate", "connectionCreate"}
+CREATORS = {"productCreate", "warehouseCreate", "connectionCreate", "cannedReplySave"}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
@@ -228,6 +250,8 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           listings { nodes { channelSku } }
           transfers { nodes { status } }
           warehouses { nodes { name } }
+          conversations { nodes { status messages { body } } }
+          cannedReplies { body }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,

@@ -1,8 +1,8 @@
-"""Buyer messaging: conversations, messages and canned replies.
+"""Buyer messaging, and the ids of events read from notification queues.
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-27 03:25:05.173771
+Create Date: 2026-11-27 03:31:20.024661
 
 """
 
@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Conversations, their messages, and canned replies."""
+    """Conversations, messages, canned replies; queue event ids on webhook events."""
     op.create_table(
         "canned_replies",
         sa.Column(
@@ -125,9 +125,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_messages_conversation", ["conversation_id", "sent_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_messages_tenant_id"), ["tenant_id"], unique=False)
 
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("external_id", sa.String(length=128), nullable=True))
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_webhook_events_connection_id_external_id"), ["connection_id", "external_id"]
+        )
+
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("webhook_events", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_webhook_events_connection_id_external_id"), type_="unique")
+        batch_op.drop_column("external_id")
+
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_tenant_id"))
         batch_op.drop_index("ix_messages_conversation")
