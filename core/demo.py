@@ -19,7 +19,7 @@ from sqlalchemy import select
 from crossdock.bootstrap import App
 from crossdock.db.models import Connection, Listing, Organization, Tenant, Variant, Warehouse
 from crossdock.money import Money
-from crossdock.services import catalog, inventory, tenancy
+from crossdock.services import catalog, inventory, messaging, tenancy
 
 __all__ = ["DemoInfo", "LiveDemo", "seed_demo", "start_live_demo"]
 
@@ -49,6 +49,15 @@ TENANTS: dict[str, dict[str, Any]] = {
         ],
         "warehouses": [("MY-KL", "Kuala Lumpur", "MY", "overseas", ["MY", "SG", "TH"], 10)],
     },
+}
+
+
+#: One canned reply in the demo markets' languages.
+CANNED_REPLIES = {
+    "en": "Hi {buyer_name}, thank you for your order! It ships within 24 hours.",
+    "ms": "Hai {buyer_name}, terima kasih atas pesanan anda! Ia akan dihantar dalam masa 24 jam.",
+    "th": "สวัสดีค่ะ {buyer_name} ขอบคุณสำหรับคำสั่งซื้อ สินค้าจะจัดส่งภายใน 24 ชั่วโมง",
+    "de": "Hallo {buyer_name}, danke für Ihre Bestellung! Sie wird innerhalb von 24 Stunden versandt.",
 }
 
 
@@ -99,6 +108,8 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
                 serves_countries=serves,
                 priority=priority,
             )
+        for language, body in CANNED_REPLIES.items():
+            await messaging.save_canned_reply(session, name="ships_soon", language=language, body=body)
         variants = (await session.scalars(select(Variant).order_by(Variant.id))).all()
         warehouses = (await session.scalars(select(Warehouse).order_by(Warehouse.id))).all()
         for i, variant in enumerate(variants):
@@ -115,7 +126,7 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
 
 # --------------------------------------------------------------------------- live channels
 
-LIVE_CHANNELS = ("shopee", "amazon")
+LIVE_CHANNELS = ("shopee", "lazada", "amazon", "tiktok")
 LIVE_TENANT = "acme-outdoor"
 TRAFFIC_SECONDS = 15.0
 
@@ -216,8 +227,13 @@ async def start_live_demo(app: App) -> LiveDemo | None:
 
 
 async def _traffic(emulator: Any, account: dict[str, Any], skus: list[str]) -> None:
-    """A buyer every few seconds, so the demo's order list moves on its own."""
+    """A buyer every few seconds, so the demo's order list moves on its own; on channels
+    with buyer chat, every third one asks when the order ships."""
+    chat = getattr(emulator, "buyer_writes", None)
     for n in itertools.count(1):
         await asyncio.sleep(TRAFFIC_SECONDS)
         sku = skus[n % len(skus)]
-        emulator.add_order(account, f"LIVE-{n:05d}-{int(time.time())}", [(sku, 1 + n % 2, "19.90")])
+        order_id = f"LIVE-{n:05d}-{int(time.time())}"
+        emulator.add_order(account, order_id, [(sku, 1 + n % 2, "19.90")])
+        if chat is not None and n % 3 == 1:
+            chat(account, f"buyer{n}", "Hi! When will my order ship?", order_id)

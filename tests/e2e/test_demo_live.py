@@ -1,6 +1,7 @@
-"""`make demo`'s promise, end to end: a real server process with live emulated Shopee and
-Amazon shops. Within a minute their orders are in Crossdock and allocated; shipping one
-puts its tracking number on the marketplace; a stock change shows on the marketplace."""
+"""`make demo`'s promise, end to end: a real server process with live emulated Shopee,
+Lazada, Amazon and TikTok shops. Within a minute their orders are in Crossdock and
+allocated; shipping one puts its tracking number on the marketplace; a stock change shows
+on the marketplace."""
 
 from __future__ import annotations
 
@@ -102,9 +103,14 @@ ORDERS = 'query($c: String!) { orders(first: 100, filter: {channel: $c, status: 
 
 def test_orders_flow_ship_confirms_and_stock_shows(demo: dict[str, Any]) -> None:
     started = time.monotonic()
-    shopee = _until(lambda: _gql(demo, ORDERS, {"c": "shopee"})["orders"]["nodes"], 60, "shopee orders")
-    amazon = _until(lambda: _gql(demo, ORDERS, {"c": "amazon"})["orders"]["nodes"], 60, "amazon orders")
-    assert time.monotonic() - started < 60 and shopee and amazon
+    allocated = {
+        channel: _until(
+            lambda c=channel: _gql(demo, ORDERS, {"c": c})["orders"]["nodes"], 60, f"{channel} orders"
+        )
+        for channel in ("shopee", "lazada", "amazon", "tiktok")
+    }
+    assert time.monotonic() - started < 60
+    shopee = allocated["shopee"]
 
     order = shopee[0]
     warehouse = order["allocations"][0]["warehouse"]["id"]

@@ -1,20 +1,49 @@
 """The Lazada Open Platform provider.
 
-Source of the site table: Lazada Open Platform regional API hosts
-(../shared/marketplaces.md); throttling is signalled by the ApiCallLimit error code, no
-published table.
+Sites: Lazada's six countries, each with its own API gateway (``api.lazada.sg/rest`` ...;
+../shared/marketplaces.md). A connection's ``base_url`` replaces both the gateway and the
+auth host (``auth.lazada.com/rest``): an emulator serves both.
 
-The wire protocol (auth, signing, orders, fulfilment, stock and price) is not implemented
-yet, so ``capabilities`` is empty and every operation raises ``crossdock.NotSupported``: the
-core will not schedule a sync or a push for this channel until it is.
+Credentials of a connection: ``app_key``, ``app_secret``, ``access_token``,
+``refresh_token`` (plus ``seller_id``, ``access_expires_at``, ``refresh_expires_at`` for
+information). Every refresh returns a new pair of tokens; both are saved.
+
+Listings: ``channel_sku`` is the SellerSku; ``external_id`` is ``item_id:sku_id`` when
+known (sent as ItemId/SkuId alongside the SellerSku).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
+import time
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from crossdock import MarketplaceBase, RateLimit, Site
+import httpx
+
+from crossdock import (
+    ChannelConnection,
+    ChannelError,
+    ChannelOrder,
+    MarketplaceBase,
+    MarketplaceCapability,
+    OrderPage,
+    PriceUpdate,
+    PushResult,
+    RateLimit,
+    ShipmentConfirmation,
+    Site,
+    StockUpdate,
+    with_retries,
+)
 from crossdock_lazada import __version__
+from crossdock_lazada.client import LazadaApiError, LazadaClient
+from crossdock_lazada.mapping import SITE_OFFSETS, parse_time, to_order
+from crossdock_lazada.signing import verify_push
 
 __all__ = ["RATE_LIMITS", "SITES", "LazadaMarketplace"]
 
@@ -27,16 +56,418 @@ SITES: tuple[Site, ...] = (
     Site(code="ID", country="ID", currency="IDR", name="Lazada Indonesia", external_id="api.lazada.co.id"),
 )
 
-#: Documented per-operation token buckets (requests per second, burst).
-RATE_LIMITS: Mapping[str, RateLimit] = {}
+#: Lazada publishes no per-API rate table: it answers ``ApiCallLimit`` when an app or a
+#: seller calls too often (flow control per app, per API and per seller). These buckets are
+#: our own conservative choice, per connection, to stay well clear of that ban; a seller
+#: with a higher quota can raise them with ``settings.rate_limits``.
+RATE_LIMITS: Mapping[str, RateLimit] = {
+    "GetOrders": RateLimit(rate=2, burst=10),
+    "GetOrder": RateLimit(rate=5, burst=20),
+    "GetOrderItems": RateLimit(rate=5, burst=20),
+    "GetMultipleOrderItems": RateLimit(rate=2, burst=10),
+    "Pack": RateLimit(rate=2, burst=10),
+    "ReadyToShip": RateLimit(rate=2, burst=10),
+    "UpdatePriceQuantity": RateLimit(rate=1, burst=5),
+    "RefreshAccessToken": RateLimit(rate=0.2, burst=2),
+}
+
+PAGE_SIZE = 100  # /orders/get: limit <= 100
+MAX_OFFSET = 5000  # /orders/get: offset <= 5000
+ITEMS_BATCH = 50  # /orders/items/get: order ids per call (UNCONFIRMED maximum; 50 is safe)
+SKU_BATCH = 50  # /product/price_quantity/update: at most 50 SKUs per call
+#: Units waiting for the seller to pack, packed but not yet handed over, and past that.
+PACKABLE = frozenset({"pending", "topack"})
+PACKED = frozenset({"packed", "repacked", "toship"})
+NOT_SHIPPABLE = frozenset({"unpaid", "canceled"})
+
+
+def _site_time(at: datetime, site: str) -> str:
+    """ISO 8601 with the site's offset, to the second: what ``update_after`` takes."""
+    zone = timezone(timedelta(hours=SITE_OFFSETS.get(site, 8)))
+    return at.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def _stamp(row: Mapping[str, Any], site: str) -> datetime:
+    return parse_time(row.get("updated_at"), site) or datetime.min.replace(tzinfo=UTC)
+
+
+def _fingerprint(ids: Sequence[str]) -> str:
+    return hashlib.sha1(",".join(sorted(ids)).encode()).hexdigest()[:16]
 
 
 class LazadaMarketplace(MarketplaceBase):
     name = "lazada"
     display_name = "Lazada Open Platform"
     version = __version__
-    capabilities: frozenset[str] = frozenset()
+    capabilities = frozenset(
+        {
+            MarketplaceCapability.ORDERS_SYNC,
+            MarketplaceCapability.ORDERS_GET,
+            MarketplaceCapability.SHIPMENTS_CONFIRM,
+            MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.WEBHOOKS,
+            MarketplaceCapability.CREDENTIALS_REFRESH,
+        }
+    )
     rate_limits = RATE_LIMITS
+
+    def __init__(self) -> None:
+        self._http: dict[int, httpx.AsyncClient] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
+
+    # --------------------------------------------------------------- plumbing
+
+    def client(self, conn: ChannelConnection) -> LazadaClient:
+        loop = id(asyncio.get_running_loop())  # one pool per event loop (workers, tests)
+        http = self._http.get(loop)
+        if http is None:
+            http = self._http[loop] = httpx.AsyncClient(timeout=float(conn.settings.get("timeout", 10)))
+        creds = conn.credentials
+        return LazadaClient(
+            str(creds["app_key"]), str(creds["app_secret"]), base_url=conn.base_url, site=conn.site, http=http
+        )
+
+    async def _api(
+        self,
+        conn: ChannelConnection,
+        operation: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        await conn.throttle(operation)
+        return await self.client(conn).call(
+            method, path, params=params, access_token=str(conn.credentials["access_token"])
+        )
+
+    # --------------------------------------------------------------- orders
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        """Orders updated since ``updated_since``, oldest update first.
+
+        ``/orders/get`` pages by offset, which shifts when orders change during the walk
+        and stops at 5000. So the walk moves its ``update_after`` forward instead: the next
+        page starts one second before the newest update seen (stamps are to the second,
+        and whether ``update_after`` is inclusive is UNCONFIRMED), and only when a whole
+        page shares that second does it step the offset. The page token holds
+        ``update_after`` and the offset (and, when stepping, a fingerprint of the page
+        read, to recognise the same page served again), so a resumed sync continues
+        exactly there.
+        """
+        state = (
+            json.loads(page_token)
+            if page_token
+            else {"after": _site_time(updated_since, conn.site), "offset": 0}
+        )
+        for _ in range(5):
+            listed = await self._api(
+                conn,
+                "GetOrders",
+                "GET",
+                "/orders/get",
+                {
+                    "update_after": state["after"],
+                    "sort_by": "updated_at",
+                    "sort_direction": "ASC",
+                    "offset": state["offset"],
+                    "limit": PAGE_SIZE,
+                },
+            )
+            data = listed.get("data") or {}
+            rows = list(data.get("orders") or [])
+            ids = [str(o["order_id"]) for o in rows]
+            if not (state.get("seen") and _fingerprint(ids) == state["seen"]):
+                break  # not the previous page served again
+        else:
+            raise ChannelError(
+                "lazada keeps serving the previous page", code="DUPLICATE_PAGE", retryable=True
+            )
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:  # a page may hold an order twice: keep its latest version
+            key = str(row["order_id"])
+            if key not in latest or _stamp(row, conn.site) >= _stamp(latest[key], conn.site):
+                latest[key] = row
+        items = await self._items(conn, list(latest))
+        orders = [to_order(row, items[key], conn.site, conn.currency) for key, row in latest.items()]
+        total = data.get("countTotal")  # all orders matching update_after, when given
+        if len(rows) < PAGE_SIZE or (total is not None and state["offset"] + len(rows) >= int(total)):
+            return OrderPage(orders=orders, next_page_token=None)
+        newest = max(o.updated_at for o in orders)
+        after = parse_time(state["after"], conn.site)
+        assert after is not None
+        start = newest - timedelta(seconds=1)
+        if start > after:
+            following: dict[str, Any] = {"after": _site_time(start, conn.site), "offset": 0}
+        else:  # the whole page is within one second: step through it by offset
+            if state["offset"] + PAGE_SIZE > MAX_OFFSET:
+                raise ChannelError(
+                    f"lazada: more than {MAX_OFFSET} orders updated within one second",
+                    code="PAGINATION_LIMIT",
+                )
+            following = {
+                "after": state["after"],
+                "offset": state["offset"] + PAGE_SIZE,
+                "seen": _fingerprint(ids),
+            }
+        return OrderPage(orders=orders, next_page_token=json.dumps(following, sort_keys=True))
+
+    async def _items(
+        self, conn: ChannelConnection, order_ids: Sequence[str]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Item rows of many orders through ``/orders/items/get`` (one row per unit)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(order_ids), ITEMS_BATCH):
+            batch = list(order_ids[i : i + ITEMS_BATCH])
+            answer = await with_retries(
+                lambda b=batch: self._api(
+                    conn,
+                    "GetMultipleOrderItems",
+                    "GET",
+                    "/orders/items/get",
+                    {
+                        "order_ids": json.dumps(
+                            [int(x) if x.isdigit() else x for x in b], separators=(",", ":")
+                        )
+                    },
+                )
+            )
+            for entry in answer.get("data") or []:
+                found[str(entry["order_id"])] = list(entry.get("order_items") or [])
+        missing = [x for x in order_ids if not found.get(x)]
+        if missing:
+            raise ChannelError(
+                f"lazada listed orders without items: {', '.join(missing[:5])}",
+                code="ITEMS_MISSING",
+                retryable=True,
+            )
+        return found
+
+    async def _order_items(self, conn: ChannelConnection, order_id: str) -> list[dict[str, Any]]:
+        answer = await self._api(conn, "GetOrderItems", "GET", "/order/items/get", {"order_id": order_id})
+        return list(answer.get("data") or [])
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        answer = await self._api(conn, "GetOrder", "GET", "/order/get", {"order_id": external_id})
+        raw = answer.get("data")
+        if not raw:
+            raise ChannelError(f"lazada has no order {external_id}", code="ORDER_NOT_FOUND")
+        items = await self._order_items(conn, external_id)
+        return to_order(raw, items, conn.site, conn.currency)
+
+    # --------------------------------------------------------------- fulfilment
+
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> str | None:
+        """Pack the shipment's units (``/order/fulfill/pack``), then hand their packages
+        over (``/order/package/rts``).
+
+        With the seller's own carrier and tracking number, both go into the pack request;
+        without, Lazada books its carrier and assigns the tracking number, which is
+        returned. Idempotent: each step only runs for units still waiting for it, so a
+        retry of a confirmation that went through finds nothing left to do and returns the
+        same answer.
+        """
+        order_id = confirmation.order_external_id
+        items = await self._order_items(conn, order_id)
+        wanted = _units(items, confirmation.lines)
+        if not wanted:
+            raise ChannelError(f"lazada order {order_id} has no units to ship", code="NOTHING_TO_SHIP")
+        units = [u for u in items if str(u["order_item_id"]) in wanted]
+        blocked = sorted({u["status"] for u in units if u["status"] in NOT_SHIPPABLE})
+        if blocked:
+            raise ChannelError(f"lazada order {order_id} is {', '.join(blocked)}", code="NOT_SHIPPABLE")
+        errors: list[str] = []
+        to_pack = [str(u["order_item_id"]) for u in units if u["status"] in PACKABLE]
+        if to_pack:
+            pack: dict[str, Any] = {
+                "pack_order_list": [{"order_id": order_id, "order_item_list": to_pack}],
+                "delivery_type": "dropship",
+                "shipping_allocate_type": "TFS",
+            }
+            if confirmation.tracking_number:  # the seller's own carrier (UNCONFIRMED fields)
+                pack["shipment_provider_code"] = confirmation.carrier
+                pack["tracking_number"] = confirmation.tracking_number
+            answer = await self._api(conn, "Pack", "POST", "/order/fulfill/pack", {"packReq": pack})
+            for entry in _result(answer).get("pack_order_list") or []:
+                errors += [
+                    f"{i.get('order_item_id')}: {i.get('msg')}"
+                    for i in entry.get("order_item_list") or []
+                    if str(i.get("item_err_code", "0")) != "0"
+                ]
+            items = await self._order_items(conn, order_id)
+            units = [u for u in items if str(u["order_item_id"]) in wanted]
+            if any(u["status"] in PACKABLE for u in units):
+                raise ChannelError(
+                    f"lazada did not pack order {order_id}: {'; '.join(errors) or 'no reason given'}",
+                    code="PACK_FAILED",
+                )
+        packages = sorted(
+            {str(u["package_id"]) for u in units if u["status"] in PACKED and u.get("package_id")}
+        )
+        if packages:
+            answer = await self._api(
+                conn,
+                "ReadyToShip",
+                "POST",
+                "/order/package/rts",
+                {"readyToShipReq": {"packages": [{"package_id": p} for p in packages]}},
+            )
+            errors = [
+                f"{p.get('package_id')}: {p.get('msg')}"
+                for p in _result(answer).get("packages") or []
+                if str(p.get("item_err_code", "0")) != "0"
+            ]
+            items = await self._order_items(conn, order_id)
+            units = [u for u in items if str(u["order_item_id"]) in wanted]
+            if any(u["status"] in PACKED for u in units):
+                raise ChannelError(
+                    f"lazada did not take order {order_id} ready to ship: {'; '.join(errors) or 'no reason'}",
+                    code="RTS_FAILED",
+                )
+        if confirmation.tracking_number:
+            return None
+        return next((str(u["tracking_code"]) for u in units if u.get("tracking_code")), None)
+
+    # --------------------------------------------------------------- stock and price
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        """``/product/price_quantity/update`` with each SKU's Quantity, 50 SKUs a call."""
+        return await self._push(
+            conn, [(u.channel_sku, u.external_id, {"Quantity": str(max(0, u.quantity))}) for u in updates]
+        )
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]:
+        """The same call with each SKU's Price (the regular price, in the site's currency;
+        a SalePrice set on Lazada stays as it is)."""
+        refused: list[PushResult | None] = []
+        rows: list[tuple[str, str | None, dict[str, str]]] = []
+        for update in updates:
+            if update.price.currency != conn.currency:
+                refused.append(PushResult(update.channel_sku, False, f"the shop sells in {conn.currency}"))
+                continue
+            refused.append(None)
+            rows.append(
+                (update.channel_sku, update.external_id, {"Price": str(update.price.rounded().amount)})
+            )
+        pushed = iter(await self._push(conn, rows))
+        return [result or next(pushed) for result in refused]
+
+    async def _push(
+        self, conn: ChannelConnection, rows: Sequence[tuple[str, str | None, Mapping[str, str]]]
+    ) -> list[PushResult]:
+        results: list[PushResult] = []
+        for i in range(0, len(rows), SKU_BATCH):
+            chunk = rows[i : i + SKU_BATCH]
+            try:
+                await self._api(
+                    conn,
+                    "UpdatePriceQuantity",
+                    "POST",
+                    "/product/price_quantity/update",
+                    {"payload": _payload(chunk)},
+                )
+            except LazadaApiError as exc:
+                detail = exc.body.get("detail") if isinstance(exc.body, Mapping) else None
+                if exc.retryable or exc.code == ChannelError.AUTH_EXPIRED or not isinstance(detail, list):
+                    raise
+                # Lazada names the SKUs it refused; the others were applied (UNCONFIRMED)
+                refused = {str(d.get("seller_sku")): str(d.get("message") or d.get("field")) for d in detail}
+                results.extend(PushResult(sku, sku not in refused, refused.get(sku)) for sku, _, _ in chunk)
+                continue
+            results.extend(PushResult(sku, True) for sku, _, _ in chunk)
+        return results
+
+    # --------------------------------------------------------------- push and auth
+
+    def parse_webhook(
+        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[Mapping[str, Any]]:
+        """Verify the push signature and name the order a trade-order push (message_type 0)
+        is about; other pushes (products, reverse orders, ...) are acknowledged and ignored."""
+        creds = conn.credentials
+        authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not authorization or not verify_push(
+            str(creds["app_key"]), str(creds["app_secret"]), body, authorization
+        ):
+            raise ChannelError("lazada push signature does not match", code="SIGNATURE")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return []
+        if not isinstance(payload, dict):
+            return []
+        seller = creds.get("seller_id")
+        if seller and payload.get("seller_id") and str(payload["seller_id"]) != str(seller):
+            return []  # another seller authorised the same app: not this connection's
+        data = payload.get("data") or {}
+        if str(payload.get("message_type")) == "0" and data.get("trade_order_id"):
+            return [{"type": "order", "external_id": str(data["trade_order_id"])}]
+        return []
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
+        creds = dict(conn.credentials)
+        await conn.throttle("RefreshAccessToken")
+        answer = await self.client(conn).refresh(str(creds["refresh_token"]))
+        now = int(time.time())
+        creds.update(
+            access_token=answer["access_token"],
+            refresh_token=answer.get("refresh_token") or creds["refresh_token"],
+            access_expires_at=now + int(answer.get("expires_in") or 0),
+            refresh_expires_at=now + int(answer.get("refresh_expires_in") or 0),
+        )
+        creds.pop("auth_code", None)
+        return creds
+
+
+def _result(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The fulfilment APIs answer ``{"result": {"success", "data": {...}}}`` (or ``data``
+    at top level; the exact envelope is UNCONFIRMED)."""
+    result = answer.get("result")
+    if isinstance(result, Mapping):
+        return result.get("data") or {}
+    return answer.get("data") or {}
+
+
+def _units(items: Sequence[Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> set[str]:
+    """The order_item_ids a shipment covers: ``lines`` name a line by its first unit's id
+    and a quantity; the units are taken from that line's SKU, furthest along first (a
+    retry picks the units it packed before). No lines: every unit not cancelled."""
+    live = [i for i in items if i.get("status") != "canceled"]
+    if not lines:
+        return {str(i["order_item_id"]) for i in live}
+    by_id = {str(i["order_item_id"]): i for i in items}
+    chosen: set[str] = set()
+    for line_id, quantity in lines:
+        first = by_id.get(str(line_id))
+        if first is None:
+            continue
+        same = [i for i in live if i.get("sku") == first.get("sku") and str(i["order_item_id"]) not in chosen]
+        same.sort(key=lambda i: (i.get("status") in PACKABLE, int(i["order_item_id"])))
+        chosen.update(str(i["order_item_id"]) for i in same[: int(quantity)])
+    return chosen
+
+
+def _payload(rows: Sequence[tuple[str, str | None, Mapping[str, str]]]) -> str:
+    """``<Request><Product><Skus><Sku>...</Sku></Skus></Product></Request>``."""
+    request = ET.Element("Request")
+    skus = ET.SubElement(ET.SubElement(request, "Product"), "Skus")
+    for seller_sku, external_id, fields in rows:
+        sku = ET.SubElement(skus, "Sku")
+        item_id, _, sku_id = (external_id or "").partition(":")
+        if item_id.isdigit() and sku_id.isdigit():
+            ET.SubElement(sku, "ItemId").text = item_id
+            ET.SubElement(sku, "SkuId").text = sku_id
+        ET.SubElement(sku, "SellerSku").text = seller_sku
+        for name, value in fields.items():
+            ET.SubElement(sku, name).text = value
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(request, encoding="unicode")

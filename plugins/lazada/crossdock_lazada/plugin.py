@@ -1,4 +1,4 @@
-"""Entry point of the lazada plugin: registers its marketplace provider."""
+"""Entry point of the lazada plugin: registers its marketplace provider and emulator."""
 
 from __future__ import annotations
 
@@ -9,3 +9,10 @@ from crossdock_lazada.marketplace import LazadaMarketplace
 @hookimpl
 def crossdock_marketplaces() -> list[MarketplaceProvider]:
     return [LazadaMarketplace()]
+
+
+@hookimpl
+def crossdock_emulators() -> list[type]:
+    from crossdock_lazada.emulator import LazadaSellerEmulator
+
+    return [LazadaSellerEmulator]

@@ -1,21 +1,61 @@
-"""The TikTok Shop provider.
+"""The TikTok Shop provider (Partner API, 202309 resource versions).
 
-Source of the site table: TikTok Shop Partner API (202309+) markets
-(../shared/marketplaces.md); no published per-call rate table.
+Sites: the TikTok Shop markets (../shared/marketplaces.md). Rate limit: 50 requests per
+second per API per app x shop, declared per operation in :data:`RATE_LIMITS`.
 
-The wire protocol (auth, signing, orders, fulfilment, stock and price) is not implemented
-yet, so ``capabilities`` is empty and every operation raises ``crossdock.NotSupported``: the
-core will not schedule a sync or a push for this channel until it is.
+Credentials of a connection: ``app_key``, ``app_secret``, ``access_token``,
+``refresh_token``, optionally ``shop_cipher`` and ``shop_id``. When ``shop_cipher`` is
+missing it is looked up with ``GET /authorization/202309/shops`` (the shop whose id is
+``shop_id``, else whose region is the connection's site, else the only one), kept in
+memory for the connection, and written into the credentials at the next refresh.
+
+Settings: ``timeout`` (seconds), ``auth_base_url`` (token host; defaults to ``base_url``
+when one is set, else ``auth.tiktok-shops.com``), ``warehouse_id`` (stock pushes; default:
+the shop's default sales warehouse), ``shipping_providers`` (carrier name -> TikTok
+shipping_provider_id, for carriers whose names differ from TikTok's list).
+
+Listing external ids are ``"<product_id>:<sku_id>"`` (TikTok updates stock and prices per
+product, naming its SKUs).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
-from crossdock import MarketplaceBase, RateLimit, Site
+import httpx
+
+from crossdock import (
+    ChannelConnection,
+    ChannelError,
+    ChannelOrder,
+    MarketplaceBase,
+    MarketplaceCapability,
+    OrderPage,
+    PriceUpdate,
+    PushResult,
+    RateLimit,
+    ShipmentConfirmation,
+    Site,
+    StockUpdate,
+)
 from crossdock_tiktok import __version__
+from crossdock_tiktok.client import (
+    AUTH_EXPIRED,
+    BAD_CREDENTIALS,
+    BAD_SIGN,
+    MISSING_SHOP_CIPHER,
+    TikTokShopClient,
+)
+from crossdock_tiktok.mapping import to_order, unit_groups
+from crossdock_tiktok.signing import verify_push
 
-__all__ = ["RATE_LIMITS", "SITES", "TikTokShopMarketplace"]
+__all__ = ["OPERATIONS", "RATE_LIMITS", "SITES", "TikTokShopMarketplace"]
 
 SITES: tuple[Site, ...] = (
     Site(code="US", country="US", currency="USD", name="TikTok Shop US"),
@@ -28,16 +68,531 @@ SITES: tuple[Site, ...] = (
     Site(code="VN", country="VN", currency="VND", name="TikTok Shop Vietnam"),
 )
 
-#: Documented per-operation token buckets (requests per second, burst).
-RATE_LIMITS: Mapping[str, RateLimit] = {}
+#: The APIs this plugin calls, each its own rate-limit bucket (the key passed to
+#: ``conn.throttle``).
+OPERATIONS = (
+    "authorization.shops",
+    "orders.search",
+    "orders.detail",
+    "packages.ship",
+    "logistics.shipping_providers",
+    "logistics.warehouses",
+    "products.inventory_update",
+    "products.prices_update",
+)
+#: Documented: 50 requests per second per API per app x shop.
+RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for op in OPERATIONS}
+
+PAGE_SIZE = 100  # orders/search page_size maximum
+DETAIL_BATCH = 50  # orders?ids= takes at most 50 ids
+SKU_BATCH = 50  # SKUs per inventory/price update call (limit UNCONFIRMED; kept conservative)
+NOT_READY_RETRY = 300.0  # seconds before retrying a shipment of an order still on hold
+#: line items' package_status once the seller has shipped the package: PROCESSING (shipment
+#: arranged, waiting for the carrier), FULFILLING (collected), COMPLETED (delivered);
+#: TO_FULFILL means it waits for the seller.
+SHIPPED_PACKAGE = frozenset({"PROCESSING", "FULFILLING", "COMPLETED"})
+#: codes that are about the connection, not about one product: they fail the whole push
+CONNECTION_CODES = frozenset({AUTH_EXPIRED, str(BAD_SIGN), str(BAD_CREDENTIALS), str(MISSING_SHOP_CIPHER)})
+
+
+def _carrier_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
 
 
 class TikTokShopMarketplace(MarketplaceBase):
     name = "tiktok"
     display_name = "TikTok Shop"
     version = __version__
-    capabilities: frozenset[str] = frozenset()
+    capabilities = frozenset(
+        {
+            MarketplaceCapability.ORDERS_SYNC,
+            MarketplaceCapability.ORDERS_GET,
+            MarketplaceCapability.SHIPMENTS_CONFIRM,
+            MarketplaceCapability.STOCK_PUSH,
+            MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.WEBHOOKS,
+            MarketplaceCapability.CREDENTIALS_REFRESH,
+        }
+    )
     rate_limits = RATE_LIMITS
+
+    def __init__(self) -> None:
+        self._http: dict[int, httpx.AsyncClient] = {}
+        # per-connection lookups, keyed by _conn_key: shop cipher, carriers, warehouse
+        self._ciphers: dict[tuple[Any, ...], str] = {}
+        self._carriers: dict[tuple[Any, ...], dict[str, str]] = {}
+        self._warehouses: dict[tuple[Any, ...], str | None] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
+
+    # --------------------------------------------------------------- plumbing
+
+    def client(self, conn: ChannelConnection) -> TikTokShopClient:
+        loop = id(asyncio.get_running_loop())  # one pool per event loop (workers, tests)
+        http = self._http.get(loop)
+        if http is None:
+            http = self._http[loop] = httpx.AsyncClient(timeout=float(conn.settings.get("timeout", 10)))
+        creds = conn.credentials
+        return TikTokShopClient(
+            str(creds["app_key"]),
+            str(creds["app_secret"]),
+            base_url=conn.base_url,
+            auth_base_url=conn.settings.get("auth_base_url") or conn.base_url,
+            http=http,
+            throttle=conn.throttle,
+        )
+
+    @staticmethod
+    def _conn_key(conn: ChannelConnection) -> tuple[Any, ...]:
+        creds = conn.credentials
+        return (conn.id, conn.base_url, creds.get("app_key"), creds.get("shop_id"), conn.site)
+
+    async def _shops(self, conn: ChannelConnection, access_token: str) -> list[dict[str, Any]]:
+        data = await self.client(conn).call(
+            "GET", "/authorization/202309/shops", operation="authorization.shops", access_token=access_token
+        )
+        return list(data.get("shops") or [])
+
+    def _pick_shop(self, conn: ChannelConnection, shops: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        wanted = conn.credentials.get("shop_id")
+        if wanted:
+            found = [s for s in shops if str(s.get("id")) == str(wanted)]
+        else:
+            found = [s for s in shops if s.get("region") == conn.site] or (
+                list(shops) if len(shops) == 1 else []
+            )
+        if len(found) != 1:
+            raise ChannelError(
+                f"tiktok: cannot tell which of {len(shops)} authorized shops this connection is "
+                "(set shop_id in the credentials)",
+                code="SHOP_NOT_FOUND",
+            )
+        return found[0]
+
+    async def _cipher(self, conn: ChannelConnection) -> tuple[str, bool]:
+        """The shop_cipher and whether it was looked up (not given in the credentials)."""
+        given = conn.credentials.get("shop_cipher")
+        if given:
+            return str(given), False
+        key = self._conn_key(conn)
+        if key not in self._ciphers:
+            shop = self._pick_shop(conn, await self._shops(conn, str(conn.credentials["access_token"])))
+            self._ciphers[key] = str(shop["cipher"])
+        return self._ciphers[key], True
+
+    async def _shop_call(
+        self, conn: ChannelConnection, method: str, path: str, operation: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        cipher, looked_up = await self._cipher(conn)
+        try:
+            return await self.client(conn).call(
+                method,
+                path,
+                operation=operation,
+                access_token=str(conn.credentials["access_token"]),
+                shop_cipher=cipher,
+                **kwargs,
+            )
+        except ChannelError as exc:
+            if looked_up and exc.code == str(MISSING_SHOP_CIPHER):
+                # a cipher we looked up went stale (shop re-authorized): look it up again
+                self._ciphers.pop(self._conn_key(conn), None)
+                raise ChannelError(exc.message, code=exc.code, retryable=True) from exc
+            raise
+
+    # --------------------------------------------------------------- orders
+
+    async def fetch_orders(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        """Orders updated in ``[updated_since, start of this sync)``, by update time ascending.
+
+        The first page fixes the upper bound, so every page of one sync reads the same set
+        (an order updated meanwhile comes in the next sync, which overlaps this one). The
+        page token carries the bounds and TikTok's own page_token, so a resumed sync
+        continues exactly where the last committed page ended.
+        """
+        if page_token:
+            try:
+                state = json.loads(page_token)
+                ge, lt, tiktok_token = int(state["ge"]), int(state["lt"]), str(state["page"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ChannelError(
+                    f"tiktok: not a page token of this plugin: {page_token!r}", code="PAGE_TOKEN"
+                ) from exc
+        else:
+            ge, lt, tiktok_token = int(updated_since.timestamp()), int(time.time()) + 1, ""
+        params: dict[str, Any] = {"page_size": PAGE_SIZE, "sort_field": "update_time", "sort_order": "ASC"}
+        if tiktok_token:
+            params["page_token"] = tiktok_token
+        data = await self._shop_call(
+            conn,
+            "POST",
+            "/order/202309/orders/search",
+            "orders.search",
+            params=params,
+            body={"update_time_ge": ge, "update_time_lt": lt},
+        )
+        orders = _unique(to_order(raw) for raw in data.get("orders") or [])
+        following = data.get("next_page_token") or ""
+        if not following:
+            return OrderPage(orders=orders, next_page_token=None)
+        token = json.dumps({"ge": ge, "lt": lt, "page": following}, sort_keys=True, separators=(",", ":"))
+        return OrderPage(orders=orders, next_page_token=token)
+
+    async def _details(self, conn: ChannelConnection, ids: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for i in range(0, len(ids), DETAIL_BATCH):
+            data = await self._shop_call(
+                conn,
+                "GET",
+                "/order/202309/orders",
+                "orders.detail",
+                params={"ids": ",".join(ids[i : i + DETAIL_BATCH])},
+            )
+            found.extend(data.get("orders") or [])
+        return found
+
+    async def _order_raw(self, conn: ChannelConnection, external_id: str) -> dict[str, Any]:
+        found = [o for o in await self._details(conn, [external_id]) if str(o.get("id")) == external_id]
+        if not found:
+            raise ChannelError(f"tiktok has no order {external_id}", code="NOT_FOUND")
+        return found[0]
+
+    async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        return to_order(await self._order_raw(conn, external_id))
+
+    # --------------------------------------------------------------- fulfilment
+
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> str | None:
+        """Ship the packages holding the shipment's lines.
+
+        With the seller's tracking number: ``self_shipment`` with the carrier mapped to a
+        TikTok ``shipping_provider_id`` of the order's delivery option; returns None.
+        Without one: platform pickup (TikTok books its carrier) and the tracking number
+        TikTok assigned is returned.
+
+        Idempotent: a package already handed over counts as done (when it carries this
+        same tracking number, or any when TikTok assigned it), so a retry succeeds.
+        """
+        raw = await self._order_raw(conn, confirmation.order_external_id)
+        if raw.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK":
+            raise ChannelError(
+                f"tiktok fulfils order {confirmation.order_external_id} itself", code="FULFILLED_BY_TIKTOK"
+            )
+        status = raw.get("status")
+        if status == "CANCELLED":
+            raise ChannelError(
+                f"tiktok order {confirmation.order_external_id} is cancelled", code="CANCELLED"
+            )
+        packages = self._packages_of(raw, confirmation)
+        if not packages:
+            raise ChannelError(
+                f"tiktok order {confirmation.order_external_id} has no package to ship yet",
+                code="NO_PACKAGE",
+                retryable=True,
+                retry_after=NOT_READY_RETRY,
+            )
+        wanted = confirmation.tracking_number.strip()
+        shipped_any = False
+        for package_id, units in packages.items():
+            done = self._package_tracking(units)
+            if done is not None:
+                if wanted and done and done != wanted:
+                    raise ChannelError(
+                        f"tiktok package {package_id} already shipped with tracking number {done}",
+                        code="ALREADY_SHIPPED",
+                    )
+                continue
+            if status in ("UNPAID", "ON_HOLD"):
+                raise ChannelError(
+                    f"tiktok order {confirmation.order_external_id} is {status}: it cannot ship yet",
+                    code="NOT_READY",
+                    retryable=True,
+                    retry_after=NOT_READY_RETRY,
+                )
+            if wanted:
+                provider_id = await self._provider_id(conn, raw, confirmation.carrier)
+                body: dict[str, Any] = {
+                    "self_shipment": {"tracking_number": wanted, "shipping_provider_id": provider_id}
+                }
+            else:
+                body = {"handover_method": "PICKUP"}
+            try:
+                await self._shop_call(
+                    conn,
+                    "POST",
+                    f"/fulfillment/202309/packages/{package_id}/ship",
+                    "packages.ship",
+                    body=body,
+                )
+            except ChannelError as exc:
+                if exc.retryable or exc.code in CONNECTION_CODES:
+                    raise
+                # refused: shipped meanwhile by an attempt whose answer was lost? then it is done
+                fresh = await self._order_raw(conn, confirmation.order_external_id)
+                now = self._package_tracking(
+                    [u for u in fresh.get("line_items") or [] if u.get("package_id") == package_id]
+                )
+                if now is None or (wanted and now != wanted):
+                    raise
+            shipped_any = True
+        if wanted:
+            return None
+        if shipped_any:
+            raw = await self._order_raw(conn, confirmation.order_external_id)
+            packages = {
+                pid: [u for u in raw.get("line_items") or [] if u.get("package_id") == pid]
+                for pid in packages
+            }
+        assigned = [self._package_tracking(units) for units in packages.values()]
+        numbers = [t for t in assigned if t]
+        if len(numbers) != len(assigned):
+            raise ChannelError(
+                f"tiktok has not assigned a tracking number to order {confirmation.order_external_id} yet",
+                code="TRACKING_PENDING",
+                retryable=True,
+                retry_after=5.0,
+            )
+        return numbers[0]
+
+    @staticmethod
+    def _packages_of(
+        raw: dict[str, Any], confirmation: ShipmentConfirmation
+    ) -> dict[str, list[dict[str, Any]]]:
+        """package id -> its units, for the packages holding the confirmed lines (all the
+        order's packages when the confirmation names no line TikTok knows)."""
+        units = [u for u in raw.get("line_items") or [] if u.get("package_id")]
+        groups = dict(unit_groups(raw))
+        named = {str(line_id) for line_id, _ in confirmation.lines}
+        chosen = {
+            str(u["package_id"]) for gid in named & set(groups) for u in groups[gid] if u.get("package_id")
+        }
+        if not chosen:
+            chosen = {str(u["package_id"]) for u in units}
+        return {pid: [u for u in units if str(u["package_id"]) == pid] for pid in sorted(chosen)}
+
+    @staticmethod
+    def _package_tracking(units: Sequence[dict[str, Any]]) -> str | None:
+        """None while the package waits to be shipped; its tracking number ("" if none
+        yet) once it has been handed over."""
+        if not any(u.get("package_status") in SHIPPED_PACKAGE for u in units):
+            return None
+        return next((str(u["tracking_number"]) for u in units if u.get("tracking_number")), "")
+
+    async def _provider_id(self, conn: ChannelConnection, raw: dict[str, Any], carrier: str) -> str:
+        overrides = {
+            _carrier_key(k): str(v) for k, v in (conn.settings.get("shipping_providers") or {}).items()
+        }
+        if _carrier_key(carrier) in overrides:
+            return overrides[_carrier_key(carrier)]
+        option = raw.get("delivery_option_id") or next(
+            (u.get("delivery_option_id") for u in raw.get("line_items") or [] if u.get("delivery_option_id")),
+            None,
+        )
+        if not option:
+            raise ChannelError(
+                f"tiktok order {raw.get('id')} names no delivery option", code="NO_DELIVERY_OPTION"
+            )
+        key = (*self._conn_key(conn), str(option))
+        providers = self._carriers.get(key)
+        if providers is None:
+            data = await self._shop_call(
+                conn,
+                "GET",
+                f"/logistics/202309/delivery_options/{option}/shipping_providers",
+                "logistics.shipping_providers",
+            )
+            providers = {
+                _carrier_key(str(p["name"])): str(p["id"]) for p in data.get("shipping_providers") or []
+            }
+            self._carriers[key] = providers
+        found = providers.get(_carrier_key(carrier))
+        if found is None and carrier.strip() in providers.values():
+            found = carrier.strip()  # the seller stored TikTok's provider id as the carrier
+        if found is None:
+            raise ChannelError(
+                f"tiktok offers no shipping provider named {carrier!r} for this order's delivery option; "
+                "map it in the connection's shipping_providers setting",
+                code="UNKNOWN_CARRIER",
+            )
+        return found
+
+    # --------------------------------------------------------------- stock and price
+
+    async def _warehouse(self, conn: ChannelConnection) -> str | None:
+        """The warehouse stock is set in: ``settings.warehouse_id``, else the shop's
+        default sales warehouse (None: omit it, for single-warehouse shops)."""
+        if conn.settings.get("warehouse_id"):
+            return str(conn.settings["warehouse_id"])
+        key = self._conn_key(conn)
+        if key not in self._warehouses:
+            data = await self._shop_call(conn, "GET", "/logistics/202309/warehouses", "logistics.warehouses")
+            sales = [w for w in data.get("warehouses") or [] if w.get("type") == "SALES_WAREHOUSE"]
+            default = next((w for w in sales if w.get("is_default")), sales[0] if sales else None)
+            self._warehouses[key] = str(default["id"]) if default else None
+        return self._warehouses[key]
+
+    async def _push(
+        self,
+        conn: ChannelConnection,
+        updates: Sequence[StockUpdate] | Sequence[PriceUpdate],
+        path: str,
+        operation: str,
+        entry: Any,
+    ) -> list[PushResult]:
+        """One call per product (and per SKU_BATCH SKUs); one result per update, in order.
+        A product the shop refuses fails its own updates, a SKU named in the answer's
+        ``errors`` fails its own; errors about the connection
+        (token, signature, credentials) and transient ones are raised."""
+        results: list[PushResult | None] = [None] * len(updates)
+        by_product: dict[str, list[tuple[int, str]]] = {}
+        for index, update in enumerate(updates):
+            product, _, sku = (update.external_id or "").partition(":")
+            if not product or not sku:
+                results[index] = PushResult(
+                    update.channel_sku, False, "listing has no TikTok product_id:sku_id"
+                )
+                continue
+            by_product.setdefault(product, []).append((index, sku))
+        for product, skus in by_product.items():
+            for i in range(0, len(skus), SKU_BATCH):
+                chunk = skus[i : i + SKU_BATCH]
+                try:
+                    answer = await self._shop_call(
+                        conn,
+                        "POST",
+                        path.format(product=product),
+                        operation,
+                        body={"skus": [{"id": sku, **entry(updates[index])} for index, sku in chunk]},
+                    )
+                except ChannelError as exc:
+                    if exc.retryable or exc.code in CONNECTION_CODES:
+                        raise
+                    for index, _ in chunk:
+                        results[index] = PushResult(
+                            updates[index].channel_sku, False, f"{exc.code}: {exc.message}"
+                        )
+                    continue
+                # per-SKU failures come back in data.errors: {code, message, detail.sku_id}
+                failed = {
+                    str((e.get("detail") or {}).get("sku_id")): f"{e.get('code')}: {e.get('message')}"
+                    for e in answer.get("errors") or []
+                    if isinstance(e, dict)
+                }
+                for index, sku in chunk:
+                    results[index] = PushResult(
+                        updates[index].channel_sku, sku not in failed, failed.get(sku)
+                    )
+        return [r for r in results if r is not None]
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        warehouse = await self._warehouse(conn)
+
+        def entry(update: StockUpdate) -> dict[str, Any]:
+            level: dict[str, Any] = {"quantity": max(0, int(update.quantity))}
+            if warehouse:
+                level["warehouse_id"] = warehouse
+            return {"inventory": [level]}
+
+        return await self._push(
+            conn,
+            updates,
+            "/product/202309/products/{product}/inventory/update",
+            "products.inventory_update",
+            entry,
+        )
+
+    async def push_prices(
+        self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
+    ) -> Sequence[PushResult]:
+        """Base prices in the shop's currency, as decimal strings rounded to its minor unit."""
+        ok = [u for u in updates if u.price.currency == conn.currency]
+        results = {
+            id(u): PushResult(u.channel_sku, False, f"the shop sells in {conn.currency}")
+            for u in updates
+            if u.price.currency != conn.currency
+        }
+        pushed = await self._push(
+            conn,
+            ok,
+            "/product/202309/products/{product}/prices/update",
+            "products.prices_update",
+            lambda u: {"price": {"amount": str(u.price.rounded().amount), "currency": u.price.currency}},
+        )
+        results.update({id(u): r for u, r in zip(ok, pushed, strict=True)})
+        return [results[id(u)] for u in updates]
+
+    # --------------------------------------------------------------- push and auth
+
+    def parse_webhook(
+        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[Mapping[str, Any]]:
+        """Verify the push (``Authorization`` = HMAC-SHA256(app_secret, app_key + body)) and
+        name the order it is about: order status changes (type 1) and every other push
+        whose data names an ``order_id`` (address, package and reverse-order updates).
+        Anything else is acknowledged and ignored."""
+        creds = conn.credentials
+        authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not authorization or not verify_push(
+            str(creds["app_secret"]), str(creds["app_key"]), body, authorization
+        ):
+            raise ChannelError("tiktok push signature does not match", code="SIGNATURE")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError as exc:
+            raise ChannelError("tiktok push is not JSON", code="MALFORMED") from exc
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if isinstance(data, dict) and data.get("order_id"):
+            return [{"type": "order", "external_id": str(data["order_id"])}]
+        return []
+
+    async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
+        creds = dict(conn.credentials)
+        data = await self.client(conn).refresh(str(creds["refresh_token"]))
+        if not data.get("access_token"):
+            raise ChannelError(
+                "tiktok token refresh answered no access_token", code="MALFORMED", retryable=True
+            )
+        now = int(time.time())
+        creds.update(
+            access_token=data["access_token"],
+            refresh_token=data.get("refresh_token") or creds["refresh_token"],
+            access_expires_at=_expiry(data.get("access_token_expire_in"), now),
+        )
+        if data.get("refresh_token_expire_in"):
+            creds["refresh_expires_at"] = _expiry(data["refresh_token_expire_in"], now)
+        creds.pop("auth_code", None)
+        if not creds.get("shop_cipher"):
+            # store the cipher now that the credentials are being saved anyway; a failure
+            # here must not lose the new tokens (the lookup happens again on use)
+            try:
+                shop = self._pick_shop(conn, await self._shops(conn, str(creds["access_token"])))
+            except ChannelError:
+                pass
+            else:
+                creds["shop_cipher"] = str(shop["cipher"])
+                creds.setdefault("shop_id", str(shop["id"]))
+        return creds
+
+
+def _expiry(value: Any, now: int) -> int:
+    """TikTok's ``*_expire_in`` fields are Unix times of expiry; tolerate a duration."""
+    seconds = int(value or 0)
+    if seconds <= 0:
+        return now + 3600
+    return seconds if seconds > 1_000_000_000 else now + seconds
+
+
+def _unique(orders: Any) -> list[ChannelOrder]:
+    """One entry per order (a page may repeat one); the latest update wins."""
+    seen: dict[str, ChannelOrder] = {}
+    for order in orders:
+        if order.external_id not in seen or order.updated_at >= seen[order.external_id].updated_at:
+            seen[order.external_id] = order
+    return list(seen.values())

@@ -1,0 +1,797 @@
+"""A local Lazada Open Platform: the endpoints Crossdock uses, signed, enveloped and paged
+the way Lazada's gateway does it, with generated sellers and orders and injected faults.
+
+Parameters are read from the query string and from a form-encoded body alike (Lazada's SDK
+POSTs everything as a form); every request must carry ``app_key``, ``timestamp`` (ms,
+within 7200 s), ``sign_method=sha256`` and a valid ``sign``; seller APIs an unexpired
+``access_token``. Served paths (GET or POST): ``/auth/token/create``,
+``/auth/token/refresh``, ``/seller/get``, ``/orders/get``, ``/order/get``,
+``/order/items/get``, ``/orders/items/get``, ``/order/shipment/providers/get``,
+``/order/fulfill/pack``, ``/order/package/rts``, ``/product/price_quantity/update``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock_lazada.mapping import SITE_OFFSETS
+from crossdock_lazada.signing import push_signature, sign_request
+
+__all__ = ["LazadaEmulator", "LazadaSellerEmulator"]
+
+SKEW = 7200  # seconds between the request's timestamp and the gateway's clock
+ACCESS_TTL = 7 * 86400
+REFRESH_TTL = 30 * 86400
+MAX_LIMIT = 100
+MAX_OFFSET = 5000
+
+SITES = {
+    # site: (currency, country name, city, postcode, carrier, phone)
+    "SG": ("SGD", "Singapore", "Singapore", "048616", "LEX SG", "6591234567"),
+    "MY": ("MYR", "Malaysia", "Kuala Lumpur", "50450", "LEX MY", "60123456789"),
+    "TH": ("THB", "Thailand", "Bangkok", "10110", "LEX TH", "66812345678"),
+    "PH": ("PHP", "Philippines", "Makati", "1226", "LEX PH", "639171234567"),
+    "VN": ("VND", "Vietnam", "Ho Chi Minh", "700000", "LEX VN", "84901234567"),
+    "ID": ("IDR", "Indonesia", "Jakarta", "10310", "LEX ID", "628123456789"),
+}
+#: Typical prices per site, in whole units of the currency.
+PRICE_RANGE = {
+    "SG": (5, 80),
+    "MY": (15, 250),
+    "TH": (99, 1990),
+    "PH": (199, 2999),
+    "VN": (50_000, 900_000),
+    "ID": (25_000, 750_000),
+}
+ZERO_DECIMALS = {"VND", "IDR"}
+
+
+@dataclass
+class Seller:
+    seller_id: int
+    site: str
+    access_token: str
+    refresh_token: str
+    access_expires: float
+    refresh_expires: float
+    skus: dict[str, dict[str, Any]] = field(default_factory=dict)  # SellerSku -> {item_id, sku_id, ...}
+
+
+class LazadaEmulator(Emulator):
+    name = "lazada"
+    fault_free = frozenset({"/auth/token/create", "/auth/token/refresh"})
+
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        *,
+        app_key: str = "100001",
+        app_secret: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(faults)
+        self.app_key = app_key
+        self.app_secret = app_secret or secrets.token_hex(16)
+        self.clock = clock
+        self.sellers: dict[int, Seller] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.auth_codes: dict[str, int] = {}
+        self._ids = 600_000_000_000
+        for path, handler in (
+            ("/auth/token/create", self._token_create),
+            ("/auth/token/refresh", self._token_refresh),
+            ("/seller/get", self._seller_get),
+            ("/orders/get", self._orders_get),
+            ("/order/get", self._order_get),
+            ("/order/items/get", self._order_items_get),
+            ("/orders/items/get", self._orders_items_get),
+            ("/order/shipment/providers/get", self._providers_get),
+            ("/order/fulfill/pack", self._pack),
+            ("/order/package/rts", self._rts),
+            ("/product/price_quantity/update", self._price_quantity_update),
+        ):
+            self.route("GET", path, handler)
+            self.route("POST", path, handler)
+
+    def _next_id(self) -> int:
+        self._ids += 13
+        return self._ids
+
+    # ------------------------------------------------------------------ envelope
+
+    def error_body(self, status: int, code: str, message: str) -> Any:
+        code, kind = {
+            "throttled": ("ApiCallLimit", "ISP"),
+            "server_error": ("InternalError", "SYSTEM"),
+            "timeout": ("ServiceTimeout", "SYSTEM"),
+            "not_found": ("InvalidApiPath", "ISV"),
+            "bad_request": ("InvalidParameter", "ISV"),
+        }.get(code, (code, "ISV"))
+        return {"code": code, "type": kind, "message": message, "request_id": self._request_id()}
+
+    def _request_id(self) -> str:
+        return secrets.token_hex(12)
+
+    def _ok(self, **payload: Any) -> Reply:
+        return Reply(200, {"code": "0", "request_id": self._request_id(), **payload})
+
+    def _fail(self, code: str, message: str, kind: str = "ISV", **extra: Any) -> Reply:
+        # Lazada's gateway answers errors with HTTP 200 and the code in the body
+        return Reply(
+            200, {"code": code, "type": kind, "message": message, "request_id": self._request_id(), **extra}
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def _stamp(self, epoch: float, site: str) -> str:
+        """``2026-11-27 10:38:27 +0800``: the site's local time, as Lazada writes it."""
+        zone = timezone(timedelta(hours=SITE_OFFSETS.get(site, 8)))
+        return datetime.fromtimestamp(int(epoch), zone).strftime("%Y-%m-%d %H:%M:%S %z")
+
+    # ------------------------------------------------------------------ data
+
+    def add_seller(self, site: str = "SG", seller_id: int | None = None) -> dict[str, Any]:
+        """A seller who authorised the app; returns the credentials a connection needs."""
+        if site not in SITES:
+            raise ValueError(f"Lazada has no site {site!r}")
+        seller_id = seller_id or 1_000_100_000 + len(self.sellers)
+        now = self.clock()
+        seller = Seller(
+            seller_id,
+            site,
+            secrets.token_hex(20),
+            secrets.token_hex(20),
+            now + ACCESS_TTL,
+            now + REFRESH_TTL,
+        )
+        self.sellers[seller_id] = seller
+        code = secrets.token_hex(10)
+        self.auth_codes[code] = seller_id
+        return {
+            "app_key": self.app_key,
+            "app_secret": self.app_secret,
+            "seller_id": seller_id,
+            "access_token": seller.access_token,
+            "refresh_token": seller.refresh_token,
+            "access_expires_at": int(seller.access_expires),
+            "refresh_expires_at": int(seller.refresh_expires),
+            "auth_code": code,
+        }
+
+    def add_sku(self, seller_id: int, seller_sku: str, quantity: int = 0, price: str | None = None) -> str:
+        """A product SKU; returns ``item_id:sku_id``."""
+        seller = self.sellers[seller_id]
+        item_id = 3_000_000_000 + seller_id % 10_000 * 1000 + len(seller.skus)
+        sku_id = 15_000_000_000 + seller_id % 10_000 * 1000 + len(seller.skus)
+        seller.skus[seller_sku] = {
+            "item_id": item_id,
+            "sku_id": sku_id,
+            "quantity": quantity,
+            "price": Decimal(price) if price else None,
+        }
+        return f"{item_id}:{sku_id}"
+
+    def add_lazada_order(
+        self,
+        seller_id: int,
+        order_id: str,
+        units: Sequence[tuple[str, int, str]],
+        *,
+        status: str = "pending",
+        updated: float | None = None,
+        fbl: bool = False,
+        buyer: str = "Tan Wei",
+        voucher: str = "0",
+        shipping_fee: str = "0",
+    ) -> dict[str, Any]:
+        """An order of ``(seller_sku, quantity, unit price)`` lines, stored as Lazada keeps
+        it: one item row per unit."""
+        seller = self.sellers[seller_id]
+        currency, country, city, postcode, _, phone = SITES[seller.site]
+        now = int(updated or self.clock())
+        first, _, last = buyer.partition(" ")
+        items = []
+        for sku, quantity, price in units:
+            known = seller.skus.get(sku) or {}
+            for _ in range(int(quantity)):
+                items.append(
+                    {
+                        "order_item_id": self._next_id(),
+                        "order_id": order_id,
+                        "sku": sku,
+                        "shop_sku": f"{known.get('item_id', 0)}_{seller.site}-{known.get('sku_id', 0)}",
+                        "sku_id": str(known.get("sku_id", "")),
+                        "product_id": str(known.get("item_id", "")),
+                        "name": f"Item {sku}",
+                        "variation": "",
+                        "item_price": _money(Decimal(price), currency),
+                        "paid_price": _money(Decimal(price), currency),
+                        "currency": currency,
+                        "status": status,
+                        "shipping_type": "Own Warehouse" if fbl else "Dropshipping",
+                        "is_fbl": 1 if fbl else 0,
+                        "is_digital": 0,
+                        "warehouse_code": "FBL" if fbl else "dropshipping",
+                        "package_id": "",
+                        "tracking_code": "",
+                        "shipment_provider": "",
+                        "_updated": now,
+                    }
+                )
+        price_total = sum((Decimal(p) * q for _, q, p in units), Decimal(0))
+        order = {
+            "order_id": order_id,
+            "order_number": order_id,
+            "_seller": seller_id,
+            "_created": now - 120,
+            "_updated": now,
+            "price": _money(price_total, currency),
+            "voucher": _money(Decimal(voucher), currency),
+            "shipping_fee": _money(Decimal(shipping_fee), currency),
+            "payment_method": "COD" if status == "pending" and len(order_id) % 5 == 0 else "MIXEDCARD",
+            "customer_first_name": first,
+            "customer_last_name": last,
+            "address_shipping": {
+                "first_name": first,
+                "last_name": last,
+                "phone": phone,
+                "address1": "1 Harbourfront Walk",
+                "address2": "",
+                "address3": "" if seller.site == "SG" else "Region",
+                "address4": city,
+                "address5": postcode,
+                "city": city,
+                "post_code": postcode,
+                "country": country,
+            },
+            "_items": items,
+        }
+        self.orders[order_id] = order
+        return order
+
+    def touch(self, order_id: str, at: float | None = None) -> None:
+        """The order changed: its update time moves on (to the second, always forward)."""
+        order = self.orders[order_id]
+        order["_updated"] = max(int(at or self.clock()), order["_updated"] + 1)
+
+    def set_status(self, order_id: str, status: str, item_ids: Sequence[int] | None = None) -> None:
+        order = self.orders[order_id]
+        for item in order["_items"]:
+            if item_ids is None or item["order_item_id"] in item_ids:
+                item["status"] = status
+        self.touch(order_id)
+
+    def generate(self, seller_id: int, count: int, *, seed: int = 1, start: float | None = None) -> list[str]:
+        """A realistic mix over the seller's SKUs: mostly paid orders waiting to be packed,
+        some unpaid, ~8% cancelled, a few partly cancelled, some shipped or delivered, ~10%
+        fulfilled by Lazada (FBL); one to three SKUs each, update times over three days."""
+        rng = random.Random(seed)
+        seller = self.sellers[seller_id]
+        skus = list(seller.skus) or ["SKU-1"]
+        low, high = PRICE_RANGE[seller.site]
+        currency = SITES[seller.site][0]
+        now = start or self.clock()
+        made = []
+        for i in range(count):
+            status = rng.choices(
+                ["pending", "unpaid", "canceled", "packed", "shipped", "delivered"], [64, 6, 8, 6, 9, 7]
+            )[0]
+            units: dict[str, tuple[str, int, str]] = {}
+            for _ in range(rng.randint(1, 3)):
+                sku = rng.choice(skus)
+                whole = rng.randint(low, high)
+                price = (
+                    str(whole) if currency in ZERO_DECIMALS else f"{whole}.{rng.choice(['00', '50', '90'])}"
+                )
+                _, quantity, price = units.get(sku, (sku, 0, price))
+                units[sku] = (sku, quantity + rng.randint(1, 2), price)
+            order_id = str(seller_id % 1000 * 10**12 + 4_000_000_000 + seed * 100_000 + i)
+            fbl = status != "unpaid" and rng.random() < 0.1
+            self.add_lazada_order(
+                seller_id,
+                order_id,
+                list(units.values()),
+                status=status,
+                updated=now - rng.randint(60, 3 * 86400),
+                fbl=fbl,
+                buyer=rng.choice(
+                    ["Tan Wei", "Nur Aisyah", "Somchai P", "Maria Santos", "Nguyen An", "Budi S"]
+                ),
+                shipping_fee="0" if currency in ZERO_DECIMALS else rng.choice(["0", "1.99", "3.50"]),
+            )
+            order = self.orders[order_id]
+            if status in ("packed", "shipped", "delivered"):
+                for item in order["_items"]:
+                    item["package_id"] = f"FP{self._next_id()}"
+                    item["tracking_code"] = f"LZ{seller.site}{self._next_id()}"
+                    item["shipment_provider"] = SITES[seller.site][4]
+            if status == "pending" and len(order["_items"]) > 1 and rng.random() < 0.1:
+                order["_items"][-1]["status"] = "canceled"  # the buyer cancelled one unit
+            made.append(order_id)
+        return made
+
+    # ------------------------------------------------------------------ the gateway
+
+    def _params(self, request: Request) -> dict[str, str]:
+        params = dict(request.query)
+        if request.body and "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+            params.update(parse_qsl(request.body.decode(), keep_blank_values=True))
+        return params
+
+    def _check(
+        self, request: Request, seller_level: bool = True
+    ) -> tuple[dict[str, str], Seller | None] | Reply:
+        """Verify what Lazada's gateway verifies; returns the parameters and the seller."""
+        params = self._params(request)
+        for required in ("app_key", "timestamp", "sign_method", "sign"):
+            if not params.get(required):
+                return self._fail("MissingParameter", f"The input parameter '{required}' that is mandatory")
+        if params["app_key"] != self.app_key:
+            return self._fail("InvalidAppKey", "Specified app key is invalid")
+        try:
+            ts = int(params["timestamp"]) / 1000
+        except ValueError:
+            return self._fail("InvalidTimestamp", "timestamp must be milliseconds since the epoch")
+        if abs(self.clock() - ts) > SKEW:
+            return self._fail("InvalidTimestamp", "Timestamp is out of the allowed 7200 seconds")
+        if params["sign_method"].lower() != "sha256":
+            return self._fail("InvalidParameter", "sign_method must be sha256")
+        if params["sign"] != sign_request(self.app_secret, request.path, params):
+            return self._fail(
+                "IncompleteSignature", "The request signature does not conform to lazop standards"
+            )
+        if not seller_level:
+            return params, None
+        token = params.get("access_token", "")
+        seller = next((s for s in self.sellers.values() if s.access_token == token), None)
+        if not token or seller is None or seller.access_expires <= self.clock():
+            return self._fail("IllegalAccessToken", "The specified access token is invalid or expired")
+        return params, seller
+
+    async def _token_create(self, request: Request) -> Reply:
+        checked = self._check(request, seller_level=False)
+        if isinstance(checked, Reply):
+            return checked
+        params, _ = checked
+        seller_id = self.auth_codes.pop(params.get("code", ""), None)
+        if seller_id is None:
+            return self._fail("InvalidCode", "Invalid authorization code")
+        return self._tokens(self.sellers[seller_id])
+
+    async def _token_refresh(self, request: Request) -> Reply:
+        checked = self._check(request, seller_level=False)
+        if isinstance(checked, Reply):
+            return checked
+        params, _ = checked
+        token = params.get("refresh_token", "")
+        seller = next((s for s in self.sellers.values() if s.refresh_token == token), None)
+        if not token or seller is None or seller.refresh_expires <= self.clock():
+            return self._fail("IllegalRefreshToken", "The specified refresh token is invalid or expired")
+        now = self.clock()
+        seller.access_token = secrets.token_hex(20)
+        seller.refresh_token = secrets.token_hex(20)  # the old one is spent
+        seller.access_expires = now + ACCESS_TTL
+        seller.refresh_expires = now + REFRESH_TTL
+        return self._tokens(seller)
+
+    def _tokens(self, seller: Seller) -> Reply:
+        now = self.clock()
+        country = seller.site.lower()
+        return self._ok(
+            access_token=seller.access_token,
+            refresh_token=seller.refresh_token,
+            expires_in=int(seller.access_expires - now),
+            refresh_expires_in=int(seller.refresh_expires - now),
+            country=country,
+            account_platform="seller_center",
+            account=f"seller{seller.seller_id}@example.com",
+            country_user_info=[
+                {
+                    "country": country,
+                    "user_id": str(seller.seller_id + 7),
+                    "seller_id": str(seller.seller_id),
+                    "short_code": f"{seller.site}{seller.seller_id % 100000}",
+                }
+            ],
+        )
+
+    def expire_tokens(self) -> None:
+        """Every access token stops working now (tests of refresh)."""
+        for seller in self.sellers.values():
+            seller.access_expires = self.clock() - 1
+
+    async def _seller_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        _, seller = checked
+        assert seller is not None
+        return self._ok(
+            data={
+                "seller_id": seller.seller_id,
+                "name": f"Shop {seller.seller_id}",
+                "location": SITES[seller.site][1],
+                "status": "ACTIVE",
+                "cb": False,
+            }
+        )
+
+    # ------------------------------------------------------------------ orders
+
+    def _public(self, order: Mapping[str, Any]) -> dict[str, Any]:
+        site = self.sellers[order["_seller"]].site
+        items = order["_items"]
+        ship_by = order["_created"] + 2 * 86400
+        oid = order["order_id"]
+        return {
+            "order_id": int(oid) if str(oid).isdigit() else oid,
+            "order_number": int(oid) if str(oid).isdigit() else oid,
+            "created_at": self._stamp(order["_created"], site),
+            "updated_at": self._stamp(order["_updated"], site),
+            "statuses": list(dict.fromkeys(i["status"] for i in items)),
+            "items_count": len(items),
+            "price": order["price"],
+            "voucher": order["voucher"],
+            "voucher_platform": 0,
+            "voucher_seller": 0,
+            "shipping_fee": order["shipping_fee"],
+            "payment_method": order["payment_method"],
+            "customer_first_name": order["customer_first_name"],
+            "customer_last_name": order["customer_last_name"],
+            "address_shipping": dict(order["address_shipping"]),
+            "address_billing": dict(order["address_shipping"]),
+            "promised_shipping_times": self._stamp(ship_by, site),
+            "warehouse_code": "dropshipping",
+            "gift_option": False,
+            "remarks": "",
+        }
+
+    def _public_item(self, order: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+        site = self.sellers[order["_seller"]].site
+        public = {k: v for k, v in item.items() if not k.startswith("_")}
+        oid = order["order_id"]
+        public["order_id"] = int(oid) if str(oid).isdigit() else oid
+        public["created_at"] = self._stamp(order["_created"], site)
+        public["updated_at"] = self._stamp(item["_updated"], site)
+        public["promised_shipping_time"] = self._stamp(order["_created"] + 2 * 86400, site)
+        return public
+
+    async def _orders_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        created_after, update_after = params.get("created_after"), params.get("update_after")
+        if not created_after and not update_after:
+            return self._fail("MissingParameter", "created_after or update_after is required")
+        try:
+            since = datetime.fromisoformat((update_after or created_after or "").replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                raise ValueError("no offset")
+        except ValueError:
+            return self._fail(
+                "InvalidParameter", "update_after/created_after must be ISO 8601 with an offset"
+            )
+        limit, offset = int(params.get("limit") or 100), int(params.get("offset") or 0)
+        if not 1 <= limit <= MAX_LIMIT:
+            return self._fail("InvalidParameter", "limit must be between 1 and 100")
+        if not 0 <= offset <= MAX_OFFSET:
+            return self._fail("InvalidParameter", "offset must be between 0 and 5000")
+        field_name = "_updated" if update_after else "_created"
+        sort_field = "_updated" if params.get("sort_by", "created_at") == "updated_at" else "_created"
+        status = params.get("status", "")
+        rows = sorted(
+            (
+                o
+                for o in self.orders.values()
+                if o["_seller"] == seller.seller_id
+                and o[field_name] >= since.timestamp()  # inclusive, to the second
+                and (not status or status == "all" or any(i["status"] == status for i in o["_items"]))
+            ),
+            key=lambda o: (o[sort_field], str(o["order_id"])),
+            reverse=params.get("sort_direction", "DESC").upper() == "DESC",
+        )
+        chunk, _ = self.page(rows, offset, limit)
+        return self._ok(
+            data={"count": len(chunk), "countTotal": len(rows), "orders": [self._public(o) for o in chunk]}
+        )
+
+    def _own_order(self, seller: Seller, order_id: str) -> dict[str, Any] | None:
+        order = self.orders.get(str(order_id))
+        return order if order is not None and order["_seller"] == seller.seller_id else None
+
+    async def _order_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        order = self._own_order(seller, params.get("order_id", ""))
+        if order is None:
+            return self._fail("ORDER_NOT_FOUND", "Order not found", "ISP")
+        return self._ok(data=self._public(order))
+
+    async def _order_items_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        order = self._own_order(seller, params.get("order_id", ""))
+        if order is None:
+            return self._fail("ORDER_NOT_FOUND", "Order not found", "ISP")
+        return self._ok(data=[self._public_item(order, i) for i in order["_items"]])
+
+    async def _orders_items_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        try:
+            ids = json.loads(params.get("order_ids", ""))
+        except ValueError:
+            ids = None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 50:
+            return self._fail("InvalidParameter", "order_ids must be a JSON array of 1 to 50 order ids")
+        data = []
+        for order_id in ids:
+            order = self._own_order(seller, str(order_id))
+            if order is None:
+                continue
+            data.append(
+                {
+                    "order_id": self._public(order)["order_id"],
+                    "order_number": self._public(order)["order_number"],
+                    "order_items": [self._public_item(order, i) for i in order["_items"]],
+                }
+            )
+        return self._ok(data=data)
+
+    async def _providers_get(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        _, seller = checked
+        assert seller is not None
+        carrier = SITES[seller.site][4]
+        return self._ok(
+            result={
+                "success": True,
+                "data": {
+                    "platform_default": 1,
+                    "shipment_providers": [{"name": carrier, "provider_code": carrier.replace(" ", "_")}],
+                },
+            }
+        )
+
+    # ------------------------------------------------------------------ fulfilment
+
+    def _json_param(self, params: Mapping[str, str], name: str) -> Any:
+        try:
+            return json.loads(params.get(name, ""))
+        except ValueError:
+            return None
+
+    async def _pack(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        pack = self._json_param(params, "packReq")
+        if not isinstance(pack, dict) or not isinstance(pack.get("pack_order_list"), list):
+            return self._fail("InvalidParameter", "packReq must be JSON with a pack_order_list")
+        if pack.get("delivery_type") != "dropship":
+            return self._fail("InvalidParameter", "delivery_type must be dropship")
+        tracking = str(pack.get("tracking_number") or "")
+        provider = str(pack.get("shipment_provider_code") or SITES[seller.site][4])
+        answered = []
+        for entry in pack["pack_order_list"]:
+            order = self._own_order(seller, str(entry.get("order_id", "")))
+            if order is None:
+                return self._fail("ORDER_NOT_FOUND", f"Order {entry.get('order_id')} not found", "ISP")
+            package_id = f"FP{self._next_id()}"
+            number = tracking or f"LZ{seller.site}{self._next_id()}"
+            results = []
+            by_id = {str(i["order_item_id"]): i for i in order["_items"]}
+            for item_id in entry.get("order_item_list") or []:
+                item = by_id.get(str(item_id))
+                if item is None or item["status"] not in ("pending", "topack"):
+                    results.append(
+                        {
+                            "order_item_id": item_id,
+                            "item_err_code": "82",
+                            "msg": "order item not found" if item is None else f"item is {item['status']}",
+                        }
+                    )
+                    continue
+                item.update(
+                    status="packed",
+                    package_id=package_id,
+                    tracking_code=number,
+                    shipment_provider=provider,
+                    _updated=int(self.clock()),
+                )
+                results.append(
+                    {
+                        "order_item_id": item["order_item_id"],
+                        "item_err_code": "0",
+                        "package_id": package_id,
+                        "tracking_number": number,
+                        "shipment_provider": provider,
+                    }
+                )
+            if any(r["item_err_code"] == "0" for r in results):
+                self.touch(order["order_id"])
+            answered.append({"order_id": entry.get("order_id"), "order_item_list": results})
+        return self._ok(result={"success": True, "data": {"pack_order_list": answered}})
+
+    async def _rts(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        rts = self._json_param(params, "readyToShipReq")
+        if not isinstance(rts, dict) or not isinstance(rts.get("packages"), list) or not rts["packages"]:
+            return self._fail("InvalidParameter", "readyToShipReq must be JSON with packages")
+        answered = []
+        for entry in rts["packages"]:
+            package_id = str(entry.get("package_id", ""))
+            units = [
+                (o, i)
+                for o in self.orders.values()
+                if o["_seller"] == seller.seller_id
+                for i in o["_items"]
+                if i["package_id"] == package_id
+            ]
+            if not units:
+                answered.append({"package_id": package_id, "item_err_code": "21", "msg": "package not found"})
+                continue
+            if any(i["status"] not in ("packed", "repacked", "ready_to_ship") for _, i in units):
+                answered.append(
+                    {"package_id": package_id, "item_err_code": "22", "msg": "package is not packed"}
+                )
+                continue
+            for _, item in units:
+                item["status"] = "ready_to_ship"
+                item["_updated"] = int(self.clock())
+            self.touch(units[0][0]["order_id"])
+            answered.append({"package_id": package_id, "item_err_code": "0"})
+        return self._ok(result={"success": True, "data": {"packages": answered}})
+
+    # ------------------------------------------------------------------ products
+
+    async def _price_quantity_update(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        try:
+            root = ET.fromstring(params.get("payload", ""))
+        except ET.ParseError:
+            return self._fail("InvalidParameter", "payload is not well-formed XML")
+        skus = root.findall("./Product/Skus/Sku") if root.tag == "Request" else []
+        if not 1 <= len(skus) <= 50:
+            return self._fail("InvalidParameter", "payload takes 1 to 50 Sku elements")
+        currency = SITES[seller.site][0]
+        detail = []
+        for element in skus:
+            seller_sku = element.findtext("SellerSku") or ""
+            known = seller.skus.get(seller_sku)
+            quantity, price = element.findtext("Quantity"), element.findtext("Price")
+            problem = None
+            if known is None:
+                problem = ("SellerSku", "SELLER_SKU_NOT_FOUND")
+            elif element.findtext("SkuId") and element.findtext("SkuId") != str(known["sku_id"]):
+                problem = ("SkuId", "SKU_ID_MISMATCH")
+            elif quantity is not None and (not quantity.isdigit()):
+                problem = ("Quantity", "QUANTITY_INVALID")
+            elif price is not None and not _valid_price(price, currency):
+                problem = ("Price", "PRICE_INVALID")
+            if problem:
+                detail.append({"field": problem[0], "message": problem[1], "seller_sku": seller_sku})
+                continue
+            assert known is not None
+            if quantity is not None:
+                known["quantity"] = int(quantity)
+            if price is not None:
+                known["price"] = Decimal(price)
+        if detail:
+            return self._fail("500", "Some SKUs were not updated", "ISP", detail=detail)
+        return self._ok()
+
+    # ------------------------------------------------------------------ pushes
+
+    def push(self, seller_id: int, order_id: str) -> tuple[bytes, str]:
+        """The body and ``Authorization`` of the trade-order push Lazada would send now."""
+        order = self.orders[order_id]
+        item = order["_items"][0]
+        body = json.dumps(
+            {
+                "seller_id": str(seller_id),
+                "message_type": 0,
+                "data": {
+                    "order_status": item["status"],
+                    "trade_order_id": str(order_id),
+                    "trade_order_line_id": str(item["order_item_id"]),
+                    "status_update_time": int(order["_updated"]),
+                },
+                "timestamp": int(self.clock() * 1000),
+                "site": f"lazada_{self.sellers[seller_id].site.lower()}",
+            },
+            separators=(",", ":"),
+        ).encode()
+        return body, push_signature(self.app_key, self.app_secret, body)
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{value:.0f}" if currency in ZERO_DECIMALS else f"{value:.2f}"
+
+
+def _valid_price(text: str, currency: str) -> bool:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return False
+    places = 0 if currency in ZERO_DECIMALS else 2
+    return value > 0 and value == round(value, places)
+
+
+class LazadaSellerEmulator(LazadaEmulator):
+    """The emulator as the conformance suite and ``crossdock emulate`` drive it: accounts
+    are sellers, products are SKUs."""
+
+    default_site = "SG"
+
+    def _seller(self, account: Mapping[str, Any] | int) -> int:
+        return account if isinstance(account, int) else int(account["seller_id"])
+
+    def open_account(self, site: str) -> dict[str, Any]:
+        return self.add_seller(site)
+
+    def add_product(self, account: Mapping[str, Any], sku: str, stock: int = 0) -> str:
+        return self.add_sku(self._seller(account), sku, stock)
+
+    def add_order(
+        self,
+        account: Mapping[str, Any] | int,
+        external_id: str,
+        lines: Sequence[tuple[str, int, str]],
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        return self.add_lazada_order(self._seller(account), external_id, list(lines), **kwargs)
+
+    def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
+        return self.generate(self._seller(account), count, seed=seed)
+
+    def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
+        self.set_status(external_id, "canceled")
+
+    def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
+        codes = [i["tracking_code"] for i in self.orders[external_id]["_items"] if i["tracking_code"]]
+        return codes[0] if codes else None
+
+    def stock(self, account: Mapping[str, Any], sku: str) -> int:
+        return int(self.sellers[self._seller(account)].skus[sku]["quantity"])
+
+    def price(self, account: Mapping[str, Any], sku: str) -> str | None:
+        price = self.sellers[self._seller(account)].skus[sku]["price"]
+        return None if price is None else f"{price:.2f}"
+
+    def status(self, external_id: str) -> list[str]:
+        return [i["status"] for i in self.orders[external_id]["_items"]]

@@ -1,0 +1,207 @@
+"""The HTTP client: signing, the ``{code, message, request_id, data}`` envelope, and what
+counts as retryable.
+
+Every shop API call carries ``app_key``, ``timestamp`` (seconds) and ``sign`` in the query
+string, plus ``shop_cipher`` for shop-scoped resources; the access token travels in the
+``x-tts-access-token`` header (never in the signed string). JSON bodies are sent exactly as
+signed. ``code`` 0 is success; anything else is an error:
+
+* HTTP 429 / ``36009002``: throttled, retryable (``retry_after`` from ``Retry-After``);
+* ``105002``: the access token expired -> ``ChannelError.AUTH_EXPIRED`` (refresh, retry);
+* ``106001`` (bad sign), ``36009004`` (bad credentials or timestamp), ``106013`` (missing
+  shop_cipher) and other codes: permanent;
+* HTTP 5xx, timeouts, transport errors and answers that are not JSON: retryable.
+
+Tokens come from the auth host (``auth.tiktok-shops.com``), unsigned, with the app secret
+in the query, in the same envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from crossdock import ChannelError
+from crossdock_tiktok.signing import sign
+
+__all__ = [
+    "AUTH_EXPIRED",
+    "BAD_CREDENTIALS",
+    "BAD_SIGN",
+    "DEFAULT_AUTH_HOST",
+    "DEFAULT_HOST",
+    "EXPIRED_TOKEN",
+    "MISSING_SHOP_CIPHER",
+    "THROTTLED",
+    "TikTokShopClient",
+]
+
+DEFAULT_HOST = "https://open-api.tiktokglobalshop.com"
+DEFAULT_AUTH_HOST = "https://auth.tiktok-shops.com"
+#: ChannelError code for an access token the shop no longer accepts (refresh, then retry).
+AUTH_EXPIRED = ChannelError.AUTH_EXPIRED
+
+# TikTok's envelope codes (../shared/marketplaces.md, "Limits / errors")
+THROTTLED = 36009002
+EXPIRED_TOKEN = 105002
+BAD_SIGN = 106001
+BAD_CREDENTIALS = 36009004
+MISSING_SHOP_CIPHER = 106013
+
+Throttle = Callable[[str], Awaitable[None]]
+
+
+async def _no_throttle(operation: str) -> None:
+    return None
+
+
+class TikTokShopClient:
+    def __init__(
+        self,
+        app_key: str,
+        app_secret: str,
+        *,
+        base_url: str | None = None,
+        auth_base_url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+        throttle: Throttle = _no_throttle,
+        timeout: float = 10.0,
+    ) -> None:
+        self.app_key = str(app_key)
+        self.app_secret = str(app_secret)
+        self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
+        self.auth_base_url = (auth_base_url or base_url or DEFAULT_AUTH_HOST).rstrip("/")
+        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.clock = clock
+        self.throttle = throttle
+
+    def signed_query(
+        self, path: str, params: Mapping[str, Any] | None = None, body: bytes = b""
+    ) -> dict[str, str]:
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        query["app_key"] = self.app_key
+        query["timestamp"] = str(int(self.clock()))
+        query["sign"] = sign(self.app_secret, path, query, body)
+        return query
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        access_token: str = "",
+        shop_cipher: str = "",
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One signed API call; returns the envelope's ``data`` (``{}`` when absent) or
+        raises :class:`ChannelError`. ``operation`` names the rate-limit bucket."""
+        raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        query = dict(params or {})
+        if shop_cipher:
+            query["shop_cipher"] = shop_cipher
+        signed = self.signed_query(path, query, raw)
+        headers = {"content-type": "application/json"}
+        if access_token:
+            headers["x-tts-access-token"] = access_token
+        await self.throttle(operation)
+        answer = await self._send(method, self.base_url + path, path, signed, headers, raw)
+        if answer.get("code") == EXPIRED_TOKEN and access_token:
+            raise ChannelError(f"tiktok {path}: {answer.get('message')}", code=AUTH_EXPIRED)
+        return self._data(path, answer)
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """``GET /api/v2/token/refresh`` on the auth host: a new access token (and the
+        refresh token to use next time)."""
+        path = "/api/v2/token/refresh"
+        query = {
+            "app_key": self.app_key,
+            "app_secret": self.app_secret,
+            "refresh_token": refresh_token,
+            "grant_type": "refresh_token",
+        }
+        answer = await self._send("GET", self.auth_base_url + path, path, query, {}, b"")
+        return self._data(path, answer)
+
+    async def get_token(self, auth_code: str) -> dict[str, Any]:
+        """``GET /api/v2/token/get``: exchange a seller's authorization code for tokens."""
+        path = "/api/v2/token/get"
+        query = {
+            "app_key": self.app_key,
+            "app_secret": self.app_secret,
+            "auth_code": auth_code,
+            "grant_type": "authorized_code",
+        }
+        answer = await self._send("GET", self.auth_base_url + path, path, query, {}, b"")
+        return self._data(path, answer)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        raw: bytes,
+    ) -> dict[str, Any]:
+        try:
+            response = await self.http.request(
+                method, url, params=query, headers=headers, content=raw or None
+            )
+        except httpx.TimeoutException as exc:
+            raise ChannelError(f"tiktok {path} timed out", code="TIMEOUT", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise ChannelError(f"tiktok {path}: {exc}", code="NETWORK", retryable=True) from exc
+        try:
+            answer = response.json()
+        except (json.JSONDecodeError, ValueError):
+            answer = None
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if response.status_code == 429 or code == THROTTLED:
+            raise ChannelError(
+                "tiktok throttled the request",
+                code="THROTTLED",
+                retryable=True,
+                retry_after=_seconds(response.headers.get("retry-after")),
+            )
+        if response.status_code >= 500:
+            message = answer.get("message") if isinstance(answer, dict) else None
+            raise ChannelError(
+                f"tiktok {path}: HTTP {response.status_code} {message or ''}".rstrip(),
+                code="SERVER_ERROR",
+                retryable=True,
+            )
+        if not isinstance(answer, dict) or "code" not in answer:
+            raise ChannelError(
+                f"tiktok {path} answered {response.status_code} without its JSON envelope",
+                code="MALFORMED",
+                retryable=True,
+            )
+        return answer
+
+    @staticmethod
+    def _data(path: str, answer: Mapping[str, Any]) -> dict[str, Any]:
+        code = answer.get("code")
+        if code not in (0, "0"):
+            raise ChannelError(f"tiktok {path}: {code}: {answer.get('message')}", code=str(code))
+        data = answer.get("data")
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ChannelError(f"tiktok {path}: data is not an object", code="MALFORMED", retryable=True)
+        return data
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

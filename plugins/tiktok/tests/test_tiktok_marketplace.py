@@ -1,0 +1,391 @@
+"""The provider against the emulator: order pages that resume exactly, units grouped into
+lines, shipping (seller tracking and platform pickup, idempotent), stock and price pushes,
+credentials refresh with the shop_cipher."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from crossdock_tiktok.emulator import REGIONS, TikTokShopSellerEmulator
+from crossdock_tiktok.mapping import to_order
+from crossdock_tiktok.marketplace import RATE_LIMITS, TikTokShopMarketplace
+
+from crossdock import ChannelConnection, ChannelError, Money, PriceUpdate, ShipmentConfirmation, StockUpdate
+from crossdock.services.checks import address_problems
+from crossdock.testing.emulator import Faults, serve
+
+SINCE = datetime.now(UTC) - timedelta(days=30)
+
+
+@pytest.fixture
+async def emulator() -> Any:
+    emu = TikTokShopSellerEmulator(carriers=("Acme Freight",))
+    async with serve(emu) as base:
+        emu.base = base  # type: ignore[attr-defined]
+        yield emu
+
+
+def _conn(emu: Any, creds: Any, site: str = "US", conn_id: int = 1, **settings: Any) -> ChannelConnection:
+    return ChannelConnection(
+        id=conn_id,
+        tenant="t",
+        channel="tiktok",
+        site=site,
+        currency=REGIONS[site].currency,
+        credentials=dict(creds),
+        base_url=emu.base,
+        settings=settings,
+    )
+
+
+async def _sync(
+    provider: TikTokShopMarketplace, conn: ChannelConnection
+) -> tuple[list[Any], list[str | None]]:
+    orders, tokens, token = [], [], None
+    while True:
+        page = await provider.fetch_orders(conn, updated_since=SINCE, page_token=token)
+        orders += page.orders
+        tokens.append(page.next_page_token)
+        token = page.next_page_token
+        if token is None:
+            return orders, tokens
+
+
+async def test_sync_pages_resume_exactly_where_they_ended(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_product(creds, "SKU-1")
+    ids = emulator.generate_orders(creds, 260, seed=2)
+    conn = _conn(emulator, creds)
+    first = await TikTokShopMarketplace().fetch_orders(conn, updated_since=SINCE, page_token=None)
+    assert len(first.orders) == 100 and first.next_page_token
+    # a new process (another worker) continues from the committed token
+    provider = TikTokShopMarketplace()
+    page2 = await provider.fetch_orders(conn, updated_since=SINCE, page_token=first.next_page_token)
+    page3 = await provider.fetch_orders(conn, updated_since=SINCE, page_token=page2.next_page_token)
+    assert page3.next_page_token is None
+    seen = [o.external_id for o in (*first.orders, *page2.orders, *page3.orders)]
+    assert sorted(seen) == sorted(ids)  # each exactly once
+    # an order updated during the sync falls outside its fixed window: the next sync has it
+    late = first.orders[0].external_id
+    emulator.orders[late]["status"] = "CANCELLED"
+    emulator.touch(emulator.orders[late])
+    again = await provider.fetch_orders(conn, updated_since=SINCE, page_token=first.next_page_token)
+    assert late not in {o.external_id for o in again.orders}
+    state = json.loads(first.next_page_token)
+    assert set(state) == {"ge", "lt", "page"} and state["ge"] == int(SINCE.timestamp())
+    orders, _ = await _sync(provider, conn)
+    assert {o.external_id: o.status for o in orders}[late] == "cancelled"
+
+
+async def test_sync_survives_faults_with_retries() -> None:
+    emu = TikTokShopSellerEmulator(Faults.failing(0.3, seed=11))
+    async with serve(emu) as base:
+        emu.base = base  # type: ignore[attr-defined]
+        creds = emu.open_account("ID")
+        emu.add_product(creds, "SKU-ID")
+        ids = emu.generate_orders(creds, 700, seed=1)
+        conn = _conn(emu, creds, "ID", timeout=0.5)
+        provider = TikTokShopMarketplace()
+        seen: set[str] = set()
+        failures: list[ChannelError] = []
+        token = None
+        for _ in range(200):
+            try:
+                page = await provider.fetch_orders(conn, updated_since=SINCE, page_token=token)
+            except ChannelError as exc:
+                failures.append(exc)
+                continue
+            seen |= {o.external_id for o in page.orders}
+            token = page.next_page_token
+            if token is None:
+                break
+        assert seen == set(ids)
+        assert failures and all(f.retryable for f in failures)
+        assert sum(emu.injected.values()) >= len(failures)
+
+
+async def test_orders_map_units_money_deadlines_and_fbt(emulator: Any) -> None:
+    creds = emulator.open_account("GB")
+    emulator.add_product(creds, "MUG")
+    emulator.add_product(creds, "CAP")
+    emulator.add_order(creds, "O-1", [("MUG", 3, "7.50"), ("CAP", 1, "12.00")], packages=2)
+    emulator.add_order(creds, "O-FBT", [("CAP", 2, "12.00")], status="IN_TRANSIT", fulfilled_by_tiktok=True)
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds, "GB")
+    order = await provider.fetch_order(conn, "O-1")
+    assert [(line.sku, line.quantity, line.unit_price) for line in order.lines] == [
+        ("MUG", 3, Money(Decimal("7.50"), "GBP")),
+        ("CAP", 1, Money(Decimal("12.00"), "GBP")),
+    ]
+    raw_units = emulator.orders["O-1"]["line_items"]
+    assert order.lines[0].external_id == raw_units[0]["id"]  # the group's first unit
+    assert order.total == Money(Decimal("34.50"), "GBP")
+    assert (order.status, order.channel_status, order.payment_status) == (
+        "pending",
+        "AWAITING_SHIPMENT",
+        "paid",
+    )
+    assert order.ship_by == datetime.fromtimestamp(emulator.orders["O-1"]["rts_sla_time"], UTC)
+    assert order.shipping_address is not None and order.shipping_address.country == "GB"
+    assert address_problems(order.shipping_address) == []
+    assert not order.fulfilled_by_channel
+    fbt = await provider.fetch_order(conn, "O-FBT")
+    assert (fbt.status, fbt.fulfilled_by_channel, fbt.lines[0].quantity) == ("shipped", True, 2)
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.fetch_order(conn, "NOPE")
+    assert excinfo.value.code == "NOT_FOUND"
+
+
+def test_units_at_different_prices_stay_apart_and_statuses_map() -> None:
+    def unit(i: int, sku: str, price: str) -> dict[str, Any]:
+        return {"id": str(i), "seller_sku": sku, "sku_id": f"s-{sku}", "sale_price": price, "currency": "VND"}
+
+    raw = {
+        "id": "1",
+        "status": "UNPAID",
+        "create_time": 1700000000,
+        "update_time": 1700000100,
+        "payment": {"currency": "VND", "total_amount": "250000"},
+        "line_items": [unit(12, "A", "100000"), unit(9, "A", "50000"), unit(10, "A", "100000")],
+    }
+    order = to_order(raw)
+    assert [(line.external_id, line.quantity, str(line.unit_price.amount)) for line in order.lines] == [
+        ("9", 1, "50000"),
+        ("10", 2, "100000"),
+    ]
+    assert (order.status, order.payment_status, order.ship_by) == ("pending", "pending", None)
+    expected = {
+        "ON_HOLD": "pending",
+        "AWAITING_SHIPMENT": "pending",
+        "PARTIALLY_SHIPPING": "pending",
+        "AWAITING_COLLECTION": "pending",
+        "IN_TRANSIT": "shipped",
+        "DELIVERED": "delivered",
+        "COMPLETED": "delivered",
+        "CANCELLED": "cancelled",
+    }
+    assert {s: to_order({**raw, "status": s}).status for s in expected} == expected
+
+
+async def test_generated_mix_is_realistic_in_every_region(emulator: Any) -> None:
+    provider = TikTokShopMarketplace()
+    for n, (site, region) in enumerate(REGIONS.items()):
+        creds = emulator.open_account(site)
+        emulator.add_product(creds, f"SKU-{site}")
+        ids = emulator.generate_orders(creds, 200, seed=n)
+        orders, _ = await _sync(provider, _conn(emulator, creds, site, conn_id=100 + n))
+        assert sorted(o.external_id for o in orders) == sorted(ids)
+        assert {o.total.currency for o in orders} == {region.currency}
+        statuses = {o.channel_status for o in orders}
+        assert {"AWAITING_SHIPMENT", "CANCELLED", "UNPAID", "COMPLETED"} <= statuses
+        assert any(o.fulfilled_by_channel for o in orders)
+        assert all(address_problems(o.shipping_address) == [] for o in orders)
+        if region.exponent == 0:
+            assert all(o.total.amount == o.total.amount.to_integral_value() for o in orders)
+
+
+async def test_self_shipment_maps_the_carrier_and_is_idempotent(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_product(creds, "SKU-1")
+    emulator.add_order(creds, "S-1", [("SKU-1", 2, "10.00")])
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds)
+    confirm = ShipmentConfirmation(
+        "S-1", carrier="ups", tracking_number="1Z999", shipped_at=datetime.now(UTC)
+    )
+    assert await provider.confirm_shipment(conn, confirm) is None
+    unit = emulator.orders["S-1"]["line_items"][0]
+    assert (unit["tracking_number"], unit["shipping_provider_name"]) == ("1Z999", "UPS")
+    assert (emulator.orders["S-1"]["status"], unit["package_status"]) == ("AWAITING_COLLECTION", "PROCESSING")
+    assert await provider.confirm_shipment(conn, confirm) is None  # a retry succeeds
+    assert emulator.requests["/fulfillment/202309/packages/%s/ship" % unit["package_id"]] == 1
+    other = ShipmentConfirmation("S-1", carrier="UPS", tracking_number="1Z000", shipped_at=datetime.now(UTC))
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.confirm_shipment(conn, other)
+    assert (excinfo.value.code, excinfo.value.retryable) == ("ALREADY_SHIPPED", False)
+
+
+async def test_carriers_unknown_mapped_or_named_by_id(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_product(creds, "SKU-1")
+    for n in range(3):
+        emulator.add_order(creds, f"C-{n}", [("SKU-1", 1, "10.00")])
+    provider = TikTokShopMarketplace()
+    providers = emulator.providers[emulator.shop_of(creds).delivery_option_id]
+    acme = next(pid for pid, name in providers.items() if name == "Acme Freight")
+    at = datetime.now(UTC)
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.confirm_shipment(
+            _conn(emulator, creds), ShipmentConfirmation("C-0", "Pigeon Post", "P1", at)
+        )
+    assert (excinfo.value.code, excinfo.value.retryable) == ("UNKNOWN_CARRIER", False)
+    mapped = _conn(emulator, creds, shipping_providers={"Pigeon Post": acme})
+    await provider.confirm_shipment(mapped, ShipmentConfirmation("C-0", "Pigeon Post", "P1", at))
+    await provider.confirm_shipment(
+        _conn(emulator, creds), ShipmentConfirmation("C-1", "ACME freight", "P2", at)
+    )
+    await provider.confirm_shipment(_conn(emulator, creds), ShipmentConfirmation("C-2", acme, "P3", at))
+    names = {emulator.orders[f"C-{n}"]["line_items"][0]["shipping_provider_name"] for n in range(3)}
+    assert names == {"Acme Freight"}
+    # the provider list is fetched once per connection and delivery option
+    option = emulator.shop_of(creds).delivery_option_id
+    assert emulator.requests[f"/logistics/202309/delivery_options/{option}/shipping_providers"] == 1
+
+
+async def test_platform_pickup_returns_tiktoks_tracking_number(emulator: Any) -> None:
+    creds = emulator.open_account("MY")
+    emulator.add_product(creds, "SKU-1")
+    emulator.add_order(creds, "P-1", [("SKU-1", 1, "20.00")])
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds, "MY")
+    pickup = ShipmentConfirmation("P-1", carrier="", tracking_number="", shipped_at=datetime.now(UTC))
+    assigned = await provider.confirm_shipment(conn, pickup)
+    assert assigned and assigned == emulator.tracking_number(creds, "P-1")
+    assert emulator.orders["P-1"]["status"] == "AWAITING_COLLECTION"
+    assert await provider.confirm_shipment(conn, pickup) == assigned  # the retry answers the same
+
+
+async def test_a_shipment_ships_only_the_packages_of_its_lines(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_product(creds, "A")
+    emulator.add_product(creds, "B")
+    emulator.add_order(creds, "M-1", [("A", 1, "5.00"), ("B", 2, "6.00")], packages=2)
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds)
+    order = await provider.fetch_order(conn, "M-1")
+    line_b = next(line for line in order.lines if line.sku == "B")
+    at = datetime.now(UTC)
+    await provider.confirm_shipment(
+        conn, ShipmentConfirmation("M-1", "USPS", "9400B", at, lines=[(line_b.external_id, 2)])
+    )
+    units = emulator.orders["M-1"]["line_items"]
+    assert {u["seller_sku"]: u["tracking_number"] for u in units} == {"A": "", "B": "9400B"}
+    assert emulator.orders["M-1"]["status"] == "PARTIALLY_SHIPPING"
+    assert (await provider.fetch_order(conn, "M-1")).status == "pending"
+
+
+async def test_orders_that_cannot_ship(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_product(creds, "A")
+    emulator.add_order(creds, "H-1", [("A", 1, "5.00")], status="ON_HOLD")
+    emulator.add_order(creds, "X-1", [("A", 1, "5.00")], status="CANCELLED")
+    emulator.add_order(creds, "F-1", [("A", 1, "5.00")], fulfilled_by_tiktok=True)
+    provider, conn, at = TikTokShopMarketplace(), _conn(emulator, creds), datetime.now(UTC)
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.confirm_shipment(conn, ShipmentConfirmation("H-1", "USPS", "1", at))
+    assert (excinfo.value.code, excinfo.value.retryable) == ("NOT_READY", True)
+    for order_id, code in (("X-1", "CANCELLED"), ("F-1", "FULFILLED_BY_TIKTOK")):
+        with pytest.raises(ChannelError) as excinfo:
+            await provider.confirm_shipment(conn, ShipmentConfirmation(order_id, "USPS", "1", at))
+        assert (excinfo.value.code, excinfo.value.retryable) == (code, False)
+
+
+async def test_stock_and_price_pushes_answer_per_update(emulator: Any) -> None:
+    creds = emulator.open_account("VN")
+    one = emulator.add_product(creds, "V-1", stock=1)
+    two = emulator.add_product(creds, "V-2", stock=1)
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds, "VN")
+    stock = await provider.push_stock(
+        conn,
+        [
+            StockUpdate("V-1", 7, one),
+            StockUpdate("NO-ID", 3, None),
+            StockUpdate("GONE", 3, "999:1"),
+            StockUpdate("V-2", -4, two),
+            StockUpdate("OLD-SKU", 5, one.split(":")[0] + ":404"),
+        ],
+    )
+    assert [(r.channel_sku, r.accepted) for r in stock] == [
+        ("V-1", True),
+        ("NO-ID", False),
+        ("GONE", False),
+        ("V-2", True),
+        ("OLD-SKU", False),
+    ]
+    assert "12052048" in (stock[2].message or "")  # the product is unknown: its call fails
+    assert "12052049" in (stock[4].message or "")  # one SKU is unknown: the others are set
+    assert (emulator.stock(creds, "V-1"), emulator.stock(creds, "V-2")) == (7, 0)
+    shop = emulator.shop_of(creds)
+    assert emulator.find_sku(shop, "V-1")[2]["stock"] == {shop.warehouses[0]: 7}  # the sales warehouse
+    prices = await provider.push_prices(
+        conn,
+        [
+            PriceUpdate("V-1", Money.of("129000.4", "VND"), one),
+            PriceUpdate("V-2", Money.of("5.00", "USD"), two),
+        ],
+    )
+    assert [(r.accepted, r.message) for r in prices] == [(True, None), (False, "the shop sells in VND")]
+    assert emulator.find_sku(shop, "V-1")[2]["price"] == "129000"
+
+
+async def test_connection_errors_fail_the_whole_push(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    one = emulator.add_product(creds, "U-1")
+    emulator.expire_tokens()
+    with pytest.raises(ChannelError) as excinfo:
+        await TikTokShopMarketplace().push_stock(
+            _conn(emulator, creds, warehouse_id="w"), [StockUpdate("U-1", 1, one)]
+        )
+    assert excinfo.value.code == ChannelError.AUTH_EXPIRED
+
+
+async def test_refresh_stores_new_tokens_and_the_shop_cipher(emulator: Any) -> None:
+    creds = emulator.open_account("PH")
+    emulator.open_account("SG")  # another seller of the same app
+    provider = TikTokShopMarketplace()
+    emulator.expire_tokens()
+    fresh = await provider.refresh_credentials(_conn(emulator, creds, "PH"))
+    shop = emulator.shop_of(creds)
+    assert (fresh["access_token"], fresh["refresh_token"]) == (shop.access_token, shop.refresh_token)
+    assert (fresh["shop_cipher"], fresh["shop_id"]) == (shop.cipher, shop.shop_id)
+    assert fresh["access_expires_at"] == int(shop.access_expires) and "auth_code" not in fresh
+    emulator.add_order(fresh, "R-1", [("X", 1, "1.00")])
+    assert (await provider.fetch_order(_conn(emulator, fresh, "PH"), "R-1")).total.currency == "PHP"
+    assert emulator.requests["/authorization/202309/shops"] == 1  # the stored cipher is used
+
+
+async def test_a_stale_looked_up_cipher_is_looked_up_again(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_order(creds, "Z-1", [("X", 1, "1.00")])
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds)
+    await provider.fetch_order(conn, "Z-1")
+    emulator.shop_of(creds).cipher = "ROW_reauthorized"
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.fetch_order(conn, "Z-1")
+    assert (excinfo.value.code, excinfo.value.retryable) == ("106013", True)
+    assert (await provider.fetch_order(conn, "Z-1")).external_id == "Z-1"
+
+
+def test_rate_limits_are_documented_per_operation() -> None:
+    assert {(r.rate, r.burst) for r in RATE_LIMITS.values()} == {(50.0, 50)}
+    assert {"orders.search", "orders.detail", "packages.ship", "products.inventory_update"} <= set(
+        RATE_LIMITS
+    )
+
+
+async def test_a_refused_ship_of_a_package_shipped_meanwhile_counts_as_done(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.add_order(creds, "RACE-1", [("A", 1, "5.00")])
+    provider, conn, at = TikTokShopMarketplace(), _conn(emulator, creds), datetime.now(UTC)
+    original = emulator._ship_package
+
+    async def racing(request: Any) -> Any:  # another attempt shipped it just before this one
+        await original(request)
+        return emulator._fail(21011017, "package is PROCESSING")
+
+    emulator.route_pattern("POST", r"/fulfillment/202309/packages/([^/]+)/ship", racing)
+    emulator.patterns.insert(0, emulator.patterns.pop())
+    assert await provider.confirm_shipment(conn, ShipmentConfirmation("RACE-1", "USPS", "9400R", at)) is None
+    emulator.add_order(creds, "RACE-2", [("A", 1, "5.00")])
+    emulator.patterns[0] = (
+        "POST",
+        emulator.patterns[0][1],
+        lambda request: _refuse(emulator),
+    )
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.confirm_shipment(conn, ShipmentConfirmation("RACE-2", "USPS", "9400S", at))
+    assert (excinfo.value.code, excinfo.value.retryable) == ("21011006", False)
+
+
+async def _refuse(emulator: Any) -> Any:
+    return emulator._fail(21011006, "the package cannot ship")
