@@ -301,6 +301,9 @@ class ShipmentConfirmation:
     lines: Sequence[tuple[str, int]] = ()  # (external line id, quantity)
     #: Stable per shipment: lets a channel recognise a retried confirmation as the same one.
     reference: str | None = None
+    #: The channel's own id for the carrier, from the connection's ``carrier_codes`` setting
+    #: (carrier name -> code); None when the seller has not mapped it.
+    carrier_code: str | None = None
 
 
 @dataclass(frozen=True)

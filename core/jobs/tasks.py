@@ -509,6 +509,7 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         shipped_at=shipment.shipped_at or utcnow(),
         lines=[(external_id, int(qty)) for external_id, qty in lines],
         reference=f"crossdock-shipment-{shipment_id}",
+        carrier_code=carrier_code(conn.settings, shipment.carrier),
     )
     try:
         assigned, _ = await _with_fresh_credentials(
@@ -539,6 +540,17 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         tracking_number=assigned or confirmation.tracking_number,
     )
     return "confirmed"
+
+
+def carrier_code(settings: dict[str, Any] | None, carrier: str | None) -> str | None:
+    """The channel's code for a carrier, as the seller mapped it (names match loosely)."""
+    if not carrier:
+        return None
+    wanted = "".join(carrier.lower().split())
+    for name, code in ((settings or {}).get("carrier_codes") or {}).items():
+        if "".join(str(name).lower().split()) == wanted:
+            return str(code)
+    return None
 
 
 @register

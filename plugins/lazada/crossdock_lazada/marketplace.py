@@ -291,7 +291,7 @@ class LazadaMarketplace(MarketplaceBase):
                 "shipping_allocate_type": "TFS",
             }
             if confirmation.tracking_number:  # the seller's own carrier (UNCONFIRMED fields)
-                pack["shipment_provider_code"] = confirmation.carrier
+                pack["shipment_provider_code"] = confirmation.carrier_code or confirmation.carrier
                 pack["tracking_number"] = confirmation.tracking_number
             answer = await self._api(conn, "Pack", "POST", "/order/fulfill/pack", {"packReq": pack})
             for entry in _result(answer).get("pack_order_list") or []:

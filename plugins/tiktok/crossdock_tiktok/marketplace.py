@@ -11,8 +11,8 @@ memory for the connection, and written into the credentials at the next refresh.
 
 Settings: ``timeout`` (seconds), ``auth_base_url`` (token host; defaults to ``base_url``
 when one is set, else ``auth.tiktok-shops.com``), ``warehouse_id`` (stock pushes; default:
-the shop's default sales warehouse), ``shipping_providers`` (carrier name -> TikTok
-shipping_provider_id, for carriers whose names differ from TikTok's list).
+the shop's default sales warehouse), and the core's ``carrier_codes`` (carrier name ->
+TikTok shipping_provider_id, for carriers whose names differ from TikTok's list).
 
 Listing external ids are ``"<product_id>:<sku_id>"`` (TikTok updates stock and prices per
 product, naming its SKUs).
@@ -315,7 +315,9 @@ class TikTokShopMarketplace(MarketplaceBase):
                     retry_after=NOT_READY_RETRY,
                 )
             if wanted:
-                provider_id = await self._provider_id(conn, raw, confirmation.carrier)
+                provider_id = await self._provider_id(
+                    conn, raw, confirmation.carrier, confirmation.carrier_code
+                )
                 body: dict[str, Any] = {
                     "self_shipment": {"tracking_number": wanted, "shipping_provider_id": provider_id}
                 }
@@ -383,12 +385,11 @@ class TikTokShopMarketplace(MarketplaceBase):
             return None
         return next((str(u["tracking_number"]) for u in units if u.get("tracking_number")), "")
 
-    async def _provider_id(self, conn: ChannelConnection, raw: dict[str, Any], carrier: str) -> str:
-        overrides = {
-            _carrier_key(k): str(v) for k, v in (conn.settings.get("shipping_providers") or {}).items()
-        }
-        if _carrier_key(carrier) in overrides:
-            return overrides[_carrier_key(carrier)]
+    async def _provider_id(
+        self, conn: ChannelConnection, raw: dict[str, Any], carrier: str, code: str | None = None
+    ) -> str:
+        if code:  # the seller mapped this carrier to TikTok's id (connection carrier_codes)
+            return code
         option = raw.get("delivery_option_id") or next(
             (u.get("delivery_option_id") for u in raw.get("line_items") or [] if u.get("delivery_option_id")),
             None,
@@ -416,7 +417,7 @@ class TikTokShopMarketplace(MarketplaceBase):
         if found is None:
             raise ChannelError(
                 f"tiktok offers no shipping provider named {carrier!r} for this order's delivery option; "
-                "map it in the connection's shipping_providers setting",
+                "map it in the connection's carrier_codes setting",
                 code="UNKNOWN_CARRIER",
             )
         return found

@@ -221,8 +221,10 @@ async def test_carriers_unknown_mapped_or_named_by_id(emulator: Any) -> None:
             _conn(emulator, creds), ShipmentConfirmation("C-0", "Pigeon Post", "P1", at)
         )
     assert (excinfo.value.code, excinfo.value.retryable) == ("UNKNOWN_CARRIER", False)
-    mapped = _conn(emulator, creds, shipping_providers={"Pigeon Post": acme})
-    await provider.confirm_shipment(mapped, ShipmentConfirmation("C-0", "Pigeon Post", "P1", at))
+    # mapped by the seller (the connection's carrier_codes, resolved by the core)
+    await provider.confirm_shipment(
+        _conn(emulator, creds), ShipmentConfirmation("C-0", "Pigeon Post", "P1", at, carrier_code=acme)
+    )
     await provider.confirm_shipment(
         _conn(emulator, creds), ShipmentConfirmation("C-1", "ACME freight", "P2", at)
     )

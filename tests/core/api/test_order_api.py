@@ -72,6 +72,11 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
         {"w": warehouse},
     )
     assert started["lines"] == [{"sku": "SKU-2"}]
+    # the seller maps the carrier to the channel's own code once, on the connection
+    await mutate(
+        "mutation($c: ID!, $s: JSON) { connectionUpdate(input: {id: $c, settings: $s}) { userErrors { code } } }",
+        {"c": connection, "s": {"carrier_codes": {"ninja van": "NJV"}}},
+    )
     packed = await mutate(
         'mutation($o: ID!, $w: ID!) { shipmentPack(input: {orderId: $o, warehouseId: $w, carrier: "Ninja Van", trackingNumber: "NV123"}) { shipment { id status } order { status } userErrors { code } } }',
         {"o": g1["id"], "w": warehouse},
@@ -87,6 +92,7 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
     g1 = await order("G-1")
     assert g1["shipments"][0]["trackingNumber"] == "NV123" and g1["shipments"][0]["confirmedAt"]
     assert shop.market.confirmations[-1].tracking_number == "NV123"
+    assert shop.market.confirmations[-1].carrier_code == "NJV"
 
     returned = await mutate(
         'mutation($o: ID!, $w: ID!, $l: ID!) { returnReceive(input: {orderId: $o, warehouseId: $w, lines: [{orderLineId: $l, quantity: 1, condition: "damaged"}]}) { order { status returns { quantity condition } } userErrors { code } } }',
