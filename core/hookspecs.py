@@ -133,6 +133,25 @@ def crossdock_order_checks(
     """
 
 
+@hookspec
+def crossdock_listing_checks(
+    tenant: str, listing: Mapping[str, Any], connection: Mapping[str, Any]
+) -> Iterable[tuple[str, str]] | None:
+    """Return compliance problems with offering a SKU on a connection, or ``None``.
+
+    ``listing`` is a read-only mapping with the listing's ``sku``, ``channel_sku``,
+    ``title``, the product's ``product_title``, ``brand`` and ``category``, and the variant's
+    ``options``; ``connection`` has ``id``, ``channel``, ``site``, ``country`` (where the
+    buyers are) and ``currency``.
+
+    Called when a listing is created or changed, inside that transaction. Return an iterable
+    of ``(reason, message)`` pairs (``prohibited_item``, ``restricted_item``,
+    ``needs_certificate``...); every plugin's problems are collected and stored on the
+    listing, where an operator sees them and stock is not pushed while a ``prohibited_item``
+    stands. The hook must not do I/O.
+    """
+
+
 # --------------------------------------------------------------------------- events
 
 

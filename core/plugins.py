@@ -21,12 +21,16 @@ from crossdock import hookspecs
 from crossdock.errors import NotSupported, PluginLoadError
 from crossdock.providers import (
     MARKETPLACE_OPERATIONS,
+    PAYMENT_OPERATIONS,
+    TAX_OPERATIONS,
     CarrierProvider,
     ChannelOrder,
     MarketplaceBase,
     MarketplaceProvider,
+    PaymentBase,
     PaymentProvider,
     ProviderKind,
+    TaxBase,
     TaxEngine,
 )
 
@@ -40,6 +44,12 @@ _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.PAYMENT: ("crossdock_payment_providers", PaymentProvider),
     ProviderKind.CARRIER: ("crossdock_carriers", CarrierProvider),
     ProviderKind.TAX: ("crossdock_tax_engines", TaxEngine),
+}
+#: Per kind: capability -> method, and the base class whose method does not count.
+_OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
+    ProviderKind.MARKETPLACE: (MARKETPLACE_OPERATIONS, MarketplaceBase),
+    ProviderKind.PAYMENT: (PAYMENT_OPERATIONS, PaymentBase),
+    ProviderKind.TAX: (TAX_OPERATIONS, TaxBase),
 }
 
 
@@ -149,17 +159,18 @@ def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> Non
     caps = getattr(provider, "capabilities", None)
     if not isinstance(caps, frozenset | set | tuple | list):
         raise ValueError(f"{kind} provider {name!r}: capabilities must be a set of strings")
-    if kind is ProviderKind.MARKETPLACE:
-        unknown = set(caps) - set(MARKETPLACE_OPERATIONS)
-        if unknown:
-            raise ValueError(f"marketplace {name!r} declares unknown capabilities {unknown}")
-        for cap in caps:
-            method = MARKETPLACE_OPERATIONS[cap]
-            impl = getattr(type(provider), method, None)
-            if impl is None or impl is getattr(MarketplaceBase, method, None):
-                raise ValueError(
-                    f"marketplace {name!r} declares {str(cap)!r} but does not implement {method}()"
-                )
+    checked = _OPERATIONS.get(kind)
+    if checked is None:
+        return
+    operations, base = checked
+    unknown = set(caps) - set(operations)
+    if unknown:
+        raise ValueError(f"{kind} {name!r} declares unknown capabilities {unknown}")
+    for cap in caps:
+        method = operations[cap]
+        impl = getattr(type(provider), method, None)
+        if impl is None or impl is getattr(base, method, None):
+            raise ValueError(f"{kind} {name!r} declares {str(cap)!r} but does not implement {method}()")
 
 
 def _entry_points(allow: Sequence[str] | None) -> list[EntryPoint]:

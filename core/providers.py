@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 __all__ = [
     "MARKETPLACE_OPERATIONS",
+    "PAYMENT_OPERATIONS",
+    "TAX_OPERATIONS",
     "Address",
     "CarrierBase",
     "CarrierProvider",
@@ -43,20 +45,32 @@ __all__ = [
     "NotificationSource",
     "OrderPage",
     "OutgoingMessage",
+    "Payment",
+    "PaymentAccount",
     "PaymentBase",
+    "PaymentCapability",
+    "PaymentEvent",
     "PaymentMethodOption",
     "PaymentProvider",
+    "PaymentRequest",
+    "PaymentStatus",
     "PriceUpdate",
     "ProviderKind",
     "PushResult",
     "RateLimit",
+    "Refund",
     "ShipmentConfirmation",
     "Site",
     "StockUpdate",
     "TaxBase",
+    "TaxCapability",
+    "TaxContext",
     "TaxEngine",
     "TaxLine",
     "TaxQuote",
+    "TaxScheme",
+    "TaxTally",
+    "Threshold",
     "with_retries",
 ]
 
@@ -83,6 +97,32 @@ class MarketplaceCapability(StrEnum):
     NOTIFICATIONS = "notifications"
     CREDENTIALS_REFRESH = "credentials.refresh"
 
+
+class PaymentCapability(StrEnum):
+    """What a payment provider can do. Each maps to one method."""
+
+    METHODS = "payments.methods"
+    CHARGE = "payments.charge"
+    REFUND = "payments.refund"
+    WEBHOOKS = "payments.webhooks"
+
+
+class TaxCapability(StrEnum):
+    QUOTE = "tax.quote"
+    VAT_NUMBERS = "tax.vat_numbers"
+
+
+#: capability -> the provider method that must be implemented to claim it.
+PAYMENT_OPERATIONS: Mapping[str, str] = {
+    PaymentCapability.METHODS: "payment_methods",
+    PaymentCapability.CHARGE: "create_payment",
+    PaymentCapability.REFUND: "refund",
+    PaymentCapability.WEBHOOKS: "parse_webhook",
+}
+TAX_OPERATIONS: Mapping[str, str] = {
+    TaxCapability.QUOTE: "quote",
+    TaxCapability.VAT_NUMBERS: "validate_vat_number",
+}
 
 #: capability -> the provider method that must be implemented to claim it.
 MARKETPLACE_OPERATIONS: Mapping[str, str] = {
@@ -329,14 +369,96 @@ class PushResult:
 
 @dataclass(frozen=True)
 class PaymentMethodOption:
+    """A way to pay offered for a checkout; lower ``rank`` is shown first."""
+
     provider: str
     method: str
     label: str
     rank: int = 100
+    #: what the method costs the seller for this amount, when the provider knows it
+    fee: Money | None = None
+
+
+@dataclass(frozen=True)
+class PaymentAccount:
+    """A tenant's account with a payment provider, as the provider gets it for one call.
+    ``credentials`` (API keys, webhook secrets) are decrypted for the call only."""
+
+    id: int
+    tenant: str
+    provider: str
+    credentials: Mapping[str, Any]
+    base_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PaymentStatus(StrEnum):
+    REQUIRES_ACTION = "requires_action"  #: the buyer must act (3-D Secure, a bank redirect)
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    AWAITING_COLLECTION = "awaiting_collection"  #: cash on delivery: the carrier collects
+    AWAITING_TRANSFER = "awaiting_transfer"  #: bank transfer: the buyer pays in
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """Take ``amount`` by ``method``. ``reference`` is stable per attempt: providers use it
+    as the idempotency key, so a retried request never charges twice."""
+
+    reference: str
+    amount: Money
+    method: str
+    country: str
+    email: str | None = None
+    return_url: str | None = None
+    description: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A payment as the provider reports it. ``next_action`` says what the buyer does next
+    (a redirect URL, bank details and the transfer reference, the COD note)."""
+
+    provider_reference: str
+    status: str
+    amount: Money
+    method: str
+    next_action: Mapping[str, Any] | None = None
+    failure: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refund:
+    provider_reference: str
+    payment_reference: str
+    amount: Money
+    status: str  # pending, succeeded, failed
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """Something a provider pushed: ``payment.succeeded``, ``payment.failed``,
+    ``payment.collected`` (COD cash handed over by the carrier), ``refund.succeeded``,
+    ``refund.failed``. ``event_id`` is unique per event, so redeliveries are recognised."""
+
+    type: str
+    event_id: str
+    payment_reference: str
+    amount: Money | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TaxLine:
+    """One order line to tax: ``amount`` is the line's total (unit price x quantity), net of
+    discounts, in the order's currency; ``tax_class`` is the rate class (``standard``,
+    ``reduced``, ``zero``, ``books``, ``food``, ...) the seller assigned to the SKU."""
+
     sku: str
     amount: Money
     quantity: int = 1
@@ -344,14 +466,77 @@ class TaxLine:
 
 
 @dataclass(frozen=True)
+class TaxTally:
+    """Sales counted towards a threshold so far this calendar year."""
+
+    sales: Money
+    transactions: int = 0
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A registration threshold an engine tracks, e.g. the EU's EUR 10,000 for distance
+    sales (key ``EU-OSS``) or a US state's economic nexus (key ``US-CA``). Crossed when the
+    year's sales reach ``sales``, or (``any_of``) the transactions reach ``transactions``;
+    with ``any_of=False`` both must be reached."""
+
+    key: str
+    sales: Money | None = None
+    transactions: int | None = None
+    any_of: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaxContext:
+    """Everything a tax engine needs besides the lines, assembled by the core.
+
+    ``channel`` is the marketplace the order came through (None for the seller's own store)
+    so an engine can apply marketplace-facilitator / deemed-supplier rules.
+    ``consignment_value`` is the intrinsic value of the whole consignment (IOSS, UK import
+    rules). ``year_to_date`` holds the tenant's tallies for the engine's thresholds before
+    this order; ``registrations`` the threshold keys or jurisdictions where the seller is
+    registered anyway.
+    """
+
+    tenant: str
+    seller_country: str
+    destination_country: str
+    destination_region: str | None = None
+    ship_from_country: str | None = None
+    channel: str | None = None
+    consignment_value: Money | None = None
+    buyer_vat_number: str | None = None
+    year_to_date: Mapping[str, TaxTally] = field(default_factory=dict)
+    registrations: frozenset[str] = frozenset()
+
+
+class TaxScheme(StrEnum):
+    DOMESTIC = "domestic"
+    OSS = "oss"  #: EU One-Stop Shop: destination VAT, declared in one member state
+    DISTANCE_BELOW_THRESHOLD = "distance_below_threshold"  #: origin VAT under the EUR 10,000
+    IOSS = "ioss"  #: EU Import One-Stop Shop, consignments up to EUR 150
+    IMPORT = "import"  #: VAT (and duty) at the border, paid by the importer
+    DEEMED_SUPPLIER = "deemed_supplier"  #: the marketplace collects (EU/UK)
+    MARKETPLACE_FACILITATOR = "marketplace_facilitator"  #: the marketplace collects (US)
+    REVERSE_CHARGE = "reverse_charge"  #: B2B: the buyer accounts for it
+    NEXUS = "nexus"  #: US: the seller has nexus and collects
+    NO_NEXUS = "no_nexus"  #: US: no obligation yet
+    EXEMPT = "exempt"
+
+
+@dataclass(frozen=True)
 class TaxQuote:
-    """Tax for one line: the rate, the amount, and who collects it."""
+    """Tax for one line: the rate, the amount, who collects it, under which scheme, and the
+    threshold key the sale counts towards (the core adds it to the tenant's tally)."""
 
     sku: str
     rate: Decimal
     amount: Money
-    collected_by: str = "seller"  # or "marketplace" under deemed-supplier rules
-    jurisdiction: str = ""
+    collected_by: str = "seller"  # or "marketplace" (deemed supplier / facilitator), "buyer"
+    jurisdiction: str = ""  # e.g. "DE", "GB", "US-CA"
+    scheme: str = TaxScheme.DOMESTIC
+    counts_towards: str | None = None
 
 
 # --------------------------------------------------------------------------- protocols
@@ -406,12 +591,24 @@ class MarketplaceProvider(Protocol):
 
 @runtime_checkable
 class PaymentProvider(Protocol):
+    """A way to take money: card processors, cash on delivery, bank transfer."""
+
     name: str
     display_name: str
     version: str
     capabilities: frozenset[str]
 
     def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]: ...
+
+    async def create_payment(self, account: PaymentAccount, request: PaymentRequest) -> Payment: ...
+
+    async def refund(
+        self, account: PaymentAccount, payment_reference: str, amount: Money, reference: str
+    ) -> Refund: ...
+
+    def parse_webhook(
+        self, account: PaymentAccount, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[PaymentEvent]: ...
 
 
 @runtime_checkable
@@ -433,7 +630,11 @@ class TaxEngine(Protocol):
 
     def applies_to(self, country: str) -> bool: ...
 
-    def quote(self, country: str, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]: ...
+    def quote(self, context: TaxContext, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]: ...
+
+    def thresholds(self) -> Sequence[Threshold]: ...
+
+    def validate_vat_number(self, number: str) -> bool: ...
 
 
 # --------------------------------------------------------------------------- base classes
@@ -507,6 +708,19 @@ class PaymentBase(_Base):
     def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]:
         return ()
 
+    async def create_payment(self, account: PaymentAccount, request: PaymentRequest) -> Payment:
+        raise self._unsupported("create_payment")
+
+    async def refund(
+        self, account: PaymentAccount, payment_reference: str, amount: Money, reference: str
+    ) -> Refund:
+        raise self._unsupported("refund")
+
+    def parse_webhook(
+        self, account: PaymentAccount, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[PaymentEvent]:
+        raise self._unsupported("parse_webhook")
+
 
 class CarrierBase(_Base):
     async def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]:
@@ -517,8 +731,14 @@ class TaxBase(_Base):
     def applies_to(self, country: str) -> bool:
         return False
 
-    def quote(self, country: str, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]:
+    def quote(self, context: TaxContext, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]:
         raise self._unsupported("quote")
+
+    def thresholds(self) -> Sequence[Threshold]:
+        return ()
+
+    def validate_vat_number(self, number: str) -> bool:
+        raise self._unsupported("validate_vat_number")
 
 
 async def with_retries(
