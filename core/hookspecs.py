@@ -25,6 +25,7 @@ All arguments are passed by keyword; a hook implementation may accept any subset
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from crossdock.providers import (
         CarrierProvider,
         ChannelOrder,
+        FxRates,
         MarketplaceProvider,
         PaymentProvider,
         TaxEngine,
@@ -109,6 +111,18 @@ def crossdock_emulators() -> Iterable[Any]:
     an emulator that satisfies :class:`crossdock.testing.conformance.EmulatorHandle` (an
     ASGI app with seller-side helpers). It needs a ``name`` attribute equal to the channel
     name and a ``default_site``. Nothing is imported from the kit unless it is used.
+    """
+
+
+@hookspec(firstresult=True)
+def crossdock_fx_rates(day: date) -> FxRates | None:
+    """Return the reference exchange rates in force on ``day``, or ``None`` if this plugin
+    has none.
+
+    Called when the core needs rates for a day it has not stored yet (a conversion, the
+    daily refresh); the first plugin to answer wins. Return the rates published on ``day``,
+    or, on a day without publication (weekends, holidays), the latest ones before it, with
+    their own ``day``. The core stores them, so a day is asked for once.
     """
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -25,6 +26,7 @@ from crossdock.providers import (
     TAX_OPERATIONS,
     CarrierProvider,
     ChannelOrder,
+    FxRates,
     MarketplaceBase,
     MarketplaceProvider,
     PaymentBase,
@@ -93,6 +95,20 @@ class Plugins:
         for result in self.pm.hook.crossdock_order_checks(tenant=tenant, order=order, connection=connection):
             holds.extend((str(r), str(m)) for r, m in result or ())
         return holds
+
+    def listing_checks(
+        self, *, tenant: str, listing: Mapping[str, Any], connection: Mapping[str, Any]
+    ) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        for result in self.pm.hook.crossdock_listing_checks(
+            tenant=tenant, listing=listing, connection=connection
+        ):
+            problems.extend((str(r), str(m)) for r, m in result or ())
+        return problems
+
+    def fx_rates(self, day: date) -> FxRates | None:
+        result: FxRates | None = self.pm.hook.crossdock_fx_rates(day=day)
+        return result
 
     # ---------------------------------------------------------------- events
 

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -36,6 +36,7 @@ __all__ = [
     "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
+    "FxRates",
     "Limiter",
     "MarketplaceBase",
     "MarketplaceCapability",
@@ -368,6 +369,17 @@ class PushResult:
 
 
 @dataclass(frozen=True)
+class FxRates:
+    """Reference exchange rates published for ``day``: units of each currency per one
+    ``base`` (the ECB publishes per 1 EUR). Decimals exactly as published."""
+
+    day: date
+    base: str
+    rates: Mapping[str, Decimal]
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class PaymentMethodOption:
     """A way to pay offered for a checkout; lower ``rank`` is shown first."""
 
@@ -414,6 +426,10 @@ class PaymentRequest:
     email: str | None = None
     return_url: str | None = None
     description: str | None = None
+    #: a payment method the buyer's browser tokenized with the provider (Stripe ``pm_...``)
+    payment_token: str | None = None
+    buyer_name: str | None = None
+    #: provider-specific extras (a bank chosen for FPX, a tax id for Boleto ...)
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -495,8 +511,9 @@ class TaxContext:
     so an engine can apply marketplace-facilitator / deemed-supplier rules.
     ``consignment_value`` is the intrinsic value of the whole consignment (IOSS, UK import
     rules). ``year_to_date`` holds the tenant's tallies for the engine's thresholds before
-    this order; ``registrations`` the threshold keys or jurisdictions where the seller is
-    registered anyway.
+    this order, each in its threshold's currency; ``registrations`` the threshold keys or
+    jurisdictions where the seller is registered anyway. Line amounts are net of tax, and
+    ``TaxQuote.rate`` is a fraction (0.19 for 19 %).
     """
 
     tenant: str
@@ -509,6 +526,10 @@ class TaxContext:
     buyer_vat_number: str | None = None
     year_to_date: Mapping[str, TaxTally] = field(default_factory=dict)
     registrations: frozenset[str] = frozenset()
+    #: The supply date (rates and thresholds in force), and a converter at that day's
+    #: reference rates for comparing amounts with thresholds in another currency.
+    day: date | None = None
+    fx: Callable[[Money, str], Money] | None = field(default=None, repr=False, compare=False)
 
 
 class TaxScheme(StrEnum):
@@ -598,7 +619,9 @@ class PaymentProvider(Protocol):
     version: str
     capabilities: frozenset[str]
 
-    def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]: ...
+    def payment_methods(
+        self, country: str, amount: Money, account: PaymentAccount | None = None
+    ) -> Sequence[PaymentMethodOption]: ...
 
     async def create_payment(self, account: PaymentAccount, request: PaymentRequest) -> Payment: ...
 
@@ -705,7 +728,9 @@ class MarketplaceBase(_Base):
 
 
 class PaymentBase(_Base):
-    def payment_methods(self, country: str, amount: Money) -> Sequence[PaymentMethodOption]:
+    def payment_methods(
+        self, country: str, amount: Money, account: PaymentAccount | None = None
+    ) -> Sequence[PaymentMethodOption]:
         return ()
 
     async def create_payment(self, account: PaymentAccount, request: PaymentRequest) -> Payment:

@@ -1,6 +1,7 @@
 """Available-to-sell (ATS): what each listing may offer on its channel.
 
-``ATS = floor(share x sum over serving warehouses of max(0, on_hand - reserved - safety))``
+``ATS = floor(share x sum over serving warehouses of max(0, on_hand - reserved - safety))``,
+and 0 for an inactive listing or one with a ``prohibited_item`` compliance issue.
 
 A connection is served by the warehouses explicitly assigned to it or, when none are, by
 the active own/3PL/overseas warehouses that ship to its country. Marketplace-held stock is
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Connection, ConnectionWarehouse, Listing, StockLevel, Warehouse, WarehouseKind
 
-__all__ = ["available_to_sell", "serving_warehouses"]
+__all__ = ["available_to_sell", "prohibited", "serving_warehouses"]
 
 
 async def serving_warehouses(session: AsyncSession, connection: Connection) -> list[int]:
@@ -75,5 +76,11 @@ async def available_to_sell(session: AsyncSession, connection: Connection) -> di
     for listing in listings:
         units = sellable.get(listing.variant_id, 0)
         share = listing.ats_share if listing.ats_share is not None else Decimal(1)
-        result[listing.id] = max(0, math.floor(units * share)) if listing.status == "active" else 0
+        offered = listing.status == "active" and not prohibited(listing)
+        result[listing.id] = max(0, math.floor(units * share)) if offered else 0
     return result
+
+
+def prohibited(listing: Listing) -> bool:
+    """A compliance plugin found the SKU may not be sold where this listing sells it."""
+    return any(issue.get("reason") == "prohibited_item" for issue in listing.issues or ())

@@ -27,6 +27,7 @@ class VariantSpec:
     options: Mapping[str, str] = field(default_factory=dict)
     weight_grams: int | None = None
     cost: Money | None = None
+    tax_class: str = "standard"
 
 
 def _status(value: str, field: str) -> str:
@@ -78,6 +79,7 @@ def _variant_row(product_id: int, spec: VariantSpec, prefix: str) -> Variant:
         weight_grams=spec.weight_grams,
         cost_amount=spec.cost.amount if spec.cost else None,
         cost_currency=spec.cost.currency if spec.cost else None,
+        tax_class=non_empty(spec.tax_class, f"{prefix}.taxClass", max_length=32),
     )
 
 
@@ -89,11 +91,13 @@ async def create_product(
     brand: str | None = None,
     status: str = ProductStatus.ACTIVE,
     variants: Sequence[VariantSpec] = (),
+    category: str | None = None,
 ) -> Product:
     product = Product(
         title=non_empty(title, "title"),
         description=description,
         brand=brand,
+        category=category,
         status=_status(status, "status"),
     )
     await _check_skus_free(
@@ -114,6 +118,7 @@ async def update_product(
     description: str | None = _UNSET,
     brand: str | None = _UNSET,
     status: str | None = None,
+    category: str | None = _UNSET,
 ) -> Product:
     product = await get_or_404(session, Product, product_id)
     if title is not None:
@@ -122,6 +127,8 @@ async def update_product(
         product.description = description
     if brand is not _UNSET:
         product.brand = brand
+    if category is not _UNSET:
+        product.category = category
     if status is not None:
         product.status = _status(status, "status")
     await session.flush()

@@ -12,14 +12,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crossdock.db.models import Connection, ConnectionWarehouse, Listing, Variant, Warehouse
-from crossdock.db.scoping import session_tenant
+from crossdock.db.models import Connection, ConnectionWarehouse, Listing, Product, Variant, Warehouse
+from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.money import Money
+from crossdock.plugins import Plugins
 from crossdock.services.common import get_or_404, non_empty
-from crossdock.services.events import enqueue_coalesced
+from crossdock.services.events import emit, enqueue_coalesced
 
-__all__ = ["create_listing", "set_connection_warehouses", "update_listing"]
+__all__ = ["check_listing", "create_listing", "set_connection_warehouses", "update_listing"]
 
 _UNSET: Any = object()
 
@@ -46,6 +47,41 @@ async def _check_sku_free(
         raise UserError(f"{sku!r} is already listed on this connection", field="channelSku", code="TAKEN")
 
 
+async def check_listing(session: AsyncSession, plugins: Plugins | None, listing: Listing) -> None:
+    """Ask the compliance plugins about this SKU on this connection; store what they find
+    and announce a problem that is new."""
+    if plugins is None:
+        return
+    connection = await get_or_404(session, Connection, listing.connection_id)
+    variant = await get_or_404(session, Variant, listing.variant_id)
+    product = await get_or_404(session, Product, variant.product_id)
+    found = plugins.listing_checks(
+        tenant=session_tenant_slug(session),
+        listing={
+            "sku": variant.sku,
+            "channel_sku": listing.channel_sku,
+            "title": listing.title or variant.title or product.title,
+            "product_title": product.title,
+            "brand": product.brand,
+            "category": product.category,
+            "options": dict(variant.options or {}),
+        },
+        connection={
+            "id": connection.id,
+            "channel": connection.channel,
+            "site": connection.site,
+            "country": connection.country,
+            "currency": connection.currency,
+        },
+    )
+    issues = [{"reason": reason, "message": message} for reason, message in found]
+    before = {(i.get("reason"), i.get("message")) for i in listing.issues or ()}
+    for reason, message in found:
+        if (reason, message) not in before:
+            emit(session, "listing.compliance_issue", f"Listing:{listing.id}", reason=reason, message=message)
+    listing.issues = issues
+
+
 async def create_listing(
     session: AsyncSession,
     *,
@@ -56,6 +92,7 @@ async def create_listing(
     title: str | None = None,
     ats_share: Decimal | None = None,
     price: Money | None = None,
+    plugins: Plugins | None = None,
 ) -> Listing:
     await get_or_404(session, Connection, connection_id, field="connectionId")
     await get_or_404(session, Variant, variant_id, field="variantId")
@@ -73,6 +110,7 @@ async def create_listing(
     )
     session.add(listing)
     await session.flush()
+    await check_listing(session, plugins, listing)
     _schedule_push(session, connection_id, prices=price is not None)
     return listing
 
@@ -87,6 +125,7 @@ async def update_listing(
     ats_share: Decimal | None = _UNSET,
     status: str | None = None,
     price: Money | None = _UNSET,
+    plugins: Plugins | None = None,
 ) -> Listing:
     listing = await get_or_404(session, Listing, listing_id)
     if channel_sku is not None:
@@ -109,6 +148,7 @@ async def update_listing(
         listing.price_amount = price.amount if price else None
         listing.price_currency = price.currency if price else None
     await session.flush()
+    await check_listing(session, plugins, listing)
     _schedule_push(session, listing.connection_id, prices=price is not _UNSET)
     return listing
 

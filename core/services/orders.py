@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -29,15 +31,20 @@ from crossdock.db.models import (
     OrderLine,
     OrderStatus,
     OrderStatusChange,
+    Tenant,
     Variant,
 )
-from crossdock.db.scoping import session_tenant_slug
+from crossdock.db.scoping import session_tenant, session_tenant_slug
+from crossdock.errors import UserError
+from crossdock.money import Money
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelOrder
 from crossdock.services.allocation import allocate_order, set_status
 from crossdock.services.checks import builtin_checks
 from crossdock.services.events import emit
 from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
+from crossdock.services.fx import Conversion, convert
+from crossdock.services.tax import quote_order
 
 __all__ = ["IngestResult", "ingest_orders"]
 
@@ -114,8 +121,13 @@ async def ingest_orders(
         "id": connection.id,
         "channel": connection.channel,
         "site": connection.site,
+        "country": connection.country,
         "currency": connection.currency,
     }
+    settings = await session.scalar(
+        select(Tenant.settings).where(Tenant.id == session_tenant(session.sync_session))
+    )
+    money = _OrderMoney(session, plugins, connection, dict(settings or {}), tenant)
     events: list[tuple[Order, bool]] = []
     for incoming in orders:
         status = _status(incoming)
@@ -137,6 +149,7 @@ async def ingest_orders(
         )
         if order is None:
             order = await _create(session, plugins, connection, incoming, fields, variants, conn_view, tenant)
+            await money.record(order)
             existing[incoming.external_id] = order
             result.created += 1
             events.append((order, True))
@@ -167,6 +180,42 @@ async def ingest_orders(
 
     after_commit(session, _emit)
     return result
+
+
+class _OrderMoney:
+    """A new order's total in the tenant's reporting currency (rate stored with it) and its
+    tax; rates are looked up once per currency and day for a whole page of orders."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        plugins: Plugins,
+        connection: Connection,
+        settings: dict[str, Any],
+        tenant: str,
+    ) -> None:
+        self.session, self.plugins, self.connection, self.tenant = session, plugins, connection, tenant
+        self.settings = settings
+        self.base = str(settings.get("reporting_currency") or "USD")
+        self.rates: dict[tuple[str, date], Conversion | None] = {}
+
+    async def record(self, order: Order) -> None:
+        day = order.placed_at.date()
+        key = (order.currency, day)
+        if key not in self.rates:
+            try:
+                self.rates[key] = await convert(
+                    self.session, self.plugins, Money(Decimal(1), order.currency), self.base, day
+                )
+            except UserError:
+                self.rates[key] = None  # no published rate for this currency: reports show the gap
+        rate = self.rates[key]
+        if rate is not None:
+            order.base_currency = self.base
+            order.fx_rate = rate.rate
+            order.fx_day = rate.day
+            order.base_total_amount = Money(order.total_amount * rate.rate, self.base).rounded().amount
+        await quote_order(self.session, self.plugins, order, self.connection, self.settings, self.tenant)
 
 
 async def _create(

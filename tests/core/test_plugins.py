@@ -46,8 +46,14 @@ class Tax:
     def applies_to(self, country: str) -> bool:
         return country == "XX"
 
-    def quote(self, country: str, lines: list[object]) -> list[object]:
+    def quote(self, context: object, lines: list[object]) -> list[object]:
         return []
+
+    def thresholds(self) -> list[object]:
+        return []
+
+    def validate_vat_number(self, number: str) -> bool:
+        return False
 
 
 class FineEmulator:

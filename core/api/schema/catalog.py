@@ -93,6 +93,9 @@ class VariantInput:
     options: JSON | None = None
     weight_grams: int | None = None
     cost: MoneyInput | None = None
+    tax_class: str = strawberry.field(
+        default="standard", description="standard, reduced, zero, books, food ..."
+    )
 
     def spec(self, prefix: str) -> catalog.VariantSpec:
         return catalog.VariantSpec(
@@ -102,6 +105,7 @@ class VariantInput:
             options=cast("Mapping[str, str]", self.options or {}),
             weight_grams=self.weight_grams,
             cost=self.cost.value(f"{prefix}.cost") if self.cost else None,
+            tax_class=self.tax_class,
         )
 
 
@@ -110,6 +114,7 @@ class ProductCreateInput:
     title: str
     description: str | None = None
     brand: str | None = None
+    category: str | None = strawberry.field(default=None, description="What compliance rules key on.")
     status: str = "active"
     variants: list[VariantInput] = strawberry.field(default_factory=list)
 
@@ -120,6 +125,7 @@ class ProductUpdateInput:
     title: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     brand: str | None = strawberry.UNSET
+    category: str | None = strawberry.UNSET
     status: str | None = strawberry.UNSET
 
 
@@ -168,6 +174,7 @@ class Mutation:
                 title=input.title,
                 description=input.description,
                 brand=input.brand,
+                category=input.category,
                 status=input.status,
                 variants=specs,
             )
@@ -180,7 +187,14 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             _, pk = decode_id(input.id, "Product")
             changes = set_fields(
-                input, {"title": "title", "description": "description", "brand": "brand", "status": "status"}
+                input,
+                {
+                    "title": "title",
+                    "description": "description",
+                    "brand": "brand",
+                    "category": "category",
+                    "status": "status",
+                },
             )
             row = await catalog.update_product(session, pk, **changes)
             return {"product": Product.from_row(row)}

@@ -203,6 +203,7 @@ class ListingMutation:
                 title=input.title,
                 ats_share=input.ats_share,
                 price=input.price.value("price") if input.price else None,
+                plugins=st.app.plugins,
             )
             return {"listing": Listing.from_row(row)}
 
@@ -223,7 +224,9 @@ class ListingMutation:
             )
             if input.price is not strawberry.UNSET:
                 changes["price"] = input.price.value("price") if input.price else None
-            row = await listings.update_listing(session, decode_id(input.id, "Listing")[1], **changes)
+            row = await listings.update_listing(
+                session, decode_id(input.id, "Listing")[1], plugins=st.app.plugins, **changes
+            )
             return {"listing": Listing.from_row(row)}
 
         return await in_transaction(info, ListingPayload, body)

@@ -64,6 +64,7 @@ class Product(Node):
     title: str
     description: str | None
     brand: str | None
+    category: str | None
     status: str
     created_at: datetime
     updated_at: datetime
@@ -76,6 +77,7 @@ class Product(Node):
             title=row.title,
             description=row.description,
             brand=row.brand,
+            category=row.category,
             status=row.status,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -97,6 +99,7 @@ class Variant(Node):
     options: JSON
     weight_grams: int | None
     cost: Money | None
+    tax_class: str
     created_at: datetime
     updated_at: datetime
 
@@ -112,6 +115,7 @@ class Variant(Node):
             options=JSON(row.options or {}),
             weight_grams=row.weight_grams,
             cost=Money.of(row.cost_amount, row.cost_currency),
+            tax_class=row.tax_class,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -289,6 +293,12 @@ class ChannelConnection(Node):
         return [Listing.from_row(r) for r in rows]
 
 
+@strawberry.type(description="Why a SKU may not (or may only with care) be sold on a connection.")
+class ListingIssue:
+    reason: str
+    message: str
+
+
 @strawberry.type
 class Listing(Node):
     pk: strawberry.Private[int]
@@ -302,6 +312,9 @@ class Listing(Node):
     ats_share: Decimal | None = strawberry.field(description="Share (0..1) of available stock offered.")
     last_pushed_quantity: int | None
     last_pushed_at: datetime | None
+    issues: list[ListingIssue] = strawberry.field(
+        description="Compliance problems plugins found; no stock is offered while one is prohibited_item."
+    )
 
     @classmethod
     def from_row(cls, row: m.Listing) -> Listing:
@@ -318,6 +331,10 @@ class Listing(Node):
             status=row.status,
             last_pushed_quantity=row.last_pushed_quantity,
             last_pushed_at=row.last_pushed_at,
+            issues=[
+                ListingIssue(reason=i.get("reason", ""), message=i.get("message", ""))
+                for i in row.issues or ()
+            ],
         )
 
     @strawberry.field

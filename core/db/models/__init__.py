@@ -39,6 +39,14 @@ from crossdock.db.models.orders import (
     Refund,
     Shipment,
 )
+from crossdock.db.models.pricing import (
+    CompetitorPrice,
+    FxRate,
+    PriceRule,
+    Promotion,
+    PromotionKind,
+    TaxTally,
+)
 from crossdock.db.models.tenancy import ApiKey, Organization, Tenant, api_key_tenants
 
 __all__ = [
@@ -46,12 +54,14 @@ __all__ = [
     "AllocationStatus",
     "ApiKey",
     "CannedReply",
+    "CompetitorPrice",
     "Connection",
     "ConnectionStatus",
     "ConnectionWarehouse",
     "Conversation",
     "ConversationStatus",
     "Event",
+    "FxRate",
     "Listing",
     "Message",
     "MessageDirection",
@@ -62,13 +72,17 @@ __all__ = [
     "OrderStatus",
     "OrderStatusChange",
     "Organization",
+    "PriceRule",
     "Product",
     "ProductStatus",
+    "Promotion",
+    "PromotionKind",
     "Refund",
     "Shipment",
     "StockLedgerEntry",
     "StockLevel",
     "StockReason",
+    "TaxTally",
     "Tenant",
     "Transfer",
     "TransferStatus",

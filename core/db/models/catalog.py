@@ -26,6 +26,8 @@ class Product(TenantScoped, Timestamped, Base):
     title: Mapped[str]
     description: Mapped[str | None] = mapped_column(Text)
     brand: Mapped[str | None]
+    #: A merchandising category (``e-liquid``, ``toys``, ``knives``): what compliance rules key on.
+    category: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.ACTIVE)
 
 
@@ -43,3 +45,5 @@ class Variant(TenantScoped, Timestamped, Base):
     weight_grams: Mapped[int | None]
     cost_amount: Mapped[Decimal | None]
     cost_currency: Mapped[str | None] = mapped_column(String(3))
+    #: The VAT/GST rate class (standard, reduced, zero, books, food ...) tax engines apply.
+    tax_class: Mapped[str] = mapped_column(String(32), default="standard", server_default="standard")

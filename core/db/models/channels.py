@@ -65,6 +65,10 @@ class Listing(TenantScoped, Timestamped, Base):
     last_pushed_quantity: Mapped[int | None]
     last_pushed_price: Mapped[Decimal | None]
     last_pushed_at: Mapped[datetime | None]
+    #: Compliance problems plugins found (``crossdock_listing_checks``): [{reason, message}].
+    issues: Mapped[list[dict[str, str]]] = mapped_column(Json, default=list)
+    #: The price before running promotions; ``price_amount`` is what buyers pay now.
+    regular_price_amount: Mapped[Decimal | None]
 
 
 class ConnectionWarehouse(TenantScoped, Base):

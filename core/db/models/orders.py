@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
@@ -80,6 +80,14 @@ class Order(TenantScoped, Timestamped, Base):
     #: The last ship-by warning raised for this order ("at_risk", then "late"), so each is
     #: announced once.
     sla_flag: Mapped[str | None] = mapped_column(String(16))
+    #: The total in the tenant's reporting currency at the reference rate of the day the
+    #: order was placed, kept with the rate so reports never move when rates do.
+    base_currency: Mapped[str | None] = mapped_column(String(3))
+    base_total_amount: Mapped[Decimal | None]
+    fx_rate: Mapped[Decimal | None] = mapped_column(Numeric(20, 10, asdecimal=True))
+    fx_day: Mapped[date | None] = mapped_column(Date)
+    #: Tax the order carries, summed over its lines (see OrderLine.tax_*).
+    tax_amount: Mapped[Decimal | None]
 
 
 class OrderLine(TenantScoped, Base):
@@ -93,6 +101,12 @@ class OrderLine(TenantScoped, Base):
     title: Mapped[str | None]
     quantity: Mapped[int]
     unit_price_amount: Mapped[Decimal]
+    #: As the tax engine quoted it: rate, amount, scheme, who collects it, where.
+    tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(7, 4, asdecimal=True))
+    tax_amount: Mapped[Decimal | None]
+    tax_scheme: Mapped[str | None] = mapped_column(String(32))
+    tax_collected_by: Mapped[str | None] = mapped_column(String(16))
+    tax_jurisdiction: Mapped[str | None] = mapped_column(String(16))
 
 
 class OrderStatusChange(TenantScoped, Base):
