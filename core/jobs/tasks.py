@@ -25,6 +25,7 @@ from crossdock.db.models import (
     Message,
     Order,
     OrderLine,
+    Promotion,
     Shipment,
     Tenant,
     WebhookEvent,
@@ -48,15 +49,18 @@ from crossdock.services.availability import available_to_sell
 from crossdock.services.events import emit
 from crossdock.services.messaging import ingest_messages, refresh_state
 from crossdock.services.orders import ingest_orders
+from crossdock.services.promotions import PRICE_KINDS, reprice
 from crossdock.services.sla import unconfirmed
 from crossdock.services.webhooks import store_notifications
 
 __all__ = [
     "allocate_waiting",
+    "apply_promotions",
     "confirm_shipment",
     "drain_notifications",
     "poll_notifications",
     "process_webhook",
+    "promotion_sweep",
     "push_prices",
     "push_stock",
     "reconcile_stock_pushes",
@@ -780,3 +784,37 @@ async def reply_sweep(ctx: JobContext) -> int:
                 reply_due_at=row.reply_due_at.isoformat() if row.reply_due_at else None,
             )
     return len(due)
+
+
+@register
+async def apply_promotions(ctx: JobContext, *, tenant_id: int) -> int:
+    """Start and stop a tenant's price promotions that are due (deferred to each start and
+    end, and run by the sweep); the listings whose price changed are pushed."""
+    slug = await _slug(ctx, tenant_id)
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        return await reprice(session)
+
+
+@periodic(lambda settings: 60)
+async def promotion_sweep(ctx: JobContext) -> int:
+    """Safety net for promotions whose start or end job was lost: apply every tenant whose
+    promotions are not in the state their window says."""
+    now = utcnow()
+    async with ctx.db.system() as session:
+        tenants = set(
+            (
+                await session.scalars(
+                    select(Promotion.tenant_id).where(
+                        Promotion.kind.in_(PRICE_KINDS),
+                        (
+                            (Promotion.applied == "scheduled") & (Promotion.starts_at <= now)
+                            | (Promotion.applied == "running")
+                            & ((Promotion.ends_at <= now) | Promotion.cancelled_at.is_not(None))
+                        ),
+                    )
+                )
+            ).all()
+        )
+    for tenant_id in tenants:
+        await ctx.queue.enqueue("apply_promotions", tenant_id=tenant_id)
+    return len(tenants)

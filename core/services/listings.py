@@ -147,7 +147,12 @@ async def update_listing(
             raise UserError("a price is positive", field="price", code="INVALID")
         listing.price_amount = price.amount if price else None
         listing.price_currency = price.currency if price else None
+        listing.regular_price_amount = listing.price_amount
     await session.flush()
+    if price is not _UNSET:
+        from crossdock.services.promotions import reprice
+
+        await reprice(session)  # a running promotion discounts the new price
     await check_listing(session, plugins, listing)
     _schedule_push(session, listing.connection_id, prices=price is not _UNSET)
     return listing

@@ -11,7 +11,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, system
+from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
 from crossdock.api.schema.errors import ErrorCodes
 
 __all__ = ["SCHEMA_FILE", "build_schema", "schema"]
@@ -34,6 +34,7 @@ Query = merge_types(
         orders.Query,
         orders.SlaQuery,
         messaging.Query,
+        pricing.Query,
         events.Query,
     ),
 )
@@ -48,6 +49,7 @@ Mutation = merge_types(
         channels.BackfillMutation,
         orders.Mutation,
         messaging.Mutation,
+        pricing.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -82,6 +84,7 @@ def build_schema() -> strawberry.Schema:
         types.Transfer,
         types.Conversation,
         types.CannedReply,
+        pricing.Promotion,
     ]
     return Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=node_types, extensions=extensions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -373,6 +373,12 @@ class Order(Node):
     channel_updated_at: datetime
     created_at: datetime
     sla_flag: str | None = strawberry.field(description="at_risk or late, once announced.")
+    base_total: Money | None = strawberry.field(
+        description="The total in the tenant's reporting currency at the rate of the order's day."
+    )
+    fx_rate: Decimal | None
+    fx_day: date | None
+    tax_total: Money | None = strawberry.field(description="Tax on the lines, whoever collects it.")
 
     @classmethod
     def from_row(cls, row: m.Order) -> Order:
@@ -395,6 +401,10 @@ class Order(Node):
             channel_updated_at=row.channel_updated_at,
             created_at=row.created_at,
             sla_flag=row.sla_flag,
+            base_total=Money.of(row.base_total_amount, row.base_currency),
+            fx_rate=row.fx_rate,
+            fx_day=row.fx_day,
+            tax_total=Money.of(row.tax_amount, row.currency),
         )
 
     @strawberry.field
@@ -439,6 +449,15 @@ class Order(Node):
 
 
 @strawberry.type
+class LineTax:
+    rate: Decimal = strawberry.field(description="A fraction: 0.19 is 19 %.")
+    amount: Money
+    scheme: str = strawberry.field(description="domestic, oss, ioss, import, deemed_supplier, nexus ...")
+    collected_by: str = strawberry.field(description="seller, marketplace or buyer.")
+    jurisdiction: str
+
+
+@strawberry.type
 class OrderLine:
     id: strawberry.ID
     variant_pk: strawberry.Private[int | None]
@@ -447,6 +466,7 @@ class OrderLine:
     title: str | None
     quantity: int
     unit_price: Money
+    tax: LineTax | None = strawberry.field(description="As the destination's tax engine quoted it.")
 
     @classmethod
     def from_row(cls, row: m.OrderLine, currency: str) -> OrderLine:
@@ -458,6 +478,15 @@ class OrderLine:
             title=row.title,
             quantity=row.quantity,
             unit_price=Money.exact(row.unit_price_amount, currency),
+            tax=LineTax(
+                rate=row.tax_rate,
+                amount=Money.exact(row.tax_amount, currency),
+                scheme=row.tax_scheme or "",
+                collected_by=row.tax_collected_by or "",
+                jurisdiction=row.tax_jurisdiction or "",
+            )
+            if row.tax_rate is not None and row.tax_amount is not None
+            else None,
         )
 
     @strawberry.field(description="The variant this line's SKU maps to; null while unmapped.")

@@ -109,7 +109,20 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             "{ cannedReply { id } userErrors { code } } }"
         )
     )["cannedReply"]["id"]
+    await m(
+        'mutation($l: ID!) { priceRuleSet(input: {listingId: $l, targetMargin: "0.2"}) { userErrors { code } } }',
+        {"l": listing},
+    )
+    promotion = (
+        await m(
+            'mutation($c: ID!) { promotionCreate(input: {name: "A sale", kind: "percent", value: "10", '
+            'startsAt: "2026-01-01T00:00:00", endsAt: "2036-01-01T00:00:00", connectionId: $c}) '
+            "{ promotion { id } userErrors { code } } }",
+            {"c": conn},
+        )
+    )["promotion"]["id"]
     return {
+        "promotion": promotion,
         "conversation": conversation["id"],
         "canned": canned,
         "product": product["id"],
@@ -140,7 +153,10 @@ LISTS = {
     "events": "events { id }",
     "conversations": "conversations { nodes { id } }",
     "cannedReplies": "cannedReplies { id }",
+    "promotions": "promotions { nodes { id } }",
 }
+#: Root fields that read reference data only (rates, the payment methods plugins offer).
+NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 
 
 async def test_every_top_level_query_is_scoped(
@@ -151,7 +167,11 @@ async def test_every_top_level_query_is_scoped(
     seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = set(LISTS) | {"node", "viewer", "plugins", "pickList"}
+    covered = (
+        set(LISTS)
+        | NO_TENANT_DATA
+        | {"node", "viewer", "plugins", "pickList", "priceBreakdowns", "promotionQuote"}
+    )
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
 
     def items(data: Any) -> list[Any]:
@@ -163,6 +183,11 @@ async def test_every_top_level_query_is_scoped(
 
     pick = "query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }"
     assert (await api.data(pick, {"w": seeded["warehouse"]}, key=b.key))["pickList"] == []
+    prices = "query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }"
+    assert (await api.data(prices, {"v": seeded["variant"]}, key=b.key))["priceBreakdowns"] == []
+    cart = "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }"
+    quoted = (await api.raw(cart, {"l": seeded["listing"]}, key=b.key)).json()
+    assert quoted["data"] is None and quoted["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
     node = "query($id: ID!) { node(id: $id) { id } }"
     for kind in (
@@ -177,6 +202,7 @@ async def test_every_top_level_query_is_scoped(
         "shipment",
         "conversation",
         "canned",
+        "promotion",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -236,6 +262,18 @@ MUTATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "conversationReply": ('{conversationId: $a, text: "pwned"}', {"a": "conversation"}),
     "conversationClose": ("{id: $a}", {"a": "conversation"}),
     "cannedReplyDelete": ("{id: $a}", {"a": "canned"}),
+    "priceRuleSet": ('{listingId: $a, targetMargin: "0.5"}', {"a": "listing"}),
+    "competitorPriceRecord": (
+        '{listingId: $a, competitor: "x", price: {amount: "1", currency: "SGD"}}',
+        {"a": "listing"},
+    ),
+    "priceApply": ("{listingIds: [$a]}", {"a": "listing"}),
+    "promotionCreate": (
+        '{name: "x", kind: "percent", value: "50", startsAt: "2026-01-01T00:00:00", '
+        'endsAt: "2036-01-01T00:00:00", listingIds: [$a]}',
+        {"a": "listing"},
+    ),
+    "promotionCancel": ("{id: $a}", {"a": "promotion"}),
 }
 #: Mutations that only ever create in the caller's own tenant.
 CREATORS = {"productCreate", "warehouseCreate", "connectionCreate", "cannedReplySave"}
@@ -252,6 +290,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           warehouses { nodes { name } }
           conversations { nodes { status messages { body } } }
           cannedReplies { body }
+          promotions { nodes { name state } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
