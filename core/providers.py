@@ -36,6 +36,7 @@ __all__ = [
     "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
+    "ChannelSettlement",
     "FxRates",
     "Limiter",
     "MarketplaceBase",
@@ -60,6 +61,9 @@ __all__ = [
     "PushResult",
     "RateLimit",
     "Refund",
+    "SettlementKind",
+    "SettlementLine",
+    "SettlementPage",
     "ShipmentConfirmation",
     "Site",
     "StockUpdate",
@@ -96,6 +100,7 @@ class MarketplaceCapability(StrEnum):
     MESSAGES_SEND = "messages.send"
     WEBHOOKS = "webhooks"
     NOTIFICATIONS = "notifications"
+    SETTLEMENTS = "settlements.read"
     CREDENTIALS_REFRESH = "credentials.refresh"
 
 
@@ -137,6 +142,7 @@ MARKETPLACE_OPERATIONS: Mapping[str, str] = {
     MarketplaceCapability.MESSAGES_SEND: "send_message",
     MarketplaceCapability.WEBHOOKS: "parse_webhook",
     MarketplaceCapability.NOTIFICATIONS: "notification_source",
+    MarketplaceCapability.SETTLEMENTS: "fetch_settlements",
     MarketplaceCapability.CREDENTIALS_REFRESH: "refresh_credentials",
 }
 
@@ -329,6 +335,50 @@ class NotificationSource(Protocol):
         """Remove these deliveries from the queue for good."""
 
 
+class SettlementKind(StrEnum):
+    """What a line of a payout is. Amounts are signed: money to the seller is positive,
+    what the marketplace keeps is negative."""
+
+    SALE = "sale"
+    SHIPPING = "shipping"
+    TAX = "tax"
+    COMMISSION = "commission"
+    FULFILMENT_FEE = "fulfilment_fee"
+    ADVERTISING = "advertising"
+    REFUND = "refund"
+    PROMOTION = "promotion"
+    FX = "fx"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    kind: str
+    amount: Money
+    order_external_id: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelSettlement:
+    """A payout (Amazon: a financial event group; Shopee: a payout) with its lines. An open
+    one is read again until it closes: the core replaces its lines each time."""
+
+    external_id: str
+    opened_at: datetime
+    total: Money
+    lines: Sequence[SettlementLine]
+    closed_at: datetime | None = None
+    paid_at: datetime | None = None
+    status: str = "open"  # open, closed, paid
+
+
+@dataclass(frozen=True)
+class SettlementPage:
+    settlements: Sequence[ChannelSettlement]
+    next_page_token: str | None = None
+
+
 @dataclass(frozen=True)
 class ShipmentConfirmation:
     """A shipment to confirm to the channel. ``tracking_number`` is the seller's carrier's;
@@ -472,13 +522,30 @@ class PaymentEvent:
 @dataclass(frozen=True)
 class TaxLine:
     """One order line to tax: ``amount`` is the line's total (unit price x quantity), net of
-    discounts, in the order's currency; ``tax_class`` is the rate class (``standard``,
-    ``reduced``, ``zero``, ``books``, ``food``, ...) the seller assigned to the SKU."""
+    discounts, in the order's currency, with or without the tax in it (``tax_included``);
+    ``tax_class`` is the rate class (``standard``, ``reduced``, ``zero``, ``books``,
+    ``food``, ...) the seller assigned to the SKU. Engines compute with :meth:`tax_at`."""
 
     sku: str
     amount: Money
     quantity: int = 1
     tax_class: str = "standard"
+    #: the amount already contains the tax (marketplace prices in the EU, UK, SG, JP ...)
+    tax_included: bool = False
+
+    def tax_at(self, rate: Decimal) -> Money:
+        """The tax on this line at ``rate``: on top of the amount, or contained in it when
+        ``tax_included`` (``amount x rate / (1 + rate)``); rounded to the minor unit."""
+        tax = self.amount.amount * rate / (1 + rate) if self.tax_included else self.amount.amount * rate
+        return Money(tax, self.amount.currency).rounded()
+
+    def net(self, rate: Decimal) -> Money:
+        """The amount without tax at ``rate``."""
+        return (
+            Money(self.amount.amount, self.amount.currency) - self.tax_at(rate)
+            if self.tax_included
+            else self.amount
+        )
 
 
 @dataclass(frozen=True)
@@ -512,8 +579,8 @@ class TaxContext:
     ``consignment_value`` is the intrinsic value of the whole consignment (IOSS, UK import
     rules). ``year_to_date`` holds the tenant's tallies for the engine's thresholds before
     this order, each in its threshold's currency; ``registrations`` the threshold keys or
-    jurisdictions where the seller is registered anyway. Line amounts are net of tax, and
-    ``TaxQuote.rate`` is a fraction (0.19 for 19 %).
+    jurisdictions where the seller is registered anyway. ``TaxQuote.rate`` is a fraction
+    (0.19 for 19 %).
     """
 
     tenant: str
@@ -606,6 +673,10 @@ class MarketplaceProvider(Protocol):
     ) -> Sequence[Mapping[str, Any]]: ...
 
     def notification_source(self, conn: ChannelConnection) -> NotificationSource | None: ...
+
+    async def fetch_settlements(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> SettlementPage: ...
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]: ...
 
@@ -722,6 +793,11 @@ class MarketplaceBase(_Base):
 
     def notification_source(self, conn: ChannelConnection) -> NotificationSource | None:
         raise self._unsupported("notification_source")
+
+    async def fetch_settlements(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> SettlementPage:
+        raise self._unsupported("fetch_settlements")
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         raise self._unsupported("refresh_credentials")

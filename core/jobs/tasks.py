@@ -41,6 +41,7 @@ from crossdock.providers import (
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
+    SettlementPage,
     ShipmentConfirmation,
     StockUpdate,
 )
@@ -50,6 +51,7 @@ from crossdock.services.events import emit
 from crossdock.services.messaging import ingest_messages, refresh_state
 from crossdock.services.orders import ingest_orders
 from crossdock.services.promotions import PRICE_KINDS, reprice
+from crossdock.services.settlements import ingest_settlements
 from crossdock.services.sla import unconfirmed
 from crossdock.services.webhooks import store_notifications
 
@@ -70,6 +72,7 @@ __all__ = [
     "sla_sweep",
     "sync_messages",
     "sync_orders",
+    "sync_settlements",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ INITIAL_BACKFILL = timedelta(days=30)
 SYNCED: dict[str, str] = {
     "orders": MarketplaceCapability.ORDERS_SYNC,
     "messages": MarketplaceCapability.MESSAGES_READ,
+    "settlements": MarketplaceCapability.SETTLEMENTS,
 }
 
 
@@ -148,6 +152,16 @@ async def sync_messages(ctx: JobContext, *, tenant_id: int, connection_id: int) 
         return {"received": result.received, "conversations": result.conversations, "ignored": result.ignored}
 
     return await _sync(ctx, tenant_id, connection_id, "messages", "fetch_messages", store)
+
+
+@register
+async def sync_settlements(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, Any]:
+    """Pull marketplace payouts (open ones again until they close), a committed page at a time."""
+
+    async def store(session: AsyncSession, conn: Connection, page: SettlementPage) -> dict[str, int]:
+        return await ingest_settlements(session, conn, page.settlements)
+
+    return await _sync(ctx, tenant_id, connection_id, "settlements", "fetch_settlements", store)
 
 
 async def _sync(

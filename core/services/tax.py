@@ -32,7 +32,22 @@ from crossdock.providers import TaxTally as Tally
 from crossdock.services.events import emit
 from crossdock.services.fx import convert, converter
 
-__all__ = ["engine_for", "quote_order"]
+__all__ = ["TAX_ON_TOP", "engine_for", "prices_include_tax", "quote_order"]
+
+
+#: Countries whose marketplaces show prices before tax (it is added at checkout).
+TAX_ON_TOP = frozenset({"US", "CA"})
+
+
+def prices_include_tax(connection: Connection | None) -> bool:
+    """Whether the connection's prices contain the tax: the connection setting
+    ``prices_include_tax``, else yes everywhere but the US and Canada."""
+    if connection is None:
+        return True
+    setting = (connection.settings or {}).get("prices_include_tax")
+    if setting is not None:
+        return bool(setting)
+    return (connection.country or connection.site[:2]).upper() not in TAX_ON_TOP
 
 
 def engine_for(plugins: Plugins, country: str | None) -> TaxEngine | None:
@@ -75,6 +90,7 @@ async def quote_order(
         ).all()
     }
     goods = sum((ln.unit_price_amount * ln.quantity for ln in lines), Decimal(0))
+    included = prices_include_tax(connection)
     ship_from = await _ship_from(session, order)
     context = TaxContext(
         tenant=tenant,
@@ -100,6 +116,7 @@ async def quote_order(
                     amount=Money(ln.unit_price_amount * ln.quantity, order.currency),
                     quantity=ln.quantity,
                     tax_class=classes.get(ln.variant_id or 0, "standard"),
+                    tax_included=included,
                 )
                 for ln in lines
             ],
@@ -139,11 +156,11 @@ async def _tally(
     tallies: dict[str, TaxTally],
 ) -> None:
     amounts: dict[str, Decimal] = {}
+    included = prices_include_tax(await session.get(Connection, order.connection_id))
     for line, quote in zip(lines, quotes, strict=True):
-        if quote.counts_towards:
-            amounts[quote.counts_towards] = amounts.get(quote.counts_towards, Decimal(0)) + (
-                line.unit_price_amount * line.quantity
-            )
+        if quote.counts_towards:  # thresholds count sales without the tax
+            net = line.unit_price_amount * line.quantity - (quote.amount.amount if included else 0)
+            amounts[quote.counts_towards] = amounts.get(quote.counts_towards, Decimal(0)) + net
     for key, amount in amounts.items():
         threshold = thresholds.get(key)
         currency = threshold.sales.currency if threshold and threshold.sales else order.currency

@@ -85,6 +85,7 @@ def build_schema() -> strawberry.Schema:
         types.Conversation,
         types.CannedReply,
         pricing.Promotion,
+        pricing.Settlement,
     ]
     return Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=node_types, extensions=extensions

@@ -1,5 +1,6 @@
 """Money across borders over GraphQL: FX conversions, price rules and their breakdown,
-competitor prices, promotions and cart quotes, payment methods for a checkout."""
+competitor prices, promotions and cart quotes, payment methods for a checkout, marketplace
+payouts and their reconciliation."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import Money, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
+from crossdock.api.schema.loaders import children
 from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate
-from crossdock.api.schema.types import Listing
+from crossdock.api.schema.types import Listing, Order
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
 from crossdock.providers import PaymentAccount, PaymentMethodOption
-from crossdock.services import fx, pricing, promotions
+from crossdock.services import fx, pricing, promotions, settlements
 
 __all__ = ["Mutation", "Query"]
 
@@ -207,6 +209,66 @@ class PaymentMethod:
 
 
 @strawberry.type
+class PayoutLine:
+    kind: str = strawberry.field(
+        description="sale, shipping, tax, commission, fulfilment_fee, advertising, refund ..."
+    )
+    amount: Money = strawberry.field(description="Positive to the seller, negative kept by the marketplace.")
+    order_external_id: str | None
+    description: str
+
+    @classmethod
+    def from_row(cls, row: m.SettlementLine) -> PayoutLine:
+        return cls(
+            kind=row.kind,
+            amount=Money.exact(row.amount, row.currency),
+            order_external_id=row.order_external_id,
+            description=row.description,
+        )
+
+
+@strawberry.type(description="A marketplace payout and its lines.")
+class Settlement(Node):
+    pk: strawberry.Private[int]
+    connection_id: strawberry.ID
+    external_id: str
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    paid_at: datetime | None
+    total: Money
+
+    @classmethod
+    def from_row(cls, row: m.Settlement) -> Settlement:
+        return cls(
+            id=encode_id("Settlement", row.id),
+            pk=row.id,
+            connection_id=encode_id("ChannelConnection", row.connection_id),
+            external_id=row.external_id,
+            status=row.status,
+            opened_at=row.opened_at,
+            closed_at=row.closed_at,
+            paid_at=row.paid_at,
+            total=Money.exact(row.total_amount, row.currency),
+        )
+
+    @strawberry.field
+    async def lines(self, info: Info[Any, Any]) -> list[PayoutLine]:
+        rows = await children(state(info), m.SettlementLine, "settlement_id").load(self.pk)
+        return [PayoutLine.from_row(r) for r in rows]
+
+
+@strawberry.type(description="What an order should have paid out, what it did, and the gap.")
+class OrderReconciliation:
+    order: Order
+    status: str = strawberry.field(description="matched, difference or missing.")
+    expected: Money
+    settled: Money
+    difference: Money
+    lines: list[PayoutLine]
+
+
+@strawberry.type
 class Query:
     @strawberry.field(
         extensions=requires("channels:read"),
@@ -227,6 +289,44 @@ class Query:
                 )
             ).all()
             return [PriceBreakdown.of(await pricing.breakdown(session, st.app.plugins, i, day)) for i in ids]
+
+    @strawberry.field(extensions=requires("orders:read"))
+    async def settlements(
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        connection_id: strawberry.ID | None = None,
+    ) -> Connection[Settlement]:
+        stmt = select(m.Settlement)
+        if connection_id:
+            stmt = stmt.where(
+                m.Settlement.connection_id
+                == decode_id(connection_id, "ChannelConnection", field="connectionId")[1]
+            )
+        return await paginate(state(info), stmt, m.Settlement, Settlement.from_row, first=first, after=after)
+
+    @strawberry.field(
+        extensions=requires("orders:read"),
+        description="Per order, expected against settled payouts; problems only by default.",
+    )
+    async def reconciliation(
+        self, info: Info[Any, Any], connection_id: strawberry.ID | None = None, only_problems: bool = True
+    ) -> list[OrderReconciliation]:
+        pk = decode_id(connection_id, "ChannelConnection", field="connectionId")[1] if connection_id else None
+        async with state(info).read() as session:
+            rows = await settlements.reconcile(session, connection_id=pk, only_problems=only_problems)
+        return [
+            OrderReconciliation(
+                order=Order.from_row(r.order),
+                status=r.status,
+                expected=_shown(r.expected),
+                settled=_shown(r.settled),
+                difference=_shown(r.difference),
+                lines=[PayoutLine.from_row(ln) for ln in r.lines],
+            )
+            for r in rows
+        ]
 
     @strawberry.field(extensions=requires("channels:read"))
     async def promotions(

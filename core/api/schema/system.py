@@ -11,7 +11,7 @@ from strawberry.types import Info
 from crossdock.api.context import state
 from crossdock.api.schema import types as t
 from crossdock.api.schema.loaders import by_id
-from crossdock.api.schema.pricing import Promotion
+from crossdock.api.schema.pricing import Promotion, Settlement
 from crossdock.api.schema.relay import Node, decode_id
 from crossdock.db import models as m
 
@@ -32,6 +32,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Conversation": (m.Conversation, t.Conversation.from_row, "messages:read"),
     "CannedReply": (m.CannedReply, t.CannedReply.from_row, "messages:read"),
     "Promotion": (m.Promotion, Promotion.from_row, "channels:read"),
+    "Settlement": (m.Settlement, Settlement.from_row, "orders:read"),
 }
 
 

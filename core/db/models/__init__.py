@@ -45,6 +45,8 @@ from crossdock.db.models.pricing import (
     PriceRule,
     Promotion,
     PromotionKind,
+    Settlement,
+    SettlementLine,
     TaxTally,
 )
 from crossdock.db.models.tenancy import ApiKey, Organization, Tenant, api_key_tenants
@@ -78,6 +80,8 @@ __all__ = [
     "Promotion",
     "PromotionKind",
     "Refund",
+    "Settlement",
+    "SettlementLine",
     "Shipment",
     "StockLedgerEntry",
     "StockLevel",

@@ -1,5 +1,5 @@
 """Money across borders: reference FX rates, price rules per listing, competitor prices,
-promotions, and the tenant's running tax tallies."""
+promotions, the tenant's running tax tallies, and marketplace payouts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
-__all__ = ["CompetitorPrice", "FxRate", "PriceRule", "Promotion", "PromotionKind", "TaxTally"]
+__all__ = [
+    "CompetitorPrice",
+    "FxRate",
+    "PriceRule",
+    "Promotion",
+    "PromotionKind",
+    "Settlement",
+    "SettlementLine",
+    "TaxTally",
+]
 
 #: Exchange rates carry ten decimal places (the ECB publishes at most six significant digits).
 Rate = Numeric(20, 10, asdecimal=True)
@@ -120,3 +129,35 @@ class TaxTally(TenantScoped, Base):
     transactions: Mapped[int] = mapped_column(default=0)
     crossed_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class Settlement(TenantScoped, Timestamped, Base):
+    """A marketplace payout and its lines (see ``crossdock.providers.ChannelSettlement``)."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("connection_id", "external_id"),)
+
+    connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    total_amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class SettlementLine(TenantScoped, Base):
+    __tablename__ = "settlement_lines"
+    __table_args__ = (
+        Index("ix_settlement_lines_settlement", "settlement_id"),
+        Index("ix_settlement_lines_order", "order_id"),
+    )
+
+    settlement_id: Mapped[int] = mapped_column(ID, ForeignKey("settlements.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ID, ForeignKey("orders.id", ondelete="SET NULL"))
+    order_external_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(String(255), default="")

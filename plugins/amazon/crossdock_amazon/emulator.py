@@ -5,8 +5,10 @@ Served: ``POST /auth/o2/token``, ``POST /tokens/2021-03-01/restrictedDataToken``
 ``GET /orders/v0/orders/{id}/orderItems``,
 ``POST /orders/v0/orders/{id}/shipmentConfirmation``,
 ``PATCH /listings/2021-08-01/items/{sellerId}/{sku}`` and ``GET`` of the same (to read a
-listing's quantity back). Shipping addresses and buyer names are PII: only a Restricted
-Data Token shows them, as on Amazon.
+listing's quantity back), the Finances API's financial event groups and events
+(:mod:`crossdock_amazon.finances_emulator`), and SQS for notifications
+(:mod:`crossdock_amazon.sqs_emulator`). Shipping addresses and buyer names are PII: only a
+Restricted Data Token shows them, as on Amazon.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.sqs_emulator import SqsService, order_change
 
@@ -37,6 +40,8 @@ USAGE_PLANS = {
     "confirmShipment": 2.0,
     "patchListingsItem": 5.0,
     "getListingsItem": 5.0,
+    "listFinancialEventGroups": 0.5,
+    "listFinancialEventsByGroupId": 0.5,
 }
 MARKETPLACES = {s.external_id: s for s in SITES}
 POSTCODES = {
@@ -88,6 +93,7 @@ class AmazonEmulator(Emulator):
         self.subscriptions: dict[str, str] = {}  # seller id -> queue name
         self.application_id = f"amzn1.sp.solution.{secrets.token_hex(8)}"
         self.route("POST", "/", self.sqs.handle)
+        self.finances = Finances(clock, _iso)
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -112,6 +118,16 @@ class AmazonEmulator(Emulator):
             "GET",
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
             planned("getListingsItem", self._get_listing),
+        )
+        self.route(
+            "GET",
+            "/finances/v0/financialEventGroups",
+            planned("listFinancialEventGroups", self._event_groups),
+        )
+        self.route_pattern(
+            "GET",
+            r"/finances/v0/financialEventGroups/([^/]+)/financialEvents",
+            planned("listFinancialEventsByGroupId", self._events),
         )
 
     def _planned(
@@ -414,7 +430,27 @@ class AmazonEmulator(Emulator):
             known[line["orderItemId"]]["QuantityShipped"] += int(line.get("quantity", 0))
         self.confirmations[order["AmazonOrderId"]] = package
         self.update_order(order["AmazonOrderId"], OrderStatus="Shipped", NumberOfItemsUnshipped=0)
+        self.finances.shipped(order["_seller"], order, self.items[order["AmazonOrderId"]])
         return Reply(204, b"")
+
+    # ------------------------------------------------------------------ finances
+
+    async def _event_groups(self, request: Request) -> Reply:
+        who = self._seller(request)
+        if isinstance(who, Reply):
+            return who
+        after = request.query.get("FinancialEventGroupStartedAfter")
+        try:
+            since = _epoch(after) if after else None
+        except ValueError:
+            return self.error(400, "InvalidInput", "FinancialEventGroupStartedAfter is not an ISO 8601 time")
+        return self.finances.list_groups(who[0].seller_id, request.query, since)
+
+    async def _events(self, request: Request) -> Reply:
+        who = self._seller(request)
+        if isinstance(who, Reply):
+            return who
+        return self.finances.list_events(who[0].seller_id, request.args[0], request.query)
 
     # ------------------------------------------------------------------ listings
 

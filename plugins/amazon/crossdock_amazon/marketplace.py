@@ -23,7 +23,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,7 @@ from crossdock import (
     ChannelError,
     ChannelOrder,
     ChannelOrderLine,
+    ChannelSettlement,
     MarketplaceBase,
     MarketplaceCapability,
     Money,
@@ -42,6 +43,8 @@ from crossdock import (
     PriceUpdate,
     PushResult,
     RateLimit,
+    SettlementLine,
+    SettlementPage,
     ShipmentConfirmation,
     Site,
     StockUpdate,
@@ -78,7 +81,15 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "getOrderItems": RateLimit(rate=0.5, burst=30),
     "confirmShipment": RateLimit(rate=2, burst=10),
     "patchListingsItem": RateLimit(rate=5, burst=5),
+    "listFinancialEventGroups": RateLimit(rate=0.5, burst=30),  # Finances v0 usage plan
+    "listFinancialEventsByGroupId": RateLimit(rate=0.5, burst=30),
 }
+#: Event groups stay open about two weeks: a sync re-reads those that started this long
+#: before its cursor, so an open group is read again until it closes.
+SETTLEMENT_PERIOD = timedelta(days=15)
+#: Finances charge and fee types -> Crossdock settlement line kinds.
+CHARGE_KINDS = {"Principal": "sale", "ShippingCharge": "shipping", "Tax": "tax", "ShippingTax": "tax"}
+FEE_KINDS = {"Commission": "commission", "RefundCommission": "commission"}
 
 
 REGION_HOSTS = {
@@ -138,6 +149,7 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.PRICE_PUSH,
             MarketplaceCapability.NOTIFICATIONS,
+            MarketplaceCapability.SETTLEMENTS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
     )
@@ -371,6 +383,61 @@ class AmazonMarketplace(MarketplaceBase):
             results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
         return results
 
+    # ------------------------------------------------------------------ settlements
+
+    async def fetch_settlements(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> SettlementPage:
+        """Finances v0: financial event groups started since (one settlement period before)
+        the cursor, each with its events, as signed settlement lines."""
+        api = self.client(conn)
+        params: dict[str, Any] = {"MaxResultsPerPage": 100}
+        if page_token:
+            params["NextToken"] = page_token
+        else:
+            start = updated_since - SETTLEMENT_PERIOD
+            params["FinancialEventGroupStartedAfter"] = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = await api.call(
+            "GET", "/finances/v0/financialEventGroups", params=params, operation="listFinancialEventGroups"
+        )
+        payload = answer.get("payload") or {}
+        settlements = [
+            await with_retries(lambda g=group: self._settlement(conn, api, g))
+            for group in payload.get("FinancialEventGroupList") or []
+        ]
+        return SettlementPage(settlements=settlements, next_page_token=payload.get("NextToken"))
+
+    async def _settlement(
+        self, conn: ChannelConnection, api: SpApiClient, group: Mapping[str, Any]
+    ) -> ChannelSettlement:
+        group_id = str(group["FinancialEventGroupId"])
+        lines: list[SettlementLine] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"MaxResultsPerPage": 100, **({"NextToken": token} if token else {})}
+            answer = await api.call(
+                "GET",
+                f"/finances/v0/financialEventGroups/{group_id}/financialEvents",
+                params=params,
+                operation="listFinancialEventsByGroupId",
+            )
+            payload = answer.get("payload") or {}
+            lines.extend(_event_lines(payload.get("FinancialEvents") or {}, conn.currency))
+            token = payload.get("NextToken")
+            if not token:
+                break
+        closed = group.get("ProcessingStatus") == "Closed"
+        paid = closed and group.get("FundTransferStatus") in ("Succeeded", "Transferred")
+        return ChannelSettlement(
+            external_id=group_id,
+            opened_at=_at(group.get("FinancialEventGroupStart")) or datetime.now(UTC),
+            closed_at=_at(group.get("FinancialEventGroupEnd")) if closed else None,
+            paid_at=_at(group.get("FundTransferDate")) if paid else None,
+            total=_amount(group.get("OriginalTotal"), conn.currency),
+            status="paid" if paid else ("closed" if closed else "open"),
+            lines=lines,
+        )
+
     # ------------------------------------------------------------------ notifications
 
     def notification_source(self, conn: ChannelConnection) -> SqsQueue | None:
@@ -423,3 +490,71 @@ def order_references(body: str, seller_id: str) -> list[dict[str, str]]:
         return []
     order_id = change.get("AmazonOrderId")
     return [{"type": "order", "external_id": str(order_id)}] if order_id else []
+
+
+def _amount(value: Mapping[str, Any] | None, currency: str) -> Money:
+    """Finances amounts: ``{"CurrencyCode", "CurrencyAmount"}`` (a JSON number, read exactly)."""
+    if not value:
+        return Money(Decimal(0), currency)
+    return Money(Decimal(str(value.get("CurrencyAmount", 0))), str(value.get("CurrencyCode") or currency))
+
+
+def _event_lines(events: Mapping[str, Any], currency: str) -> list[SettlementLine]:
+    lines: list[SettlementLine] = []
+    for event in events.get("ShipmentEventList") or []:
+        order_id = event.get("AmazonOrderId")
+        for item in event.get("ShipmentItemList") or []:
+            for charge in item.get("ItemChargeList") or []:
+                kind = CHARGE_KINDS.get(charge.get("ChargeType"), "other")
+                lines.append(
+                    SettlementLine(
+                        kind,
+                        _amount(charge.get("ChargeAmount"), currency),
+                        order_id,
+                        charge.get("ChargeType", ""),
+                    )
+                )
+            for fee in item.get("ItemFeeList") or []:
+                fee_type = str(fee.get("FeeType", ""))
+                kind = FEE_KINDS.get(fee_type, "fulfilment_fee" if fee_type.startswith("FBA") else "other")
+                lines.append(
+                    SettlementLine(kind, _amount(fee.get("FeeAmount"), currency), order_id, fee_type)
+                )
+    for event in events.get("RefundEventList") or []:
+        order_id = event.get("AmazonOrderId")
+        for item in event.get("ShipmentItemAdjustmentList") or []:
+            for charge in item.get("ItemChargeAdjustmentList") or []:
+                lines.append(
+                    SettlementLine(
+                        "refund",
+                        _amount(charge.get("ChargeAmount"), currency),
+                        order_id,
+                        charge.get("ChargeType", ""),
+                    )
+                )
+            for fee in item.get("ItemFeeAdjustmentList") or []:
+                lines.append(
+                    SettlementLine(
+                        "commission",
+                        _amount(fee.get("FeeAmount"), currency),
+                        order_id,
+                        fee.get("FeeType", ""),
+                    )
+                )
+    for event in events.get("ServiceFeeEventList") or []:
+        for fee in event.get("FeeList") or []:
+            lines.append(
+                SettlementLine(
+                    "other",
+                    _amount(fee.get("FeeAmount"), currency),
+                    event.get("AmazonOrderId"),
+                    str(event.get("FeeReason") or fee.get("FeeType", "")),
+                )
+            )
+    for event in events.get("ProductAdsPaymentEventList") or []:
+        lines.append(
+            SettlementLine(
+                "advertising", _amount(event.get("transactionValue"), currency), None, "Sponsored Products"
+            )
+        )
+    return lines

@@ -25,6 +25,7 @@ def test_registered_through_its_entry_point(provider) -> None:
         "orders.get",
         "orders.sync",
         "price.push",
+        "settlements.read",
         "shipments.confirm",
         "stock.push",
     )

@@ -233,7 +233,7 @@ class EuVatEngine(TaxBase):
 
     @staticmethod
     def _line(line: TaxLine, jurisdiction: str, rate: Decimal, by: str, scheme: str) -> TaxQuote:
-        amount = Money(line.amount.amount * rate, line.amount.currency).rounded()
+        amount = line.tax_at(rate)
         return TaxQuote(
             sku=line.sku, rate=rate, amount=amount, collected_by=by, jurisdiction=jurisdiction, scheme=scheme
         )

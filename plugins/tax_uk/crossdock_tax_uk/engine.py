@@ -205,7 +205,7 @@ class UkVatEngine(TaxBase):
     @staticmethod
     def _line(line: TaxLine, jurisdiction: str, by: str, scheme: str, zero: bool) -> TaxQuote:
         rate = Decimal(0) if zero else rate_for(line.tax_class)
-        amount = Money(line.amount.amount * rate, line.amount.currency).rounded()
+        amount = line.tax_at(rate)
         return TaxQuote(
             sku=line.sku, rate=rate, amount=amount, collected_by=by, jurisdiction=jurisdiction, scheme=scheme
         )

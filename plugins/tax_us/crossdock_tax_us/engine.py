@@ -142,7 +142,7 @@ class UsSalesTaxEngine(TaxBase):
     def _quote(
         line: TaxLine, rate: Decimal, by: str, jurisdiction: str, scheme: str, counts: str | None
     ) -> TaxQuote:
-        amount = Money(line.amount.amount * rate, line.amount.currency).rounded()
+        amount = line.tax_at(rate)
         return TaxQuote(
             sku=line.sku,
             rate=rate,

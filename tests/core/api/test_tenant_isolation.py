@@ -121,7 +121,22 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             {"c": conn},
         )
     )["promotion"]["id"]
+    from crossdock import ChannelSettlement, Money, SettlementLine
+    from crossdock.services.settlements import ingest_settlements
+
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        row = await session.scalar(select(Connection))
+        payout = ChannelSettlement(
+            external_id="A-PAYOUT",
+            opened_at=datetime.now(UTC),
+            total=Money.of("20.00", "SGD"),
+            lines=[SettlementLine("sale", Money.of("20.00", "SGD"), "A-ORDER")],
+        )
+        await ingest_settlements(session, row, [payout])
+    payouts = await api.data("{ settlements { nodes { id } } }", key=key)
+    settlement = payouts["settlements"]["nodes"][0]["id"]
     return {
+        "settlement": settlement,
         "promotion": promotion,
         "conversation": conversation["id"],
         "canned": canned,
@@ -154,6 +169,8 @@ LISTS = {
     "conversations": "conversations { nodes { id } }",
     "cannedReplies": "cannedReplies { id }",
     "promotions": "promotions { nodes { id } }",
+    "settlements": "settlements { nodes { id } }",
+    "reconciliation": "reconciliation(onlyProblems: false) { order { id } }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -203,6 +220,7 @@ async def test_every_top_level_query_is_scoped(
         "conversation",
         "canned",
         "promotion",
+        "settlement",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind

@@ -1,8 +1,8 @@
-"""Money across borders: FX rates, pricing, promotions, tax on orders and lines.
+"""Money across borders: FX rates, pricing, promotions, tax, marketplace payouts.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-27 03:44:37.360401
+Create Date: 2026-11-27 03:58:08.373732
 
 """
 
@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """FX rates, price rules, competitor prices, promotions, tax tallies; order tax and FX."""
+    """FX rates, price rules, competitor prices, promotions, tax tallies, payouts; order tax and FX."""
     op.create_table(
         "fx_rates",
         sa.Column(
@@ -98,6 +98,74 @@ def upgrade() -> None:
     with op.batch_alter_table("promotions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_promotions_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_promotions_window", ["tenant_id", "starts_at", "ends_at"], unique=False)
+
+    op.create_table(
+        "settlements",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("connection_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("total_amount", sa.Numeric(precision=19, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connections.id"],
+            name=op.f("fk_settlements_connection_id_connections"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_settlements_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_settlements")),
+        sa.UniqueConstraint(
+            "connection_id", "external_id", name=op.f("uq_settlements_connection_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("settlements", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_settlements_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "settlement_lines",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("settlement_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("order_external_id", sa.String(length=64), nullable=True),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=19, scale=4), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_settlement_lines_order_id_orders"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["settlement_id"],
+            ["settlements.id"],
+            name=op.f("fk_settlement_lines_settlement_id_settlements"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_settlement_lines_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_settlement_lines")),
+    )
+    with op.batch_alter_table("settlement_lines", schema=None) as batch_op:
+        batch_op.create_index("ix_settlement_lines_order", ["order_id"], unique=False)
+        batch_op.create_index("ix_settlement_lines_settlement", ["settlement_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_settlement_lines_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "competitor_prices",
@@ -238,6 +306,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_competitor_prices_listing")
 
     op.drop_table("competitor_prices")
+    with op.batch_alter_table("settlement_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_settlement_lines_tenant_id"))
+        batch_op.drop_index("ix_settlement_lines_settlement")
+        batch_op.drop_index("ix_settlement_lines_order")
+
+    op.drop_table("settlement_lines")
+    with op.batch_alter_table("settlements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_settlements_tenant_id"))
+
+    op.drop_table("settlements")
     with op.batch_alter_table("promotions", schema=None) as batch_op:
         batch_op.drop_index("ix_promotions_window")
         batch_op.drop_index(batch_op.f("ix_promotions_tenant_id"))
