@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from crossdock.api.cost import CostLimiter
 from crossdock.config import Settings
 from crossdock.db import Database
 from crossdock.jobs import JobContext
@@ -29,6 +30,8 @@ class App:
     vault: Vault
     queue: EmbeddedQueue | ArqQueue
     buckets: LocalBuckets | RedisBuckets
+    #: GraphQL query-cost buckets per API key
+    cost: CostLimiter
 
     @classmethod
     def build(
@@ -52,6 +55,7 @@ class App:
             vault=Vault(settings.secret_keys),
             queue=queue,
             buckets=RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets(),
+            cost=CostLimiter(settings.redis_url),
         )
 
     def job_context(self) -> JobContext:
@@ -80,4 +84,5 @@ class App:
             await self.queue.close()
         if isinstance(self.buckets, RedisBuckets):
             await self.buckets.close()
+        await self.cost.close()
         await self.db.dispose()

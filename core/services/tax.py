@@ -15,6 +15,7 @@ Tenant settings used: ``tax.seller_country`` (where the seller is established),
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,8 @@ from crossdock.services.events import emit
 from crossdock.services.fx import convert, converter
 
 __all__ = ["TAX_ON_TOP", "engine_for", "prices_include_tax", "quote_order"]
+
+log = logging.getLogger(__name__)
 
 
 #: Countries whose marketplaces show prices before tax (it is added at checkout).
@@ -107,23 +110,28 @@ async def quote_order(
         day=order.placed_at.date(),
         fx=await converter(session, plugins, order.placed_at.date()),
     )
-    quotes = list(
-        engine.quote(
-            context,
-            [
-                TaxLine(
-                    sku=ln.sku,
-                    amount=Money(ln.unit_price_amount * ln.quantity, order.currency),
-                    quantity=ln.quantity,
-                    tax_class=classes.get(ln.variant_id or 0, "standard"),
-                    tax_included=included,
-                )
-                for ln in lines
-            ],
+    try:
+        quotes = list(
+            engine.quote(
+                context,
+                [
+                    TaxLine(
+                        sku=ln.sku,
+                        amount=Money(ln.unit_price_amount * ln.quantity, order.currency),
+                        quantity=ln.quantity,
+                        tax_class=classes.get(ln.variant_id or 0, "standard"),
+                        tax_included=included,
+                    )
+                    for ln in lines
+                ],
+            )
         )
-    )
-    if len(quotes) != len(lines):
-        raise ValueError(f"tax engine {engine.name} quoted {len(quotes)} of {len(lines)} lines")
+        if len(quotes) != len(lines):
+            raise ValueError(f"tax engine {engine.name} quoted {len(quotes)} of {len(lines)} lines")
+    except Exception as exc:  # an engine's problem never stops an order coming in
+        log.warning("tax engine %s could not quote order %s: %s", engine.name, order.id, exc)
+        emit(session, "order.tax_unquoted", f"Order:{order.id}", engine=engine.name, error=str(exc)[:500])
+        return []
     for line, quote in zip(lines, quotes, strict=True):
         line.tax_rate = quote.rate
         line.tax_amount = quote.amount.amount

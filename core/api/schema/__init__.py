@@ -11,6 +11,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from crossdock.api.cost import QueryCost
 from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
 from crossdock.api.schema.errors import ErrorCodes
 
@@ -69,6 +70,7 @@ def build_schema() -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        QueryCost,
         ErrorCodes,
     ]
     node_types = [

@@ -7,7 +7,10 @@ Structured parameters (``packReq``, ``order_ids``) are compact JSON strings and 
 as sent.
 
 Answers are ``{"code": "0", "request_id": ..., "data": ...}`` on success and ``{"code",
-"type": "ISV"|"ISP"|"SYSTEM", "message", "request_id"}`` on failure:
+"type": "ISV"|"ISP"|"SYSTEM", "message", "request_id"}`` on failure. The instant-messaging
+APIs (``/im/...``) answer their own ``{"success", "err_code", "err_message", "data"}``
+envelope, possibly without ``code``: ``success: false`` is a failure whatever ``code`` says.
+
 
 - ``ApiCallLimit`` (and HTTP 429) is throttling: retryable, with ``retry_after`` when the
   answer says how long the ban lasts;
@@ -171,6 +174,12 @@ class LazadaClient:
             )
         code = str(data.get("code", "0"))
         message = str(data.get("message") or "")
+        if code == "0" and str(data.get("success", "")).lower() == "false":
+            # the IM APIs' own envelope: {"success": false, "err_code", "err_message"}, with
+            # or without a gateway ``code`` (UNCONFIRMED which one the live API sends)
+            code = str(data.get("err_code") or "")
+            code = "IM_ERROR" if code in ("", "0") else code
+            message = str(data.get("err_message") or message)
         if response.status_code >= 500 and code == "0":
             code = "SERVER_ERROR"
         if code == "0" and response.status_code < 400:

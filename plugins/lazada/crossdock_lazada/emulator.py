@@ -7,7 +7,15 @@ within 7200 s), ``sign_method=sha256`` and a valid ``sign``; seller APIs an unex
 ``access_token``. Served paths (GET or POST): ``/auth/token/create``,
 ``/auth/token/refresh``, ``/seller/get``, ``/orders/get``, ``/order/get``,
 ``/order/items/get``, ``/orders/items/get``, ``/order/shipment/providers/get``,
-``/order/fulfill/pack``, ``/order/package/rts``, ``/product/price_quantity/update``.
+``/order/fulfill/pack``, ``/order/package/rts``, ``/product/price_quantity/update``, and
+the instant-messaging (IM) APIs ``/im/session/list``, ``/im/message/list``,
+``/im/message/send``.
+
+IM: one session per buyer and seller; sessions and messages are listed newest first and
+walked back with ``start_time`` (ms) and the last id of the previous page
+(``last_session_id`` / ``last_message_id``); times are milliseconds. IM answers use the IM
+envelope (``success``, ``err_code``, ``err_message``, ``data``; no ``code``), while the
+gateway's own refusals (signature, token, throttling) keep the gateway's envelope.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import random
 import secrets
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -35,6 +44,10 @@ ACCESS_TTL = 7 * 86400
 REFRESH_TTL = 30 * 86400
 MAX_LIMIT = 100
 MAX_OFFSET = 5000
+IM_PAGE_MAX = 50  # page_size of /im/session/list and /im/message/list (UNCONFIRMED maximum)
+TEXT = 1  # IM template ids: 1 text, 3 image, 4 emoji, 6 video, 10006 item, 10007 order card
+ORDER_CARD = 10007
+BUYER, SELLER = 1, 2  # IM account types
 
 SITES = {
     # site: (currency, country name, city, postcode, carrier, phone)
@@ -66,6 +79,7 @@ class Seller:
     access_expires: float
     refresh_expires: float
     skus: dict[str, dict[str, Any]] = field(default_factory=dict)  # SellerSku -> {item_id, sku_id, ...}
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # IM session_id -> session
 
 
 class LazadaEmulator(Emulator):
@@ -88,6 +102,8 @@ class LazadaEmulator(Emulator):
         self.orders: dict[str, dict[str, Any]] = {}
         self.auth_codes: dict[str, int] = {}
         self._ids = 600_000_000_000
+        self._message_ids = 2_000_000_000
+        self._last_ms = 0
         for path, handler in (
             ("/auth/token/create", self._token_create),
             ("/auth/token/refresh", self._token_refresh),
@@ -100,6 +116,9 @@ class LazadaEmulator(Emulator):
             ("/order/fulfill/pack", self._pack),
             ("/order/package/rts", self._rts),
             ("/product/price_quantity/update", self._price_quantity_update),
+            ("/im/session/list", self._session_list),
+            ("/im/message/list", self._message_list),
+            ("/im/message/send", self._message_send),
         ):
             self.route("GET", path, handler)
             self.route("POST", path, handler)
@@ -715,6 +734,184 @@ class LazadaEmulator(Emulator):
             return self._fail("500", "Some SKUs were not updated", "ISP", detail=detail)
         return self._ok()
 
+    # ------------------------------------------------------------------ instant messaging
+
+    def _now_ms(self) -> int:
+        """Milliseconds, strictly increasing: every IM message has its own time."""
+        self._last_ms = max(int(self.clock() * 1000), self._last_ms + 1)
+        return self._last_ms
+
+    @staticmethod
+    def buyer_account(buyer: str) -> int:
+        return 500_000_000 + zlib.crc32(buyer.encode()) % 10**8
+
+    def session_for(self, seller_id: int, buyer: str) -> dict[str, Any]:
+        """The seller's session with buyer ``buyer`` (a name), opened on first use."""
+        seller = self.sellers[seller_id]
+        buyer_id = self.buyer_account(buyer)
+        session_id = f"{seller_id}_{SELLER}_{buyer_id}_{BUYER}_103"
+        session = seller.sessions.get(session_id)
+        if session is None:
+            session = seller.sessions[session_id] = {
+                "session_id": session_id,
+                "buyer_id": buyer_id,
+                "title": buyer,
+                "head_url": f"https://img.lazcdn.com/avatar/{buyer_id}.png",
+                "site_id": seller.site,
+                "unread_count": 0,
+                "last_message_id": "",
+                "last_message_time": 0,
+                "summary": "",
+                "self_position": 0,
+                "to_position": 0,
+                "tags": [],
+                "_messages": [],
+            }
+        return session
+
+    def post_im(
+        self,
+        seller_id: int,
+        session: dict[str, Any],
+        sender: int,
+        template_id: int,
+        content: Mapping[str, Any],
+        *,
+        auto_reply: bool = False,
+    ) -> dict[str, Any]:
+        """A message in ``session`` from the buyer or the seller (``BUYER``/``SELLER``)."""
+        self._message_ids += 7
+        buyer_id, seller_account = session["buyer_id"], seller_id
+        message = {
+            "message_id": str(self._message_ids),
+            "session_id": session["session_id"],
+            "from_account_id": str(buyer_id if sender == BUYER else seller_account),
+            "from_account_type": sender,
+            "to_account_id": str(seller_account if sender == BUYER else buyer_id),
+            "to_account_type": SELLER if sender == BUYER else BUYER,
+            "template_id": template_id,
+            "type": 1,  # sent by a user (2: by the system)
+            "content": json.dumps(dict(content), separators=(",", ":"), ensure_ascii=False),
+            "send_time": self._now_ms(),
+            "status": 0,
+            "auto_reply": auto_reply,
+            "process_msg": "",
+            "site_id": session["site_id"],
+        }
+        session["_messages"].append(message)
+        session.update(
+            last_message_id=message["message_id"],
+            last_message_time=message["send_time"],
+            summary=str(content.get("txt") or "[card]")[:60],
+        )
+        if sender == BUYER:
+            session["unread_count"] += 1
+        else:
+            session["unread_count"] = 0
+            session["self_position"] = message["send_time"]
+        return message
+
+    def buyer_message(
+        self, seller_id: int, buyer: str, text: str, order_id: str | None = None
+    ) -> dict[str, Any]:
+        """Buyer ``buyer`` writes; about an order, the chat opens with its order card."""
+        session = self.session_for(seller_id, buyer)
+        if order_id:
+            self.post_im(seller_id, session, BUYER, ORDER_CARD, {"orderId": str(order_id)})
+        return self.post_im(seller_id, session, BUYER, TEXT, {"txt": text})
+
+    def _im_ok(self, data: Any = None) -> Reply:
+        body: dict[str, Any] = {
+            "success": True,
+            "err_code": "0",
+            "err_message": "SUCCESS",
+            "request_id": self._request_id(),
+        }
+        if data is not None:
+            body["data"] = data
+        return Reply(200, body)
+
+    def _im_fail(self, err_code: str, message: str) -> Reply:
+        body = {"success": False, "err_code": err_code, "err_message": message}
+        return Reply(200, {**body, "request_id": self._request_id()})
+
+    def _im_page(
+        self, params: Mapping[str, str], rows: list[dict[str, Any]], time_field: str, id_field: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]] | Reply:
+        """Rows newest first from ``start_time`` (inclusive) or, given the previous page's
+        last id, from just after that row; the page and the cursor to the next one."""
+        start, size = params.get("start_time", ""), params.get("page_size", "")
+        if not start.isdigit() or not size.isdigit():
+            return self._im_fail("InvalidParameter", "start_time and page_size are required numbers")
+        if not 1 <= int(size) <= IM_PAGE_MAX:
+            return self._im_fail("InvalidParameter", f"page_size must be between 1 and {IM_PAGE_MAX}")
+
+        def key(row: Mapping[str, Any]) -> tuple[int, int, str]:
+            ident = str(row[id_field])  # ids in a stable order: numeric ones by value
+            return (int(row[time_field]), len(ident), ident)
+
+        rows = sorted(rows, key=key, reverse=True)
+        last = params.get(f"last_{id_field}", "")
+        if last:
+            bound = (int(start), len(last), last)
+            offset = next((i for i, r in enumerate(rows) if key(r) < bound), len(rows))
+        else:
+            offset = next((i for i, r in enumerate(rows) if int(r[time_field]) <= int(start)), len(rows))
+        chunk, following = self.page(rows, offset, int(size))
+        oldest = min(chunk, key=key) if chunk else None
+        return chunk, {
+            "has_more": following is not None,
+            "next_start_time": int(oldest[time_field]) if oldest else None,
+            f"last_{id_field}": str(oldest[id_field]) if oldest else None,
+        }
+
+    async def _session_list(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        paged = self._im_page(params, list(seller.sessions.values()), "last_message_time", "session_id")
+        if isinstance(paged, Reply):
+            return paged
+        chunk, cursor = paged
+        public = [{k: v for k, v in row.items() if not k.startswith("_")} for row in chunk]
+        return self._im_ok({"session_list": public, **cursor})
+
+    async def _message_list(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        session = seller.sessions.get(params.get("session_id", ""))
+        if session is None:
+            return self._im_fail("SESSION_NOT_FOUND", "session does not exist or is not the seller's")
+        paged = self._im_page(params, session["_messages"], "send_time", "message_id")
+        if isinstance(paged, Reply):
+            return paged
+        chunk, cursor = paged
+        return self._im_ok({"message_list": [dict(m) for m in chunk], **cursor})
+
+    async def _message_send(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        session = seller.sessions.get(params.get("session_id", ""))
+        if session is None:
+            return self._im_fail("SESSION_NOT_FOUND", "session does not exist or is not the seller's")
+        if params.get("template_id") != str(TEXT):
+            return self._im_fail("InvalidParameter", "the emulator sends text messages only (template_id 1)")
+        text = params.get("txt", "")
+        if not text.strip():
+            return self._im_fail("InvalidParameter", "txt is required for template_id 1")
+        message = self.post_im(seller.seller_id, session, SELLER, TEXT, {"txt": text})
+        return self._im_ok(
+            {"message_id": message["message_id"], "current_time": message["send_time"], "template_id": TEXT}
+        )
+
     # ------------------------------------------------------------------ pushes
 
     def push(self, seller_id: int, order_id: str) -> tuple[bytes, str]:
@@ -795,3 +992,22 @@ class LazadaSellerEmulator(LazadaEmulator):
 
     def status(self, external_id: str) -> list[str]:
         return [i["status"] for i in self.orders[external_id]["_items"]]
+
+    def buyer_writes(
+        self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
+    ) -> None:
+        self.buyer_message(self._seller(account), buyer, text, order_external_id)
+
+    def seller_writes(self, account: Mapping[str, Any], buyer: str, text: str) -> dict[str, Any]:
+        """The seller answers from Lazada's own Seller Center chat, not through the API."""
+        seller_id = self._seller(account)
+        return self.post_im(seller_id, self.session_for(seller_id, buyer), SELLER, TEXT, {"txt": text})
+
+    def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
+        seller = self.sellers[self._seller(account)]
+        session = next((s for s in seller.sessions.values() if s["title"] == buyer), None)
+        return [
+            json.loads(m["content"])["txt"]
+            for m in (session or {"_messages": []})["_messages"]
+            if m["from_account_type"] == SELLER and m["template_id"] == TEXT
+        ]

@@ -10,6 +10,9 @@ information). Every refresh returns a new pair of tokens; both are saved.
 
 Listings: ``channel_sku`` is the SellerSku; ``external_id`` is ``item_id:sku_id`` when
 known (sent as ItemId/SkuId alongside the SellerSku).
+
+Buyer messages: Lazada's instant-messaging (IM) APIs. A conversation is an IM session (one
+per buyer), its id the thread id; the buyer's nickname is the session's ``title``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import hashlib
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -28,10 +31,13 @@ import httpx
 from crossdock import (
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
     ChannelOrder,
     MarketplaceBase,
     MarketplaceCapability,
+    MessagePage,
     OrderPage,
+    OutgoingMessage,
     PriceUpdate,
     PushResult,
     RateLimit,
@@ -69,6 +75,9 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "ReadyToShip": RateLimit(rate=2, burst=10),
     "UpdatePriceQuantity": RateLimit(rate=1, burst=5),
     "RefreshAccessToken": RateLimit(rate=0.2, burst=2),
+    "GetSessionList": RateLimit(rate=2, burst=10),
+    "GetMessages": RateLimit(rate=5, burst=20),
+    "SendMessage": RateLimit(rate=2, burst=10),
 }
 
 PAGE_SIZE = 100  # /orders/get: limit <= 100
@@ -79,6 +88,15 @@ SKU_BATCH = 50  # /product/price_quantity/update: at most 50 SKUs per call
 PACKABLE = frozenset({"pending", "topack"})
 PACKED = frozenset({"packed", "repacked", "toship"})
 NOT_SHIPPABLE = frozenset({"unpaid", "canceled"})
+IM_PAGE = 20  # sessions or messages per IM call (the maximum is UNCONFIRMED; 20 is common)
+#: The first IM page starts a little in the future: Lazada's clock may run ahead of ours.
+IM_CLOCK_MARGIN_MS = 60_000
+#: IM message templates. Text and emoji carry ``txt``; an order card names the order the
+#: buyer is writing about (it is not a message of its own); the others become a label.
+IM_TEXT_TEMPLATES = frozenset({1, 4})
+IM_ORDER_CARD = 10007
+IM_LABELS = {3: "[image]", 6: "[video]", 10006: "[product]", 10008: "[voucher]"}
+IM_BUYER, IM_SELLER = 1, 2  # from_account_type
 
 
 def _site_time(at: datetime, site: str) -> str:
@@ -106,6 +124,8 @@ class LazadaMarketplace(MarketplaceBase):
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.MESSAGES_READ,
+            MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
@@ -387,6 +407,115 @@ class LazadaMarketplace(MarketplaceBase):
             results.extend(PushResult(sku, True) for sku, _, _ in chunk)
         return results
 
+    # --------------------------------------------------------------- buyer messages
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage:
+        """IM sessions newest first (``/im/session/list``), and in each one with a message
+        since the time, its messages back to that time (``/im/message/list``).
+
+        A page is one page of sessions. Both lists walk back in time from ``start_time``
+        (ms) with the previous page's last id; the token is that cursor, so a resumed sync
+        goes on exactly there. The walk ends at the first session whose last message is
+        older than the time. A session that gets a message meanwhile jumps to the top and
+        is read by the next sync (the core's cursor only moves to this run's start).
+        """
+        since = int(updated_since.timestamp() * 1000)
+        cursor = json.loads(page_token) if page_token else {"start": _now_ms() + IM_CLOCK_MARGIN_MS}
+        data = await self._im_page(
+            conn,
+            "GetSessionList",
+            "/im/session/list",
+            {"start_time": cursor["start"], "last_session_id": cursor.get("last"), "page_size": IM_PAGE},
+            "last_session_id",
+        )
+        sessions: dict[str, Mapping[str, Any]] = {}
+        reached_the_past = False
+        for session in data.get("session_list") or []:
+            if int(session.get("last_message_time") or 0) < since:
+                reached_the_past = True  # newest first: the rest of the walk is older too
+                continue
+            sessions.setdefault(str(session["session_id"]), session)
+        messages: list[ChannelMessage] = []
+        for session in sessions.values():
+            messages.extend(await self._session_messages(conn, session, since))
+        following = _next_cursor(data, "last_session_id")
+        if reached_the_past or not _has_more(data) or following is None:
+            return MessagePage(messages=messages)
+        return MessagePage(messages=messages, next_page_token=json.dumps(following, sort_keys=True))
+
+    async def _im_page(
+        self,
+        conn: ChannelConnection,
+        operation: str,
+        path: str,
+        params: Mapping[str, Any],
+        last_field: str,
+    ) -> Mapping[str, Any]:
+        """One page of an IM list. A page whose cursor does not move back from the one
+        asked for is the previous page served again: asked once more, then retryable."""
+        for _ in range(3):
+            answer = await self._api(conn, operation, "GET", path, params)
+            data = answer.get("data") or {}
+            if not isinstance(data, Mapping):
+                raise ChannelError(f"lazada {path} answered no data", code="MALFORMED", retryable=True)
+            following = _next_cursor(data, last_field)
+            if not _has_more(data) or following is None:
+                return data
+            asked = (int(params["start_time"]), params.get(last_field))
+            if following["start"] < asked[0] or (
+                following["start"] == asked[0] and following["last"] != asked[1]
+            ):
+                return data
+        raise ChannelError(
+            f"lazada {path} keeps serving the same page", code="DUPLICATE_PAGE", retryable=True
+        )
+
+    async def _session_messages(
+        self, conn: ChannelConnection, session: Mapping[str, Any], since: int
+    ) -> list[ChannelMessage]:
+        """One session's messages since ``since`` (ms), walking its pages back in time;
+        each page is retried on its own, so a long thread is not read again from the top."""
+        session_id = str(session["session_id"])
+        rows: dict[str, Mapping[str, Any]] = {}
+        params: dict[str, Any] = {
+            "session_id": session_id,
+            "start_time": _now_ms() + IM_CLOCK_MARGIN_MS,
+            "page_size": IM_PAGE,
+        }
+        while True:
+            data = await with_retries(
+                lambda: self._im_page(conn, "GetMessages", "/im/message/list", params, "last_message_id")
+            )
+            page = [r for r in data.get("message_list") or [] if r.get("message_id") is not None]
+            for row in page:
+                rows.setdefault(str(row["message_id"]), row)
+            following = _next_cursor(data, "last_message_id")
+            oldest = min((int(r.get("send_time") or 0) for r in page), default=0)
+            if not page or oldest < since or not _has_more(data) or following is None:
+                break
+            params.update(start_time=following["start"], last_message_id=following["last"])
+        return _to_messages(session, rows.values(), since)
+
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None:
+        """A text message (template 1) in the buyer's IM session; returns its message id.
+
+        Lazada takes no idempotency key: a send whose answer was lost (a timeout) and is
+        retried may reach the buyer twice."""
+        if not message.thread_id:
+            raise ChannelError("lazada needs the IM session id to send a message", code="InvalidParameter")
+        answer = await self._api(
+            conn,
+            "SendMessage",
+            "POST",
+            "/im/message/send",
+            {"session_id": message.thread_id, "template_id": 1, "txt": message.text},
+        )
+        data = answer.get("data") or {}
+        message_id = data.get("message_id") if isinstance(data, Mapping) else None
+        return str(message_id) if message_id else None
+
     # --------------------------------------------------------------- push and auth
 
     def parse_webhook(
@@ -427,6 +556,79 @@ class LazadaMarketplace(MarketplaceBase):
         )
         creds.pop("auth_code", None)
         return creds
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _has_more(data: Mapping[str, Any]) -> bool:
+    return str(data.get("has_more", "")).lower() == "true"
+
+
+def _next_cursor(data: Mapping[str, Any], last_field: str) -> dict[str, Any] | None:
+    """The cursor to the next (older) page of an IM list: ``next_start_time`` and the last id."""
+    start, last = data.get("next_start_time"), data.get(last_field)
+    if start in (None, "") or not str(start).isdigit() or last in (None, ""):
+        return None
+    return {"start": int(start), "last": str(last)}
+
+
+def _content(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A message's ``content``: a JSON string keyed by template (``txt`` for text)."""
+    content = row.get("content")
+    if isinstance(content, Mapping):
+        return dict(content)
+    try:
+        parsed = json.loads(str(content or "{}"))
+    except ValueError:
+        return {"txt": str(content)}
+    return parsed if isinstance(parsed, dict) else {"txt": str(parsed)}
+
+
+def _to_messages(
+    session: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], since: int
+) -> list[ChannelMessage]:
+    """A session's rows as ChannelMessages, oldest first, from ``since`` (ms) on.
+
+    Order cards are not messages: they name the order the messages after them are about.
+    Automatic replies and system messages are left out (an auto-reply is no answer)."""
+    order_id: str | None = None
+    found: list[ChannelMessage] = []
+    for row in sorted(rows, key=lambda r: (int(r.get("send_time") or 0), str(r["message_id"]))):
+        template = int(row.get("template_id") or 0)
+        content = _content(row)
+        sender = int(row.get("from_account_type") or 0)
+        if template == IM_ORDER_CARD:
+            order_id = str(content.get("orderId") or content.get("order_id") or "") or order_id
+            continue
+        sent = int(row.get("send_time") or 0)
+        if (
+            sent < since
+            or sender not in (IM_BUYER, IM_SELLER)
+            or str(row.get("type", "1")) == "2"
+            or str(row.get("auto_reply", "")).lower() == "true"
+        ):
+            continue
+        if template in IM_TEXT_TEMPLATES:
+            text = str(content.get("txt") or content.get("text") or "")
+        else:
+            text = IM_LABELS.get(template, f"[message {template}]")
+        buyer_id = session.get("buyer_id") or (row.get("from_account_id") if sender == IM_BUYER else None)
+        found.append(
+            ChannelMessage(
+                thread_id=str(session["session_id"]),
+                external_id=str(row["message_id"]),
+                from_buyer=sender == IM_BUYER,
+                text=text,
+                sent_at=datetime.fromtimestamp(sent / 1000, UTC),
+                buyer_id=str(buyer_id) if buyer_id else None,
+                buyer_name=session.get("title") or None,
+                order_external_id=order_id,
+                raw=dict(row),
+            )
+        )
+    return found
 
 
 def _result(answer: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -21,13 +21,15 @@ def test_registered_with_its_capabilities() -> None:
     assert (info.name, info.kind.value, info.plugin) == ("lazada", "marketplace", "lazada")
     assert info.capabilities == (
         "credentials.refresh",
+        "messages.read",
+        "messages.send",
         "orders.get",
         "orders.sync",
         "price.push",
         "shipments.confirm",
         "stock.push",
         "webhooks",
-    )  # buyer messages are not implemented: messages.read/messages.send stay undeclared
+    )
     assert "lazada" in plugins.emulators
 
 
@@ -50,6 +52,9 @@ def test_rate_limits_cover_every_operation_it_throttles(provider) -> None:
         "ReadyToShip",
         "UpdatePriceQuantity",
         "RefreshAccessToken",
+        "GetSessionList",
+        "GetMessages",
+        "SendMessage",
     }
     assert all(0 < limit.rate <= 5 and limit.burst >= 1 for limit in provider.rate_limits.values())
 
@@ -58,5 +63,4 @@ async def test_undeclared_operations_refuse(provider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="lazada does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")
-    # the messaging contract is being reworked in the core: not implemented, not declared
-    assert not {"messages.read", "messages.send"} & set(provider.capabilities)
+    assert "orders.cancel" not in provider.capabilities

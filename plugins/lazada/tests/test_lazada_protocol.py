@@ -1,6 +1,6 @@
 """Lazada's wire protocol: signatures against the published vector, the client against the
 emulator over real HTTP (auth, envelope, error mapping, token refresh), and the provider's
-order walk, fulfilment and stock/price pushes."""
+order walk, fulfilment, stock/price pushes and buyer messages (IM)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from crossdock_lazada.signing import base_string, push_signature, sign, sign_req
 from crossdock import (
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
     Money,
+    OutgoingMessage,
     PriceUpdate,
     ShipmentConfirmation,
     StockUpdate,
@@ -458,3 +460,235 @@ async def test_a_push_with_an_expired_token_asks_for_a_refresh(env: Env) -> None
     with pytest.raises(ChannelError) as excinfo:
         await LazadaMarketplace().push_stock(env.conn(), [StockUpdate("S-1", 1)])
     assert excinfo.value.code == ChannelError.AUTH_EXPIRED
+
+
+# ------------------------------------------------------------------ buyer messages (IM)
+
+
+async def _walk_messages(
+    provider: LazadaMarketplace, conn: ChannelConnection, since: datetime, token: str | None = None
+) -> tuple[list[ChannelMessage], int]:
+    seen: list[ChannelMessage] = []
+    for pages in range(1, 100):
+        page = await provider.fetch_messages(conn, updated_since=since, page_token=token)
+        seen += page.messages
+        token = page.next_page_token
+        if token is None:
+            return seen, pages
+    raise AssertionError("the walk did not end")
+
+
+def _age(emulator: LazadaSellerEmulator, account: dict[str, Any], buyer: str, days: float) -> None:
+    """Move a buyer's whole conversation ``days`` into the past."""
+    session = emulator.session_for(account["seller_id"], buyer)
+    shift = int(days * 86400 * 1000)
+    for message in session["_messages"]:
+        message["send_time"] -= shift
+    session["last_message_time"] -= shift
+
+
+async def test_im_sessions_and_messages_are_walked_back_with_resumable_tokens(env: Env) -> None:
+    emu, account = env.emulator, env.account
+    for i in range(45):  # more sessions than one page (20)
+        emu.buyer_writes(account, f"buyer{i:02d}", f"hello from {i}")
+    emu.buyer_writes(account, "old-timer", "ancient question")
+    _age(emu, account, "old-timer", days=3)
+    emu.buyer_writes(account, "chatty", "first, about my order", "ORD-9")
+    for i in range(48):  # more messages than one page
+        emu.buyer_writes(account, "chatty", f"line {i}")
+    emu.seller_writes(account, "chatty", "answered from Seller Center")
+    calls: list[str] = []
+
+    async def limiter(operation: str) -> None:
+        calls.append(operation)
+
+    provider = LazadaMarketplace()
+    conn = env.conn(limiter=limiter)
+    since = datetime.now(UTC) - timedelta(hours=1)
+    messages, pages = await _walk_messages(provider, conn, since)
+    assert pages == 3
+    by_thread: dict[str, list[ChannelMessage]] = {}
+    for message in messages:
+        by_thread.setdefault(message.thread_id, []).append(message)
+    assert len(by_thread) == 46  # 45 buyers and chatty; old-timer wrote before the time
+    assert "ancient question" not in {m.text for m in messages}
+    assert len({m.external_id for m in messages}) == len(messages) == 45 + 50
+
+    chatty = sorted(
+        next(v for v in by_thread.values() if v[0].buyer_name == "chatty"), key=lambda m: m.sent_at
+    )
+    assert [m.text for m in chatty[:2]] == ["first, about my order", "line 0"]
+    assert (chatty[-1].text, chatty[-1].from_buyer) == ("answered from Seller Center", False)
+    assert all(m.order_external_id == "ORD-9" for m in chatty)  # the order card is no message
+    assert all(m.from_buyer for m in chatty[:-1])
+    first = chatty[0]
+    session = emu.session_for(account["seller_id"], "chatty")
+    assert (first.thread_id, first.buyer_id) == (session["session_id"], str(session["buyer_id"]))
+    assert first.sent_at.tzinfo is not None and abs(first.sent_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert first.sent_at.timestamp() * 1000 == pytest.approx(session["_messages"][1]["send_time"])
+    assert {"GetSessionList", "GetMessages"} <= set(calls)
+    # the old session was never opened
+    assert emu.requests["/im/message/list"] == 46 + 2  # chatty's 50 messages take three pages
+
+    # a token is all a resumed walk needs
+    head = await provider.fetch_messages(conn, updated_since=since, page_token=None)
+    assert head.next_page_token is not None
+    assert set(json.loads(head.next_page_token)) == {"start", "last"}
+    rest, _ = await _walk_messages(provider, conn, since, head.next_page_token)
+    assert {m.external_id for m in [*head.messages, *rest]} == {m.external_id for m in messages}
+
+
+async def test_im_duplicate_and_shuffled_pages_lose_nothing() -> None:
+    emulator = LazadaSellerEmulator(Faults(duplicate_page=0.5, shuffle_pages=True, seed=5))
+    account = emulator.open_account("SG")
+    for i in range(70):
+        emulator.buyer_writes(account, f"b{i}", f"question {i}")
+    for i in range(65):
+        emulator.buyer_writes(account, "b3", f"more {i}")
+    async with serve(emulator) as base:
+        conn = ChannelConnection(
+            id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials=account, base_url=base
+        )
+        messages, _ = await _walk_messages(LazadaMarketplace(), conn, datetime.now(UTC) - timedelta(hours=1))
+    texts = {m.text for m in messages}
+    assert texts == {f"question {i}" for i in range(70)} | {f"more {i}" for i in range(65)}
+    assert emulator.injected["duplicate_page"] > 0
+
+
+async def test_im_walk_survives_failing_requests() -> None:
+    emulator = LazadaSellerEmulator(Faults.failing(0.3, seed=21))
+    emulator.faults.timeout_seconds = 0.5
+    account = emulator.open_account("MY")
+    for i in range(30):
+        emulator.buyer_writes(account, f"b{i}", f"q{i}")
+        emulator.buyer_writes(account, f"b{i}", f"r{i}")
+    provider = LazadaMarketplace()
+    since = datetime.now(UTC) - timedelta(hours=1)
+    seen: set[str] = set()
+    async with serve(emulator) as base:
+        conn = ChannelConnection(
+            id=1,
+            tenant="t",
+            channel="lazada",
+            site="MY",
+            currency="MYR",
+            credentials=account,
+            base_url=base,
+            settings={"timeout": 0.2},
+        )
+        token: str | None = None
+        for _ in range(200):  # as the core does: retry a failed page with the same token
+            try:
+                page = await provider.fetch_messages(conn, updated_since=since, page_token=token)
+            except ChannelError as exc:
+                if not exc.retryable:
+                    raise
+                continue
+            seen |= {m.text for m in page.messages}
+            token = page.next_page_token
+            if token is None:
+                break
+    assert token is None
+    assert seen == {f"q{i}" for i in range(30)} | {f"r{i}" for i in range(30)}
+    assert sum(emulator.injected.values()) > 5
+
+
+async def test_im_templates_map_to_text(env: Env) -> None:
+    emu, account = env.emulator, env.account
+    seller_id = account["seller_id"]
+    session = emu.session_for(seller_id, "pat")
+    emu.post_im(seller_id, session, 1, 3, {"imgUrl": "https://img.example/1.jpg", "width": 10})
+    emu.post_im(seller_id, session, 2, 1, {"txt": "Thanks for visiting!"}, auto_reply=True)
+    emu.post_im(seller_id, session, 1, 10006, {"itemId": "3000", "title": "Tee"})
+    emu.post_im(seller_id, session, 1, 4, {"txt": "[smile]"})
+    system = emu.post_im(seller_id, session, 1, 1, {"txt": "system notice"})
+    system["type"] = 2
+    messages, _ = await _walk_messages(LazadaMarketplace(), env.conn(), datetime.now(UTC) - timedelta(1))
+    assert [(m.text, m.from_buyer) for m in sorted(messages, key=lambda m: m.sent_at)] == [
+        ("[image]", True),
+        ("[product]", True),
+        ("[smile]", True),
+    ]  # an automatic reply is no answer; system messages are left out
+    assert [m.raw["template_id"] for m in sorted(messages, key=lambda m: m.sent_at)] == [3, 10006, 4]
+
+
+async def test_send_message_reaches_the_buyer_and_comes_back_as_a_reply(env: Env) -> None:
+    emu, account = env.emulator, env.account
+    emu.buyer_writes(account, "amy", "Where is my parcel?", "1001")
+    thread = emu.session_for(account["seller_id"], "amy")["session_id"]
+    calls: list[str] = []
+
+    async def limiter(operation: str) -> None:
+        calls.append(operation)
+
+    provider = LazadaMarketplace()
+    conn = env.conn(limiter=limiter)
+    sent = await provider.send_message(conn, OutgoingMessage(thread_id=thread, text="On its way, sorry!"))
+    assert sent and calls == ["SendMessage"]
+    assert emu.messages_to(account, "amy") == ["On its way, sorry!"]
+    messages, _ = await _walk_messages(provider, conn, datetime.now(UTC) - timedelta(hours=1))
+    reply = next(m for m in messages if not m.from_buyer)
+    assert (reply.external_id, reply.text, reply.thread_id) == (sent, "On its way, sorry!", thread)
+    assert reply.buyer_name == "amy" and reply.order_external_id == "1001"
+
+
+async def test_send_message_errors(env: Env) -> None:
+    provider = LazadaMarketplace()
+    with pytest.raises(ChannelError) as excinfo:  # the IM envelope's own refusal: permanent
+        await provider.send_message(env.conn(), OutgoingMessage(thread_id="1_2_3_1_103", text="hi"))
+    assert (excinfo.value.code, excinfo.value.retryable) == ("SESSION_NOT_FOUND", False)
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.send_message(env.conn(), OutgoingMessage(thread_id="", text="hi"))
+    assert excinfo.value.retryable is False
+    env.emulator.buyer_writes(env.account, "ben", "Do you ship to Penang?")
+    thread = env.emulator.session_for(env.account["seller_id"], "ben")["session_id"]
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.send_message(env.conn(), OutgoingMessage(thread_id=thread, text="  "))
+    assert (excinfo.value.code, excinfo.value.retryable) == ("InvalidParameter", False)
+    env.emulator.expire_tokens()
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.send_message(env.conn(), OutgoingMessage(thread_id=thread, text="Yes"))
+    assert excinfo.value.code == ChannelError.AUTH_EXPIRED
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.fetch_messages(env.conn(), updated_since=datetime.now(UTC), page_token=None)
+    assert excinfo.value.code == ChannelError.AUTH_EXPIRED
+    assert env.emulator.messages_to(env.account, "ben") == []
+
+
+async def test_im_envelope_and_parameters(env: Env) -> None:
+    token = env.account["access_token"]
+    now = str(int(time.time() * 1000))
+    answer = await env.client().call(
+        "GET", "/im/session/list", params={"start_time": now, "page_size": 20}, access_token=token
+    )
+    assert answer["success"] is True and "code" not in answer  # the IM envelope
+    assert answer["data"]["session_list"] == [] and answer["data"]["has_more"] is False
+    for params in ({"start_time": now, "page_size": 0}, {"page_size": 10}):
+        with pytest.raises(ChannelError) as excinfo:
+            await env.client().call("GET", "/im/session/list", params=params, access_token=token)
+        assert (excinfo.value.code, excinfo.value.retryable) == ("InvalidParameter", False)
+    with pytest.raises(ChannelError) as excinfo:  # the gateway still checks the signature
+        await env.client(app_secret="wrong").call(
+            "GET", "/im/session/list", params={"start_time": now, "page_size": 5}, access_token=token
+        )
+    assert excinfo.value.code == "IncompleteSignature"
+
+
+class _RefusingEmulator(LazadaSellerEmulator):
+    """An IM refusal with the gateway's ``code: "0"`` and the IM ``success: false``."""
+
+    async def _session_list(self, request: Request) -> Reply:
+        return Reply(200, {"code": "0", "success": False, "err_code": "", "err_message": "no IM access"})
+
+
+async def test_an_im_refusal_under_code_zero_is_an_error() -> None:
+    emulator = _RefusingEmulator()
+    account = emulator.open_account("TH")
+    async with serve(emulator) as base:
+        conn = ChannelConnection(
+            id=1, tenant="t", channel="lazada", site="TH", currency="THB", credentials=account, base_url=base
+        )
+        with pytest.raises(ChannelError) as excinfo:
+            await LazadaMarketplace().fetch_messages(conn, updated_since=datetime.now(UTC), page_token=None)
+    assert (excinfo.value.code, excinfo.value.retryable) == ("IM_ERROR", False)
+    assert "no IM access" in str(excinfo.value)

