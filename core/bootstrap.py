@@ -17,7 +17,7 @@ from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.jobs.embedded import EmbeddedQueue
 from crossdock.plugins import Plugins, load_plugins
 from crossdock.ratelimit import LocalBuckets, RedisBuckets
-from crossdock.security import Vault
+from crossdock.security import Vault, install_log_redaction
 
 __all__ = ["App"]
 
@@ -38,6 +38,7 @@ class App:
         cls, settings: Settings | None = None, *, extra_plugins: Iterable[tuple[str, object]] = ()
     ) -> App:
         settings = settings or Settings.from_env()
+        install_log_redaction()
         queue: EmbeddedQueue | ArqQueue = (
             ArqQueue(settings.redis_url) if settings.redis_url else EmbeddedQueue()
         )

@@ -224,6 +224,32 @@ def apikeys_revoke(prefix: str) -> None:
     _run(go)
 
 
+@main.group()
+def secrets() -> None:
+    """Encryption keys of the stored channel credentials."""
+
+
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every connection's credentials under the first key of CROSSDOCK_SECRET_KEY.
+
+    To rotate: put a new key first in CROSSDOCK_SECRET_KEY (comma-separated, old keys after
+    it), restart, run this, then drop the old keys.
+    """
+    from sqlalchemy import select
+
+    from crossdock.db.models import Connection
+
+    async def go(app: App) -> int:
+        async with app.db.write(system=True) as session:
+            rows = (await session.scalars(select(Connection).with_for_update())).all()
+            for row in rows:
+                row.credentials_encrypted = app.vault.rotate(row.credentials_encrypted)
+        return len(rows)
+
+    click.echo(f"re-encrypted the credentials of {_run(go)} connections under the newest key")
+
+
 @main.command()
 @click.argument("name")
 @click.option("--port", default=0, type=int, help="Port (default: any free one).")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +25,16 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from crossdock.errors import CrossdockError
 
-__all__ = ["SCOPES", "GeneratedKey", "Vault", "generate_api_key", "hash_secret", "split_api_key"]
+__all__ = [
+    "SCOPES",
+    "GeneratedKey",
+    "RedactSecrets",
+    "Vault",
+    "generate_api_key",
+    "hash_secret",
+    "install_log_redaction",
+    "split_api_key",
+]
 
 KEY_PREFIX = "cdk"
 
@@ -103,3 +114,42 @@ class Vault:
 
     def rotate(self, token: bytes) -> bytes:
         return self._fernet.rotate(token)
+
+
+#: Query and form parameters whose values never reach a log (marketplace request signing
+#: puts tokens in URLs: Shopee's ``access_token``, Lazada's, TikTok's ``sign``).
+SECRET_PARAMETERS = (
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "app_secret",
+    "partner_key",
+    "secret_key",
+    "sign",
+    "code",
+    "password",
+    "X-Amz-Signature",
+)
+_SECRET = re.compile(r"(?i)\b(" + "|".join(re.escape(p) for p in SECRET_PARAMETERS) + r")=([^&\s\"']+)")
+
+
+class RedactSecrets(logging.Filter):
+    """Blank the values of secret parameters in a record's message (URLs, forms)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET.sub(r"\1=[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACTED_LOGGERS = ("httpx", "httpcore", "crossdock", "uvicorn.access", "arq")
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactSecrets` to the loggers that see URLs (idempotent)."""
+    for name in _REDACTED_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in target.filters):
+            target.addFilter(RedactSecrets())
