@@ -13,7 +13,12 @@ Served paths (one app: ``app_key`` / ``app_secret``; each seller account has one
   pickup);
 * ``GET /logistics/202309/delivery_options/{id}/shipping_providers``,
   ``GET /logistics/202309/warehouses``;
-* ``POST /product/202309/products/{product_id}/inventory/update`` and ``…/prices/update``.
+* ``POST /product/202309/products/{product_id}/inventory/update`` and ``…/prices/update``;
+* customer service: ``GET /customer_service/202309/conversations`` (most recent activity
+  first, ``page_size`` up to 20), ``GET …/conversations/{id}/messages`` (``sort_field``
+  create_time|index, ``sort_order`` DESC|ASC, ``page_size`` up to 10) and
+  ``POST …/conversations/{id}/messages`` (TEXT only). One conversation per buyer; a buyer
+  writing about an order first posts a BUYER_ENTER_FROM_ORDER event naming it.
 
 Error codes from ../shared/marketplaces.md: 36009002 throttled (HTTP 429), 105002 expired
 access token, 106001 bad sign, 36009004 bad credentials or timestamp, 106013 missing
@@ -41,6 +46,10 @@ from crossdock_tiktok.signing import push_signature, sign
 __all__ = ["REGIONS", "TikTokShopEmulator", "TikTokShopSellerEmulator"]
 
 SKEW = 300  # timestamps within 5 minutes
+CONVERSATIONS = "/customer_service/202309/conversations"
+CONVERSATION_PAGE_MAX = 20
+MESSAGE_PAGE_MAX = 10
+TEXT_MAX = 2000
 ACCESS_TTL = 7 * 86400
 REFRESH_TTL = 365 * 86400
 
@@ -169,6 +178,9 @@ class Shop:
     warehouses: list[str]
     #: product id -> sku id -> {"sku": seller_sku, "stock": {warehouse: qty}, "price": str | None}
     products: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    im_user_id: str = ""  #: the shop's id in TikTok's IM (customer service) system
+    #: conversation id -> conversation (public fields, plus ``_buyer`` and ``_messages``)
+    conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def spec(self) -> Region:
@@ -206,6 +218,7 @@ class TikTokShopEmulator(Emulator):
             ("POST", "/order/202309/orders/search", self._orders_search),
             ("GET", "/order/202309/orders", self._orders_detail),
             ("GET", "/logistics/202309/warehouses", self._warehouses),
+            ("GET", CONVERSATIONS, self._list_conversations),
         ):
             self.route(method, path, handler)
         for method, pattern, handler in (
@@ -217,6 +230,8 @@ class TikTokShopEmulator(Emulator):
             ),
             ("POST", r"/product/202309/products/([^/]+)/inventory/update", self._inventory_update),
             ("POST", r"/product/202309/products/([^/]+)/prices/update", self._prices_update),
+            ("GET", CONVERSATIONS + r"/([^/]+)/messages", self._conversation_messages),
+            ("POST", CONVERSATIONS + r"/([^/]+)/messages", self._send_message),
         ):
             self.route_pattern(method, pattern, handler)
 
@@ -269,6 +284,7 @@ class TikTokShopEmulator(Emulator):
             refresh_expires=now + REFRESH_TTL,
             delivery_option_id=option,
             warehouses=[self._next_id(7068), self._next_id(7068)],
+            im_user_id=self._next_id(7301),
         )
         self.shops[shop_id] = shop
         names = (*REGIONS[region].carriers, *self.extra_carriers)
@@ -868,6 +884,219 @@ class TikTokShopEmulator(Emulator):
             skus[sku_id]["price"] = str(amount)
         return self._ok({})
 
+    # ------------------------------------------------------------------ customer service
+
+    def conversation_with(self, shop: Shop, buyer: str) -> dict[str, Any]:
+        """The shop's conversation with buyer ``buyer`` (a nickname), opened if new."""
+        for conversation in shop.conversations.values():
+            if conversation["_buyer"] == buyer:
+                return conversation
+        conversation_id = self._next_id(7302)
+        conversation: dict[str, Any] = {
+            "id": conversation_id,
+            "participant_count": 2,
+            "can_send_message": True,
+            "unread_count": 0,
+            "create_time": int(self.clock()),
+            "participants": [
+                {
+                    "role": "BUYER",
+                    "nickname": buyer,
+                    "im_user_id": self._next_id(7303),
+                    "avatar": f"https://p16-oec.tiktokcdn.example/avatar/{conversation_id}.image",
+                    "buyer_platform": "TIKTOK_SHOP",
+                },
+                {
+                    "role": "SHOP",
+                    "nickname": shop.name,
+                    "im_user_id": shop.im_user_id,
+                    "avatar": f"https://p16-oec.tiktokcdn.example/avatar/{shop.shop_id}.image",
+                },
+            ],
+            "latest_message": None,
+            "_buyer": buyer,
+            "_messages": [],
+        }
+        shop.conversations[conversation_id] = conversation
+        return conversation
+
+    def post_message(
+        self,
+        conversation: dict[str, Any],
+        role: str,
+        kind: str,
+        content: Mapping[str, Any],
+        *,
+        visible: bool = True,
+    ) -> dict[str, Any]:
+        """A message into ``conversation`` from ``role`` (BUYER, SHOP, CUSTOMER_SERVICE,
+        SYSTEM, ROBOT: all but the buyer appear as the shop). Times are seconds; ``index``
+        (microseconds, strictly increasing in a conversation) orders equal times."""
+        who = "BUYER" if role == "BUYER" else "SHOP"
+        participant = next(p for p in conversation["participants"] if p["role"] == who)
+        messages = conversation["_messages"]
+        index = int(self.clock() * 1_000_000)
+        if messages:
+            index = max(index, int(messages[-1]["index"]) + 1)
+        message = {
+            "id": self._next_id(7304),
+            "index": str(index),
+            "type": kind,
+            "content": json.dumps(dict(content), ensure_ascii=False),
+            "create_time": int(self.clock()),
+            "is_visible": visible,
+            "sender": {
+                "role": role,
+                "nickname": participant["nickname"],
+                "im_user_id": participant["im_user_id"],
+                "avatar": participant["avatar"],
+            },
+        }
+        messages.append(message)
+        conversation["latest_message"] = dict(message)
+        if role == "BUYER" and visible and not kind.startswith("BUYER_ENTER_FROM"):
+            conversation["unread_count"] += 1  # what the buyer wrote, not where they came from
+        return message
+
+    def buyer_message(self, shop: Shop, buyer: str, text: str, order_id: str | None = None) -> dict[str, Any]:
+        """Buyer ``buyer`` writes ``text``; about an order, the message follows a
+        BUYER_ENTER_FROM_ORDER event naming it (the buyer opened the chat from the order)."""
+        conversation = self.conversation_with(shop, buyer)
+        if order_id:
+            self.post_message(conversation, "BUYER", "BUYER_ENTER_FROM_ORDER", {"order_id": order_id})
+        return self.post_message(conversation, "BUYER", "TEXT", {"content": text})
+
+    @staticmethod
+    def _activity(conversation: Mapping[str, Any]) -> tuple[int, str]:
+        latest = conversation.get("latest_message") or {}
+        return int(latest.get("index") or 0), str(conversation["id"])
+
+    @staticmethod
+    def _encode_key(key: Sequence[Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+    @staticmethod
+    def _decode_key(token: str) -> list[Any]:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(value, list) or len(value) != 2:
+            raise ValueError("not a page token")
+        return value
+
+    def _page_size(self, request: Request, maximum: int) -> int | Reply:
+        try:
+            size = int(request.query["page_size"])
+        except (KeyError, ValueError):
+            return self._fail(INVALID_PARAM, "page_size is required")
+        if not 1 <= size <= maximum:
+            return self._fail(INVALID_PARAM, f"page_size must be between 1 and {maximum}")
+        return size
+
+    def _keyset_page(
+        self,
+        request: Request,
+        rows: list[dict[str, Any]],
+        key: Callable[[Any], tuple[Any, Any]],
+        size: int,
+        *,
+        descending: bool,
+    ) -> tuple[list[dict[str, Any]], str] | Reply:
+        """Rows (sorted by ``key``) after the request's ``page_token``, and the token of the
+        page after them ("" on the last)."""
+        start = 0
+        if request.query.get("page_token"):
+            try:
+                after = tuple(self._decode_key(request.query["page_token"]))
+            except (ValueError, TypeError):
+                return self._fail(INVALID_PARAM, "invalid page_token")
+            start = next(
+                (i for i, r in enumerate(rows) if (key(r) < after if descending else key(r) > after)),
+                len(rows),
+            )
+        chunk, following = self.page(rows, start, size)
+        return chunk, self._encode_key(key(rows[following - 1])) if following is not None else ""
+
+    def _conversation_of(self, request: Request) -> tuple[Shop, dict[str, Any]] | Reply:
+        shop = self._check(request)
+        if isinstance(shop, Reply):
+            return shop
+        (conversation_id,) = request.args
+        conversation = shop.conversations.get(conversation_id)
+        if conversation is None:
+            return self._fail(NOT_FOUND, f"conversation {conversation_id} not found")
+        return shop, conversation
+
+    async def _list_conversations(self, request: Request) -> Reply:
+        shop = self._check(request)
+        if isinstance(shop, Reply):
+            return shop
+        size = self._page_size(request, CONVERSATION_PAGE_MAX)
+        if isinstance(size, Reply):
+            return size
+        rows = sorted(shop.conversations.values(), key=self._activity, reverse=True)
+        found = self._keyset_page(request, rows, self._activity, size, descending=True)
+        if isinstance(found, Reply):
+            return found
+        chunk, token = found
+        return self._ok({"conversations": [self._public(c) for c in chunk], "next_page_token": token})
+
+    async def _conversation_messages(self, request: Request) -> Reply:
+        found = self._conversation_of(request)
+        if isinstance(found, Reply):
+            return found
+        _, conversation = found
+        size = self._page_size(request, MESSAGE_PAGE_MAX)
+        if isinstance(size, Reply):
+            return size
+        sort_field = request.query.get("sort_field", "create_time")
+        sort_order = request.query.get("sort_order", "DESC")
+        if sort_field not in ("create_time", "index") or sort_order not in ("ASC", "DESC"):
+            return self._fail(INVALID_PARAM, "sort_field or sort_order is invalid")
+
+        def key(m: dict[str, Any]) -> tuple[int, int]:
+            return (int(m["create_time"]) if sort_field == "create_time" else 0), int(m["index"])
+
+        descending = sort_order == "DESC"
+        rows = sorted(conversation["_messages"], key=key, reverse=descending)
+        page = self._keyset_page(request, rows, key, size, descending=descending)
+        if isinstance(page, Reply):
+            return page
+        chunk, token = page
+        return self._ok({"messages": [dict(m) for m in chunk], "next_page_token": token})
+
+    async def _send_message(self, request: Request) -> Reply:
+        found = self._conversation_of(request)
+        if isinstance(found, Reply):
+            return found
+        _, conversation = found
+        body = request.json() if request.body else {}
+        if body.get("type") != "TEXT":
+            return self._fail(INVALID_PARAM, "type must be TEXT (the emulator sends no other type)")
+        raw = body.get("content")
+        try:
+            content = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            return self._fail(INVALID_PARAM, "content must be a JSON-serialized string")
+        text = content.get("content")
+        if not isinstance(text, str) or not text.strip():
+            return self._fail(INVALID_PARAM, "a TEXT message needs content.content")
+        if len(text) > TEXT_MAX:
+            return self._fail(INVALID_PARAM, f"a TEXT message takes at most {TEXT_MAX} characters")
+        if not conversation["can_send_message"]:
+            return self._fail(INVALID_PARAM, "messages cannot be sent in this conversation")
+        message = self.post_message(conversation, "SHOP", "TEXT", {"content": text})
+        conversation["unread_count"] = 0
+        return self._ok({"message_id": message["id"]})
+
+    def texts_from_seller(self, shop: Shop, buyer: str) -> list[str]:
+        conversation = next((c for c in shop.conversations.values() if c["_buyer"] == buyer), None)
+        return [
+            str(json.loads(m["content"])["content"])
+            for m in (conversation or {"_messages": []})["_messages"]
+            if m["type"] == "TEXT" and m["sender"]["role"] in ("SHOP", "CUSTOMER_SERVICE")
+        ]
+
 
 class TikTokShopSellerEmulator(TikTokShopEmulator):
     """The emulator as the conformance suite and ``crossdock emulate`` drive it: a seller
@@ -926,3 +1155,11 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
         if found is None or found[2]["price"] is None:
             return None
         return f"{Decimal(found[2]['price']):.2f}"
+
+    def buyer_writes(
+        self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
+    ) -> None:
+        self.buyer_message(self.shop_of(account), buyer, text, order_external_id)
+
+    def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
+        return self.texts_from_seller(self.shop_of(account), buyer)

@@ -5,17 +5,34 @@ with quantities, so units are grouped by SKU and sale price: a group's external 
 id of its first unit (ids sorted), which stays stable across re-syncs and fits in 64
 characters. :func:`unit_groups` is the same grouping the fulfilment code uses to find the
 packages of a shipment's lines.
+
+Customer service messages (202309) carry their ``content`` as a JSON string whose shape
+depends on ``type`` (TEXT: ``{"content": "..."}``; ORDER_CARD and BUYER_ENTER_FROM_ORDER:
+``{"order_id": "..."}``); :func:`to_message` turns the ones a seller answers into
+:class:`~crossdock.ChannelMessage` and :func:`message_order_context` names the order a
+message is about.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crossdock import Address, ChannelOrder, ChannelOrderLine, Money
+from crossdock import Address, ChannelMessage, ChannelOrder, ChannelOrderLine, Money
 
-__all__ = ["STATUS", "to_order", "unit_groups"]
+__all__ = [
+    "BUYER",
+    "SELLER_ROLES",
+    "STATUS",
+    "message_content",
+    "message_order_context",
+    "message_text",
+    "to_message",
+    "to_order",
+    "unit_groups",
+]
 
 #: TikTok order status -> Crossdock status. Own-fulfilment steps (awaiting shipment,
 #: awaiting collection) are Crossdock's to make; the channel's word counts for shipping,
@@ -120,5 +137,117 @@ def to_order(raw: dict[str, Any]) -> ChannelOrder:
         ship_by=ship_by,
         fulfilled_by_channel=raw.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK",
         payment_status="pending" if status == "UNPAID" else "paid",
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------- messages
+
+BUYER = "BUYER"
+#: senders whose messages are the seller's replies. SYSTEM and ROBOT (auto-replies) are
+#: TikTok's, not the seller's: they are left out, so they neither count as a reply nor as a
+#: buyer message.
+SELLER_ROLES = frozenset({"SHOP", "CUSTOMER_SERVICE"})
+#: context events, not words: the order or product the buyer came from, an agent joining,
+#: a transfer, a system notice. They are not messages to answer (the order they name is
+#: still recorded, see message_order_context).
+CONTEXT_TYPES = frozenset(
+    {
+        "BUYER_ENTER_FROM_ORDER",
+        "BUYER_ENTER_FROM_PRODUCT",
+        "BUYER_ENTER_FROM_TRANSFER",
+        "ALLOCATED_SERVICE",
+        "NOTIFICATION",
+    }
+)
+#: how non-text messages read in Crossdock (fields from their content)
+DESCRIBED = {
+    "IMAGE": "[image] {url}",
+    "VIDEO": "[video]",
+    "EMOTICONS": "[emoticon]",
+    "PRODUCT_CARD": "[product {product_id}]",
+    "ORDER_CARD": "[order {order_id}]",
+    "RETURN_REFUND_CARD": "[return/refund request: order {order_id}]",
+    "LOGISTICS_CARD": "[shipping of order {order_id}]",
+    "COUPON_CARD": "[coupon {coupon_id}]",
+}
+#: message types whose content names an order
+ORDER_TYPES = frozenset({"ORDER_CARD", "BUYER_ENTER_FROM_ORDER", "RETURN_REFUND_CARD", "LOGISTICS_CARD"})
+
+
+class _Blanks(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def message_content(raw: dict[str, Any]) -> dict[str, Any]:
+    """The message's ``content`` (a JSON-serialized string) as a dict; ``{}`` when absent
+    or not JSON."""
+    content = raw.get("content")
+    if isinstance(content, dict):
+        return content
+    try:
+        parsed = json.loads(content) if content else {}
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def message_order_context(raw: dict[str, Any]) -> str | None:
+    """The order a message is about: an order card, the order the buyer came from, a
+    return/refund or logistics card."""
+    if raw.get("type") not in ORDER_TYPES:
+        return None
+    order_id = message_content(raw).get("order_id")
+    return str(order_id) if order_id else None
+
+
+def message_text(raw: dict[str, Any]) -> str | None:
+    """What the seller reads: a TEXT's words, a short description of a card or medium, or
+    None for context events and empty messages."""
+    kind = str(raw.get("type") or "")
+    content = message_content(raw)
+    if kind in CONTEXT_TYPES:
+        return None
+    if kind == "TEXT":
+        text = content.get("content")
+        return str(text) if text not in (None, "") else None
+    if kind in DESCRIBED:
+        return DESCRIBED[kind].format_map(_Blanks(content)).strip()
+    return f"[{kind.lower() or 'message'}: open it in TikTok Shop Seller Center]"
+
+
+def to_message(
+    raw: dict[str, Any],
+    thread_id: str,
+    buyer: tuple[str | None, str | None] = (None, None),
+    order_external_id: str | None = None,
+) -> ChannelMessage | None:
+    """One conversation message as Crossdock's, or None when it is nothing to show or
+    answer (hidden, from TikTok's system or robot, a context event). ``buyer`` is the
+    conversation's buyer (IM user id, nickname); ``order_external_id`` the order the
+    conversation was about at this point (see :func:`message_order_context`)."""
+    sender = raw.get("sender") or {}
+    role = str(sender.get("role") or "")
+    if raw.get("is_visible") is False or (role != BUYER and role not in SELLER_ROLES):
+        return None
+    text = message_text(raw)
+    sent_at = _at(raw.get("create_time"))
+    if text is None or sent_at is None or not raw.get("id"):
+        return None
+    from_buyer = role == BUYER
+    buyer_id, buyer_name = buyer
+    if from_buyer:
+        buyer_id = str(sender.get("im_user_id") or "") or buyer_id
+        buyer_name = str(sender.get("nickname") or "") or buyer_name
+    return ChannelMessage(
+        thread_id=thread_id,
+        external_id=str(raw["id"]),
+        from_buyer=from_buyer,
+        text=text,
+        sent_at=sent_at,
+        buyer_id=buyer_id,
+        buyer_name=buyer_name,
+        order_external_id=message_order_context(raw) or order_external_id,
         raw=raw,
     )

@@ -16,6 +16,9 @@ TikTok shipping_provider_id, for carriers whose names differ from TikTok's list)
 
 Listing external ids are ``"<product_id>:<sku_id>"`` (TikTok updates stock and prices per
 product, naming its SKUs).
+
+Buyer messages are TikTok's customer service conversations: a Crossdock thread is a
+conversation id, a message id is TikTok's, replies are TEXT messages into the conversation.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,16 +36,20 @@ import httpx
 from crossdock import (
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
     ChannelOrder,
     MarketplaceBase,
     MarketplaceCapability,
+    MessagePage,
     OrderPage,
+    OutgoingMessage,
     PriceUpdate,
     PushResult,
     RateLimit,
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    with_retries,
 )
 from crossdock_tiktok import __version__
 from crossdock_tiktok.client import (
@@ -52,7 +59,15 @@ from crossdock_tiktok.client import (
     MISSING_SHOP_CIPHER,
     TikTokShopClient,
 )
-from crossdock_tiktok.mapping import to_order, unit_groups
+from crossdock_tiktok.mapping import (
+    BUYER,
+    SELLER_ROLES,
+    message_order_context,
+    message_text,
+    to_message,
+    to_order,
+    unit_groups,
+)
 from crossdock_tiktok.signing import verify_push
 
 __all__ = ["OPERATIONS", "RATE_LIMITS", "SITES", "TikTokShopMarketplace"]
@@ -79,6 +94,9 @@ OPERATIONS = (
     "logistics.warehouses",
     "products.inventory_update",
     "products.prices_update",
+    "customer_service.conversations",
+    "customer_service.messages",
+    "customer_service.send_message",
 )
 #: Documented: 50 requests per second per API per app x shop.
 RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for op in OPERATIONS}
@@ -86,6 +104,16 @@ RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for o
 PAGE_SIZE = 100  # orders/search page_size maximum
 DETAIL_BATCH = 50  # orders?ids= takes at most 50 ids
 SKU_BATCH = 50  # SKUs per inventory/price update call (limit UNCONFIRMED; kept conservative)
+CONVERSATION_PAGE = 20  # customer_service conversations: page_size maximum
+MESSAGE_PAGE = 10  # conversation messages: page_size maximum
+MAX_TEXT = 2000  # characters of a TEXT message
+RECHECK_PAGES = 5  # conversation pages re-read at the end of a sync (changed meanwhile)
+CLOCK_SKEW = 60  # seconds allowed between our clock and TikTok's message times
+MAX_UNSURE = 1000  # sends with an unknown outcome remembered (per process)
+#: errors after which a send may have gone through all the same (a 429 was refused)
+UNSURE_CODES = frozenset({"TIMEOUT", "NETWORK", "SERVER_ERROR", "MALFORMED"})
+CONVERSATIONS = "/customer_service/202309/conversations"
+_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 NOT_READY_RETRY = 300.0  # seconds before retrying a shipment of an order still on hold
 #: line items' package_status once the seller has shipped the package: PROCESSING (shipment
 #: arranged, waiting for the carrier), FULFILLING (collected), COMPLETED (delivered);
@@ -110,6 +138,8 @@ class TikTokShopMarketplace(MarketplaceBase):
             MarketplaceCapability.SHIPMENTS_CONFIRM,
             MarketplaceCapability.STOCK_PUSH,
             MarketplaceCapability.PRICE_PUSH,
+            MarketplaceCapability.MESSAGES_READ,
+            MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
@@ -122,6 +152,8 @@ class TikTokShopMarketplace(MarketplaceBase):
         self._ciphers: dict[tuple[Any, ...], str] = {}
         self._carriers: dict[tuple[Any, ...], dict[str, str]] = {}
         self._warehouses: dict[tuple[Any, ...], str | None] = {}
+        # (connection, message reference) -> time of a send attempt whose outcome is unknown
+        self._unsure_sends: dict[tuple[Any, ...], float] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -529,6 +561,201 @@ class TikTokShopMarketplace(MarketplaceBase):
         results.update({id(u): r for u, r in zip(ok, pushed, strict=True)})
         return [results[id(u)] for u in updates]
 
+    # --------------------------------------------------------------- buyer messages
+
+    async def fetch_messages(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> MessagePage:
+        """Customer service messages sent since ``updated_since``, oldest first.
+
+        A page is one page of ``GET /customer_service/202309/conversations``: every
+        conversation on it whose latest message is that recent is read (newest first, so
+        reading stops at the first message older than the time). TikTok does not filter
+        the list by time nor document its order, so every page is walked. The page token
+        carries the time, TikTok's time of the latest activity as the sync started (with
+        the conversations of that second) and TikTok's own token, so a resumed sync
+        continues exactly there. The last page of a sync of several pages also reads the
+        conversations at the top of the list that changed after that: listed by activity,
+        they moved up past pages already read and would otherwise be missed (their older
+        messages with them).
+        """
+        if page_token:
+            try:
+                state = json.loads(page_token)
+                since, latest, tiktok_token = int(state["since"]), int(state["latest"]), str(state["page"])
+                at_latest = {str(c) for c in state["read"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ChannelError(
+                    f"tiktok: not a message page token of this plugin: {page_token!r}", code="PAGE_TOKEN"
+                ) from exc
+        else:
+            since, latest, tiktok_token, at_latest = int(updated_since.timestamp()), 0, "", set()
+        listed = await self._conversations(conn, tiktok_token)
+        conversations = [c for c in listed.get("conversations") or [] if isinstance(c, dict)]
+        if not page_token:
+            # TikTok's time of the latest activity as the sync starts, and the conversations
+            # of that second (read on this page)
+            latest = max((_activity(c) for c in conversations), default=0)
+            at_latest = {str(c.get("id")) for c in conversations if _activity(c) == latest}
+        read: dict[str, list[ChannelMessage]] = {}
+        for conversation in conversations:
+            cid = str(conversation.get("id") or "")
+            if cid and cid not in read and _activity(conversation) >= since:
+                read[cid] = await self._thread(conn, conversation, since)
+        following = str(listed.get("next_page_token") or "")
+        if following:
+            token = json.dumps(
+                {"since": since, "latest": latest, "read": sorted(at_latest), "page": following},
+                sort_keys=True,
+                separators=(",", ":"),
+            )
+            return MessagePage(messages=_oldest_first(read.values()), next_page_token=token)
+        if page_token:  # a sync of several pages: some conversation may have moved past us
+            await self._changed_meanwhile(conn, since, latest, at_latest | set(read), read)
+        return MessagePage(messages=_oldest_first(read.values()), next_page_token=None)
+
+    async def _conversations(self, conn: ChannelConnection, page_token: str = "") -> dict[str, Any]:
+        params: dict[str, Any] = {"page_size": CONVERSATION_PAGE}
+        if page_token:
+            params["page_token"] = page_token
+        return await self._shop_call(
+            conn, "GET", CONVERSATIONS, "customer_service.conversations", params=params
+        )
+
+    async def _changed_meanwhile(
+        self,
+        conn: ChannelConnection,
+        since: int,
+        latest: int,
+        done: set[str],
+        read: dict[str, list[ChannelMessage]],
+    ) -> None:
+        """Read the conversations at the top of the list that changed after ``latest``
+        (TikTok's time of the latest activity as the sync started; at that very second,
+        those not in ``done``), down to the sync's time."""
+        token = ""
+        for _ in range(RECHECK_PAGES):
+            listed = await with_retries(lambda t=token: self._conversations(conn, t))
+            conversations = [c for c in listed.get("conversations") or [] if isinstance(c, dict)]
+            for conversation in conversations:
+                cid, activity = str(conversation.get("id") or ""), _activity(conversation)
+                moved = activity > latest or (activity == latest and cid not in done)
+                if cid and cid not in read and moved and activity >= since:
+                    read[cid] = await self._thread(conn, conversation, since)
+            token = str(listed.get("next_page_token") or "")
+            if not token or any(_activity(c) < latest for c in conversations):
+                return
+
+    async def _thread(
+        self, conn: ChannelConnection, conversation: Mapping[str, Any], since: int
+    ) -> list[ChannelMessage]:
+        """One conversation's messages sent since ``since``, oldest first (with the order
+        the buyer was on about, from order cards and "entered from order" events)."""
+        cid = str(conversation["id"])
+        rows: dict[str, dict[str, Any]] = {}
+        token = ""
+        while True:
+            params: dict[str, Any] = {
+                "page_size": MESSAGE_PAGE,
+                "sort_field": "create_time",
+                "sort_order": "DESC",
+            }
+            if token:
+                params["page_token"] = token
+            data = await with_retries(
+                lambda p=params: self._shop_call(
+                    conn, "GET", f"{CONVERSATIONS}/{cid}/messages", "customer_service.messages", params=p
+                )
+            )
+            page = [m for m in data.get("messages") or [] if isinstance(m, dict) and m.get("id")]
+            for row in page:
+                rows.setdefault(str(row["id"]), row)
+            token = str(data.get("next_page_token") or "")
+            if not token or not page or min(_int(m.get("create_time")) for m in page) < since:
+                break
+        buyer = _buyer(conversation)
+        found: list[ChannelMessage] = []
+        order: str | None = None
+        for row in sorted(rows.values(), key=lambda m: (_int(m.get("create_time")), _int(m.get("index")))):
+            order = message_order_context(row) or order
+            if _int(row.get("create_time")) < since:
+                continue
+            message = to_message(row, cid, buyer, order)
+            if message is not None:
+                found.append(message)
+        return found
+
+    async def send_message(self, conn: ChannelConnection, message: OutgoingMessage) -> str | None:
+        """A TEXT message into the conversation (``content`` is the JSON string
+        ``{"content": text}``); returns TikTok's message id.
+
+        TikTok takes no idempotency key. When an earlier attempt of this same message
+        (``reference``) ended without a clear answer (timeout, 5xx, garbled reply), the
+        conversation's latest messages are checked first, and a seller message with the
+        same text sent since that attempt counts as this one.
+        """
+        if not _ID.fullmatch(message.thread_id or ""):
+            raise ChannelError(f"tiktok: {message.thread_id!r} is not a conversation id", code="BAD_THREAD")
+        if not message.text.strip():
+            raise ChannelError("tiktok: an empty message cannot be sent", code="EMPTY_MESSAGE")
+        if len(message.text) > MAX_TEXT:
+            raise ChannelError(
+                f"tiktok takes at most {MAX_TEXT} characters a message ({len(message.text)} given)",
+                code="TEXT_TOO_LONG",
+            )
+        key = (*self._conn_key(conn), message.reference) if message.reference else None
+        if key is not None and key in self._unsure_sends:
+            earlier = await self._sent_since(conn, message, self._unsure_sends[key])
+            if earlier:
+                del self._unsure_sends[key]
+                return earlier
+        attempt = time.time()
+        try:
+            data = await self._shop_call(
+                conn,
+                "POST",
+                f"{CONVERSATIONS}/{message.thread_id}/messages",
+                "customer_service.send_message",
+                body={"type": "TEXT", "content": json.dumps({"content": message.text}, ensure_ascii=False)},
+            )
+        except ChannelError as exc:
+            if key is not None:
+                if exc.retryable and exc.code in UNSURE_CODES:
+                    self._unsure_sends.setdefault(key, attempt)
+                    while len(self._unsure_sends) > MAX_UNSURE:
+                        del self._unsure_sends[next(iter(self._unsure_sends))]
+                elif not exc.retryable:
+                    self._unsure_sends.pop(key, None)
+            raise
+        if key is not None:
+            self._unsure_sends.pop(key, None)
+        message_id = data.get("message_id")
+        return str(message_id) if message_id else None
+
+    async def _sent_since(
+        self, conn: ChannelConnection, message: OutgoingMessage, attempt: float
+    ) -> str | None:
+        """The id of a seller TEXT message with this text sent since ``attempt`` (minus
+        clock skew), among the conversation's latest messages."""
+        data = await self._shop_call(
+            conn,
+            "GET",
+            f"{CONVERSATIONS}/{message.thread_id}/messages",
+            "customer_service.messages",
+            params={"page_size": MESSAGE_PAGE, "sort_field": "create_time", "sort_order": "DESC"},
+        )
+        for row in data.get("messages") or []:
+            sender = row.get("sender") or {}
+            if (
+                row.get("type") == "TEXT"
+                and sender.get("role") in SELLER_ROLES
+                and _int(row.get("create_time")) >= attempt - CLOCK_SKEW
+                and message_text(row) == message.text
+                and row.get("id")
+            ):
+                return str(row["id"])
+        return None
+
     # --------------------------------------------------------------- push and auth
 
     def parse_webhook(
@@ -597,3 +824,30 @@ def _unique(orders: Any) -> list[ChannelOrder]:
         if order.external_id not in seen or order.updated_at >= seen[order.external_id].updated_at:
             seen[order.external_id] = order
     return list(seen.values())
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _activity(conversation: Mapping[str, Any]) -> int:
+    """When the conversation last changed: its latest message (else its creation)."""
+    latest = conversation.get("latest_message") or {}
+    return _int(latest.get("create_time")) or _int(conversation.get("create_time"))
+
+
+def _buyer(conversation: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The conversation's buyer: (IM user id, nickname), from its participants."""
+    for participant in conversation.get("participants") or []:
+        if isinstance(participant, dict) and participant.get("role") == BUYER:
+            return (str(participant.get("im_user_id") or "") or None, participant.get("nickname") or None)
+    return None, None
+
+
+def _oldest_first(threads: Iterable[list[ChannelMessage]]) -> list[ChannelMessage]:
+    """All threads' messages by time; a thread keeps its own order among equal times
+    (TikTok stamps messages to the second)."""
+    return sorted((m for thread in threads for m in thread), key=lambda m: m.sent_at)

@@ -5,16 +5,25 @@ credentials refresh with the shop_cipher."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from crossdock_tiktok.emulator import REGIONS, TikTokShopSellerEmulator
-from crossdock_tiktok.mapping import to_order
+from crossdock_tiktok.mapping import message_order_context, message_text, to_message, to_order
 from crossdock_tiktok.marketplace import RATE_LIMITS, TikTokShopMarketplace
 
-from crossdock import ChannelConnection, ChannelError, Money, PriceUpdate, ShipmentConfirmation, StockUpdate
+from crossdock import (
+    ChannelConnection,
+    ChannelError,
+    Money,
+    OutgoingMessage,
+    PriceUpdate,
+    ShipmentConfirmation,
+    StockUpdate,
+)
 from crossdock.services.checks import address_problems
 from crossdock.testing.emulator import Faults, serve
 
@@ -391,3 +400,266 @@ async def test_a_refused_ship_of_a_package_shipped_meanwhile_counts_as_done(emul
 
 async def _refuse(emulator: Any) -> Any:
     return emulator._fail(21011006, "the package cannot ship")
+
+
+# ------------------------------------------------------------------ buyer messages
+
+
+async def _all_messages(
+    provider: TikTokShopMarketplace, conn: ChannelConnection, since: datetime = SINCE
+) -> tuple[list[Any], int]:
+    found, token, pages = [], None, 0
+    while True:
+        page = await provider.fetch_messages(conn, updated_since=since, page_token=token)
+        times = [m.sent_at for m in page.messages]
+        assert times == sorted(times)  # oldest first
+        found += page.messages
+        pages += 1
+        token = page.next_page_token
+        if token is None:
+            return found, pages
+
+
+@pytest.fixture
+async def spaced() -> Any:
+    """An emulator whose clock the test sets back (``emu.offset``): TikTok stamps messages
+    to the second, so a realistic history needs messages seconds apart."""
+    offset = [0.0]
+    emu = TikTokShopSellerEmulator(clock=lambda: time.time() + offset[0])
+    async with serve(emu) as base:
+        emu.base = base  # type: ignore[attr-defined]
+        emu.offset = offset  # type: ignore[attr-defined]
+        yield emu
+
+
+def _history(emu: Any, creds: Any, writes: Any) -> None:
+    """``(buyer, text, order)`` written a second apart, ending a minute ago."""
+    writes = list(writes)
+    for n, (buyer, text, order) in enumerate(writes):
+        emu.offset[0] = -60.0 - (len(writes) - n)
+        emu.buyer_writes(creds, buyer, text, order)
+    emu.offset[0] = 0.0
+
+
+async def test_message_pages_resume_exactly_and_name_buyers_and_orders(spaced: Any) -> None:
+    emulator = spaced
+    creds = emulator.open_account("MY")
+    buyers = [f"buyer-{n:02d}" for n in range(45)]
+    _history(
+        emulator,
+        creds,
+        [
+            *((b, f"hi, {b} here", None) for b in buyers),
+            ("amy", "Where is my parcel?", "MSG-1"),
+            ("amy", "It has been three days.", None),
+        ],
+    )
+    conn = _conn(emulator, creds, "MY")
+    first = await TikTokShopMarketplace().fetch_messages(conn, updated_since=SINCE, page_token=None)
+    assert first.next_page_token and len({m.thread_id for m in first.messages}) == 20
+    state = json.loads(first.next_page_token)
+    assert set(state) == {"since", "latest", "read", "page"} and state["since"] == int(SINCE.timestamp())
+    # each page from a new process (another worker), continuing from the committed token
+    rest, token, pages = list(first.messages), first.next_page_token, 1
+    while token:
+        page = await TikTokShopMarketplace().fetch_messages(conn, updated_since=SINCE, page_token=token)
+        rest += page.messages
+        token, pages = page.next_page_token, pages + 1
+    assert pages == 3
+    assert len(rest) == 47 and len({m.external_id for m in rest}) == 47  # each exactly once
+    amy = [m for m in rest if m.buyer_name == "amy"]
+    assert [(m.text, m.order_external_id, m.from_buyer) for m in amy] == [
+        ("Where is my parcel?", "MSG-1", True),
+        ("It has been three days.", "MSG-1", True),
+    ]
+    shop = emulator.shop_of(creds)
+    thread = next(c for c in shop.conversations.values() if c["_buyer"] == "amy")
+    buyer_im = next(p["im_user_id"] for p in thread["participants"] if p["role"] == "BUYER")
+    assert {(m.thread_id, m.buyer_id) for m in amy} == {(thread["id"], buyer_im)}
+    assert all(m.sent_at.tzinfo is UTC for m in rest)
+    assert {m.buyer_name for m in rest} == {*buyers, "amy"}
+
+
+async def test_only_conversations_and_messages_since_the_time_are_read() -> None:
+    offset = [-3 * 86400.0]  # the emulator's clock, relative to now
+    emu = TikTokShopSellerEmulator(clock=lambda: time.time() + offset[0])
+    async with serve(emu) as base:
+        emu.base = base  # type: ignore[attr-defined]
+        creds = emu.open_account("US")
+        emu.buyer_writes(creds, "old", "last week's question")
+        emu.buyer_writes(creds, "both", "an old message")
+        offset[0] = 0.0
+        emu.buyer_writes(creds, "both", "a new message")
+        emu.buyer_writes(creds, "new", "a new question")
+        conn = _conn(emu, creds)
+        since = datetime.now(UTC) - timedelta(days=1)
+        found, _ = await _all_messages(TikTokShopMarketplace(), conn, since)
+    assert sorted(m.text for m in found) == ["a new message", "a new question"]
+    old = next(c for c in emu.shop_of(creds).conversations.values() if c["_buyer"] == "old")
+    assert emu.requests[f"/customer_service/202309/conversations/{old['id']}/messages"] == 0
+
+
+async def test_seller_replies_come_back_as_replies_and_robots_do_not_count(emulator: Any) -> None:
+    creds = emulator.open_account("SG")
+    emulator.buyer_writes(creds, "cat", "Is this in stock?")
+    shop = emulator.shop_of(creds)
+    thread = emulator.conversation_with(shop, "cat")
+    emulator.post_message(thread, "ROBOT", "TEXT", {"content": "Thanks for your message!"})
+    emulator.post_message(thread, "SYSTEM", "NOTIFICATION", {"content": "Rate this chat"}, visible=False)
+    emulator.post_message(thread, "CUSTOMER_SERVICE", "TEXT", {"content": "Yes, 4 left."})
+    emulator.post_message(thread, "BUYER", "ORDER_CARD", {"order_id": "ORD-9"})
+    emulator.post_message(thread, "BUYER", "IMAGE", {"url": "https://img.example/1.jpg", "width": 1})
+    found, _ = await _all_messages(TikTokShopMarketplace(), _conn(emulator, creds, "SG"))
+    assert [(m.from_buyer, m.text, m.order_external_id) for m in found] == [
+        (True, "Is this in stock?", None),
+        (False, "Yes, 4 left.", None),
+        (True, "[order ORD-9]", "ORD-9"),
+        (True, "[image] https://img.example/1.jpg", "ORD-9"),
+    ]
+    assert {m.buyer_name for m in found} == {"cat"}  # the seller's messages name the buyer too
+
+
+@pytest.mark.parametrize("same_second", [False, True])
+async def test_a_conversation_that_moves_up_during_a_sync_is_still_read(
+    spaced: Any, same_second: bool
+) -> None:
+    emulator = spaced
+    creds = emulator.open_account("US")
+    _history(emulator, creds, ((f"buyer-{n:02d}", f"question {n}", None) for n in range(45)))
+    if same_second:  # the move happens in the second of the latest activity the sync saw
+        emulator.offset[0] = -61.0
+    conn = _conn(emulator, creds)
+    provider = TikTokShopMarketplace()
+    first = await provider.fetch_messages(conn, updated_since=SINCE, page_token=None)
+    # the least recent conversation (on the last page) gets a message and jumps to the top
+    emulator.buyer_writes(creds, "buyer-00", "hello?")
+    emulator.offset[0] = 0.0
+    seen, token = list(first.messages), first.next_page_token
+    while token:
+        page = await provider.fetch_messages(conn, updated_since=SINCE, page_token=token)
+        seen += page.messages
+        token = page.next_page_token
+    assert {m.text for m in seen} == {f"question {n}" for n in range(45)} | {"hello?"}
+    assert len(seen) == 46  # and nothing read twice
+
+
+async def test_message_sync_survives_faults_with_retries() -> None:
+    emu = TikTokShopSellerEmulator(Faults.failing(0.3, seed=7))
+    async with serve(emu) as base:
+        emu.base = base  # type: ignore[attr-defined]
+        creds = emu.open_account("TH")
+        for n in range(25):
+            for k in range(12):  # two pages of messages each
+                emu.buyer_writes(creds, f"buyer-{n}", f"{n}/{k}")
+        conn = _conn(emu, creds, "TH", timeout=0.5)
+        provider = TikTokShopMarketplace()
+        seen: set[str] = set()
+        failures: list[ChannelError] = []
+        token = None
+        for _ in range(200):
+            try:
+                page = await provider.fetch_messages(conn, updated_since=SINCE, page_token=token)
+            except ChannelError as exc:
+                failures.append(exc)
+                continue
+            seen |= {m.text for m in page.messages}
+            token = page.next_page_token
+            if token is None:
+                break
+    assert seen == {f"{n}/{k}" for n in range(25) for k in range(12)}
+    assert failures and all(f.retryable for f in failures)
+    assert emu.injected["duplicate_page"] > 0
+
+
+async def test_send_message_returns_tiktoks_id(emulator: Any) -> None:
+    creds = emulator.open_account("GB")
+    emulator.buyer_writes(creds, "dan", "Can I change my address?")
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds, "GB")
+    [incoming] = (await provider.fetch_messages(conn, updated_since=SINCE, page_token=None)).messages
+    reply = OutgoingMessage(thread_id=incoming.thread_id, text="Sure — send it here.", reference="r-1")
+    message_id = await provider.send_message(conn, reply)
+    assert message_id and emulator.messages_to(creds, "dan") == ["Sure — send it here."]
+    listed = (await provider.fetch_messages(conn, updated_since=SINCE, page_token=None)).messages
+    assert [(m.external_id, m.from_buyer) for m in listed][-1] == (message_id, False)
+    refused = [
+        (OutgoingMessage(thread_id=incoming.thread_id, text="x" * 2001), "TEXT_TOO_LONG"),
+        (OutgoingMessage(thread_id=incoming.thread_id, text="  "), "EMPTY_MESSAGE"),
+        (OutgoingMessage(thread_id="../orders", text="hi"), "BAD_THREAD"),
+        (OutgoingMessage(thread_id="404", text="hi"), "36009005"),
+    ]
+    for message, code in refused:
+        with pytest.raises(ChannelError) as excinfo:
+            await provider.send_message(conn, message)
+        assert (excinfo.value.code, excinfo.value.retryable) == (code, False)
+    assert emulator.messages_to(creds, "dan") == ["Sure — send it here."]
+
+
+async def test_a_send_whose_answer_was_lost_is_not_sent_twice(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    emulator.buyer_writes(creds, "eve", "Hello?")
+    thread = next(iter(emulator.shop_of(creds).conversations.values()))
+    provider, conn = TikTokShopMarketplace(), _conn(emulator, creds)
+    original = emulator._send_message
+
+    async def lost(request: Any) -> Any:  # posted, but the answer never arrives intact
+        await original(request)
+        return emulator.error(503, "server_error", "gateway hiccup")
+
+    emulator.route_pattern("POST", r"/customer_service/202309/conversations/([^/]+)/messages", lost)
+    emulator.patterns.insert(0, emulator.patterns.pop())
+    reply = OutgoingMessage(thread_id=thread["id"], text="Hi Eve!", reference="crossdock-message-7")
+    with pytest.raises(ChannelError) as excinfo:
+        await provider.send_message(conn, reply)
+    assert (excinfo.value.code, excinfo.value.retryable) == ("SERVER_ERROR", True)
+    emulator.patterns.pop(0)
+    # the retry finds the message already in the conversation and answers its id
+    assert await provider.send_message(conn, reply) == thread["latest_message"]["id"]
+    assert emulator.messages_to(creds, "eve") == ["Hi Eve!"]
+    # a throttled (refused) attempt is simply sent again
+    emulator.faults = Faults(throttle=1.0)
+    again = OutgoingMessage(thread_id=thread["id"], text="Hi Eve!", reference="crossdock-message-8")
+    with pytest.raises(ChannelError):
+        await provider.send_message(conn, again)
+    emulator.faults = Faults()
+    assert await provider.send_message(conn, again) not in (None, thread["id"])
+    assert emulator.messages_to(creds, "eve") == ["Hi Eve!", "Hi Eve!"]
+
+
+def test_message_mapping() -> None:
+    def raw(kind: str, content: Any, role: str = "BUYER", **extra: Any) -> dict[str, Any]:
+        return {
+            "id": "m1",
+            "index": "1",
+            "type": kind,
+            "content": content if isinstance(content, str) else json.dumps(content),
+            "create_time": 1700000000,
+            "sender": {"role": role, "nickname": "zoe", "im_user_id": "u1"},
+            **extra,
+        }
+
+    message = to_message(raw("TEXT", {"content": "hi"}), "c1", ("u0", "zoe0"), "O-1")
+    assert message is not None
+    assert (message.text, message.buyer_id, message.buyer_name, message.order_external_id) == (
+        "hi",
+        "u1",
+        "zoe",
+        "O-1",
+    )
+    assert message.sent_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    seller = to_message(raw("TEXT", {"content": "hello"}, "SHOP"), "c1", ("u0", "zoe0"))
+    assert seller is not None and (seller.from_buyer, seller.buyer_id, seller.buyer_name) == (
+        False,
+        "u0",
+        "zoe0",
+    )
+    for skipped in (
+        raw("TEXT", {"content": "auto"}, "ROBOT"),
+        raw("NOTIFICATION", {"content": "rate us"}, "SYSTEM"),
+        raw("TEXT", {"content": "hidden"}, is_visible=False),
+        raw("BUYER_ENTER_FROM_ORDER", {"order_id": "O-2"}),
+        raw("TEXT", "{not json"),
+    ):
+        assert to_message(skipped, "c1") is None
+    assert message_order_context(raw("BUYER_ENTER_FROM_ORDER", {"order_id": "O-2"})) == "O-2"
+    assert message_text(raw("PRODUCT_CARD", {"product_id": "P-1"})) == "[product P-1]"
+    assert message_text(raw("SOMETHING_NEW", {})) == "[something_new: open it in TikTok Shop Seller Center]"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
@@ -21,13 +23,15 @@ def test_registered_with_its_capabilities() -> None:
     assert (info.name, info.kind.value, info.plugin) == ("tiktok", "marketplace", "tiktok")
     assert info.capabilities == (
         "credentials.refresh",
+        "messages.read",
+        "messages.send",
         "orders.get",
         "orders.sync",
         "price.push",
         "shipments.confirm",
         "stock.push",
         "webhooks",
-    )  # buyer messages are not implemented (messages.read / messages.send undeclared)
+    )
 
 
 def test_registers_its_emulator() -> None:
@@ -52,5 +56,6 @@ async def test_undeclared_operations_refuse(provider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="tiktok", site="US", currency="USD", credentials={})
     with pytest.raises(NotSupported, match="tiktok does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")
-    # the messaging contract is changing in the core: no messages.* capability yet
-    assert not {c for c in provider.capabilities if c.startswith("messages.")}
+    with pytest.raises(NotSupported, match="tiktok does not support fetch_settlements"):
+        await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
+    assert "settlements.read" not in provider.capabilities

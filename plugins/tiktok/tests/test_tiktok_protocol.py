@@ -283,3 +283,167 @@ async def test_requests_carry_what_tiktok_expects() -> None:
         "refresh_token": "rt",
         "grant_type": "refresh_token",
     }
+
+
+# ------------------------------------------------------------------ customer service
+
+CONVERSATIONS = "/customer_service/202309/conversations"
+
+
+async def _shop_client(emu: Any, http: httpx.AsyncClient, creds: dict[str, Any]) -> tuple[Any, str]:
+    client = _client(emu, http)
+    return client, await _cipher(client, creds["access_token"])
+
+
+async def test_conversations_page_by_activity_with_page_tokens(emulator: Any) -> None:
+    creds = emulator.open_account("MY")
+    buyers = [f"buyer-{n:02d}" for n in range(45)]
+    for buyer in buyers:
+        emulator.buyer_writes(creds, buyer, f"hello from {buyer}")
+    emulator.buyer_writes(creds, "buyer-07", "anyone there?", "ORDER-7")  # most recent activity
+    async with httpx.AsyncClient() as http:
+        client, cipher = await _shop_client(emulator, http, creds)
+        seen: list[dict[str, Any]] = []
+        token, pages = "", 0
+        while True:
+            params: dict[str, Any] = {"page_size": 20, "locale": "en"}
+            if token:
+                params["page_token"] = token
+            data = await client.call(
+                "GET",
+                CONVERSATIONS,
+                operation="customer_service.conversations",
+                access_token=creds["access_token"],
+                shop_cipher=cipher,
+                params=params,
+            )
+            seen += data["conversations"]
+            pages += 1
+            token = data["next_page_token"]
+            if not token:
+                break
+        for bad in ({"page_size": 21}, {}):
+            with pytest.raises(ChannelError) as excinfo:
+                await client.call(
+                    "GET",
+                    CONVERSATIONS,
+                    operation="customer_service.conversations",
+                    access_token=creds["access_token"],
+                    shop_cipher=cipher,
+                    params=bad,
+                )
+            assert (excinfo.value.code, excinfo.value.retryable) == ("36009001", False)
+    assert (len(seen), len({c["id"] for c in seen}), pages) == (45, 45, 3)
+    first = seen[0]
+    assert [p["nickname"] for p in first["participants"] if p["role"] == "BUYER"] == ["buyer-07"]
+    assert {p["role"] for p in first["participants"]} == {"BUYER", "SHOP"}
+    assert (first["unread_count"], first["can_send_message"]) == (2, True)
+    latest = first["latest_message"]
+    assert (latest["type"], json.loads(latest["content"]), latest["sender"]["role"]) == (
+        "TEXT",
+        {"content": "anyone there?"},
+        "BUYER",
+    )
+    assert isinstance(latest["create_time"], int) and "_messages" not in first
+    indexes = [int(c["latest_message"]["index"]) for c in seen]
+    assert indexes == sorted(indexes, reverse=True)  # the most recent activity first
+
+
+async def test_messages_page_in_both_orders(emulator: Any) -> None:
+    creds = emulator.open_account("US")
+    for n in range(23):
+        emulator.buyer_writes(creds, "amy", f"message {n}")
+    conversation = next(iter(emulator.shop_of(creds).conversations.values()))
+    path = f"{CONVERSATIONS}/{conversation['id']}/messages"
+    async with httpx.AsyncClient() as http:
+        client, cipher = await _shop_client(emulator, http, creds)
+
+        async def walk(**params: Any) -> tuple[list[str], int]:
+            texts, token, pages = [], "", 0
+            while True:
+                query = {"page_size": 10, **params, **({"page_token": token} if token else {})}
+                data = await client.call(
+                    "GET",
+                    path,
+                    operation="customer_service.messages",
+                    access_token=creds["access_token"],
+                    shop_cipher=cipher,
+                    params=query,
+                )
+                texts += [json.loads(m["content"])["content"] for m in data["messages"]]
+                pages += 1
+                token = data["next_page_token"]
+                if not token:
+                    return texts, pages
+
+        newest_first, pages = await walk()  # create_time DESC by default
+        assert (newest_first, pages) == ([f"message {n}" for n in reversed(range(23))], 3)
+        assert (await walk(sort_order="ASC", sort_field="index"))[0] == list(reversed(newest_first))
+        for bad, code in (
+            ({"page_size": 11}, "36009001"),
+            ({"page_size": 5, "sort_field": "update_time"}, "36009001"),
+            ({"page_size": 5, "page_token": "not-a-token"}, "36009001"),
+        ):
+            with pytest.raises(ChannelError) as excinfo:
+                await client.call(
+                    "GET",
+                    path,
+                    operation="customer_service.messages",
+                    access_token=creds["access_token"],
+                    shop_cipher=cipher,
+                    params=bad,
+                )
+            assert (excinfo.value.code, excinfo.value.retryable) == (code, False)
+        with pytest.raises(ChannelError) as excinfo:
+            await client.call(
+                "GET",
+                f"{CONVERSATIONS}/404/messages",
+                operation="customer_service.messages",
+                access_token=creds["access_token"],
+                shop_cipher=cipher,
+                params={"page_size": 10},
+            )
+        assert (excinfo.value.code, excinfo.value.retryable) == ("36009005", False)
+
+
+async def test_send_message_takes_text_as_a_json_string(emulator: Any) -> None:
+    creds = emulator.open_account("GB")
+    emulator.buyer_writes(creds, "ben", "Do you ship to Penang?")
+    conversation = next(iter(emulator.shop_of(creds).conversations.values()))
+    path = f"{CONVERSATIONS}/{conversation['id']}/messages"
+    async with httpx.AsyncClient() as http:
+        client, cipher = await _shop_client(emulator, http, creds)
+
+        async def send(body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            return await client.call(
+                "POST",
+                kwargs.pop("path", path),
+                operation="customer_service.send_message",
+                access_token=kwargs.pop("token", creds["access_token"]),
+                shop_cipher=kwargs.pop("cipher", cipher),
+                body=body,
+            )
+
+        text = {"type": "TEXT", "content": json.dumps({"content": "Yes, we do!"})}
+        sent = await send(text)
+        assert sent["message_id"] == conversation["latest_message"]["id"]
+        assert emulator.messages_to(creds, "ben") == ["Yes, we do!"]
+        assert conversation["unread_count"] == 0
+        assert conversation["latest_message"]["sender"]["role"] == "SHOP"
+        refused = [
+            ({"type": "TEXT", "content": {"content": "not a string"}}, {}, "36009001"),
+            ({"type": "IMAGE", "content": json.dumps({"url": "x"})}, {}, "36009001"),
+            ({"type": "TEXT", "content": json.dumps({"content": " "})}, {}, "36009001"),
+            ({"type": "TEXT", "content": json.dumps({"content": "x" * 2001})}, {}, "36009001"),
+            (text, {"path": f"{CONVERSATIONS}/404/messages"}, "36009005"),
+            (text, {"cipher": ""}, "106013"),
+        ]
+        for body, kwargs, code in refused:
+            with pytest.raises(ChannelError) as excinfo:
+                await send(body, **kwargs)
+            assert (excinfo.value.code, excinfo.value.retryable) == (code, False)
+        emulator.expire_tokens()
+        with pytest.raises(ChannelError) as excinfo:
+            await send(text)
+        assert excinfo.value.code == ChannelError.AUTH_EXPIRED
+    assert emulator.messages_to(creds, "ben") == ["Yes, we do!"]  # nothing refused was posted
