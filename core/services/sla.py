@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from crossdock.db.models import Order, OrderStatus, Shipment
+from crossdock.errors import UserError
 
 __all__ = ["OPEN_STATUSES", "at_risk", "late", "unconfirmed"]
 
@@ -40,7 +41,15 @@ def unconfirmed() -> ColumnElement[bool]:
     )
 
 
+#: The furthest ahead an at-risk query may look (a year).
+MAX_HORIZON_HOURS = 24 * 366
+
+
 def at_risk(now: datetime, within_hours: float) -> Any:
+    if not 0 < within_hours <= MAX_HORIZON_HOURS:
+        raise UserError(
+            f"withinHours is more than 0 and at most {MAX_HORIZON_HOURS}", field="withinHours", code="INVALID"
+        )
     return select(Order).where(
         unconfirmed(), Order.ship_by > now, Order.ship_by <= now + timedelta(hours=within_hours)
     )

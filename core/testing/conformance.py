@@ -148,7 +148,7 @@ class Setup:
                 messages = await session.scalars(
                     select(Message)
                     .where(Message.conversation_id == conversation.id)
-                    .order_by(Message.sent_at)
+                    .order_by(Message.sent_at, Message.id)
                 )
                 found[conversation.buyer_name] = (conversation, list(messages.all()))
             return found

@@ -29,15 +29,18 @@ def by_id(state: RequestState, model: type[M]) -> DataLoader[int, M | None]:
 
 
 def children(
-    state: RequestState, model: type[M], column: str, order_by: str = "id"
+    state: RequestState, model: type[M], column: str, order_by: str | tuple[str, ...] = "id"
 ) -> DataLoader[int, list[M]]:
-    """Rows grouped by a foreign key, in ``order_by`` order."""
+    """Rows grouped by a foreign key, in ``order_by`` order (one column or several)."""
+    ordering = (order_by,) if isinstance(order_by, str) else order_by
 
     async def load(keys: list[int]) -> Sequence[list[M]]:
         col: Any = getattr(model, column)
         async with state.read() as session:
             rows = (
-                await session.scalars(select(model).where(col.in_(keys)).order_by(getattr(model, order_by)))
+                await session.scalars(
+                    select(model).where(col.in_(keys)).order_by(*(getattr(model, o) for o in ordering))
+                )
             ).all()
         grouped: dict[int, list[M]] = defaultdict(list)
         for r in rows:

@@ -785,7 +785,9 @@ class Conversation(Node):
 
     @strawberry.field(description="Oldest first.")
     async def messages(self, info: Info[Any, Any]) -> list[Message]:
-        rows = await children(state(info), m.Message, "conversation_id", order_by="sent_at").load(self.pk)
+        rows = await children(state(info), m.Message, "conversation_id", order_by=("sent_at", "id")).load(
+            self.pk
+        )
         return [Message.from_row(r) for r in rows]
 
 

@@ -32,7 +32,9 @@ async def _thread(shop: Any, external_id: str) -> Conversation:
 async def _messages(shop: Any, conversation_id: int) -> list[Message]:
     async with shop.read() as session:
         rows = await session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.sent_at)
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.sent_at, Message.id)
         )
         return list(rows.all())
 
