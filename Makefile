@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 PLUGINS := amazon shopee lazada tiktok payments fx_ecb tax_eu tax_uk tax_us
 IDE     := core/api/ide
 
-.PHONY: setup demo serve test lint typecheck schema check clean
+.PHONY: setup demo serve test lint typecheck schema check clean bench
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) $(IDE)/package.json $(IDE)/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,8 +22,8 @@ test: setup
 	$(VENV)/bin/pytest
 
 lint: setup
-	$(VENV)/bin/ruff check core plugins tests migrations
-	$(VENV)/bin/ruff format --check core plugins tests migrations
+	$(VENV)/bin/ruff check core plugins tests migrations bench
+	$(VENV)/bin/ruff format --check core plugins tests migrations bench
 
 # mypy cannot follow the editable install's core/ -> crossdock mapping; a symlink can.
 typecheck: setup
@@ -32,6 +32,10 @@ typecheck: setup
 
 schema: setup
 	$(PY) -c "from crossdock.api.schema import SCHEMA_FILE, schema; SCHEMA_FILE.write_text(schema.as_str() + '\n')"
+
+# Benchmarks on SQLite and PostgreSQL: prints a table, writes bench/results.json
+bench: setup
+	$(PY) bench/run.py
 
 check: lint typecheck test
 
