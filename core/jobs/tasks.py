@@ -268,17 +268,38 @@ async def _with_fresh_credentials(
 ) -> tuple[T, ChannelConnection]:
     """Run ``call``; if the channel says the access token expired, refresh it once (saved
     encrypted before it is used) and run ``call`` again. Returns the result and the view
-    to use for further calls."""
+    to use for further calls.
+
+    A provider that finds a credential missing (a ``KeyError`` on the credentials mapping)
+    gets a permanent ``CREDENTIALS`` error, so the connection is marked failed and shown to
+    the operator instead of every job crashing on it.
+    """
     try:
-        return await call(view), view
+        return await _complete(call, view), view
     except ChannelError as exc:
         provider = ctx.plugins.marketplace(view.channel)
         if exc.code != ChannelError.AUTH_EXPIRED or (
             MarketplaceCapability.CREDENTIALS_REFRESH not in provider.capabilities
         ):
             raise
-    fresh = await refresh_credentials(ctx, tenant_id, slug, view)
-    return await call(fresh), fresh
+    try:
+        fresh = await refresh_credentials(ctx, tenant_id, slug, view)
+    except KeyError as exc:
+        raise _incomplete(view, exc) from None
+    return await _complete(call, fresh), fresh
+
+
+async def _complete(call: Callable[[ChannelConnection], Awaitable[T]], view: ChannelConnection) -> T:
+    try:
+        return await call(view)
+    except KeyError as exc:
+        if exc.args and str(exc.args[0]) in view.credentials:
+            raise  # not a missing credential: a bug to see
+        raise _incomplete(view, exc) from None
+
+
+def _incomplete(view: ChannelConnection, exc: KeyError) -> ChannelError:
+    return ChannelError(f"the {view.channel} credentials lack {exc.args[0]!s}", code="CREDENTIALS")
 
 
 async def refresh_credentials(

@@ -136,6 +136,11 @@ async def test_arq_worker_runs_the_same_jobs(
     assert await producer.queue.ping()
     enqueued = await JOBS["schedule_syncs"](producer.job_context())
     assert enqueued >= 1
+    # the session's other tests left connections behind: keep this worker to this test's
+    await (await producer.queue.pool()).flushdb()
+    await producer.queue.enqueue(
+        "sync_orders", job_id=f"own:{conn_id}", tenant_id=t.id, connection_id=conn_id
+    )
     # the same bucketed job id is refused a second time: one sync per interval
     assert await producer.queue.enqueue(
         "sync_orders", job_id=f"sync_orders:{conn_id}:dup", tenant_id=t.id, connection_id=conn_id
@@ -226,3 +231,23 @@ async def test_backfill_rereads_from_a_date(api: Any, app: App, tenant_factory: 
     )
     assert future["connectionBackfill"]["userErrors"] == [{"code": "INVALID", "field": ["since"]}]
     await app.close()
+
+
+async def test_incomplete_credentials_fail_the_connection_not_the_worker(
+    app: App, tenant_factory: Any, testmarket: Any
+) -> None:
+    """A plugin reading a credential the operator never gave fails the connection, with
+    the missing name, instead of crashing every job."""
+    t = await tenant_factory()
+    conn_id = await _connect(app, t)
+
+    async def needs_a_key(conn: Any, *, updated_since: Any, page_token: Any) -> Any:
+        return conn.credentials["partner_key"]  # as a real plugin would
+
+    testmarket.market.fetch_orders = needs_a_key
+    with pytest.raises(ChannelError) as excinfo:
+        await JOBS["sync_orders"](app.job_context(), tenant_id=t.id, connection_id=conn_id)
+    assert excinfo.value.code == "CREDENTIALS" and not excinfo.value.retryable
+    conn = await _connection(app, t, conn_id)
+    assert conn.status == "failed"
+    assert conn.last_error == "CREDENTIALS: the testmarket credentials lack partner_key"
