@@ -17,7 +17,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crossdock.db.models import Order
+from crossdock.db.models import (
+    Allocation,
+    AllocationStatus,
+    Order,
+    OrderStatus,
+    StockLedgerEntry,
+    StockLevel,
+)
 from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.services import catalog, connections, inventory
 from crossdock.testing.pytest_plugin import TEST_SECRET
@@ -31,6 +38,50 @@ async def _count(app: Any, tenant_id: int) -> tuple[int, int]:
             await session.execute(select(func.count(Order.id), func.count(func.distinct(Order.external_id))))
         ).one()
     return int(total), int(distinct)
+
+
+async def _stock_is_what_the_orders_say(app: Any, tenant_id: int) -> None:
+    """With stock for everyone, a faulty, interrupted sync must leave what a clean one
+    would: each level equal to its ledger, nothing on hand moved, and every unit reserved
+    belonging to an allocated order (none to a cancelled one)."""
+    async with app.db.tenant(tenant_id) as session:
+        levels = (await session.scalars(select(StockLevel))).all()
+        ledger = {
+            (v, w): (int(h), int(r))
+            for v, w, h, r in (
+                await session.execute(
+                    select(
+                        StockLedgerEntry.variant_id,
+                        StockLedgerEntry.warehouse_id,
+                        func.sum(StockLedgerEntry.delta_on_hand),
+                        func.sum(StockLedgerEntry.delta_reserved),
+                    ).group_by(StockLedgerEntry.variant_id, StockLedgerEntry.warehouse_id)
+                )
+            ).all()
+        }
+        reserved_by_orders = dict(
+            (
+                await session.execute(
+                    select(Allocation.variant_id, func.sum(Allocation.quantity))
+                    .join(Order, Order.id == Allocation.order_id)
+                    .where(
+                        Allocation.status == AllocationStatus.RESERVED, Order.status == OrderStatus.ALLOCATED
+                    )
+                    .group_by(Allocation.variant_id)
+                )
+            ).all()
+        )
+        stray = await session.scalar(
+            select(func.count())
+            .select_from(Allocation)
+            .join(Order, Order.id == Allocation.order_id)
+            .where(Order.status == OrderStatus.CANCELLED, Allocation.status == AllocationStatus.RESERVED)
+        )
+    assert stray == 0
+    for level in levels:
+        assert (level.on_hand, level.reserved) == ledger[(level.variant_id, level.warehouse_id)]
+        assert level.on_hand == 100_000
+        assert level.reserved == int(reserved_by_orders.get(level.variant_id, 0))
 
 
 async def _worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -123,6 +174,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         await asyncio.sleep(1.0)  # anything still running must not add a duplicate
         total, distinct = await _count(app, tenant.id)
         assert (total, distinct) == (orders, orders)
+        await _stock_is_what_the_orders_say(app, tenant.id)
         assert 0 < killed_at < orders
         await queue.close()
     finally:
