@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
-from crossdock.errors import ChannelError, NotSupported
+from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.money import Money
 
 T = TypeVar("T")
@@ -597,6 +597,20 @@ class TaxContext:
     #: reference rates for comparing amounts with thresholds in another currency.
     day: date | None = None
     fx: Callable[[Money, str], Money] | None = field(default=None, repr=False, compare=False)
+
+    def in_currency(self, money: Money, currency: str) -> Money:
+        """``money`` in ``currency`` at the supply day's rates, to compare with a threshold
+        set in that currency; ``UserError`` (``FX_REQUIRED``) when no converter was given."""
+        if money.currency == currency:
+            return money
+        if self.fx is None:
+            raise UserError(
+                f"{money} must be compared in {currency}: no exchange rates given", code="FX_REQUIRED"
+            )
+        converted = self.fx(money, currency)
+        if converted.currency != currency:
+            raise ValueError(f"the converter returned {converted.currency}, not {currency}")
+        return converted
 
 
 class TaxScheme(StrEnum):

@@ -81,6 +81,7 @@ class RedisBuckets:
         self.redis = Redis.from_url(redis_url)
         self.prefix = prefix
         self._script = self.redis.register_script(_LUA)
+        self._told: dict[str, tuple[float, float]] = {}  # key -> (rate, when written)
 
     async def reserve(self, key: str, limit: RateLimit) -> float:
         wait_ms = await self._script(
@@ -89,7 +90,13 @@ class RedisBuckets:
         return int(wait_ms) / 1000
 
     async def set_rate(self, key: str, rate: float) -> None:
+        # Amazon announces the rate on every answer: write only a change, or to keep it alive
+        now = time.monotonic()
+        told = self._told.get(key)
+        if told is not None and told[0] == rate and now - told[1] < LEARNED_TTL / 2:
+            return
         await self.redis.set(self.prefix + "rate:" + key, repr(rate), ex=int(LEARNED_TTL))
+        self._told[key] = (rate, now)
 
     async def close(self) -> None:
         await self.redis.aclose()

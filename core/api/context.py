@@ -42,6 +42,11 @@ class RequestState:
         self._principal = principal
 
     @property
+    def caller(self) -> Principal | None:
+        """The caller if known yet (a websocket authenticates after the context exists)."""
+        return self._principal
+
+    @property
     def principal(self) -> Principal:
         if self._principal is None:
             raise Unauthenticated("this operation needs an API key")

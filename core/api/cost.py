@@ -263,7 +263,7 @@ class QueryCost(SchemaExtension):
 
         ctx = self.execution_context
         state = (ctx.context or {}).get(CONTEXT_KEY) if isinstance(ctx.context, dict) else None
-        principal = getattr(state, "_principal", None)
+        principal = state.caller if state is not None else None
         document = ctx.graphql_document
         if state is None or principal is None or document is None:
             yield

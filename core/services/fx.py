@@ -12,7 +12,7 @@ with round-half-even, the rule :meth:`crossdock.money.Money.rounded` applies eve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -26,7 +26,7 @@ from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.plugins import Plugins
 
-__all__ = ["RATE_PLACES", "Conversion", "convert", "converter", "cross_rate", "ensure_rates"]
+__all__ = ["RATE_PLACES", "Conversion", "DayRates", "convert", "ensure_rates", "rates_on"]
 
 RATE_PLACES = Decimal("1E-10")
 
@@ -68,59 +68,53 @@ async def ensure_rates(session: AsyncSession, plugins: Plugins, day: date) -> da
     return published.day
 
 
-async def cross_rate(
-    session: AsyncSession, plugins: Plugins, source: str, target: str, day: date
-) -> tuple[Decimal, date, str]:
-    """Units of ``target`` per one ``source`` on ``day``: ``(rate, publication day, source)``."""
-    if source == target:
-        return Decimal(1), day, "identity"
+@dataclass(frozen=True)
+class DayRates:
+    """The reference rates in force on ``day``, loaded once: every conversion of that day
+    (a page of orders, an order's tax thresholds) reads them without another query."""
+
+    day: date
+    published: date | None
+    source: str
+    rates: Mapping[str, Decimal]
+
+    def rate(self, source: str, target: str) -> Decimal:
+        """Units of ``target`` per one ``source``, crossed through the base currency."""
+        if source == target:
+            return Decimal(1)
+        missing = [c for c in (source, target) if c not in self.rates]
+        if self.published is None or missing:
+            raise UserError(
+                f"no reference rate from {source} to {target} for {self.day}", code="FX_RATE_UNAVAILABLE"
+            )
+        return (self.rates[target] / self.rates[source]).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
+
+    def convert(self, money: Money, target: str) -> Conversion:
+        """``money`` in ``target``, rounded once (module doc)."""
+        rate = self.rate(money.currency, target)
+        day = self.published or self.day
+        source = self.source if money.currency != target else "identity"
+        return Conversion(Money(money.amount * rate, target).rounded(), rate, day, source)
+
+    def to(self, money: Money, target: str) -> Money:
+        """The plain ``(money, currency) -> money`` converter tax engines get."""
+        return self.convert(money, target).amount
+
+
+async def rates_on(session: AsyncSession, plugins: Plugins, day: date) -> DayRates:
     published = await ensure_rates(session, plugins, day)
     if published is None:
-        raise UserError(f"no exchange rates are available for {day}", code="FX_RATE_UNAVAILABLE")
-    rows = {
-        r.currency: r
-        for r in (
-            await session.scalars(
-                select(FxRate).where(FxRate.day == published, FxRate.currency.in_([source, target]))
-            )
-        ).all()
-    }
-    missing = [c for c in (source, target) if c not in rows]
-    if missing:
-        raise UserError(
-            f"the {rows[next(iter(rows))].source if rows else 'reference'} rates of {published} have no "
-            f"{' or '.join(missing)}",
-            code="FX_RATE_UNAVAILABLE",
+        return DayRates(day, None, "", {})
+    rows = (
+        await session.execute(
+            select(FxRate.currency, FxRate.rate, FxRate.source).where(FxRate.day == published)
         )
-    rate = (rows[target].rate / rows[source].rate).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
-    return rate, published, rows[target].source
+    ).all()
+    return DayRates(day, published, rows[0][2] if rows else "", {c: r for c, r, _ in rows})
 
 
 async def convert(
     session: AsyncSession, plugins: Plugins, money: Money, target: str, day: date
 ) -> Conversion:
     """``money`` in ``target`` at the reference rate of ``day``, rounded once (module doc)."""
-    rate, published, source = await cross_rate(session, plugins, money.currency, target, day)
-    return Conversion(Money(money.amount * rate, target).rounded(), rate, published, source)
-
-
-async def converter(session: AsyncSession, plugins: Plugins, day: date) -> Callable[[Money, str], Money]:
-    """A synchronous ``(money, currency) -> money`` at the rates of ``day``, loaded once: for
-    code that converts inside plain functions (tax engines comparing with thresholds)."""
-    published = await ensure_rates(session, plugins, day)
-    rates: dict[str, Decimal] = {}
-    if published is not None:
-        rows = await session.execute(select(FxRate.currency, FxRate.rate).where(FxRate.day == published))
-        rates = {currency: rate for currency, rate in rows.all()}
-
-    def to(money: Money, target: str) -> Money:
-        if money.currency == target:
-            return money
-        if money.currency not in rates or target not in rates:
-            raise UserError(
-                f"no reference rate from {money.currency} to {target} for {day}", code="FX_RATE_UNAVAILABLE"
-            )
-        rate = (rates[target] / rates[money.currency]).quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
-        return Money(money.amount * rate, target).rounded()
-
-    return to
+    return (await rates_on(session, plugins, day)).convert(money, target)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -43,7 +42,7 @@ from crossdock.services.allocation import allocate_order, set_status
 from crossdock.services.checks import builtin_checks
 from crossdock.services.events import emit
 from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
-from crossdock.services.fx import Conversion, convert
+from crossdock.services.fx import DayRates, rates_on
 from crossdock.services.tax import quote_order
 
 __all__ = ["IngestResult", "ingest_orders"]
@@ -184,7 +183,7 @@ async def ingest_orders(
 
 class _OrderMoney:
     """A new order's total in the tenant's reporting currency (rate stored with it) and its
-    tax; rates are looked up once per currency and day for a whole page of orders."""
+    tax; a day's rates are loaded once for a whole page of orders."""
 
     def __init__(
         self,
@@ -197,25 +196,25 @@ class _OrderMoney:
         self.session, self.plugins, self.connection, self.tenant = session, plugins, connection, tenant
         self.settings = settings
         self.base = str(settings.get("reporting_currency") or "USD")
-        self.rates: dict[tuple[str, date], Conversion | None] = {}
+        self.days: dict[date, DayRates] = {}
 
     async def record(self, order: Order) -> None:
         day = order.placed_at.date()
-        key = (order.currency, day)
-        if key not in self.rates:
-            try:
-                self.rates[key] = await convert(
-                    self.session, self.plugins, Money(Decimal(1), order.currency), self.base, day
-                )
-            except UserError:
-                self.rates[key] = None  # no published rate for this currency: reports show the gap
-        rate = self.rates[key]
+        if day not in self.days:
+            self.days[day] = await rates_on(self.session, self.plugins, day)
+        rates = self.days[day]
+        try:
+            rate = rates.rate(order.currency, self.base)
+        except UserError:
+            rate = None  # no published rate for this currency: reports show the gap
         if rate is not None:
             order.base_currency = self.base
-            order.fx_rate = rate.rate
-            order.fx_day = rate.day
-            order.base_total_amount = Money(order.total_amount * rate.rate, self.base).rounded().amount
-        await quote_order(self.session, self.plugins, order, self.connection, self.settings, self.tenant)
+            order.fx_rate = rate
+            order.fx_day = rates.published or day
+            order.base_total_amount = Money(order.total_amount * rate, self.base).rounded().amount
+        await quote_order(
+            self.session, self.plugins, order, self.connection, self.settings, self.tenant, rates
+        )
 
 
 async def _create(

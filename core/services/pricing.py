@@ -34,7 +34,7 @@ from crossdock.money import Money, currency_exponent
 from crossdock.plugins import Plugins
 from crossdock.services.common import get_or_404
 from crossdock.services.events import enqueue_coalesced
-from crossdock.services.fx import cross_rate
+from crossdock.services.fx import rates_on
 
 __all__ = [
     "COMPETITOR_WINDOW",
@@ -123,7 +123,8 @@ async def breakdown(
     freight = rule.freight_amount
     duty = (purchase + freight) * rule.duty_rate
     landed = purchase + freight + duty
-    rate, fx_day, _ = await cross_rate(session, plugins, cost_currency, market, day)
+    rates = await rates_on(session, plugins, day)
+    rate, fx_day = rates.rate(cost_currency, market), rates.published or day
     landed_market = landed * rate
     fixed = rule.payment_fee_fixed
 

@@ -18,7 +18,7 @@ order's currency), ``difference`` when not, ``missing`` when it shipped more tha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -184,7 +184,7 @@ async def reconcile(
         paid[order_id] += qty * price + on_top_tax
         if by == "marketplace" and tax:
             marketplace_tax[order_id] += tax
-    rates = await _commission_rates(session, {o.connection_id for o in orders})
+    rates = await _commission_rates(session, connections)
     result = []
     for order in orders:
         by_sku, default_rate = rates.get(order.connection_id, ({}, Decimal(0)))
@@ -218,17 +218,17 @@ async def reconcile(
 
 
 async def _commission_rates(
-    session: AsyncSession, connection_ids: set[int]
+    session: AsyncSession, connections: Mapping[int, Connection]
 ) -> dict[int, tuple[dict[str, Decimal], Decimal]]:
     """Per connection: commission rate by channel SKU (price rules), and the default."""
-    rates: dict[int, tuple[dict[str, Decimal], Decimal]] = {}
-    for conn in (await session.scalars(select(Connection).where(Connection.id.in_(connection_ids)))).all():
-        default = Decimal(str((conn.settings or {}).get("commission_rate", "0")))
-        rates[conn.id] = ({}, default)
+    rates: dict[int, tuple[dict[str, Decimal], Decimal]] = {
+        conn.id: ({}, Decimal(str((conn.settings or {}).get("commission_rate", "0"))))
+        for conn in connections.values()
+    }
     rows = await session.execute(
         select(Listing.connection_id, Listing.channel_sku, PriceRule.commission_rate)
         .join(PriceRule, PriceRule.listing_id == Listing.id)
-        .where(Listing.connection_id.in_(connection_ids))
+        .where(Listing.connection_id.in_(list(connections)))
     )
     for connection_id, sku, rate in rows.all():
         rates[connection_id][0][sku] = rate

@@ -31,7 +31,7 @@ from crossdock.plugins import Plugins
 from crossdock.providers import TaxContext, TaxEngine, TaxLine, TaxQuote, Threshold
 from crossdock.providers import TaxTally as Tally
 from crossdock.services.events import emit
-from crossdock.services.fx import convert, converter
+from crossdock.services.fx import DayRates, rates_on
 
 __all__ = ["TAX_ON_TOP", "engine_for", "prices_include_tax", "quote_order"]
 
@@ -66,8 +66,10 @@ async def quote_order(
     connection: Connection,
     settings: Mapping[str, Any],
     tenant: str,
+    rates: DayRates | None = None,
 ) -> list[TaxQuote]:
-    """Quote, store and tally the tax of a new order (nothing when no engine applies)."""
+    """Quote, store and tally the tax of a new order (nothing when no engine applies).
+    ``rates`` are the reference rates of the order's day, when the caller has them."""
     engine = engine_for(plugins, order.destination_country)
     if engine is None:
         return []
@@ -95,6 +97,7 @@ async def quote_order(
     goods = sum((ln.unit_price_amount * ln.quantity for ln in lines), Decimal(0))
     included = prices_include_tax(connection)
     ship_from = await _ship_from(session, order)
+    rates = rates or await rates_on(session, plugins, order.placed_at.date())
     context = TaxContext(
         tenant=tenant,
         seller_country=str(tax.get("seller_country") or ship_from or ""),
@@ -108,7 +111,7 @@ async def quote_order(
         },
         registrations=frozenset(str(r) for r in tax.get("registrations") or ()),
         day=order.placed_at.date(),
-        fx=await converter(session, plugins, order.placed_at.date()),
+        fx=rates.to,
     )
     try:
         quotes = list(
@@ -139,7 +142,7 @@ async def quote_order(
         line.tax_collected_by = quote.collected_by
         line.tax_jurisdiction = quote.jurisdiction
     order.tax_amount = sum((q.amount.amount for q in quotes), Decimal(0))
-    await _tally(session, plugins, order, lines, quotes, thresholds, tallies)
+    _tally(session, rates, included, order, lines, quotes, thresholds, tallies)
     return quotes
 
 
@@ -154,9 +157,10 @@ async def _ship_from(session: AsyncSession, order: Order) -> str | None:
     return str(country) if country else None
 
 
-async def _tally(
+def _tally(
     session: AsyncSession,
-    plugins: Plugins,
+    rates: DayRates,
+    included: bool,
     order: Order,
     lines: Sequence[OrderLine],
     quotes: Sequence[TaxQuote],
@@ -164,7 +168,6 @@ async def _tally(
     tallies: dict[str, TaxTally],
 ) -> None:
     amounts: dict[str, Decimal] = {}
-    included = prices_include_tax(await session.get(Connection, order.connection_id))
     for line, quote in zip(lines, quotes, strict=True):
         if quote.counts_towards:  # thresholds count sales without the tax
             net = line.unit_price_amount * line.quantity - (quote.amount.amount if included else 0)
@@ -173,9 +176,7 @@ async def _tally(
         threshold = thresholds.get(key)
         currency = threshold.sales.currency if threshold and threshold.sales else order.currency
         try:
-            conversion = await convert(
-                session, plugins, Money(amount, order.currency), currency, order.placed_at.date()
-            )
+            conversion = rates.convert(Money(amount, order.currency), currency)
         except UserError:
             emit(session, "tax.tally_skipped", f"Order:{order.id}", key=key, reason="no exchange rate")
             continue

@@ -18,16 +18,14 @@ Directives (EU) 2017/2455 and 2019/1995, in force since 1 July 2021; Commission
 * Art. 138 + Art. 200: intra-Community supply to a buyer identified for VAT in another
   member state is exempt; the buyer accounts for the acquisition (reverse charge).
 
-Amounts: the EUR thresholds are compared in EUR. Line amounts in another currency need a
-conversion the core does not provide yet; pass ``fx`` (a callable ``(Money, "EUR") ->
-Money``) to :class:`EuVatEngine`, otherwise such a comparison raises ``UserError``
-(``FX_REQUIRED``). Sales that need no threshold comparison (domestic, reverse charge,
-above/below 150 known without FX) work in any currency.
+Amounts: the EUR thresholds are compared in EUR, through ``TaxContext.in_currency`` (the
+core's converter at the supply day's reference rates; without one, ``FX_REQUIRED``). Sales
+that need no threshold comparison (domestic, reverse charge) work in any currency.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 
 from stdnum.eu import vat as eu_vat
@@ -55,8 +53,6 @@ EU_OSS_THRESHOLD = Money.of("10000", "EUR")
 #: of an intrinsic value not exceeding EUR 150.
 IOSS_KEY = "IOSS"
 IOSS_LIMIT = Money.of("150", "EUR")
-
-FX = Callable[[Money, str], Money]
 
 
 def _country(code: str | None) -> str | None:
@@ -107,9 +103,6 @@ class EuVatEngine(TaxBase):
     version = "0.1.0"
     capabilities = frozenset({TaxCapability.QUOTE, TaxCapability.VAT_NUMBERS})
     rates_version = RATES_VERSION
-
-    def __init__(self, fx: FX | None = None) -> None:
-        self._fx = fx
 
     # ------------------------------------------------------------------ contract
 
@@ -217,19 +210,9 @@ class EuVatEngine(TaxBase):
             total = total + line.amount
         return total
 
-    def _eur(self, money: Money, context: TaxContext) -> Decimal:
-        if money.currency == "EUR":
-            return money.amount
-        fx = context.fx or self._fx
-        if fx is None:
-            raise UserError(
-                f"eu_vat needs an EUR conversion of {money} to compare with an EUR threshold",
-                code="FX_REQUIRED",
-            )
-        converted = fx(money, "EUR")
-        if converted.currency != "EUR":
-            raise ValueError("fx returned a non-EUR amount")
-        return converted.amount
+    @staticmethod
+    def _eur(money: Money, context: TaxContext) -> Decimal:
+        return context.in_currency(money, "EUR").amount
 
     @staticmethod
     def _line(line: TaxLine, jurisdiction: str, rate: Decimal, by: str, scheme: str) -> TaxQuote:

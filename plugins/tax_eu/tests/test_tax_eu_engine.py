@@ -11,6 +11,7 @@ Art. 138 (intra-Community supply, reverse charge).
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -228,9 +229,10 @@ def test_vat_number_validation_per_state(engine) -> None:
 def test_non_eur_threshold_comparison_needs_fx(engine) -> None:
     line = TaxLine(sku="S", amount=Money.of("400", "PLN"))
     c = ctx(seller_country="PL", ship_from_country="PL", destination_country="DE")
-    with pytest.raises(UserError, match="EUR conversion"):
+    with pytest.raises(UserError, match="must be compared in EUR"):
         engine.quote(c, [line])
-    converted = EuVatEngine(fx=lambda m, cur: Money(m.amount / 4, cur)).quote(c, [line])
+    with_rates = dataclasses.replace(c, fx=lambda m, cur: Money(m.amount / 4, cur))
+    converted = engine.quote(with_rates, [line])
     assert converted[0].scheme == "distance_below_threshold"
     assert converted[0].amount == Money.of("92.00", "PLN")  # PL 23 %
 

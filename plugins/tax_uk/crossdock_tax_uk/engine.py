@@ -29,7 +29,7 @@ EU member state to NI (EU OSS with the XI prefix) are refused with ``NotSupporte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 
 from stdnum.gb import vat as gb_vat
@@ -96,8 +96,6 @@ EU_MEMBER_STATES = frozenset(
 )
 _UK = frozenset({"GB", "UK", "XI"})
 
-FX = Callable[[Money, str], Money]
-
 
 def rate_for(tax_class: str) -> Decimal:
     """UK rate (fraction) of a class; unknown classes are standard-rated."""
@@ -113,9 +111,6 @@ class UkVatEngine(TaxBase):
     display_name = "UK VAT (GBP 135 rule, online marketplaces)"
     version = "0.1.0"
     capabilities = frozenset({TaxCapability.QUOTE, TaxCapability.VAT_NUMBERS})
-
-    def __init__(self, fx: FX | None = None) -> None:
-        self._fx = fx
 
     def applies_to(self, country: str) -> bool:
         return _up(country) in _UK
@@ -188,19 +183,9 @@ class UkVatEngine(TaxBase):
             total = total + line.amount
         return total
 
-    def _gbp(self, money: Money, context: TaxContext) -> Decimal:
-        if money.currency == "GBP":
-            return money.amount
-        fx = context.fx or self._fx
-        if fx is None:
-            raise UserError(
-                f"uk_vat needs a GBP conversion of {money} to compare with the GBP 135 limit",
-                code="FX_REQUIRED",
-            )
-        converted = fx(money, "GBP")
-        if converted.currency != "GBP":
-            raise ValueError("fx returned a non-GBP amount")
-        return converted.amount
+    @staticmethod
+    def _gbp(money: Money, context: TaxContext) -> Decimal:
+        return context.in_currency(money, "GBP").amount
 
     @staticmethod
     def _line(line: TaxLine, jurisdiction: str, by: str, scheme: str, zero: bool) -> TaxQuote:

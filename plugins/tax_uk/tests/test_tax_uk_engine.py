@@ -10,6 +10,7 @@ HMRC "VAT rates on different goods and services": 20 % standard, 5 % reduced, 0 
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -129,7 +130,8 @@ def test_northern_ireland_from_eu_is_not_modelled(engine) -> None:
 
 def test_non_gbp_limit_check_needs_fx(engine) -> None:
     line = TaxLine(sku="S", amount=Money.of("100", "USD"))
-    with pytest.raises(UserError, match="GBP conversion"):
+    with pytest.raises(UserError, match="must be compared in GBP"):
         engine.quote(ctx(), [line])
-    [q] = UkVatEngine(fx=lambda m, cur: Money(m.amount * Decimal("0.8"), cur)).quote(ctx(), [line])
+    with_rates = dataclasses.replace(ctx(), fx=lambda m, cur: Money(m.amount * Decimal("0.8"), cur))
+    [q] = engine.quote(with_rates, [line])
     assert (q.scheme, q.amount) == ("domestic", Money.of("20.00", "USD"))
