@@ -12,4 +12,4 @@ import os
 from crossdock.api.app import create_app
 from crossdock.bootstrap import App
 
-app = create_app(App.build(), live_demo=os.environ.get("CROSSDOCK_DEMO") == "1")
+app = create_app(App.build(), live_demo=os.environ.get("CROSSDOCK_DEMO") == "1", server_process=True)

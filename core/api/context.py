@@ -8,7 +8,7 @@ each mutation opens its own write transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -34,6 +34,9 @@ class RequestState:
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._loaders: dict[str, DataLoader[Any, Any]] = {}
+        #: GraphQL objects made from rows, shared by every place that shows the same row
+        #: (a page's orders all showing one connection); emptied with the loaders.
+        self.converted: dict[Hashable, Any] = {}
 
     def authenticate(self, principal: Principal) -> None:
         """Set the caller once (websockets authenticate after the context exists)."""
@@ -75,6 +78,7 @@ class RequestState:
             async with self._lock:
                 self._session.expire_all()  # later reads in this request see the change
             self._loaders.clear()
+            self.converted.clear()
 
     def loader(self, key: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
         """The request's DataLoader named ``key`` (created on first use)."""

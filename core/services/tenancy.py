@@ -1,31 +1,62 @@
-"""Organizations, tenants, API keys, and authenticating a request's key."""
+"""Organizations, tenants, API keys, and authenticating a request's key.
+
+A resolved key is remembered for :data:`AUTH_CACHE_SECONDS` per process, so a client's
+burst of requests does not read the key and its tenants each time. Whatever changes whom
+a key reaches (revoking it, a new tenant for an all-tenants key) empties that process's
+memory when it commits; the other server processes notice within those seconds.
+"""
 
 from __future__ import annotations
 
 import re
+import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from crossdock.db import Database, utcnow
-from crossdock.db.models import ApiKey, Organization, Tenant
+from crossdock.db.engine import after_commit
+from crossdock.db.models import ApiKey, Organization, Tenant, api_key_tenants
 from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
-from crossdock.security import SCOPES, generate_api_key, split_api_key, verify_secret
+from crossdock.security import SCOPES, generate_api_key, hash_secret, split_api_key, verify_secret
 
 __all__ = [
+    "AUTH_CACHE_SECONDS",
     "Principal",
     "authenticate",
     "create_api_key",
     "create_organization",
     "create_tenant",
+    "forget_resolved_keys",
     "revoke_api_key",
 ]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+#: Seconds a process trusts a key it resolved without reading it again: the longest a key
+#: revoked by another process (the CLI, another server worker) keeps working here.
+AUTH_CACHE_SECONDS = 1.0
+_AUTH_CACHE_SIZE = 10_000
+
+#: Per database: (key hash, X-Tenant) -> (trusted until, principal). Only successes.
+_resolved: weakref.WeakKeyDictionary[Database, dict[tuple[str, str | None], tuple[float, Principal]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def forget_resolved_keys() -> None:
+    """Make every key be read from the database again on its next request."""
+    for cache in list(_resolved.values()):
+        cache.clear()
+
+
+def _forget_on_commit(session: AsyncSession) -> None:
+    forget_resolved_keys()
+    after_commit(session, forget_resolved_keys)  # and again: a request may re-read it meanwhile
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,7 @@ async def create_tenant(
             await session.flush()
     except IntegrityError:
         raise UserError(f"tenant {slug!r} exists", field="slug", code="TAKEN") from None
+    _forget_on_commit(session)  # an all-tenants key now reaches one more
     return tenant
 
 
@@ -126,13 +158,16 @@ async def revoke_api_key(session: AsyncSession, prefix: str) -> None:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"no active API key {prefix!r}")
+    _forget_on_commit(session)
 
 
 async def authenticate(db: Database, authorization: str | None, tenant_slug: str | None) -> Principal:
     """Resolve ``Authorization: Bearer <key>`` and ``X-Tenant`` to a :class:`Principal`.
 
     Raises :class:`Unauthenticated` for a missing, malformed, unknown or revoked key and
-    :class:`Forbidden` for a tenant the key may not reach or an ambiguous one.
+    :class:`Forbidden` for a tenant the key may not reach or an ambiguous one. One query
+    reads the key and the tenants it reaches; a success is remembered for
+    :data:`AUTH_CACHE_SECONDS` (failures never are).
     """
     if not authorization:
         raise Unauthenticated("missing Authorization header; send 'Bearer <api key>'")
@@ -143,21 +178,52 @@ async def authenticate(db: Database, authorization: str | None, tenant_slug: str
     prefix = split_api_key(token)
     if prefix is None:
         raise Unauthenticated("malformed API key")
-    async with db.system() as session:
-        key = await session.scalar(
-            select(ApiKey).where(ApiKey.prefix == prefix).options(selectinload(ApiKey.tenants))
+    cache = _resolved.get(db)
+    if cache is None:
+        cache = _resolved[db] = {}
+    cache_key = (hash_secret(token), tenant_slug or None)
+    now = time.monotonic()
+    hit = cache.get(cache_key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    principal = await _resolve(db, token, prefix, tenant_slug)
+    if len(cache) >= _AUTH_CACHE_SIZE:
+        cache.clear()
+    cache[cache_key] = (now + AUTH_CACHE_SECONDS, principal)
+    return principal
+
+
+async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | None) -> Principal:
+    reached = or_(
+        and_(ApiKey.all_tenants, Tenant.organization_id == ApiKey.organization_id),
+        Tenant.id == api_key_tenants.c.tenant_id,
+    )
+    stmt = (
+        select(
+            ApiKey.id,
+            ApiKey.organization_id,
+            ApiKey.key_hash,
+            ApiKey.scopes,
+            ApiKey.revoked_at,
+            Tenant.id.label("tenant_id"),
+            Tenant.slug.label("tenant_slug"),
         )
-        if key is None or not verify_secret(token, key.key_hash):
-            raise Unauthenticated("unknown API key")
-        if key.revoked_at is not None:
-            raise Unauthenticated("API key has been revoked")
-        if key.all_tenants:
-            stmt = select(Tenant).where(Tenant.organization_id == key.organization_id)
-            candidates = list((await session.scalars(stmt.order_by(Tenant.id))).all())
-        else:
-            candidates = list(key.tenants)
+        .select_from(ApiKey)
+        .outerjoin(api_key_tenants, api_key_tenants.c.api_key_id == ApiKey.id)
+        .outerjoin(Tenant, reached)
+        .where(ApiKey.prefix == prefix)
+        .order_by(Tenant.id)
+    )
+    async with db.system() as session:
+        rows = (await session.execute(stmt)).all()
+    if not rows or not verify_secret(token, rows[0].key_hash):
+        raise Unauthenticated("unknown API key")
+    key = rows[0]
+    if key.revoked_at is not None:
+        raise Unauthenticated("API key has been revoked")
+    candidates = list(dict.fromkeys((r.tenant_id, r.tenant_slug) for r in rows if r.tenant_id is not None))
     if tenant_slug:
-        matches = [t for t in candidates if t.slug == tenant_slug]
+        matches = [t for t in candidates if t[1] == tenant_slug]
         if not matches:
             raise Forbidden(f"this API key has no access to tenant {tenant_slug!r}")
         tenant = matches[0]
@@ -170,7 +236,7 @@ async def authenticate(db: Database, authorization: str | None, tenant_slug: str
     return Principal(
         api_key_id=key.id,
         organization_id=key.organization_id,
-        tenant_id=tenant.id,
-        tenant_slug=tenant.slug,
+        tenant_id=tenant[0],
+        tenant_slug=tenant[1],
         scopes=frozenset(key.scopes),
     )

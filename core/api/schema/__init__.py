@@ -7,21 +7,17 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from crossdock.api.cost import QueryCost
+from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
 from crossdock.api.schema.errors import ErrorCodes
 
-__all__ = ["SCHEMA_FILE", "build_schema", "schema"]
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "SCHEMA_FILE", "build_schema", "schema"]
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schema.graphql"
-
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-MAX_TOKENS = 4000
 
 Query = merge_types(
     "Query",
@@ -67,9 +63,7 @@ def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import types
 
     extensions: list[Any] = [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        DocumentCache,  # the depth, alias and token limits, and parsed documents kept
         QueryCost,
         ErrorCodes,
     ]

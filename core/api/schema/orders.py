@@ -6,15 +6,16 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate
-from crossdock.api.schema.types import Order, PickLine, Shipment
+from crossdock.api.schema.types import ORDER_RELATIONS, Order, PickLine, Shipment
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.errors import NotFound
@@ -74,7 +75,24 @@ class Query:
             if filter.search:
                 like = f"%{filter.search}%"
                 stmt = stmt.where(or_(m.Order.external_id.ilike(like), m.Order.buyer_name.ilike(like)))
-        return await paginate(state(info), stmt, m.Order, Order.from_row, first=first, after=after)
+        return await _order_page(info, stmt, first, after)
+
+
+async def _order_page(
+    info: Info[Any, Any], stmt: Select[Any], first: int | None, after: str | None
+) -> Connection[Order]:
+    """A page of orders with the relations the query selects loaded for the whole page. The
+    channel's raw payload is never shown, so it is not read (nor JSON-decoded)."""
+    return await paginate(
+        state(info),
+        stmt.options(defer(m.Order.raw)),
+        m.Order,
+        Order.from_row,
+        first=first,
+        after=after,
+        info=info,
+        relations=ORDER_RELATIONS,
+    )
 
 
 def _order_pk(value: strawberry.ID, field: str = "id") -> int:
@@ -348,14 +366,7 @@ class SlaQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Order]:
-        return await paginate(
-            state(info),
-            sla.at_risk(utcnow(), within_hours),
-            m.Order,
-            Order.from_row,
-            first=first,
-            after=after,
-        )
+        return await _order_page(info, sla.at_risk(utcnow(), within_hours), first, after)
 
     @strawberry.field(
         extensions=requires("orders:read"), description="Past their ship-by and still unconfirmed."
@@ -363,9 +374,7 @@ class SlaQuery:
     async def late_orders(
         self, info: Info[Any, Any], first: int | None = None, after: str | None = None
     ) -> Connection[Order]:
-        return await paginate(
-            state(info), sla.late(utcnow()), m.Order, Order.from_row, first=first, after=after
-        )
+        return await _order_page(info, sla.late(utcnow()), first, after)
 
     @strawberry.field(
         extensions=requires("orders:read"), description="What to pick in one warehouse, by SKU."

@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
 from sqlalchemy import Select
+from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from crossdock.api.context import RequestState
+from crossdock.api.schema.loaders import Relation, prefetch
 from crossdock.errors import UserError
 
-__all__ = ["Connection", "Edge", "Node", "PageInfo", "decode_id", "encode_id", "paginate"]
+__all__ = [
+    "Connection",
+    "Edge",
+    "Node",
+    "PageInfo",
+    "decode_id",
+    "encode_id",
+    "node_fields",
+    "paginate",
+]
 
 T = TypeVar("T")
 MAX_PAGE = 250
@@ -92,6 +104,30 @@ def _after(cursor: str) -> int:
         raise UserError(f"{cursor!r} is not a valid cursor", field="after", code="INVALID_CURSOR") from None
 
 
+def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, with fragments spread out."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def node_fields(info: Info[Any, Any]) -> set[str]:
+    """The names of the fields the query selects on a connection's nodes, through
+    ``nodes { ... }`` and ``edges { node { ... } }`` (and fragments of either)."""
+    names: set[str] = set()
+    for connection in _fields(info.selected_fields):
+        for field in _fields(connection.selections):
+            if field.name == "nodes":
+                names.update(f.name for f in _fields(field.selections))
+            elif field.name == "edges":
+                for edge_field in _fields(field.selections):
+                    if edge_field.name == "node":
+                        names.update(f.name for f in _fields(edge_field.selections))
+    return names
+
+
 async def paginate(
     state: RequestState,
     stmt: Select[Any],
@@ -100,7 +136,11 @@ async def paginate(
     *,
     first: int | None,
     after: str | None,
+    info: Info[Any, Any] | None = None,
+    relations: Mapping[str, Relation] | None = None,
 ) -> Connection[T]:
+    """One page of ``stmt``. Given ``info`` and the node type's ``relations``, the ones the
+    query selects are loaded for the whole page here (see :func:`~.loaders.prefetch`)."""
     size = DEFAULT_PAGE if first is None else first
     if size < 0 or size > MAX_PAGE:
         raise UserError(f"first must be between 0 and {MAX_PAGE}", field="first", code="INVALID")
@@ -111,6 +151,8 @@ async def paginate(
         rows = list((await session.scalars(stmt)).all())
     has_next = len(rows) > size
     rows = rows[:size]
+    if info is not None and relations:
+        await prefetch(state, rows, relations, node_fields(info))
     edges = [Edge(cursor=_cursor(r.id), node=convert(r)) for r in rows]
     return Connection(
         edges=edges,

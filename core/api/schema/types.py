@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -12,14 +13,25 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
-from crossdock.api.schema.loaders import ats_by_connection, by_id, children
+from crossdock.api.schema.loaders import (
+    Children,
+    Parent,
+    Relation,
+    Resolved,
+    ats_by_connection,
+    by_id,
+    children,
+    now_or_later,
+)
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
 from crossdock.db import utcnow
 
 M = TypeVar("M")
+R = TypeVar("R")
 
 __all__ = [
+    "ORDER_RELATIONS",
     "Allocation",
     "CannedReply",
     "ChannelConnection",
@@ -56,6 +68,17 @@ async def _same_tenant(info: Info[Any, Any], model: type[M], pk: int) -> M:
     if row is None:
         raise LookupError(f"{model.__name__} {pk} is referenced but not visible")
     return row
+
+
+def _visible(model: type[M], pk: int, convert: Callable[[M], R]) -> Callable[[M | None], R]:
+    """``convert`` for a row another row of this tenant points at (see :func:`_same_tenant`)."""
+
+    def check(row: M | None) -> R:
+        if row is None:
+            raise LookupError(f"{model.__name__} {pk} is referenced but not visible")
+        return convert(row)
+
+    return check
 
 
 @strawberry.type
@@ -407,45 +430,95 @@ class Order(Node):
             tax_total=Money.of(row.tax_amount, row.currency),
         )
 
-    @strawberry.field
-    async def connection(self, info: Info[Any, Any]) -> ChannelConnection:
-        return ChannelConnection.from_row(await _same_tenant(info, m.Connection, self.connection_pk))
+    # Relations answer at once when the page prefetched them (see ORDER_RELATIONS), else
+    # through the request's DataLoaders.
+    @strawberry.field(graphql_type=ChannelConnection)
+    def connection(self, info: Info[Any, Any]) -> Resolved[ChannelConnection]:
+        st = state(info)
+        memo = ("ChannelConnection", self.connection_pk)
+        known = st.converted.get(memo)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        check = _visible(m.Connection, self.connection_pk, ChannelConnection.from_row)
 
-    @strawberry.field
-    async def lines(self, info: Info[Any, Any]) -> list[OrderLine]:
-        rows = await children(state(info), m.OrderLine, "order_id").load(self.pk)
+        def convert(row: m.Connection | None) -> ChannelConnection:
+            st.converted[memo] = converted = check(row)
+            return converted
+
+        return now_or_later(by_id(st, m.Connection), self.connection_pk, convert)
+
+    @strawberry.field(graphql_type=list["OrderLine"])
+    def lines(self, info: Info[Any, Any]) -> Resolved[list[OrderLine]]:
         currency = self.total.currency
-        return [OrderLine.from_row(r, currency) for r in rows]
+        return now_or_later(
+            children(state(info), m.OrderLine, "order_id"),
+            self.pk,
+            lambda rows: [OrderLine.from_row(r, currency) for r in rows],
+        )
 
-    @strawberry.field
-    async def holds(self, info: Info[Any, Any]) -> list[OrderHold]:
-        rows = await children(state(info), m.OrderHold, "order_id").load(self.pk)
-        return [OrderHold.from_row(r) for r in rows]
+    @strawberry.field(graphql_type=list["OrderHold"])
+    def holds(self, info: Info[Any, Any]) -> Resolved[list[OrderHold]]:
+        return now_or_later(
+            children(state(info), m.OrderHold, "order_id"),
+            self.pk,
+            lambda rows: [OrderHold.from_row(r) for r in rows],
+        )
 
-    @strawberry.field
-    async def shipments(self, info: Info[Any, Any]) -> list[Shipment]:
-        rows = await children(state(info), m.Shipment, "order_id").load(self.pk)
-        return [Shipment.from_row(r) for r in rows]
+    @strawberry.field(graphql_type=list["Shipment"])
+    def shipments(self, info: Info[Any, Any]) -> Resolved[list[Shipment]]:
+        return now_or_later(
+            children(state(info), m.Shipment, "order_id"),
+            self.pk,
+            lambda rows: [Shipment.from_row(r) for r in rows],
+        )
 
-    @strawberry.field
-    async def history(self, info: Info[Any, Any]) -> list[OrderStatusChange]:
-        rows = await children(state(info), m.OrderStatusChange, "order_id").load(self.pk)
-        return [OrderStatusChange.from_row(r) for r in rows]
+    @strawberry.field(graphql_type=list["OrderStatusChange"])
+    def history(self, info: Info[Any, Any]) -> Resolved[list[OrderStatusChange]]:
+        return now_or_later(
+            children(state(info), m.OrderStatusChange, "order_id"),
+            self.pk,
+            lambda rows: [OrderStatusChange.from_row(r) for r in rows],
+        )
 
-    @strawberry.field(description="Where each line's units are reserved, packed or shipped from.")
-    async def allocations(self, info: Info[Any, Any]) -> list[Allocation]:
-        rows = await children(state(info), m.Allocation, "order_id").load(self.pk)
-        return [Allocation.from_row(r) for r in rows]
+    @strawberry.field(
+        graphql_type=list["Allocation"],
+        description="Where each line's units are reserved, packed or shipped from.",
+    )
+    def allocations(self, info: Info[Any, Any]) -> Resolved[list[Allocation]]:
+        return now_or_later(
+            children(state(info), m.Allocation, "order_id"),
+            self.pk,
+            lambda rows: [Allocation.from_row(r) for r in rows],
+        )
 
-    @strawberry.field
-    async def returns(self, info: Info[Any, Any]) -> list[OrderReturn]:
-        rows = await children(state(info), m.OrderReturn, "order_id").load(self.pk)
-        return [OrderReturn.from_row(r) for r in rows]
+    @strawberry.field(graphql_type=list["OrderReturn"])
+    def returns(self, info: Info[Any, Any]) -> Resolved[list[OrderReturn]]:
+        return now_or_later(
+            children(state(info), m.OrderReturn, "order_id"),
+            self.pk,
+            lambda rows: [OrderReturn.from_row(r) for r in rows],
+        )
 
-    @strawberry.field
-    async def refunds(self, info: Info[Any, Any]) -> list[Refund]:
-        rows = await children(state(info), m.Refund, "order_id").load(self.pk)
-        return [Refund.from_row(r) for r in rows]
+    @strawberry.field(graphql_type=list["Refund"])
+    def refunds(self, info: Info[Any, Any]) -> Resolved[list[Refund]]:
+        return now_or_later(
+            children(state(info), m.Refund, "order_id"),
+            self.pk,
+            lambda rows: [Refund.from_row(r) for r in rows],
+        )
+
+
+#: The relations an order page loads up front when its query selects them.
+ORDER_RELATIONS: dict[str, Relation] = {
+    "connection": Parent(m.Connection, "connection_id"),
+    "lines": Children(m.OrderLine, "order_id"),
+    "holds": Children(m.OrderHold, "order_id"),
+    "shipments": Children(m.Shipment, "order_id"),
+    "history": Children(m.OrderStatusChange, "order_id"),
+    "allocations": Children(m.Allocation, "order_id"),
+    "returns": Children(m.OrderReturn, "order_id"),
+    "refunds": Children(m.Refund, "order_id"),
+}
 
 
 @strawberry.type
