@@ -18,14 +18,13 @@ import multiprocessing
 import os
 import platform
 import pstats
-import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -154,13 +153,16 @@ async def seeded_shop(app: App, emulator: Any, base_url: str, stock: int = 10**6
 
 
 @contextmanager
-def marketplace_process(emulator: Any, port: int) -> Iterator[None]:
-    """Serve ``emulator`` (as set up so far) from a forked child process on ``port``."""
+def marketplace_process(
+    emulator: Any, port: int, prepare: Callable[[], None] = lambda: None
+) -> Iterator[None]:
+    """Serve ``emulator`` (as set up so far, then ``prepare``d in the child) from a forked
+    child process on ``port``."""
     child = multiprocessing.get_context("fork").Process(
-        target=_serve_forever, args=(emulator, port), daemon=True
+        target=_serve_forever, args=(emulator, port, prepare), daemon=True
     )
     child.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # the child makes up the orders first
     while True:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -176,14 +178,45 @@ def marketplace_process(emulator: Any, port: int) -> Iterator[None]:
         child.join()
 
 
-def _serve_forever(emulator: Any, port: int) -> None:
+def _serve_forever(emulator: Any, port: int, prepare: Callable[[], None]) -> None:
     import uvicorn
 
     logging.disable(logging.CRITICAL)
+    prepare()
     uvicorn.run(emulator, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 
-async def ingest(kind: str, orders: int, tmp: Path, profile: bool = False) -> dict[str, Any]:
+class _RssSampler:
+    """The process's resident memory when the block starts and its peak within the block,
+    sampled every 20 ms (``ru_maxrss`` cannot be reset, so it would report start-up)."""
+
+    def __init__(self) -> None:
+        self.start = self.peak = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def now() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.now())
+            await asyncio.sleep(0.02)
+
+    async def __aenter__(self) -> None:
+        self.start = self.peak = self.now()
+        self._task = asyncio.create_task(self._sample())
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.peak = max(self.peak, self.now())
+
+
+async def ingest(
+    kind: str, orders: int, tmp: Path, profile: bool = False, floor: bool = True
+) -> dict[str, Any]:
     """Orders pulled from the Shopee emulator through the whole pipeline, against a bulk
     insert of the same rows with SQLAlchemy Core."""
     from crossdock_shopee.emulator import ShopeeSellerEmulator
@@ -194,39 +227,45 @@ async def ingest(kind: str, orders: int, tmp: Path, profile: bool = False) -> di
         app = await build_app(url, tmp)
         tenant, conn_id, _ = await seeded_shop(app, emulator, f"http://127.0.0.1:{port}")
         account = next(iter(emulator.shops.values()))
-        emulator.generate(account.shop_id, orders, seed=7, skus=SKUS)
-        # The marketplace is somebody else's computer: its emulator answers from its own
-        # process, so its CPU time is not counted as ours.
-        with marketplace_process(emulator, port):
+        # The marketplace is somebody else's computer: its emulator makes up the orders and
+        # answers from its own process, so neither its CPU time nor its memory is ours.
+        with marketplace_process(
+            emulator, port, lambda: emulator.generate(account.shop_id, orders, seed=7, skus=SKUS)
+        ):
             profiler = cProfile.Profile() if profile else None
+            rss = _RssSampler()
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            totals = await sync_to_the_end(app, tenant.id, conn_id, runs=10_000)
+            async with rss:
+                totals = await sync_to_the_end(app, tenant.id, conn_id, runs=10_000)
             if profiler:
                 profiler.disable()
             elapsed = time.perf_counter() - started
         async with app.db.tenant(tenant.id) as session:
             stored = await session.scalar(select(func.count()).select_from(Order))
         assert stored == orders, (stored, orders)
-        rows = await _rows_for_floor(app, tenant.id)
+        rows = await _rows_for_floor(app, tenant.id) if floor else []
         await app.close()
-    async with database(kind, tmp) as url:
-        app = await build_app(url, tmp)
-        tenant = await make_tenant(app)
-        floor_started = time.perf_counter()
-        await _bulk_insert(app, tenant.id, rows)
-        floor_elapsed = time.perf_counter() - floor_started
-        await app.close()
+    floor_elapsed = None
+    if floor:
+        async with database(kind, tmp) as url:
+            app = await build_app(url, tmp)
+            tenant = await make_tenant(app)
+            floor_started = time.perf_counter()
+            await _bulk_insert(app, tenant.id, rows)
+            floor_elapsed = time.perf_counter() - floor_started
+            await app.close()
     result = {
         "value": round(orders / elapsed, 1),
         "unit": "orders/s",
-        "floor": round(orders / floor_elapsed, 1),
+        "floor": round(orders / floor_elapsed, 1) if floor_elapsed else None,
         "orders": orders,
         "pages": totals.get("pages"),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "start_rss_mb": round(rss.start, 1),
+        "peak_rss_mb": round(rss.peak, 1),
     }
-    result["ratio"] = round(result["floor"] / result["value"], 1)
+    result["ratio"] = round(result["floor"] / result["value"], 1) if result["floor"] else None
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
@@ -300,6 +339,12 @@ async def _bulk_insert(
 # --------------------------------------------------------------------------- GraphQL read
 
 
+def graphql_workers() -> int:
+    """Server processes for the read benchmark: what a deployment on this machine would run,
+    one per CPU (``BENCH_WORKERS`` to choose)."""
+    return int(os.environ.get("BENCH_WORKERS") or os.cpu_count() or 1)
+
+
 async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dict[str, Any]:
     """``orders(first: 50)`` with relations from the real server process under concurrent
     load, against the same data fetched with one raw SQL query."""
@@ -324,6 +369,7 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
             "CROSSDOCK_PLUGINS": "shopee,fx_ecb",
             "CROSSDOCK_PERIODIC": "0",
         }
+        workers = graphql_workers()
         server = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -332,12 +378,16 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
             "--port",
             str(port),
             "--no-migrate",
+            "--workers",
+            str(workers),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            latencies, rps = await _load(f"http://127.0.0.1:{port}", tenant.key, seconds)
+            latencies, rps, server_cpu = await _load(
+                f"http://127.0.0.1:{port}", tenant.key, seconds, cpu_of=server.pid
+            )
         finally:
             server.terminate()
             await server.wait()
@@ -352,6 +402,10 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
         "ratio": round(p50 / floor["p50_ms"], 1) if floor["p50_ms"] else None,
         "statements_per_request": statements,
         "requests": len(latencies),
+        "workers": workers,
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / len(latencies), 2)
+        if server_cpu is not None and latencies
+        else None,
     }
 
 
@@ -368,6 +422,7 @@ def _pct(values: list[float], q: int) -> float:
 
 async def _statements_per_request(app: App, tenant: Any) -> int:
     from crossdock.api.app import create_app
+    from crossdock.services.tenancy import forget_resolved_keys
     from crossdock.testing.kit import GraphQL
 
     counted: list[str] = []
@@ -380,6 +435,7 @@ async def _statements_per_request(app: App, tenant: Any) -> int:
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         api = GraphQL(client)
         await api.data(PAGE_QUERY, key=tenant.key)
+        forget_resolved_keys()  # count the key's lookup too, as its first request in a second does
         event.listen(engine, "before_cursor_execute", count)
         try:
             await api.data(PAGE_QUERY, key=tenant.key)
@@ -399,7 +455,24 @@ async def _floor_latency(app: App, tenant_id: int, seconds: float) -> dict[str, 
     return {"p50_ms": _pct(times, 50), "qps": len(times) / min(seconds, 5)}
 
 
-async def _load(base: str, key: str, seconds: float, concurrency: int = 8) -> tuple[list[float], float]:
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and its children (the server's workers), from /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0.0
+        for p in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def _load(
+    base: str, key: str, seconds: float, concurrency: int = 8, cpu_of: int | None = None
+) -> tuple[list[float], float, float | None]:
+    """Latencies and requests per second of ``concurrency`` clients, and the CPU seconds
+    the process ``cpu_of`` (with its children) spent meanwhile."""
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30
     ) as client:
@@ -409,8 +482,12 @@ async def _load(base: str, key: str, seconds: float, concurrency: int = 8) -> tu
                     break
             except httpx.TransportError:
                 await asyncio.sleep(0.1)
-        for _ in range(20):  # warm up
-            await client.post("/graphql", json={"query": PAGE_QUERY})
+
+        async def warm_up() -> None:
+            for _ in range(20):
+                await client.post("/graphql", json={"query": PAGE_QUERY})
+
+        await asyncio.gather(*(warm_up() for _ in range(concurrency)))  # every server worker
         latencies: list[float] = []
         deadline = time.perf_counter() + seconds
 
@@ -422,9 +499,13 @@ async def _load(base: str, key: str, seconds: float, concurrency: int = 8) -> tu
                 assert not body.get("errors"), body["errors"]
                 latencies.append((time.perf_counter() - started) * 1000)
 
+        cpu_before = _cpu_seconds(cpu_of) if cpu_of else None
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, len(latencies) / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        cpu_after = _cpu_seconds(cpu_of) if cpu_of else None
+        cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+        return latencies, len(latencies) / elapsed, cpu
 
 
 # --------------------------------------------------------------------------- reservations
@@ -503,6 +584,39 @@ async def reservations(kind: str, orders: int, tmp: Path) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- memory
+
+
+def memory(kind: str, sizes: list[int]) -> dict[str, Any]:
+    """Peak RSS of the whole ingest at each size, each in a fresh process (the peak is a
+    process's lifetime figure). The smallest size is the floor: flat memory means a ratio
+    near 1."""
+    peaks: dict[str, float] = {}
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            out = Path(tmp) / f"{size}.json"
+            subprocess.run(
+                [
+                    *(sys.executable, __file__, "--db", kind, "--only", "ingest", "--orders", str(size)),
+                    *("--no-floor", "--out", str(out)),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            result = json.loads(out.read_text())["results"][f"ingest.{kind}"]
+            peaks[str(size)], rates[str(size)] = result["peak_rss_mb"], result["value"]
+    low, high = str(min(sizes)), str(max(sizes))
+    return {
+        "value": peaks[high],
+        "unit": f"MB peak RSS at {int(high):,} orders",
+        "floor": peaks[low],
+        "ratio": round(peaks[high] / peaks[low], 2),
+        "peak_rss_mb": peaks,
+        "orders_per_s": rates,
+    }
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -526,7 +640,9 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite,postgresql")
     parser.add_argument("--orders", type=int, default=int(os.environ.get("BENCH_ORDERS", "2000")))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "10")))
-    parser.add_argument("--only", default="ingest,graphql,reservations")
+    parser.add_argument("--only", default="ingest,graphql,reservations,memory")
+    parser.add_argument("--memory-orders", default=os.environ.get("BENCH_MEMORY_ORDERS", "10000,100000"))
+    parser.add_argument("--no-floor", action="store_true", help="skip the ingest floor")
     parser.add_argument("--profile-ingest", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "results.json"))
     args = parser.parse_args()
@@ -536,13 +652,18 @@ def main() -> None:
     async def run(tmp: Path) -> None:
         for kind in kinds:
             if "ingest" in args.only:
-                results[f"ingest.{kind}"] = await ingest(kind, args.orders, tmp, args.profile_ingest)
+                results[f"ingest.{kind}"] = await ingest(
+                    kind, args.orders, tmp, args.profile_ingest, floor=not args.no_floor
+                )
             if "graphql" in args.only:
                 results[f"graphql_read.{kind}"] = await graphql_read(
                     kind, min(args.orders, 2000), args.seconds, tmp
                 )
             if "reservations" in args.only and kind == "postgresql":
                 results[f"reservations.{kind}"] = await reservations(kind, 800, tmp)
+            if "memory" in args.only:
+                sizes = [int(n) for n in args.memory_orders.split(",")]
+                results[f"ingest_memory.{kind}"] = await asyncio.to_thread(memory, kind, sizes)
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run(Path(tmp)))
@@ -564,8 +685,15 @@ def table(report: dict[str, Any]) -> str:
             )
         if "oversold" in r:
             notes.append(f"oversold {r['oversold']}, {r['allocated']} allocated of stock {r['stock']}")
-        if "peak_rss_mb" in r:
-            notes.append(f"{r['orders']} orders, peak RSS {r['peak_rss_mb']} MB")
+        if "orders_per_s" in r:
+            notes.append(
+                "; ".join(
+                    f"{int(n):,} orders: {mb} MB, {r['orders_per_s'][n]} orders/s"
+                    for n, mb in r["peak_rss_mb"].items()
+                )
+            )
+        elif "peak_rss_mb" in r:
+            notes.append(f"{r['orders']} orders, RSS {r['start_rss_mb']} -> peak {r['peak_rss_mb']} MB")
         rows.append(
             (
                 key,
