@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import strawberry
@@ -13,6 +14,12 @@ from crossdock.money import Money as MoneyValue
 from crossdock.money import currency_exponent
 
 __all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
+
+
+@lru_cache(maxsize=512)
+def _minor_unit(currency: str) -> Decimal:
+    """1, 0.01 or 0.001: looked up in the locale data once per currency, not per amount."""
+    return Decimal(1).scaleb(-currency_exponent(currency))
 
 
 @strawberry.type(description="An amount in an ISO 4217 currency. Amounts are decimal strings.")
@@ -30,9 +37,8 @@ class Money:
     def exact(cls, amount: Decimal, currency: str) -> Money:
         """Show at least the currency's minor units ("10.00 SGD", "1200 JPY") and never
         drop a sub-minor digit that is really stored (unit prices like 0.1234)."""
-        minor = Decimal(1).scaleb(-currency_exponent(currency))
-        shown = amount.quantize(minor) if amount == amount.quantize(minor) else amount.normalize()
-        return cls(amount=shown, currency=currency)
+        quantized = amount.quantize(_minor_unit(currency))
+        return cls(amount=quantized if quantized == amount else amount.normalize(), currency=currency)
 
 
 @strawberry.input
