@@ -219,9 +219,9 @@ async def _duplicates(session: AsyncSession, orders: Sequence[ChannelOrder]) -> 
         ):
             items.setdefault(order_id, []).append((sku, qty))
     for r in rows:
-        for buyer in (("email", r.buyer_email), ("name", r.buyer_name)):
-            if buyer[1]:
-                seen.setdefault((buyer, r.currency, r.total_amount), []).append(
+        for known in (("email", r.buyer_email), ("name", r.buyer_name)):
+            if known[1]:
+                seen.setdefault((known, r.currency, r.total_amount), []).append(
                     (r.external_id, r.placed_at, sorted(items.get(r.id, [])))
                 )
     found: list[bool] = []
@@ -240,7 +240,7 @@ async def _duplicates(session: AsyncSession, orders: Sequence[ChannelOrder]) -> 
                 for external_id, placed_at, lines in seen.get(key, ())
             )
         )
-        for known in {buyer, ("email", order.buyer_email), ("name", order.buyer_name)}:
+        for known in (("email", order.buyer_email), ("name", order.buyer_name)):  # buyer is one
             if known[1]:
                 seen.setdefault((known, order.total.currency, order.total.amount), []).append(
                     (order.external_id, order.placed_at, skus)

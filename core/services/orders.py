@@ -14,15 +14,17 @@ never overwritten by the channel's coarser view.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.db.base import Base
 from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Allocation,
@@ -173,20 +175,17 @@ async def ingest_orders(
         if incoming.external_id not in existing and incoming.external_id not in fresh:
             fresh[incoming.external_id] = incoming
     if fresh:
-        ids = await _create_all(
+        created = await _create_all(
             session, plugins, connection, list(fresh.values()), variants, conn_view, money
         )
-        ingested.extend((ids[external_id], external_id, True) for external_id in fresh)
+        ingested.extend((created[external_id], external_id, True) for external_id in fresh)
         result.created = len(fresh)
-        repeated = (
-            {o.external_id for o in orders if o.external_id in fresh} if len(orders) > len(fresh) else set()
-        )
-        if repeated:
+        deliveries = Counter(o.external_id for o in orders)
+        repeated = [created[e] for e in fresh if deliveries[e] > 1]
+        if repeated:  # delivered again later in the page: an update of the row just stored
             existing.update(
                 (o.external_id, o)
-                for o in (
-                    await session.scalars(select(Order).where(Order.id.in_([ids[e] for e in repeated])))
-                ).all()
+                for o in (await session.scalars(select(Order).where(Order.id.in_(repeated)))).all()
             )
     first_seen = {id(o) for o in fresh.values()}
     for incoming in orders:
@@ -356,7 +355,7 @@ async def _create_all(
     line_ids = await _insert_lines(session, tenant_id, [(ids[n.order.external_id], n) for n in new])
     history: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    holds: list[dict[str, Any]] = []
+    hold_rows: list[dict[str, Any]] = []
     allocations: list[dict[str, Any]] = []
     for n in new:
         order_id, external_id = ids[n.order.external_id], n.order.external_id
@@ -376,7 +375,7 @@ async def _create_all(
             )
             if status == OrderStatus.ON_HOLD:
                 for hold_reason, message in n.holds:
-                    holds.append(
+                    hold_rows.append(
                         {
                             "tenant_id": tenant_id,
                             "order_id": order_id,
@@ -406,12 +405,12 @@ async def _create_all(
         )
     for model, batch in (
         (OrderStatusChange, history),
-        (OrderHold, holds),
+        (OrderHold, hold_rows),
         (Allocation, allocations),
         (Event, events),
     ):
         if batch:
-            await session.execute(insert(model.__table__), batch)
+            await session.execute(insert(_table(model)), batch)
     # What a page rarely has is done order by order, on the stored rows: orders the
     # allocator must see stored, marketplace-fulfilled orders already shipped, tax.
     rare = {
@@ -454,6 +453,11 @@ class _New:
         self.path.append((status, reason))
 
 
+def _table(model: type[Base]) -> Table:
+    """A model's table, for plain multi-row inserts that skip the ORM's per-row work."""
+    return cast(Table, model.__table__)
+
+
 def _event(tenant_id: int | None, type: str, subject: str, **payload: Any) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "type": type, "subject": subject, "payload": payload}
 
@@ -463,7 +467,7 @@ async def _insert_orders(
 ) -> dict[str, int]:
     """Insert order rows in one statement; their ids by external id (read back by the
     unique key, which works alike on every database)."""
-    await session.execute(insert(Order.__table__), rows)
+    await session.execute(insert(_table(Order)), rows)
     found = await session.execute(
         select(Order.external_id, Order.id).where(
             Order.connection_id == connection_id, Order.external_id.in_([r["external_id"] for r in rows])
@@ -491,7 +495,7 @@ async def _insert_lines(
         for line, variant_id in zip(n.order.lines, n.variants, strict=True)
     ]
     if rows:
-        await session.execute(insert(OrderLine.__table__), rows)
+        await session.execute(insert(_table(OrderLine)), rows)
     stored = {
         (order_id, external_id): line_id
         for line_id, order_id, external_id in await session.execute(
