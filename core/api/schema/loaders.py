@@ -13,19 +13,22 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Row, Select, bindparam, select
 from strawberry.dataloader import DataLoader
 
 from crossdock.api.context import RequestState
 
 __all__ = [
+    "ChildRows",
     "Children",
     "Parent",
     "Relation",
     "Resolved",
     "ats_by_connection",
     "by_id",
+    "child_rows",
     "children",
+    "columns",
     "now_or_later",
     "prefetch",
 ]
@@ -39,18 +42,26 @@ R = TypeVar("R")
 Resolved: TypeAlias = R | Awaitable[R]
 
 
+def columns(model: Any, *, exclude: Iterable[str] = ()) -> list[Any]:
+    """Every mapped column of ``model`` (less ``exclude``), to select plain rows with: a row
+    costs a fraction of an ORM object to load, answers the same attribute names, and is
+    scoped to the tenant like any ORM statement."""
+    skip = set(exclude)
+    return [getattr(model, a.key) for a in model.__mapper__.column_attrs if a.key not in skip]
+
+
 #: Loader statements, built once (an expanding IN parameter takes the keys): building one
 #: costs about a third of what running it does.
-_statements: dict[tuple[Any, str, tuple[str, ...]], Select[Any]] = {}
+_statements: dict[tuple[Any, str, tuple[str, ...], bool], Select[Any]] = {}
 
 
-def _statement(model: Any, column: str, ordering: tuple[str, ...] = ()) -> Select[Any]:
-    """``model`` rows whose ``column`` is one of the ``keys`` parameter, in ``ordering``."""
-    key = (model, column, ordering)
+def _statement(model: Any, column: str, ordering: tuple[str, ...] = (), as_rows: bool = False) -> Select[Any]:
+    """``model`` objects (or rows) whose ``column`` is one of the ``keys`` parameter."""
+    key = (model, column, ordering, as_rows)
     stmt = _statements.get(key)
     if stmt is None:
         stmt = _statements[key] = (
-            select(model)
+            (select(*columns(model)) if as_rows else select(model))
             .where(getattr(model, column).in_(bindparam("keys", expanding=True)))
             .order_by(*(getattr(model, o) for o in ordering))
         )
@@ -84,6 +95,23 @@ def children(
         return [grouped.get(k, []) for k in keys]
 
     return state.loader(f"{model.__name__}.{column}", load)
+
+
+def child_rows(
+    state: RequestState, model: type[Any], column: str, order_by: str | tuple[str, ...] = "id"
+) -> DataLoader[int, list[Row[Any]]]:
+    """Like :func:`children`, as plain rows (see :func:`columns`): for read-only pages."""
+    ordering = (order_by,) if isinstance(order_by, str) else order_by
+
+    async def load(keys: list[int]) -> Sequence[list[Row[Any]]]:
+        async with state.read() as session:
+            rows = (await session.execute(_statement(model, column, ordering, True), {"keys": keys})).all()
+        grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+        for r in rows:
+            grouped[getattr(r, column)].append(r)
+        return [grouped.get(k, []) for k in keys]
+
+    return state.loader(f"{model.__name__}.{column}:rows", load)
 
 
 def ats_by_connection(state: RequestState) -> DataLoader[int, dict[int, int]]:
@@ -133,6 +161,14 @@ class Children:
 
 
 @dataclass(frozen=True)
+class ChildRows(Children):
+    """:class:`Children` as plain rows (see :func:`child_rows`)."""
+
+    def loader(self, state: RequestState) -> DataLoader[int, Any]:
+        return child_rows(state, self.model, self.column, self.order_by)
+
+
+@dataclass(frozen=True)
 class Parent:
     """The ``model`` row the parent's ``attribute`` points at (see :func:`by_id`)."""
 
@@ -147,7 +183,7 @@ class Parent:
         return None if value is None else int(value)
 
 
-Relation: TypeAlias = Children | Parent
+Relation: TypeAlias = Children | ChildRows | Parent
 
 
 async def prefetch(

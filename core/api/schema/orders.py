@@ -8,12 +8,12 @@ from typing import Any
 import strawberry
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
+from crossdock.api.schema.loaders import columns
 from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate
 from crossdock.api.schema.types import ORDER_RELATIONS, Order, PickLine, Shipment
 from crossdock.db import models as m
@@ -24,6 +24,8 @@ from crossdock.services.allocation import allocate_order
 from crossdock.services.common import get_or_404
 
 __all__ = ["Mutation", "Query", "SlaQuery"]
+
+ORDER_COLUMNS = columns(m.Order, exclude=("raw",))
 
 
 @strawberry.input
@@ -81,17 +83,18 @@ class Query:
 async def _order_page(
     info: Info[Any, Any], stmt: Select[Any], first: int | None, after: str | None
 ) -> Connection[Order]:
-    """A page of orders with the relations the query selects loaded for the whole page. The
-    channel's raw payload is never shown, so it is not read (nor JSON-decoded)."""
+    """A page of orders, as plain rows, with the relations the query selects loaded for the
+    whole page. The channel's raw payload is never shown, so it is not read."""
     return await paginate(
         state(info),
-        stmt.options(defer(m.Order.raw)),
+        stmt.with_only_columns(*ORDER_COLUMNS),
         m.Order,
         Order.from_row,
         first=first,
         after=after,
         info=info,
         relations=ORDER_RELATIONS,
+        as_rows=True,
     )
 
 

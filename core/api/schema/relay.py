@@ -138,9 +138,11 @@ async def paginate(
     after: str | None,
     info: Info[Any, Any] | None = None,
     relations: Mapping[str, Relation] | None = None,
+    as_rows: bool = False,
 ) -> Connection[T]:
     """One page of ``stmt``. Given ``info`` and the node type's ``relations``, the ones the
-    query selects are loaded for the whole page here (see :func:`~.loaders.prefetch`)."""
+    query selects are loaded for the whole page here (see :func:`~.loaders.prefetch`).
+    ``as_rows``: ``stmt`` selects columns, and ``convert`` gets plain rows."""
     size = DEFAULT_PAGE if first is None else first
     if size < 0 or size > MAX_PAGE:
         raise UserError(f"first must be between 0 and {MAX_PAGE}", field="first", code="INVALID")
@@ -148,7 +150,8 @@ async def paginate(
         stmt = stmt.where(model.id > _after(after))
     stmt = stmt.order_by(model.id).limit(size + 1)
     async with state.read() as session:
-        rows = list((await session.scalars(stmt)).all())
+        result = await session.execute(stmt)
+        rows: list[Any] = list(result.all() if as_rows else result.scalars().all())
     has_next = len(rows) > size
     rows = rows[:size]
     if info is not None and relations:

@@ -8,18 +8,19 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
 from crossdock.api.schema.loaders import (
-    Children,
+    ChildRows,
     Parent,
     Relation,
     Resolved,
     ats_by_connection,
     by_id,
+    child_rows,
     children,
     now_or_later,
 )
@@ -404,7 +405,7 @@ class Order(Node):
     tax_total: Money | None = strawberry.field(description="Tax on the lines, whoever collects it.")
 
     @classmethod
-    def from_row(cls, row: m.Order) -> Order:
+    def from_row(cls, row: m.Order | Row[Any]) -> Order:
         return cls(
             id=encode_id("Order", row.id),
             pk=row.id,
@@ -451,7 +452,7 @@ class Order(Node):
     def lines(self, info: Info[Any, Any]) -> Resolved[list[OrderLine]]:
         currency = self.total.currency
         return now_or_later(
-            children(state(info), m.OrderLine, "order_id"),
+            child_rows(state(info), m.OrderLine, "order_id"),
             self.pk,
             lambda rows: [OrderLine.from_row(r, currency) for r in rows],
         )
@@ -459,7 +460,7 @@ class Order(Node):
     @strawberry.field(graphql_type=list["OrderHold"])
     def holds(self, info: Info[Any, Any]) -> Resolved[list[OrderHold]]:
         return now_or_later(
-            children(state(info), m.OrderHold, "order_id"),
+            child_rows(state(info), m.OrderHold, "order_id"),
             self.pk,
             lambda rows: [OrderHold.from_row(r) for r in rows],
         )
@@ -467,7 +468,7 @@ class Order(Node):
     @strawberry.field(graphql_type=list["Shipment"])
     def shipments(self, info: Info[Any, Any]) -> Resolved[list[Shipment]]:
         return now_or_later(
-            children(state(info), m.Shipment, "order_id"),
+            child_rows(state(info), m.Shipment, "order_id"),
             self.pk,
             lambda rows: [Shipment.from_row(r) for r in rows],
         )
@@ -475,7 +476,7 @@ class Order(Node):
     @strawberry.field(graphql_type=list["OrderStatusChange"])
     def history(self, info: Info[Any, Any]) -> Resolved[list[OrderStatusChange]]:
         return now_or_later(
-            children(state(info), m.OrderStatusChange, "order_id"),
+            child_rows(state(info), m.OrderStatusChange, "order_id"),
             self.pk,
             lambda rows: [OrderStatusChange.from_row(r) for r in rows],
         )
@@ -486,7 +487,7 @@ class Order(Node):
     )
     def allocations(self, info: Info[Any, Any]) -> Resolved[list[Allocation]]:
         return now_or_later(
-            children(state(info), m.Allocation, "order_id"),
+            child_rows(state(info), m.Allocation, "order_id"),
             self.pk,
             lambda rows: [Allocation.from_row(r) for r in rows],
         )
@@ -494,7 +495,7 @@ class Order(Node):
     @strawberry.field(graphql_type=list["OrderReturn"])
     def returns(self, info: Info[Any, Any]) -> Resolved[list[OrderReturn]]:
         return now_or_later(
-            children(state(info), m.OrderReturn, "order_id"),
+            child_rows(state(info), m.OrderReturn, "order_id"),
             self.pk,
             lambda rows: [OrderReturn.from_row(r) for r in rows],
         )
@@ -502,7 +503,7 @@ class Order(Node):
     @strawberry.field(graphql_type=list["Refund"])
     def refunds(self, info: Info[Any, Any]) -> Resolved[list[Refund]]:
         return now_or_later(
-            children(state(info), m.Refund, "order_id"),
+            child_rows(state(info), m.Refund, "order_id"),
             self.pk,
             lambda rows: [Refund.from_row(r) for r in rows],
         )
@@ -511,13 +512,13 @@ class Order(Node):
 #: The relations an order page loads up front when its query selects them.
 ORDER_RELATIONS: dict[str, Relation] = {
     "connection": Parent(m.Connection, "connection_id"),
-    "lines": Children(m.OrderLine, "order_id"),
-    "holds": Children(m.OrderHold, "order_id"),
-    "shipments": Children(m.Shipment, "order_id"),
-    "history": Children(m.OrderStatusChange, "order_id"),
-    "allocations": Children(m.Allocation, "order_id"),
-    "returns": Children(m.OrderReturn, "order_id"),
-    "refunds": Children(m.Refund, "order_id"),
+    "lines": ChildRows(m.OrderLine, "order_id"),
+    "holds": ChildRows(m.OrderHold, "order_id"),
+    "shipments": ChildRows(m.Shipment, "order_id"),
+    "history": ChildRows(m.OrderStatusChange, "order_id"),
+    "allocations": ChildRows(m.Allocation, "order_id"),
+    "returns": ChildRows(m.OrderReturn, "order_id"),
+    "refunds": ChildRows(m.Refund, "order_id"),
 }
 
 
@@ -542,7 +543,7 @@ class OrderLine:
     tax: LineTax | None = strawberry.field(description="As the destination's tax engine quoted it.")
 
     @classmethod
-    def from_row(cls, row: m.OrderLine, currency: str) -> OrderLine:
+    def from_row(cls, row: m.OrderLine | Row[Any], currency: str) -> OrderLine:
         return cls(
             id=encode_id("OrderLine", row.id),
             variant_pk=row.variant_id,
@@ -578,7 +579,7 @@ class OrderHold:
     released_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: m.OrderHold) -> OrderHold:
+    def from_row(cls, row: m.OrderHold | Row[Any]) -> OrderHold:
         return cls(
             reason=row.reason,
             message=row.message,
@@ -595,7 +596,7 @@ class OrderStatusChange:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.OrderStatusChange) -> OrderStatusChange:
+    def from_row(cls, row: m.OrderStatusChange | Row[Any]) -> OrderStatusChange:
         return cls(
             from_status=row.from_status,
             to_status=row.to_status,
@@ -617,7 +618,7 @@ class Shipment(Node):
     confirm_error: str | None
 
     @classmethod
-    def from_row(cls, row: m.Shipment) -> Shipment:
+    def from_row(cls, row: m.Shipment | Row[Any]) -> Shipment:
         return cls(
             id=encode_id("Shipment", row.id),
             warehouse_pk=row.warehouse_id,
@@ -642,7 +643,7 @@ class Allocation:
     status: str
 
     @classmethod
-    def from_row(cls, row: m.Allocation) -> Allocation:
+    def from_row(cls, row: m.Allocation | Row[Any]) -> Allocation:
         return cls(
             id=encode_id("Allocation", row.id),
             order_line_id=encode_id("OrderLine", row.order_line_id),
@@ -670,7 +671,7 @@ class OrderReturn:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.OrderReturn) -> OrderReturn:
+    def from_row(cls, row: m.OrderReturn | Row[Any]) -> OrderReturn:
         return cls(
             order_line_id=encode_id("OrderLine", row.order_line_id),
             quantity=row.quantity,
@@ -688,7 +689,7 @@ class Refund:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.Refund) -> Refund:
+    def from_row(cls, row: m.Refund | Row[Any]) -> Refund:
         return cls(
             amount=Money.exact(row.amount, row.currency),
             reason=row.reason,
