@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parent
 PG_ADMIN = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "n2eFbDgB6Wq5lC1yqR0n7v8m2N4Xo0kS9tY3uV6wZ1E="
 SKUS = [f"BENCH-{i:03d}" for i in range(40)]
+#: Shops selling the reservation benchmark's one SKU at once.
+SHOPS = 8
 PAGE_QUERY = """{ orders(first: 50) { nodes { externalId status total { amount currency }
   lines { sku quantity unitPrice { amount } } holds { reason } shipments { trackingNumber }
   connection { name channel } } } }"""
@@ -526,6 +528,27 @@ async def reservations(kind: str, orders: int, tmp: Path) -> dict[str, Any]:
         stock = orders // 4  # a quarter of the demand can be met
         async with serve(emulator) as base_url:
             tenant, conn_id, _ = await seeded_shop(app, emulator, base_url, stock=stock)
+        # the same SKU sold on several shops at once: orders from different connections
+        # race for the same stock level (one connection's orders queue on its own lock)
+        conn_ids = [conn_id]
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            first = await session.get(Connection, conn_id)
+            assert first is not None
+            for n in range(1, SHOPS):
+                copy = Connection(
+                    channel=first.channel,
+                    name=f"bench {n}",
+                    site=first.site,
+                    country=first.country,
+                    currency=first.currency,
+                    base_url=first.base_url,
+                    credentials_encrypted=first.credentials_encrypted,
+                    settings=dict(first.settings),
+                    sync_state={},
+                )
+                session.add(copy)
+                await session.flush()  # its orders' SKU is the tenant's own: no listing needed
+                conn_ids.append(copy.id)
         now = datetime.now(UTC)
         address = Address(name="B", line1="1 Raffles Place", postal_code="048616", country="SG")
         batch = [
@@ -551,19 +574,20 @@ async def reservations(kind: str, orders: int, tmp: Path) -> dict[str, Any]:
             for i in range(orders)
         ]
 
-        async def one(order: ChannelOrder) -> None:
+        async def one(i: int, order: ChannelOrder) -> None:
             async with app.db.write(tenant.id, slug=tenant.slug) as session:
-                conn = await session.get(Connection, conn_id)
+                conn = await session.get(Connection, conn_ids[i % SHOPS])
+                assert conn is not None
                 await ingest_orders(session, app.plugins, conn, [order])
 
         started = time.perf_counter()
         semaphore = asyncio.Semaphore(16)
 
-        async def bounded(order: ChannelOrder) -> None:
+        async def bounded(i: int, order: ChannelOrder) -> None:
             async with semaphore:
-                await one(order)
+                await one(i, order)
 
-        await asyncio.gather(*(bounded(o) for o in batch))
+        await asyncio.gather(*(bounded(i, o) for i, o in enumerate(batch)))
         elapsed = time.perf_counter() - started
         async with app.db.tenant(tenant.id) as session:
             allocated = await session.scalar(

@@ -17,9 +17,9 @@ Rules, in order:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +54,7 @@ __all__ = [
     "allocate_order",
     "hold_order",
     "release_holds",
+    "remember_split_rule",
     "reserve_new_orders",
     "set_status",
     "waiting_orders",
@@ -169,6 +170,11 @@ async def _hold(session: AsyncSession, order: Order, reason: str, message: str) 
         session.add(OrderHold(order_id=order.id, reason=reason, message=message))
         emit(session, "order.held", f"Order:{order.id}", reason=reason, message=message)
     await set_status(session, order, OrderStatus.ON_HOLD, reason)
+
+
+def remember_split_rule(session: AsyncSession, settings: Mapping[str, Any]) -> None:
+    """Give the transaction the tenant's split rule from settings the caller already read."""
+    session.info.setdefault("allow_split", bool(settings.get("allow_split", True)))
 
 
 async def _allow_split(session: AsyncSession) -> bool:

@@ -12,12 +12,15 @@ with round-half-even, the rule :meth:`crossdock.money.Money.rounded` applies eve
 
 from __future__ import annotations
 
+import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,7 +104,26 @@ class DayRates:
         return self.convert(money, target).amount
 
 
+#: How long the rates in force on a day without its own publication (yet) are reused: a
+#: publication arriving meanwhile is seen within this time.
+PROVISIONAL_SECONDS = 60.0
+#: Days remembered per database.
+_REMEMBERED = 1024
+_days: weakref.WeakKeyDictionary[Engine, OrderedDict[date, tuple[float, DayRates]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def rates_on(session: AsyncSession, plugins: Plugins, day: date) -> DayRates:
+    """The rates in force on ``day``, remembered per database: a day's own publication
+    never changes, so it is read once per process; the rates a day borrows from an earlier
+    publication are reused for :data:`PROVISIONAL_SECONDS`."""
+    engine = session.get_bind().engine
+    remembered = _days.setdefault(engine, OrderedDict())
+    hit = remembered.get(day)
+    if hit is not None and (hit[1].published == day or time.monotonic() - hit[0] < PROVISIONAL_SECONDS):
+        remembered.move_to_end(day)
+        return hit[1]
     published = await ensure_rates(session, plugins, day)
     if published is None:
         return DayRates(day, None, "", {})
@@ -110,7 +132,11 @@ async def rates_on(session: AsyncSession, plugins: Plugins, day: date) -> DayRat
             select(FxRate.currency, FxRate.rate, FxRate.source).where(FxRate.day == published)
         )
     ).all()
-    return DayRates(day, published, rows[0][2] if rows else "", {c: r for c, r, _ in rows})
+    rates = DayRates(day, published, rows[0][2] if rows else "", {c: r for c, r, _ in rows})
+    remembered[day] = (time.monotonic(), rates)
+    if len(remembered) > _REMEMBERED:
+        remembered.popitem(last=False)
+    return rates
 
 
 async def convert(

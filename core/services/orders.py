@@ -50,6 +50,7 @@ from crossdock.services.allocation import (
     NewOrder,
     Reserved,
     allocate_order,
+    remember_split_rule,
     reserve_new_orders,
     set_status,
 )
@@ -166,7 +167,9 @@ async def ingest_orders(
         select(Tenant.settings).where(Tenant.id == session_tenant(session.sync_session))
     )
     money = _OrderMoney(session, plugins, connection, dict(settings or {}), tenant)
+    remember_split_rule(session, money.settings)
     ingested: list[tuple[int, str, bool]] = []  # (id, external id, created)
+    created_status: dict[int, str] = {}
     # Orders seen for the first time are created together (their first appearance in the
     # page); every other delivery, a repeat within the page included, is an update.
     fresh: dict[str, ChannelOrder] = {}
@@ -175,7 +178,7 @@ async def ingest_orders(
         if incoming.external_id not in existing and incoming.external_id not in fresh:
             fresh[incoming.external_id] = incoming
     if fresh:
-        created = await _create_all(
+        created, created_status = await _create_all(
             session, plugins, connection, list(fresh.values()), variants, conn_view, money
         )
         ingested.extend((created[external_id], external_id, True) for external_id in fresh)
@@ -206,10 +209,10 @@ async def ingest_orders(
         result.updated += 1
         ingested.append((order.id, order.external_id, False))
     await session.flush()
-    rows = await session.execute(
-        select(Order.id, Order.status).where(Order.id.in_([i for i, _, _ in ingested]))
-    )
-    statuses: dict[int, str] = {order_id: status for order_id, status in rows}
+    statuses = {  # as they stand now: updated (and repeated) orders are loaded rows
+        order_id: existing[external_id].status if external_id in existing else created_status[order_id]
+        for order_id, external_id, _ in ingested
+    }
 
     def _emit() -> None:
         for order_id, external_id, created in ingested:
@@ -281,8 +284,9 @@ async def _create_all(
     variants: dict[str, int],
     conn_view: dict[str, Any],
     money: _OrderMoney,
-) -> dict[str, int]:
-    """Store a page of new orders, checked and held or allocated; their ids by external id.
+) -> tuple[dict[str, int], dict[int, str]]:
+    """Store a page of new orders, checked and held or allocated; their ids by external id
+    and their statuses by id.
 
     Each order ends exactly as if the page had come in one order at a time: the checks
     judge it against the orders before it, allocation plans it against the stock the
@@ -352,6 +356,7 @@ async def _create_all(
             }
         )
     ids = await _insert_orders(session, connection.id, rows)
+    statuses = {ids[n.order.external_id]: str(n.path[-1][0]) for n in new}
     line_ids = await _insert_lines(session, tenant_id, [(ids[n.order.external_id], n) for n in new])
     history: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -431,7 +436,8 @@ async def _create_all(
                 )
             if money.taxed(n.order):
                 await money.tax(order)
-    return ids
+            statuses[order.id] = order.status
+    return ids, statuses
 
 
 class _New:
