@@ -8,7 +8,7 @@ task each, and a page of 50 orders with four relations made hundreds of them.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
@@ -21,7 +21,9 @@ from crossdock.api.context import RequestState
 __all__ = [
     "ChildRows",
     "Children",
+    "Columns",
     "Parent",
+    "Record",
     "Relation",
     "Resolved",
     "ats_by_connection",
@@ -42,12 +44,37 @@ R = TypeVar("R")
 Resolved: TypeAlias = R | Awaitable[R]
 
 
-def columns(model: Any, *, exclude: Iterable[str] = ()) -> list[Any]:
-    """Every mapped column of ``model`` (less ``exclude``), to select plain rows with: a row
-    costs a fraction of an ORM object to load, answers the same attribute names, and is
-    scoped to the tenant like any ORM statement."""
-    skip = set(exclude)
-    return [getattr(model, a.key) for a in model.__mapper__.column_attrs if a.key not in skip]
+#: A plain record of a row: a named tuple with the model's column attribute names.
+Record: TypeAlias = Any
+
+
+class Columns:
+    """The mapped columns of a model (less some), to read rows as plain records instead of
+    ORM objects: a record costs a fraction of an object to load and its attributes read in
+    tens of nanoseconds (a SQLAlchemy ``Row``'s take ten times longer). Statements that
+    select them are ORM statements, so the tenant scoping applies as to any other."""
+
+    def __init__(self, model: Any, exclude: Iterable[str] = ()) -> None:
+        skip = set(exclude)
+        keys = [a.key for a in model.__mapper__.column_attrs if a.key not in skip]
+        self.selected: list[Any] = [getattr(model, k) for k in keys]
+        self._record: Any = namedtuple(f"{model.__name__}Record", keys)  # type: ignore[misc]
+
+    def read(self, rows: Iterable[Row[Any]]) -> list[Record]:
+        make = self._record._make
+        return [make(r) for r in rows]
+
+
+_columns: dict[tuple[Any, frozenset[str]], Columns] = {}
+
+
+def columns(model: Any, *, exclude: Iterable[str] = ()) -> Columns:
+    """The :class:`Columns` of ``model`` less ``exclude`` (made once)."""
+    key = (model, frozenset(exclude))
+    found = _columns.get(key)
+    if found is None:
+        found = _columns[key] = Columns(model, exclude)
+    return found
 
 
 #: Loader statements, built once (an expanding IN parameter takes the keys): building one
@@ -61,7 +88,7 @@ def _statement(model: Any, column: str, ordering: tuple[str, ...] = (), as_rows:
     stmt = _statements.get(key)
     if stmt is None:
         stmt = _statements[key] = (
-            (select(*columns(model)) if as_rows else select(model))
+            (select(*columns(model).selected) if as_rows else select(model))
             .where(getattr(model, column).in_(bindparam("keys", expanding=True)))
             .order_by(*(getattr(model, o) for o in ordering))
         )
@@ -99,14 +126,15 @@ def children(
 
 def child_rows(
     state: RequestState, model: type[Any], column: str, order_by: str | tuple[str, ...] = "id"
-) -> DataLoader[int, list[Row[Any]]]:
-    """Like :func:`children`, as plain rows (see :func:`columns`): for read-only pages."""
+) -> DataLoader[int, list[Record]]:
+    """Like :func:`children`, as plain records (see :class:`Columns`): for read-only pages."""
     ordering = (order_by,) if isinstance(order_by, str) else order_by
 
-    async def load(keys: list[int]) -> Sequence[list[Row[Any]]]:
+    async def load(keys: list[int]) -> Sequence[list[Record]]:
         async with state.read() as session:
-            rows = (await session.execute(_statement(model, column, ordering, True), {"keys": keys})).all()
-        grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+            result = await session.execute(_statement(model, column, ordering, True), {"keys": keys})
+            rows = columns(model).read(result)
+        grouped: dict[int, list[Record]] = defaultdict(list)
         for r in rows:
             grouped[getattr(r, column)].append(r)
         return [grouped.get(k, []) for k in keys]

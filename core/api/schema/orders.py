@@ -83,18 +83,18 @@ class Query:
 async def _order_page(
     info: Info[Any, Any], stmt: Select[Any], first: int | None, after: str | None
 ) -> Connection[Order]:
-    """A page of orders, as plain rows, with the relations the query selects loaded for the
+    """A page of orders, as plain records, with the relations the query selects loaded for the
     whole page. The channel's raw payload is never shown, so it is not read."""
     return await paginate(
         state(info),
-        stmt.with_only_columns(*ORDER_COLUMNS),
+        stmt.with_only_columns(*ORDER_COLUMNS.selected),
         m.Order,
         Order.from_row,
         first=first,
         after=after,
         info=info,
         relations=ORDER_RELATIONS,
-        as_rows=True,
+        read_as=ORDER_COLUMNS,
     )
 
 

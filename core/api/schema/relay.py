@@ -17,7 +17,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from crossdock.api.context import RequestState
-from crossdock.api.schema.loaders import Relation, prefetch
+from crossdock.api.schema.loaders import Columns, Relation, prefetch
 from crossdock.errors import UserError
 
 __all__ = [
@@ -138,11 +138,11 @@ async def paginate(
     after: str | None,
     info: Info[Any, Any] | None = None,
     relations: Mapping[str, Relation] | None = None,
-    as_rows: bool = False,
+    read_as: Columns | None = None,
 ) -> Connection[T]:
     """One page of ``stmt``. Given ``info`` and the node type's ``relations``, the ones the
     query selects are loaded for the whole page here (see :func:`~.loaders.prefetch`).
-    ``as_rows``: ``stmt`` selects columns, and ``convert`` gets plain rows."""
+    ``read_as``: ``stmt`` selects these columns, and ``convert`` gets their records."""
     size = DEFAULT_PAGE if first is None else first
     if size < 0 or size > MAX_PAGE:
         raise UserError(f"first must be between 0 and {MAX_PAGE}", field="first", code="INVALID")
@@ -151,7 +151,7 @@ async def paginate(
     stmt = stmt.order_by(model.id).limit(size + 1)
     async with state.read() as session:
         result = await session.execute(stmt)
-        rows: list[Any] = list(result.all() if as_rows else result.scalars().all())
+        rows: list[Any] = read_as.read(result) if read_as is not None else list(result.scalars().all())
     has_next = len(rows) > size
     rows = rows[:size]
     if info is not None and relations:

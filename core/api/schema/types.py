@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from strawberry.types import Info
 
 from crossdock.api.context import state
@@ -16,6 +16,7 @@ from crossdock.api.schema.common import JSON, Money
 from crossdock.api.schema.loaders import (
     ChildRows,
     Parent,
+    Record,
     Relation,
     Resolved,
     ats_by_connection,
@@ -405,7 +406,7 @@ class Order(Node):
     tax_total: Money | None = strawberry.field(description="Tax on the lines, whoever collects it.")
 
     @classmethod
-    def from_row(cls, row: m.Order | Row[Any]) -> Order:
+    def from_row(cls, row: m.Order | Record) -> Order:
         return cls(
             id=encode_id("Order", row.id),
             pk=row.id,
@@ -543,7 +544,7 @@ class OrderLine:
     tax: LineTax | None = strawberry.field(description="As the destination's tax engine quoted it.")
 
     @classmethod
-    def from_row(cls, row: m.OrderLine | Row[Any], currency: str) -> OrderLine:
+    def from_row(cls, row: m.OrderLine | Record, currency: str) -> OrderLine:
         return cls(
             id=encode_id("OrderLine", row.id),
             variant_pk=row.variant_id,
@@ -579,7 +580,7 @@ class OrderHold:
     released_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: m.OrderHold | Row[Any]) -> OrderHold:
+    def from_row(cls, row: m.OrderHold | Record) -> OrderHold:
         return cls(
             reason=row.reason,
             message=row.message,
@@ -596,7 +597,7 @@ class OrderStatusChange:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.OrderStatusChange | Row[Any]) -> OrderStatusChange:
+    def from_row(cls, row: m.OrderStatusChange | Record) -> OrderStatusChange:
         return cls(
             from_status=row.from_status,
             to_status=row.to_status,
@@ -618,7 +619,7 @@ class Shipment(Node):
     confirm_error: str | None
 
     @classmethod
-    def from_row(cls, row: m.Shipment | Row[Any]) -> Shipment:
+    def from_row(cls, row: m.Shipment | Record) -> Shipment:
         return cls(
             id=encode_id("Shipment", row.id),
             warehouse_pk=row.warehouse_id,
@@ -643,7 +644,7 @@ class Allocation:
     status: str
 
     @classmethod
-    def from_row(cls, row: m.Allocation | Row[Any]) -> Allocation:
+    def from_row(cls, row: m.Allocation | Record) -> Allocation:
         return cls(
             id=encode_id("Allocation", row.id),
             order_line_id=encode_id("OrderLine", row.order_line_id),
@@ -671,7 +672,7 @@ class OrderReturn:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.OrderReturn | Row[Any]) -> OrderReturn:
+    def from_row(cls, row: m.OrderReturn | Record) -> OrderReturn:
         return cls(
             order_line_id=encode_id("OrderLine", row.order_line_id),
             quantity=row.quantity,
@@ -689,7 +690,7 @@ class Refund:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.Refund | Row[Any]) -> Refund:
+    def from_row(cls, row: m.Refund | Record) -> Refund:
         return cls(
             amount=Money.exact(row.amount, row.currency),
             reason=row.reason,
