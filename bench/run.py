@@ -384,15 +384,19 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
             str(workers),
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        drain: asyncio.Task[None] | None = None
         try:
+            drain = await _serving(server, workers)
             latencies, rps, server_cpu = await _load(
                 f"http://127.0.0.1:{port}", tenant.key, seconds, cpu_of=server.pid
             )
         finally:
             server.terminate()
             await server.wait()
+            if drain is not None:
+                await drain
     p50, p99 = _pct(latencies, 50), _pct(latencies, 99)
     return {
         "value": round(rps, 1),
@@ -409,6 +413,29 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
         if server_cpu is not None and latencies
         else None,
     }
+
+
+async def _serving(server: asyncio.subprocess.Process, workers: int) -> asyncio.Task[None]:
+    """Wait until every worker of ``server`` has started, then keep reading its log.
+
+    The load's keep-alive connections stay with the worker that accepted them: opened while
+    a worker is still starting, they would all go to the others, and the run would measure
+    one worker of two."""
+    assert server.stderr is not None
+    stderr = server.stderr
+    started = 0
+    deadline = time.monotonic() + 60
+    while started < workers and time.monotonic() < deadline:
+        line = await asyncio.wait_for(stderr.readline(), timeout=max(0.1, deadline - time.monotonic()))
+        if not line:
+            raise RuntimeError("the server exited during start-up")
+        started += b"Application startup complete" in line
+
+    async def drain() -> None:  # a full pipe would stall the server's logging
+        while await stderr.readline():
+            pass
+
+    return asyncio.create_task(drain())
 
 
 def _free_port() -> int:
