@@ -41,7 +41,7 @@ from crossdock.db.models import (
     Variant,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
-from crossdock.errors import UserError
+from crossdock.errors import TenantScopeError, UserError
 from crossdock.money import Money
 from crossdock.plugins import Plugins
 from crossdock.providers import Address, ChannelOrder
@@ -296,6 +296,8 @@ async def _create_all(
     """
     tenant = session_tenant_slug(session)
     tenant_id = session_tenant(session.sync_session)
+    if tenant_id is None:  # the rows below are written without the ORM's stamping
+        raise TenantScopeError("orders are ingested in a tenant's session")
     new = [_New(o, variants) for o in incoming]
     live = [n for n in new if n.status != OrderStatus.CANCELLED]
     for n, holds in zip(
@@ -464,7 +466,7 @@ def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _event(tenant_id: int | None, type: str, subject: str, **payload: Any) -> dict[str, Any]:
+def _event(tenant_id: int, type: str, subject: str, **payload: Any) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "type": type, "subject": subject, "payload": payload}
 
 
@@ -483,7 +485,7 @@ async def _insert_orders(
 
 
 async def _insert_lines(
-    session: AsyncSession, tenant_id: int | None, orders: list[tuple[int, _New]]
+    session: AsyncSession, tenant_id: int, orders: list[tuple[int, _New]]
 ) -> dict[int, list[int]]:
     """Insert the lines of new orders; per order, its line ids in the channel's line order."""
     rows = [

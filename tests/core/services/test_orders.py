@@ -137,3 +137,150 @@ async def test_concurrent_deliveries_of_one_order_make_one_row(
     assert sum(r.ignored for r in results) == 19
     async with app.db.tenant(t.id) as session:
         assert await session.scalar(select(func.count(Order.id))) == 1
+
+
+def _mixed_orders(count: int) -> list[Any]:
+    """Orders that exercise every verdict: repeat buyers (duplicates), outliers (unusual
+    value), bad addresses, unpaid, cancelled, unknown SKUs, and more demand than stock."""
+    from decimal import Decimal
+
+    from crossdock.money import Money
+    from crossdock.providers import Address, ChannelOrder, ChannelOrderLine
+
+    rng = random.Random(11)
+    base = datetime(2026, 11, 20, tzinfo=UTC)
+    good = Address(name="B", line1="1 Raffles Place", postal_code="048616", country="SG")
+    bad = Address(name="B", line1="1 Raffles Place", country="SG")  # no postal code
+    orders = []
+    for i in range(count):
+        lines = [
+            ChannelOrderLine(
+                external_id=f"P-{i}-{n}",
+                sku=rng.choice(
+                    ["SKU-1", "SKU-2", "SKU-3", "SKU-3", "NOPE"]
+                    if i % 17 == 5
+                    else ["SKU-1", "SKU-2", "SKU-3"]
+                ),
+                quantity=rng.randint(1, 3),
+                unit_price=Money(Decimal(rng.choice(["10", "20"])), "SGD"),
+            )
+            for n in range(rng.randint(1, 2))
+        ]
+        lines = list({line.sku: line for line in lines}.values())
+        total = sum((line.unit_price.amount * line.quantity for line in lines), Decimal(0))
+        if i > 30 and i % 9 == 0:
+            total *= 40  # far above the shop's average
+        at = base + timedelta(minutes=7 * i)
+        orders.append(
+            ChannelOrder(
+                external_id=f"P-{i}",
+                status="cancelled" if i % 13 == 4 else "pending",
+                channel_status="X",
+                placed_at=at,
+                updated_at=at,
+                total=Money(total, "SGD"),
+                lines=lines,
+                buyer_name=f"buyer {rng.randint(1, 6)}",
+                shipping_address=bad if i % 11 == 3 else good,
+                payment_status="pending" if i % 10 == 7 else "paid",
+            )
+        )
+    return orders
+
+
+async def _state(app: Any, tenant: Any) -> dict[str, Any]:
+    from crossdock.db.models import Allocation, Event, StockLedgerEntry, StockLevel, Variant, Warehouse
+
+    async with app.db.tenant(tenant.id) as session:
+        orders = {o.id: o for o in (await session.scalars(select(Order))).all()}
+        state: dict[str, Any] = {
+            o.external_id: {"status": o.status, "holds": [], "history": [], "events": [], "picks": []}
+            for o in orders.values()
+        }
+        for order_id, reason in await session.execute(
+            select(OrderHold.order_id, OrderHold.reason).where(OrderHold.released_at.is_(None))
+        ):
+            state[orders[order_id].external_id]["holds"].append(reason)
+        for order_id, status in await session.execute(
+            select(OrderStatusChange.order_id, OrderStatusChange.to_status).order_by(OrderStatusChange.id)
+        ):
+            state[orders[order_id].external_id]["history"].append(status)
+        for subject, type_ in await session.execute(select(Event.subject, Event.type).order_by(Event.id)):
+            if subject and subject.startswith("Order:"):
+                state[orders[int(subject[6:])].external_id]["events"].append(type_)
+        for order_id, sku, code, quantity in await session.execute(
+            select(Allocation.order_id, Variant.sku, Warehouse.code, Allocation.quantity)
+            .join(Variant, Variant.id == Allocation.variant_id)
+            .join(Warehouse, Warehouse.id == Allocation.warehouse_id)
+        ):
+            state[orders[order_id].external_id]["picks"].append((sku, code, quantity))
+        for value in state.values():
+            value["holds"].sort()
+            value["picks"].sort()
+        levels = {
+            (sku, code): (on_hand, reserved)
+            for sku, code, on_hand, reserved in await session.execute(
+                select(Variant.sku, Warehouse.code, StockLevel.on_hand, StockLevel.reserved)
+                .join(Variant, Variant.id == StockLevel.variant_id)
+                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+            )
+        }
+        ledger = sorted(
+            (sku, reason, str(reference))
+            for sku, reason, reference in await session.execute(
+                select(Variant.sku, StockLedgerEntry.reason, StockLedgerEntry.reference).join(
+                    Variant, Variant.id == StockLedgerEntry.variant_id
+                )
+            )
+        )
+    return {"orders": state, "levels": levels, "ledger": ledger}
+
+
+async def test_a_page_ends_as_its_orders_would_one_at_a_time(
+    app: Any, tenant_factory: Any, testmarket: Any
+) -> None:
+    """Ingest decides a whole page at once; every order must still end exactly as if the
+    orders had come in one by one: same holds, statuses, history, events, picks, stock."""
+    from crossdock.services import inventory
+
+    orders = _mixed_orders(80)
+    states = []
+    for pages in ([orders], [[o] for o in orders]):
+        tenant = await tenant_factory()
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            await catalog.create_product(
+                session,
+                title="Fan",
+                variants=[catalog.VariantSpec(sku=s) for s in ("SKU-1", "SKU-2", "SKU-3")],
+            )
+            near = await inventory.create_warehouse(
+                session, code="NEAR", name="Near", country="SG", priority=1
+            )
+            far = await inventory.create_warehouse(session, code="FAR", name="Far", country="SG", priority=2)
+            from crossdock.db.models import Variant
+
+            for variant in (await session.scalars(select(Variant).order_by(Variant.sku))).all():
+                for warehouse, quantity in ((near, 15), (far, 10)):
+                    await inventory.receive_stock(
+                        session, variant_id=variant.id, warehouse_id=warehouse.id, quantity=quantity
+                    )
+            conn = await connections.create_connection(
+                session,
+                app.plugins,
+                app.vault,
+                channel="testmarket",
+                name="sg",
+                site="SG",
+                credentials={"t": "x"},
+            )
+        for page in pages:
+            await _ingest(app, tenant, conn.id, page)
+        states.append(await _state(app, tenant))
+    paged, one_by_one = states
+    verdicts = {h for o in paged["orders"].values() for h in o["holds"]}
+    assert {"duplicate_suspect", "unusual_value", "address_invalid", "payment_pending"} <= verdicts
+    assert {"sku_unmapped", "out_of_stock"} <= verdicts
+    assert {o["status"] for o in paged["orders"].values()} >= {"allocated", "on_hold", "cancelled"}
+    assert paged["orders"] == one_by_one["orders"]
+    assert paged["levels"] == one_by_one["levels"]
+    assert paged["ledger"] == one_by_one["ledger"]
