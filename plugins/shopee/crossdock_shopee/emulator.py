@@ -12,6 +12,7 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 
 from __future__ import annotations
 
+import bisect
 import random
 import secrets
 import time
@@ -84,6 +85,10 @@ class ShopeeEmulator(Emulator):
         self.clock = clock
         self.shops: dict[int, Shop] = {}
         self.orders: dict[str, dict[str, Any]] = {}
+        #: (shop, time field) -> (orders version, that shop's orders sorted by the field): a
+        #: listing page is a slice of it, not a sort of every order
+        self._sorted: dict[tuple[int, str], tuple[int, list[dict[str, Any]], list[int]]] = {}
+        self._version = 0  # moves on whenever an order is added or changed
         self.auth_codes: dict[str, int] = {}
         self.old_access: dict[str, float] = {}  # replaced token -> end of its 5-minute grace
         for method, path, handler in (
@@ -207,12 +212,26 @@ class ShopeeEmulator(Emulator):
             "_tracking": None,
         }
         self.orders[order_sn] = order
+        self._version += 1
         return order
 
     def update_order(self, order_sn: str, **changes: Any) -> None:
         order = self.orders[order_sn]
         order.update(changes)
         order["update_time"] = max(int(self.clock()), order["update_time"] + 1)
+        self._version += 1
+
+    def _by_time(self, shop_id: int, field_name: str) -> tuple[list[dict[str, Any]], list[int]]:
+        """The shop's orders sorted by ``field_name`` (then order_sn), and their times."""
+        cached = self._sorted.get((shop_id, field_name))
+        if cached is None or cached[0] != self._version:
+            rows = sorted(
+                (o for o in self.orders.values() if o["_shop_id"] == shop_id),
+                key=lambda o: (o[field_name], o["order_sn"]),
+            )
+            cached = (self._version, rows, [o[field_name] for o in rows])
+            self._sorted[(shop_id, field_name)] = cached
+        return cached[1], cached[2]
 
     def generate(
         self,
@@ -363,14 +382,8 @@ class ShopeeEmulator(Emulator):
         if not 1 <= size <= 100:
             return self._fail("error_param", "page_size must be between 1 and 100")
         field_name = q["time_range_field"]
-        rows = sorted(
-            (
-                o
-                for o in self.orders.values()
-                if o["_shop_id"] == shop.shop_id and time_from <= o[field_name] <= time_to
-            ),
-            key=lambda o: (o[field_name], o["order_sn"]),
-        )
+        ordered, times = self._by_time(shop.shop_id, field_name)
+        rows = ordered[bisect.bisect_left(times, time_from) : bisect.bisect_right(times, time_to)]
         start = int(q.get("cursor") or 0)
         chunk, following = self.page(rows, start, size)
         return self._ok(
