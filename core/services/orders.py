@@ -173,10 +173,12 @@ async def ingest_orders(
     # Orders seen for the first time are created together (their first appearance in the
     # page); every other delivery, a repeat within the page included, is an update.
     fresh: dict[str, ChannelOrder] = {}
-    for incoming in orders:
+    first_seen: set[int] = set()  # positions in the page
+    for position, incoming in enumerate(orders):
         _status(incoming)  # an unknown status refuses the page before anything is written
         if incoming.external_id not in existing and incoming.external_id not in fresh:
             fresh[incoming.external_id] = incoming
+            first_seen.add(position)
     if fresh:
         created, created_status = await _create_all(
             session, plugins, connection, list(fresh.values()), variants, conn_view, money
@@ -190,9 +192,8 @@ async def ingest_orders(
                 (o.external_id, o)
                 for o in (await session.scalars(select(Order).where(Order.id.in_(repeated)))).all()
             )
-    first_seen = {id(o) for o in fresh.values()}
-    for incoming in orders:
-        if id(incoming) in first_seen:
+    for position, incoming in enumerate(orders):
+        if position in first_seen:
             continue
         status = _status(incoming)
         order = existing[incoming.external_id]
