@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -261,15 +262,26 @@ async def _continue_sync(
     ctx: JobContext, resource: str, tenant_id: int, connection_id: int, page_token: str | None, delay: float
 ) -> None:
     """Queue the rest of a sync as its own job, keyed by the page it starts from, so runs
-    stay short and two continuations of the same page are one job."""
+    stay short and two continuations of the same page are one job.
+
+    A key can also be refused because that page was continued before: the queue keeps a
+    finished job's result for a while, and a worker killed mid-job leaves its job marked
+    running until it times out. Marketplaces serve pages again (and the cursor rewinds
+    after a failure), so that happens; the continuation is then queued under a fresh key,
+    or the sync would stall until the next scheduled run. A second chain is harmless:
+    storing a page twice changes nothing.
+    """
     digest = hashlib.sha1(f"{page_token}".encode()).hexdigest()[:16]
-    await ctx.queue.enqueue(
-        f"sync_{resource}",
-        job_id=f"sync_{resource}:{connection_id}:page:{digest}",
-        defer_by=delay or None,
-        tenant_id=tenant_id,
-        connection_id=connection_id,
-    )
+    key = f"sync_{resource}:{connection_id}:page:{digest}"
+    for job_id in (key, f"{key}:{time.time_ns()}"):
+        if await ctx.queue.enqueue(
+            f"sync_{resource}",
+            job_id=job_id,
+            defer_by=delay or None,
+            tenant_id=tenant_id,
+            connection_id=connection_id,
+        ):
+            return
 
 
 def _respect_throttle(conn: Connection) -> None:
