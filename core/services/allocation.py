@@ -312,7 +312,7 @@ async def reserve_new_orders(
     The same rules and outcome as :func:`allocate_order` one order at a time, at a cost
     that does not grow per order: warehouses and stock are read once, each order is
     planned against what the orders before it left, and the reservations are written with
-    one ``UPDATE`` per level. When another transaction took stock in between (a level
+    one ``UPDATE`` for all levels. When another transaction took stock in between (a level
     refuses its total), the writes are undone and the page is planned again against fresh
     levels; after :data:`ATTEMPTS` the orders are left to :func:`allocate_order`.
     """
