@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, column, insert, select, tuple_, update, values
+from sqlalchemy import BigInteger, Integer, column, insert, select, tuple_, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -313,8 +313,8 @@ async def reserve_stock(
         )
     page = (
         values(
-            column("variant_id", Integer()),
-            column("warehouse_id", Integer()),
+            column("variant_id", BigInteger()),
+            column("warehouse_id", BigInteger()),
             column("quantity", Integer()),
             name="page",
         )
