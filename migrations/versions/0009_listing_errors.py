@@ -1,0 +1,23 @@
+"""Errors that belong to one listing stay on it.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-01 21:00:00
+
+"""
+
+from collections.abc import Sequence
+
+# revision identifiers, used by Alembic.
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Filled by the change that needs it."""
+
+
+def downgrade() -> None:
+    """Filled by the change that needs it."""
