@@ -15,7 +15,10 @@ from strawberry.types.unset import UNSET
 
 from crossdock.api.context import CONTEXT_KEY, RequestState
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
+from crossdock.api.idempotency import SCOPE_KEY as IDEMPOTENCY_SCOPE
+from crossdock.api.idempotency import idempotency_middleware
 from crossdock.api.schema import schema
+from crossdock.api.schema.errors import IDEMPOTENCY
 from crossdock.bootstrap import App
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated
 from crossdock.services.tenancy import authenticate
@@ -79,7 +82,7 @@ def create_app(
             )
         request_state = RequestState(app, principal)
         try:
-            yield {CONTEXT_KEY: request_state}
+            yield {CONTEXT_KEY: request_state, IDEMPOTENCY: request.scope.get(IDEMPOTENCY_SCOPE)}
         finally:
             await request_state.close()
 
@@ -156,4 +159,5 @@ def create_app(
         on_shutdown=[on_shutdown],
         exception_handlers={Unauthenticated: _auth_error, Forbidden: _auth_error},
         request_max_body_size=MAX_BODY,
+        middleware=[idempotency_middleware(app, max_body=MAX_BODY)],
     )

@@ -27,6 +27,7 @@ from crossdock.services.allocation import set_status
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import record_change
+from crossdock.services.states import ORDER_TRANSITIONS, lock
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -55,7 +56,7 @@ async def receive_return(
 ) -> list[OrderReturn]:
     """Units come back: sellable ones go on hand, damaged ones are booked in and written
     off (two ledger rows, so the ledger shows both the return and the loss)."""
-    order = await get_or_404(session, Order, order_id, field="orderId")
+    order = await lock(session, Order, order_id, field="orderId")
     await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
     if order.status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.RETURNED):
         raise UserError(
@@ -158,8 +159,10 @@ async def record_refund(
     reason: str | None = None,
     reference: str | None = None,
 ) -> Refund:
-    """Money given back. Never more than the order's total; a full refund ends the order."""
-    order = await get_or_404(session, Order, order_id, field="orderId")
+    """Money given back. Never more than the order's total; a full refund ends an order
+    that has shipped or was cancelled (an open order is cancelled first, so its reserved
+    stock goes back)."""
+    order = await lock(session, Order, order_id, field="orderId")
     if amount.currency != order.currency:
         raise UserError(f"the order is in {order.currency}", field="amount", code="CURRENCY_MISMATCH")
     if amount.amount <= 0:
@@ -173,12 +176,19 @@ async def record_refund(
     if already + amount.amount > order.total_amount:
         left = Money(order.total_amount - already, order.currency).rounded()
         raise UserError(f"at most {left} can still be refunded", field="amount", code="OVER_REFUND")
+    full = already + amount.amount == order.total_amount
+    if full and OrderStatus.REFUNDED not in ORDER_TRANSITIONS[order.status]:
+        raise UserError(
+            f"the order is {order.status}: cancel it before refunding it in full",
+            field="amount",
+            code="INVALID_STATE",
+        )
     refund = Refund(
         order_id=order.id, amount=amount.amount, currency=amount.currency, reason=reason, reference=reference
     )
     session.add(refund)
     await session.flush()
     emit(session, "order.refunded", f"Order:{order.id}", amount=str(amount.amount), currency=amount.currency)
-    if already + amount.amount == order.total_amount:
+    if full:
         await set_status(session, order, OrderStatus.REFUNDED, reason or "refunded in full")
     return refund

@@ -41,9 +41,9 @@ from crossdock.db.models import (
 )
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
-from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import Reservation, record_change, reserve_stock
+from crossdock.services.states import check_transition, lock
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -75,9 +75,12 @@ class _Pick:
 
 
 async def set_status(session: AsyncSession, order: Order, status: str, reason: str | None = None) -> None:
-    """Move an order to ``status`` with a history row and an ``order.<status>`` event."""
+    """Move an order to ``status`` with a history row and an ``order.<status>`` event; a
+    move its state machine does not allow is refused (``INVALID_STATE``). The caller holds
+    the order's lock (:func:`crossdock.services.states.lock`)."""
     if order.status == status:
         return
+    check_transition("order", order.status, status)
     session.add(
         OrderStatusChange(order_id=order.id, from_status=order.status, to_status=status, reason=reason)
     )
@@ -207,6 +210,7 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
     ``out_of_stock`` hold (if any) is released and the order is ``allocated``; otherwise it
     is ``on_hold`` with ``out_of_stock``.
     """
+    order = await lock(session, Order, order.id)  # the caller's object, read fresh
     if order.status not in ALLOCATABLE:
         return order.status == OrderStatus.ALLOCATED
     holds = (
@@ -394,7 +398,7 @@ async def hold_order(
     session: AsyncSession, order_id: int, reason: str = MANUAL, message: str | None = None
 ) -> Order:
     """An operator stops an order; whatever was reserved for it stays reserved."""
-    order = await get_or_404(session, Order, order_id)
+    order = await lock(session, Order, order_id)
     if order.status not in (*ALLOCATABLE, OrderStatus.ALLOCATED, OrderStatus.PICKING):
         raise UserError(f"an order that is {order.status} cannot be held", field="id", code="INVALID_STATE")
     if not reason.replace("_", "").isalnum() or reason != reason.lower():
@@ -407,7 +411,7 @@ async def release_holds(
     session: AsyncSession, order_id: int, reason: str | None = None, plugins: Plugins | None = None
 ) -> Order:
     """Release one hold reason (or all); with none left the order is allocated again."""
-    order = await get_or_404(session, Order, order_id)
+    order = await lock(session, Order, order_id)
     stmt = select(OrderHold).where(OrderHold.order_id == order.id, OrderHold.released_at.is_(None))
     if reason is not None:
         stmt = stmt.where(OrderHold.reason == reason)

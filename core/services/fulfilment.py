@@ -8,11 +8,12 @@ job) -> ``delivered``. Cancelling releases whatever is still reserved.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
@@ -24,15 +25,17 @@ from crossdock.db.models import (
     OrderHold,
     OrderStatus,
     Shipment,
+    ShipmentStatus,
     StockReason,
     Variant,
 )
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.services.allocation import set_status
-from crossdock.services.common import get_or_404, non_empty
+from crossdock.services.common import non_empty
 from crossdock.services.events import emit
 from crossdock.services.inventory import record_change
+from crossdock.services.states import check_transition, lock, lock_many, lock_shipment
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
@@ -86,11 +89,12 @@ async def pick_list(session: AsyncSession, warehouse_id: int) -> list[PickLine]:
 async def start_picking(session: AsyncSession, warehouse_id: int) -> list[PickLine]:
     """Issue the pick list of a warehouse: its allocated orders move to ``picking``."""
     lines = await pick_list(session, warehouse_id)
-    order_ids = sorted({oid for line in lines for oid in line.order_ids})
-    orders = (await session.scalars(select(Order).where(Order.id.in_(order_ids)))).all()
-    for order in orders:
+    order_ids = {oid for line in lines for oid in line.order_ids}
+    for order in await lock_many(session, Order, order_ids):
         if order.status == OrderStatus.ALLOCATED:
             await set_status(session, order, OrderStatus.PICKING, f"pick list for warehouse {warehouse_id}")
+    if order_ids:  # what the locks let through: an order cancelled meanwhile is not picked
+        lines = await pick_list(session, warehouse_id)
     return lines
 
 
@@ -104,7 +108,7 @@ async def pack_shipment(
     service: str | None = None,
 ) -> Shipment:
     """Pack an order's reserved units in one warehouse into a shipment with its tracking."""
-    order = await get_or_404(session, Order, order_id, field="orderId")
+    order = await lock(session, Order, order_id, field="orderId")
     if order.status not in (OrderStatus.ALLOCATED, OrderStatus.PICKING, OrderStatus.PACKED):
         raise UserError(
             f"an order that is {order.status} cannot be packed", field="orderId", code="INVALID_STATE"
@@ -125,7 +129,7 @@ async def pack_shipment(
     shipment = Shipment(
         order_id=order.id,
         warehouse_id=warehouse_id,
-        status="packed",
+        status=ShipmentStatus.PACKED,
         carrier=non_empty(carrier, "carrier", max_length=64),
         service=service,
         tracking_number=non_empty(tracking_number, "trackingNumber", max_length=128),
@@ -154,6 +158,19 @@ async def _has_allocations(session: AsyncSession, order_id: int, status: Allocat
     return found is not None
 
 
+async def _allocations(session: AsyncSession, *where: ColumnElement[bool]) -> Sequence[Allocation]:
+    """Allocations read fresh, in stock-level order: the levels they change are then
+    updated in the global lock order."""
+    return (
+        await session.scalars(
+            select(Allocation)
+            .where(*where)
+            .order_by(Allocation.variant_id, Allocation.warehouse_id, Allocation.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+
+
 async def ship_shipment(
     session: AsyncSession,
     shipment_id: int,
@@ -164,15 +181,9 @@ async def ship_shipment(
 ) -> Shipment:
     """The parcel left: its units leave on-hand stock and their reservation; the channel
     is told through a retried ``confirm_shipment`` job after commit."""
-    shipment = await get_or_404(session, Shipment, shipment_id)
-    if shipment.status != "packed":
-        raise UserError(
-            f"a shipment that is {shipment.status} cannot be shipped", field="id", code="INVALID_STATE"
-        )
-    order = await get_or_404(session, Order, shipment.order_id)
-    allocations = (
-        await session.scalars(select(Allocation).where(Allocation.shipment_id == shipment.id))
-    ).all()
+    order, shipment = await lock_shipment(session, shipment_id)
+    check_transition("shipment", shipment.status, ShipmentStatus.SHIPPED)
+    allocations = await _allocations(session, Allocation.shipment_id == shipment.id)
     for allocation in allocations:
         await record_change(
             session,
@@ -187,7 +198,7 @@ async def ship_shipment(
             checked=True,
         )
         allocation.status = AllocationStatus.SHIPPED
-    shipment.status = "shipped"
+    shipment.status = ShipmentStatus.SHIPPED
     shipment.shipped_at = shipped_at or utcnow()
     emit(session, "shipment.shipped", f"Shipment:{shipment.id}", order_id=order.id)
     if not (
@@ -210,14 +221,11 @@ async def release_allocations(
     session: AsyncSession, order: Order, reason: str, plugins: Plugins | None = None
 ) -> int:
     """Give back every unit still reserved for ``order``; returns how many."""
-    allocations = (
-        await session.scalars(
-            select(Allocation).where(
-                Allocation.order_id == order.id,
-                Allocation.status.in_((AllocationStatus.RESERVED, AllocationStatus.PACKED)),
-            )
-        )
-    ).all()
+    allocations = await _allocations(
+        session,
+        Allocation.order_id == order.id,
+        Allocation.status.in_((AllocationStatus.RESERVED, AllocationStatus.PACKED)),
+    )
     released = 0
     for allocation in allocations:
         await record_change(
@@ -234,11 +242,14 @@ async def release_allocations(
         released += allocation.quantity
     packed = (
         await session.scalars(
-            select(Shipment).where(Shipment.order_id == order.id, Shipment.status == "packed")
+            select(Shipment)
+            .where(Shipment.order_id == order.id, Shipment.status == ShipmentStatus.PACKED)
+            .order_by(Shipment.id)
+            .with_for_update()
         )
     ).all()
     for shipment in packed:
-        shipment.status = "cancelled"
+        shipment.status = ShipmentStatus.CANCELLED
     return released
 
 
@@ -250,7 +261,7 @@ async def cancel_order(
     plugins: Plugins | None = None,
     by_channel: bool = False,
 ) -> Order:
-    order = await get_or_404(session, Order, order_id)
+    order = await lock(session, Order, order_id)
     if order.status == OrderStatus.CANCELLED:
         return order
     if order.status in GONE:
@@ -270,7 +281,7 @@ async def cancel_order(
 
 
 async def mark_delivered(session: AsyncSession, order_id: int, reason: str = "delivered") -> Order:
-    order = await get_or_404(session, Order, order_id)
+    order = await lock(session, Order, order_id)
     if order.status != OrderStatus.SHIPPED:
         raise UserError(
             f"an order that is {order.status} cannot be delivered", field="id", code="INVALID_STATE"
@@ -280,14 +291,11 @@ async def mark_delivered(session: AsyncSession, order_id: int, reason: str = "de
 
 
 async def ship_channel_fulfilled(session: AsyncSession, order: Order, plugins: Plugins | None = None) -> None:
-    """The marketplace shipped an order from its own stock: mirror it in its warehouse."""
-    allocations = (
-        await session.scalars(
-            select(Allocation).where(
-                Allocation.order_id == order.id, Allocation.status == AllocationStatus.RESERVED
-            )
-        )
-    ).all()
+    """The marketplace shipped an order from its own stock: mirror it in its warehouse.
+    ``order`` is locked by the caller (the page ingest locks the orders it updates)."""
+    allocations = await _allocations(
+        session, Allocation.order_id == order.id, Allocation.status == AllocationStatus.RESERVED
+    )
     per_level: dict[tuple[int, int], int] = defaultdict(int)
     for allocation in allocations:
         per_level[(allocation.variant_id, allocation.warehouse_id)] += allocation.quantity

@@ -34,12 +34,14 @@ from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import TenantScopeError, UserError
 from crossdock.services.common import country_code, get_or_404, non_empty
 from crossdock.services.events import emit, enqueue_coalesced
+from crossdock.services.states import check_transition, lock
 
 if TYPE_CHECKING:
     from crossdock.plugins import Plugins
 
 __all__ = [
     "adjust_stock",
+    "cancel_transfer",
     "change_stock",
     "count_stock",
     "create_warehouse",
@@ -448,10 +450,15 @@ async def _ensure_level(session: AsyncSession, tenant_id: int, variant_id: int, 
     )
 
 
-async def _level(session: AsyncSession, variant_id: int, warehouse_id: int) -> StockLevel | None:
-    return await session.scalar(
-        select(StockLevel).where(StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id)
+async def _level(
+    session: AsyncSession, variant_id: int, warehouse_id: int, *, for_update: bool = False
+) -> StockLevel | None:
+    stmt = select(StockLevel).where(
+        StockLevel.variant_id == variant_id, StockLevel.warehouse_id == warehouse_id
     )
+    if for_update:  # read fresh and hold it: the caller computes a change from what it reads
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(stmt)
 
 
 async def count_stock(
@@ -469,7 +476,9 @@ async def count_stock(
         raise UserError("a count cannot be negative", field="counted", code="INVALID")
     await get_or_404(session, Variant, variant_id, field="variantId")
     await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
-    level = await _level(session, variant_id, warehouse_id)
+    # the variance is computed from what is on hand: two counts (or a count and a shipment)
+    # at once must see each other's result, not both the same starting figure
+    level = await _level(session, variant_id, warehouse_id, for_update=True)
     previous = level.on_hand if level else 0
     if level is not None and counted < level.reserved:
         raise UserError(
@@ -593,9 +602,9 @@ async def receive_transfer(
 ) -> Transfer:
     """Book a transfer in at its target; ``quantity`` short of what was sent is recorded as
     received short (the difference stays visible on the transfer)."""
-    transfer = await get_or_404(session, Transfer, transfer_id)
+    transfer = await lock(session, Transfer, transfer_id)
     if transfer.status != TransferStatus.IN_TRANSIT:
-        raise UserError("this transfer has been received already", field="id", code="ALREADY_RECEIVED")
+        raise UserError(f"this transfer is {transfer.status} already", field="id", code="INVALID_STATE")
     received = transfer.quantity if quantity is None else quantity
     if not 0 <= received <= transfer.quantity:
         raise UserError(f"receive between 0 and {transfer.quantity}", field="quantity", code="INVALID")
@@ -612,10 +621,43 @@ async def receive_transfer(
             plugins=plugins,
         )
     transfer.received_quantity = received
+    check_transition("transfer", transfer.status, TransferStatus.RECEIVED)
     transfer.status = TransferStatus.RECEIVED
     transfer.received_at = utcnow()
     await session.flush()
     emit(session, "transfer.received", f"Transfer:{transfer.id}", received=received, sent=transfer.quantity)
+    return transfer
+
+
+async def cancel_transfer(
+    session: AsyncSession,
+    transfer_id: int,
+    *,
+    note: str | None = None,
+    api_key_id: int | None = None,
+    plugins: Plugins | None = None,
+) -> Transfer:
+    """The goods never left (or came back): an in-transit transfer's units return to the
+    source's shelf. A received transfer cannot be cancelled."""
+    transfer = await lock(session, Transfer, transfer_id)
+    if transfer.status != TransferStatus.IN_TRANSIT:
+        raise UserError(f"this transfer is {transfer.status} already", field="id", code="INVALID_STATE")
+    check_transition("transfer", transfer.status, TransferStatus.CANCELLED)
+    await record_change(
+        session,
+        variant_id=transfer.variant_id,
+        warehouse_id=transfer.from_warehouse_id,
+        delta_on_hand=transfer.quantity,
+        reason=StockReason.TRANSFER_CANCELLED,
+        reference=transfer.reference or f"transfer {transfer.id}",
+        note=note,
+        details={"transfer_id": transfer.id},
+        api_key_id=api_key_id,
+        plugins=plugins,
+    )
+    transfer.status = TransferStatus.CANCELLED
+    await session.flush()
+    emit(session, "transfer.cancelled", f"Transfer:{transfer.id}", quantity=transfer.quantity)
     return transfer
 
 

@@ -147,11 +147,17 @@ async def ingest_orders(
     # SQLite needs no lock: its writers are serialized already.
     await session.execute(select(Connection.id).where(Connection.id == connection.id).with_for_update())
     ids = [o.external_id for o in orders]
+    # the orders this page updates are locked (in id order, after the connection) against
+    # an operator shipping or cancelling one of them at the same moment
     existing = {
         o.external_id: o
         for o in (
             await session.scalars(
-                select(Order).where(Order.connection_id == connection.id, Order.external_id.in_(ids))
+                select(Order)
+                .where(Order.connection_id == connection.id, Order.external_id.in_(ids))
+                .order_by(Order.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
         ).all()
     }

@@ -16,15 +16,21 @@ from typing import Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.db.retry import is_conflict, retry_conflicts
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
+from crossdock.services import idempotency
 
-__all__ = ["ErrorCodes", "UserErrorType", "in_transaction", "requires"]
+__all__ = ["IDEMPOTENCY", "ErrorCodes", "UserErrorType", "constraint_error", "in_transaction", "requires"]
+
+#: The context key of the request's idempotency claim (set by the Idempotency-Key middleware).
+IDEMPOTENCY = "idempotency"
 
 log = logging.getLogger("crossdock.api")
 P = TypeVar("P")
@@ -49,14 +55,49 @@ async def in_transaction(
     body: Callable[[AsyncSession, RequestState], Awaitable[dict[str, Any]]],
 ) -> P:
     """The shape of every mutation: one write transaction around ``body``, whose result is
-    the payload's fields; a :class:`UserError` rolls back and becomes ``userErrors``."""
+    the payload's fields; a :class:`UserError` rolls back and becomes ``userErrors``.
+
+    ``body`` locks what it changes (:mod:`crossdock.services.states`); a collision with
+    another transaction (deadlock, serialization failure) runs it again, a bounded number of
+    times (:func:`crossdock.db.retry.retry_conflicts`), so ``body`` must not act outside the
+    database before it returns (jobs and hooks go after commit). A constraint the database
+    enforces (a unique key taken by a concurrent request, a check) is a ``userError`` too.
+    With an ``Idempotency-Key`` the key is marked used in the same transaction.
+    """
     st = state(info)
-    try:
+    held = info.context.get(IDEMPOTENCY)
+
+    async def attempt() -> dict[str, Any]:
         async with st.write() as session:
             fields = await body(session, st)
+            if held is not None:
+                await idempotency.mark_committed(session, held)
+        return fields
+
+    try:
+        fields = await retry_conflicts(attempt)
     except UserError as exc:
         return payload(user_errors=[UserErrorType.from_error(exc)])
+    except IntegrityError as exc:
+        return payload(user_errors=[UserErrorType.from_error(constraint_error(exc))])
+    except DBAPIError as exc:
+        if not is_conflict(exc):
+            raise
+        busy = UserError("other changes to the same objects kept colliding; try again", code="CONFLICT")
+        return payload(user_errors=[UserErrorType.from_error(busy)])
     return payload(**fields)
+
+
+def constraint_error(exc: IntegrityError) -> UserError:
+    """What a constraint the database refused means to the caller. The services check first;
+    this is what a concurrent request that passed the same check at the same time gets."""
+    text = str(exc.orig)
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code == "23505" or "UNIQUE constraint failed" in text:
+        return UserError("this already exists (made by another request just now)", code="TAKEN")
+    if code == "23503" or "FOREIGN KEY constraint failed" in text:
+        return UserError("an object this refers to does not exist (any more)", code="NOT_FOUND")
+    return UserError("the change would break a rule of the data (a quantity or amount out of range)")
 
 
 class RequireScope(BasePermission):

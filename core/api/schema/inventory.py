@@ -273,6 +273,12 @@ class StockTransferReceiveInput:
 
 
 @strawberry.input
+class StockTransferCancelInput:
+    id: strawberry.ID
+    note: str | None = None
+
+
+@strawberry.input
 class StockCountInput:
     variant_id: strawberry.ID
     warehouse_id: strawberry.ID
@@ -341,6 +347,22 @@ class StockMutation:
                 quantity=input.quantity,
                 api_key_id=st.principal.api_key_id,
                 plugins=st.app.plugins,
+            )
+            return {"transfer": Transfer.from_row(row)}
+
+        return await in_transaction(info, TransferPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"),
+        description="An in-transit transfer that will not arrive: its units go back to the source.",
+    )
+    async def stock_transfer_cancel(
+        self, info: Info[Any, Any], input: StockTransferCancelInput
+    ) -> TransferPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = decode_id(input.id, "Transfer")[1]
+            row = await inventory.cancel_transfer(
+                session, pk, note=input.note, api_key_id=st.principal.api_key_id, plugins=st.app.plugins
             )
             return {"transfer": Transfer.from_row(row)}
 

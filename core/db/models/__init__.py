@@ -38,6 +38,7 @@ from crossdock.db.models.orders import (
     OrderStatusChange,
     Refund,
     Shipment,
+    ShipmentStatus,
 )
 from crossdock.db.models.pricing import (
     CompetitorPrice,
@@ -49,7 +50,14 @@ from crossdock.db.models.pricing import (
     SettlementLine,
     TaxTally,
 )
-from crossdock.db.models.tenancy import ApiKey, Organization, Tenant, api_key_tenants
+from crossdock.db.models.tenancy import (
+    ApiKey,
+    IdempotencyKey,
+    IdempotencyState,
+    Organization,
+    Tenant,
+    api_key_tenants,
+)
 
 __all__ = [
     "Allocation",
@@ -64,6 +72,8 @@ __all__ = [
     "ConversationStatus",
     "Event",
     "FxRate",
+    "IdempotencyKey",
+    "IdempotencyState",
     "Listing",
     "Message",
     "MessageDirection",
@@ -83,6 +93,7 @@ __all__ = [
     "Settlement",
     "SettlementLine",
     "Shipment",
+    "ShipmentStatus",
     "StockLedgerEntry",
     "StockLevel",
     "StockReason",

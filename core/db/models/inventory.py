@@ -43,11 +43,13 @@ class StockReason(StrEnum):
     STOCKTAKE = "stocktake"
     DAMAGE = "damage"
     RETURN = "return"
+    TRANSFER_CANCELLED = "transfer_cancelled"
 
 
 class TransferStatus(StrEnum):
     IN_TRANSIT = "in_transit"
     RECEIVED = "received"
+    CANCELLED = "cancelled"
 
 
 class Warehouse(TenantScoped, Timestamped, Base):

@@ -7,8 +7,20 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
@@ -24,6 +36,7 @@ __all__ = [
     "OrderStatusChange",
     "Refund",
     "Shipment",
+    "ShipmentStatus",
 ]
 
 
@@ -46,6 +59,12 @@ class AllocationStatus(StrEnum):
     PACKED = "packed"
     SHIPPED = "shipped"
     RELEASED = "released"
+
+
+class ShipmentStatus(StrEnum):
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
 
 
 class Order(TenantScoped, Timestamped, Base):
@@ -137,7 +156,7 @@ class Shipment(TenantScoped, Timestamped, Base):
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
     warehouse_id: Mapped[int | None] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ShipmentStatus.PACKED)
     carrier: Mapped[str | None] = mapped_column(String(64))
     service: Mapped[str | None] = mapped_column(String(64))
     tracking_number: Mapped[str | None] = mapped_column(String(128))
@@ -201,17 +220,38 @@ class Refund(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class current_txid(FunctionElement[int]):
+    """The writing transaction's id: ``pg_current_xact_id()`` as a BIGINT on PostgreSQL,
+    ``0`` on SQLite (one writer at a time: id order is commit order there)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_txid, "postgresql")
+def _current_txid_postgresql(element: current_txid, compiler: Any, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(current_txid)
+def _current_txid_default(element: current_txid, compiler: Any, **kw: Any) -> str:
+    return "0"
+
+
 class Event(TenantScoped, Base):
     """The domain-event outbox: written in the transaction that made the change.
 
-    Consumers (the ``events`` subscription, integrations) read it in ``id`` order; a row is
-    never updated, so a reader that remembers the last id it saw misses nothing.
+    Its position is ``(txid, id)``: ``txid`` is the writing transaction's id, set by the
+    database (so multi-row inserts get it too). Readers follow that order below a horizon
+    no running transaction is under; :mod:`crossdock.services.events` explains why that
+    never skips an event. A row is never updated.
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_tenant_id_id", "tenant_id", "id"),)
+    __table_args__ = (Index("ix_events_tenant_id_txid_id", "tenant_id", "txid", "id"),)
 
     type: Mapped[str] = mapped_column(String(48))
     subject: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=current_txid())

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crossdock.db.base import ID, Base, Json, utcnow
+from crossdock.db.base import ID, Base, Json, TenantScoped, utcnow
 
-__all__ = ["ApiKey", "Organization", "Tenant", "api_key_tenants"]
+__all__ = ["ApiKey", "IdempotencyKey", "IdempotencyState", "Organization", "Tenant", "api_key_tenants"]
 
 
 class Organization(Base):
@@ -69,3 +70,34 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None]
 
     tenants: Mapped[list[Tenant]] = relationship(secondary=api_key_tenants, lazy="raise")
+
+
+class IdempotencyState(StrEnum):
+    #: A request holds the key (until ``locked_until``); nothing of it is committed yet.
+    STARTED = "started"
+    #: A mutation of the request committed; its answer is not stored yet.
+    COMMITTED = "committed"
+    #: The answer is stored and is what a repeat of the request gets.
+    DONE = "done"
+
+
+class IdempotencyKey(TenantScoped, Base):
+    """One ``Idempotency-Key`` a client sent with a request, per tenant, for 24 hours.
+
+    ``token`` fences the request holding the key: a mutation marks the key ``committed`` in
+    its own transaction only while its token still holds it, so a request that lost the
+    key (its lease ran out and a repeat took over) cannot commit as well.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=IdempotencyState.STARTED)
+    token: Mapped[str] = mapped_column(String(32))
+    locked_until: Mapped[datetime]
+    status_code: Mapped[int | None]
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
