@@ -19,6 +19,14 @@ broadcast after the change has been committed (a failing event hook is logged, n
 undoes the change). Policy hooks are called inside the operation and their results decide
 what happens.
 
+**A plugin that raises is isolated.** The core calls each plugin's implementation of an
+event or policy hook on its own: an exception is logged with its traceback, the other
+plugins are still called, and the core's transaction goes on as if that plugin had
+answered nothing, except that a policy hook's failure is recorded where an operator sees
+it (a ``plugin_error`` hold or listing issue naming the plugin and the exception's type,
+never the traceback). A plugin's bug therefore never stops a sync, a stock change or a
+shipment; it shows up on the orders or listings it could not judge.
+
 All arguments are passed by keyword; a hook implementation may accept any subset of them.
 """
 
@@ -123,6 +131,9 @@ def crossdock_fx_rates(day: date) -> FxRates | None:
     daily refresh); the first plugin to answer wins. Return the rates published on ``day``,
     or, on a day without publication (weekends, holidays), the latest ones before it, with
     their own ``day``. The core stores them, so a day is asked for once.
+
+    An implementation that raises is logged and skipped: the next plugin is asked, and with
+    no answer the amounts are left unconverted (as for a currency nobody publishes).
     """
 
 
@@ -144,6 +155,12 @@ def crossdock_order_checks(
     plugin's holds are collected and the order goes ``on_hold`` with all of them. Reasons are
     short snake_case words an operator can filter on (``fraud_suspect``,
     ``prohibited_item``). The hook must not do I/O: it runs while rows are locked.
+
+    If the implementation raises (or returns something that is not such pairs), the order
+    is held with reason ``plugin_error`` and the message ``plugin '<name>' could not check
+    this order: crossdock_order_checks raised <ExceptionType>``; the exception is logged
+    with its traceback, the other plugins' checks still run, and the rest of the page is
+    stored as usual. The operator releases the hold once the plugin is fixed.
     """
 
 
@@ -163,6 +180,10 @@ def crossdock_listing_checks(
     ``needs_certificate``...); every plugin's problems are collected and stored on the
     listing, where an operator sees them and stock is not pushed while a ``prohibited_item``
     stands. The hook must not do I/O.
+
+    If the implementation raises, the listing gets a ``plugin_error`` issue naming the
+    plugin and the exception's type (stock is still offered: only ``prohibited_item``
+    withholds it); the exception is logged and the listing is saved.
     """
 
 
@@ -179,7 +200,8 @@ def crossdock_order_ingested(
     Crossdock status after the change, ``created`` whether this was the first time the order
     was seen. Called after the transaction commits, once per order that actually changed (a
     re-delivered copy that changes nothing does not call it). Return values are ignored; an
-    exception is logged and does not undo the ingestion.
+    exception is logged with its traceback, does not undo the ingestion, and does not keep
+    the other plugins (or the other orders of the page) from being told.
     """
 
 
@@ -196,8 +218,9 @@ def crossdock_stock_changed(
 
     Receives the level's new ``on_hand`` and ``reserved`` and the ledger ``reason`` that
     changed it. Called after the transaction commits, once per level changed. Return values
-    are ignored; an exception is logged and does not undo the change. Use it to mirror stock
-    into another system; pushes to marketplaces are the core's job.
+    are ignored; an exception is logged with its traceback, does not undo the change, and
+    does not keep the other plugins (or the other levels) from being told. Use it to mirror
+    stock into another system; pushes to marketplaces are the core's job.
     """
 
 
@@ -207,6 +230,8 @@ def crossdock_shipment_confirmed(tenant: str, order_id: int, shipment_id: int, t
 
     ``order_id`` and ``shipment_id`` are Crossdock's ids. Called once per shipment, after
     the confirmation has been recorded (``confirmed_at`` set and committed), from the job
-    that confirmed it. Return values are ignored; an exception is logged and does not undo
-    the confirmation. Use it to notify the buyer or a carrier integration.
+    that confirmed it. Return values are ignored; an exception is logged with its
+    traceback, does not undo the confirmation nor fail the job (the channel is not asked
+    again), and does not keep the other plugins from being told. Use it to notify the buyer
+    or a carrier integration.
     """

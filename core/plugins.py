@@ -5,12 +5,18 @@ method per hook the core calls, so a renamed hook is a type error, not a silent 
 
 A plugin that fails to import, or registers an invalid provider, is reported by name in
 :attr:`Plugins.failures` and skipped; the server keeps running with the others.
+
+A plugin that raises while the core calls one of its policy or event hooks is isolated the
+same way: each plugin's implementation is called on its own, so the others still answer;
+the exception is logged with its traceback and never reaches the core's transaction. A
+policy hook's failure becomes a verdict the operator sees (an order held ``plugin_error``,
+a listing issue ``plugin_error``), naming the plugin and the exception's type.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import EntryPoint, entry_points
@@ -36,10 +42,12 @@ from crossdock.providers import (
     TaxEngine,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "load_plugins"]
+__all__ = ["ENTRY_POINT_GROUP", "PLUGIN_ERROR", "PluginInfo", "Plugins", "load_plugins"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "crossdock"
+#: The reason of the hold (or listing issue) a policy hook that raised leaves behind.
+PLUGIN_ERROR = "plugin_error"
 
 _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.MARKETPLACE: ("crossdock_marketplaces", MarketplaceProvider),
@@ -77,6 +85,8 @@ class Plugins:
     infos: list[PluginInfo] = field(default_factory=list)
     emulators: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    #: Per hook name: (plugin name, a caller of that plugin's implementations only).
+    _isolated: dict[str, list[tuple[str, Callable[..., Any]]]] = field(default_factory=dict, repr=False)
 
     # ---------------------------------------------------------------- lookups
 
@@ -86,37 +96,103 @@ class Plugins:
         except KeyError:
             raise NotSupported(f"no marketplace plugin is installed for {channel!r}") from None
 
+    # ---------------------------------------------------------------- isolation
+
+    def _each_plugin(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """One caller per plugin implementing ``hook``, in pluggy's call order (a plugin's
+        own wrappers still wrap its implementations), built once per hook."""
+        callers = self._isolated.get(hook)
+        if callers is None:
+            plugins: list[tuple[str, object]] = []
+            for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+                if all(impl.plugin is not known for _, known in plugins):
+                    plugins.append((impl.plugin_name, impl.plugin))
+            callers = [
+                (
+                    name,
+                    self.pm.subset_hook_caller(
+                        hook, remove_plugins=[other for _, other in plugins if other is not plugin]
+                    ),
+                )
+                for name, plugin in plugins
+            ]
+            self._isolated[hook] = callers
+        return callers
+
+    def _call_isolated(self, hook: str, **kwargs: Any) -> list[tuple[str, list[Any] | Exception]]:
+        """Call each plugin's implementation of ``hook`` on its own: one that raises is
+        logged (with its traceback) and reported as its exception; the others still run."""
+        outcomes: list[tuple[str, list[Any] | Exception]] = []
+        for name, call in self._each_plugin(hook):
+            try:
+                outcomes.append((name, list(call(**kwargs))))
+            except Exception as exc:
+                log.exception("plugin %r raised in %s", name, hook)
+                outcomes.append((name, exc))
+        return outcomes
+
+    def _verdicts(self, hook: str, what: str, **kwargs: Any) -> list[tuple[str, str]]:
+        """The ``(reason, message)`` pairs every plugin returns for a policy hook. A plugin
+        that raises, or returns something that is not such pairs, contributes one
+        ``plugin_error`` pair naming it and the exception's type (no traceback: the
+        message is shown to operators; the log has the traceback)."""
+        found: list[tuple[str, str]] = []
+        for name, outcome in self._call_isolated(hook, **kwargs):
+            if isinstance(outcome, Exception):
+                found.append((PLUGIN_ERROR, _plugin_failure(name, hook, what, outcome)))
+                continue
+            try:  # a generator raises only now; a str or a triple is not a list of pairs
+                pairs = [(str(r), str(m)) for result in outcome for r, m in result or ()]
+            except Exception as exc:
+                log.exception("plugin %r returned a malformed %s answer", name, hook)
+                found.append((PLUGIN_ERROR, _plugin_failure(name, hook, what, exc)))
+                continue
+            found.extend(pairs)
+        return found
+
     # ---------------------------------------------------------------- policy hooks
 
     def order_checks(
         self, *, tenant: str, order: ChannelOrder, connection: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
-        holds: list[tuple[str, str]] = []
-        for result in self.pm.hook.crossdock_order_checks(tenant=tenant, order=order, connection=connection):
-            holds.extend((str(r), str(m)) for r, m in result or ())
-        return holds
+        """Every plugin's holds for a new order; a plugin that fails holds it ``plugin_error``."""
+        return self._verdicts(
+            "crossdock_order_checks",
+            "could not check this order",
+            tenant=tenant,
+            order=order,
+            connection=connection,
+        )
 
     def listing_checks(
         self, *, tenant: str, listing: Mapping[str, Any], connection: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
-        for result in self.pm.hook.crossdock_listing_checks(
-            tenant=tenant, listing=listing, connection=connection
-        ):
-            problems.extend((str(r), str(m)) for r, m in result or ())
-        return problems
+        """Every plugin's problems with a listing; a plugin that fails reports ``plugin_error``."""
+        return self._verdicts(
+            "crossdock_listing_checks",
+            "could not check this listing",
+            tenant=tenant,
+            listing=listing,
+            connection=connection,
+        )
 
     def fx_rates(self, day: date) -> FxRates | None:
-        result: FxRates | None = self.pm.hook.crossdock_fx_rates(day=day)
-        return result
+        """The first plugin's answer; one that raises is logged and the next one asked."""
+        for name, call in self._each_plugin("crossdock_fx_rates"):
+            try:
+                result: FxRates | None = call(day=day)  # firstresult: one value, not a list
+            except Exception:
+                log.exception("plugin %r raised in crossdock_fx_rates", name)
+                continue
+            if result is not None:
+                return result
+        return None
 
     # ---------------------------------------------------------------- events
 
     def _broadcast(self, hook: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.pm.hook, hook)(**kwargs)
-        except Exception:
-            log.exception("event hook %s raised; the change it reports stands", hook)
+        """Tell every plugin; one that raises is logged and the others are still told."""
+        self._call_isolated(hook, **kwargs)
 
     def order_ingested(
         self, *, tenant: str, order_id: int, external_id: str, status: str, created: bool
@@ -160,6 +236,10 @@ class Plugins:
             reserved=reserved,
             reason=reason,
         )
+
+
+def _plugin_failure(plugin: str, hook: str, what: str, exc: Exception) -> str:
+    return f"plugin {plugin!r} {what}: {hook} raised {type(exc).__name__}"
 
 
 def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> None:
@@ -233,6 +313,7 @@ def load_plugins(allow: Sequence[str] | None = None, extra: Iterable[tuple[str, 
 def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
     """Register one plugin and collect its providers; on any problem leave no trace of it."""
     pm = plugins.pm
+    plugins._isolated.clear()  # the per-plugin callers are built again with this one
     pm.register(obj, name=plugin_name)
     try:
         pm.check_pending()
