@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["ATTEMPTS", "is_conflict", "retry_conflicts"]
+__all__ = ["ATTEMPTS", "is_conflict", "is_unique_violation", "retry_conflicts"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,14 +37,28 @@ def is_conflict(exc: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
-async def retry_conflicts(run: Callable[[], Awaitable[T]], *, attempts: int = ATTEMPTS) -> T:
-    """``await run()``, again (up to ``attempts`` times in all) while it fails with a
-    collision; ``run`` must open and commit its own transaction each time."""
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a unique key taken by a transaction that committed first."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+async def retry_conflicts(
+    run: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = ATTEMPTS,
+    retry_if: Callable[[BaseException], bool] = is_conflict,
+) -> T:
+    """``await run()``, again (up to ``attempts`` times in all) while it fails with an
+    error ``retry_if`` accepts (a collision); ``run`` must open and commit its own
+    transaction each time."""
     for attempt in range(1, attempts + 1):
         try:
             return await run()
         except DBAPIError as exc:
-            if attempt == attempts or not is_conflict(exc):
+            if attempt == attempts or not retry_if(exc):
                 raise
             log.info("transaction collided with another (%s); attempt %d of %d", exc.orig, attempt, attempts)
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))

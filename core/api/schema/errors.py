@@ -23,7 +23,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.db.retry import is_conflict, retry_conflicts
+from crossdock.db.retry import is_conflict, is_unique_violation, retry_conflicts
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.services import idempotency
 
@@ -74,8 +74,13 @@ async def in_transaction(
                 await idempotency.mark_committed(session, held)
         return fields
 
+    def collided(exc: BaseException) -> bool:
+        # a unique key taken by a request that committed first: run again, and the
+        # service's own check now sees the other's row (TAKEN, or an update for a save)
+        return is_conflict(exc) or is_unique_violation(exc)
+
     try:
-        fields = await retry_conflicts(attempt)
+        fields = await retry_conflicts(attempt, retry_if=collided)
     except UserError as exc:
         return payload(user_errors=[UserErrorType.from_error(exc)])
     except IntegrityError as exc:
