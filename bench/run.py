@@ -100,6 +100,7 @@ async def build_app(url: str, tmp: Path) -> App:
             "CROSSDOCK_SECRET_KEY": SECRET,
             "CROSSDOCK_DATA_DIR": str(tmp),
             "CROSSDOCK_PLUGINS": "shopee,fx_ecb",
+            "CROSSDOCK_ALLOWED_HOSTS": "127.0.0.1",  # the emulator serves on loopback
         }
     )
     app = App.build(settings)
@@ -136,6 +137,7 @@ async def seeded_shop(app: App, emulator: Any, base_url: str, stock: int = 10**6
             session,
             app.plugins,
             app.vault,
+            policy=app.http.policy,
             channel="shopee",
             name="bench",
             site="SG",
@@ -405,6 +407,7 @@ async def graphql_read(kind: str, orders: int, seconds: float, tmp: Path) -> dic
             "CROSSDOCK_SECRET_KEY": SECRET,
             "CROSSDOCK_DATA_DIR": str(tmp),
             "CROSSDOCK_PLUGINS": "shopee,fx_ecb",
+            "CROSSDOCK_ALLOWED_HOSTS": "127.0.0.1",  # the emulator serves on loopback
             "CROSSDOCK_PERIODIC": "0",
         }
         workers = graphql_workers()

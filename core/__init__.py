@@ -16,6 +16,7 @@ from crossdock.errors import (
 )
 from crossdock.hookspecs import hookimpl
 from crossdock.money import Money
+from crossdock.net import OutboundHTTP, OutboundPolicy, URLNotAllowed
 from crossdock.providers import (
     Address,
     CarrierBase,
@@ -62,6 +63,8 @@ from crossdock.providers import (
     TaxScheme,
     TaxTally,
     Threshold,
+    WebhookPush,
+    parse_push_json,
     with_retries,
 )
 
@@ -89,6 +92,8 @@ __all__ = [
     "Notification",
     "NotificationSource",
     "OrderPage",
+    "OutboundHTTP",
+    "OutboundPolicy",
     "OutgoingMessage",
     "Payment",
     "PaymentAccount",
@@ -118,8 +123,11 @@ __all__ = [
     "TaxScheme",
     "TaxTally",
     "Threshold",
+    "URLNotAllowed",
     "UserError",
+    "WebhookPush",
     "__version__",
     "hookimpl",
+    "parse_push_json",
     "with_retries",
 ]

@@ -15,6 +15,7 @@ from crossdock.db import Database
 from crossdock.jobs import JobContext
 from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.jobs.embedded import EmbeddedQueue
+from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins, load_plugins
 from crossdock.ratelimit import LocalBuckets, RedisBuckets
 from crossdock.security import Vault, install_log_redaction
@@ -32,6 +33,8 @@ class App:
     buckets: LocalBuckets | RedisBuckets
     #: GraphQL query-cost buckets per API key
     cost: CostLimiter
+    #: The one HTTP client for calls made on a tenant's behalf (guarded, closed in close())
+    http: OutboundHTTP
 
     @classmethod
     def build(
@@ -57,6 +60,7 @@ class App:
             queue=queue,
             buckets=RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets(),
             cost=CostLimiter(settings.redis_url),
+            http=OutboundHTTP(OutboundPolicy(settings.allowed_hosts)),
         )
 
     def job_context(self) -> JobContext:
@@ -67,6 +71,7 @@ class App:
             vault=self.vault,
             queue=self.queue,
             buckets=self.buckets,
+            http=self.http,
         )
 
     async def start(self, *, migrate: bool = False, run_jobs: bool = True) -> None:
@@ -86,4 +91,5 @@ class App:
         if isinstance(self.buckets, RedisBuckets):
             await self.buckets.close()
         await self.cost.close()
+        await self.http.aclose()
         await self.db.dispose()

@@ -50,6 +50,10 @@ class Settings:
     allocate_window_seconds: float = 1.0
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
     graphiql_assets: Path | None = None
+    #: Hosts, addresses and networks (optionally ``:port``) that tenant-supplied URLs may
+    #: reach although they are not public, or over plain http (``CROSSDOCK_ALLOWED_HOSTS``;
+    #: see :mod:`crossdock.net`). Empty: public https hosts only.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,6 +82,7 @@ class Settings:
             periodic_jobs=env.get("CROSSDOCK_PERIODIC", "1") not in ("0", "false", "no"),
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,
+            allowed_hosts=_split(env.get("CROSSDOCK_ALLOWED_HOSTS")) or (),
         )
 
 

@@ -167,6 +167,8 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             continue
         emulator = factory(Faults(seed=7))
         base_url = await stack.enter_async_context(serve(emulator))
+        # this process's outbound policy allows exactly this emulator (loopback, plain http)
+        app.http.policy.allow(base_url.split("://", 1)[1])
         account = dict(emulator.open_account(factory.default_site))
         async with app.db.write(tenant.id, slug=tenant.slug) as session:
             variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
@@ -184,10 +186,17 @@ async def start_live_demo(app: App) -> LiveDemo | None:
                     credentials=account,
                     base_url=base_url,
                     settings={"timeout": 5},
+                    policy=app.http.policy,
                 )
             else:
                 conn = await connections.update_connection(
-                    session, app.vault, conn.id, credentials=account, base_url=base_url, status="active"
+                    session,
+                    app.vault,
+                    conn.id,
+                    credentials=account,
+                    base_url=base_url,
+                    status="active",
+                    policy=app.http.policy,
                 )
                 conn.sync_state = {}
             known = {

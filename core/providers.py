@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.money import Money
+
+if TYPE_CHECKING:
+    import httpx
+
+    from crossdock.net import OutboundHTTP
 
 T = TypeVar("T")
 
@@ -182,7 +187,8 @@ class ChannelConnection:
     """What a provider gets to call the marketplace for one connection.
 
     ``credentials`` are decrypted for the duration of the call only; a provider must never
-    log them. ``base_url`` overrides the production host (emulators, sandboxes).
+    log them. ``base_url`` overrides the production host (emulators, sandboxes). Make every
+    HTTP call with :meth:`http_client`: it refuses addresses the operator has not allowed.
     """
 
     id: int
@@ -194,6 +200,24 @@ class ChannelConnection:
     base_url: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     limiter: Limiter | None = field(default=None, repr=False, compare=False)
+    #: The server's outbound HTTP pool (the core attaches it); see :meth:`http_client`.
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` to call the marketplace with, timing out after
+        ``settings.timeout`` seconds (default 10). It is the server's one shared pool, closed
+        at shutdown (never close it yourself), and it refuses loopback, private, link-local
+        and other non-public addresses, after DNS and on redirects, unless the operator allows
+        them (``CROSSDOCK_ALLOWED_HOSTS``): a refusal raises a permanent ``ChannelError``
+        with code ``URL_NOT_ALLOWED``. Outside a server (a provider called directly) it is a
+        process-wide pool under the same environment's allow-list."""
+        from crossdock.net import DEFAULT_TIMEOUT, default_outbound
+
+        try:
+            timeout = float(self.settings.get("timeout", DEFAULT_TIMEOUT))
+        except (TypeError, ValueError):
+            timeout = DEFAULT_TIMEOUT
+        return (self.http or default_outbound()).client(timeout=timeout)
 
     async def throttle(self, operation: str) -> None:
         """Wait for this connection's token bucket of ``operation`` (one of the provider's

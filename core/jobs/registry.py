@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from crossdock.config import Settings
     from crossdock.db import Database
     from crossdock.db.models import Connection
+    from crossdock.net import OutboundHTTP
     from crossdock.plugins import Plugins
     from crossdock.providers import ChannelConnection
     from crossdock.ratelimit import TokenBuckets
@@ -45,16 +46,18 @@ class JobContext:
     vault: Vault
     queue: Queue
     buckets: TokenBuckets | None = None
+    http: OutboundHTTP | None = None
 
     def view(self, session: AsyncSession, conn: Connection) -> ChannelConnection:
-        """The provider's view of a connection, with its rate limiter attached."""
+        """The provider's view of a connection, with its rate limiter and the server's
+        guarded HTTP client attached."""
         from crossdock.ratelimit import bind, effective_limits
         from crossdock.services.connections import channel_connection
 
         provider = self.plugins.marketplace(conn.channel)
         limits = effective_limits(provider.rate_limits, (conn.settings or {}).get("rate_limits"))
         limiter = bind(self.buckets, conn.id, limits) if self.buckets is not None else None
-        return channel_connection(session, conn, self.vault, limiter)
+        return channel_connection(session, conn, self.vault, limiter, http=self.http)
 
 
 @dataclass(frozen=True)

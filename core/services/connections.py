@@ -3,6 +3,10 @@
 Credentials are write-only: they go in through :func:`create_connection` and
 :func:`update_connection`, are stored encrypted, and come out decrypted only inside
 :func:`channel_connection`, the object handed to a marketplace provider for one call.
+
+A ``base_url`` is where the server will send requests for the tenant, so it is checked
+against the server's :class:`~crossdock.net.OutboundPolicy` when it is stored (public
+https hosts, plus what the operator allows); the HTTP client checks every call again.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from crossdock.db.models import Connection, ConnectionStatus
 from crossdock.db.scoping import session_tenant_slug
 from crossdock.errors import NotSupported, UserError
 from crossdock.money import validate_currency
+from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelConnection, Limiter
 from crossdock.security import Vault
@@ -29,6 +34,13 @@ from crossdock.services.common import get_or_404, non_empty
 __all__ = ["channel_connection", "create_connection", "start_backfill", "update_connection"]
 
 _UNSET: Any = object()
+
+
+def _base_url(value: str | None, policy: OutboundPolicy | None) -> str | None:
+    """A base URL the server may call (``None`` or empty: the channel's production host)."""
+    if value is None or value == "":
+        return None
+    return (policy or OutboundPolicy()).check_url(value, field="baseUrl")
 
 
 def _credentials(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +61,11 @@ async def create_connection(
     currency: str | None = None,
     base_url: str | None = None,
     settings: Mapping[str, Any] | None = None,
+    policy: OutboundPolicy | None = None,
 ) -> Connection:
+    """``policy``: the server's outbound policy (``app.http.policy``); without one only
+    public https base URLs are accepted."""
+    base_url = _base_url(base_url, policy)
     try:
         provider = plugins.marketplace(channel)
     except NotSupported as exc:
@@ -103,7 +119,10 @@ async def update_connection(
     credentials: Mapping[str, Any] | None = None,
     base_url: str | None = _UNSET,
     settings: Mapping[str, Any] | None = None,
+    policy: OutboundPolicy | None = None,
 ) -> Connection:
+    if base_url is not _UNSET:
+        base_url = _base_url(base_url, policy)
     conn = await get_or_404(session, Connection, connection_id)
     if name is not None:
         conn.name = non_empty(name, "name", max_length=64)
@@ -128,10 +147,14 @@ def channel_connection(
     conn: Connection,
     vault: Vault,
     limiter: Limiter | None = None,
+    *,
+    http: OutboundHTTP | None = None,
 ) -> ChannelConnection:
-    """The decrypted view a marketplace provider gets for one operation."""
+    """The decrypted view a marketplace provider gets for one operation, calling out
+    through ``http`` (the server's guarded client)."""
     return ChannelConnection(
         limiter=limiter,
+        http=http,
         id=conn.id,
         tenant=session_tenant_slug(session),
         channel=conn.channel,

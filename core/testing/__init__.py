@@ -11,6 +11,6 @@ Redis is not reachable.
 
 from __future__ import annotations
 
-from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
+from crossdock.testing.kit import EMULATOR_HOSTS, GraphQL, TestTenant, emulator_http, make_tenant
 
-__all__ = ["GraphQL", "TestTenant", "make_tenant"]
+__all__ = ["EMULATOR_HOSTS", "GraphQL", "TestTenant", "emulator_http", "make_tenant"]

@@ -200,6 +200,7 @@ class MarketplaceConformance:
                     session,
                     app.plugins,
                     app.vault,
+                    policy=app.http.policy,
                     channel=self.channel,
                     name="conformance",
                     site=self.site,

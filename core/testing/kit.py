@@ -10,9 +10,27 @@ from typing import Any
 import httpx
 
 from crossdock.bootstrap import App
+from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.services import tenancy
 
-__all__ = ["GraphQL", "TestTenant", "make_tenant"]
+__all__ = ["EMULATOR_HOSTS", "GraphQL", "TestTenant", "emulator_http", "make_tenant"]
+
+#: Where the kit's emulators listen (:func:`crossdock.testing.emulator.serve`). The test
+#: App's outbound policy allows it, as an operator allows a sandbox with
+#: ``CROSSDOCK_ALLOWED_HOSTS``; everything else internal stays refused.
+EMULATOR_HOSTS: tuple[str, ...] = ("127.0.0.1",)
+
+_emulator_http: OutboundHTTP | None = None
+
+
+def emulator_http() -> OutboundHTTP:
+    """The guarded HTTP client, allowing the emulators' loopback address, for a provider
+    called directly on a hand-built ``ChannelConnection(..., http=emulator_http())`` (an
+    App hands its own to the connections it builds)."""
+    global _emulator_http
+    if _emulator_http is None:
+        _emulator_http = OutboundHTTP(OutboundPolicy(EMULATOR_HOSTS))
+    return _emulator_http
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from crossdock.bootstrap import App
 from crossdock.config import Settings
-from crossdock.testing.kit import GraphQL, TestTenant, make_tenant
+from crossdock.testing.kit import EMULATOR_HOSTS, GraphQL, TestTenant, make_tenant
 
 PG_ADMIN_URL = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
@@ -104,6 +104,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_keys=(TEST_SECRET,),
         data_dir=tmp_path,
         sync_interval_seconds=1,
+        allowed_hosts=EMULATOR_HOSTS,  # the kit's emulators serve on loopback
     )
 
 

@@ -51,6 +51,7 @@ async def test_selling_out_on_one_channel_reaches_the_other_three(app: Any, tena
                     session,
                     app.plugins,
                     app.vault,
+                    policy=app.http.policy,
                     channel=channel,
                     name=f"{channel}-{site}",
                     site=site,

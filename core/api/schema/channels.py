@@ -94,6 +94,7 @@ class Mutation:
                 currency=input.currency,
                 base_url=input.base_url,
                 settings=cast("Mapping[str, Any] | None", input.settings),
+                policy=st.app.http.policy,
             )
             return {"connection": ChannelConnection.from_row(row)}
 
@@ -115,7 +116,9 @@ class Mutation:
                     "settings": "settings",
                 },
             )
-            row = await connections.update_connection(session, st.app.vault, pk, **changes)
+            row = await connections.update_connection(
+                session, st.app.vault, pk, policy=st.app.http.policy, **changes
+            )
             return {"connection": ChannelConnection.from_row(row)}
 
         return await in_transaction(info, ConnectionPayload, body)

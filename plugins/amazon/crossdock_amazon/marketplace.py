@@ -19,7 +19,6 @@ are not offered.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -156,7 +155,6 @@ class AmazonMarketplace(MarketplaceBase):
     rate_limits = RATE_LIMITS
 
     def __init__(self) -> None:
-        self._http: dict[int, httpx.AsyncClient] = {}
         self._rdt: dict[tuple[int, str], tuple[str, float]] = {}
 
     def sites(self) -> Sequence[Site]:
@@ -165,11 +163,8 @@ class AmazonMarketplace(MarketplaceBase):
     # ------------------------------------------------------------------ plumbing
 
     def _pool(self, conn: ChannelConnection) -> httpx.AsyncClient:
-        loop = id(asyncio.get_running_loop())
-        http = self._http.get(loop)
-        if http is None:
-            http = self._http[loop] = httpx.AsyncClient(timeout=float(conn.settings.get("timeout", 10)))
-        return http
+        """The server's shared HTTP pool, guarded against internal addresses."""
+        return conn.http_client()
 
     def _marketplace_id(self, conn: ChannelConnection) -> str:
         return str(next(s.external_id for s in SITES if s.code == conn.site))

@@ -11,6 +11,7 @@ from crossdock_amazon.marketplace import RATE_LIMITS, AmazonMarketplace
 
 from crossdock import ChannelConnection
 from crossdock.ratelimit import LocalBuckets, bind
+from crossdock.testing import emulator_http
 from crossdock.testing.emulator import serve
 
 
@@ -45,6 +46,7 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
             credentials=dict(account),
             base_url=base_url,
             limiter=bind(buckets, 7, RATE_LIMITS),
+            http=emulator_http(),
         )
         amazon = AmazonMarketplace()
         conn = dataclasses.replace(conn, credentials=await amazon.refresh_credentials(conn))

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError
+from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
 from crossdock_lazada.signing import sign_request
 
 __all__ = [
@@ -115,7 +115,8 @@ class LazadaClient:
         self.base_url = (base_url or api_host(site)).rstrip("/")
         # an emulator or sandbox given as base_url serves the auth endpoints too
         self.auth_url = (auth_url or base_url or AUTH_HOST).rstrip("/")
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
+        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
         self.clock = clock
 
     def signed_params(

@@ -30,6 +30,7 @@ from crossdock import (
     ShipmentConfirmation,
     StockUpdate,
 )
+from crossdock.testing import emulator_http
 from crossdock.testing.emulator import Faults, Reply, Request, serve
 
 # ------------------------------------------------------------------ signatures
@@ -112,6 +113,7 @@ class Env:
             credentials=dict(self.account),
             base_url=self.base,
             settings={"timeout": 2},
+            http=emulator_http(),
         )
         return replace(conn, **changes)
 
@@ -285,6 +287,7 @@ async def test_duplicate_and_shuffled_pages_lose_nothing() -> None:
             currency="SGD",
             credentials=account,
             base_url=base,
+            http=emulator_http(),
         )
         orders, _ = await _walk(LazadaMarketplace(), conn, datetime.fromtimestamp(stamp - 60, UTC))
     assert {o.external_id for o in orders} == set(emulator.orders)
@@ -345,7 +348,14 @@ async def test_sites_use_their_currency_and_time_zone() -> None:
     emulator.add_order(account, "77", [("PHO-1", 2, "125000")])
     async with serve(emulator) as base:
         conn = ChannelConnection(
-            id=1, tenant="t", channel="lazada", site="VN", currency="VND", credentials=account, base_url=base
+            id=1,
+            tenant="t",
+            channel="lazada",
+            site="VN",
+            currency="VND",
+            credentials=account,
+            base_url=base,
+            http=emulator_http(),
         )
         order = await LazadaMarketplace().fetch_order(conn, "77")
     assert order.total == Money(Decimal("250000"), "VND")
@@ -549,7 +559,14 @@ async def test_im_duplicate_and_shuffled_pages_lose_nothing() -> None:
         emulator.buyer_writes(account, "b3", f"more {i}")
     async with serve(emulator) as base:
         conn = ChannelConnection(
-            id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials=account, base_url=base
+            id=1,
+            tenant="t",
+            channel="lazada",
+            site="SG",
+            currency="SGD",
+            credentials=account,
+            base_url=base,
+            http=emulator_http(),
         )
         messages, _ = await _walk_messages(LazadaMarketplace(), conn, datetime.now(UTC) - timedelta(hours=1))
     texts = {m.text for m in messages}
@@ -577,6 +594,7 @@ async def test_im_walk_survives_failing_requests() -> None:
             credentials=account,
             base_url=base,
             settings={"timeout": 0.2},
+            http=emulator_http(),
         )
         token: str | None = None
         for _ in range(200):  # as the core does: retry a failed page with the same token
@@ -688,7 +706,14 @@ async def test_an_im_refusal_under_code_zero_is_an_error() -> None:
     account = emulator.open_account("TH")
     async with serve(emulator) as base:
         conn = ChannelConnection(
-            id=1, tenant="t", channel="lazada", site="TH", currency="THB", credentials=account, base_url=base
+            id=1,
+            tenant="t",
+            channel="lazada",
+            site="TH",
+            currency="THB",
+            credentials=account,
+            base_url=base,
+            http=emulator_http(),
         )
         with pytest.raises(ChannelError) as excinfo:
             await LazadaMarketplace().fetch_messages(conn, updated_since=datetime.now(UTC), page_token=None)

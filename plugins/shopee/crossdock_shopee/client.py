@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError
+from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
 from crossdock_shopee.signing import base_string, sign
 
 __all__ = ["AUTH_EXPIRED", "DEFAULT_HOST", "ShopeeClient"]
@@ -40,7 +40,8 @@ class ShopeeClient:
         self.partner_id = int(partner_id)
         self.partner_key = partner_key
         self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
+        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
         self.clock = clock
 
     def signed_query(self, path: str, access_token: str = "", shop_id: int | str = "") -> dict[str, Any]:

@@ -46,6 +46,7 @@ async def setup(app: Any, tenant_factory: Any) -> Any:
                 session,
                 app.plugins,
                 app.vault,
+                policy=app.http.policy,
                 channel="shopee",
                 name="sg",
                 site="SG",

@@ -34,6 +34,7 @@ from crossdock.db.models import (
 )
 from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.services import catalog, connections, inventory
+from crossdock.testing import EMULATOR_HOSTS
 from crossdock.testing.conformance import sync_to_the_end
 from crossdock.testing.pytest_plugin import TEST_SECRET
 
@@ -176,6 +177,7 @@ async def _shop(app: Any, tenant_factory: Any, info: dict[str, Any]) -> tuple[An
             session,
             app.plugins,
             app.vault,
+            policy=app.http.policy,
             channel="shopee",
             name="soak",
             site="SG",
@@ -214,6 +216,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
             CROSSDOCK_SECRET_KEY=TEST_SECRET,
             CROSSDOCK_DATA_DIR=str(tmp_path),
             CROSSDOCK_PERIODIC="0",
+            CROSSDOCK_ALLOWED_HOSTS=",".join(EMULATOR_HOSTS),  # the emulator serves on loopback
         )
         queue = ArqQueue(redis_url)
         log = tmp_path / "worker.log"

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError
+from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
 from crossdock_tiktok.signing import sign
 
 __all__ = [
@@ -76,7 +76,8 @@ class TikTokShopClient:
         self.app_secret = str(app_secret)
         self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
         self.auth_base_url = (auth_base_url or base_url or DEFAULT_AUTH_HOST).rstrip("/")
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
+        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
         self.clock = clock
         self.throttle = throttle
 

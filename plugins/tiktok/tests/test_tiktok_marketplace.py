@@ -25,6 +25,7 @@ from crossdock import (
     StockUpdate,
 )
 from crossdock.services.checks import address_problems
+from crossdock.testing import emulator_http
 from crossdock.testing.emulator import Faults, serve
 
 SINCE = datetime.now(UTC) - timedelta(days=30)
@@ -48,6 +49,7 @@ def _conn(emu: Any, creds: Any, site: str = "US", conn_id: int = 1, **settings: 
         credentials=dict(creds),
         base_url=emu.base,
         settings=settings,
+        http=emulator_http(),
     )
 
 
