@@ -21,7 +21,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from crossdock.db import scoping
+from crossdock.db import scoping, validation
 
 __all__ = ["Database", "JobSink", "after_commit", "enqueue_after_commit"]
 
@@ -84,6 +84,7 @@ class JobSink(Protocol):
 class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         scoping.install()
+        validation.install()
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
