@@ -3,9 +3,10 @@
 * Expected failures of a mutation are ``userErrors { field message code }`` on its payload,
   and the transaction is rolled back.
 * Everything else is a GraphQL error whose ``extensions.code`` says what kind it is
-  (``UNAUTHENTICATED``, ``FORBIDDEN``, ``BAD_USER_INPUT``, ``GRAPHQL_VALIDATION_FAILED``,
-  ...). An unexpected exception is logged and reaches the client as
-  ``INTERNAL_SERVER_ERROR`` with no message detail and no stack trace.
+  (``UNAUTHENTICATED``, ``FORBIDDEN``, ``GRAPHQL_VALIDATION_FAILED``, ...); an input error
+  keeps the code a mutation would report in ``userErrors`` (``INVALID_ID``, ``NOT_FOUND``).
+  An unexpected exception is logged and reaches the client as ``INTERNAL_SERVER_ERROR``
+  with no message detail and no stack trace.
 """
 
 from __future__ import annotations
@@ -125,7 +126,6 @@ _CODES: dict[type[CrossdockError], str] = {
     Unauthenticated: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
     NotFound: "NOT_FOUND",
-    UserError: "BAD_USER_INPUT",
 }
 
 
@@ -139,10 +139,12 @@ def _code_for(error: GraphQLError) -> tuple[str, str]:
             return "GRAPHQL_PARSE_FAILED", error.message
         return "GRAPHQL_VALIDATION_FAILED", error.message
     if isinstance(original, CrossdockError):
+        # a scalar's refusal is wrapped in graphql-core's message naming the variable: keep it
+        message = error.message if original.message in error.message else original.message
         for cls in type(original).__mro__:
             if cls in _CODES:
-                return _CODES[cls], original.message
-        return original.code, original.message
+                return _CODES[cls], message
+        return original.code, message  # an input error keeps its own code, as in userErrors
     if isinstance(original, GraphQLError):
         return _code_for(original)
     log.error("unexpected error in a resolver", exc_info=original)

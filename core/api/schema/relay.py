@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import Select
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
 from crossdock.api.context import RequestState
 from crossdock.api.schema.loaders import Columns, Relation, prefetch
-from crossdock.errors import UserError
+from crossdock.errors import NotFound, UserError
 
 __all__ = [
     "Connection",
@@ -29,27 +31,55 @@ __all__ = [
     "encode_id",
     "node_fields",
     "paginate",
+    "resolve_id",
+    "resolve_ids",
 ]
 
 T = TypeVar("T")
 MAX_PAGE = 250
 DEFAULT_PAGE = 50
+#: Primary keys are BIGINT (SQLite: a 64-bit INTEGER): 1 .. 2^63 - 1.
+MAX_PK = 2**63 - 1
+_PK = re.compile(r"[1-9][0-9]{0,18}")
+_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+_B64 = str.maketrans("-_", "+/")
+#: The GraphQL type of a model's rows, where it is not the model's name.
+_TYPE_NAMES = {"Connection": "ChannelConnection"}
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("="))
 
 
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _decode(value: object, prefix_pattern: re.Pattern[str]) -> tuple[str, int] | None:
+    """``(prefix, key)`` of a base64url ``prefix:key`` token with a key in 1..2^63-1."""
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        return None
+    try:
+        raw = base64.b64decode((value + "=" * (-len(value) % 4)).translate(_B64), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    prefix, sep, key = raw.partition(":")
+    if not sep or not prefix_pattern.fullmatch(prefix) or not _PK.fullmatch(key):
+        return None
+    pk = int(key)
+    return (prefix, pk) if pk <= MAX_PK else None
+
+
 def decode_id(
     value: str, expected: str | Sequence[str] | None = None, *, field: str = "id"
 ) -> tuple[str, int]:
-    """Return ``(type name, primary key)`` or raise a ``UserError`` naming the field."""
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        type_name, _, raw_pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        pk = int(raw_pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise UserError(f"{value!r} is not a valid ID", field=field, code="INVALID_ID") from None
+    """Return ``(type name, primary key)`` or raise a ``UserError`` (``INVALID_ID``) naming
+    the field: not one of our IDs, a key outside 1..2^63-1, or a type other than expected."""
+    decoded = _decode(value, _TYPE)
+    if decoded is None:
+        raise UserError(f"{_shown(value)} is not a valid ID", field=field, code="INVALID_ID")
+    type_name, pk = decoded
     allowed = [expected] if isinstance(expected, str) else expected
     if allowed is not None and type_name not in allowed:
         raise UserError(
@@ -58,6 +88,40 @@ def decode_id(
             code="INVALID_ID",
         )
     return type_name, pk
+
+
+def type_name_of(model: type[Any]) -> str:
+    return _TYPE_NAMES.get(model.__name__, model.__name__)
+
+
+async def resolve_id(session: AsyncSession, value: str, model: type[Any], *, field: str = "id") -> int:
+    """The primary key of the row ``value`` names, a row of the session's tenant.
+
+    The one way an ID argument becomes a row: a malformed ID (or one of another type) is
+    ``INVALID_ID``; an ID of a row that does not exist and an ID of another tenant's row get
+    the same ``NOT_FOUND``, with the same message, on the same field. Only the key is read
+    (no ORM object is loaded, so a service that later locks the row reads it fresh).
+    """
+    name = type_name_of(model)
+    _, pk = decode_id(value, name, field=field)
+    if await session.scalar(select(model.id).where(model.id == pk)) is None:
+        raise NotFound(f"{name} {value} not found", field=field)
+    return pk
+
+
+async def resolve_ids(
+    session: AsyncSession, values: Sequence[str], model: type[Any], *, field: str
+) -> list[int]:
+    """:func:`resolve_id` for a list argument (one query); errors name ``field.<index>``."""
+    name = type_name_of(model)
+    pks = [decode_id(v, name, field=f"{field}.{i}")[1] for i, v in enumerate(values)]
+    found: set[int] = set()
+    if pks:
+        found = set((await session.scalars(select(model.id).where(model.id.in_(set(pks))))).all())
+    for i, (value, pk) in enumerate(zip(values, pks, strict=True)):
+        if pk not in found:
+            raise NotFound(f"{name} {value} not found", field=f"{field}.{i}")
+    return pks
 
 
 @strawberry.interface(description="An object with a global ID, fetchable with `node(id:)`.")
@@ -93,15 +157,14 @@ def _cursor(pk: int) -> str:
     return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode().rstrip("=")
 
 
+_CURSOR = re.compile("cursor")
+
+
 def _after(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-        prefix, _, pk = raw.partition(":")
-        if prefix != "cursor":
-            raise ValueError
-        return int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise UserError(f"{cursor!r} is not a valid cursor", field="after", code="INVALID_CURSOR") from None
+    decoded = _decode(cursor, _CURSOR)
+    if decoded is None:
+        raise UserError(f"{_shown(cursor)} is not a valid cursor", field="after", code="INVALID_CURSOR")
+    return decoded[1]
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:

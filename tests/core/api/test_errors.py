@@ -70,8 +70,9 @@ async def test_bad_queries_get_codes_not_tracebacks(api: Any, tenant_factory: An
 async def test_wrong_ids(api: Any, app: Any, tenant_factory: Any) -> None:
     t = await tenant_factory()
     product = (await api.data(CREATE, key=t.key))["productCreate"]["product"]
+    # a query's error has the code a mutation's userError would have: one code per condition
     malformed = await api('{ node(id: "%%%") { id } }', key=t.key)
-    assert malformed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert malformed["errors"][0]["extensions"]["code"] == "INVALID_ID"
     assert "not a valid ID" in malformed["errors"][0]["message"]
 
     wrong_type = await api.data(
@@ -92,8 +93,13 @@ async def test_wrong_ids(api: Any, app: Any, tenant_factory: Any) -> None:
         "userErrors": [{"code": "NOT_FOUND", "field": ["id"]}],
     }
 
+    malformed_in_mutation = await api.data(
+        'mutation { productUpdate(input: {id: "%%%", title: "x"}) { userErrors { code field } } }', key=t.key
+    )
+    assert malformed_in_mutation["productUpdate"]["userErrors"] == [{"code": "INVALID_ID", "field": ["id"]}]
+
     bad_cursor = await api('{ products(after: "zzz") { edges { node { id } } } }', key=t.key)
-    assert bad_cursor["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert bad_cursor["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
 
 
 async def test_user_errors_leave_nothing_half_written(api: Any, app: Any, tenant_factory: Any) -> None:
