@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Any
 
+from graphql import GraphQLError
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.serialization import encode_json
 from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN, HTTP_503_SERVICE_UNAVAILABLE
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET
 
 from crossdock.api.context import CONTEXT_KEY, RequestState
@@ -46,6 +54,45 @@ def _auth_error(request: Request[Any, Any, Any], exc: CrossdockError) -> Respons
         media_type=MediaType.JSON,
         headers=headers,
     )
+
+
+#: Websocket close codes for a key refused after the connection was accepted, as
+#: graphql-transport-ws uses them: 4401 Unauthorized (revoked or unknown), 4403 Forbidden.
+_CLOSE_CODES = {Unauthenticated: 4401, Forbidden: 4403}
+
+
+class _ReauthenticatingHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    """graphql-transport-ws, checking the key again for every operation sent on the socket.
+
+    A refused key answers the operation with a typed ``error`` message and closes the
+    socket (4401/4403); a subscription that finds its key refused while running (it checks
+    on every poll, see ``crossdock.api.schema.events``) ends with a typed error, and the
+    socket is then closed the same way.
+    """
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        request_state: RequestState = self.context[CONTEXT_KEY]
+        if self.connection_acknowledged:
+            try:
+                await request_state.reauthenticate()
+            except (Unauthenticated, Forbidden) as exc:
+                error = GraphQLError(exc.message, extensions={"code": exc.code})
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+                await self._close_refused(exc)
+                return
+        await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Any, Any]) -> None:
+        try:
+            await super().run_operation(operation)
+        finally:
+            refused = self.context[CONTEXT_KEY].refused
+            if refused is not None:
+                await self._close_refused(refused)
+
+    async def _close_refused(self, exc: Unauthenticated | Forbidden) -> None:
+        with suppress(Exception):  # the client may be gone already
+            await self.websocket.close(code=_CLOSE_CODES[type(exc)], reason=exc.message[:120])
 
 
 def _settle_heap() -> None:
@@ -86,9 +133,18 @@ def create_app(
         finally:
             await request_state.close()
 
-    base = make_graphql_controller(schema, path="/graphql", context_getter=context_getter)
+    # graphql-transport-ws only: its handler checks the key again on every operation (the
+    # legacy subscriptions-transport-ws protocol's would not)
+    base = make_graphql_controller(
+        schema,
+        path="/graphql",
+        context_getter=context_getter,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+    )
 
     class GraphQLController(base):  # type: ignore[valid-type,misc]
+        graphql_transport_ws_handler_class = _ReauthenticatingHandler
+
         def encode_json(self, data: object) -> str:
             """msgspec instead of the standard library: a page of orders encodes several
             times faster. Text, not bytes, so websocket messages stay text frames."""
@@ -108,7 +164,7 @@ def create_app(
                 principal = await authenticate(app.db, authorization, tenant)
             except (Unauthenticated, Forbidden) as exc:
                 raise ConnectionRejectionError({"message": exc.message, "code": exc.code}) from None
-            context[CONTEXT_KEY].authenticate(principal)
+            context[CONTEXT_KEY].authenticate(principal, authorization)  # kept: checked again
             return UNSET
 
     @get("/health")

@@ -3,6 +3,13 @@
 Resolvers run concurrently; an ``AsyncSession`` must not. Reads share one session per
 request behind a lock (a request's statements would queue on one connection anyway), and
 each mutation opens its own write transaction.
+
+An HTTP request is authenticated once, when it arrives. A websocket lives far longer than
+a key may: it keeps the credentials it authenticated with, pinned to the tenant they
+reached, and :meth:`RequestState.reauthenticate` checks them again (before every operation
+sent over it, and on every poll of a running subscription) through the same per-process
+cache as an HTTP request, so a revoked key, a tenant taken off the key or a scope removed
+takes effect there as fast as on HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from strawberry.types import Info
 
 from crossdock.bootstrap import App
 from crossdock.errors import Forbidden, Unauthenticated
+from crossdock.services import tenancy
 from crossdock.services.tenancy import Principal
 
 __all__ = ["RequestState", "state"]
@@ -37,12 +45,39 @@ class RequestState:
         #: GraphQL objects made from rows, shared by every place that shows the same row
         #: (a page's orders all showing one connection); emptied with the loaders.
         self.converted: dict[Hashable, Any] = {}
+        #: (Authorization, tenant slug) of a websocket, checked again by ``reauthenticate``.
+        self._credentials: tuple[str, str] | None = None
+        #: Why a websocket's key stopped being accepted (then it has no principal).
+        self.refused: Unauthenticated | Forbidden | None = None
 
-    def authenticate(self, principal: Principal) -> None:
-        """Set the caller once (websockets authenticate after the context exists)."""
+    def authenticate(self, principal: Principal, authorization: str | None = None) -> None:
+        """Set the caller once (websockets authenticate after the context exists).
+
+        ``authorization`` (a websocket's) is kept with the tenant it reached, for
+        :meth:`reauthenticate`.
+        """
         if self._principal is not None and self._principal != principal:
             raise Forbidden("this connection is already authenticated")
         self._principal = principal
+        if authorization is not None:
+            self._credentials = (authorization, principal.tenant_slug)
+
+    async def reauthenticate(self) -> Principal:
+        """Check a websocket's key again (cached like any request's): still valid, still
+        reaching its tenant; its scopes as they are now. Raises :class:`Unauthenticated` or
+        :class:`Forbidden` (and stays refused) when not. A no-op for HTTP requests."""
+        if self._credentials is None:
+            return self.principal
+        if self.refused is not None:
+            raise self._refusal()
+        try:
+            principal = await tenancy.authenticate(self.app.db, *self._credentials)
+        except (Unauthenticated, Forbidden) as exc:
+            self._principal = None
+            self.refused = exc
+            raise
+        self._principal = principal
+        return principal
 
     @property
     def caller(self) -> Principal | None:
@@ -52,8 +87,14 @@ class RequestState:
     @property
     def principal(self) -> Principal:
         if self._principal is None:
+            if self.refused is not None:
+                raise self._refusal()
             raise Unauthenticated("this operation needs an API key")
         return self._principal
+
+    def _refusal(self) -> Unauthenticated | Forbidden:
+        assert self.refused is not None
+        return type(self.refused)(self.refused.message)
 
     def require(self, scope: str) -> Principal:
         principal = self.principal

@@ -1,24 +1,165 @@
-"""The domain-event outbox: ``emit`` writes an event in the caller's transaction.
+"""The domain-event outbox: ``emit`` writes an event in the caller's transaction, and
+readers follow it in an order that never skips one.
 
-An event exists exactly when its change does (same commit). Readers follow the table in id
-order: the ``events`` GraphQL subscription, and anyone integrating over the API.
+An event exists exactly when its change does (same commit). Readers follow the table: the
+``events`` query (``after`` a cursor) and subscription, and anyone integrating over the API.
+
+Why not id order
+----------------
+On PostgreSQL an id is taken from a sequence when the row is inserted, but the row becomes
+visible when its transaction commits, later and in any order. Transaction A inserts event 7,
+B inserts event 8 and commits first; a reader sees 8, remembers "after 8", and never sees 7
+once A commits. (SQLite has one writer at a time, holding its lock from first write to
+commit, so there id order is commit order and this cannot happen.)
+
+Positions below a horizon
+-------------------------
+Each event stores ``txid``, the id of the transaction that wrote it (the column's server
+default ``pg_current_xact_id()``, a 64-bit id that never wraps; ``0`` on SQLite), and its
+position is ``(txid, id)``. A reader reads in position order, and only rows with ``txid``
+below the horizon ``pg_snapshot_xmin(pg_current_snapshot())``, taken in the same statement:
+
+* every transaction with an id below the horizon has finished (that is what ``xmin`` of a
+  snapshot means), so all of its events are visible to that statement or never will be
+  (rolled back): the rows under the horizon are final;
+* a transaction still running, or one that starts later, has an id at or above the horizon
+  (new ids are always larger than every id already handed out), so whatever it writes lands
+  after every position the reader has already passed;
+* the horizon never moves back (the oldest running id only grows), so a reader's cursor
+  is always below it and a later read continues exactly where the last one stopped.
+
+Together: a reader that resumes after the last position it saw gets every committed event
+exactly once, whichever server process answers. Rows of one transaction share a ``txid``
+and keep their id order. The price is latency, never loss: an event becomes readable once
+every transaction older than its own has finished, so a long-running write transaction
+anywhere on the PostgreSQL server (the horizon is cluster-wide) holds delivery back until it
+ends; ``idle_in_transaction_session_timeout`` bounds a stuck one. Transactions that only
+read take no id and hold nothing back.
+
+The alternatives are worse: a commit-time counter (one locked row every writer updates
+last) serialises every event-writing transaction of a tenant, and "read only ids below
+the smallest uncommitted id" needs the uncommitted ids, which PostgreSQL does not expose.
+
+Positions come from the server's transaction counter, which replicas and ``pg_upgrade``
+keep; a logical dump restored into a new cluster starts the counter afresh, so after such a
+restore set ``UPDATE events SET txid = 0`` (old events first, as the migration that added
+the column did) and have readers start from a fresh cursor.
+
+A cursor is opaque to clients: URL-safe base64 of ``"txid:id"``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
+from sqlalchemy import BigInteger, ColumnElement, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Event
+from crossdock.errors import UserError
 
-__all__ = ["emit", "enqueue_coalesced"]
+__all__ = [
+    "START",
+    "Position",
+    "current_position",
+    "emit",
+    "enqueue_coalesced",
+    "parse_cursor",
+    "read_events",
+]
+
+_MAX = 2**63  # BIGINT
+_CURSOR = re.compile(r"([0-9]{1,19}):([0-9]{1,19})")
+_CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,56}")
+
+
+class Position(NamedTuple):
+    """Where an event sits in the outbox's reading order."""
+
+    txid: int
+    id: int
+
+    @property
+    def cursor(self) -> str:
+        raw = f"{self.txid}:{self.id}".encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+#: Before every event.
+START = Position(0, 0)
+
+
+def parse_cursor(value: str, field: str = "after") -> Position:
+    """The position a cursor names; a malformed one is a :class:`UserError`
+    ``INVALID_CURSOR``."""
+    found = None
+    if _CURSOR_CHARS.fullmatch(value):
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+        except (binascii.Error, ValueError):
+            raw = ""
+        found = _CURSOR.fullmatch(raw)
+    if found is None or int(found[1]) >= _MAX or int(found[2]) >= _MAX:
+        raise UserError(
+            f"{value[:64]!r} is not an event cursor; pass an event's `cursor`",
+            field=field,
+            code="INVALID_CURSOR",
+        )
+    return Position(int(found[1]), int(found[2]))
 
 
 def emit(session: AsyncSession, type: str, subject: str | None = None, **payload: Any) -> None:
     session.add(Event(type=type, subject=subject, payload=payload))
+
+
+def _horizon(session: AsyncSession) -> ColumnElement[int] | None:
+    """Every transaction with a smaller id has finished (PostgreSQL); ``None`` on SQLite,
+    where nothing uncommitted is ever below a committed row."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger)
+
+
+async def read_events(
+    session: AsyncSession, after: Position, types: Sequence[str] | None, limit: int
+) -> Sequence[Event]:
+    """Up to ``limit`` of the session tenant's final events after ``after``, in order."""
+    stmt = (
+        select(Event)
+        .where(tuple_(Event.txid, Event.id) > tuple_(after.txid, after.id))
+        .order_by(Event.txid, Event.id)
+        .limit(limit)
+    )
+    horizon = _horizon(session)
+    if horizon is not None:
+        stmt = stmt.where(Event.txid < horizon)
+    if types:
+        stmt = stmt.where(Event.type.in_(types))
+    return (await session.scalars(stmt)).all()
+
+
+async def current_position(session: AsyncSession) -> Position:
+    """A position after every final event and before every event still to commit: where
+    "from now" starts.
+
+    On PostgreSQL that is the horizon itself; events of transactions running at that moment
+    come after it, so none is lost (a few that committed just before may be delivered too).
+    """
+    horizon = _horizon(session)
+    if horizon is not None:
+        return Position(int(await session.scalar(select(horizon)) or 0), 0)
+    last = (
+        await session.execute(
+            select(Event.txid, Event.id).order_by(Event.txid.desc(), Event.id.desc()).limit(1)
+        )
+    ).first()
+    return START if last is None else Position(int(last[0]), int(last[1]))
 
 
 def enqueue_coalesced(

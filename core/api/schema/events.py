@@ -1,8 +1,11 @@
 """The event outbox over GraphQL: a page query, and a subscription that follows it.
 
-Both read the ``events`` table in id order, so a console that reconnects with ``after`` (the
-last id it saw) misses nothing, whichever server process it lands on. The subscription
-opens a short session per poll: a websocket lives far longer than a transaction should.
+Both read the ``events`` table in position order below the horizon of finished
+transactions (:mod:`crossdock.services.events`), so a console that resumes with ``after``
+(the last event's ``cursor``) gets every committed event once, whichever server process it
+lands on. The subscription opens a short session per poll: a websocket lives far longer
+than a transaction should. On every poll it also checks its key again (revoked, tenant
+taken off the key, ``events:read`` removed) and ends with a typed error when refused.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from sqlalchemy import func, select
 from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.errors import requires
 from crossdock.api.schema.types import Event
-from crossdock.db import models as m
 from crossdock.errors import CrossdockError, UserError
+from crossdock.services.events import START, Position, current_position, parse_cursor, read_events
 
 __all__ = ["POLL_SECONDS", "Query", "Subscription"]
 
@@ -28,25 +30,26 @@ POLL_SECONDS = 0.5
 PAGE = 100
 
 
-def _after(value: str | None) -> int | None:
+def _coded(exc: CrossdockError) -> GraphQLError:
+    """A GraphQL error carrying the failure's own code (``INVALID_CURSOR``, ...)."""
+    return GraphQLError(exc.message, extensions={"code": exc.code})
+
+
+def _after(value: str | None) -> Position | None:
     if value is None:
         return None
     try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"{value!r} is not an event id", field="after", code="INVALID_CURSOR") from None
-
-
-def _page(after: int, types: list[str] | None, limit: int) -> Any:
-    stmt = select(m.Event).where(m.Event.id > after).order_by(m.Event.id).limit(limit)
-    if types:
-        stmt = stmt.where(m.Event.type.in_(types))
-    return stmt
+        return parse_cursor(value)
+    except UserError as exc:
+        raise _coded(exc) from None
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(extensions=requires("events:read"), description="Events after `after`, oldest first.")
+    @strawberry.field(
+        extensions=requires("events:read"),
+        description="Committed events after the cursor `after`, in reading order (oldest first).",
+    )
     async def events(
         self,
         info: Info[Any, Any],
@@ -56,15 +59,16 @@ class Query:
     ) -> list[Event]:
         if not 0 < first <= 500:
             raise UserError("first must be between 1 and 500", field="first", code="INVALID")
+        position = _after(after) or START
         async with state(info).read() as session:
-            rows = (await session.scalars(_page(_after(after) or 0, types, first))).all()
+            rows = await read_events(session, position, types, first)
         return [Event.from_row(r) for r in rows]
 
 
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="Follow the tenant's events as they commit (from now, or after `after`)."
+        description="Follow the tenant's events as they commit (from now, or after the cursor `after`)."
     )
     async def events(
         self, info: Info[Any, Any], after: str | None = None, types: list[str] | None = None
@@ -74,17 +78,22 @@ class Subscription:
             principal = st.require("events:read")
         except CrossdockError as exc:
             # subscription results bypass the schema's error coding: code it here
-            raise GraphQLError(exc.message, extensions={"code": exc.code}) from None
+            raise _coded(exc) from None
         db = st.app.db
         last = _after(after)
         if last is None:
             async with db.tenant(principal.tenant_id) as session:
-                last = int(await session.scalar(select(func.coalesce(func.max(m.Event.id), 0))) or 0)
+                last = await current_position(session)
         while True:
+            try:  # the key as it is now (cached for a second, like an HTTP request's)
+                await st.reauthenticate()
+                principal = st.require("events:read")
+            except CrossdockError as exc:
+                raise _coded(exc) from None
             async with db.tenant(principal.tenant_id) as session:
-                rows = (await session.scalars(_page(last, types, PAGE))).all()
+                rows = await read_events(session, last, types, PAGE)
             for row in rows:
-                last = row.id
+                last = Position(row.txid, row.id)
                 yield Event.from_row(row)
             if len(rows) < PAGE:
                 await asyncio.sleep(POLL_SECONDS)

@@ -28,6 +28,7 @@ from crossdock.api.schema.loaders import (
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
 from crossdock.db import utcnow
+from crossdock.services.events import Position
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -739,9 +740,13 @@ class Transfer(Node):
         return Warehouse.from_row(await _same_tenant(info, m.Warehouse, self.to_pk))
 
 
-@strawberry.type(description="A domain event from the outbox, in commit order.")
+@strawberry.type(
+    description="A domain event from the outbox. Readers get every committed event once, in a "
+    "stable order (by writing transaction, then id); resume with the last event's `cursor`."
+)
 class Event:
-    id: strawberry.ID = strawberry.field(description="Increasing; pass it as `after` to resume.")
+    id: strawberry.ID = strawberry.field(description="The event's id (unique; not its reading order).")
+    cursor: str = strawberry.field(description="Opaque position: pass it as `after` to resume after it.")
     type: str
     subject: strawberry.ID | None = strawberry.field(description="Global ID of what it is about.")
     payload: JSON
@@ -755,6 +760,7 @@ class Event:
             subject = encode_id(name, int(pk))
         return cls(
             id=strawberry.ID(str(row.id)),
+            cursor=Position(row.txid, row.id).cursor,
             type=row.type,
             subject=subject,
             payload=JSON(row.payload or {}),
