@@ -31,6 +31,7 @@ from crossdock.db.models import (
     WarehouseKind,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
+from crossdock.db.validation import check_values
 from crossdock.errors import TenantScopeError, UserError
 from crossdock.services.common import country_code, get_or_404, non_empty
 from crossdock.services.events import emit, enqueue_coalesced
@@ -208,6 +209,8 @@ async def record_change(
     if not checked:
         await get_or_404(session, Variant, variant_id, field="variantId")
         await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
+    # the ledger row is a Core insert, which the ORM's flush check does not see
+    check_values(StockLedgerEntry, {"reference": reference, "note": note, "details": details})
     tenant_id = session_tenant(session.sync_session)
     if tenant_id is None:
         raise TenantScopeError("stock changes need a tenant's session")
