@@ -12,6 +12,7 @@ capability without implementing the method behind it.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ __all__ = [
     "TaxScheme",
     "TaxTally",
     "Threshold",
+    "WebhookPush",
+    "parse_push_json",
     "with_retries",
 ]
 
@@ -341,6 +344,42 @@ class Notification:
     receipt: str
     references: Sequence[Mapping[str, Any]]
     body: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookPush:
+    """What ``parse_webhook`` found in a verified push, when the channel gives the push an
+    id of its own (TikTok Shop's ``tts_notification_id``).
+
+    ``parse_webhook`` returns either this or the bare ``references``. With ``event_id`` the
+    core recognises a push delivered again even when its bytes differ (stamped or signed
+    anew); without one, a replay is recognised by the digest of its verified body. Either
+    way a push is stored, and processed, once per connection.
+    """
+
+    references: Sequence[Mapping[str, Any]]
+    event_id: str | None = None
+
+
+def parse_push_json(body: bytes, channel: str) -> dict[str, Any]:
+    """A push body that must be a JSON object, decoded; for ``parse_webhook``, after the
+    signature has been verified.
+
+    Raises ``ChannelError(code="MALFORMED")`` for anything else (invalid UTF-8, not JSON,
+    NaN or Infinity, nesting too deep to decode, a list or a scalar): the core answers such
+    a push with HTTP 400 and stores nothing.
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=refuse)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise ChannelError(f"{channel} push is not JSON", code="MALFORMED") from None
+    if not isinstance(payload, dict):
+        raise ChannelError(f"{channel} push is not a JSON object", code="MALFORMED")
+    return payload
 
 
 @runtime_checkable
@@ -708,7 +747,7 @@ class MarketplaceProvider(Protocol):
 
     def parse_webhook(
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
-    ) -> Sequence[Mapping[str, Any]]: ...
+    ) -> Sequence[Mapping[str, Any]] | WebhookPush: ...
 
     def notification_source(self, conn: ChannelConnection) -> NotificationSource | None: ...
 
@@ -826,7 +865,11 @@ class MarketplaceBase(_Base):
 
     def parse_webhook(
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
-    ) -> Sequence[Mapping[str, Any]]:
+    ) -> Sequence[Mapping[str, Any]] | WebhookPush:
+        """Verify a push (constant time) and name what it is about. Raise
+        ``ChannelError(code="SIGNATURE")`` when it does not verify (HTTP 401) and
+        ``ChannelError(code="MALFORMED")`` when a verified body is not what the channel
+        sends (HTTP 400; :func:`parse_push_json` does it for JSON objects)."""
         raise self._unsupported("parse_webhook")
 
     def notification_source(self, conn: ChannelConnection) -> NotificationSource | None:

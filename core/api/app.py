@@ -28,7 +28,7 @@ from crossdock.api.idempotency import idempotency_middleware
 from crossdock.api.schema import schema
 from crossdock.api.schema.errors import IDEMPOTENCY
 from crossdock.bootstrap import App
-from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated
+from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.services.tenancy import authenticate
 from crossdock.services.webhooks import receive_webhook
 
@@ -180,16 +180,18 @@ def create_app(
         return Response(body, status_code=200 if db_ok and jobs_ok else HTTP_503_SERVICE_UNAVAILABLE)
 
     @post("/webhooks/{channel:str}/{key:str}", status_code=200, include_in_schema=False)
-    async def webhook(request: Request[Any, Any, Any], channel: str, key: str) -> Response[bytes]:
-        """Channel pushes: verified by the plugin, stored, acknowledged with an empty 200."""
+    async def webhook(request: Request[Any, Any, Any], channel: str, key: str) -> Response[Any]:
+        """Channel pushes: verified by the plugin, stored once, acknowledged with an empty
+        200 (a push delivered again too). Refusals are typed, ``{"code", "message"}``: 404
+        for an unknown URL, 401 for a signature that does not verify, 400 for a malformed
+        push; nothing is stored for them."""
         try:
             await receive_webhook(
                 app.db, app.plugins, app.vault, channel, key, dict(request.headers), await request.body()
             )
-        except NotFound:
-            return Response(b"", status_code=404)
-        except Unauthenticated:
-            return Response(b"", status_code=401)
+        except (NotFound, Unauthenticated, UserError) as exc:
+            status = 404 if isinstance(exc, NotFound) else 401 if isinstance(exc, Unauthenticated) else 400
+            return Response({"code": exc.code, "message": exc.message}, status_code=status)
         return Response(b"", status_code=200, media_type=MediaType.TEXT)
 
     demo: list[Any] = []

@@ -41,6 +41,7 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    parse_push_json,
     with_retries,
 )
 from crossdock_lazada import __version__
@@ -520,18 +521,18 @@ class LazadaMarketplace(MarketplaceBase):
             str(creds["app_key"]), str(creds["app_secret"]), body, authorization
         ):
             raise ChannelError("lazada push signature does not match", code="SIGNATURE")
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return []
-        if not isinstance(payload, dict):
-            return []
+        payload = parse_push_json(body, "lazada")  # a signed body that is not an object: MALFORMED
         seller = creds.get("seller_id")
         if seller and payload.get("seller_id") and str(payload["seller_id"]) != str(seller):
             return []  # another seller authorised the same app: not this connection's
         data = payload.get("data") or {}
-        if str(payload.get("message_type")) == "0" and data.get("trade_order_id"):
-            return [{"type": "order", "external_id": str(data["trade_order_id"])}]
+        if not isinstance(data, dict):
+            raise ChannelError("lazada push data is not an object", code="MALFORMED")
+        order_id = data.get("trade_order_id")
+        if str(payload.get("message_type")) == "0" and order_id:
+            if not isinstance(order_id, str | int) or isinstance(order_id, bool):
+                raise ChannelError("lazada push trade_order_id is not an id", code="MALFORMED")
+            return [{"type": "order", "external_id": str(order_id)}]
         return []
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:

@@ -172,7 +172,7 @@ class CashOnDelivery(PaymentBase):
             raise ChannelError("remittance report signature does not match", code="SIGNATURE")
         try:
             lines = json.loads(body, parse_float=Decimal)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # invalid UTF-8 and nesting too deep included
             raise ChannelError(f"remittance report is not JSON: {exc}", code="MALFORMED") from None
         if not isinstance(lines, list):
             raise ChannelError("a remittance report is a JSON list of lines", code="MALFORMED")

@@ -21,6 +21,7 @@ import stripe
 
 from crossdock import (
     ChannelError,
+    CrossdockError,
     Money,
     Payment,
     PaymentAccount,
@@ -327,14 +328,25 @@ class Stripe(PaymentBase):
         try:
             payload = body.decode("utf-8")
             stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=WEBHOOK_TOLERANCE)
-        except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, TypeError, ValueError) as exc:
+            # TypeError: the library compares str with str, which refuses a non-ASCII header
             raise ChannelError(f"Stripe webhook rejected: {exc}", code="SIGNATURE") from None
-        try:
+        try:  # a signed body can still be anything: whatever does not read as an event is MALFORMED
             event = json.loads(payload)
             kind, event_id, obj = event["type"], event["id"], event["data"]["object"]
-        except (ValueError, KeyError, TypeError) as exc:
+            if not isinstance(obj, dict) or not isinstance(kind, str) or not isinstance(event_id, str):
+                raise TypeError("type, id and data.object are a string, a string and an object")
+            return _events(kind, event_id, obj, event)
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            RecursionError,
+            CrossdockError,
+        ) as exc:
             raise ChannelError(f"Stripe webhook is not an event: {exc!r}", code="MALFORMED") from None
-        return _events(kind, event_id, obj, event)
 
 
 def _events(kind: str, event_id: str, obj: Mapping[str, Any], event: Mapping[str, Any]) -> list[PaymentEvent]:

@@ -32,6 +32,7 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    parse_push_json,
     with_retries,
 )
 from crossdock_shopee import __version__
@@ -384,15 +385,22 @@ class ShopeeMarketplace(MarketplaceBase):
         self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
     ) -> Sequence[Mapping[str, Any]]:
         """Verify the push signature and name the orders it is about (code 3: order status,
-        4: tracking number). Anything else is acknowledged and ignored."""
+        4: tracking number). Anything else is acknowledged and ignored; a signed body that
+        is not a push object is ``MALFORMED``. Shopee gives pushes no id of their own: the
+        core recognises a replay by its body."""
         url = str(conn.settings.get("webhook_url", ""))
         authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if not url or not verify_push(str(conn.credentials["partner_key"]), url, body, authorization):
             raise ChannelError("shopee push signature does not match", code="SIGNATURE")
-        payload = json.loads(body or b"{}")
+        payload = parse_push_json(body, "shopee")
         data = payload.get("data") or {}
-        if payload.get("code") in (3, 4) and data.get("ordersn"):
-            return [{"type": "order", "external_id": data["ordersn"]}]
+        if not isinstance(data, dict):
+            raise ChannelError("shopee push data is not an object", code="MALFORMED")
+        ordersn = data.get("ordersn")
+        if payload.get("code") in (3, 4) and ordersn:
+            if not isinstance(ordersn, str):
+                raise ChannelError("shopee push ordersn is not a string", code="MALFORMED")
+            return [{"type": "order", "external_id": ordersn}]
         return []
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:

@@ -32,4 +32,7 @@ def push_signature(partner_key: str, callback_url: str, body: bytes) -> str:
 
 
 def verify_push(partner_key: str, callback_url: str, body: bytes, authorization: str) -> bool:
-    return hmac.compare_digest(push_signature(partner_key, callback_url, body), authorization.strip().lower())
+    """Constant-time check of a push's ``Authorization`` header (hex, either case); any
+    other header (non-ASCII included) simply does not verify."""
+    expected = push_signature(partner_key, callback_url, body)
+    return hmac.compare_digest(expected.encode(), authorization.strip().lower().encode("utf-8", "replace"))

@@ -46,6 +46,8 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    WebhookPush,
+    parse_push_json,
     with_retries,
 )
 from crossdock_tiktok import __version__
@@ -751,27 +753,31 @@ class TikTokShopMarketplace(MarketplaceBase):
 
     # --------------------------------------------------------------- push and auth
 
-    def parse_webhook(
-        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
-    ) -> Sequence[Mapping[str, Any]]:
+    def parse_webhook(self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes) -> WebhookPush:
         """Verify the push (``Authorization`` = HMAC-SHA256(app_secret, app_key + body)) and
         name the order it is about: order status changes (type 1) and every other push
         whose data names an ``order_id`` (address, package and reverse-order updates).
-        Anything else is acknowledged and ignored."""
+        Anything else is acknowledged and ignored; a signed body that is not a push object
+        is ``MALFORMED``. The push's ``tts_notification_id`` is its event id, by which
+        the core recognises it delivered again."""
         creds = conn.credentials
         authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if not authorization or not verify_push(
             str(creds["app_secret"]), str(creds["app_key"]), body, authorization
         ):
             raise ChannelError("tiktok push signature does not match", code="SIGNATURE")
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise ChannelError("tiktok push is not JSON", code="MALFORMED") from exc
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if isinstance(data, dict) and data.get("order_id"):
-            return [{"type": "order", "external_id": str(data["order_id"])}]
-        return []
+        payload = parse_push_json(body, "tiktok")
+        notification_id = payload.get("tts_notification_id")
+        event_id = str(notification_id) if type(notification_id) in (str, int) and notification_id else None
+        data = payload.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise ChannelError("tiktok push data is not an object", code="MALFORMED")
+        order_id = (data or {}).get("order_id")
+        if order_id:
+            if not isinstance(order_id, str | int) or isinstance(order_id, bool):
+                raise ChannelError("tiktok push order_id is not an id", code="MALFORMED")
+            return WebhookPush([{"type": "order", "external_id": str(order_id)}], event_id)
+        return WebhookPush([], event_id)
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         creds = dict(conn.credentials)

@@ -31,9 +31,9 @@ def test_parse_webhook_verifies_and_names_the_order() -> None:
     headers, body = emu.notification("576461413038785752")
     assert json.loads(body)["data"]["order_status"] == "CANCEL"  # pushes say CANCEL
     provider = TikTokShopMarketplace()
-    assert provider.parse_webhook(_conn(creds), {"authorization": headers["Authorization"]}, body) == [
-        {"type": "order", "external_id": "576461413038785752"}
-    ]
+    push = provider.parse_webhook(_conn(creds), {"authorization": headers["Authorization"]}, body)
+    assert push.references == [{"type": "order", "external_id": "576461413038785752"}]
+    assert push.event_id == json.loads(body)["tts_notification_id"]  # replays are known by it
     for forged in ({"Authorization": "0" * 64}, {}, {"Authorization": headers["Authorization"] + "0"}):
         with pytest.raises(ChannelError) as excinfo:
             provider.parse_webhook(_conn(creds), forged, body)
@@ -45,7 +45,7 @@ def test_parse_webhook_verifies_and_names_the_order() -> None:
         {"type": 6, "shop_id": "1", "timestamp": 1, "data": {"message": "bye"}}
     ).encode()
     signed = {"Authorization": push_signature(creds["app_secret"], creds["app_key"], deauthorized)}
-    assert provider.parse_webhook(_conn(creds), signed, deauthorized) == []
+    assert provider.parse_webhook(_conn(creds), signed, deauthorized).references == []
 
 
 async def test_push_is_verified_stored_and_processed(app: Any, live_server: str, tenant_factory: Any) -> None:
