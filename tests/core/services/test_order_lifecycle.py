@@ -19,6 +19,7 @@ from crossdock.db.models import (
 from crossdock.errors import UserError
 from crossdock.jobs import JOBS
 from crossdock.services import aftersales, allocation, fulfilment
+from crossdock.testing import wait_until
 
 
 async def _history(shop: Any, external_id: str) -> list[str]:
@@ -267,13 +268,12 @@ async def test_stock_arrival_triggers_allocation_through_the_runner(shop: Any, a
     assert (await shop.order("Q-1")).status == "on_hold"
     await app.start(run_jobs=True)
     await shop.receive("SKU-1", "SG1", 2)  # commit enqueues a coalesced allocate_waiting
-    for _ in range(100):
-        if (await shop.order("Q-1")).status == "allocated":
-            break
-        import asyncio
 
-        await asyncio.sleep(0.05)
-    assert (await shop.order("Q-1")).status == "allocated"
+    async def allocated() -> bool:
+        return (await shop.order("Q-1")).status == "allocated"
+
+    # the runner gets to it after the coalescing window: wait for the state, not a time
+    await wait_until(allocated, message="Q-1 allocated by the runner")
 
 
 async def test_channel_fulfilled_orders_use_the_channels_stock(shop: Any, app: Any) -> None:
