@@ -69,6 +69,13 @@ class Listing(TenantScoped, Timestamped, Base):
     issues: Mapped[list[dict[str, str]]] = mapped_column(Json, default=list)
     #: The price before running promotions; ``price_amount`` is what buyers pay now.
     regular_price_amount: Mapped[Decimal | None]
+    #: The channel's refusal of this listing's last push (an unknown SKU, an invalid
+    #: quantity), kept until a push of the same kind is accepted. It belongs to this listing
+    #: alone: the connection and its other listings go on.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    #: Which push was refused: ``stock`` or ``price``.
+    last_error_operation: Mapped[str | None] = mapped_column(String(16))
 
 
 class ConnectionWarehouse(TenantScoped, Base):
@@ -95,7 +102,9 @@ class WebhookEvent(TenantScoped, Base):
     )
 
     connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
-    #: The event's own id when it came from a queue (redeliveries are recognised by it).
+    #: What recognises the event delivered again (unique per connection): a queued event's
+    #: own id, ``event:<id>`` for a push the channel gave an id, else ``sha256:<digest>`` of
+    #: the push's verified body.
     external_id: Mapped[str | None] = mapped_column(String(128))
     headers: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     body: Mapped[str] = mapped_column(Text)
