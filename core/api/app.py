@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types.unset import UNSET
 
 from crossdock.api.context import CONTEXT_KEY, RequestState
+from crossdock.api.edge import StrictRequests
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
 from crossdock.api.idempotency import SCOPE_KEY as IDEMPOTENCY_SCOPE
 from crossdock.api.idempotency import idempotency_middleware
@@ -142,7 +143,8 @@ def create_app(
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
 
-    class GraphQLController(base):  # type: ignore[valid-type,misc]
+    class GraphQLController(StrictRequests, base):  # type: ignore[valid-type,misc]
+        # StrictRequests: bodies read strictly, HTTP refusals as JSON GraphQL errors (400)
         graphql_transport_ws_handler_class = _ReauthenticatingHandler
 
         def encode_json(self, data: object) -> str:

@@ -175,6 +175,29 @@ async def _sync(
     method: str,
     store: Callable[[AsyncSession, Connection, Any], Awaitable[dict[str, int]]],
 ) -> dict[str, Any]:
+    """:func:`_sync_pages`, with any failure recorded on the connection: a channel's error
+    is recorded where it is met; anything else (a page the database refused, a cursor that
+    cannot be used) as ``SYNC_FAILED``, so a connection whose syncs keep failing says why
+    instead of showing an empty ``lastError``."""
+    try:
+        return await _sync_pages(ctx, tenant_id, connection_id, resource, method, store)
+    except ChannelError:
+        raise
+    except Exception as exc:
+        reason = ChannelError(f"{type(exc).__name__}: {exc}"[:500], code="SYNC_FAILED", retryable=True)
+        with contextlib.suppress(Exception):  # the original failure is the one to raise
+            await _record_error(ctx, tenant_id, await _slug(ctx, tenant_id), connection_id, reason)
+        raise
+
+
+async def _sync_pages(
+    ctx: JobContext,
+    tenant_id: int,
+    connection_id: int,
+    resource: str,
+    method: str,
+    store: Callable[[AsyncSession, Connection, Any], Awaitable[dict[str, int]]],
+) -> dict[str, Any]:
     """The cursor loop every resource shares.
 
     Each page is stored and the cursor/page token saved in the same transaction, so a

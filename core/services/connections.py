@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -34,6 +34,9 @@ from crossdock.services.common import get_or_404, non_empty
 __all__ = ["channel_connection", "create_connection", "start_backfill", "update_connection"]
 
 _UNSET: Any = object()
+#: How far back ``connectionBackfill`` may re-read: the sync subtracts its overlap from the
+#: cursor, and a cursor near year 1 overflowed every later sync of the connection.
+MAX_BACKFILL = timedelta(days=3 * 366)
 
 
 def _base_url(value: str | None, policy: OutboundPolicy | None) -> str | None:
@@ -172,6 +175,10 @@ async def start_backfill(session: AsyncSession, connection_id: int, since: datet
     conn = await get_or_404(session, Connection, connection_id)
     if since.tzinfo is None or since > utcnow():
         raise UserError("since must be a past, timezone-aware time", field="since", code="INVALID")
+    if since < utcnow() - MAX_BACKFILL:
+        raise UserError(
+            f"a backfill reaches at most {MAX_BACKFILL.days} days back", field="since", code="OUT_OF_RANGE"
+        )
     conn.sync_state = {**(conn.sync_state or {}), "orders": {"cursor": since.isoformat()}}
     await session.flush()
     enqueue_after_commit(

@@ -14,6 +14,7 @@ from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
 from crossdock.api.schema.errors import ErrorCodes
+from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "SCHEMA_FILE", "build_schema", "schema"]
 
@@ -64,6 +65,7 @@ def build_schema() -> strawberry.Schema:
 
     extensions: list[Any] = [
         DocumentCache,  # the depth, alias and token limits, and parsed documents kept
+        InputChecks,  # no NUL in a string literal (checked once per document); no subscription over HTTP
         QueryCost,
         ErrorCodes,
     ]
@@ -84,7 +86,12 @@ def build_schema() -> strawberry.Schema:
         pricing.Settlement,
     ]
     return Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, types=node_types, extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=node_types,
+        extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,  # strict DateTime, Date, Decimal and JSON (object)
     )
 
 

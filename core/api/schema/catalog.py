@@ -13,7 +13,7 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
 from crossdock.api.schema.types import Product, Variant
 from crossdock.db import models as m
 from crossdock.services import catalog
@@ -185,7 +185,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def product_update(self, info: Info[Any, Any], input: ProductUpdateInput) -> ProductPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "Product")
+            pk = await resolve_id(session, input.id, m.Product)
             changes = set_fields(
                 input,
                 {
@@ -204,7 +204,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def variant_create(self, info: Info[Any, Any], input: VariantCreateInput) -> VariantPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, product_pk = decode_id(input.product_id, "Product", field="productId")
+            product_pk = await resolve_id(session, input.product_id, m.Product, field="productId")
             spec = catalog.VariantSpec(
                 sku=input.sku,
                 title=input.title,
@@ -221,7 +221,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("catalog:write"))
     async def variant_update(self, info: Info[Any, Any], input: VariantUpdateInput) -> VariantPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "Variant")
+            pk = await resolve_id(session, input.id, m.Variant)
             changes = set_fields(
                 input,
                 {

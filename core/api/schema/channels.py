@@ -15,7 +15,7 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, resolve_ids
 from crossdock.api.schema.types import ChannelConnection, Listing
 from crossdock.db import models as m
 from crossdock.services import connections, listings
@@ -105,7 +105,7 @@ class Mutation:
         self, info: Info[Any, Any], input: ConnectionUpdateInput
     ) -> ConnectionPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "ChannelConnection")
+            pk = await resolve_id(session, input.id, m.Connection)
             changes = set_fields(
                 input,
                 {
@@ -197,15 +197,17 @@ class ListingMutation:
     @strawberry.mutation(extensions=requires("channels:write"))
     async def listing_create(self, info: Info[Any, Any], input: ListingCreateInput) -> ListingPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
+            variant_pk = await resolve_id(session, input.variant_id, m.Variant, field="variantId")
             row = await listings.create_listing(
                 session,
-                connection_id=decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1],
-                variant_id=decode_id(input.variant_id, "Variant", field="variantId")[1],
+                connection_id=connection_pk,
+                variant_id=variant_pk,
                 channel_sku=input.channel_sku,
                 external_id=input.external_id,
                 title=input.title,
                 ats_share=input.ats_share,
-                price=input.price.value("price") if input.price else None,
+                price=input.price.value("price", positive=True) if input.price else None,
                 plugins=st.app.plugins,
             )
             return {"listing": Listing.from_row(row)}
@@ -215,6 +217,7 @@ class ListingMutation:
     @strawberry.mutation(extensions=requires("channels:write"))
     async def listing_update(self, info: Info[Any, Any], input: ListingUpdateInput) -> ListingPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = await resolve_id(session, input.id, m.Listing)
             changes = set_fields(
                 input,
                 {
@@ -226,10 +229,8 @@ class ListingMutation:
                 },
             )
             if input.price is not strawberry.UNSET:
-                changes["price"] = input.price.value("price") if input.price else None
-            row = await listings.update_listing(
-                session, decode_id(input.id, "Listing")[1], plugins=st.app.plugins, **changes
-            )
+                changes["price"] = input.price.value("price", positive=True) if input.price else None
+            row = await listings.update_listing(session, pk, plugins=st.app.plugins, **changes)
             return {"listing": Listing.from_row(row)}
 
         return await in_transaction(info, ListingPayload, body)
@@ -241,13 +242,9 @@ class ListingMutation:
         self, info: Info[Any, Any], input: ConnectionWarehousesSetInput
     ) -> ConnectionPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            ids = [
-                decode_id(w, "Warehouse", field=f"warehouseIds.{i}")[1]
-                for i, w in enumerate(input.warehouse_ids)
-            ]
-            row = await listings.set_connection_warehouses(
-                session, decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1], ids
-            )
+            connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
+            ids = await resolve_ids(session, input.warehouse_ids, m.Warehouse, field="warehouseIds")
+            row = await listings.set_connection_warehouses(session, connection_pk, ids)
             return {"connection": ChannelConnection.from_row(row)}
 
         return await in_transaction(info, ConnectionPayload, body)
@@ -268,9 +265,8 @@ class BackfillMutation:
         self, info: Info[Any, Any], input: ConnectionBackfillInput
     ) -> ConnectionPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            row = await connections.start_backfill(
-                session, decode_id(input.id, "ChannelConnection")[1], input.since
-            )
+            pk = await resolve_id(session, input.id, m.Connection)
+            row = await connections.start_backfill(session, pk, input.since)
             return {"connection": ChannelConnection.from_row(row)}
 
         return await in_transaction(info, ConnectionPayload, body)

@@ -13,7 +13,11 @@ from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
 from crossdock.money import currency_exponent
 
-__all__ = ["JSON", "Money", "MoneyInput", "set_fields"]
+__all__ = ["JSON", "MAX_UNITS", "Money", "MoneyInput", "bounded", "set_fields", "units"]
+
+#: The most units one stock operation, order line or cart line may name (a level's columns
+#: hold 2^31 - 1; no single receipt or count is anywhere near this).
+MAX_UNITS = 1_000_000_000
 
 
 @lru_cache(maxsize=512)
@@ -46,12 +50,31 @@ class MoneyInput:
     amount: Decimal
     currency: str
 
-    def value(self, field: str) -> MoneyValue:
+    def value(self, field: str, *, positive: bool = False) -> MoneyValue:
+        """The amount as money; never negative (no price, cost, refund or payment is), and
+        with ``positive`` never zero either."""
+        if self.amount < 0 or (positive and self.amount == 0):
+            must = "greater than zero" if positive else "zero or more"
+            raise UserError(f"the amount must be {must}", field=field, code="OUT_OF_RANGE")
         try:
             return MoneyValue(self.amount, self.currency)
         except UserError as exc:
             exc.field = field
             raise
+
+
+def units(value: int, field: str) -> int:
+    """A count of units, within :data:`MAX_UNITS` either way (OUT_OF_RANGE otherwise)."""
+    if not -MAX_UNITS <= value <= MAX_UNITS:
+        raise UserError(f"at most {MAX_UNITS:,} units", field=field, code="OUT_OF_RANGE")
+    return value
+
+
+def bounded(value: float, field: str, low: float, high: float) -> float:
+    """A number argument within ``low..high`` (OUT_OF_RANGE otherwise)."""
+    if not low <= value <= high:
+        raise UserError(f"must be between {low:g} and {high:g}", field=field, code="OUT_OF_RANGE")
+    return value
 
 
 def set_fields(obj: Any, names: dict[str, str]) -> dict[str, Any]:

@@ -10,13 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import set_fields
+from crossdock.api.schema.common import set_fields, units
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
 from crossdock.api.schema.types import StockLevel, Transfer, Warehouse
 from crossdock.db import models as m
 from crossdock.services import inventory
-from crossdock.services.common import get_or_404
 
 __all__ = ["Mutation", "Query", "StockMutation", "TransferQuery"]
 
@@ -166,14 +165,19 @@ class StockLevelPayload:
     user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
 
 
-def _connection_pk(value: strawberry.ID | None) -> int | None:
-    return decode_id(value, "ChannelConnection", field="connectionId")[1] if value else None
+async def _connection_pk(session: AsyncSession, value: strawberry.ID | None) -> int | None:
+    return await resolve_id(session, value, m.Connection, field="connectionId") if value else None
 
 
-def _level_ids(variant_id: strawberry.ID, warehouse_id: strawberry.ID) -> tuple[int, int]:
+async def _level_ids(
+    session: AsyncSession,
+    variant_id: strawberry.ID,
+    warehouse_id: strawberry.ID,
+    warehouse_field: str = "warehouseId",
+) -> tuple[int, int]:
     return (
-        decode_id(variant_id, "Variant", field="variantId")[1],
-        decode_id(warehouse_id, "Warehouse", field="warehouseId")[1],
+        await resolve_id(session, variant_id, m.Variant, field="variantId"),
+        await resolve_id(session, warehouse_id, m.Warehouse, field=warehouse_field),
     )
 
 
@@ -182,7 +186,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"))
     async def warehouse_create(self, info: Info[Any, Any], input: WarehouseCreateInput) -> WarehousePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            connection_pk = _connection_pk(input.connection_id)
+            connection_pk = await _connection_pk(session, input.connection_id)
             row = await inventory.create_warehouse(
                 session,
                 code=input.code,
@@ -200,7 +204,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"))
     async def warehouse_update(self, info: Info[Any, Any], input: WarehouseUpdateInput) -> WarehousePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "Warehouse")
+            pk = await resolve_id(session, input.id, m.Warehouse)
             changes = set_fields(
                 input,
                 {
@@ -214,7 +218,7 @@ class Mutation:
                 },
             )
             if input.connection_id is not strawberry.UNSET:
-                changes["connection_id"] = _connection_pk(input.connection_id)
+                changes["connection_id"] = await _connection_pk(session, input.connection_id)
             row = await inventory.update_warehouse(session, pk, **changes)
             return {"warehouse": Warehouse.from_row(row)}
 
@@ -223,12 +227,12 @@ class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"), description="A purchase receipt.")
     async def stock_receive(self, info: Info[Any, Any], input: StockReceiveInput) -> StockLevelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.receive_stock(
                 session,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
-                quantity=input.quantity,
+                quantity=units(input.quantity, "quantity"),
                 reference=input.reference,
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
@@ -241,12 +245,12 @@ class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"), description="A manual correction.")
     async def stock_adjust(self, info: Info[Any, Any], input: StockAdjustInput) -> StockLevelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.adjust_stock(
                 session,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
-                delta=input.delta,
+                delta=units(input.delta, "delta"),
                 note=input.note,
                 reference=input.reference,
                 api_key_id=st.principal.api_key_id,
@@ -317,14 +321,16 @@ class StockMutation:
         self, info: Info[Any, Any], input: StockTransferStartInput
     ) -> TransferPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, from_pk = _level_ids(input.variant_id, input.from_warehouse_id)
-            to_pk = decode_id(input.to_warehouse_id, "Warehouse", field="toWarehouseId")[1]
+            variant_pk, from_pk = await _level_ids(
+                session, input.variant_id, input.from_warehouse_id, "fromWarehouseId"
+            )
+            to_pk = await resolve_id(session, input.to_warehouse_id, m.Warehouse, field="toWarehouseId")
             row = await inventory.start_transfer(
                 session,
                 variant_id=variant_pk,
                 from_warehouse_id=from_pk,
                 to_warehouse_id=to_pk,
-                quantity=input.quantity,
+                quantity=units(input.quantity, "quantity"),
                 reference=input.reference,
                 api_key_id=st.principal.api_key_id,
                 plugins=st.app.plugins,
@@ -340,11 +346,11 @@ class StockMutation:
         self, info: Info[Any, Any], input: StockTransferReceiveInput
     ) -> TransferPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = decode_id(input.id, "Transfer")[1]
+            pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.receive_transfer(
                 session,
                 pk,
-                quantity=input.quantity,
+                quantity=None if input.quantity is None else units(input.quantity, "quantity"),
                 api_key_id=st.principal.api_key_id,
                 plugins=st.app.plugins,
             )
@@ -360,7 +366,7 @@ class StockMutation:
         self, info: Info[Any, Any], input: StockTransferCancelInput
     ) -> TransferPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = decode_id(input.id, "Transfer")[1]
+            pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.cancel_transfer(
                 session, pk, note=input.note, api_key_id=st.principal.api_key_id, plugins=st.app.plugins
             )
@@ -373,12 +379,12 @@ class StockMutation:
     )
     async def stock_count(self, info: Info[Any, Any], input: StockCountInput) -> StockLevelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.count_stock(
                 session,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
-                counted=input.counted,
+                counted=units(input.counted, "counted"),
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
                 plugins=st.app.plugins,
@@ -390,12 +396,12 @@ class StockMutation:
     @strawberry.mutation(extensions=requires("inventory:write"), description="Damaged or lost units.")
     async def stock_write_off(self, info: Info[Any, Any], input: StockWriteOffInput) -> StockLevelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
+            variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.write_off(
                 session,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
-                quantity=input.quantity,
+                quantity=units(input.quantity, "quantity"),
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
                 plugins=st.app.plugins,
@@ -409,12 +415,14 @@ class StockMutation:
     )
     async def stock_policy_set(self, info: Info[Any, Any], input: StockPolicySetInput) -> StockLevelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            variant_pk, warehouse_pk = _level_ids(input.variant_id, input.warehouse_id)
-            await get_or_404(session, m.Variant, variant_pk, field="variantId")
-            await get_or_404(session, m.Warehouse, warehouse_pk, field="warehouseId")
-            changes: dict[str, Any] = {"safety_stock": input.safety_stock}
+            variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
+            safety = input.safety_stock
+            changes: dict[str, Any] = {
+                "safety_stock": None if safety is None else units(safety, "safetyStock")
+            }
             if input.low_stock_threshold is not strawberry.UNSET:
-                changes["low_stock_threshold"] = input.low_stock_threshold
+                low = input.low_stock_threshold
+                changes["low_stock_threshold"] = None if low is None else units(low, "lowStockThreshold")
             row = await inventory.set_stock_policy(
                 session, variant_id=variant_pk, warehouse_id=warehouse_pk, **changes
             )

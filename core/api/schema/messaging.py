@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
 from crossdock.api.schema.types import CannedReply, Conversation, Message
 from crossdock.db import models as m
 from crossdock.db import utcnow
@@ -131,7 +131,7 @@ class Mutation:
         self, info: Info[Any, Any], input: ConversationReplyInput
     ) -> ConversationReplyPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.conversation_id, "Conversation", field="conversationId")
+            pk = await resolve_id(session, input.conversation_id, m.Conversation, field="conversationId")
             message = await messaging.reply(
                 session,
                 st.app.plugins,
@@ -151,7 +151,7 @@ class Mutation:
         self, info: Info[Any, Any], input: ConversationCloseInput
     ) -> ConversationPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "Conversation", field="id")
+            pk = await resolve_id(session, input.id, m.Conversation)
             return {"conversation": Conversation.from_row(await messaging.close_conversation(session, pk))}
 
         return await in_transaction(info, ConversationPayload, body)
@@ -173,7 +173,7 @@ class Mutation:
         self, info: Info[Any, Any], input: CannedReplyDeleteInput
     ) -> CannedReplyDeletePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "CannedReply", field="id")
+            pk = await resolve_id(session, input.id, m.CannedReply)
             await messaging.delete_canned_reply(session, pk)
             return {"deleted_id": input.id}
 

@@ -11,17 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import MoneyInput
+from crossdock.api.schema.common import MoneyInput, bounded, units
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.loaders import columns
-from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate
+from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate, resolve_id
 from crossdock.api.schema.types import ORDER_RELATIONS, Order, PickLine, Shipment
 from crossdock.db import models as m
 from crossdock.db import utcnow
-from crossdock.errors import NotFound
 from crossdock.services import aftersales, allocation, fulfilment, sla
 from crossdock.services.allocation import allocate_order
-from crossdock.services.common import get_or_404
 
 __all__ = ["Mutation", "Query", "SlaQuery"]
 
@@ -98,12 +96,12 @@ async def _order_page(
     )
 
 
-def _order_pk(value: strawberry.ID, field: str = "id") -> int:
-    return decode_id(value, "Order", field=field)[1]
+async def _order_pk(session: AsyncSession, value: strawberry.ID, field: str = "id") -> int:
+    return await resolve_id(session, value, m.Order, field=field)
 
 
-def _warehouse_pk(value: strawberry.ID, field: str = "warehouseId") -> int:
-    return decode_id(value, "Warehouse", field=field)[1]
+async def _warehouse_pk(session: AsyncSession, value: strawberry.ID, field: str = "warehouseId") -> int:
+    return await resolve_id(session, value, m.Warehouse, field=field)
 
 
 async def _order(session: AsyncSession, pk: int) -> Order:
@@ -217,7 +215,7 @@ class Mutation:
     )
     async def order_hold(self, info: Info[Any, Any], input: OrderHoldInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.id)
+            pk = await _order_pk(session, input.id)
             await allocation.hold_order(session, pk, input.reason, input.message)
             return {"order": await _order(session, pk)}
 
@@ -229,7 +227,7 @@ class Mutation:
     )
     async def order_release_hold(self, info: Info[Any, Any], input: OrderReleaseHoldInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.id)
+            pk = await _order_pk(session, input.id)
             await allocation.release_holds(session, pk, input.reason, st.app.plugins)
             return {"order": await _order(session, pk)}
 
@@ -238,10 +236,9 @@ class Mutation:
     @strawberry.mutation(extensions=requires("orders:write"), description="Try to reserve stock again now.")
     async def order_allocate(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.id)
+            pk = await _order_pk(session, input.id)
             row = await session.scalar(select(m.Order).where(m.Order.id == pk))
-            if row is None:
-                raise NotFound(f"Order {pk} not found", field="id")
+            assert row is not None
             await allocate_order(session, row, st.app.plugins)
             return {"order": await _order(session, pk)}
 
@@ -250,7 +247,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("orders:write"), description="Cancel; reserved stock goes back.")
     async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.id)
+            pk = await _order_pk(session, input.id)
             await fulfilment.cancel_order(session, pk, input.reason, plugins=st.app.plugins)
             return {"order": await _order(session, pk)}
 
@@ -259,7 +256,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("orders:write"))
     async def order_mark_delivered(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.id)
+            pk = await _order_pk(session, input.id)
             await fulfilment.mark_delivered(session, pk, "marked delivered by an operator")
             return {"order": await _order(session, pk)}
 
@@ -271,8 +268,7 @@ class Mutation:
     )
     async def pick_list_start(self, info: Info[Any, Any], input: PickListStartInput) -> PickListPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _warehouse_pk(input.warehouse_id)
-            await get_or_404(session, m.Warehouse, pk, field="warehouseId")
+            pk = await _warehouse_pk(session, input.warehouse_id)
             return {"lines": _pick_lines(await fulfilment.start_picking(session, pk))}
 
         return await in_transaction(info, PickListPayload, body)
@@ -283,11 +279,12 @@ class Mutation:
     )
     async def shipment_pack(self, info: Info[Any, Any], input: ShipmentPackInput) -> ShipmentPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            order_pk = _order_pk(input.order_id, "orderId")
+            order_pk = await _order_pk(session, input.order_id, "orderId")
+            warehouse_pk = await _warehouse_pk(session, input.warehouse_id)
             shipment = await fulfilment.pack_shipment(
                 session,
                 order_pk,
-                _warehouse_pk(input.warehouse_id),
+                warehouse_pk,
                 carrier=input.carrier,
                 tracking_number=input.tracking_number,
                 service=input.service,
@@ -302,7 +299,7 @@ class Mutation:
     )
     async def shipment_ship(self, info: Info[Any, Any], input: ShipmentShipInput) -> ShipmentPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = decode_id(input.id, "Shipment")[1]
+            pk = await resolve_id(session, input.id, m.Shipment)
             shipment = await fulfilment.ship_shipment(
                 session,
                 pk,
@@ -322,11 +319,14 @@ class Mutation:
     )
     async def return_receive(self, info: Info[Any, Any], input: ReturnReceiveInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.order_id, "orderId")
+            pk = await _order_pk(session, input.order_id, "orderId")
+            warehouse_pk = await _warehouse_pk(session, input.warehouse_id)
             lines = [
                 aftersales.ReturnLine(
-                    decode_id(line.order_line_id, "OrderLine", field=f"lines.{i}.orderLineId")[1],
-                    line.quantity,
+                    await resolve_id(
+                        session, line.order_line_id, m.OrderLine, field=f"lines.{i}.orderLineId"
+                    ),
+                    units(line.quantity, f"lines.{i}.quantity"),
                     line.condition,
                 )
                 for i, line in enumerate(input.lines)
@@ -334,7 +334,7 @@ class Mutation:
             await aftersales.receive_return(
                 session,
                 pk,
-                _warehouse_pk(input.warehouse_id),
+                warehouse_pk,
                 lines,
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
@@ -347,9 +347,13 @@ class Mutation:
     @strawberry.mutation(extensions=requires("orders:write"))
     async def refund_record(self, info: Info[Any, Any], input: RefundRecordInput) -> OrderPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = _order_pk(input.order_id, "orderId")
+            pk = await _order_pk(session, input.order_id, "orderId")
             await aftersales.record_refund(
-                session, pk, input.amount.value("amount"), reason=input.reason, reference=input.reference
+                session,
+                pk,
+                input.amount.value("amount", positive=True),
+                reason=input.reason,
+                reference=input.reference,
             )
             return {"order": await _order(session, pk)}
 
@@ -369,7 +373,8 @@ class SlaQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Order]:
-        return await _order_page(info, sla.at_risk(utcnow(), within_hours), first, after)
+        hours = bounded(within_hours, "withinHours", 0, 24 * 366)  # timedelta overflows past ~1e13
+        return await _order_page(info, sla.at_risk(utcnow(), hours), first, after)
 
     @strawberry.field(
         extensions=requires("orders:read"), description="Past their ship-by and still unconfirmed."
@@ -383,6 +388,6 @@ class SlaQuery:
         extensions=requires("orders:read"), description="What to pick in one warehouse, by SKU."
     )
     async def pick_list(self, info: Info[Any, Any], warehouse_id: strawberry.ID) -> list[PickLine]:
-        pk = _warehouse_pk(warehouse_id)
         async with state(info).read() as session:
+            pk = await _warehouse_pk(session, warehouse_id)
             return _pick_lines(await fulfilment.pick_list(session, pk))

@@ -14,10 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import Money, MoneyInput, set_fields
+from crossdock.api.schema.common import Money, MoneyInput, set_fields, units
 from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
 from crossdock.api.schema.loaders import children
-from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate
+from crossdock.api.schema.relay import (
+    Connection,
+    Node,
+    decode_id,
+    encode_id,
+    paginate,
+    resolve_id,
+    resolve_ids,
+)
+from crossdock.api.schema.scalars import LocalDateTime
 from crossdock.api.schema.types import Listing, Order
 from crossdock.db import models as m
 from crossdock.db import utcnow
@@ -278,8 +287,8 @@ class Query:
         self, info: Info[Any, Any], variant_id: strawberry.ID, day: date | None = None
     ) -> list[PriceBreakdown]:
         st = state(info)
-        _, pk = decode_id(variant_id, "Variant", field="variantId")
         async with st.read() as session:
+            pk = await resolve_id(session, variant_id, m.Variant, field="variantId")
             ids = (
                 await session.scalars(
                     select(m.Listing.id)
@@ -342,13 +351,14 @@ class Query:
     )
     async def promotion_quote(self, info: Info[Any, Any], lines: list[CartLineInput]) -> CartQuote:
         st = state(info)
-        cart = [
-            promotions.CartLine(
-                decode_id(ln.listing_id, "Listing", field=f"lines.{i}.listingId")[1], ln.quantity
-            )
-            for i, ln in enumerate(lines)
-        ]
         async with st.read() as session:
+            cart = [
+                promotions.CartLine(
+                    await resolve_id(session, ln.listing_id, m.Listing, field=f"lines.{i}.listingId"),
+                    units(ln.quantity, f"lines.{i}.quantity"),
+                )
+                for i, ln in enumerate(lines)
+            ]
             quote = await promotions.quote_cart(session, cart)
         return CartQuote(
             subtotal=_shown(quote.subtotal),
@@ -449,8 +459,10 @@ class PromotionInput:
     name: str
     kind: str = strawberry.field(description="percent, fixed, spend_threshold or bundle.")
     value: Decimal = strawberry.field(description="Percent off, or an amount off for fixed.")
-    starts_at: datetime = strawberry.field(description="Without an offset: in the promotion's time zone.")
-    ends_at: datetime
+    starts_at: LocalDateTime = strawberry.field(
+        description="Without an offset: in the promotion's time zone."
+    )
+    ends_at: LocalDateTime
     timezone: str = "UTC"
     connection_id: strawberry.ID | None = None
     listing_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
@@ -494,7 +506,7 @@ class Mutation:
     )
     async def price_rule_set(self, info: Info[Any, Any], input: PriceRuleInput) -> PriceRulePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.listing_id, "Listing", field="listingId")
+            pk = await resolve_id(session, input.listing_id, m.Listing, field="listingId")
             rule = await pricing.set_price_rule(session, pk, **set_fields(input, _RULE_FIELDS))
             try:
                 shown: PriceBreakdown | None = PriceBreakdown.of(
@@ -513,8 +525,9 @@ class Mutation:
         self, info: Info[Any, Any], input: CompetitorPriceInput
     ) -> PriceRulePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.listing_id, "Listing", field="listingId")
-            await pricing.record_competitor_price(session, pk, input.competitor, input.price.value("price"))
+            pk = await resolve_id(session, input.listing_id, m.Listing, field="listingId")
+            price = input.price.value("price", positive=True)
+            await pricing.record_competitor_price(session, pk, input.competitor, price)
             return {}
 
         return await in_transaction(info, PriceRulePayload, body)
@@ -526,8 +539,7 @@ class Mutation:
     async def price_apply(self, info: Info[Any, Any], input: PriceApplyInput) -> PriceApplyPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             results = []
-            for i, gid in enumerate(input.listing_ids):
-                _, pk = decode_id(gid, "Listing", field=f"listingIds.{i}")
+            for pk in await resolve_ids(session, input.listing_ids, m.Listing, field="listingIds"):
                 results.append(await pricing.apply_price(session, st.app.plugins, pk))
             rows = [await session.get(m.Listing, b.listing_id) for b in results]
             return {
@@ -540,6 +552,13 @@ class Mutation:
     @strawberry.mutation(extensions=requires("channels:write"))
     async def promotion_create(self, info: Info[Any, Any], input: PromotionInput) -> PromotionPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            connection_pk = (
+                await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
+                if input.connection_id
+                else None
+            )
+            listing_pks = await resolve_ids(session, input.listing_ids, m.Listing, field="listingIds")
+            bundle = input.bundle_quantity
             row = await promotions.create_promotion(
                 session,
                 name=input.name,
@@ -548,15 +567,10 @@ class Mutation:
                 starts_at=input.starts_at,
                 ends_at=input.ends_at,
                 timezone=input.timezone,
-                connection_id=decode_id(input.connection_id, "ChannelConnection", field="connectionId")[1]
-                if input.connection_id
-                else None,
-                listing_ids=[
-                    decode_id(g, "Listing", field=f"listingIds.{i}")[1]
-                    for i, g in enumerate(input.listing_ids)
-                ],
+                connection_id=connection_pk,
+                listing_ids=listing_pks,
                 min_spend=input.min_spend,
-                bundle_quantity=input.bundle_quantity,
+                bundle_quantity=None if bundle is None else units(bundle, "bundleQuantity"),
             )
             await promotions.reprice(session)  # one that starts now applies at once
             return {"promotion": Promotion.from_row(row)}
@@ -566,7 +580,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("channels:write"))
     async def promotion_cancel(self, info: Info[Any, Any], input: PromotionCancelInput) -> PromotionPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            _, pk = decode_id(input.id, "Promotion", field="id")
+            pk = await resolve_id(session, input.id, m.Promotion)
             return {"promotion": Promotion.from_row(await promotions.cancel_promotion(session, pk))}
 
         return await in_transaction(info, PromotionPayload, body)
