@@ -57,7 +57,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, literal_column, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.engine import enqueue_after_commit
@@ -132,7 +132,10 @@ async def read_events(
     """Up to ``limit`` of the session tenant's final events after ``after``, in order."""
     stmt = (
         select(Event)
-        .where(tuple_(Event.txid, Event.id) > tuple_(after.txid, after.id))
+        .where(
+            tuple_(Event.txid, Event.id)
+            > tuple_(literal(after.txid, BigInteger), literal(after.id, BigInteger))
+        )
         .order_by(Event.txid, Event.id)
         .limit(limit)
     )

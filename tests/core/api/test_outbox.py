@@ -251,6 +251,12 @@ async def test_a_malformed_cursor_is_a_typed_error(api: Any, tenant_factory: Any
     assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"], body
 
 
+async def test_a_cursor_at_the_end_of_bigint_reads_nothing(api: Any, tenant_factory: Any) -> None:
+    t = await tenant_factory()
+    cursor = Position(2**63 - 1, 2**63 - 1).cursor
+    assert (await api.data(READ, {"after": cursor, "first": 10}, key=t.key))["events"] == []
+
+
 async def test_a_cursor_resumes_after_its_event(app: Any, api: Any, tenant_factory: Any) -> None:
     t = await tenant_factory()
     for n in range(5):
