@@ -10,7 +10,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from crossdock.providers import (
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
+    PushResult,
     SettlementPage,
     ShipmentConfirmation,
     StockUpdate,
@@ -81,6 +82,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: A listing's stored error is cut to this many characters (channels can be verbose).
+MAX_LISTING_ERROR = 2000
 #: Re-read this much before the cursor: marketplaces index updates with some delay.
 OVERLAP = timedelta(minutes=5)
 #: A sync run commits at most this many pages, then queues its continuation.
@@ -437,6 +440,10 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
 
     Coalesced upstream (one run per connection per push window); what was pushed is
     recorded per listing, so a re-run after a crash pushes only what is still different.
+    A listing the channel refuses (an unknown SKU) keeps the refusal as its ``last_error``
+    and is tried again next time; the others are recorded as pushed, and the connection
+    stays as it is. Only an error about the connection itself (credentials, the shop)
+    raised by the plugin marks the connection.
     """
     slug = await _slug(ctx, tenant_id)
     async with ctx.db.tenant(tenant_id, slug) as session:
@@ -473,23 +480,22 @@ async def push_stock(ctx: JobContext, *, tenant_id: int, connection_id: int) -> 
     except ChannelError as exc:
         await _record_error(ctx, tenant_id, slug, connection_id, exc)
         raise
-    accepted = {r.channel_sku for r in results if r.accepted}
     now = utcnow()
     async with ctx.db.write(tenant_id, slug=slug) as session:
-        for listing, qty in changed:
-            if listing.channel_sku in accepted:
-                await session.execute(
-                    update(Listing)
-                    .where(Listing.id == listing.id)
-                    .values(last_pushed_quantity=qty, last_pushed_at=now)
-                )
-    return {"pushed": len(accepted), "rejected": len(changed) - len(accepted)}
+        return await _record_push(
+            session,
+            "stock",
+            [(listing, {"last_pushed_quantity": qty, "last_pushed_at": now}) for listing, qty in changed],
+            results,
+            now,
+        )
 
 
 @register
 async def push_prices(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, int]:
     """Push every listing price that differs from what the channel was last told, in one
-    call; accepted prices are recorded so a re-run sends only what is still different."""
+    call; accepted prices are recorded so a re-run sends only what is still different, and
+    a price the channel refuses stays on its listing as ``last_error`` (see push_stock)."""
     slug = await _slug(ctx, tenant_id)
     async with ctx.db.tenant(tenant_id, slug) as session:
         conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
@@ -524,16 +530,57 @@ async def push_prices(ctx: JobContext, *, tenant_id: int, connection_id: int) ->
     except ChannelError as exc:
         await _record_error(ctx, tenant_id, slug, connection_id, exc)
         raise
-    accepted = {r.channel_sku for r in results if r.accepted}
     async with ctx.db.write(tenant_id, slug=slug) as session:
-        for listing in changed:
-            if listing.channel_sku in accepted:
-                await session.execute(
-                    update(Listing)
-                    .where(Listing.id == listing.id)
-                    .values(last_pushed_price=listing.price_amount)
-                )
-    return {"pushed": len(accepted), "rejected": len(changed) - len(accepted)}
+        return await _record_push(
+            session,
+            "price",
+            [(listing, {"last_pushed_price": listing.price_amount}) for listing in changed],
+            results,
+            utcnow(),
+        )
+
+
+#: What a listing's error says when the plugin gave no result for its SKU.
+NO_ANSWER = "the channel gave no answer for this SKU"
+
+
+async def _record_push(
+    session: AsyncSession,
+    operation: str,
+    pushed: list[tuple[Listing, dict[str, Any]]],
+    results: Sequence[PushResult],
+    now: datetime,
+) -> dict[str, int]:
+    """Record a push listing by listing: an accepted one gets ``values`` (what the channel
+    now has) and loses an error of the same ``operation``; a refused one keeps the
+    channel's message as its ``last_error`` and is pushed again next time. A refusal that
+    is new (or changed) is announced once, as ``listing.push_failed``."""
+    answers = {r.channel_sku: r for r in results}
+    accepted = 0
+    for listing, values in pushed:
+        result = answers.get(listing.channel_sku)
+        if result is not None and result.accepted:
+            accepted += 1
+            if listing.last_error is not None and listing.last_error_operation == operation:
+                values = {**values, "last_error": None, "last_error_at": None, "last_error_operation": None}
+            await session.execute(update(Listing).where(Listing.id == listing.id).values(**values))
+            continue
+        message = ((result.message if result is not None else None) or NO_ANSWER)[:MAX_LISTING_ERROR]
+        await session.execute(
+            update(Listing)
+            .where(Listing.id == listing.id)
+            .values(last_error=message, last_error_at=now, last_error_operation=operation)
+        )
+        if (listing.last_error, listing.last_error_operation) != (message, operation):
+            emit(
+                session,
+                "listing.push_failed",
+                f"Listing:{listing.id}",
+                operation=operation,
+                channel_sku=listing.channel_sku,
+                error=message,
+            )
+    return {"pushed": accepted, "rejected": len(pushed) - accepted}
 
 
 @periodic(lambda settings: 300)

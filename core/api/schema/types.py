@@ -341,6 +341,16 @@ class Listing(Node):
     issues: list[ListingIssue] = strawberry.field(
         description="Compliance problems plugins found; no stock is offered while one is prohibited_item."
     )
+    push_status: str = strawberry.field(
+        description="ok, or error while the channel refuses this listing's last stock or price push "
+        "(see lastError); the connection and its other listings go on either way."
+    )
+    last_error: str | None = strawberry.field(
+        description="The channel's refusal of this listing's last push (e.g. an unknown SKU), kept "
+        "until a push of the same kind is accepted."
+    )
+    last_error_at: datetime | None
+    last_error_operation: str | None = strawberry.field(description="Which push was refused: stock or price.")
 
     @classmethod
     def from_row(cls, row: m.Listing) -> Listing:
@@ -361,6 +371,10 @@ class Listing(Node):
                 ListingIssue(reason=i.get("reason", ""), message=i.get("message", ""))
                 for i in row.issues or ()
             ],
+            push_status="error" if row.last_error is not None else "ok",
+            last_error=row.last_error,
+            last_error_at=row.last_error_at,
+            last_error_operation=row.last_error_operation,
         )
 
     @strawberry.field

@@ -318,12 +318,15 @@ class AmazonMarketplace(MarketplaceBase):
     async def push_stock(
         self, conn: ChannelConnection, updates: Sequence[StockUpdate]
     ) -> Sequence[PushResult]:
-        """patchListingsItem per SKU: ``/attributes/fulfillment_availability`` quantity."""
+        """patchListingsItem per SKU: ``/attributes/fulfillment_availability`` quantity.
+
+        A SKU Amazon does not know (404) or refuses (``INVALID`` with issues) fails its own
+        result; errors about the seller or the call (credentials, throttling) are raised."""
         api = self.client(conn)
         seller = str(conn.credentials["seller_id"])
         results = []
         for update in updates:
-            answer = await with_retries(
+            answer = await _per_sku(
                 lambda u=update: api.call(
                     "PATCH",
                     f"/listings/2021-08-01/items/{seller}/{u.channel_sku}",
@@ -343,15 +346,15 @@ class AmazonMarketplace(MarketplaceBase):
                     operation="patchListingsItem",
                 )
             )
-            issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
-            results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
+            results.append(_result(update.channel_sku, answer))
         return results
 
     async def push_prices(
         self, conn: ChannelConnection, updates: Sequence[PriceUpdate]
     ) -> Sequence[PushResult]:
         """patchListingsItem per SKU: ``/attributes/purchasable_offer`` our_price (shape as
-        in Amazon's listings product-type schema; UNCONFIRMED in ../shared/marketplaces.md)."""
+        in Amazon's listings product-type schema; UNCONFIRMED in ../shared/marketplaces.md).
+        Per-SKU refusals as in :meth:`push_stock`."""
         api = self.client(conn)
         seller = str(conn.credentials["seller_id"])
         marketplace_id = self._marketplace_id(conn)
@@ -362,7 +365,7 @@ class AmazonMarketplace(MarketplaceBase):
                 "currency": update.price.currency,
                 "our_price": [{"schedule": [{"value_with_tax": str(update.price.rounded().amount)}]}],
             }
-            answer = await with_retries(
+            answer = await _per_sku(
                 lambda u=update, o=offer: api.call(
                     "PATCH",
                     f"/listings/2021-08-01/items/{seller}/{u.channel_sku}",
@@ -374,8 +377,7 @@ class AmazonMarketplace(MarketplaceBase):
                     operation="patchListingsItem",
                 )
             )
-            issues = "; ".join(i.get("message", "") for i in answer.get("issues") or [])
-            results.append(PushResult(update.channel_sku, answer.get("status") == "ACCEPTED", issues or None))
+            results.append(_result(update.channel_sku, answer))
         return results
 
     # ------------------------------------------------------------------ settlements
@@ -553,3 +555,29 @@ def _event_lines(events: Mapping[str, Any], currency: str) -> list[SettlementLin
             )
         )
     return lines
+
+
+#: patchListingsItem error codes that are about the one SKU asked for (Amazon answers 404
+#: ``NotFound`` for a SKU the seller has no listing for), not about the seller or the call.
+SKU_ERRORS = frozenset({"NotFound", "NOT_FOUND", "404"})
+
+
+async def _per_sku(call: Any) -> dict[str, Any]:
+    """One listing's patch, retried on transient errors; a refusal that belongs to this SKU
+    comes back as an ``INVALID`` answer instead of failing the whole push."""
+    try:
+        answer = await with_retries(call)
+    except ChannelError as exc:
+        if exc.retryable or exc.code not in SKU_ERRORS:
+            raise
+        return {"status": "INVALID", "issues": [{"code": exc.code, "message": exc.message}]}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _result(channel_sku: str, answer: Mapping[str, Any]) -> PushResult:
+    issues = "; ".join(
+        str(i.get("message", "")) for i in answer.get("issues") or [] if isinstance(i, Mapping)
+    )
+    accepted = answer.get("status") == "ACCEPTED"
+    refused = None if accepted else f"status {answer.get('status')}"
+    return PushResult(channel_sku, accepted, issues or refused)

@@ -462,6 +462,10 @@ class ShopeeEmulator(Emulator):
         body = request.json()
         item_id = int(body["item_id"])
         stock_list = body.get("stock_list") or []
+        if not any(item == item_id for item, _ in shop.models):
+            # a whole item the shop does not have (deleted, another shop's): the call fails
+            # (code UNCONFIRMED: Shopee documents product.error_item_not_found-style codes)
+            return self._fail("error_item_not_found", f"item_id {item_id} not found")
         if not 1 <= len(stock_list) <= 50:
             return self._fail("error_param", "stock_list takes 1 to 50 models")
         success, failure = [], []
@@ -484,6 +488,10 @@ class ShopeeEmulator(Emulator):
         body = request.json()
         item_id = int(body["item_id"])
         price_list = body.get("price_list") or []
+        if not any(item == item_id for item, _ in shop.models):
+            # a whole item the shop does not have (deleted, another shop's): the call fails
+            # (code UNCONFIRMED: Shopee documents product.error_item_not_found-style codes)
+            return self._fail("error_item_not_found", f"item_id {item_id} not found")
         if not 1 <= len(price_list) <= 50:
             return self._fail("error_param", "price_list takes 1 to 50 models")
         success, failure = [], []

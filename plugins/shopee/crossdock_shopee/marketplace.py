@@ -114,6 +114,26 @@ class ShopeeMarketplace(MarketplaceBase):
             method, path, access_token=str(creds["access_token"]), shop_id=int(creds["shop_id"]), **kwargs
         )
 
+    async def _item_call(
+        self,
+        conn: ChannelConnection,
+        chunk: Sequence[tuple[int, StockUpdate | PriceUpdate]],
+        results: list[PushResult],
+        path: str,
+        *,
+        body: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """One item's update; when Shopee refuses the item itself (deleted, not this
+        shop's), its models fail their own results and None is returned. Errors about the
+        shop or the call (auth, signature, throttling) are raised."""
+        try:
+            return await self._shop_call(conn, "POST", path, body=body)
+        except ChannelError as exc:
+            if exc.retryable or not _item_error(exc.code):
+                raise
+            results.extend(PushResult(u.channel_sku, False, f"{exc.code}: {exc.message}") for _, u in chunk)
+            return None
+
     # --------------------------------------------------------------- orders
 
     async def fetch_orders(
@@ -224,14 +244,18 @@ class ShopeeMarketplace(MarketplaceBase):
             if not update.external_id:
                 results.append(PushResult(update.channel_sku, False, "listing has no Shopee item id"))
                 continue
-            item, _, model = update.external_id.partition(":")
-            by_item.setdefault(int(item), []).append((int(model or 0), update))
+            ids = _item_model(update.external_id)
+            if ids is None:
+                results.append(PushResult(update.channel_sku, False, NOT_AN_ITEM_ID))
+                continue
+            by_item.setdefault(ids[0], []).append((ids[1], update))
         for item_id, models in by_item.items():
             for i in range(0, len(models), 50):
                 chunk = models[i : i + 50]
-                answer = await self._shop_call(
+                answer = await self._item_call(
                     conn,
-                    "POST",
+                    chunk,
+                    results,
                     "/api/v2/product/update_stock",
                     body={
                         "item_id": item_id,
@@ -241,10 +265,9 @@ class ShopeeMarketplace(MarketplaceBase):
                         ],
                     },
                 )
-                response = answer.get("response") or {}
-                failed = {
-                    int(f["model_id"]): f.get("failed_reason") for f in response.get("failure_list") or []
-                }
+                if answer is None:  # the item itself was refused: its models' results are in
+                    continue
+                failed = _failures(answer.get("response") or {})
                 results.extend(
                     PushResult(u.channel_sku, model_id not in failed, failed.get(model_id))
                     for model_id, u in chunk
@@ -264,14 +287,18 @@ class ShopeeMarketplace(MarketplaceBase):
             if update.price.currency != conn.currency:
                 results.append(PushResult(update.channel_sku, False, f"the shop sells in {conn.currency}"))
                 continue
-            item, _, model = update.external_id.partition(":")
-            by_item.setdefault(int(item), []).append((int(model or 0), update))
+            ids = _item_model(update.external_id)
+            if ids is None:
+                results.append(PushResult(update.channel_sku, False, NOT_AN_ITEM_ID))
+                continue
+            by_item.setdefault(ids[0], []).append((ids[1], update))
         for item_id, models in by_item.items():
             for i in range(0, len(models), 50):
                 chunk = models[i : i + 50]
-                answer = await self._shop_call(
+                answer = await self._item_call(
                     conn,
-                    "POST",
+                    chunk,
+                    results,
                     "/api/v2/product/update_price",
                     body={
                         "item_id": item_id,
@@ -281,10 +308,9 @@ class ShopeeMarketplace(MarketplaceBase):
                         ],
                     },
                 )
-                response = answer.get("response") or {}
-                failed = {
-                    int(f["model_id"]): f.get("failed_reason") for f in response.get("failure_list") or []
-                }
+                if answer is None:  # the item itself was refused: its models' results are in
+                    continue
+                failed = _failures(answer.get("response") or {})
                 results.extend(
                     PushResult(u.channel_sku, model_id not in failed, failed.get(model_id))
                     for model_id, u in chunk
@@ -413,3 +439,29 @@ class ShopeeMarketplace(MarketplaceBase):
         )
         creds.pop("auth_code", None)
         return creds
+
+
+NOT_AN_ITEM_ID = "listing has no Shopee item id (item_id or item_id:model_id)"
+
+
+def _item_model(external_id: str | None) -> tuple[int, int] | None:
+    """A listing's ``item_id:model_id`` (``item_id`` alone: no variations) as numbers."""
+    item, _, model = (external_id or "").partition(":")
+    if not item.isdigit() or not (model or "0").isdigit():
+        return None
+    return int(item), int(model or 0)
+
+
+def _item_error(code: str) -> bool:
+    """Whether an error code is about the item asked for (``error_item_not_found``,
+    ``product.error_item_not_found``...), not about the shop or the call."""
+    return code == "error_not_found" or "item" in code or "model" in code
+
+
+def _failures(response: Mapping[str, Any]) -> dict[int, str]:
+    """``failure_list``: the models Shopee did not update, with its reason."""
+    failed: dict[int, str] = {}
+    for entry in response.get("failure_list") or []:
+        if isinstance(entry, Mapping) and str(entry.get("model_id", "")).isdigit():
+            failed[int(entry["model_id"])] = str(entry.get("failed_reason") or "refused")
+    return failed
