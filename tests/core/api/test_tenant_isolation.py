@@ -12,6 +12,15 @@ from typing import Any
 from sqlalchemy import select
 
 
+async def _unthrottled(app: Any, *tenants: Any) -> None:
+    from crossdock.db.models import Tenant
+
+    async with app.db.write(system=True) as session:
+        for tenant in tenants:
+            row = await session.scalar(select(Tenant).where(Tenant.id == tenant.id))
+            row.settings = {**row.settings, "api": {"cost_bucket": 10**9, "cost_restore_rate": 10**6}}
+
+
 async def _root_fields(api: Any, key: str, root: str) -> set[str]:
     data = await api.data("{ __schema { %s { fields { name } } } }" % root, key=key)
     return {f["name"] for f in data["__schema"][root]["fields"]}
@@ -175,6 +184,136 @@ LISTS = {
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 
+#: Query arguments naming one object to act on: (query, variable, seeded key).
+POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
+    "pickList": ("query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }", "w", "warehouse"),
+    "priceBreakdowns": ("query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }", "v", "variant"),
+    "promotionQuote": (
+        "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }",
+        "l",
+        "listing",
+    ),
+}
+#: Query arguments that filter a list.
+FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
+    "variants": ("query($x: ID) { variants(filter: {productId: $x}) { nodes { id } } }", "x", "product"),
+    "stockLevels": (
+        "query($x: ID) { stockLevels(filter: {variantId: $x}) { nodes { id } } }",
+        "x",
+        "variant",
+    ),
+    "transfers": ("query($x: ID) { transfers(filter: {variantId: $x}) { nodes { id } } }", "x", "variant"),
+    "listings": (
+        "query($x: ID) { listings(filter: {connectionId: $x}) { nodes { id } } }",
+        "x",
+        "connection",
+    ),
+    "orders": ("query($x: ID) { orders(filter: {connectionId: $x}) { nodes { id } } }", "x", "connection"),
+    "conversations": (
+        "query($x: ID) { conversations(filter: {orderId: $x}) { nodes { id } } }",
+        "x",
+        "order",
+    ),
+    "settlements": ("query($x: ID) { settlements(connectionId: $x) { nodes { id } } }", "x", "connection"),
+    "reconciliation": (
+        "query($x: ID) { reconciliation(connectionId: $x, onlyProblems: false) { order { id } } }",
+        "x",
+        "connection",
+    ),
+}
+#: The argument path each of those checks; the other ID paths of a filter are listed too.
+ARG_PATHS = {
+    "pickList": "warehouseId",
+    "priceBreakdowns": "variantId",
+    "promotionQuote": "lines.0.listingId",
+    "variants": "filter.productId",
+    "stockLevels": "filter.variantId",
+    "transfers": "filter.variantId",
+    "listings": "filter.connectionId",
+    "orders": "filter.connectionId",
+    "conversations": "filter.orderId",
+    "settlements": "connectionId",
+    "reconciliation": "connectionId",
+}
+#: Filter ID arguments filtered the same way as the one checked above for their list.
+SAME_AS_CHECKED = {
+    ("stockLevels", "filter.warehouseId"),
+    ("listings", "filter.variantId"),
+    ("conversations", "filter.connectionId"),
+}
+#: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
+EXTERNAL = {"externalId"}
+#: An ID of the right type whose row does not exist (in the BIGINT range).
+MISSING_PK = 9_000_000_000_000_000_000
+
+
+def _type_of(gid: str) -> str:
+    from crossdock.api.schema.relay import decode_id
+
+    return decode_id(gid)[0]
+
+
+def _missing(gid: str) -> str:
+    from crossdock.api.schema.relay import encode_id
+
+    return encode_id(_type_of(gid), MISSING_PK)
+
+
+TYPE_QUERY = """query($name: String!) { __type(name: $name) { kind name inputFields { name type {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }"""
+ROOT_ARGS = """query { __schema { %s { fields { name args { name type {
+  kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } } }"""
+
+
+def _unwrap(ref: dict[str, Any]) -> tuple[str, str, bool]:
+    """(kind, name, is a list) of a possibly wrapped type reference."""
+    listed = False
+    while ref["kind"] in ("NON_NULL", "LIST"):
+        listed = listed or ref["kind"] == "LIST"
+        ref = ref["ofType"]
+    return ref["kind"], ref["name"], listed
+
+
+async def _id_paths(
+    api: Any, key: str, name: str, kind: str, prefix: str, cache: dict[str, Any]
+) -> list[str]:
+    """Paths of every ID field under an argument (``lines.0.orderLineId``), by introspection.
+    A field named ``*Id``/``*Ids`` must be an ``ID`` unless it is a marketplace's own."""
+    if kind != "INPUT_OBJECT":
+        return []
+    if name not in cache:
+        cache[name] = (await api.data(TYPE_QUERY, {"name": name}, key=key))["__type"]["inputFields"]
+    found: list[str] = []
+    for f in cache[name]:
+        f_kind, f_name, listed = _unwrap(f["type"])
+        path = f"{prefix}{f['name']}{'.0' if listed else ''}"
+        if f_kind == "INPUT_OBJECT":
+            found += await _id_paths(api, key, f_name, f_kind, path + ".", cache)
+        elif f_name == "ID":
+            found.append(path)
+        elif f["name"].endswith(("Id", "Ids")):
+            assert f["name"] in EXTERNAL, f"{name}.{f['name']} names an object but is not an ID"
+    return found
+
+
+async def _id_arguments(api: Any, key: str, root: str) -> dict[str, list[str]]:
+    """Root field -> the paths of its ID arguments (``input.`` left out of mutations')."""
+    fields = (await api.data(ROOT_ARGS % root, key=key))["__schema"][root]["fields"]
+    cache: dict[str, Any] = {}
+    found: dict[str, list[str]] = {}
+    for field in fields:
+        paths: list[str] = []
+        for arg in field["args"]:
+            a_kind, a_name, listed = _unwrap(arg["type"])
+            prefix = "" if arg["name"] == "input" else f"{arg['name']}{'.0' if listed else ''}."
+            if a_name == "ID":
+                paths.append(prefix.rstrip("."))
+            else:
+                paths += await _id_paths(api, key, a_name, a_kind, prefix, cache)
+        if paths:
+            found[field["name"]] = paths
+    return found
+
 
 async def test_every_top_level_query_is_scoped(
     api: Any, app: Any, tenant_factory: Any, testmarket: Any
@@ -184,11 +323,7 @@ async def test_every_top_level_query_is_scoped(
     seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = (
-        set(LISTS)
-        | NO_TENANT_DATA
-        | {"node", "viewer", "plugins", "pickList", "priceBreakdowns", "promotionQuote"}
-    )
+    covered = set(LISTS) | NO_TENANT_DATA | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
 
     def items(data: Any) -> list[Any]:
@@ -198,13 +333,27 @@ async def test_every_top_level_query_is_scoped(
         assert items((await api.data("{ %s }" % selection, key=a.key))[name]), f"A should see its own {name}"
         assert items((await api.data("{ %s }" % selection, key=b.key))[name]) == [], name
 
-    pick = "query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }"
-    assert (await api.data(pick, {"w": seeded["warehouse"]}, key=b.key))["pickList"] == []
-    prices = "query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }"
-    assert (await api.data(prices, {"v": seeded["variant"]}, key=b.key))["priceBreakdowns"] == []
-    cart = "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }"
-    quoted = (await api.raw(cart, {"l": seeded["listing"]}, key=b.key)).json()
-    assert quoted["data"] is None and quoted["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # an ID argument that names the object to act on: another tenant's and a missing one
+    # are the same NOT_FOUND; an ID in a filter only filters (nothing of A's matches for B)
+    for name, (query, var, kind) in POINTING_QUERIES.items():
+        for gid in (seeded[kind], _missing(seeded[kind])):
+            answer = (await api.raw(query, {var: gid}, key=b.key)).json()
+            assert answer["data"] is None, (name, answer)
+            error = answer["errors"][0]
+            assert error["extensions"]["code"] == "NOT_FOUND", (name, error)
+            assert error["message"] == f"{_type_of(gid)} {gid} not found", (name, error)
+    for name, (query, var, kind) in FILTER_QUERIES.items():
+        for gid in (seeded[kind], _missing(seeded[kind])):
+            found = (await api.data(query, {var: gid}, key=b.key))[name]
+            assert items(found) == [], (name, found)
+        assert items((await api.data(query, {var: seeded[kind]}, key=a.key))[name]), (
+            f"A filters its own {name}"
+        )
+
+    arguments = await _id_arguments(api, a.key, "queryType")
+    classified = {(n, ARG_PATHS[n]) for n in {**POINTING_QUERIES, **FILTER_QUERIES}} | SAME_AS_CHECKED
+    unclassified = {(n, p) for n, paths in arguments.items() for p in paths} - classified - {("node", "id")}
+    assert not unclassified, f"ID arguments of queries need an isolation check: {sorted(unclassified)}"
 
     node = "query($id: ID!) { node(id: $id) { id } }"
     for kind in (
@@ -228,73 +377,97 @@ async def test_every_top_level_query_is_scoped(
     assert (await api.data("{ viewer { tenantSlug } }", key=b.key))["viewer"]["tenantSlug"] == b.slug
 
 
-MUTATIONS: dict[str, tuple[str, dict[str, str]]] = {
-    # name: (input fields with $vars, variable -> seeded key)
-    "productUpdate": ('{id: $a, title: "pwned"}', {"a": "product"}),
-    "variantCreate": ('{productId: $a, sku: "X-2"}', {"a": "product"}),
-    "variantUpdate": ('{id: $a, sku: "PWN"}', {"a": "variant"}),
-    "warehouseUpdate": ('{id: $a, name: "pwned"}', {"a": "warehouse"}),
-    "connectionUpdate": ('{id: $a, status: "paused"}', {"a": "connection"}),
-    "stockReceive": ("{variantId: $a, warehouseId: $b, quantity: 100}", {"a": "variant", "b": "warehouse"}),
+#: A recent past time, for a backfill every check accepts.
+RECENTLY = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+#: name: (input with a $variable for every ID, variable -> (seeded key, the ID's field path)).
+#: Every ID field of every mutation's input is here (the test walks the schema to make sure).
+MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "productUpdate": ('{id: $a, title: "pwned"}', {"a": ("product", "id")}),
+    "variantCreate": ('{productId: $a, sku: "X-2"}', {"a": ("product", "productId")}),
+    "variantUpdate": ('{id: $a, sku: "PWN"}', {"a": ("variant", "id")}),
+    "warehouseCreate": (
+        '{code: "X9", name: "x", country: "SG", kind: "marketplace", connectionId: $a}',
+        {"a": ("connection", "connectionId")},
+    ),
+    "warehouseUpdate": (
+        '{id: $a, name: "pwned", connectionId: $b}',
+        {"a": ("warehouse", "id"), "b": ("connection", "connectionId")},
+    ),
+    "connectionUpdate": ('{id: $a, status: "paused"}', {"a": ("connection", "id")}),
+    "stockReceive": (
+        "{variantId: $a, warehouseId: $b, quantity: 100}",
+        {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
+    ),
     "stockAdjust": (
         '{variantId: $a, warehouseId: $b, delta: -5, note: "x"}',
-        {"a": "variant", "b": "warehouse"},
+        {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
     ),
-    "stockCount": ("{variantId: $a, warehouseId: $b, counted: 0}", {"a": "variant", "b": "warehouse"}),
+    "stockCount": (
+        "{variantId: $a, warehouseId: $b, counted: 0}",
+        {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
+    ),
     "stockWriteOff": (
         '{variantId: $a, warehouseId: $b, quantity: 1, note: "x"}',
-        {"a": "variant", "b": "warehouse"},
+        {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
     ),
     "stockPolicySet": (
         "{variantId: $a, warehouseId: $b, safetyStock: 9}",
-        {"a": "variant", "b": "warehouse"},
+        {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
     ),
     "stockTransferStart": (
         "{variantId: $a, fromWarehouseId: $b, toWarehouseId: $c, quantity: 1}",
-        {"a": "variant", "b": "warehouse", "c": "warehouse2"},
+        {
+            "a": ("variant", "variantId"),
+            "b": ("warehouse", "fromWarehouseId"),
+            "c": ("warehouse2", "toWarehouseId"),
+        },
     ),
-    "stockTransferReceive": ("{id: $a}", {"a": "transfer"}),
+    "stockTransferReceive": ("{id: $a}", {"a": ("transfer", "id")}),
+    "stockTransferCancel": ("{id: $a}", {"a": ("transfer", "id")}),
     "listingCreate": (
         '{connectionId: $a, variantId: $b, channelSku: "B-1"}',
-        {"a": "connection", "b": "variant"},
+        {"a": ("connection", "connectionId"), "b": ("variant", "variantId")},
     ),
-    "listingUpdate": ('{id: $a, channelSku: "pwned"}', {"a": "listing"}),
-    "connectionBackfill": ('{id: $a, since: "2026-01-01T00:00:00Z"}', {"a": "connection"}),
-    "connectionWarehousesSet": ("{connectionId: $a, warehouseIds: []}", {"a": "connection"}),
-    "orderHold": ("{id: $a}", {"a": "order"}),
-    "orderReleaseHold": ("{id: $a}", {"a": "order"}),
-    "orderAllocate": ("{id: $a}", {"a": "order"}),
-    "orderCancel": ('{id: $a, reason: "x"}', {"a": "order"}),
-    "orderMarkDelivered": ("{id: $a}", {"a": "order"}),
-    "pickListStart": ("{warehouseId: $a}", {"a": "warehouse"}),
+    "listingUpdate": ('{id: $a, channelSku: "pwned"}', {"a": ("listing", "id")}),
+    "connectionBackfill": ('{id: $a, since: "%s"}' % RECENTLY, {"a": ("connection", "id")}),
+    "connectionWarehousesSet": (
+        "{connectionId: $a, warehouseIds: [$b]}",
+        {"a": ("connection", "connectionId"), "b": ("warehouse", "warehouseIds.0")},
+    ),
+    "orderHold": ("{id: $a}", {"a": ("order", "id")}),
+    "orderReleaseHold": ("{id: $a}", {"a": ("order", "id")}),
+    "orderAllocate": ("{id: $a}", {"a": ("order", "id")}),
+    "orderCancel": ('{id: $a, reason: "x"}', {"a": ("order", "id")}),
+    "orderMarkDelivered": ("{id: $a}", {"a": ("order", "id")}),
+    "pickListStart": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
     "shipmentPack": (
         '{orderId: $a, warehouseId: $b, carrier: "x", trackingNumber: "y"}',
-        {"a": "order", "b": "warehouse"},
+        {"a": ("order", "orderId"), "b": ("warehouse", "warehouseId")},
     ),
-    "shipmentShip": ("{id: $a}", {"a": "shipment"}),
+    "shipmentShip": ("{id: $a}", {"a": ("shipment", "id")}),
     "returnReceive": (
         '{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: "sellable"}]}',
-        {"a": "order", "b": "warehouse", "c": "line"},
+        {"a": ("order", "orderId"), "b": ("warehouse", "warehouseId"), "c": ("line", "lines.0.orderLineId")},
     ),
-    "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": "order"}),
-    "conversationReply": ('{conversationId: $a, text: "pwned"}', {"a": "conversation"}),
-    "conversationClose": ("{id: $a}", {"a": "conversation"}),
-    "cannedReplyDelete": ("{id: $a}", {"a": "canned"}),
-    "priceRuleSet": ('{listingId: $a, targetMargin: "0.5"}', {"a": "listing"}),
+    "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": ("order", "orderId")}),
+    "conversationReply": ('{conversationId: $a, text: "pwned"}', {"a": ("conversation", "conversationId")}),
+    "conversationClose": ("{id: $a}", {"a": ("conversation", "id")}),
+    "cannedReplyDelete": ("{id: $a}", {"a": ("canned", "id")}),
+    "priceRuleSet": ('{listingId: $a, targetMargin: "0.5"}', {"a": ("listing", "listingId")}),
     "competitorPriceRecord": (
         '{listingId: $a, competitor: "x", price: {amount: "1", currency: "SGD"}}',
-        {"a": "listing"},
+        {"a": ("listing", "listingId")},
     ),
-    "priceApply": ("{listingIds: [$a]}", {"a": "listing"}),
+    "priceApply": ("{listingIds: [$a]}", {"a": ("listing", "listingIds.0")}),
     "promotionCreate": (
         '{name: "x", kind: "percent", value: "50", startsAt: "2026-01-01T00:00:00", '
-        'endsAt: "2036-01-01T00:00:00", listingIds: [$a]}',
-        {"a": "listing"},
+        'endsAt: "2036-01-01T00:00:00", connectionId: $a, listingIds: [$b]}',
+        {"a": ("connection", "connectionId"), "b": ("listing", "listingIds.0")},
     ),
-    "promotionCancel": ("{id: $a}", {"a": "promotion"}),
+    "promotionCancel": ("{id: $a}", {"a": ("promotion", "id")}),
 }
-#: Mutations that only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "warehouseCreate", "connectionCreate", "cannedReplySave"}
+#: Mutations that take no ID: they only ever create in the caller's own tenant.
+CREATORS = {"productCreate", "connectionCreate", "cannedReplySave"}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
@@ -316,18 +489,40 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
 
 
 async def test_other_tenant_cannot_mutate(api: Any, app: Any, tenant_factory: Any, testmarket: Any) -> None:
+    """Every ID field of every mutation, walked from the schema: B sends its own IDs
+    everywhere but one, which is A's real ID, then an ID of the same type that exists
+    nowhere. Both get the same NOT_FOUND on that field (same message but for the ID), and
+    nothing changes in A or in B."""
     a = await tenant_factory()
     b = await tenant_factory()
+    await _unthrottled(app, a, b)  # some 200 requests in a row
     seeded = await _seed(api, app, a, testmarket.market)
-    before = await _snapshot(api, a.key, seeded)
+    own = await _seed(api, app, b, testmarket.market)
+    before = (await _snapshot(api, a.key, seeded), await _snapshot(api, b.key, own))
 
+    id_fields = await _id_arguments(api, a.key, "mutationType")
     for name in await _root_fields(api, a.key, "mutationType"):
-        assert name in MUTATIONS or name in CREATORS, f"{name} needs a cross-tenant check"
+        assert name in MUTATIONS or (name in CREATORS and name not in id_fields), (
+            f"{name} needs a cross-tenant check"
+        )
+        if name in MUTATIONS:
+            checked = sorted(path for _, path in MUTATIONS[name][1].values())
+            assert checked == sorted(id_fields.get(name, [])), f"{name}: every ID field needs a check"
+
+    checks = 0
     for name, (fields, variables) in MUTATIONS.items():
         declared = ", ".join(f"${v}: ID!" for v in variables)
-        body = f"mutation({declared}) {{ {name}(input: {fields}) {{ userErrors {{ code field }} }} }}"
-        result = await api.data(body, {v: seeded[k] for v, k in variables.items()}, key=b.key)
-        errors = result[name]["userErrors"]
-        assert errors and errors[0]["code"] == "NOT_FOUND", (name, errors)
+        body = f"mutation({declared}) {{ {name}(input: {fields}) {{ userErrors {{ code field message }} }} }}"
+        for var, (kind, path) in variables.items():
+            shapes = set()
+            for foreign in (seeded[kind], _missing(seeded[kind])):
+                values = {v: own[k] for v, (k, _) in variables.items()} | {var: foreign}
+                errors = (await api.data(body, values, key=b.key))[name]["userErrors"]
+                assert errors and errors[0]["code"] == "NOT_FOUND", (name, path, errors)
+                assert errors[0]["field"] == path.split("."), (name, path, errors)
+                shapes.add(errors[0]["message"].replace(foreign, "<id>"))
+                checks += 1
+            assert len(shapes) == 1, (name, path, shapes)  # someone else's = missing, to the letter
+    assert checks == 2 * sum(len(v) for _, v in MUTATIONS.values())
 
-    assert await _snapshot(api, a.key, seeded) == before
+    assert (await _snapshot(api, a.key, seeded), await _snapshot(api, b.key, own)) == before
