@@ -20,6 +20,10 @@ from crossdock.services.events import emit
 from crossdock.services.tenancy import AUTH_CACHE_SECONDS
 
 SUBSCRIBE = "subscription($types: [String!]) { events(types: $types) { id type subject payload } }"
+SUBSCRIBE_AFTER = (
+    "subscription($types: [String!], $after: String) "
+    "{ events(types: $types, after: $after) { id type subject payload } }"
+)
 
 
 async def _connect(base: str, payload: dict[str, Any]) -> Any:
@@ -35,16 +39,6 @@ async def test_a_console_follows_events_as_they_commit(live_server: str, tenant_
     other = await tenant_factory()
     ws = await _connect(live_server, {"Authorization": f"Bearer {t.key}"})
     assert json.loads(await ws.recv())["type"] == "connection_ack"
-    await ws.send(
-        json.dumps(
-            {
-                "id": "1",
-                "type": "subscribe",
-                "payload": {"query": SUBSCRIBE, "variables": {"types": ["transfer.started"]}},
-            }
-        )
-    )
-    await asyncio.sleep(0.2)  # the subscription starts from "now"
 
     async with httpx.AsyncClient(base_url=live_server) as http:
 
@@ -54,7 +48,8 @@ async def test_a_console_follows_events_as_they_commit(live_server: str, tenant_
             )
             return response.json()["data"]
 
-        for tenant in (other, t):  # the other tenant's event must not reach this console
+        setups: dict[str, tuple[str, list[str]]] = {}
+        for tenant in (other, t):
             product = await gql(
                 tenant.key,
                 'mutation { productCreate(input: {title: "P", variants: [{sku: "S"}]}) { product { variants { id } } } }',
@@ -71,11 +66,35 @@ async def test_a_console_follows_events_as_they_commit(live_server: str, tenant_
                 tenant.key,
                 f'mutation {{ stockReceive(input: {{variantId: "{variant}", warehouseId: "{ids[0]}", quantity: 3}}) {{ userErrors {{ code }} }} }}',
             )
+            setups[tenant.key] = (variant, ids)
+        # a transfer before subscribing gives the cursor to follow from: the subscription
+        # then misses nothing however late the server starts it (no sleeping for it to begin)
+        variant, ids = setups[t.key]
+        await gql(
+            t.key,
+            f'mutation {{ stockTransferStart(input: {{variantId: "{variant}", fromWarehouseId: "{ids[0]}", toWarehouseId: "{ids[1]}", quantity: 1}}) {{ transfer {{ id }} }} }}',
+        )
+        seen = (await gql(t.key, '{ events(first: 100, types: ["transfer.started"]) { cursor } }'))["events"]
+        assert len(seen) == 1
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {
+                        "query": SUBSCRIBE_AFTER,
+                        "variables": {"types": ["transfer.started"], "after": seen[-1]["cursor"]},
+                    },
+                }
+            )
+        )
+        for tenant in (other, t):  # the other tenant's event must not reach this console
+            variant, ids = setups[tenant.key]
             started = await gql(
                 tenant.key,
                 f'mutation {{ stockTransferStart(input: {{variantId: "{variant}", fromWarehouseId: "{ids[0]}", toWarehouseId: "{ids[1]}", quantity: 2}}) {{ transfer {{ id }} }} }}',
             )
-    message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    message = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
     assert message["type"] == "next"
     event = message["payload"]["data"]["events"]
     assert event["type"] == "transfer.started"
