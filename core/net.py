@@ -77,6 +77,7 @@ _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
 #: Names that never leave the machine or the site (RFC 6761, RFC 6762, RFC 8375, ICANN 2024).
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".localdomain")
 _INET_ATON = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]*|[0-9]+)){0,3}")
+_HINT = "calls go to public https hosts only, unless an operator allows more: CROSSDOCK_ALLOWED_HOSTS"
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 
@@ -182,7 +183,9 @@ def _rule(entry: str) -> _Rule:
         text = text.split("://", 1)[1].rstrip("/")
     port: int | None = None
     if text.startswith("["):
-        inside, _, rest = text[1:].partition("]")
+        inside, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"allowed host {entry!r} lacks its closing bracket")
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(f"allowed host {entry!r} is not host, host:port, address or network")
@@ -323,10 +326,7 @@ class OutboundPolicy:
         if not usable:
             kinds = sorted({why_not_public(ip) or "refused" for ip in found})
             what = "is" if literal is not None else "resolves to"
-            raise URLNotAllowed(
-                f"{host} {what} {_a(', '.join(kinds))} address; outbound calls go to public "
-                "addresses only, unless an operator allows the host (CROSSDOCK_ALLOWED_HOSTS)"
-            )
+            raise URLNotAllowed(f"{host} {what} {_a(', '.join(kinds))} address ({_HINT})")
         return usable
 
 
@@ -388,7 +388,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         why = self.policy.refusal(request.url)
         if why:
-            raise URLNotAllowed(f"refused {request.method} to {request.url.host or '?'}: {why}")
+            raise URLNotAllowed(f"{why} ({_HINT})")
         return await super().handle_async_request(request)
 
 
