@@ -6,9 +6,12 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from crossdock_lazada.client import LazadaClient
+
+from crossdock.testing import wait_until
 
 
 async def test_emulate_prints_credentials_then_serves() -> None:
@@ -25,7 +28,7 @@ async def test_emulate_prints_credentials_then_serves() -> None:
     )
     try:
         assert proc.stdout is not None
-        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=120))
         assert first["channel"] == "lazada" and first["site"] == "SG"
         assert set(first["listings"]) == {"DEMO-1", "DEMO-2", "DEMO-3"}
         creds = first["credentials"]
@@ -34,17 +37,19 @@ async def test_emulate_prints_credentials_then_serves() -> None:
             client = LazadaClient(
                 creds["app_key"], creds["app_secret"], base_url=first["base_url"], http=http
             )
-            for _ in range(50):  # the server starts right after printing
+
+            async def answered() -> Any:
                 try:
-                    answer = await client.call(
+                    return await client.call(
                         "GET",
                         "/orders/get",
                         access_token=creds["access_token"],
                         params={"update_after": since, "sort_by": "updated_at", "limit": 100},
                     )
-                    break
-                except Exception:
-                    await asyncio.sleep(0.1)
+                except Exception:  # the server starts right after printing: not yet
+                    return None
+
+            answer = await wait_until(answered, message="the emulator to answer")
             assert answer["data"]["countTotal"] == 20 == len(answer["data"]["orders"])
     finally:
         proc.terminate()

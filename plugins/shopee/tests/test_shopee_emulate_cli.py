@@ -6,9 +6,12 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any
 
 import httpx
 from crossdock_shopee.client import ShopeeClient
+
+from crossdock.testing import wait_until
 
 
 async def test_emulate_prints_credentials_then_serves() -> None:
@@ -25,7 +28,7 @@ async def test_emulate_prints_credentials_then_serves() -> None:
     )
     try:
         assert proc.stdout is not None
-        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=120))
         assert first["channel"] == "shopee" and first["site"] == "SG"
         creds = first["credentials"]
         now = int(time.time())
@@ -33,9 +36,10 @@ async def test_emulate_prints_credentials_then_serves() -> None:
             client = ShopeeClient(
                 creds["partner_id"], creds["partner_key"], base_url=first["base_url"], http=http
             )
-            for _ in range(50):  # the server starts right after printing
+
+            async def answered() -> Any:
                 try:
-                    answer = await client.call(
+                    return await client.call(
                         "GET",
                         "/api/v2/order/get_order_list",
                         access_token=creds["access_token"],
@@ -47,9 +51,10 @@ async def test_emulate_prints_credentials_then_serves() -> None:
                             "page_size": 100,
                         },
                     )
-                    break
-                except Exception:
-                    await asyncio.sleep(0.1)
+                except Exception:  # the server starts right after printing: not yet
+                    return None
+
+            answer = await wait_until(answered, message="the emulator to answer")
             assert len(answer["response"]["order_list"]) == 20
     finally:
         proc.terminate()

@@ -236,7 +236,10 @@ async def test_killed_worker_loses_and_duplicates_nothing(
                 worker.send_signal(signal.SIGKILL)  # mid-sync, maybe mid-page
                 await worker.wait()
                 killed_at.append((await _count(app, tenant.id))[0])
-        await asyncio.sleep(1.0)  # anything still running must not add a duplicate
+        # anything still running must not add a duplicate: stop the last worker and wait
+        # for it to exit (a state), then count what is final
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), timeout=300)
         total, distinct = await _count(app, tenant.id)
         assert (total, distinct) == (orders, orders)
         assert len(killed_at) == 3 and all(0 < n < orders for n in killed_at)

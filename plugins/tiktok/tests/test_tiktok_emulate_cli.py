@@ -6,9 +6,12 @@ import asyncio
 import json
 import socket
 import sys
+from typing import Any
 
 import httpx
 from crossdock_tiktok.client import TikTokShopClient
+
+from crossdock.testing import wait_until
 
 
 def _free_port() -> int:
@@ -34,7 +37,7 @@ async def test_emulate_prints_credentials_then_serves() -> None:
     )
     try:
         assert proc.stdout is not None
-        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=30))
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), timeout=120))
         assert (first["channel"], first["site"], first["base_url"]) == (
             "tiktok",
             "US",
@@ -46,17 +49,19 @@ async def test_emulate_prints_credentials_then_serves() -> None:
             client = TikTokShopClient(
                 creds["app_key"], creds["app_secret"], base_url=first["base_url"], http=http
             )
-            for _ in range(50):  # the server starts right after printing
+
+            async def answered() -> Any:
                 try:
-                    shops = await client.call(
+                    return await client.call(
                         "GET",
                         "/authorization/202309/shops",
                         operation="shops",
                         access_token=creds["access_token"],
                     )
-                    break
-                except Exception:
-                    await asyncio.sleep(0.1)
+                except Exception:  # the server starts right after printing: not yet
+                    return None
+
+            shops = await wait_until(answered, message="the emulator to answer")
             [shop] = shops["shops"]
             answer = await client.call(
                 "POST",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from typing import Any
@@ -15,6 +14,7 @@ from crossdock.db.models import Connection, Order
 from crossdock.errors import ChannelError
 from crossdock.jobs import JOBS
 from crossdock.services import connections
+from crossdock.testing import wait_until
 
 
 async def _connect(app: Any, tenant: Any, name: str = "sg") -> int:
@@ -43,13 +43,6 @@ async def _connection(app: Any, tenant: Any, conn_id: int) -> Connection:
     return conn
 
 
-async def _wait_for(predicate: Any, limit: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any, testmarket: Any) -> None:
     t = await tenant_factory()
     conn_id = await _connect(app, t)
@@ -66,7 +59,7 @@ async def test_embedded_runner_schedules_and_syncs(app: App, tenant_factory: Any
         finished = (conn.sync_state.get("orders") or {}).keys() == {"cursor"}
         return await _orders(app, t) == 7 and conn.last_success_at is not None and finished
 
-    await _wait_for(synced)
+    await wait_until(synced)
     conn = await _connection(app, t, conn_id)
     assert conn.last_error and conn.last_error.startswith("429")  # the throttle was recorded...
     assert conn.status == "active"  # ...and survived
@@ -225,7 +218,7 @@ async def test_backfill_rereads_from_a_date(api: Any, app: App, tenant_factory: 
     async def backfilled() -> bool:
         return await _orders(app, t) == 1
 
-    await _wait_for(backfilled)
+    await wait_until(backfilled)
     future = await api.data(
         'mutation($id: ID!) { connectionBackfill(input: {id: $id, since: "2199-01-01T00:00:00Z"}) { userErrors { code field } } }',
         {"id": encode_id("ChannelConnection", conn_id)},
