@@ -476,6 +476,16 @@ class PriceUpdate:
 
 @dataclass(frozen=True)
 class PushResult:
+    """The channel's answer for one listing of a stock or price push.
+
+    ``accepted=False`` with the channel's ``message`` is a refusal that belongs to this
+    listing (an unknown SKU, an invalid value): the core keeps it on the listing
+    (``last_error``) and pushes it again next time, while the other listings and the
+    connection go on. A provider raises ``ChannelError`` only for what concerns the whole
+    connection or call (credentials, throttling, the shop); a listing with no result is
+    treated as refused.
+    """
+
     channel_sku: str
     accepted: bool
     message: str | None = None
