@@ -1,13 +1,18 @@
 """Calculated query cost, the way Shopify's Admin API does it, charged per API key.
 
-**Requested cost**, computed from the query before it runs: a field returning an object
-costs 1 plus its selection; scalars and enums cost nothing; a connection costs 1 plus its
-selection, where each node or edge counts ``first`` times (:data:`DEFAULT_FIRST` when not
-given); a mutation field costs :data:`MUTATION_COST` plus its selection. Fragments count
-as if written out.
+**Requested cost**, computed from the query before it runs, so that what a request may
+make the server do is paid for before it is done: a field returning an object costs 1 plus
+its selection; scalars and enums cost nothing; a connection costs 2 plus its selection,
+where its ``nodes`` or ``edges`` (an edge and its node are one item) count once per item
+asked for (``first``/``last``, :data:`DEFAULT_FIRST` when not given); a plain list costs
+its items, each 1 plus its selection, as many as its ``first``/``last`` asks (or that
+argument's default), else its declared size (:data:`LIST_SIZES`); a mutation field costs
+:data:`MUTATION_COST` plus its selection. Sizes multiply through nesting, fragments count
+as if written out, and every alias counts: 30 aliases of ``events(first: 500)`` cost
+30 x 500 objects, not 30.
 
-**Actual cost**, computed from the answer: the objects it really returned (plus the
-mutations), so a connection that had 3 of the 50 nodes asked for costs 3 of them.
+**Actual cost**, computed the same way from the answer, with each list as long as it came
+back: a connection that had 3 of the 50 nodes asked for costs 2 + 3.
 
 Every API key has a leaky bucket of ``maximumAvailable`` points restored at
 ``restoreRate`` points a second (tenant settings ``api.cost_bucket`` and
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +39,17 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
-    OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     VariableNode,
@@ -53,7 +64,9 @@ from strawberry.extensions import SchemaExtension
 __all__ = [
     "DEFAULT_BUCKET",
     "DEFAULT_FIRST",
+    "DEFAULT_LIST_SIZE",
     "DEFAULT_RESTORE",
+    "LIST_SIZES",
     "MUTATION_COST",
     "CostLimiter",
     "QueryCost",
@@ -67,9 +80,139 @@ DEFAULT_BUCKET = 1000
 DEFAULT_RESTORE = 50.0
 
 
-def _object_type(schema: GraphQLSchema, name: str) -> GraphQLObjectType | None:
+#: Declared sizes of the lists that take no ``first``/``last`` (``Type.field``, or
+#: ``*.field`` for every type): the items such a list is priced at, what it holds in
+#: practice (an order's lines, a product's variants). The actual cost counts what came back.
+#: A list not named here is priced at :data:`DEFAULT_LIST_SIZE` items; a new list field
+#: that can grow long should be a connection, or be declared here.
+LIST_SIZES: dict[str, int] = {
+    "*.userErrors": 1,  # a mutation reports the one failure that rolled it back
+    "Order.lines": 3,
+    "Order.holds": 2,
+    "Order.shipments": 2,
+    "Order.allocations": 3,
+    "Order.history": 5,
+    "Order.returns": 1,
+    "Order.refunds": 1,
+    "Product.variants": 5,
+    "Variant.stockLevels": 3,
+    "Listing.issues": 2,
+    "ChannelConnection.listings": 100,
+    "Conversation.messages": 10,
+    "CartQuote.discounts": 5,
+    "Settlement.lines": 50,
+    "OrderReconciliation.lines": 10,
+    "PickListPayload.lines": 100,
+    "PriceApplyPayload.listings": 10,
+    "PriceApplyPayload.breakdowns": 10,
+    "Query.plugins": 20,
+    "Query.pickList": 100,
+    "Query.cannedReplies": 20,
+    "Query.priceBreakdowns": 10,
+    "Query.reconciliation": 100,
+    "Query.paymentMethods": 10,
+}
+DEFAULT_LIST_SIZE = 10
+
+_SIZE_ARGUMENTS = ("first", "last")
+
+
+def _object_type(schema: GraphQLSchema, name: str) -> GraphQLNamedType | None:
     found = schema.get_type(name)
-    return found if isinstance(found, GraphQLObjectType) else None
+    return found if isinstance(found, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType) else None
+
+
+def _is_list(type_: GraphQLOutputType) -> bool:
+    while isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    return isinstance(type_, GraphQLList)
+
+
+def _is_connection(named: GraphQLNamedType) -> bool:
+    """A relay connection: an object with ``pageInfo`` and ``nodes`` or ``edges``."""
+    fields = getattr(named, "fields", None) or {}
+    return "pageInfo" in fields and ("nodes" in fields or "edges" in fields)
+
+
+class _Walk:
+    """One operation's selections, fragments expanded, as (response key, field, definition,
+    parent type): the walk both costs share."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+    ) -> None:
+        self.schema = schema
+        self.operation = get_operation_ast(document, operation_name)
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.variables = variables or {}
+
+    def root(self) -> GraphQLObjectType | None:
+        if self.operation is None:
+            return None
+        return {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }[self.operation.operation]
+
+    def fields(
+        self, selection_set: SelectionSetNode | None, parent: Any, seen: frozenset[str] = frozenset()
+    ) -> Iterator[tuple[FieldNode, GraphQLField, Any]]:
+        """The fields selected on ``parent`` (fragment spreads and inline fragments written
+        out; a fragment on another type of an interface or union counts too: worst case)."""
+        if selection_set is None or parent is None:
+            return
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                own = getattr(parent, "fields", None) or {}
+                if not name.startswith("__") and name in own:
+                    yield selection, own[name], parent
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    target = _object_type(self.schema, fragment.type_condition.name.value) or parent
+                    yield from self.fields(fragment.selection_set, target, seen | {name})
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = _object_type(self.schema, condition.name.value) if condition else parent
+                yield from self.fields(selection.selection_set, target or parent, seen)
+
+    def size(self, field: FieldNode, definition: GraphQLField, parent: Any, *, connection: bool) -> int:
+        """The items a list field asks for: its ``first``/``last`` (given, or the argument's
+        default), else the declared size of the list."""
+        asked: int | None = None
+        for argument in field.arguments or ():
+            if argument.name.value not in _SIZE_ARGUMENTS:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                asked = int(value.value)
+            elif isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                if isinstance(given, int) and not isinstance(given, bool):
+                    asked = given
+            if asked is not None:
+                return max(asked, 0)
+        for name in _SIZE_ARGUMENTS:
+            default = definition.args[name].default_value if name in definition.args else None
+            if isinstance(default, int) and not isinstance(default, bool):
+                return max(default, 0)
+        if connection:
+            return DEFAULT_FIRST
+        key = f"{getattr(parent, 'name', '')}.{field.name.value}"
+        return LIST_SIZES.get(key, LIST_SIZES.get(f"*.{field.name.value}", DEFAULT_LIST_SIZE))
+
+
+def _key(field: FieldNode) -> str:
+    return field.alias.value if field.alias else field.name.value
 
 
 def requested_cost(
@@ -78,94 +221,89 @@ def requested_cost(
     operation_name: str | None = None,
     variables: Mapping[str, Any] | None = None,
 ) -> int:
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return 0
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    variables = variables or {}
-    root = {
-        OperationType.QUERY: schema.query_type,
-        OperationType.MUTATION: schema.mutation_type,
-        OperationType.SUBSCRIPTION: schema.subscription_type,
-    }[operation.operation]
-    if root is None:
+    """What an operation may cost at most, from the query alone (see the module doc)."""
+    walk = _Walk(schema, document, operation_name, variables)
+    root = walk.root()
+    if walk.operation is None or root is None:
         return 0
 
-    def first_of(field: FieldNode) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value == "first":
-                value = argument.value
-                if isinstance(value, IntValueNode):
-                    return int(value.value)
-                if isinstance(value, VariableNode) and isinstance(variables.get(value.name.value), int):
-                    return int(variables[value.name.value])
-        return DEFAULT_FIRST
+    def selection(selection_set: SelectionSetNode | None, parent: Any) -> int:
+        return sum(field_cost(f, d, p) for f, d, p in walk.fields(selection_set, parent))
 
-    def cost(selection_set: SelectionSetNode | None, parent: Any, seen: frozenset[str]) -> int:
-        if selection_set is None or parent is None:
-            return 0
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is not None and name not in seen:
-                    target = _object_type(schema, fragment.type_condition.name.value) or parent
-                    total += cost(fragment.selection_set, target, seen | {name})
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                target = _object_type(schema, condition.name.value) if condition else parent
-                total += cost(selection.selection_set, target or parent, seen)
-            elif isinstance(selection, FieldNode):
-                total += field_cost(selection, parent, seen)
-        return total
+    def item(field: FieldNode, named: Any) -> int:
+        """One object and what is selected on it."""
+        return 1 + selection(field.selection_set, named)
 
-    def field_cost(field: FieldNode, parent: Any, seen: frozenset[str]) -> int:
-        name = field.name.value
-        if name.startswith("__") or not hasattr(parent, "fields") or name not in parent.fields:
-            return 0
-        definition = parent.fields[name]
+    def field_cost(field: FieldNode, definition: GraphQLField, parent: Any) -> int:
         named = get_named_type(definition.type)
         if is_leaf_type(named):
             return 0
-        if named.name.endswith("Connection") and "first" in definition.args:
-            n = first_of(field)
-            inner = 0
-            for sub in field.selection_set.selections if field.selection_set else ():
-                if isinstance(sub, FieldNode) and sub.name.value in ("nodes", "edges"):
-                    inner += n * field_cost(sub, named, seen)
-                elif isinstance(sub, FieldNode):
-                    inner += field_cost(sub, named, seen)
-            return 1 + inner
-        return 1 + cost(field.selection_set, named, seen)
-
-    total = 0
-    for selection in operation.selection_set.selections:
-        extra = MUTATION_COST - 1 if operation.operation == OperationType.MUTATION else 0
-        if isinstance(selection, FieldNode):
-            total += field_cost(selection, root, frozenset()) + (
-                extra if not selection.name.value.startswith("__") else 0
+        if _is_connection(parent) and field.name.value in ("nodes", "edges"):
+            return item(field, named)  # per item: the connection multiplies
+        if field.name.value == "node" and _is_edge(parent):
+            return selection(field.selection_set, named)  # an edge and its node are one item
+        if _is_connection(named):
+            n = walk.size(field, definition, parent, connection=True)
+            return 2 + sum(
+                (n if f.name.value in ("nodes", "edges") else 1) * field_cost(f, d, p)
+                for f, d, p in walk.fields(field.selection_set, named)
             )
-        else:
-            total += cost(SelectionSetNode(selections=(selection,)), root, frozenset())
-    return total
+        if _is_list(definition.type):
+            return walk.size(field, definition, parent, connection=False) * item(field, named)
+        return item(field, named)
+
+    mutation = walk.operation.operation == OperationType.MUTATION
+    return sum(
+        field_cost(f, d, p) + (MUTATION_COST - 1 if mutation else 0)
+        for f, d, p in walk.fields(walk.operation.selection_set, root)
+    )
 
 
-def actual_cost(data: Any, operation: OperationDefinitionNode | None) -> int:
-    """The objects an answer holds, plus the mutations it ran."""
+def _is_edge(parent: Any) -> bool:
+    fields = getattr(parent, "fields", None) or {}
+    return "node" in fields and "cursor" in fields
 
-    def count(value: Any) -> int:
-        if isinstance(value, dict):
-            return 1 + sum(count(v) for v in value.values())
+
+def actual_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    data: Any,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> int:
+    """What an answer cost, priced like :func:`requested_cost` but with the lists as they
+    came back: the objects it holds (a connection 2, its items 1 each), plus the mutations."""
+    walk = _Walk(schema, document, operation_name, variables)
+    root = walk.root()
+    if walk.operation is None or root is None or not isinstance(data, dict):
+        return 0
+
+    def selection(selection_set: SelectionSetNode | None, parent: Any, value: Any) -> int:
+        if not isinstance(value, dict):
+            return 0
+        total, counted = 0, set()
+        for f, d, p in walk.fields(selection_set, parent):
+            key = _key(f)
+            if key in counted or key not in value:
+                continue
+            counted.add(key)
+            total += field_cost(f, d, p, value[key])
+        return total
+
+    def field_cost(field: FieldNode, definition: GraphQLField, parent: Any, value: Any) -> int:
+        named = get_named_type(definition.type)
+        if value is None or is_leaf_type(named):
+            return 0
         if isinstance(value, list):
-            return sum(count(v) for v in value)
-        return 0
+            return sum(1 + selection(field.selection_set, named, v) for v in value if v is not None)
+        if field.name.value == "node" and _is_edge(parent):
+            return selection(field.selection_set, named, value)
+        own = 2 if _is_connection(named) else 1
+        return own + selection(field.selection_set, named, value)
 
-    if not isinstance(data, dict):
-        return 0
-    total = sum(count(v) for k, v in data.items() if not k.startswith("__"))
-    if operation is not None and operation.operation == OperationType.MUTATION:
-        total += (MUTATION_COST - 1) * len(data)
+    total = selection(walk.operation.selection_set, root, data)
+    if walk.operation.operation == OperationType.MUTATION:
+        total += (MUTATION_COST - 1) * sum(1 for key in data if not key.startswith("__"))
     return total
 
 
@@ -298,7 +436,9 @@ class QueryCost(SchemaExtension):
             return
         yield
         result = ctx.result
-        actual = actual_cost(getattr(result, "data", None), get_operation_ast(document, ctx.operation_name))
+        actual = actual_cost(
+            schema, document, getattr(result, "data", None), ctx.operation_name, ctx.variables
+        )
         actual = min(actual, requested)
         _, status = await limiter.take(key, actual - requested, capacity, rate)  # give back the rest
         self.report = {

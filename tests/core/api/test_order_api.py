@@ -8,7 +8,7 @@ from typing import Any
 from crossdock.api.schema.relay import decode_id
 from crossdock.jobs import JOBS
 
-ORDER = """query($q: String!) { orders(filter: {search: $q}) { nodes {
+ORDER = """query($q: String!) { orders(first: 5, filter: {search: $q}) { nodes {
   id status holds { reason } lines { id sku variant { sku } }
   allocations { quantity status warehouse { code } }
   shipments { id status trackingNumber confirmedAt }

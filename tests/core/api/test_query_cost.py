@@ -3,13 +3,15 @@ charged to the API key's leaky bucket and reported on every answer."""
 
 from __future__ import annotations
 
+import functools
+import re
 import uuid
 from typing import Any
 
 from graphql import parse
-from sqlalchemy import update
+from sqlalchemy import event, update
 
-from crossdock.api.cost import CostLimiter, requested_cost
+from crossdock.api.cost import LIST_SIZES, CostLimiter, requested_cost
 from crossdock.api.schema import schema
 from crossdock.db.models import Tenant
 
@@ -19,17 +21,81 @@ ORDERS = """query($n: Int) { orders(first: $n) {
 
 def test_requested_cost_by_hand() -> None:
     document = parse(ORDERS)
-    # orders 1 + pageInfo 1 + 10 x (order 1 + lines 1 + connection 1) = 32
-    assert requested_cost(schema._schema, document, variables={"n": 10}) == 32
+    # a connection costs 2 and each node asked for its own cost: orders 2 + pageInfo 1 +
+    # 10 x (order 1 + lines 3 x 1, the declared size of a plain list + connection 1) = 53
+    assert LIST_SIZES["Order.lines"] == 3
+    assert requested_cost(schema._schema, document, variables={"n": 10}) == 53
     # without first, a connection counts its default page of 50
-    assert requested_cost(schema._schema, document) == 1 + 1 + 50 * 3
-    # scalars are free; a mutation costs 10 plus what it returns
+    assert requested_cost(schema._schema, document) == 2 + 1 + 50 * 5
+    # scalars are free; a mutation costs 10 plus what it returns (a payload's one userError)
     assert requested_cost(schema._schema, parse("{ viewer { tenantSlug } }")) == 1
     mutation = 'mutation { productCreate(input: {title: "x"}) { product { id } userErrors { code } } }'
     assert requested_cost(schema._schema, parse(mutation)) == 10 + 1 + 1
     # a fragment counts as if written out
     fragment = "query { orders(first: 2) { nodes { ...O } } } fragment O on Order { id connection { name } }"
-    assert requested_cost(schema._schema, parse(fragment)) == 1 + 2 * 2
+    assert requested_cost(schema._schema, parse(fragment)) == 2 + 2 * 2
+    # an edge and its node are one item
+    edges = "{ orders(first: 3) { edges { cursor node { id lines { sku } } } } }"
+    assert requested_cost(schema._schema, parse(edges)) == 2 + 3 * (1 + 3)
+
+
+def test_lists_cost_their_requested_size_multiplied_through_nesting() -> None:
+    cost = functools.partial(requested_cost, schema._schema)
+    # a plain list with ``first`` costs what it asks for, or its argument's default (100)
+    assert cost(parse("{ events(first: 500) { id type } }")) == 500
+    assert cost(parse("{ events { id } }")) == 100
+    assert cost(parse("query($n: Int!) { events(first: $n) { id } }"), variables={"n": 7}) == 7
+    # every alias counts, fragments included
+    aliases = "{ a: events(first: 10) { ...E } b: events(first: 20) { ...E } } fragment E on Event { id }"
+    assert cost(parse(aliases)) == 30
+    # nested lists multiply: 4 products x 5 variants (declared) x 3 levels (declared) x 7 entries
+    nested = "{ products(first: 4) { nodes { variants { stockLevels { ledger(last: 7) { delta } } } } } }"
+    sizes = (LIST_SIZES["Product.variants"], LIST_SIZES["Variant.stockLevels"])
+    assert sizes == (5, 3)
+    assert cost(parse(nested)) == 2 + 4 * (1 + 5 * (1 + 3 * (1 + 7)))
+    # a connection inside a connection's nodes is priced per outer node
+    inner = "{ o: orders(first: 10) { nodes { id } } p: products(first: 10) { nodes { variants { sku } } } }"
+    assert cost(parse(inner)) == (2 + 10) + (2 + 10 * (1 + 5))
+    # the README's console query stays cheap
+    console = (
+        "{ plugins { name kind capabilities } orders(first: 20) "
+        "{ nodes { externalId status connection { channel } } } }"
+    )
+    assert cost(parse(console)) == LIST_SIZES["Query.plugins"] + 2 + 20 * 2 == 62
+
+
+async def test_aliases_of_big_lists_are_refused_before_they_run(
+    api: Any, app: Any, tenant_factory: Any
+) -> None:
+    """30 aliases of events(first: 500) cost 30 x 500, above a request's 1,000 points: refused
+    with the cost in extensions, and no event is read."""
+    tenant = await tenant_factory()
+    query = "{ " + " ".join(f"e{i}: events(first: 500) {{ id type payload }}" for i in range(30)) + " }"
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(app.db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        body = await api(query, key=tenant.key)
+    finally:
+        event.remove(app.db.engine.sync_engine, "before_cursor_execute", record)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    assert error["extensions"]["cost"] == 15_000
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 15_000
+    assert body["extensions"]["cost"]["actualQueryCost"] == 0
+    assert not [s for s in statements if re.search(r"\bFROM events\b", s)]
+    # the bucket was not charged: a normal console query passes at once
+    ok = await api(
+        "{ plugins { name } orders(first: 20) { nodes { externalId connection { channel } } } }",
+        key=tenant.key,
+    )
+    assert not ok.get("errors")
+    assert ok["extensions"]["cost"]["requestedQueryCost"] == LIST_SIZES["Query.plugins"] + 2 + 20 * 2
+    assert ok["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] >= 1000 - 62
 
 
 async def test_every_answer_reports_its_cost(api: Any, shop: Any) -> None:
@@ -37,12 +103,12 @@ async def test_every_answer_reports_its_cost(api: Any, shop: Any) -> None:
     body = await api(ORDERS, {"n": 10}, key=shop.tenant.key)
     assert not body.get("errors")
     cost = body["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 32
-    # what came back: orders 1 + pageInfo 1 + 2 x (order + its line + its connection)
-    assert cost["actualQueryCost"] == 8
+    assert cost["requestedQueryCost"] == 53
+    # what came back: orders 2 + pageInfo 1 + 2 x (order + its one line + its connection)
+    assert cost["actualQueryCost"] == 9
     status = cost["throttleStatus"]
     assert status["maximumAvailable"] == 1000 and status["restoreRate"] == 50.0
-    assert 990 <= status["currentlyAvailable"] <= 1000
+    assert 990 <= status["currentlyAvailable"] <= 1000  # 9 spent, refilling at 50 a second
 
 
 async def test_too_expensive_and_throttled_requests_are_refused(
