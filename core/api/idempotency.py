@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 import msgspec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from crossdock.bootstrap import App
 from crossdock.errors import CrossdockError
@@ -22,17 +22,19 @@ from crossdock.services.tenancy import authenticate
 __all__ = ["SCOPE_KEY", "idempotency_middleware"]
 
 SCOPE_KEY = "crossdock.idempotency"
+#: ASGI messages, read and written as plain dicts (they pass through unchanged).
+Message = dict[str, Any]
 HEADER = b"idempotency-key"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _header(scope: Any, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
             return bytes(value).decode("latin-1")
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
+async def _send_json(send: Any, status: int, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
     payload = msgspec.json.encode(body)
     await send(
         {
@@ -52,8 +54,13 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
     """A Litestar middleware factory: ``Litestar(middleware=[idempotency_middleware(app, …)])``."""
 
     def factory(app: ASGIApp) -> ASGIApp:
-        next_app = app
-        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        next_app: Any = app  # called with the plain-dict callables below
+
+        async def middleware(asgi_scope: Scope, asgi_receive: Receive, asgi_send: Send) -> None:
+            # plain dicts and callables here: the messages pass through as they are
+            scope: Any = asgi_scope
+            receive: Any = asgi_receive
+            send: Any = asgi_send
             raw_key = _header(scope, HEADER) if scope["type"] == "http" else None
             if raw_key is None or scope.get("method") != "POST" or scope.get("path") != path:
                 await next_app(scope, receive, send)
@@ -106,21 +113,21 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
                 await send({"type": "http.response.body", "body": found.body.encode(), "more_body": False})
                 return
             status = 500
-            content_type: str | None = None
+            answered_type: str | None = None
             chunks: list[bytes] = []
 
             async def capture(message: Message) -> None:
-                nonlocal status, content_type
+                nonlocal status, answered_type
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
                     for name, value in message.get("headers", ()):
                         if bytes(name).lower() == b"content-type":
-                            content_type = bytes(value).decode("latin-1")
+                            answered_type = bytes(value).decode("latin-1")
                 elif message["type"] == "http.response.body":
                     chunks.append(bytes(message.get("body", b"")))
                 await send(message)
 
-            scope[SCOPE_KEY] = found  # type: ignore[literal-required]
+            scope[SCOPE_KEY] = found
             try:
                 await next_app(scope, replay, capture)
             finally:
@@ -132,7 +139,7 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
                     tenant,
                     found,
                     status,
-                    content_type,
+                    answered_type,
                     b"".join(chunks).decode("utf-8", "replace"),
                 )
 

@@ -31,6 +31,7 @@ from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.services.common import get_or_404, non_empty
 from crossdock.services.events import emit, enqueue_coalesced
+from crossdock.services.states import lock
 
 __all__ = ["CartLine", "CartQuote", "cancel_promotion", "create_promotion", "quote_cart", "reprice"]
 
@@ -124,7 +125,7 @@ def _schedule(session: AsyncSession, promotion: Promotion) -> None:
 
 
 async def cancel_promotion(session: AsyncSession, promotion_id: int) -> Promotion:
-    promotion = await get_or_404(session, Promotion, promotion_id)
+    promotion = await lock(session, Promotion, promotion_id)  # one cancellation reprices
     if promotion.cancelled_at is None:
         promotion.cancelled_at = utcnow()
         await reprice(session)
