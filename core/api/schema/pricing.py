@@ -30,6 +30,7 @@ from crossdock.api.schema.scalars import LocalDateTime
 from crossdock.api.schema.types import Listing, Order
 from crossdock.db import models as m
 from crossdock.db import utcnow
+from crossdock.db.validation import field_name
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
 from crossdock.providers import PaymentAccount, PaymentMethodOption
@@ -499,6 +500,9 @@ _RULE_FIELDS = {
 }
 
 
+_CLEARABLE = {"floor_amount", "ceiling_amount"}
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -507,7 +511,11 @@ class Mutation:
     async def price_rule_set(self, info: Info[Any, Any], input: PriceRuleInput) -> PriceRulePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.listing_id, m.Listing, field="listingId")
-            rule = await pricing.set_price_rule(session, pk, **set_fields(input, _RULE_FIELDS))
+            changes = set_fields(input, _RULE_FIELDS)
+            for attr, kw in _RULE_FIELDS.items():  # only the floor and the ceiling may be cleared
+                if kw in changes and changes[kw] is None and kw not in _CLEARABLE:
+                    raise UserError("may be left out, not null", field=field_name(attr), code="REQUIRED")
+            rule = await pricing.set_price_rule(session, pk, **changes)
             try:
                 shown: PriceBreakdown | None = PriceBreakdown.of(
                     await pricing.breakdown(session, st.app.plugins, pk)

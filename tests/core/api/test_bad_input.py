@@ -222,6 +222,13 @@ CASES = [
         variables=lambda ids: {"l": ids["listing"], "m": "1e999999999"},
     ),
     Case(
+        "a price rule's rate set to null",
+        "REQUIRED",
+        query="mutation($l: ID!) { priceRuleSet(input: {listingId: $l, commissionRate: null}) { userErrors { code field } } }",
+        variables=lambda ids: {"l": ids["listing"]},
+        field=["commissionRate"],
+    ),
+    Case(
         "price of 1e25",
         "INVALID_DECIMAL",
         query=LISTING,
