@@ -30,6 +30,7 @@ from crossdock.db.models import (
     OrderLine,
     Promotion,
     Shipment,
+    ShipmentStatus,
     Tenant,
     WebhookEvent,
 )
@@ -665,6 +666,7 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
             row.confirm_attempts += 1
             row.confirm_error = f"{exc.code}: {exc.message}"
             if not exc.retryable:
+                row.confirm_failed_at = utcnow()
                 emit(session, "shipment.confirm_failed", f"Shipment:{shipment_id}", error=row.confirm_error)
         raise
     async with ctx.db.write(tenant_id, slug=slug) as session:
@@ -673,6 +675,7 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         row.confirm_attempts += 1
         row.confirmed_at = utcnow()
         row.confirm_error = None
+        row.confirm_failed_at = None
         if assigned:  # platform logistics: the channel's own tracking number is the one that counts
             row.tracking_number = assigned
         emit(session, "shipment.confirmed", f"Shipment:{shipment_id}", tracking_number=row.tracking_number)
@@ -683,6 +686,48 @@ async def confirm_shipment(ctx: JobContext, *, tenant_id: int, shipment_id: int)
         tracking_number=assigned or confirmation.tracking_number,
     )
     return "confirmed"
+
+
+@periodic(lambda settings: min(60, max(5, 5 * settings.sync_interval_seconds)))
+async def confirm_sweep(ctx: JobContext) -> int:
+    """Safety net for confirmations: queue ``confirm_shipment`` again for every shipment
+    that left but the channel has not accepted, unless the channel refused it for good.
+
+    The trigger is sent after commit and retried a few times; a job can still be lost (a
+    crash between commit and enqueue, a worker killed mid-job, retries spent while the
+    channel throttles). The database says what is owed, so nothing stays unconfirmed. A
+    confirmation the channel already has is recognised by the plugin (confirm_shipment is
+    idempotent), so a sweep that overlaps a late original does no harm."""
+    now = time.time()
+    bucket = int(now // 60)
+    async with ctx.db.system() as session:
+        owed = (
+            await session.execute(
+                select(Shipment.id, Shipment.tenant_id)
+                .join(Order, Order.id == Shipment.order_id)
+                .where(
+                    Shipment.status == ShipmentStatus.SHIPPED,
+                    Shipment.confirmed_at.is_(None),
+                    Shipment.confirm_failed_at.is_(None),
+                    Shipment.shipped_at <= utcnow() - timedelta(seconds=SWEEP_GRACE_SECONDS),
+                    Order.fulfilled_by_channel.is_(False),
+                )
+                .order_by(Shipment.id)
+                .limit(1_000)
+            )
+        ).all()
+    for shipment_id, tenant_id in owed:
+        await ctx.queue.enqueue(
+            "confirm_shipment",
+            job_id=f"confirm_shipment:{shipment_id}:sweep:{bucket}",
+            tenant_id=tenant_id,
+            shipment_id=shipment_id,
+        )
+    return len(owed)
+
+
+#: A shipment is left to its own confirmation job this long before the sweep steps in.
+SWEEP_GRACE_SECONDS = 10
 
 
 def carrier_code(settings: dict[str, Any] | None, carrier: str | None) -> str | None:

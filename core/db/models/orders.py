@@ -165,6 +165,9 @@ class Shipment(TenantScoped, Timestamped, Base):
     confirmed_at: Mapped[datetime | None]
     confirm_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     confirm_error: Mapped[str | None] = mapped_column(Text)
+    #: When the channel refused the confirmation for good (a retryable failure leaves it
+    #: null, and the confirmation sweep tries again).
+    confirm_failed_at: Mapped[datetime | None]
 
 
 class Allocation(TenantScoped, Base):

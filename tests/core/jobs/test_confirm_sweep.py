@@ -1,0 +1,60 @@
+"""A confirmation whose job was lost is sent by the sweep; one the channel refused for good
+is not sent again."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from crossdock.db import utcnow
+from crossdock.db.models import Shipment
+from crossdock.errors import ChannelError
+from crossdock.jobs import JOBS
+from crossdock.services import fulfilment
+
+
+async def _shipped(shop: Any, app: Any, external_id: str) -> int:
+    await shop.ingest(shop.market.add_order(external_id, buyer=f"b-{external_id}"))
+    order = await shop.order(external_id)
+    async with shop.write() as session:
+        shipment = await fulfilment.pack_shipment(
+            session, order.id, shop.warehouses["SG1"], carrier="DHL", tracking_number=f"T-{external_id}"
+        )
+    async with shop.write() as session:
+        await fulfilment.ship_shipment(session, shipment.id, plugins=app.plugins)
+    async with shop.write() as session:  # shipped a while ago: past the sweep's grace
+        await session.execute(
+            update(Shipment)
+            .where(Shipment.id == shipment.id)
+            .values(shipped_at=utcnow() - timedelta(minutes=5))
+        )
+    return int(shipment.id)
+
+
+async def test_the_sweep_sends_what_a_lost_job_owed(shop: Any, app: Any, testmarket: Any) -> None:
+    queue, app.db.queue = app.db.queue, None  # the trigger after commit is lost
+    try:
+        lost = await _shipped(shop, app, "L-1")
+        refused = await _shipped(shop, app, "L-2")
+    finally:
+        app.db.queue = queue
+    ctx = app.job_context()
+    testmarket.market.confirm_failures = [ChannelError("order cancelled by buyer", code="gone")]
+    with contextlib.suppress(ChannelError):
+        await JOBS["confirm_shipment"](ctx, tenant_id=shop.tenant.id, shipment_id=refused)
+    assert testmarket.market.confirmations == []
+
+    app.queue.start(ctx, periodic=False)
+    try:
+        assert await JOBS["confirm_sweep"](ctx) == 1  # the lost one; not the refused one
+        await app.queue.join()
+    finally:
+        await app.queue.stop()
+    assert [c.order_external_id for c in testmarket.market.confirmations] == ["L-1"]
+    async with shop.read() as session:
+        rows = dict((await session.execute(select(Shipment.id, Shipment.confirmed_at.is_not(None)))).all())
+    assert rows == {lost: True, refused: False}
+    assert await JOBS["confirm_sweep"](ctx) == 0  # nothing owed any more
