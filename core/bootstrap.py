@@ -18,6 +18,7 @@ from crossdock.jobs.embedded import EmbeddedQueue
 from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins, load_plugins
 from crossdock.ratelimit import LocalBuckets, RedisBuckets
+from crossdock.redis_link import RedisLink
 from crossdock.security import Vault, install_log_redaction
 
 __all__ = ["App"]
@@ -42,8 +43,10 @@ class App:
     ) -> App:
         settings = settings or Settings.from_env()
         install_log_redaction()
+        # one view of whether Redis answers, shared by what uses it (see crossdock.redis_link)
+        link = RedisLink()
         queue: EmbeddedQueue | ArqQueue = (
-            ArqQueue(settings.redis_url) if settings.redis_url else EmbeddedQueue()
+            ArqQueue(settings.redis_url, link=link) if settings.redis_url else EmbeddedQueue()
         )
         db = Database(settings.database_url)
         db.queue = queue
@@ -58,8 +61,8 @@ class App:
             plugins=load_plugins(settings.plugins, extra=extra_plugins),
             vault=Vault(settings.secret_keys),
             queue=queue,
-            buckets=RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets(),
-            cost=CostLimiter(settings.redis_url),
+            buckets=RedisBuckets(settings.redis_url, link=link) if settings.redis_url else LocalBuckets(),
+            cost=CostLimiter(settings.redis_url, link=link),
             http=OutboundHTTP(OutboundPolicy(settings.allowed_hosts)),
         )
 

@@ -4,7 +4,8 @@ A provider calls ``await conn.throttle("getOrderItems")`` before each request; t
 for (connection, operation) is the plugin's :class:`~crossdock.providers.RateLimit`. A call
 reserves a token and sleeps until it is due, so concurrent callers queue fairly instead of
 all retrying at once. With Redis configured the buckets live there (one Lua script, atomic),
-shared by every server and worker process; without, they live in the process.
+shared by every server and worker process; without, or while Redis does not answer, they
+live in the process.
 
 The marketplace's own signals adjust the pacing: a provider that reads the rate a
 marketplace says applies (Amazon's ``x-amzn-RateLimit-Limit``) reports it with
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from crossdock.providers import RateLimit
+from crossdock.redis_link import CALL_TIMEOUT, CONNECT_TIMEOUT, RedisLink, RedisUnavailable
 
 __all__ = ["ConnectionLimiter", "LocalBuckets", "RedisBuckets", "TokenBuckets", "bind", "effective_limits"]
 
@@ -75,27 +77,50 @@ return math.ceil(-tokens / rate * 1000)
 
 
 class RedisBuckets:
-    def __init__(self, redis_url: str, prefix: str = "crossdock:bucket:") -> None:
+    """The buckets in Redis; while Redis does not answer (see :mod:`crossdock.redis_link`),
+    in this process (:class:`LocalBuckets`), until it answers again."""
+
+    def __init__(
+        self, redis_url: str, prefix: str = "crossdock:bucket:", *, link: RedisLink | None = None
+    ) -> None:
         from redis.asyncio import Redis
 
-        self.redis = Redis.from_url(redis_url)
+        self.redis = Redis.from_url(
+            redis_url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CALL_TIMEOUT
+        )
         self.prefix = prefix
+        self.link = link or RedisLink()
+        self.local = LocalBuckets()
         self._script = self.redis.register_script(_LUA)
         self._told: dict[str, tuple[float, float]] = {}  # key -> (rate, when written)
 
     async def reserve(self, key: str, limit: RateLimit) -> float:
-        wait_ms = await self._script(
-            keys=[self.prefix + key, self.prefix + "rate:" + key], args=[limit.rate, limit.burst, time.time()]
-        )
+        try:
+            wait_ms = await self.link.call(
+                lambda: self._script(
+                    keys=[self.prefix + key, self.prefix + "rate:" + key],
+                    args=[limit.rate, limit.burst, time.time()],
+                ),
+                "reserving a rate-limit token",
+            )
+        except RedisUnavailable:
+            return await self.local.reserve(key, limit)
         return int(wait_ms) / 1000
 
     async def set_rate(self, key: str, rate: float) -> None:
+        await self.local.set_rate(key, rate)  # kept here too, for when Redis is away
         # Amazon announces the rate on every answer: write only a change, or to keep it alive
         now = time.monotonic()
         told = self._told.get(key)
         if told is not None and told[0] == rate and now - told[1] < LEARNED_TTL / 2:
             return
-        await self.redis.set(self.prefix + "rate:" + key, repr(rate), ex=int(LEARNED_TTL))
+        try:
+            await self.link.call(
+                lambda: self.redis.set(self.prefix + "rate:" + key, repr(rate), ex=int(LEARNED_TTL)),
+                "saving an announced rate",
+            )
+        except RedisUnavailable:
+            return
         self._told[key] = (rate, now)
 
     async def close(self) -> None:

@@ -61,6 +61,8 @@ from graphql.utilities import get_operation_ast
 from sqlalchemy import select
 from strawberry.extensions import SchemaExtension
 
+from crossdock.redis_link import CALL_TIMEOUT, CONNECT_TIMEOUT, RedisLink, RedisUnavailable
+
 __all__ = [
     "DEFAULT_BUCKET",
     "DEFAULT_FIRST",
@@ -340,16 +342,22 @@ class Throttle:
 
 
 class CostLimiter:
-    """Leaky buckets of query cost per API key, in Redis when configured."""
+    """Leaky buckets of query cost per API key, in Redis when configured.
 
-    def __init__(self, redis_url: str | None = None) -> None:
+    While Redis does not answer (see :mod:`crossdock.redis_link`) each server process keeps
+    the buckets itself, and goes back to Redis's once it answers again."""
+
+    def __init__(self, redis_url: str | None = None, *, link: RedisLink | None = None) -> None:
         self._local: dict[str, tuple[float, float]] = {}
         self._redis: Any = None
         self._settings: dict[int, tuple[float, int, float]] = {}  # tenant -> (read at, size, rate)
+        self.link = link or RedisLink()
         if redis_url:
             from redis.asyncio import Redis
 
-            self._redis = Redis.from_url(redis_url)
+            self._redis = Redis.from_url(
+                redis_url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CALL_TIMEOUT
+            )
             self._script = self._redis.register_script(_LUA)
 
     async def limits(self, db: Any, tenant_id: int) -> tuple[int, float]:
@@ -373,10 +381,15 @@ class CostLimiter:
         """Take ``want`` points (a negative ``want`` gives points back); False when short."""
         now = time.time()
         if self._redis is not None:
-            taken, points = await self._script(
-                keys=[f"crossdock:cost:{key}"], args=[capacity, rate, now, want]
-            )
-            return bool(int(taken)), Throttle(capacity, float(points), rate)
+            try:
+                taken, points = await self.link.call(
+                    lambda: self._script(keys=[f"crossdock:cost:{key}"], args=[capacity, rate, now, want]),
+                    "charging query cost",
+                )
+            except RedisUnavailable:
+                pass  # this process's own bucket until Redis answers again
+            else:
+                return bool(int(taken)), Throttle(capacity, float(points), rate)
         points, at = self._local.get(key, (float(capacity), now))
         points = min(float(capacity), points + (now - at) * rate)
         ok = want <= points or want < 0

@@ -7,6 +7,8 @@ channel errors become arq retries with exponential backoff; everything else fail
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,19 +21,35 @@ from arq.worker import Function, func
 from crossdock.config import Settings
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JOBS, PERIODIC, JobFn
+from crossdock.redis_link import RedisLink, RedisUnavailable
 
 if TYPE_CHECKING:
     from crossdock.bootstrap import App
 
-__all__ = ["ArqQueue", "worker_settings"]
+__all__ = ["ArqQueue", "JobQueueUnavailable", "worker_settings"]
 
 MAX_TRIES = 5
 CTX_KEY = "crossdock"
 
 
+class JobQueueUnavailable(RedisUnavailable):
+    """A job could not be queued because Redis does not answer. After a commit the core logs
+    it and goes on: the change stands, and the periodic jobs (syncs, stock pushes, the
+    allocation sweep) catch up with what the lost job would have done."""
+
+    code = "JOBS_UNAVAILABLE"
+
+
 class ArqQueue:
-    def __init__(self, redis_url: str) -> None:
-        self.redis_settings = RedisSettings.from_dsn(redis_url)
+    """The server side of arq: enqueue jobs, ping for ``/health``. Short timeouts and no
+    connection retries (a request must not wait seconds for Redis), through the App's
+    :class:`~crossdock.redis_link.RedisLink`."""
+
+    def __init__(self, redis_url: str, *, link: RedisLink | None = None) -> None:
+        self.redis_settings = dataclasses.replace(
+            RedisSettings.from_dsn(redis_url), conn_timeout=1, conn_retries=0, conn_retry_delay=0
+        )
+        self.link = link or RedisLink()
         self._pool: ArqRedis | None = None
 
     async def pool(self) -> ArqRedis:
@@ -44,19 +62,32 @@ class ArqQueue:
     ) -> bool:
         if name not in JOBS:
             raise KeyError(f"unknown job {name!r}")
-        pool = await self.pool()
-        job = await pool.enqueue_job(name, _job_id=job_id, _defer_by=defer_by, **kwargs)
-        return job is not None
+
+        async def send() -> bool:
+            pool = await self.pool()
+            job = await pool.enqueue_job(name, _job_id=job_id, _defer_by=defer_by, **kwargs)
+            return job is not None
+
+        try:
+            return await self.link.call(send, f"queueing {name}")
+        except RedisUnavailable:
+            raise JobQueueUnavailable(
+                f"job {name} could not be queued: the job queue does not answer now"
+            ) from None
 
     async def ping(self) -> bool:
-        try:
+        async def ping() -> bool:
             return bool(await (await self.pool()).ping())
-        except Exception:
+
+        try:
+            return await self.link.probe(ping, "checking health")
+        except RedisUnavailable:
             return False
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.aclose()
+            with contextlib.suppress(Exception):  # Redis may be gone
+                await self._pool.aclose()
             self._pool = None
 
 
