@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from crossdock.api.schema import SCHEMA_FILE, schema
+from crossdock.db.models import Tenant
 
 
 def test_schema_graphql_is_up_to_date() -> None:
@@ -27,6 +28,10 @@ async def test_statements_per_request_do_not_grow_with_page_size(
     api: Any, app: Any, tenant_factory: Any
 ) -> None:
     t = await tenant_factory()
+    async with app.db.write(system=True) as session:  # this test counts statements, not query cost
+        await session.execute(
+            update(Tenant).where(Tenant.id == t.id).values(settings={"api": {"cost_bucket": 100_000}})
+        )
     wh = await api.data(
         'mutation { warehouseCreate(input: {code: "W", name: "W", country: "SG"}) { warehouse { id } } }',
         key=t.key,
