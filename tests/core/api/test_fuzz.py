@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -180,6 +181,9 @@ BAD_IDS = [
 ]
 
 
+PLACEHOLDER = re.compile(r"@(own|foreign):[0-9]+|@missing")
+
+
 def _id_type(name: str, root: str) -> str | None:
     if name == "id":
         return next((t for prefix, t in ROOT_TYPES if root.startswith(prefix)), None)
@@ -227,7 +231,7 @@ class Ids:
 
             def _fill(self, name: str, value: graphql.ValueNode) -> graphql.ValueNode:
                 def one(item: graphql.ValueNode) -> graphql.ValueNode:
-                    if isinstance(item, graphql.StringValueNode) and item.value.startswith("@"):
+                    if isinstance(item, graphql.StringValueNode) and PLACEHOLDER.fullmatch(item.value):
                         return nodes.String(ids._resolve(item.value, _id_type(name, root)))
                     return item
 
