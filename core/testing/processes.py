@@ -29,6 +29,17 @@ import httpx
 __all__ = ["Deployment", "free_port"]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, be killed when the test process dies, however it
+    dies. A server or worker left behind by a killed test run would go on taking the next
+    run's jobs from the same Redis (and run them against its own, old database)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -80,6 +91,7 @@ class Deployment:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     async def start(self) -> Deployment:
