@@ -33,7 +33,15 @@ from sqlalchemy import select, update
 
 from crossdock.api.schema import schema
 from crossdock.api.schema.relay import encode_id
-from crossdock.db.models import Conversation, Listing, OrderLine, Tenant, Variant
+from crossdock.db.models import (
+    Connection,
+    ConnectionStatus,
+    Conversation,
+    Listing,
+    OrderLine,
+    Tenant,
+    Variant,
+)
 from crossdock.jobs import JOBS
 from crossdock.services import catalog, fulfilment, inventory, messaging
 from crossdock.testing.invariants import check
@@ -402,3 +410,11 @@ async def test_no_query_or_mutation_breaks_the_server(
     assert sent >= roots  # every root field was sent at least once
 
     assert await check(app.db, tenant_id=shop.tenant.id) == []
+    # the connections the fuzz made stay in the session's database: pause them, or every
+    # later test that runs the periodic scheduler would sync them all, every second
+    async with app.db.write(system=True) as session:
+        await session.execute(
+            update(Connection)
+            .where(Connection.tenant_id == shop.tenant.id)
+            .values(status=ConnectionStatus.PAUSED)
+        )
