@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,9 +17,9 @@ from crossdock_shopee.emulator import ShopeeSellerEmulator
 from crossdock_shopee.signing import push_signature as shopee_signature
 from crossdock_tiktok.emulator import TikTokShopSellerEmulator
 from crossdock_tiktok.signing import push_signature as tiktok_signature
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from crossdock.db.models import WebhookEvent
+from crossdock.db.models import Connection, WebhookEvent
 from crossdock.services import connections
 
 BASE = "http://testserver"
@@ -75,7 +75,7 @@ def _channel(name: str) -> Channel:
 
 
 @pytest.fixture(params=["shopee", "lazada", "tiktok"])
-async def channel(request: pytest.FixtureRequest, app: Any, tenant_factory: Any) -> Channel:
+async def channel(request: pytest.FixtureRequest, app: Any, tenant_factory: Any) -> AsyncIterator[Channel]:
     chosen = _channel(str(request.param))
     tenant = await tenant_factory()
     async with app.db.write(tenant.id, slug=tenant.slug) as session:
@@ -94,7 +94,11 @@ async def channel(request: pytest.FixtureRequest, app: Any, tenant_factory: Any)
             session, app.vault, conn.id, settings={"webhook_url": BASE + chosen.path}
         )
     chosen.tenant_id = tenant.id
-    return chosen
+    yield chosen
+    # the connection has no base URL (the channel's production host): pause it, so a job
+    # runner of a later test in this database never tries to sync it over the network
+    async with app.db.write(tenant.id) as session:
+        await session.execute(update(Connection).where(Connection.id == conn.id).values(status="paused"))
 
 
 async def _stored(app: Any, channel: Channel) -> list[WebhookEvent]:
