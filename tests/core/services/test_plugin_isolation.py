@@ -160,4 +160,3 @@ async def test_a_raising_listing_check_is_an_issue_not_a_failure(shop: Any, app:
 async def test_a_raising_rates_plugin_leaves_the_answer_to_the_next(app: Any) -> None:
     rates = app.plugins.fx_rates(date(2024, 3, 1))
     assert rates is not None and rates.base == "EUR"  # fx_ecb answered after 'faulty' raised
-
