@@ -20,6 +20,48 @@ __all__ = ["main"]
 T = TypeVar("T")
 
 
+#: Libraries that log one line per HTTP request (or migration step) at INFO: shown at DEBUG.
+CHATTY = ("httpx", "httpcore", "uvicorn.access", "alembic")
+
+
+def log_config(spec: str | None = None) -> dict[str, Any]:
+    """The logging set-up of every command (``logging.config.dictConfig`` form).
+
+    ``CROSSDOCK_LOG_LEVEL`` (default ``INFO``) is a level, optionally followed by
+    ``logger=LEVEL`` pairs: ``INFO,crossdock.jobs=DEBUG``. At INFO a sync writes one line
+    (connection, what it fetched, how long it took); the per-request lines of httpx and
+    httpcore (and the server's access log) appear only when the level is DEBUG.
+    """
+    parts = [p.strip() for p in (spec or os.environ.get("CROSSDOCK_LOG_LEVEL") or "INFO").split(",")]
+    root = next((p for p in parts if p and "=" not in p), "INFO").upper()
+    loggers: dict[str, dict[str, Any]] = {
+        name: {"level": "DEBUG" if root == "DEBUG" else "WARNING"} for name in CHATTY
+    }
+    for name in ("uvicorn", "uvicorn.error"):
+        loggers[name] = {"level": root}
+    for part in parts:
+        if "=" in part:
+            name, _, level = part.partition("=")
+            loggers[name.strip()] = {"level": level.strip().upper()}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+        "root": {"level": root, "handlers": ["console"]},
+        "loggers": loggers,
+    }
+
+
+def _configure_logging() -> None:
+    import logging.config
+
+    try:
+        logging.config.dictConfig(log_config())
+    except ValueError as exc:
+        raise click.ClickException(f"CROSSDOCK_LOG_LEVEL: {exc}") from None
+
+
 def _run(fn: Callable[[App], Awaitable[T]], *, migrate: bool = True) -> T:
     """Build the app, optionally migrate, run ``fn``, and turn our errors into exit code 1."""
 
@@ -47,8 +89,9 @@ def main() -> None:
 
     With no configuration it runs embedded: a SQLite file in the working directory and an
     in-process job runner. Set CROSSDOCK_DATABASE_URL (PostgreSQL) and CROSSDOCK_REDIS_URL
-    (arq workers) for production.
+    (arq workers) for production; CROSSDOCK_LOG_LEVEL (INFO) sets how much is logged.
     """
+    _configure_logging()
 
 
 @main.command()
@@ -96,7 +139,7 @@ def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) 
         host=host,
         port=port,
         workers=workers if workers > 1 else None,
-        log_level="info",
+        log_config=log_config(),
         lifespan="on",
     )
 

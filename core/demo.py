@@ -1,7 +1,11 @@
-"""Demo data: one organization, two brands, a catalogue, warehouses and stock.
+"""Demo data: one organization, two brands, a catalogue, warehouses, stock and price rules,
+and live emulated shops whose buyers keep ordering.
 
 Seeded through the same services the API uses, so the demo exercises the real rules.
-Idempotent: a second ``serve --demo`` finds the organization and only prints a new key.
+Every ``serve --demo`` starts over: the emulated shops live in memory and are new each run,
+so the demo organization (and everything its tenants own) is deleted and seeded again; a
+newcomer never sees old orders that point at shops which no longer know them. Other
+organizations in the same database are left alone.
 """
 
 from __future__ import annotations
@@ -9,19 +13,33 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
+import random
 import time
+from collections import Counter
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from crossdock.bootstrap import App
-from crossdock.db.models import Connection, Listing, Organization, Tenant, Variant, Warehouse
+from crossdock.db.models import (
+    Connection,
+    Listing,
+    Organization,
+    StockLevel,
+    Tenant,
+    Variant,
+    Warehouse,
+)
 from crossdock.money import Money
-from crossdock.services import catalog, inventory, messaging, tenancy
+from crossdock.services import catalog, inventory, messaging, pricing, tenancy
 
-__all__ = ["DemoInfo", "LiveDemo", "seed_demo", "start_live_demo"]
+__all__ = ["DemoInfo", "LiveDemo", "Shopper", "seed_demo", "start_live_demo"]
+
+log = logging.getLogger(__name__)
 
 ORG = "demo-agency"
 TENANTS: dict[str, dict[str, Any]] = {
@@ -65,22 +83,26 @@ CANNED_REPLIES = {
 class DemoInfo:
     api_key: str
     tenants: list[str]
+    #: an earlier run's demo data was there and has been replaced
+    reset: bool = False
 
 
 async def seed_demo(app: App) -> DemoInfo:
+    """Seed the demo organization afresh (deleting an earlier run's) and make its key."""
     async with app.db.write(system=True) as session:
-        org = await session.scalar(select(Organization).where(Organization.slug == ORG))
-        fresh = org is None
-        if org is None:
-            org = await tenancy.create_organization(session, ORG, "Demo Agency")
-            for slug, spec in TENANTS.items():
-                await tenancy.create_tenant(session, org, slug, str(spec["name"]))
+        old = await session.scalar(select(Organization).where(Organization.slug == ORG))
+        if old is not None:  # tenant-owned rows and API keys go with it (ON DELETE CASCADE)
+            await session.execute(delete(Tenant).where(Tenant.organization_id == old.id))
+            await session.execute(delete(Organization).where(Organization.id == old.id))
+    async with app.db.write(system=True) as session:
+        org = await tenancy.create_organization(session, ORG, "Demo Agency")
+        for slug, spec in TENANTS.items():
+            await tenancy.create_tenant(session, org, slug, str(spec["name"]))
         _, key = await tenancy.create_api_key(session, org, name="demo", scopes=["admin"])
         tenants = list((await session.scalars(select(Tenant).where(Tenant.organization_id == org.id))).all())
-    if fresh:
-        for tenant in tenants:
-            await _seed_tenant(app, tenant)
-    return DemoInfo(api_key=key, tenants=[t.slug for t in tenants])
+    for tenant in tenants:
+        await _seed_tenant(app, tenant)
+    return DemoInfo(api_key=key, tenants=[t.slug for t in tenants], reset=old is not None)
 
 
 async def _seed_tenant(app: App, tenant: Tenant) -> None:
@@ -118,7 +140,8 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
                     session,
                     variant_id=variant.id,
                     warehouse_id=wh.id,
-                    quantity=20 + 15 * ((i + j) % 4),
+                    # the main warehouse ships to the live shops' buyers: it holds the bulk
+                    quantity=(150 if j == 0 else 20) + 15 * ((i + j) % 4),
                     reference="PO-DEMO-0001",
                     plugins=app.plugins,
                 )
@@ -128,7 +151,197 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
 
 LIVE_CHANNELS = ("shopee", "lazada", "amazon", "tiktok")
 LIVE_TENANT = "acme-outdoor"
+#: Mean seconds between two orders of one shop (arrivals are random, each shop its own).
 TRAFFIC_SECONDS = 15.0
+#: Orders each shop already has when the demo starts (placed over the last two days).
+BACKLOG_ORDERS = 20
+#: Every this many seconds the demo's purchasing tops up stock that runs low.
+RESTOCK_SECONDS = 20.0
+REORDER_POINT = 40
+REORDER_QUANTITY = 150
+#: A SKU the shops still list but the catalogue no longer has: orders for it are held
+#: ``sku_unmapped`` until someone maps it.
+RETIRED_SKU = "ACME-STOVE-OLD"
+#: List prices in the shops' currencies (US dollars on Amazon and TikTok US, Singapore
+#: dollars on Shopee and Lazada Singapore).
+LIST_PRICES: dict[str, dict[str, str]] = {
+    "USD": {
+        "ACME-BP30-BLK": "39.90",
+        "ACME-BP30-RED": "39.90",
+        "ACME-BTL-750": "14.90",
+        "ACME-LNT-01": "19.90",
+    },
+    "SGD": {
+        "ACME-BP30-BLK": "54.90",
+        "ACME-BP30-RED": "54.90",
+        "ACME-BTL-750": "19.90",
+        "ACME-LNT-01": "26.90",
+    },
+}
+SITE_CURRENCY = {"US": "USD", "SG": "SGD"}
+#: The exceptions an operator should meet, each per order at this rate; every other order
+#: is one a healthy shop gets (distinct buyers, baskets and timing on every channel).
+EXCEPTION_RATES: dict[str, float] = {
+    "address_invalid": 0.015,  # the buyer typed a postcode that cannot exist
+    "duplicate_suspect": 0.01,  # the same buyer places the same basket again a minute later
+    "unusual_value": 0.004,  # a reseller orders forty backpacks at once
+    "sku_unmapped": 0.004,  # someone buys the retired stove still listed on the shop
+}
+#: Each kind once, early on (a shop's second live order), so a newcomer meets all of them in
+#: the first minutes. Duplicates need a buyer identity the channel keeps from one order to
+#: the next: TikTok gives every order its own anonymised e-mail.
+FIRST_EXCEPTIONS = {
+    "shopee": "address_invalid",
+    "amazon": "duplicate_suspect",
+    "tiktok": "unusual_value",
+    "lazada": "sku_unmapped",
+}
+NO_DUPLICATES = frozenset({"tiktok"})
+#: Usage plans of the demo's emulated sellers. Amazon grants some selling partners more
+#: than the default plan; the demo's seller has a getOrders plan that fits its 10-second
+#: sync (the default, 0.0167 requests/s with a burst of 20, allows one sync a minute once
+#: the burst is spent: a real connection keeps the default 60-second interval).
+DEMO_USAGE_PLANS: dict[str, dict[str, dict[str, float]]] = {
+    "amazon": {"getOrders": {"rate": 0.5, "burst": 20}},
+}
+#: Price rules seeded on every live listing, so ``priceBreakdowns`` has something to show.
+PRICE_RULE: dict[str, Any] = {
+    "freight_amount": Decimal("1.80"),
+    "duty_rate": Decimal("0.05"),
+    "commission_rate": Decimal("0.12"),
+    "payment_fee_rate": Decimal("0.02"),
+    "payment_fee_fixed": Decimal("0.30"),
+    "target_margin": Decimal("0.25"),
+    "price_step": Decimal("1"),
+    "price_ending": Decimal("0.90"),
+}
+SALES_TAX = {"SGD": Decimal("0.09"), "USD": Decimal("0")}  # SG GST is in the price; US tax is not
+
+FIRST_NAMES = {
+    "US": "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
+    "Richard Susan Joseph Jessica Thomas Sarah Carlos Karen Daniel Nancy Matthew Lisa Anthony "
+    "Betty Mark Sandra Luis Ashley Kevin Emily Brian Donna Jose Michelle Tyler Amanda Ryan Melissa",
+    "SG": "Wei Hui Jun Ming Xin Li Mei Jia Siti Nur Aisyah Muhammad Ahmad Farah Priya Ravi Arjun "
+    "Kavya Daniel Rachel Sean Joanne Marcus Felicia Darren Grace Ivan Cheryl Benjamin Natalie "
+    "Kelvin Vanessa Hafiz Amirah Raj Deepa Alvin Shirley Jasmine Ethan",
+}
+LAST_NAMES = {
+    "US": "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
+    "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White "
+    "Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen",
+    "SG": "Tan Lim Lee Ng Ong Wong Goh Chua Chan Koh Teo Ang Yeo Tay Ho Low Toh Sim Chong Chia "
+    "Rahman Ismail Hassan Abdullah Kumar Singh Pillai Nair Menon Raj Fernandez Pereira Lau Seah "
+    "Quek Foo Heng Kwek Loh Yap",
+}
+
+
+@dataclass
+class Shopper:
+    """One shop's buyers: who they are, what they buy, when, and the odd exception."""
+
+    channel: str
+    emulator: Any
+    account: dict[str, Any]
+    country: str
+    prices: dict[str, str]
+    seed: int
+    placed: Counter[str] = field(default_factory=Counter)
+    orders: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self._last: tuple[str, list[tuple[str, int, str]]] | None = None
+        self._ids: set[str] = set()
+
+    def wait(self) -> float:
+        return min(self.rng.expovariate(1 / TRAFFIC_SECONDS), 4 * TRAFFIC_SECONDS)
+
+    def buyer(self) -> str:
+        first = self.rng.choice(FIRST_NAMES[self.country].split())
+        return f"{first} {self.rng.choice(LAST_NAMES[self.country].split())}"
+
+    def basket(self) -> list[tuple[str, int, str]]:
+        skus = self.rng.sample(sorted(self.prices), k=1 if self.rng.random() < 0.75 else 2)
+        return [(sku, self.rng.choices((1, 2, 3), (80, 15, 5))[0], self.prices[sku]) for sku in skus]
+
+    def order_id(self) -> str:
+        rng = self.rng
+        while True:
+            if self.channel == "amazon":
+                made = (
+                    f"11{rng.randint(1, 4)}-{rng.randint(10**6, 10**7 - 1)}-{rng.randint(10**6, 10**7 - 1)}"
+                )
+            elif self.channel == "shopee":
+                made = time.strftime("%y%m%d", time.gmtime()) + "".join(
+                    rng.choices("0123456789ABCDEFGHJKMNPQRSTUVWXYZ", k=8)
+                )
+            else:
+                made = str(rng.randint(10**15, 10**16 - 1))
+            if made not in self._ids:
+                self._ids.add(made)
+                return made
+
+    def kind(self, n: int) -> str:
+        if n == 2 and self.channel in FIRST_EXCEPTIONS:
+            return FIRST_EXCEPTIONS[self.channel]
+        draw = self.rng.random()
+        for kind, rate in EXCEPTION_RATES.items():
+            if draw < rate and not (kind == "duplicate_suspect" and self.channel in NO_DUPLICATES):
+                return kind
+            draw -= rate
+        return "healthy"
+
+    def place(self, n: int) -> tuple[str, str]:
+        """Place the shop's ``n``-th live order; returns its id and its kind."""
+        kind = self.kind(n)
+        buyer, lines = self.buyer(), self.basket()
+        if kind == "duplicate_suspect" and self._last is not None:
+            buyer, lines = self._last
+        elif kind == "duplicate_suspect":
+            kind = "healthy"
+        elif kind == "unusual_value":
+            sku = max(self.prices, key=lambda s: Decimal(self.prices[s]))
+            lines = [(sku, 40, self.prices[sku])]
+        elif kind == "sku_unmapped":
+            lines = [(RETIRED_SKU, 1, self.prices[max(self.prices)])]
+        order_id = self.order_id()
+        order = self.emulator.add_order(self.account, order_id, lines, buyer=buyer)
+        if kind == "address_invalid" and isinstance(order, dict):
+            _mistype_postcode(order)
+        self._last = (buyer, lines)
+        self.placed[kind] += 1
+        self.orders.append(order_id)
+        return order_id, kind
+
+
+#: Where the emulators keep a shipping address's postcode.
+_POSTCODE_KEYS = frozenset({"PostalCode", "zipcode", "post_code", "postal_code"})
+
+
+def _mistype_postcode(order: dict[str, Any]) -> None:
+    """The buyer's postcode becomes one no country has, wherever the shop keeps it."""
+    found: list[str] = []
+
+    def walk(node: Any, replace: str | None) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str) and (
+                    (replace is None and key in _POSTCODE_KEYS and value)
+                    or (replace is not None and value and replace in value)
+                ):
+                    if replace is None:
+                        found.append(value)
+                    else:
+                        node[key] = value.replace(replace, "XX-0000")
+                else:
+                    walk(value, replace)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, replace)
+
+    walk(order, None)
+    for postcode in set(found):
+        walk(order, postcode)
 
 
 @dataclass
@@ -138,6 +351,7 @@ class LiveDemo:
     stack: AsyncExitStack
     channels: dict[str, dict[str, Any]]
     tasks: list[asyncio.Task[None]]
+    shoppers: dict[str, Shopper] = field(default_factory=dict)
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -147,10 +361,11 @@ class LiveDemo:
 
 async def start_live_demo(app: App) -> LiveDemo | None:
     """Start each installed channel's emulator on a loopback port, point the demo tenant's
-    connection at it (credentials, listings), and let new orders arrive every few seconds.
+    connection at it (credentials, listings, price rules), and let buyers place orders.
 
-    Emulators keep their shops in memory, so every start opens fresh accounts; what they
-    hold is written to ``.crossdock/demo-emulators.json`` for a person (or a test) to look.
+    Emulators keep their shops in memory, so every start opens fresh accounts (and
+    ``serve --demo`` resets the demo data to match); what they hold is written to
+    ``.crossdock/demo-emulators.json`` for a person (or a test) to look at.
     """
     from crossdock.services import connections
     from crossdock.testing.emulator import Faults, serve
@@ -161,20 +376,27 @@ async def start_live_demo(app: App) -> LiveDemo | None:
         return None
     stack = AsyncExitStack()
     live = LiveDemo(stack, {}, [])
-    for channel in LIVE_CHANNELS:
+    for seed, channel in enumerate(LIVE_CHANNELS, 1):
         factory = app.plugins.emulators.get(channel)
         if factory is None or channel not in app.plugins.marketplaces:
             continue
         emulator = factory(Faults(seed=7))
+        plans = DEMO_USAGE_PLANS.get(channel, {})
+        usage = getattr(emulator, "usage_plans", None)
+        if isinstance(usage, dict):  # the emulated seller announces the plan it has
+            usage.update({operation: plan["rate"] for operation, plan in plans.items()})
         base_url = await stack.enter_async_context(serve(emulator))
         # this process's outbound policy allows exactly this emulator (loopback, plain http)
         app.http.policy.allow(base_url.split("://", 1)[1])
-        account = dict(emulator.open_account(factory.default_site))
+        site = factory.default_site
+        account = dict(emulator.open_account(site))
         async with app.db.write(tenant.id, slug=tenant.slug) as session:
             variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
             listings = {v.sku: emulator.add_product(account, v.sku, stock=0) for v in variants}
             conn = await session.scalar(select(Connection).where(Connection.name == f"demo-{channel}"))
-            site = factory.default_site
+            settings: dict[str, Any] = {"timeout": 5}
+            if plans:
+                settings["rate_limits"] = plans
             if conn is None:
                 conn = await connections.create_connection(
                     session,
@@ -185,7 +407,7 @@ async def start_live_demo(app: App) -> LiveDemo | None:
                     site=site,
                     credentials=account,
                     base_url=base_url,
-                    settings={"timeout": 5},
+                    settings=settings,
                     policy=app.http.policy,
                 )
             else:
@@ -209,15 +431,31 @@ async def start_live_demo(app: App) -> LiveDemo | None:
                 if sku in known:
                     known[sku].external_id = external_id
                 else:
-                    session.add(
-                        Listing(
-                            connection_id=conn.id,
-                            variant_id=by_sku[sku],
-                            channel_sku=sku,
-                            external_id=external_id,
-                        )
+                    known[sku] = Listing(
+                        connection_id=conn.id,
+                        variant_id=by_sku[sku],
+                        channel_sku=sku,
+                        external_id=external_id,
                     )
-        emulator.generate_orders(account, 30, seed=11)
+                    session.add(known[sku])
+            await session.flush()
+            currency = SITE_CURRENCY.get(site, conn.currency)
+            for row in known.values():
+                await pricing.set_price_rule(
+                    session, row.id, **PRICE_RULE, tax_rate=SALES_TAX.get(currency, Decimal(0))
+                )
+        emulator.generate_orders(account, BACKLOG_ORDERS, seed=10 + seed)
+        emulator.add_product(account, RETIRED_SKU, stock=0)  # after the backlog: rarely bought
+        prices = LIST_PRICES.get(currency) or LIST_PRICES["USD"]
+        shopper = Shopper(
+            channel,
+            emulator,
+            account,
+            "SG" if currency == "SGD" else "US",
+            {sku: prices.get(sku, "19.90") for sku in listings},
+            seed=1000 + seed,
+        )
+        live.shoppers[channel] = shopper
         live.channels[channel] = {
             "base_url": base_url,
             "site": site,
@@ -225,24 +463,46 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             "listings": listings,
             "connection_id": conn.id,
         }
-        live.tasks.append(asyncio.create_task(_traffic(emulator, account, list(listings))))
+        live.tasks.append(asyncio.create_task(_traffic(shopper), name=f"demo-buyers-{channel}"))
         await app.queue.enqueue(
             "push_stock", job_id=f"push_stock:{conn.id}:demo", tenant_id=tenant.id, connection_id=conn.id
         )
+    live.tasks.append(asyncio.create_task(_restock(app, tenant.id, tenant.slug), name="demo-purchasing"))
     path = app.settings.data_dir / "demo-emulators.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(live.channels, indent=2, default=str))
     return live
 
 
-async def _traffic(emulator: Any, account: dict[str, Any], skus: list[str]) -> None:
-    """A buyer every few seconds, so the demo's order list moves on its own; on channels
-    with buyer chat, every third one asks when the order ships."""
-    chat = getattr(emulator, "buyer_writes", None)
+async def _traffic(shopper: Shopper) -> None:
+    """Buyers at random intervals, so the demo's order list moves on its own; on channels
+    with buyer chat, about one in three asks when the order ships."""
+    chat = getattr(shopper.emulator, "buyer_writes", None)
     for n in itertools.count(1):
-        await asyncio.sleep(TRAFFIC_SECONDS)
-        sku = skus[n % len(skus)]
-        order_id = f"LIVE-{n:05d}-{int(time.time())}"
-        emulator.add_order(account, order_id, [(sku, 1 + n % 2, "19.90")])
-        if chat is not None and n % 3 == 1:
-            chat(account, f"buyer{n}", "Hi! When will my order ship?", order_id)
+        await asyncio.sleep(shopper.wait())
+        try:
+            order_id, _ = shopper.place(n)
+            if chat is not None and shopper.rng.random() < 1 / 3:
+                chat(shopper.account, f"buyer{n}", "Hi! When will my order ship?", order_id)
+        except Exception:  # one bad order must not stop the shop
+            log.exception("demo buyer on %s failed", shopper.channel)
+
+
+async def _restock(app: App, tenant_id: int, slug: str) -> None:
+    """The demo's purchasing: stock that runs low is reordered and arrives at once."""
+    for n in itertools.count(2):
+        await asyncio.sleep(RESTOCK_SECONDS)
+        try:
+            async with app.db.write(tenant_id, slug=slug) as session:
+                for level in (await session.scalars(select(StockLevel).order_by(StockLevel.id))).all():
+                    if level.on_hand - level.reserved < REORDER_POINT:
+                        await inventory.receive_stock(
+                            session,
+                            variant_id=level.variant_id,
+                            warehouse_id=level.warehouse_id,
+                            quantity=REORDER_QUANTITY,
+                            reference=f"PO-DEMO-{n:04d}",
+                            plugins=app.plugins,
+                        )
+        except Exception:
+            log.exception("demo restock failed")

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from crossdock.errors import ChannelError
@@ -28,6 +29,8 @@ class _Item:
     job_id: str | None
     kwargs: dict[str, Any]
     tries: int = 0
+    #: when the job became due (enqueued, or its deferral ended): latency counts from here
+    due: float = field(default_factory=time.monotonic)
 
 
 class EmbeddedQueue:
@@ -61,8 +64,11 @@ class EmbeddedQueue:
         return True
 
     def _later(self, item: _Item, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_later(delay, self._queue.put_nowait, item)
+        def due() -> None:
+            item.due = time.monotonic()
+            self._queue.put_nowait(item)
+
+        asyncio.get_running_loop().call_later(delay, due)
 
     def start(self, ctx: JobContext, *, periodic: bool = True) -> None:
         self.ctx = ctx
@@ -116,5 +122,12 @@ class EmbeddedQueue:
             log.exception("job %s failed", item.name)
         else:
             self.completed += 1
+            # due -> done, for whoever watches latency (bench/demo_soak.py turns DEBUG on)
+            log.debug(
+                "job %s done latency=%.3fs%s",
+                item.name,
+                time.monotonic() - item.due,
+                f" connection={item.kwargs['connection_id']}" if "connection_id" in item.kwargs else "",
+            )
         if item.job_id is not None:
             self._pending.discard(item.job_id)

@@ -183,8 +183,9 @@ async def _sync(
     is recorded where it is met; anything else (a page the database refused, a cursor that
     cannot be used) as ``SYNC_FAILED``, so a connection whose syncs keep failing says why
     instead of showing an empty ``lastError``."""
+    started = time.monotonic()
     try:
-        return await _sync_pages(ctx, tenant_id, connection_id, resource, method, store)
+        totals = await _sync_pages(ctx, tenant_id, connection_id, resource, method, store)
     except ChannelError:
         raise
     except Exception as exc:
@@ -192,6 +193,17 @@ async def _sync(
         with contextlib.suppress(Exception):  # the original failure is the one to raise
             await _record_error(ctx, tenant_id, await _slug(ctx, tenant_id), connection_id, reason)
         raise
+    # The one INFO line a sync writes (the HTTP requests under it log at DEBUG only): what
+    # an operator watching the terminal, or bench/demo_soak.py, reads the sync rhythm from.
+    log.log(
+        logging.DEBUG if totals.get("skipped") else logging.INFO,
+        "sync %s connection=%s %s duration=%.3fs",
+        resource,
+        connection_id,
+        " ".join(f"{key}={value}" for key, value in totals.items()),
+        time.monotonic() - started,
+    )
+    return totals
 
 
 async def _sync_pages(

@@ -208,7 +208,8 @@ class AmazonEmulator(Emulator):
                 "PostalCode": postcode,
                 "CountryCode": site.country,
             },
-            "BuyerInfo": {"BuyerEmail": f"{buyer.split()[0].lower()}@marketplace.example"},
+            # one anonymised address per buyer, as Amazon relays them (not per first name)
+            "BuyerInfo": {"BuyerEmail": f"{'.'.join(buyer.lower().split())}@marketplace.example"},
             "_seller": seller_id,
         }
         self.orders[order_id] = order

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -124,6 +125,8 @@ STATUS = {
 }
 PII = [{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]}]
 EARLY_REFRESH = 60  # seconds before expiry an access token counts as expired
+#: Orders whose items this process remembers (per connection and order, the most recent).
+ITEMS_REMEMBERED = 20_000
 
 
 def _at(value: str | None) -> datetime | None:
@@ -156,6 +159,8 @@ class AmazonMarketplace(MarketplaceBase):
 
     def __init__(self) -> None:
         self._rdt: dict[tuple[int, str], tuple[str, float]] = {}
+        #: (connection, order) -> (its LastUpdateDate, its items): see :meth:`_with_items`
+        self._items: OrderedDict[tuple[int, str], tuple[str, list[dict[str, Any]]]] = OrderedDict()
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -219,7 +224,17 @@ class AmazonMarketplace(MarketplaceBase):
     async def _with_items(
         self, conn: ChannelConnection, api: SpApiClient, raw: Mapping[str, Any]
     ) -> ChannelOrder:
+        """The order with its items. getOrderItems (0.5 requests/s, burst 30) is called only
+        for an order this process has not seen, or whose ``LastUpdateDate`` moved since: a
+        sync re-reads the minutes before its cursor on every pass, and fetching every
+        order's items again each time would spend the whole budget on unchanged orders."""
         order_id = raw["AmazonOrderId"]
+        key = (conn.id, str(order_id))
+        changed = str(raw.get("LastUpdateDate") or "")
+        known = self._items.get(key)
+        if known is not None and changed and known[0] == changed:
+            self._items.move_to_end(key)
+            return self.to_order(raw, known[1])
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -234,6 +249,11 @@ class AmazonMarketplace(MarketplaceBase):
             token = payload.get("NextToken")
             if not token:
                 break
+        if changed:
+            self._items[key] = (changed, items)
+            self._items.move_to_end(key)
+            while len(self._items) > ITEMS_REMEMBERED:
+                self._items.popitem(last=False)
         return self.to_order(raw, items)
 
     @staticmethod

@@ -65,3 +65,44 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
     # an operation Amazon said nothing about keeps its documented rate
     waits = await _waits(buckets, "confirmShipment", 12)
     assert waits[-2:] == [0.5, 1.0]
+
+
+async def test_a_sync_pass_asks_for_the_items_of_new_and_changed_orders_only() -> None:
+    """Each pass re-reads the minutes before its cursor: the orders it has already read,
+    unchanged, must not cost a getOrderItems call (0.5 requests/s) again."""
+    emulator = AmazonEmulator()
+    async with serve(emulator) as base_url:
+        account = emulator.open_account("US")
+        emulator.add_product(account, "SKU-1", stock=9)
+        for n in range(1, 6):
+            emulator.add_order(account, f"111-0000001-000000{n}", [("SKU-1", 1, "10.00")])
+        conn = ChannelConnection(
+            id=8,
+            tenant="t",
+            channel="amazon",
+            site="US",
+            currency="USD",
+            credentials=dict(account),
+            base_url=base_url,
+            http=emulator_http(),
+        )
+        amazon = AmazonMarketplace()
+        conn = dataclasses.replace(conn, credentials=await amazon.refresh_credentials(conn))
+        since = datetime.now(UTC) - timedelta(days=1)
+
+        def item_calls() -> int:
+            return sum(n for path, n in emulator.requests.items() if path.endswith("/orderItems"))
+
+        first = await amazon.fetch_orders(conn, updated_since=since, page_token=None)
+        assert len(first.orders) == 5 and item_calls() == 5
+        again = await amazon.fetch_orders(conn, updated_since=since, page_token=None)
+        assert again.orders == first.orders and item_calls() == 5  # nothing new: no item calls
+
+        emulator.update_order("111-0000001-0000003", OrderStatus="Shipped")
+        emulator.add_order(account, "111-0000001-0000009", [("SKU-1", 2, "10.00")])
+        third = await amazon.fetch_orders(conn, updated_since=since, page_token=None)
+        assert item_calls() == 7  # the changed order and the new one
+        by_id = {o.external_id: o for o in third.orders}
+        assert by_id["111-0000001-0000003"].status == "shipped"
+        assert by_id["111-0000001-0000009"].lines[0].quantity == 2
+        assert all(o.lines for o in third.orders)
