@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) $(IDE)/p
 
 setup: $(VENV)/.installed
 
+# `make demo PORT=8123` to serve somewhere other than port 8000
+PORT    ?= 8000
 demo: setup
-	$(VENV)/bin/crossdock serve --demo
+	$(VENV)/bin/crossdock serve --demo --port $(PORT)
 
 test: setup
 	$(VENV)/bin/pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from crossdock.bootstrap import App
 from crossdock.config import Settings
@@ -80,6 +82,20 @@ def _run(fn: Callable[[App], Awaitable[T]], *, migrate: bool = True) -> T:
         return asyncio.run(go())
     except CrossdockError as exc:
         raise click.ClickException(exc.message) from None
+    except (OSError, DBAPIError) as exc:
+        raise click.ClickException(_database_problem(exc)) from None
+
+
+def _database_problem(exc: BaseException) -> str:
+    """One line for a database that cannot be used (missing, unreachable, refused)."""
+    from sqlalchemy.engine import make_url
+
+    url = Settings.from_env().database_url
+    with contextlib.suppress(Exception):
+        url = make_url(url).render_as_string(hide_password=True)
+    reason = getattr(exc, "orig", None) or exc
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+    return f"cannot use the database {url}: {text}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,13 +140,19 @@ def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) 
                 from crossdock.demo import seed_demo
 
                 info = await seed_demo(app)
+                if info.reset:
+                    click.echo("Demo data of an earlier run replaced: the emulated shops start afresh.")
                 click.echo(f"Demo tenants: {', '.join(info.tenants)}")
                 click.echo(f"Demo API key (admin, all demo tenants): {info.api_key}")
                 click.echo(f"Send it as 'Authorization: Bearer <key>' with 'X-Tenant: {info.tenants[0]}'.")
                 click.echo(
-                    "Live channels: emulated Shopee and Amazon shops sell to acme-outdoor; see "
-                    f"{settings.data_dir / 'demo-emulators.json'} once the server is up."
+                    "Live channels: emulated Shopee, Lazada, Amazon and TikTok shops sell to "
+                    f"{info.tenants[0]}; see {settings.data_dir / 'demo-emulators.json'} once the "
+                    "server is up."
                 )
+                # the IDE opens with the key in place (read by crossdock.api.ide, every worker)
+                os.environ["CROSSDOCK_DEMO_API_KEY"] = info.api_key
+                os.environ["CROSSDOCK_DEMO_TENANT"] = info.tenants[0]
 
         _run(prepare, migrate=False)
     click.echo(f"GraphiQL: http://{host}:{port}/graphql   health: http://{host}:{port}/health")
@@ -200,6 +222,35 @@ def tenants_create(slug: str, org_slug: str | None, name: str | None) -> None:
     _run(go)
 
 
+@tenants.command("list")
+@click.option("--org", "org_slug", default=None, help="Only this organization's tenants.")
+def tenants_list(org_slug: str | None) -> None:
+    """List tenants: slug, organization, name, created."""
+    from sqlalchemy import select
+
+    from crossdock.db.models import Organization, Tenant
+
+    async def go(app: App) -> list[tuple[str, str, str, str]]:
+        async with app.db.system() as session:
+            query = (
+                select(Tenant.slug, Organization.slug, Tenant.name, Tenant.created_at)
+                .join(Organization, Organization.id == Tenant.organization_id)
+                .order_by(Organization.slug, Tenant.slug)
+            )
+            if org_slug:
+                query = query.where(Organization.slug == org_slug)
+            rows = (await session.execute(query)).all()
+        return [(t, o, n or "", f"{c:%Y-%m-%d %H:%M}") for t, o, n, c in rows]
+
+    rows = _run(go)
+    if not rows:
+        click.echo("no tenants" + (f" in organization {org_slug}" if org_slug else ""), err=True)
+        return
+    click.echo(f"{'TENANT':<24} {'ORGANIZATION':<24} {'NAME':<28} CREATED (UTC)")
+    for tenant, org, name, created in rows:
+        click.echo(f"{tenant:<24} {org:<24} {name:<28} {created}")
+
+
 @main.group()
 def apikeys() -> None:
     """Manage API keys."""
@@ -253,11 +304,94 @@ def apikeys_create(tenant_slugs: tuple[str, ...], org_slug: str | None, scopes: 
     click.echo(_run(go))
 
 
+@apikeys.command("list")
+@click.option("--tenant", "tenant_slug", default=None, help="Only keys that reach this tenant.")
+@click.option("--org", "org_slug", default=None, help="Only this organization's keys.")
+@click.option("--revoked", is_flag=True, help="Include revoked keys.")
+def apikeys_list(tenant_slug: str | None, org_slug: str | None, revoked: bool) -> None:
+    """List API keys by prefix (secrets are never stored, so never shown)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from crossdock.db.models import ApiKey, Organization, Tenant
+    from crossdock.errors import NotFound
+
+    async def go(app: App) -> list[dict[str, Any]]:
+        async with app.db.system() as session:
+            query = (
+                select(ApiKey, Organization.slug)
+                .join(Organization, Organization.id == ApiKey.organization_id)
+                .options(selectinload(ApiKey.tenants))
+                .order_by(Organization.slug, ApiKey.created_at, ApiKey.id)
+            )
+            if org_slug:
+                query = query.where(Organization.slug == org_slug)
+            if not revoked:
+                query = query.where(ApiKey.revoked_at.is_(None))
+            tenant = None
+            if tenant_slug:
+                tenant = await session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+                if tenant is None:
+                    raise NotFound(f"no tenant {tenant_slug}")
+                query = query.where(ApiKey.organization_id == tenant.organization_id)
+            rows = []
+            for key, org in (await session.execute(query)).all():
+                slugs = sorted(t.slug for t in key.tenants)
+                if tenant is not None and not key.all_tenants and tenant.slug not in slugs:
+                    continue
+                rows.append(
+                    {
+                        "prefix": key.prefix,
+                        "name": key.name,
+                        "organization": org,
+                        "scopes": ",".join(key.scopes),
+                        "tenants": "all" if key.all_tenants else ",".join(slugs),
+                        "created": f"{key.created_at:%Y-%m-%d %H:%M}",
+                        "last_used": f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never",
+                        "status": "revoked" if key.revoked_at else "active",
+                    }
+                )
+        return rows
+
+    rows = _run(go)
+    if not rows:
+        click.echo("no API keys", err=True)
+        return
+    click.echo(
+        f"{'PREFIX':<14} {'NAME':<12} {'ORGANIZATION':<20} {'TENANTS':<20} {'SCOPES':<20} "
+        f"{'CREATED (UTC)':<17} {'LAST USED':<17} STATUS"
+    )
+    for r in rows:
+        click.echo(
+            f"{r['prefix']:<14} {r['name']:<12} {r['organization']:<20} {r['tenants']:<20} "
+            f"{r['scopes']:<20} {r['created']:<17} {r['last_used']:<17} {r['status']}"
+        )
+
+
+def key_prefix(value: str) -> str | None:
+    """The lookup prefix in what a person pastes: the whole key (``cdk_<prefix>_<secret>``),
+    ``cdk_<prefix>``, or the 12-hex prefix itself. None if it is none of these."""
+    from crossdock.security import KEY_PREFIX, split_api_key
+
+    value = value.strip()
+    found = split_api_key(value)
+    if found is not None:
+        return found
+    bare = value.removeprefix(f"{KEY_PREFIX}_").rstrip("_")
+    if len(bare) == 12 and all(c in "0123456789abcdef" for c in bare.lower()):
+        return bare.lower()
+    return None
+
+
 @apikeys.command("revoke")
-@click.argument("prefix")
-def apikeys_revoke(prefix: str) -> None:
-    """Revoke the key whose prefix (the part after 'cdk_') is PREFIX."""
+@click.argument("key")
+def apikeys_revoke(key: str) -> None:
+    """Revoke an API key, given whole (cdk_<prefix>_<secret>) or by its 12-hex prefix."""
     from crossdock.services import tenancy
+
+    prefix = key_prefix(key)
+    if prefix is None:
+        raise click.UsageError("give the API key (cdk_<prefix>_<secret>) or its 12-hex prefix")
 
     async def go(app: App) -> None:
         async with app.db.write(system=True) as session:

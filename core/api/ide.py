@@ -3,10 +3,18 @@
 The JavaScript and CSS come from npm packages installed at set-up time into
 ``core/api/ide/node_modules`` (see ``core/api/ide/package.json``), never from a CDN and
 never copied into the repository. Only the files the page needs are served.
+
+Under ``crossdock serve --demo`` the page opens ready to use: the demo's API key and tenant
+are in the headers (the server passes them in ``CROSSDOCK_DEMO_API_KEY`` and
+``CROSSDOCK_DEMO_TENANT``), so the schema loads at once. Otherwise, while the headers still
+hold the placeholder, the IDE does not send it: it says where the key goes instead of
+showing the server's "malformed API key" and "Error fetching schema".
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from litestar import Response, get
@@ -54,21 +62,40 @@ _PAGE = """<!doctype html>
   <script>
     const url = window.location.href.split("?")[0];
     const wsUrl = url.replace(/^http/, "ws");
-    const fetcher = GraphiQL.createFetcher({{ url: url, subscriptionUrl: wsUrl }});
-    const explorer = GraphiQLPluginExplorer.explorerPlugin();
-    const headers = JSON.stringify({{
-      "Authorization": "Bearer <your API key>",
+    const demo = {demo};
+    const PLACEHOLDER = "<your API key>";
+    const headers = JSON.stringify(demo ? {{
+      "Authorization": "Bearer " + demo.key,
+      "X-Tenant": demo.tenant
+    }} : {{
+      "Authorization": "Bearer " + PLACEHOLDER,
       "X-Tenant": "<tenant slug, if the key reaches several>"
     }}, null, 2);
+    const HINT = "Put your API key in the Headers tab below (\"Authorization\": \"Bearer cdk_...\"; "
+      + "`crossdock apikeys create` makes one), then run the query or reload the docs.";
+    const send = GraphiQL.createFetcher({{ url: url, subscriptionUrl: wsUrl }});
+    // an unfilled placeholder is never sent: the server could only call it malformed
+    const fetcher = (params, options) => {{
+      const auth = Object.entries((options && options.headers) || {{}})
+        .find(([k]) => k.toLowerCase() === "authorization");
+      if (auth && String(auth[1]).includes(PLACEHOLDER)) {{
+        return Promise.resolve({{ errors: [{{ message: HINT }}] }});
+      }}
+      return send(params, options);
+    }};
+    // in the demo the key changes each run: a stored one from an earlier run would be stale
+    const stored = demo ? null : localStorage.getItem("graphiql:headers");
+    if (demo) localStorage.setItem("graphiql:headers", headers);
+    const explorer = GraphiQLPluginExplorer.explorerPlugin();
     ReactDOM.createRoot(document.getElementById("graphiql")).render(
       React.createElement(GraphiQL, {{
         fetcher: fetcher,
         defaultEditorToolsVisibility: "headers",
-        headers: localStorage.getItem("graphiql:headers") || headers,
+        headers: stored || headers,
         shouldPersistHeaders: true,
         plugins: [explorer],
-        defaultQuery: "{{\\n  viewer {{ tenantSlug scopes }}\\n"
-          + "  plugins {{ name kind version capabilities }}\\n}}\\n"
+        defaultQuery: demo ? DEMO_QUERY : "{{\n  viewer {{ tenantSlug scopes }}\n"
+          + "  plugins {{ name kind version capabilities }}\n}}\n"
       }})
     );
   </script>
@@ -85,11 +112,36 @@ Missing: {missing}</p><p>The API itself works: POST queries to this URL.</p></bo
 """
 
 
+#: The demo's first query: its orders, and why some wait.
+DEMO_QUERY = """# The demo's live shops keep selling: run this (Ctrl-Enter) now and again.
+{
+  viewer { tenantSlug }
+  orders(first: 10) {
+    nodes { externalId status connection { channel } total { amount currency } holds { reason message } }
+  }
+}
+"""
+
+
+def demo_headers() -> dict[str, str] | None:
+    """The demo's key and tenant, when this server runs ``--demo`` (else None)."""
+    key = os.environ.get("CROSSDOCK_DEMO_API_KEY")
+    if os.environ.get("CROSSDOCK_DEMO") != "1" or not key:
+        return None
+    return {"key": key, "tenant": os.environ.get("CROSSDOCK_DEMO_TENANT", "")}
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def ide_page(assets_dir: Path) -> str:
     missing = missing_assets(assets_dir)
     if missing:
         return _MISSING.format(missing=", ".join(missing))
-    return _PAGE.format(p=PREFIX)
+    page = _PAGE.format(p=PREFIX, demo=_script_json(demo_headers()))
+    return page.replace("DEMO_QUERY", _script_json(DEMO_QUERY))
 
 
 def ide_assets_handler(assets_dir: Path) -> HTTPRouteHandler:

@@ -88,3 +88,85 @@ def test_worker_without_redis_says_why(tmp_path: Path, env: dict[str, str]) -> N
     result = run(["worker"], tmp_path, env, check=False)
     assert result.returncode == 1
     assert "CROSSDOCK_REDIS_URL is not set" in result.stderr
+
+
+def test_lists_show_tenants_and_key_prefixes_but_never_secrets(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["tenants", "create", "brand-a", "--org", "agency", "--name", "Brand A"], tmp_path, env)
+    run(["tenants", "create", "brand-b", "--org", "agency"], tmp_path, env)
+    run(["tenants", "create", "solo"], tmp_path, env)
+    listed = run(["tenants", "list"], tmp_path, env).stdout.splitlines()
+    assert [line.split()[:2] for line in listed[1:]] == [
+        ["brand-a", "agency"],
+        ["brand-b", "agency"],
+        ["solo", "solo"],
+    ]
+    assert "Brand A" in listed[1]
+    assert [
+        line.split()[0]
+        for line in run(["tenants", "list", "--org", "solo"], tmp_path, env).stdout.splitlines()[1:]
+    ] == ["solo"]
+
+    only_a = run(
+        ["apikeys", "create", "--tenant", "brand-a", "--name", "shop-a"], tmp_path, env
+    ).stdout.strip()
+    whole_org = run(
+        ["apikeys", "create", "--org", "agency", "--name", "agency"], tmp_path, env
+    ).stdout.strip()
+    elsewhere = run(["apikeys", "create", "--org", "solo", "--name", "solo"], tmp_path, env).stdout.strip()
+    prefixes = {k: k.split("_")[1] for k in (only_a, whole_org, elsewhere)}
+
+    everything = run(["apikeys", "list"], tmp_path, env).stdout
+    for key, prefix in prefixes.items():
+        assert prefix in everything
+        assert key.split("_", 2)[2] not in everything, "a secret was printed"
+    reaching_b = run(["apikeys", "list", "--tenant", "brand-b"], tmp_path, env).stdout
+    assert prefixes[whole_org] in reaching_b
+    assert prefixes[only_a] not in reaching_b and prefixes[elsewhere] not in reaching_b
+    assert prefixes[only_a] in run(["apikeys", "list", "--tenant", "brand-a"], tmp_path, env).stdout
+    unknown = run(["apikeys", "list", "--tenant", "nope"], tmp_path, env, check=False)
+    assert unknown.returncode == 1 and "no tenant nope" in unknown.stderr
+
+    # revoke takes the whole key as pasted, or the prefix
+    assert f"revoked {prefixes[only_a]}" in run(["apikeys", "revoke", only_a], tmp_path, env).stdout
+    assert (
+        f"revoked {prefixes[elsewhere]}"
+        in run(["apikeys", "revoke", f"cdk_{prefixes[elsewhere]}"], tmp_path, env).stdout
+    )
+    active = run(["apikeys", "list"], tmp_path, env).stdout
+    assert prefixes[only_a] not in active and prefixes[whole_org] in active
+    history = run(["apikeys", "list", "--revoked"], tmp_path, env).stdout
+    assert any(prefixes[only_a] in line and line.endswith("revoked") for line in history.splitlines())
+    nonsense = run(["apikeys", "revoke", "not-a-key"], tmp_path, env, check=False)
+    assert nonsense.returncode == 2 and "12-hex prefix" in nonsense.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:hunter2@127.0.0.1:5432/crossdock_no_such_database",
+        "postgresql://postgres@127.0.0.1:1/unreachable",
+        "sqlite:////nonexistent-folder/crossdock.db",
+    ],
+)
+def test_migrate_against_a_database_it_cannot_use_says_so_in_one_line(
+    tmp_path: Path, env: dict[str, str], url: str
+) -> None:
+    result = run(["migrate"], tmp_path, {**env, "CROSSDOCK_DATABASE_URL": url}, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("Error: cannot use the database ")
+    assert "hunter2" not in result.stderr
+
+
+def test_make_demo_takes_a_port() -> None:
+    root = Path(__file__).resolve().parents[2]
+    dry = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "crossdock serve --demo --port 8123" in dry.stdout
+    assert (
+        "--port 8000"
+        in subprocess.run(["make", "-n", "demo"], cwd=root, capture_output=True, text=True, timeout=60).stdout
+    )
