@@ -71,7 +71,7 @@ _PAGE = """<!doctype html>
       "Authorization": "Bearer " + PLACEHOLDER,
       "X-Tenant": "<tenant slug, if the key reaches several>"
     }}, null, 2);
-    const HINT = "Put your API key in the Headers tab below (\"Authorization\": \"Bearer cdk_...\"; "
+    const HINT = "Put your API key in the Headers tab below (Authorization: Bearer cdk_...; "
       + "`crossdock apikeys create` makes one), then run the query or reload the docs.";
     const send = GraphiQL.createFetcher({{ url: url, subscriptionUrl: wsUrl }});
     // an unfilled placeholder is never sent: the server could only call it malformed
@@ -94,8 +94,8 @@ _PAGE = """<!doctype html>
         headers: stored || headers,
         shouldPersistHeaders: true,
         plugins: [explorer],
-        defaultQuery: demo ? DEMO_QUERY : "{{\n  viewer {{ tenantSlug scopes }}\n"
-          + "  plugins {{ name kind version capabilities }}\n}}\n"
+        defaultQuery: demo ? DEMO_QUERY : "{{\\n  viewer {{ tenantSlug scopes }}\\n"
+          + "  plugins {{ name kind version capabilities }}\\n}}\\n"
       }})
     );
   </script>
