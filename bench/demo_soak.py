@@ -236,6 +236,15 @@ class Demo:
         if not found:
             raise RuntimeError(f"no demo key in the output:\n{self.log()[-3000:]}")
         self.key = found.group(1)
+        while True:  # the emulators start first, then the server takes its port
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the demo server did not answer:\n{self.log()[-3000:]}")
+            time.sleep(0.5)
         shops = json.loads(emulators.read_text())
         self.channels = {int(v["connection_id"]): k for k, v in shops.items()}
 

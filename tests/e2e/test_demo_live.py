@@ -58,6 +58,15 @@ def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
     try:
         emulators = tmp_path / ".crossdock" / "demo-emulators.json"
         _until(lambda: emulators.exists() and proc.poll() is None, 90, "the demo's emulators")
+
+        def listening() -> bool:  # the emulators start first, then the server takes its port
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                return httpx.get(f"{base}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _until(listening, 90, "the demo server")
         key = re.search(
             r"Demo API key \(admin, all demo tenants\): (cdk_\S+)", (tmp_path / "serve.log").read_text()
         )
