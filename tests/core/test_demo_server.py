@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -66,3 +70,88 @@ def test_demo_server_serves_health_and_plugins(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def _start(tmp_path: Path, name: str) -> tuple[subprocess.Popen[str], str, Path]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSDOCK_")}
+    port = _free_port()
+    log_path = tmp_path / name
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crossdock.cli", "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, f"http://127.0.0.1:{port}", log_path
+
+
+def _wait(check: Callable[[], Any], what: str, proc: subprocess.Popen[str], log_path: Path) -> Any:
+    deadline = time.monotonic() + 180  # a safety net against a hang, not a measurement
+    while True:
+        assert proc.poll() is None, log_path.read_text()
+        try:
+            result = check()
+        except httpx.TransportError:
+            result = None
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+ORDERS = "{ orders(first: 100) { nodes { createdAt connection { baseUrl } } } }"
+
+
+def _one_run(tmp_path: Path, name: str, earlier_key: str | None) -> dict[str, Any]:
+    """Start the demo, wait for its orders, check them against its shops, stop it."""
+    proc, base, log_path = _start(tmp_path, name)
+    try:
+        found = _wait(
+            lambda: re.search(r"Demo API key \(admin, all demo tenants\): (cdk_\S+)", log_path.read_text()),
+            "the demo key",
+            proc,
+            log_path,
+        )
+        key = found.group(1)
+        headers = {"Authorization": f"Bearer {key}", "X-Tenant": "acme-outdoor"}
+        orders = _wait(
+            lambda: httpx.post(f"{base}/graphql", json={"query": ORDERS}, headers=headers).json()["data"][
+                "orders"
+            ]["nodes"],
+            "the first orders",
+            proc,
+            log_path,
+        )
+        shops = json.loads((tmp_path / ".crossdock" / "demo-emulators.json").read_text())
+        live = {shop["base_url"] for shop in shops.values()}
+        assert {o["connection"]["baseUrl"] for o in orders} <= live
+        stale_status = None
+        if earlier_key is not None:
+            stale_status = httpx.post(
+                f"{base}/graphql",
+                json={"query": "{ viewer { tenantSlug } }"},
+                headers={**headers, "Authorization": f"Bearer {earlier_key}"},
+            ).status_code
+        return {
+            "key": key,
+            "created": [datetime.fromisoformat(o["createdAt"]) for o in orders],
+            "output": log_path.read_text(),
+            "stale_status": stale_status,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_restarting_the_demo_starts_its_shops_and_data_afresh(tmp_path: Path) -> None:
+    """The emulated shops live in memory: a second ``serve --demo`` in the same folder must
+    not show the first run's orders, pointing at shops that no longer know them."""
+    first = _one_run(tmp_path, "first.log", None)
+    assert "earlier run replaced" not in first["output"]
+    restarted = datetime.now(UTC)
+    second = _one_run(tmp_path, "second.log", first["key"])
+    assert "earlier run replaced" in second["output"]
+    assert second["stale_status"] == 401  # the first run's key went with its data
+    assert min(second["created"]) >= restarted  # no order of the first run is left
