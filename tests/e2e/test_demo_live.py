@@ -278,6 +278,12 @@ def test_demo_keeps_its_schedule_with_few_meaningful_holds(demo: dict[str, Any])
         # on schedule: the sync every 10 s happens every 10 s (a slow pass would stretch it)
         assert row["interval_s"]["p95"] <= 15 and row["interval_s"]["max"] <= 30, (channel, row)
         assert row["sync_duration_s"]["max"] < 10, (channel, row)
+    # the terminal: one INFO line per sync, none per HTTP request (those are DEBUG only)
+    log = demo["log"].read_text()
+    assert "HTTP Request:" not in log and "httpx" not in log
+    synced = len(re.findall(r" sync orders connection=\d+ ", log))
+    done = len(re.findall(r" job sync_orders done ", log))  # logged just after its sync line
+    assert done > 4 * len(channels) and 0 <= synced - done <= len(channels), (synced, done)
     latency = summary["jobs"]["latency_s"]
     assert latency["p95"] <= 3 and latency["max"] <= 10, latency  # jobs done within seconds
     assert held / total <= 0.15, f"{held} of {total} orders on hold"
