@@ -122,7 +122,8 @@ async def _first_load(chromium: str, url: str, stored_headers: dict[str, str] | 
             )
             await page.click(".graphiql-execute-button")
             await page.wait_for_function(
-                "document.querySelector('.graphiql-response').innerText.trim().length > 0", timeout=20_000
+                "/\"(data|errors)\"/.test(document.querySelector('.graphiql-response').innerText)",
+                timeout=20_000,
             )
             answer = await page.inner_text(".graphiql-response")
         finally:
