@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -155,3 +156,36 @@ def test_restarting_the_demo_starts_its_shops_and_data_afresh(tmp_path: Path) ->
     assert "earlier run replaced" in second["output"]
     assert second["stale_status"] == 401  # the first run's key went with its data
     assert min(second["created"]) >= restarted  # no order of the first run is left
+
+
+async def test_seeding_the_demo_again_replaces_it_and_nothing_else(app: Any, tenant_factory: Any) -> None:
+    from sqlalchemy import func, select
+
+    from crossdock.db.models import Product, Tenant
+    from crossdock.demo import seed_demo
+    from crossdock.errors import Unauthenticated
+    from crossdock.services.tenancy import authenticate
+
+    bystander = await tenant_factory(scopes=["admin"])
+
+    async def products(slug: str) -> int:
+        async with app.db.system() as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+        async with app.db.tenant(tenant.id, slug) as session:
+            return int(await session.scalar(select(func.count()).select_from(Product)) or 0)
+
+    first = await seed_demo(app)
+    assert not first.reset
+    counted = await products("acme-outdoor")
+    second = await seed_demo(app)
+    assert second.reset and second.tenants == first.tenants
+    assert await products("acme-outdoor") == counted  # fresh, not doubled
+    with pytest.raises(Unauthenticated):
+        await authenticate(app.db, f"Bearer {first.api_key}", "acme-outdoor")
+    assert (
+        await authenticate(app.db, f"Bearer {second.api_key}", "acme-outdoor")
+    ).tenant_slug == "acme-outdoor"
+    # another organization in the same database is left alone
+    assert (
+        await authenticate(app.db, f"Bearer {bystander.key}", bystander.slug)
+    ).tenant_slug == bystander.slug
