@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,10 @@ def log_config(spec: str | None = None) -> dict[str, Any]:
         if "=" in part:
             name, _, level = part.partition("=")
             loggers[name.strip()] = {"level": level.strip().upper()}
+    known = logging.getLevelNamesMapping()
+    for level in {root, *(v["level"] for v in loggers.values())}:
+        if level not in known:
+            raise ValueError(f"unknown level {level!r} (use DEBUG, INFO, WARNING or ERROR)")
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -60,7 +65,7 @@ def _configure_logging() -> None:
 
     try:
         logging.config.dictConfig(log_config())
-    except ValueError as exc:
+    except ValueError as exc:  # an unknown level
         raise click.ClickException(f"CROSSDOCK_LOG_LEVEL: {exc}") from None
 
 

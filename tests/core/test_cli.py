@@ -170,3 +170,14 @@ def test_make_demo_takes_a_port() -> None:
         "--port 8000"
         in subprocess.run(["make", "-n", "demo"], cwd=root, capture_output=True, text=True, timeout=60).stdout
     )
+
+
+def test_an_unknown_log_level_is_one_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run(
+        ["plugins", "list"], tmp_path, {**env, "CROSSDOCK_LOG_LEVEL": "INFO,httpx=LOUD"}, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: CROSSDOCK_LOG_LEVEL: unknown level 'LOUD' (use DEBUG, INFO, WARNING or ERROR)"
+    ]
+    assert run(["plugins", "list"], tmp_path, {**env, "CROSSDOCK_LOG_LEVEL": "debug"}).returncode == 0
