@@ -420,8 +420,8 @@ class NotificationConformance(_Connected):
         async with self.connected(app, tenant_factory, Faults.failing(0.2, seed=3)) as setup:
             emulator = await self._subscribe(setup)
             ids = [f"NTF-{i:03d}" for i in range(14)]
-            for external_id in ids:
-                emulator.add_order(setup.account, external_id, [(SKUS[0], 1, "19.99")])
+            for i, external_id in enumerate(ids):  # not alike: no duplicate-suspect holds
+                emulator.add_order(setup.account, external_id, [(SKUS[0], 1, f"{10 + i}.99")])
             assert await setup.run_for_connection("drain_notifications") == {"received": 14, "stored": 14}
             assert await setup.process_webhooks() == 14
             orders = await setup.orders()
