@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -14,12 +14,15 @@ from crossdock.bootstrap import App
 from crossdock.jobs.arq_worker import ArqQueue
 from crossdock.jobs.embedded import EmbeddedQueue
 from crossdock.net import OutboundHTTP, OutboundPolicy
+from crossdock.providers import Limiter, RateLimit
+from crossdock.ratelimit import LocalBuckets, bind
 from crossdock.services import tenancy
 
 __all__ = [
     "EMULATOR_HOSTS",
     "TEST_SECRET",
     "GraphQL",
+    "Pacing",
     "TestTenant",
     "close_emulator_http",
     "emulator_http",
@@ -57,6 +60,26 @@ async def close_emulator_http() -> None:
     if _emulator_http is not None:
         http, _emulator_http = _emulator_http, None
         await http.aclose()
+
+
+class Pacing:
+    """The core's token buckets of one connection on a clock of the test's (a callable
+    giving seconds): ``limiter`` goes on a hand-built ``ChannelConnection(limiter=...)``,
+    :meth:`waits` says how long the next calls of an operation would wait, so a test sees
+    the pace a provider declared or reported (``conn.rate_observed``) without sleeping."""
+
+    def __init__(
+        self, connection_id: int, rate_limits: Mapping[str, RateLimit], clock: Callable[[], float]
+    ) -> None:
+        self.connection_id = connection_id
+        self.rate_limits = dict(rate_limits)
+        self._buckets = LocalBuckets(clock)
+        self.limiter: Limiter = bind(self._buckets, connection_id, self.rate_limits)
+
+    async def waits(self, operation: str, count: int) -> list[float]:
+        """The waits of ``count`` more calls of ``operation``, made at the clock's now."""
+        limit = self.rate_limits[operation]
+        return [await self._buckets.reserve(f"{self.connection_id}:{operation}", limit) for _ in range(count)]
 
 
 @asynccontextmanager
