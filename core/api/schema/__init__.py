@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
-from crossdock.api.schema.errors import ErrorCodes
+from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "SCHEMA_FILE", "build_schema", "schema"]
@@ -51,6 +51,7 @@ Mutation = merge_types(
     ),
 )
 Subscription = events.Subscription
+describe_scopes(Query, Mutation, Subscription)
 
 
 class Schema(strawberry.Schema):

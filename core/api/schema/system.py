@@ -10,10 +10,13 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema import types as t
+from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.pricing import Promotion, Settlement
 from crossdock.api.schema.relay import Node, decode_id
 from crossdock.db import models as m
+from crossdock.providers import ProviderKind
+from crossdock.security import Scope
 
 __all__ = ["Query"]
 
@@ -39,33 +42,38 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
 @strawberry.type(description="The caller: its tenant and the scopes of its API key.")
 class Viewer:
     tenant_slug: str
-    scopes: list[str]
+    scopes: list[Scope]
 
 
 @strawberry.type
 class Query:
-    @strawberry.field
+    @strawberry.field(description="Who is calling. " + scope_sentence(None))
     def viewer(self, info: Info[Any, Any]) -> Viewer:
         p = state(info).principal
-        return Viewer(tenant_slug=p.tenant_slug, scopes=sorted(p.scopes))
+        return Viewer(tenant_slug=p.tenant_slug, scopes=[Scope(s) for s in sorted(p.scopes)])
 
-    @strawberry.field(description="Providers contributed by the installed plugins.")
-    def plugins(self, info: Info[Any, Any], kind: str | None = None) -> list[t.Plugin]:
+    @strawberry.field(description="Providers contributed by the installed plugins. " + scope_sentence(None))
+    def plugins(self, info: Info[Any, Any], kind: ProviderKind | None = None) -> list[t.Plugin]:
         infos = state(info).app.plugins.infos
         return [
             t.Plugin(
                 name=i.name,
-                kind=i.kind.value,
+                kind=i.kind,
                 version=i.version,
                 capabilities=list(i.capabilities),
                 plugin=i.plugin,
                 display_name=i.display_name,
             )
             for i in infos
-            if kind is None or i.kind.value == kind
+            if kind is None or i.kind == kind
         ]
 
-    @strawberry.field(description="Any object by its global ID; null if it does not exist here.")
+    @strawberry.field(
+        description="Any object by its global ID; null if it does not exist here. Requires the "
+        "read scope of the object's type: "
+        + ", ".join(sorted({f"{name} `{scope}`" for name, (_, _, scope) in NODES.items()}))
+        + " (or `admin`)."
+    )
     async def node(self, info: Info[Any, Any], id: strawberry.ID) -> Node | None:
         type_name, pk = decode_id(id, list(NODES))
         model, convert, scope = NODES[type_name]

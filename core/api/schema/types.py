@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
+from crossdock.api.schema.enums import optional_member
 from crossdock.api.schema.loaders import (
     ChildRows,
     Parent,
@@ -28,6 +29,7 @@ from crossdock.api.schema.loaders import (
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
 from crossdock.db import utcnow
+from crossdock.providers import ProviderKind, TaxCollector, TaxScheme
 from crossdock.services.events import Position
 
 M = TypeVar("M")
@@ -91,7 +93,7 @@ class Product(Node):
     description: str | None
     brand: str | None
     category: str | None
-    status: str
+    status: m.ProductStatus
     created_at: datetime
     updated_at: datetime
 
@@ -104,7 +106,7 @@ class Product(Node):
             description=row.description,
             brand=row.brand,
             category=row.category,
-            status=row.status,
+            status=m.ProductStatus(row.status),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -164,7 +166,7 @@ class Warehouse(Node):
     connection_pk: strawberry.Private[int | None]
     code: str
     name: str
-    kind: str
+    kind: m.WarehouseKind
     country: str
     serves_countries: list[str]
     priority: int
@@ -178,7 +180,7 @@ class Warehouse(Node):
             connection_pk=row.connection_id,
             code=row.code,
             name=row.name,
-            kind=row.kind,
+            kind=m.WarehouseKind(row.kind),
             country=row.country,
             serves_countries=list(row.serves_countries or []),
             priority=row.priority,
@@ -250,7 +252,7 @@ class StockLevel(Node):
 class StockLedgerEntry(Node):
     delta_on_hand: int
     delta_reserved: int
-    reason: str
+    reason: m.StockReason
     reference: str | None
     note: str | None
     created_at: datetime
@@ -261,21 +263,25 @@ class StockLedgerEntry(Node):
             id=encode_id("StockLedgerEntry", row.id),
             delta_on_hand=row.delta_on_hand,
             delta_reserved=row.delta_reserved,
-            reason=row.reason,
+            reason=m.StockReason(row.reason),
             reference=row.reference,
             note=row.note,
             created_at=row.created_at,
         )
 
 
-@strawberry.type(description="A tenant's shop on one channel and site. Credentials are write-only.")
+@strawberry.type(
+    name="Shop",
+    description="A tenant's shop on one channel and site: a connection to a marketplace "
+    "(its global ID is a ChannelConnection ID). Credentials are write-only.",
+)
 class ChannelConnection(Node):
     pk: strawberry.Private[int]
     channel: str
     name: str
     site: str
     currency: str
-    status: str
+    status: m.ConnectionStatus
     base_url: str | None
     settings: JSON
     last_sync_at: datetime | None
@@ -300,7 +306,7 @@ class ChannelConnection(Node):
             name=row.name,
             site=row.site,
             currency=row.currency,
-            status=row.status,
+            status=m.ConnectionStatus(row.status),
             base_url=row.base_url,
             settings=JSON(row.settings or {}),
             last_sync_at=row.last_sync_at,
@@ -334,15 +340,15 @@ class Listing(Node):
     external_id: str | None
     title: str | None
     price: Money | None
-    status: str
+    status: m.ListingStatus
     ats_share: Decimal | None = strawberry.field(description="Share (0..1) of available stock offered.")
     last_pushed_quantity: int | None
     last_pushed_at: datetime | None
     issues: list[ListingIssue] = strawberry.field(
         description="Compliance problems plugins found; no stock is offered while one is prohibited_item."
     )
-    push_status: str = strawberry.field(
-        description="ok, or error while the channel refuses this listing's last stock or price push "
+    push_status: m.ListingPushStatus = strawberry.field(
+        description="OK, or ERROR while the channel refuses this listing's last stock or price push "
         "(see lastError); the connection and its other listings go on either way."
     )
     last_error: str | None = strawberry.field(
@@ -350,7 +356,7 @@ class Listing(Node):
         "until a push of the same kind is accepted."
     )
     last_error_at: datetime | None
-    last_error_operation: str | None = strawberry.field(description="Which push was refused: stock or price.")
+    last_error_operation: m.ListingOperation | None = strawberry.field(description="Which push was refused.")
 
     @classmethod
     def from_row(cls, row: m.Listing) -> Listing:
@@ -364,17 +370,17 @@ class Listing(Node):
             external_id=row.external_id,
             title=row.title,
             price=Money.of(row.price_amount, row.price_currency),
-            status=row.status,
+            status=m.ListingStatus(row.status),
             last_pushed_quantity=row.last_pushed_quantity,
             last_pushed_at=row.last_pushed_at,
             issues=[
                 ListingIssue(reason=i.get("reason", ""), message=i.get("message", ""))
                 for i in row.issues or ()
             ],
-            push_status="error" if row.last_error is not None else "ok",
+            push_status=m.ListingPushStatus.ERROR if row.last_error is not None else m.ListingPushStatus.OK,
             last_error=row.last_error,
             last_error_at=row.last_error_at,
-            last_error_operation=row.last_error_operation,
+            last_error_operation=optional_member(m.ListingOperation, row.last_error_operation),
         )
 
     @strawberry.field
@@ -399,7 +405,7 @@ class Order(Node):
     pk: strawberry.Private[int]
     connection_pk: strawberry.Private[int]
     external_id: str
-    status: str
+    status: m.OrderStatus
     channel_status: str | None
     payment_status: str | None
     total: Money
@@ -412,7 +418,7 @@ class Order(Node):
     ship_by: datetime | None
     channel_updated_at: datetime
     created_at: datetime
-    sla_flag: str | None = strawberry.field(description="at_risk or late, once announced.")
+    sla_flag: m.SlaFlag | None = strawberry.field(description="The ship-by warning announced last.")
     base_total: Money | None = strawberry.field(
         description="The total in the tenant's reporting currency at the rate of the order's day."
     )
@@ -427,7 +433,7 @@ class Order(Node):
             pk=row.id,
             connection_pk=row.connection_id,
             external_id=row.external_id,
-            status=row.status,
+            status=m.OrderStatus(row.status),
             channel_status=row.channel_status,
             payment_status=row.payment_status,
             total=Money.exact(row.total_amount, row.currency),
@@ -440,7 +446,7 @@ class Order(Node):
             ship_by=row.ship_by,
             channel_updated_at=row.channel_updated_at,
             created_at=row.created_at,
-            sla_flag=row.sla_flag,
+            sla_flag=optional_member(m.SlaFlag, row.sla_flag),
             base_total=Money.of(row.base_total_amount, row.base_currency),
             fx_rate=row.fx_rate,
             fx_day=row.fx_day,
@@ -542,8 +548,8 @@ ORDER_RELATIONS: dict[str, Relation] = {
 class LineTax:
     rate: Decimal = strawberry.field(description="A fraction: 0.19 is 19 %.")
     amount: Money
-    scheme: str = strawberry.field(description="domestic, oss, ioss, import, deemed_supplier, nexus ...")
-    collected_by: str = strawberry.field(description="seller, marketplace or buyer.")
+    scheme: TaxScheme | None
+    collected_by: TaxCollector | None
     jurisdiction: str
 
 
@@ -571,8 +577,8 @@ class OrderLine:
             tax=LineTax(
                 rate=row.tax_rate,
                 amount=Money.exact(row.tax_amount, currency),
-                scheme=row.tax_scheme or "",
-                collected_by=row.tax_collected_by or "",
+                scheme=optional_member(TaxScheme, row.tax_scheme),
+                collected_by=optional_member(TaxCollector, row.tax_collected_by),
                 jurisdiction=row.tax_jurisdiction or "",
             )
             if row.tax_rate is not None and row.tax_amount is not None
@@ -606,16 +612,16 @@ class OrderHold:
 
 @strawberry.type
 class OrderStatusChange:
-    from_status: str | None
-    to_status: str
+    from_status: m.OrderStatus | None
+    to_status: m.OrderStatus
     reason: str | None
     created_at: datetime
 
     @classmethod
     def from_row(cls, row: m.OrderStatusChange | Record) -> OrderStatusChange:
         return cls(
-            from_status=row.from_status,
-            to_status=row.to_status,
+            from_status=optional_member(m.OrderStatus, row.from_status),
+            to_status=m.OrderStatus(row.to_status),
             reason=row.reason,
             created_at=row.created_at,
         )
@@ -624,7 +630,7 @@ class OrderStatusChange:
 @strawberry.type
 class Shipment(Node):
     warehouse_pk: strawberry.Private[int | None]
-    status: str
+    status: m.ShipmentStatus
     carrier: str | None
     service: str | None
     tracking_number: str | None
@@ -640,7 +646,7 @@ class Shipment(Node):
             warehouse_pk=row.warehouse_id,
             confirm_attempts=row.confirm_attempts,
             confirm_error=row.confirm_error,
-            status=row.status,
+            status=m.ShipmentStatus(row.status),
             carrier=row.carrier,
             service=row.service,
             tracking_number=row.tracking_number,
@@ -656,7 +662,7 @@ class Allocation:
     warehouse_pk: strawberry.Private[int]
     variant_pk: strawberry.Private[int]
     quantity: int
-    status: str
+    status: m.AllocationStatus
 
     @classmethod
     def from_row(cls, row: m.Allocation | Record) -> Allocation:
@@ -666,7 +672,7 @@ class Allocation:
             warehouse_pk=row.warehouse_id,
             variant_pk=row.variant_id,
             quantity=row.quantity,
-            status=row.status,
+            status=m.AllocationStatus(row.status),
         )
 
     @strawberry.field
@@ -682,7 +688,7 @@ class Allocation:
 class OrderReturn:
     order_line_id: strawberry.ID
     quantity: int
-    condition: str
+    condition: m.ReturnCondition
     note: str | None
     created_at: datetime
 
@@ -691,7 +697,7 @@ class OrderReturn:
         return cls(
             order_line_id=encode_id("OrderLine", row.order_line_id),
             quantity=row.quantity,
-            condition=row.condition,
+            condition=m.ReturnCondition(row.condition),
             note=row.note,
             created_at=row.created_at,
         )
@@ -721,7 +727,7 @@ class Transfer(Node):
     to_pk: strawberry.Private[int]
     quantity: int
     received_quantity: int
-    status: str
+    status: m.TransferStatus
     reference: str | None
     created_at: datetime
     received_at: datetime | None
@@ -735,7 +741,7 @@ class Transfer(Node):
             to_pk=row.to_warehouse_id,
             quantity=row.quantity,
             received_quantity=row.received_quantity,
-            status=row.status,
+            status=m.TransferStatus(row.status),
             reference=row.reference,
             created_at=row.created_at,
             received_at=row.received_at,
@@ -797,9 +803,12 @@ class PickLine:
 @strawberry.type(description="A provider contributed by an installed plugin.")
 class Plugin:
     name: str
-    kind: str
+    kind: ProviderKind
     version: str
-    capabilities: list[str]
+    capabilities: list[str] = strawberry.field(
+        description="The operations it offers (the values of MarketplaceCapability, "
+        "PaymentCapability or TaxCapability, by its kind)."
+    )
     plugin: str
     display_name: str
 
@@ -807,20 +816,20 @@ class Plugin:
 @strawberry.type(description="A message in a buyer conversation.")
 class Message:
     id: strawberry.ID
-    direction: str = strawberry.field(description="inbound (from the buyer) or outbound (a reply).")
+    direction: m.MessageDirection = strawberry.field(description="INBOUND (from the buyer) or OUTBOUND.")
     body: str
     sent_at: datetime
-    delivery: str | None = strawberry.field(description="Replies: pending, sent or failed.")
+    delivery: m.MessageDelivery | None = strawberry.field(description="Replies only.")
     delivery_error: str | None
 
     @classmethod
     def from_row(cls, row: m.Message) -> Message:
         return cls(
             id=encode_id("Message", row.id),
-            direction=row.direction,
+            direction=m.MessageDirection(row.direction),
             body=row.body,
             sent_at=row.sent_at,
-            delivery=row.delivery,
+            delivery=optional_member(m.MessageDelivery, row.delivery),
             delivery_error=row.delivery_error,
         )
 
@@ -834,7 +843,7 @@ class Conversation(Node):
     buyer_name: str | None
     order_external_id: str | None
     language: str = strawberry.field(description="What canned replies are chosen in.")
-    status: str = strawberry.field(description="awaiting_reply, answered or closed.")
+    status: m.ConversationStatus
     last_message_at: datetime
     awaiting_since: datetime | None
     reply_due_at: datetime | None = strawberry.field(description="24 h after the oldest unanswered message.")
@@ -850,7 +859,7 @@ class Conversation(Node):
             buyer_name=row.buyer_name,
             order_external_id=row.order_external_id,
             language=row.language,
-            status=row.status,
+            status=m.ConversationStatus(row.status),
             last_message_at=row.last_message_at,
             awaiting_since=row.awaiting_since,
             reply_due_at=row.reply_due_at,
