@@ -39,6 +39,10 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
 }
 
 
+#: Node types whose GraphQL name differs from their ID prefix.
+_SHOWN = {"ChannelConnection": "Shop"}
+
+
 @strawberry.type(description="The caller: its tenant and the scopes of its API key.")
 class Viewer:
     tenant_slug: str
@@ -71,7 +75,7 @@ class Query:
     @strawberry.field(
         description="Any object by its global ID; null if it does not exist here. Requires the "
         "read scope of the object's type: "
-        + ", ".join(sorted({f"{name} `{scope}`" for name, (_, _, scope) in NODES.items()}))
+        + ", ".join(sorted({f"{_SHOWN.get(name, name)} `{scope}`" for name, (_, _, scope) in NODES.items()}))
         + " (or `admin`)."
     )
     async def node(self, info: Info[Any, Any], id: strawberry.ID) -> Node | None:
