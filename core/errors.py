@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 
-
 class ErrorCode(StrEnum):
     """What went wrong with a request as a whole (``extensions.code`` of a GraphQL error)."""
 
@@ -63,6 +62,8 @@ class ErrorCode(StrEnum):
     CREDENTIALS = "CREDENTIALS"
     MALFORMED = "MALFORMED"
     SYNC_FAILED = "SYNC_FAILED"
+    JOBS_UNAVAILABLE = "JOBS_UNAVAILABLE"  #: the job queue cannot be reached
+    REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
 
 
 #: Input errors any domain's operation can meet.

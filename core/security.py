@@ -40,6 +40,7 @@ __all__ = [
 
 KEY_PREFIX = "cdk"
 
+
 class Scope(StrEnum):
     """What an API key may do. ``admin`` implies all of them."""
 

@@ -233,7 +233,8 @@ def _sorted_after(cursor: str, sort: Sort) -> tuple[int, Any]:
     pk, text = int(parts[2]), parts[3]
     if text == _NULL and sort.nullable:
         return pk, None
-    python_type = sort.column.property.columns[0].type.python_type
+    column_type = sort.column.property.columns[0].type
+    python_type = getattr(column_type, "impl_instance", column_type).python_type
     try:
         if python_type is datetime:
             value: Any = datetime.fromisoformat(text)
@@ -252,7 +253,8 @@ def _keyset(model: Any, sort: Sort, cursor: str, reverse: bool) -> ColumnElement
     """The rows after ``cursor`` in the list's order."""
     if sort.column is None:
         pk = _after(cursor)
-        return model.id < pk if reverse else model.id > pk
+        after: ColumnElement[bool] = model.id < pk if reverse else model.id > pk
+        return after
     pk, value = _sorted_after(cursor, sort)
     col = sort.column
     if reverse:  # col DESC NULLS FIRST, id DESC

@@ -114,7 +114,8 @@ CASES = [
         "NaN is not JSON",
         "BAD_REQUEST",
         body=lambda ids: _raw(
-            "query($h: Float!) { orders(filter: {sla: AT_RISK, slaWithinHours: $h}) { nodes { id } } }", '{"h": NaN}'
+            "query($h: Float!) { orders(filter: {sla: AT_RISK, slaWithinHours: $h}) { nodes { id } } }",
+            '{"h": NaN}',
         ),
         status=400,
     ),

@@ -60,7 +60,9 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
     assert g1["status"] == "ALLOCATED"
     assert g1["lines"][0]["variant"] == {"sku": "SKU-2"}  # mapped through the listing
     assert g1["allocations"] == [{"quantity": 3, "status": "RESERVED", "warehouse": {"code": "SG1"}}]
-    at_risk = await api.data("{ orders(filter: {sla: AT_RISK, slaWithinHours: 6}) { nodes { id } } }", key=key)
+    at_risk = await api.data(
+        "{ orders(filter: {sla: AT_RISK, slaWithinHours: 6}) { nodes { id } } }", key=key
+    )
     assert g1["id"] in [n["id"] for n in at_risk["orders"]["nodes"]]
 
     picks = await api.data(
@@ -95,7 +97,7 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
     assert shop.market.confirmations[-1].carrier_code == "NJV"
 
     returned = await mutate(
-        'mutation($o: ID!, $w: ID!, $l: ID!) { returnReceive(input: {orderId: $o, warehouseId: $w, lines: [{orderLineId: $l, quantity: 1, condition: DAMAGED}]}) { order { status returns { quantity condition } } userErrors { code } } }',
+        "mutation($o: ID!, $w: ID!, $l: ID!) { returnReceive(input: {orderId: $o, warehouseId: $w, lines: [{orderLineId: $l, quantity: 1, condition: DAMAGED}]}) { order { status returns { quantity condition } } userErrors { code } } }",
         {"o": g1["id"], "w": warehouse, "l": g1["lines"][0]["id"]},
     )
     assert returned["order"]["returns"] == [{"quantity": 1, "condition": "DAMAGED"}]
@@ -135,7 +137,8 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
         "nodes"
     ]  # 8 - 3 shipped; the damaged return is written off
     events = await api.data(
-        '{ events(filter: {types: ["shipment.confirmed", "order.cancelled"]}) { nodes { type subject } } }', key=key
+        '{ events(filter: {types: ["shipment.confirmed", "order.cancelled"]}) { nodes { type subject } } }',
+        key=key,
     )
     assert [e["type"] for e in events["events"]["nodes"]] == ["shipment.confirmed", "order.cancelled"]
     assert events["events"]["nodes"][1]["subject"] == g2["id"]

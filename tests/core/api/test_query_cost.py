@@ -73,7 +73,11 @@ async def test_aliases_of_big_lists_are_refused_before_they_run(
     """30 aliases of events(first: 500) cost 30 x 500, above a request's 1,000 points: refused
     with the cost in extensions, and no event is read."""
     tenant = await tenant_factory()
-    query = "{ " + " ".join(f"e{i}: events(first: 500) {{ nodes {{ id type payload }} }}" for i in range(30)) + " }"
+    query = (
+        "{ "
+        + " ".join(f"e{i}: events(first: 500) {{ nodes {{ id type payload }} }}" for i in range(30))
+        + " }"
+    )
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

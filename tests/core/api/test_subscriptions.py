@@ -74,7 +74,11 @@ async def test_a_console_follows_events_as_they_commit(live_server: str, tenant_
             t.key,
             f'mutation {{ stockTransferStart(input: {{variantId: "{variant}", fromWarehouseId: "{ids[0]}", toWarehouseId: "{ids[1]}", quantity: 1}}) {{ transfer {{ id }} }} }}',
         )
-        seen = (await gql(t.key, '{ events(first: 100, filter: {types: ["transfer.started"]}) { nodes { cursor } } }'))["events"]["nodes"]
+        seen = (
+            await gql(
+                t.key, '{ events(first: 100, filter: {types: ["transfer.started"]}) { nodes { cursor } } }'
+            )
+        )["events"]["nodes"]
         assert len(seen) == 1
         await ws.send(
             json.dumps(
@@ -277,7 +281,10 @@ async def test_a_scope_removed_from_the_key_ends_the_subscription_that_needs_it(
     assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10)) == {"id": "1", "type": "complete"}
 
     # the key still works for what it may do; the socket stays open for that
-    for op, query in (("2", "{ events { nodes { type } } }"), ("3", "{ products(first: 1) { nodes { id } } }")):
+    for op, query in (
+        ("2", "{ events { nodes { type } } }"),
+        ("3", "{ products(first: 1) { nodes { id } } }"),
+    ):
         await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {"query": query}}))
         result = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
         assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "complete"

@@ -395,7 +395,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         '{id: $a, name: "pwned", connectionId: $b}',
         {"a": ("warehouse", "id"), "b": ("connection", "connectionId")},
     ),
-    "connectionUpdate": ('{id: $a, status: PAUSED}', {"a": ("connection", "id")}),
+    "connectionUpdate": ("{id: $a, status: PAUSED}", {"a": ("connection", "id")}),
     "stockReceive": (
         "{variantId: $a, warehouseId: $b, quantity: 100}",
         {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
@@ -448,7 +448,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "shipmentShip": ("{id: $a}", {"a": ("shipment", "id")}),
     "returnReceive": (
-        '{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: SELLABLE}]}',
+        "{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: SELLABLE}]}",
         {"a": ("order", "orderId"), "b": ("warehouse", "warehouseId"), "c": ("line", "lines.0.orderLineId")},
     ),
     "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": ("order", "orderId")}),
