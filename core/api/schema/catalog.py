@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.catalog_types import Product, Variant
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import CatalogUserError, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
-from crossdock.api.schema.types import Product, Variant
 from crossdock.db import models as m
 from crossdock.services import catalog
 

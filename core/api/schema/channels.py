@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.channel_types import ChannelConnection, Listing
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
 from crossdock.api.schema.errors import ChannelUserError, in_transaction, requires
 from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, resolve_ids, sort_keys
-from crossdock.api.schema.types import ChannelConnection, Listing
 from crossdock.db import models as m
 from crossdock.services import connections, listings
 

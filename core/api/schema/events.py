@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -21,22 +22,50 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import state
+from crossdock.api.schema.common import JSON
 from crossdock.api.schema.errors import requires, scope_sentence
-from crossdock.api.schema.relay import Connection, Edge, PageInfo
-from crossdock.api.schema.types import Event
+from crossdock.api.schema.relay import Connection, Edge, PageInfo, encode_id
 from crossdock.db import models as m
 from crossdock.errors import CrossdockError, UserError
 from crossdock.security import Scope
 from crossdock.services.events import START, Position, current_position, parse_cursor, read_events
 from crossdock.services.events import _horizon as _horizon  # the same horizon as read_events
 
-__all__ = ["POLL_SECONDS", "Query", "Subscription"]
+__all__ = ["POLL_SECONDS", "Event", "Query", "Subscription"]
 
 POLL_SECONDS = 0.5
 PAGE = 100
 MAX_PAGE = 500
 #: The scope reading events needs; the subscription checks it itself on every poll.
 EVENTS_SCOPE = Scope.EVENTS_READ
+
+
+@strawberry.type(
+    description="A domain event from the outbox. Readers get every committed event once, in a "
+    "stable order (by writing transaction, then id); resume with the last event's `cursor`."
+)
+class Event:
+    id: strawberry.ID = strawberry.field(description="The event's id (unique; not its reading order).")
+    cursor: str = strawberry.field(description="Opaque position: pass it as `after` to resume after it.")
+    type: str
+    subject: strawberry.ID | None = strawberry.field(description="Global ID of what it is about.")
+    payload: JSON
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.Event) -> Event:
+        subject = None
+        if row.subject and ":" in row.subject:
+            name, _, pk = row.subject.partition(":")
+            subject = encode_id(name, int(pk))
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            cursor=Position(row.txid, row.id).cursor,
+            type=row.type,
+            subject=subject,
+            payload=JSON(row.payload or {}),
+            created_at=row.created_at,
+        )
 
 
 def _coded(exc: CrossdockError) -> GraphQLError:

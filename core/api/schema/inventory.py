@@ -13,8 +13,8 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import set_fields, units
 from crossdock.api.schema.errors import InventoryUserError, in_transaction, requires
+from crossdock.api.schema.inventory_types import StockLevel, Transfer, Warehouse
 from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
-from crossdock.api.schema.types import StockLevel, Transfer, Warehouse
 from crossdock.db import models as m
 from crossdock.services import inventory
 

@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.errors import MessagingUserError, in_transaction, requires
+from crossdock.api.schema.messaging_types import CannedReply, Conversation, Message
 from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
-from crossdock.api.schema.types import CannedReply, Conversation, Message
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.services import messaging

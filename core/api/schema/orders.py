@@ -15,8 +15,8 @@ from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput, bounded, units
 from crossdock.api.schema.errors import OrderUserError, in_transaction, requires
 from crossdock.api.schema.loaders import columns
+from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, Shipment
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
-from crossdock.api.schema.types import ORDER_RELATIONS, Order, PickLine, Shipment
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.services import aftersales, allocation, fulfilment, sla

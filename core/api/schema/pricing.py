@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.channel_types import Listing
 from crossdock.api.schema.common import Money, MoneyInput, set_fields, units
 from crossdock.api.schema.errors import PricingUserError, in_transaction, requires
 from crossdock.api.schema.loaders import children
+from crossdock.api.schema.order_types import Order
 from crossdock.api.schema.relay import (
     Connection,
     Node,
@@ -29,7 +31,6 @@ from crossdock.api.schema.relay import (
     sort_keys,
 )
 from crossdock.api.schema.scalars import LocalDateTime
-from crossdock.api.schema.types import Listing, Order
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.db.validation import field_name
