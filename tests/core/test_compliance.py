@@ -222,9 +222,9 @@ def test_a_rule_must_cite_its_source_and_say_what_it_matches() -> None:
         ComplianceRule(
             id="x",
             where=frozenset({"FR"}),
-            reason="tea",
+            reason="tea",  # type: ignore[arg-type]
             message="m",
-            source="s",  # type: ignore[arg-type]
+            source="s",
             keywords=("x",),
         )
     with pytest.raises(ValueError, match="declared twice"):
