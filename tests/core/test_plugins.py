@@ -42,7 +42,7 @@ class Tax:
     name = "nowhere_tax"
     display_name = "Nowhere tax"
     version = "1"
-    capabilities = frozenset()
+    capabilities: frozenset[str] = frozenset()
 
     def applies_to(self, country: str) -> bool:
         return country == "XX"
