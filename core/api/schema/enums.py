@@ -91,6 +91,10 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)
+    # each code's meaning (crossdock.errors) becomes its value's description in the schema
+    _meanings = {**errors.COMMON_CODES, **errors.DOMAIN_CODES[_domain]}
+    for _value in _enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        _value.description = _meanings[_value.name]
 
 
 def member(enum: type[E], value: Any) -> E:
