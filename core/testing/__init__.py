@@ -35,6 +35,7 @@ from crossdock.testing.kit import (
     make_tenant,
     queue_job,
 )
+from crossdock.testing.regions import set_tenant_settings
 from crossdock.testing.shop import Shop, address_problems, build_shop, run_job, sync_to_the_end, until_done
 from crossdock.testing.waiting import wait_until
 
@@ -60,6 +61,7 @@ __all__ = [
     "queue_job",
     "run_job",
     "serve",
+    "set_tenant_settings",
     "sync_to_the_end",
     "until_done",
     "wait_until",
