@@ -279,7 +279,7 @@ class Demo:
         while True:
             page = self.gql(ORDERS_PAGE, {"after": after})["orders"]
             for node in page["nodes"]:
-                statuses[node["status"]] += 1
+                statuses[node["status"].lower()] += 1  # ON_HOLD in the API, on_hold in the report
                 reasons.update({h["reason"] for h in node["holds"] if not h["releasedAt"]})
             if not page["pageInfo"]["hasNextPage"]:
                 break

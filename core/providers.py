@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.money import Money
@@ -70,11 +70,13 @@ __all__ = [
     "SettlementKind",
     "SettlementLine",
     "SettlementPage",
+    "SettlementStatus",
     "ShipmentConfirmation",
     "Site",
     "StockUpdate",
     "TaxBase",
     "TaxCapability",
+    "TaxCollector",
     "TaxContext",
     "TaxEngine",
     "TaxLine",
@@ -414,6 +416,12 @@ class SettlementKind(StrEnum):
     OTHER = "other"
 
 
+class SettlementStatus(StrEnum):
+    OPEN = "open"  #: still collecting lines
+    CLOSED = "closed"  #: final, not paid yet
+    PAID = "paid"
+
+
 @dataclass(frozen=True)
 class SettlementLine:
     kind: str
@@ -700,6 +708,14 @@ class TaxScheme(StrEnum):
     EXEMPT = "exempt"
 
 
+class TaxCollector(StrEnum):
+    """Who collects a line's tax."""
+
+    SELLER = "seller"
+    MARKETPLACE = "marketplace"  #: deemed supplier / marketplace facilitator
+    BUYER = "buyer"  #: reverse charge, import VAT paid by the buyer
+
+
 @dataclass(frozen=True)
 class TaxQuote:
     """Tax for one line: the rate, the amount, who collects it, under which scheme, and the
@@ -822,9 +838,11 @@ class TaxEngine(Protocol):
 
 
 class _Base:
-    name: ClassVar[str]
-    display_name: ClassVar[str] = ""
-    version: ClassVar[str] = "0"
+    # Plain attributes, as the Protocols declare them: a subclass sets them in its body
+    # (``name = "myshop"``) and ``return [MyShop()]`` type-checks as a provider list.
+    name: str
+    display_name: str = ""
+    version: str = "0"
     capabilities: frozenset[str] = frozenset()
 
     def _unsupported(self, operation: str) -> NotSupported:

@@ -110,7 +110,7 @@ def amazon_ats(demo: dict[str, Any], sku: str) -> int:
     )
 
 
-ORDERS = 'query($c: String!) { orders(first: 100, filter: {channel: $c, status: ["allocated"]}) { nodes { id externalId allocations { warehouse { id } } } } }'
+ORDERS = "query($c: String!) { orders(first: 100, filter: {channel: $c, status: [ALLOCATED]}) { nodes { id externalId allocations { warehouse { id } } } } }"
 
 
 def test_orders_flow_ship_confirms_and_stock_shows(demo: dict[str, Any]) -> None:
@@ -240,7 +240,7 @@ def _orders(demo: dict[str, Any]) -> tuple[int, int, set[str]]:
         page = _gql(demo, HOLDS, {"a": after})["orders"]
         for node in page["nodes"]:
             total += 1
-            held += node["status"] == "on_hold"
+            held += node["status"].upper() == "ON_HOLD"
             reasons |= {h["reason"] for h in node["holds"] if not h["releasedAt"]}
         if not page["pageInfo"]["hasNextPage"]:
             return total, held, reasons
