@@ -231,4 +231,6 @@ def create_app(
         exception_handlers={Unauthenticated: _auth_error, Forbidden: _auth_error},
         request_max_body_size=MAX_BODY,
         middleware=[idempotency_middleware(app, max_body=MAX_BODY)],
+        # logging is set up once by the CLI (crossdock.cli.log_config), not per app
+        logging_config=None,
     )
