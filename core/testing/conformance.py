@@ -182,7 +182,8 @@ class MarketplaceConformance:
             account = emulator.open_account(self.site)
             listing_ids = {sku: emulator.add_product(account, sku, stock=0) for sku in SKUS}
             tenant = await tenant_factory()
-            async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+                session = uow.session
                 await catalog.create_product(
                     session, title="Conformance", variants=[catalog.VariantSpec(sku=s) for s in SKUS]
                 )
@@ -194,7 +195,7 @@ class MarketplaceConformance:
                 variants = {v.sku: v.id for v in (await session.scalars(select(Variant))).all()}
                 for variant_id in variants.values():
                     await inventory.receive_stock(
-                        session, variant_id=variant_id, warehouse_id=wh.id, quantity=5000
+                        uow, variant_id=variant_id, warehouse_id=wh.id, quantity=5000
                     )
                 conn = await connections.create_connection(
                     session,
@@ -274,7 +275,8 @@ class MarketplaceConformance:
             setup.emulator.add_order(setup.account, "SHIP-1", [(SKUS[0], 1, "12.00")])
             await setup.sync()
             order = (await setup.orders())["SHIP-1"]
-            async with setup.app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+            async with setup.app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+                session = uow.session
                 shipment = await fulfilment.pack_shipment(
                     session,
                     order.id,
@@ -282,7 +284,7 @@ class MarketplaceConformance:
                     carrier="Conformance Post",
                     tracking_number="CONF123456",
                 )
-                await fulfilment.ship_shipment(session, shipment.id)
+                await fulfilment.ship_shipment(uow, shipment.id)
             outcome = await until_done(setup.job("confirm_shipment", shipment_id=shipment.id))
             assert outcome == "confirmed"
             async with setup.app.db.tenant(setup.tenant.id) as session:
@@ -321,12 +323,13 @@ class MarketplaceConformance:
         from crossdock.services import listings
 
         async with self.connected(app, tenant_factory) as setup:
-            async with setup.app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+            async with setup.app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+                session = uow.session
                 conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
                 assert conn is not None
                 rows = (await session.scalars(select(Listing).order_by(Listing.channel_sku))).all()
                 for row, amount in zip(rows, ("12.90", "7.50"), strict=True):
-                    await listings.update_listing(session, row.id, price=Money.of(amount, conn.currency))
+                    await listings.update_listing(uow, row.id, price=Money.of(amount, conn.currency))
             result = await until_done(setup.job("push_prices", connection_id=setup.connection_id))
             assert result["pushed"] == 2
             assert [setup.emulator.price(setup.account, sku) for sku in SKUS] == ["12.90", "7.50"]
@@ -372,8 +375,8 @@ class MarketplaceConformance:
             assert len((await setup.conversations())["amy"][1]) == 2
             if MarketplaceCapability.MESSAGES_SEND not in app.plugins.marketplace(self.channel).capabilities:
                 return
-            async with app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
-                reply = await messaging.reply(session, app.plugins, amy.id, text="It ships today, sorry!")
+            async with app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+                reply = await messaging.reply(uow, amy.id, text="It ships today, sorry!")
             assert await until_done(setup.job("send_message", message_id=reply.id)) == "sent"
             assert await until_done(setup.job("send_message", message_id=reply.id)) == "done"
             assert setup.emulator.messages_to(setup.account, "amy") == ["It ships today, sorry!"]

@@ -27,11 +27,12 @@ class AmazonShop(MarketplaceConformance):
 
 async def _ship(setup: Setup, external_id: str) -> None:
     order = (await setup.orders())[external_id]
-    async with setup.app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+    async with setup.app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+        session = uow.session
         shipment = await fulfilment.pack_shipment(
             session, order.id, setup.warehouse_id, carrier="UPS", tracking_number=f"1Z{external_id[-4:]}"
         )
-        await fulfilment.ship_shipment(session, shipment.id)
+        await fulfilment.ship_shipment(uow, shipment.id)
     assert await until_done(setup.job("confirm_shipment", shipment_id=shipment.id)) == "confirmed"
 
 

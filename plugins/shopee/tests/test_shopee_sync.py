@@ -30,7 +30,8 @@ async def setup(app: Any, tenant_factory: Any) -> Any:
         emu.add_model(shop_id, 100, 2, "SKU-2")
         emu.generate(shop_id, 300, seed=2)
         tenant = await tenant_factory()
-        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+            session = uow.session
             await catalog.create_product(
                 session,
                 title="Lamp",
@@ -39,9 +40,7 @@ async def setup(app: Any, tenant_factory: Any) -> Any:
             wh = await inventory.create_warehouse(session, code="SG", name="SG", country="SG")
             variants = {v.sku: v.id for v in (await session.scalars(select(Variant))).all()}
             for variant_id in variants.values():
-                await inventory.receive_stock(
-                    session, variant_id=variant_id, warehouse_id=wh.id, quantity=2000
-                )
+                await inventory.receive_stock(uow, variant_id=variant_id, warehouse_id=wh.id, quantity=2000)
             conn = await connections.create_connection(
                 session,
                 app.plugins,
@@ -88,14 +87,15 @@ async def test_sync_confirm_push_and_refresh(app: Any, setup: Any) -> None:
         assert await session.scalar(select(func.count(Order.id))) == 300
 
     # ship one allocated order; the channel gets the tracking number
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         order = await session.scalar(
             select(Order).where(Order.status == "allocated", Order.channel_status == "READY_TO_SHIP").limit(1)
         )
         shipment = await fulfilment.pack_shipment(
             session, order.id, setup["warehouse_id"], carrier="Ninja Van", tracking_number="NV-777"
         )
-        await fulfilment.ship_shipment(session, shipment.id)
+        await fulfilment.ship_shipment(uow, shipment.id)
     assert (
         await until_done(lambda: JOBS["confirm_shipment"](ctx, tenant_id=tenant.id, shipment_id=shipment.id))
         == "confirmed"

@@ -164,15 +164,14 @@ async def _emulator(orders: int, fail_rate: float) -> tuple[asyncio.subprocess.P
 async def _shop(app: Any, tenant_factory: Any, info: dict[str, Any]) -> tuple[Any, int]:
     """A tenant with the emulated shop's SKUs in stock, connected to it."""
     tenant = await tenant_factory()
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         await catalog.create_product(
             session, title="Demo", variants=[catalog.VariantSpec(sku=s) for s in info["listings"]]
         )
         wh = await inventory.create_warehouse(session, code="SG", name="SG", country="SG")
         for variant in (await session.scalars(select(Variant))).all():
-            await inventory.receive_stock(
-                session, variant_id=variant.id, warehouse_id=wh.id, quantity=100_000
-            )
+            await inventory.receive_stock(uow, variant_id=variant.id, warehouse_id=wh.id, quantity=100_000)
         conn = await connections.create_connection(
             session,
             app.plugins,
