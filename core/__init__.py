@@ -7,6 +7,15 @@ internal and may change without notice.
 
 from __future__ import annotations
 
+from crossdock.compliance import (
+    CheckKind,
+    ComplianceFinding,
+    ComplianceReason,
+    ComplianceRule,
+    ComplianceRules,
+    QuantityLimit,
+    QuantityUnit,
+)
 from crossdock.errors import (
     ChannelError,
     CrossdockError,
@@ -80,6 +89,11 @@ __all__ = [
     "ChannelOrder",
     "ChannelOrderLine",
     "ChannelSettlement",
+    "CheckKind",
+    "ComplianceFinding",
+    "ComplianceReason",
+    "ComplianceRule",
+    "ComplianceRules",
     "CrossdockError",
     "FxRates",
     "MarketplaceBase",
@@ -106,6 +120,8 @@ __all__ = [
     "PaymentStatus",
     "PriceUpdate",
     "PushResult",
+    "QuantityLimit",
+    "QuantityUnit",
     "RateLimit",
     "Refund",
     "SettlementKind",

@@ -2,21 +2,151 @@
 
 The API turns :class:`UserError` into ``userErrors`` on mutation payloads and the others
 into GraphQL errors whose ``extensions.code`` is the same code.
+
+The codes are closed sets: :class:`ErrorCode` (failures of a request as a whole) and one
+enum per domain for input errors (``OrderErrorCode`` ...), each holding the codes every
+domain shares (:data:`COMMON_CODES`) and its own. One condition has one code everywhere:
+a malformed ID is ``INVALID_ID`` and an unknown or foreign one ``NOT_FOUND``, in a query's
+``extensions.code`` as in a mutation's ``userErrors``. Services raise these codes as
+strings (a ``StrEnum`` member equals its value); a test checks that every code raised in
+the core is a member of one of these enums.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 __all__ = [
+    "COMMON_CODES",
+    "DOMAIN_CODES",
+    "AccountErrorCode",
+    "CatalogErrorCode",
     "ChannelError",
+    "ChannelErrorCode",
     "CrossdockError",
+    "ErrorCode",
     "Forbidden",
+    "InventoryErrorCode",
+    "MessagingErrorCode",
     "NotFound",
     "NotSupported",
+    "OrderErrorCode",
     "PluginLoadError",
+    "PricingErrorCode",
     "TenantScopeError",
     "Unauthenticated",
     "UserError",
 ]
+
+
+class ErrorCode(StrEnum):
+    """What went wrong with a request as a whole (``extensions.code`` of a GraphQL error)."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"  #: no valid API key
+    FORBIDDEN = "FORBIDDEN"  #: the key lacks the scope the field names
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    #: the document does not fit the schema (an unknown field, argument or enum value)
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"  #: the query costs more than the bucket holds
+    THROTTLED = "THROTTLED"  #: not enough cost points now; retry after the seconds given
+    BAD_REQUEST = "BAD_REQUEST"  #: not a GraphQL request (e.g. a subscription over HTTP)
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"  #: a bug: logged, no detail shown
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    TENANT_SCOPE = "TENANT_SCOPE"
+    NOT_SUPPORTED = "NOT_SUPPORTED"  #: the provider does not offer this operation
+    PLUGIN_LOAD_ERROR = "PLUGIN_LOAD_ERROR"
+    SECRET_KEY = "SECRET_KEY"  #: the server's secret key is missing or unusable
+    #: a channel's API refused: the codes of :class:`ChannelError`
+    CHANNEL_ERROR = "CHANNEL_ERROR"
+    AUTH_EXPIRED = "AUTH_EXPIRED"
+    CREDENTIALS = "CREDENTIALS"
+    MALFORMED = "MALFORMED"
+    SYNC_FAILED = "SYNC_FAILED"
+    JOBS_UNAVAILABLE = "JOBS_UNAVAILABLE"  #: the job queue cannot be reached
+    REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
+
+
+#: Input errors any domain's operation can meet.
+COMMON_CODES: dict[str, str] = {
+    "INVALID": "the value breaks a rule of its field (the message says which)",
+    "INVALID_ID": "not one of our global IDs, or an ID of another type than the field takes",
+    "NOT_FOUND": "no such object for this tenant (a foreign ID gets the same answer)",
+    "INVALID_CURSOR": "not a cursor this list gave out (or one of another sort order)",
+    "REQUIRED": "a value must be given",
+    "TOO_LONG": "a text is longer than its field allows",
+    "OUT_OF_RANGE": "a number or quantity outside what the field allows",
+    "INVALID_STRING": "a text contains a character that cannot be stored",
+    "INVALID_DATE": "not an ISO 8601 date, or outside the supported years",
+    "INVALID_DATETIME": "not an ISO 8601 time with an offset, or outside the supported years",
+    "INVALID_DECIMAL": "not a decimal number",
+    "INVALID_JSON": "not a JSON object of the accepted size",
+    "INVALID_AMOUNT": "an amount with more decimals than its currency has, or too large",
+    "INVALID_CURRENCY": "not an ISO 4217 currency code",
+    "INVALID_COUNTRY": "not an ISO 3166 country code",
+    "INVALID_STATE": "the object is not in a state that allows this",
+    "TAKEN": "another object already has this unique value",
+    "CONFLICT": "concurrent changes to the same objects kept colliding; try again",
+    "IDEMPOTENCY_KEY_IN_USE": "the Idempotency-Key is held by a request still running",
+    "NOT_SUPPORTED": "the channel or provider does not offer this operation",
+}
+
+#: Each domain's own input errors.
+DOMAIN_CODES: dict[str, dict[str, str]] = {
+    "Catalog": {"INVALID_SKU": "a SKU with characters channels do not accept"},
+    "Inventory": {
+        "INSUFFICIENT_STOCK": "fewer units on hand (or available) than asked for",
+        "BELOW_RESERVED": "on hand would fall below what is reserved for orders",
+    },
+    "Channel": {
+        "UNKNOWN_CHANNEL": "no installed marketplace plugin has this name",
+        "UNKNOWN_SITE": "the channel has no such site",
+        "URL_NOT_ALLOWED": "the base URL points somewhere the server may not call",
+    },
+    "Order": {
+        "NOT_HELD": "the order has no (such) hold to release",
+        "NOTHING_TO_PACK": "the order has nothing left to pack in that warehouse",
+        "ALREADY_SHIPPED": "the shipment has already left",
+        "OVER_REFUND": "refunds would exceed what the order was paid",
+        "CURRENCY_MISMATCH": "an amount in another currency than the order's",
+        "INSUFFICIENT_STOCK": "fewer units than asked for",
+    },
+    "Pricing": {
+        "NO_COST": "the variant has no cost to price from",
+        "NO_PRICE_RULE": "the listing has no price rule",
+        "NO_PRICE": "the listing has no price",
+        "IMPOSSIBLE_MARGIN": "fees, tax and margin add up to 100 % or more of the price",
+        "FX_RATE_UNAVAILABLE": "no exchange rate for the currencies and day",
+        "FX_REQUIRED": "a conversion needs an FX plugin and none is installed",
+        "INVALID_TIMEZONE": "not an IANA time zone",
+    },
+    "Messaging": {
+        "INVALID_LANGUAGE": "not a language tag",
+        "NO_TRANSLATION": "the canned reply has no text in the conversation's language",
+        "UNKNOWN_PLACEHOLDER": "the text uses a placeholder that does not exist",
+        "PLACEHOLDER_UNAVAILABLE": "the conversation has no value for a placeholder the text uses",
+    },
+    "Account": {
+        "INVALID_SCOPE": "not a scope API keys can hold",
+        "INVALID_SLUG": "not a lower-case slug",
+    },
+}
+
+
+def _domain_enum(domain: str) -> type[StrEnum]:
+    codes = {**COMMON_CODES, **DOMAIN_CODES[domain]}
+    enum = StrEnum(f"{domain}ErrorCode", [(c, c) for c in codes])  # type: ignore[misc]
+    enum.__doc__ = f"Why an input to a {domain.lower()} operation was refused."
+    enum.descriptions = codes  # type: ignore[attr-defined]
+    return enum
+
+
+CatalogErrorCode = _domain_enum("Catalog")
+InventoryErrorCode = _domain_enum("Inventory")
+ChannelErrorCode = _domain_enum("Channel")
+OrderErrorCode = _domain_enum("Order")
+PricingErrorCode = _domain_enum("Pricing")
+MessagingErrorCode = _domain_enum("Messaging")
+AccountErrorCode = _domain_enum("Account")
 
 
 class CrossdockError(Exception):

@@ -28,6 +28,21 @@ never the traceback). A plugin's bug therefore never stops a sync, a stock chang
 shipment; it shows up on the orders or listings it could not judge.
 
 All arguments are passed by keyword; a hook implementation may accept any subset of them.
+Implementations are found the way pluggy finds them: functions marked ``@hookimpl``, named
+like the hook or tied to it with ``@hookimpl(specname="crossdock_...")``.
+
+**How each hook is documented.** Every docstring below has the same parts, in this order
+(``tests/core/test_hookspecs.py`` checks them): a summary line; a ``:param name:`` field for
+each argument and a ``:returns:`` field; a paragraph starting "Called" saying when the core
+calls it; a paragraph starting "If an implementation raises" saying exactly what happens
+then; an ``Example::`` block, a working implementation (the test registers it with
+``load_plugins(extra=...)`` and calls it through the core's real hook); and
+``.. versionadded::`` / ``.. versionchanged::`` notes. "unreleased" is the version after
+0.1.0.
+
+.. versionchanged:: unreleased
+   Registration-hook implementations are found through pluggy, no longer by attribute
+   name: an unmarked function named like a hook is not called, and ``specname=`` works.
 """
 
 from __future__ import annotations
@@ -62,21 +77,45 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def crossdock_marketplaces() -> Iterable[MarketplaceProvider]:
     """Return the marketplace (sales channel) providers this plugin offers.
 
-    Called once when the plugin manager loads. Return an iterable of objects satisfying
-    :class:`crossdock.providers.MarketplaceProvider`, usually subclasses of
-    :class:`crossdock.providers.MarketplaceBase`. Each provider's ``name`` is the channel
-    name used in connections (``"amazon"``, ``"shopee"``) and must be unique across plugins.
+    :returns: an iterable of objects satisfying
+        :class:`crossdock.providers.MarketplaceProvider`, usually subclasses of
+        :class:`crossdock.MarketplaceBase` (which raises ``NotSupported`` for whatever is
+        not overridden). Each provider's ``name`` is the channel name connections use
+        (``"amazon"``, ``"shopee"``): a lower-case identifier, unique across plugins. Its
+        ``capabilities`` (:class:`crossdock.MarketplaceCapability`) say which operations it
+        implements; the scheduler syncs orders, messages and payouts only for channels
+        declaring them.
 
-    The provider declares in ``capabilities`` which operations it implements
-    (:class:`crossdock.providers.MarketplaceCapability`); the loader rejects a provider that
-    claims a capability whose method it does not override. Results from every plugin are
-    collected.
+    Called once, when the plugin manager loads (server start, ``crossdock`` commands, the
+    testing kit's ``load_plugins``); every plugin's providers are collected.
+
+    If an implementation raises, or returns a provider that fails validation (no
+    lower-case identifier ``name``, a missing Protocol member, a capability whose method is
+    not overridden, a name another plugin already took), the whole plugin is skipped: it is
+    unregistered, none of its providers or hooks are used, and its name and the problem
+    are reported in ``Plugins.failures`` (``crossdock plugins list``, ``/health``). The
+    server runs with the other plugins.
 
     Example::
 
+        from crossdock import MarketplaceBase, hookimpl
+
+
+        class CornerShop(MarketplaceBase):
+            name = "cornershop"
+            display_name = "Corner Shop"
+            version = "1.0.0"
+
+
         @hookimpl
         def crossdock_marketplaces():
-            return [MyShopMarketplace()]
+            return [CornerShop()]
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       ``fetch_messages(conn, updated_since=, page_token=)`` returns a ``MessagePage``,
+       ``send_message`` takes an ``OutgoingMessage``, and ``confirm_shipment`` may return
+       the tracking number the channel assigned.
     """
 
 
@@ -84,10 +123,40 @@ def crossdock_marketplaces() -> Iterable[MarketplaceProvider]:
 def crossdock_payment_providers() -> Iterable[PaymentProvider]:
     """Return the payment providers this plugin offers (card processors, COD, transfer).
 
-    Called once when the plugin manager loads; results from every plugin are collected.
-    Each object satisfies :class:`crossdock.providers.PaymentProvider`; ``name`` is unique
-    across plugins. ``payment_methods(country, amount)`` is asked when a console wants the
-    methods available for a checkout; providers rank their own options.
+    :returns: an iterable of objects satisfying
+        :class:`crossdock.providers.PaymentProvider`, usually subclasses of
+        :class:`crossdock.PaymentBase`; ``name`` is unique across plugins and
+        ``capabilities`` (:class:`crossdock.PaymentCapability`) name the methods it
+        overrides. ``payment_methods(country, amount, account)`` is asked when a console
+        wants the ways to pay for a checkout; providers rank their own options.
+
+    Called once, when the plugin manager loads; every plugin's providers are collected.
+
+    If an implementation raises, or returns a provider that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`.
+
+    Example::
+
+        from crossdock import PaymentBase, PaymentCapability, PaymentMethodOption, hookimpl
+
+
+        class PayOnInvoice(PaymentBase):
+            name = "invoice"
+            display_name = "Pay on invoice"
+            capabilities = frozenset({PaymentCapability.METHODS})
+
+            def payment_methods(self, country, amount, account=None):
+                if country != "DE":
+                    return []
+                return [PaymentMethodOption(self.name, "invoice", "Kauf auf Rechnung", rank=50)]
+
+
+        @hookimpl
+        def crossdock_payment_providers():
+            return [PayOnInvoice()]
+
+    .. versionadded:: 0.1.0
     """
 
 
@@ -95,8 +164,36 @@ def crossdock_payment_providers() -> Iterable[PaymentProvider]:
 def crossdock_carriers() -> Iterable[CarrierProvider]:
     """Return the carrier providers (labels, tracking) this plugin offers.
 
-    Called once when the plugin manager loads; results from every plugin are collected.
-    Each object satisfies :class:`crossdock.providers.CarrierProvider`.
+    :returns: an iterable of objects satisfying
+        :class:`crossdock.providers.CarrierProvider` (``name``, ``display_name``,
+        ``version``, ``capabilities`` and ``async track(tracking_number)``), usually
+        subclasses of :class:`crossdock.CarrierBase`; ``name`` is unique across plugins.
+
+    Called once, when the plugin manager loads; every plugin's carriers are collected.
+
+    If an implementation raises, or returns a carrier that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`.
+
+    Example::
+
+        from crossdock import CarrierBase, hookimpl
+
+
+        class Pigeon(CarrierBase):
+            name = "pigeon"
+            display_name = "Pigeon Post"
+            capabilities = frozenset({"tracking"})
+
+            async def track(self, tracking_number):
+                return [{"status": "in_transit", "number": tracking_number}]
+
+
+        @hookimpl
+        def crossdock_carriers():
+            return [Pigeon()]
+
+    .. versionadded:: 0.1.0
     """
 
 
@@ -104,9 +201,46 @@ def crossdock_carriers() -> Iterable[CarrierProvider]:
 def crossdock_tax_engines() -> Iterable[TaxEngine]:
     """Return the tax engines this plugin offers, usually one per region (EU VAT, US).
 
-    Called once when the plugin manager loads; results from every plugin are collected.
-    Each object satisfies :class:`crossdock.providers.TaxEngine`; ``applies_to(country)``
-    tells the core which engine computes tax for a destination.
+    :returns: an iterable of objects satisfying :class:`crossdock.providers.TaxEngine`,
+        usually subclasses of :class:`crossdock.TaxBase`. ``applies_to(country)`` tells
+        the core which engine taxes a destination; ``quote(context, lines)`` returns one
+        :class:`crossdock.TaxQuote` per :class:`crossdock.TaxLine`; ``thresholds()`` lists
+        the registration thresholds the core tallies per tenant and year.
+
+    Called once, when the plugin manager loads; every plugin's engines are collected.
+
+    If an implementation raises, or returns an engine that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`.
+
+    Example::
+
+        from decimal import Decimal
+
+        from crossdock import TaxBase, TaxCapability, TaxQuote, hookimpl
+
+
+        class FlatTax(TaxBase):
+            name = "flat_tax"
+            display_name = "Flat 10 % (illustration)"
+            capabilities = frozenset({TaxCapability.QUOTE})
+
+            def applies_to(self, country):
+                return country == "XX"
+
+            def quote(self, context, lines):
+                rate = Decimal("0.10")
+                return [TaxQuote(sku=line.sku, rate=rate, amount=line.tax_at(rate)) for line in lines]
+
+
+        @hookimpl
+        def crossdock_tax_engines():
+            return [FlatTax()]
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       ``quote(country, lines)`` became ``quote(context, lines)``; ``thresholds()`` and
+       ``validate_vat_number()`` were added (``TaxBase`` supplies defaults).
     """
 
 
@@ -114,11 +248,40 @@ def crossdock_tax_engines() -> Iterable[TaxEngine]:
 def crossdock_emulators() -> Iterable[Any]:
     """Return emulator factories for this plugin's channels (tests, demo, ``crossdock emulate``).
 
-    Called once when the plugin manager loads; results from every plugin are collected.
-    Each item is a callable taking a :class:`crossdock.testing.emulator.Faults` and returning
-    an emulator that satisfies :class:`crossdock.testing.conformance.EmulatorHandle` (an
-    ASGI app with seller-side helpers). It needs a ``name`` attribute equal to the channel
-    name and a ``default_site``. Nothing is imported from the kit unless it is used.
+    :returns: an iterable of callables, each taking a :class:`crossdock.testing.emulator.Faults`
+        and returning an emulator that satisfies
+        :class:`crossdock.testing.conformance.EmulatorHandle` (an ASGI app with seller-side
+        helpers); usually subclasses of :class:`crossdock.testing.emulator.Emulator`. Each
+        needs a ``name`` attribute equal to its channel's name and a ``default_site``.
+        Import the testing kit inside the hook, so that a server that never emulates does
+        not load it.
+
+    Called once, when the plugin manager loads; every plugin's factories are collected by
+    name. The conformance suite, the demo and ``crossdock emulate NAME`` use them.
+
+    If an implementation raises, the whole plugin is skipped and reported by name in
+    ``Plugins.failures``, as for :func:`crossdock_marketplaces` (its marketplaces are not
+    registered either).
+
+    Example::
+
+        from crossdock import hookimpl
+
+
+        @hookimpl
+        def crossdock_emulators():
+            from crossdock.testing.emulator import Emulator
+
+            class CornerShopEmulator(Emulator):
+                name = "cornershop"
+                default_site = "XX"
+
+            return [CornerShopEmulator]
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises now skips its plugin entirely (it used to leave the
+       plugin's other hooks registered).
     """
 
 
@@ -127,13 +290,41 @@ def crossdock_fx_rates(day: date) -> FxRates | None:
     """Return the reference exchange rates in force on ``day``, or ``None`` if this plugin
     has none.
 
-    Called when the core needs rates for a day it has not stored yet (a conversion, the
-    daily refresh); the first plugin to answer wins. Return the rates published on ``day``,
-    or, on a day without publication (weekends, holidays), the latest ones before it, with
-    their own ``day``. The core stores them, so a day is asked for once.
+    :param day: the calendar day (UTC) the core needs rates for, usually an order's
+        placement day.
+    :returns: a :class:`crossdock.FxRates`: the rates published on ``day`` or, on a day
+        without publication (weekends, holidays), the latest ones before it, with their
+        own ``day``; units of each currency per one ``base``, Decimals as published. Or
+        ``None``: the next plugin is asked. The first answer wins.
 
-    An implementation that raises is logged and skipped: the next plugin is asked, and with
-    no answer the amounts are left unconverted (as for a currency nobody publishes).
+    Called when the core needs rates for a day whose own publication it has not stored (a
+    conversion, the daily refresh). The core stores what it gets: a day whose publication
+    is stored is never asked again; a day that borrows an earlier publication is asked
+    again at most once a minute per process, so a late publication is picked up.
+
+    If an implementation raises, the exception is logged with its traceback and the next
+    plugin is asked. With no answer at all, amounts that need that day's rates stay
+    unconverted, as for a currency nobody publishes: an order's reporting-currency total is
+    left empty and its tax tally is skipped (a ``tax.tally_skipped`` event); the day is
+    asked for again next time.
+
+    Example::
+
+        from datetime import date
+        from decimal import Decimal
+
+        from crossdock import FxRates, hookimpl
+
+
+        @hookimpl
+        def crossdock_fx_rates(day):
+            if day < date(2026, 1, 1):
+                return None  # another plugin may have older rates
+            return FxRates(day=day, base="EUR", rates={"USD": Decimal("1.0571")}, source="fixed")
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises is skipped instead of failing the operation.
     """
 
 
@@ -146,21 +337,43 @@ def crossdock_order_checks(
 ) -> Iterable[tuple[str, str]] | None:
     """Return holds to put on an order as it is ingested, or ``None`` for no objection.
 
-    ``tenant`` is the tenant's slug, ``order`` the normalized
-    :class:`crossdock.providers.ChannelOrder`, ``connection`` a read-only mapping with the
-    connection's ``id``, ``channel``, ``site`` and ``currency``.
+    :param tenant: the tenant's slug.
+    :param order: the normalized :class:`crossdock.ChannelOrder` as the channel sent it.
+    :param connection: a read-only mapping with the connection's ``id``, ``channel``,
+        ``site`` and ``currency``.
+    :returns: an iterable of ``(reason, message)`` pairs, or ``None``. Reasons are short
+        snake_case words an operator can filter on (``fraud_suspect``, ``prohibited_item``;
+        :class:`crossdock.ComplianceReason` for goods rules), messages say what and why.
+        Every plugin's holds are collected and the order goes ``on_hold`` with all of them.
 
-    Called inside the ingestion transaction each time a new order arrives (not for later
-    updates of the same order). Return an iterable of ``(reason, message)`` pairs; every
-    plugin's holds are collected and the order goes ``on_hold`` with all of them. Reasons are
-    short snake_case words an operator can filter on (``fraud_suspect``,
-    ``prohibited_item``). The hook must not do I/O: it runs while rows are locked.
+    Called inside the ingestion transaction, once for each new order (not for later
+    updates of the same order, nor for an order that arrives already cancelled). The hook
+    must not do I/O: it runs while rows are locked. Region plugins answer it from
+    declarative rules with :meth:`crossdock.ComplianceRules.order_holds`.
 
-    If the implementation raises (or returns something that is not such pairs), the order
+    If an implementation raises (or returns something that is not such pairs), the order
     is held with reason ``plugin_error`` and the message ``plugin '<name>' could not check
-    this order: crossdock_order_checks raised <ExceptionType>``; the exception is logged
-    with its traceback, the other plugins' checks still run, and the rest of the page is
-    stored as usual. The operator releases the hold once the plugin is fixed.
+    this order: crossdock_order_checks raised <ExceptionType>`` (never the traceback nor
+    the exception's text); the exception is logged with its traceback, the other plugins'
+    checks still run, and the rest of the page is stored as usual. The operator releases
+    the hold once the plugin is fixed.
+
+    Example::
+
+        from crossdock import hookimpl
+
+
+        @hookimpl
+        def crossdock_order_checks(order):
+            address = order.shipping_address
+            if address is not None and address.country == "KP":
+                return [("sanctioned_destination", "goods may not be shipped to North Korea")]
+            return None
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises holds the order ``plugin_error`` instead of failing
+       the whole page's ingestion.
     """
 
 
@@ -170,20 +383,45 @@ def crossdock_listing_checks(
 ) -> Iterable[tuple[str, str]] | None:
     """Return compliance problems with offering a SKU on a connection, or ``None``.
 
-    ``listing`` is a read-only mapping with the listing's ``sku``, ``channel_sku``,
-    ``title``, the product's ``product_title``, ``brand`` and ``category``, and the variant's
-    ``options``; ``connection`` has ``id``, ``channel``, ``site``, ``country`` (where the
-    buyers are) and ``currency``.
+    :param tenant: the tenant's slug.
+    :param listing: a read-only mapping with the listing's ``sku``, ``channel_sku``,
+        ``title``, the product's ``product_title``, ``brand`` and ``category``, and the
+        variant's ``options``.
+    :param connection: a read-only mapping with ``id``, ``channel``, ``site``, ``country``
+        (where the buyers are) and ``currency``.
+    :returns: an iterable of ``(reason, message)`` pairs (``prohibited_item``,
+        ``restricted_item``, ``needs_certificate``, ``needs_warning``...), or ``None``.
+        Every plugin's problems are collected and stored on the listing (``issues``,
+        replacing the previous ones); a problem not there before raises a
+        ``listing.compliance_issue`` event. No stock is pushed while a ``prohibited_item``
+        stands.
 
-    Called when a listing is created or changed, inside that transaction. Return an iterable
-    of ``(reason, message)`` pairs (``prohibited_item``, ``restricted_item``,
-    ``needs_certificate``...); every plugin's problems are collected and stored on the
-    listing, where an operator sees them and stock is not pushed while a ``prohibited_item``
-    stands. The hook must not do I/O.
+    Called inside the transaction that creates or updates a listing (not when only its
+    product or variant changes). The hook must not do I/O. Region plugins answer it with
+    :meth:`crossdock.ComplianceRules.listing_problems`.
 
-    If the implementation raises, the listing gets a ``plugin_error`` issue naming the
-    plugin and the exception's type (stock is still offered: only ``prohibited_item``
-    withholds it); the exception is logged and the listing is saved.
+    If an implementation raises (or returns something that is not such pairs), the listing
+    gets a ``plugin_error`` issue naming the plugin and the exception's type; the
+    exception is logged with its traceback, the other plugins' checks still count, and the
+    listing is saved. Its stock is still offered: only ``prohibited_item`` withholds it.
+
+    Example::
+
+        from crossdock import hookimpl
+
+
+        @hookimpl
+        def crossdock_listing_checks(listing, connection):
+            title = (listing["title"] or "").lower()
+            if connection["country"] == "DE" and "battery" in title:
+                why = "battery producers must be registered (Regulation (EU) 2023/1542 Art. 55)"
+                return [("needs_certificate", why)]
+            return None
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises leaves a ``plugin_error`` issue instead of failing the
+       listing's change.
     """
 
 
@@ -194,14 +432,40 @@ def crossdock_listing_checks(
 def crossdock_order_ingested(
     tenant: str, order_id: int, external_id: str, status: str, created: bool
 ) -> None:
-    """Called after an order from a channel has been stored (created or updated).
+    """Tell plugins that an order from a channel has been stored (created or updated).
 
-    ``order_id`` is Crossdock's id, ``external_id`` the marketplace's, ``status`` the
-    Crossdock status after the change, ``created`` whether this was the first time the order
-    was seen. Called after the transaction commits, once per order that actually changed (a
-    re-delivered copy that changes nothing does not call it). Return values are ignored; an
-    exception is logged with its traceback, does not undo the ingestion, and does not keep
-    the other plugins (or the other orders of the page) from being told.
+    :param tenant: the tenant's slug.
+    :param order_id: Crossdock's id of the order.
+    :param external_id: the marketplace's id of the order.
+    :param status: the order's Crossdock status after the change (``ready``,
+        ``on_hold``...).
+    :param created: whether this was the first time the order was seen.
+    :returns: nothing; return values are ignored.
+
+    Called after the ingestion transaction commits, once per order that actually changed
+    (a re-delivered copy that changes nothing does not call it).
+
+    If an implementation raises, the exception is logged with its traceback; it does not
+    undo the ingestion, and the other plugins (and the other orders of the page) are still
+    told.
+
+    Example::
+
+        import logging
+
+        from crossdock import hookimpl
+
+        log = logging.getLogger("crossdock_example")
+
+
+        @hookimpl
+        def crossdock_order_ingested(tenant, order_id, status, created):
+            if created and status == "on_hold":
+                log.warning("order %s of %s arrived on hold", order_id, tenant)
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises no longer keeps the other plugins from being told.
     """
 
 
@@ -214,24 +478,77 @@ def crossdock_stock_changed(
     reserved: int,
     reason: str,
 ) -> None:
-    """Called after a stock level changed (receipt, adjustment, reservation, shipment).
+    """Tell plugins that a stock level changed (receipt, adjustment, reservation, shipment).
 
-    Receives the level's new ``on_hand`` and ``reserved`` and the ledger ``reason`` that
-    changed it. Called after the transaction commits, once per level changed. Return values
-    are ignored; an exception is logged with its traceback, does not undo the change, and
-    does not keep the other plugins (or the other levels) from being told. Use it to mirror
-    stock into another system; pushes to marketplaces are the core's job.
+    :param tenant: the tenant's slug.
+    :param variant_id: Crossdock's id of the variant.
+    :param warehouse_id: Crossdock's id of the warehouse.
+    :param on_hand: the level's new quantity on hand.
+    :param reserved: the level's new reserved quantity.
+    :param reason: the stock ledger reason of the change: ``receipt``, ``adjustment``,
+        ``reservation``, ``release``, ``shipment``, ``transfer_out``, ``transfer_in``,
+        ``stocktake``, ``damage`` or ``return``.
+    :returns: nothing; return values are ignored.
+
+    Called after the transaction commits, once per level changed. Use it to mirror stock
+    into another system; pushes to marketplaces are the core's job.
+
+    If an implementation raises, the exception is logged with its traceback; it does not
+    undo the change, and the other plugins (and the other levels) are still told.
+
+    Example::
+
+        import logging
+
+        from crossdock import hookimpl
+
+        log = logging.getLogger("crossdock_example")
+
+
+        @hookimpl
+        def crossdock_stock_changed(variant_id, warehouse_id, on_hand, reserved):
+            if on_hand - reserved <= 0:
+                log.warning("variant %s is sold out in warehouse %s", variant_id, warehouse_id)
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises no longer keeps the other plugins from being told.
     """
 
 
 @hookspec
 def crossdock_shipment_confirmed(tenant: str, order_id: int, shipment_id: int, tracking_number: str) -> None:
-    """Called after a channel accepted a shipment's tracking number.
+    """Tell plugins that a channel accepted a shipment's tracking number.
 
-    ``order_id`` and ``shipment_id`` are Crossdock's ids. Called once per shipment, after
-    the confirmation has been recorded (``confirmed_at`` set and committed), from the job
-    that confirmed it. Return values are ignored; an exception is logged with its
-    traceback, does not undo the confirmation nor fail the job (the channel is not asked
-    again), and does not keep the other plugins from being told. Use it to notify the buyer
-    or a carrier integration.
+    :param tenant: the tenant's slug.
+    :param order_id: Crossdock's id of the order.
+    :param shipment_id: Crossdock's id of the shipment.
+    :param tracking_number: the tracking number the channel now shows the buyer (the one
+        the channel assigned, for platform logistics).
+    :returns: nothing; return values are ignored.
+
+    Called once per shipment, by the job that confirmed it, after the confirmation has been
+    recorded (``confirmed_at`` set and committed). Use it to notify the buyer or a carrier
+    integration.
+
+    If an implementation raises, the exception is logged with its traceback; it does not
+    undo the confirmation nor fail the job (the channel is not asked again), and the other
+    plugins are still told.
+
+    Example::
+
+        import logging
+
+        from crossdock import hookimpl
+
+        log = logging.getLogger("crossdock_example")
+
+
+        @hookimpl
+        def crossdock_shipment_confirmed(order_id, tracking_number):
+            log.info("order %s is on its way: %s", order_id, tracking_number)
+
+    .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       An implementation that raises no longer keeps the other plugins from being told.
     """

@@ -2,6 +2,9 @@
 
 Callers never touch ``pm.hook`` directly (the pattern tox uses): :class:`Plugins` has one
 method per hook the core calls, so a renamed hook is a type error, not a silent no-op.
+Implementations are found the way pluggy finds them (``pm.hook.<name>.get_hookimpls()``):
+only functions marked ``@crossdock.hookimpl``, under the hook's name or ``specname=``; an
+unmarked attribute that happens to share a hook's name is never called.
 
 A plugin that fails to import, or registers an invalid provider, is reported by name in
 :attr:`Plugins.failures` and skipped; the server keeps running with the others.
@@ -310,6 +313,17 @@ def load_plugins(allow: Sequence[str] | None = None, extra: Iterable[tuple[str, 
     return plugins
 
 
+def _own_results(pm: pluggy.PluginManager, hook: str, plugin: object) -> list[Any]:
+    """What ``plugin``'s own implementations of the registration hook ``hook`` return, as
+    pluggy finds them (marked ``@hookimpl``, under their own name or ``specname=``), flattened;
+    the other plugins' implementations are not called."""
+    caller: pluggy.HookCaller = getattr(pm.hook, hook)
+    if not any(impl.plugin is plugin for impl in caller.get_hookimpls()):
+        return []
+    others = [other for other in pm.get_plugins() if other is not plugin]
+    return [item for result in pm.subset_hook_caller(hook, remove_plugins=others)() for item in result or ()]
+
+
 def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
     """Register one plugin and collect its providers; on any problem leave no trace of it."""
     pm = plugins.pm
@@ -320,12 +334,10 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
         found: list[tuple[ProviderKind, Any]] = []
         provider: Any
         for kind, (hook, protocol) in _REGISTRATION.items():
-            impl = getattr(obj, hook, None)
-            if impl is None:
-                continue
-            for provider in impl() or ():
+            for provider in _own_results(pm, hook, obj):
                 _validate_provider(kind, protocol, provider)
                 found.append((kind, provider))
+        emulators = _own_results(pm, "crossdock_emulators", obj)
         registries: dict[ProviderKind, dict[str, Any]] = {
             ProviderKind.MARKETPLACE: plugins.marketplaces,
             ProviderKind.PAYMENT: plugins.payment_providers,
@@ -337,8 +349,9 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
                 raise ValueError(f"{kind} provider {provider.name!r} is already registered")
     except Exception:
         pm.unregister(obj)
+        plugins._isolated.clear()
         raise
-    for factory in getattr(obj, "crossdock_emulators", lambda: ())() or ():
+    for factory in emulators:
         plugins.emulators[str(factory.name)] = factory
     for kind, provider in found:
         registries[kind][provider.name] = provider

@@ -70,11 +70,13 @@ __all__ = [
     "SettlementKind",
     "SettlementLine",
     "SettlementPage",
+    "SettlementStatus",
     "ShipmentConfirmation",
     "Site",
     "StockUpdate",
     "TaxBase",
     "TaxCapability",
+    "TaxCollector",
     "TaxContext",
     "TaxEngine",
     "TaxLine",
@@ -414,6 +416,12 @@ class SettlementKind(StrEnum):
     OTHER = "other"
 
 
+class SettlementStatus(StrEnum):
+    OPEN = "open"  #: still collecting lines
+    CLOSED = "closed"  #: final, not paid yet
+    PAID = "paid"
+
+
 @dataclass(frozen=True)
 class SettlementLine:
     kind: str
@@ -698,6 +706,14 @@ class TaxScheme(StrEnum):
     NEXUS = "nexus"  #: US: the seller has nexus and collects
     NO_NEXUS = "no_nexus"  #: US: no obligation yet
     EXEMPT = "exempt"
+
+
+class TaxCollector(StrEnum):
+    """Who collects a line's tax."""
+
+    SELLER = "seller"
+    MARKETPLACE = "marketplace"  #: deemed supplier / marketplace facilitator
+    BUYER = "buyer"  #: reverse charge, import VAT paid by the buyer
 
 
 @dataclass(frozen=True)

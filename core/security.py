@@ -19,6 +19,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -29,6 +30,7 @@ __all__ = [
     "SCOPES",
     "GeneratedKey",
     "RedactSecrets",
+    "Scope",
     "Vault",
     "generate_api_key",
     "hash_secret",
@@ -38,20 +40,38 @@ __all__ = [
 
 KEY_PREFIX = "cdk"
 
-#: Every scope an API key can hold. ``admin`` implies all of them.
+
+class Scope(StrEnum):
+    """What an API key may do. ``admin`` implies all of them."""
+
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    INVENTORY_READ = "inventory:read"
+    INVENTORY_WRITE = "inventory:write"
+    CHANNELS_READ = "channels:read"
+    CHANNELS_WRITE = "channels:write"
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    MESSAGES_READ = "messages:read"
+    MESSAGES_WRITE = "messages:write"
+    EVENTS_READ = "events:read"
+    ADMIN = "admin"
+
+
+#: Every scope an API key can hold, with what it allows. ``admin`` implies all of them.
 SCOPES: Mapping[str, str] = {
-    "catalog:read": "read products and variants",
-    "catalog:write": "create and change products and variants",
-    "inventory:read": "read warehouses and stock",
-    "inventory:write": "change warehouses and stock",
-    "channels:read": "read connections and listings",
-    "channels:write": "create and change connections",
-    "orders:read": "read orders",
-    "orders:write": "act on orders",
-    "messages:read": "read buyer conversations and canned replies",
-    "messages:write": "reply to buyers and edit canned replies",
-    "events:read": "follow the event stream",
-    "admin": "everything",
+    Scope.CATALOG_READ: "read products and variants",
+    Scope.CATALOG_WRITE: "create and change products and variants",
+    Scope.INVENTORY_READ: "read warehouses and stock",
+    Scope.INVENTORY_WRITE: "change warehouses and stock",
+    Scope.CHANNELS_READ: "read connections and listings",
+    Scope.CHANNELS_WRITE: "create and change connections",
+    Scope.ORDERS_READ: "read orders",
+    Scope.ORDERS_WRITE: "act on orders",
+    Scope.MESSAGES_READ: "read buyer conversations and canned replies",
+    Scope.MESSAGES_WRITE: "reply to buyers and edit canned replies",
+    Scope.EVENTS_READ: "follow the event stream",
+    Scope.ADMIN: "everything",
 }
 
 

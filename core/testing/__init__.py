@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from crossdock.plugins import Plugins, load_plugins
 from crossdock.testing.kit import EMULATOR_HOSTS, GraphQL, TestTenant, emulator_http, make_tenant
+from crossdock.testing.regions import set_tenant_settings
 from crossdock.testing.waiting import wait_until
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "emulator_http",
     "load_plugins",
     "make_tenant",
+    "set_tenant_settings",
     "wait_until",
 ]

@@ -54,11 +54,11 @@ def test_demo_server_serves_health_and_plugins(tmp_path: Path) -> None:
         )
         data = response.json()["data"]
         assert {
-            ("amazon", "marketplace"),
-            ("shopee", "marketplace"),
-            ("lazada", "marketplace"),
-            ("tiktok", "marketplace"),
-            ("stripe", "payment"),
+            ("amazon", "MARKETPLACE"),
+            ("shopee", "MARKETPLACE"),
+            ("lazada", "MARKETPLACE"),
+            ("tiktok", "MARKETPLACE"),
+            ("stripe", "PAYMENT"),
         } <= {(p["name"], p["kind"]) for p in data["plugins"]}
         assert "Trail Backpack 30L" in [p["title"] for p in data["products"]["nodes"]]
         assert (tmp_path / "crossdock.db").exists()

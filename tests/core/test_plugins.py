@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from crossdock import MarketplaceBase, MarketplaceCapability, PaymentBase, hookimpl
-from crossdock.plugins import load_plugins
+from crossdock import ChannelOrder, MarketplaceBase, MarketplaceCapability, Money, PaymentBase, hookimpl
+from crossdock.testing import load_plugins
 
 
 class Liar(MarketplaceBase):
@@ -41,7 +42,7 @@ class Tax:
     name = "nowhere_tax"
     display_name = "Nowhere tax"
     version = "1"
-    capabilities = frozenset()
+    capabilities: frozenset[str] = frozenset()
 
     def applies_to(self, country: str) -> bool:
         return country == "XX"
@@ -93,6 +94,96 @@ class TypoPlugin:
     @hookimpl
     def crossdock_marketplace(self) -> list[object]:  # misspelt hook name
         return []
+
+
+class Unmarked:
+    """Attributes named like hooks but not marked ``@hookimpl``: not hook implementations."""
+
+    def __init__(self) -> None:
+        self.called: list[str] = []
+
+    def crossdock_marketplaces(self) -> list[object]:
+        self.called.append("crossdock_marketplaces")
+        return [Fine()]
+
+    def crossdock_emulators(self) -> list[object]:
+        self.called.append("crossdock_emulators")
+        return [FineEmulator]
+
+    def crossdock_order_checks(self, order: ChannelOrder) -> list[tuple[str, str]]:
+        self.called.append("crossdock_order_checks")
+        return [("fraud_suspect", "unmarked")]
+
+    crossdock_tax_engines = [Tax()]  # not even callable
+
+
+class Renamed:
+    """Implementations under other names, tied to their hooks by ``specname``."""
+
+    @hookimpl(specname="crossdock_marketplaces")
+    def channels(self) -> list[object]:
+        return [Fine()]
+
+    @hookimpl(specname="crossdock_emulators")
+    def fakes(self) -> list[object]:
+        return [FineEmulator]
+
+
+class BrokenEmulators:
+    @hookimpl
+    def crossdock_marketplaces(self) -> list[object]:
+        return [Fine()]
+
+    @hookimpl
+    def crossdock_emulators(self) -> list[object]:
+        raise RuntimeError("emulator kit not installed")
+
+    @hookimpl
+    def crossdock_order_checks(self) -> list[tuple[str, str]]:
+        return [("fraud_suspect", "still registered")]
+
+
+def test_only_marked_implementations_are_hooks() -> None:
+    unmarked = Unmarked()
+    plugins = load_plugins(allow=[], extra=[("unmarked", unmarked)])
+    assert plugins.failures == {}
+    assert (plugins.marketplaces, plugins.tax_engines, plugins.emulators, plugins.infos) == ({}, {}, {}, [])
+    order = ChannelOrder(
+        external_id="o",
+        status="pending",
+        channel_status="new",
+        placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        total=Money.of("1", "EUR"),
+        lines=[],
+    )
+    assert plugins.order_checks(tenant="t", order=order, connection={}) == []
+    assert unmarked.called == []
+
+
+def test_implementations_named_by_specname_register() -> None:
+    plugins = load_plugins(allow=[], extra=[("renamed", Renamed())])
+    assert plugins.failures == {}
+    assert set(plugins.marketplaces) == {"fine"}
+    assert plugins.emulators == {"fine": FineEmulator}
+    assert [(i.name, i.plugin) for i in plugins.infos] == [("fine", "renamed")]
+
+
+def test_a_registration_hook_that_raises_leaves_no_trace_of_its_plugin() -> None:
+    plugins = load_plugins(allow=[], extra=[("broken", BrokenEmulators()), ("good", GoodPlugin())])
+    assert "emulator kit not installed" in plugins.failures["broken"]
+    assert {i.plugin for i in plugins.infos} == {"good"}
+    assert plugins.pm.get_plugin("broken") is None
+    order = ChannelOrder(
+        external_id="o",
+        status="pending",
+        channel_status="new",
+        placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        total=Money.of("1", "EUR"),
+        lines=[],
+    )
+    assert plugins.order_checks(tenant="t", order=order, connection={}) == []
 
 
 def test_registers_every_kind_and_lists_it() -> None:

@@ -98,7 +98,7 @@ def amazon_ats(demo: dict[str, Any], sku: str) -> int:
     )
 
 
-ORDERS = 'query($c: String!) { orders(first: 100, filter: {channel: $c, status: ["allocated"]}) { nodes { id externalId allocations { warehouse { id } } } } }'
+ORDERS = "query($c: String!) { orders(first: 100, filter: {channel: $c, status: [ALLOCATED]}) { nodes { id externalId allocations { warehouse { id } } } } }"
 
 
 def test_orders_flow_ship_confirms_and_stock_shows(demo: dict[str, Any]) -> None:

@@ -91,12 +91,12 @@ async def test_an_unknown_listing_does_not_fail_the_connection(
         body = await api.data(LISTINGS, key=tenant.key)
         nodes = {n["channelSku"]: n for n in body["listings"]["nodes"]}
         for sku in ("KNOWN-1", "KNOWN-2"):
-            assert nodes[sku]["pushStatus"] == "ok" and nodes[sku]["lastError"] is None
+            assert nodes[sku]["pushStatus"] == "OK" and nodes[sku]["lastError"] is None
             assert nodes[sku]["lastPushedQuantity"] == 7
         gone = nodes["GONE-1"]
-        assert gone["pushStatus"] == "error" and gone["lastErrorAt"] is not None
+        assert gone["pushStatus"] == "ERROR" and gone["lastErrorAt"] is not None
         assert gone["lastError"] and gone["lastPushedQuantity"] is None
-        assert gone["lastErrorOperation"] == "price"  # the latest refusal: the price push
+        assert gone["lastErrorOperation"] == "PRICE"  # the latest refusal: the price push
 
         # the connection is untouched, and orders keep coming in
         async with app.db.tenant(tenant.id) as session:

@@ -29,7 +29,7 @@ from crossdock.testing.pytest_plugin import TEST_SECRET
 
 ORDERS = int(os.environ.get("CROSSDOCK_SCALE_OUT_ORDERS", "400"))
 
-ALLOCATED = """query { orders(first: 50, filter: {status: ["allocated"]}) { nodes { id channelStatus } } }"""
+ALLOCATED = """query { orders(first: 50, filter: {status: [ALLOCATED]}) { nodes { id channelStatus } } }"""
 PACK = """mutation($o: ID!, $w: ID!, $t: String!) { shipmentPack(input: {orderId: $o, warehouseId: $w,
   carrier: "SPX", trackingNumber: $t}) { shipment { id } userErrors { code } } }"""
 SHIP = "mutation($id: ID!) { shipmentShip(input: {id: $id}) { shipment { id } userErrors { code } } }"

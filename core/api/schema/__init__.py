@@ -13,7 +13,7 @@ from strawberry.types import ExecutionContext
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
-from crossdock.api.schema.errors import ErrorCodes
+from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "SCHEMA_FILE", "build_schema", "schema"]
@@ -51,6 +51,7 @@ Mutation = merge_types(
     ),
 )
 Subscription = events.Subscription
+describe_scopes(Query, Mutation, Subscription)
 
 
 class Schema(strawberry.Schema):
@@ -61,7 +62,13 @@ class Schema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    from crossdock.api.schema import types
+    from crossdock.api.schema import (
+        catalog_types,
+        channel_types,
+        inventory_types,
+        messaging_types,
+        order_types,
+    )
 
     extensions: list[Any] = [
         DocumentCache,  # the depth, alias and token limits, and parsed documents kept
@@ -70,18 +77,18 @@ def build_schema() -> strawberry.Schema:
         ErrorCodes,
     ]
     node_types = [
-        types.Product,
-        types.Variant,
-        types.Warehouse,
-        types.StockLevel,
-        types.StockLedgerEntry,
-        types.ChannelConnection,
-        types.Listing,
-        types.Order,
-        types.Shipment,
-        types.Transfer,
-        types.Conversation,
-        types.CannedReply,
+        catalog_types.Product,
+        catalog_types.Variant,
+        inventory_types.Warehouse,
+        inventory_types.StockLevel,
+        inventory_types.StockLedgerEntry,
+        channel_types.ChannelConnection,
+        channel_types.Listing,
+        order_types.Order,
+        order_types.Shipment,
+        inventory_types.Transfer,
+        messaging_types.Conversation,
+        messaging_types.CannedReply,
         pricing.Promotion,
         pricing.Settlement,
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any, cast
 
 import strawberry
@@ -11,19 +12,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.catalog_types import Product, Variant
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
-from crossdock.api.schema.types import Product, Variant
+from crossdock.api.schema.errors import CatalogUserError, in_transaction, requires
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.services import catalog
 
 __all__ = ["Mutation", "Query"]
 
 
+class ProductSortKeys(StrEnum):
+    ID = "ID"
+    TITLE = "TITLE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+class VariantSortKeys(StrEnum):
+    ID = "ID"
+    SKU = "SKU"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+
+
+PRODUCT_SORTS = sort_keys(ProductSortKeys, m.Product, "The orders products can be listed in.")
+VARIANT_SORTS = sort_keys(VariantSortKeys, m.Variant, "The orders variants can be listed in.")
+
+
 @strawberry.input
 class ProductFilter:
-    status: str | None = None
+    status: m.ProductStatus | None = None
     search: str | None = strawberry.field(default=None, description="Matches title or brand.")
 
 
@@ -49,6 +68,8 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         filter: ProductFilter | None = None,
+        sort_key: ProductSortKeys = ProductSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Product]:
         stmt = select(m.Product)
         if filter and filter.status:
@@ -58,7 +79,16 @@ class Query:
             stmt = stmt.where(
                 or_(m.Product.title.ilike(like, escape="\\"), m.Product.brand.ilike(like, escape="\\"))
             )
-        return await paginate(state(info), stmt, m.Product, Product.from_row, first=first, after=after)
+        return await paginate(
+            state(info),
+            stmt,
+            m.Product,
+            Product.from_row,
+            first=first,
+            after=after,
+            sort=PRODUCT_SORTS[sort_key],
+            reverse=reverse,
+        )
 
     @strawberry.field(extensions=requires("catalog:read"))
     async def variants(
@@ -67,6 +97,8 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         filter: VariantFilter | None = None,
+        sort_key: VariantSortKeys = VariantSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Variant]:
         stmt = select(m.Variant)
         if filter:
@@ -82,7 +114,16 @@ class Query:
                 stmt = stmt.where(
                     or_(m.Variant.sku.ilike(like, escape="\\"), m.Variant.title.ilike(like, escape="\\"))
                 )
-        return await paginate(state(info), stmt, m.Variant, Variant.from_row, first=first, after=after)
+        return await paginate(
+            state(info),
+            stmt,
+            m.Variant,
+            Variant.from_row,
+            first=first,
+            after=after,
+            sort=VARIANT_SORTS[sort_key],
+            reverse=reverse,
+        )
 
 
 @strawberry.input
@@ -115,7 +156,7 @@ class ProductCreateInput:
     description: str | None = None
     brand: str | None = None
     category: str | None = strawberry.field(default=None, description="What compliance rules key on.")
-    status: str = "active"
+    status: m.ProductStatus = m.ProductStatus.ACTIVE
     variants: list[VariantInput] = strawberry.field(default_factory=list)
 
 
@@ -126,7 +167,7 @@ class ProductUpdateInput:
     description: str | None = strawberry.UNSET
     brand: str | None = strawberry.UNSET
     category: str | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: m.ProductStatus | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -154,19 +195,39 @@ class VariantUpdateInput:
 @strawberry.type
 class ProductPayload:
     product: Product | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[CatalogUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ProductCreatePayload(ProductPayload):
+    pass
+
+
+@strawberry.type
+class ProductUpdatePayload(ProductPayload):
+    pass
 
 
 @strawberry.type
 class VariantPayload:
     variant: Variant | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[CatalogUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class VariantCreatePayload(VariantPayload):
+    pass
+
+
+@strawberry.type
+class VariantUpdatePayload(VariantPayload):
+    pass
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(extensions=requires("catalog:write"))
-    async def product_create(self, info: Info[Any, Any], input: ProductCreateInput) -> ProductPayload:
+    async def product_create(self, info: Info[Any, Any], input: ProductCreateInput) -> ProductCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             specs = [v.spec(f"variants.{i}") for i, v in enumerate(input.variants)]
             row = await catalog.create_product(
@@ -180,10 +241,10 @@ class Mutation:
             )
             return {"product": Product.from_row(row)}
 
-        return await in_transaction(info, ProductPayload, body)
+        return await in_transaction(info, ProductCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
-    async def product_update(self, info: Info[Any, Any], input: ProductUpdateInput) -> ProductPayload:
+    async def product_update(self, info: Info[Any, Any], input: ProductUpdateInput) -> ProductUpdatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Product)
             changes = set_fields(
@@ -199,10 +260,10 @@ class Mutation:
             row = await catalog.update_product(session, pk, **changes)
             return {"product": Product.from_row(row)}
 
-        return await in_transaction(info, ProductPayload, body)
+        return await in_transaction(info, ProductUpdatePayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
-    async def variant_create(self, info: Info[Any, Any], input: VariantCreateInput) -> VariantPayload:
+    async def variant_create(self, info: Info[Any, Any], input: VariantCreateInput) -> VariantCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             product_pk = await resolve_id(session, input.product_id, m.Product, field="productId")
             spec = catalog.VariantSpec(
@@ -216,10 +277,10 @@ class Mutation:
             row = await catalog.create_variant(session, product_pk, spec)
             return {"variant": Variant.from_row(row)}
 
-        return await in_transaction(info, VariantPayload, body)
+        return await in_transaction(info, VariantCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("catalog:write"))
-    async def variant_update(self, info: Info[Any, Any], input: VariantUpdateInput) -> VariantPayload:
+    async def variant_update(self, info: Info[Any, Any], input: VariantUpdateInput) -> VariantUpdatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Variant)
             changes = set_fields(
@@ -237,4 +298,4 @@ class Mutation:
             row = await catalog.update_variant(session, pk, **changes)
             return {"variant": Variant.from_row(row)}
 
-        return await in_transaction(info, VariantPayload, body)
+        return await in_transaction(info, VariantUpdatePayload, body)

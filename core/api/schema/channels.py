@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, cast
 
 import strawberry
@@ -13,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.channel_types import ChannelConnection, Listing
 from crossdock.api.schema.common import JSON, MoneyInput, set_fields
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, resolve_ids
-from crossdock.api.schema.types import ChannelConnection, Listing
+from crossdock.api.schema.errors import ChannelUserError, in_transaction, requires
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, resolve_ids, sort_keys
 from crossdock.db import models as m
 from crossdock.services import connections, listings
 
@@ -25,8 +26,8 @@ __all__ = ["BackfillMutation", "ListingMutation", "ListingQuery", "Mutation", "Q
 
 @strawberry.input
 class ConnectionFilter:
-    channel: str | None = None
-    status: str | None = None
+    channel: str | None = strawberry.field(default=None, description="A marketplace plugin's name.")
+    status: m.ConnectionStatus | None = None
 
 
 @strawberry.type
@@ -64,7 +65,7 @@ class ConnectionCreateInput:
 class ConnectionUpdateInput:
     id: strawberry.ID
     name: str | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: m.ConnectionStatus | None = strawberry.UNSET
     credentials: JSON | None = strawberry.UNSET
     base_url: str | None = strawberry.UNSET
     settings: JSON | None = strawberry.UNSET
@@ -73,7 +74,27 @@ class ConnectionUpdateInput:
 @strawberry.type
 class ConnectionPayload:
     connection: ChannelConnection | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[ChannelUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ConnectionCreatePayload(ConnectionPayload):
+    pass
+
+
+@strawberry.type
+class ConnectionUpdatePayload(ConnectionPayload):
+    pass
+
+
+@strawberry.type
+class ConnectionWarehousesSetPayload(ConnectionPayload):
+    pass
+
+
+@strawberry.type
+class ConnectionBackfillPayload(ConnectionPayload):
+    pass
 
 
 @strawberry.type
@@ -81,7 +102,7 @@ class Mutation:
     @strawberry.mutation(extensions=requires("channels:write"))
     async def connection_create(
         self, info: Info[Any, Any], input: ConnectionCreateInput
-    ) -> ConnectionPayload:
+    ) -> ConnectionCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             row = await connections.create_connection(
                 session,
@@ -98,12 +119,12 @@ class Mutation:
             )
             return {"connection": ChannelConnection.from_row(row)}
 
-        return await in_transaction(info, ConnectionPayload, body)
+        return await in_transaction(info, ConnectionCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
     async def connection_update(
         self, info: Info[Any, Any], input: ConnectionUpdateInput
-    ) -> ConnectionPayload:
+    ) -> ConnectionUpdatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Connection)
             changes = set_fields(
@@ -121,7 +142,18 @@ class Mutation:
             )
             return {"connection": ChannelConnection.from_row(row)}
 
-        return await in_transaction(info, ConnectionPayload, body)
+        return await in_transaction(info, ConnectionUpdatePayload, body)
+
+
+class ListingSortKeys(StrEnum):
+    ID = "ID"
+    CHANNEL_SKU = "CHANNEL_SKU"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    LAST_PUSHED_AT = "LAST_PUSHED_AT"
+
+
+LISTING_SORTS = sort_keys(ListingSortKeys, m.Listing, "The orders listings can be listed in.")
 
 
 @strawberry.input
@@ -129,6 +161,10 @@ class ListingFilter:
     connection_id: strawberry.ID | None = None
     variant_id: strawberry.ID | None = None
     channel_sku: str | None = None
+    status: m.ListingStatus | None = None
+    push_status: m.ListingPushStatus | None = strawberry.field(
+        default=None, description="ERROR: listings whose last push the channel refused."
+    )
 
 
 @strawberry.type
@@ -142,6 +178,8 @@ class ListingQuery:
         first: int | None = None,
         after: str | None = None,
         filter: ListingFilter | None = None,
+        sort_key: ListingSortKeys = ListingSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Listing]:
         stmt = select(m.Listing)
         if filter:
@@ -155,7 +193,23 @@ class ListingQuery:
                 )
             if filter.channel_sku:
                 stmt = stmt.where(m.Listing.channel_sku == filter.channel_sku)
-        return await paginate(state(info), stmt, m.Listing, Listing.from_row, first=first, after=after)
+            if filter.status:
+                stmt = stmt.where(m.Listing.status == filter.status)
+            if filter.push_status:
+                failed = filter.push_status == m.ListingPushStatus.ERROR
+                stmt = stmt.where(
+                    m.Listing.last_error.is_not(None) if failed else m.Listing.last_error.is_(None)
+                )
+        return await paginate(
+            state(info),
+            stmt,
+            m.Listing,
+            Listing.from_row,
+            first=first,
+            after=after,
+            sort=LISTING_SORTS[sort_key],
+            reverse=reverse,
+        )
 
 
 @strawberry.input
@@ -176,7 +230,7 @@ class ListingUpdateInput:
     external_id: str | None = strawberry.UNSET
     title: str | None = strawberry.UNSET
     ats_share: Decimal | None = strawberry.UNSET
-    status: str | None = strawberry.UNSET
+    status: m.ListingStatus | None = strawberry.UNSET
     price: MoneyInput | None = strawberry.UNSET
 
 
@@ -189,13 +243,23 @@ class ConnectionWarehousesSetInput:
 @strawberry.type
 class ListingPayload:
     listing: Listing | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[ChannelUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ListingCreatePayload(ListingPayload):
+    pass
+
+
+@strawberry.type
+class ListingUpdatePayload(ListingPayload):
+    pass
 
 
 @strawberry.type
 class ListingMutation:
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def listing_create(self, info: Info[Any, Any], input: ListingCreateInput) -> ListingPayload:
+    async def listing_create(self, info: Info[Any, Any], input: ListingCreateInput) -> ListingCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
             variant_pk = await resolve_id(session, input.variant_id, m.Variant, field="variantId")
@@ -211,10 +275,10 @@ class ListingMutation:
             )
             return {"listing": Listing.from_row(row)}
 
-        return await in_transaction(info, ListingPayload, body)
+        return await in_transaction(info, ListingCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def listing_update(self, info: Info[Any, Any], input: ListingUpdateInput) -> ListingPayload:
+    async def listing_update(self, info: Info[Any, Any], input: ListingUpdateInput) -> ListingUpdatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Listing)
             changes = set_fields(
@@ -232,21 +296,21 @@ class ListingMutation:
             row = await listings.update_listing(st.uow, pk, **changes)
             return {"listing": Listing.from_row(row)}
 
-        return await in_transaction(info, ListingPayload, body)
+        return await in_transaction(info, ListingUpdatePayload, body)
 
     @strawberry.mutation(
         extensions=requires("channels:write"), description="Which warehouses' stock this connection sells."
     )
     async def connection_warehouses_set(
         self, info: Info[Any, Any], input: ConnectionWarehousesSetInput
-    ) -> ConnectionPayload:
+    ) -> ConnectionWarehousesSetPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
             ids = await resolve_ids(session, input.warehouse_ids, m.Warehouse, field="warehouseIds")
             row = await listings.set_connection_warehouses(st.uow, connection_pk, ids)
             return {"connection": ChannelConnection.from_row(row)}
 
-        return await in_transaction(info, ConnectionPayload, body)
+        return await in_transaction(info, ConnectionWarehousesSetPayload, body)
 
 
 @strawberry.input
@@ -262,10 +326,10 @@ class BackfillMutation:
     )
     async def connection_backfill(
         self, info: Info[Any, Any], input: ConnectionBackfillInput
-    ) -> ConnectionPayload:
+    ) -> ConnectionBackfillPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Connection)
             row = await connections.start_backfill(st.uow, pk, input.since)
             return {"connection": ChannelConnection.from_row(row)}
 
-        return await in_transaction(info, ConnectionPayload, body)
+        return await in_transaction(info, ConnectionBackfillPayload, body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from functools import cache
 from typing import Any, TypeVar
 
 import strawberry
@@ -24,11 +25,29 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.enums import ERROR_CODE_ENUMS
 from crossdock.db.retry import is_conflict, is_unique_violation, retry_conflicts
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.services import idempotency
 
-__all__ = ["IDEMPOTENCY", "ErrorCodes", "UserErrorType", "constraint_error", "in_transaction", "requires"]
+__all__ = [
+    "IDEMPOTENCY",
+    "USER_ERROR_TYPES",
+    "CatalogUserError",
+    "ChannelUserError",
+    "ErrorCodes",
+    "InventoryUserError",
+    "MessagingUserError",
+    "OrderUserError",
+    "PricingUserError",
+    "UserErrorType",
+    "constraint_error",
+    "describe_scopes",
+    "in_transaction",
+    "required_scope",
+    "requires",
+    "scope_sentence",
+]
 
 #: The context key of the request's idempotency claim (set by the Idempotency-Key middleware).
 IDEMPOTENCY = "idempotency"
@@ -37,17 +56,91 @@ log = logging.getLogger("crossdock.api")
 P = TypeVar("P")
 
 
-@strawberry.type(name="UserError", description="An expected failure, on the input field that caused it.")
+@strawberry.interface(
+    name="UserError",
+    description="An expected failure, on the input field that caused it. Each domain's "
+    "payloads carry their own implementation, whose `code` is that domain's error-code enum.",
+)
 class UserErrorType:
-    field: list[str] | None
+    field: list[str] | None = strawberry.field(
+        description='The path of the input field, e.g. ["lines", "0", "quantity"].'
+    )
     message: str
-    code: str
 
     @classmethod
     def from_error(cls, error: UserError) -> UserErrorType:
-        return cls(
-            field=error.field.split(".") if error.field else None, message=error.message, code=error.code
-        )
+        codes = ERROR_CODE_ENUMS[cls.DOMAIN]
+        try:
+            code = codes(error.code)
+        except ValueError:  # a bug: every raised code is in its domain's enum (tests check)
+            log.error("error code %r is not a %s", error.code, codes.__name__)
+            code = codes("INVALID")
+        field = error.field.split(".") if error.field else None
+        return cls(field=field, message=error.message, code=code)  # type: ignore[call-arg]
+
+    DOMAIN = "Catalog"
+
+
+def _code(domain: str) -> Any:
+    return strawberry.field(graphql_type=ERROR_CODE_ENUMS[domain], description="What went wrong.")
+
+
+@strawberry.type(description="A refused catalog input.")
+class CatalogUserError(UserErrorType):
+    code: str = _code("Catalog")
+    DOMAIN = "Catalog"
+
+
+@strawberry.type(description="A refused warehouse or stock input.")
+class InventoryUserError(UserErrorType):
+    code: str = _code("Inventory")
+    DOMAIN = "Inventory"
+
+
+@strawberry.type(description="A refused connection or listing input.")
+class ChannelUserError(UserErrorType):
+    code: str = _code("Channel")
+    DOMAIN = "Channel"
+
+
+@strawberry.type(description="A refused order, shipment, return or refund input.")
+class OrderUserError(UserErrorType):
+    code: str = _code("Order")
+    DOMAIN = "Order"
+
+
+@strawberry.type(description="A refused price rule, promotion or other money input.")
+class PricingUserError(UserErrorType):
+    code: str = _code("Pricing")
+    DOMAIN = "Pricing"
+
+
+@strawberry.type(description="A refused conversation or canned-reply input.")
+class MessagingUserError(UserErrorType):
+    code: str = _code("Messaging")
+    DOMAIN = "Messaging"
+
+
+#: Every domain's user-error type.
+USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
+    CatalogUserError,
+    InventoryUserError,
+    ChannelUserError,
+    OrderUserError,
+    PricingUserError,
+    MessagingUserError,
+)
+
+
+@cache
+def _error_type(payload: type[Any]) -> type[UserErrorType]:
+    """The user-error type a payload's ``userErrors`` lists (resolved once per payload)."""
+    field = payload.__strawberry_definition__.get_field("user_errors")
+    assert field is not None, f"{payload.__name__} has no user_errors"
+    of_type = field.type.of_type  # list[XUserError]
+    assert isinstance(of_type, type), payload.__name__
+    assert issubclass(of_type, UserErrorType), payload.__name__
+    return of_type
 
 
 async def in_transaction(
@@ -83,14 +176,14 @@ async def in_transaction(
     try:
         fields = await retry_conflicts(attempt, retry_if=collided)
     except UserError as exc:
-        return payload(user_errors=[UserErrorType.from_error(exc)])
+        return payload(user_errors=[_error_type(payload).from_error(exc)])
     except IntegrityError as exc:
-        return payload(user_errors=[UserErrorType.from_error(constraint_error(exc))])
+        return payload(user_errors=[_error_type(payload).from_error(constraint_error(exc))])
     except DBAPIError as exc:
         if not is_conflict(exc):
             raise
         busy = UserError("other changes to the same objects kept colliding; try again", code="CONFLICT")
-        return payload(user_errors=[UserErrorType.from_error(busy)])
+        return payload(user_errors=[_error_type(payload).from_error(busy)])
     return payload(**fields)
 
 
@@ -118,8 +211,42 @@ class RequireScope(BasePermission):
 
 
 def requires(scope: str) -> list[FieldExtension]:
-    """Field extension list: the caller's key must hold ``scope`` (or ``admin``)."""
+    """Field extension list: the caller's key must hold ``scope`` (or ``admin``). The
+    field's description names the scope (:func:`describe_scopes`)."""
     return [PermissionExtension(permissions=[RequireScope(scope)])]
+
+
+def scope_sentence(scope: str | None) -> str:
+    """What a field's description says about the scope it needs."""
+    if scope is None:
+        return "Any valid API key may call this."
+    return f"Requires the `{scope}` scope (or `admin`)."
+
+
+def required_scope(field: Any) -> str | None:
+    """The scope a field's :func:`requires` extension enforces, if it has one."""
+    for extension in getattr(field, "extensions", None) or ():
+        if isinstance(extension, PermissionExtension):
+            for permission in extension.permissions:
+                if isinstance(permission, RequireScope):
+                    return permission.scope
+    return None
+
+
+def describe_scopes(*types: Any) -> None:
+    """End the description of every field of these root types that enforces a scope with
+    :func:`requires` with the sentence naming it: the description is made from the same
+    declaration as the check, so the two cannot drift. Fields that check a scope
+    themselves (a subscription, ``node``) name it with :func:`scope_sentence`."""
+    for type_ in types:
+        for field in type_.__strawberry_definition__.fields:
+            scope = required_scope(field)
+            if scope is None:
+                continue
+            sentence = scope_sentence(scope)
+            text = (field.description or "").strip()
+            if sentence not in text:
+                field.description = f"{text} {sentence}".strip()
 
 
 _CODES: dict[type[CrossdockError], str] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import strawberry
@@ -11,9 +12,9 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import set_fields, units
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
-from crossdock.api.schema.types import StockLevel, Transfer, Warehouse
+from crossdock.api.schema.errors import InventoryUserError, in_transaction, requires
+from crossdock.api.schema.inventory_types import StockLevel, Transfer, Warehouse
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.services import inventory
 
@@ -22,7 +23,7 @@ __all__ = ["Mutation", "Query", "StockMutation", "TransferQuery"]
 
 @strawberry.input
 class WarehouseFilter:
-    kind: str | None = None
+    kind: m.WarehouseKind | None = None
     country: str | None = None
     active: bool | None = None
 
@@ -85,9 +86,19 @@ class Query:
         return await paginate(state(info), stmt, m.StockLevel, StockLevel.from_row, first=first, after=after)
 
 
+class TransferSortKeys(StrEnum):
+    ID = "ID"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    RECEIVED_AT = "RECEIVED_AT"
+
+
+TRANSFER_SORTS = sort_keys(TransferSortKeys, m.Transfer, "The orders transfers can be listed in.")
+
+
 @strawberry.input
 class TransferFilter:
-    status: str | None = None
+    status: m.TransferStatus | None = None
     variant_id: strawberry.ID | None = None
 
 
@@ -100,6 +111,8 @@ class TransferQuery:
         first: int | None = None,
         after: str | None = None,
         filter: TransferFilter | None = None,
+        sort_key: TransferSortKeys = TransferSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Transfer]:
         stmt = select(m.Transfer)
         if filter and filter.status:
@@ -108,7 +121,16 @@ class TransferQuery:
             stmt = stmt.where(
                 m.Transfer.variant_id == decode_id(filter.variant_id, "Variant", field="filter.variantId")[1]
             )
-        return await paginate(state(info), stmt, m.Transfer, Transfer.from_row, first=first, after=after)
+        return await paginate(
+            state(info),
+            stmt,
+            m.Transfer,
+            Transfer.from_row,
+            first=first,
+            after=after,
+            sort=TRANSFER_SORTS[sort_key],
+            reverse=reverse,
+        )
 
 
 @strawberry.input
@@ -116,7 +138,7 @@ class WarehouseCreateInput:
     code: str
     name: str
     country: str
-    kind: str = "own"
+    kind: m.WarehouseKind = m.WarehouseKind.OWN
     serves_countries: list[str] = strawberry.field(default_factory=list)
     priority: int = 100
     connection_id: strawberry.ID | None = None
@@ -128,7 +150,7 @@ class WarehouseUpdateInput:
     code: str | None = strawberry.UNSET
     name: str | None = strawberry.UNSET
     country: str | None = strawberry.UNSET
-    kind: str | None = strawberry.UNSET
+    kind: m.WarehouseKind | None = strawberry.UNSET
     serves_countries: list[str] | None = strawberry.UNSET
     priority: int | None = strawberry.UNSET
     connection_id: strawberry.ID | None = strawberry.UNSET
@@ -156,13 +178,48 @@ class StockAdjustInput:
 @strawberry.type
 class WarehousePayload:
     warehouse: Warehouse | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class WarehouseCreatePayload(WarehousePayload):
+    pass
+
+
+@strawberry.type
+class WarehouseUpdatePayload(WarehousePayload):
+    pass
 
 
 @strawberry.type
 class StockLevelPayload:
     stock_level: StockLevel | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StockReceivePayload(StockLevelPayload):
+    pass
+
+
+@strawberry.type
+class StockAdjustPayload(StockLevelPayload):
+    pass
+
+
+@strawberry.type
+class StockCountPayload(StockLevelPayload):
+    pass
+
+
+@strawberry.type
+class StockWriteOffPayload(StockLevelPayload):
+    pass
+
+
+@strawberry.type
+class StockPolicySetPayload(StockLevelPayload):
+    pass
 
 
 async def _connection_pk(session: AsyncSession, value: strawberry.ID | None) -> int | None:
@@ -184,7 +241,9 @@ async def _level_ids(
 @strawberry.type
 class Mutation:
     @strawberry.mutation(extensions=requires("inventory:write"))
-    async def warehouse_create(self, info: Info[Any, Any], input: WarehouseCreateInput) -> WarehousePayload:
+    async def warehouse_create(
+        self, info: Info[Any, Any], input: WarehouseCreateInput
+    ) -> WarehouseCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = await _connection_pk(session, input.connection_id)
             row = await inventory.create_warehouse(
@@ -199,10 +258,12 @@ class Mutation:
             )
             return {"warehouse": Warehouse.from_row(row)}
 
-        return await in_transaction(info, WarehousePayload, body)
+        return await in_transaction(info, WarehouseCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"))
-    async def warehouse_update(self, info: Info[Any, Any], input: WarehouseUpdateInput) -> WarehousePayload:
+    async def warehouse_update(
+        self, info: Info[Any, Any], input: WarehouseUpdateInput
+    ) -> WarehouseUpdatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Warehouse)
             changes = set_fields(
@@ -222,10 +283,10 @@ class Mutation:
             row = await inventory.update_warehouse(session, pk, **changes)
             return {"warehouse": Warehouse.from_row(row)}
 
-        return await in_transaction(info, WarehousePayload, body)
+        return await in_transaction(info, WarehouseUpdatePayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"), description="A purchase receipt.")
-    async def stock_receive(self, info: Info[Any, Any], input: StockReceiveInput) -> StockLevelPayload:
+    async def stock_receive(self, info: Info[Any, Any], input: StockReceiveInput) -> StockReceivePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.receive_stock(
@@ -239,10 +300,10 @@ class Mutation:
             )
             return {"stock_level": StockLevel.from_row(row)}
 
-        return await in_transaction(info, StockLevelPayload, body)
+        return await in_transaction(info, StockReceivePayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"), description="A manual correction.")
-    async def stock_adjust(self, info: Info[Any, Any], input: StockAdjustInput) -> StockLevelPayload:
+    async def stock_adjust(self, info: Info[Any, Any], input: StockAdjustInput) -> StockAdjustPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.adjust_stock(
@@ -256,7 +317,7 @@ class Mutation:
             )
             return {"stock_level": StockLevel.from_row(row)}
 
-        return await in_transaction(info, StockLevelPayload, body)
+        return await in_transaction(info, StockAdjustPayload, body)
 
 
 @strawberry.input
@@ -307,7 +368,22 @@ class StockPolicySetInput:
 @strawberry.type
 class TransferPayload:
     transfer: Transfer | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StockTransferStartPayload(TransferPayload):
+    pass
+
+
+@strawberry.type
+class StockTransferReceivePayload(TransferPayload):
+    pass
+
+
+@strawberry.type
+class StockTransferCancelPayload(TransferPayload):
+    pass
 
 
 @strawberry.type
@@ -317,7 +393,7 @@ class StockMutation:
     )
     async def stock_transfer_start(
         self, info: Info[Any, Any], input: StockTransferStartInput
-    ) -> TransferPayload:
+    ) -> StockTransferStartPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, from_pk = await _level_ids(
                 session, input.variant_id, input.from_warehouse_id, "fromWarehouseId"
@@ -334,14 +410,14 @@ class StockMutation:
             )
             return {"transfer": Transfer.from_row(row)}
 
-        return await in_transaction(info, TransferPayload, body)
+        return await in_transaction(info, StockTransferStartPayload, body)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"), description="Book a transfer in at its target."
     )
     async def stock_transfer_receive(
         self, info: Info[Any, Any], input: StockTransferReceiveInput
-    ) -> TransferPayload:
+    ) -> StockTransferReceivePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.receive_transfer(
@@ -352,7 +428,7 @@ class StockMutation:
             )
             return {"transfer": Transfer.from_row(row)}
 
-        return await in_transaction(info, TransferPayload, body)
+        return await in_transaction(info, StockTransferReceivePayload, body)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"),
@@ -360,7 +436,7 @@ class StockMutation:
     )
     async def stock_transfer_cancel(
         self, info: Info[Any, Any], input: StockTransferCancelInput
-    ) -> TransferPayload:
+    ) -> StockTransferCancelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.cancel_transfer(
@@ -368,12 +444,12 @@ class StockMutation:
             )
             return {"transfer": Transfer.from_row(row)}
 
-        return await in_transaction(info, TransferPayload, body)
+        return await in_transaction(info, StockTransferCancelPayload, body)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"), description="A stocktake: counted becomes on hand."
     )
-    async def stock_count(self, info: Info[Any, Any], input: StockCountInput) -> StockLevelPayload:
+    async def stock_count(self, info: Info[Any, Any], input: StockCountInput) -> StockCountPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.count_stock(
@@ -386,10 +462,10 @@ class StockMutation:
             )
             return {"stock_level": StockLevel.from_row(row)}
 
-        return await in_transaction(info, StockLevelPayload, body)
+        return await in_transaction(info, StockCountPayload, body)
 
     @strawberry.mutation(extensions=requires("inventory:write"), description="Damaged or lost units.")
-    async def stock_write_off(self, info: Info[Any, Any], input: StockWriteOffInput) -> StockLevelPayload:
+    async def stock_write_off(self, info: Info[Any, Any], input: StockWriteOffInput) -> StockWriteOffPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.write_off(
@@ -402,12 +478,14 @@ class StockMutation:
             )
             return {"stock_level": StockLevel.from_row(row)}
 
-        return await in_transaction(info, StockLevelPayload, body)
+        return await in_transaction(info, StockWriteOffPayload, body)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"), description="Safety stock and low-stock threshold."
     )
-    async def stock_policy_set(self, info: Info[Any, Any], input: StockPolicySetInput) -> StockLevelPayload:
+    async def stock_policy_set(
+        self, info: Info[Any, Any], input: StockPolicySetInput
+    ) -> StockPolicySetPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             safety = input.safety_stock
@@ -422,4 +500,4 @@ class StockMutation:
             )
             return {"stock_level": StockLevel.from_row(row)}
 
-        return await in_transaction(info, StockLevelPayload, body)
+        return await in_transaction(info, StockPolicySetPayload, body)

@@ -15,8 +15,9 @@ from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import Row, Select, bindparam, select
 from strawberry.dataloader import DataLoader
+from strawberry.types import Info
 
-from crossdock.api.context import RequestState
+from crossdock.api.context import RequestState, state
 
 __all__ = [
     "ChildRows",
@@ -33,6 +34,8 @@ __all__ = [
     "columns",
     "now_or_later",
     "prefetch",
+    "same_tenant",
+    "visible",
 ]
 
 M = TypeVar("M")
@@ -229,3 +232,22 @@ async def prefetch(
         if missing:
             values = await loader.load_fn(missing)
             loader.prime_many(dict(zip(missing, values, strict=True)))
+
+
+async def same_tenant(info: Info[Any, Any], model: type[M], pk: int) -> M:
+    """A row another row of this tenant points at: present by the foreign key."""
+    row = await by_id(state(info), model).load(pk)
+    if row is None:
+        raise LookupError(f"{model.__name__} {pk} is referenced but not visible")
+    return row
+
+
+def visible(model: type[M], pk: int, convert: Callable[[M], R]) -> Callable[[M | None], R]:
+    """``convert`` for a row another row of this tenant points at (see :func:`same_tenant`)."""
+
+    def check(row: M | None) -> R:
+        if row is None:
+            raise LookupError(f"{model.__name__} {pk} is referenced but not visible")
+        return convert(row)
+
+    return check

@@ -3,6 +3,7 @@ language) and the canned replies themselves."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import strawberry
@@ -11,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
-from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id
-from crossdock.api.schema.types import CannedReply, Conversation, Message
+from crossdock.api.schema.errors import MessagingUserError, in_transaction, requires
+from crossdock.api.schema.messaging_types import CannedReply, Conversation, Message
+from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.services import messaging
@@ -21,9 +22,24 @@ from crossdock.services import messaging
 __all__ = ["Mutation", "Query"]
 
 
+class ConversationSortKeys(StrEnum):
+    ID = "ID"
+    LAST_MESSAGE_AT = "LAST_MESSAGE_AT"
+    REPLY_DUE_AT = "REPLY_DUE_AT"
+    CREATED_AT = "CREATED_AT"
+
+
+CONVERSATION_SORTS = sort_keys(
+    ConversationSortKeys,
+    m.Conversation,
+    "The orders conversations can be listed in (REPLY_DUE_AT: the most urgent first, "
+    "conversations with nothing to answer last).",
+)
+
+
 @strawberry.input
 class ConversationFilter:
-    status: list[str] | None = strawberry.field(default=None, description="awaiting_reply, answered, closed.")
+    status: list[m.ConversationStatus] | None = None
     overdue: bool | None = strawberry.field(default=None, description="Past the 24 h reply deadline.")
     connection_id: strawberry.ID | None = None
     order_id: strawberry.ID | None = None
@@ -31,13 +47,17 @@ class ConversationFilter:
 
 @strawberry.type
 class Query:
-    @strawberry.field(extensions=requires("messages:read"), description="Buyer conversations, oldest first.")
+    @strawberry.field(
+        extensions=requires("messages:read"), description="Buyer conversations (by default oldest first)."
+    )
     async def conversations(
         self,
         info: Info[Any, Any],
         first: int | None = None,
         after: str | None = None,
         filter: ConversationFilter | None = None,
+        sort_key: ConversationSortKeys = ConversationSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Conversation]:
         stmt = select(m.Conversation)
         if filter:
@@ -53,7 +73,14 @@ class Query:
                 _, pk = decode_id(filter.order_id, "Order", field="filter.orderId")
                 stmt = stmt.where(m.Conversation.order_id == pk)
         return await paginate(
-            state(info), stmt, m.Conversation, Conversation.from_row, first=first, after=after
+            state(info),
+            stmt,
+            m.Conversation,
+            Conversation.from_row,
+            first=first,
+            after=after,
+            sort=CONVERSATION_SORTS[sort_key],
+            reverse=reverse,
         )
 
     @strawberry.field(extensions=requires("messages:read"))
@@ -83,7 +110,7 @@ class ConversationReplyInput:
 class ConversationReplyPayload:
     conversation: Conversation | None = None
     message: Message | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[MessagingUserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -99,7 +126,12 @@ class CannedReplyDeleteInput:
 @strawberry.type
 class ConversationPayload:
     conversation: Conversation | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[MessagingUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ConversationClosePayload(ConversationPayload):
+    pass
 
 
 @strawberry.input
@@ -112,13 +144,18 @@ class CannedReplyInput:
 @strawberry.type
 class CannedReplyPayload:
     canned_reply: CannedReply | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[MessagingUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CannedReplySetPayload(CannedReplyPayload):
+    pass
 
 
 @strawberry.type
 class CannedReplyDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[MessagingUserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -148,24 +185,24 @@ class Mutation:
     @strawberry.mutation(extensions=requires("messages:write"), description="Nothing to answer.")
     async def conversation_close(
         self, info: Info[Any, Any], input: ConversationCloseInput
-    ) -> ConversationPayload:
+    ) -> ConversationClosePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Conversation)
             return {"conversation": Conversation.from_row(await messaging.close_conversation(session, pk))}
 
-        return await in_transaction(info, ConversationPayload, body)
+        return await in_transaction(info, ConversationClosePayload, body)
 
     @strawberry.mutation(
         extensions=requires("messages:write"), description="Create or replace one language of a canned reply."
     )
-    async def canned_reply_save(self, info: Info[Any, Any], input: CannedReplyInput) -> CannedReplyPayload:
+    async def canned_reply_set(self, info: Info[Any, Any], input: CannedReplyInput) -> CannedReplySetPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             row = await messaging.save_canned_reply(
                 session, name=input.name, language=input.language, body=input.body
             )
             return {"canned_reply": CannedReply.from_row(row)}
 
-        return await in_transaction(info, CannedReplyPayload, body)
+        return await in_transaction(info, CannedReplySetPayload, body)
 
     @strawberry.mutation(extensions=requires("messages:write"))
     async def canned_reply_delete(

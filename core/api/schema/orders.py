@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import strawberry
@@ -12,10 +13,10 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput, bounded, units
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
+from crossdock.api.schema.errors import OrderUserError, in_transaction, requires
 from crossdock.api.schema.loaders import columns
-from crossdock.api.schema.relay import Connection, decode_id, encode_id, paginate, resolve_id
-from crossdock.api.schema.types import ORDER_RELATIONS, Order, PickLine, Shipment
+from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, Shipment
+from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.services import aftersales, allocation, fulfilment, sla
@@ -26,15 +27,109 @@ __all__ = ["Mutation", "Query", "SlaQuery"]
 ORDER_COLUMNS = columns(m.Order, exclude=("raw",))
 
 
-@strawberry.input
+class OrderSortKeys(StrEnum):
+    ID = "ID"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    PLACED_AT = "PLACED_AT"
+    SHIP_BY = "SHIP_BY"
+
+
+ORDER_SORTS = sort_keys(
+    OrderSortKeys,
+    m.Order,
+    "The orders `orders` can be listed in; ties are broken by id, and orders without a "
+    "ship-by date come last under SHIP_BY (first with `reverse`).",
+)
+
+
+@strawberry.input(description="Orders matching every condition given.")
 class OrderFilter:
-    status: list[str] | None = None
+    status: list[m.OrderStatus] | None = None
     connection_id: strawberry.ID | None = None
-    channel: str | None = None
+    channel: str | None = strawberry.field(default=None, description="A marketplace plugin's name.")
     destination_country: str | None = None
-    hold_reason: str | None = None
-    ship_by_before: datetime | None = None
+    sku: str | None = strawberry.field(default=None, description="Orders with a line of this SKU.")
+    buyer: str | None = strawberry.field(
+        default=None, description="The buyer's e-mail address, or part of their name."
+    )
+    hold_reason: str | None = strawberry.field(
+        default=None,
+        description="Orders with an unreleased hold of this reason (manual, out_of_stock, "
+        "address_invalid, or one a plugin's check gave).",
+    )
+    created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
+    created_before: datetime | None = strawberry.field(default=None, description="Created before.")
+    updated_after: datetime | None = strawberry.field(default=None, description="Last changed at or after.")
+    updated_before: datetime | None = strawberry.field(default=None, description="Last changed before.")
+    ship_by_after: datetime | None = strawberry.field(default=None, description="Due at or after.")
+    ship_by_before: datetime | None = strawberry.field(default=None, description="Due before.")
+    sla: m.SlaFlag | None = strawberry.field(
+        default=None,
+        description="As of now: AT_RISK, due within `slaWithinHours` and the channel has no "
+        "tracking yet; LATE, past the ship-by date and still unconfirmed.",
+    )
+    sla_within_hours: float = strawberry.field(
+        default=24, description="The horizon of `sla: AT_RISK`, in hours (at most a year)."
+    )
     search: str | None = strawberry.field(default=None, description="External id or buyer name.")
+
+    def apply(self, stmt: Select[Any]) -> Select[Any]:
+        conditions: list[Any] = []
+        if self.status:
+            conditions.append(m.Order.status.in_(self.status))
+        if self.connection_id:
+            _, pk = decode_id(self.connection_id, "ChannelConnection", field="filter.connectionId")
+            conditions.append(m.Order.connection_id == pk)
+        if self.channel:
+            channel = select(m.Connection.id).where(m.Connection.channel == self.channel)
+            conditions.append(m.Order.connection_id.in_(channel))
+        if self.destination_country:
+            conditions.append(m.Order.destination_country == self.destination_country.upper())
+        if self.sku:
+            lines = select(m.OrderLine.order_id).where(m.OrderLine.sku == self.sku)
+            conditions.append(m.Order.id.in_(lines))
+        if self.buyer:
+            conditions.append(
+                or_(
+                    m.Order.buyer_email == self.buyer,
+                    m.Order.buyer_name.ilike(_like(self.buyer), escape="\\"),
+                )
+            )
+        if self.hold_reason:
+            held = select(m.OrderHold.order_id).where(
+                m.OrderHold.reason == self.hold_reason, m.OrderHold.released_at.is_(None)
+            )
+            conditions.append(m.Order.id.in_(held))
+        for value, column, after in (
+            (self.created_after, m.Order.created_at, True),
+            (self.created_before, m.Order.created_at, False),
+            (self.updated_after, m.Order.updated_at, True),
+            (self.updated_before, m.Order.updated_at, False),
+            (self.ship_by_after, m.Order.ship_by, True),
+            (self.ship_by_before, m.Order.ship_by, False),
+        ):
+            if value is not None:
+                conditions.append(column >= value if after else column < value)
+        if self.sla is not None:
+            now = utcnow()
+            if self.sla == m.SlaFlag.LATE:
+                conditions += [sla.unconfirmed(), m.Order.ship_by <= now]
+            else:
+                hours = bounded(self.sla_within_hours, "filter.slaWithinHours", 0, sla.MAX_HORIZON_HOURS)
+                horizon = now + timedelta(hours=hours)
+                conditions += [sla.unconfirmed(), m.Order.ship_by > now, m.Order.ship_by <= horizon]
+        if self.search:
+            like = _like(self.search)
+            conditions.append(
+                or_(m.Order.external_id.ilike(like, escape="\\"), m.Order.buyer_name.ilike(like, escape="\\"))
+            )
+        return stmt.where(*conditions) if conditions else stmt
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @strawberry.type
@@ -46,40 +141,15 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         filter: OrderFilter | None = None,
+        sort_key: OrderSortKeys = OrderSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Order]:
-        stmt = select(m.Order)
-        if filter:
-            if filter.status:
-                stmt = stmt.where(m.Order.status.in_(filter.status))
-            if filter.connection_id:
-                _, pk = decode_id(filter.connection_id, "ChannelConnection", field="filter.connectionId")
-                stmt = stmt.where(m.Order.connection_id == pk)
-            if filter.channel:
-                stmt = stmt.where(
-                    m.Order.connection_id.in_(
-                        select(m.Connection.id).where(m.Connection.channel == filter.channel)
-                    )
-                )
-            if filter.destination_country:
-                stmt = stmt.where(m.Order.destination_country == filter.destination_country.upper())
-            if filter.hold_reason:
-                stmt = stmt.where(
-                    m.Order.id.in_(
-                        select(m.OrderHold.order_id).where(
-                            m.OrderHold.reason == filter.hold_reason, m.OrderHold.released_at.is_(None)
-                        )
-                    )
-                )
-            if filter.ship_by_before:
-                stmt = stmt.where(m.Order.ship_by < filter.ship_by_before)
-            if filter.search:
-                like = f"%{filter.search}%"
-                stmt = stmt.where(or_(m.Order.external_id.ilike(like), m.Order.buyer_name.ilike(like)))
-        return await _order_page(info, stmt, first, after)
+        stmt = filter.apply(select(m.Order)) if filter else select(m.Order)
+        return await _order_page(info, stmt, first, after, ORDER_SORTS[sort_key], reverse)
 
 
 async def _order_page(
-    info: Info[Any, Any], stmt: Select[Any], first: int | None, after: str | None
+    info: Info[Any, Any], stmt: Select[Any], first: int | None, after: str | None, sort: Sort, reverse: bool
 ) -> Connection[Order]:
     """A page of orders, as plain records, with the relations the query selects loaded for the
     whole page. The channel's raw payload is never shown, so it is not read."""
@@ -93,6 +163,8 @@ async def _order_page(
         info=info,
         relations=ORDER_RELATIONS,
         read_as=ORDER_COLUMNS,
+        sort=sort,
+        reverse=reverse,
     )
 
 
@@ -113,20 +185,70 @@ async def _order(session: AsyncSession, pk: int) -> Order:
 @strawberry.type
 class OrderPayload:
     order: Order | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[OrderUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class OrderHoldPayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class OrderReleaseHoldPayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class OrderAllocatePayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class OrderCancelPayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class OrderMarkDeliveredPayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class ReturnReceivePayload(OrderPayload):
+    pass
+
+
+@strawberry.type
+class RefundRecordPayload(OrderPayload):
+    pass
 
 
 @strawberry.type
 class ShipmentPayload:
     shipment: Shipment | None = None
     order: Order | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[OrderUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ShipmentPackPayload(ShipmentPayload):
+    pass
+
+
+@strawberry.type
+class ShipmentShipPayload(ShipmentPayload):
+    pass
 
 
 @strawberry.type
 class PickListPayload:
     lines: list[PickLine] | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[OrderUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PickListStartPayload(PickListPayload):
+    pass
 
 
 @strawberry.input
@@ -177,7 +299,7 @@ class ShipmentShipInput:
 class ReturnLineInput:
     order_line_id: strawberry.ID
     quantity: int
-    condition: str = strawberry.field(description="sellable or damaged")
+    condition: m.ReturnCondition
 
 
 @strawberry.input
@@ -213,28 +335,30 @@ class Mutation:
     @strawberry.mutation(
         extensions=requires("orders:write"), description="Stop an order (reason `manual` by default)."
     )
-    async def order_hold(self, info: Info[Any, Any], input: OrderHoldInput) -> OrderPayload:
+    async def order_hold(self, info: Info[Any, Any], input: OrderHoldInput) -> OrderHoldPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
             await allocation.hold_order(session, pk, input.reason, input.message)
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, OrderHoldPayload, body)
 
     @strawberry.mutation(
         extensions=requires("orders:write"),
         description="Release holds; with none left the order is allocated.",
     )
-    async def order_release_hold(self, info: Info[Any, Any], input: OrderReleaseHoldInput) -> OrderPayload:
+    async def order_release_hold(
+        self, info: Info[Any, Any], input: OrderReleaseHoldInput
+    ) -> OrderReleaseHoldPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
             await allocation.release_holds(st.uow, pk, input.reason)
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, OrderReleaseHoldPayload, body)
 
     @strawberry.mutation(extensions=requires("orders:write"), description="Try to reserve stock again now.")
-    async def order_allocate(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
+    async def order_allocate(self, info: Info[Any, Any], input: OrderIdInput) -> OrderAllocatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
             row = await session.scalar(select(m.Order).where(m.Order.id == pk))
@@ -242,42 +366,44 @@ class Mutation:
             await allocate_order(st.uow, row)
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, OrderAllocatePayload, body)
 
     @strawberry.mutation(extensions=requires("orders:write"), description="Cancel; reserved stock goes back.")
-    async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderPayload:
+    async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderCancelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
             await fulfilment.cancel_order(st.uow, pk, input.reason)
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, OrderCancelPayload, body)
 
     @strawberry.mutation(extensions=requires("orders:write"))
-    async def order_mark_delivered(self, info: Info[Any, Any], input: OrderIdInput) -> OrderPayload:
+    async def order_mark_delivered(
+        self, info: Info[Any, Any], input: OrderIdInput
+    ) -> OrderMarkDeliveredPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
             await fulfilment.mark_delivered(session, pk, "marked delivered by an operator")
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, OrderMarkDeliveredPayload, body)
 
     @strawberry.mutation(
         extensions=requires("orders:write"),
         description="Issue a warehouse's pick list: its orders go to picking.",
     )
-    async def pick_list_start(self, info: Info[Any, Any], input: PickListStartInput) -> PickListPayload:
+    async def pick_list_start(self, info: Info[Any, Any], input: PickListStartInput) -> PickListStartPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _warehouse_pk(session, input.warehouse_id)
             return {"lines": _pick_lines(await fulfilment.start_picking(session, pk))}
 
-        return await in_transaction(info, PickListPayload, body)
+        return await in_transaction(info, PickListStartPayload, body)
 
     @strawberry.mutation(
         extensions=requires("orders:write"),
         description="Pack an order's units of one warehouse, with tracking.",
     )
-    async def shipment_pack(self, info: Info[Any, Any], input: ShipmentPackInput) -> ShipmentPayload:
+    async def shipment_pack(self, info: Info[Any, Any], input: ShipmentPackInput) -> ShipmentPackPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             order_pk = await _order_pk(session, input.order_id, "orderId")
             warehouse_pk = await _warehouse_pk(session, input.warehouse_id)
@@ -291,13 +417,13 @@ class Mutation:
             )
             return {"shipment": Shipment.from_row(shipment), "order": await _order(session, order_pk)}
 
-        return await in_transaction(info, ShipmentPayload, body)
+        return await in_transaction(info, ShipmentPackPayload, body)
 
     @strawberry.mutation(
         extensions=requires("orders:write"),
         description="The parcel left: stock goes down and the channel is told (a retried job).",
     )
-    async def shipment_ship(self, info: Info[Any, Any], input: ShipmentShipInput) -> ShipmentPayload:
+    async def shipment_ship(self, info: Info[Any, Any], input: ShipmentShipInput) -> ShipmentShipPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Shipment)
             shipment = await fulfilment.ship_shipment(
@@ -311,12 +437,12 @@ class Mutation:
                 "order": await _order(session, shipment.order_id),
             }
 
-        return await in_transaction(info, ShipmentPayload, body)
+        return await in_transaction(info, ShipmentShipPayload, body)
 
     @strawberry.mutation(
         extensions=requires("orders:write"), description="Units came back, sellable or damaged."
     )
-    async def return_receive(self, info: Info[Any, Any], input: ReturnReceiveInput) -> OrderPayload:
+    async def return_receive(self, info: Info[Any, Any], input: ReturnReceiveInput) -> ReturnReceivePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.order_id, "orderId")
             warehouse_pk = await _warehouse_pk(session, input.warehouse_id)
@@ -340,10 +466,10 @@ class Mutation:
             )
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, ReturnReceivePayload, body)
 
     @strawberry.mutation(extensions=requires("orders:write"))
-    async def refund_record(self, info: Info[Any, Any], input: RefundRecordInput) -> OrderPayload:
+    async def refund_record(self, info: Info[Any, Any], input: RefundRecordInput) -> RefundRecordPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.order_id, "orderId")
             await aftersales.record_refund(
@@ -355,33 +481,11 @@ class Mutation:
             )
             return {"order": await _order(session, pk)}
 
-        return await in_transaction(info, OrderPayload, body)
+        return await in_transaction(info, RefundRecordPayload, body)
 
 
 @strawberry.type
 class SlaQuery:
-    @strawberry.field(
-        extensions=requires("orders:read"),
-        description="Orders due to ship within `withinHours` that the channel has no tracking for yet.",
-    )
-    async def orders_at_risk(
-        self,
-        info: Info[Any, Any],
-        within_hours: float = 24,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[Order]:
-        hours = bounded(within_hours, "withinHours", 0, 24 * 366)  # timedelta overflows past ~1e13
-        return await _order_page(info, sla.at_risk(utcnow(), hours), first, after)
-
-    @strawberry.field(
-        extensions=requires("orders:read"), description="Past their ship-by and still unconfirmed."
-    )
-    async def late_orders(
-        self, info: Info[Any, Any], first: int | None = None, after: str | None = None
-    ) -> Connection[Order]:
-        return await _order_page(info, sla.late(utcnow()), first, after)
-
     @strawberry.field(
         extensions=requires("orders:read"), description="What to pick in one warehouse, by SKU."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import strawberry
@@ -14,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
+from crossdock.api.schema.channel_types import Listing
 from crossdock.api.schema.common import Money, MoneyInput, set_fields, units
-from crossdock.api.schema.errors import UserErrorType, in_transaction, requires
+from crossdock.api.schema.errors import PricingUserError, in_transaction, requires
 from crossdock.api.schema.loaders import children
+from crossdock.api.schema.order_types import Order
 from crossdock.api.schema.relay import (
     Connection,
     Node,
@@ -25,15 +28,15 @@ from crossdock.api.schema.relay import (
     paginate,
     resolve_id,
     resolve_ids,
+    sort_keys,
 )
 from crossdock.api.schema.scalars import LocalDateTime
-from crossdock.api.schema.types import Listing, Order
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.db.validation import field_name
 from crossdock.errors import UserError
 from crossdock.money import Money as MoneyValue
-from crossdock.providers import PaymentAccount, PaymentMethodOption
+from crossdock.providers import PaymentAccount, PaymentMethodOption, SettlementKind, SettlementStatus
 from crossdock.services import fx, pricing, promotions, settlements
 
 __all__ = ["Mutation", "Query"]
@@ -121,7 +124,7 @@ class PriceRule:
     price_ending: Decimal
     floor: Decimal | None
     ceiling: Decimal | None
-    reprice: str
+    reprice: m.RepriceMode
     undercut_step: Decimal
 
     @classmethod
@@ -140,7 +143,7 @@ class PriceRule:
             price_ending=row.price_ending,
             floor=row.floor_amount,
             ceiling=row.ceiling_amount,
-            reprice=row.reprice,
+            reprice=m.RepriceMode(row.reprice),
             undercut_step=row.undercut_step,
         )
 
@@ -148,7 +151,7 @@ class PriceRule:
 @strawberry.type
 class Promotion(Node):
     name: str
-    kind: str
+    kind: m.PromotionKind
     value: Decimal
     connection_id: strawberry.ID | None
     listing_ids: list[strawberry.ID]
@@ -157,19 +160,26 @@ class Promotion(Node):
     starts_at: datetime
     ends_at: datetime
     timezone: str
-    state: str = strawberry.field(description="scheduled, running, ended or cancelled.")
+    state: m.PromotionState
 
     @classmethod
     def from_row(cls, row: m.Promotion) -> Promotion:
         now = utcnow()
+        current = m.PromotionState
         if row.cancelled_at is not None:
-            current = "cancelled"
+            state = current.CANCELLED
         else:
-            current = "scheduled" if now < row.starts_at else ("running" if now < row.ends_at else "ended")
+            state = (
+                current.SCHEDULED
+                if now < row.starts_at
+                else current.RUNNING
+                if now < row.ends_at
+                else current.ENDED
+            )
         return cls(
             id=encode_id("Promotion", row.id),
             name=row.name,
-            kind=row.kind,
+            kind=m.PromotionKind(row.kind),
             value=row.value,
             connection_id=encode_id("ChannelConnection", row.connection_id) if row.connection_id else None,
             listing_ids=[encode_id("Listing", i) for i in row.listing_ids or ()],
@@ -178,7 +188,7 @@ class Promotion(Node):
             starts_at=row.starts_at,
             ends_at=row.ends_at,
             timezone=row.timezone,
-            state=current,
+            state=state,
         )
 
 
@@ -220,9 +230,7 @@ class PaymentMethod:
 
 @strawberry.type
 class PayoutLine:
-    kind: str = strawberry.field(
-        description="sale, shipping, tax, commission, fulfilment_fee, advertising, refund ..."
-    )
+    kind: SettlementKind
     amount: Money = strawberry.field(description="Positive to the seller, negative kept by the marketplace.")
     order_external_id: str | None
     description: str
@@ -230,7 +238,7 @@ class PayoutLine:
     @classmethod
     def from_row(cls, row: m.SettlementLine) -> PayoutLine:
         return cls(
-            kind=row.kind,
+            kind=SettlementKind(row.kind),
             amount=Money.exact(row.amount, row.currency),
             order_external_id=row.order_external_id,
             description=row.description,
@@ -242,7 +250,7 @@ class Settlement(Node):
     pk: strawberry.Private[int]
     connection_id: strawberry.ID
     external_id: str
-    status: str
+    status: SettlementStatus
     opened_at: datetime
     closed_at: datetime | None
     paid_at: datetime | None
@@ -255,7 +263,7 @@ class Settlement(Node):
             pk=row.id,
             connection_id=encode_id("ChannelConnection", row.connection_id),
             external_id=row.external_id,
-            status=row.status,
+            status=SettlementStatus(row.status),
             opened_at=row.opened_at,
             closed_at=row.closed_at,
             paid_at=row.paid_at,
@@ -271,11 +279,27 @@ class Settlement(Node):
 @strawberry.type(description="What an order should have paid out, what it did, and the gap.")
 class OrderReconciliation:
     order: Order
-    status: str = strawberry.field(description="matched, difference or missing.")
+    status: m.ReconciliationStatus
     expected: Money
     settled: Money
     difference: Money
     lines: list[PayoutLine]
+
+
+@strawberry.input
+class SettlementFilter:
+    connection_id: strawberry.ID | None = None
+    status: SettlementStatus | None = None
+
+
+class SettlementSortKeys(StrEnum):
+    ID = "ID"
+    OPENED_AT = "OPENED_AT"
+    CLOSED_AT = "CLOSED_AT"
+    PAID_AT = "PAID_AT"
+
+
+SETTLEMENT_SORTS = sort_keys(SettlementSortKeys, m.Settlement, "The orders settlements can be listed in.")
 
 
 @strawberry.type
@@ -306,15 +330,26 @@ class Query:
         info: Info[Any, Any],
         first: int | None = None,
         after: str | None = None,
-        connection_id: strawberry.ID | None = None,
+        filter: SettlementFilter | None = None,
+        sort_key: SettlementSortKeys = SettlementSortKeys.ID,
+        reverse: bool = False,
     ) -> Connection[Settlement]:
         stmt = select(m.Settlement)
-        if connection_id:
-            stmt = stmt.where(
-                m.Settlement.connection_id
-                == decode_id(connection_id, "ChannelConnection", field="connectionId")[1]
-            )
-        return await paginate(state(info), stmt, m.Settlement, Settlement.from_row, first=first, after=after)
+        if filter and filter.connection_id:
+            pk = decode_id(filter.connection_id, "ChannelConnection", field="filter.connectionId")[1]
+            stmt = stmt.where(m.Settlement.connection_id == pk)
+        if filter and filter.status:
+            stmt = stmt.where(m.Settlement.status == filter.status)
+        return await paginate(
+            state(info),
+            stmt,
+            m.Settlement,
+            Settlement.from_row,
+            first=first,
+            after=after,
+            sort=SETTLEMENT_SORTS[sort_key],
+            reverse=reverse,
+        )
 
     @strawberry.field(
         extensions=requires("orders:read"),
@@ -329,7 +364,7 @@ class Query:
         return [
             OrderReconciliation(
                 order=Order.from_row(r.order),
-                status=r.status,
+                status=m.ReconciliationStatus(r.status),
                 expected=_shown(r.expected),
                 settled=_shown(r.settled),
                 difference=_shown(r.difference),
@@ -425,7 +460,7 @@ class PriceRuleInput:
     price_ending: Decimal | None = strawberry.UNSET
     floor: Decimal | None = strawberry.UNSET
     ceiling: Decimal | None = strawberry.UNSET
-    reprice: str | None = strawberry.UNSET
+    reprice: m.RepriceMode | None = strawberry.UNSET
     undercut_step: Decimal | None = strawberry.UNSET
 
 
@@ -433,7 +468,17 @@ class PriceRuleInput:
 class PriceRulePayload:
     price_rule: PriceRule | None = None
     breakdown: PriceBreakdown | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[PricingUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PriceRuleSetPayload(PriceRulePayload):
+    pass
+
+
+@strawberry.type
+class CompetitorPriceRecordPayload(PriceRulePayload):
+    pass
 
 
 @strawberry.input
@@ -452,13 +497,13 @@ class PriceApplyInput:
 class PriceApplyPayload:
     listings: list[Listing] = strawberry.field(default_factory=list)
     breakdowns: list[PriceBreakdown] = strawberry.field(default_factory=list)
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[PricingUserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
 class PromotionInput:
     name: str
-    kind: str = strawberry.field(description="percent, fixed, spend_threshold or bundle.")
+    kind: m.PromotionKind
     value: Decimal = strawberry.field(description="Percent off, or an amount off for fixed.")
     starts_at: LocalDateTime = strawberry.field(
         description="Without an offset: in the promotion's time zone."
@@ -479,7 +524,17 @@ class PromotionCancelInput:
 @strawberry.type
 class PromotionPayload:
     promotion: Promotion | None = None
-    user_errors: list[UserErrorType] = strawberry.field(default_factory=list)
+    user_errors: list[PricingUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PromotionCreatePayload(PromotionPayload):
+    pass
+
+
+@strawberry.type
+class PromotionCancelPayload(PromotionPayload):
+    pass
 
 
 _RULE_FIELDS = {
@@ -508,7 +563,7 @@ class Mutation:
     @strawberry.mutation(
         extensions=requires("channels:write"), description="Returns the breakdown it gives now."
     )
-    async def price_rule_set(self, info: Info[Any, Any], input: PriceRuleInput) -> PriceRulePayload:
+    async def price_rule_set(self, info: Info[Any, Any], input: PriceRuleInput) -> PriceRuleSetPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.listing_id, m.Listing, field="listingId")
             changes = set_fields(input, _RULE_FIELDS)
@@ -526,19 +581,19 @@ class Mutation:
                 shown = None  # a rule may be set before the cost or the rates are known
             return {"price_rule": PriceRule.from_row(rule), "breakdown": shown}
 
-        return await in_transaction(info, PriceRulePayload, body)
+        return await in_transaction(info, PriceRuleSetPayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
     async def competitor_price_record(
         self, info: Info[Any, Any], input: CompetitorPriceInput
-    ) -> PriceRulePayload:
+    ) -> CompetitorPriceRecordPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.listing_id, m.Listing, field="listingId")
             price = input.price.value("price", positive=True)
             await pricing.record_competitor_price(session, pk, input.competitor, price)
             return {}
 
-        return await in_transaction(info, PriceRulePayload, body)
+        return await in_transaction(info, CompetitorPriceRecordPayload, body)
 
     @strawberry.mutation(
         extensions=requires("channels:write"),
@@ -558,7 +613,7 @@ class Mutation:
         return await in_transaction(info, PriceApplyPayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def promotion_create(self, info: Info[Any, Any], input: PromotionInput) -> PromotionPayload:
+    async def promotion_create(self, info: Info[Any, Any], input: PromotionInput) -> PromotionCreatePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = (
                 await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
@@ -583,12 +638,14 @@ class Mutation:
             await promotions.reprice(st.uow)  # one that starts now applies at once
             return {"promotion": Promotion.from_row(row)}
 
-        return await in_transaction(info, PromotionPayload, body)
+        return await in_transaction(info, PromotionCreatePayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def promotion_cancel(self, info: Info[Any, Any], input: PromotionCancelInput) -> PromotionPayload:
+    async def promotion_cancel(
+        self, info: Info[Any, Any], input: PromotionCancelInput
+    ) -> PromotionCancelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Promotion)
             return {"promotion": Promotion.from_row(await promotions.cancel_promotion(st.uow, pk))}
 
-        return await in_transaction(info, PromotionPayload, body)
+        return await in_transaction(info, PromotionCancelPayload, body)

@@ -1,7 +1,11 @@
 """Relay plumbing: global IDs, the ``Node`` interface, cursor connections.
 
-Pagination is keyset on the primary key (stable under inserts, one indexed range scan),
-and asks for ``first + 1`` rows to know whether there is a next page without a count.
+Pagination is keyset (stable under inserts, one indexed range scan) on the list's sort
+key with the primary key breaking ties, and asks for ``first + 1`` rows to know whether
+there is a next page without a count. A list sorted by another key than its id (Shopify's
+``sortKey``/``reverse``) hands out cursors holding that key's value and the id; a cursor
+of one sort order is refused by another (``INVALID_CURSOR``). Empty values sort last
+(first with ``reverse``, which turns the whole order round).
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
@@ -27,12 +34,14 @@ __all__ = [
     "Edge",
     "Node",
     "PageInfo",
+    "Sort",
     "decode_id",
     "encode_id",
     "node_fields",
     "paginate",
     "resolve_id",
     "resolve_ids",
+    "sort_keys",
 ]
 
 T = TypeVar("T")
@@ -153,18 +162,121 @@ class Connection(Generic[T]):
         return [e.node for e in self.edges]
 
 
-def _cursor(pk: int) -> str:
-    return base64.urlsafe_b64encode(f"cursor:{pk}".encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class Sort:
+    """One order a list can be read in: ``column`` ascending (``None``: by id), then id."""
+
+    name: str
+    column: Any = None
+
+    @property
+    def nullable(self) -> bool:
+        return self.column is not None and bool(self.column.property.columns[0].nullable)
+
+    def value_of(self, row: Any) -> Any:
+        return None if self.column is None else getattr(row, self.column.key)
+
+
+BY_ID = Sort("ID")
+
+
+def sort_keys(enum: type[StrEnum], model: Any, description: str) -> dict[Any, Sort]:
+    """Expose ``enum`` (a list's ``sortKey`` values, named as Shopify does) and map each
+    member to the model column of the same (lower-cased) name; ``ID`` is the id."""
+    strawberry.enum(enum, description=description)
+    return {
+        key: BY_ID if key.name == "ID" else Sort(key.name, getattr(model, key.name.lower())) for key in enum
+    }
+
+
+_NULL = "~"
+
+
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _cursor(pk: int, sort: Sort = BY_ID, value: Any = None) -> str:
+    if sort.column is None:
+        return _encode(f"cursor:{pk}")
+    shown = _NULL if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
+    return _encode(f"cursor:{sort.name}:{pk}:{shown}")
 
 
 _CURSOR = re.compile("cursor")
 
 
+def _bad_cursor(cursor: str, why: str = "is not a valid cursor") -> UserError:
+    return UserError(f"{_shown(cursor)} {why}", field="after", code="INVALID_CURSOR")
+
+
 def _after(cursor: str) -> int:
     decoded = _decode(cursor, _CURSOR)
     if decoded is None:
-        raise UserError(f"{_shown(cursor)} is not a valid cursor", field="after", code="INVALID_CURSOR")
+        raise _bad_cursor(cursor)
     return decoded[1]
+
+
+def _sorted_after(cursor: str, sort: Sort) -> tuple[int, Any]:
+    """``(id, sort value)`` of a cursor of a list sorted by ``sort``."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= 512:
+        raise _bad_cursor(cursor)
+    try:
+        raw = base64.b64decode((cursor + "=" * (-len(cursor) % 4)).translate(_B64), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _bad_cursor(cursor) from None
+    parts = raw.split(":", 3)
+    if len(parts) != 4 or parts[0] != "cursor" or not _PK.fullmatch(parts[2]) or int(parts[2]) > MAX_PK:
+        raise _bad_cursor(cursor)
+    if parts[1] != sort.name:
+        raise _bad_cursor(cursor, f"is a cursor of another sort order than {sort.name}")
+    pk, text = int(parts[2]), parts[3]
+    if text == _NULL and sort.nullable:
+        return pk, None
+    column_type = sort.column.property.columns[0].type
+    python_type = getattr(column_type, "impl_instance", column_type).python_type
+    try:
+        if python_type is datetime:
+            value: Any = datetime.fromisoformat(text)
+            if value.tzinfo is None:
+                raise ValueError(text)
+        elif python_type is int:
+            value = int(text)
+        else:
+            value = text
+    except ValueError:
+        raise _bad_cursor(cursor) from None
+    return pk, value
+
+
+def _keyset(model: Any, sort: Sort, cursor: str, reverse: bool) -> ColumnElement[bool]:
+    """The rows after ``cursor`` in the list's order."""
+    if sort.column is None:
+        pk = _after(cursor)
+        after: ColumnElement[bool] = model.id < pk if reverse else model.id > pk
+        return after
+    pk, value = _sorted_after(cursor, sort)
+    col = sort.column
+    if reverse:  # col DESC NULLS FIRST, id DESC
+        if value is None:
+            return or_(and_(col.is_(None), model.id < pk), col.is_not(None))
+        return or_(col < value, and_(col == value, model.id < pk))
+    # col ASC NULLS LAST, id ASC
+    if value is None:
+        return and_(col.is_(None), model.id > pk)
+    later = or_(col > value, and_(col == value, model.id > pk))
+    return or_(later, col.is_(None)) if sort.nullable else later
+
+
+def _ordering(model: Any, sort: Sort, reverse: bool) -> list[Any]:
+    keys: list[Any] = []
+    if sort.column is not None:
+        key = sort.column.desc() if reverse else sort.column.asc()
+        if sort.nullable:
+            key = key.nulls_first() if reverse else key.nulls_last()
+        keys.append(key)
+    keys.append(model.id.desc() if reverse else model.id.asc())
+    return keys
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
@@ -202,16 +314,19 @@ async def paginate(
     info: Info[Any, Any] | None = None,
     relations: Mapping[str, Relation] | None = None,
     read_as: Columns | None = None,
+    sort: Sort = BY_ID,
+    reverse: bool = False,
 ) -> Connection[T]:
-    """One page of ``stmt``. Given ``info`` and the node type's ``relations``, the ones the
-    query selects are loaded for the whole page here (see :func:`~.loaders.prefetch`).
-    ``read_as``: ``stmt`` selects these columns, and ``convert`` gets their records."""
+    """One page of ``stmt`` in ``sort`` order (turned round with ``reverse``). Given
+    ``info`` and the node type's ``relations``, the ones the query selects are loaded for
+    the whole page here (see :func:`~.loaders.prefetch`). ``read_as``: ``stmt`` selects
+    these columns, and ``convert`` gets their records."""
     size = DEFAULT_PAGE if first is None else first
     if size < 0 or size > MAX_PAGE:
         raise UserError(f"first must be between 0 and {MAX_PAGE}", field="first", code="INVALID")
     if after:
-        stmt = stmt.where(model.id > _after(after))
-    stmt = stmt.order_by(model.id).limit(size + 1)
+        stmt = stmt.where(_keyset(model, sort, after, reverse))
+    stmt = stmt.order_by(*_ordering(model, sort, reverse)).limit(size + 1)
     async with state.read() as session:
         result = await session.execute(stmt)
         rows: list[Any] = read_as.read(result) if read_as is not None else list(result.scalars().all())
@@ -219,7 +334,12 @@ async def paginate(
     rows = rows[:size]
     if info is not None and relations:
         await prefetch(state, rows, relations, node_fields(info))
-    edges = [Edge(cursor=_cursor(r.id), node=convert(r)) for r in rows]
+    edges = [
+        Edge(
+            cursor=_cursor(r.id, sort, sort.value_of(r) if sort.column is not None else None), node=convert(r)
+        )
+        for r in rows
+    ]
     return Connection(
         edges=edges,
         page_info=PageInfo(

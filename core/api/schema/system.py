@@ -9,63 +9,88 @@ import strawberry
 from strawberry.types import Info
 
 from crossdock.api.context import state
-from crossdock.api.schema import types as t
+from crossdock.api.schema import catalog_types, channel_types, inventory_types, messaging_types, order_types
+from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.pricing import Promotion, Settlement
 from crossdock.api.schema.relay import Node, decode_id
 from crossdock.db import models as m
+from crossdock.providers import ProviderKind
+from crossdock.security import Scope
 
 __all__ = ["Query"]
 
 #: GraphQL type name -> (model, converter, scope needed to read it)
 NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
-    "Product": (m.Product, t.Product.from_row, "catalog:read"),
-    "Variant": (m.Variant, t.Variant.from_row, "catalog:read"),
-    "Warehouse": (m.Warehouse, t.Warehouse.from_row, "inventory:read"),
-    "StockLevel": (m.StockLevel, t.StockLevel.from_row, "inventory:read"),
-    "StockLedgerEntry": (m.StockLedgerEntry, t.StockLedgerEntry.from_row, "inventory:read"),
-    "ChannelConnection": (m.Connection, t.ChannelConnection.from_row, "channels:read"),
-    "Listing": (m.Listing, t.Listing.from_row, "channels:read"),
-    "Order": (m.Order, t.Order.from_row, "orders:read"),
-    "Shipment": (m.Shipment, t.Shipment.from_row, "orders:read"),
-    "Transfer": (m.Transfer, t.Transfer.from_row, "inventory:read"),
-    "Conversation": (m.Conversation, t.Conversation.from_row, "messages:read"),
-    "CannedReply": (m.CannedReply, t.CannedReply.from_row, "messages:read"),
+    "Product": (m.Product, catalog_types.Product.from_row, "catalog:read"),
+    "Variant": (m.Variant, catalog_types.Variant.from_row, "catalog:read"),
+    "Warehouse": (m.Warehouse, inventory_types.Warehouse.from_row, "inventory:read"),
+    "StockLevel": (m.StockLevel, inventory_types.StockLevel.from_row, "inventory:read"),
+    "StockLedgerEntry": (m.StockLedgerEntry, inventory_types.StockLedgerEntry.from_row, "inventory:read"),
+    "ChannelConnection": (m.Connection, channel_types.ChannelConnection.from_row, "channels:read"),
+    "Listing": (m.Listing, channel_types.Listing.from_row, "channels:read"),
+    "Order": (m.Order, order_types.Order.from_row, "orders:read"),
+    "Shipment": (m.Shipment, order_types.Shipment.from_row, "orders:read"),
+    "Transfer": (m.Transfer, inventory_types.Transfer.from_row, "inventory:read"),
+    "Conversation": (m.Conversation, messaging_types.Conversation.from_row, "messages:read"),
+    "CannedReply": (m.CannedReply, messaging_types.CannedReply.from_row, "messages:read"),
     "Promotion": (m.Promotion, Promotion.from_row, "channels:read"),
     "Settlement": (m.Settlement, Settlement.from_row, "orders:read"),
 }
 
 
+#: Node types whose GraphQL name differs from their ID prefix.
+_SHOWN = {"ChannelConnection": "Shop"}
+
+
+@strawberry.type(description="A provider contributed by an installed plugin.")
+class Plugin:
+    name: str
+    kind: ProviderKind
+    version: str
+    capabilities: list[str] = strawberry.field(
+        description="The operations it offers (the values of MarketplaceCapability, "
+        "PaymentCapability or TaxCapability, by its kind)."
+    )
+    plugin: str
+    display_name: str
+
+
 @strawberry.type(description="The caller: its tenant and the scopes of its API key.")
 class Viewer:
     tenant_slug: str
-    scopes: list[str]
+    scopes: list[Scope]
 
 
 @strawberry.type
 class Query:
-    @strawberry.field
+    @strawberry.field(description="Who is calling. " + scope_sentence(None))
     def viewer(self, info: Info[Any, Any]) -> Viewer:
         p = state(info).principal
-        return Viewer(tenant_slug=p.tenant_slug, scopes=sorted(p.scopes))
+        return Viewer(tenant_slug=p.tenant_slug, scopes=[Scope(s) for s in sorted(p.scopes)])
 
-    @strawberry.field(description="Providers contributed by the installed plugins.")
-    def plugins(self, info: Info[Any, Any], kind: str | None = None) -> list[t.Plugin]:
+    @strawberry.field(description="Providers contributed by the installed plugins. " + scope_sentence(None))
+    def plugins(self, info: Info[Any, Any], kind: ProviderKind | None = None) -> list[Plugin]:
         infos = state(info).app.plugins.infos
         return [
-            t.Plugin(
+            Plugin(
                 name=i.name,
-                kind=i.kind.value,
+                kind=i.kind,
                 version=i.version,
                 capabilities=list(i.capabilities),
                 plugin=i.plugin,
                 display_name=i.display_name,
             )
             for i in infos
-            if kind is None or i.kind.value == kind
+            if kind is None or i.kind == kind
         ]
 
-    @strawberry.field(description="Any object by its global ID; null if it does not exist here.")
+    @strawberry.field(
+        description="Any object by its global ID; null if it does not exist here. Requires the "
+        "read scope of the object's type: "
+        + ", ".join(sorted({f"{_SHOWN.get(name, name)} `{scope}`" for name, (_, _, scope) in NODES.items()}))
+        + " (or `admin`)."
+    )
     async def node(self, info: Info[Any, Any], id: strawberry.ID) -> Node | None:
         type_name, pk = decode_id(id, list(NODES))
         model, convert, scope = NODES[type_name]

@@ -22,6 +22,25 @@ class ConnectionStatus(StrEnum):
     FAILED = "failed"
 
 
+class ListingStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class ListingPushStatus(StrEnum):
+    """Whether the channel accepted this listing's last stock and price pushes."""
+
+    OK = "ok"
+    ERROR = "error"
+
+
+class ListingOperation(StrEnum):
+    """A kind of push to a channel for one listing."""
+
+    STOCK = "stock"
+    PRICE = "price"
+
+
 class Connection(TenantScoped, Timestamped, Base):
     __tablename__ = "connections"
     __table_args__ = (UniqueConstraint("tenant_id", "channel", "name"),)
@@ -59,7 +78,7 @@ class Listing(TenantScoped, Timestamped, Base):
     title: Mapped[str | None]
     price_amount: Mapped[Decimal | None]
     price_currency: Mapped[str | None] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=ListingStatus.ACTIVE)
     #: Share (0..1) of the available stock offered on this listing; null = all of it.
     ats_share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
     last_pushed_quantity: Mapped[int | None]

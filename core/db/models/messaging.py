@@ -28,6 +28,14 @@ class MessageDirection(StrEnum):
     OUTBOUND = "outbound"  # seller -> buyer
 
 
+class MessageDelivery(StrEnum):
+    """Of an outbound message: stored, then sent by a job (or failed for good)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class Conversation(TenantScoped, Timestamped, Base):
     """One thread with one buyer on one connection, as the marketplace groups it."""
 

@@ -67,6 +67,18 @@ class ShipmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class SlaFlag(StrEnum):
+    """The last ship-by warning announced for an order."""
+
+    AT_RISK = "at_risk"
+    LATE = "late"
+
+
+class ReturnCondition(StrEnum):
+    SELLABLE = "sellable"  #: back on hand
+    DAMAGED = "damaged"  #: booked in and written off
+
+
 class Order(TenantScoped, Timestamped, Base):
     __tablename__ = "orders"
     __table_args__ = (

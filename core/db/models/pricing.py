@@ -44,6 +44,14 @@ class FxRate(Base):
     source: Mapped[str] = mapped_column(String(64))
 
 
+class RepriceMode(StrEnum):
+    """What a price rule does with the lowest recent competitor price."""
+
+    NONE = "none"
+    MATCH = "match"
+    UNDERCUT = "undercut"
+
+
 class PriceRule(TenantScoped, Timestamped, Base):
     """How a listing's price follows from cost: see :mod:`crossdock.services.pricing`."""
 
@@ -68,7 +76,7 @@ class PriceRule(TenantScoped, Timestamped, Base):
     floor_amount: Mapped[Decimal | None]
     ceiling_amount: Mapped[Decimal | None]
     #: none, match or undercut the lowest recorded competitor price
-    reprice: Mapped[str] = mapped_column(String(16), default="none")
+    reprice: Mapped[str] = mapped_column(String(16), default=RepriceMode.NONE)
     undercut_step: Mapped[Decimal] = mapped_column(default=Decimal(0))
 
 
@@ -89,6 +97,24 @@ class PromotionKind(StrEnum):
     FIXED = "fixed"  #: value off the listing price, in the market's currency
     SPEND_THRESHOLD = "spend_threshold"  #: value % off an order of at least min_spend
     BUNDLE = "bundle"  #: value % off when bundle_quantity units are bought together
+
+
+class PromotionState(StrEnum):
+    """Where a promotion is in its life, from its window and whether it was cancelled."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class ReconciliationStatus(StrEnum):
+    """An order's expected payout against what the marketplace settled."""
+
+    MATCHED = "matched"
+    DIFFERENCE = "difference"
+    MISSING = "missing"
+    PENDING = "pending"
 
 
 class Promotion(TenantScoped, Timestamped, Base):

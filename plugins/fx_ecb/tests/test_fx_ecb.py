@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crossdock_fx_ecb.rates import load, parse_csv, parse_xml
 
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 # Shape of the ECB's eurofxref-daily.xml (https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml)
 DAILY = """<?xml version="1.0" encoding="UTF-8"?>

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
-
-from crossdock.db.models import Tenant
+from crossdock.testing import set_tenant_settings
 
 METHODS = """query($c: String!, $a: Decimal!, $cur: String!) {
   paymentMethods(country: $c, amount: {amount: $a, currency: $cur}) { provider method rank } }"""
@@ -15,23 +13,20 @@ METHODS = """query($c: String!, $a: Decimal!, $cur: String!) {
 
 async def test_methods_for_a_malaysian_checkout_ranked(api: Any, app: Any, tenant_factory: Any) -> None:
     tenant = await tenant_factory()
-    async with app.db.write(system=True) as session:
-        await session.execute(
-            update(Tenant)
-            .where(Tenant.id == tenant.id)
-            .values(
-                settings={
-                    "payments": {
-                        "bank_transfer": {
-                            "accounts": {
-                                "MYR": {"bank": "Maybank", "account_number": "514012345678", "holder": "Acme"}
-                            }
-                        },
-                        "cod": {"limits": {"MY": "20.00"}},  # this brand caps COD lower than the default
+    await set_tenant_settings(
+        app,
+        tenant,
+        {
+            "payments": {
+                "bank_transfer": {
+                    "accounts": {
+                        "MYR": {"bank": "Maybank", "account_number": "514012345678", "holder": "Acme"}
                     }
-                }
-            )
-        )
+                },
+                "cod": {"limits": {"MY": "20.00"}},  # this brand caps COD lower than the default
+            }
+        },
+    )
 
     async def offered(amount: str) -> list[tuple[str, str]]:
         data = await api.data(METHODS, {"c": "MY", "a": amount, "cur": "MYR"}, key=tenant.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pytest
 from crossdock_payments.cod import COD_LIMITS, CashOnDelivery, remittance_signature
@@ -77,11 +78,11 @@ async def test_create_payment_above_the_limit_is_refused() -> None:
     assert "1500" in caught.value.message
 
 
-def report(*lines: dict[str, object]) -> bytes:
+def report(*lines: Mapping[str, object]) -> bytes:
     return json.dumps(list(lines)).encode()
 
 
-LINE = {
+LINE: dict[str, object] = {
     "tracking_number": "NV123456789MY",
     "order_reference": "ORD-1001",
     "collected": {"amount": "89.90", "currency": "MYR"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crossdock import Money, PaymentAccount
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 def test_three_payment_providers_through_the_entry_point() -> None:

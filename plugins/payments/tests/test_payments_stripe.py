@@ -56,6 +56,7 @@ async def test_declined_card_is_a_permanent_error(env: Env) -> None:
     assert caught.value.code == "CARD_DECLINED"
     assert caught.value.retryable is False
     assert caught.value.decline_code == "generic_decline"
+    assert caught.value.payment_reference is not None  # the intent to retry with another card
     intent = env.emulator.intent(env.credentials, caught.value.payment_reference)
     assert intent["status"] == "requires_payment_method"
     payment = await env.provider.get_payment(env.account, caught.value.payment_reference)

@@ -7,7 +7,7 @@ from typing import Any
 
 from crossdock import ChannelOrder, TaxEngine, hookimpl
 from crossdock_tax_eu.engine import EuVatEngine
-from crossdock_tax_eu.rules import check_listing, check_order_line
+from crossdock_tax_eu.rules import EU_RULES
 
 
 @hookimpl
@@ -17,17 +17,11 @@ def crossdock_tax_engines() -> list[TaxEngine]:
 
 @hookimpl
 def crossdock_order_checks(order: ChannelOrder) -> list[tuple[str, str]] | None:
-    address = order.shipping_address
-    if address is None or not address.country:
-        return None
-    holds = [
-        hold for line in order.lines for hold in check_order_line(line.title or "", line.sku, address.country)
-    ]
-    return holds or None
+    return EU_RULES.order_holds(order) or None
 
 
 @hookimpl
 def crossdock_listing_checks(
     listing: Mapping[str, Any], connection: Mapping[str, Any]
 ) -> list[tuple[str, str]] | None:
-    return check_listing(listing, connection.get("country")) or None
+    return EU_RULES.listing_problems(listing, connection.get("country")) or None

@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from crossdock_tax_eu import EuVatEngine
 from crossdock_tax_eu.engine import rate_for
 
-from crossdock import Money, TaxContext, TaxLine, TaxTally, UserError
+from crossdock import Money, TaxContext, TaxLine, TaxQuote, TaxTally, UserError
 
 
 def eur(amount: str) -> Money:
     return Money.of(amount, "EUR")
 
 
-def ctx(**kw) -> TaxContext:
-    base = {"tenant": "t", "seller_country": "DE", "destination_country": "FR", "ship_from_country": "DE"}
+def ctx(**kw: Any) -> TaxContext:
+    base: dict[str, Any] = {
+        "tenant": "t",
+        "seller_country": "DE",
+        "destination_country": "FR",
+        "ship_from_country": "DE",
+    }
     base.update(kw)
     return TaxContext(**base)
 
@@ -36,7 +42,9 @@ def engine() -> EuVatEngine:
     return EuVatEngine()
 
 
-def one(engine: EuVatEngine, context: TaxContext, amount: str = "100.00", tax_class: str = "standard"):
+def one(
+    engine: EuVatEngine, context: TaxContext, amount: str = "100.00", tax_class: str = "standard"
+) -> TaxQuote:
     [quote] = engine.quote(context, [TaxLine(sku="SKU1", amount=eur(amount), tax_class=tax_class)])
     return quote
 
@@ -61,7 +69,7 @@ def test_rates_match_tedb_2026() -> None:
     assert rate_for("DE", "super_reduced") == Decimal("0.19")
 
 
-def test_domestic(engine) -> None:
+def test_domestic(engine: EuVatEngine) -> None:
     q = one(engine, ctx(destination_country="DE"))
     assert (q.scheme, q.collected_by, q.jurisdiction, q.rate, q.amount) == (
         "domestic",
@@ -73,12 +81,12 @@ def test_domestic(engine) -> None:
     assert q.counts_towards is None
 
 
-def test_domestic_reduced_class(engine) -> None:
+def test_domestic_reduced_class(engine: EuVatEngine) -> None:
     q = one(engine, ctx(seller_country="FR", ship_from_country="FR"), "20.00", "books")
     assert (q.rate, q.amount) == (Decimal("0.055"), eur("1.10"))
 
 
-def test_distance_sale_below_threshold_uses_origin_vat(engine) -> None:
+def test_distance_sale_below_threshold_uses_origin_vat(engine: EuVatEngine) -> None:
     c = ctx(year_to_date={"EU-OSS": TaxTally(sales=eur("5000.00"), transactions=40)})
     q = one(engine, c)
     assert (q.scheme, q.jurisdiction, q.rate, q.amount) == (
@@ -90,13 +98,13 @@ def test_distance_sale_below_threshold_uses_origin_vat(engine) -> None:
     assert q.counts_towards == "EU-OSS"
 
 
-def test_distance_sale_reaching_exactly_10000_is_still_below(engine) -> None:
+def test_distance_sale_reaching_exactly_10000_is_still_below(engine: EuVatEngine) -> None:
     # Art. 59c: the threshold is crossed only when the total EXCEEDS EUR 10,000.
     c = ctx(year_to_date={"EU-OSS": TaxTally(sales=eur("9900.00"))})
     assert one(engine, c).scheme == "distance_below_threshold"
 
 
-def test_distance_sale_crossing_threshold_on_this_sale_is_destination_vat(engine) -> None:
+def test_distance_sale_crossing_threshold_on_this_sale_is_destination_vat(engine: EuVatEngine) -> None:
     c = ctx(year_to_date={"EU-OSS": TaxTally(sales=eur("9950.00"))})
     q = one(engine, c)
     assert (q.scheme, q.jurisdiction, q.rate, q.amount, q.collected_by) == (
@@ -109,24 +117,24 @@ def test_distance_sale_crossing_threshold_on_this_sale_is_destination_vat(engine
     assert q.counts_towards == "EU-OSS"
 
 
-def test_distance_sale_above_threshold(engine) -> None:
+def test_distance_sale_above_threshold(engine: EuVatEngine) -> None:
     c = ctx(destination_country="FI", year_to_date={"EU-OSS": TaxTally(sales=eur("25000.00"))})
     q = one(engine, c)
     assert (q.scheme, q.jurisdiction, q.amount) == ("oss", "FI", eur("25.50"))
 
 
-def test_registered_for_oss_uses_destination_vat_from_the_first_euro(engine) -> None:
+def test_registered_for_oss_uses_destination_vat_from_the_first_euro(engine: EuVatEngine) -> None:
     q = one(engine, ctx(destination_country="EE", registrations=frozenset({"EU-OSS"})))
     assert (q.scheme, q.jurisdiction, q.amount) == ("oss", "EE", eur("24.00"))
 
 
-def test_goods_dispatched_from_another_state_than_the_seller_get_no_threshold(engine) -> None:
+def test_goods_dispatched_from_another_state_than_the_seller_get_no_threshold(engine: EuVatEngine) -> None:
     # Art. 59c(1)(b): goods must be dispatched from the state of establishment.
     q = one(engine, ctx(ship_from_country="PL"))
     assert (q.scheme, q.jurisdiction) == ("oss", "FR")
 
 
-def test_ioss_registered_low_value_import(engine) -> None:
+def test_ioss_registered_low_value_import(engine: EuVatEngine) -> None:
     c = ctx(
         seller_country="CN",
         ship_from_country="CN",
@@ -138,7 +146,7 @@ def test_ioss_registered_low_value_import(engine) -> None:
     assert (q.scheme, q.collected_by, q.jurisdiction, q.amount) == ("ioss", "seller", "RO", eur("16.80"))
 
 
-def test_low_value_import_without_ioss_is_import_vat_paid_by_buyer(engine) -> None:
+def test_low_value_import_without_ioss_is_import_vat_paid_by_buyer(engine: EuVatEngine) -> None:
     c = ctx(
         seller_country="CN", ship_from_country="CN", destination_country="DE", consignment_value=eur("150.00")
     )
@@ -146,7 +154,7 @@ def test_low_value_import_without_ioss_is_import_vat_paid_by_buyer(engine) -> No
     assert (q.scheme, q.collected_by, q.jurisdiction, q.amount) == ("import", "buyer", "DE", eur("28.50"))
 
 
-def test_import_above_150_is_import_even_with_ioss(engine) -> None:
+def test_import_above_150_is_import_even_with_ioss(engine: EuVatEngine) -> None:
     c = ctx(
         seller_country="US",
         ship_from_country="US",
@@ -158,7 +166,7 @@ def test_import_above_150_is_import_even_with_ioss(engine) -> None:
     assert (q.scheme, q.collected_by) == ("import", "buyer")
 
 
-def test_deemed_supplier_low_value_import_via_marketplace(engine) -> None:
+def test_deemed_supplier_low_value_import_via_marketplace(engine: EuVatEngine) -> None:
     # Art. 14a(1): the marketplace is the deemed supplier for imports <= EUR 150.
     c = ctx(
         seller_country="CN",
@@ -176,12 +184,12 @@ def test_deemed_supplier_low_value_import_via_marketplace(engine) -> None:
     )
 
 
-def test_marketplace_import_above_150_is_not_deemed_supply(engine) -> None:
+def test_marketplace_import_above_150_is_not_deemed_supply(engine: EuVatEngine) -> None:
     c = ctx(seller_country="CN", ship_from_country="CN", channel="amazon", consignment_value=eur("400.00"))
     assert one(engine, c, "400.00").scheme == "import"
 
 
-def test_deemed_supplier_non_eu_seller_goods_already_in_eu(engine) -> None:
+def test_deemed_supplier_non_eu_seller_goods_already_in_eu(engine: EuVatEngine) -> None:
     # Art. 14a(2): non-EU seller, goods in an EU warehouse, B2C via marketplace - any value.
     c = ctx(seller_country="US", ship_from_country="DE", destination_country="DE", channel="amazon")
     q = one(engine, c, "1000.00")
@@ -193,12 +201,12 @@ def test_deemed_supplier_non_eu_seller_goods_already_in_eu(engine) -> None:
     )
 
 
-def test_eu_seller_on_marketplace_is_not_deemed_supply(engine) -> None:
+def test_eu_seller_on_marketplace_is_not_deemed_supply(engine: EuVatEngine) -> None:
     q = one(engine, ctx(destination_country="DE", channel="amazon"))
     assert (q.scheme, q.collected_by) == ("domestic", "seller")
 
 
-def test_reverse_charge_with_valid_vat_number(engine) -> None:
+def test_reverse_charge_with_valid_vat_number(engine: EuVatEngine) -> None:
     # FR40303265045 is a check-digit-valid French VAT number (python-stdnum test data).
     q = one(engine, ctx(buyer_vat_number="FR40303265045"))
     assert (q.scheme, q.collected_by, q.rate, q.amount) == (
@@ -209,24 +217,24 @@ def test_reverse_charge_with_valid_vat_number(engine) -> None:
     )
 
 
-def test_invalid_vat_number_is_treated_as_b2c(engine) -> None:
+def test_invalid_vat_number_is_treated_as_b2c(engine: EuVatEngine) -> None:
     q = one(engine, ctx(buyer_vat_number="FR40303265046"))
     assert q.scheme == "distance_below_threshold"
 
 
-def test_b2b_same_state_is_domestic(engine) -> None:
+def test_b2b_same_state_is_domestic(engine: EuVatEngine) -> None:
     q = one(engine, ctx(destination_country="DE", buyer_vat_number="DE136695976"))
     assert (q.scheme, q.amount) == ("domestic", eur("19.00"))
 
 
-def test_vat_number_validation_per_state(engine) -> None:
+def test_vat_number_validation_per_state(engine: EuVatEngine) -> None:
     good = ["DE136695976", "FR40303265045", "EL094259216", "NL004495445B01", "ATU13585627", "BE0776091951"]
     bad = ["DE136695977", "FR40303265046", "NL004495446B01", "XX123", "", "DE12345678"]
     assert all(engine.validate_vat_number(n) for n in good)
     assert not any(engine.validate_vat_number(n) for n in bad)
 
 
-def test_non_eur_threshold_comparison_needs_fx(engine) -> None:
+def test_non_eur_threshold_comparison_needs_fx(engine: EuVatEngine) -> None:
     line = TaxLine(sku="S", amount=Money.of("400", "PLN"))
     c = ctx(seller_country="PL", ship_from_country="PL", destination_country="DE")
     with pytest.raises(UserError, match="must be compared in EUR"):
@@ -237,12 +245,12 @@ def test_non_eur_threshold_comparison_needs_fx(engine) -> None:
     assert converted[0].amount == Money.of("92.00", "PLN")  # PL 23 %
 
 
-def test_domestic_in_other_currency_needs_no_fx(engine) -> None:
+def test_domestic_in_other_currency_needs_no_fx(engine: EuVatEngine) -> None:
     c = ctx(seller_country="PL", ship_from_country="PL", destination_country="PL")
     [q] = engine.quote(c, [TaxLine(sku="S", amount=Money.of("100", "PLN"))])
     assert q.amount == Money.of("23.00", "PLN")
 
 
-def test_non_eu_destination_is_refused(engine) -> None:
+def test_non_eu_destination_is_refused(engine: EuVatEngine) -> None:
     with pytest.raises(UserError):
         engine.quote(ctx(destination_country="GB"), [TaxLine(sku="S", amount=eur("1"))])

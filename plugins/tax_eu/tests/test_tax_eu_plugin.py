@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from crossdock.plugins import load_plugins
+from crossdock import Money
+from crossdock.testing import load_plugins
 
 
 def test_registered_with_its_capabilities() -> None:
@@ -54,5 +55,5 @@ def test_thresholds_name_the_eu_oss_threshold() -> None:
     [threshold] = engine.thresholds()
     # VAT Directive 2006/112/EC Art. 59c (Directive (EU) 2017/2455): EUR 10,000 per calendar year.
     assert threshold.key == "EU-OSS"
-    assert (threshold.sales.amount, threshold.sales.currency) == (10000, "EUR")
+    assert threshold.sales == Money.of("10000", "EUR")
     assert threshold.transactions is None

@@ -7,9 +7,10 @@ Commission Decision 2014/59/EU (consumer laser products); Directive 2009/48/EC (
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from crossdock import Address, ChannelOrder, ChannelOrderLine, Money
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 def order(country: str, *titles: str) -> ChannelOrder:
@@ -38,12 +39,9 @@ def holds(o: ChannelOrder) -> list[tuple[str, str]]:
     return load_plugins(allow=["tax_eu"]).order_checks(tenant="t", order=o, connection=CONN)
 
 
-def listing_problems(listing: dict, country: str) -> list[tuple[str, str]]:
-    pm = load_plugins(allow=["tax_eu"]).pm
-    results = pm.hook.crossdock_listing_checks(
-        tenant="t", listing=listing, connection={**CONN, "country": country}
-    )
-    return [p for r in results for p in (r or ())]
+def listing_problems(listing: dict[str, Any], country: str) -> list[tuple[str, str]]:
+    plugins = load_plugins(allow=["tax_eu"])
+    return plugins.listing_checks(tenant="t", listing=listing, connection={**CONN, "country": country})
 
 
 def test_large_nicotine_refill_is_held_for_eu_destinations() -> None:

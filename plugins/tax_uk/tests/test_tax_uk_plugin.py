@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 def test_registered_with_its_capabilities() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from crossdock import Address, ChannelOrder, ChannelOrderLine, Money
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 CONN = {"id": 1, "channel": "ebay", "site": "UK", "currency": "GBP"}
 
@@ -33,7 +33,7 @@ def order(country: str, title: str) -> ChannelOrder:
     )
 
 
-def holds(o):
+def holds(o: ChannelOrder) -> list[tuple[str, str]]:
     return load_plugins(allow=["tax_uk"]).order_checks(tenant="t", order=o, connection=CONN)
 
 
@@ -55,10 +55,9 @@ def test_disposable_vape_is_prohibited_and_other_countries_unaffected() -> None:
 
 
 def test_listing_check_by_category() -> None:
-    pm = load_plugins(allow=["tax_uk"]).pm
-    results = pm.hook.crossdock_listing_checks(
+    results = load_plugins(allow=["tax_uk"]).listing_checks(
         tenant="t",
         listing={"sku": "K", "title": "Santoku 18cm", "category": "Kitchen > Knives"},
         connection={**CONN, "country": "GB"},
     )
-    assert [r for res in results for r, _ in res or ()] == ["restricted_item"]
+    assert [r for r, _ in results] == ["restricted_item"]

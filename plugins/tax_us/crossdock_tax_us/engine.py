@@ -40,7 +40,7 @@ from crossdock import (
 )
 from crossdock_tax_us.states import NO_SALES_TAX, STATES, StateRule
 
-__all__ = ["UsSalesTaxEngine", "key_for"]
+__all__ = ["UsSalesTaxEngine", "key_for", "state_code"]
 
 _ZERO_CLASSES = frozenset({"exempt", "zero"})
 
@@ -56,11 +56,17 @@ def _state_names() -> dict[str, str]:
     return {name.upper(): code for code, name in rules.country_area_choices}
 
 
-def _state(region: str | None) -> str:
+def state_code(region: str | None) -> str:
+    """The USPS code of a state given as ``"CA"``, ``"US-CA"`` or ``"California"`` (upper-cased
+    as given when it is none of those)."""
     code = (region or "").strip().upper()
     if code.startswith("US-"):
         code = code[3:]
-    code = _state_names().get(code, code)  # marketplaces send "California" as often as "CA"
+    return _state_names().get(code, code)  # marketplaces send "California" as often as "CA"
+
+
+def _state(region: str | None) -> str:
+    code = state_code(region)
     if code not in STATES and code not in NO_SALES_TAX:
         raise UserError(f"us_sales_tax needs a US state in destination_region, got {region!r}")
     return code

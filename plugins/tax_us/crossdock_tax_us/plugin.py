@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from crossdock import ChannelOrder, TaxEngine, hookimpl
-from crossdock_tax_us.engine import UsSalesTaxEngine
-from crossdock_tax_us.rules import check_listing, check_order_line
+from crossdock_tax_us.engine import UsSalesTaxEngine, state_code
+from crossdock_tax_us.rules import US_RULES
 
 
 @hookimpl
@@ -18,12 +18,13 @@ def crossdock_tax_engines() -> list[TaxEngine]:
 @hookimpl
 def crossdock_order_checks(order: ChannelOrder) -> list[tuple[str, str]] | None:
     address = order.shipping_address
-    if address is None or not address.country:
+    if address is None or US_RULES.country(address.country) != "US":
         return None
+    state = state_code(address.region)
     holds = [
-        hold
+        finding.pair()
         for line in order.lines
-        for hold in check_order_line(line.title or "", line.sku, address.country, address.region)
+        for finding in US_RULES.check_order_line(title=line.title, sku=line.sku, country="US", region=state)
     ]
     return holds or None
 
@@ -32,4 +33,4 @@ def crossdock_order_checks(order: ChannelOrder) -> list[tuple[str, str]] | None:
 def crossdock_listing_checks(
     listing: Mapping[str, Any], connection: Mapping[str, Any]
 ) -> list[tuple[str, str]] | None:
-    return check_listing(listing, connection.get("country")) or None
+    return US_RULES.listing_problems(listing, connection.get("country")) or None

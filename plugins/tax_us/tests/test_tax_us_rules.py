@@ -8,9 +8,10 @@ MA St. 2019 c. 133 (flavoured tobacco and vapes ban).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from crossdock import Address, ChannelOrder, ChannelOrderLine, Money
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 CONN = {"id": 1, "channel": "amazon", "site": "US", "currency": "USD"}
 
@@ -32,16 +33,13 @@ def order(region: str, title: str, country: str = "US") -> ChannelOrder:
     )
 
 
-def holds(o):
+def holds(o: ChannelOrder) -> list[tuple[str, str]]:
     return load_plugins(allow=["tax_us"]).order_checks(tenant="t", order=o, connection=CONN)
 
 
-def listing_problems(listing):
-    pm = load_plugins(allow=["tax_us"]).pm
-    results = pm.hook.crossdock_listing_checks(
-        tenant="t", listing=listing, connection={**CONN, "country": "US"}
-    )
-    return [p for r in results for p in (r or ())]
+def listing_problems(listing: dict[str, Any]) -> list[tuple[str, str]]:
+    plugins = load_plugins(allow=["tax_us"])
+    return plugins.listing_checks(tenant="t", listing=listing, connection={**CONN, "country": "US"})
 
 
 def test_flavoured_vape_to_massachusetts_is_prohibited() -> None:

@@ -184,7 +184,7 @@ async def test_a_returned_unit_is_restocked_once(shop: Any, race: Race) -> None:
     async with shop.read() as session:
         line_id = await session.scalar(select(OrderLine.id).where(OrderLine.order_id == order_id))
     document = """mutation($o: ID!, $w: ID!, $l: ID!) { returnReceive(input: {orderId: $o, warehouseId: $w,
-      lines: [{orderLineId: $l, quantity: 1, condition: "sellable"}]}) { order { status } userErrors { code } } }"""
+      lines: [{orderLineId: $l, quantity: 1, condition: SELLABLE}]}) { order { status } userErrors { code } } }"""
     variables = {
         "o": encode_id("Order", order_id),
         "w": encode_id("Warehouse", shop.warehouses["SG1"]),
@@ -375,7 +375,7 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "connectionBackfill": "queues a backfill job under one job id per connection",
     "conversationReply": "a message per call (a buyer may get two replies when sent twice)",
     "conversationClose": "closing a closed conversation is a no-op",
-    "cannedReplySave": "saved by name: last write wins",
+    "cannedReplySet": "saved by name: last write wins",
     "cannedReplyDelete": "deleting a deleted reply is a no-op",
     "priceRuleSet": "saved per SKU and connection: last write wins",
     "competitorPriceRecord": "an observation per call",

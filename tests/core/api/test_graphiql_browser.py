@@ -81,7 +81,7 @@ async def test_graphiql_renders_offline_and_answers(
             await page.screenshot(path=str(shot))
         finally:
             await browser.close()
-    assert '"catalog:read"' in response
+    assert '"CATALOG_READ"' in response
     assert shot.stat().st_size > 10_000
     foreign = [url for url in requested if not url.startswith(live_server) and not url.startswith("data:")]
     assert foreign == [], f"the IDE reached outside the server: {foreign}"

@@ -19,7 +19,7 @@ REPLY = """mutation($i: ConversationReplyInput!) { conversationReply(input: $i) 
   conversation { status replyDueAt } message { body direction delivery }
   userErrors { field code message } } }"""
 
-SAVE = """mutation($i: CannedReplyInput!) { cannedReplySave(input: $i) {
+SAVE = """mutation($i: CannedReplyInput!) { cannedReplySet(input: $i) {
   cannedReply { id name language body } userErrors { field code } } }"""
 
 
@@ -41,7 +41,7 @@ async def test_operator_answers_the_overdue_buyer_from_a_canned_reply(api: Any, 
         saved = await api.data(
             SAVE, {"i": {"name": "ships_today", "language": language, "body": body}}, key=key
         )
-        assert saved["cannedReplySave"]["userErrors"] == []
+        assert saved["cannedReplySet"]["userErrors"] == []
     # saving the same name and language again replaces the text
     again = await api.data(
         SAVE,
@@ -54,17 +54,17 @@ async def test_operator_answers_the_overdue_buyer_from_a_canned_reply(api: Any, 
         },
         key=key,
     )
-    assert again["cannedReplySave"]["cannedReply"]["body"].endswith("ships now.")
+    assert again["cannedReplySet"]["cannedReply"]["body"].endswith("ships now.")
     replies = await api.data('{ cannedReplies(name: "ships_today") { language } }', key=key)
     assert [r["language"] for r in replies["cannedReplies"]] == ["de", "en"]
 
     overdue = (await api.data(INBOX, {"f": {"overdue": True}}, key=key))["conversations"]["nodes"]
     assert [(c["externalId"], c["status"], c["overdue"]) for c in overdue] == [
-        ("LATE", "awaiting_reply", True)
+        ("LATE", "AWAITING_REPLY", True)
     ]
     late = overdue[0]
     assert late["order"] == {"externalId": "ORD-5"} and late["connection"] == {"channel": "testmarket"}
-    assert late["messages"] == [{"direction": "inbound", "body": "Where is my order?", "delivery": None}]
+    assert late["messages"] == [{"direction": "INBOUND", "body": "Where is my order?", "delivery": None}]
 
     answered = (
         await api.data(REPLY, {"i": {"conversationId": late["id"], "cannedReply": "ships_today"}}, key=key)
@@ -72,12 +72,12 @@ async def test_operator_answers_the_overdue_buyer_from_a_canned_reply(api: Any, 
     assert answered["userErrors"] == []
     assert answered["message"] == {
         "body": "Hi Tan Ah Kow, ORD-5 ships now.",
-        "direction": "outbound",
-        "delivery": "pending",
+        "direction": "OUTBOUND",
+        "delivery": "PENDING",
     }
-    assert answered["conversation"] == {"status": "answered", "replyDueAt": None}
+    assert answered["conversation"] == {"status": "ANSWERED", "replyDueAt": None}
     assert (await api.data(INBOX, {"f": {"overdue": True}}, key=key))["conversations"]["nodes"] == []
-    waiting = (await api.data(INBOX, {"f": {"status": ["awaiting_reply"]}}, key=key))["conversations"][
+    waiting = (await api.data(INBOX, {"f": {"status": ["AWAITING_REPLY"]}}, key=key))["conversations"][
         "nodes"
     ]
     assert [c["externalId"] for c in waiting] == ["FRESH"]
@@ -105,10 +105,10 @@ async def test_bad_replies_get_typed_errors_and_write_nothing(api: Any, shop: An
         {"field": ["conversationId"], "code": "INVALID_ID", "message": wrong_type[0]["message"]}
     ]
     bad_body = await api.data(SAVE, {"i": {"name": "n", "language": "en", "body": "Hi {name}"}}, key=key)
-    assert bad_body["cannedReplySave"]["userErrors"] == [{"field": ["body"], "code": "UNKNOWN_PLACEHOLDER"}]
+    assert bad_body["cannedReplySet"]["userErrors"] == [{"field": ["body"], "code": "UNKNOWN_PLACEHOLDER"}]
 
     [after] = (await api.data(INBOX, key=key))["conversations"]["nodes"]
-    assert after["messages"] == thread["messages"] and after["status"] == "awaiting_reply"
+    assert after["messages"] == thread["messages"] and after["status"] == "AWAITING_REPLY"
 
     # another brand's key sees none of it, and cannot reply to it
     other = await make_tenant(app)

@@ -191,7 +191,7 @@ async def test_repricing_undercuts_competitors_but_never_the_floor(
         "taxRate": "0.19",
         "targetMargin": "0.20",
         "priceEnding": "0.99",
-        "reprice": "undercut",
+        "reprice": "UNDERCUT",
         "undercutStep": "0.10",
     }
     assert (await api.data(RULE, {"i": rule}, key=tenant.key))["priceRuleSet"]["userErrors"] == []

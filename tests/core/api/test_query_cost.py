@@ -41,13 +41,16 @@ def test_requested_cost_by_hand() -> None:
 
 def test_lists_cost_their_requested_size_multiplied_through_nesting() -> None:
     cost = functools.partial(requested_cost, schema._schema)
-    # a plain list with ``first`` costs what it asks for, or its argument's default (100)
-    assert cost(parse("{ events(first: 500) { id type } }")) == 500
-    assert cost(parse("{ events { id } }")) == 100
-    assert cost(parse("query($n: Int!) { events(first: $n) { id } }"), variables={"n": 7}) == 7
+    # a connection costs 2 plus what it asks for, ``first`` or its argument's default (100)
+    assert cost(parse("{ events(first: 500) { nodes { id type } } }")) == 502
+    assert cost(parse("{ events { nodes { id } } }")) == 102
+    assert cost(parse("query($n: Int!) { events(first: $n) { nodes { id } } }"), variables={"n": 7}) == 9
     # every alias counts, fragments included
-    aliases = "{ a: events(first: 10) { ...E } b: events(first: 20) { ...E } } fragment E on Event { id }"
-    assert cost(parse(aliases)) == 30
+    aliases = (
+        "{ a: events(first: 10) { nodes { ...E } } b: events(first: 20) { nodes { ...E } } } "
+        "fragment E on Event { id }"
+    )
+    assert cost(parse(aliases)) == 12 + 22
     # nested lists multiply: 4 products x 5 variants (declared) x 3 levels (declared) x 7 entries
     nested = "{ products(first: 4) { nodes { variants { stockLevels { ledger(last: 7) { delta } } } } } }"
     sizes = (LIST_SIZES["Product.variants"], LIST_SIZES["Variant.stockLevels"])
@@ -70,7 +73,11 @@ async def test_aliases_of_big_lists_are_refused_before_they_run(
     """30 aliases of events(first: 500) cost 30 x 500, above a request's 1,000 points: refused
     with the cost in extensions, and no event is read."""
     tenant = await tenant_factory()
-    query = "{ " + " ".join(f"e{i}: events(first: 500) {{ id type payload }}" for i in range(30)) + " }"
+    query = (
+        "{ "
+        + " ".join(f"e{i}: events(first: 500) {{ nodes {{ id type payload }} }}" for i in range(30))
+        + " }"
+    )
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -84,8 +91,8 @@ async def test_aliases_of_big_lists_are_refused_before_they_run(
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
-    assert error["extensions"]["cost"] == 15_000
-    assert body["extensions"]["cost"]["requestedQueryCost"] == 15_000
+    assert error["extensions"]["cost"] == 30 * 502
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 30 * 502
     assert body["extensions"]["cost"]["actualQueryCost"] == 0
     assert not [s for s in statements if re.search(r"\bFROM events\b", s)]
     # the bucket was not charged: a normal console query passes at once

@@ -91,7 +91,7 @@ async def test_an_order_page_answers_its_relations_without_awaiting_per_order(
             later.append(key)
         return result
 
-    monkeypatch.setattr("crossdock.api.schema.types.now_or_later", spy)
+    monkeypatch.setattr("crossdock.api.schema.order_types.now_or_later", spy)
     query = """{ orders(first: 5) { edges { node { externalId lines { sku } holds { reason }
       shipments { trackingNumber } connection { name } history { toStatus } } } } }"""
     data = await api.data(query, key=shop.tenant.key)

@@ -19,10 +19,10 @@ from crossdock.services import tenancy
 from crossdock.services.events import emit
 from crossdock.services.tenancy import AUTH_CACHE_SECONDS
 
-SUBSCRIBE = "subscription($types: [String!]) { events(types: $types) { id type subject payload } }"
+SUBSCRIBE = "subscription($types: [String!]) { events(filter: {types: $types}) { id type subject payload } }"
 SUBSCRIBE_AFTER = (
     "subscription($types: [String!], $after: String) "
-    "{ events(types: $types, after: $after) { id type subject payload } }"
+    "{ events(filter: {types: $types}, after: $after) { id type subject payload } }"
 )
 
 
@@ -74,7 +74,11 @@ async def test_a_console_follows_events_as_they_commit(live_server: str, tenant_
             t.key,
             f'mutation {{ stockTransferStart(input: {{variantId: "{variant}", fromWarehouseId: "{ids[0]}", toWarehouseId: "{ids[1]}", quantity: 1}}) {{ transfer {{ id }} }} }}',
         )
-        seen = (await gql(t.key, '{ events(first: 100, types: ["transfer.started"]) { cursor } }'))["events"]
+        seen = (
+            await gql(
+                t.key, '{ events(first: 100, filter: {types: ["transfer.started"]}) { nodes { cursor } } }'
+            )
+        )["events"]["nodes"]
         assert len(seen) == 1
         await ws.send(
             json.dumps(
@@ -123,7 +127,7 @@ async def test_a_websocket_without_a_valid_key_is_refused(live_server: str, tena
 # A websocket checks its key again: before every operation sent on it, and on every poll of
 # a running subscription (through the same one-second memory as an HTTP request).
 
-EVENTS = 'subscription { events(types: ["ws.probe"]) { type cursor } }'
+EVENTS = 'subscription { events(filter: {types: ["ws.probe"]}) { type cursor } }'
 PRODUCT = "mutation($t: String!) { productCreate(input: {title: $t, variants: [{sku: $t}]}) { product { id } userErrors { code } } }"
 
 
@@ -277,7 +281,10 @@ async def test_a_scope_removed_from_the_key_ends_the_subscription_that_needs_it(
     assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10)) == {"id": "1", "type": "complete"}
 
     # the key still works for what it may do; the socket stays open for that
-    for op, query in (("2", "{ events { type } }"), ("3", "{ products(first: 1) { nodes { id } } }")):
+    for op, query in (
+        ("2", "{ events { nodes { type } } }"),
+        ("3", "{ products(first: 1) { nodes { id } } }"),
+    ):
         await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": {"query": query}}))
         result = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
         assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "complete"

@@ -114,7 +114,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     ]
     canned = (
         await m(
-            'mutation { cannedReplySave(input: {name: "thanks", language: "en", body: "Thank you!"}) '
+            'mutation { cannedReplySet(input: {name: "thanks", language: "en", body: "Thank you!"}) '
             "{ cannedReply { id } userErrors { code } } }"
         )
     )["cannedReply"]["id"]
@@ -124,7 +124,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     )
     promotion = (
         await m(
-            'mutation($c: ID!) { promotionCreate(input: {name: "A sale", kind: "percent", value: "10", '
+            'mutation($c: ID!) { promotionCreate(input: {name: "A sale", kind: PERCENT, value: "10", '
             'startsAt: "2026-01-01T00:00:00", endsAt: "2036-01-01T00:00:00", connectionId: $c}) '
             "{ promotion { id } userErrors { code } } }",
             {"c": conn},
@@ -172,9 +172,7 @@ LISTS = {
     "listings": "listings { nodes { id } }",
     "transfers": "transfers { nodes { id } }",
     "orders": "orders { nodes { id } }",
-    "ordersAtRisk": "ordersAtRisk(withinHours: 48) { nodes { id } }",
-    "lateOrders": "lateOrders { nodes { id } }",
-    "events": "events { id }",
+    "events": "events { nodes { id } }",
     "conversations": "conversations { nodes { id } }",
     "cannedReplies": "cannedReplies { id }",
     "promotions": "promotions { nodes { id } }",
@@ -214,7 +212,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "order",
     ),
-    "settlements": ("query($x: ID) { settlements(connectionId: $x) { nodes { id } } }", "x", "connection"),
+    "settlements": (
+        "query($x: ID) { settlements(filter: {connectionId: $x}) { nodes { id } } }",
+        "x",
+        "connection",
+    ),
     "reconciliation": (
         "query($x: ID) { reconciliation(connectionId: $x, onlyProblems: false) { order { id } } }",
         "x",
@@ -232,7 +234,7 @@ ARG_PATHS = {
     "listings": "filter.connectionId",
     "orders": "filter.connectionId",
     "conversations": "filter.orderId",
-    "settlements": "connectionId",
+    "settlements": "filter.connectionId",
     "reconciliation": "connectionId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
@@ -386,14 +388,14 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "variantCreate": ('{productId: $a, sku: "X-2"}', {"a": ("product", "productId")}),
     "variantUpdate": ('{id: $a, sku: "PWN"}', {"a": ("variant", "id")}),
     "warehouseCreate": (
-        '{code: "X9", name: "x", country: "SG", kind: "marketplace", connectionId: $a}',
+        '{code: "X9", name: "x", country: "SG", kind: MARKETPLACE, connectionId: $a}',
         {"a": ("connection", "connectionId")},
     ),
     "warehouseUpdate": (
         '{id: $a, name: "pwned", connectionId: $b}',
         {"a": ("warehouse", "id"), "b": ("connection", "connectionId")},
     ),
-    "connectionUpdate": ('{id: $a, status: "paused"}', {"a": ("connection", "id")}),
+    "connectionUpdate": ("{id: $a, status: PAUSED}", {"a": ("connection", "id")}),
     "stockReceive": (
         "{variantId: $a, warehouseId: $b, quantity: 100}",
         {"a": ("variant", "variantId"), "b": ("warehouse", "warehouseId")},
@@ -446,7 +448,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "shipmentShip": ("{id: $a}", {"a": ("shipment", "id")}),
     "returnReceive": (
-        '{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: "sellable"}]}',
+        "{orderId: $a, warehouseId: $b, lines: [{orderLineId: $c, quantity: 1, condition: SELLABLE}]}",
         {"a": ("order", "orderId"), "b": ("warehouse", "warehouseId"), "c": ("line", "lines.0.orderLineId")},
     ),
     "refundRecord": ('{orderId: $a, amount: {amount: "1.00", currency: "SGD"}}', {"a": ("order", "orderId")}),
@@ -460,14 +462,14 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "priceApply": ("{listingIds: [$a]}", {"a": ("listing", "listingIds.0")}),
     "promotionCreate": (
-        '{name: "x", kind: "percent", value: "50", startsAt: "2026-01-01T00:00:00", '
+        '{name: "x", kind: PERCENT, value: "50", startsAt: "2026-01-01T00:00:00", '
         'endsAt: "2036-01-01T00:00:00", connectionId: $a, listingIds: [$b]}',
         {"a": ("connection", "connectionId"), "b": ("listing", "listingIds.0")},
     ),
     "promotionCancel": ("{id: $a}", {"a": ("promotion", "id")}),
 }
 #: Mutations that take no ID: they only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "connectionCreate", "cannedReplySave"}
+CREATORS = {"productCreate", "connectionCreate", "cannedReplySet"}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:

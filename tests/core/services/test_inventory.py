@@ -135,7 +135,7 @@ async def test_graphql_stock_mutations(api: Any, tenant_factory: Any) -> None:
     assert received["stockReceive"]["stockLevel"] == {
         "onHand": 12,
         "available": 12,
-        "ledger": [{"deltaOnHand": 12, "reason": "receipt", "reference": "PO-7"}],
+        "ledger": [{"deltaOnHand": 12, "reason": "RECEIPT", "reference": "PO-7"}],
     }
     too_much = await api.data(
         'mutation($v: ID!, $w: ID!) { stockAdjust(input: {variantId: $v, warehouseId: $w, delta: -13, note: "lost"}) { stockLevel { onHand } userErrors { code field } } }',

@@ -103,14 +103,14 @@ async def test_orders_query_filters(api: Any, app: Any, tenant_factory: Any, tes
     )
     data = await api.data(
         '{ held: orders(filter: {holdReason: "sku_unmapped"}) { edges { node { externalId status holds { reason } lines { sku variant { sku } } connection { channel } } } }'
-        ' pending: orders(filter: {status: ["on_hold"], search: "c-1"}) { edges { node { externalId total { amount currency } } } } }',
+        ' pending: orders(filter: {status: [ON_HOLD], search: "c-1"}) { edges { node { externalId total { amount currency } } } } }',
         key=t.key,
     )
     assert data["held"]["edges"] == [
         {
             "node": {
                 "externalId": "C-2",
-                "status": "on_hold",
+                "status": "ON_HOLD",
                 "holds": [{"reason": "sku_unmapped"}],
                 "lines": [{"sku": "ZZZ", "variant": None}],
                 "connection": {"channel": "testmarket"},
