@@ -25,10 +25,23 @@ lint: setup
 	$(VENV)/bin/ruff check core plugins tests migrations bench
 	$(VENV)/bin/ruff format --check core plugins tests migrations bench
 
-# mypy cannot follow the editable install's core/ -> crossdock mapping; a symlink can.
+# mypy strict (pyproject.toml's settings) on the core, on every plugin under plugins/, and on
+# a plugin freshly made by `crossdock plugins new` (package and tests), as its author gets it.
+# mypy cannot follow the editable install's core/ -> crossdock mapping; a symlink can. Each
+# plugin's package is found through MYPYPATH (their names are distinct; their tests folders
+# are not, so plugin tests are left to pytest).
+ALL_PLUGINS := $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+MYPY        := $(VENV)/bin/mypy --config-file pyproject.toml
+space       := $() $()
+PLUGIN_PATH := $(subst $(space),:,$(addprefix plugins/,$(ALL_PLUGINS)))
 typecheck: setup
 	mkdir -p build/typecheck && ln -sfn ../../core build/typecheck/crossdock
-	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p crossdock
+	MYPYPATH=build/typecheck $(MYPY) -p crossdock
+	MYPYPATH=build/typecheck:$(PLUGIN_PATH) $(MYPY) $(foreach p,$(ALL_PLUGINS),-p crossdock_$(p))
+	new=$$(mktemp -d) && trap 'rm -rf "$$new"' EXIT && \
+	  $(PY) -m crossdock.cli plugins new scaffolded --path "$$new" >/dev/null && \
+	  MYPYPATH=build/typecheck:$$new/crossdock-scaffolded $(MYPY) -p crossdock_scaffolded && \
+	  MYPYPATH=build/typecheck:$$new/crossdock-scaffolded $(MYPY) $$new/crossdock-scaffolded/tests
 
 schema: setup
 	$(PY) -c "from crossdock.api.schema import SCHEMA_FILE, schema; SCHEMA_FILE.write_text(schema.as_str() + '\n')"

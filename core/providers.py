@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.money import Money
@@ -838,9 +838,11 @@ class TaxEngine(Protocol):
 
 
 class _Base:
-    name: ClassVar[str]
-    display_name: ClassVar[str] = ""
-    version: ClassVar[str] = "0"
+    # Plain attributes, as the Protocols declare them: a subclass sets them in its body
+    # (``name = "myshop"``) and ``return [MyShop()]`` type-checks as a provider list.
+    name: str
+    display_name: str = ""
+    version: str = "0"
     capabilities: frozenset[str] = frozenset()
 
     def _unsupported(self, operation: str) -> NotSupported:

@@ -158,7 +158,7 @@ class ${cls}Emulator(Emulator):
 
 from __future__ import annotations
 
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 def test_registered() -> None:

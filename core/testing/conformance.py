@@ -1,6 +1,6 @@
-"""The conformance suite every marketplace plugin runs against its own emulator.
+"""The conformance suites every marketplace plugin runs against its own emulator.
 
-One import and one small subclass::
+One import and one small subclass per suite::
 
     from crossdock.testing.conformance import MarketplaceConformance
 
@@ -17,32 +17,45 @@ on loopback through the plugin's own client, with Crossdock's real jobs and data
 test runs on SQLite and on PostgreSQL): full sync, incremental sync, faults survived,
 idempotent re-sync, shipment confirmation, stock and price push, token refresh, buyer
 messages. A test whose capability the provider does not declare is skipped, not failed.
+
+Three more suites, for the channels that offer them, each with its emulator protocol:
+:class:`WebhookConformance` (pushes verified, stored once, processed once:
+:class:`WebhookEmulator`), :class:`NotificationConformance` (a notification queue the core
+drains: :class:`NotificationEmulator`) and :class:`SettlementConformance` (payouts read and
+reconciled order by order: :class:`SettlementEmulator`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, cast
 
+import httpx
 import pytest
-from sqlalchemy import func, select
 
 from crossdock.bootstrap import App
-from crossdock.db.models import Connection, Conversation, Listing, Message, Order, Shipment, Variant
 from crossdock.errors import ChannelError
-from crossdock.jobs import JOBS
 from crossdock.providers import MarketplaceCapability
-from crossdock.services import catalog, connections, fulfilment, inventory, messaging
-from crossdock.services.availability import available_to_sell
 from crossdock.testing.emulator import Faults, serve
-from crossdock.testing.kit import TestTenant
+from crossdock.testing.shop import Shop, build_shop, sync_to_the_end, until_done
 
-__all__ = ["EmulatorHandle", "MarketplaceConformance", "sync_to_the_end", "until_done"]
+__all__ = [
+    "EmulatorHandle",
+    "MarketplaceConformance",
+    "MessagingEmulator",
+    "NotificationConformance",
+    "NotificationEmulator",
+    "SettlementConformance",
+    "SettlementEmulator",
+    "Setup",
+    "WebhookConformance",
+    "WebhookEmulator",
+    "sync_to_the_end",
+    "until_done",
+]
 
-T = TypeVar("T")
 SKUS = ("CONF-1", "CONF-2")
 
 
@@ -80,7 +93,9 @@ class EmulatorHandle(Protocol):
     def expire_tokens(self) -> None:
         """Every access token stops working now."""
 
-    # Needed only by channels declaring messages.read / messages.send:
+
+class MessagingEmulator(EmulatorHandle, Protocol):
+    """Also needed by channels declaring ``messages.read`` / ``messages.send``."""
 
     def buyer_writes(
         self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
@@ -91,74 +106,56 @@ class EmulatorHandle(Protocol):
         """The texts the seller has sent ``buyer``, oldest first."""
 
 
-async def until_done(job: Callable[[], Awaitable[T]], attempts: int = 80) -> T:
-    """Run a job as the runners do: retry transient channel errors, nothing else."""
-    for _ in range(attempts):
-        try:
-            return await job()
-        except ChannelError as exc:
-            if not exc.retryable:
-                raise
-            await asyncio.sleep(min(exc.retry_after or 0.01, 0.05))
-    raise AssertionError(f"job still failing after {attempts} attempts")
+class WebhookEmulator(EmulatorHandle, Protocol):
+    """For :class:`WebhookConformance` (channels declaring ``webhooks``)."""
+
+    def signed_push(
+        self, account: Mapping[str, Any], external_id: str, url: str
+    ) -> tuple[Mapping[str, str], bytes]:
+        """The headers and body the channel would POST to ``url`` about order
+        ``external_id`` having changed, signed as the channel signs them."""
 
 
-async def sync_to_the_end(
-    app: App, tenant_id: int, connection_id: int, runs: int = 50, resource: str = "orders"
-) -> dict[str, int]:
-    """Run ``sync_<resource>`` (and the continuations a runner would run) until the
-    connection's cursor for it has no page left; returns the summed counts."""
-    totals: dict[str, int] = {"created": 0, "updated": 0, "ignored": 0, "pages": 0}
-    ctx = app.job_context()
-    for _ in range(runs):
-        result = await until_done(
-            lambda: JOBS[f"sync_{resource}"](ctx, tenant_id=tenant_id, connection_id=connection_id)
-        )
-        for key, value in result.items():
-            totals[key] = totals.get(key, 0) + int(value)
-        async with app.db.tenant(tenant_id) as session:
-            conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
-            assert conn is not None
-            if "page_token" not in (conn.sync_state.get(resource) or {}):
-                return totals
-    raise AssertionError("sync did not finish")
+class NotificationEmulator(EmulatorHandle, Protocol):
+    """For :class:`NotificationConformance` (channels declaring ``notifications``)."""
+
+    def subscribe_notifications(
+        self, account: Mapping[str, Any], base_url: str, *, valid: bool = True
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        """Subscribe the seller to order changes; returns what the connection's credentials
+        and settings must gain to read them (``valid=False``: credentials the queue refuses)."""
+
+    def lose_acknowledgements(self, count: int) -> None:
+        """The next ``count`` acknowledgements (deletes) fail, as if the reader crashed."""
+
+    def redeliver(self) -> None:
+        """Hand out every unacknowledged notification again (its visibility ran out)."""
+
+    def pending_notifications(self) -> int:
+        """Notifications not yet acknowledged."""
 
 
-@dataclass
-class Setup:
-    app: App
-    tenant: TestTenant
-    emulator: EmulatorHandle
-    account: Mapping[str, Any]
-    connection_id: int
-    warehouse_id: int
+class SettlementEmulator(EmulatorHandle, Protocol):
+    """For :class:`SettlementConformance` (channels declaring ``settlements``)."""
 
-    def job(self, name: str, **kwargs: Any) -> Callable[[], Awaitable[Any]]:
-        ctx = self.app.job_context()
-        return lambda: JOBS[name](ctx, tenant_id=self.tenant.id, **kwargs)
-
-    async def sync(self, resource: str = "orders") -> dict[str, int]:
-        return await sync_to_the_end(self.app, self.tenant.id, self.connection_id, resource=resource)
-
-    async def conversations(self) -> dict[str | None, tuple[Conversation, list[Message]]]:
-        """Conversations by buyer name, each with its messages oldest first."""
-        async with self.app.db.tenant(self.tenant.id) as session:
-            found = {}
-            for conversation in (await session.scalars(select(Conversation))).all():
-                messages = await session.scalars(
-                    select(Message)
-                    .where(Message.conversation_id == conversation.id)
-                    .order_by(Message.sent_at, Message.id)
-                )
-                found[conversation.buyer_name] = (conversation, list(messages.all()))
-            return found
-
-    async def orders(self) -> dict[str, Order]:
-        async with self.app.db.tenant(self.tenant.id) as session:
-            return {o.external_id: o for o in (await session.scalars(select(Order))).all()}
+    def close_payout(self, account: Mapping[str, Any]) -> None:
+        """Close the seller's open payout: it is paid, and its events are final."""
 
 
-class MarketplaceConformance:
+class Setup(Shop):
+    """A :class:`~crossdock.testing.shop.Shop` connected to the suite's emulator, with the
+    emulator and the seller's account on it."""
+
+    def __init__(
+        self, shop: Shop, emulator: EmulatorHandle, account: Mapping[str, Any], base_url: str
+    ) -> None:
+        super().__init__(shop.app, shop.tenant, shop.connection_id, shop.warehouse_id, shop.variants)
+        self.emulator = emulator
+        self.account = account
+        self.base_url = base_url
+
+
+class _Connected:
     """Subclass with ``channel``, ``site`` and ``make_emulator``; see the module doc."""
 
     channel: str = ""
@@ -166,7 +163,7 @@ class MarketplaceConformance:
     #: extra connection settings the plugin needs (timeouts, webhook URL, ...)
     settings: Mapping[str, Any] = {"timeout": 0.5}
 
-    def make_emulator(self, faults: Faults) -> EmulatorHandle:
+    def make_emulator(self, faults: Faults) -> Any:
         raise NotImplementedError("return your emulator, built with these faults")
 
     def _require(self, app: App, capability: MarketplaceCapability) -> None:
@@ -175,50 +172,39 @@ class MarketplaceConformance:
 
     @asynccontextmanager
     async def connected(
-        self, app: App, tenant_factory: Any, faults: Faults | None = None
+        self, app: App, tenant_factory: Any, faults: Faults | None = None, *, stock: int = 5000
     ) -> AsyncIterator[Setup]:
-        emulator = self.make_emulator(faults or Faults())
+        """The emulator served on loopback, a seller account with the suite's SKUs on it, and
+        a tenant holding ``stock`` of each, connected to it (paused when the block ends)."""
+        emulator: EmulatorHandle = self.make_emulator(faults or Faults())
         async with serve(emulator) as base_url:
             account = emulator.open_account(self.site)
             listing_ids = {sku: emulator.add_product(account, sku, stock=0) for sku in SKUS}
-            tenant = await tenant_factory()
-            async with app.unit_of_work(tenant.id, tenant.slug) as uow:
-                session = uow.session
-                await catalog.create_product(
-                    session, title="Conformance", variants=[catalog.VariantSpec(sku=s) for s in SKUS]
-                )
-                provider = app.plugins.marketplace(self.channel)
-                country = next((s.country for s in provider.sites() if s.code == self.site), self.site)
-                wh = await inventory.create_warehouse(
-                    session, code="CONF", name="Conformance", country=country
-                )
-                variants = {v.sku: v.id for v in (await session.scalars(select(Variant))).all()}
-                for variant_id in variants.values():
-                    await inventory.receive_stock(
-                        uow, variant_id=variant_id, warehouse_id=wh.id, quantity=5000
-                    )
-                conn = await connections.create_connection(
-                    session,
-                    app.plugins,
-                    app.vault,
-                    policy=app.http.policy,
-                    channel=self.channel,
-                    name="conformance",
-                    site=self.site,
-                    credentials=dict(account),
-                    base_url=base_url,
-                    settings=dict(self.settings),
-                )
-                for sku, external_id in listing_ids.items():
-                    session.add(
-                        Listing(
-                            connection_id=conn.id,
-                            variant_id=variants[sku],
-                            channel_sku=sku,
-                            external_id=external_id,
-                        )
-                    )
-            yield Setup(app, tenant, emulator, account, conn.id, wh.id)
+            shop = await build_shop(
+                app,
+                await tenant_factory(),
+                channel=self.channel,
+                site=self.site,
+                credentials=account,
+                base_url=base_url,
+                skus=dict.fromkeys(SKUS, stock),
+                listings=listing_ids,
+                settings=self.settings,
+                name="conformance",
+                title="Conformance",
+            )
+            setup = Setup(shop, emulator, account, base_url)
+            try:
+                yield setup
+            finally:
+                await setup.pause()
+
+
+class MarketplaceConformance(_Connected):
+    """Subclass with ``channel``, ``site`` and ``make_emulator``; see the module doc."""
+
+    def make_emulator(self, faults: Faults) -> EmulatorHandle:
+        raise NotImplementedError("return your emulator, built with these faults")
 
     # ------------------------------------------------------------------ the suite
 
@@ -237,7 +223,7 @@ class MarketplaceConformance:
         async with self.connected(app, tenant_factory) as setup:
             setup.emulator.add_order(setup.account, "INC-1", [(SKUS[0], 2, "10.00")])
             await setup.sync()
-            assert (await setup.orders())["INC-1"].status == "allocated"
+            assert (await setup.order("INC-1")).status == "allocated"
             await asyncio.sleep(1.1)  # channels stamp update times to the second
             setup.emulator.cancel_order(setup.account, "INC-1")
             setup.emulator.add_order(setup.account, "INC-2", [(SKUS[1], 1, "5.00")])
@@ -258,12 +244,7 @@ class MarketplaceConformance:
             setup.emulator.generate_orders(setup.account, 40, seed=4)
             await setup.sync()
             before = {k: (o.status, o.channel_updated_at) for k, o in (await setup.orders()).items()}
-            async with setup.app.db.write(
-                setup.tenant.id
-            ) as session:  # forget the cursor: re-read everything
-                conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-                assert conn is not None
-                conn.sync_state = {}
+            await setup.forget_sync_state()  # re-read everything
             result = await setup.sync()
             assert result["created"] == 0
             after = {k: (o.status, o.channel_updated_at) for k, o in (await setup.orders()).items()}
@@ -274,66 +255,34 @@ class MarketplaceConformance:
         async with self.connected(app, tenant_factory) as setup:
             setup.emulator.add_order(setup.account, "SHIP-1", [(SKUS[0], 1, "12.00")])
             await setup.sync()
-            order = (await setup.orders())["SHIP-1"]
-            async with setup.app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
-                session = uow.session
-                shipment = await fulfilment.pack_shipment(
-                    session,
-                    order.id,
-                    setup.warehouse_id,
-                    carrier="Conformance Post",
-                    tracking_number="CONF123456",
-                )
-                await fulfilment.ship_shipment(uow, shipment.id)
-            outcome = await until_done(setup.job("confirm_shipment", shipment_id=shipment.id))
-            assert outcome == "confirmed"
-            async with setup.app.db.tenant(setup.tenant.id) as session:
-                recorded = await session.scalar(
-                    select(Shipment.tracking_number).where(Shipment.id == shipment.id)
-                )
+            shipment = await setup.ship("SHIP-1", carrier="Conformance Post", tracking_number="CONF123456")
+            assert await setup.run("confirm_shipment", shipment_id=shipment) == "confirmed"
+            recorded = await setup.shipment_tracking(shipment)
             # the seller's number, or the one a channel booking its own carrier assigned
             assert recorded
             assert setup.emulator.tracking_number(setup.account, "SHIP-1") == recorded
             # a retry of a confirmation that already went through is harmless
-            async with setup.app.db.write(setup.tenant.id) as session:
-                row = await session.scalar(select(Shipment).where(Shipment.id == shipment.id))
-                assert row is not None
-                row.confirmed_at = None
-            assert await until_done(setup.job("confirm_shipment", shipment_id=shipment.id)) == "confirmed"
+            await setup.forget_confirmation(shipment)
+            assert await setup.run("confirm_shipment", shipment_id=shipment) == "confirmed"
 
     async def test_stock_push(self, app: App, tenant_factory: Any) -> None:
         self._require(app, MarketplaceCapability.STOCK_PUSH)
         async with self.connected(app, tenant_factory) as setup:
-            await until_done(setup.job("push_stock", connection_id=setup.connection_id))
-            async with setup.app.db.tenant(setup.tenant.id) as session:
-                conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-                assert conn is not None
-                ats = await available_to_sell(session, conn)
-                expected = {
-                    row.channel_sku: ats[row.id] for row in (await session.scalars(select(Listing))).all()
-                }
+            await setup.run_for_connection("push_stock")
+            expected = await setup.available_to_sell()
             assert {sku: setup.emulator.stock(setup.account, sku) for sku in SKUS} == expected
             assert expected[SKUS[0]] == 5000
-            again = await until_done(setup.job("push_stock", connection_id=setup.connection_id))
+            again = await setup.run_for_connection("push_stock")
             assert again["pushed"] == 0  # nothing changed, nothing sent
 
     async def test_price_push(self, app: App, tenant_factory: Any) -> None:
         self._require(app, MarketplaceCapability.PRICE_PUSH)
-        from crossdock.money import Money
-        from crossdock.services import listings
-
         async with self.connected(app, tenant_factory) as setup:
-            async with setup.app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
-                session = uow.session
-                conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-                assert conn is not None
-                rows = (await session.scalars(select(Listing).order_by(Listing.channel_sku))).all()
-                for row, amount in zip(rows, ("12.90", "7.50"), strict=True):
-                    await listings.update_listing(uow, row.id, price=Money.of(amount, conn.currency))
-            result = await until_done(setup.job("push_prices", connection_id=setup.connection_id))
+            await setup.set_prices({SKUS[0]: "12.90", SKUS[1]: "7.50"})
+            result = await setup.run_for_connection("push_prices")
             assert result["pushed"] == 2
             assert [setup.emulator.price(setup.account, sku) for sku in SKUS] == ["12.90", "7.50"]
-            again = await until_done(setup.job("push_prices", connection_id=setup.connection_id))
+            again = await setup.run_for_connection("push_prices")
             assert again["pushed"] == 0
 
     async def test_token_refresh(self, app: App, tenant_factory: Any) -> None:
@@ -342,27 +291,21 @@ class MarketplaceConformance:
             setup.emulator.add_order(setup.account, "TOK-1", [(SKUS[0], 1, "3.00")])
             setup.emulator.expire_tokens()
             await setup.sync()
-            assert "TOK-1" in await setup.orders()
-            async with setup.app.db.tenant(setup.tenant.id) as session:
-                conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-                assert conn is not None
-                saved = setup.app.vault.decrypt(conn.credentials_encrypted)
-                assert conn.status == "active"
-            assert saved != dict(setup.account)  # the new tokens were stored
-            async with setup.app.db.tenant(setup.tenant.id) as session:
-                count = await session.scalar(select(func.count(Order.id)))
-            assert count == 1
+            assert list(await setup.orders()) == ["TOK-1"]
+            assert (await setup.connection()).status == "active"
+            assert await setup.credentials() != dict(setup.account)  # the new tokens were stored
 
     async def test_buyer_messages(self, app: App, tenant_factory: Any) -> None:
         """Buyer messages arrive as conversations awaiting a reply, through faults; a reply
         reaches the buyer once and is recognised when the channel lists it back."""
         self._require(app, MarketplaceCapability.MESSAGES_READ)
         async with self.connected(app, tenant_factory, Faults.failing(0.2, seed=11)) as setup:
-            setup.emulator.add_order(setup.account, "MSG-1", [(SKUS[0], 1, "9.90")])
+            emulator = cast(MessagingEmulator, setup.emulator)
+            emulator.add_order(setup.account, "MSG-1", [(SKUS[0], 1, "9.90")])
             await setup.sync()
-            setup.emulator.buyer_writes(setup.account, "amy", "Where is my parcel?", "MSG-1")
-            setup.emulator.buyer_writes(setup.account, "amy", "It has been three days.")
-            setup.emulator.buyer_writes(setup.account, "ben", "Do you ship to Penang?")
+            emulator.buyer_writes(setup.account, "amy", "Where is my parcel?", "MSG-1")
+            emulator.buyer_writes(setup.account, "amy", "It has been three days.")
+            emulator.buyer_writes(setup.account, "ben", "Do you ship to Penang?")
             await setup.sync("messages")
             threads = await setup.conversations()
             assert set(threads) == {"amy", "ben"}
@@ -375,11 +318,10 @@ class MarketplaceConformance:
             assert len((await setup.conversations())["amy"][1]) == 2
             if MarketplaceCapability.MESSAGES_SEND not in app.plugins.marketplace(self.channel).capabilities:
                 return
-            async with app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
-                reply = await messaging.reply(uow, amy.id, text="It ships today, sorry!")
-            assert await until_done(setup.job("send_message", message_id=reply.id)) == "sent"
-            assert await until_done(setup.job("send_message", message_id=reply.id)) == "done"
-            assert setup.emulator.messages_to(setup.account, "amy") == ["It ships today, sorry!"]
+            reply = await setup.reply(amy.id, "It ships today, sorry!")
+            assert await setup.run("send_message", message_id=reply) == "sent"
+            assert await setup.run("send_message", message_id=reply) == "done"
+            assert emulator.messages_to(setup.account, "amy") == ["It ships today, sorry!"]
             await setup.sync("messages")
             amy, amy_messages = (await setup.conversations())["amy"]
             assert [(m.direction, m.delivery) for m in amy_messages] == [
@@ -388,3 +330,173 @@ class MarketplaceConformance:
                 ("outbound", "sent"),
             ]
             assert amy.status == "answered"
+
+
+class WebhookConformance(_Connected):
+    """Pushes to ``/webhooks/{channel}/{key}``: a forged or unsigned push is refused (401),
+    an unknown key is not found (404), a good one is stored once (without its signature
+    headers), however often it is delivered, and processed once into the order's state.
+    The emulator must satisfy :class:`WebhookEmulator`; the connection's settings carry
+    ``webhook_url``, the address the channel pushes to (some channels sign it)."""
+
+    def make_emulator(self, faults: Faults) -> WebhookEmulator:
+        raise NotImplementedError("return your emulator, built with these faults")
+
+    @asynccontextmanager
+    async def pushing(
+        self, app: App, tenant_factory: Any, live_server: str
+    ) -> AsyncIterator[tuple[Setup, str]]:
+        """A connected shop with no stock and its webhook URL on the live server."""
+        self._require(app, MarketplaceCapability.WEBHOOKS)
+        async with self.connected(app, tenant_factory, stock=0) as setup:
+            key = (await setup.connection()).webhook_key
+            url = f"{live_server}/webhooks/{self.channel}/{key}"
+            await setup.update_connection(settings={**self.settings, "webhook_url": url})
+            yield setup, url
+
+    async def test_push_is_verified_stored_and_processed(
+        self, app: App, tenant_factory: Any, live_server: str
+    ) -> None:
+        async with self.pushing(app, tenant_factory, live_server) as (setup, url):
+            emulator = cast(WebhookEmulator, setup.emulator)
+            emulator.add_order(setup.account, "PUSH-1", [(SKUS[0], 1, "9.90")])
+            headers, body = emulator.signed_push(setup.account, "PUSH-1", url)
+            signed = {**headers, "Content-Type": "application/json"}
+            async with httpx.AsyncClient() as http:
+                unsigned = await http.post(url, content=body, headers={"Content-Type": "application/json"})
+                tampered = await http.post(url, content=body + b" ", headers=signed)
+                unknown = await http.post(
+                    f"{live_server}/webhooks/{self.channel}/not-a-key", content=body, headers=signed
+                )
+                accepted = await http.post(url, content=body, headers=signed)
+            assert (unsigned.status_code, tampered.status_code) == (401, 401)
+            assert unknown.status_code == 404
+            assert accepted.status_code == 200, accepted.text
+            [event] = await setup.webhook_events()
+            assert event.references == [{"type": "order", "external_id": "PUSH-1"}]
+            signature_headers = {k.lower() for k in headers} - {"content-type", "user-agent"}
+            assert not signature_headers & {k.lower() for k in event.headers}  # not kept
+            assert await setup.run("process_webhook", event_id=event.id) == 1
+            assert await setup.run("process_webhook", event_id=event.id) == 0  # once
+            assert (await setup.order("PUSH-1")).status == "on_hold"  # no stock: out_of_stock
+            [event] = await setup.webhook_events()
+            assert event.status == "processed"
+
+    async def test_a_push_delivered_again_is_stored_once(
+        self, app: App, tenant_factory: Any, live_server: str
+    ) -> None:
+        async with self.pushing(app, tenant_factory, live_server) as (setup, url):
+            emulator = cast(WebhookEmulator, setup.emulator)
+            emulator.add_order(setup.account, "PUSH-2", [(SKUS[0], 1, "9.90")])
+            headers, body = emulator.signed_push(setup.account, "PUSH-2", url)
+            async with httpx.AsyncClient() as http:
+                answers = [await http.post(url, content=body, headers=dict(headers)) for _ in range(3)]
+            assert [a.status_code for a in answers] == [200, 200, 200]
+            assert len(await setup.webhook_events()) == 1
+            assert await setup.process_webhooks() == 1
+            assert list(await setup.orders()) == ["PUSH-2"]
+
+
+class NotificationConformance(_Connected):
+    """Order changes read from the channel's notification queue (``drain_notifications``):
+    each arrives once, through faults; a lost acknowledgement means a redelivery, never a
+    duplicate; credentials the queue refuses are reported on the connection, which stays
+    active (the periodic sync still runs). The emulator must satisfy
+    :class:`NotificationEmulator`."""
+
+    def make_emulator(self, faults: Faults) -> NotificationEmulator:
+        raise NotImplementedError("return your emulator, built with these faults")
+
+    async def _subscribe(self, setup: Setup, *, valid: bool = True) -> NotificationEmulator:
+        emulator = cast(NotificationEmulator, setup.emulator)
+        credentials, settings = emulator.subscribe_notifications(setup.account, setup.base_url, valid=valid)
+        await setup.update_connection(
+            credentials={**setup.account, **credentials}, settings={**self.settings, **settings}
+        )
+        return emulator
+
+    async def test_order_changes_arrive_once(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.NOTIFICATIONS)
+        async with self.connected(app, tenant_factory, Faults.failing(0.2, seed=3)) as setup:
+            emulator = await self._subscribe(setup)
+            ids = [f"NTF-{i:03d}" for i in range(14)]
+            for i, external_id in enumerate(ids):  # not alike: no duplicate-suspect holds
+                emulator.add_order(setup.account, external_id, [(SKUS[0], 1, f"{10 + i}.99")])
+            assert await setup.run_for_connection("drain_notifications") == {"received": 14, "stored": 14}
+            assert await setup.process_webhooks() == 14
+            orders = await setup.orders()
+            assert set(orders) == set(ids)
+            assert {o.status for o in orders.values()} == {"allocated"}
+            # the buyer cancels one: the change arrives by the queue, not by a sync
+            emulator.cancel_order(setup.account, ids[3])
+            await setup.run_for_connection("drain_notifications")
+            assert await setup.process_webhooks() == 1
+            assert (await setup.order(ids[3])).status == "cancelled"
+
+    async def test_a_lost_acknowledgement_means_a_redelivery_not_a_duplicate(
+        self, app: App, tenant_factory: Any
+    ) -> None:
+        self._require(app, MarketplaceCapability.NOTIFICATIONS)
+        async with self.connected(app, tenant_factory) as setup:
+            emulator = await self._subscribe(setup)
+            emulator.add_order(setup.account, "NTF-LOST", [(SKUS[0], 1, "19.99")])
+            emulator.lose_acknowledgements(1)
+            with pytest.raises(ChannelError):
+                await setup.job("drain_notifications", connection_id=setup.connection_id)()
+            emulator.redeliver()
+            again = await setup.job("drain_notifications", connection_id=setup.connection_id)()
+            assert again == {"received": 1, "stored": 0}
+            assert emulator.pending_notifications() == 0
+            assert len(await setup.webhook_events()) == 1
+
+    async def test_refused_credentials_are_reported(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.NOTIFICATIONS)
+        async with self.connected(app, tenant_factory) as setup:
+            emulator = await self._subscribe(setup, valid=False)
+            emulator.add_order(setup.account, "NTF-BAD", [(SKUS[0], 1, "5.00")])
+            drained = await setup.job("drain_notifications", connection_id=setup.connection_id)()
+            assert drained == {"received": 0, "stored": 0}
+            conn = await setup.connection()
+            assert conn.status == "active"
+            assert (conn.last_error or "").startswith("notifications: ")
+
+
+class SettlementConformance(_Connected):
+    """Payouts read with ``sync_settlements``: every shipped order's money is on a payout
+    whose lines add up to its total, each order reconciles (``matched``) when the
+    connection's ``settlement_settings`` say the channel's commission, and reading a
+    closed payout again changes nothing. The emulator must satisfy
+    :class:`SettlementEmulator`."""
+
+    #: connection settings the reconciliation needs (e.g. ``{"commission_rate": "0.15"}``)
+    settlement_settings: Mapping[str, Any] = {}
+
+    def make_emulator(self, faults: Faults) -> SettlementEmulator:
+        raise NotImplementedError("return your emulator, built with these faults")
+
+    async def test_payouts_reconcile_order_by_order(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.SETTLEMENTS)
+        async with self.connected(app, tenant_factory, Faults.failing(0.2, seed=9)) as setup:
+            emulator = cast(SettlementEmulator, setup.emulator)
+            await setup.update_connection(settings={**self.settings, **self.settlement_settings})
+            ids = [f"SET-{i}" for i in range(3)]
+            for external_id, price in zip(ids, ("19.99", "45.00", "7.50"), strict=True):
+                emulator.add_order(setup.account, external_id, [(SKUS[0], 2, price)])
+            await setup.sync()
+            for i, external_id in enumerate(ids):
+                shipment = await setup.ship(
+                    external_id, carrier="Conformance Post", tracking_number=f"CP{i:06d}"
+                )
+                assert await setup.run("confirm_shipment", shipment_id=shipment) == "confirmed"
+            emulator.close_payout(setup.account)
+            assert (await setup.sync("settlements"))["settlements"] >= 1
+            payouts = await setup.settlements()
+            assert payouts, "a closed payout is read"
+            for payout, lines in payouts:
+                assert sum(line.amount for line in lines) == payout.total_amount
+            assert any(p.status == "paid" and p.paid_at is not None for p, _ in payouts)
+            rows = await setup.reconcile()
+            assert {k: r.status for k, r in rows.items()} == dict.fromkeys(ids, "matched")
+            count = sum(len(lines) for _, lines in payouts)
+            await setup.sync("settlements")  # a closed payout read again changes nothing
+            assert sum(len(lines) for _, lines in await setup.settlements()) == count

@@ -21,12 +21,13 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote
 
-__all__ = ["Emulator", "Faults", "Reply", "Request", "serve"]
+__all__ = ["CredentialsGuard", "Emulator", "Faults", "Reply", "Request", "credentials_guard", "serve"]
 
 T = TypeVar("T")
+H = TypeVar("H")
 
 
 @dataclass
@@ -81,6 +82,63 @@ class Reply:
 
 
 Handler = Callable[[Request], Awaitable[Reply]]
+
+
+class CredentialsGuard(Generic[H]):
+    """How an emulator refuses a call's credentials, in the real service's own words.
+
+    The emulator looks up who holds the presented token (a shop, a seller) and when it
+    expires; :meth:`check` decides, in one order for every emulator: no token at all is
+    ``missing``; a token the service retired (replaced by a refresh) is ``expired``; a token
+    nobody holds is ``unknown``; one past its expiry is ``expired``. Each refusal is a
+    :class:`Reply` the emulator builds in its envelope (Shopee's ``error_auth``, Lazada's
+    ``IllegalAccessToken``, SP-API's ``Unauthorized``), so a plugin's client meets the error
+    it will meet in production, and a service that says the same for all three passes the
+    same reply three times. Build one with :func:`credentials_guard`.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        missing: Callable[[], Reply],
+        unknown: Callable[[], Reply],
+        expired: Callable[[], Reply],
+    ) -> None:
+        self.clock = clock
+        self._missing, self._unknown, self._expired = missing, unknown, expired
+
+    def check(
+        self,
+        token: str | None,
+        holder: H | None,
+        *,
+        expires_at: float | None = None,
+        retired: bool = False,
+    ) -> H | Reply:
+        """``holder`` when ``token`` may be used now, else the refusal to answer with."""
+        if not token:
+            return self._missing()
+        if retired:
+            return self._expired()
+        if holder is None:
+            return self._unknown()
+        if expires_at is not None and self.clock() >= expires_at:
+            return self._expired()
+        return holder
+
+
+def credentials_guard(
+    clock: Callable[[], float],
+    *,
+    refused: Callable[[], Reply],
+    missing: Callable[[], Reply] | None = None,
+    expired: Callable[[], Reply] | None = None,
+) -> CredentialsGuard[Any]:
+    """A :class:`CredentialsGuard` answering ``refused()`` for an unknown token, and for a
+    missing or expired one unless the service words those differently (``missing``,
+    ``expired``)."""
+    return CredentialsGuard(clock, missing=missing or refused, unknown=refused, expired=expired or refused)
 
 
 class Emulator:

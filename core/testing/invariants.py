@@ -29,7 +29,7 @@ PostgreSQL the reads share one ``REPEATABLE READ`` snapshot.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from crossdock.db.models import (
     Allocation,
     AllocationStatus,
     Order,
+    OrderHold,
     OrderLine,
     OrderStatus,
     Refund,
@@ -48,12 +49,14 @@ from crossdock.db.models import (
     StockLedgerEntry,
     StockLevel,
     Transfer,
+    Variant,
+    Warehouse,
 )
 
 if TYPE_CHECKING:
     from crossdock.db.engine import Database
 
-__all__ = ["RULES", "Violation", "check"]
+__all__ = ["RULES", "Violation", "check", "order_counts", "snapshot"]
 
 #: Every rule :func:`check` knows, by name.
 RULES = (
@@ -341,3 +344,62 @@ async def _transfers(session: AsyncSession, tenant_id: int | None) -> list[Viola
         Violation("transfer_quantity", t, f"Transfer {transfer_id}", f"received {received} of {quantity}")
         for t, transfer_id, quantity, received in rows
     ]
+
+
+async def order_counts(db: Database, tenant_id: int) -> tuple[int, int]:
+    """How many orders the tenant has, and how many distinct channel ids among them (a
+    duplicate makes the first larger)."""
+    async with db.tenant(tenant_id) as session:
+        total, distinct = (
+            await session.execute(select(func.count(Order.id), func.count(func.distinct(Order.external_id))))
+        ).one()
+    return int(total), int(distinct)
+
+
+async def snapshot(db: Database, tenant_id: int) -> dict[str, Any]:
+    """What the tenant's orders and stock are, in terms that do not depend on ids or clocks,
+    to compare two runs of the same shop: ``orders`` (each order's status, currency, total,
+    lines and open holds by channel id), ``levels`` (on hand and reserved by SKU and
+    warehouse code) and ``ledger`` (the stock changes as a multiset)."""
+    async with db.tenant(tenant_id) as session:
+        lines: dict[int, list[tuple[str, int, str]]] = {}
+        for order_id, sku, qty, price in await session.execute(
+            select(OrderLine.order_id, OrderLine.sku, OrderLine.quantity, OrderLine.unit_price_amount)
+        ):
+            lines.setdefault(order_id, []).append((sku, qty, str(price)))
+        holds: dict[int, list[str]] = {}
+        for order_id, reason in await session.execute(
+            select(OrderHold.order_id, OrderHold.reason).where(OrderHold.released_at.is_(None))
+        ):
+            holds.setdefault(order_id, []).append(reason)
+        orders = {
+            o.external_id: (
+                o.status,
+                o.currency,
+                str(o.total_amount),
+                sorted(lines.get(o.id, [])),
+                sorted(holds.get(o.id, [])),
+            )
+            for o in (await session.scalars(select(Order))).all()
+        }
+        levels = {
+            (sku, code): (on_hand, reserved)
+            for sku, code, on_hand, reserved in await session.execute(
+                select(Variant.sku, Warehouse.code, StockLevel.on_hand, StockLevel.reserved)
+                .join(Variant, Variant.id == StockLevel.variant_id)
+                .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+            )
+        }
+        ledger = Counter(
+            tuple(row)
+            for row in await session.execute(
+                select(
+                    Variant.sku,
+                    StockLedgerEntry.reason,
+                    StockLedgerEntry.reference,
+                    StockLedgerEntry.delta_on_hand,
+                    StockLedgerEntry.delta_reserved,
+                ).join(Variant, Variant.id == StockLedgerEntry.variant_id)
+            )
+        )
+    return {"orders": orders, "levels": levels, "ledger": ledger}

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from crossdock.bootstrap import App
+from crossdock.jobs.arq_worker import ArqQueue
+from crossdock.jobs.embedded import EmbeddedQueue
 from crossdock.net import OutboundHTTP, OutboundPolicy
+from crossdock.providers import Limiter, RateLimit
+from crossdock.ratelimit import LocalBuckets, bind
 from crossdock.services import tenancy
 
-__all__ = ["EMULATOR_HOSTS", "GraphQL", "TestTenant", "emulator_http", "make_tenant"]
+__all__ = [
+    "EMULATOR_HOSTS",
+    "TEST_SECRET",
+    "GraphQL",
+    "Pacing",
+    "TestTenant",
+    "close_emulator_http",
+    "emulator_http",
+    "jobs_running",
+    "make_tenant",
+    "queue_job",
+]
+
+#: The vault key of the test App (``CROSSDOCK_SECRET_KEY`` for a server or worker process a
+#: test starts on the test's database, so it can read the credentials the test stored).
+TEST_SECRET = "n2eFbDgB6Wq5lC1yqR0n7v8m2N4Xo0kS9tY3uV6wZ1E="
 
 #: Where the kit's emulators listen (:func:`crossdock.testing.emulator.serve`). The test
 #: App's outbound policy allows it, as an operator allows a sandbox with
@@ -31,6 +51,62 @@ def emulator_http() -> OutboundHTTP:
     if _emulator_http is None:
         _emulator_http = OutboundHTTP(OutboundPolicy(EMULATOR_HOSTS))
     return _emulator_http
+
+
+async def close_emulator_http() -> None:
+    """Close :func:`emulator_http`'s pool of this event loop (the kit's pytest plugin does
+    it after each test that used it)."""
+    global _emulator_http
+    if _emulator_http is not None:
+        http, _emulator_http = _emulator_http, None
+        await http.aclose()
+
+
+class Pacing:
+    """The core's token buckets of one connection on a clock of the test's (a callable
+    giving seconds): ``limiter`` goes on a hand-built ``ChannelConnection(limiter=...)``,
+    :meth:`waits` says how long the next calls of an operation would wait, so a test sees
+    the pace a provider declared or reported (``conn.rate_observed``) without sleeping."""
+
+    def __init__(
+        self, connection_id: int, rate_limits: Mapping[str, RateLimit], clock: Callable[[], float]
+    ) -> None:
+        self.connection_id = connection_id
+        self.rate_limits = dict(rate_limits)
+        self._buckets = LocalBuckets(clock)
+        self.limiter: Limiter = bind(self._buckets, connection_id, self.rate_limits)
+
+    async def waits(self, operation: str, count: int) -> list[float]:
+        """The waits of ``count`` more calls of ``operation``, made at the clock's now."""
+        limit = self.rate_limits[operation]
+        return [await self._buckets.reserve(f"{self.connection_id}:{operation}", limit) for _ in range(count)]
+
+
+@asynccontextmanager
+async def jobs_running(app: App, *, periodic: bool = False) -> AsyncIterator[None]:
+    """Run the app's embedded job runner for the block, in this event loop, as ``crossdock
+    serve`` does; combine it with :func:`~crossdock.testing.wait_until` to wait for the
+    state the jobs bring about. ``periodic=True`` also runs the scheduled jobs (syncs of
+    every active connection in the session's database: pause the ones you leave behind)."""
+    queue = app.queue
+    if not isinstance(queue, EmbeddedQueue):
+        raise TypeError("jobs_running drives the embedded runner; this App queues jobs on Redis")
+    queue.start(app.job_context(), periodic=periodic)
+    try:
+        yield
+    finally:
+        await queue.stop()
+
+
+async def queue_job(redis_url: str, name: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
+    """Queue job ``name`` on Redis at ``redis_url`` for ``crossdock worker`` processes, as
+    the scheduler would (``job_id`` makes it unique while queued); ``False`` if a job with
+    that id is queued already."""
+    queue = ArqQueue(redis_url)
+    try:
+        return await queue.enqueue(name, job_id=job_id, **kwargs)
+    finally:
+        await queue.close()
 
 
 @dataclass

@@ -15,11 +15,18 @@ import pytest_asyncio
 
 from crossdock.bootstrap import App
 from crossdock.config import Settings
-from crossdock.testing.kit import EMULATOR_HOSTS, GraphQL, TestTenant, make_tenant
+from crossdock.testing.kit import (
+    EMULATOR_HOSTS,
+    TEST_SECRET,
+    GraphQL,
+    TestTenant,
+    close_emulator_http,
+    make_tenant,
+)
 
 PG_ADMIN_URL = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
-TEST_SECRET = "n2eFbDgB6Wq5lC1yqR0n7v8m2N4Xo0kS9tY3uV6wZ1E="
+__all__ = ["PG_ADMIN_URL", "REDIS_URL", "TEST_SECRET"]
 
 
 def _require_services() -> bool:
@@ -123,6 +130,7 @@ async def app(settings: Settings, extra_plugins: list[tuple[str, object]]) -> As
     built = App.build(settings, extra_plugins=extra_plugins)
     yield built
     await built.close()
+    await close_emulator_http()
 
 
 @pytest_asyncio.fixture

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.sqs_emulator import SqsService, order_change
@@ -82,6 +82,12 @@ class AmazonEmulator(Emulator):
         self.clock = clock
         self.sellers: dict[str, Seller] = {}
         self.tokens: dict[str, tuple[str, float, bool]] = {}  # token -> (seller, expiry, restricted)
+        # SP-API says 403 Unauthorized for an absent or unknown token, and that it expired
+        self.auth_guard = credentials_guard(
+            lambda: self.clock(),
+            refused=lambda: self.error(403, "Unauthorized", "Access to requested resource is denied."),
+            expired=lambda: self.error(403, "Unauthorized", "The access token you provided has expired."),
+        )
         self.orders: dict[str, dict[str, Any]] = {}
         self.items: dict[str, list[dict[str, Any]]] = {}
         self.confirmations: dict[str, dict[str, Any]] = {}
@@ -239,6 +245,32 @@ class AmazonEmulator(Emulator):
         self.subscriptions[str(account["seller_id"])] = queue
         return {"queue_url": self.sqs.create_queue(queue), **self.sqs.issue_keys()}
 
+    # the notification and settlement conformance suites' hooks
+
+    def subscribe_notifications(
+        self, account: Mapping[str, Any], base_url: str, *, valid: bool = True
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An SQS subscription: the AWS keys go with the credentials, the queue URL and the
+        SQS endpoint (this emulator) with the settings."""
+        queue = self.subscribe(account)
+        secret = queue["aws_secret_access_key"] if valid else "not-the-secret"
+        return (
+            {"aws_access_key_id": queue["aws_access_key_id"], "aws_secret_access_key": secret},
+            {"notifications_queue_url": queue["queue_url"], "sqs_endpoint": base_url},
+        )
+
+    def lose_acknowledgements(self, count: int) -> None:
+        self.sqs.fail_deletes = count
+
+    def redeliver(self) -> None:
+        self.sqs.expire_visibility()
+
+    def pending_notifications(self) -> int:
+        return sum(len(q.messages) for q in self.sqs.queues.values())
+
+    def close_payout(self, account: Mapping[str, Any]) -> None:
+        self.finances.close(str(account["seller_id"]))
+
     def _order_changed(self, order: Mapping[str, Any]) -> None:
         queue = self.subscriptions.get(order["_seller"])
         if queue is not None:
@@ -297,11 +329,10 @@ class AmazonEmulator(Emulator):
     def _seller(self, request: Request) -> tuple[Seller, bool] | Reply:
         token = request.headers.get("x-amz-access-token", "")
         entry = self.tokens.get(token)
-        if entry is None:
-            return self.error(403, "Unauthorized", "Access to requested resource is denied.")
-        seller_id, expiry, restricted = entry
-        if expiry < self.clock():
-            return self.error(403, "Unauthorized", "The access token you provided has expired.")
+        checked = self.auth_guard.check(token, entry, expires_at=entry[1] if entry else None)
+        if isinstance(checked, Reply):
+            return checked
+        seller_id, _, restricted = checked
         return self.sellers[seller_id], restricted
 
     def expire_tokens(self) -> None:

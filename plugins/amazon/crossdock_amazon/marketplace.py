@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -225,8 +226,12 @@ class AmazonMarketplace(MarketplaceBase):
         while True:
             params = {"NextToken": token} if token else None
             answer = await with_retries(
-                lambda p=params: api.call(
-                    "GET", f"/orders/v0/orders/{order_id}/orderItems", params=p, operation="getOrderItems"
+                partial(
+                    api.call,
+                    "GET",
+                    f"/orders/v0/orders/{order_id}/orderItems",
+                    params=params,
+                    operation="getOrderItems",
                 )
             )
             payload = answer.get("payload") or {}
@@ -399,7 +404,7 @@ class AmazonMarketplace(MarketplaceBase):
         )
         payload = answer.get("payload") or {}
         settlements = [
-            await with_retries(lambda g=group: self._settlement(conn, api, g))
+            await with_retries(partial(self._settlement, conn, api, group))
             for group in payload.get("FinancialEventGroupList") or []
         ]
         return SettlementPage(settlements=settlements, next_page_token=payload.get("NextToken"))

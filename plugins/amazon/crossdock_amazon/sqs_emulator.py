@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from crossdock.testing.emulator import Reply, Request
 
@@ -208,7 +208,7 @@ class SqsService:
             return self._error(400, "InvalidParameterValue", "MaxNumberOfMessages must be between 1 and 10")
         hide = float(payload.get("VisibilityTimeout", 30))
         now = self.clock()
-        out = []
+        out: list[dict[str, Any]] = []
         for message in queue.messages:
             if len(out) == count:
                 break

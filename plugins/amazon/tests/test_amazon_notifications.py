@@ -12,12 +12,8 @@ import pytest
 from crossdock_amazon.emulator import AmazonEmulator
 from crossdock_amazon.marketplace import order_references
 from crossdock_amazon.sqs import sign
-from sqlalchemy import select
 
-from crossdock import ChannelError
-from crossdock.db.models import Connection, WebhookEvent
-from crossdock.services import connections
-from crossdock.testing.conformance import MarketplaceConformance, Setup, until_done
+from crossdock.testing.conformance import NotificationConformance
 from crossdock.testing.emulator import Faults
 
 
@@ -54,8 +50,10 @@ def test_only_this_sellers_order_changes_name_an_order() -> None:
         order_references("not json", "A1")
 
 
-class AmazonShop(MarketplaceConformance):
-    """The conformance suite's setup (not its tests): a tenant connected to the emulator."""
+class TestAmazonNotifications(NotificationConformance):
+    """ORDER_CHANGE notifications from the seller's SQS queue: each once, through faults;
+    a crash before the delete means a redelivery, not a duplicate; a wrong secret is
+    reported on the connection. The kit's notification conformance suite."""
 
     channel = "amazon"
     site = "US"
@@ -64,90 +62,11 @@ class AmazonShop(MarketplaceConformance):
         return AmazonEmulator(faults)
 
 
-async def _subscribe(setup: Setup, *, secret: str | None = None) -> dict[str, str]:
-    emulator: Any = setup.emulator
-    queue = emulator.subscribe(setup.account)
-    async with setup.app.db.write(setup.tenant.id) as session:
-        conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-        assert conn is not None
-        await connections.update_connection(
-            session,
-            setup.app.vault,
-            setup.connection_id,
-            credentials={
-                **setup.account,
-                "aws_access_key_id": queue["aws_access_key_id"],
-                "aws_secret_access_key": secret or queue["aws_secret_access_key"],
-            },
-            settings={
-                **conn.settings,
-                "notifications_queue_url": queue["queue_url"],
-                "sqs_endpoint": conn.base_url,
-            },
+async def test_a_wrong_secret_names_what_sqs_said(app: Any, tenant_factory: Any) -> None:
+    suite = TestAmazonNotifications()
+    async with suite.connected(app, tenant_factory) as setup:
+        await suite._subscribe(setup, valid=False)
+        assert await setup.run_for_connection("drain_notifications") == {"received": 0, "stored": 0}
+        assert ((await setup.connection()).last_error or "").startswith(
+            "notifications: InvalidSignatureException"
         )
-    return queue
-
-
-async def _process_all(setup: Setup) -> int:
-    async with setup.app.db.tenant(setup.tenant.id) as session:
-        pending = (
-            await session.scalars(select(WebhookEvent.id).where(WebhookEvent.status == "received"))
-        ).all()
-    for event_id in pending:
-        await until_done(setup.job("process_webhook", event_id=event_id))
-    return len(pending)
-
-
-async def test_order_changes_arrive_through_the_queue_once(app: Any, tenant_factory: Any) -> None:
-    async with AmazonShop().connected(app, tenant_factory, Faults.failing(0.2, seed=3)) as setup:
-        emulator: Any = setup.emulator
-        await _subscribe(setup)
-        for i in range(14):
-            emulator.add_order(
-                setup.account, f"111-0000000-{i:07d}", [("CONF-1", 1, "19.99")], buyer=f"Buyer{i} Smith"
-            )
-        drained = await until_done(setup.job("drain_notifications", connection_id=setup.connection_id))
-        assert drained == {"received": 14, "stored": 14}
-        assert await _process_all(setup) == 14
-        orders = await setup.orders()
-        assert len(orders) == 14
-        assert {o.status for o in orders.values()} == {"allocated"}
-
-        # the buyer cancels one: the change arrives by the queue, not by a sync
-        emulator.cancel_order(setup.account, "111-0000000-0000003")
-        await until_done(setup.job("drain_notifications", connection_id=setup.connection_id))
-        assert await _process_all(setup) == 1
-        assert (await setup.orders())["111-0000000-0000003"].status == "cancelled"
-
-
-async def test_a_crash_before_the_delete_means_a_redelivery_not_a_duplicate(
-    app: Any, tenant_factory: Any
-) -> None:
-    async with AmazonShop().connected(app, tenant_factory) as setup:
-        emulator: Any = setup.emulator
-        await _subscribe(setup)
-        emulator.add_order(setup.account, "111-0000000-0000001", [("CONF-1", 1, "19.99")])
-        emulator.sqs.fail_deletes = 1
-        with pytest.raises(ChannelError):
-            await setup.job("drain_notifications", connection_id=setup.connection_id)()
-        emulator.sqs.expire_visibility()  # SQS hands the undeleted message out again
-        again = await setup.job("drain_notifications", connection_id=setup.connection_id)()
-        assert again == {"received": 1, "stored": 0}
-        assert sum(len(q.messages) for q in emulator.sqs.queues.values()) == 0
-        async with app.db.tenant(setup.tenant.id) as session:
-            assert len((await session.scalars(select(WebhookEvent))).all()) == 1
-
-
-async def test_a_wrong_secret_is_refused_and_reported(app: Any, tenant_factory: Any) -> None:
-    async with AmazonShop().connected(app, tenant_factory) as setup:
-        await _subscribe(setup, secret="not-the-secret")
-        setup.emulator.add_order(setup.account, "111-0000000-0000009", [("CONF-1", 1, "5.00")])
-        assert await setup.job("drain_notifications", connection_id=setup.connection_id)() == {
-            "received": 0,
-            "stored": 0,
-        }
-        async with app.db.tenant(setup.tenant.id) as session:
-            conn = await session.scalar(select(Connection).where(Connection.id == setup.connection_id))
-        assert conn is not None
-        assert conn.status == "active"
-        assert (conn.last_error or "").startswith("notifications: InvalidSignatureException")

@@ -10,8 +10,7 @@ from crossdock_amazon.emulator import AmazonEmulator
 from crossdock_amazon.marketplace import RATE_LIMITS, AmazonMarketplace
 
 from crossdock import ChannelConnection
-from crossdock.ratelimit import LocalBuckets, bind
-from crossdock.testing import emulator_http
+from crossdock.testing import Pacing, emulator_http
 from crossdock.testing.emulator import serve
 
 
@@ -23,10 +22,6 @@ class Clock:
         return self.now
 
 
-async def _waits(buckets: LocalBuckets, operation: str, count: int) -> list[float]:
-    return [await buckets.reserve(f"7:{operation}", RATE_LIMITS[operation]) for _ in range(count)]
-
-
 async def test_announced_rates_replace_the_documented_ones() -> None:
     emulator = AmazonEmulator()
     emulator.usage_plans["getOrders"] = 2.0  # this seller was granted a bigger plan
@@ -36,7 +31,7 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
         emulator.add_product(account, "SKU-1", stock=3)
         emulator.add_order(account, "111-0000001-0000001", [("SKU-1", 1, "10.00")])
         clock = Clock()
-        buckets = LocalBuckets(clock)
+        pacing = Pacing(7, RATE_LIMITS, clock)
         conn = ChannelConnection(
             id=7,
             tenant="t",
@@ -45,7 +40,7 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
             currency="USD",
             credentials=dict(account),
             base_url=base_url,
-            limiter=bind(buckets, 7, RATE_LIMITS),
+            limiter=pacing.limiter,
             http=emulator_http(),
         )
         amazon = AmazonMarketplace()
@@ -56,12 +51,12 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
         assert [o.external_id for o in page.orders] == ["111-0000001-0000001"]
 
     # getOrders: burst 20 (one token spent by the call), then one every 0.5 s instead of 60 s
-    waits = await _waits(buckets, "getOrders", 21)
+    waits = await pacing.waits("getOrders", 21)
     assert waits[:19] == [0.0] * 19
     assert waits[19:] == [0.5, 1.0]
     # getOrderItems: one every 4 s instead of 2 s once the burst of 30 is spent
-    waits = await _waits(buckets, "getOrderItems", 31)
+    waits = await pacing.waits("getOrderItems", 31)
     assert waits[-2:] == [4.0, 8.0]
     # an operation Amazon said nothing about keeps its documented rate
-    waits = await _waits(buckets, "confirmShipment", 12)
+    waits = await pacing.waits("confirmShipment", 12)
     assert waits[-2:] == [0.5, 1.0]

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
+from crossdock import ChannelError
 from crossdock_lazada.signing import sign_request
 
 __all__ = [
@@ -106,17 +106,18 @@ class LazadaClient:
         base_url: str | None = None,
         auth_url: str | None = None,
         site: str = "SG",
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
-        timeout: float = 10.0,
     ) -> None:
         self.app_key = str(app_key)
         self.app_secret = app_secret
         self.base_url = (base_url or api_host(site)).rstrip("/")
         # an emulator or sandbox given as base_url serves the auth endpoints too
         self.auth_url = (auth_url or base_url or AUTH_HOST).rstrip("/")
-        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
-        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
+        # the caller's client: a provider's conn.http_client() (the server's one pool, closed
+        # at shutdown), a test's crossdock.testing.emulator_http().client(); never a pool
+        # of the client's own, which nothing would close
+        self.http = http
         self.clock = clock
 
     def signed_params(

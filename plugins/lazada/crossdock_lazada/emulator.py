@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_lazada.mapping import SITE_OFFSETS
 from crossdock_lazada.signing import push_signature, sign_request
 
@@ -98,6 +98,13 @@ class LazadaEmulator(Emulator):
         self.app_key = app_key
         self.app_secret = app_secret or secrets.token_hex(16)
         self.clock = clock
+        # Lazada's gateway words every unusable access token the same way
+        self.auth_guard = credentials_guard(
+            lambda: self.clock(),
+            refused=lambda: self._fail(
+                "IllegalAccessToken", "The specified access token is invalid or expired"
+            ),
+        )
         self.sellers: dict[int, Seller] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.auth_codes: dict[str, int] = {}
@@ -374,9 +381,10 @@ class LazadaEmulator(Emulator):
             return params, None
         token = params.get("access_token", "")
         seller = next((s for s in self.sellers.values() if s.access_token == token), None)
-        if not token or seller is None or seller.access_expires <= self.clock():
-            return self._fail("IllegalAccessToken", "The specified access token is invalid or expired")
-        return params, seller
+        checked = self.auth_guard.check(token, seller, expires_at=seller.access_expires if seller else None)
+        if isinstance(checked, Reply):
+            return checked
+        return params, checked
 
     async def _token_create(self, request: Request) -> Reply:
         checked = self._check(request, seller_level=False)
@@ -1002,6 +1010,13 @@ class LazadaSellerEmulator(LazadaEmulator):
         """The seller answers from Lazada's own Seller Center chat, not through the API."""
         seller_id = self._seller(account)
         return self.post_im(seller_id, self.session_for(seller_id, buyer), SELLER, TEXT, {"txt": text})
+
+    def signed_push(
+        self, account: Mapping[str, Any], external_id: str, url: str
+    ) -> tuple[dict[str, str], bytes]:
+        """The trade-order push Lazada would POST now (its address is not signed)."""
+        body, signature = self.push(self._seller(account), external_id)
+        return {"Authorization": signature}, body
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         seller = self.sellers[self._seller(account)]

@@ -23,6 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from typing import Any
 
 from crossdock import (
@@ -171,7 +172,7 @@ class LazadaMarketplace(MarketplaceBase):
         read, to recognise the same page served again), so a resumed sync continues
         exactly there.
         """
-        state = (
+        state: dict[str, Any] = (
             json.loads(page_token)
             if page_token
             else {"after": _site_time(updated_since, conn.site), "offset": 0}
@@ -236,14 +237,15 @@ class LazadaMarketplace(MarketplaceBase):
         for i in range(0, len(order_ids), ITEMS_BATCH):
             batch = list(order_ids[i : i + ITEMS_BATCH])
             answer = await with_retries(
-                lambda b=batch: self._api(
+                partial(
+                    self._api,
                     conn,
                     "GetMultipleOrderItems",
                     "GET",
                     "/orders/items/get",
                     {
                         "order_ids": json.dumps(
-                            [int(x) if x.isdigit() else x for x in b], separators=(",", ":")
+                            [int(x) if x.isdigit() else x for x in batch], separators=(",", ":")
                         )
                     },
                 )

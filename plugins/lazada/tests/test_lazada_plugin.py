@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")

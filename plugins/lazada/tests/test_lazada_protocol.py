@@ -56,7 +56,7 @@ def test_signature_matches_the_published_vector() -> None:
 
 
 def test_client_signs_what_it_sends() -> None:
-    client = LazadaClient("123456", "helloworld", clock=lambda: 1517820392.0)
+    client = LazadaClient("123456", "helloworld", http=emulator_http().client(), clock=lambda: 1517820392.0)
     signed = client.signed_params("/order/get", {"order_id": 1234}, access_token="test")
     assert signed["sign"] == "4190D32361CFB9581350222F345CB77F3B19F0E31D162316848A2C1FFD5FAB4A"
     assert signed["timestamp"] == "1517820392000" and signed["sign_method"] == "sha256"
@@ -66,12 +66,12 @@ def test_client_signs_what_it_sends() -> None:
 
 def test_hosts_per_site() -> None:
     assert api_host("th") == "https://api.lazada.co.th/rest"
-    client = LazadaClient("k", "s", site="ID")
+    client = LazadaClient("k", "s", site="ID", http=emulator_http().client())
     assert (client.base_url, client.auth_url) == (
         "https://api.lazada.co.id/rest",
         "https://auth.lazada.com/rest",
     )
-    local = LazadaClient("k", "s", base_url="http://127.0.0.1:9/")
+    local = LazadaClient("k", "s", base_url="http://127.0.0.1:9/", http=emulator_http().client())
     assert local.base_url == local.auth_url == "http://127.0.0.1:9"
 
 

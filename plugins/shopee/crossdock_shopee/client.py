@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
+from crossdock import ChannelError
 from crossdock_shopee.signing import base_string, sign
 
 __all__ = ["AUTH_EXPIRED", "DEFAULT_HOST", "ShopeeClient"]
@@ -33,15 +33,16 @@ class ShopeeClient:
         partner_key: str,
         *,
         base_url: str | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
-        timeout: float = 10.0,
     ) -> None:
         self.partner_id = int(partner_id)
         self.partner_key = partner_key
         self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
-        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
-        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
+        # the caller's client: a provider's conn.http_client() (the server's one pool, closed
+        # at shutdown), a test's crossdock.testing.emulator_http().client(); never a pool
+        # of the client's own, which nothing would close
+        self.http = http
         self.clock = clock
 
     def signed_query(self, path: str, access_token: str = "", shop_id: int | str = "") -> dict[str, Any]:

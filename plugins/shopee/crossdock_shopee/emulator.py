@@ -13,6 +13,7 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 from __future__ import annotations
 
 import bisect
+import json
 import random
 import secrets
 import time
@@ -21,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crossdock.testing.emulator import Emulator, Faults, Reply, Request
-from crossdock_shopee.signing import base_string, sign
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_shopee.signing import base_string, push_signature, sign
 
 __all__ = ["ShopeeEmulator", "ShopeeSellerEmulator"]
 
@@ -83,6 +84,10 @@ class ShopeeEmulator(Emulator):
         self.partner_id = partner_id
         self.partner_key = partner_key or secrets.token_hex(32)
         self.clock = clock
+        # Shopee words every unusable access token the same way
+        self.auth_guard = credentials_guard(
+            lambda: self.clock(), refused=lambda: self._fail("error_auth", "Invalid access_token.", 403)
+        )
         self.shops: dict[int, Shop] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         #: (shop, time field) -> (orders version, that shop's orders sorted by the field): a
@@ -165,7 +170,7 @@ class ShopeeEmulator(Emulator):
         shop = self.shops[shop_id]
         now = int(update_time or self.clock())
         by_sku = {m["sku"]: key for key, m in shop.models.items()}
-        item_list = []
+        item_list: list[dict[str, Any]] = []
         for sku, qty, price in items:
             item_id, model_id = by_sku.get(sku, (900_000 + len(item_list), 0))
             item_list.append(
@@ -295,12 +300,9 @@ class ShopeeEmulator(Emulator):
         shop = self.shops.get(int(shop_id or 0))
         if shop is None:
             return self._fail("error_param", "shop not found", 400)
-        now = self.clock()
-        current = token == shop.access_token and now < shop.access_expires
-        grace = self.old_access.get(token, 0) > now
-        if not (current or grace):
-            return self._fail("error_auth", "Invalid access_token.", 403)
-        return shop
+        # the current token until it expires; a refreshed one for its grace period
+        expires_at = shop.access_expires if token == shop.access_token else self.old_access.get(token)
+        return self.auth_guard.check(token, shop if expires_at is not None else None, expires_at=expires_at)
 
     async def _token_get(self, request: Request) -> Reply:
         denied = self._check_sign(request, shop_level=False)
@@ -524,7 +526,7 @@ class ShopeeEmulator(Emulator):
         return self._ok({"model": models})
 
     def stock_of(self, shop_id: int, sku: str) -> int:
-        return next(m["stock"] for m in self.shops[shop_id].models.values() if m["sku"] == sku)
+        return int(next(m["stock"] for m in self.shops[shop_id].models.values() if m["sku"] == sku))
 
     # ------------------------------------------------------------------ seller chat
 
@@ -712,7 +714,8 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         self.update_order(external_id, order_status="CANCELLED")
 
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
-        return self.orders[external_id]["_tracking"]
+        tracking = self.orders[external_id]["_tracking"]
+        return None if tracking is None else str(tracking)
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return self.stock_of(int(account["shop_id"]), sku)
@@ -725,6 +728,21 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         self, account: Mapping[str, Any], buyer: str, text: str, order_external_id: str | None = None
     ) -> None:
         self.buyer_message(int(account["shop_id"]), buyer, text, order_external_id)
+
+    def signed_push(
+        self, account: Mapping[str, Any], external_id: str, url: str
+    ) -> tuple[dict[str, str], bytes]:
+        """An order status push (code 3) as Shopee would POST it to ``url``, signed over
+        the URL and the body with the partner key."""
+        body = json.dumps(
+            {
+                "code": 3,
+                "shop_id": int(account["shop_id"]),
+                "timestamp": int(self.clock()),
+                "data": {"ordersn": external_id, "status": self.orders[external_id]["order_status"]},
+            }
+        ).encode()
+        return {"Authorization": push_signature(str(account["partner_key"]), url, body)}, body
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         shop = self.shops[int(account["shop_id"])]

@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from crossdock import (
@@ -92,7 +93,6 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
     )
-    rate_limits = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -184,11 +184,12 @@ class ShopeeMarketplace(MarketplaceBase):
         for i in range(0, len(sns), DETAIL_BATCH):
             batch = sns[i : i + DETAIL_BATCH]
             detail = await with_retries(
-                lambda b=batch: self._shop_call(
+                partial(
+                    self._shop_call,
                     conn,
                     "GET",
                     "/api/v2/order/get_order_detail",
-                    params={"order_sn_list": ",".join(b), "response_optional_fields": OPTIONAL_FIELDS},
+                    params={"order_sn_list": ",".join(batch), "response_optional_fields": OPTIONAL_FIELDS},
                 )
             )
             orders.extend(to_order(raw) for raw in (detail.get("response") or {}).get("order_list") or [])
@@ -342,7 +343,7 @@ class ShopeeMarketplace(MarketplaceBase):
             if int(conversation.get("last_message_timestamp") or 0) < since_nano:
                 reached_the_past = True
                 continue
-            messages.extend(await with_retries(lambda c=conversation: self._thread(conn, c, updated_since)))
+            messages.extend(await with_retries(partial(self._thread, conn, conversation, updated_since)))
         cursor = ((response.get("page_result") or {}).get("next_cursor") or {}).get("next_message_time_nano")
         if reached_the_past or not (response.get("page_result") or {}).get("more") or not cursor:
             return MessagePage(messages=messages)

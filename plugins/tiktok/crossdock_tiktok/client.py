@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from crossdock import ChannelError, OutboundHTTP, OutboundPolicy
+from crossdock import ChannelError
 from crossdock_tiktok.signing import sign
 
 __all__ = [
@@ -67,17 +67,18 @@ class TikTokShopClient:
         *,
         base_url: str | None = None,
         auth_base_url: str | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: httpx.AsyncClient,
         clock: Callable[[], float] = time.time,
         throttle: Throttle = _no_throttle,
-        timeout: float = 10.0,
     ) -> None:
         self.app_key = str(app_key)
         self.app_secret = str(app_secret)
         self.base_url = (base_url or DEFAULT_HOST).rstrip("/")
         self.auth_base_url = (auth_base_url or base_url or DEFAULT_AUTH_HOST).rstrip("/")
-        # without a client of the caller's, a guarded one (CROSSDOCK_ALLOWED_HOSTS decides)
-        self.http = http or OutboundHTTP(OutboundPolicy.from_env()).client(timeout=timeout)
+        # the caller's client: a provider's conn.http_client() (the server's one pool, closed
+        # at shutdown), a test's crossdock.testing.emulator_http().client(); never a pool
+        # of the client's own, which nothing would close
+        self.http = http
         self.clock = clock
         self.throttle = throttle
 

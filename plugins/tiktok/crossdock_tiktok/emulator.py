@@ -40,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import count
 from typing import Any
 
-from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_tiktok.signing import push_signature, sign
 
 __all__ = ["REGIONS", "TikTokShopEmulator", "TikTokShopSellerEmulator"]
@@ -205,6 +205,12 @@ class TikTokShopEmulator(Emulator):
         self.app_secret = app_secret or secrets.token_hex(20)
         self.extra_carriers = tuple(carriers)
         self.clock = clock
+        # TikTok tells an expired (or refreshed-away) token from an unknown one
+        self.auth_guard = credentials_guard(
+            lambda: self.clock(),
+            refused=lambda: self._fail(INVALID_TOKEN, "invalid access token"),
+            expired=lambda: self._fail(EXPIRED_TOKEN, "access token is expired"),
+        )
         self.shops: dict[str, Shop] = {}  # shop_id -> shop
         self.orders: dict[str, dict[str, Any]] = {}  # order id -> order (with private _keys)
         self.auth_codes: dict[str, str] = {}  # auth code -> shop_id
@@ -550,13 +556,13 @@ class TikTokShopEmulator(Emulator):
         if q.get("sign", "") != sign(self.app_secret, request.path, q, request.body, multipart=multipart):
             return self._fail(BAD_SIGN, "invalid sign")
         token = request.headers.get("x-tts-access-token", "")
-        if token in self.retired:
-            return self._fail(EXPIRED_TOKEN, "access token is expired")
-        shop = next((s for s in self.shops.values() if s.access_token == token), None)
-        if shop is None:
-            return self._fail(INVALID_TOKEN, "invalid access token")
-        if self.clock() >= shop.access_expires:
-            return self._fail(EXPIRED_TOKEN, "access token is expired")
+        found = next((s for s in self.shops.values() if s.access_token == token), None)
+        checked = self.auth_guard.check(
+            token, found, expires_at=found.access_expires if found else None, retired=token in self.retired
+        )
+        if isinstance(checked, Reply):
+            return checked
+        shop: Shop = checked
         if shop_level:
             cipher = q.get("shop_cipher", "")
             if not cipher or cipher != shop.cipher:
@@ -892,7 +898,7 @@ class TikTokShopEmulator(Emulator):
             if conversation["_buyer"] == buyer:
                 return conversation
         conversation_id = self._next_id(7302)
-        conversation: dict[str, Any] = {
+        opened: dict[str, Any] = {
             "id": conversation_id,
             "participant_count": 2,
             "can_send_message": True,
@@ -917,8 +923,8 @@ class TikTokShopEmulator(Emulator):
             "_buyer": buyer,
             "_messages": [],
         }
-        shop.conversations[conversation_id] = conversation
-        return conversation
+        shop.conversations[conversation_id] = opened
+        return opened
 
     def post_message(
         self,
@@ -1163,3 +1169,9 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         return self.texts_from_seller(self.shop_of(account), buyer)
+
+    def signed_push(
+        self, account: Mapping[str, Any], external_id: str, url: str
+    ) -> tuple[dict[str, str], bytes]:
+        """The order status push TikTok would POST now (its address is not signed)."""
+        return self.notification(external_id)

@@ -28,6 +28,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from crossdock import (
@@ -467,7 +468,7 @@ class TikTokShopMarketplace(MarketplaceBase):
     async def _push(
         self,
         conn: ChannelConnection,
-        updates: Sequence[StockUpdate] | Sequence[PriceUpdate],
+        updates: Sequence[StockUpdate | PriceUpdate],
         path: str,
         operation: str,
         entry: Any,
@@ -630,7 +631,7 @@ class TikTokShopMarketplace(MarketplaceBase):
         those not in ``done``), down to the sync's time."""
         token = ""
         for _ in range(RECHECK_PAGES):
-            listed = await with_retries(lambda t=token: self._conversations(conn, t))
+            listed = await with_retries(partial(self._conversations, conn, token))
             conversations = [c for c in listed.get("conversations") or [] if isinstance(c, dict)]
             for conversation in conversations:
                 cid, activity = str(conversation.get("id") or ""), _activity(conversation)
@@ -658,8 +659,13 @@ class TikTokShopMarketplace(MarketplaceBase):
             if token:
                 params["page_token"] = token
             data = await with_retries(
-                lambda p=params: self._shop_call(
-                    conn, "GET", f"{CONVERSATIONS}/{cid}/messages", "customer_service.messages", params=p
+                partial(
+                    self._shop_call,
+                    conn,
+                    "GET",
+                    f"{CONVERSATIONS}/{cid}/messages",
+                    "customer_service.messages",
+                    params=params,
                 )
             )
             page = [m for m in data.get("messages") or [] if isinstance(m, dict) and m.get("id")]

@@ -24,8 +24,7 @@ from crossdock import (
     ShipmentConfirmation,
     StockUpdate,
 )
-from crossdock.services.checks import address_problems
-from crossdock.testing import emulator_http
+from crossdock.testing import address_problems, emulator_http
 from crossdock.testing.emulator import Faults, serve
 
 SINCE = datetime.now(UTC) - timedelta(days=30)

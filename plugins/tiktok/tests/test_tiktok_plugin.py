@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")
