@@ -123,7 +123,8 @@ async def seeded_shop(app: App, emulator: Any, base_url: str, stock: int = 10**6
         )
     account = emulator.open_account("SG")
     listing_ids = {sku: emulator.add_product(account, sku, stock=0) for sku in SKUS}
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         await catalog.create_product(
             session, title="Bench", variants=[catalog.VariantSpec(sku=s) for s in SKUS]
         )
@@ -131,7 +132,7 @@ async def seeded_shop(app: App, emulator: Any, base_url: str, stock: int = 10**6
         variants = dict((await session.execute(select(Variant.sku, Variant.id))).all())
         for variant_id in variants.values():
             await inventory.receive_stock(
-                session, variant_id=variant_id, warehouse_id=warehouse.id, quantity=stock
+                uow, variant_id=variant_id, warehouse_id=warehouse.id, quantity=stock
             )
         conn = await connections.create_connection(
             session,
@@ -641,10 +642,11 @@ async def reservations(kind: str, orders: int, tmp: Path) -> dict[str, Any]:
         ]
 
         async def one(i: int, order: ChannelOrder) -> None:
-            async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+                session = uow.session
                 conn = await session.get(Connection, conn_ids[i % SHOPS])
                 assert conn is not None
-                await ingest_orders(session, app.plugins, conn, [order])
+                await ingest_orders(uow, conn, [order])
 
         started = time.perf_counter()
         semaphore = asyncio.Semaphore(16)

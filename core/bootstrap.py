@@ -1,12 +1,15 @@
-"""The composition root: settings -> database, plugins, vault, job queue.
+"""The composition root: settings -> database, plugins, vault, job queue, units of work.
 
 Everything that needs these gets them from one :class:`App`; nothing else reads the
-environment or loads plugins.
+environment or loads plugins. Services that change state get their collaborators from a
+unit of work (:mod:`crossdock.services.uow`) the app opens: ``async with
+app.unit_of_work(tenant_id, slug) as uow``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from crossdock.api.cost import CostLimiter
@@ -20,6 +23,7 @@ from crossdock.plugins import Plugins, load_plugins
 from crossdock.ratelimit import LocalBuckets, RedisBuckets
 from crossdock.redis_link import RedisLink
 from crossdock.security import Vault, install_log_redaction
+from crossdock.services.uow import UnitOfWork, UnitsOfWork, push_windows
 
 __all__ = ["App"]
 
@@ -36,6 +40,8 @@ class App:
     cost: CostLimiter
     #: The one HTTP client for calls made on a tenant's behalf (guarded, closed in close())
     http: OutboundHTTP
+    #: Opens the units of work every adapter (API, jobs, CLI) runs services in
+    units: UnitsOfWork
 
     @classmethod
     def build(
@@ -49,22 +55,25 @@ class App:
             ArqQueue(settings.redis_url, link=link) if settings.redis_url else EmbeddedQueue()
         )
         db = Database(settings.database_url)
-        db.queue = queue
-        db.windows = {
-            "push_stock": settings.push_window_seconds,
-            "push_prices": settings.push_window_seconds,
-            "allocate_waiting": settings.allocate_window_seconds,
-        }
+        plugins = load_plugins(settings.plugins, extra=extra_plugins)
         return cls(
             settings=settings,
             db=db,
-            plugins=load_plugins(settings.plugins, extra=extra_plugins),
+            plugins=plugins,
             vault=Vault(settings.secret_keys),
             queue=queue,
             buckets=RedisBuckets(settings.redis_url, link=link) if settings.redis_url else LocalBuckets(),
             cost=CostLimiter(settings.redis_url, link=link),
             http=OutboundHTTP(OutboundPolicy(settings.allowed_hosts)),
+            units=UnitsOfWork(db, plugins, queue, push_windows(settings)),
         )
+
+    def unit_of_work(
+        self, tenant_id: int, slug: str | None = None
+    ) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A write transaction of one tenant with the app's plugins and queue; jobs and
+        hooks it collects run once it has committed."""
+        return self.units(tenant_id, slug)
 
     def job_context(self) -> JobContext:
         return JobContext(
@@ -75,6 +84,7 @@ class App:
             queue=self.queue,
             buckets=self.buckets,
             http=self.http,
+            units=self.units,
         )
 
     async def start(self, *, migrate: bool = False, run_jobs: bool = True) -> None:

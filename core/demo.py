@@ -107,7 +107,8 @@ async def seed_demo(app: App) -> DemoInfo:
 
 async def _seed_tenant(app: App, tenant: Tenant) -> None:
     spec = TENANTS[tenant.slug]
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         for title, brand, variants in spec["products"]:
             await catalog.create_product(
                 session,
@@ -137,13 +138,12 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
         for i, variant in enumerate(variants):
             for j, wh in enumerate(warehouses):
                 await inventory.receive_stock(
-                    session,
+                    uow,
                     variant_id=variant.id,
                     warehouse_id=wh.id,
                     # the main warehouse ships to the live shops' buyers: it holds the bulk
                     quantity=(150 if j == 0 else 20) + 15 * ((i + j) % 4),
                     reference="PO-DEMO-0001",
-                    plugins=app.plugins,
                 )
 
 

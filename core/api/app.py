@@ -200,7 +200,7 @@ def create_app(
         push; nothing is stored for them."""
         try:
             await receive_webhook(
-                app.db, app.plugins, app.vault, channel, key, dict(request.headers), await request.body()
+                app.units, app.vault, channel, key, dict(request.headers), await request.body()
             )
         except (NotFound, Unauthenticated, UserError) as exc:
             status = 404 if isinstance(exc, NotFound) else 401 if isinstance(exc, Unauthenticated) else 400

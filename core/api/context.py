@@ -2,7 +2,9 @@
 
 Resolvers run concurrently; an ``AsyncSession`` must not. Reads share one session per
 request behind a lock (a request's statements would queue on one connection anyway), and
-each mutation opens its own write transaction.
+each mutation opens its own write transaction, a unit of work
+(:mod:`crossdock.services.uow`): inside it, ``st.uow`` is what services that need the
+plugins or the job queue take.
 
 An HTTP request is authenticated once, when it arrives. A websocket lives far longer than
 a key may: it keeps the credentials it authenticated with, pinned to the tenant they
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,12 +30,16 @@ from crossdock.bootstrap import App
 from crossdock.errors import Forbidden, Unauthenticated
 from crossdock.services import tenancy
 from crossdock.services.tenancy import Principal
+from crossdock.services.uow import UnitOfWork
 
 __all__ = ["RequestState", "state"]
 
 K = TypeVar("K")
 V = TypeVar("V")
 CONTEXT_KEY = "crossdock"
+#: The unit of work of the write transaction the running task is in (per task: resolvers
+#: running concurrently each see their own).
+_UOW: ContextVar[UnitOfWork | None] = ContextVar("crossdock_uow", default=None)
 
 
 class RequestState:
@@ -112,14 +119,28 @@ class RequestState:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction (a unit of work, :attr:`uow` inside it); its jobs and hooks
+        run once it has committed."""
         p = self.principal
-        async with self.app.db.write(p.tenant_id, slug=p.tenant_slug) as session:
-            yield session
+        async with self.app.unit_of_work(p.tenant_id, p.tenant_slug) as uow:
+            token = _UOW.set(uow)
+            try:
+                yield uow.session
+            finally:
+                _UOW.reset(token)
         if self._session is not None:
             async with self._lock:
                 self._session.expire_all()  # later reads in this request see the change
             self._loaders.clear()
             self.converted.clear()
+
+    @property
+    def uow(self) -> UnitOfWork:
+        """The unit of work of the write transaction open in this task (:meth:`write`)."""
+        uow = _UOW.get()
+        if uow is None:
+            raise RuntimeError("no write transaction is open")
+        return uow
 
     def loader(self, key: str, load: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
         """The request's DataLoader named ``key`` (created on first use)."""

@@ -1,7 +1,9 @@
 """Engine and sessions: the only way code reaches the database.
 
 ``Database.tenant(tid)`` and ``Database.system()`` hand out sessions already scoped (see
-:mod:`crossdock.db.scoping`); ``Database.write(...)`` wraps a transaction.
+:mod:`crossdock.db.scoping`); ``Database.write(...)`` wraps a transaction. Jobs and plugin
+hooks that follow a commit belong to the unit of work (:mod:`crossdock.services.uow`), not
+to the database.
 
 SQLite (the embedded mode) gets WAL, foreign keys, a busy timeout, and one writer at a
 time inside the process: its transactions start ``BEGIN IMMEDIATE`` under an asyncio lock,
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection as SyncConnection
@@ -23,11 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crossdock.db import scoping, validation
 
-__all__ = ["Database", "JobSink", "after_commit", "enqueue_after_commit"]
+__all__ = ["Database", "after_commit"]
 
 log = logging.getLogger(__name__)
 _AFTER_COMMIT = "after_commit"
-_JOBS = "after_commit_jobs"
 
 
 def _sqlite_events(engine: AsyncEngine) -> None:
@@ -50,21 +51,9 @@ def _sqlite_events(engine: AsyncEngine) -> None:
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's transaction has committed (events, hooks)."""
+    """Run ``callback`` once the session's transaction has committed (cache invalidation;
+    plugin hooks and jobs go through the unit of work)."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
-
-
-def enqueue_after_commit(
-    session: AsyncSession,
-    name: str,
-    *,
-    job_id: str | None = None,
-    defer_by: float | None = None,
-    **kwargs: Any,
-) -> None:
-    """Send a job once the transaction has committed, so it never sees uncommitted state
-    and is never sent for a change that was rolled back."""
-    session.info.setdefault(_JOBS, []).append((name, job_id, defer_by, kwargs))
 
 
 def _run_after_commit(session: AsyncSession) -> None:
@@ -73,12 +62,6 @@ def _run_after_commit(session: AsyncSession) -> None:
             callback()
         except Exception:
             log.exception("after-commit callback failed; the committed change stands")
-
-
-class JobSink(Protocol):
-    async def enqueue(
-        self, name: str, *, job_id: str | None = None, defer_by: float | None = None, **kwargs: Any
-    ) -> bool: ...
 
 
 class Database:
@@ -98,10 +81,6 @@ class Database:
             writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             writer = self.engine
-        #: Where ``enqueue_after_commit`` jobs go; the composition root sets it.
-        self.queue: JobSink | None = None
-        #: Coalescing windows (seconds) by job name, handed to write sessions.
-        self.windows: dict[str, float] = {"push_stock": 2.0, "allocate_waiting": 1.0}
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer = async_sessionmaker(writer, expire_on_commit=False)
 
@@ -127,7 +106,6 @@ class Database:
         info: dict[str, Any] = (
             {scoping.SYSTEM: True} if system else {scoping.TENANT: tenant_id, scoping.TENANT_SLUG: slug}
         )
-        info["windows"] = self.windows
         if self._write_lock is None:
             async with self._writer(info=info) as session:
                 async with session.begin():
@@ -138,21 +116,6 @@ class Database:
                 async with session.begin():
                     yield session
                 _run_after_commit(session)
-        await self._send_jobs(session)
-
-    async def _send_jobs(self, session: AsyncSession) -> None:
-        jobs = session.info.pop(_JOBS, ())
-        if not jobs:
-            return
-        if self.queue is None:
-            log.warning("no job queue attached; dropping %d follow-up jobs", len(jobs))
-            return
-        for name, job_id, defer_by, kwargs in jobs:
-            try:
-                await self.queue.enqueue(name, job_id=job_id, defer_by=defer_by, **kwargs)
-            except Exception:
-                # the periodic sweeps (stock push, allocation) repair a lost trigger
-                log.exception("could not enqueue %s after commit", name)
 
     async def ping(self) -> bool:
         try:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crossdock.db.engine import JobSink
+from crossdock.services.uow import JobSink
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from crossdock.providers import ChannelConnection
     from crossdock.ratelimit import TokenBuckets
     from crossdock.security import Vault
+    from crossdock.services.uow import UnitsOfWork
 
 __all__ = ["JOBS", "PERIODIC", "JobContext", "JobFn", "Periodic", "Queue", "job", "periodic"]
 
@@ -31,7 +32,7 @@ JobFn = Callable[..., Awaitable[Any]]
 
 
 class Queue(JobSink, Protocol):
-    """Where jobs are sent (``enqueue``, from :class:`~crossdock.db.engine.JobSink`).
+    """Where jobs are sent (``enqueue``, from :class:`~crossdock.services.uow.JobSink`).
     ``job_id`` makes enqueueing idempotent: a second job with the same id while the first
     is pending is dropped (returns False)."""
 
@@ -45,6 +46,8 @@ class JobContext:
     plugins: Plugins
     vault: Vault
     queue: Queue
+    #: Opens the units of work jobs change state in (``ctx.units(tenant_id, slug)``)
+    units: UnitsOfWork
     buckets: TokenBuckets | None = None
     http: OutboundHTTP | None = None
 

@@ -30,7 +30,7 @@ from crossdock.services.inventory import record_change
 from crossdock.services.states import ORDER_TRANSITIONS, lock
 
 if TYPE_CHECKING:
-    from crossdock.plugins import Plugins
+    from crossdock.services.uow import UnitOfWork
 
 __all__ = ["ReturnLine", "receive_return", "record_refund"]
 
@@ -45,17 +45,17 @@ class ReturnLine:
 
 
 async def receive_return(
-    session: AsyncSession,
+    uow: UnitOfWork,
     order_id: int,
     warehouse_id: int,
     lines: Sequence[ReturnLine],
     *,
     note: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> list[OrderReturn]:
     """Units come back: sellable ones go on hand, damaged ones are booked in and written
     off (two ledger rows, so the ledger shows both the return and the loss)."""
+    session = uow.session
     order = await lock(session, Order, order_id, field="orderId")
     await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
     if order.status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.RETURNED):
@@ -104,7 +104,7 @@ async def receive_return(
         returned[line.id] = int(returned.get(line.id, 0)) + item.quantity
         reference = f"return of order {order.external_id}"
         await record_change(
-            session,
+            uow,
             variant_id=line.variant_id,
             warehouse_id=warehouse_id,
             delta_on_hand=item.quantity,
@@ -112,12 +112,11 @@ async def receive_return(
             reference=reference,
             note=note,
             api_key_id=api_key_id,
-            plugins=plugins,
             checked=True,
         )
         if item.condition == "damaged":
             await record_change(
-                session,
+                uow,
                 variant_id=line.variant_id,
                 warehouse_id=warehouse_id,
                 delta_on_hand=-item.quantity,
@@ -125,7 +124,6 @@ async def receive_return(
                 reference=reference,
                 note=note or "returned damaged",
                 api_key_id=api_key_id,
-                plugins=plugins,
                 checked=True,
             )
         row = OrderReturn(

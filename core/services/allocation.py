@@ -46,7 +46,7 @@ from crossdock.services.inventory import Reservation, record_change, reserve_sto
 from crossdock.services.states import check_transition, lock
 
 if TYPE_CHECKING:
-    from crossdock.plugins import Plugins
+    from crossdock.services.uow import UnitOfWork
 
 __all__ = [
     "MANUAL",
@@ -203,13 +203,14 @@ async def _allow_split(session: AsyncSession) -> bool:
     return bool(session.info["allow_split"])
 
 
-async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins | None = None) -> bool:
+async def allocate_order(uow: UnitOfWork, order: Order) -> bool:
     """Reserve stock for every line of ``order``; True when it is allocated.
 
     Orders with a hold other than ``out_of_stock`` are left alone. On success the
     ``out_of_stock`` hold (if any) is released and the order is ``allocated``; otherwise it
     is ``on_hold`` with ``out_of_stock``.
     """
+    session = uow.session
     order = await lock(session, Order, order.id)  # the caller's object, read fresh
     if order.status not in ALLOCATABLE:
         return order.status == OrderStatus.ALLOCATED
@@ -253,13 +254,12 @@ async def allocate_order(session: AsyncSession, order: Order, plugins: Plugins |
             async with session.begin_nested():
                 for pick in plan:
                     await record_change(
-                        session,
+                        uow,
                         variant_id=pick.variant_id,
                         warehouse_id=pick.warehouse_id,
                         delta_reserved=pick.quantity,
                         reason=StockReason.RESERVATION,
                         reference=f"order {order.external_id}",
-                        plugins=plugins,
                         checked=True,
                         savepoint=False,  # the savepoint around the whole plan undoes it
                     )
@@ -313,9 +313,7 @@ class Reserved:
 Verdict = Reserved | Literal["short", "unmirrored", "later"]
 
 
-async def reserve_new_orders(
-    session: AsyncSession, orders: Sequence[NewOrder], plugins: Plugins | None = None
-) -> list[Verdict]:
+async def reserve_new_orders(uow: UnitOfWork, orders: Sequence[NewOrder]) -> list[Verdict]:
     """Reserve stock for a page of new, unheld orders before they are stored.
 
     The same rules and outcome as :func:`allocate_order` one order at a time, at a cost
@@ -327,6 +325,7 @@ async def reserve_new_orders(
     """
     if not orders:
         return []
+    session = uow.session
     split = await _allow_split(session)
     warehouses = list(
         (
@@ -354,14 +353,13 @@ async def reserve_new_orders(
         try:
             async with session.begin_nested():
                 await reserve_stock(
-                    session,
+                    uow,
                     [
                         Reservation(p.variant_id, p.warehouse_id, p.quantity, f"order {order.external_id}")
                         for order, verdict in zip(orders, verdicts, strict=True)
                         if isinstance(verdict, Reserved)
                         for p in verdict.picks
                     ],
-                    plugins,
                 )
         except UserError as exc:
             if exc.code != "INSUFFICIENT_STOCK":
@@ -407,10 +405,9 @@ async def hold_order(
     return order
 
 
-async def release_holds(
-    session: AsyncSession, order_id: int, reason: str | None = None, plugins: Plugins | None = None
-) -> Order:
+async def release_holds(uow: UnitOfWork, order_id: int, reason: str | None = None) -> Order:
     """Release one hold reason (or all); with none left the order is allocated again."""
+    session = uow.session
     order = await lock(session, Order, order_id)
     stmt = select(OrderHold).where(OrderHold.order_id == order.id, OrderHold.released_at.is_(None))
     if reason is not None:
@@ -428,5 +425,5 @@ async def release_holds(
     )
     if remaining is None and order.status == OrderStatus.ON_HOLD:
         await set_status(session, order, OrderStatus.READY, "holds released")
-        await allocate_order(session, order, plugins)  # reserves only what is not reserved yet
+        await allocate_order(uow, order)  # reserves only what is not reserved yet
     return order

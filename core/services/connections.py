@@ -11,6 +11,7 @@ https hosts, plus what the operator allows); the HTTP client checks every call a
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -20,18 +21,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Connection, ConnectionStatus
 from crossdock.db.scoping import session_tenant_slug
-from crossdock.errors import NotSupported, UserError
+from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.money import validate_currency
 from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelConnection, Limiter
 from crossdock.security import Vault
 from crossdock.services.common import get_or_404, non_empty
+from crossdock.services.uow import UnitOfWork
 
-__all__ = ["channel_connection", "create_connection", "start_backfill", "update_connection"]
+__all__ = [
+    "channel_connection",
+    "create_connection",
+    "record_channel_error",
+    "record_queue_refusal",
+    "start_backfill",
+    "update_connection",
+]
+
+log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 #: How far back ``connectionBackfill`` may re-read: the sync subtracts its overlap from the
@@ -169,9 +179,10 @@ def channel_connection(
     )
 
 
-async def start_backfill(session: AsyncSession, connection_id: int, since: datetime) -> Connection:
+async def start_backfill(uow: UnitOfWork, connection_id: int, since: datetime) -> Connection:
     """Re-read the channel's orders updated since ``since``: the order cursor moves back
     and a sync is queued after commit. Ingestion is idempotent, so overlap costs nothing."""
+    session = uow.session
     conn = await get_or_404(session, Connection, connection_id)
     if since.tzinfo is None or since > utcnow():
         raise UserError("since must be a past, timezone-aware time", field="since", code="INVALID")
@@ -181,11 +192,36 @@ async def start_backfill(session: AsyncSession, connection_id: int, since: datet
         )
     conn.sync_state = {**(conn.sync_state or {}), "orders": {"cursor": since.isoformat()}}
     await session.flush()
-    enqueue_after_commit(
-        session,
+    uow.enqueue(
         "sync_orders",
         job_id=f"backfill:{conn.id}:{int(since.timestamp())}:{int(utcnow().timestamp())}",
         tenant_id=conn.tenant_id,
         connection_id=conn.id,
     )
     return conn
+
+
+async def record_channel_error(session: AsyncSession, connection_id: int, exc: ChannelError) -> None:
+    """Keep a channel's error on its connection (``lastError``); a wait it asked for
+    (``retry_after``) holds further calls back, and a permanent error marks the
+    connection failed, to be looked at by the operator."""
+    conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+    if conn is None:
+        return
+    now = utcnow()
+    conn.last_error = f"{exc.code}: {exc.message}"
+    conn.last_error_at = now
+    if exc.retry_after:
+        conn.throttled_until = now + timedelta(seconds=exc.retry_after)
+    if not exc.retryable:
+        conn.status = ConnectionStatus.FAILED
+        log.warning("connection %s failed permanently: %s", connection_id, exc.message)
+
+
+async def record_queue_refusal(session: AsyncSession, connection_id: int, exc: ChannelError) -> None:
+    """The channel refused to let us read the connection's notification queue: kept as its
+    last error; the connection stays as it is (order sync goes on)."""
+    conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+    assert conn is not None
+    conn.last_error = f"notifications: {exc.code}: {exc.message}"
+    conn.last_error_at = utcnow()

@@ -53,14 +53,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, ColumnElement, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Event
 from crossdock.errors import UserError
 
@@ -69,7 +67,6 @@ __all__ = [
     "Position",
     "current_position",
     "emit",
-    "enqueue_coalesced",
     "parse_cursor",
     "read_events",
 ]
@@ -163,25 +160,3 @@ async def current_position(session: AsyncSession) -> Position:
         )
     ).first()
     return START if last is None else Position(int(last[0]), int(last[1]))
-
-
-def enqueue_coalesced(
-    session: AsyncSession, name: str, key: str, now: float | None = None, **kwargs: Any
-) -> None:
-    """Enqueue ``name`` at the end of the current window (per job name, from the
-    database's ``windows``), once per key.
-
-    Every trigger inside one bucket maps to the same job id, deferred to the bucket's end,
-    so a burst of N changes costs one run per window; a trigger after the run has started
-    falls in the next bucket, so nothing is missed.
-    """
-    window = float(session.info.get("windows", {}).get(name, 1.0))
-    now = time.time() if now is None else now
-    bucket = int(now // window) + 1
-    enqueue_after_commit(
-        session,
-        name,
-        job_id=f"{name}:{key}:{bucket}",
-        defer_by=max(0.0, bucket * window - now),
-        **kwargs,
-    )

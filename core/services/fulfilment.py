@@ -7,30 +7,33 @@ job) -> ``delivered``. Cancelling releases whatever is still reserved.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import (
     Allocation,
     AllocationStatus,
+    Connection,
     Order,
     OrderHold,
+    OrderLine,
     OrderStatus,
     Shipment,
     ShipmentStatus,
     StockReason,
     Variant,
 )
-from crossdock.db.scoping import session_tenant
-from crossdock.errors import UserError
+from crossdock.db.scoping import session_tenant, session_tenant_slug
+from crossdock.errors import ChannelError, UserError
+from crossdock.providers import ShipmentConfirmation
 from crossdock.services.allocation import set_status
 from crossdock.services.common import non_empty
 from crossdock.services.events import emit
@@ -38,14 +41,20 @@ from crossdock.services.inventory import record_change
 from crossdock.services.states import check_transition, lock, lock_many, lock_shipment
 
 if TYPE_CHECKING:
-    from crossdock.plugins import Plugins
+    from crossdock.services.uow import UnitOfWork
 
 __all__ = [
+    "Owed",
     "PickLine",
     "cancel_order",
+    "carrier_code",
+    "confirmation_for",
     "mark_delivered",
     "pack_shipment",
     "pick_list",
+    "record_confirm_failure",
+    "record_confirm_unsupported",
+    "record_confirmed",
     "ship_shipment",
     "start_picking",
 ]
@@ -172,21 +181,21 @@ async def _allocations(session: AsyncSession, *where: ColumnElement[bool]) -> Se
 
 
 async def ship_shipment(
-    session: AsyncSession,
+    uow: UnitOfWork,
     shipment_id: int,
     *,
     shipped_at: datetime | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> Shipment:
     """The parcel left: its units leave on-hand stock and their reservation; the channel
     is told through a retried ``confirm_shipment`` job after commit."""
+    session = uow.session
     order, shipment = await lock_shipment(session, shipment_id)
     check_transition("shipment", shipment.status, ShipmentStatus.SHIPPED)
     allocations = await _allocations(session, Allocation.shipment_id == shipment.id)
     for allocation in allocations:
         await record_change(
-            session,
+            uow,
             variant_id=allocation.variant_id,
             warehouse_id=allocation.warehouse_id,
             delta_on_hand=-allocation.quantity,
@@ -194,7 +203,6 @@ async def ship_shipment(
             reason=StockReason.SHIPMENT,
             reference=f"shipment {shipment.id}",
             api_key_id=api_key_id,
-            plugins=plugins,
             checked=True,
         )
         allocation.status = AllocationStatus.SHIPPED
@@ -207,8 +215,7 @@ async def ship_shipment(
     ):
         await set_status(session, order, OrderStatus.SHIPPED, f"shipment {shipment.id} shipped")
     if not order.fulfilled_by_channel:
-        enqueue_after_commit(
-            session,
+        uow.enqueue(
             "confirm_shipment",
             job_id=f"confirm_shipment:{shipment.id}",
             tenant_id=session_tenant(session.sync_session),
@@ -217,10 +224,9 @@ async def ship_shipment(
     return shipment
 
 
-async def release_allocations(
-    session: AsyncSession, order: Order, reason: str, plugins: Plugins | None = None
-) -> int:
+async def release_allocations(uow: UnitOfWork, order: Order, reason: str) -> int:
     """Give back every unit still reserved for ``order``; returns how many."""
+    session = uow.session
     allocations = await _allocations(
         session,
         Allocation.order_id == order.id,
@@ -229,13 +235,12 @@ async def release_allocations(
     released = 0
     for allocation in allocations:
         await record_change(
-            session,
+            uow,
             variant_id=allocation.variant_id,
             warehouse_id=allocation.warehouse_id,
             delta_reserved=-allocation.quantity,
             reason=StockReason.RELEASE,
             reference=f"order {order.external_id}: {reason}",
-            plugins=plugins,
             checked=True,
         )
         allocation.status = AllocationStatus.RELEASED
@@ -253,14 +258,8 @@ async def release_allocations(
     return released
 
 
-async def cancel_order(
-    session: AsyncSession,
-    order_id: int,
-    reason: str,
-    *,
-    plugins: Plugins | None = None,
-    by_channel: bool = False,
-) -> Order:
+async def cancel_order(uow: UnitOfWork, order_id: int, reason: str, *, by_channel: bool = False) -> Order:
+    session = uow.session
     order = await lock(session, Order, order_id)
     if order.status == OrderStatus.CANCELLED:
         return order
@@ -268,7 +267,7 @@ async def cancel_order(
         raise UserError(
             f"the order is {order.status}: receive a return instead", field="id", code="ALREADY_SHIPPED"
         )
-    await release_allocations(session, order, "cancelled", plugins)
+    await release_allocations(uow, order, "cancelled")
     now = utcnow()
     for hold in (
         await session.scalars(
@@ -290,9 +289,10 @@ async def mark_delivered(session: AsyncSession, order_id: int, reason: str = "de
     return order
 
 
-async def ship_channel_fulfilled(session: AsyncSession, order: Order, plugins: Plugins | None = None) -> None:
+async def ship_channel_fulfilled(uow: UnitOfWork, order: Order) -> None:
     """The marketplace shipped an order from its own stock: mirror it in its warehouse.
     ``order`` is locked by the caller (the page ingest locks the orders it updates)."""
+    session = uow.session
     allocations = await _allocations(
         session, Allocation.order_id == order.id, Allocation.status == AllocationStatus.RESERVED
     )
@@ -302,14 +302,114 @@ async def ship_channel_fulfilled(session: AsyncSession, order: Order, plugins: P
         allocation.status = AllocationStatus.SHIPPED
     for (variant_id, warehouse_id), qty in per_level.items():
         await record_change(
-            session,
+            uow,
             variant_id=variant_id,
             warehouse_id=warehouse_id,
             delta_on_hand=-qty,
             delta_reserved=-qty,
             reason=StockReason.SHIPMENT,
             reference=f"order {order.external_id} shipped by the channel",
-            plugins=plugins,
             checked=True,
         )
     await set_status(session, order, OrderStatus.SHIPPED, "channel: shipped from its own stock")
+
+
+def carrier_code(settings: dict[str, Any] | None, carrier: str | None) -> str | None:
+    """The channel's code for a carrier, as the seller mapped it (names match loosely)."""
+    if not carrier:
+        return None
+    wanted = "".join(carrier.lower().split())
+    for name, code in ((settings or {}).get("carrier_codes") or {}).items():
+        if "".join(str(name).lower().split()) == wanted:
+            return str(code)
+    return None
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A shipment the channel has not accepted yet: what to tell it, over which connection."""
+
+    shipment_id: int
+    order_id: int
+    connection_id: int
+    channel: str
+    confirmation: ShipmentConfirmation
+
+
+async def confirmation_for(session: AsyncSession, shipment_id: int) -> Owed | None:
+    """What the channel is to be told about a shipment; ``None`` once it has accepted it."""
+    shipment = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
+    if shipment is None or shipment.confirmed_at is not None:
+        return None
+    order = await session.scalar(select(Order).where(Order.id == shipment.order_id))
+    assert order is not None
+    conn = await session.scalar(select(Connection).where(Connection.id == order.connection_id))
+    assert conn is not None
+    lines = (
+        await session.execute(
+            select(OrderLine.external_id, Allocation.quantity)
+            .join(Allocation, Allocation.order_line_id == OrderLine.id)
+            .where(Allocation.shipment_id == shipment.id)
+        )
+    ).all()
+    return Owed(
+        shipment_id=shipment.id,
+        order_id=order.id,
+        connection_id=conn.id,
+        channel=conn.channel,
+        confirmation=ShipmentConfirmation(
+            order_external_id=order.external_id,
+            carrier=shipment.carrier or "",
+            service=shipment.service,
+            tracking_number=shipment.tracking_number or "",
+            shipped_at=shipment.shipped_at or utcnow(),
+            lines=[(external_id, int(qty)) for external_id, qty in lines],
+            reference=f"crossdock-shipment-{shipment_id}",
+            carrier_code=carrier_code(conn.settings, shipment.carrier),
+        ),
+    )
+
+
+async def record_confirmed(uow: UnitOfWork, owed: Owed, assigned: str | None) -> None:
+    """The channel accepted the shipment (``assigned``: the tracking number its own
+    logistics gave, which then counts); announced, and the plugins told after commit."""
+    session = uow.session
+    row = await session.scalar(select(Shipment).where(Shipment.id == owed.shipment_id))
+    assert row is not None
+    row.confirm_attempts += 1
+    row.confirmed_at = utcnow()
+    row.confirm_error = None
+    row.confirm_failed_at = None
+    if assigned:  # platform logistics: the channel's own tracking number is the one that counts
+        row.tracking_number = assigned
+    emit(session, "shipment.confirmed", f"Shipment:{owed.shipment_id}", tracking_number=row.tracking_number)
+    uow.after_commit(
+        functools.partial(
+            uow.plugins.shipment_confirmed,
+            tenant=session_tenant_slug(session),
+            order_id=owed.order_id,
+            shipment_id=owed.shipment_id,
+            tracking_number=assigned or owed.confirmation.tracking_number,
+        )
+    )
+
+
+async def record_confirm_failure(session: AsyncSession, shipment_id: int, exc: ChannelError) -> None:
+    """The channel refused the confirmation: counted and kept on the shipment; a permanent
+    refusal stops the retries and is announced."""
+    row = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
+    assert row is not None
+    row.confirm_attempts += 1
+    row.confirm_error = f"{exc.code}: {exc.message}"
+    if not exc.retryable:
+        row.confirm_failed_at = utcnow()
+        emit(session, "shipment.confirm_failed", f"Shipment:{shipment_id}", error=row.confirm_error)
+
+
+async def record_confirm_unsupported(session: AsyncSession, shipment_id: int, channel: str) -> None:
+    """The channel's plugin cannot confirm shipments: said on the shipment."""
+    await session.execute(
+        update(Shipment)
+        .where(Shipment.id == shipment_id)
+        .values(confirm_error=f"{channel} cannot confirm shipments yet")
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Integer, column, insert, select, tuple_, update, values
@@ -17,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Connection,
     Listing,
@@ -33,14 +33,17 @@ from crossdock.db.models import (
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.db.validation import check_values
 from crossdock.errors import TenantScopeError, UserError
+from crossdock.providers import StockUpdate
+from crossdock.services.availability import available_to_sell
 from crossdock.services.common import country_code, get_or_404, non_empty
-from crossdock.services.events import emit, enqueue_coalesced
+from crossdock.services.events import emit
 from crossdock.services.states import check_transition, lock
 
 if TYPE_CHECKING:
-    from crossdock.plugins import Plugins
+    from crossdock.services.uow import UnitOfWork
 
 __all__ = [
+    "StockPush",
     "adjust_stock",
     "cancel_transfer",
     "change_stock",
@@ -52,6 +55,7 @@ __all__ = [
     "reserve_stock",
     "set_stock_policy",
     "start_transfer",
+    "stock_to_push",
     "update_warehouse",
     "write_off",
 ]
@@ -165,9 +169,10 @@ class LevelChange:
     reserved: int
 
 
-async def change_stock(session: AsyncSession, **kwargs: Any) -> StockLevel:
+async def change_stock(uow: UnitOfWork, **kwargs: Any) -> StockLevel:
     """:func:`record_change`, then the changed level as an ORM row (for the API)."""
-    change = await record_change(session, **kwargs)
+    session = uow.session
+    change = await record_change(uow, **kwargs)
     level = await session.scalar(
         select(StockLevel).where(StockLevel.id == change.level_id).execution_options(populate_existing=True)
     )
@@ -176,7 +181,7 @@ async def change_stock(session: AsyncSession, **kwargs: Any) -> StockLevel:
 
 
 async def record_change(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
@@ -187,7 +192,6 @@ async def record_change(
     note: str | None = None,
     details: dict[str, Any] | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
     field: str = "quantity",
     checked: bool = False,
     savepoint: bool = True,
@@ -206,6 +210,7 @@ async def record_change(
     ``savepoint=False`` is for callers that hold their own savepoint around several changes
     (a refused change then aborts up to theirs).
     """
+    session = uow.session
     if not checked:
         await get_or_404(session, Variant, variant_id, field="variantId")
         await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
@@ -247,8 +252,7 @@ async def record_change(
         )
     )
     await _after_level_change(
-        session,
-        plugins,
+        uow,
         tenant_id,
         variant_id,
         warehouse_id,
@@ -269,9 +273,7 @@ class Reservation:
     reference: str
 
 
-async def reserve_stock(
-    session: AsyncSession, reservations: Sequence[Reservation], plugins: Plugins | None = None
-) -> None:
+async def reserve_stock(uow: UnitOfWork, reservations: Sequence[Reservation]) -> None:
     """Reserve for many orders at once: what :func:`record_change` does for one, with one
     ``UPDATE`` for all levels (the page's quantities summed per level) and one ledger row
     per reservation.
@@ -279,6 +281,7 @@ async def reserve_stock(
     A level that cannot hold its total raises ``INSUFFICIENT_STOCK`` with nothing
     reported; the caller holds a savepoint around the call and undoes what was written.
     """
+    session = uow.session
     if not reservations:
         return
     tenant_id = session_tenant(session.sync_session)
@@ -349,8 +352,7 @@ async def reserve_stock(
     await _listing_connections(session, {v for v, _ in after})  # one query for the page
     for (variant_id, warehouse_id), row in after.items():
         await _after_level_change(
-            session,
-            plugins,
+            uow,
             tenant_id,
             variant_id,
             warehouse_id,
@@ -361,8 +363,7 @@ async def reserve_stock(
 
 
 async def _after_level_change(
-    session: AsyncSession,
-    plugins: Plugins | None,
+    uow: UnitOfWork,
     tenant_id: int,
     variant_id: int,
     warehouse_id: int,
@@ -373,6 +374,7 @@ async def _after_level_change(
 ) -> None:
     """What follows a level's change of ``moved`` units available: ``stock.low`` when it
     falls to its threshold, the reactions to what can be sold, the plugins' hook."""
+    session = uow.session
     available = row.on_hand - row.reserved
     before = available - moved
     threshold = row.low_stock_threshold
@@ -387,20 +389,18 @@ async def _after_level_change(
             threshold=threshold,
         )
     if available != before:
-        await _after_availability_change(session, variant_id, tenant_id, rose=available > before)
-    if plugins is not None:
-        after_commit(
-            session,
-            functools.partial(
-                plugins.stock_changed,
-                tenant=session_tenant_slug(session),
-                variant_id=variant_id,
-                warehouse_id=warehouse_id,
-                on_hand=row.on_hand,
-                reserved=row.reserved,
-                reason=reason.value,
-            ),
+        await _after_availability_change(uow, variant_id, tenant_id, rose=available > before)
+    uow.after_commit(
+        functools.partial(
+            uow.plugins.stock_changed,
+            tenant=session_tenant_slug(session),
+            variant_id=variant_id,
+            warehouse_id=warehouse_id,
+            on_hand=row.on_hand,
+            reserved=row.reserved,
+            reason=reason.value,
         )
+    )
 
 
 async def _listing_connections(session: AsyncSession, variant_ids: set[int]) -> None:
@@ -418,10 +418,9 @@ async def _listing_connections(session: AsyncSession, variant_ids: set[int]) -> 
         cache[variant_id].append(connection_id)
 
 
-async def _after_availability_change(
-    session: AsyncSession, variant_id: int, tenant_id: int, *, rose: bool
-) -> None:
+async def _after_availability_change(uow: UnitOfWork, variant_id: int, tenant_id: int, *, rose: bool) -> None:
     """Schedule the reactions to a change in what can be sold (coalesced, after commit)."""
+    session = uow.session
     cache: dict[int, list[int]] = session.info.setdefault("listing_connections", {})
     if variant_id not in cache:  # once per variant per transaction
         await _listing_connections(session, {variant_id})
@@ -429,12 +428,12 @@ async def _after_availability_change(
     for connection_id in cache[variant_id]:
         if f"{connection_id}" not in scheduled:  # one enqueue per connection per transaction
             scheduled.add(f"{connection_id}")
-            enqueue_coalesced(
-                session, "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
+            uow.enqueue_coalesced(
+                "push_stock", f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id
             )
     if rose and "allocate_waiting" not in scheduled:
         scheduled.add("allocate_waiting")
-        enqueue_coalesced(session, "allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
+        uow.enqueue_coalesced("allocate_waiting", f"{tenant_id}", tenant_id=tenant_id)
 
 
 async def _ensure_level(session: AsyncSession, tenant_id: int, variant_id: int, warehouse_id: int) -> None:
@@ -465,16 +464,16 @@ async def _level(
 
 
 async def count_stock(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
     counted: int,
     note: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> StockLevel:
     """A stocktake: the counted quantity becomes on hand, the variance a ledger row."""
+    session = uow.session
     if counted < 0:
         raise UserError("a count cannot be negative", field="counted", code="INVALID")
     await get_or_404(session, Variant, variant_id, field="variantId")
@@ -490,7 +489,7 @@ async def count_stock(
             code="BELOW_RESERVED",
         )
     return await change_stock(
-        session,
+        uow,
         variant_id=variant_id,
         warehouse_id=warehouse_id,
         delta_on_hand=counted - previous,
@@ -498,39 +497,36 @@ async def count_stock(
         note=note,
         details={"counted": counted, "previous": previous, "variance": counted - previous},
         api_key_id=api_key_id,
-        plugins=plugins,
         field="counted",
         checked=True,
     )
 
 
 async def write_off(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
     quantity: int,
     note: str,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> StockLevel:
     """Damaged or lost units leave on-hand stock with reason ``damage``."""
     if quantity <= 0:
         raise UserError("write off at least one unit", field="quantity", code="INVALID")
     return await change_stock(
-        session,
+        uow,
         variant_id=variant_id,
         warehouse_id=warehouse_id,
         delta_on_hand=-quantity,
         reason=StockReason.DAMAGE,
         note=non_empty(note, "note"),
         api_key_id=api_key_id,
-        plugins=plugins,
     )
 
 
 async def set_stock_policy(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
@@ -538,6 +534,7 @@ async def set_stock_policy(
     low_stock_threshold: int | None = _UNSET,
 ) -> StockLevel:
     """Safety stock (held back from channels) and the low-stock threshold of one level."""
+    session = uow.session
     if safety_stock is not None and safety_stock < 0:
         raise UserError("safety stock cannot be negative", field="safetyStock", code="INVALID")
     tenant_id = session_tenant(session.sync_session)
@@ -551,12 +548,12 @@ async def set_stock_policy(
     if low_stock_threshold is not _UNSET:
         level.low_stock_threshold = low_stock_threshold
     await session.flush()
-    await _after_availability_change(session, variant_id, tenant_id, rose=False)
+    await _after_availability_change(uow, variant_id, tenant_id, rose=False)
     return level
 
 
 async def start_transfer(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     from_warehouse_id: int,
@@ -564,9 +561,9 @@ async def start_transfer(
     quantity: int,
     reference: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> Transfer:
     """Units leave the source now and are in transit until :func:`receive_transfer`."""
+    session = uow.session
     if quantity <= 0:
         raise UserError("transfer at least one unit", field="quantity", code="INVALID")
     if from_warehouse_id == to_warehouse_id:
@@ -580,14 +577,13 @@ async def start_transfer(
         reference=reference,
     )
     await record_change(
-        session,
+        uow,
         variant_id=variant_id,
         warehouse_id=from_warehouse_id,
         delta_on_hand=-quantity,
         reason=StockReason.TRANSFER_OUT,
         reference=reference,
         api_key_id=api_key_id,
-        plugins=plugins,
     )
     session.add(transfer)
     await session.flush()
@@ -596,15 +592,15 @@ async def start_transfer(
 
 
 async def receive_transfer(
-    session: AsyncSession,
+    uow: UnitOfWork,
     transfer_id: int,
     *,
     quantity: int | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> Transfer:
     """Book a transfer in at its target; ``quantity`` short of what was sent is recorded as
     received short (the difference stays visible on the transfer)."""
+    session = uow.session
     transfer = await lock(session, Transfer, transfer_id)
     if transfer.status != TransferStatus.IN_TRANSIT:
         raise UserError(f"this transfer is {transfer.status} already", field="id", code="INVALID_STATE")
@@ -613,7 +609,7 @@ async def receive_transfer(
         raise UserError(f"receive between 0 and {transfer.quantity}", field="quantity", code="INVALID")
     if received:
         await record_change(
-            session,
+            uow,
             variant_id=transfer.variant_id,
             warehouse_id=transfer.to_warehouse_id,
             delta_on_hand=received,
@@ -621,7 +617,6 @@ async def receive_transfer(
             reference=transfer.reference or f"transfer {transfer.id}",
             details={"transfer_id": transfer.id, "sent": transfer.quantity},
             api_key_id=api_key_id,
-            plugins=plugins,
         )
     transfer.received_quantity = received
     check_transition("transfer", transfer.status, TransferStatus.RECEIVED)
@@ -633,21 +628,21 @@ async def receive_transfer(
 
 
 async def cancel_transfer(
-    session: AsyncSession,
+    uow: UnitOfWork,
     transfer_id: int,
     *,
     note: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> Transfer:
     """The goods never left (or came back): an in-transit transfer's units return to the
     source's shelf. A received transfer cannot be cancelled."""
+    session = uow.session
     transfer = await lock(session, Transfer, transfer_id)
     if transfer.status != TransferStatus.IN_TRANSIT:
         raise UserError(f"this transfer is {transfer.status} already", field="id", code="INVALID_STATE")
     check_transition("transfer", transfer.status, TransferStatus.CANCELLED)
     await record_change(
-        session,
+        uow,
         variant_id=transfer.variant_id,
         warehouse_id=transfer.from_warehouse_id,
         delta_on_hand=transfer.quantity,
@@ -656,7 +651,6 @@ async def cancel_transfer(
         note=note,
         details={"transfer_id": transfer.id},
         api_key_id=api_key_id,
-        plugins=plugins,
     )
     transfer.status = TransferStatus.CANCELLED
     await session.flush()
@@ -665,7 +659,7 @@ async def cancel_transfer(
 
 
 async def receive_stock(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
@@ -673,13 +667,12 @@ async def receive_stock(
     reference: str | None = None,
     note: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> StockLevel:
     """A purchase receipt: ``quantity`` units arrive and go on hand."""
     if quantity <= 0:
         raise UserError("a receipt adds at least one unit", field="quantity", code="INVALID")
     return await change_stock(
-        session,
+        uow,
         variant_id=variant_id,
         warehouse_id=warehouse_id,
         delta_on_hand=quantity,
@@ -687,12 +680,11 @@ async def receive_stock(
         reference=reference,
         note=note,
         api_key_id=api_key_id,
-        plugins=plugins,
     )
 
 
 async def adjust_stock(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     variant_id: int,
     warehouse_id: int,
@@ -700,13 +692,12 @@ async def adjust_stock(
     note: str,
     reference: str | None = None,
     api_key_id: int | None = None,
-    plugins: Plugins | None = None,
 ) -> StockLevel:
     """A manual correction of on-hand stock, with the operator's reason."""
     if delta == 0:
         raise UserError("an adjustment changes stock by at least one unit", field="delta", code="INVALID")
     return await change_stock(
-        session,
+        uow,
         variant_id=variant_id,
         warehouse_id=warehouse_id,
         delta_on_hand=delta,
@@ -714,6 +705,35 @@ async def adjust_stock(
         reference=reference,
         note=non_empty(note, "note"),
         api_key_id=api_key_id,
-        plugins=plugins,
         field="delta",
     )
+
+
+@dataclass(frozen=True)
+class StockPush:
+    """A listing whose available-to-sell differs from what its channel was last told."""
+
+    listing: Listing
+    quantity: int
+
+    @property
+    def update(self) -> StockUpdate:
+        listing = self.listing
+        return StockUpdate(
+            channel_sku=listing.channel_sku, quantity=self.quantity, external_id=listing.external_id
+        )
+
+    def recorded(self, now: datetime) -> tuple[Listing, dict[str, Any]]:
+        """What :func:`crossdock.services.listings.record_push` stores once it is accepted."""
+        return self.listing, {"last_pushed_quantity": self.quantity, "last_pushed_at": now}
+
+
+async def stock_to_push(session: AsyncSession, connection: Connection) -> list[StockPush]:
+    """Every listing of ``connection`` whose available-to-sell changed since its last push."""
+    ats = await available_to_sell(session, connection)
+    listings = (await session.scalars(select(Listing).where(Listing.connection_id == connection.id))).all()
+    return [
+        StockPush(listing, ats[listing.id])
+        for listing in listings
+        if listing.last_pushed_quantity != ats[listing.id]
+    ]

@@ -6,21 +6,37 @@ Both decide what a channel is offered, so every change here schedules a stock pu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Connection, ConnectionWarehouse, Listing, Product, Variant, Warehouse
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.money import Money
-from crossdock.plugins import Plugins
+from crossdock.providers import PriceUpdate, PushResult
 from crossdock.services.common import get_or_404, non_empty
-from crossdock.services.events import emit, enqueue_coalesced
+from crossdock.services.events import emit
+from crossdock.services.uow import UnitOfWork
 
-__all__ = ["check_listing", "create_listing", "set_connection_warehouses", "update_listing"]
+__all__ = [
+    "MAX_LISTING_ERROR",
+    "NO_ANSWER",
+    "check_listing",
+    "create_listing",
+    "prices_to_push",
+    "record_push",
+    "set_connection_warehouses",
+    "update_listing",
+]
+
+#: A listing's stored error is cut to this many characters (channels can be verbose).
+MAX_LISTING_ERROR = 2000
+#: What a listing's error says when the plugin gave no result for its SKU.
+NO_ANSWER = "the channel gave no answer for this SKU"
 
 _UNSET: Any = object()
 
@@ -31,10 +47,10 @@ def _share(value: Decimal | None) -> Decimal | None:
     return value
 
 
-def _schedule_push(session: AsyncSession, connection_id: int, *, prices: bool = False) -> None:
-    tenant_id = session_tenant(session.sync_session)
+def _schedule_push(uow: UnitOfWork, connection_id: int, *, prices: bool = False) -> None:
+    tenant_id = session_tenant(uow.session.sync_session)
     for job in ("push_stock", "push_prices") if prices else ("push_stock",):
-        enqueue_coalesced(session, job, f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id)
+        uow.enqueue_coalesced(job, f"{connection_id}", tenant_id=tenant_id, connection_id=connection_id)
 
 
 async def _check_sku_free(
@@ -47,15 +63,14 @@ async def _check_sku_free(
         raise UserError(f"{sku!r} is already listed on this connection", field="channelSku", code="TAKEN")
 
 
-async def check_listing(session: AsyncSession, plugins: Plugins | None, listing: Listing) -> None:
+async def check_listing(uow: UnitOfWork, listing: Listing) -> None:
     """Ask the compliance plugins about this SKU on this connection; store what they find
     and announce a problem that is new."""
-    if plugins is None:
-        return
+    session = uow.session
     connection = await get_or_404(session, Connection, listing.connection_id)
     variant = await get_or_404(session, Variant, listing.variant_id)
     product = await get_or_404(session, Product, variant.product_id)
-    found = plugins.listing_checks(
+    found = uow.plugins.listing_checks(
         tenant=session_tenant_slug(session),
         listing={
             "sku": variant.sku,
@@ -83,7 +98,7 @@ async def check_listing(session: AsyncSession, plugins: Plugins | None, listing:
 
 
 async def create_listing(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     connection_id: int,
     variant_id: int,
@@ -92,8 +107,8 @@ async def create_listing(
     title: str | None = None,
     ats_share: Decimal | None = None,
     price: Money | None = None,
-    plugins: Plugins | None = None,
 ) -> Listing:
+    session = uow.session
     await get_or_404(session, Connection, connection_id, field="connectionId")
     await get_or_404(session, Variant, variant_id, field="variantId")
     sku = non_empty(channel_sku, "channelSku", max_length=64)
@@ -110,13 +125,13 @@ async def create_listing(
     )
     session.add(listing)
     await session.flush()
-    await check_listing(session, plugins, listing)
-    _schedule_push(session, connection_id, prices=price is not None)
+    await check_listing(uow, listing)
+    _schedule_push(uow, connection_id, prices=price is not None)
     return listing
 
 
 async def update_listing(
-    session: AsyncSession,
+    uow: UnitOfWork,
     listing_id: int,
     *,
     channel_sku: str | None = None,
@@ -125,8 +140,8 @@ async def update_listing(
     ats_share: Decimal | None = _UNSET,
     status: str | None = None,
     price: Money | None = _UNSET,
-    plugins: Plugins | None = None,
 ) -> Listing:
+    session = uow.session
     listing = await get_or_404(session, Listing, listing_id)
     if channel_sku is not None:
         sku = non_empty(channel_sku, "channelSku", max_length=64)
@@ -152,17 +167,18 @@ async def update_listing(
     if price is not _UNSET:
         from crossdock.services.promotions import reprice
 
-        await reprice(session)  # a running promotion discounts the new price
-    await check_listing(session, plugins, listing)
-    _schedule_push(session, listing.connection_id, prices=price is not _UNSET)
+        await reprice(uow)  # a running promotion discounts the new price
+    await check_listing(uow, listing)
+    _schedule_push(uow, listing.connection_id, prices=price is not _UNSET)
     return listing
 
 
 async def set_connection_warehouses(
-    session: AsyncSession, connection_id: int, warehouse_ids: Sequence[int]
+    uow: UnitOfWork, connection_id: int, warehouse_ids: Sequence[int]
 ) -> Connection:
     """Name the warehouses whose stock this connection sells; empty restores the default
     (every active warehouse that ships to the connection's country)."""
+    session = uow.session
     connection = await get_or_404(session, Connection, connection_id, field="connectionId")
     for i, warehouse_id in enumerate(warehouse_ids):
         await get_or_404(session, Warehouse, warehouse_id, field=f"warehouseIds.{i}")
@@ -173,5 +189,62 @@ async def set_connection_warehouses(
         ConnectionWarehouse(connection_id=connection_id, warehouse_id=w) for w in dict.fromkeys(warehouse_ids)
     )
     await session.flush()
-    _schedule_push(session, connection_id)
+    _schedule_push(uow, connection_id)
     return connection
+
+
+async def prices_to_push(session: AsyncSession, connection: Connection) -> list[tuple[Listing, PriceUpdate]]:
+    """The listings of ``connection`` whose price differs from what the channel was last
+    told, each with the update to send."""
+    listings = (await session.scalars(select(Listing).where(Listing.connection_id == connection.id))).all()
+    return [
+        (
+            listing,
+            PriceUpdate(
+                channel_sku=listing.channel_sku,
+                price=Money(listing.price_amount, listing.price_currency or connection.currency),
+                external_id=listing.external_id,
+            ),
+        )
+        for listing in listings
+        if listing.price_amount is not None and listing.price_amount != listing.last_pushed_price
+    ]
+
+
+async def record_push(
+    session: AsyncSession,
+    operation: str,
+    pushed: Sequence[tuple[Listing, dict[str, Any]]],
+    results: Sequence[PushResult],
+    now: datetime,
+) -> dict[str, int]:
+    """Record a push listing by listing: an accepted one gets ``values`` (what the channel
+    now has) and loses an error of the same ``operation``; a refused one keeps the
+    channel's message as its ``last_error`` and is pushed again next time. A refusal that
+    is new (or changed) is announced once, as ``listing.push_failed``."""
+    answers = {r.channel_sku: r for r in results}
+    accepted = 0
+    for listing, values in pushed:
+        result = answers.get(listing.channel_sku)
+        if result is not None and result.accepted:
+            accepted += 1
+            if listing.last_error is not None and listing.last_error_operation == operation:
+                values = {**values, "last_error": None, "last_error_at": None, "last_error_operation": None}
+            await session.execute(update(Listing).where(Listing.id == listing.id).values(**values))
+            continue
+        message = ((result.message if result is not None else None) or NO_ANSWER)[:MAX_LISTING_ERROR]
+        await session.execute(
+            update(Listing)
+            .where(Listing.id == listing.id)
+            .values(last_error=message, last_error_at=now, last_error_operation=operation)
+        )
+        if (listing.last_error, listing.last_error_operation) != (message, operation):
+            emit(
+                session,
+                "listing.push_failed",
+                f"Listing:{listing.id}",
+                operation=operation,
+                channel_sku=listing.channel_sku,
+                error=message,
+            )
+    return {"pushed": accepted, "rejected": len(pushed) - accepted}

@@ -20,7 +20,6 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import (
     CannedReply,
     Connection,
@@ -32,21 +31,26 @@ from crossdock.db.models import (
     Shipment,
 )
 from crossdock.db.scoping import session_tenant
-from crossdock.errors import UserError
-from crossdock.plugins import Plugins
-from crossdock.providers import ChannelMessage, MarketplaceCapability
+from crossdock.errors import ChannelError, UserError
+from crossdock.providers import ChannelMessage, MarketplaceCapability, OutgoingMessage
 from crossdock.services.common import get_or_404, non_empty
 from crossdock.services.events import emit
+from crossdock.services.uow import UnitOfWork
 
 __all__ = [
     "PLACEHOLDERS",
     "REPLY_WITHIN",
     "MessageIngestResult",
+    "Outgoing",
     "close_conversation",
     "delete_canned_reply",
     "ingest_messages",
     "language_for",
+    "mark_reply_overdue",
+    "outgoing",
     "overdue_since",
+    "record_send_failure",
+    "record_sent",
     "refresh_state",
     "reply",
     "save_canned_reply",
@@ -332,8 +336,7 @@ async def _fill(session: AsyncSession, conversation: Conversation, body: str) ->
 
 
 async def reply(
-    session: AsyncSession,
-    plugins: Plugins,
+    uow: UnitOfWork,
     conversation_id: int,
     *,
     text: str | None = None,
@@ -342,11 +345,12 @@ async def reply(
 ) -> Message:
     """Queue a reply: stored now (the conversation counts as answered), sent by the
     ``send_message`` job after commit, retried while the channel is unavailable."""
+    session = uow.session
     conversation = await get_or_404(session, Conversation, conversation_id, field="conversationId")
     if (text is None) == (canned_reply is None):
         raise UserError("give either text or cannedReply", field="text", code="INVALID")
     conn = await get_or_404(session, Connection, conversation.connection_id)
-    provider = plugins.marketplaces.get(conn.channel)
+    provider = uow.plugins.marketplaces.get(conn.channel)
     if provider is None or MarketplaceCapability.MESSAGES_SEND not in provider.capabilities:
         raise UserError(
             f"{conn.channel} cannot send buyer messages", field="conversationId", code="NOT_SUPPORTED"
@@ -369,8 +373,7 @@ async def reply(
     session.add(message)
     await session.flush()
     await refresh_state(session, conversation)
-    enqueue_after_commit(
-        session,
+    uow.enqueue(
         "send_message",
         job_id=f"send_message:{message.id}",
         tenant_id=session_tenant(session.sync_session),
@@ -390,3 +393,71 @@ async def close_conversation(session: AsyncSession, conversation_id: int) -> Con
 def overdue_since(now: datetime) -> ColumnElement[bool]:
     """Filter for conversations past their reply deadline."""
     return (Conversation.status == ConversationStatus.AWAITING_REPLY) & (Conversation.reply_due_at <= now)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A stored reply still to send, and the connection it goes through."""
+
+    message_id: int
+    connection_id: int
+    message: OutgoingMessage
+
+
+async def outgoing(session: AsyncSession, message_id: int) -> Outgoing | None:
+    """The reply to send for ``message_id``; ``None`` once it is sent or failed."""
+    message = await session.scalar(select(Message).where(Message.id == message_id))
+    if message is None or message.delivery != "pending":
+        return None
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.id == message.conversation_id)
+    )
+    assert conversation is not None
+    return Outgoing(
+        message_id=message_id,
+        connection_id=conversation.connection_id,
+        message=OutgoingMessage(
+            thread_id=conversation.external_id,
+            text=message.body,
+            buyer_id=conversation.buyer_external_id,
+            order_external_id=conversation.order_external_id,
+            reference=f"crossdock-message-{message_id}",
+        ),
+    )
+
+
+async def record_sent(session: AsyncSession, message_id: int, external_id: str | None) -> None:
+    """The channel took the reply (``external_id``: its id for it, when it says)."""
+    row = await session.scalar(select(Message).where(Message.id == message_id))
+    assert row is not None
+    row.delivery = "sent"
+    row.delivery_error = None
+    if external_id and row.external_id is None:
+        row.external_id = external_id
+    emit(session, "message.sent", f"Conversation:{row.conversation_id}")
+
+
+async def record_send_failure(session: AsyncSession, message_id: int, exc: ChannelError) -> None:
+    """The channel refused the reply for good: the message failed and the conversation
+    awaits a reply again."""
+    row = await session.scalar(select(Message).where(Message.id == message_id))
+    assert row is not None
+    row.delivery = "failed"
+    row.delivery_error = f"{exc.code}: {exc.message}"
+    thread = await session.scalar(select(Conversation).where(Conversation.id == row.conversation_id))
+    assert thread is not None
+    await refresh_state(session, thread)
+    emit(session, "message.send_failed", f"Conversation:{thread.id}", error=row.delivery_error)
+
+
+async def mark_reply_overdue(session: AsyncSession, conversation_id: int, now: datetime) -> None:
+    """Announce, once per wait, that the buyer has waited past the reply deadline."""
+    row = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
+    assert row is not None
+    row.overdue_notified_at = now
+    emit(
+        session,
+        "conversation.reply_overdue",
+        f"Conversation:{conversation_id}",
+        reply_due_at=row.reply_due_at.isoformat() if row.reply_due_at else None,
+    )

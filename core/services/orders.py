@@ -25,7 +25,6 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.base import Base
-from crossdock.db.engine import after_commit
 from crossdock.db.models import (
     Allocation,
     AllocationStatus,
@@ -59,6 +58,7 @@ from crossdock.services.events import emit
 from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
 from crossdock.services.fx import DayRates, rates_on
 from crossdock.services.tax import engine_for, quote_order
+from crossdock.services.uow import UnitOfWork
 
 __all__ = ["IngestResult", "ingest_orders"]
 
@@ -136,11 +136,12 @@ async def _sku_map(session: AsyncSession, connection_id: int, skus: set[str]) ->
 
 
 async def ingest_orders(
-    session: AsyncSession, plugins: Plugins, connection: Connection, orders: Sequence[ChannelOrder]
+    uow: UnitOfWork, connection: Connection, orders: Sequence[ChannelOrder]
 ) -> IngestResult:
     result = IngestResult()
     if not orders:
         return result
+    session, plugins = uow.session, uow.plugins
     tenant = session_tenant_slug(session)
     # One ingestion per connection at a time (a webhook and a sync racing for the same
     # order): the row lock is held to commit, so the lookup below sees the other's rows.
@@ -187,7 +188,7 @@ async def ingest_orders(
             first_seen.add(position)
     if fresh:
         created, created_status = await _create_all(
-            session, plugins, connection, list(fresh.values()), variants, conn_view, money
+            uow, connection, list(fresh.values()), variants, conn_view, money
         )
         ingested.extend((created[external_id], external_id, True) for external_id in fresh)
         result.created = len(fresh)
@@ -212,7 +213,7 @@ async def ingest_orders(
             continue
         for key, value in _fields(incoming).items():
             setattr(order, key, value)
-        await _apply_channel_status(session, plugins, order, status, incoming.channel_status)
+        await _apply_channel_status(uow, order, status, incoming.channel_status)
         result.updated += 1
         ingested.append((order.id, order.external_id, False))
     await session.flush()
@@ -231,7 +232,7 @@ async def ingest_orders(
                 created=created,
             )
 
-    after_commit(session, _emit)
+    uow.after_commit(_emit)
     return result
 
 
@@ -284,8 +285,7 @@ class _OrderMoney:
 
 
 async def _create_all(
-    session: AsyncSession,
-    plugins: Plugins,
+    uow: UnitOfWork,
     connection: Connection,
     incoming: list[ChannelOrder],
     variants: dict[str, int],
@@ -301,6 +301,7 @@ async def _create_all(
     order is inserted once in its final state, and the statements do not grow with the
     page: one multi-row insert per table, one update per stock level.
     """
+    session, plugins = uow.session, uow.plugins
     tenant = session_tenant_slug(session)
     tenant_id = session_tenant(session.sync_session)
     if tenant_id is None:  # the rows below are written without the ORM's stamping
@@ -324,7 +325,7 @@ async def _create_all(
             n.move(OrderStatus.READY, "checks passed")
     ready = [n for n in new if n.path[-1][0] == OrderStatus.READY]
     verdicts = await reserve_new_orders(
-        session,
+        uow,
         [
             NewOrder(
                 n.order.external_id,
@@ -339,7 +340,6 @@ async def _create_all(
             )
             for n in ready
         ],
-        plugins,
     )
     for n, verdict in zip(ready, verdicts, strict=True):
         if isinstance(verdict, Reserved):
@@ -438,11 +438,9 @@ async def _create_all(
         for order in (await session.scalars(select(Order).where(Order.id.in_(rare)))).all():
             n = rare[order.id]
             if n.later:
-                await allocate_order(session, order, plugins)
+                await allocate_order(uow, order)
             if n.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED) and order.fulfilled_by_channel:
-                await _apply_channel_status(
-                    session, plugins, order, OrderStatus.SHIPPED, n.order.channel_status
-                )
+                await _apply_channel_status(uow, order, OrderStatus.SHIPPED, n.order.channel_status)
             if money.taxed(n.order):
                 await money.tax(order)
             statuses[order.id] = order.status
@@ -525,19 +523,20 @@ async def _insert_lines(
 
 
 async def _apply_channel_status(
-    session: AsyncSession, plugins: Plugins, order: Order, status: str, channel_status: str | None
+    uow: UnitOfWork, order: Order, status: str, channel_status: str | None
 ) -> None:
+    session = uow.session
     if status == order.status:
         return
     if status == OrderStatus.CANCELLED:
         if order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
             emit(session, "order.cancel_after_shipping", f"Order:{order.id}", channel_status=channel_status)
             return
-        await cancel_order(session, order.id, f"{channel_status}", plugins=plugins, by_channel=True)
+        await cancel_order(uow, order.id, f"{channel_status}", by_channel=True)
         return
     if status == OrderStatus.SHIPPED and order.fulfilled_by_channel:
         if order.status == OrderStatus.ALLOCATED:
-            await ship_channel_fulfilled(session, order, plugins)
+            await ship_channel_fulfilled(uow, order)
         elif order.status == OrderStatus.READY:  # no mirrored stock to move
             await set_status(session, order, OrderStatus.SHIPPED, f"channel: {channel_status}")
         return

@@ -33,8 +33,8 @@ from crossdock.errors import UserError
 from crossdock.money import Money, currency_exponent
 from crossdock.plugins import Plugins
 from crossdock.services.common import get_or_404
-from crossdock.services.events import enqueue_coalesced
 from crossdock.services.fx import rates_on
+from crossdock.services.uow import UnitOfWork
 
 __all__ = [
     "COMPETITOR_WINDOW",
@@ -258,19 +258,19 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-async def apply_price(session: AsyncSession, plugins: Plugins, listing_id: int) -> PriceBreakdown:
+async def apply_price(uow: UnitOfWork, listing_id: int) -> PriceBreakdown:
     """Set the listing's regular price to what its rule gives now; a running promotion
     discounts it as usual, and the channel is told through the coalesced price push."""
     from crossdock.services.promotions import reprice
 
-    result = await breakdown(session, plugins, listing_id)
+    session = uow.session
+    result = await breakdown(session, uow.plugins, listing_id)
     listing = await get_or_404(session, Listing, listing_id, field="listingId")
     listing.regular_price_amount = result.final.amount
     listing.price_amount = result.final.amount
     listing.price_currency = result.market
-    await reprice(session)
-    enqueue_coalesced(
-        session,
+    await reprice(uow)
+    uow.enqueue_coalesced(
         "push_prices",
         f"{listing.connection_id}",
         tenant_id=session_tenant(session.sync_session),

@@ -24,14 +24,14 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.engine import enqueue_after_commit
 from crossdock.db.models import Listing, Promotion, PromotionKind
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.services.common import get_or_404, non_empty
-from crossdock.services.events import emit, enqueue_coalesced
+from crossdock.services.events import emit
 from crossdock.services.states import lock
+from crossdock.services.uow import UnitOfWork
 
 __all__ = ["CartLine", "CartQuote", "cancel_promotion", "create_promotion", "quote_cart", "reprice"]
 
@@ -54,7 +54,7 @@ def _utc(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 async def create_promotion(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     name: str,
     kind: str,
@@ -67,6 +67,7 @@ async def create_promotion(
     min_spend: Decimal | None = None,
     bundle_quantity: int | None = None,
 ) -> Promotion:
+    session = uow.session
     if kind not in set(PromotionKind):
         raise UserError(f"kind is one of {', '.join(PromotionKind)}", field="kind", code="INVALID")
     percent = kind != PromotionKind.FIXED
@@ -104,19 +105,18 @@ async def create_promotion(
     )
     session.add(promotion)
     await session.flush()
-    _schedule(session, promotion)
+    _schedule(uow, promotion)
     return promotion
 
 
-def _schedule(session: AsyncSession, promotion: Promotion) -> None:
+def _schedule(uow: UnitOfWork, promotion: Promotion) -> None:
     """One job at the start and one at the end, so prices change on time."""
     if promotion.kind not in PRICE_KINDS:
         return
-    tenant_id = session_tenant(session.sync_session)
+    tenant_id = session_tenant(uow.session.sync_session)
     now = utcnow()
     for edge, at in (("start", promotion.starts_at), ("end", promotion.ends_at)):
-        enqueue_after_commit(
-            session,
+        uow.enqueue(
             "apply_promotions",
             job_id=f"apply_promotions:{promotion.id}:{edge}",
             defer_by=max(0.0, (at - now).total_seconds()),
@@ -124,11 +124,12 @@ def _schedule(session: AsyncSession, promotion: Promotion) -> None:
         )
 
 
-async def cancel_promotion(session: AsyncSession, promotion_id: int) -> Promotion:
+async def cancel_promotion(uow: UnitOfWork, promotion_id: int) -> Promotion:
+    session = uow.session
     promotion = await lock(session, Promotion, promotion_id)  # one cancellation reprices
     if promotion.cancelled_at is None:
         promotion.cancelled_at = utcnow()
-        await reprice(session)
+        await reprice(uow)
     return promotion
 
 
@@ -153,9 +154,10 @@ def discounted(regular: Decimal, currency: str, promotion: Promotion) -> Decimal
     return max(Money(price, currency).rounded().amount, Money(Decimal(0), currency).rounded().amount)
 
 
-async def reprice(session: AsyncSession, now: datetime | None = None) -> int:
+async def reprice(uow: UnitOfWork, now: datetime | None = None) -> int:
     """Bring every listing a price promotion touches to the price it should have now; push
     what changed. Returns how many listings changed."""
+    session = uow.session
     now = now or utcnow()
     promotions = list(
         (
@@ -206,8 +208,7 @@ async def reprice(session: AsyncSession, now: datetime | None = None) -> int:
         if listing.price_amount != wanted:
             listing.price_amount = wanted
             changed += 1
-            enqueue_coalesced(
-                session,
+            uow.enqueue_coalesced(
                 "push_prices",
                 f"{listing.connection_id}",
                 tenant_id=tenant_id,

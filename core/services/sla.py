@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Order, OrderStatus, Shipment
 from crossdock.errors import UserError
+from crossdock.services.events import emit
 
-__all__ = ["OPEN_STATUSES", "at_risk", "late", "unconfirmed"]
+__all__ = ["OPEN_STATUSES", "at_risk", "flag_order", "late", "unconfirmed"]
 
 OPEN_STATUSES = (
     OrderStatus.PENDING,
@@ -57,3 +59,18 @@ def at_risk(now: datetime, within_hours: float) -> Any:
 
 def late(now: datetime) -> Any:
     return select(Order).where(unconfirmed(), Order.ship_by <= now)
+
+
+async def flag_order(session: AsyncSession, order_id: int, flag: str) -> None:
+    """Mark an order ``at_risk`` or ``late`` for its ship-by deadline and announce it."""
+    order = await session.scalar(select(Order).where(Order.id == order_id))
+    assert order is not None
+    assert order.ship_by is not None
+    order.sla_flag = flag
+    emit(
+        session,
+        f"order.{'late' if flag == 'late' else 'sla_at_risk'}",
+        f"Order:{order_id}",
+        ship_by=order.ship_by.isoformat(),
+        external_id=order.external_id,
+    )

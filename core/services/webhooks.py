@@ -25,20 +25,24 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from crossdock.db import Database, utcnow
-from crossdock.db.engine import enqueue_after_commit
+from crossdock.db import utcnow
 from crossdock.db.models import Connection, ConnectionStatus, Tenant, WebhookEvent
 from crossdock.errors import ChannelError, NotFound, Unauthenticated, UserError
-from crossdock.plugins import Plugins
-from crossdock.providers import ChannelConnection, MarketplaceCapability, Notification, WebhookPush
+from crossdock.providers import (
+    ChannelConnection,
+    ChannelOrder,
+    MarketplaceCapability,
+    Notification,
+    WebhookPush,
+)
 from crossdock.security import Vault
+from crossdock.services.uow import UnitOfWork, UnitsOfWork
 
-__all__ = ["MALFORMED", "receive_webhook", "replay_key", "store_notifications"]
+__all__ = ["MALFORMED", "ingest_event", "receive_webhook", "replay_key", "store_notifications"]
 
 log = logging.getLogger(__name__)
 #: Headers never stored with the event.
@@ -58,8 +62,7 @@ _REFERENCE_ID_SIZE = 64
 
 
 async def receive_webhook(
-    db: Database,
-    plugins: Plugins,
+    units: UnitsOfWork,
     vault: Vault,
     channel: str,
     key: str,
@@ -68,6 +71,7 @@ async def receive_webhook(
 ) -> int:
     """Verify and store one push; returns the stored event's id (the first copy's, for a
     push delivered again)."""
+    db, plugins = units.db, units.plugins
     if channel not in plugins.marketplaces or not _KEY.fullmatch(key):
         raise NotFound("no such webhook")  # nothing the database would be asked about
     async with db.system() as session:
@@ -106,9 +110,9 @@ async def receive_webhook(
         raise UserError("the push is not one this channel sends", code=MALFORMED) from None
     text = _text(body)
     kept = _kept_headers(headers)
-    async with db.write(conn.tenant_id, slug=slug) as session:
+    async with units(conn.tenant_id, slug) as uow:
         stored, created = await _store(
-            session,
+            uow,
             conn.tenant_id,
             connection_id=conn.id,
             external_id=replay_key(body, event_id),
@@ -191,13 +195,13 @@ def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 async def store_notifications(
-    session: AsyncSession, tenant_id: int, connection_id: int, notifications: Sequence[Notification]
+    uow: UnitOfWork, tenant_id: int, connection_id: int, notifications: Sequence[Notification]
 ) -> int:
     """Store queued events not seen before (by their id); returns how many were new."""
     stored = 0
     for notification in notifications:
         _, created = await _store(
-            session,
+            uow,
             tenant_id,
             connection_id=connection_id,
             external_id=notification.id,
@@ -210,7 +214,7 @@ async def store_notifications(
 
 
 async def _store(
-    session: AsyncSession,
+    uow: UnitOfWork,
     tenant_id: int,
     *,
     connection_id: int,
@@ -223,6 +227,7 @@ async def _store(
     returns its id and whether it is new. The unique constraint decides, so copies racing
     in separate transactions (servers, queue consumers) still make one event; only the new
     one queues its processing."""
+    session = uow.session
     dialect = session.get_bind().dialect.name
     insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(WebhookEvent)
     new_id = await session.scalar(
@@ -248,11 +253,29 @@ async def _store(
         assert existing is not None  # the row that won the constraint is committed
         return existing, False
     if references:
-        enqueue_after_commit(
-            session,
+        uow.enqueue(
             "process_webhook",
             job_id=f"process_webhook:{new_id}",
             tenant_id=tenant_id,
             event_id=new_id,
         )
     return new_id, True
+
+
+async def ingest_event(
+    uow: UnitOfWork, event_id: int, connection_id: int, orders: Sequence[ChannelOrder]
+) -> int:
+    """Ingest the orders a stored push named (fetched from the channel) and mark the event
+    processed, in one transaction; returns how many orders were created or updated."""
+    from crossdock.services.orders import ingest_orders
+
+    session = uow.session
+    conn = await session.scalar(select(Connection).where(Connection.id == connection_id))
+    assert conn is not None
+    result = await ingest_orders(uow, conn, orders)
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(status="processed", processed_at=utcnow())
+    )
+    return result.created + result.updated

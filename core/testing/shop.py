@@ -263,20 +263,21 @@ class Shop:
 
     async def receive_stock(self, sku: str, quantity: int) -> None:
         """Goods in: ``quantity`` more of ``sku`` on hand in the shop's warehouse."""
-        async with self.app.db.write(self.tenant.id, slug=self.tenant.slug) as session:
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
             await inventory.receive_stock(
-                session, variant_id=self.variants[sku], warehouse_id=self.warehouse_id, quantity=quantity
+                uow, variant_id=self.variants[sku], warehouse_id=self.warehouse_id, quantity=quantity
             )
 
     async def ship(self, external_id: str, *, carrier: str, tracking_number: str) -> int:
         """Pack and ship an order from the shop's warehouse (what the operator does);
         returns the shipment's id. Confirm it with ``run("confirm_shipment", shipment_id=...)``."""
         order = await self.order(external_id)
-        async with self.app.db.write(self.tenant.id, slug=self.tenant.slug) as session:
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
+            session = uow.session
             shipment = await fulfilment.pack_shipment(
                 session, order.id, self.warehouse_id, carrier=carrier, tracking_number=tracking_number
             )
-            await fulfilment.ship_shipment(session, shipment.id)
+            await fulfilment.ship_shipment(uow, shipment.id)
             return shipment.id
 
     async def forget_confirmation(self, shipment_id: int) -> None:
@@ -288,18 +289,19 @@ class Shop:
 
     async def set_prices(self, prices: Mapping[str, str | Decimal]) -> None:
         """Set listing prices by channel SKU, in the connection's currency."""
-        async with self.app.db.write(self.tenant.id, slug=self.tenant.slug) as session:
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
+            session = uow.session
             conn = await session.scalar(select(Connection).where(Connection.id == self.connection_id))
             assert conn is not None
             rows = {r.channel_sku: r for r in (await session.scalars(select(Listing))).all()}
             for sku, amount in prices.items():
-                await listings.update_listing(session, rows[sku].id, price=Money.of(amount, conn.currency))
+                await listings.update_listing(uow, rows[sku].id, price=Money.of(amount, conn.currency))
 
     async def reply(self, conversation_id: int, text: str) -> int:
         """The seller answers a conversation; returns the message's id (send it with
         ``run("send_message", message_id=...)``)."""
-        async with self.app.db.write(self.tenant.id, slug=self.tenant.slug) as session:
-            message = await messaging.reply(session, self.app.plugins, conversation_id, text=text)
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
+            message = await messaging.reply(uow, conversation_id, text=text)
             return message.id
 
 
@@ -325,7 +327,8 @@ async def build_shop(
     stock = dict(skus) if isinstance(skus, Mapping) else dict.fromkeys(skus, 0)
     provider = app.plugins.marketplace(channel)
     country = next((s.country for s in provider.sites() if s.code == site), site)
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         await catalog.create_product(
             session, title=title, variants=[catalog.VariantSpec(sku=sku) for sku in stock]
         )
@@ -336,7 +339,7 @@ async def build_shop(
         for sku, quantity in stock.items():
             if quantity:
                 await inventory.receive_stock(
-                    session, variant_id=variants[sku], warehouse_id=warehouse.id, quantity=quantity
+                    uow, variant_id=variants[sku], warehouse_id=warehouse.id, quantity=quantity
                 )
         conn = await connections.create_connection(
             session,

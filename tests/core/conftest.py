@@ -340,6 +340,9 @@ class Shop:
     def write(self) -> Any:
         return self.app.db.write(self.tenant.id, slug=self.tenant.slug)
 
+    def unit_of_work(self) -> Any:
+        return self.app.unit_of_work(self.tenant.id, self.tenant.slug)
+
     def read(self) -> Any:
         return self.app.db.tenant(self.tenant.id, self.tenant.slug)
 
@@ -367,13 +370,12 @@ class Shop:
     async def receive(self, sku: str, warehouse: str, quantity: int) -> None:
         from crossdock.services import inventory
 
-        async with self.write() as session:
+        async with self.unit_of_work() as uow:
             await inventory.receive_stock(
-                session,
+                uow,
                 variant_id=self.variants[sku],
                 warehouse_id=self.warehouses[warehouse],
                 quantity=quantity,
-                plugins=self.app.plugins,
             )
 
     async def ingest(self, *orders: ChannelOrder, connection: str = "sg") -> Any:
@@ -382,11 +384,12 @@ class Shop:
         from crossdock.db.models import Connection
         from crossdock.services.orders import ingest_orders
 
-        async with self.write() as session:
+        async with self.unit_of_work() as uow:
+            session = uow.session
             conn = await session.scalar(
                 select(Connection).where(Connection.id == self.connections[connection])
             )
-            return await ingest_orders(session, self.app.plugins, conn, list(orders))
+            return await ingest_orders(uow, conn, list(orders))
 
     async def order(self, external_id: str) -> Any:
         from sqlalchemy import select

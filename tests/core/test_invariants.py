@@ -35,14 +35,15 @@ async def _busy_shop(shop: Any, app: Any) -> dict[str, int]:
     async with shop.write() as session:
         await fulfilment.pack_shipment(session, ids["P"], wh, carrier="DHL", tracking_number="P1")
         shipped = await fulfilment.pack_shipment(session, ids["S"], wh, carrier="DHL", tracking_number="S1")
-    async with shop.write() as session:
-        await fulfilment.ship_shipment(session, shipped.id, plugins=app.plugins)
-        await fulfilment.cancel_order(session, ids["C"], "buyer asked", plugins=app.plugins)
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        await fulfilment.ship_shipment(uow, shipped.id)
+        await fulfilment.cancel_order(uow, ids["C"], "buyer asked")
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         await aftersales.record_refund(session, ids["S"], Money.of("5.00", "SGD"))
         other = await inventory.create_warehouse(session, code="SG2", name="Two", country="SG")
         await inventory.start_transfer(
-            session,
+            uow,
             variant_id=shop.variants["SKU-1"],
             from_warehouse_id=wh,
             to_warehouse_id=other.id,

@@ -31,11 +31,12 @@ async def _until(check: Any, what: str) -> float:
 
 
 async def test_selling_out_on_one_channel_reaches_the_other_three(app: Any, tenant_factory: Any) -> None:
-    app.db.windows["push_stock"] = WINDOW
+    app.units.windows["push_stock"] = WINDOW
     tenant = await tenant_factory()
     async with AsyncExitStack() as stack:
         shops: dict[str, tuple[Any, dict[str, Any], int]] = {}
-        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+            session = uow.session
             await catalog.create_product(
                 session, title="Two-person tent", variants=[catalog.VariantSpec(sku=SKU)]
             )
@@ -66,9 +67,7 @@ async def test_selling_out_on_one_channel_reaches_the_other_three(app: Any, tena
                     )
                 )
                 shops[channel] = (emulator, account, conn.id)
-            await inventory.receive_stock(
-                session, variant_id=variant_id, warehouse_id=warehouse.id, quantity=4, plugins=app.plugins
-            )
+            await inventory.receive_stock(uow, variant_id=variant_id, warehouse_id=warehouse.id, quantity=4)
         await app.start(run_jobs=True)
 
         def on_channel() -> dict[str, int]:

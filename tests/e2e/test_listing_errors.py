@@ -40,7 +40,8 @@ async def test_an_unknown_listing_does_not_fail_the_connection(
     async with serve(emulator) as base_url:
         account = dict(emulator.open_account(site))
         known = {sku: emulator.add_product(account, sku, stock=0) for sku in ("KNOWN-1", "KNOWN-2")}
-        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+            session = uow.session
             await catalog.create_product(
                 session,
                 title="Lamp",
@@ -75,7 +76,7 @@ async def test_an_unknown_listing_does_not_fail_the_connection(
                 )
             for sku in ("KNOWN-1", "KNOWN-2", "GONE-1"):
                 await inventory.receive_stock(
-                    session, variant_id=variants[sku], warehouse_id=warehouse.id, quantity=7
+                    uow, variant_id=variants[sku], warehouse_id=warehouse.id, quantity=7
                 )
         ctx = app.job_context()
 

@@ -29,18 +29,19 @@ class ShopeeShop(MarketplaceConformance):
 
 async def test_the_marketplace_price_follows_the_promotion(app: Any, tenant_factory: Any) -> None:
     async with ShopeeShop().connected(app, tenant_factory) as setup:
-        async with app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+        async with app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+            session = uow.session
             listing = await session.scalar(select(Listing).where(Listing.channel_sku == "CONF-1"))
             assert listing is not None
-            await listings.update_listing(session, listing.id, price=Money.of("20.00", "SGD"))
+            await listings.update_listing(uow, listing.id, price=Money.of("20.00", "SGD"))
         push = setup.job("push_prices", connection_id=setup.connection_id)
         await until_done(push)
         assert setup.emulator.price(setup.account, "CONF-1") == "20.00"
 
         start = datetime.now(UTC)
-        async with app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
+        async with app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
             await promotions.create_promotion(
-                session,
+                uow,
                 name="Flash",
                 kind="percent",
                 value=Decimal("10"),
@@ -53,7 +54,7 @@ async def test_the_marketplace_price_follows_the_promotion(app: Any, tenant_fact
         await until_done(push)
         assert setup.emulator.price(setup.account, "CONF-1") == "18.00"
 
-        async with app.db.write(setup.tenant.id, slug=setup.tenant.slug) as session:
-            await promotions.reprice(session, now=start + timedelta(hours=2))  # the window closes
+        async with app.unit_of_work(setup.tenant.id, setup.tenant.slug) as uow:
+            await promotions.reprice(uow, now=start + timedelta(hours=2))  # the window closes
         await until_done(push)
         assert setup.emulator.price(setup.account, "CONF-1") == "20.00"

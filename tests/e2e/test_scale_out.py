@@ -82,15 +82,14 @@ async def test_two_servers_and_two_workers_lose_and_double_nothing(
             .values(status=ConnectionStatus.PAUSED)
         )
     tenant = await tenant_factory()
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         await catalog.create_product(
             session, title="Demo", variants=[catalog.VariantSpec(sku=s) for s in emulator["listings"]]
         )
         wh = await inventory.create_warehouse(session, code="SG", name="SG", country="SG")
         for variant in (await session.scalars(select(Variant))).all():
-            await inventory.receive_stock(
-                session, variant_id=variant.id, warehouse_id=wh.id, quantity=100_000
-            )
+            await inventory.receive_stock(uow, variant_id=variant.id, warehouse_id=wh.id, quantity=100_000)
         await connections.create_connection(
             session,
             app.plugins,

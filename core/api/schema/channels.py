@@ -264,7 +264,7 @@ class ListingMutation:
             connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
             variant_pk = await resolve_id(session, input.variant_id, m.Variant, field="variantId")
             row = await listings.create_listing(
-                session,
+                st.uow,
                 connection_id=connection_pk,
                 variant_id=variant_pk,
                 channel_sku=input.channel_sku,
@@ -272,7 +272,6 @@ class ListingMutation:
                 title=input.title,
                 ats_share=input.ats_share,
                 price=input.price.value("price", positive=True) if input.price else None,
-                plugins=st.app.plugins,
             )
             return {"listing": Listing.from_row(row)}
 
@@ -294,7 +293,7 @@ class ListingMutation:
             )
             if input.price is not strawberry.UNSET:
                 changes["price"] = input.price.value("price", positive=True) if input.price else None
-            row = await listings.update_listing(session, pk, plugins=st.app.plugins, **changes)
+            row = await listings.update_listing(st.uow, pk, **changes)
             return {"listing": Listing.from_row(row)}
 
         return await in_transaction(info, ListingUpdatePayload, body)
@@ -308,7 +307,7 @@ class ListingMutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             connection_pk = await resolve_id(session, input.connection_id, m.Connection, field="connectionId")
             ids = await resolve_ids(session, input.warehouse_ids, m.Warehouse, field="warehouseIds")
-            row = await listings.set_connection_warehouses(session, connection_pk, ids)
+            row = await listings.set_connection_warehouses(st.uow, connection_pk, ids)
             return {"connection": ChannelConnection.from_row(row)}
 
         return await in_transaction(info, ConnectionWarehousesSetPayload, body)
@@ -330,7 +329,7 @@ class BackfillMutation:
     ) -> ConnectionBackfillPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Connection)
-            row = await connections.start_backfill(session, pk, input.since)
+            row = await connections.start_backfill(st.uow, pk, input.since)
             return {"connection": ChannelConnection.from_row(row)}
 
         return await in_transaction(info, ConnectionBackfillPayload, body)

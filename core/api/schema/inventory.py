@@ -290,14 +290,13 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.receive_stock(
-                session,
+                st.uow,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
                 quantity=units(input.quantity, "quantity"),
                 reference=input.reference,
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"stock_level": StockLevel.from_row(row)}
 
@@ -308,14 +307,13 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.adjust_stock(
-                session,
+                st.uow,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
                 delta=units(input.delta, "delta"),
                 note=input.note,
                 reference=input.reference,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"stock_level": StockLevel.from_row(row)}
 
@@ -402,14 +400,13 @@ class StockMutation:
             )
             to_pk = await resolve_id(session, input.to_warehouse_id, m.Warehouse, field="toWarehouseId")
             row = await inventory.start_transfer(
-                session,
+                st.uow,
                 variant_id=variant_pk,
                 from_warehouse_id=from_pk,
                 to_warehouse_id=to_pk,
                 quantity=units(input.quantity, "quantity"),
                 reference=input.reference,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"transfer": Transfer.from_row(row)}
 
@@ -424,11 +421,10 @@ class StockMutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.receive_transfer(
-                session,
+                st.uow,
                 pk,
                 quantity=None if input.quantity is None else units(input.quantity, "quantity"),
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"transfer": Transfer.from_row(row)}
 
@@ -444,7 +440,7 @@ class StockMutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Transfer)
             row = await inventory.cancel_transfer(
-                session, pk, note=input.note, api_key_id=st.principal.api_key_id, plugins=st.app.plugins
+                st.uow, pk, note=input.note, api_key_id=st.principal.api_key_id
             )
             return {"transfer": Transfer.from_row(row)}
 
@@ -457,13 +453,12 @@ class StockMutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.count_stock(
-                session,
+                st.uow,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
                 counted=units(input.counted, "counted"),
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"stock_level": StockLevel.from_row(row)}
 
@@ -474,13 +469,12 @@ class StockMutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             variant_pk, warehouse_pk = await _level_ids(session, input.variant_id, input.warehouse_id)
             row = await inventory.write_off(
-                session,
+                st.uow,
                 variant_id=variant_pk,
                 warehouse_id=warehouse_pk,
                 quantity=units(input.quantity, "quantity"),
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"stock_level": StockLevel.from_row(row)}
 
@@ -502,7 +496,7 @@ class StockMutation:
                 low = input.low_stock_threshold
                 changes["low_stock_threshold"] = None if low is None else units(low, "lowStockThreshold")
             row = await inventory.set_stock_policy(
-                session, variant_id=variant_pk, warehouse_id=warehouse_pk, **changes
+                st.uow, variant_id=variant_pk, warehouse_id=warehouse_pk, **changes
             )
             return {"stock_level": StockLevel.from_row(row)}
 

@@ -170,8 +170,7 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.conversation_id, m.Conversation, field="conversationId")
             message = await messaging.reply(
-                session,
-                st.app.plugins,
+                st.uow,
                 pk,
                 text=input.text,
                 canned_reply=input.canned_reply,

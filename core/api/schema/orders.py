@@ -352,7 +352,7 @@ class Mutation:
     ) -> OrderReleaseHoldPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
-            await allocation.release_holds(session, pk, input.reason, st.app.plugins)
+            await allocation.release_holds(st.uow, pk, input.reason)
             return {"order": await _order(session, pk)}
 
         return await in_transaction(info, OrderReleaseHoldPayload, body)
@@ -363,7 +363,7 @@ class Mutation:
             pk = await _order_pk(session, input.id)
             row = await session.scalar(select(m.Order).where(m.Order.id == pk))
             assert row is not None
-            await allocate_order(session, row, st.app.plugins)
+            await allocate_order(st.uow, row)
             return {"order": await _order(session, pk)}
 
         return await in_transaction(info, OrderAllocatePayload, body)
@@ -372,7 +372,7 @@ class Mutation:
     async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderCancelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await _order_pk(session, input.id)
-            await fulfilment.cancel_order(session, pk, input.reason, plugins=st.app.plugins)
+            await fulfilment.cancel_order(st.uow, pk, input.reason)
             return {"order": await _order(session, pk)}
 
         return await in_transaction(info, OrderCancelPayload, body)
@@ -427,11 +427,10 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Shipment)
             shipment = await fulfilment.ship_shipment(
-                session,
+                st.uow,
                 pk,
                 shipped_at=input.shipped_at,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {
                 "shipment": Shipment.from_row(shipment),
@@ -458,13 +457,12 @@ class Mutation:
                 for i, line in enumerate(input.lines)
             ]
             await aftersales.receive_return(
-                session,
+                st.uow,
                 pk,
                 warehouse_pk,
                 lines,
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
-                plugins=st.app.plugins,
             )
             return {"order": await _order(session, pk)}
 

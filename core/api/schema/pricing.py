@@ -603,7 +603,7 @@ class Mutation:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             results = []
             for pk in await resolve_ids(session, input.listing_ids, m.Listing, field="listingIds"):
-                results.append(await pricing.apply_price(session, st.app.plugins, pk))
+                results.append(await pricing.apply_price(st.uow, pk))
             rows = [await session.get(m.Listing, b.listing_id) for b in results]
             return {
                 "listings": [Listing.from_row(r) for r in rows if r is not None],
@@ -623,7 +623,7 @@ class Mutation:
             listing_pks = await resolve_ids(session, input.listing_ids, m.Listing, field="listingIds")
             bundle = input.bundle_quantity
             row = await promotions.create_promotion(
-                session,
+                st.uow,
                 name=input.name,
                 kind=input.kind,
                 value=input.value,
@@ -635,7 +635,7 @@ class Mutation:
                 min_spend=input.min_spend,
                 bundle_quantity=None if bundle is None else units(bundle, "bundleQuantity"),
             )
-            await promotions.reprice(session)  # one that starts now applies at once
+            await promotions.reprice(st.uow)  # one that starts now applies at once
             return {"promotion": Promotion.from_row(row)}
 
         return await in_transaction(info, PromotionCreatePayload, body)
@@ -646,6 +646,6 @@ class Mutation:
     ) -> PromotionCancelPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             pk = await resolve_id(session, input.id, m.Promotion)
-            return {"promotion": Promotion.from_row(await promotions.cancel_promotion(session, pk))}
+            return {"promotion": Promotion.from_row(await promotions.cancel_promotion(st.uow, pk))}
 
         return await in_transaction(info, PromotionCancelPayload, body)

@@ -363,7 +363,8 @@ async def test_no_query_or_mutation_breaks_the_server(
         market.add_order("F-3", quantity=9, buyer="Cy"),  # more than there is: held
     )
     orders = {x: (await shop.order(x)).id for x in ("F-1", "F-2", "F-3")}
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         shipment = await fulfilment.pack_shipment(
             session, orders["F-2"], shop.warehouses["SG1"], carrier="DHL", tracking_number="F2"
         )
@@ -371,7 +372,7 @@ async def test_no_query_or_mutation_breaks_the_server(
         lines = (await session.scalars(select(OrderLine.id))).all()
         other_wh = await inventory.create_warehouse(session, code="SG2", name="Two", country="SG")
         transfer = await inventory.start_transfer(
-            session,
+            uow,
             variant_id=shop.variants["SKU-2"],
             from_warehouse_id=shop.warehouses["SG1"],
             to_warehouse_id=other_wh.id,

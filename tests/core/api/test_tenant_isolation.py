@@ -85,11 +85,11 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     from crossdock.services.orders import ingest_orders
 
     soon = datetime.now(UTC) + timedelta(hours=2)
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         row = await session.scalar(select(Connection))
         await ingest_orders(
-            session,
-            app.plugins,
+            uow,
             row,
             [
                 market.add_order("A-ORDER", quantity=2, total="20.00", ship_by=soon),

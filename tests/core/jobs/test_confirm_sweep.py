@@ -23,8 +23,8 @@ async def _shipped(shop: Any, app: Any, external_id: str) -> int:
         shipment = await fulfilment.pack_shipment(
             session, order.id, shop.warehouses["SG1"], carrier="DHL", tracking_number=f"T-{external_id}"
         )
-    async with shop.write() as session:
-        await fulfilment.ship_shipment(session, shipment.id, plugins=app.plugins)
+    async with shop.unit_of_work() as uow:
+        await fulfilment.ship_shipment(uow, shipment.id)
     async with shop.write() as session:  # shipped a while ago: past the sweep's grace
         await session.execute(
             update(Shipment)
@@ -34,13 +34,22 @@ async def _shipped(shop: Any, app: Any, external_id: str) -> int:
     return int(shipment.id)
 
 
+class _Lost:
+    """A queue that loses every job sent to it (Redis gone between commit and enqueue)."""
+
+    async def enqueue(
+        self, name: str, *, job_id: str | None = None, defer_by: float | None = None, **kw: Any
+    ) -> bool:
+        return False
+
+
 async def test_the_sweep_sends_what_a_lost_job_owed(shop: Any, app: Any, testmarket: Any) -> None:
-    queue, app.db.queue = app.db.queue, None  # the trigger after commit is lost
+    queue, app.units.queue = app.units.queue, _Lost()  # the trigger after commit is lost
     try:
         lost = await _shipped(shop, app, "L-1")
         refused = await _shipped(shop, app, "L-2")
     finally:
-        app.db.queue = queue
+        app.units.queue = queue
     ctx = app.job_context()
     testmarket.market.confirm_failures = [ChannelError("order cancelled by buyer", code="gone")]
     with contextlib.suppress(ChannelError):

@@ -75,7 +75,8 @@ def extra_plugins(picky: PickyPlugin) -> list[tuple[str, object]]:
 
 
 async def _shop(app: Any, tenant: Any) -> int:
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         await catalog.create_product(
             session, title="Fan", variants=[catalog.VariantSpec(sku=s) for s in ("A", "B", "C")]
         )
@@ -102,9 +103,7 @@ async def _shop(app: Any, tenant: Any) -> int:
                 )
             )
         for variant_id in variants.values():
-            await inventory.receive_stock(
-                session, variant_id=variant_id, warehouse_id=warehouse.id, quantity=3
-            )
+            await inventory.receive_stock(uow, variant_id=variant_id, warehouse_id=warehouse.id, quantity=3)
     return conn.id
 
 

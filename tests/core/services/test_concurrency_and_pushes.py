@@ -70,7 +70,7 @@ async def test_a_burst_of_stock_changes_makes_few_pushes(shop: Any, app: Any) ->
 
     The bound: pushes <= ceil(duration / window) + 2, whatever the number of changes.
     """
-    app.db.windows["push_stock"] = WINDOW
+    app.units.windows["push_stock"] = WINDOW
     conn_id = shop.connections["sg"]
     # the runner without the periodic jobs: they would work for every tenant in the shared
     # database, and ``join`` below waits for an empty queue
@@ -81,9 +81,9 @@ async def test_a_burst_of_stock_changes_makes_few_pushes(shop: Any, app: Any) ->
     before = len(shop.market.pushes)
     started = time.monotonic()
     for i in range(1000):
-        async with shop.write() as session:
+        async with shop.unit_of_work() as uow:
             await inventory.adjust_stock(
-                session,
+                uow,
                 variant_id=shop.variants["SKU-1"],
                 warehouse_id=shop.warehouses["SG1"],
                 delta=1 if i % 3 else -1,

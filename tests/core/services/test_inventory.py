@@ -46,29 +46,27 @@ async def _ledger_matches(app: Any, tenant: Any) -> None:
 async def test_receive_adjust_and_refuse_negative(app: Any, tenant_factory: Any, testmarket: Any) -> None:
     t = await tenant_factory()
     variant_id, wh_id = await _setup(app, t)
-    async with app.db.write(t.id, slug=t.slug) as session:
+    async with app.unit_of_work(t.id, t.slug) as uow:
         level = await inventory.receive_stock(
-            session,
+            uow,
             variant_id=variant_id,
             warehouse_id=wh_id,
             quantity=10,
             reference="PO-1",
-            plugins=app.plugins,
         )
         assert level.on_hand == 10
         level = await inventory.adjust_stock(
-            session,
+            uow,
             variant_id=variant_id,
             warehouse_id=wh_id,
             delta=-3,
             note="broken in transit",
-            plugins=app.plugins,
         )
         assert level.on_hand == 7
     with pytest.raises(UserError) as excinfo:
-        async with app.db.write(t.id, slug=t.slug) as session:
+        async with app.unit_of_work(t.id, t.slug) as uow:
             await inventory.adjust_stock(
-                session, variant_id=variant_id, warehouse_id=wh_id, delta=-8, note="count"
+                uow, variant_id=variant_id, warehouse_id=wh_id, delta=-8, note="count"
             )
     assert excinfo.value.code == "INSUFFICIENT_STOCK"
     await _ledger_matches(app, t)
@@ -85,8 +83,8 @@ async def test_receive_adjust_and_refuse_negative(app: Any, tenant_factory: Any,
 async def test_database_refuses_negative_levels(app: Any, tenant_factory: Any) -> None:
     t = await tenant_factory()
     variant_id, wh_id = await _setup(app, t)
-    async with app.db.write(t.id) as session:
-        await inventory.receive_stock(session, variant_id=variant_id, warehouse_id=wh_id, quantity=1)
+    async with app.unit_of_work(t.id) as uow:
+        await inventory.receive_stock(uow, variant_id=variant_id, warehouse_id=wh_id, quantity=1)
     for values in ({"on_hand": -1, "reserved": 0}, {"reserved": 5}):
         with pytest.raises(IntegrityError):
             async with app.db.write(t.id) as session:
@@ -96,14 +94,14 @@ async def test_database_refuses_negative_levels(app: Any, tenant_factory: Any) -
 async def test_concurrent_adjustments_add_up(app: Any, tenant_factory: Any) -> None:
     t = await tenant_factory()
     variant_id, wh_id = await _setup(app, t)
-    async with app.db.write(t.id) as session:
-        await inventory.receive_stock(session, variant_id=variant_id, warehouse_id=wh_id, quantity=20)
+    async with app.unit_of_work(t.id) as uow:
+        await inventory.receive_stock(uow, variant_id=variant_id, warehouse_id=wh_id, quantity=20)
 
     async def take_one(i: int) -> bool:
         try:
-            async with app.db.write(t.id) as session:
+            async with app.unit_of_work(t.id) as uow:
                 await inventory.adjust_stock(
-                    session, variant_id=variant_id, warehouse_id=wh_id, delta=-1, note=f"pick {i}"
+                    uow, variant_id=variant_id, warehouse_id=wh_id, delta=-1, note=f"pick {i}"
                 )
         except UserError:
             return False
@@ -163,9 +161,9 @@ async def test_transfer_is_in_transit_until_received(shop: Any, app: Any) -> Non
     async with shop.write() as session:
         wh = await inventory.create_warehouse(session, code="MY1", name="KL", country="MY")
     shop.warehouses["MY1"] = wh.id
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         transfer = await inventory.start_transfer(
-            session,
+            uow,
             variant_id=shop.variants["SKU-1"],
             from_warehouse_id=shop.warehouses["SG1"],
             to_warehouse_id=wh.id,
@@ -173,19 +171,19 @@ async def test_transfer_is_in_transit_until_received(shop: Any, app: Any) -> Non
             reference="TR-1",
         )
     assert (await shop.level("SKU-1", "SG1"), await shop.level("SKU-1", "MY1")) == ((2, 0), (0, 0))
-    async with shop.write() as session:
-        await inventory.receive_transfer(session, transfer.id, quantity=2)
+    async with shop.unit_of_work() as uow:
+        await inventory.receive_transfer(uow, transfer.id, quantity=2)
     async with shop.read() as session:
         row = await session.scalar(select(Transfer).where(Transfer.id == transfer.id))
     assert (row.status, row.received_quantity, row.quantity) == ("received", 2, 3)  # one unit lost on the way
     assert await shop.level("SKU-1", "MY1") == (2, 0)
     with pytest.raises(UserError, match="received already"):
-        async with shop.write() as session:
-            await inventory.receive_transfer(session, transfer.id)
+        async with shop.unit_of_work() as uow:
+            await inventory.receive_transfer(uow, transfer.id)
     with pytest.raises(UserError) as excinfo:
-        async with shop.write() as session:
+        async with shop.unit_of_work() as uow:
             await inventory.start_transfer(
-                session,
+                uow,
                 variant_id=shop.variants["SKU-1"],
                 from_warehouse_id=shop.warehouses["SG1"],
                 to_warehouse_id=wh.id,
@@ -197,9 +195,9 @@ async def test_transfer_is_in_transit_until_received(shop: Any, app: Any) -> Non
 
 async def test_stocktake_and_write_off(shop: Any) -> None:
     await shop.ingest(shop.market.add_order("T-1", quantity=2))
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         await inventory.count_stock(
-            session,
+            uow,
             variant_id=shop.variants["SKU-1"],
             warehouse_id=shop.warehouses["SG1"],
             counted=4,
@@ -207,14 +205,14 @@ async def test_stocktake_and_write_off(shop: Any) -> None:
         )
     assert await shop.level("SKU-1") == (4, 2)
     with pytest.raises(UserError) as excinfo:
-        async with shop.write() as session:
+        async with shop.unit_of_work() as uow:
             await inventory.count_stock(
-                session, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], counted=1
+                uow, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], counted=1
             )
     assert excinfo.value.code == "BELOW_RESERVED"
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         await inventory.write_off(
-            session,
+            uow,
             variant_id=shop.variants["SKU-1"],
             warehouse_id=shop.warehouses["SG1"],
             quantity=1,
@@ -237,9 +235,9 @@ async def test_stocktake_and_write_off(shop: Any) -> None:
 async def test_low_stock_threshold_raises_an_event_once_when_crossed(shop: Any, api: Any) -> None:
     from crossdock.db.models import Event
 
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         await inventory.set_stock_policy(
-            session,
+            uow,
             variant_id=shop.variants["SKU-1"],
             warehouse_id=shop.warehouses["SG1"],
             low_stock_threshold=2,
@@ -264,12 +262,13 @@ async def test_available_to_sell_per_listing(shop: Any) -> None:
     from crossdock.services.availability import available_to_sell
 
     await shop.connect("sg2")
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         my = await inventory.create_warehouse(
             session, code="MY9", name="KL", country="MY"
         )  # does not ship to SG
         await inventory.set_stock_policy(
-            session, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], safety_stock=1
+            uow, variant_id=shop.variants["SKU-1"], warehouse_id=shop.warehouses["SG1"], safety_stock=1
         )
     shop.warehouses["MY9"] = my.id
     await shop.receive("SKU-1", "MY9", 50)

@@ -47,8 +47,8 @@ async def _events(shop: Any, kind: str) -> int:
 
 
 async def _reply(shop: Any, conversation_id: int, **kwargs: Any) -> Message:
-    async with shop.write() as session:
-        return await messaging.reply(session, shop.app.plugins, conversation_id, **kwargs)
+    async with shop.unit_of_work() as uow:
+        return await messaging.reply(uow, conversation_id, **kwargs)
 
 
 async def _send(shop: Any, message_id: int) -> str:

@@ -157,15 +157,14 @@ async def test_tax_per_line_and_the_threshold_crossed_once(shop: Any) -> None:
 
 
 async def test_a_prohibited_sku_is_flagged_and_offers_nothing(shop: Any) -> None:
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         product = await session.scalar(select(Product))
         assert product is not None
         product.category = "e-liquid"
         listing = await session.scalar(select(Listing).where(Listing.channel_sku == "sg-SKU-1"))
         assert listing is not None
-        await listings.update_listing(
-            session, listing.id, title="Mango e-liquid 10 ml", plugins=shop.app.plugins
-        )
+        await listings.update_listing(uow, listing.id, title="Mango e-liquid 10 ml")
     async with shop.read() as session:
         listing = await session.scalar(select(Listing).where(Listing.channel_sku == "sg-SKU-1"))
         assert listing is not None

@@ -56,8 +56,8 @@ async def test_order_walks_every_state(shop: Any, app: Any, testmarket: Any) -> 
             service="standard",
         )
     assert (await shop.order("W-1")).status == "packed"
-    async with shop.write() as session:
-        await fulfilment.ship_shipment(session, shipment.id, plugins=app.plugins)
+    async with shop.unit_of_work() as uow:
+        await fulfilment.ship_shipment(uow, shipment.id)
     assert (await shop.order("W-1")).status == "shipped"
     assert await shop.level("SKU-1") == (3, 0)
 
@@ -96,20 +96,19 @@ async def test_order_walks_every_state(shop: Any, app: Any, testmarket: Any) -> 
         line_id = await session.scalar(
             select(Allocation.order_line_id).where(Allocation.order_id == order.id)
         )
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         await aftersales.receive_return(
-            session,
+            uow,
             order.id,
             shop.warehouses["SG1"],
             [aftersales.ReturnLine(line_id, 1, "sellable"), aftersales.ReturnLine(line_id, 1, "damaged")],
-            plugins=app.plugins,
         )
     assert (await shop.order("W-1")).status == "returned"
     assert await shop.level("SKU-1") == (4, 0)
     with pytest.raises(UserError, match="between 1 and 0"):
-        async with shop.write() as session:
+        async with shop.unit_of_work() as uow:
             await aftersales.receive_return(
-                session, order.id, shop.warehouses["SG1"], [aftersales.ReturnLine(line_id, 1, "sellable")]
+                uow, order.id, shop.warehouses["SG1"], [aftersales.ReturnLine(line_id, 1, "sellable")]
             )
 
     async with shop.write() as session:
@@ -195,13 +194,13 @@ async def test_duplicate_unusual_plugin_and_manual_holds(shop: Any, testmarket: 
     async with shop.write() as session:
         await allocation.hold_order(session, order.id, message="buyer asked to wait")
     assert await shop.holds("N-0") == ["manual"]
-    async with shop.write() as session:
-        await allocation.release_holds(session, order.id)
+    async with shop.unit_of_work() as uow:
+        await allocation.release_holds(uow, order.id)
     assert (await shop.order("N-0")).status == "allocated"
 
     # releasing the duplicate hold lets the order through to allocation
-    async with shop.write() as session:
-        await allocation.release_holds(session, (await shop.order("D-2")).id, "duplicate_suspect")
+    async with shop.unit_of_work() as uow:
+        await allocation.release_holds(uow, (await shop.order("D-2")).id, "duplicate_suspect")
     assert (await shop.order("D-2")).status == "allocated"
     await shop.ledger_matches_levels()
 
@@ -212,10 +211,8 @@ async def test_cancellation_releases_stock(shop: Any, app: Any) -> None:
         shop.market.add_order("C-1", quantity=3, updated=t0), shop.market.add_order("C-2", updated=t0)
     )
     assert await shop.level("SKU-1") == (5, 4)
-    async with shop.write() as session:
-        await fulfilment.cancel_order(
-            session, (await shop.order("C-1")).id, "buyer changed mind", plugins=app.plugins
-        )
+    async with shop.unit_of_work() as uow:
+        await fulfilment.cancel_order(uow, (await shop.order("C-1")).id, "buyer changed mind")
     assert (await shop.order("C-1")).status == "cancelled"
     assert await shop.level("SKU-1") == (5, 1)
     # the buyer cancels C-2 on the channel
@@ -228,14 +225,15 @@ async def test_cancellation_releases_stock(shop: Any, app: Any) -> None:
 async def test_shipped_orders_cannot_be_cancelled(shop: Any, app: Any) -> None:
     await shop.ingest(shop.market.add_order("S-1"))
     order = await shop.order("S-1")
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         shipment = await fulfilment.pack_shipment(
             session, order.id, shop.warehouses["SG1"], carrier="DHL", tracking_number="1"
         )
-        await fulfilment.ship_shipment(session, shipment.id)
+        await fulfilment.ship_shipment(uow, shipment.id)
     with pytest.raises(UserError) as excinfo:
-        async with shop.write() as session:
-            await fulfilment.cancel_order(session, order.id, "too late")
+        async with shop.unit_of_work() as uow:
+            await fulfilment.cancel_order(uow, order.id, "too late")
     assert excinfo.value.code == "ALREADY_SHIPPED"
 
 
@@ -370,11 +368,12 @@ async def test_ship_by_sla_query_and_events(shop: Any, app: Any) -> None:
 
     # shipped but not yet confirmed to the channel still counts
     order = await shop.order("SLA-soon")
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         shipment = await fulfilment.pack_shipment(
             session, order.id, shop.warehouses["SG1"], carrier="DHL", tracking_number="9"
         )
-        await fulfilment.ship_shipment(session, shipment.id)
+        await fulfilment.ship_shipment(uow, shipment.id)
     async with shop.read() as session:
         assert [o.external_id for o in (await session.scalars(sla.at_risk(now, 24))).all()] == ["SLA-soon"]
     await JOBS["confirm_shipment"](ctx, tenant_id=shop.tenant.id, shipment_id=shipment.id)

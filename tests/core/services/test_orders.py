@@ -29,9 +29,10 @@ async def _connection(app: Any, tenant: Any) -> int:
 
 
 async def _ingest(app: Any, tenant: Any, conn_id: int, orders: list[Any]) -> Any:
-    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
         conn = await session.scalar(select(Connection).where(Connection.id == conn_id))
-        return await ingest_orders(session, app.plugins, conn, orders)
+        return await ingest_orders(uow, conn, orders)
 
 
 async def test_same_order_many_times_in_any_order_is_one_order_in_latest_state(
@@ -247,7 +248,8 @@ async def test_a_page_ends_as_its_orders_would_one_at_a_time(
     states = []
     for pages in ([orders], [[o] for o in orders]):
         tenant = await tenant_factory()
-        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+            session = uow.session
             await catalog.create_product(
                 session,
                 title="Fan",
@@ -262,7 +264,7 @@ async def test_a_page_ends_as_its_orders_would_one_at_a_time(
             for variant in (await session.scalars(select(Variant).order_by(Variant.sku))).all():
                 for warehouse, quantity in ((near, 15), (far, 10)):
                     await inventory.receive_stock(
-                        session, variant_id=variant.id, warehouse_id=warehouse.id, quantity=quantity
+                        uow, variant_id=variant.id, warehouse_id=warehouse.id, quantity=quantity
                     )
             conn = await connections.create_connection(
                 session,

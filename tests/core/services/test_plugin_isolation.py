@@ -139,12 +139,12 @@ async def test_raising_event_hooks_do_not_undo_nor_silence(shop: Any, app: Any, 
 
 
 async def test_a_raising_listing_check_is_an_issue_not_a_failure(shop: Any, app: Any) -> None:
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         await catalog.create_product(session, title="Lamp", variants=[catalog.VariantSpec(sku="LAMP-1")])
         variant_id = await session.scalar(select(Variant.id).where(Variant.sku == "LAMP-1"))
         listing = await listings.create_listing(
-            session,
-            plugins=app.plugins,
+            uow,
             connection_id=shop.connections["sg"],
             variant_id=variant_id,
             channel_sku="sg-LAMP-1",

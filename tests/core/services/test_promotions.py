@@ -18,10 +18,11 @@ from crossdock.services import listings, promotions
 
 
 async def _listing(shop: Any) -> Listing:
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         row = await session.scalar(select(Listing).where(Listing.channel_sku == "sg-SKU-1"))
         assert row is not None
-        await listings.update_listing(session, row.id, price=Money.of("20.00", "SGD"))
+        await listings.update_listing(uow, row.id, price=Money.of("20.00", "SGD"))
         return row
 
 
@@ -34,9 +35,9 @@ async def _price(shop: Any, listing_id: int) -> tuple[Decimal | None, Decimal | 
 
 async def test_a_flash_sale_in_singapore_time_changes_the_pushed_price_and_back(shop: Any) -> None:
     listing = await _listing(shop)
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         promo = await promotions.create_promotion(
-            session,
+            uow,
             name="11.11",
             kind="percent",
             value=Decimal("15"),
@@ -50,8 +51,8 @@ async def test_a_flash_sale_in_singapore_time_changes_the_pushed_price_and_back(
     assert promo.ends_at == datetime(2026, 11, 10, 18, 0, tzinfo=UTC)
 
     async def at(moment: datetime) -> tuple[Decimal | None, Decimal | None]:
-        async with shop.write() as session:
-            await promotions.reprice(session, now=moment)
+        async with shop.unit_of_work() as uow:
+            await promotions.reprice(uow, now=moment)
         return await _price(shop, listing.id)
 
     assert await at(datetime(2026, 11, 10, 15, 59, tzinfo=UTC)) == (Decimal("20.00"), Decimal("20.00"))
@@ -62,9 +63,9 @@ async def test_a_flash_sale_in_singapore_time_changes_the_pushed_price_and_back(
 async def test_the_job_applies_what_is_due_and_the_push_follows(shop: Any, app: Any) -> None:
     listing = await _listing(shop)
     now = datetime.now(UTC)
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         await promotions.create_promotion(
-            session,
+            uow,
             name="Payday",
             kind="fixed",
             value=Decimal("2.50"),
@@ -78,18 +79,18 @@ async def test_the_job_applies_what_is_due_and_the_push_follows(shop: Any, app: 
     assert await _price(shop, listing.id) == (Decimal("17.50"), Decimal("20.00"))
     assert await JOBS["promotion_sweep"](ctx) == 0  # nothing left to do
     # the operator changes the regular price while the sale runs: the sale applies to it
-    async with shop.write() as session:
-        await listings.update_listing(session, listing.id, price=Money.of("30.00", "SGD"))
+    async with shop.unit_of_work() as uow:
+        await listings.update_listing(uow, listing.id, price=Money.of("30.00", "SGD"))
     assert await _price(shop, listing.id) == (Decimal("27.50"), Decimal("30.00"))
 
 
 async def test_overlapping_promotions_do_not_stack(shop: Any) -> None:
     listing = await _listing(shop)
     now = datetime.now(UTC)
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
         for name, kind, value in (("ten", "percent", "10"), ("three", "fixed", "3.00")):
             await promotions.create_promotion(
-                session,
+                uow,
                 name=name,
                 kind=kind,
                 value=Decimal(value),
@@ -97,16 +98,17 @@ async def test_overlapping_promotions_do_not_stack(shop: Any) -> None:
                 ends_at=now + timedelta(hours=1),
                 listing_ids=[listing.id],
             )
-        await promotions.reprice(session)
+        await promotions.reprice(uow)
     assert await _price(shop, listing.id) == (Decimal("17.00"), Decimal("20.00"))  # the better one
 
 
 async def test_carts_earn_bundles_and_spend_thresholds(shop: Any) -> None:
     listing = await _listing(shop)
     now = datetime.now(UTC)
-    async with shop.write() as session:
+    async with shop.unit_of_work() as uow:
+        session = uow.session
         await promotions.create_promotion(
-            session,
+            uow,
             name="3 for 2-ish",
             kind="bundle",
             value=Decimal("20"),
@@ -116,7 +118,7 @@ async def test_carts_earn_bundles_and_spend_thresholds(shop: Any) -> None:
             listing_ids=[listing.id],
         )
         await promotions.create_promotion(
-            session,
+            uow,
             name="Spend 100 save 5%",
             kind="spend_threshold",
             value=Decimal("5"),
@@ -161,6 +163,6 @@ async def test_bad_promotions_are_refused(shop: Any) -> None:
             **fields,
         }
         with pytest.raises(UserError) as excinfo:
-            async with shop.write() as session:
-                await promotions.create_promotion(session, **args)
+            async with shop.unit_of_work() as uow:
+                await promotions.create_promotion(uow, **args)
         assert excinfo.value.field == field
