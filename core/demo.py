@@ -493,16 +493,16 @@ async def _restock(app: App, tenant_id: int, slug: str) -> None:
     for n in itertools.count(2):
         await asyncio.sleep(RESTOCK_SECONDS)
         try:
-            async with app.db.write(tenant_id, slug=slug) as session:
-                for level in (await session.scalars(select(StockLevel).order_by(StockLevel.id))).all():
+            async with app.unit_of_work(tenant_id, slug) as uow:
+                levels = await uow.session.scalars(select(StockLevel).order_by(StockLevel.id))
+                for level in levels.all():
                     if level.on_hand - level.reserved < REORDER_POINT:
                         await inventory.receive_stock(
-                            session,
+                            uow,
                             variant_id=level.variant_id,
                             warehouse_id=level.warehouse_id,
                             quantity=REORDER_QUANTITY,
                             reference=f"PO-DEMO-{n:04d}",
-                            plugins=app.plugins,
                         )
         except Exception:
             log.exception("demo restock failed")
