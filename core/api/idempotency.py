@@ -115,33 +115,51 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
             status = 500
             answered_type: str | None = None
             chunks: list[bytes] = []
+            held_back: list[Message] = []
+            finished = False
+
+            async def finish() -> None:
+                nonlocal finished
+                if not finished:
+                    finished = True
+                    # kept if the request committed something; otherwise the key is free
+                    await idempotency.finish(
+                        crossdock.db,
+                        tenant,
+                        found,
+                        status,
+                        answered_type,
+                        b"".join(chunks).decode("utf-8", "replace"),
+                    )
 
             async def capture(message: Message) -> None:
+                # The answer is stored before its last byte leaves: a client that has it and
+                # sends the request again gets it replayed, never "still running".
                 nonlocal status, answered_type
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
                     for name, value in message.get("headers", ()):
                         if bytes(name).lower() == b"content-type":
                             answered_type = bytes(value).decode("latin-1")
-                elif message["type"] == "http.response.body":
+                    held_back.append(message)
+                    return
+                if message["type"] == "http.response.body":
                     chunks.append(bytes(message.get("body", b"")))
+                    held_back.append(message)
+                    if message.get("more_body", False):
+                        return
+                    await finish()
+                    for pending in held_back:
+                        await send(pending)
+                    held_back.clear()
+                    return
                 await send(message)
 
             scope[SCOPE_KEY] = found
             try:
                 await next_app(scope, replay, capture)
             finally:
-                if status >= 500:  # nothing committed: the key is free for a repeat
-                    await idempotency.release(crossdock.db, tenant, found)
-                # kept when the request committed something (or answered at all)
-                await idempotency.complete(
-                    crossdock.db,
-                    tenant,
-                    found,
-                    status,
-                    answered_type,
-                    b"".join(chunks).decode("utf-8", "replace"),
-                )
+                await finish()  # an app that raised (500) or never answered completely
 
         return middleware
 

@@ -41,10 +41,9 @@ __all__ = [
     "Refusal",
     "Replay",
     "claim",
-    "complete",
+    "finish",
     "forget_expired",
     "mark_committed",
-    "release",
     "validate_key",
 ]
 
@@ -143,7 +142,13 @@ async def _claim(
             )
         if row.state == IdempotencyState.DONE:
             return Replay(row.status_code or 200, row.content_type, row.response or "")
-        if row.state == IdempotencyState.COMMITTED:
+        if row.state == IdempotencyState.COMMITTED and row.locked_until > now:
+            return Refusal(
+                409,
+                "IDEMPOTENCY_KEY_IN_USE",
+                "a request with this Idempotency-Key is still answering; try again shortly",
+            )
+        if row.state == IdempotencyState.COMMITTED:  # its holder died before keeping the answer
             return Refusal(
                 409,
                 "IDEMPOTENCY_KEY_USED",
@@ -192,33 +197,34 @@ async def mark_committed(session: AsyncSession, held: Claim) -> None:
         )
 
 
-async def complete(
+async def finish(
     db: Database, tenant_id: int, held: Claim, status_code: int, content_type: str | None, body: str
 ) -> None:
-    """Store the request's answer: what every repeat gets from now on."""
+    """The request has answered: keep the answer if it committed something, else free the key.
+
+    A request that committed nothing (refused before it ran, such as ``THROTTLED`` or a
+    validation error; rolled back; crashed) leaves the key free, so the client's retry does
+    the work: Stripe keeps no result for a request that did not start executing. A request
+    whose mutation marked the key committed stores its answer, which every repeat gets.
+    One transaction, conditioned on the fencing token.
+    """
     async with db.write(tenant_id) as session:
+        mine = (IdempotencyKey.id == held.id, IdempotencyKey.token == held.token)
+        freed = await session.execute(
+            delete(IdempotencyKey)
+            .where(*mine, IdempotencyKey.state == IdempotencyState.STARTED)
+            .execution_options(synchronize_session=False)
+        )
+        if freed.rowcount == 1:  # type: ignore[attr-defined]
+            return
         await session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.id == held.id, IdempotencyKey.token == held.token)
+            .where(*mine)
             .values(
                 state=IdempotencyState.DONE,
                 status_code=status_code,
                 content_type=content_type,
                 response=body,
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-
-async def release(db: Database, tenant_id: int, held: Claim) -> None:
-    """The request failed before committing anything: free the key for a repeat."""
-    async with db.write(tenant_id) as session:
-        await session.execute(
-            delete(IdempotencyKey)
-            .where(
-                IdempotencyKey.id == held.id,
-                IdempotencyKey.token == held.token,
-                IdempotencyKey.state == IdempotencyState.STARTED,
             )
             .execution_options(synchronize_session=False)
         )

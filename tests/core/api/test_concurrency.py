@@ -346,7 +346,10 @@ async def test_the_same_idempotency_key_does_the_work_once(
             headers=headers,
         )
     first = next(r for r in at_once if r.status_code == 200 and "idempotent-replayed" not in r.headers)
-    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true", (
+        again.text,
+        [r.text for r in at_once],
+    )
     assert again.json() == first.json()
     assert other.status_code == 422
     assert other.json()["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"

@@ -14,6 +14,7 @@ from sqlalchemy import event, update
 from crossdock.api.cost import LIST_SIZES, CostLimiter, requested_cost
 from crossdock.api.schema import schema
 from crossdock.db.models import Tenant
+from crossdock.testing import wait_until
 
 ORDERS = """query($n: Int) { orders(first: $n) {
   nodes { id lines { sku } connection { name } } pageInfo { hasNextPage } } }"""
@@ -163,3 +164,49 @@ async def test_buckets_in_redis_are_shared_between_processes(redis_url: str) -> 
     assert ok
     await first.close()
     await second.close()
+
+
+async def test_a_throttled_request_does_not_spend_its_idempotency_key(
+    api: Any, app: Any, tenant_factory: Any
+) -> None:
+    """A request refused before it ran (THROTTLED) committed nothing: its answer is not the
+    one every repeat gets, so the client's retry with the same key does the work."""
+    from sqlalchemy import func, select
+
+    from crossdock.db.models import IdempotencyKey, Product
+
+    tenant = await tenant_factory()
+
+    # 30 points refilled at 2 a second: two creates (11 each) leave too few for a third
+    # for about 2 s, then the bucket lets it run again
+    async with app.db.write(system=True) as session:
+        await session.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant.id)
+            .values(settings={"api": {"cost_bucket": 30, "cost_restore_rate": 2}})
+        )
+    create = "mutation($t: String!) { productCreate(input: {title: $t}) { product { title } userErrors { code } } }"
+    for i in range(2):
+        assert not (await api(create, {"t": f"p{i}"}, key=tenant.key)).get("errors")
+    headers = {"Authorization": f"Bearer {tenant.key}", "Idempotency-Key": "lamp-1"}
+    body = {"query": create, "variables": {"t": "Lamp"}}
+    refused = await api.client.post("/graphql", json=body, headers=headers)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+    async with app.db.tenant(tenant.id) as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotencyKey)) == 0
+
+    # retried with the same key, as a client would, until the bucket lets it run
+    retried = await wait_until(lambda: _ran(api.client.post("/graphql", json=body, headers=headers)))
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["data"]["productCreate"]["product"] == {"title": "Lamp"}
+    again = await api.client.post("/graphql", json=body, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == retried.json()
+    async with app.db.tenant(tenant.id) as session:
+        assert await session.scalar(select(func.count()).where(Product.title == "Lamp")) == 1
+
+
+async def _ran(request: Any) -> Any:
+    """The response, once it is not a THROTTLED refusal (else None, to wait on)."""
+    response = await request
+    errors = response.json().get("errors") or []
+    return None if any(e["extensions"].get("code") == "THROTTLED" for e in errors) else response
