@@ -280,7 +280,7 @@ class Demo:
             page = self.gql(ORDERS_PAGE, {"after": after})["orders"]
             for node in page["nodes"]:
                 statuses[node["status"].lower()] += 1  # ON_HOLD in the API, on_hold in the report
-                reasons.update({h["reason"] for h in node["holds"] if not h["releasedAt"]})
+                reasons.update({h["reason"].lower() for h in node["holds"] if not h["releasedAt"]})
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]

@@ -341,10 +341,12 @@ def crossdock_order_checks(
     :param order: the normalized :class:`crossdock.ChannelOrder` as the channel sent it.
     :param connection: a read-only mapping with the connection's ``id``, ``channel``,
         ``site`` and ``currency``.
-    :returns: an iterable of ``(reason, message)`` pairs, or ``None``. Reasons are short
-        snake_case words an operator can filter on (``fraud_suspect``, ``prohibited_item``;
-        :class:`crossdock.ComplianceReason` for goods rules), messages say what and why.
-        Every plugin's holds are collected and the order goes ``on_hold`` with all of them.
+    :returns: an iterable of ``(reason, message)`` pairs, or ``None``. A reason is a
+        :class:`crossdock.HoldReason` (a closed set operators filter on, such as
+        ``fraud_suspect`` or ``prohibited_item``; :class:`crossdock.ComplianceReason` values
+        are among them); the message says what and why. Every plugin's holds are collected
+        and the order goes ``on_hold`` with all of them. A reason outside the set holds the
+        order ``plugin_error`` with a message naming the plugin and the reason it gave.
 
     Called inside the ingestion transaction, once for each new order (not for later
     updates of the same order, nor for an order that arrives already cancelled). The hook
@@ -373,7 +375,7 @@ def crossdock_order_checks(
     .. versionadded:: 0.1.0
     .. versionchanged:: unreleased
        An implementation that raises holds the order ``plugin_error`` instead of failing
-       the whole page's ingestion.
+       the whole page's ingestion. Reasons are a closed set (:class:`crossdock.HoldReason`).
     """
 
 
@@ -389,8 +391,10 @@ def crossdock_listing_checks(
         variant's ``options``.
     :param connection: a read-only mapping with ``id``, ``channel``, ``site``, ``country``
         (where the buyers are) and ``currency``.
-    :returns: an iterable of ``(reason, message)`` pairs (``prohibited_item``,
-        ``restricted_item``, ``needs_certificate``, ``needs_warning``...), or ``None``.
+    :returns: an iterable of ``(reason, message)`` pairs, or ``None``; a reason is a
+        :class:`crossdock.ListingIssueReason` (``prohibited_item``, ``restricted_item``,
+        ``needs_certificate``, ``needs_warning``...), any other one becomes a
+        ``plugin_error`` issue naming the plugin.
         Every plugin's problems are collected and stored on the listing (``issues``,
         replacing the previous ones); a problem not there before raises a
         ``listing.compliance_issue`` event. No stock is pushed while a ``prohibited_item``

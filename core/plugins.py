@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -36,6 +37,8 @@ from crossdock.providers import (
     CarrierProvider,
     ChannelOrder,
     FxRates,
+    HoldReason,
+    ListingIssueReason,
     MarketplaceBase,
     MarketplaceProvider,
     PaymentBase,
@@ -50,7 +53,7 @@ __all__ = ["ENTRY_POINT_GROUP", "PLUGIN_ERROR", "PluginInfo", "Plugins", "load_p
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "crossdock"
 #: The reason of the hold (or listing issue) a policy hook that raised leaves behind.
-PLUGIN_ERROR = "plugin_error"
+PLUGIN_ERROR = HoldReason.PLUGIN_ERROR.value
 
 _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.MARKETPLACE: ("crossdock_marketplaces", MarketplaceProvider),
@@ -134,11 +137,13 @@ class Plugins:
                 outcomes.append((name, exc))
         return outcomes
 
-    def _verdicts(self, hook: str, what: str, **kwargs: Any) -> list[tuple[str, str]]:
+    def _verdicts(self, hook: str, what: str, reasons: type[StrEnum], **kwargs: Any) -> list[tuple[str, str]]:
         """The ``(reason, message)`` pairs every plugin returns for a policy hook. A plugin
         that raises, or returns something that is not such pairs, contributes one
         ``plugin_error`` pair naming it and the exception's type (no traceback: the
-        message is shown to operators; the log has the traceback)."""
+        message is shown to operators; the log has the traceback); a reason that is not
+        one of ``reasons`` becomes a ``plugin_error`` pair naming the plugin and it."""
+        known = {reason.value for reason in reasons}
         found: list[tuple[str, str]] = []
         for name, outcome in self._call_isolated(hook, **kwargs):
             if isinstance(outcome, Exception):
@@ -150,7 +155,18 @@ class Plugins:
                 log.exception("plugin %r returned a malformed %s answer", name, hook)
                 found.append((PLUGIN_ERROR, _plugin_failure(name, hook, what, exc)))
                 continue
-            found.extend(pairs)
+            for reason, message in pairs:
+                if reason in known:
+                    found.append((reason, message))
+                else:
+                    log.error("plugin %r answered %s with unknown reason %r", name, hook, reason)
+                    found.append(
+                        (
+                            PLUGIN_ERROR,
+                            f"plugin {name!r} {what}: it gave the reason {reason!r}, which is "
+                            f"not a {reasons.__name__} ({message})",
+                        )
+                    )
         return found
 
     # ---------------------------------------------------------------- policy hooks
@@ -162,6 +178,7 @@ class Plugins:
         return self._verdicts(
             "crossdock_order_checks",
             "could not check this order",
+            HoldReason,
             tenant=tenant,
             order=order,
             connection=connection,
@@ -174,6 +191,7 @@ class Plugins:
         return self._verdicts(
             "crossdock_listing_checks",
             "could not check this listing",
+            ListingIssueReason,
             tenant=tenant,
             listing=listing,
             connection=connection,

@@ -44,7 +44,9 @@ __all__ = [
     "ChannelOrderLine",
     "ChannelSettlement",
     "FxRates",
+    "HoldReason",
     "Limiter",
+    "ListingIssueReason",
     "MarketplaceBase",
     "MarketplaceCapability",
     "MarketplaceProvider",
@@ -692,6 +694,41 @@ class TaxContext:
         if converted.currency != currency:
             raise ValueError(f"the converter returned {converted.currency}, not {currency}")
         return converted
+
+
+class HoldReason(StrEnum):
+    """Why an order is on hold: a built-in check's, a plugin's (``crossdock_order_checks``
+    answers with one of these), or an operator's (``manual``). A plugin that answers any
+    other reason holds the order ``plugin_error`` instead, naming the plugin."""
+
+    ADDRESS_INVALID = "address_invalid"  #: the shipping address will not do for its country
+    PAYMENT_FAILED = "payment_failed"  #: the channel says the payment failed
+    PAYMENT_PENDING = "payment_pending"  #: the channel says the payment has not arrived
+    DUPLICATE_SUSPECT = "duplicate_suspect"  #: same buyer, total and items within 24 hours
+    UNUSUAL_VALUE = "unusual_value"  #: far above the shop's average order value
+    FRAUD_SUSPECT = "fraud_suspect"  #: a fraud check objects
+    SKU_UNMAPPED = "sku_unmapped"  #: a line's SKU matches no variant or listing
+    OUT_OF_STOCK = "out_of_stock"  #: not enough stock where the order may ship from
+    PROHIBITED_ITEM = "prohibited_item"  #: may not be sold to the destination
+    RESTRICTED_ITEM = "restricted_item"  #: may be sold there only under conditions
+    NEEDS_CERTIFICATE = "needs_certificate"  #: needs a certificate or marking first
+    NEEDS_WARNING = "needs_warning"  #: needs a warning shown to the buyer
+    SANCTIONED_DESTINATION = "sanctioned_destination"  #: the destination is under sanctions
+    PLUGIN_ERROR = "plugin_error"  #: a plugin could not check the order
+    MANUAL = "manual"  #: held by an operator
+
+
+class ListingIssueReason(StrEnum):
+    """Why a SKU may not (or only with care) be sold on a connection
+    (``crossdock_listing_checks`` answers with one of these; any other reason becomes a
+    ``plugin_error`` issue naming the plugin)."""
+
+    PROHIBITED_ITEM = "prohibited_item"  #: may not be sold there; no stock is pushed
+    RESTRICTED_ITEM = "restricted_item"
+    NEEDS_CERTIFICATE = "needs_certificate"
+    NEEDS_WARNING = "needs_warning"
+    SANCTIONED_DESTINATION = "sanctioned_destination"
+    PLUGIN_ERROR = "plugin_error"
 
 
 class TaxScheme(StrEnum):

@@ -41,6 +41,7 @@ from crossdock.db.models import (
 )
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
+from crossdock.providers import HoldReason
 from crossdock.services.events import emit
 from crossdock.services.inventory import Reservation, record_change, reserve_stock
 from crossdock.services.states import check_transition, lock
@@ -60,7 +61,7 @@ __all__ = [
     "waiting_orders",
 ]
 
-OUT_OF_STOCK = "out_of_stock"
+OUT_OF_STOCK = HoldReason.OUT_OF_STOCK
 ATTEMPTS = 3
 #: Orders in these states may be (re)allocated.
 ALLOCATABLE = (OrderStatus.PENDING, OrderStatus.READY, OrderStatus.ON_HOLD)
@@ -389,7 +390,7 @@ async def waiting_orders(session: AsyncSession, limit: int = 500) -> list[int]:
     return list((await session.scalars(stmt)).all())
 
 
-MANUAL = "manual"
+MANUAL = HoldReason.MANUAL
 
 
 async def hold_order(
@@ -399,8 +400,8 @@ async def hold_order(
     order = await lock(session, Order, order_id)
     if order.status not in (*ALLOCATABLE, OrderStatus.ALLOCATED, OrderStatus.PICKING):
         raise UserError(f"an order that is {order.status} cannot be held", field="id", code="INVALID_STATE")
-    if not reason.replace("_", "").isalnum() or reason != reason.lower():
-        raise UserError("a hold reason is a lower-case snake_case word", field="reason", code="INVALID")
+    if reason not in {r.value for r in HoldReason}:
+        raise UserError(f"{reason!r} is not a HoldReason", field="reason", code="INVALID")
     await _hold(session, order, reason, message or "held by an operator")
     return order
 

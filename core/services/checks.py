@@ -26,7 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.models import Connection, Order, OrderLine
-from crossdock.providers import Address, ChannelOrder
+from crossdock.providers import Address, ChannelOrder, HoldReason
 
 __all__ = ["UNUSUAL_FACTOR", "UNUSUAL_MIN_HISTORY", "address_problems", "check_new_orders"]
 
@@ -83,17 +83,16 @@ async def check_new_orders(
         if not order.fulfilled_by_channel:
             problems = address_problems(order.shipping_address)
             if problems:
-                holds.append(("address_invalid", "; ".join(problems)))
+                holds.append((HoldReason.ADDRESS_INVALID, "; ".join(problems)))
         if order.payment_status in ("failed", "pending"):
-            holds.append(
-                (f"payment_{order.payment_status}", f"the channel reports payment {order.payment_status}")
-            )
+            reason = HoldReason(f"payment_{order.payment_status}")
+            holds.append((reason, f"the channel reports payment {order.payment_status}"))
         if duplicate:
-            holds.append(("duplicate_suspect", DUPLICATE))
+            holds.append((HoldReason.DUPLICATE_SUSPECT, DUPLICATE))
         if average is not None and order.total.amount > average * UNUSUAL_FACTOR:
             holds.append(
                 (
-                    "unusual_value",
+                    HoldReason.UNUSUAL_VALUE,
                     f"{order.total} is over {UNUSUAL_FACTOR}x this shop's average of "
                     f"{average.quantize(Decimal('0.01'))} {order.total.currency}",
                 )

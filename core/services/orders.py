@@ -43,7 +43,7 @@ from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import TenantScopeError, UserError
 from crossdock.money import Money
 from crossdock.plugins import Plugins
-from crossdock.providers import Address, ChannelOrder
+from crossdock.providers import Address, ChannelOrder, HoldReason
 from crossdock.services.allocation import (
     OUT_OF_STOCK,
     NewOrder,
@@ -314,7 +314,7 @@ async def _create_all(
         holds += plugins.order_checks(tenant=tenant, order=n.order, connection=conn_view)
         unmapped = sorted({line.sku for line in n.order.lines if line.sku not in variants})
         if unmapped:
-            holds.append(("sku_unmapped", f"no variant or listing for SKU {', '.join(unmapped)}"))
+            holds.append((HoldReason.SKU_UNMAPPED, f"no variant or listing for SKU {', '.join(unmapped)}"))
         n.holds = holds
     for n in new:
         if n.status == OrderStatus.CANCELLED:

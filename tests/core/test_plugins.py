@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from crossdock import ChannelOrder, MarketplaceBase, MarketplaceCapability, Money, PaymentBase, hookimpl
+from crossdock import (
+    ChannelOrder,
+    HoldReason,
+    ListingIssueReason,
+    MarketplaceBase,
+    MarketplaceCapability,
+    Money,
+    PaymentBase,
+    hookimpl,
+)
 from crossdock.testing import load_plugins
 
 
@@ -237,3 +246,39 @@ def test_allow_list_filters_entry_points(broken_entry_point: None) -> None:
     plugins = load_plugins(allow=["missing-one"])
     assert "broken" not in plugins.failures
     assert plugins.failures == {"missing-one": "plugin 'missing-one': is not installed"}
+
+
+class Checks:
+    """Order and listing checks answering one known and one unknown reason each."""
+
+    @hookimpl
+    def crossdock_order_checks(self) -> list[tuple[str, str]]:
+        return [("prohibited_item", "knives"), ("looks_odd", "a reason of its own")]
+
+    @hookimpl
+    def crossdock_listing_checks(self) -> list[tuple[str, str]]:
+        return [("needs_warning", "choking hazard"), ("manual", "not a listing reason")]
+
+
+def test_a_reason_outside_the_closed_set_becomes_a_plugin_error_naming_the_plugin() -> None:
+    plugins = load_plugins(allow=[], extra=[("checks", Checks())])
+    holds = plugins.order_checks(tenant="t", order=_order(), connection={})
+    assert holds[0] == ("prohibited_item", "knives")
+    reason, message = holds[1]
+    assert reason == HoldReason.PLUGIN_ERROR
+    assert "'checks'" in message and "'looks_odd'" in message and "HoldReason" in message
+    issues = plugins.listing_checks(tenant="t", listing={}, connection={})
+    assert issues[0] == ("needs_warning", "choking hazard")
+    assert issues[1][0] == ListingIssueReason.PLUGIN_ERROR and "ListingIssueReason" in issues[1][1]
+
+
+def _order() -> ChannelOrder:
+    return ChannelOrder(
+        external_id="o",
+        status="pending",
+        channel_status="new",
+        placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        total=Money.of("1", "EUR"),
+        lines=[],
+    )

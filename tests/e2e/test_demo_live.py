@@ -241,7 +241,7 @@ def _orders(demo: dict[str, Any]) -> tuple[int, int, set[str]]:
         for node in page["nodes"]:
             total += 1
             held += node["status"].upper() == "ON_HOLD"
-            reasons |= {h["reason"] for h in node["holds"] if not h["releasedAt"]}
+            reasons |= {h["reason"].lower() for h in node["holds"] if not h["releasedAt"]}
         if not page["pageInfo"]["hasNextPage"]:
             return total, held, reasons
         after = page["pageInfo"]["endCursor"]

@@ -16,6 +16,7 @@ from crossdock.api.schema.enums import optional_member
 from crossdock.api.schema.loaders import ats_by_connection, children, same_tenant
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
+from crossdock.providers import ListingIssueReason
 
 __all__ = ["ChannelConnection", "Listing", "ListingIssue"]
 
@@ -82,7 +83,7 @@ class ChannelConnection(Node):
 
 @strawberry.type(description="Why a SKU may not (or may only with care) be sold on a connection.")
 class ListingIssue:
-    reason: str
+    reason: ListingIssueReason
     message: str
 
 
@@ -129,7 +130,7 @@ class Listing(Node):
             last_pushed_quantity=row.last_pushed_quantity,
             last_pushed_at=row.last_pushed_at,
             issues=[
-                ListingIssue(reason=i.get("reason", ""), message=i.get("message", ""))
+                ListingIssue(reason=ListingIssueReason(i["reason"]), message=i.get("message", ""))
                 for i in row.issues or ()
             ],
             push_status=m.ListingPushStatus.ERROR if row.last_error is not None else m.ListingPushStatus.OK,

@@ -16,6 +16,8 @@ import strawberry
 from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
+    HoldReason,
+    ListingIssueReason,
     MarketplaceCapability,
     PaymentCapability,
     ProviderKind,
@@ -59,6 +61,8 @@ _register(m.ListingOperation)
 _register(m.OrderStatus)
 _register(m.AllocationStatus)
 _register(m.ShipmentStatus)
+_register(HoldReason)
+_register(ListingIssueReason)
 _register(m.SlaFlag)
 _register(m.ReturnCondition)
 _register(m.ConversationStatus)

@@ -29,7 +29,7 @@ from crossdock.api.schema.loaders import (
 )
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
-from crossdock.providers import TaxCollector, TaxScheme
+from crossdock.providers import HoldReason, TaxCollector, TaxScheme
 
 __all__ = [
     "ORDER_RELATIONS",
@@ -241,7 +241,7 @@ class OrderLine:
 
 @strawberry.type
 class OrderHold:
-    reason: str
+    reason: HoldReason
     message: str | None
     created_at: datetime
     released_at: datetime | None
@@ -249,7 +249,7 @@ class OrderHold:
     @classmethod
     def from_row(cls, row: m.OrderHold | Record) -> OrderHold:
         return cls(
-            reason=row.reason,
+            reason=HoldReason(row.reason),
             message=row.message,
             created_at=row.created_at,
             released_at=row.released_at,

@@ -19,6 +19,7 @@ from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, S
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
+from crossdock.providers import HoldReason
 from crossdock.services import aftersales, allocation, fulfilment, sla
 from crossdock.services.allocation import allocate_order
 
@@ -53,10 +54,8 @@ class OrderFilter:
     buyer: str | None = strawberry.field(
         default=None, description="The buyer's e-mail address, or part of their name."
     )
-    hold_reason: str | None = strawberry.field(
-        default=None,
-        description="Orders with an unreleased hold of this reason (manual, out_of_stock, "
-        "address_invalid, or one a plugin's check gave).",
+    hold_reason: HoldReason | None = strawberry.field(
+        default=None, description="Orders with an unreleased hold of this reason."
     )
     created_after: datetime | None = strawberry.field(default=None, description="Created at or after.")
     created_before: datetime | None = strawberry.field(default=None, description="Created before.")
@@ -254,14 +253,14 @@ class PickListStartPayload(PickListPayload):
 @strawberry.input
 class OrderHoldInput:
     id: strawberry.ID
-    reason: str = "manual"
+    reason: HoldReason = HoldReason.MANUAL
     message: str | None = None
 
 
 @strawberry.input
 class OrderReleaseHoldInput:
     id: strawberry.ID
-    reason: str | None = strawberry.field(default=None, description="One reason, or every hold.")
+    reason: HoldReason | None = strawberry.field(default=None, description="One reason, or every hold.")
 
 
 @strawberry.input

@@ -62,6 +62,13 @@ async def test_an_unknown_enum_value_is_a_validation_error(api: Any, shop: Any) 
         key=shop.tenant.key,
     )
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    for document in (
+        '{ orders(filter: {holdReason: "manual"}) { nodes { id } } }',
+        "{ orders(filter: {holdReason: FRAUD}) { nodes { id } } }",
+        'mutation { orderHold(input: {id: "x", reason: BECAUSE}) { userErrors { code } } }',
+    ):
+        body = await api(document, key=shop.tenant.key)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"], document
 
 
 async def test_an_enum_filter_finds_its_orders(api: Any, shop: Any) -> None:
@@ -74,6 +81,13 @@ async def test_an_enum_filter_finds_its_orders(api: Any, shop: Any) -> None:
     )
     assert {n["externalId"] for n in held["orders"]["nodes"]} == {"HELD-1", "HELD-2"}
     assert {n["status"] for n in held["orders"]["nodes"]} == {"ON_HOLD"}
+    by_reason = await api.data(
+        "{ orders(filter: {holdReason: OUT_OF_STOCK}) { nodes { externalId } } }", key=shop.tenant.key
+    )
+    out_of_stock = {
+        n["externalId"] for n in held["orders"]["nodes"] if {"reason": "OUT_OF_STOCK"} in n["holds"]
+    }
+    assert {n["externalId"] for n in by_reason["orders"]["nodes"]} == out_of_stock
     both = await api.data(
         "{ orders(filter: {status: [ON_HOLD, ALLOCATED]}) { nodes { externalId } } }", key=shop.tenant.key
     )

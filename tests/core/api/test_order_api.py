@@ -112,7 +112,7 @@ async def test_console_walks_an_order_through_graphql(api: Any, shop: Any, app: 
         'mutation($o: ID!) { orderHold(input: {id: $o, message: "call buyer"}) { order { status holds { reason } } userErrors { code } } }',
         {"o": g2["id"]},
     )
-    assert held["order"] == {"status": "ON_HOLD", "holds": [{"reason": "manual"}]}
+    assert held["order"] == {"status": "ON_HOLD", "holds": [{"reason": "MANUAL"}]}
     released = await mutate(
         "mutation($o: ID!) { orderReleaseHold(input: {id: $o}) { order { status } userErrors { code } } }",
         {"o": g2["id"]},

@@ -102,7 +102,7 @@ async def test_orders_query_filters(api: Any, app: Any, tenant_factory: Any, tes
         app, t, conn_id, [testmarket.market.add_order("C-1"), testmarket.market.add_order("C-2", sku="ZZZ")]
     )
     data = await api.data(
-        '{ held: orders(filter: {holdReason: "sku_unmapped"}) { edges { node { externalId status holds { reason } lines { sku variant { sku } } connection { channel } } } }'
+        "{ held: orders(filter: {holdReason: SKU_UNMAPPED}) { edges { node { externalId status holds { reason } lines { sku variant { sku } } connection { channel } } } }"
         ' pending: orders(filter: {status: [ON_HOLD], search: "c-1"}) { edges { node { externalId total { amount currency } } } } }',
         key=t.key,
     )
@@ -111,7 +111,7 @@ async def test_orders_query_filters(api: Any, app: Any, tenant_factory: Any, tes
             "node": {
                 "externalId": "C-2",
                 "status": "ON_HOLD",
-                "holds": [{"reason": "sku_unmapped"}],
+                "holds": [{"reason": "SKU_UNMAPPED"}],
                 "lines": [{"sku": "ZZZ", "variant": None}],
                 "connection": {"channel": "testmarket"},
             }
