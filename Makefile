@@ -27,11 +27,11 @@ lint: setup
 	$(VENV)/bin/ruff check core plugins tests migrations bench
 	$(VENV)/bin/ruff format --check core plugins tests migrations bench
 
-# mypy strict (pyproject.toml's settings) on the core, on every plugin under plugins/, and on
-# a plugin freshly made by `crossdock plugins new` (package and tests), as its author gets it.
+# mypy strict (pyproject.toml's settings) on the core, on every plugin under plugins/ (package
+# and tests), and on a plugin freshly made by `crossdock plugins new`, as its author gets it.
 # mypy cannot follow the editable install's core/ -> crossdock mapping; a symlink can. Each
-# plugin's package is found through MYPYPATH (their names are distinct; their tests folders
-# are not, so plugin tests are left to pytest).
+# plugin's package is found through MYPYPATH (their names are distinct); their tests folders
+# all share the name `tests`, so each is checked in a run of its own.
 ALL_PLUGINS := $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 MYPY        := $(VENV)/bin/mypy --config-file pyproject.toml
 space       := $() $()
@@ -40,6 +40,7 @@ typecheck: setup
 	mkdir -p build/typecheck && ln -sfn ../../core build/typecheck/crossdock
 	MYPYPATH=build/typecheck $(MYPY) -p crossdock
 	MYPYPATH=build/typecheck:$(PLUGIN_PATH) $(MYPY) $(foreach p,$(ALL_PLUGINS),-p crossdock_$(p))
+	for p in $(ALL_PLUGINS); do MYPYPATH=build/typecheck:$(PLUGIN_PATH) $(MYPY) plugins/$$p/tests || exit 1; done
 	new=$$(mktemp -d) && trap 'rm -rf "$$new"' EXIT && \
 	  $(PY) -m crossdock.cli plugins new scaffolded --path "$$new" >/dev/null && \
 	  MYPYPATH=build/typecheck:$$new/crossdock-scaffolded $(MYPY) -p crossdock_scaffolded && \

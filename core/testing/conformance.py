@@ -74,8 +74,9 @@ class EmulatorHandle(Protocol):
 
     def add_order(
         self, account: Mapping[str, Any], external_id: str, lines: Sequence[tuple[str, int, str]]
-    ) -> None:
-        """A new paid order waiting for the seller to ship ``(sku, quantity, price)`` lines."""
+    ) -> object:
+        """A new paid order waiting for the seller to ship ``(sku, quantity, price)`` lines
+        (whatever the emulator returns, its own record of the order, the suite ignores)."""
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         """A realistic mix of ``count`` orders over the seller's products; returns their ids."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 __all__ = ["DEFAULT_DEADLINE", "wait_until"]
 
@@ -25,6 +25,26 @@ T = TypeVar("T")
 
 #: Seconds a test waits for a state before failing; generous on purpose.
 DEFAULT_DEADLINE = 60.0
+
+
+@overload
+async def wait_until(
+    condition: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109 - a polling deadline
+    interval: float = ...,
+    message: str | Callable[[], str] | None = ...,
+) -> T: ...
+
+
+@overload
+async def wait_until(
+    condition: Callable[[], T],
+    *,
+    timeout: float = ...,  # noqa: ASYNC109 - a polling deadline
+    interval: float = ...,
+    message: str | Callable[[], str] | None = ...,
+) -> T: ...
 
 
 async def wait_until(

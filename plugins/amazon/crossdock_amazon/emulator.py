@@ -593,12 +593,12 @@ class AmazonEmulator(Emulator):
     def add_order(
         self,
         account: Mapping[str, Any] | str,
-        order_id: str,
-        lines: Sequence[tuple[str, int, str]],  # type: ignore[override]
+        external_id: str,
+        lines: Sequence[tuple[str, int, str]],
         **kwargs: Any,
     ) -> dict[str, Any]:
         seller_id = account if isinstance(account, str) else str(account["seller_id"])
-        return self._add_order(seller_id, order_id, lines, **kwargs)
+        return self._add_order(seller_id, external_id, lines, **kwargs)
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         return self.generate(str(account["seller_id"]), count, seed=seed)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-import botocore.auth
+import botocore.auth  # type: ignore[import-untyped]
 import pytest
 from crossdock_amazon.emulator import AmazonEmulator
 from crossdock_amazon.marketplace import order_references

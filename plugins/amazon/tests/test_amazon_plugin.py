@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
+from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")
-def provider():
+def provider() -> MarketplaceProvider:
     plugins = load_plugins(allow=["amazon"])
     assert plugins.failures == {}
     return plugins.marketplace("amazon")
 
 
-def test_registered_through_its_entry_point(provider) -> None:
+def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> None:
     plugins = load_plugins(allow=["amazon"])
     [info] = plugins.infos
     assert (info.name, info.kind.value, info.plugin) == ("amazon", "marketplace", "amazon")
@@ -31,7 +32,7 @@ def test_registered_through_its_entry_point(provider) -> None:
     )
 
 
-def test_sites_have_real_countries_and_currencies(provider) -> None:
+def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider) -> None:
     sites = provider.sites()
     assert len(sites) == 13
     assert len({s.code for s in sites}) == len(sites)
@@ -40,13 +41,13 @@ def test_sites_have_real_countries_and_currencies(provider) -> None:
         Money.of("1", site.currency)  # raises on a code that is not ISO 4217
 
 
-async def test_undeclared_operations_refuse(provider) -> None:
+async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="amazon", site="US", currency="USD", credentials={})
     with pytest.raises(NotSupported, match="amazon does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")
 
 
-def test_marketplace_ids_and_documented_rate_limits(provider) -> None:
+def test_marketplace_ids_and_documented_rate_limits(provider: MarketplaceProvider) -> None:
     by_code = {s.code: s for s in provider.sites()}
     assert (by_code["DE"].external_id, by_code["DE"].currency) == ("A1PA6795UKMFR9", "EUR")
     assert (by_code["UK"].country, by_code["UK"].currency) == ("GB", "GBP")

@@ -15,12 +15,12 @@ sp_api = pytest.importorskip("sp_api")
 
 
 def _clients(account: dict[str, Any], base: str) -> tuple[Any, Any]:
-    from sp_api.api import ListingsItems, Orders
-    from sp_api.api.orders.orders import OrdersVersion
-    from sp_api.auth import AccessTokenClient
-    from sp_api.base import Marketplaces
+    from sp_api.api import ListingsItems, Orders  # type: ignore[import-untyped]
+    from sp_api.api.orders.orders import OrdersVersion  # type: ignore[import-untyped]
+    from sp_api.auth import AccessTokenClient  # type: ignore[import-untyped]
+    from sp_api.base import Marketplaces  # type: ignore[import-untyped]
 
-    class EmulatedLWA(AccessTokenClient):  # the LWA host is the only other thing that changes
+    class EmulatedLWA(AccessTokenClient):  # type: ignore[misc]  # the LWA host is the only other thing that changes
         scheme = "http://"
         host = base.removeprefix("http://")
 

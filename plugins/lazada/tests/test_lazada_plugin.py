@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
+from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")
-def provider():
+def provider() -> MarketplaceProvider:
     plugins = load_plugins(allow=["lazada"])
     assert plugins.failures == {}
     return plugins.marketplace("lazada")
@@ -33,7 +34,7 @@ def test_registered_with_its_capabilities() -> None:
     assert "lazada" in plugins.emulators
 
 
-def test_sites_have_real_countries_and_currencies(provider) -> None:
+def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider) -> None:
     sites = provider.sites()
     assert len(sites) == 6
     assert len({s.code for s in sites}) == len(sites)
@@ -42,7 +43,7 @@ def test_sites_have_real_countries_and_currencies(provider) -> None:
         Money.of("1", site.currency)  # raises on a code that is not ISO 4217
 
 
-def test_rate_limits_cover_every_operation_it_throttles(provider) -> None:
+def test_rate_limits_cover_every_operation_it_throttles(provider: MarketplaceProvider) -> None:
     assert set(provider.rate_limits) >= {
         "GetOrders",
         "GetOrder",
@@ -59,7 +60,7 @@ def test_rate_limits_cover_every_operation_it_throttles(provider) -> None:
     assert all(0 < limit.rate <= 5 and limit.burst >= 1 for limit in provider.rate_limits.values())
 
 
-async def test_undeclared_operations_refuse(provider) -> None:
+async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="lazada does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import lazop_sdk as lazop
+import lazop_sdk as lazop  # type: ignore[import-untyped]
 from crossdock_lazada.emulator import LazadaSellerEmulator
 
 from crossdock.testing.emulator import serve

@@ -37,7 +37,7 @@ async def test_emulate_prints_credentials_then_serves() -> None:
                 creds["partner_id"], creds["partner_key"], base_url=first["base_url"], http=http
             )
 
-            async def answered() -> Any:
+            async def answered() -> dict[str, Any] | None:
                 try:
                     return await client.call(
                         "GET",

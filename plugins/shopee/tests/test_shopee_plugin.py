@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
+from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")
-def provider():
+def provider() -> MarketplaceProvider:
     plugins = load_plugins(allow=["shopee"])
     assert plugins.failures == {}
     return plugins.marketplace("shopee")
@@ -32,7 +33,7 @@ def test_registered_with_its_capabilities() -> None:
     )
 
 
-def test_sites_have_real_countries_and_currencies(provider) -> None:
+def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider) -> None:
     sites = provider.sites()
     assert len({s.code for s in sites}) == len(sites) == 11
     for site in sites:
@@ -40,7 +41,7 @@ def test_sites_have_real_countries_and_currencies(provider) -> None:
         Money.of("1", site.currency)
 
 
-async def test_undeclared_operations_refuse(provider) -> None:
+async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="shopee", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="shopee does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")

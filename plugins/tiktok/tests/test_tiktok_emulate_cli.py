@@ -50,7 +50,7 @@ async def test_emulate_prints_credentials_then_serves() -> None:
                 creds["app_key"], creds["app_secret"], base_url=first["base_url"], http=http
             )
 
-            async def answered() -> Any:
+            async def answered() -> dict[str, Any] | None:
                 try:
                     return await client.call(
                         "GET",

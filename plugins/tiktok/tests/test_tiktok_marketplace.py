@@ -18,6 +18,8 @@ from crossdock_tiktok.marketplace import RATE_LIMITS, TikTokShopMarketplace
 from crossdock import (
     ChannelConnection,
     ChannelError,
+    ChannelMessage,
+    ChannelOrder,
     Money,
     OutgoingMessage,
     PriceUpdate,
@@ -54,8 +56,10 @@ def _conn(emu: Any, creds: Any, site: str = "US", conn_id: int = 1, **settings: 
 
 async def _sync(
     provider: TikTokShopMarketplace, conn: ChannelConnection
-) -> tuple[list[Any], list[str | None]]:
-    orders, tokens, token = [], [], None
+) -> tuple[list[ChannelOrder], list[str | None]]:
+    orders: list[ChannelOrder] = []
+    tokens: list[str | None] = []
+    token: str | None = None
     while True:
         page = await provider.fetch_orders(conn, updated_since=SINCE, page_token=token)
         orders += page.orders
@@ -408,8 +412,10 @@ async def _refuse(emulator: Any) -> Any:
 
 async def _all_messages(
     provider: TikTokShopMarketplace, conn: ChannelConnection, since: datetime = SINCE
-) -> tuple[list[Any], int]:
-    found, token, pages = [], None, 0
+) -> tuple[list[ChannelMessage], int]:
+    found: list[ChannelMessage] = []
+    token: str | None = None
+    pages = 0
     while True:
         page = await provider.fetch_messages(conn, updated_since=since, page_token=token)
         times = [m.sent_at for m in page.messages]
@@ -461,7 +467,8 @@ async def test_message_pages_resume_exactly_and_name_buyers_and_orders(spaced: A
     state = json.loads(first.next_page_token)
     assert set(state) == {"since", "latest", "read", "page"} and state["since"] == int(SINCE.timestamp())
     # each page from a new process (another worker), continuing from the committed token
-    rest, token, pages = list(first.messages), first.next_page_token, 1
+    rest, pages = list(first.messages), 1
+    token: str | None = first.next_page_token
     while token:
         page = await TikTokShopMarketplace().fetch_messages(conn, updated_since=SINCE, page_token=token)
         rest += page.messages

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
+from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
 
 @pytest.fixture(scope="module")
-def provider():
+def provider() -> MarketplaceProvider:
     plugins = load_plugins(allow=["tiktok"])
     assert plugins.failures == {}
     return plugins.marketplace("tiktok")
@@ -42,7 +43,7 @@ def test_registers_its_emulator() -> None:
     assert TikTokShopSellerEmulator.default_site in {s.code for s in plugins.marketplace("tiktok").sites()}
 
 
-def test_sites_have_real_countries_and_currencies(provider) -> None:
+def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider) -> None:
     sites = provider.sites()
     assert len(sites) == 8
     assert len({s.code for s in sites}) == len(sites)
@@ -52,7 +53,7 @@ def test_sites_have_real_countries_and_currencies(provider) -> None:
     assert {s.code: s.currency for s in sites}["VN"] == "VND"
 
 
-async def test_undeclared_operations_refuse(provider) -> None:
+async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="tiktok", site="US", currency="USD", credentials={})
     with pytest.raises(NotSupported, match="tiktok does not support cancel_order"):
         await provider.cancel_order(conn, "X", "buyer asked")

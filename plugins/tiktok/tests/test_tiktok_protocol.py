@@ -292,7 +292,9 @@ async def test_requests_carry_what_tiktok_expects() -> None:
 CONVERSATIONS = "/customer_service/202309/conversations"
 
 
-async def _shop_client(emu: Any, http: httpx.AsyncClient, creds: dict[str, Any]) -> tuple[Any, str]:
+async def _shop_client(
+    emu: Any, http: httpx.AsyncClient, creds: dict[str, Any]
+) -> tuple[TikTokShopClient, str]:
     client = _client(emu, http)
     return client, await _cipher(client, creds["access_token"])
 
@@ -432,7 +434,7 @@ async def test_send_message_takes_text_as_a_json_string(emulator: Any) -> None:
         assert emulator.messages_to(creds, "ben") == ["Yes, we do!"]
         assert conversation["unread_count"] == 0
         assert conversation["latest_message"]["sender"]["role"] == "SHOP"
-        refused = [
+        refused: list[tuple[dict[str, Any], dict[str, str], str]] = [
             ({"type": "TEXT", "content": {"content": "not a string"}}, {}, "36009001"),
             ({"type": "IMAGE", "content": json.dumps({"url": "x"})}, {}, "36009001"),
             ({"type": "TEXT", "content": json.dumps({"content": " "})}, {}, "36009001"),
