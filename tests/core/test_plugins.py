@@ -157,15 +157,7 @@ def test_only_marked_implementations_are_hooks() -> None:
     plugins = load_plugins(allow=[], extra=[("unmarked", unmarked)])
     assert plugins.failures == {}
     assert (plugins.marketplaces, plugins.tax_engines, plugins.emulators, plugins.infos) == ({}, {}, {}, [])
-    order = ChannelOrder(
-        external_id="o",
-        status="pending",
-        channel_status="new",
-        placed_at=datetime(2026, 1, 1, tzinfo=UTC),
-        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
-        total=Money.of("1", "EUR"),
-        lines=[],
-    )
+    order = _order()
     assert plugins.order_checks(tenant="t", order=order, connection={}) == []
     assert unmarked.called == []
 
@@ -183,15 +175,7 @@ def test_a_registration_hook_that_raises_leaves_no_trace_of_its_plugin() -> None
     assert "emulator kit not installed" in plugins.failures["broken"]
     assert {i.plugin for i in plugins.infos} == {"good"}
     assert plugins.pm.get_plugin("broken") is None
-    order = ChannelOrder(
-        external_id="o",
-        status="pending",
-        channel_status="new",
-        placed_at=datetime(2026, 1, 1, tzinfo=UTC),
-        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
-        total=Money.of("1", "EUR"),
-        lines=[],
-    )
+    order = _order()
     assert plugins.order_checks(tenant="t", order=order, connection={}) == []
 
 
