@@ -89,6 +89,10 @@ class Order(TenantScoped, Timestamped, Base):
         Index("ix_orders_tenant_buyer_email", "tenant_id", "buyer_email"),
         Index("ix_orders_tenant_buyer_name", "tenant_id", "buyer_name"),
         Index("ix_orders_connection_id", "connection_id", "id"),
+        # the API's date filters and sort keys (keyset pagination breaks ties by id)
+        Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_orders_tenant_updated", "tenant_id", "updated_at", "id"),
+        Index("ix_orders_tenant_placed", "tenant_id", "placed_at", "id"),
     )
 
     connection_id: Mapped[int] = mapped_column(ID, ForeignKey("connections.id", ondelete="CASCADE"))
@@ -123,7 +127,10 @@ class Order(TenantScoped, Timestamped, Base):
 
 class OrderLine(TenantScoped, Base):
     __tablename__ = "order_lines"
-    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "external_id"),
+        Index("ix_order_lines_tenant_sku", "tenant_id", "sku"),  # orders(filter: {sku:})
+    )
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(64))
