@@ -9,6 +9,7 @@ the answer. A repeat gets the kept answer with ``Idempotent-Replayed: true``.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 import msgspec
@@ -20,6 +21,8 @@ from crossdock.services import idempotency
 from crossdock.services.tenancy import authenticate
 
 __all__ = ["SCOPE_KEY", "idempotency_middleware"]
+
+log = logging.getLogger(__name__)
 
 SCOPE_KEY = "crossdock.idempotency"
 #: ASGI messages, read and written as plain dicts (they pass through unchanged).
@@ -120,9 +123,10 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
 
             async def finish() -> None:
                 nonlocal finished
-                if not finished:
-                    finished = True
-                    # kept if the request committed something; otherwise the key is free
+                if finished:
+                    return
+                finished = True
+                try:  # kept if the request committed something; otherwise the key is free
                     await idempotency.finish(
                         crossdock.db,
                         tenant,
@@ -131,6 +135,10 @@ def idempotency_middleware(crossdock: App, *, path: str = "/graphql", max_body: 
                         answered_type,
                         b"".join(chunks).decode("utf-8", "replace"),
                     )
+                except Exception:
+                    # the client still gets its answer; a repeat is told the request was
+                    # carried out (IDEMPOTENCY_KEY_USED) once the lease runs out
+                    log.exception("could not keep the answer of Idempotency-Key request")
 
             async def capture(message: Message) -> None:
                 # The answer is stored before its last byte leaves: a client that has it and
