@@ -162,31 +162,43 @@ def crossdock_payment_providers() -> Iterable[PaymentProvider]:
 
 @hookspec
 def crossdock_carriers() -> Iterable[CarrierProvider]:
-    """Return the carrier providers (labels, tracking) this plugin offers.
+    """Return the carrier providers (rates, labels, tracking, pickups) this plugin offers.
 
     :returns: an iterable of objects satisfying
-        :class:`crossdock.providers.CarrierProvider` (``name``, ``display_name``,
-        ``version``, ``capabilities`` and ``async track(tracking_number)``), usually
-        subclasses of :class:`crossdock.CarrierBase`; ``name`` is unique across plugins.
+        :class:`crossdock.providers.CarrierProvider`, usually subclasses of
+        :class:`crossdock.CarrierBase`; ``name`` is unique across plugins. Each declares its
+        ``capabilities`` (:class:`crossdock.CarrierCapability`) and implements the method
+        behind each (:data:`crossdock.providers.CARRIER_OPERATIONS`; ``carrier.labels``
+        needs ``buy_label``, ``find_label`` and ``void_label``). A marketplace's own
+        logistics sets ``channel`` to the marketplace's name: the core then gives it the
+        order's connection in :class:`crossdock.CarrierAccount` and routes the orders that
+        must ship on the marketplace's lines to it.
 
-    Called once, when the plugin manager loads; every plugin's carriers are collected.
+    Called once, when the plugin manager loads; every plugin's carriers are collected. The
+    core calls the providers' methods from the API (rates, label purchase, void) and from
+    jobs (tracking sweeps, pushes, pickups), always with an account of the tenant.
 
-    If an implementation raises, or returns a carrier that fails validation, the whole
-    plugin is skipped and reported by name in ``Plugins.failures``, as for
-    :func:`crossdock_marketplaces`.
+    If an implementation raises, or returns a carrier that fails validation (a declared
+    capability without its methods), the whole plugin is skipped and reported by name in
+    ``Plugins.failures``, as for :func:`crossdock_marketplaces`. A provider method that
+    raises ``ChannelError(code="REFUSED")`` is shown to the operator as a ``userError``
+    with the carrier's message; a retryable ``ChannelError`` is retried (a label purchase
+    looks its reference up with ``find_label`` before buying again); anything else is a
+    bug, logged, and the call fails.
 
     Example::
 
-        from crossdock import CarrierBase, hookimpl
+        from crossdock import CarrierBase, CarrierCapability, Money, Rate, hookimpl
 
 
         class Pigeon(CarrierBase):
             name = "pigeon"
             display_name = "Pigeon Post"
-            capabilities = frozenset({"tracking"})
+            capabilities = frozenset({CarrierCapability.RATES})
 
-            async def track(self, tracking_number):
-                return [{"status": "in_transit", "number": tracking_number}]
+            async def rates(self, account, request):
+                grams = request.weight_grams
+                return [Rate(self.name, "coo", "Carrier pigeon", Money.of(f"{grams / 100:.2f}", "EUR"))]
 
 
         @hookimpl
@@ -194,6 +206,10 @@ def crossdock_carriers() -> Iterable[CarrierProvider]:
             return [Pigeon()]
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: unreleased
+       The full carrier contract: rates, labels, tracking (polled and pushed), pickups,
+       manifests and address checks, with typed values; ``track`` takes the account and a
+       batch of numbers.
     """
 
 

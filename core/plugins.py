@@ -31,9 +31,12 @@ import pluggy
 from crossdock import hookspecs
 from crossdock.errors import NotSupported, PluginLoadError
 from crossdock.providers import (
+    CARRIER_COMPANIONS,
+    CARRIER_OPERATIONS,
     MARKETPLACE_OPERATIONS,
     PAYMENT_OPERATIONS,
     TAX_OPERATIONS,
+    CarrierBase,
     CarrierProvider,
     ChannelOrder,
     FxRates,
@@ -66,6 +69,7 @@ _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
     ProviderKind.MARKETPLACE: (MARKETPLACE_OPERATIONS, MarketplaceBase),
     ProviderKind.PAYMENT: (PAYMENT_OPERATIONS, PaymentBase),
     ProviderKind.TAX: (TAX_OPERATIONS, TaxBase),
+    ProviderKind.CARRIER: (CARRIER_OPERATIONS, CarrierBase),
 }
 
 
@@ -101,6 +105,16 @@ class Plugins:
             return self.marketplaces[channel]
         except KeyError:
             raise NotSupported(f"no marketplace plugin is installed for {channel!r}") from None
+
+    def carrier(self, name: str) -> CarrierProvider:
+        try:
+            return self.carriers[name]
+        except KeyError:
+            raise NotSupported(f"no carrier plugin is installed for {name!r}") from None
+
+    def channel_logistics(self, channel: str) -> CarrierProvider | None:
+        """The marketplace's own logistics for ``channel``, when a plugin offers it."""
+        return next((c for c in self.carriers.values() if c.channel == channel), None)
 
     # ---------------------------------------------------------------- isolation
 
@@ -284,10 +298,14 @@ def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> Non
     if unknown:
         raise ValueError(f"{kind} {name!r} declares unknown capabilities {unknown}")
     for cap in caps:
-        method = operations[cap]
-        impl = getattr(type(provider), method, None)
-        if impl is None or impl is getattr(base, method, None):
-            raise ValueError(f"{kind} {name!r} declares {str(cap)!r} but does not implement {method}()")
+        methods = (
+            operations[cap],
+            *(CARRIER_COMPANIONS.get(cap, ()) if kind == ProviderKind.CARRIER else ()),
+        )
+        for method in methods:
+            impl = getattr(type(provider), method, None)
+            if impl is None or impl is getattr(base, method, None):
+                raise ValueError(f"{kind} {name!r} declares {str(cap)!r} but does not implement {method}()")
 
 
 def _entry_points(allow: Sequence[str] | None) -> list[EntryPoint]:

@@ -32,21 +32,36 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "CARRIER_COMPANIONS",
+    "CARRIER_OPERATIONS",
     "MARKETPLACE_OPERATIONS",
     "PAYMENT_OPERATIONS",
     "TAX_OPERATIONS",
+    "TRACKING_FINAL",
     "Address",
+    "AddressCheck",
+    "CarrierAccount",
     "CarrierBase",
+    "CarrierCapability",
+    "CarrierDocument",
     "CarrierProvider",
     "ChannelConnection",
     "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
     "ChannelSettlement",
+    "CustomsItem",
+    "DocumentFormat",
+    "DocumentKind",
     "FxRates",
     "HoldReason",
+    "Incoterm",
+    "ItemFlag",
+    "Label",
     "Limiter",
     "ListingIssueReason",
+    "Manifest",
+    "ManifestItem",
     "MarketplaceBase",
     "MarketplaceCapability",
     "MarketplaceProvider",
@@ -55,6 +70,7 @@ __all__ = [
     "NotificationSource",
     "OrderPage",
     "OutgoingMessage",
+    "Parcel",
     "Payment",
     "PaymentAccount",
     "PaymentBase",
@@ -64,16 +80,21 @@ __all__ = [
     "PaymentProvider",
     "PaymentRequest",
     "PaymentStatus",
+    "Pickup",
+    "PickupRequest",
     "PriceUpdate",
     "ProviderKind",
     "PushResult",
+    "Rate",
     "RateLimit",
     "Refund",
+    "ServiceLevel",
     "SettlementKind",
     "SettlementLine",
     "SettlementPage",
     "SettlementStatus",
     "ShipmentConfirmation",
+    "ShipmentRequest",
     "Site",
     "StockUpdate",
     "TaxBase",
@@ -86,6 +107,10 @@ __all__ = [
     "TaxScheme",
     "TaxTally",
     "Threshold",
+    "TrackingEvent",
+    "TrackingReason",
+    "TrackingResult",
+    "TrackingStatus",
     "WebhookPush",
     "parse_push_json",
     "with_retries",
@@ -189,6 +214,16 @@ class Limiter(Protocol):
     async def observe(self, operation: str, rate: float) -> None: ...
 
 
+def _http_client(http: OutboundHTTP | None, settings: Mapping[str, Any]) -> httpx.AsyncClient:
+    from crossdock.net import DEFAULT_TIMEOUT, default_outbound
+
+    try:
+        timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
+    except (TypeError, ValueError):
+        timeout = DEFAULT_TIMEOUT
+    return (http or default_outbound()).client(timeout=timeout)
+
+
 @dataclass(frozen=True)
 class ChannelConnection:
     """What a provider gets to call the marketplace for one connection.
@@ -218,13 +253,7 @@ class ChannelConnection:
         them (``CROSSDOCK_ALLOWED_HOSTS``): a refusal raises a permanent ``ChannelError``
         with code ``URL_NOT_ALLOWED``. Outside a server (a provider called directly) it is a
         process-wide pool under the same environment's allow-list."""
-        from crossdock.net import DEFAULT_TIMEOUT, default_outbound
-
-        try:
-            timeout = float(self.settings.get("timeout", DEFAULT_TIMEOUT))
-        except (TypeError, ValueError):
-            timeout = DEFAULT_TIMEOUT
-        return (self.http or default_outbound()).client(timeout=timeout)
+        return _http_client(self.http, self.settings)
 
     async def throttle(self, operation: str) -> None:
         """Wait for this connection's token bucket of ``operation`` (one of the provider's
@@ -250,6 +279,8 @@ class Address:
     postal_code: str | None = None
     country: str | None = None
     phone: str | None = None
+    company: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -767,6 +798,322 @@ class TaxQuote:
     counts_towards: str | None = None
 
 
+# --------------------------------------------------------------------------- carriers
+
+
+class CarrierCapability(StrEnum):
+    """What a carrier provider can do. Each maps to the method in :data:`CARRIER_OPERATIONS`."""
+
+    RATES = "carrier.rates"  #: quotes for a shipment: :meth:`CarrierProvider.rates`
+    LABELS = "carrier.labels"  #: buy, find and void labels
+    TRACKING = "carrier.tracking"  #: poll events for tracking numbers
+    TRACKING_PUSH = "carrier.tracking_push"  #: signed tracking pushes to a webhook route
+    PICKUPS = "carrier.pickups"  #: book a collection
+    MANIFESTS = "carrier.manifests"  #: the end-of-day hand-over document
+    ADDRESS_VALIDATION = "carrier.address_validation"
+
+
+#: capability -> the provider methods that must be implemented to claim it.
+CARRIER_OPERATIONS: Mapping[str, str] = {
+    CarrierCapability.RATES: "rates",
+    CarrierCapability.LABELS: "buy_label",
+    CarrierCapability.TRACKING: "track",
+    CarrierCapability.TRACKING_PUSH: "parse_webhook",
+    CarrierCapability.PICKUPS: "schedule_pickup",
+    CarrierCapability.MANIFESTS: "create_manifest",
+    CarrierCapability.ADDRESS_VALIDATION: "validate_address",
+}
+#: further methods a capability needs besides its main one.
+CARRIER_COMPANIONS: Mapping[str, tuple[str, ...]] = {
+    CarrierCapability.LABELS: ("find_label", "void_label"),
+}
+
+
+class Incoterm(StrEnum):
+    """Who pays duties and import taxes: the seller (DDP) or the buyer on delivery (DDU)."""
+
+    DDP = "ddp"  #: delivered duty paid: the sender is billed duties and taxes
+    DDU = "ddu"  #: delivered duty unpaid (DAP): the receiver pays them
+
+
+class ServiceLevel(StrEnum):
+    """How fast a service is, across carriers' own service names."""
+
+    ECONOMY = "economy"  #: postal and consolidated lines, 7-20 days cross-border
+    STANDARD = "standard"
+    EXPRESS = "express"  #: time-definite express, 1-4 days
+
+
+class ItemFlag(StrEnum):
+    """What a carrier may refuse to carry, flagged per variant in the catalogue."""
+
+    BATTERY = "battery"  #: lithium cells or batteries, alone or in equipment
+    LIQUID = "liquid"
+    MAGNET = "magnet"
+
+
+class DocumentFormat(StrEnum):
+    PDF = "pdf"
+    ZPL = "zpl"  #: Zebra thermal-printer language
+    PNG = "png"
+
+
+class DocumentKind(StrEnum):
+    LABEL = "label"
+    COMMERCIAL_INVOICE = "commercial_invoice"
+    CN22 = "cn22"  #: postal customs declaration up to 300 SDR
+    CN23 = "cn23"  #: postal customs declaration above that
+    PACKING_SLIP = "packing_slip"
+    MANIFEST = "manifest"
+
+
+class TrackingStatus(StrEnum):
+    """One status set for every carrier's scans (the twelve of karrio's tracker, which
+    AfterShip's tags map onto); the carrier's own code and text stay on each event."""
+
+    PENDING = "pending"  #: a label exists; the carrier has not scanned the parcel
+    PICKED_UP = "picked_up"  #: handed over: the carrier has it
+    IN_TRANSIT = "in_transit"
+    ON_HOLD = "on_hold"  #: stopped on the way, e.g. in customs
+    DELIVERY_DELAYED = "delivery_delayed"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    READY_FOR_PICKUP = "ready_for_pickup"  #: waiting at a pick-up point or locker
+    DELIVERY_FAILED = "delivery_failed"  #: an attempt failed; another may follow
+    DELIVERED = "delivered"
+    RETURN_TO_SENDER = "return_to_sender"
+    CANCELLED = "cancelled"  #: the label was voided or the order cancelled at the carrier
+    UNKNOWN = "unknown"  #: a scan the plugin cannot place
+
+
+#: statuses after which a parcel's journey is over: tracking stops.
+TRACKING_FINAL = frozenset({TrackingStatus.DELIVERED, TrackingStatus.CANCELLED})
+
+
+class TrackingReason(StrEnum):
+    """Why a parcel is held, delayed, not delivered or on its way back (karrio's incident
+    reasons and AfterShip's exception substatuses, merged)."""
+
+    CUSTOMS_HOLD = "customs_hold"  #: held by customs: inspection, clearance
+    CUSTOMS_DOCUMENTS = "customs_documents"  #: customs want documents or information
+    DUTIES_UNPAID = "duties_unpaid"  #: duties or taxes to pay before release
+    ADDRESS_ISSUE = "address_issue"  #: incomplete or wrong address
+    RECIPIENT_UNAVAILABLE = "recipient_unavailable"  #: nobody in, business closed
+    REFUSED = "refused"  #: the recipient refused the parcel
+    DAMAGED = "damaged"
+    LOST = "lost"
+    PROHIBITED = "prohibited"  #: the carrier or customs will not carry it
+    WEATHER = "weather"  #: weather, natural disaster, force majeure
+    CARRIER_DELAY = "carrier_delay"  #: missed connection, sorting error, capacity
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """One box. Weights in grams and sizes in millimetres, as whole numbers."""
+
+    weight_grams: int
+    length_mm: int | None = None
+    width_mm: int | None = None
+    height_mm: int | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomsItem:
+    """One line of the customs declaration: ``value`` and ``weight_grams`` are per unit."""
+
+    description: str
+    quantity: int
+    value: Money
+    weight_grams: int
+    hs_code: str | None = None
+    origin_country: str | None = None
+    sku: str | None = None
+    flags: frozenset[ItemFlag] = frozenset()
+
+
+@dataclass(frozen=True)
+class ShipmentRequest:
+    """What to quote or buy a label for.
+
+    ``reference`` is stable per label purchase (``crossdock-label-<id>``): a provider sends it
+    to the carrier as its idempotency key or customer reference, so a retried purchase is
+    recognised (see :meth:`CarrierProvider.find_label`). ``order_external_id``,
+    ``package_reference`` and ``lines`` name the channel's order for marketplace logistics
+    (Shopee's ``package_number`` of a split order, the external line ids and quantities).
+    """
+
+    reference: str
+    origin: Address
+    destination: Address
+    parcels: Sequence[Parcel]
+    declared_value: Money
+    items: Sequence[CustomsItem] = ()
+    incoterm: Incoterm = Incoterm.DDU
+    service_level: ServiceLevel | None = None
+    ship_date: date | None = None
+    order_external_id: str | None = None
+    package_reference: str | None = None
+    lines: Sequence[tuple[str, int]] = ()
+
+    @property
+    def weight_grams(self) -> int:
+        return sum(p.weight_grams for p in self.parcels)
+
+    @property
+    def flags(self) -> frozenset[ItemFlag]:
+        return frozenset(flag for item in self.items for flag in item.flags)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One service the carrier offers for a shipment, at its price.
+
+    ``cannot_carry``: item flags this service refuses (the core drops the rate for a
+    shipment that has them); ``messages``: the carrier's remarks (surcharges, restrictions).
+    """
+
+    carrier: str
+    service: str
+    service_name: str
+    price: Money
+    transit_days: int | None = None
+    estimated_delivery: date | None = None
+    service_level: ServiceLevel | None = None
+    cannot_carry: frozenset[ItemFlag] = frozenset()
+    messages: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class CarrierDocument:
+    """A document as the carrier returns it (the core stores the bytes)."""
+
+    kind: DocumentKind
+    format: DocumentFormat
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Label:
+    """A bought label: the carrier's shipment id, one tracking number per parcel, the
+    label documents and the customs documents the carrier made.
+
+    ``channel_confirmed``: buying it told the marketplace already (its own logistics:
+    Shopee ``ship_order``, Lazada ready-to-ship, an Amazon MFN label), so the core does not
+    confirm the shipment to the channel again.
+    """
+
+    carrier_shipment_id: str
+    tracking_numbers: Sequence[str]
+    documents: Sequence[CarrierDocument]
+    service: str
+    price: Money | None = None
+    estimated_delivery: date | None = None
+    channel_confirmed: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    """One scan, normalised: ``occurred_at`` is the carrier's time, in UTC (aware);
+    ``code`` and ``description`` are the carrier's own."""
+
+    occurred_at: datetime
+    status: TrackingStatus
+    code: str
+    description: str
+    reason: TrackingReason | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackingResult:
+    """What the carrier knows of one tracking number (events in any order; the core orders
+    and de-duplicates them). ``found=False``: the carrier does not know the number (yet)."""
+
+    tracking_number: str
+    events: Sequence[TrackingEvent]
+    estimated_delivery: date | None = None
+    found: bool = True
+
+
+@dataclass(frozen=True)
+class PickupRequest:
+    """A collection of ready parcels from ``address`` on ``day`` between the two times
+    (local time at the address, ``HH:MM``)."""
+
+    reference: str
+    address: Address
+    day: date
+    ready_time: str
+    close_time: str
+    tracking_numbers: Sequence[str]
+    parcels: int
+    weight_grams: int
+
+
+@dataclass(frozen=True)
+class Pickup:
+    confirmation: str
+    day: date
+    window: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestItem:
+    carrier_shipment_id: str
+    tracking_numbers: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The end-of-day hand-over: the carrier's id for it and its document(s)."""
+
+    external_id: str
+    documents: Sequence[CarrierDocument]
+    tracking_numbers: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class AddressCheck:
+    """The carrier's verdict on an address: ``suggestion`` is its corrected form, when
+    it offers one; ``messages`` its reasons."""
+
+    valid: bool
+    messages: Sequence[str] = ()
+    suggestion: Address | None = None
+
+
+@dataclass(frozen=True)
+class CarrierAccount:
+    """What a provider gets to call the carrier for one tenant's account.
+
+    ``credentials`` are decrypted for the call only. For a marketplace's own logistics,
+    ``connection`` is the shop whose lines these are (its credentials fresh, refreshed by
+    the core as for any channel call) and ``credentials`` is empty. Make every HTTP call with
+    :meth:`http_client` (the SSRF-guarded pool, as :meth:`ChannelConnection.http_client`).
+    """
+
+    id: int
+    tenant: str
+    carrier: str
+    credentials: Mapping[str, Any]
+    base_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    connection: ChannelConnection | None = None
+    limiter: Limiter | None = field(default=None, repr=False, compare=False)
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        return _http_client(self.http, self.settings)
+
+    async def throttle(self, operation: str) -> None:
+        """Wait for this account's token bucket of ``operation`` (one of the provider's
+        ``rate_limits`` keys); undeclared operations pass."""
+        if self.limiter is not None:
+            await self.limiter(operation)
+
+
 # --------------------------------------------------------------------------- protocols
 
 
@@ -847,12 +1194,40 @@ class PaymentProvider(Protocol):
 
 @runtime_checkable
 class CarrierProvider(Protocol):
+    """A carrier, or a marketplace's own logistics (``channel`` names the marketplace whose
+    orders it ships; ``None`` for an independent carrier). Every operation is async and
+    talks to the carrier over HTTP; a refusal (address, weight, prohibited goods) is a
+    permanent ``ChannelError`` with code ``REFUSED`` and the carrier's message."""
+
     name: str
     display_name: str
     version: str
     capabilities: frozenset[str]
+    channel: str | None
+    rate_limits: Mapping[str, RateLimit]
+    track_batch: int
 
-    async def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]: ...
+    async def rates(self, account: CarrierAccount, request: ShipmentRequest) -> Sequence[Rate]: ...
+
+    async def buy_label(self, account: CarrierAccount, request: ShipmentRequest, service: str) -> Label: ...
+
+    async def find_label(self, account: CarrierAccount, request: ShipmentRequest) -> Label | None: ...
+
+    async def void_label(self, account: CarrierAccount, label: Label) -> None: ...
+
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]: ...
+
+    def parse_webhook(
+        self, account: CarrierAccount, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[TrackingResult]: ...
+
+    async def schedule_pickup(self, account: CarrierAccount, request: PickupRequest) -> Pickup: ...
+
+    async def create_manifest(self, account: CarrierAccount, items: Sequence[ManifestItem]) -> Manifest: ...
+
+    async def validate_address(self, account: CarrierAccount, address: Address) -> AddressCheck: ...
 
 
 @runtime_checkable
@@ -970,8 +1345,49 @@ class PaymentBase(_Base):
 
 
 class CarrierBase(_Base):
-    async def track(self, tracking_number: str) -> Sequence[Mapping[str, Any]]:
+    """Subclass and override what the carrier offers; declare it in ``capabilities``.
+
+    ``track_batch``: how many tracking numbers one :meth:`track` call may carry (the core
+    splits its sweeps accordingly)."""
+
+    channel: str | None = None
+    rate_limits: Mapping[str, RateLimit] = {}
+    track_batch: int = 1
+
+    async def rates(self, account: CarrierAccount, request: ShipmentRequest) -> Sequence[Rate]:
+        raise self._unsupported("rates")
+
+    async def buy_label(self, account: CarrierAccount, request: ShipmentRequest, service: str) -> Label:
+        raise self._unsupported("buy_label")
+
+    async def find_label(self, account: CarrierAccount, request: ShipmentRequest) -> Label | None:
+        raise self._unsupported("find_label")
+
+    async def void_label(self, account: CarrierAccount, label: Label) -> None:
+        raise self._unsupported("void_label")
+
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         raise self._unsupported("track")
+
+    def parse_webhook(
+        self, account: CarrierAccount, headers: Mapping[str, str], body: bytes
+    ) -> Sequence[TrackingResult]:
+        """Verify a tracking push (constant time) and return what it says. Raise
+        ``ChannelError(code="SIGNATURE")`` when it does not verify (HTTP 401) and
+        ``ChannelError(code="MALFORMED")`` for a verified body that is not what the carrier
+        sends (HTTP 400)."""
+        raise self._unsupported("parse_webhook")
+
+    async def schedule_pickup(self, account: CarrierAccount, request: PickupRequest) -> Pickup:
+        raise self._unsupported("schedule_pickup")
+
+    async def create_manifest(self, account: CarrierAccount, items: Sequence[ManifestItem]) -> Manifest:
+        raise self._unsupported("create_manifest")
+
+    async def validate_address(self, account: CarrierAccount, address: Address) -> AddressCheck:
+        raise self._unsupported("validate_address")
 
 
 class TaxBase(_Base):

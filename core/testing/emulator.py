@@ -40,13 +40,17 @@ class Faults:
     malformed: float = 0.0  #: HTTP 200 with a truncated JSON body
     duplicate_page: float = 0.0  #: a page served again instead of the next one
     shuffle_pages: bool = False  #: rows of a page in random order
+    #: the request is carried out but its answer is lost (a 504 after ``timeout_seconds``):
+    #: what a client must survive without doing the work twice (buying a label, charging)
+    lost_answer: float = 0.0
     retry_after: float = 0.2
     timeout_seconds: float = 10.0
     seed: int = 0
 
     @classmethod
-    def failing(cls, rate: float, seed: int = 0) -> Faults:
-        """``rate`` of requests fail, split between 429s, 5xx, timeouts and bad JSON."""
+    def failing(cls, rate: float, seed: int = 0, *, lost_answer: float = 0.0) -> Faults:
+        """``rate`` of requests fail, split between 429s, 5xx, timeouts and bad JSON; and
+        ``lost_answer`` of the others are carried out with their answer lost."""
         share = rate / 4
         return cls(
             throttle=share,
@@ -55,6 +59,7 @@ class Faults:
             malformed=share,
             duplicate_page=rate / 2,
             shuffle_pages=True,
+            lost_answer=lost_answer,
             seed=seed,
             timeout_seconds=2.0,
         )
@@ -256,6 +261,14 @@ class Emulator:
                     reply = await handler(request)
                 except (ValueError, KeyError, json.JSONDecodeError) as exc:
                     reply = self.error(400, "bad_request", f"malformed request: {exc}")
+                if (
+                    self.faults.lost_answer
+                    and request.path not in self.fault_free
+                    and self.rng.random() < self.faults.lost_answer
+                ):
+                    self.injected["lost_answer"] += 1
+                    await asyncio.sleep(self.faults.timeout_seconds)
+                    reply = self.error(504, "timeout", "upstream timed out")
         raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
         headers = {"content-type": "application/json", **reply.headers}
         await send(

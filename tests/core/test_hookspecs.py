@@ -22,6 +22,7 @@ import pytest
 
 from crossdock import (
     Address,
+    CarrierAccount,
     ChannelOrder,
     Money,
     PaymentMethodOption,
@@ -145,8 +146,12 @@ async def _payment_providers(plugins: Plugins, caplog: pytest.LogCaptureFixture)
 
 
 async def _carriers(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
-    events = await plugins.carriers["pigeon"].track("PG123")
-    assert [dict(e) for e in events] == [{"status": "in_transit", "number": "PG123"}]
+    from crossdock.testing.carriers import sample_request
+
+    pigeon = plugins.carriers["pigeon"]
+    account = CarrierAccount(id=1, tenant="t", carrier="pigeon", credentials={})
+    [rate] = await pigeon.rates(account, sample_request("r1"))
+    assert (rate.service, rate.price) == ("coo", Money.of("8.00", "EUR"))  # 800 g
 
 
 async def _tax_engines(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -16,7 +17,9 @@ from crossdock import (
     MarketplaceBase,
     MarketplaceCapability,
     Money,
+    NotSupported,
     PaymentBase,
+    TrackingResult,
     hookimpl,
 )
 from crossdock.testing import load_plugins
@@ -41,10 +44,22 @@ class Carrier:
     name = "courier"
     display_name = "Courier"
     version = "2"
-    capabilities = frozenset({"tracking"})
+    capabilities = frozenset({"carrier.tracking"})
+    channel = None
+    rate_limits: dict[str, object] = {}
+    track_batch = 10
 
-    async def track(self, tracking_number: str) -> list[dict[str, str]]:
-        return [{"status": "in_transit", "number": tracking_number}]
+    async def track(self, account: object, tracking_numbers: list[str]) -> list[object]:
+        return [TrackingResult(number, [], found=False) for number in tracking_numbers]
+
+    async def _unsupported(self, *args: object) -> NoReturn:
+        raise NotSupported("courier only tracks")
+
+    rates = buy_label = find_label = void_label = schedule_pickup = _unsupported
+    create_manifest = validate_address = _unsupported
+
+    def parse_webhook(self, *args: object) -> NoReturn:
+        raise NotSupported("courier only tracks")
 
 
 class Tax:
@@ -188,7 +203,7 @@ def test_registers_every_kind_and_lists_it() -> None:
         ("courier", "carrier", "good"),
         ("nowhere_tax", "tax", "good"),
     }
-    assert plugins.carriers["courier"].capabilities == {"tracking"}
+    assert plugins.carriers["courier"].capabilities == {"carrier.tracking"}
     assert plugins.emulators == {"fine": FineEmulator}
 
 

@@ -47,3 +47,13 @@ class Variant(TenantScoped, Timestamped, Base):
     cost_currency: Mapped[str | None] = mapped_column(String(3))
     #: The VAT/GST rate class (standard, reduced, zero, books, food ...) tax engines apply.
     tax_class: Mapped[str] = mapped_column(String(32), default="standard", server_default="standard")
+    #: What carriers need: the packed size in millimetres, the customs tariff code, the
+    #: country of origin, the customs description, and the ``ItemFlag``s (battery, liquid,
+    #: magnet) some services refuse.
+    length_mm: Mapped[int | None]
+    width_mm: Mapped[int | None]
+    height_mm: Mapped[int | None]
+    hs_code: Mapped[str | None] = mapped_column(String(16))
+    origin_country: Mapped[str | None] = mapped_column(String(2))
+    customs_description: Mapped[str | None] = mapped_column(String(255))
+    item_flags: Mapped[list[str]] = mapped_column(Json, default=list, server_default="[]")

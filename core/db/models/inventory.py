@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -60,6 +61,8 @@ class Warehouse(TenantScoped, Timestamped, Base):
     name: Mapped[str]
     kind: Mapped[str] = mapped_column(String(16), default=WarehouseKind.OWN)
     country: Mapped[str] = mapped_column(String(2))
+    #: The ship-from address carriers are given (name, line1, city, postal_code, phone ...).
+    address: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
     #: ISO countries this warehouse ships to; empty means its own country only.
     serves_countries: Mapped[list[str]] = mapped_column(Json, default=list)
     priority: Mapped[int] = mapped_column(default=100)

@@ -171,7 +171,11 @@ class OrderHold(TenantScoped, Base):
 
 class Shipment(TenantScoped, Timestamped, Base):
     __tablename__ = "shipments"
-    __table_args__ = (Index("ix_shipments_order", "order_id"),)
+    __table_args__ = (
+        Index("ix_shipments_order", "order_id"),
+        # the tracking sweep: shipped parcels still on their way, least recently asked first
+        Index("ix_shipments_tracking", "status", "tracking_status", "tracking_checked_at"),
+    )
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
     warehouse_id: Mapped[int | None] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="SET NULL"))
@@ -187,6 +191,18 @@ class Shipment(TenantScoped, Timestamped, Base):
     #: When the channel refused the confirmation for good (a retryable failure leaves it
     #: null, and the confirmation sweep tries again).
     confirm_failed_at: Mapped[datetime | None]
+    #: Logistics: the carrier account its label was bought from, the carrier's latest
+    #: word on the parcel (``TrackingStatus`` and ``TrackingReason``), when it was scanned
+    #: last, when the tracking sweep last asked, the estimated and the actual delivery.
+    carrier_account_id: Mapped[int | None] = mapped_column(
+        ID, ForeignKey("carrier_accounts.id", ondelete="SET NULL")
+    )
+    tracking_status: Mapped[str | None] = mapped_column(String(24))
+    tracking_reason: Mapped[str | None] = mapped_column(String(32))
+    last_event_at: Mapped[datetime | None]
+    tracking_checked_at: Mapped[datetime | None]
+    estimated_delivery: Mapped[date | None] = mapped_column(Date)
+    delivered_at: Mapped[datetime | None]
 
 
 class Allocation(TenantScoped, Base):
