@@ -65,6 +65,7 @@ from crossdock.providers import (
     TrackingStatus,
 )
 from crossdock.testing.emulator import Faults, serve
+from crossdock.testing.kit import emulator_http
 
 __all__ = [
     "CarrierConformance",
@@ -306,6 +307,7 @@ class CarrierConformance:
             credentials=dict(emulator.open_account()),
             base_url=base_url,
             settings=dict(self.settings),
+            http=emulator_http(),  # the guarded pool that allows the emulators' loopback
         )
 
     def request(
