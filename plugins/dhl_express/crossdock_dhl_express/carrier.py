@@ -53,7 +53,7 @@ class DhlExpressCarrier(CarrierBase):
     name = "dhl_express"
     display_name = "DHL Express"
     version = __version__
-    channel = None
+    channel: str | None = None
     capabilities = frozenset(
         {
             CarrierCapability.RATES,
@@ -92,7 +92,9 @@ class DhlExpressCarrier(CarrierBase):
         try:
             return mapping.parse_shipment(answer or {}, service)
         except (KeyError, TypeError) as exc:
-            raise ChannelError("DHL Express: a shipment answer without its waybill", code="MALFORMED") from exc
+            raise ChannelError(
+                "DHL Express: a shipment answer without its waybill", code="MALFORMED"
+            ) from exc
 
     async def find_label(self, account: CarrierAccount, request: ShipmentRequest) -> Label | None:
         client = self._client(account)
@@ -169,7 +171,9 @@ class DhlExpressCarrier(CarrierBase):
 
     # ------------------------------------------------------------ tracking
 
-    async def track(self, account: CarrierAccount, tracking_numbers: Sequence[str]) -> Sequence[TrackingResult]:
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         client = self._client(account)
         numbers = list(dict.fromkeys(tracking_numbers))
         results: dict[str, TrackingResult] = {}
@@ -202,7 +206,9 @@ class DhlExpressCarrier(CarrierBase):
 
     async def schedule_pickup(self, account: CarrierAccount, request: PickupRequest) -> Pickup:
         client = self._client(account)
-        answer = await client.call("POST", "/pickups", body=mapping.pickup_request(client.settings, request, self.clock()))
+        answer = await client.call(
+            "POST", "/pickups", body=mapping.pickup_request(client.settings, request, self.clock())
+        )
         try:
             return mapping.parse_pickup(answer or {}, request)
         except KeyError as exc:

@@ -89,9 +89,7 @@ class DhlExpressClient:
         found"), else raises :class:`ChannelError`."""
         url = self.settings.base_url + path
         try:
-            response = await self.http.request(
-                method, url, params=params, json=body, headers=self.headers()
-            )
+            response = await self.http.request(method, url, params=params, json=body, headers=self.headers())
         except httpx.TimeoutException as exc:
             raise ChannelError(f"DHL Express {path} timed out", code="TIMEOUT", retryable=True) from exc
         except httpx.TransportError as exc:

@@ -40,7 +40,7 @@ from crossdock.testing.emulator import Emulator, Faults, Reply, Request
 
 __all__ = ["DhlExpressEmulator", "Received"]
 
-_query: contextvars.ContextVar[list[tuple[str, str]]] = contextvars.ContextVar("dhl_query", default=[])
+_query: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar("dhl_query", default=())
 _path: contextvars.ContextVar[str] = contextvars.ContextVar("dhl_path", default="")
 
 TITLES = {
@@ -77,7 +77,10 @@ POSTCODES = {
     "CN": r"\d{6}",
     "VN": r"\d{6}",
 }
-EU = frozenset("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split())
+EU = frozenset(
+    {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
+    | {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+)
 TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2}) ?GMT[+-]\d{2}:\d{2}$")
 E998 = "998: ShipTimeStamp is not well formatted.(Expected Sample Format : '2010-02-11T17:10:09 GMT+01:00')"
 BAD_ACCOUNT = "The account number is not found or invalid. Please check the account number and retry."
@@ -87,7 +90,10 @@ SCAN_CODES: Mapping[tuple[TrackingStatus, TrackingReason | None], tuple[str, str
     (TrackingStatus.PICKED_UP, None): ("PU", "Shipment picked up"),
     (TrackingStatus.IN_TRANSIT, None): ("AF", "Arrived at DHL Sort Facility"),
     (TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_HOLD): ("UD", "Clearance event: held by customs"),
-    (TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_DOCUMENTS): ("CD", "Clearance delay: documents requested"),
+    (TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_DOCUMENTS): (
+        "CD",
+        "Clearance delay: documents requested",
+    ),
     (TrackingStatus.ON_HOLD, TrackingReason.DUTIES_UNPAID): ("HP", "Held for payment of duties and taxes"),
     (TrackingStatus.ON_HOLD, TrackingReason.DAMAGED): ("DM", "Shipment damaged"),
     (TrackingStatus.ON_HOLD, None): ("OH", "Shipment on hold"),
@@ -148,7 +154,10 @@ REFERENCE = _obj(
     ["value"],
     value=_s("string", 1, 35),
     typeCode=_s(
-        "string", 2, 3, enum=["AAO", "CU", "FF", "FN", "IBC", "LLR", "OBC", "PRN", "ACP", "ACS", "ACR", "CDN", "STD", "CO"]
+        "string",
+        2,
+        3,
+        enum=["AAO", "CU", "FF", "FN", "IBC", "LLR", "OBC", "PRN", "ACP", "ACS", "ACR", "CDN", "STD", "CO"],
     ),
 )
 PACKAGE = _obj(
@@ -188,11 +197,15 @@ CONTACT = _obj(
     companyName=_s("string", 1, 100),
     fullName=_s("string", 1, 255),
 )
-PARTY = _obj(["postalAddress", "contactInformation"], False, postalAddress=POSTAL_ADDRESS, contactInformation=CONTACT)
+PARTY = _obj(
+    ["postalAddress", "contactInformation"], False, postalAddress=POSTAL_ADDRESS, contactInformation=CONTACT
+)
 RATES = _obj(
     ["customerDetails", "plannedShippingDateAndTime", "unitOfMeasurement", "isCustomsDeclarable", "packages"],
     False,
-    customerDetails=_obj(["shipperDetails", "receiverDetails"], shipperDetails=RATING_ADDRESS, receiverDetails=RATING_ADDRESS),
+    customerDetails=_obj(
+        ["shipperDetails", "receiverDetails"], shipperDetails=RATING_ADDRESS, receiverDetails=RATING_ADDRESS
+    ),
     accounts=_arr(ACCOUNT, None, 2),
     productCode=_s("string", 1, 6),
     plannedShippingDateAndTime=_s("string", 1, 29),
@@ -214,9 +227,19 @@ LINE_ITEM = _obj(
     number=_s("integer", minimum=1, maximum=999),
     description=_s("string", 1, 512),
     price=_s("number", minimum=0, maximum=999999999999999),
-    quantity=_obj(["value", "unitOfMeasurement"], value=_s("integer", minimum=1, maximum=1000000000), unitOfMeasurement=_s("string")),
+    quantity=_obj(
+        ["value", "unitOfMeasurement"],
+        value=_s("integer", minimum=1, maximum=1000000000),
+        unitOfMeasurement=_s("string"),
+    ),
     commodityCodes=_arr(
-        _obj(["typeCode", "value"], typeCode=_s("string", enum=["outbound", "inbound"]), value=_s("string", 2, 18)), None, 2
+        _obj(
+            ["typeCode", "value"],
+            typeCode=_s("string", enum=["outbound", "inbound"]),
+            value=_s("string", 2, 18),
+        ),
+        None,
+        2,
     ),
     manufacturerCountry=_s("string", 2, 2),
     weight=_obj(
@@ -263,7 +286,9 @@ SHIPMENTS = _obj(
         ),
     ),
     customerReferences=_arr(REFERENCE, None, 999),
-    customerDetails=_obj(["shipperDetails", "receiverDetails"], False, shipperDetails=PARTY, receiverDetails=PARTY),
+    customerDetails=_obj(
+        ["shipperDetails", "receiverDetails"], False, shipperDetails=PARTY, receiverDetails=PARTY
+    ),
     content=_obj(
         ["packages", "isCustomsDeclarable", "description", "incoterm", "unitOfMeasurement"],
         False,
@@ -275,12 +300,31 @@ SHIPMENTS = _obj(
         description=_s("string", 1, 70),
         incoterm=_s(
             "string",
-            enum=["EXW", "FCA", "CPT", "CIP", "DPU", "DAP", "DDP", "FAS", "FOB", "CFR", "CIF", "DAF", "DAT", "DDU", "DEQ", "DES"],
+            enum=[
+                "EXW",
+                "FCA",
+                "CPT",
+                "CIP",
+                "DPU",
+                "DAP",
+                "DDP",
+                "FAS",
+                "FOB",
+                "CFR",
+                "CIF",
+                "DAF",
+                "DAT",
+                "DDU",
+                "DEQ",
+                "DES",
+            ],
         ),
         unitOfMeasurement=_s("string", enum=["metric", "imperial"]),
     ),
 )
-PICKUP_PARTY = _obj(["postalAddress", "contactInformation"], postalAddress=POSTAL_ADDRESS, contactInformation=CONTACT)
+PICKUP_PARTY = _obj(
+    ["postalAddress", "contactInformation"], postalAddress=POSTAL_ADDRESS, contactInformation=CONTACT
+)
 PICKUPS = _obj(
     ["plannedPickupDateAndTime", "accounts", "customerDetails", "shipmentDetails"],
     False,
@@ -289,7 +333,9 @@ PICKUPS = _obj(
     location=_s("string", None, 80),
     accounts=_arr(ACCOUNT, 1, 5),
     remark=_s("string"),
-    customerDetails=_obj(["shipperDetails"], False, shipperDetails=PICKUP_PARTY, receiverDetails=PICKUP_PARTY),
+    customerDetails=_obj(
+        ["shipperDetails"], False, shipperDetails=PICKUP_PARTY, receiverDetails=PICKUP_PARTY
+    ),
     shipmentDetails=_arr(
         _obj(
             ["productCode", "isCustomsDeclarable", "unitOfMeasurement", "packages"],
@@ -337,9 +383,13 @@ def validate(schema: Mapping[str, Any], value: Any, pointer: str = "#") -> list[
                 problems.append(f"{pointer}: extraneous key [{key}] is not permitted")
     elif kind == "array":
         if "minItems" in schema and len(value) < schema["minItems"]:
-            problems.append(f"{pointer}: expected minimum item count: {schema['minItems']}, found: {len(value)}")
+            problems.append(
+                f"{pointer}: expected minimum item count: {schema['minItems']}, found: {len(value)}"
+            )
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            problems.append(f"{pointer}: expected maximum item count: {schema['maxItems']}, found: {len(value)}")
+            problems.append(
+                f"{pointer}: expected maximum item count: {schema['maxItems']}, found: {len(value)}"
+            )
         for index, item in enumerate(value):
             problems += validate(schema["items"], item, f"{pointer}/{index}")
     elif kind == "string":
@@ -396,7 +446,7 @@ class Received:
 
     method: str
     path: str
-    query: list[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
     headers: dict[str, str]
     body: Any
 
@@ -435,7 +485,9 @@ class DhlExpressEmulator(Emulator):
     def open_account(self, site: str | None = None) -> dict[str, str]:
         """A DHL Express customer account with MyDHL API credentials."""
         number = f"{len(self.accounts) + 950000001:09d}"
-        account = Account(number, f"ap{secrets.token_hex(6)}", secrets.token_urlsafe(12), site or self.default_site)
+        account = Account(
+            number, f"ap{secrets.token_hex(6)}", secrets.token_urlsafe(12), site or self.default_site
+        )
         self.accounts[number] = account
         return {"api_key": account.api_key, "api_secret": account.api_secret, "account_number": number}
 
@@ -459,13 +511,19 @@ class DhlExpressEmulator(Emulator):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("type") == "http":
-            _query.set(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True))
+            _query.set(tuple(parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)))
             _path.set(scope.get("path", ""))
         await super().__call__(scope, receive, send)
 
     def error_body(self, status: int, code: str, message: str) -> Any:
         title, text = TITLES.get(status, ("Error", "Error"))
-        return {"instance": f"/expressapi{_path.get()}", "detail": message, "title": title, "message": text, "status": str(status)}
+        return {
+            "instance": f"/expressapi{_path.get()}",
+            "detail": message,
+            "title": title,
+            "message": text,
+            "status": str(status),
+        }
 
     def _problem(self, problem: _Problem) -> Reply:
         body = self.error_body(problem.status, "", problem.detail)
@@ -485,7 +543,11 @@ class DhlExpressEmulator(Emulator):
                 account = self._authenticate(request)
                 reference = request.headers.get("message-reference")
                 if reference is not None and not 28 <= len(reference) <= 36:
-                    raise _Problem(400, "Parameters not having correct format: Message-Reference (minLength=28, maxLength=36)")
+                    raise _Problem(
+                        400,
+                        "Parameters not having correct format: Message-Reference "
+                        "(minLength=28, maxLength=36)",
+                    )
                 reply: Reply = await handler(request, account, query)
                 return reply
             except _Problem as problem:
@@ -562,7 +624,9 @@ class DhlExpressEmulator(Emulator):
     def _product(self, code: str, lane: str) -> tuple[str, str, float, float, int]:
         product = PRODUCTS.get(code)
         if product is None:
-            raise _Problem(400, f"The requested product(s) '{code}' not available based on your search criteria")
+            raise _Problem(
+                400, f"The requested product(s) '{code}' not available based on your search criteria"
+            )
         if product[1] != lane:
             raise _Problem(
                 400,
@@ -588,18 +652,25 @@ class DhlExpressEmulator(Emulator):
 
     # ------------------------------------------------------------ rates
 
-    async def _rates(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _rates(self, request: Request, account: Account, query: Sequence[tuple[str, str]]) -> Reply:
         body = self._validated(RATES, request)
-        self._own_account(account, body.get("accounts") or [{"typeCode": "shipper", "number": account.number}])
+        self._own_account(
+            account, body.get("accounts") or [{"typeCode": "shipper", "number": account.number}]
+        )
         day = self._planned(body["plannedShippingDateAndTime"])
-        shipper, receiver = body["customerDetails"]["shipperDetails"], body["customerDetails"]["receiverDetails"]
+        shipper, receiver = (
+            body["customerDetails"]["shipperDetails"],
+            body["customerDetails"]["receiverDetails"],
+        )
         self._postcode(shipper, "#/customerDetails/shipperDetails")
         self._postcode(receiver, "#/customerDetails/receiverDetails")
         kg = self._weights(body["packages"])
         origin, destination = shipper["countryCode"].upper(), receiver["countryCode"].upper()
         lane = self._lane(origin, destination, bool(body["isCustomsDeclarable"]))
         if lane == "goods" and not body.get("monetaryAmount"):
-            raise _Problem(400, "A dutiable shipment needs its declared value (monetaryAmount typeCode declaredValue)")
+            raise _Problem(
+                400, "A dutiable shipment needs its declared value (monetaryAmount typeCode declaredValue)"
+            )
         codes = [c for c, p in PRODUCTS.items() if p[1] == lane]
         if body.get("productCode"):
             self._product(body["productCode"], lane)
@@ -634,7 +705,9 @@ class DhlExpressEmulator(Emulator):
 
     # ------------------------------------------------------------ shipments
 
-    async def _create_shipment(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _create_shipment(
+        self, request: Request, account: Account, query: Sequence[tuple[str, str]]
+    ) -> Reply:
         body = self._validated(SHIPMENTS, request)
         self._own_account(account, body["accounts"])
         day = self._planned(body["plannedShippingDateAndTime"])
@@ -646,16 +719,21 @@ class DhlExpressEmulator(Emulator):
         kg = self._weights(content["packages"])
         origin, destination = shipper["countryCode"].upper(), receiver["countryCode"].upper()
         dutiable = bool(content["isCustomsDeclarable"])
-        if origin != destination and not (origin in EU and destination in EU) and not dutiable:
-            if PRODUCTS.get(body["productCode"], ("", "goods"))[1] == "goods":
-                raise _Problem(400, f"Product '{body['productCode']}' carries dutiable goods: isCustomsDeclarable must be true")
+        crossing = origin != destination and not (origin in EU and destination in EU)
+        if crossing and not dutiable and PRODUCTS.get(body["productCode"], ("", ""))[1] == "goods":
+            raise _Problem(
+                400,
+                f"Product '{body['productCode']}' carries dutiable goods: isCustomsDeclarable must be true",
+            )
         product = self._product(body["productCode"], self._lane(origin, destination, dutiable))
         if dutiable:
             if "declaredValue" not in content or "declaredValueCurrency" not in content:
                 raise _Problem(400, "A dutiable shipment needs declaredValue and declaredValueCurrency")
             if "exportDeclaration" not in content:
                 raise _Problem(400, "If the shipment is dutiable, exportDeclaration element must be provided")
-        references = [r["value"] for r in body.get("customerReferences") or () if r.get("typeCode", "CU") == "CU"]
+        references = [
+            r["value"] for r in body.get("customerReferences") or () if r.get("typeCode", "CU") == "CU"
+        ]
         reference = references[0] if references else ""
         n = next(self._awbs)
         awb = f"{5_000_000_000 + n:010d}"
@@ -665,7 +743,9 @@ class DhlExpressEmulator(Emulator):
         record.tracking_numbers = [awb]
         self.book.by_tracking[awb] = record
         pieces = [f"JD01460000{n:06d}{i:04d}" for i in range(1, len(content["packages"]) + 1)]
-        options = {o["typeCode"]: o for o in (body.get("outputImageProperties") or {}).get("imageOptions") or ()}
+        options = {
+            o["typeCode"]: o for o in (body.get("outputImageProperties") or {}).get("imageOptions") or ()
+        }
         label = pdf_document("DHL EXPRESS", product[0], f"WAYBILL {awb}", *pieces)
         waybill = pdf_document("DHL EXPRESS WAYBILL DOC", f"WAYBILL {awb}", f"REF {reference}")
         invoice = None
@@ -675,18 +755,28 @@ class DhlExpressEmulator(Emulator):
         self.shipments[awb] = shipment
         documents = [{"imageFormat": "PDF", "content": base64.b64encode(label).decode(), "typeCode": "label"}]
         if invoice is not None:
-            documents.append({"imageFormat": "PDF", "content": base64.b64encode(invoice).decode(), "typeCode": "invoice"})
+            documents.append(
+                {"imageFormat": "PDF", "content": base64.b64encode(invoice).decode(), "typeCode": "invoice"}
+            )
         answer: dict[str, Any] = {
             "url": "https://express.api.dhl.com/mydhlapi/shipments",
             "shipmentTrackingNumber": awb,
             "trackingUrl": f"https://express.api.dhl.com/mydhlapi/shipments/{awb}/tracking",
             "packages": [
-                {"referenceNumber": i, "trackingNumber": piece, "trackingUrl": f"https://express.api.dhl.com/mydhlapi/shipments/{awb}/tracking?PieceID={piece}"}
+                {
+                    "referenceNumber": i,
+                    "trackingNumber": piece,
+                    "trackingUrl": f"https://express.api.dhl.com/mydhlapi/shipments/{awb}/tracking?PieceID={piece}",
+                }
                 for i, piece in enumerate(pieces, 1)
             ],
             "documents": documents,
             "shipmentCharges": [
-                {"currencyType": "BILLC", "priceCurrency": CURRENCIES.get(account.country, "USD"), "price": self._price(product, kg)}
+                {
+                    "currencyType": "BILLC",
+                    "priceCurrency": CURRENCIES.get(account.country, "USD"),
+                    "price": self._price(product, kg),
+                }
             ],
         }
         if body["pickup"]["isRequested"]:
@@ -706,13 +796,25 @@ class DhlExpressEmulator(Emulator):
     def _views(query: Mapping[str, str]) -> tuple[str, str]:
         view = query.get("trackingView", "all-checkpoints")
         detail = query.get("levelOfDetail", "shipment")
-        views = ["last-checkpoint", "all-checkpoints", "bbx-children", "advance-shipment", "shipment-details-only"]
+        views = [
+            "last-checkpoint",
+            "all-checkpoints",
+            "bbx-children",
+            "advance-shipment",
+            "shipment-details-only",
+        ]
         if view not in views:
             raise _Problem(
-                400, f"Parameters not having correct format: trackingView (valid parameters for trackingView are [{', '.join(views)}]"
+                400,
+                "Parameters not having correct format: trackingView (valid parameters for trackingView "
+                f"are [{', '.join(views)}]",
             )
         if detail not in ("shipment", "piece", "all"):
-            raise _Problem(400, "Parameters not having correct format: levelOfDetail (valid parameters are [shipment, piece, all]")
+            raise _Problem(
+                400,
+                "Parameters not having correct format: levelOfDetail "
+                "(valid parameters are [shipment, piece, all]",
+            )
         return view, detail
 
     def _events(self, shipment: Shipment) -> list[dict[str, Any]]:
@@ -730,7 +832,9 @@ class DhlExpressEmulator(Emulator):
                     "time": moment.strftime("%H:%M:%S"),
                     "typeCode": code,
                     "description": text,
-                    "serviceArea": [{"code": city[:3] or "XXX", "description": f"{city}-{origin.get('countryCode', '')}"}],
+                    "serviceArea": [
+                        {"code": city[:3] or "XXX", "description": f"{city}-{origin.get('countryCode', '')}"}
+                    ],
                 }
             )
         return events
@@ -748,12 +852,17 @@ class DhlExpressEmulator(Emulator):
             "shipmentTimestamp": f"{shipment.planned.isoformat()}T00:00:00",
             "productCode": body["productCode"],
             "description": body["content"]["description"],
-            "shipperDetails": {"name": body["customerDetails"]["shipperDetails"]["contactInformation"]["companyName"]},
-            "receiverDetails": {"name": body["customerDetails"]["receiverDetails"]["contactInformation"]["fullName"]},
+            "shipperDetails": {
+                "name": body["customerDetails"]["shipperDetails"]["contactInformation"]["companyName"]
+            },
+            "receiverDetails": {
+                "name": body["customerDetails"]["receiverDetails"]["contactInformation"]["fullName"]
+            },
             "totalWeight": round(sum(p["weight"] for p in body["content"]["packages"]), 3),
             "unitOfMeasurements": "metric",
             "shipperReferences": [
-                {"value": r["value"], "typeCode": r.get("typeCode", "CU")} for r in body.get("customerReferences") or ()
+                {"value": r["value"], "typeCode": r.get("typeCode", "CU")}
+                for r in body.get("customerReferences") or ()
             ],
             "events": events,
             "numberOfPieces": len(shipment.pieces),
@@ -771,35 +880,47 @@ class DhlExpressEmulator(Emulator):
             return None
         return shipment
 
-    async def _track_one(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _track_one(self, request: Request, account: Account, query: Sequence[tuple[str, str]]) -> Reply:
         view, detail = self._views(dict(query))
         shipment = self._visible(request.args[0], account)
         if shipment is None or (view != "shipment-details-only" and not self._events(shipment)):
             raise _Problem(404, "No data found")
         return Reply(200, {"shipments": [self._shipment_view(shipment, view, detail)]})
 
-    async def _track_many(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _track_many(
+        self, request: Request, account: Account, query: Sequence[tuple[str, str]]
+    ) -> Reply:
         params = dict(query)
         view, detail = self._views(params)
         numbers = [v for k, v in query if k == "shipmentTrackingNumber" and v]
         reference = params.get("shipmentReference")
         if reference:
-            missing = [k for k in ("shipperAccountNumber", "dateRangeFrom", "dateRangeTo") if not params.get(k)]
+            missing = [
+                k for k in ("shipperAccountNumber", "dateRangeFrom", "dateRangeTo") if not params.get(k)
+            ]
             if missing:
                 raise _Problem(400, f"Missing mandatory parameters: {', '.join(missing)}")
             if params["shipperAccountNumber"] != account.number:
                 raise _Problem(400, BAD_ACCOUNT)
             try:
-                since, until = date.fromisoformat(params["dateRangeFrom"]), date.fromisoformat(params["dateRangeTo"])
+                since, until = (
+                    date.fromisoformat(params["dateRangeFrom"]),
+                    date.fromisoformat(params["dateRangeTo"]),
+                )
             except ValueError as exc:
-                raise _Problem(400, "Parameters not having correct format: dateRangeFrom, dateRangeTo (YYYY-MM-DD)") from exc
+                raise _Problem(
+                    400, "Parameters not having correct format: dateRangeFrom, dateRangeTo (YYYY-MM-DD)"
+                ) from exc
             kind = params.get("shipmentReferenceType", "CU")
             found = [
                 s
                 for s in self.shipments.values()
                 if s.account == account.number
                 and since <= s.planned <= until
-                and any(r["value"] == reference and r.get("typeCode", "CU") == kind for r in s.body.get("customerReferences") or ())
+                and any(
+                    r["value"] == reference and r.get("typeCode", "CU") == kind
+                    for r in s.body.get("customerReferences") or ()
+                )
             ]
             if not found:
                 raise _Problem(404, f"No Shipments Found for ReferenceID | {reference}")
@@ -815,7 +936,7 @@ class DhlExpressEmulator(Emulator):
             raise _Problem(404, "No data found")
         return Reply(200, {"shipments": shown})
 
-    async def _get_image(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _get_image(self, request: Request, account: Account, query: Sequence[tuple[str, str]]) -> Reply:
         params = dict(query)
         missing = [k for k in ("shipperAccountNumber", "typeCode", "pickupYearAndMonth") if not params.get(k)]
         if missing:
@@ -829,7 +950,9 @@ class DhlExpressEmulator(Emulator):
         shipment = self._visible(request.args[0], account)
         image = None
         if shipment is not None and f"{shipment.planned:%Y-%m}" == params["pickupYearAndMonth"]:
-            image = {"waybill": shipment.waybill, "commercial-invoice": shipment.invoice}.get(params["typeCode"])
+            image = {"waybill": shipment.waybill, "commercial-invoice": shipment.invoice}.get(
+                params["typeCode"]
+            )
         if image is None:
             raise _Problem(404, "1504: No document images found for the provided search criteria.")
         return Reply(
@@ -848,15 +971,24 @@ class DhlExpressEmulator(Emulator):
 
     # ------------------------------------------------------------ pickups
 
-    async def _book_pickup(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _book_pickup(
+        self, request: Request, account: Account, query: Sequence[tuple[str, str]]
+    ) -> Reply:
         body = self._validated(PICKUPS, request)
         self._own_account(account, body["accounts"])
         day = self._planned(body["plannedPickupDateAndTime"])
-        self._postcode(body["customerDetails"]["shipperDetails"]["postalAddress"], "#/customerDetails/shipperDetails/postalAddress")
+        self._postcode(
+            body["customerDetails"]["shipperDetails"]["postalAddress"],
+            "#/customerDetails/shipperDetails/postalAddress",
+        )
         for entry in body["shipmentDetails"]:
             self._weights(entry["packages"])
         number = self._pickup_number(day)
-        awbs = [e.get("shipmentTrackingNumber") for e in body["shipmentDetails"] if e.get("shipmentTrackingNumber")]
+        awbs = [
+            e.get("shipmentTrackingNumber")
+            for e in body["shipmentDetails"]
+            if e.get("shipmentTrackingNumber")
+        ]
         self.pickups[number] = PickupBooking(number, account.number, awbs[0] if len(awbs) == 1 else None)
         ready = TIMESTAMP.match(body["plannedPickupDateAndTime"])
         return Reply(
@@ -868,7 +1000,9 @@ class DhlExpressEmulator(Emulator):
             },
         )
 
-    async def _cancel_pickup(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _cancel_pickup(
+        self, request: Request, account: Account, query: Sequence[tuple[str, str]]
+    ) -> Reply:
         params = dict(query)
         missing = [k for k in ("requestorName", "reason") if not params.get(k)]
         if missing:
@@ -890,16 +1024,22 @@ class DhlExpressEmulator(Emulator):
 
     # ------------------------------------------------------------ addresses
 
-    async def _address_validate(self, request: Request, account: Account, query: list[tuple[str, str]]) -> Reply:
+    async def _address_validate(
+        self, request: Request, account: Account, query: Sequence[tuple[str, str]]
+    ) -> Reply:
         params = dict(query)
         missing = [k for k in ("type", "countryCode") if not params.get(k)]
         if missing:
             raise _Problem(400, f"Missing mandatory parameters: {', '.join(missing)}")
         if params["type"] not in ("pickup", "delivery"):
-            raise _Problem(400, "Parameters not having correct format: type (valid parameters are [pickup, delivery])")
+            raise _Problem(
+                400, "Parameters not having correct format: type (valid parameters are [pickup, delivery])"
+            )
         country = params["countryCode"].upper()
         if len(country) != 2:
-            raise _Problem(400, "Parameters not having correct format: countryCode (minLength=2, maxLength=2)")
+            raise _Problem(
+                400, "Parameters not having correct format: countryCode (minLength=2, maxLength=2)"
+            )
         for key, limit in (("postalCode", 12), ("cityName", 45), ("countyName", 45)):
             if len(params.get(key, "")) > limit:
                 raise _Problem(400, f"Parameters not having correct format: {key} (maxLength={limit})")
@@ -916,7 +1056,11 @@ class DhlExpressEmulator(Emulator):
                         "countryCode": country,
                         "postalCode": postal,
                         "cityName": city.upper(),
-                        "serviceArea": {"code": city[:3].upper(), "description": f"{city.upper()}-{country}", "GMTOffset": "+00:00"},
+                        "serviceArea": {
+                            "code": city[:3].upper(),
+                            "description": f"{city.upper()}-{country}",
+                            "GMTOffset": "+00:00",
+                        },
                     }
                 ]
             },

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -68,7 +68,8 @@ DESCRIPTION_MAX = 70  # content.description maxLength
 
 #: the EU customs union: a parcel between two members is not declared to customs
 EU = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+    {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
+    | {"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
 )
 
 #: global product codes sold as economy (day-definite) rather than time-definite express
@@ -397,7 +398,9 @@ def parse_shipment(body: Mapping[str, Any], service: str) -> Label:
         documents=parse_documents(body.get("documents")),
         service=service,
         price=_price(body.get("shipmentCharges")),
-        estimated_delivery=_date(estimated.get("estimatedDeliveryDate")) if isinstance(estimated, Mapping) else None,
+        estimated_delivery=_date(estimated.get("estimatedDeliveryDate"))
+        if isinstance(estimated, Mapping)
+        else None,
         raw={
             "shipmentTrackingNumber": awb,
             "pieces": pieces,
@@ -533,7 +536,9 @@ def pickup_request(settings: DhlExpressSettings, request: PickupRequest, now: da
     if len(request.tracking_numbers) == 1:
         details["shipmentTrackingNumber"] = request.tracking_numbers[0]
     return {
-        "plannedPickupDateAndTime": planned_time(request.day, now, settings.gmt_offset, at=request.ready_time),
+        "plannedPickupDateAndTime": planned_time(
+            request.day, now, settings.gmt_offset, at=request.ready_time
+        ),
         "closeTime": request.close_time,
         "location": settings.pickup_location,
         "accounts": [{"typeCode": "shipper", "number": settings.account_number}],
@@ -547,7 +552,9 @@ def parse_pickup(body: Mapping[str, Any], request: PickupRequest) -> Pickup:
     numbers = [str(n) for n in body.get("dispatchConfirmationNumbers") or () if n]
     if not numbers:
         raise KeyError("dispatchConfirmationNumbers")
-    return Pickup(confirmation=numbers[0], day=request.day, window=f"{request.ready_time}-{request.close_time}")
+    return Pickup(
+        confirmation=numbers[0], day=request.day, window=f"{request.ready_time}-{request.close_time}"
+    )
 
 
 # --------------------------------------------------------------------------- addresses
@@ -581,7 +588,3 @@ def parse_address_check(body: Mapping[str, Any], address: Address) -> AddressChe
     if city.casefold() != (address.city or "").casefold() or postal != (address.postal_code or ""):
         suggestion = replace(address, city=city.title(), postal_code=postal)
     return AddressCheck(True, tuple(warnings), suggestion)
-
-
-def only(items: Iterable[str]) -> list[str]:
-    return [item for item in items if item]
