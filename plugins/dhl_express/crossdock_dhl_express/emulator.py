@@ -267,6 +267,10 @@ SHIPMENTS = _obj(
         location=_s("string", None, 80),
     ),
     productCode=_s("string", 1, 6),
+    getRateEstimates=_s("boolean"),
+    estimatedDeliveryDate=_obj(
+        ["isRequested"], isRequested=_s("boolean"), typeCode=_s("string", None, 4, enum=["QDDC", "QDDF"])
+    ),
     accounts=_arr(ACCOUNT, 1, 3),
     outputImageProperties=_obj(
         [],
@@ -771,14 +775,20 @@ class DhlExpressEmulator(Emulator):
                 for i, piece in enumerate(pieces, 1)
             ],
             "documents": documents,
-            "shipmentCharges": [
+        }
+        if body.get("getRateEstimates"):
+            answer["shipmentCharges"] = [
                 {
                     "currencyType": "BILLC",
                     "priceCurrency": CURRENCIES.get(account.country, "USD"),
                     "price": self._price(product, kg),
                 }
-            ],
-        }
+            ]
+        if (body.get("estimatedDeliveryDate") or {}).get("isRequested"):
+            answer["estimatedDeliveryDate"] = {
+                "estimatedDeliveryDate": (day + timedelta(days=product[4])).isoformat(),
+                "estimatedDeliveryType": body["estimatedDeliveryDate"].get("typeCode", "QDDC"),
+            }
         if body["pickup"]["isRequested"]:
             number = self._pickup_number(day)
             self.pickups[number] = PickupBooking(number, account.number, awb)

@@ -345,7 +345,9 @@ def shipment_request(
         "plannedShippingDateAndTime": planned,
         "pickup": pickup,
         "productCode": service,
+        "getRateEstimates": True,  # the answer's shipmentCharges: the label's price
         "accounts": [{"typeCode": "shipper", "number": settings.account_number}],
+        "estimatedDeliveryDate": {"isRequested": True, "typeCode": "QDDC"},
         "outputImageProperties": {"encodingFormat": "pdf", "imageOptions": image_options},
         "customerReferences": [{"value": reference_value(request), "typeCode": REFERENCE_TYPE}],
         "customerDetails": {

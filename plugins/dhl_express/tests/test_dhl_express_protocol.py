@@ -200,6 +200,8 @@ async def test_shipment_request_as_received() -> None:
     assert body["productCode"] == "P"
     assert body["pickup"] == {"isRequested": True, "closeTime": "18:00", "location": "reception"}
     assert body["customerReferences"] == [{"value": "ship-1", "typeCode": "CU"}]
+    assert body["getRateEstimates"] is True
+    assert body["estimatedDeliveryDate"] == {"isRequested": True, "typeCode": "QDDC"}
     assert body["outputImageProperties"] == {
         "encodingFormat": "pdf",
         "imageOptions": [
@@ -236,6 +238,8 @@ async def test_shipment_request_as_received() -> None:
     assert label.raw["dispatchConfirmationNumber"]
     assert len(label.raw["pieces"]) == 1
     assert {d.kind.value for d in label.documents} == {"label", "commercial_invoice"}
+    assert label.price is not None and label.price.currency == "SGD" and label.price.amount > 0
+    assert label.estimated_delivery is not None and label.estimated_delivery > date.today()
 
 
 async def test_ddu_is_sent_as_dap_and_a_domestic_label_has_no_customs() -> None:
