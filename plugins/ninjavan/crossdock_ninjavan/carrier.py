@@ -45,7 +45,6 @@ class NinjaVanCarrier(CarrierBase):
     name = "ninjavan"
     display_name = "Ninja Van"
     version = __version__
-    channel = None
     capabilities = frozenset(
         {CarrierCapability.LABELS, CarrierCapability.TRACKING, CarrierCapability.TRACKING_PUSH}
     )
@@ -166,7 +165,9 @@ class NinjaVanCarrier(CarrierBase):
                 order = {"tracking_number": number, "requested_tracking_number": requested}
             number = order.get("tracking_number")
             if not isinstance(number, str) or not number:
-                raise ChannelError("ninjavan order answer has no tracking_number", code="MALFORMED", retryable=True)
+                raise ChannelError(
+                    "ninjavan order answer has no tracking_number", code="MALFORMED", retryable=True
+                )
             numbers.append(number)
             orders.append(order)
         return await self._label(client, account, numbers, level, {"orders": orders})
@@ -192,7 +193,9 @@ class NinjaVanCarrier(CarrierBase):
 
     # ------------------------------------------------------------ tracking
 
-    async def track(self, account: CarrierAccount, tracking_numbers: Sequence[str]) -> Sequence[TrackingResult]:
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         client = self.client(account)
         numbers = list(tracking_numbers)
         if not numbers:

@@ -130,8 +130,9 @@ class NinjaVanClient:
         }
         response = await self._send("POST", path, json_body=body, headers={"Accept": "application/json"})
         if response.status_code in (400, 401, 403):
+            words = error_message(_json(response), response.status_code)
             raise NinjaVanError(
-                f"ninjavan refused the client credentials: {error_message(_json(response), response.status_code)}",
+                f"ninjavan refused the client credentials: {words}",
                 code="CREDENTIALS",
                 status=response.status_code,
             )

@@ -50,7 +50,13 @@ APPROX_VOLUMES = (
     "Trolley Required",
 )
 DATE = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-TITLES = {400: "Invalid Data", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+TITLES = {
+    400: "Invalid Data",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+}
 CUSTOMS = (TrackingReason.CUSTOMS_HOLD, TrackingReason.CUSTOMS_DOCUMENTS, TrackingReason.DUTIES_UNPAID)
 #: the free text a driver's app gives for a failed attempt (matched by words in mapping)
 FAILURE_TEXT = {
@@ -75,7 +81,11 @@ def event_for(status: TrackingStatus, reason: TrackingReason | None) -> str:
     if status == S.DELIVERY_FAILED and reason == R.DAMAGED:
         return "Delivery Exception, Parcel Damaged"
     if status == S.ON_HOLD:
-        return "International Transit, Customs Held" if reason in CUSTOMS else "International Transit, Parcel Exception"
+        return (
+            "International Transit, Customs Held"
+            if reason in CUSTOMS
+            else "International Transit, Parcel Exception"
+        )
     return {
         S.PENDING: "Pending Pickup",
         S.PICKED_UP: "Picked Up, In Transit To Origin Hub",
@@ -172,7 +182,9 @@ class NinjaVanEmulator(Emulator):
             }
         }
 
-    def _fail(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> Reply:
+    def _fail(
+        self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+    ) -> Reply:
         return Reply(status, self._envelope(status, code, message, details))
 
     def _unauthorized(self, code: str, message: str) -> Reply:
@@ -184,12 +196,14 @@ class NinjaVanEmulator(Emulator):
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         held = self.tokens.get(token)
         shipper = self.shippers.get(held[0]) if held else None
-        checked = self.guard.check(token, shipper, expires_at=held[1] if held else None)
+        checked: Shipper | Reply = self.guard.check(token, shipper, expires_at=held[1] if held else None)
         if isinstance(checked, Reply):
             return checked
         if request.args[0].upper() != checked.country:
             return self._fail(
-                403, "FORBIDDEN", f"the account is not allowed in {request.args[0].upper()} (it ships from {checked.country})"
+                403,
+                "FORBIDDEN",
+                f"the account is not allowed in {request.args[0].upper()} (it ships from {checked.country})",
             )
         return checked
 
@@ -252,7 +266,10 @@ class NinjaVanEmulator(Emulator):
         elif status == TrackingStatus.PENDING and text:
             payload["pickup_exception"] = {"state": "Pending Reschedule", "failure_reason": text}
         elif status == TrackingStatus.ON_HOLD:
-            payload["international_transit_information"] = {"state": event.partition(", ")[2], "remark": text or ""}
+            payload["international_transit_information"] = {
+                "state": event.partition(", ")[2],
+                "remark": text or "",
+            }
         return payload
 
     def tracking_push(self, tracking_number: str) -> tuple[dict[str, str], bytes]:
@@ -271,8 +288,12 @@ class NinjaVanEmulator(Emulator):
             return self._fail(400, "INVALID_REQUEST", "the body must be a JSON object")
         missing = [k for k in ("client_id", "client_secret", "grant_type") if not body.get(k)]
         if missing:
-            details = [{"field": k, "reason": "Validation Error", "message": f"{k} is required"} for k in missing]
-            return self._fail(400, "INVALID_REQUEST", "Please check your request payload for validation errors.", details)
+            details = [
+                {"field": k, "reason": "Validation Error", "message": f"{k} is required"} for k in missing
+            ]
+            return self._fail(
+                400, "INVALID_REQUEST", "Please check your request payload for validation errors.", details
+            )
         if body["grant_type"] != "client_credentials":
             return self._fail(400, "UNSUPPORTED_GRANT_TYPE", "grant_type must be client_credentials")
         shipper = self.shippers.get(str(body["client_id"]))
@@ -283,7 +304,10 @@ class NinjaVanEmulator(Emulator):
         token = secrets.token_urlsafe(24)
         expires = int(self.clock()) + self.token_ttl
         self.tokens[token] = (shipper.client_id, float(expires))
-        return Reply(200, {"access_token": token, "expires": expires, "expires_in": self.token_ttl, "token_type": "bearer"})
+        return Reply(
+            200,
+            {"access_token": token, "expires": expires, "expires_in": self.token_ttl, "token_type": "bearer"},
+        )
 
     # ------------------------------------------------------------ orders
 
@@ -314,7 +338,12 @@ class NinjaVanEmulator(Emulator):
             errors.append(bad("address.country", f"country must be one of {', '.join(COUNTRIES)}"))
             return errors
         if domestic and country != path_country:
-            errors.append(bad("address.country", f"country {country} does not match the request's country {path_country}"))
+            errors.append(
+                bad(
+                    "address.country",
+                    f"country {country} does not match the request's country {path_country}",
+                )
+            )
         pattern, required = POSTCODES[country]
         postcode = address.get("postcode")
         if postcode in (None, ""):
@@ -336,18 +365,28 @@ class NinjaVanEmulator(Emulator):
         if not isinstance(job.get("delivery_start_date"), str) or not DATE.match(job["delivery_start_date"]):
             errors.append(bad("delivery_start_date", "delivery_start_date must be yyyy-MM-dd"))
         errors += self._slot_errors(job.get("delivery_timeslot"), "delivery_timeslot", bad)
-        if job.get("is_pickup_required") is True and job.get("pickup_service_type", "Scheduled") == "Scheduled":
+        if (
+            job.get("is_pickup_required") is True
+            and job.get("pickup_service_type", "Scheduled") == "Scheduled"
+        ):
             if not isinstance(job.get("pickup_date"), str) or not DATE.match(job["pickup_date"]):
                 errors.append(bad("pickup_date", "pickup_date must be yyyy-MM-dd for a scheduled pickup"))
             errors += self._slot_errors(job.get("pickup_timeslot"), "pickup_timeslot", bad)
             if job.get("pickup_approx_volume") not in APPROX_VOLUMES:
-                errors.append(bad("pickup_approx_volume", "pickup_approx_volume is required for a scheduled pickup"))
+                errors.append(
+                    bad("pickup_approx_volume", "pickup_approx_volume is required for a scheduled pickup")
+                )
         dimensions = job.get("dimensions")
         weight = dimensions.get("weight") if isinstance(dimensions, dict) else None
         if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
             errors.append(bad("dimensions.weight", "weight (kg) is required and must be positive"))
         elif weight > self.max_weight_kg:
-            errors.append(bad("dimensions.weight", f"weight {weight} kg exceeds the maximum of {self.max_weight_kg:g} kg"))
+            errors.append(
+                bad(
+                    "dimensions.weight",
+                    f"weight {weight} kg exceeds the maximum of {self.max_weight_kg:g} kg",
+                )
+            )
         items = job.get("items")
         if international and (not isinstance(items, list) or not items):
             errors.append(bad("items", "items are required for an international order"))
@@ -361,7 +400,12 @@ class NinjaVanEmulator(Emulator):
         if not isinstance(slot, dict):
             return [bad(name, f"{name} is required")]
         if (slot.get("start_time"), slot.get("end_time")) not in TIMESLOTS:
-            return [bad(name, f"{name} {slot.get('start_time')}-{slot.get('end_time')} is not an accepted timeslot")]
+            return [
+                bad(
+                    name,
+                    f"{name} {slot.get('start_time')}-{slot.get('end_time')} is not an accepted timeslot",
+                )
+            ]
         if not slot.get("timezone"):
             return [bad(f"{name}.timezone", "timezone is required")]
         return []
@@ -388,7 +432,10 @@ class NinjaVanEmulator(Emulator):
         if requested is not None and (
             not isinstance(requested, str) or len(requested) < RTN_MIN or not RTN_PATTERN.match(requested)
         ):
-            bad("requested_tracking_number", f"requested_tracking_number must be at least {RTN_MIN} letters, digits and single hyphens")
+            bad(
+                "requested_tracking_number",
+                f"requested_tracking_number must be at least {RTN_MIN} letters, digits and single hyphens",
+            )
         reference = body.get("reference")
         merchant_ref = reference.get("merchant_order_number") if isinstance(reference, dict) else None
         if merchant_ref is not None and (not isinstance(merchant_ref, str) or len(merchant_ref) > 255):
@@ -399,15 +446,25 @@ class NinjaVanEmulator(Emulator):
         errors += self._party_errors("to", body.get("to"), country, not international)
         errors += self._job_errors(body.get("parcel_job"), international)
         if errors:
-            return self._fail(400, "VALIDATION_ERROR", "Please check your request payload for validation errors.", errors)
+            return self._fail(
+                400, "VALIDATION_ERROR", "Please check your request payload for validation errors.", errors
+            )
         if isinstance(requested, str) and requested in shipper.requested:
             return self._fail(
                 400,
                 "DUPLICATE_REQUESTED_TRACKING_NUMBER",
                 f"An order with requested tracking number {requested} already exists.",
-                [{"field": "requested_tracking_number", "reason": "Duplicate", "message": f"{requested} already exists"}],
+                [
+                    {
+                        "field": "requested_tracking_number",
+                        "reason": "Duplicate",
+                        "message": f"{requested} already exists",
+                    }
+                ],
             )
-        number = shipper.prefix + (requested if isinstance(requested, str) else f"{len(shipper.numbers) + 1:09d}")
+        number = shipper.prefix + (
+            requested if isinstance(requested, str) else f"{len(shipper.numbers) + 1:09d}"
+        )
         if isinstance(requested, str):
             shipper.requested[requested] = number
         shipper.numbers.add(number)
@@ -436,7 +493,9 @@ class NinjaVanEmulator(Emulator):
             )
         record.voided = True
         self.book.scan(number, TrackingStatus.CANCELLED)
-        return Reply(200, {"trackingId": number, "status": "Cancelled", "updatedAt": _stamp(datetime.now(UTC))})
+        return Reply(
+            200, {"trackingId": number, "status": "Cancelled", "updatedAt": _stamp(datetime.now(UTC))}
+        )
 
     # ------------------------------------------------------------ waybills, tracking
 
@@ -447,7 +506,10 @@ class NinjaVanEmulator(Emulator):
         numbers = [n for n in (request.query.get("tid") or request.query.get("tids") or "").split(",") if n]
         if not numbers:
             return self._fail(400, "VALIDATION_ERROR", "tid is required")
-        hide = (request.query.get("hide_shipper_details") or request.query.get("h") or "").lower() in ("true", "1")
+        hide = (request.query.get("hide_shipper_details") or request.query.get("h") or "").lower() in (
+            "true",
+            "1",
+        )
         lines = ["Ninja Van"]
         for number in numbers:
             record = self._record(shipper, number)
@@ -455,8 +517,14 @@ class NinjaVanEmulator(Emulator):
                 return self._fail(404, "NOT_FOUND", f"Order {number} not found.")
             order = record.request if isinstance(record.request, dict) else {}
             to = order.get("to", {})
-            lines += [number, f"{record.service} {order.get('service_type', '')}", f"To: {to.get('name', '')}"]
-            lines.append(" ".join(str(to.get("address", {}).get(k, "")) for k in ("address1", "postcode", "country")))
+            lines += [
+                number,
+                f"{record.service} {order.get('service_type', '')}",
+                f"To: {to.get('name', '')}",
+            ]
+            lines.append(
+                " ".join(str(to.get("address", {}).get(k, "")) for k in ("address1", "postcode", "country"))
+            )
             if not hide:
                 lines.append(f"From: {order.get('from', {}).get('name', '')}")
         return Reply(200, pdf_document(*lines), {"content-type": "application/pdf"})

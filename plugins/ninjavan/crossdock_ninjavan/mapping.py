@@ -383,9 +383,8 @@ def status_of(name: str, failure_reason: str | None = None) -> tuple[TrackingSta
     failure reason, for exceptions)."""
     key = name.strip().lower()
     status, reason = _LOWER.get(key, (GROUPS.get(key.partition(",")[0].strip(), S.UNKNOWN), None))
-    if reason is None and status in (S.PENDING, S.ON_HOLD, S.DELIVERY_DELAYED, S.DELIVERY_FAILED):
-        reason = reason_from_text(failure_reason)
-    elif reason is None and status == S.RETURN_TO_SENDER and failure_reason:
+    explained = (S.PENDING, S.ON_HOLD, S.DELIVERY_DELAYED, S.DELIVERY_FAILED, S.RETURN_TO_SENDER)
+    if reason is None and status in explained:
         reason = reason_from_text(failure_reason)
     return status, reason
 
@@ -458,10 +457,10 @@ def parse_tracking(body: Any, numbers: Sequence[str]) -> list[TrackingResult]:
     by_upper = {number.upper(): events for number, events in found.items()}
     results = []
     for number in numbers:
-        events = by_upper.get(number.upper())
+        held = by_upper.get(number.upper())
         results.append(
-            TrackingResult(number, events, found=True)
-            if events is not None
+            TrackingResult(number, held, found=True)
+            if held is not None
             else TrackingResult(number, [], found=False)
         )
     return results

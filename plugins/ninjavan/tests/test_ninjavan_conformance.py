@@ -10,11 +10,12 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from crossdock.money import Money
+from crossdock_ninjavan.emulator import NinjaVanEmulator
+
+from crossdock import Money
 from crossdock.providers import Address, CarrierAccount, ShipmentRequest
 from crossdock.testing.carriers import CarrierConformance, sample_request
 from crossdock.testing.emulator import Faults
-from crossdock_ninjavan.emulator import NinjaVanEmulator
 
 SG_BUYER = Address(
     name="Tan Mei Ling",
