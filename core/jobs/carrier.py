@@ -31,7 +31,7 @@ from crossdock.db.models import CarrierAccountStatus, Connection
 from crossdock.errors import ChannelError
 from crossdock.jobs.channel import tenant_slug, with_fresh_credentials
 from crossdock.jobs.registry import JobContext
-from crossdock.providers import CarrierAccount, CarrierProvider, Label, ShipmentRequest
+from crossdock.providers import CarrierAccount, CarrierProvider, ChannelConnection, Label, ShipmentRequest
 
 __all__ = ["Carrier", "buy_once", "open_carrier"]
 
@@ -58,8 +58,8 @@ class Carrier:
             if self.view.connection is None:
                 return await operation(self.view)
 
-            async def on_connection(conn: object) -> T:
-                return await operation(dataclasses.replace(self.view, connection=conn))  # type: ignore[arg-type]
+            async def on_connection(conn: ChannelConnection) -> T:
+                return await operation(dataclasses.replace(self.view, connection=conn))
 
             result, fresh = await with_fresh_credentials(
                 self.ctx, self.tenant_id, self.slug, self.view.connection, on_connection
