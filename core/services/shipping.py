@@ -81,7 +81,10 @@ __all__ = [
     "record_void",
     "request_from_json",
     "request_to_json",
+    "rule_matches",
     "save_rule",
+    "set_variant_shipping",
+    "set_warehouse_address",
     "shipment_request",
     "update_account",
     "void_check",
@@ -967,3 +970,84 @@ async def record_void(session: AsyncSession, purchase_id: int) -> None:
     ).all():
         package.tracking_number = None
     emit(session, "shipment.label_voided", f"Shipment:{shipment.id}", carrier=purchase.carrier)
+
+
+# --------------------------------------------------------------------------- catalogue and warehouse data
+
+ADDRESS_KEYS = (
+    "name",
+    "company",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "phone",
+    "email",
+)
+
+
+async def set_variant_shipping(
+    session: AsyncSession,
+    variant_id: int,
+    *,
+    length_mm: int | None,
+    width_mm: int | None,
+    height_mm: int | None,
+    hs_code: str | None,
+    origin_country: str | None,
+    customs_description: str | None,
+    item_flags: Sequence[ItemFlag],
+) -> Variant:
+    """What carriers need of a SKU: its packed size, tariff code, origin, customs wording
+    and the item flags some services refuse."""
+    variant = await session.scalar(select(Variant).where(Variant.id == variant_id).with_for_update())
+    if variant is None:
+        raise UserError("no such variant", field="id", code="NOT_FOUND")
+    for name, value in (("lengthMm", length_mm), ("widthMm", width_mm), ("heightMm", height_mm)):
+        if value is not None and not 0 < value <= 10_000:
+            raise UserError("a side measures 1 to 10,000 mm", field=name, code="OUT_OF_RANGE")
+    if hs_code is not None:
+        digits = hs_code.replace(".", "").replace(" ", "")
+        if not digits.isdigit() or not 6 <= len(digits) <= 10 or not digits.isascii():
+            raise UserError("an HS code has 6 to 10 digits", field="hsCode", code="INVALID")
+        hs_code = digits
+    variant.length_mm, variant.width_mm, variant.height_mm = length_mm, width_mm, height_mm
+    variant.hs_code = hs_code
+    variant.origin_country = country_code(origin_country, "originCountry") if origin_country else None
+    variant.customs_description = (
+        non_empty(customs_description, "customsDescription", max_length=255) if customs_description else None
+    )
+    variant.item_flags = sorted({ItemFlag(f).value for f in item_flags})
+    await session.flush()
+    return variant
+
+
+async def set_warehouse_address(
+    session: AsyncSession, warehouse_id: int, address: Mapping[str, Any]
+) -> Warehouse:
+    """The ship-from address carriers are given for a warehouse."""
+    warehouse = await session.scalar(select(Warehouse).where(Warehouse.id == warehouse_id).with_for_update())
+    if warehouse is None:
+        raise UserError("no such warehouse", field="id", code="NOT_FOUND")
+    unknown = set(address) - set(ADDRESS_KEYS)
+    if unknown:
+        raise UserError(f"unknown address fields {sorted(unknown)}", field="address", code="INVALID")
+    clean = {
+        k: non_empty(str(v), f"address.{k}", max_length=128)
+        for k, v in address.items()
+        if v not in (None, "")
+    }
+    if "country" in clean:
+        clean["country"] = country_code(clean["country"], "address.country")
+        if clean["country"] != warehouse.country:
+            raise UserError("the address is in another country than the warehouse", field="address.country")
+    for required in ("line1", "city"):
+        if required not in clean:
+            raise UserError(
+                f"a ship-from address needs {required}", field=f"address.{required}", code="REQUIRED"
+            )
+    warehouse.address = clean
+    await session.flush()
+    return warehouse
