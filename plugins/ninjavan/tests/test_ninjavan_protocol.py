@@ -641,3 +641,14 @@ def test_customs_items_flag_dangerous_goods() -> None:
         request, "standard", country="SG", requested="ABCDEFGHJK", parcel=request.parcels[0], settings={}
     )
     assert body["parcel_job"]["items"][0]["is_dangerous_good"] is True
+
+
+def test_the_plugin_registers_its_carrier_and_emulator() -> None:
+    from crossdock.testing import load_plugins
+
+    plugins = load_plugins(["ninjavan"])
+    carrier = plugins.carriers["ninjavan"]
+    assert carrier.channel is None
+    assert set(carrier.capabilities) == {"carrier.labels", "carrier.tracking", "carrier.tracking_push"}
+    emulator = plugins.emulators["ninjavan"]
+    assert emulator is NinjaVanEmulator and emulator.default_site == "SG"
