@@ -121,7 +121,9 @@ class NinjaVanCarrier(CarrierBase):
         """Which of ``numbers`` Ninja Van holds as live (not cancelled) orders."""
         try:
             body = await client.call(
-                "GET", "/1.0/orders/tracking-events", params={"tracking_number": ",".join(numbers)}
+                "GET",
+                "/1.0/orders/tracking-events",
+                params=[("tracking_number", number) for number in numbers],
             )
         except NinjaVanError as exc:
             if exc.code == "NOT_FOUND":
@@ -203,7 +205,9 @@ class NinjaVanCarrier(CarrierBase):
         await account.throttle("tracking")
         try:
             body = await client.call(
-                "GET", "/1.0/orders/tracking-events", params={"tracking_number": ",".join(numbers)}
+                "GET",
+                "/1.0/orders/tracking-events",
+                params=[("tracking_number", number) for number in numbers],
             )
         except NinjaVanError as exc:
             if exc.code == "NOT_FOUND":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +159,7 @@ class NinjaVanClient:
         path: str,
         *,
         json_body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         pdf: bool = False,
     ) -> Any:
         """One authenticated call: the decoded JSON answer (or the PDF's bytes with
@@ -197,7 +197,7 @@ class NinjaVanClient:
         path: str,
         *,
         json_body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         headers: Mapping[str, str],
     ) -> httpx.Response:
         try:

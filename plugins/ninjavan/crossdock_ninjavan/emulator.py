@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, ParcelRecord, pdf_document
@@ -49,6 +50,7 @@ APPROX_VOLUMES = (
     "Less than 3 Parcels",
     "Trolley Required",
 )
+RAW_QUERY = "x-emulator-raw-query"
 DATE = re.compile(r"^[12]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 TITLES = {
     400: "Invalid Data",
@@ -163,6 +165,22 @@ class NinjaVanEmulator(Emulator):
         self.route_pattern("DELETE", rf"/{cc}/2\.2/orders/([^/]+)", self._cancel)
         self.route_pattern("GET", rf"/{cc}/2\.0/reports/waybill", self._waybill)
         self.route_pattern("GET", rf"/{cc}/1\.0/orders/tracking-events", self._tracking)
+
+    # ------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # the kit's Request keeps one value per query key; the raw query string rides along
+        # in a header of our own, for parameters Ninja Van takes repeated
+        if scope.get("type") == "http":
+            raw = scope.get("query_string", b"")
+            scope = {**scope, "headers": [*scope.get("headers", ()), (RAW_QUERY.encode(), raw)]}
+        await super().__call__(scope, receive, send)
+
+    @staticmethod
+    def query_values(request: Request, key: str) -> list[str]:
+        """Every value of ``key`` in the request's query: repeated, or comma-separated."""
+        pairs = parse_qsl(request.headers.get(RAW_QUERY, ""), keep_blank_values=True)
+        return [part.strip() for k, v in pairs if k == key for part in v.split(",") if part.strip()]
 
     # ------------------------------------------------------------ envelope
 
@@ -533,7 +551,7 @@ class NinjaVanEmulator(Emulator):
         shipper = self._shipper(request)
         if isinstance(shipper, Reply):
             return shipper
-        numbers = [n.strip() for n in request.query.get("tracking_number", "").split(",") if n.strip()]
+        numbers = self.query_values(request, "tracking_number")
         if not numbers:
             return self._fail(400, "VALIDATION_ERROR", "tracking_number is required")
         data = []
