@@ -92,7 +92,7 @@ class NinjaVanCarrier(CarrierBase):
     async def _waybill(self, client: NinjaVanClient, account: CarrierAccount, number: str) -> bytes:
         hide = "true" if self._setting(account, "hide_shipper_details", False) else "false"
         content = await client.call(
-            "GET", "/2.0/reports/waybill", params={"tid": number, "hide_shipper_details": hide}, pdf=True
+            "GET", "/2.0/reports/waybill", params=[("tid", number), ("hide_shipper_details", hide)], pdf=True
         )
         assert isinstance(content, bytes)
         return content

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +159,7 @@ class NinjaVanClient:
         path: str,
         *,
         json_body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         pdf: bool = False,
     ) -> Any:
         """One authenticated call: the decoded JSON answer (or the PDF's bytes with
@@ -197,12 +197,13 @@ class NinjaVanClient:
         path: str,
         *,
         json_body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        params: list[tuple[str, str]] | None = None,
         headers: Mapping[str, str],
     ) -> httpx.Response:
         try:
+            query = tuple(params) if params is not None else None  # repeated keys kept, in order
             return await self.http.request(
-                method, self.url(path), json=json_body, params=params, headers=dict(headers)
+                method, self.url(path), json=json_body, params=query, headers=dict(headers)
             )
         except httpx.TimeoutException as exc:
             raise NinjaVanError(f"ninjavan {path} timed out", code="TIMEOUT", retryable=True) from exc
