@@ -147,7 +147,11 @@ class DhlExpressCarrier(CarrierBase):
         answer = await client.call(
             "GET",
             f"/shipments/{awb}/tracking",
-            params={"trackingView": "last-checkpoint", "levelOfDetail": "shipment"},
+            params={
+                "trackingView": "last-checkpoint",
+                "levelOfDetail": "shipment",
+                "requestGMTOffsetPerEvent": "true",
+            },
             not_found=True,
         )
         scans = [
@@ -184,7 +188,11 @@ class DhlExpressCarrier(CarrierBase):
                 answer = await client.call(
                     "GET",
                     f"/shipments/{batch[0]}/tracking",
-                    params={"trackingView": "all-checkpoints", "levelOfDetail": "shipment"},
+                    params={
+                        "trackingView": "all-checkpoints",
+                        "levelOfDetail": "shipment",
+                        "requestGMTOffsetPerEvent": "true",
+                    },
                     not_found=True,
                 )
             else:

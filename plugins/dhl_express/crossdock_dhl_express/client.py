@@ -1,8 +1,9 @@
 """The HTTP client: Basic auth, the message headers, the problem envelope, and what counts
 as retryable.
 
-Every call carries ``Authorization: Basic`` (API key and secret), a ``Message-Reference``
-(28 to 36 characters: a UUID's 36) and a ``Message-Reference-Date`` (an HTTP-date). An
+Every call carries ``Authorization: Basic`` (API key and secret), the interface version
+``x-version``, a ``Message-Reference`` (28 to 36 characters: a UUID's 36) and a
+``Message-Reference-Date`` (an HTTP-date). An
 error answer is DHL's problem detail: ``{instance, detail, title, message, status,
 additionalDetails[]}``. 429, 5xx and timeouts are transient (``Retry-After`` honoured);
 400 and 422 are DHL refusing the request (``REFUSED`` with DHL's ``detail``); 401 and 403
@@ -25,7 +26,10 @@ from crossdock import ChannelError
 from crossdock_dhl_express import __version__
 from crossdock_dhl_express.settings import DhlExpressSettings
 
-__all__ = ["DhlExpressClient", "problem_message"]
+__all__ = ["API_VERSION", "DhlExpressClient", "problem_message"]
+
+#: the interface version MyDHL 2.12 requires in ``x-version`` ("do not change this field value")
+API_VERSION = "2.12.0"
 
 Query = Mapping[str, str | Sequence[str]]
 
@@ -73,6 +77,7 @@ class DhlExpressClient:
             "Message-Reference-Date": format_datetime(self.clock(), usegmt=True),
             "Shipping-System-Platform-Name": "Crossdock",
             "Shipping-System-Platform-Version": __version__,
+            "x-version": API_VERSION,
             "Accept": "application/json",
         }
 

@@ -61,10 +61,13 @@ PRODUCTS: Mapping[str, tuple[str, str, float, float, int]] = {
     "N": ("EXPRESS DOMESTIC", "domestic", 8.0, 2.0, 1),
     "1": ("EXPRESS DOMESTIC 12:00", "domestic", 12.0, 2.5, 1),
     "D": ("EXPRESS WORLDWIDE", "documents", 35.0, 10.0, 3),
+    "U": ("EXPRESS WORLDWIDE", "eu", 25.0, 6.0, 2),
     "P": ("EXPRESS WORLDWIDE", "goods", 45.0, 12.0, 3),
     "Y": ("EXPRESS 12:00", "goods", 60.0, 14.0, 3),
 }
 MAX_PIECE_KG = 300.0
+#: service areas' offsets from GMT (standard time)
+GMT_OFFSETS = {"SG": "+08:00", "MY": "+08:00", "DE": "+01:00", "FR": "+01:00", "NL": "+01:00", "US": "-05:00"}
 CURRENCIES = {"SG": "SGD", "MY": "MYR", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP", "US": "USD"}
 POSTCODES = {
     "DE": r"\d{5}",
@@ -545,6 +548,8 @@ class DhlExpressEmulator(Emulator):
             self.received.append(Received(request.method, request.path, query, dict(request.headers), body))
             try:
                 account = self._authenticate(request)
+                if not request.headers.get("x-version"):
+                    raise _Problem(400, "Missing mandatory parameters: x-version")
                 reference = request.headers.get("message-reference")
                 if reference is not None and not 28 <= len(reference) <= 36:
                     raise _Problem(
@@ -623,6 +628,8 @@ class DhlExpressEmulator(Emulator):
     def _lane(origin: str, destination: str, dutiable: bool) -> str:
         if origin == destination:
             return "domestic"
+        if origin in EU and destination in EU:
+            return "eu"  # international inside the EU, not declared to customs: product U
         return "goods" if dutiable else "documents"
 
     def _product(self, code: str, lane: str) -> tuple[str, str, float, float, int]:
@@ -827,31 +834,39 @@ class DhlExpressEmulator(Emulator):
             )
         return view, detail
 
-    def _events(self, shipment: Shipment) -> list[dict[str, Any]]:
+    def _events(self, shipment: Shipment, offsets: bool = False) -> list[dict[str, Any]]:
+        """Checkpoints in the service area's local time (the origin's, here), with their
+        ``GMTOffset`` when asked (``requestGMTOffsetPerEvent``)."""
         events = []
         origin = shipment.body["customerDetails"]["shipperDetails"]["postalAddress"]
+        offset = GMT_OFFSETS.get(str(origin.get("countryCode", "")).upper(), "+00:00")
+        sign = -1 if offset.startswith("-") else 1
+        shift = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
         for when, status, reason in shipment.record.scans:
             if status in (TrackingStatus.PENDING, TrackingStatus.CANCELLED, TrackingStatus.UNKNOWN):
                 continue
             code, text = SCAN_CODES.get((status, reason)) or SCAN_CODES[(status, None)]
-            moment = when.astimezone(UTC)
+            moment = when.astimezone(UTC).replace(tzinfo=None) + shift
             city = str(origin.get("cityName", "")).upper()
-            events.append(
-                {
-                    "date": moment.date().isoformat(),
-                    "time": moment.strftime("%H:%M:%S"),
-                    "typeCode": code,
-                    "description": text,
-                    "serviceArea": [
-                        {"code": city[:3] or "XXX", "description": f"{city}-{origin.get('countryCode', '')}"}
-                    ],
-                }
-            )
+            event: dict[str, Any] = {
+                "date": moment.date().isoformat(),
+                "time": moment.strftime("%H:%M:%S"),
+                "typeCode": code,
+                "description": text,
+                "serviceArea": [
+                    {"code": city[:3] or "XXX", "description": f"{city}-{origin.get('countryCode', '')}"}
+                ],
+            }
+            if offsets:
+                event["GMTOffset"] = offset
+            events.append(event)
         return events
 
-    def _shipment_view(self, shipment: Shipment, view: str, detail: str) -> dict[str, Any]:
+    def _shipment_view(
+        self, shipment: Shipment, view: str, detail: str, offsets: bool = False
+    ) -> dict[str, Any]:
         body = shipment.body
-        events = self._events(shipment)
+        events = self._events(shipment, offsets)
         if view == "last-checkpoint":
             events = events[-1:]
         elif view == "shipment-details-only":
@@ -895,7 +910,8 @@ class DhlExpressEmulator(Emulator):
         shipment = self._visible(request.args[0], account)
         if shipment is None or (view != "shipment-details-only" and not self._events(shipment)):
             raise _Problem(404, "No data found")
-        return Reply(200, {"shipments": [self._shipment_view(shipment, view, detail)]})
+        offsets = dict(query).get("requestGMTOffsetPerEvent", "false").lower() == "true"
+        return Reply(200, {"shipments": [self._shipment_view(shipment, view, detail, offsets)]})
 
     async def _track_many(
         self, request: Request, account: Account, query: Sequence[tuple[str, str]]

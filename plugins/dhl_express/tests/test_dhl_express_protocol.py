@@ -82,7 +82,7 @@ class World:
                 path,
                 json=body,
                 params=params,
-                headers=dict(headers or {}),
+                headers={"x-version": "2.12.0", **(headers or {})},
                 auth=auth if isinstance(auth, tuple) else None,
             )
 
@@ -157,6 +157,7 @@ async def test_every_call_carries_basic_auth_and_message_headers() -> None:
     sent_at = parsedate_to_datetime(headers["message-reference-date"])
     assert abs(sent_at - datetime.now(UTC)) < timedelta(minutes=5)
     assert headers["shipping-system-platform-name"] == "Crossdock"
+    assert headers["x-version"] == "2.12.0"
 
 
 async def test_rates_request_as_received() -> None:
@@ -190,6 +191,21 @@ async def test_a_domestic_rate_is_not_declared_to_customs() -> None:
     assert body["isCustomsDeclarable"] is False
     assert "monetaryAmount" not in body
     assert {r.service for r in rates} == {"N", "1"}
+
+
+async def test_inside_the_eu_nothing_is_declared_and_the_product_is_u() -> None:
+    paris = replace(BUYER, city="Paris", postal_code="75001", country="FR", line1="1 Rue de Rivoli")
+    request = sample_request(
+        "eu", origin=replace(BUYER, name="Lager Berlin", company="Lager GmbH"), destination=paris
+    )
+    async with world() as w:
+        rates = await w.provider.rates(w.account, request)
+        label = await w.provider.buy_label(w.account, request, rates[0].service)
+        body = w.sent("POST", "/shipments").body
+    assert [r.service for r in rates] == ["U"]
+    assert body["content"]["isCustomsDeclarable"] is False
+    assert "exportDeclaration" not in body["content"] and "declaredValue" not in body["content"]
+    assert [d.kind.value for d in label.documents] == ["label"]
 
 
 async def test_shipment_request_as_received() -> None:
@@ -449,6 +465,15 @@ async def test_rule_wrong_secret_is_401() -> None:
         response = await w.raw("POST", "/rates", body=w.rates_body(), auth=(w.credentials["api_key"], "x"))
     assert response.status_code == 401
     assert problem(response)["detail"] == "Invalid credentials"
+
+
+async def test_rule_the_interface_version_is_required() -> None:
+    async with world() as w, httpx.AsyncClient(base_url=w.base_url) as http:
+        response = await http.post(
+            "/rates", json=w.rates_body(), auth=(w.credentials["api_key"], w.credentials["api_secret"])
+        )
+    assert response.status_code == 400
+    assert problem(response)["detail"] == "Missing mandatory parameters: x-version"
 
 
 async def test_rule_message_reference_is_28_to_36_characters() -> None:
@@ -846,6 +871,18 @@ def test_event_times_are_utc_and_honour_a_gmt_offset() -> None:
     assert b.occurred_at == datetime(2026, 12, 1, 5, 6, tzinfo=UTC)
     assert c.location == "Singapore-SG"
     assert mapping.tracking_events([{"date": "x", "time": "y", "typeCode": "PU"}]) == []
+
+
+async def test_one_number_is_tracked_with_gmt_offsets_per_event() -> None:
+    at = datetime(2026, 11, 30, 22, 15, tzinfo=UTC)
+    async with world() as w:
+        _, label = await bought(w, "offsets")
+        w.emulator.scan(label.tracking_numbers[0], TrackingStatus.PICKED_UP, at=at)
+        [result] = await w.provider.track(w.account, label.tracking_numbers)
+        sent = w.sent("GET", f"/shipments/{label.tracking_numbers[0]}/tracking")
+    assert ("requestGMTOffsetPerEvent", "true") in sent.query
+    [event] = result.events
+    assert event.occurred_at == at  # Singapore's 06:15 the next day, +08:00
 
 
 async def test_scans_come_back_as_their_checkpoints() -> None:
