@@ -425,7 +425,8 @@ CHECKPOINTS: Mapping[str, tuple[TrackingStatus, TrackingReason | None]] = {
     "AR": (TrackingStatus.IN_TRANSIT, None),  # arrived at delivery facility
     "TR": (TrackingStatus.IN_TRANSIT, None),  # record of transfer
     "IC": (TrackingStatus.IN_TRANSIT, None),  # in clearance processing
-    "CR": (TrackingStatus.IN_TRANSIT, None),  # clearance processing complete / released
+    "RR": (TrackingStatus.IN_TRANSIT, None),  # customs clearance status updated
+    "CR": (TrackingStatus.IN_TRANSIT, None),  # clearance processing complete
     "CD": (TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_DOCUMENTS),  # controllable clearance delay
     "UD": (TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_HOLD),  # uncontrollable clearance delay
     "HP": (TrackingStatus.ON_HOLD, TrackingReason.DUTIES_UNPAID),  # held for payment

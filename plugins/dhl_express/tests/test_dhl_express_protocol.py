@@ -819,6 +819,7 @@ EXPECTED: list[tuple[str, TrackingStatus, TrackingReason | None]] = [
     ("AR", TrackingStatus.IN_TRANSIT, None),
     ("TR", TrackingStatus.IN_TRANSIT, None),
     ("IC", TrackingStatus.IN_TRANSIT, None),
+    ("RR", TrackingStatus.IN_TRANSIT, None),
     ("CR", TrackingStatus.IN_TRANSIT, None),
     ("CD", TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_DOCUMENTS),
     ("UD", TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_HOLD),
