@@ -8,15 +8,16 @@ Served paths (as under ``https://express.api.dhl.com/mydhlapi``): ``POST /rates`
 
 What it refuses, each in DHL's problem envelope (``instance``, ``detail``, ``title``,
 ``message``, ``status`` as a string, ``additionalDetails``): no or wrong Basic credentials
-(401); a ``Message-Reference`` outside 28-36 characters (400); a body that breaks the
-OpenAPI schema (422: missing required keys, lengths, enums, minimums, extraneous keys,
-in DHL's ``#/pointer: ...`` wording); an unknown account number (400); a badly formatted
-or out-of-range planned date (400, DHL's error 998); an unknown product code, or one not
-sold on the lane (domestic vs international, documents vs dutiable goods) (400); a piece
-over 300 kg (400); a missing postal code where the country has them (400); a dutiable
-shipment without declared value or export declaration (400); tracking by reference without
-the account or date range (400); a pickup cancelled without requestor or reason (400),
-twice, or after the courier collected (400); unknown pickups, shipments and images (404).
+(401); no ``x-version`` header (400); a ``Message-Reference`` outside 28-36 characters
+(400); a body that breaks the OpenAPI schema (422: missing required keys, lengths, enums,
+minimums, extraneous keys, in DHL's ``#/pointer: ...`` wording); an unknown account number
+(400); a badly formatted or out-of-range planned date (400, DHL's error 998); an unknown
+product code, or one not sold on the lane (domestic, inside the EU, international
+documents, dutiable goods) (400); a piece over 300 kg (400); a missing postal code where
+the country has them (400); a dutiable shipment without declared value or export
+declaration (400); tracking by reference without the account or date range (400); a pickup
+cancelled without requestor or reason (400), twice, or after the courier collected (400);
+unknown pickups, shipments and images (404).
 Where DHL's exact wording is not published, the detail is this emulator's (README).
 """
 
