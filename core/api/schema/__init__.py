@@ -12,7 +12,17 @@ from strawberry.types import ExecutionContext
 
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
-from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
+from crossdock.api.schema import (
+    catalog,
+    channels,
+    events,
+    inventory,
+    messaging,
+    orders,
+    pricing,
+    shipping,
+    system,
+)
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
@@ -33,6 +43,7 @@ Query = merge_types(
         orders.SlaQuery,
         messaging.Query,
         pricing.Query,
+        shipping.Query,
         events.Query,
     ),
 )
@@ -48,6 +59,7 @@ Mutation = merge_types(
         orders.Mutation,
         messaging.Mutation,
         pricing.Mutation,
+        shipping.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -68,6 +80,7 @@ def build_schema() -> strawberry.Schema:
         inventory_types,
         messaging_types,
         order_types,
+        shipping_types,
     )
 
     extensions: list[Any] = [
@@ -91,6 +104,9 @@ def build_schema() -> strawberry.Schema:
         messaging_types.CannedReply,
         pricing.Promotion,
         pricing.Settlement,
+        shipping_types.CarrierAccount,
+        shipping_types.RoutingRule,
+        shipping_types.LabelPurchase,
     ]
     return Schema(
         query=Query,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -23,6 +23,7 @@ from crossdock.api.schema.loaders import (
     Resolved,
     by_id,
     child_rows,
+    children,
     now_or_later,
     same_tenant,
     visible,
@@ -30,6 +31,9 @@ from crossdock.api.schema.loaders import (
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
 from crossdock.providers import HoldReason, TaxCollector, TaxScheme
+
+if TYPE_CHECKING:
+    from crossdock.api.schema.shipping_types import LabelPurchase, ShipmentPackage
 
 __all__ = [
     "ORDER_RELATIONS",
@@ -275,6 +279,7 @@ class OrderStatusChange:
 
 @strawberry.type
 class Shipment(Node):
+    pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int | None]
     status: m.ShipmentStatus
     carrier: str | None
@@ -289,6 +294,7 @@ class Shipment(Node):
     def from_row(cls, row: m.Shipment | Record) -> Shipment:
         return cls(
             id=encode_id("Shipment", row.id),
+            pk=row.id,
             warehouse_pk=row.warehouse_id,
             confirm_attempts=row.confirm_attempts,
             confirm_error=row.confirm_error,
@@ -299,6 +305,24 @@ class Shipment(Node):
             shipped_at=row.shipped_at,
             confirmed_at=row.confirmed_at,
         )
+
+    @strawberry.field(description="Its boxes, with a tracking number each once a label is bought.")
+    async def packages(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[ShipmentPackage, strawberry.lazy("crossdock.api.schema.shipping_types")]]:
+        from crossdock.api.schema.shipping_types import ShipmentPackage
+
+        rows = await children(state(info), m.ShipmentPackage, "shipment_id", "position").load(self.pk)
+        return [ShipmentPackage.from_row(r) for r in rows]
+
+    @strawberry.field(description="The label bought (or being bought) for it, and the last one voided.")
+    async def labels(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[LabelPurchase, strawberry.lazy("crossdock.api.schema.shipping_types")]]:
+        from crossdock.api.schema.shipping_types import LabelPurchase
+
+        rows = await children(state(info), m.LabelPurchase, "shipment_id").load(self.pk)
+        return [LabelPurchase.from_row(r) for r in rows]
 
 
 @strawberry.type

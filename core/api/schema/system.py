@@ -9,7 +9,14 @@ import strawberry
 from strawberry.types import Info
 
 from crossdock.api.context import state
-from crossdock.api.schema import catalog_types, channel_types, inventory_types, messaging_types, order_types
+from crossdock.api.schema import (
+    catalog_types,
+    channel_types,
+    inventory_types,
+    messaging_types,
+    order_types,
+    shipping_types,
+)
 from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.pricing import Promotion, Settlement
@@ -36,6 +43,9 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "CannedReply": (m.CannedReply, messaging_types.CannedReply.from_row, "messages:read"),
     "Promotion": (m.Promotion, Promotion.from_row, "channels:read"),
     "Settlement": (m.Settlement, Settlement.from_row, "orders:read"),
+    "CarrierAccount": (m.CarrierAccount, shipping_types.CarrierAccount.from_row, "channels:read"),
+    "RoutingRule": (m.RoutingRule, shipping_types.RoutingRule.from_row, "channels:read"),
+    "LabelPurchase": (m.LabelPurchase, shipping_types.LabelPurchase.from_row, "orders:read"),
 }
 
 
