@@ -47,6 +47,7 @@ __all__ = [
     "EXTENSIONS",
     "document_key",
     "label_batch",
+    "labels_missing",
     "packing_slip",
     "pick_list_shipments",
     "store_documents",
@@ -309,6 +310,26 @@ def _zpl_stream(parts: Sequence[bytes]) -> bytes:
     return b"".join(m.group(0) + b"\n" for content in parts for m in _ZPL_FORMAT.finditer(content))
 
 
+def _batch_formats(fmt: DocumentFormat) -> list[DocumentFormat]:
+    """The label formats a batch in ``fmt`` is made of, the preferred first."""
+    if fmt == DocumentFormat.ZPL:
+        return [DocumentFormat.ZPL]
+    if fmt == DocumentFormat.PDF:
+        return [DocumentFormat.PDF, DocumentFormat.PNG]
+    return []  # a batch of images is not one printable document
+
+
+async def labels_missing(
+    session: AsyncSession, shipment_ids: Sequence[int], fmt: DocumentFormat
+) -> list[int]:
+    """The shipments, in order, that :func:`label_batch` would find no label for (read from
+    the rows only: nothing is fetched from the storage)."""
+    formats = _batch_formats(DocumentFormat(fmt))
+    ordered = list(dict.fromkeys(shipment_ids))
+    documents = await _label_documents(session, ordered, formats) if formats else {}
+    return [s for s in ordered if not documents.get(s)]
+
+
 async def label_batch(
     session: AsyncSession, storage: Storage, shipment_ids: Sequence[int], fmt: DocumentFormat
 ) -> tuple[bytes, list[int]]:
@@ -318,12 +339,7 @@ async def label_batch(
     have no label in that format (for PDF: neither a PDF nor a PNG label), in order; a
     shipment of another tenant counts as one without."""
     fmt = DocumentFormat(fmt)
-    if fmt == DocumentFormat.ZPL:
-        formats = [DocumentFormat.ZPL]
-    elif fmt == DocumentFormat.PDF:
-        formats = [DocumentFormat.PDF, DocumentFormat.PNG]
-    else:  # a batch of images is not one printable document
-        formats = []
+    formats = _batch_formats(fmt)
     ordered = list(dict.fromkeys(shipment_ids))
     documents = await _label_documents(session, ordered, formats) if formats else {}
     parts: list[tuple[DocumentFormat, bytes]] = []
