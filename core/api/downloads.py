@@ -21,6 +21,7 @@ from litestar.handlers import HTTPRouteHandler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.api.schema.document_types import BATCH_FORMATS, MAX_BATCH, MISSING_HEADER
 from crossdock.api.schema.relay import decode_id, encode_id, resolve_id, resolve_ids
 from crossdock.bootstrap import App
 from crossdock.db.models import Order, Shipment, ShipmentDocument, Warehouse
@@ -37,36 +38,12 @@ from crossdock.services.documents import (
 from crossdock.services.tenancy import Principal, authenticate
 from crossdock.storage import StorageError
 
-__all__ = ["MAX_BATCH", "MISSING_HEADER", "download_routes", "labels_url", "packing_slip_url"]
+__all__ = ["download_routes"]
 
 log = logging.getLogger(__name__)
 
 #: The scope every download needs: documents belong to orders.
 SCOPE = Scope.ORDERS_READ
-#: The most shipments one label batch may name.
-MAX_BATCH = 500
-#: The response header listing (global IDs, comma-separated) the shipments a label batch
-#: found no label for.
-MISSING_HEADER = "Crossdock-Missing-Labels"
-#: The formats a label batch comes in (a PNG is one image, not a batch).
-BATCH_FORMATS = (DocumentFormat.PDF, DocumentFormat.ZPL)
-
-
-def document_url(document_id: int) -> str:
-    return f"/documents/{encode_id('ShipmentDocument', document_id)}"
-
-
-def packing_slip_url(shipment_id: int) -> str:
-    return f"/shipments/{encode_id('Shipment', shipment_id)}/packing-slip"
-
-
-def labels_url(
-    fmt: DocumentFormat, *, shipment_ids: list[int] | None = None, warehouse_id: int | None = None
-) -> str:
-    if warehouse_id is not None:
-        return f"/labels?warehouse={encode_id('Warehouse', warehouse_id)}&format={fmt.value}"
-    ids = ",".join(encode_id("Shipment", s) for s in shipment_ids or [])
-    return f"/labels?shipments={ids}&format={fmt.value}"
 
 
 def _refusal(exc: CrossdockError) -> Response[Any]:

@@ -12,7 +12,17 @@ from strawberry.types import ExecutionContext
 
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
-from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
+from crossdock.api.schema import (
+    catalog,
+    channels,
+    events,
+    inventory,
+    messaging,
+    orders,
+    pricing,
+    shipment_documents,
+    system,
+)
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
@@ -31,6 +41,7 @@ Query = merge_types(
         channels.ListingQuery,
         orders.Query,
         orders.SlaQuery,
+        shipment_documents.Query,
         messaging.Query,
         pricing.Query,
         events.Query,
@@ -65,6 +76,7 @@ def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
         catalog_types,
         channel_types,
+        document_types,
         inventory_types,
         messaging_types,
         order_types,
@@ -86,6 +98,7 @@ def build_schema() -> strawberry.Schema:
         channel_types.Listing,
         order_types.Order,
         order_types.Shipment,
+        document_types.ShipmentDocument,
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,
