@@ -192,11 +192,15 @@ class S3Storage:
         from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        request = AWSRequest(method=method, url=self.url(key), data=data, headers=dict(headers or {}))
+        url = self.url(key)
+        request = AWSRequest(method=method, url=url, data=data, headers=dict(headers or {}))
         S3SigV4Auth(await self._resolved_credentials(), "s3", self.region).add_auth(request)
         try:
             return await self._http.request(
-                method, request.url, content=data or None, headers=dict(request.headers.items())
+                method,
+                url,
+                content=data if method == "PUT" else None,
+                headers=dict(request.headers.items()),
             )
         except httpx.HTTPError as exc:
             raise StorageError(f"S3 {method} {key!r} failed: {exc!r}") from exc

@@ -28,6 +28,9 @@ async def round_trip(storage: Storage) -> None:
     big = os.urandom(600_000)
     await storage.put("acme/big.bin", big, "application/octet-stream")
     assert await storage.get("acme/big.bin") == big
+    await storage.put("acme/empty", b"", "application/octet-stream")
+    assert await storage.get("acme/empty") == b""
+    await storage.delete("acme/empty")
     await storage.delete(key)
     await storage.delete(key)  # absent: no error
     assert not await storage.exists(key)

@@ -202,3 +202,17 @@ async def test_a_page_of_shipments_loads_documents_in_one_query(api: Any, shop: 
         event.remove(engine, "before_cursor_execute", record)
     assert [n["shipments"][0]["documents"] for n in data["orders"]["nodes"]] == [[{"kind": "LABEL"}]] * 4
     assert sum("shipment_documents" in s for s in statements) == 1
+
+
+async def test_label_batch_of_foreign_shipments(api: Any, shop: Any, tenant_factory: Any) -> None:
+    """Another tenant's shipment in a batch is NOT_FOUND, as one that does not exist."""
+    shipment = encode_id("Shipment", await packed(shop, "F-1", pdf_label("LABEL F-1")))
+    other = await tenant_factory()
+    query = "query($s: [ID!]) { labelBatch(shipmentIds: $s, format: PDF) { url } }"
+    for gid in (shipment, encode_id("Shipment", 9_000_000_000_000_000_000)):
+        answer = await api(query, {"s": [gid]}, key=other.key)
+        assert answer["data"] is None
+        assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert answer["errors"][0]["message"] == f"Shipment {gid} not found"
+        refused = await api.client.get(f"/labels?shipments={gid}&format=pdf", headers=auth(other.key))
+        assert (refused.status_code, refused.json()["code"]) == (404, "NOT_FOUND")
