@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -248,6 +248,15 @@ async def packing_slip(session: AsyncSession, shipment_id: int) -> bytes:
 # ------------------------------------------------------------------------ label batches
 
 
+def _current_label() -> ColumnElement[bool]:
+    """A label document of the live purchase (or stored without one): a voided or failed
+    purchase's labels are not printed (the query outer-joins ``LabelPurchase``)."""
+    return and_(
+        ShipmentDocument.kind == DocumentKind.LABEL,
+        or_(ShipmentDocument.label_purchase_id.is_(None), LabelPurchase.status == LabelStatus.PURCHASED),
+    )
+
+
 async def _label_documents(
     session: AsyncSession, shipment_ids: Sequence[int], formats: Sequence[DocumentFormat]
 ) -> dict[int, list[ShipmentDocument]]:
@@ -259,12 +268,8 @@ async def _label_documents(
             .outerjoin(LabelPurchase, LabelPurchase.id == ShipmentDocument.label_purchase_id)
             .where(
                 ShipmentDocument.shipment_id.in_(set(shipment_ids)),
-                ShipmentDocument.kind == DocumentKind.LABEL,
                 ShipmentDocument.format.in_([f.value for f in formats]),
-                or_(
-                    ShipmentDocument.label_purchase_id.is_(None),
-                    LabelPurchase.status == LabelStatus.PURCHASED,
-                ),
+                _current_label(),
             )
             .order_by(ShipmentDocument.shipment_id, ShipmentDocument.id)
         )
@@ -374,8 +379,10 @@ async def pick_list_shipments(session: AsyncSession, warehouse_id: int) -> list[
         .group_by(Allocation.shipment_id)
         .subquery()
     )
-    labelled = select(ShipmentDocument.id).where(
-        ShipmentDocument.shipment_id == Shipment.id, ShipmentDocument.kind == DocumentKind.LABEL
+    labelled = (
+        select(ShipmentDocument.id)
+        .outerjoin(LabelPurchase, LabelPurchase.id == ShipmentDocument.label_purchase_id)
+        .where(ShipmentDocument.shipment_id == Shipment.id, _current_label())
     )
     ids = await session.scalars(
         select(Shipment.id)

@@ -166,6 +166,13 @@ async def test_a_voided_labels_documents_are_not_printed(shop: Any, app: Any) ->
         pdf, missing = await label_batch(session, app.storage, [shipment], DocumentFormat.PDF)
     [page] = PdfReader(io.BytesIO(pdf)).pages
     assert "NEW LABEL" in page.extract_text() and missing == []
+    async with shop.read() as session:
+        assert await pick_list_shipments(session, shop.warehouses["SG1"]) == [shipment]
+    async with shop.write() as session:  # the new label is voided too: nothing to print
+        await session.execute(update(LabelPurchase).where(LabelPurchase.id == live).values(status="voided"))
+    async with shop.read() as session:
+        assert await pick_list_shipments(session, shop.warehouses["SG1"]) == []
+        assert (await label_batch(session, app.storage, [shipment], DocumentFormat.PDF))[1] == [shipment]
 
 
 async def test_pick_list_shipments_are_packed_labelled_and_in_pick_order(shop: Any, app: Any) -> None:
