@@ -82,6 +82,18 @@ async def test_documents_are_stored_once_by_content(shop: Any, app: Any) -> None
     assert await store(shop, shipment) == []
 
 
+async def test_two_transactions_storing_the_same_documents_record_them_once(shop: Any, app: Any) -> None:
+    import asyncio
+
+    shipment = await packed(shop, "DOC-2")
+    doc = label(DocumentFormat.ZPL, "RACE")
+    first, second = await asyncio.gather(store(shop, shipment, doc), store(shop, shipment, doc))
+    assert [d.storage_key for d in first] == [d.storage_key for d in second]
+    async with shop.read() as session:
+        rows = (await session.scalars(select(ShipmentDocument))).all()
+    assert len(rows) == 1 and await app.storage.get(rows[0].storage_key) == doc.content
+
+
 async def test_packing_slip_lists_the_order_and_what_was_packed(shop: Any) -> None:
     shipment = await packed(shop, "SLIP-7", quantity=3, buyer="Tan Ah Kow")
     async with shop.read() as session:
