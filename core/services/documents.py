@@ -32,9 +32,11 @@ from crossdock.db.models import (
     LabelStatus,
     Order,
     OrderLine,
+    Product,
     Shipment,
     ShipmentDocument,
     ShipmentStatus,
+    Variant,
     Warehouse,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
@@ -70,12 +72,21 @@ CONTENT_TYPES: dict[DocumentFormat, str] = {
 _ZPL_FORMAT = re.compile(rb"\^XA.*?\^XZ", re.DOTALL | re.IGNORECASE)
 #: A label page is 4 x 6 inches (in points), the common thermal label size.
 LABEL_PAGE = (288.0, 432.0)
-#: Fonts with the scripts buyers' names and addresses come in, tried in order; without
-#: one, the PDF core font (Latin-1 only) is used and other characters show as "?".
+#: Fonts for buyers' names and addresses (Latin, Greek, Cyrillic, Vietnamese ...), the first
+#: installed one used; without any, the PDF core font (Latin-1 only), other characters "?".
 UNICODE_FONTS = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
     Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"),
+)
+#: Fonts for the scripts the main font lacks (Thai, Chinese, Japanese, Korean), each used
+#: where it is installed (Debian: fonts-noto-core, fonts-noto-cjk, fonts-thai-tlwg).
+FALLBACK_FONTS = (
+    Path("/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf"),
+    Path("/usr/share/fonts/truetype/tlwg/Garuda.ttf"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
 )
 
 
@@ -169,6 +180,13 @@ class _Slip:
                 break
         else:
             self.font = "helvetica"
+        if self.unicode:
+            fallbacks = []
+            for number, path in enumerate(p for p in FALLBACK_FONTS if p.is_file()):
+                self.pdf.add_font(f"fallback{number}", "", str(path))
+                fallbacks.append(f"fallback{number}")
+            if fallbacks:
+                self.pdf.set_fallback_fonts(fallbacks)
         self.pdf.add_page()
 
     def text(self, value: str) -> str:
@@ -207,11 +225,18 @@ async def packing_slip(session: AsyncSession, shipment_id: int) -> bytes:
     )
     lines = (
         await session.execute(
-            select(OrderLine.sku, OrderLine.title, func.sum(Allocation.quantity))
+            # our SKU (what the shelves are labelled with), the line's title as the buyer saw it
+            select(
+                Variant.sku,
+                func.coalesce(OrderLine.title, Variant.title, Product.title),
+                func.sum(Allocation.quantity),
+            )
             .join(Allocation, Allocation.order_line_id == OrderLine.id)
+            .join(Variant, Variant.id == Allocation.variant_id)
+            .join(Product, Product.id == Variant.product_id)
             .where(Allocation.shipment_id == shipment_id)
-            .group_by(OrderLine.id, OrderLine.sku, OrderLine.title)
-            .order_by(OrderLine.sku, OrderLine.id)
+            .group_by(OrderLine.id, Variant.sku, OrderLine.title, Variant.title, Product.title)
+            .order_by(Variant.sku, OrderLine.id)
         )
     ).all()
 
@@ -223,9 +248,12 @@ async def packing_slip(session: AsyncSession, shipment_id: int) -> bytes:
     slip.pdf.ln(3)
     slip.line("Ship to", size=12, height=7)
     address = order.shipping_address or {}
-    slip.line(str(address.get("name") or order.buyer_name or ""))
+    recipient = str(address.get("name") or order.buyer_name or "")
+    slip.line(recipient)
     for text in _address_lines(address):
         slip.line(text)
+    if order.buyer_name and order.buyer_name != recipient:
+        slip.line(f"Buyer: {order.buyer_name}")
     slip.pdf.ln(3)
     if warehouse is not None:
         slip.line(f"From warehouse: {warehouse.code} - {warehouse.name}")

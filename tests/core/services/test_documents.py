@@ -110,7 +110,7 @@ async def test_packing_slip_lists_the_order_and_what_was_packed(shop: Any) -> No
         "Singapore",
     ):
         assert expected in text, (expected, text)
-    assert re.search(r"SKU-1.*3", text)
+    assert re.search(r"^SKU-1 Fan 3$", text, re.M), text  # our SKU (not the channel's), the title
     async with shop.read() as session:
         with pytest.raises(NotFound):
             await packing_slip(session, shipment + 1000)
@@ -206,3 +206,14 @@ async def test_pick_list_shipments_are_packed_labelled_and_in_pick_order(shop: A
         await session.execute(update(Shipment).where(Shipment.id == first).values(status="cancelled"))
     async with shop.read() as session:
         assert await pick_list_shipments(session, shop.warehouses["SG1"]) == [second]
+
+
+async def test_packing_slip_keeps_accented_names_with_a_unicode_font(shop: Any) -> None:
+    from crossdock.services.documents import UNICODE_FONTS
+
+    if not any(p.is_file() for p in UNICODE_FONTS):
+        pytest.skip("no Unicode font installed (Debian: fonts-dejavu-core)")
+    shipment = await packed(shop, "VN-1", buyer="Nguyễn Văn Ánh")
+    async with shop.read() as session:
+        pdf = await packing_slip(session, shipment)
+    assert "Nguyễn Văn Ánh" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
