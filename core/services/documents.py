@@ -110,9 +110,9 @@ async def store_documents(
 ) -> list[ShipmentDocument]:
     """Write ``documents`` to the storage, then record them (one row per distinct key, in
     the order given). Idempotent: documents stored before (the same bytes, kind and
-    shipment) are neither written again nor recorded twice, also when two transactions
-    store them at once. The bytes go first: a row never points at bytes that are not there
-    (bytes without a row, from a transaction that rolled back, are harmless)."""
+    shipment) are not recorded twice, also when two transactions store them at once (the
+    bytes are the same, so writing them again changes nothing). The bytes go first: a row never points at bytes that are not there (bytes without a
+    row, from a transaction that rolled back, are harmless)."""
     tenant_id = session_tenant(session.sync_session)
     tenant = _tenant_part(session)
     planned: dict[str, dict[str, Any]] = {}
@@ -122,8 +122,9 @@ async def store_documents(
         key = document_key(tenant, shipment_id, kind, fmt, digest)
         if key in planned:
             continue
-        if not await storage.exists(key):
-            await storage.put(key, doc.content, CONTENT_TYPES[fmt])
+        # written again on a retry rather than asked about first: the same bytes under the
+        # same key, and no HEAD (S3 answers a missing key with 403 without list rights)
+        await storage.put(key, doc.content, CONTENT_TYPES[fmt])
         planned[key] = {
             "tenant_id": tenant_id,
             "shipment_id": shipment_id,
