@@ -111,8 +111,9 @@ async def store_documents(
     """Write ``documents`` to the storage, then record them (one row per distinct key, in
     the order given). Idempotent: documents stored before (the same bytes, kind and
     shipment) are not recorded twice, also when two transactions store them at once (the
-    bytes are the same, so writing them again changes nothing). The bytes go first: a row never points at bytes that are not there (bytes without a
-    row, from a transaction that rolled back, are harmless)."""
+    bytes are the same, so writing them again changes nothing). The bytes go first: a row
+    never points at bytes that are not there (bytes without a row, from a transaction that
+    rolled back, are harmless)."""
     tenant_id = session_tenant(session.sync_session)
     tenant = _tenant_part(session)
     planned: dict[str, dict[str, Any]] = {}
