@@ -42,6 +42,7 @@ from crossdock.jobs.channel import tenant_slug
 from crossdock.jobs.registry import JobContext, job, periodic
 from crossdock.providers import CarrierCapability, Label, Rate, ShipmentRequest
 from crossdock.services import shipping
+from crossdock.services.documents import store_documents
 from crossdock.services.fx import convert
 from crossdock.services.states import lock_shipment
 
@@ -200,7 +201,8 @@ def _refusal(decision: shipping.Decision) -> UserError:
     """Why nothing can be bought: the carriers' own refusals when every one refused the
     shipment (``CARRIER_REFUSED``), else every rejected option with its reason."""
     if decision.rejected and all(r.reason.startswith(REFUSED_PREFIX) for r in decision.rejected):
-        refusals = "; ".join(f"{r.account_name}: {r.reason[len(REFUSED_PREFIX) :]}" for r in decision.rejected)
+        cut = len(REFUSED_PREFIX)
+        refusals = "; ".join(f"{r.account_name}: {r.reason[cut:]}" for r in decision.rejected)
         return UserError(refusals, field="shipmentId", code="CARRIER_REFUSED")
     reasons = "; ".join(
         f"{r.carrier or r.account_name} {r.service or ''}: {r.reason}".strip() for r in decision.rejected
@@ -312,8 +314,6 @@ async def resume(
     async with ctx.units(tenant_id, slug) as uow:
         await shipping.record_label(uow.session, purchase_id, label, provider.display_name or provider.name)
     try:
-        from crossdock.services.documents import store_documents
-
         async with ctx.units(tenant_id, slug) as uow:
             await store_documents(
                 uow.session,

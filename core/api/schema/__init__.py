@@ -20,6 +20,7 @@ from crossdock.api.schema import (
     messaging,
     orders,
     pricing,
+    shipment_documents,
     shipping,
     system,
 )
@@ -41,6 +42,7 @@ Query = merge_types(
         channels.ListingQuery,
         orders.Query,
         orders.SlaQuery,
+        shipment_documents.Query,
         messaging.Query,
         pricing.Query,
         shipping.Query,
@@ -77,6 +79,7 @@ def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
         catalog_types,
         channel_types,
+        document_types,
         inventory_types,
         messaging_types,
         order_types,
@@ -99,6 +102,7 @@ def build_schema() -> strawberry.Schema:
         channel_types.Listing,
         order_types.Order,
         order_types.Shipment,
+        document_types.ShipmentDocument,
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,

@@ -13,6 +13,7 @@ from crossdock.api.context import state
 from crossdock.api.schema.catalog_types import Variant
 from crossdock.api.schema.channel_types import ChannelConnection
 from crossdock.api.schema.common import JSON, Money
+from crossdock.api.schema.document_types import ShipmentDocumentFields
 from crossdock.api.schema.enums import optional_member
 from crossdock.api.schema.inventory_types import Warehouse
 from crossdock.api.schema.loaders import (
@@ -278,7 +279,7 @@ class OrderStatusChange:
 
 
 @strawberry.type
-class Shipment(Node):
+class Shipment(ShipmentDocumentFields, Node):
     pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int | None]
     status: m.ShipmentStatus

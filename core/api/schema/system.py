@@ -12,6 +12,7 @@ from crossdock.api.context import state
 from crossdock.api.schema import (
     catalog_types,
     channel_types,
+    document_types,
     inventory_types,
     messaging_types,
     order_types,
@@ -38,6 +39,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Listing": (m.Listing, channel_types.Listing.from_row, "channels:read"),
     "Order": (m.Order, order_types.Order.from_row, "orders:read"),
     "Shipment": (m.Shipment, order_types.Shipment.from_row, "orders:read"),
+    "ShipmentDocument": (m.ShipmentDocument, document_types.ShipmentDocument.from_row, "orders:read"),
     "Transfer": (m.Transfer, inventory_types.Transfer.from_row, "inventory:read"),
     "Conversation": (m.Conversation, messaging_types.Conversation.from_row, "messages:read"),
     "CannedReply": (m.CannedReply, messaging_types.CannedReply.from_row, "messages:read"),
