@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: How a carrier's refusal to quote is kept among the rejected options.
 REFUSED_PREFIX = "refused: "
+#: ... and its failure to quote at all (no answer, an error of its own).
+UNQUOTED_PREFIX = "no rates: "
 #: A purchase still open after this long is resumed by the sweep.
 STALE_AFTER = timedelta(seconds=60)
 
@@ -188,7 +190,7 @@ async def decide(
             if isinstance(result, ChannelError) and result.code == "REFUSED":
                 reason = f"{REFUSED_PREFIX}{result.message}"
             else:
-                reason = f"no rates: {result.message if isinstance(result, ChannelError) else result}"
+                reason = f"{UNQUOTED_PREFIX}{result.message if isinstance(result, ChannelError) else result}"
             decision.rejected.append(shipping.Rejected(a, name, "", None, reason))
             continue
         quotes.append((a, name, allowed, result))
@@ -198,14 +200,21 @@ async def decide(
 
 
 def _refusal(decision: shipping.Decision) -> UserError:
-    """Why nothing can be bought: the carriers' own refusals when every one refused the
-    shipment (``CARRIER_REFUSED``), else every rejected option with its reason."""
-    if decision.rejected and all(r.reason.startswith(REFUSED_PREFIX) for r in decision.rejected):
+    """Why nothing can be bought: the carriers' own refusals when every carrier asked refused
+    the shipment (``CARRIER_REFUSED``), else every rejected option with its reason."""
+    offers = [r for r in decision.rejected if r.account_id]  # not the rules that did not apply
+    if offers and all(r.reason.startswith(REFUSED_PREFIX) for r in offers):
         cut = len(REFUSED_PREFIX)
-        refusals = "; ".join(f"{r.account_name}: {r.reason[cut:]}" for r in decision.rejected)
-        return UserError(refusals, field="shipmentId", code="CARRIER_REFUSED")
+        return UserError(
+            "; ".join(f"{r.account_name}: {r.reason[cut:]}" for r in offers),
+            field="shipmentId",
+            code="CARRIER_REFUSED",
+        )
     reasons = "; ".join(
-        f"{r.carrier or r.account_name} {r.service or ''}: {r.reason}".strip() for r in decision.rejected
+        " ".join(part for part in (r.carrier or r.account_name, r.service or "") if part) + f": {r.reason}"
+        if r.account_id
+        else r.reason
+        for r in decision.rejected
     )
     return UserError(
         f"no allowed service can carry this shipment ({reasons or 'no rates'})",
@@ -237,18 +246,27 @@ async def purchase(
     if purchase_id is not None:
         return await resume(ctx, tenant_id, slug, purchase_id)
     ship, decision = await decide(ctx, tenant_id, slug, shipment_id, account_id=account_id, service=service)
-    if decision.chosen is None:
+    unquoted = account_id is not None and service is not None and decision.chosen is None
+    if unquoted and not all(r.reason.startswith(UNQUOTED_PREFIX) for r in decision.rejected):
+        unquoted = False
+    if decision.chosen is None and not unquoted:
         raise _refusal(decision)
-    chosen = decision.chosen
+    if decision.chosen is not None:
+        chosen_account, chosen_service = decision.chosen.account_id, decision.chosen.rate.service
+    else:  # the operator's own choice, which the carrier could not quote just now: bought as chosen
+        assert account_id is not None
+        assert service is not None
+        chosen_account, chosen_service = account_id, service
+        decision.note = "bought as the operator chose it: the carrier did not quote in time"
     async with ctx.units(tenant_id, slug) as uow:
         _, shipment = await lock_shipment(uow.session, shipment_id, field="shipmentId")
-        row = await uow.session.scalar(select(CarrierAccount).where(CarrierAccount.id == chosen.account_id))
+        row = await uow.session.scalar(select(CarrierAccount).where(CarrierAccount.id == chosen_account))
         assert row is not None
         bought = await shipping.begin_purchase(
             uow.session,
             shipment,
             row,
-            chosen.rate.service,
+            chosen_service,
             shipping.request_to_json(ship.request),
             decision.to_json(),
         )

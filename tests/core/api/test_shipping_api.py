@@ -24,7 +24,14 @@ BERLIN = Address(
     country="DE",
     phone="+4930123456",
 )
-TAMPINES = Address(name="Tan Ah Kow", line1="10 Tampines Central 1", city="Singapore", postal_code="529536", country="SG", phone="+6591234567")
+TAMPINES = Address(
+    name="Tan Ah Kow",
+    line1="10 Tampines Central 1",
+    city="Singapore",
+    postal_code="529536",
+    country="SG",
+    phone="+6591234567",
+)
 
 IDS = '{ variants(filter: {sku: "SKU-1"}) { nodes { id } } warehouses { nodes { id } } }'
 ORDER = """query($q: String!) { orders(first: 1, filter: {search: $q}) { nodes { id status
@@ -83,16 +90,31 @@ class Floor:
             {"v": self.variant},
         )
         await self.mutate(
-            'mutation($v: ID!) { variantUpdate(input: {id: $v, weightGrams: 900}) { variant { id } userErrors { code } } }',
+            "mutation($v: ID!) { variantUpdate(input: {id: $v, weightGrams: 900}) { variant { id } userErrors { code } } }",
             {"v": self.variant},
         )
         return self
 
-    async def account(self, carrier: str, name: str, base_url: str, credentials: dict[str, Any], settings: dict[str, Any] | None = None) -> str:
+    async def account(
+        self,
+        carrier: str,
+        name: str,
+        base_url: str,
+        credentials: dict[str, Any],
+        settings: dict[str, Any] | None = None,
+    ) -> str:
         payload = await self.mutate(
             """mutation($i: CarrierAccountCreateInput!) { carrierAccountCreate(input: $i) {
             carrierAccount { id carrier } userErrors { code message } } }""",
-            {"i": {"carrier": carrier, "name": name, "credentials": credentials, "baseUrl": base_url, "settings": {"timeout": 0.5, **(settings or {})}}},
+            {
+                "i": {
+                    "carrier": carrier,
+                    "name": name,
+                    "credentials": credentials,
+                    "baseUrl": base_url,
+                    "settings": {"timeout": 0.5, **(settings or {})},
+                }
+            },
         )
         return str(payload["carrierAccount"]["id"])
 
@@ -105,7 +127,11 @@ class Floor:
         return str(payload["routingRule"]["id"])
 
     async def packed(self, external_id: str, address: Address, grams: int = 900) -> str:
-        await self.shop.ingest(self.shop.market.add_order(external_id, address=address, total="59.80"))
+        await self.shop.ingest(
+            self.shop.market.add_order(
+                external_id, address=address, total="59.80", buyer=f"buyer {external_id}"
+            )
+        )
         order = await self.order(external_id)
         payload = await self.mutate(PACK, {"o": order["id"], "w": self.warehouse, "g": grams})
         return str(payload["shipment"]["id"])
@@ -133,7 +159,9 @@ async def _purchases(shop: Any) -> list[LabelPurchase]:
         return list((await session.scalars(select(LabelPurchase).order_by(LabelPurchase.id))).all())
 
 
-async def test_an_order_is_routed_rated_labelled_and_shipped(api: Any, shop: Any, app: Any, testmarket: Any) -> None:
+async def test_an_order_is_routed_rated_labelled_and_shipped(
+    api: Any, shop: Any, app: Any, testmarket: Any
+) -> None:
     floor = await Floor(api, shop, app).setup()
     async with carriers(app) as c:
         dhl, dhl_url = c["dhl"]
@@ -144,10 +172,22 @@ async def test_an_order_is_routed_rated_labelled_and_shipped(api: Any, shop: Any
             "Ninja",
             ninja_url,
             dict(ninja.open_account()),
-            {"services": [{"service": "standard", "currency": "SGD", "base": "3.50", "per_kg": "1.20", "transit_days": 2}]},
+            {
+                "services": [
+                    {
+                        "service": "standard",
+                        "currency": "SGD",
+                        "base": "3.50",
+                        "per_kg": "1.20",
+                        "transit_days": 2,
+                    }
+                ]
+            },
         )
         await floor.rule("Singapore", [{"carrierAccountId": ninja_account}], countries=["SG"])
-        await floor.rule("Abroad", [{"carrierAccountId": dhl_account}], countries=["DE", "FR"], max_transit_days=10)
+        await floor.rule(
+            "Abroad", [{"carrierAccountId": dhl_account}], countries=["DE", "FR"], max_transit_days=10
+        )
 
         abroad = await floor.packed("L-1", BERLIN)
         rates = (await floor.data(RATES, {"s": abroad}))["shipmentRates"]
@@ -173,7 +213,12 @@ async def test_an_order_is_routed_rated_labelled_and_shipped(api: Any, shop: Any
 
         home = await floor.packed("L-2", TAMPINES)
         home_rates = (await floor.data(RATES, {"s": home}))["shipmentRates"]
-        assert home_rates["chosen"] == {"carrier": "ninjavan", "service": "standard", "price": {"amount": "4.58", "currency": "SGD"}, "transitDays": 2}
+        assert home_rates["chosen"] == {
+            "carrier": "ninjavan",
+            "service": "standard",
+            "price": {"amount": "4.58", "currency": "SGD"},
+            "transitDays": 2,
+        }
         home_label = await floor.buy(home)
         assert home_label["userErrors"] == []
         assert ninja.labels_bought(home_label["label"]["reference"]) == 1
@@ -256,16 +301,26 @@ async def test_no_rule_no_route(api: Any, shop: Any, app: Any) -> None:
         assert await _purchases(shop) == []
 
 
-async def test_lost_answers_leave_the_purchase_open_and_it_is_resumed_once(api: Any, shop: Any, app: Any) -> None:
+async def test_lost_answers_leave_the_purchase_open_and_it_is_resumed_once(
+    api: Any, shop: Any, app: Any
+) -> None:
     floor = await Floor(api, shop, app).setup()
     async with carriers(app) as c:
         dhl, dhl_url = c["dhl"]
-        account = await floor.account("dhl_express", "DHL", dhl_url, dict(dhl.open_account()), {"timeout": 0.3})
+        account = await floor.account(
+            "dhl_express", "DHL", dhl_url, dict(dhl.open_account()), {"timeout": 0.3}
+        )
         await floor.rule("All", [{"carrierAccountId": account}])
         shipment = await floor.packed("T-1", BERLIN)
-        await floor.data(RATES, {"s": shipment})  # the rates come back; the purchase's answers will not
-        dhl.faults = Faults(lost_answer=1.0, timeout_seconds=0.6)
-        [error] = (await floor.buy(shipment))["userErrors"]
+        service = (await floor.data(RATES, {"s": shipment}))["shipmentRates"]["chosen"]["service"]
+        dhl.faults = Faults(lost_answer=1.0, timeout_seconds=0.6)  # from now on every answer is lost
+        [payload] = (
+            await floor.data(
+                "mutation($s: ID!, $a: ID!, $v: String!) { shipmentBuyLabel(input: {shipmentId: $s, carrierAccountId: $a, service: $v}) { userErrors { code message } } }",
+                {"s": shipment, "a": account, "v": service},
+            )
+        ).values()
+        [error] = payload["userErrors"]
         assert error["code"] == "CARRIER_UNAVAILABLE"
         [purchase] = await _purchases(shop)
         assert purchase.status == LabelStatus.PURCHASING
@@ -279,7 +334,9 @@ async def test_lost_answers_leave_the_purchase_open_and_it_is_resumed_once(api: 
         assert order["shipments"][0]["trackingNumber"] == purchase.tracking_numbers[0]
 
 
-async def test_documents_that_could_not_be_stored_are_fetched_again(api: Any, shop: Any, app: Any, tmp_path: Any) -> None:
+async def test_documents_that_could_not_be_stored_are_fetched_again(
+    api: Any, shop: Any, app: Any, tmp_path: Any
+) -> None:
     floor = await Floor(api, shop, app).setup()
     async with carriers(app) as c:
         dhl, dhl_url = c["dhl"]
