@@ -46,7 +46,16 @@ from crossdock.services.documents import store_documents
 from crossdock.services.fx import convert
 from crossdock.services.states import lock_shipment
 
-__all__ = ["Outcome", "decide", "label_resume", "label_sweep", "purchase", "resume", "void"]
+__all__ = [
+    "Outcome",
+    "decide",
+    "label_resume",
+    "label_sweep",
+    "label_void_resume",
+    "purchase",
+    "resume",
+    "void",
+]
 
 log = logging.getLogger(__name__)
 
@@ -364,31 +373,38 @@ async def resume(
 
 
 async def void(ctx: JobContext, tenant_id: int, slug: str | None, shipment_id: int) -> None:
-    """Void the shipment's label at the carrier, then here; refused once handed over."""
-    async with ctx.db.tenant(tenant_id, slug) as session:
-        row = await shipping.void_check(session, shipment_id)
+    """Void the shipment's label at the carrier, then here; refused once handed over. The
+    label is marked ``voiding`` first, so the parcel cannot ship while the carrier is asked."""
+    async with ctx.units(tenant_id, slug) as uow:
+        row = await shipping.begin_void(uow.session, shipment_id)
         purchase_id, account_id = row.id, row.carrier_account_id
         label = shipping.label_of(row)
+    await _void_at_carrier(ctx, tenant_id, slug, purchase_id, account_id, label)
+
+
+async def _void_at_carrier(
+    ctx: JobContext, tenant_id: int, slug: str | None, purchase_id: int, account_id: int, label: Label
+) -> None:
     carrier = await open_carrier(ctx, tenant_id, account_id, slug=slug, only_active=False)
-    if carrier is None:
-        raise UserError("the label's carrier account is gone", field="shipmentId", code="CARRIER_ERROR")
     try:
-        await carrier.call(lambda view: carrier.provider.void_label(view, label))
-    except ChannelError as exc:
-        code = (
-            "HANDED_OVER"
-            if exc.code == "REFUSED"
-            else ("CARRIER_UNAVAILABLE" if exc.retryable else "CARRIER_ERROR")
-        )
-        raise UserError(
-            f"{carrier.provider.display_name or carrier.provider.name}: {exc.message}",
-            field="shipmentId",
-            code=code,
-        ) from None
-    except NotSupported as exc:
-        raise UserError(str(exc), field="shipmentId", code="NOT_SUPPORTED") from None
+        if carrier is None:
+            raise UserError("the label's carrier account is gone", field="shipmentId", code="CARRIER_ERROR")
+        name = carrier.provider.display_name or carrier.provider.name
+        try:
+            await carrier.call(lambda view: carrier.provider.void_label(view, label))
+        except ChannelError as exc:
+            if exc.retryable:
+                code = "CARRIER_UNAVAILABLE"
+            else:
+                code = "HANDED_OVER" if exc.code == "REFUSED" else "CARRIER_ERROR"
+            raise UserError(f"{name}: {exc.message}", field="shipmentId", code=code) from None
+        except NotSupported as exc:
+            raise UserError(str(exc), field="shipmentId", code="NOT_SUPPORTED") from None
+    except UserError as exc:
+        async with ctx.units(tenant_id, slug) as uow:
+            await shipping.void_refused(uow.session, purchase_id, exc.message)
+        raise
     async with ctx.units(tenant_id, slug) as uow:
-        await shipping.void_check(uow.session, shipment_id)  # still the same, under the lock
         await shipping.record_void(uow.session, purchase_id)
 
 
@@ -405,20 +421,50 @@ async def label_resume(ctx: JobContext, tenant_id: int, purchase_id: int) -> str
     return str(outcome.status)
 
 
+@job
+async def label_void_resume(ctx: JobContext, tenant_id: int, purchase_id: int) -> str:
+    """Finish a void a crash interrupted: ask the carrier again; a refusal gives the label
+    back to the shipment."""
+    slug = await tenant_slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        row = await session.scalar(select(LabelPurchase).where(LabelPurchase.id == purchase_id))
+        if row is None or row.status != LabelStatus.VOIDING:
+            return "nothing to do"
+        account_id, label = row.carrier_account_id, shipping.label_of(row)
+    try:
+        await _void_at_carrier(ctx, tenant_id, slug, purchase_id, account_id, label)
+    except UserError as exc:
+        if exc.code == "CARRIER_UNAVAILABLE":
+            raise ChannelError(exc.message, code="RETRY", retryable=True) from None
+        return f"kept: {exc.message}"
+    return "voided"
+
+
 @periodic(lambda settings: min(60, max(5, 5 * settings.sync_interval_seconds)))
 async def label_sweep(ctx: JobContext) -> int:
-    """Queue a resume for every purchase left open longer than :data:`STALE_AFTER`."""
+    """Queue a resume for every purchase (or void) left open longer than :data:`STALE_AFTER`."""
     cutoff = utcnow() - STALE_AFTER
     async with ctx.db.system() as session:
         rows = (
             await session.execute(
-                select(LabelPurchase.tenant_id, LabelPurchase.id)
-                .where(LabelPurchase.status == LabelStatus.PURCHASING, LabelPurchase.updated_at < cutoff)
+                select(LabelPurchase.tenant_id, LabelPurchase.id, LabelPurchase.status)
+                .where(
+                    LabelPurchase.status.in_((LabelStatus.PURCHASING, LabelStatus.VOIDING)),
+                    LabelPurchase.updated_at < cutoff,
+                )
                 .order_by(LabelPurchase.updated_at)
                 .limit(500)
             )
         ).all()
-    for tenant_id, purchase_id in rows:
+    for tenant_id, purchase_id, status in rows:
+        if status == LabelStatus.VOIDING:
+            await ctx.queue.enqueue(
+                "label_void_resume",
+                job_id=f"label_void_resume:{purchase_id}",
+                tenant_id=tenant_id,
+                purchase_id=purchase_id,
+            )
+            continue
         await ctx.queue.enqueue(
             "label_resume", job_id=f"label_resume:{purchase_id}", tenant_id=tenant_id, purchase_id=purchase_id
         )

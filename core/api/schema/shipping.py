@@ -128,6 +128,11 @@ class RoutingRuleInput:
 
 
 @strawberry.input
+class RoutingRuleDeleteInput:
+    id: strawberry.ID
+
+
+@strawberry.input
 class ShipmentBuyLabelInput:
     shipment_id: strawberry.ID
     carrier_account_id: strawberry.ID | None = strawberry.field(
@@ -330,11 +335,13 @@ class Mutation:
         return await in_transaction(info, RoutingRuleSetPayload, body)
 
     @strawberry.mutation(extensions=requires("channels:write"))
-    async def routing_rule_delete(self, info: Info[Any, Any], id: strawberry.ID) -> RoutingRuleDeletePayload:
+    async def routing_rule_delete(
+        self, info: Info[Any, Any], input: RoutingRuleDeleteInput
+    ) -> RoutingRuleDeletePayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await resolve_id(session, id, m.RoutingRule)
+            pk = await resolve_id(session, input.id, m.RoutingRule)
             await shipping.delete_rule(session, pk)
-            return {"deleted_id": id}
+            return {"deleted_id": input.id}
 
         return await in_transaction(info, RoutingRuleDeletePayload, body)
 

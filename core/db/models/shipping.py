@@ -56,10 +56,12 @@ class RateStrategy(StrEnum):
 
 class LabelStatus(StrEnum):
     """A label purchase: ``purchasing`` while the carrier is being asked (a purchase left
-    there by a crash or a timeout is resumed by looking its reference up first)."""
+    there by a crash or a timeout is resumed by looking its reference up first);
+    ``voiding`` while the carrier is asked to void it (the parcel cannot ship meanwhile)."""
 
     PURCHASING = "purchasing"
     PURCHASED = "purchased"
+    VOIDING = "voiding"
     FAILED = "failed"  #: the carrier refused; nothing was bought
     VOIDED = "voided"
 
