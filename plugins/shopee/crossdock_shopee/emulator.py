@@ -753,7 +753,7 @@ class ShopeeEmulator(Emulator):
             package["hidden_polls"] = self.tracking_delay
         package.update(logistics_status="LOGISTICS_REQUEST_CREATED", method=mode, tracking=tracking or None)
         package["shipped"] = {"mode": mode, **detail}
-        package["events"] = [(int(self.clock()), "ORDER_CREATED", "Shipment arranged, awaiting pickup")]
+        package["events"] = []  # tracking_info stays empty until the 3PL's first scan
         self.ship_orders.append(body)
         order["_tracking"] = order["_packages"][0]["tracking"]
         self._sync_packages(order)

@@ -67,6 +67,7 @@ DOCUMENT_POLLS = 5
 TRACKING_POLLS = 3
 POLL_DELAY = 0.2
 LOOKUP_WINDOW = 15 * 24 * 3600  # get_order_list: 15 days per call
+CLOCK_MARGIN = 600  # Shopee's clock may run ahead of ours: look a little into the future
 
 #: tracking_info logistics_status (TrackingLogisticsStatus) -> our status; UPDATE and the
 #: pending codes are refined from the 3PL's text (customs, out for delivery ...)
@@ -435,7 +436,7 @@ class Shipper:
         be on their way are listed and their tracking numbers read until all are found."""
         wanted = set(numbers)
         found: dict[str, Package] = {}
-        end = int(time.time())
+        end = int(time.time()) + CLOCK_MARGIN
         start = end - days * 86400
         window_end = end
         while wanted - set(found) and window_end > start:
