@@ -190,6 +190,8 @@ class ShopeeEmulator(Emulator):
         #: get_shipping_document_result answers PROCESSING this many times after creation
         self.document_delay = 1
         self.ship_orders: list[dict[str, Any]] = []  # ship_order bodies accepted, in order
+        #: every logistics call as received: (path, query, JSON body)
+        self.calls: list[tuple[str, dict[str, str], Any]] = []
         self._package_ids = 0
         for method, path, handler in (
             ("POST", "/api/v2/auth/token/get", self._token_get),
@@ -436,6 +438,8 @@ class ShopeeEmulator(Emulator):
 
     def _check_sign(self, request: Request, shop_level: bool) -> Shop | Reply | None:
         q = request.query
+        if request.path.startswith("/api/v2/logistics/"):  # what the wire carried, for tests
+            self.calls.append((request.path, dict(q), request.json() if request.body else None))
         try:
             partner_id, ts = int(q["partner_id"]), int(q["timestamp"])
         except (KeyError, ValueError):
