@@ -818,7 +818,7 @@ class ShopeeEmulator(Emulator):
                 "package_number": entry.get("package_number", ""),
             }
             order = self._shop_order(shop, entry["order_sn"])
-            package = self._package(order, entry.get("package_number")) if order else None
+            package: Any = self._package(order, entry.get("package_number")) if order else None
             if order is None:
                 row.update(fail_error="logistics.order_not_exist", fail_message="The order is not exist.")
             elif isinstance(package, Reply):
@@ -869,7 +869,7 @@ class ShopeeEmulator(Emulator):
                 "package_number": entry.get("package_number", ""),
             }
             order = self._shop_order(shop, entry["order_sn"])
-            package = self._package(order, entry.get("package_number")) if order else None
+            package: Any = self._package(order, entry.get("package_number")) if order else None
             if order is None or isinstance(package, Reply) or package is None:
                 row.update(fail_error="logistics.order_not_exist", fail_message="The order_sn is not exist.")
             elif not package.get("document"):

@@ -494,7 +494,7 @@ class ShopeeLogistics(CarrierBase):
     name = "shopee_logistics"
     display_name = "Shopee Logistics (SLS and partner 3PLs)"
     version = __version__
-    channel = "shopee"
+    channel: str | None = "shopee"
     capabilities = frozenset({CarrierCapability.LABELS, CarrierCapability.TRACKING})
     track_batch = 20
 

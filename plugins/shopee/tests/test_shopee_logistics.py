@@ -314,7 +314,7 @@ async def test_order_state_refusals(env: Env) -> None:
     ship = {"non_integrated": {"tracking_number": "NV1"}}
     env.order("ORD-S", NON_INTEGRATED)
     env.emulator.split_order("ORD-S", [[0], [1]])
-    for path, method, kwargs, code in [
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
         (
             "/api/v2/logistics/ship_order",
             "POST",
@@ -333,7 +333,8 @@ async def test_order_state_refusals(env: Env) -> None:
             {"params": {"order_sn": "ORD-S"}},
             "number_not_exist",
         ),
-    ]:
+    ]
+    for path, method, kwargs, code in cases:
         with pytest.raises(ChannelError) as caught:
             await env.call(method, path, **kwargs)
         assert caught.value.code.endswith(code), path
