@@ -766,7 +766,7 @@ class LazadaEmulator(Emulator):
             )
         if kind == "NTFS" and code not in CROSS_BORDER_WAREHOUSES:
             return self._fulfilment_fail("700016", f"NOT_AVAILABLE_NTFS_3PL: {code}")
-        provider = CROSS_BORDER_WAREHOUSES[code][1] if kind == "NTFS" else SITES[seller.site][4]
+        provider = CROSS_BORDER_WAREHOUSES[str(code)][1] if kind == "NTFS" else SITES[seller.site][4]
         answered = []
         for entry in pack["pack_order_list"]:
             order = self._own_order(seller, str(entry.get("order_id", "")))
@@ -928,7 +928,7 @@ class LazadaEmulator(Emulator):
         packages = self._packages_param(params, "rePackReq")
         if isinstance(packages, Reply):
             return packages
-        answered = []
+        answered: list[dict[str, Any]] = []
         for package_id in packages:
             units = self._package_units(seller, package_id)
             if not units:
