@@ -496,7 +496,9 @@ class AmazonEmulator(Emulator):
                 f"packageDetail.packageReferenceId {package['packageReferenceId']!r} must be a positive number",
             )
         if package["carrierCode"] == "Other" and not package.get("carrierName"):
-            return self.error(400, "InvalidInput", 'packageDetail.carrierName is required when carrierCode is "Other"')
+            return self.error(
+                400, "InvalidInput", 'packageDetail.carrierName is required when carrierCode is "Other"'
+            )
         if body.get("marketplaceId") != order["MarketplaceId"]:
             return self.error(400, "InvalidInput", "marketplaceId does not match the order")
         previous = self.confirmations.get(order["AmazonOrderId"])
@@ -529,7 +531,9 @@ class AmazonEmulator(Emulator):
         allowed = {"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION"}
         allowed |= {"FULFILLMENT", "PACKAGES", "TAX", "PAYMENT", "FULFILLMENT_ORDERS"}
         if included - allowed:
-            return self.error(400, "InvalidInput", f"Invalid includedData: {', '.join(sorted(included - allowed))}")
+            return self.error(
+                400, "InvalidInput", f"Invalid includedData: {', '.join(sorted(included - allowed))}"
+            )
         order_id = order["AmazonOrderId"]
         site = MARKETPLACES[order["MarketplaceId"]]
         shown: dict[str, Any] = {

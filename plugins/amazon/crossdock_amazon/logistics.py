@@ -209,7 +209,10 @@ class AmazonShipping(CarrierBase):
         )
         items = (answer or {}).get("payload", {}).get("OrderItems") or []
         return [
-            {"OrderItemId": str(i["OrderItemId"]), "Quantity": int(i["QuantityOrdered"]) - int(i["QuantityShipped"])}
+            {
+                "OrderItemId": str(i["OrderItemId"]),
+                "Quantity": int(i["QuantityOrdered"]) - int(i["QuantityShipped"]),
+            }
             for i in items
             if int(i.get("QuantityOrdered", 0)) > int(i.get("QuantityShipped", 0))
         ]
@@ -234,7 +237,9 @@ class AmazonShipping(CarrierBase):
     async def _details(self, account: CarrierAccount, request: ShipmentRequest) -> dict[str, Any]:
         """``ShipmentRequestDetails``: one package (a Merchant Fulfillment shipment is one box)."""
         if not request.order_external_id:
-            raise ChannelError("Amazon Buy Shipping ships an Amazon order: the request names none", code="REFUSED")
+            raise ChannelError(
+                "Amazon Buy Shipping ships an Amazon order: the request names none", code="REFUSED"
+            )
         if len(request.parcels) != 1:
             raise ChannelError(
                 f"Amazon Buy Shipping buys one label per package ({len(request.parcels)} given): "
@@ -246,7 +251,9 @@ class AmazonShipping(CarrierBase):
             raise ChannelError("Amazon Buy Shipping needs the package's dimensions", code="REFUSED")
         settings = self._conn(account).settings
         options: dict[str, Any] = {
-            "DeliveryExperience": str(settings.get("delivery_experience") or "DeliveryConfirmationWithoutSignature"),
+            "DeliveryExperience": str(
+                settings.get("delivery_experience") or "DeliveryConfirmationWithoutSignature"
+            ),
             "CarrierWillPickUp": bool(settings.get("carrier_will_pick_up", False)),
             "LabelFormat": str(settings.get("label_format") or "PDF"),
             "DeclaredValue": {
@@ -294,8 +301,10 @@ class AmazonShipping(CarrierBase):
             ship, latest = _at(offer.get("ShipDate")), _at(offer.get("LatestEstimatedDeliveryDate"))
             days = (latest.date() - ship.date()).days if ship and latest else None
             name = str(offer.get("ShippingServiceName") or offer["ShippingServiceId"])
-            level = ServiceLevel.EXPRESS if EXPRESS.search(name) else (
-                ServiceLevel.ECONOMY if ECONOMY.search(name) else ServiceLevel.STANDARD
+            level = (
+                ServiceLevel.EXPRESS
+                if EXPRESS.search(name)
+                else (ServiceLevel.ECONOMY if ECONOMY.search(name) else ServiceLevel.STANDARD)
             )
             rates.append(
                 Rate(
@@ -317,11 +326,16 @@ class AmazonShipping(CarrierBase):
         details = await self._details(account, request)
         payload = await self._eligible(account, details)
         offer = next(
-            (o for o in payload.get("ShippingServiceList") or [] if o.get("ShippingServiceId") == service), None
+            (o for o in payload.get("ShippingServiceList") or [] if o.get("ShippingServiceId") == service),
+            None,
         )
         if offer is None:
             rejected = next(
-                (r for r in payload.get("RejectedShippingServiceList") or [] if r.get("ShippingServiceId") == service),
+                (
+                    r
+                    for r in payload.get("RejectedShippingServiceList") or []
+                    if r.get("ShippingServiceId") == service
+                ),
                 None,
             )
             reason = (
@@ -356,7 +370,11 @@ class AmazonShipping(CarrierBase):
             ):
                 raise ChannelError("amazon label checksum does not match", code="MALFORMED", retryable=True)
             documents.append(
-                CarrierDocument(DocumentKind.LABEL, FILE_FORMATS.get(str(file.get("FileType")), DocumentFormat.PDF), content)
+                CarrierDocument(
+                    DocumentKind.LABEL,
+                    FILE_FORMATS.get(str(file.get("FileType")), DocumentFormat.PDF),
+                    content,
+                )
             )
         rate = service.get("Rate") or {}
         carrier = str(service.get("CarrierName") or "")
@@ -365,7 +383,9 @@ class AmazonShipping(CarrierBase):
             tracking_numbers=[str(shipment["TrackingId"])] if shipment.get("TrackingId") else [],
             documents=documents,
             service=str(service.get("ShippingServiceId") or ""),
-            price=Money(Decimal(str(rate["Amount"])), str(rate["CurrencyCode"])) if rate.get("Amount") else None,
+            price=Money(Decimal(str(rate["Amount"])), str(rate["CurrencyCode"]))
+            if rate.get("Amount")
+            else None,
             estimated_delivery=_day(service.get("LatestEstimatedDeliveryDate")),
             channel_confirmed=True,
             raw={
@@ -437,11 +457,15 @@ class AmazonShipping(CarrierBase):
                 "cancel it in Seller Central",
                 code="REFUSED",
             )
-        await self._call(account, "cancelShipment", "DELETE", f"/mfn/v0/shipments/{label.carrier_shipment_id}")
+        await self._call(
+            account, "cancelShipment", "DELETE", f"/mfn/v0/shipments/{label.carrier_shipment_id}"
+        )
 
     # ------------------------------------------------------------ tracking
 
-    async def track(self, account: CarrierAccount, tracking_numbers: Sequence[str]) -> Sequence[TrackingResult]:
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         conn = self._conn(account)
         business = conn.settings.get("shipping_business_id")
         headers = {"x-amzn-shipping-business-id": str(business)} if business else None
@@ -482,6 +506,7 @@ def _carrier_id(carrier_name: str) -> str:
 
 def _tracking(number: str, payload: Mapping[str, Any]) -> TrackingResult:
     events = []
+    forward: list[int] = []  # indexes of the forward leg's events (detail codes are theirs)
     for event in payload.get("eventHistory") or []:
         code = str(event.get("eventCode") or "")
         at = _at(event.get("eventTime"))
@@ -490,8 +515,12 @@ def _tracking(number: str, payload: Mapping[str, Any]) -> TrackingResult:
         status, reason = EVENTS.get(code, (TrackingStatus.UNKNOWN, None))
         if event.get("shipmentType") == "RETURNS" and status == TrackingStatus.DELIVERED:
             status = TrackingStatus.RETURN_TO_SENDER
+        if event.get("shipmentType") != "RETURNS":
+            forward.append(len(events))
         location = event.get("location") or {}
-        place = ", ".join(str(location[k]) for k in ("city", "stateOrRegion", "countryCode") if location.get(k))
+        place = ", ".join(
+            str(location[k]) for k in ("city", "stateOrRegion", "countryCode") if location.get(k)
+        )
         events.append(
             TrackingEvent(
                 occurred_at=at,
@@ -506,11 +535,19 @@ def _tracking(number: str, payload: Mapping[str, Any]) -> TrackingResult:
     details = ((summary.get("trackingDetailCodes") or {}).get("forward")) or []
     detail_reason = next((DETAIL_REASONS[c] for c in reversed(details) if c in DETAIL_REASONS), None)
     if detail_reason is not None:
-        for index in range(len(events) - 1, -1, -1):
+        for index in reversed(forward):
             event = events[index]
-            if event.status in (TrackingStatus.DELIVERY_FAILED, TrackingStatus.RETURN_TO_SENDER) and event.reason is None:
+            if (
+                event.status in (TrackingStatus.DELIVERY_FAILED, TrackingStatus.RETURN_TO_SENDER)
+                and event.reason is None
+            ):
                 events[index] = TrackingEvent(
-                    event.occurred_at, event.status, event.code, event.description, detail_reason, event.location
+                    event.occurred_at,
+                    event.status,
+                    event.code,
+                    event.description,
+                    detail_reason,
+                    event.location,
                 )
                 break
     return TrackingResult(number, events, estimated_delivery=_day(payload.get("promisedDeliveryDate")))
@@ -519,4 +556,3 @@ def _tracking(number: str, payload: Mapping[str, Any]) -> TrackingResult:
 def _describe(code: str, leg: Any) -> str:
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", code).lower()
     return f"{words[:1].upper()}{words[1:]}" + (" (return)" if leg == "RETURNS" else "")
-

@@ -35,22 +35,38 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import itertools
 import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crossdock.providers import TrackingReason, TrackingStatus
-from crossdock.testing.carriers import ParcelBook, ParcelRecord, pdf_document, png_document, zpl_document
+from crossdock.providers import (
+    Address,
+    CarrierAccount,
+    ChannelConnection,
+    ShipmentRequest,
+    TrackingReason,
+    TrackingStatus,
+)
+from crossdock.testing.carriers import (
+    ParcelBook,
+    ParcelRecord,
+    pdf_document,
+    png_document,
+    sample_request,
+    zpl_document,
+)
 from crossdock.testing.emulator import Reply, Request
+from crossdock.testing import emulator_http
 
 if TYPE_CHECKING:
     from crossdock_amazon.emulator import AmazonEmulator
 
-__all__ = ["EVENT_CODES", "SERVICES", "MerchantFulfillment"]
+__all__ = ["EVENT_CODES", "SERVICES", "MerchantFulfillment", "amazon_account", "amazon_request"]
 
 ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 SHIPMENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -62,7 +78,12 @@ DELIVERY_EXPERIENCE = (
 )
 PICKUP_OPTIONS = ("CarrierWillPickUp", "ShipperWillDropOff", "NoPreference")
 LABEL_FORMATS = ("PDF", "PNG", "ZPL203", "ZPL300", "ShippingServiceDefault")
-FILE_TYPES = {"PDF": "application/pdf", "PNG": "image/png", "ZPL203": "application/zpl", "ZPL300": "application/zpl"}
+FILE_TYPES = {
+    "PDF": "application/pdf",
+    "PNG": "image/png",
+    "ZPL203": "application/zpl",
+    "ZPL300": "application/zpl",
+}
 #: maximum lengths of the model's Address fields
 ADDRESS_LIMITS = {
     "Name": 30,
@@ -195,14 +216,18 @@ class MerchantFulfillment:
 
     @staticmethod
     def _constraint(value: Any, where: str, rule: str) -> str:
-        return f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: {rule}"
+        return (
+            f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: {rule}"
+        )
 
     def _address(self, address: Any, where: str) -> str | None:
         if not isinstance(address, dict):
             return self._constraint(None, where, "Member must not be null")
         for key in ADDRESS_REQUIRED:
             if not isinstance(address.get(key), str) or not address[key].strip():
-                return self._constraint(address.get(key), f"{where}.{key[0].lower()}{key[1:]}", "Member must not be null")
+                return self._constraint(
+                    address.get(key), f"{where}.{key[0].lower()}{key[1:]}", "Member must not be null"
+                )
         for key, limit in ADDRESS_LIMITS.items():
             value = address.get(key)
             if isinstance(value, str) and len(value) > limit:
@@ -243,14 +268,18 @@ class MerchantFulfillment:
             return self._invalid(problem)
         dims = details["PackageDimensions"]
         if not isinstance(dims, dict):
-            return self._invalid(self._constraint(dims, f"{where}.packageDimensions", "Member must be an object"))
+            return self._invalid(
+                self._constraint(dims, f"{where}.packageDimensions", "Member must be an object")
+            )
         if not dims.get("PredefinedPackageDimensions"):
             for key in ("Length", "Width", "Height"):
                 value = dims.get(key)
                 if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                     return self._invalid(
                         self._constraint(
-                            value, f"{where}.packageDimensions.{key.lower()}", "Member must be a positive number"
+                            value,
+                            f"{where}.packageDimensions.{key.lower()}",
+                            "Member must be a positive number",
                         )
                     )
             if dims.get("Unit") not in ("inches", "centimeters"):
@@ -272,7 +301,9 @@ class MerchantFulfillment:
             )
         value = weight.get("Value")
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            return self._invalid(self._constraint(value, f"{where}.weight.value", "Member must be a positive number"))
+            return self._invalid(
+                self._constraint(value, f"{where}.weight.value", "Member must be a positive number")
+            )
         options = details["ShippingServiceOptions"]
         if not isinstance(options, dict) or options.get("DeliveryExperience") not in DELIVERY_EXPERIENCE:
             return self._invalid(
@@ -322,10 +353,16 @@ class MerchantFulfillment:
         items: list[tuple[dict[str, Any], int]] = []
         for line in details["ItemList"]:
             if not isinstance(line, dict) or line.get("OrderItemId") not in known:
-                return self._invalid(f"OrderItemId {line.get('OrderItemId') if isinstance(line, dict) else line} is not in order {order_id}")
+                return self._invalid(
+                    f"OrderItemId {line.get('OrderItemId') if isinstance(line, dict) else line} is not in order {order_id}"
+                )
             quantity = line.get("Quantity")
             if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-                return self._invalid(self._constraint(quantity, f"{where}.itemList.member.quantity", "Member must be at least 1"))
+                return self._invalid(
+                    self._constraint(
+                        quantity, f"{where}.itemList.member.quantity", "Member must be at least 1"
+                    )
+                )
             item = known[line["OrderItemId"]]
             if quantity > int(item["QuantityOrdered"]) - int(item["QuantityShipped"]):
                 return self._invalid(
@@ -344,10 +381,18 @@ class MerchantFulfillment:
         return round(service.base + service.per_kg * extra, 2)
 
     def _service_json(
-        self, service: Service, order: Mapping[str, Any], grams: float, details: Mapping[str, Any], offer_id: str
+        self,
+        service: Service,
+        order: Mapping[str, Any],
+        grams: float,
+        details: Mapping[str, Any],
+        offer_id: str,
     ) -> dict[str, Any]:
         now = self._now()
-        rate = {"CurrencyCode": self.emulator.marketplace_currency(order["MarketplaceId"]), "Amount": self._price(service, grams)}
+        rate = {
+            "CurrencyCode": self.emulator.marketplace_currency(order["MarketplaceId"]),
+            "Amount": self._price(service, grams),
+        }
         options = details["ShippingServiceOptions"]
         return {
             "ShippingServiceName": service.name,
@@ -422,7 +467,11 @@ class MerchantFulfillment:
         offer_id = body.get("ShippingServiceOfferId")
         if offer_id:
             issued = self.offers.get(str(offer_id))
-            if issued is None or issued[:2] != (order["AmazonOrderId"], service_id) or issued[2] < self.clock():
+            if (
+                issued is None
+                or issued[:2] != (order["AmazonOrderId"], service_id)
+                or issued[2] < self.clock()
+            ):
                 return self._invalid("ShippingServiceOfferId is invalid or expired")
         label_format = details["ShippingServiceOptions"].get("LabelFormat") or "PDF"
         label_format = "PDF" if label_format == "ShippingServiceDefault" else label_format
@@ -465,7 +514,9 @@ class MerchantFulfillment:
         shipped = sum(int(i["QuantityShipped"]) for i in items)
         status = "Shipped" if unshipped == 0 else ("PartiallyShipped" if shipped else "Unshipped")
         if status != order["OrderStatus"] or unshipped != order.get("NumberOfItemsUnshipped"):
-            self.emulator.update_order(order["AmazonOrderId"], OrderStatus=status, NumberOfItemsUnshipped=unshipped)
+            self.emulator.update_order(
+                order["AmazonOrderId"], OrderStatus=status, NumberOfItemsUnshipped=unshipped
+            )
             if status == "Shipped":
                 self.emulator.finances.shipped(order["_seller"], order, items)
 
@@ -500,7 +551,9 @@ class MerchantFulfillment:
                 "ShippingServiceId": shipment.service.service_id,
                 "ShippingServiceOfferId": "",
                 "ShipDate": _iso(shipment.created),
-                "EarliestEstimatedDeliveryDate": _iso(shipment.created + timedelta(days=max(1, shipment.service.days - 1))),
+                "EarliestEstimatedDeliveryDate": _iso(
+                    shipment.created + timedelta(days=max(1, shipment.service.days - 1))
+                ),
                 "LatestEstimatedDeliveryDate": _iso(shipment.created + timedelta(days=shipment.service.days)),
                 "Rate": rate,
                 "RateWithAdjustments": rate,
@@ -512,7 +565,9 @@ class MerchantFulfillment:
                 "FileContents": {
                     "Contents": base64.b64encode(contents).decode(),
                     "FileType": FILE_TYPES[shipment.label_format],
-                    "Checksum": "" if cancelled else base64.b64encode(hashlib.md5(shipment.label).digest()).decode(),
+                    "Checksum": ""
+                    if cancelled
+                    else base64.b64encode(hashlib.md5(shipment.label).digest()).decode(),
                 },
                 "LabelFormat": shipment.label_format,
             },
@@ -597,7 +652,12 @@ class MerchantFulfillment:
                 {
                     "eventCode": code,
                     "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                    "location": {"city": "Hebron", "stateOrRegion": "KY", "countryCode": "US", "postalCode": "41048"},
+                    "location": {
+                        "city": "Hebron",
+                        "stateOrRegion": "KY",
+                        "countryCode": "US",
+                        "postalCode": "41048",
+                    },
                     "shipmentType": "FORWARD",
                 }
             )
@@ -662,3 +722,70 @@ class MerchantFulfillment:
         at: datetime | None = None,
     ) -> None:
         self.book.scan(tracking_number, status, reason, at)
+
+
+# ---------------------------------------------------------------- for tests and the demo
+
+US_SENDER = Address(
+    name="Conformance Shipping",
+    company="Conformance Trading LLC",
+    line1="300 Turnbull Ave",
+    city="Detroit",
+    region="MI",
+    postal_code="48123",
+    country="US",
+    phone="7132341234",
+    email="ship@conformance.example",
+)
+US_BUYER = Address(
+    name="Jane Doe", line1="1 Main Street", city="New York", region="NY", postal_code="10001", country="US"
+)
+_orders = itertools.count(1)
+
+
+def amazon_account(emulator: AmazonEmulator, base_url: str, **settings: Any) -> CarrierAccount:
+    """What the core hands Amazon's logistics: the shop's connection, fresh credentials."""
+    creds = emulator.issue_token(emulator.open_account("US"))
+    connection = ChannelConnection(
+        id=1,
+        tenant="conformance",
+        channel="amazon",
+        site="US",
+        currency="USD",
+        credentials=creds,
+        base_url=base_url,
+        settings={"timeout": 5, **settings},
+        http=emulator_http(),
+    )
+    return CarrierAccount(
+        id=1,
+        tenant="conformance",
+        carrier="amazon_shipping",
+        credentials={},
+        connection=connection,
+        http=emulator_http(),
+    )
+
+
+def amazon_request(
+    emulator: AmazonEmulator, account: CarrierAccount, reference: str, **changes: Any
+) -> ShipmentRequest:
+    """An unshipped MFN order of two lines on the emulator, named by ``reference``."""
+    assert account.connection is not None
+    order_id = f"113-{next(_orders):07d}-{abs(hash(reference)) % 10**7:07d}"
+    emulator.add_order(
+        account.connection.credentials,
+        order_id,
+        [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")],
+        buyer="Jane Doe",
+    )
+    emulator.name_order(reference, order_id)
+    request = sample_request(
+        reference,
+        origin=US_SENDER,
+        destination=US_BUYER,
+        order_external_id=order_id,
+        lines=[(f"{order_id}-1", 2), (f"{order_id}-2", 1)],
+        items=(),
+    )
+    return replace(request, **changes) if changes else request

@@ -4,76 +4,15 @@ connection, each shipment an unshipped MFN order the emulator holds."""
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crossdock_amazon.emulator import AmazonEmulator
+from crossdock_amazon.shipping_emulator import amazon_account, amazon_request
 
-from crossdock import Address, CarrierAccount, ChannelConnection, Parcel, ShipmentRequest, TrackingStatus
-from crossdock.testing import emulator_http
-from crossdock.testing.carriers import CarrierConformance, sample_request
+from crossdock import CarrierAccount, Parcel, ShipmentRequest, TrackingStatus
+from crossdock.testing.carriers import CarrierConformance
 from crossdock.testing.emulator import Faults
-
-US_SENDER = Address(
-    name="Conformance Shipping",
-    company="Conformance Trading LLC",
-    line1="300 Turnbull Ave",
-    city="Detroit",
-    region="MI",
-    postal_code="48123",
-    country="US",
-    phone="7132341234",
-    email="ship@conformance.example",
-)
-US_BUYER = Address(
-    name="Jane Doe", line1="1 Main Street", city="New York", region="NY", postal_code="10001", country="US"
-)
-_orders = itertools.count(1)
-
-
-def amazon_account(emulator: AmazonEmulator, base_url: str, **settings: Any) -> CarrierAccount:
-    """What the core hands Amazon's logistics: the shop's connection, fresh credentials."""
-    creds = emulator.issue_token(emulator.open_account("US"))
-    connection = ChannelConnection(
-        id=1,
-        tenant="conformance",
-        channel="amazon",
-        site="US",
-        currency="USD",
-        credentials=creds,
-        base_url=base_url,
-        settings={"timeout": 5, **settings},
-        http=emulator_http(),
-    )
-    return CarrierAccount(
-        id=1,
-        tenant="conformance",
-        carrier="amazon_shipping",
-        credentials={},
-        connection=connection,
-        http=emulator_http(),
-    )
-
-
-def amazon_request(emulator: AmazonEmulator, account: CarrierAccount, reference: str, **changes: Any) -> ShipmentRequest:
-    """An unshipped MFN order of two lines on the emulator, named by ``reference``."""
-    assert account.connection is not None
-    order_id = f"113-{next(_orders):07d}-{abs(hash(reference)) % 10**7:07d}"
-    emulator.add_order(
-        account.connection.credentials, order_id, [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")], buyer="Jane Doe"
-    )
-    emulator.name_order(reference, order_id)
-    request = sample_request(
-        reference,
-        origin=US_SENDER,
-        destination=US_BUYER,
-        order_external_id=order_id,
-        lines=[(f"{order_id}-1", 2), (f"{order_id}-2", 1)],
-        items=(),
-    )
-    return replace(request, **changes) if changes else request
 
 
 class TestAmazonShippingConformance(CarrierConformance):
@@ -86,7 +25,9 @@ class TestAmazonShippingConformance(CarrierConformance):
     def account(self, emulator: Any, base_url: str) -> CarrierAccount:
         return amazon_account(emulator, base_url)
 
-    def request(self, emulator: Any, account: CarrierAccount, reference: str, **changes: Any) -> ShipmentRequest:
+    def request(
+        self, emulator: Any, account: CarrierAccount, reference: str, **changes: Any
+    ) -> ShipmentRequest:
         return amazon_request(emulator, account, reference, **changes)
 
     def refused_request(self, emulator: Any, account: CarrierAccount, reference: str) -> ShipmentRequest:

@@ -240,7 +240,11 @@ class TikTokShopEmulator(Emulator):
             ("POST", r"/fulfillment/202309/packages/([^/]+)/ship", self._ship_package),
             ("GET", r"/fulfillment/202309/packages/([^/]+)", logistics.package_detail),
             ("GET", r"/fulfillment/202309/packages/([^/]+)/shipping_documents", logistics.shipping_documents),
-            ("POST", r"/fulfillment/202309/orders/([^/]+)/shipping_services/query", logistics.shipping_services),
+            (
+                "POST",
+                r"/fulfillment/202309/orders/([^/]+)/shipping_services/query",
+                logistics.shipping_services,
+            ),
             ("GET", r"/fulfillment/202309/orders/([^/]+)/tracking", logistics.order_tracking),
             ("GET", DOC_PATH + r"([^/]+)", logistics.document),
             (

@@ -97,20 +97,42 @@ RULES: tuple[tuple[re.Pattern[str], TrackingStatus, TrackingReason | None], ...]
     (re.compile(pattern, re.IGNORECASE), status, reason)
     for pattern, status, reason in (
         (r"out for delivery", TrackingStatus.OUT_FOR_DELIVERY, None),
-        (r"(attempt|unsuccessful|failed).*(not (available|home)|nobody|absent)", TrackingStatus.DELIVERY_FAILED,
-         TrackingReason.RECIPIENT_UNAVAILABLE),
-        (r"(attempt|unsuccessful|failed).*address", TrackingStatus.DELIVERY_FAILED, TrackingReason.ADDRESS_ISSUE),
-        (r"(attempt|unsuccessful|failed).*(refus|reject)", TrackingStatus.DELIVERY_FAILED, TrackingReason.REFUSED),
-        (r"deliver\w* attempt|attempted|delivery (failed|unsuccessful)", TrackingStatus.DELIVERY_FAILED, None),
+        (
+            r"(attempt|unsuccessful|failed).*(not (available|home)|nobody|absent)",
+            TrackingStatus.DELIVERY_FAILED,
+            TrackingReason.RECIPIENT_UNAVAILABLE,
+        ),
+        (
+            r"(attempt|unsuccessful|failed).*address",
+            TrackingStatus.DELIVERY_FAILED,
+            TrackingReason.ADDRESS_ISSUE,
+        ),
+        (
+            r"(attempt|unsuccessful|failed).*(refus|reject)",
+            TrackingStatus.DELIVERY_FAILED,
+            TrackingReason.REFUSED,
+        ),
+        (
+            r"deliver\w* attempt|attempted|delivery (failed|unsuccessful)",
+            TrackingStatus.DELIVERY_FAILED,
+            None,
+        ),
         (r"delay", TrackingStatus.DELIVERY_DELAYED, None),
         (r"return", TrackingStatus.RETURN_TO_SENDER, None),
         (r"customs.*(dut|tax)", TrackingStatus.ON_HOLD, TrackingReason.DUTIES_UNPAID),
         (r"customs", TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_HOLD),
         (r"\bon hold\b|\bheld\b", TrackingStatus.ON_HOLD, None),
         (r"cancel", TrackingStatus.CANCELLED, None),
-        (r"label created|waiting for (carrier )?pick ?up|awaiting|ready to ship", TrackingStatus.PENDING, None),
-        (r"pick ?up point|collection point|ready for (collection|pick ?up)|parcel locker",
-         TrackingStatus.READY_FOR_PICKUP, None),
+        (
+            r"label created|waiting for (carrier )?pick ?up|awaiting|ready to ship",
+            TrackingStatus.PENDING,
+            None,
+        ),
+        (
+            r"pick ?up point|collection point|ready for (collection|pick ?up)|parcel locker",
+            TrackingStatus.READY_FOR_PICKUP,
+            None,
+        ),
         (r"delivered", TrackingStatus.DELIVERED, None),
         (r"picked up|collected|received by (the )?carrier|handed (over )?to", TrackingStatus.PICKED_UP, None),
         (r"transit|depart|arriv|sort|facility|hub|warehouse|on the way", TrackingStatus.IN_TRANSIT, None),
@@ -177,16 +199,22 @@ class TikTokLogistics(CarrierBase):
 
     async def _order(self, account: CarrierAccount, order_id: str) -> dict[str, Any]:
         data = await with_retries(
-            partial(self._call, account, "GET", "/order/202309/orders", "orders.detail", params={"ids": order_id})
+            partial(
+                self._call, account, "GET", "/order/202309/orders", "orders.detail", params={"ids": order_id}
+            )
         )
         found = [o for o in data.get("orders") or [] if str(o.get("id")) == order_id]
         if not found:
             raise ChannelError(f"tiktok has no order {order_id}", code="REFUSED")
         order = found[0]
         if order.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK":
-            raise ChannelError(f"tiktok order {order_id} is fulfilled by TikTok: it ships itself", code="REFUSED")
+            raise ChannelError(
+                f"tiktok order {order_id} is fulfilled by TikTok: it ships itself", code="REFUSED"
+            )
         if order.get("status") in ("CANCELLED", "UNPAID", "ON_HOLD"):
-            raise ChannelError(f"tiktok order {order_id} is {order.get('status')}: it cannot ship", code="REFUSED")
+            raise ChannelError(
+                f"tiktok order {order_id} is {order.get('status')}: it cannot ship", code="REFUSED"
+            )
         return order
 
     @staticmethod
@@ -198,7 +226,9 @@ class TikTokLogistics(CarrierBase):
         if request.package_reference:
             return [u for u in units if str(u.get("package_id")) == request.package_reference]
         if not request.lines:
-            return [u for u in units if u.get("package_status") == "TO_FULFILL" or not u.get("package_status")]
+            return [
+                u for u in units if u.get("package_status") == "TO_FULFILL" or not u.get("package_status")
+            ]
         groups = dict(unit_groups(dict(order)))
         by_id = {str(u["id"]): u for u in units}
         chosen: list[dict[str, Any]] = []
@@ -267,7 +297,9 @@ class TikTokLogistics(CarrierBase):
                     carrier=self.name,
                     service=str(service["id"]),
                     service_name=name,
-                    price=Money(Decimal(str(service.get("price") or 0)), str(service.get("currency") or conn.currency)),
+                    price=Money(
+                        Decimal(str(service.get("price") or 0)), str(service.get("currency") or conn.currency)
+                    ),
                     transit_days=latest,
                     estimated_delivery=today + timedelta(days=latest) if latest else None,
                     service_level=_level(name, latest),
@@ -311,7 +343,11 @@ class TikTokLogistics(CarrierBase):
             )
             package_id = str(data["package_id"])
             info = data.get("shipping_service_info") or {}
-            if info.get("price") and str(info.get("currency", "")).isalpha() and len(str(info["currency"])) == 3:
+            if (
+                info.get("price")
+                and str(info.get("currency", "")).isalpha()
+                and len(str(info["currency"])) == 3
+            ):
                 price = Money(Decimal(str(info["price"])), str(info["currency"]))
         else:
             packages = {str(u.get("package_id")) for u in units}
@@ -327,12 +363,21 @@ class TikTokLogistics(CarrierBase):
     def _bought(units: Sequence[Mapping[str, Any]]) -> str | None:
         """The package of these units whose label was bought (it has a tracking number)."""
         for unit in units:
-            if unit.get("tracking_number") and unit.get("package_status") != "CANCELLED" and unit.get("package_id"):
+            if (
+                unit.get("tracking_number")
+                and unit.get("package_status") != "CANCELLED"
+                and unit.get("package_id")
+            ):
                 return str(unit["package_id"])
         return None
 
     async def _finish(
-        self, account: CarrierAccount, order_id: str, package_id: str, service: str, price: Money | None = None
+        self,
+        account: CarrierAccount,
+        order_id: str,
+        package_id: str,
+        service: str,
+        price: Money | None = None,
     ) -> Label:
         """Ship the package with TikTok Shipping (unless it is already), then read its
         tracking number and documents."""
@@ -431,8 +476,9 @@ class TikTokLogistics(CarrierBase):
         except httpx.TransportError as exc:
             raise ChannelError(f"tiktok document download: {exc}", code="NETWORK", retryable=True) from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise ChannelError(f"tiktok document download: HTTP {response.status_code}", code="SERVER_ERROR",
-                               retryable=True)
+            raise ChannelError(
+                f"tiktok document download: HTTP {response.status_code}", code="SERVER_ERROR", retryable=True
+            )
         if response.status_code != 200 or not response.content.startswith(b"%PDF-"):
             raise ChannelError(
                 f"tiktok document download: HTTP {response.status_code}, not a PDF (the doc_url lives 24 hours)",
@@ -458,7 +504,9 @@ class TikTokLogistics(CarrierBase):
 
     # ------------------------------------------------------------ tracking
 
-    async def track(self, account: CarrierAccount, tracking_numbers: Sequence[str]) -> Sequence[TrackingResult]:
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         conn = self._conn(account)
         unknown = [n for n in tracking_numbers if (conn.id, n) not in self._orders]
         if unknown:
@@ -542,4 +590,3 @@ def _int(value: Any) -> int | None:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-

@@ -157,7 +157,9 @@ class TikTokLogistics:
         if order is None or order["_shop_id"] != shop.shop_id:
             return self._fail(INVALID_PARAMS, f"order {order_id} does not exist in this shop")
         if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
-            return self._fail(PLATFORM_FULFILLED, "Seller cannot operate orders which are fulfilled by platform")
+            return self._fail(
+                PLATFORM_FULFILLED, "Seller cannot operate orders which are fulfilled by platform"
+            )
         return order
 
     def _units(self, order: dict[str, Any], ids: Any) -> list[dict[str, Any]] | Reply:
@@ -169,7 +171,9 @@ class TikTokLogistics:
             known = {u["id"]: u for u in units}
             unknown = [i for i in ids if i not in known]
             if unknown:
-                return self._fail(INVALID_PARAMS, f"order line items {', '.join(unknown)} are not in this order")
+                return self._fail(
+                    INVALID_PARAMS, f"order line items {', '.join(unknown)} are not in this order"
+                )
             chosen = [known[i] for i in ids]
         else:
             chosen = [u for u in units if u["package_status"] == "TO_FULFILL"]
@@ -193,7 +197,8 @@ class TikTokLogistics:
         unit = weight.get("unit") if isinstance(weight, dict) else None
         if value is None or unit not in ("GRAM", "POUND"):
             return self._fail(
-                INVALID_PARAMS, "weight.value must be a positive number (string) and weight.unit GRAM or POUND"
+                INVALID_PARAMS,
+                "weight.value must be a positive number (string) and weight.unit GRAM or POUND",
             )
         return value * POUND if unit == "POUND" else value
 
@@ -201,7 +206,9 @@ class TikTokLogistics:
         dimension = body.get("dimension")
         if dimension is None:
             return None
-        ok = isinstance(dimension, dict) and all(_number(dimension.get(k)) for k in ("length", "width", "height"))
+        ok = isinstance(dimension, dict) and all(
+            _number(dimension.get(k)) for k in ("length", "width", "height")
+        )
         if not ok or dimension.get("unit") not in ("CM", "INCH"):
             return self._fail(
                 INVALID_PARAMS,
@@ -233,7 +240,9 @@ class TikTokLogistics:
             "shipping_provider_id": self._provider_id(shop, service.provider),
         }
 
-    def _checked(self, request: Request, order_id: str) -> tuple[Shop, dict[str, Any], dict[str, Any]] | Reply:
+    def _checked(
+        self, request: Request, order_id: str
+    ) -> tuple[Shop, dict[str, Any], dict[str, Any]] | Reply:
         shop = self.emulator._check(request)
         if isinstance(shop, Reply):
             return shop
@@ -365,7 +374,12 @@ class TikTokLogistics:
         return self.emulator._ok(data)
 
     def shipped(
-        self, order: dict[str, Any], package_id: str, units: list[dict[str, Any]], handover: str | None, shop: Shop
+        self,
+        order: dict[str, Any],
+        package_id: str,
+        units: list[dict[str, Any]],
+        handover: str | None,
+        shop: Shop,
     ) -> str | None:
         """The ship call's bookkeeping: the tracking number of a label bought with create
         packages, else a new platform label (None: the seller's own shipment)."""
@@ -404,7 +418,9 @@ class TikTokLogistics:
                 return shop, order, package_id, units
         return self._fail(INVALID_PARAMS, f"package {package_id} does not exist")
 
-    def _package_json(self, order: dict[str, Any], package_id: str, units: list[dict[str, Any]]) -> dict[str, Any]:
+    def _package_json(
+        self, order: dict[str, Any], package_id: str, units: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         entry = self.packages.get(package_id) or {}
         address = order["recipient_address"]
         shown: dict[str, Any] = {
@@ -424,7 +440,8 @@ class TikTokLogistics:
             "update_time": entry.get("update_time", order["update_time"]),
             "order_line_item_ids": [u["id"] for u in units],
             "recipient_address": {
-                k: address.get(k, "") for k in ("full_address", "name", "postal_code", "region_code", "address_line1")
+                k: address.get(k, "")
+                for k in ("full_address", "name", "postal_code", "region_code", "address_line1")
             },
         }
         if entry.get("handover_method"):
@@ -457,7 +474,9 @@ class TikTokLogistics:
         ):
             return self._fail(INVALID_PARAMS, "document_format ZPL is only for the BR market")
         if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
-            return self._fail(FBT_DOCS, "This package is fulfilled by TikTok.  Shipping documents cannot be printed.")
+            return self._fail(
+                FBT_DOCS, "This package is fulfilled by TikTok.  Shipping documents cannot be printed."
+            )
         entry = self.packages.get(package_id)
         state = units[0]["package_status"]
         if state == "CANCELLED":
@@ -470,18 +489,28 @@ class TikTokLogistics:
             )
         if entry is None or not entry.get("handover_method"):
             return self._fail(
-                DOCS_BEFORE_SHIPPING, "Documents couldn't be printed before shipped.Please check shipping is arranged "
-                "and try again."
+                DOCS_BEFORE_SHIPPING,
+                "Documents couldn't be printed before shipped.Please check shipping is arranged "
+                "and try again.",
             )
         record = entry["record"]
         if record.handed_over:
-            return self._fail(DOCS_AFTER_PICKUP, "Documents couldn't be printed after the package has been pickup.")
+            return self._fail(
+                DOCS_AFTER_PICKUP, "Documents couldn't be printed after the package has been pickup."
+            )
         tracking = units[0]["tracking_number"]
-        lines = [f"TikTok Shipping {units[0]['shipping_provider_name']}", f"Package {package_id}", f"Tracking {tracking}"]
+        lines = [
+            f"TikTok Shipping {units[0]['shipping_provider_name']}",
+            f"Package {package_id}",
+            f"Tracking {tracking}",
+        ]
         if kind == "SHIPPING_LABEL_PICTURE":
             content, mime = png_document(), "image/png"
         elif kind == "PACKING_SLIP":
-            content, mime = pdf_document("Packing slip", f"Order {order['id']}", *(u["seller_sku"] for u in units)), "application/pdf"
+            content, mime = (
+                pdf_document("Packing slip", f"Order {order['id']}", *(u["seller_sku"] for u in units)),
+                "application/pdf",
+            )
         else:
             content, mime = pdf_document(*lines), "application/pdf"
         token = f"wsos{secrets.token_hex(12)}"

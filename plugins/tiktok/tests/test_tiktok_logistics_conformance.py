@@ -27,11 +27,18 @@ US_SENDER = Address(
     email="ship@conformance.example",
 )
 US_BUYER = Address(
-    name="Alex Buyer", line1="1 Market Street", city="Los Angeles", region="CA", postal_code="90001", country="US"
+    name="Alex Buyer",
+    line1="1 Market Street",
+    city="Los Angeles",
+    region="CA",
+    postal_code="90001",
+    country="US",
 )
 
 
-def tiktok_account(emulator: TikTokShopSellerEmulator, base_url: str, site: str = "US", **settings: Any) -> CarrierAccount:
+def tiktok_account(
+    emulator: TikTokShopSellerEmulator, base_url: str, site: str = "US", **settings: Any
+) -> CarrierAccount:
     """What the core hands TikTok Shipping: the shop's connection, its credentials fresh."""
     connection = ChannelConnection(
         id=1,
@@ -88,7 +95,9 @@ class TestTikTokLogisticsConformance(CarrierConformance):
     def account(self, emulator: Any, base_url: str) -> CarrierAccount:
         return tiktok_account(emulator, base_url)
 
-    def request(self, emulator: Any, account: CarrierAccount, reference: str, **changes: Any) -> ShipmentRequest:
+    def request(
+        self, emulator: Any, account: CarrierAccount, reference: str, **changes: Any
+    ) -> ShipmentRequest:
         return tiktok_request(emulator, account, reference, **changes)
 
     def refused_request(self, emulator: Any, account: CarrierAccount, reference: str) -> ShipmentRequest:

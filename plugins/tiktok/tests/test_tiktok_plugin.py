@@ -24,7 +24,11 @@ def test_registered_with_its_capabilities() -> None:
     info, logistics = sorted(plugins.infos, key=lambda i: i.kind.value != "marketplace")
     assert (info.name, info.kind.value, info.plugin) == ("tiktok", "marketplace", "tiktok")
     # TikTok Shipping: the marketplace's own logistics, a carrier of the same plugin
-    assert (logistics.name, logistics.kind.value, logistics.plugin) == ("tiktok_logistics", "carrier", "tiktok")
+    assert (logistics.name, logistics.kind.value, logistics.plugin) == (
+        "tiktok_logistics",
+        "carrier",
+        "tiktok",
+    )
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["tiktok_logistics"].channel == "tiktok"
     assert info.capabilities == (
