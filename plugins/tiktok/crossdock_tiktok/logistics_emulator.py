@@ -35,19 +35,27 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from crossdock.providers import TrackingReason, TrackingStatus
-from crossdock.testing.carriers import ParcelBook, ParcelRecord, pdf_document, png_document
+from crossdock.providers import (
+    Address,
+    CarrierAccount,
+    ChannelConnection,
+    ShipmentRequest,
+    TrackingReason,
+    TrackingStatus,
+)
+from crossdock.testing import emulator_http
+from crossdock.testing.carriers import ParcelBook, ParcelRecord, pdf_document, png_document, sample_request
 from crossdock.testing.emulator import Reply, Request
 
 if TYPE_CHECKING:
-    from crossdock_tiktok.emulator import Shop, TikTokShopEmulator
+    from crossdock_tiktok.emulator import Shop, TikTokShopEmulator, TikTokShopSellerEmulator
 
-__all__ = ["DESCRIPTIONS", "TikTokLogistics"]
+__all__ = ["DESCRIPTIONS", "TikTokLogistics", "tiktok_account", "tiktok_request"]
 
 INVALID_PARAMS = 21001001
 ALREADY_SHIPPED_ORDERS = 21011006
@@ -72,6 +80,16 @@ DOCUMENT_TYPES = (
     "INVOICE_LABEL",
 )
 DOC_PATH = "/wsos_v2/oec_fulfillment_doc_tts/object/"
+REGION_CURRENCIES = {
+    "US": "USD",
+    "GB": "GBP",
+    "MY": "MYR",
+    "TH": "THB",
+    "VN": "VND",
+    "PH": "PHP",
+    "SG": "SGD",
+    "ID": "IDR",
+}
 DOC_TTL = 86400
 POUND = Decimal("453.59237")
 INCH = Decimal("2.54")
@@ -624,3 +642,75 @@ class TikTokLogistics:
                 order["status"] = "IN_TRANSIT"
             entry["update_time"] = int(moment.timestamp())
             self.emulator.touch(order)
+
+
+# ---------------------------------------------------------------- for tests and the demo
+
+US_SENDER = Address(
+    name="Conformance Shipping",
+    company="Conformance Trading LLC",
+    line1="5800 Bristol Pkwy",
+    city="Culver City",
+    region="CA",
+    postal_code="90230",
+    country="US",
+    phone="+13105550100",
+    email="ship@conformance.example",
+)
+US_BUYER = Address(
+    name="Alex Buyer",
+    line1="1 Market Street",
+    city="Los Angeles",
+    region="CA",
+    postal_code="90001",
+    country="US",
+)
+
+
+def tiktok_account(
+    emulator: TikTokShopSellerEmulator, base_url: str, site: str = "US", **settings: Any
+) -> CarrierAccount:
+    """What the core hands TikTok Shipping: the shop's connection, its credentials fresh."""
+    connection = ChannelConnection(
+        id=1,
+        tenant="conformance",
+        channel="tiktok",
+        site=site,
+        currency=REGION_CURRENCIES[site],
+        credentials=emulator.open_account(site),
+        base_url=base_url,
+        settings={"timeout": 5, **settings},
+        http=emulator_http(),
+    )
+    return CarrierAccount(
+        id=1,
+        tenant="conformance",
+        carrier="tiktok_logistics",
+        credentials={},
+        connection=connection,
+        http=emulator_http(),
+    )
+
+
+def tiktok_request(
+    emulator: TikTokShopSellerEmulator, account: CarrierAccount, reference: str, **changes: Any
+) -> ShipmentRequest:
+    """An order awaiting shipment (two SKUs, three units), named by ``reference``."""
+    assert account.connection is not None
+    order_id = emulator._next_id(5780)
+    order = emulator.add_order(
+        account.connection.credentials, order_id, [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")]
+    )
+    emulator.name_order(reference, order_id)
+    firsts: dict[str, str] = {}
+    for unit in order["line_items"]:
+        firsts.setdefault(unit["seller_sku"], unit["id"])
+    request = sample_request(
+        reference,
+        origin=US_SENDER,
+        destination=US_BUYER,
+        order_external_id=order_id,
+        lines=[(firsts["CONF-1"], 2), (firsts["CONF-2"], 1)],
+        items=(),
+    )
+    return replace(request, **changes) if changes else request

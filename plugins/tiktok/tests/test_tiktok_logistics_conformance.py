@@ -4,85 +4,15 @@ awaiting shipment that the emulator holds."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
-from crossdock_tiktok.emulator import REGIONS, TikTokShopSellerEmulator
+from crossdock_tiktok.emulator import TikTokShopSellerEmulator
+from crossdock_tiktok.logistics_emulator import tiktok_account, tiktok_request
 
-from crossdock import Address, CarrierAccount, ChannelConnection, ChannelError, Parcel, ShipmentRequest
-from crossdock.testing import emulator_http
-from crossdock.testing.carriers import CarrierConformance, sample_request
+from crossdock import CarrierAccount, ChannelError, Parcel, ShipmentRequest
+from crossdock.testing.carriers import CarrierConformance
 from crossdock.testing.emulator import Faults
-
-US_SENDER = Address(
-    name="Conformance Shipping",
-    company="Conformance Trading LLC",
-    line1="5800 Bristol Pkwy",
-    city="Culver City",
-    region="CA",
-    postal_code="90230",
-    country="US",
-    phone="+13105550100",
-    email="ship@conformance.example",
-)
-US_BUYER = Address(
-    name="Alex Buyer",
-    line1="1 Market Street",
-    city="Los Angeles",
-    region="CA",
-    postal_code="90001",
-    country="US",
-)
-
-
-def tiktok_account(
-    emulator: TikTokShopSellerEmulator, base_url: str, site: str = "US", **settings: Any
-) -> CarrierAccount:
-    """What the core hands TikTok Shipping: the shop's connection, its credentials fresh."""
-    connection = ChannelConnection(
-        id=1,
-        tenant="conformance",
-        channel="tiktok",
-        site=site,
-        currency=REGIONS[site].currency,
-        credentials=emulator.open_account(site),
-        base_url=base_url,
-        settings={"timeout": 5, **settings},
-        http=emulator_http(),
-    )
-    return CarrierAccount(
-        id=1,
-        tenant="conformance",
-        carrier="tiktok_logistics",
-        credentials={},
-        connection=connection,
-        http=emulator_http(),
-    )
-
-
-def tiktok_request(
-    emulator: TikTokShopSellerEmulator, account: CarrierAccount, reference: str, **changes: Any
-) -> ShipmentRequest:
-    """An order awaiting shipment (two SKUs, three units), named by ``reference``."""
-    assert account.connection is not None
-    order_id = emulator._next_id(5780)
-    order = emulator.add_order(
-        account.connection.credentials, order_id, [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")]
-    )
-    emulator.name_order(reference, order_id)
-    firsts: dict[str, str] = {}
-    for unit in order["line_items"]:
-        firsts.setdefault(unit["seller_sku"], unit["id"])
-    request = sample_request(
-        reference,
-        origin=US_SENDER,
-        destination=US_BUYER,
-        order_external_id=order_id,
-        lines=[(firsts["CONF-1"], 2), (firsts["CONF-2"], 1)],
-        items=(),
-    )
-    return replace(request, **changes) if changes else request
 
 
 class TestTikTokLogisticsConformance(CarrierConformance):
