@@ -9,7 +9,8 @@ listing's quantity back), ``GET /orders/2026-01-01/orders/{id}`` (with its ``pac
 the Finances API's financial event groups and events
 (:mod:`crossdock_amazon.finances_emulator`), SQS for notifications
 (:mod:`crossdock_amazon.sqs_emulator`), and Buy Shipping: the Merchant Fulfillment API v0
-and the Shipping API v2's ``getTracking`` (:mod:`crossdock_amazon.shipping_emulator`). Shipping addresses and buyer names are PII: only a
+and the Shipping API v2's ``getTracking`` (:mod:`crossdock_amazon.shipping_emulator`).
+Shipping addresses and buyer names are PII: only a
 Restricted Data Token shows them, as on Amazon.
 """
 
@@ -493,7 +494,8 @@ class AmazonEmulator(Emulator):
             return self.error(
                 400,
                 "InvalidInput",
-                f"packageDetail.packageReferenceId {package['packageReferenceId']!r} must be a positive number",
+                f"packageDetail.packageReferenceId {package['packageReferenceId']!r} must be a "
+                f"positive number",
             )
         if package["carrierCode"] == "Other" and not package.get("carrierName"):
             return self.error(

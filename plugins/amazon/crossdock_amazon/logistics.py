@@ -144,7 +144,7 @@ class AmazonShipping(CarrierBase):
     name = "amazon_shipping"
     display_name = "Amazon Buy Shipping (Merchant Fulfillment)"
     version = __version__
-    channel = "amazon"
+    channel: str | None = "amazon"
     capabilities = frozenset({CarrierCapability.RATES, CarrierCapability.LABELS, CarrierCapability.TRACKING})
     rate_limits = RATE_LIMITS
     track_batch = 20  # one getTracking call per number
@@ -505,7 +505,7 @@ def _carrier_id(carrier_name: str) -> str:
 
 
 def _tracking(number: str, payload: Mapping[str, Any]) -> TrackingResult:
-    events = []
+    events: list[TrackingEvent] = []
     forward: list[int] = []  # indexes of the forward leg's events (detail codes are theirs)
     for event in payload.get("eventHistory") or []:
         code = str(event.get("eventCode") or "")

@@ -52,6 +52,7 @@ from crossdock.providers import (
     TrackingReason,
     TrackingStatus,
 )
+from crossdock.testing import emulator_http
 from crossdock.testing.carriers import (
     ParcelBook,
     ParcelRecord,
@@ -61,7 +62,6 @@ from crossdock.testing.carriers import (
     zpl_document,
 )
 from crossdock.testing.emulator import Reply, Request
-from crossdock.testing import emulator_http
 
 if TYPE_CHECKING:
     from crossdock_amazon.emulator import AmazonEmulator
@@ -347,14 +347,16 @@ class MerchantFulfillment:
             return self._invalid(f"Order {order_id} is fulfilled by Amazon: only MFN orders can be shipped")
         if order["OrderStatus"] not in ("Unshipped", "PartiallyShipped"):
             return self._invalid(
-                f"Order {order_id} is {order['OrderStatus']}: only Unshipped and PartiallyShipped orders can be shipped"
+                f"Order {order_id} is {order['OrderStatus']}: only Unshipped and PartiallyShipped "
+                f"orders can be shipped"
             )
         known = {i["OrderItemId"]: i for i in self.emulator.items[order_id]}
         items: list[tuple[dict[str, Any], int]] = []
         for line in details["ItemList"]:
             if not isinstance(line, dict) or line.get("OrderItemId") not in known:
                 return self._invalid(
-                    f"OrderItemId {line.get('OrderItemId') if isinstance(line, dict) else line} is not in order {order_id}"
+                    f"OrderItemId {line.get('OrderItemId') if isinstance(line, dict) else line} "
+                    f"is not in order {order_id}"
                 )
             quantity = line.get("Quantity")
             if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
@@ -438,7 +440,9 @@ class MerchantFulfillment:
                     "ShippingServiceName": s.name,
                     "ShippingServiceId": s.service_id,
                     "RejectionReasonCode": "PACKAGE_WEIGHT_EXCEEDS_LIMIT",
-                    "RejectionReasonMessage": f"The package weight exceeds the {s.max_grams / 1000:g} kg limit of {s.name}.",
+                    "RejectionReasonMessage": (
+                        f"The package weight exceeds the {s.max_grams / 1000:g} kg limit of {s.name}."
+                    ),
                 }
                 for s in rejected
             ],
@@ -480,12 +484,12 @@ class MerchantFulfillment:
         record = self.book.buy(reference, service_id, 1, request=details)
         tracking = record.tracking_numbers[0]
         lines = [f"{service.name}", f"Order {order_id}", f"Tracking {tracking}"]
-        document = {
-            "PDF": lambda: pdf_document(*lines),
-            "PNG": png_document,
-            "ZPL203": lambda: zpl_document(*lines),
-            "ZPL300": lambda: zpl_document(*lines),
-        }[label_format]()
+        if label_format == "PNG":
+            document = png_document()
+        elif label_format.startswith("ZPL"):
+            document = zpl_document(*lines)
+        else:
+            document = pdf_document(*lines)
         shipment = MfnShipment(
             shipment_id=str(uuid.uuid4()),
             seller=who.seller_id,
@@ -640,7 +644,7 @@ class MerchantFulfillment:
         )
         if shipment is None:
             return self.emulator.error(404, "NotFound", f"No tracking information for {tracking_id}")
-        events = []
+        events: list[dict[str, Any]] = []
         codes: list[str] = []
         for at, status, reason in shipment.record.scans:
             code = "Lost" if reason == TrackingReason.LOST else EVENT_CODES[status]
@@ -661,9 +665,9 @@ class MerchantFulfillment:
                     "shipmentType": "FORWARD",
                 }
             )
-            if reason in DETAIL_CODES:
+            if reason is not None and reason in DETAIL_CODES:
                 codes.append(DETAIL_CODES[reason])
-        last = events[-1]["eventCode"] if events else "ReadyForReceive"
+        last = str(events[-1]["eventCode"]) if events else "ReadyForReceive"
         payload = {
             "trackingId": tracking_id,
             "alternateLegTrackingId": "",

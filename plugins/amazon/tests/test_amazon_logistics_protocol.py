@@ -469,7 +469,7 @@ def test_package_reference_ids_are_positive_numbers() -> None:
 
 
 async def test_confirm_shipment_sends_a_numeric_reference_and_the_mapped_carrier(served: Any) -> None:
-    emulator, account, base = served
+    emulator, account, _ = served
     assert account.connection is not None
     conn = account.connection
     amazon = AmazonMarketplace()
@@ -501,7 +501,7 @@ async def test_the_emulator_refuses_a_non_numeric_package_reference(served: Any)
     emulator, account, base = served
     assert account.connection is not None
     emulator.add_order(account.connection.credentials, "111-0000003-0000003", [("SKU-1", 1, "10.00")])
-    body = {
+    body: dict[str, Any] = {
         "marketplaceId": "ATVPDKIKX0DER",
         "packageDetail": {
             "packageReferenceId": "crossdock-shipment-7",

@@ -159,7 +159,7 @@ class TikTokLogistics(CarrierBase):
     name = "tiktok_logistics"
     display_name = "TikTok Shipping"
     version = __version__
-    channel = "tiktok"
+    channel: str | None = "tiktok"
     capabilities = frozenset({CarrierCapability.RATES, CarrierCapability.LABELS, CarrierCapability.TRACKING})
     rate_limits = RATE_LIMITS
     track_batch = 20
@@ -206,7 +206,7 @@ class TikTokLogistics(CarrierBase):
         found = [o for o in data.get("orders") or [] if str(o.get("id")) == order_id]
         if not found:
             raise ChannelError(f"tiktok has no order {order_id}", code="REFUSED")
-        order = found[0]
+        order: dict[str, Any] = found[0]
         if order.get("fulfillment_type") == "FULFILLMENT_BY_TIKTOK":
             raise ChannelError(
                 f"tiktok order {order_id} is fulfilled by TikTok: it ships itself", code="REFUSED"
@@ -443,7 +443,7 @@ class TikTokLogistics(CarrierBase):
         kinds = [("SHIPPING_LABEL", DocumentKind.LABEL)]
         if conn.settings.get("packing_slip"):
             kinds.append(("PACKING_SLIP", DocumentKind.PACKING_SLIP))
-        documents = []
+        documents: list[CarrierDocument] = []
         for document_type, kind in kinds:
             try:
                 data = await with_retries(
@@ -481,7 +481,8 @@ class TikTokLogistics(CarrierBase):
             )
         if response.status_code != 200 or not response.content.startswith(b"%PDF-"):
             raise ChannelError(
-                f"tiktok document download: HTTP {response.status_code}, not a PDF (the doc_url lives 24 hours)",
+                f"tiktok document download: HTTP {response.status_code}, not a PDF "
+                "(the doc_url lives 24 hours)",
                 code="MALFORMED",
                 retryable=response.status_code == 200,
             )

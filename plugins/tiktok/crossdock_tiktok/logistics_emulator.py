@@ -198,7 +198,8 @@ class TikTokLogistics:
             if len({u["package_id"] for u in chosen}) > 1:
                 return self._fail(
                     MULTIPLE_PACKAGES,
-                    "There are multiple packages that can be shipped, please specify the order line that needs "
+                    "There are multiple packages that can be shipped, please specify the order line "
+                    "that needs "
                     "to be shipped.",
                 )
         if order["status"] not in ("AWAITING_SHIPMENT", "PARTIALLY_SHIPPING") or not chosen:
@@ -230,7 +231,8 @@ class TikTokLogistics:
         if not ok or dimension.get("unit") not in ("CM", "INCH"):
             return self._fail(
                 INVALID_PARAMS,
-                "dimension takes length, width and height together (positive numbers as strings) and unit CM or INCH",
+                "dimension takes length, width and height together (positive numbers as strings) "
+                "and unit CM or INCH",
             )
         return None
 
@@ -296,7 +298,8 @@ class TikTokLogistics:
         if not offered:
             return self._fail(
                 NO_SERVICE_FOR_REQUEST,
-                "There are no available shipping services for this request. Please modify the package weight, "
+                "There are no available shipping services for this request. "
+                "Please modify the package weight, "
                 "or double check the recipient address.",
             )
         data: dict[str, Any] = {
@@ -345,7 +348,8 @@ class TikTokLogistics:
             if str(service_id) not in offered:
                 return self._fail(
                     NO_SERVICE,
-                    "No available shipping services for this request. Please modify the package weight or check "
+                    "No available shipping services for this request. "
+                    "Please modify the package weight or check "
                     "the recipient address.",
                 )
             chosen_id = str(service_id)
@@ -502,7 +506,8 @@ class TikTokLogistics:
         if entry is None and state != "TO_FULFILL":
             return self._fail(
                 SELLER_SHIPPING_DOCS,
-                "This API is only applicable to TikTok Shipping orders. For seller shipping, please obtain the "
+                "This API is only applicable to TikTok Shipping orders. "
+                "For seller shipping, please obtain the "
                 "shipping label offline and upload it to TikTok Shop via API or Seller Center.",
             )
         if entry is None or not entry.get("handover_method"):
@@ -550,7 +555,7 @@ class TikTokLogistics:
         order = self.emulator.orders.get(order_id)
         if order is None or order["_shop_id"] != shop.shop_id:
             return self._fail(INVALID_PARAMS, f"order {order_id} does not exist in this shop")
-        events = []
+        events: list[dict[str, Any]] = []
         for package in {u["package_id"] for u in order["line_items"]}:
             entry = self.packages.get(package)
             if entry is None:

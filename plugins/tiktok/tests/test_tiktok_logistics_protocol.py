@@ -167,7 +167,7 @@ def _query(order_id: str) -> str:
 
 
 async def test_shipping_services_refusals(served: Any, raw: Raw) -> None:
-    emulator, account, base = served
+    emulator, account, _ = served
     request = tiktok_request(emulator, account, "refuse-1")
     order_id = str(request.order_external_id)
     cases: list[tuple[dict[str, Any], int]] = [
