@@ -202,16 +202,6 @@ class ParcelBook:
         record = self.by_tracking[tracking_number]
         if status not in (TrackingStatus.PENDING, TrackingStatus.CANCELLED):
             record.handed_over = True
-        first_at, first_status, _ = record.scans[0] if record.scans else (None, None, None)
-        if (
-            at is not None
-            and first_at is not None
-            and first_status == TrackingStatus.PENDING
-            and at <= first_at
-        ):
-            # a scan dated before the purchase (a test replaying a journey in the past): the
-            # label was made just before it, or its "label created" event would come last
-            record.scans[0] = (at - timedelta(minutes=1), TrackingStatus.PENDING, None)
         record.scans.append((at or datetime.now(UTC), status, reason))
         return record
 
