@@ -144,7 +144,9 @@ class ConnectionLimiter:
     operations pass), ``await limiter.observe(operation, rate)`` when the marketplace says
     what rate applies."""
 
-    def __init__(self, buckets: TokenBuckets, connection_id: int, limits: Mapping[str, RateLimit]) -> None:
+    def __init__(
+        self, buckets: TokenBuckets, connection_id: int | str, limits: Mapping[str, RateLimit]
+    ) -> None:
         self.buckets = buckets
         self.connection_id = connection_id
         self.limits = limits
@@ -162,6 +164,9 @@ class ConnectionLimiter:
             await self.buckets.set_rate(f"{self.connection_id}:{operation}", rate)
 
 
-def bind(buckets: TokenBuckets, connection_id: int, limits: Mapping[str, RateLimit]) -> ConnectionLimiter:
-    """The limiter of one connection, for :class:`~crossdock.providers.ChannelConnection`."""
+def bind(
+    buckets: TokenBuckets, connection_id: int | str, limits: Mapping[str, RateLimit]
+) -> ConnectionLimiter:
+    """The limiter of one connection, for :class:`~crossdock.providers.ChannelConnection`
+    (or of one carrier account: ``connection_id`` is then ``"carrier-<id>"``)."""
     return ConnectionLimiter(buckets, connection_id, limits)

@@ -16,11 +16,15 @@ import strawberry
 from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
+    CarrierCapability,
     HoldReason,
+    Incoterm,
+    ItemFlag,
     ListingIssueReason,
     MarketplaceCapability,
     PaymentCapability,
     ProviderKind,
+    ServiceLevel,
     SettlementKind,
     SettlementStatus,
     TaxCapability,
@@ -80,6 +84,13 @@ _register(ProviderKind)
 _register(MarketplaceCapability)
 _register(PaymentCapability)
 _register(TaxCapability)
+_register(CarrierCapability)
+_register(Incoterm)
+_register(ServiceLevel)
+_register(ItemFlag)
+_register(m.RateStrategy)
+_register(m.LabelStatus)
+_register(m.CarrierAccountStatus)
 _register(Scope)
 _register(errors.ErrorCode)
 
@@ -92,6 +103,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Pricing": errors.PricingErrorCode,
     "Messaging": errors.MessagingErrorCode,
     "Account": errors.AccountErrorCode,
+    "Shipping": errors.ShippingErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

@@ -40,6 +40,7 @@ __all__ = [
     "MessagingUserError",
     "OrderUserError",
     "PricingUserError",
+    "ShippingUserError",
     "UserErrorType",
     "constraint_error",
     "describe_scopes",
@@ -115,6 +116,12 @@ class PricingUserError(UserErrorType):
     DOMAIN = "Pricing"
 
 
+@strawberry.type(description="A refused carrier account, routing rule, rate or label input.")
+class ShippingUserError(UserErrorType):
+    code: str = _code("Shipping")
+    DOMAIN = "Shipping"
+
+
 @strawberry.type(description="A refused conversation or canned-reply input.")
 class MessagingUserError(UserErrorType):
     code: str = _code("Messaging")
@@ -129,6 +136,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     OrderUserError,
     PricingUserError,
     MessagingUserError,
+    ShippingUserError,
 )
 
 
