@@ -158,6 +158,12 @@ class AmazonShipping(CarrierBase):
     # ------------------------------------------------------------ plumbing
 
     @staticmethod
+    def _settings(account: CarrierAccount) -> dict[str, Any]:
+        """The carrier account's settings over the connection's."""
+        connection = account.connection.settings if account.connection is not None else {}
+        return {**connection, **account.settings}
+
+    @staticmethod
     def _conn(account: CarrierAccount) -> ChannelConnection:
         if account.connection is None:
             raise ChannelError("amazon_shipping needs the shop's Amazon connection", code="NO_CONNECTION")
@@ -249,7 +255,7 @@ class AmazonShipping(CarrierBase):
         parcel = request.parcels[0]
         if not (parcel.length_mm and parcel.width_mm and parcel.height_mm):
             raise ChannelError("Amazon Buy Shipping needs the package's dimensions", code="REFUSED")
-        settings = self._conn(account).settings
+        settings = self._settings(account)
         options: dict[str, Any] = {
             "DeliveryExperience": str(
                 settings.get("delivery_experience") or "DeliveryConfirmationWithoutSignature"
@@ -467,13 +473,14 @@ class AmazonShipping(CarrierBase):
         self, account: CarrierAccount, tracking_numbers: Sequence[str]
     ) -> Sequence[TrackingResult]:
         conn = self._conn(account)
-        business = conn.settings.get("shipping_business_id")
+        settings = self._settings(account)
+        business = settings.get("shipping_business_id")
         headers = {"x-amzn-shipping-business-id": str(business)} if business else None
         results = []
         for number in tracking_numbers:
             known = self._carrier_ids.get((conn.id, number))
             site_ids = DEFAULT_CARRIER_IDS.get(conn.site, DEFAULT_CARRIER_IDS["US"])
-            candidates = [known] if known else list(conn.settings.get("tracking_carrier_ids") or site_ids)
+            candidates = [known] if known else list(settings.get("tracking_carrier_ids") or site_ids)
             result = TrackingResult(number, [], found=False)
             for carrier_id in candidates:
                 try:

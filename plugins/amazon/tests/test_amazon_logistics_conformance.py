@@ -56,6 +56,7 @@ class TestAmazonShippingConformance(CarrierConformance):
             results = await provider.track(account, [number])
         events = sorted(results[0].events, key=lambda e: e.occurred_at)
         assert all(e.occurred_at.utcoffset() == timedelta(0) and e.code and e.description for e in events)
-        seen = [e.status for e in events if e.status not in (TrackingStatus.PENDING, TrackingStatus.UNKNOWN)]
-        assert seen == [status for status, _ in journey]
-        assert events[-1].occurred_at == start + timedelta(hours=24)
+        # the label's own "pending" (bought now) is not part of the journey dated in the past
+        scans = [e for e in events if e.status not in (TrackingStatus.PENDING, TrackingStatus.UNKNOWN)]
+        assert [e.status for e in scans] == [status for status, _ in journey]
+        assert scans[-1].occurred_at == start + timedelta(hours=24)

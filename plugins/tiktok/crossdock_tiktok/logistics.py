@@ -172,6 +172,12 @@ class TikTokLogistics(CarrierBase):
     # ------------------------------------------------------------ plumbing
 
     @staticmethod
+    def _settings(account: CarrierAccount) -> dict[str, Any]:
+        """The carrier account's settings over the connection's."""
+        connection = account.connection.settings if account.connection is not None else {}
+        return {**connection, **account.settings}
+
+    @staticmethod
     def _conn(account: CarrierAccount) -> ChannelConnection:
         if account.connection is None:
             raise ChannelError("tiktok_logistics needs the shop's TikTok connection", code="NO_CONNECTION")
@@ -384,7 +390,7 @@ class TikTokLogistics(CarrierBase):
         conn = self._conn(account)
         detail = await self._detail(account, package_id)
         if detail.get("package_status") not in SHIPPED:
-            handover = str(conn.settings.get("handover_method") or "PICKUP")
+            handover = str(self._settings(account).get("handover_method") or "PICKUP")
             try:
                 await with_retries(
                     partial(
@@ -439,9 +445,8 @@ class TikTokLogistics(CarrierBase):
         )
 
     async def _documents(self, account: CarrierAccount, package_id: str) -> list[CarrierDocument]:
-        conn = self._conn(account)
         kinds = [("SHIPPING_LABEL", DocumentKind.LABEL)]
-        if conn.settings.get("packing_slip"):
+        if self._settings(account).get("packing_slip"):
             kinds.append(("PACKING_SLIP", DocumentKind.PACKING_SLIP))
         documents: list[CarrierDocument] = []
         for document_type, kind in kinds:
@@ -537,10 +542,11 @@ class TikTokLogistics(CarrierBase):
         """Find the orders of tracking numbers this process has not seen, among the
         packages made in the last ``track_days`` days."""
         conn = self._conn(account)
-        days = int(conn.settings.get("track_days") or 60)
+        settings = self._settings(account)
+        days = int(settings.get("track_days") or 60)
         body = {"create_time_ge": int(time.time()) - days * 86400}
         token = ""
-        for _ in range(int(conn.settings.get("track_pages") or 40)):
+        for _ in range(int(settings.get("track_pages") or 40)):
             params: dict[str, Any] = {"page_size": 50, "sort_field": "create_time", "sort_order": "DESC"}
             if token:
                 params["page_token"] = token
