@@ -545,8 +545,8 @@ def request_to_json(request: ShipmentRequest) -> dict[str, Any]:
     """A request as stored on its purchase (so a resumed purchase sends the same one)."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, Money):
-            return {"amount": str(value.amount), "currency": value.currency}
+        if isinstance(value, Decimal):
+            return str(value)
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, frozenset | set):
@@ -839,6 +839,7 @@ async def begin_purchase(
         decision=dict(decision),
         attempts=0,
         channel_confirmed=False,
+        carrier_data={},
     )
     purchase.request["reference"] = purchase.reference
     session.add(purchase)
@@ -857,6 +858,7 @@ async def record_label(
     purchase.carrier_shipment_id = label.carrier_shipment_id[:128]
     purchase.tracking_numbers = [str(n)[:128] for n in label.tracking_numbers]
     purchase.channel_confirmed = label.channel_confirmed
+    purchase.carrier_data = _plain_json(label.raw)
     purchase.error = None
     if label.price is not None:
         purchase.cost_amount = label.price.amount
@@ -919,6 +921,16 @@ async def record_failure(session: AsyncSession, purchase_id: int, message: str, 
         purchase.status = LabelStatus.FAILED
 
 
+def _plain_json(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A plugin's ``Label.raw`` as JSON can keep it (what it cannot is dropped, not fatal)."""
+    import json
+
+    try:
+        return dict(json.loads(json.dumps(dict(raw), default=str)))
+    except (TypeError, ValueError):
+        return {}
+
+
 def label_of(purchase: LabelPurchase) -> Label:
     """The label as the carrier knows it, rebuilt from the purchase (to void it)."""
     return Label(
@@ -927,6 +939,7 @@ def label_of(purchase: LabelPurchase) -> Label:
         documents=(),
         service=purchase.service,
         channel_confirmed=purchase.channel_confirmed,
+        raw=dict(purchase.carrier_data or {}),
     )
 
 

@@ -185,6 +185,7 @@ NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
     "pickList": ("query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }", "w", "warehouse"),
+    "labelBatch": ("query($w: ID) { labelBatch(warehouseId: $w, format: PDF) { url } }", "w", "warehouse"),
     "priceBreakdowns": ("query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }", "v", "variant"),
     "promotionQuote": (
         "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }",
@@ -226,6 +227,7 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
     "pickList": "warehouseId",
+    "labelBatch": "warehouseId",
     "priceBreakdowns": "variantId",
     "promotionQuote": "lines.0.listingId",
     "variants": "filter.productId",
@@ -242,6 +244,8 @@ SAME_AS_CHECKED = {
     ("stockLevels", "filter.warehouseId"),
     ("listings", "filter.variantId"),
     ("conversations", "filter.connectionId"),
+    # shipments named by another tenant: test_documents_api.py::test_label_batch_of_foreign_shipments
+    ("labelBatch", "shipmentIds.0"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}
