@@ -65,7 +65,7 @@ class FedExCarrier(CarrierBase):
     name = "fedex"
     display_name = "FedEx"
     version = __version__
-    channel = None
+    channel: str | None = None
     capabilities = frozenset(
         {
             CarrierCapability.RATES,
@@ -105,7 +105,10 @@ class FedExCarrier(CarrierBase):
 
     def _forget(self, account: CarrierAccount, label: Label) -> None:
         for key, kept in list(self._received.items()):
-            if key[:2] == (account.id, account.tenant) and kept.carrier_shipment_id == label.carrier_shipment_id:
+            if (
+                key[:2] == (account.id, account.tenant)
+                and kept.carrier_shipment_id == label.carrier_shipment_id
+            ):
                 del self._received[key]
 
     # ------------------------------------------------------------ rates
@@ -128,7 +131,9 @@ class FedExCarrier(CarrierBase):
 
     async def buy_label(self, account: CarrierAccount, request: ShipmentRequest, service: str) -> Label:
         client = self.client(account)
-        fmt = LABEL_FORMATS.get(str(account.settings.get("label_format") or "pdf").lower(), DocumentFormat.PDF)
+        fmt = LABEL_FORMATS.get(
+            str(account.settings.get("label_format") or "pdf").lower(), DocumentFormat.PDF
+        )
         body = ship_request(
             client.account_number,
             request,
@@ -146,7 +151,9 @@ class FedExCarrier(CarrierBase):
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             # FedEx may have made the shipment: retryable, so the retry looks it up first
             raise ChannelError(
-                f"fedex /ship/v1/shipments answered without a shipment ({exc})", code="MALFORMED", retryable=True
+                f"fedex /ship/v1/shipments answered without a shipment ({exc})",
+                code="MALFORMED",
+                retryable=True,
             ) from exc
         if not any(d.kind == DocumentKind.LABEL for d in label.documents):
             raise ChannelError(
@@ -168,7 +175,9 @@ class FedExCarrier(CarrierBase):
         around = request.ship_date or datetime.now(UTC).date()
         for _ in range(MAX_ORPHANS):
             data = await client.call(
-                "POST", "/track/v1/referencenumbers", reference_request(client.account_number, request.reference, around)
+                "POST",
+                "/track/v1/referencenumbers",
+                reference_request(client.account_number, request.reference, around),
             )
             live = [number for number, status in parse_references(data) if status != "CA"]
             if not live:
@@ -182,14 +191,20 @@ class FedExCarrier(CarrierBase):
         await self._cancel(self.client(account), label.carrier_shipment_id)
         self._forget(account, label)
 
-    async def _cancel(self, client: FedExClient, tracking_number: str, *, orphan_of: str | None = None) -> None:
+    async def _cancel(
+        self, client: FedExClient, tracking_number: str, *, orphan_of: str | None = None
+    ) -> None:
         data = await client.call(
             "PUT", "/ship/v1/shipments/cancel", cancel_request(client.account_number, tracking_number)
         )
         output = data.get("output") or {}
         if output.get("cancelledShipment") is True:
             return
-        alerts = [str(a.get("message") or a.get("code")) for a in output.get("alerts") or [] if isinstance(a, Mapping)]
+        alerts = [
+            str(a.get("message") or a.get("code"))
+            for a in output.get("alerts") or []
+            if isinstance(a, Mapping)
+        ]
         said = "; ".join(alerts) or str(output.get("message") or "FedEx did not cancel the shipment")
         if orphan_of is not None:
             said = (
@@ -200,7 +215,9 @@ class FedExCarrier(CarrierBase):
 
     # ------------------------------------------------------------ tracking
 
-    async def track(self, account: CarrierAccount, tracking_numbers: Sequence[str]) -> Sequence[TrackingResult]:
+    async def track(
+        self, account: CarrierAccount, tracking_numbers: Sequence[str]
+    ) -> Sequence[TrackingResult]:
         client = self.client(account)
         results: list[TrackingResult] = []
         numbers = list(dict.fromkeys(tracking_numbers))
@@ -222,8 +239,12 @@ class FedExCarrier(CarrierBase):
         data = await client.call("POST", "/pickup/v1/pickups", body, transaction_id=request.reference)
         code = (data.get("output") or {}).get("pickupConfirmationCode")
         if not code:
-            raise ChannelError("fedex /pickup/v1/pickups answered without a confirmation", code="MALFORMED", retryable=True)
-        return Pickup(confirmation=str(code), day=request.day, window=f"{request.ready_time}-{request.close_time}")
+            raise ChannelError(
+                "fedex /pickup/v1/pickups answered without a confirmation", code="MALFORMED", retryable=True
+            )
+        return Pickup(
+            confirmation=str(code), day=request.day, window=f"{request.ready_time}-{request.close_time}"
+        )
 
     async def validate_address(self, account: CarrierAccount, address: Address) -> AddressCheck:
         data: Mapping[str, Any] = await self.client(account).call(

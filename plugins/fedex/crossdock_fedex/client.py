@@ -111,7 +111,9 @@ class FedExClient:
     """One account's calls. ``http`` is the account's guarded client
     (:meth:`CarrierAccount.http_client`)."""
 
-    def __init__(self, account: CarrierAccount, tokens: TokenCache, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, account: CarrierAccount, tokens: TokenCache, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.account = account
         self.tokens = tokens
         self.http = http or account.http_client()
@@ -152,11 +154,15 @@ class FedExClient:
             data = self._decode(response, TOKEN_PATH)
             if response.status_code in (400, 401, 403):
                 _, message = error_messages(data)
-                raise ChannelError(f"fedex refused the API key: {message or response.status_code}", code=CREDENTIALS)
+                raise ChannelError(
+                    f"fedex refused the API key: {message or response.status_code}", code=CREDENTIALS
+                )
             self._raise_for(response, data, TOKEN_PATH)
             value = data.get("access_token")
             if not isinstance(value, str) or not value:
-                raise ChannelError("fedex /oauth/token answered without access_token", code="MALFORMED", retryable=True)
+                raise ChannelError(
+                    "fedex /oauth/token answered without access_token", code="MALFORMED", retryable=True
+                )
             try:
                 expires_in = float(data.get("expires_in") or 3600)
             except (TypeError, ValueError):
@@ -217,7 +223,9 @@ class FedExClient:
         if response.status_code == 429 or response.status_code >= 500:
             return {}
         raise ChannelError(
-            f"fedex {path} answered {response.status_code} with no JSON object", code="MALFORMED", retryable=True
+            f"fedex {path} answered {response.status_code} with no JSON object",
+            code="MALFORMED",
+            retryable=True,
         )
 
     @staticmethod

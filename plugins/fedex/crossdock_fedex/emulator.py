@@ -22,7 +22,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -39,6 +39,8 @@ __all__ = ["FedExEmulator"]
 TOKEN_TTL = 3599
 MAX_KG = 68.0  # 150 lb per package (FedEx Express and Ground)
 MAX_TRACK = 30
+TENDERED = "Shipment has already been tendered to FedEx and cannot be cancelled."
+NOT_FOUND = "Tracking number cannot be found. Please correct the tracking number and try again."
 LABEL_RESPONSE_OPTIONS = {"LABEL", "URL_ONLY"}
 PICKUP_TYPES = {"CONTACT_FEDEX_TO_SCHEDULE", "DROPOFF_AT_FEDEX_LOCATION", "USE_SCHEDULED_PICKUP"}
 IMAGE_TYPES = {"PDF", "ZPLII", "PNG", "EPL2"}
@@ -58,7 +60,16 @@ REFERENCE_TYPES = {
 }  # fmt: skip
 HS_CODE = re.compile(r"^\d{6,10}$")
 YMD = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CURRENCY = {"US": "USD", "SG": "SGD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP", "CA": "CAD", "JP": "JPY"}
+CURRENCY = {
+    "US": "USD",
+    "SG": "SGD",
+    "DE": "EUR",
+    "FR": "EUR",
+    "NL": "EUR",
+    "GB": "GBP",
+    "CA": "CAD",
+    "JP": "JPY",
+}
 DOMESTIC = ("FEDEX_GROUND", "FEDEX_2_DAY", "PRIORITY_OVERNIGHT")
 INTERNATIONAL = ("FEDEX_INTERNATIONAL_PRIORITY", "INTERNATIONAL_ECONOMY", "FEDEX_INTERNATIONAL_CONNECT_PLUS")
 SERVICE_NAMES = {
@@ -170,20 +181,28 @@ class FedExEmulator(Emulator):
         self.pickups: dict[str, dict[str, Any]] = {}
         #: request bodies by path, as received (protocol tests read them)
         self.bodies: dict[str, list[Any]] = {}
+        #: paths the project is not enabled for (FedEx answers 403 FORBIDDEN.ERROR)
+        self.forbidden: set[str] = set()
+        #: every token refused, fresh ones too (the project's keys were revoked)
+        self.revoked = False
         self.guard = credentials_guard(
             lambda: self.clock(),
             refused=lambda: self._fail(
-                401, "NOT.AUTHORIZED.ERROR", "The given JWT is invalid. Please modify your request and try again."
+                401,
+                "NOT.AUTHORIZED.ERROR",
+                "The given JWT is invalid. Please modify your request and try again.",
             ),
             missing=lambda: self._fail(
-                401, "NOT.AUTHORIZED.ERROR", "Authorization header is missing. Please modify your request and try again."
+                401,
+                "NOT.AUTHORIZED.ERROR",
+                "Authorization header is missing. Please modify your request and try again.",
             ),
             expired=lambda: self._fail(
                 401, "NOT.AUTHORIZED.ERROR", "Access token expired. Please modify your request and try again."
             ),
         )
+        self.route("POST", "/oauth/token", self._oauth)
         for method, path, handler in (
-            ("POST", "/oauth/token", self._oauth),
             ("POST", "/rate/v1/rates/quotes", self._rates),
             ("POST", "/ship/v1/shipments", self._ship),
             ("PUT", "/ship/v1/shipments/cancel", self._cancel),
@@ -192,7 +211,7 @@ class FedExEmulator(Emulator):
             ("POST", "/pickup/v1/pickups", self._pickup),
             ("POST", "/address/v1/addresses/resolve", self._resolve),
         ):
-            self.route(method, path, self._authorized(handler) if path != "/oauth/token" else handler)
+            self.route(method, path, self._authorized(handler))
 
     # ------------------------------------------------------------ envelope
 
@@ -217,15 +236,23 @@ class FedExEmulator(Emulator):
 
     def _authorized(
         self, handler: Callable[[Request, Account], Reply]
-    ) -> Callable[[Request], Any]:
+    ) -> Callable[[Request], Awaitable[Reply]]:
         async def wrapped(request: Request) -> Reply:
             header = request.headers.get("authorization", "")
             token = header[7:] if header.lower().startswith("bearer ") else ""
             held = self.tokens.get(token)
             account = self.accounts.get(held.client_id) if held else None
+            if self.revoked:
+                account = None
             checked = self.guard.check(token, account, expires_at=held.expires_at if held else None)
             if isinstance(checked, Reply):
                 return checked
+            if request.path in self.forbidden:
+                return self._fail(
+                    403,
+                    "FORBIDDEN.ERROR",
+                    "We could not authorize your credentials. Please check your permissions and try again",
+                )
             body = request.json()
             self.bodies.setdefault(request.path, []).append(body)
             try:
@@ -259,13 +286,17 @@ class FedExEmulator(Emulator):
 
     async def _oauth(self, request: Request) -> Reply:
         if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
-            return self._fail(400, "INVALID.INPUT.EXCEPTION", "content-type must be application/x-www-form-urlencoded")
+            return self._fail(
+                400, "INVALID.INPUT.EXCEPTION", "content-type must be application/x-www-form-urlencoded"
+            )
         form = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
         self.bodies.setdefault(request.path, []).append(form)
         if form.get("grant_type") not in ("client_credentials", "csp_credentials", "client_pc_credentials"):
             return self._fail(400, "BAD.REQUEST.ERROR", "grant_type is missing or not supported")
         account = self.accounts.get(form.get("client_id", ""))
-        if account is None or not secrets.compare_digest(account.client_secret, form.get("client_secret", "")):
+        if account is None or not secrets.compare_digest(
+            account.client_secret, form.get("client_secret", "")
+        ):
             return self._fail(
                 401,
                 "NOT.AUTHORIZED.ERROR",
@@ -274,30 +305,39 @@ class FedExEmulator(Emulator):
         token = secrets.token_urlsafe(48)
         self.tokens[token] = Held(account.client_id, self.clock() + TOKEN_TTL)
         self.tokens_issued += 1
-        return Reply(200, {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL, "scope": "CXS"})
+        return Reply(
+            200, {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL, "scope": "CXS"}
+        )
 
     # ------------------------------------------------------------ validation (rate and ship share it)
 
     @staticmethod
     def _account(body: Mapping[str, Any], account: Account, field: str = "accountNumber") -> None:
         number = (body.get(field) or {}).get("value") if isinstance(body.get(field), dict) else None
-        if not isinstance(number, str) or not re.fullmatch(r"\d{9}", number) or number != account.account_number:
+        if (
+            not isinstance(number, str)
+            or not re.fullmatch(r"\d{9}", number)
+            or number != account.account_number
+        ):
             raise Refusal(
                 "ACCOUNTNUMBER.REGISTRATION.REQUIRED",
-                "Please enter a valid 9-digit FedEx account number or register for a new FedEx account number.",
+                "Please enter a valid 9-digit FedEx account number or register for a new FedEx "
+                "account number.",
                 f"{field}.value",
             )
 
     @staticmethod
-    def _address(address: Any, field: str, *, street: bool) -> dict[str, Any]:
-        address = _obj(address, field)
+    def _address(value: Any, field: str, *, street: bool) -> dict[str, Any]:
+        address = _obj(value, field)
         country = address.get("countryCode")
         if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
             raise _invalid(f"{field}.countryCode")
         if street:
             lines = address.get("streetLines")
             if not isinstance(lines, list) or not any(isinstance(x, str) and x.strip() for x in lines):
-                raise Refusal("SHIPMENT.ADDRESS.STREETLINES.REQUIRED", "At least one street line is required.", field)
+                raise Refusal(
+                    "SHIPMENT.ADDRESS.STREETLINES.REQUIRED", "At least one street line is required.", field
+                )
             if any(len(str(x)) > 35 for x in lines):
                 raise _invalid(f"{field}.streetLines", "Street line longer than 35 characters")
             if not str(address.get("city") or "").strip():
@@ -318,9 +358,15 @@ class FedExEmulator(Emulator):
         contact = _obj(party.get("contact"), f"{field}.contact")
         phone = re.sub(r"\D", "", str(contact.get("phoneNumber") or ""))
         if not 10 <= len(phone) <= 15:
-            raise Refusal("PHONENUMBER.INVALID", "Phone number must have 10 to 15 digits.", f"{field}.contact.phoneNumber")
+            raise Refusal(
+                "PHONENUMBER.INVALID",
+                "Phone number must have 10 to 15 digits.",
+                f"{field}.contact.phoneNumber",
+            )
         if not (contact.get("personName") or contact.get("companyName")):
-            raise Refusal("CONTACT.NAME.REQUIRED", "Either personName or companyName is required.", f"{field}.contact")
+            raise Refusal(
+                "CONTACT.NAME.REQUIRED", "Either personName or companyName is required.", f"{field}.contact"
+            )
 
     @staticmethod
     def _packages(items: Any, service: str | None) -> list[dict[str, Any]]:
@@ -332,7 +378,9 @@ class FedExEmulator(Emulator):
             units = _enum(weight.get("units"), {"KG", "LB"}, f"{field}.weight.units")
             value = weight.get("value")
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise Refusal("WEIGHT.VALUE.INVALID", "Package weight must be greater than zero.", f"{field}.weight")
+                raise Refusal(
+                    "WEIGHT.VALUE.INVALID", "Package weight must be greater than zero.", f"{field}.weight"
+                )
             kilos = float(value) if units == "KG" else float(value) * 0.45359237
             if kilos > MAX_KG:
                 raise Refusal(
@@ -357,11 +405,19 @@ class FedExEmulator(Emulator):
                 ref = _obj(ref, f"{field}.customerReferences")
                 _enum(
                     ref.get("customerReferenceType"),
-                    {"CUSTOMER_REFERENCE", "DEPARTMENT_NUMBER", "INVOICE_NUMBER", "P_O_NUMBER", "RMA_ASSOCIATION"},
+                    {
+                        "CUSTOMER_REFERENCE",
+                        "DEPARTMENT_NUMBER",
+                        "INVOICE_NUMBER",
+                        "P_O_NUMBER",
+                        "RMA_ASSOCIATION",
+                    },
                     f"{field}.customerReferences.customerReferenceType",
                 )
                 if not isinstance(ref.get("value"), str) or not 0 < len(ref["value"]) <= limit:
-                    raise _invalid(f"{field}.customerReferences.value", f"Reference must be 1 to {limit} characters")
+                    raise _invalid(
+                        f"{field}.customerReferences.value", f"Reference must be 1 to {limit} characters"
+                    )
         return packages
 
     @staticmethod
@@ -369,7 +425,9 @@ class FedExEmulator(Emulator):
         customs = shipment.get("customsClearanceDetail")
         commodities = customs.get("commodities") if isinstance(customs, dict) else None
         if not isinstance(commodities, list) or not commodities:
-            raise Refusal("COMMODITY.NOT.FOUND", "Commodity not found.", "requestedShipment.customsClearanceDetail")
+            raise Refusal(
+                "COMMODITY.NOT.FOUND", "Commodity not found.", "requestedShipment.customsClearanceDetail"
+            )
         assert isinstance(customs, dict)
         duties = customs.get("dutiesPayment")
         if ship or duties is not None:
@@ -399,7 +457,11 @@ class FedExEmulator(Emulator):
             for money in ("unitPrice", "customsValue"):
                 value = commodity.get(money)
                 if money == "customsValue" and value is None:
-                    raise Refusal("COMMODITIES.CUSTOMSVALUE.REQUIRED", "Customs value is required.", f"{field}.customsValue")
+                    raise Refusal(
+                        "COMMODITIES.CUSTOMSVALUE.REQUIRED",
+                        "Customs value is required.",
+                        f"{field}.customsValue",
+                    )
                 if value is not None:
                     value = _obj(value, f"{field}.{money}")
                     if not re.fullmatch(r"[A-Z]{3}", str(value.get("currency") or "")):
@@ -432,29 +494,43 @@ class FedExEmulator(Emulator):
         body = _obj(request.json(), "body")
         self._account(body, account)
         shipment = _obj(body.get("requestedShipment"), "requestedShipment")
-        shipper = self._address((shipment.get("shipper") or {}).get("address"), "requestedShipment.shipper.address", street=False)
+        shipper = self._address(
+            (shipment.get("shipper") or {}).get("address"), "requestedShipment.shipper.address", street=False
+        )
         recipient = self._address(
-            (shipment.get("recipient") or {}).get("address"), "requestedShipment.recipient.address", street=False
+            (shipment.get("recipient") or {}).get("address"),
+            "requestedShipment.recipient.address",
+            street=False,
         )
         _enum(shipment.get("pickupType"), PICKUP_TYPES, "requestedShipment.pickupType")
         wanted = shipment.get("serviceType")
         if wanted is not None and wanted not in SERVICE_TYPES:
-            raise Refusal("SHIPMENT.SERVICETYPE.INVALID", "Invalid service type.", "requestedShipment.serviceType")
+            raise Refusal(
+                "SHIPMENT.SERVICETYPE.INVALID", "Invalid service type.", "requestedShipment.serviceType"
+            )
         for kind in shipment.get("rateRequestType") or []:
             _enum(kind, RATE_REQUEST_TYPES, "requestedShipment.rateRequestType")
         packages = self._packages(shipment.get("requestedPackageLineItems"), wanted)
         international = self._international(shipment, recipient)
         if international:
             self._customs(shipment, ship=False)
-        kilos = sum(p["weight"]["value"] * (1 if p["weight"]["units"] == "KG" else 0.45359237) for p in packages)
-        services = INTERNATIONAL if international else DOMESTIC
+        kilos = sum(
+            p["weight"]["value"] * (1 if p["weight"]["units"] == "KG" else 0.45359237) for p in packages
+        )
+        services: tuple[str, ...] = INTERNATIONAL if international else DOMESTIC
         if wanted:
             services = tuple(s for s in services if s == wanted)
             if not services:
-                raise Refusal("SERVICE.UNAVAILABLE.ERROR", "Service is not available for this route.", "serviceType", 400)
+                raise Refusal(
+                    "SERVICE.UNAVAILABLE.ERROR",
+                    "Service is not available for this route.",
+                    "serviceType",
+                    400,
+                )
         day = _day(shipment.get("shipDateStamp")) or datetime.now(UTC).date()
         replies = []
         for service in services:
+            words = f"{WORDS[TRANSIT[service] - 1]}_DAY{'S' if TRANSIT[service] > 1 else ''}"
             net, listed, currency = self._prices(service, kilos, str(shipper["countryCode"]))
             days = TRANSIT[service]
             replies.append(
@@ -470,9 +546,9 @@ class FedExEmulator(Emulator):
                     ],
                     "commit": {
                         "dateDetail": {"dayFormat": f"{(day + timedelta(days=days)).isoformat()}T18:00:00"},
-                        "transitDays": {"minimumTransitTime": f"{WORDS[days - 1]}_DAY{'S' if days > 1 else ''}"},
+                        "transitDays": {"minimumTransitTime": words},
                     },
-                    "operationalDetail": {"transitTime": f"{WORDS[days - 1]}_DAY{'S' if days > 1 else ''}"},
+                    "operationalDetail": {"transitTime": words},
                 }
             )  # fmt: skip
         return self._ok({"rateReplyDetails": replies, "quoteDate": day.isoformat(), "isEncoded": False})
@@ -489,11 +565,15 @@ class FedExEmulator(Emulator):
         self._contact(shipper, "requestedShipment.shipper")
         recipients = _list(shipment.get("recipients"), "requestedShipment.recipients")
         recipient_party = _obj(recipients[0], "requestedShipment.recipients[0]")
-        recipient = self._address(recipient_party.get("address"), "requestedShipment.recipients[0].address", street=True)
+        recipient = self._address(
+            recipient_party.get("address"), "requestedShipment.recipients[0].address", street=True
+        )
         self._contact(recipient_party, "requestedShipment.recipients[0]")
         service = shipment.get("serviceType")
         if service not in SERVICE_TYPES:
-            raise Refusal("SHIPMENT.SERVICETYPE.INVALID", "Invalid service type.", "requestedShipment.serviceType")
+            raise Refusal(
+                "SHIPMENT.SERVICETYPE.INVALID", "Invalid service type.", "requestedShipment.serviceType"
+            )
         _enum(shipment.get("pickupType"), PICKUP_TYPES, "requestedShipment.pickupType")
         if not isinstance(shipment.get("packagingType"), str):
             raise _invalid("requestedShipment.packagingType")
@@ -503,27 +583,35 @@ class FedExEmulator(Emulator):
         if not isinstance(shipment.get("totalWeight"), (int, float)):
             raise _invalid("requestedShipment.totalWeight")
         payment = _obj(shipment.get("shippingChargesPayment"), "requestedShipment.shippingChargesPayment")
-        _enum(payment.get("paymentType"), PAYMENT_TYPES, "requestedShipment.shippingChargesPayment.paymentType")
+        _enum(
+            payment.get("paymentType"), PAYMENT_TYPES, "requestedShipment.shippingChargesPayment.paymentType"
+        )
         spec = _obj(shipment.get("labelSpecification"), "requestedShipment.labelSpecification")
         image = _enum(spec.get("imageType"), IMAGE_TYPES, "requestedShipment.labelSpecification.imageType")
         _enum(spec.get("labelStockType"), LABEL_STOCKS, "requestedShipment.labelSpecification.labelStockType")
         packages = self._packages(shipment.get("requestedPackageLineItems"), str(service))
         international = self._international(shipment, recipient)
         if international:
-            if service not in INTERNATIONAL + ("INTERNATIONAL_FIRST", "FEDEX_INTERNATIONAL_PRIORITY_EXPRESS"):
+            if service not in (*INTERNATIONAL, "INTERNATIONAL_FIRST", "FEDEX_INTERNATIONAL_PRIORITY_EXPRESS"):
                 raise Refusal(
-                    "SHIPMENT.SERVICETYPE.INVALID", f"{service} is not available for an international shipment.", "serviceType"
+                    "SHIPMENT.SERVICETYPE.INVALID",
+                    f"{service} is not available for an international shipment.",
+                    "serviceType",
                 )
             self._customs(shipment, ship=True)
         elif service in INTERNATIONAL:
-            raise Refusal("SHIPMENT.SERVICETYPE.INVALID", f"{service} is for international shipments.", "serviceType")
+            raise Refusal(
+                "SHIPMENT.SERVICETYPE.INVALID", f"{service} is for international shipments.", "serviceType"
+            )
         references = [
             ref.get("value")
             for ref in packages[0].get("customerReferences") or []
             if ref.get("customerReferenceType") == "CUSTOMER_REFERENCE"
         ]
         record = self.book.buy(str(references[0]) if references else "", str(service), len(packages), body)
-        return self._ok(self._ship_output(record, options, image, international, str(shipper["address"]["countryCode"])))
+        return self._ok(
+            self._ship_output(record, options, image, international, str(shipper["address"]["countryCode"]))
+        )
 
     def _ship_output(
         self, record: ParcelRecord, options: str, image: str, international: bool, origin: str
@@ -533,7 +621,9 @@ class FedExEmulator(Emulator):
         for i, number in enumerate(record.tracking_numbers, 1):
             doc: dict[str, Any] = {"contentType": "LABEL", "copiesToPrint": 1, "trackingNumber": number}
             if options == "URL_ONLY":
-                doc["url"] = f"https://emulated.fedex.invalid/document/v2/document/retrieve/SH,{number}/isLabel=true"
+                doc["url"] = (
+                    f"https://emulated.fedex.invalid/document/v2/document/retrieve/SH,{number}/isLabel=true"
+                )
                 doc["docType"] = image
             else:
                 content = self._label(image, number, record)
@@ -544,7 +634,9 @@ class FedExEmulator(Emulator):
                     "trackingNumber": number,
                     "masterTrackingNumber": master,
                     "packageSequenceNumber": i,
-                    "deliveryDatestamp": (date.today() + timedelta(days=TRANSIT.get(record.service, 3))).isoformat(),
+                    "deliveryDatestamp": (
+                        date.today() + timedelta(days=TRANSIT.get(record.service, 3))
+                    ).isoformat(),
                     "packageDocuments": [doc],
                 }
             )
@@ -572,7 +664,11 @@ class FedExEmulator(Emulator):
                         "shipmentRating": {
                             "actualRateType": "PAYOR_ACCOUNT_SHIPMENT",
                             "shipmentRateDetails": [
-                                {"rateType": "PAYOR_ACCOUNT_SHIPMENT", "totalNetCharge": float(net), "currency": currency}
+                                {
+                                    "rateType": "PAYOR_ACCOUNT_SHIPMENT",
+                                    "totalNetCharge": float(net),
+                                    "currency": currency,
+                                }
                             ],
                         }
                     },
@@ -599,7 +695,11 @@ class FedExEmulator(Emulator):
             raise _invalid("deletionControl")
         record = self.book.by_tracking.get(number)
         if record is None or record.request["accountNumber"]["value"] != account.account_number:
-            raise Refusal("TRACKINGNUMBER.NOTFOUND", "Tracking number cannot be found for this account.", "trackingNumber")
+            raise Refusal(
+                "TRACKINGNUMBER.NOTFOUND",
+                "Tracking number cannot be found for this account.",
+                "trackingNumber",
+            )
         if record.voided:
             return self._ok({"cancelledShipment": False, "message": "Shipment has already been cancelled.",
                              "alerts": [{"code": "SHIPMENT.ALREADY.CANCELLED", "alertType": "WARNING",
@@ -607,10 +707,16 @@ class FedExEmulator(Emulator):
         if record.handed_over:
             return self._ok({"cancelledShipment": False, "message": "Shipment has been tendered to FedEx.",
                              "alerts": [{"code": "SHIPMENT.TENDERED.CANNOT.CANCEL", "alertType": "WARNING",
-                                         "message": "Shipment has already been tendered to FedEx and cannot be cancelled."}]})  # fmt: skip
+                                         "message": TENDERED}]})  # fmt: skip
         record.voided = True
         record.scans.append((datetime.now(UTC), TrackingStatus.CANCELLED, None))
-        return self._ok({"cancelledShipment": True, "cancelledHistory": True, "message": "Shipment is successfully cancelled"})
+        return self._ok(
+            {
+                "cancelledShipment": True,
+                "cancelledHistory": True,
+                "message": "Shipment is successfully cancelled",
+            }
+        )
 
     # ------------------------------------------------------------ tracking
 
@@ -669,8 +775,13 @@ class FedExEmulator(Emulator):
             "trackingNumberInfo": {"trackingNumber": number, "carrierCode": "FDXE"},
             "latestStatusDetail": detail,
             "scanEvents": events,
-            "estimatedDeliveryTimeWindow": {"window": {"begins": f"{window_day}T09:00:00", "ends": f"{window_day}T18:00:00"}},
-            "serviceDetail": {"type": record.service, "description": SERVICE_NAMES.get(record.service, record.service)},
+            "estimatedDeliveryTimeWindow": {
+                "window": {"begins": f"{window_day}T09:00:00", "ends": f"{window_day}T18:00:00"}
+            },
+            "serviceDetail": {
+                "type": record.service,
+                "description": SERVICE_NAMES.get(record.service, record.service),
+            },
         }
 
     @staticmethod
@@ -679,10 +790,14 @@ class FedExEmulator(Emulator):
             "trackingNumber": number,
             "trackResults": [
                 {
-                    "trackingNumberInfo": {"trackingNumber": number, "trackingNumberUniqueId": "", "carrierCode": ""},
+                    "trackingNumberInfo": {
+                        "trackingNumber": number,
+                        "trackingNumberUniqueId": "",
+                        "carrierCode": "",
+                    },
                     "error": {
                         "code": "TRACKING.TRACKINGNUMBER.NOTFOUND",
-                        "message": "Tracking number cannot be found. Please correct the tracking number and try again.",
+                        "message": NOT_FOUND,
                     },
                 }
             ],
@@ -701,7 +816,9 @@ class FedExEmulator(Emulator):
         for i, info in enumerate(infos):
             number = (_obj(info, f"trackingInfo[{i}]").get("trackingNumberInfo") or {}).get("trackingNumber")
             if not isinstance(number, str) or not number.strip():
-                raise Refusal("TRACKING.TRACKINGNUMBER.EMPTY", "Please provide tracking number.", f"trackingInfo[{i}]")
+                raise Refusal(
+                    "TRACKING.TRACKINGNUMBER.EMPTY", "Please provide tracking number.", f"trackingInfo[{i}]"
+                )
             record = self.book.by_tracking.get(number)
             if record is None:
                 results.append(self._not_found(number))
@@ -731,7 +848,11 @@ class FedExEmulator(Emulator):
                 "referencesInformation",
             )
         if number and number != account.account_number:
-            raise Refusal("ACCOUNTNUMBER.REGISTRATION.REQUIRED", "Invalid account number.", "referencesInformation.accountNumber")
+            raise Refusal(
+                "ACCOUNTNUMBER.REGISTRATION.REQUIRED",
+                "Invalid account number.",
+                "referencesInformation.accountNumber",
+            )
         results = []
         for record in self.book.by_reference.get(value, []) if kind == "CUSTOMER_REFERENCE" else []:
             shipped = _day(record.request["requestedShipment"].get("shipDatestamp")) or date.today()
@@ -746,8 +867,7 @@ class FedExEmulator(Emulator):
                         {
                             "error": {
                                 "code": "TRACKING.REFERENCENUMBER.NOTFOUND",
-                                "message": "Reference number cannot be found. Please correct the reference number "
-                                "and try again.",
+                                "message": "Reference number cannot be found.",
                             }
                         }
                     ]
@@ -769,13 +889,19 @@ class FedExEmulator(Emulator):
         except ValueError:
             raise _invalid("originDetail.readyDateTimestamp", "Format must be YYYY-MM-DDTHH:MM:SS") from None
         if ready_at.date() < date.today() - timedelta(days=1):
-            raise Refusal("PICKUP.READYDATE.INVALID", "Ready date cannot be in the past.", "originDetail.readyDateTimestamp")
+            raise Refusal(
+                "PICKUP.READYDATE.INVALID",
+                "Ready date cannot be in the past.",
+                "originDetail.readyDateTimestamp",
+            )
         close = str(origin.get("customerCloseTime") or "")
         if not re.fullmatch(r"\d{2}:\d{2}:\d{2}", close):
             raise _invalid("originDetail.customerCloseTime", "Format must be HH:MM:SS")
         if close <= ready_at.strftime("%H:%M:%S"):
             raise Refusal(
-                "PICKUP.CLOSETIME.INVALID", "Customer close time must be after the ready time.", "originDetail.customerCloseTime"
+                "PICKUP.CLOSETIME.INVALID",
+                "Customer close time must be after the ready time.",
+                "originDetail.customerCloseTime",
             )
         _enum(body.get("carrierCode"), {"FDXE", "FDXG"}, "carrierCode")
         code = str(1000 + len(self.pickups) + 1)
@@ -787,14 +913,22 @@ class FedExEmulator(Emulator):
         entries = _list(body.get("addressesToValidate"), "addressesToValidate")
         resolved = []
         for i, entry in enumerate(entries):
-            address = _obj(_obj(entry, f"addressesToValidate[{i}]").get("address"), f"addressesToValidate[{i}].address")
+            address = _obj(
+                _obj(entry, f"addressesToValidate[{i}]").get("address"), f"addressesToValidate[{i}].address"
+            )
             country = address.get("countryCode")
             if not isinstance(country, str) or not re.fullmatch(r"[A-Z]{2}", country):
                 raise _invalid(f"addressesToValidate[{i}].address.countryCode")
             lines = [str(x) for x in address.get("streetLines") or [] if str(x).strip()]
             city, postal = str(address.get("city") or ""), str(address.get("postalCode") or "")
             ok = bool(lines and city and (postal or country not in POSTAL_AWARE))
-            messages = [] if ok else [{"code": "STANDARDIZED.ADDRESS.NOTFOUND", "message": "Standardized address is not found."}]
+            messages = (
+                []
+                if ok
+                else [
+                    {"code": "STANDARDIZED.ADDRESS.NOTFOUND", "message": "Standardized address is not found."}
+                ]
+            )
             if not city:
                 messages.append({"code": "CITY.MISSING", "message": "City is missing."})
             if country in POSTAL_AWARE and not postal:

@@ -158,8 +158,10 @@ EVENT_STATUS: Mapping[str, TrackingStatus] = {
     "PX": TrackingStatus.PICKED_UP,  # picked up (see details)
     **dict.fromkeys(
         # in FedEx's network, customs clearance under way or done included
-        ("IT", "IX", "AR", "DP", "AF", "AA", "AC", "AX", "PF", "PL", "PM", "SF", "TR", "LO", "OF")
-        + ("FD", "EA", "EO", "Ow", "OW", "CC", "CP", "CH", "SP"),
+        (
+            *("IT", "IX", "AR", "DP", "AF", "AA", "AC", "AX", "PF", "PL", "PM", "SF", "TR", "LO", "OF"),
+            *("FD", "EA", "EO", "Ow", "OW", "CC", "CP", "CH", "SP"),
+        ),
         TrackingStatus.IN_TRANSIT,
     ),
     "OD": TrackingStatus.OUT_FOR_DELIVERY,
@@ -183,7 +185,10 @@ EVENT_STATUS: Mapping[str, TrackingStatus] = {
 #: numeric exception codes are not published as one table; their texts are stable)
 _REASON_WORDS: Sequence[tuple[re.Pattern[str], TrackingReason]] = [
     (re.compile(r"dut(y|ies)|taxes|payment", re.I), TrackingReason.DUTIES_UNPAID),
-    (re.compile(r"(customs|clearance).*(document|paperwork|information)|invoice", re.I), TrackingReason.CUSTOMS_DOCUMENTS),
+    (
+        re.compile(r"(customs|clearance).*(document|paperwork|information)|invoice", re.I),
+        TrackingReason.CUSTOMS_DOCUMENTS,
+    ),
     (re.compile(r"customs|clearance|regulatory", re.I), TrackingReason.CUSTOMS_HOLD),
     (re.compile(r"address", re.I), TrackingReason.ADDRESS_ISSUE),
     (re.compile(r"refused|rejected", re.I), TrackingReason.REFUSED),
@@ -205,10 +210,9 @@ _NEEDS_REASON = frozenset(
 
 #: countries FedEx treats as postal-aware (its "Postal aware countries" reference, the part
 #: we ship to; a postal code is required for them)
-POSTAL_AWARE = frozenset(
-    "AR AT AU BE BG BR CA CH CN CZ DE DK EE ES FI FR GB GR HR HU ID IE IL IN IT JP KR LT LU LV "
-    "MC MX MY NL NO NZ PH PL PR PT RO RU SE SG SI SK TH TW US VN ZA".split()
-)
+_POSTAL_AWARE = "AR AT AU BE BG BR CA CH CN CZ DE DK EE ES FI FR GB GR HR HU ID IE IL IN IT JP KR LT LU LV "
+_POSTAL_AWARE += "MC MX MY NL NO NZ PH PL PR PT RO RU SE SG SI SK TH TW US VN ZA"
+POSTAL_AWARE = frozenset(_POSTAL_AWARE.split())
 
 # ---------------------------------------------------------------------------------- units
 
@@ -283,7 +287,9 @@ def _package(parcel: Any, sequence: int, reference: str | None) -> dict[str, Any
         }
     if reference:
         # the 30-character limit of FedEx Ground (Express allows 40)
-        item["customerReferences"] = [{"customerReferenceType": "CUSTOMER_REFERENCE", "value": reference[:30]}]
+        item["customerReferences"] = [
+            {"customerReferenceType": "CUSTOMER_REFERENCE", "value": reference[:30]}
+        ]
     return item
 
 
@@ -315,7 +321,9 @@ def _customs(request: ShipmentRequest, *, ship: bool) -> dict[str, Any]:
         customs["commercialInvoice"] = {
             "shipmentPurpose": "SOLD",
             "termsOfSale": "DDP" if request.incoterm == Incoterm.DDP else "DAP",
-            "customerReferences": [{"customerReferenceType": "CUSTOMER_REFERENCE", "value": request.reference[:30]}],
+            "customerReferences": [
+                {"customerReferenceType": "CUSTOMER_REFERENCE", "value": request.reference[:30]}
+            ],
         }
         customs["totalCustomsValue"] = money(request.declared_value)
     return customs
@@ -697,9 +705,7 @@ def parse_address(data: Mapping[str, Any], asked: Address) -> AddressCheck:
         return AddressCheck(False, ["FedEx resolved no address"])
     attributes = resolved.get("attributes") or {}
     messages = [
-        str(m.get("message") or m.get("code") or m)
-        for m in resolved.get("customerMessages") or []
-        if m
+        str(m.get("message") or m.get("code") or m) for m in resolved.get("customerMessages") or [] if m
     ]
     valid = _truthy(attributes.get("Resolved")) and not _truthy(attributes.get("InvalidSuiteNumber"))
     if not valid and not messages:
