@@ -124,7 +124,7 @@ class FedExCarrier(CarrierBase):
         data = await client.call("POST", "/rate/v1/rates/quotes", body)
         rates = parse_rates(self.name, data)
         if request.service_level is not None:
-            rates = [r for r in rates if r.service_level == request.service_level] or rates
+            rates = [r for r in rates if r.service_level == request.service_level]
         return sorted(rates, key=lambda r: r.price.amount)
 
     # ------------------------------------------------------------ labels

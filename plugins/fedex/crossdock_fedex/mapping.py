@@ -249,8 +249,8 @@ def _address(address: Address, *, street: bool = True) -> dict[str, Any]:
         out["streetLines"] = _lines(address)
     if address.city:
         out["city"] = address.city[:35]
-    if address.region:
-        out["stateOrProvinceCode"] = address.region[:2] if len(address.region) <= 3 else address.region
+    if address.region and len(address.region) <= 3:  # a code (FedEx: max 2), not a region's name
+        out["stateOrProvinceCode"] = address.region
     if address.postal_code:
         out["postalCode"] = address.postal_code
     return out
