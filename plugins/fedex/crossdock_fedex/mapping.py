@@ -209,9 +209,12 @@ _NEEDS_REASON = frozenset(
 )
 
 #: countries FedEx treats as postal-aware (its "Postal aware countries" reference, the part
-#: we ship to; a postal code is required for them)
-_POSTAL_AWARE = "AR AT AU BE BG BR CA CH CN CZ DE DK EE ES FI FR GB GR HR HU ID IE IL IN IT JP KR LT LU LV "
-_POSTAL_AWARE += "MC MX MY NL NO NZ PH PL PR PT RO RU SE SG SI SK TH TW US VN ZA"
+#: we ship to; a postal code is required for them; BG, CY and UA from 5 January 2026, FedEx
+#: release notes of October 2025)
+_POSTAL_AWARE = (
+    "AR AT AU BE BG BR CA CH CN CY CZ DE DK EE ES FI FR GB GR HR HU ID IE IL IN IT JP KR LT LU LV "
+)
+_POSTAL_AWARE += "MC MX MY NL NO NZ PH PL PR PT RO RU SE SG SI SK TH TW UA US VN ZA"
 POSTAL_AWARE = frozenset(_POSTAL_AWARE.split())
 
 # ---------------------------------------------------------------------------------- units
