@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crossdock import CustomsItem, ItemFlag, Money, Parcel, Rate, ServiceLevel, ShipmentRequest
+from crossdock import CustomsItem, ItemFlag, Money, Rate, ServiceLevel, ShipmentRequest
 from crossdock.db.models import CarrierAccount, Connection, Order, RateStrategy, RoutingRule, Warehouse
 from crossdock.errors import UserError
 from crossdock.services import shipping
