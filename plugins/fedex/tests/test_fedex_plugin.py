@@ -5,12 +5,12 @@ from __future__ import annotations
 from crossdock_fedex.carrier import FedExCarrier
 from crossdock_fedex.emulator import FedExEmulator
 
-from crossdock.plugins import load_plugins
 from crossdock.providers import CARRIER_OPERATIONS, CarrierCapability
+from crossdock.testing import load_plugins
 
 
 def test_the_entry_point_registers_carrier_and_emulator() -> None:
-    plugins = load_plugins(["fedex"])
+    plugins = load_plugins(allow=["fedex"])
     assert not plugins.failures
     carrier = plugins.carriers["fedex"]
     assert isinstance(carrier, FedExCarrier)
