@@ -177,7 +177,7 @@ class FedExCarrier(CarrierBase):
             data = await client.call(
                 "POST",
                 "/track/v1/referencenumbers",
-                reference_request(client.account_number, request.reference, around),
+                reference_request(client.account_number, request.reference, around, request.destination),
             )
             live = [number for number, status in parse_references(data) if status != "CA"]
             if not live:

@@ -855,8 +855,14 @@ class FedExEmulator(Emulator):
             )
         results = []
         for record in self.book.by_reference.get(value, []) if kind == "CUSTOMER_REFERENCE" else []:
-            shipped = _day(record.request["requestedShipment"].get("shipDatestamp")) or date.today()
+            shipment = record.request["requestedShipment"]
+            shipped = _day(shipment.get("shipDatestamp")) or date.today()
             if not begin <= shipped <= end:
+                continue
+            to = shipment["recipients"][0]["address"]
+            if info.get("destinationCountryCode") not in (None, to.get("countryCode")):
+                continue
+            if info.get("destinationPostalCode") not in (None, to.get("postalCode")):
                 continue
             for tracking in record.tracking_numbers:
                 results.append({"trackingNumber": tracking, "trackResults": [self._result(tracking, record)]})

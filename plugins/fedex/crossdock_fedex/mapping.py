@@ -537,20 +537,26 @@ def cancel_request(account_number: str, tracking_number: str) -> dict[str, Any]:
     }
 
 
-def reference_request(account_number: str, reference: str, around: date, days: int = 10) -> dict[str, Any]:
+def reference_request(
+    account_number: str, reference: str, around: date, destination: Address | None = None, days: int = 10
+) -> dict[str, Any]:
     """Track by references: shipments of this account whose CUSTOMER_REFERENCE is
-    ``reference``, shipped within ``days`` of ``around``. The OpenAPI document names the
-    end of the range ``shipDateEndDate``."""
-    return {
-        "referencesInformation": {
-            "type": "CUSTOMER_REFERENCE",
-            "value": reference[:30],
-            "accountNumber": account_number,
-            "shipDateBegin": (around - timedelta(days=days)).isoformat(),
-            "shipDateEndDate": (around + timedelta(days=days)).isoformat(),
-        },
-        "includeDetailedScans": False,
+    ``reference``, shipped within ``days`` of ``around``, to ``destination``'s postal code and
+    country when given (so another sender's shipment with the same reference on a shared
+    account is not taken for ours). The OpenAPI document names the end of the range
+    ``shipDateEndDate``."""
+    info: dict[str, Any] = {
+        "type": "CUSTOMER_REFERENCE",
+        "value": reference[:30],
+        "accountNumber": account_number,
+        "shipDateBegin": (around - timedelta(days=days)).isoformat(),
+        "shipDateEndDate": (around + timedelta(days=days)).isoformat(),
     }
+    if destination is not None and destination.country:
+        info["destinationCountryCode"] = destination.country.upper()
+        if destination.postal_code:
+            info["destinationPostalCode"] = destination.postal_code
+    return {"referencesInformation": info, "includeDetailedScans": False}
 
 
 def parse_references(data: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -651,6 +651,7 @@ async def test_a_lost_answer_is_found_by_reference_cancelled_and_bought_again(fe
     assert looked_up["type"] == "CUSTOMER_REFERENCE" and looked_up["value"] == "crossdock-label-77"
     assert looked_up["accountNumber"] == fedex.credentials["account_number"]
     assert looked_up["shipDateBegin"] <= date.today().isoformat() <= looked_up["shipDateEndDate"]
+    assert (looked_up["destinationCountryCode"], looked_up["destinationPostalCode"]) == ("DE", "10117")
     assert last(fedex, "/ship/v1/shipments/cancel")["trackingNumber"] in bought.tracking_numbers
     assert fedex.emulator.labels_bought("crossdock-label-77") == 0
     again = await fresh.buy_label(fedex.account(), request, "INTERNATIONAL_ECONOMY")
@@ -687,3 +688,27 @@ def test_parcels_without_dimensions_send_none() -> None:
     body = ship_request("700000000", request, "FEDEX_GROUND", pickup_type="USE_SCHEDULED_PICKUP")
     item = body[SHIP]["requestedPackageLineItems"][0]
     assert "dimensions" not in item and item["weight"] == {"units": "KG", "value": 0.01}
+
+
+async def test_a_shipment_to_elsewhere_with_the_same_reference_is_not_ours(fedex: Served) -> None:
+    # another sender on a shared FedEx account used the same reference for another address
+    elsewhere = replace(sample_request("x").destination, postal_code="80331", city="Munich")
+    await FedExCarrier().buy_label(
+        fedex.account(), sample_request("crossdock-label-79", destination=elsewhere), "INTERNATIONAL_ECONOMY"
+    )
+    assert await FedExCarrier().find_label(fedex.account(), sample_request("crossdock-label-79")) is None
+    assert fedex.emulator.labels_bought("crossdock-label-79") == 1  # not cancelled
+
+
+async def test_api_calls_without_a_valid_token_are_refused_in_fedex_envelope(fedex: Served) -> None:
+    http = emulator_http().client(timeout=2.0)
+    url = fedex.base_url + "/track/v1/trackingnumbers"
+    body = {"includeDetailedScans": True, "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": "1"}}]}
+    for headers, words in (({}, "missing"), ({"authorization": "Bearer forged"}, "invalid")):
+        response = await http.post(url, json=body, headers=headers)
+        assert response.status_code == 401
+        data = response.json()
+        assert data["transactionId"] and data["errors"][0]["code"] == "NOT.AUTHORIZED.ERROR"
+        assert words in data["errors"][0]["message"]
+    token = await http.post(fedex.base_url + "/oauth/token", data={"grant_type": "password"})
+    assert token.status_code == 400
