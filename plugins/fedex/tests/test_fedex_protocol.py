@@ -151,6 +151,12 @@ async def test_domestic_rates_carry_no_customs(fedex: Served) -> None:
     assert "customsClearanceDetail" not in shipment and "totalWeight" not in shipment
     assert {r.service for r in rates} == {"FEDEX_GROUND", "FEDEX_2_DAY", "PRIORITY_OVERNIGHT"}
     assert next(r for r in rates if r.service == "FEDEX_GROUND").service_level == ServiceLevel.STANDARD
+    label = await FedExCarrier().buy_label(fedex.account(), request, "FEDEX_GROUND")
+    shipment = last(fedex, "/ship/v1/shipments")[SHIP]
+    assert "customsClearanceDetail" not in shipment and "shippingDocumentSpecification" not in shipment
+    assert shipment["recipients"][0]["address"]["stateOrProvinceCode"] == "WA"
+    assert [d.kind for d in label.documents] == [DocumentKind.LABEL]
+    assert label.price is not None and label.price.currency == "USD"
 
 
 async def test_ship_request_as_fedex_receives_it(fedex: Served) -> None:
