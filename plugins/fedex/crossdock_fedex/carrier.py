@@ -183,6 +183,8 @@ class FedExCarrier(CarrierBase):
             if not live:
                 return None
             await self._cancel(client, live[0], orphan_of=request.reference)
+            if len(set(live)) == 1:
+                return None  # the one orphan is cancelled; several packages are looked up again
         raise ChannelError(
             f"fedex: more than {MAX_ORPHANS} shipments carry reference {request.reference}", code=REFUSED
         )
