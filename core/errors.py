@@ -65,6 +65,7 @@ class ErrorCode(StrEnum):
     SYNC_FAILED = "SYNC_FAILED"
     JOBS_UNAVAILABLE = "JOBS_UNAVAILABLE"  #: the job queue cannot be reached
     REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  #: the document storage failed or cannot be reached
 
 
 #: Input errors any domain's operation can meet.

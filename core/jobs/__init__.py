@@ -7,6 +7,7 @@ cursor), :mod:`~crossdock.jobs.tasks` the other jobs and sweeps, and
 
 from __future__ import annotations
 
+from crossdock.jobs import labels as labels  # registers the label purchase jobs
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, Queue

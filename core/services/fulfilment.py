@@ -233,6 +233,19 @@ async def ship_shipment(
     session = uow.session
     order, shipment = await lock_shipment(session, shipment_id)
     check_transition("shipment", shipment.status, ShipmentStatus.SHIPPED)
+    busy = await session.scalar(
+        select(LabelPurchase.status).where(
+            LabelPurchase.shipment_id == shipment.id,
+            LabelPurchase.status.in_((LabelStatus.PURCHASING, LabelStatus.VOIDING)),
+        )
+    )
+    if busy is not None:
+        doing = "bought" if busy == LabelStatus.PURCHASING else "voided"
+        raise UserError(
+            f"the shipment's label is being {doing}: ship it once that is done",
+            field="id",
+            code="INVALID_STATE",
+        )
     allocations = await _allocations(session, Allocation.shipment_id == shipment.id)
     for allocation in allocations:
         await record_change(

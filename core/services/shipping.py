@@ -62,6 +62,7 @@ from crossdock.providers import (
 from crossdock.security import Vault
 from crossdock.services.common import country_code, non_empty
 from crossdock.services.events import emit
+from crossdock.services.states import lock_shipment
 
 __all__ = [
     "Candidate",
@@ -69,6 +70,7 @@ __all__ = [
     "Rejected",
     "account_rates",
     "begin_purchase",
+    "begin_void",
     "channel_account",
     "choose",
     "create_account",
@@ -87,7 +89,7 @@ __all__ = [
     "set_warehouse_address",
     "shipment_request",
     "update_account",
-    "void_check",
+    "void_refused",
 ]
 
 #: Conditions a routing rule may set (see ``RoutingRule``).
@@ -545,8 +547,8 @@ def request_to_json(request: ShipmentRequest) -> dict[str, Any]:
     """A request as stored on its purchase (so a resumed purchase sends the same one)."""
 
     def plain(value: Any) -> Any:
-        if isinstance(value, Money):
-            return {"amount": str(value.amount), "currency": value.currency}
+        if isinstance(value, Decimal):
+            return str(value)
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, frozenset | set):
@@ -802,7 +804,7 @@ async def live_purchase(session: AsyncSession, shipment_id: int) -> LabelPurchas
         select(LabelPurchase)
         .where(
             LabelPurchase.shipment_id == shipment_id,
-            LabelPurchase.status.in_((LabelStatus.PURCHASING, LabelStatus.PURCHASED)),
+            LabelPurchase.status.in_((LabelStatus.PURCHASING, LabelStatus.PURCHASED, LabelStatus.VOIDING)),
         )
         .order_by(LabelPurchase.id.desc())
         .limit(1)
@@ -839,6 +841,7 @@ async def begin_purchase(
         decision=dict(decision),
         attempts=0,
         channel_confirmed=False,
+        carrier_data={},
     )
     purchase.request["reference"] = purchase.reference
     session.add(purchase)
@@ -857,6 +860,7 @@ async def record_label(
     purchase.carrier_shipment_id = label.carrier_shipment_id[:128]
     purchase.tracking_numbers = [str(n)[:128] for n in label.tracking_numbers]
     purchase.channel_confirmed = label.channel_confirmed
+    purchase.carrier_data = _plain_json(label.raw)
     purchase.error = None
     if label.price is not None:
         purchase.cost_amount = label.price.amount
@@ -919,6 +923,16 @@ async def record_failure(session: AsyncSession, purchase_id: int, message: str, 
         purchase.status = LabelStatus.FAILED
 
 
+def _plain_json(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A plugin's ``Label.raw`` as JSON can keep it (what it cannot is dropped, not fatal)."""
+    import json
+
+    try:
+        return dict(json.loads(json.dumps(dict(raw), default=str)))
+    except (TypeError, ValueError):
+        return {}
+
+
 def label_of(purchase: LabelPurchase) -> Label:
     """The label as the carrier knows it, rebuilt from the purchase (to void it)."""
     return Label(
@@ -927,18 +941,20 @@ def label_of(purchase: LabelPurchase) -> Label:
         documents=(),
         service=purchase.service,
         channel_confirmed=purchase.channel_confirmed,
+        raw=dict(purchase.carrier_data or {}),
     )
 
 
-async def void_check(session: AsyncSession, shipment_id: int) -> LabelPurchase:
-    """The purchase to void, or why it cannot be: a shipment that left, or a parcel the
-    carrier has scanned, keeps its label."""
-    shipment = await session.scalar(select(Shipment).where(Shipment.id == shipment_id).with_for_update())
-    if shipment is None:
-        raise UserError("no such shipment", field="shipmentId", code="NOT_FOUND")
+async def begin_void(session: AsyncSession, shipment_id: int) -> LabelPurchase:
+    """Mark the shipment's label as being voided, before the carrier is asked (it cannot ship
+    meanwhile), or say why it cannot be: a shipment that left, or a parcel the carrier has
+    scanned, keeps its label."""
+    _, shipment = await lock_shipment(session, shipment_id, field="shipmentId")
     purchase = await live_purchase(session, shipment_id)
-    if purchase is None or purchase.status != LabelStatus.PURCHASED:
+    if purchase is None or purchase.status == LabelStatus.PURCHASING:
         raise UserError("the shipment has no label to void", field="shipmentId", code="NO_LABEL")
+    if purchase.status == LabelStatus.VOIDING:
+        raise UserError("the label is being voided already", field="shipmentId", code="INVALID_STATE")
     handed_over = shipment.status == ShipmentStatus.SHIPPED or (
         shipment.tracking_status not in (None, TrackingStatus.PENDING, *TRACKING_FINAL)
     )
@@ -948,7 +964,19 @@ async def void_check(session: AsyncSession, shipment_id: int) -> LabelPurchase:
             field="shipmentId",
             code="HANDED_OVER",
         )
+    purchase.status = LabelStatus.VOIDING
     return purchase
+
+
+async def void_refused(session: AsyncSession, purchase_id: int, message: str) -> None:
+    """The carrier kept the label: it is the shipment's again."""
+    purchase = await session.scalar(
+        select(LabelPurchase).where(LabelPurchase.id == purchase_id).with_for_update()
+    )
+    assert purchase is not None
+    if purchase.status == LabelStatus.VOIDING:
+        purchase.status = LabelStatus.PURCHASED
+        purchase.error = f"void refused: {message}"[:2000]
 
 
 async def record_void(session: AsyncSession, purchase_id: int) -> None:

@@ -293,6 +293,10 @@ class CarrierConformance:
     settings: Mapping[str, Any] = {"timeout": 1.0}
     #: the plugins to load (None: every installed one)
     plugins_allowed: Sequence[str] | None = None
+    #: False for a carrier whose shipments cannot be cancelled through its API at all, even
+    #: before hand-over (a marketplace's own logistics, e.g. Shopee once shipment is
+    #: arranged): ``void_label`` is then refused both before and after, and buys nothing back
+    voidable: bool = True
 
     def make_emulator(self, faults: Faults) -> Any:
         raise NotImplementedError("return your emulator, built with these faults")
@@ -458,8 +462,15 @@ class CarrierConformance:
         self._require(provider, CarrierCapability.LABELS)
         async with self.served() as (self.emulator, account):
             _, first = await self._buy(provider, account, "conf-void-1")
-            await provider.void_label(account, first)
-            assert self.emulator.labels_bought("conf-void-1") == 0
+            if self.voidable:
+                await provider.void_label(account, first)
+                assert self.emulator.labels_bought("conf-void-1") == 0
+            else:
+                with pytest.raises(ChannelError) as refused:
+                    await provider.void_label(account, first)
+                assert (refused.value.code, refused.value.retryable) == ("REFUSED", False)
+                assert refused.value.message
+                assert self.emulator.labels_bought("conf-void-1") == 1
             _, second = await self._buy(provider, account, "conf-void-2")
             self.emulator.scan(second.tracking_numbers[0], TrackingStatus.PICKED_UP)
             with pytest.raises(ChannelError) as caught:

@@ -12,7 +12,18 @@ from strawberry.types import ExecutionContext
 
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
-from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
+from crossdock.api.schema import (
+    catalog,
+    channels,
+    events,
+    inventory,
+    messaging,
+    orders,
+    pricing,
+    shipment_documents,
+    shipping,
+    system,
+)
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
@@ -31,8 +42,10 @@ Query = merge_types(
         channels.ListingQuery,
         orders.Query,
         orders.SlaQuery,
+        shipment_documents.Query,
         messaging.Query,
         pricing.Query,
+        shipping.Query,
         events.Query,
     ),
 )
@@ -48,6 +61,7 @@ Mutation = merge_types(
         orders.Mutation,
         messaging.Mutation,
         pricing.Mutation,
+        shipping.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -65,9 +79,11 @@ def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
         catalog_types,
         channel_types,
+        document_types,
         inventory_types,
         messaging_types,
         order_types,
+        shipping_types,
     )
 
     extensions: list[Any] = [
@@ -86,11 +102,15 @@ def build_schema() -> strawberry.Schema:
         channel_types.Listing,
         order_types.Order,
         order_types.Shipment,
+        document_types.ShipmentDocument,
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,
         pricing.Promotion,
         pricing.Settlement,
+        shipping_types.CarrierAccount,
+        shipping_types.RoutingRule,
+        shipping_types.LabelPurchase,
     ]
     return Schema(
         query=Query,

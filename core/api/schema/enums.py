@@ -17,6 +17,8 @@ from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
     CarrierCapability,
+    DocumentFormat,
+    DocumentKind,
     HoldReason,
     Incoterm,
     ItemFlag,
@@ -65,6 +67,8 @@ _register(m.ListingOperation)
 _register(m.OrderStatus)
 _register(m.AllocationStatus)
 _register(m.ShipmentStatus)
+_register(DocumentKind, description="What a shipping document is.")
+_register(DocumentFormat, description="The file format of a shipping document.")
 _register(HoldReason)
 _register(ListingIssueReason)
 _register(m.SlaFlag)
