@@ -104,7 +104,7 @@ async def _quotes(
 ) -> list[Rate]:
     carrier = await open_carrier(ctx, tenant_id, account_id, slug=slug)
     if carrier is None:
-        raise ChannelError("the carrier account is disabled", code="DISABLED")
+        raise ChannelError("the carrier account is disabled", code="CHANNEL_ERROR")
     if CarrierCapability.RATES in carrier.provider.capabilities:
         return list(await carrier.call(lambda view: carrier.provider.rates(view, request)))
     async with ctx.db.tenant(tenant_id, slug) as session:
@@ -420,7 +420,7 @@ async def label_resume(ctx: JobContext, tenant_id: int, purchase_id: int) -> str
         outcome = await resume(ctx, tenant_id, slug, purchase_id)
     except UserError as exc:
         if exc.code in ("CARRIER_UNAVAILABLE", "DOCUMENTS_PENDING"):
-            raise ChannelError(exc.message, code="RETRY", retryable=True) from None
+            raise ChannelError(exc.message, code="CHANNEL_ERROR", retryable=True) from None
         return f"refused: {exc.message}"
     return str(outcome.status)
 
@@ -439,7 +439,7 @@ async def label_void_resume(ctx: JobContext, tenant_id: int, purchase_id: int) -
         await _void_at_carrier(ctx, tenant_id, slug, purchase_id, account_id, label)
     except UserError as exc:
         if exc.code == "CARRIER_UNAVAILABLE":
-            raise ChannelError(exc.message, code="RETRY", retryable=True) from None
+            raise ChannelError(exc.message, code="CHANNEL_ERROR", retryable=True) from None
         return f"kept: {exc.message}"
     return "voided"
 
