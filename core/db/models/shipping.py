@@ -123,7 +123,10 @@ class ShipmentPackage(TenantScoped, Base):
     """One box of a shipment, with its own tracking number once a label is bought."""
 
     __tablename__ = "shipment_packages"
-    __table_args__ = (Index("ix_shipment_packages_shipment", "shipment_id"),)
+    __table_args__ = (
+        Index("ix_shipment_packages_shipment", "shipment_id"),
+        Index("ix_shipment_packages_tracking_number", "tenant_id", "tracking_number"),
+    )
 
     shipment_id: Mapped[int] = mapped_column(ID, ForeignKey("shipments.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(default=1)

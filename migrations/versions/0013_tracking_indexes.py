@@ -1,0 +1,39 @@
+"""Indexes for tracking: an account's active shipments least recently checked first, and
+shipments (and packages) by tracking number for carrier pushes.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-02 07:30:00
+
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0013"
+down_revision: str | Sequence[str] | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """shipments by (tenant, carrier account, status, checked) and by (tenant, tracking
+    number); packages by (tenant, tracking number)."""
+    op.create_index(
+        "ix_shipments_account_tracking",
+        "shipments",
+        ["tenant_id", "carrier_account_id", "status", "tracking_checked_at"],
+    )
+    op.create_index("ix_shipments_tracking_number", "shipments", ["tenant_id", "tracking_number"])
+    op.create_index(
+        "ix_shipment_packages_tracking_number", "shipment_packages", ["tenant_id", "tracking_number"]
+    )
+
+
+def downgrade() -> None:
+    """Drop the three indexes."""
+    op.drop_index("ix_shipment_packages_tracking_number", table_name="shipment_packages")
+    op.drop_index("ix_shipments_tracking_number", table_name="shipments")
+    op.drop_index("ix_shipments_account_tracking", table_name="shipments")
