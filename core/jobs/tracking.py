@@ -20,7 +20,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import distinct, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_, update
 
 from crossdock.db import utcnow
 from crossdock.db.models import (
@@ -39,11 +39,12 @@ from crossdock.providers import CarrierCapability, TrackingResult
 from crossdock.services.tracking import (
     claim_notice,
     fingerprint,
-    pending_notice,
     raise_sweep_exceptions,
     record_notice_failure,
     record_notice_sent,
     record_tracking,
+    release_notice,
+    resume_notice,
     tracked,
 )
 
@@ -61,7 +62,8 @@ async def tracking_sweep(ctx: JobContext) -> int:
     async with ctx.db.system() as session:
         rows = (
             await session.execute(
-                select(distinct(Shipment.carrier_account_id), Shipment.tenant_id)
+                select(Shipment.carrier_account_id, Shipment.tenant_id)
+                .distinct()
                 .join(CarrierAccount, CarrierAccount.id == Shipment.carrier_account_id)
                 .where(tracked(), CarrierAccount.status == CarrierAccountStatus.ACTIVE)
             )
@@ -227,9 +229,9 @@ async def exception_notice(ctx: JobContext, *, tenant_id: int, exception_id: int
     if isinstance(claimed, str):
         return "not_sent"
     notice = claimed
-    if notice is None:  # claimed before: resend only a stored notice still unsent
-        async with ctx.db.tenant(tenant_id, slug) as session:
-            notice = await pending_notice(session, exception_id)
+    if notice is None:  # claimed before: take over only an unsent notice whose claim lapsed
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            notice = await resume_notice(session, exception_id)
         if notice is None:
             return "done"
     ch = await open_channel(ctx, tenant_id, notice.connection_id, slug=slug, only_active=False)
@@ -240,6 +242,8 @@ async def exception_notice(ctx: JobContext, *, tenant_id: int, exception_id: int
         external_id = await ch.call(lambda view: ch.provider.send_message(view, message), record=False)
     except ChannelError as exc:
         if exc.retryable:
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                await release_notice(session, notice)
             await ch.record(exc)
             raise
         async with ctx.db.write(tenant_id, slug=slug) as session:

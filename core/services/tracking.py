@@ -82,6 +82,7 @@ from crossdock.services.uow import UnitOfWork
 __all__ = [
     "CUSTOMS_REASONS",
     "DEFAULT_NO_SCAN_DAYS",
+    "NOTICE_LEASE",
     "NOTICE_PLACEHOLDERS",
     "NoScanPolicy",
     "Notice",
@@ -92,14 +93,15 @@ __all__ = [
     "event_exceptions",
     "fingerprint",
     "no_scan_policy",
-    "pending_notice",
     "raise_exception",
     "raise_sweep_exceptions",
     "receive_carrier_push",
     "record_notice_failure",
     "record_notice_sent",
     "record_tracking",
+    "release_notice",
     "resolve_exception",
+    "resume_notice",
     "save_notice_rule",
     "shipments_for_numbers",
     "tracked",
@@ -116,6 +118,8 @@ CUSTOMS_REASONS = frozenset(
 DEFAULT_NO_SCAN_DAYS = 5
 #: What a notice template may mention.
 NOTICE_PLACEHOLDERS = ("buyer_name", "order_number", "tracking_number", "carrier")
+#: A claimed notice whose send has not finished is left to its job this long.
+NOTICE_LEASE = timedelta(seconds=60)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _LANE = re.compile(r"^([A-Z]{2})-([A-Z]{2})$")
 
@@ -579,6 +583,8 @@ async def save_notice_rule(
     priority: int = 100,
     active: bool = True,
 ) -> ExceptionNoticeRule:
+    if kind not in set(ExceptionKind):
+        raise UserError(f"{kind!r} is not an exception kind", field="kind", code="INVALID")
     kind = ExceptionKind(kind)
     template = non_empty(template, "template", max_length=64)
     codes = sorted({country_code(c, "countries") for c in countries})
@@ -762,6 +768,7 @@ async def claim_notice(uow: UnitOfWork, exception_id: int) -> Notice | str | Non
     await session.flush()
     await refresh_state(session, conversation)
     exc.notice_error = None
+    exc.notice_message_id = message.id
     emit(
         session,
         "shipment.exception_notice",
@@ -770,47 +777,54 @@ async def claim_notice(uow: UnitOfWork, exception_id: int) -> Notice | str | Non
         message_id=message.id,
         language=chosen.language,
     )
-    return Notice(
-        exception_id=exc.id,
-        message_id=message.id,
-        connection_id=conversation.connection_id,
-        message=OutgoingMessage(
-            thread_id=conversation.external_id,
-            text=body,
-            buyer_id=conversation.buyer_external_id,
-            order_external_id=order.external_id,
-            reference=f"exception-{exc.id}",
-        ),
+    return _notice(exc.id, message, conversation)
+
+
+async def resume_notice(session: AsyncSession, exception_id: int) -> Notice | None:
+    """Take over a notice claimed earlier whose message is still unsent, once its claim
+    has lapsed (:data:`NOTICE_LEASE`; a send that failed on a transient error releases it
+    at once): the retried send carries the same reference. ``None`` when it is sent,
+    given up, or another job holds it."""
+    exc = await session.scalar(
+        select(ShipmentException)
+        .where(ShipmentException.id == exception_id)
+        .execution_options(populate_existing=True)
+    )
+    if exc is None or exc.notified_at is None or exc.notice_message_id is None:
+        return None
+    message = await session.scalar(select(Message).where(Message.id == exc.notice_message_id))
+    if message is None or message.delivery != "pending":
+        return None
+    now = utcnow()
+    if _aware(exc.notified_at) > now - NOTICE_LEASE:
+        return None
+    taken = await session.scalar(
+        update(ShipmentException)
+        .where(ShipmentException.id == exc.id, ShipmentException.notified_at == exc.notified_at)
+        .values(notified_at=now)
+        .returning(ShipmentException.id)
+    )
+    if taken is None:
+        return None
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.id == message.conversation_id)
+    )
+    assert conversation is not None
+    return _notice(exc.id, message, conversation)
+
+
+async def release_notice(session: AsyncSession, notice: Notice) -> None:
+    """A send failed on a transient error: let the retry take the notice over at once."""
+    await session.execute(
+        update(ShipmentException)
+        .where(ShipmentException.id == notice.exception_id)
+        .values(notified_at=utcnow() - NOTICE_LEASE - timedelta(seconds=1))
     )
 
 
-async def pending_notice(session: AsyncSession, exception_id: int) -> Notice | None:
-    """A notice claimed earlier whose message is still unsent (a retried job resends it,
-    with the same reference)."""
-    exc = await session.scalar(select(ShipmentException).where(ShipmentException.id == exception_id))
-    if exc is None or exc.notified_at is None:
-        return None
-    row = (
-        await session.execute(
-            select(Message, Conversation)
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .join(Order, Order.id == exc.order_id)
-            .where(
-                Conversation.connection_id == Order.connection_id,
-                Message.direction == MessageDirection.OUTBOUND,
-                Message.delivery == "pending",
-                Message.sent_at == exc.notified_at,
-                Conversation.order_id == exc.order_id,
-            )
-            .order_by(Message.id)
-            .limit(1)
-        )
-    ).first()
-    if row is None:
-        return None
-    message, conversation = row
+def _notice(exception_id: int, message: Message, conversation: Conversation) -> Notice:
     return Notice(
-        exception_id=exc.id,
+        exception_id=exception_id,
         message_id=message.id,
         connection_id=conversation.connection_id,
         message=OutgoingMessage(
@@ -818,7 +832,7 @@ async def pending_notice(session: AsyncSession, exception_id: int) -> Notice | N
             text=message.body,
             buyer_id=conversation.buyer_external_id,
             order_external_id=conversation.order_external_id,
-            reference=f"exception-{exc.id}",
+            reference=f"exception-{exception_id}",
         ),
     )
 

@@ -231,6 +231,8 @@ class ShipmentException(TenantScoped, Base):
     #: The buyer notice: when it was sent, or why it was not.
     notified_at: Mapped[datetime | None]
     notice_error: Mapped[str | None] = mapped_column(Text)
+    #: The message that carries the notice (stored when the notice is claimed).
+    notice_message_id: Mapped[int | None] = mapped_column(ID, ForeignKey("messages.id", ondelete="SET NULL"))
 
 
 class ExceptionNoticeRule(TenantScoped, Timestamped, Base):
