@@ -34,6 +34,7 @@ __all__ = [
     "PluginLoadError",
     "PricingErrorCode",
     "TenantScopeError",
+    "TrackingErrorCode",
     "Unauthenticated",
     "UserError",
 ]
@@ -125,6 +126,10 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "UNKNOWN_PLACEHOLDER": "the text uses a placeholder that does not exist",
         "PLACEHOLDER_UNAVAILABLE": "the conversation has no value for a placeholder the text uses",
     },
+    "Tracking": {
+        "UNKNOWN_EXCEPTION_KIND": "not one of the exception kinds",
+        "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
+    },
     "Account": {
         "INVALID_SCOPE": "not a scope API keys can hold",
         "INVALID_SLUG": "not a lower-case slug",
@@ -147,6 +152,7 @@ OrderErrorCode = _domain_enum("Order")
 PricingErrorCode = _domain_enum("Pricing")
 MessagingErrorCode = _domain_enum("Messaging")
 AccountErrorCode = _domain_enum("Account")
+TrackingErrorCode = _domain_enum("Tracking")
 
 
 class CrossdockError(Exception):

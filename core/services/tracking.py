@@ -192,7 +192,7 @@ def validate_tracking_settings(value: Any) -> NoScanPolicy:
         found = _LANE.match(str(lane).upper())
         where = f"tracking.no_scan_days.lanes.{lane}"
         if found is None:
-            raise UserError(f"{lane!r} is not a lane such as SG-DE", field=where, code="INVALID")
+            raise UserError(f"{lane!r} is not a lane such as SG-DE", field=where, code="INVALID_LANE")
         country_code(found[1], where)
         country_code(found[2], where)
         lanes[f"{found[1]}-{found[2]}"] = _days(n, where)
@@ -584,7 +584,7 @@ async def save_notice_rule(
     active: bool = True,
 ) -> ExceptionNoticeRule:
     if kind not in set(ExceptionKind):
-        raise UserError(f"{kind!r} is not an exception kind", field="kind", code="INVALID")
+        raise UserError(f"{kind!r} is not an exception kind", field="kind", code="UNKNOWN_EXCEPTION_KIND")
     kind = ExceptionKind(kind)
     template = non_empty(template, "template", max_length=64)
     codes = sorted({country_code(c, "countries") for c in countries})

@@ -16,13 +16,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
-from crossdock import hookimpl
+from crossdock import Address, hookimpl
+from crossdock.db.models import CarrierAccount as AccountRow
+from crossdock.db.models import Shipment, ShipmentPackage
 from crossdock.errors import ChannelError
 from crossdock.providers import (
     CarrierAccount,
@@ -34,8 +39,9 @@ from crossdock.providers import (
     TrackingResult,
     TrackingStatus,
 )
+from crossdock.services import fulfilment, tracking
 from crossdock.testing.carriers import ParcelBook
-from crossdock.testing.emulator import Emulator, Faults, Reply, Request
+from crossdock.testing.emulator import Emulator, Faults, Reply, Request, serve
 
 STATUS_CODES = {
     TrackingStatus.PENDING: "LB",
@@ -226,3 +232,75 @@ class ParcelPostPlugin:
     @hookimpl
     def crossdock_carriers(self) -> list[ParcelPost]:
         return [self.carrier]
+
+
+@dataclass
+class Env:
+    shop: Any
+    emulator: ParcelPostEmulator
+    account_id: int
+    webhook_key: str
+
+    async def shipped(
+        self,
+        external_id: str,
+        *,
+        parcels: int = 1,
+        address: Address | None = None,
+        estimated: date | None = None,
+        shipped_at: datetime | None = None,
+    ) -> tuple[int, list[str]]:
+        """An order shipped with a parcelpost label, as label purchase leaves it."""
+        shop = self.shop
+        order = shop.market.add_order(
+            external_id, buyer=f"Buyer {external_id}", **({"address": address} if address else {})
+        )
+        await shop.ingest(order)
+        row = await shop.order(external_id)
+        numbers = self.emulator.label(external_id, parcels)
+        async with shop.write() as session:
+            shipment = await fulfilment.pack_shipment(
+                session, row.id, shop.warehouses["SG1"], carrier="parcelpost", tracking_number=numbers[0]
+            )
+            shipment_id = shipment.id
+        async with shop.unit_of_work() as uow:
+            await fulfilment.ship_shipment(uow, shipment_id, shipped_at=shipped_at)
+        async with shop.write() as session:
+            await session.execute(
+                update(Shipment)
+                .where(Shipment.id == shipment_id)
+                .values(
+                    carrier_account_id=self.account_id,
+                    tracking_status="pending",
+                    estimated_delivery=estimated,
+                )
+            )
+            for i, number in enumerate(numbers, 1):
+                session.add(
+                    ShipmentPackage(
+                        shipment_id=shipment_id, position=i, weight_grams=500, tracking_number=number
+                    )
+                )
+        return shipment_id, numbers
+
+
+@asynccontextmanager
+async def tracking_env(shop: Any, app: Any) -> AsyncIterator[Env]:
+    """A shop (the core tests' testmarket one) with a parcelpost account on a served emulator."""
+    await shop.receive("SKU-1", "SG1", 50)
+    emulator = ParcelPostEmulator()
+    async with serve(emulator) as base_url:
+        async with shop.write() as session:
+            account = AccountRow(
+                carrier="parcelpost",
+                name="main",
+                credentials_encrypted=app.vault.encrypt(emulator.open_account()),
+                base_url=base_url,
+                settings={},
+            )
+            session.add(account)
+            await session.flush()
+            key = await tracking.ensure_webhook_key(session, account.id)
+            assert await tracking.ensure_webhook_key(session, account.id) == key  # made once
+            account_id = account.id
+        yield Env(shop, emulator, account_id, key)

@@ -12,7 +12,17 @@ from strawberry.types import ExecutionContext
 
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
-from crossdock.api.schema import catalog, channels, events, inventory, messaging, orders, pricing, system
+from crossdock.api.schema import (
+    catalog,
+    channels,
+    events,
+    inventory,
+    messaging,
+    orders,
+    pricing,
+    system,
+    tracking,
+)
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
 
@@ -32,6 +42,7 @@ Query = merge_types(
         orders.Query,
         orders.SlaQuery,
         messaging.Query,
+        tracking.Query,
         pricing.Query,
         events.Query,
     ),
@@ -47,6 +58,7 @@ Mutation = merge_types(
         channels.BackfillMutation,
         orders.Mutation,
         messaging.Mutation,
+        tracking.Mutation,
         pricing.Mutation,
     ),
 )
@@ -68,6 +80,7 @@ def build_schema() -> strawberry.Schema:
         inventory_types,
         messaging_types,
         order_types,
+        tracking_types,
     )
 
     extensions: list[Any] = [
@@ -89,6 +102,8 @@ def build_schema() -> strawberry.Schema:
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,
+        tracking_types.ShipmentException,
+        tracking_types.ExceptionNoticeRule,
         pricing.Promotion,
         pricing.Settlement,
     ]

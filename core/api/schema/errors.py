@@ -40,6 +40,7 @@ __all__ = [
     "MessagingUserError",
     "OrderUserError",
     "PricingUserError",
+    "TrackingUserError",
     "UserErrorType",
     "constraint_error",
     "describe_scopes",
@@ -121,6 +122,12 @@ class MessagingUserError(UserErrorType):
     DOMAIN = "Messaging"
 
 
+@strawberry.type(description="A refused tracking input (exceptions, notice rules).")
+class TrackingUserError(UserErrorType):
+    code: str = _code("Tracking")
+    DOMAIN = "Tracking"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -129,6 +136,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     OrderUserError,
     PricingUserError,
     MessagingUserError,
+    TrackingUserError,
 )
 
 

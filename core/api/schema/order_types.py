@@ -28,6 +28,7 @@ from crossdock.api.schema.loaders import (
     visible,
 )
 from crossdock.api.schema.relay import Node, encode_id
+from crossdock.api.schema.tracking_types import ShipmentTracking
 from crossdock.db import models as m
 from crossdock.providers import HoldReason, TaxCollector, TaxScheme
 
@@ -274,7 +275,7 @@ class OrderStatusChange:
 
 
 @strawberry.type
-class Shipment(Node):
+class Shipment(ShipmentTracking, Node):
     warehouse_pk: strawberry.Private[int | None]
     status: m.ShipmentStatus
     carrier: str | None

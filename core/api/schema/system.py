@@ -9,7 +9,14 @@ import strawberry
 from strawberry.types import Info
 
 from crossdock.api.context import state
-from crossdock.api.schema import catalog_types, channel_types, inventory_types, messaging_types, order_types
+from crossdock.api.schema import (
+    catalog_types,
+    channel_types,
+    inventory_types,
+    messaging_types,
+    order_types,
+    tracking_types,
+)
 from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
 from crossdock.api.schema.pricing import Promotion, Settlement
@@ -36,6 +43,12 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "CannedReply": (m.CannedReply, messaging_types.CannedReply.from_row, "messages:read"),
     "Promotion": (m.Promotion, Promotion.from_row, "channels:read"),
     "Settlement": (m.Settlement, Settlement.from_row, "orders:read"),
+    "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
+    "ExceptionNoticeRule": (
+        m.ExceptionNoticeRule,
+        tracking_types.ExceptionNoticeRule.from_row,
+        "orders:read",
+    ),
 }
 
 

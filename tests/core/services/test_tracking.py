@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,17 +23,15 @@ from crossdock.db.models import (
     Order,
     Shipment,
     ShipmentException,
-    ShipmentPackage,
     TrackingEventRow,
 )
 from crossdock.errors import UserError
 from crossdock.jobs import JOBS
 from crossdock.providers import TrackingEvent, TrackingReason, TrackingResult, TrackingStatus
-from crossdock.services import fulfilment, messaging, tracking
+from crossdock.services import messaging, tracking
 from crossdock.testing import set_tenant_settings
-from crossdock.testing.emulator import serve
 
-from ..tracking_kit import ParcelPostEmulator, ParcelPostPlugin
+from ..tracking_kit import Env, ParcelPostPlugin, tracking_env
 
 MALAYSIA = Address(
     name="Siti Aminah",
@@ -57,75 +54,10 @@ def extra_plugins(testmarket: Any, parcelpost: ParcelPostPlugin) -> list[tuple[s
     return [("testmarket", testmarket), ("parcelpost", parcelpost)]
 
 
-@dataclass
-class Env:
-    shop: Any
-    emulator: ParcelPostEmulator
-    account_id: int
-    webhook_key: str
-
-    async def shipped(
-        self,
-        external_id: str,
-        *,
-        parcels: int = 1,
-        address: Address | None = None,
-        estimated: date | None = None,
-        shipped_at: datetime | None = None,
-    ) -> tuple[int, list[str]]:
-        """An order shipped with a parcelpost label, as label purchase leaves it."""
-        shop = self.shop
-        order = shop.market.add_order(
-            external_id, buyer=f"Buyer {external_id}", **({"address": address} if address else {})
-        )
-        await shop.ingest(order)
-        row = await shop.order(external_id)
-        numbers = self.emulator.label(external_id, parcels)
-        async with shop.write() as session:
-            shipment = await fulfilment.pack_shipment(
-                session, row.id, shop.warehouses["SG1"], carrier="parcelpost", tracking_number=numbers[0]
-            )
-            shipment_id = shipment.id
-        async with shop.unit_of_work() as uow:
-            await fulfilment.ship_shipment(uow, shipment_id, shipped_at=shipped_at)
-        async with shop.write() as session:
-            await session.execute(
-                update(Shipment)
-                .where(Shipment.id == shipment_id)
-                .values(
-                    carrier_account_id=self.account_id,
-                    tracking_status="pending",
-                    estimated_delivery=estimated,
-                )
-            )
-            for i, number in enumerate(numbers, 1):
-                session.add(
-                    ShipmentPackage(
-                        shipment_id=shipment_id, position=i, weight_grams=500, tracking_number=number
-                    )
-                )
-        return shipment_id, numbers
-
-
 @pytest_asyncio.fixture
 async def env(shop: Any, app: Any) -> AsyncIterator[Env]:
-    await shop.receive("SKU-1", "SG1", 50)
-    emulator = ParcelPostEmulator()
-    async with serve(emulator) as base_url:
-        async with shop.write() as session:
-            account = CarrierAccount(
-                carrier="parcelpost",
-                name="main",
-                credentials_encrypted=app.vault.encrypt(emulator.open_account()),
-                base_url=base_url,
-                settings={},
-            )
-            session.add(account)
-            await session.flush()
-            key = await tracking.ensure_webhook_key(session, account.id)
-            assert await tracking.ensure_webhook_key(session, account.id) == key  # made once
-            account_id = account.id
-        yield Env(shop, emulator, account_id, key)
+    async with tracking_env(shop, app) as made:
+        yield made
 
 
 def scan(
