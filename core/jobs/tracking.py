@@ -3,13 +3,15 @@
 :func:`tracking_sweep` queues one :func:`track_account` per carrier account with active
 shipments (shipped, not delivered or cancelled), with a job id per interval so any number
 of schedulers queue it once. :func:`track_account` walks that account's active shipments
-least recently checked first, in the provider's batches (``track_batch`` numbers a call),
-through :func:`crossdock.jobs.carrier.open_carrier` (the account's token buckets: the
-provider waits on ``account.throttle(operation)``). Scans already stored are recognised
-before any write (one read per batch), so a poll that brings nothing new costs one read
-and one bulk update per batch; a result with news is recorded in its own short
-transaction. Then the sweep-made exceptions (``no_scan``, ``delayed``) are raised for the
-batch. :func:`exception_notice` tells the buyer, at most once per exception.
+least recently checked first, pages of :data:`PAGE` read by index, asked for in calls of
+the provider's ``track_batch`` numbers through :func:`crossdock.jobs.carrier.open_carrier`
+(the account's token buckets: the provider waits on ``account.throttle(operation)``).
+Scans already stored are recognised before any write (one read per call), so a poll that
+brings nothing new writes nothing but one bulk update of ``tracking_checked_at`` per page;
+the results of a call that bring news are recorded in one short transaction (falling back
+to one transaction per result if that fails). Then the sweep-made exceptions
+(``no_scan``, ``delayed``) are raised for the page. :func:`exception_notice` tells the
+buyer, at most once per exception.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, tuple_, update
@@ -30,6 +31,7 @@ from crossdock.db.models import (
     ShipmentPackage,
     TrackingEventRow,
 )
+from crossdock.db.retry import retry_conflicts
 from crossdock.errors import ChannelError, NotSupported
 from crossdock.jobs.carrier import open_carrier
 from crossdock.jobs.channel import open_channel, tenant_slug
@@ -37,6 +39,7 @@ from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.providers import CarrierCapability, TrackingResult
 from crossdock.services.tracking import (
+    Recorded,
     claim_notice,
     fingerprint,
     raise_sweep_exceptions,
@@ -48,12 +51,14 @@ from crossdock.services.tracking import (
     tracked,
 )
 
-__all__ = ["MAX_BATCHES_PER_RUN", "exception_notice", "track_account", "tracking_sweep"]
+__all__ = ["MAX_PAGES_PER_RUN", "PAGE", "exception_notice", "track_account", "tracking_sweep"]
 
 log = logging.getLogger(__name__)
 
-#: A run polls at most this many batches, then queues its continuation.
-MAX_BATCHES_PER_RUN = 400
+#: Shipments read (and marked checked) at a time.
+PAGE = 200
+#: A run reads at most this many pages, then queues its continuation.
+MAX_PAGES_PER_RUN = 100
 
 
 @periodic(lambda settings: settings.tracking_interval_seconds)
@@ -113,8 +118,11 @@ async def _known(session: Any, pairs: list[tuple[int, str]]) -> set[tuple[int, s
 
 @register
 async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> dict[str, int]:
-    """Poll the carrier for one account's active shipments, least recently checked first."""
-    totals = {"checked": 0, "recorded": 0, "added": 0, "exceptions": 0, "batches": 0}
+    """Poll the carrier for one account's active shipments, least recently checked first:
+    pages of :data:`PAGE` shipments read by index, asked for in calls of the provider's
+    ``track_batch`` numbers; each page's ``tracking_checked_at`` set in one update, so a run
+    cut short (a throttle, a crash) resumes where it stopped."""
+    totals = {"checked": 0, "recorded": 0, "added": 0, "exceptions": 0, "calls": 0, "pages": 0}
     slug = await tenant_slug(ctx, tenant_id)
     try:
         carrier = await open_carrier(ctx, tenant_id, account_id, slug=slug)
@@ -124,55 +132,51 @@ async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> 
     if carrier is None:
         return totals
     polls = CarrierCapability.TRACKING in carrier.provider.capabilities
-    size = max(1, int(getattr(carrier.provider, "track_batch", 20) or 20)) if polls else 500
+    per_call = max(1, int(getattr(carrier.provider, "track_batch", 1) or 1))
     started = utcnow()
-    last: tuple[datetime | None, int] | None = None
-    while totals["batches"] < MAX_BATCHES_PER_RUN:
+    while totals["pages"] < MAX_PAGES_PER_RUN:
         async with ctx.db.tenant(tenant_id, slug) as session:
             stmt = (
-                select(Shipment.id, Shipment.tracking_number, Shipment.tracking_checked_at)
+                select(Shipment.id, Shipment.tracking_number)
                 .where(
                     tracked(),
                     Shipment.carrier_account_id == account_id,
                     or_(Shipment.tracking_checked_at.is_(None), Shipment.tracking_checked_at < started),
                 )
                 .order_by(Shipment.tracking_checked_at.asc().nulls_first(), Shipment.id)
-                .limit(size)
+                .limit(PAGE)
             )
-            batch = (await session.execute(stmt)).all()
-            if not batch:
+            page = (await session.execute(stmt)).all()
+            if not page:
                 break
-            numbers = await _numbers(session, [(sid, tn) for sid, tn, _ in batch])
-        ids = [sid for sid, _, _ in batch]
-        if last is not None and (batch[-1][2], batch[-1][0]) == last:
-            break  # nothing moved: never loop on the same rows
-        last = (batch[-1][2], batch[-1][0])
-        totals["batches"] += 1
+            numbers = await _numbers(session, [(sid, tn) for sid, tn in page])
+        ids = [sid for sid, _ in page]
+        totals["pages"] += 1
         if polls:
-            wanted = sorted({n for ns in numbers.values() for n in ns})
             holders: dict[str, list[int]] = defaultdict(list)
-            for sid, ns in numbers.items():
-                for n in ns:
+            for sid in ids:
+                for n in sorted(numbers.get(sid, ())):
                     holders[n].append(sid)
-            results: list[TrackingResult] = []
-            if wanted:
+            wanted = list(holders)
+            for start in range(0, len(wanted), per_call):
+                chunk = wanted[start : start + per_call]
                 try:
-                    results = list(
-                        await carrier.call(functools.partial(carrier.provider.track, tracking_numbers=wanted))
-                    )
+                    track = functools.partial(carrier.provider.track, tracking_numbers=chunk)
+                    results = list(await carrier.call(track))
                 except ChannelError as exc:
                     if exc.retryable:
                         raise
                     log.warning("carrier account %s: tracking refused: %s", account_id, exc.message)
-                    break
-            await _record_batch(ctx, tenant_id, slug, results, holders, totals)
+                    return totals
+                totals["calls"] += 1
+                await _record_batch(ctx, tenant_id, slug, results, holders, totals)
         async with ctx.units(tenant_id, slug) as uow:
             await uow.session.execute(
                 update(Shipment).where(Shipment.id.in_(ids)).values(tracking_checked_at=utcnow())
             )
             totals["exceptions"] += len(await raise_sweep_exceptions(uow, ids))
         totals["checked"] += len(ids)
-        if len(batch) < size:
+        if len(page) < PAGE:
             break
     else:
         await ctx.queue.enqueue(
@@ -192,7 +196,9 @@ async def _record_batch(
     holders: dict[str, list[int]],
     totals: dict[str, int],
 ) -> None:
-    """Record the results with news, each in its own transaction."""
+    """Record the results of one call that bring news, in one short transaction (the
+    shipments locked in id order, as a push locks them); should it fail, each result is
+    recorded on its own, so one bad result holds back no other."""
     work = [(sid, r) for r in results for sid in holders.get(r.tracking_number, ())]
     if not work:
         return
@@ -208,16 +214,38 @@ async def _record_batch(
                 )
             ).all()
         )
-    for sid, result in work:
-        news = any((sid, fingerprint(result.tracking_number, e)) not in known for e in result.events)
-        moved = result.estimated_delivery is not None and estimates.get(sid) != result.estimated_delivery
-        if not news and not moved:
-            continue
+    news = sorted(
+        (
+            (sid, result)
+            for sid, result in work
+            if any((sid, fingerprint(result.tracking_number, e)) not in known for e in result.events)
+            or (result.estimated_delivery is not None and estimates.get(sid) != result.estimated_delivery)
+        ),
+        key=lambda pair: pair[0],
+    )
+    if not news:
+        return
+
+    async def record(chunk: list[tuple[int, TrackingResult]]) -> list[Recorded]:
         async with ctx.units(tenant_id, slug) as uow:
-            done = await record_tracking(uow, sid, result)
+            return [await record_tracking(uow, sid, result) for sid, result in chunk]
+
+    try:
+        done = await retry_conflicts(lambda: record(news))
+    except Exception:
+        if len(news) == 1:
+            raise
+        log.exception("carrier tracking: recording %d results together failed; one by one", len(news))
+        done = []
+        for pair in news:
+            try:
+                done += await retry_conflicts(functools.partial(record, [pair]))
+            except Exception:
+                log.exception("carrier tracking: result for shipment %s not recorded", pair[0])
+    for recorded in done:
         totals["recorded"] += 1
-        totals["added"] += done.added
-        totals["exceptions"] += len(done.exceptions)
+        totals["added"] += recorded.added
+        totals["exceptions"] += len(recorded.exceptions)
 
 
 @register

@@ -307,22 +307,15 @@ async def record_tracking(uow: UnitOfWork, shipment_id: int, result: TrackingRes
     if done.added == 0:
         return done
     # the shipment's word is its latest scan by the carrier's time, over every number
-    stored = (
+    latest = (
         await session.execute(
-            select(
-                TrackingEventRow.tracking_number,
-                TrackingEventRow.occurred_at,
-                TrackingEventRow.status,
-                TrackingEventRow.reason,
-            )
+            select(TrackingEventRow.occurred_at, TrackingEventRow.status, TrackingEventRow.reason)
             .where(TrackingEventRow.shipment_id == shipment.id)
-            .order_by(TrackingEventRow.occurred_at, TrackingEventRow.id)
+            .order_by(TrackingEventRow.occurred_at.desc(), TrackingEventRow.id.desc())
+            .limit(1)
         )
-    ).all()
-    latest_by_number: dict[str, tuple[datetime, str]] = {}
-    for tn, at, status, _reason in stored:
-        latest_by_number[tn] = (_aware(at), status)
-    _tn, last_at, last_status, last_reason = stored[-1]
+    ).one()
+    last_at, last_status, last_reason = latest
     shipment.tracking_status = last_status
     shipment.tracking_reason = last_reason
     shipment.last_event_at = _aware(last_at)
@@ -336,10 +329,23 @@ async def record_tracking(uow: UnitOfWork, shipment_id: int, result: TrackingRes
         reason=last_reason,
         added=done.added,
     )
-    numbers = await _numbers(session, shipment) | {number}
-    every_delivered = all(
-        latest_by_number.get(n, (None, None))[1] == TrackingStatus.DELIVERED for n in numbers
-    )
+    every_delivered = False
+    latest_by_number: dict[str, tuple[datetime, str]] = {}
+    if last_status == TrackingStatus.DELIVERED:
+        for tn, at, status in (
+            await session.execute(
+                select(
+                    TrackingEventRow.tracking_number, TrackingEventRow.occurred_at, TrackingEventRow.status
+                )
+                .where(TrackingEventRow.shipment_id == shipment.id)
+                .order_by(TrackingEventRow.occurred_at, TrackingEventRow.id)
+            )
+        ).all():
+            latest_by_number[tn] = (_aware(at), status)
+        numbers = await _numbers(session, shipment) | {number}
+        every_delivered = all(
+            latest_by_number.get(n, (None, None))[1] == TrackingStatus.DELIVERED for n in numbers
+        )
     if every_delivered and shipment.delivered_at is None:
         shipment.delivered_at = max(latest_by_number[n][0] for n in numbers)
         done.delivered = True

@@ -387,7 +387,7 @@ async def test_the_poll_job_tracks_an_account_in_batches_over_http(
     env.emulator.estimates[shipments[1][1][0]] = date.today() + timedelta(days=3)
 
     totals = await JOBS["track_account"](ctx, tenant_id=shop.tenant.id, account_id=env.account_id)
-    assert totals["checked"] == 7 and totals["batches"] == 3  # track_batch is 3
+    assert totals["checked"] == 7 and totals["calls"] == 3  # track_batch is 3
     assert [len(c) for c in parcelpost.carrier.calls] == [3, 3, 1]
     assert (await shop.order("PL-0")).status == "delivered"
     assert (await shipment(shop, shipments[1][0])).estimated_delivery == date.today() + timedelta(days=3)
