@@ -170,11 +170,7 @@ async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> 
                     return totals
                 totals["calls"] += 1
                 await _record_batch(ctx, tenant_id, slug, results, holders, totals)
-        async with ctx.units(tenant_id, slug) as uow:
-            await uow.session.execute(
-                update(Shipment).where(Shipment.id.in_(ids)).values(tracking_checked_at=utcnow())
-            )
-            totals["exceptions"] += len(await raise_sweep_exceptions(uow, ids))
+        totals["exceptions"] += await retry_conflicts(functools.partial(_checked, ctx, tenant_id, slug, ids))
         totals["checked"] += len(ids)
         if len(page) < PAGE:
             break
@@ -186,6 +182,19 @@ async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> 
             account_id=account_id,
         )
     return totals
+
+
+async def _checked(ctx: JobContext, tenant_id: int, slug: str | None, ids: list[int]) -> int:
+    """Mark a page checked and raise its sweep-made exceptions (rows taken in id order, the
+    order recordings lock them in); returns the exceptions raised."""
+    async with ctx.units(tenant_id, slug) as uow:
+        await uow.session.execute(
+            select(Shipment.id).where(Shipment.id.in_(ids)).order_by(Shipment.id).with_for_update()
+        )
+        await uow.session.execute(
+            update(Shipment).where(Shipment.id.in_(ids)).values(tracking_checked_at=utcnow())
+        )
+        return len(await raise_sweep_exceptions(uow, ids))
 
 
 async def _record_batch(

@@ -60,6 +60,7 @@ from crossdock.db.models import (
     TrackingEventRow,
     Warehouse,
 )
+from crossdock.db.retry import retry_conflicts
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import ChannelError, NotFound, Unauthenticated, UserError
 from crossdock.providers import (
@@ -298,7 +299,10 @@ async def record_tracking(uow: UnitOfWork, shipment_id: int, result: TrackingRes
         )
     ).all()
     done.added = len(inserted)
+    delivered_before = _aware(shipment.delivered_at) if shipment.delivered_at is not None else None
     for event in sorted(result.events, key=lambda e: _aware(e.occurred_at)):
+        if delivered_before is not None and _aware(event.occurred_at) <= delivered_before:
+            continue  # a late scan from before the delivery raises nothing now
         raised = event_exceptions(event)
         if raised is not None:
             exc = await raise_exception(uow, shipment, raised[0], raised[1])
@@ -439,6 +443,7 @@ async def raise_sweep_exceptions(
             .join(Order, Order.id == Shipment.order_id)
             .outerjoin(Warehouse, Warehouse.id == Shipment.warehouse_id)
             .where(Shipment.id.in_(list(shipment_ids)), Shipment.delivered_at.is_(None))
+            .order_by(Shipment.id)
         )
     ).all()
     raised: list[int] = []
@@ -565,15 +570,19 @@ async def receive_carrier_push(
     except Exception:
         log.exception("the %s plugin failed on a push for account %s", carrier, row.id)
         raise UserError("the push is not one this carrier sends", code=MALFORMED) from None
-    added = 0
-    async with units(row.tenant_id, slug) as uow:
-        targets = await shipments_for_numbers(uow.session, [r.tracking_number for r in results])
-        work = sorted(
-            ((sid, r) for r in results for sid in targets.get(r.tracking_number, ())), key=lambda p: p[0]
-        )
-        for shipment_id, result in work:  # in id order: the lock order
-            added += (await record_tracking(uow, shipment_id, result)).added
-    return added
+
+    async def record() -> int:
+        added = 0
+        async with units(row.tenant_id, slug) as uow:
+            targets = await shipments_for_numbers(uow.session, [r.tracking_number for r in results])
+            work = sorted(
+                ((sid, r) for r in results for sid in targets.get(r.tracking_number, ())), key=lambda p: p[0]
+            )
+            for shipment_id, result in work:  # in id order: the lock order
+                added += (await record_tracking(uow, shipment_id, result)).added
+        return added
+
+    return await retry_conflicts(record)
 
 
 # --------------------------------------------------------------------------- notice rules

@@ -161,6 +161,11 @@ async def test_delivered_when_every_parcel_is_and_the_order_with_it(env: Env) ->
     assert (await shop.order("TR-2")).status == "delivered"
     assert (await exceptions(shop, sid))["failed_attempt"].resolved_at is not None
     assert await events(shop, "order.delivered") == 1
+    # a scan from before the delivery, arriving late, raises nothing and changes nothing
+    late = await record(shop, sid, TrackingResult(numbers[1], [scan(70, TrackingStatus.RETURN_TO_SENDER)]))
+    assert late.added == 1 and late.exceptions == []
+    assert (await shipment(shop, sid)).tracking_status == "delivered"
+    assert await events(shop, "order.delivered") == 1
 
 
 async def test_each_exception_a_scan_raises_is_raised_once(env: Env) -> None:
