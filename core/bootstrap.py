@@ -1,4 +1,5 @@
-"""The composition root: settings -> database, plugins, vault, job queue, units of work.
+"""The composition root: settings -> database, plugins, vault, job queue, units of work,
+document storage.
 
 Everything that needs these gets them from one :class:`App`; nothing else reads the
 environment or loads plugins. Services that change state get their collaborators from a
@@ -24,6 +25,7 @@ from crossdock.ratelimit import LocalBuckets, RedisBuckets
 from crossdock.redis_link import RedisLink
 from crossdock.security import Vault, install_log_redaction
 from crossdock.services.uow import UnitOfWork, UnitsOfWork, push_windows
+from crossdock.storage import Storage, storage_from_url
 
 __all__ = ["App"]
 
@@ -42,6 +44,8 @@ class App:
     http: OutboundHTTP
     #: Opens the units of work every adapter (API, jobs, CLI) runs services in
     units: UnitsOfWork
+    #: Where document bytes are kept (labels, packing slips; ``CROSSDOCK_STORAGE_URL``)
+    storage: Storage
 
     @classmethod
     def build(
@@ -66,6 +70,7 @@ class App:
             cost=CostLimiter(settings.redis_url, link=link),
             http=OutboundHTTP(OutboundPolicy(settings.allowed_hosts)),
             units=UnitsOfWork(db, plugins, queue, push_windows(settings)),
+            storage=storage_from_url(settings.storage_url),
         )
 
     def unit_of_work(
@@ -85,6 +90,7 @@ class App:
             buckets=self.buckets,
             http=self.http,
             units=self.units,
+            storage=self.storage,
         )
 
     async def start(self, *, migrate: bool = False, run_jobs: bool = True) -> None:
@@ -105,4 +111,5 @@ class App:
             await self.buckets.close()
         await self.cost.close()
         await self.http.aclose()
+        await self.storage.close()
         await self.db.dispose()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 __all__ = ["Settings"]
 
@@ -56,6 +57,15 @@ class Settings:
     #: reach although they are not public, or over plain http (``CROSSDOCK_ALLOWED_HOSTS``;
     #: see :mod:`crossdock.net`). Empty: public https hosts only.
     allowed_hosts: tuple[str, ...] = ()
+    #: Where shipping documents are kept (``CROSSDOCK_STORAGE_URL``, see
+    #: :mod:`crossdock.storage`): ``file:///abs/path`` or ``s3://bucket/prefix?...``. Empty:
+    #: a ``crossdock-documents`` folder beside the SQLite database (in the data folder for
+    #: another database).
+    storage_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", _default_storage(self.database_url, self.data_dir))
 
     @property
     def is_sqlite(self) -> bool:
@@ -86,7 +96,20 @@ class Settings:
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,
             allowed_hosts=_split(env.get("CROSSDOCK_ALLOWED_HOSTS")) or (),
+            storage_url=env.get("CROSSDOCK_STORAGE_URL") or "",
         )
+
+
+def _default_storage(database_url: str, data_dir: Path) -> str:
+    """A ``crossdock-documents`` folder beside a SQLite database file (the default database
+    is ``crossdock.db`` in the working directory); the data folder's ``documents`` for
+    another database."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folder = Path(url.database).resolve().parent / "crossdock-documents"
+    else:
+        folder = data_dir.resolve() / "documents"
+    return folder.as_uri()
 
 
 def _embedded_secret(data_dir: Path) -> str:

@@ -352,6 +352,8 @@ class LiveDemo:
     channels: dict[str, dict[str, Any]]
     tasks: list[asyncio.Task[None]]
     shoppers: dict[str, Shopper] = field(default_factory=dict)
+    #: the demo's carriers (``crossdock.demo_shipping``)
+    logistics: Any = None
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -468,6 +470,12 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             "push_stock", job_id=f"push_stock:{conn.id}:demo", tenant_id=tenant.id, connection_id=conn.id
         )
     live.tasks.append(asyncio.create_task(_restock(app, tenant.id, tenant.slug), name="demo-purchasing"))
+    from crossdock.demo_shipping import start_logistics
+
+    live.logistics, packer = await start_logistics(
+        app, tenant.id, tenant.slug, stack, {channel: s.emulator for channel, s in live.shoppers.items()}
+    )
+    live.tasks.extend(packer)
     path = app.settings.data_dir / "demo-emulators.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(live.channels, indent=2, default=str))

@@ -33,6 +33,7 @@ __all__ = [
     "OrderErrorCode",
     "PluginLoadError",
     "PricingErrorCode",
+    "ShippingErrorCode",
     "TenantScopeError",
     "TrackingErrorCode",
     "Unauthenticated",
@@ -65,6 +66,7 @@ class ErrorCode(StrEnum):
     SYNC_FAILED = "SYNC_FAILED"
     JOBS_UNAVAILABLE = "JOBS_UNAVAILABLE"  #: the job queue cannot be reached
     REDIS_UNAVAILABLE = "REDIS_UNAVAILABLE"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"  #: the document storage failed or cannot be reached
 
 
 #: Input errors any domain's operation can meet.
@@ -126,6 +128,21 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "UNKNOWN_PLACEHOLDER": "the text uses a placeholder that does not exist",
         "PLACEHOLDER_UNAVAILABLE": "the conversation has no value for a placeholder the text uses",
     },
+    "Shipping": {
+        "UNKNOWN_CARRIER": "no installed carrier plugin has this name",
+        "URL_NOT_ALLOWED": "the base URL points somewhere the server may not call",
+        "CARRIER_REFUSED": "the carrier refused the request (its message says why); nothing was bought",
+        "CARRIER_UNAVAILABLE": "the carrier did not answer; a label purchase is resumed, never made twice",
+        "CARRIER_ERROR": "the carrier account cannot be used (credentials, set-up): see the message",
+        "DOCUMENTS_PENDING": "the label was bought; its documents are not stored yet and are fetched again",
+        "NO_ROUTE": "no routing rule allows a carrier for this shipment",
+        "NO_RATE": "no allowed service can carry this shipment",
+        "NO_WEIGHT": "the shipment's weight is unknown: give packages or variant weights",
+        "NO_ADDRESS": "an address the carrier needs is missing (ship-from or ship-to)",
+        "LABEL_EXISTS": "the shipment already has a label (void it first)",
+        "NO_LABEL": "the shipment has no label",
+        "HANDED_OVER": "the parcel is with the carrier: its label can no longer be voided",
+    },
     "Tracking": {
         "UNKNOWN_EXCEPTION_KIND": "not one of the exception kinds",
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
@@ -152,6 +169,7 @@ OrderErrorCode = _domain_enum("Order")
 PricingErrorCode = _domain_enum("Pricing")
 MessagingErrorCode = _domain_enum("Messaging")
 AccountErrorCode = _domain_enum("Account")
+ShippingErrorCode = _domain_enum("Shipping")
 TrackingErrorCode = _domain_enum("Tracking")
 
 

@@ -1,4 +1,5 @@
-"""The HTTP application: ``/graphql`` (API and IDE), ``/health``, the IDE's assets."""
+"""The HTTP application: ``/graphql`` (API and IDE), ``/health``, the IDE's assets, the
+document downloads (:mod:`crossdock.api.downloads`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types.unset import UNSET
 
 from crossdock.api.context import CONTEXT_KEY, RequestState
+from crossdock.api.downloads import download_routes
 from crossdock.api.edge import StrictRequests
 from crossdock.api.ide import default_assets_dir, ide_assets_handler, ide_page
 from crossdock.api.idempotency import SCOPE_KEY as IDEMPOTENCY_SCOPE
@@ -240,7 +242,14 @@ def create_app(
         await app.close()
 
     return Litestar(
-        route_handlers=[GraphQLController, health, webhook, carrier_webhook, ide_assets_handler(assets_dir)],
+        route_handlers=[
+            GraphQLController,
+            health,
+            webhook,
+            carrier_webhook,
+            *download_routes(app),  # documents, packing slips, label batches
+            ide_assets_handler(assets_dir),
+        ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         exception_handlers={Unauthenticated: _auth_error, Forbidden: _auth_error},

@@ -31,6 +31,7 @@ from crossdock.errors import Forbidden, Unauthenticated
 from crossdock.services import tenancy
 from crossdock.services.tenancy import Principal
 from crossdock.services.uow import UnitOfWork
+from crossdock.storage import Storage
 
 __all__ = ["RequestState", "state"]
 
@@ -85,6 +86,11 @@ class RequestState:
             raise
         self._principal = principal
         return principal
+
+    @property
+    def storage(self) -> Storage:
+        """The app's document storage (see :mod:`crossdock.storage`)."""
+        return self.app.storage
 
     @property
     def caller(self) -> Principal | None:

@@ -96,6 +96,7 @@ LIST_SIZES: dict[str, int] = {
     "Order.history": 5,
     "Order.returns": 1,
     "Order.refunds": 1,
+    "Shipment.documents": 3,  # a label (or one per parcel) and customs papers
     "Product.variants": 5,
     "Variant.stockLevels": 3,
     "Listing.issues": 2,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from crossdock.ratelimit import TokenBuckets
     from crossdock.security import Vault
     from crossdock.services.uow import UnitsOfWork
+    from crossdock.storage import Storage
 
 __all__ = ["JOBS", "PERIODIC", "JobContext", "JobFn", "Periodic", "Queue", "job", "periodic"]
 
@@ -48,6 +49,8 @@ class JobContext:
     queue: Queue
     #: Opens the units of work jobs change state in (``ctx.units(tenant_id, slug)``)
     units: UnitsOfWork
+    #: Where documents are kept (labels bought, packing slips): the app's storage
+    storage: Storage
     buckets: TokenBuckets | None = None
     http: OutboundHTTP | None = None
 

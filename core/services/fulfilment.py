@@ -22,18 +22,21 @@ from crossdock.db.models import (
     Allocation,
     AllocationStatus,
     Connection,
+    LabelPurchase,
+    LabelStatus,
     Order,
     OrderHold,
     OrderLine,
     OrderStatus,
     Shipment,
+    ShipmentPackage,
     ShipmentStatus,
     StockReason,
     Variant,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import ChannelError, UserError
-from crossdock.providers import ShipmentConfirmation
+from crossdock.providers import Parcel, ShipmentConfirmation
 from crossdock.services.allocation import set_status
 from crossdock.services.common import non_empty
 from crossdock.services.events import emit
@@ -59,6 +62,8 @@ __all__ = [
     "start_picking",
 ]
 
+#: How many boxes one shipment may have.
+MAX_PACKAGES = 50
 #: States from which an order can no longer be cancelled (stock has left).
 GONE = (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.RETURNED, OrderStatus.REFUNDED)
 
@@ -112,11 +117,32 @@ async def pack_shipment(
     order_id: int,
     warehouse_id: int,
     *,
-    carrier: str,
-    tracking_number: str,
+    carrier: str | None = None,
+    tracking_number: str | None = None,
     service: str | None = None,
+    packages: Sequence[Parcel] = (),
 ) -> Shipment:
-    """Pack an order's reserved units in one warehouse into a shipment with its tracking."""
+    """Pack an order's reserved units in one warehouse into a shipment: with the carrier and
+    tracking number of a label bought elsewhere, or without (a label is then bought for it,
+    or the channel books its own carrier). ``packages``: the boxes, weighed and measured."""
+    if (carrier is None) != (tracking_number is None):
+        raise UserError(
+            "give the carrier and the tracking number together, or neither (then buy a label)",
+            field="trackingNumber" if carrier else "carrier",
+            code="REQUIRED",
+        )
+    if len(packages) > MAX_PACKAGES:
+        raise UserError(f"at most {MAX_PACKAGES} packages", field="packages", code="OUT_OF_RANGE")
+    for i, parcel in enumerate(packages):
+        sizes = (parcel.length_mm, parcel.width_mm, parcel.height_mm)
+        if not 0 < parcel.weight_grams <= 1_000_000 or any(
+            v is not None and not 0 < v <= 10_000 for v in sizes
+        ):
+            raise UserError(
+                "a package weighs 1 g to 1,000 kg and measures 1 to 10,000 mm a side",
+                field=f"packages.{i}",
+                code="OUT_OF_RANGE",
+            )
     order = await lock(session, Order, order_id, field="orderId")
     if order.status not in (OrderStatus.ALLOCATED, OrderStatus.PICKING, OrderStatus.PACKED):
         raise UserError(
@@ -139,12 +165,27 @@ async def pack_shipment(
         order_id=order.id,
         warehouse_id=warehouse_id,
         status=ShipmentStatus.PACKED,
-        carrier=non_empty(carrier, "carrier", max_length=64),
+        carrier=non_empty(carrier, "carrier", max_length=64) if carrier is not None else None,
         service=service,
-        tracking_number=non_empty(tracking_number, "trackingNumber", max_length=128),
+        tracking_number=(
+            non_empty(tracking_number, "trackingNumber", max_length=128)
+            if tracking_number is not None
+            else None
+        ),
     )
     session.add(shipment)
     await session.flush()
+    for position, parcel in enumerate(packages, 1):
+        session.add(
+            ShipmentPackage(
+                shipment_id=shipment.id,
+                position=position,
+                weight_grams=parcel.weight_grams,
+                length_mm=parcel.length_mm,
+                width_mm=parcel.width_mm,
+                height_mm=parcel.height_mm,
+            )
+        )
     for allocation in allocations:
         allocation.status = AllocationStatus.PACKED
         allocation.shipment_id = shipment.id
@@ -192,6 +233,19 @@ async def ship_shipment(
     session = uow.session
     order, shipment = await lock_shipment(session, shipment_id)
     check_transition("shipment", shipment.status, ShipmentStatus.SHIPPED)
+    busy = await session.scalar(
+        select(LabelPurchase.status).where(
+            LabelPurchase.shipment_id == shipment.id,
+            LabelPurchase.status.in_((LabelStatus.PURCHASING, LabelStatus.VOIDING)),
+        )
+    )
+    if busy is not None:
+        doing = "bought" if busy == LabelStatus.PURCHASING else "voided"
+        raise UserError(
+            f"the shipment's label is being {doing}: ship it once that is done",
+            field="id",
+            code="INVALID_STATE",
+        )
     allocations = await _allocations(session, Allocation.shipment_id == shipment.id)
     for allocation in allocations:
         await record_change(
@@ -214,7 +268,19 @@ async def ship_shipment(
         or await _has_allocations(session, order.id, AllocationStatus.PACKED)
     ):
         await set_status(session, order, OrderStatus.SHIPPED, f"shipment {shipment.id} shipped")
-    if not order.fulfilled_by_channel:
+    told = await session.scalar(
+        select(LabelPurchase.id).where(
+            LabelPurchase.shipment_id == shipment.id,
+            LabelPurchase.status == LabelStatus.PURCHASED,
+            LabelPurchase.channel_confirmed.is_(True),
+        )
+    )
+    if told is not None:  # the marketplace's own logistics: buying the label told the channel
+        shipment.confirmed_at = utcnow()
+        emit(
+            session, "shipment.confirmed", f"Shipment:{shipment.id}", tracking_number=shipment.tracking_number
+        )
+    elif not order.fulfilled_by_channel:
         uow.enqueue(
             "confirm_shipment",
             job_id=f"confirm_shipment:{shipment.id}",

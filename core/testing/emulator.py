@@ -43,6 +43,8 @@ class Faults:
     #: the request is carried out but its answer is lost (a 504 after ``timeout_seconds``):
     #: what a client must survive without doing the work twice (buying a label, charging)
     lost_answer: float = 0.0
+    #: seconds every answer takes (a real API's latency, for benchmarks)
+    latency: float = 0.0
     retry_after: float = 0.2
     timeout_seconds: float = 10.0
     seed: int = 0
@@ -251,6 +253,8 @@ class Emulator:
             body=body,
         )
         self.requests[request.path] += 1
+        if self.faults.latency > 0:
+            await asyncio.sleep(self.faults.latency)
         handler = self._handler(request)
         reply = await self._fault(request) if handler else None
         if reply is None:

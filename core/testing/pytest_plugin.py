@@ -110,6 +110,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         secret_keys=(TEST_SECRET,),
         data_dir=tmp_path,
+        storage_url=(tmp_path / "documents").as_uri(),
         sync_interval_seconds=1,
         allowed_hosts=EMULATOR_HOSTS,  # the kit's emulators serve on loopback
     )

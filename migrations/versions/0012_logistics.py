@@ -143,6 +143,7 @@ def upgrade() -> None:
         sa.Column("cost_currency", sa.String(length=3), nullable=True),
         sa.Column("estimated_delivery", sa.Date(), nullable=True),
         sa.Column("channel_confirmed", sa.Boolean(), nullable=False),
+        sa.Column("carrier_data", JSON, nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("decision", JSON, nullable=False),

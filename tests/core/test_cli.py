@@ -81,7 +81,11 @@ def test_plugins_list(tmp_path: Path, env: dict[str, str]) -> None:
     only = json.loads(
         run(["plugins", "list", "--json"], tmp_path, {**env, "CROSSDOCK_PLUGINS": "amazon"}).stdout
     )
-    assert [p["name"] for p in only["providers"]] == ["amazon"]
+    # the amazon plugin's providers only: its marketplace and Amazon's own logistics
+    assert [(p["name"], p["plugin"]) for p in only["providers"]] == [
+        ("amazon", "amazon"),
+        ("amazon_shipping", "amazon"),
+    ]
 
 
 def test_worker_without_redis_says_why(tmp_path: Path, env: dict[str, str]) -> None:

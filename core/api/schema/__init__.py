@@ -20,6 +20,8 @@ from crossdock.api.schema import (
     messaging,
     orders,
     pricing,
+    shipment_documents,
+    shipping,
     system,
     tracking,
 )
@@ -41,9 +43,11 @@ Query = merge_types(
         channels.ListingQuery,
         orders.Query,
         orders.SlaQuery,
+        shipment_documents.Query,
         messaging.Query,
         tracking.Query,
         pricing.Query,
+        shipping.Query,
         events.Query,
     ),
 )
@@ -60,6 +64,7 @@ Mutation = merge_types(
         messaging.Mutation,
         tracking.Mutation,
         pricing.Mutation,
+        shipping.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -77,9 +82,11 @@ def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
         catalog_types,
         channel_types,
+        document_types,
         inventory_types,
         messaging_types,
         order_types,
+        shipping_types,
         tracking_types,
     )
 
@@ -99,6 +106,7 @@ def build_schema() -> strawberry.Schema:
         channel_types.Listing,
         order_types.Order,
         order_types.Shipment,
+        document_types.ShipmentDocument,
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,
@@ -106,6 +114,9 @@ def build_schema() -> strawberry.Schema:
         tracking_types.ExceptionNoticeRule,
         pricing.Promotion,
         pricing.Settlement,
+        shipping_types.CarrierAccount,
+        shipping_types.RoutingRule,
+        shipping_types.LabelPurchase,
     ]
     return Schema(
         query=Query,

@@ -10,9 +10,11 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema.common import JSON, Money
+from crossdock.api.schema.enums import member
 from crossdock.api.schema.loaders import by_id, children
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
+from crossdock.providers import ItemFlag
 
 if TYPE_CHECKING:
     from crossdock.api.schema.inventory_types import StockLevel
@@ -62,6 +64,13 @@ class Variant(Node):
     weight_grams: int | None
     cost: Money | None
     tax_class: str
+    length_mm: int | None
+    width_mm: int | None
+    height_mm: int | None
+    hs_code: str | None = strawberry.field(description="The customs tariff code (6 to 10 digits).")
+    origin_country: str | None
+    customs_description: str | None
+    item_flags: list[ItemFlag] = strawberry.field(description="What some carriers refuse to carry.")
     created_at: datetime
     updated_at: datetime
 
@@ -78,6 +87,13 @@ class Variant(Node):
             weight_grams=row.weight_grams,
             cost=Money.of(row.cost_amount, row.cost_currency),
             tax_class=row.tax_class,
+            length_mm=row.length_mm,
+            width_mm=row.width_mm,
+            height_mm=row.height_mm,
+            hs_code=row.hs_code,
+            origin_country=row.origin_country,
+            customs_description=row.customs_description,
+            item_flags=[member(ItemFlag, f) for f in row.item_flags or ()],
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

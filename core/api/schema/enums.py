@@ -16,11 +16,17 @@ import strawberry
 from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
+    CarrierCapability,
+    DocumentFormat,
+    DocumentKind,
     HoldReason,
+    Incoterm,
+    ItemFlag,
     ListingIssueReason,
     MarketplaceCapability,
     PaymentCapability,
     ProviderKind,
+    ServiceLevel,
     SettlementKind,
     SettlementStatus,
     TaxCapability,
@@ -63,6 +69,8 @@ _register(m.ListingOperation)
 _register(m.OrderStatus)
 _register(m.AllocationStatus)
 _register(m.ShipmentStatus)
+_register(DocumentKind, description="What a shipping document is.")
+_register(DocumentFormat, description="The file format of a shipping document.")
 _register(HoldReason)
 _register(ListingIssueReason)
 _register(m.SlaFlag)
@@ -85,6 +93,13 @@ _register(ProviderKind)
 _register(MarketplaceCapability)
 _register(PaymentCapability)
 _register(TaxCapability)
+_register(CarrierCapability)
+_register(Incoterm)
+_register(ServiceLevel)
+_register(ItemFlag)
+_register(m.RateStrategy)
+_register(m.LabelStatus)
+_register(m.CarrierAccountStatus)
 _register(Scope)
 _register(errors.ErrorCode)
 
@@ -97,6 +112,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Pricing": errors.PricingErrorCode,
     "Messaging": errors.MessagingErrorCode,
     "Account": errors.AccountErrorCode,
+    "Shipping": errors.ShippingErrorCode,
     "Tracking": errors.TrackingErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():

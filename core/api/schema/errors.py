@@ -40,6 +40,7 @@ __all__ = [
     "MessagingUserError",
     "OrderUserError",
     "PricingUserError",
+    "ShippingUserError",
     "TrackingUserError",
     "UserErrorType",
     "constraint_error",
@@ -116,6 +117,12 @@ class PricingUserError(UserErrorType):
     DOMAIN = "Pricing"
 
 
+@strawberry.type(description="A refused carrier account, routing rule, rate or label input.")
+class ShippingUserError(UserErrorType):
+    code: str = _code("Shipping")
+    DOMAIN = "Shipping"
+
+
 @strawberry.type(description="A refused conversation or canned-reply input.")
 class MessagingUserError(UserErrorType):
     code: str = _code("Messaging")
@@ -136,6 +143,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     OrderUserError,
     PricingUserError,
     MessagingUserError,
+    ShippingUserError,
     TrackingUserError,
 )
 

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from crossdock.api.context import state
 from crossdock.api.schema.catalog_types import Variant
 from crossdock.api.schema.channel_types import ChannelConnection
+from crossdock.api.schema.common import JSON
 from crossdock.api.schema.loaders import by_id, same_tenant
 from crossdock.api.schema.relay import Node, encode_id
 from crossdock.db import models as m
@@ -30,6 +31,7 @@ class Warehouse(Node):
     serves_countries: list[str]
     priority: int
     active: bool
+    address: JSON = strawberry.field(description="The ship-from address carriers are given.")
 
     @classmethod
     def from_row(cls, row: m.Warehouse) -> Warehouse:
@@ -44,6 +46,7 @@ class Warehouse(Node):
             serves_countries=list(row.serves_countries or []),
             priority=row.priority,
             active=row.active,
+            address=JSON(row.address or {}),
         )
 
     @strawberry.field(description="For marketplace-fulfilled stock: the connection holding it.")

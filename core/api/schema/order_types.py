@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -13,6 +13,7 @@ from crossdock.api.context import state
 from crossdock.api.schema.catalog_types import Variant
 from crossdock.api.schema.channel_types import ChannelConnection
 from crossdock.api.schema.common import JSON, Money
+from crossdock.api.schema.document_types import ShipmentDocumentFields
 from crossdock.api.schema.enums import optional_member
 from crossdock.api.schema.inventory_types import Warehouse
 from crossdock.api.schema.loaders import (
@@ -23,6 +24,7 @@ from crossdock.api.schema.loaders import (
     Resolved,
     by_id,
     child_rows,
+    children,
     now_or_later,
     same_tenant,
     visible,
@@ -31,6 +33,9 @@ from crossdock.api.schema.relay import Node, encode_id
 from crossdock.api.schema.tracking_types import ShipmentTracking
 from crossdock.db import models as m
 from crossdock.providers import HoldReason, TaxCollector, TaxScheme
+
+if TYPE_CHECKING:
+    from crossdock.api.schema.shipping_types import LabelPurchase, ShipmentPackage
 
 __all__ = [
     "ORDER_RELATIONS",
@@ -275,7 +280,8 @@ class OrderStatusChange:
 
 
 @strawberry.type
-class Shipment(ShipmentTracking, Node):
+class Shipment(ShipmentTracking, ShipmentDocumentFields, Node):
+    pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int | None]
     status: m.ShipmentStatus
     carrier: str | None
@@ -290,6 +296,7 @@ class Shipment(ShipmentTracking, Node):
     def from_row(cls, row: m.Shipment | Record) -> Shipment:
         return cls(
             id=encode_id("Shipment", row.id),
+            pk=row.id,
             warehouse_pk=row.warehouse_id,
             confirm_attempts=row.confirm_attempts,
             confirm_error=row.confirm_error,
@@ -300,6 +307,24 @@ class Shipment(ShipmentTracking, Node):
             shipped_at=row.shipped_at,
             confirmed_at=row.confirmed_at,
         )
+
+    @strawberry.field(description="Its boxes, with a tracking number each once a label is bought.")
+    async def packages(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[ShipmentPackage, strawberry.lazy("crossdock.api.schema.shipping_types")]]:
+        from crossdock.api.schema.shipping_types import ShipmentPackage
+
+        rows = await children(state(info), m.ShipmentPackage, "shipment_id", "position").load(self.pk)
+        return [ShipmentPackage.from_row(r) for r in rows]
+
+    @strawberry.field(description="The label bought (or being bought) for it, and the last one voided.")
+    async def labels(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[LabelPurchase, strawberry.lazy("crossdock.api.schema.shipping_types")]]:
+        from crossdock.api.schema.shipping_types import LabelPurchase
+
+        rows = await children(state(info), m.LabelPurchase, "shipment_id").load(self.pk)
+        return [LabelPurchase.from_row(r) for r in rows]
 
 
 @strawberry.type

@@ -19,7 +19,7 @@ from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, S
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
-from crossdock.providers import HoldReason
+from crossdock.providers import HoldReason, Parcel
 from crossdock.services import aftersales, allocation, fulfilment, sla
 from crossdock.services.allocation import allocate_order
 
@@ -279,13 +279,25 @@ class PickListStartInput:
     warehouse_id: strawberry.ID
 
 
-@strawberry.input
+@strawberry.input(description="One box: its weight, and its size when known.")
+class PackageInput:
+    weight_grams: int
+    length_mm: int | None = None
+    width_mm: int | None = None
+    height_mm: int | None = None
+
+
+@strawberry.input(
+    description="Pack with the carrier and tracking number of a label bought elsewhere, or with "
+    "neither and then buy one (`shipmentBuyLabel`)."
+)
 class ShipmentPackInput:
     order_id: strawberry.ID
     warehouse_id: strawberry.ID
-    carrier: str
-    tracking_number: str
+    carrier: str | None = None
+    tracking_number: str | None = None
     service: str | None = None
+    packages: list[PackageInput] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -400,7 +412,8 @@ class Mutation:
 
     @strawberry.mutation(
         extensions=requires("orders:write"),
-        description="Pack an order's units of one warehouse, with tracking.",
+        description="Pack an order's units of one warehouse into a shipment (with tracking, or to "
+        "buy a label for).",
     )
     async def shipment_pack(self, info: Info[Any, Any], input: ShipmentPackInput) -> ShipmentPackPayload:
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
@@ -413,6 +426,9 @@ class Mutation:
                 carrier=input.carrier,
                 tracking_number=input.tracking_number,
                 service=input.service,
+                packages=[
+                    Parcel(p.weight_grams, p.length_mm, p.width_mm, p.height_mm) for p in input.packages
+                ],
             )
             return {"shipment": Shipment.from_row(shipment), "order": await _order(session, order_pk)}
 

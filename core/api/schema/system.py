@@ -12,9 +12,11 @@ from crossdock.api.context import state
 from crossdock.api.schema import (
     catalog_types,
     channel_types,
+    document_types,
     inventory_types,
     messaging_types,
     order_types,
+    shipping_types,
     tracking_types,
 )
 from crossdock.api.schema.errors import scope_sentence
@@ -38,11 +40,15 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Listing": (m.Listing, channel_types.Listing.from_row, "channels:read"),
     "Order": (m.Order, order_types.Order.from_row, "orders:read"),
     "Shipment": (m.Shipment, order_types.Shipment.from_row, "orders:read"),
+    "ShipmentDocument": (m.ShipmentDocument, document_types.ShipmentDocument.from_row, "orders:read"),
     "Transfer": (m.Transfer, inventory_types.Transfer.from_row, "inventory:read"),
     "Conversation": (m.Conversation, messaging_types.Conversation.from_row, "messages:read"),
     "CannedReply": (m.CannedReply, messaging_types.CannedReply.from_row, "messages:read"),
     "Promotion": (m.Promotion, Promotion.from_row, "channels:read"),
     "Settlement": (m.Settlement, Settlement.from_row, "orders:read"),
+    "CarrierAccount": (m.CarrierAccount, shipping_types.CarrierAccount.from_row, "channels:read"),
+    "RoutingRule": (m.RoutingRule, shipping_types.RoutingRule.from_row, "channels:read"),
+    "LabelPurchase": (m.LabelPurchase, shipping_types.LabelPurchase.from_row, "orders:read"),
     "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,

@@ -56,10 +56,12 @@ class RateStrategy(StrEnum):
 
 class LabelStatus(StrEnum):
     """A label purchase: ``purchasing`` while the carrier is being asked (a purchase left
-    there by a crash or a timeout is resumed by looking its reference up first)."""
+    there by a crash or a timeout is resumed by looking its reference up first);
+    ``voiding`` while the carrier is asked to void it (the parcel cannot ship meanwhile)."""
 
     PURCHASING = "purchasing"
     PURCHASED = "purchased"
+    VOIDING = "voiding"
     FAILED = "failed"  #: the carrier refused; nothing was bought
     VOIDED = "voided"
 
@@ -162,6 +164,9 @@ class LabelPurchase(TenantScoped, Timestamped, Base):
     cost_currency: Mapped[str | None] = mapped_column(String(3))
     estimated_delivery: Mapped[date | None] = mapped_column(Date)
     channel_confirmed: Mapped[bool] = mapped_column(default=False)
+    #: What the carrier's plugin keeps of the label (``Label.raw``: piece ids, a pickup
+    #: booked with it) to void or find it later.
+    carrier_data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     #: The routing decision that chose this service: the choice and the rejected options.

@@ -117,6 +117,7 @@ class SpApiClient:
         body: Any = None,
         token: str | None = None,
         operation: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One call; the parsed JSON (None for 204) or :class:`ChannelError`."""
         if operation and self.conn is not None:
@@ -127,7 +128,7 @@ class SpApiClient:
                 self.base_url + path,
                 params=params,
                 content=json.dumps(body) if body is not None else None,
-                headers=self.headers(token),
+                headers={**self.headers(token), **(extra_headers or {})},
             )
         except httpx.TimeoutException as exc:
             raise ChannelError(f"amazon {path} timed out", code="TIMEOUT", retryable=True) from exc

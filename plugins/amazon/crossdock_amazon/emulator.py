@@ -5,9 +5,12 @@ Served: ``POST /auth/o2/token``, ``POST /tokens/2021-03-01/restrictedDataToken``
 ``GET /orders/v0/orders/{id}/orderItems``,
 ``POST /orders/v0/orders/{id}/shipmentConfirmation``,
 ``PATCH /listings/2021-08-01/items/{sellerId}/{sku}`` and ``GET`` of the same (to read a
-listing's quantity back), the Finances API's financial event groups and events
-(:mod:`crossdock_amazon.finances_emulator`), and SQS for notifications
-(:mod:`crossdock_amazon.sqs_emulator`). Shipping addresses and buyer names are PII: only a
+listing's quantity back), ``GET /orders/2026-01-01/orders/{id}`` (with its ``packages``),
+the Finances API's financial event groups and events
+(:mod:`crossdock_amazon.finances_emulator`), SQS for notifications
+(:mod:`crossdock_amazon.sqs_emulator`), and Buy Shipping: the Merchant Fulfillment API v0
+and the Shipping API v2's ``getTracking`` (:mod:`crossdock_amazon.shipping_emulator`).
+Shipping addresses and buyer names are PII: only a
 Restricted Data Token shows them, as on Amazon.
 """
 
@@ -23,9 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
+from crossdock_amazon.shipping_emulator import MerchantFulfillment
 from crossdock_amazon.sqs_emulator import SqsService, order_change
 
 __all__ = ["AmazonEmulator"]
@@ -42,6 +47,14 @@ USAGE_PLANS = {
     "getListingsItem": 5.0,
     "listFinancialEventGroups": 0.5,
     "listFinancialEventsByGroupId": 0.5,
+    "getOrder_2026_01_01": 0.5,
+    # merchantFulfillmentV0.json usage plans
+    "getEligibleShipmentServices": 6.0,
+    "createShipment": 2.0,
+    "getShipment": 1.0,
+    "cancelShipment": 1.0,
+    # shippingV2.json
+    "getTracking": 80.0,
 }
 MARKETPLACES = {s.external_id: s for s in SITES}
 POSTCODES = {
@@ -100,6 +113,7 @@ class AmazonEmulator(Emulator):
         self.application_id = f"amzn1.sp.solution.{secrets.token_hex(8)}"
         self.route("POST", "/", self.sqs.handle)
         self.finances = Finances(clock, _iso)
+        self.mfn = MerchantFulfillment(self, clock)
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -125,6 +139,17 @@ class AmazonEmulator(Emulator):
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
             planned("getListingsItem", self._get_listing),
         )
+        self.route_pattern(
+            "GET", r"/orders/2026-01-01/orders/([^/]+)", planned("getOrder_2026_01_01", self._order_2026)
+        )
+        mfn = self.mfn
+        self.route(
+            "POST", "/mfn/v0/eligibleShippingServices", planned("getEligibleShipmentServices", mfn.eligible)
+        )
+        self.route("POST", "/mfn/v0/shipments", planned("createShipment", mfn.create))
+        self.route_pattern("GET", r"/mfn/v0/shipments/([^/]+)", planned("getShipment", mfn.get))
+        self.route_pattern("DELETE", r"/mfn/v0/shipments/([^/]+)", planned("cancelShipment", mfn.cancel))
+        self.route("GET", "/shipping/v2/tracking", planned("getTracking", mfn.tracking))
         self.route(
             "GET",
             "/finances/v0/financialEventGroups",
@@ -336,6 +361,26 @@ class AmazonEmulator(Emulator):
         seller_id, _, restricted = checked
         return self.sellers[seller_id], restricted
 
+    def seller_of(self, request: Request) -> Seller | Reply:
+        who = self._seller(request)
+        return who if isinstance(who, Reply) else who[0]
+
+    @staticmethod
+    def marketplace_country(marketplace_id: str) -> str:
+        return MARKETPLACES[marketplace_id].country
+
+    @staticmethod
+    def marketplace_currency(marketplace_id: str) -> str:
+        return MARKETPLACES[marketplace_id].currency
+
+    def issue_token(self, account: Mapping[str, Any]) -> dict[str, Any]:
+        """An access token for the seller, as the LWA refresh grant would give (for tests that
+        build a connection without refreshing first)."""
+        token = f"Atza|{secrets.token_hex(24)}"
+        expires = self.clock() + TOKEN_TTL
+        self.tokens[token] = (str(account["seller_id"]), expires, False)
+        return {**account, "access_token": token, "access_expires_at": int(expires)}
+
     def expire_tokens(self) -> None:
         for token, (seller, _, restricted) in list(self.tokens.items()):
             self.tokens[token] = (seller, self.clock() - 1, restricted)
@@ -444,6 +489,18 @@ class AmazonEmulator(Emulator):
         for required in ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems"):
             if not package.get(required):
                 return self.error(400, "InvalidInput", f"packageDetail.{required} is required")
+        if not str(package["packageReferenceId"]).isdigit() or int(package["packageReferenceId"]) < 1:
+            # ordersV0.json PackageReferenceId: "Only positive numeric values are supported."
+            return self.error(
+                400,
+                "InvalidInput",
+                f"packageDetail.packageReferenceId {package['packageReferenceId']!r} must be a "
+                f"positive number",
+            )
+        if package["carrierCode"] == "Other" and not package.get("carrierName"):
+            return self.error(
+                400, "InvalidInput", 'packageDetail.carrierName is required when carrierCode is "Other"'
+            )
         if body.get("marketplaceId") != order["MarketplaceId"]:
             return self.error(400, "InvalidInput", "marketplaceId does not match the order")
         previous = self.confirmations.get(order["AmazonOrderId"])
@@ -464,6 +521,44 @@ class AmazonEmulator(Emulator):
         self.update_order(order["AmazonOrderId"], OrderStatus="Shipped", NumberOfItemsUnshipped=0)
         self.finances.shipped(order["_seller"], order, self.items[order["AmazonOrderId"]])
         return Reply(204, b"")
+
+    async def _order_2026(self, request: Request) -> Reply:
+        """Orders 2026-01-01 ``getOrder``: the fields Crossdock reads, ``packages`` (FBM
+        orders only) when ``includedData`` names PACKAGES."""
+        found = self._own_order(request)
+        if isinstance(found, Reply):
+            return found
+        order, _ = found
+        included = {x for x in request.query.get("includedData", "").split(",") if x}
+        allowed = {"BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE", "PROMOTION", "CANCELLATION"}
+        allowed |= {"FULFILLMENT", "PACKAGES", "TAX", "PAYMENT", "FULFILLMENT_ORDERS"}
+        if included - allowed:
+            return self.error(
+                400, "InvalidInput", f"Invalid includedData: {', '.join(sorted(included - allowed))}"
+            )
+        order_id = order["AmazonOrderId"]
+        site = MARKETPLACES[order["MarketplaceId"]]
+        shown: dict[str, Any] = {
+            "orderId": order_id,
+            "createdTime": order["PurchaseDate"],
+            "lastUpdatedTime": order["LastUpdateDate"],
+            "salesChannel": {
+                "channelName": "AMAZON",
+                "marketplaceId": order["MarketplaceId"],
+                "marketplaceName": site.name,
+            },
+            "orderItems": [
+                {
+                    "orderItemId": i["OrderItemId"],
+                    "quantityOrdered": i["QuantityOrdered"],
+                    "product": {"asin": i["ASIN"], "sellerSku": i["SellerSKU"], "title": i["Title"]},
+                }
+                for i in self.items[order_id]
+            ],
+        }
+        if "PACKAGES" in included and order["FulfillmentChannel"] == "MFN":
+            shown["packages"] = self.mfn.packages(order_id)
+        return Reply(200, {"order": shown})
 
     # ------------------------------------------------------------------ finances
 
@@ -616,3 +711,21 @@ class AmazonEmulator(Emulator):
     def price(self, account: Mapping[str, Any], sku: str) -> str | None:
         price = self.sellers[str(account["seller_id"])].listings[sku].get("price")
         return f"{float(price):.2f}" if price is not None else None
+
+    # ------------------------------------------------------------------ carrier side (Buy Shipping)
+
+    def name_order(self, reference: str, order_id: str) -> None:
+        """Labels bought for ``order_id`` count for ``reference`` (see :meth:`labels_bought`)."""
+        self.mfn.references[reference] = order_id
+
+    def labels_bought(self, reference: str) -> int:
+        return self.mfn.labels_bought(reference)
+
+    def scan(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.mfn.scan(tracking_number, status, reason, at)

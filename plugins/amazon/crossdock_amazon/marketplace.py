@@ -19,7 +19,9 @@ are not offered.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -55,7 +57,7 @@ from crossdock_amazon import __version__
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
 from crossdock_amazon.sqs import SqsQueue
 
-__all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace", "order_references"]
+__all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace", "order_references", "package_reference_id"]
 
 SITES: tuple[Site, ...] = (
     Site(code="US", country="US", currency="USD", name="Amazon.com", external_id="ATVPDKIKX0DER"),
@@ -128,6 +130,18 @@ PII = [{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInf
 EARLY_REFRESH = 60  # seconds before expiry an access token counts as expired
 #: Orders whose items this process remembers (per connection and order, the most recent).
 ITEMS_REMEMBERED = 20_000
+
+
+def package_reference_id(reference: str | None, fallback: str = "") -> str:
+    """A positive number for confirmShipment's ``packageReferenceId`` (ordersV0.json: "Only
+    positive numeric values are supported"), stable per shipment: the trailing number of
+    Crossdock's ``crossdock-shipment-<id>``, else a number derived from the reference."""
+    text = reference or fallback
+    match = re.search(r"(\d+)$", text)
+    if match and int(match.group(1)) > 0:
+        return str(int(match.group(1)))
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
+    return str(digest % 10**12 + 1)
 
 
 def _at(value: str | None) -> datetime | None:
@@ -317,18 +331,29 @@ class AmazonMarketplace(MarketplaceBase):
     # ------------------------------------------------------------------ fulfilment and stock
 
     async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
-        """confirmShipment with the carrier (as "Other" + its name) and tracking number. The
-        package reference is stable per shipment, so a retried call is recognised."""
+        """confirmShipment with the carrier and tracking number.
+
+        ``carrierCode`` is Amazon's code for the carrier when the seller mapped it (the
+        connection's ``carrier_codes``, passed as ``confirmation.carrier_code``), else
+        "Other" with the carrier's name in ``carrierName`` (ordersV0.json: required when
+        the code is "Other"). ``packageReferenceId`` takes positive numbers only
+        (ordersV0.json ``PackageReferenceId``): the shipment's number from its stable
+        reference (``crossdock-shipment-<id>``), so a retried call is recognised."""
         api = self.client(conn)
+        code = (confirmation.carrier_code or "").strip() or "Other"
+        package: dict[str, Any] = {
+            "packageReferenceId": package_reference_id(confirmation.reference, confirmation.tracking_number),
+            "carrierCode": code,
+        }
+        if code == "Other":
+            package["carrierName"] = confirmation.carrier
         await api.call(
             "POST",
             f"/orders/v0/orders/{confirmation.order_external_id}/shipmentConfirmation",
             body={
                 "marketplaceId": self._marketplace_id(conn),
                 "packageDetail": {
-                    "packageReferenceId": confirmation.reference or confirmation.tracking_number,
-                    "carrierCode": "Other",
-                    "carrierName": confirmation.carrier,
+                    **package,
                     "shippingMethod": confirmation.service or "Standard",
                     "trackingNumber": confirmation.tracking_number,
                     "shipDate": confirmation.shipped_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

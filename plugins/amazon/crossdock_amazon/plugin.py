@@ -1,14 +1,21 @@
-"""Entry point of the amazon plugin: registers its marketplace provider."""
+"""Entry point of the amazon plugin: registers its marketplace provider, Amazon's own
+logistics (Buy Shipping) as a carrier, and the emulator."""
 
 from __future__ import annotations
 
-from crossdock import MarketplaceProvider, hookimpl
+from crossdock import CarrierProvider, MarketplaceProvider, hookimpl
+from crossdock_amazon.logistics import AmazonShipping
 from crossdock_amazon.marketplace import AmazonMarketplace
 
 
 @hookimpl
 def crossdock_marketplaces() -> list[MarketplaceProvider]:
     return [AmazonMarketplace()]
+
+
+@hookimpl
+def crossdock_carriers() -> list[CarrierProvider]:
+    return [AmazonShipping()]
 
 
 @hookimpl

@@ -18,8 +18,17 @@ def provider() -> MarketplaceProvider:
 
 def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> None:
     plugins = load_plugins(allow=["amazon"])
-    [info] = plugins.infos
+    assert plugins.failures == {}
+    info, logistics = sorted(plugins.infos, key=lambda i: i.kind.value != "marketplace")
     assert (info.name, info.kind.value, info.plugin) == ("amazon", "marketplace", "amazon")
+    # Buy Shipping: Amazon's own logistics, a carrier of the same plugin
+    assert (logistics.name, logistics.kind.value, logistics.plugin) == (
+        "amazon_shipping",
+        "carrier",
+        "amazon",
+    )
+    assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
+    assert plugins.carriers["amazon_shipping"].channel == "amazon"
     assert info.capabilities == (
         "credentials.refresh",
         "notifications",

@@ -7,7 +7,8 @@ within 7200 s), ``sign_method=sha256`` and a valid ``sign``; seller APIs an unex
 ``access_token``. Served paths (GET or POST): ``/auth/token/create``,
 ``/auth/token/refresh``, ``/seller/get``, ``/orders/get``, ``/order/get``,
 ``/order/items/get``, ``/orders/items/get``, ``/order/shipment/providers/get``,
-``/order/fulfill/pack``, ``/order/package/rts``, ``/product/price_quantity/update``, and
+``/order/fulfill/pack``, ``/order/package/rts``, ``/order/package/document/get``,
+``/order/package/repack``, ``/logistic/order/trace``, ``/product/price_quantity/update``, and
 the instant-messaging (IM) APIs ``/im/session/list``, ``/im/message/list``,
 ``/im/message/send``.
 
@@ -20,6 +21,7 @@ gateway's own refusals (signature, token, throttling) keep the gateway's envelop
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import secrets
@@ -28,11 +30,13 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
+from crossdock.providers import TrackingReason, TrackingStatus
+from crossdock.testing.carriers import pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_lazada.mapping import SITE_OFFSETS
 from crossdock_lazada.signing import push_signature, sign_request
@@ -68,6 +72,74 @@ PRICE_RANGE = {
     "ID": (25_000, 750_000),
 }
 ZERO_DECIMALS = {"VND", "IDR"}
+#: cross-border (NTFS) sellers hand parcels to a transferring warehouse: code -> (name,
+#: the line that carries them)
+CROSS_BORDER_WAREHOUSES = {
+    "CN_SZ_CAINIAO": ("Cainiao Shenzhen Transfer Warehouse", "LEX Cross Border"),
+    "CN_YW_CAINIAO": ("Cainiao Yiwu Transfer Warehouse", "LEX Cross Border"),
+}
+#: a scan -> the trace's (detail_type, status_code, title, description). Only one pair is
+#: published (detail_type "ready_to..." with status_code 1200, "Packed by seller /
+#: warehouse"); the others are our own, UNCONFIRMED (see the README).
+TRACE_CODES: dict[TrackingStatus, tuple[str, str, str, str]] = {
+    TrackingStatus.PENDING: (
+        "ready_to_ship",
+        "1200",
+        "Packed by seller / warehouse",
+        "Your parcel has been packed",
+    ),
+    TrackingStatus.PICKED_UP: (
+        "picked_up",
+        "1300",
+        "Picked up",
+        "Your parcel has been picked up by our logistics partner",
+    ),
+    TrackingStatus.IN_TRANSIT: ("in_transit", "1400", "In transit", "Your parcel is on its way"),
+    TrackingStatus.ON_HOLD: ("on_hold", "1450", "On hold", "Your parcel is on hold"),
+    TrackingStatus.DELIVERY_DELAYED: ("delayed", "1460", "Delayed", "Your parcel is delayed"),
+    TrackingStatus.OUT_FOR_DELIVERY: (
+        "out_for_delivery",
+        "1500",
+        "Out for delivery",
+        "Your parcel is out for delivery",
+    ),
+    TrackingStatus.READY_FOR_PICKUP: (
+        "ready_for_collection",
+        "1550",
+        "Ready for collection",
+        "Your parcel is ready for collection at the pickup point",
+    ),
+    TrackingStatus.DELIVERY_FAILED: ("failed_delivery", "1600", "Delivery failed", "Delivery attempt failed"),
+    TrackingStatus.DELIVERED: ("delivered", "1700", "Delivered", "Your parcel has been delivered"),
+    TrackingStatus.RETURN_TO_SENDER: (
+        "returning",
+        "1800",
+        "Returning to seller",
+        "Your parcel is being returned",
+    ),
+    TrackingStatus.CANCELLED: ("cancelled", "1900", "Cancelled", "The package was cancelled"),
+    TrackingStatus.UNKNOWN: ("info", "1000", "Update", "Parcel information updated"),
+}
+REASON_TEXT: dict[TrackingReason, str] = {
+    TrackingReason.CUSTOMS_HOLD: "held by customs for inspection",
+    TrackingReason.CUSTOMS_DOCUMENTS: "customs require additional documents",
+    TrackingReason.DUTIES_UNPAID: "import duties unpaid",
+    TrackingReason.ADDRESS_ISSUE: "address incomplete or incorrect",
+    TrackingReason.RECIPIENT_UNAVAILABLE: "recipient not available",
+    TrackingReason.REFUSED: "parcel refused by recipient",
+    TrackingReason.DAMAGED: "parcel damaged",
+    TrackingReason.LOST: "parcel lost",
+    TrackingReason.PROHIBITED: "prohibited item",
+    TrackingReason.WEATHER: "bad weather",
+    TrackingReason.CARRIER_DELAY: "operational delay",
+    TrackingReason.OTHER: "exception",
+}
+UNIT_AFTER_SCAN = {
+    TrackingStatus.PICKED_UP: "shipped",
+    TrackingStatus.DELIVERED: "delivered",
+    TrackingStatus.DELIVERY_FAILED: "failed_delivery",
+    TrackingStatus.RETURN_TO_SENDER: "returned",
+}
 
 
 @dataclass
@@ -80,6 +152,8 @@ class Seller:
     refresh_expires: float
     skus: dict[str, dict[str, Any]] = field(default_factory=dict)  # SellerSku -> {item_id, sku_id, ...}
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # IM session_id -> session
+    #: a cross-border seller ships NTFS through a transferring warehouse; a local one TFS
+    cross_border: bool = False
 
 
 class LazadaEmulator(Emulator):
@@ -122,6 +196,9 @@ class LazadaEmulator(Emulator):
             ("/order/shipment/providers/get", self._providers_get),
             ("/order/fulfill/pack", self._pack),
             ("/order/package/rts", self._rts),
+            ("/order/package/document/get", self._document),
+            ("/order/package/repack", self._repack),
+            ("/logistic/order/trace", self._trace),
             ("/product/price_quantity/update", self._price_quantity_update),
             ("/im/session/list", self._session_list),
             ("/im/message/list", self._message_list),
@@ -129,6 +206,11 @@ class LazadaEmulator(Emulator):
         ):
             self.route("GET", path, handler)
             self.route("POST", path, handler)
+        self.route_pattern("GET", r"/awb/([A-Za-z0-9]+)\.pdf", self._document_file)
+        #: packages made by pack: id -> {order_id, tracking, provider, events, live}
+        self.packages: dict[str, dict[str, Any]] = {}
+        self.packs: list[dict[str, Any]] = []  # packReq bodies that packed something
+        self.documents: dict[str, bytes] = {}
 
     def _next_id(self) -> int:
         self._ids += 13
@@ -167,7 +249,9 @@ class LazadaEmulator(Emulator):
 
     # ------------------------------------------------------------------ data
 
-    def add_seller(self, site: str = "SG", seller_id: int | None = None) -> dict[str, Any]:
+    def add_seller(
+        self, site: str = "SG", seller_id: int | None = None, *, cross_border: bool = False
+    ) -> dict[str, Any]:
         """A seller who authorised the app; returns the credentials a connection needs."""
         if site not in SITES:
             raise ValueError(f"Lazada has no site {site!r}")
@@ -180,6 +264,7 @@ class LazadaEmulator(Emulator):
             secrets.token_hex(20),
             now + ACCESS_TTL,
             now + REFRESH_TTL,
+            cross_border=cross_border,
         )
         self.sellers[seller_id] = seller
         code = secrets.token_hex(10)
@@ -587,24 +672,56 @@ class LazadaEmulator(Emulator):
             )
         return self._ok(data=data)
 
+    # ------------------------------------------------------------------ fulfilment
+    #
+    # Lazada's fulfilment API (open.lazada.com API reference, as mirrored in
+    # lazykern/ecommerce-api-docs data/raw/lazada/apis/fulfillment-api/*.json and
+    # logistics-api/getordertrace.json): GetShipmentProvider tells the allocation type
+    # (TFS local sellers, NTFS cross-border) and, for NTFS, the transferring warehouses; Pack
+    # takes shipping_allocate_type, shipment_provider_code only for NTFS, and no tracking
+    # number (Lazada assigns it); RTS, PrintAWB and Repack work on package ids; the trace
+    # lists a package's logistics events once it is ready to ship.
+
+    def _fulfilment_fail(self, code: str, message: str) -> Reply:
+        """The fulfilment APIs answer a refused batch inside ``result`` (HTTP 200)."""
+        return self._ok(result={"success": False, "error_code": code, "error_msg": message})
+
+    def _fulfilment_ok(self, data: Any) -> Reply:
+        return self._ok(result={"success": True, "error_code": "", "error_msg": "", "data": data})
+
+    def _allocation(self, seller: Seller) -> dict[str, Any]:
+        if seller.cross_border:
+            return {
+                "platform_default": 0,
+                "shipping_allocate_type": "NTFS",
+                "shipment_providers": [
+                    {"name": name, "provider_code": code}
+                    for code, (name, _) in CROSS_BORDER_WAREHOUSES.items()
+                ],
+            }
+        return {"platform_default": 1, "shipping_allocate_type": "TFS", "shipment_providers": []}
+
     async def _providers_get(self, request: Request) -> Reply:
         checked = self._check(request)
         if isinstance(checked, Reply):
             return checked
-        _, seller = checked
+        params, seller = checked
         assert seller is not None
-        carrier = SITES[seller.site][4]
-        return self._ok(
-            result={
-                "success": True,
-                "data": {
-                    "platform_default": 1,
-                    "shipment_providers": [{"name": carrier, "provider_code": carrier.replace(" ", "_")}],
-                },
-            }
-        )
-
-    # ------------------------------------------------------------------ fulfilment
+        req = self._json_param(params, "getShipmentProvidersReq")
+        orders = req.get("orders") if isinstance(req, dict) else None
+        if not isinstance(orders, list) or not orders:
+            return self._fulfilment_fail(
+                "700017", "PARAM_IS_NULL: getShipmentProvidersReq.orders is required"
+            )
+        if len(orders) > 20:
+            return self._fulfilment_fail("700022", "BATCH_SIZE_OUT_OF_LIMIT: at most 20 orders")
+        for entry in orders:
+            order = self._own_order(seller, str(entry.get("order_id", "")))
+            if order is None:
+                return self._fulfilment_fail("700021", f"ORDER_NOT_FOUND: {entry.get('order_id')}")
+            if not entry.get("order_item_ids"):
+                return self._fulfilment_fail("700017", "PARAM_IS_NULL: order_item_ids is required")
+        return self._fulfilment_ok(self._allocation(seller))
 
     def _json_param(self, params: Mapping[str, str], name: str) -> Any:
         try:
@@ -620,18 +737,44 @@ class LazadaEmulator(Emulator):
         assert seller is not None
         pack = self._json_param(params, "packReq")
         if not isinstance(pack, dict) or not isinstance(pack.get("pack_order_list"), list):
-            return self._fail("InvalidParameter", "packReq must be JSON with a pack_order_list")
+            return self._fulfilment_fail("700017", "PARAM_IS_NULL: packReq.pack_order_list is required")
+        if not 1 <= len(pack["pack_order_list"]) <= 20:
+            return self._fulfilment_fail("700022", "BATCH_SIZE_OUT_OF_LIMIT: 1 to 20 orders per pack")
         if pack.get("delivery_type") != "dropship":
-            return self._fail("InvalidParameter", "delivery_type must be dropship")
-        tracking = str(pack.get("tracking_number") or "")
-        provider = str(pack.get("shipment_provider_code") or SITES[seller.site][4])
+            return self._fulfilment_fail("700004", "PARAM_ILLEGAL: delivery_type must be dropship")
+        if "tracking_number" in pack:
+            return self._fulfilment_fail(
+                "700004", "PARAM_ILLEGAL: tracking_number is not a pack parameter; Lazada assigns it"
+            )
+        allocation = self._allocation(seller)
+        kind = pack.get("shipping_allocate_type")
+        if not kind:
+            return self._fulfilment_fail("700017", "PARAM_IS_NULL: shipping_allocate_type is required")
+        if kind != allocation["shipping_allocate_type"]:
+            return self._fulfilment_fail(
+                "700004",
+                f"PARAM_ILLEGAL: {kind} is not available to this seller (TFS local only, NTFS CB only)",
+            )
+        code = pack.get("shipment_provider_code")
+        if kind == "TFS" and code:
+            return self._fulfilment_fail(
+                "700004", "PARAM_ILLEGAL: shipment_provider_code cannot be transferred for TFS"
+            )
+        if kind == "NTFS" and not code:
+            return self._fulfilment_fail(
+                "700017", "PARAM_IS_NULL: shipment_provider_code is required for NTFS"
+            )
+        if kind == "NTFS" and code not in CROSS_BORDER_WAREHOUSES:
+            return self._fulfilment_fail("700016", f"NOT_AVAILABLE_NTFS_3PL: {code}")
+        provider = CROSS_BORDER_WAREHOUSES[str(code)][1] if kind == "NTFS" else SITES[seller.site][4]
         answered = []
         for entry in pack["pack_order_list"]:
             order = self._own_order(seller, str(entry.get("order_id", "")))
             if order is None:
-                return self._fail("ORDER_NOT_FOUND", f"Order {entry.get('order_id')} not found", "ISP")
+                return self._fulfilment_fail("700021", f"ORDER_NOT_FOUND: {entry.get('order_id')}")
             package_id = f"FP{self._next_id()}"
-            number = tracking or f"LZ{seller.site}{self._next_id()}"
+            prefix = "LEXCB" if kind == "NTFS" else f"LZ{seller.site}"
+            number = f"{prefix}{self._next_id()}"
             results = []
             by_id = {str(i["order_item_id"]): i for i in order["_items"]}
             for item_id in entry.get("order_item_list") or []:
@@ -640,8 +783,11 @@ class LazadaEmulator(Emulator):
                     results.append(
                         {
                             "order_item_id": item_id,
-                            "item_err_code": "82",
-                            "msg": "order item not found" if item is None else f"item is {item['status']}",
+                            "item_err_code": "700025" if item is None else "700026",
+                            "msg": "ORDER_ITEM_NOT_FOUND"
+                            if item is None
+                            else f"FO_ITEM_NOT_ALLOW_TO_PACK: item is {item['status']}",
+                            "retry": False,
                         }
                     )
                     continue
@@ -656,15 +802,43 @@ class LazadaEmulator(Emulator):
                     {
                         "order_item_id": item["order_item_id"],
                         "item_err_code": "0",
+                        "msg": "success",
                         "package_id": package_id,
                         "tracking_number": number,
                         "shipment_provider": provider,
+                        "retry": False,
                     }
                 )
             if any(r["item_err_code"] == "0" for r in results):
+                self.packages[package_id] = {
+                    "order_id": order["order_id"],
+                    "tracking": number,
+                    "provider": provider,
+                    "events": [],
+                    "live": True,
+                }
+                self.packs.append(pack)
                 self.touch(order["order_id"])
             answered.append({"order_id": entry.get("order_id"), "order_item_list": results})
-        return self._ok(result={"success": True, "data": {"pack_order_list": answered}})
+        return self._fulfilment_ok({"pack_order_list": answered})
+
+    def _package_units(self, seller: Seller, package_id: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [
+            (o, i)
+            for o in self.orders.values()
+            if o["_seller"] == seller.seller_id
+            for i in o["_items"]
+            if package_id and i["package_id"] == package_id
+        ]
+
+    def _packages_param(self, params: Mapping[str, str], name: str) -> list[str] | Reply:
+        req = self._json_param(params, name)
+        packages = req.get("packages") if isinstance(req, dict) else None
+        if not isinstance(packages, list) or not packages:
+            return self._fulfilment_fail("700017", f"PARAM_IS_NULL: {name}.packages is required")
+        if len(packages) > 20:
+            return self._fulfilment_fail("700022", "BATCH_SIZE_OUT_OF_LIMIT: at most 20 packages")
+        return [str(p.get("package_id", "")) for p in packages if isinstance(p, dict)]
 
     async def _rts(self, request: Request) -> Reply:
         checked = self._check(request)
@@ -672,33 +846,203 @@ class LazadaEmulator(Emulator):
             return checked
         params, seller = checked
         assert seller is not None
-        rts = self._json_param(params, "readyToShipReq")
-        if not isinstance(rts, dict) or not isinstance(rts.get("packages"), list) or not rts["packages"]:
-            return self._fail("InvalidParameter", "readyToShipReq must be JSON with packages")
+        packages = self._packages_param(params, "readyToShipReq")
+        if isinstance(packages, Reply):
+            return packages
         answered = []
-        for entry in rts["packages"]:
-            package_id = str(entry.get("package_id", ""))
-            units = [
-                (o, i)
-                for o in self.orders.values()
-                if o["_seller"] == seller.seller_id
-                for i in o["_items"]
-                if i["package_id"] == package_id
-            ]
+        for package_id in packages:
+            units = self._package_units(seller, package_id)
             if not units:
-                answered.append({"package_id": package_id, "item_err_code": "21", "msg": "package not found"})
+                answered.append(
+                    {"package_id": package_id, "item_err_code": "600001", "msg": "package not found"}
+                )
+                continue
+            if any(i["status"] == "canceled" for _, i in units):
+                answered.append(
+                    {"package_id": package_id, "item_err_code": "600002", "msg": "package already cancelled"}
+                )
                 continue
             if any(i["status"] not in ("packed", "repacked", "ready_to_ship") for _, i in units):
                 answered.append(
-                    {"package_id": package_id, "item_err_code": "22", "msg": "package is not packed"}
+                    {
+                        "package_id": package_id,
+                        "item_err_code": "700000",
+                        "msg": "PACKAGE_STATUS_NOT_ALLOW_TO_OP",
+                    }
                 )
                 continue
             for _, item in units:
                 item["status"] = "ready_to_ship"
                 item["_updated"] = int(self.clock())
             self.touch(units[0][0]["order_id"])
-            answered.append({"package_id": package_id, "item_err_code": "0"})
-        return self._ok(result={"success": True, "data": {"packages": answered}})
+            answered.append({"package_id": package_id, "item_err_code": "0", "msg": "success"})
+        return self._fulfilment_ok({"packages": answered})
+
+    async def _document(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        req = self._json_param(params, "getDocumentReq")
+        if not isinstance(req, dict) or req.get("doc_type") not in ("PDF", "HTML"):
+            return self._fulfilment_fail("700004", "PARAM_ILLEGAL: doc_type must be PDF or HTML")
+        packages = self._packages_param(params, "getDocumentReq")
+        if isinstance(packages, Reply):
+            return packages
+        lines = []
+        for package_id in packages:
+            units = self._package_units(seller, package_id)
+            if not units or not self.packages.get(package_id, {}).get("live"):
+                return self._fulfilment_fail("600001", f"package not found: {package_id}")
+            info = self.packages[package_id]
+            lines += [f"Lazada AWB {package_id}", f"{info['provider']} {info['tracking']}"]
+            if req.get("print_item_list"):
+                lines += [f"{i['sku']} {i['name']}" for _, i in units]
+        if req["doc_type"] == "HTML":
+            html = "".join(f"<p>{line}</p>" for line in lines)
+            return self._fulfilment_ok({"doc_type": "HTML", "file": base64.b64encode(html.encode()).decode()})
+        pdf = pdf_document(*lines)
+        self.documents[packages[0]] = pdf
+        host = request.headers.get("host", "127.0.0.1")
+        return self._fulfilment_ok(
+            {
+                "doc_type": "PDF",
+                "file": base64.b64encode(pdf).decode(),
+                "pdf_url": f"http://{host}/awb/{packages[0]}.pdf",
+            }
+        )
+
+    async def _document_file(self, request: Request) -> Reply:
+        pdf = self.documents.get(request.args[0])
+        if pdf is None:
+            return Reply(404, b"not found", {"content-type": "text/plain"})
+        return Reply(200, pdf, {"content-type": "application/pdf"})
+
+    async def _repack(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        packages = self._packages_param(params, "rePackReq")
+        if isinstance(packages, Reply):
+            return packages
+        answered: list[dict[str, Any]] = []
+        for package_id in packages:
+            units = self._package_units(seller, package_id)
+            if not units:
+                answered.append(
+                    {"package_id": package_id, "item_err_code": "600001", "msg": "package not found"}
+                )
+                continue
+            if any(i["status"] not in ("packed", "repacked", "ready_to_ship") for _, i in units):
+                status = units[0][1]["status"]
+                answered.append(
+                    {
+                        "package_id": package_id,
+                        "item_err_code": "700000",
+                        "msg": f"PACKAGE_STATUS_NOT_ALLOW_TO_OP: package is {status}",
+                        "retry": False,
+                    }
+                )
+                continue
+            for _, item in units:  # the package is cancelled; its units wait to be packed again
+                item.update(status="pending", package_id="", tracking_code="", shipment_provider="")
+            self.packages[package_id]["live"] = False
+            self.touch(units[0][0]["order_id"])
+            answered.append({"package_id": package_id, "item_err_code": "0", "msg": "success"})
+        return self._fulfilment_ok({"packages": answered})
+
+    async def _trace(self, request: Request) -> Reply:
+        checked = self._check(request)
+        if isinstance(checked, Reply):
+            return checked
+        params, seller = checked
+        assert seller is not None
+        order = self._own_order(seller, params.get("order_id", ""))
+        if order is None:
+            return self._fail("LD_INPUT_PARAM_VALID", "orderId is wrong", "ISV")
+        wanted = self._json_param(params, "ofcPackageIdList") if params.get("ofcPackageIdList") else None
+        ids = sorted(
+            {
+                i["package_id"]
+                for i in order["_items"]
+                if i["package_id"] and i["status"] not in ("pending", "topack", "packed", "canceled")
+            }
+        )
+        if not ids:  # "only available in the state after ready to ship"
+            return self._fail(
+                "INPUT_PARAM_VALID", "query trade failed: the order is not ready to ship", "ISV"
+            )
+        if isinstance(wanted, list):
+            ids = [p for p in ids if p in {str(w) for w in wanted}]
+        packages = []
+        for package_id in ids:
+            info = self.packages[package_id]
+            packages.append(
+                {
+                    "ofc_package_id": package_id,
+                    "tracking_number": info["tracking"],
+                    "order_line_info_list": [],
+                    "logistic_detail_info_list": [
+                        {
+                            "detail_type": detail_type,
+                            "status_code": status_code,
+                            "title": title,
+                            "description": description,
+                            "event_time": at,
+                            "receive_time": 0,
+                            "package_location_name": None,
+                            "event_date": None,
+                            "proof_images": [],
+                            "icon": None,
+                        }
+                        for at, detail_type, status_code, title, description in info["events"]
+                    ],
+                }
+            )
+        return self._ok(
+            result={
+                "success": True,
+                "not_success": False,
+                "repeated": False,
+                "retry": False,
+                "error_code": {"displayMessage": None},
+                "module": [
+                    {
+                        "ofc_order_id": None,
+                        "warehouse_detail_info": None,
+                        "package_detail_info_list": packages,
+                    }
+                ],
+            }
+        )
+
+    def scan_package(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """The 3PL scans a package: its trace and its units' statuses move on."""
+        package_id, info = next(
+            (p, i) for p, i in self.packages.items() if i["tracking"] == tracking_number and i["live"]
+        )
+        detail_type, status_code, title, text = TRACE_CODES[status]
+        if reason is not None:
+            text = f"{text}: {REASON_TEXT[reason]}"
+            if reason == TrackingReason.LOST:
+                detail_type, status_code, title = "lost", "1650", "Lost by logistics partner"
+        when = int((at or datetime.now(UTC)).timestamp() * 1000)
+        info["events"].append((when, detail_type, status_code, title, text))
+        unit_status = "lost_by_3pl" if reason == TrackingReason.LOST else UNIT_AFTER_SCAN.get(status)
+        order = self.orders[info["order_id"]]
+        for item in order["_items"]:
+            if item["package_id"] == package_id and unit_status:
+                item.update(status=unit_status, _updated=int(self.clock()))
+        self.touch(order["order_id"])
 
     # ------------------------------------------------------------------ products
 
@@ -993,6 +1337,22 @@ class LazadaSellerEmulator(LazadaEmulator):
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return int(self.sellers[self._seller(account)].skus[sku]["quantity"])
+
+    # the carrier side (crossdock.testing.carriers.CarrierEmulator) of Lazada's logistics: a
+    # label is a package packed (and handed over ready to ship); its reference is the order
+
+    def labels_bought(self, reference: str) -> int:
+        """Live packages of order ``reference`` (repacked ones are cancelled)."""
+        return sum(1 for p in self.packages.values() if p["order_id"] == reference and p["live"])
+
+    def scan(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.scan_package(tracking_number, status, reason, at)
 
     def price(self, account: Mapping[str, Any], sku: str) -> str | None:
         price = self.sellers[self._seller(account)].skus[sku]["price"]

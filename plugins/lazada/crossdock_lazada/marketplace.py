@@ -47,6 +47,7 @@ from crossdock import (
 )
 from crossdock_lazada import __version__
 from crossdock_lazada.client import LazadaApiError, LazadaClient
+from crossdock_lazada.logistics import NOT_SHIPPABLE, PACKABLE, PACKED, Fulfiller
 from crossdock_lazada.mapping import SITE_OFFSETS, parse_time, to_order
 from crossdock_lazada.signing import verify_push
 
@@ -72,6 +73,10 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "GetMultipleOrderItems": RateLimit(rate=2, burst=10),
     "Pack": RateLimit(rate=2, burst=10),
     "ReadyToShip": RateLimit(rate=2, burst=10),
+    "GetShipmentProvider": RateLimit(rate=2, burst=10),
+    "PrintAWB": RateLimit(rate=2, burst=10),
+    "Repack": RateLimit(rate=1, burst=5),
+    "GetOrderTrace": RateLimit(rate=2, burst=10),
     "UpdatePriceQuantity": RateLimit(rate=1, burst=5),
     "RefreshAccessToken": RateLimit(rate=0.2, burst=2),
     "GetSessionList": RateLimit(rate=2, burst=10),
@@ -83,10 +88,6 @@ PAGE_SIZE = 100  # /orders/get: limit <= 100
 MAX_OFFSET = 5000  # /orders/get: offset <= 5000
 ITEMS_BATCH = 50  # /orders/items/get: order ids per call (UNCONFIRMED maximum; 50 is safe)
 SKU_BATCH = 50  # /product/price_quantity/update: at most 50 SKUs per call
-#: Units waiting for the seller to pack, packed but not yet handed over, and past that.
-PACKABLE = frozenset({"pending", "topack"})
-PACKED = frozenset({"packed", "repacked", "toship"})
-NOT_SHIPPABLE = frozenset({"unpaid", "canceled"})
 IM_PAGE = 20  # sessions or messages per IM call (the maximum is UNCONFIRMED; 20 is common)
 #: The first IM page starts a little in the future: Lazada's clock may run ahead of ours.
 IM_CLOCK_MARGIN_MS = 60_000
@@ -278,44 +279,32 @@ class LazadaMarketplace(MarketplaceBase):
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
     ) -> str | None:
-        """Pack the shipment's units (``/order/fulfill/pack``), then hand their packages
-        over (``/order/package/rts``).
+        """Pack the shipment's units on Lazada's line (``/order/fulfill/pack``), then hand
+        their packages over (``/order/package/rts``), and return Lazada's tracking number.
 
-        With the seller's own carrier and tracking number, both go into the pack request;
-        without, Lazada books its carrier and assigns the tracking number, which is
-        returned. Idempotent: each step only runs for units still waiting for it, so a
-        retry of a confirmation that went through finds nothing left to do and returns the
-        same answer.
+        Lazada ships every dropship order itself: the pack request carries the allocation
+        type ``/order/shipment/providers/get`` gives (TFS for local sellers, without a
+        provider code; NTFS for cross-border ones, with a transferring warehouse Lazada
+        offers, the seller's mapped ``carrier_code`` when it is one of them), never a
+        tracking number (not a pack field). The tracking number Lazada assigns is returned
+        and the core records it, in place of any the seller typed. Idempotent: each step
+        runs only for units still waiting for it, so a retry returns the same number.
         """
         order_id = confirmation.order_external_id
-        items = await self._order_items(conn, order_id)
-        wanted = _units(items, confirmation.lines)
-        if not wanted:
+        fulfiller = Fulfiller(conn)
+        units = await fulfiller.units(order_id, confirmation.lines)
+        if not units:
             raise ChannelError(f"lazada order {order_id} has no units to ship", code="NOTHING_TO_SHIP")
-        units = [u for u in items if str(u["order_item_id"]) in wanted]
         blocked = sorted({u["status"] for u in units if u["status"] in NOT_SHIPPABLE})
         if blocked:
             raise ChannelError(f"lazada order {order_id} is {', '.join(blocked)}", code="NOT_SHIPPABLE")
-        errors: list[str] = []
-        to_pack = [str(u["order_item_id"]) for u in units if u["status"] in PACKABLE]
+        ids = {str(u["order_item_id"]) for u in units}
+        to_pack = [u for u in units if u["status"] in PACKABLE]
         if to_pack:
-            pack: dict[str, Any] = {
-                "pack_order_list": [{"order_id": order_id, "order_item_list": to_pack}],
-                "delivery_type": "dropship",
-                "shipping_allocate_type": "TFS",
-            }
-            if confirmation.tracking_number:  # the seller's own carrier (UNCONFIRMED fields)
-                pack["shipment_provider_code"] = confirmation.carrier_code or confirmation.carrier
-                pack["tracking_number"] = confirmation.tracking_number
-            answer = await self._api(conn, "Pack", "POST", "/order/fulfill/pack", {"packReq": pack})
-            for entry in _result(answer).get("pack_order_list") or []:
-                errors += [
-                    f"{i.get('order_item_id')}: {i.get('msg')}"
-                    for i in entry.get("order_item_list") or []
-                    if str(i.get("item_err_code", "0")) != "0"
-                ]
-            items = await self._order_items(conn, order_id)
-            units = [u for u in items if str(u["order_item_id"]) in wanted]
+            allocation = await fulfiller.allocation(order_id, to_pack)
+            pack = Fulfiller.pack_request(order_id, to_pack, allocation, confirmation.carrier_code)
+            errors = await fulfiller.pack(pack)
+            units = await fulfiller.items(order_id, ids)
             if any(u["status"] in PACKABLE for u in units):
                 raise ChannelError(
                     f"lazada did not pack order {order_id}: {'; '.join(errors) or 'no reason given'}",
@@ -325,27 +314,14 @@ class LazadaMarketplace(MarketplaceBase):
             {str(u["package_id"]) for u in units if u["status"] in PACKED and u.get("package_id")}
         )
         if packages:
-            answer = await self._api(
-                conn,
-                "ReadyToShip",
-                "POST",
-                "/order/package/rts",
-                {"readyToShipReq": {"packages": [{"package_id": p} for p in packages]}},
-            )
-            errors = [
-                f"{p.get('package_id')}: {p.get('msg')}"
-                for p in _result(answer).get("packages") or []
-                if str(p.get("item_err_code", "0")) != "0"
-            ]
-            items = await self._order_items(conn, order_id)
-            units = [u for u in items if str(u["order_item_id"]) in wanted]
+            errors = await fulfiller.ready_to_ship(packages)
+            units = await fulfiller.items(order_id, ids)
             if any(u["status"] in PACKED for u in units):
                 raise ChannelError(
                     f"lazada did not take order {order_id} ready to ship: {'; '.join(errors) or 'no reason'}",
                     code="RTS_FAILED",
                 )
-        if confirmation.tracking_number:
-            return None
+        # Lazada's own number is the one that counts, whatever the seller typed in
         return next((str(u["tracking_code"]) for u in units if u.get("tracking_code")), None)
 
     # --------------------------------------------------------------- stock and price
@@ -623,34 +599,6 @@ def _to_messages(
             )
         )
     return found
-
-
-def _result(answer: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The fulfilment APIs answer ``{"result": {"success", "data": {...}}}`` (or ``data``
-    at top level; the exact envelope is UNCONFIRMED)."""
-    result = answer.get("result")
-    if isinstance(result, Mapping):
-        return result.get("data") or {}
-    return answer.get("data") or {}
-
-
-def _units(items: Sequence[Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> set[str]:
-    """The order_item_ids a shipment covers: ``lines`` name a line by its first unit's id
-    and a quantity; the units are taken from that line's SKU, furthest along first (a
-    retry picks the units it packed before). No lines: every unit not cancelled."""
-    live = [i for i in items if i.get("status") != "canceled"]
-    if not lines:
-        return {str(i["order_item_id"]) for i in live}
-    by_id = {str(i["order_item_id"]): i for i in items}
-    chosen: set[str] = set()
-    for line_id, quantity in lines:
-        first = by_id.get(str(line_id))
-        if first is None:
-            continue
-        same = [i for i in live if i.get("sku") == first.get("sku") and str(i["order_item_id"]) not in chosen]
-        same.sort(key=lambda i: (i.get("status") in PACKABLE, int(i["order_item_id"])))
-        chosen.update(str(i["order_item_id"]) for i in same[: int(quantity)])
-    return chosen
 
 
 def _payload(rows: Sequence[tuple[str, str | None, Mapping[str, str]]]) -> str:

@@ -18,8 +18,14 @@ def provider() -> MarketplaceProvider:
 
 def test_registered_with_its_capabilities() -> None:
     plugins = load_plugins(allow=["lazada"])
-    [info] = plugins.infos
+    infos = {info.name: info for info in plugins.infos}
+    assert sorted(infos) == ["lazada", "lazada_logistics"]
+    info = infos["lazada"]
     assert (info.name, info.kind.value, info.plugin) == ("lazada", "marketplace", "lazada")
+    carrier = infos["lazada_logistics"]
+    assert (carrier.kind.value, carrier.plugin) == ("carrier", "lazada")
+    assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
+    assert plugins.carriers["lazada_logistics"].channel == "lazada"
     assert info.capabilities == (
         "credentials.refresh",
         "messages.read",

@@ -368,19 +368,25 @@ async def test_sites_use_their_currency_and_time_zone() -> None:
 
 
 async def test_confirmation_with_the_sellers_tracking_number(env: Env) -> None:
+    """Issue 15, points 5 and 11: Lazada ships dropship orders on its own line, so the
+    seller's number is not sent (tracking_number is no pack field) and Lazada's is returned
+    for the core to record."""
     env.emulator.add_product(env.account, "BOX-1")
     env.emulator.add_order(env.account, "2001", [("BOX-1", 2, "10.00")])
     provider = LazadaMarketplace()
     confirmation = ShipmentConfirmation(
         order_external_id="2001", carrier="Ninja Van", tracking_number="NV123", shipped_at=datetime.now(UTC)
     )
-    assert await provider.confirm_shipment(env.conn(), confirmation) is None
+    assigned = await provider.confirm_shipment(env.conn(), confirmation)
+    assert assigned and assigned.startswith("LZSG")
     assert env.emulator.status("2001") == ["ready_to_ship", "ready_to_ship"]
-    assert env.emulator.tracking_number(env.account, "2001") == "NV123"
-    assert {i["shipment_provider"] for i in env.emulator.orders["2001"]["_items"]} == {"Ninja Van"}
+    assert env.emulator.tracking_number(env.account, "2001") == assigned
+    [pack] = env.emulator.packs
+    assert "tracking_number" not in pack and "shipment_provider_code" not in pack
+    assert pack["shipping_allocate_type"] == "TFS"
     packs = env.emulator.requests["/order/fulfill/pack"]
     # a retry of a confirmation that went through succeeds and changes nothing
-    assert await provider.confirm_shipment(env.conn(), confirmation) is None
+    assert await provider.confirm_shipment(env.conn(), confirmation) == assigned
     assert env.emulator.requests["/order/fulfill/pack"] == packs
 
 

@@ -23,7 +23,16 @@ __all__ = ["AUTH_EXPIRED", "DEFAULT_HOST", "ShopeeClient"]
 DEFAULT_HOST = "https://partner.shopeemobile.com"
 #: ChannelError code for an access token the shop no longer accepts (refresh, then retry).
 AUTH_EXPIRED = ChannelError.AUTH_EXPIRED
-RETRYABLE_ERRORS = {"error_server", "error_busy", "error_inner"}
+#: transient: server errors and throttling (`error_rate_limit`, `error_system_busy`: the API
+#: reference JSON as mirrored in congminh1254/shopee-sdk; ../shared/marketplaces.md)
+RETRYABLE_ERRORS = {
+    "error_server",
+    "error_busy",
+    "error_inner",
+    "error_network",
+    "error_rate_limit",
+    "error_system_busy",
+}
 
 
 class ShopeeClient:
@@ -69,13 +78,45 @@ class ShopeeClient:
         body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One API call; returns the whole JSON answer or raises :class:`ChannelError`."""
+        response = await self._send(method, path, access_token, shop_id, params, body)
+        return self._read(path, response, access_token)
+
+    async def call_file(
+        self,
+        method: str,
+        path: str,
+        *,
+        access_token: str = "",
+        shop_id: int | str = "",
+        body: Mapping[str, Any] | None = None,
+    ) -> tuple[bytes, str]:
+        """A call that answers a file on success (``download_shipping_document``) and the
+        JSON envelope on failure; returns the bytes and their content type."""
+        response = await self._send(method, path, access_token, shop_id, None, body)
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if response.status_code == 200 and kind != "application/json":
+            return response.content, kind
+        self._read(path, response, access_token)
+        raise ChannelError(f"shopee {path} answered JSON, not a file", code="MALFORMED", retryable=True)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        access_token: str,
+        shop_id: int | str,
+        params: Mapping[str, Any] | None,
+        body: Mapping[str, Any] | None,
+    ) -> httpx.Response:
         query = {**(params or {}), **self.signed_query(path, access_token, shop_id)}
         try:
-            response = await self.http.request(method, self.base_url + path, params=query, json=body)
+            return await self.http.request(method, self.base_url + path, params=query, json=body)
         except httpx.TimeoutException as exc:
             raise ChannelError(f"shopee {path} timed out", code="TIMEOUT", retryable=True) from exc
         except httpx.TransportError as exc:
             raise ChannelError(f"shopee {path}: {exc}", code="NETWORK", retryable=True) from exc
+
+    def _read(self, path: str, response: httpx.Response, access_token: str) -> dict[str, Any]:
         if response.status_code == 429:
             retry_after = _seconds(response.headers.get("retry-after"))
             raise ChannelError(

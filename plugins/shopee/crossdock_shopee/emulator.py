@@ -4,7 +4,10 @@ way Shopee signs and envelopes them, with generated shops and orders and injecte
 Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/shop/get_shop_info``, ``/api/v2/order/get_order_list``,
 ``/api/v2/order/get_order_detail``, ``/api/v2/logistics/ship_order``,
-``/api/v2/logistics/get_tracking_number``, ``/api/v2/product/update_stock``,
+``/api/v2/logistics/get_tracking_number``, ``/api/v2/logistics/get_shipping_parameter``,
+``/api/v2/logistics/create_shipping_document``, ``/api/v2/logistics/get_shipping_document_result``,
+``/api/v2/logistics/download_shipping_document``, ``/api/v2/logistics/get_tracking_info``,
+``/api/v2/product/update_stock``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
 ``/api/v2/sellerchat/send_message``.
@@ -20,8 +23,11 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from crossdock.providers import TrackingReason, TrackingStatus
+from crossdock.testing.carriers import ParcelBook, pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_shopee.signing import base_string, push_signature, sign
 
@@ -53,6 +59,84 @@ POSTCODES = {
     "BR": "01310-100",
 }
 
+#: Logistics channels a shop ships orders on: integrated ones (Shopee books the 3PL and
+#: assigns the tracking number) with the ship modes they offer and what each mode needs
+#: (get_shipping_parameter's info_needed), and a non-integrated one (the seller's carrier).
+CHANNELS: dict[int, dict[str, Any]] = {
+    18025: {
+        "name": "Standard Delivery (SPX Express)",
+        "integrated": True,
+        "modes": {"pickup": ["address_id", "pickup_time_id"], "dropoff": ["branch_id"]},
+    },
+    18028: {"name": "Ninja Van", "integrated": True, "modes": {"pickup": ["address_id", "pickup_time_id"]}},
+    18036: {
+        "name": "SPX Drop-off Point",
+        "integrated": True,
+        "modes": {"dropoff": ["branch_id", "sender_real_name"]},
+    },
+    18099: {
+        "name": "Others (Seller Own Fleet)",
+        "integrated": False,
+        "modes": {"non_integrated": ["tracking_no"]},
+    },
+}
+INTEGRATED, PICKUP_ONLY, DROPOFF_ONLY, NON_INTEGRATED = 18025, 18028, 18036, 18099
+DOCUMENT_TYPES = frozenset(
+    {
+        "NORMAL_AIR_WAYBILL",
+        "THERMAL_AIR_WAYBILL",
+        "NORMAL_JOB_AIR_WAYBILL",
+        "THERMAL_JOB_AIR_WAYBILL",
+        "THERMAL_UNPACKAGED_LABEL",
+    }
+)
+#: a scan -> (tracking_info logistics_status, the 3PL's text, the package's new status)
+SCAN_CODES: dict[TrackingStatus, tuple[str, str, str | None]] = {
+    TrackingStatus.PENDING: ("ORDER_CREATED", "Shipment arranged, awaiting pickup", None),
+    TrackingStatus.PICKED_UP: (
+        "PICKED_UP",
+        "Parcel has been picked up by the courier",
+        "LOGISTICS_PICKUP_DONE",
+    ),
+    TrackingStatus.IN_TRANSIT: ("UPDATE", "Parcel has departed from the sorting centre", None),
+    TrackingStatus.ON_HOLD: ("UPDATE", "Parcel is on hold", None),
+    TrackingStatus.DELIVERY_DELAYED: ("UPDATE", "Delivery is delayed", None),
+    TrackingStatus.OUT_FOR_DELIVERY: ("DELIVERY_PENDING", "Parcel is out for delivery", None),
+    TrackingStatus.READY_FOR_PICKUP: (
+        "DELIVERY_PENDING",
+        "Parcel is ready for collection at the pickup point",
+        None,
+    ),
+    TrackingStatus.DELIVERY_FAILED: (
+        "FAILED_DELIVERED",
+        "Delivery attempt failed",
+        "LOGISTICS_DELIVERY_FAILED",
+    ),
+    TrackingStatus.DELIVERED: ("DELIVERED", "Parcel has been delivered", "LOGISTICS_DELIVERY_DONE"),
+    TrackingStatus.RETURN_TO_SENDER: ("RETURN_STARTED", "Parcel is being returned to the seller", None),
+    TrackingStatus.CANCELLED: ("CANCELED", "Shipment cancelled", "LOGISTICS_REQUEST_CANCELED"),
+    TrackingStatus.UNKNOWN: ("UPDATE", "Parcel information updated", None),
+}
+REASON_TEXT: dict[TrackingReason, str] = {
+    TrackingReason.CUSTOMS_HOLD: "held by customs for inspection",
+    TrackingReason.CUSTOMS_DOCUMENTS: "customs require additional documents",
+    TrackingReason.DUTIES_UNPAID: "import duties unpaid",
+    TrackingReason.ADDRESS_ISSUE: "address incomplete or incorrect",
+    TrackingReason.RECIPIENT_UNAVAILABLE: "recipient not available",
+    TrackingReason.REFUSED: "parcel refused by recipient",
+    TrackingReason.DAMAGED: "parcel damaged",
+    TrackingReason.LOST: "parcel lost",
+    TrackingReason.PROHIBITED: "prohibited item",
+    TrackingReason.WEATHER: "bad weather",
+    TrackingReason.CARRIER_DELAY: "operational delay",
+    TrackingReason.OTHER: "exception",
+}
+ORDER_AFTER_SCAN = {
+    TrackingStatus.PICKED_UP: "SHIPPED",
+    TrackingStatus.DELIVERED: "TO_CONFIRM_RECEIVE",
+    TrackingStatus.RETURN_TO_SENDER: "TO_RETURN",
+}
+
 
 @dataclass
 class Shop:
@@ -66,6 +150,9 @@ class Shop:
     )  # (item, model) -> {sku, stock}
     #: conversation id -> {conversation fields..., "messages": newest last}
     chats: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: the shop's addresses (v2.logistics.get_address_list) and its region's drop-off branches
+    addresses: list[dict[str, Any]] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ShopeeEmulator(Emulator):
@@ -96,6 +183,16 @@ class ShopeeEmulator(Emulator):
         self._version = 0  # moves on whenever an order is added or changed
         self.auth_codes: dict[str, int] = {}
         self.old_access: dict[str, float] = {}  # replaced token -> end of its 5-minute grace
+        #: labels sold on integrated channels (tracking numbers assigned by "the 3PL")
+        self.book = ParcelBook("SPX")
+        #: get_tracking_number answers empty this many times after ship_order (integrated)
+        self.tracking_delay = 1
+        #: get_shipping_document_result answers PROCESSING this many times after creation
+        self.document_delay = 1
+        self.ship_orders: list[dict[str, Any]] = []  # ship_order bodies accepted, in order
+        #: every logistics call as received: (path, query, JSON body)
+        self.calls: list[tuple[str, dict[str, str], Any]] = []
+        self._package_ids = 0
         for method, path, handler in (
             ("POST", "/api/v2/auth/token/get", self._token_get),
             ("POST", "/api/v2/auth/access_token/get", self._token_refresh),
@@ -104,6 +201,11 @@ class ShopeeEmulator(Emulator):
             ("GET", "/api/v2/order/get_order_detail", self._order_detail),
             ("POST", "/api/v2/logistics/ship_order", self._ship_order),
             ("GET", "/api/v2/logistics/get_tracking_number", self._tracking_number),
+            ("GET", "/api/v2/logistics/get_shipping_parameter", self._shipping_parameter),
+            ("POST", "/api/v2/logistics/create_shipping_document", self._create_document),
+            ("POST", "/api/v2/logistics/get_shipping_document_result", self._document_result),
+            ("POST", "/api/v2/logistics/download_shipping_document", self._download_document),
+            ("GET", "/api/v2/logistics/get_tracking_info", self._tracking_info),
             ("POST", "/api/v2/product/update_stock", self._update_stock),
             ("POST", "/api/v2/product/update_price", self._update_price),
             ("GET", "/api/v2/product/get_model_list", self._model_list),
@@ -139,6 +241,44 @@ class ShopeeEmulator(Emulator):
         """A shop authorized for the partner; returns the credentials a connection needs."""
         shop_id = shop_id or 10_000 + len(self.shops)
         shop = Shop(shop_id, region, secrets.token_hex(16), secrets.token_hex(16), self.clock() + ACCESS_TTL)
+        postcode = POSTCODES.get(region, "10000")
+        shop.addresses = [
+            {
+                "address_id": shop_id * 10 + 1,
+                "region": region,
+                "state": "",
+                "city": "Singapore" if region == "SG" else "Capital",
+                "district": "",
+                "town": "",
+                "address": "10 Anson Road, #20-01",
+                "zipcode": postcode,
+                "address_flag": ["default_address", "pickup_address", "return_address"],
+            },
+            {
+                "address_id": shop_id * 10 + 2,
+                "region": region,
+                "state": "",
+                "city": "Singapore" if region == "SG" else "Capital",
+                "district": "",
+                "town": "",
+                "address": "2 Returns Lane",
+                "zipcode": postcode,
+                "address_flag": ["return_address"],
+            },
+        ]
+        shop.branches = [
+            {
+                "branch_id": 7000 + i,
+                "region": region,
+                "state": "",
+                "city": "Singapore" if region == "SG" else "Capital",
+                "district": "",
+                "town": "",
+                "address": f"SPX Service Point {i}",
+                "zipcode": postcode,
+            }
+            for i in (1, 2)
+        ]
         self.shops[shop_id] = shop
         code = secrets.token_hex(8)
         self.auth_codes[code] = shop_id
@@ -165,8 +305,10 @@ class ShopeeEmulator(Emulator):
         update_time: int | None = None,
         fulfilled_by_shopee: bool = False,
         buyer: str = "buyer",
+        logistics_channel_id: int = NON_INTEGRATED,
     ) -> dict[str, Any]:
-        """An order of ``(model_sku, quantity, unit price)`` items."""
+        """An order of ``(model_sku, quantity, unit price)`` items, shipping on the logistics
+        channel ``logistics_channel_id`` (see :data:`CHANNELS`), in one package."""
         shop = self.shops[shop_id]
         now = int(update_time or self.clock())
         by_sku = {m["sku"]: key for key, m in shop.models.items()}
@@ -213,9 +355,15 @@ class ShopeeEmulator(Emulator):
             "payment_method": "Credit Card",
             "fulfillment_flag": "fulfilled_by_shopee" if fulfilled_by_shopee else "fulfilled_by_cb_seller",
             "package_list": [],
+            "shipping_carrier": CHANNELS[logistics_channel_id]["name"],
+            "checkout_shipping_carrier": CHANNELS[logistics_channel_id]["name"],
             "_shop_id": shop_id,
             "_tracking": None,
+            "_channel": logistics_channel_id,
+            "_split": False,
         }
+        order["_packages"] = [self._new_package(order, list(range(len(item_list))))]
+        self._sync_packages(order)
         self.orders[order_sn] = order
         self._version += 1
         return order
@@ -250,6 +398,7 @@ class ShopeeEmulator(Emulator):
         """A realistic mix: mostly paid orders, some unpaid, ~8% cancelled, ~10% fulfilled by
         Shopee, one to three lines each, update times spread over the last days."""
         rng = random.Random(seed)
+        logistics = random.Random(seed + 7919)  # its own stream: the orders stay as they were
         shop = self.shops[shop_id]
         skus = skus or [m["sku"] for m in shop.models.values()] or ["SKU-1"]
         now = start or self.clock()
@@ -276,12 +425,21 @@ class ShopeeEmulator(Emulator):
                 update_time=int(now - rng.randint(60, 3 * 86400)),
                 fulfilled_by_shopee=rng.random() < 0.1,
                 buyer=f"buyer{rng.randint(1, 10**6)}",
+                logistics_channel_id=logistics.choices(
+                    [INTEGRATED, PICKUP_ONLY, DROPOFF_ONLY, NON_INTEGRATED], [55, 15, 10, 20]
+                )[0],
             )
+            order_sn = f"{shop_id}{i:08d}"
+            items = len(self.orders[order_sn]["item_list"])
+            if status == "READY_TO_SHIP" and items > 1 and logistics.random() < 0.15:
+                self.split_order(order_sn, [[0], list(range(1, items))], touch=False)
 
     # ------------------------------------------------------------------ auth
 
     def _check_sign(self, request: Request, shop_level: bool) -> Shop | Reply | None:
         q = request.query
+        if request.path.startswith("/api/v2/logistics/"):  # what the wire carried, for tests
+            self.calls.append((request.path, dict(q), request.json() if request.body else None))
         try:
             partner_id, ts = int(q["partner_id"]), int(q["timestamp"])
         except (KeyError, ValueError):
@@ -422,37 +580,447 @@ class ShopeeEmulator(Emulator):
             found.append({k: v for k, v in order.items() if k in always or k in optional})
         return self._ok({"order_list": found})
 
+    # ------------------------------------------------------------------ logistics
+    #
+    # Shopee's logistics module (Open Platform v2 API reference, as mirrored in
+    # congminh1254/shopee-sdk schemas/v2.logistics.*.json): a package is shipped with
+    # exactly one of pickup / dropoff / non_integrated, as get_shipping_parameter's
+    # info_needed allows; integrated channels assign the tracking number (empty for a while
+    # after ship_order); the air waybill is made by create_shipping_document, polled with
+    # get_shipping_document_result and fetched with download_shipping_document.
+
+    def _package(self, order: dict[str, Any], package_number: str | None, *, shipping: bool = False) -> Any:
+        """The package a call names, or the refusal Shopee gives: a split order needs its
+        package_number; ship_order refuses one for an unsplit order."""
+        packages = order["_packages"]
+        if order["_split"] and not package_number:
+            if shipping:
+                return self._fail(
+                    "logistics.ship_order_need_pacakge_number",
+                    "Please request with package_number for this split order.",
+                )
+            return self._fail(
+                "logistics.package_number_not_exist",
+                "Please request with package_number for this split order.",
+            )
+        if not order["_split"] and package_number and shipping:
+            return self._fail(
+                "logistics.ship_order_not_need_pacakge_number",
+                "Please don't request with package_number for this unsplit order.",
+            )
+        if not package_number:
+            return packages[0]
+        found = next((p for p in packages if p["package_number"] == package_number), None)
+        if found is None:
+            return self._fail("logistics.package_not_exist", "The package is not exist.")
+        return found
+
+    def _shop_order(self, shop: Shop, order_sn: str) -> dict[str, Any] | None:
+        order = self.orders.get(order_sn)
+        return order if order is not None and order["_shop_id"] == shop.shop_id else None
+
+    def _time_slots(self) -> list[dict[str, Any]]:
+        """Pickup slots for the next three days (ids are stable for a day)."""
+        today = int(self.clock()) // 86400 * 86400
+        return [
+            {
+                "date": today + day * 86400,
+                "time_text": text,
+                "pickup_time_id": f"{today + day * 86400}{slot}",
+                "flags": ["recommended"] if day == 1 and slot == 1 else [],
+            }
+            for day in (1, 2, 3)
+            for slot, text in ((1, "09:00 - 12:00"), (2, "14:00 - 18:00"))
+        ]
+
+    async def _shipping_parameter(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        q = request.query
+        if not q.get("order_sn"):
+            return self._fail("error_param", "Wrong parameters, detail: order_sn is required.")
+        order = self._shop_order(shop, q["order_sn"])
+        if order is None:
+            return self._fail(
+                "error_not_found", f"Wrong parameters, detail: order {q['order_sn']} not found."
+            )
+        if order["order_status"] == "CANCELLED":
+            return self._fail("error_status", "The order has been cancelled.")
+        package = self._package(order, q.get("package_number"))
+        if isinstance(package, Reply):
+            return package
+        if order["order_status"] != "READY_TO_SHIP" or package["logistics_status"] != "LOGISTICS_READY":
+            return self._fail(
+                "error_param", "Shipping parameters can only be obtained when package is ready to be shipped"
+            )
+        modes = CHANNELS[order["_channel"]]["modes"]
+        response: dict[str, Any] = {"info_needed": {mode: list(fields) for mode, fields in modes.items()}}
+        response["pickup"] = (
+            {
+                "address_list": [
+                    {**a, "time_slot_list": self._time_slots()}
+                    for a in shop.addresses
+                    if "pickup_address" in a["address_flag"]
+                ]
+            }
+            if "pickup" in modes
+            else None
+        )
+        response["dropoff"] = (
+            {"branch_list": list(shop.branches), "slug_list": []} if "dropoff" in modes else None
+        )
+        return self._ok(response)
+
     async def _ship_order(self, request: Request) -> Reply:
         shop = self._check_sign(request, shop_level=True)
         if isinstance(shop, Reply):
             return shop
+        assert isinstance(shop, Shop)
         body = request.json()
-        order = self.orders.get(body.get("order_sn", ""))
-        if order is None or order["_shop_id"] != shop.shop_id:  # type: ignore[union-attr]
-            return self._fail("error_not_found", "order not found")
-        if order["order_status"] != "READY_TO_SHIP":
+        order = self._shop_order(shop, str(body.get("order_sn") or ""))
+        if order is None:
+            return self._fail("error_not_found", "Wrong parameters, detail: order not found.")
+        chosen = [mode for mode in ("pickup", "dropoff", "non_integrated") if mode in body]
+        if len(chosen) != 1:
             return self._fail(
-                "logistics.ship_order_invalid_status",
-                f"order is {order['order_status']}; only READY_TO_SHIP orders ship",
+                "logistics.ship_order_only_support_one_type",
+                "Please select just one way to ship order: pickup or dropoff or non_integrated.",
             )
-        tracking = (body.get("non_integrated") or {}).get("tracking_number")
-        if not tracking:
-            return self._fail("error_param", "non_integrated.tracking_number is required")
-        order["_tracking"] = tracking
-        order["package_list"] = [
-            {"package_number": f"PKG{order['order_sn']}", "logistics_status": "LOGISTICS_READY"}
-        ]
-        self.update_order(order["order_sn"], order_status="PROCESSED")
+        package = self._package(order, body.get("package_number"), shipping=True)
+        if isinstance(package, Reply):
+            return package
+        if package["logistics_status"] != "LOGISTICS_READY":
+            return self._fail(
+                "logistics.package_already_shipped",
+                "This package has already been arranged shipment and you can't call this API again.",
+            )
+        if order["order_status"] != "READY_TO_SHIP":
+            return self._fail("logistics.ship_order_not_ready_to_ship", "The order is not ready to ship.")
+        mode = chosen[0]
+        channel = CHANNELS[order["_channel"]]
+        if mode not in channel["modes"]:
+            return self._fail(
+                f"logistics.ship_order_unsupport_{mode}", f"This order does not support ship with {mode}."
+            )
+        detail = body.get(mode) or {}
+        if not isinstance(detail, dict):
+            return self._fail("error_param", f"Wrong parameters, detail: {mode} must be an object.")
+        needed = channel["modes"][mode]
+        tracking = ""
+        if mode == "pickup":
+            address = next((a for a in shop.addresses if a["address_id"] == detail.get("address_id")), None)
+            if "address_id" in needed and (not detail.get("address_id") or not detail.get("pickup_time_id")):
+                return self._fail(
+                    "logistics.ship_order_need_address_pickup_time",
+                    "Parameter address_id and pickup_time_id are required.",
+                )
+            if address is None:
+                return self._fail("logistics.address_not_found", "Address is not found.")
+            if "pickup_address" not in address["address_flag"]:
+                return self._fail(
+                    "logistics.error_sender_address",
+                    "Pickup address not valid. Please add/tag a new pickup_address in Seller Center "
+                    "to continue",
+                )
+            if str(detail.get("pickup_time_id")) not in {s["pickup_time_id"] for s in self._time_slots()}:
+                return self._fail(
+                    "logistics.ship_order_pickup_time_invalid",
+                    "Invalid pickup time id. Please check the pick up time id.",
+                )
+        elif mode == "dropoff":
+            if "branch_id" in needed and not detail.get("branch_id"):
+                return self._fail("logistics.ship_order_need_branch_id", "Parameter branch_id is required.")
+            if "branch_id" in needed and detail["branch_id"] not in {b["branch_id"] for b in shop.branches}:
+                return self._fail("error_param", "Wrong parameters, detail: branch_id is invalid.")
+            if "sender_real_name" in needed and not str(detail.get("sender_real_name") or "").strip():
+                return self._fail(
+                    "logistics.ship_order_need_sender_real_name",
+                    "Parameter sender_real_name can not be null.",
+                )
+            if len(str(detail.get("sender_real_name") or "")) > 64:
+                return self._fail(
+                    "logistics.ship_order_long_sender_real_name",
+                    "Parameter sender_real_name can not be longer than 64.",
+                )
+        else:
+            tracking = str(detail.get("tracking_number") or "")
+            if len(tracking) > 64:
+                return self._fail(
+                    "logistics.ship_order_long_tracking_number",
+                    "Parameter tracking_number can not be longer than 64.",
+                )
+        if channel["integrated"]:
+            record = self.book.buy(order["order_sn"], mode)
+            tracking = record.tracking_numbers[0]
+            package["hidden_polls"] = self.tracking_delay
+        package.update(logistics_status="LOGISTICS_REQUEST_CREATED", method=mode, tracking=tracking or None)
+        package["shipped"] = {"mode": mode, **detail}
+        package["events"] = []  # tracking_info stays empty until the 3PL's first scan
+        self.ship_orders.append(body)
+        order["_tracking"] = order["_packages"][0]["tracking"]
+        self._sync_packages(order)
+        if all(p["logistics_status"] != "LOGISTICS_READY" for p in order["_packages"]):
+            self.update_order(order["order_sn"], order_status="PROCESSED")
+        else:
+            self.update_order(order["order_sn"])
         return self._ok({})
 
     async def _tracking_number(self, request: Request) -> Reply:
         shop = self._check_sign(request, shop_level=True)
         if isinstance(shop, Reply):
             return shop
-        order = self.orders.get(request.query.get("order_sn", ""))
-        if order is None or order["_shop_id"] != shop.shop_id:  # type: ignore[union-attr]
-            return self._fail("error_not_found", "order not found")
-        return self._ok({"tracking_number": order["_tracking"] or ""})
+        assert isinstance(shop, Shop)
+        order = self._shop_order(shop, request.query.get("order_sn", ""))
+        if order is None:
+            return self._fail("logistics.invalid_error", "The order is not exist.")
+        package = self._package(order, request.query.get("package_number"))
+        if isinstance(package, Reply):
+            return package
+        if package.get("hidden_polls", 0) > 0:  # the 3PL has not assigned it yet: poll again
+            package["hidden_polls"] -= 1
+            return self._ok({"tracking_number": "", "hint": "tracking number is being generated"})
+        return self._ok({"tracking_number": package["tracking"] or ""})
+
+    def _document_orders(self, body: Mapping[str, Any]) -> list[dict[str, Any]] | Reply:
+        entries = body.get("order_list")
+        if not isinstance(entries, list) or not 1 <= len(entries) <= 50:
+            return self._fail("error_param", "Wrong parameters, detail: order_list takes 1 to 50 orders.")
+        if not all(isinstance(e, dict) and e.get("order_sn") for e in entries):
+            return self._fail("error_param", "Wrong parameters, detail: order_sn is required.")
+        return list(entries)
+
+    def _document_type(self, value: Any) -> Reply | None:
+        if value is not None and value not in DOCUMENT_TYPES:
+            return self._fail(
+                "logistics.shipping_document_type_invalid",
+                "The shipping_document_type is not invalid. Please check the shipping_document_type.",
+            )
+        return None
+
+    async def _create_document(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        body = request.json()
+        entries = self._document_orders(body)
+        if isinstance(entries, Reply):
+            return entries
+        results = []
+        for entry in entries:
+            refused = self._document_type(entry.get("shipping_document_type"))
+            if refused is not None:
+                return refused
+            row: dict[str, Any] = {
+                "order_sn": entry["order_sn"],
+                "package_number": entry.get("package_number", ""),
+            }
+            order = self._shop_order(shop, entry["order_sn"])
+            package: Any = self._package(order, entry.get("package_number")) if order else None
+            if order is None:
+                row.update(fail_error="logistics.order_not_exist", fail_message="The order is not exist.")
+            elif isinstance(package, Reply):
+                row.update(fail_error=package.body["error"], fail_message=package.body["message"])
+            elif package["logistics_status"] in ("LOGISTICS_READY", "LOGISTICS_REQUEST_CANCELED"):
+                row.update(
+                    fail_error="logistics.order_status_error",
+                    fail_message="Order status does not support awb printing.",
+                )
+            elif (
+                not package["tracking"]
+                or package.get("hidden_polls", 0) > 0
+                or (entry.get("tracking_number") and entry["tracking_number"] != package["tracking"])
+            ):
+                row.update(
+                    fail_error="logistics.tracking_number_invalid",
+                    fail_message="The tracking number is invalid. Please check the tracking number.",
+                )
+            else:
+                kind = entry.get("shipping_document_type") or "NORMAL_AIR_WAYBILL"
+                package["document"] = {"type": kind, "status": "PROCESSING", "polls": self.document_delay}
+            results.append(row)
+        if all(r.get("fail_error") for r in results):
+            return Reply(
+                200,
+                {
+                    "request_id": secrets.token_hex(8),
+                    "error": "common.batch_api_all_failed",
+                    "message": "Failed, please check result_list for more details.",
+                    "response": {"result_list": results},
+                },
+            )
+        return self._ok({"result_list": results})
+
+    async def _document_result(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        body = request.json()
+        entries = self._document_orders(body)
+        if isinstance(entries, Reply):
+            return entries
+        results = []
+        for entry in entries:
+            row: dict[str, Any] = {
+                "order_sn": entry["order_sn"],
+                "package_number": entry.get("package_number", ""),
+            }
+            order = self._shop_order(shop, entry["order_sn"])
+            package: Any = self._package(order, entry.get("package_number")) if order else None
+            if order is None or isinstance(package, Reply) or package is None:
+                row.update(fail_error="logistics.order_not_exist", fail_message="The order_sn is not exist.")
+            elif not package.get("document"):
+                row.update(
+                    fail_error="logistics.shipping_document_should_print_first",
+                    fail_message="The package can not print now, please create shipping document first.",
+                )
+            else:
+                document = package["document"]
+                if document["status"] == "PROCESSING" and document["polls"] <= 0:
+                    document["status"] = "READY"
+                document["polls"] -= 1
+                row["status"] = document["status"]
+            results.append(row)
+        return self._ok({"result_list": results})
+
+    async def _download_document(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        body = request.json()
+        refused = self._document_type(body.get("shipping_document_type"))
+        if refused is not None:
+            return refused
+        entries = self._document_orders(body)
+        if isinstance(entries, Reply):
+            return entries
+        lines: list[str] = []
+        for entry in entries:
+            order = self._shop_order(shop, entry["order_sn"])
+            if order is None:
+                return self._fail(
+                    "logistics.order_not_exist", f"The order_sn {entry['order_sn']} is not exist."
+                )
+            package = self._package(order, entry.get("package_number"))
+            if isinstance(package, Reply):
+                return package
+            document = package.get("document")
+            if not document:
+                return self._fail(
+                    "logistics.shipping_document_should_print_first",
+                    "The package can not print now, please create shipping document first.",
+                )
+            if document["status"] != "READY":
+                return self._fail("logistics.download_later", "Processing, please download later.")
+            lines += [f"Shopee {document['type']}", f"{order['order_sn']} {package['package_number']}"]
+            lines.append(f"Tracking {package['tracking']}")
+        thermal = str(body.get("shipping_document_type") or "").startswith("THERMAL")
+        pdf = pdf_document(*lines) if thermal else pdf_document(*lines, width=595, height=842)
+        return Reply(200, pdf, {"content-type": "application/pdf"})
+
+    async def _tracking_info(self, request: Request) -> Reply:
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        q = request.query
+        order = self._shop_order(shop, q.get("order_sn", ""))
+        if order is None:
+            return self._fail("logistics.invalid_error", "The order is not exist.")
+        package = self._package(order, q.get("package_number"))
+        if isinstance(package, Reply):
+            return package
+        return self._ok(
+            {
+                "order_sn": order["order_sn"],
+                "package_number": package["package_number"],
+                "logistics_status": package["logistics_status"],
+                "tracking_info": [
+                    {"update_time": at, "description": text, "logistics_status": code}
+                    for at, code, text in reversed(package.get("events") or [])  # newest first
+                ],
+            }
+        )
+
+    def _sync_packages(self, order: dict[str, Any]) -> None:
+        """``package_list`` as get_order_detail shows it."""
+        order["package_list"] = [
+            {
+                "package_number": p["package_number"],
+                "logistics_status": p["logistics_status"],
+                "shipping_carrier": CHANNELS[order["_channel"]]["name"],
+                "logistics_channel_id": order["_channel"],
+                "item_list": [
+                    {
+                        "item_id": order["item_list"][i]["item_id"],
+                        "model_id": order["item_list"][i]["model_id"],
+                        "quantity": order["item_list"][i]["model_quantity_purchased"],
+                    }
+                    for i in p["items"]
+                ],
+            }
+            for p in order["_packages"]
+        ]
+
+    def split_order(self, order_sn: str, groups: Sequence[Sequence[int]], *, touch: bool = True) -> list[str]:
+        """Split a READY_TO_SHIP order into packages of its items (indices into
+        ``item_list``), as v2.order.split_order does; returns the package numbers."""
+        order = self.orders[order_sn]
+        order["_packages"] = [self._new_package(order, list(g)) for g in groups]
+        order["_split"] = len(groups) > 1
+        self._sync_packages(order)
+        if touch:
+            self.update_order(order_sn)
+        return [p["package_number"] for p in order["_packages"]]
+
+    def _new_package(self, order: Mapping[str, Any], items: list[int]) -> dict[str, Any]:
+        self._package_ids += 1
+        return {
+            "package_number": f"OFG{order['_shop_id']}{self._package_ids:09d}",
+            "items": items,
+            "logistics_status": "LOGISTICS_READY",
+            "method": None,
+            "tracking": None,
+            "document": None,
+            "events": [],
+        }
+
+    def packages_of(self, order_sn: str) -> list[dict[str, Any]]:
+        return list(self.orders[order_sn]["_packages"])
+
+    def scan_package(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """The 3PL scans the parcel: its tracking info, the package's logistics status and
+        the order's status move as Shopee moves them."""
+        order, package = next(
+            (o, p) for o in self.orders.values() for p in o["_packages"] if p["tracking"] == tracking_number
+        )
+        if tracking_number in self.book.by_tracking:
+            self.book.scan(tracking_number, status, reason, at)
+        code, text, logistics = SCAN_CODES[status]
+        if reason is not None:
+            text = f"{text}: {REASON_TEXT[reason]}"
+            if reason == TrackingReason.LOST:
+                code, logistics = "LOST", "LOGISTICS_LOST"
+        when = int((at or datetime.now(UTC)).timestamp())
+        package.setdefault("events", []).append((when, code, text))
+        if logistics:
+            package["logistics_status"] = logistics
+        self._sync_packages(order)
+        order_status = ORDER_AFTER_SCAN.get(status)
+        if order_status and order["order_status"] not in ("CANCELLED", "COMPLETED"):
+            self.update_order(order["order_sn"], order_status=order_status)
+        else:
+            self.update_order(order["order_sn"])
 
     # ------------------------------------------------------------------ products
 
@@ -716,6 +1284,30 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
         tracking = self.orders[external_id]["_tracking"]
         return None if tracking is None else str(tracking)
+
+    # the carrier side (crossdock.testing.carriers.CarrierEmulator) of Shopee's logistics:
+    # a label is a package shipped with ship_order; its reference is the order_sn
+
+    def labels_bought(self, reference: str) -> int:
+        """Packages of order ``reference`` whose shipment was arranged (and not cancelled)."""
+        order = self.orders.get(reference)
+        if order is None:
+            return 0
+        return sum(
+            1
+            for p in order["_packages"]
+            if p["method"]
+            and p["logistics_status"] not in ("LOGISTICS_REQUEST_CANCELED", "LOGISTICS_INVALID")
+        )
+
+    def scan(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.scan_package(tracking_number, status, reason, at)
 
     def stock(self, account: Mapping[str, Any], sku: str) -> int:
         return self.stock_of(int(account["shop_id"]), sku)

@@ -38,6 +38,7 @@ from crossdock import (
 )
 from crossdock_shopee import __version__
 from crossdock_shopee.client import ShopeeClient
+from crossdock_shopee.logistics import Shipper
 from crossdock_shopee.mapping import to_order
 from crossdock_shopee.signing import verify_push
 
@@ -203,33 +204,50 @@ class ShopeeMarketplace(MarketplaceBase):
 
     # --------------------------------------------------------------- fulfilment
 
-    async def confirm_shipment(self, conn: ChannelConnection, confirmation: ShipmentConfirmation) -> None:
-        """Ship a seller-fulfilled order with its tracking number (non-integrated channel).
+    async def confirm_shipment(
+        self, conn: ChannelConnection, confirmation: ShipmentConfirmation
+    ) -> str | None:
+        """Ship the order's package(s) as Shopee allows (``get_shipping_parameter``, then
+        ``ship_order`` with exactly one of pickup / dropoff / non_integrated).
 
-        Idempotent: if a retried call finds the order already shipped with this same
-        tracking number, the earlier attempt succeeded and this one does too.
+        With the seller's own tracking number, a non-integrated channel gets it
+        (``non_integrated``) and None is returned. An integrated channel refuses
+        ``non_integrated``: the package is shipped on Shopee's line (pickup, else drop-off)
+        and the tracking number Shopee assigned is returned, the one that counts. A split
+        order ships the packages holding the shipment's lines (``package_number``).
+
+        Idempotent: a package already arranged is not shipped again; a retry answers the
+        tracking number Shopee holds for it (the seller's own, or the one Shopee assigned:
+        whichever Shopee shows the buyer is the one recorded).
         """
-        try:
-            await self._shop_call(
-                conn,
-                "POST",
-                "/api/v2/logistics/ship_order",
-                body={
-                    "order_sn": confirmation.order_external_id,
-                    "non_integrated": {"tracking_number": confirmation.tracking_number},
-                },
+        shipper = Shipper(conn)
+        order, packages = await shipper.packages(confirmation.order_external_id)
+        if order is None:
+            raise ChannelError(
+                f"shopee has no order {confirmation.order_external_id}", code="error_not_found"
             )
-        except ChannelError as exc:
-            if exc.retryable or not exc.code.startswith("logistics."):
-                raise
-            tracking = await self._shop_call(
-                conn,
-                "GET",
-                "/api/v2/logistics/get_tracking_number",
-                params={"order_sn": confirmation.order_external_id},
+        chosen = Shipper.choose(packages, None, confirmation.lines)
+        if not chosen:
+            raise ChannelError(
+                f"shopee order {confirmation.order_external_id} has no package with these lines",
+                code="error_param",
             )
-            if (tracking.get("response") or {}).get("tracking_number") != confirmation.tracking_number:
-                raise
+        assigned: list[str] = []
+        sender = str(conn.settings.get("sender_real_name") or "")
+        for package in chosen:
+            if not package.arranged:
+                parameters = await shipper.parameters(package)
+                mode, detail = Shipper.plan(
+                    parameters, tracking_number=confirmation.tracking_number, sender_name=sender
+                )
+                await shipper.ship(package, mode, detail)
+                if mode == "non_integrated":
+                    continue
+            # Shopee's record of the package's number (a retry, an integrated line's own)
+            number = await shipper.tracking_number(package)
+            if number != confirmation.tracking_number:
+                assigned.append(number)
+        return assigned[0] if assigned else None
 
     # --------------------------------------------------------------- stock
 

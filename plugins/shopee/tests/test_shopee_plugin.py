@@ -18,8 +18,14 @@ def provider() -> MarketplaceProvider:
 
 def test_registered_with_its_capabilities() -> None:
     plugins = load_plugins(allow=["shopee"])
-    [info] = plugins.infos
+    infos = {info.name: info for info in plugins.infos}
+    assert sorted(infos) == ["shopee", "shopee_logistics"]
+    info = infos["shopee"]
     assert (info.name, info.kind.value, info.plugin) == ("shopee", "marketplace", "shopee")
+    carrier = infos["shopee_logistics"]
+    assert (carrier.kind.value, carrier.plugin) == ("carrier", "shopee")
+    assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
+    assert plugins.carriers["shopee_logistics"].channel == "shopee"
     assert info.capabilities == (
         "credentials.refresh",
         "messages.read",

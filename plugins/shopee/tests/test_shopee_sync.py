@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from crossdock_shopee.emulator import ShopeeEmulator
+from crossdock_shopee.emulator import NON_INTEGRATED, ShopeeEmulator
 
 from crossdock.testing import Shop, build_shop
 from crossdock.testing.emulator import Faults, serve
@@ -55,8 +55,13 @@ async def test_sync_confirm_push_and_refresh(setup: dict[str, Any]) -> None:
     assert len(await shop.orders()) == 300
 
     # ship one allocated order; the channel gets the tracking number
-    order = next(
-        o for o in orders.values() if o.status == "allocated" and o.channel_status == "READY_TO_SHIP"
+    order = next(  # on a non-integrated channel: the seller's own carrier ships it
+        o
+        for o in orders.values()
+        if o.status == "allocated"
+        and o.channel_status == "READY_TO_SHIP"
+        and emu.orders[o.external_id]["_channel"] == NON_INTEGRATED
+        and not emu.orders[o.external_id]["_split"]
     )
     shipment = await shop.ship(order.external_id, carrier="Ninja Van", tracking_number="NV-777")
     assert await shop.run("confirm_shipment", shipment_id=shipment) == "confirmed"

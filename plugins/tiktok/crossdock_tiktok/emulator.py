@@ -14,6 +14,9 @@ Served paths (one app: ``app_key`` / ``app_secret``; each seller account has one
 * ``GET /logistics/202309/delivery_options/{id}/shipping_providers``,
   ``GET /logistics/202309/warehouses``;
 * ``POST /product/202309/products/{product_id}/inventory/update`` and ``…/prices/update``;
+* TikTok Shipping (:mod:`crossdock_tiktok.logistics_emulator`): eligible shipping
+  services, create packages, package detail and search, shipping documents (served at
+  their ``doc_url``), order tracking;
 * customer service: ``GET /customer_service/202309/conversations`` (most recent activity
   first, ``page_size`` up to 20), ``GET …/conversations/{id}/messages`` (``sort_field``
   create_time|index, ``sort_order`` DESC|ASC, ``page_size`` up to 10) and
@@ -36,11 +39,14 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import count
 from typing import Any
 
+from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_tiktok.logistics_emulator import DOC_PATH, TikTokLogistics
 from crossdock_tiktok.signing import push_signature, sign
 
 __all__ = ["REGIONS", "TikTokShopEmulator", "TikTokShopSellerEmulator"]
@@ -217,7 +223,10 @@ class TikTokShopEmulator(Emulator):
         self.retired: dict[str, str] = {}  # replaced access token -> shop_id (answers "expired")
         self.providers: dict[str, dict[str, str]] = {}  # delivery option -> provider id -> name
         self._ids = count(1)
+        self.logistics = logistics = TikTokLogistics(self)
         for method, path, handler in (
+            ("POST", "/fulfillment/202309/packages", logistics.create_packages),
+            ("POST", "/fulfillment/202309/packages/search", logistics.search_packages),
             ("GET", "/api/v2/token/get", self._token_get),
             ("GET", "/api/v2/token/refresh", self._token_refresh),
             ("GET", "/authorization/202309/shops", self._authorized_shops),
@@ -229,6 +238,15 @@ class TikTokShopEmulator(Emulator):
             self.route(method, path, handler)
         for method, pattern, handler in (
             ("POST", r"/fulfillment/202309/packages/([^/]+)/ship", self._ship_package),
+            ("GET", r"/fulfillment/202309/packages/([^/]+)", logistics.package_detail),
+            ("GET", r"/fulfillment/202309/packages/([^/]+)/shipping_documents", logistics.shipping_documents),
+            (
+                "POST",
+                r"/fulfillment/202309/orders/([^/]+)/shipping_services/query",
+                logistics.shipping_services,
+            ),
+            ("GET", r"/fulfillment/202309/orders/([^/]+)/tracking", logistics.order_tracking),
+            ("GET", DOC_PATH + r"([^/]+)", logistics.document),
             (
                 "GET",
                 r"/logistics/202309/delivery_options/([^/]+)/shipping_providers",
@@ -749,10 +767,12 @@ class TikTokShopEmulator(Emulator):
                     INVALID_PROVIDER, "shipping_provider_id is not offered for this delivery option"
                 )
         else:
-            if body.get("handover_method", "PICKUP") not in ("PICKUP", "DROP_OFF"):
+            handover = body.get("handover_method", "PICKUP")
+            if handover not in ("PICKUP", "DROP_OFF"):
                 return self._fail(INVALID_PARAM, "handover_method must be PICKUP or DROP_OFF")
-            tracking = f"TT{random.Random(package_id).randint(10**11, 10**12 - 1)}"
-            provider_id = next(iter(providers))
+            # TikTok Shipping: the label bought with create packages, or one made now
+            tracking = self.logistics.shipped(order, package_id, units, handover, shop) or ""
+            provider_id = units[0]["shipping_provider_id"] or next(iter(providers))
         for unit in units:
             unit.update(
                 package_status="PROCESSING",
@@ -1175,3 +1195,21 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
     ) -> tuple[dict[str, str], bytes]:
         """The order status push TikTok would POST now (its address is not signed)."""
         return self.notification(external_id)
+
+    # ------------------------------------------------------------------ carrier side (TikTok Shipping)
+
+    def name_order(self, reference: str, order_id: str) -> None:
+        """Labels bought for ``order_id`` count for ``reference`` (see :meth:`labels_bought`)."""
+        self.logistics.references[reference] = order_id
+
+    def labels_bought(self, reference: str) -> int:
+        return self.logistics.labels_bought(reference)
+
+    def scan(
+        self,
+        tracking_number: str,
+        status: TrackingStatus,
+        reason: TrackingReason | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.logistics.scan(tracking_number, status, reason, at)

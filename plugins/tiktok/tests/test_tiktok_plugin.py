@@ -20,8 +20,17 @@ def provider() -> MarketplaceProvider:
 
 def test_registered_with_its_capabilities() -> None:
     plugins = load_plugins(allow=["tiktok"])
-    [info] = plugins.infos
+    assert plugins.failures == {}
+    info, logistics = sorted(plugins.infos, key=lambda i: i.kind.value != "marketplace")
     assert (info.name, info.kind.value, info.plugin) == ("tiktok", "marketplace", "tiktok")
+    # TikTok Shipping: the marketplace's own logistics, a carrier of the same plugin
+    assert (logistics.name, logistics.kind.value, logistics.plugin) == (
+        "tiktok_logistics",
+        "carrier",
+        "tiktok",
+    )
+    assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
+    assert plugins.carriers["tiktok_logistics"].channel == "tiktok"
     assert info.capabilities == (
         "credentials.refresh",
         "messages.read",

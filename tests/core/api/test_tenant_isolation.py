@@ -144,7 +144,23 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         await ingest_settlements(session, row, [payout])
     payouts = await api.data("{ settlements { nodes { id } } }", key=key)
     settlement = payouts["settlements"]["nodes"][0]["id"]
+    carrier = (
+        await m(
+            'mutation { carrierAccountCreate(input: {carrier: "dhl_express", name: "DHL", '
+            'credentials: {api_key: "k", api_secret: "s", account_number: "123456789"}}) '
+            "{ carrierAccount { id } userErrors { code } } }"
+        )
+    )["carrierAccount"]["id"]
+    rule = (
+        await m(
+            'mutation($c: ID!) { routingRuleSet(input: {name: "All", services: [{carrierAccountId: $c}]}) '
+            "{ routingRule { id } userErrors { code } } }",
+            {"c": carrier},
+        )
+    )["routingRule"]["id"]
     return {
+        "carrier": carrier,
+        "rule": rule,
         "settlement": settlement,
         "promotion": promotion,
         "conversation": conversation["id"],
@@ -178,6 +194,8 @@ LISTS = {
     "promotions": "promotions { nodes { id } }",
     "settlements": "settlements { nodes { id } }",
     "reconciliation": "reconciliation(onlyProblems: false) { order { id } }",
+    "carrierAccounts": "carrierAccounts { id }",
+    "routingRules": "routingRules { id }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -185,7 +203,9 @@ NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
     "pickList": ("query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }", "w", "warehouse"),
+    "labelBatch": ("query($w: ID) { labelBatch(warehouseId: $w, format: PDF) { url } }", "w", "warehouse"),
     "priceBreakdowns": ("query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }", "v", "variant"),
+    "shipmentRates": ("query($s: ID!) { shipmentRates(shipmentId: $s) { rule } }", "s", "shipment"),
     "promotionQuote": (
         "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }",
         "l",
@@ -226,7 +246,9 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
     "pickList": "warehouseId",
+    "labelBatch": "warehouseId",
     "priceBreakdowns": "variantId",
+    "shipmentRates": "shipmentId",
     "promotionQuote": "lines.0.listingId",
     "variants": "filter.productId",
     "stockLevels": "filter.variantId",
@@ -242,6 +264,10 @@ SAME_AS_CHECKED = {
     ("stockLevels", "filter.warehouseId"),
     ("listings", "filter.variantId"),
     ("conversations", "filter.connectionId"),
+    # shipments named by another tenant: test_documents_api.py::test_label_batch_of_foreign_shipments
+    ("labelBatch", "shipmentIds.0"),
+    # resolved by the same resolve_id before anything is asked of a carrier
+    ("shipmentRates", "carrierAccountId"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}
@@ -372,6 +398,8 @@ async def test_every_top_level_query_is_scoped(
         "canned",
         "promotion",
         "settlement",
+        "carrier",
+        "rule",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -467,9 +495,22 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         {"a": ("connection", "connectionId"), "b": ("listing", "listingIds.0")},
     ),
     "promotionCancel": ("{id: $a}", {"a": ("promotion", "id")}),
+    "carrierAccountUpdate": ("{id: $a, status: DISABLED}", {"a": ("carrier", "id")}),
+    "routingRuleSet": (
+        '{id: $a, name: "pwned", services: [{carrierAccountId: $b}]}',
+        {"a": ("rule", "id"), "b": ("carrier", "services.0.carrierAccountId")},
+    ),
+    "routingRuleDelete": ("{id: $a}", {"a": ("rule", "id")}),
+    "shipmentBuyLabel": (
+        "{shipmentId: $a, carrierAccountId: $b}",
+        {"a": ("shipment", "shipmentId"), "b": ("carrier", "carrierAccountId")},
+    ),
+    "shipmentVoidLabel": ("{shipmentId: $a}", {"a": ("shipment", "shipmentId")}),
+    "variantShippingSet": ('{id: $a, hsCode: "610910"}', {"a": ("variant", "id")}),
+    "warehouseAddressSet": ('{id: $a, address: {line1: "x", city: "y"}}', {"a": ("warehouse", "id")}),
 }
 #: Mutations that take no ID: they only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "connectionCreate", "cannedReplySet"}
+CREATORS = {"productCreate", "connectionCreate", "cannedReplySet", "carrierAccountCreate"}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:

@@ -1,0 +1,290 @@
+"""Logistics benchmarks: rate shopping for many orders across three carriers, and a
+tracking sweep of many active shipments, each next to a floor measured in the same run.
+
+- ``rate_shopping.<db>``: 1,000 packed shipments (mixed destinations) routed and rated
+  (`jobs.labels.decide`: the shipment read, the rule chosen, each allowed carrier asked, FX,
+  the choice) with 16 at a time. The DHL Express and FedEx emulators answer from their own
+  processes after ``latency`` seconds (a real API's round trip); Ninja Van prices from its
+  contract rate card. ``floor``: the same carriers' rate calls for the same requests, made
+  directly through the plugins with the same concurrency (no database, no routing):
+  ``ratio`` = floor / value, what the core adds.
+- ``tracking_sweep.<db>``: 10,000 shipped parcels at two carriers swept by the
+  ``track_account`` job (batched as each carrier allows, every scan stored once), with the
+  same latency; ``floor``: the same batched track calls through the plugins alone.
+
+CPU per unit of work (this process: the core and its plugins; the emulators run apart) is
+reported beside each throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from crossdock.db.models import Variant
+from crossdock.jobs.carrier import open_carrier
+from crossdock.money import Money
+from crossdock.providers import Address, ChannelOrder, ChannelOrderLine
+from crossdock.services import catalog, connections, fulfilment, inventory, shipping
+from crossdock.services.orders import ingest_orders
+from crossdock.testing.emulator import Faults
+from crossdock.testing.kit import make_tenant
+
+LATENCY = 0.03
+CONCURRENCY = 16
+DESTINATIONS = [
+    Address(
+        name="E. Mustermann",
+        line1="Friedrichstrasse 43",
+        city="Berlin",
+        postal_code="10117",
+        country="DE",
+        phone="+4930123456",
+    ),
+    Address(
+        name="J. Dupont",
+        line1="10 Rue de Rivoli",
+        city="Paris",
+        postal_code="75001",
+        country="FR",
+        phone="+33142000000",
+    ),
+    Address(
+        name="J. Smith",
+        line1="350 5th Ave",
+        city="New York",
+        region="NY",
+        postal_code="10118",
+        country="US",
+        phone="+12125551234",
+    ),
+    Address(
+        name="Tan Ah Kow",
+        line1="10 Tampines Central 1",
+        city="Singapore",
+        postal_code="529536",
+        country="SG",
+        phone="+6591234567",
+    ),
+]
+RATE_CARD = [{"service": "standard", "currency": "SGD", "base": "3.50", "per_kg": "1.20", "transit_days": 2}]
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+class Served:
+    """An emulator with a shipper account, served from a forked process (its CPU is not
+    ours); ``prepare`` runs in the child before it serves (parcels to track)."""
+
+    def __init__(self, app: Any, name: str, prepare: Any = None) -> None:
+        from run import _free_port
+
+        self.emulator = app.plugins.emulators[name](Faults(latency=LATENCY))
+        self.account = dict(self.emulator.open_account())
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prepare = prepare
+        app.http.policy.allow(f"127.0.0.1:{self.port}")
+
+    def __enter__(self) -> Served:
+        from run import marketplace_process
+
+        self._context = marketplace_process(self.emulator, self.port, self.prepare or (lambda: None))
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._context.__exit__(None, None, None)
+
+
+async def _floor_shop(app: Any, orders: int) -> tuple[Any, list[int], dict[str, int]]:
+    """A tenant with a Singapore warehouse, one SKU with carrier data, and ``orders`` packed
+    shipments to mixed destinations; returns (tenant, shipment ids, account ids by carrier)."""
+    tenant = await make_tenant(app)
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        session = uow.session
+        await catalog.create_product(
+            session, title="Fan", variants=[catalog.VariantSpec(sku="FAN-1", weight_grams=900)]
+        )
+        variant = await session.scalar(select(Variant.id))
+        await shipping.set_variant_shipping(
+            session,
+            variant,
+            length_mm=300,
+            width_mm=200,
+            height_mm=100,
+            hs_code="841451",
+            origin_country="CN",
+            customs_description="Desk fan",
+            item_flags=[],
+        )
+        warehouse = await inventory.create_warehouse(session, code="SG1", name="Singapore", country="SG")
+        await shipping.set_warehouse_address(
+            session,
+            warehouse.id,
+            {
+                "name": "Fan Co",
+                "line1": "10 Anson Road",
+                "city": "Singapore",
+                "postal_code": "079903",
+                "phone": "+6561234567",
+            },
+        )
+        await inventory.receive_stock(uow, variant_id=variant, warehouse_id=warehouse.id, quantity=orders * 2)
+        conn = await connections.create_connection(
+            session,
+            app.plugins,
+            app.vault,
+            channel="shopee",
+            name="bench",
+            site="SG",
+            credentials={"partner_id": 1, "partner_key": "k", "shop_id": 1, "access_token": "t"},
+            settings={"own_logistics": True},
+        )
+        conn_id, warehouse_id = conn.id, warehouse.id
+    now = datetime.now(UTC)
+    for start in range(0, orders, 100):
+        batch = [
+            ChannelOrder(
+                external_id=f"B-{i}",
+                status="pending",
+                channel_status="READY_TO_SHIP",
+                placed_at=now,
+                updated_at=now,
+                total=Money(Decimal("39.90"), "SGD"),
+                buyer_name=f"buyer {i}",
+                shipping_address=DESTINATIONS[i % len(DESTINATIONS)],
+                payment_status="paid",
+                ship_by=now + timedelta(days=2),
+                lines=[ChannelOrderLine(f"B-{i}-1", "FAN-1", 1, Money(Decimal("39.90"), "SGD"))],
+            )
+            for i in range(start, min(orders, start + 100))
+        ]
+        async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+            from crossdock.db.models import Connection
+
+            conn_row = await uow.session.get(Connection, conn_id)
+            await ingest_orders(uow, conn_row, batch)
+    shipment_ids: list[int] = []
+    async with app.db.tenant(tenant.id, tenant.slug) as session:
+        from crossdock.db.models import Order
+
+        order_ids = list((await session.scalars(select(Order.id).order_by(Order.id))).all())
+    for start in range(0, len(order_ids), 100):
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            for order_id in order_ids[start : start + 100]:
+                shipment = await fulfilment.pack_shipment(session, order_id, warehouse_id)
+                shipment_ids.append(shipment.id)
+    return tenant, shipment_ids, {}
+
+
+async def rate_shopping(app: Any, orders: int) -> dict[str, Any]:
+    """See the module doc."""
+    with Served(app, "dhl_express") as dhl, Served(app, "fedex") as fedex:
+        tenant, shipments, _ = await _floor_shop(app, orders)
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            dhl_row = await shipping.create_account(
+                session,
+                app.plugins,
+                app.vault,
+                carrier="dhl_express",
+                name="DHL",
+                credentials=dhl.account,
+                base_url=dhl.url,
+                settings={"timeout": 10},
+                policy=app.http.policy,
+            )
+            fedex_row = await shipping.create_account(
+                session,
+                app.plugins,
+                app.vault,
+                carrier="fedex",
+                name="FedEx",
+                credentials=fedex.account,
+                base_url=fedex.url,
+                settings={"timeout": 10},
+                policy=app.http.policy,
+            )
+            ninja_row = await shipping.create_account(
+                session,
+                app.plugins,
+                app.vault,
+                carrier="ninjavan",
+                name="Ninja",
+                credentials={"client_id": "x", "client_secret": "y"},
+                settings={"services": RATE_CARD},
+                policy=app.http.policy,
+            )
+            await shipping.save_rule(
+                session,
+                None,
+                name="Singapore",
+                priority=1,
+                conditions={"countries": ["SG"]},
+                services=[(ninja_row.id, None), (dhl_row.id, None)],
+                strategy="cheapest",
+            )
+            await shipping.save_rule(
+                session,
+                None,
+                name="Abroad",
+                priority=2,
+                conditions={"max_transit_days": 10},
+                services=[(dhl_row.id, None), (fedex_row.id, None)],
+                strategy="cheapest",
+            )
+        from crossdock.jobs.labels import decide
+
+        ctx = app.job_context()
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+        chosen: dict[str, int] = {}
+        requests: list[Any] = []
+
+        async def one(shipment_id: int) -> None:
+            async with semaphore:
+                ship, decision = await decide(ctx, tenant.id, tenant.slug, shipment_id)
+                requests.append((ship.request, [c.account_id for c in decision.candidates]))
+                if decision.chosen is not None:
+                    chosen[decision.chosen.rate.carrier] = chosen.get(decision.chosen.rate.carrier, 0) + 1
+
+        await one(shipments[0])  # warm: the first FX lookup, the first connections
+        cpu0, t0 = _cpu(), time.perf_counter()
+        await asyncio.gather(*(one(s) for s in shipments))
+        elapsed, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        # the floor: the same rate calls, straight through the plugins
+        carriers = {
+            row.id: await open_carrier(ctx, tenant.id, row.id, slug=tenant.slug)
+            for row in (dhl_row, fedex_row)
+        }
+        calls = [(request, a) for request, accounts in requests for a in set(accounts) if a in carriers]
+
+        async def raw(request: Any, account_id: int) -> None:
+            async with semaphore:
+                carrier = carriers[account_id]
+                assert carrier is not None
+                await carrier.provider.rates(carrier.view, request)
+
+        f_cpu0, f0 = _cpu(), time.perf_counter()
+        await asyncio.gather(*(raw(r, a) for r, a in calls))
+        floor_elapsed, floor_cpu = time.perf_counter() - f0, _cpu() - f_cpu0
+    value = len(shipments) / elapsed
+    floor = len(shipments) / floor_elapsed
+    return {
+        "value": round(value, 1),
+        "unit": "orders/s",
+        "floor": round(floor, 1),
+        "ratio": round(floor / value, 2),
+        "orders": len(shipments),
+        "carrier_calls": len(calls),
+        "latency_ms": LATENCY * 1000,
+        "cpu_ms_per_order": round(cpu * 1000 / len(shipments), 2),
+        "floor_cpu_ms_per_order": round(floor_cpu * 1000 / len(shipments), 2),
+        "chosen": chosen,
+    }
