@@ -24,6 +24,7 @@ PROCESSES = 4
 
 RECORDER = """
 import asyncio, json, sys, time
+from pathlib import Path
 from datetime import datetime
 from crossdock.bootstrap import App
 from crossdock.config import Settings
@@ -31,7 +32,7 @@ from crossdock.providers import TrackingEvent, TrackingReason, TrackingResult, T
 from crossdock.services.tracking import record_tracking
 
 async def main(args):
-    app = App.build(Settings(database_url=args["url"], secret_keys=(args["secret"],), data_dir=args["dir"]))
+    app = App.build(Settings(database_url=args["url"], secret_keys=(args["secret"],), data_dir=Path(args["dir"])))
     result = TrackingResult(args["number"], [
         TrackingEvent(datetime.fromisoformat(e["at"]), TrackingStatus(e["status"]), e["code"], e["status"],
                       TrackingReason(e["reason"]) if e["reason"] else None)
