@@ -536,3 +536,22 @@ async def test_a_poll_and_pushes_racing_record_each_scan_once(env: Env, api: Any
         order = await session.scalar(select(Order).where(Order.external_id == "RC-1"))
         assert order is not None
         assert await session.scalar(select(func.count()).select_from(ExceptionNoticeRule)) == 1
+
+
+async def test_a_carrier_that_only_pushes_is_not_polled_but_still_swept(
+    env: Env, parcelpost: ParcelPostPlugin
+) -> None:
+    from crossdock.providers import CarrierCapability
+
+    shop = env.shop
+    now = datetime.now(UTC)
+    stale, _ = await env.shipped("OP-1", shipped_at=now - timedelta(days=9))
+    fresh, _ = await env.shipped("OP-2")
+    parcelpost.carrier.capabilities = frozenset({CarrierCapability.TRACKING_PUSH})
+    totals = await JOBS["track_account"](
+        shop.app.job_context(), tenant_id=shop.tenant.id, account_id=env.account_id
+    )
+    assert totals["calls"] == 0 and totals["checked"] == 2 and totals["exceptions"] == 1
+    assert parcelpost.carrier.calls == []
+    assert set(await exceptions(shop, stale)) == {"no_scan"}  # the default: 5 days
+    assert await exceptions(shop, fresh) == {}
