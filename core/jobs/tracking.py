@@ -19,9 +19,10 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import Select, select, tuple_, union_all, update
 
 from crossdock.db import utcnow
 from crossdock.db.models import (
@@ -29,6 +30,7 @@ from crossdock.db.models import (
     CarrierAccountStatus,
     Shipment,
     ShipmentPackage,
+    ShipmentStatus,
     TrackingEventRow,
 )
 from crossdock.db.retry import retry_conflicts
@@ -39,6 +41,7 @@ from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.providers import CarrierCapability, TrackingResult
 from crossdock.services.tracking import (
+    ACTIVE_STATUSES,
     Recorded,
     claim_notice,
     fingerprint,
@@ -136,16 +139,7 @@ async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> 
     started = utcnow()
     while totals["pages"] < MAX_PAGES_PER_RUN:
         async with ctx.db.tenant(tenant_id, slug) as session:
-            stmt = (
-                select(Shipment.id, Shipment.tracking_number)
-                .where(
-                    tracked(),
-                    Shipment.carrier_account_id == account_id,
-                    or_(Shipment.tracking_checked_at.is_(None), Shipment.tracking_checked_at < started),
-                )
-                .order_by(Shipment.tracking_checked_at.asc().nulls_first(), Shipment.id)
-                .limit(PAGE)
-            )
+            stmt = _due(tenant_id, account_id, started)
             page = (await session.execute(stmt)).all()
             if not page:
                 break
@@ -182,6 +176,41 @@ async def track_account(ctx: JobContext, *, tenant_id: int, account_id: int) -> 
             account_id=account_id,
         )
     return totals
+
+
+def _due(tenant_id: int, account_id: int, started: datetime) -> Select[Any]:
+    """The account's next :data:`PAGE` active shipments not checked since ``started``: never
+    checked first, then least recently. One branch per tracking status (and per never/once
+    checked), each a range of ``ix_shipments_account_tracking`` in its order, so delivered
+    shipments, however many, are never scanned."""
+    checked = Shipment.tracking_checked_at
+    branches = []
+    for value in (None, *ACTIVE_STATUSES):
+        status = Shipment.tracking_status.is_(None) if value is None else Shipment.tracking_status == value
+        for never in (True, False):
+            due = checked.is_(None) if never else checked < started
+            order = (Shipment.id,) if never else (checked, Shipment.id)
+            branches.append(
+                select(Shipment.id, Shipment.tracking_number, checked)
+                .where(
+                    Shipment.tenant_id == tenant_id,
+                    Shipment.carrier_account_id == account_id,
+                    Shipment.status == ShipmentStatus.SHIPPED,
+                    status,
+                    due,
+                )
+                .order_by(*order)
+                .limit(PAGE)
+                .subquery()
+            )
+    every = union_all(
+        *(select(b.c.id, b.c.tracking_number, b.c.tracking_checked_at) for b in branches)
+    ).subquery()
+    return (
+        select(every.c.id, every.c.tracking_number)
+        .order_by(every.c.tracking_checked_at.asc().nulls_first(), every.c.id)
+        .limit(PAGE)
+    )
 
 
 async def _checked(ctx: JobContext, tenant_id: int, slug: str | None, ids: list[int]) -> int:

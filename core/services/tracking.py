@@ -81,6 +81,7 @@ from crossdock.services.states import lock_shipment
 from crossdock.services.uow import UnitOfWork
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "CUSTOMS_REASONS",
     "DEFAULT_NO_SCAN_DAYS",
     "NOTICE_LEASE",
@@ -417,12 +418,16 @@ async def raise_exception(
     return await session.scalar(select(ShipmentException).where(ShipmentException.id == new_id))
 
 
+#: The tracking statuses of a parcel still on its way (named, so that indexes serve them).
+ACTIVE_STATUSES: tuple[str, ...] = tuple(s.value for s in TrackingStatus if s not in TRACKING_FINAL)
+
+
 def tracked() -> ColumnElement[bool]:
     """Shipments still being tracked: shipped, with a carrier account, not final."""
     return and_(
         Shipment.status == ShipmentStatus.SHIPPED,
         Shipment.carrier_account_id.is_not(None),
-        or_(Shipment.tracking_status.is_(None), Shipment.tracking_status.not_in(list(TRACKING_FINAL))),
+        or_(Shipment.tracking_status.is_(None), Shipment.tracking_status.in_(ACTIVE_STATUSES)),
     )
 
 

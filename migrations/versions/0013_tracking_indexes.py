@@ -23,7 +23,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """shipments by (tenant, carrier account, status, checked) and by (tenant, tracking
+    """shipments by (tenant, carrier account, status, tracking status, checked) and by (tenant, tracking
     number); packages by (tenant, tracking number); shipment_exceptions.notice_message_id."""
     with op.batch_alter_table("shipment_exceptions") as batch:
         batch.add_column(sa.Column("notice_message_id", ID, nullable=True))
@@ -37,7 +37,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_shipments_account_tracking",
         "shipments",
-        ["tenant_id", "carrier_account_id", "status", "tracking_checked_at"],
+        ["tenant_id", "carrier_account_id", "status", "tracking_status", "tracking_checked_at"],
     )
     op.create_index("ix_shipments_tracking_number", "shipments", ["tenant_id", "tracking_number"])
     op.create_index(

@@ -181,6 +181,7 @@ class Shipment(TenantScoped, Timestamped, Base):
             "tenant_id",
             "carrier_account_id",
             "status",
+            "tracking_status",
             "tracking_checked_at",
         ),
         Index("ix_shipments_tracking_number", "tenant_id", "tracking_number"),
