@@ -110,7 +110,11 @@ async def _quotes(
     async with ctx.db.tenant(tenant_id, slug) as session:
         row = await session.scalar(select(CarrierAccount).where(CarrierAccount.id == account_id))
         assert row is not None
-        return shipping.account_rates(row, carrier.provider, request)
+        card = shipping.account_rates(row, carrier.provider, request)
+    if not card and carrier.provider.channel is not None:
+        # a marketplace's own line it does not quote: its cost comes with the payout
+        return [shipping.marketplace_line(carrier.provider, request)]
+    return card
 
 
 async def decide(

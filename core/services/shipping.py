@@ -77,6 +77,7 @@ __all__ = [
     "delete_rule",
     "label_of",
     "live_purchase",
+    "marketplace_line",
     "record_failure",
     "record_label",
     "record_stored",
@@ -616,6 +617,22 @@ def account_rates(row: CarrierAccount, provider: CarrierProvider, request: Shipm
             )
         )
     return out
+
+
+#: The service code of a marketplace's own line that the marketplace does not quote.
+MARKETPLACE_SERVICE = "marketplace"
+
+
+def marketplace_line(provider: CarrierProvider, request: ShipmentRequest) -> Rate:
+    """The one "rate" of a marketplace's own logistics without a rates API: the line the
+    marketplace assigns, at no price known now (the payout carries its cost)."""
+    return Rate(
+        carrier=provider.name,
+        service=MARKETPLACE_SERVICE,
+        service_name=provider.display_name or provider.name,
+        price=Money(Decimal(0), request.declared_value.currency),
+        messages=("the marketplace assigns the line; its cost comes with the payout",),
+    )
 
 
 @dataclass(frozen=True)
