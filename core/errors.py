@@ -35,6 +35,7 @@ __all__ = [
     "PricingErrorCode",
     "ShippingErrorCode",
     "TenantScopeError",
+    "TrackingErrorCode",
     "Unauthenticated",
     "UserError",
 ]
@@ -142,6 +143,10 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "NO_LABEL": "the shipment has no label",
         "HANDED_OVER": "the parcel is with the carrier: its label can no longer be voided",
     },
+    "Tracking": {
+        "UNKNOWN_EXCEPTION_KIND": "not one of the exception kinds",
+        "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
+    },
     "Account": {
         "INVALID_SCOPE": "not a scope API keys can hold",
         "INVALID_SLUG": "not a lower-case slug",
@@ -165,6 +170,7 @@ PricingErrorCode = _domain_enum("Pricing")
 MessagingErrorCode = _domain_enum("Messaging")
 AccountErrorCode = _domain_enum("Account")
 ShippingErrorCode = _domain_enum("Shipping")
+TrackingErrorCode = _domain_enum("Tracking")
 
 
 class CrossdockError(Exception):

@@ -34,6 +34,7 @@ from crossdock.api.schema.errors import IDEMPOTENCY
 from crossdock.bootstrap import App
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.services.tenancy import authenticate
+from crossdock.services.tracking import receive_carrier_push
 from crossdock.services.webhooks import receive_webhook
 
 __all__ = ["create_app"]
@@ -209,6 +210,20 @@ def create_app(
             return Response({"code": exc.code, "message": exc.message}, status_code=status)
         return Response(b"", status_code=200, media_type=MediaType.TEXT)
 
+    @post("/webhooks/carriers/{carrier:str}/{key:str}", status_code=200, include_in_schema=False)
+    async def carrier_webhook(request: Request[Any, Any, Any], carrier: str, key: str) -> Response[Any]:
+        """Carrier tracking pushes: verified by the plugin and recorded at once (scans are
+        de-duplicated, so a push delivered again changes nothing); refusals as for channel
+        pushes: 404 unknown URL, 401 bad signature, 400 malformed."""
+        try:
+            await receive_carrier_push(
+                app.units, app.vault, carrier, key, dict(request.headers), await request.body()
+            )
+        except (NotFound, Unauthenticated, UserError) as exc:
+            status = 404 if isinstance(exc, NotFound) else 401 if isinstance(exc, Unauthenticated) else 400
+            return Response({"code": exc.code, "message": exc.message}, status_code=status)
+        return Response(b"", status_code=200, media_type=MediaType.TEXT)
+
     demo: list[Any] = []
 
     async def on_startup() -> None:
@@ -231,6 +246,7 @@ def create_app(
             GraphQLController,
             health,
             webhook,
+            carrier_webhook,
             *download_routes(app),  # documents, packing slips, label batches
             ide_assets_handler(assets_dir),
         ],

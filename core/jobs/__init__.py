@@ -1,7 +1,8 @@
 """Background jobs: one registry of job functions, two runners (in-process and arq).
 
 :mod:`~crossdock.jobs.sync` is the sync engine (order, message and payout pages from a
-cursor), :mod:`~crossdock.jobs.tasks` the other jobs and sweeps, and
+cursor), :mod:`~crossdock.jobs.tasks` the other jobs and sweeps, :mod:`~crossdock.jobs.tracking` the
+carrier tracking poll and exception notices, and
 :mod:`~crossdock.jobs.channel` the plumbing every channel call goes through.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions
+from crossdock.jobs import tracking as tracking  # registers the tracking jobs
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, Queue
 
 __all__ = ["JOBS", "PERIODIC", "JobContext", "Queue"]

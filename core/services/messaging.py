@@ -59,7 +59,7 @@ __all__ = [
 #: Marketplaces expect an answer to a buyer within a day (and rate sellers on it).
 REPLY_WITHIN = timedelta(hours=24)
 #: What a canned reply may mention; filled from the conversation and its order.
-PLACEHOLDERS = ("buyer_name", "order_number", "tracking_number")
+PLACEHOLDERS = ("buyer_name", "order_number", "tracking_number", "carrier")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -317,12 +317,15 @@ async def _fill(session: AsyncSession, conversation: Conversation, body: str) ->
     if conversation.order_id is not None:
         order = await session.get(Order, conversation.order_id)
         values["order_number"] = order.external_id if order else None
-        values["tracking_number"] = await session.scalar(
-            select(Shipment.tracking_number)
-            .where(Shipment.order_id == conversation.order_id, Shipment.tracking_number.is_not(None))
-            .order_by(Shipment.id.desc())
-            .limit(1)
-        )
+        latest = (
+            await session.execute(
+                select(Shipment.tracking_number, Shipment.carrier)
+                .where(Shipment.order_id == conversation.order_id, Shipment.tracking_number.is_not(None))
+                .order_by(Shipment.id.desc())
+                .limit(1)
+            )
+        ).first()
+        values["tracking_number"], values["carrier"] = latest if latest is not None else (None, None)
     else:
         values["order_number"] = conversation.order_external_id
     missing = sorted(p for p in _placeholders(body) if not values.get(p))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,7 @@ __all__ = [
     "create_tenant",
     "forget_resolved_keys",
     "revoke_api_key",
+    "validate_tenant_settings",
 ]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -240,3 +242,12 @@ async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | Non
         tenant_slug=tenant[1],
         scopes=frozenset(key.scopes),
     )
+
+
+def validate_tenant_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse tenant settings a service would misread (``UserError`` on the field): for
+    now the ``tracking`` section (see :mod:`crossdock.services.tracking`)."""
+    from crossdock.services.tracking import validate_tracking_settings
+
+    if "tracking" in settings:
+        validate_tracking_settings(settings["tracking"])

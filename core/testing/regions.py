@@ -16,9 +16,13 @@ __all__ = ["set_tenant_settings"]
 
 async def set_tenant_settings(app: App, tenant: TestTenant | int, settings: Mapping[str, Any]) -> None:
     """Replace a tenant's settings: ``tax`` (``seller_country``, registrations...),
-    ``reporting_currency``, ``payments`` (per provider: bank accounts, COD limits...), as an
+    ``reporting_currency``, ``payments`` (per provider: bank accounts, COD limits...),
+    ``tracking`` (no-scan days per lane, checked), as an
     operator sets them up. The API has no mutation for them; plugins' tests use this one
     instead of writing the tenants table themselves."""
+    from crossdock.services.tenancy import validate_tenant_settings
+
+    validate_tenant_settings(settings)
     tenant_id = tenant if isinstance(tenant, int) else tenant.id
     async with app.db.write(system=True) as session:
         found = await session.scalar(

@@ -23,6 +23,7 @@ from crossdock.api.schema import (
     shipment_documents,
     shipping,
     system,
+    tracking,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
@@ -44,6 +45,7 @@ Query = merge_types(
         orders.SlaQuery,
         shipment_documents.Query,
         messaging.Query,
+        tracking.Query,
         pricing.Query,
         shipping.Query,
         events.Query,
@@ -60,6 +62,7 @@ Mutation = merge_types(
         channels.BackfillMutation,
         orders.Mutation,
         messaging.Mutation,
+        tracking.Mutation,
         pricing.Mutation,
         shipping.Mutation,
     ),
@@ -84,6 +87,7 @@ def build_schema() -> strawberry.Schema:
         messaging_types,
         order_types,
         shipping_types,
+        tracking_types,
     )
 
     extensions: list[Any] = [
@@ -106,6 +110,8 @@ def build_schema() -> strawberry.Schema:
         inventory_types.Transfer,
         messaging_types.Conversation,
         messaging_types.CannedReply,
+        tracking_types.ShipmentException,
+        tracking_types.ExceptionNoticeRule,
         pricing.Promotion,
         pricing.Settlement,
         shipping_types.CarrierAccount,

@@ -32,6 +32,8 @@ from crossdock.providers import (
     TaxCapability,
     TaxCollector,
     TaxScheme,
+    TrackingReason,
+    TrackingStatus,
 )
 from crossdock.security import Scope
 
@@ -73,6 +75,9 @@ _register(HoldReason)
 _register(ListingIssueReason)
 _register(m.SlaFlag)
 _register(m.ReturnCondition)
+_register(TrackingStatus)
+_register(TrackingReason)
+_register(m.ExceptionKind)
 _register(m.ConversationStatus)
 _register(m.MessageDirection)
 _register(m.MessageDelivery)
@@ -108,6 +113,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Messaging": errors.MessagingErrorCode,
     "Account": errors.AccountErrorCode,
     "Shipping": errors.ShippingErrorCode,
+    "Tracking": errors.TrackingErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

@@ -41,6 +41,7 @@ __all__ = [
     "OrderUserError",
     "PricingUserError",
     "ShippingUserError",
+    "TrackingUserError",
     "UserErrorType",
     "constraint_error",
     "describe_scopes",
@@ -128,6 +129,12 @@ class MessagingUserError(UserErrorType):
     DOMAIN = "Messaging"
 
 
+@strawberry.type(description="A refused tracking input (exceptions, notice rules).")
+class TrackingUserError(UserErrorType):
+    code: str = _code("Tracking")
+    DOMAIN = "Tracking"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -137,6 +144,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     PricingUserError,
     MessagingUserError,
     ShippingUserError,
+    TrackingUserError,
 )
 
 

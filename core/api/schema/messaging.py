@@ -138,7 +138,9 @@ class ConversationClosePayload(ConversationPayload):
 class CannedReplyInput:
     name: str
     language: str = strawberry.field(description="A language tag: en, de, pt-BR, th ...")
-    body: str = strawberry.field(description="May use {buyer_name}, {order_number}, {tracking_number}.")
+    body: str = strawberry.field(
+        description="May use {buyer_name}, {order_number}, {tracking_number}, {carrier}."
+    )
 
 
 @strawberry.type

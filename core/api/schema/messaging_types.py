@@ -107,7 +107,9 @@ class Conversation(Node):
 class CannedReply(Node):
     name: str
     language: str
-    body: str = strawberry.field(description="May use {buyer_name}, {order_number}, {tracking_number}.")
+    body: str = strawberry.field(
+        description="May use {buyer_name}, {order_number}, {tracking_number}, {carrier}."
+    )
     updated_at: datetime
 
     @classmethod

@@ -30,6 +30,7 @@ from crossdock.api.schema.loaders import (
     visible,
 )
 from crossdock.api.schema.relay import Node, encode_id
+from crossdock.api.schema.tracking_types import ShipmentTracking
 from crossdock.db import models as m
 from crossdock.providers import HoldReason, TaxCollector, TaxScheme
 
@@ -279,7 +280,7 @@ class OrderStatusChange:
 
 
 @strawberry.type
-class Shipment(ShipmentDocumentFields, Node):
+class Shipment(ShipmentTracking, ShipmentDocumentFields, Node):
     pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int | None]
     status: m.ShipmentStatus

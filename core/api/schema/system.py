@@ -17,6 +17,7 @@ from crossdock.api.schema import (
     messaging_types,
     order_types,
     shipping_types,
+    tracking_types,
 )
 from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
@@ -48,6 +49,12 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "CarrierAccount": (m.CarrierAccount, shipping_types.CarrierAccount.from_row, "channels:read"),
     "RoutingRule": (m.RoutingRule, shipping_types.RoutingRule.from_row, "channels:read"),
     "LabelPurchase": (m.LabelPurchase, shipping_types.LabelPurchase.from_row, "orders:read"),
+    "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
+    "ExceptionNoticeRule": (
+        m.ExceptionNoticeRule,
+        tracking_types.ExceptionNoticeRule.from_row,
+        "orders:read",
+    ),
 }
 
 

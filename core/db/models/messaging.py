@@ -91,7 +91,7 @@ class Message(TenantScoped, Base):
 
 class CannedReply(TenantScoped, Timestamped, Base):
     """A prepared answer. The same ``name`` exists once per language; the body may use
-    ``{buyer_name}``, ``{order_number}`` and ``{tracking_number}``."""
+    ``{buyer_name}``, ``{order_number}``, ``{tracking_number}`` and ``{carrier}``."""
 
     __tablename__ = "canned_replies"
     __table_args__ = (UniqueConstraint("tenant_id", "name", "language"),)

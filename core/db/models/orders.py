@@ -175,6 +175,16 @@ class Shipment(TenantScoped, Timestamped, Base):
         Index("ix_shipments_order", "order_id"),
         # the tracking sweep: shipped parcels still on their way, least recently asked first
         Index("ix_shipments_tracking", "status", "tracking_status", "tracking_checked_at"),
+        # one carrier account's active shipments (track_account); pushes by tracking number
+        Index(
+            "ix_shipments_account_tracking",
+            "tenant_id",
+            "carrier_account_id",
+            "status",
+            "tracking_status",
+            "tracking_checked_at",
+        ),
+        Index("ix_shipments_tracking_number", "tenant_id", "tracking_number"),
     )
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))

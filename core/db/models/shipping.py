@@ -125,7 +125,10 @@ class ShipmentPackage(TenantScoped, Base):
     """One box of a shipment, with its own tracking number once a label is bought."""
 
     __tablename__ = "shipment_packages"
-    __table_args__ = (Index("ix_shipment_packages_shipment", "shipment_id"),)
+    __table_args__ = (
+        Index("ix_shipment_packages_shipment", "shipment_id"),
+        Index("ix_shipment_packages_tracking_number", "tenant_id", "tracking_number"),
+    )
 
     shipment_id: Mapped[int] = mapped_column(ID, ForeignKey("shipments.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(default=1)
@@ -233,6 +236,8 @@ class ShipmentException(TenantScoped, Base):
     #: The buyer notice: when it was sent, or why it was not.
     notified_at: Mapped[datetime | None]
     notice_error: Mapped[str | None] = mapped_column(Text)
+    #: The message that carries the notice (stored when the notice is claimed).
+    notice_message_id: Mapped[int | None] = mapped_column(ID, ForeignKey("messages.id", ondelete="SET NULL"))
 
 
 class ExceptionNoticeRule(TenantScoped, Timestamped, Base):

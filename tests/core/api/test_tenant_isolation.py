@@ -158,7 +158,25 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             {"c": carrier},
         )
     )["routingRule"]["id"]
+    from crossdock.db.models import Shipment as ShipmentRow
+    from crossdock.services import tracking as tracking_service
+
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        packed = await uow.session.scalar(select(ShipmentRow))
+        assert packed is not None
+        await tracking_service.raise_exception(uow, packed, "lost", "seeded")
+    exception = (await api.data("{ shipmentExceptions { nodes { id } } }", key=key))["shipmentExceptions"][
+        "nodes"
+    ][0]["id"]
+    notice_rule = (
+        await m(
+            'mutation { exceptionNoticeRuleSet(input: {kind: LOST, template: "lost"}) '
+            "{ exceptionNoticeRule { id } userErrors { code } } }"
+        )
+    )["exceptionNoticeRule"]["id"]
     return {
+        "exception": exception,
+        "notice_rule": notice_rule,
         "carrier": carrier,
         "rule": rule,
         "settlement": settlement,
@@ -196,6 +214,8 @@ LISTS = {
     "reconciliation": "reconciliation(onlyProblems: false) { order { id } }",
     "carrierAccounts": "carrierAccounts { id }",
     "routingRules": "routingRules { id }",
+    "shipmentExceptions": "shipmentExceptions { nodes { id } }",
+    "exceptionNoticeRules": "exceptionNoticeRules { id }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -242,6 +262,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "connection",
     ),
+    "shipmentExceptions": (
+        "query($x: ID) { shipmentExceptions(filter: {orderId: $x}) { nodes { id } } }",
+        "x",
+        "order",
+    ),
 }
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
@@ -258,6 +283,7 @@ ARG_PATHS = {
     "conversations": "filter.orderId",
     "settlements": "filter.connectionId",
     "reconciliation": "connectionId",
+    "shipmentExceptions": "filter.orderId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -508,6 +534,9 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "shipmentVoidLabel": ("{shipmentId: $a}", {"a": ("shipment", "shipmentId")}),
     "variantShippingSet": ('{id: $a, hsCode: "610910"}', {"a": ("variant", "id")}),
     "warehouseAddressSet": ('{id: $a, address: {line1: "x", city: "y"}}', {"a": ("warehouse", "id")}),
+    "shipmentExceptionResolve": ("{id: $a}", {"a": ("exception", "id")}),
+    "exceptionNoticeRuleSet": ('{id: $a, kind: LOST, template: "pwned"}', {"a": ("notice_rule", "id")}),
+    "exceptionNoticeRuleDelete": ("{id: $a}", {"a": ("notice_rule", "id")}),
 }
 #: Mutations that take no ID: they only ever create in the caller's own tenant.
 CREATORS = {"productCreate", "connectionCreate", "cannedReplySet", "carrierAccountCreate"}
@@ -525,6 +554,8 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           conversations { nodes { status messages { body } } }
           cannedReplies { body }
           promotions { nodes { name state } }
+          shipmentExceptions { nodes { kind resolvedAt } }
+          exceptionNoticeRules { template }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
