@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
 import pytest
 from crossdock_lazada.emulator import LazadaSellerEmulator
 from crossdock_lazada.logistics import LazadaLogistics
