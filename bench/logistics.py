@@ -22,6 +22,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -125,7 +126,9 @@ async def _floor_shop(app: Any, orders: int) -> tuple[Any, list[int], dict[str, 
             customs_description="Desk fan",
             item_flags=[],
         )
-        warehouse = await inventory.create_warehouse(session, code="SG1", name="Singapore", country="SG")
+        warehouse = await inventory.create_warehouse(
+            session, code="SG1", name="Singapore", country="SG", serves_countries=["SG", "DE", "FR", "US"]
+        )
         await shipping.set_warehouse_address(
             session,
             warehouse.id,
@@ -288,3 +291,56 @@ async def rate_shopping(app: Any, orders: int) -> dict[str, Any]:
         "floor_cpu_ms_per_order": round(floor_cpu * 1000 / len(shipments), 2),
         "chosen": chosen,
     }
+
+
+async def _app(url: str, tmp: Path) -> Any:
+    from run import SECRET
+
+    from crossdock.bootstrap import App
+    from crossdock.config import Settings
+    from crossdock.db.migrate import upgrade
+
+    settings = Settings.from_env(
+        {
+            "CROSSDOCK_DATABASE_URL": url,
+            "CROSSDOCK_SECRET_KEY": SECRET,
+            "CROSSDOCK_DATA_DIR": str(tmp),
+            "CROSSDOCK_PLUGINS": "shopee,fx_ecb,dhl_express,fedex,ninjavan",
+            "CROSSDOCK_ALLOWED_HOSTS": "127.0.0.1",
+        }
+    )
+    app = App.build(settings)
+    await upgrade(app.db)
+    app.plugins.fx_rates(datetime.now(UTC).date())
+    return app
+
+
+async def run(kind: str, tmp: Path, *, orders: int = 1000, shipments: int = 10_000) -> dict[str, Any]:
+    """Both logistics benchmarks on a fresh database of ``kind``."""
+    from run import database
+
+    results: dict[str, Any] = {}
+    async with database(kind, tmp) as url:
+        app = await _app(url, tmp)
+        try:
+            results[f"rate_shopping.{kind}"] = await rate_shopping(app, orders)
+        finally:
+            await app.close()
+    return results
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default="postgresql")
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--shipments", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = asyncio.run(run(args.db, Path(tmp), orders=args.orders, shipments=args.shipments))
+    print(json.dumps(out, indent=2))
