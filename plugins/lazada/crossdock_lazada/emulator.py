@@ -423,14 +423,37 @@ class LazadaEmulator(Emulator):
             )
             order = self.orders[order_id]
             if status in ("packed", "shipped", "delivered"):
-                for item in order["_items"]:
-                    item["package_id"] = f"FP{self._next_id()}"
-                    item["tracking_code"] = f"LZ{seller.site}{self._next_id()}"
-                    item["shipment_provider"] = SITES[seller.site][4]
+                self._packed_before(order, status)
             if status == "pending" and len(order["_items"]) > 1 and rng.random() < 0.1:
                 order["_items"][-1]["status"] = "canceled"  # the buyer cancelled one unit
             made.append(order_id)
         return made
+
+    def _packed_before(self, order: dict[str, Any], status: str) -> None:
+        """A generated order the seller packed before the emulator started: its units are
+        in one package as one Pack call makes it (one ``package_id`` and tracking number
+        for the order's units; the fulfilment API reference, see the fulfilment section
+        below). The package is kept like one Pack made (live, with the trace Lazada would
+        have for it), so RTS, PrintAWB, Repack and the trace know it."""
+        site = self.sellers[order["_seller"]].site
+        package_id = f"FP{self._next_id()}"
+        number = f"LZ{site}{self._next_id()}"
+        provider = SITES[site][4]
+        for item in order["_items"]:
+            item.update(package_id=package_id, tracking_code=number, shipment_provider=provider)
+        steps = {
+            "packed": [],
+            "shipped": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP],
+            "delivered": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP, TrackingStatus.DELIVERED],
+        }[status]
+        start = (order["_updated"] - 3600 * len(steps)) * 1000
+        self.packages[package_id] = {
+            "order_id": order["order_id"],
+            "tracking": number,
+            "provider": provider,
+            "events": [(start + n * 3_600_000, *TRACE_CODES[s]) for n, s in enumerate(steps, 1)],
+            "live": True,
+        }
 
     # ------------------------------------------------------------------ the gateway
 
