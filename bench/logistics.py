@@ -30,7 +30,7 @@ from sqlalchemy import select
 from crossdock.db.models import Variant
 from crossdock.jobs.carrier import open_carrier
 from crossdock.money import Money
-from crossdock.providers import Address, ChannelOrder, ChannelOrderLine
+from crossdock.providers import Address, ChannelOrder, ChannelOrderLine, TrackingStatus
 from crossdock.services import catalog, connections, fulfilment, inventory, shipping
 from crossdock.services.orders import ingest_orders
 from crossdock.testing.emulator import Faults
@@ -293,6 +293,178 @@ async def rate_shopping(app: Any, orders: int) -> dict[str, Any]:
     }
 
 
+async def _shipped(app: Any, tenant: Any, account_id: int, numbers: list[str]) -> None:
+    """Shipped parcels with these tracking numbers, written in bulk (their orders too): the
+    sweep reads what any shipped shipment holds."""
+    from sqlalchemy import insert
+
+    from crossdock.db.models import Connection, Order, Shipment
+
+    now = datetime.now(UTC)
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        conn_id = await session.scalar(select(Connection.id).limit(1))
+        for start in range(0, len(numbers), 1000):
+            chunk = numbers[start : start + 1000]
+            order_ids = (
+                await session.scalars(
+                    insert(Order)
+                    .values(
+                        [
+                            {
+                                "tenant_id": tenant.id,
+                                "connection_id": conn_id,
+                                "external_id": f"T-{account_id}-{start + i}",
+                                "status": "shipped",
+                                "currency": "SGD",
+                                "total_amount": Decimal("39.90"),
+                                "shipping_address": {"country": "DE"},
+                                "destination_country": "DE",
+                                "placed_at": now - timedelta(days=2),
+                                "channel_updated_at": now,
+                                "raw": {},
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                            for i in range(len(chunk))
+                        ]
+                    )
+                    .returning(Order.id)
+                )
+            ).all()
+            await session.execute(
+                insert(Shipment).values(
+                    [
+                        {
+                            "tenant_id": tenant.id,
+                            "order_id": order_id,
+                            "status": "shipped",
+                            "carrier": "bench",
+                            "tracking_number": number,
+                            "carrier_account_id": account_id,
+                            "tracking_status": "pending",
+                            "shipped_at": now - timedelta(days=1),
+                            "confirmed_at": now,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for order_id, number in zip(order_ids, chunk, strict=True)
+                    ]
+                )
+            )
+
+
+async def tracking_sweep(app: Any, shipments: int) -> dict[str, Any]:
+    """See the module doc."""
+    from crossdock.jobs import JOBS
+    from crossdock.testing.carriers import sample_request
+    from crossdock.testing.emulator import serve
+
+    tenant, _, _ = await _floor_shop(app, 1)
+    ctx = app.job_context()
+    half = shipments // 2
+    served: dict[str, Served] = {}
+    accounts: dict[str, int] = {}
+    numbers: dict[str, list[str]] = {}
+    for name in ("dhl_express", "fedex"):
+        carrier = Served(app, name)
+        carrier.emulator.faults = Faults()  # labels are bought here first, with no latency
+        async with serve(carrier.emulator) as url:
+            async with app.db.write(tenant.id, slug=tenant.slug) as session:
+                row = await shipping.create_account(
+                    session,
+                    app.plugins,
+                    app.vault,
+                    carrier=name,
+                    name=name,
+                    credentials=carrier.account,
+                    base_url=url,
+                    settings={"timeout": 30},
+                    policy=app.http.policy,
+                )
+                accounts[name] = row.id
+            opened = await open_carrier(ctx, tenant.id, row.id, slug=tenant.slug)
+            assert opened is not None
+            rate = (await opened.provider.rates(opened.view, sample_request("bench-rate")))[0]
+            semaphore = asyncio.Semaphore(CONCURRENCY)
+
+            async def buy(
+                i: int, opened: Any = opened, service: str = rate.service, semaphore: Any = semaphore
+            ) -> str:
+                async with semaphore:
+                    label = await opened.provider.buy_label(
+                        opened.view, sample_request(f"bench-{i}"), service
+                    )
+                    return str(label.tracking_numbers[0])
+
+            numbers[name] = list(await asyncio.gather(*(buy(i) for i in range(half))))
+        for number in numbers[name]:  # handed over and on their way
+            carrier.emulator.scan(
+                number, TrackingStatus.PICKED_UP, None, datetime.now(UTC) - timedelta(hours=20)
+            )
+            carrier.emulator.scan(
+                number, TrackingStatus.IN_TRANSIT, None, datetime.now(UTC) - timedelta(hours=8)
+            )
+        carrier.emulator.faults = Faults(latency=LATENCY)
+        served[name] = carrier
+        await _shipped(app, tenant, row.id, numbers[name])
+    for name, carrier in served.items():  # the same account, now at the latency-bound process
+        carrier.__enter__()
+        async with app.db.write(tenant.id, slug=tenant.slug) as session:
+            await shipping.update_account(
+                session, app.vault, accounts[name], base_url=carrier.url, policy=app.http.policy
+            )
+    try:
+
+        async def sweep() -> tuple[float, float, dict[str, int]]:
+            cpu0, t0 = _cpu(), time.perf_counter()
+            results = await asyncio.gather(
+                *(JOBS["track_account"](ctx, tenant_id=tenant.id, account_id=a) for a in accounts.values())
+            )
+            totals: dict[str, int] = {}
+            for result in results:
+                for key, value in result.items():
+                    totals[key] = totals.get(key, 0) + value
+            return time.perf_counter() - t0, _cpu() - cpu0, totals
+
+        first_elapsed, first_cpu, first = await sweep()
+        again_elapsed, again_cpu, again = await sweep()  # nothing new since
+        # the floor: the same batched calls through the plugins alone
+        calls = []
+        for name, account_id in accounts.items():
+            opened = await open_carrier(ctx, tenant.id, account_id, slug=tenant.slug)
+            assert opened is not None
+            batch = max(1, int(getattr(opened.provider, "track_batch", 1)))
+            calls += [(opened, numbers[name][i : i + batch]) for i in range(0, half, batch)]
+        semaphore = asyncio.Semaphore(2)  # a track_account job makes one call at a time per account
+
+        async def raw(opened: Any, chunk: list[str]) -> None:
+            async with semaphore:
+                await opened.provider.track(opened.view, chunk)
+
+        f_cpu0, f0 = _cpu(), time.perf_counter()
+        await asyncio.gather(*(raw(o, c) for o, c in calls))
+        floor_elapsed, floor_cpu = time.perf_counter() - f0, _cpu() - f_cpu0
+    finally:
+        for carrier in served.values():
+            carrier.__exit__()
+    total = 2 * half
+    return {
+        "value": round(total / first_elapsed, 1),
+        "unit": "shipments/s",
+        "floor": round(total / floor_elapsed, 1),
+        "ratio": round(first_elapsed / floor_elapsed, 2),
+        "shipments": total,
+        "events_stored": first.get("added", 0),
+        "carrier_calls": first.get("calls", 0),
+        "latency_ms": LATENCY * 1000,
+        "cpu_ms_per_shipment": round(first_cpu * 1000 / total, 2),
+        "again_shipments_per_s": round(total / again_elapsed, 1),
+        "again_cpu_ms_per_shipment": round(again_cpu * 1000 / total, 2),
+        "again_events_stored": again.get("added", 0),
+        "floor_cpu_ms_per_shipment": round(floor_cpu * 1000 / total, 2),
+    }
+
+
 async def _app(url: str, tmp: Path) -> Any:
     from run import SECRET
 
@@ -323,7 +495,10 @@ async def run(kind: str, tmp: Path, *, orders: int = 1000, shipments: int = 10_0
     async with database(kind, tmp) as url:
         app = await _app(url, tmp)
         try:
-            results[f"rate_shopping.{kind}"] = await rate_shopping(app, orders)
+            if orders:
+                results[f"rate_shopping.{kind}"] = await rate_shopping(app, orders)
+            if shipments:
+                results[f"tracking_sweep.{kind}"] = await tracking_sweep(app, shipments)
         finally:
             await app.close()
     return results

@@ -133,6 +133,7 @@ def serve(host: str, port: int, demo: bool, workers: int, migrate: bool | None) 
         os.environ["CROSSDOCK_DEMO"] = "1"
         os.environ.setdefault("CROSSDOCK_SYNC_INTERVAL", "10")
         os.environ.setdefault("CROSSDOCK_PUSH_WINDOW", "1")
+        os.environ.setdefault("CROSSDOCK_TRACKING_INTERVAL", "10")  # parcels scanned every 15 s
     settings = Settings.from_env()
     if migrate is None:
         migrate = settings.is_sqlite

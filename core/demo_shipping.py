@@ -26,6 +26,7 @@ from crossdock.db.models import (
     AllocationStatus,
     CarrierAccount,
     Connection,
+    Conversation,
     ExceptionNoticeRule,
     Order,
     OrderStatus,
@@ -43,10 +44,11 @@ __all__ = ["Logistics", "start_logistics"]
 log = logging.getLogger(__name__)
 
 #: Seconds between two orders the demo's packer takes through shipping.
-PACK_SECONDS = 20.0
+PACK_SECONDS = 12.0
 #: Seconds between two scans of a parcel on its way.
-SCAN_SECONDS = 15.0
-#: Every this many parcels, one is held by customs on the way.
+SCAN_SECONDS = 10.0
+#: Every this many parcels, one is held by customs on the way (and every parcel of a buyer
+#: who wrote in, so the notice has a conversation to go to).
 CUSTOMS_EVERY = 3
 
 ADDRESSES = {
@@ -197,7 +199,7 @@ async def _packer(app: App, tenant_id: int, slug: str, found: Logistics) -> None
     for n in itertools.count(1):
         await asyncio.sleep(PACK_SECONDS)
         try:
-            shipment_ids = await _pack_one(app, tenant_id, slug)
+            shipment_ids = await _pack_one(app, tenant_id, slug, n)
             for shipment_id in shipment_ids:
                 await purchase(app.job_context(), tenant_id, slug, shipment_id)
                 async with app.unit_of_work(tenant_id, slug) as uow:
@@ -211,19 +213,22 @@ async def _packer(app: App, tenant_id: int, slug: str, found: Logistics) -> None
         except Exception:
             log.exception("demo packer failed")
         journeys = [j for j in journeys if not j.done()]
-        del n
 
 
-async def _pack_one(app: App, tenant_id: int, slug: str) -> list[int]:
-    """The oldest allocated order, packed per warehouse in one parcel of its units."""
+async def _pack_one(app: App, tenant_id: int, slug: str, turn: int) -> list[int]:
+    """The oldest allocated order, packed per warehouse in one parcel of its units; every
+    other turn one of a shop that ships with the seller's own carriers, when there is one."""
     async with app.unit_of_work(tenant_id, slug) as uow:
         session = uow.session
-        order = await session.scalar(
-            select(Order)
-            .where(Order.status == OrderStatus.ALLOCATED)
-            .order_by(Order.placed_at, Order.id)
-            .limit(1)
-        )
+        allocated = select(Order).where(Order.status == OrderStatus.ALLOCATED)
+        order = None
+        if turn % 2 == 0:
+            own = select(Connection.id).where(Connection.channel == "amazon")
+            order = await session.scalar(
+                allocated.where(Order.connection_id.in_(own)).order_by(Order.placed_at, Order.id).limit(1)
+            )
+        if order is None:
+            order = await session.scalar(allocated.order_by(Order.placed_at, Order.id).limit(1))
         if order is None:
             return []
         rows = (
@@ -256,6 +261,12 @@ async def _journey(app: App, tenant_id: int, slug: str, found: Logistics, shipme
                 .where(Shipment.id == shipment_id)
             )
         ).one_or_none()
+        wrote = await session.scalar(
+            select(Conversation.id)
+            .join(Shipment, Shipment.order_id == Conversation.order_id)
+            .where(Shipment.id == shipment_id)
+            .limit(1)
+        )
     if row is None or row[0] is None or row[1] not in found.emulators:
         return
     number, carrier = row
@@ -264,7 +275,7 @@ async def _journey(app: App, tenant_id: int, slug: str, found: Logistics, shipme
         (TrackingStatus.PICKED_UP, None),
         (TrackingStatus.IN_TRANSIT, None),
     ]
-    if n % CUSTOMS_EVERY == 0:
+    if wrote is not None or n % CUSTOMS_EVERY == 0:
         steps.append((TrackingStatus.ON_HOLD, TrackingReason.CUSTOMS_HOLD))
     else:
         steps += [(TrackingStatus.OUT_FOR_DELIVERY, None), (TrackingStatus.DELIVERED, None)]
