@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 REFUSED_PREFIX = "refused: "
 #: ... and its failure to quote at all (no answer, an error of its own).
 UNQUOTED_PREFIX = "no rates: "
+#: How many of the rule's choices a purchase tries when carriers refuse to sell the label.
+MAX_TRIES = 3
 #: A purchase still open after this long is resumed by the sweep.
 STALE_AFTER = timedelta(seconds=60)
 
@@ -265,28 +267,52 @@ async def purchase(
     if decision.chosen is None and not unquoted:
         raise _refusal(decision)
     if decision.chosen is not None:
-        chosen_account, chosen_service = decision.chosen.account_id, decision.chosen.rate.service
+        tries: list[tuple[int, str, shipping.Candidate | None]] = [
+            (c.account_id, c.rate.service, c) for c in decision.ranked[:MAX_TRIES]
+        ]
     else:  # the operator's own choice, which the carrier could not quote just now: bought as chosen
         assert account_id is not None
         assert service is not None
-        chosen_account, chosen_service = account_id, service
+        tries = [(account_id, service, None)]
         decision.note = "bought as the operator chose it: the carrier did not quote in time"
-    async with ctx.units(tenant_id, slug) as uow:
-        _, shipment = await lock_shipment(uow.session, shipment_id, field="shipmentId")
-        row = await uow.session.scalar(select(CarrierAccount).where(CarrierAccount.id == chosen_account))
-        assert row is not None
-        bought = await shipping.begin_purchase(
-            uow.session,
-            shipment,
-            row,
-            chosen_service,
-            shipping.request_to_json(ship.request),
-            decision.to_json(),
-        )
-        purchase_id = bought.id
-    outcome = await resume(ctx, tenant_id, slug, purchase_id, first=True)
-    outcome.decision = decision
-    return outcome
+    refusals: list[str] = []
+    for chosen_account, chosen_service, candidate in tries:
+        if candidate is not None:
+            decision.chosen = candidate
+        async with ctx.units(tenant_id, slug) as uow:
+            _, shipment = await lock_shipment(uow.session, shipment_id, field="shipmentId")
+            row = await uow.session.scalar(select(CarrierAccount).where(CarrierAccount.id == chosen_account))
+            assert row is not None
+            bought = await shipping.begin_purchase(
+                uow.session,
+                shipment,
+                row,
+                chosen_service,
+                shipping.request_to_json(ship.request),
+                decision.to_json(),
+            )
+            purchase_id = bought.id
+        try:
+            outcome = await resume(ctx, tenant_id, slug, purchase_id, first=True)
+        except UserError as exc:
+            if exc.code != "CARRIER_REFUSED" or candidate is None or account_id is not None:
+                raise
+            # refused when bought (an address detail, a limit its quote did not know): the
+            # rule's next choice is tried, and this one is kept among the rejected
+            refusals.append(exc.message)
+            decision.rejected.append(
+                shipping.Rejected(
+                    candidate.account_id,
+                    candidate.account_name,
+                    candidate.rate.carrier,
+                    candidate.rate.service,
+                    f"refused when bought: {exc.message}",
+                )
+            )
+            continue
+        outcome.decision = decision
+        return outcome
+    raise UserError("; ".join(refusals), field="shipmentId", code="CARRIER_REFUSED")
 
 
 async def resume(

@@ -666,6 +666,8 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     note: str = ""
+    #: the candidates best first, by the strategy (the next is tried when a carrier refuses)
+    ranked: list[Candidate] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         def candidate(c: Candidate) -> dict[str, Any]:
@@ -781,8 +783,8 @@ def choose(
                 )
                 continue
             key = (account_id, rate.service)
-            rank = allowed.index(rate.service) if rate.service in allowed else allowed.index(None)
-            order[key] = a_i * 1000 + rank
+            place = allowed.index(rate.service) if rate.service in allowed else allowed.index(None)
+            order[key] = a_i * 1000 + place
             decision.candidates.append(Candidate(account_id, name, rate, comparable.get(key)))
     if not decision.candidates:
         return decision
@@ -798,17 +800,16 @@ def choose(
             return utcnow().date().toordinal() + c.rate.transit_days
         return 10**7
 
-    if decision.strategy == RateStrategy.FASTEST:
-        best = min(
-            decision.candidates, key=lambda c: (arrival(c), price(c), order[(c.account_id, c.rate.service)])
-        )
-    elif decision.strategy == RateStrategy.PRIORITY:
-        best = min(decision.candidates, key=lambda c: order[(c.account_id, c.rate.service)])
-    else:
-        best = min(
-            decision.candidates, key=lambda c: (price(c), arrival(c), order[(c.account_id, c.rate.service)])
-        )
-    decision.chosen = best
+    def rank(c: Candidate) -> tuple[Any, ...]:
+        preference = order[(c.account_id, c.rate.service)]
+        if decision.strategy == RateStrategy.FASTEST:
+            return (arrival(c), price(c), preference)
+        if decision.strategy == RateStrategy.PRIORITY:
+            return (preference,)
+        return (price(c), arrival(c), preference)
+
+    decision.ranked = sorted(decision.candidates, key=rank)
+    decision.chosen = decision.ranked[0]
     return decision
 
 

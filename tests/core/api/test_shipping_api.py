@@ -360,3 +360,34 @@ async def test_documents_that_could_not_be_stored_are_fetched_again(
         [purchase] = await _purchases(shop)
         assert purchase.status == LabelStatus.PURCHASED
         assert dhl.labels_bought(purchase.reference) == 1
+
+
+async def test_a_refusal_when_bought_tries_the_rules_next_choice(api: Any, shop: Any, app: Any) -> None:
+    floor = await Floor(api, shop, app).setup()
+    async with carriers(app) as c:
+        dhl, dhl_url = c["dhl"]
+        ninja, ninja_url = c["ninja"]
+        dhl_account = await floor.account("dhl_express", "DHL", dhl_url, dict(dhl.open_account()))
+        card = {"services": [{"service": "standard", "currency": "SGD", "base": "3.50", "per_kg": "0.10"}]}
+        ninja_account = await floor.account("ninjavan", "Ninja", ninja_url, dict(ninja.open_account()), card)
+        await floor.rule(
+            "Singapore",
+            [{"carrierAccountId": ninja_account}, {"carrierAccountId": dhl_account}],
+            countries=["SG"],
+        )
+        bulky = await floor.packed(
+            "F-1", TAMPINES, grams=35_000
+        )  # Ninja Van's card is cheapest, but it carries 30 kg
+        bought = await floor.buy(bulky)
+        assert bought["userErrors"] == []
+        assert bought["decision"]["chosen"]["carrier"] == "dhl_express"
+        refused, done = await _purchases(shop)
+        assert (refused.carrier, refused.status) == ("ninjavan", LabelStatus.FAILED)
+        assert (done.carrier, done.status) == ("dhl_express", LabelStatus.PURCHASED)
+        assert ninja.labels_bought(refused.reference) == 0
+        assert dhl.labels_bought(done.reference) == 1
+        reasons = [
+            r["reason"]
+            for r in (await floor.order("F-1"))["shipments"][0]["labels"][-1]["decision"]["rejected"]
+        ]
+        assert any(r.startswith("refused when bought: Ninja Van: ") for r in reasons), reasons
