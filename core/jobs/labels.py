@@ -123,16 +123,22 @@ async def decide(
     ctx: JobContext,
     tenant_id: int,
     slug: str | None,
-    shipment_id: int,
+    shipment_id: int | None,
     *,
     account_id: int | None = None,
     service: str | None = None,
+    order: tuple[int, int] | None = None,
 ) -> tuple[shipping.Shipping, shipping.Decision]:
-    """The routing decision for a packed shipment (``account_id``/``service``: the
-    operator's own choice, rated and checked the same way)."""
+    """The routing decision for a packed shipment, or (``order``: order and warehouse ids)
+    for what an order has reserved in a warehouse before it is packed
+    (``account_id``/``service``: the operator's own choice, rated and checked the same way)."""
     async with ctx.units(tenant_id, slug) as uow:
         session = uow.session
-        ship = await shipping.shipment_request(session, shipment_id, reference=f"quote-{shipment_id}")
+        if shipment_id is not None:
+            ship = await shipping.shipment_request(session, shipment_id, reference=f"quote-{shipment_id}")
+        else:
+            assert order is not None
+            ship = await shipping.order_request(session, *order, reference=f"quote-o{order[0]}")
         accounts: list[tuple[int, str, list[str | None]]] = []
         decision: shipping.Decision
         rule_max_transit: int | None = None

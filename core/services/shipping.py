@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crossdock.db import utcnow
 from crossdock.db.models import (
     Allocation,
+    AllocationStatus,
     CarrierAccount,
     CarrierAccountStatus,
     Connection,
@@ -78,6 +79,7 @@ __all__ = [
     "label_of",
     "live_purchase",
     "marketplace_line",
+    "order_request",
     "record_failure",
     "record_label",
     "record_stored",
@@ -447,19 +449,76 @@ async def shipment_request(
     shipment = await session.scalar(select(Shipment).where(Shipment.id == shipment_id))
     if shipment is None:
         raise UserError("no such shipment", field="shipmentId", code="NOT_FOUND")
-    order = await session.scalar(select(Order).where(Order.id == shipment.order_id))
+    if shipment.warehouse_id is None:
+        raise UserError("the shipment has no warehouse to ship from", field="shipmentId", code="NO_ADDRESS")
+    return await _shipping(
+        session,
+        shipment.order_id,
+        shipment.warehouse_id,
+        Allocation.shipment_id == shipment.id,
+        shipment.id,
+        reference=reference,
+        incoterm=incoterm,
+    )
+
+
+async def order_request(
+    session: AsyncSession,
+    order_id: int,
+    warehouse_id: int,
+    *,
+    reference: str,
+    incoterm: Incoterm | None = None,
+) -> Shipping:
+    """The carrier's view of what an order has reserved in a warehouse, before it is packed
+    (one parcel of the units' weight): to rate an order."""
+    if not await session.scalar(
+        select(Allocation.id)
+        .where(
+            Allocation.order_id == order_id,
+            Allocation.warehouse_id == warehouse_id,
+            Allocation.status == AllocationStatus.RESERVED,
+        )
+        .limit(1)
+    ):
+        raise UserError(
+            "nothing of this order is waiting in that warehouse", field="warehouseId", code="INVALID_STATE"
+        )
+    return await _shipping(
+        session,
+        order_id,
+        warehouse_id,
+        (Allocation.order_id == order_id)
+        & (Allocation.warehouse_id == warehouse_id)
+        & (Allocation.status == AllocationStatus.RESERVED),
+        None,
+        reference=reference,
+        incoterm=incoterm,
+    )
+
+
+async def _shipping(
+    session: AsyncSession,
+    order_id: int,
+    warehouse_id: int,
+    units: Any,
+    shipment_id: int | None,
+    *,
+    reference: str,
+    incoterm: Incoterm | None,
+) -> Shipping:
+    order = await session.scalar(select(Order).where(Order.id == order_id))
     assert order is not None
     conn = await session.scalar(select(Connection).where(Connection.id == order.connection_id))
     assert conn is not None
-    warehouse = await session.scalar(select(Warehouse).where(Warehouse.id == shipment.warehouse_id))
-    if warehouse is None:
-        raise UserError("the shipment has no warehouse to ship from", field="shipmentId", code="NO_ADDRESS")
+    warehouse = await session.scalar(select(Warehouse).where(Warehouse.id == warehouse_id))
+    assert warehouse is not None
     rows = (
         await session.execute(
             select(OrderLine, Allocation.quantity, Variant)
             .join(Allocation, Allocation.order_line_id == OrderLine.id)
             .outerjoin(Variant, Variant.id == Allocation.variant_id)
-            .where(Allocation.shipment_id == shipment.id)
+            .where(units)
             .order_by(OrderLine.id)
         )
     ).all()
@@ -488,18 +547,19 @@ async def shipment_request(
                 ),
             )
         )
-    packages = (
-        await session.scalars(
-            select(ShipmentPackage)
-            .where(ShipmentPackage.shipment_id == shipment.id)
-            .order_by(ShipmentPackage.position)
-        )
-    ).all()
+    packages: Sequence[ShipmentPackage] = ()
+    if shipment_id is not None:
+        packages = (
+            await session.scalars(
+                select(ShipmentPackage)
+                .where(ShipmentPackage.shipment_id == shipment_id)
+                .order_by(ShipmentPackage.position)
+            )
+        ).all()
+    tag = shipment_id if shipment_id is not None else f"o{order_id}"
     if packages:
         parcels = [
-            Parcel(
-                p.weight_grams, p.length_mm, p.width_mm, p.height_mm, reference=f"{shipment.id}-{p.position}"
-            )
+            Parcel(p.weight_grams, p.length_mm, p.width_mm, p.height_mm, reference=f"{tag}-{p.position}")
             for p in packages
         ]
     elif units_weight > 0:
@@ -510,13 +570,13 @@ async def shipment_request(
                 first.length_mm if first is not None else None,
                 first.width_mm if first is not None else None,
                 first.height_mm if first is not None else None,
-                reference=f"{shipment.id}-1",
+                reference=f"{tag}-1",
             )
         ]
     else:
         raise UserError(
             "the shipment's weight is unknown: pack it with packages, or give its variants a weight",
-            field="shipmentId",
+            field="shipmentId" if shipment_id is not None else "orderId",
             code="NO_WEIGHT",
         )
     destination = _address(order.shipping_address, order.destination_country)

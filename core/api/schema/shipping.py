@@ -81,6 +81,24 @@ class Query:
         )
         return RoutingDecision.of(decision)
 
+    @strawberry.field(
+        extensions=requires("orders:read"),
+        description="Route and rate what an order has reserved in a warehouse, before it is packed "
+        "(one parcel of the units' weight): as `shipmentRates` does for a packed shipment.",
+    )
+    async def order_rates(
+        self, info: Info[Any, Any], order_id: strawberry.ID, warehouse_id: strawberry.ID
+    ) -> RoutingDecision:
+        st = state(info)
+        async with st.read() as session:
+            order = await resolve_id(session, order_id, m.Order, field="orderId")
+            warehouse = await resolve_id(session, warehouse_id, m.Warehouse, field="warehouseId")
+        p = st.principal
+        _, decision = await labels.decide(
+            st.app.job_context(), p.tenant_id, p.tenant_slug, None, order=(order, warehouse)
+        )
+        return RoutingDecision.of(decision)
+
 
 @strawberry.input(description="A carrier account: credentials are stored encrypted and never shown.")
 class CarrierAccountCreateInput:

@@ -391,3 +391,22 @@ async def test_a_refusal_when_bought_tries_the_rules_next_choice(api: Any, shop:
             for r in (await floor.order("F-1"))["shipments"][0]["labels"][-1]["decision"]["rejected"]
         ]
         assert any(r.startswith("refused when bought: Ninja Van: ") for r in reasons), reasons
+
+
+async def test_an_order_is_rated_before_it_is_packed(api: Any, shop: Any, app: Any) -> None:
+    floor = await Floor(api, shop, app).setup()
+    async with carriers(app) as c:
+        dhl, dhl_url = c["dhl"]
+        account = await floor.account("dhl_express", "DHL", dhl_url, dict(dhl.open_account()))
+        await floor.rule("Abroad", [{"carrierAccountId": account}], countries=["DE"])
+        await shop.ingest(shop.market.add_order("Q-1", address=BERLIN, total="59.80", buyer="buyer Q-1"))
+        order = await floor.order("Q-1")
+        query = "query($o: ID!, $w: ID!) { orderRates(orderId: $o, warehouseId: $w) { rule chosen { carrier service } candidates { service } } }"
+        before = (await floor.data(query, {"o": order["id"], "w": floor.warehouse}))["orderRates"]
+        assert before["rule"] == "Abroad"
+        assert before["chosen"]["carrier"] == "dhl_express"
+        payload = await floor.mutate(PACK, {"o": order["id"], "w": floor.warehouse, "g": 900})
+        after = (await floor.data(RATES, {"s": payload["shipment"]["id"]}))["shipmentRates"]
+        assert after["chosen"]["service"] == before["chosen"]["service"]  # the same parcel, 900 g
+        answer = (await api.raw(query, {"o": order["id"], "w": floor.warehouse}, key=floor.key)).json()
+        assert answer["errors"][0]["extensions"]["code"] == "INVALID_STATE"  # nothing left to pack there

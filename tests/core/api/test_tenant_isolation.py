@@ -226,6 +226,12 @@ POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
     "labelBatch": ("query($w: ID) { labelBatch(warehouseId: $w, format: PDF) { url } }", "w", "warehouse"),
     "priceBreakdowns": ("query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }", "v", "variant"),
     "shipmentRates": ("query($s: ID!) { shipmentRates(shipmentId: $s) { rule } }", "s", "shipment"),
+    "orderRates": (
+        # the order is resolved first: a warehouse of its own tenant is never reached
+        'query($o: ID!) { orderRates(orderId: $o, warehouseId: "V2FyZWhvdXNlOjE") { rule } }',
+        "o",
+        "order",
+    ),
     "promotionQuote": (
         "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }",
         "l",
@@ -274,6 +280,7 @@ ARG_PATHS = {
     "labelBatch": "warehouseId",
     "priceBreakdowns": "variantId",
     "shipmentRates": "shipmentId",
+    "orderRates": "orderId",
     "promotionQuote": "lines.0.listingId",
     "variants": "filter.productId",
     "stockLevels": "filter.variantId",
@@ -294,6 +301,7 @@ SAME_AS_CHECKED = {
     ("labelBatch", "shipmentIds.0"),
     # resolved by the same resolve_id before anything is asked of a carrier
     ("shipmentRates", "carrierAccountId"),
+    ("orderRates", "warehouseId"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}
