@@ -425,8 +425,10 @@ class ShopeeEmulator(Emulator):
                 update_time=int(now - rng.randint(60, 3 * 86400)),
                 fulfilled_by_shopee=rng.random() < 0.1,
                 buyer=f"buyer{rng.randint(1, 10**6)}",
+                # the drop-off point that asks for the sender's real name is left out: a
+                # connection ships on it only once the seller set ``sender_real_name``
                 logistics_channel_id=logistics.choices(
-                    [INTEGRATED, PICKUP_ONLY, DROPOFF_ONLY, NON_INTEGRATED], [55, 15, 10, 20]
+                    [INTEGRATED, PICKUP_ONLY, NON_INTEGRATED], [60, 20, 20]
                 )[0],
             )
             order_sn = f"{shop_id}{i:08d}"

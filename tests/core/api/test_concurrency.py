@@ -391,6 +391,9 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "routingRuleDelete": "deleting a deleted rule is NOT_FOUND, nothing else changes",
     "variantShippingSet": "last write wins",
     "warehouseAddressSet": "last write wins",
+    "exceptionNoticeRuleSet": "replaces the rule: last write wins",
+    "exceptionNoticeRuleDelete": "deleting a deleted rule is NOT_FOUND, nothing else changes",
+    "shipmentExceptionResolve": "resolving a resolved exception is a no-op",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",

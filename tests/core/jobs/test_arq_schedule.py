@@ -21,4 +21,5 @@ def test_worker_settings_cover_every_job_and_schedule() -> None:
     assert set(crons) == {f"cron:{p.name}" for p in PERIODIC}
     assert crons["cron:schedule_syncs"].second == {0, 20, 40}
     hourly = worker_settings(dataclasses.replace(settings, sync_interval_seconds=900))
-    assert hourly["cron_jobs"][0].minute == {0, 15, 30, 45}
+    [syncs] = [c for c in hourly["cron_jobs"] if c.name == "cron:schedule_syncs"]
+    assert syncs.minute == {0, 15, 30, 45}
