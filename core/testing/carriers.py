@@ -422,7 +422,7 @@ class CarrierConformance:
         faults = Faults(
             lost_answer=0.3, server_error=0.1, throttle=0.05, retry_after=0.05, timeout_seconds=1.5, seed=7
         )
-        references = [f"conf-lost-{i}" for i in range(8)]
+        references = [f"conf-lost-{i}" for i in range(5)]
         async with self.served(Faults()) as (self.emulator, account):
             requests = [self.request(self.emulator, account, ref) for ref in references]
             service = await self._service(provider, account, requests[0])
