@@ -261,7 +261,13 @@ async def purchase(
     async with ctx.db.tenant(tenant_id, slug) as session:
         open_one = await shipping.live_purchase(session, shipment_id)
         if open_one is not None and open_one.status == LabelStatus.PURCHASING:
-            purchase_id = open_one.id
+            if open_one.updated_at > utcnow() - STALE_AFTER:
+                # another request (or job) is asking the carrier right now: asking again in
+                # parallel could buy a second label before the first is known
+                raise UserError(
+                    "the shipment's label is being bought right now", field="shipmentId", code="LABEL_EXISTS"
+                )
+            purchase_id: int | None = open_one.id
         else:
             purchase_id = None
     if purchase_id is not None:
