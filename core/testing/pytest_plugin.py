@@ -25,7 +25,20 @@ from crossdock.testing.kit import (
 )
 
 PG_ADMIN_URL = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
+
+
+def _redis_url() -> str:
+    """db 9 (or ``CROSSDOCK_TEST_REDIS``'s); under pytest-xdist each worker takes the next
+    database up (gw0 the base, gw1 base + 1, ...), so two workers never flush each other's."""
+    base = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return base
+    root, _, db = base.rpartition("/")
+    return f"{root}/{int(db or 0) + int(worker[2:])}"
+
+
+REDIS_URL = _redis_url()
 __all__ = ["PG_ADMIN_URL", "REDIS_URL", "TEST_SECRET"]
 
 
