@@ -20,8 +20,18 @@ PORT    ?= 8000
 demo: setup
 	$(VENV)/bin/crossdock serve --demo --port $(PORT)
 
+# Two pytest-xdist workers when the second PostgreSQL cluster of .ci/services answers on
+# 5433 (each worker needs a cluster of its own: see CROSSDOCK_TEST_POSTGRES in
+# crossdock.testing.pytest_plugin); one process otherwise.
+PG_MAIN  ?= postgresql://postgres@127.0.0.1:5432/test
+PG_XDIST ?= postgresql://postgres@127.0.0.1:5433/postgres
 test: setup
-	$(VENV)/bin/pytest
+	@if pg_isready -h 127.0.0.1 -p 5433 -q 2>/dev/null; then \
+	  echo "pytest on two workers (PostgreSQL 5432 and 5433)"; \
+	  CROSSDOCK_TEST_POSTGRES="$(PG_MAIN),$(PG_XDIST)" $(VENV)/bin/pytest -n 2 --dist loadfile; \
+	else \
+	  $(VENV)/bin/pytest; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check core plugins tests migrations bench

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -73,7 +74,9 @@ def _run(fn: Callable[[App], Awaitable[T]], *, migrate: bool = True) -> T:
     """Build the app, optionally migrate, run ``fn``, and turn our errors into exit code 1."""
 
     async def go() -> T:
-        app = App.build(Settings.from_env())
+        settings = Settings.from_env()
+        _check_sqlite_folder(settings.database_url)
+        app = App.build(settings)
         try:
             if migrate:
                 from crossdock.db.migrate import upgrade
@@ -89,6 +92,24 @@ def _run(fn: Callable[[App], Awaitable[T]], *, migrate: bool = True) -> T:
         raise click.ClickException(exc.message) from None
     except (OSError, DBAPIError) as exc:
         raise click.ClickException(_database_problem(exc)) from None
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A SQLite file in a folder that does not exist is refused before a driver thread opens
+    it (aiosqlite's thread can outlive the event loop it answers to and print a traceback)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # a malformed URL: the driver says what is wrong with it
+        return
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    folder = Path(parsed.database).expanduser().parent
+    if not folder.is_dir():
+        raise click.ClickException(
+            f"cannot use the database {url}: unable to open database file (no folder {folder})"
+        )
 
 
 def _database_problem(exc: BaseException) -> str:

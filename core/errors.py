@@ -20,6 +20,7 @@ __all__ = [
     "COMMON_CODES",
     "DOMAIN_CODES",
     "AccountErrorCode",
+    "CaseErrorCode",
     "CatalogErrorCode",
     "ChannelError",
     "ChannelErrorCode",
@@ -112,6 +113,13 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "OVER_REFUND": "refunds would exceed what the order was paid",
         "CURRENCY_MISMATCH": "an amount in another currency than the order's",
         "INSUFFICIENT_STOCK": "fewer units than asked for",
+        "CHANNEL_REFUSED": "the channel refused (its message says why); nothing was changed here",
+        "CHANNEL_UNAVAILABLE": "the channel did not answer; nothing was changed here: try again",
+    },
+    "Case": {
+        "ACTION_NOT_ALLOWED": "the channel does not take this answer to the case now",
+        "RESPONSE_PENDING": "an answer to the case is still being sent to the channel",
+        "CURRENCY_MISMATCH": "an amount in another currency than the case's",
     },
     "Pricing": {
         "NO_COST": "the variant has no cost to price from",
@@ -171,6 +179,7 @@ MessagingErrorCode = _domain_enum("Messaging")
 AccountErrorCode = _domain_enum("Account")
 ShippingErrorCode = _domain_enum("Shipping")
 TrackingErrorCode = _domain_enum("Tracking")
+CaseErrorCode = _domain_enum("Case")
 
 
 class CrossdockError(Exception):

@@ -139,6 +139,10 @@ class MarketplaceCapability(StrEnum):
     NOTIFICATIONS = "notifications"
     SETTLEMENTS = "settlements.read"
     CREDENTIALS_REFRESH = "credentials.refresh"
+    #: buyers' cancellation, return and refund requests, pulled like orders
+    CASES_SYNC = "cases.sync"
+    #: the seller's answer to one of them (accept, reject, partial refund, dispute)
+    CASES_RESPOND = "cases.respond"
 
 
 class PaymentCapability(StrEnum):
@@ -181,6 +185,8 @@ MARKETPLACE_OPERATIONS: Mapping[str, str] = {
     MarketplaceCapability.NOTIFICATIONS: "notification_source",
     MarketplaceCapability.SETTLEMENTS: "fetch_settlements",
     MarketplaceCapability.CREDENTIALS_REFRESH: "refresh_credentials",
+    MarketplaceCapability.CASES_SYNC: "fetch_cases",
+    MarketplaceCapability.CASES_RESPOND: "respond_to_case",
 }
 
 
@@ -483,6 +489,118 @@ class SettlementPage:
     next_page_token: str | None = None
 
 
+class CancelReason(StrEnum):
+    """Why the seller cancels an order on its channel; each marketplace plugin maps these to
+    its own reason codes (and refuses the ones its channel does not take)."""
+
+    OUT_OF_STOCK = "out_of_stock"  #: the seller cannot supply the goods
+    BUYER_REQUEST = "buyer_request"  #: the buyer asked (outside a cancellation case)
+    UNDELIVERABLE_ADDRESS = "undeliverable_address"  #: the address cannot be served
+    PRICING_ERROR = "pricing_error"  #: the listing was priced wrongly
+    OTHER = "other"
+
+
+class CaseKind(StrEnum):
+    """What a buyer asks for after placing an order."""
+
+    CANCELLATION = "cancellation"  #: cancel before it ships
+    RETURN_REFUND = "return_refund"  #: send the goods back for a refund
+    REFUND_ONLY = "refund_only"  #: a refund without sending anything back
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands, normalised over the channels' own statuses (kept beside it as
+    ``channel_status``). ``OPEN`` waits for the seller until ``respond_by``."""
+
+    OPEN = "open"  #: waiting for the seller's decision
+    NEGOTIATING = "negotiating"  #: a partial refund is offered and not yet taken
+    ACCEPTED = "accepted"  #: the seller agreed; a return is on its way back or due
+    RETURN_SHIPPED = "return_shipped"  #: the buyer has sent the goods back
+    DISPUTED = "disputed"  #: the platform is judging
+    REJECTED = "rejected"  #: the seller (or the platform) refused
+    REFUNDED = "refunded"  #: the buyer has been refunded
+    CANCELLED = "cancelled"  #: the buyer withdrew the request
+    CLOSED = "closed"  #: ended any other way
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL_CASE_STATUSES
+
+
+_FINAL_CASE_STATUSES = frozenset(
+    {CaseStatus.REJECTED, CaseStatus.REFUNDED, CaseStatus.CANCELLED, CaseStatus.CLOSED}
+)
+
+
+class CaseAction(StrEnum):
+    """What the seller may answer to a case (a channel allows a subset at each moment)."""
+
+    ACCEPT = "accept"  #: cancel as asked, or take the return / refund as asked
+    REJECT = "reject"  #: refuse, with a reason
+    OFFER_PARTIAL_REFUND = "offer_partial_refund"  #: offer less than asked, buyer keeps the goods
+    DISPUTE = "dispute"  #: ask the platform to judge
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    """One order line a case is about; ``order_line_external_id`` as in
+    :class:`ChannelOrderLine` (``sku`` when the channel names only the SKU)."""
+
+    quantity: int
+    order_line_external_id: str | None = None
+    sku: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelCase:
+    """A buyer's cancellation, return or refund request as its channel holds it.
+
+    ``actions`` are the answers the channel accepts now (empty once the case is final or
+    out of the seller's hands); ``respond_by`` is the seller's deadline, after which the
+    channel usually decides for the buyer. ``photos`` are links to the buyer's evidence.
+    """
+
+    external_id: str
+    order_external_id: str
+    kind: CaseKind
+    status: CaseStatus
+    channel_status: str
+    opened_at: datetime
+    updated_at: datetime
+    reason: str = ""
+    buyer_comment: str | None = None
+    photos: Sequence[str] = ()
+    lines: Sequence[CaseLine] = ()
+    refund_amount: Money | None = None
+    respond_by: datetime | None = None
+    actions: frozenset[CaseAction] = frozenset()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of cases, least recently updated first."""
+
+    cases: Sequence[ChannelCase]
+    next_page_token: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseResponse:
+    """The seller's answer to push. ``reason`` is required to reject or dispute;
+    ``amount`` (in the order's currency) to offer a partial refund. ``reference`` is stable
+    per answer, so a retried push is recognised where the channel can."""
+
+    case_external_id: str
+    order_external_id: str
+    kind: CaseKind
+    action: CaseAction
+    reference: str
+    reason: str | None = None
+    amount: Money | None = None
+    comment: str | None = None
+
+
 @dataclass(frozen=True)
 class ShipmentConfirmation:
     """A shipment to confirm to the channel. ``tracking_number`` is the seller's carrier's;
@@ -747,6 +865,7 @@ class HoldReason(StrEnum):
     SANCTIONED_DESTINATION = "sanctioned_destination"  #: the destination is under sanctions
     PLUGIN_ERROR = "plugin_error"  #: a plugin could not check the order
     MANUAL = "manual"  #: held by an operator
+    CANCELLATION_REQUESTED = "cancellation_requested"  #: the buyer asked to cancel; answer first
 
 
 class ListingIssueReason(StrEnum):
@@ -1135,7 +1254,13 @@ class MarketplaceProvider(Protocol):
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder: ...
 
-    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None: ...
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None: ...
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage: ...
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase: ...
 
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
@@ -1277,8 +1402,16 @@ class MarketplaceBase(_Base):
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         raise self._unsupported("fetch_order")
 
-    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: str) -> None:
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
         raise self._unsupported("cancel_order")
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        raise self._unsupported("fetch_cases")
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        raise self._unsupported("respond_to_case")
 
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation

@@ -8,6 +8,7 @@ carrier tracking poll and exception notices, and
 
 from __future__ import annotations
 
+from crossdock.jobs import cases as cases  # registers the after-sales jobs
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions

@@ -1,4 +1,4 @@
-"""The sync engine: pulling orders, buyer messages and payouts from each connection, one
+"""The sync engine: pulling orders, buyer messages, payouts and after-sales cases from each connection, one
 committed page at a time, from a cursor that survives a killed worker.
 
 :func:`schedule_syncs` queues one sync per active connection and resource each interval;
@@ -26,7 +26,8 @@ from crossdock.errors import ChannelError
 from crossdock.jobs.channel import Channel, open_channel, tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
-from crossdock.providers import MarketplaceCapability, MessagePage, OrderPage, SettlementPage
+from crossdock.providers import CasePage, MarketplaceCapability, MessagePage, OrderPage, SettlementPage
+from crossdock.services.cases import ingest_cases
 from crossdock.services.connections import record_channel_error
 from crossdock.services.messaging import ingest_messages
 from crossdock.services.orders import ingest_orders
@@ -39,6 +40,7 @@ __all__ = [
     "OVERLAP",
     "SYNCED",
     "schedule_syncs",
+    "sync_cases",
     "sync_messages",
     "sync_orders",
     "sync_settlements",
@@ -58,6 +60,7 @@ SYNCED: dict[str, MarketplaceCapability] = {
     "orders": MarketplaceCapability.ORDERS_SYNC,
     "messages": MarketplaceCapability.MESSAGES_READ,
     "settlements": MarketplaceCapability.SETTLEMENTS,
+    "cases": MarketplaceCapability.CASES_SYNC,
 }
 
 #: Stores one page in the page's transaction; returns counts to add to the run's totals.
@@ -132,6 +135,16 @@ async def sync_settlements(ctx: JobContext, *, tenant_id: int, connection_id: in
         return await ingest_settlements(uow.session, conn, page.settlements)
 
     return await _sync(ctx, tenant_id, connection_id, "settlements", "fetch_settlements", store)
+
+
+@register
+async def sync_cases(ctx: JobContext, *, tenant_id: int, connection_id: int) -> dict[str, Any]:
+    """Pull buyers' cancellation, return and refund requests updated since the cursor."""
+
+    async def store(uow: UnitOfWork, conn: Connection, page: CasePage) -> dict[str, int]:
+        return (await ingest_cases(uow, conn, page)).counts()
+
+    return await _sync(ctx, tenant_id, connection_id, "cases", "fetch_cases", store)
 
 
 async def _sync(

@@ -51,6 +51,7 @@ __all__ = [
     "PickLine",
     "cancel_order",
     "carrier_code",
+    "check_cancellable",
     "confirmation_for",
     "mark_delivered",
     "pack_shipment",
@@ -324,15 +325,20 @@ async def release_allocations(uow: UnitOfWork, order: Order, reason: str) -> int
     return released
 
 
+def check_cancellable(status: str) -> None:
+    """An order that has left cannot be cancelled (its buyer returns it instead)."""
+    if status in GONE:
+        raise UserError(
+            f"the order is {status}: receive a return instead", field="id", code="ALREADY_SHIPPED"
+        )
+
+
 async def cancel_order(uow: UnitOfWork, order_id: int, reason: str, *, by_channel: bool = False) -> Order:
     session = uow.session
     order = await lock(session, Order, order_id)
     if order.status == OrderStatus.CANCELLED:
         return order
-    if order.status in GONE:
-        raise UserError(
-            f"the order is {order.status}: receive a return instead", field="id", code="ALREADY_SHIPPED"
-        )
+    check_cancellable(order.status)
     await release_allocations(uow, order, "cancelled")
     now = utcnow()
     for hold in (

@@ -24,18 +24,34 @@ from crossdock.testing.kit import (
     make_tenant,
 )
 
-PG_ADMIN_URL = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+def _worker() -> int:
+    """This pytest-xdist worker's number (0 outside xdist)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+def _pg_admin_url() -> str:
+    """``CROSSDOCK_TEST_POSTGRES``: one admin URL, or several separated by commas, one per
+    xdist worker (worker n takes the n-th, wrapping round). Each worker should have a
+    cluster of its own: a transaction open anywhere in a cluster holds back the event
+    horizon (``pg_snapshot_xmin``) of every database in it, so a worker's long transaction
+    would delay the events another worker's test is waiting for."""
+    urls = os.environ.get("CROSSDOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test").split(",")
+    return urls[_worker() % len(urls)].strip()
+
+
+PG_ADMIN_URL = _pg_admin_url()
 
 
 def _redis_url() -> str:
     """db 9 (or ``CROSSDOCK_TEST_REDIS``'s); under pytest-xdist each worker takes the next
     database up (gw0 the base, gw1 base + 1, ...), so two workers never flush each other's."""
     base = os.environ.get("CROSSDOCK_TEST_REDIS", "redis://127.0.0.1:6379/9")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker.startswith("gw"):
+    if not _worker():
         return base
     root, _, db = base.rpartition("/")
-    return f"{root}/{int(db or 0) + int(worker[2:])}"
+    return f"{root}/{int(db or 0) + _worker()}"
 
 
 REDIS_URL = _redis_url()
@@ -70,10 +86,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def _pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
+    from urllib.parse import urlsplit
+
     import asyncpg
 
-    if not _port_open("127.0.0.1", 5432):
-        _unavailable("PostgreSQL on 127.0.0.1:5432", "connection refused")
+    where = urlsplit(PG_ADMIN_URL)
+    host, port = where.hostname or "127.0.0.1", where.port or 5432
+    if not _port_open(host, port):
+        _unavailable(f"PostgreSQL on {host}:{port}", "connection refused")
     name = f"crossdock_test_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:

@@ -14,6 +14,14 @@ import pytest
 
 from crossdock import (
     Address,
+    CancelReason,
+    CaseAction,
+    CaseKind,
+    CaseLine,
+    CasePage,
+    CaseResponse,
+    CaseStatus,
+    ChannelCase,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
@@ -83,6 +91,9 @@ class TestMarket(MarketplaceBase):
             MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.ORDERS_GET,
             MarketplaceCapability.NOTIFICATIONS,
+            MarketplaceCapability.ORDERS_CANCEL,
+            MarketplaceCapability.CASES_SYNC,
+            MarketplaceCapability.CASES_RESPOND,
         }
     )
 
@@ -101,6 +112,11 @@ class TestMarket(MarketplaceBase):
         self.send_failures: list[ChannelError] = []
         self.send_returns_id = True
         self.queue: Queue | None = None  # a connection's notification queue, once configured
+        self.cancelled: list[tuple[str, CancelReason]] = []  # (order, reason) per accepted cancel
+        self.cancel_failures: list[ChannelError] = []
+        self.cases: dict[str, ChannelCase] = {}
+        self.responses: list[CaseResponse] = []  # every answer the channel took
+        self.respond_failures: list[ChannelError] = []
 
     def sites(self) -> Sequence[Site]:
         return [Site("SG", "SG", "SGD"), Site("MY", "MY", "MYR")]
@@ -224,6 +240,126 @@ class TestMarket(MarketplaceBase):
             )
         )
         return external_id if self.send_returns_id else None
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
+        if self.cancel_failures:
+            raise self.cancel_failures.pop(0)
+        [order] = [o for o in self.orders if o.external_id == external_id] or [None]
+        if order is None:
+            raise ChannelError(f"no order {external_id}", code="NOT_FOUND")
+        if order.status == "shipped":
+            raise ChannelError("the order has shipped and can no longer be cancelled", code="INVALID_STATE")
+        self.cancelled.append((external_id, reason))
+        self.set_order_status(external_id, "cancelled")
+
+    def set_order_status(self, external_id: str, status: str) -> None:
+        from dataclasses import replace
+
+        self.orders = [
+            replace(o, status=status, channel_status=status.upper(), updated_at=datetime.now(UTC))
+            if o.external_id == external_id
+            else o
+            for o in self.orders
+        ]
+
+    def buyer_asks(
+        self,
+        case_id: str,
+        order: str,
+        kind: CaseKind,
+        *,
+        refund: str | None = None,
+        reason: str = "changed my mind",
+        respond_within: timedelta = timedelta(days=2),
+        actions: frozenset[CaseAction] | None = None,
+        lines: tuple[CaseLine, ...] = (),
+    ) -> ChannelCase:
+        """A buyer opens a case, as the channel then lists it."""
+        now = datetime.now(UTC)
+        case = ChannelCase(
+            external_id=case_id,
+            order_external_id=order,
+            kind=kind,
+            status=CaseStatus.OPEN,
+            channel_status="REQUESTED",
+            opened_at=now,
+            updated_at=now,
+            reason=reason,
+            buyer_comment="please",
+            photos=("https://img.example.com/1.jpg", "javascript:alert(1)"),
+            lines=lines,
+            refund_amount=Money.of(refund, "SGD") if refund else None,
+            respond_by=now + respond_within,
+            actions=actions
+            if actions is not None
+            else (
+                frozenset({CaseAction.ACCEPT, CaseAction.REJECT})
+                if kind == CaseKind.CANCELLATION
+                else frozenset(CaseAction)
+            ),
+        )
+        self.cases[case_id] = case
+        return case
+
+    def case_moves(
+        self, case_id: str, status: CaseStatus, channel_status: str, **changes: Any
+    ) -> ChannelCase:
+        """The channel changes a case (the buyer or the platform acted)."""
+        from dataclasses import replace
+
+        case = self.cases[case_id]
+        final = status in (CaseStatus.REJECTED, CaseStatus.REFUNDED, CaseStatus.CANCELLED, CaseStatus.CLOSED)
+        moved = replace(
+            case,
+            status=status,
+            channel_status=channel_status,
+            updated_at=max(datetime.now(UTC), case.updated_at + timedelta(microseconds=1)),
+            actions=frozenset() if final else changes.pop("actions", case.actions),
+            **changes,
+        )
+        self.cases[case_id] = moved
+        return moved
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        matching = sorted(
+            (c for c in self.cases.values() if c.updated_at >= updated_since), key=lambda c: c.updated_at
+        )
+        start = int(page_token or 0)
+        more = start + self.page_size < len(matching)
+        return CasePage(
+            cases=matching[start : start + self.page_size],
+            next_page_token=str(start + self.page_size) if more else None,
+        )
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        if self.respond_failures:
+            raise self.respond_failures.pop(0)
+        case = self.cases.get(response.case_external_id)
+        if case is None:
+            raise ChannelError(f"no case {response.case_external_id}", code="NOT_FOUND")
+        if response.action not in case.actions:
+            raise ChannelError(f"the case does not take {response.action} now", code="INVALID_STATE")
+        self.responses.append(response)
+        if response.action == CaseAction.ACCEPT:
+            if case.kind == CaseKind.CANCELLATION:
+                self.set_order_status(case.order_external_id, "cancelled")
+                return self.case_moves(
+                    case.external_id, CaseStatus.ACCEPTED, "CANCELLED", actions=frozenset()
+                )
+            if case.kind == CaseKind.REFUND_ONLY:
+                return self.case_moves(case.external_id, CaseStatus.REFUNDED, "REFUND_PAID")
+            return self.case_moves(
+                case.external_id, CaseStatus.ACCEPTED, "AWAITING_RETURN", actions=frozenset()
+            )
+        if response.action == CaseAction.REJECT:
+            return self.case_moves(case.external_id, CaseStatus.REJECTED, "SELLER_REJECTED")
+        if response.action == CaseAction.DISPUTE:
+            return self.case_moves(case.external_id, CaseStatus.DISPUTED, "JUDGING", actions=frozenset())
+        return self.case_moves(
+            case.external_id, CaseStatus.NEGOTIATING, "OFFER_SENT", actions=frozenset({CaseAction.DISPUTE})
+        )
 
     def pushed_quantities(self, connection_id: int) -> dict[str, int]:
         """The last quantity pushed for each channel SKU of a connection."""

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import (
+    cases,
     catalog,
     channels,
     events,
@@ -46,6 +47,7 @@ Query = merge_types(
         shipment_documents.Query,
         messaging.Query,
         tracking.Query,
+        cases.Query,
         pricing.Query,
         shipping.Query,
         events.Query,
@@ -63,6 +65,7 @@ Mutation = merge_types(
         orders.Mutation,
         messaging.Mutation,
         tracking.Mutation,
+        cases.Mutation,
         pricing.Mutation,
         shipping.Mutation,
     ),
@@ -80,6 +83,7 @@ class Schema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
+        case_types,
         catalog_types,
         channel_types,
         document_types,
@@ -112,6 +116,7 @@ def build_schema() -> strawberry.Schema:
         messaging_types.CannedReply,
         tracking_types.ShipmentException,
         tracking_types.ExceptionNoticeRule,
+        case_types.AfterSalesCase,
         pricing.Promotion,
         pricing.Settlement,
         shipping_types.CarrierAccount,

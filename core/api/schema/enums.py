@@ -16,7 +16,11 @@ import strawberry
 from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
+    CancelReason,
     CarrierCapability,
+    CaseAction,
+    CaseKind,
+    CaseStatus,
     DocumentFormat,
     DocumentKind,
     HoldReason,
@@ -100,6 +104,12 @@ _register(ItemFlag)
 _register(m.RateStrategy)
 _register(m.LabelStatus)
 _register(m.CarrierAccountStatus)
+_register(CancelReason)
+_register(CaseKind)
+_register(CaseStatus)
+_register(CaseAction)
+_register(m.ResponseStatus, "CaseResponseStatus")
+_register(m.ChannelCancel, "ChannelCancelOutcome")
 _register(Scope)
 _register(errors.ErrorCode)
 
@@ -114,6 +124,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Account": errors.AccountErrorCode,
     "Shipping": errors.ShippingErrorCode,
     "Tracking": errors.TrackingErrorCode,
+    "Case": errors.CaseErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

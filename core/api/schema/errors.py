@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -33,6 +33,7 @@ from crossdock.services import idempotency
 __all__ = [
     "IDEMPOTENCY",
     "USER_ERROR_TYPES",
+    "CaseUserError",
     "CatalogUserError",
     "ChannelUserError",
     "ErrorCodes",
@@ -70,7 +71,7 @@ class UserErrorType:
     message: str
 
     @classmethod
-    def from_error(cls, error: UserError) -> UserErrorType:
+    def from_error(cls, error: UserError) -> Self:
         codes = ERROR_CODE_ENUMS[cls.DOMAIN]
         try:
             code = codes(error.code)
@@ -135,6 +136,12 @@ class TrackingUserError(UserErrorType):
     DOMAIN = "Tracking"
 
 
+@strawberry.type(description="A refused answer to an after-sales case.")
+class CaseUserError(UserErrorType):
+    code: str = _code("Case")
+    DOMAIN = "Case"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -145,6 +152,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     MessagingUserError,
     ShippingUserError,
     TrackingUserError,
+    CaseUserError,
 )
 
 

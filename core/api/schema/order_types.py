@@ -35,6 +35,7 @@ from crossdock.db import models as m
 from crossdock.providers import HoldReason, TaxCollector, TaxScheme
 
 if TYPE_CHECKING:
+    from crossdock.api.schema.case_types import AfterSalesCase
     from crossdock.api.schema.shipping_types import LabelPurchase, ShipmentPackage
 
 __all__ = [
@@ -173,6 +174,15 @@ class Order(Node):
             self.pk,
             lambda rows: [OrderReturn.from_row(r) for r in rows],
         )
+
+    @strawberry.field(description="The buyer's cancellation, return and refund requests, oldest first.")
+    async def cases(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[AfterSalesCase, strawberry.lazy("crossdock.api.schema.case_types")]]:
+        from crossdock.api.schema.case_types import AfterSalesCase
+
+        rows = await children(state(info), m.AfterSalesCase, "order_id").load(self.pk)
+        return [AfterSalesCase.from_row(r) for r in rows]
 
     @strawberry.field(graphql_type=list["Refund"])
     def refunds(self, info: Info[Any, Any]) -> Resolved[list[Refund]]:

@@ -19,7 +19,9 @@ from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, S
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
-from crossdock.providers import HoldReason, Parcel
+from crossdock.errors import ChannelError, UserError
+from crossdock.jobs.cases import cancel_on_channel
+from crossdock.providers import CancelReason, HoldReason, Parcel
 from crossdock.services import aftersales, allocation, fulfilment, sla
 from crossdock.services.allocation import allocate_order
 
@@ -204,7 +206,10 @@ class OrderAllocatePayload(OrderPayload):
 
 @strawberry.type
 class OrderCancelPayload(OrderPayload):
-    pass
+    channel: m.ChannelCancel | None = strawberry.field(
+        default=None,
+        description="What the channel said (none when not asked, or the order was cancelled already).",
+    )
 
 
 @strawberry.type
@@ -266,7 +271,14 @@ class OrderReleaseHoldInput:
 @strawberry.input
 class OrderCancelInput:
     id: strawberry.ID
-    reason: str
+    reason: str = strawberry.field(description="Kept in the order's history.")
+    cancel_reason: CancelReason = strawberry.field(
+        default=CancelReason.OTHER, description="The reason the channel is given (each maps it to its own)."
+    )
+    on_channel: bool = strawberry.field(
+        default=True,
+        description="Cancel on the order's channel first (where its API allows); false: here only.",
+    )
 
 
 @strawberry.input
@@ -379,12 +391,35 @@ class Mutation:
 
         return await in_transaction(info, OrderAllocatePayload, body)
 
-    @strawberry.mutation(extensions=requires("orders:write"), description="Cancel; reserved stock goes back.")
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="Cancel on the order's channel (where its API allows), then here: reserved stock "
+        "goes back. A channel that refuses or does not answer leaves the order as it was.",
+    )
     async def order_cancel(self, info: Info[Any, Any], input: OrderCancelInput) -> OrderCancelPayload:
+        st = state(info)
+        channel: m.ChannelCancel | None = None
+        try:
+            async with st.read() as session:
+                pk = await _order_pk(session, input.id)
+                order = await _order(session, pk)
+            fulfilment.check_cancellable(order.status)
+            if input.on_channel and order.status != m.OrderStatus.CANCELLED:
+                p = st.principal
+                channel = await cancel_on_channel(
+                    st.app.job_context(), p.tenant_id, p.tenant_slug, pk, input.cancel_reason
+                )
+        except UserError as exc:
+            return OrderCancelPayload(user_errors=[OrderUserError.from_error(exc)])
+        except ChannelError as exc:
+            code = "CHANNEL_UNAVAILABLE" if exc.retryable else "CHANNEL_REFUSED"
+            refused = UserError(f"the channel says: {exc.message}", field="id", code=code)
+            return OrderCancelPayload(user_errors=[OrderUserError.from_error(refused)])
+
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await _order_pk(session, input.id)
-            await fulfilment.cancel_order(st.uow, pk, input.reason)
-            return {"order": await _order(session, pk)}
+            by_channel = channel == m.ChannelCancel.CANCELLED
+            await fulfilment.cancel_order(st.uow, pk, input.reason, by_channel=by_channel)
+            return {"order": await _order(session, pk), "channel": channel}
 
         return await in_transaction(info, OrderCancelPayload, body)
 

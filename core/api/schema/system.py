@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema import (
+    case_types,
     catalog_types,
     channel_types,
     document_types,
@@ -50,6 +51,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "RoutingRule": (m.RoutingRule, shipping_types.RoutingRule.from_row, "channels:read"),
     "LabelPurchase": (m.LabelPurchase, shipping_types.LabelPurchase.from_row, "orders:read"),
     "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
+    "AfterSalesCase": (m.AfterSalesCase, case_types.AfterSalesCase.from_row, "orders:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crossdock.db.models.cases import AfterSalesCase, CaseResponseRow, ChannelCancel, ResponseStatus
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
 from crossdock.db.models.channels import (
     Connection,
@@ -83,12 +84,15 @@ from crossdock.db.models.tenancy import (
 )
 
 __all__ = [
+    "AfterSalesCase",
     "Allocation",
     "AllocationStatus",
     "ApiKey",
     "CannedReply",
     "CarrierAccount",
     "CarrierAccountStatus",
+    "CaseResponseRow",
+    "ChannelCancel",
     "CompetitorPrice",
     "Connection",
     "ConnectionStatus",
@@ -127,6 +131,7 @@ __all__ = [
     "ReconciliationStatus",
     "Refund",
     "RepriceMode",
+    "ResponseStatus",
     "ReturnCondition",
     "RoutingRule",
     "Settlement",
