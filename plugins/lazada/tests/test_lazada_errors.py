@@ -165,7 +165,10 @@ def _paths(env: Env) -> dict[str, tuple[str, Callable[[], Awaitable[Any]]]]:
     return {
         "orders": ("/orders/get", lambda: provider.fetch_orders(conn, updated_since=since, page_token=None)),
         "order": ("/order/get", lambda: provider.fetch_order(conn, "5001")),
-        "stock": ("/product/price_quantity/update", lambda: provider.push_stock(conn, [StockUpdate("TEE-1", 3)])),
+        "stock": (
+            "/product/price_quantity/update",
+            lambda: provider.push_stock(conn, [StockUpdate("TEE-1", 3)]),
+        ),
         "price": (
             "/product/price_quantity/update",
             lambda: provider.push_prices(conn, [PriceUpdate("TEE-1", Money.of("18.90", "SGD"))]),
@@ -222,7 +225,9 @@ async def test_calls_inside_an_operation_are_retried_on_their_own(env: Env, path
         assert [m.text for m in messages.messages] == ["Where is my parcel?"]
     else:
         logistics, account = LazadaLogistics(), env.carrier()
-        label = await logistics.buy_label(account, replace(sample_request("5001"), order_external_id="5001"), "")
+        label = await logistics.buy_label(
+            account, replace(sample_request("5001"), order_external_id="5001"), ""
+        )
         assert label.tracking_numbers and label.documents[0].content.startswith(b"%PDF-")
         [result] = await logistics.track(account, label.tracking_numbers)
         assert result.found
