@@ -384,12 +384,15 @@ class LazadaLogistics(CarrierBase):
             {str(u["package_id"]) for u in units if u["status"] in PACKED and u.get("package_id")}
         )
         if packed:
+            # RTS takes packed packages only: one whose answer was lost and that a retry sent
+            # again is refused (700000) though it went through, so the units say what holds
             errors = await fulfiller.ready_to_ship(packed)
-            if errors:
-                raise ChannelError(
-                    f"lazada did not take {order_id} ready to ship: {'; '.join(errors)}", code="REFUSED"
-                )
             units = await fulfiller.items(order_id, {str(u["order_item_id"]) for u in units})
+            if any(u["status"] in PACKED for u in units):
+                raise ChannelError(
+                    f"lazada did not take {order_id} ready to ship: {'; '.join(errors) or 'no reason'}",
+                    code="REFUSED",
+                )
         packages = sorted({str(u["package_id"]) for u in units if u.get("package_id")})
         numbers = list(dict.fromkeys(str(u["tracking_code"]) for u in units if u.get("tracking_code")))
         documents = [
