@@ -12,12 +12,29 @@ APIs (``/im/...``) answer their own ``{"success", "err_code", "err_message", "da
 envelope, possibly without ``code``: ``success: false`` is a failure whatever ``code`` says.
 
 
-- ``ApiCallLimit`` (and HTTP 429) is throttling: retryable, with ``retry_after`` when the
-  answer says how long the ban lasts;
-- ``IllegalAccessToken`` (and the other access-token codes) means the token is no longer
-  accepted: :data:`ChannelError.AUTH_EXPIRED`, so the core refreshes and retries once;
-- a bad app key, signature, timestamp or parameter is permanent;
-- HTTP 5xx, ``SYSTEM`` errors, timeouts, network errors and malformed JSON are retryable.
+- throttling is retryable, with ``retry_after``: the gateway's ``ApiCallLimit`` (the ban's
+  length is in its message) and HTTP 429, the services' ``901`` ("Limit service request
+  speed in server side temporarily": per-API QPS, "retry in the next second") and ``998``
+  (the API switched off for stability during a campaign's traffic peak);
+- Lazada's system errors are retryable: ``type`` ``SYSTEM``, HTTP 5xx, timeouts, network
+  errors, malformed JSON, and the service codes that mean "internal error, try again"
+  (``6``, ``21``, ``106``, ``513``, ``1000``, ``ServiceTimeout``, ...);
+- ``IllegalAccessToken`` ("The specified access token is invalid or expired") is the one
+  code that means the token is no longer accepted: :data:`ChannelError.AUTH_EXPIRED`, so the
+  core refreshes and retries once;
+- an app or a seller that may not call the API (the app lacks the API's permission group,
+  the seller is not active or not verified, an IP outside the app's white list, an MP3
+  seller) is refused permanently under Lazada's own code: no refresh helps, and treating it
+  as expiry would spend the refresh token for nothing;
+- a bad app key, signature, timestamp or parameter is permanent.
+
+Sources: the API reference pages as mirrored in ``lazykern/ecommerce-api-docs``
+(``data/raw/lazada/apis/*/*.json``, their ``errorCodes``: e.g. ``order-api/getorders.json``,
+``product-api/updatepricequantity.json``, ``seller-api/getseller.json``), its guides
+``developers-guide/error-messages.md`` (SYSTEM / ISV / ISP) and
+``product-operation/product-management/create-update-product-q-a.md`` (``998``,
+``ApiCallLimit`` "ban will last 1 seconds", ``ServiceTimeout``), and
+../shared/marketplaces.md. See the plugin README for what is UNCONFIRMED.
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ from crossdock_lazada.signing import sign_request
 
 __all__ = [
     "AUTH_HOST",
+    "INVALID_ORDER_ID",
     "LazadaApiError",
     "LazadaClient",
     "api_host",
@@ -52,13 +70,54 @@ API_HOSTS = {
 }
 AUTH_HOST = "https://auth.lazada.com/rest"
 
-#: The access token is unknown, expired or revoked: refresh it.
-AUTH_CODES = frozenset({"IllegalAccessToken", "AccessTokenExpired", "InvalidAccessToken"})
-#: Transient failures of the gateway or of the service behind it.
-RETRYABLE_CODES = frozenset({"ApiCallLimit", "AppCallLimit", "ServiceTimeout", "ServiceUnavailable"})
-THROTTLE_CODES = frozenset({"ApiCallLimit", "AppCallLimit"})
+#: The access token is unknown, expired or revoked: refresh it. The reference documents
+#: this one code for it on every seller API (e.g. seller-api/getseller.json).
+AUTH_CODES = frozenset({"IllegalAccessToken"})
+#: Throttling: the gateway's per-app/per-API flow control (``ApiCallLimit``; ``AppCallLimit``
+#: is the same ban at app level), the services' per-API QPS limit ``901`` and ``998``, an
+#: API switched off for a campaign's peak ("To ensure stability of service, this API service
+#: is disabled"). Retried after ``retry_after``.
+THROTTLE_CODES = frozenset({"ApiCallLimit", "AppCallLimit", "901", "998", "OPEN_API_CALL_EXCEED_LIMIT"})
+#: How long to wait when the answer does not say: the next second for the QPS limits; a
+#: campaign's switch-off lasts longer (the announcement gives hours), so a minute.
+THROTTLE_WAIT = {"998": 60.0}
+#: Transient failures of the service behind the gateway ("internal error, please retry").
+RETRYABLE_CODES = frozenset(
+    {
+        "ServiceTimeout",
+        "ServiceUnavailable",
+        "InternalError",
+        "6",  # E006: Unexpected internal error / System Error
+        "21",  # E021: Internal System Error
+        "106",  # E0106: ROC internal error
+        "513",  # Internal call exception ("a small number of occurrences are normal")
+        "1000",  # Internal Application Error
+        "SYSTEM_ERROR",
+        "SYS_ERROR",
+        "INTERNAL_SYSTEM_ERROR",
+        "THIRD_SERVICE_ERROR",
+        "SELLER_SERVICE_FAIL",
+        "BIZ_DEGRADATION_ERROR",  # "The service is not available now, please retry"
+    }
+)
+#: The app or the seller may not make this call: permanent, and not token expiry.
+PERMISSION_CODES = frozenset(
+    {
+        "InsufficientPermission",  # the app lacks the API's permission group (IOP gateway)
+        "InsufficientIsvPermissions",
+        "AppWhiteIpLimit",  # a call from outside the app's IP white list
+        "Mp3SellerApiLimit",  # "MP3 sellers cannot call the current API"
+        "SellerNotActive",  # "Seller not active, please check seller status"
+        "SellerNotVerified",  # "Seller not verified, please check seller status"
+        "BIZ_USER_NOT_PERMITTED",  # "No permission"
+        "AUTH_TYPE_UNSUPPORTED",  # a service-market app's token cannot be refreshed
+        "APP_KEY_INVALID",
+    }
+)
+#: GetOrder / GetOrderItems: "E016: Invalid Order ID", the order is not the seller's.
+INVALID_ORDER_ID = "16"
 #: Never worth retrying, whatever ``type`` the gateway gives them.
-PERMANENT_CODES = frozenset(
+PERMANENT_CODES = PERMISSION_CODES | frozenset(
     {
         "IncompleteSignature",
         "InvalidSignature",
@@ -68,7 +127,7 @@ PERMANENT_CODES = frozenset(
         "InvalidParameter",
         "InvalidApiPath",
         "IllegalRefreshToken",
-        "AppWhiteIpLimit",
+        "InvalidCode",
     }
 )
 _BAN_SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.IGNORECASE)
@@ -190,7 +249,8 @@ class LazadaClient:
         if code in AUTH_CODES and access_token:
             raise LazadaApiError(text, code=ChannelError.AUTH_EXPIRED, body=data)
         if code in THROTTLE_CODES:
-            raise LazadaApiError(text, code=code, retryable=True, retry_after=_ban(message) or 1.0, body=data)
+            wait = _ban(message) or THROTTLE_WAIT.get(code, 1.0)
+            raise LazadaApiError(text, code=code, retryable=True, retry_after=wait, body=data)
         if code in PERMANENT_CODES or code in AUTH_CODES:
             raise LazadaApiError(text, code=code, body=data)
         retryable = response.status_code >= 500 or code in RETRYABLE_CODES or data.get("type") == "SYSTEM"

@@ -134,6 +134,41 @@ REASON_TEXT: dict[TrackingReason, str] = {
     TrackingReason.CARRIER_DELAY: "operational delay",
     TrackingReason.OTHER: "exception",
 }
+#: GetOrders' ``status`` filter values (order-api/getorders.json)
+ORDER_STATUS_FILTERS = frozenset(
+    {
+        "unpaid",
+        "pending",
+        "packed",
+        "canceled",
+        "ready_to_ship",
+        "delivered",
+        "returned",
+        "shipped",
+        "failed",
+        "topack",
+        "toship",
+        "shipping",
+        "lost",
+    }
+)
+#: Lazada's words for the errors tests script with ``refuse`` (the reference's errorCodes,
+#: lazykern/ecommerce-api-docs data/raw/lazada/apis/*/*.json): code -> (type, message)
+REFUSALS: dict[str, tuple[str, str]] = {
+    "ApiCallLimit": ("ISV", "Api access frequency exceeds the limit. this ban will last 1 seconds"),
+    "901": ("ISP", "Limit service request speed in server side temporarily."),
+    "998": (
+        "ISP",
+        "To ensure stability of service, this API service is disabled, please get more information "
+        "from Notice.",
+    ),
+    "ServiceTimeout": ("SYSTEM", "The request has failed due to service timeout"),
+    "6": ("ISP", "E006: Unexpected internal error"),
+    "21": ("ISP", "E021: Internal System Error"),
+    "513": ("ISP", "Internal call exception"),
+    "1000": ("ISP", "Internal Application Error"),
+    "InternalError": ("SYSTEM", "The request processing has failed due to some unknown error"),
+}
 UNIT_AFTER_SCAN = {
     TrackingStatus.PICKED_UP: "shipped",
     TrackingStatus.DELIVERED: "delivered",
@@ -154,6 +189,8 @@ class Seller:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)  # IM session_id -> session
     #: a cross-border seller ships NTFS through a transferring warehouse; a local one TFS
     cross_border: bool = False
+    #: a seller Lazada suspended (``SellerNotActive`` on every call)
+    active: bool = True
 
 
 class LazadaEmulator(Emulator):
@@ -177,6 +214,9 @@ class LazadaEmulator(Emulator):
             lambda: self.clock(),
             refused=lambda: self._fail(
                 "IllegalAccessToken", "The specified access token is invalid or expired"
+            ),
+            missing=lambda: self._fail(
+                "MissingParameter", "The input parameter 'access_token' that is mandatory is not supplied"
             ),
         )
         self.sellers: dict[int, Seller] = {}
@@ -211,6 +251,10 @@ class LazadaEmulator(Emulator):
         self.packages: dict[str, dict[str, Any]] = {}
         self.packs: list[dict[str, Any]] = []  # packReq bodies that packed something
         self.documents: dict[str, bytes] = {}
+        #: answers to give instead of the next calls of a path: path -> [(code, type, message)]
+        self.refusals: dict[str, list[tuple[str, str, str]]] = {}
+        #: API paths the app has no permission group for
+        self.denied: set[str] = set()
 
     def _next_id(self) -> int:
         self._ids += 13
@@ -386,7 +430,11 @@ class LazadaEmulator(Emulator):
     def generate(self, seller_id: int, count: int, *, seed: int = 1, start: float | None = None) -> list[str]:
         """A realistic mix over the seller's SKUs: mostly paid orders waiting to be packed,
         some unpaid, ~8% cancelled, a few partly cancelled, some shipped or delivered, ~10%
-        fulfilled by Lazada (FBL); one to three SKUs each, update times over three days."""
+        fulfilled by Lazada (FBL, local sellers only); one to three SKUs each, often several
+        units of one (one item row per unit), update times over three days. Orders the
+        seller packed before are in one package, or in one package per SKU for about a third
+        of those with several SKUs (Lazada packs by the items a Pack call names); a
+        cross-border seller's packages go NTFS through a transferring warehouse."""
         rng = random.Random(seed)
         seller = self.sellers[seller_id]
         skus = list(seller.skus) or ["SKU-1"]
@@ -406,9 +454,9 @@ class LazadaEmulator(Emulator):
                     str(whole) if currency in ZERO_DECIMALS else f"{whole}.{rng.choice(['00', '50', '90'])}"
                 )
                 _, quantity, price = units.get(sku, (sku, 0, price))
-                units[sku] = (sku, quantity + rng.randint(1, 2), price)
+                units[sku] = (sku, quantity + rng.choice([1, 1, 1, 2, 3]), price)
             order_id = str(seller_id % 1000 * 10**12 + 4_000_000_000 + seed * 100_000 + i)
-            fbl = status != "unpaid" and rng.random() < 0.1
+            fbl = not seller.cross_border and status != "unpaid" and rng.random() < 0.1
             self.add_lazada_order(
                 seller_id,
                 order_id,
@@ -423,37 +471,53 @@ class LazadaEmulator(Emulator):
             )
             order = self.orders[order_id]
             if status in ("packed", "shipped", "delivered"):
-                self._packed_before(order, status)
+                split = len(units) > 1 and rng.random() < 0.35
+                self._packed_before(order, status, split=split, rng=rng)
             if status == "pending" and len(order["_items"]) > 1 and rng.random() < 0.1:
                 order["_items"][-1]["status"] = "canceled"  # the buyer cancelled one unit
             made.append(order_id)
         return made
 
-    def _packed_before(self, order: dict[str, Any], status: str) -> None:
-        """A generated order the seller packed before the emulator started: its units are
-        in one package as one Pack call makes it (one ``package_id`` and tracking number
-        for the order's units; the fulfilment API reference, see the fulfilment section
-        below). The package is kept like one Pack made (live, with the trace Lazada would
-        have for it), so RTS, PrintAWB, Repack and the trace know it."""
-        site = self.sellers[order["_seller"]].site
-        package_id = f"FP{self._next_id()}"
-        number = f"LZ{site}{self._next_id()}"
-        provider = SITES[site][4]
+    def _packed_before(
+        self,
+        order: dict[str, Any],
+        status: str,
+        *,
+        split: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        """A generated order the seller packed before the emulator started: its units in
+        one package as one Pack call makes it (one ``package_id`` and tracking number for
+        the units it names; the fulfilment API reference, see the fulfilment section below),
+        or ``split`` into one package per SKU as one Pack call per SKU makes them. Each
+        package is kept like one Pack made (live, with the trace Lazada would have for it),
+        so RTS, PrintAWB, Repack and the trace know it."""
+        seller = self.sellers[order["_seller"]]
+        groups: dict[str, list[dict[str, Any]]] = {}
         for item in order["_items"]:
-            item.update(package_id=package_id, tracking_code=number, shipment_provider=provider)
-        steps = {
-            "packed": [],
-            "shipped": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP],
-            "delivered": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP, TrackingStatus.DELIVERED],
-        }[status]
-        start = (order["_updated"] - 3600 * len(steps)) * 1000
-        self.packages[package_id] = {
-            "order_id": order["order_id"],
-            "tracking": number,
-            "provider": provider,
-            "events": [(start + n * 3_600_000, *TRACE_CODES[s]) for n, s in enumerate(steps, 1)],
-            "live": True,
-        }
+            groups.setdefault(item["sku"] if split else "", []).append(item)
+        for items in groups.values():
+            package_id = f"FP{self._next_id()}"
+            if seller.cross_border:
+                code = (rng or random).choice(sorted(CROSS_BORDER_WAREHOUSES))
+                provider, number = CROSS_BORDER_WAREHOUSES[code][1], f"LEXCB{self._next_id()}"
+            else:
+                provider, number = SITES[seller.site][4], f"LZ{seller.site}{self._next_id()}"
+            for item in items:
+                item.update(package_id=package_id, tracking_code=number, shipment_provider=provider)
+            steps = {
+                "packed": [],
+                "shipped": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP],
+                "delivered": [TrackingStatus.PENDING, TrackingStatus.PICKED_UP, TrackingStatus.DELIVERED],
+            }[status]
+            begin = (order["_updated"] - 3600 * len(steps)) * 1000
+            self.packages[package_id] = {
+                "order_id": order["order_id"],
+                "tracking": number,
+                "provider": provider,
+                "events": [(begin + n * 3_600_000, *TRACE_CODES[s]) for n, s in enumerate(steps, 1)],
+                "live": True,
+            }
 
     # ------------------------------------------------------------------ the gateway
 
@@ -492,7 +556,26 @@ class LazadaEmulator(Emulator):
         checked = self.auth_guard.check(token, seller, expires_at=seller.access_expires if seller else None)
         if isinstance(checked, Reply):
             return checked
+        if request.path in self.denied:
+            # the app was not granted the API's permission group: the token is fine, the app
+            # may not call this API (UNCONFIRMED wording; the IOP gateway's code)
+            return self._fail(
+                "InsufficientPermission", f"The app has no permission to call {request.path}", "ISV"
+            )
+        if not checked.active:
+            return self._fail("SellerNotActive", "Seller not active,please check seller status", "ISP")
+        scripted = self.refusals.get(request.path)
+        if scripted:
+            code, kind, message = scripted.pop(0)
+            return self._fail(code, message, kind)
         return params, checked
+
+    def refuse(self, path: str, code: str, *, kind: str | None = None, times: int = 1) -> None:
+        """The next ``times`` calls of ``path`` (signed, with a valid token) are answered
+        with Lazada's error ``code`` (throttling ``901``/``998``/``ApiCallLimit``, system
+        errors, ...), in the gateway's envelope."""
+        known = REFUSALS.get(code, ("ISP", f"error {code}"))
+        self.refusals.setdefault(path, []).extend([(code, kind or known[0], known[1])] * times)
 
     async def _token_create(self, request: Request) -> Reply:
         checked = self._check(request, seller_level=False)
@@ -568,10 +651,11 @@ class LazadaEmulator(Emulator):
         site = self.sellers[order["_seller"]].site
         items = order["_items"]
         ship_by = order["_created"] + 2 * 86400
-        oid = order["order_id"]
+        oid = str(order["order_id"])
         return {
-            "order_id": int(oid) if str(oid).isdigit() else oid,
-            "order_number": int(oid) if str(oid).isdigit() else oid,
+            # the reference's examples answer ids as strings ("order_id": "491253082180001")
+            "order_id": oid,
+            "order_number": oid,
             "created_at": self._stamp(order["_created"], site),
             "updated_at": self._stamp(order["_updated"], site),
             "statuses": list(dict.fromkeys(i["status"] for i in items)),
@@ -595,8 +679,7 @@ class LazadaEmulator(Emulator):
     def _public_item(self, order: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
         site = self.sellers[order["_seller"]].site
         public = {k: v for k, v in item.items() if not k.startswith("_")}
-        oid = order["order_id"]
-        public["order_id"] = int(oid) if str(oid).isdigit() else oid
+        public["order_id"] = str(order["order_id"])
         public["created_at"] = self._stamp(order["_created"], site)
         public["updated_at"] = self._stamp(item["_updated"], site)
         public["promised_shipping_time"] = self._stamp(order["_created"] + 2 * 86400, site)
@@ -608,22 +691,32 @@ class LazadaEmulator(Emulator):
             return checked
         params, seller = checked
         assert seller is not None
+        # GetOrders' documented refusals (order-api/getorders.json): E014 offset, E017 date
+        # format ("YYYY-MM-DDTHH:mm:ss±HH:MM"), E019 limit (at most 100), E036 status filter,
+        # E074 sort direction, E075 sort filter
         created_after, update_after = params.get("created_after"), params.get("update_after")
         if not created_after and not update_after:
-            return self._fail("MissingParameter", "created_after or update_after is required")
-        try:
-            since = datetime.fromisoformat((update_after or created_after or "").replace("Z", "+00:00"))
-            if since.tzinfo is None:
-                raise ValueError("no offset")
-        except ValueError:
-            return self._fail(
-                "InvalidParameter", "update_after/created_after must be ISO 8601 with an offset"
-            )
-        limit, offset = int(params.get("limit") or 100), int(params.get("offset") or 0)
-        if not 1 <= limit <= MAX_LIMIT:
-            return self._fail("InvalidParameter", "limit must be between 1 and 100")
-        if not 0 <= offset <= MAX_OFFSET:
-            return self._fail("InvalidParameter", "offset must be between 0 and 5000")
+            return self._fail("MissingParameter", "Either update_after or created_after is mandatory")
+        bounds: dict[str, datetime] = {}
+        for name in ("update_after", "update_before", "created_after", "created_before"):
+            if params.get(name):
+                stamp = _iso_with_offset(params[name])
+                if stamp is None:
+                    return self._fail("17", f'E017: "{params[name]}" Invalid Date Format', "ISV")
+                bounds[name] = stamp
+        since = bounds.get("update_after") or bounds["created_after"]
+        limit_text, offset_text = params.get("limit") or "100", params.get("offset") or "0"
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+            return self._fail("19", f'E019: "{limit_text}" Invalid Limit', "ISV")
+        if not offset_text.isdigit() or int(offset_text) > MAX_OFFSET:
+            return self._fail("14", f'E014: "{offset_text}" Invalid Offset', "ISV")
+        limit, offset = int(limit_text), int(offset_text)
+        if params.get("sort_direction", "DESC").upper() not in ("ASC", "DESC"):
+            return self._fail("74", "E074: Invalid sort direction.", "ISV")
+        if params.get("sort_by", "created_at") not in ("created_at", "updated_at"):
+            return self._fail("75", "E075: Invalid sort filter.", "ISV")
+        if params.get("status", "") not in ("", "all", *ORDER_STATUS_FILTERS):
+            return self._fail("36", "E036: Invalid status filter", "ISV")
         field_name = "_updated" if update_after else "_created"
         sort_field = "_updated" if params.get("sort_by", "created_at") == "updated_at" else "_created"
         status = params.get("status", "")
@@ -633,6 +726,8 @@ class LazadaEmulator(Emulator):
                 for o in self.orders.values()
                 if o["_seller"] == seller.seller_id
                 and o[field_name] >= since.timestamp()  # inclusive, to the second
+                and ("update_before" not in bounds or o["_updated"] <= bounds["update_before"].timestamp())
+                and ("created_before" not in bounds or o["_created"] <= bounds["created_before"].timestamp())
                 and (not status or status == "all" or any(i["status"] == status for i in o["_items"]))
             ),
             key=lambda o: (o[sort_field], str(o["order_id"])),
@@ -654,8 +749,8 @@ class LazadaEmulator(Emulator):
         params, seller = checked
         assert seller is not None
         order = self._own_order(seller, params.get("order_id", ""))
-        if order is None:
-            return self._fail("ORDER_NOT_FOUND", "Order not found", "ISP")
+        if order is None:  # order-api/getorder.json, getorderitems.json: E016
+            return self._fail("16", f'E016: "{params.get("order_id", "")}" Invalid Order ID', "ISV")
         return self._ok(data=self._public(order))
 
     async def _order_items_get(self, request: Request) -> Reply:
@@ -665,8 +760,8 @@ class LazadaEmulator(Emulator):
         params, seller = checked
         assert seller is not None
         order = self._own_order(seller, params.get("order_id", ""))
-        if order is None:
-            return self._fail("ORDER_NOT_FOUND", "Order not found", "ISP")
+        if order is None:  # order-api/getorder.json, getorderitems.json: E016
+            return self._fail("16", f'E016: "{params.get("order_id", "")}" Invalid Order ID', "ISV")
         return self._ok(data=[self._public_item(order, i) for i in order["_items"]])
 
     async def _orders_items_get(self, request: Request) -> Reply:
@@ -675,21 +770,26 @@ class LazadaEmulator(Emulator):
             return checked
         params, seller = checked
         assert seller is not None
+        # order-api/getmultipleorderitems.json: E056 not an array "[1,2]", E038 more than
+        # 50, E037 an id that is not one of the seller's orders
         try:
             ids = json.loads(params.get("order_ids", ""))
         except ValueError:
             ids = None
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 50:
-            return self._fail("InvalidParameter", "order_ids must be a JSON array of 1 to 50 order ids")
+        if not isinstance(ids, list) or not ids or any(isinstance(i, (bool, dict, list)) for i in ids):
+            return self._fail("56", "E056: Invalid OrdersIdList format. Must use array format [1,2]", "ISV")
+        if len(ids) > 50:
+            return self._fail("38", "E038: Too many orders were requested", "ISV")
+        if any(self._own_order(seller, str(i)) is None for i in ids):
+            return self._fail("37", "E037: One or more order id in the list are incorrect", "ISV")
         data = []
         for order_id in ids:
             order = self._own_order(seller, str(order_id))
-            if order is None:
-                continue
+            assert order is not None
             data.append(
                 {
-                    "order_id": self._public(order)["order_id"],
-                    "order_number": self._public(order)["order_number"],
+                    "order_id": str(order["order_id"]),
+                    "order_number": str(order["order_id"]),
                     "order_items": [self._public_item(order, i) for i in order["_items"]],
                 }
             )
@@ -742,8 +842,14 @@ class LazadaEmulator(Emulator):
             order = self._own_order(seller, str(entry.get("order_id", "")))
             if order is None:
                 return self._fulfilment_fail("700021", f"ORDER_NOT_FOUND: {entry.get('order_id')}")
-            if not entry.get("order_item_ids"):
+            wanted = entry.get("order_item_ids")
+            if not wanted or not isinstance(wanted, list):
                 return self._fulfilment_fail("700017", "PARAM_IS_NULL: order_item_ids is required")
+            ids = {str(i["order_item_id"]) for i in order["_items"]}
+            if any(str(i) not in ids for i in wanted):
+                return self._fulfilment_fail(
+                    "700025", f"ORDER_ITEM_NOT_FOUND: not an item of order {entry.get('order_id')}"
+                )
         return self._fulfilment_ok(self._allocation(seller))
 
     def _json_param(self, params: Mapping[str, str], name: str) -> Any:
@@ -769,6 +875,12 @@ class LazadaEmulator(Emulator):
             return self._fulfilment_fail(
                 "700004", "PARAM_ILLEGAL: tracking_number is not a pack parameter; Lazada assigns it"
             )
+        for entry in pack["pack_order_list"]:
+            listed = entry.get("order_item_list") if isinstance(entry, dict) else None
+            if not isinstance(listed, list) or not listed:
+                return self._fulfilment_fail("700017", "PARAM_IS_NULL: order_item_list is required")
+            if not all(_is_id(i) for i in listed):
+                return self._fulfilment_fail("700004", "PARAM_ILLEGAL: order_item_list takes item ids")
         allocation = self._allocation(seller)
         kind = pack.get("shipping_allocate_type")
         if not kind:
@@ -885,12 +997,14 @@ class LazadaEmulator(Emulator):
                     {"package_id": package_id, "item_err_code": "600002", "msg": "package already cancelled"}
                 )
                 continue
-            if any(i["status"] not in ("packed", "repacked", "ready_to_ship") for _, i in units):
+            if any(i["status"] not in ("packed", "repacked") for _, i in units):
+                # ready to ship is the step after packing: only a packed package takes it
+                status = next(i["status"] for _, i in units if i["status"] not in ("packed", "repacked"))
                 answered.append(
                     {
                         "package_id": package_id,
                         "item_err_code": "700000",
-                        "msg": "PACKAGE_STATUS_NOT_ALLOW_TO_OP",
+                        "msg": f"PACKAGE_STATUS_NOT_ALLOW_TO_OP: package is {status}",
                     }
                 )
                 continue
@@ -1070,44 +1184,83 @@ class LazadaEmulator(Emulator):
     # ------------------------------------------------------------------ products
 
     async def _price_quantity_update(self, request: Request) -> Reply:
+        """UpdatePriceQuantity (product-api/updatepricequantity.json): an XML ``payload``
+        of at most 50 ``Sku`` elements. The request as a whole is refused with E030 (no
+        payload), E005 (not the documented XML) or 4171 (more than 50 SKUs); SKUs Lazada
+        will not update are named in ``detail`` (``seller_sku``, ``field``, ``message``)
+        under the overview code 501 "Update product failed", the others being applied
+        (UNCONFIRMED: the README)."""
         checked = self._check(request)
         if isinstance(checked, Reply):
             return checked
         params, seller = checked
         assert seller is not None
+        payload = params.get("payload", "")
+        if not payload.strip():
+            return self._fail("30", "E030: Empty Request", "ISV")
         try:
-            root = ET.fromstring(params.get("payload", ""))
+            root = ET.fromstring(payload)
         except ET.ParseError:
-            return self._fail("InvalidParameter", "payload is not well-formed XML")
+            return self._fail("5", "E005: Invalid Request Format", "ISV")
         skus = root.findall("./Product/Skus/Sku") if root.tag == "Request" else []
-        if not 1 <= len(skus) <= 50:
-            return self._fail("InvalidParameter", "payload takes 1 to 50 Sku elements")
+        if not skus:
+            return self._fail("5", "E005: Invalid Request Format", "ISV")
+        if len(skus) > 50:
+            return self._fail(
+                "4171",
+                "The updated SKU quantity exceeds the maximum number 50, please do not update more "
+                "than 50 SKUs at once",
+                "ISV",
+            )
         currency = SITES[seller.site][0]
         detail = []
         for element in skus:
-            seller_sku = element.findtext("SellerSku") or ""
-            known = seller.skus.get(seller_sku)
-            quantity, price = element.findtext("Quantity"), element.findtext("Price")
-            problem = None
-            if known is None:
-                problem = ("SellerSku", "SELLER_SKU_NOT_FOUND")
-            elif element.findtext("SkuId") and element.findtext("SkuId") != str(known["sku_id"]):
-                problem = ("SkuId", "SKU_ID_MISMATCH")
-            elif quantity is not None and (not quantity.isdigit()):
-                problem = ("Quantity", "QUANTITY_INVALID")
-            elif price is not None and not _valid_price(price, currency):
-                problem = ("Price", "PRICE_INVALID")
+            seller_sku = (element.findtext("SellerSku") or "").strip()
+            problem = self._sku_problem(seller, element, seller_sku, currency)
             if problem:
-                detail.append({"field": problem[0], "message": problem[1], "seller_sku": seller_sku})
+                detail.append({"seller_sku": seller_sku, "field": problem[0], "message": problem[1]})
                 continue
-            assert known is not None
+            known = seller.skus[seller_sku]
+            quantity, price = element.findtext("Quantity"), element.findtext("Price")
             if quantity is not None:
-                known["quantity"] = int(quantity)
+                known["quantity"] = int(quantity.strip())
             if price is not None:
-                known["price"] = Decimal(price)
+                known["price"] = Decimal(price.strip())
         if detail:
-            return self._fail("500", "Some SKUs were not updated", "ISP", detail=detail)
-        return self._ok()
+            return self._fail("501", "Update product failed", "ISP", detail=detail)
+        return self._ok(data={})
+
+    @staticmethod
+    def _sku_problem(
+        seller: Seller, element: ET.Element, seller_sku: str, currency: str
+    ) -> tuple[str, str] | None:
+        """Why Lazada would not update this ``Sku`` element: (field, message), or None."""
+        if not seller_sku:
+            return ("SellerSku", "CHK_BASIC_REQUIRED: SellerSku is required")
+        known = seller.skus.get(seller_sku)
+        if known is None:
+            return ("SellerSku", "SELLER_SKU_NOT_FOUND")
+        for name, expected in (("ItemId", known["item_id"]), ("SkuId", known["sku_id"])):
+            given = element.findtext(name)
+            if given is not None and given.strip() != str(expected):
+                return (name, f"{name.upper()}_MISMATCH: {name} does not belong to {seller_sku}")
+        quantity = element.findtext("Quantity")
+        if quantity is not None and not quantity.strip().isdigit():
+            # a negative or fractional stock is refused: Quantity is a whole number >= 0
+            return ("Quantity", "QUANTITY_INVALID: Quantity must be a whole number of 0 or more")
+        for name in ("Price", "SalePrice"):
+            text = element.findtext(name)
+            if text is None:
+                continue
+            problem = _price_problem(text.strip(), currency)
+            if problem:
+                return (name, problem)
+        price, sale = element.findtext("Price"), element.findtext("SalePrice")
+        if price is not None and sale is not None and Decimal(sale) > Decimal(price):
+            return ("SalePrice", "BIZ_CHECK_SPECIAL_PRICE_RATE_OUT_OF_RANGE: SalePrice above Price")
+        if quantity is None and price is None and sale is None:
+            return ("Sku", "CHK_BASIC_REQUIRED: nothing to update (Quantity, Price or SalePrice)")
+        return None
 
     # ------------------------------------------------------------------ instant messaging
 
@@ -1311,17 +1464,42 @@ class LazadaEmulator(Emulator):
         return body, push_signature(self.app_key, self.app_secret, body)
 
 
+def _is_id(value: Any) -> bool:
+    """A numeric id, as a number or a string of digits (the SDKs send both)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value.isdigit()
+    )
+
+
+def _iso_with_offset(text: str) -> datetime | None:
+    """An ISO 8601 time with its UTC offset (``2026-11-27T10:38:27+08:00``), else None."""
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None and "T" in text else None
+
+
 def _money(value: Decimal, currency: str) -> str:
     return f"{value:.0f}" if currency in ZERO_DECIMALS else f"{value:.2f}"
 
 
-def _valid_price(text: str, currency: str) -> bool:
+def _price_problem(text: str, currency: str) -> str | None:
+    """Lazada's refusal of a price in ``currency``: not a number, zero or negative
+    (4118 BIZ_CHECK_PRICE_IS_ZERO), more decimals than the currency has (4104
+    BIZ_CHECK_PRICE_PRECISION_INVALID); None for a valid price."""
     try:
         value = Decimal(text)
     except ArithmeticError:
-        return False
+        return "PRICE_INVALID: not a number"
+    if not value.is_finite():
+        return "PRICE_INVALID: not a number"
+    if value <= 0:
+        return "BIZ_CHECK_PRICE_IS_ZERO: the price must be above 0"
     places = 0 if currency in ZERO_DECIMALS else 2
-    return value > 0 and value == round(value, places)
+    if value != round(value, places):
+        return f"BIZ_CHECK_PRICE_PRECISION_INVALID: {currency} prices take {places} decimals"
+    return None
 
 
 class LazadaSellerEmulator(LazadaEmulator):

@@ -51,6 +51,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_lazada import __version__
+from crossdock_lazada.client import INVALID_ORDER_ID, PERMANENT_CODES, THROTTLE_CODES, THROTTLE_WAIT
 
 __all__ = ["Fulfiller", "LazadaLogistics", "trace_status"]
 
@@ -138,6 +139,7 @@ def result_of(answer: Mapping[str, Any], what: str) -> Mapping[str, Any]:
             f"lazada {what}: {code}: {message}",
             code=code,
             retryable=code not in FULFILMENT_PERMANENT and not code.startswith("PARAM"),
+            retry_after=THROTTLE_WAIT.get(code, 1.0) if code in THROTTLE_CODES else None,
         )
     return result.get("data") or {}
 
@@ -382,12 +384,15 @@ class LazadaLogistics(CarrierBase):
             {str(u["package_id"]) for u in units if u["status"] in PACKED and u.get("package_id")}
         )
         if packed:
+            # RTS takes packed packages only: one whose answer was lost and that a retry sent
+            # again is refused (700000) though it went through, so the units say what holds
             errors = await fulfiller.ready_to_ship(packed)
-            if errors:
-                raise ChannelError(
-                    f"lazada did not take {order_id} ready to ship: {'; '.join(errors)}", code="REFUSED"
-                )
             units = await fulfiller.items(order_id, {str(u["order_item_id"]) for u in units})
+            if any(u["status"] in PACKED for u in units):
+                raise ChannelError(
+                    f"lazada did not take {order_id} ready to ship: {'; '.join(errors) or 'no reason'}",
+                    code="REFUSED",
+                )
         packages = sorted({str(u["package_id"]) for u in units if u.get("package_id")})
         numbers = list(dict.fromkeys(str(u["tracking_code"]) for u in units if u.get("tracking_code")))
         documents = [
@@ -440,7 +445,7 @@ class LazadaLogistics(CarrierBase):
         try:
             units = await fulfiller.units(order_id, request.lines)
         except ChannelError as exc:
-            if exc.code == "ORDER_NOT_FOUND":
+            if exc.code in ("ORDER_NOT_FOUND", INVALID_ORDER_ID):
                 return None
             raise _refused(exc) from exc
         if (
@@ -501,11 +506,8 @@ def _event(row: Mapping[str, Any]) -> TrackingEvent:
 
 
 def _refused(exc: ChannelError) -> ChannelError:
-    if exc.retryable or exc.code in (
-        ChannelError.AUTH_EXPIRED,
-        "REFUSED",
-        "IncompleteSignature",
-        "InvalidAppKey",
-    ):
+    """A refusal of this shipment is REFUSED; one of the connection (its token, the app's
+    permissions, the signature) keeps its code, so it is seen and fixed there."""
+    if exc.retryable or exc.code in PERMANENT_CODES or exc.code in (ChannelError.AUTH_EXPIRED, "REFUSED"):
         return exc
     return ChannelError(exc.message, code="REFUSED")

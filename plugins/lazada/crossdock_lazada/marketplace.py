@@ -46,7 +46,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_lazada import __version__
-from crossdock_lazada.client import LazadaApiError, LazadaClient
+from crossdock_lazada.client import INVALID_ORDER_ID, LazadaApiError, LazadaClient
 from crossdock_lazada.logistics import NOT_SHIPPABLE, PACKABLE, PACKED, Fulfiller
 from crossdock_lazada.mapping import SITE_OFFSETS, parse_time, to_order
 from crossdock_lazada.signing import verify_push
@@ -267,7 +267,12 @@ class LazadaMarketplace(MarketplaceBase):
         return list(answer.get("data") or [])
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
-        answer = await self._api(conn, "GetOrder", "GET", "/order/get", {"order_id": external_id})
+        try:
+            answer = await self._api(conn, "GetOrder", "GET", "/order/get", {"order_id": external_id})
+        except LazadaApiError as exc:
+            if exc.code == INVALID_ORDER_ID:  # E016: not one of the seller's orders
+                raise ChannelError(f"lazada has no order {external_id}", code="ORDER_NOT_FOUND") from exc
+            raise
         raw = answer.get("data")
         if not raw:
             raise ChannelError(f"lazada has no order {external_id}", code="ORDER_NOT_FOUND")
@@ -367,11 +372,11 @@ class LazadaMarketplace(MarketplaceBase):
                     {"payload": _payload(chunk)},
                 )
             except LazadaApiError as exc:
-                detail = exc.body.get("detail") if isinstance(exc.body, Mapping) else None
-                if exc.retryable or exc.code == ChannelError.AUTH_EXPIRED or not isinstance(detail, list):
+                if exc.retryable or exc.code == ChannelError.AUTH_EXPIRED:
                     raise
-                # Lazada names the SKUs it refused; the others were applied (UNCONFIRMED)
-                refused = {str(d.get("seller_sku")): str(d.get("message") or d.get("field")) for d in detail}
+                refused = _refused_skus(exc, [sku for sku, _, _ in chunk])
+                if refused is None:
+                    raise  # the call as a whole: a bad payload, a permission, the shop
                 results.extend(PushResult(sku, sku not in refused, refused.get(sku)) for sku, _, _ in chunk)
                 continue
             results.extend(PushResult(sku, True) for sku, _, _ in chunk)
@@ -599,6 +604,35 @@ def _to_messages(
             )
         )
     return found
+
+
+def _refused_skus(exc: LazadaApiError, skus: Sequence[str]) -> dict[str, str] | None:
+    """The SKUs a refused price/quantity update names, each with its own reason.
+
+    Lazada answers 501 "Update product failed", an overview code, with ``detail``: one entry
+    per refusal (``seller_sku``, ``field``, ``message``; product-api/updatepricequantity.json:
+    "check the detail field ... to understand the SKU where the error occurred"). The SKUs
+    not named were applied (UNCONFIRMED). A ``detail`` that names none of the SKUs sent
+    refuses them all with what it says; no ``detail`` at all is a refusal of the call (None)."""
+    detail = exc.body.get("detail") if isinstance(exc.body, Mapping) else None
+    if not isinstance(detail, list) or not detail:
+        return None
+    reasons: dict[str, list[str]] = {}
+    loose: list[str] = []
+    for entry in detail:
+        if not isinstance(entry, Mapping):
+            continue
+        field, text = str(entry.get("field") or ""), str(entry.get("message") or "")
+        reason = f"{field}: {text}" if field and text else (text or field or f"lazada code {exc.code}")
+        sku = str(entry.get("seller_sku") or entry.get("SellerSku") or "")
+        if sku in skus:
+            reasons.setdefault(sku, []).append(reason)
+        else:
+            loose.append(reason)
+    if not reasons:
+        everything = "; ".join(loose) or exc.message
+        return {sku: f"{exc.code}: {everything}" for sku in skus}
+    return {sku: "; ".join(dict.fromkeys(found)) for sku, found in reasons.items()}
 
 
 def _payload(rows: Sequence[tuple[str, str | None, Mapping[str, str]]]) -> str:

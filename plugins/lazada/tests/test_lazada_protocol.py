@@ -448,7 +448,7 @@ async def test_stock_and_prices_are_pushed_in_chunks_of_fifty(env: Env) -> None:
     results = await provider.push_stock(env.conn(), updates)
     assert len(payloads) == 3
     assert [r.accepted for r in results] == [True] * 120 + [False]
-    assert results[-1].channel_sku == "UNKNOWN" and results[-1].message == "SELLER_SKU_NOT_FOUND"
+    assert results[-1].channel_sku == "UNKNOWN" and results[-1].message == "SellerSku: SELLER_SKU_NOT_FOUND"
     assert env.emulator.stock(env.account, "S-007") == 7
     sku = ET.fromstring(payloads[0]).find("./Product/Skus/Sku")
     assert sku is not None

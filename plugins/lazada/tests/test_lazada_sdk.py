@@ -38,7 +38,8 @@ async def test_lazop_sdk_reads_orders_ships_and_updates_stock() -> None:
         )
         assert listed.code == "0"
         [order] = listed.body["data"]["orders"]
-        assert (order["order_id"], order["price"], order["statuses"]) == (8800001, "300.00", ["pending"])
+        # order ids come as strings, as in the reference's examples
+        assert (order["order_id"], order["price"], order["statuses"]) == ("8800001", "300.00", ["pending"])
 
         items = await asyncio.to_thread(
             _execute, base, account, "/orders/items/get", "GET", order_ids="[8800001]"
