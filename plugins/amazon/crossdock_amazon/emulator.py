@@ -740,7 +740,7 @@ class AmazonEmulator(Emulator):
         included = included_data(q)
         if isinstance(included, str):
             return self.error(400, "InvalidInput", included)
-        search = search_query(q, self.clock(), list(MARKETPLACES))
+        search = search_query(q, self.clock(), [str(m) for m in MARKETPLACES])
         if isinstance(search, str):
             return self.error(400, "InvalidInput", search)
         start = 0

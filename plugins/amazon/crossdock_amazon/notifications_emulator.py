@@ -102,12 +102,9 @@ class Notifications:
         mine = self.book.destinations.setdefault(app, {})
         if any(d["resource"]["sqs"]["arn"] == arn for d in mine.values()):
             return self.error(409, "Conflict", f"A destination for {arn} already exists")
-        destination = {
-            "destinationId": f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(6)}",
-            "name": name,
-            "resource": {"sqs": {"arn": arn}},
-        }
-        mine[destination["destinationId"]] = destination
+        destination_id = f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(6)}"
+        destination = {"destinationId": destination_id, "name": name, "resource": {"sqs": {"arn": arn}}}
+        mine[destination_id] = destination
         self._count("createDestination")
         return Reply(200, {"payload": destination})
 

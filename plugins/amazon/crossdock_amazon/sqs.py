@@ -10,8 +10,8 @@ and 5xx are transient, the rest (bad keys, no such queue, no permission) permane
 from __future__ import annotations
 
 import json
-from functools import partial
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 

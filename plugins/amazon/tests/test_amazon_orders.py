@@ -273,7 +273,7 @@ async def test_an_rdt_with_a_placeholder_opens_every_order() -> None:
 
 
 async def test_an_expired_token_says_so_in_details_and_asks_for_a_refresh() -> None:
-    async with shop() as (emulator, account, conn, base_url):
+    async with shop() as (emulator, _, conn, base_url):
         emulator.expire_tokens()
         response = await raw(
             base_url, conn.credentials["access_token"], "/orders/2026-01-01/orders/111-0000001-0000001"
