@@ -202,7 +202,7 @@ NO_DUPLICATES = frozenset({"tiktok"})
 #: sync (the default, 0.0167 requests/s with a burst of 20, allows one sync a minute once
 #: the burst is spent: a real connection keeps the default 60-second interval).
 DEMO_USAGE_PLANS: dict[str, dict[str, dict[str, float]]] = {
-    "amazon": {"getOrders": {"rate": 0.5, "burst": 20}},
+    "amazon": {"getOrders": {"rate": 0.5, "burst": 20}, "searchOrders": {"rate": 0.5, "burst": 20}},
 }
 #: Price rules seeded on every live listing, so ``priceBreakdowns`` has something to show.
 PRICE_RULE: dict[str, Any] = {

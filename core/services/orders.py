@@ -211,8 +211,11 @@ async def ingest_orders(
         ):
             result.ignored += 1
             continue
+        priced = (order.currency, order.total_amount) != (incoming.total.currency, incoming.total.amount)
         for key, value in _fields(incoming).items():
             setattr(order, key, value)
+        if priced:  # e.g. Amazon prices a Pending order only once its payment is authorised
+            await _reprice(session, order, incoming, money)
         await _apply_channel_status(uow, order, status, incoming.channel_status)
         result.updated += 1
         ingested.append((order.id, order.external_id, False))
@@ -234,6 +237,18 @@ async def ingest_orders(
 
     uow.after_commit(_emit)
     return result
+
+
+async def _reprice(session: AsyncSession, order: Order, incoming: ChannelOrder, money: _OrderMoney) -> None:
+    """A later delivery that changes an order's total also brings its line prices: the
+    stored lines take them (matched by the channel's line id) and the total in the
+    reporting currency is converted again at the rate of the order's day."""
+    prices = {line.external_id: line.unit_price.amount for line in incoming.lines}
+    for line in (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all():
+        if line.external_id in prices:
+            line.unit_price_amount = prices[line.external_id]
+    for key, value in (await money.base_total(order.placed_at, order.currency, order.total_amount)).items():
+        setattr(order, key, value)
 
 
 class _OrderMoney:

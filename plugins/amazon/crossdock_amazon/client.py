@@ -3,9 +3,12 @@
 Calls carry ``x-amz-access-token`` (an LWA access token, or a Restricted Data Token for
 PII), ``x-amz-date`` and ``content-type: application/json``; there is no SigV4 signing
 any more. Errors come as ``{"errors": [{"code", "message", "details"}]}``: HTTP 429 and
-5xx are transient, an expired token is ``AUTH_EXPIRED`` (refresh and retry), the rest are
-permanent. Sources: SP-API docs "Connecting to the Selling Partner API", "Usage Plans
-and Rate Limits", "Tokens API" (summarised in ../shared/marketplaces.md).
+5xx are transient; a 403 ``Unauthorized`` is an expired or invalid token (``AUTH_EXPIRED``:
+refresh and retry) only when its ``details`` say so (:func:`token_refused`), else a missing
+role or a withdrawn authorisation, permanent; the rest are permanent. Sources: SP-API docs
+"Connecting to the Selling Partner API", "Usage Plans and Rate Limits", "Tokens API"
+(summarised in ../shared/marketplaces.md); the 403 wordings in issues
+amzn/selling-partner-api-docs#2147 and #2553.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import httpx
 
 from crossdock import ChannelConnection, ChannelError
 
-__all__ = ["LWA_HOST", "SpApiClient", "lwa_token"]
+__all__ = ["LWA_HOST", "AccessDenied", "SpApiClient", "lwa_token", "token_refused"]
 
 LWA_HOST = "https://api.amazon.com"
 
@@ -41,6 +45,7 @@ def _raise_for(response: httpx.Response, what: str) -> None:
         errors = [{}]
     code = str(errors[0].get("code") or response.status_code)
     message = str(errors[0].get("message") or response.reason_phrase)
+    details = str(errors[0].get("details") or "")
     if response.status_code == 429:
         raise ChannelError(
             f"amazon {what}: throttled",
@@ -50,9 +55,43 @@ def _raise_for(response: httpx.Response, what: str) -> None:
         )
     if response.status_code >= 500:
         raise ChannelError(f"amazon {what}: {message}", code=code, retryable=True)
-    if response.status_code in (401, 403) and ("expired" in message.lower() or code == "Unauthorized"):
-        raise ChannelError(f"amazon {what}: {message}", code=ChannelError.AUTH_EXPIRED)
-    raise ChannelError(f"amazon {what}: {code}: {message}", code=code)
+    if response.status_code in (401, 403):
+        if token_refused(message, details):
+            raise ChannelError(f"amazon {what}: {details or message}", code=ChannelError.AUTH_EXPIRED)
+        # "Access to requested resource is denied." with no word on the token: the
+        # application lacks the role, the seller withdrew it, or a Restricted Data Token
+        # was used outside what it was made for. A refresh would not help.
+        raise ChannelError(
+            f"amazon {what}: {code}: {message}{f' ({details})' if details else ''}",
+            code=code if code == AccessDenied.UNAUTHORIZED else AccessDenied.FORBIDDEN,
+        )
+    raise ChannelError(f"amazon {what}: {code}: {message}{f' ({details})' if details else ''}", code=code)
+
+
+#: What SP-API says in ``details`` of a 403 ``Unauthorized`` about the access token itself
+#: (issues amzn/selling-partner-api-docs#2147, #2553 and the SDKs that refresh on these):
+#: only these are cured by a new access token.
+TOKEN_REFUSALS = (
+    "the access token you provided has expired",
+    "the access token you provided is revoked, malformed or invalid",
+    "access token is missing in the request header",
+)
+
+
+class AccessDenied(StrEnum):
+    """The codes of a refusal a new access token does not cure (permanent)."""
+
+    #: SP-API's own code: a role the application lacks, an authorisation withdrawn, an RDT
+    #: used on a path or method it was not made for
+    UNAUTHORIZED = "Unauthorized"
+    #: a 401/403 in another envelope (e.g. an API gateway's)
+    FORBIDDEN = "FORBIDDEN"
+
+
+def token_refused(message: str, details: str) -> bool:
+    """Whether a 401/403 says the access token expired or is invalid (refresh and retry)."""
+    words = f"{details} {message}".lower()
+    return any(refusal in words for refusal in TOKEN_REFUSALS)
 
 
 async def lwa_token(http: httpx.AsyncClient, lwa_host: str, form: Mapping[str, str]) -> dict[str, Any]:

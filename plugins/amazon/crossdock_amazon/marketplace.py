@@ -4,6 +4,12 @@ Source of the site table and rate limits: Amazon SP-API marketplace ids and per-
 usage plans (../shared/marketplaces.md; SP-API docs 'Marketplace IDs' and 'Usage Plans and
 Rate Limits').
 
+Orders are read with the Orders API 2026-01-01 (``searchOrders``, ``getOrder``:
+:mod:`crossdock_amazon.orders`), which needs no Restricted Data Token. Orders v0 is
+deprecated for removal on 2027-03-27 (ordersV0.json); a connection whose
+``settings.orders_api`` is ``"v0"`` still reads it (getOrders, getOrder, getOrderItems, each
+with a Restricted Data Token made for its own method and path).
+
 Credentials of a connection: ``seller_id``, ``lwa_client_id``, ``lwa_client_secret``,
 ``refresh_token`` (long-lived) and the current ``access_token`` / ``access_expires_at``
 (refreshed through Login with Amazon, an hour at a time). Buyer names and addresses are
@@ -55,6 +61,8 @@ from crossdock import (
 )
 from crossdock_amazon import __version__
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
+from crossdock_amazon.notifications import NotificationSetup
+from crossdock_amazon.orders import INCLUDED, order_2026
 from crossdock_amazon.sqs import SqsQueue
 
 __all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace", "order_references", "package_reference_id"]
@@ -77,7 +85,8 @@ SITES: tuple[Site, ...] = (
 
 #: Documented per-operation token buckets (requests per second, burst).
 RATE_LIMITS: Mapping[str, RateLimit] = {
-    "getOrders_2026_01_01": RateLimit(rate=0.0056, burst=20),
+    "searchOrders": RateLimit(rate=0.0056, burst=20),  # orders_2026-01-01.json usage plan
+    "getOrder_2026_01_01": RateLimit(rate=0.5, burst=30),
     "getOrder": RateLimit(rate=0.5, burst=30),  # SP-API Orders v0 usage plan
     "createRestrictedDataToken": RateLimit(rate=1, burst=10),  # Tokens API usage plan
     "getOrders": RateLimit(rate=0.0167, burst=20),
@@ -85,6 +94,10 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "confirmShipment": RateLimit(rate=2, burst=10),
     "patchListingsItem": RateLimit(rate=5, burst=5),
     "listFinancialEventGroups": RateLimit(rate=0.5, burst=30),  # Finances v0 usage plan
+    "getDestinations": RateLimit(rate=1, burst=5),  # notifications.json usage plans
+    "createDestination": RateLimit(rate=1, burst=5),
+    "getSubscription": RateLimit(rate=1, burst=5),
+    "createSubscription": RateLimit(rate=1, burst=5),
     "listFinancialEventsByGroupId": RateLimit(rate=0.5, burst=30),
 }
 #: Event groups stay open about two weeks: a sync re-reads those that started this long
@@ -126,7 +139,11 @@ STATUS = {
     "Canceled": "cancelled",
     "Unfulfillable": "cancelled",
 }
-PII = [{"method": "GET", "path": "/orders/v0/orders", "dataElements": ["buyerInfo", "shippingAddress"]}]
+#: Orders API versions a connection may speak (``settings.orders_api``)
+ORDERS_2026 = "2026-01-01"
+ORDERS_V0 = "v0"
+#: Data elements of the Orders v0 RDTs: buyer names and shipping addresses
+PII_ELEMENTS = ["buyerInfo", "shippingAddress"]
 EARLY_REFRESH = 60  # seconds before expiry an access token counts as expired
 #: Orders whose items this process remembers (per connection and order, the most recent).
 ITEMS_REMEMBERED = 20_000
@@ -173,7 +190,9 @@ class AmazonMarketplace(MarketplaceBase):
     rate_limits = RATE_LIMITS
 
     def __init__(self) -> None:
-        self._rdt: dict[tuple[int, str], tuple[str, float]] = {}
+        #: (connection, access token, path) -> (RDT, its expiry)
+        self._rdt: dict[tuple[int, str, str], tuple[str, float]] = {}
+        self._notifications = NotificationSetup()
         #: (connection, order) -> (its LastUpdateDate, its items): see :meth:`_with_items`
         self._items: OrderedDict[tuple[int, str], tuple[str, list[dict[str, Any]]]] = OrderedDict()
 
@@ -189,6 +208,22 @@ class AmazonMarketplace(MarketplaceBase):
     def _marketplace_id(self, conn: ChannelConnection) -> str:
         return str(next(s.external_id for s in SITES if s.code == conn.site))
 
+    @staticmethod
+    def _currency_of(marketplace_id: Any, conn: ChannelConnection) -> str:
+        """The currency a marketplace sells in (an order not priced yet is in it)."""
+        return next((s.currency for s in SITES if s.external_id == marketplace_id), conn.currency)
+
+    @staticmethod
+    def orders_api(conn: ChannelConnection) -> str:
+        """``settings.orders_api``: ``"2026-01-01"`` (the default) or ``"v0"``."""
+        version = str(conn.settings.get("orders_api") or ORDERS_2026)
+        if version not in (ORDERS_2026, ORDERS_V0):
+            raise ChannelError(
+                f"amazon settings.orders_api must be {ORDERS_2026!r} or {ORDERS_V0!r}, not {version!r}",
+                code="SETTINGS",
+            )
+        return version
+
     def client(self, conn: ChannelConnection) -> SpApiClient:
         creds = conn.credentials
         if (
@@ -199,20 +234,26 @@ class AmazonMarketplace(MarketplaceBase):
         base = conn.base_url or REGION_HOSTS[SITE_REGION[conn.site]]
         return SpApiClient(base, str(creds["access_token"]), self._pool(conn), conn)
 
-    async def _pii_token(self, conn: ChannelConnection, api: SpApiClient) -> str:
-        """A Restricted Data Token for buyer names and addresses, reused while it lives."""
-        key = (conn.id, api.access_token)
+    async def _pii_token(self, conn: ChannelConnection, api: SpApiClient, path: str) -> str:
+        """A Restricted Data Token for buyer names and addresses on ``GET path``, reused
+        while it lives. An RDT opens only the method and path it was made for
+        (tokens_2021-03-01.json ``RestrictedResource``: ``/orders/v0/orders`` for getOrders,
+        ``/orders/v0/orders/{orderId}`` for getOrder): one made for getOrders is refused
+        by getOrder."""
+        key = (conn.id, api.access_token, path)
         cached = self._rdt.get(key)
         if cached and cached[1] > time.time() + EARLY_REFRESH:
             return cached[0]
         answer = await api.call(
             "POST",
             "/tokens/2021-03-01/restrictedDataToken",
-            body={"restrictedResources": PII},
+            body={"restrictedResources": [{"method": "GET", "path": path, "dataElements": PII_ELEMENTS}]},
             operation="createRestrictedDataToken",
         )
         token = str(answer["restrictedDataToken"])
-        self._rdt[key] = (token, time.time() + float(answer.get("expiresIn", 3600)))
+        now = time.time()
+        self._rdt = {k: v for k, v in self._rdt.items() if v[1] > now}  # forget dead tokens
+        self._rdt[key] = (token, now + float(answer.get("expiresIn", 3600)))
         return token
 
     # ------------------------------------------------------------------ orders
@@ -220,10 +261,13 @@ class AmazonMarketplace(MarketplaceBase):
     async def fetch_orders(
         self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
     ) -> OrderPage:
-        """getOrders (v0) by LastUpdatedAfter with its NextToken, read with a Restricted
-        Data Token; each order's items come from getOrderItems."""
+        """searchOrders (2026-01-01) by lastUpdatedAfter with its pagination token; or, on
+        a v0 connection, getOrders by LastUpdatedAfter with its NextToken, read with a
+        Restricted Data Token, each order's items from getOrderItems."""
         api = self.client(conn)
-        pii = await self._pii_token(conn, api)
+        if self.orders_api(conn) == ORDERS_2026:
+            return await self._search_orders(conn, api, updated_since, page_token)
+        pii = await self._pii_token(conn, api, "/orders/v0/orders")
         params: dict[str, Any] = {"MarketplaceIds": self._marketplace_id(conn)}
         if page_token:
             params["NextToken"] = page_token
@@ -235,6 +279,30 @@ class AmazonMarketplace(MarketplaceBase):
         raws = list({o["AmazonOrderId"]: o for o in payload.get("Orders") or []}.values())
         orders = [await self._with_items(conn, api, raw) for raw in raws]
         return OrderPage(orders=orders, next_page_token=payload.get("NextToken"))
+
+    async def _search_orders(
+        self, conn: ChannelConnection, api: SpApiClient, updated_since: datetime, page_token: str | None
+    ) -> OrderPage:
+        params: dict[str, Any] = {
+            "lastUpdatedAfter": updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "marketplaceIds": self._marketplace_id(conn),
+            "includedData": INCLUDED,
+            "maxResultsPerPage": 100,
+        }
+        if page_token:  # the other parameters must be the same (``Pagination``): the cursor keeps them
+            since, _, token = page_token.partition("|")
+            params.update(lastUpdatedAfter=since, paginationToken=token)
+        answer = await api.call("GET", "/orders/2026-01-01/orders", params=params, operation="searchOrders")
+        raws = list({o["orderId"]: o for o in answer.get("orders") or []}.values())
+        following = (answer.get("pagination") or {}).get("nextToken")
+        return OrderPage(
+            orders=[self._order_2026(conn, raw) for raw in raws],
+            next_page_token=f"{params['lastUpdatedAfter']}|{following}" if following else None,
+        )
+
+    def _order_2026(self, conn: ChannelConnection, raw: Mapping[str, Any]) -> ChannelOrder:
+        marketplace = (raw.get("salesChannel") or {}).get("marketplaceId")
+        return order_2026(raw, self._currency_of(marketplace, conn))
 
     async def _with_items(
         self, conn: ChannelConnection, api: SpApiClient, raw: Mapping[str, Any]
@@ -249,7 +317,7 @@ class AmazonMarketplace(MarketplaceBase):
         known = self._items.get(key)
         if known is not None and changed and known[0] == changed:
             self._items.move_to_end(key)
-            return self.to_order(raw, known[1])
+            return self.to_order(raw, known[1], self._currency_of(raw.get("MarketplaceId"), conn))
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -273,11 +341,15 @@ class AmazonMarketplace(MarketplaceBase):
             self._items.move_to_end(key)
             while len(self._items) > ITEMS_REMEMBERED:
                 self._items.popitem(last=False)
-        return self.to_order(raw, items)
+        return self.to_order(raw, items, self._currency_of(raw.get("MarketplaceId"), conn))
 
     @staticmethod
-    def to_order(raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> ChannelOrder:
-        total = _money(raw.get("OrderTotal"), "USD")
+    def to_order(
+        raw: Mapping[str, Any], items: Sequence[Mapping[str, Any]], currency: str = "USD"
+    ) -> ChannelOrder:
+        """A v0 order; ``currency`` is its marketplace's: a Pending order has no
+        ``OrderTotal`` and no item prices yet (ordersV0.json ``getOrderItems``)."""
+        total = _money(raw.get("OrderTotal"), currency)
         currency = total.currency
         lines = []
         for item in items:
@@ -323,9 +395,20 @@ class AmazonMarketplace(MarketplaceBase):
         )
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
+        """getOrder (2026-01-01, with the same datasets as a sync); on a v0 connection,
+        getOrder with an RDT made for this order's path, and getOrderItems."""
         api = self.client(conn)
-        pii = await self._pii_token(conn, api)
-        answer = await api.call("GET", f"/orders/v0/orders/{external_id}", token=pii, operation="getOrder")
+        if self.orders_api(conn) == ORDERS_2026:
+            answer = await api.call(
+                "GET",
+                f"/orders/2026-01-01/orders/{external_id}",
+                params={"includedData": INCLUDED},
+                operation="getOrder_2026_01_01",
+            )
+            return self._order_2026(conn, answer["order"])
+        path = f"/orders/v0/orders/{external_id}"
+        pii = await self._pii_token(conn, api, path)
+        answer = await api.call("GET", path, token=pii, operation="getOrder")
         return await self._with_items(conn, api, answer["payload"])
 
     # ------------------------------------------------------------------ fulfilment and stock
@@ -368,7 +451,9 @@ class AmazonMarketplace(MarketplaceBase):
     async def push_stock(
         self, conn: ChannelConnection, updates: Sequence[StockUpdate]
     ) -> Sequence[PushResult]:
-        """patchListingsItem per SKU: ``/attributes/fulfillment_availability`` quantity.
+        """patchListingsItem per SKU: ``merge`` of ``/attributes/fulfillment_availability``
+        quantity, so the listing keeps its other fulfilment fields (handling time, restock
+        date), which a ``replace`` would reset (listingsItems_2021-08-01.json ``PatchOperation``).
 
         A SKU Amazon does not know (404) or refuses (``INVALID`` with issues) fails its own
         result; errors about the seller or the call (credentials, throttling) are raised."""
@@ -385,7 +470,7 @@ class AmazonMarketplace(MarketplaceBase):
                         "productType": "PRODUCT",
                         "patches": [
                             {
-                                "op": "replace",
+                                "op": "merge",
                                 "path": "/attributes/fulfillment_availability",
                                 "value": [
                                     {"fulfillment_channel_code": "DEFAULT", "quantity": max(0, u.quantity)}
@@ -494,6 +579,7 @@ class AmazonMarketplace(MarketplaceBase):
         if not queue_url or not creds.get("aws_access_key_id"):
             return None
         seller = str(creds.get("seller_id", ""))
+        queue_arn = str(conn.settings.get("notifications_queue_arn") or SqsQueue.arn_of(str(queue_url)))
         return SqsQueue(
             str(queue_url),
             access_key=str(creds["aws_access_key_id"]),
@@ -502,11 +588,23 @@ class AmazonMarketplace(MarketplaceBase):
             http=self._pool(conn),
             parse=lambda body: order_references(body, seller),
             endpoint=conn.settings.get("sqs_endpoint"),
+            before_first_receive=partial(
+                self._notifications.ensure,
+                conn,
+                self._pool(conn),
+                queue_arn,
+                conn.base_url or REGION_HOSTS[SITE_REGION[conn.site]],
+                self._lwa_url(conn),
+            ),
         )
+
+    @staticmethod
+    def _lwa_url(conn: ChannelConnection) -> str:
+        return str(conn.settings.get("lwa_url") or conn.base_url or LWA_HOST)
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         creds = dict(conn.credentials)
-        lwa = str(conn.settings.get("lwa_url") or conn.base_url or LWA_HOST)
+        lwa = self._lwa_url(conn)
         answer = await lwa_token(
             self._pool(conn),
             lwa,

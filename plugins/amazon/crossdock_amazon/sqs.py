@@ -10,7 +10,8 @@ and 5xx are transient, the rest (bad keys, no such queue, no permission) permane
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +20,13 @@ from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
 from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
-from crossdock import ChannelError, Notification
+from crossdock import ChannelError, Notification, with_retries
 
-__all__ = ["SqsQueue", "queue_region", "sign"]
+__all__ = ["ATTEMPTS", "SqsQueue", "queue_region", "sign"]
+
+#: tries of one SQS call on transient errors (a 500 on a delete must not undo a stored
+#: batch: its messages would stay hidden for the visibility timeout)
+ATTEMPTS = 3
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
 TRANSIENT = frozenset(
@@ -82,7 +87,8 @@ class SqsQueue:
 
     ``parse`` turns a message body into what the event is about; ``visibility_timeout`` is
     how long a received message stays hidden before SQS hands it out again (a consumer that
-    crashed before deleting it loses nothing).
+    crashed before deleting it loses nothing). ``before_first_receive`` runs once before the
+    first receive (Amazon: make sure the seller's notifications are sent to this queue).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class SqsQueue:
         region: str | None = None,
         session_token: str | None = None,
         visibility_timeout: int = 60,
+        before_first_receive: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.queue_url = queue_url
         parts = urlsplit(queue_url)
@@ -106,6 +113,14 @@ class SqsQueue:
         self.http = http
         self.parse = parse
         self.visibility_timeout = visibility_timeout
+        self._before_first_receive = before_first_receive
+
+    @staticmethod
+    def arn_of(queue_url: str) -> str:
+        """``https://sqs.eu-west-1.amazonaws.com/123/q`` -> ``arn:aws:sqs:eu-west-1:123:q``."""
+        parts = urlsplit(queue_url)
+        account, _, name = parts.path.strip("/").partition("/")
+        return f"arn:aws:sqs:{queue_region(queue_url)}:{account}:{name}"
 
     async def call(self, action: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         body = json.dumps({"QueueUrl": self.queue_url, **payload}).encode()
@@ -135,13 +150,20 @@ class SqsQueue:
             ) from None
 
     async def receive(self, max_messages: int) -> Sequence[Notification]:
-        answer = await self.call(
-            "ReceiveMessage",
-            {
-                "MaxNumberOfMessages": max(1, min(10, max_messages)),
-                "VisibilityTimeout": self.visibility_timeout,
-                "WaitTimeSeconds": 0,
-            },
+        if self._before_first_receive is not None:
+            await self._before_first_receive()
+            self._before_first_receive = None
+        answer = await with_retries(
+            partial(
+                self.call,
+                "ReceiveMessage",
+                {
+                    "MaxNumberOfMessages": max(1, min(10, max_messages)),
+                    "VisibilityTimeout": self.visibility_timeout,
+                    "WaitTimeSeconds": 0,
+                },
+            ),
+            attempts=ATTEMPTS,
         )
         found = []
         for message in answer.get("Messages") or []:
@@ -163,7 +185,9 @@ class SqsQueue:
     async def ack(self, receipts: Sequence[str]) -> None:
         for start in range(0, len(receipts), 10):  # DeleteMessageBatch takes ten entries
             entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])]
-            answer = await self.call("DeleteMessageBatch", {"Entries": entries})
+            answer = await with_retries(
+                partial(self.call, "DeleteMessageBatch", {"Entries": entries}), attempts=ATTEMPTS
+            )
             failed = [f for f in answer.get("Failed") or [] if f.get("Code") != "ReceiptHandleIsInvalid"]
             if failed:
                 raise ChannelError(

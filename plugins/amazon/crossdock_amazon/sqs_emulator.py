@@ -99,6 +99,14 @@ class SqsService:
     def queue_url(self, name: str) -> str:
         return f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{name}"
 
+    def queue_arn(self, name: str) -> str:
+        return f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
+
+    def queue_named_by(self, arn: str) -> str | None:
+        """The name of this service's queue with that ARN, if it has one."""
+        name = arn.rsplit(":", 1)[-1]
+        return name if name in self.queues and self.queue_arn(name) == arn else None
+
     def create_queue(self, name: str) -> str:
         self.queues.setdefault(name, Queue(name))
         return self.queue_url(name)

@@ -70,3 +70,88 @@ async def test_a_wrong_secret_names_what_sqs_said(app: Any, tenant_factory: Any)
         assert ((await setup.connection()).last_error or "").startswith(
             "notifications: InvalidSignatureException"
         )
+
+
+async def test_the_subscription_is_set_up_from_the_connection_once() -> None:
+    """A connection naming a queue its seller is not subscribed to: nothing arrives; the
+    plugin's first read makes the destination (grantless) and the ORDER_CHANGE
+    subscription (the seller's token), and a second source, a second process, makes none."""
+    import httpx
+    from crossdock_amazon.marketplace import AmazonMarketplace
+
+    from crossdock import ChannelConnection
+    from crossdock.testing import emulator_http
+    from crossdock.testing.emulator import serve
+
+    emulator = AmazonEmulator()
+    async with serve(emulator) as base_url:
+        account = emulator.open_account("US")
+        queue = emulator.queue("crossdock-orders")
+
+        def connection() -> ChannelConnection:
+            return ChannelConnection(
+                id=3,
+                tenant="t",
+                channel="amazon",
+                site="US",
+                currency="USD",
+                credentials={**account, **{k: v for k, v in queue.items() if k.startswith("aws_")}},
+                settings={"notifications_queue_url": queue["queue_url"], "sqs_endpoint": base_url},
+                base_url=base_url,
+                http=emulator_http(),
+            )
+
+        emulator.add_order(account, "111-0000006-0000001", [("SKU-1", 1, "5.00")])
+        assert emulator.pending_notifications() == 0  # no subscription: SQS gets nothing
+        source = AmazonMarketplace().notification_source(connection())
+        assert source is not None
+        assert await source.receive(10) == []
+        assert emulator.subscribed(account)
+        subscription = emulator.notifications.book.subscriptions[(account["seller_id"], "ORDER_CHANGE")]
+        assert subscription["payloadVersion"] == "1.0"
+        assert subscription["processingDirective"]["eventFilter"]["eventFilterType"] == "ORDER_CHANGE"
+        emulator.add_order(account, "111-0000006-0000002", [("SKU-1", 1, "5.00")])
+        (note,) = await source.receive(10)
+        assert note.references == [{"type": "order", "external_id": "111-0000006-0000002"}]
+        again = AmazonMarketplace().notification_source(connection())  # another process
+        assert again is not None
+        await again.receive(10)
+        assert emulator.notifications.book.created == {"createDestination": 1, "createSubscription": 1}
+
+        # the emulator refuses what Amazon refuses on these endpoints
+        grantless = emulator.tokens
+        app_token = next(t for t, g in grantless.items() if g.seller is None)
+        seller_token = emulator.issue_token(account)["access_token"]
+        async with httpx.AsyncClient(base_url=base_url) as http:
+
+            async def call(method: str, path: str, token: str, body: Any = None) -> httpx.Response:
+                return await http.request(method, path, json=body, headers={"x-amz-access-token": token})
+
+            # a grantless token opens no seller's data, a seller's token no destination
+            assert (
+                await call("GET", "/orders/2026-01-01/orders/111-0000006-0000001", app_token)
+            ).status_code == 403
+            assert (await call("GET", "/notifications/v1/destinations", seller_token)).status_code == 403
+            arn = {"name": "x", "resourceSpecification": {"sqs": {"arn": queue["queue_arn"]}}}
+            assert (await call("POST", "/notifications/v1/destinations", app_token, arn)).status_code == 409
+            bad_arn = {"name": "x", "resourceSpecification": {"sqs": {"arn": "queue-1"}}}
+            refused = await call("POST", "/notifications/v1/destinations", app_token, bad_arn)
+            assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == "InvalidInput"
+            no_name = await call(
+                "POST", "/notifications/v1/destinations", app_token, {"resourceSpecification": {}}
+            )
+            assert no_name.status_code == 400
+            twice = {"payloadVersion": "1.0", "destinationId": subscription["destinationId"]}
+            path = "/notifications/v1/subscriptions/ORDER_CHANGE"
+            assert (await call("POST", path, seller_token, twice)).status_code == 409
+            wrong = {
+                **twice,
+                "processingDirective": {"eventFilter": {"eventFilterType": "ANY_OFFER_CHANGED"}},
+            }
+            assert (await call("POST", path, seller_token, wrong)).status_code == 400
+            assert (await call("POST", path, seller_token, {"destinationId": "d"})).status_code == 400
+            assert (
+                await call("POST", path, seller_token, {**twice, "destinationId": "nope"})
+            ).status_code == 404
+            other = emulator.issue_token(emulator.open_account("US"))["access_token"]
+            assert (await call("GET", path, other)).status_code == 404  # not subscribed

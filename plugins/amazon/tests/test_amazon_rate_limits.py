@@ -40,6 +40,7 @@ async def test_announced_rates_replace_the_documented_ones() -> None:
             currency="USD",
             credentials=dict(account),
             base_url=base_url,
+            settings={"orders_api": "v0"},  # getOrders' plan; searchOrders: test_amazon_orders.py
             limiter=pacing.limiter,
             http=emulator_http(),
         )
@@ -79,6 +80,7 @@ async def test_a_sync_pass_asks_for_the_items_of_new_and_changed_orders_only() -
             currency="USD",
             credentials=dict(account),
             base_url=base_url,
+            settings={"orders_api": "v0"},  # Orders 2026-01-01 has the items in the order
             http=emulator_http(),
         )
         amazon = AmazonMarketplace()

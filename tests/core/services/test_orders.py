@@ -286,3 +286,36 @@ async def test_a_page_ends_as_its_orders_would_one_at_a_time(
     assert paged["orders"] == one_by_one["orders"]
     assert paged["levels"] == one_by_one["levels"]
     assert paged["ledger"] == one_by_one["ledger"]
+
+
+async def test_a_later_version_with_prices_reprices_the_stored_order(
+    app: Any, tenant_factory: Any, testmarket: Any
+) -> None:
+    """A marketplace may price an order only later (Amazon: a Pending order has no total
+    and no item prices until its payment is authorised): the later, priced version of the
+    same order replaces the stored zero prices, on the lines and in the reporting total."""
+    import dataclasses
+    from decimal import Decimal
+
+    from crossdock.db.models import OrderLine
+    from crossdock.money import Money
+
+    t = await tenant_factory()
+    conn_id = await _connection(app, t)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    first = testmarket.market.add_order("R-1", updated=base, total="0", payment_status="pending")
+    first = dataclasses.replace(
+        first, lines=[dataclasses.replace(first.lines[0], unit_price=Money.of("0", "SGD"))]
+    )
+    await _ingest(app, t, conn_id, [first])
+    priced = testmarket.market.add_order("R-1", updated=base + timedelta(minutes=3), total="10.00")
+    result = await _ingest(app, t, conn_id, [priced])
+    assert result.updated == 1
+    async with app.db.tenant(t.id) as session:
+        order = await session.scalar(select(Order).where(Order.external_id == "R-1"))
+        assert order is not None
+        assert (order.currency, order.total_amount) == ("SGD", Decimal("10.00"))
+        prices = (await session.scalars(select(OrderLine.unit_price_amount))).all()
+        assert prices == [Decimal("10.00")]
+        if order.base_currency is not None:  # a rate for SGD is published for the day
+            assert order.base_total_amount and order.base_total_amount > 0
