@@ -112,6 +112,13 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "OVER_REFUND": "refunds would exceed what the order was paid",
         "CURRENCY_MISMATCH": "an amount in another currency than the order's",
         "INSUFFICIENT_STOCK": "fewer units than asked for",
+        "PAYMENT_REFUSED": "the payment provider refused the refund (its message says why); no money moved",
+        "PAYMENT_UNAVAILABLE": "the payment provider did not answer; the refund stays pending and is "
+        "retried with the same reference, never made twice",
+        "PAYMENT_ERROR": "the order's payment provider cannot be used (not installed, no credentials): "
+        "see the message",
+        "REFUND_NOT_SUPPORTED": "the order's payment provider cannot move money back (cash on delivery, "
+        "bank transfer): give it back yourself, then record it with outOfBand",
     },
     "Pricing": {
         "NO_COST": "the variant has no cost to price from",

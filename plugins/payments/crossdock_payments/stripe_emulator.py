@@ -134,6 +134,8 @@ class _Account:
 
 class StripeEmulator(Emulator):
     name = "stripe"
+    #: Stripe accounts are not bound to a site; the kit's handles want one
+    default_site = "US"
 
     def __init__(self, faults: Faults | None = None) -> None:
         super().__init__(faults)
@@ -149,8 +151,9 @@ class StripeEmulator(Emulator):
 
     # ------------------------------------------------------------------ seller side
 
-    def open_account(self) -> dict[str, str]:
-        """A Stripe account in test mode; returns the credentials a PaymentAccount holds."""
+    def open_account(self, site: str | None = None) -> dict[str, str]:
+        """A Stripe account in test mode; returns the credentials a PaymentAccount holds
+        (``site`` is accepted for the kit's handles and ignored)."""
         account = _Account(f"sk_test_{secrets.token_hex(12)}", f"whsec_{secrets.token_hex(16)}")
         self.accounts[account.secret_key] = account
         return {"secret_key": account.secret_key, "webhook_secret": account.webhook_secret}
