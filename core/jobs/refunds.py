@@ -34,6 +34,7 @@ from crossdock.net import OutboundPolicy
 from crossdock.providers import PaymentAccount, PaymentProvider
 from crossdock.providers import Refund as ProviderRefund
 from crossdock.services import aftersales
+from crossdock.services.webhooks import MALFORMED
 
 __all__ = ["ATTEMPTS", "payment_account", "receive_payment_push", "refund", "refund_resume", "resume"]
 
@@ -258,10 +259,10 @@ async def receive_payment_push(
         if exc.code in ("SIGNATURE", "UNAUTHENTICATED"):
             log.warning("%s push refused for tenant %s: %s", provider_name, tenant, exc.message)
             raise Unauthenticated("webhook signature does not verify") from None
-        raise UserError("the push is not one this provider sends", code="WEBHOOK_MALFORMED") from None
+        raise UserError("the push is not one this provider sends", code=MALFORMED) from None
     except Exception:
         log.exception("the %s plugin failed on a push for tenant %s", provider_name, tenant)
-        raise UserError("the push is not one this provider sends", code="WEBHOOK_MALFORMED") from None
+        raise UserError("the push is not one this provider sends", code=MALFORMED) from None
 
     async def apply() -> int:
         async with ctx.units(tenant_id, tenant) as uow:

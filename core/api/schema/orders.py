@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import Select, or_, select
@@ -502,9 +502,11 @@ class Mutation:
         st = state(info)
         try:
             amount = input.amount.value("amount", positive=True)
-            async with st.read() as session:
-                pk = await _order_pk(session, input.order_id, "orderId")
             p = st.principal
+            # a session of its own, not the request's read session: that one would keep a
+            # snapshot from before the refund the payload then shows
+            async with st.app.db.tenant(p.tenant_id, p.tenant_slug) as session:
+                pk = await _order_pk(session, input.order_id, "orderId")
             refund_id = await refunds.refund(
                 st.app.job_context(),
                 p.tenant_id,
@@ -516,7 +518,7 @@ class Mutation:
                 out_of_band=input.out_of_band,
             )
         except UserError as exc:
-            return RefundRecordPayload(user_errors=[OrderUserError.from_error(exc)])
+            return RefundRecordPayload(user_errors=[cast(OrderUserError, OrderUserError.from_error(exc))])
         # the provider is called between transactions: the Idempotency-Key is marked used
         # once the refund is made, as for label purchases
         held = info.context.get(IDEMPOTENCY)

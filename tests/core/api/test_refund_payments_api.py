@@ -71,6 +71,7 @@ async def test_refund_record_through_stripe_shows_status_and_reference(
         "providerReference": made["id"],
         "error": None,
     }
+    assert payload["order"]["refunds"] == [{"status": "SUCCEEDED"}]
     assert payload["order"]["paymentProvider"] == "stripe"
     assert payload["order"]["paymentReference"] == made["payment_intent"]
 
