@@ -115,6 +115,13 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "INSUFFICIENT_STOCK": "fewer units than asked for",
         "CHANNEL_REFUSED": "the channel refused (its message says why); nothing was changed here",
         "CHANNEL_UNAVAILABLE": "the channel did not answer; nothing was changed here: try again",
+        "PAYMENT_REFUSED": "the payment provider refused the refund (its message says why); no money moved",
+        "PAYMENT_UNAVAILABLE": "the payment provider did not answer; the refund stays pending and is "
+        "retried with the same reference, never made twice",
+        "PAYMENT_ERROR": "the order's payment provider cannot be used (not installed, no credentials): "
+        "see the message",
+        "REFUND_NOT_SUPPORTED": "the order's payment provider cannot move money back (cash on delivery, "
+        "bank transfer): give it back yourself, then record it with outOfBand",
     },
     "Case": {
         "ACTION_NOT_ALLOWED": "the channel does not take this answer to the case now",

@@ -321,6 +321,12 @@ class ChannelOrder:
     fulfilled_by_channel: bool = False
     payment_status: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    #: The payment that paid for the order, when the channel is the seller's own (a
+    #: storefront): the payment provider's name (``stripe``) and its reference for the
+    #: payment (a PaymentIntent id). ``refundRecord`` then refunds through that provider.
+    #: Marketplaces leave both None: they collect the money and refund it themselves.
+    payment_provider: str | None = None
+    payment_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -742,13 +748,17 @@ class Refund:
 class PaymentEvent:
     """Something a provider pushed: ``payment.succeeded``, ``payment.failed``,
     ``payment.collected`` (COD cash handed over by the carrier), ``refund.succeeded``,
-    ``refund.failed``. ``event_id`` is unique per event, so redeliveries are recognised."""
+    ``refund.failed``. ``event_id`` is unique per event, so redeliveries are recognised.
+    ``refund_reference`` is the provider's id of the refund a ``refund.*`` event is about
+    (with ``amount`` that refund's own amount, never a running total): several events about
+    one refund name the same one, so it is counted once."""
 
     type: str
     event_id: str
     payment_reference: str
     amount: Money | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True)

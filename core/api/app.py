@@ -33,6 +33,7 @@ from crossdock.api.schema import schema
 from crossdock.api.schema.errors import IDEMPOTENCY
 from crossdock.bootstrap import App
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
+from crossdock.jobs.refunds import receive_payment_push
 from crossdock.services.tenancy import authenticate
 from crossdock.services.tracking import receive_carrier_push
 from crossdock.services.webhooks import receive_webhook
@@ -224,6 +225,20 @@ def create_app(
             return Response({"code": exc.code, "message": exc.message}, status_code=status)
         return Response(b"", status_code=200, media_type=MediaType.TEXT)
 
+    @post("/webhooks/payments/{provider:str}/{tenant:str}", status_code=200, include_in_schema=False)
+    async def payment_webhook(request: Request[Any, Any, Any], provider: str, tenant: str) -> Response[Any]:
+        """Payment provider pushes (refunds the bank returned ...): verified by the plugin with
+        the tenant's account and applied at once; refusals as for channel pushes: 404 unknown
+        URL, 401 bad signature, 400 malformed."""
+        try:
+            await receive_payment_push(
+                app.job_context(), provider, tenant, dict(request.headers), await request.body()
+            )
+        except (NotFound, Unauthenticated, UserError) as exc:
+            status = 404 if isinstance(exc, NotFound) else 401 if isinstance(exc, Unauthenticated) else 400
+            return Response({"code": exc.code, "message": exc.message}, status_code=status)
+        return Response(b"", status_code=200, media_type=MediaType.TEXT)
+
     demo: list[Any] = []
 
     async def on_startup() -> None:
@@ -247,6 +262,7 @@ def create_app(
             health,
             webhook,
             carrier_webhook,
+            payment_webhook,
             *download_routes(app),  # documents, packing slips, label batches
             ide_assets_handler(assets_dir),
         ],

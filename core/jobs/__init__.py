@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from crossdock.jobs import cases as cases  # registers the after-sales jobs
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
+from crossdock.jobs import refunds as refunds  # registers the refund resume job
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions
 from crossdock.jobs import tracking as tracking  # registers the tracking jobs

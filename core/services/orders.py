@@ -104,7 +104,15 @@ def _address(order: ChannelOrder) -> dict[str, Any]:
 def _fields(incoming: ChannelOrder) -> dict[str, Any]:
     """The order columns the channel owns, refreshed on every newer delivery."""
     address = _address(incoming)
+    link: dict[str, Any] = {}
+    if incoming.payment_provider and incoming.payment_reference:
+        # the payment that paid for the order (own channels): what refundRecord refunds
+        # through; a later delivery without it keeps the one stored
+        if len(incoming.payment_provider) > 32 or len(incoming.payment_reference) > 128:
+            raise ValueError(f"provider gave an overlong payment link for {incoming.external_id}")
+        link = dict(payment_provider=incoming.payment_provider, payment_reference=incoming.payment_reference)
     return dict(
+        **link,
         channel_status=incoming.channel_status,
         payment_status=incoming.payment_status,
         currency=incoming.total.currency,

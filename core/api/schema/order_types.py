@@ -78,6 +78,14 @@ class Order(Node):
     fx_rate: Decimal | None
     fx_day: date | None
     tax_total: Money | None = strawberry.field(description="Tax on the lines, whoever collects it.")
+    payment_provider: str | None = strawberry.field(
+        default=None,
+        description="The payment provider that took the buyer's money (own channels; null for "
+        "marketplace orders): `refundRecord` refunds through it.",
+    )
+    payment_reference: str | None = strawberry.field(
+        default=None, description="The provider's id of that payment (a Stripe PaymentIntent)."
+    )
 
     @classmethod
     def from_row(cls, row: m.Order | Record) -> Order:
@@ -104,6 +112,8 @@ class Order(Node):
             fx_rate=row.fx_rate,
             fx_day=row.fx_day,
             tax_total=Money.of(row.tax_amount, row.currency),
+            payment_provider=row.payment_provider,
+            payment_reference=row.payment_reference,
         )
 
     # Relations answer at once when the page prefetched them (see ORDER_RELATIONS), else
@@ -385,12 +395,25 @@ class OrderReturn:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Money given back: through the order's payment provider (own channels), or the "
+    "channel's refund recorded (marketplace orders, and money given back out of band)."
+)
 class Refund:
     amount: Money
     reason: str | None
     reference: str | None
     created_at: datetime
+    status: m.RefundStatus
+    provider: str | None = strawberry.field(
+        description="The payment provider that moved the money (null: the channel's refund, recorded)."
+    )
+    provider_reference: str | None = strawberry.field(
+        description="The provider's id of the refund (a Stripe `re_...`), once it answered."
+    )
+    error: str | None = strawberry.field(
+        description="Why the provider refused or failed it, or why it is still pending."
+    )
 
     @classmethod
     def from_row(cls, row: m.Refund | Record) -> Refund:
@@ -399,6 +422,10 @@ class Refund:
             reason=row.reason,
             reference=row.reference,
             created_at=row.created_at,
+            status=m.RefundStatus(row.status),
+            provider=row.provider,
+            provider_reference=row.provider_reference,
+            error=row.error,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import Select, or_, select
@@ -13,16 +13,17 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput, bounded, units
-from crossdock.api.schema.errors import OrderUserError, in_transaction, requires
+from crossdock.api.schema.errors import IDEMPOTENCY, OrderUserError, in_transaction, requires
 from crossdock.api.schema.loaders import columns
-from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, Shipment
+from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, Refund, Shipment
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.db import utcnow
 from crossdock.errors import ChannelError, UserError
+from crossdock.jobs import refunds
 from crossdock.jobs.cases import cancel_on_channel
 from crossdock.providers import CancelReason, HoldReason, Parcel
-from crossdock.services import aftersales, allocation, fulfilment, sla
+from crossdock.services import aftersales, allocation, fulfilment, idempotency, sla
 from crossdock.services.allocation import allocate_order
 
 __all__ = ["Mutation", "Query", "SlaQuery"]
@@ -224,7 +225,7 @@ class ReturnReceivePayload(OrderPayload):
 
 @strawberry.type
 class RefundRecordPayload(OrderPayload):
-    pass
+    refund: Refund | None = strawberry.field(default=None, description="The refund just made.")
 
 
 @strawberry.type
@@ -339,6 +340,11 @@ class RefundRecordInput:
     amount: MoneyInput
     reason: str | None = None
     reference: str | None = None
+    out_of_band: bool = strawberry.field(
+        default=False,
+        description="The money went back another way (cash, a bank transfer the seller made): "
+        "record it without asking the order's payment provider.",
+    )
 
 
 def _pick_lines(lines: list[fulfilment.PickLine]) -> list[PickLine]:
@@ -518,20 +524,44 @@ class Mutation:
 
         return await in_transaction(info, ReturnReceivePayload, body)
 
-    @strawberry.mutation(extensions=requires("orders:write"))
+    @strawberry.mutation(
+        extensions=requires("orders:write"),
+        description="Give money back, never more than the order's total. An order paid through a "
+        "payment provider that refunds (its `paymentProvider`) is refunded there: the refund is "
+        "PENDING while the provider is asked, then SUCCEEDED, or FAILED with PAYMENT_REFUSED and "
+        "the provider's message; PAYMENT_UNAVAILABLE when it did not answer (retried with the same "
+        "reference, never twice). A marketplace order records the channel's refund.",
+    )
     async def refund_record(self, info: Info[Any, Any], input: RefundRecordInput) -> RefundRecordPayload:
-        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await _order_pk(session, input.order_id, "orderId")
-            await aftersales.record_refund(
-                session,
+        st = state(info)
+        try:
+            amount = input.amount.value("amount", positive=True)
+            p = st.principal
+            # a session of its own, not the request's read session: that one would keep a
+            # snapshot from before the refund the payload then shows
+            async with st.app.db.tenant(p.tenant_id, p.tenant_slug) as session:
+                pk = await _order_pk(session, input.order_id, "orderId")
+            refund_id = await refunds.refund(
+                st.app.job_context(),
+                p.tenant_id,
+                p.tenant_slug,
                 pk,
-                input.amount.value("amount", positive=True),
+                amount,
                 reason=input.reason,
                 reference=input.reference,
+                out_of_band=input.out_of_band,
             )
-            return {"order": await _order(session, pk)}
-
-        return await in_transaction(info, RefundRecordPayload, body)
+        except UserError as exc:
+            return RefundRecordPayload(user_errors=[cast(OrderUserError, OrderUserError.from_error(exc))])
+        # the provider is called between transactions: the Idempotency-Key is marked used
+        # once the refund is made, as for label purchases
+        held = info.context.get(IDEMPOTENCY)
+        async with st.write() as session:
+            if held is not None:
+                await idempotency.mark_committed(session, held)
+            row = await session.scalar(select(m.Refund).where(m.Refund.id == refund_id))
+            assert row is not None
+            return RefundRecordPayload(order=await _order(session, pk), refund=Refund.from_row(row))
 
 
 @strawberry.type

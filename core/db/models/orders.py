@@ -35,6 +35,7 @@ __all__ = [
     "OrderStatus",
     "OrderStatusChange",
     "Refund",
+    "RefundStatus",
     "Shipment",
     "ShipmentStatus",
 ]
@@ -123,6 +124,9 @@ class Order(TenantScoped, Timestamped, Base):
     fx_day: Mapped[date | None] = mapped_column(Date)
     #: Tax the order carries, summed over its lines (see OrderLine.tax_*).
     tax_amount: Mapped[Decimal | None]
+    #: The payment that paid for it (own channels): the provider and its payment id.
+    payment_provider: Mapped[str | None] = mapped_column(String(32))
+    payment_reference: Mapped[str | None] = mapped_column(String(128))
 
 
 class OrderLine(TenantScoped, Base):
@@ -253,11 +257,25 @@ class OrderReturn(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RefundStatus(StrEnum):
+    """Where a refund's money is. PENDING: the payment provider is being asked (the amount
+    already counts against the order's total, so two refunds at once cannot exceed it);
+    SUCCEEDED: given back (or recorded as the channel's refund); FAILED: the provider refused
+    it or the buyer's bank returned it, and it no longer counts."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Refund(TenantScoped, Base):
     __tablename__ = "refunds"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_refunds_order", "order_id"),
+        # a provider's webhook names the refund by the provider's id
+        Index("ix_refunds_provider_reference", "provider", "provider_reference"),
+        UniqueConstraint("request_reference"),
     )
 
     order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
@@ -266,6 +284,17 @@ class Refund(TenantScoped, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=RefundStatus.SUCCEEDED)
+    #: The payment provider that moves the money (None: the channel's refund, recorded).
+    provider: Mapped[str | None] = mapped_column(String(32))
+    #: The provider's id of the refund (a Stripe ``re_...``), once it answered.
+    provider_reference: Mapped[str | None] = mapped_column(String(128))
+    #: What the provider is given as the idempotency key: every retry sends the same one.
+    request_reference: Mapped[str | None] = mapped_column(String(64))
+    #: The provider's message when it refused, failed the refund, or did not answer.
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class current_txid(FunctionElement[int]):

@@ -1,4 +1,4 @@
-"""Entry point of the payments plugin."""
+"""Entry point of the payments plugin: the providers and the Stripe emulator."""
 
 from __future__ import annotations
 
@@ -9,3 +9,10 @@ from crossdock_payments.providers import BankTransfer, CashOnDelivery, Stripe
 @hookimpl
 def crossdock_payment_providers() -> list[PaymentProvider]:
     return [Stripe(), CashOnDelivery(), BankTransfer()]
+
+
+@hookimpl
+def crossdock_emulators() -> list[type]:
+    from crossdock_payments.stripe_emulator import StripeEmulator
+
+    return [StripeEmulator]

@@ -19,9 +19,16 @@ decline with ``insufficient_funds``, ``pm_card_threeDSecure2Required`` /
 (PayNow, PromptPay); :meth:`StripeEmulator.complete` plays the buyer finishing it.
 
 Seller side: :meth:`open_account` gives credentials, every state change records an event
-(``payment_intent.succeeded``, ``payment_intent.payment_failed``, ``charge.refunded``),
-:meth:`signed_webhook` returns the headers and body Stripe would POST for one, and
-:meth:`deliver` POSTs it to a URL.
+(``payment_intent.succeeded``, ``payment_intent.payment_failed``, ``refund.created`` and
+``charge.refunded`` for each refund, ``refund.updated`` and ``refund.failed`` when
+:meth:`fail_refund` plays a bank returning one), :meth:`signed_webhook` returns the headers
+and body Stripe would POST for one, and :meth:`deliver` POSTs it to a URL.
+
+It answers as API version :data:`API_VERSION` does: a Charge does not embed its refunds
+(not auto-expanded since 2022-11-15,
+https://docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand) and every
+refund has its own ``refund.*`` events (since 2024-10-28.acacia,
+https://docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from crossdock_payments.minor_units import STRIPE_THREE_DECIMAL
 
 __all__ = ["StripeEmulator", "decode_form"]
 
-API_VERSION = "2025-01-01"
+API_VERSION = "2024-10-28.acacia"
 
 SUCCEED = "succeed"
 DECLINE = "decline"
@@ -127,6 +134,8 @@ class _Account:
 
 class StripeEmulator(Emulator):
     name = "stripe"
+    #: Stripe accounts are not bound to a site; the kit's handles want one
+    default_site = "US"
 
     def __init__(self, faults: Faults | None = None) -> None:
         super().__init__(faults)
@@ -142,8 +151,9 @@ class StripeEmulator(Emulator):
 
     # ------------------------------------------------------------------ seller side
 
-    def open_account(self) -> dict[str, str]:
-        """A Stripe account in test mode; returns the credentials a PaymentAccount holds."""
+    def open_account(self, site: str | None = None) -> dict[str, str]:
+        """A Stripe account in test mode; returns the credentials a PaymentAccount holds
+        (``site`` is accepted for the kit's handles and ignored)."""
         account = _Account(f"sk_test_{secrets.token_hex(12)}", f"whsec_{secrets.token_hex(16)}")
         self.accounts[account.secret_key] = account
         return {"secret_key": account.secret_key, "webhook_secret": account.webhook_secret}
@@ -175,6 +185,28 @@ class StripeEmulator(Emulator):
                 account, intent, "payment_intent_authentication_failure", None, "The buyer did not finish."
             )
         return intent
+
+    def refunds(self, credentials: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every refund made on the account, oldest first."""
+        return list(self.accounts[credentials["secret_key"]].refunds.values())
+
+    def fail_refund(
+        self, credentials: Mapping[str, str], refund_id: str, reason: str = "expired_or_canceled_card"
+    ) -> dict[str, Any]:
+        """The buyer's bank returns a refund Stripe had sent (a closed card account): the
+        refund becomes ``failed`` with a ``failure_reason``, the money is back on the charge,
+        and ``refund.updated`` and ``refund.failed`` are recorded."""
+        account = self.accounts[credentials["secret_key"]]
+        refund = account.refunds[refund_id]
+        if refund["status"] != "succeeded":
+            raise ValueError(f"{refund_id} is {refund['status']}, it cannot fail now")
+        refund.update(status="failed", failure_reason=reason)
+        charge = account.charges[refund["charge"]]
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        self._event(account, "refund.updated", refund)
+        self._event(account, "refund.failed", refund)
+        return refund
 
     def sign(self, secret: str, payload: str, timestamp: int | None = None) -> str:
         """A ``Stripe-Signature`` header value for ``payload``."""
@@ -521,7 +553,6 @@ class StripeEmulator(Emulator):
             "status": status,
             "created": int(time.time()),
             "metadata": intent["metadata"],
-            "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0},
         }
         account.charges[charge["id"]] = charge
         intent["latest_charge"] = charge["id"]
@@ -620,8 +651,7 @@ class StripeEmulator(Emulator):
         account.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-        charge["refunds"]["data"].insert(0, refund)
-        charge["refunds"]["total_count"] += 1
+        self._event(account, "refund.created", refund)
         self._event(account, "charge.refunded", charge)
         return refund
 

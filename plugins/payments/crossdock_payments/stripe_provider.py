@@ -349,6 +349,34 @@ class Stripe(PaymentBase):
             raise ChannelError(f"Stripe webhook is not an event: {exc!r}", code="MALFORMED") from None
 
 
+#: Events whose ``data.object`` is one Refund. Since API version 2024-10-28.acacia Stripe
+#: sends ``refund.created`` / ``refund.updated`` / ``refund.failed`` for every refund, charge
+#: refunds included (https://docs.stripe.com/changelog/acacia/2024-10-28/refund-webhook-update);
+#: ``charge.refund.updated`` is the older name for a charge refund's updates.
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"})
+
+
+def _refund_event(event_id: str, refund: Mapping[str, Any], event: Mapping[str, Any]) -> list[PaymentEvent]:
+    """One Refund object as a ``refund.succeeded`` / ``refund.failed`` event keyed by its
+    id; a refund still pending says nothing yet (its update will)."""
+    status = _REFUND_STATUS.get(str(refund.get("status") or ""), "pending")
+    if status == "pending":
+        return []
+    if not isinstance(refund["id"], str):
+        raise TypeError("a refund's id is a string")
+    reference = refund.get("payment_intent") or refund.get("charge") or refund["id"]
+    return [
+        PaymentEvent(
+            f"refund.{status}",
+            event_id,
+            reference,
+            from_minor(refund["amount"], refund["currency"]),
+            event,
+            refund_reference=refund["id"],
+        )
+    ]
+
+
 def _events(kind: str, event_id: str, obj: Mapping[str, Any], event: Mapping[str, Any]) -> list[PaymentEvent]:
     if kind == "payment_intent.succeeded":
         received = obj.get("amount_received") or obj["amount"]
@@ -363,19 +391,17 @@ def _events(kind: str, event_id: str, obj: Mapping[str, Any], event: Mapping[str
                 "payment.failed", event_id, obj["id"], from_minor(obj["amount"], obj["currency"]), event
             )
         ]
+    if kind in REFUND_EVENTS:
+        return _refund_event(event_id, obj, event)
     if kind == "charge.refunded":
-        refunds = (obj.get("refunds") or {}).get("data") or []
-        amount = refunds[0]["amount"] if refunds else obj["amount_refunded"]
-        reference = obj.get("payment_intent") or obj["id"]
-        return [
-            PaymentEvent("refund.succeeded", event_id, reference, from_minor(amount, obj["currency"]), event)
-        ]
-    if kind in ("refund.updated", "refund.failed") and obj.get("status") in ("failed", "canceled"):
-        reference = obj.get("payment_intent") or obj.get("charge") or obj["id"]
-        return [
-            PaymentEvent(
-                "refund.failed", event_id, reference, from_minor(obj["amount"], obj["currency"]), event
-            )
-        ]
-    # everything else (refund.updated to succeeded is already counted by charge.refunded)
+        # Since API version 2022-11-15 the Charge no longer embeds its refunds
+        # (https://docs.stripe.com/changelog/2022-11-15/deprecates-charges-auto-expand) and
+        # ``amount_refunded`` is the running total, not the refund just made: each refund is
+        # taken from its own refund.* event. An older or expanded payload still listing the
+        # refunds gives each of them, keyed by its id, so nothing is counted twice.
+        listed = obj.get("refunds")
+        refunds = listed.get("data") if isinstance(listed, dict) else None
+        if not isinstance(refunds, list):
+            return []
+        return [e for refund in refunds for e in _refund_event(event_id, refund, event)]
     return []

@@ -18,6 +18,8 @@ def test_three_payment_providers_through_the_entry_point() -> None:
         ("cod", "payment", ("payments.charge", "payments.methods", "payments.webhooks")),
         ("bank_transfer", "payment", ("payments.charge", "payments.methods")),
     }
+    # the Stripe emulator is found through crossdock_emulators (core tests refund against it)
+    assert plugins.emulators["stripe"].__name__ == "StripeEmulator"
 
 
 def test_methods_offered_for_a_malaysian_checkout() -> None:

@@ -152,14 +152,67 @@ async def test_webhooks_verified_and_mapped(env: Env) -> None:
         payment.provider_reference,
         Money.of("20.00", "EUR"),
     )
-    [refunded] = env.emulator.events(env.credentials, "charge.refunded")
-    headers, body = env.emulator.signed_webhook(env.credentials, refunded)
+    [created] = env.emulator.events(env.credentials, "refund.created")
+    headers, body = env.emulator.signed_webhook(env.credentials, created)
     [event] = env.provider.parse_webhook(env.account, {k.lower(): v for k, v in headers.items()}, body)
     assert (event.type, event.payment_reference, event.amount) == (
         "refund.succeeded",
         payment.provider_reference,
         Money.of("5.00", "EUR"),
     )
+    assert event.refund_reference == created["data"]["object"]["id"]
+
+
+def _parsed(env: Env, event: dict[str, Any]) -> list[Any]:
+    return list(env.provider.parse_webhook(env.account, *env.emulator.signed_webhook(env.credentials, event)))
+
+
+async def test_two_partial_refunds_are_two_events_with_their_own_amounts(env: Env) -> None:
+    """Issue 15: since 2022-11-15 ``charge.refunded`` carries no refunds list, only the running
+    total; each refund comes from its own refund.* event, keyed by the refund's id."""
+    payment = await env.provider.create_payment(env.account, env.card("order-r", Money.of("100.00", "EUR")))
+    first = await env.provider.refund(env.account, payment.provider_reference, Money.of("30.00", "EUR"), "a")
+    second = await env.provider.refund(env.account, payment.provider_reference, Money.of("25.00", "EUR"), "b")
+    charged = env.emulator.events(env.credentials, "charge.refunded")
+    assert [c["data"]["object"]["amount_refunded"] for c in charged] == [3000, 5500]
+    assert all("refunds" not in c["data"]["object"] for c in charged)  # as API 2022-11-15+ sends it
+
+    events = [e for raw in env.emulator.events(env.credentials) for e in _parsed(env, raw)]
+    refunds = [e for e in events if e.type.startswith("refund.")]
+    assert [(e.type, e.refund_reference, e.amount) for e in refunds] == [
+        ("refund.succeeded", first.provider_reference, Money.of("30.00", "EUR")),
+        ("refund.succeeded", second.provider_reference, Money.of("25.00", "EUR")),
+    ]
+    # a redelivery names the same refund (and event), so it is recognised, not added
+    [again] = _parsed(env, env.emulator.events(env.credentials, "refund.created")[1])
+    assert (again.event_id, again.refund_reference) == (refunds[1].event_id, second.provider_reference)
+
+
+async def test_an_expanded_charge_refunded_names_each_refund_by_its_id(env: Env) -> None:
+    payment = await env.provider.create_payment(env.account, env.card("order-x1", Money.of("10.00", "EUR")))
+    refund = await env.provider.refund(env.account, payment.provider_reference, Money.of("4.00", "EUR"), "x")
+    charge = dict(env.emulator.events(env.credentials, "charge.refunded")[0])
+    listed = {"object": "list", "data": [dict(refund.raw)], "has_more": False}
+    charge["data"] = {"object": {**charge["data"]["object"], "refunds": listed}}
+    [event] = _parsed(env, charge)
+    assert (event.refund_reference, event.amount) == (refund.provider_reference, Money.of("4.00", "EUR"))
+
+
+async def test_a_refund_the_bank_returns_is_reported_failed(env: Env) -> None:
+    payment = await env.provider.create_payment(env.account, env.card("order-f", Money.of("20.00", "EUR")))
+    refund = await env.provider.refund(env.account, payment.provider_reference, Money.of("20.00", "EUR"), "f")
+    env.emulator.fail_refund(env.credentials, refund.provider_reference)
+    assert env.emulator.charges(env.credentials)[0]["amount_refunded"] == 0
+    failed = [
+        e
+        for kind in ("refund.updated", "refund.failed")
+        for raw in env.emulator.events(env.credentials, kind)
+        for e in _parsed(env, raw)
+    ]
+    assert [(e.type, e.refund_reference, e.amount) for e in failed] == [
+        ("refund.failed", refund.provider_reference, Money.of("20.00", "EUR"))
+    ] * 2
+    assert failed[0].raw["data"]["object"]["failure_reason"] == "expired_or_canceled_card"
 
 
 async def test_failed_payment_webhook(env: Env) -> None:
