@@ -5,7 +5,9 @@ locking the row it changes (``SELECT … FOR UPDATE``) and reading it fresh, so 
 requests in two server processes cannot both read "packed" and both ship. Locks are taken
 in one global order, so two transactions never wait on each other in a cycle:
 
-1. tenant-level rows (a connection, while a page of its orders is ingested);
+1. tenant-level rows (a connection, while a page of its orders or cases is ingested), then
+   after-sales cases (a case's answer is recorded under its case's lock; what a case means
+   for its order locks the order after it);
 2. orders, by id (an order's row is the lock for everything that belongs to it: its
    shipments, allocations, refunds and returns);
 3. shipments, by id;

@@ -3,8 +3,10 @@ the channel, answered by an operator and pushed back; orders cancelled on their 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from crossdock import CaseAction, CaseKind, CaseStatus, ChannelError
@@ -290,3 +292,26 @@ async def test_another_tenant_sees_and_answers_none_of_it(api: Any, app: Any, sh
     reader = await make_tenant(app, scopes=["orders:read"])
     denied = await api.raw(RESPOND, {"i": {"caseId": case["id"], "action": "ACCEPT"}}, key=reader.key)
     assert denied.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_answers_sent_at_once_queue_one(api: Any, app: Any, shop: Any, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    await shop.ingest(shop.market.add_order("ORD-12", status="pending"))
+    shop.market.buyer_asks("C-12", "ORD-12", CaseKind.CANCELLATION)
+    await _sync(app, shop)
+    [case] = await _cases(api, shop)
+    answers = await asyncio.gather(
+        *[_respond(api, shop, case["id"], action, reason="no") for action in ("ACCEPT", "REJECT") * 4]
+    )
+    codes = sorted(a["userErrors"][0]["code"] if a["userErrors"] else "ok" for a in answers)
+    assert codes == ["RESPONSE_PENDING"] * 7 + ["ok"]
+    [stored] = await _cases(api, shop)
+    assert len(stored["responses"]) == 1
+    async with jobs_running(app):
+
+        async def answered() -> list[dict[str, Any]]:
+            return [c for c in await _cases(api, shop) if c["status"] != "OPEN"]
+
+        await wait_until(answered)
+    assert len(shop.market.responses) == 1

@@ -174,7 +174,18 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             "{ exceptionNoticeRule { id } userErrors { code } } }"
         )
     )["exceptionNoticeRule"]["id"]
+    from crossdock import CaseKind
+    from crossdock.services.cases import ingest_cases
+
+    opened = market.buyer_asks(f"CASE-{tenant.slug}", "A-ORDER", CaseKind.RETURN_REFUND, refund="5.00")
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        row = await uow.session.scalar(select(Connection))
+        from crossdock import CasePage
+
+        await ingest_cases(uow, row, CasePage(cases=[opened]))
+    case = (await api.data("{ cases { nodes { id } } }", key=key))["cases"]["nodes"][0]["id"]
     return {
+        "case": case,
         "exception": exception,
         "notice_rule": notice_rule,
         "carrier": carrier,
@@ -216,6 +227,7 @@ LISTS = {
     "routingRules": "routingRules { id }",
     "shipmentExceptions": "shipmentExceptions { nodes { id } }",
     "exceptionNoticeRules": "exceptionNoticeRules { id }",
+    "cases": "cases { nodes { id } }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -273,6 +285,7 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "order",
     ),
+    "cases": ("query($x: ID) { cases(filter: {orderId: $x}) { nodes { id } } }", "x", "order"),
 }
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
@@ -291,6 +304,7 @@ ARG_PATHS = {
     "settlements": "filter.connectionId",
     "reconciliation": "connectionId",
     "shipmentExceptions": "filter.orderId",
+    "cases": "filter.orderId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -302,6 +316,7 @@ SAME_AS_CHECKED = {
     # resolved by the same resolve_id before anything is asked of a carrier
     ("shipmentRates", "carrierAccountId"),
     ("orderRates", "warehouseId"),
+    ("cases", "filter.connectionId"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}
@@ -543,6 +558,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "variantShippingSet": ('{id: $a, hsCode: "610910"}', {"a": ("variant", "id")}),
     "warehouseAddressSet": ('{id: $a, address: {line1: "x", city: "y"}}', {"a": ("warehouse", "id")}),
     "shipmentExceptionResolve": ("{id: $a}", {"a": ("exception", "id")}),
+    "caseRespond": ("{caseId: $a, action: ACCEPT}", {"a": ("case", "caseId")}),
     "exceptionNoticeRuleSet": ('{id: $a, kind: LOST, template: "pwned"}', {"a": ("notice_rule", "id")}),
     "exceptionNoticeRuleDelete": ("{id: $a}", {"a": ("notice_rule", "id")}),
 }
