@@ -493,7 +493,7 @@ class ShopeeEmulator(Emulator):
                     "promotion_type": "bundle_deal" if bundle else "",
                     "promotion_id": 3_100_001 if bundle else 0,
                     "order_item_id": 1 if bundle else item_id,  # a bundle's items share one
-                    "line_item_id": 5_000_000 + len(self._lines) + len(item_list),
+                    "line_item_id": 5_000_000 + self._lines + len(item_list),
                     "product_location_id": shop.locations[0] if shop.locations else "",
                 }
             )
