@@ -94,7 +94,8 @@ class LostPushes:
             base_url=conn.base_url,
             http=conn.http_client(),
         )
-        self.grace = float(conn.settings.get("lost_push_grace_seconds") or GRACE) if grace is None else grace
+        configured = conn.settings.get("lost_push_grace_seconds")
+        self.grace = grace if grace is not None else float(GRACE if configured is None else configured)
         self._last_id: int | None = None  # the page being handed out
         self._confirmable = False
         self._more = False
@@ -129,7 +130,9 @@ class LostPushes:
             receipt = f"{self._last_id}:{len(self._ready)}"
             self._ready.append(
                 Notification(
-                    id=push_id(push),
+                    # the key the core stores a webhook with an event id under ("event:" +
+                    # id): the push delivered to /webhooks and its lost copy are one event
+                    id=f"event:{push_id(push)}",
                     receipt=receipt,
                     references=references(push),
                     body=json.dumps(push, sort_keys=True),
