@@ -46,7 +46,7 @@ async def pushing(
 async def test_a_lost_push_is_recovered_and_ingested_once(
     app: Any, tenant_factory: Any, live_server: str
 ) -> None:
-    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, url):
+    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, _url):
         emu.enable_push(f"{live_server}/webhooks/shopee/not-the-key")  # the callback fails: 404
         emu.add_order(creds["shop_id"], "LOST-1", [("LAMP", 1, "12.90")])
         assert await emu.deliver_pushes() == (0, 1)
@@ -80,7 +80,7 @@ async def test_a_push_that_arrived_but_whose_answer_was_lost_is_not_doubled(
 async def test_a_failed_confirmation_means_a_second_read_not_a_duplicate(
     app: Any, tenant_factory: Any, live_server: str
 ) -> None:
-    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, url):
+    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, _url):
         emu.enable_push(f"{live_server}/webhooks/shopee/not-the-key")
         emu.add_order(creds["shop_id"], "LOST-3", [("LAMP", 1, "12.90")])
         await emu.deliver_pushes()
@@ -121,7 +121,7 @@ async def test_other_shops_pushes_are_left_to_them_until_the_grace_runs_out(
 async def test_the_lost_push_list_refuses_a_wrong_partner_key(
     app: Any, tenant_factory: Any, live_server: str
 ) -> None:
-    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, url):
+    async with pushing(app, tenant_factory, live_server) as (emu, shop, creds, _url):
         emu.enable_push(f"{live_server}/webhooks/shopee/not-the-key")
         emu.add_order(creds["shop_id"], "LOST-4", [("LAMP", 1, "12.90")])
         await emu.deliver_pushes()

@@ -29,7 +29,11 @@ def test_base_strings_match_shopees_published_examples() -> None:
     )
     assert (
         base_string(
-            2001887, "/api/v2/global_product/get_category", 1655714431, "09777174636962737266615546704c6d", 1000000
+            2001887,
+            "/api/v2/global_product/get_category",
+            1655714431,
+            "09777174636962737266615546704c6d",
+            1000000,
         )
         == "2001887/api/v2/global_product/get_category165571443109777174636962737266615546704c6d1000000"
     )
@@ -48,7 +52,10 @@ def test_signature_is_the_documented_hmac_of_the_base_string() -> None:
     assert (
         sign("test_partner_key", base) == "9fdae5aeed86e753249982ec04aa54339280f12d3f456b9e3f7d8ee91e66a2b3"
     )
-    assert sign("test_partner_key", base) == hmac.new(b"test_partner_key", base.encode(), hashlib.sha256).hexdigest()
+    assert (
+        sign("test_partner_key", base)
+        == hmac.new(b"test_partner_key", base.encode(), hashlib.sha256).hexdigest()
+    )
 
 
 def test_push_signature_covers_url_and_body() -> None:
