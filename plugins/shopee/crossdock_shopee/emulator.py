@@ -1353,7 +1353,8 @@ class ShopeeEmulator(Emulator):
                         "The location_id input is not matched the shop's location_id(more/wrong). "
                         "Please double check.",
                     )
-        success, failure = [], []
+        success: list[dict[str, Any]] = []
+        failure: list[dict[str, Any]] = []
         for entry in stock_list:
             model_id = int(entry.get("model_id", 0))
             model = shop.models.get((item_id, model_id))

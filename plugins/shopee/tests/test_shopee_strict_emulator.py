@@ -290,7 +290,7 @@ async def emulator() -> Any:
 async def test_the_emulator_refuses_what_shopee_refuses(
     emulator: Any, method: str, path: str, query: dict[str, Any] | None, body: Any, code: str, words: str
 ) -> None:
-    emu, creds, base = emulator
+    _emu, creds, base = emulator
     shop_level = not path.startswith("/api/v2/push/")
     async with httpx.AsyncClient() as http:
         client = ShopeeClient(creds["partner_id"], creds["partner_key"], base_url=base, http=http)
@@ -356,7 +356,7 @@ async def test_a_multi_warehouse_shop_takes_stock_per_location(emulator: Any) ->
     ],
 )
 async def test_common_parameters_are_required(emulator: Any, drop: str, code: str, words: str) -> None:
-    emu, creds, base = emulator
+    _emu, creds, base = emulator
     path = "/api/v2/shop/get_shop_info"
     ts = int(time.time())
     query: dict[str, Any] = {
