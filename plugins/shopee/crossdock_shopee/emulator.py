@@ -102,6 +102,8 @@ DETAIL_FIELDS = frozenset(
 APP_DELETED = "The App is deleted, and you'll be unable to make any API call."
 NO_PERMISSION = "No permission to current api."
 RATE_LIMITED = "Too many requests. You have reached the rate limit. Please try again later."
+#: a callback URL no push reaches: every push is lost at once (NotificationConformance)
+UNREACHABLE = "unreachable:"
 
 SITE_CURRENCY = {
     "SG": "SGD",
@@ -1635,7 +1637,7 @@ class ShopeeEmulator(Emulator):
     def _push_status(self, order: Mapping[str, Any]) -> None:
         if self.callback_url is None:
             return
-        self.outbox.append(
+        (self.lose if self.callback_url == UNREACHABLE else self.outbox.append)(
             {
                 "data": {
                     "items": [],
@@ -1848,6 +1850,26 @@ class ShopeeSellerEmulator(ShopeeEmulator):
             }
         ).encode()
         return {"Authorization": push_signature(str(account["partner_key"]), url, body)}, body
+
+    # the queue side (crossdock.testing.conformance.NotificationEmulator): the lost-push
+    # list is the queue; every push is lost, as if the callback never answered
+
+    def subscribe_notifications(
+        self, account: Mapping[str, Any], base_url: str, *, valid: bool = True
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        self.enable_push(UNREACHABLE)
+        return ({} if valid else {"partner_key": "not-the-partner-key"}), {}
+
+    def lose_acknowledgements(self, count: int) -> None:
+        """The next ``count`` confirmations fail, each through the plugin's in-place
+        retries (4 tries)."""
+        self.fail_confirms += 4 * count
+
+    def redeliver(self) -> None:
+        """Nothing to do: Shopee hands out every unconfirmed lost push on each read."""
+
+    def pending_notifications(self) -> int:
+        return len(self._retained())
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         shop = self.shops[int(account["shop_id"])]
