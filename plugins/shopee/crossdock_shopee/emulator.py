@@ -10,7 +10,15 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/product/update_stock``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
-``/api/v2/sellerchat/send_message``.
+``/api/v2/sellerchat/send_message``, ``/api/v2/payment/get_escrow_detail``,
+``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``.
+
+It refuses what Shopee refuses, in Shopee's words: the common parameters and the signature
+as every API's ``common_error_list`` words them (a stale timestamp is ``error_param``
+"Timestamp is expired."), each API's required parameters and limits (``error_param``
+"Wrong parameters, detail: ..."), and the codes of its ``error_list``. Sources: the API
+reference JSON mirrored in ``congminh1254/shopee-sdk`` (``schemas/v2.*.json``); see the
+plugin README for what could not be confirmed.
 """
 
 from __future__ import annotations
@@ -24,7 +32,10 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
+
+import httpx
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, pdf_document
@@ -37,6 +48,62 @@ MAX_WINDOW = 15 * 24 * 3600  # get_order_list time_from..time_to
 SKEW = 300  # timestamps within 5 minutes
 ACCESS_TTL = 4 * 3600
 CHAT_PAGE_MAX = 60  # sellerchat page_size
+LOST_PUSH_RETENTION = 3 * 86400  # get_lost_push_message: "lost within 3 days"
+LOST_PUSH_PAGE = 100  # "Returns the earliest 100 lost push messages"
+#: get_order_list's order_status filter and response_optional_fields (v2.order.get_order_list)
+ORDER_LIST_STATUSES = frozenset(
+    {
+        "UNPAID",
+        "READY_TO_SHIP",
+        "PROCESSED",
+        "SHIPPED",
+        "COMPLETED",
+        "IN_CANCEL",
+        "CANCELLED",
+        "INVOICE_PENDING",
+    }
+)
+#: get_order_detail's response_optional_fields (v2.order.get_order_detail)
+DETAIL_FIELDS = frozenset(
+    {
+        "buyer_user_id",
+        "buyer_username",
+        "estimated_shipping_fee",
+        "recipient_address",
+        "actual_shipping_fee",
+        "goods_to_declare",
+        "note",
+        "note_update_time",
+        "item_list",
+        "pay_time",
+        "dropshipper",
+        "dropshipper_phone",
+        "split_up",
+        "buyer_cancel_reason",
+        "cancel_by",
+        "cancel_reason",
+        "actual_shipping_fee_confirmed",
+        "buyer_cpf_id",
+        "fulfillment_flag",
+        "pickup_done_time",
+        "package_list",
+        "shipping_carrier",
+        "payment_method",
+        "total_amount",
+        "invoice_data",
+        "order_chargeable_weight_gram",
+        "return_request_due_date",
+        "edt",
+        "payment_info",
+        "international_label",
+    }
+)
+#: the common_error_list's words for an app that may no longer call anything
+APP_DELETED = "The App is deleted, and you'll be unable to make any API call."
+NO_PERMISSION = "No permission to current api."
+RATE_LIMITED = "Too many requests. You have reached the rate limit. Please try again later."
+#: a callback URL no push reaches: every push is lost at once (NotificationConformance)
+UNREACHABLE = "unreachable:"
 
 SITE_CURRENCY = {
     "SG": "SGD",
@@ -153,6 +220,9 @@ class Shop:
     #: the shop's addresses (v2.logistics.get_address_list) and its region's drop-off branches
     addresses: list[dict[str, Any]] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
+    #: a multi-warehouse shop's stock locations (v2.shop.get_warehouse_detail location_id);
+    #: empty for a shop with one stock
+    locations: list[str] = field(default_factory=list)
 
 
 class ShopeeEmulator(Emulator):
@@ -193,6 +263,20 @@ class ShopeeEmulator(Emulator):
         #: every logistics call as received: (path, query, JSON body)
         self.calls: list[tuple[str, dict[str, str], Any]] = []
         self._package_ids = 0
+        self._lines = 0
+        #: path -> errors to answer next, in order: (error, message, HTTP status, headers)
+        self.scripted: dict[str, list[tuple[str, str, int, dict[str, str]]]] = {}
+        self.revoked: set[str] = set()  # paths the app has no permission to call
+        self.app_deleted = False
+        #: push: the partner's callback URL (v2.push.set_app_push_config); None: no push
+        self.callback_url: str | None = None
+        self.outbox: list[dict[str, Any]] = []  # pushes not yet delivered
+        self.delivered: list[dict[str, Any]] = []  # pushes the callback answered 2xx
+        #: pushes not acknowledged 2xx: (message id, lost at, push), oldest first
+        self.lost: list[tuple[int, int, dict[str, Any]]] = []
+        self._message_ids = 176_600
+        self.lose_answers = 0  # the next N pushes are delivered but their answers lost
+        self.fail_confirms = 0  # the next N confirm_consumed_lost_push_message calls fail
         for method, path, handler in (
             ("POST", "/api/v2/auth/token/get", self._token_get),
             ("POST", "/api/v2/auth/access_token/get", self._token_refresh),
@@ -212,35 +296,89 @@ class ShopeeEmulator(Emulator):
             ("GET", "/api/v2/sellerchat/get_conversation_list", self._conversation_list),
             ("GET", "/api/v2/sellerchat/get_message", self._get_message),
             ("POST", "/api/v2/sellerchat/send_message", self._send_message),
+            ("GET", "/api/v2/payment/get_escrow_detail", self._escrow_detail),
+            ("GET", "/api/v2/push/get_lost_push_message", self._lost_pushes),
+            ("POST", "/api/v2/push/confirm_consumed_lost_push_message", self._confirm_lost_pushes),
         ):
             self.route(method, path, handler)
 
     # ------------------------------------------------------------------ envelope
 
     def error_body(self, status: int, code: str, message: str) -> Any:
-        error = {
-            "throttled": "error_server",
-            "server_error": "error_server",
-            "timeout": "error_server",
-            "not_found": "error_not_found",
-            "bad_request": "error_param",
-        }.get(code, code)
-        return {"request_id": secrets.token_hex(8), "error": error, "message": message, "response": {}}
+        error, message = {
+            "throttled": ("error_rate_limit", RATE_LIMITED),
+            "server_error": ("error_server", "Something wrong. Please try later."),
+            "timeout": ("error_server", "Something wrong. Please try later."),
+            "not_found": ("error_not_found", message),
+            "bad_request": ("error_param", message),
+        }.get(code, (code, message))
+        return {
+            "request_id": secrets.token_hex(8),
+            "error": error,
+            "message": message,
+            "warning": "",
+            "response": {},
+        }
 
     def _ok(self, response: dict[str, Any]) -> Reply:
         return Reply(
-            200, {"request_id": secrets.token_hex(8), "error": "", "message": "", "response": response}
+            200,
+            {
+                "request_id": secrets.token_hex(8),
+                "error": "",
+                "message": "",
+                "warning": "",
+                "response": response,
+            },
         )
 
-    def _fail(self, error: str, message: str, status: int = 200) -> Reply:
-        return Reply(status, {"request_id": secrets.token_hex(8), "error": error, "message": message})
+    def _fail(
+        self, error: str, message: str, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        return Reply(
+            status,
+            {"request_id": secrets.token_hex(8), "error": error, "message": message, "warning": ""},
+            dict(headers or {}),
+        )
+
+    def _wrong(self, detail: str) -> Reply:
+        """The reference's generic refusal of a parameter: ``error_param`` "Wrong
+        parameters, detail: {msg}."."""
+        return self._fail("error_param", f"Wrong parameters, detail: {detail}.")
+
+    # ------------------------------------------------------------------ scripted refusals
+
+    def fail_next(
+        self,
+        path: str,
+        error: str,
+        message: str = "",
+        *,
+        times: int = 1,
+        status: int = 200,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls of ``path`` with Shopee's ``error`` (after the
+        signature is checked, as Shopee's gateway does): throttling, a busy system, an
+        ``error_auth`` of any meaning."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        self.scripted.setdefault(path, []).extend([(error, message or error, status, headers)] * times)
+
+    def revoke(self, path: str) -> None:
+        """The app loses its permission to ``path`` (``error_auth`` "No permission to
+        current api.")."""
+        self.revoked.add(path)
 
     # ------------------------------------------------------------------ data
 
-    def add_shop(self, region: str = "SG", shop_id: int | None = None) -> dict[str, Any]:
-        """A shop authorized for the partner; returns the credentials a connection needs."""
+    def add_shop(
+        self, region: str = "SG", shop_id: int | None = None, *, locations: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """A shop authorized for the partner; returns the credentials a connection needs.
+        ``locations``: a multi-warehouse shop's stock location ids (e.g. ``SGZ``, ``SGW``)."""
         shop_id = shop_id or 10_000 + len(self.shops)
         shop = Shop(shop_id, region, secrets.token_hex(16), secrets.token_hex(16), self.clock() + ACCESS_TTL)
+        shop.locations = list(locations)
         postcode = POSTCODES.get(region, "10000")
         shop.addresses = [
             {
@@ -292,8 +430,22 @@ class ShopeeEmulator(Emulator):
             "auth_code": code,
         }
 
-    def add_model(self, shop_id: int, item_id: int, model_id: int, sku: str, stock: int = 0) -> None:
-        self.shops[shop_id].models[(item_id, model_id)] = {"sku": sku, "stock": stock}
+    def add_model(
+        self, shop_id: int, item_id: int, model_id: int, sku: str, stock: int = 0, price: float | None = None
+    ) -> None:
+        """A model of an item; in a multi-warehouse shop its stock starts in the first
+        location."""
+        shop = self.shops[shop_id]
+        model: dict[str, Any] = {
+            "sku": sku,
+            "stock": stock,
+            "locations": {shop.locations[0] if shop.locations else "": stock},
+        }
+        for location in shop.locations[1:]:
+            model["locations"][location] = 0
+        if price is not None:
+            model["price"] = price
+        shop.models[(item_id, model_id)] = model
 
     def add_order(
         self,
@@ -306,15 +458,29 @@ class ShopeeEmulator(Emulator):
         fulfilled_by_shopee: bool = False,
         buyer: str = "buyer",
         logistics_channel_id: int = NON_INTEGRATED,
+        bundle_price: str | None = None,
+        bundle_skus: Sequence[str] | None = None,
+        shipping_fee: str = "0",
     ) -> dict[str, Any]:
         """An order of ``(model_sku, quantity, unit price)`` items, shipping on the logistics
-        channel ``logistics_channel_id`` (see :data:`CHANNELS`), in one package."""
+        channel ``logistics_channel_id`` (see :data:`CHANNELS`), in one package.
+
+        ``bundle_price``: the items ``bundle_skus`` (all by default) were bought in one
+        bundle deal for this much together. As Shopee shows such an order, their
+        ``model_discounted_price`` is 0 ("bundle deal discount will not be breakdown to
+        item/model level") and ``promotion_type`` is ``bundle_deal``; what each line sold
+        at is only in ``v2.payment.get_escrow_detail`` (``order_income.items[]
+        .discounted_price``, a line's subtotal). ``shipping_fee``: paid by the buyer, part of
+        ``total_amount``."""
         shop = self.shops[shop_id]
         now = int(update_time or self.clock())
         by_sku = {m["sku"]: key for key, m in shop.models.items()}
+        in_bundle = set(bundle_skus if bundle_skus is not None else [sku for sku, _, _ in items])
+        bundled = bundle_price is not None and bool(in_bundle)
         item_list: list[dict[str, Any]] = []
         for sku, qty, price in items:
             item_id, model_id = by_sku.get(sku, (900_000 + len(item_list), 0))
+            bundle = bundled and sku in in_bundle
             item_list.append(
                 {
                     "item_id": item_id,
@@ -325,10 +491,19 @@ class ShopeeEmulator(Emulator):
                     "model_sku": sku,
                     "model_quantity_purchased": qty,
                     "model_original_price": float(price),
-                    "model_discounted_price": float(price),
+                    "model_discounted_price": 0.0 if bundle else float(price),
+                    "promotion_type": "bundle_deal" if bundle else "",
+                    "promotion_id": 3_100_001 if bundle else 0,
+                    "order_item_id": 1 if bundle else item_id,  # a bundle's items share one
+                    "line_item_id": 5_000_000 + self._lines + len(item_list),
+                    "product_location_id": shop.locations[0] if shop.locations else "",
                 }
             )
-        total = sum(float(p) * q for _, q, p in items)
+        subtotals = _bundle_split(
+            items, in_bundle if bundled else set(), bundle_price, SITE_CURRENCY[shop.region]
+        )
+        self._lines += len(item_list)
+        total = float(sum(subtotals) + Decimal(shipping_fee))
         order = {
             "order_sn": order_sn,
             "region": shop.region,
@@ -361,11 +536,32 @@ class ShopeeEmulator(Emulator):
             "_tracking": None,
             "_channel": logistics_channel_id,
             "_split": False,
+            "_escrow": [
+                {
+                    "item_id": item["item_id"],
+                    "item_name": item["item_name"],
+                    "item_sku": item["item_sku"],
+                    "model_id": item["model_id"],
+                    "model_name": "",
+                    "model_sku": item["model_sku"],
+                    "line_item_id": item["line_item_id"],
+                    "original_price": float(Decimal(str(price)) * qty),
+                    "selling_price": float(Decimal(str(price)) * qty),
+                    "discounted_price": float(subtotal),
+                    "activity_type": item["promotion_type"],
+                    "activity_id": item["promotion_id"],
+                    "is_main_item": False,
+                    "quantity_purchased": qty,
+                }
+                for item, (_, qty, price), subtotal in zip(item_list, items, subtotals, strict=True)
+            ],
+            "_shipping_fee": float(shipping_fee),
         }
         order["_packages"] = [self._new_package(order, list(range(len(item_list))))]
         self._sync_packages(order)
         self.orders[order_sn] = order
         self._version += 1
+        self._push_status(order)
         return order
 
     def update_order(self, order_sn: str, **changes: Any) -> None:
@@ -373,6 +569,7 @@ class ShopeeEmulator(Emulator):
         order.update(changes)
         order["update_time"] = max(int(self.clock()), order["update_time"] + 1)
         self._version += 1
+        self._push_status(order)
 
     def _by_time(self, shop_id: int, field_name: str) -> tuple[list[dict[str, Any]], list[int]]:
         """The shop's orders sorted by ``field_name`` (then order_sn), and their times."""
@@ -399,6 +596,7 @@ class ShopeeEmulator(Emulator):
         Shopee, one to three lines each, update times spread over the last days."""
         rng = random.Random(seed)
         logistics = random.Random(seed + 7919)  # its own stream: the orders stay as they were
+        promotions = random.Random(seed + 104_729)  # bundle deals, likewise
         shop = self.shops[shop_id]
         skus = skus or [m["sku"] for m in shop.models.values()] or ["SKU-1"]
         now = start or self.clock()
@@ -417,6 +615,10 @@ class ShopeeEmulator(Emulator):
             merged: dict[str, tuple[str, int, str]] = {}
             for sku, qty, price in lines:
                 merged[sku] = (sku, merged.get(sku, (sku, 0, price))[1] + qty, price)
+            bundle_price = None
+            if len(merged) > 1 and promotions.random() < 0.1:  # "2 for ..." at about 15 % off
+                subtotal = sum(Decimal(p) * q for _, q, p in merged.values())
+                bundle_price = str((subtotal * Decimal("0.85")).quantize(Decimal("0.10")))
             self.add_order(
                 shop_id,
                 f"{shop_id}{i:08d}",
@@ -430,6 +632,7 @@ class ShopeeEmulator(Emulator):
                 logistics_channel_id=logistics.choices(
                     [INTEGRATED, PICKUP_ONLY, NON_INTEGRATED], [60, 20, 20]
                 )[0],
+                bundle_price=bundle_price,
             )
             order_sn = f"{shop_id}{i:08d}"
             items = len(self.orders[order_sn]["item_list"])
@@ -439,27 +642,50 @@ class ShopeeEmulator(Emulator):
     # ------------------------------------------------------------------ auth
 
     def _check_sign(self, request: Request, shop_level: bool) -> Shop | Reply | None:
+        """The common parameters, as every API's common_error_list words their refusals."""
         q = request.query
         if request.path.startswith("/api/v2/logistics/"):  # what the wire carried, for tests
             self.calls.append((request.path, dict(q), request.json() if request.body else None))
-        try:
-            partner_id, ts = int(q["partner_id"]), int(q["timestamp"])
-        except (KeyError, ValueError):
-            return self._fail("error_param", "partner_id and timestamp are required", 400)
-        if partner_id != self.partner_id:
-            return self._fail("error_auth", "invalid partner_id", 403)
+        if "partner_id" not in q:
+            return self._fail("error_param", "There is no partner_id in query.", 400)
+        if not q["partner_id"].isdigit() or int(q["partner_id"]) > 4294967295:
+            return self._fail(
+                "error_param", "Partner_id is invalid, should be an integer between 0 and 4294967295.", 400
+            )
+        if "timestamp" not in q:
+            return self._fail("error_param", "no timestamp.", 400)
+        if not q["timestamp"].isdigit() or int(q["timestamp"]) > 4294967295:
+            return self._fail(
+                "error_param", "Timestamp is invalid, should be an integer between 0 and 4294967295.", 400
+            )
+        partner_id, ts = int(q["partner_id"]), int(q["timestamp"])
         if abs(self.clock() - ts) > SKEW:
-            return self._fail("error_sign", "timestamp expired", 403)
+            return self._fail("error_param", "Timestamp is expired.", 400)
+        if "sign" not in q:
+            return self._fail("error_param", "There is no sign in query.", 400)
+        if partner_id != self.partner_id:
+            return self._fail("error_auth", "partner_id is invalid", 403)
         token = q.get("access_token", "")
         shop_id = q.get("shop_id", "")
         expected = sign(self.partner_key, base_string(partner_id, request.path, ts, token, shop_id))
-        if q.get("sign", "") != expected:
-            return self._fail("error_sign", "wrong sign", 403)
+        if q["sign"] != expected:
+            return self._fail("error_sign", "Wrong sign.", 403)
+        if self.app_deleted:
+            return self._fail("error_auth", APP_DELETED, 403)
+        if request.path in self.revoked:
+            return self._fail("error_auth", NO_PERMISSION, 403)
+        scripted = self.scripted.get(request.path)
+        if scripted:
+            error, message, status, headers = scripted.pop(0)
+            self.injected[error] += 1
+            return self._fail(error, message, status, headers)
         if not shop_level:
             return None
-        shop = self.shops.get(int(shop_id or 0))
-        if shop is None:
-            return self._fail("error_param", "shop not found", 400)
+        if not token:
+            return self._fail("error_param", "There is no access_token in query.", 400)
+        if not shop_id.isdigit() or int(shop_id) not in self.shops:
+            return self._fail("error_auth", "Invalid partner_id or shopid.", 403)
+        shop = self.shops[int(shop_id)]
         # the current token until it expires; a refreshed one for its grace period
         expires_at = shop.access_expires if token == shop.access_token else self.old_access.get(token)
         return self.auth_guard.check(token, shop if expires_at is not None else None, expires_at=expires_at)
@@ -482,7 +708,12 @@ class ShopeeEmulator(Emulator):
         body = request.json()
         shop = self.shops.get(int(body.get("shop_id", 0)))
         if shop is None or body.get("refresh_token") != shop.refresh_token:
-            return self._fail("error_auth", "invalid refresh_token", 403)
+            # v2.public.refresh_access_token's error_list
+            return self._fail(
+                "error_shop_refresh_token",
+                "Your refresh token is error ,please check refresh token or shopid.",
+                403,
+            )
         self.old_access[shop.access_token] = self.clock() + SKEW  # the old token lives 5 more minutes
         shop.access_token = secrets.token_hex(16)
         shop.refresh_token = secrets.token_hex(16)  # single use: a new one every refresh
@@ -535,24 +766,47 @@ class ShopeeEmulator(Emulator):
             return shop
         assert isinstance(shop, Shop)
         q = request.query
-        if q.get("time_range_field") not in ("create_time", "update_time"):
-            return self._fail("error_param", "time_range_field must be create_time or update_time")
+        # v2.order.get_order_list: time_range_field, time_from, time_to, page_size required
+        for name in ("time_range_field", "time_from", "time_to", "page_size"):
+            if not q.get(name):
+                return self._wrong(f"{name} is required")
+        if q["time_range_field"] not in ("create_time", "update_time"):
+            return self._wrong("time_range_field should be create_time or update_time")
+        for name in ("time_from", "time_to", "page_size"):
+            if not q[name].isdigit():
+                return self._wrong(f"{name} should be an integer")
         time_from, time_to = int(q["time_from"]), int(q["time_to"])
         if time_to < time_from or time_to - time_from > MAX_WINDOW:
-            return self._fail("error_param", "the time range must be within 15 days")
-        size = int(q.get("page_size", 20))
+            return self._fail(
+                "order.order_list_invalid_time",
+                "Start time must be earlier than end time and diff in 15days.",
+            )
+        size = int(q["page_size"])
         if not 1 <= size <= 100:
-            return self._fail("error_param", "page_size must be between 1 and 100")
+            return self._wrong("page_size should be between 1 and 100")
+        status = q.get("order_status")
+        if status and status not in ORDER_LIST_STATUSES:
+            return self._wrong(f"order_status {status} is invalid")
+        optional = {f for f in q.get("response_optional_fields", "").split(",") if f}
+        if optional - {"order_status"}:
+            return self._wrong(f"response_optional_fields {','.join(sorted(optional))} is invalid")
+        cursor = q.get("cursor") or "0"
+        if not cursor.isdigit():
+            return self._wrong("cursor is invalid")
         field_name = q["time_range_field"]
         ordered, times = self._by_time(shop.shop_id, field_name)
         rows = ordered[bisect.bisect_left(times, time_from) : bisect.bisect_right(times, time_to)]
-        start = int(q.get("cursor") or 0)
-        chunk, following = self.page(rows, start, size)
+        if status:
+            rows = [o for o in rows if o["order_status"] == status]
+        chunk, following = self.page(rows, int(cursor), size)
         return self._ok(
             {
                 "more": following is not None,
                 "next_cursor": str(following) if following is not None else "",
-                "order_list": [{"order_sn": o["order_sn"], "order_status": o["order_status"]} for o in chunk],
+                "order_list": [
+                    {"order_sn": o["order_sn"], **({"order_status": o["order_status"]} if optional else {})}
+                    for o in chunk
+                ],
             }
         )
 
@@ -560,10 +814,18 @@ class ShopeeEmulator(Emulator):
         shop = self._check_sign(request, shop_level=True)
         if isinstance(shop, Reply):
             return shop
-        sns = [s for s in request.query.get("order_sn_list", "").split(",") if s]
+        if not request.query.get("order_sn_list"):
+            return self._wrong("order_sn_list is required")
+        sns = [s for s in request.query["order_sn_list"].split(",") if s]
         if not 1 <= len(sns) <= 50:
-            return self._fail("error_param", "order_sn_list takes 1 to 50 order_sn")
-        optional = set(request.query.get("response_optional_fields", "").split(","))
+            return self._wrong("order_sn_list should have 1 to 50 order_sn")
+        optional = {
+            f.strip() for f in request.query.get("response_optional_fields", "").split(",") if f.strip()
+        }
+        if optional - DETAIL_FIELDS:
+            return self._wrong(
+                f"response_optional_fields {','.join(sorted(optional - DETAIL_FIELDS))} is invalid"
+            )
         always = {
             "order_sn",
             "region",
@@ -1026,30 +1288,94 @@ class ShopeeEmulator(Emulator):
 
     # ------------------------------------------------------------------ products
 
+    def _item_body(self, request: Request, shop: Shop, list_name: str) -> tuple[int, list[Any]] | Reply:
+        """update_stock / update_price: ``item_id`` (int64) and 1 to 50 entries of one item
+        whose model ids do not repeat (v2.product.update_stock / update_price)."""
+        try:
+            body = request.json()
+        except ValueError:
+            return self._fail("error_param", "The request body is not a valid json format")
+        if not isinstance(body, dict):
+            return self._wrong("the body should be an object")
+        item_id = body.get("item_id")
+        if item_id is None:
+            return self._wrong("item_id is required")
+        if isinstance(item_id, bool) or not isinstance(item_id, int):
+            return self._wrong("item_id should be int64")
+        entries = body.get(list_name)
+        if not isinstance(entries, list) or not entries:
+            return self._wrong(f"{list_name} is required")
+        if len(entries) > 50:
+            return self._fail(
+                "error_param",
+                f"Parameter is not match the constraints, {list_name} length should be 1 to 50.",
+            )
+        if not all(isinstance(e, dict) for e in entries):
+            return self._wrong(f"{list_name} should be a list of objects")
+        model_ids = [e.get("model_id", 0) for e in entries]
+        if not all(isinstance(m, int) and not isinstance(m, bool) for m in model_ids):
+            return self._wrong("model_id should be int64")
+        if len(set(model_ids)) != len(model_ids):
+            return self._fail("error_param", "Repeat model_id.")
+        if not any(item == item_id for item, _ in shop.models):
+            # a whole item the shop does not have (deleted, another shop's): the call fails
+            return self._fail("error_item_not_found", "Item_id is not found.")
+        return item_id, entries
+
     async def _update_stock(self, request: Request) -> Reply:
         shop = self._check_sign(request, shop_level=True)
         if isinstance(shop, Reply):
             return shop
         assert isinstance(shop, Shop)
-        body = request.json()
-        item_id = int(body["item_id"])
-        stock_list = body.get("stock_list") or []
-        if not any(item == item_id for item, _ in shop.models):
-            # a whole item the shop does not have (deleted, another shop's): the call fails
-            # (code UNCONFIRMED: Shopee documents product.error_item_not_found-style codes)
-            return self._fail("error_item_not_found", f"item_id {item_id} not found")
-        if not 1 <= len(stock_list) <= 50:
-            return self._fail("error_param", "stock_list takes 1 to 50 models")
-        success, failure = [], []
+        parsed = self._item_body(request, shop, "stock_list")
+        if isinstance(parsed, Reply):
+            return parsed
+        item_id, stock_list = parsed
+        for entry in stock_list:
+            stocks = entry.get("seller_stock")
+            if not isinstance(stocks, list) or not stocks or not all(isinstance(x, dict) for x in stocks):
+                return self._wrong("seller_stock is required")
+            for x in stocks:
+                if isinstance(x.get("stock"), bool) or not isinstance(x.get("stock"), int):
+                    return self._wrong("stock should be int64")
+                location = x.get("location_id")
+                if shop.locations and location is None:
+                    return self._fail(
+                        "error_busi", "The merchant/shop has multi warehouse, please input location id"
+                    )
+                if location is not None and not shop.locations:
+                    return self._fail(
+                        "error_auth",
+                        "You do not have right to use seller location_id, "
+                        "please only fill seller_stock filed.",
+                    )
+                if location is not None and location not in shop.locations:
+                    return self._fail(
+                        "error_auth",
+                        "The location_id input is not matched the shop's location_id(more/wrong). "
+                        "Please double check.",
+                    )
+        success: list[dict[str, Any]] = []
+        failure: list[dict[str, Any]] = []
         for entry in stock_list:
             model_id = int(entry.get("model_id", 0))
             model = shop.models.get((item_id, model_id))
-            stocks = entry.get("seller_stock") or []
-            if model is None or not stocks or int(stocks[0].get("stock", -1)) < 0:
-                failure.append({"model_id": model_id, "failed_reason": "model not found or stock invalid"})
+            stocks = entry["seller_stock"]
+            if model is None:
+                failure.append({"model_id": model_id, "failed_reason": "Wrong model_id."})
                 continue
-            model["stock"] = int(stocks[0]["stock"])
-            success.append({"model_id": model_id, "seller_stock": [{"stock": model["stock"]}]})
+            if any(x["stock"] < 0 for x in stocks):
+                failure.append(
+                    {"model_id": model_id, "failed_reason": "Stock should be larger than reserved stock."}
+                )
+                continue
+            for x in stocks:
+                model["locations"][x.get("location_id") or ""] = x["stock"]
+            model["stock"] = sum(model["locations"].values())
+            success.extend(
+                {"model_id": model_id, "location_id": x.get("location_id") or "", "stock": x["stock"]}
+                for x in stocks
+            )
         return self._ok({"success_list": success, "failure_list": failure})
 
     async def _update_price(self, request: Request) -> Reply:
@@ -1057,22 +1383,26 @@ class ShopeeEmulator(Emulator):
         if isinstance(shop, Reply):
             return shop
         assert isinstance(shop, Shop)
-        body = request.json()
-        item_id = int(body["item_id"])
-        price_list = body.get("price_list") or []
-        if not any(item == item_id for item, _ in shop.models):
-            # a whole item the shop does not have (deleted, another shop's): the call fails
-            # (code UNCONFIRMED: Shopee documents product.error_item_not_found-style codes)
-            return self._fail("error_item_not_found", f"item_id {item_id} not found")
-        if not 1 <= len(price_list) <= 50:
-            return self._fail("error_param", "price_list takes 1 to 50 models")
+        parsed = self._item_body(request, shop, "price_list")
+        if isinstance(parsed, Reply):
+            return parsed
+        item_id, price_list = parsed
+        for entry in price_list:
+            price = entry.get("original_price")
+            if price is None:
+                return self._wrong("original_price is required")
+            if isinstance(price, bool) or not isinstance(price, int | float):
+                return self._fail("error_invalid_price", "Invalid price, please use the correct format")
         success, failure = [], []
         for entry in price_list:
             model_id = int(entry.get("model_id", 0))
             model = shop.models.get((item_id, model_id))
-            price = entry.get("original_price")
-            if model is None or not isinstance(price, int | float) or price <= 0:
-                failure.append({"model_id": model_id, "failed_reason": "model not found or price invalid"})
+            price = entry["original_price"]
+            if model is None:
+                failure.append({"model_id": model_id, "failed_reason": "Wrong model_id."})
+                continue
+            if price <= 0:
+                failure.append({"model_id": model_id, "failed_reason": "Price is out of range."})
                 continue
             model["price"] = price
             success.append({"model_id": model_id, "original_price": price})
@@ -1083,12 +1413,19 @@ class ShopeeEmulator(Emulator):
         if isinstance(shop, Reply):
             return shop
         assert isinstance(shop, Shop)
-        item_id = int(request.query.get("item_id", 0))
+        if not request.query.get("item_id", "").isdigit():
+            return self._wrong("item_id is required")
+        item_id = int(request.query["item_id"])
         models = [
             {
                 "model_id": model_id,
                 "model_sku": m["sku"],
-                "stock_info_v2": {"seller_stock": [{"stock": m["stock"]}]},
+                "stock_info_v2": {
+                    "seller_stock": [
+                        {**({"location_id": loc} if loc else {}), "stock": stock}
+                        for loc, stock in m["locations"].items()
+                    ]
+                },
             }
             for (item, model_id), m in shop.models.items()
             if item == item_id
@@ -1247,6 +1584,182 @@ class ShopeeEmulator(Emulator):
             }
         )
 
+    # ------------------------------------------------------------------ payment
+
+    async def _escrow_detail(self, request: Request) -> Reply:
+        """v2.payment.get_escrow_detail: the order's income, with each line's discounted
+        subtotal (the only place a bundle deal's lines show what they sold at)."""
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        order_sn = request.query.get("order_sn", "")
+        if not order_sn:
+            return self._fail(
+                "error_param", "Missing order_sn. Please include a valid order_sn to get escrow details."
+            )
+        order = self._shop_order(shop, order_sn)
+        if order is None:
+            return self._fail(
+                "order_not_found",
+                "Order SN provided is invalid or does not belong to you. Please enter a valid Order SN.",
+            )
+        items = order["_escrow"]
+        goods = sum(Decimal(str(i["discounted_price"])) for i in items)
+        return self._ok(
+            {
+                "order_sn": order_sn,
+                "buyer_user_name": order["buyer_username"],
+                "return_order_sn_list": [],
+                "order_income": {
+                    "buyer_total_amount": order["total_amount"],
+                    "order_original_price": float(sum(Decimal(str(i["original_price"])) for i in items)),
+                    "order_selling_price": float(sum(Decimal(str(i["selling_price"])) for i in items)),
+                    "order_discounted_price": float(goods),
+                    "cost_of_goods_sold": float(goods),
+                    "original_cost_of_goods_sold": float(goods),
+                    "buyer_paid_shipping_fee": order["_shipping_fee"],
+                    "commission_fee": 0.0,
+                    "service_fee": 0.0,
+                    "escrow_amount": float(goods),
+                    "items": [dict(i) for i in items],
+                },
+            }
+        )
+
+    # ------------------------------------------------------------------ push
+
+    def enable_push(self, callback_url: str) -> None:
+        """The partner's live push callback (v2.push.set_app_push_config ``callback_url``):
+        from now on every order change queues an order status push (code 3)."""
+        self.callback_url = callback_url
+
+    def _push_status(self, order: Mapping[str, Any]) -> None:
+        if self.callback_url is None:
+            return
+        (self.lose if self.callback_url == UNREACHABLE else self.outbox.append)(
+            {
+                "data": {
+                    "items": [],
+                    "ordersn": order["order_sn"],
+                    "status": order["order_status"],
+                    "completed_scenario": "",
+                    "update_time": order["update_time"],
+                },
+                "shop_id": order["_shop_id"],
+                "code": 3,
+                "timestamp": int(self.clock()),
+            }
+        )
+
+    def lose(self, push: Mapping[str, Any]) -> None:
+        """Keep ``push`` as lost (its delivery was not acknowledged 2xx)."""
+        self._message_ids += 1
+        self.lost.append((self._message_ids, int(self.clock()), dict(push)))
+
+    async def deliver_pushes(self) -> tuple[int, int]:
+        """POST each queued push to the callback URL, signed as Shopee signs pushes; a
+        push that is not answered 2xx (or whose answer is lost: ``lose_answers``) is kept
+        for ``get_lost_push_message``. Returns (delivered, lost)."""
+        sent = lost = 0
+        pending, self.outbox = self.outbox, []
+        async with httpx.AsyncClient(timeout=5) as http:
+            for push in pending:
+                body = json.dumps(push).encode()
+                url = str(self.callback_url)
+                headers = {
+                    "Authorization": push_signature(self.partner_key, url, body),
+                    "Content-Type": "application/json",
+                }
+                try:
+                    answer = await http.post(url, content=body, headers=headers)
+                    ok = 200 <= answer.status_code < 300
+                except httpx.HTTPError:
+                    ok = False
+                if ok and self.lose_answers > 0:
+                    self.lose_answers -= 1
+                    ok = False  # it arrived, but Shopee never saw the 2xx
+                if ok:
+                    sent += 1
+                    self.delivered.append(push)
+                else:
+                    lost += 1
+                    self.lose(push)
+        return sent, lost
+
+    def _retained(self) -> list[tuple[int, int, dict[str, Any]]]:
+        horizon = self.clock() - LOST_PUSH_RETENTION
+        self.lost = [entry for entry in self.lost if entry[1] >= horizon]
+        return self.lost
+
+    async def _lost_pushes(self, request: Request) -> Reply:
+        """v2.push.get_lost_push_message (a Public API: partner-level, every shop's pushes):
+        the earliest 100 lost in the last 3 days and not confirmed, ``data`` being the push
+        itself (a string in the reference's type, an object in its sample: a JSON string
+        here), ``last_message_id`` the last one returned, ``has_next_page``."""
+        denied = self._check_sign(request, shop_level=False)
+        if denied is not None:
+            return denied  # type: ignore[return-value]
+        lost = self._retained()
+        page = lost[:LOST_PUSH_PAGE]
+        return self._ok(
+            {
+                "push_message_list": [
+                    {
+                        **({"shop_id": push["shop_id"]} if push.get("shop_id") else {}),
+                        "code": push["code"],
+                        "timestamp": lost_at,
+                        "data": json.dumps(push),
+                    }
+                    for _, lost_at, push in page
+                ],
+                "has_next_page": len(lost) > LOST_PUSH_PAGE,
+                "last_message_id": page[-1][0] if page else 0,
+            }
+        )
+
+    async def _confirm_lost_pushes(self, request: Request) -> Reply:
+        """v2.push.confirm_consumed_lost_push_message ``{last_message_id}`` (required, int):
+        every lost push up to it is consumed for good."""
+        denied = self._check_sign(request, shop_level=False)
+        if denied is not None:
+            return denied  # type: ignore[return-value]
+        try:
+            body = request.json()
+        except ValueError:
+            return self._fail("error_param", "parameter invalid")
+        last = body.get("last_message_id") if isinstance(body, dict) else None
+        if last is None:
+            return self._wrong("last_message_id is required")
+        if isinstance(last, bool) or not isinstance(last, int):
+            return self._wrong("last_message_id should be int")
+        if self.fail_confirms > 0:
+            self.fail_confirms -= 1
+            return self._fail("error_server", "Something wrong. Please try later.", 500)
+        if last > self._message_ids:
+            return self._fail("error_data", "data not exist")
+        self.lost = [entry for entry in self._retained() if entry[0] > last]
+        return Reply(200, {"request_id": secrets.token_hex(8), "error": "", "message": "", "warning": ""})
+
+
+def _bundle_split(
+    items: Sequence[tuple[str, int, str]], bundled: set[str], bundle_price: str | None, currency: str
+) -> list[Decimal]:
+    """Each line's subtotal: its price times its quantity, or for lines in a bundle deal
+    their share of the bundle's price by their original subtotal (rounded down to the
+    currency's unit, the remainder on the last bundled line): together exactly the price."""
+    quantum = Decimal(1) if currency in ("IDR", "VND") else Decimal("0.01")
+    plain = [Decimal(str(price)) * qty for _, qty, price in items]
+    members = [i for i, (sku, _, _) in enumerate(items) if sku in bundled]
+    if not members or bundle_price is None:
+        return plain
+    price, base = Decimal(bundle_price), sum(plain[i] for i in members)
+    shares = list(plain)
+    for i in members:
+        shares[i] = (price * plain[i] / base).quantize(quantum, rounding=ROUND_DOWN)
+    shares[members[-1]] += price - sum(shares[i] for i in members)
+    return shares
+
 
 class ShopeeSellerEmulator(ShopeeEmulator):
     """The emulator as the conformance suite and ``crossdock emulate`` drive it: seller
@@ -1337,6 +1850,26 @@ class ShopeeSellerEmulator(ShopeeEmulator):
             }
         ).encode()
         return {"Authorization": push_signature(str(account["partner_key"]), url, body)}, body
+
+    # the queue side (crossdock.testing.conformance.NotificationEmulator): the lost-push
+    # list is the queue; every push is lost, as if the callback never answered
+
+    def subscribe_notifications(
+        self, account: Mapping[str, Any], base_url: str, *, valid: bool = True
+    ) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+        self.enable_push(UNREACHABLE)
+        return ({} if valid else {"partner_key": "not-the-partner-key"}), {}
+
+    def lose_acknowledgements(self, count: int) -> None:
+        """The next ``count`` confirmations fail, each through the plugin's in-place
+        retries (4 tries)."""
+        self.fail_confirms += 4 * count
+
+    def redeliver(self) -> None:
+        """Nothing to do: Shopee hands out every unconfirmed lost push on each read."""
+
+    def pending_notifications(self) -> int:
+        return len(self._retained())
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         shop = self.shops[int(account["shop_id"])]

@@ -51,7 +51,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_shopee import __version__
-from crossdock_shopee.client import AUTH_EXPIRED, ShopeeClient
+from crossdock_shopee.client import AUTH_EXPIRED, AuthRefusal, ShopeeClient
 
 __all__ = ["Shipper", "ShopeeLogistics", "event_status"]
 
@@ -63,6 +63,10 @@ TRACKABLE_ORDERS = frozenset(
     {"PROCESSED", "SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED", "RETRY_SHIP", "TO_RETURN", "IN_CANCEL"}
 )
 RETRIES = 4  # transient failures of one read, retried in place
+#: errors about the app's or the shop's credentials, kept as they are (not REFUSED)
+CREDENTIAL_CODES = frozenset(
+    {AUTH_EXPIRED, "error_sign", "error_auth", "error_permission", "REFUSED", *(r.value for r in AuthRefusal)}
+)
 DOCUMENT_POLLS = 5
 TRACKING_POLLS = 3
 POLL_DELAY = 0.2
@@ -166,7 +170,7 @@ def event_status(code: str, description: str) -> tuple[TrackingStatus, TrackingR
 def refused(exc: ChannelError) -> ChannelError:
     """Shopee's permanent refusal of a logistics call, as the carrier contract types it
     (``REFUSED``); credentials and transient failures stay as they are."""
-    if exc.retryable or exc.code in (AUTH_EXPIRED, "error_sign", "error_auth", "error_permission", "REFUSED"):
+    if exc.retryable or exc.code in CREDENTIAL_CODES:
         return exc
     return ChannelError(exc.message, code="REFUSED")
 
@@ -250,7 +254,7 @@ class Shipper:
         else (no lines) every package."""
         if package_number:
             return [p for p in packages if p.package_number == package_number]
-        wanted = {line for line, _ in lines}
+        wanted = {line.split("/")[0] for line, _ in lines}  # a line split in two is one model
         if wanted and len(packages) > 1:
             return [p for p in packages if p.items & wanted]
         return list(packages)

@@ -1,12 +1,16 @@
 """The Shopee Open Platform provider.
 
 Sites: Shopee's markets (../shared/marketplaces.md). Shopee publishes no per-call rate
-table: throttling is handled from HTTP 429 / ``error_server`` with backoff.
+table: throttling (``error_rate_limit``, HTTP 429) and a busy system (``error_system_busy``,
+``error_server``) are retryable errors on every call (see :mod:`crossdock_shopee.client`).
 
 Credentials of a connection: ``partner_id``, ``partner_key``, ``shop_id``,
 ``access_token``, ``refresh_token`` (access tokens live 4 hours; every refresh returns a
 new refresh token, the old one is spent). ``settings.webhook_url`` is the callback URL
-registered with Shopee, needed to verify push signatures.
+registered with Shopee, needed to verify push signatures; ``settings.stock_location_id``
+the stock location (v2.shop.get_warehouse_detail) a multi-warehouse shop's stock is set in.
+Pushes Crossdock missed are read back from Shopee's lost-push list
+(:mod:`crossdock_shopee.push`, the ``notifications`` capability).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from crossdock import (
     MarketplaceBase,
     MarketplaceCapability,
     MessagePage,
+    NotificationSource,
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
@@ -33,13 +38,15 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    WebhookPush,
     parse_push_json,
     with_retries,
 )
 from crossdock_shopee import __version__
 from crossdock_shopee.client import ShopeeClient
 from crossdock_shopee.logistics import Shipper
-from crossdock_shopee.mapping import to_order
+from crossdock_shopee.mapping import is_bundle_deal, to_order
+from crossdock_shopee.push import LostPushes, push_id, references
 from crossdock_shopee.signing import verify_push
 
 __all__ = ["SITES", "ShopeeMarketplace"]
@@ -91,6 +98,7 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.MESSAGES_READ,
             MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
+            MarketplaceCapability.NOTIFICATIONS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
         }
     )
@@ -193,8 +201,36 @@ class ShopeeMarketplace(MarketplaceBase):
                     params={"order_sn_list": ",".join(batch), "response_optional_fields": OPTIONAL_FIELDS},
                 )
             )
-            orders.extend(to_order(raw) for raw in (detail.get("response") or {}).get("order_list") or [])
+            for raw in (detail.get("response") or {}).get("order_list") or []:
+                escrow = None
+                if raw.get("order_status") != "UNPAID" and any(
+                    is_bundle_deal(i) for i in raw.get("item_list") or []
+                ):
+                    escrow = await self._escrow_items(conn, str(raw["order_sn"]))
+                orders.append(to_order(raw, escrow))
         return orders
+
+    async def _escrow_items(self, conn: ChannelConnection, order_sn: str) -> list[dict[str, Any]] | None:
+        """``order_income.items`` of ``v2.payment.get_escrow_detail``: what each line of a
+        bundle deal sold at. None when Shopee will not say (an app without the payment
+        API's permission, no income yet): the lines then keep their listing price.
+        Transient errors and an expired token are raised, like any other call's."""
+        try:
+            answer = await with_retries(
+                partial(
+                    self._shop_call,
+                    conn,
+                    "GET",
+                    "/api/v2/payment/get_escrow_detail",
+                    params={"order_sn": order_sn},
+                )
+            )
+        except ChannelError as exc:
+            if exc.retryable or exc.code == ChannelError.AUTH_EXPIRED:
+                raise
+            return None
+        income = (answer.get("response") or {}).get("order_income") or {}
+        return [dict(i) for i in income.get("items") or [] if isinstance(i, Mapping)]
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         found = await self._details(conn, [external_id])
@@ -259,6 +295,10 @@ class ShopeeMarketplace(MarketplaceBase):
         item without variations)."""
         by_item: dict[int, list[tuple[int, StockUpdate]]] = {}
         results: list[PushResult] = []
+        # a multi-warehouse shop takes stock per location ("The merchant/shop has multi
+        # warehouse, please input location id"); a shop with one stock takes none
+        location_id = conn.settings.get("stock_location_id")
+        location = {"location_id": str(location_id)} if location_id else {}
         for update in updates:
             if not update.external_id:
                 results.append(PushResult(update.channel_sku, False, "listing has no Shopee item id"))
@@ -279,7 +319,10 @@ class ShopeeMarketplace(MarketplaceBase):
                     body={
                         "item_id": item_id,
                         "stock_list": [
-                            {"model_id": model_id, "seller_stock": [{"stock": max(0, u.quantity)}]}
+                            {
+                                "model_id": model_id,
+                                "seller_stock": [{**location, "stock": max(0, u.quantity)}],
+                            }
                             for model_id, u in chunk
                         ],
                     },
@@ -426,27 +469,26 @@ class ShopeeMarketplace(MarketplaceBase):
 
     # --------------------------------------------------------------- push and auth
 
-    def parse_webhook(
-        self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes
-    ) -> Sequence[Mapping[str, Any]]:
+    def parse_webhook(self, conn: ChannelConnection, headers: Mapping[str, str], body: bytes) -> WebhookPush:
         """Verify the push signature and name the orders it is about (code 3: order status,
         4: tracking number). Anything else is acknowledged and ignored; a signed body that
         is not a push object is ``MALFORMED``. Shopee gives pushes no id of their own: the
-        core recognises a replay by its body."""
+        id is the digest of the push object, the same as its copy in the lost-push list
+        (:func:`crossdock_shopee.push.push_id`), so a push that arrived here but whose
+        answer Shopee missed is not stored again when it is recovered."""
         url = str(conn.settings.get("webhook_url", ""))
         authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if not url or not verify_push(str(conn.credentials["partner_key"]), url, body, authorization):
             raise ChannelError("shopee push signature does not match", code="SIGNATURE")
         payload = parse_push_json(body, "shopee")
-        data = payload.get("data") or {}
-        if not isinstance(data, dict):
-            raise ChannelError("shopee push data is not an object", code="MALFORMED")
-        ordersn = data.get("ordersn")
-        if payload.get("code") in (3, 4) and ordersn:
-            if not isinstance(ordersn, str):
-                raise ChannelError("shopee push ordersn is not a string", code="MALFORMED")
-            return [{"type": "order", "external_id": ordersn}]
-        return []
+        return WebhookPush(references(payload), event_id=push_id(payload))
+
+    def notification_source(self, conn: ChannelConnection) -> NotificationSource | None:
+        """The pushes Shopee could not deliver (the lost-push list), for this shop; see
+        :mod:`crossdock_shopee.push`. ``settings.lost_push_recovery = false`` turns it off."""
+        if conn.settings.get("lost_push_recovery") is False:
+            return None
+        return LostPushes(conn)
 
     async def refresh_credentials(self, conn: ChannelConnection) -> Mapping[str, Any]:
         creds = dict(conn.credentials)

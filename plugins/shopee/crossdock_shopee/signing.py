@@ -4,8 +4,11 @@ Request signature: lowercase hex HMAC-SHA256, keyed with the partner key, over
 ``partner_id + path + timestamp`` for public APIs, ``+ access_token + shop_id`` for shop
 APIs and ``+ access_token + merchant_id`` for merchant APIs (path without host). Push
 (webhook) signature: HMAC-SHA256 over ``callback_url + "|" + raw_body``.
-Source: Shopee Open Platform "Authorization and Authentication" and "Push Mechanism"
-(as summarised in ../shared/marketplaces.md, with its published test vector).
+Source: Shopee Open Platform developer guide "API calls" (Signature calculation: the
+base strings of its shop, merchant and public examples are asserted in the tests; its
+example sign is printed without the partner key behind it, so the HMAC value in the tests
+is computed here from the documented formula) and "Push Mechanism" (as summarised in
+../shared/marketplaces.md).
 """
 
 from __future__ import annotations

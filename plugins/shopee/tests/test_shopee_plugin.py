@@ -30,6 +30,7 @@ def test_registered_with_its_capabilities() -> None:
         "credentials.refresh",
         "messages.read",
         "messages.send",
+        "notifications",
         "orders.get",
         "orders.sync",
         "price.push",

@@ -48,7 +48,7 @@ async def test_sync_confirm_push_and_refresh(setup: dict[str, Any]) -> None:
     assert len(orders) == 300
     statuses = Counter(o.channel_status for o in orders.values())
     assert sum(statuses.values()) == 300 and statuses["READY_TO_SHIP"] > 150
-    assert emu.injected["duplicate_page"] + emu.injected["throttle"] + emu.injected["server_error"] > 0
+    assert sum(emu.injected.values()) > 0  # the sync went through faults
 
     # a second sync with nothing new changes nothing
     await shop.sync()
