@@ -133,7 +133,7 @@ async def test_try_again_codes_are_retryable_on_every_call_path(
     assert emulator.orders["O-1"]["line_items"][0]["tracking_number"] == ""
     assert emulator.messages_to(creds, "amy") == []
     # and each call goes through when tried again
-    for name, (_, call) in paths.items():
+    for _, call in paths.values():
         await call()
     assert emulator.stock(creds, "T-1") == 4
     assert emulator.orders["O-1"]["line_items"][0]["tracking_number"] == "9400T"
@@ -228,7 +228,7 @@ async def test_order_search_and_detail_validate_their_parameters(emulator: Any) 
 
         found = await search({"page_size": 10}, {"shipping_type": "TIKTOK"})
         assert [o["id"] for o in found["orders"]] == ["A-1"]
-        refused = [
+        refused: list[tuple[dict[str, Any], dict[str, Any]]] = [
             ({"page_size": 0}, {}),
             ({"page_size": 101}, {}),
             ({}, {}),
