@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossdock import ChannelConnection, Money, NotSupported
+from crossdock import CancelReason, ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -53,7 +53,7 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="amazon", site="US", currency="USD", credentials={})
     with pytest.raises(NotSupported, match="amazon does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
 
 
 def test_marketplace_ids_and_documented_rate_limits(provider: MarketplaceProvider) -> None:

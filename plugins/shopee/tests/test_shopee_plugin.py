@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossdock import ChannelConnection, Money, NotSupported
+from crossdock import CancelReason, ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -51,4 +51,4 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="shopee", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="shopee does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
