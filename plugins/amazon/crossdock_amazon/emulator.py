@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_amazon.aftersales_emulator import AfterSales
 from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.notifications_emulator import NOTIFICATIONS_SCOPE, Notifications
@@ -85,6 +86,15 @@ USAGE_PLANS = {
     "cancelShipment": 1.0,
     # shippingV2.json
     "getTracking": 80.0,
+    # feeds_2021-06-30.json, reports_2021-06-30.json
+    "createFeedDocument": 0.5,
+    "createFeed": 0.0083,
+    "getFeed": 2.0,
+    "getFeedDocument": 0.0222,
+    "createReport": 0.0167,
+    "getReports": 0.0222,
+    "getReport": 2.0,
+    "getReportDocument": 0.0167,
 }
 MARKETPLACES = {s.external_id: s for s in SITES}
 PATCH_OPS = ("add", "replace", "merge", "delete")
@@ -180,6 +190,7 @@ class AmazonEmulator(Emulator):
         self.route("POST", "/", self.sqs.handle)
         self.finances = Finances(clock, _iso)
         self.mfn = MerchantFulfillment(self, clock)
+        self.aftersales = AfterSales(self, clock)
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -234,6 +245,28 @@ class AmazonEmulator(Emulator):
         self.route_pattern("GET", r"/mfn/v0/shipments/([^/]+)", planned("getShipment", mfn.get))
         self.route_pattern("DELETE", r"/mfn/v0/shipments/([^/]+)", planned("cancelShipment", mfn.cancel))
         self.route("GET", "/shipping/v2/tracking", planned("getTracking", mfn.tracking))
+        after = self.aftersales
+        self.route(
+            "POST", "/feeds/2021-06-30/documents", planned("createFeedDocument", after.create_document)
+        )
+        self.route("POST", "/feeds/2021-06-30/feeds", planned("createFeed", after.create_feed))
+        self.route_pattern("GET", r"/feeds/2021-06-30/feeds/([^/]+)", planned("getFeed", after.get_feed))
+        self.route_pattern(
+            "GET", r"/feeds/2021-06-30/documents/([^/]+)", planned("getFeedDocument", after.get_feed_document)
+        )
+        self.route("POST", "/reports/2021-06-30/reports", planned("createReport", after.create_report))
+        self.route("GET", "/reports/2021-06-30/reports", planned("getReports", after.get_reports))
+        self.route_pattern(
+            "GET", r"/reports/2021-06-30/reports/([^/]+)", planned("getReport", after.get_report)
+        )
+        self.route_pattern(
+            "GET",
+            r"/reports/2021-06-30/documents/([^/]+)",
+            planned("getReportDocument", after.get_report_document),
+        )
+        # the documents' pre-signed URLs (S3 in production: no SP-API token)
+        self.route_pattern("PUT", r"/tortuga/([^/]+)", after.upload)
+        self.route_pattern("GET", r"/tortuga/([^/]+)", after.download)
         self.route(
             "GET",
             "/finances/v0/financialEventGroups",
@@ -658,7 +691,9 @@ class AmazonEmulator(Emulator):
         if isinstance(found, Reply):
             return found
         order, _ = found
-        items = self.items[order["AmazonOrderId"]]
+        items = [
+            {k: v for k, v in i.items() if not k.startswith("_")} for i in self.items[order["AmazonOrderId"]]
+        ]
         if not priced(order):  # ordersV0.json: no pricing while the order is Pending
             items = [{k: v for k, v in i.items() if k not in ("ItemPrice", "ItemTax")} for i in items]
         start = int(request.query.get("NextToken") or 0)
@@ -946,6 +981,37 @@ class AmazonEmulator(Emulator):
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, OrderStatus="Canceled")
+
+    # ------------------------------------------------------------------ buyers' after-sales (tests, demo)
+
+    def buyer_requests_cancel(self, order_id: str, reason: str = "Changed mind about purchase") -> None:
+        """The buyer asks to cancel the order (see :class:`AfterSales`)."""
+        self.aftersales.buyer_requests_cancel(order_id, reason)
+
+    def buyer_cancels(self, order_id: str) -> None:
+        """A Pending order the buyer cancels themselves (Amazon executes it)."""
+        for item in self.items[order_id]:
+            item["_cancel_execution"] = {"cancelledBy": "BUYER", "cancelReason": "Buyer cancelled"}
+        self.update_order(order_id, OrderStatus="Canceled", NumberOfItemsUnshipped=0)
+
+    def ship_order(self, order_id: str) -> None:
+        """The seller ships the order (as a confirmation elsewhere would)."""
+        for item in self.items[order_id]:
+            item["QuantityShipped"] = item["QuantityOrdered"]
+        self.update_order(order_id, OrderStatus="Shipped", NumberOfItemsUnshipped=0)
+
+    def buyer_returns(self, order_id: str, **kwargs: Any) -> str:
+        """The buyer returns an item of a shipped order; the RMA id."""
+        return self.aftersales.buyer_returns(order_id, **kwargs)
+
+    def return_shipped(self, rma: str, *, delivered: bool = True) -> None:
+        self.aftersales.return_shipped(rma, delivered=delivered)
+
+    def refund_return(self, rma: str, amount: Any = None) -> None:
+        self.aftersales.refund_return(rma, amount)
+
+    def claim(self, rma: str) -> None:
+        self.aftersales.claim(rma)
 
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
         package = self.confirmations.get(external_id)
