@@ -649,17 +649,18 @@ class AmazonMarketplace(MarketplaceBase):
             "maxResultsPerPage": 100,
         }
         if page_token and page_token.startswith("o|"):
-            _, since, token = page_token.split("|", 2)
-            params.update(lastUpdatedAfter=since, paginationToken=token)
+            _, since, pagination = page_token.split("|", 2)
+            params.update(lastUpdatedAfter=since, paginationToken=pagination)
         answer = await api.call("GET", "/orders/2026-01-01/orders", params=params, operation="searchOrders")
         cases = [c for c in (cancellation_case(o) for o in answer.get("orders") or []) if c is not None]
         cases.sort(key=lambda c: (c.updated_at, c.external_id))
         following = (answer.get("pagination") or {}).get("nextToken")
+        upcoming: str | None
         if following:
-            token = f"o|{params['lastUpdatedAfter']}|{following}"
+            upcoming = f"o|{params['lastUpdatedAfter']}|{following}"
         else:
-            token = "r|" if conn.settings.get("returns_report", True) else None
-        return CasePage(cases=cases, next_page_token=token)
+            upcoming = "r|" if conn.settings.get("returns_report", True) else None
+        return CasePage(cases=cases, next_page_token=upcoming)
 
     async def _return_cases(self, conn: ChannelConnection, api: SpApiClient) -> list[ChannelCase]:
         marketplace_id = self._marketplace_id(conn)

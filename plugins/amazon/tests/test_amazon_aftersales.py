@@ -38,7 +38,7 @@ async def amazon_shop(app: Any, tenant_factory: Any, faults: Faults | None = Non
     async with serve(emulator) as base_url:
         account = emulator.open_account("US")
         emulator.add_product(account, "SKU-1", stock=0)
-        shop = await build_shop(
+        shop: Any = await build_shop(
             app,
             await tenant_factory(),
             channel="amazon",

@@ -202,7 +202,7 @@ async def test_a_shipped_or_amazon_fulfilled_order_is_refused_without_a_feed(how
 
 async def test_a_refusal_in_the_processing_report_is_amazons_code_and_text() -> None:
     """The order ships between the check and the feed: Amazon's report refuses it."""
-    async with shop() as (emulator, account, conn, base_url):
+    async with shop() as (emulator, account, conn, _base):
         emulator.add_order(account, ORDER, [("SKU-1", 1, "19.99")])
         original = emulator.aftersales.create_feed
 
@@ -228,7 +228,8 @@ async def test_faults_on_cancel_never_cancel_twice() -> None:
                 await provider.cancel_order(conn, ORDER, CancelReason.OUT_OF_STOCK)
                 break
             except ChannelError as exc:
-                assert exc.retryable, exc
+                if not exc.retryable:
+                    raise
         assert emulator.orders[ORDER]["OrderStatus"] == "Canceled"
         assert emulator.aftersales.cancellations == [(ORDER, "NoInventory")]
         assert emulator.injected["lost_answer"] + emulator.injected["throttle"] > 0
@@ -282,7 +283,7 @@ async def test_the_feed_refuses_what_amazon_refuses(case: str, code: str) -> Non
 
 
 async def test_the_feeds_api_refuses_incomplete_requests() -> None:
-    async with shop() as (emulator, account, conn, base_url):
+    async with shop() as (emulator, _account, conn, base_url):
         assert (
             error(await call(base_url, conn, "POST", "/feeds/2021-06-30/documents", {}))["code"]
             == "InvalidInput"
@@ -369,7 +370,7 @@ async def test_returns_come_from_the_returns_report_read_only() -> None:
 
 
 async def test_a_report_is_asked_for_at_most_every_interval() -> None:
-    async with shop(returns_report_minutes=60) as (emulator, account, conn, _):
+    async with shop(returns_report_minutes=60) as (emulator, _account, conn, _):
         for _ in range(3):
             await cases(conn)
         assert emulator.requests["/reports/2021-06-30/reports"] == 4  # 3 x getReports, 1 createReport
@@ -379,7 +380,10 @@ async def test_a_report_is_asked_for_at_most_every_interval() -> None:
 async def test_the_reports_api_refuses_incomplete_requests() -> None:
     async with shop() as (_, _account, conn, base_url):
         path = "/reports/2021-06-30/reports"
-        spec = {"reportType": "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE", "marketplaceIds": [US]}
+        spec: dict[str, Any] = {
+            "reportType": "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE",
+            "marketplaceIds": [US],
+        }
         for missing in ("reportType", "marketplaceIds"):
             refused = await call(base_url, conn, "POST", path, {**spec, missing: None})
             assert refused.status_code == 400 and missing in error(refused)["message"]
