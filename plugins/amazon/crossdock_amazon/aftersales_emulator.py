@@ -210,7 +210,8 @@ class AfterSales:
     # ------------------------------------------------------------------ documents
 
     def url(self, request: Request, document_id: str) -> str:
-        return f"http://{request.headers.get('host', '127.0.0.1')}/tortuga/{document_id}"
+        base = self.emulator.own_address or f"http://{request.headers.get('host', '127.0.0.1')}"
+        return f"{base}/tortuga/{document_id}"
 
     async def create_document(self, request: Request) -> Reply:
         seller = self.emulator.seller_of(request)

@@ -191,6 +191,7 @@ class AmazonEmulator(Emulator):
         self.finances = Finances(clock, _iso)
         self.mfn = MerchantFulfillment(self, clock)
         self.aftersales = AfterSales(self, clock)
+        self.own_address = ""
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -277,6 +278,14 @@ class AmazonEmulator(Emulator):
             r"/finances/v0/financialEventGroups/([^/]+)/financialEvents",
             planned("listFinancialEventsByGroupId", self._events),
         )
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # where this emulator listens: the documents' pre-signed URLs point here (the Host
+        # header of an SDK's request names Amazon's host, not ours)
+        server = scope.get("server")
+        if server and not self.own_address:
+            self.own_address = f"http://{server[0]}:{server[1]}"
+        await super().__call__(scope, receive, send)
 
     def _planned(
         self, operation: str, handler: Callable[[Request], Awaitable[Reply]]
