@@ -192,6 +192,8 @@ class AmazonEmulator(Emulator):
         self.mfn = MerchantFulfillment(self, clock)
         self.aftersales = AfterSales(self, clock)
         self.own_address = ""
+        #: the buyers' after-sales activity, once a backlog was generated (see :meth:`generate`)
+        self.activity: random.Random | None = None
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -469,7 +471,10 @@ class AmazonEmulator(Emulator):
             self.sqs.send(queue, json.dumps(notification))
 
     def generate(self, seller_id: str, count: int, *, seed: int = 1) -> list[str]:
+        """A backlog of ``count`` orders; it also starts the buyers' after-sales activity
+        (:meth:`_buyers_after_sales`): the demo's shops show cases from the start."""
         rng = random.Random(seed)
+        self.activity = random.Random(seed * 7919)
         skus = list(self.sellers[seller_id].listings) or ["SKU-1"]
         made = []
         for i in range(count):
@@ -489,7 +494,46 @@ class AmazonEmulator(Emulator):
                 buyer=f"Buyer {rng.randint(1, 10**5)}",
             )
             made.append(order_id)
+        for order_id in made:
+            self._buyers_after_sales(order_id)
         return made
+
+    #: after a backlog was generated: the share of orders whose buyer asks to cancel at
+    #: once, and of new orders that come with a return of an earlier shipped order
+    CANCEL_SHARE = 0.06
+    RETURN_SHARE = 0.08
+    BUYER_REASONS = ("Ordered by mistake", "Found a better price", "Delivery takes too long")
+    RETURN_REASONS = ("CR-DEFECTIVE", "CR-NOT_AS_DESCRIBED", "AMZ-PG-BAD-DESC", "CR-UNWANTED_ITEM")
+
+    def _buyers_after_sales(self, order_id: str) -> None:
+        """Now and then (seeded), the buyer of a new unshipped order asks to cancel it, or
+        the buyer of an earlier shipped order returns an item. Only once a backlog was
+        generated (the demo, ``crossdock emulate``): a test's own orders stay as made. The
+        new order's update time is not moved (the request is part of what it shows)."""
+        rng = self.activity
+        if rng is None:
+            return
+        order = self.orders[order_id]
+        if order["OrderStatus"] in ("Unshipped", "Pending") and rng.random() < self.CANCEL_SHARE:
+            reason = rng.choice(self.BUYER_REASONS)
+            for item in self.items[order_id]:
+                item["BuyerRequestedCancel"] = {"IsBuyerRequestedCancel": "true", "BuyerCancelReason": reason}
+        if rng.random() < self.RETURN_SHARE:
+            returned = {r.order_id for r in self.aftersales.returns.values()}
+            shipped = sorted(
+                o["AmazonOrderId"]
+                for o in self.orders.values()
+                if o["_seller"] == order["_seller"]
+                and o["OrderStatus"] == "Shipped"
+                and o["FulfillmentChannel"] == "MFN"
+                and o["AmazonOrderId"] not in returned
+            )
+            if shipped:
+                rma = self.aftersales.buyer_returns(
+                    rng.choice(shipped), reason=rng.choice(self.RETURN_REASONS)
+                )
+                if rng.random() < 0.5:
+                    self.aftersales.return_shipped(rma)
 
     # ------------------------------------------------------------------ auth
 
@@ -983,7 +1027,9 @@ class AmazonEmulator(Emulator):
         **kwargs: Any,
     ) -> dict[str, Any]:
         seller_id = account if isinstance(account, str) else str(account["seller_id"])
-        return self._add_order(seller_id, external_id, lines, **kwargs)
+        order = self._add_order(seller_id, external_id, lines, **kwargs)
+        self._buyers_after_sales(external_id)
+        return order
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         return self.generate(str(account["seller_id"]), count, seed=seed)

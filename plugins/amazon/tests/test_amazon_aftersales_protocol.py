@@ -412,3 +412,20 @@ async def test_the_reports_api_refuses_incomplete_requests() -> None:
             await call(base_url, conn, "GET", f"/reports/2021-06-30/documents/{report['reportDocumentId']}")
         ).json()
         assert document["compressionAlgorithm"] == "GZIP"
+
+
+async def test_a_generated_backlog_and_later_buyers_open_cases_now_and_then() -> None:
+    """What the demo shows: buyers of a generated backlog (and of the orders after it) ask
+    to cancel or return now and then; a test's own orders stay as made."""
+    async with shop() as (emulator, account, conn, _):
+        emulator.add_order(account, ORDER, [("SKU-1", 1, "19.99")])
+        assert emulator.activity is None and emulator.aftersales.returns == {}
+        emulator.generate_orders(account, 80, seed=11)
+        for n in range(40):
+            emulator.add_order(account, f"112-{n:07d}-0000011", [("SKU-1", 1, "9.99")])
+        await cases(conn)  # asks for the returns report
+        found = await cases(conn)
+        kinds = {c.kind for c in found}
+        assert kinds == {CaseKind.CANCELLATION, CaseKind.RETURN_REFUND}
+        assert all(c.order_external_id in emulator.orders for c in found)
+        assert not any(c.order_external_id == ORDER for c in found)
