@@ -57,12 +57,14 @@ from crossdock_amazon.client import SpApiClient
 
 __all__ = [
     "ACKNOWLEDGEMENT_FEED",
+    "CANCELLABLE",
     "CANCEL_REASONS",
     "FEED_CANCEL_REASONS",
     "RETURNS_REPORT",
     "acknowledgement_feed",
     "cancellation_case",
     "download",
+    "newest",
     "processing_errors",
     "return_cases",
     "submit_feed",

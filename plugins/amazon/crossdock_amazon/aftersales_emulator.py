@@ -6,7 +6,8 @@ required) gives a pre-signed upload ``url`` on this host (``/tortuga/{id}``, no 
 token, as S3's); ``createFeed`` (``feedType``, ``marketplaceIds``, ``inputFeedDocumentId``
 required; answered 202) queues it; the feed is processed when it is next read (``getFeed``
 answers ``IN_PROGRESS`` ``feed_polls`` times, then ``DONE`` with a
-``resultFeedDocumentId``): an XML processing report, one ``Result`` per message in error.
+``resultFeedDocumentId``, its effects on the orders made as it completes): an XML
+processing report, one ``Result`` per message in error.
 Processing an ``OrderAcknowledgement`` with ``StatusCode`` Failure cancels the order's items:
 refused (in the report) for an order not the seller's, shipped or partly shipped, fulfilled
 by Amazon, an item not in the order, a ``CancelReason`` outside the schema's list; an order
@@ -300,11 +301,11 @@ class AfterSales:
         if isinstance(feed, Reply):
             return feed
         if feed.status == "IN_QUEUE":
-            self._process(feed)
-            feed.status = "IN_PROGRESS"
+            feed.status, feed.processed = "IN_PROGRESS", self.clock()
         elif feed.status == "IN_PROGRESS":
             feed.polls += 1
         if feed.status == "IN_PROGRESS" and feed.polls >= self.feed_polls:
+            self._process(feed)  # what it does to the orders happens as it completes
             feed.status = "DONE" if feed.result else "FATAL"
         shown: dict[str, Any] = {
             "feedId": feed.feed_id,

@@ -711,7 +711,7 @@ class AmazonMarketplace(MarketplaceBase):
 
     async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
         """ACCEPT of a buyer's cancellation request: the order is cancelled with reason
-        ``BuyerCanceled`` (so it does not count against the seller), then read back. An order
+        ``BuyerCanceled`` (the reason for a cancel the buyer asked for), then read back. An order
         already cancelled (a retried answer) is not cancelled again. Amazon takes no other
         answer over its API (no decline, nothing for returns)."""
         if response.kind != CaseKind.CANCELLATION or response.action != CaseAction.ACCEPT:

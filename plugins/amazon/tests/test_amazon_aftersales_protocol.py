@@ -429,3 +429,18 @@ async def test_a_generated_backlog_and_later_buyers_open_cases_now_and_then() ->
         assert kinds == {CaseKind.CANCELLATION, CaseKind.RETURN_REFUND}
         assert all(c.order_external_id in emulator.orders for c in found)
         assert not any(c.order_external_id == ORDER for c in found)
+
+
+async def test_a_feed_amazon_is_slow_to_process_is_waited_for_not_sent_again() -> None:
+    async with shop(cancel_wait=0.5) as (emulator, account, conn, _):
+        emulator.add_order(account, ORDER, [("SKU-1", 1, "19.99")])
+        emulator.aftersales.feed_polls = 50  # Amazon takes its time
+        provider = AmazonMarketplace()
+        with pytest.raises(ChannelError) as info:
+            await provider.cancel_order(conn, ORDER, CancelReason.OUT_OF_STOCK)
+        assert (info.value.code, info.value.retryable) == ("FEED_IN_PROGRESS", True)
+        assert emulator.orders[ORDER]["OrderStatus"] == "Unshipped"  # not yet
+        emulator.aftersales.feed_polls = 0  # processed now
+        await provider.cancel_order(conn, ORDER, CancelReason.OUT_OF_STOCK)
+        assert len(emulator.aftersales.feeds) == 1  # the retry waited for the same feed
+        assert emulator.aftersales.cancellations == [(ORDER, "NoInventory")]
