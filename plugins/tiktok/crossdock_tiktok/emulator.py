@@ -17,6 +17,9 @@ Served paths (one app: ``app_key`` / ``app_secret``; each seller account has one
 * TikTok Shipping (:mod:`crossdock_tiktok.logistics_emulator`): eligible shipping
   services, create packages, package detail and search, shipping documents (served at
   their ``doc_url``), order tracking;
+* Return and Refund (:mod:`crossdock_tiktok.aftersales_emulator`): seller cancellation,
+  buyers' cancellation and return / refund requests searched, approved and rejected,
+  return records, reject reasons; ``aftersales`` plays the buyer and the platform;
 * customer service: ``GET /customer_service/202309/conversations`` (most recent activity
   first, ``page_size`` up to 20), ``GET …/conversations/{id}/messages`` (``sort_field``
   create_time|index, ``sort_order`` DESC|ASC, ``page_size`` up to 10) and

@@ -336,7 +336,7 @@ async def test_lost_answers_and_busy_answers_never_apply_twice(ctx: Ctx) -> None
     # retries with the same idempotency key, and TikTok applies it once
     base = "/return_refund/202309"
     emu.script(f"{base}/cancellations/{cancel_id}/approve", 36009002, status=429)
-    emu.script(f"{base}/cancellations/{cancel_id}/approve", 36009003)
+    emu.script(f"{base}/cancellations/{cancel_id}/approve", 36009003, status=503)
     emu.faults.lost_answer, emu.faults.timeout_seconds = 1.0, 0.05
     # only the answers' replies are lost (reads go through)
     emu.fault_free = frozenset(
