@@ -150,11 +150,42 @@ async def cancel_order(shop: Shop, conn: ChannelConnection, external_id: str, re
     except ChannelError as exc:
         if exc.retryable:
             raise
+        if exc.code == IN_PROCESS and await _grant_buyers_request(shop, conn, external_id):
+            return
         # cancelled meanwhile (by an attempt whose answer was lost, or the buyer)? then done
         fresh = await shop._order_raw(conn, external_id)
         if fresh.get("status") != "CANCELLED":
             raise
-    return
+
+
+async def _grant_buyers_request(shop: Shop, conn: ChannelConnection, external_id: str) -> bool:
+    """The buyer has asked to cancel the order the seller cancels (TikTok refuses a seller
+    cancellation then, 25001011): approving the buyer's request cancels it. Whether there
+    was one to approve."""
+    data = await shop._shop_call(
+        conn,
+        "POST",
+        f"{BASE}/cancellations/search",
+        "return_refund.cancellations_search",
+        params={"page_size": 10},
+        body={
+            "order_ids": [external_id],
+            "cancel_types": ["BUYER_CANCEL"],
+            "cancel_status": ["CANCELLATION_REQUEST_PENDING"],
+        },
+    )
+    pending = [c for c in data.get("cancellations") or [] if isinstance(c, Mapping) and c.get("cancel_id")]
+    if not pending:
+        return False
+    await shop._shop_call(
+        conn,
+        "POST",
+        f"{BASE}/cancellations/{pending[0]['cancel_id']}/approve",
+        "return_refund.cancellation_approve",
+        params={"idempotency_key": f"crossdock-cancel-{external_id}"[:255]},
+        body={},
+    )
+    return True
 
 
 # --------------------------------------------------------------------------- statuses

@@ -320,6 +320,20 @@ async def test_order_cancel_of_a_shipped_order_is_refused_and_nothing_changes(ct
     assert (await ctx.shop.connection()).status == "active"
 
 
+async def test_order_cancel_while_the_buyer_asks_grants_the_buyers_request(ctx: Ctx) -> None:
+    ctx.emu.add_order(ctx.creds, "5770012", [("LAMP", 1, "9.00")])
+    await ctx.shop.sync()
+    cancel_id = ctx.after.buyer_cancels("5770012")
+    await ctx.shop.sync("cases")
+    done = await ctx.cancel("5770012", cancelReason="OUT_OF_STOCK")
+    assert done["channel"] == "CANCELLED" and done["order"] == {"status": "CANCELLED"}
+    # TikTok refused the seller's cancellation (25001011) and took the buyer's instead
+    assert ctx.decisions("/cancellations") == [] and len(ctx.decisions(f"/{cancel_id}/approve")) == 1
+    await ctx.shop.sync("cases")
+    case = await ctx.case(cancel_id)
+    assert case["status"] == "ACCEPTED" and _held(case) == []
+
+
 # --------------------------------------------------------------------------- faults
 
 
