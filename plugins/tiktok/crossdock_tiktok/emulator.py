@@ -17,6 +17,9 @@ Served paths (one app: ``app_key`` / ``app_secret``; each seller account has one
 * TikTok Shipping (:mod:`crossdock_tiktok.logistics_emulator`): eligible shipping
   services, create packages, package detail and search, shipping documents (served at
   their ``doc_url``), order tracking;
+* Return and Refund (:mod:`crossdock_tiktok.aftersales_emulator`): seller cancellation,
+  buyers' cancellation and return / refund requests searched, approved and rejected,
+  return records, reject reasons; ``aftersales`` plays the buyer and the platform;
 * customer service: ``GET /customer_service/202309/conversations`` (most recent activity
   first, ``page_size`` up to 20), ``GET …/conversations/{id}/messages`` (``sort_field``
   create_time|index, ``sort_order`` DESC|ASC, ``page_size`` up to 10) and
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import secrets
 import time
@@ -56,6 +60,8 @@ from typing import Any
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_tiktok.aftersales_emulator import BASE as RETURN_REFUND
+from crossdock_tiktok.aftersales_emulator import TikTokAfterSales
 from crossdock_tiktok.logistics_emulator import DOC_PATH, TikTokLogistics
 from crossdock_tiktok.signing import push_signature, sign
 
@@ -295,6 +301,7 @@ class TikTokShopEmulator(Emulator):
         #: path -> [(HTTP status, code)] answered instead of the next calls (see :meth:`script`)
         self.scripted: dict[str, list[tuple[int, int]]] = {}
         self.logistics = logistics = TikTokLogistics(self)
+        self.aftersales = aftersales = TikTokAfterSales(self)
         for method, path, handler in (
             ("POST", "/fulfillment/202309/packages", logistics.create_packages),
             ("POST", "/fulfillment/202309/packages/search", logistics.search_packages),
@@ -305,6 +312,10 @@ class TikTokShopEmulator(Emulator):
             ("GET", "/order/202309/orders", self._orders_detail),
             ("GET", "/logistics/202309/warehouses", self._warehouses),
             ("GET", CONVERSATIONS, self._list_conversations),
+            ("POST", f"{RETURN_REFUND}/cancellations", aftersales.cancel),
+            ("POST", f"{RETURN_REFUND}/cancellations/search", aftersales.search_cancellations),
+            ("POST", f"{RETURN_REFUND}/returns/search", aftersales.search_returns),
+            ("GET", f"{RETURN_REFUND}/reject_reasons", aftersales.reject_reasons),
         ):
             self.route(method, path, handler)
         for method, pattern, handler in (
@@ -328,6 +339,11 @@ class TikTokShopEmulator(Emulator):
             ("POST", r"/product/202309/products/([^/]+)/prices/update", self._prices_update),
             ("GET", CONVERSATIONS + r"/([^/]+)/messages", self._conversation_messages),
             ("POST", CONVERSATIONS + r"/([^/]+)/messages", self._send_message),
+            ("POST", RETURN_REFUND + r"/cancellations/([0-9]+)/approve", aftersales.approve_cancellation),
+            ("POST", RETURN_REFUND + r"/cancellations/([0-9]+)/reject", aftersales.reject_cancellation),
+            ("POST", RETURN_REFUND + r"/returns/([0-9]+)/approve", aftersales.approve_return),
+            ("POST", RETURN_REFUND + r"/returns/([0-9]+)/reject", aftersales.reject_return),
+            ("GET", RETURN_REFUND + r"/returns/([0-9]+)/records", aftersales.records),
         ):
             self.route_pattern(method, pattern, handler)
 
@@ -1480,6 +1496,7 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
     account is a shop; products are SKUs of one product per shop."""
 
     default_site = "US"
+    _demo_rng = random.Random(15)
 
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
@@ -1498,7 +1515,14 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
         lines: Sequence[tuple[str, int, str]],
         **kwargs: Any,
     ) -> dict[str, Any]:
-        return self.create_order(self.shop_of(account), external_id, lines, **kwargs)
+        shop = self.shop_of(account)
+        order = self.create_order(shop, external_id, lines, **kwargs)
+        # ``crossdock serve --demo`` places the live orders: now and then one of the shop's
+        # earlier buyers asks to cancel, return or be refunded, and waiting cases move on,
+        # so the demo's after-sales list fills and changes on its own
+        if os.environ.get("CROSSDOCK_DEMO") == "1" and self._demo_rng.random() < 0.15:
+            self.aftersales.demo_activity(shop, self._demo_rng)
+        return order
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         return self.generate(self.shop_of(account), count, seed=seed)

@@ -46,6 +46,10 @@ from functools import partial
 from typing import Any
 
 from crossdock import (
+    CancelReason,
+    CasePage,
+    CaseResponse,
+    ChannelCase,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
@@ -65,7 +69,7 @@ from crossdock import (
     parse_push_json,
     with_retries,
 )
-from crossdock_tiktok import __version__
+from crossdock_tiktok import __version__, aftersales
 from crossdock_tiktok.client import (
     AUTH_EXPIRED,
     BAD_CREDENTIALS,
@@ -114,6 +118,15 @@ OPERATIONS = (
     "customer_service.conversations",
     "customer_service.messages",
     "customer_service.send_message",
+    "return_refund.cancel",
+    "return_refund.cancellations_search",
+    "return_refund.cancellation_approve",
+    "return_refund.cancellation_reject",
+    "return_refund.returns_search",
+    "return_refund.return_approve",
+    "return_refund.return_reject",
+    "return_refund.return_records",
+    "return_refund.reject_reasons",
 )
 #: Documented: 50 requests per second per API per app x shop.
 RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for op in OPERATIONS}
@@ -168,6 +181,9 @@ class TikTokShopMarketplace(MarketplaceBase):
             MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
+            MarketplaceCapability.ORDERS_CANCEL,
+            MarketplaceCapability.CASES_SYNC,
+            MarketplaceCapability.CASES_RESPOND,
         }
     )
     rate_limits = RATE_LIMITS
@@ -318,6 +334,22 @@ class TikTokShopMarketplace(MarketplaceBase):
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         return to_order(await self._order_raw(conn, external_id))
+
+    # --------------------------------------------------------------- after-sales
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
+        """Cancel as the seller (``POST /return_refund/202309/cancellations``), see
+        :func:`crossdock_tiktok.aftersales.cancel_order`."""
+        await aftersales.cancel_order(self, conn, external_id, reason)
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        """Buyers' cancellation requests, returns and refunds (:mod:`crossdock_tiktok.aftersales`)."""
+        return await aftersales.fetch_cases(self, conn, updated_since=updated_since, page_token=page_token)
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        return await aftersales.respond_to_case(self, conn, response)
 
     # --------------------------------------------------------------- fulfilment
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crossdock import CancelReason, ChannelConnection, Money, NotSupported
+from crossdock import ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -32,9 +32,12 @@ def test_registered_with_its_capabilities() -> None:
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["tiktok_logistics"].channel == "tiktok"
     assert info.capabilities == (
+        "cases.respond",
+        "cases.sync",
         "credentials.refresh",
         "messages.read",
         "messages.send",
+        "orders.cancel",
         "orders.get",
         "orders.sync",
         "price.push",
@@ -64,8 +67,8 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="tiktok", site="US", currency="USD", credentials={})
-    with pytest.raises(NotSupported, match="tiktok does not support cancel_order"):
-        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
     with pytest.raises(NotSupported, match="tiktok does not support fetch_settlements"):
         await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
     assert "settlements.read" not in provider.capabilities
+    # after-sales is declared (tests in test_tiktok_aftersales*.py)
+    assert {"orders.cancel", "cases.sync", "cases.respond"} <= set(provider.capabilities)
