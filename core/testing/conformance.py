@@ -531,6 +531,9 @@ class AfterSalesConformance(_Connected):
 
     #: the faults the suite's answers and cancellations go through
     faults = Faults.failing(0.2, seed=21)
+    #: why the seller rejects (or disputes) a return: a channel that takes only its own
+    #: reasons names one of them here
+    reject_reason = "the item was used"
 
     async def _case(self, setup: Setup, external_id: str) -> Any:
         """Sync cases until ``external_id`` is there (a channel reading a report may list it
@@ -590,9 +593,9 @@ class AfterSalesConformance(_Connected):
             if not actions:  # the channel shows returns but takes no answer to them over its API
                 return
             if CaseAction.REJECT in actions:
-                action, reason = CaseAction.REJECT, "the item was used"
+                action, reason = CaseAction.REJECT, self.reject_reason
             elif CaseAction.DISPUTE in actions:
-                action, reason = CaseAction.DISPUTE, "the item was used"
+                action, reason = CaseAction.DISPUTE, self.reject_reason
             else:
                 action, reason = CaseAction.ACCEPT, None
             answer = await setup.respond(case_id, action, reason=reason)
