@@ -297,13 +297,20 @@ class AfterSales:
     def __init__(self, api: Api) -> None:
         self.api = api
 
+    async def _read(
+        self, conn: ChannelConnection, operation: str, path: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A read inside an operation, retried on its own (only the operation's write is left
+        to the core's retry of the whole operation)."""
+        return await with_retries(lambda: self.api(conn, operation, "GET", path, params))
+
     # ------------------------------------------------------------ seller cancellation
 
     async def cancel_order(self, conn: ChannelConnection, order_id: str, reason: CancelReason) -> None:
         """Cancel every live unit of the order on Lazada with the reason Lazada offers for
         ``reason``. Units already cancelled make it a success (a retry after a lost answer
         finds them cancelled and asks nothing)."""
-        answer = await self.api(conn, "GetOrderItems", "GET", "/order/items/get", {"order_id": order_id})
+        answer = await self._read(conn, "GetOrderItems", "/order/items/get", {"order_id": order_id})
         units = [u for u in answer.get("data") or [] if isinstance(u, Mapping)]
         if not units:
             raise ChannelError(f"lazada has no order {order_id}", code="ORDER_NOT_FOUND")
@@ -311,10 +318,9 @@ class AfterSales:
         if not live:
             return  # Lazada has cancelled it already
         items = json.dumps([int(i) if i.isdigit() else i for i in live], separators=(",", ":"))
-        checked = await self.api(
+        checked = await self._read(
             conn,
             "OrderCancelValidate",
-            "GET",
             "/order/reverse/cancel/validate",
             {"order_id": order_id, "order_item_id_list": items},
         )
@@ -347,7 +353,7 @@ class AfterSales:
         )
         # the answer's tip is wording for a person (the reference's example says "error" for
         # a success): whether the units are cancelled is read back
-        after = await self.api(conn, "GetOrderItems", "GET", "/order/items/get", {"order_id": order_id})
+        after = await self._read(conn, "GetOrderItems", "/order/items/get", {"order_id": order_id})
         left = [
             u
             for u in after.get("data") or []
@@ -397,7 +403,7 @@ class AfterSales:
             result = await self._case_page(conn, state)
             total = int(result.get("total") or 0)
         rows = [r for r in result.get("items") or [] if isinstance(r, Mapping) and r.get("reverse_order_id")]
-        cases = [await with_retries(lambda r=row: self._complete(conn, r)) for row in rows]  # type: ignore[misc]
+        cases = [await self._complete(conn, row) for row in rows]  # its reads retried one by one
         cases.sort(key=lambda c: (c.updated_at, c.external_id))
         if not rows or state["page"] * CASE_PAGE >= total:
             return CasePage(cases=cases)
@@ -437,19 +443,22 @@ class AfterSales:
         return to_case(raw, conn.currency, photos, units)
 
     async def _photos(self, conn: ChannelConnection, line_id: str) -> list[str]:
+        """The buyer's pictures in the line's negotiation history (``picture`` of each entry;
+        the reference documents ``operator``, ``picture`` and ``time``)."""
         found: list[str] = []
         page = 1
         while page <= 10:
-            answer = await self.api(
+            answer = await self._read(
                 conn,
                 "GetReverseOrderHistoryList",
-                "GET",
                 "/order/reverse/return/history/list",
                 {"reverse_order_line_id": line_id, "page_size": HISTORY_PAGE, "page_number": page},
             )
             data = answer.get("data") or {}
             for entry in data.get("list") or []:
-                pictures = entry.get("picture") if isinstance(entry, Mapping) else None
+                if not isinstance(entry, Mapping) or str(entry.get("operator") or "").lower() == "seller":
+                    continue  # the seller's own evidence (UNCONFIRMED: how Lazada names it)
+                pictures = entry.get("picture")
                 for picture in pictures if isinstance(pictures, list) else []:
                     if isinstance(picture, str) and picture not in found:
                         found.append(picture)
@@ -464,7 +473,7 @@ class AfterSales:
         if not order_id:
             return {}
         try:
-            answer = await self.api(conn, "GetOrderItems", "GET", "/order/items/get", {"order_id": order_id})
+            answer = await self._read(conn, "GetOrderItems", "/order/items/get", {"order_id": order_id})
         except ChannelError as exc:
             if exc.code == "16":  # not (or not yet) one of the seller's orders: match by SKU
                 return {}
@@ -477,19 +486,21 @@ class AfterSales:
             units[str(unit["order_item_id"])] = line_id
         return units
 
-    async def read_case(self, conn: ChannelConnection, reverse_order_id: str) -> ChannelCase:
-        """One reverse order as Lazada shows it now (``/order/reverse/return/detail/list``)."""
-        answer = await self.api(
+    async def read_case(
+        self, conn: ChannelConnection, reverse_order_id: str, *, full: bool = True
+    ) -> ChannelCase:
+        """One reverse order as Lazada shows it now (``/order/reverse/return/detail/list``);
+        ``full=False``: without its photos and order lines (its status and actions only)."""
+        answer = await self._read(
             conn,
             "GetReverseOrderDetail",
-            "GET",
             "/order/reverse/return/detail/list",
             {"reverse_order_id": reverse_order_id},
         )
         data = answer.get("data")
         if not isinstance(data, Mapping) or not data.get("reverse_order_id"):
             raise ChannelError(f"lazada has no reverse order {reverse_order_id}", code="CASE_NOT_FOUND")
-        return await self._complete(conn, data)
+        return await self._complete(conn, data) if full else to_case(data, conn.currency)
 
     # ------------------------------------------------------------ answering
 
@@ -500,10 +511,10 @@ class AfterSales:
         is already there (a retry after a lost answer) is not sent again; an answer the case
         no longer takes is refused with what Lazada shows."""
         reverse_id = response.case_external_id
-        case = await self.read_case(conn, reverse_id)
+        case = await self.read_case(conn, reverse_id, full=False)
         if response.action not in case.actions:
             if _already(case, response.action):
-                return case
+                return await self.read_case(conn, reverse_id)
             takes = ", ".join(sorted(a.value for a in case.actions)) or "no answer"
             raise ChannelError(
                 f"lazada reverse order {reverse_id} is {case.channel_status}: it takes {takes} now, "
@@ -531,10 +542,9 @@ class AfterSales:
     async def _reason_id(self, conn: ChannelConnection, line_id: str, text: str | None) -> str:
         """The refusal reason Lazada offers for this line closest to the seller's words
         (``/order/reverse/reason/list``): most words in common, else "other", else the first."""
-        answer = await self.api(
+        answer = await self._read(
             conn,
             "GetReverseOrderReasonList",
-            "GET",
             "/order/reverse/reason/list",
             {"reverse_order_line_id": line_id},
         )
