@@ -10,7 +10,8 @@ within 7200 s), ``sign_method=sha256`` and a valid ``sign``; seller APIs an unex
 ``/order/fulfill/pack``, ``/order/package/rts``, ``/order/package/document/get``,
 ``/order/package/repack``, ``/logistic/order/trace``, ``/product/price_quantity/update``, and
 the instant-messaging (IM) APIs ``/im/session/list``, ``/im/message/list``,
-``/im/message/send``.
+``/im/message/send``, and the reverse-order (after-sales) APIs of
+:mod:`crossdock_lazada.reverse_emulator` (``emulator.reverse``).
 
 IM: one session per buyer and seller; sessions and messages are listed newest first and
 walked back with ``start_time`` (ms) and the last id of the previous page

@@ -571,3 +571,23 @@ async def test_refusal_refund_only_decide(env: Env) -> None:
         path, reverse_order_id=a_return, action="agreeRefund", reverse_order_item_ids=f"[{line}]"
     )
     assert refused.code == "114"  # a return is answered with ReverseOrderReturnUpdate
+
+
+# ------------------------------------------------------------------ the demo's shop
+
+
+async def test_a_generated_shop_has_cases_and_its_buyers_keep_opening_some(env: Env) -> None:
+    ids = env.emulator.generate_orders(env.account, 200, seed=4)
+    desk = env.emulator.reverse
+    kinds = {r["request_type"] for r in desk.reverse_orders.values()}
+    assert {"CANCEL", "RETURN"} <= kinds and all(
+        r["trade_order_id"] in ids for r in desk.reverse_orders.values()
+    )
+    returns = [r for r in desk.reverse_orders.values() if r["request_type"] == "RETURN"]
+    assert all(r["_history"][0]["picture"] for r in returns)  # with the buyer's photos
+    before = len(desk.reverse_orders)
+    for n in range(2 * env.emulator.CASE_EVERY):
+        env.order(str(9_900_000 + n))
+    assert len(desk.reverse_orders) >= before + 2  # now and then, a live buyer asks for one
+    cases = await env.cases()
+    assert len(cases) == len(desk.reverse_orders)
