@@ -230,7 +230,10 @@ def to_case(
         status = min(statuses, key=_RANK.__getitem__)
     current = [line for line, s in zip(lines, statuses, strict=True) if s == status]
     actions = frozenset[CaseAction]()
-    if not status.final:
+    # an RTW return (``is_rtm`` false) goes back to Lazada's warehouse, which decides it
+    # ("handled by Lazada ... without the seller having to do it manually"; the overview)
+    lazadas = request_type == "RETURN" and str(raw.get("is_rtm", "true")).lower() == "false"
+    if not status.final and not lazadas:
         sets = [line_actions(request_type, line) for line in current]
         actions = frozenset.intersection(*sets) if sets else frozenset()
     counted = current if status == CaseStatus.REFUNDED else lines

@@ -235,6 +235,14 @@ async def test_a_return_with_photos_and_amount(env: Env) -> None:
     assert sum(line.quantity for line in case.lines) == 3
 
 
+async def test_a_return_to_lazadas_warehouse_is_out_of_the_sellers_hands(env: Env) -> None:
+    env.order("6004", status="delivered")
+    reverse_id = env.emulator.reverse.buyer_returns("6004")
+    env.emulator.reverse.reverse_orders[reverse_id]["is_rtm"] = "false"  # RTW
+    case = (await env.cases())[reverse_id]
+    assert case.status == CaseStatus.OPEN and case.actions == frozenset()
+
+
 async def test_cases_walk_pages_oldest_first_and_survive_a_shrinking_window(env: Env) -> None:
     for n in range(CASE_PAGE + 12):
         env.order(str(7000 + n))
