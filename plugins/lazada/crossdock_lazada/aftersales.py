@@ -284,6 +284,7 @@ def to_case(
                     "trade_order_line_id": str(line.get("trade_order_line_id")),
                     "reverse_status": str(line.get("reverse_status") or ""),
                     "ofc_status": str(line.get("ofc_status") or ""),
+                    "is_dispute": str(_flag(line.get("is_dispute"))).lower(),
                 }
                 for line in lines
             ],
