@@ -10,7 +10,8 @@ within 7200 s), ``sign_method=sha256`` and a valid ``sign``; seller APIs an unex
 ``/order/fulfill/pack``, ``/order/package/rts``, ``/order/package/document/get``,
 ``/order/package/repack``, ``/logistic/order/trace``, ``/product/price_quantity/update``, and
 the instant-messaging (IM) APIs ``/im/session/list``, ``/im/message/list``,
-``/im/message/send``.
+``/im/message/send``, and the reverse-order (after-sales) APIs of
+:mod:`crossdock_lazada.reverse_emulator` (``emulator.reverse``).
 
 IM: one session per buyer and seller; sessions and messages are listed newest first and
 walked back with ``start_time`` (ms) and the last id of the previous page
@@ -39,6 +40,7 @@ from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_lazada.mapping import SITE_OFFSETS
+from crossdock_lazada.reverse_emulator import ReverseDesk
 from crossdock_lazada.signing import push_signature, sign_request
 
 __all__ = ["LazadaEmulator", "LazadaSellerEmulator"]
@@ -255,6 +257,8 @@ class LazadaEmulator(Emulator):
         self.refusals: dict[str, list[tuple[str, str, str]]] = {}
         #: API paths the app has no permission group for
         self.denied: set[str] = set()
+        #: reverse orders: the seller's cancellations, the buyers' requests (after-sales)
+        self.reverse = ReverseDesk(self)
 
     def _next_id(self) -> int:
         self._ids += 13
@@ -476,6 +480,9 @@ class LazadaEmulator(Emulator):
             if status == "pending" and len(order["_items"]) > 1 and rng.random() < 0.1:
                 order["_items"][-1]["status"] = "canceled"  # the buyer cancelled one unit
             made.append(order_id)
+        # a few buyers asked to cancel, return or be refunded (its own random stream, so the
+        # orders stay those of the seed)
+        self.reverse.demo_cases(seller_id, made, seed)
         return made
 
     def _packed_before(
@@ -1507,6 +1514,13 @@ class LazadaSellerEmulator(LazadaEmulator):
     are sellers, products are SKUs."""
 
     default_site = "SG"
+    #: in a generated (live) shop, one order in this many placed brings an after-sales case
+    CASE_EVERY = 7
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: sellers whose shop was generated (a live shop): orders placed since, per seller
+        self._live: dict[int, int] = {}
 
     def _seller(self, account: Mapping[str, Any] | int) -> int:
         return account if isinstance(account, int) else int(account["seller_id"])
@@ -1524,10 +1538,33 @@ class LazadaSellerEmulator(LazadaEmulator):
         lines: Sequence[tuple[str, int, str]],
         **kwargs: Any,
     ) -> dict[str, Any]:
-        return self.add_lazada_order(self._seller(account), external_id, list(lines), **kwargs)
+        seller_id = self._seller(account)
+        order = self.add_lazada_order(seller_id, external_id, list(lines), **kwargs)
+        live = self._live
+        if seller_id in live:  # a live shop (the demo's): now and then a buyer has second thoughts
+            live[seller_id] += 1
+            if live[seller_id] % self.CASE_EVERY == 0 and order["_items"][0]["status"] == "pending":
+                self.reverse.buyer_cancels(external_id, reason="Change of mind")
+            elif live[seller_id] % self.CASE_EVERY == 3:
+                delivered = [
+                    o
+                    for o, row in self.orders.items()
+                    if row["_seller"] == seller_id
+                    and {i["status"] for i in row["_items"]} == {"delivered"}
+                    and not any(r["trade_order_id"] == o for r in self.reverse.reverse_orders.values())
+                ]
+                if delivered:
+                    self.reverse.buyer_returns(
+                        delivered[0],
+                        reason="Item not as described",
+                        photos=[f"https://img.lazcdn.com/reverse/{delivered[0]}-1.jpg"],
+                    )
+        return order
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
-        return self.generate(self._seller(account), count, seed=seed)
+        seller_id = self._seller(account)
+        self._live.setdefault(seller_id, 0)
+        return self.generate(seller_id, count, seed=seed)
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.set_status(external_id, "canceled")

@@ -27,6 +27,10 @@ from functools import partial
 from typing import Any
 
 from crossdock import (
+    CancelReason,
+    CasePage,
+    CaseResponse,
+    ChannelCase,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
@@ -46,6 +50,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_lazada import __version__
+from crossdock_lazada.aftersales import AfterSales
 from crossdock_lazada.client import INVALID_ORDER_ID, LazadaApiError, LazadaClient
 from crossdock_lazada.logistics import NOT_SHIPPABLE, PACKABLE, PACKED, Fulfiller
 from crossdock_lazada.mapping import SITE_OFFSETS, parse_time, to_order
@@ -82,6 +87,16 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "GetSessionList": RateLimit(rate=2, burst=10),
     "GetMessages": RateLimit(rate=5, burst=20),
     "SendMessage": RateLimit(rate=2, burst=10),
+    # after-sales (reverse orders)
+    "OrderCancelValidate": RateLimit(rate=2, burst=10),
+    "InitReverseOrderCancel": RateLimit(rate=1, burst=5),
+    "GetReverseOrdersForSeller": RateLimit(rate=2, burst=10),
+    "GetReverseOrderDetail": RateLimit(rate=5, burst=20),
+    "GetReverseOrderHistoryList": RateLimit(rate=5, burst=20),
+    "GetReverseOrderReasonList": RateLimit(rate=2, burst=10),
+    "InitReverseOrderCancelDecide": RateLimit(rate=1, burst=5),
+    "ReverseOrderReturnUpdate": RateLimit(rate=1, burst=5),
+    "ReverseOrderOnlyRefundDecide": RateLimit(rate=1, burst=5),
 }
 
 PAGE_SIZE = 100  # /orders/get: limit <= 100
@@ -128,6 +143,9 @@ class LazadaMarketplace(MarketplaceBase):
             MarketplaceCapability.MESSAGES_SEND,
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
+            MarketplaceCapability.ORDERS_CANCEL,
+            MarketplaceCapability.CASES_SYNC,
+            MarketplaceCapability.CASES_RESPOND,
         }
     )
     rate_limits = RATE_LIMITS
@@ -278,6 +296,25 @@ class LazadaMarketplace(MarketplaceBase):
             raise ChannelError(f"lazada has no order {external_id}", code="ORDER_NOT_FOUND")
         items = await self._order_items(conn, external_id)
         return to_order(raw, items, conn.site, conn.currency)
+
+    # --------------------------------------------------------------- after-sales
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
+        """Cancel the order's live units on Lazada (``/order/reverse/cancel/validate``, then
+        ``/order/reverse/cancel/create`` with the reason id Lazada offers for ``reason``)."""
+        await AfterSales(self._api).cancel_order(conn, external_id, reason)
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        """Buyers' reverse orders (cancellations, returns, refunds) changed since the time."""
+        return await AfterSales(self._api).fetch_cases(
+            conn, updated_since=updated_since, page_token=page_token
+        )
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        """The seller's answer to a reverse order, then the reverse order as Lazada shows it."""
+        return await AfterSales(self._api).respond(conn, response)
 
     # --------------------------------------------------------------- fulfilment
 

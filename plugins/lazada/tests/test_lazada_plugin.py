@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from crossdock import CancelReason, ChannelConnection, Money, NotSupported
+from crossdock import ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -27,9 +29,12 @@ def test_registered_with_its_capabilities() -> None:
     assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
     assert plugins.carriers["lazada_logistics"].channel == "lazada"
     assert info.capabilities == (
+        "cases.respond",
+        "cases.sync",
         "credentials.refresh",
         "messages.read",
         "messages.send",
+        "orders.cancel",
         "orders.get",
         "orders.sync",
         "price.push",
@@ -62,12 +67,21 @@ def test_rate_limits_cover_every_operation_it_throttles(provider: MarketplacePro
         "GetSessionList",
         "GetMessages",
         "SendMessage",
+        "OrderCancelValidate",
+        "InitReverseOrderCancel",
+        "GetReverseOrdersForSeller",
+        "GetReverseOrderDetail",
+        "GetReverseOrderHistoryList",
+        "GetReverseOrderReasonList",
+        "InitReverseOrderCancelDecide",
+        "ReverseOrderReturnUpdate",
+        "ReverseOrderOnlyRefundDecide",
     }
     assert all(0 < limit.rate <= 5 and limit.burst >= 1 for limit in provider.rate_limits.values())
 
 
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials={})
-    with pytest.raises(NotSupported, match="lazada does not support cancel_order"):
-        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
-    assert "orders.cancel" not in provider.capabilities
+    with pytest.raises(NotSupported, match="lazada does not support fetch_settlements"):
+        await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
+    assert "settlements" not in provider.capabilities
