@@ -11,7 +11,9 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
 ``/api/v2/sellerchat/send_message``, ``/api/v2/payment/get_escrow_detail``,
-``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``.
+``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``,
+and the after-sales APIs of :mod:`crossdock_shopee.emulator_returns` (cancel_order,
+handle_buyer_cancellation, the returns module).
 
 It refuses what Shopee refuses, in Shopee's words: the common parameters and the signature
 as every API's ``common_error_list`` words them (a stale timestamp is ``error_param``
@@ -40,6 +42,7 @@ import httpx
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_shopee.emulator_returns import AfterSalesDesk
 from crossdock_shopee.signing import base_string, push_signature, sign
 
 __all__ = ["ShopeeEmulator", "ShopeeSellerEmulator"]
@@ -301,6 +304,9 @@ class ShopeeEmulator(Emulator):
             ("POST", "/api/v2/push/confirm_consumed_lost_push_message", self._confirm_lost_pushes),
         ):
             self.route(method, path, handler)
+        #: the buyer's cancellation requests and returns, and the seller's answers to them
+        self.after_sales = AfterSalesDesk(self)
+        self.after_sales.install()
 
     # ------------------------------------------------------------------ envelope
 
@@ -532,6 +538,9 @@ class ShopeeEmulator(Emulator):
             "package_list": [],
             "shipping_carrier": CHANNELS[logistics_channel_id]["name"],
             "checkout_shipping_carrier": CHANNELS[logistics_channel_id]["name"],
+            "buyer_cancel_reason": "",
+            "cancel_by": "",
+            "cancel_reason": "",
             "_shop_id": shop_id,
             "_tracking": None,
             "_channel": logistics_channel_id,
@@ -1767,6 +1776,10 @@ class ShopeeSellerEmulator(ShopeeEmulator):
 
     default_site = "SG"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._placed: list[str] = []  # orders placed through add_order, oldest first
+
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
 
@@ -1785,13 +1798,49 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         **kwargs: Any,
     ) -> dict[str, Any]:
         shop_id = account if isinstance(account, int) else int(account["shop_id"])
-        return super().add_order(shop_id, external_id, list(lines), **kwargs)
+        order = super().add_order(shop_id, external_id, list(lines), **kwargs)
+        self._live_buyers_change_their_minds(shop_id)
+        self._placed.append(external_id)
+        return order
+
+    #: a live order this old (seconds) may get a buyer's cancellation request or a return
+    CASE_AFTER = 120
+    #: one placed order in this many brings a case on an earlier one
+    CASE_EVERY = 6
+
+    def _live_buyers_change_their_minds(self, shop_id: int) -> None:
+        """Now and then (every :attr:`CASE_EVERY` orders placed here), a buyer of an order
+        placed at least :attr:`CASE_AFTER` seconds ago asks to cancel it (not yet shipped)
+        or returns it (shipped), so a live shop (the demo) shows after-sales cases."""
+        if not self._placed or (len(self._placed) + 1) % self.CASE_EVERY:
+            return
+        cutoff = self.clock() - self.CASE_AFTER
+        asked = {r["order_sn"] for r in self.after_sales.returns.values()}
+        for sn in self._placed:
+            order = self.orders[sn]
+            if (
+                order["_shop_id"] != shop_id
+                or order["create_time"] > cutoff
+                or order["buyer_cancel_reason"]
+                or sn in asked
+            ):
+                continue
+            if order["order_status"] in ("READY_TO_SHIP", "PROCESSED") and not order["_split"]:
+                self.after_sales.buyer_requests_cancellation(sn, "Need to change delivery address")
+                return
+            if order["order_status"] in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
+                self.after_sales.buyer_returns(sn, photos=[f"https://cf.shopee.sg/file/demo-return-{sn}"])
+                return
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         shop_id = int(account["shop_id"])
         before = set(self.orders)
         self.generate(shop_id, count, seed=seed)
-        return [sn for sn in self.orders if sn not in before]
+        made = [sn for sn in self.orders if sn not in before]
+        # a shop's backlog has its after-sales cases too (their own random stream: the
+        # orders stay as the seed made them)
+        self.after_sales.demo_cases(shop_id, random.Random(seed + 15_485_863), made)
+        return made
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, order_status="CANCELLED")
