@@ -415,3 +415,54 @@ async def test_an_order_shopee_has_shipped_is_refused_with_shopees_message(env: 
     assert (await env.shop.order("SN-X3")).status == "allocated"
     assert env.emu.orders["SN-X3"]["order_status"] == "SHIPPED" and env.emu.after_sales.applied == []
     assert (await env.shop.available_to_sell())["LAMP"] == 9
+
+
+# ---------------------------------------------------------------------- faults
+
+
+async def test_answers_whose_reply_is_lost_or_refused_by_a_busy_shopee_are_applied_once(env: Env) -> None:
+    env.emu.add_order(env.shop_id, "SN-F1", [("LAMP", 1, "12.90")])
+    await env.shop.sync()
+    env.emu.after_sales.buyer_requests_cancellation("SN-F1")
+    return_sn, _ = await _returned(env, "SN-F2", amount="10.00")
+    cases = await env.cases()
+    # the cancellation is carried out but its answer lost (504); the return's confirm
+    # meets a 500 and then throttling: the respond_case job retries both
+    env.emu.after_sales.lose_next("/api/v2/order/handle_buyer_cancellation")
+    env.emu.fail_next(
+        "/api/v2/returns/confirm", "error_server", "System error. Please try again later.", status=500
+    )
+    env.emu.fail_next("/api/v2/returns/confirm", "error_rate_limit", status=429, retry_after=0.1)
+    assert (await env.respond(cases["SN-F1"]["id"], "ACCEPT"))["userErrors"] == []
+    assert (await env.respond(cases[return_sn]["id"], "ACCEPT"))["userErrors"] == []
+    done = await env.answered("SN-F1", "ACCEPTED")
+    returned = await env.answered(return_sn, "ACCEPTED")
+    assert done["order"]["status"] == "CANCELLED" and done["responses"][0]["status"] == "SENT"
+    assert returned["responses"][0]["status"] == "SENT"
+    assert env.emu.injected["lost_answer"] == 1
+    # the retry read the order first, saw the request granted and sent nothing again
+    assert env.emu.requests["/api/v2/order/handle_buyer_cancellation"] == 1
+    assert env.emu.requests["/api/v2/returns/confirm"] == 3
+    assert sorted(p for p, _, _ in env.emu.after_sales.applied) == [
+        "/api/v2/order/handle_buyer_cancellation",
+        "/api/v2/returns/confirm",
+    ]
+
+
+async def test_an_order_cancel_whose_answer_was_lost_is_cancelled_once(env: Env) -> None:
+    env.emu.add_order(env.shop_id, "SN-F3", [("LAMP", 1, "12.90")])
+    await env.shop.sync()
+    [order_id] = [n["id"] for sn, n in (await env.orders()).items() if sn == "SN-F3"]
+    cancel = {"i": {"id": order_id, "reason": "ops", "cancelReason": "OUT_OF_STOCK"}}
+    env.emu.after_sales.lose_next("/api/v2/order/cancel_order")
+    first = (await env.api.data(CANCEL, cancel, key=env.key))["orderCancel"]
+    # Shopee did it, but nobody heard: the operator is told to try again, nothing changed here
+    assert first["userErrors"][0]["code"] == "CHANNEL_UNAVAILABLE"
+    assert (await env.shop.order("SN-F3")).status == "allocated"
+    env.emu.fail_next("/api/v2/order/get_order_detail", "error_system_busy", status=500)
+    busy = (await env.api.data(CANCEL, cancel, key=env.key))["orderCancel"]
+    assert busy["userErrors"][0]["code"] == "CHANNEL_UNAVAILABLE"
+    again = (await env.api.data(CANCEL, cancel, key=env.key))["orderCancel"]
+    assert again == {"order": {"status": "CANCELLED"}, "channel": "CANCELLED", "userErrors": []}
+    assert [p for p, _, _ in env.emu.after_sales.applied] == ["/api/v2/order/cancel_order"]
+    assert env.emu.requests["/api/v2/order/cancel_order"] == 1
