@@ -1779,6 +1779,7 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._placed: list[str] = []  # orders placed through add_order, oldest first
+        self._generating = False  # generate_orders is adding the backlog (not live buyers)
 
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
@@ -1799,8 +1800,9 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     ) -> dict[str, Any]:
         shop_id = account if isinstance(account, int) else int(account["shop_id"])
         order = super().add_order(shop_id, external_id, list(lines), **kwargs)
-        self._live_buyers_change_their_minds(shop_id)
-        self._placed.append(external_id)
+        if not self._generating:
+            self._live_buyers_change_their_minds(shop_id)
+            self._placed.append(external_id)
         return order
 
     #: a live order this old (seconds) may get a buyer's cancellation request or a return
@@ -1835,7 +1837,11 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         shop_id = int(account["shop_id"])
         before = set(self.orders)
-        self.generate(shop_id, count, seed=seed)
+        self._generating = True
+        try:
+            self.generate(shop_id, count, seed=seed)
+        finally:
+            self._generating = False
         made = [sn for sn in self.orders if sn not in before]
         # a shop's backlog has its after-sales cases too (their own random stream: the
         # orders stay as the seed made them)

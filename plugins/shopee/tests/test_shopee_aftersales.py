@@ -74,11 +74,12 @@ class Env:
         """Run the jobs until the case shows ``status`` (the answer pushed and read back)."""
 
         async def reached() -> dict[str, Any] | None:
-            case = (await self.cases()).get(external_id)
+            case: dict[str, Any] | None = (await self.cases()).get(external_id)
             return case if case is not None and case["status"] == status else None
 
         async with jobs_running(self.shop.app):
-            found: dict[str, Any] = await wait_until(reached)
+            found: dict[str, Any] | None = await wait_until(reached)
+        assert found is not None
         return found
 
     def applied(self, path: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -567,8 +568,8 @@ async def test_answers_under_the_kits_faults_are_applied_once(seed: int) -> None
             CaseResponse(confirm_sn, "SN-F3", CaseKind.RETURN_REFUND, CaseAction.ACCEPT, "c"),
         ]
         for response in answers:
-            await until_done(lambda r=response: market.respond_to_case(conn, r))
-            await until_done(lambda r=response: market.respond_to_case(conn, r))  # and once more
+            await until_done(partial(market.respond_to_case, conn, response))
+            await until_done(partial(market.respond_to_case, conn, response))  # and once more
         await until_done(lambda: market.cancel_order(conn, "SN-F4", CancelReason.OUT_OF_STOCK))
         await until_done(lambda: market.cancel_order(conn, "SN-F4", CancelReason.OUT_OF_STOCK))
         assert sorted(p for p, _, _ in emu.after_sales.applied) == sorted([HANDLE, OFFER, CONFIRM, CANCEL])
@@ -577,3 +578,26 @@ async def test_answers_under_the_kits_faults_are_applied_once(seed: int) -> None
             and emu.orders["SN-F4"]["order_status"] == "CANCELLED"
         )
         assert emu.injected["lost_answer"] + emu.injected["server_error"] + emu.injected["throttle"] > 0
+
+
+def test_a_live_shop_opens_cases_now_and_then() -> None:
+    """The demo's shops: the backlog has a few cases, and live buyers open more on orders
+    placed a while ago (never on fresh ones: a test's orders stay as it made them)."""
+    now = [time.time()]
+    emu = ShopeeSellerEmulator(clock=lambda: now[0])
+    account = emu.open_account("SG")
+    emu.add_product(account, "LAMP", stock=50)
+    made = emu.generate_orders(account, 60, seed=11)
+    backlog = {r["order_sn"] for r in emu.after_sales.returns.values()}
+    asked = {sn for sn in made if emu.orders[sn]["buyer_cancel_reason"]}
+    assert backlog and asked and backlog <= set(made)
+    assert all(emu.orders[sn]["order_status"] == "IN_CANCEL" for sn in asked)
+
+    placed = [f"LIVE-{i}" for i in range(emu.CASE_EVERY * 2)]
+    for sn in placed[: emu.CASE_EVERY]:
+        emu.add_order(account, sn, [("LAMP", 1, "9.90")])
+    assert not any(emu.orders[sn]["buyer_cancel_reason"] for sn in placed[: emu.CASE_EVERY])
+    now[0] += emu.CASE_AFTER + 1
+    for sn in placed[emu.CASE_EVERY :]:
+        emu.add_order(account, sn, [("LAMP", 1, "9.90")])
+    assert [sn for sn in placed if emu.orders[sn]["order_status"] == "IN_CANCEL"] == [placed[0]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
@@ -50,5 +52,5 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="shopee", site="SG", currency="SGD", credentials={})
-    with pytest.raises(NotSupported, match="shopee does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+    with pytest.raises(NotSupported, match="shopee does not support fetch_settlements"):
+        await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
