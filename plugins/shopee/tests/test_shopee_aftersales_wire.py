@@ -601,3 +601,66 @@ def test_a_live_shop_opens_cases_now_and_then() -> None:
     for sn in placed[emu.CASE_EVERY :]:
         emu.add_order(account, sn, [("LAMP", 1, "9.90")])
     assert [sn for sn in placed if emu.orders[sn]["order_status"] == "IN_CANCEL"] == [placed[0]]
+
+
+async def test_more_refusals_of_the_return_reads(wire: Wire) -> None:
+    return_sn = wire.returned("SN-16")
+    now = int(time.time())
+    assert await wire.refusal(
+        "GET", LIST, params={"page_no": 0, "page_size": 10, "update_time_from": now}
+    ) == (
+        "error_data",
+        "lack of param",
+    )
+    assert await wire.refusal("GET", REASONS, params={}) == (
+        "dispute.request.param.error",
+        "return_sn is a required parameter",
+    )
+    wire.desk.returns[return_sn]["status"] = "JUDGING"
+    assert await wire.refusal("GET", SOLUTIONS, params={"return_sn": return_sn}) == (
+        "error_data",
+        "Shopee is reviewing the case and will get back to you.",
+    )
+
+
+async def test_evidence_that_is_not_an_https_link_is_refused(wire: Wire) -> None:
+    return_sn = wire.returned("SN-17")
+    module = {
+        "module_index": 1,
+        "requirement": "Photo(s) of the product as packed and shipped.",
+        "image_url": ["ftp://x/1.jpg"],
+    }
+    body = {
+        "return_sn": return_sn,
+        "email": "ops@acme.example",
+        "dispute_reason_id": 52,
+        "image_list": [module],
+    }
+    assert await wire.refusal("POST", DISPUTE, body=body) == ("error_param", "All images download fail")
+
+
+async def test_case_pages_resume_through_both_walks(wire: Wire, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancellation requests, then returns, a page at a time; each page's token carries on
+    from there and nothing is skipped or left out."""
+    from crossdock_shopee import aftersales
+
+    monkeypatch.setattr(aftersales, "PAGE_SIZE", 2)
+    market, conn = ShopeeMarketplace(), wire.conn()
+    asked = [wire.order(f"SN-Q{i}") for i in range(5)]
+    for sn in asked:
+        wire.desk.buyer_requests_cancellation(sn)
+    wire.order("SN-QX")  # no request: no case
+    returned = [wire.returned(f"SN-W{i}") for i in range(5)]
+    seen: list[str] = []
+    token, pages = None, 0
+    while True:
+        page = await market.fetch_cases(
+            conn, updated_since=datetime.now(UTC) - timedelta(days=40), page_token=token
+        )
+        seen.extend(c.external_id for c in page.cases)
+        pages += 1
+        token = page.next_page_token
+        if token is None:
+            break
+    assert sorted(seen) == sorted(asked + returned) and len(seen) == len(set(seen))
+    assert pages >= 6
