@@ -29,10 +29,13 @@ def test_registered_with_its_capabilities() -> None:
     assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
     assert plugins.carriers["shopee_logistics"].channel == "shopee"
     assert info.capabilities == (
+        "cases.respond",
+        "cases.sync",
         "credentials.refresh",
         "messages.read",
         "messages.send",
         "notifications",
+        "orders.cancel",
         "orders.get",
         "orders.sync",
         "price.push",
