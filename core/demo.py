@@ -247,6 +247,8 @@ class Shopper:
     seed: int
     placed: Counter[str] = field(default_factory=Counter)
     orders: list[str] = field(default_factory=list)
+    #: each order's total, as a decimal string (what a buyer returning it asks back)
+    totals: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -311,7 +313,19 @@ class Shopper:
         self._last = (buyer, lines)
         self.placed[kind] += 1
         self.orders.append(order_id)
+        self.totals[order_id] = str(sum(Decimal(price) * quantity for _, quantity, price in lines))
         return order_id, kind
+
+    def after_sales(self, n: int) -> None:
+        """Now and then a buyer asks to cancel the order just placed, or to return one
+        placed a while ago (on channels whose emulator plays after-sales requests)."""
+        cancel = getattr(self.emulator, "request_cancellation", None)
+        give_back = getattr(self.emulator, "request_return", None)
+        if cancel is not None and n % CANCEL_EVERY == CANCEL_EVERY - 1:
+            cancel(self.account, self.orders[-1])
+        if give_back is not None and n % RETURN_EVERY == RETURN_EVERY - 1 and len(self.orders) > RETURN_AFTER:
+            older = self.orders[-RETURN_AFTER]
+            give_back(self.account, older, self.totals[older])
 
 
 #: Where the emulators keep a shipping address's postcode.
@@ -482,9 +496,17 @@ async def start_live_demo(app: App) -> LiveDemo | None:
     return live
 
 
+#: Every so many orders a buyer asks to cancel the one just placed; every so many, a buyer
+#: returns the order placed that many orders before (shipped by the demo's packer by then).
+CANCEL_EVERY = 15
+RETURN_EVERY = 10
+RETURN_AFTER = 8
+
+
 async def _traffic(shopper: Shopper) -> None:
     """Buyers at random intervals, so the demo's order list moves on its own; on channels
-    with buyer chat, about one in three asks when the order ships."""
+    with buyer chat, about one in three asks when the order ships; now and then a buyer asks
+    to cancel or return (:meth:`Shopper.after_sales`)."""
     chat = getattr(shopper.emulator, "buyer_writes", None)
     for n in itertools.count(1):
         await asyncio.sleep(shopper.wait())
@@ -492,6 +514,7 @@ async def _traffic(shopper: Shopper) -> None:
             order_id, _ = shopper.place(n)
             if chat is not None and shopper.rng.random() < 1 / 3:
                 chat(shopper.account, f"buyer{n}", "Hi! When will my order ship?", order_id)
+            shopper.after_sales(n)
         except Exception:  # one bad order must not stop the shop
             log.exception("demo buyer on %s failed", shopper.channel)
 

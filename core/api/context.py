@@ -136,7 +136,10 @@ class RequestState:
                 _UOW.reset(token)
         if self._session is not None:
             async with self._lock:
-                self._session.expire_all()  # later reads in this request see the change
+                # later reads in this request see the change: the read session's transaction
+                # (a snapshot on SQLite, begun by a read before this write) ends, and what it
+                # loaded is expired
+                await self._session.rollback()
             self._loaders.clear()
             self.converted.clear()
 

@@ -215,7 +215,7 @@ async def record_refund(
     *,
     reason: str | None = None,
     reference: str | None = None,
-    plugins: Plugins | None = None,
+    plugins: Plugins | None,
     out_of_band: bool = False,
 ) -> Refund:
     """Money given back. Never more than the order's total; a full refund ends an order

@@ -281,6 +281,7 @@ async def _apply(uow: UnitOfWork, row: AfterSalesCase) -> None:
                     Money(Decimal(row.refund_amount), row.currency or order.currency),
                     reason=f"{row.kind} case refunded on the channel",
                     reference=reference,
+                    plugins=None,  # the channel paid it: recorded, no money of ours moves
                 )
             except UserError as exc:  # more than the order's total, another currency ...
                 emit(session, "case.refund_not_recorded", f"AfterSalesCase:{row.id}", reason=exc.message)

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
@@ -262,23 +264,32 @@ async def channel_account(
     provider = plugins.channel_logistics(conn.channel)
     if provider is None:
         return None
-    row = await session.scalar(
-        select(CarrierAccount).where(
-            CarrierAccount.connection_id == conn.id, CarrierAccount.carrier == provider.name
-        )
+    mine = select(CarrierAccount).where(
+        CarrierAccount.connection_id == conn.id, CarrierAccount.carrier == provider.name
     )
-    if row is None:
-        row = CarrierAccount(
-            carrier=provider.name,
-            name=f"{conn.name}"[:64],
-            status=CarrierAccountStatus.ACTIVE,
-            credentials_encrypted=vault.encrypt({}),
-            connection_id=conn.id,
-            settings={},
-            webhook_key=secrets.token_urlsafe(32),
+    row = await session.scalar(mine)
+    # Two first label purchases for a shop at once both find none: each inserts with ON
+    # CONFLICT DO NOTHING and reads back the one that exists. A name taken by another
+    # account of the same carrier gets the shop's id added.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for name in (conn.name[:64], f"{conn.name[:48]} (shop {conn.id})"):
+        if row is not None:
+            break
+        await session.execute(
+            insert(CarrierAccount)
+            .values(
+                tenant_id=session_tenant(session.sync_session),
+                carrier=provider.name,
+                name=name,
+                status=CarrierAccountStatus.ACTIVE,
+                credentials_encrypted=vault.encrypt({}),
+                connection_id=conn.id,
+                settings={},
+                webhook_key=secrets.token_urlsafe(32),
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "carrier", "name"])
         )
-        session.add(row)
-        await session.flush()
+        row = await session.scalar(mine.execution_options(populate_existing=True))
     return row
 
 

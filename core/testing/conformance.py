@@ -18,11 +18,13 @@ test runs on SQLite and on PostgreSQL): full sync, incremental sync, faults surv
 idempotent re-sync, shipment confirmation, stock and price push, token refresh, buyer
 messages. A test whose capability the provider does not declare is skipped, not failed.
 
-Three more suites, for the channels that offer them, each with its emulator protocol:
+Four more suites, for the channels that offer them, each with its emulator protocol:
 :class:`WebhookConformance` (pushes verified, stored once, processed once:
 :class:`WebhookEmulator`), :class:`NotificationConformance` (a notification queue the core
-drains: :class:`NotificationEmulator`) and :class:`SettlementConformance` (payouts read and
-reconciled order by order: :class:`SettlementEmulator`).
+drains: :class:`NotificationEmulator`), :class:`SettlementConformance` (payouts read and
+reconciled order by order: :class:`SettlementEmulator`) and :class:`AfterSalesConformance`
+(buyers' cancellation and return requests answered on the channel, the seller's own
+cancellations: :class:`AfterSalesEmulator`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any, Protocol, cast
 
 import httpx
@@ -37,11 +40,13 @@ import pytest
 
 from crossdock.bootstrap import App
 from crossdock.errors import ChannelError
-from crossdock.providers import MarketplaceCapability
+from crossdock.providers import CancelReason, CaseAction, CaseKind, CaseStatus, MarketplaceCapability
 from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.shop import Shop, build_shop, sync_to_the_end, until_done
 
 __all__ = [
+    "AfterSalesConformance",
+    "AfterSalesEmulator",
     "EmulatorHandle",
     "MarketplaceConformance",
     "MessagingEmulator",
@@ -141,6 +146,22 @@ class SettlementEmulator(EmulatorHandle, Protocol):
 
     def close_payout(self, account: Mapping[str, Any]) -> None:
         """Close the seller's open payout: it is paid, and its events are final."""
+
+
+class AfterSalesEmulator(EmulatorHandle, Protocol):
+    """For :class:`AfterSalesConformance` (channels declaring ``cases.sync``)."""
+
+    def request_cancellation(self, account: Mapping[str, Any], external_id: str) -> str:
+        """The buyer of unshipped order ``external_id`` asks to cancel it (the seller must
+        answer); returns the case's id as the plugin reports it (``ChannelCase.external_id``)."""
+
+    def request_return(self, account: Mapping[str, Any], external_id: str, amount: str) -> str:
+        """The buyer of order ``external_id`` (the emulator ships and delivers it first if it
+        has not) asks to return it for ``amount`` (a decimal string in the order's
+        currency), with a reason and a photo; returns the case's id as the plugin reports it."""
+
+    def is_cancelled(self, account: Mapping[str, Any], external_id: str) -> bool:
+        """The order is cancelled on the channel."""
 
 
 class Setup(Shop):
@@ -501,3 +522,104 @@ class SettlementConformance(_Connected):
             count = sum(len(lines) for _, lines in payouts)
             await setup.sync("settlements")  # a closed payout read again changes nothing
             assert sum(len(lines) for _, lines in await setup.settlements()) == count
+
+
+class AfterSalesConformance(_Connected):
+    """Buyers' requests and the seller's answers on the channel (``cases.sync``,
+    ``cases.respond``, ``orders.cancel``), through faults; subclass as the others.
+    ``make_emulator`` must return an :class:`AfterSalesEmulator`."""
+
+    #: the faults the suite's answers and cancellations go through
+    faults = Faults.failing(0.2, seed=21)
+
+    async def _case(self, setup: Setup, external_id: str) -> Any:
+        await setup.sync("cases")
+        found = (await setup.cases()).get(external_id)
+        assert found is not None, f"case {external_id!r} did not arrive"
+        return found
+
+    async def test_a_cancellation_request_is_answered_on_the_channel(
+        self, app: App, tenant_factory: Any
+    ) -> None:
+        self._require(app, MarketplaceCapability.CASES_SYNC)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(AfterSalesEmulator, setup.emulator)
+            emulator.add_order(setup.account, "AS-1", [(SKUS[0], 2, "10.00")])
+            await setup.sync()
+            case_id = emulator.request_cancellation(setup.account, "AS-1")
+            case = await self._case(setup, case_id)
+            assert (case.kind, case.status) == (CaseKind.CANCELLATION, CaseStatus.OPEN)
+            assert case.order_id == (await setup.order("AS-1")).id
+            # held while the seller decides: nobody picks it
+            assert (await setup.order("AS-1")).status == "on_hold"
+            await setup.sync("cases")  # re-read: nothing changes twice
+            assert len(await setup.cases()) == 1
+            if MarketplaceCapability.CASES_RESPOND not in app.plugins.marketplace(self.channel).capabilities:
+                return
+            assert CaseAction.ACCEPT in case.actions
+            answer = await setup.respond(case_id, CaseAction.ACCEPT)
+            assert await setup.run("respond_case", response_id=answer) == "sent"
+            assert emulator.is_cancelled(setup.account, "AS-1")
+            assert (await setup.order("AS-1")).status == "cancelled"
+            assert (await setup.cases())[case_id].status in (CaseStatus.ACCEPTED, CaseStatus.CLOSED)
+            # the job run again (a redelivery) sends nothing more
+            assert await setup.run("respond_case", response_id=answer) == "done"
+            assert [r.status for r in await setup.responses(case_id)] == ["sent"]
+
+    async def test_a_return_request_arrives_with_its_amount_and_is_answered(
+        self, app: App, tenant_factory: Any
+    ) -> None:
+        self._require(app, MarketplaceCapability.CASES_SYNC)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(AfterSalesEmulator, setup.emulator)
+            emulator.add_order(setup.account, "AS-2", [(SKUS[0], 1, "30.00")])
+            await setup.sync()
+            case_id = emulator.request_return(setup.account, "AS-2", "30.00")
+            case = await self._case(setup, case_id)
+            assert case.kind in (CaseKind.RETURN_REFUND, CaseKind.REFUND_ONLY)
+            assert case.refund_amount == Decimal("30.00")
+            assert case.reason
+            assert case.opened_at <= case.channel_updated_at
+            if MarketplaceCapability.CASES_RESPOND not in app.plugins.marketplace(self.channel).capabilities:
+                return
+            actions = set(case.actions)
+            assert actions, "an open return takes some answer"
+            if CaseAction.REJECT in actions:
+                action, reason = CaseAction.REJECT, "the item was used"
+            elif CaseAction.DISPUTE in actions:
+                action, reason = CaseAction.DISPUTE, "the item was used"
+            else:
+                action, reason = CaseAction.ACCEPT, None
+            answer = await setup.respond(case_id, action, reason=reason)
+            assert await setup.run("respond_case", response_id=answer) == "sent"
+            after = (await setup.cases())[case_id]
+            assert after.status != CaseStatus.OPEN or after.channel_updated_at > case.channel_updated_at
+            assert [r.status for r in await setup.responses(case_id)] == ["sent"]
+
+    async def _cancel(self, setup: Setup, external_id: str, *, first: bool = True) -> str:
+        """``orderCancel`` as an operator repeats it while the channel fails now and then: a
+        failed try leaves the order as it was here."""
+        last: ChannelError | None = None
+        for _ in range(10):
+            try:
+                return await setup.cancel_on_channel(external_id, CancelReason.OUT_OF_STOCK)
+            except ChannelError as exc:
+                if not exc.retryable:
+                    raise
+                last = exc
+                if first:
+                    assert (await setup.order(external_id)).status != "cancelled"
+        raise AssertionError(f"the channel kept failing: {last}")
+
+    async def test_the_seller_cancels_on_the_channel(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.ORDERS_CANCEL)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(AfterSalesEmulator, setup.emulator)
+            emulator.add_order(setup.account, "AS-3", [(SKUS[1], 1, "8.00")])
+            await setup.sync()
+            assert await self._cancel(setup, "AS-3") == "cancelled"
+            assert emulator.is_cancelled(setup.account, "AS-3")
+            assert (await setup.order("AS-3")).status == "cancelled"
+            # asked again (the operator's retry after a lost answer): the channel has it
+            # cancelled already, which is no error
+            assert await self._cancel(setup, "AS-3", first=False) == "cancelled"

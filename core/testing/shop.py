@@ -38,6 +38,8 @@ from sqlalchemy import select, update
 
 from crossdock.bootstrap import App
 from crossdock.db.models import (
+    AfterSalesCase,
+    CaseResponseRow,
     Connection,
     Conversation,
     Listing,
@@ -52,7 +54,17 @@ from crossdock.db.models import (
 from crossdock.errors import ChannelError
 from crossdock.jobs import JOBS
 from crossdock.money import Money
-from crossdock.services import catalog, connections, fulfilment, inventory, listings, messaging, settlements
+from crossdock.providers import CancelReason, CaseAction
+from crossdock.services import (
+    cases,
+    catalog,
+    connections,
+    fulfilment,
+    inventory,
+    listings,
+    messaging,
+    settlements,
+)
 from crossdock.services.availability import available_to_sell
 from crossdock.services.checks import address_problems as _address_problems
 from crossdock.testing.kit import TestTenant
@@ -296,6 +308,48 @@ class Shop:
             rows = {r.channel_sku: r for r in (await session.scalars(select(Listing))).all()}
             for sku, amount in prices.items():
                 await listings.update_listing(uow, rows[sku].id, price=Money.of(amount, conn.currency))
+
+    async def cases(self) -> dict[str, AfterSalesCase]:
+        """The tenant's after-sales cases by their channel id."""
+        async with self.app.db.tenant(self.tenant.id) as session:
+            return {c.external_id: c for c in (await session.scalars(select(AfterSalesCase))).all()}
+
+    async def respond(
+        self,
+        case_external_id: str,
+        action: CaseAction,
+        *,
+        reason: str | None = None,
+        amount: Money | None = None,
+    ) -> int:
+        """The seller answers a case (as ``caseRespond`` does); returns the answer's id
+        (push it with ``run("respond_case", response_id=...)``)."""
+        case = (await self.cases())[case_external_id]
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
+            row = await cases.respond(uow, case.id, action, reason=reason, amount=amount)
+            return row.id
+
+    async def responses(self, case_external_id: str) -> list[CaseResponseRow]:
+        """A case's answers, oldest first."""
+        case = (await self.cases())[case_external_id]
+        async with self.app.db.tenant(self.tenant.id) as session:
+            rows = await session.scalars(
+                select(CaseResponseRow).where(CaseResponseRow.case_id == case.id).order_by(CaseResponseRow.id)
+            )
+            return list(rows.all())
+
+    async def cancel_on_channel(self, external_id: str, reason: CancelReason) -> str:
+        """What ``orderCancel`` does: ask the channel, then cancel here; returns what the
+        channel said (``cancelled`` or ``not_supported``)."""
+        from crossdock.jobs.cases import cancel_on_channel
+
+        order = await self.order(external_id)
+        said = await cancel_on_channel(
+            self.app.job_context(), self.tenant.id, self.tenant.slug, order.id, reason
+        )
+        async with self.app.unit_of_work(self.tenant.id, self.tenant.slug) as uow:
+            await fulfilment.cancel_order(uow, order.id, f"cancelled: {reason.value}", by_channel=True)
+        return str(said)
 
     async def reply(self, conversation_id: int, text: str) -> int:
         """The seller answers a conversation; returns the message's id (send it with

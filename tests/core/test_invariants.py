@@ -40,7 +40,7 @@ async def _busy_shop(shop: Any, app: Any) -> dict[str, int]:
         await fulfilment.cancel_order(uow, ids["C"], "buyer asked")
     async with shop.unit_of_work() as uow:
         session = uow.session
-        await aftersales.record_refund(session, ids["S"], Money.of("5.00", "SGD"))
+        await aftersales.record_refund(session, ids["S"], Money.of("5.00", "SGD"), plugins=None)
         other = await inventory.create_warehouse(session, code="SG2", name="Two", country="SG")
         await inventory.start_transfer(
             uow,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 import strawberry
 from sqlalchemy import Select, or_, select
@@ -552,7 +552,7 @@ class Mutation:
                 out_of_band=input.out_of_band,
             )
         except UserError as exc:
-            return RefundRecordPayload(user_errors=[cast(OrderUserError, OrderUserError.from_error(exc))])
+            return RefundRecordPayload(user_errors=[OrderUserError.from_error(exc)])
         # the provider is called between transactions: the Idempotency-Key is marked used
         # once the refund is made, as for label purchases
         held = info.context.get(IDEMPOTENCY)

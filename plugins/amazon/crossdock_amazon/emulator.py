@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_amazon.aftersales_emulator import AfterSales
 from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.notifications_emulator import NOTIFICATIONS_SCOPE, Notifications
@@ -85,6 +86,15 @@ USAGE_PLANS = {
     "cancelShipment": 1.0,
     # shippingV2.json
     "getTracking": 80.0,
+    # feeds_2021-06-30.json, reports_2021-06-30.json
+    "createFeedDocument": 0.5,
+    "createFeed": 0.0083,
+    "getFeed": 2.0,
+    "getFeedDocument": 0.0222,
+    "createReport": 0.0167,
+    "getReports": 0.0222,
+    "getReport": 2.0,
+    "getReportDocument": 0.0167,
 }
 MARKETPLACES = {s.external_id: s for s in SITES}
 PATCH_OPS = ("add", "replace", "merge", "delete")
@@ -180,6 +190,10 @@ class AmazonEmulator(Emulator):
         self.route("POST", "/", self.sqs.handle)
         self.finances = Finances(clock, _iso)
         self.mfn = MerchantFulfillment(self, clock)
+        self.aftersales = AfterSales(self, clock)
+        self.own_address = ""
+        #: the buyers' after-sales activity, once a backlog was generated (see :meth:`generate`)
+        self.activity: random.Random | None = None
         planned = self._planned
         self.route("POST", "/auth/o2/token", self._lwa)
         self.route(
@@ -234,6 +248,28 @@ class AmazonEmulator(Emulator):
         self.route_pattern("GET", r"/mfn/v0/shipments/([^/]+)", planned("getShipment", mfn.get))
         self.route_pattern("DELETE", r"/mfn/v0/shipments/([^/]+)", planned("cancelShipment", mfn.cancel))
         self.route("GET", "/shipping/v2/tracking", planned("getTracking", mfn.tracking))
+        after = self.aftersales
+        self.route(
+            "POST", "/feeds/2021-06-30/documents", planned("createFeedDocument", after.create_document)
+        )
+        self.route("POST", "/feeds/2021-06-30/feeds", planned("createFeed", after.create_feed))
+        self.route_pattern("GET", r"/feeds/2021-06-30/feeds/([^/]+)", planned("getFeed", after.get_feed))
+        self.route_pattern(
+            "GET", r"/feeds/2021-06-30/documents/([^/]+)", planned("getFeedDocument", after.get_feed_document)
+        )
+        self.route("POST", "/reports/2021-06-30/reports", planned("createReport", after.create_report))
+        self.route("GET", "/reports/2021-06-30/reports", planned("getReports", after.get_reports))
+        self.route_pattern(
+            "GET", r"/reports/2021-06-30/reports/([^/]+)", planned("getReport", after.get_report)
+        )
+        self.route_pattern(
+            "GET",
+            r"/reports/2021-06-30/documents/([^/]+)",
+            planned("getReportDocument", after.get_report_document),
+        )
+        # the documents' pre-signed URLs (S3 in production: no SP-API token)
+        self.route_pattern("PUT", r"/tortuga/([^/]+)", after.upload)
+        self.route_pattern("GET", r"/tortuga/([^/]+)", after.download)
         self.route(
             "GET",
             "/finances/v0/financialEventGroups",
@@ -244,6 +280,14 @@ class AmazonEmulator(Emulator):
             r"/finances/v0/financialEventGroups/([^/]+)/financialEvents",
             planned("listFinancialEventsByGroupId", self._events),
         )
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # where this emulator listens: the documents' pre-signed URLs point here (the Host
+        # header of an SDK's request names Amazon's host, not ours)
+        server = scope.get("server")
+        if server and not self.own_address:
+            self.own_address = f"http://{server[0]}:{server[1]}"
+        await super().__call__(scope, receive, send)
 
     def _planned(
         self, operation: str, handler: Callable[[Request], Awaitable[Reply]]
@@ -427,7 +471,10 @@ class AmazonEmulator(Emulator):
             self.sqs.send(queue, json.dumps(notification))
 
     def generate(self, seller_id: str, count: int, *, seed: int = 1) -> list[str]:
+        """A backlog of ``count`` orders; it also starts the buyers' after-sales activity
+        (:meth:`_buyers_after_sales`): the demo's shops show cases from the start."""
         rng = random.Random(seed)
+        self.activity = random.Random(seed * 7919)
         skus = list(self.sellers[seller_id].listings) or ["SKU-1"]
         made = []
         for i in range(count):
@@ -447,7 +494,46 @@ class AmazonEmulator(Emulator):
                 buyer=f"Buyer {rng.randint(1, 10**5)}",
             )
             made.append(order_id)
+        for order_id in made:
+            self._buyers_after_sales(order_id)
         return made
+
+    #: after a backlog was generated: the share of orders whose buyer asks to cancel at
+    #: once, and of new orders that come with a return of an earlier shipped order
+    CANCEL_SHARE = 0.06
+    RETURN_SHARE = 0.08
+    BUYER_REASONS = ("Ordered by mistake", "Found a better price", "Delivery takes too long")
+    RETURN_REASONS = ("CR-DEFECTIVE", "CR-NOT_AS_DESCRIBED", "AMZ-PG-BAD-DESC", "CR-UNWANTED_ITEM")
+
+    def _buyers_after_sales(self, order_id: str) -> None:
+        """Now and then (seeded), the buyer of a new unshipped order asks to cancel it, or
+        the buyer of an earlier shipped order returns an item. Only once a backlog was
+        generated (the demo, ``crossdock emulate``): a test's own orders stay as made. The
+        new order's update time is not moved (the request is part of what it shows)."""
+        rng = self.activity
+        if rng is None:
+            return
+        order = self.orders[order_id]
+        if order["OrderStatus"] in ("Unshipped", "Pending") and rng.random() < self.CANCEL_SHARE:
+            reason = rng.choice(self.BUYER_REASONS)
+            for item in self.items[order_id]:
+                item["BuyerRequestedCancel"] = {"IsBuyerRequestedCancel": "true", "BuyerCancelReason": reason}
+        if rng.random() < self.RETURN_SHARE:
+            returned = {r.order_id for r in self.aftersales.returns.values()}
+            shipped = sorted(
+                o["AmazonOrderId"]
+                for o in self.orders.values()
+                if o["_seller"] == order["_seller"]
+                and o["OrderStatus"] == "Shipped"
+                and o["FulfillmentChannel"] == "MFN"
+                and o["AmazonOrderId"] not in returned
+            )
+            if shipped:
+                rma = self.aftersales.buyer_returns(
+                    rng.choice(shipped), reason=rng.choice(self.RETURN_REASONS)
+                )
+                if rng.random() < 0.5:
+                    self.aftersales.return_shipped(rma)
 
     # ------------------------------------------------------------------ auth
 
@@ -658,7 +744,9 @@ class AmazonEmulator(Emulator):
         if isinstance(found, Reply):
             return found
         order, _ = found
-        items = self.items[order["AmazonOrderId"]]
+        items = [
+            {k: v for k, v in i.items() if not k.startswith("_")} for i in self.items[order["AmazonOrderId"]]
+        ]
         if not priced(order):  # ordersV0.json: no pricing while the order is Pending
             items = [{k: v for k, v in i.items() if k not in ("ItemPrice", "ItemTax")} for i in items]
         start = int(request.query.get("NextToken") or 0)
@@ -939,13 +1027,46 @@ class AmazonEmulator(Emulator):
         **kwargs: Any,
     ) -> dict[str, Any]:
         seller_id = account if isinstance(account, str) else str(account["seller_id"])
-        return self._add_order(seller_id, external_id, lines, **kwargs)
+        order = self._add_order(seller_id, external_id, lines, **kwargs)
+        self._buyers_after_sales(external_id)
+        return order
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         return self.generate(str(account["seller_id"]), count, seed=seed)
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, OrderStatus="Canceled")
+
+    # ------------------------------------------------------------------ buyers' after-sales (tests, demo)
+
+    def buyer_requests_cancel(self, order_id: str, reason: str = "Changed mind about purchase") -> None:
+        """The buyer asks to cancel the order (see :class:`AfterSales`)."""
+        self.aftersales.buyer_requests_cancel(order_id, reason)
+
+    def buyer_cancels(self, order_id: str) -> None:
+        """A Pending order the buyer cancels themselves (Amazon executes it)."""
+        for item in self.items[order_id]:
+            item["_cancel_execution"] = {"cancelledBy": "BUYER", "cancelReason": "Buyer cancelled"}
+        self.update_order(order_id, OrderStatus="Canceled", NumberOfItemsUnshipped=0)
+
+    def ship_order(self, order_id: str) -> None:
+        """The seller ships the order (as a confirmation elsewhere would)."""
+        for item in self.items[order_id]:
+            item["QuantityShipped"] = item["QuantityOrdered"]
+        self.update_order(order_id, OrderStatus="Shipped", NumberOfItemsUnshipped=0)
+
+    def buyer_returns(self, order_id: str, **kwargs: Any) -> str:
+        """The buyer returns an item of a shipped order; the RMA id."""
+        return self.aftersales.buyer_returns(order_id, **kwargs)
+
+    def return_shipped(self, rma: str, *, delivered: bool = True) -> None:
+        self.aftersales.return_shipped(rma, delivered=delivered)
+
+    def refund_return(self, rma: str, amount: Any = None) -> None:
+        self.aftersales.refund_return(rma, amount)
+
+    def claim(self, rma: str) -> None:
+        self.aftersales.claim(rma)
 
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
         package = self.confirmations.get(external_id)

@@ -40,6 +40,12 @@ import httpx
 
 from crossdock import (
     Address,
+    CancelReason,
+    CaseAction,
+    CaseKind,
+    CasePage,
+    CaseResponse,
+    ChannelCase,
     ChannelConnection,
     ChannelError,
     ChannelOrder,
@@ -60,6 +66,19 @@ from crossdock import (
     with_retries,
 )
 from crossdock_amazon import __version__
+from crossdock_amazon.aftersales import (
+    ACKNOWLEDGEMENT_FEED,
+    CANCEL_REASONS,
+    CANCELLABLE,
+    RETURNS_REPORT,
+    acknowledgement_feed,
+    cancellation_case,
+    download,
+    newest,
+    return_cases,
+    submit_feed,
+    wait_for_feed,
+)
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
 from crossdock_amazon.notifications import NotificationSetup
 from crossdock_amazon.orders import INCLUDED, order_2026
@@ -99,7 +118,27 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "getSubscription": RateLimit(rate=1, burst=5),
     "createSubscription": RateLimit(rate=1, burst=5),
     "listFinancialEventsByGroupId": RateLimit(rate=0.5, burst=30),
+    # feeds_2021-06-30.json and reports_2021-06-30.json usage plans
+    "createFeedDocument": RateLimit(rate=0.5, burst=15),
+    "createFeed": RateLimit(rate=0.0083, burst=15),
+    "getFeed": RateLimit(rate=2, burst=15),
+    "getFeedDocument": RateLimit(rate=0.0222, burst=10),
+    "createReport": RateLimit(rate=0.0167, burst=15),
+    "getReports": RateLimit(rate=0.0222, burst=10),
+    "getReport": RateLimit(rate=2, burst=15),
+    "getReportDocument": RateLimit(rate=0.0167, burst=15),
 }
+#: How long a seller's cancel waits for Amazon to process its feed (``settings.cancel_wait``)
+CANCEL_WAIT = 60.0
+#: A returns report is asked for at most this often (``settings.returns_report_minutes``);
+#: between, the newest one is read again.
+RETURNS_REPORT_MINUTES = 60.0
+#: How far back the returns report reaches, by return request date (``settings.returns_days``)
+RETURNS_DAYS = 30
+#: What a cancellation case needs of the order (``includedData``)
+CASE_DATA = "CANCELLATION,FULFILLMENT"
+#: The report statuses that mean a report is coming or there
+REPORT_STATUSES = "IN_QUEUE,IN_PROGRESS,DONE"
 #: Event groups stay open about two weeks: a sync re-reads those that started this long
 #: before its cursor, so an open group is read again until it closes.
 SETTLEMENT_PERIOD = timedelta(days=15)
@@ -185,6 +224,9 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.NOTIFICATIONS,
             MarketplaceCapability.SETTLEMENTS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
+            MarketplaceCapability.ORDERS_CANCEL,
+            MarketplaceCapability.CASES_SYNC,
+            MarketplaceCapability.CASES_RESPOND,
         }
     )
     rate_limits = RATE_LIMITS
@@ -195,6 +237,9 @@ class AmazonMarketplace(MarketplaceBase):
         self._notifications = NotificationSetup()
         #: (connection, order) -> (its LastUpdateDate, its items): see :meth:`_with_items`
         self._items: OrderedDict[tuple[int, str], tuple[str, list[dict[str, Any]]]] = OrderedDict()
+        #: (connection, order) -> the cancel feed sent for it and not yet seen processed: a
+        #: retry waits for that feed instead of sending another
+        self._cancel_feeds: dict[tuple[int, str], str] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -514,6 +559,171 @@ class AmazonMarketplace(MarketplaceBase):
             )
             results.append(_result(update.channel_sku, answer))
         return results
+
+    # ------------------------------------------------------------------ after-sales
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
+        """Cancel an MFN order with an order acknowledgement feed (``StatusCode`` Failure,
+        every unshipped item with the mapped ``CancelReason``), waiting for Amazon to process
+        it. An order Amazon shows cancelled already is success; one shipped (or partly), or
+        fulfilled by Amazon, is refused before a feed is spent (createFeed: 0.0083/s), and
+        the processing report's errors are refused with Amazon's code and text."""
+        api = self.client(conn)
+        await self._cancel(conn, api, external_id, CANCEL_REASONS[CancelReason(reason)])
+
+    async def _cancel(
+        self, conn: ChannelConnection, api: SpApiClient, order_id: str, feed_reason: str
+    ) -> None:
+        key = (conn.id, order_id)
+        order = await self._case_order(api, order_id)
+        fulfillment = order.get("fulfillment") or {}
+        state = str(fulfillment.get("fulfillmentStatus") or "")
+        if state == "CANCELLED":
+            self._cancel_feeds.pop(key, None)
+            return
+        if fulfillment.get("fulfilledBy") == "AMAZON":
+            raise ChannelError(
+                f"amazon order {order_id} is fulfilled by Amazon: only Amazon can cancel it",
+                code="FulfilledByAmazon",
+            )
+        if state not in CANCELLABLE:
+            raise ChannelError(
+                f"amazon order {order_id} is {state}: a shipped order cannot be cancelled"
+                " (refund it in Seller Central)",
+                code="OrderNotCancellable",
+            )
+        feed_id = self._cancel_feeds.get(key)
+        if feed_id is None:
+            items = [
+                str(i["orderItemId"])
+                for i in order.get("orderItems") or []
+                if int(
+                    ((i.get("fulfillment") or {}).get("quantityUnfulfilled")) or i.get("quantityOrdered") or 0
+                )
+                > 0
+            ]
+            feed = acknowledgement_feed(str(conn.credentials["seller_id"]), order_id, items, feed_reason)
+            feed_id = await submit_feed(
+                api, self._pool(conn), self._marketplace_id(conn), ACKNOWLEDGEMENT_FEED, feed
+            )
+            self._cancel_feeds[key] = feed_id
+        wait = float(conn.settings.get("cancel_wait") or CANCEL_WAIT)
+        errors = await wait_for_feed(api, self._pool(conn), feed_id, wait_seconds=wait)
+        self._cancel_feeds.pop(key, None)
+        if errors:
+            code, text = errors[0]
+            raise ChannelError(f"amazon refused to cancel order {order_id}: {text}", code=code)
+
+    async def _case_order(self, api: SpApiClient, order_id: str) -> dict[str, Any]:
+        """getOrder (2026-01-01) with what a cancellation needs: items, status, requests."""
+        answer = await with_retries(
+            lambda: api.call(
+                "GET",
+                f"/orders/2026-01-01/orders/{order_id}",
+                params={"includedData": CASE_DATA},
+                operation="getOrder_2026_01_01",
+            )
+        )
+        return dict(answer["order"])
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        """Buyers' cancellation requests, then returns.
+
+        Requests: searchOrders by ``lastUpdatedAfter`` with ``includedData`` CANCELLATION
+        (a request updates its order), merchant-fulfilled orders only; the orders with a
+        buyer's request are cases. Token ``o|<since>|<paginationToken>``, then ``r|`` for
+        the returns: the newest returns report (read again until
+        ``settings.returns_report_minutes`` have passed, then a new one is asked for while
+        the last is read; a report still being made gives an empty page)."""
+        api = self.client(conn)
+        if page_token and page_token.startswith("r|"):
+            return CasePage(cases=await self._return_cases(conn, api), next_page_token=None)
+        since = updated_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        params: dict[str, Any] = {
+            "lastUpdatedAfter": since,
+            "marketplaceIds": self._marketplace_id(conn),
+            "fulfilledBy": "MERCHANT",
+            "includedData": CASE_DATA,
+            "maxResultsPerPage": 100,
+        }
+        if page_token and page_token.startswith("o|"):
+            _, since, pagination = page_token.split("|", 2)
+            params.update(lastUpdatedAfter=since, paginationToken=pagination)
+        answer = await api.call("GET", "/orders/2026-01-01/orders", params=params, operation="searchOrders")
+        cases = [c for c in (cancellation_case(o) for o in answer.get("orders") or []) if c is not None]
+        cases.sort(key=lambda c: (c.updated_at, c.external_id))
+        following = (answer.get("pagination") or {}).get("nextToken")
+        upcoming: str | None
+        if following:
+            upcoming = f"o|{params['lastUpdatedAfter']}|{following}"
+        else:
+            upcoming = "r|" if conn.settings.get("returns_report", True) else None
+        return CasePage(cases=cases, next_page_token=upcoming)
+
+    async def _return_cases(self, conn: ChannelConnection, api: SpApiClient) -> list[ChannelCase]:
+        marketplace_id = self._marketplace_id(conn)
+        now = datetime.now(UTC)
+        listed = await api.call(
+            "GET",
+            "/reports/2021-06-30/reports",
+            params={
+                "reportTypes": RETURNS_REPORT,
+                "processingStatuses": REPORT_STATUSES,
+                "marketplaceIds": marketplace_id,
+                "createdSince": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "pageSize": 10,
+            },
+            operation="getReports",
+        )
+        reports = [r for r in listed.get("reports") or [] if isinstance(r, Mapping)]
+        latest = newest(reports)
+        done = newest(r for r in reports if r.get("processingStatus") == "DONE")
+        every = float(conn.settings.get("returns_report_minutes", RETURNS_REPORT_MINUTES))
+        coming = latest is not None and latest.get("processingStatus") != "DONE"
+        created = _at(str(latest.get("createdTime"))) if latest else None
+        if not coming and (created is None or now - created >= timedelta(minutes=every)):
+            days = int(conn.settings.get("returns_days") or RETURNS_DAYS)
+            await api.call(
+                "POST",
+                "/reports/2021-06-30/reports",
+                body={
+                    "reportType": RETURNS_REPORT,
+                    "marketplaceIds": [marketplace_id],
+                    "dataStartTime": (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "dataEndTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+                operation="createReport",
+            )
+        if done is None or not done.get("reportDocumentId"):
+            return []
+        document_id = done["reportDocumentId"]
+
+        async def read() -> bytes:
+            document = await api.call(
+                "GET", f"/reports/2021-06-30/documents/{document_id}", operation="getReportDocument"
+            )
+            return await download(self._pool(conn), document)
+
+        text = (await with_retries(read)).decode("utf-8-sig", errors="replace")
+        return return_cases(text, conn.currency)
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        """ACCEPT of a buyer's cancellation request: the order is cancelled with reason
+        ``BuyerCanceled`` (the reason for a cancel the buyer asked for), then read back. An order
+        already cancelled (a retried answer) is not cancelled again. Amazon takes no other
+        answer over its API (no decline, nothing for returns)."""
+        if response.kind != CaseKind.CANCELLATION or response.action != CaseAction.ACCEPT:
+            raise ChannelError(
+                f"amazon takes no {response.action} for a {response.kind} case over its API",
+                code="NotSupported",
+            )
+        api = self.client(conn)
+        await self._cancel(conn, api, response.order_external_id, CANCEL_REASONS[CancelReason.BUYER_REQUEST])
+        case = cancellation_case(await self._case_order(api, response.order_external_id), always=True)
+        assert case is not None
+        return case
 
     # ------------------------------------------------------------------ settlements
 

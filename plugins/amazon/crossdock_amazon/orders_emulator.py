@@ -234,6 +234,18 @@ def render(
                     "breakdowns": [{"type": "ITEM", "subtotal": subtotal}],
                 }
         line["product"] = product
+        if "CANCELLATION" in included:
+            cancellation: dict[str, Any] = {}
+            asked = item.get("BuyerRequestedCancel") or {}
+            if asked.get("IsBuyerRequestedCancel") == "true":
+                cancellation["cancellationRequest"] = {
+                    "requester": "BUYER",
+                    "cancelReason": asked.get("BuyerCancelReason", ""),
+                }
+            if item.get("_cancel_execution"):
+                cancellation["cancellationExecution"] = dict(item["_cancel_execution"])
+            if cancellation:
+                line["cancellation"] = cancellation
         if "FULFILLMENT" in included:
             shipped = int(item.get("QuantityShipped", 0))
             line["fulfillment"] = {"quantityFulfilled": shipped, "quantityUnfulfilled": quantity - shipped}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from crossdock import ChannelConnection, Money, NotSupported
@@ -30,8 +32,11 @@ def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> No
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["amazon_shipping"].channel == "amazon"
     assert info.capabilities == (
+        "cases.respond",
+        "cases.sync",
         "credentials.refresh",
         "notifications",
+        "orders.cancel",
         "orders.get",
         "orders.sync",
         "price.push",
@@ -52,8 +57,8 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="amazon", site="US", currency="USD", credentials={})
-    with pytest.raises(NotSupported, match="amazon does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+    with pytest.raises(NotSupported, match="amazon does not support fetch_messages"):
+        await provider.fetch_messages(conn, updated_since=datetime.now(UTC), page_token=None)
 
 
 def test_marketplace_ids_and_documented_rate_limits(provider: MarketplaceProvider) -> None:

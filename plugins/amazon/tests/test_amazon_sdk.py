@@ -4,6 +4,7 @@ unchanged but for its hosts: the SP-API endpoint and the LWA token endpoint."""
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import pytest
@@ -92,3 +93,59 @@ async def test_python_amazon_sp_api_against_the_emulator() -> None:
     assert emu.tracking_number(account, "111-0000001-0000001") == "SDK-TRK-1"
     assert result["patched"]["status"] == "ACCEPTED"
     assert emu.stock(account, "SDK-SKU") == 9
+
+
+def _after_sales(account: dict[str, Any], base: str, feed: bytes) -> dict[str, Any]:
+    """The SDK's Feeds (submit, poll, processing report) and Reports (create, poll, document)."""
+    from sp_api.api import Feeds, Reports
+    from sp_api.auth import AccessTokenClient
+    from sp_api.base import Marketplaces
+
+    class EmulatedLWA(AccessTokenClient):  # type: ignore[misc]
+        scheme = "http://"
+        host = base.removeprefix("http://")
+
+    credentials = {
+        "lwa_app_id": account["lwa_client_id"],
+        "lwa_client_secret": account["lwa_client_secret"],
+        "refresh_token": account["refresh_token"],
+    }
+    feeds = Feeds(marketplace=Marketplaces.US, credentials=credentials, auth_token_client_class=EmulatedLWA)
+    reports = Reports(
+        marketplace=Marketplaces.US, credentials=credentials, auth_token_client_class=EmulatedLWA
+    )
+    for client in (feeds, reports):
+        client.endpoint = base
+    _, created = feeds.submit_feed(
+        "POST_ORDER_ACKNOWLEDGEMENT_DATA", io.BytesIO(feed), content_type="text/xml; charset=UTF-8"
+    )
+    feed_id = created.payload["feedId"]
+    while (shown := feeds.get_feed(feed_id).payload)["processingStatus"] != "DONE":
+        assert shown["processingStatus"] in ("IN_QUEUE", "IN_PROGRESS")
+    processing = feeds.get_feed_document(shown["resultFeedDocumentId"])
+    report_id = reports.create_report(
+        reportType="GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE", marketplaceIds=["ATVPDKIKX0DER"]
+    ).payload["reportId"]
+    report = reports.get_report(report_id).payload
+    document = reports.get_report_document(report["reportDocumentId"], download=True, decrypt=True).payload
+    return {"processing": processing, "returns": document.get("document")}
+
+
+async def test_the_sdks_feeds_and_reports_cancel_an_order_and_read_the_returns() -> None:
+    from crossdock_amazon.aftersales import acknowledgement_feed, processing_errors, return_cases
+
+    emu = AmazonEmulator()
+    async with serve(emu) as base:
+        account = emu.open_account("US")
+        emu.add_product(account, "SDK-SKU", stock=1)
+        emu.add_order(account, "111-0000001-0000001", [("SDK-SKU", 1, "19.99")])
+        emu.add_order(account, "111-0000001-0000002", [("SDK-SKU", 1, "9.99")], status="Shipped")
+        rma = emu.buyer_returns("111-0000001-0000002")
+        feed = acknowledgement_feed(
+            str(account["seller_id"]), "111-0000001-0000001", ["111-0000001-0000001-1"], "NoInventory"
+        )
+        result = await asyncio.to_thread(_after_sales, dict(account), base, feed)
+    assert processing_errors(result["processing"].encode()) == []
+    assert emu.orders["111-0000001-0000001"]["OrderStatus"] == "Canceled"
+    [case] = return_cases(result["returns"], "USD")
+    assert (case.external_id, case.order_external_id) == (rma, "111-0000001-0000002")

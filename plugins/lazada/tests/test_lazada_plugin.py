@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossdock import ChannelConnection, Money, NotSupported
+from crossdock import CancelReason, ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -69,5 +69,5 @@ def test_rate_limits_cover_every_operation_it_throttles(provider: MarketplacePro
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="lazada", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="lazada does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
     assert "orders.cancel" not in provider.capabilities

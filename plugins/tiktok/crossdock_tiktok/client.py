@@ -7,10 +7,20 @@ string, plus ``shop_cipher`` for shop-scoped resources; the access token travels
 signed. ``code`` 0 is success; anything else is an error:
 
 * HTTP 429 / ``36009002``: throttled, retryable (``retry_after`` from ``Retry-After``);
-* ``105002``: the access token expired -> ``ChannelError.AUTH_EXPIRED`` (refresh, retry);
-* ``106001`` (bad sign), ``36009004`` (bad credentials or timestamp), ``106013`` (missing
-  shop_cipher) and other codes: permanent;
-* HTTP 5xx, timeouts, transport errors and answers that are not JSON: retryable.
+* ``36009003`` ("Internal error. Please try again", in every API's code table) and
+  ``36009007`` ("Request timeout ... Please try again"): retryable (``TRY_AGAIN``);
+* ``105002``: the access token expired -> ``ChannelError.AUTH_EXPIRED`` (refresh, retry),
+  and only that code: ``36009004`` (an invalid access token, app key, signature or
+  timestamp) is permanent, refreshing would not help;
+* ``106001`` (bad sign), ``106013`` (missing shop_cipher), ``101000`` (token and
+  shop_cipher do not match) and other codes: permanent;
+* HTTP 5xx (503 is TikTok's overload protection), timeouts, transport errors and answers
+  that are not JSON: retryable.
+
+Codes and their meaning: TikTok Shop Partner Center, Developer guide, "Common errors" and
+"Rate limits" (mirrored in ``lazykern/ecommerce-api-docs``
+``data/raw/tiktok/developer-guide/tiktok-shop-api-concepts/``), and each API reference
+page's error table (``data/raw/tiktok/api-reference/``).
 
 Tokens come from the auth host (``auth.tiktok-shops.com``), unsigned, with the app secret
 in the query, in the same envelope.
@@ -36,7 +46,10 @@ __all__ = [
     "DEFAULT_HOST",
     "EXPIRED_TOKEN",
     "MISSING_SHOP_CIPHER",
+    "SHOP_MISMATCH",
     "THROTTLED",
+    "TRANSIENT_CODES",
+    "TRY_AGAIN",
     "TikTokShopClient",
 ]
 
@@ -45,12 +58,19 @@ DEFAULT_AUTH_HOST = "https://auth.tiktok-shops.com"
 #: ChannelError code for an access token the shop no longer accepts (refresh, then retry).
 AUTH_EXPIRED = ChannelError.AUTH_EXPIRED
 
-# TikTok's envelope codes (../shared/marketplaces.md, "Limits / errors")
-THROTTLED = 36009002
-EXPIRED_TOKEN = 105002
+# TikTok's envelope codes (developer guide "Common errors")
+THROTTLED = 36009002  # "Too many requests" (also HTTP 429)
+INTERNAL_ERROR = 36009003  # "Internal error. Please try again."
+REQUEST_TIMEOUT = 36009007  # "Request timeout ... Please try again"
+EXPIRED_TOKEN = 105002  # "Expired credentials": the only code that means refresh
 BAD_SIGN = 106001
-BAD_CREDENTIALS = 36009004
+BAD_CREDENTIALS = 36009004  # invalid token / app_key / timestamp, missing sign
 MISSING_SHOP_CIPHER = 106013
+SHOP_MISMATCH = 101000  # the token's shop does not match the shop_cipher
+#: envelope codes TikTok documents as "please try again": retried, never permanent
+TRANSIENT_CODES = frozenset({INTERNAL_ERROR, REQUEST_TIMEOUT})
+#: ChannelError code for them
+TRY_AGAIN = "TRY_AGAIN"
 
 Throttle = Callable[[str], Awaitable[None]]
 
@@ -114,7 +134,7 @@ class TikTokShopClient:
             headers["x-tts-access-token"] = access_token
         await self.throttle(operation)
         answer = await self._send(method, self.base_url + path, path, signed, headers, raw)
-        if answer.get("code") == EXPIRED_TOKEN and access_token:
+        if _code(answer.get("code")) == EXPIRED_TOKEN and access_token:
             raise ChannelError(f"tiktok {path}: {answer.get('message')}", code=AUTH_EXPIRED)
         return self._data(path, answer)
 
@@ -166,7 +186,7 @@ class TikTokShopClient:
             answer = response.json()
         except (json.JSONDecodeError, ValueError):
             answer = None
-        code = answer.get("code") if isinstance(answer, dict) else None
+        code = _code(answer.get("code")) if isinstance(answer, dict) else None
         if response.status_code == 429 or code == THROTTLED:
             raise ChannelError(
                 "tiktok throttled the request",
@@ -192,7 +212,11 @@ class TikTokShopClient:
     @staticmethod
     def _data(path: str, answer: Mapping[str, Any]) -> dict[str, Any]:
         code = answer.get("code")
-        if code not in (0, "0"):
+        if _code(code) in TRANSIENT_CODES:
+            raise ChannelError(
+                f"tiktok {path}: {code}: {answer.get('message')}", code=TRY_AGAIN, retryable=True
+            )
+        if _code(code) != 0:
             raise ChannelError(f"tiktok {path}: {code}: {answer.get('message')}", code=str(code))
         data = answer.get("data")
         if data is None:
@@ -200,6 +224,17 @@ class TikTokShopClient:
         if not isinstance(data, dict):
             raise ChannelError(f"tiktok {path}: data is not an object", code="MALFORMED", retryable=True)
         return data
+
+
+def _code(value: Any) -> int | None:
+    """The envelope's ``code`` as a number (TikTok sends ints; tolerate numeric strings)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
 
 
 def _seconds(value: str | None) -> float | None:

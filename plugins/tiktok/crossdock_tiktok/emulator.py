@@ -23,11 +23,21 @@ Served paths (one app: ``app_key`` / ``app_secret``; each seller account has one
   ``POST …/conversations/{id}/messages`` (TEXT only). One conversation per buyer; a buyer
   writing about an order first posts a BUYER_ENTER_FROM_ORDER event naming it.
 
-Error codes from ../shared/marketplaces.md: 36009002 throttled (HTTP 429), 105002 expired
-access token, 106001 bad sign, 36009004 bad credentials or timestamp, 106013 missing
-shop_cipher. The other codes below (not found, invalid status, invalid parameters, a bad
-refresh token) are UNCONFIRMED stand-ins: TikTok publishes per-API code tables this
-emulator does not reproduce.
+Error codes are TikTok's own: the developer guide's "Common errors" (36009002 throttled with
+HTTP 429, 36009003 internal error "please try again", 105002 expired access token, 36009004
+invalid access token / app key / timestamp (5 minutes before to 30 seconds after now) or a
+missing sign, or a shop_cipher on an API that takes none, 106001 bad sign, 106013 missing
+shop_cipher, 101000 a shop_cipher of another shop than the token's) and each API reference
+page's error table (products, fulfillment, orders, customer service), as mirrored in
+``lazykern/ecommerce-api-docs`` ``data/raw/tiktok/``. UNCONFIRMED stand-ins, for cases no
+table covers: ``INVALID_PARAM`` (36009001: a parameter of the Orders or token APIs) and
+``INVALID_REFRESH_TOKEN`` (105003).
+
+Strict where the reference is: required parameters and their types, enums, ``page_size``
+ranges, numeric ids, every warehouse assigned to a SKU listed in an inventory update
+(quantities 0..99,999), ``self_shipment`` only for packages whose delivery option is
+SEND_BY_SELLER (and required for them), shipping only packages TO_FULFILL of orders
+AWAITING_SHIPMENT / PARTIALLY_SHIPPING.
 """
 
 from __future__ import annotations
@@ -51,7 +61,8 @@ from crossdock_tiktok.signing import push_signature, sign
 
 __all__ = ["REGIONS", "TikTokShopEmulator", "TikTokShopSellerEmulator"]
 
-SKEW = 300  # timestamps within 5 minutes
+SKEW = 300  # a timestamp may be up to 5 minutes old ...
+AHEAD = 30  # ... and up to 30 seconds ahead ("Common errors", 36009004)
 CONVERSATIONS = "/customer_service/202309/conversations"
 CONVERSATION_PAGE_MAX = 20
 MESSAGE_PAGE_MAX = 10
@@ -59,24 +70,72 @@ TEXT_MAX = 2000
 ACCESS_TTL = 7 * 86400
 REFRESH_TTL = 365 * 86400
 
-# documented codes
+# developer guide, "Common errors"
 OK = 0
-THROTTLED = 36009002
-EXPIRED_TOKEN = 105002
-BAD_SIGN = 106001
-BAD_CREDENTIALS = 36009004
+THROTTLED = 36009002  # Too many requests (HTTP 429)
+INTERNAL_ERROR = 36009003  # Internal error. Please try again.
+INVALID_PATH = 36009009
+EXPIRED_TOKEN = 105002  # Expired credentials
+BAD_SIGN = 106001  # Invalid credentials: the sign
+BAD_CREDENTIALS = 36009004  # invalid token, app_key, timestamp; missing sign; unexpected cipher
+INVALID_TOKEN = BAD_CREDENTIALS  # "Invalid credentials. The x-tts-access-token header is invalid."
 MISSING_SHOP_CIPHER = 106013
-# UNCONFIRMED stand-ins
-INVALID_TOKEN = 105001
-INVALID_REFRESH_TOKEN = 105003
-INVALID_PARAM = 36009001
-SERVER_ERROR = 36009003
-NOT_FOUND = 36009005
-PACKAGE_STATUS = 21011006
-ALREADY_SHIPPED = 21011017
-INVALID_PROVIDER = 21011020
+SHOP_MISMATCH = 101000  # the token's shop does not match the shop_cipher
+# Orders API ("Get Order Detail")
+ORDER_OF_ANOTHER_SELLER = 21008111
+# Fulfillment API ("Ship Package")
+FULFILLMENT_INVALID = 21001001  # Invalid parameters
+PACKAGE_SHIPPED = 21008099  # Package has been shipped. Please not ship the package again.
+PACKAGE_NOT_OF_SHOP = 21011028  # The package does not belong to the current shop.
+ORDER_CANCELLED = 21011041  # Cannot complete the operation when order is cancelled.
+FBT_ORDER = 21008025  # Seller cannot operate orders which are fulfilled by platform
+NOT_ALLOWED = 21011003  # fulfill_unit action not allowed (the order cannot ship yet)
+INVALID_PROVIDER = 21011022  # Invalid tracking number or provider ID.
+NO_PROVIDERS = 21008116  # No Subscription without specified delivery option.
+# Products API ("Update Inventory", "Update Price", "Get Product")
 PRODUCT_NOT_FOUND = 12052048
-SKU_NOT_FOUND = 12052049
+PRODUCT_STATUS = 12052901  # not available for this operation in its status (not ACTIVATE)
+EMPTY_SKUS = 12052902
+DUPLICATE_SKU = 12052553
+SKU_NOT_FOUND = 12052556  # inventory: The SKU id not exist.
+SKU_NOT_IN_PRODUCT = 12052557  # prices: The SKU ID does not belong to the product.
+CHECK_FAILED = 12052990  # a SKU's check failed: the reasons in detail.extra_errors
+INVENTORY_REQUIRED = 12052486
+WAREHOUSES_MISSING = 12019028  # Multiple warehouses detected. Include all warehouse IDs ...
+WAREHOUSE_CHANGE = 12052533  # Removal, addition, and change of warehouses are not permitted.
+WAREHOUSE_UNKNOWN = 12052097  # The warehouse does not exist
+QUANTITY_LIMITS = 12052055  # The SKU inventory quantity for the warehouse must be within limits.
+PRICE_FORMAT = 12052012
+PRICE_INVALID = 12052073
+CURRENCY_NOT_AVAILABLE = 12052084
+INVALID_INPUT = 12052910
+# Customer Service API ("Get Conversations", "Get Conversation Messages", "Send Message")
+CS_INVALID_PARAM = 45101001
+CS_NOT_FOUND = 45101003
+CS_CANNOT_SEND = 45109001  # Unable to send messages due to conversation rules.
+# UNCONFIRMED stand-ins (no reference table names these cases)
+INVALID_REFRESH_TOKEN = 105003
+INVALID_PARAM = 36009001  # a parameter of the Orders API or the token endpoints
+SERVER_ERROR = INTERNAL_ERROR
+NOT_FOUND = CS_NOT_FOUND
+#: Update Inventory: "Valid range: [1, 99,999]" in the 202309 reference, yet sellers set
+#: 0 to mark a SKU sold out (Seller Center's stock history shows SKUs "modified to 0";
+#: integrators' notes of the reference: "non-negative numbers (include number 0)"), so 0 is
+#: accepted; negative and over 99,999 are refused (12052055).
+QUANTITY_MAX = 99_999
+PRODUCT_SKUS_MAX = 100  # 12052050: a product has at most 100 SKUs
+ORDER_STATUS_FILTER = (
+    "UNPAID",
+    "ON_HOLD",
+    "AWAITING_SHIPMENT",
+    "PARTIALLY_SHIPPING",
+    "AWAITING_COLLECTION",
+    "IN_TRANSIT",
+    "DELIVERED",
+    "COMPLETED",
+    "CANCELLED",
+)
+SHIPPING_TYPES = ("TIKTOK", "SELLER")
 
 
 @dataclass(frozen=True)
@@ -180,10 +239,16 @@ class Shop:
     refresh_token: str
     access_expires: float
     refresh_expires: float
-    delivery_option_id: str
+    delivery_option_id: str  #: SEND_BY_SELLER: the seller ships with its own carrier
+    #: sales warehouses, the default first (multi-warehouse shop)
     warehouses: list[str]
+    return_warehouse: str = ""
+    platform_option_id: str = ""  #: STANDARD: TikTok Shipping (pickup or drop-off)
     #: product id -> sku id -> {"sku": seller_sku, "stock": {warehouse: qty}, "price": str | None}
+    #: (the keys of "stock" are the warehouses assigned to the SKU)
     products: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: product id -> status (ACTIVATE unless a test says otherwise)
+    product_status: dict[str, str] = field(default_factory=dict)
     im_user_id: str = ""  #: the shop's id in TikTok's IM (customer service) system
     #: conversation id -> conversation (public fields, plus ``_buyer`` and ``_messages``)
     conversations: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -214,8 +279,12 @@ class TikTokShopEmulator(Emulator):
         # TikTok tells an expired (or refreshed-away) token from an unknown one
         self.auth_guard = credentials_guard(
             lambda: self.clock(),
-            refused=lambda: self._fail(INVALID_TOKEN, "invalid access token"),
-            expired=lambda: self._fail(EXPIRED_TOKEN, "access token is expired"),
+            refused=lambda: self._fail(
+                INVALID_TOKEN, "Invalid credentials. The x-tts-access-token header is invalid."
+            ),
+            expired=lambda: self._fail(
+                EXPIRED_TOKEN, "Expired credentials. The x-tts-access-token header has expired."
+            ),
         )
         self.shops: dict[str, Shop] = {}  # shop_id -> shop
         self.orders: dict[str, dict[str, Any]] = {}  # order id -> order (with private _keys)
@@ -223,6 +292,8 @@ class TikTokShopEmulator(Emulator):
         self.retired: dict[str, str] = {}  # replaced access token -> shop_id (answers "expired")
         self.providers: dict[str, dict[str, str]] = {}  # delivery option -> provider id -> name
         self._ids = count(1)
+        #: path -> [(HTTP status, code)] answered instead of the next calls (see :meth:`script`)
+        self.scripted: dict[str, list[tuple[int, int]]] = {}
         self.logistics = logistics = TikTokLogistics(self)
         for method, path, handler in (
             ("POST", "/fulfillment/202309/packages", logistics.create_packages),
@@ -253,6 +324,7 @@ class TikTokShopEmulator(Emulator):
                 self._shipping_providers,
             ),
             ("POST", r"/product/202309/products/([^/]+)/inventory/update", self._inventory_update),
+            ("GET", r"/product/202309/products/([^/]+)", self._product_detail),
             ("POST", r"/product/202309/products/([^/]+)/prices/update", self._prices_update),
             ("GET", CONVERSATIONS + r"/([^/]+)/messages", self._conversation_messages),
             ("POST", CONVERSATIONS + r"/([^/]+)/messages", self._send_message),
@@ -264,11 +336,11 @@ class TikTokShopEmulator(Emulator):
     def error_body(self, status: int, code: str, message: str) -> Any:
         numeric = {
             "throttled": THROTTLED,
-            "server_error": SERVER_ERROR,
-            "timeout": SERVER_ERROR,
-            "not_found": NOT_FOUND,
+            "server_error": INTERNAL_ERROR,
+            "timeout": INTERNAL_ERROR,
+            "not_found": INVALID_PATH,
             "bad_request": INVALID_PARAM,
-        }.get(code, SERVER_ERROR)
+        }.get(code, INTERNAL_ERROR)
         return {"code": numeric, "message": message, "request_id": self._request_id(), "data": None}
 
     def _request_id(self) -> str:
@@ -308,11 +380,15 @@ class TikTokShopEmulator(Emulator):
             refresh_expires=now + REFRESH_TTL,
             delivery_option_id=option,
             warehouses=[self._next_id(7068), self._next_id(7068)],
+            return_warehouse=self._next_id(7068),
+            platform_option_id=self._next_id(7129),
             im_user_id=self._next_id(7301),
         )
         self.shops[shop_id] = shop
         names = (*REGIONS[region].carriers, *self.extra_carriers)
+        # the same carriers serve both delivery options (seller's own and TikTok Shipping)
         self.providers[option] = {self._next_id(6617): name for name in names}
+        self.providers[shop.platform_option_id] = self.providers[option]
         code = secrets.token_urlsafe(16)
         self.auth_codes[code] = shop_id
         return {
@@ -332,15 +408,26 @@ class TikTokShopEmulator(Emulator):
             return self.shops[str(account["shop_id"])]
         return next(s for s in self.shops.values() if s.open_id == account["open_id"])
 
-    def add_sku(self, shop: Shop, sku: str, stock: int = 0, product_id: str | None = None) -> str:
-        """A SKU of ``product_id`` (a new product when None); returns ``product_id:sku_id``."""
+    def add_sku(
+        self,
+        shop: Shop,
+        sku: str,
+        stock: int = 0,
+        product_id: str | None = None,
+        warehouses: Sequence[str] | None = None,
+    ) -> str:
+        """A SKU of ``product_id`` (a new product when None), assigned to ``warehouses``
+        (default: the shop's default sales warehouse), its ``stock`` in the first of them;
+        returns ``product_id:sku_id``."""
         product_id = product_id or self._next_id(1729)
         sku_id = self._next_id(1730)
+        assigned = list(warehouses or shop.warehouses[:1])
         shop.products.setdefault(product_id, {})[sku_id] = {
             "sku": sku,
-            "stock": {shop.warehouses[0]: stock},
+            "stock": {w: (stock if n == 0 else 0) for n, w in enumerate(assigned)},
             "price": None,
         }
+        shop.product_status.setdefault(product_id, "ACTIVATE")
         return f"{product_id}:{sku_id}"
 
     def find_sku(self, shop: Shop, sku: str) -> tuple[str, str, dict[str, Any]] | None:
@@ -361,11 +448,20 @@ class TikTokShopEmulator(Emulator):
         fulfilled_by_tiktok: bool = False,
         packages: int = 1,
         buyer: str = "Alex Buyer",
+        shipping_type: str = "SELLER",
+        handover_method: str = "PICKUP",
     ) -> dict[str, Any]:
         """An order of ``(seller_sku, quantity, unit price)`` lines: one line item per unit,
-        split into ``packages`` packages (by line), statuses consistent with ``status``."""
+        split into ``packages`` packages (by line), statuses consistent with ``status``.
+        ``shipping_type`` SELLER: the delivery option is SEND_BY_SELLER (the seller ships and
+        uploads a tracking number); TIKTOK: TikTok Shipping, handed over by
+        ``handover_method`` (PICKUP or DROP_OFF). FBT orders are TikTok's."""
         if status not in STATUSES:
             raise ValueError(f"not a TikTok order status: {status}")
+        if shipping_type not in SHIPPING_TYPES or handover_method not in ("PICKUP", "DROP_OFF"):
+            raise ValueError(f"not a TikTok shipping type / handover: {shipping_type} {handover_method}")
+        if fulfilled_by_tiktok:
+            shipping_type = "TIKTOK"
         spec = shop.spec
         now = int(update_time or self.clock())
         units: list[dict[str, Any]] = []
@@ -409,10 +505,12 @@ class TikTokShopEmulator(Emulator):
             "rts_sla_time": (paid or created) + 2 * 86400,
             "tts_sla_time": (paid or created) + 4 * 86400,
             "fulfillment_type": "FULFILLMENT_BY_TIKTOK" if fulfilled_by_tiktok else "FULFILLMENT_BY_SELLER",
-            "shipping_type": "TIKTOK" if fulfilled_by_tiktok else "SELLER",
-            "delivery_option_id": shop.delivery_option_id,
-            "delivery_option_name": "Standard shipping",
-            "warehouse_id": shop.warehouses[0],
+            "shipping_type": shipping_type,
+            "delivery_option_id": (
+                shop.delivery_option_id if shipping_type == "SELLER" else shop.platform_option_id
+            ),
+            "delivery_option_name": "Shipped by seller" if shipping_type == "SELLER" else "Standard shipping",
+            "warehouse_id": self._order_warehouse(shop, [u["sku_id"] for u in units]),
             "user_id": str(abs(hash(buyer)) % 10**18),
             "buyer_email": f"{secrets.token_hex(6)}@scs.tiktokw.us",
             "buyer_message": "",
@@ -439,11 +537,20 @@ class TikTokShopEmulator(Emulator):
             },
             "line_items": units,
             "packages": [{"id": p} for p in package_ids if any(u["package_id"] == p for u in units)],
+            "split_or_combine_tag": "SPLIT" if len(package_ids) > 1 else "",
             "_shop_id": shop.shop_id,
+            "_handover": handover_method,
         }
         self._settle_packages(order, shop)
         self.orders[order_id] = order
         return order
+
+    @staticmethod
+    def _order_warehouse(shop: Shop, sku_ids: Sequence[str]) -> str:
+        """The warehouse the order ships from: the first (default first) holding all its SKUs."""
+        assigned = [set(skus[s]["stock"]) for skus in shop.products.values() for s in sku_ids if s in skus]
+        common = set.intersection(*assigned) if assigned else set(shop.warehouses)
+        return next((w for w in shop.warehouses if w in common), shop.warehouses[0])
 
     def _settle_packages(self, order: dict[str, Any], shop: Shop) -> None:
         """Package statuses and tracking numbers that agree with the order status: TO_FULFILL
@@ -470,7 +577,7 @@ class TikTokShopEmulator(Emulator):
     def _set_package(
         self, order: dict[str, Any], package_id: str, state: str, tracking: str, shop: Shop
     ) -> None:
-        providers = self.providers[shop.delivery_option_id]
+        providers = self.providers[order["delivery_option_id"]]
         provider_id = next(iter(providers)) if tracking else ""
         for unit in order["line_items"]:
             if unit["package_id"] != package_id:
@@ -489,7 +596,10 @@ class TikTokShopEmulator(Emulator):
     def generate(self, shop: Shop, count_: int, *, seed: int = 1, start: float | None = None) -> list[str]:
         """A realistic mix: mostly orders awaiting shipment, some unpaid or on hold, ~8%
         cancelled, some already shipped or delivered, ~10% fulfilled by TikTok (FBT), one
-        to three SKUs (one to three units each), update times over the last three days."""
+        to three SKUs (one to three units each), update times over the last three days.
+        Of the seller's own orders about 60% are SEND_BY_SELLER and 40% TikTok Shipping
+        (picked up or dropped off); about one in five orders of several SKUs is split into
+        two packages."""
         rng = random.Random(seed)
         spec = shop.spec
         skus = [e["sku"] for p in shop.products.values() for e in p.values()] or ["SKU-1"]
@@ -528,6 +638,9 @@ class TikTokShopEmulator(Emulator):
                 lines.append((sku, rng.randint(1, 3), price))
             if status == "PARTIALLY_SHIPPING" and len(lines) == 1:
                 status = "AWAITING_SHIPMENT"  # one package cannot be partly shipped
+            platform = rng.random() < 0.4
+            handover = "DROP_OFF" if rng.random() < 0.3 else "PICKUP"
+            split = status == "PARTIALLY_SHIPPING" or (len(lines) > 1 and rng.random() < 0.2)
             order_id = self._next_id(5780)
             self.create_order(
                 shop,
@@ -536,8 +649,10 @@ class TikTokShopEmulator(Emulator):
                 status=status,
                 update_time=int(now - rng.randint(60, 3 * 86400)),
                 fulfilled_by_tiktok=fbt,
-                packages=2 if status == "PARTIALLY_SHIPPING" else 1,
+                packages=2 if split else 1,
                 buyer=f"Buyer {rng.randint(1, 10**6)}",
+                shipping_type="TIKTOK" if platform else "SELLER",
+                handover_method=handover,
             )
             made.append(order_id)
         return made
@@ -559,20 +674,52 @@ class TikTokShopEmulator(Emulator):
 
     # ------------------------------------------------------------------ auth
 
+    def script(self, path: str, code: int, status: int = 200, times: int = 1) -> None:
+        """The next ``times`` calls of ``path`` answer TikTok's envelope with ``code`` (and
+        HTTP ``status``) and change nothing: 36009003 "Internal error. Please try again",
+        36009002 throttling, 36009007 "Request timeout"..."""
+        self.scripted.setdefault(path, []).extend([(status, code)] * times)
+
+    def _scripted(self, request: Request) -> Reply | None:
+        waiting = self.scripted.get(request.path)
+        if not waiting:
+            return None
+        status, code = waiting.pop(0)
+        messages = {
+            INTERNAL_ERROR: "Internal error. Please try again. If the issue persists after multiple "
+            "attempts, please contact platform support.",
+            THROTTLED: "Too many requests. You've made too many requests in a short period of time.",
+            36009007: "Request timeout. The request to the endpoint timed out.",
+        }
+        return self._fail(code, messages.get(code, "scripted error"), status)
+
     def _check(self, request: Request, *, shop_level: bool = True) -> Shop | Reply:
         """Signature, timestamp, access token and (for shop resources) shop_cipher."""
+        scripted = self._scripted(request)
+        if scripted is not None:
+            return scripted
         q = request.query
         if q.get("app_key") != self.app_key:
-            return self._fail(BAD_CREDENTIALS, "invalid app_key")
+            return self._fail(BAD_CREDENTIALS, "Invalid credentials. Invalid app_key query parameter.")
         try:
             ts = int(q["timestamp"])
         except (KeyError, ValueError):
-            return self._fail(BAD_CREDENTIALS, "timestamp is required")
-        if abs(self.clock() - ts) > SKEW:
-            return self._fail(BAD_CREDENTIALS, "timestamp is out of range")
+            return self._fail(
+                BAD_CREDENTIALS, "Invalid timestamp. The timestamp query parameter is required."
+            )
+        if ts < self.clock() - SKEW or ts > self.clock() + AHEAD:
+            return self._fail(
+                BAD_CREDENTIALS,
+                "Invalid timestamp. Timestamps must lie within 5 minutes before to 30 seconds "
+                "beyond the current time.",
+            )
+        if not q.get("sign"):
+            return self._fail(
+                BAD_CREDENTIALS, "Missing credentials. The request does not include a required signature."
+            )
         multipart = request.headers.get("content-type", "").startswith("multipart/")
-        if q.get("sign", "") != sign(self.app_secret, request.path, q, request.body, multipart=multipart):
-            return self._fail(BAD_SIGN, "invalid sign")
+        if q["sign"] != sign(self.app_secret, request.path, q, request.body, multipart=multipart):
+            return self._fail(BAD_SIGN, "Invalid credentials. The sign query parameter is invalid.")
         token = request.headers.get("x-tts-access-token", "")
         found = next((s for s in self.shops.values() if s.access_token == token), None)
         checked = self.auth_guard.check(
@@ -581,10 +728,19 @@ class TikTokShopEmulator(Emulator):
         if isinstance(checked, Reply):
             return checked
         shop: Shop = checked
-        if shop_level:
-            cipher = q.get("shop_cipher", "")
-            if not cipher or cipher != shop.cipher:
-                return self._fail(MISSING_SHOP_CIPHER, "shop_cipher is missing or does not match the shop")
+        cipher = q.get("shop_cipher", "")
+        if not shop_level and cipher:
+            return self._fail(
+                BAD_CREDENTIALS, "Unexpected identifier. The shop_cipher query parameter is not required."
+            )
+        if shop_level and not cipher:
+            return self._fail(
+                MISSING_SHOP_CIPHER, "Missing identifier. The shop_cipher query parameter is required."
+            )
+        if shop_level and cipher != shop.cipher:
+            return self._fail(
+                SHOP_MISMATCH, "Invalid query or header: the token's shop does not match the shop_cipher."
+            )
         return shop
 
     async def _token_get(self, request: Request) -> Reply:
@@ -599,6 +755,9 @@ class TikTokShopEmulator(Emulator):
         return self._tokens(self.shops[shop_id])
 
     async def _token_refresh(self, request: Request) -> Reply:
+        scripted = self._scripted(request)
+        if scripted is not None:
+            return scripted
         q = request.query
         if q.get("app_key") != self.app_key or q.get("app_secret") != self.app_secret:
             return self._fail(BAD_CREDENTIALS, "invalid app_key or app_secret")
@@ -685,14 +844,21 @@ class TikTokShopEmulator(Emulator):
         if sort_field not in ("create_time", "update_time") or sort_order not in ("ASC", "DESC"):
             return self._fail(INVALID_PARAM, "sort_field or sort_order is invalid")
         filters = request.json() if request.body else {}
+        problem = self._search_filters(filters)
+        if problem:
+            return self._fail(INVALID_PARAM, problem)
         rows = [o for o in self.orders.values() if o["_shop_id"] == shop.shop_id]
         for name in ("create_time", "update_time"):
             if f"{name}_ge" in filters:
-                rows = [o for o in rows if o[name] >= int(filters[f"{name}_ge"])]
+                rows = [o for o in rows if o[name] >= filters[f"{name}_ge"]]
             if f"{name}_lt" in filters:
-                rows = [o for o in rows if o[name] < int(filters[f"{name}_lt"])]
+                rows = [o for o in rows if o[name] < filters[f"{name}_lt"]]
         if filters.get("order_status"):
             rows = [o for o in rows if o["status"] == filters["order_status"]]
+        if filters.get("shipping_type"):
+            rows = [o for o in rows if o["shipping_type"] == filters["shipping_type"]]
+        if filters.get("warehouse_ids"):
+            rows = [o for o in rows if o["warehouse_id"] in filters["warehouse_ids"]]
         descending = sort_order == "DESC"
         rows.sort(key=lambda o: (o[sort_field], o["id"]), reverse=descending)
         start = 0
@@ -718,6 +884,28 @@ class TikTokShopEmulator(Emulator):
             {"orders": [self._public(o) for o in chunk], "next_page_token": token, "total_count": len(rows)}
         )
 
+    @staticmethod
+    def _search_filters(filters: Any) -> str | None:
+        """What is wrong with a Get Order List body (types and enums of the reference)."""
+        if not isinstance(filters, dict):
+            return "the body must be a JSON object"
+        for name in ("create_time_ge", "create_time_lt", "update_time_ge", "update_time_lt"):
+            value = filters.get(name)
+            if name in filters and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                return f"{name} must be a Unix timestamp (int)"
+        if "order_status" in filters and filters["order_status"] not in ORDER_STATUS_FILTER:
+            return f"order_status must be one of {', '.join(ORDER_STATUS_FILTER)}"
+        if "shipping_type" in filters and filters["shipping_type"] not in SHIPPING_TYPES:
+            return "shipping_type must be TIKTOK or SELLER"
+        warehouses = filters.get("warehouse_ids")
+        if "warehouse_ids" in filters and (
+            not isinstance(warehouses, list)
+            or len(warehouses) > 100
+            or not all(isinstance(w, str) and w.isdigit() for w in warehouses)
+        ):
+            return "warehouse_ids takes at most 100 warehouse ids (strings)"
+        return None
+
     async def _orders_detail(self, request: Request) -> Reply:
         shop = self._check(request)
         if isinstance(shop, Reply):
@@ -725,51 +913,81 @@ class TikTokShopEmulator(Emulator):
         ids = [i for i in request.query.get("ids", "").split(",") if i]
         if not 1 <= len(ids) <= 50:
             return self._fail(INVALID_PARAM, "ids takes 1 to 50 order ids")
-        found = [
-            self._public(self.orders[i])
-            for i in ids
-            if i in self.orders and self.orders[i]["_shop_id"] == shop.shop_id
-        ]
+        if any(i in self.orders and self.orders[i]["_shop_id"] != shop.shop_id for i in ids):
+            return self._fail(
+                ORDER_OF_ANOTHER_SELLER, "The order or package does not belong to the current seller."
+            )
+        found = [self._public(self.orders[i]) for i in ids if i in self.orders]
         return self._ok({"orders": found})
 
     # ------------------------------------------------------------------ fulfilment
 
+    def seller_ships(self, order: Mapping[str, Any], package_id: str) -> bool:
+        """Whether the package's delivery option is SEND_BY_SELLER (the seller's carrier and
+        tracking number), not TikTok Shipping (also once a TikTok label was bought for it)."""
+        return order["shipping_type"] == "SELLER" and package_id not in self.logistics.packages
+
     async def _ship_package(self, request: Request) -> Reply:
+        """Ship Package (reference ``ship-package``): ``self_shipment`` {tracking_number,
+        shipping_provider_id} is for SEND_BY_SELLER packages, and they need it; TikTok
+        Shipping packages take ``handover_method`` PICKUP | DROP_OFF. Only a TO_FULFILL
+        package of an order AWAITING_SHIPMENT or PARTIALLY_SHIPPING ships."""
         shop = self._check(request)
         if isinstance(shop, Reply):
             return shop
         (package_id,) = request.args
+        if not package_id.isdigit():
+            return self._fail(FULFILLMENT_INVALID, "Invalid parameters: package_id must be a numeric string.")
         order = next(
-            (
-                o
-                for o in self.orders.values()
-                if o["_shop_id"] == shop.shop_id and any(p["id"] == package_id for p in o["packages"])
-            ),
+            (o for o in self.orders.values() if any(p["id"] == package_id for p in o["packages"])),
             None,
         )
-        if order is None:
-            return self._fail(NOT_FOUND, f"package {package_id} not found")
-        units = [u for u in order["line_items"] if u["package_id"] == package_id]
-        if units[0]["package_status"] != "TO_FULFILL":
-            return self._fail(ALREADY_SHIPPED, f"package {package_id} is {units[0]['package_status']}")
-        if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK" or order["status"] not in SHIPPABLE:
-            return self._fail(PACKAGE_STATUS, f"order is {order['status']}: the package cannot ship")
+        if order is None or order["_shop_id"] != shop.shop_id:
+            return self._fail(PACKAGE_NOT_OF_SHOP, "The package does not belong to the current shop.")
         body = request.json() if request.body else {}
+        if not isinstance(body, dict):
+            return self._fail(FULFILLMENT_INVALID, "Invalid parameters: the body must be a JSON object.")
+        units = [u for u in order["line_items"] if u["package_id"] == package_id]
+        if order["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK":
+            return self._fail(FBT_ORDER, "Seller cannot operate orders which are fulfilled by platform")
+        if order["status"] == "CANCELLED":
+            return self._fail(ORDER_CANCELLED, "Cannot complete the operation when order is cancelled.")
+        if units[0]["package_status"] != "TO_FULFILL":
+            return self._fail(PACKAGE_SHIPPED, "Package has been shipped. Please not ship the package again.")
+        if order["status"] not in SHIPPABLE:
+            return self._fail(NOT_ALLOWED, f"fulfill_unit action not allowed: the order is {order['status']}")
         self_shipment = body.get("self_shipment")
+        handover = body.get("handover_method")
         providers = self.providers[order["delivery_option_id"]]
-        if self_shipment:
-            tracking = str(self_shipment.get("tracking_number") or "")
-            provider_id = str(self_shipment.get("shipping_provider_id") or "")
-            if not tracking:
-                return self._fail(INVALID_PARAM, "self_shipment.tracking_number is required")
-            if provider_id not in providers:
+        if self.seller_ships(order, package_id):
+            if not isinstance(self_shipment, dict):
                 return self._fail(
-                    INVALID_PROVIDER, "shipping_provider_id is not offered for this delivery option"
+                    FULFILLMENT_INVALID,
+                    "Invalid parameters: a SEND_BY_SELLER package needs self_shipment "
+                    "{tracking_number, shipping_provider_id}.",
                 )
+            tracking = self_shipment.get("tracking_number")
+            provider_id = self_shipment.get("shipping_provider_id")
+            if not isinstance(tracking, str) or not tracking.strip() or not isinstance(provider_id, str):
+                return self._fail(
+                    FULFILLMENT_INVALID,
+                    "Invalid parameters: self_shipment.tracking_number and shipping_provider_id are "
+                    "required strings.",
+                )
+            if provider_id not in providers:
+                return self._fail(INVALID_PROVIDER, "Invalid tracking number or provider ID.")
         else:
-            handover = body.get("handover_method", "PICKUP")
+            if self_shipment is not None:
+                return self._fail(
+                    FULFILLMENT_INVALID,
+                    "Invalid parameters: self_shipment is only for packages whose delivery option is "
+                    "SEND_BY_SELLER; this package ships with TikTok Shipping.",
+                )
+            handover = handover or order["_handover"]
             if handover not in ("PICKUP", "DROP_OFF"):
-                return self._fail(INVALID_PARAM, "handover_method must be PICKUP or DROP_OFF")
+                return self._fail(
+                    FULFILLMENT_INVALID, "Invalid parameters: handover_method is PICKUP or DROP_OFF."
+                )
             # TikTok Shipping: the label bought with create packages, or one made now
             tracking = self.logistics.shipped(order, package_id, units, handover, shop) or ""
             provider_id = units[0]["shipping_provider_id"] or next(iter(providers))
@@ -791,7 +1009,7 @@ class TikTokShopEmulator(Emulator):
             return shop
         (option,) = request.args
         if option != shop.delivery_option_id:
-            return self._fail(NOT_FOUND, f"delivery option {option} not found")
+            return self._fail(NO_PROVIDERS, "No Subscription without specified delivery option.")
         return self._ok(
             {
                 "shipping_providers": [
@@ -804,107 +1022,239 @@ class TikTokShopEmulator(Emulator):
         shop = self._check(request)
         if isinstance(shop, Reply):
             return shop
-        sales, returns = shop.warehouses
-        return self._ok(
-            {
-                "warehouses": [
-                    {
-                        "id": returns,
-                        "name": "Returns",
-                        "effect_status": "ENABLED",
-                        "type": "RETURN_WAREHOUSE",
-                        "sub_type": "DOMESTIC_WAREHOUSE",
-                        "is_default": True,
-                        "address": {"region_code": shop.region},
-                    },
-                    {
-                        "id": sales,
-                        "name": "Main warehouse",
-                        "effect_status": "ENABLED",
-                        "type": "SALES_WAREHOUSE",
-                        "sub_type": "DOMESTIC_WAREHOUSE",
-                        "is_default": True,
-                        "address": {"region_code": shop.region},
-                    },
-                ]
+
+        def warehouse(wid: str, name: str, kind: str, default: bool) -> dict[str, Any]:
+            return {
+                "id": wid,
+                "name": name,
+                "effect_status": "ENABLED",
+                "type": kind,
+                "sub_type": "DOMESTIC_WAREHOUSE",
+                "is_default": default,
+                "address": {"region_code": shop.region},
             }
-        )
+
+        listed = [warehouse(shop.return_warehouse, "Returns", "RETURN_WAREHOUSE", True)]
+        listed += [
+            warehouse(wid, "Main warehouse" if n == 0 else f"Warehouse {n + 1}", "SALES_WAREHOUSE", n == 0)
+            for n, wid in enumerate(shop.warehouses)
+        ]
+        return self._ok({"warehouses": listed})
 
     # ------------------------------------------------------------------ products
 
     def _product(
-        self, request: Request, *, per_sku_errors: bool = False
-    ) -> tuple[Shop, dict[str, dict[str, Any]], list[dict[str, Any]]] | Reply:
-        """The shop, the product's SKUs and the request's ``skus`` entries. Unknown SKUs
-        fail the request, or are left for the caller to report one by one."""
+        self, request: Request
+    ) -> tuple[Shop, str, dict[str, dict[str, Any]], list[dict[str, Any]]] | Reply:
+        """The shop, the product id, its SKUs and the request's ``skus`` entries, once the
+        product and the list are valid (reference: Update Inventory / Update Price)."""
         shop = self._check(request)
         if isinstance(shop, Reply):
             return shop
         (product_id,) = request.args
-        skus = shop.products.get(product_id)
+        skus = shop.products.get(product_id) if product_id.isdigit() else None
         if skus is None:
-            return self._fail(PRODUCT_NOT_FOUND, f"product {product_id} not found")
-        entries = request.json().get("skus") or []
-        if not entries:
-            return self._fail(INVALID_PARAM, "skus is required")
-        unknown = [str(e.get("id")) for e in entries if str(e.get("id")) not in skus]
-        if unknown and not per_sku_errors:
-            return self._fail(SKU_NOT_FOUND, f"sku {', '.join(unknown)} not found in product {product_id}")
-        return shop, skus, entries
+            return self._fail(
+                PRODUCT_NOT_FOUND,
+                "You cannot edit the specified product(s) as it isn't listed in your account or shop.",
+            )
+        if shop.product_status.get(product_id, "ACTIVATE") != "ACTIVATE":
+            return self._fail(
+                PRODUCT_STATUS,
+                "The product in its current status is not available for this operation. "
+                "Change the product status and try again.",
+            )
+        body = request.json() if request.body else {}
+        entries = body.get("skus") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+            return self._fail(
+                EMPTY_SKUS,
+                "The SKU list is empty. Either omit the list entirely, or provide all required details.",
+            )
+        if len(entries) > PRODUCT_SKUS_MAX:
+            return self._fail(12052050, "A single product cannot have more than 100 different SKUs")
+        ids = [e.get("id") for e in entries]
+        if not all(isinstance(i, str) and i for i in ids):
+            return self._fail(INVALID_INPUT, "Invalid input parameters: skus[].id is a required string.")
+        if len(set(ids)) != len(ids):
+            return self._fail(DUPLICATE_SKU, "Sku id duplicate")
+        return shop, product_id, skus, entries
 
-    async def _inventory_update(self, request: Request) -> Reply:
-        """Answers ``data.errors`` for SKUs it could not update (code, message,
-        ``detail.sku_id``) and updates the others."""
-        found = self._product(request, per_sku_errors=True)
-        if isinstance(found, Reply):
-            return found
-        shop, skus, entries = found
-        sales = shop.warehouses[0]
-        changes = []
-        errors = []
-        for entry in entries:
-            if str(entry.get("id")) not in skus:
-                errors.append(
+    async def _product_detail(self, request: Request) -> Reply:
+        """Get Product: the SKUs with their warehouses (``skus[].inventory``)."""
+        shop = self._check(request)
+        if isinstance(shop, Reply):
+            return shop
+        (product_id,) = request.args
+        skus = shop.products.get(product_id) if product_id.isdigit() else None
+        if skus is None:
+            return self._fail(
+                PRODUCT_NOT_FOUND,
+                "You cannot edit the specified product(s) as it isn't listed in your account or shop.",
+            )
+        status = shop.product_status.get(product_id, "ACTIVATE")
+        return self._ok(
+            {
+                "id": product_id,
+                "status": status,
+                "product_status": status,
+                "title": f"Product {product_id}",
+                "skus": [
                     {
-                        "code": SKU_NOT_FOUND,
-                        "message": f"sku {entry.get('id')} not found in this product",
-                        "detail": {"sku_id": str(entry.get("id"))},
+                        "id": sku_id,
+                        "seller_sku": entry["sku"],
+                        "price": {
+                            "currency": shop.spec.currency,
+                            "sale_price": entry["price"] or "0",
+                            "tax_exclusive_price": entry["price"] or "0",
+                        },
+                        "inventory": [{"warehouse_id": w, "quantity": q} for w, q in entry["stock"].items()],
+                        "status_info": {"status": "NORMAL"},
+                    }
+                    for sku_id, entry in skus.items()
+                ],
+            }
+        )
+
+    def _inventory_problems(
+        self, entry: Mapping[str, Any], assigned: Sequence[str]
+    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """One SKU entry of an update: the new quantities, or its problems (extra_errors)."""
+        levels = entry.get("inventory")
+        problems: list[dict[str, Any]] = []
+        changes: dict[str, int] = {}
+        if not isinstance(levels, list) or not levels or not all(isinstance(v, dict) for v in levels):
+            return {}, [{"code": INVENTORY_REQUIRED, "message": "Inventory is required for all SKUs."}]
+        for level in levels:
+            warehouse = level.get("warehouse_id")
+            if warehouse is None and len(assigned) == 1:
+                warehouse = assigned[0]  # "Optional if there is only 1 warehouse"
+            quantity = level.get("quantity")
+            if not isinstance(warehouse, str) or not warehouse.isdigit():
+                problems.append(
+                    {
+                        "code": WAREHOUSES_MISSING,
+                        "message": "Multiple warehouses detected. "
+                        "Include all warehouse IDs and the corresponding details and try again.",
                     }
                 )
                 continue
-            levels = entry.get("inventory") or []
-            if not levels:
-                return self._fail(INVALID_PARAM, "inventory is required")
-            for level in levels:
-                warehouse = str(level.get("warehouse_id") or sales)
-                quantity = level.get("quantity")
-                if warehouse != sales:
-                    return self._fail(INVALID_PARAM, f"warehouse {warehouse} is not a sales warehouse")
-                if not isinstance(quantity, int) or not 0 <= quantity <= 99_999:
-                    return self._fail(INVALID_PARAM, "quantity must be an integer from 0 to 99999")
-                changes.append((str(entry["id"]), warehouse, quantity))
-        for sku_id, warehouse, quantity in changes:
-            skus[sku_id]["stock"][warehouse] = quantity
-        return self._ok({"errors": errors} if errors else {})
+            if warehouse not in assigned:
+                known = warehouse in self._all_warehouses()
+                problems.append(
+                    {
+                        "warehouse_id": warehouse,
+                        "code": WAREHOUSE_CHANGE if known else WAREHOUSE_UNKNOWN,
+                        "message": (
+                            "Removal, addition, and change of warehouses are not permitted. "
+                            "Please specify the original warehouses for the SKUs."
+                            if known
+                            else "The warehouse does not exist"
+                        ),
+                    }
+                )
+                continue
+            if (
+                isinstance(quantity, bool)
+                or not isinstance(quantity, int)
+                or not 0 <= quantity <= QUANTITY_MAX
+            ):
+                problems.append(
+                    {
+                        "warehouse_id": warehouse,
+                        "code": QUANTITY_LIMITS,
+                        "message": "The SKU inventory quantity for the warehouse must be within "
+                        "allowed limits.",
+                    }
+                )
+                continue
+            if warehouse in changes:
+                problems.append(
+                    {
+                        "warehouse_id": warehouse,
+                        "code": WAREHOUSE_CHANGE,
+                        "message": "A warehouse is listed twice.",
+                    }
+                )
+                continue
+            changes[warehouse] = quantity
+        missing = [w for w in assigned if w not in changes]
+        if missing and not problems:
+            problems.append(
+                {
+                    "warehouse_id": missing[0],
+                    "code": WAREHOUSES_MISSING,
+                    "message": "Multiple warehouses detected. Include all warehouse IDs and the "
+                    "corresponding details and try again.",
+                }
+            )
+        return changes, problems
 
-    async def _prices_update(self, request: Request) -> Reply:
+    def _all_warehouses(self) -> set[str]:
+        return {w for shop in self.shops.values() for w in (*shop.warehouses, shop.return_warehouse)}
+
+    async def _inventory_update(self, request: Request) -> Reply:
+        """Update Inventory: every warehouse assigned to a SKU must be listed, no other one,
+        each with a quantity of 0..99,999. A SKU that fails is reported in ``data.errors``
+        (``code``, ``message``, ``detail.sku_id`` and, for warehouse problems,
+        ``detail.extra_errors``) and left unchanged; the others are updated."""
         found = self._product(request)
         if isinstance(found, Reply):
             return found
-        shop, skus, entries = found
+        _, _, skus, entries = found
+        changes: list[tuple[str, dict[str, int]]] = []
+        errors = []
+        for entry in entries:
+            sku_id = str(entry["id"])
+            if sku_id not in skus:
+                errors.append(
+                    {"code": SKU_NOT_FOUND, "message": "The SKU id not exist.", "detail": {"sku_id": sku_id}}
+                )
+                continue
+            levels, problems = self._inventory_problems(entry, list(skus[sku_id]["stock"]))
+            if problems:
+                errors.append(
+                    {
+                        "code": CHECK_FAILED,
+                        "message": "The check failed.",
+                        "detail": {"sku_id": sku_id, "extra_errors": problems},
+                    }
+                )
+                continue
+            changes.append((sku_id, levels))
+        for sku_id, levels in changes:
+            skus[sku_id]["stock"].update(levels)
+        return self._ok({"errors": errors} if errors else {})
+
+    async def _prices_update(self, request: Request) -> Reply:
+        """Update Price: the whole request is refused at the first bad SKU (the reference
+        documents no per-SKU ``errors`` for prices)."""
+        found = self._product(request)
+        if isinstance(found, Reply):
+            return found
+        shop, _, skus, entries = found
         changes = []
         for entry in entries:
-            price = entry.get("price") or {}
+            if str(entry["id"]) not in skus:
+                return self._fail(
+                    SKU_NOT_IN_PRODUCT, f"The SKU ID {entry['id']} does not belong to the product."
+                )
+            price = entry.get("price")
+            if not isinstance(price, dict):
+                return self._fail(INVALID_INPUT, "Invalid input parameters: skus[].price is required.")
             if price.get("currency") != shop.spec.currency:
-                return self._fail(INVALID_PARAM, f"currency must be {shop.spec.currency}")
+                return self._fail(
+                    CURRENCY_NOT_AVAILABLE, "The provided currency is not available for this shop/region."
+                )
+            raw = price.get("amount")
             try:
-                amount = Decimal(str(price.get("amount")))
+                amount = Decimal(raw) if isinstance(raw, str) else Decimal("NaN")
             except InvalidOperation:
-                return self._fail(INVALID_PARAM, "price.amount must be a decimal string")
-            if not isinstance(price.get("amount"), str) or not amount.is_finite() or amount <= 0:
-                return self._fail(INVALID_PARAM, "price.amount must be a positive decimal string")
-            if -amount.as_tuple().exponent > shop.spec.exponent:  # type: ignore[operator]
-                return self._fail(INVALID_PARAM, f"{shop.spec.currency} takes {shop.spec.exponent} decimals")
+                amount = Decimal("NaN")
+            if not amount.is_finite():
+                return self._fail(PRICE_FORMAT, "Incorrect price format")
+            if amount <= 0 or -amount.as_tuple().exponent > shop.spec.exponent:  # type: ignore[operator]
+                return self._fail(PRICE_INVALID, "The product price is invalid")
             changes.append((str(entry["id"]), amount))
         for sku_id, amount in changes:
             skus[sku_id]["price"] = str(amount)
@@ -1008,13 +1358,13 @@ class TikTokShopEmulator(Emulator):
             raise ValueError("not a page token")
         return value
 
-    def _page_size(self, request: Request, maximum: int) -> int | Reply:
+    def _page_size(self, request: Request, maximum: int, code: int = CS_INVALID_PARAM) -> int | Reply:
         try:
             size = int(request.query["page_size"])
         except (KeyError, ValueError):
-            return self._fail(INVALID_PARAM, "page_size is required")
+            return self._fail(code, "page_size is required")
         if not 1 <= size <= maximum:
-            return self._fail(INVALID_PARAM, f"page_size must be between 1 and {maximum}")
+            return self._fail(code, f"page_size must be between 1 and {maximum}")
         return size
 
     def _keyset_page(
@@ -1025,6 +1375,7 @@ class TikTokShopEmulator(Emulator):
         size: int,
         *,
         descending: bool,
+        code: int = CS_INVALID_PARAM,
     ) -> tuple[list[dict[str, Any]], str] | Reply:
         """Rows (sorted by ``key``) after the request's ``page_token``, and the token of the
         page after them ("" on the last)."""
@@ -1033,7 +1384,7 @@ class TikTokShopEmulator(Emulator):
             try:
                 after = tuple(self._decode_key(request.query["page_token"]))
             except (ValueError, TypeError):
-                return self._fail(INVALID_PARAM, "invalid page_token")
+                return self._fail(code, "invalid page_token")
             start = next(
                 (i for i, r in enumerate(rows) if (key(r) < after if descending else key(r) > after)),
                 len(rows),
@@ -1076,7 +1427,7 @@ class TikTokShopEmulator(Emulator):
         sort_field = request.query.get("sort_field", "create_time")
         sort_order = request.query.get("sort_order", "DESC")
         if sort_field not in ("create_time", "index") or sort_order not in ("ASC", "DESC"):
-            return self._fail(INVALID_PARAM, "sort_field or sort_order is invalid")
+            return self._fail(CS_INVALID_PARAM, "sort_field or sort_order is invalid")
 
         def key(m: dict[str, Any]) -> tuple[int, int]:
             return (int(m["create_time"]) if sort_field == "create_time" else 0), int(m["index"])
@@ -1096,21 +1447,21 @@ class TikTokShopEmulator(Emulator):
         _, conversation = found
         body = request.json() if request.body else {}
         if body.get("type") != "TEXT":
-            return self._fail(INVALID_PARAM, "type must be TEXT (the emulator sends no other type)")
+            return self._fail(CS_INVALID_PARAM, "type must be TEXT (the emulator sends no other type)")
         raw = body.get("content")
         try:
             content = json.loads(raw) if isinstance(raw, str) else None
         except ValueError:
             content = None
         if not isinstance(content, dict):
-            return self._fail(INVALID_PARAM, "content must be a JSON-serialized string")
+            return self._fail(CS_INVALID_PARAM, "content must be a JSON-serialized string")
         text = content.get("content")
         if not isinstance(text, str) or not text.strip():
-            return self._fail(INVALID_PARAM, "a TEXT message needs content.content")
+            return self._fail(CS_INVALID_PARAM, "a TEXT message needs content.content")
         if len(text) > TEXT_MAX:
-            return self._fail(INVALID_PARAM, f"a TEXT message takes at most {TEXT_MAX} characters")
+            return self._fail(CS_INVALID_PARAM, f"a TEXT message takes at most {TEXT_MAX} characters")
         if not conversation["can_send_message"]:
-            return self._fail(INVALID_PARAM, "messages cannot be sent in this conversation")
+            return self._fail(CS_CANNOT_SEND, "Unable to send messages due to conversation rules.")
         message = self.post_message(conversation, "SHOP", "TEXT", {"content": text})
         conversation["unread_count"] = 0
         return self._ok({"message_id": message["id"]})
@@ -1134,9 +1485,11 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
         return self.add_shop(site)
 
     def add_product(self, account: Mapping[str, Any], sku: str, stock: int = 0) -> str:
+        """A SKU of the shop's product, assigned to both its sales warehouses (a
+        multi-warehouse shop), its stock in the default one."""
         shop = self.shop_of(account)
         product_id = next(iter(shop.products), None)
-        return self.add_sku(shop, sku, stock, product_id)
+        return self.add_sku(shop, sku, stock, product_id, warehouses=shop.warehouses)
 
     def add_order(  # type: ignore[override]
         self,

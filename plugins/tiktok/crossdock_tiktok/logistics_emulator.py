@@ -570,7 +570,7 @@ class TikTokLogistics:
         shop = self.emulator._check(request)
         if isinstance(shop, Reply):
             return shop
-        size = self.emulator._page_size(request, 50)
+        size = self.emulator._page_size(request, 50, INVALID_PARAMS)
         if isinstance(size, Reply):
             return size
         body = request.json() if request.body else {}
@@ -591,7 +591,12 @@ class TikTokLogistics:
             rows = [r for r in rows if r["package_status"] == body["package_status"]]
         rows.sort(key=lambda r: (r["create_time"], r["package_id"]), reverse=True)
         page = self.emulator._keyset_page(
-            request, rows, lambda r: (r["create_time"], r["package_id"]), size, descending=True
+            request,
+            rows,
+            lambda r: (r["create_time"], r["package_id"]),
+            size,
+            descending=True,
+            code=INVALID_PARAMS,
         )
         if isinstance(page, Reply):
             return page
@@ -704,7 +709,10 @@ def tiktok_request(
     assert account.connection is not None
     order_id = emulator._next_id(5780)
     order = emulator.add_order(
-        account.connection.credentials, order_id, [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")]
+        account.connection.credentials,
+        order_id,
+        [("CONF-1", 2, "19.90"), ("CONF-2", 1, "20.00")],
+        shipping_type="TIKTOK",
     )
     emulator.name_order(reference, order_id)
     firsts: dict[str, str] = {}

@@ -10,9 +10,22 @@ missing it is looked up with ``GET /authorization/202309/shops`` (the shop whose
 memory for the connection, and written into the credentials at the next refresh.
 
 Settings: ``timeout`` (seconds), ``auth_base_url`` (token host; defaults to ``base_url``
-when one is set, else ``auth.tiktok-shops.com``), ``warehouse_id`` (stock pushes; default:
-the shop's default sales warehouse), and the core's ``carrier_codes`` (carrier name ->
+when one is set, else ``auth.tiktok-shops.com``), ``warehouse_id`` (the TikTok warehouse
+that holds a multi-warehouse SKU's available stock; default: the shop's default sales
+warehouse), ``warehouse_shares`` (``{TikTok warehouse id: weight}``: split it across
+several instead), ``handover_method`` (PICKUP or DROP_OFF, for TikTok Shipping packages
+confirmed without a tracking number) and the core's ``carrier_codes`` (carrier name ->
 TikTok shipping_provider_id, for carriers whose names differ from TikTok's list).
+
+Stock: Crossdock pushes one available quantity per listing. TikTok's Update Inventory
+takes a quantity per warehouse and must list every warehouse assigned to the SKU, no other
+(reference ``update-inventory``: "You must include all warehouse IDs assigned to this SKU
+... Do not omit any or add unrelated warehouses"; 12019028, 12052533). A SKU's buyers can
+buy the sum of its warehouses' quantities, so the quantity goes to one warehouse (or is
+split by ``warehouse_shares``) and every other assigned warehouse is set to 0: TikTok
+never offers more than Crossdock has. A SKU's warehouses are read from Get Product
+(``skus[].inventory[].warehouse_id``), kept ``PRODUCT_TTL`` seconds per product, and read
+again at once when TikTok refuses the warehouses sent.
 
 Listing external ids are ``"<product_id>:<sku_id>"`` (TikTok updates stock and prices per
 product, naming its SKUs).
@@ -28,6 +41,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
@@ -57,6 +71,8 @@ from crossdock_tiktok.client import (
     BAD_CREDENTIALS,
     BAD_SIGN,
     MISSING_SHOP_CIPHER,
+    SHOP_MISMATCH,
+    TRY_AGAIN,
     TikTokShopClient,
 )
 from crossdock_tiktok.mapping import (
@@ -92,6 +108,7 @@ OPERATIONS = (
     "packages.ship",
     "logistics.shipping_providers",
     "logistics.warehouses",
+    "products.detail",
     "products.inventory_update",
     "products.prices_update",
     "customer_service.conversations",
@@ -103,7 +120,12 @@ RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for o
 
 PAGE_SIZE = 100  # orders/search page_size maximum
 DETAIL_BATCH = 50  # orders?ids= takes at most 50 ids
-SKU_BATCH = 50  # SKUs per inventory/price update call (limit UNCONFIRMED; kept conservative)
+SKU_BATCH = 50  # SKUs per inventory/price update call (a product has at most 100: 12052050)
+QUANTITY_MAX = 99_999  # Update Inventory's largest quantity per warehouse
+PRODUCT_TTL = 600.0  # seconds a product's SKU warehouses (Get Product) are trusted
+MAX_PRODUCTS = 10_000  # products whose warehouses are remembered (per process)
+#: Update Inventory codes saying the warehouses sent are not the SKU's: read them again
+WAREHOUSE_CODES = frozenset({"12019028", "12052533", "12052097", "12052037", "12019022"})
 CONVERSATION_PAGE = 20  # customer_service conversations: page_size maximum
 MESSAGE_PAGE = 10  # conversation messages: page_size maximum
 MAX_TEXT = 2000  # characters of a TEXT message
@@ -111,7 +133,7 @@ RECHECK_PAGES = 5  # conversation pages re-read at the end of a sync (changed me
 CLOCK_SKEW = 60  # seconds allowed between our clock and TikTok's message times
 MAX_UNSURE = 1000  # sends with an unknown outcome remembered (per process)
 #: errors after which a send may have gone through all the same (a 429 was refused)
-UNSURE_CODES = frozenset({"TIMEOUT", "NETWORK", "SERVER_ERROR", "MALFORMED"})
+UNSURE_CODES = frozenset({"TIMEOUT", "NETWORK", "SERVER_ERROR", "MALFORMED", TRY_AGAIN})
 CONVERSATIONS = "/customer_service/202309/conversations"
 _ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 NOT_READY_RETRY = 300.0  # seconds before retrying a shipment of an order still on hold
@@ -120,7 +142,11 @@ NOT_READY_RETRY = 300.0  # seconds before retrying a shipment of an order still 
 #: TO_FULFILL means it waits for the seller.
 SHIPPED_PACKAGE = frozenset({"PROCESSING", "FULFILLING", "COMPLETED"})
 #: codes that are about the connection, not about one product: they fail the whole push
-CONNECTION_CODES = frozenset({AUTH_EXPIRED, str(BAD_SIGN), str(BAD_CREDENTIALS), str(MISSING_SHOP_CIPHER)})
+CONNECTION_CODES = frozenset(
+    {AUTH_EXPIRED, str(BAD_SIGN), str(BAD_CREDENTIALS), str(MISSING_SHOP_CIPHER), str(SHOP_MISMATCH)}
+)
+#: a shop_cipher that no longer fits the token (missing, or another shop's): look it up again
+STALE_CIPHER_CODES = frozenset({str(MISSING_SHOP_CIPHER), str(SHOP_MISMATCH)})
 
 
 def _carrier_key(name: str) -> str:
@@ -151,6 +177,8 @@ class TikTokShopMarketplace(MarketplaceBase):
         self._ciphers: dict[tuple[Any, ...], str] = {}
         self._carriers: dict[tuple[Any, ...], dict[str, str]] = {}
         self._warehouses: dict[tuple[Any, ...], str | None] = {}
+        # (connection, product id) -> (monotonic time read, SKU id -> its warehouse ids)
+        self._sku_warehouses: dict[tuple[Any, ...], tuple[float, dict[str, list[str]]]] = {}
         # (connection, message reference) -> time of a send attempt whose outcome is unknown
         self._unsure_sends: dict[tuple[Any, ...], float] = {}
 
@@ -223,7 +251,7 @@ class TikTokShopMarketplace(MarketplaceBase):
                 **kwargs,
             )
         except ChannelError as exc:
-            if looked_up and exc.code == str(MISSING_SHOP_CIPHER):
+            if looked_up and exc.code in STALE_CIPHER_CODES:
                 # a cipher we looked up went stale (shop re-authorized): look it up again
                 self._ciphers.pop(self._conn_key(conn), None)
                 raise ChannelError(exc.message, code=exc.code, retryable=True) from exc
@@ -298,10 +326,15 @@ class TikTokShopMarketplace(MarketplaceBase):
     ) -> str | None:
         """Ship the packages holding the shipment's lines.
 
-        With the seller's tracking number: ``self_shipment`` with the carrier mapped to a
-        TikTok ``shipping_provider_id`` of the order's delivery option; returns None.
-        Without one: platform pickup (TikTok books its carrier) and the tracking number
-        TikTok assigned is returned.
+        An order whose delivery option is SEND_BY_SELLER (``shipping_type`` SELLER) ships with
+        ``self_shipment``: the seller's tracking number and the carrier mapped to a TikTok
+        ``shipping_provider_id`` of the order's delivery option; returns None. A TikTok
+        Shipping order (``shipping_type`` TIKTOK) ships by handing the package over
+        (``handover_method`` setting, PICKUP by default): TikTok books its carrier and the
+        tracking number it assigned is returned. The reference (``ship-package``) allows
+        ``self_shipment`` only for SEND_BY_SELLER packages, so a seller's tracking number
+        for a TikTok Shipping order, or none for a seller-shipped one, is refused here
+        (permanent ``PLATFORM_SHIPPING`` / ``TRACKING_REQUIRED``) before calling.
 
         Idempotent: a package already handed over counts as done (when it carries this
         same tracking number, or any when TikTok assigned it), so a retry succeeds.
@@ -325,6 +358,7 @@ class TikTokShopMarketplace(MarketplaceBase):
                 retry_after=NOT_READY_RETRY,
             )
         wanted = confirmation.tracking_number.strip()
+        seller_ships = raw.get("shipping_type") != "TIKTOK"
         shipped_any = False
         for package_id, units in packages.items():
             done = self._package_tracking(units)
@@ -342,6 +376,19 @@ class TikTokShopMarketplace(MarketplaceBase):
                     retryable=True,
                     retry_after=NOT_READY_RETRY,
                 )
+            if seller_ships and not wanted:
+                raise ChannelError(
+                    f"tiktok order {confirmation.order_external_id} is shipped by the seller "
+                    "(SEND_BY_SELLER): TikTok needs the carrier's tracking number",
+                    code="TRACKING_REQUIRED",
+                )
+            if not seller_ships and wanted:
+                raise ChannelError(
+                    f"tiktok order {confirmation.order_external_id} ships with TikTok Shipping: "
+                    "TikTok books the carrier and takes no seller tracking number; buy its label "
+                    "with the tiktok_logistics carrier, or confirm it without a tracking number",
+                    code="PLATFORM_SHIPPING",
+                )
             if wanted:
                 provider_id = await self._provider_id(
                     conn, raw, confirmation.carrier, confirmation.carrier_code
@@ -350,7 +397,13 @@ class TikTokShopMarketplace(MarketplaceBase):
                     "self_shipment": {"tracking_number": wanted, "shipping_provider_id": provider_id}
                 }
             else:
-                body = {"handover_method": "PICKUP"}
+                handover = str(conn.settings.get("handover_method") or "PICKUP")
+                if handover not in ("PICKUP", "DROP_OFF"):
+                    raise ChannelError(
+                        f"tiktok: handover_method must be PICKUP or DROP_OFF, not {handover!r}",
+                        code="BAD_SETTING",
+                    )
+                body = {"handover_method": handover}
             try:
                 await self._shop_call(
                     conn,
@@ -452,18 +505,200 @@ class TikTokShopMarketplace(MarketplaceBase):
 
     # --------------------------------------------------------------- stock and price
 
-    async def _warehouse(self, conn: ChannelConnection) -> str | None:
-        """The warehouse stock is set in: ``settings.warehouse_id``, else the shop's
-        default sales warehouse (None: omit it, for single-warehouse shops)."""
-        if conn.settings.get("warehouse_id"):
-            return str(conn.settings["warehouse_id"])
+    async def _default_warehouse(self, conn: ChannelConnection) -> str | None:
+        """The shop's default sales warehouse (``GET /logistics/202309/warehouses``), cached
+        per connection; None when the shop lists none."""
         key = self._conn_key(conn)
         if key not in self._warehouses:
             data = await self._shop_call(conn, "GET", "/logistics/202309/warehouses", "logistics.warehouses")
-            sales = [w for w in data.get("warehouses") or [] if w.get("type") == "SALES_WAREHOUSE"]
+            sales = [
+                w
+                for w in data.get("warehouses") or []
+                if isinstance(w, dict) and w.get("type") == "SALES_WAREHOUSE" and w.get("id")
+            ]
             default = next((w for w in sales if w.get("is_default")), sales[0] if sales else None)
             self._warehouses[key] = str(default["id"]) if default else None
         return self._warehouses[key]
+
+    async def _product_warehouses(
+        self, conn: ChannelConnection, product: str, *, fresh: bool = False
+    ) -> tuple[dict[str, list[str]], bool]:
+        """SKU id -> the warehouses assigned to it (Get Product ``skus[].inventory``), read
+        at most every ``PRODUCT_TTL`` seconds, and whether this was a fresh read."""
+        key = (*self._conn_key(conn), product)
+        cached = self._sku_warehouses.get(key)
+        if cached is not None and not fresh and time.monotonic() - cached[0] < PRODUCT_TTL:
+            return cached[1], False
+        data = await self._shop_call(conn, "GET", f"/product/202309/products/{product}", "products.detail")
+        found: dict[str, list[str]] = {}
+        for sku in data.get("skus") or []:
+            if isinstance(sku, dict) and sku.get("id"):
+                found[str(sku["id"])] = [
+                    str(level["warehouse_id"])
+                    for level in sku.get("inventory") or []
+                    if isinstance(level, dict) and level.get("warehouse_id")
+                ]
+        self._sku_warehouses.pop(key, None)
+        self._sku_warehouses[key] = (time.monotonic(), found)
+        while len(self._sku_warehouses) > MAX_PRODUCTS:
+            del self._sku_warehouses[next(iter(self._sku_warehouses))]
+        return found, True
+
+    def _shares(self, conn: ChannelConnection) -> dict[str, Decimal]:
+        raw = conn.settings.get("warehouse_shares") or {}
+        if not isinstance(raw, Mapping):
+            raise ChannelError(
+                "tiktok: warehouse_shares must map TikTok warehouse ids to weights", code="BAD_SETTING"
+            )
+        shares: dict[str, Decimal] = {}
+        for warehouse, weight in raw.items():
+            try:
+                value = Decimal(str(weight))
+            except InvalidOperation:
+                value = Decimal(-1)
+            if not value.is_finite() or value < 0:
+                raise ChannelError(
+                    f"tiktok: warehouse_shares[{warehouse!r}] is not a weight (a number >= 0)",
+                    code="BAD_SETTING",
+                )
+            shares[str(warehouse)] = value
+        return shares
+
+    @staticmethod
+    def _split(
+        quantity: int, assigned: Sequence[str], target: str, shares: Mapping[str, Decimal]
+    ) -> list[dict[str, Any]]:
+        """The ``inventory`` of one SKU: ``quantity`` (0..99,999) across ``assigned``, all
+        of it in ``target`` unless ``shares`` weighs some of them (largest remainders, so the
+        parts add up exactly); every other assigned warehouse 0."""
+        total = min(max(0, int(quantity)), QUANTITY_MAX)
+        if not assigned:  # a single default warehouse: TikTok takes the quantity alone
+            return [{"quantity": total}]
+        weights = {w: shares[w] for w in assigned if shares.get(w, Decimal(0)) > 0}
+        parts = {w: 0 for w in assigned}
+        if weights:
+            whole = sum(weights.values())
+            exact = {w: total * weight / whole for w, weight in weights.items()}
+            for w, value in exact.items():
+                parts[w] = int(value)
+            left = total - sum(parts.values())
+            for w in sorted(exact, key=lambda w: (-(exact[w] - int(exact[w])), assigned.index(w)))[:left]:
+                parts[w] += 1
+        else:
+            parts[target] = total
+        return [{"warehouse_id": w, "quantity": parts[w]} for w in assigned]
+
+    async def push_stock(
+        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
+    ) -> Sequence[PushResult]:
+        """One Update Inventory call per product (and per ``SKU_BATCH`` SKUs), each SKU with
+        every warehouse assigned to it (see the module's docstring for the split). A SKU
+        refused for its warehouses is sent again once with its warehouses read afresh."""
+        results, by_product = self._by_product(updates)
+        shares = self._shares(conn)
+        preferred = str(conn.settings.get("warehouse_id") or "")
+        path = "/product/202309/products/{product}/inventory/update"
+        for product, skus in by_product.items():
+            try:
+                warehouses, fresh = await self._product_warehouses(conn, product)
+                if not fresh and any(sku not in warehouses for _, sku in skus):  # a SKU added since
+                    warehouses, fresh = await self._product_warehouses(conn, product, fresh=True)
+            except ChannelError as exc:
+                if exc.retryable or exc.code in CONNECTION_CODES:
+                    raise
+                for index, _ in skus:
+                    results[index] = PushResult(
+                        updates[index].channel_sku, False, f"{exc.code}: {exc.message}"
+                    )
+                continue
+            for i in range(0, len(skus), SKU_BATCH):
+                chunk = skus[i : i + SKU_BATCH]
+                for attempt in (1, 2):
+                    several = any(len(warehouses.get(sku) or []) > 1 for _, sku in chunk)
+                    default = await self._default_warehouse(conn) if several and not preferred else None
+                    entries = []
+                    for index, sku in chunk:
+                        assigned = warehouses.get(sku) or []
+                        target = next(
+                            (w for w in (preferred, default) if w and w in assigned),
+                            assigned[0] if assigned else "",
+                        )
+                        entries.append(
+                            {
+                                "id": sku,
+                                "inventory": self._split(updates[index].quantity, assigned, target, shares),
+                            }
+                        )
+                    failed = await self._send_skus(
+                        conn, path.format(product=product), "products.inventory_update", entries
+                    )
+                    if isinstance(failed, str):  # the whole call was refused
+                        failed = {sku: (failed, set()) for _, sku in chunk}
+                    stale = [
+                        (index, sku)
+                        for index, sku in chunk
+                        if failed.get(sku, ("", set()))[1] & WAREHOUSE_CODES
+                    ]
+                    if stale and attempt == 1 and not fresh:
+                        warehouses, fresh = await self._product_warehouses(conn, product, fresh=True)
+                        for index, sku in chunk:
+                            if (index, sku) not in stale:
+                                results[index] = self._result(updates[index], failed.get(sku))
+                        chunk = stale
+                        continue
+                    for index, sku in chunk:
+                        results[index] = self._result(updates[index], failed.get(sku))
+                    break
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _result(update: StockUpdate | PriceUpdate, failure: tuple[str, set[str]] | None) -> PushResult:
+        return PushResult(update.channel_sku, failure is None, failure[0] if failure else None)
+
+    def _by_product(
+        self, updates: Sequence[StockUpdate | PriceUpdate]
+    ) -> tuple[list[PushResult | None], dict[str, list[tuple[int, str]]]]:
+        """Updates grouped by TikTok product (``"<product_id>:<sku_id>"``); those without
+        such an id are refused at once."""
+        results: list[PushResult | None] = [None] * len(updates)
+        by_product: dict[str, list[tuple[int, str]]] = {}
+        for index, update in enumerate(updates):
+            product, _, sku = (update.external_id or "").partition(":")
+            if not product or not sku:
+                results[index] = PushResult(
+                    update.channel_sku, False, "listing has no TikTok product_id:sku_id"
+                )
+                continue
+            by_product.setdefault(product, []).append((index, sku))
+        return results, by_product
+
+    async def _send_skus(
+        self, conn: ChannelConnection, path: str, operation: str, entries: list[dict[str, Any]]
+    ) -> dict[str, tuple[str, set[str]]] | str:
+        """One update call; the SKUs TikTok refused (``data.errors``: sku id -> message and
+        the codes, the main one and ``detail.extra_errors``'), or TikTok's message when it
+        refused the whole call. Errors about the connection and transient ones are raised."""
+        try:
+            answer = await self._shop_call(conn, "POST", path, operation, body={"skus": entries})
+        except ChannelError as exc:
+            if exc.retryable or exc.code in CONNECTION_CODES:
+                raise
+            return f"{exc.code}: {exc.message}"
+        failed: dict[str, tuple[str, set[str]]] = {}
+        for error in answer.get("errors") or []:
+            if not isinstance(error, dict):
+                continue
+            raw_detail = error.get("detail")
+            detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+            extra = [e for e in detail.get("extra_errors") or [] if isinstance(e, dict)]
+            codes = {str(error.get("code"))} | {str(e.get("code")) for e in extra}
+            message = f"{error.get('code')}: {error.get('message')}" + "".join(
+                f"; {e.get('code')}: {e.get('message')}"
+                + (f" (warehouse {e['warehouse_id']})" if e.get("warehouse_id") else "")
+                for e in extra
+            )
+            failed[str(detail.get("sku_id"))] = (message, codes)
+        return failed
 
     async def _push(
         self,
@@ -517,25 +752,6 @@ class TikTokShopMarketplace(MarketplaceBase):
                         updates[index].channel_sku, sku not in failed, failed.get(sku)
                     )
         return [r for r in results if r is not None]
-
-    async def push_stock(
-        self, conn: ChannelConnection, updates: Sequence[StockUpdate]
-    ) -> Sequence[PushResult]:
-        warehouse = await self._warehouse(conn)
-
-        def entry(update: StockUpdate) -> dict[str, Any]:
-            level: dict[str, Any] = {"quantity": max(0, int(update.quantity))}
-            if warehouse:
-                level["warehouse_id"] = warehouse
-            return {"inventory": [level]}
-
-        return await self._push(
-            conn,
-            updates,
-            "/product/202309/products/{product}/inventory/update",
-            "products.inventory_update",
-            entry,
-        )
 
     async def push_prices(
         self, conn: ChannelConnection, updates: Sequence[PriceUpdate]

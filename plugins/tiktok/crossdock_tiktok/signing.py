@@ -10,8 +10,10 @@ Push (webhook) signature: the ``Authorization`` header is hex HMAC-SHA256(app_se
 app_key + raw_body). TikTok does not publish this formula; it is the one third-party
 clients use (UNCONFIRMED, see ../shared/marketplaces.md).
 
-Source: TikTok Shop Partner Center "Sign your API request", as summarised in
-../shared/marketplaces.md with its vector (pinned in tests/test_tiktok_signing.py).
+Source: TikTok Shop Partner Center, Developer guide, "Sign your API request" (the formula,
+the official Go/Java/Node.js/Python samples and a worked example whose result is pinned in
+tests/test_tiktok_signing.py), mirrored in ``lazykern/ecommerce-api-docs``
+``data/raw/tiktok/developer-guide/tiktok-shop-api-concepts/sign-your-api-request.json``.
 """
 
 from __future__ import annotations

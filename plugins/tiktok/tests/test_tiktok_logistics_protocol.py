@@ -252,12 +252,21 @@ async def test_shipping_documents_refusals(served: Any, raw: Raw) -> None:
 
 async def test_seller_shipping_has_no_tiktok_documents(served: Any, raw: Raw) -> None:
     emulator, account, _ = served
-    request = tiktok_request(emulator, account, "refuse-7")
+    request = tiktok_request(emulator, account, "refuse-7")  # a TikTok Shipping order
     order = emulator.orders[request.order_external_id]
     package = order["line_items"][0]["package_id"]
     provider_id = next(iter(emulator.providers[order["delivery_option_id"]]))
     ship = {"self_shipment": {"tracking_number": "JX12345", "shipping_provider_id": provider_id}}
-    assert (await raw.call("POST", f"/fulfillment/202309/packages/{package}/ship", body=ship))[0] == 0
+    # self_shipment is only for SEND_BY_SELLER packages
+    assert (await raw.call("POST", f"/fulfillment/202309/packages/{package}/ship", body=ship))[0] == 21001001
+    assert account.connection is not None
+    seller = emulator.add_order(account.connection.credentials, "70001", [("CONF-1", 1, "19.90")])
+    assert seller["shipping_type"] == "SELLER"
+    package = seller["line_items"][0]["package_id"]
+    path = f"/fulfillment/202309/packages/{package}/ship"
+    # ... and a SEND_BY_SELLER package needs it
+    assert (await raw.call("POST", path, body={"handover_method": "PICKUP"}))[0] == 21001001
+    assert (await raw.call("POST", path, body=ship))[0] == 0
     docs = f"/fulfillment/202309/packages/{package}/shipping_documents"
     assert (await raw.call("GET", docs, params={"document_type": "SHIPPING_LABEL"}))[0] == 21008017
 

@@ -253,7 +253,7 @@ async def test_carriers_unknown_mapped_or_named_by_id(emulator: Any) -> None:
 async def test_platform_pickup_returns_tiktoks_tracking_number(emulator: Any) -> None:
     creds = emulator.open_account("MY")
     emulator.add_product(creds, "SKU-1")
-    emulator.add_order(creds, "P-1", [("SKU-1", 1, "20.00")])
+    emulator.add_order(creds, "P-1", [("SKU-1", 1, "20.00")], shipping_type="TIKTOK")
     provider, conn = TikTokShopMarketplace(), _conn(emulator, creds, "MY")
     pickup = ShipmentConfirmation("P-1", carrier="", tracking_number="", shipped_at=datetime.now(UTC))
     assigned = await provider.confirm_shipment(conn, pickup)
@@ -319,10 +319,11 @@ async def test_stock_and_price_pushes_answer_per_update(emulator: Any) -> None:
         ("OLD-SKU", False),
     ]
     assert "12052048" in (stock[2].message or "")  # the product is unknown: its call fails
-    assert "12052049" in (stock[4].message or "")  # one SKU is unknown: the others are set
+    assert "12052556" in (stock[4].message or "")  # one SKU is unknown: the others are set
     assert (emulator.stock(creds, "V-1"), emulator.stock(creds, "V-2")) == (7, 0)
     shop = emulator.shop_of(creds)
-    assert emulator.find_sku(shop, "V-1")[2]["stock"] == {shop.warehouses[0]: 7}  # the sales warehouse
+    # both warehouses assigned to the SKU are listed; the stock is in the default one
+    assert emulator.find_sku(shop, "V-1")[2]["stock"] == {shop.warehouses[0]: 7, shop.warehouses[1]: 0}
     prices = await provider.push_prices(
         conn,
         [
@@ -368,7 +369,8 @@ async def test_a_stale_looked_up_cipher_is_looked_up_again(emulator: Any) -> Non
     emulator.shop_of(creds).cipher = "ROW_reauthorized"
     with pytest.raises(ChannelError) as excinfo:
         await provider.fetch_order(conn, "Z-1")
-    assert (excinfo.value.code, excinfo.value.retryable) == ("106013", True)
+    # the token's shop does not match the cipher (101000): looked up again, so retryable
+    assert (excinfo.value.code, excinfo.value.retryable) == ("101000", True)
     assert (await provider.fetch_order(conn, "Z-1")).external_id == "Z-1"
 
 
@@ -440,10 +442,11 @@ async def spaced() -> Any:
 
 
 def _history(emu: Any, creds: Any, writes: Any) -> None:
-    """``(buyer, text, order)`` written a second apart, ending a minute ago."""
+    """``(buyer, text, order)`` written a second apart, ending 20 seconds ago (TikTok
+    refuses request timestamps more than 30 seconds ahead of its clock)."""
     writes = list(writes)
     for n, (buyer, text, order) in enumerate(writes):
-        emu.offset[0] = -60.0 - (len(writes) - n)
+        emu.offset[0] = -20.0 - (len(writes) - n)
         emu.buyer_writes(creds, buyer, text, order)
     emu.offset[0] = 0.0
 
@@ -535,7 +538,7 @@ async def test_a_conversation_that_moves_up_during_a_sync_is_still_read(
     creds = emulator.open_account("US")
     _history(emulator, creds, ((f"buyer-{n:02d}", f"question {n}", None) for n in range(45)))
     if same_second:  # the move happens in the second of the latest activity the sync saw
-        emulator.offset[0] = -61.0
+        emulator.offset[0] = -21.0
     conn = _conn(emulator, creds)
     provider = TikTokShopMarketplace()
     first = await provider.fetch_messages(conn, updated_since=SINCE, page_token=None)
@@ -593,7 +596,7 @@ async def test_send_message_returns_tiktoks_id(emulator: Any) -> None:
         (OutgoingMessage(thread_id=incoming.thread_id, text="x" * 2001), "TEXT_TOO_LONG"),
         (OutgoingMessage(thread_id=incoming.thread_id, text="  "), "EMPTY_MESSAGE"),
         (OutgoingMessage(thread_id="../orders", text="hi"), "BAD_THREAD"),
-        (OutgoingMessage(thread_id="404", text="hi"), "36009005"),
+        (OutgoingMessage(thread_id="404", text="hi"), "45101003"),
     ]
     for message, code in refused:
         with pytest.raises(ChannelError) as excinfo:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crossdock import ChannelConnection, Money, NotSupported
+from crossdock import CancelReason, ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -65,7 +65,7 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="tiktok", site="US", currency="USD", credentials={})
     with pytest.raises(NotSupported, match="tiktok does not support cancel_order"):
-        await provider.cancel_order(conn, "X", "buyer asked")
+        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
     with pytest.raises(NotSupported, match="tiktok does not support fetch_settlements"):
         await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
     assert "settlements.read" not in provider.capabilities

@@ -336,7 +336,7 @@ async def test_conversations_page_by_activity_with_page_tokens(emulator: Any) ->
                     shop_cipher=cipher,
                     params=bad,
                 )
-            assert (excinfo.value.code, excinfo.value.retryable) == ("36009001", False)
+            assert (excinfo.value.code, excinfo.value.retryable) == ("45101001", False)
     assert (len(seen), len({c["id"] for c in seen}), pages) == (45, 45, 3)
     first = seen[0]
     assert [p["nickname"] for p in first["participants"] if p["role"] == "BUYER"] == ["buyer-07"]
@@ -384,9 +384,9 @@ async def test_messages_page_in_both_orders(emulator: Any) -> None:
         assert (newest_first, pages) == ([f"message {n}" for n in reversed(range(23))], 3)
         assert (await walk(sort_order="ASC", sort_field="index"))[0] == list(reversed(newest_first))
         for bad, code in (
-            ({"page_size": 11}, "36009001"),
-            ({"page_size": 5, "sort_field": "update_time"}, "36009001"),
-            ({"page_size": 5, "page_token": "not-a-token"}, "36009001"),
+            ({"page_size": 11}, "45101001"),
+            ({"page_size": 5, "sort_field": "update_time"}, "45101001"),
+            ({"page_size": 5, "page_token": "not-a-token"}, "45101001"),
         ):
             with pytest.raises(ChannelError) as excinfo:
                 await client.call(
@@ -407,7 +407,7 @@ async def test_messages_page_in_both_orders(emulator: Any) -> None:
                 shop_cipher=cipher,
                 params={"page_size": 10},
             )
-        assert (excinfo.value.code, excinfo.value.retryable) == ("36009005", False)
+        assert (excinfo.value.code, excinfo.value.retryable) == ("45101003", False)
 
 
 async def test_send_message_takes_text_as_a_json_string(emulator: Any) -> None:
@@ -435,11 +435,11 @@ async def test_send_message_takes_text_as_a_json_string(emulator: Any) -> None:
         assert conversation["unread_count"] == 0
         assert conversation["latest_message"]["sender"]["role"] == "SHOP"
         refused: list[tuple[dict[str, Any], dict[str, str], str]] = [
-            ({"type": "TEXT", "content": {"content": "not a string"}}, {}, "36009001"),
-            ({"type": "IMAGE", "content": json.dumps({"url": "x"})}, {}, "36009001"),
-            ({"type": "TEXT", "content": json.dumps({"content": " "})}, {}, "36009001"),
-            ({"type": "TEXT", "content": json.dumps({"content": "x" * 2001})}, {}, "36009001"),
-            (text, {"path": f"{CONVERSATIONS}/404/messages"}, "36009005"),
+            ({"type": "TEXT", "content": {"content": "not a string"}}, {}, "45101001"),
+            ({"type": "IMAGE", "content": json.dumps({"url": "x"})}, {}, "45101001"),
+            ({"type": "TEXT", "content": json.dumps({"content": " "})}, {}, "45101001"),
+            ({"type": "TEXT", "content": json.dumps({"content": "x" * 2001})}, {}, "45101001"),
+            (text, {"path": f"{CONVERSATIONS}/404/messages"}, "45101003"),
             (text, {"cipher": ""}, "106013"),
         ]
         for body, kwargs, code in refused:

@@ -112,12 +112,14 @@ async def test_order_walks_every_state(shop: Any, app: Any, testmarket: Any) -> 
             )
 
     async with shop.write() as session:
-        await aftersales.record_refund(session, order.id, Money.of("15.00", "SGD"), reason="goodwill")
+        await aftersales.record_refund(
+            session, order.id, Money.of("15.00", "SGD"), reason="goodwill", plugins=None
+        )
     with pytest.raises(UserError, match=r"at most 5\.00 SGD"):
         async with shop.write() as session:
-            await aftersales.record_refund(session, order.id, Money.of("6.00", "SGD"))
+            await aftersales.record_refund(session, order.id, Money.of("6.00", "SGD"), plugins=None)
     async with shop.write() as session:
-        await aftersales.record_refund(session, order.id, Money.of("5.00", "SGD"))
+        await aftersales.record_refund(session, order.id, Money.of("5.00", "SGD"), plugins=None)
     assert (await shop.order("W-1")).status == "refunded"
 
     assert await _history(shop, "W-1") == [

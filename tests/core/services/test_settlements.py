@@ -33,7 +33,9 @@ async def test_orders_are_matched_found_different_or_missing(shop: Any) -> None:
             update(Connection).values(settings={"commission_rate": "0.10", "reconcile_tolerance": "0.05"})
         )
         order_2 = await session.scalar(select(Order.id).where(Order.external_id == "S-2"))
-        await aftersales.record_refund(session, order_2, Money.of("2.00", "SGD"), reason="scratched")
+        await aftersales.record_refund(
+            session, order_2, Money.of("2.00", "SGD"), reason="scratched", plugins=None
+        )
         conn = await session.get(Connection, shop.connections["sg"])
         assert conn is not None
         first = _payout(("sale", "10.00", "S-0"), ("commission", "-1.00", "S-0"), ("sale", "10.00", "S-1"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -247,3 +248,53 @@ def test_bad_conditions_are_refused_on_their_field(conditions: dict[str, object]
 def test_bad_rate_cards_are_refused(services: list[dict[str, object]]) -> None:
     with pytest.raises(UserError):
         shipping._rate_card({"services": services})
+
+
+async def test_a_shops_own_logistics_account_is_made_once(shop: Any) -> None:
+    """Two first label purchases for a shop at once make one account (no unique-key error),
+    and an operator's account that has the shop's name already is left as it is."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from crossdock.services import connections
+
+    app = shop.app
+    async with shop.write() as session:
+        taken = CarrierAccount(
+            carrier="shopee_logistics",
+            name="sea",
+            status="active",
+            credentials_encrypted=app.vault.encrypt({}),
+            settings={},
+            webhook_key="k" * 43,
+        )
+        session.add(taken)
+        conn = await connections.create_connection(
+            session,
+            app.plugins,
+            app.vault,
+            channel="shopee",
+            name="sea",
+            site="SG",
+            credentials={"partner_id": 1, "partner_key": "k", "shop_id": 2, "access_token": "a"},
+        )
+        conn_id, taken_id = conn.id, taken.id
+
+    async def first_use() -> int:
+        async with shop.write() as session:
+            row = await session.scalar(select(Connection).where(Connection.id == conn_id))
+            account = await shipping.channel_account(session, app.plugins, app.vault, row)
+            assert account is not None
+            return int(account.id)
+
+    ids = await asyncio.gather(*[first_use() for _ in range(4)])
+    assert len(set(ids)) == 1 and taken_id not in ids
+    async with shop.read() as session:
+        accounts = (
+            await session.scalars(select(CarrierAccount).where(CarrierAccount.carrier == "shopee_logistics"))
+        ).all()
+    assert sorted((a.name, a.connection_id) for a in accounts) == [
+        ("sea", None),
+        (f"sea (shop {conn_id})", conn_id),
+    ]
