@@ -59,6 +59,7 @@ __all__ = [
     "RETURN_STATUS",
     "AfterSales",
     "cancellation_case",
+    "evidence_free",
     "return_case",
 ]
 
@@ -172,13 +173,28 @@ def _negotiation(raw: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return status, negotiation
 
 
-def return_case(raw: Mapping[str, Any]) -> ChannelCase:
-    """A return or refund request (``get_return_list`` row or ``get_return_detail``)."""
+def evidence_free(reasons: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether one of a return's dispute reasons (``get_return_dispute_reason``) needs no
+    evidence module: Crossdock's answers carry no attachments."""
+    return any(
+        not any(m.get("is_required") for m in r.get("evidence_module_list") or [] if isinstance(m, Mapping))
+        for r in reasons
+    )
+
+
+def return_case(raw: Mapping[str, Any], disputable: bool | None = None) -> ChannelCase:
+    """A return or refund request (``get_return_list`` row or ``get_return_detail``).
+    ``disputable``: whether a dispute can be raised without evidence (see
+    :func:`evidence_free`; None when not looked up)."""
     status = str(raw["status"])
     negotiation_status, negotiation = _negotiation(raw)
     creator = str(negotiation.get("latest_offer_creator") or "")
     case_status = RETURN_STATUS.get(status, CaseStatus.OPEN)
     actions = RETURN_ACTIONS.get(status, frozenset())
+    if disputable is False:
+        # every reason Shopee lists for this return needs evidence images: "mandatory input
+        # field for all dispute reasons except 'Did not receive the return product'"
+        actions = actions - {CaseAction.DISPUTE}
     if status == "REQUESTED" and negotiation_status != "PENDING_RESPOND":
         # the seller's offer is with the buyer (ONGOING), or the negotiation is over:
         # nothing to offer now
@@ -376,7 +392,7 @@ class AfterSales:
             update_time_from=state["from"],
             update_time_to=state["to"],
         )
-        cases = [return_case(r) for r in listed.get("return") or []]
+        cases = [await self._return(conn, r) for r in listed.get("return") or []]
         if listed.get("more"):
             return cases, {**state, "cursor": int(state["cursor"]) + 1}
         following = self._next_window(state)
@@ -392,7 +408,20 @@ class AfterSales:
                     f"shopee order {external_id} has no cancellation request", code="error_not_found"
                 )
             return found
-        return return_case(await self._get(conn, "/api/v2/returns/get_return_detail", return_sn=external_id))
+        return await self._return(
+            conn, await self._get(conn, "/api/v2/returns/get_return_detail", return_sn=external_id)
+        )
+
+    async def _return(self, conn: ChannelConnection, raw: Mapping[str, Any]) -> ChannelCase:
+        """The case of a return; one that may be disputed now is asked for its dispute
+        reasons (a dispute is offered when one needs no evidence)."""
+        if CaseAction.DISPUTE not in RETURN_ACTIONS.get(str(raw.get("status")), frozenset()):
+            return return_case(raw)
+        return return_case(raw, evidence_free(await self._dispute_reasons(conn, str(raw["return_sn"]))))
+
+    async def _dispute_reasons(self, conn: ChannelConnection, return_sn: str) -> list[Mapping[str, Any]]:
+        listed = await self._get(conn, "/api/v2/returns/get_return_dispute_reason", return_sn=return_sn)
+        return [r for r in listed.get("dispute_reason_list") or [] if isinstance(r, Mapping)]
 
     async def respond(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
         current = await self.case(conn, response.kind, response.case_external_id)
@@ -485,10 +514,7 @@ class AfterSales:
                 "shopee disputes need the operator's email: set the connection's dispute_email",
                 code="DISPUTE_EMAIL_REQUIRED",
             )
-        listed = await self._get(
-            conn, "/api/v2/returns/get_return_dispute_reason", return_sn=response.case_external_id
-        )
-        reasons = [r for r in listed.get("dispute_reason_list") or [] if isinstance(r, Mapping)]
+        reasons = await self._dispute_reasons(conn, response.case_external_id)
         if not reasons:
             raise ChannelError(
                 f"shopee lists no dispute reason for return {response.case_external_id}",

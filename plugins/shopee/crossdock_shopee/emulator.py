@@ -1776,11 +1776,6 @@ class ShopeeSellerEmulator(ShopeeEmulator):
 
     default_site = "SG"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._placed: list[str] = []  # orders placed through add_order, oldest first
-        self._generating = False  # generate_orders is adding the backlog (not live buyers)
-
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
 
@@ -1799,49 +1794,12 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         **kwargs: Any,
     ) -> dict[str, Any]:
         shop_id = account if isinstance(account, int) else int(account["shop_id"])
-        order = super().add_order(shop_id, external_id, list(lines), **kwargs)
-        if not self._generating:
-            self._live_buyers_change_their_minds(shop_id)
-            self._placed.append(external_id)
-        return order
-
-    #: a live order this old (seconds) may get a buyer's cancellation request or a return
-    CASE_AFTER = 120
-    #: one placed order in this many brings a case on an earlier one
-    CASE_EVERY = 6
-
-    def _live_buyers_change_their_minds(self, shop_id: int) -> None:
-        """Now and then (every :attr:`CASE_EVERY` orders placed here), a buyer of an order
-        placed at least :attr:`CASE_AFTER` seconds ago asks to cancel it (not yet shipped)
-        or returns it (shipped), so a live shop (the demo) shows after-sales cases."""
-        if not self._placed or (len(self._placed) + 1) % self.CASE_EVERY:
-            return
-        cutoff = self.clock() - self.CASE_AFTER
-        asked = {r["order_sn"] for r in self.after_sales.returns.values()}
-        for sn in self._placed:
-            order = self.orders[sn]
-            if (
-                order["_shop_id"] != shop_id
-                or order["create_time"] > cutoff
-                or order["buyer_cancel_reason"]
-                or sn in asked
-            ):
-                continue
-            if order["order_status"] in ("READY_TO_SHIP", "PROCESSED") and not order["_split"]:
-                self.after_sales.buyer_requests_cancellation(sn, "Need to change delivery address")
-                return
-            if order["order_status"] in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
-                self.after_sales.buyer_returns(sn, photos=[f"https://cf.shopee.sg/file/demo-return-{sn}"])
-                return
+        return super().add_order(shop_id, external_id, list(lines), **kwargs)
 
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
         shop_id = int(account["shop_id"])
         before = set(self.orders)
-        self._generating = True
-        try:
-            self.generate(shop_id, count, seed=seed)
-        finally:
-            self._generating = False
+        self.generate(shop_id, count, seed=seed)
         made = [sn for sn in self.orders if sn not in before]
         # a shop's backlog has its after-sales cases too (their own random stream: the
         # orders stay as the seed made them)
@@ -1850,6 +1808,31 @@ class ShopeeSellerEmulator(ShopeeEmulator):
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, order_status="CANCELLED")
+
+    # the buyer's side of after-sales (crossdock.testing.conformance.AfterSalesEmulator;
+    # the demo's buyers call these too)
+
+    def request_cancellation(self, account: Mapping[str, Any], external_id: str) -> str:
+        """The buyer asks to cancel: the order waits ``IN_CANCEL``; the case id is the
+        order_sn (a request has no id of its own)."""
+        self.after_sales.buyer_requests_cancellation(external_id, "Need to change delivery address")
+        return external_id
+
+    def request_return(self, account: Mapping[str, Any], external_id: str, amount: str) -> str:
+        """The buyer returns the order (completed first if it was not), with a photo and
+        a reason, for ``amount``; returns the ``return_sn``."""
+        if self.orders[external_id]["order_status"] not in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
+            self.update_order(external_id, order_status="COMPLETED")
+        return self.after_sales.buyer_returns(
+            external_id,
+            reason="PHYSICAL_DMG",
+            text="The item arrived damaged.",
+            photos=[f"https://cf.shopee.sg/file/return-{external_id}"],
+            amount=amount,
+        )
+
+    def is_cancelled(self, account: Mapping[str, Any], external_id: str) -> bool:
+        return bool(self.orders[external_id]["order_status"] == "CANCELLED")
 
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
         tracking = self.orders[external_id]["_tracking"]

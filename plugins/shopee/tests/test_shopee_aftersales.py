@@ -16,7 +16,7 @@ from crossdock_shopee.emulator import ShopeeSellerEmulator
 from crossdock.testing import Shop, build_shop, jobs_running, wait_until
 from crossdock.testing.emulator import serve
 
-CASES = """query($f: CaseFilter) { cases(first: 20, filter: $f) { nodes {
+CASES = """query($f: CaseFilter) { cases(first: 10, filter: $f) { nodes {
   id externalId orderExternalId kind status channelStatus reason buyerComment photos
   refundAmount { amount currency } respondBy actions
   lines { quantity sku }
@@ -78,7 +78,7 @@ class Env:
             return case if case is not None and case["status"] == status else None
 
         async with jobs_running(self.shop.app):
-            found: dict[str, Any] | None = await wait_until(reached)
+            found: dict[str, Any] | None = await wait_until(reached, interval=0.25)
         assert found is not None
         return found
 
@@ -219,12 +219,14 @@ async def test_a_return_is_accepted_shipped_back_and_refunded_once(env: Env) -> 
     assert case["photos"] == ["https://cf.shopee.sg/file/crack-1", "https://cf.shopee.sg/file/crack-2"]
     assert case["refundAmount"] == {"amount": "10.00", "currency": "SGD"}
     assert [(line["sku"], line["quantity"]) for line in case["lines"]] == [("SHADE", 2)]
-    assert sorted(case["actions"]) == ["ACCEPT", "DISPUTE", "OFFER_PARTIAL_REFUND"]
+    # Shopee would take a dispute now only with evidence images (every reason it lists for
+    # a requested return needs them): not offered
+    assert sorted(case["actions"]) == ["ACCEPT", "OFFER_PARTIAL_REFUND"]
     assert case["respondBy"] is not None
 
     assert (await env.respond(case["id"], "ACCEPT"))["userErrors"] == []
     accepted = await env.answered(return_sn, "ACCEPTED")
-    assert accepted["actions"] == ["DISPUTE"]  # now the buyer's move: ship it back
+    assert accepted["actions"] == []  # now the buyer's move: ship it back
     env.emu.after_sales.buyer_ships_return(return_sn)
     await env.sync_cases()
     shipped = (await env.cases())[return_sn]
@@ -287,33 +289,48 @@ async def test_the_buyers_counter_proposal_is_taken_with_accept_offer(env: Env) 
 
 async def test_a_dispute_needs_evidence_goes_to_shopee_and_the_platform_decides(env: Env) -> None:
     return_sn, case = await _returned(env, "SN-R4", amount="22.90")
-    # Shopee wants images for every reason a requested return can be disputed with
-    assert (await env.respond(case["id"], "DISPUTE", reason="the lamp was sent intact"))["userErrors"] == []
+    assert "DISPUTE" not in case["actions"]
+    refused_early = await env.respond(case["id"], "DISPUTE", reason="the lamp was sent intact")
+    assert refused_early["userErrors"][0]["code"] == "ACTION_NOT_ALLOWED"
+    env.emu.update_order("SN-R4", order_status="COMPLETED")
+    env.emu.after_sales.returns[return_sn]["status"] = "ACCEPTED"
+    env.emu.after_sales.buyer_ships_return(return_sn)
+    await env.sync_cases()
+    shipped = (await env.cases())[return_sn]
+    assert sorted(shipped["actions"]) == ["ACCEPT", "DISPUTE"]
+    # reason 50 (the goods came back damaged) needs photos: without them Shopee refuses
+    assert (await env.respond(case["id"], "DISPUTE", reason="50"))["userErrors"] == []
 
     async def failed() -> dict[str, Any] | None:
         found = (await env.cases())[return_sn]
         return found if found["responses"][0]["status"] == "FAILED" else None
 
     async with jobs_running(env.shop.app):
-        refused = await wait_until(failed)
+        refused = await wait_until(failed, interval=0.25)
     assert refused["responses"][0]["errorCode"] == "dispute.request.param.error"
     assert "mandatory evidence is missing" in refused["responses"][0]["error"]
-    assert refused["status"] == "OPEN" and env.emu.after_sales.applied == []
+    assert refused["status"] == "RETURN_SHIPPED" and env.emu.after_sales.applied == []
 
     evidence = (
-        "Packed and checked. https://img.acme.example/packing-1.jpg https://img.acme.example/packing-2.jpg"
+        "Came back broken. https://img.acme.example/unboxing-1.jpg https://img.acme.example/unboxing-2.jpg"
     )
-    answer = await env.respond(case["id"], "DISPUTE", reason="the lamp was sent intact", comment=evidence)
+    answer = await env.respond(case["id"], "DISPUTE", reason="50", comment=evidence)
     assert answer["userErrors"] == []
     disputed = await env.answered(return_sn, "DISPUTED")
     assert disputed["channelStatus"] == "SELLER_DISPUTE" and disputed["actions"] == []
     [body] = env.applied("/api/v2/returns/dispute")
-    assert body["email"] == "ops@acme.example" and body["dispute_reason_id"] == 52
-    assert body["image_list"][0]["image_url"] == [
-        "https://img.acme.example/packing-1.jpg",
-        "https://img.acme.example/packing-2.jpg",
+    assert body["email"] == "ops@acme.example" and body["dispute_reason_id"] == 50
+    assert body["image_list"] == [
+        {
+            "module_index": 1,
+            "requirement": "Photo(s) or video of unboxing the returned parcel with the air waybill.",
+            "image_url": [
+                "https://img.acme.example/unboxing-1.jpg",
+                "https://img.acme.example/unboxing-2.jpg",
+            ],
+        }
     ]
-    assert body["dispute_text_reason"] == "the lamp was sent intact Packed and checked."
+    assert body["dispute_text_reason"] == "50 Came back broken."
 
     env.emu.after_sales.platform_reviews(return_sn)
     env.emu.after_sales.platform_decides(return_sn, refund=False)
@@ -346,6 +363,8 @@ async def test_a_dispute_without_the_operators_email_is_refused_before_shopee(
             emu.update_order("SN-R5", order_status="COMPLETED")
             await shop.sync()
             return_sn = emu.after_sales.buyer_returns("SN-R5")
+            emu.after_sales.returns[return_sn]["status"] = "ACCEPTED"
+            emu.after_sales.buyer_ships_return(return_sn)
             await env.sync_cases()
             case = (await env.cases())[return_sn]
             await env.respond(case["id"], "DISPUTE", reason="x", comment="https://img.acme.example/1.jpg")
@@ -355,7 +374,7 @@ async def test_a_dispute_without_the_operators_email_is_refused_before_shopee(
                 return found if found["responses"][0]["status"] == "FAILED" else None
 
             async with jobs_running(app):
-                refused = await wait_until(failed)
+                refused = await wait_until(failed, interval=0.25)
             assert refused["responses"][0]["errorCode"] == "DISPUTE_EMAIL_REQUIRED"
             assert emu.requests["/api/v2/returns/dispute"] == 0
         finally:
