@@ -1821,7 +1821,10 @@ class ShopeeSellerEmulator(ShopeeEmulator):
     def request_return(self, account: Mapping[str, Any], external_id: str, amount: str) -> str:
         """The buyer returns the order (completed first if it was not), with a photo and
         a reason, for ``amount``; returns the ``return_sn``."""
-        if self.orders[external_id]["order_status"] not in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
+        status = self.orders[external_id]["order_status"]
+        if status in ("CANCELLED", "UNPAID", "IN_CANCEL"):
+            raise ValueError(f"order {external_id} is {status}: there is nothing to return")
+        if status not in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
             self.update_order(external_id, order_status="COMPLETED")
         return self.after_sales.buyer_returns(
             external_id,
