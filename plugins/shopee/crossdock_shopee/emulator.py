@@ -11,7 +11,9 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
 ``/api/v2/sellerchat/send_message``, ``/api/v2/payment/get_escrow_detail``,
-``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``.
+``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``,
+and the after-sales APIs of :mod:`crossdock_shopee.emulator_returns` (cancel_order,
+handle_buyer_cancellation, the returns module).
 
 It refuses what Shopee refuses, in Shopee's words: the common parameters and the signature
 as every API's ``common_error_list`` words them (a stale timestamp is ``error_param``
@@ -40,6 +42,7 @@ import httpx
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_shopee.emulator_returns import AfterSalesDesk
 from crossdock_shopee.signing import base_string, push_signature, sign
 
 __all__ = ["ShopeeEmulator", "ShopeeSellerEmulator"]
@@ -301,6 +304,9 @@ class ShopeeEmulator(Emulator):
             ("POST", "/api/v2/push/confirm_consumed_lost_push_message", self._confirm_lost_pushes),
         ):
             self.route(method, path, handler)
+        #: the buyer's cancellation requests and returns, and the seller's answers to them
+        self.after_sales = AfterSalesDesk(self)
+        self.after_sales.install()
 
     # ------------------------------------------------------------------ envelope
 
@@ -532,6 +538,9 @@ class ShopeeEmulator(Emulator):
             "package_list": [],
             "shipping_carrier": CHANNELS[logistics_channel_id]["name"],
             "checkout_shipping_carrier": CHANNELS[logistics_channel_id]["name"],
+            "buyer_cancel_reason": "",
+            "cancel_by": "",
+            "cancel_reason": "",
             "_shop_id": shop_id,
             "_tracking": None,
             "_channel": logistics_channel_id,
@@ -1791,10 +1800,42 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         shop_id = int(account["shop_id"])
         before = set(self.orders)
         self.generate(shop_id, count, seed=seed)
-        return [sn for sn in self.orders if sn not in before]
+        made = [sn for sn in self.orders if sn not in before]
+        # a shop's backlog has its after-sales cases too (their own random stream: the
+        # orders stay as the seed made them)
+        self.after_sales.demo_cases(shop_id, random.Random(seed + 15_485_863), made)
+        return made
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, order_status="CANCELLED")
+
+    # the buyer's side of after-sales (crossdock.testing.conformance.AfterSalesEmulator;
+    # the demo's buyers call these too)
+
+    def request_cancellation(self, account: Mapping[str, Any], external_id: str) -> str:
+        """The buyer asks to cancel: the order waits ``IN_CANCEL``; the case id is the
+        order_sn (a request has no id of its own)."""
+        self.after_sales.buyer_requests_cancellation(external_id, "Need to change delivery address")
+        return external_id
+
+    def request_return(self, account: Mapping[str, Any], external_id: str, amount: str) -> str:
+        """The buyer returns the order (completed first if it was not), with a photo and
+        a reason, for ``amount``; returns the ``return_sn``."""
+        status = self.orders[external_id]["order_status"]
+        if status in ("CANCELLED", "UNPAID", "IN_CANCEL"):
+            raise ValueError(f"order {external_id} is {status}: there is nothing to return")
+        if status not in ("SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED"):
+            self.update_order(external_id, order_status="COMPLETED")
+        return self.after_sales.buyer_returns(
+            external_id,
+            reason="PHYSICAL_DMG",
+            text="The item arrived damaged.",
+            photos=[f"https://cf.shopee.sg/file/return-{external_id}"],
+            amount=amount,
+        )
+
+    def is_cancelled(self, account: Mapping[str, Any], external_id: str) -> bool:
+        return bool(self.orders[external_id]["order_status"] == "CANCELLED")
 
     def tracking_number(self, account: Mapping[str, Any], external_id: str) -> str | None:
         tracking = self.orders[external_id]["_tracking"]

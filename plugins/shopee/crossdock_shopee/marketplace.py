@@ -23,6 +23,10 @@ from functools import partial
 from typing import Any
 
 from crossdock import (
+    CancelReason,
+    CasePage,
+    CaseResponse,
+    ChannelCase,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
@@ -43,6 +47,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_shopee import __version__
+from crossdock_shopee.aftersales import AfterSales
 from crossdock_shopee.client import ShopeeClient
 from crossdock_shopee.logistics import Shipper
 from crossdock_shopee.mapping import is_bundle_deal, to_order
@@ -100,6 +105,9 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.WEBHOOKS,
             MarketplaceCapability.NOTIFICATIONS,
             MarketplaceCapability.CREDENTIALS_REFRESH,
+            MarketplaceCapability.ORDERS_CANCEL,
+            MarketplaceCapability.CASES_SYNC,
+            MarketplaceCapability.CASES_RESPOND,
         }
     )
 
@@ -466,6 +474,28 @@ class ShopeeMarketplace(MarketplaceBase):
         )
         message_id = (answer.get("response") or {}).get("message_id")
         return str(message_id) if message_id else None
+
+    # --------------------------------------------------------------- after-sales
+
+    async def cancel_order(self, conn: ChannelConnection, external_id: str, reason: CancelReason) -> None:
+        """``v2.order.cancel_order`` with Shopee's reason for ``reason`` (see
+        :data:`crossdock_shopee.aftersales.CANCEL_CODES`); an order Shopee shows cancelled
+        already is success. Shopee's refusal (a shipped order: ``order.error_limit`` "Can
+        not cancel this order") is raised as it came."""
+        await AfterSales(self).cancel(conn, external_id, reason)
+
+    async def fetch_cases(
+        self, conn: ChannelConnection, *, updated_since: datetime, page_token: str | None
+    ) -> CasePage:
+        """The buyers' cancellation requests (orders updated since the time, read for their
+        ``buyer_cancel_reason``) then their returns and refund requests
+        (``v2.returns.get_return_list``), each walked in 15-day windows."""
+        return await AfterSales(self).fetch(conn, updated_since, page_token)
+
+    async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
+        """The seller's answer with Shopee's endpoint for it, then the case read back. An
+        answer Shopee already shows (a retry after a lost answer) is not sent again."""
+        return await AfterSales(self).respond(conn, response)
 
     # --------------------------------------------------------------- push and auth
 

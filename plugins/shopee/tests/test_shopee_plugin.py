@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from crossdock import CancelReason, ChannelConnection, Money, NotSupported
+from crossdock import ChannelConnection, Money, NotSupported
 from crossdock.providers import MarketplaceProvider
 from crossdock.testing import load_plugins
 
@@ -27,10 +29,13 @@ def test_registered_with_its_capabilities() -> None:
     assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
     assert plugins.carriers["shopee_logistics"].channel == "shopee"
     assert info.capabilities == (
+        "cases.respond",
+        "cases.sync",
         "credentials.refresh",
         "messages.read",
         "messages.send",
         "notifications",
+        "orders.cancel",
         "orders.get",
         "orders.sync",
         "price.push",
@@ -50,5 +55,5 @@ def test_sites_have_real_countries_and_currencies(provider: MarketplaceProvider)
 
 async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> None:
     conn = ChannelConnection(id=1, tenant="t", channel="shopee", site="SG", currency="SGD", credentials={})
-    with pytest.raises(NotSupported, match="shopee does not support cancel_order"):
-        await provider.cancel_order(conn, "X", CancelReason.BUYER_REQUEST)
+    with pytest.raises(NotSupported, match="shopee does not support fetch_settlements"):
+        await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)

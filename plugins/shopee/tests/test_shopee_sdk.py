@@ -72,3 +72,30 @@ async def test_pyshopee2_reads_orders_ships_and_updates_stock() -> None:
         wrong = _sdk({**account, "partner_key": "nope"}, base)
         rejected = await asyncio.to_thread(wrong.shop.get_shop_info)
         assert rejected["error"] in ("error_sign", 403)  # the SDK maps non-2xx answers to the status code
+
+
+async def test_pyshopee2_cancels_and_answers_a_buyers_cancellation_request() -> None:
+    """(pyshopee2's returns calls go to ``sellerchat/...`` paths Shopee does not serve, so
+    only its order-module after-sales calls are exercised.)"""
+    emu = ShopeeSellerEmulator()
+    async with serve(emu) as base:
+        account = emu.open_account("SG")
+        emu.add_product(account, "SDK-2", stock=5)
+        emu.add_order(account, "SDK-ORDER-2", [("SDK-2", 1, "15.00")])
+        emu.add_order(account, "SDK-ORDER-3", [("SDK-2", 1, "15.00")])
+        sdk = _sdk(dict(account), base)
+        cancelled = await asyncio.to_thread(
+            sdk.order.cancel_order, order_sn="SDK-ORDER-2", cancel_reason="CUSTOMER_REQUEST"
+        )
+        assert cancelled["error"] == "" and cancelled["response"]["update_time"]
+        assert emu.orders["SDK-ORDER-2"]["order_status"] == "CANCELLED"
+        emu.after_sales.buyer_requests_cancellation("SDK-ORDER-3")
+        handled = await asyncio.to_thread(
+            sdk.order.handle_buyer_cancellation, order_sn="SDK-ORDER-3", operation="REJECT"
+        )
+        assert handled["error"] == ""
+        assert emu.orders["SDK-ORDER-3"]["order_status"] == "READY_TO_SHIP"
+        again = await asyncio.to_thread(
+            sdk.order.handle_buyer_cancellation, order_sn="SDK-ORDER-3", operation="ACCEPT"
+        )
+        assert again["error"] == "order.cancel_order_invalid_status"
