@@ -6,7 +6,8 @@ with the idempotency reference the provider is given (Stripe's ``Idempotency-Key
 (2) the provider's ``refund`` outside any transaction, asked again with the same reference
 when it does not answer; (3) the answer recorded: SUCCEEDED with the provider's refund id,
 or FAILED with its message. A refund still without an answer stays PENDING and is resumed
-by ``refund_resume`` with the same reference, so a lost answer never refunds twice.
+by ``refund_resume`` with the same reference, so a lost answer never refunds twice;
+``refund_sweep`` queues it for a refund whose process crashed before it asked.
 
 The provider's account comes from the tenant settings' ``payments`` block, one entry per
 provider (as ``paymentMethods`` reads it): ``credentials`` (an object, or a Fernet token of
@@ -17,18 +18,21 @@ outbound policy), and the provider's own settings beside them.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.db import utcnow
 from crossdock.db.models import Order, Refund, RefundStatus, Tenant
 from crossdock.db.retry import retry_conflicts
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import ChannelError, CrossdockError, UserError
 from crossdock.jobs.channel import tenant_slug
-from crossdock.jobs.registry import JobContext, job
+from crossdock.jobs.registry import JobContext, job, periodic
 from crossdock.money import Money
 from crossdock.net import OutboundPolicy
 from crossdock.providers import PaymentAccount, PaymentProvider
@@ -36,7 +40,15 @@ from crossdock.providers import Refund as ProviderRefund
 from crossdock.services import aftersales
 from crossdock.services.webhooks import MALFORMED
 
-__all__ = ["ATTEMPTS", "payment_account", "receive_payment_push", "refund", "refund_resume", "resume"]
+__all__ = [
+    "ATTEMPTS",
+    "payment_account",
+    "receive_payment_push",
+    "refund",
+    "refund_resume",
+    "refund_sweep",
+    "resume",
+]
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +238,41 @@ async def refund_resume(ctx: JobContext, tenant_id: int, refund_id: int) -> str:
             raise ChannelError(exc.message, code="CHANNEL_ERROR", retryable=True) from None
         return f"refused: {exc.message}"
     return str(status)
+
+
+#: A pending refund no one asked the provider about for this long is the sweep's.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
+@periodic(lambda settings: 60)
+async def refund_sweep(ctx: JobContext) -> int:
+    """Queue ``refund_resume`` for refunds still PENDING, unanswered by their provider, past
+    their grace time: a process that crashed between writing the refund and asking the
+    provider (or whose resume job was lost) leaves one behind. The refund's own reference
+    is sent again, so a refund the provider did make is not made twice."""
+    bucket = int(time.time() // 60)
+    async with ctx.db.system() as session:
+        owed = (
+            await session.execute(
+                select(Refund.id, Refund.tenant_id)
+                .where(
+                    Refund.status == RefundStatus.PENDING,
+                    Refund.provider.is_not(None),
+                    Refund.provider_reference.is_(None),
+                    Refund.updated_at <= utcnow() - SWEEP_GRACE,
+                )
+                .order_by(Refund.id)
+                .limit(1_000)
+            )
+        ).all()
+    for refund_id, tenant_id in owed:
+        await ctx.queue.enqueue(
+            "refund_resume",
+            job_id=f"refund_resume:{refund_id}:sweep:{bucket}",
+            tenant_id=tenant_id,
+            refund_id=refund_id,
+        )
+    return len(owed)
 
 
 async def receive_payment_push(

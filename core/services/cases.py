@@ -219,7 +219,8 @@ def _copy(row: AfterSalesCase, case: ChannelCase, order: Order | None, lines: Se
     row.currency = case.refund_amount.currency if case.refund_amount else (order.currency if order else None)
     row.respond_by = case.respond_by
     row.actions = sorted(a.value for a in case.actions) if not case.status.final else []
-    row.opened_at = case.opened_at
+    # the earliest a channel said (one with no request time of its own sends a moving one)
+    row.opened_at = min(row.opened_at, case.opened_at) if row.opened_at else case.opened_at
     row.channel_updated_at = case.updated_at
     row.raw = dict(case.raw)
 

@@ -4,6 +4,7 @@ the channel, answered by an operator and pushed back; orders cancelled on their 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from crossdock.testing.kit import make_tenant
 
 CASES = """query($f: CaseFilter) { cases(first: 10, filter: $f) { nodes {
   id externalId orderExternalId kind status channelStatus reason buyerComment photos
-  refundAmount { amount currency } respondBy actions
+  refundAmount { amount currency } respondBy actions openedAt
   order { externalId status holds { reason releasedAt } }
   responses { action status reason amount { amount currency } errorCode error }
 } } }"""
@@ -220,11 +221,14 @@ async def test_an_older_version_never_overwrites_and_a_case_waits_for_its_order(
     linked = {c["externalId"]: c for c in await _cases(api, shop)}
     assert linked["C-5"]["order"]["status"] == "ON_HOLD"
 
-    shop.market.case_moves("C-5", CaseStatus.CANCELLED, "BUYER_WITHDREW")
+    opened = linked["C-5"]["openedAt"]
+    shop.market.case_moves("C-5", CaseStatus.CANCELLED, "BUYER_WITHDREW", opened_at=datetime.now(UTC))
     await _sync(app, shop)
     shop.market.cases["C-5"] = early  # the channel serves a stale copy (replica lag)
     await _sync(app, shop)
-    assert {c["externalId"]: c["status"] for c in await _cases(api, shop)}["C-5"] == "CANCELLED"
+    final = {c["externalId"]: c for c in await _cases(api, shop)}["C-5"]
+    assert final["status"] == "CANCELLED"
+    assert final["openedAt"] == opened  # a channel's moving request time does not move it
 
 
 async def test_order_cancel_goes_to_the_channel_first(api: Any, app: Any, shop: Any) -> None:

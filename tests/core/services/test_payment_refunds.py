@@ -215,3 +215,62 @@ async def test_a_refund_the_bank_returns_is_reflected_from_the_webhook(shop: Any
     assert kinds.count("order.refund_failed") == 1  # two events and a redelivery: once
     await _refund(shop, order_id, "70.00")  # the money is the buyer's to be refunded again
     assert len(stripe.emulator.refunds(stripe.credentials)) == 2
+
+
+async def test_a_refund_left_pending_by_a_crash_is_swept_and_made_once(shop: Any, stripe: Stripe) -> None:
+    """The process wrote the pending refund, then died before asking Stripe: the sweep finds
+    it after its grace time and the refund is made once, with its own reference."""
+    from dataclasses import replace as with_queue
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from crossdock.db import utcnow
+    from crossdock.jobs import JOBS
+    from crossdock.services import aftersales
+
+    intent = await stripe.paid(shop.app, "50.00")
+    order_id = await _own_order(shop, "OWN-C", "50.00", "stripe", intent)
+    async with shop.app.unit_of_work(shop.tenant.id, shop.tenant.slug) as uow:
+        crashed = await aftersales.record_refund(
+            uow.session, order_id, Money.of("15.00", "SGD"), plugins=shop.app.plugins
+        )
+        fresh = await aftersales.record_refund(
+            uow.session, order_id, Money.of("5.00", "SGD"), plugins=shop.app.plugins
+        )
+    assert (crashed.status, fresh.status) == (RefundStatus.PENDING, RefundStatus.PENDING)
+    async with shop.app.db.write(shop.tenant.id) as session:
+        await session.execute(
+            update(Refund).where(Refund.id == crashed.id).values(updated_at=utcnow() - timedelta(minutes=5))
+        )
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.sent: list[dict[str, Any]] = []
+
+        async def enqueue(self, name: str, **kwargs: Any) -> bool:
+            self.sent.append({"job": name, **kwargs})
+            return True
+
+        async def ping(self) -> bool:
+            return True
+
+    recorder = Recorder()
+    await JOBS["refund_sweep"](with_queue(shop.app.job_context(), queue=recorder))
+    mine = [j for j in recorder.sent if j["tenant_id"] == shop.tenant.id]
+    assert [(j["job"], j["refund_id"]) for j in mine] == [("refund_resume", crashed.id)]  # not the fresh one
+    assert stripe.emulator.requests.get("/v1/refunds", 0) == 0
+    assert (
+        await run_job(shop.app, "refund_resume", tenant_id=shop.tenant.id, refund_id=crashed.id)
+        == "succeeded"
+    )
+    assert (
+        await run_job(shop.app, "refund_resume", tenant_id=shop.tenant.id, refund_id=crashed.id)
+        == "succeeded"
+    )
+    made = stripe.emulator.refunds(stripe.credentials)
+    assert [r["amount"] for r in made] == [1500]
+    # done: the next sweep has nothing of it
+    recorder.sent.clear()
+    await JOBS["refund_sweep"](with_queue(shop.app.job_context(), queue=recorder))
+    assert all(j["refund_id"] != crashed.id for j in recorder.sent)
