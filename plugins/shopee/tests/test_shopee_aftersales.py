@@ -6,7 +6,7 @@ the emulator, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,15 +70,19 @@ class Env:
         data = await self.api.data(ORDERS, key=self.key)
         return {n["externalId"]: n for n in data["orders"]["nodes"]}
 
-    async def answered(self, external_id: str, status: str) -> dict[str, Any]:
-        """Run the jobs until the case shows ``status`` (the answer pushed and read back)."""
+    def reached(self, external_id: str, status: str) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+        """A condition: the case shows ``status`` (it, or None)."""
 
-        async def reached() -> dict[str, Any] | None:
+        async def check() -> dict[str, Any] | None:
             case: dict[str, Any] | None = (await self.cases()).get(external_id)
             return case if case is not None and case["status"] == status else None
 
+        return check
+
+    async def answered(self, external_id: str, status: str) -> dict[str, Any]:
+        """Run the jobs until the case shows ``status`` (the answer pushed and read back)."""
         async with jobs_running(self.shop.app):
-            found: dict[str, Any] | None = await wait_until(reached, interval=0.25)
+            found: dict[str, Any] | None = await wait_until(self.reached(external_id, status), interval=0.25)
         assert found is not None
         return found
 
@@ -455,8 +459,10 @@ async def test_answers_whose_reply_is_lost_or_refused_by_a_busy_shopee_are_appli
     env.emu.fail_next("/api/v2/returns/confirm", "error_rate_limit", status=429, retry_after=0.1)
     assert (await env.respond(cases["SN-F1"]["id"], "ACCEPT"))["userErrors"] == []
     assert (await env.respond(cases[return_sn]["id"], "ACCEPT"))["userErrors"] == []
-    done = await env.answered("SN-F1", "ACCEPTED")
-    returned = await env.answered(return_sn, "ACCEPTED")
+    # one runner for both: stopping it between them could cancel the other's retry mid-job
+    async with jobs_running(env.shop.app):
+        done = await wait_until(env.reached("SN-F1", "ACCEPTED"), interval=0.25)
+        returned = await wait_until(env.reached(return_sn, "ACCEPTED"), interval=0.25)
     assert done["order"]["status"] == "CANCELLED" and done["responses"][0]["status"] == "SENT"
     assert returned["responses"][0]["status"] == "SENT"
     assert env.emu.injected["lost_answer"] == 1
