@@ -463,6 +463,7 @@ async def test_answers_whose_reply_is_lost_or_refused_by_a_busy_shopee_are_appli
     async with jobs_running(env.shop.app):
         done = await wait_until(env.reached("SN-F1", "ACCEPTED"), interval=0.25)
         returned = await wait_until(env.reached(return_sn, "ACCEPTED"), interval=0.25)
+    assert done is not None and returned is not None
     assert done["order"]["status"] == "CANCELLED" and done["responses"][0]["status"] == "SENT"
     assert returned["responses"][0]["status"] == "SENT"
     assert env.emu.injected["lost_answer"] == 1
