@@ -434,23 +434,37 @@ async def outgoing_response(session: AsyncSession, response_id: int) -> Outgoing
 async def record_response_sent(uow: UnitOfWork, response_id: int, case: ChannelCase | None) -> None:
     """The channel took the answer; the case is stored as the channel now shows it."""
     session = uow.session
+    # locks in the order a case page's ingest takes them (connection, case, then the rest),
+    # so this and a concurrent sync of the same shop never wait on each other in a cycle
+    owner = (
+        await session.execute(
+            select(AfterSalesCase.connection_id, AfterSalesCase.id)
+            .join(CaseResponseRow, CaseResponseRow.case_id == AfterSalesCase.id)
+            .where(CaseResponseRow.id == response_id)
+        )
+    ).first()
+    if owner is None:
+        return
+    conn = await lock(session, Connection, owner[0])
+    stored = await lock(session, AfterSalesCase, owner[1])
     row = await lock(session, CaseResponseRow, response_id)
     if row.status != ResponseStatus.PENDING:
         return
     row.status = ResponseStatus.SENT
     row.sent_at = utcnow()
     row.attempts += 1
-    stored = await lock(session, AfterSalesCase, row.case_id)
     emit(session, "case.responded", f"AfterSalesCase:{stored.id}", action=row.action)
     if case is None or case.updated_at < stored.channel_updated_at:
         return
-    conn = await session.scalar(select(Connection).where(Connection.id == stored.connection_id))
-    assert conn is not None
     await ingest_cases(uow, conn, CasePage(cases=[case]))
 
 
 async def record_response_failure(session: AsyncSession, response_id: int, exc: ChannelError) -> None:
     """The channel refused the answer for good: it shows on the case, which can be answered again."""
+    case_id = await session.scalar(select(CaseResponseRow.case_id).where(CaseResponseRow.id == response_id))
+    if case_id is None:
+        return
+    await lock(session, AfterSalesCase, case_id)  # case before its answers, as respond() takes them
     row = await lock(session, CaseResponseRow, response_id)
     if row.status != ResponseStatus.PENDING:
         return
