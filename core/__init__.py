@@ -27,8 +27,15 @@ from crossdock.hookspecs import hookimpl
 from crossdock.money import Money
 from crossdock.net import OutboundHTTP, OutboundPolicy, URLNotAllowed
 from crossdock.providers import (
+    AdCampaign,
     Address,
     AddressCheck,
+    AdLevel,
+    AdMetric,
+    AdReportPage,
+    AdState,
+    AdTargetKind,
+    AdType,
     CancelReason,
     CarrierAccount,
     CarrierBase,
@@ -104,6 +111,8 @@ from crossdock.providers import (
     TrackingReason,
     TrackingResult,
     TrackingStatus,
+    TrafficMetric,
+    TrafficPage,
     WebhookPush,
     parse_push_json,
     with_retries,
@@ -112,6 +121,13 @@ from crossdock.providers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdCampaign",
+    "AdLevel",
+    "AdMetric",
+    "AdReportPage",
+    "AdState",
+    "AdTargetKind",
+    "AdType",
     "Address",
     "AddressCheck",
     "CancelReason",
@@ -203,6 +219,8 @@ __all__ = [
     "TrackingReason",
     "TrackingResult",
     "TrackingStatus",
+    "TrafficMetric",
+    "TrafficPage",
     "URLNotAllowed",
     "UserError",
     "WebhookPush",

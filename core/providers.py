@@ -38,6 +38,13 @@ __all__ = [
     "PAYMENT_OPERATIONS",
     "TAX_OPERATIONS",
     "TRACKING_FINAL",
+    "AdCampaign",
+    "AdLevel",
+    "AdMetric",
+    "AdReportPage",
+    "AdState",
+    "AdTargetKind",
+    "AdType",
     "Address",
     "AddressCheck",
     "CarrierAccount",
@@ -111,6 +118,8 @@ __all__ = [
     "TrackingReason",
     "TrackingResult",
     "TrackingStatus",
+    "TrafficMetric",
+    "TrafficPage",
     "WebhookPush",
     "parse_push_json",
     "with_retries",
@@ -143,6 +152,10 @@ class MarketplaceCapability(StrEnum):
     CASES_SYNC = "cases.sync"
     #: the seller's answer to one of them (accept, reject, partial refund, dispute)
     CASES_RESPOND = "cases.respond"
+    #: advertising: campaigns and their daily metrics (impressions, clicks, spend, sales)
+    ADS_READ = "ads.read"
+    #: traffic: sessions and page views per day and product (where the channel reports it)
+    TRAFFIC_READ = "traffic.read"
 
 
 class PaymentCapability(StrEnum):
@@ -187,6 +200,8 @@ MARKETPLACE_OPERATIONS: Mapping[str, str] = {
     MarketplaceCapability.CREDENTIALS_REFRESH: "refresh_credentials",
     MarketplaceCapability.CASES_SYNC: "fetch_cases",
     MarketplaceCapability.CASES_RESPOND: "respond_to_case",
+    MarketplaceCapability.ADS_READ: "fetch_ads",
+    MarketplaceCapability.TRAFFIC_READ: "fetch_traffic",
 }
 
 
@@ -443,6 +458,139 @@ class NotificationSource(Protocol):
 
     async def ack(self, receipts: Sequence[str]) -> None:
         """Remove these deliveries from the queue for good."""
+
+
+class AdType(StrEnum):
+    """What kind of advertising a campaign buys."""
+
+    SPONSORED_PRODUCTS = "sponsored_products"  #: product ads in search and product pages
+    SPONSORED_BRANDS = "sponsored_brands"  #: brand banners and videos
+    SPONSORED_DISPLAY = "sponsored_display"  #: display and retargeting
+    SEARCH = "search"  #: keyword ads in the marketplace's search (Shopee search ads)
+    DISCOVERY = "discovery"  #: placements outside search (Shopee discovery, TikTok feed)
+    SHOP = "shop"  #: ads for the whole shop
+    OTHER = "other"
+
+
+class AdState(StrEnum):
+    ENABLED = "enabled"
+    PAUSED = "paused"
+    ENDED = "ended"  #: archived, ended or deleted: spends nothing any more
+
+
+class AdLevel(StrEnum):
+    """How finely a metric row cuts a campaign's day. Rows of one level add up to the
+    campaign's day; rows of different levels describe the same money and must not be added
+    together (the core sums ``PRODUCT`` rows for what a SKU's ads cost, ``CAMPAIGN`` rows
+    for a campaign's totals, and ``TARGET`` / ``SEARCH_TERM`` rows for what a keyword or a
+    buyer's search brought)."""
+
+    CAMPAIGN = "campaign"
+    PRODUCT = "product"  #: one advertised SKU in one ad group
+    TARGET = "target"  #: one keyword or product target
+    SEARCH_TERM = "search_term"  #: what buyers typed, under one target
+
+
+class AdTargetKind(StrEnum):
+    KEYWORD = "keyword"
+    PRODUCT = "product"  #: an ASIN or item targeted
+    CATEGORY = "category"
+    AUTO = "auto"  #: the marketplace chooses
+    AUDIENCE = "audience"
+
+
+@dataclass(frozen=True)
+class AdCampaign:
+    """A campaign as the channel shows it now."""
+
+    external_id: str
+    name: str
+    ad_type: AdType
+    state: AdState
+    #: what the campaign may spend per day, in the account's currency (None: no daily cap)
+    daily_budget: Money | None = None
+    #: the campaign's whole budget (a lifetime cap), where it has one
+    total_budget: Money | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+@dataclass(frozen=True)
+class AdMetric:
+    """One row of a channel's daily advertising report.
+
+    ``day`` is the day in the marketplace's own reporting time zone, as its report states
+    it. ``spend`` and ``sales`` are in the account's currency; ``orders``, ``units`` and
+    ``sales`` are what the channel attributes to the ad in its own window (Amazon: 7 days for
+    Sponsored Products, 14 for Sponsored Brands/Display). The channel revises recent days
+    while that window is open: the core asks again for them and replaces the rows it has,
+    keyed by ``(level, day, campaign_id, ad_group_id, sku, target, search_term)``.
+    """
+
+    level: AdLevel
+    day: date
+    campaign_id: str
+    impressions: int
+    clicks: int
+    spend: Money
+    orders: int = 0
+    units: int = 0
+    sales: Money | None = None
+    ad_group_id: str | None = None
+    #: the seller's SKU advertised (``PRODUCT`` rows; ``None`` elsewhere)
+    sku: str | None = None
+    #: the keyword text or the targeted product/category id (``TARGET``/``SEARCH_TERM``)
+    target: str | None = None
+    target_kind: AdTargetKind | None = None
+    #: exact, phrase or broad, as the channel names it
+    match_type: str | None = None
+    search_term: str | None = None
+
+
+@dataclass(frozen=True)
+class AdReportPage:
+    """A page of a channel's advertising report for ``day_from .. day_to``.
+
+    A channel that builds reports asynchronously (Amazon Ads v3: request, poll, download)
+    answers ``ready=False`` with ``retry_after`` seconds and a ``next_page_token`` that names
+    the report being built: the core asks again with that token after the delay (in a later
+    job, not by sleeping) and gets the rows once the report is done. ``campaigns`` may be
+    empty on later pages."""
+
+    metrics: Sequence[AdMetric] = ()
+    campaigns: Sequence[AdCampaign] = ()
+    next_page_token: str | None = None
+    ready: bool = True
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class TrafficMetric:
+    """Visits to the seller's listings on one day (the channel's reporting day).
+
+    ``sku`` None is the shop's total for the day. ``units_ordered`` and ``orders`` are the
+    channel's own count of what the visits bought, where its report has them (conversion
+    in the core is orders over sessions, from these when present, else from Crossdock's
+    orders)."""
+
+    day: date
+    sessions: int
+    page_views: int
+    sku: str | None = None
+    units_ordered: int | None = None
+    orders: int | None = None
+    sales: Money | None = None
+
+
+@dataclass(frozen=True)
+class TrafficPage:
+    """A page of traffic rows; ``ready``/``retry_after``/``next_page_token`` as for
+    :class:`AdReportPage` (Amazon's Sales and Traffic report is built asynchronously)."""
+
+    metrics: Sequence[TrafficMetric] = ()
+    next_page_token: str | None = None
+    ready: bool = True
+    retry_after: float | None = None
 
 
 class SettlementKind(StrEnum):
@@ -1272,6 +1420,14 @@ class MarketplaceProvider(Protocol):
 
     async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase: ...
 
+    async def fetch_ads(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> AdReportPage: ...
+
+    async def fetch_traffic(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> TrafficPage: ...
+
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
     ) -> str | None: ...
@@ -1422,6 +1578,18 @@ class MarketplaceBase(_Base):
 
     async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
         raise self._unsupported("respond_to_case")
+
+    async def fetch_ads(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> AdReportPage:
+        """Advertising report rows for the days ``day_from`` to ``day_to`` (inclusive)."""
+        raise self._unsupported("fetch_ads")
+
+    async def fetch_traffic(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> TrafficPage:
+        """Sessions and page views for the days ``day_from`` to ``day_to`` (inclusive)."""
+        raise self._unsupported("fetch_traffic")
 
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
