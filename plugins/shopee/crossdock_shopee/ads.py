@@ -226,7 +226,7 @@ class AdsReport:
     ) -> AdReportPage:
         if conn.settings.get("ads_read") is False:  # an app without the Ads permission
             return AdReportPage()
-        state = json.loads(token) if token else {"offset": 0, "previous": None}
+        state: dict[str, Any] = json.loads(token) if token else {"offset": 0, "previous": None}
         offset = int(state["offset"])
         ids, more = await self._campaign_ids(conn, offset, state.get("previous"))
         if not ids:
@@ -255,19 +255,19 @@ class AdsReport:
             )
             shops = [s for s in answer.get("response") or [] if isinstance(s, Mapping)]
             for row in (row for shop in shops for row in shop.get("campaign_list") or []):
-                    cid = int(row["campaign_id"])
-                    if cid not in campaigns:
-                        # listed but without settings (deleted meanwhile): what the
-                        # performance row says of it
-                        campaigns[cid] = AdCampaign(
-                            external_id=str(cid),
-                            name=str(row.get("ad_name") or cid),
-                            ad_type=campaign_type(row.get("campaign_placement")),
-                            state=AdState.ENDED,
-                        )
-                    sku = skus.get(single[cid]) if cid in single else None
-                    for day_row in row.get("metrics_list") or []:
-                        metrics.extend(self._rows(conn, cid, sku, day_row, keep_from, keep_to))
+                cid = int(row["campaign_id"])
+                if cid not in campaigns:
+                    # listed but without settings (deleted meanwhile): what the
+                    # performance row says of it
+                    campaigns[cid] = AdCampaign(
+                        external_id=str(cid),
+                        name=str(row.get("ad_name") or cid),
+                        ad_type=campaign_type(row.get("campaign_placement")),
+                        state=AdState.ENDED,
+                    )
+                sku = skus.get(single[cid]) if cid in single else None
+                for day_row in row.get("metrics_list") or []:
+                    metrics.extend(self._rows(conn, cid, sku, day_row, keep_from, keep_to))
         following = None
         if more:
             following = json.dumps({"offset": offset + CAMPAIGN_PAGE, "previous": _fingerprint(ids)})

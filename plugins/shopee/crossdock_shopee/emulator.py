@@ -269,7 +269,7 @@ class ShopeeEmulator(Emulator):
         #: get_shipping_document_result answers PROCESSING this many times after creation
         self.document_delay = 1
         self.ship_orders: list[dict[str, Any]] = []  # ship_order bodies accepted, in order
-        #: every logistics call as received: (path, query, JSON body)
+        #: every logistics and ads call as received: (path, query, JSON body)
         self.calls: list[tuple[str, dict[str, str], Any]] = []
         self._package_ids = 0
         self._lines = 0
@@ -678,7 +678,7 @@ class ShopeeEmulator(Emulator):
     def _check_sign(self, request: Request, shop_level: bool) -> Shop | Reply | None:
         """The common parameters, as every API's common_error_list words their refusals."""
         q = request.query
-        if request.path.startswith("/api/v2/logistics/"):  # what the wire carried, for tests
+        if request.path.startswith(("/api/v2/logistics/", "/api/v2/ads/")):  # the wire, for tests
             self.calls.append((request.path, dict(q), request.json() if request.body else None))
         if "partner_id" not in q:
             return self._fail("error_param", "There is no partner_id in query.", 400)

@@ -47,7 +47,9 @@ SETTING_INFO = "/api/v2/ads/get_product_level_campaign_setting_info"
 DAILY_PERFORMANCE = "/api/v2/ads/get_product_campaign_daily_performance"
 MAX_CAMPAIGNS = 100  # "list of campaign ids comma separated (max 100 campaign ids)"
 AD_TYPES = frozenset({"", "all", "auto", "manual"})  # "Any of ["","all","auto","manual"]"
-INFO_TYPES = frozenset({1, 2, 3, 4})  # "1.Common Info 2.Manual Bidding Info 3.Auto Bidding Info 4.Auto Product Ads Info"
+INFO_TYPES = frozenset(
+    {1, 2, 3, 4}
+)  # "1.Common Info 2.Manual Bidding Info 3.Auto Bidding Info 4.Auto Product Ads Info"
 STATUSES = frozenset({"ongoing", "scheduled", "ended", "paused", "deleted", "closed"})
 HISTORY_MONTHS = 6
 #: a campaign's daily budget when a test or the demo names none, by currency (the
@@ -156,7 +158,11 @@ class AdsDesk:
         makes it a search campaign bidding on it)."""
         item_id = self.emu.item_of(shop_id, sku)
         for campaign in self.campaigns.values():
-            if campaign.shop_id == shop_id and campaign.ad_type == "manual" and campaign.item_ids == [item_id]:
+            if (
+                campaign.shop_id == shop_id
+                and campaign.ad_type == "manual"
+                and campaign.item_ids == [item_id]
+            ):
                 if keyword and keyword not in campaign.keywords:
                     campaign.keywords.append(keyword)
                     campaign.bidding_method, campaign.placement = "manual", "search"
@@ -298,7 +304,8 @@ class AdsDesk:
         for value in (offset, limit):
             if isinstance(value, str):
                 return self.emu._wrong(value)
-        assert isinstance(offset, int) and isinstance(limit, int)
+        assert isinstance(offset, int)
+        assert isinstance(limit, int)
         if limit < 1:
             return self.emu._wrong("limit should be a positive integer")
         rows = sorted(
@@ -360,7 +367,11 @@ class AdsDesk:
                 row["auto_bidding_info"] = {"roas_target": 0.0}
             if 4 in info_types and c.ad_type == "auto":
                 row["auto_product_ads_info"] = [
-                    {"product_name": self.emu.shops[c.shop_id].items[i]["item_name"], "status": "ongoing", "item_id": i}
+                    {
+                        "product_name": self.emu.shops[c.shop_id].items[i]["item_name"],
+                        "status": "ongoing",
+                        "item_id": i,
+                    }
                     for i in c.item_ids
                     if i in self.emu.shops[c.shop_id].items
                 ]
@@ -381,7 +392,8 @@ class AdsDesk:
         today = self.today(shop.shop_id)
         if start > end:
             return self.emu._fail(
-                "ads.performance.error_start_later_than_end", "The start date can't be later than the end date."
+                "ads.performance.error_start_later_than_end",
+                "The start date can't be later than the end date.",
             )
         if start == end:
             return self.emu._fail(
