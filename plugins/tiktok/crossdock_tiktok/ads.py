@@ -601,9 +601,8 @@ def _keyed(
     for dims, values in rows:
         key = tuple(str(dims.get(name) or "") for name in names)
         if all(key):
-            keyed[tuple(_day(v).isoformat() if n == "stat_time_day" else v for n, v in zip(names, key))] = (
-                values
-            )
+            day_at = list(names).index("stat_time_day")
+            keyed[(*key[:day_at], _day(key[day_at]).isoformat(), *key[day_at + 1 :])] = values
     return keyed
 
 

@@ -448,7 +448,9 @@ class TikTokAds:
             return self._fail(PARAM_ERROR, f"{name}: Not a valid JSON {kind.__name__}.")
         if not isinstance(value, kind):
             return self._fail(PARAM_ERROR, f"{name}: Not a valid {kind.__name__}.")
-        if kind is list and not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        if isinstance(value, list) and not all(
+            isinstance(v, str | int) and not isinstance(v, bool) for v in value
+        ):
             return self._fail(PARAM_ERROR, f"{name}: Not a valid list of strings.")
         return value
 
@@ -699,11 +701,11 @@ class TikTokAds:
             return self._fail(PARAM_ERROR, f"filtering.{missing[0]}: required at the {level} level.")
         ids_in_dims = len(grouping - {DAY, HOUR})
         several = any(len(filtering.get(f) or []) > 1 for f in ("campaign_ids", "item_group_ids"))
-        if level in ("product", "creative") and (several or ids_in_dims > 1):
-            if set(metrics) & ATTRIBUTES[level]:
-                return self._fail(
-                    PARAM_ERROR, "Attribute metrics are not available with several ids or ID dimensions."
-                )
+        attributes = set(metrics) & ATTRIBUTES[level]
+        if level in ("product", "creative") and (several or ids_in_dims > 1) and attributes:
+            return self._fail(
+                PARAM_ERROR, "Attribute metrics are not available with several ids or ID dimensions."
+            )
         if level == "creative":
             one = not several and ids_in_dims == 1
             if filtering.get("creative_types") and not one:
@@ -1046,13 +1048,16 @@ class TikTokAds:
                         "click_through_rate": total["click_through_rate"],
                     }
                 )
-        keys = {
-            "gmv": lambda r: Decimal(r["gmv"]["amount"]),
-            "order_count": lambda r: r["orders"],
-            "unit_sold_count": lambda r: r["units_sold"],
-            "click_through_rate": lambda r: Decimal(r["click_through_rate"]),
-        }
-        rows.sort(key=lambda r: (keys[sort_field](r), r["id"]), reverse=q.get("sort_order", "DESC") == "DESC")
+        field_of = {"gmv": "gmv", "order_count": "orders", "unit_sold_count": "units_sold"}
+
+        def sort_key(row: dict[str, Any]) -> tuple[Decimal, str]:
+            if sort_field == "gmv":
+                return Decimal(row["gmv"]["amount"]), str(row["id"])
+            if sort_field == "click_through_rate":
+                return Decimal(row["click_through_rate"]), str(row["id"])
+            return Decimal(row[field_of[sort_field]]), str(row["id"])
+
+        rows.sort(key=sort_key, reverse=q.get("sort_order", "DESC") == "DESC")
         size = int(raw_size)
         chunk = rows[start : start + size]
         following = ""
