@@ -4,7 +4,9 @@ Sites: the TikTok Shop markets (../shared/marketplaces.md). Rate limit: 50 reque
 second per API per app x shop, declared per operation in :data:`RATE_LIMITS`.
 
 Credentials of a connection: ``app_key``, ``app_secret``, ``access_token``,
-``refresh_token``, optionally ``shop_cipher`` and ``shop_id``. When ``shop_cipher`` is
+``refresh_token``, optionally ``shop_cipher`` and ``shop_id``; for advertising (TikTok API
+for Business, :mod:`crossdock_tiktok.ads`) ``advertiser_id``, ``ads_access_token`` and
+optionally ``ads_store_id``, with ``settings.ads_base_url``. When ``shop_cipher`` is
 missing it is looked up with ``GET /authorization/202309/shops`` (the shop whose id is
 ``shop_id``, else whose region is the connection's site, else the only one), kept in
 memory for the connection, and written into the credentials at the next refresh.
