@@ -52,7 +52,8 @@ signing and ``shop_cipher``): ``GET /analytics/202405/shop/performance`` (``gran
 ``GET /analytics/202405/shop_products/{product_id}/performance`` (``granularity=1D``:
 ``page_views``, ``avg_page_visitors``, ``orders``, ``units_sold``, ``gmv`` per day) for
 each product of one SKU. Sessions are the day's unique visitors (``avg_page_visitors`` of
-a one-day interval). Days after ``latest_available_date`` are not ready and left out.
+a one-day interval). Days after ``latest_available_date`` are not ready and left out, as
+are days without visits or sales.
 
 Sources (mirrored TikTok references; URLs are TikTok's own):
 
@@ -680,7 +681,8 @@ async def fetch_traffic(
 
 
 def _traffic(interval: Any, ready: Any, sku: str | None, views: str, visitors: str) -> TrafficMetric | None:
-    """One day's interval (``granularity=1D``); None for a day TikTok has no data for yet."""
+    """One day's interval (``granularity=1D``); None for a day TikTok has no data for yet,
+    and for a day of no visits and no sales."""
     if not isinstance(interval, dict) or not interval.get("start_date"):
         return None
     day = date.fromisoformat(str(interval["start_date"])[:10])
@@ -688,6 +690,10 @@ def _traffic(interval: Any, ready: Any, sku: str | None, views: str, visitors: s
         return None
     gmv = interval.get("gmv") or {}
     sales = Money(_decimal(gmv.get("amount")), str(gmv["currency"])) if gmv.get("currency") else None
+    if not any(_int(interval.get(k)) for k in (views, visitors, "orders", "units_sold")) and not (
+        sales and sales.amount
+    ):
+        return None  # a day without visits or sales: no row (absent is zero)
     return TrafficMetric(
         day=day,
         sessions=_int(interval.get(visitors)),
