@@ -406,9 +406,10 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
             )
         )
     ).all():
-        sku = variants.get(variant_id)
-        if sku is None or (flt.skus and sku not in flt.skus):
+        found = variants.get(variant_id)
+        if found is None or (flt.skus and found not in flt.skus):
             continue
+        sku = found
         if out:
             out_days[sku] += 1
         if sku not in last_day or day >= last_day[sku]:
@@ -417,8 +418,9 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
     for variant_id, hand, reserved in (
         await session.execute(select(StockLevel.variant_id, StockLevel.on_hand, StockLevel.reserved))
     ).all():
-        sku = variants.get(variant_id)
-        if sku is not None:
+        named = variants.get(variant_id)
+        if named is not None:
+            sku = named
             available[sku] += hand - reserved
             on_hand.setdefault(sku, 0)
             if sku not in last_day:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy import select
@@ -239,7 +239,9 @@ class Report(Node):
         description="Where to download it (send the API key); `format` is csv, xlsx, html or pdf."
     )
     def download_path(self, format: str = "pdf") -> str:
-        return f"/reports/{self.pk}.{format}"
+        if format not in ("csv", "xlsx", "html", "pdf"):
+            raise UserError("format is csv, xlsx, html or pdf", field="format", code="INVALID")
+        return f"/reports/{self.id}.{format}"
 
     @classmethod
     def from_row(cls, row: m.Report) -> Report:
@@ -252,7 +254,7 @@ class Report(Node):
             timezone=row.timezone,
             currency=row.currency,
             generated_at=row.generated_at,
-            data=row.data,
+            data=cast(JSON, row.data),
         )
 
 
@@ -358,7 +360,7 @@ class Query:
                     returned_units=row.returned_units,
                     estimated=bool(row.estimated),
                     figures=ProfitFigures.of(figures, row.currency),
-                    sources=list(row.sources or []),
+                    sources=[cast(JSON, source) for source in row.sources or []],
                 )
             )
         full = len(rows) == min(first, 500)
@@ -420,7 +422,7 @@ class Query:
         async with st.read() as session:
             flt = await _filter(session, filter)
             rows = await read.ad_performance(session, flt, group_by or [])
-            names = {
+            names: dict[tuple[Any, Any], str] = {
                 (c.connection_id, c.external_id): c.name
                 for c in (await session.scalars(select(m.AdCampaignRow))).all()
             }
