@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -209,4 +209,34 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
 
         return await as_caller(request, answer, scope=Scope.ANALYTICS_READ)
 
-    return [document, slip, labels, report]
+    @get("/agency-reports/{kind:str}/{report_file:str}", include_in_schema=False)
+    async def agency(request: Request[Any, Any, Any], kind: str, report_file: str) -> Response[Any]:
+        """``/agency-reports/<daily|weekly>/<YYYY-MM-DD>.<format>``: the report across every
+        brand the key reaches (``analytics:read``)."""
+
+        async def answer(session: AsyncSession) -> Response[Any]:
+            from crossdock.db.models import ReportKind
+            from crossdock.services.report_render import ReportFormat, render
+            from crossdock.services.reports import agency_report
+
+            name, _, extension = report_file.rpartition(".")
+            try:
+                fmt, which, day = ReportFormat(extension.lower()), ReportKind(kind), date.fromisoformat(name)
+            except ValueError:
+                raise UserError(
+                    "ask for /agency-reports/<daily|weekly>/<YYYY-MM-DD>.<csv|xlsx|html|pdf>",
+                    field="path",
+                    code="INVALID",
+                ) from None
+            principal = await authenticate(
+                app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
+            )
+            data = await agency_report(app.db, app.plugins, principal.api_key_id, which, day)
+            content = await asyncio.to_thread(render, data, fmt)
+            return _attachment(
+                content, fmt.media_type, f"agency-{which}-report-{day.isoformat()}.{fmt.extension}"
+            )
+
+        return await as_caller(request, answer, scope=Scope.ANALYTICS_READ)
+
+    return [document, slip, labels, report, agency]

@@ -53,7 +53,7 @@ from crossdock.services.analytics_read import (
     series,
 )
 
-__all__ = ["due_reports", "make_report", "period_of"]
+__all__ = ["agency_report", "due_reports", "make_report", "period_of", "reachable_tenants"]
 
 #: SKUs listed at the top and at the bottom of the profit table
 TOP = 5
@@ -446,3 +446,114 @@ def due_reports(
     if local.weekday() == 0:
         due.append((ReportKind.WEEKLY, yesterday))
     return due
+
+
+async def reachable_tenants(session: AsyncSession, api_key_id: int) -> list[Tenant]:
+    """The tenants (brands) an API key reaches: all of its organization's when it is an
+    ``all_tenants`` key, else those it names. ``session`` is a system session."""
+    from sqlalchemy import and_, or_
+
+    from crossdock.db.models import ApiKey, api_key_tenants
+
+    stmt = (
+        select(Tenant)
+        .select_from(ApiKey)
+        .outerjoin(api_key_tenants, api_key_tenants.c.api_key_id == ApiKey.id)
+        .join(
+            Tenant,
+            or_(
+                and_(ApiKey.all_tenants, Tenant.organization_id == ApiKey.organization_id),
+                Tenant.id == api_key_tenants.c.tenant_id,
+            ),
+        )
+        .where(ApiKey.id == api_key_id, ApiKey.revoked_at.is_(None))
+        .order_by(Tenant.id)
+    )
+    return list(dict.fromkeys((await session.scalars(stmt)).all()))
+
+
+async def agency_report(
+    db: Any, plugins: Plugins, api_key_id: int, kind: ReportKind, day: date, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """One report across every brand the key reaches: a row per brand (sales, profit, ads,
+    the queues), each in its own reporting currency (an agency's brands may report in
+    different ones: amounts are never added across currencies), and a chart of each brand's
+    revenue and profit."""
+    start, end = period_of(kind, day)
+    async with db.system() as session:
+        brands = await reachable_tenants(session, api_key_id)
+    rows: list[dict[str, Any]] = []
+    for brand in brands:
+        async with db.tenant(brand.id, brand.slug) as session:
+            config = await analytics_settings(session)
+            _, _, total = await profit(session, Filter(start, end), [])
+            numbers = await kpis(session, Filter(start, end))
+            held = await session.scalar(
+                select(func.count()).select_from(OrderHold).where(OrderHold.released_at.is_(None))
+            )
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(Conversation)
+                .where(Conversation.status == ConversationStatus.AWAITING_REPLY)
+            )
+        rows.append(
+            {
+                "brand": brand.name,
+                "currency": config.currency,
+                "orders": str(numbers.counts.get("orders", 0)),
+                "revenue": _money(total.money("revenue")),
+                "profit": _money(total.profit),
+                "margin": _ratio(total.margin),
+                "ads": _money(total.money("ad_spend")),
+                "late": _ratio(numbers.rate("shipped_late", "shipped")),
+                "holds": str(held or 0),
+                "unanswered": str(waiting or 0),
+            }
+        )
+    currencies = {r["currency"] for r in rows}
+    chart = (
+        {
+            "kind": "bar",
+            "title": "Revenue and profit by brand",
+            "x": [r["brand"] for r in rows],
+            "series": [
+                {"name": "Revenue", "values": [r["revenue"] for r in rows]},
+                {"name": "Profit", "values": [r["profit"] for r in rows]},
+            ],
+            "unit": next(iter(currencies)),
+        }
+        if len(currencies) == 1 and rows
+        else None
+    )
+    period = start.isoformat() if kind == ReportKind.DAILY else f"{start.isoformat()} to {end.isoformat()}"
+    section: dict[str, Any] = {
+        "key": "brands",
+        "title": "Brands",
+        "figures": [_fig("Brands", len(rows), "count")],
+        "table": {
+            "columns": [
+                {"key": "brand", "label": "Brand", "kind": "text"},
+                {"key": "currency", "label": "Currency", "kind": "text"},
+                {"key": "orders", "label": "Orders", "kind": "count"},
+                {"key": "revenue", "label": "Revenue", "kind": "money"},
+                {"key": "profit", "label": "Profit", "kind": "money"},
+                {"key": "margin", "label": "Margin", "kind": "percent"},
+                {"key": "ads", "label": "Ad spend", "kind": "money"},
+                {"key": "late", "label": "Late shipments", "kind": "percent"},
+                {"key": "holds", "label": "Open holds", "kind": "count"},
+                {"key": "unanswered", "label": "Unanswered", "kind": "count"},
+            ],
+            "rows": rows,
+        },
+    }
+    if chart is not None:
+        section["chart"] = chart
+    data: dict[str, Any] = {
+        "title": ("Daily" if kind == ReportKind.DAILY else "Weekly") + " agency report",
+        "subtitle": f"{len(rows)} brands · {period}",
+        "generated_at": (now or utcnow()).isoformat(),
+        "sections": [section],
+    }
+    if len(currencies) == 1:
+        data["currency"] = next(iter(currencies))
+    return data

@@ -50,6 +50,7 @@ Query = merge_types(
         tracking.Query,
         cases.Query,
         analytics.Query,
+        analytics.AgencyQuery,
         pricing.Query,
         shipping.Query,
         events.Query,

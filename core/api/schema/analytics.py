@@ -21,9 +21,9 @@ from crossdock.db import models as m
 from crossdock.db.models.analytics import LINE_AMOUNTS
 from crossdock.errors import NotFound, UserError
 from crossdock.services import analytics_read as read
-from crossdock.services.reports import make_report, period_of
+from crossdock.services.reports import agency_report, make_report, period_of
 
-__all__ = ["Mutation", "Query"]
+__all__ = ["AgencyQuery", "Mutation", "Query"]
 
 #: rows one profit or advertising query returns at most
 MAX_ROWS = 1000
@@ -491,6 +491,18 @@ class Query:
                 )
             ).all()
         return [Report.from_row(r) for r in rows]
+
+
+@strawberry.type
+class AgencyQuery:
+    @strawberry.field(
+        extensions=requires("analytics:read"),
+        description="One report across every brand (tenant) this API key reaches: a row per brand, "
+        "each in its own reporting currency. Download it from `/agency-reports/<kind>/<day>.<format>`.",
+    )
+    async def agency_report(self, info: Info[Any, Any], kind: m.ReportKind, day: date) -> JSON:
+        st = state(info)
+        return cast(JSON, await agency_report(st.app.db, st.app.plugins, st.principal.api_key_id, kind, day))
 
 
 @strawberry.type

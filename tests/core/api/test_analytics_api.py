@@ -348,3 +348,31 @@ async def test_concurrent_refreshes_count_every_order_once(app: Any, shop: Any, 
     assert Decimal(lines[1]) == sum(Decimal(10 * (1 + n % 3)) for n in range(40))
     assert orders == 40
     assert left == 0
+
+
+async def test_an_agency_report_covers_the_brands_its_key_reaches_and_no_others(
+    api: Any, app: Any, shop: Any, tenant_factory: Any
+) -> None:
+    from crossdock.db.models import Organization
+    from crossdock.services import tenancy
+
+    await _settings(app, shop, reporting_currency="SGD", timezone="Asia/Singapore")
+    await shop.ingest(shop.market.add_order("AG-1", quantity=2))
+    await _refresh(app, shop)
+    async with app.db.write(system=True) as session:
+        org = await session.get(Organization, shop.tenant.organization_id)
+        assert org is not None
+        second = await tenancy.create_tenant(session, org, f"{shop.tenant.slug}-b", "Second brand")
+        second.settings = {"reporting_currency": "SGD"}
+        _, agency_key = await tenancy.create_api_key(session, org, name="agency", scopes=["admin"])
+    stranger = await tenant_factory()
+    query = "query($d: Date!) { agencyReport(kind: DAILY, day: $d) }"
+    day = {"d": _today().isoformat()}
+    mine = (await api.data(query, day, key=agency_key, tenant=shop.tenant.slug))["agencyReport"]
+    rows = mine["sections"][0]["table"]["rows"]
+    assert sorted(r["brand"] for r in rows) == sorted([shop.tenant.slug, "Second brand"])
+    [first] = [r for r in rows if r["brand"] != "Second brand"]
+    assert (first["orders"], first["revenue"], first["currency"]) == ("1", "20.00", "SGD")
+    assert mine["sections"][0]["chart"]["x"] == [r["brand"] for r in rows]
+    theirs = (await api.data(query, day, key=stranger.key))["agencyReport"]
+    assert [r["brand"] for r in theirs["sections"][0]["table"]["rows"]] == [stranger.slug]

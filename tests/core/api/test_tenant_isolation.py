@@ -259,6 +259,9 @@ LISTS = {
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
+#: Root fields reaching across the brands an API key reaches, checked for that reach in
+#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's).
+KEY_REACH = {"agencyReport"}
 
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -455,7 +458,7 @@ async def test_every_top_level_query_is_scoped(
     seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = set(LISTS) | NO_TENANT_DATA | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
+    covered = set(LISTS) | NO_TENANT_DATA | KEY_REACH | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
 
     def items(data: Any) -> list[Any]:
