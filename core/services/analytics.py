@@ -117,6 +117,8 @@ PLACES = Decimal("0.0001")
 ZERO = Decimal(0)
 #: The session flag telling the unit of work to queue a refresh after commit.
 MARKED = "analytics_marked"
+#: The orders this transaction marked already.
+MARKED_IDS = "analytics_marked_ids"
 
 
 # --------------------------------------------------------------------------- settings
@@ -183,10 +185,12 @@ def mark(session: AsyncSession, order_ids: Iterable[int]) -> None:
     """The figures of these orders must be made again: call in the transaction that changes
     what they depend on. The unit of work queues ``analytics_refresh`` after commit; the
     periodic ``analytics_sweep`` picks up marks made outside one."""
-    ids = sorted({int(i) for i in order_ids if i is not None})
+    done: set[int] = session.info.setdefault(MARKED_IDS, set())
+    ids = sorted({int(i) for i in order_ids if i is not None} - done)
     if not ids:
         return
     session.add_all(AnalyticsMark(order_id=i) for i in ids)
+    done.update(ids)  # one mark per order and transaction is enough
     session.info[MARKED] = True
 
 

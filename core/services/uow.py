@@ -139,6 +139,7 @@ class UnitsOfWork:
         async with self.db.write(tenant_id, slug=slug) as session:
             uow = UnitOfWork(session, self.plugins, self.queue, self.windows)
             yield uow
+        session.info.pop("analytics_marked_ids", None)
         if session.info.pop("analytics_marked", False):  # crossdock.services.analytics.mark
             uow.enqueue_coalesced("analytics_refresh", str(tenant_id), tenant_id=tenant_id)
         await uow.committed()
