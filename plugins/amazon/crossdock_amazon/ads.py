@@ -39,10 +39,16 @@ SKU is the report's own ``advertisedSku``), ``spSearchTerm`` grouped by ``search
 (SEARCH_TERM rows: ``keyword`` / ``targeting`` with ``keywordType`` and ``searchTerm``; this
 report holds only impressions that led to a click, Ads docs "Search term reports").
 
-Attribution: the 7-day columns ``purchases7d``, ``sales7d``, ``unitsSoldClicks7d``. Amazon
-attributes Sponsored Products sales to clicks within 7 days (the advertising console's
-default window for sellers' Sponsored Products, which the 1/14/30-day columns also offer);
-using it makes these figures the ones the seller sees in the console.
+Attribution: the 7-day columns ``purchases7d``, ``sales7d``, ``unitsSoldClicks7d``. The
+advertising console reports a seller's Sponsored Products with "7 Day Total Orders", "7 Day
+Total Sales" and "7 Day Total Units" (vendors' with 14-day ones; Ads docs
+guides/reporting/v2/advertising-console.md "Attribution metrics"), and Amazon's own
+performance rules count a seller's metrics "within 7 days of an ad click"
+(guides/rules/budget-rules/performance-based.md): with the 7-day columns these figures are
+the ones the seller sees in Seller Central. (The 1-, 14- and 30-day columns exist too.)
+
+The Ads docs are read in the markdown copy of advertising.amazon.com/API/docs/en-us kept in
+the repository idealerror/amazon-ads-api-docs; paths here are those pages'.
 
 The report lifecycle runs across calls (never sleeping): the page token names the stage
 (campaign pages, then one report created per call, then polling and one report downloaded

@@ -14,7 +14,7 @@ production they are other hosts: ``advertising-api*.amazon.com``).
 - ``GET /reporting/reports/{reportId}``: PENDING, then PROCESSING, then (after
   ``report_polls`` reads) COMPLETED with a pre-signed ``url`` (``urlExpiresAt`` an hour on,
   a new one each read) to the gzipped JSON rows, computed as the report completes;
-  ``fail_reports`` makes the next ones FAILED.
+  ``fail_reports`` makes the next ones FAILED, ``expire_downloads`` the next links expired.
 - the pre-signed download (``/ads-reports/{reportId}.json.gz?X-Amz-...``), as S3 answers:
   403 for a wrong or expired signature, 400 when an ``Authorization`` header comes too.
 
@@ -310,6 +310,8 @@ class Advertising:
         self.report_polls = 1
         #: the next this many reports end FAILED
         self.fail_reports = 0
+        #: the next this many downloads find their pre-signed URL expired
+        self.expire_downloads = 0
         #: campaign list pagination tokens -> (next start, the filter they belong to)
         self.list_tokens: dict[str, tuple[int, str]] = {}
         self._profile_ids = random.Random(11)
@@ -595,11 +597,11 @@ class Advertising:
         filters = config.get("filters") or []
         if not isinstance(filters, list):
             return "configuration filters must be a list"
-        for found in filters:
-            name = found.get("field") if isinstance(found, dict) else None
-            if not all(name in spec["groupBy"][g][1] for g in group_by):
+        for given in filters:
+            field_name = given.get("field") if isinstance(given, dict) else None
+            if not all(field_name in spec["groupBy"][g][1] for g in group_by):
                 return (
-                    f"configuration filters includes fields: ({name}) which are invalid for groupBys: "
+                    f"configuration filters includes fields: ({field_name}) which are invalid for groupBys: "
                     f"{', '.join(group_by)}."
                 )
         try:
@@ -713,6 +715,9 @@ class Advertising:
             return Reply(
                 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>", xml
             )
+        if self.expire_downloads > 0:
+            self.expire_downloads -= 1
+            expires = self.clock() - 1
         if self.clock() >= expires:
             return Reply(
                 403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>", xml
