@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -561,13 +562,15 @@ class AdsReader:
         page_token: str | None,
     ) -> AdReportPage:
         state = _decode(page_token) if page_token else None
-        if state is None:
-            # Amazon keeps 95 days: older days are not asked for (two days' margin for the
-            # profile's time zone against UTC)
-            oldest = datetime.now(UTC).date() - timedelta(days=RETENTION_DAYS - 2)
-            start = max(day_from, oldest)
-            plan = _plan(start, day_to) if start <= day_to else []
-            state = {"st": "c", "c": None, "r": plan, "n": 0}
+        if state is None:  # the reports are planned on the first page (see _window)
+            state = {
+                "st": "c",
+                "c": None,
+                "r": None,
+                "f": day_from.isoformat(),
+                "t": day_to.isoformat(),
+                "n": 0,
+            }
         base, lwa = self.hosts(conn, region)
         api = AdsApi(conn, http, self.tokens, base, lwa)
         if state["st"] == "c":
@@ -576,7 +579,31 @@ class AdsReader:
             return await self._create(conn, api, state)
         return await self._poll(conn, api, http, state)
 
+    @staticmethod
+    async def _window(api: AdsApi, day_from: date, day_to: date) -> list[list[Any]]:
+        """The reports for ``day_from..day_to`` in the profile's own calendar: days are the
+        profile's (its ``timezone`` in ``GET /v2/profiles``; Ads docs reference/1/profiles:
+        the marketplace's properties "dictate the behavior of the Advertising API such as
+        scheduling"), a day not begun there yet is not asked for, nor one older than
+        Amazon keeps (95 days, one day's margin)."""
+        _, profiles = await api.call("GET", "/v2/profiles", media="application/json")
+        zone = ""
+        for found in profiles if isinstance(profiles, list) else []:
+            if isinstance(found, Mapping) and str(found.get("profileId")) == api.profile_id:
+                zone = str(found.get("timezone") or "")
+        try:
+            today = datetime.now(ZoneInfo(zone)).date() if zone else datetime.now(UTC).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            today = datetime.now(UTC).date()
+        start = max(day_from, today - timedelta(days=RETENTION_DAYS - 1))
+        end = min(day_to, today)
+        return _plan(start, end) if start <= end else []
+
     async def _campaigns(self, conn: ChannelConnection, api: AdsApi, state: dict[str, Any]) -> AdReportPage:
+        if state["r"] is None:
+            state["r"] = await self._window(
+                api, date.fromisoformat(state["f"]), date.fromisoformat(state["t"])
+            )
         body: dict[str, Any] = {
             "stateFilter": {"include": list(CAMPAIGN_STATES)},
             "maxResults": CAMPAIGN_PAGE,

@@ -195,6 +195,9 @@ class Profile:
     country: str
     currency: str
     refresh_token: str
+    #: the profile's time zone: UTC here, so the emulator's days are the suites' UTC days
+    #: (Amazon's are the marketplace's, e.g. America/Los_Angeles)
+    timezone: str = "UTC"
 
 
 @dataclass
@@ -489,7 +492,7 @@ class Advertising:
                     "profileId": p.profile_id,
                     "countryCode": p.country,
                     "currencyCode": p.currency,
-                    "timezone": "UTC",
+                    "timezone": p.timezone,
                     "accountInfo": {
                         "marketplaceStringId": p.marketplace_id,
                         "id": p.seller,

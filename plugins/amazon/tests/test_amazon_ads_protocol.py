@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -299,6 +300,17 @@ async def test_a_long_window_is_cut_into_31_day_reports_within_the_95_days_amazo
         assert all((end - start).days + 1 <= 31 for start, end in spans)
         assert all(b[0] == a[1] + timedelta(days=1) for a, b in itertools.pairwise(spans))
         assert len(rows(done, AdLevel.PRODUCT)) == 6  # each day once, whichever report holds it
+
+
+async def test_days_are_the_profiles_own_and_a_day_not_begun_there_is_not_asked_for() -> None:
+    async with shop() as (emulator, account, conn, _):
+        activity(emulator, account)
+        zone = "Etc/GMT+12"  # twelve hours behind UTC
+        emulator.ads.profiles[int(account["ads_profile_id"])].timezone = zone
+        await read_ads(conn, day_from=DAYS[0], day_to=TODAY + timedelta(days=1))
+        there = datetime.now(ZoneInfo(zone)).date()
+        assert {j.asked["endDate"] for j in emulator.ads.reports.values()} == {there.isoformat()}
+        assert there <= TODAY
 
 
 async def test_a_not_ready_page_resumes_from_its_token_in_another_process() -> None:
