@@ -8,6 +8,7 @@ carrier tracking poll and exception notices, and
 
 from __future__ import annotations
 
+from crossdock.jobs import analytics as analytics  # registers the analytics and report jobs
 from crossdock.jobs import cases as cases  # registers the after-sales jobs
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
 from crossdock.jobs import refunds as refunds  # registers the refund resume job

@@ -27,6 +27,7 @@ from crossdock.errors import UserError
 from crossdock.money import Money
 from crossdock.providers import PaymentCapability, PaymentEvent, PaymentProvider
 from crossdock.services.allocation import set_status
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import record_change
@@ -148,6 +149,7 @@ async def receive_return(
             note=note,
         )
         session.add(row)
+        mark_figures(session, [order.id])
         rows.append(row)
     await session.flush()
     emit(
@@ -259,6 +261,7 @@ async def record_refund(
     )
     session.add(refund)
     await session.flush()
+    mark_figures(session, [order.id])
     if provider is None:
         await _refunded(session, order, refund, reason)
     return refund
@@ -301,6 +304,7 @@ async def refund_succeeded(session: AsyncSession, refund_id: int, provider_refer
     if refund.status != RefundStatus.PENDING:
         return refund
     refund.status = RefundStatus.SUCCEEDED
+    mark_figures(session, [refund.order_id])
     refund.provider_reference = provider_reference[:128]
     refund.error = None
     await _refunded(session, order, refund, refund.reason)
@@ -329,6 +333,7 @@ async def refund_failed(
     refund.error = message[:2000]
     if final:
         refund.status = RefundStatus.FAILED
+        mark_figures(session, [refund.order_id])
         if provider_reference:
             refund.provider_reference = provider_reference[:128]
         emit(
@@ -370,6 +375,7 @@ async def apply_payment_events(session: AsyncSession, provider: str, events: Seq
             continue
         was = refund.status
         refund.status = RefundStatus.FAILED
+        mark_figures(session, [refund.order_id])
         refund.error = f"{provider} reported the refund failed ({event.event_id})"[:2000]
         emit(
             session,

@@ -42,6 +42,7 @@ from crossdock.db.models import (
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.providers import HoldReason
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.events import emit
 from crossdock.services.inventory import Reservation, record_change, reserve_stock
 from crossdock.services.states import check_transition, lock
@@ -89,6 +90,7 @@ async def set_status(session: AsyncSession, order: Order, status: str, reason: s
         session, f"order.{status}", f"Order:{order.id}", external_id=order.external_id, previous=order.status
     )
     order.status = status
+    mark_figures(session, [order.id])
 
 
 async def _candidates(session: AsyncSession, order: Order) -> list[Warehouse]:

@@ -53,6 +53,7 @@ from crossdock.services.allocation import (
     reserve_new_orders,
     set_status,
 )
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.checks import check_new_orders
 from crossdock.services.events import emit
 from crossdock.services.fulfilment import cancel_order, ship_channel_fulfilled
@@ -228,6 +229,7 @@ async def ingest_orders(
         result.updated += 1
         ingested.append((order.id, order.external_id, False))
     await session.flush()
+    mark_figures(session, [order_id for order_id, _, _ in ingested])
     statuses = {  # as they stand now: updated (and repeated) orders are loaded rows
         order_id: existing[external_id].status if external_id in existing else created_status[order_id]
         for order_id, external_id, _ in ingested

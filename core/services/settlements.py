@@ -40,6 +40,7 @@ from crossdock.db.models import (
 )
 from crossdock.money import Money
 from crossdock.providers import ChannelSettlement
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.events import emit
 from crossdock.services.tax import prices_include_tax
 
@@ -111,6 +112,7 @@ async def ingest_settlements(
             )
         counts["settlements"] += 1
         counts["lines"] += len(incoming.lines)
+    mark_figures(session, order_ids.values())
     return counts
 
 

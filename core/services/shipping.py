@@ -63,6 +63,7 @@ from crossdock.providers import (
     TrackingStatus,
 )
 from crossdock.security import Vault
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.common import country_code, non_empty
 from crossdock.services.events import emit
 from crossdock.services.states import lock_shipment
@@ -965,6 +966,7 @@ async def record_label(
     shipment.carrier_account_id = purchase.carrier_account_id
     shipment.tracking_status = TrackingStatus.PENDING
     shipment.estimated_delivery = label.estimated_delivery
+    mark_figures(session, [shipment.order_id])
     packages = (
         await session.scalars(
             select(ShipmentPackage)
@@ -1081,6 +1083,7 @@ async def record_void(session: AsyncSession, purchase_id: int) -> None:
     shipment.tracking_number = None
     shipment.carrier_account_id = None
     shipment.tracking_status = None
+    mark_figures(session, [shipment.order_id])
     shipment.estimated_delivery = None
     for package in (
         await session.scalars(select(ShipmentPackage).where(ShipmentPackage.shipment_id == shipment.id))

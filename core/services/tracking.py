@@ -73,6 +73,7 @@ from crossdock.providers import (
     TrackingResult,
     TrackingStatus,
 )
+from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.common import country_code, get_or_404, non_empty
 from crossdock.services.events import emit
 from crossdock.services.fulfilment import mark_delivered
@@ -321,6 +322,8 @@ async def record_tracking(uow: UnitOfWork, shipment_id: int, result: TrackingRes
         )
     ).one()
     last_at, last_status, last_reason = latest
+    if shipment.last_event_at is None:  # the first scan: valid tracking from now on
+        mark_figures(session, [shipment.order_id])
     shipment.tracking_status = last_status
     shipment.tracking_reason = last_reason
     shipment.last_event_at = _aware(last_at)

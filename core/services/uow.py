@@ -33,7 +33,12 @@ __all__ = ["DEFAULT_WINDOWS", "JobSink", "UnitOfWork", "UnitsOfWork", "push_wind
 log = logging.getLogger(__name__)
 
 #: Coalescing windows (seconds) by job name, when the settings name none.
-DEFAULT_WINDOWS: Mapping[str, float] = {"push_stock": 2.0, "push_prices": 2.0, "allocate_waiting": 1.0}
+DEFAULT_WINDOWS: Mapping[str, float] = {
+    "push_stock": 2.0,
+    "push_prices": 2.0,
+    "allocate_waiting": 1.0,
+    "analytics_refresh": 2.0,
+}
 
 
 def push_windows(settings: Settings) -> dict[str, float]:
@@ -42,6 +47,7 @@ def push_windows(settings: Settings) -> dict[str, float]:
         "push_stock": settings.push_window_seconds,
         "push_prices": settings.push_window_seconds,
         "allocate_waiting": settings.allocate_window_seconds,
+        "analytics_refresh": DEFAULT_WINDOWS["analytics_refresh"],
     }
 
 
@@ -133,4 +139,6 @@ class UnitsOfWork:
         async with self.db.write(tenant_id, slug=slug) as session:
             uow = UnitOfWork(session, self.plugins, self.queue, self.windows)
             yield uow
+        if session.info.pop("analytics_marked", False):  # crossdock.services.analytics.mark
+            uow.enqueue_coalesced("analytics_refresh", str(tenant_id), tenant_id=tenant_id)
         await uow.committed()

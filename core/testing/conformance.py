@@ -22,9 +22,11 @@ Four more suites, for the channels that offer them, each with its emulator proto
 :class:`WebhookConformance` (pushes verified, stored once, processed once:
 :class:`WebhookEmulator`), :class:`NotificationConformance` (a notification queue the core
 drains: :class:`NotificationEmulator`), :class:`SettlementConformance` (payouts read and
-reconciled order by order: :class:`SettlementEmulator`) and :class:`AfterSalesConformance`
+reconciled order by order: :class:`SettlementEmulator`), :class:`AfterSalesConformance`
 (buyers' cancellation and return requests answered on the channel, the seller's own
-cancellations: :class:`AfterSalesEmulator`).
+cancellations: :class:`AfterSalesEmulator`) and :class:`AdsConformance` (advertising and
+traffic reports read by day, through reports that are not ready yet: :class:`AdsEmulator`,
+:class:`TrafficEmulator`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
@@ -45,6 +48,8 @@ from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.shop import Shop, build_shop, sync_to_the_end, until_done
 
 __all__ = [
+    "AdsConformance",
+    "AdsEmulator",
     "AfterSalesConformance",
     "AfterSalesEmulator",
     "EmulatorHandle",
@@ -55,6 +60,7 @@ __all__ = [
     "SettlementConformance",
     "SettlementEmulator",
     "Setup",
+    "TrafficEmulator",
     "WebhookConformance",
     "WebhookEmulator",
     "sync_to_the_end",
@@ -175,6 +181,43 @@ class Setup(Shop):
         self.emulator = emulator
         self.account = account
         self.base_url = base_url
+
+
+class AdsEmulator(EmulatorHandle, Protocol):
+    """For :class:`AdsConformance` (channels declaring ``ads.read``)."""
+
+    def add_ad_activity(
+        self,
+        account: Mapping[str, Any],
+        *,
+        day: date,
+        sku: str,
+        impressions: int,
+        clicks: int,
+        spend: str,
+        orders: int,
+        sales: str,
+        keyword: str | None = None,
+    ) -> str:
+        """Advertising of ``sku`` on ``day`` (one sponsored-products-like campaign per SKU,
+        made or reused, with a daily budget), added to what the day already has; ``keyword``
+        is the target the clicks came through, where the channel targets keywords. Returns
+        the campaign's id on the channel."""
+
+    def revise_ad_activity(
+        self, account: Mapping[str, Any], *, day: date, sku: str, orders: int, sales: str
+    ) -> None:
+        """The channel's attribution moves on: ``sku``'s attributed orders and sales on
+        ``day`` are now these (a report made later shows them)."""
+
+
+class TrafficEmulator(EmulatorHandle, Protocol):
+    """For the traffic test of :class:`AdsConformance` (channels declaring ``traffic.read``)."""
+
+    def add_traffic(
+        self, account: Mapping[str, Any], *, day: date, sku: str, sessions: int, page_views: int
+    ) -> None:
+        """Visits to ``sku``'s listing on ``day`` (added to the day's figures)."""
 
 
 class _Connected:
@@ -631,3 +674,117 @@ class AfterSalesConformance(_Connected):
             # asked again (the operator's retry after a lost answer): the channel has it
             # cancelled already, which is no error
             assert await self._cancel(setup, "AS-3", first=False) == "cancelled"
+
+
+class AdsConformance(_Connected):
+    """Advertising (``ads.read``) and traffic (``traffic.read``) reports, read by day window
+    through faults and reports that take a few polls; subclass as the others.
+    ``make_emulator`` must return an :class:`AdsEmulator` (and a :class:`TrafficEmulator`
+    for traffic)."""
+
+    faults = Faults.failing(0.2, seed=16)
+
+    @staticmethod
+    def _days() -> list[date]:
+        today = datetime.now(UTC).date()
+        return [today - timedelta(days=n) for n in (2, 1, 0)]
+
+    async def _sync(self, setup: Setup, resource: str) -> dict[str, int]:
+        return await sync_to_the_end(setup.app, setup.tenant.id, setup.connection_id, resource=resource)
+
+    async def test_ad_metrics_are_read_per_sku_and_day(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.ADS_READ)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(AdsEmulator, setup.emulator)
+            added: dict[tuple[date, str], tuple[int, int, Decimal, int, Decimal]] = {}
+            campaigns = set()
+            for n, day in enumerate(self._days()):
+                for k, sku in enumerate(SKUS):
+                    figures = (
+                        1000 + 100 * n + k,
+                        40 + n + k,
+                        Decimal(f"{12 + n}.{10 + k}"),
+                        2 + k,
+                        Decimal(f"{60 + n}.50"),
+                    )
+                    campaigns.add(
+                        emulator.add_ad_activity(
+                            setup.account,
+                            day=day,
+                            sku=sku,
+                            impressions=figures[0],
+                            clicks=figures[1],
+                            spend=str(figures[2]),
+                            orders=figures[3],
+                            sales=str(figures[4]),
+                            keyword=f"mug {k}",
+                        )
+                    )
+                    added[(day, sku)] = figures
+            await self._sync(setup, "ads")
+            stored = {
+                (r.day, r.sku): (r.impressions, r.clicks, r.spend, r.orders, r.sales)
+                for r in await setup.ad_metrics("product")
+            }
+            assert stored == added
+            known = await setup.ad_campaigns()
+            assert campaigns <= set(known)
+            for campaign_id in campaigns:
+                row = known[campaign_id]
+                assert row.name
+                assert row.ad_type
+                assert row.state
+                assert row.daily_budget is not None or row.total_budget is not None
+            campaign_rows = await setup.ad_metrics("campaign")
+            if campaign_rows:  # a channel reporting campaign days: they add up to the products'
+                spend = sum((r.spend for r in campaign_rows), Decimal(0))
+                assert spend == sum((f[2] for f in added.values()), Decimal(0))
+            # read again: nothing is stored twice, the rollup does not move
+            before = len(await setup.ad_metrics("product"))
+            await self._sync(setup, "ads")
+            assert len(await setup.ad_metrics("product")) == before
+            assert {(r.day, r.sku): r.spend for r in await setup.ad_metrics("product")} == {
+                key: f[2] for key, f in added.items()
+            }
+
+    async def test_a_revised_day_replaces_its_figures(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.ADS_READ)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(AdsEmulator, setup.emulator)
+            day = self._days()[1]
+            emulator.add_ad_activity(
+                setup.account,
+                day=day,
+                sku=SKUS[0],
+                impressions=500,
+                clicks=20,
+                spend="8.00",
+                orders=1,
+                sales="25.00",
+            )
+            await self._sync(setup, "ads")
+            emulator.revise_ad_activity(setup.account, day=day, sku=SKUS[0], orders=3, sales="75.00")
+            await self._sync(setup, "ads")
+            rows = [r for r in await setup.ad_metrics("product") if r.sku == SKUS[0] and r.day == day]
+            assert [(r.orders, r.sales, r.spend, r.clicks) for r in rows] == [
+                (3, Decimal("75.00"), Decimal("8.00"), 20)
+            ]
+
+    async def test_traffic_is_read_per_sku_and_day(self, app: App, tenant_factory: Any) -> None:
+        self._require(app, MarketplaceCapability.TRAFFIC_READ)
+        async with self.connected(app, tenant_factory, self.faults) as setup:
+            emulator = cast(TrafficEmulator, setup.emulator)
+            added = {}
+            for n, day in enumerate(self._days()):
+                for k, sku in enumerate(SKUS):
+                    emulator.add_traffic(
+                        setup.account, day=day, sku=sku, sessions=30 + n + k, page_views=45 + n + k
+                    )
+                    added[(day, sku)] = (30 + n + k, 45 + n + k)
+            await self._sync(setup, "traffic")
+            stored = {(r.day, r.sku): (r.sessions, r.page_views) for r in await setup.traffic() if r.sku}
+            assert stored == added
+            await self._sync(setup, "traffic")
+            assert {
+                (r.day, r.sku): (r.sessions, r.page_views) for r in await setup.traffic() if r.sku
+            } == added

@@ -38,6 +38,8 @@ from sqlalchemy import select, update
 
 from crossdock.bootstrap import App
 from crossdock.db.models import (
+    AdCampaignRow,
+    AdMetricRow,
     AfterSalesCase,
     CaseResponseRow,
     Connection,
@@ -48,6 +50,7 @@ from crossdock.db.models import (
     Settlement,
     SettlementLine,
     Shipment,
+    TrafficRow,
     Variant,
     WebhookEvent,
 )
@@ -165,6 +168,50 @@ class Shop:
         return len(pending)
 
     # ------------------------------------------------------------------ reading
+
+    async def ad_metrics(self, level: str = "product") -> list[AdMetricRow]:
+        """The connection's stored advertising rows of one level (``product``, ``campaign``,
+        ``target``, ``search_term``), by day then campaign."""
+        async with self.app.db.tenant(self.tenant.id) as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(AdMetricRow)
+                        .where(AdMetricRow.connection_id == self.connection_id, AdMetricRow.level == level)
+                        .order_by(AdMetricRow.day, AdMetricRow.campaign_id, AdMetricRow.sku, AdMetricRow.id)
+                    )
+                ).all()
+            )
+
+    async def ad_campaigns(self) -> dict[str, AdCampaignRow]:
+        """The connection's advertising campaigns by their channel id."""
+        async with self.app.db.tenant(self.tenant.id) as session:
+            rows = await session.scalars(
+                select(AdCampaignRow).where(AdCampaignRow.connection_id == self.connection_id)
+            )
+            return {r.external_id: r for r in rows.all()}
+
+    async def traffic(self) -> list[TrafficRow]:
+        """The connection's stored traffic rows, by day then SKU (``""``: the shop)."""
+        async with self.app.db.tenant(self.tenant.id) as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(TrafficRow)
+                        .where(TrafficRow.connection_id == self.connection_id)
+                        .order_by(TrafficRow.day, TrafficRow.sku)
+                    )
+                ).all()
+            )
+
+    async def refresh_figures(self) -> int:
+        """Run ``analytics_refresh`` until no order is left to recompute; how many were."""
+        total = 0
+        while True:
+            done = int(await self.run("analytics_refresh"))
+            total += done
+            if not done:
+                return total
 
     async def orders(self) -> dict[str, Order]:
         """The tenant's orders by their channel id."""

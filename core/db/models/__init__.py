@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from crossdock.db.models.analytics import (
+    AdCampaignRow,
+    AdMetricRow,
+    AnalyticsDaily,
+    AnalyticsLine,
+    AnalyticsMark,
+    AnalyticsOrder,
+    AnalyticsSkuDaily,
+    CostLayer,
+    CostMethod,
+    Report,
+    ReportKind,
+    StockDaily,
+    TrafficRow,
+)
 from crossdock.db.models.cases import AfterSalesCase, CaseResponseRow, ChannelCancel, ResponseStatus
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
 from crossdock.db.models.channels import (
@@ -85,9 +100,16 @@ from crossdock.db.models.tenancy import (
 )
 
 __all__ = [
+    "AdCampaignRow",
+    "AdMetricRow",
     "AfterSalesCase",
     "Allocation",
     "AllocationStatus",
+    "AnalyticsDaily",
+    "AnalyticsLine",
+    "AnalyticsMark",
+    "AnalyticsOrder",
+    "AnalyticsSkuDaily",
     "ApiKey",
     "CannedReply",
     "CarrierAccount",
@@ -100,6 +122,8 @@ __all__ = [
     "ConnectionWarehouse",
     "Conversation",
     "ConversationStatus",
+    "CostLayer",
+    "CostMethod",
     "Event",
     "ExceptionKind",
     "ExceptionNoticeRule",
@@ -132,6 +156,8 @@ __all__ = [
     "ReconciliationStatus",
     "Refund",
     "RefundStatus",
+    "Report",
+    "ReportKind",
     "RepriceMode",
     "ResponseStatus",
     "ReturnCondition",
@@ -144,12 +170,14 @@ __all__ = [
     "ShipmentPackage",
     "ShipmentStatus",
     "SlaFlag",
+    "StockDaily",
     "StockLedgerEntry",
     "StockLevel",
     "StockReason",
     "TaxTally",
     "Tenant",
     "TrackingEventRow",
+    "TrafficRow",
     "Transfer",
     "TransferStatus",
     "Variant",
