@@ -58,6 +58,7 @@ per call) and the report ids.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -192,6 +193,7 @@ REPORTS: tuple[AdReport, ...] = (
     ),
 )
 _BY_KEY = {r.key: r for r in REPORTS}
+log = logging.getLogger(__name__)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -533,6 +535,7 @@ class AdsReader:
 
     def __init__(self) -> None:
         self.tokens = AdsTokens()
+        self._unconnected: set[int] = set()
 
     @staticmethod
     def hosts(conn: ChannelConnection, region: str) -> tuple[str, str]:
@@ -561,6 +564,16 @@ class AdsReader:
         day_to: date,
         page_token: str | None,
     ) -> AdReportPage:
+        creds = conn.credentials
+        if not creds.get("ads_refresh_token") or not creds.get("ads_profile_id"):
+            # not connected to the Amazon Ads API: no advertising to read. Not an error: a
+            # permanent one would mark the whole connection failed, orders and all
+            if conn.id not in self._unconnected:
+                self._unconnected.add(conn.id)
+                log.info(
+                    "amazon connection %s has no Ads API grant (ads_refresh_token, ads_profile_id)", conn.id
+                )
+            return AdReportPage()
         state = _decode(page_token) if page_token else None
         if state is None:  # the reports are planned on the first page (see _window)
             state = {

@@ -461,16 +461,17 @@ async def test_a_profile_the_grant_does_not_reach_is_permanent_without_a_second_
         assert emulator.requests["/auth/o2/token"] == 1
 
 
-async def test_a_refused_ads_grant_and_missing_ads_credentials() -> None:
+async def test_a_refused_ads_grant_and_a_connection_without_one() -> None:
     async with shop() as (_, _account, conn, _base):
         revoked = dict(conn.credentials, ads_refresh_token="Atzr|not-a-grant")
         with pytest.raises(ChannelError) as refused:
             await read_ads(dataclass_replace(conn, credentials=revoked))
         assert (refused.value.code, refused.value.retryable) == ("invalid_grant", False)
+        # a connection never granted the Ads API has no advertising: an empty read, not an
+        # error (a permanent one would mark the connection failed, its orders with it)
         bare = {k: v for k, v in conn.credentials.items() if not k.startswith("ads_")}
-        with pytest.raises(ChannelError) as missing:
-            await read_ads(dataclass_replace(conn, credentials=bare))
-        assert (missing.value.code, missing.value.retryable) == ("ADS_NOT_CONNECTED", False)
+        nothing = await read_ads(dataclass_replace(conn, credentials=bare))
+        assert (nothing.metrics, nothing.campaigns) == ([], [])
 
 
 async def test_throttling_is_retryable_with_amazons_retry_after() -> None:
