@@ -19,8 +19,10 @@ import time
 from collections import Counter
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
@@ -97,7 +99,8 @@ async def seed_demo(app: App) -> DemoInfo:
     async with app.db.write(system=True) as session:
         org = await tenancy.create_organization(session, ORG, "Demo Agency")
         for slug, spec in TENANTS.items():
-            await tenancy.create_tenant(session, org, slug, str(spec["name"]))
+            made = await tenancy.create_tenant(session, org, slug, str(spec["name"]))
+            made.settings = {**(made.settings or {}), **TENANT_SETTINGS}
         _, key = await tenancy.create_api_key(session, org, name="demo", scopes=["admin"])
         tenants = list((await session.scalars(select(Tenant).where(Tenant.organization_id == org.id))).all())
     for tenant in tenants:
@@ -137,14 +140,56 @@ async def _seed_tenant(app: App, tenant: Tenant) -> None:
         warehouses = (await session.scalars(select(Warehouse).order_by(Warehouse.id))).all()
         for i, variant in enumerate(variants):
             for j, wh in enumerate(warehouses):
+                # the main warehouse ships to the live shops' buyers: it holds the bulk
+                quantity = (150 if j == 0 else 20) + 15 * ((i + j) % 4)
                 await inventory.receive_stock(
                     uow,
                     variant_id=variant.id,
                     warehouse_id=wh.id,
-                    # the main warehouse ships to the live shops' buyers: it holds the bulk
-                    quantity=(150 if j == 0 else 20) + 15 * ((i + j) % 4),
+                    quantity=quantity,
                     reference="PO-DEMO-0001",
                 )
+                await _landed(session, variant, wh.id, quantity, "PO-DEMO-0001")
+
+
+#: The demo tenants' reporting: US dollars, Singapore's day, an estimated 4.50 per parcel
+#: until labels say what shipping cost, reports made at 6 in the morning.
+TENANT_SETTINGS: dict[str, Any] = {
+    "reporting_currency": "USD",
+    "timezone": "Asia/Singapore",
+    "analytics": {"cogs_method": "fifo", "shipping_estimate": {"amount": "4.50", "currency": "USD"}},
+    "reports": {"hour": 6},
+}
+#: What the marketplaces charge until their payouts say (shop setting ``fees``).
+DEMO_FEES: dict[str, dict[str, str]] = {
+    "shopee": {"commission_rate": "0.06", "fixed_per_order": "0.20", "payment_fee_rate": "0.02"},
+    "lazada": {"commission_rate": "0.05", "fixed_per_order": "0.25"},
+    "amazon": {"commission_rate": "0.15", "fulfilment_per_unit": "3.22"},
+    "tiktok": {"commission_rate": "0.06", "fixed_per_order": "0.30"},
+}
+
+
+async def _landed(
+    session: Any, variant: Variant, warehouse_id: int, quantity: int, reference: str, batch: int = 1
+) -> None:
+    """The receipt's landed cost: the purchase price (a little dearer each batch), freight
+    per unit and 5 % duty, in the variant's cost currency."""
+    from crossdock.services.analytics import add_cost_layer
+
+    if variant.cost_amount is None or not variant.cost_currency:
+        return
+    price = (variant.cost_amount * (1 + Decimal(batch % 5) / 100)).quantize(Decimal("0.01"))
+    await add_cost_layer(
+        session,
+        variant_id=variant.id,
+        warehouse_id=warehouse_id,
+        quantity=quantity,
+        purchase_cost=price,
+        currency=variant.cost_currency,
+        freight_cost=Decimal("1.80"),
+        duty_cost=(price * Decimal("0.05")).quantize(Decimal("0.01")),
+        reference=reference,
+    )
 
 
 # --------------------------------------------------------------------------- live channels
@@ -410,7 +455,7 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
             listings = {v.sku: emulator.add_product(account, v.sku, stock=0) for v in variants}
             conn = await session.scalar(select(Connection).where(Connection.name == f"demo-{channel}"))
-            settings: dict[str, Any] = {"timeout": 5}
+            settings: dict[str, Any] = {"timeout": 5, "fees": DEMO_FEES.get(channel, {})}
             if plans:
                 settings["rate_limits"] = plans
             if conn is None:
@@ -484,6 +529,7 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             "push_stock", job_id=f"push_stock:{conn.id}:demo", tenant_id=tenant.id, connection_id=conn.id
         )
     live.tasks.append(asyncio.create_task(_restock(app, tenant.id, tenant.slug), name="demo-purchasing"))
+    live.tasks.append(asyncio.create_task(_reports(app, tenant.id, tenant.slug), name="demo-reports"))
     from crossdock.demo_shipping import start_logistics
 
     live.logistics, packer = await start_logistics(
@@ -519,6 +565,39 @@ async def _traffic(shopper: Shopper) -> None:
             log.exception("demo buyer on %s failed", shopper.channel)
 
 
+#: Every this many seconds the demo remakes today's report (a real tenant gets yesterday's
+#: at ``reports.hour``), so the report and its charts follow the live orders.
+REPORT_SECONDS = 30.0
+
+
+async def _reports(app: App, tenant_id: int, slug: str) -> None:
+    """Ads and traffic read from every live shop once, then today's report made again and
+    again from the figures as they stand."""
+    async with app.db.tenant(tenant_id, slug) as session:
+        shops = (await session.scalars(select(Connection.id))).all()
+    for connection_id in shops:
+        for resource in ("ads", "traffic"):
+            await app.queue.enqueue(
+                f"sync_{resource}",
+                job_id=f"sync_{resource}:{connection_id}:demo",
+                tenant_id=tenant_id,
+                connection_id=connection_id,
+            )
+    while True:
+        await asyncio.sleep(REPORT_SECONDS)
+        try:
+            today = datetime.now(UTC).astimezone(ZoneInfo(TENANT_SETTINGS["timezone"])).date()
+            await app.queue.enqueue(
+                "report_make",
+                job_id=f"report_make:{tenant_id}:demo:{time.time_ns()}",
+                tenant_id=tenant_id,
+                kind="daily",
+                day=today.isoformat(),
+            )
+        except Exception:
+            log.exception("demo report failed")
+
+
 async def _restock(app: App, tenant_id: int, slug: str) -> None:
     """The demo's purchasing: stock that runs low is reordered and arrives at once."""
     for n in itertools.count(2):
@@ -535,5 +614,15 @@ async def _restock(app: App, tenant_id: int, slug: str) -> None:
                             quantity=REORDER_QUANTITY,
                             reference=f"PO-DEMO-{n:04d}",
                         )
+                        variant = await uow.session.get(Variant, level.variant_id)
+                        if variant is not None:
+                            await _landed(
+                                uow.session,
+                                variant,
+                                level.warehouse_id,
+                                REORDER_QUANTITY,
+                                f"PO-DEMO-{n:04d}",
+                                n,
+                            )
         except Exception:
             log.exception("demo restock failed")

@@ -20,6 +20,7 @@ __all__ = [
     "COMMON_CODES",
     "DOMAIN_CODES",
     "AccountErrorCode",
+    "AnalyticsErrorCode",
     "CaseErrorCode",
     "CatalogErrorCode",
     "ChannelError",
@@ -128,6 +129,11 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "RESPONSE_PENDING": "an answer to the case is still being sent to the channel",
         "CURRENCY_MISMATCH": "an amount in another currency than the case's",
     },
+    "Analytics": {
+        "INVALID_PERIOD": "the period ends before it starts, or is longer than a query may cover",
+        "INVALID_TIMEZONE": "not an IANA time zone",
+        "INVALID_REPORT": "report data out of shape or out of range",
+    },
     "Pricing": {
         "NO_COST": "the variant has no cost to price from",
         "NO_PRICE_RULE": "the listing has no price rule",
@@ -187,6 +193,7 @@ AccountErrorCode = _domain_enum("Account")
 ShippingErrorCode = _domain_enum("Shipping")
 TrackingErrorCode = _domain_enum("Tracking")
 CaseErrorCode = _domain_enum("Case")
+AnalyticsErrorCode = _domain_enum("Analytics")
 
 
 class CrossdockError(Exception):

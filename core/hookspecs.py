@@ -120,6 +120,56 @@ def crossdock_marketplaces() -> Iterable[MarketplaceProvider]:
 
 
 @hookspec
+def crossdock_ad_platforms() -> Iterable[MarketplaceProvider]:
+    """Return the standalone advertising platforms this plugin offers (Google Ads, Meta,
+    Criteo ...): ad accounts a seller connects beside its shops.
+
+    :returns: an iterable of providers shaped as marketplace providers (subclass
+        :class:`crossdock.MarketplaceBase`) that declare only ``ads.read`` and, if their
+        tokens expire, ``credentials.refresh``, implementing ``fetch_ads`` (and
+        ``refresh_credentials``). ``name`` is unique across marketplaces and ad platforms:
+        it is the ``channel`` a connection to the ad account names
+        (``connectionCreate(input: {channel: "googleads", ...})``).
+
+    Called once, when the plugin manager loads. An ad platform is then connected,
+    credentialled, rate-limited and synced exactly like a shop: ``sync_ads`` reads its
+    report for the last ``ads_lookback_days`` every ``report_sync_interval_seconds``, and the
+    spend of its ``PRODUCT`` rows goes to the SKUs it names (profit by SKU counts it; profit
+    by connection shows the ad account as its own row, with its spend and no sales).
+
+    If an implementation raises, or a provider declares another capability, the whole
+    plugin is skipped and reported in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`.
+
+    Example::
+
+        from crossdock import AdLevel, AdMetric, AdReportPage, MarketplaceBase, Money, hookimpl
+
+
+        class CornerAds(MarketplaceBase):
+            name = "cornerads"
+            version = "1.0.0"
+            capabilities = frozenset({"ads.read"})
+
+            async def fetch_ads(self, conn, *, day_from, day_to, page_token):
+                http = conn.http_client()  # the server's guarded pool: never close it
+                rows = (await http.get(f"{conn.base_url}/report", params={"from": str(day_from)})).json()
+                return AdReportPage(metrics=[
+                    AdMetric(AdLevel.PRODUCT, day_from, r["campaign"], r["impressions"], r["clicks"],
+                             Money.of(r["cost"], "USD"), sku=r["sku"])
+                    for r in rows
+                ])
+
+
+        @hookimpl
+        def crossdock_ad_platforms():
+            return [CornerAds()]
+
+    .. versionadded:: unreleased
+    """
+
+
+@hookspec
 def crossdock_payment_providers() -> Iterable[PaymentProvider]:
     """Return the payment providers this plugin offers (card processors, COD, transfer).
 

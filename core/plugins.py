@@ -31,6 +31,7 @@ import pluggy
 from crossdock import hookspecs
 from crossdock.errors import NotSupported, PluginLoadError
 from crossdock.providers import (
+    AD_PLATFORM_CAPABILITIES,
     CARRIER_COMPANIONS,
     CARRIER_OPERATIONS,
     MARKETPLACE_OPERATIONS,
@@ -63,6 +64,7 @@ _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.PAYMENT: ("crossdock_payment_providers", PaymentProvider),
     ProviderKind.CARRIER: ("crossdock_carriers", CarrierProvider),
     ProviderKind.TAX: ("crossdock_tax_engines", TaxEngine),
+    ProviderKind.AD_PLATFORM: ("crossdock_ad_platforms", MarketplaceProvider),
 }
 #: Per kind: capability -> method, and the base class whose method does not count.
 _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
@@ -70,6 +72,7 @@ _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
     ProviderKind.PAYMENT: (PAYMENT_OPERATIONS, PaymentBase),
     ProviderKind.TAX: (TAX_OPERATIONS, TaxBase),
     ProviderKind.CARRIER: (CARRIER_OPERATIONS, CarrierBase),
+    ProviderKind.AD_PLATFORM: (MARKETPLACE_OPERATIONS, MarketplaceBase),
 }
 
 
@@ -295,6 +298,8 @@ def _validate_provider(kind: ProviderKind, protocol: type, provider: Any) -> Non
         return
     operations, base = checked
     unknown = set(caps) - set(operations)
+    if kind == ProviderKind.AD_PLATFORM:
+        unknown |= set(caps) - AD_PLATFORM_CAPABILITIES
     if unknown:
         raise ValueError(f"{kind} {name!r} declares unknown capabilities {unknown}")
     for cap in caps:
@@ -379,6 +384,8 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
             ProviderKind.PAYMENT: plugins.payment_providers,
             ProviderKind.CARRIER: plugins.carriers,
             ProviderKind.TAX: plugins.tax_engines,
+            # an ad platform is connected, credentialled and synced as a channel is
+            ProviderKind.AD_PLATFORM: plugins.marketplaces,
         }
         for kind, provider in found:
             if provider.name in registries[kind]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = [
+    "AD_PLATFORM_CAPABILITIES",
     "CARRIER_COMPANIONS",
     "CARRIER_OPERATIONS",
     "MARKETPLACE_OPERATIONS",
@@ -131,6 +132,13 @@ class ProviderKind(StrEnum):
     PAYMENT = "payment"
     CARRIER = "carrier"
     TAX = "tax"
+    #: a standalone advertising platform (Google Ads, Meta ...): connected like a shop, it
+    #: only reads advertising reports (``ads.read``, ``credentials.refresh``)
+    AD_PLATFORM = "ad_platform"
+
+
+#: What an ad platform may declare.
+AD_PLATFORM_CAPABILITIES = frozenset({"ads.read", "credentials.refresh"})
 
 
 class MarketplaceCapability(StrEnum):

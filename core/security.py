@@ -55,6 +55,8 @@ class Scope(StrEnum):
     MESSAGES_READ = "messages:read"
     MESSAGES_WRITE = "messages:write"
     EVENTS_READ = "events:read"
+    ANALYTICS_READ = "analytics:read"
+    ANALYTICS_WRITE = "analytics:write"
     ADMIN = "admin"
 
 
@@ -71,6 +73,8 @@ SCOPES: Mapping[str, str] = {
     Scope.MESSAGES_READ: "read buyer conversations and canned replies",
     Scope.MESSAGES_WRITE: "reply to buyers and edit canned replies",
     Scope.EVENTS_READ: "follow the event stream",
+    Scope.ANALYTICS_READ: "read profit, KPIs, advertising figures and reports",
+    Scope.ANALYTICS_WRITE: "make reports",
     Scope.ADMIN: "everything",
 }
 

@@ -1,6 +1,7 @@
 """Document downloads over plain HTTP: stored documents, packing slips, label batches.
 
-``GET /documents/{id}``, ``GET /shipments/{id}/packing-slip`` and ``GET /labels?...`` take
+``GET /documents/{id}``, ``GET /shipments/{id}/packing-slip``, ``GET /labels?...`` and
+``GET /reports/{id}.{csv,xlsx,html,pdf}`` (scope ``analytics:read``) take
 the API key as ``/graphql`` does (``Authorization: Bearer <key>``, ``X-Tenant`` when the
 key reaches several tenants) and need the scope reading orders needs (``orders:read``).
 IDs are the GraphQL global IDs. Refusals are JSON ``{"code", "message"}``: 401
@@ -11,9 +12,10 @@ parameter, and 404 ``NOT_FOUND`` for an unknown ID and another tenant's alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -78,15 +80,17 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
     """The download routes of ``app``."""
 
     async def as_caller(
-        request: Request[Any, Any, Any], answer: Callable[[AsyncSession], Awaitable[Response[Any]]]
+        request: Request[Any, Any, Any],
+        answer: Callable[[AsyncSession], Awaitable[Response[Any]]],
+        scope: Scope = SCOPE,
     ) -> Response[Any]:
         """Authenticate, check the scope, and answer within the caller's tenant."""
         try:
             principal: Principal = await authenticate(
                 app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
             )
-            if not principal.allows(SCOPE):
-                raise Forbidden(f"this API key lacks the {SCOPE.value!r} scope")
+            if not principal.allows(scope):
+                raise Forbidden(f"this API key lacks the {scope.value!r} scope")
             async with app.db.tenant(principal.tenant_id, principal.tenant_slug) as session:
                 return await answer(session)
         except (Unauthenticated, Forbidden, UserError) as exc:
@@ -179,4 +183,60 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
 
         return await as_caller(request, answer)
 
-    return [document, slip, labels]
+    @get("/reports/{report_file:str}", include_in_schema=False)
+    async def report(request: Request[Any, Any, Any], report_file: str) -> Response[Any]:
+        """``/reports/<id>.<csv|xlsx|html|pdf>``: a stored report, rendered (``analytics:read``)."""
+
+        async def answer(session: AsyncSession) -> Response[Any]:
+            from crossdock.db.models import Report
+            from crossdock.services.report_render import ReportFormat, render
+
+            name, _, extension = report_file.rpartition(".")
+            try:
+                fmt = ReportFormat(extension.lower())
+            except ValueError:
+                raise UserError(
+                    "ask for .csv, .xlsx, .html or .pdf", field="format", code="INVALID"
+                ) from None
+            _, pk = decode_id(name, "Report")
+            row = await session.scalar(select(Report).where(Report.id == pk))
+            if row is None:
+                raise NotFound(f"Report {name} not found", field="id")
+            content = await asyncio.to_thread(render, row.data, fmt)
+            return _attachment(
+                content, fmt.media_type, f"{row.kind}-report-{row.period_start.isoformat()}.{fmt.extension}"
+            )
+
+        return await as_caller(request, answer, scope=Scope.ANALYTICS_READ)
+
+    @get("/agency-reports/{kind:str}/{report_file:str}", include_in_schema=False)
+    async def agency(request: Request[Any, Any, Any], kind: str, report_file: str) -> Response[Any]:
+        """``/agency-reports/<daily|weekly>/<YYYY-MM-DD>.<format>``: the report across every
+        brand the key reaches (``analytics:read``)."""
+
+        async def answer(session: AsyncSession) -> Response[Any]:
+            from crossdock.db.models import ReportKind
+            from crossdock.services.report_render import ReportFormat, render
+            from crossdock.services.reports import agency_report
+
+            name, _, extension = report_file.rpartition(".")
+            try:
+                fmt, which, day = ReportFormat(extension.lower()), ReportKind(kind), date.fromisoformat(name)
+            except ValueError:
+                raise UserError(
+                    "ask for /agency-reports/<daily|weekly>/<YYYY-MM-DD>.<csv|xlsx|html|pdf>",
+                    field="path",
+                    code="INVALID",
+                ) from None
+            principal = await authenticate(
+                app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
+            )
+            data = await agency_report(app.db, app.plugins, principal.api_key_id, which, day)
+            content = await asyncio.to_thread(render, data, fmt)
+            return _attachment(
+                content, fmt.media_type, f"agency-{which}-report-{day.isoformat()}.{fmt.extension}"
+            )
+
+        return await as_caller(request, answer, scope=Scope.ANALYTICS_READ)
+
+    return [document, slip, labels, report, agency]

@@ -23,6 +23,7 @@ from sqlalchemy import distinct, select
 
 from crossdock.db import utcnow
 from crossdock.db.models import AnalyticsMark, Connection, ConnectionStatus, Tenant
+from crossdock.errors import ChannelError
 from crossdock.jobs.channel import open_channel, tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
@@ -99,9 +100,24 @@ async def _sync_report(ctx: JobContext, tenant_id: int, connection_id: int, reso
     method = getattr(ch.provider, "fetch_ads" if resource == "ads" else "fetch_traffic")
     totals: dict[str, int] = {"pages": 0}
     for _ in range(50):
-        page: AdReportPage | TrafficPage = await ch.call(
-            functools.partial(method, day_from=day_from, day_to=day_to, page_token=token)
-        )
+        try:
+            page: AdReportPage | TrafficPage = await ch.call(
+                functools.partial(method, day_from=day_from, day_to=day_to, page_token=token), record=False
+            )
+        except ChannelError as exc:
+            if exc.retryable:
+                raise  # the runner tries again; the window and token stay as they are
+            # a report refused for good (no advertising permission, say) is kept on the
+            # report's own state: the shop's orders keep syncing
+            async with ch.unit_of_work() as uow:
+                conn = await uow.session.scalar(select(Connection).where(Connection.id == connection_id))
+                assert conn is not None
+                conn.sync_state = {
+                    **conn.sync_state,
+                    resource: {"error": f"{exc.code}: {exc}"[:500], "failed_at": utcnow().isoformat()},
+                }
+            log.warning("%s report of connection %s refused: %s", resource, connection_id, exc)
+            return {"failed": 1}
         async with ch.unit_of_work() as uow:
             conn = await uow.session.scalar(select(Connection).where(Connection.id == connection_id))
             assert conn is not None
@@ -199,3 +215,59 @@ async def stock_snapshot(ctx: JobContext) -> int:
         async with ctx.db.write(tenant_id, slug=slug) as session:
             await snapshot_stock(session)
     return len(tenants)
+
+
+@periodic(lambda settings: 900)
+async def report_schedule(ctx: JobContext) -> int:
+    """Queue each tenant's due reports (:func:`crossdock.services.reports.due_reports`) not
+    made yet; one job per tenant, kind and period."""
+    from crossdock.db.models import Report
+    from crossdock.services.analytics import settings_from
+    from crossdock.services.reports import due_reports, period_of
+
+    now = utcnow()
+    async with ctx.db.system() as session:
+        tenants = (await session.execute(select(Tenant.id, Tenant.settings))).all()
+        made = {
+            (tenant_id, kind, start)
+            for tenant_id, kind, start in (
+                await session.execute(
+                    select(Report.tenant_id, Report.kind, Report.period_start).where(
+                        Report.period_start >= now.date() - timedelta(days=9)
+                    )
+                )
+            ).all()
+        }
+    queued = 0
+    for tenant_id, settings in tenants:
+        try:
+            config = settings_from(settings or {})
+        except Exception:  # a tenant with a broken time zone setting gets no report, others do
+            log.warning("tenant %s: cannot schedule reports (time zone setting)", tenant_id)
+            continue
+        for kind, day in due_reports(settings or {}, config, now):
+            start, _ = period_of(kind, day)
+            if (tenant_id, str(kind), start) in made:
+                continue
+            if await ctx.queue.enqueue(
+                "report_make",
+                job_id=f"report_make:{tenant_id}:{kind}:{start.isoformat()}",
+                tenant_id=tenant_id,
+                kind=str(kind),
+                day=start.isoformat(),
+            ):
+                queued += 1
+    return queued
+
+
+@register
+async def report_make(ctx: JobContext, *, tenant_id: int, kind: str, day: str) -> int:
+    """Make (again) one report; returns its id. The figures are brought up to date first."""
+    from crossdock.db.models import ReportKind
+    from crossdock.services.reports import make_report
+
+    slug = await tenant_slug(ctx, tenant_id)
+    await analytics_refresh(ctx, tenant_id=tenant_id)
+    async with ctx.db.write(tenant_id, slug=slug) as session:
+        row = await make_report(session, ctx.plugins, ReportKind(kind), date.fromisoformat(day))
+        return row.id

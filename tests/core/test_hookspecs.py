@@ -220,7 +220,15 @@ async def _shipment_confirmed(plugins: Plugins, caplog: pytest.LogCaptureFixture
     assert _logged(caplog) == ["order 7 is on its way: NV123"]
 
 
+async def _ad_platforms(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+    provider = plugins.marketplace("cornerads")  # connected and synced as a shop is
+    assert provider.capabilities == frozenset({"ads.read"})
+    [info] = [i for i in plugins.infos if i.name == "cornerads"]
+    assert info.kind == "ad_platform"
+
+
 CALLS: dict[str, Callable[[Plugins, pytest.LogCaptureFixture], Awaitable[None]]] = {
+    "crossdock_ad_platforms": _ad_platforms,
     "crossdock_marketplaces": _marketplaces,
     "crossdock_payment_providers": _payment_providers,
     "crossdock_carriers": _carriers,

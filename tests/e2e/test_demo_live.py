@@ -336,3 +336,44 @@ def test_demo_keeps_its_schedule_with_few_meaningful_holds(demo: dict[str, Any])
     breakdowns = _gql(demo, BREAKDOWNS, {"v": variant})["priceBreakdowns"]
     assert {b["market"] for b in breakdowns} >= {"USD", "SGD"}, breakdowns
     assert all(float(b["final"]["amount"]) > 0 for b in breakdowns)
+
+
+REPORTS = """{ reports(kind: DAILY, first: 1) { id kind periodStart downloadPath(format: "pdf") data } }"""
+
+
+def test_demo_shows_a_report_with_charts_of_its_sales_and_ads(demo: dict[str, Any]) -> None:
+    """The live shops' orders and ads become today's report; its PDF holds real charts."""
+    import io
+
+    from PIL import Image
+    from pypdf import PdfReader
+
+    def with_sales() -> Any:
+        found = _gql(demo, REPORTS)["reports"]
+        if not found:
+            return None
+        sections = {s["key"]: s for s in found[0]["data"]["sections"]}
+        figures = {f["label"]: f["value"] for f in sections["sales"]["figures"]}
+        ads = {f["label"]: f["value"] for f in sections["ads"]["figures"]}
+        return found[0] if float(figures["Revenue"] or 0) > 0 and float(ads["Ad spend"] or 0) > 0 else None
+
+    report = _until(with_sales, 150, "a report with today's sales and ads")
+    sections = {s["key"]: s for s in report["data"]["sections"]}
+    chart = sections["sales"]["chart"]
+    assert chart["x"][-1] == report["periodStart"]
+    assert float(chart["series"][0]["values"][-1]) > 0  # today's revenue is drawn
+    assert sections["skus"]["table"]["rows"]
+    pdf = httpx.get(
+        f"{demo['base']}{report['downloadPath']}",
+        headers={"Authorization": f"Bearer {demo['key']}", "X-Tenant": "acme-outdoor"},
+        timeout=30,
+    )
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(pdf.content))
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "Daily operations report" in text
+    images = [image for page in reader.pages for image in page.images]
+    assert len(images) >= 2, "the sales and the ads charts"
+    drawn = Image.open(io.BytesIO(images[0].data)).convert("RGB")
+    assert len(set(drawn.getdata())) > 8  # a drawing, not a blank box

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import (
+    analytics,
     cases,
     catalog,
     channels,
@@ -48,6 +49,8 @@ Query = merge_types(
         messaging.Query,
         tracking.Query,
         cases.Query,
+        analytics.Query,
+        analytics.AgencyQuery,
         pricing.Query,
         shipping.Query,
         events.Query,
@@ -66,6 +69,7 @@ Mutation = merge_types(
         messaging.Mutation,
         tracking.Mutation,
         cases.Mutation,
+        analytics.Mutation,
         pricing.Mutation,
         shipping.Mutation,
     ),

@@ -16,6 +16,9 @@ import strawberry
 from crossdock import errors
 from crossdock.db import models as m
 from crossdock.providers import (
+    AdLevel,
+    AdState,
+    AdType,
     CancelReason,
     CarrierCapability,
     CaseAction,
@@ -40,6 +43,7 @@ from crossdock.providers import (
     TrackingStatus,
 )
 from crossdock.security import Scope
+from crossdock.services.analytics_read import AdDimension, Dimension, Interval, SeriesMetric
 
 __all__ = ["ENUMS", "ERROR_CODE_ENUMS", "member", "optional_member"]
 
@@ -112,6 +116,15 @@ _register(CaseAction)
 _register(m.ResponseStatus, "CaseResponseStatus")
 _register(m.ChannelCancel, "ChannelCancelOutcome")
 _register(Scope)
+_register(AdType)
+_register(AdState)
+_register(AdLevel)
+_register(m.ReportKind, description="How long a period an operations report covers.")
+_register(m.CostMethod, description="How the cost of a unit sold is found from the stock received.")
+_register(Dimension, "ProfitDimension", "What profit figures can be cut by.")
+_register(AdDimension, "AdDimension", "What advertising figures can be cut by.")
+_register(Interval, "AnalyticsInterval", "The period of one point of a series.")
+_register(SeriesMetric, "SeriesMetric", "A figure a chart series can follow.")
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).
@@ -126,6 +139,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Shipping": errors.ShippingErrorCode,
     "Tracking": errors.TrackingErrorCode,
     "Case": errors.CaseErrorCode,
+    "Analytics": errors.AnalyticsErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

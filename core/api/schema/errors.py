@@ -33,6 +33,7 @@ from crossdock.services import idempotency
 __all__ = [
     "IDEMPOTENCY",
     "USER_ERROR_TYPES",
+    "AnalyticsUserError",
     "CaseUserError",
     "CatalogUserError",
     "ChannelUserError",
@@ -142,6 +143,12 @@ class CaseUserError(UserErrorType):
     DOMAIN = "Case"
 
 
+@strawberry.type(description="A refused analytics or report input.")
+class AnalyticsUserError(UserErrorType):
+    code: str = _code("Analytics")
+    DOMAIN = "Analytics"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -153,6 +160,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     ShippingUserError,
     TrackingUserError,
     CaseUserError,
+    AnalyticsUserError,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -11,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import set_fields, units
+from crossdock.api.schema.common import MoneyInput, set_fields, units
 from crossdock.api.schema.errors import InventoryUserError, in_transaction, requires
 from crossdock.api.schema.inventory_types import StockLevel, Transfer, Warehouse
 from crossdock.api.schema.relay import Connection, decode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
+from crossdock.errors import UserError
 from crossdock.services import inventory
+from crossdock.services.analytics import add_cost_layer
 
 __all__ = ["Mutation", "Query", "StockMutation", "TransferQuery"]
 
@@ -164,6 +167,13 @@ class StockReceiveInput:
     quantity: int
     reference: str | None = strawberry.field(default=None, description="e.g. the purchase order")
     note: str | None = None
+    unit_cost: MoneyInput | None = strawberry.field(
+        default=None,
+        description="What one unit cost to buy: with `freight` and `duty` (per unit, same "
+        "currency) it is the landed cost profit figures count the units at.",
+    )
+    freight: Decimal | None = strawberry.field(default=None, description="Freight per unit.")
+    duty: Decimal | None = strawberry.field(default=None, description="Duty per unit.")
 
 
 @strawberry.input
@@ -298,6 +308,21 @@ class Mutation:
                 note=input.note,
                 api_key_id=st.principal.api_key_id,
             )
+            if input.unit_cost is not None:
+                cost = input.unit_cost.value("input.unitCost")
+                await add_cost_layer(
+                    session,
+                    variant_id=variant_pk,
+                    warehouse_id=warehouse_pk,
+                    quantity=input.quantity,
+                    purchase_cost=cost.amount,
+                    currency=cost.currency,
+                    freight_cost=input.freight or Decimal(0),
+                    duty_cost=input.duty or Decimal(0),
+                    reference=input.reference,
+                )
+            elif input.freight is not None or input.duty is not None:
+                raise UserError("freight and duty need a unitCost", field="input.unitCost", code="INVALID")
             return {"stock_level": StockLevel.from_row(row)}
 
         return await in_transaction(info, StockReceivePayload, body)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from crossdock.api.context import state
 from crossdock.api.schema import (
+    analytics,
     case_types,
     catalog_types,
     channel_types,
@@ -52,6 +53,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "LabelPurchase": (m.LabelPurchase, shipping_types.LabelPurchase.from_row, "orders:read"),
     "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
     "AfterSalesCase": (m.AfterSalesCase, case_types.AfterSalesCase.from_row, "orders:read"),
+    "Report": (m.Report, analytics.Report.from_row, "analytics:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

@@ -45,6 +45,10 @@ RETRYABLE_ERRORS = frozenset(
 )
 #: Shopee's code for an access token it no longer accepts besides ``error_auth`` (sic)
 INVALID_TOKEN_ERRORS = frozenset({"invalid_acceess_token", "invalid_access_token"})
+#: the Ads module's own throttling codes (every v2.ads.* error_list:
+#: ``ads.rate_limit.exceed_partner_api`` "Too many requests, please reduce the request rate
+#: and try again later.", ``..exceed_shop_api``, ``..exceed_api``, ``..campaign_level``)
+ADS_THROTTLED = "ads.rate_limit."
 
 
 class AuthRefusal(StrEnum):
@@ -84,7 +88,7 @@ def error_for(path: str, status: int, data: Any, retry_after: float | None = Non
     error = str(data.get("error") or "") if isinstance(data, dict) else "malformed"
     message = str(data.get("message") or "") if isinstance(data, dict) else ""
     text = f"shopee {path}: {error or status}: {message}".rstrip(": ")
-    if status == 429 or error == "error_rate_limit":
+    if status == 429 or error == "error_rate_limit" or error.startswith(ADS_THROTTLED):
         # the reference documents no wait in the answer: a Retry-After header is honoured
         # when one comes, else the core backs off on its own
         return ChannelError(text, code=error or "THROTTLED", retryable=True, retry_after=retry_after)

@@ -9,11 +9,13 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/logistics/download_shipping_document``, ``/api/v2/logistics/get_tracking_info``,
 ``/api/v2/product/update_stock``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
+``/api/v2/product/get_item_base_info``,
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
 ``/api/v2/sellerchat/send_message``, ``/api/v2/payment/get_escrow_detail``,
 ``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``,
-and the after-sales APIs of :mod:`crossdock_shopee.emulator_returns` (cancel_order,
-handle_buyer_cancellation, the returns module).
+the after-sales APIs of :mod:`crossdock_shopee.emulator_returns` (cancel_order,
+handle_buyer_cancellation, the returns module) and the Ads APIs of
+:mod:`crossdock_shopee.emulator_ads` (product campaigns and their daily performance).
 
 It refuses what Shopee refuses, in Shopee's words: the common parameters and the signature
 as every API's ``common_error_list`` words them (a stale timestamp is ``error_param``
@@ -33,7 +35,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -42,6 +44,7 @@ import httpx
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_shopee.emulator_ads import AdsDesk
 from crossdock_shopee.emulator_returns import AfterSalesDesk
 from crossdock_shopee.signing import base_string, push_signature, sign
 
@@ -226,6 +229,9 @@ class Shop:
     #: a multi-warehouse shop's stock locations (v2.shop.get_warehouse_detail location_id);
     #: empty for a shop with one stock
     locations: list[str] = field(default_factory=list)
+    #: item id -> {item_sku, item_name}: the listings the models belong to
+    #: (v2.product.get_item_base_info)
+    items: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class ShopeeEmulator(Emulator):
@@ -263,7 +269,7 @@ class ShopeeEmulator(Emulator):
         #: get_shipping_document_result answers PROCESSING this many times after creation
         self.document_delay = 1
         self.ship_orders: list[dict[str, Any]] = []  # ship_order bodies accepted, in order
-        #: every logistics call as received: (path, query, JSON body)
+        #: every logistics and ads call as received: (path, query, JSON body)
         self.calls: list[tuple[str, dict[str, str], Any]] = []
         self._package_ids = 0
         self._lines = 0
@@ -296,6 +302,7 @@ class ShopeeEmulator(Emulator):
             ("POST", "/api/v2/product/update_stock", self._update_stock),
             ("POST", "/api/v2/product/update_price", self._update_price),
             ("GET", "/api/v2/product/get_model_list", self._model_list),
+            ("GET", "/api/v2/product/get_item_base_info", self._item_base_info),
             ("GET", "/api/v2/sellerchat/get_conversation_list", self._conversation_list),
             ("GET", "/api/v2/sellerchat/get_message", self._get_message),
             ("POST", "/api/v2/sellerchat/send_message", self._send_message),
@@ -307,6 +314,9 @@ class ShopeeEmulator(Emulator):
         #: the buyer's cancellation requests and returns, and the seller's answers to them
         self.after_sales = AfterSalesDesk(self)
         self.after_sales.install()
+        #: the shops' ad campaigns and their days (Shopee Ads)
+        self.ads = AdsDesk(self)
+        self.ads.install()
 
     # ------------------------------------------------------------------ envelope
 
@@ -326,7 +336,7 @@ class ShopeeEmulator(Emulator):
             "response": {},
         }
 
-    def _ok(self, response: dict[str, Any]) -> Reply:
+    def _ok(self, response: Any) -> Reply:
         return Reply(
             200,
             {
@@ -452,6 +462,21 @@ class ShopeeEmulator(Emulator):
         if price is not None:
             model["price"] = price
         shop.models[(item_id, model_id)] = model
+        # an item without variations (model 0) carries the seller's SKU itself; one with
+        # models a parent SKU, here the model SKU's stem ("LAMP" for "LAMP-RED")
+        shop.items.setdefault(
+            item_id, {"item_sku": sku if model_id == 0 else sku.split("-")[0], "item_name": f"Item {sku}"}
+        )
+
+    def currency_of(self, shop: Shop) -> str:
+        return SITE_CURRENCY.get(shop.region, "SGD")
+
+    def item_of(self, shop_id: int, sku: str) -> int:
+        """The item whose model (or which, without variations) carries ``sku``."""
+        for (item_id, _), model in self.shops[shop_id].models.items():
+            if model["sku"] == sku:
+                return item_id
+        raise ValueError(f"shop {shop_id} sells no {sku}")
 
     def add_order(
         self,
@@ -491,7 +516,7 @@ class ShopeeEmulator(Emulator):
                 {
                     "item_id": item_id,
                     "item_name": f"Item {sku}",
-                    "item_sku": sku.split("-")[0],
+                    "item_sku": shop.items.get(item_id, {}).get("item_sku") or sku.split("-")[0],
                     "model_id": model_id,
                     "model_name": "",
                     "model_sku": sku,
@@ -653,7 +678,7 @@ class ShopeeEmulator(Emulator):
     def _check_sign(self, request: Request, shop_level: bool) -> Shop | Reply | None:
         """The common parameters, as every API's common_error_list words their refusals."""
         q = request.query
-        if request.path.startswith("/api/v2/logistics/"):  # what the wire carried, for tests
+        if request.path.startswith(("/api/v2/logistics/", "/api/v2/ads/")):  # the wire, for tests
             self.calls.append((request.path, dict(q), request.json() if request.body else None))
         if "partner_id" not in q:
             return self._fail("error_param", "There is no partner_id in query.", 400)
@@ -1441,6 +1466,43 @@ class ShopeeEmulator(Emulator):
         ]
         return self._ok({"model": models})
 
+    async def _item_base_info(self, request: Request) -> Reply:
+        """v2.product.get_item_base_info: ``item_id_list`` (required, "limit [0,50]");
+        items the shop does not have are left out (UNCONFIRMED: the reference lists
+        ``error_item_not_found`` without saying when)."""
+        shop = self._check_sign(request, shop_level=True)
+        if isinstance(shop, Reply):
+            return shop
+        assert isinstance(shop, Shop)
+        value = request.query.get("item_id_list", "").strip().strip("[]")
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            return self._wrong("item_id_list is required")
+        if not all(p.isdigit() for p in parts):
+            return self._wrong("item_id_list should be a list of int64")
+        if len(parts) > 50:
+            return self._wrong("item_id_list length should be 0 to 50")
+        found = []
+        for item_id in dict.fromkeys(int(p) for p in parts):
+            item = shop.items.get(item_id)
+            if item is None:
+                continue
+            models = [m for (i, m) in shop.models if i == item_id]
+            found.append(
+                {
+                    "item_id": item_id,
+                    "category_id": 100_001,
+                    "item_name": item["item_name"],
+                    "item_sku": item["item_sku"],
+                    "create_time": int(self.clock()) - 180 * 86400,
+                    "update_time": int(self.clock()),
+                    "item_status": "NORMAL",
+                    "has_model": any(m != 0 for m in models),
+                    "condition": "NEW",
+                }
+            )
+        return self._ok({"item_list": found})
+
     def stock_of(self, shop_id: int, sku: str) -> int:
         return int(next(m["stock"] for m in self.shops[shop_id].models.values() if m["sku"] == sku))
 
@@ -1780,11 +1842,12 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         return self.add_shop(site)
 
     def add_product(self, account: Mapping[str, Any], sku: str, stock: int = 0) -> str:
+        """An item without variations (model 0) selling ``sku``: an ad, which Shopee runs
+        per item, then names one SKU."""
         shop = self.shops[int(account["shop_id"])]
-        item_id = 100_000 + shop.shop_id
-        model_id = len(shop.models) + 1
-        self.add_model(shop.shop_id, item_id, model_id, sku, stock)
-        return f"{item_id}:{model_id}"
+        item_id = shop.shop_id * 1_000 + len(shop.items) + 1
+        self.add_model(shop.shop_id, item_id, 0, sku, stock)
+        return f"{item_id}:0"
 
     def add_order(  # type: ignore[override]
         self,
@@ -1804,7 +1867,40 @@ class ShopeeSellerEmulator(ShopeeEmulator):
         # a shop's backlog has its after-sales cases too (their own random stream: the
         # orders stay as the seed made them)
         self.after_sales.demo_cases(shop_id, random.Random(seed + 15_485_863), made)
+        # and a month of advertising (its own stream too)
+        skus = list(dict.fromkeys(m["sku"] for m in self.shops[shop_id].models.values()))
+        if skus and not any(c.shop_id == shop_id for c in self.ads.campaigns.values()):
+            self.ads.demo_activity(shop_id, random.Random(seed + 32_452_843), skus, days=30)
         return made
+
+    # the seller's advertising (crossdock.testing.conformance.AdsEmulator)
+
+    def add_ad_activity(
+        self,
+        account: Mapping[str, Any],
+        *,
+        day: date,
+        sku: str,
+        impressions: int,
+        clicks: int,
+        spend: str,
+        orders: int,
+        sales: str,
+        keyword: str | None = None,
+    ) -> str:
+        """Advertising of ``sku`` on ``day`` in the campaign of its item (made on first
+        use, with a daily budget; a keyword makes it a search campaign bidding on it);
+        returns the campaign id."""
+        campaign = self.ads.campaign_of(int(account["shop_id"]), sku, keyword)
+        self.ads.add_activity(
+            campaign, day, impressions=impressions, clicks=clicks, spend=spend, orders=orders, sales=sales
+        )
+        return str(campaign.campaign_id)
+
+    def revise_ad_activity(
+        self, account: Mapping[str, Any], *, day: date, sku: str, orders: int, sales: str
+    ) -> None:
+        self.ads.revise(self.ads.campaign_of(int(account["shop_id"]), sku), day, orders=orders, sales=sales)
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, order_status="CANCELLED")

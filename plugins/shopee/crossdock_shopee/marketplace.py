@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
 from crossdock import (
+    AdReportPage,
     CancelReason,
     CasePage,
     CaseResponse,
@@ -47,6 +48,7 @@ from crossdock import (
     with_retries,
 )
 from crossdock_shopee import __version__
+from crossdock_shopee.ads import AdsReport
 from crossdock_shopee.aftersales import AfterSales
 from crossdock_shopee.client import ShopeeClient
 from crossdock_shopee.logistics import Shipper
@@ -108,6 +110,7 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_CANCEL,
             MarketplaceCapability.CASES_SYNC,
             MarketplaceCapability.CASES_RESPOND,
+            MarketplaceCapability.ADS_READ,
         }
     )
 
@@ -496,6 +499,20 @@ class ShopeeMarketplace(MarketplaceBase):
         """The seller's answer with Shopee's endpoint for it, then the case read back. An
         answer Shopee already shows (a retry after a lost answer) is not sent again."""
         return await AfterSales(self).respond(conn, response)
+
+    # --------------------------------------------------------------- advertising
+
+    async def fetch_ads(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> AdReportPage:
+        """Shopee Ads' product-level campaigns, a page of up to 100: their settings
+        (``get_product_level_campaign_setting_info``) and daily performance
+        (``get_product_campaign_daily_performance``, in windows of at most four weeks, the
+        dates clamped to what Shopee keeps), as CAMPAIGN rows, and PRODUCT rows under the
+        seller's SKU for a campaign advertising one item. Orders and sales are Shopee's
+        direct attribution (see :mod:`crossdock_shopee.ads`). Shopee answers at once:
+        every page is ready."""
+        return await AdsReport(self).page(conn, day_from, day_to, page_token)
 
     # --------------------------------------------------------------- push and auth
 

@@ -29,6 +29,7 @@ def test_registered_with_its_capabilities() -> None:
     assert carrier.capabilities == ("carrier.labels", "carrier.tracking")
     assert plugins.carriers["shopee_logistics"].channel == "shopee"
     assert info.capabilities == (
+        "ads.read",
         "cases.respond",
         "cases.sync",
         "credentials.refresh",
@@ -57,3 +58,7 @@ async def test_undeclared_operations_refuse(provider: MarketplaceProvider) -> No
     conn = ChannelConnection(id=1, tenant="t", channel="shopee", site="SG", currency="SGD", credentials={})
     with pytest.raises(NotSupported, match="shopee does not support fetch_settlements"):
         await provider.fetch_settlements(conn, updated_since=datetime.now(UTC), page_token=None)
+    # Shopee documents no Open API for sessions or page views (see the README)
+    today = datetime.now(UTC).date()
+    with pytest.raises(NotSupported, match="shopee does not support fetch_traffic"):
+        await provider.fetch_traffic(conn, day_from=today, day_to=today, page_token=None)

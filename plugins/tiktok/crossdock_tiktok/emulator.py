@@ -46,6 +46,7 @@ AWAITING_SHIPMENT / PARTIALLY_SHIPPING.
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import os
 import random
@@ -53,13 +54,15 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import count
 from typing import Any
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_tiktok.ads_emulator import API as ADS_API
+from crossdock_tiktok.ads_emulator import TikTokAds
 from crossdock_tiktok.aftersales_emulator import BASE as RETURN_REFUND
 from crossdock_tiktok.aftersales_emulator import TikTokAfterSales
 from crossdock_tiktok.logistics_emulator import DOC_PATH, TikTokLogistics
@@ -142,6 +145,10 @@ ORDER_STATUS_FILTER = (
     "CANCELLED",
 )
 SHIPPING_TYPES = ("TIKTOK", "SELLER")
+#: the path of the request being answered (faults answer in its API's envelope)
+_PATH: contextvars.ContextVar[str] = contextvars.ContextVar("tiktok_emulator_path", default="")
+#: API for Business envelope codes for the kit's faults (tiktok_code.py of TikTok's SDK)
+ADS_FAULT_CODES = {"throttled": 40100, "server_error": 50000, "timeout": 50002, "bad_request": 40002}
 
 
 @dataclass(frozen=True)
@@ -302,6 +309,11 @@ class TikTokShopEmulator(Emulator):
         self.scripted: dict[str, list[tuple[int, int]]] = {}
         self.logistics = logistics = TikTokLogistics(self)
         self.aftersales = aftersales = TikTokAfterSales(self)
+        self.ads = TikTokAds(self)
+        for method, path, handler in self.ads.routes():
+            self.route(method, path, handler)
+        for method, path, handler in self.ads.pattern_routes():
+            self.route_pattern(method, path, handler)
         for method, path, handler in (
             ("POST", "/fulfillment/202309/packages", logistics.create_packages),
             ("POST", "/fulfillment/202309/packages/search", logistics.search_packages),
@@ -349,7 +361,14 @@ class TikTokShopEmulator(Emulator):
 
     # ------------------------------------------------------------------ envelope
 
+    async def _fault(self, request: Request) -> Reply | None:
+        _PATH.set(request.path)
+        return await super()._fault(request)
+
     def error_body(self, status: int, code: str, message: str) -> Any:
+        if _PATH.get().startswith(ADS_API):  # API for Business: its own codes
+            ads_code = ADS_FAULT_CODES.get(code, 50000)
+            return {"code": ads_code, "message": message, "request_id": self._request_id(), "data": {}}
         numeric = {
             "throttled": THROTTLED,
             "server_error": INTERNAL_ERROR,
@@ -407,7 +426,9 @@ class TikTokShopEmulator(Emulator):
         self.providers[shop.platform_option_id] = self.providers[option]
         code = secrets.token_urlsafe(16)
         self.auth_codes[code] = shop_id
+        ad_account = self.ads.open(shop)  # the shop's TikTok ad account (API for Business)
         return {
+            **ad_account,
             "app_key": self.app_key,
             "app_secret": self.app_secret,
             "open_id": shop.open_id,
@@ -1493,19 +1514,27 @@ class TikTokShopEmulator(Emulator):
 
 class TikTokShopSellerEmulator(TikTokShopEmulator):
     """The emulator as the conformance suite and ``crossdock emulate`` drive it: a seller
-    account is a shop; products are SKUs of one product per shop."""
+    account is a shop; products are SKUs of one product per shop, or each SKU a product of
+    its own with ``product_per_sku`` (TikTok reports ads and visits per product, so SKUs
+    whose figures are told apart must be products of their own; the default under
+    ``crossdock serve --demo``)."""
 
     default_site = "US"
     _demo_rng = random.Random(15)
+
+    def __init__(self, faults: Faults | None = None, *, product_per_sku: bool | None = None, **kwargs: Any):
+        super().__init__(faults, **kwargs)
+        demo = os.environ.get("CROSSDOCK_DEMO") == "1"
+        self.product_per_sku = demo if product_per_sku is None else product_per_sku
 
     def open_account(self, site: str) -> dict[str, Any]:
         return self.add_shop(site)
 
     def add_product(self, account: Mapping[str, Any], sku: str, stock: int = 0) -> str:
-        """A SKU of the shop's product, assigned to both its sales warehouses (a
-        multi-warehouse shop), its stock in the default one."""
+        """A SKU of the shop's product (or of a new product, ``product_per_sku``), assigned
+        to both its sales warehouses (a multi-warehouse shop), its stock in the default one."""
         shop = self.shop_of(account)
-        product_id = next(iter(shop.products), None)
+        product_id = None if self.product_per_sku else next(iter(shop.products), None)
         return self.add_sku(shop, sku, stock, product_id, warehouses=shop.warehouses)
 
     def add_order(  # type: ignore[override]
@@ -1520,12 +1549,76 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
         # ``crossdock serve --demo`` places the live orders: now and then one of the shop's
         # earlier buyers asks to cancel, return or be refunded, and waiting cases move on,
         # so the demo's after-sales list fills and changes on its own
-        if os.environ.get("CROSSDOCK_DEMO") == "1" and self._demo_rng.random() < 0.15:
-            self.aftersales.demo_activity(shop, self._demo_rng)
+        if os.environ.get("CROSSDOCK_DEMO") == "1":
+            if self._demo_rng.random() < 0.15:
+                self.aftersales.demo_activity(shop, self._demo_rng)
+            self._demo_visits(account, lines)
         return order
 
+    def _demo_visits(self, account: Mapping[str, Any], lines: Sequence[tuple[str, int, str]]) -> None:
+        """A demo buyer came through an ad and looked around first: today's figures grow."""
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        rng = self._demo_rng
+        for sku, quantity, price in lines:
+            if self.find_sku(self.shop_of(account), sku) is None:
+                continue
+            clicks = rng.randint(2, 6)
+            amount = Decimal(str(price)) * int(quantity)
+            self.add_ad_activity(
+                account,
+                day=today,
+                sku=sku,
+                impressions=clicks * rng.randint(20, 40),
+                clicks=clicks,
+                spend=str((amount * Decimal("0.15")).quantize(Decimal("0.01"))),
+                orders=1,
+                sales=str(amount),
+            )
+            self.add_traffic(account, day=today, sku=sku, sessions=clicks + 1, page_views=clicks + 3)
+
     def generate_orders(self, account: Mapping[str, Any], count: int, seed: int) -> list[str]:
-        return self.generate(self.shop_of(account), count, seed=seed)
+        made = self.generate(self.shop_of(account), count, seed=seed)
+        if os.environ.get("CROSSDOCK_DEMO") == "1":
+            # the demo's shop has advertised its products and had visitors for a month
+            self.ads.demo_seed(self.shop_of(account), random.Random(seed))
+        return made
+
+    # ------------------------------------------------------------------ ads and traffic
+
+    def add_ad_activity(
+        self,
+        account: Mapping[str, Any],
+        *,
+        day: date,
+        sku: str,
+        impressions: int,
+        clicks: int,
+        spend: str,
+        orders: int,
+        sales: str,
+        keyword: str | None = None,
+    ) -> str:
+        return self.ads.add_ad_activity(
+            account,
+            day=day,
+            sku=sku,
+            impressions=impressions,
+            clicks=clicks,
+            spend=spend,
+            orders=orders,
+            sales=sales,
+            keyword=keyword,
+        )
+
+    def revise_ad_activity(
+        self, account: Mapping[str, Any], *, day: date, sku: str, orders: int, sales: str
+    ) -> None:
+        self.ads.revise_ad_activity(account, day=day, sku=sku, orders=orders, sales=sales)
+
+    def add_traffic(
+        self, account: Mapping[str, Any], *, day: date, sku: str, sessions: int, page_views: int
+    ) -> None:
+        self.ads.add_traffic(account, day=day, sku=sku, sessions=sessions, page_views=page_views)
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         order = self.orders[external_id]

@@ -4,7 +4,9 @@ Sites: the TikTok Shop markets (../shared/marketplaces.md). Rate limit: 50 reque
 second per API per app x shop, declared per operation in :data:`RATE_LIMITS`.
 
 Credentials of a connection: ``app_key``, ``app_secret``, ``access_token``,
-``refresh_token``, optionally ``shop_cipher`` and ``shop_id``. When ``shop_cipher`` is
+``refresh_token``, optionally ``shop_cipher`` and ``shop_id``; for advertising (TikTok API
+for Business, :mod:`crossdock_tiktok.ads`) ``advertiser_id``, ``ads_access_token`` and
+optionally ``ads_store_id``, with ``settings.ads_base_url``. When ``shop_cipher`` is
 missing it is looked up with ``GET /authorization/202309/shops`` (the shop whose id is
 ``shop_id``, else whose region is the connection's site, else the only one), kept in
 memory for the connection, and written into the credentials at the next refresh.
@@ -40,12 +42,13 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
 from crossdock import (
+    AdReportPage,
     CancelReason,
     CasePage,
     CaseResponse,
@@ -65,11 +68,12 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    TrafficPage,
     WebhookPush,
     parse_push_json,
     with_retries,
 )
-from crossdock_tiktok import __version__, aftersales
+from crossdock_tiktok import __version__, ads, aftersales
 from crossdock_tiktok.client import (
     AUTH_EXPIRED,
     BAD_CREDENTIALS,
@@ -127,9 +131,15 @@ OPERATIONS = (
     "return_refund.return_reject",
     "return_refund.return_records",
     "return_refund.reject_reasons",
+    *ads.ANALYTICS_OPERATIONS,
 )
-#: Documented: 50 requests per second per API per app x shop.
-RATE_LIMITS: Mapping[str, RateLimit] = {op: RateLimit(rate=50.0, burst=50) for op in OPERATIONS}
+#: Documented: 50 requests per second per API per app x shop. The Marketing API (GMV Max)
+#: calls: the report's "Basic" rate limit level, 8 per second and 240 per minute (assumed
+#: for its other endpoints too, UNCONFIRMED).
+RATE_LIMITS: Mapping[str, RateLimit] = {
+    **{op: RateLimit(rate=50.0, burst=50) for op in OPERATIONS},
+    **{op: RateLimit(rate=4.0, burst=8) for op in ads.ADS_OPERATIONS},
+}
 
 PAGE_SIZE = 100  # orders/search page_size maximum
 DETAIL_BATCH = 50  # orders?ids= takes at most 50 ids
@@ -184,6 +194,8 @@ class TikTokShopMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_CANCEL,
             MarketplaceCapability.CASES_SYNC,
             MarketplaceCapability.CASES_RESPOND,
+            MarketplaceCapability.ADS_READ,
+            MarketplaceCapability.TRAFFIC_READ,
         }
     )
     rate_limits = RATE_LIMITS
@@ -197,6 +209,8 @@ class TikTokShopMarketplace(MarketplaceBase):
         self._sku_warehouses: dict[tuple[Any, ...], tuple[float, dict[str, list[str]]]] = {}
         # (connection, message reference) -> time of a send attempt whose outcome is unknown
         self._unsure_sends: dict[tuple[Any, ...], float] = {}
+        # (connection, product id) -> (monotonic time read, the product's seller SKUs)
+        self._product_skus: dict[tuple[Any, ...], tuple[float, tuple[str, ...]]] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -334,6 +348,48 @@ class TikTokShopMarketplace(MarketplaceBase):
 
     async def fetch_order(self, conn: ChannelConnection, external_id: str) -> ChannelOrder:
         return to_order(await self._order_raw(conn, external_id))
+
+    # --------------------------------------------------------------- advertising and traffic
+
+    async def fetch_ads(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> AdReportPage:
+        """Product GMV Max campaigns and their daily CAMPAIGN and PRODUCT rows, from TikTok
+        API for Business (credentials ``advertiser_id``, ``ads_access_token``; see
+        :mod:`crossdock_tiktok.ads`)."""
+        return await ads.fetch_ads(self, conn, day_from=day_from, day_to=day_to, page_token=page_token)
+
+    async def fetch_traffic(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> TrafficPage:
+        """Daily visits and page views of the shop and of its products (Shop Analytics)."""
+        return await ads.fetch_traffic(self, conn, day_from=day_from, day_to=day_to, page_token=page_token)
+
+    async def _seller_skus(self, conn: ChannelConnection, product_id: str) -> tuple[str, ...]:
+        """The seller SKUs of a TikTok product (Get Product ``skus[].seller_sku``), read at
+        most every ``PRODUCT_TTL`` seconds; none for a product TikTok no longer has."""
+        key = (*self._conn_key(conn), product_id)
+        cached = self._product_skus.get(key)
+        if cached is not None and time.monotonic() - cached[0] < PRODUCT_TTL:
+            return cached[1]
+        try:
+            data = await self._shop_call(
+                conn, "GET", f"/product/202309/products/{product_id}", "products.detail"
+            )
+        except ChannelError as exc:
+            if exc.code != "12052048":  # the product is gone: its rows keep no SKU
+                raise
+            data = {}
+        found = tuple(
+            str(sku["seller_sku"])
+            for sku in data.get("skus") or []
+            if isinstance(sku, dict) and sku.get("seller_sku")
+        )
+        self._product_skus.pop(key, None)
+        self._product_skus[key] = (time.monotonic(), found)
+        while len(self._product_skus) > MAX_PRODUCTS:
+            del self._product_skus[next(iter(self._product_skus))]
+        return found
 
     # --------------------------------------------------------------- after-sales
 

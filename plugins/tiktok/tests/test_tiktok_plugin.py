@@ -32,6 +32,7 @@ def test_registered_with_its_capabilities() -> None:
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["tiktok_logistics"].channel == "tiktok"
     assert info.capabilities == (
+        "ads.read",
         "cases.respond",
         "cases.sync",
         "credentials.refresh",
@@ -43,6 +44,7 @@ def test_registered_with_its_capabilities() -> None:
         "price.push",
         "shipments.confirm",
         "stock.push",
+        "traffic.read",
         "webhooks",
     )
 

@@ -394,6 +394,7 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "exceptionNoticeRuleSet": "replaces the rule: last write wins",
     "exceptionNoticeRuleDelete": "deleting a deleted rule is NOT_FOUND, nothing else changes",
     "shipmentExceptionResolve": "resolving a resolved exception is a no-op",
+    "reportGenerate": "remakes the period's one report under its row lock: the last copy stands",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",

@@ -184,6 +184,23 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
 
         await ingest_cases(uow, row, CasePage(cases=[opened]))
     case = (await api.data("{ cases { nodes { id } } }", key=key))["cases"]["nodes"][0]["id"]
+    # figures: the orders' rollups, an advertised SKU's day, and a report made from them
+    from crossdock import AdLevel, AdMetric, AdReportPage, Money
+    from crossdock.jobs import JOBS
+    from crossdock.services.ads import ingest_ads
+
+    while await JOBS["analytics_refresh"](app.job_context(), tenant_id=tenant.id):
+        pass
+    async with app.unit_of_work(tenant.id, tenant.slug) as uow:
+        row = await uow.session.scalar(select(Connection))
+        ad = AdMetric(
+            AdLevel.PRODUCT, datetime.now(UTC).date(), "CMP", 10, 2, Money.of("1.00", "SGD"), sku="SKU-1"
+        )
+        await ingest_ads(uow.session, app.plugins, row, AdReportPage(metrics=[ad]))
+    await m(
+        'mutation { reportGenerate(input: {kind: DAILY, day: "%s"}) { report { id } userErrors { code } } }'
+        % TODAY
+    )
     return {
         "case": case,
         "exception": exception,
@@ -208,6 +225,11 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     }
 
 
+TODAY = datetime.now(UTC).date().isoformat()
+PERIOD = '{from: "%s", to: "%s"}' % (
+    (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+    (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+)
 LISTS = {
     "products": "products { nodes { id } }",
     "variants": "variants { nodes { id } }",
@@ -228,9 +250,18 @@ LISTS = {
     "shipmentExceptions": "shipmentExceptions { nodes { id } }",
     "exceptionNoticeRules": "exceptionNoticeRules { id }",
     "cases": "cases { nodes { id } }",
+    "reports": "reports { id }",
+    "profit": "profit(filter: %s, groupBy: [SKU]) { rows { sku } }" % PERIOD,
+    "profitLines": "profitLines(filter: %s) { lines { id } }" % PERIOD,
+    "kpis": "kpis(filter: %s) { stock { sku } }" % PERIOD,
+    "adPerformance": "adPerformance(filter: %s) { spend { amount } }" % PERIOD,
+    "analyticsSeries": "analyticsSeries(metric: UNITS, filter: %s) { value }" % PERIOD,
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
+#: Root fields reaching across the brands an API key reaches, checked for that reach in
+#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's).
+KEY_REACH = {"agencyReport"}
 
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -248,6 +279,27 @@ POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
         "query($l: ID!) { promotionQuote(lines: [{listingId: $l, quantity: 1}]) { total { amount } } }",
         "l",
         "listing",
+    ),
+    # a shop named in an analytics filter must be the caller's (NOT_FOUND otherwise)
+    **{
+        name: (
+            'query($x: ID!) { %s(%sfilter: {from: "%s", to: "%s", connectionIds: [$x]}) { __typename } }'
+            % (name, extra, TODAY, TODAY),
+            "x",
+            "connection",
+        )
+        for name, extra in (
+            ("profit", ""),
+            ("kpis", ""),
+            ("adPerformance", ""),
+            ("analyticsSeries", "metric: UNITS, "),
+        )
+    },
+    "profitLines": (
+        'query($o: ID!) { profitLines(orderId: $o, filter: {from: "%s", to: "%s"}) { __typename } }'
+        % (TODAY, TODAY),
+        "o",
+        "order",
     ),
 }
 #: Query arguments that filter a list.
@@ -305,6 +357,11 @@ ARG_PATHS = {
     "reconciliation": "connectionId",
     "shipmentExceptions": "filter.orderId",
     "cases": "filter.orderId",
+    "profit": "filter.connectionIds.0",
+    "kpis": "filter.connectionIds.0",
+    "adPerformance": "filter.connectionIds.0",
+    "analyticsSeries": "filter.connectionIds.0",
+    "profitLines": "orderId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -317,6 +374,7 @@ SAME_AS_CHECKED = {
     ("shipmentRates", "carrierAccountId"),
     ("orderRates", "warehouseId"),
     ("cases", "filter.connectionId"),
+    ("profitLines", "filter.connectionIds.0"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}
@@ -400,11 +458,16 @@ async def test_every_top_level_query_is_scoped(
     seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = set(LISTS) | NO_TENANT_DATA | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
+    covered = set(LISTS) | NO_TENANT_DATA | KEY_REACH | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
 
     def items(data: Any) -> list[Any]:
-        return data if isinstance(data, list) else data["nodes"]
+        if isinstance(data, dict):
+            return next(data[k] for k in ("nodes", "rows", "lines", "stock") if k in data)
+        # a series has a point for every day: what counts is a point with something in it
+        return [
+            d for d in data if not (isinstance(d, dict) and set(d) == {"value"} and float(d["value"]) == 0)
+        ]
 
     for name, selection in LISTS.items():
         assert items((await api.data("{ %s }" % selection, key=a.key))[name]), f"A should see its own {name}"
@@ -563,7 +626,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "exceptionNoticeRuleDelete": ("{id: $a}", {"a": ("notice_rule", "id")}),
 }
 #: Mutations that take no ID: they only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "connectionCreate", "cannedReplySet", "carrierAccountCreate"}
+CREATORS = {"productCreate", "connectionCreate", "cannedReplySet", "carrierAccountCreate", "reportGenerate"}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
