@@ -18,8 +18,10 @@ UNCONFIRMED).
 Reports API 2021-06-30 (reports_2021-06-30.json): ``createReport`` (``reportType`` and
 ``marketplaceIds`` required, the type known, ``dataStartTime`` not after ``dataEndTime``;
 202), ``getReports`` (``reportTypes`` or ``nextToken`` required), ``getReport``,
-``getReportDocument`` (a gzip document, ``compressionAlgorithm`` GZIP). A report is a
-snapshot of the returns when it was asked for, ready once read after that.
+``getReportDocument`` (a gzip document, ``compressionAlgorithm`` GZIP). A returns report is a
+snapshot of the returns when it was asked for, ready once read after that. A Sales and Traffic
+report (:mod:`crossdock_amazon.traffic_emulator`) is IN_PROGRESS for ``traffic_report_polls``
+reads and is made as it completes (DONE, or FATAL / CANCELLED as that report's schema says).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import gzip
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -36,6 +38,7 @@ from xml.etree import ElementTree
 from crossdock.testing.emulator import Reply, Request
 from crossdock_amazon.aftersales import ACKNOWLEDGEMENT_FEED, FEED_CANCEL_REASONS, RETURNS_REPORT
 from crossdock_amazon.orders_emulator import parse_time
+from crossdock_amazon.traffic_emulator import SALES_AND_TRAFFIC_REPORT
 
 if TYPE_CHECKING:
     from crossdock_amazon.emulator import AmazonEmulator
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["AfterSales", "Return"]
 
 FEED_TYPES = (ACKNOWLEDGEMENT_FEED,)
-REPORT_TYPES = (RETURNS_REPORT,)
+REPORT_TYPES = (RETURNS_REPORT, SALES_AND_TRAFFIC_REPORT)
 STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
 COLUMNS = (
     "Order ID",
@@ -137,6 +140,12 @@ class Report:
     content: bytes
     status: str = "IN_QUEUE"
     document: str | None = None
+    #: reads answered IN_PROGRESS before the report completes
+    polls_left: int = 0
+    #: makes the document as the report completes (else ``content`` is it)
+    build: Callable[[], bytes] | None = None
+    #: how it ends: DONE, or FATAL / CANCELLED
+    outcome: str = "DONE"
 
 
 @dataclass
@@ -145,6 +154,8 @@ class AfterSales:
     clock: Callable[[], float]
     #: getFeed answers IN_PROGRESS this many times before DONE
     feed_polls: int = 1
+    #: getReport answers IN_PROGRESS this many times before a Sales and Traffic report is done
+    traffic_report_polls: int = 1
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
     reports: dict[str, Report] = field(default_factory=dict)
@@ -448,11 +459,59 @@ class AfterSales:
         if start > end:
             return error(400, "InvalidInput", "dataStartTime must be before dataEndTime")
         report_id = str(700_000_000_000 + len(self.reports) + 1)
+        if body["reportType"] == SALES_AND_TRAFFIC_REPORT:
+            problem = self.emulator.traffic.invalid_options(body.get("reportOptions"))
+            if problem is not None:
+                return error(400, "InvalidInput", problem)
+            self.reports[report_id] = self._traffic_report(
+                report_id, seller.seller_id, body, marketplaces, start, end
+            )
+            return Reply(202, {"reportId": report_id})
         content = self._returns_file(seller.seller_id, marketplaces, start, end)
         self.reports[report_id] = Report(
             report_id, seller.seller_id, body["reportType"], marketplaces, start, end, now, content
         )
         return Reply(202, {"reportId": report_id})
+
+    def _traffic_report(
+        self,
+        report_id: str,
+        seller: str,
+        body: Mapping[str, Any],
+        marketplaces: list[str],
+        start: float,
+        end: float,
+    ) -> Report:
+        """A Sales and Traffic report: made when it completes, from what the days hold then.
+        Its dates are days ("the time component is ignored"); more than two years back it is
+        cancelled, with several marketplaces it fails."""
+        now = self.clock()
+        first = datetime.fromtimestamp(start, UTC).date()
+        last = datetime.fromtimestamp(end, UTC).date()
+        outcome = "DONE"
+        if len(marketplaces) > 1:
+            outcome = "FATAL"
+        elif first < datetime.fromtimestamp(now, UTC).date() - timedelta(days=730):
+            outcome = "CANCELLED"
+        currency = self.emulator.marketplace_currency(marketplaces[0])
+        options = dict(body.get("reportOptions") or {})
+
+        def build(a: date = first, b: date = last) -> bytes:
+            return self.emulator.traffic.document(seller, marketplaces, a, b, options, currency)
+
+        return Report(
+            report_id,
+            seller,
+            SALES_AND_TRAFFIC_REPORT,
+            marketplaces,
+            start,
+            end,
+            now,
+            b"",
+            polls_left=self.traffic_report_polls,
+            build=build,
+            outcome=outcome,
+        )
 
     def _returns_file(self, seller: str, marketplaces: list[str], start: float, end: float) -> bytes:
         lines = ["\t".join(COLUMNS)]
@@ -495,9 +554,16 @@ class AfterSales:
         return ("\n".join(lines) + "\n").encode()
 
     def _shown(self, report: Report) -> dict[str, Any]:
-        if report.status == "IN_QUEUE":  # made between two reads
-            report.status = "DONE"
-            report.document = self._store(report.seller, report.content, compress=True)
+        if report.status in ("IN_QUEUE", "IN_PROGRESS"):  # made between two reads
+            if report.polls_left > 0:
+                report.polls_left -= 1
+                report.status = "IN_PROGRESS"
+            elif report.outcome != "DONE":
+                report.status = report.outcome
+            else:
+                report.status = "DONE"
+                content = report.build() if report.build is not None else report.content
+                report.document = self._store(report.seller, content, compress=True)
         shown: dict[str, Any] = {
             "reportId": report.report_id,
             "reportType": report.report_type,

@@ -18,6 +18,11 @@ them with ``includedData`` and no RDT. The Notifications API (destinations, subs
 :mod:`crossdock_amazon.notifications_emulator`) decides which seller's ``ORDER_CHANGE``
 events reach which SQS queue.
 
+The same app also serves the **Amazon Ads API** (profiles, Sponsored Products campaigns,
+Reporting v3: :mod:`crossdock_amazon.ads_emulator`), in its own envelopes and with its own
+grant (``ads_refresh_token`` / ``ads_profile_id`` in each account), and the Reports API's
+Sales and Traffic report (:mod:`crossdock_amazon.traffic_emulator`).
+
 A 403 ``Unauthorized`` says in ``details`` whether the access token expired ("The access
 token you provided has expired."), is unknown ("... is revoked, malformed or invalid.")
 or missing; a role the application lacks (fault injection: :meth:`AmazonEmulator.deny`)
@@ -27,7 +32,9 @@ amzn/selling-partner-api-docs#2147, #2553).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import hashlib
 import json
 import random
 import re
@@ -35,12 +42,14 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_amazon.ads_emulator import ADS_SCOPE, Advertising, ads_error, ads_path
 from crossdock_amazon.aftersales_emulator import AfterSales
 from crossdock_amazon.finances_emulator import Finances
 from crossdock_amazon.marketplace import SITES
@@ -57,8 +66,9 @@ from crossdock_amazon.orders_emulator import (
 from crossdock_amazon.shipping_emulator import MerchantFulfillment
 from crossdock_amazon.sqs import ATTEMPTS as SQS_ATTEMPTS
 from crossdock_amazon.sqs_emulator import SqsService, order_change
+from crossdock_amazon.traffic_emulator import TrafficBook
 
-__all__ = ["AmazonEmulator"]
+__all__ = ["AmazonEmulator", "asin_of"]
 
 TOKEN_TTL = 3600
 #: The default usage plans (requests per second) of the operations served.
@@ -117,6 +127,13 @@ def _epoch(value: str) -> float:
 
 
 DENIED = "Access to requested resource is denied."
+#: the path of the request being answered (errors take the envelope of its API)
+_PATH: contextvars.ContextVar[str] = contextvars.ContextVar("amazon_emulator_path", default="")
+
+
+def asin_of(sku: str) -> str:
+    """The emulator's ASIN for a SKU (the same in orders, reports and ads)."""
+    return f"B0{int(hashlib.sha256(sku.encode()).hexdigest(), 16) % 10**8:08d}"
 
 
 @dataclass
@@ -191,6 +208,10 @@ class AmazonEmulator(Emulator):
         self.finances = Finances(clock, _iso)
         self.mfn = MerchantFulfillment(self, clock)
         self.aftersales = AfterSales(self, clock)
+        #: the Amazon Ads API (profiles, campaigns, Reporting v3) and the visits behind the
+        #: Sales and Traffic report
+        self.ads = Advertising(self, clock)
+        self.traffic = TrafficBook(self)
         self.own_address = ""
         #: the buyers' after-sales activity, once a backlog was generated (see :meth:`generate`)
         self.activity: random.Random | None = None
@@ -270,6 +291,13 @@ class AmazonEmulator(Emulator):
         # the documents' pre-signed URLs (S3 in production: no SP-API token)
         self.route_pattern("PUT", r"/tortuga/([^/]+)", after.upload)
         self.route_pattern("GET", r"/tortuga/([^/]+)", after.download)
+        # the Amazon Ads API (advertising-api*.amazon.com in production)
+        ads = self.ads
+        self.route("GET", "/v2/profiles", ads.profiles_list)
+        self.route("POST", "/sp/campaigns/list", ads.list_campaigns)
+        self.route("POST", "/reporting/reports", ads.create_report)
+        self.route_pattern("GET", r"/reporting/reports/([^/]+)", ads.get_report)
+        self.route_pattern("GET", r"/ads-reports/([^/]+)\.json\.gz", ads.download)
         self.route(
             "GET",
             "/finances/v0/financialEventGroups",
@@ -287,6 +315,7 @@ class AmazonEmulator(Emulator):
         server = scope.get("server")
         if server and not self.own_address:
             self.own_address = f"http://{server[0]}:{server[1]}"
+        _PATH.set(str(scope.get("path") or ""))
         await super().__call__(scope, receive, send)
 
     def _planned(
@@ -306,6 +335,9 @@ class AmazonEmulator(Emulator):
     # ------------------------------------------------------------------ envelope and routing
 
     def error_body(self, status: int, code: str, message: str) -> Any:
+        api = ads_path(_PATH.get())
+        if api is not None:  # the Ads API's envelopes
+            return ads_error(status, str(status), message, api).body
         code = {
             "throttled": "QuotaExceeded",
             "server_error": "InternalFailure",
@@ -338,12 +370,15 @@ class AmazonEmulator(Emulator):
             marketplaces=(marketplace_id, *[m for m in also if m != marketplace_id]),
         )
         self.sellers[seller.seller_id] = seller
+        site = MARKETPLACES[marketplace_id]
         return {
             "seller_id": seller.seller_id,
             "lwa_client_id": seller.client_id,
             "lwa_client_secret": seller.client_secret,
             "refresh_token": seller.refresh_token,
             "marketplace_id": marketplace_id,
+            # the Amazon Ads API grant of the same LWA application, and the advertiser's profile
+            **self.ads.open(seller.seller_id, marketplace_id, site.country, site.currency),
         }
 
     def _add_order(
@@ -394,7 +429,7 @@ class AmazonEmulator(Emulator):
         self.items[order_id] = [
             {
                 "OrderItemId": f"{order_id}-{i}",
-                "ASIN": f"B0{abs(hash(sku)) % 10**8:08d}",
+                "ASIN": asin_of(sku),
                 "SellerSKU": sku,
                 "Title": f"Product {sku}",
                 "QuantityOrdered": qty,
@@ -472,7 +507,8 @@ class AmazonEmulator(Emulator):
 
     def generate(self, seller_id: str, count: int, *, seed: int = 1) -> list[str]:
         """A backlog of ``count`` orders; it also starts the buyers' after-sales activity
-        (:meth:`_buyers_after_sales`): the demo's shops show cases from the start."""
+        (:meth:`_buyers_after_sales`): the demo's shops show cases from the start; and about
+        a month of advertising and visits (:meth:`seed_marketing`)."""
         rng = random.Random(seed)
         self.activity = random.Random(seed * 7919)
         skus = list(self.sellers[seller_id].listings) or ["SKU-1"]
@@ -496,6 +532,7 @@ class AmazonEmulator(Emulator):
             made.append(order_id)
         for order_id in made:
             self._buyers_after_sales(order_id)
+        self.seed_marketing(seller_id, random.Random(seed * 104729))
         return made
 
     #: after a backlog was generated: the share of orders whose buyer asks to cancel at
@@ -553,6 +590,23 @@ class AmazonEmulator(Emulator):
                 None, self.clock() + TOKEN_TTL, seller.client_id, scope=NOTIFICATIONS_SCOPE
             )
             return Reply(200, {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_TTL})
+        ads = self.ads.grant_for(str(form.get("refresh_token") or ""), seller.seller_id)
+        if form.get("grant_type") == "refresh_token" and ads is not None:
+            # an Amazon Ads grant (scope advertising::campaign_management): its token opens
+            # the Ads API only
+            token = f"Atza|{secrets.token_hex(24)}"
+            self.tokens[token] = Grant(
+                seller.seller_id, self.clock() + TOKEN_TTL, seller.client_id, scope=ADS_SCOPE
+            )
+            return Reply(
+                200,
+                {
+                    "access_token": token,
+                    "refresh_token": ads.refresh_token,
+                    "token_type": "bearer",
+                    "expires_in": TOKEN_TTL,
+                },
+            )
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != seller.refresh_token:
             return Reply(
                 400,
@@ -585,7 +639,11 @@ class AmazonEmulator(Emulator):
         grant = self._grant(request)
         if isinstance(grant, Reply):
             return grant
-        if grant.seller is None or (grant.is_rdt and not grant.opens(request.method, request.path)):
+        if (
+            grant.seller is None
+            or grant.scope == ADS_SCOPE
+            or (grant.is_rdt and not grant.opens(request.method, request.path))
+        ):
             return self.denied("")
         return self.sellers[grant.seller], grant.is_rdt
 
@@ -1036,6 +1094,74 @@ class AmazonEmulator(Emulator):
 
     def cancel_order(self, account: Mapping[str, Any], external_id: str) -> None:
         self.update_order(external_id, OrderStatus="Canceled")
+
+    # ------------------------------------------------------------------ ads and traffic (suites, demo)
+
+    def _profile(self, account: Mapping[str, Any]) -> Any:
+        seller = self.sellers[str(account["seller_id"])]
+        return self.ads.profile_of(seller.seller_id, seller.marketplace_id)
+
+    def add_ad_activity(
+        self,
+        account: Mapping[str, Any],
+        *,
+        day: date,
+        sku: str,
+        impressions: int,
+        clicks: int,
+        spend: str,
+        orders: int,
+        sales: str,
+        keyword: str | None = None,
+    ) -> str:
+        """Sponsored Products activity of ``sku`` on ``day`` (one campaign per SKU, with a
+        daily budget; a keyword target when ``keyword`` is given, else automatic targeting);
+        adds to the day's figures. Returns the campaign id."""
+        return self.ads.add_activity(
+            self._profile(account),
+            day=day,
+            sku=sku,
+            asin=asin_of(sku),
+            impressions=impressions,
+            clicks=clicks,
+            spend=Decimal(spend),
+            orders=orders,
+            sales=Decimal(sales),
+            keyword=keyword,
+        )
+
+    def revise_ad_activity(
+        self, account: Mapping[str, Any], *, day: date, sku: str, orders: int, sales: str
+    ) -> None:
+        """Amazon's attribution moves on: ``sku``'s attributed orders and sales on ``day``."""
+        self.ads.revise(self._profile(account), day=day, sku=sku, orders=orders, sales=Decimal(sales))
+
+    def add_traffic(
+        self, account: Mapping[str, Any], *, day: date, sku: str, sessions: int, page_views: int
+    ) -> None:
+        """Visits to ``sku``'s listing on ``day`` (adds to the day's figures)."""
+        seller = self.sellers[str(account["seller_id"])]
+        self.traffic.add(seller.seller_id, seller.marketplace_id, day, sku, sessions, page_views)
+
+    def seed_marketing(self, seller_id: str, rng: random.Random, days: int = 30) -> None:
+        """About a month of Sponsored Products and of visits for every listing (the demo)."""
+        seller = self.sellers[seller_id]
+        skus = sorted(seller.listings)
+        profile = self.ads.profile_of(seller_id, seller.marketplace_id)
+        self.ads.seed(profile, [(sku, asin_of(sku)) for sku in skus], rng, days)
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        for sku in skus:
+            base = rng.randint(30, 260)
+            for back in range(days):
+                sessions = max(1, int(base * rng.uniform(0.6, 1.4)))
+                self.traffic.add(
+                    seller_id,
+                    seller.marketplace_id,
+                    date.fromordinal(today.toordinal() - back),
+                    sku,
+                    sessions,
+                    int(sessions * rng.uniform(1.1, 1.8)),
+                )
 
     # ------------------------------------------------------------------ buyers' after-sales (tests, demo)
 

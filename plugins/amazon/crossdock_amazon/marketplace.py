@@ -31,7 +31,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -40,6 +40,7 @@ import httpx
 
 from crossdock import (
     Address,
+    AdReportPage,
     CancelReason,
     CaseAction,
     CaseKind,
@@ -63,9 +64,11 @@ from crossdock import (
     ShipmentConfirmation,
     Site,
     StockUpdate,
+    TrafficPage,
     with_retries,
 )
 from crossdock_amazon import __version__
+from crossdock_amazon.ads import AdsReader
 from crossdock_amazon.aftersales import (
     ACKNOWLEDGEMENT_FEED,
     CANCEL_REASONS,
@@ -73,7 +76,6 @@ from crossdock_amazon.aftersales import (
     RETURNS_REPORT,
     acknowledgement_feed,
     cancellation_case,
-    download,
     newest,
     return_cases,
     submit_feed,
@@ -82,7 +84,9 @@ from crossdock_amazon.aftersales import (
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
 from crossdock_amazon.notifications import NotificationSetup
 from crossdock_amazon.orders import INCLUDED, order_2026
+from crossdock_amazon.reports import create_report, report_document
 from crossdock_amazon.sqs import SqsQueue
+from crossdock_amazon.traffic import TrafficReader
 
 __all__ = ["RATE_LIMITS", "SITES", "AmazonMarketplace", "order_references", "package_reference_id"]
 
@@ -227,6 +231,8 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_CANCEL,
             MarketplaceCapability.CASES_SYNC,
             MarketplaceCapability.CASES_RESPOND,
+            MarketplaceCapability.ADS_READ,
+            MarketplaceCapability.TRAFFIC_READ,
         }
     )
     rate_limits = RATE_LIMITS
@@ -240,6 +246,9 @@ class AmazonMarketplace(MarketplaceBase):
         #: (connection, order) -> the cancel feed sent for it and not yet seen processed: a
         #: retry waits for that feed instead of sending another
         self._cancel_feeds: dict[tuple[int, str], str] = {}
+        #: the Ads API reader, with this process's Ads access tokens
+        self._ads = AdsReader()
+        self._traffic = TrafficReader()
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -685,29 +694,17 @@ class AmazonMarketplace(MarketplaceBase):
         created = _at(str(latest.get("createdTime"))) if latest else None
         if not coming and (created is None or now - created >= timedelta(minutes=every)):
             days = int(conn.settings.get("returns_days") or RETURNS_DAYS)
-            await api.call(
-                "POST",
-                "/reports/2021-06-30/reports",
-                body={
-                    "reportType": RETURNS_REPORT,
-                    "marketplaceIds": [marketplace_id],
-                    "dataStartTime": (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "dataEndTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-                operation="createReport",
+            await create_report(
+                api,
+                report_type=RETURNS_REPORT,
+                marketplace_id=marketplace_id,
+                start=now - timedelta(days=days),
+                end=now,
             )
         if done is None or not done.get("reportDocumentId"):
             return []
-        document_id = done["reportDocumentId"]
-
-        async def read() -> bytes:
-            document = await api.call(
-                "GET", f"/reports/2021-06-30/documents/{document_id}", operation="getReportDocument"
-            )
-            return await download(self._pool(conn), document)
-
-        text = (await with_retries(read)).decode("utf-8-sig", errors="replace")
-        return return_cases(text, conn.currency)
+        document = await report_document(api, self._pool(conn), str(done["reportDocumentId"]))
+        return return_cases(document.decode("utf-8-sig", errors="replace"), conn.currency)
 
     async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
         """ACCEPT of a buyer's cancellation request: the order is cancelled with reason
@@ -778,6 +775,39 @@ class AmazonMarketplace(MarketplaceBase):
             total=_amount(group.get("OriginalTotal"), conn.currency),
             status="paid" if paid else ("closed" if closed else "open"),
             lines=lines,
+        )
+
+    # ------------------------------------------------------------------ advertising and traffic
+
+    async def fetch_ads(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> AdReportPage:
+        """Sponsored Products through the Amazon Ads API v3 (:mod:`crossdock_amazon.ads`):
+        the campaigns (``/sp/campaigns/list``), then the ``spCampaigns``,
+        ``spAdvertisedProduct`` and ``spSearchTerm`` daily reports, made, polled and read
+        across calls. Needs ``credentials.ads_refresh_token`` and ``ads_profile_id``."""
+        return await self._ads.fetch(
+            conn,
+            self._pool(conn),
+            SITE_REGION[conn.site],
+            day_from=day_from,
+            day_to=day_to,
+            page_token=page_token,
+        )
+
+    async def fetch_traffic(
+        self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
+    ) -> TrafficPage:
+        """Sessions, page views and ordered units per day and SKU from the Sales and Traffic
+        report (:mod:`crossdock_amazon.traffic`), one report per day."""
+        return await self._traffic.fetch(
+            conn,
+            self.client(conn),
+            self._pool(conn),
+            self._marketplace_id(conn),
+            day_from=day_from,
+            day_to=day_to,
+            page_token=page_token,
         )
 
     # ------------------------------------------------------------------ notifications

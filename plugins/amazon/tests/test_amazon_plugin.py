@@ -32,6 +32,7 @@ def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> No
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["amazon_shipping"].channel == "amazon"
     assert info.capabilities == (
+        "ads.read",
         "cases.respond",
         "cases.sync",
         "credentials.refresh",
@@ -43,6 +44,7 @@ def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> No
         "settlements.read",
         "shipments.confirm",
         "stock.push",
+        "traffic.read",
     )
 
 
