@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import importlib.util
 import io
 import math
 import re
@@ -25,6 +26,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crossdock.errors import UserError
@@ -528,6 +530,12 @@ def _chart_alt(chart: _Chart) -> str:
 # ------------------------------------------------------------------------- charts
 
 
+def _shorten(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters with an ellipsis (chart labels: the full text is
+    in the chart's data in every format)."""
+    return text if len(text) <= most else text[: most - 1].rstrip() + "…"
+
+
 def _draw(chart: _Chart, width: int, height: int) -> bytes:
     """The chart as an RGB PNG of ``width`` x ``height`` pixels (matplotlib's Agg renderer,
     through its object API, never pyplot's global state, so threads may draw at once)."""
@@ -559,7 +567,11 @@ def _draw(chart: _Chart, width: int, height: int) -> bytes:
             ]
             ax.add_collection(
                 PolyCollection(
-                    rectangles, facecolors=SERIES_COLOURS[i], linewidths=0, label=series.name, zorder=2
+                    rectangles,
+                    facecolors=SERIES_COLOURS[i],
+                    linewidths=0,
+                    label=_shorten(series.name, 28),
+                    zorder=2,
                 ),
                 autolim=False,
             )
@@ -578,17 +590,18 @@ def _draw(chart: _Chart, width: int, height: int) -> bytes:
                 linewidth=2,
                 marker="o",
                 markersize=5,
-                label=series.name,
+                label=_shorten(series.name, 28),
                 zorder=2,
             )
     if n:
         ax.set_xlim(-0.6, n - 0.4)
         # as many x labels as fit side by side (about 7 pixels a character), evenly spaced
         room = width * 0.85
-        longest = max(len(x) for x in chart.x)
+        shown = [_shorten(x, 24) for x in chart.x]
+        longest = max(len(x) for x in shown)
         step = math.ceil(n / max(2, int(room // (longest * 7 + 24))))
         ticks = slots[::step]
-        ax.set_xticks(ticks, [chart.x[t] for t in ticks])
+        ax.set_xticks(ticks, [shown[t] for t in ticks])
         if len(ticks) * (longest * 7 + 24) > room:
             ax.tick_params(axis="x", labelrotation=30)
             for label in ax.get_xticklabels():
@@ -602,9 +615,9 @@ def _draw(chart: _Chart, width: int, height: int) -> bytes:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if chart.title:
-        ax.set_title(chart.title, loc="left", fontsize=12, fontweight="bold")
+        ax.set_title(_shorten(chart.title, width // 11), loc="left", fontsize=12, fontweight="bold")
     if chart.unit:
-        ax.set_ylabel(chart.unit)
+        ax.set_ylabel(_shorten(chart.unit, height // 12))
     if k > 1:
         fig.legend(loc="outside lower center", ncols=min(k, 4), frameon=False)
     canvas.draw()  # type: ignore[no-untyped-call]
@@ -688,10 +701,8 @@ def _sheet_names(sections: Sequence[_Section]) -> list[str]:
     names: list[str] = []
     taken: set[str] = set()
     for section in sections:
-        base = (
-            _SHEET_FORBIDDEN.sub(" ", section.title).strip().strip("'").strip()[:31].strip()
-            or section.key[:31]
-        )
+        cleaned = " ".join(_SHEET_FORBIDDEN.sub(" ", section.title).split()).strip("'").strip()
+        base = cleaned[:31].rstrip() or section.key[:31]
         if base.lower() == "history":
             base = f"{base} 1"
         name, n = base, 1
@@ -992,6 +1003,18 @@ def _fit_widths(natural: Sequence[float], room: float) -> list[float]:
     return widths
 
 
+def _bundled_fonts() -> tuple[Path, ...]:
+    """matplotlib's own copy of DejaVu Sans (and its bold), found without importing
+    matplotlib: a Unicode font wherever the renderer is installed, even on a machine
+    without system fonts."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    return (
+        Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf",
+    )
+
+
 def _pdf(report: _Report, charts: Mapping[str, bytes]) -> bytes:
     from fpdf import FPDF
 
@@ -1015,7 +1038,7 @@ def _pdf(report: _Report, charts: Mapping[str, bytes]) -> bytes:
     pdf.set_auto_page_break(auto=True, margin=16)
     pdf.set_margins(15, 15, 15)
     family, bold, unicode = "helvetica", "B", False
-    for path in UNICODE_FONTS:
+    for path in (*UNICODE_FONTS, *_bundled_fonts()):
         if path.is_file():
             pdf.add_font("report", "", str(path))
             family, unicode = "report", True
@@ -1034,16 +1057,21 @@ def _pdf(report: _Report, charts: Mapping[str, bytes]) -> bytes:
 
     def text(value: str) -> str:
         # without a Unicode font, the PDF core font holds Latin-1 only
-        return value if unicode else value.encode("latin-1", "replace").decode("latin-1")
+        if unicode:
+            return value
+        value = value.replace("—", "-").replace("…", "...")
+        return value.encode("latin-1", "replace").decode("latin-1")
+
+    ellipsis = text("…")
 
     def clip(value: str, room: float) -> str:
         """``value`` cut with an ellipsis to fit ``room`` (the PDF keeps a row to one line;
         the CSV and XLSX files hold every value whole)."""
         if pdf.get_string_width(value) <= room:
             return value
-        while value and pdf.get_string_width(value + "…") > room:
+        while value and pdf.get_string_width(value + ellipsis) > room:
             value = value[:-1]
-        return value + "…"
+        return value + ellipsis
 
     def table(
         header: Sequence[str] | None, rows: Sequence[Sequence[str]], right: Sequence[bool], size: float
