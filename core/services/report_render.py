@@ -20,6 +20,7 @@ import importlib.util
 import io
 import math
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -120,6 +121,7 @@ LIMITS: Mapping[str, int] = {
 }
 _MAX_MAGNITUDE = Decimal(10) ** 15  # beyond this a spreadsheet's doubles lose cents
 
+_DRAWING = threading.Lock()
 _KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: A plain decimal number as the data gives it (no exponent, no spaces, no NaN).
 _DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
@@ -537,8 +539,15 @@ def _shorten(text: str, most: int) -> str:
 
 
 def _draw(chart: _Chart, width: int, height: int) -> bytes:
-    """The chart as an RGB PNG of ``width`` x ``height`` pixels (matplotlib's Agg renderer,
-    through its object API, never pyplot's global state, so threads may draw at once)."""
+    """The chart as an RGB PNG of ``width`` x ``height`` pixels: matplotlib's Agg renderer
+    through its object API, never pyplot, which keeps every figure it made and so leaks in a
+    server (https://matplotlib.org/stable/gallery/user_interfaces/web_application_server_sgskip.html).
+    matplotlib does not promise to be thread-safe: one chart is drawn at a time."""
+    with _DRAWING:
+        return _draw_unlocked(chart, width, height)
+
+
+def _draw_unlocked(chart: _Chart, width: int, height: int) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from PIL import Image
