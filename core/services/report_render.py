@@ -123,8 +123,11 @@ _MAX_MAGNITUDE = Decimal(10) ** 15  # beyond this a spreadsheet's doubles lose c
 
 _DRAWING = threading.Lock()
 _KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-#: A plain decimal number as the data gives it (no exponent, no spaces, no NaN).
-_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+#: A decimal number as ``str(Decimal)`` writes it: digits with an optional fraction and
+#: exponent (``0E-8``, ``1.5E+3``); no spaces, no NaN or Infinity.
+_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,4})?")
+#: A plain number (safe in a spreadsheet even with a leading minus: a number, not a formula).
+_PLAIN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: Characters no XML document (XLSX, HTML) can hold, nor a reader expects: C0 controls but
 #: tab, line feed and carriage return; DEL; the non-characters U+FFFE and U+FFFF.
@@ -259,8 +262,8 @@ def _decimal(obj: Any, path: str) -> tuple[Decimal, str]:
             raise ReportDataError(
                 f"{path} is not a plain decimal number: {obj[:40]!r}", field=path, code="INVALID_DECIMAL"
             )
+        number = Decimal(obj)
         raw = obj.removeprefix("+")
-        number = Decimal(raw)
     elif isinstance(obj, int):
         raw, number = str(obj), Decimal(obj)
     else:
@@ -269,6 +272,10 @@ def _decimal(obj: Any, path: str) -> tuple[Decimal, str]:
         raw, number = format(obj, "f"), obj
     if abs(number) >= _MAX_MAGNITUDE:
         raise ReportDataError(f"{path} is too large to render exactly", field=path, code="OUT_OF_RANGE")
+    if int(number.as_tuple().exponent) < -20:
+        raise ReportDataError(f"{path} has more than 20 decimal places", field=path, code="OUT_OF_RANGE")
+    if not _PLAIN.fullmatch(raw):
+        raw = format(number, "f")  # exponents written out: the CSV holds plain numbers
     return number, raw
 
 
@@ -326,7 +333,7 @@ def _table(obj: Any, path: str) -> _Table:
         columns.append(
             _Column(
                 key,
-                _text(c.get("label"), _at(p, "label")),
+                _text(c.get("label"), _at(p, "label"), required=False),
                 _kind(c.get("kind"), _at(p, "kind"), ValueKind, "text"),
             )
         )
@@ -650,9 +657,6 @@ def chart_png(chart: Mapping[str, Any], *, width: int = 900, height: int = 360) 
 
 # ---------------------------------------------------------------------------- CSV
 
-#: A plain number written as given is safe in a spreadsheet even with a leading minus.
-_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
-
 
 def _csv_safe(cell: str) -> str:
     """Neutralise formula injection: a cell that starts with ``= + - @``, a tab or a carriage
@@ -660,7 +664,7 @@ def _csv_safe(cell: str) -> str:
     evaluating it (OWASP, https://owasp.org/www-community/attacks/CSV_Injection; ASVS 5.0
     V1.2.10). A plain number such as ``-4.10`` is left as it is: it is a number, not a
     formula. Quoting itself is RFC 4180's (the csv module's default dialect)."""
-    if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(cell):
+    if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN.fullmatch(cell):
         return "'" + cell
     return cell
 

@@ -272,6 +272,7 @@ def test_csv_holds_every_section_raw_and_neutralises_formulas() -> None:
     section = data["sections"][0]
     section["title"] = "=Sales"
     section["figures"].append({"label": "@risk", "value": "-4.10", "kind": "money"})
+    section["figures"].append({"label": "Written by str(Decimal)", "value": "1.5E+3", "kind": "money"})
     section["table"]["rows"] += [
         {"sku": '=HYPERLINK("http://evil.example","click")', "revenue": "-4.10", "units": "0"},
         {"sku": "+1+2", "revenue": "0.10"},
@@ -288,12 +289,13 @@ def test_csv_holds_every_section_raw_and_neutralises_formulas() -> None:
     assert rows[0] == ["report", "Daily operations report"]
     assert ["generated_at", "2026-12-02T05:00:03+00:00"] in rows
     start = rows.index(["section", "sales", "'=Sales"])
-    assert rows[start + 1 : start + 6] == [
+    assert rows[start + 1 : start + 7] == [
         ["Revenue", "1234.50"],
         ["Orders", "87"],
         ["Margin", "0.2315"],  # a percent as given: a fraction
         ["Note", "fees estimated for 12 orders"],
         ["'@risk", "-4.10"],  # a plain negative number is left a number
+        ["Written by str(Decimal)", "1500"],  # exponents written out
     ]
     header = rows.index(["SKU", "Revenue", "Units", "Margin", "First sale"])
     table = rows[header + 1 : header + 10]
@@ -504,7 +506,17 @@ def test_a_report_without_sections_or_optional_parts_renders() -> None:
     data = {
         "title": "Quiet day",
         "generated_at": "2026-12-02T05:00:03+01:00",
-        "sections": [{"key": "x", "title": "Nothing"}],
+        "sections": [
+            {"key": "x", "title": "Nothing"},
+            {
+                "key": "stock",
+                "title": "Stock",
+                "table": {
+                    "columns": [{"key": "sku", "label": "SKU"}, {"key": "state", "label": ""}],
+                    "rows": [{"sku": "A"}],
+                },
+            },
+        ],
     }
     for fmt in ReportFormat:
         assert render(data, fmt)
@@ -557,6 +569,10 @@ REFUSALS = [
     (put("currency", "EURO"), "INVALID_CURRENCY", "currency"),
     (put("locale", "xx-Nowhere"), "INVALID", "locale"),
     (put(f"{S}/figures/0/value", "1000000000000000"), "OUT_OF_RANGE", "sections[0].figures[0].value"),
+    (put(f"{S}/figures/0/value", "1E+15"), "OUT_OF_RANGE", "sections[0].figures[0].value"),
+    (put(f"{S}/figures/0/value", "1E-21"), "OUT_OF_RANGE", "sections[0].figures[0].value"),
+    (put(f"{S}/figures/0/value", "1E+99999"), "INVALID_DECIMAL", "sections[0].figures[0].value"),
+    (put(f"{S}/figures/0/value", "Infinity"), "INVALID_DECIMAL", "sections[0].figures[0].value"),
     (put(f"{S}/title", "x" * 1001), "TOO_LONG", "sections[0].title"),
     (put(f"{S}/table/rows/0/sku", "MUG\x00-1"), "INVALID_STRING", "sections[0].table.rows[0].sku"),
     (
