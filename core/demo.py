@@ -574,9 +574,12 @@ async def _reports(app: App, tenant_id: int, slug: str) -> None:
     """Ads and traffic read from every live shop once, then today's report made again and
     again from the figures as they stand."""
     async with app.db.tenant(tenant_id, slug) as session:
-        shops = (await session.scalars(select(Connection.id))).all()
-    for connection_id in shops:
+        shops = (await session.execute(select(Connection.id, Connection.channel))).all()
+    for connection_id, channel in shops:
+        capabilities = app.plugins.marketplace(channel).capabilities
         for resource in ("ads", "traffic"):
+            if f"{resource}.read" not in capabilities:
+                continue
             await app.queue.enqueue(
                 f"sync_{resource}",
                 job_id=f"sync_{resource}:{connection_id}:demo",
