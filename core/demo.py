@@ -247,7 +247,14 @@ NO_DUPLICATES = frozenset({"tiktok"})
 #: sync (the default, 0.0167 requests/s with a burst of 20, allows one sync a minute once
 #: the burst is spent: a real connection keeps the default 60-second interval).
 DEMO_USAGE_PLANS: dict[str, dict[str, dict[str, float]]] = {
-    "amazon": {"getOrders": {"rate": 0.5, "burst": 20}, "searchOrders": {"rate": 0.5, "burst": 20}},
+    "amazon": {
+        "getOrders": {"rate": 0.5, "burst": 20},
+        "searchOrders": {"rate": 0.5, "burst": 20},
+        # the Sales and Traffic report is one report a day: the demo reads its fortnight at
+        # once (the default plan, one report a minute, would hold a job runner for minutes)
+        "createReport": {"rate": 0.5, "burst": 30},
+        "getReportDocument": {"rate": 0.5, "burst": 30},
+    },
 }
 #: Price rules seeded on every live listing, so ``priceBreakdowns`` has something to show.
 PRICE_RULE: dict[str, Any] = {
@@ -567,7 +574,7 @@ async def _traffic(shopper: Shopper) -> None:
 
 #: Every this many seconds the demo remakes today's report (a real tenant gets yesterday's
 #: at ``reports.hour``), so the report and its charts follow the live orders.
-REPORT_SECONDS = 30.0
+REPORT_SECONDS = 60.0
 
 
 async def _reports(app: App, tenant_id: int, slug: str) -> None:

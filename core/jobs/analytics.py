@@ -264,10 +264,13 @@ async def report_schedule(ctx: JobContext) -> int:
 async def report_make(ctx: JobContext, *, tenant_id: int, kind: str, day: str) -> int:
     """Make (again) one report; returns its id. The figures are brought up to date first."""
     from crossdock.db.models import ReportKind
-    from crossdock.services.reports import make_report
+    from crossdock.services.reports import make_report, report_data
 
     slug = await tenant_slug(ctx, tenant_id)
     await analytics_refresh(ctx, tenant_id=tenant_id)
+    which, when = ReportKind(kind), date.fromisoformat(day)
+    async with ctx.db.tenant(tenant_id, slug) as session:  # the figures are read outside the write
+        data = await report_data(session, ctx.plugins, which, when)
     async with ctx.db.write(tenant_id, slug=slug) as session:
-        row = await make_report(session, ctx.plugins, ReportKind(kind), date.fromisoformat(day))
+        row = await make_report(session, ctx.plugins, which, when, data=data)
         return row.id

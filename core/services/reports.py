@@ -53,7 +53,7 @@ from crossdock.services.analytics_read import (
     series,
 )
 
-__all__ = ["agency_report", "due_reports", "make_report", "period_of", "reachable_tenants"]
+__all__ = ["agency_report", "due_reports", "make_report", "period_of", "reachable_tenants", "report_data"]
 
 #: SKUs listed at the top and at the bottom of the profit table
 TOP = 5
@@ -105,13 +105,31 @@ def _profit_row(row: ProfitRow) -> dict[str, Any]:
     }
 
 
-async def make_report(
+async def report_data(
     session: AsyncSession, plugins: Plugins, kind: ReportKind, day: date, *, now: datetime | None = None
-) -> Report:
-    """Make (or make again) the tenant's ``kind`` report for the period holding ``day``."""
+) -> dict[str, Any]:
+    """The data of the tenant's ``kind`` report for the period holding ``day`` (reads only)."""
     config = await analytics_settings(session)
     start, end = period_of(kind, day)
-    data = await _data(session, plugins, config, kind, start, end, now or utcnow())
+    return await _data(session, plugins, config, kind, start, end, now or utcnow())
+
+
+async def make_report(
+    session: AsyncSession,
+    plugins: Plugins,
+    kind: ReportKind,
+    day: date,
+    *,
+    now: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Report:
+    """Make (or make again) the tenant's ``kind`` report for the period holding ``day``;
+    ``data`` made beforehand (:func:`report_data`, in a read session) is stored as it is,
+    so the write transaction stays short."""
+    config = await analytics_settings(session)
+    start, end = period_of(kind, day)
+    if data is None:
+        data = await _data(session, plugins, config, kind, start, end, now or utcnow())
     # the period's one row, made if missing (a concurrent maker's insert is skipped), then
     # locked: two makers of one report take turns, and the last one stands
     from crossdock.services.analytics import _insert
