@@ -115,6 +115,8 @@ LOCK_NAMESPACE = 0x0A17
 #: Four decimal places: what the figures are stored with.
 PLACES = Decimal("0.0001")
 ZERO = Decimal(0)
+#: Rollup rows one upsert statement carries.
+BUMP_CHUNK = 500
 #: The session flag telling the unit of work to queue a refresh after commit.
 MARKED = "analytics_marked"
 #: The orders this transaction marked already.
@@ -208,22 +210,33 @@ async def bump(
     changes: Mapping[tuple[Any, ...], Mapping[str, Any]],
     currency: str,
 ) -> None:
-    """Add ``changes`` (per key tuple, column -> delta) to the rollup ``model``, in key
-    order (two refreshes touching the same rows take their locks in the same order)."""
-    if not changes:
+    """Add ``changes`` (per key tuple, column -> delta) to the rollup ``model``: one
+    multi-row ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` per chunk of keys,
+    in key order (two refreshes touching the same rows take their locks in the same
+    order). Keys whose deltas are all zero are left alone."""
+    rows = {key: {c: v for c, v in delta.items() if v} for key, delta in changes.items()}
+    rows = {key: delta for key, delta in rows.items() if delta}
+    if not rows:
         return
     tenant = session_tenant(session.sync_session)
     table = model.__table__
+    columns = sorted({c for delta in rows.values() for c in delta})
     insert = _insert(session)
-    for key in sorted(changes):
-        delta = {c: v for c, v in changes[key].items() if v}
-        if not delta:
-            continue
-        values = {"tenant_id": tenant, "currency": currency, **dict(zip(keys, key, strict=True)), **delta}
+    ordered = sorted(rows)
+    for start in range(0, len(ordered), BUMP_CHUNK):
+        values = [
+            {
+                "tenant_id": tenant,
+                "currency": currency,
+                **dict(zip(keys, key, strict=True)),
+                **{c: rows[key].get(c, 0) for c in columns},
+            }
+            for key in ordered[start : start + BUMP_CHUNK]
+        ]
         stmt = insert(table).values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["tenant_id", *keys],
-            set_={c: table.c[c] + stmt.excluded[c] for c in delta},
+            set_={c: table.c[c] + stmt.excluded[c] for c in columns},
         )
         await session.execute(stmt)
 
