@@ -1525,6 +1525,7 @@ def table(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    global DB_NAME
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     for noisy in ("httpx", "httpcore", "crossdock"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -1541,7 +1542,6 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="measure a kept database again (no load)")
     parser.add_argument("--out", default=str(ROOT / "analytics.json"))
     args = parser.parse_args()
-    global DB_NAME
     DB_NAME = args.dbname
     started = time.perf_counter()
     report = asyncio.run(main_async(args))
