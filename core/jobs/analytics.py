@@ -19,7 +19,7 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from crossdock.db import utcnow
 from crossdock.db.models import AnalyticsMark, Connection, ConnectionStatus, Tenant
@@ -195,7 +195,7 @@ async def analytics_sweep(ctx: JobContext) -> int:
     """Queue a refresh for every tenant with marks (made outside a unit of work, or whose
     refresh was lost)."""
     async with ctx.db.system() as session:
-        tenants = (await session.scalars(select(distinct(AnalyticsMark.tenant_id)))).all()
+        tenants = (await session.scalars(select(AnalyticsMark.tenant_id).distinct())).all()
     bucket = int(time.time()) // 30
     for tenant_id in tenants:
         await ctx.queue.enqueue(

@@ -68,6 +68,10 @@ def _amount(value: Decimal, name: str) -> Decimal:
     return value
 
 
+async def _lock(session: AsyncSession, conn: Connection) -> None:
+    await session.execute(select(Connection.id).where(Connection.id == conn.id).with_for_update())
+
+
 class _Rates:
     def __init__(self, session: AsyncSession, plugins: Plugins, base: str) -> None:
         self.session, self.plugins, self.base = session, plugins, base
@@ -87,7 +91,10 @@ class _Rates:
 async def ingest_ads(
     session: AsyncSession, plugins: Plugins, conn: Connection, page: AdReportPage
 ) -> AdCounts:
-    """Store one page of an advertising report (campaigns and metric rows)."""
+    """Store one page of an advertising report (campaigns and metric rows), under the
+    connection's row lock: two syncs of one shop storing the same rows take turns, so each
+    moves the rollups by the difference from what the other stored, never twice."""
+    await _lock(session, conn)
     counts = AdCounts()
     config = await analytics_settings(session)
     if page.campaigns:
@@ -240,7 +247,9 @@ async def ingest_ads(
 
 
 async def ingest_traffic(session: AsyncSession, conn: Connection, page: TrafficPage) -> dict[str, int]:
-    """Store one page of traffic rows; the rollups move by the difference."""
+    """Store one page of traffic rows (under the connection's row lock, as
+    :func:`ingest_ads`); the rollups move by the difference."""
+    await _lock(session, conn)
     config = await analytics_settings(session)
     incoming = {(m.day, m.sku or ""): m for m in page.metrics}
     if not incoming:

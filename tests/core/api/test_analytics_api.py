@@ -376,3 +376,24 @@ async def test_an_agency_report_covers_the_brands_its_key_reaches_and_no_others(
     assert mine["sections"][0]["chart"]["x"] == [r["brand"] for r in rows]
     theirs = (await api.data(query, day, key=stranger.key))["agencyReport"]
     assert [r["brand"] for r in theirs["sections"][0]["table"]["rows"]] == [stranger.slug]
+
+
+async def test_concurrent_imports_of_a_revised_ad_day_move_the_rollup_once(app: Any, shop: Any) -> None:
+    """Two syncs of one shop storing the same revised report at once (PostgreSQL: they take
+    the connection's lock in turn) leave the rollup equal to the stored row."""
+    await _settings(app, shop, reporting_currency="SGD", timezone="Asia/Singapore")
+
+    def page(spend: str) -> AdReportPage:
+        metric = AdMetric(AdLevel.PRODUCT, _today(), "CMP-9", 100, 5, Money.of(spend, "SGD"), sku="SKU-1")
+        return AdReportPage(metrics=[metric])
+
+    async def store(spend: str) -> None:
+        async with shop.write() as session:
+            conn = await session.scalar(select(Connection).where(Connection.id == shop.connections["sg"]))
+            await ingest_ads(session, app.plugins, conn, page(spend))
+
+    await store("2.00")
+    await asyncio.gather(*(store("5.00") for _ in range(4)))
+    async with shop.read() as session:
+        rolled = await session.scalar(select(func.sum(AnalyticsSkuDaily.ad_spend)))
+    assert Decimal(rolled) == Decimal("5.00")
