@@ -420,7 +420,7 @@ class CarrierConformance:
     async def test_lost_answers_never_buy_twice(self, provider: CarrierProvider) -> None:
         self._require(provider, CarrierCapability.LABELS)
         faults = Faults(
-            lost_answer=0.3, server_error=0.1, throttle=0.05, retry_after=0.05, timeout_seconds=1.5, seed=7
+            lost_answer=0.3, server_error=0.1, throttle=0.05, retry_after=0.05, timeout_seconds=0.1, seed=7
         )
         references = [f"conf-lost-{i}" for i in range(5)]
         async with self.served(Faults()) as (self.emulator, account):

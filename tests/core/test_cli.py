@@ -1,14 +1,22 @@
-"""The ``crossdock`` command, run as a user runs it, on a SQLite file in a temp folder."""
+"""The ``crossdock`` command on a SQLite file in a temp folder: run as a user runs it (a new
+process), and in this process through click's runner where a test makes many calls (a new
+process costs seconds of imports and plugin loading, which the subprocess tests cover)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from crossdock.cli import main
 
 CLI = [sys.executable, "-m", "crossdock.cli"]
 
@@ -29,7 +37,41 @@ def run(
     return result
 
 
-def test_help_everywhere(tmp_path: Path, env: dict[str, str]) -> None:
+@dataclass
+class Ran:
+    """What an in-process call gave (the fields of ``subprocess.CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Call = Callable[..., Ran]
+
+
+@pytest.fixture
+def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
+    """``crossdock ARGS`` in this process, in ``tmp_path``, with no CROSSDOCK_* settings but
+    the data folder; the logging it configures is put back afterwards."""
+    for name in [k for k in os.environ if k.startswith("CROSSDOCK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CROSSDOCK_DATA_DIR", str(tmp_path / ".crossdock"))
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def call(args: list[str], check: bool = True) -> Ran:
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        ran = Ran(result.exit_code, result.stdout, result.stderr)
+        if check:
+            assert ran.returncode == 0, ran.stderr
+        return ran
+
+    yield call
+    root.handlers[:], root.level = handlers, level
+
+
+def test_help_everywhere(invoke: Call) -> None:
     for args in (
         [],
         ["serve"],
@@ -39,37 +81,33 @@ def test_help_everywhere(tmp_path: Path, env: dict[str, str]) -> None:
         ["apikeys", "create"],
         ["plugins", "list"],
     ):
-        out = run([*args, "--help"], tmp_path, env).stdout
+        out = invoke([*args, "--help"]).stdout
         assert "Usage:" in out
 
 
-def test_tenants_and_keys(tmp_path: Path, env: dict[str, str]) -> None:
+def test_tenants_and_keys(tmp_path: Path, env: dict[str, str], invoke: Call) -> None:
     from crossdock.db.migrate import head_revision
 
     assert f"revision {head_revision()}" in run(["migrate"], tmp_path, env).stdout
     assert (tmp_path / "crossdock.db").exists()  # embedded default: SQLite in the working directory
     assert (
         "tenant brand-a created in organization agency"
-        in run(["tenants", "create", "brand-a", "--org", "agency"], tmp_path, env).stdout
+        in invoke(["tenants", "create", "brand-a", "--org", "agency"]).stdout
     )
-    run(["tenants", "create", "brand-b", "--org", "agency"], tmp_path, env)
-    taken = run(["tenants", "create", "brand-a", "--org", "agency"], tmp_path, env, check=False)
+    invoke(["tenants", "create", "brand-b", "--org", "agency"])
+    taken = invoke(["tenants", "create", "brand-a", "--org", "agency"], check=False)
     assert taken.returncode == 1 and "exists" in taken.stderr
 
-    key = run(
-        ["apikeys", "create", "--tenant", "brand-a", "--scopes", "catalog:read,orders:read"], tmp_path, env
-    ).stdout
+    key = invoke(["apikeys", "create", "--tenant", "brand-a", "--scopes", "catalog:read,orders:read"]).stdout
     assert key.count("\n") == 1 and key.startswith("cdk_"), "the key alone on stdout"
-    bad_scope = run(
-        ["apikeys", "create", "--tenant", "brand-a", "--scopes", "root"], tmp_path, env, check=False
-    )
+    bad_scope = invoke(["apikeys", "create", "--tenant", "brand-a", "--scopes", "root"], check=False)
     assert bad_scope.returncode == 1 and "unknown scopes: root" in bad_scope.stderr
-    missing = run(["apikeys", "create", "--tenant", "nope"], tmp_path, env, check=False)
+    missing = invoke(["apikeys", "create", "--tenant", "nope"], check=False)
     assert missing.returncode == 1 and "no tenant nope" in missing.stderr
 
     prefix = key.strip().split("_")[1]
-    assert f"revoked {prefix}" in run(["apikeys", "revoke", prefix], tmp_path, env).stdout
-    again = run(["apikeys", "revoke", prefix], tmp_path, env, check=False)
+    assert f"revoked {prefix}" in invoke(["apikeys", "revoke", prefix]).stdout
+    again = invoke(["apikeys", "revoke", prefix], check=False)
     assert again.returncode == 1
 
 
@@ -94,11 +132,11 @@ def test_worker_without_redis_says_why(tmp_path: Path, env: dict[str, str]) -> N
     assert "CROSSDOCK_REDIS_URL is not set" in result.stderr
 
 
-def test_lists_show_tenants_and_key_prefixes_but_never_secrets(tmp_path: Path, env: dict[str, str]) -> None:
-    run(["tenants", "create", "brand-a", "--org", "agency", "--name", "Brand A"], tmp_path, env)
-    run(["tenants", "create", "brand-b", "--org", "agency"], tmp_path, env)
-    run(["tenants", "create", "solo"], tmp_path, env)
-    listed = run(["tenants", "list"], tmp_path, env).stdout.splitlines()
+def test_lists_show_tenants_and_key_prefixes_but_never_secrets(invoke: Call) -> None:
+    invoke(["tenants", "create", "brand-a", "--org", "agency", "--name", "Brand A"])
+    invoke(["tenants", "create", "brand-b", "--org", "agency"])
+    invoke(["tenants", "create", "solo"])
+    listed = invoke(["tenants", "list"]).stdout.splitlines()
     assert [line.split()[:2] for line in listed[1:]] == [
         ["brand-a", "agency"],
         ["brand-b", "agency"],
@@ -106,41 +144,35 @@ def test_lists_show_tenants_and_key_prefixes_but_never_secrets(tmp_path: Path, e
     ]
     assert "Brand A" in listed[1]
     assert [
-        line.split()[0]
-        for line in run(["tenants", "list", "--org", "solo"], tmp_path, env).stdout.splitlines()[1:]
+        line.split()[0] for line in invoke(["tenants", "list", "--org", "solo"]).stdout.splitlines()[1:]
     ] == ["solo"]
 
-    only_a = run(
-        ["apikeys", "create", "--tenant", "brand-a", "--name", "shop-a"], tmp_path, env
-    ).stdout.strip()
-    whole_org = run(
-        ["apikeys", "create", "--org", "agency", "--name", "agency"], tmp_path, env
-    ).stdout.strip()
-    elsewhere = run(["apikeys", "create", "--org", "solo", "--name", "solo"], tmp_path, env).stdout.strip()
+    only_a = invoke(["apikeys", "create", "--tenant", "brand-a", "--name", "shop-a"]).stdout.strip()
+    whole_org = invoke(["apikeys", "create", "--org", "agency", "--name", "agency"]).stdout.strip()
+    elsewhere = invoke(["apikeys", "create", "--org", "solo", "--name", "solo"]).stdout.strip()
     prefixes = {k: k.split("_")[1] for k in (only_a, whole_org, elsewhere)}
 
-    everything = run(["apikeys", "list"], tmp_path, env).stdout
+    everything = invoke(["apikeys", "list"]).stdout
     for key, prefix in prefixes.items():
         assert prefix in everything
         assert key.split("_", 2)[2] not in everything, "a secret was printed"
-    reaching_b = run(["apikeys", "list", "--tenant", "brand-b"], tmp_path, env).stdout
+    reaching_b = invoke(["apikeys", "list", "--tenant", "brand-b"]).stdout
     assert prefixes[whole_org] in reaching_b
     assert prefixes[only_a] not in reaching_b and prefixes[elsewhere] not in reaching_b
-    assert prefixes[only_a] in run(["apikeys", "list", "--tenant", "brand-a"], tmp_path, env).stdout
-    unknown = run(["apikeys", "list", "--tenant", "nope"], tmp_path, env, check=False)
+    assert prefixes[only_a] in invoke(["apikeys", "list", "--tenant", "brand-a"]).stdout
+    unknown = invoke(["apikeys", "list", "--tenant", "nope"], check=False)
     assert unknown.returncode == 1 and "no tenant nope" in unknown.stderr
 
     # revoke takes the whole key as pasted, or the prefix
-    assert f"revoked {prefixes[only_a]}" in run(["apikeys", "revoke", only_a], tmp_path, env).stdout
+    assert f"revoked {prefixes[only_a]}" in invoke(["apikeys", "revoke", only_a]).stdout
     assert (
-        f"revoked {prefixes[elsewhere]}"
-        in run(["apikeys", "revoke", f"cdk_{prefixes[elsewhere]}"], tmp_path, env).stdout
+        f"revoked {prefixes[elsewhere]}" in invoke(["apikeys", "revoke", f"cdk_{prefixes[elsewhere]}"]).stdout
     )
-    active = run(["apikeys", "list"], tmp_path, env).stdout
+    active = invoke(["apikeys", "list"]).stdout
     assert prefixes[only_a] not in active and prefixes[whole_org] in active
-    history = run(["apikeys", "list", "--revoked"], tmp_path, env).stdout
+    history = invoke(["apikeys", "list", "--revoked"]).stdout
     assert any(prefixes[only_a] in line and line.endswith("revoked") for line in history.splitlines())
-    nonsense = run(["apikeys", "revoke", "not-a-key"], tmp_path, env, check=False)
+    nonsense = invoke(["apikeys", "revoke", "not-a-key"], check=False)
     assert nonsense.returncode == 2 and "12-hex prefix" in nonsense.stderr
 
 

@@ -38,8 +38,11 @@ def _until(check: Callable[[], Any], limit: float = 60.0, what: str = "") -> Any
         time.sleep(0.5)
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One demo server for the module's tests, as an operator leaves it running: each test
+    reads what it is about while the shops keep selling (a start takes many seconds)."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CROSSDOCK_")}
     env["CROSSDOCK_DATA_DIR"] = str(tmp_path / ".crossdock")
     # one line per sync (INFO) and per finished job (DEBUG): what the schedule test reads

@@ -176,7 +176,7 @@ async def test_cancelling_a_packed_unit_takes_its_package(env: Env) -> None:
 async def test_cancel_survives_lost_answers_5xx_and_throttling_without_cancelling_twice(env: Env) -> None:
     ids = [env.order(str(5100 + n)) for n in range(6)]
     faults = Faults(
-        lost_answer=0.3, server_error=0.1, throttle=0.1, retry_after=0.01, timeout_seconds=1.0, seed=3
+        lost_answer=0.3, server_error=0.1, throttle=0.1, retry_after=0.01, timeout_seconds=0.1, seed=3
     )
     env.emulator.faults = faults
     env.emulator.rng.seed(faults.seed)
@@ -382,7 +382,7 @@ async def test_answers_survive_lost_answers_and_are_applied_once(env: Env) -> No
         reverse_ids.append(env.emulator.reverse.buyer_returns(str(6200 + n)))
     cases = await env.cases()
     faults = Faults(
-        lost_answer=0.3, server_error=0.1, throttle=0.1, retry_after=0.01, timeout_seconds=1.0, seed=5
+        lost_answer=0.3, server_error=0.1, throttle=0.1, retry_after=0.01, timeout_seconds=0.1, seed=5
     )
     env.emulator.faults = faults
     env.emulator.rng.seed(faults.seed)

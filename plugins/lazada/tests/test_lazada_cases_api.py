@@ -264,7 +264,7 @@ async def test_answers_pushed_under_faults_are_applied_once(lazada: Lazada) -> N
     cases = await lazada.cases()
     # one answer at a time, so the faults fall the same way every run (the seed)
     faults = Faults(
-        lost_answer=0.15, server_error=0.05, throttle=0.05, retry_after=0.05, timeout_seconds=0.8, seed=11
+        lost_answer=0.15, server_error=0.05, throttle=0.05, retry_after=0.05, timeout_seconds=0.1, seed=11
     )
     emulator.faults = faults
     emulator.rng.seed(faults.seed)

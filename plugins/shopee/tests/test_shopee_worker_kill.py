@@ -4,7 +4,7 @@ midway and started again: exactly 10,000 orders, none twice, and orders, stock l
 ledger exactly what a fault-free sync of the same shop leaves.
 
 Full size on PostgreSQL (the production path: arq workers on Redis); 2,000 on SQLite, the
-embedded path. ``CROSSDOCK_SOAK_ORDERS`` overrides both: CI runs 3,000 on each."""
+embedded path. ``CROSSDOCK_SOAK_ORDERS`` overrides both: CI runs 2,000 on each."""
 
 from __future__ import annotations
 
