@@ -54,18 +54,20 @@ connections x SKUs rows), never orders.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, cast, delete, func, literal, select
+from sqlalchemy import JSON, ColumnDefault, Table, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.db.base import among, utcnow
 from crossdock.db.models import (
     AnalyticsDaily,
     AnalyticsLine,
@@ -93,7 +95,7 @@ from crossdock.db.models import (
 from crossdock.db.models.analytics import LINE_AMOUNTS, ORDER_COUNTS
 from crossdock.db.models.shipping import LabelStatus
 from crossdock.db.scoping import session_tenant
-from crossdock.errors import UserError
+from crossdock.errors import TenantScopeError, UserError
 from crossdock.plugins import Plugins
 from crossdock.providers import SettlementKind
 from crossdock.services.fx import DayRates, rates_on
@@ -203,6 +205,57 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+async def write_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str] = (),
+    add: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` (mappings with the same keys) into ``table``, in their order; with
+    ``conflict``, a row whose key exists adds its ``add`` columns to the stored ones instead.
+
+    On PostgreSQL the rows go as one array per column in a single statement
+    (``INSERT ... SELECT * FROM unnest(...)``): a refresh writes thousands of rows, and one
+    statement a row costs the driver and the server more than the rows themselves. Columns
+    missing from the rows get the model's defaults. Elsewhere, the driver's executemany."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = _insert(session)(table)
+        if conflict:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(conflict), set_={c: table.c[c] + stmt.excluded[c] for c in add}
+            )
+        for start in range(0, len(rows), BUMP_CHUNK):
+            await session.execute(stmt, list(rows[start : start + BUMP_CHUNK]))
+        return
+    names = list(rows[0])
+    values: dict[str, list[Any]] = {name: [row[name] for row in rows] for name in names}
+    for column in table.columns:  # the model's defaults, as the ORM would have set them
+        default = column.default
+        if column.name in values or default is None or not isinstance(default, ColumnDefault):
+            continue
+        value = default.arg(None) if default.is_callable else default.arg  # type: ignore[operator]
+        values[column.name] = [value] * len(rows)
+    arrays = []
+    params: dict[str, list[Any]] = {}
+    for i, (name, column_values) in enumerate(values.items()):
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            column_values = [None if v is None else json.dumps(v) for v in column_values]
+        params[f"p{i}"] = column_values
+        arrays.append(f"CAST(:p{i} AS {kind.compile(dialect=dialect)}[])")
+    sql = f"INSERT INTO {table.name} ({', '.join(values)}) SELECT * FROM unnest({', '.join(arrays)})"
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+            f"{c} = {table.name}.{c} + excluded.{c}" for c in add
+        )
+    await session.execute(text(sql), params)
+
+
 async def bump(
     session: AsyncSession,
     model: type[AnalyticsSkuDaily] | type[AnalyticsDaily],
@@ -210,35 +263,29 @@ async def bump(
     changes: Mapping[tuple[Any, ...], Mapping[str, Any]],
     currency: str,
 ) -> None:
-    """Add ``changes`` (per key tuple, column -> delta) to the rollup ``model``: one
-    multi-row ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` per chunk of keys,
-    in key order (two refreshes touching the same rows take their locks in the same
-    order). Keys whose deltas are all zero are left alone."""
+    """Add ``changes`` (per key tuple, column -> delta) to the rollup ``model``:
+    ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` of every changed key
+    (:func:`write_rows`), in key order (two refreshes touching the same rows take their
+    locks in the same order). Keys whose deltas are all zero are left alone."""
     rows = {key: {c: v for c, v in delta.items() if v} for key, delta in changes.items()}
     rows = {key: delta for key, delta in rows.items() if delta}
     if not rows:
         return
     tenant = session_tenant(session.sync_session)
-    table = model.__table__
+    if tenant is None:
+        raise TenantScopeError("rollups are moved in a tenant's session")
     columns = sorted({c for delta in rows.values() for c in delta})
-    insert = _insert(session)
-    ordered = sorted(rows)
-    for start in range(0, len(ordered), BUMP_CHUNK):
-        values = [
-            {
-                "tenant_id": tenant,
-                "currency": currency,
-                **dict(zip(keys, key, strict=True)),
-                **{c: rows[key].get(c, 0) for c in columns},
-            }
-            for key in ordered[start : start + BUMP_CHUNK]
-        ]
-        stmt = insert(table).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", *keys],
-            set_={c: table.c[c] + stmt.excluded[c] for c in columns},
-        )
-        await session.execute(stmt)
+    values = [
+        {
+            "tenant_id": tenant,
+            "currency": currency,
+            **dict(zip(keys, key, strict=True)),
+            **{c: rows[key].get(c, 0) for c in columns},
+        }
+        for key in sorted(rows)
+    ]
+    table = cast(Table, model.__table__)
+    await write_rows(session, table, values, conflict=["tenant_id", *keys], add=columns)
 
 
 def _add(target: dict[str, Any], source: Mapping[str, Any], sign: int) -> None:
@@ -312,12 +359,15 @@ async def _claim(session: AsyncSession, limit: int) -> list[int]:
 
 
 async def _lock_orders(session: AsyncSession, order_ids: Sequence[int]) -> None:
+    """One transaction-scoped advisory lock per order, taken in one statement in key order
+    (every refresh takes them in the same order: two never wait on each other in a cycle)."""
     if session.get_bind().dialect.name != "postgresql":
         return  # one writer at a time
-    for order_id in order_ids:  # sorted: every refresh locks in the same order
-        await session.execute(
-            select(func.pg_advisory_xact_lock(literal(LOCK_NAMESPACE), cast(order_id % 2147483647, Integer)))
-        )
+    keys = sorted({order_id % 2147483647 for order_id in order_ids})
+    await session.execute(
+        text("SELECT count(pg_advisory_xact_lock(:ns, k)) FROM unnest(CAST(:keys AS integer[])) AS k"),
+        {"ns": LOCK_NAMESPACE, "keys": keys},
+    )
 
 
 async def refresh(session: AsyncSession, plugins: Plugins, *, limit: int = 500) -> int:
@@ -334,44 +384,82 @@ async def refresh(session: AsyncSession, plugins: Plugins, *, limit: int = 500) 
     return len(order_ids)
 
 
+#: what a line adds to its rollup row besides the money figures
+LINE_COUNTS = ("units", "returned_units", "estimated")
+
+
 async def _apply(
     session: AsyncSession,
     config: AnalyticsSettings,
     order_ids: Sequence[int],
-    new_lines: Sequence[AnalyticsLine],
-    new_orders: Sequence[AnalyticsOrder],
+    new_lines: Sequence[dict[str, Any]],
+    new_orders: Sequence[dict[str, Any]],
 ) -> None:
+    """Replace the orders' stored figures by the new ones (Core statements: the rows are
+    made here, from values already checked) and move the rollups by the difference."""
+    tenant = session_tenant(session.sync_session)
+    if tenant is None:
+        raise TenantScopeError("figures are made in a tenant's session")
+    line, counted = AnalyticsLine, AnalyticsOrder
+    dialect = session.get_bind().dialect.name
     old_lines = (
-        await session.scalars(select(AnalyticsLine).where(AnalyticsLine.order_id.in_(order_ids)))
-    ).all()
+        (
+            await session.execute(
+                delete(line)
+                .where(among(dialect, line.order_id, order_ids))
+                .returning(
+                    line.day,
+                    line.connection_id,
+                    line.sku,
+                    *(line.__table__.c[n] for n in LINE_AMOUNTS + LINE_COUNTS),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
+        .mappings()
+        .all()
+    )
     old_orders = (
-        await session.scalars(select(AnalyticsOrder).where(AnalyticsOrder.order_id.in_(order_ids)))
-    ).all()
+        (
+            await session.execute(
+                delete(counted)
+                .where(among(dialect, counted.order_id, order_ids))
+                .returning(
+                    counted.day,
+                    counted.connection_id,
+                    counted.gmv,
+                    *(counted.__table__.c[n] for n in ORDER_COUNTS),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        )
+        .mappings()
+        .all()
+    )
     sku_changes: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(dict)
-    for row, sign in [(r, -1) for r in old_lines] + [(r, 1) for r in new_lines]:
-        _add(sku_changes[(row.day, row.connection_id, row.sku)], _line_figures(row), sign)
     day_changes: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(dict)
-    for counted, sign in [(r, -1) for r in old_orders] + [(r, 1) for r in new_orders]:
-        _add(day_changes[(counted.day, counted.connection_id)], _order_figures(counted), sign)
-    await session.execute(delete(AnalyticsLine).where(AnalyticsLine.order_id.in_(order_ids)))
-    await session.execute(delete(AnalyticsOrder).where(AnalyticsOrder.order_id.in_(order_ids)))
-    await session.flush()
-    session.add_all(new_lines)
-    session.add_all(new_orders)
-    await session.flush()
+    for rows, sign in ((old_lines, -1), (new_lines, 1)):
+        for row in rows:
+            _add(sku_changes[(row["day"], row["connection_id"], row["sku"])], _line_figures(row), sign)
+    for rows, sign in ((old_orders, -1), (new_orders, 1)):
+        for row in rows:
+            _add(day_changes[(row["day"], row["connection_id"])], _order_figures(row), sign)
+    stamp = {"tenant_id": tenant, "computed_at": utcnow()}
+    await write_rows(session, cast(Table, line.__table__), [{**r, **stamp} for r in new_lines])
+    await write_rows(session, cast(Table, counted.__table__), [{**r, **stamp} for r in new_orders])
     await bump(session, AnalyticsSkuDaily, ("day", "connection_id", "sku"), sku_changes, config.currency)
     await bump(session, AnalyticsDaily, ("day", "connection_id"), day_changes, config.currency)
 
 
-def _line_figures(row: AnalyticsLine) -> dict[str, Any]:
-    figures: dict[str, Any] = {name: getattr(row, name) or ZERO for name in LINE_AMOUNTS}
-    figures.update(units=row.units, returned_units=row.returned_units, estimated=row.estimated, lines=1)
+def _line_figures(row: Mapping[Any, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {name: row[name] or ZERO for name in LINE_AMOUNTS}
+    figures.update({name: row[name] or 0 for name in LINE_COUNTS}, lines=1)
     return figures
 
 
-def _order_figures(row: AnalyticsOrder) -> dict[str, Any]:
-    figures: dict[str, Any] = {name: getattr(row, name) or 0 for name in ORDER_COUNTS}
-    figures["gmv"] = row.gmv or ZERO
+def _order_figures(row: Mapping[Any, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {name: row[name] or 0 for name in ORDER_COUNTS}
+    figures["gmv"] = row["gmv"] or ZERO
     return figures
 
 
@@ -412,7 +500,7 @@ def _dec(value: object, default: str = "0") -> Decimal:
 class _Line:
     """One line being computed, in the order's currency until :meth:`_Inputs.finish`."""
 
-    row: OrderLine
+    row: _Row  # LINE_COLUMNS
     sku: str
     gross: Decimal
     figures: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
@@ -431,6 +519,68 @@ class _Line:
         )
 
 
+#: a row of one of the ``*_COLUMNS`` selects below (attributes named as the columns)
+_Row: TypeAlias = Any
+#: the columns of each input the figures are made from (rows of these, not ORM objects:
+#: a batch of 500 orders loads thousands of rows)
+ORDER_COLUMNS = (
+    Order.id,
+    Order.connection_id,
+    Order.status,
+    Order.currency,
+    Order.total_amount,
+    Order.placed_at,
+    Order.ship_by,
+    Order.fx_day,
+    Order.fx_rate,
+    Order.base_currency,
+    Order.fulfilled_by_channel,
+    Order.payment_provider,
+    Order.buyer_email,
+)
+LINE_COLUMNS = (
+    OrderLine.id,
+    OrderLine.order_id,
+    OrderLine.variant_id,
+    OrderLine.sku,
+    OrderLine.quantity,
+    OrderLine.unit_price_amount,
+    OrderLine.tax_amount,
+)
+RULE_COLUMNS = (
+    PriceRule.commission_rate,
+    PriceRule.payment_fee_rate,
+    PriceRule.payment_fee_fixed,
+    PriceRule.freight_amount,
+    PriceRule.duty_rate,
+)
+SHIPMENT_COLUMNS = (
+    Shipment.id,
+    Shipment.order_id,
+    Shipment.shipped_at,
+    Shipment.confirmed_at,
+    Shipment.last_event_at,
+    Shipment.tracking_number,
+)
+LABEL_COLUMNS = (
+    LabelPurchase.id,
+    LabelPurchase.shipment_id,
+    LabelPurchase.carrier,
+    LabelPurchase.service,
+    LabelPurchase.cost_amount,
+    LabelPurchase.cost_currency,
+)
+LAYER_COLUMNS = (
+    CostLayer.id,
+    CostLayer.variant_id,
+    CostLayer.quantity,
+    CostLayer.unit_cost,
+    CostLayer.currency,
+    CostLayer.starts_at_unit,
+    CostLayer.received_at,
+)
+
+
 @dataclass
 class _Inputs:
     """Everything the figures of a batch of orders depend on, loaded in a fixed number of
@@ -439,88 +589,122 @@ class _Inputs:
     session: AsyncSession
     plugins: Plugins
     config: AnalyticsSettings
-    orders: list[Order]
-    lines: dict[int, list[OrderLine]]
+    orders: list[_Row]  # ORDER_COLUMNS, and so on: the columns the figures use
+    lines: dict[int, list[_Row]]
     connections: dict[int, Connection]
-    variants: dict[int, Variant]
-    rules: dict[tuple[int, str], PriceRule]
-    payouts: dict[int, list[SettlementLine]]
-    refunds: dict[int, list[Refund]]
-    returns: dict[int, list[OrderReturn]]
-    shipments: dict[int, list[Shipment]]
-    labels: dict[int, list[LabelPurchase]]
-    layers: dict[int, list[CostLayer]]
+    variants: dict[int, _Row]
+    rules: dict[tuple[int, str], _Row]
+    payouts: dict[int, list[_Row]]
+    refunds: dict[int, list[_Row]]
+    returns: dict[int, list[_Row]]
+    shipments: dict[int, list[_Row]]
+    labels: dict[int, list[_Row]]
+    layers: dict[int, list[_Row]]
     fifo: dict[int, int]  # order_line_id -> FIFO position already given
     fifo_next: dict[int, int]  # variant -> next FIFO position
     rates: dict[date, DayRates]
     earlier_buyers: set[str]
+    schedules: dict[int, tuple[dict[str, Decimal], bool]] = field(default_factory=dict)
 
     @classmethod
     async def load(
         cls, session: AsyncSession, plugins: Plugins, config: AnalyticsSettings, order_ids: Sequence[int]
     ) -> _Inputs:
-        orders = list((await session.scalars(select(Order).where(Order.id.in_(order_ids)))).all())
+        dialect = session.get_bind().dialect.name
+        orders = list(
+            (await session.execute(select(*ORDER_COLUMNS).where(among(dialect, Order.id, order_ids)))).all()
+        )
         ids = [o.id for o in orders]
-        lines: dict[int, list[OrderLine]] = defaultdict(list)
+        lines: dict[int, list[_Row]] = defaultdict(list)
         for line in (
-            await session.scalars(select(OrderLine).where(OrderLine.order_id.in_(ids)).order_by(OrderLine.id))
+            await session.execute(
+                select(*LINE_COLUMNS).where(among(dialect, OrderLine.order_id, ids)).order_by(OrderLine.id)
+            )
         ).all():
             lines[line.order_id].append(line)
         conn_ids = {o.connection_id for o in orders}
         connections = {
             c.id: c
-            for c in (await session.scalars(select(Connection).where(Connection.id.in_(conn_ids)))).all()
+            for c in (
+                await session.scalars(select(Connection).where(among(dialect, Connection.id, conn_ids)))
+            ).all()
         }
         variant_ids = {ln.variant_id for rows in lines.values() for ln in rows if ln.variant_id}
         variants = {
-            v.id: v for v in (await session.scalars(select(Variant).where(Variant.id.in_(variant_ids)))).all()
+            v.id: v
+            for v in (
+                await session.execute(
+                    select(Variant.id, Variant.sku, Variant.cost_amount, Variant.cost_currency).where(
+                        among(dialect, Variant.id, variant_ids)
+                    )
+                )
+            ).all()
         }
-        rules: dict[tuple[int, str], PriceRule] = {}
-        for conn_id, channel_sku, rule in (
+        rules: dict[tuple[int, str], _Row] = {}
+        for rule in (
             await session.execute(
-                select(Listing.connection_id, Listing.channel_sku, PriceRule)
+                select(Listing.connection_id, Listing.channel_sku, *RULE_COLUMNS)
                 .join(PriceRule, PriceRule.listing_id == Listing.id)
-                .where(Listing.connection_id.in_(conn_ids))
+                .where(among(dialect, Listing.connection_id, conn_ids))
             )
         ).all():
-            rules[(conn_id, channel_sku)] = rule
-        payouts: dict[int, list[SettlementLine]] = defaultdict(list)
+            rules[(rule.connection_id, rule.channel_sku)] = rule
+        payouts: dict[int, list[_Row]] = defaultdict(list)
         for sl in (
-            await session.scalars(
-                select(SettlementLine).where(SettlementLine.order_id.in_(ids)).order_by(SettlementLine.id)
+            await session.execute(
+                select(
+                    SettlementLine.id,
+                    SettlementLine.order_id,
+                    SettlementLine.kind,
+                    SettlementLine.amount,
+                    SettlementLine.currency,
+                    SettlementLine.description,
+                )
+                .where(among(dialect, SettlementLine.order_id, ids))
+                .order_by(SettlementLine.id)
             )
         ).all():
             payouts[sl.order_id or 0].append(sl)
-        refunds: dict[int, list[Refund]] = defaultdict(list)
+        refunds: dict[int, list[_Row]] = defaultdict(list)
         for rf in (
-            await session.scalars(
-                select(Refund).where(Refund.order_id.in_(ids), Refund.status == RefundStatus.SUCCEEDED)
+            await session.execute(
+                select(Refund.id, Refund.order_id, Refund.amount, Refund.currency).where(
+                    among(dialect, Refund.order_id, ids), Refund.status == RefundStatus.SUCCEEDED
+                )
             )
         ).all():
             refunds[rf.order_id].append(rf)
-        returns: dict[int, list[OrderReturn]] = defaultdict(list)
-        for rt in (await session.scalars(select(OrderReturn).where(OrderReturn.order_id.in_(ids)))).all():
+        returns: dict[int, list[_Row]] = defaultdict(list)
+        for rt in (
+            await session.execute(
+                select(OrderReturn.order_line_id, OrderReturn.quantity, OrderReturn.condition).where(
+                    among(dialect, OrderReturn.order_id, ids)
+                )
+            )
+        ).all():
             returns[rt.order_line_id].append(rt)
-        shipments: dict[int, list[Shipment]] = defaultdict(list)
-        for sh in (await session.scalars(select(Shipment).where(Shipment.order_id.in_(ids)))).all():
+        shipments: dict[int, list[_Row]] = defaultdict(list)
+        for sh in (
+            await session.execute(select(*SHIPMENT_COLUMNS).where(among(dialect, Shipment.order_id, ids)))
+        ).all():
             shipments[sh.order_id].append(sh)
-        labels: dict[int, list[LabelPurchase]] = defaultdict(list)
+        labels: dict[int, list[_Row]] = defaultdict(list)
         shipment_ids = [s.id for rows in shipments.values() for s in rows]
         if shipment_ids:
             for lp in (
-                await session.scalars(
-                    select(LabelPurchase).where(
-                        LabelPurchase.shipment_id.in_(shipment_ids),
+                await session.execute(
+                    select(*LABEL_COLUMNS).where(
+                        among(dialect, LabelPurchase.shipment_id, shipment_ids),
                         LabelPurchase.status == LabelStatus.PURCHASED,
                     )
                 )
             ).all():
                 labels[lp.shipment_id].append(lp)
-        layers: dict[int, list[CostLayer]] = defaultdict(list)
+        layers: dict[int, list[_Row]] = defaultdict(list)
         for layer in (
-            await session.scalars(
-                select(CostLayer)
-                .where(CostLayer.variant_id.in_(variant_ids))
+            await session.execute(
+                select(*LAYER_COLUMNS)
+                .where(among(dialect, CostLayer.variant_id, variant_ids))
                 .order_by(CostLayer.starts_at_unit, CostLayer.id)
             )
         ).all():
@@ -531,14 +715,14 @@ class _Inputs:
             # positions are handed out under the variants' row locks, in variant order
             await session.execute(
                 select(Variant.id)
-                .where(Variant.id.in_(sorted(variant_ids)))
+                .where(among(dialect, Variant.id, sorted(variant_ids)))
                 .order_by(Variant.id)
                 .with_for_update()
             )
             for line_id, position in (
                 await session.execute(
                     select(AnalyticsLine.order_line_id, AnalyticsLine.fifo_position).where(
-                        AnalyticsLine.order_id.in_(ids), AnalyticsLine.fifo_position.is_not(None)
+                        among(dialect, AnalyticsLine.order_id, ids), AnalyticsLine.fifo_position.is_not(None)
                     )
                 )
             ).all():
@@ -549,7 +733,7 @@ class _Inputs:
                         AnalyticsLine.variant_id,
                         func.max(AnalyticsLine.fifo_position + AnalyticsLine.fifo_units),
                     )
-                    .where(AnalyticsLine.variant_id.in_(variant_ids))
+                    .where(among(dialect, AnalyticsLine.variant_id, variant_ids))
                     .group_by(AnalyticsLine.variant_id)
                 )
             ).all():
@@ -567,14 +751,17 @@ class _Inputs:
         }
         earlier: set[str] = set()
         if keyed:
+            # the buyer key names its channel: the channel filter is for the index
+            buyers = (
+                among(dialect, AnalyticsOrder.channel, sorted({channel for channel, _ in keyed})),
+                among(dialect, AnalyticsOrder.buyer_key, sorted(k for _, k in keyed)),
+                ~among(dialect, AnalyticsOrder.order_id, ids),
+            )
             first_seen = dict(
                 (
                     await session.execute(
                         select(AnalyticsOrder.buyer_key, func.min(AnalyticsOrder.placed_at))
-                        .where(
-                            AnalyticsOrder.buyer_key.in_([k for _, k in keyed]),
-                            AnalyticsOrder.order_id.not_in(ids),
-                        )
+                        .where(*buyers)
                         .group_by(AnalyticsOrder.buyer_key)
                     )
                 ).all()
@@ -584,25 +771,15 @@ class _Inputs:
                 if seen is not None and seen < order.placed_at:
                     earlier.add(key)
             # an earlier order arriving late makes the later ones repeats: look at them again
+            placed = {k: o.placed_at for (_, k), o in keyed.items()}
             later = (
-                await session.scalars(
-                    select(AnalyticsOrder.order_id).where(
-                        AnalyticsOrder.buyer_key.in_([k for _, k in keyed]),
-                        AnalyticsOrder.order_id.not_in(ids),
-                        AnalyticsOrder.repeat == 0,
+                await session.execute(
+                    select(AnalyticsOrder.order_id, AnalyticsOrder.buyer_key, AnalyticsOrder.placed_at).where(
+                        *buyers, AnalyticsOrder.repeat == 0
                     )
                 )
             ).all()
-            placed = {k: o.placed_at for (_, k), o in keyed.items()}
-            if later:
-                rows = (
-                    await session.execute(
-                        select(
-                            AnalyticsOrder.order_id, AnalyticsOrder.buyer_key, AnalyticsOrder.placed_at
-                        ).where(AnalyticsOrder.order_id.in_(later))
-                    )
-                ).all()
-                mark(session, [oid for oid, key, at in rows if key in placed and at > placed[key]])
+            mark(session, [oid for oid, key, at in later if key in placed and at > placed[key]])
         return cls(
             session,
             plugins,
@@ -626,9 +803,9 @@ class _Inputs:
 
     # ------------------------------------------------------------------ per order
 
-    def compute(self) -> tuple[list[AnalyticsLine], list[AnalyticsOrder]]:
-        out_lines: list[AnalyticsLine] = []
-        out_orders: list[AnalyticsOrder] = []
+    def compute(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        out_lines: list[dict[str, Any]] = []
+        out_orders: list[dict[str, Any]] = []
         batch_first: dict[str, datetime] = {}
         for order in sorted(self.orders, key=lambda o: (o.placed_at, o.id)):
             conn = self.connections[order.connection_id]
@@ -641,14 +818,28 @@ class _Inputs:
             out_orders.append(counts)
         return out_lines, out_orders
 
-    def _rate(self, order: Order, currency: str) -> Decimal | None:
+    def _schedule(self, conn: Connection) -> tuple[dict[str, Decimal], bool]:
+        """The connection's fee schedule (setting ``fees``; the keys it sets, as Decimals)
+        and whether its prices include tax, read once per batch."""
+        found = self.schedules.get(conn.id)
+        if found is None:
+            settings = conn.settings or {}
+            raw = dict(settings.get("fees") or {})
+            if "commission_rate" not in raw and settings.get("commission_rate") is not None:
+                raw["commission_rate"] = settings["commission_rate"]
+            found = ({k: _dec(v) for k, v in raw.items() if v is not None}, prices_include_tax(conn))
+            self.schedules[conn.id] = found
+        return found
+
+    def _rate(self, order: _Row, currency: str) -> Decimal | None:
         """Units of the reporting currency per one ``currency`` for ``order``: the order's
         own rate for its currency, the reference rate of its day for another."""
         base = self.config.currency
         if currency == base:
             return Decimal(1)
         if currency == order.currency and order.fx_rate is not None and order.base_currency == base:
-            return order.fx_rate
+            own: Decimal = order.fx_rate
+            return own
         rates = self.rates.get(order.fx_day or order.placed_at.date())
         if rates is None:
             return None
@@ -658,13 +849,12 @@ class _Inputs:
             return None
 
     def _order(
-        self, order: Order, conn: Connection, key: str | None, repeat: bool
-    ) -> tuple[list[AnalyticsLine], AnalyticsOrder]:
+        self, order: _Row, conn: Connection, key: str | None, repeat: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         config = self.config
         day = local_day(order.placed_at, config.zone)
-        fees = (conn.settings or {}).get("fees") or {}
+        fees, included = self._schedule(conn)
         cancelled = order.status == OrderStatus.CANCELLED
-        included = prices_include_tax(conn)
         lines = [
             _Line(
                 row=ln,
@@ -692,7 +882,7 @@ class _Inputs:
                     ln.sellable_returned += rt.quantity
         # the payout's lines, or the estimate until they land
         payout = self.payouts.get(order.id, [])
-        refund_lines: list[SettlementLine] = []
+        refund_lines: list[_Row] = []
         fee_seen = False
         for sl in payout:
             kind = sl.kind
@@ -717,7 +907,7 @@ class _Inputs:
                 fee_rate = (
                     rule.payment_fee_rate
                     if rule and rule.payment_fee_rate
-                    else _dec(fees.get("payment_fee_rate"))
+                    else fees.get("payment_fee_rate", ZERO)
                 )
                 ln.add("payment_fees", (ln.gross * fee_rate).quantize(PLACES), "fee_rate", str(fee_rate))
             fixed = next(
@@ -726,7 +916,7 @@ class _Inputs:
             for ln, share in zip(lines, split(fixed or ZERO, weights), strict=True):
                 ln.add("payment_fees", share, "price_rule", "payment_fee_fixed")
         self._refunds(order, lines, weights, refund_lines, included)
-        rows: list[AnalyticsLine] = []
+        rows: list[dict[str, Any]] = []
         for ln in lines:
             rows.append(self._finish(order, conn, day, ln, rate, cancelled))
         shipped_at = [s.shipped_at for s in self.shipments.get(order.id, []) if s.shipped_at is not None]
@@ -741,7 +931,7 @@ class _Inputs:
         gmv = ZERO
         if not cancelled and not unconverted:
             gmv = (order.total_amount * rate).quantize(PLACES)
-        counts = AnalyticsOrder(
+        counts: dict[str, Any] = dict(
             order_id=order.id,
             connection_id=conn.id,
             channel=conn.channel,
@@ -766,13 +956,13 @@ class _Inputs:
 
     def _estimate_fees(
         self,
-        order: Order,
+        order: _Row,
         conn: Connection,
-        fees: Mapping[str, Any],
+        fees: Mapping[str, Decimal],
         lines: list[_Line],
         weights: list[Decimal],
     ) -> None:
-        default_rate = _dec(fees.get("commission_rate", (conn.settings or {}).get("commission_rate")))
+        default_rate = fees.get("commission_rate", ZERO)
         for ln in lines:
             rule = self.rules.get((conn.id, ln.row.sku))
             commission = rule.commission_rate if rule is not None and rule.commission_rate else default_rate
@@ -786,12 +976,12 @@ class _Inputs:
                     estimated=True,
                 )
                 ln.estimated = True
-        fixed = _dec(fees.get("fixed_per_order"))
+        fixed = fees.get("fixed_per_order", ZERO)
         if fixed:
             for ln, share in zip(lines, split(fixed, weights), strict=True):
                 ln.add("marketplace_fees", share, "fee_schedule", "fixed_per_order", estimated=True)
                 ln.estimated = True
-        per_unit = _dec(fees.get("fulfilment_per_unit"))
+        per_unit = fees.get("fulfilment_per_unit", ZERO)
         if order.fulfilled_by_channel and per_unit:
             for ln in lines:
                 ln.add(
@@ -803,7 +993,9 @@ class _Inputs:
                 )
                 ln.estimated = True
 
-    def _shipping(self, order: Order, conn: Connection, fees: Mapping[str, Any], lines: list[_Line]) -> None:
+    def _shipping(
+        self, order: _Row, conn: Connection, fees: Mapping[str, Decimal], lines: list[_Line]
+    ) -> None:
         """Label costs, converted now to the order's currency at its day's rate (the line
         figures are converted back with the order's own rate), else an estimate."""
         if not lines or order.fulfilled_by_channel:
@@ -829,7 +1021,7 @@ class _Inputs:
             return  # the payout charged the shipping
         estimate: tuple[Decimal, str] | None = None
         if fees.get("shipping_per_order") is not None:
-            estimate = (_dec(fees.get("shipping_per_order")), order.currency)
+            estimate = (fees["shipping_per_order"], order.currency)
         elif self.config.shipping_estimate is not None:
             estimate = self.config.shipping_estimate
         if estimate is None or not estimate[0]:
@@ -846,10 +1038,10 @@ class _Inputs:
 
     def _refunds(
         self,
-        order: Order,
+        order: _Row,
         lines: list[_Line],
         weights: list[Decimal],
-        refund_lines: list[SettlementLine],
+        refund_lines: list[_Row],
         included: bool,
     ) -> None:
         """Refunds without their tax share: the refunded amount times revenue over what
@@ -873,7 +1065,7 @@ class _Inputs:
             for ln, share in zip(lines, split(net, revenue if any(revenue) else weights), strict=True):
                 ln.add("refunds", share, kind, ref, f"{amount} refunded")
 
-    def _unit_cost(self, order: Order, ln: _Line) -> tuple[Decimal, str, list[dict[str, Any]], bool] | None:
+    def _unit_cost(self, order: _Row, ln: _Line) -> tuple[Decimal, str, list[dict[str, Any]], bool] | None:
         """(cost per unit, its currency, sources, from the fallback) for ``ln``'s units."""
         variant = self.variants.get(ln.row.variant_id or 0)
         if variant is None:
@@ -929,7 +1121,7 @@ class _Inputs:
         return self._fallback_cost(order, ln, variant)
 
     def _fallback_cost(
-        self, order: Order, ln: _Line, variant: Variant
+        self, order: _Row, ln: _Line, variant: _Row
     ) -> tuple[Decimal, str, list[dict[str, Any]], bool] | None:
         if variant.cost_amount is None or not variant.cost_currency:
             return None
@@ -947,8 +1139,8 @@ class _Inputs:
         return unit, variant.cost_currency, [source], True
 
     def _finish(
-        self, order: Order, conn: Connection, day: date, ln: _Line, rate: Decimal, cancelled: bool
-    ) -> AnalyticsLine:
+        self, order: _Row, conn: Connection, day: date, ln: _Line, rate: Decimal, cancelled: bool
+    ) -> dict[str, Any]:
         figures: dict[str, Decimal] = {
             name: (ln.figures.get(name, ZERO) * rate).quantize(PLACES) for name in LINE_AMOUNTS
         }
@@ -975,20 +1167,20 @@ class _Inputs:
                         }
                     )
             position = self.fifo.get(ln.row.id)
-        return AnalyticsLine(
-            order_id=order.id,
-            order_line_id=ln.row.id,
-            variant_id=ln.row.variant_id,
-            connection_id=conn.id,
-            sku=ln.sku,
-            day=day,
-            currency=self.config.currency,
-            units=sold,
-            returned_units=ln.returned,
-            estimated=int(ln.estimated),
-            fifo_position=position,
-            fifo_units=ln.row.quantity if position is not None else 0,
-            cost_fallback=int(fallback),
-            sources=ln.sources,
+        return {
+            "order_id": order.id,
+            "order_line_id": ln.row.id,
+            "variant_id": ln.row.variant_id,
+            "connection_id": conn.id,
+            "sku": ln.sku,
+            "day": day,
+            "currency": self.config.currency,
+            "units": sold,
+            "returned_units": ln.returned,
+            "estimated": int(ln.estimated),
+            "fifo_position": position,
+            "fifo_units": ln.row.quantity if position is not None else 0,
+            "cost_fallback": int(fallback),
+            "sources": ln.sources,
             **figures,
-        )
+        }

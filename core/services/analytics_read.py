@@ -51,6 +51,7 @@ __all__ = [
     "profit",
     "profit_lines",
     "series",
+    "series_of",
     "snapshot_stock",
 ]
 
@@ -394,37 +395,61 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
             took = sent_at - asked
             replies.append(took.total_seconds() / 3600)
             on_time += took <= REPLY_DEADLINE
-    # stock: days a SKU ran out, what is left at the end of the period
-    variants = {v.id: v.sku for v in (await session.scalars(select(Variant))).all()}
+    # stock: days a SKU ran out, what is left at the end of the period (added up here, not
+    # in Python: a month of a large catalogue is tens of thousands of daily rows)
+    variants = dict((await session.execute(select(Variant.id, Variant.sku))).all())
+    wanted = set(flt.skus) if flt.skus else None
+    sd = StockDaily
+    in_period = (sd.day >= flt.day_from, sd.day <= flt.day_to)
     out_days: dict[str, int] = defaultdict(int)
+    for variant_id, days in (
+        await session.execute(
+            select(sd.variant_id, func.count())
+            .where(*in_period, sd.stocked_out.is_(True))
+            .group_by(sd.variant_id)
+        )
+    ).all():
+        name = variants.get(variant_id)
+        if name is not None and (wanted is None or name in wanted):
+            out_days[name] += int(days)
+    latest = (
+        select(sd.variant_id, func.max(sd.day).label("day"))
+        .where(*in_period)
+        .group_by(sd.variant_id)
+        .subquery()
+    )
     on_hand: dict[str, int] = {}
     last_day: dict[str, date] = {}
-    for variant_id, day, hand, out in (
+    for variant_id, day, hand in (
         await session.execute(
-            select(StockDaily.variant_id, StockDaily.day, StockDaily.on_hand, StockDaily.stocked_out).where(
-                StockDaily.day >= flt.day_from, StockDaily.day <= flt.day_to
+            select(sd.variant_id, sd.day, sd.on_hand).join(
+                latest, (sd.variant_id == latest.c.variant_id) & (sd.day == latest.c.day)
             )
         )
     ).all():
-        found = variants.get(variant_id)
-        if found is None or (flt.skus and found not in flt.skus):
+        name = variants.get(variant_id)
+        if name is None or (wanted is not None and name not in wanted):
             continue
-        sku = found
-        if out:
-            out_days[sku] += 1
-        if sku not in last_day or day >= last_day[sku]:
-            last_day[sku], on_hand[sku] = day, hand
+        if name not in last_day or day > last_day[name]:
+            last_day[name], on_hand[name] = day, hand
+        elif day == last_day[name]:
+            on_hand[name] += hand  # two variants of one SKU
     available: dict[str, int] = defaultdict(int)
-    for variant_id, hand, reserved in (
-        await session.execute(select(StockLevel.variant_id, StockLevel.on_hand, StockLevel.reserved))
+    for variant_id, hand, free in (
+        await session.execute(
+            select(
+                StockLevel.variant_id,
+                func.sum(StockLevel.on_hand),
+                func.sum(StockLevel.on_hand - StockLevel.reserved),
+            ).group_by(StockLevel.variant_id)
+        )
     ).all():
         named = variants.get(variant_id)
         if named is not None:
-            sku = named
-            available[sku] += hand - reserved
-            on_hand.setdefault(sku, 0)
-            if sku not in last_day:
-                on_hand[sku] += hand
+            available[named] += int(free or 0)
+            on_hand.setdefault(named, 0)
+            if named not in last_day:
+                on_hand[named] += int(hand or 0)
     return Kpis(
         currency=config.currency,
         counts=counts,
@@ -580,25 +605,50 @@ async def series(
     session: AsyncSession, flt: Filter, metric: SeriesMetric, interval: Interval
 ) -> list[tuple[date, Decimal]]:
     """One value per period of ``flt`` (every period present, zero when nothing happened)."""
+    return (await series_of(session, flt, [metric], interval))[metric]
+
+
+async def series_of(
+    session: AsyncSession, flt: Filter, metrics: Sequence[SeriesMetric], interval: Interval
+) -> dict[SeriesMetric, list[tuple[date, Decimal]]]:
+    """:func:`series` of several metrics, read together: one query for all the metrics
+    of the SKU rollup, one for those of the daily rollup."""
     flt.check()
-    values: dict[date, Decimal] = {}
+    periods: list[date] = []
     day = period_start(flt.day_from, interval)
     while day <= flt.day_to:
-        values[day] = ZERO
+        periods.append(day)
         day = _next(day, interval)
-    if metric in (SeriesMetric.GMV, SeriesMetric.ORDERS, SeriesMetric.CANCELLED, SeriesMetric.SHIPPED_LATE):
+    values = {metric: dict.fromkeys(periods, ZERO) for metric in metrics}
+    counted = [m for m in metrics if m in DAILY_METRICS]
+    if counted:
         d = AnalyticsDaily
-        column = getattr(d, str(metric))
-        for day, value in (
-            await session.execute(select(d.day, func.sum(column)).where(*_where(d, flt)).group_by(d.day))
+        for day, *sums in (
+            await session.execute(
+                select(d.day, *(func.sum(getattr(d, str(m))) for m in counted))
+                .where(*_where(d, flt))
+                .group_by(d.day)
+            )
         ).all():
-            values[period_start(day, interval)] += Decimal(value or 0)
-        return sorted(values.items())
-    _, rows, _ = await profit(session, flt, [Dimension(str(interval))])
-    for row in rows:
-        value = row.profit if metric == SeriesMetric.PROFIT else Decimal(row.figures.get(str(metric)) or 0)
-        values[row.key["period"]] = value
-    return sorted(values.items())
+            for metric, value in zip(counted, sums, strict=True):
+                values[metric][period_start(day, interval)] += Decimal(value or 0)
+    if len(counted) < len(values):
+        _, rows, _ = await profit(session, flt, [Dimension(str(interval))])
+        for row in rows:
+            for metric in values:
+                if metric not in DAILY_METRICS:
+                    values[metric][row.key["period"]] = (
+                        row.profit
+                        if metric == SeriesMetric.PROFIT
+                        else Decimal(row.figures.get(str(metric)) or 0)
+                    )
+    return {metric: sorted(points.items()) for metric, points in values.items()}
+
+
+#: series read from the daily rollup (the order counts); the others add up SKU rows
+DAILY_METRICS = frozenset(
+    {SeriesMetric.GMV, SeriesMetric.ORDERS, SeriesMetric.CANCELLED, SeriesMetric.SHIPPED_LATE}
+)
 
 
 def _next(day: date, interval: Interval) -> date:

@@ -50,7 +50,7 @@ from crossdock.services.analytics_read import (
     ad_performance,
     kpis,
     profit,
-    series,
+    series_of,
 )
 
 __all__ = ["agency_report", "due_reports", "make_report", "period_of", "reachable_tenants", "report_data"]
@@ -182,8 +182,10 @@ async def _data(
     interval = Interval.DAY if kind == ReportKind.DAILY else Interval.WEEK
     _, _, total = await profit(session, flt, [])
     numbers = await kpis(session, flt)
-    revenue = await series(session, chart, SeriesMetric.REVENUE, interval)
-    profits = await series(session, chart, SeriesMetric.PROFIT, interval)
+    charted = await series_of(
+        session, chart, [SeriesMetric.REVENUE, SeriesMetric.PROFIT, SeriesMetric.AD_SPEND], interval
+    )
+    revenue, profits = charted[SeriesMetric.REVENUE], charted[SeriesMetric.PROFIT]
     estimated = int(total.figures.get("estimated") or 0)
     sales = {
         "key": "sales",
@@ -235,7 +237,7 @@ async def _data(
         },
     }
     campaigns = await ad_performance(session, flt, [AdDimension.CAMPAIGN])
-    spend_days = await series(session, chart, SeriesMetric.AD_SPEND, interval)
+    spend_days = charted[SeriesMetric.AD_SPEND]
     ads = {
         "key": "ads",
         "title": "Advertising",
