@@ -49,6 +49,18 @@ class Ran:
 Call = Callable[..., Ran]
 
 
+def _loggers() -> list[logging.Logger]:
+    known = logging.Logger.manager.loggerDict.values()
+    return [logging.getLogger(), *(item for item in known if isinstance(item, logging.Logger))]
+
+
+def _logging_state() -> dict[str, tuple[int, list[logging.Handler], bool, bool]]:
+    return {
+        logger.name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+        for logger in _loggers()
+    }
+
+
 @pytest.fixture
 def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
     """``crossdock ARGS`` in this process, in ``tmp_path``, with no CROSSDOCK_* settings but
@@ -57,8 +69,7 @@ def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("CROSSDOCK_DATA_DIR", str(tmp_path / ".crossdock"))
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    before = _logging_state()
 
     def call(args: list[str], check: bool = True) -> Ran:
         result = CliRunner().invoke(main, args, catch_exceptions=False)
@@ -68,7 +79,12 @@ def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call]:
         return ran
 
     yield call
-    root.handlers[:], root.level = handlers, level
+    # the command configured logging for a process of its own: give this one its own back
+    for logger in _loggers():
+        level, handlers, propagate, disabled = before.get(logger.name, (logging.NOTSET, [], True, False))
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 def test_help_everywhere(invoke: Call) -> None:
