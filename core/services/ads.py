@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crossdock.db.models import (
     AdCampaignRow,
     AdMetricRow,
-    AnalyticsDaily,
     AnalyticsSkuDaily,
     Connection,
     TrafficRow,
@@ -295,6 +294,12 @@ async def ingest_traffic(session: AsyncSession, conn: Connection, page: TrafficP
         else:
             day_changes[(key[0], conn.id)] = delta
     await session.flush()
-    await bump(session, AnalyticsSkuDaily, ("day", "connection_id", "sku"), sku_changes, config.currency)
-    await bump(session, AnalyticsDaily, ("day", "connection_id"), day_changes, config.currency)
+    await bump(
+        session,
+        AnalyticsSkuDaily,
+        ("day", "connection_id", "sku"),
+        sku_changes,
+        config.currency,
+        daily=day_changes,
+    )
     return {"rows": len(incoming), "changed": changed}

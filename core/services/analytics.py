@@ -92,7 +92,7 @@ from crossdock.db.models import (
     Tenant,
     Variant,
 )
-from crossdock.db.models.analytics import LINE_AMOUNTS, ORDER_COUNTS
+from crossdock.db.models.analytics import LINE_AMOUNTS, ORDER_COUNTS, SKU_TO_DAILY
 from crossdock.db.models.shipping import LabelStatus
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import TenantScopeError, UserError
@@ -262,11 +262,35 @@ async def bump(
     keys: Sequence[str],
     changes: Mapping[tuple[Any, ...], Mapping[str, Any]],
     currency: str,
+    *,
+    daily: Mapping[tuple[Any, ...], Mapping[str, Any]] | None = None,
 ) -> None:
     """Add ``changes`` (per key tuple, column -> delta) to the rollup ``model``:
     ``INSERT ... ON CONFLICT DO UPDATE SET x = x + excluded.x`` of every changed key
     (:func:`write_rows`), in key order (two refreshes touching the same rows take their
-    locks in the same order). Keys whose deltas are all zero are left alone."""
+    locks in the same order). Keys whose deltas are all zero are left alone. A change of the
+    SKU rollup moves the daily rollup by the same figures (its per-connection totals), with
+    ``daily``'s own changes (the order counts) in the same statement."""
+    rows = {key: {c: v for c, v in delta.items() if v} for key, delta in changes.items()}
+    rows = {key: delta for key, delta in rows.items() if delta}
+    if model is AnalyticsSkuDaily and (rows or daily):
+        # the daily rollup moves with it, by the same figures, after it (in one lock order)
+        over = _over_skus(keys, rows)
+        for key, delta in (daily or {}).items():
+            _add(over.setdefault(key, {}), delta, 1)
+        await _bump(session, AnalyticsSkuDaily, keys, rows, currency)
+        await _bump(session, AnalyticsDaily, ("day", "connection_id"), over, currency)
+        return
+    await _bump(session, model, keys, rows, currency)
+
+
+async def _bump(
+    session: AsyncSession,
+    model: type[AnalyticsSkuDaily] | type[AnalyticsDaily],
+    keys: Sequence[str],
+    changes: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    currency: str,
+) -> None:
     rows = {key: {c: v for c, v in delta.items() if v} for key, delta in changes.items()}
     rows = {key: delta for key, delta in rows.items() if delta}
     if not rows:
@@ -286,6 +310,22 @@ async def bump(
     ]
     table = cast(Table, model.__table__)
     await write_rows(session, table, values, conflict=["tenant_id", *keys], add=columns)
+
+
+def _over_skus(
+    keys: Sequence[str], rows: Mapping[tuple[Any, ...], Mapping[str, Any]]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Changes of the SKU rollup as changes of the daily rollup (the same figures, added up
+    over the SKUs of each day and connection)."""
+    day, connection = keys.index("day"), keys.index("connection_id")
+    out: dict[tuple[Any, ...], dict[str, Any]] = defaultdict(dict)
+    for key, delta in rows.items():
+        target = out[(key[day], key[connection])]
+        for column, value in delta.items():
+            name = SKU_TO_DAILY.get(column, column)
+            if name is not None:
+                target[name] = target.get(name, 0) + value
+    return out
 
 
 def _add(target: dict[str, Any], source: Mapping[str, Any], sign: int) -> None:
@@ -447,8 +487,14 @@ async def _apply(
     stamp = {"tenant_id": tenant, "computed_at": utcnow()}
     await write_rows(session, cast(Table, line.__table__), [{**r, **stamp} for r in new_lines])
     await write_rows(session, cast(Table, counted.__table__), [{**r, **stamp} for r in new_orders])
-    await bump(session, AnalyticsSkuDaily, ("day", "connection_id", "sku"), sku_changes, config.currency)
-    await bump(session, AnalyticsDaily, ("day", "connection_id"), day_changes, config.currency)
+    await bump(
+        session,
+        AnalyticsSkuDaily,
+        ("day", "connection_id", "sku"),
+        sku_changes,
+        config.currency,
+        daily=day_changes,
+    )
 
 
 def _line_figures(row: Mapping[Any, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from crossdock.db.models import (
     StockLevel,
     Variant,
 )
-from crossdock.db.models.analytics import LINE_AMOUNTS, ORDER_COUNTS
+from crossdock.db.models.analytics import LINE_AMOUNTS, ORDER_COUNTS, SKU_TO_DAILY
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.providers import AdLevel
@@ -202,19 +202,23 @@ async def profit(
     periods = [PERIODS[d] for d in dims if d in PERIODS]
     if len(periods) > 1:
         raise UserError("group by one of DAY, WEEK or MONTH", field="groupBy", code="INVALID")
-    t = AnalyticsSkuDaily
     columns: list[Any] = []
     need_sku = Dimension.SKU in dims or Dimension.LISTING in dims
     need_conn = bool({Dimension.CONNECTION, Dimension.LISTING, Dimension.CHANNEL, Dimension.SITE} & set(dims))
+    # without a SKU in the cut, the daily rollup holds the same figures in fewer rows
+    by_sku = need_sku or bool(flt.skus)
+    t: Any = AnalyticsSkuDaily if by_sku else AnalyticsDaily
     if need_sku:
         columns.append(t.sku)
     if need_conn:
         columns.append(t.connection_id)
     if periods:
         columns.append(t.day)
-    stmt = select(*columns, *(func.sum(getattr(t, name)).label(name) for name in SKU_SUMS)).where(
-        *_where(t, flt)
-    )
+    sums = [
+        func.sum(getattr(t, name if by_sku else SKU_TO_DAILY.get(name) or name)).label(name)
+        for name in SKU_SUMS
+    ]
+    stmt = select(*columns, *sums).where(*_where(t, flt))
     if flt.skus:
         stmt = stmt.where(t.sku.in_(list(flt.skus)))
     if columns:

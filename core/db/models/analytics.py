@@ -293,7 +293,9 @@ class AnalyticsSkuDaily(TenantScoped, Base):
 
 
 class AnalyticsDaily(TenantScoped, Base):
-    """The rollup of order counts and the shop's traffic per day and connection."""
+    """The rollup per day and connection: the order counts, the shop's traffic, and the SKU
+    rollup's figures added up over the SKUs (kept with it by ``services.analytics.bump``), so
+    reads without a SKU dimension add up days x shops rows."""
 
     __tablename__ = "analytics_daily"
     __table_args__ = (UniqueConstraint("tenant_id", "day", "connection_id"),)
@@ -313,8 +315,36 @@ class AnalyticsDaily(TenantScoped, Base):
     repeat: Mapped[int] = mapped_column(default=0)
     known_buyer: Mapped[int] = mapped_column(default=0)
     unconverted: Mapped[int] = mapped_column(default=0)
+    #: the shop's own traffic (the channel's shop-level report)
     sessions: Mapped[int] = mapped_column(default=0)
     page_views: Mapped[int] = mapped_column(default=0)
+    # the SKU rollup's figures over all SKUs (``units`` above is the same count)
+    revenue: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    shipping_income: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    marketplace_fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    fulfilment_fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    shipping_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    payment_fees: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    refunds: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    cogs: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    write_off: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    ad_spend: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    ad_sales: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    returned_units: Mapped[int] = mapped_column(default=0)
+    estimated: Mapped[int] = mapped_column(default=0)
+    lines: Mapped[int] = mapped_column(default=0)
+    ad_orders: Mapped[int] = mapped_column(default=0)
+    ad_clicks: Mapped[int] = mapped_column(default=0)
+    ad_impressions: Mapped[int] = mapped_column(default=0)
+    #: traffic the channel reports per SKU, added up (the SKU rollup's ``sessions``)
+    sku_sessions: Mapped[int] = mapped_column(default=0)
+    sku_page_views: Mapped[int] = mapped_column(default=0)
+
+
+#: SKU rollup column -> daily rollup column where the names differ; ``units`` is not rolled
+#: up (the daily rollup counts the orders' units, the same number)
+SKU_TO_DAILY = {"sessions": "sku_sessions", "page_views": "sku_page_views", "units": None}
 
 
 class StockDaily(TenantScoped, Base):

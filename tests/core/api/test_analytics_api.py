@@ -341,10 +341,21 @@ async def test_concurrent_refreshes_count_every_order_once(app: Any, shop: Any, 
                 )
             )
         ).one()
-        orders = await session.scalar(select(func.sum(AnalyticsDaily.orders)))
+        orders, daily_lines, daily_revenue, daily_units = (
+            await session.execute(
+                select(
+                    func.sum(AnalyticsDaily.orders),
+                    func.sum(AnalyticsDaily.lines),
+                    func.sum(AnalyticsDaily.revenue),
+                    func.sum(AnalyticsDaily.units),
+                )
+            )
+        ).one()
         left = await session.scalar(select(func.count()).select_from(AnalyticsMark))
     assert lines[0] == 40
     assert (rolled[0], Decimal(rolled[1]), rolled[2]) == (lines[0], Decimal(lines[1]), lines[2])
+    # the per-shop daily rollup moved with it, by the same figures
+    assert (daily_lines, Decimal(daily_revenue), daily_units) == (lines[0], Decimal(lines[1]), lines[2])
     assert Decimal(lines[1]) == sum(Decimal(10 * (1 + n % 3)) for n in range(40))
     assert orders == 40
     assert left == 0
