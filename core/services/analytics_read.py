@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crossdock.db.base import among
 from crossdock.db.models import (
     AdCampaignRow,
     AdMetricRow,
@@ -354,26 +355,36 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
     counts = {name: int(value) for name, value in zip(ORDER_COUNTS, sums[3:], strict=True)}
     s = AnalyticsSkuDaily
     units_by_sku: dict[str, int] = {}
+    last_28: dict[str, int] = {}
     sku_sessions = sku_views = 0
-    stmt = select(s.sku, func.sum(s.units), func.sum(s.sessions), func.sum(s.page_views)).where(
-        *_where(s, flt)
-    )
-    if flt.skus:
-        stmt = stmt.where(s.sku.in_(list(flt.skus)))
-    for sku, units, sku_s, sku_v in (await session.execute(stmt.group_by(s.sku))).all():
+    # the period's units and traffic per SKU and the last 28 days' units (days of cover), in
+    # one pass over the SKU rollup
+    recent = flt.day_to - timedelta(days=27)
+    span = Filter(min(flt.day_from, recent), flt.day_to, flt.connection_ids, (), flt.channels, flt.sites)
+    of_period, of_recent = s.day >= flt.day_from, s.day >= recent
+    wanted_skus = set(flt.skus) if flt.skus else None
+    for sku, rows, units, sku_s, sku_v, recent_units in (
+        await session.execute(
+            select(
+                s.sku,
+                func.count().filter(of_period),
+                func.sum(s.units).filter(of_period),
+                func.sum(s.sessions).filter(of_period),
+                func.sum(s.page_views).filter(of_period),
+                func.sum(s.units).filter(of_recent),
+            )
+            .where(*_where(s, span))
+            .group_by(s.sku)
+        )
+    ).all():
+        last_28[sku] = int(recent_units or 0)
+        if not rows or (wanted_skus is not None and sku not in wanted_skus):
+            continue
         units_by_sku[sku] = int(units or 0)
         sku_sessions += int(sku_s or 0)
         sku_views += int(sku_v or 0)
     if not sessions:  # the channel reports traffic per product only
         sessions, views = sku_sessions, sku_views
-    recent = Filter(
-        flt.day_to - timedelta(days=27), flt.day_to, flt.connection_ids, flt.skus, flt.channels, flt.sites
-    )
-    last_28 = dict(
-        (
-            await session.execute(select(s.sku, func.sum(s.units)).where(*_where(s, recent)).group_by(s.sku))
-        ).all()
-    )
     # replies to buyers: each buyer message answered by the seller's next message
     start, end = _bounds(flt, config)
     replies: list[float] = []
@@ -416,21 +427,39 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
         name = variants.get(variant_id)
         if name is not None and (wanted is None or name in wanted):
             out_days[name] += int(days)
-    latest = (
-        select(sd.variant_id, func.max(sd.day).label("day"))
-        .where(*in_period)
-        .group_by(sd.variant_id)
-        .subquery()
-    )
+    # each variant's level at its last snapshot of the period: the period's last snapshot
+    # day holds nearly all of them; the few without one that day are looked up on their own
     on_hand: dict[str, int] = {}
     last_day: dict[str, date] = {}
-    for variant_id, day, hand in (
-        await session.execute(
-            select(sd.variant_id, sd.day, sd.on_hand).join(
-                latest, (sd.variant_id == latest.c.variant_id) & (sd.day == latest.c.day)
+    last = await session.scalar(select(func.max(sd.day)).where(*in_period))
+    found: list[tuple[int, date, int]] = []
+    if last is not None:
+        found = [
+            (v, last, hand)
+            for v, hand in (
+                await session.execute(select(sd.variant_id, sd.on_hand).where(sd.day == last))
+            ).all()
+        ]
+        missing = sorted(set(variants) - {v for v, _, _ in found})
+        if missing:
+            dialect = session.get_bind().dialect.name
+            latest = (
+                select(sd.variant_id, func.max(sd.day).label("day"))
+                .where(*in_period, sd.day < last, among(dialect, sd.variant_id, missing))
+                .group_by(sd.variant_id)
+                .subquery()
             )
-        )
-    ).all():
+            found += [
+                (v, d, hand)
+                for v, d, hand in (
+                    await session.execute(
+                        select(sd.variant_id, sd.day, sd.on_hand).join(
+                            latest, (sd.variant_id == latest.c.variant_id) & (sd.day == latest.c.day)
+                        )
+                    )
+                ).all()
+            ]
+    for variant_id, day, hand in found:
         name = variants.get(variant_id)
         if name is None or (wanted is not None and name not in wanted):
             continue
@@ -468,7 +497,7 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
         units_by_sku=units_by_sku,
         on_hand_by_sku=on_hand,
         available_by_sku=dict(available),
-        units_last_28_by_sku={k: int(v or 0) for k, v in last_28.items()},
+        units_last_28_by_sku={k: v for k, v in last_28.items() if v},
     )
 
 

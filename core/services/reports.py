@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
@@ -28,7 +28,6 @@ from crossdock.db.models import (
     ConversationStatus,
     Order,
     OrderHold,
-    OrderStatus,
     Report,
     ReportKind,
     ShipmentException,
@@ -37,6 +36,7 @@ from crossdock.db.models import (
     Tenant,
     Variant,
 )
+from crossdock.db.models.orders import OPEN_STATUSES
 from crossdock.db.scoping import session_tenant
 from crossdock.plugins import Plugins
 from crossdock.services.analytics import AnalyticsSettings, analytics_settings, local_day
@@ -61,13 +61,7 @@ TOP = 5
 LIST_LIMIT = 20
 #: how near a threshold a tally counts as "near crossing"
 NEAR = Decimal("0.8")
-OPEN = (
-    OrderStatus.PENDING,
-    OrderStatus.READY,
-    OrderStatus.ALLOCATED,
-    OrderStatus.PICKING,
-    OrderStatus.PACKED,
-)
+OPEN = OPEN_STATUSES
 
 
 def period_of(kind: ReportKind, day: date) -> tuple[date, date]:
@@ -299,24 +293,34 @@ async def _queues(
 ) -> list[dict[str, Any]]:
     """What is waiting for someone now: shipments, stock, holds, buyers, exceptions, tax."""
     soon = now + timedelta(hours=24)
+    # the statuses as literals: the partial index of open orders by deadline answers both
+    open_orders = Order.status.in_(
+        bindparam("open_statuses", [str(s) for s in OPEN], expanding=True, literal_execute=True)
+    )
+    due = (open_orders, Order.ship_by.is_not(None), Order.ship_by <= soon)
     at_risk = (
         await session.execute(
             select(Order.external_id, Order.ship_by, Order.status)
-            .where(
-                Order.status.in_([str(s) for s in OPEN]), Order.ship_by.is_not(None), Order.ship_by <= soon
-            )
+            .where(*due)
             .order_by(Order.ship_by)
             .limit(LIST_LIMIT)
         )
     ).all()
+    late_now, due_soon = (
+        await session.execute(
+            select(func.count().filter(Order.ship_by < now), func.count().filter(Order.ship_by >= now)).where(
+                *due
+            )
+        )
+    ).one()
     shipping = {
         "key": "shipping",
         "title": "Late and at-risk shipments",
         "figures": [
             _fig("Late-shipment rate", _ratio(numbers.rate("shipped_late", "shipped")), "percent"),
             _fig("Valid-tracking rate", _ratio(numbers.rate("tracked", "shipped")), "percent"),
-            _fig("Late now", sum(1 for _, by, _ in at_risk if by is not None and by < now), "count"),
-            _fig("Due within 24 h", sum(1 for _, by, _ in at_risk if by is not None and by >= now), "count"),
+            _fig("Late now", int(late_now or 0), "count"),
+            _fig("Due within 24 h", int(due_soon or 0), "count"),
         ],
         "table": {
             "columns": [

@@ -73,6 +73,7 @@ class Message(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "external_id"),
         Index("ix_messages_conversation", "conversation_id", "sent_at"),
+        Index("ix_messages_tenant_sent", "tenant_id", "sent_at"),  # reply times over a period
     )
 
     conversation_id: Mapped[int] = mapped_column(ID, ForeignKey("conversations.id", ondelete="CASCADE"))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,6 +56,19 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+#: Orders still to ship: what a deadline (``ship_by``) is watched for.
+OPEN_STATUSES = (
+    OrderStatus.PENDING,
+    OrderStatus.READY,
+    OrderStatus.ALLOCATED,
+    OrderStatus.PICKING,
+    OrderStatus.PACKED,
+)
+#: the same, as the partial index on deadlines states it (a query naming these statuses as
+#: literals reads the index)
+OPEN_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in OPEN_STATUSES))
+
+
 class AllocationStatus(StrEnum):
     RESERVED = "reserved"
     PACKED = "packed"
@@ -86,6 +100,14 @@ class Order(TenantScoped, Timestamped, Base):
         UniqueConstraint("tenant_id", "connection_id", "external_id"),
         Index("ix_orders_tenant_status", "tenant_id", "status"),
         Index("ix_orders_tenant_ship_by", "tenant_id", "ship_by"),
+        # open orders by deadline: late and at-risk shipments, whatever the history's size
+        Index(
+            "ix_orders_open_ship_by",
+            "tenant_id",
+            "ship_by",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
         # the duplicate-order check looks orders up by buyer; the value check by connection
         Index("ix_orders_tenant_buyer_email", "tenant_id", "buyer_email"),
         Index("ix_orders_tenant_buyer_name", "tenant_id", "buyer_name"),

@@ -408,3 +408,55 @@ async def test_concurrent_imports_of_a_revised_ad_day_move_the_rollup_once(app: 
     async with shop.read() as session:
         rolled = await session.scalar(select(func.sum(AnalyticsSkuDaily.ad_spend)))
     assert Decimal(rolled) == Decimal("5.00")
+
+
+async def test_stock_kpis_come_from_the_daily_stock_snapshots(app: Any, shop: Any, api: Any) -> None:
+    """Stock-out days, sell-through and days of cover, from the snapshots the tenant's days
+    keep: a day counts as a stock-out if any snapshot of it found nothing available."""
+    from crossdock.services import inventory
+    from crossdock.services.analytics_read import snapshot_stock
+
+    await _settings(app, shop, reporting_currency="SGD", timezone="Asia/Singapore")
+    today = _today()
+
+    async def snapshot(day: date) -> None:
+        async with shop.write() as session:
+            await snapshot_stock(
+                session, now=datetime.combine(day, datetime.min.time(), ZONE) + timedelta(hours=12)
+            )
+
+    async def adjust(delta: int) -> None:
+        async with shop.unit_of_work() as uow:
+            await inventory.adjust_stock(
+                uow,
+                variant_id=shop.variants["SKU-1"],
+                warehouse_id=shop.warehouses["SG1"],
+                delta=delta,
+                note="kpi",
+            )
+
+    await snapshot(today - timedelta(days=2))  # 5 on hand
+    await adjust(-5)
+    await snapshot(today - timedelta(days=1))  # out of stock ...
+    await shop.receive("SKU-1", "SG1", 2)
+    await snapshot(today - timedelta(days=1))  # ... and back later that day: still a stock-out day
+    await shop.receive("SKU-1", "SG1", 7)
+    await shop.ingest(shop.market.add_order("STK-1", quantity=3))
+    await snapshot(today)
+    await _refresh(app, shop)
+    on_hand, reserved = await shop.level("SKU-1")
+    assert (on_hand, reserved) == (9, 3)  # the order is allocated, not shipped
+
+    data = await api.data(
+        """query($f: AnalyticsFilter!) { kpis(filter: $f) { sellThrough
+             stock { sku available unitsSold stockOutDays daysOfCover } } }""",
+        {"f": {"from": (today - timedelta(days=2)).isoformat(), "to": today.isoformat()}},
+        key=shop.tenant.key,
+    )
+    stock = {row["sku"]: row for row in data["kpis"]["stock"]}
+    assert stock["SKU-1"]["stockOutDays"] == 1
+    assert (stock["SKU-1"]["available"], stock["SKU-1"]["unitsSold"]) == (6, 3)
+    assert stock["SKU-1"]["daysOfCover"] == "56.0"  # 6 available over 3 sold in 28 days
+    assert stock.get("SKU-2", {"stockOutDays": 0})["stockOutDays"] == 0
+    # sold 3 over 3 sold + 9 on hand at the period's last snapshot
+    assert data["kpis"]["sellThrough"] == "0.2500"
