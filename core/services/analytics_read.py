@@ -227,24 +227,35 @@ async def profit(
     conns = await _connections(session) if need_conn else {}
     rows: dict[tuple[Any, ...], ProfitRow] = {}
     total = ProfitRow({})
-    for record in (await session.execute(stmt)).mappings().all():
+    names, width = [c.key for c in columns], len(columns)
+    read_rows: list[Sequence[Any]] = []
+    for record in (await session.execute(stmt)).all():
+        named = dict(zip(names, record[:width], strict=True))
         key: dict[str, Any] = {}
         if Dimension.SKU in dims or Dimension.LISTING in dims:
-            key["sku"] = record["sku"]
+            key["sku"] = named["sku"]
         if need_conn:
-            conn = conns.get(record["connection_id"])
+            conn = conns.get(named["connection_id"])
             if Dimension.CONNECTION in dims or Dimension.LISTING in dims:
-                key["connection_id"] = record["connection_id"]
+                key["connection_id"] = named["connection_id"]
             if Dimension.CHANNEL in dims:
                 key["channel"] = conn.channel if conn else None
             if Dimension.SITE in dims:
                 key["site"] = conn.site if conn else None
         if periods:
-            key["period"] = period_start(record["day"], periods[0])
-        figures = {name: record[name] for name in SKU_SUMS}
+            key["period"] = period_start(named["day"], periods[0])
+        values = [v or 0 for v in record[width:]]
+        read_rows.append(values)
         group = tuple(sorted(key.items(), key=lambda kv: kv[0]))
-        rows.setdefault(group, ProfitRow(key)).add(figures)
-        total.add(figures)
+        found = rows.get(group)
+        if found is None:
+            rows[group] = ProfitRow(key, dict(zip(SKU_SUMS, values, strict=True)))
+        else:
+            found.add(dict(zip(SKU_SUMS, values, strict=True)))
+    if read_rows:
+        total = ProfitRow(
+            {}, {name: sum(col, 0) for name, col in zip(SKU_SUMS, zip(*read_rows, strict=True), strict=True)}
+        )
     return config, list(rows.values()), total
 
 
@@ -572,10 +583,26 @@ async def ad_performance(session: AsyncSession, flt: Filter, group_by: Sequence[
         raise UserError("group by TARGET or SEARCH_TERM, not both", field="groupBy", code="INVALID")
     m = AdMetricRow
     levels = [LEVEL_OF[special[0]]] if special else [AdLevel.PRODUCT, AdLevel.CAMPAIGN]
-    stmt = select(m).where(*_where(m, flt), m.level.in_([str(x) for x in levels]))
+    # added up in SQL to what the cut needs: per level, campaign and day (a campaign day
+    # with product rows skips its campaign row), and the dimensions asked for
+    kept = [m.level, m.connection_id, m.campaign_id, m.day, m.currency]
+    if AdDimension.SKU in dims:
+        kept.append(m.sku)
+    if AdDimension.TARGET in dims or AdDimension.SEARCH_TERM in dims:
+        kept.append(m.target)
+    if AdDimension.TARGET in dims:
+        kept.append(m.match_type)
+    if AdDimension.SEARCH_TERM in dims:
+        kept.append(m.search_term)
+    metrics = ("impressions", "clicks", "spend", "orders", "units", "sales")
+    stmt = (
+        select(*kept, *(func.sum(getattr(m, name)).label(name) for name in metrics))
+        .where(*_where(m, flt), m.level.in_([str(x) for x in levels]))
+        .group_by(*kept)
+    )
     if flt.skus:
         stmt = stmt.where(m.sku.in_(list(flt.skus)))
-    rows = (await session.scalars(stmt)).all()
+    rows = (await session.execute(stmt)).all()
     with_products = {(r.connection_id, r.campaign_id, r.day) for r in rows if r.level == AdLevel.PRODUCT}
     campaigns = {
         (c.connection_id, c.external_id): c for c in (await session.scalars(select(AdCampaignRow))).all()
@@ -602,12 +629,12 @@ async def ad_performance(session: AsyncSession, flt: Filter, group_by: Sequence[
                 key["day"] = r.day
         group = (r.currency, *sorted(key.items(), key=lambda kv: kv[0]))
         row = out.setdefault(group, AdRow(key, r.currency))
-        row.impressions += r.impressions
-        row.clicks += r.clicks
-        row.spend += r.spend
-        row.orders += r.orders
-        row.units += r.units
-        row.sales += r.sales
+        row.impressions += int(r.impressions or 0)
+        row.clicks += int(r.clicks or 0)
+        row.spend += Decimal(r.spend or 0)
+        row.orders += int(r.orders or 0)
+        row.units += int(r.units or 0)
+        row.sales += Decimal(r.sales or 0)
     if dims == [AdDimension.CAMPAIGN]:
         for row in out.values():
             campaign = campaigns.get((row.key["connection_id"], row.key["campaign_id"]))
