@@ -61,7 +61,7 @@ from crossdock.bootstrap import App
 from crossdock.config import Settings
 from crossdock.db.migrate import upgrade
 from crossdock.db.models import Connection, Organization, ReportKind, Tenant, Warehouse
-from crossdock.db.models.analytics import ORDER_COUNTS
+from crossdock.db.models.analytics import ORDER_COUNTS, SKU_TO_DAILY
 from crossdock.money import Money
 from crossdock.providers import (
     AdCampaign,
@@ -1103,13 +1103,17 @@ WITH d AS (SELECT {DAILY_SUMS} FROM analytics_daily WHERE tenant_id = $1 AND day
                   sum(units) FILTER (WHERE day >= $4) AS units_28
            FROM analytics_sku_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $3 GROUP BY sku)
 SELECT * FROM s CROSS JOIN d"""
+DAY_ROLLUP_SUMS = ", ".join(
+    f"sum({SKU_TO_DAILY.get(c) or c}) AS {c}" for c in analytics_read.SKU_SUMS
+)  # the same figures from the per-shop daily rollup
 FLOOR_REPORT = f"""
-WITH w AS (SELECT * FROM analytics_sku_daily WHERE tenant_id = $1 AND day BETWEEN $2 AND $4),
-     d AS (SELECT {DAILY_SUMS} FROM analytics_daily WHERE tenant_id = $1 AND day BETWEEN $3 AND $4)
+WITH d AS (SELECT {DAILY_SUMS} FROM analytics_daily WHERE tenant_id = $1 AND day BETWEEN $3 AND $4)
 SELECT x.*, d.* FROM (
-  SELECT 'sku' AS part, sku, NULL::date AS week, {ROLLUP_SUMS} FROM w WHERE day >= $3 GROUP BY sku
+  SELECT 'sku' AS part, sku, NULL::date AS week, {ROLLUP_SUMS} FROM analytics_sku_daily
+  WHERE tenant_id = $1 AND day BETWEEN $3 AND $4 GROUP BY sku
   UNION ALL
-  SELECT 'week', NULL, date_trunc('week', day)::date, {ROLLUP_SUMS} FROM w GROUP BY 3
+  SELECT 'week', NULL, date_trunc('week', day)::date, {DAY_ROLLUP_SUMS} FROM analytics_daily
+  WHERE tenant_id = $1 AND day BETWEEN $2 AND $4 GROUP BY 3
 ) x CROSS JOIN d"""
 
 PROFIT_Q = """query($f: AnalyticsFilter!) { profit(filter: $f, groupBy: [SKU], first: 1000) {

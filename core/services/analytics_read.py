@@ -298,6 +298,8 @@ class Kpis:
     on_hand_by_sku: dict[str, int]
     available_by_sku: dict[str, int]
     units_last_28_by_sku: dict[str, int]
+    #: units sold in the period (all SKUs of the filter)
+    units_sold: int = 0
 
     def rate(self, part: str, whole: str | int) -> Decimal | None:
         denominator = whole if isinstance(whole, int) else self.counts.get(whole, 0)
@@ -329,9 +331,10 @@ class Kpis:
 
     def sell_through(self, sku: str | None = None) -> Decimal | None:
         """Units sold over units sold plus units left at the end of the period."""
-        skus = [sku] if sku else list(set(self.units_by_sku) | set(self.on_hand_by_sku))
-        sold = sum(self.units_by_sku.get(s, 0) for s in skus)
-        left = sum(self.on_hand_by_sku.get(s, 0) for s in skus)
+        if sku:
+            sold, left = self.units_by_sku.get(sku, 0), self.on_hand_by_sku.get(sku, 0)
+        else:
+            sold, left = self.units_sold, sum(self.on_hand_by_sku.values())
         return (Decimal(sold) / (sold + left)).quantize(Decimal("0.0001")) if sold + left else None
 
     def days_of_cover(self, sku: str) -> Decimal | None:
@@ -348,7 +351,10 @@ def _bounds(flt: Filter, config: AnalyticsSettings) -> tuple[datetime, datetime]
     return start, end
 
 
-async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
+async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] | None = None) -> Kpis:
+    """The KPI dashboard of ``flt``. ``cover_for`` names the SKUs whose per-SKU figures are
+    wanted (units sold, days of cover); ``None``: every SKU's. A report that lists a few SKUs
+    reads only theirs."""
     flt.check()
     config = await analytics_settings(session)
     d = AnalyticsDaily
@@ -358,12 +364,16 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
                 func.coalesce(func.sum(d.gmv), 0),
                 func.coalesce(func.sum(d.sessions), 0),
                 func.coalesce(func.sum(d.page_views), 0),
+                func.coalesce(func.sum(d.sku_sessions), 0),
+                func.coalesce(func.sum(d.sku_page_views), 0),
                 *(func.coalesce(func.sum(getattr(d, name)), 0) for name in ORDER_COUNTS),
             ).where(*_where(d, flt))
         )
     ).one()
     gmv, sessions, views = Decimal(sums[0]), int(sums[1]), int(sums[2])
-    counts = {name: int(value) for name, value in zip(ORDER_COUNTS, sums[3:], strict=True)}
+    if not sessions and cover_for is not None:  # traffic per product only, over all SKUs
+        sessions, views = int(sums[3]), int(sums[4])
+    counts = {name: int(value) for name, value in zip(ORDER_COUNTS, sums[5:], strict=True)}
     s = AnalyticsSkuDaily
     units_by_sku: dict[str, int] = {}
     last_28: dict[str, int] = {}
@@ -374,28 +384,28 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
     span = Filter(min(flt.day_from, recent), flt.day_to, flt.connection_ids, (), flt.channels, flt.sites)
     of_period, of_recent = s.day >= flt.day_from, s.day >= recent
     wanted_skus = set(flt.skus) if flt.skus else None
+    per_sku = select(
+        s.sku,
+        func.count().filter(of_period),
+        func.sum(s.units).filter(of_period),
+        func.sum(s.sessions).filter(of_period),
+        func.sum(s.page_views).filter(of_period),
+        func.sum(s.units).filter(of_recent),
+    ).where(*_where(s, span))
+    if cover_for is not None:
+        per_sku = per_sku.where(s.sku.in_(list(cover_for)))
     for sku, rows, units, sku_s, sku_v, recent_units in (
-        await session.execute(
-            select(
-                s.sku,
-                func.count().filter(of_period),
-                func.sum(s.units).filter(of_period),
-                func.sum(s.sessions).filter(of_period),
-                func.sum(s.page_views).filter(of_period),
-                func.sum(s.units).filter(of_recent),
-            )
-            .where(*_where(s, span))
-            .group_by(s.sku)
-        )
-    ).all():
+        (await session.execute(per_sku.group_by(s.sku))).all() if cover_for is None or cover_for else []
+    ):
         last_28[sku] = int(recent_units or 0)
         if not rows or (wanted_skus is not None and sku not in wanted_skus):
             continue
         units_by_sku[sku] = int(units or 0)
         sku_sessions += int(sku_s or 0)
         sku_views += int(sku_v or 0)
-    if not sessions:  # the channel reports traffic per product only
+    if not sessions and cover_for is None:  # the channel reports traffic per product only
         sessions, views = sku_sessions, sku_views
+    sold = sum(units_by_sku.values()) if cover_for is None else counts.get("units", 0)
     # replies to buyers: each buyer message answered by the seller's next message
     start, end = _bounds(flt, config)
     replies: list[float] = []
@@ -497,6 +507,7 @@ async def kpis(session: AsyncSession, flt: Filter) -> Kpis:
     return Kpis(
         currency=config.currency,
         counts=counts,
+        units_sold=sold,
         gmv=gmv,
         sessions=sessions,
         page_views=views,

@@ -175,7 +175,9 @@ async def _data(
     )
     interval = Interval.DAY if kind == ReportKind.DAILY else Interval.WEEK
     _, _, total = await profit(session, flt, [])
-    numbers = await kpis(session, flt)
+    # the stock table lists a few SKUs: the KPIs read the per-SKU figures of those only
+    listed = await _stock_lists(session)
+    numbers = await kpis(session, flt, cover_for=[sku for (sku, _), _ in _stock_rows(listed)])
     charted = await series_of(
         session, chart, [SeriesMetric.REVENUE, SeriesMetric.PROFIT, SeriesMetric.AD_SPEND], interval
     )
@@ -276,7 +278,7 @@ async def _data(
             "unit": config.currency,
         },
     }
-    sections = [sales, skus, ads, *await _queues(session, plugins, config, numbers, now)]
+    sections = [sales, skus, ads, *await _queues(session, plugins, config, numbers, now, listed)]
     name = tenant.name if tenant is not None else ""
     period = start.isoformat() if kind == ReportKind.DAILY else f"{start.isoformat()} to {end.isoformat()}"
     return {
@@ -288,8 +290,38 @@ async def _data(
     }
 
 
+async def _stock_lists(session: AsyncSession) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(SKUs out of stock, SKUs at or below their low-stock threshold), with what is available."""
+    levels = (
+        await session.execute(
+            select(
+                Variant.sku,
+                func.sum(StockLevel.on_hand - StockLevel.reserved),
+                func.min(StockLevel.low_stock_threshold),
+            )
+            .join(Variant, Variant.id == StockLevel.variant_id)
+            .group_by(Variant.sku)
+        )
+    ).all()
+    out = [(sku, int(a or 0)) for sku, a, _ in levels if int(a or 0) <= 0]
+    low = [(sku, int(a or 0)) for sku, a, t in levels if t is not None and 0 < int(a or 0) <= t]
+    return out, low
+
+
+def _stock_rows(
+    listed: tuple[list[tuple[str, int]], list[tuple[str, int]]],
+) -> list[tuple[tuple[str, int], str]]:
+    out, low = listed
+    return [*((x, "out") for x in out), *((x, "low") for x in low)][:LIST_LIMIT]
+
+
 async def _queues(
-    session: AsyncSession, plugins: Plugins, config: AnalyticsSettings, numbers: Any, now: datetime
+    session: AsyncSession,
+    plugins: Plugins,
+    config: AnalyticsSettings,
+    numbers: Any,
+    now: datetime,
+    listed: tuple[list[tuple[str, int]], list[tuple[str, int]]],
 ) -> list[dict[str, Any]]:
     """What is waiting for someone now: shipments, stock, holds, buyers, exceptions, tax."""
     soon = now + timedelta(hours=24)
@@ -334,19 +366,7 @@ async def _queues(
             ],
         },
     }
-    levels = (
-        await session.execute(
-            select(
-                Variant.sku,
-                func.sum(StockLevel.on_hand - StockLevel.reserved),
-                func.min(StockLevel.low_stock_threshold),
-            )
-            .join(Variant, Variant.id == StockLevel.variant_id)
-            .group_by(Variant.sku)
-        )
-    ).all()
-    out = [(sku, int(a or 0)) for sku, a, _ in levels if int(a or 0) <= 0]
-    low = [(sku, int(a or 0)) for sku, a, t in levels if t is not None and 0 < int(a or 0) <= t]
+    out, low = listed
     stock = {
         "key": "stock",
         "title": "Stock-outs and low stock",
@@ -369,7 +389,7 @@ async def _queues(
                     "state": state,
                     "cover": str(numbers.days_of_cover(sku) or ""),
                 }
-                for (sku, a), state in [*((x, "out") for x in out), *((x, "low") for x in low)][:LIST_LIMIT]
+                for (sku, a), state in _stock_rows(listed)
             ],
         },
     }
@@ -511,7 +531,7 @@ async def agency_report(
         async with db.tenant(brand.id, brand.slug) as session:
             config = await analytics_settings(session)
             _, _, total = await profit(session, Filter(start, end), [])
-            numbers = await kpis(session, Filter(start, end))
+            numbers = await kpis(session, Filter(start, end), cover_for=[])
             held = await session.scalar(
                 select(func.count()).select_from(OrderHold).where(OrderHold.released_at.is_(None))
             )
