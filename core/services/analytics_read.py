@@ -50,6 +50,7 @@ __all__ = [
     "ad_performance",
     "kpis",
     "profit",
+    "profit_extremes",
     "profit_lines",
     "series",
     "series_of",
@@ -257,6 +258,54 @@ async def profit(
             {}, {name: sum(col, 0) for name, col in zip(SKU_SUMS, zip(*read_rows, strict=True), strict=True)}
         )
     return config, list(rows.values()), total
+
+
+def _profit_of(row: Any) -> Any:
+    """The profit of a rollup query's summed columns (the same as :attr:`ProfitRow.profit`)."""
+
+    def figure(name: str) -> Any:
+        return func.coalesce(func.sum(getattr(row, name)), 0)
+
+    costs = (
+        "marketplace_fees",
+        "fulfilment_fees",
+        "shipping_cost",
+        "payment_fees",
+        "refunds",
+        "cogs",
+        "ad_spend",
+    )
+    total = figure("revenue") + figure("shipping_income")
+    for name in costs:
+        total = total - figure(name)
+    return total
+
+
+async def profit_extremes(session: AsyncSession, flt: Filter, n: int) -> tuple[list[ProfitRow], int]:
+    """The ``n`` SKUs of ``flt`` that earned most and the ``n`` that earned least, best
+    first (every SKU when there are at most ``2n``), and how many SKUs there were: ranked in
+    the database, so a report of a large catalogue reads ``2n`` rows, not every SKU's."""
+    flt.check()
+    t = AnalyticsSkuDaily
+    earned = _profit_of(t)
+    stmt = select(
+        t.sku,
+        *(func.sum(getattr(t, name)).label(name) for name in SKU_SUMS),
+        func.row_number().over(order_by=(earned.desc(), t.sku)).label("rank"),
+        func.count().over().label("skus"),
+    ).where(*_where(t, flt))
+    if flt.skus:
+        stmt = stmt.where(t.sku.in_(list(flt.skus)))
+    ranked = stmt.group_by(t.sku).subquery()
+    rows = (
+        await session.execute(
+            select(ranked)
+            .where((ranked.c.rank <= n) | (ranked.c.rank > ranked.c.skus - n))
+            .order_by(ranked.c.rank)
+        )
+    ).all()
+    out = [ProfitRow({"sku": r.sku}, {name: getattr(r, name) or 0 for name in SKU_SUMS}) for r in rows]
+    return out, int(rows[0].skus) if rows else 0
 
 
 async def profit_lines(

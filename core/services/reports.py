@@ -42,7 +42,6 @@ from crossdock.plugins import Plugins
 from crossdock.services.analytics import AnalyticsSettings, analytics_settings, local_day
 from crossdock.services.analytics_read import (
     AdDimension,
-    Dimension,
     Filter,
     Interval,
     ProfitRow,
@@ -50,6 +49,7 @@ from crossdock.services.analytics_read import (
     ad_performance,
     kpis,
     profit,
+    profit_extremes,
     series_of,
 )
 
@@ -212,12 +212,10 @@ async def _data(
             "unit": config.currency,
         },
     }
-    _, by_sku, _ = await profit(session, flt, [Dimension.SKU])
-    by_sku.sort(key=lambda r: r.profit, reverse=True)
-    chosen = by_sku if len(by_sku) <= 2 * TOP else by_sku[:TOP] + by_sku[-TOP:]
+    chosen, sku_count = await profit_extremes(session, flt, TOP)
     skus = {
         "key": "skus",
-        "title": f"Top and bottom {TOP} SKUs by profit" if len(by_sku) > 2 * TOP else "SKUs by profit",
+        "title": f"Top and bottom {TOP} SKUs by profit" if sku_count > 2 * TOP else "SKUs by profit",
         "table": {
             "columns": [
                 {"key": "sku", "label": "SKU", "kind": "text"},

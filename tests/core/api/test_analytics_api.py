@@ -20,6 +20,7 @@ from crossdock.db.models import (
     AnalyticsSkuDaily,
     Connection,
     Tenant,
+    Variant,
 )
 from crossdock.jobs import JOBS
 from crossdock.services.ads import ingest_ads
@@ -460,3 +461,33 @@ async def test_stock_kpis_come_from_the_daily_stock_snapshots(app: Any, shop: An
     assert stock.get("SKU-2", {"stockOutDays": 0})["stockOutDays"] == 0
     # sold 3 over 3 sold + 9 on hand at the period's last snapshot
     assert data["kpis"]["sellThrough"] == "0.2500"
+
+
+async def test_a_report_ranks_the_best_and_worst_skus_in_the_database(app: Any, shop: Any, api: Any) -> None:
+    """The report's top and bottom SKUs are the ends of the SKUs ranked by profit, read
+    without loading every SKU's figures."""
+    from crossdock.services import catalog
+    from crossdock.services.analytics_read import Dimension, Filter, profit, profit_extremes
+
+    await _settings(app, shop, reporting_currency="SGD", timezone="Asia/Singapore")
+    async with shop.write() as session:
+        await catalog.create_product(
+            session, title="More fans", variants=[catalog.VariantSpec(sku=f"SKU-{n}") for n in range(3, 8)]
+        )
+        shop.variants = {v.sku: v.id for v in (await session.scalars(select(Variant))).all()}
+    await shop.connect("more")
+    for n in range(1, 8):  # SKU-n sells n units at 10.00: profit grows with n
+        await shop.ingest(shop.market.add_order(f"RANK-{n}", sku=f"SKU-{n}", quantity=n), connection="more")
+    await _refresh(app, shop)
+    flt = Filter(_today() - timedelta(days=1), _today())
+    async with shop.read() as session:
+        _, everything, _ = await profit(session, flt, [Dimension.SKU])
+        ends, count = await profit_extremes(session, flt, 2)
+        all_of_them, small = await profit_extremes(session, flt, 4)
+    ranked = sorted(everything, key=lambda r: r.profit, reverse=True)
+    assert count == small == 7
+    assert [r.key["sku"] for r in ends] == ["SKU-7", "SKU-6", "SKU-2", "SKU-1"]
+    assert [(r.key["sku"], r.profit) for r in ends] == [
+        (r.key["sku"], r.profit) for r in ranked[:2] + ranked[-2:]
+    ]
+    assert [r.key["sku"] for r in all_of_them] == [r.key["sku"] for r in ranked]  # 7 <= 2 x 4
