@@ -130,6 +130,20 @@ SKU_SUMS = (
 )
 
 
+#: profit = the sum of these ...
+EARNINGS = ("revenue", "shipping_income")
+#: ... less the sum of these
+COSTS = (
+    "marketplace_fees",
+    "fulfilment_fees",
+    "shipping_cost",
+    "payment_fees",
+    "refunds",
+    "cogs",
+    "ad_spend",
+)
+
+
 @dataclass
 class ProfitRow:
     """One cut of the figures. ``key`` holds the dimensions grouped by."""
@@ -146,18 +160,8 @@ class ProfitRow:
 
     @property
     def profit(self) -> Decimal:
-        f = self.money
-        return (
-            f("revenue")
-            + f("shipping_income")
-            - f("marketplace_fees")
-            - f("fulfilment_fees")
-            - f("shipping_cost")
-            - f("payment_fees")
-            - f("refunds")
-            - f("cogs")
-            - f("ad_spend")
-        )
+        total = sum((self.money(name) for name in EARNINGS), ZERO)
+        return total - sum((self.money(name) for name in COSTS), ZERO)
 
     @property
     def margin(self) -> Decimal | None:
@@ -266,17 +270,10 @@ def _profit_of(row: Any) -> Any:
     def figure(name: str) -> Any:
         return func.coalesce(func.sum(getattr(row, name)), 0)
 
-    costs = (
-        "marketplace_fees",
-        "fulfilment_fees",
-        "shipping_cost",
-        "payment_fees",
-        "refunds",
-        "cogs",
-        "ad_spend",
-    )
-    total = figure("revenue") + figure("shipping_income")
-    for name in costs:
+    total = figure(EARNINGS[0])
+    for name in EARNINGS[1:]:
+        total = total + figure(name)
+    for name in COSTS:
         total = total - figure(name)
     return total
 
@@ -432,7 +429,7 @@ async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] |
     recent = flt.day_to - timedelta(days=27)
     span = Filter(min(flt.day_from, recent), flt.day_to, flt.connection_ids, (), flt.channels, flt.sites)
     of_period, of_recent = s.day >= flt.day_from, s.day >= recent
-    wanted_skus = set(flt.skus) if flt.skus else None
+    wanted = set(flt.skus) if flt.skus else None
     per_sku = select(
         s.sku,
         func.count().filter(of_period),
@@ -447,7 +444,7 @@ async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] |
         (await session.execute(per_sku.group_by(s.sku))).all() if cover_for is None or cover_for else []
     ):
         last_28[sku] = int(recent_units or 0)
-        if not rows or (wanted_skus is not None and sku not in wanted_skus):
+        if not rows or (wanted is not None and sku not in wanted):
             continue
         units_by_sku[sku] = int(units or 0)
         sku_sessions += int(sku_s or 0)
@@ -483,7 +480,6 @@ async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] |
     # stock: days a SKU ran out, what is left at the end of the period (added up here, not
     # in Python: a month of a large catalogue is tens of thousands of daily rows)
     variants = dict((await session.execute(select(Variant.id, Variant.sku))).all())
-    wanted = set(flt.skus) if flt.skus else None
     sd = StockDaily
     in_period = (sd.day >= flt.day_from, sd.day <= flt.day_to)
     out_days: dict[str, int] = defaultdict(int)

@@ -61,7 +61,6 @@ TOP = 5
 LIST_LIMIT = 20
 #: how near a threshold a tally counts as "near crossing"
 NEAR = Decimal("0.8")
-OPEN = OPEN_STATUSES
 
 
 def period_of(kind: ReportKind, day: date) -> tuple[date, date]:
@@ -325,7 +324,7 @@ async def _queues(
     soon = now + timedelta(hours=24)
     # the statuses as literals: the partial index of open orders by deadline answers both
     open_orders = Order.status.in_(
-        bindparam("open_statuses", [str(s) for s in OPEN], expanding=True, literal_execute=True)
+        bindparam("open_statuses", [str(s) for s in OPEN_STATUSES], expanding=True, literal_execute=True)
     )
     due = (open_orders, Order.ship_by.is_not(None), Order.ship_by <= soon)
     at_risk = (
