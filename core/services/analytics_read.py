@@ -15,7 +15,7 @@ from enum import StrEnum
 from statistics import median
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.base import among
@@ -199,11 +199,16 @@ async def _connections(session: AsyncSession) -> dict[int, Connection]:
 
 
 async def profit(
-    session: AsyncSession, flt: Filter, group_by: Sequence[Dimension]
+    session: AsyncSession,
+    flt: Filter,
+    group_by: Sequence[Dimension],
+    *,
+    config: AnalyticsSettings | None = None,
 ) -> tuple[AnalyticsSettings, list[ProfitRow], ProfitRow]:
-    """The figures of ``flt`` cut by ``group_by`` (none: one row), and their total."""
+    """The figures of ``flt`` cut by ``group_by`` (none: one row), and their total.
+    ``config``: the tenant's settings when the caller has read them already."""
     flt.check()
-    config = await analytics_settings(session)
+    config = config or await analytics_settings(session)
     dims = list(dict.fromkeys(group_by))
     periods = [PERIODS[d] for d in dims if d in PERIODS]
     if len(periods) > 1:
@@ -397,12 +402,18 @@ def _bounds(flt: Filter, config: AnalyticsSettings) -> tuple[datetime, datetime]
     return start, end
 
 
-async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] | None = None) -> Kpis:
+async def kpis(
+    session: AsyncSession,
+    flt: Filter,
+    *,
+    cover_for: Sequence[str] | None = None,
+    config: AnalyticsSettings | None = None,
+) -> Kpis:
     """The KPI dashboard of ``flt``. ``cover_for`` names the SKUs whose per-SKU figures are
     wanted (units sold, days of cover); ``None``: every SKU's. A report that lists a few SKUs
-    reads only theirs."""
+    reads only theirs. ``config``: the tenant's settings when the caller has read them."""
     flt.check()
-    config = await analytics_settings(session)
+    config = config or await analytics_settings(session)
     d = AnalyticsDaily
     sums = (
         await session.execute(
@@ -452,31 +463,45 @@ async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] |
     if not sessions and cover_for is None:  # the channel reports traffic per product only
         sessions, views = sku_sessions, sku_views
     sold = sum(units_by_sku.values()) if cover_for is None else counts.get("units", 0)
-    # replies to buyers: each buyer message answered by the seller's next message
+    # replies to buyers: a buyer's run of messages is answered by the seller's next message.
+    # Paired in SQL: a message's turn is the number of seller messages before it in its
+    # conversation, so a turn holds a run of buyer messages and the reply that ends it
     start, end = _bounds(flt, config)
-    replies: list[float] = []
-    on_time = 0
-    msgs = select(Message.conversation_id, Message.direction, Message.sent_at).where(
-        Message.sent_at >= start, Message.sent_at < end + REPLY_DEADLINE
-    )
+    m = Message
+    outbound = case((m.direction == MessageDirection.OUTBOUND, 1), else_=0)
+    turns = select(
+        m.conversation_id,
+        m.direction,
+        m.sent_at,
+        func.coalesce(
+            func.sum(outbound).over(
+                partition_by=m.conversation_id, order_by=(m.sent_at, m.id), rows=(None, -1)
+            ),
+            0,
+        ).label("turn"),
+    ).where(m.sent_at >= start, m.sent_at < end + REPLY_DEADLINE)
     if flt.connection_ids:
-        msgs = msgs.where(
-            Message.conversation_id.in_(
+        turns = turns.where(
+            m.conversation_id.in_(
                 select(Conversation.id).where(Conversation.connection_id.in_(list(flt.connection_ids)))
             )
         )
-    waiting: dict[int, datetime] = {}
-    for conversation_id, direction, sent_at in (
-        await session.execute(msgs.order_by(Message.conversation_id, Message.sent_at, Message.id))
-    ).all():
-        if direction == MessageDirection.INBOUND:
-            if sent_at < end:
-                waiting.setdefault(conversation_id, sent_at)
-        elif conversation_id in waiting:
-            asked = waiting.pop(conversation_id)
-            took = sent_at - asked
-            replies.append(took.total_seconds() / 3600)
-            on_time += took <= REPLY_DEADLINE
+    turn = turns.subquery()
+    asked_and_answered = select(
+        func.min(turn.c.sent_at).filter(turn.c.direction == MessageDirection.INBOUND, turn.c.sent_at < end),
+        func.min(turn.c.sent_at).filter(turn.c.direction == MessageDirection.OUTBOUND),
+    ).group_by(turn.c.conversation_id, turn.c.turn)
+    replies: list[float] = []
+    on_time = awaiting = 0
+    for asked, answered in (await session.execute(asked_and_answered)).all():
+        if asked is None:
+            continue  # a reply to a question asked before the period
+        if answered is None:
+            awaiting += 1
+            continue
+        took = answered - asked
+        replies.append(took.total_seconds() / 3600)
+        on_time += took <= REPLY_DEADLINE
     # stock: days a SKU ran out, what is left at the end of the period (added up here, not
     # in Python: a month of a large catalogue is tens of thousands of daily rows)
     variants = dict((await session.execute(select(Variant.id, Variant.sku))).all())
@@ -559,7 +584,7 @@ async def kpis(session: AsyncSession, flt: Filter, *, cover_for: Sequence[str] |
         reply_hours_median=round(median(replies), 2) if replies else None,
         replies=len(replies),
         replied_on_time=on_time,
-        awaiting_reply=len(waiting),
+        awaiting_reply=awaiting,
         stock_out_days=dict(out_days),
         units_by_sku=units_by_sku,
         on_hand_by_sku=on_hand,
@@ -725,7 +750,12 @@ async def series(
 
 
 async def series_of(
-    session: AsyncSession, flt: Filter, metrics: Sequence[SeriesMetric], interval: Interval
+    session: AsyncSession,
+    flt: Filter,
+    metrics: Sequence[SeriesMetric],
+    interval: Interval,
+    *,
+    config: AnalyticsSettings | None = None,
 ) -> dict[SeriesMetric, list[tuple[date, Decimal]]]:
     """:func:`series` of several metrics, read together: one query for all the metrics
     of the SKU rollup, one for those of the daily rollup."""
@@ -749,7 +779,7 @@ async def series_of(
             for metric, value in zip(counted, sums, strict=True):
                 values[metric][period_start(day, interval)] += Decimal(value or 0)
     if len(counted) < len(values):
-        _, rows, _ = await profit(session, flt, [Dimension(str(interval))])
+        _, rows, _ = await profit(session, flt, [Dimension(str(interval))], config=config)
         for row in rows:
             for metric in values:
                 if metric not in DAILY_METRICS:

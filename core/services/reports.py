@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
@@ -39,7 +39,7 @@ from crossdock.db.models import (
 from crossdock.db.models.orders import OPEN_STATUSES
 from crossdock.db.scoping import session_tenant
 from crossdock.plugins import Plugins
-from crossdock.services.analytics import AnalyticsSettings, analytics_settings, local_day
+from crossdock.services.analytics import AnalyticsSettings, analytics_settings, local_day, settings_from
 from crossdock.services.analytics_read import (
     AdDimension,
     Filter,
@@ -102,9 +102,15 @@ async def report_data(
     session: AsyncSession, plugins: Plugins, kind: ReportKind, day: date, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """The data of the tenant's ``kind`` report for the period holding ``day`` (reads only)."""
-    config = await analytics_settings(session)
+    tenant, config = await _tenant(session)
     start, end = period_of(kind, day)
-    return await _data(session, plugins, config, kind, start, end, now or utcnow())
+    return await _data(session, plugins, tenant, config, kind, start, end, now or utcnow())
+
+
+async def _tenant(session: AsyncSession) -> tuple[Tenant | None, AnalyticsSettings]:
+    """The session's tenant and its analytics settings, read once for the whole report."""
+    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
+    return tenant, settings_from((tenant.settings if tenant is not None else None) or {})
 
 
 async def make_report(
@@ -119,10 +125,10 @@ async def make_report(
     """Make (or make again) the tenant's ``kind`` report for the period holding ``day``;
     ``data`` made beforehand (:func:`report_data`, in a read session) is stored as it is,
     so the write transaction stays short."""
-    config = await analytics_settings(session)
+    tenant, config = await _tenant(session)
     start, end = period_of(kind, day)
     if data is None:
-        data = await _data(session, plugins, config, kind, start, end, now or utcnow())
+        data = await _data(session, plugins, tenant, config, kind, start, end, now or utcnow())
     # the period's one row, made if missing (a concurrent maker's insert is skipped), then
     # locked: two makers of one report take turns, and the last one stands
     from crossdock.services.analytics import _insert
@@ -158,13 +164,13 @@ async def make_report(
 async def _data(
     session: AsyncSession,
     plugins: Plugins,
+    tenant: Tenant | None,
     config: AnalyticsSettings,
     kind: ReportKind,
     start: date,
     end: date,
     now: datetime,
 ) -> dict[str, Any]:
-    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
     flt = Filter(start, end)
     # the chart looks back two weeks for a daily report, eight for a weekly one
     chart = (
@@ -173,12 +179,16 @@ async def _data(
         else Filter(start - timedelta(weeks=7), end)
     )
     interval = Interval.DAY if kind == ReportKind.DAILY else Interval.WEEK
-    _, _, total = await profit(session, flt, [])
+    _, _, total = await profit(session, flt, [], config=config)
     # the stock table lists a few SKUs: the KPIs read the per-SKU figures of those only
     listed = await _stock_lists(session)
-    numbers = await kpis(session, flt, cover_for=[sku for (sku, _), _ in _stock_rows(listed)])
+    numbers = await kpis(session, flt, cover_for=[sku for (sku, _), _ in _stock_rows(listed)], config=config)
     charted = await series_of(
-        session, chart, [SeriesMetric.REVENUE, SeriesMetric.PROFIT, SeriesMetric.AD_SPEND], interval
+        session,
+        chart,
+        [SeriesMetric.REVENUE, SeriesMetric.PROFIT, SeriesMetric.AD_SPEND],
+        interval,
+        config=config,
     )
     revenue, profits = charted[SeriesMetric.REVENUE], charted[SeriesMetric.PROFIT]
     estimated = int(total.figures.get("estimated") or 0)
@@ -390,38 +400,33 @@ async def _queues(
             ],
         },
     }
-    holds = Counter(
-        dict(
-            (
-                await session.execute(
-                    select(OrderHold.reason, func.count())
-                    .where(OrderHold.released_at.is_(None))
-                    .group_by(OrderHold.reason)
-                )
-            ).all()
-        )
-    )
-    waiting = await session.scalar(
-        select(func.count())
+    # what waits, counted in one statement: open holds by reason, open exceptions by kind,
+    # conversations awaiting a reply and those of them past the deadline
+    awaiting = Conversation.status == ConversationStatus.AWAITING_REPLY
+    waits = union_all(
+        select(literal("hold"), OrderHold.reason, func.count())
+        .where(OrderHold.released_at.is_(None))
+        .group_by(OrderHold.reason),
+        select(literal("exception"), ShipmentException.kind, func.count())
+        .where(ShipmentException.resolved_at.is_(None))
+        .group_by(ShipmentException.kind),
+        select(literal("waiting"), literal(""), func.count()).select_from(Conversation).where(awaiting),
+        select(literal("overdue"), literal(""), func.count())
         .select_from(Conversation)
-        .where(Conversation.status == ConversationStatus.AWAITING_REPLY)
+        .where(awaiting, Conversation.reply_due_at < now),
     )
-    overdue = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(Conversation.status == ConversationStatus.AWAITING_REPLY, Conversation.reply_due_at < now)
-    )
-    exceptions = Counter(
-        dict(
-            (
-                await session.execute(
-                    select(ShipmentException.kind, func.count())
-                    .where(ShipmentException.resolved_at.is_(None))
-                    .group_by(ShipmentException.kind)
-                )
-            ).all()
-        )
-    )
+    holds: Counter[str] = Counter()
+    exceptions: Counter[str] = Counter()
+    waiting = overdue = 0
+    for part, name, n in (await session.execute(waits)).all():
+        if part == "hold":
+            holds[str(name)] += int(n)
+        elif part == "exception":
+            exceptions[str(name)] += int(n)
+        elif part == "waiting":
+            waiting = int(n)
+        else:
+            overdue = int(n)
     queues = {
         "key": "queues",
         "title": "Waiting for someone",

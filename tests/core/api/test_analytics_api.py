@@ -491,3 +491,129 @@ async def test_a_report_ranks_the_best_and_worst_skus_in_the_database(app: Any, 
         (r.key["sku"], r.profit) for r in ranked[:2] + ranked[-2:]
     ]
     assert [r.key["sku"] for r in all_of_them] == [r.key["sku"] for r in ranked]  # 7 <= 2 x 4
+
+
+async def test_the_weekly_report_counts_what_waits_and_how_fast_buyers_were_answered(
+    app: Any, shop: Any, api: Any
+) -> None:
+    """The report's queues as an operator reads them on a Monday: late and due orders,
+    open holds by reason, open shipment exceptions by kind, conversations awaiting a reply
+    and those past the deadline, and the share of the week's buyer messages answered
+    within 24 hours (a buyer's run of messages is answered by the seller's next one)."""
+    from crossdock.api.schema.relay import decode_id
+    from crossdock.db.models import (
+        Conversation,
+        ConversationStatus,
+        Message,
+        Order,
+        OrderHold,
+        ShipmentException,
+    )
+    from crossdock.services.analytics_read import Filter, kpis
+    from crossdock.services.reports import ReportKind, report_data
+
+    await _settings(app, shop, reporting_currency="SGD", timezone="Asia/Singapore")
+    await _receive(api, shop, 10, "3.00")
+    now = datetime.now(UTC)
+    due = {"LATE": -2, "SOON": 5, "LATER": 72, "GONE": -5}  # hours from now; GONE is cancelled
+    for name, hours in due.items():
+        await shop.ingest(
+            shop.market.add_order(f"ORD-{name}", buyer=f"Buyer {name}", ship_by=now + timedelta(hours=hours))
+        )
+    orders = {
+        n["externalId"]: n["id"]
+        for n in (await api.data("{ orders(first: 10) { nodes { id externalId } } }", key=shop.tenant.key))[
+            "orders"
+        ]["nodes"]
+    }
+    packed = await _mutate(
+        api,
+        shop,
+        'mutation($o: ID!, $w: ID!) { shipmentPack(input: {orderId: $o, warehouseId: $w, carrier: "Ninja Van", trackingNumber: "NV9"}) { shipment { id } userErrors { code } } }',
+        {"o": orders["ORD-LATER"], "w": _id("Warehouse", shop.warehouses["SG1"])},
+    )
+    await _mutate(
+        api,
+        shop,
+        'mutation($o: ID!) { orderCancel(input: {id: $o, reason: "buyer asked"}) { userErrors { code } } }',
+        {"o": orders["ORD-GONE"]},
+    )
+    # a week in the past, its Wednesday 10:00 in Singapore: four threads
+    monday = _today() - timedelta(days=_today().weekday() + 14)
+    wednesday = datetime.combine(monday + timedelta(days=2), datetime.min.time(), tzinfo=ZONE) + timedelta(
+        hours=10
+    )
+    threads = {
+        # asked twice, answered 2 h after the first question: on time
+        "ON-TIME": [(0, "inbound"), (1, "inbound"), (2, "outbound")],
+        # answered after 30 h, then asked and answered again after 4 h: one late, one on time
+        "LATE": [(0, "inbound"), (30, "outbound"), (31, "inbound"), (35, "outbound")],
+        # still waiting, one past its deadline, one not yet
+        "OVERDUE": [(3, "inbound")],
+        "WAITING": [(4, "inbound")],
+    }
+    async with shop.write() as session:
+        by_ext = {o.external_id: o for o in (await session.scalars(select(Order))).all()}
+        assert not (await session.scalars(select(OrderHold))).all()  # ingest held none of them
+        session.add_all(
+            [
+                OrderHold(order_id=by_ext["ORD-LATE"].id, reason="address"),
+                OrderHold(order_id=by_ext["ORD-SOON"].id, reason="fraud"),
+                OrderHold(order_id=by_ext["ORD-LATER"].id, reason="address", released_at=now),
+            ]
+        )
+        _, shipment_id = decode_id(packed["shipment"]["id"], "Shipment")
+        session.add_all(
+            [
+                ShipmentException(
+                    shipment_id=shipment_id, order_id=by_ext["ORD-LATER"].id, kind="customs_delay"
+                ),
+                ShipmentException(
+                    shipment_id=shipment_id, order_id=by_ext["ORD-LATER"].id, kind="lost", resolved_at=now
+                ),
+            ]
+        )
+        for ext, messages in threads.items():
+            waiting = ext in ("OVERDUE", "WAITING")
+            conversation = Conversation(
+                connection_id=shop.connections["sg"],
+                external_id=ext,
+                language="en",
+                status=ConversationStatus.AWAITING_REPLY if waiting else ConversationStatus.ANSWERED,
+                last_message_at=wednesday + timedelta(hours=messages[-1][0]),
+                reply_due_at=(now - timedelta(hours=1) if ext == "OVERDUE" else now + timedelta(hours=10))
+                if waiting
+                else None,
+            )
+            session.add(conversation)
+            await session.flush()
+            session.add_all(
+                Message(
+                    conversation_id=conversation.id,
+                    external_id=f"{ext}-{i}",
+                    direction=direction,
+                    body="…",
+                    sent_at=wednesday + timedelta(hours=at),
+                )
+                for i, (at, direction) in enumerate(messages)
+            )
+    async with shop.read() as session:
+        data = await report_data(session, app.plugins, ReportKind.WEEKLY, monday, now=now)
+        numbers = await kpis(session, Filter(monday, monday + timedelta(days=6)))
+    sections = {s["key"]: s for s in data["sections"]}
+
+    def figures(key: str) -> dict[str, Any]:
+        return {f["label"]: f["value"] for f in sections[key]["figures"]}
+
+    assert figures("shipping")["Late now"] == "1"
+    assert figures("shipping")["Due within 24 h"] == "1"
+    assert [r["order"] for r in sections["shipping"]["table"]["rows"]] == ["ORD-LATE", "ORD-SOON"]
+    queues = figures("queues")
+    assert (queues["Open holds"], queues["Held: address"], queues["Held: fraud"]) == ("2", "1", "1")
+    assert (queues["Shipment exceptions"], queues["Exception: customs_delay"]) == ("1", "1")
+    assert "Exception: lost" not in queues
+    assert (queues["Unanswered conversations"], queues["Past the reply deadline"]) == ("2", "1")
+    # three answers in the week: 2 h, 30 h and 4 h; two of them within 24 h
+    assert queues["Answered within 24 h"] == "0.6667"
+    assert (numbers.replies, numbers.replied_on_time, numbers.reply_hours_median) == (3, 2, 4.0)
+    assert numbers.awaiting_reply == 2
