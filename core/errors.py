@@ -171,6 +171,9 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
     "Account": {
         "INVALID_SCOPE": "not a scope API keys can hold",
         "INVALID_SLUG": "not a lower-case slug",
+        "INVALID_TIMEZONE": "not an IANA time zone",
+        "INVALID_LOCALE": "not a known locale (BCP 47 tag)",
+        "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
     },
 }
 

@@ -57,6 +57,8 @@ class Scope(StrEnum):
     EVENTS_READ = "events:read"
     ANALYTICS_READ = "analytics:read"
     ANALYTICS_WRITE = "analytics:write"
+    SETTINGS_READ = "settings:read"
+    SETTINGS_WRITE = "settings:write"
     ADMIN = "admin"
 
 
@@ -75,6 +77,8 @@ SCOPES: Mapping[str, str] = {
     Scope.EVENTS_READ: "follow the event stream",
     Scope.ANALYTICS_READ: "read profit, KPIs, advertising figures and reports",
     Scope.ANALYTICS_WRITE: "make reports",
+    Scope.SETTINGS_READ: "read the tenant's settings",
+    Scope.SETTINGS_WRITE: "change the tenant's settings",
     Scope.ADMIN: "everything",
 }
 

@@ -25,6 +25,7 @@ from crossdock.api.schema import (
     shipment_documents,
     shipping,
     system,
+    tenant_settings,
     tracking,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
@@ -54,6 +55,7 @@ Query = merge_types(
         pricing.Query,
         shipping.Query,
         events.Query,
+        tenant_settings.Query,
     ),
 )
 Mutation = merge_types(
@@ -72,6 +74,7 @@ Mutation = merge_types(
         analytics.Mutation,
         pricing.Mutation,
         shipping.Mutation,
+        tenant_settings.Mutation,
     ),
 )
 Subscription = events.Subscription

@@ -33,6 +33,7 @@ from crossdock.services import idempotency
 __all__ = [
     "IDEMPOTENCY",
     "USER_ERROR_TYPES",
+    "AccountUserError",
     "AnalyticsUserError",
     "CaseUserError",
     "CatalogUserError",
@@ -149,6 +150,12 @@ class AnalyticsUserError(UserErrorType):
     DOMAIN = "Analytics"
 
 
+@strawberry.type(description="A refused tenant, settings or API key input.")
+class AccountUserError(UserErrorType):
+    code: str = _code("Account")
+    DOMAIN = "Account"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -161,6 +168,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     TrackingUserError,
     CaseUserError,
     AnalyticsUserError,
+    AccountUserError,
 )
 
 

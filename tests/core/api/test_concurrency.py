@@ -395,6 +395,8 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "exceptionNoticeRuleDelete": "deleting a deleted rule is NOT_FOUND, nothing else changes",
     "shipmentExceptionResolve": "resolving a resolved exception is a no-op",
     "reportGenerate": "remakes the period's one report under its row lock: the last copy stands",
+    "tenantSettingsUpdate": "changes what it is given under the tenant row's lock: concurrent "
+    "updates of different settings both stand (test_tenant_settings_api.py)",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",

@@ -262,6 +262,15 @@ NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: Root fields reaching across the brands an API key reaches, checked for that reach in
 #: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's).
 KEY_REACH = {"agencyReport"}
+#: Root fields showing one object of the caller's own tenant: (query, mutation making A's
+#: differ from a fresh tenant's, path to the value that differs).
+OWN_OBJECT: dict[str, tuple[str, str, str]] = {
+    "tenantSettings": (
+        "{ tenantSettings { reportHour } }",
+        "mutation { tenantSettingsUpdate(input: {reportHour: 9}) { userErrors { code } } }",
+        "reportHour",
+    ),
+}
 
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -458,8 +467,22 @@ async def test_every_top_level_query_is_scoped(
     seeded = await _seed(api, app, a, testmarket.market)
 
     names = await _root_fields(api, a.key, "queryType")
-    covered = set(LISTS) | NO_TENANT_DATA | KEY_REACH | {"node", "viewer", "plugins"} | set(POINTING_QUERIES)
+    covered = (
+        set(LISTS)
+        | NO_TENANT_DATA
+        | KEY_REACH
+        | set(OWN_OBJECT)
+        | {"node", "viewer", "plugins"}
+        | set(POINTING_QUERIES)
+    )
     assert names <= covered, f"new top-level fields need an isolation check: {names - covered}"
+
+    # the caller's own object: A's change is A's alone
+    for name, (query, change, value) in OWN_OBJECT.items():
+        fresh = (await api.data(query, key=b.key))[name][value]
+        await api.data(change, key=a.key)
+        assert (await api.data(query, key=a.key))[name][value] != fresh, name
+        assert (await api.data(query, key=b.key))[name][value] == fresh, name
 
     def items(data: Any) -> list[Any]:
         if isinstance(data, dict):
@@ -625,8 +648,16 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "exceptionNoticeRuleSet": ('{id: $a, kind: LOST, template: "pwned"}', {"a": ("notice_rule", "id")}),
     "exceptionNoticeRuleDelete": ("{id: $a}", {"a": ("notice_rule", "id")}),
 }
-#: Mutations that take no ID: they only ever create in the caller's own tenant.
-CREATORS = {"productCreate", "connectionCreate", "cannedReplySet", "carrierAccountCreate", "reportGenerate"}
+#: Mutations that take no ID: they only ever create in (or change) the caller's own tenant
+#: (``tenantSettingsUpdate``: OWN_OBJECT in the query walk shows A's change is A's alone).
+CREATORS = {
+    "productCreate",
+    "connectionCreate",
+    "cannedReplySet",
+    "carrierAccountCreate",
+    "reportGenerate",
+    "tenantSettingsUpdate",
+}
 
 
 async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
