@@ -57,6 +57,8 @@ class Scope(StrEnum):
     EVENTS_READ = "events:read"
     ANALYTICS_READ = "analytics:read"
     ANALYTICS_WRITE = "analytics:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ADMIN = "admin"
 
 
@@ -75,6 +77,8 @@ SCOPES: Mapping[str, str] = {
     Scope.EVENTS_READ: "follow the event stream",
     Scope.ANALYTICS_READ: "read profit, KPIs, advertising figures and reports",
     Scope.ANALYTICS_WRITE: "make reports",
+    Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
+    Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
     Scope.ADMIN: "everything",
 }
 

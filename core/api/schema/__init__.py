@@ -26,6 +26,7 @@ from crossdock.api.schema import (
     shipping,
     system,
     tracking,
+    webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
@@ -54,6 +55,7 @@ Query = merge_types(
         pricing.Query,
         shipping.Query,
         events.Query,
+        webhooks.Query,
     ),
 )
 Mutation = merge_types(
@@ -72,6 +74,7 @@ Mutation = merge_types(
         analytics.Mutation,
         pricing.Mutation,
         shipping.Mutation,
+        webhooks.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -96,6 +99,7 @@ def build_schema() -> strawberry.Schema:
         order_types,
         shipping_types,
         tracking_types,
+        webhook_types,
     )
 
     extensions: list[Any] = [
@@ -126,6 +130,8 @@ def build_schema() -> strawberry.Schema:
         shipping_types.CarrierAccount,
         shipping_types.RoutingRule,
         shipping_types.LabelPurchase,
+        webhook_types.WebhookEndpoint,
+        webhook_types.WebhookDelivery,
     ]
     return Schema(
         query=Query,

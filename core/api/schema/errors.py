@@ -45,6 +45,7 @@ __all__ = [
     "ShippingUserError",
     "TrackingUserError",
     "UserErrorType",
+    "WebhookUserError",
     "constraint_error",
     "describe_scopes",
     "in_transaction",
@@ -149,6 +150,12 @@ class AnalyticsUserError(UserErrorType):
     DOMAIN = "Analytics"
 
 
+@strawberry.type(description="A refused webhook endpoint or redelivery input.")
+class WebhookUserError(UserErrorType):
+    code: str = _code("Webhook")
+    DOMAIN = "Webhook"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -161,6 +168,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     TrackingUserError,
     CaseUserError,
     AnalyticsUserError,
+    WebhookUserError,
 )
 
 
