@@ -35,7 +35,9 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
         yield found
 
 
-async def _endpoint(app: Any, tenant: Any, url: str, types: tuple[str, ...] = ("stock.low",), **kw: Any) -> tuple[int, str]:
+async def _endpoint(
+    app: Any, tenant: Any, url: str, types: tuple[str, ...] = ("stock.low",), **kw: Any
+) -> tuple[int, str]:
     async with app.db.write(tenant.id, slug=tenant.slug) as session:
         row, secret = await hooks.create_endpoint(
             session, app.vault, url=url, event_types=types, policy=app.http.policy, **kw
@@ -43,7 +45,9 @@ async def _endpoint(app: Any, tenant: Any, url: str, types: tuple[str, ...] = ("
     return int(row.id), secret
 
 
-async def _emit(app: Any, tenant: Any, n: int = 1, type: str = "stock.low", subject: str = "Variant:7", **payload: Any) -> None:
+async def _emit(
+    app: Any, tenant: Any, n: int = 1, type: str = "stock.low", subject: str = "Variant:7", **payload: Any
+) -> None:
     async with app.db.write(tenant.id, slug=tenant.slug) as session:
         for i in range(n):
             emit(session, type, subject, n=i, **payload)
@@ -232,7 +236,9 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_and_the_tenant_told(
     async with app.unit_of_work(tenant.id, tenant.slug) as uow:
         await hooks.enable_endpoint(uow, endpoint)
     await dispatch(ctx, tenant.id, endpoint, now=T0 + timedelta(hours=61))
-    assert any(r.json()["data"]["payload"].get("n") == 0 and r.status == 200 for r in receiver.requests[sent:])
+    assert any(
+        r.json()["data"]["payload"].get("n") == 0 and r.status == 200 for r in receiver.requests[sent:]
+    )
     assert (await _endpoint_row(app, tenant, endpoint)).status == "active"
 
 
@@ -267,7 +273,9 @@ async def test_redelivery_by_id_and_of_the_failed_ones_in_a_window(
         assert await hooks.redeliver(uow, endpoint_id=endpoint, until=T0 - timedelta(days=1)) == 0
 
 
-async def test_types_and_a_subject_prefix_choose_the_events(app: Any, tenant_factory: Any, receiver: Any) -> None:
+async def test_types_and_a_subject_prefix_choose_the_events(
+    app: Any, tenant_factory: Any, receiver: Any
+) -> None:
     tenant = await tenant_factory()
     endpoint, _ = await _endpoint(
         app, tenant, receiver.url + "/in", types=("order.held", "order.released"), subject_prefix="Order:1"
