@@ -4,7 +4,8 @@
 Faults are injected three ways: ``answers`` (a status per request, in arrival order, before
 the default), ``by_payload`` (the status named by the event payload's ``answer`` key, which
 keeps concurrent requests deterministic), and ``fail_rate`` (that share of requests, drawn
-from a seeded RNG, answer 500). ``accepted`` counts the 2xx answers per ``webhook-id``: a
+from a seeded RNG, answer 500; with ``fail_once`` a ``webhook-id`` is failed at most once, so
+its retry gets through). ``accepted`` counts the 2xx answers per ``webhook-id``: a
 message accepted twice is one delivered twice.
 """
 
@@ -47,13 +48,15 @@ class WebhookReceiver:
     answers: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     #: answer the status an event's payload names under ``answer`` (``{"answer": 503}``)
     by_payload: bool = False
+    fail_once: bool = False
     requests: list[Received] = field(default_factory=list)
     accepted: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._failed: set[str] = set()
 
-    def _answer(self, body: bytes) -> tuple[int, dict[str, str]]:
+    def _answer(self, body: bytes, webhook_id: str) -> tuple[int, dict[str, str]]:
         if self.answers:
             planned = self.answers.pop(0)
             return planned if isinstance(planned, tuple) else (planned, {})
@@ -65,7 +68,9 @@ class WebhookReceiver:
             if isinstance(wanted, int):
                 return wanted, {}
         if self.fail_rate and self._rng.random() < self.fail_rate:
-            return 500, {}
+            if not (self.fail_once and webhook_id in self._failed):
+                self._failed.add(webhook_id)
+                return 500, {}
         return 200, {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,7 +84,7 @@ class WebhookReceiver:
                 break
         body = b"".join(chunks)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        status, extra = self._answer(body)
+        status, extra = self._answer(body, headers.get("webhook-id", ""))
         self.requests.append(Received(scope["path"], headers, body, status))
         if 200 <= status < 300:
             self.accepted[headers.get("webhook-id", "")] += 1
