@@ -67,10 +67,10 @@ class WebhookReceiver:
                 wanted = None
             if isinstance(wanted, int):
                 return wanted, {}
-        if self.fail_rate and self._rng.random() < self.fail_rate:
-            if not (self.fail_once and webhook_id in self._failed):
-                self._failed.add(webhook_id)
-                return 500, {}
+        failing = self.fail_rate and self._rng.random() < self.fail_rate
+        if failing and not (self.fail_once and webhook_id in self._failed):
+            self._failed.add(webhook_id)
+            return 500, {}
         return 200, {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

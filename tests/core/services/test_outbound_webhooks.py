@@ -376,3 +376,40 @@ async def test_bad_input_is_refused_with_a_typed_error(app: Any, tenant_factory:
         with pytest.raises(UserError) as refused:
             await hooks.rotate_secret(session, app.vault, endpoint, overlap=timedelta(days=30))
     assert refused.value.code == "OUT_OF_RANGE"
+
+
+def test_every_event_the_core_emits_is_an_event_type() -> None:
+    """What endpoints subscribe to is a closed set: every literal ``emit`` type is a member,
+    and so is every value of the ``order.<status>`` family (the dynamic ones)."""
+    import ast
+    from pathlib import Path
+
+    from crossdock.db.models import OrderStatus
+    from crossdock.providers import SettlementStatus
+    from crossdock.services.events import EventType
+
+    core = Path(hooks.__file__).resolve().parents[1]
+    literal: set[str] = set()
+    for path in core.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", "")) == "emit"
+                )
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                literal.add(str(node.args[1].value))
+    assert len(literal) > 30
+    known = {t.value for t in EventType}
+    assert literal <= known, sorted(literal - known)
+    assert {f"order.{s.value}" for s in OrderStatus if s != OrderStatus.PENDING} <= known
+    assert {f"settlement.{s.value}" for s in SettlementStatus} <= known
+    assert {
+        "promotion.started",
+        "promotion.scheduled",
+        "promotion.ended",
+        "order.late",
+        "order.sla_at_risk",
+    } <= known
