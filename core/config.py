@@ -53,6 +53,8 @@ class Settings:
     tracking_interval_seconds: int = 900
     #: How often advertising and traffic reports are read from each channel offering them.
     report_sync_interval_seconds: int = 3600
+    #: How often the webhook sweep looks for endpoints with events or retries due.
+    webhook_interval_seconds: int = 5
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
     graphiql_assets: Path | None = None
     #: Hosts, addresses and networks (optionally ``:port``) that tenant-supplied URLs may
@@ -95,6 +97,7 @@ class Settings:
             push_window_seconds=float(env.get("CROSSDOCK_PUSH_WINDOW", "2")),
             tracking_interval_seconds=int(env.get("CROSSDOCK_TRACKING_INTERVAL", "900")),
             report_sync_interval_seconds=int(env.get("CROSSDOCK_REPORT_SYNC_INTERVAL", "3600")),
+            webhook_interval_seconds=int(env.get("CROSSDOCK_WEBHOOK_INTERVAL", "5")),
             periodic_jobs=env.get("CROSSDOCK_PERIODIC", "1") not in ("0", "false", "no"),
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,

@@ -40,6 +40,7 @@ __all__ = [
     "TrackingErrorCode",
     "Unauthenticated",
     "UserError",
+    "WebhookErrorCode",
 ]
 
 
@@ -168,6 +169,9 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "UNKNOWN_EXCEPTION_KIND": "not one of the exception kinds",
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
     },
+    "Webhook": {
+        "URL_NOT_ALLOWED": "the endpoint URL points somewhere the server may not call",
+    },
     "Account": {
         "INVALID_SCOPE": "not a scope API keys can hold",
         "INVALID_SLUG": "not a lower-case slug",
@@ -197,6 +201,7 @@ ShippingErrorCode = _domain_enum("Shipping")
 TrackingErrorCode = _domain_enum("Tracking")
 CaseErrorCode = _domain_enum("Case")
 AnalyticsErrorCode = _domain_enum("Analytics")
+WebhookErrorCode = _domain_enum("Webhook")
 
 
 class CrossdockError(Exception):

@@ -271,9 +271,10 @@ class OutboundPolicy:
             return f"http to {host} is not allowed; use https (or an operator allows the host)"
         return None
 
-    def check_url(self, value: str, *, field: str = "baseUrl") -> str:
-        """Validate a URL a tenant stores (a base URL: scheme, host, port, path); returns it,
-        or raises ``UserError`` code ``URL_NOT_ALLOWED``."""
+    def check_url(self, value: str, *, field: str = "baseUrl", query: bool = False) -> str:
+        """Validate a URL a tenant stores (a base URL: scheme, host, port, path; with
+        ``query``, a query too, as a webhook endpoint's may have); returns it, or raises
+        ``UserError`` code ``URL_NOT_ALLOWED``."""
 
         def refuse(why: str) -> UserError:
             return UserError(f"this URL is not allowed: {why}", field=field, code="URL_NOT_ALLOWED")
@@ -292,7 +293,9 @@ class OutboundPolicy:
             raise refuse(f"it does not parse ({exc})") from None
         if url.userinfo or "@" in value.split("://", 1)[-1].split("/", 1)[0]:
             raise refuse("it carries credentials; put them in the connection's credentials")
-        if url.query or "?" in value or "#" in value:
+        if "#" in value:
+            raise refuse("a URL the server calls has no fragment")
+        if not query and (url.query or "?" in value):
             raise refuse("a base URL has no query or fragment")
         why = self.refusal(url)
         if why:

@@ -59,6 +59,8 @@ class Scope(StrEnum):
     ANALYTICS_WRITE = "analytics:write"
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
     ADMIN = "admin"
 
 
@@ -79,6 +81,8 @@ SCOPES: Mapping[str, str] = {
     Scope.ANALYTICS_WRITE: "make reports",
     Scope.SETTINGS_READ: "read the tenant's settings",
     Scope.SETTINGS_WRITE: "change the tenant's settings",
+    Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
+    Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
     Scope.ADMIN: "everything",
 }
 

@@ -54,6 +54,7 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, ColumnElement, literal, literal_column, select, tuple_
@@ -64,6 +65,7 @@ from crossdock.errors import UserError
 
 __all__ = [
     "START",
+    "EventType",
     "Position",
     "current_position",
     "emit",
@@ -74,6 +76,71 @@ __all__ = [
 _MAX = 2**63  # BIGINT
 _CURSOR = re.compile(r"([0-9]{1,19}):([0-9]{1,19})")
 _CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,56}")
+
+
+class EventType(StrEnum):
+    """Every type of event the outbox holds (what a webhook endpoint subscribes to). A test
+    checks that every ``emit`` in the core writes one of these."""
+
+    CARRIER_ACCOUNT_CREATED = "carrier_account.created"
+    CASE_OPENED = "case.opened"
+    CASE_UPDATED = "case.updated"
+    CASE_REFUND_NOT_RECORDED = "case.refund_not_recorded"
+    CASE_RESPONSE_QUEUED = "case.response_queued"
+    CASE_RESPONDED = "case.responded"
+    CASE_RESPONSE_FAILED = "case.response_failed"
+    CONNECTION_CREDENTIALS_REFRESHED = "connection.credentials_refreshed"
+    CONVERSATION_MESSAGE_RECEIVED = "conversation.message_received"
+    CONVERSATION_REPLY_OVERDUE = "conversation.reply_overdue"
+    LISTING_COMPLIANCE_ISSUE = "listing.compliance_issue"
+    LISTING_PUSH_FAILED = "listing.push_failed"
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_SEND_FAILED = "message.send_failed"
+    #: ``order.<status>``: an order moved to that status
+    ORDER_ON_HOLD = "order.on_hold"
+    ORDER_READY = "order.ready"
+    ORDER_ALLOCATED = "order.allocated"
+    ORDER_PICKING = "order.picking"
+    ORDER_PACKED = "order.packed"
+    ORDER_SHIPPED = "order.shipped"
+    ORDER_DELIVERED = "order.delivered"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_RETURNED = "order.returned"
+    ORDER_REFUNDED = "order.refunded"
+    ORDER_HELD = "order.held"
+    ORDER_RELEASED = "order.released"
+    ORDER_RETURN_RECEIVED = "order.return_received"
+    ORDER_REFUND_FAILED = "order.refund_failed"
+    ORDER_CANCEL_AFTER_SHIPPING = "order.cancel_after_shipping"
+    ORDER_TAX_UNQUOTED = "order.tax_unquoted"
+    ORDER_SLA_AT_RISK = "order.sla_at_risk"
+    ORDER_LATE = "order.late"
+    PROMOTION_SCHEDULED = "promotion.scheduled"
+    PROMOTION_STARTED = "promotion.started"
+    PROMOTION_ENDED = "promotion.ended"
+    SETTLEMENT_OPEN = "settlement.open"
+    SETTLEMENT_CLOSED = "settlement.closed"
+    SETTLEMENT_PAID = "settlement.paid"
+    SHIPMENT_PACKED = "shipment.packed"
+    SHIPMENT_SHIPPED = "shipment.shipped"
+    SHIPMENT_CONFIRMED = "shipment.confirmed"
+    SHIPMENT_CONFIRM_FAILED = "shipment.confirm_failed"
+    SHIPMENT_DELIVERED = "shipment.delivered"
+    SHIPMENT_TRACKING_UPDATED = "shipment.tracking_updated"
+    SHIPMENT_EXCEPTION = "shipment.exception"
+    SHIPMENT_EXCEPTION_NOTICE = "shipment.exception_notice"
+    SHIPMENT_EXCEPTION_RESOLVED = "shipment.exception_resolved"
+    SHIPMENT_LABEL_PURCHASED = "shipment.label_purchased"
+    SHIPMENT_LABEL_VOIDED = "shipment.label_voided"
+    STOCK_LOW = "stock.low"
+    TAX_TALLY_SKIPPED = "tax.tally_skipped"
+    TAX_THRESHOLD_CROSSED = "tax.threshold_crossed"
+    TENANT_SETTINGS_CHANGED = "tenant.settings_changed"
+    TRANSFER_STARTED = "transfer.started"
+    TRANSFER_RECEIVED = "transfer.received"
+    TRANSFER_CANCELLED = "transfer.cancelled"
+    #: a webhook endpoint's deliveries failed for a day: it is sent nothing until enabled again
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
 
 class Position(NamedTuple):

@@ -27,6 +27,7 @@ from crossdock.api.schema import (
     system,
     tenant_settings,
     tracking,
+    webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
 from crossdock.api.schema.scalars import SCALAR_OVERRIDES, InputChecks
@@ -56,6 +57,7 @@ Query = merge_types(
         shipping.Query,
         events.Query,
         tenant_settings.Query,
+        webhooks.Query,
     ),
 )
 Mutation = merge_types(
@@ -75,6 +77,7 @@ Mutation = merge_types(
         pricing.Mutation,
         shipping.Mutation,
         tenant_settings.Mutation,
+        webhooks.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -99,6 +102,7 @@ def build_schema() -> strawberry.Schema:
         order_types,
         shipping_types,
         tracking_types,
+        webhook_types,
     )
 
     extensions: list[Any] = [
@@ -129,6 +133,8 @@ def build_schema() -> strawberry.Schema:
         shipping_types.CarrierAccount,
         shipping_types.RoutingRule,
         shipping_types.LabelPurchase,
+        webhook_types.WebhookEndpoint,
+        webhook_types.WebhookDelivery,
     ]
     return Schema(
         query=Query,

@@ -44,6 +44,7 @@ from crossdock.providers import (
 )
 from crossdock.security import Scope
 from crossdock.services.analytics_read import AdDimension, Dimension, Interval, SeriesMetric
+from crossdock.services.events import EventType
 
 __all__ = ["ENUMS", "ERROR_CODE_ENUMS", "member", "optional_member"]
 
@@ -125,6 +126,10 @@ _register(Dimension, "ProfitDimension", "What profit figures can be cut by.")
 _register(AdDimension, "AdDimension", "What advertising figures can be cut by.")
 _register(Interval, "AnalyticsInterval", "The period of one point of a series.")
 _register(SeriesMetric, "SeriesMetric", "A figure a chart series can follow.")
+_register(EventType, description="A type of event in the outbox (what a webhook endpoint subscribes to).")
+_register(m.WebhookEndpointStatus)
+_register(m.WebhookDeliveryStatus)
+_register(m.WebhookAttemptResult)
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).
@@ -140,6 +145,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Tracking": errors.TrackingErrorCode,
     "Case": errors.CaseErrorCode,
     "Analytics": errors.AnalyticsErrorCode,
+    "Webhook": errors.WebhookErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

@@ -46,6 +46,7 @@ __all__ = [
     "ShippingUserError",
     "TrackingUserError",
     "UserErrorType",
+    "WebhookUserError",
     "constraint_error",
     "describe_scopes",
     "in_transaction",
@@ -156,6 +157,12 @@ class AccountUserError(UserErrorType):
     DOMAIN = "Account"
 
 
+@strawberry.type(description="A refused webhook endpoint or redelivery input.")
+class WebhookUserError(UserErrorType):
+    code: str = _code("Webhook")
+    DOMAIN = "Webhook"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -169,6 +176,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CaseUserError,
     AnalyticsUserError,
     AccountUserError,
+    WebhookUserError,
 )
 
 

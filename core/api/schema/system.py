@@ -20,6 +20,7 @@ from crossdock.api.schema import (
     order_types,
     shipping_types,
     tracking_types,
+    webhook_types,
 )
 from crossdock.api.schema.errors import scope_sentence
 from crossdock.api.schema.loaders import by_id
@@ -54,6 +55,8 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "ShipmentException": (m.ShipmentException, tracking_types.ShipmentException.from_row, "orders:read"),
     "AfterSalesCase": (m.AfterSalesCase, case_types.AfterSalesCase.from_row, "orders:read"),
     "Report": (m.Report, analytics.Report.from_row, "analytics:read"),
+    "WebhookEndpoint": (m.WebhookEndpoint, webhook_types.WebhookEndpoint.from_row, "webhooks:read"),
+    "WebhookDelivery": (m.WebhookDelivery, webhook_types.WebhookDelivery.from_row, "webhooks:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

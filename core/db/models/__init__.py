@@ -98,6 +98,14 @@ from crossdock.db.models.tenancy import (
     Tenant,
     api_key_tenants,
 )
+from crossdock.db.models.webhooks import (
+    WebhookAttempt,
+    WebhookAttemptResult,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+    WebhookEndpointStatus,
+)
 
 __all__ = [
     "AdCampaignRow",
@@ -183,6 +191,12 @@ __all__ = [
     "Variant",
     "Warehouse",
     "WarehouseKind",
+    "WebhookAttempt",
+    "WebhookAttemptResult",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
+    "WebhookEndpointStatus",
     "WebhookEvent",
     "api_key_tenants",
 ]

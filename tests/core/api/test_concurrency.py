@@ -397,6 +397,15 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "reportGenerate": "remakes the period's one report under its row lock: the last copy stands",
     "tenantSettingsUpdate": "changes what it is given under the tenant row's lock: concurrent "
     "updates of different settings both stand (test_tenant_settings_api.py)",
+    "webhookEndpointCreate": "an endpoint per call (two endpoints may share a URL; each gets its own secret)",
+    "webhookEndpointUpdate": "last write wins",
+    "webhookEndpointEnable": "enabling an active endpoint changes nothing (its cursor only moves forward)",
+    "webhookEndpointPause": "pausing a paused endpoint is a no-op",
+    "webhookEndpointDelete": "deleting a deleted endpoint is NOT_FOUND, nothing else changes",
+    "webhookEndpointRotateSecret": "a new secret per call, under the endpoint's row lock: each copy keeps "
+    "the secrets signing before it (at most five) for the overlap",
+    "webhookRedeliver": "sets the deliveries pending from the schedule's start: a copy sets them pending "
+    "again (one in flight is left to its attempt); a receiver dedups by webhook-id",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",

@@ -201,7 +201,27 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         'mutation { reportGenerate(input: {kind: DAILY, day: "%s"}) { report { id } userErrors { code } } }'
         % TODAY
     )
+    # a webhook endpoint and one delivery to it (made, not sent: nothing listens there)
+    hook = (
+        await m(
+            'mutation { webhookEndpointCreate(input: {url: "https://hooks.example.com/in", '
+            "eventTypes: [STOCK_LOW]}) { endpoint { id } secret userErrors { code } } }"
+        )
+    )["endpoint"]["id"]
+    from crossdock.api.schema.relay import decode_id
+    from crossdock.services import outbound_webhooks
+    from crossdock.services.events import emit
+
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        emit(session, "stock.low", "Variant:1", sku="SKU-1")
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        await outbound_webhooks.fan_out(session, decode_id(hook)[1], now=datetime.now(UTC))
+    delivery = (await api.data("{ webhookDeliveries { nodes { id } } }", key=key))["webhookDeliveries"][
+        "nodes"
+    ][0]["id"]
     return {
+        "webhook_endpoint": hook,
+        "webhook_delivery": delivery,
         "case": case,
         "exception": exception,
         "notice_rule": notice_rule,
@@ -256,6 +276,8 @@ LISTS = {
     "kpis": "kpis(filter: %s) { stock { sku } }" % PERIOD,
     "adPerformance": "adPerformance(filter: %s) { spend { amount } }" % PERIOD,
     "analyticsSeries": "analyticsSeries(metric: UNITS, filter: %s) { value }" % PERIOD,
+    "webhookEndpoints": "webhookEndpoints { nodes { id } }",
+    "webhookDeliveries": "webhookDeliveries { nodes { id } }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -347,6 +369,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "order",
     ),
     "cases": ("query($x: ID) { cases(filter: {orderId: $x}) { nodes { id } } }", "x", "order"),
+    "webhookDeliveries": (
+        "query($x: ID) { webhookDeliveries(filter: {endpointId: $x}) { nodes { id } } }",
+        "x",
+        "webhook_endpoint",
+    ),
 }
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
@@ -371,6 +398,7 @@ ARG_PATHS = {
     "adPerformance": "filter.connectionIds.0",
     "analyticsSeries": "filter.connectionIds.0",
     "profitLines": "orderId",
+    "webhookDeliveries": "filter.endpointId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -535,6 +563,8 @@ async def test_every_top_level_query_is_scoped(
         "settlement",
         "carrier",
         "rule",
+        "webhook_endpoint",
+        "webhook_delivery",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -647,6 +677,15 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "caseRespond": ("{caseId: $a, action: ACCEPT}", {"a": ("case", "caseId")}),
     "exceptionNoticeRuleSet": ('{id: $a, kind: LOST, template: "pwned"}', {"a": ("notice_rule", "id")}),
     "exceptionNoticeRuleDelete": ("{id: $a}", {"a": ("notice_rule", "id")}),
+    "webhookEndpointUpdate": ('{id: $a, description: "pwned"}', {"a": ("webhook_endpoint", "id")}),
+    "webhookEndpointEnable": ("{id: $a, skipMissed: true}", {"a": ("webhook_endpoint", "id")}),
+    "webhookEndpointPause": ("{id: $a}", {"a": ("webhook_endpoint", "id")}),
+    "webhookEndpointDelete": ("{id: $a}", {"a": ("webhook_endpoint", "id")}),
+    "webhookEndpointRotateSecret": ("{id: $a}", {"a": ("webhook_endpoint", "id")}),
+    "webhookRedeliver": (
+        "{deliveryIds: [$a], endpointId: $b}",
+        {"a": ("webhook_delivery", "deliveryIds.0"), "b": ("webhook_endpoint", "endpointId")},
+    ),
 }
 #: Mutations that take no ID: they only ever create in (or change) the caller's own tenant
 #: (``tenantSettingsUpdate``: OWN_OBJECT in the query walk shows A's change is A's alone).
@@ -657,6 +696,7 @@ CREATORS = {
     "carrierAccountCreate",
     "reportGenerate",
     "tenantSettingsUpdate",
+    "webhookEndpointCreate",
 }
 
 
@@ -674,6 +714,8 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           promotions { nodes { name state } }
           shipmentExceptions { nodes { kind resolvedAt } }
           exceptionNoticeRules { template }
+          webhookEndpoints { nodes { url description status } }
+          webhookDeliveries { nodes { status nextAttemptAt attemptCount } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
