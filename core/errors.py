@@ -168,6 +168,8 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
     "Tracking": {
         "UNKNOWN_EXCEPTION_KIND": "not one of the exception kinds",
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
+        "SCOPE_NOT_HELD": "a key cannot grant a scope it does not hold itself",
+        "TENANT_NOT_REACHED": "the key asking does not reach that tenant (or every tenant)",
     },
     "Webhook": {
         "URL_NOT_ALLOWED": "the endpoint URL points somewhere the server may not call",
@@ -178,6 +180,8 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "INVALID_TIMEZONE": "not an IANA time zone",
         "INVALID_LOCALE": "not a known locale (BCP 47 tag)",
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
+        "SCOPE_NOT_HELD": "a key cannot grant a scope it does not hold itself",
+        "TENANT_NOT_REACHED": "the key asking does not reach that tenant (or every tenant)",
     },
 }
 

@@ -59,6 +59,9 @@ class Scope(StrEnum):
     ANALYTICS_WRITE = "analytics:write"
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    KEYS_READ = "keys:read"
+    KEYS_WRITE = "keys:write"
+    TENANTS_WRITE = "tenants:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
     ADMIN = "admin"
@@ -81,6 +84,9 @@ SCOPES: Mapping[str, str] = {
     Scope.ANALYTICS_WRITE: "make reports",
     Scope.SETTINGS_READ: "read the tenant's settings",
     Scope.SETTINGS_WRITE: "change the tenant's settings",
+    Scope.KEYS_READ: "list the organization's API keys the key reaches",
+    Scope.KEYS_WRITE: "make and revoke API keys (never beyond the key's own scopes and tenants)",
+    Scope.TENANTS_WRITE: "add tenants to the organization (keys reaching every tenant)",
     Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
     Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
     Scope.ADMIN: "everything",

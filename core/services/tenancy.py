@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from crossdock.db import Database, utcnow
 from crossdock.db.engine import after_commit
@@ -27,14 +28,21 @@ from crossdock.security import SCOPES, generate_api_key, hash_secret, split_api_
 
 __all__ = [
     "AUTH_CACHE_SECONDS",
+    "MAX_KEYS",
     "Principal",
+    "Reach",
     "authenticate",
     "create_api_key",
+    "create_api_key_for",
     "create_organization",
     "create_tenant",
+    "create_tenant_for",
     "forget_resolved_keys",
+    "reach_of",
     "revoke_api_key",
+    "revoke_api_key_for",
     "validate_tenant_settings",
+    "visible_api_keys",
 ]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -251,3 +259,165 @@ def validate_tenant_settings(settings: Mapping[str, Any]) -> None:
 
     if "tracking" in settings:
         validate_tracking_settings(settings["tracking"])
+
+
+# --------------------------------------------------------------------------- over the API
+
+#: The most keys an organization may hold (revoked ones included); also what a list shows.
+MAX_KEYS = 500
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the calling key reaches: its organization, its tenants, its scopes. A key made
+    or seen over the API never reaches further than the key asking."""
+
+    organization_id: int
+    all_tenants: bool
+    tenant_ids: frozenset[int]
+    scopes: frozenset[str]
+
+    def covers(self, key: ApiKey) -> bool:
+        """Whether ``key`` reaches no tenant this one does not (so the caller may see it)."""
+        if key.organization_id != self.organization_id:
+            return False
+        if self.all_tenants:
+            return True
+        return not key.all_tenants and {t.id for t in key.tenants} <= self.tenant_ids
+
+
+async def reach_of(session: AsyncSession, principal: Principal) -> Reach:
+    key = await session.scalar(
+        select(ApiKey)
+        .where(ApiKey.id == principal.api_key_id, ApiKey.revoked_at.is_(None))
+        .options(selectinload(ApiKey.tenants))
+    )
+    if key is None:
+        raise Unauthenticated("API key has been revoked")
+    return Reach(
+        key.organization_id, key.all_tenants, frozenset(t.id for t in key.tenants), frozenset(key.scopes)
+    )
+
+
+async def visible_api_keys(
+    session: AsyncSession, principal: Principal, *, revoked: bool = False
+) -> list[ApiKey]:
+    """The organization's keys the caller may see (see :meth:`Reach.covers`), newest first."""
+    reach = await reach_of(session, principal)
+    stmt = (
+        select(ApiKey)
+        .where(ApiKey.organization_id == reach.organization_id)
+        .options(selectinload(ApiKey.tenants))
+        .order_by(ApiKey.id.desc())
+        .limit(MAX_KEYS)
+    )
+    if not revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    return [k for k in (await session.scalars(stmt)).all() if reach.covers(k)]
+
+
+async def create_api_key_for(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    tenant_slugs: Iterable[str] | None = None,
+    all_tenants: bool = False,
+) -> tuple[ApiKey, str]:
+    """A key made by the caller: with no scope the caller lacks (``admin`` only from an
+    admin key) and no tenant it does not reach (``all_tenants`` only from an all-tenants
+    key; no tenants named: the caller's current tenant). Returns it and its plaintext."""
+    reach = await reach_of(session, principal)
+    text = name.strip()
+    if not 1 <= len(text) <= 100:
+        raise UserError("a name of 1 to 100 characters", field="input.name", code="INVALID")
+    wanted = sorted(set(scopes))
+    if "admin" not in reach.scopes:
+        beyond = [s for s in wanted if s not in reach.scopes]
+        if beyond:
+            raise UserError(
+                f"this key cannot grant scopes it does not hold: {', '.join(beyond)}",
+                field="input.scopes",
+                code="SCOPE_NOT_HELD",
+            )
+    slugs = list(dict.fromkeys(tenant_slugs or ()))
+    if all_tenants and slugs:
+        raise UserError(
+            "name tenants or ask for all of them, not both", field="input.tenants", code="INVALID"
+        )
+    if all_tenants and not reach.all_tenants:
+        raise UserError(
+            "only a key reaching every tenant can make one that does",
+            field="input.allTenants",
+            code="TENANT_NOT_REACHED",
+        )
+    count = await session.scalar(
+        select(func.count()).select_from(ApiKey).where(ApiKey.organization_id == reach.organization_id)
+    )
+    if (count or 0) >= MAX_KEYS:
+        raise UserError(f"an organization holds at most {MAX_KEYS} keys", code="OUT_OF_RANGE")
+    org = await session.get(Organization, reach.organization_id)
+    assert org is not None
+    tenants: list[Tenant] | None = None
+    if not all_tenants:
+        wanted_slugs = slugs or [principal.tenant_slug]
+        found = {
+            t.slug: t
+            for t in (
+                await session.scalars(
+                    select(Tenant).where(Tenant.organization_id == org.id, Tenant.slug.in_(wanted_slugs))
+                )
+            ).all()
+        }
+        for i, slug in enumerate(wanted_slugs):
+            tenant = found.get(slug)
+            if tenant is None or not (reach.all_tenants or tenant.id in reach.tenant_ids):
+                # another organization's tenant, a missing one and one out of reach look the same
+                raise UserError(
+                    f"this key does not reach a tenant {slug!r}",
+                    field=f"input.tenants.{i}",
+                    code="TENANT_NOT_REACHED",
+                )
+        tenants = [found[s] for s in wanted_slugs]
+    return await create_api_key(session, org, name=text, scopes=wanted, tenants=tenants)
+
+
+async def revoke_api_key_for(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
+    """Revoke a key the caller may see (another's, or its own); NOT_FOUND otherwise. A
+    revoked key stays revoked (revoking it again changes nothing)."""
+    reach = await reach_of(session, principal)
+    key = await session.scalar(
+        select(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.organization_id == reach.organization_id)
+        .options(selectinload(ApiKey.tenants))
+        .with_for_update()
+    )
+    if key is None or not reach.covers(key):
+        raise NotFound("no such API key", field="id")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+        _forget_on_commit(session)
+    return key
+
+
+async def create_tenant_for(
+    session: AsyncSession, principal: Principal, slug: str, name: str | None
+) -> Tenant:
+    """A new tenant of the caller's organization; only a key reaching every tenant (which
+    then reaches the new one too) may make one."""
+    reach = await reach_of(session, principal)
+    if not reach.all_tenants:
+        raise UserError(
+            "only a key reaching every tenant of the organization can add one", code="TENANT_NOT_REACHED"
+        )
+    if name is not None and not 1 <= len(name.strip()) <= 200:
+        raise UserError("a name of 1 to 200 characters", field="input.name", code="INVALID")
+    org = await session.get(Organization, reach.organization_id)
+    assert org is not None
+    try:
+        return await create_tenant(session, org, slug, name.strip() if name else None)
+    except UserError as exc:
+        exc.field = "input.slug"
+        raise

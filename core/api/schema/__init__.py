@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import (
+    access,
     analytics,
     cases,
     catalog,
@@ -57,6 +58,7 @@ Query = merge_types(
         shipping.Query,
         events.Query,
         tenant_settings.Query,
+        access.Query,
         webhooks.Query,
     ),
 )
@@ -77,6 +79,7 @@ Mutation = merge_types(
         pricing.Mutation,
         shipping.Mutation,
         tenant_settings.Mutation,
+        access.Mutation,
         webhooks.Mutation,
     ),
 )

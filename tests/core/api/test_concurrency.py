@@ -395,6 +395,9 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "exceptionNoticeRuleDelete": "deleting a deleted rule is NOT_FOUND, nothing else changes",
     "shipmentExceptionResolve": "resolving a resolved exception is a no-op",
     "reportGenerate": "remakes the period's one report under its row lock: the last copy stands",
+    "apiKeyCreate": "a key per call, each with its own secret",
+    "apiKeyRevoke": "revoking a revoked key changes nothing (under the key row's lock)",
+    "tenantCreate": "unique slug: a concurrent copy is TAKEN by the constraint (test_access_api.py)",
     "tenantSettingsUpdate": "changes what it is given under the tenant row's lock: concurrent "
     "updates of different settings both stand (test_tenant_settings_api.py)",
     "webhookEndpointCreate": "an endpoint per call (two endpoints may share a URL; each gets its own secret)",

@@ -219,7 +219,14 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     delivery = (await api.data("{ webhookDeliveries { nodes { id } } }", key=key))["webhookDeliveries"][
         "nodes"
     ][0]["id"]
+    api_key = (
+        await m(
+            'mutation { apiKeyCreate(input: {name: "second", scopes: [ORDERS_READ]}) '
+            "{ apiKey { id } secret userErrors { code } } }"
+        )
+    )["apiKey"]["id"]
     return {
+        "api_key": api_key,
         "webhook_endpoint": hook,
         "webhook_delivery": delivery,
         "case": case,
@@ -282,8 +289,10 @@ LISTS = {
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: Root fields reaching across the brands an API key reaches, checked for that reach in
-#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's).
-KEY_REACH = {"agencyReport"}
+#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's;
+#: test_access_api.py: a key sees the keys reaching no further than itself, of its own
+#: organization only).
+KEY_REACH = {"agencyReport", "apiKeys"}
 #: Root fields showing one object of the caller's own tenant: (query, mutation making A's
 #: differ from a fresh tenant's, path to the value that differs).
 OWN_OBJECT: dict[str, tuple[str, str, str]] = {
@@ -686,6 +695,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "{deliveryIds: [$a], endpointId: $b}",
         {"a": ("webhook_delivery", "deliveryIds.0"), "b": ("webhook_endpoint", "endpointId")},
     ),
+    "apiKeyRevoke": ("{id: $a}", {"a": ("api_key", "id")}),
 }
 #: Mutations that take no ID: they only ever create in (or change) the caller's own tenant
 #: (``tenantSettingsUpdate``: OWN_OBJECT in the query walk shows A's change is A's alone).
@@ -696,6 +706,10 @@ CREATORS = {
     "carrierAccountCreate",
     "reportGenerate",
     "tenantSettingsUpdate",
+    # organization-level, checked in test_access_api.py: a key makes keys and tenants of its
+    # own organization only, never beyond its own reach
+    "apiKeyCreate",
+    "tenantCreate",
     "webhookEndpointCreate",
 }
 
