@@ -62,7 +62,11 @@ async def test_statements_per_request_do_not_grow_with_page_size(
             statements.clear()
             data = await api.data(ORDERS_PAGE, {"first": size}, key=t.key)
             assert len(data["products"]["edges"]) == size
-            per_size[size] = len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+            # the key is read again when this process's memory of it (a second) has run out,
+            # which a slow machine reaches between two requests: not the page's statements
+            per_size[size] = len(
+                [s for s in statements if s.lstrip().upper().startswith("SELECT") and "api_keys" not in s]
+            )
     finally:
         event.remove(app.db.engine.sync_engine, "before_cursor_execute", count)
     assert per_size[2] == per_size[12], per_size
