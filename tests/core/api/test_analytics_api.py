@@ -98,6 +98,17 @@ async def _mutate(api: Any, shop: Any, query: str, variables: dict[str, Any]) ->
     return payload
 
 
+async def _pack(api: Any, shop: Any, order_id: str, tracking: str) -> dict[str, Any]:
+    """The order packed in SG1 with a Ninja Van tracking number."""
+    return await _mutate(
+        api,
+        shop,
+        "mutation($o: ID!, $w: ID!, $t: String!) { shipmentPack(input: {orderId: $o, warehouseId: $w, "
+        'carrier: "Ninja Van", trackingNumber: $t}) { shipment { id } userErrors { code } } }',
+        {"o": order_id, "w": _id("Warehouse", shop.warehouses["SG1"]), "t": tracking},
+    )
+
+
 async def _shop_with_sales(api: Any, app: Any, shop: Any) -> dict[str, int]:
     """Three orders of SKU-1 (10.00 SGD a unit): ORD-1 (2 units, buyer A), ORD-2 (1 unit,
     buyer A again), ORD-3 (1 unit, buyer B, cancelled). Landed costs 3.70 and 4.70 (10
@@ -207,12 +218,7 @@ async def test_profit_kpis_and_drill_down_match_the_hand_computed_figures(
         await ingest_ads(session, app.plugins, conn, page)
         await ingest_ads(session, app.plugins, conn, page)  # the same report again: counted once
     # ORD-1 ships and one unit comes back sellable: its cost comes off (4.20 x 1)
-    packed = await _mutate(
-        api,
-        shop,
-        'mutation($o: ID!, $w: ID!) { shipmentPack(input: {orderId: $o, warehouseId: $w, carrier: "Ninja Van", trackingNumber: "NV1"}) { shipment { id } userErrors { code } } }',
-        {"o": ids["ORD-1"], "w": _id("Warehouse", shop.warehouses["SG1"])},
-    )
+    packed = await _pack(api, shop, ids["ORD-1"], "NV1")
     await _mutate(
         api,
         shop,
@@ -526,12 +532,7 @@ async def test_the_weekly_report_counts_what_waits_and_how_fast_buyers_were_answ
             "orders"
         ]["nodes"]
     }
-    packed = await _mutate(
-        api,
-        shop,
-        'mutation($o: ID!, $w: ID!) { shipmentPack(input: {orderId: $o, warehouseId: $w, carrier: "Ninja Van", trackingNumber: "NV9"}) { shipment { id } userErrors { code } } }',
-        {"o": orders["ORD-LATER"], "w": _id("Warehouse", shop.warehouses["SG1"])},
-    )
+    packed = await _pack(api, shop, orders["ORD-LATER"], "NV9")
     await _mutate(
         api,
         shop,
