@@ -117,8 +117,8 @@ UNRECORDED_COLUMNS = frozenset({"id", "tenant_id", "created_at", "updated_at", "
 
 #: A name that says its value is a secret (compared lower-case, without ``_`` and ``-``).
 _SECRET_NAME = re.compile(
-    r"password|passwd|passphrase|secret|token|credential|apikey|authorization|auth|cookie|"
-    r"privatekey|signingkey|accesskey|partnerkey|webhookkey|keyhash|signature|otp|totp"
+    r"password|passwd|passphrase|secret|token|credential|apikey|authorization|authcode|cookie|"
+    r"privatekey|signingkey|accesskey|partnerkey|webhookkey|keyhash|signature|totp|^otp$|^sign$"
 )
 #: ... unless it names an object's id (``api_key_id``, ``tokenId``).
 _ID_NAME = re.compile(r"ids?$")
@@ -226,9 +226,7 @@ def safe(value: Any, depth: int = 0) -> Any:
         return "..."
     if isinstance(value, Mapping):
         items = list(value.items())
-        out = {
-            str(k): REDACTED if is_secret(str(k)) else safe(v, depth + 1) for k, v in items[:MAX_ITEMS]
-        }
+        out = {str(k): REDACTED if is_secret(str(k)) else safe(v, depth + 1) for k, v in items[:MAX_ITEMS]}
         if len(items) > MAX_ITEMS:
             out["..."] = f"{len(items) - MAX_ITEMS} more"
         return out
@@ -287,7 +285,9 @@ class _Recording:
         self.add(("", self.statements), change)
 
     def entry(self, tenant_id: int, object_type: str | None, object_id: int | None) -> AuditEntry:
-        changes = [c for c in self.changes.values() if c["action"] != "update" or c.get("fields") or c.get("where")]
+        changes = [
+            c for c in self.changes.values() if c["action"] != "update" or c.get("fields") or c.get("where")
+        ]
         if self.truncated:
             changes.append({"truncated": self.truncated})
         if object_type is None and self.main is not None:
@@ -499,7 +499,14 @@ async def refused(
     async with db.write(tenant_id) as session:
         session.info[KEY] = False
         session.add(
-            _entry(tenant_id, actor, operation, AuditOutcome.REFUSED, input=redact(dict(input or {})), error_code=code)
+            _entry(
+                tenant_id,
+                actor,
+                operation,
+                AuditOutcome.REFUSED,
+                input=redact(dict(input or {})),
+                error_code=code,
+            )
         )
 
 
@@ -707,8 +714,6 @@ def _before_commit(session: Session) -> None:
     session.add(recording.entry(tenant, None, None))
 
 
-
-
 _installed = False
 
 
@@ -816,7 +821,12 @@ async def purge(session: AsyncSession, before: datetime, *, limit: int = PURGE_B
     """Delete up to ``limit`` of the session's tenant's entries older than ``before``
     (oldest first); returns how many. Call again until it returns less than ``limit``."""
     await allow_purge(session)
-    oldest = select(AuditEntry.id).where(AuditEntry.at < before).order_by(AuditEntry.at, AuditEntry.id).limit(limit)
+    oldest = (
+        select(AuditEntry.id)
+        .where(AuditEntry.at < before)
+        .order_by(AuditEntry.at, AuditEntry.id)
+        .limit(limit)
+    )
     ids = list((await session.scalars(oldest)).all())
     if not ids:
         return 0
@@ -827,4 +837,3 @@ async def purge(session: AsyncSession, before: datetime, *, limit: int = PURGE_B
 def cutoff(settings: Mapping[str, Any] | None, now: datetime) -> datetime:
     """The time before which a tenant's entries are purged."""
     return now - timedelta(days=retention_days(settings))
-

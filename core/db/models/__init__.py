@@ -101,6 +101,7 @@ from crossdock.db.models.tenancy import (
 )
 
 __all__ = [
+    "PURGE_SETTING",
     "AdCampaignRow",
     "AdMetricRow",
     "AfterSalesCase",
@@ -150,7 +151,6 @@ __all__ = [
     "OrderStatus",
     "OrderStatusChange",
     "Organization",
-    "PURGE_SETTING",
     "PriceRule",
     "Product",
     "ProductStatus",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crossdock.db.base import Base, Json, TenantScoped, utcnow
 
-__all__ = ["AuditActorKind", "AuditEntry", "AuditOutcome", "PURGE_SETTING"]
+__all__ = ["PURGE_SETTING", "AuditActorKind", "AuditEntry", "AuditOutcome"]
 
 #: The transaction-local setting under which PostgreSQL lets audit rows be deleted.
 PURGE_SETTING = "crossdock.audit_purge"
