@@ -57,6 +57,7 @@ class Scope(StrEnum):
     EVENTS_READ = "events:read"
     ANALYTICS_READ = "analytics:read"
     ANALYTICS_WRITE = "analytics:write"
+    AUDIT_READ = "audit:read"
     ADMIN = "admin"
 
 
@@ -75,6 +76,7 @@ SCOPES: Mapping[str, str] = {
     Scope.EVENTS_READ: "follow the event stream",
     Scope.ANALYTICS_READ: "read profit, KPIs, advertising figures and reports",
     Scope.ANALYTICS_WRITE: "make reports",
+    Scope.AUDIT_READ: "read the audit log (who changed what, when and from where)",
     Scope.ADMIN: "everything",
 }
 

@@ -14,6 +14,7 @@ from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import (
     analytics,
+    audit,
     cases,
     catalog,
     channels,
@@ -54,6 +55,7 @@ Query = merge_types(
         pricing.Query,
         shipping.Query,
         events.Query,
+        audit.Query,
     ),
 )
 Mutation = merge_types(
