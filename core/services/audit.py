@@ -659,8 +659,13 @@ def _on_statement(state: ORMExecuteState) -> None:
         recording.statement({"object": name, "action": "delete", "where": _where(state)})
         return
     action = "create" if state.is_insert else "update"
+    conflict = type(getattr(state.statement, "_post_values_clause", None)).__name__
     for row in _statement_rows(state):
         change: dict[str, Any] = {"object": name, "action": action}
+        if conflict == "OnConflictDoNothing":
+            change["if_absent"] = True  # nothing happened if the row was there
+        elif conflict == "OnConflictDoUpdate":
+            change["or_update"] = True
         if "id" in row:
             change["id"] = row.pop("id")
         if state.is_update:
