@@ -749,7 +749,7 @@ def query(
     outcome: AuditOutcome | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Select[tuple[AuditEntry]]:
+) -> Select[AuditEntry]:
     """The entries matching every filter given (of the session's tenant, as every query)."""
     stmt = select(AuditEntry)
     if actor_kind is not None:
@@ -818,7 +818,7 @@ def retention_days(settings: Mapping[str, Any] | None) -> int:
 async def allow_purge(session: AsyncSession) -> None:
     """Let this transaction delete audit entries (PostgreSQL refuses it otherwise): the
     purge, and removing a tenant with everything it owns."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.set_config(PURGE_SETTING, "on", True)))
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.enums import ERROR_CODE_ENUMS
@@ -236,7 +237,8 @@ def audit_of(info: Info[Any, Any]) -> tuple[audit.Actor, str, dict[str, Any]]:
     """The audit log's view of a mutation: who calls (key and where from), the field, and
     its arguments (variables substituted; redacted when recorded)."""
     selected = info.selected_fields
-    arguments = dict(selected[0].arguments) if selected else {}
+    first = selected[0] if selected else None
+    arguments = dict(first.arguments) if isinstance(first, SelectedField) else {}
     return state(info).actor(), info.field_name, arguments
 
 
