@@ -715,8 +715,8 @@ def _before_commit(session: Session) -> None:
     entry is written now, in the transaction, if it changed something."""
     if session.in_nested_transaction():
         return
-    recording = session.info.get(KEY)
-    if not recording:
+    recording = _recording(session)  # (under acting, begun now if nothing was flushed yet)
+    if recording is None:
         return
     session.flush()
     session.info[KEY] = False

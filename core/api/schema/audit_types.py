@@ -48,7 +48,8 @@ class AuditEntry:
     changes: list[JSON] = strawberry.field(
         description='The rows it changed: `{"object", "id", "action": "create"|"update"|"delete", '
         '"fields": {name: {"before", "after"}}}`; a change made by a statement has a `where` instead '
-        'of an `id` (and no `before`); `{"truncated": n}` ends a list cut short.'
+        "of an `id` (and no `before`; `if_absent`: an insert that did nothing if the row existed); "
+        '`{"truncated": n}` ends a list cut short.'
     )
     input: JSON = strawberry.field(description="The arguments it was called with.")
     source_ip: str | None = strawberry.field(description="Where the request came from.")

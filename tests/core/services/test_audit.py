@@ -210,3 +210,36 @@ async def test_a_long_change_list_is_cut_with_a_count(app: Any, tenant_factory: 
     assert len(entry.changes) == audit.MAX_CHANGES + 1 and entry.changes[-1] == {"truncated": 5}
     async with app.db.tenant(a.id, a.slug) as session:
         assert await session.scalar(select(func.count()).select_from(Product)) == audit.MAX_CHANGES + 5
+
+
+async def test_under_acting_each_transaction_that_changes_something_is_an_entry(
+    app: Any, tenant_factory: Any
+) -> None:
+    """A mutation working between its transactions (a label bought, a refund through a
+    provider): one entry per transaction it commits with a change; a read-only one, none;
+    a job inside the block is not the mutation's."""
+    a = await tenant_factory()
+    with audit.acting(ACTOR, "shipmentBuyLabel", {"input": {"shipmentId": "x", "token": "t0p"}}):
+        async with app.db.write(a.id, slug=a.slug) as session:
+            session.add(Product(title="first"))
+        async with app.db.write(a.id, slug=a.slug) as session:
+            await session.scalar(select(Product.id).limit(1))  # reads only
+        async with app.db.write(a.id, slug=a.slug) as session:
+            row = await session.scalar(select(Product).where(Product.title == "first"))
+            assert row is not None
+            row.title = "second"
+            audit.begin_job(session, "label.bought")  # the mutation's entry holds it
+        with audit.running_job("label_resume"):
+            async with app.db.write(a.id, slug=a.slug) as session:
+                audit.begin_job(session, "label.bought", main=("LabelPurchase", 1))
+                session.add(Product(title="by the job"))
+    entries = await _entries(app, a)
+    assert [(e.operation, e.actor_kind, e.actor_name) for e in entries] == [
+        ("shipmentBuyLabel", "api_key", "ops"),
+        ("shipmentBuyLabel", "api_key", "ops"),
+        ("label.bought", "job", "label_resume"),
+    ]
+    assert entries[0].input == {"input": {"shipmentId": "x", "token": "[redacted]"}}
+    assert entries[1].changes[0]["fields"] == {"title": {"before": "first", "after": "second"}}
+    assert (entries[2].object_type, entries[2].object_id) == ("LabelPurchase", 1)
+    assert entries[2].source_ip is None
