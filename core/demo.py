@@ -37,7 +37,7 @@ from crossdock.db.models import (
     Warehouse,
 )
 from crossdock.money import Money
-from crossdock.services import catalog, inventory, messaging, pricing, tenancy
+from crossdock.services import audit, catalog, inventory, messaging, pricing, tenancy
 
 __all__ = ["DemoInfo", "LiveDemo", "Shopper", "seed_demo", "start_live_demo"]
 
@@ -94,6 +94,7 @@ async def seed_demo(app: App) -> DemoInfo:
     async with app.db.write(system=True) as session:
         old = await session.scalar(select(Organization).where(Organization.slug == ORG))
         if old is not None:  # tenant-owned rows and API keys go with it (ON DELETE CASCADE)
+            await audit.allow_purge(session)  # its audit log too (append-only otherwise)
             await session.execute(delete(Tenant).where(Tenant.organization_id == old.id))
             await session.execute(delete(Organization).where(Organization.id == old.id))
     async with app.db.write(system=True) as session:

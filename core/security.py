@@ -64,6 +64,7 @@ class Scope(StrEnum):
     TENANTS_WRITE = "tenants:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    AUDIT_READ = "audit:read"
     ADMIN = "admin"
 
 
@@ -89,6 +90,7 @@ SCOPES: Mapping[str, str] = {
     Scope.TENANTS_WRITE: "add tenants to the organization (keys reaching every tenant)",
     Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
     Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
+    Scope.AUDIT_READ: "read the audit log (who changed what, when and from where)",
     Scope.ADMIN: "everything",
 }
 

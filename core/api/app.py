@@ -142,7 +142,13 @@ def create_app(
             principal = await authenticate(
                 app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
             )
-        request_state = RequestState(app, principal)
+        client = request.client
+        request_state = RequestState(
+            app,
+            principal,
+            source_ip=client.host if client is not None else None,
+            user_agent=request.headers.get("user-agent"),
+        )
         try:
             yield {CONTEXT_KEY: request_state, IDEMPOTENCY: request.scope.get(IDEMPOTENCY_SCOPE)}
         finally:

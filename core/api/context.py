@@ -27,8 +27,9 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from crossdock.bootstrap import App
+from crossdock.db.models import AuditActorKind
 from crossdock.errors import Forbidden, Unauthenticated
-from crossdock.services import tenancy
+from crossdock.services import audit, tenancy
 from crossdock.services.tenancy import Principal
 from crossdock.services.uow import UnitOfWork
 from crossdock.storage import Storage
@@ -44,9 +45,21 @@ _UOW: ContextVar[UnitOfWork | None] = ContextVar("crossdock_uow", default=None)
 
 
 class RequestState:
-    def __init__(self, app: App, principal: Principal | None) -> None:
+    def __init__(
+        self,
+        app: App,
+        principal: Principal | None,
+        *,
+        source_ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         self.app = app
         self._principal = principal
+        #: Where the request came from (the peer's address as the server sees it: behind a
+        #: proxy, run the server with its proxy-headers option) and its User-Agent, for the
+        #: audit log.
+        self.source_ip = source_ip
+        self.user_agent = user_agent
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._loaders: dict[str, DataLoader[Any, Any]] = {}
@@ -142,6 +155,17 @@ class RequestState:
                 await self._session.rollback()
             self._loaders.clear()
             self.converted.clear()
+
+    def actor(self) -> audit.Actor:
+        """The caller as the audit log records it: its API key, and where it called from."""
+        p = self.principal
+        return audit.Actor(
+            AuditActorKind.API_KEY,
+            id=p.api_key_id,
+            name=p.api_key_name,
+            ip=self.source_ip,
+            user_agent=self.user_agent,
+        )
 
     @property
     def uow(self) -> UnitOfWork:

@@ -23,6 +23,7 @@ from crossdock.jobs.channel import open_channel, tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.providers import CancelReason, MarketplaceCapability
+from crossdock.services import audit
 from crossdock.services.cases import (
     outgoing_response,
     record_response_failure,
@@ -55,9 +56,14 @@ async def respond_case(ctx: JobContext, *, tenant_id: int, response_id: int) -> 
         # a refusal is about this answer (the case moved on, an amount too high), not the
         # connection: it stays active
         async with ctx.db.write(tenant_id, slug=slug) as session:
+            audit.begin_job(
+                session, "case.response_refused", {"code": exc.code}, main=("CaseResponseRow", response_id)
+            )
             await record_response_failure(session, response_id, exc)
         return "failed"
     async with ch.unit_of_work() as uow:
+        # what the channel's acceptance changes (the case, its order, a refund), in the audit log
+        audit.begin_job(uow.session, "case.response_sent", main=("CaseResponseRow", response_id))
         await record_response_sent(uow, response_id, case)
     return "sent"
 

@@ -24,6 +24,7 @@ from crossdock.db.models import Connection, ConnectionStatus, Tenant
 from crossdock.errors import ChannelError, NotSupported
 from crossdock.jobs.registry import JobContext
 from crossdock.providers import ChannelConnection, MarketplaceCapability
+from crossdock.services import audit
 from crossdock.services.connections import record_channel_error
 from crossdock.services.events import emit
 
@@ -191,10 +192,12 @@ async def refresh_credentials(
         except ChannelError as exc:
             if exc.retryable:
                 raise
+            audit.begin_job(session, "connection.failed", {"code": exc.code}, main=("Connection", conn.id))
             conn.status = ConnectionStatus.FAILED
             conn.last_error = f"credentials refresh failed: {exc.code}: {exc.message}"
             conn.last_error_at = utcnow()
             return current
+        audit.begin_job(session, "connection.credentials_refreshed", main=("Connection", conn.id))
         conn.credentials_encrypted = ctx.vault.encrypt(fresh)
         emit(session, "connection.credentials_refreshed", f"Connection:{conn.id}", channel=conn.channel)
     return dataclasses.replace(current, credentials=fresh)

@@ -41,7 +41,7 @@ from crossdock.jobs.carrier import buy_once, open_carrier
 from crossdock.jobs.channel import tenant_slug
 from crossdock.jobs.registry import JobContext, job, periodic
 from crossdock.providers import CarrierCapability, Label, Rate, ShipmentRequest
-from crossdock.services import shipping
+from crossdock.services import audit, shipping
 from crossdock.services.documents import store_documents
 from crossdock.services.fx import convert
 from crossdock.services.states import lock_shipment
@@ -381,6 +381,8 @@ async def resume(
             code="CARRIER_UNAVAILABLE",
         ) from None
     async with ctx.units(tenant_id, slug) as uow:
+        # a label bought by a job (a resumed purchase) is the job's entry in the audit log
+        audit.begin_job(uow.session, "label.bought", main=("LabelPurchase", purchase_id))
         await shipping.record_label(uow.session, purchase_id, label, provider.display_name or provider.name)
     try:
         async with ctx.units(tenant_id, slug) as uow:
@@ -447,6 +449,7 @@ async def _void_at_carrier(
             await shipping.void_refused(uow.session, purchase_id, exc.message)
         raise
     async with ctx.units(tenant_id, slug) as uow:
+        audit.begin_job(uow.session, "label.voided", main=("LabelPurchase", purchase_id))
         await shipping.record_void(uow.session, purchase_id)
 
 

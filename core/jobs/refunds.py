@@ -37,7 +37,7 @@ from crossdock.money import Money
 from crossdock.net import OutboundPolicy
 from crossdock.providers import PaymentAccount, PaymentProvider
 from crossdock.providers import Refund as ProviderRefund
-from crossdock.services import aftersales
+from crossdock.services import aftersales, audit
 from crossdock.services.webhooks import MALFORMED
 
 __all__ = [
@@ -192,6 +192,8 @@ async def resume(
     except ChannelError as exc:
         final = not exc.retryable
         async with ctx.units(tenant_id, slug) as uow:
+            if final:
+                audit.begin_job(uow.session, "refund.failed", {"code": exc.code}, main=("Refund", refund_id))
             await aftersales.refund_failed(uow.session, refund_id, f"{exc.code}: {exc.message}", final=final)
             if not final:
                 uow.enqueue(
@@ -210,6 +212,8 @@ async def resume(
             code="PAYMENT_UNAVAILABLE",
         ) from None
     async with ctx.units(tenant_id, slug) as uow:
+        # a refund a job carried to its end (``refund_resume``) is the job's audit entry
+        audit.begin_job(uow.session, f"refund.{answer.status}", main=("Refund", refund_id))
         if answer.status == "failed":
             done = await aftersales.refund_failed(
                 uow.session,

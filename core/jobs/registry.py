@@ -7,10 +7,12 @@ and the database, not the queue, records what has been done.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crossdock.services import audit
 from crossdock.services.uow import JobSink
 
 if TYPE_CHECKING:
@@ -77,7 +79,17 @@ PERIODIC: list[Periodic] = []
 
 
 def job(fn: JobFn) -> JobFn:
-    JOBS[fn.__name__] = fn
+    """Register ``fn`` under its name. The registered job runs under that name
+    (:func:`crossdock.services.audit.running_job`): what it records in the audit log is
+    the job's, whichever runner called it."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    async def run(ctx: JobContext, **kwargs: Any) -> Any:
+        with audit.running_job(name):
+            return await fn(ctx, **kwargs)
+
+    JOBS[name] = run
     return fn
 
 

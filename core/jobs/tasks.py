@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from crossdock.db.models import (
     Promotion,
     Shipment,
     ShipmentStatus,
+    Tenant,
     WebhookEvent,
 )
 from crossdock.errors import ChannelError, NotSupported
@@ -34,6 +35,7 @@ from crossdock.jobs.channel import open_channel, tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.providers import MarketplaceCapability
+from crossdock.services import audit
 from crossdock.services.allocation import allocate_order, waiting_orders
 from crossdock.services.connections import record_queue_refusal
 from crossdock.services.fulfilment import (
@@ -448,3 +450,23 @@ async def promotion_sweep(ctx: JobContext) -> int:
     for tenant_id in tenants:
         await ctx.queue.enqueue("apply_promotions", tenant_id=tenant_id)
     return len(tenants)
+
+
+@periodic(lambda settings: 86_400)
+async def audit_purge(ctx: JobContext, *, now: datetime | None = None, batch: int = audit.PURGE_BATCH) -> int:
+    """Delete each tenant's audit entries older than its ``audit.retention_days`` (365 by
+    default), ``batch`` at a time, each batch in a transaction of its own (the only deletes
+    the append-only log allows). Returns how many went."""
+    now = now or utcnow()
+    async with ctx.db.system() as session:
+        tenants = (await session.execute(select(Tenant.id, Tenant.slug, Tenant.settings))).all()
+    removed = 0
+    for tenant_id, slug, settings in tenants:
+        before = audit.cutoff(settings, now)
+        while True:
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                gone = await audit.purge(session, before, limit=batch)
+            removed += gone
+            if gone < batch:
+                break
+    return removed

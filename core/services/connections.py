@@ -29,6 +29,7 @@ from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins
 from crossdock.providers import ChannelConnection, Limiter
 from crossdock.security import Vault
+from crossdock.services import audit
 from crossdock.services.common import get_or_404, non_empty
 from crossdock.services.uow import UnitOfWork
 
@@ -214,6 +215,9 @@ async def record_channel_error(session: AsyncSession, connection_id: int, exc: C
     if exc.retry_after:
         conn.throttled_until = now + timedelta(seconds=exc.retry_after)
     if not exc.retryable:
+        if conn.status != ConnectionStatus.FAILED:
+            # the job that found the connection broken, in the audit log
+            audit.begin_job(session, "connection.failed", {"code": exc.code}, main=("Connection", conn.id))
         conn.status = ConnectionStatus.FAILED
         log.warning("connection %s failed permanently: %s", connection_id, exc.message)
 

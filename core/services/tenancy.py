@@ -78,6 +78,8 @@ class Principal:
     tenant_id: int
     tenant_slug: str
     scopes: frozenset[str]
+    #: The key's name, as the audit log shows who acted
+    api_key_name: str = ""
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -212,6 +214,7 @@ async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | Non
         select(
             ApiKey.id,
             ApiKey.organization_id,
+            ApiKey.name,
             ApiKey.key_hash,
             ApiKey.scopes,
             ApiKey.revoked_at,
@@ -249,16 +252,21 @@ async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | Non
         tenant_id=tenant[0],
         tenant_slug=tenant[1],
         scopes=frozenset(key.scopes),
+        api_key_name=key.name,
     )
 
 
 def validate_tenant_settings(settings: Mapping[str, Any]) -> None:
     """Refuse tenant settings a service would misread (``UserError`` on the field): for
-    now the ``tracking`` section (see :mod:`crossdock.services.tracking`)."""
+    now the ``tracking`` section (see :mod:`crossdock.services.tracking`) and the ``audit``
+    section (``retention_days``, see :mod:`crossdock.services.audit`)."""
+    from crossdock.services.audit import validate_audit_settings
     from crossdock.services.tracking import validate_tracking_settings
 
     if "tracking" in settings:
         validate_tracking_settings(settings["tracking"])
+    if "audit" in settings:
+        validate_audit_settings(settings["audit"])
 
 
 # --------------------------------------------------------------------------- over the API

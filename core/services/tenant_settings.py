@@ -15,6 +15,7 @@ The settings live in ``tenants.settings`` (JSON), one section per concern:
 ``analytics.shipping_estimate`` shipping cost per order until a label or payout says
 ``reports.hour``                local hour after which the daily report is made
 ``tracking.no_scan_days``       days without a scan before ``no_scan``, per lane
+``audit.retention_days``        days the audit log keeps its entries
 ==============================  ===================================================
 
 :func:`update_settings` changes some of them: each given path is validated, ``None``
@@ -47,6 +48,7 @@ from crossdock.db.scoping import session_tenant
 from crossdock.errors import NotFound, UserError
 from crossdock.money import currency_exponent, validate_currency
 from crossdock.providers import Incoterm
+from crossdock.services.audit import DEFAULT_RETENTION_DAYS, RETENTION_RANGE
 from crossdock.services.common import country_code
 from crossdock.services.events import emit
 from crossdock.services.tenancy import validate_tenant_settings
@@ -77,6 +79,7 @@ class SettingsView:
     report_hour: int
     no_scan_days: int
     no_scan_lanes: Mapping[str, int]
+    audit_retention_days: int
     updated_at: datetime | None
 
 
@@ -181,6 +184,20 @@ def _lanes(value: Any, field: str) -> dict[str, int]:
     return dict(validate_tracking_settings({"no_scan_days": {"lanes": dict(value)}}).lanes)
 
 
+def _retention(value: Any, field: str) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not RETENTION_RANGE[0] <= value <= RETENTION_RANGE[1]
+    ):
+        raise UserError(
+            f"a whole number of days from {RETENTION_RANGE[0]} to {RETENTION_RANGE[1]}",
+            field=field,
+            code="OUT_OF_RANGE",
+        )
+    return value
+
+
 #: Every path :func:`update_settings` takes, with its check (the value made canonical).
 PATHS: dict[str, Callable[[Any, str], Any]] = {
     "reporting_currency": _currency,
@@ -195,6 +212,7 @@ PATHS: dict[str, Callable[[Any, str], Any]] = {
     "reports.hour": _hour,
     "tracking.no_scan_days.default": _no_scan_days,
     "tracking.no_scan_days.lanes": _lanes,
+    "audit.retention_days": _retention,
 }
 
 
@@ -237,6 +255,9 @@ def view_of(raw: Mapping[str, Any] | None, updated_at: datetime | None = None) -
         report_hour=checked("reports.hour", section("reports").get("hour"), 6),
         no_scan_days=policy.default,
         no_scan_lanes=dict(policy.lanes),
+        audit_retention_days=checked(
+            "audit.retention_days", section("audit").get("retention_days"), DEFAULT_RETENTION_DAYS
+        ),
         updated_at=updated_at,
     )
 

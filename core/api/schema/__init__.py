@@ -15,6 +15,7 @@ from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, Document
 from crossdock.api.schema import (
     access,
     analytics,
+    audit,
     cases,
     catalog,
     channels,
@@ -60,6 +61,7 @@ Query = merge_types(
         tenant_settings.Query,
         access.Query,
         webhooks.Query,
+        audit.Query,
     ),
 )
 Mutation = merge_types(

@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Self, TypeVar
 
@@ -23,12 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.enums import ERROR_CODE_ENUMS
+from crossdock.api.schema.relay import decode_id, model_name_of
 from crossdock.db.retry import is_conflict, is_unique_violation, retry_conflicts
 from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
-from crossdock.services import idempotency
+from crossdock.services import audit, idempotency
 
 __all__ = [
     "IDEMPOTENCY",
@@ -47,9 +50,13 @@ __all__ = [
     "TrackingUserError",
     "UserErrorType",
     "WebhookUserError",
+    "audit_of",
+    "audited",
     "constraint_error",
     "describe_scopes",
     "in_transaction",
+    "main_object",
+    "refuse",
     "required_scope",
     "requires",
     "scope_sentence",
@@ -205,15 +212,22 @@ async def in_transaction(
     database before it returns (jobs and hooks go after commit). A constraint the database
     enforces (a unique key taken by a concurrent request, a check) is a ``userError`` too.
     With an ``Idempotency-Key`` the key is marked used in the same transaction.
+
+    Each attempt records what it changes in the audit log (:mod:`crossdock.services.audit`):
+    the entry is written in the transaction, so only the attempt that commits leaves one; a
+    refusal is recorded as ``refused`` with its code, after the rollback.
     """
     st = state(info)
     held = info.context.get(IDEMPOTENCY)
+    actor, operation, arguments = audit_of(info)
 
     async def attempt() -> dict[str, Any]:
         async with st.write() as session:
+            audit.begin(session, actor, operation, arguments)
             fields = await body(session, st)
             if held is not None:
                 await idempotency.mark_committed(session, held)
+            await audit.finish(session, *main_object(fields))
         return fields
 
     def collided(exc: BaseException) -> bool:
@@ -224,15 +238,61 @@ async def in_transaction(
     try:
         fields = await retry_conflicts(attempt, retry_if=collided)
     except UserError as exc:
-        return payload(user_errors=[_error_type(payload).from_error(exc)])
+        return await refuse(info, payload, exc)
     except IntegrityError as exc:
-        return payload(user_errors=[_error_type(payload).from_error(constraint_error(exc))])
+        return await refuse(info, payload, constraint_error(exc))
     except DBAPIError as exc:
         if not is_conflict(exc):
             raise
         busy = UserError("other changes to the same objects kept colliding; try again", code="CONFLICT")
-        return payload(user_errors=[_error_type(payload).from_error(busy)])
+        return await refuse(info, payload, busy)
     return payload(**fields)
+
+
+def audit_of(info: Info[Any, Any]) -> tuple[audit.Actor, str, dict[str, Any]]:
+    """The audit log's view of a mutation: who calls (key and where from), the field, and
+    its arguments (variables substituted; redacted when recorded)."""
+    selected = info.selected_fields
+    first = selected[0] if selected else None
+    arguments = dict(first.arguments) if isinstance(first, SelectedField) else {}
+    return state(info).actor(), info.field_name, arguments
+
+
+def main_object(fields: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """The main object of a mutation for its audit entry: the first object with a global
+    ID its payload returns (``productUpdate``'s product); ``(None, None)`` if none, and the
+    audit log takes the first object the mutation created or updated."""
+    for value in fields.values():
+        gid = getattr(value, "id", None)
+        if isinstance(gid, str):
+            try:
+                type_name, pk = decode_id(gid)
+            except UserError:
+                continue
+            return model_name_of(type_name), pk
+    return None, None
+
+
+async def refuse(info: Info[Any, Any], payload: Callable[..., P], error: UserError) -> P:
+    """The payload of a refused mutation, recorded as ``refused`` with its code (in a
+    transaction of its own: the refused one changed nothing)."""
+    actor, operation, arguments = audit_of(info)
+    st = state(info)
+    try:
+        await audit.refused(st.app.db, st.principal.tenant_id, actor, operation, error.code, arguments)
+    except Exception:
+        log.exception("could not record the refusal of %s in the audit log", operation)
+    return payload(user_errors=[_error_type(payload).from_error(error)])
+
+
+@contextmanager
+def audited(info: Info[Any, Any]) -> Iterator[None]:
+    """For a mutation that works between its own transactions (a carrier or a payment
+    provider is called outside any): each tenant write transaction it commits that changes
+    something is recorded as the mutation (see :func:`crossdock.services.audit.acting`)."""
+    actor, operation, arguments = audit_of(info)
+    with audit.acting(actor, operation, arguments):
+        yield
 
 
 def constraint_error(exc: IntegrityError) -> UserError:

@@ -13,7 +13,14 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.common import MoneyInput, bounded, units
-from crossdock.api.schema.errors import IDEMPOTENCY, OrderUserError, in_transaction, requires
+from crossdock.api.schema.errors import (
+    IDEMPOTENCY,
+    OrderUserError,
+    audited,
+    in_transaction,
+    refuse,
+    requires,
+)
 from crossdock.api.schema.loaders import columns
 from crossdock.api.schema.order_types import ORDER_RELATIONS, Order, PickLine, Refund, Shipment
 from crossdock.api.schema.relay import Connection, Sort, decode_id, encode_id, paginate, resolve_id, sort_keys
@@ -412,15 +419,16 @@ class Mutation:
             fulfilment.check_cancellable(order.status)
             if input.on_channel and order.status != m.OrderStatus.CANCELLED:
                 p = st.principal
-                channel = await cancel_on_channel(
-                    st.app.job_context(), p.tenant_id, p.tenant_slug, pk, input.cancel_reason
-                )
+                with audited(info):  # what the channel's answer changes (its error kept)
+                    channel = await cancel_on_channel(
+                        st.app.job_context(), p.tenant_id, p.tenant_slug, pk, input.cancel_reason
+                    )
         except UserError as exc:
-            return OrderCancelPayload(user_errors=[OrderUserError.from_error(exc)])
+            return await refuse(info, OrderCancelPayload, exc)
         except ChannelError as exc:
             code = "CHANNEL_UNAVAILABLE" if exc.retryable else "CHANNEL_REFUSED"
             refused = UserError(f"the channel says: {exc.message}", field="id", code=code)
-            return OrderCancelPayload(user_errors=[OrderUserError.from_error(refused)])
+            return await refuse(info, OrderCancelPayload, refused)
 
         async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
             by_channel = channel == m.ChannelCancel.CANCELLED
@@ -541,18 +549,19 @@ class Mutation:
             # snapshot from before the refund the payload then shows
             async with st.app.db.tenant(p.tenant_id, p.tenant_slug) as session:
                 pk = await _order_pk(session, input.order_id, "orderId")
-            refund_id = await refunds.refund(
-                st.app.job_context(),
-                p.tenant_id,
-                p.tenant_slug,
-                pk,
-                amount,
-                reason=input.reason,
-                reference=input.reference,
-                out_of_band=input.out_of_band,
-            )
+            with audited(info):  # one entry per transaction the refund commits
+                refund_id = await refunds.refund(
+                    st.app.job_context(),
+                    p.tenant_id,
+                    p.tenant_slug,
+                    pk,
+                    amount,
+                    reason=input.reason,
+                    reference=input.reference,
+                    out_of_band=input.out_of_band,
+                )
         except UserError as exc:
-            return RefundRecordPayload(user_errors=[OrderUserError.from_error(exc)])
+            return await refuse(info, RefundRecordPayload, exc)
         # the provider is called between transactions: the Idempotency-Key is marked used
         # once the refund is made, as for label purchases
         held = info.context.get(IDEMPOTENCY)

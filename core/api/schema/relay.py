@@ -37,6 +37,7 @@ __all__ = [
     "Sort",
     "decode_id",
     "encode_id",
+    "model_name_of",
     "node_fields",
     "paginate",
     "resolve_id",
@@ -99,8 +100,18 @@ def decode_id(
     return type_name, pk
 
 
-def type_name_of(model: type[Any]) -> str:
-    return _TYPE_NAMES.get(model.__name__, model.__name__)
+def type_name_of(model: type[Any] | str) -> str:
+    """The ID type of a model's rows (a model class or its name)."""
+    name = model if isinstance(model, str) else model.__name__
+    return _TYPE_NAMES.get(name, name)
+
+
+def model_name_of(type_name: str) -> str:
+    """The model whose rows have IDs of ``type_name`` (the inverse of :func:`type_name_of`)."""
+    return _MODEL_NAMES.get(type_name, type_name)
+
+
+_MODEL_NAMES = {v: k for k, v in _TYPE_NAMES.items()}
 
 
 async def resolve_id(session: AsyncSession, value: str, model: type[Any], *, field: str = "id") -> int:

@@ -14,7 +14,14 @@ from strawberry.types import Info
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.catalog_types import Variant
 from crossdock.api.schema.common import JSON
-from crossdock.api.schema.errors import IDEMPOTENCY, ShippingUserError, in_transaction, requires
+from crossdock.api.schema.errors import (
+    IDEMPOTENCY,
+    ShippingUserError,
+    audited,
+    in_transaction,
+    refuse,
+    requires,
+)
 from crossdock.api.schema.inventory_types import Warehouse
 from crossdock.api.schema.order_types import Shipment
 from crossdock.api.schema.relay import resolve_id
@@ -256,9 +263,10 @@ async def _carrier_call(
     try:
         async with st.read() as session:
             pk = await resolve_id(session, shipment_id, m.Shipment, field="shipmentId")
-        decision = await run(st, pk)
+        with audited(info):  # one entry per transaction the purchase (or void) commits
+            decision = await run(st, pk)
     except UserError as exc:
-        return payload(user_errors=[ShippingUserError.from_error(exc)])
+        return await refuse(info, payload, exc)
     held = info.context.get(IDEMPOTENCY)
     async with st.write() as session:
         if held is not None:

@@ -49,6 +49,7 @@ class TenantSettings:
     report_hour: int = strawberry.field(description="Local hour after which the daily report is made.")
     no_scan_days: int = strawberry.field(description="Days without a scan before a parcel counts as stuck.")
     no_scan_lanes: list[NoScanLane]
+    audit_retention_days: int = strawberry.field(description="Days the audit log keeps its entries.")
     updated_at: datetime | None
 
     @classmethod
@@ -67,6 +68,7 @@ class TenantSettings:
             report_hour=view.report_hour,
             no_scan_days=view.no_scan_days,
             no_scan_lanes=[NoScanLane(lane=k, days=v) for k, v in sorted(view.no_scan_lanes.items())],
+            audit_retention_days=view.audit_retention_days,
             updated_at=view.updated_at,
         )
 
@@ -96,6 +98,7 @@ class TenantSettingsInput:
     no_scan_lanes: list[NoScanLaneInput] | None = strawberry.field(
         default=strawberry.UNSET, description="Replaces every lane. " + _UNCHANGED
     )
+    audit_retention_days: int | None = strawberry.UNSET
 
 
 #: input field -> settings path
@@ -112,6 +115,7 @@ _PATHS: dict[str, str] = {
     "report_hour": "reports.hour",
     "no_scan_days": "tracking.no_scan_days.default",
     "no_scan_lanes": "tracking.no_scan_days.lanes",
+    "audit_retention_days": "audit.retention_days",
 }
 
 

@@ -17,6 +17,7 @@ from crossdock.db.models.analytics import (
     StockDaily,
     TrafficRow,
 )
+from crossdock.db.models.audit import PURGE_SETTING, AuditActorKind, AuditEntry, AuditOutcome
 from crossdock.db.models.cases import AfterSalesCase, CaseResponseRow, ChannelCancel, ResponseStatus
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
 from crossdock.db.models.channels import (
@@ -108,6 +109,7 @@ from crossdock.db.models.webhooks import (
 )
 
 __all__ = [
+    "PURGE_SETTING",
     "AdCampaignRow",
     "AdMetricRow",
     "AfterSalesCase",
@@ -119,6 +121,9 @@ __all__ = [
     "AnalyticsOrder",
     "AnalyticsSkuDaily",
     "ApiKey",
+    "AuditActorKind",
+    "AuditEntry",
+    "AuditOutcome",
     "CannedReply",
     "CarrierAccount",
     "CarrierAccountStatus",

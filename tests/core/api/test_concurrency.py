@@ -22,7 +22,7 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from crossdock.api.schema.relay import encode_id
-from crossdock.db.models import Order, OrderLine, Refund, Shipment, StockLedgerEntry, Transfer
+from crossdock.db.models import AuditEntry, Order, OrderLine, Refund, Shipment, StockLedgerEntry, Transfer
 from crossdock.testing.invariants import check
 from crossdock.testing.processes import Deployment
 from crossdock.testing.pytest_plugin import TEST_SECRET
@@ -194,6 +194,33 @@ async def test_a_returned_unit_is_restocked_once(shop: Any, race: Race) -> None:
     assert outcome(results) == {"ok": 1, "INVALID": N - 1}  # no unit of the line left to return
     assert await _ledger(shop, "return") == [(1, 0)]
     assert await shop.level("SKU-1") == (5, 0)
+    await _invariants(shop)
+
+
+async def test_concurrent_mutations_each_leave_their_audit_entry(shop: Any, race: Race) -> None:
+    """Mutations racing on one stock level (retried after conflicts, some refused): one entry
+    for each, none lost or doubled, each done one with its own change."""
+    adjust = """mutation($v: ID!, $w: ID!, $d: Int!, $n: String!) { stockAdjust(input: {variantId: $v,
+      warehouseId: $w, delta: $d, note: $n}) { userErrors { code } } }"""
+    ids = {
+        "v": encode_id("Variant", shop.variants["SKU-1"]),
+        "w": encode_id("Warehouse", shop.warehouses["SG1"]),
+    }
+    calls = [(adjust, {**ids, "d": 1 if i % 2 else -100, "n": f"race {i}"}) for i in range(N)]
+    assert outcome(await race(*calls)) == {"ok": N // 2, "INSUFFICIENT_STOCK": N // 2}
+    async with shop.read() as session:
+        rows = (await session.scalars(select(AuditEntry).where(AuditEntry.operation == "stockAdjust"))).all()
+    done = sorted(r.input["input"]["note"] for r in rows if r.outcome == "done")
+    refused = sorted(r.input["input"]["note"] for r in rows if r.outcome == "refused")
+    assert done == sorted(f"race {i}" for i in range(1, N, 2))
+    assert refused == sorted(f"race {i}" for i in range(0, N, 2))
+    for row in rows:
+        if row.outcome == "done":
+            [ledger] = [c for c in row.changes if c["object"] == "StockLedgerEntry"]
+            assert ledger["fields"]["note"] == {"after": row.input["input"]["note"]}
+        else:
+            assert row.changes == [] and row.error_code == "INSUFFICIENT_STOCK"
+    assert await shop.level("SKU-1") == (5 + N // 2, 0)
     await _invariants(shop)
 
 

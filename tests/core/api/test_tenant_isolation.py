@@ -285,6 +285,7 @@ LISTS = {
     "analyticsSeries": "analyticsSeries(metric: UNITS, filter: %s) { value }" % PERIOD,
     "webhookEndpoints": "webhookEndpoints { nodes { id } }",
     "webhookDeliveries": "webhookDeliveries { nodes { id } }",
+    "auditLog": "auditLog { nodes { operation } }",
 }
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
@@ -383,6 +384,12 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "webhook_endpoint",
     ),
+    # entries about an object (it may be gone since: the ID only filters)
+    "auditLog": (
+        "query($x: ID) { auditLog(filter: {objectId: $x}) { nodes { operation } } }",
+        "x",
+        "product",
+    ),
 }
 #: The argument path each of those checks; the other ID paths of a filter are listed too.
 ARG_PATHS = {
@@ -402,6 +409,7 @@ ARG_PATHS = {
     "reconciliation": "connectionId",
     "shipmentExceptions": "filter.orderId",
     "cases": "filter.orderId",
+    "auditLog": "filter.objectId",
     "profit": "filter.connectionIds.0",
     "kpis": "filter.connectionIds.0",
     "adPerformance": "filter.connectionIds.0",
@@ -421,6 +429,8 @@ SAME_AS_CHECKED = {
     ("orderRates", "warehouseId"),
     ("cases", "filter.connectionId"),
     ("profitLines", "filter.connectionIds.0"),
+    # an API key's entries: the tenant's own log only (test_audit_api.py filters by it)
+    ("auditLog", "filter.actorId"),
 }
 #: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
 EXTERNAL = {"externalId"}

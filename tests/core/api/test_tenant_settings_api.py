@@ -17,7 +17,7 @@ from crossdock.services.reports import due_reports
 
 SETTINGS = """{ tenantSettings { reportingCurrency timezone locale allowSplit taxSellerCountry
   taxRegistrations incoterm cogsMethod shippingEstimate { amount currency } reportHour noScanDays
-  noScanLanes { lane days } updatedAt } }"""
+  noScanLanes { lane days } auditRetentionDays updatedAt } }"""
 UPDATE = """mutation($i: TenantSettingsInput!) { tenantSettingsUpdate(input: $i) {
   settings { reportingCurrency timezone locale allowSplit taxSellerCountry taxRegistrations incoterm
     cogsMethod shippingEstimate { amount currency } reportHour noScanDays noScanLanes { lane days } }
@@ -49,6 +49,7 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
         "reportHour": 6,
         "noScanDays": 5,
         "noScanLanes": [],
+        "auditRetentionDays": 365,
         "updatedAt": None,
     }
     done = await _update(
@@ -62,6 +63,7 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
         shippingEstimate={"amount": "4.50", "currency": "SGD"},
         reportHour=7,
         noScanLanes=[{"lane": "SG-DE", "days": 9}],
+        auditRetentionDays=90,
     )
     assert done["userErrors"] == []
     assert sorted(done["changed"]) == sorted(
@@ -74,6 +76,7 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
             "analytics.shipping_estimate",
             "reports.hour",
             "tracking.no_scan_days.lanes",
+            "audit.retention_days",
         ]
     )
     after = (await api.data(SETTINGS, key=tenant.key))["tenantSettings"]
@@ -83,6 +86,7 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
     assert after["shippingEstimate"] == {"amount": "4.50", "currency": "SGD"}
     assert (after["reportHour"], after["noScanDays"]) == (7, 5)
     assert after["noScanLanes"] == [{"lane": "SG-DE", "days": 9}]
+    assert after["auditRetentionDays"] == 90
     assert after["updatedAt"] is not None
     # what was not given is as it was
     assert (after["allowSplit"], after["incoterm"], after["cogsMethod"]) == (True, "DDU", "WEIGHTED_AVERAGE")
@@ -97,6 +101,17 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
         (Decimal("4.50"), "SGD"),
     )
     assert event is not None and "reports.hour" in event.payload["changed"]
+
+    # the audit log holds the change, before and after
+    log = await api.data(
+        '{ auditLog(filter: {operation: "tenantSettingsUpdate"}) { nodes { outcome changes } } }',
+        key=tenant.key,
+    )
+    (entry,) = log["auditLog"]["nodes"]
+    (change,) = [c for c in entry["changes"] if c["object"] == "Tenant"]
+    settings_change = change["fields"]["settings"]
+    assert settings_change["after"]["reports"] == {"hour": 7}
+    assert "reports" not in (settings_change["before"] or {})
 
     # the same values again change nothing; null puts a setting back to its default
     assert (await _update(api, tenant.key, reportHour=7, locale="zh-Hant-TW"))["changed"] == []
@@ -129,6 +144,7 @@ async def test_settings_read_with_defaults_and_change_in_part(api: Any, app: Any
         ({"noScanDays": 0}, "input.noScanDays", "OUT_OF_RANGE"),
         ({"noScanLanes": [{"lane": "SGDE", "days": 3}]}, "input.noScanLanes", "INVALID_LANE"),
         ({"noScanLanes": [{"lane": "SG-DE", "days": 400}]}, "input.noScanLanes", "OUT_OF_RANGE"),
+        ({"auditRetentionDays": 0}, "input.auditRetentionDays", "OUT_OF_RANGE"),
     ],
 )
 async def test_a_refused_value_names_its_field_and_changes_nothing(
