@@ -17,6 +17,14 @@ from crossdock.db.models.analytics import (
     StockDaily,
     TrafficRow,
 )
+from crossdock.db.models.bulk import (
+    BulkExport,
+    BulkExportErrorCode,
+    BulkExportKind,
+    BulkExportStatus,
+    UsageMetric,
+    UsageMonthly,
+)
 from crossdock.db.models.cases import AfterSalesCase, CaseResponseRow, ChannelCancel, ResponseStatus
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
 from crossdock.db.models.channels import (
@@ -119,6 +127,10 @@ __all__ = [
     "AnalyticsOrder",
     "AnalyticsSkuDaily",
     "ApiKey",
+    "BulkExport",
+    "BulkExportErrorCode",
+    "BulkExportKind",
+    "BulkExportStatus",
     "CannedReply",
     "CarrierAccount",
     "CarrierAccountStatus",
@@ -188,6 +200,8 @@ __all__ = [
     "TrafficRow",
     "Transfer",
     "TransferStatus",
+    "UsageMetric",
+    "UsageMonthly",
     "Variant",
     "Warehouse",
     "WarehouseKind",
