@@ -21,6 +21,7 @@ __all__ = [
     "DOMAIN_CODES",
     "AccountErrorCode",
     "AnalyticsErrorCode",
+    "BulkErrorCode",
     "CaseErrorCode",
     "CatalogErrorCode",
     "ChannelError",
@@ -178,6 +179,11 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "INVALID_TIMEZONE": "not an IANA time zone",
         "INVALID_LOCALE": "not a known locale (BCP 47 tag)",
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
+        "INVALID_MONTH": "not a calendar month written YYYY-MM, or outside the supported years",
+    },
+    "Bulk": {
+        "BULK_IN_PROGRESS": "the tenant has a bulk export created or running: wait for it, or cancel it",
+        "FILTER_MISMATCH": "a filter of another kind than the export's",
     },
 }
 
@@ -202,6 +208,7 @@ TrackingErrorCode = _domain_enum("Tracking")
 CaseErrorCode = _domain_enum("Case")
 AnalyticsErrorCode = _domain_enum("Analytics")
 WebhookErrorCode = _domain_enum("Webhook")
+BulkErrorCode = _domain_enum("Bulk")
 
 
 class CrossdockError(Exception):

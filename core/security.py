@@ -61,6 +61,9 @@ class Scope(StrEnum):
     SETTINGS_WRITE = "settings:write"
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
+    BULK_READ = "bulk:read"
+    BULK_WRITE = "bulk:write"
+    USAGE_READ = "usage:read"
     ADMIN = "admin"
 
 
@@ -83,6 +86,9 @@ SCOPES: Mapping[str, str] = {
     Scope.SETTINGS_WRITE: "change the tenant's settings",
     Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
     Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
+    Scope.BULK_READ: "read bulk exports and download their files (with the read scope of their rows)",
+    Scope.BULK_WRITE: "start and cancel bulk exports (with the read scope of their rows)",
+    Scope.USAGE_READ: "read usage per month (orders, labels, API cost, listings, webhooks)",
     Scope.ADMIN: "everything",
 }
 
