@@ -14,6 +14,7 @@ from crossdock.api.cost import QueryCost
 from crossdock.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, DocumentCache
 from crossdock.api.schema import (
     analytics,
+    bulk,
     cases,
     catalog,
     channels,
@@ -27,6 +28,7 @@ from crossdock.api.schema import (
     system,
     tenant_settings,
     tracking,
+    usage,
     webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
@@ -58,6 +60,8 @@ Query = merge_types(
         events.Query,
         tenant_settings.Query,
         webhooks.Query,
+        bulk.Query,
+        usage.Query,
     ),
 )
 Mutation = merge_types(
@@ -78,6 +82,7 @@ Mutation = merge_types(
         shipping.Mutation,
         tenant_settings.Mutation,
         webhooks.Mutation,
+        bulk.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -93,6 +98,7 @@ class Schema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
+        bulk_types,
         case_types,
         catalog_types,
         channel_types,
@@ -135,6 +141,7 @@ def build_schema() -> strawberry.Schema:
         shipping_types.LabelPurchase,
         webhook_types.WebhookEndpoint,
         webhook_types.WebhookDelivery,
+        bulk_types.BulkExport,
     ]
     return Schema(
         query=Query,
