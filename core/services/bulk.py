@@ -516,25 +516,25 @@ async def read_page(
                 .order_by(Listing.id)
             )
         ).all()
-        for r in listed:
+        for li in listed:
             page.lines.append(
                 _line(
                     {
-                        "id": encode_id("Listing", r.id),
-                        "connectionId": encode_id("ChannelConnection", r.connection_id),
-                        "variantId": encode_id("Variant", r.variant_id),
-                        "sku": r.sku,
-                        "channelSku": r.channel_sku,
-                        "externalId": r.external_id,
-                        "title": r.title,
-                        "status": _upper(r.status),
-                        "priceAmount": r.price_amount,
-                        "priceCurrency": r.price_currency,
-                        "lastPushedQuantity": r.last_pushed_quantity,
-                        "lastPushedAt": r.last_pushed_at,
-                        "lastError": r.last_error,
-                        "createdAt": r.created_at,
-                        "updatedAt": r.updated_at,
+                        "id": encode_id("Listing", li.id),
+                        "connectionId": encode_id("ChannelConnection", li.connection_id),
+                        "variantId": encode_id("Variant", li.variant_id),
+                        "sku": li.sku,
+                        "channelSku": li.channel_sku,
+                        "externalId": li.external_id,
+                        "title": li.title,
+                        "status": _upper(li.status),
+                        "priceAmount": li.price_amount,
+                        "priceCurrency": li.price_currency,
+                        "lastPushedQuantity": li.last_pushed_quantity,
+                        "lastPushedAt": li.last_pushed_at,
+                        "lastError": li.last_error,
+                        "createdAt": li.created_at,
+                        "updatedAt": li.updated_at,
                     }
                 )
             )
