@@ -75,7 +75,9 @@ async def bulk_export_run(
                 return "lost"
             held.seq += 1
             held.cursor = page.last_id
-            if page.roots < page_size:
+            last = page.roots < page_size
+            del page  # one page in memory: not this one while the next is read
+            if last:
                 break
         async with ctx.db.write(tenant_id, slug=slug) as session:
             stale = await bulk.complete(session, held, retention=retention)

@@ -34,6 +34,7 @@ then their parts and rows are purged.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Sequence
@@ -182,10 +183,9 @@ class ExportFilter:
 
 
 def encode_id(type_name: str, pk: int) -> str:
-    """The API's global ID of a row (what the API shows, in the file too)."""
-    from crossdock.api.schema.relay import encode_id as encode  # the API's global IDs
-
-    return str(encode(type_name, pk))
+    """The API's global ID of a row (``crossdock.api.schema.relay.encode_id``'s format:
+    base64url of ``Type:pk``, unpadded), made here so a worker need not load the schema."""
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 
 
 def part_key(tenant_id: int, export_id: int, attempt: int, seq: int) -> str:
