@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crossdock.api.cost import CostLimiter
 from crossdock.config import Settings
@@ -25,6 +25,7 @@ from crossdock.ratelimit import LocalBuckets, RedisBuckets
 from crossdock.redis_link import RedisLink
 from crossdock.security import Vault, install_log_redaction
 from crossdock.services.uow import UnitOfWork, UnitsOfWork, push_windows
+from crossdock.services.usage import UsageMeter
 from crossdock.storage import Storage, storage_from_url
 
 __all__ = ["App"]
@@ -46,6 +47,8 @@ class App:
     units: UnitsOfWork
     #: Where document bytes are kept (labels, packing slips; ``CROSSDOCK_STORAGE_URL``)
     storage: Storage
+    #: API cost points counted in this process, written every ``usage_flush_seconds``
+    usage: UsageMeter = field(default_factory=UsageMeter)
 
     @classmethod
     def build(
@@ -71,6 +74,7 @@ class App:
             http=OutboundHTTP(OutboundPolicy(settings.allowed_hosts)),
             units=UnitsOfWork(db, plugins, queue, push_windows(settings)),
             storage=storage_from_url(settings.storage_url),
+            usage=UsageMeter(settings.usage_flush_seconds),
         )
 
     def unit_of_work(
@@ -99,6 +103,7 @@ class App:
             from crossdock.db.migrate import upgrade
 
             await upgrade(self.db)
+        self.usage.start(self.db)
         if run_jobs and isinstance(self.queue, EmbeddedQueue):
             self.queue.start(self.job_context(), periodic=self.settings.periodic_jobs)
 
@@ -109,6 +114,7 @@ class App:
             await self.queue.close()
         if isinstance(self.buckets, RedisBuckets):
             await self.buckets.close()
+        await self.usage.stop(self.db)  # the API cost points not written yet
         await self.cost.close()
         await self.http.aclose()
         await self.storage.close()

@@ -55,6 +55,10 @@ class Settings:
     report_sync_interval_seconds: int = 3600
     #: How often the webhook sweep looks for endpoints with events or retries due.
     webhook_interval_seconds: int = 5
+    #: How often a server process writes the API cost points it has counted (usage).
+    usage_flush_seconds: float = 10.0
+    #: How long a finished bulk export (its row and its file) is kept.
+    bulk_retention_days: int = 7
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".crossdock")
     graphiql_assets: Path | None = None
     #: Hosts, addresses and networks (optionally ``:port``) that tenant-supplied URLs may
@@ -98,6 +102,8 @@ class Settings:
             tracking_interval_seconds=int(env.get("CROSSDOCK_TRACKING_INTERVAL", "900")),
             report_sync_interval_seconds=int(env.get("CROSSDOCK_REPORT_SYNC_INTERVAL", "3600")),
             webhook_interval_seconds=int(env.get("CROSSDOCK_WEBHOOK_INTERVAL", "5")),
+            usage_flush_seconds=float(env.get("CROSSDOCK_USAGE_FLUSH", "10")),
+            bulk_retention_days=int(env.get("CROSSDOCK_BULK_RETENTION_DAYS", "7")),
             periodic_jobs=env.get("CROSSDOCK_PERIODIC", "1") not in ("0", "false", "no"),
             data_dir=data_dir,
             graphiql_assets=Path(assets) if assets else None,

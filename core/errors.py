@@ -21,6 +21,7 @@ __all__ = [
     "DOMAIN_CODES",
     "AccountErrorCode",
     "AnalyticsErrorCode",
+    "BulkErrorCode",
     "CaseErrorCode",
     "CatalogErrorCode",
     "ChannelError",
@@ -182,6 +183,11 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "INVALID_LANE": "not a lane such as SG-DE (origin and destination countries)",
         "SCOPE_NOT_HELD": "a key cannot grant a scope it does not hold itself",
         "TENANT_NOT_REACHED": "the key asking does not reach that tenant (or every tenant)",
+        "INVALID_MONTH": "not a calendar month written YYYY-MM, or outside the supported years",
+    },
+    "Bulk": {
+        "BULK_IN_PROGRESS": "the tenant has a bulk export created or running: wait for it, or cancel it",
+        "FILTER_MISMATCH": "a filter of another kind than the export's",
     },
 }
 
@@ -206,6 +212,7 @@ TrackingErrorCode = _domain_enum("Tracking")
 CaseErrorCode = _domain_enum("Case")
 AnalyticsErrorCode = _domain_enum("Analytics")
 WebhookErrorCode = _domain_enum("Webhook")
+BulkErrorCode = _domain_enum("Bulk")
 
 
 class CrossdockError(Exception):

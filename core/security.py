@@ -65,6 +65,9 @@ class Scope(StrEnum):
     WEBHOOKS_READ = "webhooks:read"
     WEBHOOKS_WRITE = "webhooks:write"
     AUDIT_READ = "audit:read"
+    BULK_READ = "bulk:read"
+    BULK_WRITE = "bulk:write"
+    USAGE_READ = "usage:read"
     ADMIN = "admin"
 
 
@@ -91,6 +94,9 @@ SCOPES: Mapping[str, str] = {
     Scope.WEBHOOKS_READ: "read webhook endpoints and their delivery log",
     Scope.WEBHOOKS_WRITE: "subscribe endpoints to events, rotate their secrets, redeliver",
     Scope.AUDIT_READ: "read the audit log (who changed what, when and from where)",
+    Scope.BULK_READ: "read bulk exports and download their files (with the read scope of their rows)",
+    Scope.BULK_WRITE: "start and cancel bulk exports (with the read scope of their rows)",
+    Scope.USAGE_READ: "read usage per month (orders, labels, API cost, listings, webhooks)",
     Scope.ADMIN: "everything",
 }
 

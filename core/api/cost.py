@@ -457,6 +457,7 @@ class QueryCost(SchemaExtension):
             schema, document, getattr(result, "data", None), ctx.operation_name, ctx.variables
         )
         actual = min(actual, requested)
+        state.app.usage.add(principal.tenant_id, actual)  # usage: written by the meter's flush
         _, status = await limiter.take(key, actual - requested, capacity, rate)  # give back the rest
         self.report = {
             "requestedQueryCost": requested,

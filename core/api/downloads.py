@@ -1,7 +1,9 @@
 """Document downloads over plain HTTP: stored documents, packing slips, label batches.
 
-``GET /documents/{id}``, ``GET /shipments/{id}/packing-slip``, ``GET /labels?...`` and
-``GET /reports/{id}.{csv,xlsx,html,pdf}`` (scope ``analytics:read``) take
+``GET /documents/{id}``, ``GET /shipments/{id}/packing-slip``, ``GET /labels?...``,
+``GET /reports/{id}.{csv,xlsx,html,pdf}`` (scope ``analytics:read``) and
+``GET /bulk-exports/{id}.jsonl`` (scope ``bulk:read`` and the read scope of its rows; a
+completed export only, else 400 ``INVALID_STATE``) take
 the API key as ``/graphql`` does (``Authorization: Bearer <key>``, ``X-Tenant`` when the
 key reaches several tenants) and need the scope reading orders needs (``orders:read``).
 IDs are the GraphQL global IDs. Refusals are JSON ``{"code", "message"}``: 401
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.response import Stream
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,4 +242,55 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
 
         return await as_caller(request, answer, scope=Scope.ANALYTICS_READ)
 
-    return [document, slip, labels, report, agency]
+    @get("/bulk-exports/{export_file:str}", include_in_schema=False)
+    async def bulk_export(request: Request[Any, Any, Any], export_file: str) -> Response[Any]:
+        """``/bulk-exports/<id>.jsonl``: a completed bulk export's file, streamed part by part
+        (``bulk:read`` and the read scope of its rows)."""
+
+        async def answer(session: AsyncSession) -> Response[Any]:
+            from crossdock.db.models import BulkExport, BulkExportKind, BulkExportStatus
+            from crossdock.services.bulk import CONTENT_TYPE, KIND_SCOPES
+
+            name, _, extension = export_file.rpartition(".")
+            if extension.lower() != "jsonl":
+                raise UserError("ask for /bulk-exports/<id>.jsonl", field="format", code="INVALID")
+            _, pk = decode_id(name, "BulkExport")
+            row = await session.scalar(select(BulkExport).where(BulkExport.id == pk))
+            if row is None:
+                raise NotFound(f"BulkExport {name} not found", field="id")
+            principal = await authenticate(
+                app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
+            )
+            scope = KIND_SCOPES[BulkExportKind(row.kind)]
+            if not principal.allows(scope):
+                raise Forbidden(f"this API key lacks the {scope.value!r} scope")
+            if row.status != BulkExportStatus.COMPLETED:
+                raise UserError(
+                    f"the export is {row.status}: its file can be downloaded once it is completed",
+                    field="id",
+                    code="INVALID_STATE",
+                )
+            keys = [str(part[0]) for part in row.parts or []]
+            first = (
+                await app.storage.get(keys[0]) if keys else b""
+            )  # a missing file fails here, not mid-stream
+
+            async def parts() -> AsyncIterator[bytes]:
+                yield first
+                for key in keys[1:]:
+                    yield await app.storage.get(key)
+
+            return Stream(
+                parts(),
+                media_type=CONTENT_TYPE,
+                headers={
+                    "Content-Disposition": f'attachment; filename="{row.kind}-export-{row.id}.jsonl"',
+                    "Content-Length": str(row.file_size),
+                    "X-Content-Type-Options": "nosniff",
+                    "Cache-Control": "private, no-store",
+                },
+            )
+
+        return await as_caller(request, answer, scope=Scope.BULK_READ)
+
+    return [document, slip, labels, report, agency, bulk_export]

@@ -3,13 +3,14 @@
 :mod:`~crossdock.jobs.sync` is the sync engine (order, message and payout pages from a
 cursor), :mod:`~crossdock.jobs.tasks` the other jobs and sweeps, :mod:`~crossdock.jobs.tracking` the
 carrier tracking poll and exception notices, :mod:`~crossdock.jobs.webhooks` outbound webhook
-delivery, and
+delivery, :mod:`~crossdock.jobs.bulk` bulk exports and usage snapshots, and
 :mod:`~crossdock.jobs.channel` the plumbing every channel call goes through.
 """
 
 from __future__ import annotations
 
 from crossdock.jobs import analytics as analytics  # registers the analytics and report jobs
+from crossdock.jobs import bulk as bulk  # registers the bulk export and usage jobs
 from crossdock.jobs import cases as cases  # registers the after-sales jobs
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
 from crossdock.jobs import refunds as refunds  # registers the refund resume job

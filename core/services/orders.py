@@ -37,6 +37,7 @@ from crossdock.db.models import (
     OrderStatus,
     OrderStatusChange,
     Tenant,
+    UsageMetric,
     Variant,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
@@ -44,6 +45,7 @@ from crossdock.errors import TenantScopeError, UserError
 from crossdock.money import Money
 from crossdock.plugins import Plugins
 from crossdock.providers import Address, ChannelOrder, HoldReason
+from crossdock.services import usage
 from crossdock.services.allocation import (
     OUT_OF_STOCK,
     NewOrder,
@@ -230,6 +232,8 @@ async def ingest_orders(
         ingested.append((order.id, order.external_id, False))
     await session.flush()
     mark_figures(session, [order_id for order_id, _, _ in ingested])
+    # usage: the orders stored for the first time, in the transaction that stores them
+    await usage.count(session, UsageMetric.ORDERS_INGESTED, result.created)
     statuses = {  # as they stand now: updated (and repeated) orders are loaded rows
         order_id: existing[external_id].status if external_id in existing else created_status[order_id]
         for order_id, external_id, _ in ingested

@@ -74,6 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crossdock.db import utcnow
 from crossdock.db.models import (
     Event,
+    UsageMetric,
     WebhookAttempt,
     WebhookAttemptResult,
     WebhookDelivery,
@@ -85,6 +86,7 @@ from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import UserError
 from crossdock.net import OutboundHTTP, OutboundPolicy, URLNotAllowed
 from crossdock.security import Vault
+from crossdock.services import usage
 from crossdock.services.common import get_or_404
 from crossdock.services.events import EventType, Position, current_position, emit, read_events
 from crossdock.services.states import lock, lock_many
@@ -744,6 +746,7 @@ async def record_results(
         connection = await session.connection()
         await connection.execute(stmt, updates)
         await connection.execute(cast(Table, WebhookAttempt.__table__).insert(), attempts)
+        await usage.count(session, UsageMetric.WEBHOOK_DELIVERIES, len(attempts), now=now)
     await _endpoint_health(uow, endpoint_id, recorded, now)
     return recorded
 

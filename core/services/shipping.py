@@ -40,6 +40,7 @@ from crossdock.db.models import (
     ShipmentPackage,
     ShipmentStatus,
     Tenant,
+    UsageMetric,
     Variant,
     Warehouse,
 )
@@ -63,6 +64,7 @@ from crossdock.providers import (
     TrackingStatus,
 )
 from crossdock.security import Vault
+from crossdock.services import usage
 from crossdock.services.analytics import mark as mark_figures
 from crossdock.services.common import country_code, non_empty
 from crossdock.services.events import emit
@@ -947,6 +949,8 @@ async def record_label(
         select(LabelPurchase).where(LabelPurchase.id == purchase_id).with_for_update()
     )
     assert purchase is not None
+    # a purchase resumed after a crash records the same label again: counted once
+    first = not purchase.carrier_shipment_id and not purchase.tracking_numbers
     purchase.carrier_shipment_id = label.carrier_shipment_id[:128]
     purchase.tracking_numbers = [str(n)[:128] for n in label.tracking_numbers]
     purchase.channel_confirmed = label.channel_confirmed
@@ -976,6 +980,8 @@ async def record_label(
     ).all()
     for package, number in zip(packages, purchase.tracking_numbers, strict=False):
         package.tracking_number = number
+    if first:
+        await usage.count(session, UsageMetric.LABELS_BOUGHT)
     return purchase
 
 

@@ -16,6 +16,7 @@ from crossdock.api.schema import (
     access,
     analytics,
     audit,
+    bulk,
     cases,
     catalog,
     channels,
@@ -29,6 +30,7 @@ from crossdock.api.schema import (
     system,
     tenant_settings,
     tracking,
+    usage,
     webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
@@ -62,6 +64,8 @@ Query = merge_types(
         access.Query,
         webhooks.Query,
         audit.Query,
+        bulk.Query,
+        usage.Query,
     ),
 )
 Mutation = merge_types(
@@ -83,6 +87,7 @@ Mutation = merge_types(
         tenant_settings.Mutation,
         access.Mutation,
         webhooks.Mutation,
+        bulk.Mutation,
     ),
 )
 Subscription = events.Subscription
@@ -98,6 +103,7 @@ class Schema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     from crossdock.api.schema import (
+        bulk_types,
         case_types,
         catalog_types,
         channel_types,
@@ -140,6 +146,7 @@ def build_schema() -> strawberry.Schema:
         shipping_types.LabelPurchase,
         webhook_types.WebhookEndpoint,
         webhook_types.WebhookDelivery,
+        bulk_types.BulkExport,
     ]
     return Schema(
         query=Query,

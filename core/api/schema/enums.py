@@ -132,6 +132,10 @@ _register(EventType, description="A type of event in the outbox (what a webhook 
 _register(m.WebhookEndpointStatus)
 _register(m.WebhookDeliveryStatus)
 _register(m.WebhookAttemptResult)
+_register(m.BulkExportKind)
+_register(m.BulkExportStatus)
+_register(m.BulkExportErrorCode)
+_register(m.UsageMetric)
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).
@@ -148,6 +152,7 @@ ERROR_CODE_ENUMS: dict[str, type[Enum]] = {
     "Case": errors.CaseErrorCode,
     "Analytics": errors.AnalyticsErrorCode,
     "Webhook": errors.WebhookErrorCode,
+    "Bulk": errors.BulkErrorCode,
 }
 for _domain, _enum in ERROR_CODE_ENUMS.items():
     _register(_enum)

@@ -38,6 +38,7 @@ __all__ = [
     "USER_ERROR_TYPES",
     "AccountUserError",
     "AnalyticsUserError",
+    "BulkUserError",
     "CaseUserError",
     "CatalogUserError",
     "ChannelUserError",
@@ -170,6 +171,12 @@ class WebhookUserError(UserErrorType):
     DOMAIN = "Webhook"
 
 
+@strawberry.type(description="A refused bulk export input.")
+class BulkUserError(UserErrorType):
+    code: str = _code("Bulk")
+    DOMAIN = "Bulk"
+
+
 #: Every domain's user-error type.
 USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     CatalogUserError,
@@ -184,6 +191,7 @@ USER_ERROR_TYPES: tuple[type[UserErrorType], ...] = (
     AnalyticsUserError,
     AccountUserError,
     WebhookUserError,
+    BulkUserError,
 )
 
 

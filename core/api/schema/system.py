@@ -11,6 +11,7 @@ from strawberry.types import Info
 from crossdock.api.context import state
 from crossdock.api.schema import (
     analytics,
+    bulk_types,
     case_types,
     catalog_types,
     channel_types,
@@ -57,6 +58,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Report": (m.Report, analytics.Report.from_row, "analytics:read"),
     "WebhookEndpoint": (m.WebhookEndpoint, webhook_types.WebhookEndpoint.from_row, "webhooks:read"),
     "WebhookDelivery": (m.WebhookDelivery, webhook_types.WebhookDelivery.from_row, "webhooks:read"),
+    "BulkExport": (m.BulkExport, bulk_types.BulkExport.from_row, "bulk:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

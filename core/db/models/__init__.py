@@ -18,6 +18,14 @@ from crossdock.db.models.analytics import (
     TrafficRow,
 )
 from crossdock.db.models.audit import PURGE_SETTING, AuditActorKind, AuditEntry, AuditOutcome
+from crossdock.db.models.bulk import (
+    BulkExport,
+    BulkExportErrorCode,
+    BulkExportKind,
+    BulkExportStatus,
+    UsageMetric,
+    UsageMonthly,
+)
 from crossdock.db.models.cases import AfterSalesCase, CaseResponseRow, ChannelCancel, ResponseStatus
 from crossdock.db.models.catalog import Product, ProductStatus, Variant
 from crossdock.db.models.channels import (
@@ -124,6 +132,10 @@ __all__ = [
     "AuditActorKind",
     "AuditEntry",
     "AuditOutcome",
+    "BulkExport",
+    "BulkExportErrorCode",
+    "BulkExportKind",
+    "BulkExportStatus",
     "CannedReply",
     "CarrierAccount",
     "CarrierAccountStatus",
@@ -193,6 +205,8 @@ __all__ = [
     "TrafficRow",
     "Transfer",
     "TransferStatus",
+    "UsageMetric",
+    "UsageMonthly",
     "Variant",
     "Warehouse",
     "WarehouseKind",

@@ -219,6 +219,14 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     delivery = (await api.data("{ webhookDeliveries { nodes { id } } }", key=key))["webhookDeliveries"][
         "nodes"
     ][0]["id"]
+    # a bulk export (made, not run: its job is not driven here)
+    bulk_export = (
+        await m(
+            "mutation($c: ID!) { bulkExportRun(input: {kind: ORDERS, orders: {connectionId: $c}}) "
+            "{ bulkExport { id } userErrors { code } } }",
+            {"c": conn},
+        )
+    )["bulkExport"]["id"]
     api_key = (
         await m(
             'mutation { apiKeyCreate(input: {name: "second", scopes: [ORDERS_READ]}) '
@@ -227,6 +235,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     )["apiKey"]["id"]
     return {
         "api_key": api_key,
+        "bulk_export": bulk_export,
         "webhook_endpoint": hook,
         "webhook_delivery": delivery,
         "case": case,
@@ -286,14 +295,19 @@ LISTS = {
     "webhookEndpoints": "webhookEndpoints { nodes { id } }",
     "webhookDeliveries": "webhookDeliveries { nodes { id } }",
     "auditLog": "auditLog { nodes { operation } }",
+    "bulkExports": "bulkExports { nodes { id } }",
 }
+#: Root fields showing the caller's own latest object: A's is there, B's is null.
+OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
+#: Root fields of the caller's own figures: A's count what A did, B's are zero.
+OWN_FIGURES = {"usage": ('usage(month: "%s") { ordersIngested }' % TODAY[:7], "ordersIngested")}
 #: Root fields that read reference data only (rates, the payment methods plugins offer).
 NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: Root fields reaching across the brands an API key reaches, checked for that reach in
-#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's;
-#: test_access_api.py: a key sees the keys reaching no further than itself, of its own
-#: organization only).
-KEY_REACH = {"agencyReport", "apiKeys"}
+#: their own tests (test_analytics_api.py: an agency's key sees its brands, no other's, and
+#: test_usage_api.py its usage; test_access_api.py: a key sees the keys reaching no further
+#: than itself, of its own organization only).
+KEY_REACH = {"agencyReport", "agencyUsage", "apiKeys"}
 #: Root fields showing one object of the caller's own tenant: (query, mutation making A's
 #: differ from a fresh tenant's, path to the value that differs).
 OWN_OBJECT: dict[str, tuple[str, str, str]] = {
@@ -342,6 +356,7 @@ POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
         "o",
         "order",
     ),
+    "bulkExport": ("query($x: ID!) { bulkExport(id: $x) { id } }", "x", "bulk_export"),
 }
 #: Query arguments that filter a list.
 FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -416,6 +431,7 @@ ARG_PATHS = {
     "analyticsSeries": "filter.connectionIds.0",
     "profitLines": "orderId",
     "webhookDeliveries": "filter.endpointId",
+    "bulkExport": "id",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -519,6 +535,8 @@ async def test_every_top_level_query_is_scoped(
         | NO_TENANT_DATA
         | KEY_REACH
         | set(OWN_OBJECT)
+        | set(OWN_LATEST)
+        | set(OWN_FIGURES)
         | {"node", "viewer", "plugins"}
         | set(POINTING_QUERIES)
     )
@@ -530,6 +548,13 @@ async def test_every_top_level_query_is_scoped(
         await api.data(change, key=a.key)
         assert (await api.data(query, key=a.key))[name][value] != fresh, name
         assert (await api.data(query, key=b.key))[name][value] == fresh, name
+
+    for name, selection in OWN_LATEST.items():
+        assert (await api.data("{ %s }" % selection, key=a.key))[name], f"A should see its own {name}"
+        assert (await api.data("{ %s }" % selection, key=b.key))[name] is None, name
+    for name, (selection, value) in OWN_FIGURES.items():
+        assert (await api.data("{ %s }" % selection, key=a.key))[name][value] > 0, name
+        assert (await api.data("{ %s }" % selection, key=b.key))[name][value] == 0, name
 
     def items(data: Any) -> list[Any]:
         if isinstance(data, dict):
@@ -584,6 +609,7 @@ async def test_every_top_level_query_is_scoped(
         "rule",
         "webhook_endpoint",
         "webhook_delivery",
+        "bulk_export",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -706,6 +732,19 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         {"a": ("webhook_delivery", "deliveryIds.0"), "b": ("webhook_endpoint", "endpointId")},
     ),
     "apiKeyRevoke": ("{id: $a}", {"a": ("api_key", "id")}),
+    "bulkExportCancel": ("{id: $a}", {"a": ("bulk_export", "id")}),
+    # every filter's ids are resolved before the kind is checked against the filters given
+    "bulkExportRun": (
+        "{kind: ORDERS, orders: {connectionId: $a}, stock: {warehouseId: $b, variantId: $c}, "
+        "listings: {connectionId: $d, variantId: $e}}",
+        {
+            "a": ("connection", "orders.connectionId"),
+            "b": ("warehouse", "stock.warehouseId"),
+            "c": ("variant", "stock.variantId"),
+            "d": ("connection", "listings.connectionId"),
+            "e": ("variant", "listings.variantId"),
+        },
+    ),
 }
 #: Mutations that take no ID: they only ever create in (or change) the caller's own tenant
 #: (``tenantSettingsUpdate``: OWN_OBJECT in the query walk shows A's change is A's alone).
@@ -740,6 +779,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           exceptionNoticeRules { template }
           webhookEndpoints { nodes { url description status } }
           webhookDeliveries { nodes { status nextAttemptAt attemptCount } }
+          bulkExports { nodes { kind status } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
