@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from crossdock.db import utcnow
-from crossdock.db.models import BulkExportErrorCode, Tenant
+from crossdock.db.models import BulkExportErrorCode, Tenant, UsageDelta
 from crossdock.jobs.channel import tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.services import bulk, usage
 from crossdock.storage import StorageError
 
-__all__ = ["bulk_export_purge", "bulk_export_run", "bulk_export_sweep", "usage_snapshot"]
+__all__ = ["bulk_export_purge", "bulk_export_run", "bulk_export_sweep", "usage_compact", "usage_snapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +143,28 @@ async def usage_snapshot(ctx: JobContext, *, now: datetime | None = None) -> int
         async with ctx.db.write(tenant_id, slug=slug) as session:
             await usage.snapshot_listings(session, now=now)
     return len(tenants)
+
+
+#: How often the usage deltas are added into the monthly counters (seconds).
+COMPACT_SECONDS = 300
+
+
+@periodic(lambda settings: COMPACT_SECONDS)
+async def usage_compact(ctx: JobContext) -> int:
+    """Add every tenant's usage deltas into its monthly counters (a read adds the deltas
+    not compacted yet, so this only keeps them few); returns the deltas taken."""
+    async with ctx.db.system() as session:
+        tenants = (
+            await session.execute(
+                select(Tenant.id, Tenant.slug).where(Tenant.id.in_(select(UsageDelta.tenant_id).distinct()))
+            )
+        ).all()
+    taken = 0
+    for tenant_id, slug in tenants:
+        while True:
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                n = await usage.compact(session)
+            taken += n
+            if n < usage.COMPACT_BATCH:
+                break
+    return taken

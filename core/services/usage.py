@@ -8,10 +8,17 @@ How each :class:`~crossdock.db.models.UsageMetric` is kept:
 * ``ORDERS_INGESTED``, ``LABELS_BOUGHT``, ``WEBHOOK_DELIVERIES``: :func:`count` in the
   transaction that does the thing (an order row inserted by ``ingest_orders``, a label's
   numbers first recorded by ``record_label``, the attempts ``record_results`` writes for
-  the deliveries still claimed). ``INSERT ... ON CONFLICT (tenant_id, month, metric) DO
-  UPDATE SET value = value + n``: it commits or rolls back with the change it counts, so a
-  counter is never lost nor doubled (a re-delivered page updates its orders, and is not
-  counted again; a resumed label purchase is counted once).
+  the deliveries still claimed) inserts a :class:`~crossdock.db.models.UsageDelta`: it
+  commits or rolls back with the change it counts, so a counter is never lost nor doubled
+  (a re-delivered page updates its orders, and is not counted again; a resumed label
+  purchase is counted once). A delta is a row of its own, not ``value = value + n`` on one
+  row per tenant and month: that row would be locked by every ingest transaction of the
+  tenant until it commits, and two workers ingesting one tenant's pages would take turns.
+  :func:`compact` (the periodic ``usage_compact``) adds the deltas into ``usage_monthly``:
+  one statement deletes the deltas it takes and returns them (``FOR UPDATE SKIP LOCKED``
+  on PostgreSQL: two compactions take disjoint deltas), and their sums are added in the
+  same transaction, so a delta is counted once, before or after the compaction. A read
+  adds both.
 * ``API_COST_POINTS``: the actual cost of each request (what the cost extension charges the
   key's bucket) is added up per process in a :class:`UsageMeter` and written every
   ``usage_flush_seconds`` (default 10) and when the process shuts down. A request never
@@ -38,21 +45,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.models import Listing, ListingStatus, Tenant, UsageMetric, UsageMonthly
+from crossdock.db.models import Listing, ListingStatus, Tenant, UsageDelta, UsageMetric, UsageMonthly
 from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 
 __all__ = [
+    "COMPACT_BATCH",
     "FLUSH_SECONDS",
     "MonthUsage",
     "UsageMeter",
     "agency_usage",
+    "compact",
     "count",
     "month_of",
     "parse_month",
@@ -121,7 +130,41 @@ async def count(
         return
     tenant = session_tenant(session.sync_session)
     assert tenant is not None, "usage is counted in a tenant's transaction"
-    await _upsert(session, [(tenant, month_of(now), metric, n)])
+    await _add(session, [(tenant, month_of(now), metric, n)])
+
+
+async def _add(session: AsyncSession, rows: Iterable[tuple[int, str, str, int]]) -> None:
+    """Insert one delta per ``(tenant, month, metric, n)`` (no row is locked)."""
+    values = [{"tenant_id": t, "month": mo, "metric": str(me), "value": int(n)} for t, mo, me, n in rows if n]
+    if values:
+        table = UsageDelta.__table__
+        assert isinstance(table, Table)
+        await session.execute(table.insert(), values)
+
+
+#: Deltas a compaction takes per transaction.
+COMPACT_BATCH = 5000
+
+
+async def compact(session: AsyncSession, *, limit: int = COMPACT_BATCH) -> int:
+    """Add up to ``limit`` of the session's tenant's deltas into its monthly counters and
+    delete them, in the caller's transaction; returns how many were taken."""
+    d = UsageDelta
+    taken = select(d.id).order_by(d.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        taken = taken.with_for_update(skip_locked=True)
+    rows = (
+        await session.execute(
+            delete(d).where(d.id.in_(taken.scalar_subquery())).returning(d.month, d.metric, d.value)
+        )
+    ).all()
+    tenant = session_tenant(session.sync_session)
+    assert tenant is not None, "usage is compacted in a tenant's transaction"
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for month, metric, value in rows:
+        sums[(month, metric)] += int(value)
+    await _upsert(session, [(tenant, mo, me, n) for (mo, me), n in sums.items()])
+    return len(rows)
 
 
 async def record_peak(
@@ -164,14 +207,19 @@ async def usage_of(session: AsyncSession, month: str, *, now: datetime | None = 
     month = parse_month(month)
     tenant = session_tenant(session.sync_session)
     assert tenant is not None
-    stored = {
-        metric: int(value)
-        for metric, value in (
-            await session.execute(
-                select(UsageMonthly.metric, UsageMonthly.value).where(UsageMonthly.month == month)
+    stored: dict[str, int] = defaultdict(int)
+    for metric, value in (
+        await session.execute(
+            select(UsageMonthly.metric, UsageMonthly.value)
+            .where(UsageMonthly.month == month)
+            .union_all(
+                select(UsageDelta.metric, func.sum(UsageDelta.value))
+                .where(UsageDelta.month == month)
+                .group_by(UsageDelta.metric)
             )
-        ).all()
-    }
+        )
+    ).all():
+        stored[metric] += int(value or 0)
     values = {metric: stored.get(str(metric), 0) for metric in UsageMetric}
     if month == month_of(now):
         live = await active_listings(session)
@@ -229,7 +277,7 @@ class UsageMeter:
                         (await session.scalars(select(Tenant.id).where(Tenant.id.in_(tenants)))).all()
                     )  # a tenant deleted since is not counted (its rows are gone too)
                     taken = {k: n for k, n in taken.items() if k[0] in known}
-                    await _upsert(
+                    await _add(
                         session, [(t, mo, UsageMetric.API_COST_POINTS, n) for (t, mo), n in taken.items()]
                     )
             except BaseException:

@@ -1,6 +1,7 @@
 """Bulk exports (``bulk_exports``: one per list export, at most one created or running per
 tenant, enforced by a partial unique index) and the usage counters per tenant and month
-(``usage_monthly``: unique per tenant, month and metric, moved by ``value = value + n``).
+(``usage_monthly``: unique per tenant, month and metric, what the compaction added up;
+``usage_deltas``: what each transaction counted, one row each).
 
 Revision ID: 0021
 Revises: 0020
@@ -91,10 +92,32 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_usage_monthly_tenant_id"), "usage_monthly", ["tenant_id"], unique=False)
+    op.create_table(
+        "usage_deltas",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("metric", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.Column("tenant_id", ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_usage_deltas_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_deltas")),
+    )
+    op.create_index(op.f("ix_usage_deltas_tenant_id"), "usage_deltas", ["tenant_id"], unique=False)
+    op.create_index(
+        "ix_usage_deltas_tenant_month", "usage_deltas", ["tenant_id", "month", "metric"], unique=False
+    )
 
 
 def downgrade() -> None:
-    """Drop the two tables."""
+    """Drop the three tables."""
+    op.drop_index("ix_usage_deltas_tenant_month", table_name="usage_deltas")
+    op.drop_index(op.f("ix_usage_deltas_tenant_id"), table_name="usage_deltas")
+    op.drop_table("usage_deltas")
     op.drop_index(op.f("ix_usage_monthly_tenant_id"), table_name="usage_monthly")
     op.drop_table("usage_monthly")
     op.drop_index("uq_bulk_exports_one_active", table_name="bulk_exports")

@@ -23,6 +23,7 @@ from crossdock.db.models.bulk import (
     BulkExportErrorCode,
     BulkExportKind,
     BulkExportStatus,
+    UsageDelta,
     UsageMetric,
     UsageMonthly,
 )
@@ -205,6 +206,7 @@ __all__ = [
     "TrafficRow",
     "Transfer",
     "TransferStatus",
+    "UsageDelta",
     "UsageMetric",
     "UsageMonthly",
     "Variant",

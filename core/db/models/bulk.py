@@ -22,6 +22,7 @@ __all__ = [
     "BulkExportErrorCode",
     "BulkExportKind",
     "BulkExportStatus",
+    "UsageDelta",
     "UsageMetric",
     "UsageMonthly",
 ]
@@ -121,8 +122,8 @@ class UsageMetric(StrEnum):
 
 
 class UsageMonthly(TenantScoped, Base):
-    """One counter of one tenant in one calendar month (UTC), moved in the transaction that
-    does what it counts (``value = value + n``)."""
+    """One counter of one tenant in one calendar month (UTC): the deltas added up by the
+    compaction (sums), or the highest sample (peaks)."""
 
     __tablename__ = "usage_monthly"
     __table_args__ = (UniqueConstraint("tenant_id", "month", "metric"),)
@@ -131,3 +132,17 @@ class UsageMonthly(TenantScoped, Base):
     month: Mapped[str] = mapped_column(String(7))
     metric: Mapped[str] = mapped_column(String(32))
     value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageDelta(TenantScoped, Base):
+    """What one transaction added to a counter: inserted beside the change it counts (no
+    row is updated, so concurrent transactions of a tenant never wait on each other), and
+    added into :class:`UsageMonthly` by the periodic compaction, which deletes it."""
+
+    __tablename__ = "usage_deltas"
+    __table_args__ = (Index("ix_usage_deltas_tenant_month", "tenant_id", "month", "metric"),)
+
+    #: ``YYYY-MM`` (UTC)
+    month: Mapped[str] = mapped_column(String(7))
+    metric: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -4,14 +4,16 @@ month boundaries; and an agency's key seeing the brands it reaches and no other.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from crossdock.api.schema.relay import decode_id
-from crossdock.db.models import Listing, Organization, Tenant, UsageMetric
-from crossdock.jobs.bulk import usage_snapshot
+from crossdock.db.models import Listing, Organization, Tenant, UsageDelta, UsageMetric, UsageMonthly
+from crossdock.jobs.bulk import usage_compact, usage_snapshot
 from crossdock.jobs.webhooks import dispatch
 from crossdock.services import tenancy, usage
 from crossdock.services.events import emit
@@ -151,3 +153,53 @@ async def test_agency_usage_covers_the_brands_its_key_reaches_and_no_other(
     assert theirs == [{"tenantSlug": stranger.slug, "ordersIngested": 0}]
     refused = await api(query, {"m": _month()}, key=(await tenant_factory(scopes=["orders:read"])).key)
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_compaction_moves_deltas_into_the_month_and_changes_no_figure(
+    api: Any, app: Any, shop: Any
+) -> None:
+    november = datetime(2026, 11, 15, tzinfo=UTC)
+    async with shop.write() as session:
+        for n in (1, 2, 3):
+            await usage.count(session, UsageMetric.LABELS_BOUGHT, n, now=november)
+    await shop.ingest(shop.market.add_order("UC-1"), shop.market.add_order("UC-2"))
+    before = (
+        (await _usage(api, shop.tenant.key, "2026-11"))["labelsBought"],
+        (await _usage(api, shop.tenant.key))["ordersIngested"],
+    )
+    assert before == (6, 2)
+    assert await usage_compact(app.job_context()) >= 4  # the three label deltas and the ingest's
+    async with shop.read() as session:
+        left = await session.scalar(select(func.count()).select_from(UsageDelta))
+        months = {(m.month, m.metric): m.value for m in (await session.scalars(select(UsageMonthly))).all()}
+    assert left == 0
+    assert months[("2026-11", "labels_bought")] == 6
+    after = (
+        (await _usage(api, shop.tenant.key, "2026-11"))["labelsBought"],
+        (await _usage(api, shop.tenant.key))["ordersIngested"],
+    )
+    assert after == before
+    # counted again after a compaction: added to what is there
+    await shop.ingest(shop.market.add_order("UC-3"))
+    assert (await _usage(api, shop.tenant.key))["ordersIngested"] == 3
+    await usage_compact(app.job_context())
+    assert (await _usage(api, shop.tenant.key))["ordersIngested"] == 3
+
+
+async def test_counting_never_makes_a_tenants_transactions_wait_on_each_other(app: Any, shop: Any) -> None:
+    """One counter row per tenant and month moved by every ingest would be locked until each
+    transaction commits: a second transaction counting for the tenant would wait on it."""
+    if app.db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time")
+    async with shop.write() as first:
+        await usage.count(first, UsageMetric.ORDERS_INGESTED, 1)
+
+        async def second() -> None:
+            async with shop.write() as session:
+                await usage.count(session, UsageMetric.ORDERS_INGESTED, 1)
+
+        # commits while the first transaction still holds what it wrote
+        await asyncio.wait_for(second(), timeout=10)
+    async with shop.read() as session:
+        total = await session.scalar(select(func.sum(UsageDelta.value)))
+    assert total == 2
