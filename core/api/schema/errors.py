@@ -322,8 +322,21 @@ class RequireScope(BasePermission):
         self.scope = scope
         self.message = f"this API key lacks the {scope!r} scope"
 
-    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
-        return state(info).principal.allows(self.scope)
+    async def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        st = state(info)
+        if st.principal.allows(self.scope):
+            return True
+        if info.path.prev is None and info.operation.operation.value == "mutation":
+            # a mutation the key may not make is recorded as refused (FORBIDDEN), as any
+            # other refusal of a mutation is
+            actor, operation, arguments = audit_of(info)
+            try:
+                await audit.refused(
+                    st.app.db, st.principal.tenant_id, actor, operation, "FORBIDDEN", arguments
+                )
+            except Exception:
+                log.exception("could not record the refusal of %s in the audit log", operation)
+        return False
 
 
 def requires(scope: str) -> list[FieldExtension]:

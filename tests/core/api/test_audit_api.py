@@ -286,3 +286,31 @@ async def test_an_entry_is_a_stock_change_by_statement(api: Any, shop: Any) -> N
     assert ledger["fields"]["delta_on_hand"] == {"after": 3} and ledger["fields"]["note"] == {
         "after": "found"
     }
+
+
+async def test_a_mutation_the_key_may_not_make_is_recorded_as_forbidden(
+    api: Any, app: Any, tenant_factory: Any
+) -> None:
+    from crossdock.db.models import Organization, Tenant
+    from crossdock.services import tenancy
+
+    owner = await tenant_factory()
+    async with app.db.write(system=True) as session:
+        org = await session.get(Organization, owner.organization_id)
+        tenant = await session.get(Tenant, owner.id)
+        assert org is not None and tenant is not None
+        _, reader = await tenancy.create_api_key(
+            session, org, name="reader", scopes=["catalog:read"], tenants=[tenant]
+        )
+    denied = await api.raw(CREATE, {"t": "Tent", "sku": "F-1"}, key=reader)
+    assert denied.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # a query the key may not read is refused too, and is not a change attempted: not recorded
+    assert (await api.raw(LOG, {}, key=reader)).json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    [entry] = await _log(api, owner.key)
+    assert (entry["operation"], entry["outcome"], entry["errorCode"]) == (
+        "productCreate",
+        "REFUSED",
+        "FORBIDDEN",
+    )
+    assert entry["actor"]["name"] == "reader" and entry["changes"] == []
+    assert entry["input"]["input"]["title"] == "Tent"
