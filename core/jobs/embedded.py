@@ -18,9 +18,12 @@ from typing import Any
 from crossdock.errors import ChannelError
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext
 
-__all__ = ["EmbeddedQueue"]
+__all__ = ["STOP_GRACE", "EmbeddedQueue"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds :meth:`EmbeddedQueue.stop` lets a running job finish before cancelling it.
+STOP_GRACE = 10.0
 
 
 @dataclass
@@ -39,6 +42,9 @@ class EmbeddedQueue:
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._pending: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        #: the workers running a job now
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._concurrency = concurrency
         self.max_tries = max_tries
         self.completed = 0
@@ -83,13 +89,25 @@ class EmbeddedQueue:
         """Wait until every job in the queue now has run (deferred retries excluded)."""
         await self._queue.join()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the workers: an idle one at once, a running job once it has ended (up to
+        ``grace`` seconds, then it is cancelled). A job cut inside its transaction would be
+        run again anyway, but on SQLite a write cancelled mid-statement can leave its
+        connection holding the database's lock, and the next writer waits for it."""
+        self._stopping = True
+        busy = [t for t in self._tasks if t in self._busy]
+        for task in self._tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._stopping = False
 
     async def _tick(self, name: str, every: int) -> None:
         while True:
@@ -97,11 +115,15 @@ class EmbeddedQueue:
             await asyncio.sleep(every)
 
     async def _work(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._stopping:
             item = await self._queue.get()
+            self._busy.add(me)
             try:
                 await self._run(item)
             finally:
+                self._busy.discard(me)
                 self._queue.task_done()
 
     async def _run(self, item: _Item) -> None:
