@@ -103,7 +103,8 @@ async def seed_demo(app: App) -> DemoInfo:
             made = await tenancy.create_tenant(session, org, slug, str(spec["name"]))
             made.settings = {**(made.settings or {}), **TENANT_SETTINGS}
         _, key = await tenancy.create_api_key(session, org, name="demo", scopes=["admin"])
-        tenants = list((await session.scalars(select(Tenant).where(Tenant.organization_id == org.id))).all())
+        of_org = select(Tenant).where(Tenant.organization_id == org.id).order_by(Tenant.slug)
+        tenants = list((await session.scalars(of_org)).all())
     for tenant in tenants:
         await _seed_tenant(app, tenant)
     return DemoInfo(api_key=key, tenants=[t.slug for t in tenants], reset=old is not None)
