@@ -8,9 +8,12 @@ job runner, and a secret key generated on first run and kept in ``.crossdock/``.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
@@ -22,6 +25,18 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _json_object(value: str | None, name: str) -> dict[str, Any]:
+    if not value or not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return parsed
 
 
 def _async_url(url: str) -> str:
@@ -70,6 +85,17 @@ class Settings:
     #: a ``crossdock-documents`` folder beside the SQLite database (in the data folder for
     #: another database).
     storage_url: str = ""
+    #: The mailer plugin the server sends its mail through (``CROSSDOCK_MAILER``, a name a
+    #: ``crossdock_mailers`` plugin registers); empty: no mail is sent (password resets and
+    #: invitations are then made with the CLI).
+    mailer: str = ""
+    #: The From address of the server's mail (``CROSSDOCK_MAIL_FROM``).
+    mail_from: str = "Crossdock <no-reply@localhost>"
+    #: The mailer's own settings, a JSON object (``CROSSDOCK_MAIL_OPTIONS``: its token ...).
+    mail_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Where people reach this server (``CROSSDOCK_PUBLIC_URL``): the start of the links in
+    #: its mail and of the single sign-on return address.
+    public_url: str = "http://127.0.0.1:8000"
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -109,6 +135,10 @@ class Settings:
             graphiql_assets=Path(assets) if assets else None,
             allowed_hosts=_split(env.get("CROSSDOCK_ALLOWED_HOSTS")) or (),
             storage_url=env.get("CROSSDOCK_STORAGE_URL") or "",
+            mailer=env.get("CROSSDOCK_MAILER", "").strip(),
+            mail_from=env.get("CROSSDOCK_MAIL_FROM") or "Crossdock <no-reply@localhost>",
+            mail_options=_json_object(env.get("CROSSDOCK_MAIL_OPTIONS"), "CROSSDOCK_MAIL_OPTIONS"),
+            public_url=(env.get("CROSSDOCK_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )
 
 

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
         CarrierProvider,
         ChannelOrder,
         FxRates,
+        IdentityProvider,
+        Mailer,
         MarketplaceProvider,
         PaymentProvider,
         TaxEngine,
@@ -307,6 +309,96 @@ def crossdock_tax_engines() -> Iterable[TaxEngine]:
     .. versionchanged:: unreleased
        ``quote(country, lines)`` became ``quote(context, lines)``; ``thresholds()`` and
        ``validate_vat_number()`` were added (``TaxBase`` supplies defaults).
+    """
+
+
+@hookspec
+def crossdock_mailers() -> Iterable[Mailer]:
+    """Return the mailers (mail services the server can send through) this plugin offers.
+
+    :returns: an iterable of objects satisfying :class:`crossdock.providers.Mailer`,
+        usually subclasses of :class:`crossdock.MailerBase` declaring
+        :attr:`crossdock.MailCapability.SEND`. ``name`` is unique across plugins; the
+        server sends through the one ``CROSSDOCK_MAILER`` names, with a
+        :class:`crossdock.MailAccount` built from ``CROSSDOCK_MAIL_FROM`` and
+        ``CROSSDOCK_MAIL_OPTIONS``.
+
+    Called once, when the plugin manager loads; every plugin's mailers are collected.
+    ``send(account, message)`` is called by the mail job after the transaction that wrote
+    the message has committed (a password reset, an invitation); a retryable
+    ``ChannelError`` makes the job try again later with the same
+    :attr:`crossdock.MailMessage.reference`, a permanent one marks the message failed.
+
+    If an implementation raises, or returns a mailer that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`. (What ``send`` raises is the mail job's: see above.)
+
+    Example::
+
+        from datetime import UTC, datetime
+
+        from crossdock import MailCapability, MailerBase, MailReceipt, hookimpl
+
+
+        class PrintMailer(MailerBase):
+            name = "print"
+            capabilities = frozenset({MailCapability.SEND})
+
+            async def send(self, account, message):
+                print(f"to {message.to}: {message.subject}")
+                return MailReceipt(message_id=message.reference, accepted_at=datetime.now(UTC))
+
+
+        @hookimpl
+        def crossdock_mailers():
+            return [PrintMailer()]
+
+    .. versionadded:: unreleased
+    """
+
+
+@hookspec
+def crossdock_identity_providers() -> Iterable[IdentityProvider]:
+    """Return the identity providers (single sign-on protocols) this plugin offers.
+
+    :returns: an iterable of objects satisfying :class:`crossdock.providers.IdentityProvider`,
+        usually subclasses of :class:`crossdock.IdentityBase` declaring
+        :attr:`crossdock.IdentityCapability.LOGIN`. An organization configures one by
+        ``name`` with an :class:`crossdock.IdentityConfig` (its issuer and client).
+
+    Called once, when the plugin manager loads. ``authorization_url(config, request)`` is
+    called when a staff member starts a login (the browser is sent there);
+    ``complete(config, request, code)`` when the browser comes back with the code, with the
+    same :class:`crossdock.AuthorizationRequest`. The core then signs in the organization's
+    user whose e-mail the returned :class:`crossdock.VerifiedIdentity` verified (or whom
+    that issuer and subject were linked to before).
+
+    If an implementation raises, or returns a provider that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``. If ``complete`` raises
+    a ``ChannelError``, the login fails with its code and is recorded as failed; any other
+    exception is a server error and the login fails too.
+
+    Example::
+
+        from crossdock import IdentityBase, IdentityCapability, VerifiedIdentity, hookimpl
+
+
+        class TrustEveryone(IdentityBase):  # an illustration: never do this
+            name = "trusting"
+            capabilities = frozenset({IdentityCapability.LOGIN})
+
+            async def authorization_url(self, config, request):
+                return f"{config.issuer}/login?state={request.state}"
+
+            async def complete(self, config, request, code):
+                return VerifiedIdentity(config.issuer, subject=code, email=code, email_verified=True)
+
+
+        @hookimpl
+        def crossdock_identity_providers():
+            return [TrustEveryone()]
+
+    .. versionadded:: unreleased
     """
 
 

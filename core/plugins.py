@@ -34,6 +34,8 @@ from crossdock.providers import (
     AD_PLATFORM_CAPABILITIES,
     CARRIER_COMPANIONS,
     CARRIER_OPERATIONS,
+    IDENTITY_OPERATIONS,
+    MAIL_OPERATIONS,
     MARKETPLACE_OPERATIONS,
     PAYMENT_OPERATIONS,
     TAX_OPERATIONS,
@@ -42,7 +44,11 @@ from crossdock.providers import (
     ChannelOrder,
     FxRates,
     HoldReason,
+    IdentityBase,
+    IdentityProvider,
     ListingIssueReason,
+    Mailer,
+    MailerBase,
     MarketplaceBase,
     MarketplaceProvider,
     PaymentBase,
@@ -65,6 +71,8 @@ _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.CARRIER: ("crossdock_carriers", CarrierProvider),
     ProviderKind.TAX: ("crossdock_tax_engines", TaxEngine),
     ProviderKind.AD_PLATFORM: ("crossdock_ad_platforms", MarketplaceProvider),
+    ProviderKind.MAILER: ("crossdock_mailers", Mailer),
+    ProviderKind.IDENTITY: ("crossdock_identity_providers", IdentityProvider),
 }
 #: Per kind: capability -> method, and the base class whose method does not count.
 _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
@@ -73,6 +81,8 @@ _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
     ProviderKind.TAX: (TAX_OPERATIONS, TaxBase),
     ProviderKind.CARRIER: (CARRIER_OPERATIONS, CarrierBase),
     ProviderKind.AD_PLATFORM: (MARKETPLACE_OPERATIONS, MarketplaceBase),
+    ProviderKind.MAILER: (MAIL_OPERATIONS, MailerBase),
+    ProviderKind.IDENTITY: (IDENTITY_OPERATIONS, IdentityBase),
 }
 
 
@@ -95,6 +105,8 @@ class Plugins:
     payment_providers: dict[str, PaymentProvider] = field(default_factory=dict)
     carriers: dict[str, CarrierProvider] = field(default_factory=dict)
     tax_engines: dict[str, TaxEngine] = field(default_factory=dict)
+    mailers: dict[str, Mailer] = field(default_factory=dict)
+    identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
     infos: list[PluginInfo] = field(default_factory=list)
     emulators: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -114,6 +126,18 @@ class Plugins:
             return self.carriers[name]
         except KeyError:
             raise NotSupported(f"no carrier plugin is installed for {name!r}") from None
+
+    def mailer(self, name: str) -> Mailer:
+        try:
+            return self.mailers[name]
+        except KeyError:
+            raise NotSupported(f"no mail plugin is installed for {name!r}") from None
+
+    def identity_provider(self, name: str) -> IdentityProvider:
+        try:
+            return self.identity_providers[name]
+        except KeyError:
+            raise NotSupported(f"no identity plugin is installed for {name!r}") from None
 
     def channel_logistics(self, channel: str) -> CarrierProvider | None:
         """The marketplace's own logistics for ``channel``, when a plugin offers it."""
@@ -384,6 +408,8 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
             ProviderKind.PAYMENT: plugins.payment_providers,
             ProviderKind.CARRIER: plugins.carriers,
             ProviderKind.TAX: plugins.tax_engines,
+            ProviderKind.MAILER: plugins.mailers,
+            ProviderKind.IDENTITY: plugins.identity_providers,
             # an ad platform is connected, credentialled and synced as a channel is
             ProviderKind.AD_PLATFORM: plugins.marketplaces,
         }

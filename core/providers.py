@@ -35,6 +35,8 @@ __all__ = [
     "AD_PLATFORM_CAPABILITIES",
     "CARRIER_COMPANIONS",
     "CARRIER_OPERATIONS",
+    "IDENTITY_OPERATIONS",
+    "MAIL_OPERATIONS",
     "MARKETPLACE_OPERATIONS",
     "PAYMENT_OPERATIONS",
     "TAX_OPERATIONS",
@@ -48,6 +50,7 @@ __all__ = [
     "AdType",
     "Address",
     "AddressCheck",
+    "AuthorizationRequest",
     "CarrierAccount",
     "CarrierBase",
     "CarrierCapability",
@@ -63,11 +66,21 @@ __all__ = [
     "DocumentKind",
     "FxRates",
     "HoldReason",
+    "IdentityBase",
+    "IdentityCapability",
+    "IdentityConfig",
+    "IdentityProvider",
     "Incoterm",
     "ItemFlag",
     "Label",
     "Limiter",
     "ListingIssueReason",
+    "MailAccount",
+    "MailCapability",
+    "MailMessage",
+    "MailReceipt",
+    "Mailer",
+    "MailerBase",
     "Manifest",
     "ManifestItem",
     "MarketplaceBase",
@@ -121,6 +134,7 @@ __all__ = [
     "TrackingStatus",
     "TrafficMetric",
     "TrafficPage",
+    "VerifiedIdentity",
     "WebhookPush",
     "parse_push_json",
     "with_retries",
@@ -135,6 +149,10 @@ class ProviderKind(StrEnum):
     #: a standalone advertising platform (Google Ads, Meta ...): connected like a shop, it
     #: only reads advertising reports (``ads.read``, ``credentials.refresh``)
     AD_PLATFORM = "ad_platform"
+    #: sends the server's mail (password resets, invitations): ``crossdock_mailers``
+    MAILER = "mailer"
+    #: signs staff in through an identity provider (OIDC): ``crossdock_identity_providers``
+    IDENTITY = "identity"
 
 
 #: What an ad platform may declare.
@@ -180,6 +198,20 @@ class TaxCapability(StrEnum):
     VAT_NUMBERS = "tax.vat_numbers"
 
 
+class MailCapability(StrEnum):
+    """What a mailer can do."""
+
+    SEND = "mail.send"
+
+
+class IdentityCapability(StrEnum):
+    """What an identity provider can do."""
+
+    #: the authorization-code login: :meth:`IdentityProvider.authorization_url`, then
+    #: :meth:`IdentityProvider.complete`
+    LOGIN = "identity.login"
+
+
 #: capability -> the provider method that must be implemented to claim it.
 PAYMENT_OPERATIONS: Mapping[str, str] = {
     PaymentCapability.METHODS: "payment_methods",
@@ -191,6 +223,8 @@ TAX_OPERATIONS: Mapping[str, str] = {
     TaxCapability.QUOTE: "quote",
     TaxCapability.VAT_NUMBERS: "validate_vat_number",
 }
+MAIL_OPERATIONS: Mapping[str, str] = {MailCapability.SEND: "send"}
+IDENTITY_OPERATIONS: Mapping[str, str] = {IdentityCapability.LOGIN: "complete"}
 
 #: capability -> the provider method that must be implemented to claim it.
 MARKETPLACE_OPERATIONS: Mapping[str, str] = {
@@ -1545,6 +1579,123 @@ class TaxEngine(Protocol):
     def validate_vat_number(self, number: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class MailAccount:
+    """How the server sends mail: its configuration (``CROSSDOCK_MAILER``,
+    ``CROSSDOCK_MAIL_FROM``, ``CROSSDOCK_MAIL_OPTIONS``).
+
+    ``sender`` is the From address (``"Acme Ops <ops@example.com>"``); ``options`` is the
+    mailer's own JSON object (its API token, its base URL, a message stream), read from
+    ``CROSSDOCK_MAIL_OPTIONS``; a mailer documents the keys it reads.
+    """
+
+    sender: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    """One message to send. ``reference`` is the core's own id of the message, the same
+    on every attempt: a mailer whose service takes metadata or an idempotency key sends it,
+    so a retried send can be matched to the first. ``tag`` names the kind of message
+    (``password_reset``, ``invitation``) for the service's statistics."""
+
+    to: str
+    subject: str
+    text: str
+    reference: str
+    html: str | None = None
+    tag: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class MailReceipt:
+    """What the mail service answered: its id of the message and when it accepted it."""
+
+    message_id: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """One organization's identity provider, as its administrators configured it.
+
+    ``issuer`` is the provider's issuer URL (an https URL the server's outbound rules let
+    it reach; its discovery document is ``{issuer}/.well-known/openid-configuration``);
+    ``client_id`` and ``client_secret`` are the client the organization registered there;
+    ``options`` are the plugin's own settings (extra scopes, a claim to read the e-mail
+    from).
+    """
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """One login in progress: made by the core, the same in both steps of the login.
+
+    ``state`` and ``nonce`` are fresh random values the core checks (``state`` when the
+    browser comes back, ``nonce`` is what the ID token must carry); ``code_verifier`` is
+    the PKCE verifier (RFC 7636) whose S256 challenge the authorization URL carries.
+    """
+
+    redirect_uri: str
+    state: str
+    nonce: str
+    code_verifier: str
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """Who the provider says signed in, from an ID token whose signature, issuer,
+    audience, expiry and nonce were checked."""
+
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str | None = None
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends the server's mail through a mail service's API. A refusal of the message (an
+    invalid or suppressed address) is a permanent ``ChannelError`` with code ``REFUSED``;
+    a refused token is one with code ``CREDENTIALS``; throttling and outages are retryable
+    ``ChannelError``s (with ``retry_after`` when the service says)."""
+
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    async def send(self, account: MailAccount, message: MailMessage) -> MailReceipt: ...
+
+
+@runtime_checkable
+class IdentityProvider(Protocol):
+    """Signs staff in through an external identity provider, in two steps: the browser is
+    sent to :meth:`authorization_url`, comes back with a code, and :meth:`complete` turns
+    the code into a :class:`VerifiedIdentity`. Any failure to verify (a bad signature, a
+    wrong audience or nonce, an expired token, a refused code) is a ``ChannelError`` with
+    code ``REFUSED``; an unreachable provider is a retryable ``ChannelError``."""
+
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    async def authorization_url(self, config: IdentityConfig, request: AuthorizationRequest) -> str: ...
+
+    async def complete(
+        self, config: IdentityConfig, request: AuthorizationRequest, code: str
+    ) -> VerifiedIdentity: ...
+
+
 # --------------------------------------------------------------------------- base classes
 
 
@@ -1721,6 +1872,25 @@ class TaxBase(_Base):
 
     def validate_vat_number(self, number: str) -> bool:
         raise self._unsupported("validate_vat_number")
+
+
+class MailerBase(_Base):
+    """Subclass and override :meth:`send`; declare ``mail.send``."""
+
+    async def send(self, account: MailAccount, message: MailMessage) -> MailReceipt:
+        raise self._unsupported("send")
+
+
+class IdentityBase(_Base):
+    """Subclass and override both steps of the login; declare ``identity.login``."""
+
+    async def authorization_url(self, config: IdentityConfig, request: AuthorizationRequest) -> str:
+        raise self._unsupported("authorization_url")
+
+    async def complete(
+        self, config: IdentityConfig, request: AuthorizationRequest, code: str
+    ) -> VerifiedIdentity:
+        raise self._unsupported("complete")
 
 
 async def with_retries(

@@ -22,8 +22,12 @@ import pytest
 
 from crossdock import (
     Address,
+    AuthorizationRequest,
     CarrierAccount,
     ChannelOrder,
+    IdentityConfig,
+    MailAccount,
+    MailMessage,
     Money,
     PaymentMethodOption,
     TaxContext,
@@ -130,14 +134,18 @@ def _order(country: str) -> ChannelOrder:
     )
 
 
-async def _marketplaces(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _marketplaces(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert [(i.name, i.kind.value, i.plugin) for i in plugins.infos] == [
         ("cornershop", "marketplace", "example")
     ]
     assert plugins.marketplace("cornershop").display_name == "Corner Shop"
 
 
-async def _payment_providers(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _payment_providers(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     invoice = plugins.payment_providers["invoice"]
     assert invoice.payment_methods("DE", Money.of("80", "EUR")) == [
         PaymentMethodOption("invoice", "invoice", "Kauf auf Rechnung", rank=50)
@@ -145,7 +153,9 @@ async def _payment_providers(plugins: Plugins, caplog: pytest.LogCaptureFixture)
     assert invoice.payment_methods("FR", Money.of("80", "EUR")) == []
 
 
-async def _carriers(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _carriers(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     from crossdock.testing.carriers import sample_request
 
     pigeon = plugins.carriers["pigeon"]
@@ -154,7 +164,9 @@ async def _carriers(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
     assert (rate.service, rate.price) == ("coo", Money.of("8.00", "EUR"))  # 800 g
 
 
-async def _tax_engines(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _tax_engines(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine = plugins.tax_engines["flat_tax"]
     assert engine.applies_to("XX") and not engine.applies_to("DE")
     context = TaxContext(tenant="t", seller_country="XX", destination_country="XX")
@@ -162,12 +174,16 @@ async def _tax_engines(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> No
     assert (quote.sku, quote.rate, quote.amount) == ("S1", Decimal("0.10"), Money.of("5.00", "EUR"))
 
 
-async def _emulators(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _emulators(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     emulator = plugins.emulators["cornershop"](Faults())
     assert (emulator.name, emulator.default_site) == ("cornershop", "XX")
 
 
-async def _fx_rates(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _fx_rates(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     rates = plugins.fx_rates(date(2026, 3, 2))
     assert rates is not None and (rates.day, rates.base, rates.rates["USD"]) == (
         date(2026, 3, 2),
@@ -177,7 +193,9 @@ async def _fx_rates(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
     assert plugins.fx_rates(date(2025, 12, 31)) is None
 
 
-async def _order_checks(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _order_checks(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     connection = {"id": 1, "channel": "cornershop", "site": "XX", "currency": "EUR"}
     assert [r for r, _ in plugins.order_checks(tenant="t", order=_order("KP"), connection=connection)] == [
         "sanctioned_destination"
@@ -185,7 +203,9 @@ async def _order_checks(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> N
     assert plugins.order_checks(tenant="t", order=_order("DE"), connection=connection) == []
 
 
-async def _listing_checks(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _listing_checks(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     listing = {"sku": "B1", "channel_sku": "B1", "title": "AA Battery 4-pack", "options": {}}
     connection = {"id": 1, "channel": "cornershop", "site": "DE", "country": "DE", "currency": "EUR"}
     found = plugins.listing_checks(tenant="t", listing=listing, connection=connection)
@@ -199,13 +219,17 @@ def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "crossdock_example"]
 
 
-async def _order_ingested(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _order_ingested(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     plugins.order_ingested(tenant="t", order_id=7, external_id="A-7", status="on_hold", created=True)
     plugins.order_ingested(tenant="t", order_id=8, external_id="A-8", status="ready", created=True)
     assert _logged(caplog) == ["order 7 of t arrived on hold"]
 
 
-async def _stock_changed(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _stock_changed(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     plugins.stock_changed(
         tenant="t", variant_id=3, warehouse_id=1, on_hand=5, reserved=5, reason="reservation"
     )
@@ -215,19 +239,52 @@ async def _stock_changed(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> 
     assert _logged(caplog) == ["variant 3 is sold out in warehouse 1"]
 
 
-async def _shipment_confirmed(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _shipment_confirmed(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     plugins.shipment_confirmed(tenant="t", order_id=7, shipment_id=2, tracking_number="NV123")
     assert _logged(caplog) == ["order 7 is on its way: NV123"]
 
 
-async def _ad_platforms(plugins: Plugins, caplog: pytest.LogCaptureFixture) -> None:
+async def _ad_platforms(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     provider = plugins.marketplace("cornerads")  # connected and synced as a shop is
     assert provider.capabilities == frozenset({"ads.read"})
     [info] = [i for i in plugins.infos if i.name == "cornerads"]
     assert info.kind == "ad_platform"
 
 
-CALLS: dict[str, Callable[[Plugins, pytest.LogCaptureFixture], Awaitable[None]]] = {
+async def _mailers(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mailer = plugins.mailer("print")
+    receipt = await mailer.send(
+        MailAccount(sender="ops@example.com"),
+        MailMessage(to="ana@example.com", subject="Reset your password", text="...", reference="m1"),
+    )
+    assert receipt.message_id == "m1"
+    assert capsys.readouterr().out == "to ana@example.com: Reset your password\n"
+
+
+async def _identity_providers(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider = plugins.identity_provider("trusting")
+    config = IdentityConfig(issuer="https://id.example.com", client_id="c", client_secret="s")
+    request = AuthorizationRequest(redirect_uri="https://x/cb", state="st", nonce="n", code_verifier="v")
+    assert await provider.authorization_url(config, request) == "https://id.example.com/login?state=st"
+    identity = await provider.complete(config, request, "ana@example.com")
+    assert (identity.subject, identity.email, identity.email_verified) == (
+        "ana@example.com",
+        "ana@example.com",
+        True,
+    )
+
+
+CALLS: dict[
+    str, Callable[[Plugins, pytest.LogCaptureFixture, pytest.CaptureFixture[str]], Awaitable[None]]
+] = {
     "crossdock_ad_platforms": _ad_platforms,
     "crossdock_marketplaces": _marketplaces,
     "crossdock_payment_providers": _payment_providers,
@@ -240,6 +297,8 @@ CALLS: dict[str, Callable[[Plugins, pytest.LogCaptureFixture], Awaitable[None]]]
     "crossdock_order_ingested": _order_ingested,
     "crossdock_stock_changed": _stock_changed,
     "crossdock_shipment_confirmed": _shipment_confirmed,
+    "crossdock_mailers": _mailers,
+    "crossdock_identity_providers": _identity_providers,
 }
 
 
@@ -248,9 +307,11 @@ def test_every_hook_has_an_example_run() -> None:
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-async def test_hook_example_works_through_the_real_hook(hook: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_hook_example_works_through_the_real_hook(
+    hook: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.INFO)
     plugins, _ = _registered(hook)
-    await CALLS[hook](plugins, caplog)
+    await CALLS[hook](plugins, caplog, capsys)
     raised = [r for r in caplog.records if r.name == "crossdock.plugins" and r.levelno >= logging.ERROR]
     assert raised == [], f"the {hook} example raised: {raised[0].getMessage() if raised else ''}"
