@@ -33,9 +33,11 @@ __all__ = [
     "Scope",
     "Vault",
     "generate_api_key",
+    "generate_token",
     "hash_secret",
     "install_log_redaction",
     "split_api_key",
+    "split_token",
 ]
 
 KEY_PREFIX = "cdk"
@@ -68,6 +70,8 @@ class Scope(StrEnum):
     BULK_READ = "bulk:read"
     BULK_WRITE = "bulk:write"
     USAGE_READ = "usage:read"
+    USERS_READ = "users:read"
+    USERS_WRITE = "users:write"
     ADMIN = "admin"
 
 
@@ -97,6 +101,9 @@ SCOPES: Mapping[str, str] = {
     Scope.BULK_READ: "read bulk exports and download their files (with the read scope of their rows)",
     Scope.BULK_WRITE: "start and cancel bulk exports (with the read scope of their rows)",
     Scope.USAGE_READ: "read usage per month (orders, labels, API cost, listings, webhooks)",
+    Scope.USERS_READ: "list staff users, their roles and the organization's roles and logins",
+    Scope.USERS_WRITE: "invite staff, give and take roles (never beyond the caller's own), make roles, "
+    "configure single sign-on",
     Scope.ADMIN: "everything",
 }
 
@@ -117,6 +124,27 @@ def generate_api_key() -> GeneratedKey:
     secret = secrets.token_urlsafe(32)
     plaintext = f"{KEY_PREFIX}_{prefix}_{secret}"
     return GeneratedKey(plaintext=plaintext, prefix=prefix, key_hash=hash_secret(plaintext))
+
+
+#: The kinds of staff tokens: a session's access token and its refresh token.
+ACCESS_TOKEN = "cda"
+REFRESH_TOKEN = "cdr"
+
+
+def generate_token(kind: str) -> GeneratedKey:
+    """A staff token of ``kind`` (:data:`ACCESS_TOKEN`, :data:`REFRESH_TOKEN`), shaped as an
+    API key is: ``<kind>_<12 hex prefix>_<256 random bits>``."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{kind}_{prefix}_{secrets.token_urlsafe(32)}"
+    return GeneratedKey(plaintext=plaintext, prefix=prefix, key_hash=hash_secret(plaintext))
+
+
+def split_token(plaintext: str) -> tuple[str, str] | None:
+    """``(kind, prefix)`` of a well-formed API key or staff token, or None."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] not in (KEY_PREFIX, ACCESS_TOKEN, REFRESH_TOKEN) or len(parts[1]) != 12:
+        return None
+    return parts[0], parts[1]
 
 
 def split_api_key(plaintext: str) -> str | None:
@@ -174,6 +202,8 @@ SECRET_PARAMETERS = (
     "sign",
     "code",
     "password",
+    "token",
+    "totp",
     "X-Amz-Signature",
 )
 _SECRET = re.compile(r"(?i)\b(" + "|".join(re.escape(p) for p in SECRET_PARAMETERS) + r")=([^&\s\"']+)")

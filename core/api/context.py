@@ -157,12 +157,12 @@ class RequestState:
             self.converted.clear()
 
     def actor(self) -> audit.Actor:
-        """The caller as the audit log records it: its API key, and where it called from."""
+        """The caller as the audit log records it: its API key or user, and where it called from."""
         p = self.principal
         return audit.Actor(
-            AuditActorKind.API_KEY,
-            id=p.api_key_id,
-            name=p.api_key_name,
+            AuditActorKind.USER if p.user_id is not None else AuditActorKind.API_KEY,
+            id=p.user_id if p.user_id is not None else p.api_key_id,
+            name=p.name,
             ip=self.source_ip,
             user_agent=self.user_agent,
         )

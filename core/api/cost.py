@@ -427,7 +427,7 @@ class QueryCost(SchemaExtension):
         requested = requested_cost(schema, document, ctx.operation_name, ctx.variables)
         limiter: CostLimiter = state.app.cost
         capacity, rate = await limiter.limits(state.app.db, principal.tenant_id)
-        key = f"{principal.api_key_id}"
+        key = principal.caller_key
         if requested > capacity:
             _, status = await limiter.take(key, 0, capacity, rate)
             self._refuse(

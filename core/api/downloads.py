@@ -234,7 +234,7 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
             principal = await authenticate(
                 app.db, request.headers.get("authorization"), request.headers.get("x-tenant")
             )
-            data = await agency_report(app.db, app.plugins, principal.api_key_id, which, day)
+            data = await agency_report(app.db, app.plugins, principal, which, day)
             content = await asyncio.to_thread(render, data, fmt)
             return _attachment(
                 content, fmt.media_type, f"agency-{which}-report-{day.isoformat()}.{fmt.extension}"

@@ -470,3 +470,24 @@ async def audit_purge(ctx: JobContext, *, now: datetime | None = None, batch: in
             if gone < batch:
                 break
     return removed
+
+
+@register
+async def send_mail(ctx: JobContext, *, mail_id: int) -> str | None:
+    """Send one message of the server's mail (:mod:`crossdock.services.mail`)."""
+    from crossdock.services import mail
+
+    status = await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id)
+    return str(status) if status else None
+
+
+@periodic(lambda settings: 60)
+async def mail_sweep(ctx: JobContext) -> int:
+    """Send the server's mail that is due and was not sent yet (a lost job, a retry)."""
+    from crossdock.services import mail
+
+    sent = 0
+    for mail_id in await mail.due(ctx.db):
+        if await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id) is not None:
+            sent += 1
+    return sent

@@ -123,7 +123,7 @@ _SECRET_NAME = re.compile(
 #: ... unless it names an object's id (``api_key_id``, ``tokenId``).
 _ID_NAME = re.compile(r"ids?$")
 #: Values that are secrets whatever their name: a Fernet token (the vault's), an API key.
-_SECRET_VALUE = re.compile(r"^(gAAAAA[A-Za-z0-9_=-]{40,}|cdk_[0-9a-f]{12}_\S+)$")
+_SECRET_VALUE = re.compile(r"^(gAAAAA[A-Za-z0-9_=-]{40,}|cd[akr]_[0-9a-f]{12}_\S+)$")
 
 
 def is_secret(name: str) -> bool:

@@ -494,13 +494,28 @@ def due_reports(
     return due
 
 
-async def reachable_tenants(session: AsyncSession, api_key_id: int) -> list[Tenant]:
-    """The tenants (brands) an API key reaches: all of its organization's when it is an
-    ``all_tenants`` key, else those it names. ``session`` is a system session."""
+async def reachable_tenants(session: AsyncSession, principal: Any, scope: str | None = None) -> list[Tenant]:
+    """The tenants (brands) a caller reaches: an API key's (all of its organization's for an
+    ``all_tenants`` key, else those it names), or a staff user's, there holding ``scope``
+    (a key's scopes are the same on all its tenants). ``session`` is a system session."""
     from sqlalchemy import and_, or_
 
     from crossdock.db.models import ApiKey, api_key_tenants
 
+    if principal.user_id is not None:
+        from crossdock.services.users import access_of, holds
+
+        access = await access_of(session, principal.user_id, principal.organization_id)
+        tenants = (
+            await session.scalars(
+                select(Tenant).where(Tenant.organization_id == principal.organization_id).order_by(Tenant.id)
+            )
+        ).all()
+        return [
+            t
+            for t in tenants
+            if access.reaches(t.id) and (scope is None or holds(access.scopes_on(t.id), [scope]))
+        ]
     stmt = (
         select(Tenant)
         .select_from(ApiKey)
@@ -512,14 +527,14 @@ async def reachable_tenants(session: AsyncSession, api_key_id: int) -> list[Tena
                 Tenant.id == api_key_tenants.c.tenant_id,
             ),
         )
-        .where(ApiKey.id == api_key_id, ApiKey.revoked_at.is_(None))
+        .where(ApiKey.id == principal.api_key_id, ApiKey.revoked_at.is_(None))
         .order_by(Tenant.id)
     )
     return list(dict.fromkeys((await session.scalars(stmt)).all()))
 
 
 async def agency_report(
-    db: Any, plugins: Plugins, api_key_id: int, kind: ReportKind, day: date, *, now: datetime | None = None
+    db: Any, plugins: Plugins, principal: Any, kind: ReportKind, day: date, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """One report across every brand the key reaches: a row per brand (sales, profit, ads,
     the queues), each in its own reporting currency (an agency's brands may report in
@@ -527,7 +542,7 @@ async def agency_report(
     revenue and profit."""
     start, end = period_of(kind, day)
     async with db.system() as session:
-        brands = await reachable_tenants(session, api_key_id)
+        brands = await reachable_tenants(session, principal, "analytics:read")
     rows: list[dict[str, Any]] = []
     for brand in brands:
         async with db.tenant(brand.id, brand.slug) as session:

@@ -24,7 +24,15 @@ from crossdock.db import Database, utcnow
 from crossdock.db.engine import after_commit
 from crossdock.db.models import ApiKey, Organization, Tenant, api_key_tenants
 from crossdock.errors import Forbidden, NotFound, Unauthenticated, UserError
-from crossdock.security import SCOPES, generate_api_key, hash_secret, split_api_key, verify_secret
+from crossdock.security import (
+    ACCESS_TOKEN,
+    REFRESH_TOKEN,
+    SCOPES,
+    generate_api_key,
+    hash_secret,
+    split_token,
+    verify_secret,
+)
 
 __all__ = [
     "AUTH_CACHE_SECONDS",
@@ -71,18 +79,26 @@ def _forget_on_commit(session: AsyncSession) -> None:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, for which tenant, with which scopes."""
+    """Who is calling, for which tenant, with which scopes: an API key (``api_key_id``) or
+    a staff user signed in (``user_id`` and its ``session_id``), never both."""
 
-    api_key_id: int
+    api_key_id: int | None
     organization_id: int
     tenant_id: int
     tenant_slug: str
     scopes: frozenset[str]
-    #: The key's name, as the audit log shows who acted
-    api_key_name: str = ""
+    #: The key's name or the user's e-mail, as the audit log shows who acted
+    name: str = ""
+    user_id: int | None = None
+    session_id: int | None = None
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
+
+    @property
+    def caller_key(self) -> str:
+        """One string per caller (``key:7``, ``user:3``): what per-caller limits count by."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"key:{self.api_key_id}"
 
 
 def _slug(value: str, field: str) -> str:
@@ -103,6 +119,9 @@ async def create_organization(session: AsyncSession, slug: str, name: str | None
             await session.flush()
     except IntegrityError:
         raise UserError(f"organization {slug!r} exists", field="slug", code="TAKEN") from None
+    from crossdock.services.users import ensure_builtin_roles
+
+    await ensure_builtin_roles(session, org.id)
     return org
 
 
@@ -182,14 +201,15 @@ async def authenticate(db: Database, authorization: str | None, tenant_slug: str
     :data:`AUTH_CACHE_SECONDS` (failures never are).
     """
     if not authorization:
-        raise Unauthenticated("missing Authorization header; send 'Bearer <api key>'")
+        raise Unauthenticated("missing Authorization header; send 'Bearer <api key or access token>'")
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("Authorization must be 'Bearer <api key>'")
-    prefix = split_api_key(token)
-    if prefix is None:
-        raise Unauthenticated("malformed API key")
+        raise Unauthenticated("Authorization must be 'Bearer <api key or access token>'")
+    parts = split_token(token)
+    if parts is None or parts[0] == REFRESH_TOKEN:
+        raise Unauthenticated("malformed API key or access token")
+    kind, prefix = parts
     cache = _resolved.get(db)
     if cache is None:
         cache = _resolved[db] = {}
@@ -198,11 +218,22 @@ async def authenticate(db: Database, authorization: str | None, tenant_slug: str
     hit = cache.get(cache_key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    principal = await _resolve(db, token, prefix, tenant_slug)
+    if kind == ACCESS_TOKEN:
+        principal = await _resolve_user(db, token, prefix, tenant_slug)
+    else:
+        principal = await _resolve(db, token, prefix, tenant_slug)
     if len(cache) >= _AUTH_CACHE_SIZE:
         cache.clear()
     cache[cache_key] = (now + AUTH_CACHE_SECONDS, principal)
     return principal
+
+
+async def _resolve_user(db: Database, token: str, prefix: str, tenant_slug: str | None) -> Principal:
+    from crossdock.services.users import resolve_access_token
+
+    async with db.system() as session:
+        found = await resolve_access_token(session, token, prefix, tenant_slug)
+    return Principal(api_key_id=None, **found)
 
 
 async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | None) -> Principal:
@@ -252,7 +283,7 @@ async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | Non
         tenant_id=tenant[0],
         tenant_slug=tenant[1],
         scopes=frozenset(key.scopes),
-        api_key_name=key.name,
+        name=key.name,
     )
 
 
@@ -295,6 +326,16 @@ class Reach:
 
 
 async def reach_of(session: AsyncSession, principal: Principal) -> Reach:
+    if principal.user_id is not None:
+        from crossdock.services.users import access_of
+
+        access = await access_of(session, principal.user_id, principal.organization_id)
+        return Reach(
+            principal.organization_id,
+            access.all_tenants,
+            frozenset(access.per_tenant),
+            access.common_scopes(),
+        )
     key = await session.scalar(
         select(ApiKey)
         .where(ApiKey.id == principal.api_key_id, ApiKey.revoked_at.is_(None))

@@ -229,14 +229,14 @@ async def usage_of(session: AsyncSession, month: str, *, now: datetime | None = 
 
 
 async def agency_usage(
-    db: Any, api_key_id: int, month: str, *, now: datetime | None = None
+    db: Any, principal: Any, month: str, *, now: datetime | None = None
 ) -> list[MonthUsage]:
     """:func:`usage_of` for every brand (tenant) the API key reaches, in tenant order."""
     from crossdock.services.reports import reachable_tenants
 
     month = parse_month(month)
     async with db.system() as session:
-        brands = await reachable_tenants(session, api_key_id)
+        brands = await reachable_tenants(session, principal, "usage:read")
     found = []
     for brand in brands:
         async with db.tenant(brand.id, brand.slug) as session:

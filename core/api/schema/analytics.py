@@ -502,7 +502,7 @@ class AgencyQuery:
     )
     async def agency_report(self, info: Info[Any, Any], kind: m.ReportKind, day: date) -> JSON:
         st = state(info)
-        return cast(JSON, await agency_report(st.app.db, st.app.plugins, st.principal.api_key_id, kind, day))
+        return cast(JSON, await agency_report(st.app.db, st.app.plugins, st.principal, kind, day))
 
 
 @strawberry.type

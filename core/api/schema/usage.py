@@ -71,4 +71,4 @@ class Query:
     async def agency_usage(self, info: Info[Any, Any], month: str) -> list[Usage]:
         st = state(info)
         service.parse_month(month)
-        return [Usage.of(u) for u in await service.agency_usage(st.app.db, st.principal.api_key_id, month)]
+        return [Usage.of(u) for u in await service.agency_usage(st.app.db, st.principal, month)]
