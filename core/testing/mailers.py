@@ -201,7 +201,8 @@ class MailerConformance:
         assert mail.text == message.text
         assert mail.html == message.html
         assert mail.tag == message.tag
-        assert mail.reply_to is not None and _address(mail.reply_to) == _address(message.reply_to or "")
+        assert mail.reply_to is not None
+        assert _address(mail.reply_to) == _address(message.reply_to or "")
         assert mail.reference == message.reference
 
     async def test_a_text_only_message_is_delivered(self, provider: Mailer) -> None:
@@ -219,7 +220,9 @@ class MailerConformance:
             second = await provider.send(account, self.message("conf-receipt-2"))
             after = datetime.now(UTC)
             received = {m.reference: m for m in emulator.received()}
-        assert first.message_id and second.message_id and first.message_id != second.message_id
+        assert first.message_id
+        assert second.message_id
+        assert first.message_id != second.message_id
         assert received["conf-receipt-1"].message_id == first.message_id
         for receipt in (first, second):
             assert receipt.accepted_at.utcoffset() == timedelta(0), "accepted_at is aware and in UTC"
@@ -276,7 +279,9 @@ class MailerConformance:
             pytest.skip(f"{self.mailer} documents no tag limit")
         async with self.served() as (emulator, account):
             fits = await provider.send(account, self.message("conf-tag-fits", tag="t" * self.tag_limit))
-            await self._refused(provider, account, self.message("conf-tag-long", tag="t" * (self.tag_limit + 1)))
+            await self._refused(
+                provider, account, self.message("conf-tag-long", tag="t" * (self.tag_limit + 1))
+            )
             assert [m.reference for m in emulator.received()] == ["conf-tag-fits"]
         assert fits.message_id
 

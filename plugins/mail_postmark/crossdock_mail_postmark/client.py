@@ -100,7 +100,9 @@ class PostmarkOptions:
         base_url = options.get("base_url") or POSTMARK_API
         stream = options.get("message_stream") or DEFAULT_STREAM
         if not isinstance(base_url, str) or not isinstance(stream, str):
-            raise PostmarkError("postmark options base_url and message_stream are texts", code="INVALID_OPTIONS")
+            raise PostmarkError(
+                "postmark options base_url and message_stream are texts", code="INVALID_OPTIONS"
+            )
         raw_timeout = options.get("timeout", DEFAULT_TIMEOUT)
         try:
             timeout = float(raw_timeout)
@@ -110,7 +112,9 @@ class PostmarkOptions:
             ) from None
         if not timeout > 0:
             raise PostmarkError("postmark option timeout must be above 0 seconds", code="INVALID_OPTIONS")
-        return cls(server_token=token.strip(), base_url=base_url.rstrip("/"), message_stream=stream, timeout=timeout)
+        return cls(
+            server_token=token.strip(), base_url=base_url.rstrip("/"), message_stream=stream, timeout=timeout
+        )
 
     @property
     def email_url(self) -> str:
@@ -244,7 +248,9 @@ def receipt_of(response: httpx.Response) -> MailReceipt:
         raise error_for(response)
     message_id = body.get("MessageID")
     if not isinstance(message_id, str) or not message_id:
-        raise PostmarkError("postmark answered 200 without a MessageID", code="MALFORMED", status=200, retryable=True)
+        raise PostmarkError(
+            "postmark answered 200 without a MessageID", code="MALFORMED", status=200, retryable=True
+        )
     try:
         accepted_at = _submitted_at(body.get("SubmittedAt"))
     except ValueError as exc:

@@ -43,7 +43,7 @@ TAG_LIMIT = 1000
 # ErrorCode 300 support article: https://postmarkapp.com/support/article/1180-what-does-errorcode-300-mean
 _MAILBOX = re.compile(r"^[a-z0-9.!#$%&'`*+\-/=^_{}|~]+$", re.IGNORECASE)
 _DOMAIN = re.compile(r"^((\.)?[a-zA-Z0-9\-])+$")
-_NAMED = re.compile(r'^(?P<name>.*?)\s*<(?P<address>[^<>]*)>$', re.DOTALL)
+_NAMED = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>$", re.DOTALL)
 #: characters a display name may hold only inside double quotes (RFC 5322 specials)
 _SPECIALS = set('()<>[]:;@\\,."')
 #: Postmark writes SubmittedAt in its own offset, with seven fractional digits
@@ -64,7 +64,9 @@ _FAULT_CODES = {"throttled": 429, "server_error": 500, "timeout": 504, "not_foun
 
 def _split(text: str) -> list[str]:
     """Comma-separated addresses, commas inside double quotes kept."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -201,7 +203,9 @@ class PostmarkEmulator(Emulator):
         for header in ("accept", "content-type"):
             value = request.headers.get(header, "").split(";", 1)[0].strip().lower()
             if value != "application/json":
-                return self._refuse(JSON_REQUIRED, f"JSON required: the {header.title()} header must be application/json.")
+                return self._refuse(
+                    JSON_REQUIRED, f"JSON required: the {header.title()} header must be application/json."
+                )
         try:
             body = json.loads(request.body or b"", object_pairs_hook=_pairs)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -214,7 +218,18 @@ class PostmarkEmulator(Emulator):
         return self._accept(body)
 
     def _check(self, body: _Object) -> Reply | None:
-        texts = ("From", "To", "Cc", "Bcc", "Subject", "TextBody", "HtmlBody", "ReplyTo", "Tag", "MessageStream")
+        texts = (
+            "From",
+            "To",
+            "Cc",
+            "Bcc",
+            "Subject",
+            "TextBody",
+            "HtmlBody",
+            "ReplyTo",
+            "Tag",
+            "MessageStream",
+        )
         for key in texts:
             if body.get(key) is not None and not isinstance(body.get(key), str):
                 return self._refuse(INCOMPATIBLE_JSON, f"'{key}' must be a string.")
@@ -232,7 +247,9 @@ class PostmarkEmulator(Emulator):
                 f"The 'From' address you supplied ({sender[0]}) is not a Sender Signature on your account.",
             )
         if not self.signatures[sender[0]]:
-            return self._refuse(SIGNATURE_NOT_CONFIRMED, f"The sender signature {sender[0]} is not confirmed.")
+            return self._refuse(
+                SIGNATURE_NOT_CONFIRMED, f"The sender signature {sender[0]} is not confirmed."
+            )
         recipients: list[str] = []
         for key in ("To", "Cc", "Bcc"):
             value = body.get(key)
@@ -244,7 +261,9 @@ class PostmarkEmulator(Emulator):
                     return self._refuse(INVALID_REQUEST, f"Error parsing '{key}': Illegal email address.")
                 recipients += found
         if len(recipients) > MAX_RECIPIENTS:
-            return self._refuse(INVALID_REQUEST, f"Maximum of {MAX_RECIPIENTS} recipients allowed per message.")
+            return self._refuse(
+                INVALID_REQUEST, f"Maximum of {MAX_RECIPIENTS} recipients allowed per message."
+            )
         if body.get("ReplyTo") and parse_addresses(body["ReplyTo"]) is None:
             return self._refuse(INVALID_REQUEST, "Error parsing 'ReplyTo': Illegal email address.")
         if not body.get("TextBody") and not body.get("HtmlBody"):
@@ -288,7 +307,13 @@ class PostmarkEmulator(Emulator):
         submitted = local.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0" + local.strftime("%z")[:3] + ":00"
         return Reply(
             200,
-            {"To": body["To"], "SubmittedAt": submitted, "MessageID": mail.message_id, "ErrorCode": 0, "Message": "OK"},
+            {
+                "To": body["To"],
+                "SubmittedAt": submitted,
+                "MessageID": mail.message_id,
+                "ErrorCode": 0,
+                "Message": "OK",
+            },
         )
 
 

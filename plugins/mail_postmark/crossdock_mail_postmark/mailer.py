@@ -60,7 +60,9 @@ class PostmarkMailer(MailerBase):
         allowed = os.environ.get(_ALLOWED_HOSTS, "")
         pool = self._by_allow_list.get(allowed)
         if pool is None:
-            pool = self._by_allow_list[allowed] = OutboundHTTP(OutboundPolicy.from_env({_ALLOWED_HOSTS: allowed}))
+            pool = self._by_allow_list[allowed] = OutboundHTTP(
+                OutboundPolicy.from_env({_ALLOWED_HOSTS: allowed})
+            )
         return pool
 
     async def send(self, account: MailAccount, message: MailMessage) -> MailReceipt:
@@ -79,7 +81,9 @@ class PostmarkMailer(MailerBase):
         except httpx.TimeoutException as exc:
             raise PostmarkError("postmark did not answer in time", code="TIMEOUT", retryable=True) from exc
         except httpx.TransportError as exc:
-            raise PostmarkError(f"postmark could not be reached: {exc}", code="NETWORK", retryable=True) from exc
+            raise PostmarkError(
+                f"postmark could not be reached: {exc}", code="NETWORK", retryable=True
+            ) from exc
         if response.status_code != 200:
             raise error_for(response)
         return receipt_of(response)

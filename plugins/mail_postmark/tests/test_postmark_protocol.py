@@ -84,7 +84,11 @@ async def test_empty_optional_fields_are_left_out_and_the_stream_defaults_to_out
 
 def test_options() -> None:
     options = PostmarkOptions.of({"server_token": " tok "})
-    assert (options.server_token, options.base_url, options.message_stream) == ("tok", POSTMARK_API, "outbound")
+    assert (options.server_token, options.base_url, options.message_stream) == (
+        "tok",
+        POSTMARK_API,
+        "outbound",
+    )
     assert options.email_url == "https://api.postmarkapp.com/email"
     assert PostmarkOptions.of({"server_token": "t", "base_url": "https://pm.example/"}).email_url == (
         "https://pm.example/email"
@@ -122,7 +126,9 @@ def canned(status: int, body: Any, headers: dict[str, str] | None = None) -> Cal
             return
         while (await receive()).get("more_body"):
             pass
-        head = [(b"content-type", b"application/json")] + [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        head = [(b"content-type", b"application/json")] + [
+            (k.encode(), v.encode()) for k, v in (headers or {}).items()
+        ]
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": raw})
 
@@ -154,19 +160,47 @@ async def test_a_receipt_is_read_in_utc() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "headers", "code", "retryable", "retry_after"),
     [
-        (401, {"ErrorCode": 10, "Message": "Bad or missing Server API token."}, {}, "CREDENTIALS", False, None),
-        (422, {"ErrorCode": 10, "Message": "Bad or missing Server API token."}, {}, "CREDENTIALS", False, None),
+        (
+            401,
+            {"ErrorCode": 10, "Message": "Bad or missing Server API token."},
+            {},
+            "CREDENTIALS",
+            False,
+            None,
+        ),
+        (
+            422,
+            {"ErrorCode": 10, "Message": "Bad or missing Server API token."},
+            {},
+            "CREDENTIALS",
+            False,
+            None,
+        ),
         (422, {"ErrorCode": 300, "Message": "Invalid 'To' address."}, {}, "REFUSED", False, None),
         (422, {"ErrorCode": 400, "Message": "Sender signature not found."}, {}, "REFUSED", False, None),
         (422, {"ErrorCode": 406, "Message": "Found inactive addresses: a@b.c."}, {}, "REFUSED", False, None),
         (422, {"ErrorCode": 405, "Message": "Not allowed to send."}, {}, "REFUSED", False, None),
         (413, b"too large", {}, "REFUSED", False, None),
-        (429, {"ErrorCode": 429, "Message": "Rate limit exceeded."}, {"Retry-After": "7"}, "THROTTLED", True, 7.0),
+        (
+            429,
+            {"ErrorCode": 429, "Message": "Rate limit exceeded."},
+            {"Retry-After": "7"},
+            "THROTTLED",
+            True,
+            7.0,
+        ),
         (429, b"", {}, "THROTTLED", True, None),
         (500, {"ErrorCode": 0, "Message": "Internal error"}, {}, "SERVER_ERROR", True, None),
         (503, b"<html>maintenance</html>", {"Retry-After": "30"}, "SERVER_ERROR", True, 30.0),
         (200, b"{not json", {}, "MALFORMED", True, None),
-        (200, {"ErrorCode": 0, "Message": "OK", "SubmittedAt": "yesterday", "MessageID": "x"}, {}, "MALFORMED", True, None),
+        (
+            200,
+            {"ErrorCode": 0, "Message": "OK", "SubmittedAt": "yesterday", "MessageID": "x"},
+            {},
+            "MALFORMED",
+            True,
+            None,
+        ),
         (200, {"ErrorCode": 406, "Message": "Inactive recipient"}, {}, "REFUSED", False, None),
     ],
 )
@@ -201,11 +235,23 @@ def test_addresses_as_postmark_reads_them() -> None:
     assert parse_addresses("a@b.example") == ["a@b.example"]
     assert parse_addresses("Erika <Erika@Example.de>, b+tag@x.io") == ["erika@example.de", "b+tag@x.io"]
     assert parse_addresses('"Joe Sender, jr" <joe@example.com>') == ["joe@example.com"]
-    for bad in ("", "plain", "a@@b.c", ".a@b.c", "a.@b.c", "a..b@c.d", "Joe Sender, jr <joe@example.com>", "a b@c.d", "a@b_c.d"):
+    for bad in (
+        "",
+        "plain",
+        "a@@b.c",
+        ".a@b.c",
+        "a.@b.c",
+        "a..b@c.d",
+        "Joe Sender, jr <joe@example.com>",
+        "a b@c.d",
+        "a@b_c.d",
+    ):
         assert parse_addresses(bad) is None, bad
 
 
-async def raw(emulator: PostmarkEmulator, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+async def raw(
+    emulator: PostmarkEmulator, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     async with serve(emulator) as base_url:
         client = HTTP.client()
         sent = {"Accept": "application/json", "Content-Type": "application/json", **(headers or {})}
@@ -265,14 +311,23 @@ async def test_the_emulators_answer_and_record() -> None:
     emulator = PostmarkEmulator(Faults())
     token = emulator.open_account()["server_token"]
     emulator.add_sender(SENDER)
-    body = {"From": SENDER, "To": "erika@example.de", "TextBody": "x", "Metadata": {"crossdock_reference": "r1"}}
+    body = {
+        "From": SENDER,
+        "To": "erika@example.de",
+        "TextBody": "x",
+        "Metadata": {"crossdock_reference": "r1"},
+    }
     status, got = await raw(emulator, body, {"X-Postmark-Server-Token": token})
     assert status == 200
     assert set(got) == {"To", "SubmittedAt", "MessageID", "ErrorCode", "Message"}
     assert (got["To"], got["ErrorCode"], got["Message"]) == ("erika@example.de", 0, "OK")
     assert got["SubmittedAt"].endswith("-05:00")
     (mail,) = emulator.received("r1")
-    assert (mail.message_id, mail.metadata, mail.stream) == (got["MessageID"], {"crossdock_reference": "r1"}, "outbound")
+    assert (mail.message_id, mail.metadata, mail.stream) == (
+        got["MessageID"],
+        {"crossdock_reference": "r1"},
+        "outbound",
+    )
 
 
 async def test_random_faults_answer_in_postmarks_body() -> None:
