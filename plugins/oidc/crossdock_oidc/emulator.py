@@ -111,6 +111,10 @@ class OIDCEmulator(Emulator):
         self.issuer: str | None = None
         #: an issuer the discovery document names instead of the real one (a mix-up)
         self.discovery_issuer: str | None = None
+        #: fields of the discovery document replaced (or, with None, left out)
+        self.discovery_overrides: dict[str, Any] = {}
+        #: claims added to every ID token (before a fault is applied)
+        self.extra_claims: dict[str, Any] = {}
         self.signing_algorithms: tuple[str, ...] = ("RS256",)
         self.auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
         #: False: the ID token carries no e-mail or name (they are at the UserInfo endpoint)
@@ -202,9 +206,7 @@ class OIDCEmulator(Emulator):
 
     async def _discovery(self, request: Request) -> Reply:
         issuer = self._issuer(request)
-        return Reply(
-            200,
-            {
+        document = {
                 "issuer": self.discovery_issuer or issuer,
                 "authorization_endpoint": f"{issuer}/authorize",
                 "token_endpoint": f"{issuer}/token",
@@ -218,8 +220,8 @@ class OIDCEmulator(Emulator):
                 "code_challenge_methods_supported": ["S256"],
                 "grant_types_supported": ["authorization_code"],
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "email", "email_verified", "name"],
-            },
-        )
+            } | self.discovery_overrides
+        return Reply(200, {k: v for k, v in document.items() if v is not None})
 
     async def _jwks(self, request: Request) -> Reply:
         return Reply(200, {"keys": [key.jwk() for key in self.keys]})
@@ -370,6 +372,7 @@ class OIDCEmulator(Emulator):
             claims["email"], claims["email_verified"] = user.email, user.email_verified
         if self.email_in_id_token and "profile" in record.scopes and user.name:
             claims["name"] = user.name
+        claims.update(self.extra_claims)
         key = self.current_key
         if fault is TokenFault.EXPIRED:
             claims["iat"], claims["exp"] = now - 900, now - 600
