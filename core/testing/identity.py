@@ -215,8 +215,13 @@ class IdentityConformance:
     async def refused(self, idp: IdentityProvider, login: Login, **changes: Any) -> ChannelError:
         """``complete`` with ``changes`` to the login's config, request or code, which must
         be refused: the error."""
-        config = replace(login.config, **{k: v for k, v in changes.items() if k in ("client_id", "client_secret")})
-        request = replace(login.request, **{k: v for k, v in changes.items() if k in ("redirect_uri", "code_verifier", "nonce")})
+        config = replace(
+            login.config, **{k: v for k, v in changes.items() if k in ("client_id", "client_secret")}
+        )
+        request = replace(
+            login.request,
+            **{k: v for k, v in changes.items() if k in ("redirect_uri", "code_verifier", "nonce")},
+        )
         with pytest.raises(ChannelError) as caught:
             await idp.complete(config, request, changes.get("code", login.code))
         error = caught.value
@@ -232,7 +237,7 @@ class IdentityConformance:
         assert idp.name == self.provider
 
     async def test_a_full_login_returns_the_verified_identity(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             identity = await idp.complete(config, login.request, login.code)
         assert login.state == login.request.state, "the provider sends the state back"
@@ -240,7 +245,7 @@ class IdentityConformance:
         assert identity == VerifiedIdentity(config.issuer, subject, email, True, name)
 
     async def test_an_unverified_email_is_reported_unverified(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config, login_hint="unverified-1")
             identity = await idp.complete(config, login.request, login.code)
         assert identity.subject == "unverified-1"
@@ -250,7 +255,7 @@ class IdentityConformance:
     async def test_the_authorization_url_carries_state_nonce_and_s256_challenge(
         self, idp: IdentityProvider
     ) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             request = new_request()
             url = await idp.authorization_url(config, request)
         parts = urlsplit(url)
@@ -269,13 +274,13 @@ class IdentityConformance:
     # ------------------------------------------------------------ the token endpoint's refusals
 
     async def test_a_wrong_client_secret_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             error = await self.refused(idp, login, client_secret="not-the-secret")
         assert "invalid_client" in error.message
 
     async def test_a_code_used_twice_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             await idp.complete(config, login.request, login.code)
             error = await self.refused(idp, login)
@@ -289,25 +294,27 @@ class IdentityConformance:
         assert "invalid_grant" in error.message
 
     async def test_a_code_of_another_client_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
-            theirs = await self.start(idp, replace(config, client_id=OTHER_CLIENT, client_secret="other-secret"))
+        async with self.served() as (_emulator, config):
+            theirs = await self.start(
+                idp, replace(config, client_id=OTHER_CLIENT, client_secret="other-secret")
+            )
             error = await self.refused(idp, replace(theirs, config=config))
         assert "invalid_grant" in error.message
 
     async def test_a_code_for_another_redirect_uri_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             error = await self.refused(idp, login, redirect_uri=OTHER_REDIRECT_URI)
         assert "invalid_grant" in error.message
 
     async def test_a_wrong_pkce_verifier_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             error = await self.refused(idp, login, code_verifier=secrets.token_urlsafe(48))
         assert "invalid_grant" in error.message
 
     async def test_an_unknown_code_is_refused(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             login = await self.start(idp, config)
             error = await self.refused(idp, login, code="forged-" + secrets.token_urlsafe(16))
         assert "invalid_grant" in error.message
@@ -353,12 +360,14 @@ class IdentityConformance:
                 await idp.complete(config, login.request, login.code)
             emulator.fail_next(0)
             identity = await idp.complete(config, login.request, login.code)
-        assert at_start.value.retryable and at_start.value.code != "REFUSED"
-        assert at_the_end.value.retryable and at_the_end.value.code != "REFUSED"
+        assert at_start.value.retryable
+        assert at_start.value.code != "REFUSED"
+        assert at_the_end.value.retryable
+        assert at_the_end.value.code != "REFUSED"
         assert identity.subject == USER[0], "the code survives the provider's outage"
 
     async def test_an_unreachable_provider_is_retryable(self, idp: IdentityProvider) -> None:
-        async with self.served() as (emulator, config):
+        async with self.served() as (_emulator, config):
             pass  # served, then stopped: nothing listens there any more
         with pytest.raises(ChannelError) as caught:
             await idp.authorization_url(config, new_request())

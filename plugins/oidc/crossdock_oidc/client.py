@@ -104,9 +104,7 @@ class Discovery:
         # Discovery §4.3: the issuer in the document MUST be identical to the one the
         # document was fetched for, or an attacker's provider could pose as another.
         if document.get("issuer") != issuer:
-            raise refused(
-                f"the discovery document names issuer {document.get('issuer')!r}, not {issuer!r}"
-            )
+            raise refused(f"the discovery document names issuer {document.get('issuer')!r}, not {issuer!r}")
 
         def url(name: str, *, required: bool = True) -> str | None:
             value = document.get(name)
@@ -166,13 +164,15 @@ class OIDCClient:
             raise URLNotAllowed(f"{field} {value!r}: {exc}") from None
 
     async def _send(
-        self, method: str, url: str, what: str, *, timeout: float, **kwargs: Any
+        self, method: str, url: str, what: str, *, call_timeout: float, **kwargs: Any
     ) -> httpx.Response:
-        client = self._http().client(timeout=timeout)
+        client = self._http().client(timeout=call_timeout)
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ChannelError(f"the identity provider's {what} timed out", code="TIMEOUT", retryable=True) from exc
+            raise ChannelError(
+                f"the identity provider's {what} timed out", code="TIMEOUT", retryable=True
+            ) from exc
         except httpx.TransportError as exc:
             raise ChannelError(
                 f"the identity provider's {what} is unreachable: {exc}", code="NETWORK", retryable=True
@@ -192,8 +192,10 @@ class OIDCClient:
             )
         return response
 
-    async def _json(self, url: str, what: str, timeout: float) -> Any:
-        response = await self._send("GET", url, what, timeout=timeout, headers={"Accept": "application/json"})
+    async def _json(self, url: str, what: str, call_timeout: float) -> Any:
+        response = await self._send(
+            "GET", url, what, call_timeout=call_timeout, headers={"Accept": "application/json"}
+        )
         if response.status_code != 200:
             raise refused(f"the identity provider's {what} answered {response.status_code}")
         try:
@@ -203,7 +205,7 @@ class OIDCClient:
 
     # ------------------------------------------------------------ discovery and keys
 
-    async def discover(self, issuer: str, *, timeout: float) -> Discovery:
+    async def discover(self, issuer: str, *, call_timeout: float) -> Discovery:
         """The provider's metadata, cached for :data:`DISCOVERY_TTL` seconds."""
         cached = self._discovery.get(issuer)
         if cached is not None and self.clock() - cached[0] < DISCOVERY_TTL:
@@ -211,12 +213,14 @@ class OIDCClient:
         self.check_url(issuer, "issuer")
         # Discovery §4: the issuer, any terminating "/" removed, then the well-known path
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document = await self._json(url, "discovery document", timeout)
+        document = await self._json(url, "discovery document", call_timeout)
         found = Discovery.parse(issuer, document, self.check_url)
         self._discovery[issuer] = (self.clock(), found)
         return found
 
-    async def signing_key(self, discovery: Discovery, header: Mapping[str, Any], *, timeout: float) -> jwt.PyJWK:
+    async def signing_key(
+        self, discovery: Discovery, header: Mapping[str, Any], *, call_timeout: float
+    ) -> jwt.PyJWK:
         """The published key that signed a token with this JOSE ``header``, for its ``alg``.
 
         The key set is cached; a ``kid`` it lacks makes it fetched once more (the provider
@@ -231,10 +235,10 @@ class OIDCClient:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise refused("the ID token's kid is not a string")
-        keys = await self._key_set(discovery.jwks_uri, timeout=timeout, fresh=False)
+        keys = await self._key_set(discovery.jwks_uri, call_timeout=call_timeout, fresh=False)
         candidates = _matching(keys, kid, alg)
         if not candidates and kid is not None:
-            keys = await self._key_set(discovery.jwks_uri, timeout=timeout, fresh=True)
+            keys = await self._key_set(discovery.jwks_uri, call_timeout=call_timeout, fresh=True)
             candidates = _matching(keys, kid, alg)
         if not candidates:
             raise refused(
@@ -248,11 +252,11 @@ class OIDCClient:
         except jwt.PyJWKError as exc:
             raise refused(f"the provider's key {kid!r} is not a usable {alg} key: {exc}") from None
 
-    async def _key_set(self, jwks_uri: str, *, timeout: float, fresh: bool) -> list[dict[str, Any]]:
+    async def _key_set(self, jwks_uri: str, *, call_timeout: float, fresh: bool) -> list[dict[str, Any]]:
         cached = self._keys.get(jwks_uri)
         if not fresh and cached is not None and self.clock() - cached[0] < JWKS_TTL:
             return cached[1]
-        document = await self._json(jwks_uri, "key set (jwks_uri)", timeout)
+        document = await self._json(jwks_uri, "key set (jwks_uri)", call_timeout)
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise refused("the provider's key set (jwks_uri) has no keys list")
@@ -272,7 +276,7 @@ class OIDCClient:
         redirect_uri: str,
         code_verifier: str,
         auth_method: str,
-        timeout: float,
+        call_timeout: float,
     ) -> dict[str, Any]:
         """POST the code to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5) and return
         the token response (Core §3.1.3.3); its errors (RFC 6749 §5.2) are refusals."""
@@ -289,7 +293,12 @@ class OIDCClient:
             form["client_id"] = client_id
             form["client_secret"] = client_secret
         response = await self._send(
-            "POST", discovery.token_endpoint, "token endpoint", timeout=timeout, data=form, headers=headers
+            "POST",
+            discovery.token_endpoint,
+            "token endpoint",
+            call_timeout=call_timeout,
+            data=form,
+            headers=headers,
         )
         try:
             body = response.json()
@@ -301,14 +310,16 @@ class OIDCClient:
             raise refused("the token endpoint's answer is not a JSON object")
         return body
 
-    async def userinfo(self, discovery: Discovery, access_token: str, *, timeout: float) -> dict[str, Any]:
+    async def userinfo(
+        self, discovery: Discovery, access_token: str, *, call_timeout: float
+    ) -> dict[str, Any]:
         """The UserInfo claims (Core §5.3), fetched with the access token as a Bearer token."""
         assert discovery.userinfo_endpoint is not None
         response = await self._send(
             "GET",
             discovery.userinfo_endpoint,
             "userinfo endpoint",
-            timeout=timeout,
+            call_timeout=call_timeout,
             headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
         )
         if response.status_code != 200:
@@ -332,7 +343,7 @@ class OIDCClient:
         client_id: str,
         nonce: str,
         trusted_audiences: Sequence[str] = (),
-        timeout: float,
+        call_timeout: float,
     ) -> dict[str, Any]:
         """The claims of an ID token that passes Core §3.1.3.7 (the numbers below are its
         items), else a ``REFUSED`` naming what failed."""
@@ -343,7 +354,7 @@ class OIDCClient:
         if header.get("crit"):
             raise refused("the ID token carries critical header parameters this client does not know")
         # 6-7: the signature, with a key the issuer publishes, in an algorithm it advertises
-        key = await self.signing_key(discovery, header, timeout=timeout)
+        key = await self.signing_key(discovery, header, call_timeout=call_timeout)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -89,7 +89,9 @@ class SigningKey:
 
 
 def _new_key(kid: str | None = None) -> SigningKey:
-    return SigningKey(kid or secrets.token_hex(8), rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return SigningKey(
+        kid or secrets.token_hex(8), rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -207,20 +209,30 @@ class OIDCEmulator(Emulator):
     async def _discovery(self, request: Request) -> Reply:
         issuer = self._issuer(request)
         document = {
-                "issuer": self.discovery_issuer or issuer,
-                "authorization_endpoint": f"{issuer}/authorize",
-                "token_endpoint": f"{issuer}/token",
-                "userinfo_endpoint": f"{issuer}/userinfo",
-                "jwks_uri": f"{issuer}/jwks",
-                "response_types_supported": ["code"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": list(self.signing_algorithms),
-                "scopes_supported": ["openid", "email", "profile"],
-                "token_endpoint_auth_methods_supported": list(self.auth_methods),
-                "code_challenge_methods_supported": ["S256"],
-                "grant_types_supported": ["authorization_code"],
-                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "email", "email_verified", "name"],
-            } | self.discovery_overrides
+            "issuer": self.discovery_issuer or issuer,
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "userinfo_endpoint": f"{issuer}/userinfo",
+            "jwks_uri": f"{issuer}/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(self.signing_algorithms),
+            "scopes_supported": ["openid", "email", "profile"],
+            "token_endpoint_auth_methods_supported": list(self.auth_methods),
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["authorization_code"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "nonce",
+                "email",
+                "email_verified",
+                "name",
+            ],
+        } | self.discovery_overrides
         return Reply(200, {k: v for k, v in document.items() if v is not None})
 
     async def _jwks(self, request: Request) -> Reply:
@@ -229,7 +241,9 @@ class OIDCEmulator(Emulator):
     # ------------------------------------------------------------ authorization endpoint
 
     def _page(self, status: int, message: str) -> Reply:
-        body = f"<!doctype html><title>Sign-in error</title><h1>Sign-in error</h1><p>{html.escape(message)}</p>"
+        body = (
+            f"<!doctype html><title>Sign-in error</title><h1>Sign-in error</h1><p>{html.escape(message)}</p>"
+        )
         return Reply(status, body.encode(), {"content-type": "text/html; charset=utf-8"})
 
     async def _authorize(self, request: Request) -> Reply:
@@ -298,7 +312,11 @@ class OIDCEmulator(Emulator):
                 quoted_id, _, quoted_secret = raw.partition(":")
             except (ValueError, UnicodeDecodeError):
                 return self._invalid_client("malformed Basic credentials", basic)
-            client_id, secret, method = unquote_plus(quoted_id), unquote_plus(quoted_secret), "client_secret_basic"
+            client_id, secret, method = (
+                unquote_plus(quoted_id),
+                unquote_plus(quoted_secret),
+                "client_secret_basic",
+            )
             if form.get("client_id", client_id) != client_id:
                 return self._invalid_client("client_id differs from the authenticated client", basic)
         elif "client_secret" in form:
@@ -406,7 +424,11 @@ class OIDCEmulator(Emulator):
 
     @staticmethod
     def _unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
-        encode = lambda part: _b64(json.dumps(part, separators=(",", ":")).encode())  # noqa: E731
+        """A JWS with an empty signature part (what ``alg: none`` looks like)."""
+
+        def encode(part: dict[str, Any]) -> str:
+            return _b64(json.dumps(part, separators=(",", ":")).encode())
+
         return f"{encode(header)}.{encode(claims)}."
 
     # ------------------------------------------------------------ UserInfo
@@ -417,7 +439,12 @@ class OIDCEmulator(Emulator):
         found = self.access_tokens.get(token)
         if found is None or self.clock() >= found[1]:
             # RFC 6750 §3: the Bearer challenge with invalid_token
-            return self.error(401, "invalid_token", "the access token is not valid", {"www-authenticate": 'Bearer error="invalid_token"'})
+            return self.error(
+                401,
+                "invalid_token",
+                "the access token is not valid",
+                {"www-authenticate": 'Bearer error="invalid_token"'},
+            )
         user = self.users[found[0]]
         claims: dict[str, Any] = {"sub": user.subject}
         if user.email is not None:

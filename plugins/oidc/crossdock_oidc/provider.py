@@ -74,7 +74,7 @@ class OIDCProvider(IdentityBase):
     # ------------------------------------------------------------ step 1
 
     async def authorization_url(self, config: IdentityConfig, request: AuthorizationRequest) -> str:
-        discovery = await self.client.discover(config.issuer, timeout=_timeout(config.options))
+        discovery = await self.client.discover(config.issuer, call_timeout=_timeout(config.options))
         methods = discovery.code_challenge_methods
         if methods is not None and "S256" not in methods:
             raise refused(f"{config.issuer} does not offer PKCE with S256 (it offers {list(methods)})")
@@ -99,8 +99,8 @@ class OIDCProvider(IdentityBase):
         if not code:
             raise refused("the provider sent the browser back without a code")
         options = config.options
-        timeout = _timeout(options)
-        discovery = await self.client.discover(config.issuer, timeout=timeout)
+        call_timeout = _timeout(options)
+        discovery = await self.client.discover(config.issuer, call_timeout=call_timeout)
         tokens = await self.client.exchange(
             discovery,
             client_id=config.client_id,
@@ -109,7 +109,7 @@ class OIDCProvider(IdentityBase):
             redirect_uri=request.redirect_uri,
             code_verifier=request.code_verifier,
             auth_method=auth_method(discovery, options),
-            timeout=timeout,
+            call_timeout=call_timeout,
         )
         id_token = tokens.get("id_token")
         if not isinstance(id_token, str) or not id_token:
@@ -122,15 +122,15 @@ class OIDCProvider(IdentityBase):
             client_id=config.client_id,
             nonce=request.nonce,
             trusted_audiences=[str(a) for a in trusted] if isinstance(trusted, list | tuple) else (),
-            timeout=timeout,
+            call_timeout=call_timeout,
         )
         email_claim = str(options.get("email_claim") or "email")
         if claims.get(email_claim) is None:
-            claims = await self._with_userinfo(discovery, tokens, claims, timeout)
+            claims = await self._with_userinfo(discovery, tokens, claims, call_timeout)
         return identity(config.issuer, claims, email_claim)
 
     async def _with_userinfo(
-        self, discovery: Discovery, tokens: Mapping[str, Any], claims: dict[str, Any], timeout: float
+        self, discovery: Discovery, tokens: Mapping[str, Any], claims: dict[str, Any], call_timeout: float
     ) -> dict[str, Any]:
         """The ID token's claims completed from UserInfo (Core §5.3), when the provider has
         the endpoint and gave an access token; the ID token's own claims win, and a UserInfo
@@ -138,7 +138,7 @@ class OIDCProvider(IdentityBase):
         access_token = tokens.get("access_token")
         if discovery.userinfo_endpoint is None or not isinstance(access_token, str) or not access_token:
             return claims
-        extra = await self.client.userinfo(discovery, access_token, timeout=timeout)
+        extra = await self.client.userinfo(discovery, access_token, call_timeout=call_timeout)
         if extra.get("sub") != claims["sub"]:
             raise refused("the userinfo endpoint answered about another subject than the ID token's")
         return {**extra, **{k: v for k, v in claims.items() if v is not None}}

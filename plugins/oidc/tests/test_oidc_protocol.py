@@ -44,18 +44,24 @@ async def idp(
     emulator.register_client(CLIENT, SECRET, [CALLBACK], auth_method=auth_method)
     emulator.add_user("u-1", "ana@example.com", name="Ana Lima")
     async with serve(emulator) as base_url:
-        yield emulator, IdentityConfig(base_url, CLIENT, SECRET, {"timeout": 2.0, **options}), OIDCProvider(
-            emulator_http()
+        yield (
+            emulator,
+            IdentityConfig(base_url, CLIENT, SECRET, {"timeout": 2.0, **options}),
+            OIDCProvider(emulator_http()),
         )
 
 
-async def code_for(provider: OIDCProvider, config: IdentityConfig, login_hint: str = "u-1") -> tuple[AuthorizationRequest, str]:
+async def code_for(
+    provider: OIDCProvider, config: IdentityConfig, login_hint: str = "u-1"
+) -> tuple[AuthorizationRequest, str]:
     request = new_request(CALLBACK)
     login = await HARNESS.start(provider, config, login_hint=login_hint, request=request)
     return request, login.code
 
 
-async def refusal(provider: OIDCProvider, config: IdentityConfig, request: AuthorizationRequest, code: str) -> str:
+async def refusal(
+    provider: OIDCProvider, config: IdentityConfig, request: AuthorizationRequest, code: str
+) -> str:
     with pytest.raises(ChannelError) as caught:
         await provider.complete(config, request, code)
     assert (caught.value.code, caught.value.retryable) == ("REFUSED", False)
@@ -119,7 +125,7 @@ async def test_client_secret_post_when_the_provider_supports_only_that() -> None
 
 async def test_basic_is_preferred_and_the_option_can_choose_post() -> None:
     async with idp(auth_method="client_secret_post", token_auth_method="client_secret_post") as (
-        emulator,
+        _emulator,
         config,
         provider,
     ):
@@ -144,7 +150,7 @@ async def test_an_auth_method_the_provider_lacks_is_refused() -> None:
 
 
 async def test_extra_scopes_are_added_once() -> None:
-    async with idp(scopes=["groups", "openid", "offline_access"]) as (emulator, config, provider):
+    async with idp(scopes=["groups", "openid", "offline_access"]) as (_emulator, config, provider):
         url = await provider.authorization_url(config, new_request(CALLBACK))
     assert parse_qs(urlsplit(url).query)["scope"] == ["openid email profile groups offline_access"]
 
@@ -167,7 +173,9 @@ async def test_an_authorization_endpoint_query_is_kept() -> None:
         ("issuer", "https://other.example", "names issuer"),
     ],
 )
-async def test_a_discovery_document_unfit_for_the_login_is_refused(field: str, value: Any, words: str) -> None:
+async def test_a_discovery_document_unfit_for_the_login_is_refused(
+    field: str, value: Any, words: str
+) -> None:
     async with idp() as (emulator, config, provider):
         emulator.discovery_overrides[field] = value
         with pytest.raises(ChannelError) as caught:
@@ -278,21 +286,21 @@ async def test_another_email_claim_is_never_verified() -> None:
 
 
 async def test_throttling_is_retryable_with_its_delay() -> None:
-    async with idp(Faults(throttle=1.0, retry_after=7)) as (emulator, config, provider):
+    async with idp(Faults(throttle=1.0, retry_after=7)) as (_emulator, config, provider):
         with pytest.raises(ChannelError) as caught:
             await provider.authorization_url(config, new_request(CALLBACK))
     assert (caught.value.code, caught.value.retryable, caught.value.retry_after) == ("THROTTLED", True, 7.0)
 
 
 async def test_a_slow_provider_times_out_retryably() -> None:
-    async with idp(Faults(timeout=1.0, timeout_seconds=1.0), timeout=0.2) as (emulator, config, provider):
+    async with idp(Faults(timeout=1.0, timeout_seconds=1.0), timeout=0.2) as (_emulator, config, provider):
         with pytest.raises(ChannelError) as caught:
             await provider.authorization_url(config, new_request(CALLBACK))
     assert (caught.value.code, caught.value.retryable) == ("TIMEOUT", True)
 
 
 async def test_loopback_is_refused_unless_the_operator_allows_it() -> None:
-    async with idp() as (emulator, config, _):
+    async with idp() as (_emulator, config, _):
         strict = OIDCProvider(OutboundHTTP(OutboundPolicy()))
         with pytest.raises(ChannelError) as caught:
             await strict.authorization_url(config, new_request(CALLBACK))
@@ -324,29 +332,53 @@ def basic(client_id: str = CLIENT, secret: str = SECRET) -> str:
 
 
 async def test_the_emulator_refuses_bad_token_requests() -> None:
-    async with idp() as (emulator, config, provider):
-        request, code = await code_for(provider, config)
+    async with idp() as (_emulator, config, provider):
+        _request, code = await code_for(provider, config)
         good = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK}
         cases: list[tuple[httpx.Response, int, str]] = [
             (await post_token(config.issuer, good), 401, "invalid_client"),
-            (await post_token(config.issuer, good, authorization=basic(secret="wrong")), 401, "invalid_client"),
+            (
+                await post_token(config.issuer, good, authorization=basic(secret="wrong")),
+                401,
+                "invalid_client",
+            ),
             (await post_token(config.issuer, good, authorization=basic("nobody")), 401, "invalid_client"),
             (
                 await post_token(config.issuer, {**good, "client_secret": SECRET}, authorization=basic()),
                 400,
                 "invalid_request",
             ),
-            (await post_token(config.issuer, {**good, "grant_type": "password"}, authorization=basic()), 400, "unsupported_grant_type"),
-            (await post_token(config.issuer, {"code": code, "redirect_uri": CALLBACK}, authorization=basic()), 400, "invalid_request"),
-            (await post_token(config.issuer, good, authorization=basic()), 400, "invalid_request"),  # no verifier
             (
-                await post_token(config.issuer, "grant_type=authorization_code&grant_type=authorization_code", authorization=basic()),
+                await post_token(config.issuer, {**good, "grant_type": "password"}, authorization=basic()),
+                400,
+                "unsupported_grant_type",
+            ),
+            (
+                await post_token(
+                    config.issuer, {"code": code, "redirect_uri": CALLBACK}, authorization=basic()
+                ),
+                400,
+                "invalid_request",
+            ),
+            (
+                await post_token(config.issuer, good, authorization=basic()),
+                400,
+                "invalid_request",
+            ),  # no verifier
+            (
+                await post_token(
+                    config.issuer,
+                    "grant_type=authorization_code&grant_type=authorization_code",
+                    authorization=basic(),
+                ),
                 400,
                 "invalid_request",
             ),
         ]
         async with httpx.AsyncClient() as client:
-            json_body = await client.post(f"{config.issuer}/token", json=good, headers={"authorization": basic()})
+            json_body = await client.post(
+                f"{config.issuer}/token", json=good, headers={"authorization": basic()}
+            )
     for response, status, error in cases:
         assert (response.status_code, response.json()["error"]) == (status, error), response.text
     assert cases[1][0].headers["www-authenticate"].startswith("Basic")
@@ -354,7 +386,7 @@ async def test_the_emulator_refuses_bad_token_requests() -> None:
 
 
 async def test_a_reused_code_revokes_its_access_token() -> None:
-    async with idp() as (emulator, config, provider):
+    async with idp() as (_emulator, config, provider):
         request, code = await code_for(provider, config)
         form = {
             "grant_type": "authorization_code",
@@ -374,12 +406,14 @@ async def test_a_reused_code_revokes_its_access_token() -> None:
 
 
 async def test_the_authorization_endpoint_refuses_without_redirecting() -> None:
-    async with idp() as (emulator, config, provider):
+    async with idp() as (_emulator, config, provider):
         url = httpx.URL(await provider.authorization_url(config, new_request(CALLBACK)))
         async with httpx.AsyncClient() as browser:
             unknown = await browser.get(url.copy_set_param("client_id", "nobody"))
             elsewhere = await browser.get(url.copy_set_param("redirect_uri", "https://evil.example/cb"))
-            no_pkce = await browser.get(url.copy_remove_param("code_challenge").copy_set_param("login_hint", "u-1"))
+            no_pkce = await browser.get(
+                url.copy_remove_param("code_challenge").copy_set_param("login_hint", "u-1")
+            )
             no_user = await browser.get(url.copy_set_param("login_hint", "stranger@example.com"))
     for page in (unknown, elsewhere):
         assert page.status_code == 400 and "location" not in page.headers
