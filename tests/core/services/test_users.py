@@ -1,0 +1,180 @@
+"""Staff users: invitation, login, roles per tenant, lock-out, second factor, refresh."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pyotp
+import pytest
+from sqlalchemy import select
+
+from crossdock.db.models import LoginAttempt, MailOutbox, User
+from crossdock.errors import Forbidden, Unauthenticated, UserError
+from crossdock.services import tenancy, users
+from crossdock.services.tenancy import authenticate
+
+PASSWORD = "correct horse battery"
+
+
+async def _invited(app: Any, tenant: Any, role: str = "operator") -> tuple[str, str]:
+    """Invite ana@example.com as ``role`` on the tenant, accept; returns (email, token)."""
+    principal = await authenticate(app.db, f"Bearer {tenant.key}", tenant.slug)
+    async with app.db.write(system=True) as session:
+        _, mail_id = await users.invite_user(
+            session,
+            principal,
+            "https://ops.example.com",
+            email="Ana@Example.com",
+            name="Ana",
+            roles=[(role, tenant.slug)],
+        )
+        mail = await session.get(MailOutbox, mail_id)
+        assert mail is not None and mail.to == "ana@example.com" and mail.tag == "invitation"
+        token = mail.text.rsplit("\n\n", 1)[1].strip()
+    async with app.db.write(system=True) as session:
+        tokens = await users.accept_invitation(session, token, PASSWORD)
+    assert tokens.access_token.startswith("cda_")
+    return "ana@example.com", token
+
+
+async def test_an_invited_user_signs_in_with_the_scopes_of_its_role_on_its_tenant(
+    app: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory(scopes=["admin"])
+    email, token = await _invited(app, tenant)
+    tokens = await users.login(
+        app.db, app.vault, organization=tenant.organization_slug, email=email, password=PASSWORD
+    )
+    principal = await authenticate(app.db, f"Bearer {tokens.access_token}", None)
+    assert (principal.user_id, principal.api_key_id, principal.tenant_slug) == (
+        tokens.user_id,
+        None,
+        tenant.slug,
+    )
+    assert principal.allows("orders:write") and not principal.allows("keys:write")
+    assert not principal.allows("users:read")
+    with pytest.raises(UserError) as used:  # an invitation works once
+        async with app.db.write(system=True) as session:
+            await users.accept_invitation(session, token, PASSWORD)
+    assert used.value.code == "INVALID_TOKEN"
+    # a tenant of the organization it has no role on stays closed
+    async with app.db.write(system=True) as session:
+        org = await tenancy.get_organization(session, tenant.organization_slug)
+        await tenancy.create_tenant(session, org, f"{tenant.slug}-b")
+    tenancy.forget_resolved_keys()
+    with pytest.raises(Forbidden):
+        await authenticate(app.db, f"Bearer {tokens.access_token}", f"{tenant.slug}-b")
+
+
+async def test_an_operator_cannot_give_what_it_does_not_hold(app: Any, tenant_factory: Any) -> None:
+    tenant = await tenant_factory(scopes=["orders:read", "users:write"])
+    principal = await authenticate(app.db, f"Bearer {tenant.key}", tenant.slug)
+    with pytest.raises(UserError) as refused:
+        async with app.db.write(system=True) as session:
+            await users.invite_user(
+                session,
+                principal,
+                "https://x",
+                email="bo@example.com",
+                name="Bo",
+                roles=[("manager", tenant.slug)],
+            )
+    assert refused.value.code == "SCOPE_NOT_HELD"
+
+
+async def test_repeated_failures_lock_the_account_even_against_the_right_password(
+    app: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+    email, _ = await _invited(app, tenant)
+    for _ in range(users.MAX_FAILURES):
+        with pytest.raises(users.LoginRefused) as wrong:
+            await users.login(
+                app.db,
+                app.vault,
+                organization=tenant.organization_slug,
+                email=email,
+                password="wrong password!",
+            )
+        assert wrong.value.code == "INVALID_CREDENTIALS"
+    with pytest.raises(users.LoginRefused) as locked:
+        await users.login(
+            app.db, app.vault, organization=tenant.organization_slug, email=email, password=PASSWORD
+        )
+    assert locked.value.code == "LOCKED" and (locked.value.retry_after or 0) > 60
+    async with app.db.system() as session:
+        outcomes = [
+            a.outcome
+            for a in (await session.scalars(select(LoginAttempt).order_by(LoginAttempt.id))).all()
+            if a.email == email and a.organization_id == tenant.organization_id
+        ]
+    assert outcomes == ["succeeded"] + ["invalid_credentials"] * users.MAX_FAILURES + ["locked"]
+
+
+async def test_parallel_guesses_cannot_slip_past_the_lock(app: Any, tenant_factory: Any) -> None:
+    if app.settings.is_sqlite:
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    tenant = await tenant_factory()
+    email, _ = await _invited(app, tenant)
+
+    async def guess(i: int) -> str:
+        try:
+            await users.login(
+                app.db,
+                app.vault,
+                organization=tenant.organization_slug,
+                email=email,
+                password=f"guess number {i}",
+            )
+        except users.LoginRefused as exc:
+            return exc.code
+        return "signed in"
+
+    codes = await asyncio.gather(*(guess(i) for i in range(12)))
+    assert codes.count("INVALID_CREDENTIALS") == users.MAX_FAILURES
+    assert codes.count("LOCKED") == 12 - users.MAX_FAILURES
+
+
+async def test_a_second_factor_is_asked_for_and_a_code_works_once(app: Any, tenant_factory: Any) -> None:
+    tenant = await tenant_factory()
+    email, _ = await _invited(app, tenant)
+    async with app.db.system() as session:
+        user_id = await session.scalar(
+            select(User.id).where(User.email == email, User.organization_id == tenant.organization_id)
+        )
+    async with app.db.write(system=True) as session:
+        secret, uri = await users.totp_enroll(session, app.vault, user_id)
+    assert uri.startswith("otpauth://totp/")
+    code = pyotp.TOTP(secret).now()
+    async with app.db.write(system=True) as session:
+        await users.totp_confirm(session, app.vault, user_id, code)
+    org = tenant.organization_slug
+    with pytest.raises(users.LoginRefused) as needed:
+        await users.login(app.db, app.vault, organization=org, email=email, password=PASSWORD)
+    assert needed.value.code == "TOTP_REQUIRED"
+    with pytest.raises(users.LoginRefused) as replayed:  # the code confirming it is spent
+        await users.login(app.db, app.vault, organization=org, email=email, password=PASSWORD, totp=code)
+    assert replayed.value.code == "TOTP_INVALID"
+
+
+async def test_a_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(
+    app: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+    email, _ = await _invited(app, tenant)
+    first = await users.login(
+        app.db, app.vault, organization=tenant.organization_slug, email=email, password=PASSWORD
+    )
+    second = await users.refresh(app.db, first.refresh_token)
+    assert second.session_id == first.session_id and second.access_token != first.access_token
+    with pytest.raises(Unauthenticated):  # the replaced access token is gone
+        await authenticate(app.db, f"Bearer {first.access_token}", None)
+    await authenticate(app.db, f"Bearer {second.access_token}", None)
+    with pytest.raises(users.LoginRefused) as reused:
+        await users.refresh(app.db, first.refresh_token)
+    assert reused.value.code == "REFRESH_REUSED"
+    with pytest.raises(Unauthenticated):  # the whole session is revoked
+        await authenticate(app.db, f"Bearer {second.access_token}", None)
+    with pytest.raises(users.LoginRefused):
+        await users.refresh(app.db, second.refresh_token)
