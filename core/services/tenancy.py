@@ -228,6 +228,26 @@ async def authenticate(db: Database, authorization: str | None, tenant_slug: str
     return principal
 
 
+def choose_tenant(
+    candidates: Iterable[tuple[int, str]], tenant_slug: str | None, caller: str
+) -> tuple[int, str]:
+    """The tenant a request acts on among the ``(id, slug)`` ones its caller reaches: the one
+    ``X-Tenant`` names, else the only one. :class:`Forbidden` for a tenant not reached, none,
+    or several without ``X-Tenant``; ``caller`` words the refusal ("this API key", "your
+    roles")."""
+    reached = list(candidates)
+    if tenant_slug:
+        for tenant in reached:
+            if tenant[1] == tenant_slug:
+                return tenant
+        raise Forbidden(f"tenant {tenant_slug!r} is out of reach of {caller}")
+    if len(reached) == 1:
+        return reached[0]
+    if not reached:
+        raise Forbidden(f"no tenant is in reach of {caller}")
+    raise Forbidden(f"several tenants are in reach of {caller}; name one with the X-Tenant header")
+
+
 async def _resolve_user(db: Database, token: str, prefix: str, tenant_slug: str | None) -> Principal:
     from crossdock.services.users import resolve_access_token
 
@@ -266,17 +286,7 @@ async def _resolve(db: Database, token: str, prefix: str, tenant_slug: str | Non
     if key.revoked_at is not None:
         raise Unauthenticated("API key has been revoked")
     candidates = list(dict.fromkeys((r.tenant_id, r.tenant_slug) for r in rows if r.tenant_id is not None))
-    if tenant_slug:
-        matches = [t for t in candidates if t[1] == tenant_slug]
-        if not matches:
-            raise Forbidden(f"this API key has no access to tenant {tenant_slug!r}")
-        tenant = matches[0]
-    elif len(candidates) == 1:
-        tenant = candidates[0]
-    elif not candidates:
-        raise Forbidden("this API key reaches no tenant")
-    else:
-        raise Forbidden("this API key spans several tenants; name one with the X-Tenant header")
+    tenant = choose_tenant(candidates, tenant_slug, "this API key")
     return Principal(
         api_key_id=key.id,
         organization_id=key.organization_id,

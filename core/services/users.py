@@ -551,7 +551,12 @@ async def refresh(db: Database, refresh_token: str, *, client: Client = Client()
             replayed = await session.scalar(
                 select(UserSession).where(UserSession.previous_refresh_prefix == prefix).with_for_update()
             )
-            if replayed is not None and replayed.revoked_at is None:
+            if (
+                replayed is not None
+                and replayed.revoked_at is None
+                and replayed.previous_refresh_hash is not None
+                and hmac.compare_digest(replayed.previous_refresh_hash, hash_secret(refresh_token.strip()))
+            ):
                 replayed.revoked_at = now
                 reused = True
         elif row.revoked_at is None and row.refresh_expires_at > now:
@@ -559,6 +564,7 @@ async def refresh(db: Database, refresh_token: str, *, client: Client = Client()
             if user is not None and user.disabled_at is None:
                 access, renewed = generate_token(ACCESS_TOKEN), generate_token(REFRESH_TOKEN)
                 row.previous_refresh_prefix = row.refresh_prefix
+                row.previous_refresh_hash = row.refresh_hash
                 row.access_prefix, row.access_hash = access.prefix, access.key_hash
                 row.access_expires_at = now + ACCESS_TTL
                 row.refresh_prefix, row.refresh_hash = renewed.prefix, renewed.key_hash
@@ -1114,18 +1120,11 @@ async def resolve_access_token(
     )
     if not access.all_tenants:
         stmt = stmt.where(Tenant.id.in_(list(access.per_tenant) or [-1]))
-    candidates = list((await session.execute(stmt)).all())
-    if tenant_slug:
-        matches = [t for t in candidates if t[1] == tenant_slug]
-        if not matches:
-            raise Forbidden(f"you have no role on tenant {tenant_slug!r}")
-        tenant = matches[0]
-    elif len(candidates) == 1:
-        tenant = candidates[0]
-    elif not candidates:
-        raise Forbidden("you have no role on any tenant")
-    else:
-        raise Forbidden("you reach several tenants; name one with the X-Tenant header")
+    from crossdock.services.tenancy import choose_tenant
+
+    tenant = choose_tenant(
+        [(t[0], t[1]) for t in (await session.execute(stmt)).all()], tenant_slug, "your roles"
+    )
     return {
         "user_id": user.id,
         "session_id": sess.id,

@@ -154,6 +154,8 @@ class UserSession(Base):
     refresh_expires_at: Mapped[datetime]
     #: the prefix of the refresh token the last refresh replaced (its reuse revokes)
     previous_refresh_prefix: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: and its SHA-256: only that very token is a replay
+    previous_refresh_hash: Mapped[str | None] = mapped_column(String(64))
     refreshed: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]

@@ -168,6 +168,11 @@ async def test_a_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(
     )
     second = await users.refresh(app.db, first.refresh_token)
     assert second.session_id == first.session_id and second.access_token != first.access_token
+    # the replaced token's prefix with another secret is no replay: it ends nothing
+    forged = "_".join(first.refresh_token.split("_", 2)[:2]) + "_" + "x" * 43
+    with pytest.raises(users.LoginRefused) as unknown:
+        await users.refresh(app.db, forged)
+    assert unknown.value.code == "REFRESH_INVALID"
     with pytest.raises(Unauthenticated):  # the replaced access token is gone
         await authenticate(app.db, f"Bearer {first.access_token}", None)
     await authenticate(app.db, f"Bearer {second.access_token}", None)
