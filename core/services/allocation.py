@@ -35,14 +35,13 @@ from crossdock.db.models import (
     OrderStatusChange,
     StockLevel,
     StockReason,
-    Tenant,
     Warehouse,
     WarehouseKind,
 )
-from crossdock.db.scoping import session_tenant
 from crossdock.errors import UserError
 from crossdock.providers import HoldReason
 from crossdock.services.analytics import mark as mark_figures
+from crossdock.services.common import current_tenant
 from crossdock.services.events import emit
 from crossdock.services.inventory import Reservation, record_change, reserve_stock
 from crossdock.services.states import check_transition, lock
@@ -201,8 +200,8 @@ def remember_split_rule(session: AsyncSession, settings: Mapping[str, Any]) -> N
 async def _allow_split(session: AsyncSession) -> bool:
     """The tenant's split rule, read once per transaction."""
     if "allow_split" not in session.info:
-        tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
-        session.info["allow_split"] = bool((tenant.settings if tenant else {}).get("allow_split", True))
+        tenant = await current_tenant(session)
+        session.info["allow_split"] = bool((tenant.settings or {}).get("allow_split", True))
     return bool(session.info["allow_split"])
 
 

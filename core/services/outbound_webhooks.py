@@ -87,7 +87,7 @@ from crossdock.errors import UserError
 from crossdock.net import OutboundHTTP, OutboundPolicy, URLNotAllowed
 from crossdock.security import Vault
 from crossdock.services import usage
-from crossdock.services.common import get_or_404
+from crossdock.services.common import current_tenant, get_or_404
 from crossdock.services.events import EventType, Position, current_position, emit, read_events
 from crossdock.services.states import lock, lock_many
 from crossdock.services.uow import UnitOfWork
@@ -252,6 +252,7 @@ async def create_endpoint(
     types = _event_types(event_types)
     prefix = _subject_prefix(subject_prefix)
     text = _description(description)
+    await current_tenant(session, lock=True)  # two endpoints made at once count in turn
     count = await session.scalar(select(func.count()).select_from(WebhookEndpoint))
     if (count or 0) >= MAX_ENDPOINTS:
         raise UserError(f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints", code="OUT_OF_RANGE")

@@ -52,6 +52,7 @@ from crossdock.services.analytics_read import (
     profit_extremes,
     series_of,
 )
+from crossdock.services.common import current_tenant
 
 __all__ = ["agency_report", "due_reports", "make_report", "period_of", "reachable_tenants", "report_data"]
 
@@ -109,8 +110,8 @@ async def report_data(
 
 async def _tenant(session: AsyncSession) -> tuple[Tenant | None, AnalyticsSettings]:
     """The session's tenant and its analytics settings, read once for the whole report."""
-    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
-    return tenant, settings_from((tenant.settings if tenant is not None else None) or {})
+    tenant = await current_tenant(session)
+    return tenant, settings_from(tenant.settings or {})
 
 
 async def make_report(

@@ -411,13 +411,16 @@ async def create_api_key_for(
             field="input.allTenants",
             code="TENANT_NOT_REACHED",
         )
+    # the organization's row lock serialises two keys made at once, so the count holds
+    org = await session.scalar(
+        select(Organization).where(Organization.id == reach.organization_id).with_for_update()
+    )
+    assert org is not None
     count = await session.scalar(
         select(func.count()).select_from(ApiKey).where(ApiKey.organization_id == reach.organization_id)
     )
     if (count or 0) >= MAX_KEYS:
         raise UserError(f"an organization holds at most {MAX_KEYS} keys", code="OUT_OF_RANGE")
-    org = await session.get(Organization, reach.organization_id)
-    assert org is not None
     tenants: list[Tenant] | None = None
     if not all_tenants:
         wanted_slugs = slugs or [principal.tenant_slug]

@@ -43,13 +43,12 @@ from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
-from crossdock.db.models import AnalyticsMark, CostMethod, Order, Tenant
-from crossdock.db.scoping import session_tenant
-from crossdock.errors import NotFound, UserError
+from crossdock.db.models import AnalyticsMark, CostMethod, Order
+from crossdock.errors import UserError
 from crossdock.money import currency_exponent, validate_currency
 from crossdock.providers import Incoterm
 from crossdock.services.audit import DEFAULT_RETENTION_DAYS, RETENTION_RANGE
-from crossdock.services.common import country_code
+from crossdock.services.common import country_code, current_tenant
 from crossdock.services.events import emit
 from crossdock.services.tenancy import validate_tenant_settings
 from crossdock.services.tracking import validate_tracking_settings
@@ -262,18 +261,8 @@ def view_of(raw: Mapping[str, Any] | None, updated_at: datetime | None = None) -
     )
 
 
-async def _tenant(session: AsyncSession, *, lock: bool = False) -> Tenant:
-    stmt = select(Tenant).where(Tenant.id == session_tenant(session.sync_session))
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    tenant = await session.scalar(stmt)
-    if tenant is None:
-        raise NotFound("no such tenant")
-    return tenant
-
-
 async def read_settings(session: AsyncSession) -> SettingsView:
-    tenant = await _tenant(session)
+    tenant = await current_tenant(session)
     stamp = (tenant.settings or {}).get("_updated_at")
     return view_of(tenant.settings, datetime.fromisoformat(stamp) if isinstance(stamp, str) else None)
 
@@ -314,7 +303,7 @@ async def update_settings(
     if unknown:
         raise UserError(f"unknown setting(s) {', '.join(unknown)}", field=unknown[0], code="INVALID")
     canonical = {path: None if value is None else PATHS[path](value, path) for path, value in changes.items()}
-    tenant = await _tenant(session, lock=True)
+    tenant = await current_tenant(session, lock=True)
     before: dict[str, Any] = copy.deepcopy(dict(tenant.settings or {}))
     after = copy.deepcopy(before)
     changed = []

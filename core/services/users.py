@@ -61,7 +61,7 @@ from crossdock.db.models import (
     UserToken,
     UserTokenKind,
 )
-from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
+from crossdock.errors import CrossdockError, NotFound, Unauthenticated, UserError
 from crossdock.security import (
     ACCESS_TOKEN,
     REFRESH_TOKEN,
