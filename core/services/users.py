@@ -651,6 +651,12 @@ async def _issue(session: AsyncSession, user: User, kind: UserTokenKind, ttl: ti
     return plaintext
 
 
+async def issue_invitation(session: AsyncSession, user: User) -> str:
+    """A fresh invitation token for a user (the one mailed before stops working): what
+    ``crossdock users invite`` prints, or a resent invitation."""
+    return await _issue(session, user, UserTokenKind.INVITATION, INVITATION_TTL)
+
+
 async def _redeem(session: AsyncSession, token: str, kind: UserTokenKind) -> User:
     """The user a live token of ``kind`` was made for, marking it used (once: the row is
     locked, so two redemptions at once find it used the second time)."""
@@ -673,8 +679,6 @@ async def request_password_reset(
 ) -> int | None:
     """Mail a reset link to the user, if there is one (the caller answers the same either
     way, so nobody learns which e-mails have accounts). Returns the mail's id, if any."""
-    from crossdock.services import mail
-
     try:
         address = normal_email(email)
     except UserError:
@@ -687,6 +691,24 @@ async def request_password_reset(
     )
     if user is None or user.password_hash is None:
         return None
+    return await _reset_mail(session, user, public_url)
+
+
+async def send_password_reset(
+    session: AsyncSession, principal: Any, public_url: str, user_id: int
+) -> int | None:
+    """Mail a reset link to a user the caller may act on (an administrator's help); None
+    when the user has no password to reset (invited, not accepted yet) or is disabled."""
+    user, caller = await visible_user(session, principal, user_id, lock=True)
+    _may_act_on(caller, await assignments_of(session, user.id))
+    if user.password_hash is None or user.disabled_at is not None:
+        return None
+    return await _reset_mail(session, user, public_url)
+
+
+async def _reset_mail(session: AsyncSession, user: User, public_url: str) -> int:
+    from crossdock.services import mail
+
     token = await _issue(session, user, UserTokenKind.PASSWORD_RESET, RESET_TTL)
     link = f"{public_url}/auth/password-reset?token={token}"
     return await mail.queue(
@@ -906,7 +928,7 @@ async def invite_user(
 
 
 async def visible_user(
-    session: AsyncSession, principal: Any, user_id: int, *, lock: bool = False
+    session: AsyncSession, principal: Any, user_id: int, *, lock: bool = False, field: str = "id"
 ) -> tuple[User, Access]:
     """A user of the caller's organization the caller covers (:func:`covers`); NOT_FOUND
     otherwise (another organization's looks the same)."""
@@ -916,7 +938,7 @@ async def visible_user(
     user = await session.scalar(stmt)
     caller = await caller_access(session, principal)
     if user is None or not covers(caller, await assignments_of(session, user.id)):
-        raise NotFound("no such user", field="id")
+        raise NotFound("no such user", field=field)
     return user, caller
 
 
@@ -937,7 +959,7 @@ async def assignments_of(session: AsyncSession, user_id: int) -> list[tuple[int 
 async def grant_role(
     session: AsyncSession, principal: Any, user_id: int, role: str, tenant: str | None
 ) -> User:
-    user, caller = await visible_user(session, principal, user_id, lock=True)
+    user, caller = await visible_user(session, principal, user_id, lock=True, field="userId")
     [grant] = await resolve_grants(session, principal.organization_id, [(role, tenant)], "input")
     _may_give(caller, grant, "input.role")
     tenant_id = grant.tenant.id if grant.tenant else None
@@ -960,7 +982,7 @@ async def grant_role(
 async def revoke_role(
     session: AsyncSession, principal: Any, user_id: int, role: str, tenant: str | None
 ) -> User:
-    user, caller = await visible_user(session, principal, user_id, lock=True)
+    user, caller = await visible_user(session, principal, user_id, lock=True, field="userId")
     [grant] = await resolve_grants(session, principal.organization_id, [(role, tenant)], "input")
     _may_give(caller, grant, "input.role")  # taking a role away needs what giving it does
     tenant_id = grant.tenant.id if grant.tenant else None
@@ -981,14 +1003,7 @@ async def set_disabled(session: AsyncSession, principal: Any, user_id: int, disa
     user, caller = await visible_user(session, principal, user_id, lock=True)
     if principal.user_id == user.id and disabled:
         raise UserError("you cannot disable yourself", field="input.id", code="INVALID_STATE")
-    for tenant_id, role in await assignments_of(session, user.id):
-        held = caller.everywhere if tenant_id is None else caller.scopes_on(tenant_id)
-        if not holds(held, role_scopes(role)):
-            raise UserError(
-                "you cannot disable someone holding scopes you do not hold",
-                field="input.id",
-                code="SCOPE_NOT_HELD",
-            )
+    _may_act_on(caller, await assignments_of(session, user.id))
     if disabled and user.disabled_at is None:
         user.disabled_at = utcnow()
         await revoke_sessions(session, user.id)
@@ -1040,7 +1055,7 @@ async def _custom_role(session: AsyncSession, principal: Any, role_id: int) -> R
         .with_for_update()
     )
     if role is None:
-        raise NotFound("no such role", field="input.id")
+        raise NotFound("no such role", field="id")
     if role.builtin:
         raise UserError("the built-in roles cannot be changed", field="input.id", code="INVALID_STATE")
     caller = await caller_access(session, principal)
@@ -1134,3 +1149,146 @@ async def resolve_access_token(
         "tenant_slug": tenant[1],
         "scopes": access.scopes_on(tenant[0]),
     }
+
+
+# --------------------------------------------------------------------------- reading
+
+#: The most users, sessions or login attempts one list shows.
+MAX_LISTED = 500
+
+
+async def roles_of(session: AsyncSession, organization_id: int) -> list[Role]:
+    """The organization's roles: the built-in ones first, then the custom ones by name."""
+    await ensure_builtin_roles(session, organization_id)
+    rows = (await session.scalars(select(Role).where(Role.organization_id == organization_id))).all()
+    order = {name: i for i, name in enumerate(BUILTIN_ROLES)}
+    return sorted(rows, key=lambda r: (not r.builtin, order.get(r.name, 0), r.name))
+
+
+async def visible_users(
+    session: AsyncSession, principal: Any, *, disabled: bool | None = None
+) -> list[tuple[User, list[tuple[int | None, Role]]]]:
+    """The organization's users the caller covers (:func:`covers`), with their roles, by
+    e-mail; ``disabled`` keeps only disabled (True) or enabled (False) ones."""
+    caller = await caller_access(session, principal)
+    stmt = (
+        select(User)
+        .where(User.organization_id == principal.organization_id)
+        .order_by(User.email)
+        .limit(MAX_LISTED)
+    )
+    if disabled is not None:
+        stmt = stmt.where(User.disabled_at.is_not(None) if disabled else User.disabled_at.is_(None))
+    found = list((await session.scalars(stmt)).all())
+    held: dict[int, list[tuple[int | None, Role]]] = {u.id: [] for u in found}
+    if found:
+        for user_id, tenant_id, role in (
+            await session.execute(
+                select(RoleAssignment.user_id, RoleAssignment.tenant_id, Role)
+                .join(Role, Role.id == RoleAssignment.role_id)
+                .where(RoleAssignment.user_id.in_(list(held)))
+                .order_by(RoleAssignment.id)
+            )
+        ).all():
+            held[user_id].append((tenant_id, role))
+    return [(u, held[u.id]) for u in found if covers(caller, held[u.id])]
+
+
+async def tenant_slugs(session: AsyncSession, organization_id: int) -> dict[int, str]:
+    return {
+        t: s
+        for t, s in (
+            await session.execute(
+                select(Tenant.id, Tenant.slug).where(Tenant.organization_id == organization_id)
+            )
+        ).all()
+    }
+
+
+def own_id(principal: Any) -> int:
+    """The signed-in user's id; ``NOT_A_USER`` for an API key."""
+    if principal.user_id is None:
+        raise UserError("only a signed-in user has an account of their own", code="NOT_A_USER")
+    return int(principal.user_id)
+
+
+async def sessions_of(session: AsyncSession, principal: Any, user_id: int | None = None) -> list[UserSession]:
+    """A user's live sessions, newest first: the caller's own (``user_id`` None), or a user
+    the caller covers."""
+    if user_id is None or user_id == principal.user_id:
+        owner = own_id(principal)
+    else:
+        owner = (await visible_user(session, principal, user_id))[0].id
+    now = utcnow()
+    return list(
+        (
+            await session.scalars(
+                select(UserSession)
+                .where(
+                    UserSession.user_id == owner,
+                    UserSession.revoked_at.is_(None),
+                    UserSession.refresh_expires_at > now,
+                )
+                .order_by(UserSession.id.desc())
+                .limit(MAX_LISTED)
+            )
+        ).all()
+    )
+
+
+async def revoke_session(
+    session: AsyncSession, principal: Any, session_id: int, *, manage: bool
+) -> UserSession:
+    """End one session: the caller's own, or (``manage``: the caller holds ``users:write``)
+    one of a user the caller covers and holds no scope beyond the caller's."""
+    row = await session.scalar(
+        select(UserSession)
+        .where(UserSession.id == session_id, UserSession.organization_id == principal.organization_id)
+        .with_for_update()
+    )
+    if row is None or (row.user_id != principal.user_id and not manage):
+        raise NotFound("no such session", field="id")
+    if row.user_id != principal.user_id:
+        try:
+            _, caller = await visible_user(session, principal, row.user_id)
+        except NotFound:
+            raise NotFound("no such session", field="id") from None
+        _may_act_on(caller, await assignments_of(session, row.user_id))
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        _forget(session)
+    return row
+
+
+def _may_act_on(caller: Access, assignments: Sequence[tuple[int | None, Role]]) -> None:
+    for tenant_id, role in assignments:
+        held = caller.everywhere if tenant_id is None else caller.scopes_on(tenant_id)
+        if not holds(held, role_scopes(role)):
+            raise UserError("that user holds scopes you do not hold", field="input.id", code="SCOPE_NOT_HELD")
+
+
+async def login_attempts(
+    session: AsyncSession,
+    principal: Any,
+    *,
+    email: str | None = None,
+    outcome: LoginOutcome | None = None,
+    limit: int = 100,
+) -> list[LoginAttempt]:
+    """The organization's login attempts, newest first: all of them for a caller reaching
+    every tenant, else those of the users the caller covers."""
+    caller = await caller_access(session, principal)
+    stmt = (
+        select(LoginAttempt)
+        .where(LoginAttempt.organization_id == principal.organization_id)
+        .order_by(LoginAttempt.id.desc())
+        .limit(max(1, min(limit, MAX_LISTED)))
+    )
+    if email:
+        stmt = stmt.where(LoginAttempt.email == email.strip().lower())
+    if outcome is not None:
+        stmt = stmt.where(LoginAttempt.outcome == outcome)
+    if not caller.all_tenants:
+        seen = [u.id for u, _ in await visible_users(session, principal)]
+        stmt = stmt.where(LoginAttempt.user_id.in_(seen or [-1]))
+    return list((await session.scalars(stmt)).all())

@@ -26,12 +26,15 @@ from crossdock.plugins import Plugins, load_plugins
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard, serve
 from crossdock.testing.kit import (
     EMULATOR_HOSTS,
+    STAFF_PASSWORD,
     TEST_SECRET,
     GraphQL,
     Pacing,
+    TestStaff,
     TestTenant,
     emulator_http,
     jobs_running,
+    make_staff,
     make_tenant,
     queue_job,
 )
@@ -41,6 +44,7 @@ from crossdock.testing.waiting import wait_until
 
 __all__ = [
     "EMULATOR_HOSTS",
+    "STAFF_PASSWORD",
     "TEST_SECRET",
     "Emulator",
     "Faults",
@@ -50,6 +54,7 @@ __all__ = [
     "Reply",
     "Request",
     "Shop",
+    "TestStaff",
     "TestTenant",
     "address_problems",
     "build_shop",
@@ -57,6 +62,7 @@ __all__ = [
     "emulator_http",
     "jobs_running",
     "load_plugins",
+    "make_staff",
     "make_tenant",
     "queue_job",
     "run_job",

@@ -20,13 +20,16 @@ from crossdock.services import tenancy
 
 __all__ = [
     "EMULATOR_HOSTS",
+    "STAFF_PASSWORD",
     "TEST_SECRET",
     "GraphQL",
     "Pacing",
+    "TestStaff",
     "TestTenant",
     "close_emulator_http",
     "emulator_http",
     "jobs_running",
+    "make_staff",
     "make_tenant",
     "queue_job",
 ]
@@ -128,6 +131,50 @@ async def make_tenant(app: App, *, scopes: Iterable[str] = ("admin",), slug: str
         tenant = await tenancy.create_tenant(session, org, slug or f"t-{suffix}")
         _, key = await tenancy.create_api_key(session, org, name="test", scopes=scopes, tenants=[tenant])
     return TestTenant(tenant.id, tenant.slug, org.id, org.slug, key)
+
+
+@dataclass(frozen=True)
+class TestStaff:
+    """A staff user signed in (see :func:`make_staff`): its bearer is ``access_token``."""
+
+    __test__ = False
+
+    user_id: int
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    session_id: int
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+async def make_staff(
+    app: App,
+    tenant: TestTenant,
+    roles: Iterable[tuple[str, str | None]] = (("operator", None),),
+    *,
+    email: str | None = None,
+) -> TestStaff:
+    """A staff user of the tenant's organization, invited by the tenant's key with
+    ``roles`` (``(role name, tenant slug)``; a slug of ``None`` is the tenant's own, ``"*"``
+    every tenant), the invitation accepted with :data:`STAFF_PASSWORD`: signed in."""
+    from crossdock.services import users
+
+    address = email or f"staff-{uuid.uuid4().hex[:10]}@example.com"
+    principal = await tenancy.authenticate(app.db, f"Bearer {tenant.key}", tenant.slug)
+    wanted = [(r, None if t == "*" else (t or tenant.slug)) for r, t in roles]
+    async with app.db.write(system=True) as session:
+        user, _ = await users.invite_user(
+            session, principal, app.settings.public_url, email=address, name="Staff", roles=wanted
+        )
+        token = await users.issue_invitation(session, user)  # a fresh one replaces the mailed one
+    async with app.db.write(system=True) as session:
+        tokens = await users.accept_invitation(session, token, STAFF_PASSWORD)
+    return TestStaff(
+        tokens.user_id, address, STAFF_PASSWORD, tokens.access_token, tokens.refresh_token, tokens.session_id
+    )
 
 
 class GraphQL:

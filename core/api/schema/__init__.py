@@ -31,6 +31,7 @@ from crossdock.api.schema import (
     tenant_settings,
     tracking,
     usage,
+    users,
     webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
@@ -66,6 +67,7 @@ Query = merge_types(
         audit.Query,
         bulk.Query,
         usage.Query,
+        users.Query,
     ),
 )
 Mutation = merge_types(
@@ -88,6 +90,7 @@ Mutation = merge_types(
         access.Mutation,
         webhooks.Mutation,
         bulk.Mutation,
+        users.Mutation,
     ),
 )
 Subscription = events.Subscription

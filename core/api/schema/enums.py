@@ -136,6 +136,8 @@ _register(m.BulkExportKind)
 _register(m.BulkExportStatus)
 _register(m.BulkExportErrorCode)
 _register(m.UsageMetric)
+_register(m.LoginMethod)
+_register(m.LoginOutcome)
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).

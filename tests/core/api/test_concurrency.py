@@ -17,12 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
 from crossdock.api.schema.relay import encode_id
-from crossdock.db.models import AuditEntry, Order, OrderLine, Refund, Shipment, StockLedgerEntry, Transfer
+from crossdock.db.models import (
+    AuditEntry,
+    MailOutbox,
+    Order,
+    OrderLine,
+    Refund,
+    RoleAssignment,
+    Shipment,
+    StockLedgerEntry,
+    Transfer,
+)
+from crossdock.testing import STAFF_PASSWORD, make_staff
 from crossdock.testing.invariants import check
 from crossdock.testing.processes import Deployment
 from crossdock.testing.pytest_plugin import TEST_SECRET
@@ -340,6 +352,10 @@ async def test_deliver_and_stock_count_at_once(shop: Any, race: Race) -> None:
             'mutation($c: String!) { warehouseCreate(input: {code: $c, name: "Jakarta", country: "ID"}) { userErrors { code } } }',
             {"c": "JKT"},
         ),
+        (
+            'mutation { roleCreate(input: {name: "packer", scopes: [ORDERS_READ]}) { userErrors { code } } }',
+            {},
+        ),
     ],
 )
 async def test_a_unique_thing_created_at_once_exists_once(
@@ -348,6 +364,53 @@ async def test_a_unique_thing_created_at_once_exists_once(
     results = await race(*[(document, variables)] * N)
     assert outcome(results) == {"ok": 1, "TAKEN": N - 1}
     await _invariants(shop)
+
+
+async def test_a_user_invited_at_once_exists_once(shop: Any, race: Race) -> None:
+    invite = """mutation($t: String!) { userInvite(input: {email: "twice@example.com",
+      roles: [{role: "viewer", tenant: $t}]}) { userErrors { code } } }"""
+    assert outcome(await race(*[(invite, {"t": shop.tenant.slug})] * N)) == {"ok": 1, "TAKEN": N - 1}
+    async with shop.app.db.system() as session:
+        mails = (
+            await session.scalars(select(MailOutbox.id).where(MailOutbox.to == "twice@example.com"))
+        ).all()
+    assert len(mails) == 1  # the refused copies mailed nothing
+
+
+async def test_a_role_given_at_once_is_held_once(shop: Any, race: Race) -> None:
+    staff = await make_staff(shop.app, shop.tenant, [("viewer", None)])
+    grant = """mutation($u: ID!, $t: String) { userRoleGrant(input: {userId: $u, role: "operator", tenant: $t})
+      { userErrors { code } } }"""
+    results = await race(*[(grant, {"u": encode_id("User", staff.user_id), "t": shop.tenant.slug})] * N)
+    assert outcome(results) == {"ok": N}
+    async with shop.app.db.system() as session:
+        held = (
+            await session.scalars(
+                select(RoleAssignment.role_id).where(RoleAssignment.user_id == staff.user_id)
+            )
+        ).all()
+    assert len(held) == 2  # viewer, and operator once
+
+
+async def test_ones_own_account_changes_once(shop: Any, race: Race) -> None:
+    """The same second-factor code confirmed at once turns it on once; the same password
+    change sent at once changes it once (the others no longer know the current one)."""
+    staff = await make_staff(shop.app, shop.tenant, [("viewer", None)])
+    as_user = {"Authorization": f"Bearer {staff.access_token}"}
+    [enrolled] = await race(("mutation { totpEnroll { secret userErrors { code } } }", {}), headers=as_user)
+    code = pyotp.TOTP(enrolled["secret"]).now()
+    confirm = "mutation($c: String!) { totpConfirm(input: {code: $c}) { userErrors { code } } }"
+    assert outcome(await race(*[(confirm, {"c": code})] * N, headers=as_user)) == {
+        "ok": 1,
+        "INVALID_STATE": N - 1,
+    }
+    change = (
+        """mutation($n: String!) { passwordChange(input: {currentPassword: "%s", newPassword: $n})
+      { userErrors { code } } }"""
+        % STAFF_PASSWORD
+    )
+    results = await race(*[(change, {"n": f"new passphrase number {i}"}) for i in range(N)], headers=as_user)
+    assert outcome(results) == {"ok": 1, "INVALID_CREDENTIALS": N - 1}
 
 
 async def test_the_same_idempotency_key_does_the_work_once(
@@ -437,6 +500,15 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "webhookRedeliver": "sets the deliveries pending from the schedule's start: a copy sets them pending "
     "again (one in flight is left to its attempt); a receiver dedups by webhook-id",
     "bulkExportCancel": "cancels under the export's row lock: a second copy finds it canceled (INVALID_STATE)",
+    "userRoleRevoke": "taking a role away twice: the second copy finds nothing to delete",
+    "userDisable": "under the user row's lock: disabling a disabled user changes nothing",
+    "userEnable": "under the user row's lock: enabling an enabled user changes nothing",
+    "userPasswordReset": "a link per call under the user row's lock: the newest works, the earlier stop",
+    "roleUpdate": "last write wins, under the role row's lock",
+    "roleDelete": "deleting a deleted role is NOT_FOUND, nothing else changes",
+    "sessionRevoke": "under the session row's lock: revoking a revoked session changes nothing",
+    "totpEnroll": "a secret per call under the user row's lock: the last one is what totpConfirm checks",
+    "totpDisable": "under the user row's lock: turning it off twice leaves it off",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",
@@ -445,12 +517,13 @@ RACED = {
     "shipmentBuyLabel", "shipmentVoidLabel",  # raced in test_label_races.py, against a carrier emulator
     "caseRespond",  # raced in test_cases_api.py (its channel plugin runs in the test's process)
     "bulkExportRun",  # raced in test_bulk_api.py: one export made, the others BULK_IN_PROGRESS
+    "userInvite", "roleCreate", "userRoleGrant", "totpConfirm", "passwordChange",
 }  # fmt: skip
 
 
 def test_every_mutation_is_raced_or_says_why_not() -> None:
     mutation_block = SDL.split("type Mutation {", 1)[1].split("\n}", 1)[0]
-    names = set(re.findall(r"^  (\w+)\(", mutation_block, flags=re.M))
+    names = set(re.findall(r"^  (\w+)[(:]", mutation_block, flags=re.M))  # with arguments or none
     unclassified = names - RACED - set(NOT_RACED_FOR_ONE_EFFECT)
     assert not unclassified, (
         f"race these mutations here, or say why their copies all take effect: {unclassified}"

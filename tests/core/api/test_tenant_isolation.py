@@ -233,7 +233,20 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             "{ apiKey { id } secret userErrors { code } } }"
         )
     )["apiKey"]["id"]
+    from crossdock.api.schema.relay import encode_id
+    from crossdock.testing import make_staff
+
+    staff = await make_staff(app, tenant, [("viewer", None)])
+    role = (
+        await m(
+            'mutation { roleCreate(input: {name: "packer", scopes: [ORDERS_READ]}) '
+            "{ role { id } userErrors { code } } }"
+        )
+    )["role"]["id"]
     return {
+        "user": encode_id("User", staff.user_id),
+        "user_session": encode_id("UserSession", staff.session_id),
+        "role": role,
         "api_key": api_key,
         "bulk_export": bulk_export,
         "webhook_endpoint": hook,
@@ -296,6 +309,9 @@ LISTS = {
     "webhookDeliveries": "webhookDeliveries { nodes { id } }",
     "auditLog": "auditLog { nodes { operation } }",
     "bulkExports": "bulkExports { nodes { id } }",
+    # organization-wide, and each tenant_factory tenant is an organization of its own
+    "users": "users { email }",
+    "loginAttempts": "loginAttempts { email }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -308,6 +324,9 @@ NO_TENANT_DATA = {"fxConvert", "paymentMethods"}
 #: test_usage_api.py its usage; test_access_api.py: a key sees the keys reaching no further
 #: than itself, of its own organization only).
 KEY_REACH = {"agencyReport", "agencyUsage", "apiKeys"}
+#: The organization's roles (every one has the built-in four; test_users_api.py shows a
+#: custom role is its own), and the signed-in user's own account (an API key has none).
+ORG_AND_OWN = {"roles", "me", "mySessions"}
 #: Root fields showing one object of the caller's own tenant: (query, mutation making A's
 #: differ from a fresh tenant's, path to the value that differs).
 OWN_OBJECT: dict[str, tuple[str, str, str]] = {
@@ -357,6 +376,7 @@ POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
         "order",
     ),
     "bulkExport": ("query($x: ID!) { bulkExport(id: $x) { id } }", "x", "bulk_export"),
+    "userSessions": ("query($x: ID!) { userSessions(userId: $x) { id } }", "x", "user"),
 }
 #: Query arguments that filter a list.
 FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -432,6 +452,7 @@ ARG_PATHS = {
     "profitLines": "orderId",
     "webhookDeliveries": "filter.endpointId",
     "bulkExport": "id",
+    "userSessions": "userId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -534,6 +555,7 @@ async def test_every_top_level_query_is_scoped(
         set(LISTS)
         | NO_TENANT_DATA
         | KEY_REACH
+        | ORG_AND_OWN
         | set(OWN_OBJECT)
         | set(OWN_LATEST)
         | set(OWN_FIGURES)
@@ -733,6 +755,14 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "apiKeyRevoke": ("{id: $a}", {"a": ("api_key", "id")}),
     "bulkExportCancel": ("{id: $a}", {"a": ("bulk_export", "id")}),
+    "userRoleGrant": ('{userId: $a, role: "viewer"}', {"a": ("user", "userId")}),
+    "userRoleRevoke": ('{userId: $a, role: "viewer"}', {"a": ("user", "userId")}),
+    "userDisable": ("{id: $a}", {"a": ("user", "id")}),
+    "userEnable": ("{id: $a}", {"a": ("user", "id")}),
+    "userPasswordReset": ("{id: $a}", {"a": ("user", "id")}),
+    "roleUpdate": ('{id: $a, description: "pwned"}', {"a": ("role", "id")}),
+    "roleDelete": ("{id: $a}", {"a": ("role", "id")}),
+    "sessionRevoke": ("{id: $a}", {"a": ("user_session", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
     "bulkExportRun": (
         "{kind: ORDERS, orders: {connectionId: $a}, stock: {warehouseId: $b, variantId: $c}, "
@@ -760,6 +790,14 @@ CREATORS = {
     "apiKeyCreate",
     "tenantCreate",
     "webhookEndpointCreate",
+    # staff and roles of the caller's own organization (test_users_api.py), and the
+    # signed-in user's own account (an API key gets NOT_A_USER)
+    "userInvite",
+    "roleCreate",
+    "passwordChange",
+    "totpEnroll",
+    "totpConfirm",
+    "totpDisable",
 }
 
 
@@ -780,6 +818,8 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           webhookEndpoints { nodes { url description status } }
           webhookDeliveries { nodes { status nextAttemptAt attemptCount } }
           bulkExports { nodes { kind status } }
+          users { email disabledAt roles { role { name } tenant } }
+          roles { name description scopes }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
