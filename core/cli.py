@@ -1,4 +1,4 @@
-"""``crossdock``: serve, worker, migrate, tenants, apikeys, plugins."""
+"""``crossdock``: serve, worker, migrate, tenants, apikeys, users, plugins."""
 
 from __future__ import annotations
 
@@ -426,6 +426,110 @@ def apikeys_revoke(key: str) -> None:
         click.echo(f"revoked {prefix}")
 
     _run(go)
+
+
+@main.group()
+def users() -> None:
+    """Manage staff users (the first owner of an organization; the rest over the API)."""
+
+
+def _role_option(value: str) -> tuple[str, str | None]:
+    role, _, tenant = value.partition("@")
+    return role.strip(), (tenant.strip() or None)
+
+
+@users.command("invite")
+@click.argument("email")
+@click.option("--org", "org_slug", required=True, help="The user's organization.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    default=("owner",),
+    show_default=True,
+    help="ROLE@TENANT, or ROLE alone for every tenant (repeatable).",
+)
+@click.option("--name", default="")
+def users_invite(email: str, org_slug: str, roles: tuple[str, ...], name: str) -> None:
+    """Make a user with roles; prints the invitation token to redeem at POST
+    /auth/invitation/accept (valid seven days)."""
+    from crossdock.services import tenancy
+    from crossdock.services import users as accounts
+
+    async def go(app: App) -> str:
+        async with app.db.write(system=True) as session:
+            org = await tenancy.get_organization(session, org_slug)
+            grants = await accounts.resolve_grants(session, org.id, [_role_option(r) for r in roles], "role")
+            user = await accounts.add_user(session, org.id, email, name, grants)
+            return await accounts.issue_invitation(session, user)
+
+    token = _run(go)
+    click.echo("POST /auth/invitation/accept with this token within 7 days:", err=True)
+    click.echo(token)
+
+
+@users.command("reset")
+@click.argument("email")
+@click.option("--org", "org_slug", required=True, help="The user's organization.")
+def users_reset(email: str, org_slug: str) -> None:
+    """Print a password-reset token for a user (redeem at POST /auth/password-reset/confirm
+    within an hour); the lock-out of failed logins is lifted."""
+    from sqlalchemy import select
+
+    from crossdock.db.models import User
+    from crossdock.errors import NotFound
+    from crossdock.services import tenancy
+    from crossdock.services import users as accounts
+
+    async def go(app: App) -> str:
+        async with app.db.write(system=True) as session:
+            org = await tenancy.get_organization(session, org_slug)
+            address = accounts.normal_email(email)
+            user = await session.scalar(
+                select(User).where(User.organization_id == org.id, User.email == address).with_for_update()
+            )
+            if user is None:
+                raise NotFound(f"no user {address} in organization {org_slug}")
+            user.failed_logins, user.locked_until = 0, None
+            return await accounts.issue_password_reset(session, user)
+
+    token = _run(go)
+    click.echo("POST /auth/password-reset/confirm with this token within an hour:", err=True)
+    click.echo(token)
+
+
+@users.command("list")
+@click.option("--org", "org_slug", required=True, help="The organization.")
+def users_list(org_slug: str) -> None:
+    """List an organization's users: e-mail, roles (ROLE@TENANT, ROLE alone: every tenant),
+    last login, disabled."""
+    from sqlalchemy import select
+
+    from crossdock.db.models import User
+    from crossdock.services import tenancy
+    from crossdock.services import users as accounts
+
+    async def go(app: App) -> list[tuple[str, str, str, str]]:
+        async with app.db.system() as session:
+            org = await tenancy.get_organization(session, org_slug)
+            slugs = await accounts.tenant_slugs(session, org.id)
+            rows = []
+            for user in (
+                await session.scalars(select(User).where(User.organization_id == org.id).order_by(User.email))
+            ).all():
+                held = await accounts.assignments_of(session, user.id)
+                roles = ",".join(r.name if t is None else f"{r.name}@{slugs.get(t, t)}" for t, r in held)
+                last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
+                rows.append((user.email, roles or "-", last, "disabled" if user.disabled_at else ""))
+            return rows
+
+    rows = _run(go)
+    if not rows:
+        click.echo(f"no users in organization {org_slug}", err=True)
+        return
+    click.echo(f"{'E-MAIL':<32} {'ROLES':<36} {'LAST LOGIN (UTC)':<17} STATE")
+    for email, roles, last, state in rows:
+        click.echo(f"{email:<32} {roles:<36} {last:<17} {state}")
 
 
 @main.group()

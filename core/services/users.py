@@ -876,6 +876,34 @@ async def resolve_grants(
     return grants
 
 
+async def add_user(
+    session: AsyncSession, organization_id: int, email: str, name: str, grants: Sequence[Grant]
+) -> User:
+    """A new user of the organization holding ``grants``, with no password yet (what an
+    invitation or ``crossdock users invite`` makes; the caller checked the grants)."""
+    address = normal_email(email, "input.email")
+    user = User(organization_id=organization_id, email=address, name=name.strip()[:200])
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise UserError(f"{address} is already a user", field="input.email", code="TAKEN") from None
+    for grant in grants:
+        session.add(
+            RoleAssignment(
+                user_id=user.id, role_id=grant.role.id, tenant_id=grant.tenant.id if grant.tenant else None
+            )
+        )
+    await session.flush()
+    return user
+
+
+async def issue_password_reset(session: AsyncSession, user: User) -> str:
+    """A fresh password-reset token for a user (what ``crossdock users reset`` prints)."""
+    return await _issue(session, user, UserTokenKind.PASSWORD_RESET, RESET_TTL)
+
+
 async def invite_user(
     session: AsyncSession,
     principal: Any,
@@ -896,19 +924,7 @@ async def invite_user(
     grants = await resolve_grants(session, principal.organization_id, roles, "input.roles")
     for i, grant in enumerate(grants):
         _may_give(caller, grant, f"input.roles.{i}")
-    user = User(organization_id=principal.organization_id, email=address, name=name.strip()[:200])
-    session.add(user)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise UserError(f"{address} is already a user", field="input.email", code="TAKEN") from None
-    for grant in grants:
-        session.add(
-            RoleAssignment(
-                user_id=user.id, role_id=grant.role.id, tenant_id=grant.tenant.id if grant.tenant else None
-            )
-        )
+    user = await add_user(session, principal.organization_id, address, name, grants)
     token = await _issue(session, user, UserTokenKind.INVITATION, INVITATION_TTL)
     org = await session.get(Organization, principal.organization_id)
     mail_id = await mail.queue(

@@ -95,6 +95,7 @@ def test_help_everywhere(invoke: Call) -> None:
         ["migrate"],
         ["tenants", "create"],
         ["apikeys", "create"],
+        ["users", "invite"],
         ["plugins", "list"],
     ):
         out = invoke([*args, "--help"]).stdout
@@ -125,6 +126,43 @@ def test_tenants_and_keys(tmp_path: Path, env: dict[str, str], invoke: Call) -> 
     assert f"revoked {prefix}" in invoke(["apikeys", "revoke", prefix]).stdout
     again = invoke(["apikeys", "revoke", prefix], check=False)
     assert again.returncode == 1
+
+
+def test_the_first_owner_is_invited_from_the_command_line(tmp_path: Path, invoke: Call) -> None:
+    import asyncio
+
+    from crossdock.bootstrap import App
+    from crossdock.config import Settings
+    from crossdock.services import users
+    from crossdock.services.tenancy import authenticate
+
+    invoke(["tenants", "create", "brand-a", "--org", "agency"])
+    token = invoke(["users", "invite", "Boss@Agency.example", "--org", "agency"]).stdout.strip()
+    assert token and "\n" not in token, "the token alone on stdout"
+    invoke(["users", "invite", "packer@agency.example", "--org", "agency", "--role", "operator@brand-a"])
+    taken = invoke(["users", "invite", "boss@agency.example", "--org", "agency"], check=False)
+    assert taken.returncode == 1 and "already a user" in taken.stderr
+    unknown = invoke(
+        ["users", "invite", "x@agency.example", "--org", "agency", "--role", "chief"], check=False
+    )
+    assert unknown.returncode == 1 and "no role 'chief'" in unknown.stderr
+    listed = invoke(["users", "list", "--org", "agency"]).stdout
+    assert "boss@agency.example" in listed and "owner " in listed and "operator@brand-a" in listed
+
+    async def accept() -> str:
+        app = App.build(Settings.from_env())
+        try:
+            async with app.db.write(system=True) as session:
+                tokens = await users.accept_invitation(session, token, "a long enough passphrase")
+            return (await authenticate(app.db, f"Bearer {tokens.access_token}", "brand-a")).tenant_slug
+        finally:
+            await app.close()
+
+    assert asyncio.run(accept()) == "brand-a"  # the owner of every tenant signs in
+    reset = invoke(["users", "reset", "boss@agency.example", "--org", "agency"]).stdout.strip()
+    assert reset and reset != token
+    missing = invoke(["users", "reset", "nobody@agency.example", "--org", "agency"], check=False)
+    assert missing.returncode == 1 and "no user" in missing.stderr
 
 
 def test_plugins_list(tmp_path: Path, env: dict[str, str]) -> None:

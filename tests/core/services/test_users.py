@@ -7,12 +7,13 @@ from typing import Any
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from crossdock.db.models import LoginAttempt, MailOutbox, User
+from crossdock.db.models import LoginAttempt, MailOutbox, User, UserSession
 from crossdock.errors import Forbidden, Unauthenticated, UserError
 from crossdock.services import tenancy, users
 from crossdock.services.tenancy import authenticate
+from crossdock.testing import make_staff
 
 PASSWORD = "correct horse battery"
 
@@ -134,6 +135,61 @@ async def test_parallel_guesses_cannot_slip_past_the_lock(app: Any, tenant_facto
     codes = await asyncio.gather(*(guess(i) for i in range(12)))
     assert codes.count("INVALID_CREDENTIALS") == users.MAX_FAILURES
     assert codes.count("LOCKED") == 12 - users.MAX_FAILURES
+
+
+async def test_a_link_redeemed_twice_at_once_works_once(app: Any, tenant_factory: Any) -> None:
+    """The same password-reset token sent in parallel sets one password and opens one
+    session; the others are INVALID_TOKEN. A refresh token sent in parallel rotates once."""
+    if app.settings.is_sqlite:
+        pytest.skip("SQLite serialises writers; the race is PostgreSQL's")
+    tenant = await tenant_factory()
+    staff = await make_staff(app, tenant, [("viewer", None)])
+    async with app.db.write(system=True) as session:
+        user = await session.get(User, staff.user_id)
+        assert user is not None
+        token = await users.issue_password_reset(session, user)
+
+    async def redeem(i: int) -> str:
+        try:
+            async with app.db.write(system=True) as session:
+                await users.confirm_password_reset(session, token, f"new passphrase number {i}")
+        except UserError as exc:
+            return exc.code
+        return "ok"
+
+    codes = await asyncio.gather(*(redeem(i) for i in range(8)))
+    assert sorted(codes) == ["INVALID_TOKEN"] * 7 + ["ok"]
+    async with app.db.system() as session:
+        opened = await session.scalar(
+            select(func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == staff.user_id, UserSession.method == "password_reset")
+        )
+    assert opened == 1
+
+    signed_in = await users.login(
+        app.db,
+        app.vault,
+        organization=tenant.organization_slug,
+        email=staff.email,
+        password="new passphrase number " + str(codes.index("ok")),
+    )
+
+    async def rotate() -> str:
+        try:
+            await users.refresh(app.db, signed_in.refresh_token)
+        except users.LoginRefused as exc:
+            return exc.code
+        return "ok"
+
+    rotated = await asyncio.gather(*(rotate() for _ in range(8)))
+    # one rotation wins; the first copy after it is a replay of the token it replaced and
+    # ends the session (the later ones find it ended): no two clients hold live tokens of it
+    assert rotated.count("ok") == 1 and rotated.count("REFRESH_REUSED") >= 1, rotated
+    assert set(rotated) <= {"ok", "REFRESH_REUSED", "REFRESH_INVALID"}, rotated
+    async with app.db.system() as session:
+        ended = await session.get(UserSession, signed_in.session_id)
+    assert ended is not None and ended.revoked_at is not None
 
 
 async def test_a_second_factor_is_asked_for_and_a_code_works_once(app: Any, tenant_factory: Any) -> None:
