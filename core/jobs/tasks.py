@@ -481,6 +481,17 @@ async def send_mail(ctx: JobContext, *, mail_id: int) -> str | None:
     return str(status) if status else None
 
 
+@periodic(lambda settings: 86_400)
+async def account_purge(ctx: JobContext, *, now: datetime | None = None) -> int:
+    """Delete expired sign-in leftovers, ended sessions, settled mail and old login attempts
+    (:func:`crossdock.services.users.purge_expired`). Returns how many rows went."""
+    from crossdock.services import users
+
+    async with ctx.db.write(system=True) as session:
+        counts = await users.purge_expired(session, now)
+    return sum(counts.values())
+
+
 @periodic(lambda settings: 60)
 async def mail_sweep(ctx: JobContext) -> int:
     """Send the server's mail that is due and was not sent yet (a lost job, a retry)."""

@@ -1308,3 +1308,37 @@ async def login_attempts(
         seen = [u.id for u, _ in await visible_users(session, principal)]
         stmt = stmt.where(LoginAttempt.user_id.in_(seen or [-1]))
     return list((await session.scalars(stmt)).all())
+
+
+# --------------------------------------------------------------------------- retention
+
+#: How long login attempts are kept (the audit log's default retention).
+LOGIN_RETENTION = timedelta(days=365)
+#: How long an ended session is kept, and mail (whose text holds a one-time link).
+ENDED_KEPT = timedelta(days=30)
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> dict[str, int]:
+    """Delete what no longer serves: single sign-on logins and one-time tokens a day past
+    their expiry, sessions ended or expired more than :data:`ENDED_KEPT` ago, mail written
+    that long ago (its links expired), login attempts older than
+    :data:`LOGIN_RETENTION`. Returns how many rows of each went."""
+    from crossdock.db.models import MailOutbox, PendingLogin
+
+    now = now or utcnow()
+    ended = now - ENDED_KEPT
+    statements = {
+        "pending_logins": delete(PendingLogin).where(PendingLogin.expires_at < now - timedelta(days=1)),
+        "user_tokens": delete(UserToken).where(UserToken.expires_at < now - timedelta(days=1)),
+        "user_sessions": delete(UserSession).where(
+            (UserSession.refresh_expires_at < ended) | (UserSession.revoked_at < ended)
+        ),
+        # whatever its status: the one-time link it carries is long expired
+        "mail_outbox": delete(MailOutbox).where(MailOutbox.created_at < ended),
+        "login_attempts": delete(LoginAttempt).where(LoginAttempt.at < now - LOGIN_RETENTION),
+    }
+    counts: dict[str, int] = {}
+    for name, statement in statements.items():
+        result = await session.execute(statement)
+        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts

@@ -9,7 +9,8 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from crossdock.db.models import LoginAttempt, MailOutbox, User, UserSession
+from crossdock.db import utcnow
+from crossdock.db.models import LoginAttempt, MailOutbox, User, UserSession, UserToken
 from crossdock.errors import Forbidden, Unauthenticated, UserError
 from crossdock.services import tenancy, users
 from crossdock.services.tenancy import authenticate
@@ -239,3 +240,59 @@ async def test_a_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(
         await authenticate(app.db, f"Bearer {second.access_token}", None)
     with pytest.raises(users.LoginRefused):
         await users.refresh(app.db, second.refresh_token)
+
+
+async def test_the_daily_purge_keeps_what_serves_and_drops_what_expired(
+    app: Any, tenant_factory: Any
+) -> None:
+    from datetime import timedelta
+
+    from crossdock.jobs import JOBS
+
+    tenant = await tenant_factory()
+    staff = await make_staff(app, tenant, [("viewer", None)])
+    with pytest.raises(users.LoginRefused):
+        await users.login(
+            app.db,
+            app.vault,
+            organization=tenant.organization_slug,
+            email=staff.email,
+            password="wrong one!!",
+        )
+    ctx = app.job_context()
+    now = utcnow()
+
+    async def left() -> tuple[int, int, int, int]:
+        async with app.db.system() as session:
+
+            async def count(model: Any) -> int:
+                return int(
+                    await session.scalar(
+                        select(func.count()).select_from(model).where(model.user_id == staff.user_id)
+                    )
+                    or 0
+                )
+
+            mails = await session.scalar(
+                select(func.count()).select_from(MailOutbox).where(MailOutbox.to == staff.email)
+            )
+            return (
+                await count(UserSession),
+                await count(UserToken),
+                await count(LoginAttempt),
+                int(mails or 0),
+            )
+
+    before = await left()
+    assert before[0] == 1 and before[2] == 2 and before[3] == 1  # a session; two attempts; the invitation
+    await JOBS["account_purge"](ctx, now=now + timedelta(days=29))
+    sessions, tokens, attempts, mails = await left()
+    assert (sessions, attempts, mails) == (1, 2, 1) and tokens == 0  # the used invitation went
+    await JOBS["account_purge"](ctx, now=now + timedelta(days=31))
+    assert await left() == (1, 0, 2, 0)  # the mail and its expired link are gone
+    await JOBS["account_purge"](ctx, now=now + timedelta(days=61))
+    assert await left() == (0, 0, 2, 0)  # the session's refresh expired a month ago
+    await JOBS["account_purge"](ctx, now=now + timedelta(days=364))
+    assert await left() == (0, 0, 2, 0)
+    await JOBS["account_purge"](ctx, now=now + timedelta(days=366))
+    assert await left() == (0, 0, 0, 0)
