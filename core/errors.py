@@ -182,6 +182,11 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "DISABLED": "the user is disabled",
         "REFRESH_INVALID": "a refresh token unknown, expired or of a revoked session",
         "REFRESH_REUSED": "a refresh token already replaced was presented again: the session is revoked",
+        "INVALID_INPUT": "a body that is not a JSON object of the fields and types the endpoint takes",
+        "SSO_STATE_INVALID": "a single sign-on callback whose login is unknown, used or expired: start again",
+        "SSO_REFUSED": "the identity provider refused the login, or its answer did not verify",
+        "SSO_UNKNOWN_USER": "the identity verified, but no user of the organization has it (none is made)",
+        "SSO_UNAVAILABLE": "the identity provider did not answer: try again",
     },
     "Webhook": {
         "URL_NOT_ALLOWED": "the endpoint URL points somewhere the server may not call",
