@@ -187,6 +187,7 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "SSO_REFUSED": "the identity provider refused the login, or its answer did not verify",
         "SSO_UNKNOWN_USER": "the identity verified, but no user of the organization has it (none is made)",
         "SSO_UNAVAILABLE": "the identity provider did not answer: try again",
+        "INVALID_REDIRECT": "a redirect that is not a path of this server's (such as /orders)",
     },
     "Webhook": {
         "URL_NOT_ALLOWED": "the endpoint URL points somewhere the server may not call",

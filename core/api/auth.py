@@ -20,9 +20,10 @@ identity provider does not answer.
 * ``POST /auth/password-reset/confirm`` ``{token, password}``: tokens, every other
   session ended.
 * ``POST /auth/invitation/accept`` ``{token, password, name?}``: tokens.
-* ``GET /auth/sso/{organization}/{name}/start``: 302 to the identity provider;
-  ``GET /auth/sso/{organization}/{name}/callback?code=&state=``: tokens
-  (:mod:`crossdock.services.sso`).
+* ``GET /auth/sso/{organization}/{name}/start?redirect=/path``: 302 to the identity
+  provider (``INVALID_REDIRECT`` for a ``redirect`` that is not a path of this server's);
+  ``GET /auth/sso/{organization}/{name}/callback?code=&state=``: tokens, and ``redirect``
+  (the path given at the start, or null) (:mod:`crossdock.services.sso`).
 
 Tokens are ``{accessToken, refreshToken, accessExpiresAt, refreshExpiresAt, sessionId,
 userId}`` (ISO 8601 times), sent with ``Cache-Control: no-store``.
@@ -95,18 +96,16 @@ def _invalid(message: str, field: str | None = None) -> UserError:
     return UserError(message, field=field, code="INVALID_INPUT")
 
 
-def _tokens(tokens: Tokens) -> Response[Any]:
-    return _answer(
-        {
-            "accessToken": tokens.access_token,
-            "refreshToken": tokens.refresh_token,
-            "accessExpiresAt": tokens.access_expires_at.isoformat(),
-            "refreshExpiresAt": tokens.refresh_expires_at.isoformat(),
-            "sessionId": tokens.session_id,
-            "userId": tokens.user_id,
-        },
-        200,
-    )
+def _tokens(tokens: Tokens, **extra: Any) -> Response[Any]:
+    body = {
+        "accessToken": tokens.access_token,
+        "refreshToken": tokens.refresh_token,
+        "accessExpiresAt": tokens.access_expires_at.isoformat(),
+        "refreshExpiresAt": tokens.refresh_expires_at.isoformat(),
+        "sessionId": tokens.session_id,
+        "userId": tokens.user_id,
+    }
+    return _answer({**body, **extra}, 200)
 
 
 def _text(value: Any, field: str) -> str:
@@ -246,8 +245,9 @@ def auth_routes(app: App) -> list[HTTPRouteHandler]:
         return _tokens(tokens)
 
     @get("/auth/sso/{organization:str}/{name:str}/start", include_in_schema=False)
-    async def sso_start(organization: str, name: str) -> Response[Any]:
+    async def sso_start(request: Request[Any, Any, Any], organization: str, name: str) -> Response[Any]:
         try:
+            redirect = request.query_params.get("redirect")
             url = await sso.start_login(
                 app.db,
                 app.plugins,
@@ -256,6 +256,7 @@ def auth_routes(app: App) -> list[HTTPRouteHandler]:
                 app.settings.public_url,
                 organization=_text(organization, "organization"),
                 name=_text(name, "name"),
+                return_to=redirect,  # checked by sso.return_path
             )
         except ChannelError as exc:
             return _unavailable(exc)
@@ -272,7 +273,7 @@ def auth_routes(app: App) -> list[HTTPRouteHandler]:
             state = _text(query.get("state", ""), "state")
             code, error = query.get("code"), query.get("error")
             described = query.get("error_description")
-            tokens = await sso.complete_login(
+            signed_in = await sso.complete_login(
                 app.db,
                 app.plugins,
                 app.vault,
@@ -289,7 +290,7 @@ def auth_routes(app: App) -> list[HTTPRouteHandler]:
             return _unavailable(exc)
         except CrossdockError as exc:
             return _refusal(exc)
-        return _tokens(tokens)
+        return _tokens(signed_in.tokens, redirect=signed_in.return_to)
 
     return [
         login,

@@ -59,12 +59,14 @@ from crossdock.services.users import Client, LoginRefused, Tokens
 __all__ = [
     "PENDING_TTL",
     "IdentityProviderInfo",
+    "SignedIn",
     "callback_uri",
     "complete_login",
     "create_identity_provider",
     "delete_identity_provider",
     "identity_config",
     "list_identity_providers",
+    "return_path",
     "start_login",
     "update_identity_provider",
 ]
@@ -74,6 +76,37 @@ PENDING_TTL = timedelta(minutes=10)
 PENDING_KEPT = timedelta(days=1)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_OPTIONS = 16_384  # bytes of JSON
+MAX_RETURN_PATH = 2048
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A single sign-on completed: the session, and the path the login returns to (what
+    its start was given as ``redirect``), if any."""
+
+    tokens: Tokens
+    return_to: str | None
+
+
+def return_path(value: str | None) -> str | None:
+    """A path of this server's to return to after the login (``/orders?x=1``), or None;
+    ``INVALID_REDIRECT`` for anything that could leave it (``//host``, ``https://...``,
+    a backslash, a control character)."""
+    if value is None or value == "":
+        return None
+    if (
+        len(value) > MAX_RETURN_PATH
+        or not value.isascii()
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(ch == "\\" or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value)
+    ):
+        raise UserError(
+            "redirect must be a path of this server's, such as /orders",
+            field="redirect",
+            code="INVALID_REDIRECT",
+        )
+    return value
 
 
 def _hash(state: str) -> str:
@@ -135,10 +168,13 @@ async def start_login(
     *,
     organization: str,
     name: str,
+    return_to: str | None = None,
 ) -> str:
-    """Begin a login with the organization's identity provider ``name``: the URL to send
-    the browser to. Raises ``NotFound``, or the plugin's ``ChannelError`` (the provider is
+    """Begin a login with the organization's identity provider ``name``, to come back to
+    the path ``return_to`` (:func:`return_path`): the URL to send the browser to. Raises
+    ``NotFound``, ``INVALID_REDIRECT``, or the plugin's ``ChannelError`` (the provider is
     unreachable, or refuses the configuration)."""
+    back = return_path(return_to)
     async with db.system() as session:
         _, row, plugin = await _enabled_provider(session, plugins, organization, name)
     request = AuthorizationRequest(
@@ -162,6 +198,7 @@ async def start_login(
                 nonce=request.nonce,
                 code_verifier=request.code_verifier,
                 redirect_uri=request.redirect_uri,
+                return_to=back,
                 expires_at=now + PENDING_TTL,
             )
         )
@@ -187,8 +224,9 @@ async def complete_login(
     error: str | None = None,
     error_description: str | None = None,
     client: Client = Client(),
-) -> Tokens:
-    """Finish a login from the callback's query: the session of the user it proves.
+) -> SignedIn:
+    """Finish a login from the callback's query: the session of the user it proves, and
+    where the login returns to.
 
     Raises ``UserError`` ``SSO_STATE_INVALID`` (an unknown, used or expired state) and
     ``SSO_REFUSED`` (the provider answered with ``error``); :class:`LoginRefused`
@@ -246,7 +284,7 @@ async def complete_login(
         why = exc.message
     else:
         if identity.issuer == row.issuer:
-            return await _sign_in(db, org, identity, client)
+            return SignedIn(await _sign_in(db, org, identity, client), pending.return_to)
         why = f"an identity of {identity.issuer}, not of {row.issuer}"
     async with db.write(system=True) as session:
         users._record(

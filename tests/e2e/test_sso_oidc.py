@@ -41,9 +41,9 @@ class Setup:
     def base(self) -> str:
         return f"/auth/sso/{self.tenant.organization_slug}/corp"
 
-    async def authorize(self, login_hint: str = EMAIL) -> dict[str, str]:
+    async def authorize(self, login_hint: str = EMAIL, **params: str) -> dict[str, str]:
         """Start, and the browser at the provider: the callback's query it was sent back with."""
-        start = await self.http.get(f"{self.base}/start")
+        start = await self.http.get(f"{self.base}/start", params=params)
         assert start.status_code == 302, start.text
         async with httpx.AsyncClient(timeout=5.0) as browser:
             url = httpx.URL(start.headers["location"]).copy_merge_params({"login_hint": login_hint})
@@ -145,6 +145,7 @@ async def test_a_full_login_links_the_identity_and_its_tokens_open_graphql(setup
 
     tokens = await setup.login()
     assert tokens["userId"] == setup.user_id
+    assert tokens["redirect"] is None
     viewer = await setup.http.post(
         "/graphql",
         json={"query": "{ viewer { tenantSlug } }"},
@@ -314,3 +315,22 @@ async def test_identity_providers_are_managed_by_those_reaching_every_tenant(set
     with pytest.raises(NotFound):
         async with app.db.write(system=True) as session:
             await sso.delete_identity_provider(session, admin, made.id)
+
+
+async def test_the_login_returns_to_the_path_it_started_with(setup: Setup) -> None:
+    answer = await setup.callback(await setup.authorize(redirect="/orders?status=open"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["redirect"] == "/orders?status=open"
+    for elsewhere in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "orders",
+        "/a b",
+        "/" + "x" * 3000,
+    ):
+        refused(
+            await setup.http.get(f"{setup.base}/start", params={"redirect": elsewhere}),
+            400,
+            "INVALID_REDIRECT",
+        )

@@ -248,7 +248,7 @@ class IdentityProviderRow(Base):
 
 class PendingLogin(Base):
     """A single sign-on login between its two steps: its ``state`` (stored as SHA-256),
-    nonce and PKCE verifier, for ten minutes, used once."""
+    nonce and PKCE verifier, and where it returns to, for ten minutes, used once."""
 
     __tablename__ = "pending_logins"
 
@@ -259,6 +259,8 @@ class PendingLogin(Base):
     nonce: Mapped[str] = mapped_column(String(128))
     code_verifier: Mapped[str] = mapped_column(String(128))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
+    #: the server's own path the login returns to (``?redirect=`` of its start), if any
+    return_to: Mapped[str | None] = mapped_column(String(2048))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
