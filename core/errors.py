@@ -196,6 +196,13 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "REFRESH_INVALID": "a refresh token unknown, expired or of a revoked session",
         "REFRESH_REUSED": "a refresh token already replaced was presented again: the session is revoked",
         "NOT_A_USER": "an operation on one's own account, called with an API key rather than as a user",
+        "INVALID_INPUT": "a body that is not a JSON object of the fields and types the endpoint takes",
+        "SSO_STATE_INVALID": "a single sign-on callback whose login is unknown, used or expired: start again",
+        "SSO_REFUSED": "the identity provider refused the login, or its answer did not verify",
+        "SSO_UNKNOWN_USER": "the identity verified, but no user of the organization has it (none is made)",
+        "SSO_UNAVAILABLE": "the identity provider did not answer: try again",
+        "INVALID_REDIRECT": "a redirect that is not a path of this server's (such as /orders)",
+        "URL_NOT_ALLOWED": "the identity provider's issuer URL points somewhere the server may not call",
     },
     "Bulk": {
         "BULK_IN_PROGRESS": "the tenant has a bulk export created or running: wait for it, or cancel it",

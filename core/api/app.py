@@ -23,6 +23,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET
 
+from crossdock.api.auth import auth_routes
 from crossdock.api.context import CONTEXT_KEY, RequestState
 from crossdock.api.downloads import download_routes
 from crossdock.api.edge import StrictRequests
@@ -270,6 +271,7 @@ def create_app(
             carrier_webhook,
             payment_webhook,
             *download_routes(app),  # documents, packing slips, label batches
+            *auth_routes(app),  # staff sign-in: /auth/login, /auth/sso/..., ...
             ide_assets_handler(assets_dir),
         ],
         on_startup=[on_startup],

@@ -61,7 +61,7 @@ from crossdock.db.models import (
     UserToken,
     UserTokenKind,
 )
-from crossdock.errors import CrossdockError, NotFound, Unauthenticated, UserError
+from crossdock.errors import CrossdockError, Forbidden, NotFound, Unauthenticated, UserError
 from crossdock.security import (
     ACCESS_TOKEN,
     REFRESH_TOKEN,
@@ -612,6 +612,29 @@ async def revoke_sessions(
 async def logout(db: Database, user_id: int, session_id: int) -> None:
     async with db.write(system=True) as session:
         await revoke_sessions(session, user_id, only=session_id)
+
+
+async def sign_out(db: Database, authorization: str | None) -> None:
+    """End the session of ``Authorization: Bearer <access token>``, whatever tenants its
+    user reaches (none, or several without ``X-Tenant``); signing out twice is no error.
+    :class:`Unauthenticated` for anything but a known access token, :class:`Forbidden` for
+    an API key (it has no session: revoke it instead)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    parts = split_token(token) if scheme.lower() == "bearer" else None
+    if parts is None or parts[0] == REFRESH_TOKEN:
+        raise Unauthenticated("send 'Authorization: Bearer <access token>'")
+    if parts[0] != ACCESS_TOKEN:
+        raise Forbidden("an API key has no session to sign out of; revoke the key instead")
+    async with db.write(system=True) as session:
+        row = await session.scalar(
+            select(UserSession).where(UserSession.access_prefix == parts[1]).with_for_update()
+        )
+        if row is None or not hmac.compare_digest(row.access_hash, hash_secret(token)):
+            raise Unauthenticated("unknown access token")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            _forget(session)
 
 
 async def change_password(

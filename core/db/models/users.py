@@ -250,7 +250,7 @@ class IdentityProviderRow(Base):
 
 class PendingLogin(Base):
     """A single sign-on login between its two steps: its ``state`` (stored as SHA-256),
-    nonce and PKCE verifier, for ten minutes, used once."""
+    nonce and PKCE verifier, and where it returns to, for ten minutes, used once."""
 
     __tablename__ = "pending_logins"
 
@@ -261,6 +261,8 @@ class PendingLogin(Base):
     nonce: Mapped[str] = mapped_column(String(128))
     code_verifier: Mapped[str] = mapped_column(String(128))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
+    #: the server's own path the login returns to (``?redirect=`` of its start), if any
+    return_to: Mapped[str | None] = mapped_column(String(2048))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -271,9 +273,11 @@ class UserIdentity(Base):
     single sign-on; later logins find the user by it."""
 
     __tablename__ = "user_identities"
-    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+    #: per organization: one person at a shared provider may be staff of several
+    __table_args__ = (UniqueConstraint("organization_id", "issuer", "subject"),)
 
     user_id: Mapped[int] = mapped_column(ID, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(ID, ForeignKey("organizations.id", ondelete="CASCADE"))
     issuer: Mapped[str] = mapped_column(String(2048))
     subject: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
