@@ -321,7 +321,8 @@ def crossdock_mailers() -> Iterable[Mailer]:
         :attr:`crossdock.MailCapability.SEND`. ``name`` is unique across plugins; the
         server sends through the one ``CROSSDOCK_MAILER`` names, with a
         :class:`crossdock.MailAccount` built from ``CROSSDOCK_MAIL_FROM`` and
-        ``CROSSDOCK_MAIL_OPTIONS``.
+        ``CROSSDOCK_MAIL_OPTIONS``, carrying the server's guarded outbound pool (call the
+        service with :meth:`crossdock.MailAccount.http_client`).
 
     Called once, when the plugin manager loads; every plugin's mailers are collected.
     ``send(account, message)`` is called by the mail job after the transaction that wrote
@@ -364,7 +365,8 @@ def crossdock_identity_providers() -> Iterable[IdentityProvider]:
     :returns: an iterable of objects satisfying :class:`crossdock.providers.IdentityProvider`,
         usually subclasses of :class:`crossdock.IdentityBase` declaring
         :attr:`crossdock.IdentityCapability.LOGIN`. An organization configures one by
-        ``name`` with an :class:`crossdock.IdentityConfig` (its issuer and client).
+        ``name`` with an :class:`crossdock.IdentityConfig` (its issuer and client, and the
+        server's guarded outbound pool: :meth:`crossdock.IdentityConfig.http_client`).
 
     Called once, when the plugin manager loads. ``authorization_url(config, request)`` is
     called when a staff member starts a login (the browser is sent there);

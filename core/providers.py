@@ -277,14 +277,21 @@ class Limiter(Protocol):
     async def observe(self, operation: str, rate: float) -> None: ...
 
 
+def _outbound(http: OutboundHTTP | None) -> OutboundHTTP:
+    """The pool the core attached, else the process-wide one of code outside a server."""
+    from crossdock.net import default_outbound
+
+    return http if http is not None else default_outbound()
+
+
 def _http_client(http: OutboundHTTP | None, settings: Mapping[str, Any]) -> httpx.AsyncClient:
-    from crossdock.net import DEFAULT_TIMEOUT, default_outbound
+    from crossdock.net import DEFAULT_TIMEOUT
 
     try:
         timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
     except (TypeError, ValueError):
         timeout = DEFAULT_TIMEOUT
-    return (http or default_outbound()).client(timeout=timeout)
+    return _outbound(http).client(timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -1586,11 +1593,28 @@ class MailAccount:
 
     ``sender`` is the From address (``"Acme Ops <ops@example.com>"``); ``options`` is the
     mailer's own JSON object (its API token, its base URL, a message stream), read from
-    ``CROSSDOCK_MAIL_OPTIONS``; a mailer documents the keys it reads.
+    ``CROSSDOCK_MAIL_OPTIONS``; a mailer documents the keys it reads. Make every HTTP call
+    with :meth:`http_client` (the SSRF-guarded pool, as :meth:`ChannelConnection.http_client`).
     """
 
     sender: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The server's outbound HTTP pool (the core attaches it); see :meth:`http_client`.
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` to call the mail service with, timing out after
+        ``options.timeout`` seconds (default 10): the server's shared, guarded pool, as
+        :meth:`ChannelConnection.http_client` (never close it yourself; a refused address
+        raises a permanent ``ChannelError`` with code ``URL_NOT_ALLOWED``)."""
+        return _http_client(self.http, self.options)
+
+    def outbound(self) -> OutboundHTTP:
+        """The :class:`~crossdock.OutboundHTTP` behind :meth:`http_client`: the pool the core
+        attached, else (a mailer called outside a server) the process-wide
+        :func:`crossdock.net.default_outbound`. Its ``policy.check_url`` refuses a base URL
+        the server may not call before any request is made."""
+        return _outbound(self.http)
 
 
 @dataclass(frozen=True)
@@ -1625,13 +1649,30 @@ class IdentityConfig:
     it reach; its discovery document is ``{issuer}/.well-known/openid-configuration``);
     ``client_id`` and ``client_secret`` are the client the organization registered there;
     ``options`` are the plugin's own settings (extra scopes, a claim to read the e-mail
-    from).
+    from, a ``timeout``). Make every HTTP call with :meth:`http_client` (the SSRF-guarded
+    pool, as :meth:`ChannelConnection.http_client`).
     """
 
     issuer: str
     client_id: str
     client_secret: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The server's outbound HTTP pool (the core attaches it); see :meth:`http_client`.
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` to call the identity provider with, timing out after
+        ``options.timeout`` seconds (default 10): the server's shared, guarded pool, as
+        :meth:`ChannelConnection.http_client` (never close it yourself; a refused address
+        raises a permanent ``ChannelError`` with code ``URL_NOT_ALLOWED``)."""
+        return _http_client(self.http, self.options)
+
+    def outbound(self) -> OutboundHTTP:
+        """The :class:`~crossdock.OutboundHTTP` behind :meth:`http_client`: the pool the core
+        attached, else (a provider called outside a server) the process-wide
+        :func:`crossdock.net.default_outbound`. Check the issuer and every discovered
+        endpoint with its ``policy.check_url`` before calling them."""
+        return _outbound(self.http)
 
 
 @dataclass(frozen=True)

@@ -477,7 +477,7 @@ async def send_mail(ctx: JobContext, *, mail_id: int) -> str | None:
     """Send one message of the server's mail (:mod:`crossdock.services.mail`)."""
     from crossdock.services import mail
 
-    status = await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id)
+    status = await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id, http=ctx.http)
     return str(status) if status else None
 
 
@@ -499,6 +499,6 @@ async def mail_sweep(ctx: JobContext) -> int:
 
     sent = 0
     for mail_id in await mail.due(ctx.db):
-        if await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id) is not None:
+        if await mail.deliver(ctx.db, ctx.plugins, ctx.settings, mail_id, http=ctx.http) is not None:
             sent += 1
     return sent

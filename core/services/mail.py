@@ -23,6 +23,7 @@ from crossdock.config import Settings
 from crossdock.db import Database, utcnow
 from crossdock.db.models import MailOutbox, MailStatus
 from crossdock.errors import ChannelError, NotSupported
+from crossdock.net import OutboundHTTP
 from crossdock.plugins import Plugins
 from crossdock.providers import MailAccount, MailMessage
 
@@ -78,10 +79,17 @@ async def due(db: Database, now: datetime | None = None, limit: int = 100) -> li
 
 
 async def deliver(
-    db: Database, plugins: Plugins, settings: Settings, mail_id: int, *, now: datetime | None = None
+    db: Database,
+    plugins: Plugins,
+    settings: Settings,
+    mail_id: int,
+    *,
+    http: OutboundHTTP | None = None,
+    now: datetime | None = None,
 ) -> MailStatus | None:
     """Send one message if it is due and nobody holds it; its status after, or None when
-    it was not this call's to send."""
+    it was not this call's to send. ``http`` is the server's guarded outbound pool (the
+    job context's), handed to the mailer on its :class:`~crossdock.MailAccount`."""
     started = now or utcnow()
     claim = started + timedelta(seconds=CLAIM_SECONDS)
     async with db.write(system=True) as session:
@@ -114,9 +122,8 @@ async def deliver(
     values: dict[str, object]
     try:
         mailer = plugins.mailer(settings.mailer)
-        receipt = await mailer.send(
-            MailAccount(sender=settings.mail_from, options=settings.mail_options), message
-        )
+        account = MailAccount(sender=settings.mail_from, options=settings.mail_options, http=http)
+        receipt = await mailer.send(account, message)
     except ChannelError as exc:
         if exc.retryable and attempts < MAX_ATTEMPTS:
             wait = _backoff(attempts)

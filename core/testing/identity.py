@@ -17,11 +17,14 @@ browser). Every test talks to it over real HTTP through the plugin: a full login
 right :class:`~crossdock.providers.VerifiedIdentity`; the authorization URL carries the
 state, the nonce and the S256 challenge of the verifier; every refusal of the token
 endpoint and every bad ID token (:class:`TokenFault`) is a ``ChannelError`` with code
-``REFUSED``; a rotated signing key is picked up; an outage is retryable.
+``REFUSED``; a rotated signing key is picked up; an outage is retryable; and the provider
+calls through the configuration's pool, not one of its own.
 
-:class:`~crossdock.providers.IdentityConfig` carries no HTTP pool, so the suite hands the
-provider the kit's guarded pool allowing the emulator's loopback address through
-:meth:`IdentityConformance.bind` (by default: the provider's ``http`` attribute).
+A provider calls through the :class:`~crossdock.OutboundHTTP` its
+:class:`~crossdock.providers.IdentityConfig` carries (``config.http_client()``,
+``config.outbound()``), as the server hands it its own: the suite's configurations carry
+the kit's guarded pool (:func:`crossdock.testing.emulator_http`), which allows the
+emulator's loopback address and nothing else internal.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import httpx
 import pytest
 
 from crossdock.errors import ChannelError
-from crossdock.net import OutboundHTTP
+from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import load_plugins
 from crossdock.providers import (
     AuthorizationRequest,
@@ -50,6 +53,7 @@ from crossdock.providers import (
     VerifiedIdentity,
 )
 from crossdock.testing.emulator import Faults, serve
+from crossdock.testing.kit import emulator_http
 
 __all__ = ["IdentityConformance", "IdentityEmulator", "Login", "TokenFault", "s256"]
 
@@ -153,30 +157,19 @@ class IdentityConformance:
     def make_emulator(self, faults: Faults) -> Any:
         raise NotImplementedError("return your emulator, built with these faults")
 
-    def bind(self, provider: IdentityProvider, http: OutboundHTTP) -> IdentityProvider:
-        """The provider the tests call, making its calls through ``http`` (the kit's
-        guarded pool, allowing the emulator's loopback address). The default sets the
-        provider's ``http`` attribute; override for a plugin that takes its pool otherwise."""
-        if not hasattr(provider, "http"):
-            pytest.fail(f"{self.provider} has no http attribute: override bind() to give it {http!r}")
-        setattr(provider, "http", http)  # noqa: B010 (not part of the Protocol)
-        return provider
-
     # ------------------------------------------------------------ plumbing
 
     @pytest.fixture
     def idp(self) -> IdentityProvider:
-        from crossdock.testing.kit import emulator_http
-
         plugins = load_plugins(self.plugins_allowed)
         if self.provider not in plugins.identity_providers:
             pytest.fail(f"no identity plugin named {self.provider!r} is installed ({plugins.failures})")
-        return self.bind(plugins.identity_providers[self.provider], emulator_http())
+        return plugins.identity_providers[self.provider]
 
     @asynccontextmanager
     async def served(self, faults: Faults | None = None) -> AsyncIterator[tuple[Any, IdentityConfig]]:
         """The emulator on loopback, with the suite's client and user, and the config of an
-        organization using it."""
+        organization using it (carrying the kit's guarded pool, which allows loopback)."""
         emulator = self.make_emulator(faults or Faults())
         emulator.register_client(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI, OTHER_REDIRECT_URI])
         emulator.register_client(OTHER_CLIENT, "other-secret", [REDIRECT_URI])
@@ -184,7 +177,10 @@ class IdentityConformance:
         emulator.add_user(subject, email, name=name)
         emulator.add_user("unverified-1", "new@conformance.example", email_verified=False)
         async with serve(emulator) as base_url:
-            yield emulator, IdentityConfig(base_url, CLIENT_ID, CLIENT_SECRET, dict(self.options))
+            yield (
+                emulator,
+                IdentityConfig(base_url, CLIENT_ID, CLIENT_SECRET, dict(self.options), http=emulator_http()),
+            )
 
     async def browse(self, url: str, login_hint: str) -> httpx.Response:
         """The browser at the authorization URL, signed in as ``login_hint``: the provider's
@@ -365,6 +361,18 @@ class IdentityConformance:
         assert at_the_end.value.retryable
         assert at_the_end.value.code != "REFUSED"
         assert identity.subject == USER[0], "the code survives the provider's outage"
+
+    async def test_the_configs_pool_is_the_one_called_through(self, idp: IdentityProvider) -> None:
+        async with self.served() as (emulator, config):
+            # a pool whose policy allows nothing internal: the emulator's loopback is refused
+            strict = replace(config, http=OutboundHTTP(OutboundPolicy()))
+            with pytest.raises(ChannelError) as caught:
+                await idp.authorization_url(strict, new_request())
+            assert (caught.value.code, caught.value.retryable) == ("URL_NOT_ALLOWED", False)
+            assert sum(emulator.requests.values()) == 0, "the provider called through a pool of its own"
+            login = await self.start(idp, config)  # the kit's pool, after the strict one
+            identity = await idp.complete(config, login.request, login.code)
+        assert identity.subject == USER[0]
 
     async def test_an_unreachable_provider_is_retryable(self, idp: IdentityProvider) -> None:
         async with self.served() as (_emulator, config):

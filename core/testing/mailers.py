@@ -19,16 +19,19 @@ suppressed recipients and an over-long tag are permanent ``ChannelError``\\ s wi
 missing credentials and a base URL the server may not call are refused before any request;
 throttling (with ``retry_after``), outages and an unreachable service are retryable; and a
 retry after an answer that was lost sends the message again with the same reference,
-which is how the two can be matched at the service.
+which is how the two can be matched at the service; and the mailer calls through the
+account's pool, not one of its own.
 
-A mailer has no :class:`~crossdock.OutboundHTTP` of the server's to call through
-(:class:`~crossdock.MailAccount` carries none), so it calls as any provider called outside
-a server does, under the allow-list ``CROSSDOCK_ALLOWED_HOSTS`` describes: the suite sets
-it to the emulators' loopback address (:data:`crossdock.testing.EMULATOR_HOSTS`) for its
-tests, as an operator allows a sandbox.
+A mailer calls through the :class:`~crossdock.OutboundHTTP` its
+:class:`~crossdock.MailAccount` carries (``account.http_client()``, ``account.outbound()``),
+as the server hands it its own: the suite's accounts carry the kit's guarded pool
+(:func:`crossdock.testing.emulator_http`), which allows the emulators' loopback address
+(:data:`crossdock.testing.EMULATOR_HOSTS`) as an operator allows a sandbox, and nothing
+else internal.
 
 :meth:`MailerConformance.account` builds the account (the emulator's credentials and
-``base_url`` in its options); override it when the mailer names its options differently.
+``base_url`` in its options, the kit's pool); override it when the mailer names its
+options differently.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ from typing import Any, Protocol
 import pytest
 
 from crossdock.errors import ChannelError
+from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import load_plugins
 from crossdock.providers import MailAccount, MailCapability, Mailer, MailMessage
 from crossdock.testing.emulator import Faults, serve
-from crossdock.testing.kit import EMULATOR_HOSTS
+from crossdock.testing.kit import EMULATOR_HOSTS, emulator_http
 
 __all__ = ["MailerConformance", "MailerEmulator", "ReceivedMail", "sample_message"]
 
@@ -134,9 +138,10 @@ class MailerConformance:
         raise NotImplementedError("return your emulator, built with these faults")
 
     def account(self, emulator: Any, base_url: str) -> MailAccount:
-        """The account the tests send with: the emulator's credentials and ``base_url``."""
+        """The account the tests send with: the emulator's credentials and ``base_url``,
+        and the kit's guarded pool allowing the emulator's loopback address."""
         options = {**self.options, **emulator.open_account(), "base_url": base_url}
-        return MailAccount(sender=self.sender, options=options)
+        return MailAccount(sender=self.sender, options=options, http=emulator_http())
 
     def without_credentials(self, emulator: Any, account: MailAccount) -> MailAccount:
         """The account with the credentials :meth:`account` put in left out."""
@@ -157,8 +162,7 @@ class MailerConformance:
     # ------------------------------------------------------------ plumbing
 
     @pytest.fixture
-    def provider(self, monkeypatch: pytest.MonkeyPatch) -> Mailer:
-        monkeypatch.setenv("CROSSDOCK_ALLOWED_HOSTS", ",".join(EMULATOR_HOSTS))
+    def provider(self) -> Mailer:
         plugins = load_plugins(self.plugins_allowed)
         if self.mailer not in plugins.mailers:
             pytest.fail(f"no mailer plugin named {self.mailer!r} is installed ({plugins.failures})")
@@ -291,6 +295,15 @@ class MailerConformance:
                 bad = replace(account, options={**account.options, "base_url": url})
                 await self._refused(provider, bad, self.message("conf-url"), "URL_NOT_ALLOWED")
             assert sum(emulator.requests.values()) == 0
+
+    async def test_the_accounts_pool_is_the_one_called_through(self, provider: Mailer) -> None:
+        async with self.served() as (emulator, account):
+            # a pool whose policy allows nothing internal: the emulator's loopback is refused
+            strict = replace(account, http=OutboundHTTP(OutboundPolicy()))
+            await self._refused(provider, strict, self.message("conf-strict"), "URL_NOT_ALLOWED")
+            assert sum(emulator.requests.values()) == 0, "the mailer called through a pool of its own"
+            receipt = await provider.send(account, self.message("conf-pool"))
+            assert [m.message_id for m in emulator.received()] == [receipt.message_id]
 
     # ------------------------------------------------------------ transient failures
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy import func, select, update
 
 from crossdock import (
     ChannelConnection,
+    IdentityConfig,
+    MailAccount,
     MarketplaceBase,
     MarketplaceCapability,
     OrderPage,
@@ -31,7 +34,7 @@ from crossdock import (
 from crossdock.config import Settings
 from crossdock.db.models import Connection
 from crossdock.jobs import JOBS
-from crossdock.net import literal_address, why_not_public
+from crossdock.net import default_outbound, literal_address, why_not_public
 from crossdock.testing.emulator import serve
 from crossdock.testing.pytest_plugin import TEST_SECRET
 
@@ -308,3 +311,21 @@ async def test_a_refused_url_fails_the_sync_with_a_typed_last_error(
     assert (rows["internal"].last_error or "").startswith("URL_NOT_ALLOWED: 127.0.0.1 is a loopback address")
     assert rows["emulator"].status == "active" and rows["emulator"].last_error is None
     assert internal.paths == [] and allowed.paths == ["/orders"]
+
+
+def test_mail_accounts_and_identity_configs_carry_the_pool_as_connections_do() -> None:
+    """The newest contract types hand plugins the pool as ``ChannelConnection`` does: the
+    one attached, else the process default; ``http_client()`` times out after the options'
+    ``timeout``; the pool is neither shown nor compared."""
+    pool = OutboundHTTP(OutboundPolicy(["127.0.0.1"]))
+    for bare in (
+        MailAccount(sender="ops@example.com", options={"timeout": 3}),
+        IdentityConfig("https://id.example.com", "client", "secret", {"timeout": 3}),
+    ):
+        assert bare.outbound() is default_outbound()
+        attached = replace(bare, http=pool)
+        assert attached.outbound() is pool
+        assert attached == bare and "OutboundHTTP" not in repr(attached)
+        client = attached.http_client()  # outside an event loop: a guarded client of its own
+        assert client.timeout.read == 3.0
+        assert replace(attached, options={"timeout": "soon"}).http_client().timeout.read == 10.0

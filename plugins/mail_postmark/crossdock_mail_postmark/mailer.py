@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
 from crossdock import (
@@ -12,8 +10,6 @@ from crossdock import (
     MailerBase,
     MailMessage,
     MailReceipt,
-    OutboundHTTP,
-    OutboundPolicy,
     URLNotAllowed,
     UserError,
 )
@@ -29,19 +25,17 @@ from crossdock_mail_postmark.client import (
 
 __all__ = ["PostmarkMailer"]
 
-_ALLOWED_HOSTS = "CROSSDOCK_ALLOWED_HOSTS"
-
 
 class PostmarkMailer(MailerBase):
     """Sends through Postmark's Email API. Reads ``server_token`` (required),
     ``message_stream``, ``base_url`` and ``timeout`` from the account's options
     (:class:`~crossdock_mail_postmark.client.PostmarkOptions`).
 
-    Every call goes through a :class:`crossdock.OutboundHTTP` (the guarded pool that
-    refuses internal addresses and plain http): the one given, or else, as for any
-    provider called outside a server, one under the allow-list ``CROSSDOCK_ALLOWED_HOSTS``
-    describes when the call is made. A ``base_url`` that pool's policy refuses is a
-    permanent ``ChannelError`` with code ``URL_NOT_ALLOWED``, raised before any request.
+    Every call goes through the account's guarded pool (:meth:`crossdock.MailAccount.http_client`:
+    the server's, or outside a server the process-wide one under the allow-list
+    ``CROSSDOCK_ALLOWED_HOSTS`` describes), which refuses internal addresses and plain
+    http. A ``base_url`` that pool's policy refuses is a permanent ``ChannelError`` with
+    code ``URL_NOT_ALLOWED``, raised before any request.
     """
 
     name = "postmark"
@@ -49,31 +43,14 @@ class PostmarkMailer(MailerBase):
     version = __version__
     capabilities: frozenset[str] = frozenset({MailCapability.SEND})
 
-    def __init__(self, *, http: OutboundHTTP | None = None) -> None:
-        self.http = http
-        self._by_allow_list: dict[str, OutboundHTTP] = {}
-
-    def outbound(self) -> OutboundHTTP:
-        """The guarded HTTP pool this mailer calls through."""
-        if self.http is not None:
-            return self.http
-        allowed = os.environ.get(_ALLOWED_HOSTS, "")
-        pool = self._by_allow_list.get(allowed)
-        if pool is None:
-            pool = self._by_allow_list[allowed] = OutboundHTTP(
-                OutboundPolicy.from_env({_ALLOWED_HOSTS: allowed})
-            )
-        return pool
-
     async def send(self, account: MailAccount, message: MailMessage) -> MailReceipt:
         options = PostmarkOptions.of(account.options)
-        outbound = self.outbound()
         try:
-            outbound.policy.check_url(options.base_url, field="base_url")
+            account.outbound().policy.check_url(options.base_url, field="base_url")
         except UserError as exc:
             raise URLNotAllowed(f"postmark base_url: {exc.message}") from None
         body = email_body(account.sender, message, options.message_stream)
-        client = outbound.client(timeout=options.timeout)  # the shared pool: never closed here
+        client = account.http_client()  # the shared pool, options.timeout: never closed here
         try:
             response = await client.post(
                 options.email_url, json=body, headers=request_headers(options.server_token)

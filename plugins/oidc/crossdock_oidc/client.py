@@ -143,30 +143,36 @@ class Discovery:
 class OIDCClient:
     """HTTP calls to identity providers, with the discovery documents and key sets cached
     per issuer and per ``jwks_uri`` (one client per provider object, shared by every
-    organization's configuration)."""
+    organization's configuration).
 
-    def __init__(self, http: Callable[[], OutboundHTTP], clock: Callable[[], float] = time.time) -> None:
-        self._http = http
+    Every call is made through the ``http`` it is given (the configuration's guarded pool,
+    :meth:`crossdock.IdentityConfig.outbound`). A discovery document is cached per issuer
+    and per allow-list of the pool whose policy checked its endpoints, so a pool with a
+    stricter policy checks them again."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._discovery: dict[str, tuple[float, Discovery]] = {}
+        self._discovery: dict[tuple[str, tuple[str, ...]], tuple[float, Discovery]] = {}
         self._keys: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     # ------------------------------------------------------------ plumbing
 
-    def check_url(self, value: str, field: str) -> str:
+    @staticmethod
+    def check_url(http: OutboundHTTP, value: str, field: str) -> str:
         """A URL the login will use (the issuer, the document's endpoints) under the server's
-        outbound rules: https to a public host unless the operator allows more."""
+        outbound rules (``http``'s policy): https to a public host unless the operator
+        allows more."""
         try:
             # the endpoints may carry a query (RFC 6749 §3.1 keeps it; Azure AD B2C names its
             # policy so); the issuer may not (Discovery §2, RFC 8414 §2)
-            return self._http().policy.check_url(value, field=field, query=field != "issuer")
+            return http.policy.check_url(value, field=field, query=field != "issuer")
         except UserError as exc:
             raise URLNotAllowed(f"{field} {value!r}: {exc}") from None
 
     async def _send(
-        self, method: str, url: str, what: str, *, call_timeout: float, **kwargs: Any
+        self, http: OutboundHTTP, method: str, url: str, what: str, *, call_timeout: float, **kwargs: Any
     ) -> httpx.Response:
-        client = self._http().client(timeout=call_timeout)
+        client = http.client(timeout=call_timeout)  # the shared pool: never closed here
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -192,9 +198,9 @@ class OIDCClient:
             )
         return response
 
-    async def _json(self, url: str, what: str, call_timeout: float) -> Any:
+    async def _json(self, http: OutboundHTTP, url: str, what: str, call_timeout: float) -> Any:
         response = await self._send(
-            "GET", url, what, call_timeout=call_timeout, headers={"Accept": "application/json"}
+            http, "GET", url, what, call_timeout=call_timeout, headers={"Accept": "application/json"}
         )
         if response.status_code != 200:
             raise refused(f"the identity provider's {what} answered {response.status_code}")
@@ -205,21 +211,22 @@ class OIDCClient:
 
     # ------------------------------------------------------------ discovery and keys
 
-    async def discover(self, issuer: str, *, call_timeout: float) -> Discovery:
+    async def discover(self, issuer: str, *, http: OutboundHTTP, call_timeout: float) -> Discovery:
         """The provider's metadata, cached for :data:`DISCOVERY_TTL` seconds."""
-        cached = self._discovery.get(issuer)
+        key = (issuer, http.policy.allowed)
+        cached = self._discovery.get(key)
         if cached is not None and self.clock() - cached[0] < DISCOVERY_TTL:
             return cached[1]
-        self.check_url(issuer, "issuer")
+        self.check_url(http, issuer, "issuer")
         # Discovery §4: the issuer, any terminating "/" removed, then the well-known path
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-        document = await self._json(url, "discovery document", call_timeout)
-        found = Discovery.parse(issuer, document, self.check_url)
-        self._discovery[issuer] = (self.clock(), found)
+        document = await self._json(http, url, "discovery document", call_timeout)
+        found = Discovery.parse(issuer, document, lambda value, name: self.check_url(http, value, name))
+        self._discovery[key] = (self.clock(), found)
         return found
 
     async def signing_key(
-        self, discovery: Discovery, header: Mapping[str, Any], *, call_timeout: float
+        self, discovery: Discovery, header: Mapping[str, Any], *, http: OutboundHTTP, call_timeout: float
     ) -> jwt.PyJWK:
         """The published key that signed a token with this JOSE ``header``, for its ``alg``.
 
@@ -235,10 +242,10 @@ class OIDCClient:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise refused("the ID token's kid is not a string")
-        keys = await self._key_set(discovery.jwks_uri, call_timeout=call_timeout, fresh=False)
+        keys = await self._key_set(http, discovery.jwks_uri, call_timeout=call_timeout, fresh=False)
         candidates = _matching(keys, kid, alg)
         if not candidates and kid is not None:
-            keys = await self._key_set(discovery.jwks_uri, call_timeout=call_timeout, fresh=True)
+            keys = await self._key_set(http, discovery.jwks_uri, call_timeout=call_timeout, fresh=True)
             candidates = _matching(keys, kid, alg)
         if not candidates:
             raise refused(
@@ -252,11 +259,13 @@ class OIDCClient:
         except jwt.PyJWKError as exc:
             raise refused(f"the provider's key {kid!r} is not a usable {alg} key: {exc}") from None
 
-    async def _key_set(self, jwks_uri: str, *, call_timeout: float, fresh: bool) -> list[dict[str, Any]]:
+    async def _key_set(
+        self, http: OutboundHTTP, jwks_uri: str, *, call_timeout: float, fresh: bool
+    ) -> list[dict[str, Any]]:
         cached = self._keys.get(jwks_uri)
         if not fresh and cached is not None and self.clock() - cached[0] < JWKS_TTL:
             return cached[1]
-        document = await self._json(jwks_uri, "key set (jwks_uri)", call_timeout)
+        document = await self._json(http, jwks_uri, "key set (jwks_uri)", call_timeout)
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise refused("the provider's key set (jwks_uri) has no keys list")
@@ -276,6 +285,7 @@ class OIDCClient:
         redirect_uri: str,
         code_verifier: str,
         auth_method: str,
+        http: OutboundHTTP,
         call_timeout: float,
     ) -> dict[str, Any]:
         """POST the code to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5) and return
@@ -293,6 +303,7 @@ class OIDCClient:
             form["client_id"] = client_id
             form["client_secret"] = client_secret
         response = await self._send(
+            http,
             "POST",
             discovery.token_endpoint,
             "token endpoint",
@@ -311,11 +322,12 @@ class OIDCClient:
         return body
 
     async def userinfo(
-        self, discovery: Discovery, access_token: str, *, call_timeout: float
+        self, discovery: Discovery, access_token: str, *, http: OutboundHTTP, call_timeout: float
     ) -> dict[str, Any]:
         """The UserInfo claims (Core §5.3), fetched with the access token as a Bearer token."""
         assert discovery.userinfo_endpoint is not None
         response = await self._send(
+            http,
             "GET",
             discovery.userinfo_endpoint,
             "userinfo endpoint",
@@ -343,6 +355,7 @@ class OIDCClient:
         client_id: str,
         nonce: str,
         trusted_audiences: Sequence[str] = (),
+        http: OutboundHTTP,
         call_timeout: float,
     ) -> dict[str, Any]:
         """The claims of an ID token that passes Core §3.1.3.7 (the numbers below are its
@@ -354,7 +367,7 @@ class OIDCClient:
         if header.get("crit"):
             raise refused("the ID token carries critical header parameters this client does not know")
         # 6-7: the signature, with a key the issuer publishes, in an algorithm it advertises
-        key = await self.signing_key(discovery, header, call_timeout=call_timeout)
+        key = await self.signing_key(discovery, header, http=http, call_timeout=call_timeout)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

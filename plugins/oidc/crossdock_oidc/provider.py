@@ -19,6 +19,10 @@ Options read from :attr:`crossdock.IdentityConfig.options` (all optional):
     other audiences an ID token may also name (Core §3.1.3.7 item 3); none by default.
 ``timeout``
     seconds each call to the provider may take (default 10).
+
+Every call goes through the configuration's guarded pool,
+:meth:`crossdock.IdentityConfig.outbound` (the server's, or outside a server the
+process-wide one under ``CROSSDOCK_ALLOWED_HOSTS``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from crossdock import (
     IdentityCapability,
     IdentityConfig,
     OutboundHTTP,
-    OutboundPolicy,
     VerifiedIdentity,
 )
 from crossdock_oidc.client import Discovery, OIDCClient, refused, s256_challenge
@@ -51,10 +54,9 @@ DEFAULT_TIMEOUT = 10.0
 class OIDCProvider(IdentityBase):
     """OpenID Connect login with any provider that publishes a discovery document.
 
-    ``http`` is the server's guarded outbound pool; :class:`crossdock.IdentityConfig` does
-    not carry one, so by default the provider makes its own under the environment's
-    allow-list (``CROSSDOCK_ALLOWED_HOSTS``), as a provider called outside a server does.
-    A server, or a test, may set the attribute to its own pool.
+    Its calls go through each configuration's pool (:meth:`crossdock.IdentityConfig.outbound`):
+    the issuer and every discovered endpoint are checked with that pool's policy, and each
+    connection again after DNS. ``clock`` is the time ID tokens are checked against.
     """
 
     name = "oidc"
@@ -62,19 +64,15 @@ class OIDCProvider(IdentityBase):
     version = "0.1.0"
     capabilities = frozenset({IdentityCapability.LOGIN})
 
-    def __init__(self, http: OutboundHTTP | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.http = http
-        self.client = OIDCClient(self._outbound, clock)
-
-    def _outbound(self) -> OutboundHTTP:
-        if self.http is None:
-            self.http = OutboundHTTP(OutboundPolicy.from_env())
-        return self.http
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.client = OIDCClient(clock)
 
     # ------------------------------------------------------------ step 1
 
     async def authorization_url(self, config: IdentityConfig, request: AuthorizationRequest) -> str:
-        discovery = await self.client.discover(config.issuer, call_timeout=_timeout(config.options))
+        discovery = await self.client.discover(
+            config.issuer, http=config.outbound(), call_timeout=_timeout(config.options)
+        )
         methods = discovery.code_challenge_methods
         if methods is not None and "S256" not in methods:
             raise refused(f"{config.issuer} does not offer PKCE with S256 (it offers {list(methods)})")
@@ -100,7 +98,8 @@ class OIDCProvider(IdentityBase):
             raise refused("the provider sent the browser back without a code")
         options = config.options
         call_timeout = _timeout(options)
-        discovery = await self.client.discover(config.issuer, call_timeout=call_timeout)
+        http = config.outbound()
+        discovery = await self.client.discover(config.issuer, http=http, call_timeout=call_timeout)
         tokens = await self.client.exchange(
             discovery,
             client_id=config.client_id,
@@ -109,6 +108,7 @@ class OIDCProvider(IdentityBase):
             redirect_uri=request.redirect_uri,
             code_verifier=request.code_verifier,
             auth_method=auth_method(discovery, options),
+            http=http,
             call_timeout=call_timeout,
         )
         id_token = tokens.get("id_token")
@@ -122,15 +122,21 @@ class OIDCProvider(IdentityBase):
             client_id=config.client_id,
             nonce=request.nonce,
             trusted_audiences=[str(a) for a in trusted] if isinstance(trusted, list | tuple) else (),
+            http=http,
             call_timeout=call_timeout,
         )
         email_claim = str(options.get("email_claim") or "email")
         if claims.get(email_claim) is None:
-            claims = await self._with_userinfo(discovery, tokens, claims, call_timeout)
+            claims = await self._with_userinfo(http, discovery, tokens, claims, call_timeout)
         return identity(config.issuer, claims, email_claim)
 
     async def _with_userinfo(
-        self, discovery: Discovery, tokens: Mapping[str, Any], claims: dict[str, Any], call_timeout: float
+        self,
+        http: OutboundHTTP,
+        discovery: Discovery,
+        tokens: Mapping[str, Any],
+        claims: dict[str, Any],
+        call_timeout: float,
     ) -> dict[str, Any]:
         """The ID token's claims completed from UserInfo (Core §5.3), when the provider has
         the endpoint and gave an access token; the ID token's own claims win, and a UserInfo
@@ -138,7 +144,7 @@ class OIDCProvider(IdentityBase):
         access_token = tokens.get("access_token")
         if discovery.userinfo_endpoint is None or not isinstance(access_token, str) or not access_token:
             return claims
-        extra = await self.client.userinfo(discovery, access_token, call_timeout=call_timeout)
+        extra = await self.client.userinfo(discovery, access_token, http=http, call_timeout=call_timeout)
         if extra.get("sub") != claims["sub"]:
             raise refused("the userinfo endpoint answered about another subject than the ID token's")
         return {**extra, **{k: v for k, v in claims.items() if v is not None}}

@@ -46,8 +46,8 @@ async def idp(
     async with serve(emulator) as base_url:
         yield (
             emulator,
-            IdentityConfig(base_url, CLIENT, SECRET, {"timeout": 2.0, **options}),
-            OIDCProvider(emulator_http()),
+            IdentityConfig(base_url, CLIENT, SECRET, {"timeout": 2.0, **options}, http=emulator_http()),
+            OIDCProvider(),
         )
 
 
@@ -300,11 +300,16 @@ async def test_a_slow_provider_times_out_retryably() -> None:
 
 
 async def test_loopback_is_refused_unless_the_operator_allows_it() -> None:
-    async with idp() as (_emulator, config, _):
-        strict = OIDCProvider(OutboundHTTP(OutboundPolicy()))
+    async with idp() as (emulator, config, provider):
+        strict = replace(config, http=OutboundHTTP(OutboundPolicy()))
         with pytest.raises(ChannelError) as caught:
-            await strict.authorization_url(config, new_request(CALLBACK))
-    assert (caught.value.code, caught.value.retryable) == ("URL_NOT_ALLOWED", False)
+            await provider.authorization_url(strict, new_request(CALLBACK))
+        assert (caught.value.code, caught.value.retryable) == ("URL_NOT_ALLOWED", False)
+        assert not emulator.requests, "the refused issuer was never called"
+        await provider.authorization_url(config, new_request(CALLBACK))  # allowed: discovered
+        with pytest.raises(ChannelError) as cached:  # a discovery cached under another policy
+            await provider.authorization_url(strict, new_request(CALLBACK))
+    assert (cached.value.code, cached.value.retryable) == ("URL_NOT_ALLOWED", False)
 
 
 async def test_a_discovered_endpoint_on_an_internal_address_is_refused() -> None:
