@@ -119,13 +119,15 @@ def callback_uri(public_url: str, organization: str, name: str) -> str:
 
 
 def identity_config(row: IdentityProviderRow, vault: Vault, http: OutboundHTTP) -> IdentityConfig:
-    """The plugin's view of an identity provider row, its client secret decrypted.
-
-    ``http`` is the server's guarded pool; :class:`IdentityConfig` carries none yet, so a
-    plugin calls through its own (the ``oidc`` one under ``CROSSDOCK_ALLOWED_HOSTS``)."""
+    """The plugin's view of an identity provider row, its client secret decrypted, calling
+    out through ``http``, the server's guarded pool."""
     secret = str(vault.decrypt(row.client_secret)["client_secret"])
     return IdentityConfig(
-        issuer=row.issuer, client_id=row.client_id, client_secret=secret, options=dict(row.options or {})
+        issuer=row.issuer,
+        client_id=row.client_id,
+        client_secret=secret,
+        options=dict(row.options or {}),
+        http=http,
     )
 
 

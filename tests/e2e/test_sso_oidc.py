@@ -20,7 +20,6 @@ from crossdock.db.models import IdentityProviderRow, LoginAttempt, UserIdentity,
 from crossdock.errors import Forbidden, NotFound, UserError
 from crossdock.services import sso, tenancy, users
 from crossdock.services.tenancy import authenticate
-from crossdock.testing import EMULATOR_HOSTS
 from crossdock.testing.emulator import serve
 from crossdock.testing.identity import TokenFault
 
@@ -77,8 +76,6 @@ async def setup(app: Any, tenant_factory: Any, monkeypatch: pytest.MonkeyPatch) 
     invited with the e-mail the emulator's user has."""
     from crossdock.api.app import create_app
 
-    # the plugin calls through its own pool, under the environment's allow-list
-    monkeypatch.setenv("CROSSDOCK_ALLOWED_HOSTS", ",".join(EMULATOR_HOSTS))
     tenant = await tenant_factory()
     emulator = OIDCEmulator()
     emulator.register_client(
