@@ -426,7 +426,7 @@ class IdentityProviderInfo:
 async def _may_manage(session: AsyncSession, principal: Any, scope: Scope = Scope.USERS_WRITE) -> None:
     if not principal.allows(scope):
         raise Forbidden(f"this caller lacks the {scope.value!r} scope")
-    if not (await users.caller_access(session, principal)).all_tenants:
+    if not await users.reaches_every_tenant(session, principal):
         raise UserError(
             "only someone reaching every tenant manages the organization's sign-on",
             field="input",
@@ -471,7 +471,7 @@ async def _own(session: AsyncSession, principal: Any, provider_id: int) -> Ident
         .with_for_update()
     )
     if row is None:
-        raise NotFound("no such identity provider", field="input.id")
+        raise NotFound("no such identity provider", field="id")
     return row
 
 
@@ -536,8 +536,8 @@ async def update_identity_provider(
 ) -> IdentityProviderInfo:
     """Change what is given (None: unchanged) of one of the organization's identity
     providers; a disabled one starts no login and completes none."""
+    row = await _own(session, principal, provider_id)  # another organization's: NOT_FOUND first
     await _may_manage(session, principal)
-    row = await _own(session, principal, provider_id)
     if issuer is not None:
         row.issuer = policy.check_url(issuer, field="input.issuer")
     if client_id is not None:
@@ -557,8 +557,8 @@ async def delete_identity_provider(
 ) -> IdentityProviderInfo:
     """Remove one of the organization's identity providers (its logins in progress go with
     it; the identities linked stay, so it may be added again)."""
+    row = await _own(session, principal, provider_id)  # another organization's: NOT_FOUND first
     await _may_manage(session, principal)
-    row = await _own(session, principal, provider_id)
     info = IdentityProviderInfo.of(row)
     await session.delete(row)
     await session.flush()

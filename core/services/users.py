@@ -839,6 +839,20 @@ async def caller_access(session: AsyncSession, principal: Any) -> Access:
     return Access(reach.organization_id, False, frozenset(), {t: reach.scopes for t in reach.tenant_ids})
 
 
+async def reaches_every_tenant(session: AsyncSession, principal: Any) -> bool:
+    """Whether the caller reaches every tenant the organization has (on all of them, or
+    on each one there is): who may change what holds for the whole organization."""
+    caller = await caller_access(session, principal)
+    if caller.all_tenants:
+        return True
+    every = set(
+        (
+            await session.scalars(select(Tenant.id).where(Tenant.organization_id == caller.organization_id))
+        ).all()
+    )
+    return every <= set(caller.per_tenant)
+
+
 def _may_give(caller: Access, grant: Grant, field: str) -> None:
     scopes = role_scopes(grant.role)
     if grant.tenant is None:

@@ -278,7 +278,11 @@ async def test_identity_providers_are_managed_by_those_reaching_every_tenant(set
                 session, principal, app.plugins, app.vault, app.http.policy, **given
             )
 
-    with pytest.raises(UserError) as wide:
+    await create(one_tenant, name="only-brand")  # the organization's only tenant is every tenant
+    async with app.db.write(system=True) as session:
+        org = await tenancy.get_organization(session, tenant.organization_slug)
+        await tenancy.create_tenant(session, org, f"{tenant.slug}-b")
+    with pytest.raises(UserError) as wide:  # a second brand: one brand's key is not enough
         await create(one_tenant)
     assert wide.value.code == "TENANT_NOT_REACHED"
     with pytest.raises(Forbidden):
@@ -300,7 +304,7 @@ async def test_identity_providers_are_managed_by_those_reaching_every_tenant(set
     async with app.db.system() as session:
         listed = await sso.list_identity_providers(session, reader)
         stored = await session.get(IdentityProviderRow, made.id)
-    assert [i.name for i in listed] == ["corp", "second"]
+    assert [i.name for i in listed] == ["corp", "only-brand", "second"]
     assert stored is not None and stored.client_secret != b"s"
     assert app.vault.decrypt(stored.client_secret) == {"client_secret": "s"}
     async with app.db.write(system=True) as session:

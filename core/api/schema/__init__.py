@@ -21,6 +21,7 @@ from crossdock.api.schema import (
     catalog,
     channels,
     events,
+    identity,
     inventory,
     messaging,
     orders,
@@ -68,6 +69,7 @@ Query = merge_types(
         bulk.Query,
         usage.Query,
         users.Query,
+        identity.Query,
     ),
 )
 Mutation = merge_types(
@@ -91,6 +93,7 @@ Mutation = merge_types(
         webhooks.Mutation,
         bulk.Mutation,
         users.Mutation,
+        identity.Mutation,
     ),
 )
 Subscription = events.Subscription

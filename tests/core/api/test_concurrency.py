@@ -509,6 +509,9 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "sessionRevoke": "under the session row's lock: revoking a revoked session changes nothing",
     "totpEnroll": "a secret per call under the user row's lock: the last one is what totpConfirm checks",
     "totpDisable": "under the user row's lock: turning it off twice leaves it off",
+    "identityProviderCreate": "unique (organization, name): a concurrent copy is TAKEN by the constraint",
+    "identityProviderUpdate": "last write wins, under the provider row's lock",
+    "identityProviderDelete": "deleting a deleted provider is NOT_FOUND, nothing else changes",
 }
 RACED = {
     "shipmentShip", "orderCancel", "refundRecord", "returnReceive", "stockTransferStart", "stockTransferReceive",

@@ -243,7 +243,14 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             "{ role { id } userErrors { code } } }"
         )
     )["role"]["id"]
+    idp = (
+        await m(
+            'mutation { identityProviderCreate(input: {name: "corp", issuer: "https://idp.example.com", '
+            'clientId: "ops", clientSecret: "s3cret"}) { identityProvider { id } userErrors { code } } }'
+        )
+    )["identityProvider"]["id"]
     return {
+        "identity_provider": idp,
         "user": encode_id("User", staff.user_id),
         "user_session": encode_id("UserSession", staff.session_id),
         "role": role,
@@ -312,6 +319,7 @@ LISTS = {
     # organization-wide, and each tenant_factory tenant is an organization of its own
     "users": "users { email }",
     "loginAttempts": "loginAttempts { email }",
+    "identityProviders": "identityProviders { name }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -469,8 +477,9 @@ SAME_AS_CHECKED = {
     # an API key's entries: the tenant's own log only (test_audit_api.py filters by it)
     ("auditLog", "filter.actorId"),
 }
-#: ``*Id`` fields that hold a marketplace's identifier (a string), not one of ours.
-EXTERNAL = {"externalId"}
+#: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
+#: marketplace's, and the OAuth client registered at an identity provider.
+EXTERNAL = {"externalId", "clientId"}
 #: An ID of the right type whose row does not exist (in the BIGINT range).
 MISSING_PK = 9_000_000_000_000_000_000
 
@@ -763,6 +772,8 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "roleUpdate": ('{id: $a, description: "pwned"}', {"a": ("role", "id")}),
     "roleDelete": ("{id: $a}", {"a": ("role", "id")}),
     "sessionRevoke": ("{id: $a}", {"a": ("user_session", "id")}),
+    "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
+    "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
     "bulkExportRun": (
         "{kind: ORDERS, orders: {connectionId: $a}, stock: {warehouseId: $b, variantId: $c}, "
@@ -794,6 +805,7 @@ CREATORS = {
     # signed-in user's own account (an API key gets NOT_A_USER)
     "userInvite",
     "roleCreate",
+    "identityProviderCreate",
     "passwordChange",
     "totpEnroll",
     "totpConfirm",
@@ -820,6 +832,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           bulkExports { nodes { kind status } }
           users { email disabledAt roles { role { name } tenant } }
           roles { name description scopes }
+          identityProviders { name clientId disabledAt }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,

@@ -384,3 +384,38 @@ async def test_every_mutation_with_each_role_is_refused_exactly_when_the_role_la
             assert scope is None or scope in SCOPES
             walked += 1
     assert walked >= 5 * 70
+
+
+async def test_identity_providers_over_the_api_never_show_their_secret(
+    api: Any, app: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+    create = """mutation($issuer: String!) { identityProviderCreate(input: {name: "corp", issuer: $issuer,
+      clientId: "ops", clientSecret: "s3cret", options: {timeout: 2}}) {
+        identityProvider { id name provider issuer clientId options signInUrl disabledAt }
+        userErrors { code field }
+    } }"""
+    refused = (await api.data(create, {"issuer": "https://10.0.0.7"}, key=tenant.key))[
+        "identityProviderCreate"
+    ]
+    assert refused["userErrors"] == [{"code": "URL_NOT_ALLOWED", "field": ["input", "issuer"]}]
+    made = (await api.data(create, {"issuer": "https://idp.example.com"}, key=tenant.key))[
+        "identityProviderCreate"
+    ]
+    provider = made["identityProvider"]
+    assert made["userErrors"] == [] and provider["provider"] == "oidc" and provider["clientId"] == "ops"
+    assert provider["signInUrl"].endswith(f"/auth/sso/{tenant.organization_slug}/corp/start")
+    assert "s3cret" not in str(
+        await api("{ identityProviders { id name issuer clientId options } }", key=tenant.key)
+    )
+    update = """mutation($id: ID!) { identityProviderUpdate(input: {id: $id, disabled: true}) {
+      identityProvider { disabledAt } userErrors { code } } }"""
+    changed = (await api.data(update, {"id": provider["id"]}, key=tenant.key))["identityProviderUpdate"]
+    assert changed["identityProvider"]["disabledAt"]
+
+    # a second brand: the first one's key no longer speaks for the whole organization
+    async with app.db.write(system=True) as session:
+        org = await tenancy.get_organization(session, tenant.organization_slug)
+        await tenancy.create_tenant(session, org, f"{tenant.slug}-b")
+    narrow = (await api.data(update, {"id": provider["id"]}, key=tenant.key))["identityProviderUpdate"]
+    assert narrow["userErrors"] == [{"code": "TENANT_NOT_REACHED"}]

@@ -120,3 +120,18 @@ class TestAServerThatAllowsNothingInternal:
         row = await _row(app, mail_id)
         assert (row.error or "").startswith("URL_NOT_ALLOWED"), row.error
         assert row.text == ""
+
+
+async def test_a_message_sent_by_several_workers_at_once_goes_out_once(app: Any, wire: WirePlugin) -> None:
+    """The ``send_mail`` job of one message run by several workers at once (a job sent
+    twice, the sweep meeting it): the claim lets one send, the others find it taken or sent."""
+    import asyncio
+
+    inbox = Inbox()
+    async with serve(inbox) as url:
+        ctx = app.job_context()
+        ctx.settings = replace(app.settings, mailer="wire", mail_options={"url": url})
+        mail_id = await _queued(app)
+        await asyncio.gather(*(JOBS["send_mail"](ctx, mail_id=mail_id) for _ in range(6)))
+    assert inbox.paths == [f"/send/mail-{mail_id}"]
+    assert (await _row(app, mail_id)).status == MailStatus.SENT
