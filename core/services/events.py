@@ -133,6 +133,11 @@ class EventType(StrEnum):
     SHIPMENT_LABEL_PURCHASED = "shipment.label_purchased"
     SHIPMENT_LABEL_VOIDED = "shipment.label_voided"
     STOCK_LOW = "stock.low"
+    PURCHASE_ORDER_SENT = "purchase_order.sent"
+    #: a delivery was received against a purchase order (in part or in full)
+    PURCHASE_ORDER_RECEIVED = "purchase_order.received"
+    PURCHASE_ORDER_CLOSED = "purchase_order.closed"
+    PURCHASE_ORDER_CANCELLED = "purchase_order.cancelled"
     TAX_TALLY_SKIPPED = "tax.tally_skipped"
     TAX_THRESHOLD_CROSSED = "tax.threshold_crossed"
     TENANT_SETTINGS_CHANGED = "tenant.settings_changed"

@@ -138,6 +138,7 @@ _register(m.BulkExportErrorCode)
 _register(m.UsageMetric)
 _register(m.LoginMethod)
 _register(m.LoginOutcome)
+_register(m.PurchaseOrderStatus)
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).

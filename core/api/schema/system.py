@@ -19,6 +19,7 @@ from crossdock.api.schema import (
     inventory_types,
     messaging_types,
     order_types,
+    purchasing,
     shipping_types,
     tracking_types,
     webhook_types,
@@ -59,6 +60,8 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "WebhookEndpoint": (m.WebhookEndpoint, webhook_types.WebhookEndpoint.from_row, "webhooks:read"),
     "WebhookDelivery": (m.WebhookDelivery, webhook_types.WebhookDelivery.from_row, "webhooks:read"),
     "BulkExport": (m.BulkExport, bulk_types.BulkExport.from_row, "bulk:read"),
+    "Supplier": (m.Supplier, purchasing.Supplier.from_row, "inventory:read"),
+    "PurchaseOrder": (m.PurchaseOrder, purchasing.PurchaseOrder.from_row, "inventory:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

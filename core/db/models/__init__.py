@@ -86,6 +86,15 @@ from crossdock.db.models.pricing import (
     SettlementLine,
     TaxTally,
 )
+from crossdock.db.models.purchasing import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+    PurchaseReceipt,
+    PurchaseReceiptLine,
+    Supplier,
+    SupplierItem,
+)
 from crossdock.db.models.shipping import (
     CarrierAccount,
     CarrierAccountStatus,
@@ -201,6 +210,11 @@ __all__ = [
     "Promotion",
     "PromotionKind",
     "PromotionState",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
+    "PurchaseReceipt",
+    "PurchaseReceiptLine",
     "RateStrategy",
     "ReconciliationStatus",
     "Refund",
@@ -225,6 +239,8 @@ __all__ = [
     "StockLedgerEntry",
     "StockLevel",
     "StockReason",
+    "Supplier",
+    "SupplierItem",
     "TaxTally",
     "Tenant",
     "TrackingEventRow",

@@ -413,6 +413,61 @@ async def test_ones_own_account_changes_once(shop: Any, race: Race) -> None:
     assert outcome(results) == {"ok": 1, "INVALID_CREDENTIALS": N - 1}
 
 
+async def test_receipts_at_once_all_count_and_a_cancel_meets_none_halfway(shop: Any, race: Race) -> None:
+    """Units of one order received by several deliveries at once add up; the same order
+    sent twice is sent once; a cancel racing a receipt wins only where nothing arrived."""
+
+    async def one(query: str, variables: dict[str, Any]) -> Any:
+        [payload] = await race((query, variables))
+        assert not (payload or {}).get("userErrors"), payload
+        return payload
+
+    [supplier] = await race(
+        (
+            'mutation { supplierCreate(input: {code: "SZ", name: "S", currency: "SGD"}) '
+            "{ supplier { id } userErrors { code } } }",
+            {},
+        )
+    )
+    create = """mutation($s: ID!, $w: ID!, $v: ID!) { purchaseOrderCreate(input: {supplierId: $s, warehouseId: $w,
+      lines: [{variantId: $v, quantity: 100, unitPrice: "1"}]}) { purchaseOrder { id lines { id } } userErrors { code } } }"""
+    ids = {
+        "s": supplier["supplier"]["id"],
+        "w": encode_id("Warehouse", shop.warehouses["SG1"]),
+        "v": encode_id("Variant", shop.variants["SKU-1"]),
+    }
+    order = (await one(create, ids))["purchaseOrder"]
+    send = "mutation($id: ID!) { purchaseOrderSend(input: {id: $id}) { userErrors { code } } }"
+    assert outcome(await race(*[(send, {"id": order["id"]})] * N)) == {"ok": 1, "INVALID_STATE": N - 1}
+    on_hand_before, _ = await shop.level("SKU-1")
+    receive = """mutation($id: ID!, $l: ID!) { purchaseOrderReceive(input: {id: $id, lines: [{lineId: $l, quantity: 3}]})
+      { userErrors { code } } }"""
+    results = await race(*[(receive, {"id": order["id"], "l": order["lines"][0]["id"]})] * N)
+    assert outcome(results) == {"ok": N}
+    on_hand, _ = await shop.level("SKU-1")
+    assert on_hand == on_hand_before + 3 * N
+    node = "query($id: ID!) { node(id: $id) { ... on PurchaseOrder { status lines { receivedQuantity } receipts { receivedAt } } } }"
+    seen = await one(node, {"id": order["id"]})
+    assert seen["lines"] == [{"receivedQuantity": 3 * N}] and len(seen["receipts"]) == N
+
+    other = (await one(create, ids))["purchaseOrder"]
+    await one(send, {"id": other["id"]})
+    cancel = "mutation($id: ID!) { purchaseOrderCancel(input: {id: $id}) { userErrors { code } } }"
+    part = {"id": other["id"], "l": other["lines"][0]["id"]}
+    counts = outcome(
+        await race(
+            (cancel, {"id": other["id"]}), (receive, part), (cancel, {"id": other["id"]}), (receive, part)
+        )
+    )
+    status = await one(node, {"id": other["id"]})
+    if status["status"] == "CANCELLED":  # a cancel came first: nothing was received
+        assert status["lines"] == [{"receivedQuantity": 0}] and counts == {"ok": 1, "INVALID_STATE": 3}
+    else:  # a receipt came first: the cancels were refused, both receipts counted
+        assert counts == {"ok": 2, "INVALID_STATE": 2}
+        assert status["lines"] == [{"receivedQuantity": 6}]
+    await _invariants(shop)
+
+
 async def test_the_same_idempotency_key_does_the_work_once(
     shop: Any, race: Race, deployment: Deployment
 ) -> None:
@@ -509,6 +564,12 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "sessionRevoke": "under the session row's lock: revoking a revoked session changes nothing",
     "totpEnroll": "a secret per call under the user row's lock: the last one is what totpConfirm checks",
     "totpDisable": "under the user row's lock: turning it off twice leaves it off",
+    "supplierCreate": "unique (tenant, code): a concurrent copy is TAKEN by the constraint",
+    "supplierUpdate": "last write wins, under the supplier row's lock",
+    "supplierItemSet": "replaces the item under the supplier row's lock: last write wins",
+    "purchaseOrderCreate": "an order per call; numbers come in turn under the tenant row's lock",
+    "purchaseOrderUpdate": "last write wins, under the order row's lock",
+    "purchaseOrderClose": "under the order row's lock: closing a closed order is INVALID_STATE",
     "identityProviderCreate": "unique (organization, name): a concurrent copy is TAKEN by the constraint",
     "identityProviderUpdate": "last write wins, under the provider row's lock",
     "identityProviderDelete": "deleting a deleted provider is NOT_FOUND, nothing else changes",
@@ -521,6 +582,7 @@ RACED = {
     "caseRespond",  # raced in test_cases_api.py (its channel plugin runs in the test's process)
     "bulkExportRun",  # raced in test_bulk_api.py: one export made, the others BULK_IN_PROGRESS
     "userInvite", "roleCreate", "userRoleGrant", "totpConfirm", "passwordChange",
+    "purchaseOrderSend", "purchaseOrderReceive", "purchaseOrderCancel",
 }  # fmt: skip
 
 

@@ -243,6 +243,28 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             "{ role { id } userErrors { code } } }"
         )
     )["role"]["id"]
+    supplier = (
+        await m(
+            'mutation { supplierCreate(input: {code: "SZ", name: "Shenzhen", currency: "USD"}) '
+            "{ supplier { id } userErrors { code } } }"
+        )
+    )["supplier"]["id"]
+    await m(
+        "mutation($s: ID!, $v: ID!) { supplierItemSet(input: {supplierId: $s, variantId: $v, moq: 10}) "
+        "{ userErrors { code } } }",
+        {"s": supplier, "v": variant},
+    )
+    po = (
+        await m(
+            "mutation($s: ID!, $w: ID!, $v: ID!) { purchaseOrderCreate(input: {supplierId: $s, warehouseId: $w, "
+            'lines: [{variantId: $v, quantity: 5, unitPrice: "2"}]}) '
+            "{ purchaseOrder { id lines { id } } userErrors { code } } }",
+            {"s": supplier, "w": wh, "v": variant},
+        )
+    )["purchaseOrder"]
+    await m(
+        "mutation($id: ID!) { purchaseOrderSend(input: {id: $id}) { userErrors { code } } }", {"id": po["id"]}
+    )
     idp = (
         await m(
             'mutation { identityProviderCreate(input: {name: "corp", issuer: "https://idp.example.com", '
@@ -250,6 +272,9 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         )
     )["identityProvider"]["id"]
     return {
+        "supplier": supplier,
+        "purchase_order": po["id"],
+        "purchase_order_line": po["lines"][0]["id"],
         "identity_provider": idp,
         "user": encode_id("User", staff.user_id),
         "user_session": encode_id("UserSession", staff.session_id),
@@ -320,6 +345,9 @@ LISTS = {
     "users": "users { email }",
     "loginAttempts": "loginAttempts { email }",
     "identityProviders": "identityProviders { name }",
+    "suppliers": "suppliers { nodes { id } }",
+    "purchaseOrders": "purchaseOrders { nodes { id } }",
+    "stockOnOrder": "stockOnOrder { quantity }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -385,6 +413,7 @@ POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
     ),
     "bulkExport": ("query($x: ID!) { bulkExport(id: $x) { id } }", "x", "bulk_export"),
     "userSessions": ("query($x: ID!) { userSessions(userId: $x) { id } }", "x", "user"),
+    "stockOnOrder": ("query($x: ID) { stockOnOrder(variantId: $x) { quantity } }", "x", "variant"),
 }
 #: Query arguments that filter a list.
 FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
@@ -427,6 +456,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "webhook_endpoint",
     ),
+    "purchaseOrders": (
+        "query($x: ID) { purchaseOrders(filter: {supplierId: $x}) { nodes { id } } }",
+        "x",
+        "supplier",
+    ),
     # entries about an object (it may be gone since: the ID only filters)
     "auditLog": (
         "query($x: ID) { auditLog(filter: {objectId: $x}) { nodes { operation } } }",
@@ -461,6 +495,8 @@ ARG_PATHS = {
     "webhookDeliveries": "filter.endpointId",
     "bulkExport": "id",
     "userSessions": "userId",
+    "stockOnOrder": "variantId",
+    "purchaseOrders": "filter.supplierId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -476,6 +512,8 @@ SAME_AS_CHECKED = {
     ("profitLines", "filter.connectionIds.0"),
     # an API key's entries: the tenant's own log only (test_audit_api.py filters by it)
     ("auditLog", "filter.actorId"),
+    ("stockOnOrder", "warehouseId"),  # resolved as variantId is
+    ("purchaseOrders", "filter.warehouseId"),
 }
 #: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
 #: marketplace's, and the OAuth client registered at an identity provider.
@@ -641,6 +679,8 @@ async def test_every_top_level_query_is_scoped(
         "webhook_endpoint",
         "webhook_delivery",
         "bulk_export",
+        "supplier",
+        "purchase_order",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -772,6 +812,30 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "roleUpdate": ('{id: $a, description: "pwned"}', {"a": ("role", "id")}),
     "roleDelete": ("{id: $a}", {"a": ("role", "id")}),
     "sessionRevoke": ("{id: $a}", {"a": ("user_session", "id")}),
+    "supplierUpdate": ('{id: $a, name: "pwned"}', {"a": ("supplier", "id")}),
+    "supplierItemSet": (
+        "{supplierId: $a, variantId: $b, moq: 99}",
+        {"a": ("supplier", "supplierId"), "b": ("variant", "variantId")},
+    ),
+    "purchaseOrderCreate": (
+        '{supplierId: $a, warehouseId: $b, lines: [{variantId: $c, quantity: 1, unitPrice: "1"}]}',
+        {
+            "a": ("supplier", "supplierId"),
+            "b": ("warehouse", "warehouseId"),
+            "c": ("variant", "lines.0.variantId"),
+        },
+    ),
+    "purchaseOrderUpdate": (
+        '{id: $a, notes: "pwned", lines: [{variantId: $b, quantity: 1, unitPrice: "1"}]}',
+        {"a": ("purchase_order", "id"), "b": ("variant", "lines.0.variantId")},
+    ),
+    "purchaseOrderSend": ("{id: $a}", {"a": ("purchase_order", "id")}),
+    "purchaseOrderReceive": (
+        "{id: $a, lines: [{lineId: $b, quantity: 1}]}",
+        {"a": ("purchase_order", "id"), "b": ("purchase_order_line", "lines.0.lineId")},
+    ),
+    "purchaseOrderClose": ("{id: $a}", {"a": ("purchase_order", "id")}),
+    "purchaseOrderCancel": ("{id: $a}", {"a": ("purchase_order", "id")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -801,6 +865,7 @@ CREATORS = {
     "apiKeyCreate",
     "tenantCreate",
     "webhookEndpointCreate",
+    "supplierCreate",
     # staff and roles of the caller's own organization (test_users_api.py), and the
     # signed-in user's own account (an API key gets NOT_A_USER)
     "userInvite",
@@ -833,6 +898,9 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           users { email disabledAt roles { role { name } tenant } }
           roles { name description scopes }
           identityProviders { name clientId disabledAt }
+          suppliers { nodes { name items { moq } } }
+          purchaseOrders { nodes { status notes lines { quantity receivedQuantity } } }
+          stockOnOrder { quantity }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
