@@ -481,6 +481,31 @@ async def send_mail(ctx: JobContext, *, mail_id: int) -> str | None:
     return str(status) if status else None
 
 
+@register
+async def replenishment_plan(ctx: JobContext, *, tenant_id: int) -> int:
+    """Forecast the tenant's demand and remake its replenishment plans
+    (:mod:`crossdock.services.planning`). Returns how many plans were made."""
+    from crossdock.services import planning
+
+    slug = await tenant_slug(ctx, tenant_id)
+    return await planning.plan_tenant(ctx.db, ctx.units, tenant_id, slug)
+
+
+@periodic(lambda settings: 86_400)
+async def replenishment_sweep(ctx: JobContext) -> int:
+    """Once a day, a ``replenishment_plan`` job for every tenant that buys from a supplier."""
+    from crossdock.db.models import SupplierItem
+
+    async with ctx.db.system() as session:
+        tenants = (await session.scalars(select(SupplierItem.tenant_id).distinct())).all()
+    day = utcnow().date().isoformat()
+    for tenant_id in tenants:
+        await ctx.queue.enqueue(
+            "replenishment_plan", job_id=f"replenishment_plan:{tenant_id}:{day}", tenant_id=tenant_id
+        )
+    return len(tenants)
+
+
 @periodic(lambda settings: 86_400)
 async def account_purge(ctx: JobContext, *, now: datetime | None = None) -> int:
     """Delete expired sign-in leftovers, ended sessions, settled mail and old login attempts

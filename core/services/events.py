@@ -138,6 +138,10 @@ class EventType(StrEnum):
     PURCHASE_ORDER_RECEIVED = "purchase_order.received"
     PURCHASE_ORDER_CLOSED = "purchase_order.closed"
     PURCHASE_ORDER_CANCELLED = "purchase_order.cancelled"
+    #: a replenishment plan became due: order now (its suggested quantity in the payload)
+    REORDER_DUE = "reorder.due"
+    #: a replenishment plan newly projects a stock-out within its horizon
+    STOCKOUT_PROJECTED = "stockout.projected"
     TAX_TALLY_SKIPPED = "tax.tally_skipped"
     TAX_THRESHOLD_CROSSED = "tax.threshold_crossed"
     TENANT_SETTINGS_CHANGED = "tenant.settings_changed"

@@ -45,6 +45,8 @@ from crossdock.providers import (
 from crossdock.security import Scope
 from crossdock.services.analytics_read import AdDimension, Dimension, Interval, SeriesMetric
 from crossdock.services.events import EventType
+from crossdock.services.forecast import DemandClass
+from crossdock.services.replenishment import Reason as ReplenishmentReason
 
 __all__ = ["ENUMS", "ERROR_CODE_ENUMS", "member", "optional_member"]
 
@@ -139,6 +141,11 @@ _register(m.UsageMetric)
 _register(m.LoginMethod)
 _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
+_register(
+    DemandClass,
+    description="How a variant's demand behaves (Syntetos-Boylan), which picks its forecasting model.",
+)
+_register(ReplenishmentReason, "ReplenishmentReason", "Why a replenishment plan says what it says.")
 _register(errors.ErrorCode)
 
 #: Domain -> its input-error code enum (see :mod:`crossdock.errors`).

@@ -6,7 +6,7 @@ the rules): ``suppliers``, ``purchaseOrders``, ``stockOnOrder``; ``supplierCreat
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -25,8 +25,18 @@ from crossdock.api.schema.loaders import children, same_tenant
 from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.services import purchasing
+from crossdock.services.forecast import DemandClass
+from crossdock.services.replenishment import Reason as ReplenishmentReason
 
-__all__ = ["Mutation", "PurchaseOrder", "Query", "Supplier"]
+__all__ = [
+    "Mutation",
+    "PlanningMutation",
+    "PlanningQuery",
+    "PurchaseOrder",
+    "Query",
+    "ReplenishmentPlan",
+    "Supplier",
+]
 
 
 @strawberry.type(description="A price a supplier asks from a quantity on.")
@@ -705,3 +715,190 @@ class Mutation:
             }
 
         return await in_transaction(info, PurchaseOrderCancelPayload, body)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@strawberry.type(description="A day of a forecast.")
+class ForecastPoint:
+    day: date
+    units: float = strawberry.field(description="Expected demand that day (its mean).")
+
+
+@strawberry.type(
+    description="The latest replenishment plan of a variant in a warehouse: its forecast, safety stock, "
+    "reorder point, position, projected stock-out and the order to place (remade daily, or on "
+    "`replenishmentPlanRun`)."
+)
+class ReplenishmentPlan(Node):
+    pk: strawberry.Private[int]
+    variant_pk: strawberry.Private[int]
+    warehouse_pk: strawberry.Private[int]
+    supplier_pk: strawberry.Private[int | None]
+    planned_on: date
+    demand_class: DemandClass
+    method: str = strawberry.field(description="The forecasting model used.")
+    mean_daily: Decimal
+    sigma_daily: Decimal = strawberry.field(description="The daily demand's standard deviation.")
+    lead_time_days: Decimal
+    safety_stock: Decimal
+    reorder_point: Decimal
+    order_up_to: Decimal
+    on_hand: int
+    reserved: int
+    on_order: int
+    position: int = strawberry.field(description="On hand + on order - reserved.")
+    days_of_cover: Decimal | None = strawberry.field(description="None when there is no demand.")
+    stockout_on: date | None = strawberry.field(description="When the stock runs out, within the horizon.")
+    reorder_now: bool
+    order_on: date | None = strawberry.field(description="When to order (today when due now).")
+    order_quantity: int | None = strawberry.field(description="After MOQ, case pack and price breaks.")
+    unit_price: Money | None
+    overstock: bool
+    reasons: list[ReplenishmentReason]
+    forecast: list[ForecastPoint]
+    computed_at: datetime
+
+    @classmethod
+    def from_row(cls, row: m.ReplenishmentPlanRow) -> ReplenishmentPlan:
+        return cls(
+            id=encode_id("ReplenishmentPlan", row.id),
+            pk=row.id,
+            variant_pk=row.variant_id,
+            warehouse_pk=row.warehouse_id,
+            supplier_pk=row.supplier_id,
+            planned_on=row.planned_on,
+            demand_class=DemandClass(row.demand_class),
+            method=row.method,
+            mean_daily=row.mean_daily,
+            sigma_daily=row.sigma_daily,
+            lead_time_days=row.lead_time_days,
+            safety_stock=row.safety_stock,
+            reorder_point=row.reorder_point,
+            order_up_to=row.order_up_to,
+            on_hand=row.on_hand,
+            reserved=row.reserved,
+            on_order=row.on_order,
+            position=row.position,
+            days_of_cover=row.days_of_cover,
+            stockout_on=row.stockout_on,
+            reorder_now=row.reorder_now,
+            order_on=row.order_on,
+            order_quantity=row.order_quantity,
+            unit_price=Money.of(row.unit_price, row.currency),
+            overstock=row.overstock,
+            reasons=[ReplenishmentReason(r) for r in row.reasons or []],
+            forecast=[
+                ForecastPoint(day=row.planned_on + timedelta(days=i), units=float(u))
+                for i, u in enumerate(row.forecast or [])
+            ],
+            computed_at=row.computed_at,
+        )
+
+    @strawberry.field
+    async def variant(self, info: Info[Any, Any]) -> Variant:
+        return Variant.from_row(await same_tenant(info, m.Variant, self.variant_pk))
+
+    @strawberry.field
+    async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        return Warehouse.from_row(await same_tenant(info, m.Warehouse, self.warehouse_pk))
+
+    @strawberry.field(description="Who the order is placed with.")
+    async def supplier(self, info: Info[Any, Any]) -> Supplier | None:
+        if self.supplier_pk is None:
+            return None
+        return Supplier.from_row(await same_tenant(info, m.Supplier, self.supplier_pk))
+
+
+@strawberry.input
+class ReplenishmentPlanFilter:
+    reorder_now: bool | None = None
+    overstock: bool | None = None
+    warehouse_id: strawberry.ID | None = None
+    variant_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class PlanningQuery:
+    @strawberry.field(
+        extensions=requires("inventory:read"),
+        description="The replenishment plans: what to order, when, and what runs out.",
+    )
+    async def replenishment_plans(
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        filter: ReplenishmentPlanFilter | None = None,
+    ) -> Connection[ReplenishmentPlan]:
+        stmt = select(m.ReplenishmentPlanRow)
+        if filter and filter.reorder_now is not None:
+            stmt = stmt.where(m.ReplenishmentPlanRow.reorder_now.is_(filter.reorder_now))
+        if filter and filter.overstock is not None:
+            stmt = stmt.where(m.ReplenishmentPlanRow.overstock.is_(filter.overstock))
+        if filter and filter.warehouse_id:
+            pk = decode_id(filter.warehouse_id, "Warehouse", field="filter.warehouseId")[1]
+            stmt = stmt.where(m.ReplenishmentPlanRow.warehouse_id == pk)
+        if filter and filter.variant_id:
+            pk = decode_id(filter.variant_id, "Variant", field="filter.variantId")[1]
+            stmt = stmt.where(m.ReplenishmentPlanRow.variant_id == pk)
+        return await paginate(
+            state(info), stmt, m.ReplenishmentPlanRow, ReplenishmentPlan.from_row, first=first, after=after
+        )
+
+
+@strawberry.type
+class ReplenishmentPlanRunPayload:
+    queued: bool = strawberry.field(default=False, description="The planning job is queued.")
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PurchaseOrderDraftsCreateInput:
+    warehouse_id: strawberry.ID | None = strawberry.field(default=None, description="None: every warehouse.")
+
+
+@strawberry.type
+class PurchaseOrderDraftsCreatePayload:
+    purchase_orders: list[PurchaseOrder] = strawberry.field(default_factory=list)
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PlanningMutation:
+    @strawberry.mutation(
+        extensions=requires("inventory:write"),
+        description="Remake the tenant's replenishment plans now (a job: forecasting takes a while).",
+    )
+    async def replenishment_plan_run(self, info: Info[Any, Any]) -> ReplenishmentPlanRunPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            st.uow.enqueue(
+                "replenishment_plan",
+                job_id=f"replenishment_plan:{st.principal.tenant_id}:now",
+                tenant_id=st.principal.tenant_id,
+            )
+            return {"queued": True}
+
+        return await in_transaction(info, ReplenishmentPlanRunPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"),
+        description="Draft purchase orders, one per supplier and warehouse, for every plan due now; a "
+        "plan already drafted is not drafted again.",
+    )
+    async def purchase_order_drafts_create(
+        self, info: Info[Any, Any], input: PurchaseOrderDraftsCreateInput
+    ) -> PurchaseOrderDraftsCreatePayload:
+        from crossdock.services import planning
+
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            warehouse = (
+                await resolve_id(session, input.warehouse_id, m.Warehouse, field="warehouseId")
+                if input.warehouse_id
+                else None
+            )
+            made = await planning.draft_purchase_orders(st.uow, warehouse_id=warehouse)
+            return {"purchase_orders": [PurchaseOrder.from_row(o) for o in made]}
+
+        return await in_transaction(info, PurchaseOrderDraftsCreatePayload, body)

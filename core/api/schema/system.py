@@ -62,6 +62,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "BulkExport": (m.BulkExport, bulk_types.BulkExport.from_row, "bulk:read"),
     "Supplier": (m.Supplier, purchasing.Supplier.from_row, "inventory:read"),
     "PurchaseOrder": (m.PurchaseOrder, purchasing.PurchaseOrder.from_row, "inventory:read"),
+    "ReplenishmentPlan": (m.ReplenishmentPlanRow, purchasing.ReplenishmentPlan.from_row, "inventory:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

@@ -92,6 +92,7 @@ from crossdock.db.models.purchasing import (
     PurchaseOrderStatus,
     PurchaseReceipt,
     PurchaseReceiptLine,
+    ReplenishmentPlanRow,
     Supplier,
     SupplierItem,
 )
@@ -219,6 +220,7 @@ __all__ = [
     "ReconciliationStatus",
     "Refund",
     "RefundStatus",
+    "ReplenishmentPlanRow",
     "Report",
     "ReportKind",
     "RepriceMode",

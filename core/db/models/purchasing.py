@@ -25,6 +25,7 @@ __all__ = [
     "PurchaseOrderStatus",
     "PurchaseReceipt",
     "PurchaseReceiptLine",
+    "ReplenishmentPlanRow",
     "Supplier",
     "SupplierItem",
 ]
@@ -159,3 +160,44 @@ class PurchaseReceiptLine(TenantScoped, Base):
     damaged: Mapped[int] = mapped_column(default=0)
     #: the landed cost per unit of the good units: price + freight + duty shares
     unit_cost: Mapped[Decimal]
+
+
+class ReplenishmentPlanRow(TenantScoped, Base):
+    """The latest replenishment plan of a variant in a warehouse (the planning job replaces
+    it): its forecast, the figures of :class:`crossdock.services.replenishment.ReplenishmentPlan`
+    and the order it suggests from the variant's supplier."""
+
+    __tablename__ = "replenishment_plans"
+    __table_args__ = (
+        UniqueConstraint("variant_id", "warehouse_id"),
+        Index("ix_replenishment_plans_due", "tenant_id", "reorder_now"),
+    )
+
+    variant_id: Mapped[int] = mapped_column(ID, ForeignKey("variants.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    supplier_id: Mapped[int | None] = mapped_column(ID, ForeignKey("suppliers.id", ondelete="SET NULL"))
+    planned_on: Mapped[date]
+    demand_class: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(64))
+    mean_daily: Mapped[Decimal]
+    sigma_daily: Mapped[Decimal]
+    lead_time_days: Mapped[Decimal]
+    safety_stock: Mapped[Decimal]
+    reorder_point: Mapped[Decimal]
+    order_up_to: Mapped[Decimal]
+    on_hand: Mapped[int]
+    reserved: Mapped[int]
+    on_order: Mapped[int]
+    position: Mapped[int]
+    days_of_cover: Mapped[Decimal | None]
+    stockout_on: Mapped[date | None]
+    reorder_now: Mapped[bool] = mapped_column(default=False)
+    order_on: Mapped[date | None]
+    order_quantity: Mapped[int | None]
+    unit_price: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    overstock: Mapped[bool] = mapped_column(default=False)
+    reasons: Mapped[list[str]] = mapped_column(Json, default=list)
+    #: the forecast's daily means from ``planned_on`` on (for a chart)
+    forecast: Mapped[list[float]] = mapped_column(Json, default=list)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -250,10 +250,14 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         )
     )["supplier"]["id"]
     await m(
-        "mutation($s: ID!, $v: ID!) { supplierItemSet(input: {supplierId: $s, variantId: $v, moq: 10}) "
-        "{ userErrors { code } } }",
+        "mutation($s: ID!, $v: ID!) { supplierItemSet(input: {supplierId: $s, variantId: $v, moq: 10, "
+        'priceBreaks: [{minQuantity: 1, unitPrice: "2"}]}) { userErrors { code } } }',
         {"s": supplier, "v": variant},
     )
+    assert await JOBS["replenishment_plan"](app.job_context(), tenant_id=tenant.id) >= 1
+    plan = (await api.data("{ replenishmentPlans { nodes { id } } }", key=key))["replenishmentPlans"][
+        "nodes"
+    ][0]["id"]
     po = (
         await m(
             "mutation($s: ID!, $w: ID!, $v: ID!) { purchaseOrderCreate(input: {supplierId: $s, warehouseId: $w, "
@@ -273,6 +277,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     )["identityProvider"]["id"]
     return {
         "supplier": supplier,
+        "replenishment_plan": plan,
         "purchase_order": po["id"],
         "purchase_order_line": po["lines"][0]["id"],
         "identity_provider": idp,
@@ -348,6 +353,7 @@ LISTS = {
     "suppliers": "suppliers { nodes { id } }",
     "purchaseOrders": "purchaseOrders { nodes { id } }",
     "stockOnOrder": "stockOnOrder { quantity }",
+    "replenishmentPlans": "replenishmentPlans { nodes { id } }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -456,6 +462,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "webhook_endpoint",
     ),
+    "replenishmentPlans": (
+        "query($x: ID) { replenishmentPlans(filter: {warehouseId: $x}) { nodes { id } } }",
+        "x",
+        "warehouse",
+    ),
     "purchaseOrders": (
         "query($x: ID) { purchaseOrders(filter: {supplierId: $x}) { nodes { id } } }",
         "x",
@@ -497,6 +508,7 @@ ARG_PATHS = {
     "userSessions": "userId",
     "stockOnOrder": "variantId",
     "purchaseOrders": "filter.supplierId",
+    "replenishmentPlans": "filter.warehouseId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -514,6 +526,7 @@ SAME_AS_CHECKED = {
     ("auditLog", "filter.actorId"),
     ("stockOnOrder", "warehouseId"),  # resolved as variantId is
     ("purchaseOrders", "filter.warehouseId"),
+    ("replenishmentPlans", "filter.variantId"),
 }
 #: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
 #: marketplace's, and the OAuth client registered at an identity provider.
@@ -681,6 +694,7 @@ async def test_every_top_level_query_is_scoped(
         "bulk_export",
         "supplier",
         "purchase_order",
+        "replenishment_plan",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -836,6 +850,7 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "purchaseOrderClose": ("{id: $a}", {"a": ("purchase_order", "id")}),
     "purchaseOrderCancel": ("{id: $a}", {"a": ("purchase_order", "id")}),
+    "purchaseOrderDraftsCreate": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -866,6 +881,7 @@ CREATORS = {
     "tenantCreate",
     "webhookEndpointCreate",
     "supplierCreate",
+    "replenishmentPlanRun",  # queues the caller's own tenant's planning job
     # staff and roles of the caller's own organization (test_users_api.py), and the
     # signed-in user's own account (an API key gets NOT_A_USER)
     "userInvite",
@@ -901,6 +917,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           suppliers { nodes { name items { moq } } }
           purchaseOrders { nodes { status notes lines { quantity receivedQuantity } } }
           stockOnOrder { quantity }
+          replenishmentPlans { nodes { reorderNow orderQuantity } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
