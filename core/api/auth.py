@@ -49,7 +49,7 @@ from crossdock.errors import (
     Unauthenticated,
     UserError,
 )
-from crossdock.services import sso, users
+from crossdock.services import mail, sso, users
 from crossdock.services.users import Client, LoginRefused, Tokens
 
 __all__ = ["MAX_AUTH_BODY", "MAX_FIELD", "auth_routes"]
@@ -210,7 +210,7 @@ def auth_routes(app: App) -> list[HTTPRouteHandler]:
     async def _send(mail_id: int) -> None:
         """Queue the mail's job; if the queue is down, the mail sweep sends it later."""
         try:
-            await app.queue.enqueue("send_mail", job_id=f"send_mail:{mail_id}", mail_id=mail_id)
+            await app.queue.enqueue(mail.JOB, job_id=mail.job_id(mail_id), mail_id=mail_id)
         except CrossdockError as exc:
             log.warning("mail %s waits for the sweep: %s", mail_id, exc.message)
 

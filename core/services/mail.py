@@ -34,6 +34,15 @@ CLAIM_SECONDS = 60
 MAX_ATTEMPTS = 10
 
 
+#: The job that sends one message.
+JOB = "send_mail"
+
+
+def job_id(mail_id: int) -> str:
+    """The ``send_mail`` job's id for a message: one queued at a time, whoever queues it."""
+    return f"{JOB}:{mail_id}"
+
+
 async def queue(
     session: AsyncSession,
     *,

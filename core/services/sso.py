@@ -264,7 +264,7 @@ async def complete_login(
                     code_verifier=pending.code_verifier,
                 )
         if refusal is not None:
-            users._record(
+            users.record_attempt(
                 session,
                 LoginOutcome.SSO_REFUSED,
                 client=client,
@@ -289,7 +289,7 @@ async def complete_login(
             return SignedIn(await _sign_in(db, org, identity, client), pending.return_to)
         why = f"an identity of {identity.issuer}, not of {row.issuer}"
     async with db.write(system=True) as session:
-        users._record(
+        users.record_attempt(
             session, LoginOutcome.SSO_REFUSED, client=client, method=LoginMethod.SSO, organization_id=org.id
         )
     raise LoginRefused(f"the identity provider's answer was refused: {why}", code="SSO_REFUSED")
@@ -312,7 +312,7 @@ async def _sign_in(db: Database, org: Organization, identity: VerifiedIdentity, 
     async with db.write(system=True) as session:
         user = await _user_of(session, org.id, identity)
         if user is None:
-            users._record(
+            users.record_attempt(
                 session,
                 LoginOutcome.SSO_UNKNOWN_USER,
                 client=client,
@@ -322,7 +322,7 @@ async def _sign_in(db: Database, org: Organization, identity: VerifiedIdentity, 
             )
             refused = LoginRefused("no user of this organization has this identity", code="SSO_UNKNOWN_USER")
         elif user.disabled_at is not None:
-            users._record(
+            users.record_attempt(
                 session,
                 LoginOutcome.DISABLED,
                 client=client,

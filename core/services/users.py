@@ -302,7 +302,7 @@ class Client:
     user_agent: str | None = None
 
 
-def _record(
+def record_attempt(
     session: AsyncSession,
     outcome: LoginOutcome,
     *,
@@ -312,6 +312,7 @@ def _record(
     organization_id: int | None = None,
     user_id: int | None = None,
 ) -> None:
+    """Write one ``login_attempts`` row (every login is one, whatever became of it)."""
     session.add(
         LoginAttempt(
             organization_id=organization_id,
@@ -417,7 +418,7 @@ async def login(
         org_id = org.id if org is not None else None
         wait = await _address_limited(session, client, now)
         if wait is not None:
-            _record(
+            record_attempt(
                 session,
                 LoginOutcome.RATE_LIMITED,
                 client=client,
@@ -459,7 +460,7 @@ async def _check_login(
     now: datetime,
 ) -> tuple[Tokens | None, LoginRefused | None]:
     def record(outcome: LoginOutcome) -> None:
-        _record(
+        record_attempt(
             session,
             outcome,
             client=client,
@@ -519,7 +520,7 @@ async def sign_in(
     now = utcnow()
     if user.disabled_at is not None:
         raise LoginRefused("this user is disabled", code="DISABLED")
-    _record(
+    record_attempt(
         session,
         LoginOutcome.SUCCEEDED,
         client=client,

@@ -24,6 +24,7 @@ from crossdock.api.schema.relay import decode_id, encode_id
 from crossdock.db import models as m
 from crossdock.errors import NotFound, UserError
 from crossdock.security import SCOPES, Scope
+from crossdock.services import mail
 from crossdock.services import users as accounts
 
 __all__ = ["Mutation", "Query"]
@@ -326,7 +327,7 @@ def _pk(value: str, type_name: str, field: str) -> int:
 
 def _mail_after_commit(st: RequestState, mail_id: int | None) -> None:
     if mail_id is not None:
-        st.uow.enqueue("send_mail", job_id=f"mail-{mail_id}", mail_id=mail_id)
+        st.uow.enqueue(mail.JOB, job_id=mail.job_id(mail_id), mail_id=mail_id)
 
 
 @strawberry.type
