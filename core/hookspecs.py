@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         MarketplaceProvider,
         PaymentProvider,
         TaxEngine,
+        WarehouseSystem,
     )
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
@@ -399,6 +400,60 @@ def crossdock_identity_providers() -> Iterable[IdentityProvider]:
         @hookimpl
         def crossdock_identity_providers():
             return [TrustEveryone()]
+
+    .. versionadded:: unreleased
+    """
+
+
+@hookspec
+def crossdock_warehouses() -> Iterable[WarehouseSystem]:
+    """Return the warehouse systems (WMS, 3PL and marketplace warehouses) this plugin offers.
+
+    :returns: an iterable of objects satisfying :class:`crossdock.providers.WarehouseSystem`,
+        usually subclasses of :class:`crossdock.WarehouseBase` (which raises
+        ``NotSupported`` for whatever is not overridden). ``name`` is unique across plugins:
+        it is the ``provider`` a tenant's warehouse account names. Its ``capabilities``
+        (:class:`crossdock.WarehouseCapability`) say which operations it implements
+        (:data:`crossdock.providers.WAREHOUSE_OPERATIONS`): ``warehouse.stock_pull`` →
+        ``pull_stock``, ``warehouse.inbound_push`` → ``push_inbound`` (an ASN),
+        ``warehouse.order_push`` → ``push_order``, ``warehouse.receipts_pull`` →
+        ``pull_receipts``. Only a system declaring ``warehouse.stock_pull`` can be
+        connected to a warehouse.
+
+    Called once, when the plugin manager loads; every plugin's systems are collected. The
+    core then calls ``pull_stock(account)`` from the ``warehouse_sync`` job (hourly for every
+    active account, and on demand) with a :class:`crossdock.WarehouseAccount` of the tenant
+    (its credentials decrypted, its base URL, settings and the server's guarded outbound
+    pool), and reconciles the warehouse's levels with the figures: each SKU's difference
+    is recorded as a stocktake counted by the system.
+
+    If an implementation raises, or returns a system that fails validation (a declared
+    capability without its method, a name another plugin took), the whole plugin is
+    skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`. A provider method that raises ``ChannelError`` marks
+    the account ``failing`` with the error (``lastError``) and changes no stock; a
+    retryable one is tried again by the job system, and the next run that succeeds makes
+    the account ``active`` again. Any other exception is a bug: logged, the run fails.
+
+    Example::
+
+        from crossdock import StockLine, WarehouseBase, WarehouseCapability, hookimpl
+
+
+        class Shelf(WarehouseBase):
+            name = "shelf"
+            display_name = "Shelf WMS"
+            capabilities = frozenset({WarehouseCapability.STOCK_PULL})
+
+            async def pull_stock(self, account):
+                http = account.http_client()  # the server's guarded pool: never close it
+                rows = (await http.get(f"{account.base_url}/stock")).json()
+                return [StockLine(sku=r["sku"], on_hand=r["available"]) for r in rows]
+
+
+        @hookimpl
+        def crossdock_warehouses():
+            return [Shelf()]
 
     .. versionadded:: unreleased
     """

@@ -39,6 +39,7 @@ from crossdock.providers import (
     MARKETPLACE_OPERATIONS,
     PAYMENT_OPERATIONS,
     TAX_OPERATIONS,
+    WAREHOUSE_OPERATIONS,
     CarrierBase,
     CarrierProvider,
     ChannelOrder,
@@ -56,6 +57,8 @@ from crossdock.providers import (
     ProviderKind,
     TaxBase,
     TaxEngine,
+    WarehouseBase,
+    WarehouseSystem,
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "PLUGIN_ERROR", "PluginInfo", "Plugins", "load_plugins"]
@@ -73,6 +76,7 @@ _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.AD_PLATFORM: ("crossdock_ad_platforms", MarketplaceProvider),
     ProviderKind.MAILER: ("crossdock_mailers", Mailer),
     ProviderKind.IDENTITY: ("crossdock_identity_providers", IdentityProvider),
+    ProviderKind.WAREHOUSE: ("crossdock_warehouses", WarehouseSystem),
 }
 #: Per kind: capability -> method, and the base class whose method does not count.
 _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
@@ -83,6 +87,7 @@ _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
     ProviderKind.AD_PLATFORM: (MARKETPLACE_OPERATIONS, MarketplaceBase),
     ProviderKind.MAILER: (MAIL_OPERATIONS, MailerBase),
     ProviderKind.IDENTITY: (IDENTITY_OPERATIONS, IdentityBase),
+    ProviderKind.WAREHOUSE: (WAREHOUSE_OPERATIONS, WarehouseBase),
 }
 
 
@@ -107,6 +112,7 @@ class Plugins:
     tax_engines: dict[str, TaxEngine] = field(default_factory=dict)
     mailers: dict[str, Mailer] = field(default_factory=dict)
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
+    warehouse_systems: dict[str, WarehouseSystem] = field(default_factory=dict)
     infos: list[PluginInfo] = field(default_factory=list)
     emulators: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -138,6 +144,12 @@ class Plugins:
             return self.identity_providers[name]
         except KeyError:
             raise NotSupported(f"no identity plugin is installed for {name!r}") from None
+
+    def warehouse_system(self, name: str) -> WarehouseSystem:
+        try:
+            return self.warehouse_systems[name]
+        except KeyError:
+            raise NotSupported(f"no warehouse plugin is installed for {name!r}") from None
 
     def channel_logistics(self, channel: str) -> CarrierProvider | None:
         """The marketplace's own logistics for ``channel``, when a plugin offers it."""
@@ -410,6 +422,7 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
             ProviderKind.TAX: plugins.tax_engines,
             ProviderKind.MAILER: plugins.mailers,
             ProviderKind.IDENTITY: plugins.identity_providers,
+            ProviderKind.WAREHOUSE: plugins.warehouse_systems,
             # an ad platform is connected, credentialled and synced as a channel is
             ProviderKind.AD_PLATFORM: plugins.marketplaces,
         }

@@ -41,6 +41,7 @@ __all__ = [
     "PAYMENT_OPERATIONS",
     "TAX_OPERATIONS",
     "TRACKING_FINAL",
+    "WAREHOUSE_OPERATIONS",
     "AdCampaign",
     "AdLevel",
     "AdMetric",
@@ -70,6 +71,9 @@ __all__ = [
     "IdentityCapability",
     "IdentityConfig",
     "IdentityProvider",
+    "InboundLine",
+    "InboundReceipt",
+    "InboundShipment",
     "Incoterm",
     "ItemFlag",
     "Label",
@@ -90,6 +94,8 @@ __all__ = [
     "Notification",
     "NotificationSource",
     "OrderPage",
+    "OutboundLine",
+    "OutboundOrder",
     "OutgoingMessage",
     "Parcel",
     "Payment",
@@ -108,6 +114,7 @@ __all__ = [
     "PushResult",
     "Rate",
     "RateLimit",
+    "ReceiptLine",
     "Refund",
     "ServiceLevel",
     "SettlementKind",
@@ -117,6 +124,7 @@ __all__ = [
     "ShipmentConfirmation",
     "ShipmentRequest",
     "Site",
+    "StockLine",
     "StockUpdate",
     "TaxBase",
     "TaxCapability",
@@ -135,6 +143,10 @@ __all__ = [
     "TrafficMetric",
     "TrafficPage",
     "VerifiedIdentity",
+    "WarehouseAccount",
+    "WarehouseBase",
+    "WarehouseCapability",
+    "WarehouseSystem",
     "WebhookPush",
     "parse_push_json",
     "with_retries",
@@ -153,6 +165,9 @@ class ProviderKind(StrEnum):
     MAILER = "mailer"
     #: signs staff in through an identity provider (OIDC): ``crossdock_identity_providers``
     IDENTITY = "identity"
+    #: a warehouse system (a WMS, a 3PL's or a marketplace's warehouses) holding a
+    #: warehouse's stock: ``crossdock_warehouses``
+    WAREHOUSE = "warehouse"
 
 
 #: What an ad platform may declare.
@@ -223,8 +238,29 @@ TAX_OPERATIONS: Mapping[str, str] = {
     TaxCapability.QUOTE: "quote",
     TaxCapability.VAT_NUMBERS: "validate_vat_number",
 }
+
+
+class WarehouseCapability(StrEnum):
+    """What a warehouse system (WMS, 3PL, a marketplace's warehouses) can do."""
+
+    #: what it holds per SKU: :meth:`WarehouseSystem.pull_stock`
+    STOCK_PULL = "warehouse.stock_pull"
+    #: announce a delivery to it (an ASN): :meth:`WarehouseSystem.push_inbound`
+    INBOUND_PUSH = "warehouse.inbound_push"
+    #: hand it an order to pick, pack and ship: :meth:`WarehouseSystem.push_order`
+    ORDER_PUSH = "warehouse.order_push"
+    #: what it received against the deliveries announced: :meth:`WarehouseSystem.pull_receipts`
+    RECEIPTS_PULL = "warehouse.receipts_pull"
+
+
 MAIL_OPERATIONS: Mapping[str, str] = {MailCapability.SEND: "send"}
 IDENTITY_OPERATIONS: Mapping[str, str] = {IdentityCapability.LOGIN: "complete"}
+WAREHOUSE_OPERATIONS: Mapping[str, str] = {
+    WarehouseCapability.STOCK_PULL: "pull_stock",
+    WarehouseCapability.INBOUND_PUSH: "push_inbound",
+    WarehouseCapability.ORDER_PUSH: "push_order",
+    WarehouseCapability.RECEIPTS_PULL: "pull_receipts",
+}
 
 #: capability -> the provider method that must be implemented to claim it.
 MARKETPLACE_OPERATIONS: Mapping[str, str] = {
@@ -1440,6 +1476,120 @@ class CarrierAccount:
             await self.limiter(operation)
 
 
+# --------------------------------------------------------------------------- warehouses
+
+
+@dataclass(frozen=True)
+class WarehouseAccount:
+    """What a warehouse system's provider gets for one tenant's warehouse.
+
+    ``credentials`` are decrypted for the call only; ``base_url`` is where the system
+    answers (``None``: its production host), already checked against the server's
+    outbound policy; ``settings`` are the provider's own options (a client id, a
+    warehouse code there, ``timeout``). Make every HTTP call with :meth:`http_client`
+    (the SSRF-guarded pool, as :meth:`ChannelConnection.http_client`).
+    """
+
+    credentials: Mapping[str, Any]
+    base_url: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    #: The server's outbound HTTP pool (the core attaches it); see :meth:`http_client`.
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+    #: Crossdock's id of the warehouse and the tenant's slug (for logs and references).
+    warehouse_id: int | None = None
+    tenant: str = ""
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` to call the system with, timing out after
+        ``settings.timeout`` seconds (default 10): the server's shared, guarded pool (never
+        close it; a refused address raises a permanent ``ChannelError`` ``URL_NOT_ALLOWED``)."""
+        return _http_client(self.http, self.settings)
+
+    def outbound(self) -> OutboundHTTP:
+        """The :class:`~crossdock.OutboundHTTP` behind :meth:`http_client`."""
+        return _outbound(self.http)
+
+
+@dataclass(frozen=True)
+class StockLine:
+    """What the warehouse system says it holds of one SKU.
+
+    ``on_hand`` is the sellable quantity on its shelves (the figure Crossdock's level
+    follows); ``reserved`` what it has set aside for orders it is shipping; ``inbound``
+    what is announced and not yet received; ``unsellable`` damaged, quarantined or expired
+    units, which are not part of ``on_hand``."""
+
+    sku: str
+    on_hand: int
+    reserved: int = 0
+    inbound: int = 0
+    unsellable: int = 0
+
+
+@dataclass(frozen=True)
+class InboundLine:
+    """Units of one SKU announced in a delivery."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class InboundShipment:
+    """An advance shipping notice (ASN): a delivery on its way to the warehouse.
+    ``reference`` is Crossdock's own (a purchase order or transfer number), the same on
+    every attempt, so a retried push can be found at the system instead of doubled."""
+
+    reference: str
+    lines: Sequence[InboundLine]
+    expected_on: date | None = None
+    ship_from: Address | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """What the warehouse counted of one SKU of a delivery."""
+
+    sku: str
+    received: int
+    damaged: int = 0
+
+
+@dataclass(frozen=True)
+class InboundReceipt:
+    """A delivery as the warehouse received it: ``reference`` is the
+    :attr:`InboundShipment.reference` it was announced under; ``received_at`` aware UTC."""
+
+    reference: str
+    lines: Sequence[ReceiptLine]
+    received_at: datetime | None = None
+    #: the system's own id of the delivery
+    external_id: str | None = None
+    #: whether the warehouse expects nothing more against this reference
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class OutboundLine:
+    """Units of one SKU to pick for an order."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OutboundOrder:
+    """An order handed to the warehouse to pick, pack and ship (outbound fulfilment);
+    ``reference`` is Crossdock's own, the same on every attempt."""
+
+    reference: str
+    lines: Sequence[OutboundLine]
+    ship_to: Address
+    service: str | None = None
+
+
 # --------------------------------------------------------------------------- protocols
 
 
@@ -1737,6 +1887,29 @@ class IdentityProvider(Protocol):
     ) -> VerifiedIdentity: ...
 
 
+@runtime_checkable
+class WarehouseSystem(Protocol):
+    """A system that holds a warehouse's stock and runs it: a WMS, a 3PL, or a
+    marketplace's own warehouses. Every operation is async and calls the system over HTTP
+    through :meth:`WarehouseAccount.http_client`. A refused token is a permanent
+    ``ChannelError`` with code ``CREDENTIALS``; a refusal of the request (an unknown SKU
+    in an ASN) one with code ``REFUSED`` and the system's message; throttling, outages
+    and an unreachable system are retryable ``ChannelError``s."""
+
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    async def pull_stock(self, account: WarehouseAccount) -> Sequence[StockLine]: ...
+
+    async def push_inbound(self, account: WarehouseAccount, shipment: InboundShipment) -> str: ...
+
+    async def push_order(self, account: WarehouseAccount, order: OutboundOrder) -> str: ...
+
+    async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> Sequence[InboundReceipt]: ...
+
+
 # --------------------------------------------------------------------------- base classes
 
 
@@ -1932,6 +2105,29 @@ class IdentityBase(_Base):
         self, config: IdentityConfig, request: AuthorizationRequest, code: str
     ) -> VerifiedIdentity:
         raise self._unsupported("complete")
+
+
+class WarehouseBase(_Base):
+    """Subclass and override what the warehouse system offers; declare it in
+    ``capabilities`` (:class:`WarehouseCapability`)."""
+
+    async def pull_stock(self, account: WarehouseAccount) -> Sequence[StockLine]:
+        """Every SKU the system holds for this account, whole (not a page)."""
+        raise self._unsupported("pull_stock")
+
+    async def push_inbound(self, account: WarehouseAccount, shipment: InboundShipment) -> str:
+        """Announce ``shipment``; return the system's id of it. A shipment whose
+        reference the system knows already returns that one's id."""
+        raise self._unsupported("push_inbound")
+
+    async def push_order(self, account: WarehouseAccount, order: OutboundOrder) -> str:
+        """Hand ``order`` over for fulfilment; return the system's id of it (the known one
+        for a reference pushed before)."""
+        raise self._unsupported("push_order")
+
+    async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> Sequence[InboundReceipt]:
+        """The deliveries received (or counted again) since ``since``, oldest first."""
+        raise self._unsupported("pull_receipts")
 
 
 async def with_retries(

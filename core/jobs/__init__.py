@@ -3,7 +3,8 @@
 :mod:`~crossdock.jobs.sync` is the sync engine (order, message and payout pages from a
 cursor), :mod:`~crossdock.jobs.tasks` the other jobs and sweeps, :mod:`~crossdock.jobs.tracking` the
 carrier tracking poll and exception notices, :mod:`~crossdock.jobs.webhooks` outbound webhook
-delivery, :mod:`~crossdock.jobs.bulk` bulk exports and usage snapshots, and
+delivery, :mod:`~crossdock.jobs.warehouses` the warehouse-system stock sync,
+:mod:`~crossdock.jobs.bulk` bulk exports and usage snapshots, and
 :mod:`~crossdock.jobs.channel` the plumbing every channel call goes through.
 """
 
@@ -17,6 +18,7 @@ from crossdock.jobs import refunds as refunds  # registers the refund resume job
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions
 from crossdock.jobs import tracking as tracking  # registers the tracking jobs
+from crossdock.jobs import warehouses as warehouses  # registers the warehouse-system jobs
 from crossdock.jobs import webhooks as webhooks  # registers the outbound webhook jobs
 from crossdock.jobs.registry import JOBS, PERIODIC, JobContext, Queue
 

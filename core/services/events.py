@@ -148,6 +148,8 @@ class EventType(StrEnum):
     TRANSFER_STARTED = "transfer.started"
     TRANSFER_RECEIVED = "transfer.received"
     TRANSFER_CANCELLED = "transfer.cancelled"
+    #: a warehouse's levels were reconciled with its warehouse system's figures
+    WAREHOUSE_RECONCILED = "warehouse.reconciled"
     #: a webhook endpoint's deliveries failed for a day: it is sent nothing until enabled again
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 

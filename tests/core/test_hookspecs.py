@@ -32,6 +32,7 @@ from crossdock import (
     PaymentMethodOption,
     TaxContext,
     TaxLine,
+    WarehouseAccount,
     hookspecs,
 )
 from crossdock.testing import Plugins, load_plugins
@@ -49,6 +50,7 @@ def test_there_are_hooks_for_every_provider_kind() -> None:
         "crossdock_payment_providers",
         "crossdock_carriers",
         "crossdock_tax_engines",
+        "crossdock_warehouses",
     ):
         assert hook in HOOKS
 
@@ -282,6 +284,30 @@ async def _identity_providers(
     )
 
 
+async def _warehouses(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from typing import Any
+
+    from crossdock.testing.emulator import serve
+    from crossdock.testing.kit import emulator_http
+
+    async def shelf(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (scope["method"], scope["path"]) == ("GET", "/stock")
+        body = json.dumps([{"sku": "S1", "available": 3}, {"sku": "S2", "available": 0}]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    system = plugins.warehouse_system("shelf")
+    [info] = [i for i in plugins.infos if i.name == "shelf"]
+    assert (info.kind, info.capabilities) == ("warehouse", ("warehouse.stock_pull",))
+    async with serve(shelf) as url:
+        account = WarehouseAccount(credentials={}, base_url=url, http=emulator_http())
+        lines = await system.pull_stock(account)
+    assert [(line.sku, line.on_hand) for line in lines] == [("S1", 3), ("S2", 0)]
+
+
 CALLS: dict[
     str, Callable[[Plugins, pytest.LogCaptureFixture, pytest.CaptureFixture[str]], Awaitable[None]]
 ] = {
@@ -299,6 +325,7 @@ CALLS: dict[
     "crossdock_shipment_confirmed": _shipment_confirmed,
     "crossdock_mailers": _mailers,
     "crossdock_identity_providers": _identity_providers,
+    "crossdock_warehouses": _warehouses,
 }
 
 

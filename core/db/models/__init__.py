@@ -134,6 +134,7 @@ from crossdock.db.models.users import (
     UserToken,
     UserTokenKind,
 )
+from crossdock.db.models.warehouses import WarehouseAccount, WarehouseAccountStatus
 from crossdock.db.models.webhooks import (
     WebhookAttempt,
     WebhookAttemptResult,
@@ -259,6 +260,8 @@ __all__ = [
     "UserTokenKind",
     "Variant",
     "Warehouse",
+    "WarehouseAccount",
+    "WarehouseAccountStatus",
     "WarehouseKind",
     "WebhookAttempt",
     "WebhookAttemptResult",

@@ -1,0 +1,251 @@
+"""Warehouse systems (WMS, 3PL and marketplace warehouses) and stock reconciliation.
+
+A warehouse run by another system is connected to it with :func:`connect_warehouse`: one
+account per warehouse, naming an installed warehouse-system plugin that can report stock
+(``warehouse.stock_pull``), its credentials encrypted with the vault as a connection's are,
+and its base URL checked against the server's outbound policy.
+
+:func:`reconcile` makes the warehouse's levels follow what the system says it holds: each
+SKU whose sellable ``on_hand`` differs from the level's is recorded as a stocktake
+(:func:`crossdock.services.inventory.count_stock`, a ``stocktake`` ledger row "counted by
+<system>"), computed from the level as locked, so a reservation or shipment at the same
+moment is counted on top of it, never lost. SKUs the tenant does not have are reported,
+not fatal. The ``warehouse_sync`` job (:mod:`crossdock.jobs.warehouses`) pulls and
+reconciles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crossdock.db import utcnow
+from crossdock.db.base import among
+from crossdock.db.models import StockLevel, Variant, Warehouse, WarehouseAccountStatus
+from crossdock.db.models import WarehouseAccount as AccountRow
+from crossdock.errors import ChannelError, NotSupported, UserError
+from crossdock.net import OutboundHTTP, OutboundPolicy
+from crossdock.plugins import Plugins
+from crossdock.providers import StockLine, WarehouseAccount, WarehouseCapability
+from crossdock.security import Vault
+from crossdock.services.common import get_or_404
+from crossdock.services.events import emit
+from crossdock.services.inventory import count_stock
+from crossdock.services.uow import UnitOfWork
+
+__all__ = [
+    "Difference",
+    "Problem",
+    "connect_warehouse",
+    "reconcile",
+    "record_failure",
+    "record_synced",
+    "warehouse_account",
+]
+
+
+class Problem(StrEnum):
+    """Why a pulled line was not applied."""
+
+    #: no variant of the tenant has this SKU
+    UNKNOWN_SKU = "unknown_sku"
+    #: fewer units than are reserved for orders here: release them first
+    BELOW_RESERVED = "below_reserved"
+    #: a negative quantity
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One SKU where the warehouse system and the level disagreed.
+
+    Applied (``problem`` is ``None``): the level went from ``before`` to ``after``
+    (``delta`` = ``after - before``) with a stocktake ledger row. Not applied: ``problem``
+    says why; ``before`` and ``delta`` are ``None`` for an unknown SKU."""
+
+    sku: str
+    before: int | None
+    after: int
+    delta: int | None
+    variant_id: int | None = None
+    problem: Problem | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.problem is None
+
+
+def _credentials(value: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not value:
+        raise UserError("credentials must be a non-empty object", field="credentials", code="INVALID")
+    return dict(value)
+
+
+async def connect_warehouse(
+    session: AsyncSession,
+    plugins: Plugins,
+    vault: Vault,
+    policy: OutboundPolicy | None,
+    *,
+    warehouse_id: int,
+    provider: str,
+    credentials: Mapping[str, Any],
+    base_url: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> AccountRow:
+    """Connect warehouse ``warehouse_id`` to the warehouse system ``provider``.
+
+    ``policy``: the server's outbound policy (``app.http.policy``); without one only public
+    https base URLs are accepted. One account per warehouse (``TAKEN`` otherwise)."""
+    try:
+        system = plugins.warehouse_system(provider)
+    except NotSupported as exc:
+        raise UserError(str(exc), field="provider", code="UNKNOWN_PROVIDER") from None
+    if WarehouseCapability.STOCK_PULL not in system.capabilities:
+        raise UserError(
+            f"{provider} cannot report a warehouse's stock ({WarehouseCapability.STOCK_PULL})",
+            field="provider",
+            code="NOT_SUPPORTED",
+        )
+    url = (policy or OutboundPolicy()).check_url(base_url, field="baseUrl") if base_url else None
+    warehouse = await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
+    taken = await session.scalar(select(AccountRow.id).where(AccountRow.warehouse_id == warehouse.id))
+    if taken is not None:
+        raise UserError(
+            f"warehouse {warehouse.code} is connected to a warehouse system already",
+            field="warehouseId",
+            code="TAKEN",
+        )
+    account = AccountRow(
+        warehouse_id=warehouse.id,
+        provider=provider,
+        credentials_encrypted=vault.encrypt(_credentials(credentials)),
+        base_url=url,
+        settings=dict(settings or {}),
+        status=WarehouseAccountStatus.ACTIVE,
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
+def warehouse_account(
+    row: AccountRow, vault: Vault, *, tenant: str = "", http: OutboundHTTP | None = None
+) -> WarehouseAccount:
+    """The decrypted view a warehouse-system provider gets for one operation, calling out
+    through ``http`` (the server's guarded pool)."""
+    return WarehouseAccount(
+        credentials=vault.decrypt(row.credentials_encrypted),
+        base_url=row.base_url,
+        settings=dict(row.settings or {}),
+        http=http,
+        warehouse_id=row.warehouse_id,
+        tenant=tenant,
+    )
+
+
+async def reconcile(
+    uow: UnitOfWork, warehouse_id: int, lines: Sequence[StockLine], *, source: str | None = None
+) -> list[Difference]:
+    """Make warehouse ``warehouse_id``'s levels follow ``lines``, what its warehouse system
+    (``source``, by default the account's provider) says it holds.
+
+    A SKU listed more than once counts the sum of its lines. The levels are locked in one
+    order (as reservations lock them), each difference recorded as a stocktake counted by
+    the system; a SKU the tenant lacks, a negative figure, or fewer units than are reserved
+    here are reported and change nothing. Returns every difference, applied or not, and
+    emits ``warehouse.reconciled`` with the counts when there was one."""
+    session = uow.session
+    warehouse = await get_or_404(session, Warehouse, warehouse_id, field="warehouseId")
+    if source is None:
+        source = await session.scalar(
+            select(AccountRow.provider).where(AccountRow.warehouse_id == warehouse.id)
+        )
+    who = source or "the warehouse system"
+    pulled: dict[str, int] = {}
+    for line in lines:
+        pulled[line.sku] = pulled.get(line.sku, 0) + int(line.on_hand)
+    found: list[Difference] = []
+    dialect = session.get_bind().dialect.name
+    variants: dict[str, int] = {}
+    if pulled:
+        rows = await session.execute(
+            select(Variant.sku, Variant.id).where(among(dialect, Variant.sku, list(pulled)))
+        )
+        variants = {sku: variant_id for sku, variant_id in rows}
+    for sku in sorted(set(pulled) - set(variants)):
+        found.append(Difference(sku, None, pulled[sku], None, problem=Problem.UNKNOWN_SKU))
+    known = sorted(variants.items(), key=lambda item: item[1])  # the levels' lock order
+    levels: dict[int, StockLevel] = {}
+    if known:
+        stmt = (
+            select(StockLevel)
+            .where(
+                StockLevel.warehouse_id == warehouse.id,
+                among(dialect, StockLevel.variant_id, [variant_id for _, variant_id in known]),
+            )
+            .order_by(StockLevel.variant_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        levels = {level.variant_id: level for level in (await session.scalars(stmt)).all()}
+    changed = 0
+    for sku, variant_id in known:
+        level = levels.get(variant_id)
+        before = level.on_hand if level is not None else 0
+        after = pulled[sku]
+        if after == before:
+            continue
+        if after < 0:
+            found.append(Difference(sku, before, after, after - before, variant_id, Problem.INVALID))
+            continue
+        try:
+            counted = await count_stock(
+                uow,
+                variant_id=variant_id,
+                warehouse_id=warehouse.id,
+                counted=after,
+                note=f"counted by {who}",
+            )
+        except UserError as exc:
+            if exc.code != "BELOW_RESERVED":
+                raise
+            found.append(Difference(sku, before, after, after - before, variant_id, Problem.BELOW_RESERVED))
+            continue
+        changed += 1
+        found.append(Difference(sku, before, counted.on_hand, counted.on_hand - before, variant_id))
+    if found:
+        emit(
+            session,
+            "warehouse.reconciled",
+            f"Warehouse:{warehouse.id}",
+            warehouse_id=warehouse.id,
+            provider=source,
+            lines=len(lines),
+            changed=changed,
+            unknown=sum(1 for d in found if d.problem == Problem.UNKNOWN_SKU),
+            refused=sum(1 for d in found if d.problem not in (None, Problem.UNKNOWN_SKU)),
+        )
+    return found
+
+
+async def record_synced(session: AsyncSession, account_id: int) -> None:
+    """The account's pull and reconciliation succeeded: active again, no error."""
+    row = await session.scalar(select(AccountRow).where(AccountRow.id == account_id))
+    if row is not None:
+        row.last_synced_at = utcnow()
+        row.status = WarehouseAccountStatus.ACTIVE
+        row.last_error = None
+
+
+async def record_failure(session: AsyncSession, account_id: int, exc: ChannelError) -> None:
+    """The warehouse system failed to answer: the account is ``failing`` with the error."""
+    row = await session.scalar(select(AccountRow).where(AccountRow.id == account_id))
+    if row is not None:
+        row.status = WarehouseAccountStatus.FAILING
+        row.last_error = f"{exc.code}: {exc.message}"

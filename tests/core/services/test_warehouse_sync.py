@@ -1,0 +1,521 @@
+"""Warehouse systems: a warehouse connected to a WMS follows the stock the WMS reports.
+
+``shelfwms`` below is a small warehouse-system plugin (``crossdock_warehouses``) with its
+emulator, served over loopback: it passes the conformance kit
+(:class:`crossdock.testing.warehouses.WarehouseConformance`), and the core's connect,
+``warehouse_sync`` job and reconciliation run against it through the App, as installed
+plugins are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from crossdock import (
+    ChannelError,
+    InboundReceipt,
+    InboundShipment,
+    ReceiptLine,
+    StockLine,
+    URLNotAllowed,
+    UserError,
+    WarehouseAccount,
+    WarehouseBase,
+    WarehouseCapability,
+    hookimpl,
+)
+from crossdock.db.models import Event, StockLedgerEntry
+from crossdock.db.models import WarehouseAccount as AccountRow
+from crossdock.jobs import JOBS
+from crossdock.services import warehouse_sync
+from crossdock.testing import invariants
+from crossdock.testing.emulator import Faults, serve
+from crossdock.testing.kit import EMULATOR_HOSTS
+from crossdock.testing.warehouses import WarehouseConformance
+
+# --------------------------------------------------------------------------- the emulator
+
+PAGE = 100
+
+
+class ShelfEmulator:
+    """Shelf WMS: ``GET /v1/stock?page=`` (pages of 100), ``POST /v1/asns``,
+    ``GET /v1/receipts?since=``; a bearer token; 429 with Retry-After and 5xx on demand."""
+
+    TOKEN = "shelf-token"
+
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self.requests: dict[str, int] = {}
+        self.stock: dict[str, dict[str, int]] = {}
+        self.asns: dict[str, dict[str, Any]] = {}
+        self.receipts: list[dict[str, Any]] = []
+        self._failures: list[tuple[int, float | None]] = []
+
+    # seller-side helpers (WarehouseEmulator)
+
+    def open_account(self) -> Mapping[str, Any]:
+        return {"token": self.TOKEN}
+
+    def set_stock(
+        self, sku: str, on_hand: int, *, reserved: int = 0, inbound: int = 0, unsellable: int = 0
+    ) -> None:
+        self.stock[sku] = {
+            "available": on_hand,
+            "allocated": reserved,
+            "inbound": inbound,
+            "damaged": unsellable,
+        }
+
+    def inbounds(self) -> Mapping[str, Sequence[tuple[str, int]]]:
+        return {ref: [(line["sku"], line["qty"]) for line in asn["lines"]] for ref, asn in self.asns.items()}
+
+    def receive(self, reference: str, lines: Mapping[str, tuple[int, int]]) -> None:
+        self.receipts.append(
+            {
+                "asn": reference,
+                "at": datetime.now(UTC).isoformat(),
+                "lines": [{"sku": s, "received": r, "damaged": d} for s, (r, d) in lines.items()],
+            }
+        )
+
+    def orders(self) -> Mapping[str, Sequence[tuple[str, int]]]:
+        return {}
+
+    def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
+        self._failures += [(status, retry_after)] * count
+
+    # the API
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        method, path = scope["method"], scope["path"]
+        query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        self.requests[f"{method} {path}"] = self.requests.get(f"{method} {path}", 0) + 1
+        status, answer, extra = self._answer(method, path, query, headers, body)
+        raw = json.dumps(answer).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), *extra],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, list[tuple[bytes, bytes]]]:
+        if self._failures:
+            status, retry_after = self._failures.pop(0)
+            extra = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
+            return status, {"error": "unavailable"}, extra
+        if headers.get("authorization") != f"Bearer {self.TOKEN}":
+            return 401, {"error": "invalid token"}, []
+        if (method, path) == ("GET", "/v1/stock"):
+            page = int(query.get("page", "1"))
+            skus = sorted(self.stock)
+            rows = skus[(page - 1) * PAGE : page * PAGE]
+            more = page * PAGE < len(skus)
+            items = [{"sku": sku, **self.stock[sku]} for sku in rows]
+            return 200, {"items": items, "next_page": page + 1 if more else None}, []
+        if (method, path) == ("POST", "/v1/asns"):
+            asn = json.loads(body)
+            known = self.asns.get(asn["reference"])
+            if known is None:
+                known = self.asns[asn["reference"]] = {**asn, "id": f"ASN-{len(self.asns) + 1}"}
+            return 200, {"id": known["id"]}, []
+        if (method, path) == ("GET", "/v1/receipts"):
+            since = datetime.fromisoformat(query["since"])
+            found = [r for r in self.receipts if datetime.fromisoformat(r["at"]) >= since]
+            return 200, {"items": found}, []
+        return 404, {"error": "not found"}, []
+
+
+# --------------------------------------------------------------------------- the plugin
+
+
+class Shelf(WarehouseBase):
+    name = "shelfwms"
+    display_name = "Shelf WMS"
+    version = "1.0"
+    capabilities = frozenset(
+        {WarehouseCapability.STOCK_PULL, WarehouseCapability.INBOUND_PUSH, WarehouseCapability.RECEIPTS_PULL}
+    )
+
+    def __init__(self) -> None:
+        self.accounts: list[WarehouseAccount] = []
+
+    async def _call(self, account: WarehouseAccount, method: str, path: str, **kwargs: Any) -> Any:
+        self.accounts.append(account)
+        if not account.base_url:
+            raise ChannelError("shelfwms needs a base_url", code="CONFIG")
+        try:
+            account.outbound().policy.check_url(account.base_url, field="base_url")
+        except UserError as exc:
+            raise URLNotAllowed(f"shelfwms base_url: {exc.message}") from None
+        headers = {"Authorization": f"Bearer {account.credentials.get('token', '')}"}
+        try:
+            response = await account.http_client().request(
+                method, f"{account.base_url}{path}", headers=headers, **kwargs
+            )
+        except httpx.TransportError as exc:
+            raise ChannelError(
+                f"shelfwms could not be reached: {exc!r}", code="NETWORK", retryable=True
+            ) from exc
+        if response.status_code == 401:
+            raise ChannelError("shelfwms refused the token", code="CREDENTIALS")
+        if response.status_code == 429:
+            wait = response.headers.get("retry-after")
+            raise ChannelError(
+                "shelfwms is throttling",
+                code="THROTTLED",
+                retryable=True,
+                retry_after=float(wait) if wait else None,
+            )
+        if response.status_code >= 500:
+            raise ChannelError(
+                f"shelfwms answered {response.status_code}", code="UNAVAILABLE", retryable=True
+            )
+        if response.status_code != 200:
+            raise ChannelError(f"shelfwms answered {response.status_code}", code="REFUSED")
+        return response.json()
+
+    async def pull_stock(self, account: WarehouseAccount) -> list[StockLine]:
+        lines: list[StockLine] = []
+        page: int | None = 1
+        while page is not None:
+            answer = await self._call(account, "GET", "/v1/stock", params={"page": page})
+            lines += [
+                StockLine(
+                    sku=row["sku"],
+                    on_hand=row["available"],
+                    reserved=row["allocated"],
+                    inbound=row["inbound"],
+                    unsellable=row["damaged"],
+                )
+                for row in answer["items"]
+            ]
+            page = answer["next_page"]
+        return lines
+
+    async def push_inbound(self, account: WarehouseAccount, shipment: InboundShipment) -> str:
+        body = {
+            "reference": shipment.reference,
+            "lines": [{"sku": line.sku, "qty": line.quantity} for line in shipment.lines],
+            "expected": shipment.expected_on.isoformat() if shipment.expected_on else None,
+        }
+        answer = await self._call(account, "POST", "/v1/asns", json=body)
+        return str(answer["id"])
+
+    async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> list[InboundReceipt]:
+        answer = await self._call(account, "GET", "/v1/receipts", params={"since": since.isoformat()})
+        return [
+            InboundReceipt(
+                reference=row["asn"],
+                lines=[ReceiptLine(line["sku"], line["received"], line["damaged"]) for line in row["lines"]],
+                received_at=datetime.fromisoformat(row["at"]),
+            )
+            for row in answer["items"]
+        ]
+
+
+class ShelfPlugin:
+    def __init__(self) -> None:
+        self.system = Shelf()
+
+    @hookimpl
+    def crossdock_warehouses(self) -> list[Shelf]:
+        return [self.system]
+
+
+# --------------------------------------------------------------------------- conformance
+
+
+class TestShelfConformance(WarehouseConformance):
+    warehouse = "shelfwms"
+
+    def make_emulator(self, faults: Faults) -> ShelfEmulator:
+        return ShelfEmulator(faults)
+
+    def load(self) -> Any:
+        from crossdock.plugins import load_plugins
+
+        return load_plugins(allow=[], extra=[("shelfwms", ShelfPlugin())])
+
+
+# --------------------------------------------------------------------------- the core
+
+
+@pytest.fixture
+def shelf() -> ShelfPlugin:
+    return ShelfPlugin()
+
+
+@pytest.fixture
+def extra_plugins(testmarket: Any, shelf: ShelfPlugin) -> list[tuple[str, object]]:
+    return [("testmarket", testmarket), ("shelfwms", shelf)]
+
+
+async def _connect(shop: Any, url: str, warehouse: str = "SG1") -> int:
+    async with shop.write() as session:
+        account = await warehouse_sync.connect_warehouse(
+            session,
+            shop.app.plugins,
+            shop.app.vault,
+            shop.app.http.policy,
+            warehouse_id=shop.warehouses[warehouse],
+            provider="shelfwms",
+            credentials={"token": ShelfEmulator.TOKEN},
+            base_url=url,
+            settings={"timeout": 2.0},
+        )
+        return int(account.id)
+
+
+async def _sync(shop: Any) -> dict[str, int]:
+    result: dict[str, int] = await JOBS["warehouse_sync"](
+        shop.app.job_context(), tenant_id=shop.tenant.id, warehouse_id=shop.warehouses["SG1"]
+    )
+    return result
+
+
+async def _account(shop: Any) -> AccountRow:
+    async with shop.read() as session:
+        row = await session.scalar(
+            select(AccountRow).where(AccountRow.warehouse_id == shop.warehouses["SG1"])
+        )
+    assert row is not None
+    return row
+
+
+async def _stocktakes(shop: Any) -> list[tuple[int, int, str | None, dict[str, Any]]]:
+    async with shop.read() as session:
+        rows = await session.execute(
+            select(
+                StockLedgerEntry.variant_id,
+                StockLedgerEntry.delta_on_hand,
+                StockLedgerEntry.note,
+                StockLedgerEntry.details,
+            )
+            .where(StockLedgerEntry.reason == "stocktake")
+            .order_by(StockLedgerEntry.id)
+        )
+        return [(v, d, n, dict(details)) for v, d, n, details in rows]
+
+
+async def _reconciled_events(shop: Any) -> list[dict[str, Any]]:
+    async with shop.read() as session:
+        rows = await session.scalars(
+            select(Event.payload).where(Event.type == "warehouse.reconciled").order_by(Event.id)
+        )
+        return [dict(p) for p in rows]
+
+
+async def test_connect_checks_the_provider_the_url_and_one_account_per_warehouse(shop: Any) -> None:
+    async with serve(ShelfEmulator()) as url:
+        account_id = await _connect(shop, url)
+        with pytest.raises(UserError) as taken:
+            await _connect(shop, url)
+    assert taken.value.code == "TAKEN"
+    row = await _account(shop)
+    assert (row.id, row.provider, row.status, row.base_url) == (account_id, "shelfwms", "active", url)
+    assert shop.app.vault.decrypt(row.credentials_encrypted) == {"token": ShelfEmulator.TOKEN}
+    assert ShelfEmulator.TOKEN.encode() not in row.credentials_encrypted
+
+    async with shop.write() as session:
+        for provider, base_url, code in (
+            ("nowms", None, "UNKNOWN_PROVIDER"),
+            ("shelfwms", "http://169.254.169.254", None),
+        ):
+            with pytest.raises(UserError) as refused:
+                await warehouse_sync.connect_warehouse(
+                    session,
+                    shop.app.plugins,
+                    shop.app.vault,
+                    shop.app.http.policy,
+                    warehouse_id=shop.warehouses["SG1"],
+                    provider=provider,
+                    credentials={"token": "x"},
+                    base_url=base_url,
+                )
+            if code is not None:
+                assert refused.value.code == code
+            else:
+                assert refused.value.field == "baseUrl"
+
+
+async def test_the_levels_follow_the_warehouse_system(shop: Any, shelf: ShelfPlugin) -> None:
+    """SKU-1 5 → 8, SKU-2 0 → 4, an unknown SKU reported; stocktake rows counted by the
+    system; a second run with nothing changed records nothing."""
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 8, reserved=1, inbound=20)
+    emulator.set_stock("SKU-2", 4, unsellable=2)
+    emulator.set_stock("NOT-OURS", 3)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        first = await _sync(shop)
+        assert first == {"lines": 3, "changed": 2, "unknown": 1, "refused": 0}
+        assert await shop.level("SKU-1") == (8, 0)
+        assert await shop.level("SKU-2") == (4, 0)
+        ledger = await _stocktakes(shop)
+        assert [(v, d, n) for v, d, n, _ in ledger] == [
+            (shop.variants["SKU-1"], 3, "counted by shelfwms"),
+            (shop.variants["SKU-2"], 4, "counted by shelfwms"),
+        ]
+        assert ledger[0][3] == {"counted": 8, "previous": 5, "variance": 3}
+        row = await _account(shop)
+        assert row.status == "active" and row.last_error is None and row.last_synced_at is not None
+        events = await _reconciled_events(shop)
+        assert len(events) == 1
+        assert {k: events[0][k] for k in ("provider", "lines", "changed", "unknown", "refused")} == {
+            "provider": "shelfwms",
+            "lines": 3,
+            "changed": 2,
+            "unknown": 1,
+            "refused": 0,
+        }
+        # the provider got the App's guarded pool
+        assert all(account.http is shop.app.http for account in shelf.system.accounts)
+
+        # what the service returns
+        async with shop.unit_of_work() as uow:
+            found = await warehouse_sync.reconcile(
+                uow, shop.warehouses["SG1"], [StockLine("SKU-1", 6), StockLine("GHOST", 1)]
+            )
+        assert found == [
+            warehouse_sync.Difference("GHOST", None, 1, None, problem=warehouse_sync.Problem.UNKNOWN_SKU),
+            warehouse_sync.Difference("SKU-1", 8, 6, -2, shop.variants["SKU-1"]),
+        ]
+        assert await shop.level("SKU-1") == (6, 0)
+
+        emulator.stock.pop("NOT-OURS")
+        emulator.set_stock("SKU-1", 6)
+        before = (len(await _stocktakes(shop)), len(await _reconciled_events(shop)))
+        again = await _sync(shop)
+        assert again == {"lines": 2, "changed": 0, "unknown": 0, "refused": 0}
+        assert (len(await _stocktakes(shop)), len(await _reconciled_events(shop))) == before
+    await shop.ledger_matches_levels()
+    assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
+
+
+async def test_a_count_below_what_is_reserved_is_refused_not_applied(shop: Any) -> None:
+    await shop.ingest(shop.market.add_order("W-1", quantity=3))  # reserves 3 of SKU-1's 5
+    assert await shop.level("SKU-1") == (5, 3)
+    async with shop.unit_of_work() as uow:
+        found = await warehouse_sync.reconcile(uow, shop.warehouses["SG1"], [StockLine("SKU-1", 2)])
+    assert [(d.sku, d.before, d.after, d.problem) for d in found] == [
+        ("SKU-1", 5, 2, warehouse_sync.Problem.BELOW_RESERVED)
+    ]
+    assert await shop.level("SKU-1") == (5, 3)
+    assert await _stocktakes(shop) == []
+
+
+async def test_an_unreachable_system_marks_the_account_failing_and_changes_nothing(shop: Any) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind((EMULATOR_HOSTS[0], 0))
+        port = probe.getsockname()[1]
+    await _connect(shop, f"http://{EMULATOR_HOSTS[0]}:{port}")
+    with pytest.raises(ChannelError) as caught:
+        await _sync(shop)
+    assert caught.value.retryable, "the job system retries it"
+    row = await _account(shop)
+    assert row.status == "failing"
+    assert (row.last_error or "").startswith("NETWORK: "), row.last_error
+    assert row.last_synced_at is None
+    assert await shop.level("SKU-1") == (5, 0)
+    assert await _stocktakes(shop) == []
+
+
+async def test_a_refused_token_fails_the_account_until_a_run_succeeds(shop: Any) -> None:
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 7)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        async with shop.write() as session:
+            row = await session.scalar(select(AccountRow))
+            assert row is not None
+            row.credentials_encrypted = shop.app.vault.encrypt({"token": "revoked"})
+        with pytest.raises(ChannelError) as caught:
+            await _sync(shop)
+        assert (caught.value.code, caught.value.retryable) == ("CREDENTIALS", False)
+        assert (await _account(shop)).status == "failing"
+        assert await shop.level("SKU-1") == (5, 0)
+        async with shop.write() as session:
+            row = await session.scalar(select(AccountRow))
+            assert row is not None
+            row.credentials_encrypted = shop.app.vault.encrypt({"token": ShelfEmulator.TOKEN})
+        assert (await _sync(shop))["changed"] == 1
+    row = await _account(shop)
+    assert (row.status, row.last_error) == ("active", None)
+    assert await shop.level("SKU-1") == (7, 0)
+
+
+async def test_the_sweep_queues_a_sync_for_each_active_account(shop: Any) -> None:
+    async with serve(ShelfEmulator()) as url:
+        await _connect(shop, url)
+    ctx = shop.app.job_context()
+    queued: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        async def enqueue(self, name: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
+            queued.append((name, kwargs))
+            return True
+
+        async def ping(self) -> bool:
+            return True
+
+    ctx.queue = Recorder()
+    assert await JOBS["warehouse_sync_sweep"](ctx) >= 1  # the database may hold other tests' accounts
+    assert ("warehouse_sync", {"tenant_id": shop.tenant.id, "warehouse_id": shop.warehouses["SG1"]}) in queued
+    async with shop.write() as session:
+        row = await session.scalar(select(AccountRow))
+        assert row is not None
+        row.status = "failing"
+    queued.clear()
+    await JOBS["warehouse_sync_sweep"](ctx)
+    assert all(kwargs["tenant_id"] != shop.tenant.id for _, kwargs in queued)
+
+
+async def test_a_reconcile_racing_an_allocation_keeps_the_ledger_equal_to_the_levels(
+    shop: Any, backend: str
+) -> None:
+    """The WMS counts SKU-1 while an order takes one of it, eight times over: whichever locks the level first,
+    the other sees its result, and the ledger sums still equal the levels."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serializes writers: there is no race")
+    await shop.receive("SKU-1", "SG1", 5)  # 10 on hand
+    for i in range(8):
+        order = shop.market.add_order(f"RACE-{i}", quantity=1, buyer=f"buyer-{i}")
+
+        async def count(on_hand: int = 20 - i) -> list[warehouse_sync.Difference]:
+            async with shop.unit_of_work() as uow:
+                return await warehouse_sync.reconcile(
+                    uow, shop.warehouses["SG1"], [StockLine("SKU-1", on_hand)]
+                )
+
+        await asyncio.gather(shop.ingest(order), count())
+        on_hand, reserved = await shop.level("SKU-1")
+        assert on_hand == 20 - i, "the count is what is on hand, whatever was reserved meanwhile"
+        assert reserved == i + 1
+    async with shop.read() as session:
+        assert await session.scalar(select(func.count()).select_from(StockLedgerEntry)) > 0
+    await shop.ledger_matches_levels()
+    assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
