@@ -38,7 +38,7 @@ from crossdock.db.models import Event, StockLedgerEntry
 from crossdock.db.models import WarehouseAccount as AccountRow
 from crossdock.jobs import JOBS
 from crossdock.services import warehouse_sync
-from crossdock.testing import invariants
+from crossdock.testing import invariants, wait_until
 from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.kit import EMULATOR_HOSTS
 from crossdock.testing.warehouses import WarehouseConformance
@@ -466,6 +466,35 @@ async def test_a_refused_token_fails_the_account_until_a_run_succeeds(shop: Any)
     row = await _account(shop)
     assert (row.status, row.last_error) == ("active", None)
     assert await shop.level("SKU-1") == (7, 0)
+
+
+async def test_a_throttled_pull_is_retried_by_the_job_system(shop: Any, app: Any) -> None:
+    """The system throttles the first pull: the account is ``failing`` meanwhile, the job
+    runner tries again after ``retry_after``, and the levels follow; the account is active."""
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 9)
+    emulator.fail_next(1, status=429, retry_after=0.2)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        app.queue.start(app.job_context(), periodic=False)
+        try:
+            await app.queue.enqueue(
+                "warehouse_sync", tenant_id=shop.tenant.id, warehouse_id=shop.warehouses["SG1"]
+            )
+            await wait_until(lambda: emulator.requests.get("GET /v1/stock", 0) >= 2, timeout=20)
+            await wait_until(_level_is(shop, (9, 0)), timeout=20)
+        finally:
+            await app.queue.stop()
+    row = await _account(shop)
+    assert (row.status, row.last_error) == ("active", None)
+    assert [d for _, d, _, _ in await _stocktakes(shop)] == [4]
+
+
+def _level_is(shop: Any, wanted: tuple[int, int]) -> Any:
+    async def check() -> bool:
+        return bool(await shop.level("SKU-1") == wanted)
+
+    return check
 
 
 async def test_the_sweep_queues_a_sync_for_each_active_account(shop: Any) -> None:
