@@ -25,6 +25,8 @@ from crossdock import (
     ChannelError,
     InboundReceipt,
     InboundShipment,
+    NotSupported,
+    OutboundOrder,
     ReceiptLine,
     StockLine,
     URLNotAllowed,
@@ -59,6 +61,7 @@ class ShelfEmulator:
         self.requests: dict[str, int] = {}
         self.stock: dict[str, dict[str, int]] = {}
         self.asns: dict[str, dict[str, Any]] = {}
+        self.outbound: dict[str, dict[str, Any]] = {}
         self.receipts: list[dict[str, Any]] = []
         self._failures: list[tuple[int, float | None]] = []
 
@@ -90,7 +93,7 @@ class ShelfEmulator:
         )
 
     def orders(self) -> Mapping[str, Sequence[tuple[str, int]]]:
-        return {}
+        return {ref: [(line["sku"], line["qty"]) for line in o["lines"]] for ref, o in self.outbound.items()}
 
     def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
         self._failures += [(status, retry_after)] * count
@@ -142,6 +145,12 @@ class ShelfEmulator:
             if known is None:
                 known = self.asns[asn["reference"]] = {**asn, "id": f"ASN-{len(self.asns) + 1}"}
             return 200, {"id": known["id"]}, []
+        if (method, path) == ("POST", "/v1/orders"):
+            order = json.loads(body)
+            known = self.outbound.get(order["reference"])
+            if known is None:
+                known = self.outbound[order["reference"]] = {**order, "id": f"OUT-{len(self.outbound) + 1}"}
+            return 200, {"id": known["id"]}, []
         if (method, path) == ("GET", "/v1/receipts"):
             since = datetime.fromisoformat(query["since"])
             found = [r for r in self.receipts if datetime.fromisoformat(r["at"]) >= since]
@@ -156,9 +165,7 @@ class Shelf(WarehouseBase):
     name = "shelfwms"
     display_name = "Shelf WMS"
     version = "1.0"
-    capabilities = frozenset(
-        {WarehouseCapability.STOCK_PULL, WarehouseCapability.INBOUND_PUSH, WarehouseCapability.RECEIPTS_PULL}
-    )
+    capabilities = frozenset(WarehouseCapability)  # every operation
 
     def __init__(self) -> None:
         self.accounts: list[WarehouseAccount] = []
@@ -225,6 +232,15 @@ class Shelf(WarehouseBase):
         answer = await self._call(account, "POST", "/v1/asns", json=body)
         return str(answer["id"])
 
+    async def push_order(self, account: WarehouseAccount, order: OutboundOrder) -> str:
+        body = {
+            "reference": order.reference,
+            "lines": [{"sku": line.sku, "qty": line.quantity} for line in order.lines],
+            "country": order.ship_to.country,
+        }
+        answer = await self._call(account, "POST", "/v1/orders", json=body)
+        return str(answer["id"])
+
     async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> list[InboundReceipt]:
         answer = await self._call(account, "GET", "/v1/receipts", params={"since": since.isoformat()})
         return [
@@ -259,6 +275,28 @@ class TestShelfConformance(WarehouseConformance):
         from crossdock.plugins import load_plugins
 
         return load_plugins(allow=[], extra=[("shelfwms", ShelfPlugin())])
+
+
+def test_a_system_declaring_an_operation_it_lacks_is_skipped() -> None:
+    from crossdock.plugins import load_plugins
+
+    class Boasting(WarehouseBase):
+        name = "boasting"
+        capabilities = frozenset({WarehouseCapability.STOCK_PULL, WarehouseCapability.ORDER_PUSH})
+
+        async def pull_stock(self, account: WarehouseAccount) -> list[StockLine]:
+            return []
+
+    class Plugin:
+        @hookimpl
+        def crossdock_warehouses(self) -> list[WarehouseBase]:
+            return [Boasting()]
+
+    plugins = load_plugins(allow=[], extra=[("boasting", Plugin()), ("shelfwms", ShelfPlugin())])
+    assert "does not implement push_order" in plugins.failures["boasting"]
+    assert sorted(plugins.warehouse_systems) == ["shelfwms"]
+    with pytest.raises(NotSupported):
+        plugins.warehouse_system("boasting")
 
 
 # --------------------------------------------------------------------------- the core
