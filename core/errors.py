@@ -103,6 +103,8 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
     "Inventory": {
         "INSUFFICIENT_STOCK": "fewer units on hand (or available) than asked for",
         "BELOW_RESERVED": "on hand would fall below what is reserved for orders",
+        "UNKNOWN_PROVIDER": "no installed warehouse-system plugin has this name",
+        "URL_NOT_ALLOWED": "the warehouse system's base URL points somewhere the server may not call",
     },
     "Channel": {
         "UNKNOWN_CHANNEL": "no installed marketplace plugin has this name",
