@@ -274,8 +274,10 @@ class LineInput:
 async def _next_number(session: AsyncSession) -> str:
     """``PO-000001``, … per tenant (the tenant row's lock keeps two from taking one)."""
     await current_tenant(session, lock=True)
-    made = await session.scalar(select(func.count()).select_from(PurchaseOrder))
-    return f"PO-{(made or 0) + 1:06d}"
+    n = (await session.scalar(select(func.count()).select_from(PurchaseOrder)) or 0) + 1
+    while await session.scalar(select(PurchaseOrder.id).where(PurchaseOrder.number == f"PO-{n:06d}")):
+        n += 1  # a number given by hand took this one
+    return f"PO-{n:06d}"
 
 
 async def _lines(

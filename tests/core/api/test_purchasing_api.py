@@ -209,3 +209,16 @@ async def test_what_a_purchase_order_refuses(api: Any, tenant_factory: Any) -> N
         "purchaseOrderCancel"
     ]
     assert cancel["userErrors"] == [{"code": "INVALID_STATE"}]  # units arrived: close it instead
+    # a number given by hand is skipped by the ones made after it
+    given = await api.data(
+        "mutation($s: ID!, $w: ID!, $v: ID!) { purchaseOrderCreate(input: {supplierId: $s, warehouseId: $w, "
+        'number: "PO-000003", lines: [{variantId: $v, quantity: 1, unitPrice: "1"}]}) '
+        "{ purchaseOrder { number } userErrors { code } } }",
+        {"s": s, "w": wh, "v": v1},
+        key=t.key,
+    )
+    assert given["purchaseOrderCreate"]["purchaseOrder"]["number"] == "PO-000003"
+    following = await api.data(
+        CREATE, {"s": s, "w": wh, "lines": [{"variantId": v1, "quantity": 1, "unitPrice": "1"}]}, key=t.key
+    )
+    assert following["purchaseOrderCreate"]["purchaseOrder"]["number"] == "PO-000004"
