@@ -34,6 +34,7 @@ from crossdock.api.schema import (
     tracking,
     usage,
     users,
+    warehouse_systems,
     webhooks,
 )
 from crossdock.api.schema.errors import ErrorCodes, describe_scopes
@@ -52,6 +53,7 @@ Query = merge_types(
         inventory.TransferQuery,
         purchasing.Query,
         purchasing.PlanningQuery,
+        warehouse_systems.Query,
         channels.Query,
         channels.ListingQuery,
         orders.Query,
@@ -83,6 +85,7 @@ Mutation = merge_types(
         inventory.StockMutation,
         purchasing.Mutation,
         purchasing.PlanningMutation,
+        warehouse_systems.Mutation,
         channels.Mutation,
         channels.ListingMutation,
         channels.BackfillMutation,

@@ -141,6 +141,7 @@ _register(m.UsageMetric)
 _register(m.LoginMethod)
 _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
+_register(m.WarehouseAccountStatus)
 _register(
     DemandClass,
     description="How a variant's demand behaves (Syntetos-Boylan), which picks its forecasting model.",

@@ -571,6 +571,8 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "purchaseOrderUpdate": "last write wins, under the order row's lock",
     "purchaseOrderClose": "under the order row's lock: closing a closed order is INVALID_STATE",
     "replenishmentPlanRun": "queues the tenant's planning job under one job id: copies queue it once",
+    "warehouseConnect": "one account per warehouse (unique): a concurrent copy is TAKEN by the constraint",
+    "warehouseSync": "queues the warehouse's sync job under one job id: copies queue it once",
     "identityProviderCreate": "unique (organization, name): a concurrent copy is TAKEN by the constraint",
     "identityProviderUpdate": "last write wins, under the provider row's lock",
     "identityProviderDelete": "deleting a deleted provider is NOT_FOUND, nothing else changes",

@@ -9,7 +9,34 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+
+from crossdock import StockLine, WarehouseAccount, WarehouseBase, WarehouseCapability, hookimpl
+
+
+class _Shelf(WarehouseBase):
+    """A warehouse system to connect A's warehouse to (never called: the walk reads and
+    refuses, it does not sync)."""
+
+    name = "shelf"
+    display_name = "Shelf"
+    version = "1.0"
+    capabilities = frozenset({WarehouseCapability.STOCK_PULL})
+
+    async def pull_stock(self, account: WarehouseAccount) -> list[StockLine]:
+        return []
+
+
+class _ShelfPlugin:
+    @hookimpl
+    def crossdock_warehouses(self) -> list[_Shelf]:
+        return [_Shelf()]
+
+
+@pytest.fixture
+def extra_plugins(testmarket: Any) -> list[tuple[str, object]]:
+    return [("testmarket", testmarket), ("shelf", _ShelfPlugin())]
 
 
 async def _unthrottled(app: Any, *tenants: Any) -> None:
@@ -269,6 +296,11 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
     await m(
         "mutation($id: ID!) { purchaseOrderSend(input: {id: $id}) { userErrors { code } } }", {"id": po["id"]}
     )
+    await m(
+        'mutation($w: ID!) { warehouseConnect(input: {warehouseId: $w, provider: "shelf", credentials: {token: "t"}}) '
+        "{ userErrors { code } } }",
+        {"w": wh},
+    )
     idp = (
         await m(
             'mutation { identityProviderCreate(input: {name: "corp", issuer: "https://idp.example.com", '
@@ -354,6 +386,7 @@ LISTS = {
     "purchaseOrders": "purchaseOrders { nodes { id } }",
     "stockOnOrder": "stockOnOrder { quantity }",
     "replenishmentPlans": "replenishmentPlans { nodes { id } }",
+    "warehouseAccounts": "warehouseAccounts { provider }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -851,6 +884,11 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "purchaseOrderClose": ("{id: $a}", {"a": ("purchase_order", "id")}),
     "purchaseOrderCancel": ("{id: $a}", {"a": ("purchase_order", "id")}),
     "purchaseOrderDraftsCreate": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
+    "warehouseConnect": (
+        '{warehouseId: $a, provider: "shelf", credentials: {token: "t"}}',
+        {"a": ("warehouse", "warehouseId")},
+    ),
+    "warehouseSync": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -918,6 +956,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           purchaseOrders { nodes { status notes lines { quantity receivedQuantity } } }
           stockOnOrder { quantity }
           replenishmentPlans { nodes { reorderNow orderQuantity } }
+          warehouseAccounts { provider status }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,

@@ -586,3 +586,41 @@ async def test_a_reconcile_racing_an_allocation_keeps_the_ledger_equal_to_the_le
         assert await session.scalar(select(func.count()).select_from(StockLedgerEntry)) > 0
     await shop.ledger_matches_levels()
     assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
+
+
+async def test_a_warehouse_is_connected_and_synced_over_graphql(api: Any, shop: Any) -> None:
+    """``warehouseConnect`` stores the account (its credentials never shown), ``warehouseSync``
+    queues the job that makes the levels follow; what cannot be connected is refused."""
+    from crossdock.api.schema.relay import encode_id
+    from crossdock.testing import jobs_running, wait_until
+
+    key = shop.tenant.key
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 9)
+    connect = (
+        """mutation($w: ID!, $p: String!, $u: String) { warehouseConnect(input: {warehouseId: $w, provider: $p,
+      credentials: {token: "%s"}, baseUrl: $u}) { warehouseAccount { provider status baseUrl warehouse { code } }
+      userErrors { code field } } }"""
+        % ShelfEmulator.TOKEN
+    )
+    wh = encode_id("Warehouse", shop.warehouses["SG1"])
+    async with serve(emulator) as url:
+        unknown = (await api.data(connect, {"w": wh, "p": "nowhere", "u": url}, key=key))["warehouseConnect"]
+        assert unknown["userErrors"] == [{"code": "UNKNOWN_PROVIDER", "field": ["provider"]}]
+        hostile = await api.data(connect, {"w": wh, "p": "shelfwms", "u": "http://169.254.169.254"}, key=key)
+        assert hostile["warehouseConnect"]["userErrors"][0]["code"] == "URL_NOT_ALLOWED"
+        made = (await api.data(connect, {"w": wh, "p": "shelfwms", "u": url}, key=key))["warehouseConnect"]
+        assert made["userErrors"] == [] and made["warehouseAccount"]["status"] == "ACTIVE"
+        assert made["warehouseAccount"]["warehouse"] == {"code": "SG1"}
+        listed = await api("{ warehouseAccounts { provider baseUrl status lastSyncedAt } }", key=key)
+        assert ShelfEmulator.TOKEN not in str(listed)
+        sync = "mutation($w: ID!) { warehouseSync(input: {warehouseId: $w}) { queued userErrors { code } } }"
+        async with jobs_running(shop.app):
+            assert (await api.data(sync, {"w": wh}, key=key))["warehouseSync"] == {
+                "queued": True,
+                "userErrors": [],
+            }
+            await wait_until(_level_is(shop, (9, 0)))
+    other = encode_id("Warehouse", 9_000_000_000_000_000_000)
+    missing = (await api.data(sync, {"w": other}, key=key))["warehouseSync"]
+    assert missing["userErrors"] == [{"code": "NOT_FOUND"}]
