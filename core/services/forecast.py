@@ -54,12 +54,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from crossdock.db.models.purchasing import DemandClass
 from crossdock.errors import UserError
 
 __all__ = [
@@ -100,16 +100,6 @@ class DemandHistory:
     stockout: Sequence[bool]
     #: a promotion ran that day: not the base level
     promotion: Sequence[bool]
-
-
-class DemandClass(StrEnum):
-    """Syntetos-Boylan demand class (ADI cut 1.32 days, CV^2 cut 0.49), or NEW. Closed set."""
-
-    SMOOTH = "SMOOTH"  #: demand most days, sizes steady (ADI < 1.32, CV^2 < 0.49)
-    ERRATIC = "ERRATIC"  #: demand most days, sizes vary (ADI < 1.32, CV^2 >= 0.49)
-    INTERMITTENT = "INTERMITTENT"  #: demand some days, sizes steady (ADI >= 1.32, CV^2 < 0.49)
-    LUMPY = "LUMPY"  #: demand some days, sizes vary (ADI >= 1.32, CV^2 >= 0.49)
-    NEW = "NEW"  #: fewer than 28 clean days of history: too little to classify
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crossdock.db import utcnow
+from crossdock.db import Database, utcnow
 from crossdock.db.models import (
     Listing,
     Promotion,
@@ -53,7 +52,7 @@ from crossdock.services import forecast as forecasting
 from crossdock.services import purchasing
 from crossdock.services import replenishment as rp
 from crossdock.services.events import emit
-from crossdock.services.uow import UnitOfWork
+from crossdock.services.uow import UnitOfWork, UnitsOfWork
 
 __all__ = [
     "HISTORY_DAYS",
@@ -225,8 +224,8 @@ def forecast_all(inputs: Inputs) -> dict[tuple[int, int], forecasting.Forecast]:
 
 
 async def plan_tenant(
-    db: Any,
-    units: Any,
+    db: Database,
+    units: UnitsOfWork,
     tenant_id: int,
     slug: str | None,
     *,

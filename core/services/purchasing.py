@@ -51,13 +51,12 @@ from crossdock.services.analytics import add_cost_layer
 from crossdock.services.common import current_tenant, get_or_404, non_empty
 from crossdock.services.events import emit
 from crossdock.services.inventory import receive_stock
-from crossdock.services.states import lock
+from crossdock.services.states import check_transition, lock
 from crossdock.services.uow import UnitOfWork
 
 __all__ = [
     "MAX_LINES",
     "OVER_RECEIPT_FACTOR",
-    "PO_TRANSITIONS",
     "OnOrder",
     "cancel_purchase_order",
     "close_purchase_order",
@@ -73,15 +72,6 @@ __all__ = [
 ]
 
 S = PurchaseOrderStatus
-#: Where a purchase order may go from each state.
-PO_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    S.DRAFT: frozenset({S.SENT, S.CANCELLED}),
-    S.SENT: frozenset({S.PARTIALLY_RECEIVED, S.RECEIVED, S.CLOSED, S.CANCELLED}),
-    S.PARTIALLY_RECEIVED: frozenset({S.PARTIALLY_RECEIVED, S.RECEIVED, S.CLOSED}),
-    S.RECEIVED: frozenset({S.RECEIVED, S.CLOSED}),
-    S.CLOSED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
 #: The statuses whose open quantities are stock on order.
 OPEN = (S.SENT, S.PARTIALLY_RECEIVED)
 MAX_LINES = 500
@@ -91,15 +81,6 @@ MAX_LEAD_DAYS = Decimal(730)
 MAX_PRICE = Decimal("1e9")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CENT = Decimal("0.0001")
-
-
-def _check(kind_current: str, target: str, field: str = "id") -> None:
-    if target not in PO_TRANSITIONS.get(kind_current, frozenset()):
-        raise UserError(
-            f"a purchase order that is {kind_current} cannot become {target}",
-            field=field,
-            code="INVALID_STATE",
-        )
 
 
 def _decimal(value: Any, field: str, *, low: Decimal = Decimal(0), high: Decimal = MAX_PRICE) -> Decimal:
@@ -416,36 +397,44 @@ async def update_purchase_order(
     return order
 
 
+#: What each move of an order stamps, and the event it emits.
+_MOVES = {
+    S.SENT: ("sent_at", "purchase_order.sent"),
+    S.CANCELLED: ("closed_at", "purchase_order.cancelled"),
+    S.CLOSED: ("closed_at", "purchase_order.closed"),
+}
+
+
+async def _move(uow: UnitOfWork, order_id: int, target: PurchaseOrderStatus) -> PurchaseOrder:
+    """Move an order to ``target`` under its row's lock (INVALID_STATE where its state
+    machine does not go), stamped and announced."""
+    order = await lock(uow.session, PurchaseOrder, order_id)
+    check_transition("purchase order", order.status, target)
+    stamp, event = _MOVES[target]
+    payload: dict[str, Any] = {"number": order.number}
+    if target == S.CLOSED:
+        lines = await order_lines(uow.session, order.id)
+        payload["short"] = sum(max(0, line.quantity - line.received_quantity) for line in lines)
+    order.status = target
+    setattr(order, stamp, utcnow())
+    await uow.session.flush()
+    emit(uow.session, event, f"PurchaseOrder:{order.id}", **payload)
+    return order
+
+
 async def send_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
     """The draft goes to the supplier: its quantities are on order from now on."""
-    order = await lock(uow.session, PurchaseOrder, order_id)
-    _check(order.status, S.SENT)
-    order.status, order.sent_at = S.SENT, utcnow()
-    await uow.session.flush()
-    emit(uow.session, "purchase_order.sent", f"PurchaseOrder:{order.id}", number=order.number)
-    return order
+    return await _move(uow, order_id, S.SENT)
 
 
 async def cancel_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
-    order = await lock(uow.session, PurchaseOrder, order_id)
-    _check(order.status, S.CANCELLED)
-    order.status, order.closed_at = S.CANCELLED, utcnow()
-    await uow.session.flush()
-    emit(uow.session, "purchase_order.cancelled", f"PurchaseOrder:{order.id}", number=order.number)
-    return order
+    """Withdraw an order nothing was received on."""
+    return await _move(uow, order_id, S.CANCELLED)
 
 
 async def close_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
     """Settle an order: what it still lacks will not come (no longer on order)."""
-    order = await lock(uow.session, PurchaseOrder, order_id)
-    _check(order.status, S.CLOSED)
-    short = sum(
-        max(0, line.quantity - line.received_quantity) for line in await order_lines(uow.session, order.id)
-    )
-    order.status, order.closed_at = S.CLOSED, utcnow()
-    await uow.session.flush()
-    emit(uow.session, "purchase_order.closed", f"PurchaseOrder:{order.id}", number=order.number, short=short)
-    return order
+    return await _move(uow, order_id, S.CLOSED)
 
 
 def landed_shares(

@@ -33,11 +33,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.base import Base
-from crossdock.db.models import Order, OrderStatus, Shipment, ShipmentStatus, TransferStatus
+from crossdock.db.models import (
+    Order,
+    OrderStatus,
+    PurchaseOrderStatus,
+    Shipment,
+    ShipmentStatus,
+    TransferStatus,
+)
 from crossdock.errors import NotFound, UserError
 
 __all__ = [
     "ORDER_TRANSITIONS",
+    "PURCHASE_ORDER_TRANSITIONS",
     "SHIPMENT_TRANSITIONS",
     "TRANSFER_TRANSITIONS",
     "check_transition",
@@ -73,15 +81,26 @@ TRANSFER_TRANSITIONS: Mapping[str, frozenset[str]] = {
     TransferStatus.RECEIVED: frozenset(),
     TransferStatus.CANCELLED: frozenset(),
 }
+P = PurchaseOrderStatus
+#: Where a purchase order may go (a receipt may follow another: partly or fully received).
+PURCHASE_ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    P.DRAFT: frozenset({P.SENT, P.CANCELLED}),
+    P.SENT: frozenset({P.PARTIALLY_RECEIVED, P.RECEIVED, P.CLOSED, P.CANCELLED}),
+    P.PARTIALLY_RECEIVED: frozenset({P.PARTIALLY_RECEIVED, P.RECEIVED, P.CLOSED}),
+    P.RECEIVED: frozenset({P.RECEIVED, P.CLOSED}),
+    P.CLOSED: frozenset(),
+    P.CANCELLED: frozenset(),
+}
 _MACHINES: Mapping[str, Mapping[str, frozenset[str]]] = {
     "order": ORDER_TRANSITIONS,
+    "purchase order": PURCHASE_ORDER_TRANSITIONS,
     "shipment": SHIPMENT_TRANSITIONS,
     "transfer": TRANSFER_TRANSITIONS,
 }
 
 
 def check_transition(kind: str, current: str, target: str, *, field: str = "id") -> None:
-    """Refuse moving a ``kind`` ("order", "shipment", "transfer") from ``current`` to
+    """Refuse moving a ``kind`` ("order", "shipment", "transfer", "purchase order") from ``current`` to
     ``target`` unless its state machine allows it (``INVALID_STATE``)."""
     if target not in _MACHINES[kind].get(current, frozenset()):
         raise UserError(

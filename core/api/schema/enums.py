@@ -45,7 +45,6 @@ from crossdock.providers import (
 from crossdock.security import Scope
 from crossdock.services.analytics_read import AdDimension, Dimension, Interval, SeriesMetric
 from crossdock.services.events import EventType
-from crossdock.services.forecast import DemandClass
 from crossdock.services.replenishment import Reason as ReplenishmentReason
 
 __all__ = ["ENUMS", "ERROR_CODE_ENUMS", "member", "optional_member"]
@@ -143,7 +142,7 @@ _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
 _register(m.WarehouseAccountStatus)
 _register(
-    DemandClass,
+    m.DemandClass,
     description="How a variant's demand behaves (Syntetos-Boylan), which picks its forecasting model.",
 )
 _register(ReplenishmentReason, "ReplenishmentReason", "Why a replenishment plan says what it says.")

@@ -6,10 +6,11 @@ the rules): ``suppliers``, ``purchaseOrders``, ``stockOnOrder``; ``supplierCreat
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import select
@@ -25,8 +26,8 @@ from crossdock.api.schema.loaders import children, same_tenant
 from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate, resolve_id, sort_keys
 from crossdock.db import models as m
 from crossdock.services import purchasing
-from crossdock.services.forecast import DemandClass
 from crossdock.services.replenishment import Reason as ReplenishmentReason
+from crossdock.services.uow import UnitOfWork
 
 __all__ = [
     "Mutation",
@@ -37,6 +38,8 @@ __all__ = [
     "ReplenishmentPlan",
     "Supplier",
 ]
+
+P = TypeVar("P")
 
 
 @strawberry.type(description="A price a supplier asks from a quantity on.")
@@ -438,6 +441,21 @@ async def _lines(
     ]
 
 
+async def _step(
+    info: Info[Any, Any],
+    input: PurchaseOrderIdInput,
+    payload: Callable[..., P],
+    move: Callable[[UnitOfWork, int], Awaitable[m.PurchaseOrder]],
+) -> P:
+    """A mutation moving one order along its states (send, close, cancel)."""
+
+    async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+        pk = await resolve_id(session, input.id, m.PurchaseOrder, field="id")
+        return {"purchase_order": PurchaseOrder.from_row(await move(st.uow, pk))}
+
+    return await in_transaction(info, payload, body)
+
+
 @strawberry.type
 class Query:
     @strawberry.field(extensions=requires("inventory:read"), description="The tenant's suppliers, by code.")
@@ -651,13 +669,7 @@ class Mutation:
     async def purchase_order_send(
         self, info: Info[Any, Any], input: PurchaseOrderIdInput
     ) -> PurchaseOrderSendPayload:
-        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await resolve_id(session, input.id, m.PurchaseOrder, field="id")
-            return {
-                "purchase_order": PurchaseOrder.from_row(await purchasing.send_purchase_order(st.uow, pk))
-            }
-
-        return await in_transaction(info, PurchaseOrderSendPayload, body)
+        return await _step(info, input, PurchaseOrderSendPayload, purchasing.send_purchase_order)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"),
@@ -693,13 +705,7 @@ class Mutation:
     async def purchase_order_close(
         self, info: Info[Any, Any], input: PurchaseOrderIdInput
     ) -> PurchaseOrderClosePayload:
-        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await resolve_id(session, input.id, m.PurchaseOrder, field="id")
-            return {
-                "purchase_order": PurchaseOrder.from_row(await purchasing.close_purchase_order(st.uow, pk))
-            }
-
-        return await in_transaction(info, PurchaseOrderClosePayload, body)
+        return await _step(info, input, PurchaseOrderClosePayload, purchasing.close_purchase_order)
 
     @strawberry.mutation(
         extensions=requires("inventory:write"),
@@ -708,13 +714,7 @@ class Mutation:
     async def purchase_order_cancel(
         self, info: Info[Any, Any], input: PurchaseOrderIdInput
     ) -> PurchaseOrderCancelPayload:
-        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
-            pk = await resolve_id(session, input.id, m.PurchaseOrder, field="id")
-            return {
-                "purchase_order": PurchaseOrder.from_row(await purchasing.cancel_purchase_order(st.uow, pk))
-            }
-
-        return await in_transaction(info, PurchaseOrderCancelPayload, body)
+        return await _step(info, input, PurchaseOrderCancelPayload, purchasing.cancel_purchase_order)
 
 
 # --------------------------------------------------------------------------- planning
@@ -737,7 +737,7 @@ class ReplenishmentPlan(Node):
     warehouse_pk: strawberry.Private[int]
     supplier_pk: strawberry.Private[int | None]
     planned_on: date
-    demand_class: DemandClass
+    demand_class: m.DemandClass
     method: str = strawberry.field(description="The forecasting model used.")
     mean_daily: Decimal
     sigma_daily: Decimal = strawberry.field(description="The daily demand's standard deviation.")
@@ -769,7 +769,7 @@ class ReplenishmentPlan(Node):
             warehouse_pk=row.warehouse_id,
             supplier_pk=row.supplier_id,
             planned_on=row.planned_on,
-            demand_class=DemandClass(row.demand_class),
+            demand_class=m.DemandClass(row.demand_class),
             method=row.method,
             mean_daily=row.mean_daily,
             sigma_daily=row.sigma_daily,

@@ -87,6 +87,7 @@ from crossdock.db.models.pricing import (
     TaxTally,
 )
 from crossdock.db.models.purchasing import (
+    DemandClass,
     PurchaseOrder,
     PurchaseOrderLine,
     PurchaseOrderStatus,
@@ -177,6 +178,7 @@ __all__ = [
     "ConversationStatus",
     "CostLayer",
     "CostMethod",
+    "DemandClass",
     "Event",
     "ExceptionKind",
     "ExceptionNoticeRule",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped, utcnow
 
 __all__ = [
+    "DemandClass",
     "PurchaseOrder",
     "PurchaseOrderLine",
     "PurchaseOrderStatus",
@@ -29,6 +30,17 @@ __all__ = [
     "Supplier",
     "SupplierItem",
 ]
+
+
+class DemandClass(StrEnum):
+    """Syntetos-Boylan demand class (ADI cut 1.32 days, CV^2 cut 0.49), or NEW. Closed set
+    (stored on a plan; :mod:`crossdock.services.forecast` classifies)."""
+
+    SMOOTH = "SMOOTH"  #: demand most days, sizes steady (ADI < 1.32, CV^2 < 0.49)
+    ERRATIC = "ERRATIC"  #: demand most days, sizes vary (ADI < 1.32, CV^2 >= 0.49)
+    INTERMITTENT = "INTERMITTENT"  #: demand some days, sizes steady (ADI >= 1.32, CV^2 < 0.49)
+    LUMPY = "LUMPY"  #: demand some days, sizes vary (ADI >= 1.32, CV^2 >= 0.49)
+    NEW = "NEW"  #: fewer than 28 clean days of history: too little to classify
 
 
 class PurchaseOrderStatus(StrEnum):
