@@ -425,7 +425,14 @@ def crossdock_warehouses() -> Iterable[WarehouseSystem]:
     active account, and on demand) with a :class:`crossdock.WarehouseAccount` of the tenant
     (its credentials decrypted, its base URL, settings and the server's guarded outbound
     pool), and reconciles the warehouse's levels with the figures: each SKU's difference
-    is recorded as a stocktake counted by the system.
+    is recorded as a stocktake counted by the system. Before the stock, that job calls
+    ``pull_receipts(account, since)`` (``warehouse.receipts_pull``; ``since`` is a little
+    before the previous pull began) and books each receipt against the delivery announced
+    under its reference: a sent purchase order (a receipt of the order, at landed cost) or
+    an inbound shipment (booked in when ``complete``). When a purchase order is sent to, or
+    an inbound shipment leaves for, a warehouse the system runs, the ``warehouse_announce``
+    job calls ``push_inbound(account, shipment)`` (``warehouse.inbound_push``) with the
+    delivery's number as ``reference``; a retry must find the ASN pushed before.
 
     If an implementation raises, or returns a system that fails validation (a declared
     capability without its method, a name another plugin took), the whole plugin is
@@ -433,7 +440,9 @@ def crossdock_warehouses() -> Iterable[WarehouseSystem]:
     :func:`crossdock_marketplaces`. A provider method that raises ``ChannelError`` marks
     the account ``failing`` with the error (``lastError``) and changes no stock; a
     retryable one is tried again by the job system, and the next run that succeeds makes
-    the account ``active`` again. Any other exception is a bug: logged, the run fails.
+    the account ``active`` again. A ``push_inbound`` refused for good marks the delivery
+    ``FAILED`` with the system's message (announced again on request); a retryable one is
+    retried. Any other exception is a bug: logged, the run fails.
 
     Example::
 

@@ -1559,8 +1559,13 @@ class ReceiptLine:
 
 @dataclass(frozen=True)
 class InboundReceipt:
-    """A delivery as the warehouse received it: ``reference`` is the
-    :attr:`InboundShipment.reference` it was announced under; ``received_at`` aware UTC."""
+    """A delivery as the warehouse has received it so far: ``reference`` is the
+    :attr:`InboundShipment.reference` it was announced under; ``received_at`` aware UTC.
+
+    The lines count everything received against the reference up to now (not only what
+    came since the last pull): the core books what is new beyond what it booked before, so
+    a receipt reported again, or counted again, is never booked twice. ``complete`` says
+    the warehouse expects nothing more (an inbound shipment is booked in then)."""
 
     reference: str
     lines: Sequence[ReceiptLine]
@@ -2126,7 +2131,8 @@ class WarehouseBase(_Base):
         raise self._unsupported("push_order")
 
     async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> Sequence[InboundReceipt]:
-        """The deliveries received (or counted again) since ``since``, oldest first."""
+        """The deliveries received (or counted again) since ``since``, oldest first, each
+        with its running totals (see :class:`InboundReceipt`)."""
         raise self._unsupported("pull_receipts")
 
 

@@ -92,6 +92,9 @@ class EventType(StrEnum):
     CONNECTION_CREDENTIALS_REFRESHED = "connection.credentials_refreshed"
     CONVERSATION_MESSAGE_RECEIVED = "conversation.message_received"
     CONVERSATION_REPLY_OVERDUE = "conversation.reply_overdue"
+    INBOUND_SHIPMENT_CANCELLED = "inbound_shipment.cancelled"
+    INBOUND_SHIPMENT_CREATED = "inbound_shipment.created"
+    INBOUND_SHIPMENT_RECEIVED = "inbound_shipment.received"
     LISTING_COMPLIANCE_ISSUE = "listing.compliance_issue"
     LISTING_PUSH_FAILED = "listing.push_failed"
     MESSAGE_SENT = "message.sent"
@@ -148,6 +151,12 @@ class EventType(StrEnum):
     TRANSFER_STARTED = "transfer.started"
     TRANSFER_RECEIVED = "transfer.received"
     TRANSFER_CANCELLED = "transfer.cancelled"
+    #: a delivery was announced to the warehouse system as an ASN
+    WAREHOUSE_INBOUND_ANNOUNCED = "warehouse.inbound_announced"
+    #: a delivery is expected at a warehouse whose system takes no ASNs
+    WAREHOUSE_INBOUND_EXPECTED = "warehouse.inbound_expected"
+    #: the warehouse system refused a delivery's ASN (the error is on the delivery)
+    WAREHOUSE_INBOUND_REFUSED = "warehouse.inbound_refused"
     #: a warehouse's levels were reconciled with its warehouse system's figures
     WAREHOUSE_RECONCILED = "warehouse.reconciled"
     #: a webhook endpoint's deliveries failed for a day: it is sent nothing until enabled again

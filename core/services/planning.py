@@ -13,7 +13,15 @@ promotion day. The forecast treats both as such.
 **What is planned**: every variant and warehouse with stock or stock on order, whose
 variant a supplier sells with prices (the supplier item with the lowest first price;
 lead time from the item, else the supplier). The plan's figures, its suggested order and
-the forecast's daily means are stored, replacing the previous plan. A plan newly due
+the forecast's daily means are stored, replacing the previous plan. Stock on order is what
+open purchase orders still bring and what transfers (inbound shipments) have on the way,
+each on the day it is due. The demand is split by sales channel in the proportions each
+channel's orders took of the history (top-down: the channels' shares of the variant's
+units reserved in that warehouse), so a console can show what each shop will need. Where
+transit lanes join the variant's warehouses, the transfers that cover a warehouse below its
+reorder point from one above its order-up-to level sooner (and cheaper) than ordering are
+stored on the receiving warehouse's plan
+(:func:`crossdock.services.replenishment.suggest_transfers`). A plan newly due
 (``reorder_now``) emits ``reorder.due``; a stock-out newly projected emits
 ``stockout.projected``; neither repeats while the condition lasts.
 """
@@ -28,12 +36,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import Database, utcnow
 from crossdock.db.models import (
+    Allocation,
+    Connection,
+    InboundShipment,
+    InboundShipmentLine,
     Listing,
+    Order,
     Promotion,
     PurchaseOrder,
     PurchaseOrderLine,
@@ -44,10 +57,14 @@ from crossdock.db.models import (
     StockReason,
     Supplier,
     SupplierItem,
+    Transfer,
+    TransferStatus,
+    TransitLane,
     Variant,
     Warehouse,
 )
 from crossdock.errors import UserError
+from crossdock.money import Money
 from crossdock.services import forecast as forecasting
 from crossdock.services import purchasing
 from crossdock.services import replenishment as rp
@@ -184,6 +201,12 @@ class Inputs:
     levels: dict[tuple[int, int], tuple[int, int]]
     skus: dict[int, str]
     codes: dict[int, str]
+    #: per pair, units reserved over the history by connection id
+    channel_units: dict[tuple[int, int], dict[int, int]]
+    #: connection id -> (channel, name)
+    connections: dict[int, tuple[str, str]]
+    #: (from warehouse id, to warehouse id) -> lane
+    lanes: dict[tuple[int, int], rp.Lane]
 
 
 async def gather(session: AsyncSession, today: date) -> Inputs:
@@ -201,6 +224,8 @@ async def gather(session: AsyncSession, today: date) -> Inputs:
             on_order[(o.variant_id, o.warehouse_id)].append(
                 rp.OpenOrder(o.quantity, o.next_expected_on or today)
             )
+    for variant_id, warehouse_id, quantity, expected in await _in_transit(session, variants):
+        on_order[(variant_id, warehouse_id)].append(rp.OpenOrder(quantity, max(expected or today, today)))
     pairs = sorted(set(levels) | set(on_order))
     return Inputs(
         today=today,
@@ -211,7 +236,79 @@ async def gather(session: AsyncSession, today: date) -> Inputs:
         levels=levels,
         skus=dict((await session.execute(select(Variant.id, Variant.sku))).all()),  # type: ignore[arg-type]
         codes=dict((await session.execute(select(Warehouse.id, Warehouse.code))).all()),  # type: ignore[arg-type]
+        channel_units=await _channel_units(session, variants, today) if pairs else {},
+        connections={
+            cid: (channel, name)
+            for cid, channel, name in (
+                await session.execute(select(Connection.id, Connection.channel, Connection.name))
+            ).all()
+        },
+        lanes={
+            (lane.from_warehouse_id, lane.to_warehouse_id): rp.Lane(
+                lane.transit_days,
+                Money(lane.unit_cost, lane.currency)
+                if lane.unit_cost is not None and lane.currency
+                else None,
+            )
+            for lane in (await session.scalars(select(TransitLane))).all()
+        },
     )
+
+
+async def _in_transit(
+    session: AsyncSession, variants: Sequence[int]
+) -> list[tuple[int, int, int, date | None]]:
+    """Transfers on their way, per variant and destination, with the day their inbound
+    shipment is due (none for a transfer without one)."""
+    rows = await session.execute(
+        select(Transfer.variant_id, Transfer.to_warehouse_id, Transfer.quantity, InboundShipment.expected_on)
+        .outerjoin(InboundShipmentLine, InboundShipmentLine.transfer_id == Transfer.id)
+        .outerjoin(InboundShipment, InboundShipment.id == InboundShipmentLine.shipment_id)
+        .where(Transfer.status == TransferStatus.IN_TRANSIT, Transfer.variant_id.in_(list(variants)))
+    )
+    return [(v, w, int(q), e) for v, w, q, e in rows.all()]
+
+
+async def _channel_units(
+    session: AsyncSession, variants: Sequence[int], today: date
+) -> dict[tuple[int, int], dict[int, int]]:
+    start = today - timedelta(days=HISTORY_DAYS)
+    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    rows = await session.execute(
+        select(
+            Allocation.variant_id, Allocation.warehouse_id, Order.connection_id, func.sum(Allocation.quantity)
+        )
+        .join(Order, Order.id == Allocation.order_id)
+        .where(Allocation.variant_id.in_(list(variants)), Allocation.created_at >= since)
+        .group_by(Allocation.variant_id, Allocation.warehouse_id, Order.connection_id)
+    )
+    found: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    for variant_id, warehouse_id, connection_id, units in rows.all():
+        found[(variant_id, warehouse_id)][connection_id] = int(units or 0)
+    return dict(found)
+
+
+def _channels(inputs: Inputs, pair: tuple[int, int], mean: float) -> list[dict[str, object]]:
+    """The pair's daily demand split by the channels' shares of its history."""
+    units = inputs.channel_units.get(pair, {})
+    total = sum(units.values())
+    if total <= 0:
+        return []
+    split: list[dict[str, object]] = []
+    for connection_id, count in sorted(units.items(), key=lambda item: (-item[1], item[0])):
+        channel, name = inputs.connections.get(connection_id, ("", ""))
+        share = Decimal(count) / Decimal(total)
+        split.append(
+            {
+                "connection_id": connection_id,
+                "channel": channel,
+                "name": name,
+                "units": count,
+                "share": str(share.quantize(_PLACES)),
+                "mean_daily": str((share * Decimal(repr(mean))).quantize(_PLACES)),
+            }
+        )
+    return split
 
 
 def forecast_all(inputs: Inputs) -> dict[tuple[int, int], forecasting.Forecast]:
@@ -257,6 +354,7 @@ async def store(
         for r in (await session.scalars(select(ReplenishmentPlanRow).with_for_update())).all()
     }
     made = 0
+    results: dict[int, list[tuple[int, rp.ReplenishmentPlan, ReplenishmentPlanRow]]] = defaultdict(list)
     for pair in inputs.pairs:
         source = inputs.sources[pair[0]]
         item, supplier = source.item, source.supplier
@@ -319,7 +417,10 @@ async def store(
         row.overstock = result.overstock
         row.reasons = [str(r) for r in result.reasons]
         row.forecast = [round(x, 4) for x in fc.mean]
+        row.channels = _channels(inputs, pair, mean)
+        row.transfers = []
         row.computed_at = utcnow()
+        results[pair[0]].append((pair[1], result, row))
         await session.flush()
         subject = f"ReplenishmentPlan:{row.id}"
         if row.reorder_now and not was_due:
@@ -341,7 +442,46 @@ async def store(
                 on=row.stockout_on.isoformat(),
             )
         made += 1
+    _suggest_transfers(inputs, results)
+    await session.flush()
     return made
+
+
+def _suggest_transfers(
+    inputs: Inputs, results: dict[int, list[tuple[int, rp.ReplenishmentPlan, ReplenishmentPlanRow]]]
+) -> None:
+    """Along the tenant's lanes, the transfers that cover each variant's warehouses below
+    their reorder point from those with more than they need, on the receiving plan."""
+    if not inputs.lanes:
+        return
+    ids = {code: wid for wid, code in inputs.codes.items()}
+    lanes = {
+        (inputs.codes[a], inputs.codes[b]): lane
+        for (a, b), lane in inputs.lanes.items()
+        if a in inputs.codes and b in inputs.codes
+    }
+    for made in results.values():
+        if len(made) < 2:
+            continue
+        rows = {warehouse_id: row for warehouse_id, _, row in made}
+        try:
+            moves = rp.suggest_transfers([result for _, result, _ in made], lanes)
+        except UserError as exc:  # a lane costed in another currency than the orders
+            log.warning("no transfers for %s: %s", made[0][1].sku, exc.message)
+            continue
+        for move in moves:
+            target = rows.get(ids[move.destination])
+            if target is None:
+                continue
+            target.transfers = [
+                *target.transfers,
+                {
+                    "from_warehouse_id": ids[move.source],
+                    "quantity": move.quantity,
+                    "ship_on": move.ship_date.isoformat(),
+                    "arrive_on": move.arrival.isoformat(),
+                },
+            ]
 
 
 async def draft_purchase_orders(uow: UnitOfWork, *, warehouse_id: int | None = None) -> list[PurchaseOrder]:

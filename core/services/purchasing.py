@@ -47,6 +47,7 @@ from crossdock.db.models import (
 )
 from crossdock.errors import UserError
 from crossdock.money import validate_currency
+from crossdock.services import inbound
 from crossdock.services.analytics import add_cost_layer
 from crossdock.services.common import current_tenant, get_or_404, non_empty
 from crossdock.services.events import emit
@@ -423,18 +424,26 @@ async def _move(uow: UnitOfWork, order_id: int, target: PurchaseOrderStatus) -> 
 
 
 async def send_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
-    """The draft goes to the supplier: its quantities are on order from now on."""
-    return await _move(uow, order_id, S.SENT)
+    """The draft goes to the supplier: its quantities are on order from now on. When a
+    warehouse system runs the order's warehouse, the delivery is announced to it
+    (:func:`crossdock.services.inbound.expect`)."""
+    order = await _move(uow, order_id, S.SENT)
+    await inbound.expect(uow, order.warehouse_id, order.number, purchase_order_id=order.id)
+    return order
 
 
 async def cancel_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
     """Withdraw an order nothing was received on."""
-    return await _move(uow, order_id, S.CANCELLED)
+    order = await _move(uow, order_id, S.CANCELLED)
+    await inbound.withdraw(uow.session, purchase_order_id=order.id)
+    return order
 
 
 async def close_purchase_order(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
     """Settle an order: what it still lacks will not come (no longer on order)."""
-    return await _move(uow, order_id, S.CLOSED)
+    order = await _move(uow, order_id, S.CLOSED)
+    await inbound.withdraw(uow.session, purchase_order_id=order.id)
+    return order
 
 
 def landed_shares(

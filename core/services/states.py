@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db.base import Base
 from crossdock.db.models import (
+    InboundShipmentStatus,
     Order,
     OrderStatus,
     PurchaseOrderStatus,
@@ -44,6 +45,7 @@ from crossdock.db.models import (
 from crossdock.errors import NotFound, UserError
 
 __all__ = [
+    "INBOUND_SHIPMENT_TRANSITIONS",
     "ORDER_TRANSITIONS",
     "PURCHASE_ORDER_TRANSITIONS",
     "SHIPMENT_TRANSITIONS",
@@ -91,7 +93,16 @@ PURCHASE_ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
     P.CLOSED: frozenset(),
     P.CANCELLED: frozenset(),
 }
+_IS = InboundShipmentStatus
+#: Where an inbound shipment may go: received once (short or damaged lines included) or
+#: cancelled while it is still on its way.
+INBOUND_SHIPMENT_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    _IS.IN_TRANSIT: frozenset({_IS.RECEIVED, _IS.CANCELLED}),
+    _IS.RECEIVED: frozenset(),
+    _IS.CANCELLED: frozenset(),
+}
 _MACHINES: Mapping[str, Mapping[str, frozenset[str]]] = {
+    "inbound shipment": INBOUND_SHIPMENT_TRANSITIONS,
     "order": ORDER_TRANSITIONS,
     "purchase order": PURCHASE_ORDER_TRANSITIONS,
     "shipment": SHIPMENT_TRANSITIONS,
@@ -100,7 +111,8 @@ _MACHINES: Mapping[str, Mapping[str, frozenset[str]]] = {
 
 
 def check_transition(kind: str, current: str, target: str, *, field: str = "id") -> None:
-    """Refuse moving a ``kind`` ("order", "shipment", "transfer", "purchase order") from ``current`` to
+    """Refuse moving a ``kind`` ("order", "shipment", "transfer", "purchase order",
+    "inbound shipment") from ``current`` to
     ``target`` unless its state machine allows it (``INVALID_STATE``)."""
     if target not in _MACHINES[kind].get(current, frozenset()):
         raise UserError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,13 +27,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crossdock.db import utcnow
 from crossdock.db.base import among
-from crossdock.db.models import StockLevel, Variant, Warehouse, WarehouseAccountStatus
+from crossdock.db.models import InboundShipment as InboundShipmentRow
+from crossdock.db.models import (
+    InboundStatus,
+    PurchaseOrder,
+    StockLevel,
+    Supplier,
+    Variant,
+    Warehouse,
+    WarehouseAccountStatus,
+    WarehouseInbound,
+)
 from crossdock.db.models import WarehouseAccount as AccountRow
 from crossdock.errors import ChannelError, NotSupported, UserError
 from crossdock.net import OutboundHTTP, OutboundPolicy
 from crossdock.plugins import Plugins
-from crossdock.providers import StockLine, WarehouseAccount, WarehouseCapability
+from crossdock.providers import (
+    Address,
+    InboundLine,
+    InboundReceipt,
+    InboundShipment,
+    StockLine,
+    WarehouseAccount,
+    WarehouseCapability,
+)
 from crossdock.security import Vault
+from crossdock.services import inbound, purchasing
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import count_stock
@@ -41,9 +61,15 @@ from crossdock.services.uow import UnitOfWork
 __all__ = [
     "Difference",
     "Problem",
+    "ReceiptOutcome",
+    "apply_receipts",
+    "asn_for",
     "connect_warehouse",
     "reconcile",
+    "record_announced",
     "record_failure",
+    "record_receipts_pulled",
+    "record_refused",
     "record_synced",
     "warehouse_account",
 ]
@@ -249,3 +275,253 @@ async def record_failure(session: AsyncSession, account_id: int, exc: ChannelErr
     if row is not None:
         row.status = WarehouseAccountStatus.FAILING
         row.last_error = f"{exc.code}: {exc.message}"
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    """What one pulled receipt did: ``booked`` good and ``damaged`` units newly booked
+    against the delivery it names; ``problem`` why it did nothing (or only part)."""
+
+    reference: str
+    booked: int = 0
+    damaged: int = 0
+    complete: bool = False
+    problem: str | None = None
+
+
+async def asn_for(session: AsyncSession, row: WarehouseInbound) -> InboundShipment:
+    """The ASN announcing delivery ``row``: the purchase order's open lines (from its
+    supplier) or the inbound shipment's lines (from its source warehouse), by SKU."""
+    skus = {vid: sku for vid, sku in (await session.execute(select(Variant.id, Variant.sku))).all()}
+    if row.purchase_order_id is not None:
+        order = await get_or_404(session, PurchaseOrder, row.purchase_order_id)
+        supplier = await get_or_404(session, Supplier, order.supplier_id)
+        lines = await purchasing.order_lines(session, order.id)
+        wanted = [
+            InboundLine(skus[line.variant_id], line.quantity - line.received_quantity)
+            for line in lines
+            if line.quantity > line.received_quantity
+        ]
+        origin = Address(name=supplier.name, email=supplier.email)
+        return InboundShipment(
+            reference=row.reference, lines=wanted, expected_on=order.expected_on, ship_from=origin
+        )
+    assert row.shipment_id is not None
+    shipment = await get_or_404(session, InboundShipmentRow, row.shipment_id)
+    source = await get_or_404(session, Warehouse, shipment.from_warehouse_id)
+    sent = await inbound.shipment_lines(session, shipment.id)
+    return InboundShipment(
+        reference=row.reference,
+        lines=[InboundLine(skus[line.variant_id], line.quantity) for line in sent],
+        expected_on=shipment.expected_on,
+        ship_from=_address(source.address or {}, source.name, country=source.country),
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+    )
+
+
+def _address(data: Mapping[str, Any], name: str, *, country: str | None = None) -> Address | None:
+    country = str(data.get("country") or country or "").upper()
+    if not country:
+        return None
+    return Address(
+        name=str(data.get("name") or name),
+        line1=str(data.get("line1") or data.get("address") or ""),
+        line2=data.get("line2"),
+        city=str(data.get("city") or ""),
+        postal_code=data.get("postal_code"),
+        region=data.get("region"),
+        country=country,
+        phone=data.get("phone"),
+        email=data.get("email"),
+    )
+
+
+async def record_announced(
+    session: AsyncSession, inbound_id: int, external_id: str | None, *, taken: bool
+) -> None:
+    """The system holds the ASN (``taken``) or takes none (``not_announced``)."""
+    row = await session.scalar(
+        select(WarehouseInbound).where(WarehouseInbound.id == inbound_id).with_for_update()
+    )
+    if row is None or row.status not in (InboundStatus.PENDING, InboundStatus.FAILED):
+        return
+    row.attempts += 1
+    row.status = InboundStatus.ANNOUNCED if taken else InboundStatus.NOT_ANNOUNCED
+    row.external_id = external_id
+    row.last_error = None
+    row.announced_at = utcnow() if taken else None
+    emit(
+        session,
+        "warehouse.inbound_announced" if taken else "warehouse.inbound_expected",
+        f"WarehouseInbound:{row.id}",
+        warehouse_id=row.warehouse_id,
+        reference=row.reference,
+        external_id=external_id,
+    )
+
+
+async def record_refused(session: AsyncSession, inbound_id: int, exc: ChannelError) -> None:
+    """The system could not take the ASN: ``failed`` when it refused it for good (the error
+    kept), still ``pending`` (an attempt counted) when it may take it later."""
+    row = await session.scalar(
+        select(WarehouseInbound).where(WarehouseInbound.id == inbound_id).with_for_update()
+    )
+    if row is None or row.status not in (InboundStatus.PENDING, InboundStatus.FAILED):
+        return
+    row.attempts += 1
+    row.last_error = f"{exc.code}: {exc.message}"
+    if not exc.retryable:
+        row.status = InboundStatus.FAILED
+        emit(
+            session,
+            "warehouse.inbound_refused",
+            f"WarehouseInbound:{row.id}",
+            warehouse_id=row.warehouse_id,
+            reference=row.reference,
+            error=row.last_error,
+        )
+
+
+async def apply_receipts(
+    uow: UnitOfWork, warehouse_id: int, receipts: Sequence[InboundReceipt], *, source: str
+) -> list[ReceiptOutcome]:
+    """Book in what the warehouse system says it received against deliveries announced to it.
+
+    A receipt names the delivery by the reference it was announced under, and counts what
+    the warehouse has received of it so far (a receipt pulled again, or a recount, books
+    only what is new: each SKU's good and damaged units beyond those booked before). Against
+    a purchase order, the new units are a receipt of the order (on hand at landed cost);
+    against an inbound shipment, the shipment is booked in once the system says the
+    delivery is ``complete``. A reference not expected here, a SKU not on the delivery, a
+    count lower than one booked before, or an order that no longer takes receipts is
+    reported and books nothing of it."""
+    session = uow.session
+    outcomes: list[ReceiptOutcome] = []
+    skus = {sku: vid for vid, sku in (await session.execute(select(Variant.id, Variant.sku))).all()}
+    for receipt in receipts:
+        row = await session.scalar(
+            select(WarehouseInbound)
+            .where(
+                WarehouseInbound.warehouse_id == warehouse_id, WarehouseInbound.reference == receipt.reference
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            outcomes.append(ReceiptOutcome(receipt.reference, problem="unknown_reference"))
+            continue
+        if row.status in (InboundStatus.CANCELLED, InboundStatus.RECEIVED):
+            outcomes.append(ReceiptOutcome(receipt.reference, problem=f"delivery_{row.status}"))
+            continue
+        totals: dict[str, list[int]] = {}
+        for line in receipt.lines:
+            seen = totals.setdefault(line.sku, [0, 0])
+            seen[0] += int(line.received)
+            seen[1] += int(line.damaged)
+        if row.purchase_order_id is not None:
+            outcomes.append(await _book_order(uow, row, receipt, totals, skus, source))
+        else:
+            outcomes.append(await _book_shipment(uow, row, receipt, totals, skus, source))
+    return outcomes
+
+
+async def _book_order(
+    uow: UnitOfWork,
+    row: WarehouseInbound,
+    receipt: InboundReceipt,
+    totals: Mapping[str, list[int]],
+    skus: Mapping[str, int],
+    source: str,
+) -> ReceiptOutcome:
+    assert row.purchase_order_id is not None
+    by_variant = {
+        line.variant_id: line for line in await purchasing.order_lines(uow.session, row.purchase_order_id)
+    }
+    counted = {sku: list(v) for sku, v in (row.counted or {}).items()}
+    new: list[purchasing.ReceiptInput] = []
+    problem: str | None = None
+    for sku, (good, damaged) in sorted(totals.items()):
+        line = by_variant.get(skus.get(sku, -1))
+        if line is None:
+            problem = "unknown_sku"
+            continue
+        before = counted.get(sku, [0, 0])
+        more_good, more_damaged = good - before[0], damaged - before[1]
+        if more_good < 0 or more_damaged < 0:
+            problem = "count_lowered"
+            continue
+        if more_good or more_damaged:
+            new.append(purchasing.ReceiptInput(line.id, more_good, more_damaged))
+            counted[sku] = [good, damaged]
+    booked = sum(line.quantity for line in new)
+    damaged_total = sum(line.damaged for line in new)
+    if new:
+        try:
+            async with uow.session.begin_nested():
+                await purchasing.receive_purchase_order(
+                    uow,
+                    row.purchase_order_id,
+                    new,
+                    reference=f"{source} {receipt.external_id or receipt.reference}",
+                    note=f"received by {source}",
+                )
+        except UserError as exc:
+            return ReceiptOutcome(receipt.reference, problem=exc.code.lower())
+        row.counted = counted
+    if receipt.complete:
+        row.status = InboundStatus.RECEIVED
+        row.received_at = receipt.received_at or utcnow()
+    return ReceiptOutcome(receipt.reference, booked, damaged_total, receipt.complete, problem)
+
+
+async def _book_shipment(
+    uow: UnitOfWork,
+    row: WarehouseInbound,
+    receipt: InboundReceipt,
+    totals: Mapping[str, list[int]],
+    skus: Mapping[str, int],
+    source: str,
+) -> ReceiptOutcome:
+    assert row.shipment_id is not None
+    lines = {line.variant_id: line for line in await inbound.shipment_lines(uow.session, row.shipment_id)}
+    problem: str | None = None
+    counts: dict[int, tuple[int, int]] = {}
+    for sku, (good, damaged) in sorted(totals.items()):
+        line = lines.get(skus.get(sku, -1))
+        if line is None:
+            problem = "unknown_sku"
+            continue
+        counts[line.id] = (min(good, line.quantity), min(damaged, max(0, line.quantity - good)))
+    row.counted = {sku: list(v) for sku, v in totals.items()}
+    if not receipt.complete:
+        return ReceiptOutcome(receipt.reference, problem=problem)
+    try:
+        async with uow.session.begin_nested():
+            await inbound.receive_shipment(
+                uow,
+                row.shipment_id,
+                [inbound.LineReceipt(line_id, good, damaged) for line_id, (good, damaged) in counts.items()],
+                source=source,
+            )
+    except UserError as exc:
+        return ReceiptOutcome(receipt.reference, problem=exc.code.lower())
+    row.status = InboundStatus.RECEIVED
+    row.received_at = receipt.received_at or utcnow()
+    return ReceiptOutcome(
+        receipt.reference,
+        sum(good for good, _ in counts.values()),
+        sum(damaged for _, damaged in counts.values()),
+        True,
+        problem,
+    )
+
+
+async def record_receipts_pulled(session: AsyncSession, account_id: int, since: datetime) -> None:
+    """Receipts are pulled from ``since`` next time."""
+    row = await session.scalar(select(AccountRow).where(AccountRow.id == account_id))
+    if row is not None:
+        row.receipts_since = since

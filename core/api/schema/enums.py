@@ -141,6 +141,8 @@ _register(m.LoginMethod)
 _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
 _register(m.WarehouseAccountStatus)
+_register(m.InboundShipmentStatus)
+_register(m.InboundStatus, "WarehouseDeliveryStatus", "Where a delivery announced to a warehouse system is.")
 _register(
     m.DemandClass,
     description="How a variant's demand behaves (Syntetos-Boylan), which picks its forecasting model.",

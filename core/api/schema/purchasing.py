@@ -19,8 +19,10 @@ from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
 from crossdock.api.schema.catalog_types import Variant
+from crossdock.api.schema.channel_types import ChannelConnection
 from crossdock.api.schema.common import Money
 from crossdock.api.schema.errors import InventoryUserError, in_transaction, requires
+from crossdock.api.schema.inbound import WarehouseDelivery
 from crossdock.api.schema.inventory_types import Warehouse
 from crossdock.api.schema.loaders import children, same_tenant
 from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate, resolve_id, sort_keys
@@ -222,6 +224,16 @@ class PurchaseOrder(Node):
     async def lines(self, info: Info[Any, Any]) -> list[PurchaseOrderLine]:
         rows = await children(state(info), m.PurchaseOrderLine, "purchase_order_id").load(self.pk)
         return [PurchaseOrderLine.from_row(r, self.currency, self.status) for r in rows]
+
+    @strawberry.field(
+        description="Its announcement to the warehouse system running its warehouse, when one does."
+    )
+    async def delivery(self, info: Info[Any, Any]) -> WarehouseDelivery | None:
+        async with state(info).read() as session:
+            row = await session.scalar(
+                select(m.WarehouseInbound).where(m.WarehouseInbound.purchase_order_id == self.pk)
+            )
+        return WarehouseDelivery.from_row(row) if row is not None else None
 
     @strawberry.field
     async def receipts(self, info: Info[Any, Any]) -> list[PurchaseReceipt]:
@@ -726,6 +738,34 @@ class ForecastPoint:
     units: float = strawberry.field(description="Expected demand that day (its mean).")
 
 
+@strawberry.type(description="The share of a plan's demand one sales channel (a connection) takes.")
+class ChannelDemand:
+    connection_pk: strawberry.Private[int]
+    channel: str = strawberry.field(description="The marketplace (its plugin's name).")
+    name: str = strawberry.field(description="The connection's name.")
+    units: int = strawberry.field(description="Units its orders reserved here over the history.")
+    share: Decimal = strawberry.field(description="Its part of the history's units (0 to 1).")
+    mean_daily: Decimal = strawberry.field(description="Its part of the forecast daily demand.")
+
+    @strawberry.field(description="The connection; none when it was removed since.")
+    async def connection(self, info: Info[Any, Any]) -> ChannelConnection | None:
+        async with state(info).read() as session:
+            row = await session.scalar(select(m.Connection).where(m.Connection.id == self.connection_pk))
+        return ChannelConnection.from_row(row) if row is not None else None
+
+
+@strawberry.type(description="Stock to move into a plan's warehouse instead of (part of) ordering it.")
+class TransferSuggestion:
+    from_warehouse_pk: strawberry.Private[int]
+    quantity: int
+    ship_on: date
+    arrive_on: date = strawberry.field(description="The shipping day plus the lane's transit time.")
+
+    @strawberry.field(description="Where the units come from (it has more than it needs).")
+    async def from_warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        return Warehouse.from_row(await same_tenant(info, m.Warehouse, self.from_warehouse_pk))
+
+
 @strawberry.type(
     description="The latest replenishment plan of a variant in a warehouse: its forecast, safety stock, "
     "reorder point, position, projected stock-out and the order to place (remade daily, or on "
@@ -758,6 +798,13 @@ class ReplenishmentPlan(Node):
     overstock: bool
     reasons: list[ReplenishmentReason]
     forecast: list[ForecastPoint]
+    channel_demand: list[ChannelDemand] = strawberry.field(
+        description="The demand split by sales channel, in the shares of the history (largest first)."
+    )
+    transfers: list[TransferSuggestion] = strawberry.field(
+        description="Transfers along the tenant's transit lanes that cover this warehouse sooner (or "
+        "cheaper) than its order."
+    )
     computed_at: datetime
 
     @classmethod
@@ -792,6 +839,26 @@ class ReplenishmentPlan(Node):
             forecast=[
                 ForecastPoint(day=row.planned_on + timedelta(days=i), units=float(u))
                 for i, u in enumerate(row.forecast or [])
+            ],
+            channel_demand=[
+                ChannelDemand(
+                    connection_pk=int(c["connection_id"]),
+                    channel=str(c["channel"]),
+                    name=str(c["name"]),
+                    units=int(c["units"]),
+                    share=Decimal(str(c["share"])),
+                    mean_daily=Decimal(str(c["mean_daily"])),
+                )
+                for c in row.channels or []
+            ],
+            transfers=[
+                TransferSuggestion(
+                    from_warehouse_pk=int(t["from_warehouse_id"]),
+                    quantity=int(t["quantity"]),
+                    ship_on=date.fromisoformat(t["ship_on"]),
+                    arrive_on=date.fromisoformat(t["arrive_on"]),
+                )
+                for t in row.transfers or []
             ],
             computed_at=row.computed_at,
         )

@@ -54,7 +54,11 @@ _PK = re.compile(r"[1-9][0-9]{0,18}")
 _TYPE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 _B64 = str.maketrans("-_", "+/")
 #: The GraphQL type of a model's rows, where it is not the model's name.
-_TYPE_NAMES = {"Connection": "ChannelConnection", "ReplenishmentPlanRow": "ReplenishmentPlan"}
+_TYPE_NAMES = {
+    "Connection": "ChannelConnection",
+    "ReplenishmentPlanRow": "ReplenishmentPlan",
+    "WarehouseInbound": "WarehouseDelivery",
+}
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:

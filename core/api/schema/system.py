@@ -16,6 +16,7 @@ from crossdock.api.schema import (
     catalog_types,
     channel_types,
     document_types,
+    inbound,
     inventory_types,
     messaging_types,
     order_types,
@@ -63,6 +64,9 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "Supplier": (m.Supplier, purchasing.Supplier.from_row, "inventory:read"),
     "PurchaseOrder": (m.PurchaseOrder, purchasing.PurchaseOrder.from_row, "inventory:read"),
     "ReplenishmentPlan": (m.ReplenishmentPlanRow, purchasing.ReplenishmentPlan.from_row, "inventory:read"),
+    "TransitLane": (m.TransitLane, inbound.TransitLane.from_row, "inventory:read"),
+    "InboundShipment": (m.InboundShipment, inbound.InboundShipment.from_row, "inventory:read"),
+    "WarehouseDelivery": (m.WarehouseInbound, inbound.WarehouseDelivery.from_row, "inventory:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

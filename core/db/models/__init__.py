@@ -39,6 +39,14 @@ from crossdock.db.models.channels import (
     ListingStatus,
     WebhookEvent,
 )
+from crossdock.db.models.inbound import (
+    InboundShipment,
+    InboundShipmentLine,
+    InboundShipmentStatus,
+    InboundStatus,
+    TransitLane,
+    WarehouseInbound,
+)
 from crossdock.db.models.inventory import (
     StockLedgerEntry,
     StockLevel,
@@ -186,6 +194,10 @@ __all__ = [
     "IdempotencyKey",
     "IdempotencyState",
     "IdentityProviderRow",
+    "InboundShipment",
+    "InboundShipmentLine",
+    "InboundShipmentStatus",
+    "InboundStatus",
     "LabelPurchase",
     "LabelStatus",
     "Listing",
@@ -252,6 +264,7 @@ __all__ = [
     "TrafficRow",
     "Transfer",
     "TransferStatus",
+    "TransitLane",
     "UsageDelta",
     "UsageMetric",
     "UsageMonthly",
@@ -264,6 +277,7 @@ __all__ = [
     "Warehouse",
     "WarehouseAccount",
     "WarehouseAccountStatus",
+    "WarehouseInbound",
     "WarehouseKind",
     "WebhookAttempt",
     "WebhookAttemptResult",

@@ -212,4 +212,9 @@ class ReplenishmentPlanRow(TenantScoped, Base):
     reasons: Mapped[list[str]] = mapped_column(Json, default=list)
     #: the forecast's daily means from ``planned_on`` on (for a chart)
     forecast: Mapped[list[float]] = mapped_column(Json, default=list)
+    #: the demand split by sales channel: [{connection_id, channel, share, mean_daily}]
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default="[]")
+    #: transfers suggested into this warehouse instead of (part of) its order:
+    #: [{from_warehouse_id, quantity, ship_on, arrive_on}]
+    transfers: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list, server_default="[]")
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,4 +38,6 @@ class WarehouseAccount(TenantScoped, Timestamped, Base):
     settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=WarehouseAccountStatus.ACTIVE)
     last_synced_at: Mapped[datetime | None]
+    #: receipts are pulled from here on next time (the last pull's start)
+    receipts_since: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from crossdock.api.schema.relay import encode_id
+from crossdock.api.schema.relay import decode_id, encode_id
 from crossdock.db.models import Event, StockLedgerEntry
 from crossdock.jobs import JOBS
 
@@ -217,3 +217,110 @@ async def test_drafts_asked_for_at_once_are_made_once(api: Any, shop: Any) -> No
     assert made == [0, 0, 0, 0, 0, 1], made
     orders = (await api.data("{ purchaseOrders { nodes { number } } }", key=key))["purchaseOrders"]["nodes"]
     assert len(orders) == 1
+
+
+async def test_demand_splits_by_channel_and_a_lane_covers_a_warehouse_sooner(api: Any, shop: Any) -> None:
+    """SG1 sells four a day and is due; MY1 holds 500 it does not sell. With a three-day lane
+    MY1 → SG1 the plan of SG1 suggests moving what it lacks from MY1, arriving in three days;
+    an inbound shipment on that lane is then on order for SG1, due when the lane says.
+    SG1's demand is split 3:1 between the two shops whose orders it served."""
+    key = shop.tenant.key
+    await _history(shop)
+    await shop.connect("my", site="MY")
+    for i in range(3):
+        await shop.ingest(shop.market.add_order(f"SG-{i}", buyer=f"Buyer {i}"))
+    await shop.ingest(shop.market.add_order("MY-0", buyer="Buyer MY"), connection="my")
+    my1 = (
+        await api.data(
+            'mutation { warehouseCreate(input: {code: "MY1", name: "Kuala Lumpur", country: "MY"}) '
+            "{ warehouse { id } userErrors { code } } }",
+            key=key,
+        )
+    )["warehouseCreate"]["warehouse"]["id"]
+    shop.warehouses["MY1"] = decode_id(my1, "Warehouse")[1]
+    await shop.receive("SKU-1", "MY1", 500)
+    supplier = (
+        await api.data(
+            'mutation { supplierCreate(input: {code: "SZ", name: "Shenzhen", currency: "USD", leadTimeDays: "20"}) '
+            "{ supplier { id } } }",
+            key=key,
+        )
+    )["supplierCreate"]["supplier"]["id"]
+    variant = encode_id("Variant", shop.variants["SKU-1"])
+    await api.data(
+        "mutation($s: ID!, $v: ID!) { supplierItemSet(input: {supplierId: $s, variantId: $v, "
+        'priceBreaks: [{minQuantity: 1, unitPrice: "3.00"}]}) { userErrors { code } } }',
+        {"s": supplier, "v": variant},
+        key=key,
+    )
+    sg1 = encode_id("Warehouse", shop.warehouses["SG1"])
+    lane = await api.data(
+        "mutation($a: ID!, $b: ID!) { transitLaneSet(input: {fromWarehouseId: $a, toWarehouseId: $b, transitDays: 3, "
+        'transitSdDays: "1", unitCost: {amount: "0.40", currency: "USD"}}) '
+        "{ transitLane { transitDays transitSdDays unitCost { amount currency } fromWarehouse { code } "
+        "toWarehouse { code } } userErrors { code field } } }",
+        {"a": my1, "b": sg1},
+        key=key,
+    )
+    assert lane["transitLaneSet"] == {
+        "transitLane": {
+            "transitDays": 3,
+            "transitSdDays": "1.0000",
+            "unitCost": {"amount": "0.40", "currency": "USD"},
+            "fromWarehouse": {"code": "MY1"},
+            "toWarehouse": {"code": "SG1"},
+        },
+        "userErrors": [],
+    }
+
+    ctx = shop.app.job_context()
+    assert await JOBS["replenishment_plan"](ctx, tenant_id=shop.tenant.id) == 2
+    query = """{ replenishmentPlans(first: 5) { nodes { warehouse { code } meanDaily onOrder position orderUpTo reorderNow
+      channelDemand { channel name units share meanDaily connection { name } }
+      transfers { fromWarehouse { code } quantity shipOn arriveOn } } } }"""
+    plans = {
+        p["warehouse"]["code"]: p for p in (await api.data(query, key=key))["replenishmentPlans"]["nodes"]
+    }
+    sg, my = plans["SG1"], plans["MY1"]
+    assert sg["reorderNow"] is True and my["transfers"] == [] and my["channelDemand"] == []
+    mean = Decimal(sg["meanDaily"])
+    assert [(c["name"], c["units"], c["share"], c["connection"]["name"]) for c in sg["channelDemand"]] == [
+        ("sg", 3, "0.7500", "sg"),
+        ("my", 1, "0.2500", "my"),
+    ]
+    assert Decimal(sg["channelDemand"][0]["meanDaily"]) == (mean * Decimal("0.75")).quantize(
+        Decimal("0.0001")
+    )
+    today = datetime.now(UTC).date()
+    short = math.ceil(Decimal(sg["orderUpTo"]) - sg["position"])
+    assert sg["transfers"] == [
+        {
+            "fromWarehouse": {"code": "MY1"},
+            "quantity": short,
+            "shipOn": today.isoformat(),
+            "arriveOn": (today + timedelta(days=3)).isoformat(),
+        }
+    ]
+
+    # ship it: the units leave MY1 and are on order for SG1, due in three days
+    shipped = await api.data(
+        "mutation($a: ID!, $b: ID!, $v: ID!, $q: Int!) { inboundShipmentCreate(input: {fromWarehouseId: $a, "
+        'toWarehouseId: $b, lines: [{variantId: $v, quantity: $q}], carrier: "J&T", trackingNumber: "JT1"}) '
+        "{ inboundShipment { number status expectedOn } userErrors { code field } } }",
+        {"a": my1, "b": sg1, "v": variant, "q": short},
+        key=key,
+    )
+    assert shipped["inboundShipmentCreate"] == {
+        "inboundShipment": {
+            "number": "IS-000001",
+            "status": "IN_TRANSIT",
+            "expectedOn": (today + timedelta(days=3)).isoformat(),
+        },
+        "userErrors": [],
+    }
+    await JOBS["replenishment_plan"](ctx, tenant_id=shop.tenant.id)
+    plans = {
+        p["warehouse"]["code"]: p for p in (await api.data(query, key=key))["replenishmentPlans"]["nodes"]
+    }
+    assert plans["SG1"]["onOrder"] == short
+    assert plans["SG1"]["transfers"] == []  # covered: nothing more to move

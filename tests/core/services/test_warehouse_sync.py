@@ -83,12 +83,14 @@ class ShelfEmulator:
     def inbounds(self) -> Mapping[str, Sequence[tuple[str, int]]]:
         return {ref: [(line["sku"], line["qty"]) for line in asn["lines"]] for ref, asn in self.asns.items()}
 
-    def receive(self, reference: str, lines: Mapping[str, tuple[int, int]]) -> None:
+    def receive(self, reference: str, lines: Mapping[str, tuple[int, int]], *, complete: bool = True) -> None:
+        """The warehouse has counted this much of delivery ``reference`` so far."""
         self.receipts.append(
             {
                 "asn": reference,
                 "at": datetime.now(UTC).isoformat(),
                 "lines": [{"sku": s, "received": r, "damaged": d} for s, (r, d) in lines.items()],
+                "complete": complete,
             }
         )
 
@@ -248,6 +250,7 @@ class Shelf(WarehouseBase):
                 reference=row["asn"],
                 lines=[ReceiptLine(line["sku"], line["received"], line["damaged"]) for line in row["lines"]],
                 received_at=datetime.fromisoformat(row["at"]),
+                complete=row["complete"],
             )
             for row in answer["items"]
         ]
@@ -410,7 +413,7 @@ async def test_the_levels_follow_the_warehouse_system(shop: Any, shelf: ShelfPlu
     async with serve(emulator) as url:
         await _connect(shop, url)
         first = await _sync(shop)
-        assert first == {"lines": 3, "changed": 2, "unknown": 1, "refused": 0}
+        assert first == {"lines": 3, "changed": 2, "unknown": 1, "refused": 0, "receipts": 0, "booked": 0}
         assert await shop.level("SKU-1") == (8, 0)
         assert await shop.level("SKU-2") == (4, 0)
         ledger = await _stocktakes(shop)
@@ -448,7 +451,7 @@ async def test_the_levels_follow_the_warehouse_system(shop: Any, shelf: ShelfPlu
         emulator.set_stock("SKU-1", 6)
         before = (len(await _stocktakes(shop)), len(await _reconciled_events(shop)))
         again = await _sync(shop)
-        assert again == {"lines": 2, "changed": 0, "unknown": 0, "refused": 0}
+        assert again == {"lines": 2, "changed": 0, "unknown": 0, "refused": 0, "receipts": 0, "booked": 0}
         assert (len(await _stocktakes(shop)), len(await _reconciled_events(shop))) == before
     await shop.ledger_matches_levels()
     assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
@@ -519,7 +522,8 @@ async def test_a_throttled_pull_is_retried_by_the_job_system(shop: Any, app: Any
             await app.queue.enqueue(
                 "warehouse_sync", tenant_id=shop.tenant.id, warehouse_id=shop.warehouses["SG1"]
             )
-            await wait_until(lambda: emulator.requests.get("GET /v1/stock", 0) >= 2, timeout=20)
+            # the receipts are pulled first: the throttled call, then again with the stock
+            await wait_until(lambda: emulator.requests.get("GET /v1/receipts", 0) >= 2, timeout=20)
             await wait_until(_level_is(shop, (9, 0)), timeout=20)
         finally:
             await app.queue.stop()
@@ -624,3 +628,263 @@ async def test_a_warehouse_is_connected_and_synced_over_graphql(api: Any, shop: 
     other = encode_id("Warehouse", 9_000_000_000_000_000_000)
     missing = (await api.data(sync, {"w": other}, key=key))["warehouseSync"]
     assert missing["userErrors"] == [{"code": "NOT_FOUND"}]
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+async def _sent_order(shop: Any, lines: Sequence[tuple[str, int]]) -> int:
+    from decimal import Decimal
+
+    from crossdock.services import purchasing
+
+    async with shop.write() as session:
+        supplier = await purchasing.create_supplier(session, code="SZ", name="Shenzhen Fans", currency="USD")
+        supplier_id = supplier.id
+    async with shop.unit_of_work() as uow:
+        order = await purchasing.create_purchase_order(
+            uow,
+            supplier_id=supplier_id,
+            warehouse_id=shop.warehouses["SG1"],
+            lines=[
+                purchasing.LineInput(shop.variants[sku], quantity, Decimal("2.00")) for sku, quantity in lines
+            ],
+        )
+        order_id = int(order.id)
+    async with shop.unit_of_work() as uow:
+        await purchasing.send_purchase_order(uow, order_id)
+    return order_id
+
+
+async def _delivery(shop: Any) -> Any:
+    from crossdock.db.models import WarehouseInbound
+
+    async with shop.read() as session:
+        row = await session.scalar(select(WarehouseInbound).order_by(WarehouseInbound.id.desc()))
+    assert row is not None
+    return row
+
+
+async def _announce(shop: Any, inbound_id: int) -> str:
+    result: str = await JOBS["warehouse_announce"](
+        shop.app.job_context(), tenant_id=shop.tenant.id, inbound_id=inbound_id
+    )
+    return result
+
+
+async def _reasons(shop: Any) -> list[str]:
+    async with shop.read() as session:
+        return list(
+            (await session.scalars(select(StockLedgerEntry.reason).order_by(StockLedgerEntry.id))).all()
+        )
+
+
+async def test_a_sent_purchase_order_is_announced_and_booked_in_from_the_systems_receipts(shop: Any) -> None:
+    """PO-000001 (10 of SKU-1, 4 of SKU-2) is sent to SG1, which Shelf WMS runs: it is announced
+    once as an ASN under its number. Shelf counts 6 good and 1 damaged SKU-1: the next sync books
+    6 against the order (a receipt, not a stocktake); pulled again it books nothing more; the rest
+    (3 good SKU-1, 4 SKU-2) arrives with the delivery complete and is booked too."""
+    from crossdock.db.models import PurchaseOrder, PurchaseOrderLine
+
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 5)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        order_id = await _sent_order(shop, [("SKU-1", 10), ("SKU-2", 4)])
+        delivery = await _delivery(shop)
+        assert (delivery.reference, delivery.status, delivery.purchase_order_id) == (
+            "PO-000001",
+            "pending",
+            order_id,
+        )
+        assert await _announce(shop, delivery.id) == "announced"
+        assert await _announce(shop, delivery.id) == "announced"  # not pushed again
+        assert emulator.inbounds() == {"PO-000001": [("SKU-1", 10), ("SKU-2", 4)]}
+        assert emulator.requests["POST /v1/asns"] == 1
+        delivery = await _delivery(shop)
+        assert (delivery.status, delivery.external_id, delivery.attempts) == ("announced", "ASN-1", 1)
+
+        emulator.receive("PO-000001", {"SKU-1": (6, 1)}, complete=False)
+        emulator.set_stock("SKU-1", 11)
+        assert await _sync(shop) == {
+            "lines": 1,
+            "changed": 0,
+            "unknown": 0,
+            "refused": 0,
+            "receipts": 1,
+            "booked": 6,
+        }
+        assert await shop.level("SKU-1") == (11, 0)
+        assert await _sync(shop) == {
+            "lines": 1,
+            "changed": 0,
+            "unknown": 0,
+            "refused": 0,
+            "receipts": 1,
+            "booked": 0,
+        }
+        assert await shop.level("SKU-1") == (11, 0)
+        assert (await _delivery(shop)).counted == {"SKU-1": [6, 1]}
+
+        emulator.receive("PO-000001", {"SKU-1": (9, 1), "SKU-2": (4, 0)}, complete=True)
+        emulator.set_stock("SKU-1", 14)
+        emulator.set_stock("SKU-2", 4)
+        result = await _sync(shop)
+        assert (result["booked"], result["changed"]) == (7, 0)
+    assert await shop.level("SKU-1") == (14, 0)
+    assert await shop.level("SKU-2") == (4, 0)
+    async with shop.read() as session:
+        order = await session.get(PurchaseOrder, order_id)
+        lines = (
+            await session.execute(
+                select(
+                    PurchaseOrderLine.variant_id,
+                    PurchaseOrderLine.received_quantity,
+                    PurchaseOrderLine.damaged_quantity,
+                ).order_by(PurchaseOrderLine.id)
+            )
+        ).all()
+    assert order is not None and order.status == "partially_received"  # one SKU-1 short, one damaged
+    assert [tuple(line) for line in lines] == [(shop.variants["SKU-1"], 9, 1), (shop.variants["SKU-2"], 4, 0)]
+    delivery = await _delivery(shop)
+    assert delivery.status == "received" and delivery.received_at is not None
+    assert "stocktake" not in await _reasons(shop), "the receipts were booked as receipts"
+    await shop.ledger_matches_levels()
+    assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
+
+
+async def test_an_inbound_shipment_is_announced_and_booked_in_when_the_system_completes_it(shop: Any) -> None:
+    """HK1 sends 8 of SKU-1 to SG1 (run by Shelf): announced as IS-000001; a partial count
+    leaves it on its way; the complete count (7 good, 1 damaged) books it in."""
+    from crossdock.db.models import InboundShipment, InboundShipmentLine, Transfer
+    from crossdock.services import inbound, inventory
+
+    async with shop.write() as session:
+        hk = await inventory.create_warehouse(session, code="HK1", name="Hong Kong", country="HK")
+        shop.warehouses["HK1"] = hk.id
+    await shop.receive("SKU-1", "HK1", 20)
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 5)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        async with shop.unit_of_work() as uow:
+            shipment = await inbound.create_shipment(
+                uow,
+                from_warehouse_id=shop.warehouses["HK1"],
+                to_warehouse_id=shop.warehouses["SG1"],
+                lines=[inbound.ShipmentLineInput(shop.variants["SKU-1"], 8)],
+                carrier="SF Express",
+                tracking_number="SF100",
+            )
+            shipment_id = shipment.id
+        assert await shop.level("SKU-1", "HK1") == (12, 0)
+        delivery = await _delivery(shop)
+        assert (delivery.reference, delivery.shipment_id) == ("IS-000001", shipment_id)
+        assert await _announce(shop, delivery.id) == "announced"
+        assert emulator.inbounds() == {"IS-000001": [("SKU-1", 8)]}
+        assert emulator.asns["IS-000001"]["expected"] is None  # no lane: no due day
+
+        emulator.receive("IS-000001", {"SKU-1": (5, 0)}, complete=False)
+        assert (await _sync(shop))["booked"] == 0
+        async with shop.read() as session:
+            row = await session.get(InboundShipment, shipment_id)
+            assert row is not None and row.status == "in_transit"
+        emulator.receive("IS-000001", {"SKU-1": (7, 1)}, complete=True)
+        emulator.set_stock("SKU-1", 12)
+        result = await _sync(shop)
+        assert (result["booked"], result["changed"]) == (7, 0)
+    assert await shop.level("SKU-1") == (12, 0)
+    async with shop.read() as session:
+        row = await session.get(InboundShipment, shipment_id)
+        line = await session.scalar(select(InboundShipmentLine))
+        transfer = await session.scalar(select(Transfer))
+    assert row is not None and row.status == "received" and row.received_at is not None
+    assert line is not None and (line.quantity, line.received_quantity, line.damaged_quantity) == (8, 7, 1)
+    assert transfer is not None and (transfer.status, transfer.received_quantity) == ("received", 7)
+    assert (await _delivery(shop)).status == "received"
+    await shop.ledger_matches_levels()
+    assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
+
+
+async def test_a_refused_asn_fails_until_announced_again_and_an_outage_is_retried(shop: Any) -> None:
+    from crossdock.services import inbound
+
+    emulator = ShelfEmulator()
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        await _sent_order(shop, [("SKU-1", 10)])
+        delivery = await _delivery(shop)
+        emulator.fail_next(1, status=503)
+        with pytest.raises(ChannelError) as outage:
+            await _announce(shop, delivery.id)
+        assert outage.value.retryable
+        delivery = await _delivery(shop)
+        assert (delivery.status, delivery.attempts) == ("pending", 1)
+
+        emulator.fail_next(1, status=422)
+        assert await _announce(shop, delivery.id) == "failed"
+        delivery = await _delivery(shop)
+        assert delivery.status == "failed" and delivery.last_error.startswith("REFUSED")
+        assert emulator.inbounds() == {}
+        async with shop.read() as session:
+            refused = (
+                await session.scalars(select(Event.payload).where(Event.type == "warehouse.inbound_refused"))
+            ).all()
+        assert [p["reference"] for p in refused] == ["PO-000001"]
+        assert await _announce(shop, delivery.id) == "failed"  # a refusal is not retried by itself
+
+        async with shop.unit_of_work() as uow:
+            again = await inbound.announce_again(uow, delivery.id)
+            assert again.status == "pending"
+        assert await _announce(shop, delivery.id) == "announced"
+        assert emulator.inbounds() == {"PO-000001": [("SKU-1", 10)]}
+        async with shop.unit_of_work() as uow:
+            with pytest.raises(UserError) as twice:
+                await inbound.announce_again(uow, delivery.id)
+        assert twice.value.code == "INVALID_STATE"
+
+
+async def test_receipts_for_deliveries_not_expected_book_nothing(shop: Any, shelf: ShelfPlugin) -> None:
+    """A system that takes no ASNs still books a purchase order in by its number; a receipt
+    naming no delivery of this warehouse, or one for a cancelled order, books nothing."""
+    from decimal import Decimal
+
+    from crossdock.db.models import PurchaseOrder
+    from crossdock.services import purchasing
+
+    shelf.system.capabilities = frozenset({WarehouseCapability.STOCK_PULL, WarehouseCapability.RECEIPTS_PULL})
+    emulator = ShelfEmulator()
+    emulator.set_stock("SKU-1", 5)
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        order_id = await _sent_order(shop, [("SKU-1", 3)])
+        delivery = await _delivery(shop)
+        assert await _announce(shop, delivery.id) == "not_announced"
+        assert emulator.requests.get("POST /v1/asns", 0) == 0
+        emulator.receive("SOMEONE-ELSES", {"SKU-1": (50, 0)})
+        emulator.receive("PO-000001", {"SKU-1": (3, 0)})
+        emulator.set_stock("SKU-1", 8)
+        result = await _sync(shop)
+        assert (result["receipts"], result["booked"], result["changed"]) == (2, 3, 0)
+        assert await shop.level("SKU-1") == (8, 0)
+
+        async with shop.write() as session:
+            first = await session.get(PurchaseOrder, order_id)
+            assert first is not None
+            supplier_id = first.supplier_id
+        async with shop.unit_of_work() as uow:
+            other = await purchasing.create_purchase_order(
+                uow,
+                supplier_id=supplier_id,
+                warehouse_id=shop.warehouses["SG1"],
+                lines=[purchasing.LineInput(shop.variants["SKU-2"], 2, Decimal("1"))],
+            )
+            other_id = other.id
+        async with shop.unit_of_work() as uow:
+            await purchasing.send_purchase_order(uow, other_id)
+        async with shop.unit_of_work() as uow:
+            await purchasing.cancel_purchase_order(uow, other_id)
+        assert (await _delivery(shop)).status == "cancelled"
+        emulator.receive("PO-000002", {"SKU-2": (2, 0)})
+        assert (await _sync(shop))["booked"] == 0
+    assert await shop.level("SKU-2") == (0, 0)
