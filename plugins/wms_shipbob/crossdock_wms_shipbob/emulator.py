@@ -34,7 +34,13 @@ __all__ = ["FULFILLMENT_CENTERS", "ShipBobEmulator"]
 
 #: The merchant's fulfillment centers (ids and names from ShipBob's own examples).
 FULFILLMENT_CENTERS: dict[int, dict[str, Any]] = {
-    10: {"id": 10, "name": "Cicero (IL)", "timezone": "Central Standard Time", "city": "Cicero", "state": "IL"},
+    10: {
+        "id": 10,
+        "name": "Cicero (IL)",
+        "timezone": "Central Standard Time",
+        "city": "Cicero",
+        "state": "IL",
+    },
     228: {
         "id": 228,
         "name": "Moreno Valley (CA)",
@@ -99,7 +105,9 @@ class _Product:
             "name": self.name,
             "sku": self.sku,
             "channel": {"id": self.channel, "name": f"channel {self.channel}"},
-            "fulfillable_inventory_items": [{"id": self.inventory.id, "name": self.inventory.name, "quantity": 1}],
+            "fulfillable_inventory_items": [
+                {"id": self.inventory.id, "name": self.inventory.name, "quantity": 1}
+            ],
             "total_fulfillable_quantity": self.inventory.fulfillable,
             "total_onhand_quantity": self.inventory.onhand,
             "total_committed_quantity": self.inventory.committed,
@@ -209,7 +217,9 @@ class ShipBobEmulator(Emulator):
 
     def inbounds(self) -> Mapping[str, Sequence[tuple[str, int]]]:
         return {
-            wro.purchase_order_number or str(wro.id): [(self._sku(i), q[0]) for i, q in wro.quantities.items()]
+            wro.purchase_order_number or str(wro.id): [
+                (self._sku(i), q[0]) for i, q in wro.quantities.items()
+            ]
             for wro in self.wros.values()
         }
 
@@ -240,7 +250,11 @@ class ShipBobEmulator(Emulator):
         if status in (400, 422):
             return {code: [message]}
         if status == 404:
-            return {"type": "https://tools.ietf.org/html/rfc7231#section-6.5.4", "title": message, "status": 404}
+            return {
+                "type": "https://tools.ietf.org/html/rfc7231#section-6.5.4",
+                "title": message,
+                "status": 404,
+            }
         if status in (401, 403):
             return b""
         return {"statusCode": status, "message": message}
@@ -266,7 +280,7 @@ class ShipBobEmulator(Emulator):
             reply.headers["x-retry-after"] = reply.headers.pop("Retry-After", "1")
         return reply
 
-    def _auth(self, request: Request, *, channel_required: bool = False) -> int | None | Reply:
+    def _auth(self, request: Request, *, channel_required: bool = False) -> int | Reply | None:
         """The channel the request acts for (None: no header), or the refusal."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -447,7 +461,9 @@ class ShipBobEmulator(Emulator):
         if not isinstance(center, dict) or not isinstance(center.get("id"), int):
             return self._refuse("fulfillment_center", "The FulfillmentCenter field is required.")
         if center["id"] not in FULFILLMENT_CENTERS:
-            return self._refuse("fulfillment_center.id", f"Fulfillment center {center['id']} is not available.")
+            return self._refuse(
+                "fulfillment_center.id", f"Fulfillment center {center['id']} is not available."
+            )
         if body.get("package_type") not in PACKAGE_TYPES:
             return self._refuse("package_type", "The PackageType field is required.")
         if body.get("box_packaging_type") not in BOX_PACKAGING_TYPES:
@@ -467,7 +483,9 @@ class ShipBobEmulator(Emulator):
                 where = f"boxes[{b}].box_items[{i}]"
                 inventory_id, quantity = item.get("inventory_id"), item.get("quantity")
                 if not isinstance(inventory_id, int) or inventory_id not in self.inventory:
-                    return self._refuse(f"{where}.inventory_id", f"Inventory item {inventory_id} was not found.")
+                    return self._refuse(
+                        f"{where}.inventory_id", f"Inventory item {inventory_id} was not found."
+                    )
                 if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
                     return self._refuse(f"{where}.quantity", "The quantity must be greater than 0.")
                 quantities.setdefault(inventory_id, [0, 0, 0])[0] += quantity

@@ -93,7 +93,9 @@ class ShipBobWarehouse(WarehouseBase):
     ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            response = await call(account, options, "GET", path, params={**params, "Page": page, "Limit": size})
+            response = await call(
+                account, options, "GET", path, params={**params, "Page": page, "Limit": size}
+            )
             chunk = _rows(json_of(response), f"GET {path}")
             rows += chunk
             if not chunk or not has_next_page(response):
@@ -213,7 +215,9 @@ class ShipBobWarehouse(WarehouseBase):
             inventory_id = self._single_item(json_of(response))
             if inventory_id is None:
                 raise ShipBobError(
-                    f"shipbob created product {sku!r} without an inventory item", code="MALFORMED", retryable=True
+                    f"shipbob created product {sku!r} without an inventory item",
+                    code="MALFORMED",
+                    retryable=True,
                 )
             found[sku] = inventory_id
         return found
@@ -264,7 +268,9 @@ class ShipBobWarehouse(WarehouseBase):
         created = json_of(response)
         wro_id = _int(created.get("id")) if isinstance(created, dict) else 0
         if not wro_id:
-            raise ShipBobError("shipbob created a receiving order without an id", code="MALFORMED", retryable=True)
+            raise ShipBobError(
+                "shipbob created a receiving order without an id", code="MALFORMED", retryable=True
+            )
         return str(wro_id)
 
     # ------------------------------------------------------------ receipts
@@ -286,7 +292,12 @@ class ShipBobWarehouse(WarehouseBase):
         for wro in wros:
             wro_id, reference = _int(wro.get("id")), wro.get("purchase_order_number")
             status = wro.get("status")
-            if wro_id in seen or not isinstance(reference, str) or not reference or status not in RECEIVING_STATUSES:
+            if (
+                wro_id in seen
+                or not isinstance(reference, str)
+                or not reference
+                or status not in RECEIVING_STATUSES
+            ):
                 continue
             seen.add(wro_id)
             updated = parse_time(wro.get("last_updated_date"))
@@ -323,7 +334,9 @@ class ShipBobWarehouse(WarehouseBase):
 
     # ------------------------------------------------------------ orders
 
-    async def _order_id(self, account: WarehouseAccount, options: ShipBobOptions, reference: str) -> str | None:
+    async def _order_id(
+        self, account: WarehouseAccount, options: ShipBobOptions, reference: str
+    ) -> str | None:
         response = await call(
             account, options, "GET", "/1.0/order", params={"ReferenceIds": reference, "Page": 1, "Limit": 50}
         )
@@ -363,7 +376,9 @@ class ShipBobWarehouse(WarehouseBase):
             "shipping_method": order.service or options.shipping_method,
             "recipient": {k: v for k, v in recipient.items() if v},
             "products": [
-                {"reference_id": sku, "sku": sku, "quantity": qty} for sku, qty in quantities.items() if sku in ids
+                {"reference_id": sku, "sku": sku, "quantity": qty}
+                for sku, qty in quantities.items()
+                if sku in ids
             ],
         }
         try:

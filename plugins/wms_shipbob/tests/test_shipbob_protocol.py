@@ -30,7 +30,9 @@ from crossdock.testing.emulator import Faults, serve
 from crossdock.testing.kit import emulator_http
 
 SHIPBOB = ShipBobWarehouse()
-BERLIN = Address(name="Erika Mustermann", line1="Hauptstr. 1", city="Berlin", postal_code="10115", country="DE")
+BERLIN = Address(
+    name="Erika Mustermann", line1="Hauptstr. 1", city="Berlin", postal_code="10115", country="DE"
+)
 
 
 @asynccontextmanager
@@ -110,7 +112,12 @@ async def test_stock_pages_until_shipbob_stops_saying_next_page() -> None:
         lines = await SHIPBOB.pull_stock(account)
     assert len(lines) == 251
     pages = [(r.path, r.query["Page"]) for r in emulator.log]
-    assert pages == [("/1.0/product", "1"), ("/1.0/product", "2"), ("/1.0/inventory", "1"), ("/1.0/inventory", "2")]
+    assert pages == [
+        ("/1.0/product", "1"),
+        ("/1.0/product", "2"),
+        ("/1.0/inventory", "1"),
+        ("/1.0/inventory", "2"),
+    ]
 
 
 async def test_an_inventory_item_without_a_single_item_product_is_not_stock() -> None:
@@ -205,9 +212,15 @@ async def test_the_emulator_refuses_a_wro_shipbob_would_refuse() -> None:
             }
 
         unknown = await raw(account, "POST", "/2.0/receiving", wro([{"inventory_id": 1, "quantity": 1}]))
-        zero = await raw(account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 0}]))
-        center = await raw(account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 1}], 5))
-        fine = await raw(account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 1}]))
+        zero = await raw(
+            account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 0}])
+        )
+        center = await raw(
+            account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 1}], 5)
+        )
+        fine = await raw(
+            account, "POST", "/2.0/receiving", wro([{"inventory_id": inventory_id, "quantity": 1}])
+        )
     assert unknown == (422, {"boxes[0].box_items[0].inventory_id": ["Inventory item 1 was not found."]})
     assert zero[0] == 422 and "boxes[0].box_items[0].quantity" in zero[1]
     assert center[0] == 422 and "fulfillment_center.id" in center[1]
@@ -229,7 +242,10 @@ async def test_receipts_count_stowed_units_received_and_the_rest_damaged() -> No
     assert receipt.reference == "PO-1"
     assert receipt.external_id == wro_id
     assert receipt.complete is True
-    assert {(line.sku, line.received, line.damaged) for line in receipt.lines} == {("SKU-1", 9, 1), ("SKU-2", 4, 0)}
+    assert {(line.sku, line.received, line.damaged) for line in receipt.lines} == {
+        ("SKU-1", 9, 1),
+        ("SKU-2", 4, 0),
+    }
     assert receipt.received_at is not None and receipt.received_at.utcoffset() == timedelta(0)
     assert later == []
     assert stock["SKU-1"] == StockLine("SKU-1", 9, inbound=0, unsellable=1)
@@ -254,7 +270,9 @@ async def test_a_wro_still_processing_is_an_incomplete_receipt_without_damage() 
 
 
 async def test_an_order_is_shipbobs_create_order() -> None:
-    order = OutboundOrder("SO-7", [OutboundLine("SKU-1", 2), OutboundLine("SKU-1", 1)], BERLIN, service="Express")
+    order = OutboundOrder(
+        "SO-7", [OutboundLine("SKU-1", 2), OutboundLine("SKU-1", 1)], BERLIN, service="Express"
+    )
     async with shipbob() as (emulator, account):
         emulator.set_stock("SKU-1", 5)
         order_id = await SHIPBOB.push_order(account, order)
@@ -303,7 +321,9 @@ async def test_an_order_without_the_address_shipbob_requires_is_refused() -> Non
 async def test_an_order_needs_the_channel() -> None:
     async with shipbob() as (emulator, account):
         without = replace(account, credentials={"token": account.credentials["token"]})
-        await refused(SHIPBOB.push_order(without, OutboundOrder("SO-1", [OutboundLine("A", 1)], BERLIN)), "CREDENTIALS")
+        await refused(
+            SHIPBOB.push_order(without, OutboundOrder("SO-1", [OutboundLine("A", 1)], BERLIN)), "CREDENTIALS"
+        )
         assert emulator.log == []
         status, body = await raw(account, "POST", "/1.0/order", {"reference_id": "x"})
     assert status == 400 and "shipbob_channel_id" in body
@@ -312,7 +332,9 @@ async def test_an_order_needs_the_channel() -> None:
 async def test_a_channel_the_token_lacks_is_credentials() -> None:
     async with shipbob() as (_, account):
         other = replace(account, credentials={**account.credentials, "channel_id": "1"})
-        error = await refused(SHIPBOB.push_order(other, OutboundOrder("SO-1", [OutboundLine("A", 1)], BERLIN)), "CREDENTIALS")
+        error = await refused(
+            SHIPBOB.push_order(other, OutboundOrder("SO-1", [OutboundLine("A", 1)], BERLIN)), "CREDENTIALS"
+        )
     assert not error.retryable
 
 
