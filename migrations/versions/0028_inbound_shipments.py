@@ -219,7 +219,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("receipts_since", sa.DateTime(timezone=True), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("warehouse_accounts", schema=None) as batch_op:
         batch_op.drop_column("receipts_since")

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from crossdock.api.schema.relay import encode_id
+from crossdock.api.schema.relay import decode_id, encode_id
 from crossdock.db.models import (
     AuditEntry,
     MailOutbox,
@@ -506,6 +506,62 @@ async def test_the_same_idempotency_key_does_the_work_once(
 
 # Mutations whose concurrent copies are all meant to take effect (appends, or settings where
 # the last write wins), each with why; every other mutation of the schema has a race above.
+async def test_inbound_shipments_at_once_never_send_more_than_the_source_holds(shop: Any, race: Race) -> None:
+    """SG1 holds 5 of SKU-1: of eight shipments of 2 sent at once, two leave and the others
+    are refused; one lane set eight times at once is one lane; a shipment received eight
+    times at once is booked in once; a cancel racing a receipt: exactly one of them wins."""
+
+    async def one(query: str, variables: dict[str, Any]) -> Any:
+        [payload] = await race((query, variables))
+        assert not (payload or {}).get("userErrors"), payload
+        return payload
+
+    hk = (
+        await one(
+            'mutation { warehouseCreate(input: {code: "HK1", name: "Hong Kong", country: "HK"}) '
+            "{ warehouse { id } userErrors { code } } }",
+            {},
+        )
+    )["warehouse"]["id"]
+    ids = {
+        "a": encode_id("Warehouse", shop.warehouses["SG1"]),
+        "b": hk,
+        "v": encode_id("Variant", shop.variants["SKU-1"]),
+    }
+    lane = """mutation($a: ID!, $b: ID!, $d: Int!) { transitLaneSet(input: {fromWarehouseId: $a, toWarehouseId: $b,
+      transitDays: $d}) { transitLane { id } userErrors { code } } }"""
+    results = await race(*[(lane, {"a": ids["a"], "b": hk, "d": day}) for day in range(1, N + 1)])
+    assert outcome(results) == {"ok": N}
+    assert len({p["transitLane"]["id"] for p in results}) == 1
+    [listed] = await race(("{ transitLanes { nodes { transitDays } } }", {}))
+    assert len(listed["nodes"]) == 1 and 1 <= listed["nodes"][0]["transitDays"] <= N
+
+    create = """mutation($a: ID!, $b: ID!, $v: ID!) { inboundShipmentCreate(input: {fromWarehouseId: $a,
+      toWarehouseId: $b, lines: [{variantId: $v, quantity: 2}]}) { inboundShipment { id number } userErrors { code } } }"""
+    results = await race(*[(create, ids)] * N)
+    assert outcome(results) == {"ok": 2, "INSUFFICIENT_STOCK": N - 2}
+    made = [p["inboundShipment"] for p in results if not p["userErrors"]]
+    assert sorted(s["number"] for s in made) == ["IS-000001", "IS-000002"]
+    assert await shop.level("SKU-1") == (1, 0)
+
+    receive = "mutation($id: ID!) { inboundShipmentReceive(input: {id: $id}) { userErrors { code } } }"
+    assert outcome(await race(*[(receive, {"id": made[0]["id"]})] * N)) == {"ok": 1, "INVALID_STATE": N - 1}
+    cancel = "mutation($id: ID!) { inboundShipmentCancel(input: {id: $id}) { userErrors { code } } }"
+    other = {"id": made[1]["id"]}
+    counts = outcome(await race((cancel, other), (receive, other), (cancel, other), (receive, other)))
+    assert counts == {"ok": 1, "INVALID_STATE": 3}
+    node = "query($id: ID!) { node(id: $id) { ... on InboundShipment { status } } }"
+    status = (await one(node, other))["status"]
+    hk_id = decode_id(hk, "Warehouse")[1]
+    shop.warehouses["HK1"] = hk_id
+    if status == "CANCELLED":
+        assert await shop.level("SKU-1") == (3, 0) and await shop.level("SKU-1", "HK1") == (2, 0)
+    else:
+        assert status == "RECEIVED"
+        assert await shop.level("SKU-1") == (1, 0) and await shop.level("SKU-1", "HK1") == (4, 0)
+    await _invariants(shop)
+
+
 NOT_RACED_FOR_ONE_EFFECT = {
     "productUpdate": "last write wins; no state machine",
     "variantCreate": "unique SKU per tenant: the same constraint as productCreate's variants",
@@ -573,6 +629,9 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "replenishmentPlanRun": "queues the tenant's planning job under one job id: copies queue it once",
     "warehouseConnect": "one account per warehouse (unique): a concurrent copy is TAKEN by the constraint",
     "warehouseSync": "queues the warehouse's sync job under one job id: copies queue it once",
+    "transitLaneRemove": "removing a removed lane is NOT_FOUND, nothing else changes",
+    "warehouseDeliveryAnnounce": "under the delivery row's lock; copies queue one job (one id per attempt), "
+    "and the push finds an ASN announced before",
     "identityProviderCreate": "unique (organization, name): a concurrent copy is TAKEN by the constraint",
     "identityProviderUpdate": "last write wins, under the provider row's lock",
     "identityProviderDelete": "deleting a deleted provider is NOT_FOUND, nothing else changes",
@@ -587,6 +646,7 @@ RACED = {
     "userInvite", "roleCreate", "userRoleGrant", "totpConfirm", "passwordChange",
     "purchaseOrderSend", "purchaseOrderReceive", "purchaseOrderCancel",
     "purchaseOrderDraftsCreate",  # raced in test_planning_api.py: the plans are drafted once
+    "transitLaneSet", "inboundShipmentCreate", "inboundShipmentReceive", "inboundShipmentCancel",
 }  # fmt: skip
 
 

@@ -294,13 +294,33 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         )
     )["purchaseOrder"]
     await m(
-        "mutation($id: ID!) { purchaseOrderSend(input: {id: $id}) { userErrors { code } } }", {"id": po["id"]}
-    )
-    await m(
         'mutation($w: ID!) { warehouseConnect(input: {warehouseId: $w, provider: "shelf", credentials: {token: "t"}}) '
         "{ userErrors { code } } }",
         {"w": wh},
     )
+    # sent to a warehouse a warehouse system runs: a delivery to announce
+    delivery_id = (
+        await m(
+            "mutation($id: ID!) { purchaseOrderSend(input: {id: $id}) { purchaseOrder { delivery { id } } "
+            "userErrors { code } } }",
+            {"id": po["id"]},
+        )
+    )["purchaseOrder"]["delivery"]["id"]
+    lane = (
+        await m(
+            "mutation($a: ID!, $b: ID!) { transitLaneSet(input: {fromWarehouseId: $a, toWarehouseId: $b, "
+            "transitDays: 5}) { transitLane { id } userErrors { code } } }",
+            {"a": wh, "b": wh2},
+        )
+    )["transitLane"]["id"]
+    inbound_shipment = (
+        await m(
+            "mutation($a: ID!, $b: ID!, $v: ID!) { inboundShipmentCreate(input: {fromWarehouseId: $a, "
+            "toWarehouseId: $b, lines: [{variantId: $v, quantity: 1}]}) "
+            "{ inboundShipment { id lines { id } } userErrors { code } } }",
+            {"a": wh, "b": wh2, "v": variant},
+        )
+    )["inboundShipment"]
     idp = (
         await m(
             'mutation { identityProviderCreate(input: {name: "corp", issuer: "https://idp.example.com", '
@@ -312,6 +332,10 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         "replenishment_plan": plan,
         "purchase_order": po["id"],
         "purchase_order_line": po["lines"][0]["id"],
+        "warehouse_delivery": delivery_id,
+        "transit_lane": lane,
+        "inbound_shipment": inbound_shipment["id"],
+        "inbound_shipment_line": inbound_shipment["lines"][0]["id"],
         "identity_provider": idp,
         "user": encode_id("User", staff.user_id),
         "user_session": encode_id("UserSession", staff.session_id),
@@ -387,6 +411,9 @@ LISTS = {
     "stockOnOrder": "stockOnOrder { quantity }",
     "replenishmentPlans": "replenishmentPlans { nodes { id } }",
     "warehouseAccounts": "warehouseAccounts { provider }",
+    "transitLanes": "transitLanes { nodes { id } }",
+    "inboundShipments": "inboundShipments { nodes { id } }",
+    "warehouseDeliveries": "warehouseDeliveries { nodes { id } }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -505,6 +532,16 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "supplier",
     ),
+    "inboundShipments": (
+        "query($x: ID) { inboundShipments(filter: {fromWarehouseId: $x}) { nodes { id } } }",
+        "x",
+        "warehouse",
+    ),
+    "warehouseDeliveries": (
+        "query($x: ID) { warehouseDeliveries(filter: {warehouseId: $x}) { nodes { id } } }",
+        "x",
+        "warehouse",
+    ),
     # entries about an object (it may be gone since: the ID only filters)
     "auditLog": (
         "query($x: ID) { auditLog(filter: {objectId: $x}) { nodes { operation } } }",
@@ -542,6 +579,8 @@ ARG_PATHS = {
     "stockOnOrder": "variantId",
     "purchaseOrders": "filter.supplierId",
     "replenishmentPlans": "filter.warehouseId",
+    "inboundShipments": "filter.fromWarehouseId",
+    "warehouseDeliveries": "filter.warehouseId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -560,6 +599,7 @@ SAME_AS_CHECKED = {
     ("stockOnOrder", "warehouseId"),  # resolved as variantId is
     ("purchaseOrders", "filter.warehouseId"),
     ("replenishmentPlans", "filter.variantId"),
+    ("inboundShipments", "filter.toWarehouseId"),
 }
 #: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
 #: marketplace's, and the OAuth client registered at an identity provider.
@@ -728,6 +768,9 @@ async def test_every_top_level_query_is_scoped(
         "supplier",
         "purchase_order",
         "replenishment_plan",
+        "transit_lane",
+        "inbound_shipment",
+        "warehouse_delivery",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -889,6 +932,25 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         {"a": ("warehouse", "warehouseId")},
     ),
     "warehouseSync": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
+    "transitLaneSet": (
+        "{fromWarehouseId: $a, toWarehouseId: $b, transitDays: 9}",
+        {"a": ("warehouse", "fromWarehouseId"), "b": ("warehouse2", "toWarehouseId")},
+    ),
+    "transitLaneRemove": ("{id: $a}", {"a": ("transit_lane", "id")}),
+    "inboundShipmentCreate": (
+        "{fromWarehouseId: $a, toWarehouseId: $b, lines: [{variantId: $c, quantity: 1}]}",
+        {
+            "a": ("warehouse", "fromWarehouseId"),
+            "b": ("warehouse2", "toWarehouseId"),
+            "c": ("variant", "lines.0.variantId"),
+        },
+    ),
+    "inboundShipmentReceive": (
+        "{id: $a, lines: [{lineId: $b, quantity: 1}]}",
+        {"a": ("inbound_shipment", "id"), "b": ("inbound_shipment_line", "lines.0.lineId")},
+    ),
+    "inboundShipmentCancel": ("{id: $a}", {"a": ("inbound_shipment", "id")}),
+    "warehouseDeliveryAnnounce": ("{id: $a}", {"a": ("warehouse_delivery", "id")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -957,6 +1019,9 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           stockOnOrder { quantity }
           replenishmentPlans { nodes { reorderNow orderQuantity } }
           warehouseAccounts { provider status }
+          transitLanes { nodes { transitDays } }
+          inboundShipments { nodes { status lines { receivedQuantity } } }
+          warehouseDeliveries { nodes { status attempts } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
