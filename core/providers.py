@@ -96,6 +96,7 @@ __all__ = [
     "OrderPage",
     "OutboundLine",
     "OutboundOrder",
+    "OutboundShipment",
     "OutgoingMessage",
     "Parcel",
     "Payment",
@@ -251,6 +252,8 @@ class WarehouseCapability(StrEnum):
     ORDER_PUSH = "warehouse.order_push"
     #: what it received against the deliveries announced: :meth:`WarehouseSystem.pull_receipts`
     RECEIPTS_PULL = "warehouse.receipts_pull"
+    #: which of the orders handed to it have left, with their tracking: :meth:`WarehouseSystem.pull_shipments`
+    SHIPMENTS_PULL = "warehouse.shipments_pull"
 
 
 MAIL_OPERATIONS: Mapping[str, str] = {MailCapability.SEND: "send"}
@@ -260,6 +263,7 @@ WAREHOUSE_OPERATIONS: Mapping[str, str] = {
     WarehouseCapability.INBOUND_PUSH: "push_inbound",
     WarehouseCapability.ORDER_PUSH: "push_order",
     WarehouseCapability.RECEIPTS_PULL: "pull_receipts",
+    WarehouseCapability.SHIPMENTS_PULL: "pull_shipments",
 }
 
 #: capability -> the provider method that must be implemented to claim it.
@@ -1595,6 +1599,22 @@ class OutboundOrder:
     service: str | None = None
 
 
+@dataclass(frozen=True)
+class OutboundShipment:
+    """An order the warehouse has shipped: ``reference`` is the :attr:`OutboundOrder.reference`
+    it was handed over under; the carrier and tracking number its parcel left with (the core
+    passes them on to the sales channel); ``shipped_at`` aware UTC. ``lines``, when the
+    system reports them, say what left (an order shipped in full needs none)."""
+
+    reference: str
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime | None = None
+    lines: Sequence[OutboundLine] = ()
+    #: the system's own id of the shipment
+    external_id: str | None = None
+
+
 # --------------------------------------------------------------------------- protocols
 
 
@@ -1914,6 +1934,8 @@ class WarehouseSystem(Protocol):
 
     async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> Sequence[InboundReceipt]: ...
 
+    async def pull_shipments(self, account: WarehouseAccount, since: datetime) -> Sequence[OutboundShipment]: ...
+
 
 # --------------------------------------------------------------------------- base classes
 
@@ -2134,6 +2156,11 @@ class WarehouseBase(_Base):
         """The deliveries received (or counted again) since ``since``, oldest first, each
         with its running totals (see :class:`InboundReceipt`)."""
         raise self._unsupported("pull_receipts")
+
+    async def pull_shipments(self, account: WarehouseAccount, since: datetime) -> Sequence[OutboundShipment]:
+        """The orders handed over that left the warehouse since ``since``, oldest first (an
+        order reported again is recognised by its reference)."""
+        raise self._unsupported("pull_shipments")
 
 
 async def with_retries(

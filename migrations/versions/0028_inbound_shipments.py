@@ -1,7 +1,8 @@
 """Stock on its way in: ``transit_lanes`` (days and cost from one warehouse to another),
 ``inbound_shipments`` and their lines (several SKUs sent between warehouses, each line a
-transfer), ``warehouse_inbounds`` (deliveries announced to the system running a warehouse,
-with what its receipts have counted); ``warehouse_accounts.receipts_since``; and the plan's
+transfer), ``warehouse_orders`` (orders handed to the system running a warehouse),
+``warehouse_inbounds`` (deliveries announced to the system running a warehouse,
+with what its receipts have counted); ``warehouse_accounts.receipts_since`` and ``.shipments_since``; and the plan's
 demand by channel and suggested transfers (``replenishment_plans.channels``, ``.transfers``).
 
 Revision ID: 0028
@@ -217,10 +218,65 @@ def upgrade() -> None:
 
     with op.batch_alter_table("warehouse_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("receipts_since", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("shipments_since", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "warehouse_orders",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("warehouse_id", ID, nullable=False),
+        sa.Column("order_id", ID, nullable=False),
+        sa.Column("reference", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("external_id", sa.String(length=128), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("shipment_id", ID, nullable=True),
+        sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", ID, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_warehouse_orders_order_id_orders"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["shipment_id"],
+            ["shipments.id"],
+            name=op.f("fk_warehouse_orders_shipment_id_shipments"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_warehouse_orders_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["warehouse_id"],
+            ["warehouses.id"],
+            name=op.f("fk_warehouse_orders_warehouse_id_warehouses"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_warehouse_orders")),
+        sa.UniqueConstraint(
+            "warehouse_id", "order_id", name=op.f("uq_warehouse_orders_warehouse_id_order_id")
+        ),
+        sa.UniqueConstraint(
+            "warehouse_id", "reference", name=op.f("uq_warehouse_orders_warehouse_id_reference")
+        ),
+    )
+    with op.batch_alter_table("warehouse_orders", schema=None) as batch_op:
+        batch_op.create_index("ix_warehouse_orders_status", ["tenant_id", "status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_warehouse_orders_tenant_id"), ["tenant_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("warehouse_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_warehouse_orders_tenant_id"))
+        batch_op.drop_index("ix_warehouse_orders_status")
+
+    op.drop_table("warehouse_orders")
     with op.batch_alter_table("warehouse_accounts", schema=None) as batch_op:
+        batch_op.drop_column("shipments_since")
         batch_op.drop_column("receipts_since")
 
     with op.batch_alter_table("replenishment_plans", schema=None) as batch_op:

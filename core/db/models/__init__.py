@@ -40,12 +40,14 @@ from crossdock.db.models.channels import (
     WebhookEvent,
 )
 from crossdock.db.models.inbound import (
+    HandoverStatus,
     InboundShipment,
     InboundShipmentLine,
     InboundShipmentStatus,
     InboundStatus,
     TransitLane,
     WarehouseInbound,
+    WarehouseOrder,
 )
 from crossdock.db.models.inventory import (
     StockLedgerEntry,
@@ -191,6 +193,7 @@ __all__ = [
     "ExceptionKind",
     "ExceptionNoticeRule",
     "FxRate",
+    "HandoverStatus",
     "IdempotencyKey",
     "IdempotencyState",
     "IdentityProviderRow",
@@ -279,6 +282,7 @@ __all__ = [
     "WarehouseAccountStatus",
     "WarehouseInbound",
     "WarehouseKind",
+    "WarehouseOrder",
     "WebhookAttempt",
     "WebhookAttemptResult",
     "WebhookDelivery",

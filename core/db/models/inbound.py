@@ -24,12 +24,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crossdock.db.base import ID, Base, Json, TenantScoped, Timestamped
 
 __all__ = [
+    "HandoverStatus",
     "InboundShipment",
     "InboundShipmentLine",
     "InboundShipmentStatus",
     "InboundStatus",
     "TransitLane",
     "WarehouseInbound",
+    "WarehouseOrder",
 ]
 
 
@@ -141,3 +143,36 @@ class WarehouseInbound(TenantScoped, Timestamped, Base):
     #: what the system's receipts have booked so far: sku -> [good, damaged]
     counted: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     received_at: Mapped[datetime | None]
+
+
+class HandoverStatus(StrEnum):
+    """Where an order handed to a warehouse system (a 3PL picking and shipping it) is."""
+
+    PENDING = "pending"  #: to be handed over (the ``warehouse_fulfil`` job does it)
+    HANDED_OVER = "handed_over"  #: the system holds the order (``external_id``)
+    FAILED = "failed"  #: the system refused it (``last_error``); hand it over again after fixing
+    SHIPPED = "shipped"  #: the system shipped it: the order's shipment carries its tracking
+    CANCELLED = "cancelled"  #: the order was cancelled or its stock released before it left
+
+
+class WarehouseOrder(TenantScoped, Timestamped, Base):
+    """An order (its units reserved in a warehouse run by a warehouse system) handed to that
+    system to pick, pack and ship, under a reference of Crossdock's own."""
+
+    __tablename__ = "warehouse_orders"
+    __table_args__ = (
+        UniqueConstraint("warehouse_id", "order_id"),
+        UniqueConstraint("warehouse_id", "reference"),
+        Index("ix_warehouse_orders_status", "tenant_id", "status"),
+    )
+
+    warehouse_id: Mapped[int] = mapped_column(ID, ForeignKey("warehouses.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(ID, ForeignKey("orders.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=HandoverStatus.PENDING)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    handed_over_at: Mapped[datetime | None]
+    shipment_id: Mapped[int | None] = mapped_column(ID, ForeignKey("shipments.id", ondelete="SET NULL"))
+    shipped_at: Mapped[datetime | None]

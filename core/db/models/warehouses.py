@@ -40,4 +40,6 @@ class WarehouseAccount(TenantScoped, Timestamped, Base):
     last_synced_at: Mapped[datetime | None]
     #: receipts are pulled from here on next time (the last pull's start)
     receipts_since: Mapped[datetime | None]
+    #: shipments of orders handed over are pulled from here on next time
+    shipments_since: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
