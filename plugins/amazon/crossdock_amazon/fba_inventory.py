@@ -191,7 +191,8 @@ class AmazonFbaInventory(WarehouseBase):
             region = SITE_REGION.get(site or "")
         if region not in REGION_HOSTS:
             raise ChannelError(
-                f"amazon_fba: set settings.region ({', '.join(REGION_HOSTS)}) for marketplace {marketplace_id}",
+                f"amazon_fba: set settings.region ({', '.join(REGION_HOSTS)}) "
+                f"for marketplace {marketplace_id}",
                 code="SETTINGS",
             )
         return REGION_HOSTS[str(region)]

@@ -1,10 +1,11 @@
 """A local FBA Inventory API v1 (``getInventorySummaries``), for the ``amazon_fba`` warehouse.
 
-:class:`FbaInventoryEmulator` is the plugin's :class:`~crossdock_amazon.emulator.AmazonEmulator`
-(its Login with Amazon token endpoint, its sellers and access tokens, SP-API's 403
-``Unauthorized`` and error envelope, usage plans announced in ``x-amzn-RateLimit-Limit``,
-:class:`~crossdock.testing.emulator.Faults`) serving ``GET /fba/inventory/v1/summaries`` as
-well, and the seller-side helpers of the warehouse kit's ``WarehouseEmulator``
+:class:`FbaInventoryEmulator` serves ``GET /fba/inventory/v1/summaries`` on the plugin's
+:class:`~crossdock_amazon.emulator.AmazonEmulator` (``.api``: its Login with Amazon token
+endpoint, sellers and access tokens, SP-API's 403 ``Unauthorized`` and error envelope, usage
+plans announced in ``x-amzn-RateLimit-Limit``, :class:`~crossdock.testing.emulator.Faults`),
+held rather than inherited (its names, ``orders`` and ``open_account``, mean other things
+there), and adds the seller-side helpers of the warehouse kit's ``WarehouseEmulator``
 (``open_account``, ``set_stock``, ``fail_next``; FBA takes no ASN or order through this
 API, so ``inbounds`` and ``orders`` are empty and ``receive`` is not offered).
 
@@ -32,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from crossdock.testing.emulator import Faults, Reply, Request
+from crossdock.testing.emulator import Faults, Handler, Reply, Request
 from crossdock_amazon.emulator import MARKETPLACES, AmazonEmulator, asin_of
 from crossdock_amazon.fba_inventory import OPERATION, PAGE_SIZE, PATH
 
@@ -62,7 +63,40 @@ class _Page:
     expires: float
 
 
-class FbaInventoryEmulator(AmazonEmulator):
+class _SpApi(AmazonEmulator):
+    """The plugin's SP-API emulator with the kit's ``fail_next`` queue, keeping what it
+    receives (``seen``)."""
+
+    def __init__(self, faults: Faults | None, clock: Callable[[], float]) -> None:
+        super().__init__(faults, clock=clock)
+        self.failures: list[tuple[int, float | None]] = []
+        self.seen: list[Request] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        _QUERY.set(bytes(scope.get("query_string") or b""))
+        await super().__call__(scope, receive, send)
+
+    def _handler(self, request: Request) -> Handler | None:
+        self.seen.append(request)
+        return super()._handler(request)
+
+    async def _fault(self, request: Request) -> Reply | None:
+        if self.failures and request.path not in self.fault_free:
+            status, retry_after = self.failures.pop(0)
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+            if status == 429:
+                return self.error(
+                    429, "QuotaExceeded", "You exceeded your quota for the requested resource.", headers
+                )
+            if status >= 500:
+                return self.error(
+                    status, "InternalFailure", "We encountered an internal error. Please try again.", headers
+                )
+            return self.error(status, "InvalidInput", "refused by fault injection", headers)
+        return await super()._fault(request)
+
+
+class FbaInventoryEmulator:
     name = "amazon_fba"
 
     def __init__(
@@ -72,28 +106,43 @@ class FbaInventoryEmulator(AmazonEmulator):
         clock: Callable[[], float] = time.time,
         marketplace_id: str = "ATVPDKIKX0DER",
     ) -> None:
-        super().__init__(faults, clock=clock)
+        #: the SP-API emulator serving LWA and the FBA Inventory route
+        self.api = _SpApi(faults, clock)
+        self.faults = self.api.faults
+        #: API requests served, per path (the token endpoint included)
+        self.requests = self.api.requests
+        self.clock = clock
         #: the marketplace ``open_account`` sells in and ``set_stock`` stocks
         self.marketplace_id = marketplace_id
-        self.usage_plans[OPERATION] = 2.0  # fbaInventory.json usage plan
+        self.api.usage_plans[OPERATION] = 2.0  # fbaInventory.json usage plan
         #: (seller id, marketplace id) -> sku -> its InventorySummary (with details)
         self.inventory: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.next_tokens: dict[str, _Page] = {}
+        #: seconds a nextToken handed out from now on lives
+        self.next_token_ttl = NEXT_TOKEN_TTL
         #: the seller ``open_account`` opened last (``set_stock`` stocks it)
         self.seller_id: str | None = None
-        self._failures: list[tuple[int, float | None]] = []
-        self.route("GET", PATH, self._planned(OPERATION, self._summaries))
+        self.api.route("GET", PATH, self.api._planned(OPERATION, self._summaries))
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        _QUERY.set(bytes(scope.get("query_string") or b""))
-        await super().__call__(scope, receive, send)
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.api(scope, receive, send)
+
+    @property
+    def seen(self) -> list[Request]:
+        """Every request received so far."""
+        return self.api.seen
+
+    @property
+    def injected(self) -> Mapping[str, int]:
+        """The faults injected so far."""
+        return self.api.injected
 
     # ------------------------------------------------------------ WarehouseEmulator
 
     def open_account(self) -> Mapping[str, Any]:
         """A seller selling in :attr:`marketplace_id`; its LWA grant (the account's
         credentials; the marketplace goes in the account's settings)."""
-        account = self.add_seller(self.marketplace_id)
+        account = self.api.add_seller(self.marketplace_id)
         self.seller_id = str(account["seller_id"])
         return {k: account[k] for k in ("lwa_client_id", "lwa_client_secret", "refresh_token")}
 
@@ -182,30 +231,15 @@ class FbaInventoryEmulator(AmazonEmulator):
 
     def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
         """The next ``count`` API requests (not the token endpoint) answer ``status``."""
-        self._failures += [(status, retry_after)] * count
-
-    async def _fault(self, request: Request) -> Reply | None:
-        if self._failures and request.path not in self.fault_free:
-            status, retry_after = self._failures.pop(0)
-            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-            if status == 429:
-                return self.error(
-                    429, "QuotaExceeded", "You exceeded your quota for the requested resource.", headers
-                )
-            if status >= 500:
-                return self.error(
-                    status, "InternalFailure", "We encountered an internal error. Please try again.", headers
-                )
-            return self.error(status, "InvalidInput", "refused by fault injection", headers)
-        return await super()._fault(request)
+        self.api.failures += [(status, retry_after)] * count
 
     # ------------------------------------------------------------ the API
 
     def _invalid(self, message: str) -> Reply:
-        return self.error(400, "InvalidInput", message)
+        return self.api.error(400, "InvalidInput", message)
 
     async def _summaries(self, request: Request) -> Reply:
-        who = self._seller(request)
+        who = self.api._seller(request)
         if isinstance(who, Reply):
             return who
         seller = who[0]
@@ -231,7 +265,8 @@ class FbaInventoryEmulator(AmazonEmulator):
             return self._invalid(f"The seller does not sell in marketplace {marketplace_id}")
         if granularity_id != marketplace_id:
             return self._invalid(
-                f"granularityId {granularity_id} must be the marketplace id when granularityType is Marketplace"
+                f"granularityId {granularity_id} must be the marketplace id "
+                "when granularityType is Marketplace"
             )
         details = query.get("details", "false").lower()
         if details not in ("true", "false"):
@@ -267,11 +302,10 @@ class FbaInventoryEmulator(AmazonEmulator):
         rows = [
             stock[sku]
             for sku in sorted(stock)
-            if (not skus or sku in skus)
-            and (since is None or self._updated(stock[sku]) >= since)
+            if (not skus or sku in skus) and (since is None or self._updated(stock[sku]) >= since)
         ]
-        chunk, following = self.page(rows, start, PAGE_SIZE)
-        summaries = [self._render(row, details == "true") for row in chunk]
+        chunk, following = self.api.page(rows, start, PAGE_SIZE)
+        summaries = [self._shown(row, details == "true") for row in chunk]
         body: dict[str, Any] = {
             "payload": {
                 "granularity": {"granularityType": "Marketplace", "granularityId": marketplace_id},
@@ -282,7 +316,7 @@ class FbaInventoryEmulator(AmazonEmulator):
             now = self.clock()
             self.next_tokens = {k: v for k, v in self.next_tokens.items() if v.expires > now}
             token = secrets.token_urlsafe(24)
-            self.next_tokens[token] = _Page(following, shape, now + NEXT_TOKEN_TTL)
+            self.next_tokens[token] = _Page(following, shape, now + self.next_token_ttl)
             body["pagination"] = {"nextToken": token}
         return Reply(200, body)
 
@@ -294,7 +328,7 @@ class FbaInventoryEmulator(AmazonEmulator):
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
     @staticmethod
-    def _render(summary: Mapping[str, Any], details: bool) -> dict[str, Any]:
+    def _shown(summary: Mapping[str, Any], details: bool) -> dict[str, Any]:
         """A summary as served: ``inventoryDetails`` only when ``details=true`` (the model:
         "This object will not appear if the details parameter in the request is false")."""
         shown = dict(summary)
