@@ -39,8 +39,8 @@ from crossdock_amazon.fba_inventory import OPERATION, PAGE_SIZE, PATH
 
 __all__ = ["NEXT_TOKEN_TTL", "FbaInventoryEmulator"]
 
-#: seconds a nextToken lives (the model's ``nextToken`` parameter: "will expire 30 seconds
-#: after being created")
+#: seconds a nextToken lives (the newer model's ``nextToken`` description, as the SDKs
+#: generated from it carry it: "will expire 30 seconds after being created")
 NEXT_TOKEN_TTL = 30.0
 #: how far back ``startDateTime`` may reach (the model: "no earlier than 18 months")
 START_REACH = timedelta(days=548)
