@@ -173,10 +173,12 @@ def test_plugins_list(tmp_path: Path, env: dict[str, str]) -> None:
     only = json.loads(
         run(["plugins", "list", "--json"], tmp_path, {**env, "CROSSDOCK_PLUGINS": "amazon"}).stdout
     )
-    # the amazon plugin's providers only: its marketplace and Amazon's own logistics
+    # the amazon plugin's providers only: its marketplace, Amazon's own logistics and its
+    # FBA warehouses
     assert [(p["name"], p["plugin"]) for p in only["providers"]] == [
         ("amazon", "amazon"),
         ("amazon_shipping", "amazon"),
+        ("amazon_fba", "amazon"),
     ]
 
 

@@ -1,9 +1,11 @@
 """Entry point of the amazon plugin: registers its marketplace provider, Amazon's own
-logistics (Buy Shipping) as a carrier, and the emulator."""
+logistics (Buy Shipping) as a carrier, FBA inventory as a warehouse system, and the
+emulator."""
 
 from __future__ import annotations
 
-from crossdock import CarrierProvider, MarketplaceProvider, hookimpl
+from crossdock import CarrierProvider, MarketplaceProvider, WarehouseSystem, hookimpl
+from crossdock_amazon.fba_inventory import AmazonFbaInventory
 from crossdock_amazon.logistics import AmazonShipping
 from crossdock_amazon.marketplace import AmazonMarketplace
 
@@ -16,6 +18,11 @@ def crossdock_marketplaces() -> list[MarketplaceProvider]:
 @hookimpl
 def crossdock_carriers() -> list[CarrierProvider]:
     return [AmazonShipping()]
+
+
+@hookimpl
+def crossdock_warehouses() -> list[WarehouseSystem]:
+    return [AmazonFbaInventory()]
 
 
 @hookimpl

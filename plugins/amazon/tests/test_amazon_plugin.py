@@ -21,7 +21,9 @@ def provider() -> MarketplaceProvider:
 def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> None:
     plugins = load_plugins(allow=["amazon"])
     assert plugins.failures == {}
-    info, logistics = sorted(plugins.infos, key=lambda i: i.kind.value != "marketplace")
+    infos = {i.name: i for i in plugins.infos}
+    assert sorted(infos) == ["amazon", "amazon_fba", "amazon_shipping"]
+    info, logistics, fba = infos["amazon"], infos["amazon_shipping"], infos["amazon_fba"]
     assert (info.name, info.kind.value, info.plugin) == ("amazon", "marketplace", "amazon")
     # Buy Shipping: Amazon's own logistics, a carrier of the same plugin
     assert (logistics.name, logistics.kind.value, logistics.plugin) == (
@@ -31,6 +33,12 @@ def test_registered_through_its_entry_point(provider: MarketplaceProvider) -> No
     )
     assert logistics.capabilities == ("carrier.labels", "carrier.rates", "carrier.tracking")
     assert plugins.carriers["amazon_shipping"].channel == "amazon"
+    # FBA inventory: Amazon's fulfilment centres as a warehouse system reporting stock
+    assert (fba.kind.value, fba.plugin, fba.capabilities) == (
+        "warehouse",
+        "amazon",
+        ("warehouse.stock_pull",),
+    )
     assert info.capabilities == (
         "ads.read",
         "cases.respond",
