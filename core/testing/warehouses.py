@@ -105,6 +105,10 @@ class WarehouseEmulator(Protocol):
     def orders(self) -> Mapping[str, Sequence[tuple[str, int]]]:
         """The outbound orders handed over so far: reference -> ``(sku, quantity)`` lines."""
 
+    def ship(self, reference: str, *, carrier: str, tracking_number: str) -> None:
+        """The warehouse ships the order handed over as ``reference`` in full (only for a
+        system declaring ``warehouse.shipments_pull``)."""
+
     def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
         """The next ``count`` API requests answer ``status`` without being carried out."""
 
@@ -284,3 +288,18 @@ class WarehouseConformance:
         assert first
         assert first == again
         assert handed == {"conf-order-1": [("CONF-A", 2)]}
+
+    async def test_shipments_come_back_against_the_orders_reference(self, provider: WarehouseSystem) -> None:
+        self._needs(provider, WarehouseCapability.SHIPMENTS_PULL)
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        async with self.served() as (emulator, account):
+            if WarehouseCapability.ORDER_PUSH in provider.capabilities:
+                await provider.push_order(account, sample_order("conf-ship-1"))
+                await provider.push_order(account, sample_order("conf-ship-2"))
+            assert list(await provider.pull_shipments(account, since)) == []
+            emulator.ship("conf-ship-1", carrier="DHL", tracking_number="JD014600003828")
+            shipped = list(await provider.pull_shipments(account, since))
+        assert [(s.reference, s.tracking_number) for s in shipped] == [("conf-ship-1", "JD014600003828")]
+        assert shipped[0].carrier, "the carrier is named"
+        shipped_at = shipped[0].shipped_at
+        assert shipped_at is None or shipped_at.utcoffset() == timedelta(0)

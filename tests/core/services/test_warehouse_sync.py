@@ -27,6 +27,7 @@ from crossdock import (
     InboundShipment,
     NotSupported,
     OutboundOrder,
+    OutboundShipment,
     ReceiptLine,
     StockLine,
     URLNotAllowed,
@@ -52,7 +53,7 @@ PAGE = 100
 
 class ShelfEmulator:
     """Shelf WMS: ``GET /v1/stock?page=`` (pages of 100), ``POST /v1/asns``,
-    ``GET /v1/receipts?since=``; a bearer token; 429 with Retry-After and 5xx on demand."""
+    ``GET /v1/receipts?since=``, ``POST /v1/orders``, ``GET /v1/shipments?since=``; a bearer token; 429 with Retry-After and 5xx on demand."""
 
     TOKEN = "shelf-token"
 
@@ -63,6 +64,7 @@ class ShelfEmulator:
         self.asns: dict[str, dict[str, Any]] = {}
         self.outbound: dict[str, dict[str, Any]] = {}
         self.receipts: list[dict[str, Any]] = []
+        self.shipped: list[dict[str, Any]] = []
         self._failures: list[tuple[int, float | None]] = []
 
     # seller-side helpers (WarehouseEmulator)
@@ -99,6 +101,16 @@ class ShelfEmulator:
 
     def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
         self._failures += [(status, retry_after)] * count
+
+    def ship(self, reference: str, *, carrier: str, tracking_number: str) -> None:
+        self.shipped.append(
+            {
+                "order": reference,
+                "carrier": carrier,
+                "tracking": tracking_number,
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
 
     # the API
 
@@ -153,6 +165,10 @@ class ShelfEmulator:
             if known is None:
                 known = self.outbound[order["reference"]] = {**order, "id": f"OUT-{len(self.outbound) + 1}"}
             return 200, {"id": known["id"]}, []
+        if (method, path) == ("GET", "/v1/shipments"):
+            since = datetime.fromisoformat(query["since"])
+            found = [r for r in self.shipped if datetime.fromisoformat(r["at"]) >= since]
+            return 200, {"items": found}, []
         if (method, path) == ("GET", "/v1/receipts"):
             since = datetime.fromisoformat(query["since"])
             found = [r for r in self.receipts if datetime.fromisoformat(r["at"]) >= since]
@@ -242,6 +258,18 @@ class Shelf(WarehouseBase):
         }
         answer = await self._call(account, "POST", "/v1/orders", json=body)
         return str(answer["id"])
+
+    async def pull_shipments(self, account: WarehouseAccount, since: datetime) -> list[OutboundShipment]:
+        answer = await self._call(account, "GET", "/v1/shipments", params={"since": since.isoformat()})
+        return [
+            OutboundShipment(
+                reference=row["order"],
+                carrier=row["carrier"],
+                tracking_number=row["tracking"],
+                shipped_at=datetime.fromisoformat(row["at"]),
+            )
+            for row in answer["items"]
+        ]
 
     async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> list[InboundReceipt]:
         answer = await self._call(account, "GET", "/v1/receipts", params={"since": since.isoformat()})
