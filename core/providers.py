@@ -1934,7 +1934,9 @@ class WarehouseSystem(Protocol):
 
     async def pull_receipts(self, account: WarehouseAccount, since: datetime) -> Sequence[InboundReceipt]: ...
 
-    async def pull_shipments(self, account: WarehouseAccount, since: datetime) -> Sequence[OutboundShipment]: ...
+    async def pull_shipments(
+        self, account: WarehouseAccount, since: datetime
+    ) -> Sequence[OutboundShipment]: ...
 
 
 # --------------------------------------------------------------------------- base classes

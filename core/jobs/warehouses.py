@@ -18,14 +18,26 @@ from crossdock.jobs.channel import tenant_slug
 from crossdock.jobs.registry import JobContext, periodic
 from crossdock.jobs.registry import job as register
 from crossdock.providers import WarehouseCapability
+from crossdock.services import warehouse_orders
 from crossdock.services import warehouse_sync as service
 
-__all__ = ["RECEIPT_OVERLAP", "SYNC_EVERY", "warehouse_announce", "warehouse_sync", "warehouse_sync_sweep"]
+__all__ = [
+    "FULFIL_EVERY",
+    "RECEIPT_OVERLAP",
+    "SYNC_EVERY",
+    "warehouse_announce",
+    "warehouse_fulfil",
+    "warehouse_fulfil_sweep",
+    "warehouse_sync",
+    "warehouse_sync_sweep",
+]
 
 log = logging.getLogger(__name__)
 
 #: How often every active account's stock is pulled, in seconds.
 SYNC_EVERY = 3600
+#: How often orders are handed to the systems that take them, and their shipments pulled.
+FULFIL_EVERY = 300
 #: Receipts are pulled again from this long before the last pull began (a receipt the
 #: system stamps late is not missed; one pulled twice books nothing twice).
 RECEIPT_OVERLAP = timedelta(minutes=10)
@@ -180,6 +192,101 @@ async def warehouse_sync_sweep(ctx: JobContext) -> int:
         await ctx.queue.enqueue(
             "warehouse_sync",
             job_id=f"warehouse_sync:{warehouse_id}:h{bucket}",
+            tenant_id=tenant_id,
+            warehouse_id=warehouse_id,
+        )
+    return len(rows)
+
+
+@register
+async def warehouse_fulfil(ctx: JobContext, *, tenant_id: int, warehouse_id: int) -> dict[str, int]:
+    """Hand the orders reserved in warehouse ``warehouse_id`` to the system running it, and
+    ship those it reports shipped (:mod:`crossdock.services.warehouse_orders`).
+
+    Each order is pushed under its reference (a retried push finds the order handed over
+    before); a permanent refusal marks it ``failed`` with the system's message, a retryable
+    one leaves it pending and, once the others are pushed, is raised again so the job system
+    retries. Shipments are pulled (when the system reports them) from a little before the
+    last pull began. Returns the counts: ``handed_over``, ``failed``, ``shipped``."""
+    counts = {"handed_over": 0, "failed": 0, "shipped": 0}
+    slug = await tenant_slug(ctx, tenant_id)
+    async with ctx.db.tenant(tenant_id, slug) as session:
+        account = await session.scalar(select(AccountRow).where(AccountRow.warehouse_id == warehouse_id))
+        if account is None:
+            return counts
+        provider = ctx.plugins.warehouse_systems.get(account.provider)
+        view = service.warehouse_account(account, ctx.vault, tenant=slug or "", http=ctx.http)
+        since = account.shipments_since or account.created_at
+        account_id = account.id
+    if provider is None or WarehouseCapability.ORDER_PUSH not in provider.capabilities:
+        return counts
+    async with ctx.units(tenant_id, slug) as uow:
+        pending = await warehouse_orders.claim(uow, warehouse_id)
+        outbound = [(row.id, await warehouse_orders.outbound_for(uow.session, row)) for row in pending]
+    later: ChannelError | None = None
+    for row_id, order in outbound:
+        try:
+            external_id = await provider.push_order(view, order)
+        except ChannelError as exc:
+            log.warning(
+                "order %s to warehouse %s: %s refused it: %s",
+                order.reference,
+                warehouse_id,
+                provider.name,
+                exc,
+            )
+            async with ctx.db.write(tenant_id, slug=slug) as session:
+                await warehouse_orders.record_refused(session, row_id, exc)
+            if exc.retryable:
+                later = later or exc
+            else:
+                counts["failed"] += 1
+            continue
+        async with ctx.db.write(tenant_id, slug=slug) as session:
+            await warehouse_orders.record_handed_over(session, row_id, external_id)
+        counts["handed_over"] += 1
+    if WarehouseCapability.SHIPMENTS_PULL in provider.capabilities:
+        started = utcnow()
+        shipped = list(await provider.pull_shipments(view, since))
+        async with ctx.units(tenant_id, slug) as uow:
+            outcomes = await warehouse_orders.apply_shipments(uow, warehouse_id, shipped)
+            row = await uow.session.scalar(select(AccountRow).where(AccountRow.id == account_id))
+            if row is not None:
+                row.shipments_since = started - RECEIPT_OVERLAP
+        counts["shipped"] = sum(1 for o in outcomes if o.problem is None)
+    if later is not None:
+        raise later
+    return counts
+
+
+@periodic(lambda settings: FULFIL_EVERY)
+async def warehouse_fulfil_sweep(ctx: JobContext) -> int:
+    """Every five minutes, a ``warehouse_fulfil`` job for each active account of an active
+    warehouse whose system takes orders (one per account and five minutes)."""
+    taking = {
+        name
+        for name, system in ctx.plugins.warehouse_systems.items()
+        if WarehouseCapability.ORDER_PUSH in system.capabilities
+    }
+    if not taking:
+        return 0
+    async with ctx.db.system() as session:
+        rows = (
+            await session.execute(
+                select(AccountRow.tenant_id, AccountRow.warehouse_id)
+                .join(Warehouse, Warehouse.id == AccountRow.warehouse_id)
+                .where(
+                    AccountRow.status == WarehouseAccountStatus.ACTIVE,
+                    AccountRow.provider.in_(taking),
+                    Warehouse.active.is_(True),
+                )
+            )
+        ).all()
+    bucket = int(utcnow().timestamp()) // FULFIL_EVERY
+    for tenant_id, warehouse_id in rows:
+        await ctx.queue.enqueue(
+            "warehouse_fulfil",
+            job_id=f"warehouse_fulfil:{warehouse_id}:b{bucket}",
             tenant_id=tenant_id,
             warehouse_id=warehouse_id,
         )

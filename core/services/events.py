@@ -157,6 +157,10 @@ class EventType(StrEnum):
     WAREHOUSE_INBOUND_EXPECTED = "warehouse.inbound_expected"
     #: the warehouse system refused a delivery's ASN (the error is on the delivery)
     WAREHOUSE_INBOUND_REFUSED = "warehouse.inbound_refused"
+    #: an order was handed to the system running the warehouse its units are reserved in
+    WAREHOUSE_ORDER_HANDED_OVER = "warehouse.order_handed_over"
+    #: the warehouse system refused an order handed to it (the error is on the handover)
+    WAREHOUSE_ORDER_REFUSED = "warehouse.order_refused"
     #: a warehouse's levels were reconciled with its warehouse system's figures
     WAREHOUSE_RECONCILED = "warehouse.reconciled"
     #: a webhook endpoint's deliveries failed for a day: it is sent nothing until enabled again

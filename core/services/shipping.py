@@ -75,6 +75,7 @@ __all__ = [
     "Decision",
     "Rejected",
     "account_rates",
+    "address_of",
     "begin_purchase",
     "begin_void",
     "channel_account",
@@ -427,7 +428,8 @@ async def delete_rule(session: AsyncSession, rule_id: int) -> None:
 # --------------------------------------------------------------------------- the request
 
 
-def _address(data: Mapping[str, Any] | None, country: str | None = None) -> Address:
+def address_of(data: Mapping[str, Any] | None, country: str | None = None) -> Address:
+    """A stored address (an order's, a warehouse's) as providers take it; ``country`` when it has none."""
     data = dict(data or {})
     return Address(
         name=data.get("name"),
@@ -593,10 +595,10 @@ async def _shipping(
             field="shipmentId" if shipment_id is not None else "orderId",
             code="NO_WEIGHT",
         )
-    destination = _address(order.shipping_address, order.destination_country)
+    destination = address_of(order.shipping_address, order.destination_country)
     if not destination.country:
         raise UserError("the order has no destination country", field="shipmentId", code="NO_ADDRESS")
-    origin = _address(warehouse.address, warehouse.country)
+    origin = address_of(warehouse.address, warehouse.country)
     tenant_settings = await session.scalar(
         select(Tenant.settings).where(Tenant.id == session_tenant(session.sync_session))
     )

@@ -17,7 +17,7 @@ reconciles.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,7 @@ from crossdock.services import inbound, purchasing
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.inventory import count_stock
+from crossdock.services.shipping import address_of
 from crossdock.services.uow import UnitOfWork
 
 __all__ = [
@@ -313,30 +314,14 @@ async def asn_for(session: AsyncSession, row: WarehouseInbound) -> InboundShipme
     shipment = await get_or_404(session, InboundShipmentRow, row.shipment_id)
     source = await get_or_404(session, Warehouse, shipment.from_warehouse_id)
     sent = await inbound.shipment_lines(session, shipment.id)
+    origin = address_of(source.address, source.country)
     return InboundShipment(
         reference=row.reference,
         lines=[InboundLine(skus[line.variant_id], line.quantity) for line in sent],
         expected_on=shipment.expected_on,
-        ship_from=_address(source.address or {}, source.name, country=source.country),
+        ship_from=replace(origin, name=origin.name or source.name),
         carrier=shipment.carrier,
         tracking_number=shipment.tracking_number,
-    )
-
-
-def _address(data: Mapping[str, Any], name: str, *, country: str | None = None) -> Address | None:
-    country = str(data.get("country") or country or "").upper()
-    if not country:
-        return None
-    return Address(
-        name=str(data.get("name") or name),
-        line1=str(data.get("line1") or data.get("address") or ""),
-        line2=data.get("line2"),
-        city=str(data.get("city") or ""),
-        postal_code=data.get("postal_code"),
-        region=data.get("region"),
-        country=country,
-        phone=data.get("phone"),
-        email=data.get("email"),
     )
 
 

@@ -142,6 +142,7 @@ _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
 _register(m.WarehouseAccountStatus)
 _register(m.InboundShipmentStatus)
+_register(m.HandoverStatus, "WarehouseHandoverStatus", "Where an order handed to a warehouse system is.")
 _register(m.InboundStatus, "WarehouseDeliveryStatus", "Where a delivery announced to a warehouse system is.")
 _register(
     m.DemandClass,

@@ -58,6 +58,7 @@ _TYPE_NAMES = {
     "Connection": "ChannelConnection",
     "ReplenishmentPlanRow": "ReplenishmentPlan",
     "WarehouseInbound": "WarehouseDelivery",
+    "WarehouseOrder": "WarehouseHandover",
 }
 
 

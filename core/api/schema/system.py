@@ -23,6 +23,7 @@ from crossdock.api.schema import (
     purchasing,
     shipping_types,
     tracking_types,
+    warehouse_systems,
     webhook_types,
 )
 from crossdock.api.schema.errors import scope_sentence
@@ -67,6 +68,7 @@ NODES: dict[str, tuple[type[Any], Callable[[Any], Any], str]] = {
     "TransitLane": (m.TransitLane, inbound.TransitLane.from_row, "inventory:read"),
     "InboundShipment": (m.InboundShipment, inbound.InboundShipment.from_row, "inventory:read"),
     "WarehouseDelivery": (m.WarehouseInbound, inbound.WarehouseDelivery.from_row, "inventory:read"),
+    "WarehouseHandover": (m.WarehouseOrder, warehouse_systems.WarehouseHandover.from_row, "inventory:read"),
     "ExceptionNoticeRule": (
         m.ExceptionNoticeRule,
         tracking_types.ExceptionNoticeRule.from_row,

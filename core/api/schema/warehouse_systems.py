@@ -1,8 +1,10 @@
 """Warehouses connected to their warehouse systems (WMS, 3PL, marketplace warehouses):
-``warehouseAccounts``, ``warehouseConnect``, ``warehouseSync``
+``warehouseAccounts``, ``warehouseHandovers``, ``warehouseConnect``, ``warehouseSync``,
+``warehouseFulfil``, ``warehouseHandoverRetry``
 (:mod:`crossdock.services.warehouse_sync` holds the rules: an installed plugin that reports
 stock, a base URL the server may call, one account per warehouse; a sync records each
-difference as a stocktake)."""
+difference as a stocktake; :mod:`crossdock.services.warehouse_orders` hands orders to a
+system that ships them)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from crossdock.api.context import RequestState, state
 from crossdock.api.schema.errors import InventoryUserError, in_transaction, requires
 from crossdock.api.schema.inventory_types import Warehouse
 from crossdock.api.schema.loaders import same_tenant
-from crossdock.api.schema.relay import encode_id, resolve_id
+from crossdock.api.schema.order_types import Order
+from crossdock.api.schema.relay import Connection, Node, decode_id, encode_id, paginate, resolve_id
 from crossdock.db import models as m
 from crossdock.errors import NotFound, UserError
-from crossdock.services import warehouse_sync
+from crossdock.services import warehouse_orders, warehouse_sync
 
 __all__ = ["Mutation", "Query"]
 
@@ -54,6 +57,76 @@ class WarehouseSystemAccount:
     @strawberry.field
     async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
         return Warehouse.from_row(await same_tenant(info, m.Warehouse, self.warehouse_pk))
+
+
+@strawberry.type(
+    description="An order handed to the system running the warehouse its units are reserved in (a 3PL "
+    "that picks, packs and ships it), and how that went."
+)
+class WarehouseHandover(Node):
+    pk: strawberry.Private[int]
+    warehouse_pk: strawberry.Private[int]
+    order_pk: strawberry.Private[int]
+    reference: str = strawberry.field(description="The reference the warehouse system knows the order by.")
+    status: m.HandoverStatus
+    external_id: str | None = strawberry.field(description="The warehouse system's id of the order.")
+    attempts: int
+    last_error: str | None = strawberry.field(description="Why the system refused it, when it did.")
+    handed_over_at: datetime | None
+    shipped_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: m.WarehouseOrder) -> WarehouseHandover:
+        return cls(
+            id=encode_id("WarehouseHandover", row.id),
+            pk=row.id,
+            warehouse_pk=row.warehouse_id,
+            order_pk=row.order_id,
+            reference=row.reference,
+            status=m.HandoverStatus(row.status),
+            external_id=row.external_id,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            handed_over_at=row.handed_over_at,
+            shipped_at=row.shipped_at,
+        )
+
+    @strawberry.field
+    async def warehouse(self, info: Info[Any, Any]) -> Warehouse:
+        return Warehouse.from_row(await same_tenant(info, m.Warehouse, self.warehouse_pk))
+
+    @strawberry.field
+    async def order(self, info: Info[Any, Any]) -> Order:
+        return Order.from_row(await same_tenant(info, m.Order, self.order_pk))
+
+
+@strawberry.input
+class WarehouseHandoverFilter:
+    status: list[m.HandoverStatus] | None = None
+    warehouse_id: strawberry.ID | None = None
+    order_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class WarehouseFulfilInput:
+    warehouse_id: strawberry.ID
+
+
+@strawberry.type
+class WarehouseFulfilPayload:
+    queued: bool = strawberry.field(default=False, description="The handover job is queued.")
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class WarehouseHandoverRetryInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class WarehouseHandoverRetryPayload:
+    handover: WarehouseHandover | None = None
+    user_errors: list[InventoryUserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -93,6 +166,30 @@ class Query:
         async with st.read() as session:
             rows = (await session.scalars(select(m.WarehouseAccount).order_by(m.WarehouseAccount.id))).all()
         return [WarehouseSystemAccount.from_row(r) for r in rows]
+
+    @strawberry.field(
+        extensions=requires("inventory:read"),
+        description="Orders handed to the warehouse systems that ship them, and how that went.",
+    )
+    async def warehouse_handovers(
+        self,
+        info: Info[Any, Any],
+        first: int | None = None,
+        after: str | None = None,
+        filter: WarehouseHandoverFilter | None = None,
+    ) -> Connection[WarehouseHandover]:
+        stmt = select(m.WarehouseOrder)
+        if filter and filter.status:
+            stmt = stmt.where(m.WarehouseOrder.status.in_([str(s) for s in filter.status]))
+        if filter and filter.warehouse_id:
+            pk = decode_id(filter.warehouse_id, "Warehouse", field="filter.warehouseId")[1]
+            stmt = stmt.where(m.WarehouseOrder.warehouse_id == pk)
+        if filter and filter.order_id:
+            pk = decode_id(filter.order_id, "Order", field="filter.orderId")[1]
+            stmt = stmt.where(m.WarehouseOrder.order_id == pk)
+        return await paginate(
+            state(info), stmt, m.WarehouseOrder, WarehouseHandover.from_row, first=first, after=after
+        )
 
 
 @strawberry.type
@@ -146,3 +243,55 @@ class Mutation:
             return {"queued": True}
 
         return await in_transaction(info, WarehouseSyncPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"),
+        description="Hand the orders reserved in a warehouse to the system running it now, and ship those "
+        "it has shipped (a job; it also runs every five minutes).",
+    )
+    async def warehouse_fulfil(
+        self, info: Info[Any, Any], input: WarehouseFulfilInput
+    ) -> WarehouseFulfilPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            warehouse = await resolve_id(session, input.warehouse_id, m.Warehouse, field="warehouseId")
+            account = await session.scalar(
+                select(m.WarehouseAccount.provider).where(m.WarehouseAccount.warehouse_id == warehouse)
+            )
+            if account is None:
+                raise NotFound("the warehouse is connected to no warehouse system", field="warehouseId")
+            _takes_orders(st, account)
+            st.uow.enqueue(
+                "warehouse_fulfil",
+                job_id=f"warehouse_fulfil:{warehouse}:now",
+                tenant_id=st.principal.tenant_id,
+                warehouse_id=warehouse,
+            )
+            return {"queued": True}
+
+        return await in_transaction(info, WarehouseFulfilPayload, body)
+
+    @strawberry.mutation(
+        extensions=requires("inventory:write"),
+        description="Hand an order its warehouse system refused over once more (after fixing what it said).",
+    )
+    async def warehouse_handover_retry(
+        self, info: Info[Any, Any], input: WarehouseHandoverRetryInput
+    ) -> WarehouseHandoverRetryPayload:
+        async def body(session: AsyncSession, st: RequestState) -> dict[str, Any]:
+            pk = await resolve_id(session, input.id, m.WarehouseOrder, field="id")
+            row = await warehouse_orders.hand_over_again(st.uow, pk)
+            return {"handover": WarehouseHandover.from_row(row)}
+
+        return await in_transaction(info, WarehouseHandoverRetryPayload, body)
+
+
+def _takes_orders(st: RequestState, provider: str) -> None:
+    from crossdock.providers import WarehouseCapability
+
+    system = st.app.plugins.warehouse_systems.get(provider)
+    if system is None or WarehouseCapability.ORDER_PUSH not in system.capabilities:
+        raise UserError(
+            f"{provider} does not take orders to ship ({WarehouseCapability.ORDER_PUSH})",
+            field="warehouseId",
+            code="NOT_SUPPORTED",
+        )

@@ -630,6 +630,8 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "warehouseConnect": "one account per warehouse (unique): a concurrent copy is TAKEN by the constraint",
     "warehouseSync": "queues the warehouse's sync job under one job id: copies queue it once",
     "transitLaneRemove": "removing a removed lane is NOT_FOUND, nothing else changes",
+    "warehouseFulfil": "queues the warehouse's handover job under one job id: copies queue it once",
+    "warehouseHandoverRetry": "under the handover row's lock: retrying one no longer failed is INVALID_STATE",
     "warehouseDeliveryAnnounce": "under the delivery row's lock; copies queue one job (one id per attempt), "
     "and the push finds an ASN announced before",
     "identityProviderCreate": "unique (organization, name): a concurrent copy is TAKEN by the constraint",

@@ -321,6 +321,20 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             {"a": wh, "b": wh2, "v": variant},
         )
     )["inboundShipment"]
+    # an order handed to the warehouse's system (as warehouse_fulfil records it), refused
+    from crossdock.db.models import WarehouseOrder
+
+    async with app.db.write(tenant.id, slug=tenant.slug) as session:
+        handover = WarehouseOrder(
+            warehouse_id=decode_id(wh)[1],
+            order_id=decode_id(order["id"])[1],
+            reference=f"CD-{decode_id(order['id'])[1]:08d}",
+            status="failed",
+            last_error="REFUSED: no",
+        )
+        session.add(handover)
+        await session.flush()
+        handover_id = encode_id("WarehouseHandover", handover.id)
     idp = (
         await m(
             'mutation { identityProviderCreate(input: {name: "corp", issuer: "https://idp.example.com", '
@@ -333,6 +347,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         "purchase_order": po["id"],
         "purchase_order_line": po["lines"][0]["id"],
         "warehouse_delivery": delivery_id,
+        "warehouse_handover": handover_id,
         "transit_lane": lane,
         "inbound_shipment": inbound_shipment["id"],
         "inbound_shipment_line": inbound_shipment["lines"][0]["id"],
@@ -414,6 +429,7 @@ LISTS = {
     "transitLanes": "transitLanes { nodes { id } }",
     "inboundShipments": "inboundShipments { nodes { id } }",
     "warehouseDeliveries": "warehouseDeliveries { nodes { id } }",
+    "warehouseHandovers": "warehouseHandovers { nodes { id } }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -542,6 +558,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "warehouse",
     ),
+    "warehouseHandovers": (
+        "query($x: ID) { warehouseHandovers(filter: {orderId: $x}) { nodes { id } } }",
+        "x",
+        "order",
+    ),
     # entries about an object (it may be gone since: the ID only filters)
     "auditLog": (
         "query($x: ID) { auditLog(filter: {objectId: $x}) { nodes { operation } } }",
@@ -581,6 +602,7 @@ ARG_PATHS = {
     "replenishmentPlans": "filter.warehouseId",
     "inboundShipments": "filter.fromWarehouseId",
     "warehouseDeliveries": "filter.warehouseId",
+    "warehouseHandovers": "filter.orderId",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -600,6 +622,7 @@ SAME_AS_CHECKED = {
     ("purchaseOrders", "filter.warehouseId"),
     ("replenishmentPlans", "filter.variantId"),
     ("inboundShipments", "filter.toWarehouseId"),
+    ("warehouseHandovers", "filter.warehouseId"),
 }
 #: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
 #: marketplace's, and the OAuth client registered at an identity provider.
@@ -771,6 +794,7 @@ async def test_every_top_level_query_is_scoped(
         "transit_lane",
         "inbound_shipment",
         "warehouse_delivery",
+        "warehouse_handover",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -951,6 +975,8 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ),
     "inboundShipmentCancel": ("{id: $a}", {"a": ("inbound_shipment", "id")}),
     "warehouseDeliveryAnnounce": ("{id: $a}", {"a": ("warehouse_delivery", "id")}),
+    "warehouseFulfil": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
+    "warehouseHandoverRetry": ("{id: $a}", {"a": ("warehouse_handover", "id")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -1022,6 +1048,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           transitLanes { nodes { transitDays } }
           inboundShipments { nodes { status lines { receivedQuantity } } }
           warehouseDeliveries { nodes { status attempts } }
+          warehouseHandovers { nodes { status attempts lastError } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,

@@ -916,3 +916,130 @@ async def test_receipts_for_deliveries_not_expected_book_nothing(shop: Any, shel
         emulator.receive("PO-000002", {"SKU-2": (2, 0)})
         assert (await _sync(shop))["booked"] == 0
     assert await shop.level("SKU-2") == (0, 0)
+
+
+# --------------------------------------------------------------------------- orders a 3PL ships
+
+
+async def _fulfil(shop: Any) -> dict[str, int]:
+    result: dict[str, int] = await JOBS["warehouse_fulfil"](
+        shop.app.job_context(), tenant_id=shop.tenant.id, warehouse_id=shop.warehouses["SG1"]
+    )
+    return result
+
+
+async def test_orders_reserved_at_a_3pl_are_handed_over_once_and_shipped_with_its_tracking(shop: Any) -> None:
+    """W-1 (2 of SKU-1) is reserved in SG1, which Shelf runs: it is handed over once under
+    CD-<id>; when Shelf ships it, the order ships with Shelf's carrier and tracking number
+    and its units leave the stock. W-2, cancelled before the job runs, is never handed over;
+    W-3, refused by Shelf, is failed with Shelf's message."""
+    from crossdock.db.models import Shipment, WarehouseOrder
+    from crossdock.services import fulfilment, warehouse_orders
+
+    emulator = ShelfEmulator()
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        await shop.ingest(shop.market.add_order("W-1", quantity=2, buyer="Ana"))
+        await shop.ingest(shop.market.add_order("W-2", quantity=1, buyer="Ben"))
+        w1, w2 = await shop.order("W-1"), await shop.order("W-2")
+        assert (w1.status, w2.status) == ("allocated", "allocated")
+        async with shop.unit_of_work() as uow:
+            await fulfilment.cancel_order(uow, w2.id, "buyer asked")
+        ref = warehouse_orders.reference_of(w1.id)
+        assert await _fulfil(shop) == {"handed_over": 1, "failed": 0, "shipped": 0}
+        assert emulator.orders() == {ref: [("SKU-1", 2)]}
+        assert emulator.outbound[ref]["country"] == "SG"
+        assert await _fulfil(shop) == {"handed_over": 0, "failed": 0, "shipped": 0}
+        assert emulator.requests["POST /v1/orders"] == 1
+
+        emulator.ship(ref, carrier="DHL", tracking_number="JD014600003828")
+        assert await _fulfil(shop) == {"handed_over": 0, "failed": 0, "shipped": 1}
+        assert await _fulfil(shop) == {"handed_over": 0, "failed": 0, "shipped": 0}  # shipped once
+        assert (await shop.order("W-1")).status == "shipped"
+        assert await shop.level("SKU-1") == (3, 0)
+        async with shop.read() as session:
+            shipment = await session.scalar(select(Shipment).where(Shipment.order_id == w1.id))
+            handed = {r.reference: r for r in (await session.scalars(select(WarehouseOrder))).all()}
+        assert shipment is not None
+        assert (shipment.status, shipment.carrier, shipment.tracking_number) == (
+            "shipped",
+            "DHL",
+            "JD014600003828",
+        )
+        assert handed[ref].status == "shipped" and handed[ref].shipment_id == shipment.id
+        assert handed[ref].external_id == "OUT-1"
+        assert warehouse_orders.reference_of(w2.id) not in handed  # cancelled before it was handed over
+
+        await shop.ingest(shop.market.add_order("W-3", quantity=1, buyer="Cai"))
+        w3 = await shop.order("W-3")
+        emulator.fail_next(1, status=422)
+        assert await _fulfil(shop) == {"handed_over": 0, "failed": 1, "shipped": 0}
+        async with shop.read() as session:
+            refused = await session.scalar(select(WarehouseOrder).where(WarehouseOrder.order_id == w3.id))
+        assert refused is not None and refused.status == "failed" and refused.last_error.startswith("REFUSED")
+        assert await _fulfil(shop) == {"handed_over": 0, "failed": 0, "shipped": 0}  # not retried by itself
+    await shop.ledger_matches_levels()
+    assert await invariants.check(shop.app.db, tenant_id=shop.tenant.id) == []
+
+
+async def test_an_outage_leaves_the_order_pending_and_the_job_retried(shop: Any) -> None:
+    from crossdock.db.models import WarehouseOrder
+
+    emulator = ShelfEmulator()
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        await shop.ingest(shop.market.add_order("W-1", quantity=1, buyer="Ana"))
+        emulator.fail_next(1, status=503)
+        with pytest.raises(ChannelError) as outage:
+            await _fulfil(shop)
+        assert outage.value.retryable
+        async with shop.read() as session:
+            row = await session.scalar(select(WarehouseOrder))
+        assert row is not None and (row.status, row.attempts) == ("pending", 1)
+        assert await _fulfil(shop) == {"handed_over": 1, "failed": 0, "shipped": 0}
+        assert len(emulator.orders()) == 1
+
+
+async def test_handovers_over_graphql_show_a_refusal_and_take_a_retry(api: Any, shop: Any) -> None:
+    from crossdock.api.schema.relay import encode_id
+
+    key = shop.tenant.key
+    emulator = ShelfEmulator()
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        await shop.ingest(shop.market.add_order("W-1", quantity=1, buyer="Ana"))
+        emulator.fail_next(1, status=422)
+        assert (await _fulfil(shop))["failed"] == 1
+        listed = await api.data(
+            "{ warehouseHandovers(filter: {status: [FAILED]}) { nodes { id reference status attempts lastError "
+            "order { externalId } warehouse { code } } } }",
+            key=key,
+        )
+        [handover] = listed["warehouseHandovers"]["nodes"]
+        assert handover["status"] == "FAILED" and handover["lastError"].startswith("REFUSED")
+        assert (handover["order"], handover["warehouse"], handover["attempts"]) == (
+            {"externalId": "W-1"},
+            {"code": "SG1"},
+            1,
+        )
+        retry = "mutation($id: ID!) { warehouseHandoverRetry(input: {id: $id}) { handover { status } userErrors { code } } }"
+        assert (await api.data(retry, {"id": handover["id"]}, key=key))["warehouseHandoverRetry"] == {
+            "handover": {"status": "PENDING"},
+            "userErrors": [],
+        }
+        assert (await api.data(retry, {"id": handover["id"]}, key=key))["warehouseHandoverRetry"][
+            "userErrors"
+        ] == [{"code": "INVALID_STATE"}]
+        assert (await _fulfil(shop))["handed_over"] == 1
+        fulfil = "mutation($w: ID!) { warehouseFulfil(input: {warehouseId: $w}) { queued userErrors { code field } } }"
+        sg1 = encode_id("Warehouse", shop.warehouses["SG1"])
+        assert (await api.data(fulfil, {"w": sg1}, key=key))["warehouseFulfil"] == {
+            "queued": True,
+            "userErrors": [],
+        }
+    async with shop.write() as session:
+        from crossdock.services import inventory
+
+        other = await inventory.create_warehouse(session, code="KL1", name="KL", country="MY")
+    answer = (await api.data(fulfil, {"w": encode_id("Warehouse", other.id)}, key=key))["warehouseFulfil"]
+    assert answer == {"queued": False, "userErrors": [{"code": "NOT_FOUND", "field": ["warehouseId"]}]}
