@@ -1,9 +1,10 @@
-"""Stock on its way in: ``transit_lanes`` (days and cost from one warehouse to another),
-``inbound_shipments`` and their lines (several SKUs sent between warehouses, each line a
-transfer), ``warehouse_orders`` (orders handed to the system running a warehouse),
-``warehouse_inbounds`` (deliveries announced to the system running a warehouse,
-with what its receipts have counted); ``warehouse_accounts.receipts_since`` and ``.shipments_since``; and the plan's
-demand by channel and suggested transfers (``replenishment_plans.channels``, ``.transfers``).
+"""Stock on its way in and out through warehouse systems: ``transit_lanes`` (days and cost
+from one warehouse to another), ``inbound_shipments`` and their lines (several SKUs sent
+between warehouses, each line a transfer), ``warehouse_inbounds`` (deliveries announced to
+the system running a warehouse, with what its receipts have counted), ``warehouse_orders``
+(orders handed to that system to ship); ``warehouse_accounts.receipts_since`` and
+``.shipments_since``; and the plan's demand by channel and suggested transfers
+(``replenishment_plans.channels``, ``.transfers``).
 
 Revision ID: 0028
 Revises: 0027
