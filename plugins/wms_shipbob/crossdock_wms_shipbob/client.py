@@ -82,9 +82,9 @@ class ShipBobOptions:
     """What one warehouse account carries.
 
     Credentials: ``token`` (required), a Personal Access Token, sent as
-    ``Authorization: Bearer``; ``channel_id`` (required to push ASNs' products and orders),
-    the channel ShipBob writes on behalf of (``GET /1.0/channel``), sent as the
-    ``shipbob_channel_id`` header. Settings: ``fulfillment_center_id`` (required to push an
+    ``Authorization: Bearer``; ``channel_id`` (required to push ASNs' products and orders,
+    and to pull shipments), the channel ShipBob writes on behalf of (``GET /1.0/channel``),
+    sent as the ``shipbob_channel_id`` header. Settings: ``fulfillment_center_id`` (required to push an
     ASN; ``GET /1.0/fulfillmentCenter``), ``shipping_method`` (default ``Standard``),
     ``package_type`` (default ``Package``), ``box_packaging_type`` (default
     ``EverythingInOneBox``), ``create_products`` (default true), ``receipts_lookback_days``

@@ -2,9 +2,13 @@
 
 Endpoints: ``GET /1.0/channel``, ``GET /1.0/fulfillmentCenter``, ``GET/POST /1.0/product``,
 ``GET /1.0/inventory``, ``GET/POST /1.0/order``, ``GET/POST /2.0/receiving``,
-``GET /2.0/receiving/{id}``. Lists page with ``Page`` (from 1) and ``Limit`` and say there
-is more with a ``next-page`` header (plus ``page-number``, ``total-pages``,
-``total-count``), as ShipBob's FAQ and OpenAPI document describe.
+``GET /2.0/receiving/{id}``. An order is created with one shipment (``Processing``, no
+tracking); :meth:`ShipBobEmulator.ship` completes it with a carrier and tracking number and
+bumps the order's last update, which ``GET /1.0/order`` filters on (``LastUpdateStartDate``,
+``LastUpdateEndDate``, ``StartDate``, ``EndDate``, ``HasTracking``, ``ReferenceIds``). Lists
+page with ``Page`` (from 1) and ``Limit`` and say there is more with a ``next-page`` header
+(plus ``page-number``, ``total-pages``, ``total-count``), as ShipBob's FAQ and OpenAPI
+document describe.
 
 What it refuses (the wording is this emulator's; the shapes are ShipBob's): no or an unknown
 bearer token (401, empty body); a ``shipbob_channel_id`` header that is not a number or not
@@ -16,7 +20,9 @@ the merchant cannot use, with an unknown inventory id or a quantity below 1 (422
 for a body that is not JSON); an order without ``reference_id``, ``shipping_method``,
 recipient name, ``address1``, ``city`` or ``country``, with no products, a product whose
 reference id is unknown (and no ``name`` to create it by), a quantity below 1, or a
-``reference_id`` the channel has used (422). Throttling answers 429 with ``x-retry-after``.
+``reference_id`` the channel has used (422); a date filter that is not an ISO 8601 time or
+a ``HasTracking`` that is not a boolean (400, ``{"LastUpdateStartDate": [...]}``).
+Throttling answers 429 with ``x-retry-after``.
 """
 
 from __future__ import annotations
@@ -130,6 +136,19 @@ class _Wro:
 
 
 @dataclass
+class _Shipment:
+    id: int
+    created: datetime
+    updated: datetime
+    status: str = "Processing"
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped: datetime | None = None
+    #: (sku, quantity) in this parcel; None: the whole order
+    lines: list[tuple[str, int]] | None = None
+
+
+@dataclass
 class _Order:
     id: int
     reference_id: str
@@ -137,6 +156,8 @@ class _Order:
     body: dict[str, Any]
     lines: list[tuple[str, int]]
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    shipments: list[_Shipment] = field(default_factory=list)
 
 
 @dataclass
@@ -241,6 +262,19 @@ class ShipBobEmulator(Emulator):
     def orders(self) -> Mapping[str, Sequence[tuple[str, int]]]:
         return {order.reference_id: list(order.lines) for order in self.orders_placed}
 
+    def ship(self, reference: str, *, carrier: str, tracking_number: str) -> None:
+        """The order handed over as ``reference`` leaves in full: its open shipment is
+        ``Completed`` with the carrier and tracking number (fulfilled now), and the order is
+        updated now."""
+        (order,) = [o for o in self.orders_placed if o.reference_id == reference]
+        now = self.clock()
+        shipment = next((s for s in order.shipments if s.status == "Processing"), None)
+        if shipment is None:
+            shipment = _Shipment(self._next_id(), now, now)
+            order.shipments.append(shipment)
+        shipment.status, shipment.carrier, shipment.tracking_number = "Completed", carrier, tracking_number
+        shipment.shipped = shipment.updated = order.updated = now
+
     def fail_next(self, count: int, *, status: int = 500, retry_after: float | None = None) -> None:
         self._scripted += [_Scripted(status, retry_after) for _ in range(count)]
 
@@ -327,6 +361,18 @@ class ShipBobEmulator(Emulator):
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None
         return body if isinstance(body, dict) else None
+
+    def _time_filter(self, request: Request, name: str) -> datetime | Reply | None:
+        """A ``date-time`` query parameter as aware UTC (None: not given), or the 400."""
+        raw = request.query.get(name)
+        if raw is None or not raw.strip():
+            return None
+        text = raw.strip()
+        try:
+            when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            return self._refuse(name, f"The value '{raw}' is not valid for {name}.", 400)
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
     # ------------------------------------------------------------ channels, centers
 
@@ -436,8 +482,10 @@ class ShipBobEmulator(Emulator):
         if request.query.get("Statuses"):
             statuses = set(request.query["Statuses"].split(","))
             wros = [w for w in wros if w.status in statuses]
-        if request.query.get("InsertStartDate"):
-            start = datetime.fromisoformat(request.query["InsertStartDate"].replace("Z", "+00:00"))
+        start = self._time_filter(request, "InsertStartDate")
+        if isinstance(start, Reply):
+            return start
+        if start is not None:
             wros = [w for w in wros if w.inserted >= start]
         return self._paged([self._wro_view(w) for w in wros], *paging, "/2.0/receiving")
 
@@ -509,18 +557,64 @@ class ShipBobEmulator(Emulator):
 
     # ------------------------------------------------------------ orders
 
+    def _shipment_view(self, order: _Order, shipment: _Shipment) -> dict[str, Any]:
+        tracking = None
+        if shipment.tracking_number is not None:
+            tracking = {
+                "carrier": shipment.carrier,
+                "carrier_service": order.body.get("shipping_method"),
+                "tracking_number": shipment.tracking_number,
+                "tracking_url": f"https://tracking.example.com/{shipment.tracking_number}",
+                "shipping_date": _stamp(shipment.shipped) if shipment.shipped else None,
+            }
+        products = []
+        for sku, quantity in shipment.lines if shipment.lines is not None else order.lines:
+            product = next((p for p in self.products if p.reference_id == sku), None)
+            products.append(
+                {
+                    "id": product.id if product else 0,
+                    "reference_id": sku,
+                    "sku": product.sku if product else sku,
+                    "name": product.name if product else sku,
+                    "inventory_items": [
+                        {
+                            "id": product.inventory.id if product else 0,
+                            "name": product.inventory.name if product else sku,
+                            "quantity": quantity,
+                        }
+                    ],
+                }
+            )
+        return {
+            "id": shipment.id,
+            "order_id": order.id,
+            "reference_id": order.reference_id,
+            "status": shipment.status,
+            "created_date": _stamp(shipment.created),
+            "last_update_at": _stamp(shipment.updated),
+            "actual_fulfillment_date": _stamp(shipment.shipped) if shipment.shipped else None,
+            "location": FULFILLMENT_CENTERS[DEFAULT_FULFILLMENT_CENTER],
+            "ship_option": order.body.get("shipping_method"),
+            "tracking": tracking,
+            "products": products,
+        }
+
     def _order_view(self, order: _Order) -> dict[str, Any]:
+        shipped = [s for s in order.shipments if s.status == "Completed"]
+        status = "Processing"
+        if shipped:
+            status = "Fulfilled" if len(shipped) == len(order.shipments) else "PartiallyFulfilled"
         return {
             "id": order.id,
             "reference_id": order.reference_id,
             "order_number": order.body.get("order_number") or order.reference_id,
-            "status": "Processing",
+            "status": status,
             "created_date": _stamp(order.created),
             "channel": {"id": order.channel, "name": f"channel {order.channel}"},
             "shipping_method": order.body.get("shipping_method"),
             "recipient": order.body.get("recipient"),
             "products": [{"reference_id": sku, "quantity": qty} for sku, qty in order.lines],
-            "shipments": [],
+            "shipments": [self._shipment_view(order, s) for s in order.shipments],
         }
 
     async def _list_orders(self, request: Request) -> Reply:
@@ -534,6 +628,30 @@ class ShipBobEmulator(Emulator):
         if request.query.get("ReferenceIds"):
             refs = set(request.query["ReferenceIds"].split(","))
             orders = [o for o in orders if o.reference_id in refs]
+        bounds: dict[str, datetime | None] = {}
+        for name in ("StartDate", "EndDate", "LastUpdateStartDate", "LastUpdateEndDate"):
+            when = self._time_filter(request, name)
+            if isinstance(when, Reply):
+                return when
+            bounds[name] = when
+        for name, pick, later in (
+            ("StartDate", "created", True),
+            ("EndDate", "created", False),
+            ("LastUpdateStartDate", "updated", True),
+            ("LastUpdateEndDate", "updated", False),
+        ):
+            bound = bounds[name]
+            if bound is not None:
+                orders = [
+                    o for o in orders if (getattr(o, pick) >= bound if later else getattr(o, pick) <= bound)
+                ]
+        tracked = request.query.get("HasTracking")
+        if tracked is not None:
+            if tracked.lower() not in ("true", "false"):
+                words = f"The value '{tracked}' is not valid for HasTracking."
+                return self._refuse("HasTracking", words, 400)
+            want = tracked.lower() == "true"
+            orders = [o for o in orders if any(s.tracking_number for s in o.shipments) is want]
         return self._paged([self._order_view(o) for o in orders], *paging, "/1.0/order")
 
     async def _create_order(self, request: Request) -> Reply:
@@ -577,6 +695,8 @@ class ShipBobEmulator(Emulator):
             lines.append((str(ref), quantity))
         if any(o.reference_id == reference and o.channel == who for o in self.orders_placed):
             return self._refuse("reference_id", f"An order with reference id '{reference}' already exists.")
-        order = _Order(self._next_id(), reference, who, body, lines)
+        now = self.clock()
+        order = _Order(self._next_id(), reference, who, body, lines, created=now, updated=now)
+        order.shipments.append(_Shipment(self._next_id(), now, now))
         self.orders_placed.append(order)
         return Reply(201, self._order_view(order))

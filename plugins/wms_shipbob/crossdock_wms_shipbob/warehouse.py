@@ -14,6 +14,10 @@
 * Orders: ``POST /1.0/order`` with the order's reference as ``reference_id``; ShipBob keeps
   reference ids unique per channel, so a refusal is checked against
   ``GET /1.0/order?ReferenceIds=`` and answers the order already there.
+* Shipments: ``GET /1.0/order?HasTracking=true&LastUpdateStartDate=`` on the account's
+  channel (the polling approach of developer.shipbob.com/guides/tracking); one shipment per
+  ``shipments[]`` entry that is ``Completed`` ("it has left ShipBob", status reference) and
+  carries a tracking number, against the order's ``reference_id``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any
 from crossdock import (
     InboundReceipt,
     InboundShipment,
+    OutboundLine,
     OutboundOrder,
+    OutboundShipment,
     ReceiptLine,
     StockLine,
     WarehouseAccount,
@@ -44,7 +50,7 @@ from crossdock_wms_shipbob.client import (
     parse_time,
 )
 
-__all__ = ["FINAL_STATUSES", "RECEIVING_STATUSES", "ShipBobWarehouse"]
+__all__ = ["FINAL_STATUSES", "ORDER_PAGE", "RECEIVING_STATUSES", "SHIPPED_STATUSES", "ShipBobWarehouse"]
 
 #: WRO statuses (OpenAPI ``ReceivingStatus``) in which the warehouse has counted something.
 RECEIVING_STATUSES = ("Arrived", "PartiallyArrived", "Processing", "Completed", "Incomplete")
@@ -53,6 +59,11 @@ FINAL_STATUSES = frozenset({"Completed", "Incomplete"})
 #: WROs per page of ``GET /2.0/receiving`` (ShipBob documents no maximum there; this
 #: plugin stays at the 1.0 listings' documented 250 and asks for less).
 RECEIVING_PAGE = 50
+#: Orders per page of ``GET /1.0/order`` (no maximum documented either).
+ORDER_PAGE = 50
+#: Shipment statuses (OpenAPI ``InternalShipment.status``) of a parcel that has left:
+#: "Completed: the shipment has been fulfilled, i.e. it has left ShipBob" (status reference).
+SHIPPED_STATUSES = frozenset({"Completed"})
 
 
 def _int(value: Any) -> int:
@@ -65,6 +76,10 @@ def _int(value: Any) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     return 0
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def _rows(body: Any, what: str) -> list[dict[str, Any]]:
@@ -83,6 +98,7 @@ class ShipBobWarehouse(WarehouseBase):
             WarehouseCapability.INBOUND_PUSH,
             WarehouseCapability.RECEIPTS_PULL,
             WarehouseCapability.ORDER_PUSH,
+            WarehouseCapability.SHIPMENTS_PULL,
         }
     )
 
@@ -395,3 +411,83 @@ class ShipBobWarehouse(WarehouseBase):
         if not order_id:
             raise ShipBobError("shipbob created an order without an id", code="MALFORMED", retryable=True)
         return str(order_id)
+
+    # ------------------------------------------------------------ shipments
+
+    @staticmethod
+    def _shipped_lines(shipment: dict[str, Any]) -> list[OutboundLine]:
+        """What one shipment of a split order holds: per product (``sku``, else
+        ``reference_id``) the quantity of its inventory item; for a product of several items
+        (a bundle) the smallest of their quantities (**our derivation**: a shipment's product
+        carries no quantity of its own, only its items do)."""
+        lines: dict[str, int] = {}
+        for product in shipment.get("products") or []:
+            if not isinstance(product, dict):
+                continue
+            sku = _text(product.get("sku")) or _text(product.get("reference_id"))
+            items = [i for i in product.get("inventory_items") or [] if isinstance(i, dict)]
+            quantity = min((_int(i.get("quantity")) for i in items), default=0)
+            if sku is not None and quantity > 0:
+                lines[sku] = lines.get(sku, 0) + quantity
+        return [OutboundLine(sku, quantity) for sku, quantity in lines.items()]
+
+    async def pull_shipments(self, account: WarehouseAccount, since: datetime) -> Sequence[OutboundShipment]:
+        """The parcels of this channel's orders that have left ShipBob with a tracking
+        number, of the orders ShipBob updated at or after ``since``, oldest first. An order
+        updated again (a second parcel of a split order, a carrier event) reports its parcels
+        again; the core recognises them by reference and tracking number."""
+        options = ShipBobOptions.of(account)
+        options.headers(channel=True)  # only the channel's orders are the ones handed over
+        since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        orders = await self._pages(
+            account,
+            options,
+            "/1.0/order",
+            {"HasTracking": "true", "LastUpdateStartDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            ORDER_PAGE,
+        )
+        found: list[tuple[datetime, int, OutboundShipment]] = []
+        seen: set[int] = set()
+        for order in orders:
+            reference = _text(order.get("reference_id"))
+            channel = order.get("channel")
+            channel_id = _int(channel.get("id")) if isinstance(channel, dict) else 0
+            if reference is None or (channel_id and str(channel_id) != options.channel_id):
+                continue
+            parcels = [
+                s
+                for s in order.get("shipments") or []
+                if isinstance(s, dict) and s.get("status") != "Cancelled"
+            ]
+            for shipment in parcels:
+                shipment_id = _int(shipment.get("id"))
+                tracking = shipment.get("tracking")
+                if (
+                    (shipment_id and shipment_id in seen)
+                    or shipment.get("status") not in SHIPPED_STATUSES
+                    or not isinstance(tracking, dict)
+                ):
+                    continue
+                number, carrier = _text(tracking.get("tracking_number")), _text(tracking.get("carrier"))
+                if number is None:
+                    continue  # no tracking yet: reported once ShipBob has it
+                seen.add(shipment_id)
+                shipped_at = parse_time(shipment.get("actual_fulfillment_date")) or parse_time(
+                    tracking.get("shipping_date")
+                )
+                found.append(
+                    (
+                        shipped_at or parse_time(shipment.get("last_update_at")) or since,
+                        shipment_id,
+                        OutboundShipment(
+                            reference=reference,
+                            carrier=carrier or "",
+                            tracking_number=number,
+                            shipped_at=shipped_at,
+                            lines=self._shipped_lines(shipment) if len(parcels) > 1 else (),
+                            external_id=str(shipment_id) if shipment_id else None,
+                        ),
+                    )
+                )
+        found.sort(key=lambda row: (row[0], row[1]))
+        return [shipment for _, _, shipment in found]

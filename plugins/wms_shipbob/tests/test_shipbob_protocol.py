@@ -368,3 +368,136 @@ async def test_a_missing_token_is_credentials_before_any_request() -> None:
     async with shipbob() as (emulator, account):
         await refused(SHIPBOB.pull_stock(replace(account, credentials={})), "CREDENTIALS")
     assert emulator.log == []
+
+
+# --------------------------------------------------------------------------- shipments
+
+
+async def _handed(account: WarehouseAccount, *references: str) -> None:
+    for reference in references:
+        await SHIPBOB.push_order(account, OutboundOrder(reference, [OutboundLine("SKU-1", 2)], BERLIN))
+
+
+async def test_shipments_are_the_channels_completed_parcels_with_tracking() -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    async with shipbob() as (emulator, account):
+        emulator.set_stock("SKU-1", 9)
+        await _handed(account, "SO-1", "SO-2")
+        emulator.ship("SO-1", carrier="USPS", tracking_number="9400100000000000000001")
+        (shipped,) = await SHIPBOB.pull_shipments(account, since)
+        later = await SHIPBOB.pull_shipments(account, datetime.now(UTC) + timedelta(seconds=2))
+    parcel = emulator.orders_placed[0].shipments[0]
+    assert shipped.reference == "SO-1"
+    assert (shipped.carrier, shipped.tracking_number) == ("USPS", "9400100000000000000001")
+    assert shipped.external_id == str(parcel.id)
+    assert shipped.shipped_at == parcel.shipped and shipped.shipped_at is not None
+    assert shipped.shipped_at.utcoffset() == timedelta(0)
+    assert shipped.lines == ()  # the order left whole
+    assert later == []
+    request = next(r for r in emulator.log if r.path == "/1.0/order" and "HasTracking" in r.query)
+    assert request.query == {
+        "HasTracking": "true",
+        "LastUpdateStartDate": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Page": "1",
+        "Limit": "50",
+    }
+    assert request.headers["shipbob_channel_id"] == account.credentials["channel_id"]
+
+
+async def test_a_parcel_without_tracking_or_not_yet_left_is_not_reported() -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    async with shipbob() as (emulator, account):
+        emulator.set_stock("SKU-1", 9)
+        await _handed(account, "SO-1", "SO-2", "SO-3")
+        emulator.ship("SO-1", carrier="UPS", tracking_number="1Z0001")
+        emulator.ship("SO-2", carrier="UPS", tracking_number="1Z0002")
+        emulator.ship("SO-3", carrier="UPS", tracking_number="1Z0003")
+        one, two, _ = emulator.orders_placed
+        one.shipments[0].tracking_number = ""  # completed, tracking not there yet
+        two.shipments[0].status = "LabeledCreated"  # label printed, still in the building
+        shipped = await SHIPBOB.pull_shipments(account, since)
+    assert [(s.reference, s.tracking_number) for s in shipped] == [("SO-3", "1Z0003")]
+
+
+async def test_orders_of_another_channel_or_without_reference_are_skipped() -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    async with shipbob() as (emulator, account):
+        emulator.set_stock("SKU-1", 9)
+        await _handed(account, "SO-1", "SO-2", "SO-3")
+        for reference in ("SO-1", "SO-2", "SO-3"):
+            emulator.ship(reference, carrier="FedEx", tracking_number=f"FX-{reference}")
+        theirs, blank, _ = emulator.orders_placed
+        blank.reference_id = ""
+        # the token also writes for a second channel (another integration's orders)
+        other = emulator._next_id()
+        emulator.tokens[str(account.credentials["token"])].add(other)
+        theirs.channel = other
+        shipped = await SHIPBOB.pull_shipments(account, since)
+        # were ShipBob to answer every channel's orders, the plugin still keeps to its own
+        original = emulator._list_orders
+
+        async def every_channel(request: Any) -> Any:
+            request.headers.pop("shipbob_channel_id", None)
+            return await original(request)
+
+        emulator.route("GET", "/1.0/order", every_channel)
+        everything = await SHIPBOB.pull_shipments(account, since)
+    assert [s.reference for s in shipped] == ["SO-3"]
+    assert [s.reference for s in everything] == ["SO-3"]
+
+
+async def test_shipments_page_until_shipbob_stops_saying_next_page() -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    async with shipbob() as (emulator, account):
+        emulator.set_stock("SKU-1", 500)
+        references = [f"SO-{i:03d}" for i in range(53)]
+        await _handed(account, *references)
+        for i, reference in enumerate(references):
+            emulator.ship(reference, carrier="DHL", tracking_number=f"JD{i:03d}")
+        shipped = await SHIPBOB.pull_shipments(account, since)
+    assert [s.reference for s in shipped] == references  # oldest first
+    pages = [r.query["Page"] for r in emulator.log if r.path == "/1.0/order" and "HasTracking" in r.query]
+    assert pages == ["1", "2"]
+
+
+async def test_each_parcel_of_a_split_order_is_reported_with_what_it_held() -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    order = OutboundOrder("SO-S", [OutboundLine("SKU-1", 2), OutboundLine("SKU-2", 1)], BERLIN)
+    async with shipbob() as (emulator, account):
+        emulator.set_stock("SKU-1", 9)
+        emulator.set_stock("SKU-2", 9)
+        await SHIPBOB.push_order(account, order)
+        (placed,) = emulator.orders_placed
+        placed.shipments[0].lines = [("SKU-1", 2)]
+        emulator.ship("SO-S", carrier="UPS", tracking_number="1ZA")
+        placed.shipments.append(replace(placed.shipments[0], id=emulator._next_id(), lines=[("SKU-2", 1)]))
+        placed.shipments[1].tracking_number = "1ZB"
+        shipped = await SHIPBOB.pull_shipments(account, since)
+    assert [(s.tracking_number, [(line.sku, line.quantity) for line in s.lines]) for s in shipped] == [
+        ("1ZA", [("SKU-1", 2)]),
+        ("1ZB", [("SKU-2", 1)]),
+    ]
+
+
+async def test_shipments_need_the_channel() -> None:
+    async with shipbob() as (emulator, account):
+        without = replace(account, credentials={"token": account.credentials["token"]})
+        await refused(SHIPBOB.pull_shipments(without, datetime.now(UTC)), "CREDENTIALS")
+    assert emulator.log == []
+
+
+async def test_the_emulator_refuses_a_malformed_order_filter() -> None:
+    async with shipbob() as (_, account):
+        channel = str(account.credentials["channel_id"])
+        date_status, date_body = await raw(
+            account, "GET", "/1.0/order?LastUpdateStartDate=yesterday", shipbob_channel_id=channel
+        )
+        flag_status, flag_body = await raw(
+            account, "GET", "/1.0/order?HasTracking=maybe", shipbob_channel_id=channel
+        )
+        fine = await raw(
+            account, "GET", "/1.0/order?LastUpdateStartDate=2031-01-01T00:00:00Z", shipbob_channel_id=channel
+        )
+    assert date_status == 400 and "LastUpdateStartDate" in date_body
+    assert flag_status == 400 and "HasTracking" in flag_body
+    assert fine == (200, [])
