@@ -105,8 +105,11 @@ async def seed_demo(app: App) -> DemoInfo:
         _, key = await tenancy.create_api_key(session, org, name="demo", scopes=["admin"])
         of_org = select(Tenant).where(Tenant.organization_id == org.id).order_by(Tenant.slug)
         tenants = list((await session.scalars(of_org)).all())
+    from crossdock.demo_planning import seed_planning
+
     for tenant in tenants:
         await _seed_tenant(app, tenant)
+        await seed_planning(app, tenant)
     return DemoInfo(api_key=key, tenants=[t.slug for t in tenants], reset=old is not None)
 
 

@@ -41,7 +41,9 @@ async def seed_planning(app: App, tenant: Tenant) -> None:
     async with app.unit_of_work(tenant.id, tenant.slug) as uow:
         session = uow.session
         variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
-        warehouses = list((await session.scalars(select(Warehouse).order_by(Warehouse.priority, Warehouse.id))).all())
+        warehouses = list(
+            (await session.scalars(select(Warehouse).order_by(Warehouse.priority, Warehouse.id))).all()
+        )
         if not variants or not warehouses:
             return
         main = warehouses[0]
@@ -70,7 +72,11 @@ async def seed_planning(app: App, tenant: Tenant) -> None:
             )
         for other in warehouses[1:]:
             await inbound.set_lane(
-                session, from_warehouse_id=main.id, to_warehouse_id=other.id, transit_days=30, transit_sd_days=5
+                session,
+                from_warehouse_id=main.id,
+                to_warehouse_id=other.id,
+                transit_days=30,
+                transit_sd_days=5,
             )
         rows: list[StockLedgerEntry] = []
         for i, variant in enumerate(variants):

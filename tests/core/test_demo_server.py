@@ -66,6 +66,27 @@ def test_demo_server_serves_health_and_plugins(tmp_path: Path) -> None:
             ("stripe", "PAYMENT"),
         } <= {(p["name"], p["kind"]) for p in data["plugins"]}
         assert "Trail Backpack 30L" in [p["title"] for p in data["products"]["nodes"]]
+        # planning: a plan from four months of history, the draft order it suggests, a shipment at sea
+        planned = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": "{ replenishmentPlans(first: 10, filter: {reorderNow: true}) { nodes { variant { sku } "
+                "warehouse { code } demandClass meanDaily reorderPoint orderQuantity } } "
+                "purchaseOrders(first: 5) { nodes { status supplier { code } lines { quantity variant { sku } } } } "
+                "inboundShipments(first: 5) { nodes { status expectedOn } } }"
+            },
+            headers={"Authorization": f"Bearer {key}", "X-Tenant": "acme-outdoor"},
+        ).json()["data"]
+        due = {p["variant"]["sku"]: p for p in planned["replenishmentPlans"]["nodes"]}
+        fast = due["ACME-BP30-BLK"]  # nine a day, more at weekends: below its reorder point
+        assert (fast["warehouse"]["code"], fast["demandClass"]) == ("SZ-MAIN", "SMOOTH")
+        assert 7 < float(fast["meanDaily"]) < 12
+        [draft] = planned["purchaseOrders"]["nodes"]
+        assert (draft["status"], draft["supplier"]["code"]) == ("DRAFT", "SZ-FACTORY")
+        assert {line["variant"]["sku"]: line["quantity"] for line in draft["lines"]} == {
+            sku: plan["orderQuantity"] for sku, plan in due.items()
+        }
+        assert [s["status"] for s in planned["inboundShipments"]["nodes"]] == ["IN_TRANSIT"]
         assert (tmp_path / "crossdock.db").exists()
     finally:
         proc.terminate()
