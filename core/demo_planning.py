@@ -29,6 +29,8 @@ HISTORY_DAYS = 120
 #: Units a day each variant sells in the main warehouse, in catalogue order (the first
 #: sells fast enough to be below its reorder point on the first plan).
 DAILY = (9, 3, 2, 5, 1, 4)
+#: The demo tenants' supplier.
+SUPPLIER = "SZ-FACTORY"
 #: Weekday factors, Monday first: the weekend sells more.
 WEEK = (0.8, 0.9, 0.9, 1.0, 1.1, 1.4, 1.3)
 
@@ -49,7 +51,7 @@ async def seed_planning(app: App, tenant: Tenant) -> None:
         main = warehouses[0]
         supplier = await purchasing.create_supplier(
             session,
-            code="SZ-FACTORY",
+            code=SUPPLIER,
             name="Shenzhen Factory Co.",
             currency="USD",
             email="sales@factory.example.com",

@@ -17,7 +17,7 @@ from crossdock_amazon.fba_inventory import PAGE_SIZE, PATH, AmazonFbaInventory, 
 from crossdock_amazon.fba_inventory_emulator import FbaInventoryEmulator
 
 from crossdock import ChannelError, NotSupported, StockLine, WarehouseAccount, WarehouseCapability
-from crossdock.plugins import load_plugins
+from crossdock.testing import load_plugins
 from crossdock.testing.emulator import Faults, Request, serve
 from crossdock.testing.kit import emulator_http
 
