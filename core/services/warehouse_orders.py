@@ -28,6 +28,7 @@ from crossdock.db.models import (
     Order,
     OrderStatus,
     Variant,
+    WarehouseAccount,
     WarehouseOrder,
 )
 from crossdock.errors import ChannelError, UserError
@@ -72,6 +73,10 @@ async def claim(uow: UnitOfWork, warehouse_id: int) -> list[WarehouseOrder]:
     yet as ``pending``; withdraw (``cancelled``) those still pending whose units are no longer
     reserved there. Returns the pending and failed-for-now ones to hand over, oldest first."""
     session = uow.session
+    # one claim per warehouse at a time (two jobs at once would both insert the same orders)
+    await session.execute(
+        select(WarehouseAccount.id).where(WarehouseAccount.warehouse_id == warehouse_id).with_for_update()
+    )
     reserved = set(
         (
             await session.scalars(

@@ -1043,3 +1043,32 @@ async def test_handovers_over_graphql_show_a_refusal_and_take_a_retry(api: Any, 
         other = await inventory.create_warehouse(session, code="KL1", name="KL", country="MY")
     answer = (await api.data(fulfil, {"w": encode_id("Warehouse", other.id)}, key=key))["warehouseFulfil"]
     assert answer == {"queued": False, "userErrors": [{"code": "NOT_FOUND", "field": ["warehouseId"]}]}
+
+
+async def test_two_handover_runs_at_once_hand_over_and_ship_each_order_once(shop: Any, backend: str) -> None:
+    """The five-minute run and one asked for at once, on PostgreSQL: each order is recorded
+    and handed over once, and a shipped order gets one shipment."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serializes writers: there is no race")
+    from crossdock.db.models import Shipment, WarehouseOrder
+    from crossdock.services import warehouse_orders
+
+    emulator = ShelfEmulator()
+    async with serve(emulator) as url:
+        await _connect(shop, url)
+        for i in range(3):
+            await shop.ingest(shop.market.add_order(f"R-{i}", quantity=1, buyer=f"buyer-{i}"))
+        first, second = await asyncio.gather(_fulfil(shop), _fulfil(shop))
+        assert first["handed_over"] + second["handed_over"] >= 3  # both may push; the system dedupes
+        assert len(emulator.orders()) == 3
+        async with shop.read() as session:
+            rows = (await session.scalars(select(WarehouseOrder))).all()
+        assert len(rows) == 3 and {r.status for r in rows} == {"handed_over"}
+        order = await shop.order("R-0")
+        emulator.ship(warehouse_orders.reference_of(order.id), carrier="DHL", tracking_number="JD1")
+        first, second = await asyncio.gather(_fulfil(shop), _fulfil(shop))
+        assert first["shipped"] + second["shipped"] == 1
+    async with shop.read() as session:
+        shipments = (await session.scalars(select(Shipment).where(Shipment.order_id == order.id))).all()
+    assert len(shipments) == 1
+    await shop.ledger_matches_levels()
