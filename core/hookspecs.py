@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         MarketplaceProvider,
         PaymentProvider,
         TaxEngine,
+        Translator,
         WarehouseSystem,
     )
 
@@ -463,6 +464,57 @@ def crossdock_warehouses() -> Iterable[WarehouseSystem]:
         @hookimpl
         def crossdock_warehouses():
             return [Shelf()]
+
+    .. versionadded:: unreleased
+    """
+
+
+@hookspec
+def crossdock_translators() -> Iterable[Translator]:
+    """Return the machine translation engines this plugin offers.
+
+    :returns: an iterable of objects satisfying :class:`crossdock.providers.Translator`,
+        usually subclasses of :class:`crossdock.TranslatorBase`. ``name`` is unique across
+        plugins: it is what ``CROSSDOCK_TRANSLATOR`` names; ``capabilities`` holds
+        ``translate.text`` (:class:`crossdock.TranslatorCapability`).
+
+    Called once, when the plugin manager loads; every plugin's engines are collected. The
+    core calls ``translate(account, request)`` when an operator asks for listing content in
+    another language (``listingContentTranslate``), after the built-in glossary has put the
+    tenant's fixed terms (attribute values, units, sizes, the brand) in place: the
+    :class:`crossdock.TranslationRequest` carries them as ``glossary``, which the engine
+    must respect. ``account`` is a :class:`crossdock.TranslatorAccount` with the server's
+    ``CROSSDOCK_TRANSLATOR_OPTIONS`` and its guarded outbound pool. Each translated field
+    is stored as ``machine`` until a person reviews it; nothing unreviewed is published
+    unless the tenant allows it.
+
+    If an implementation raises, or returns an engine that fails validation, the whole
+    plugin is skipped and reported by name in ``Plugins.failures``, as for
+    :func:`crossdock_marketplaces`. A ``translate`` that raises ``ChannelError`` leaves the
+    content as it was and reports the error to the operator (a retryable one may simply be
+    asked for again).
+
+    Example::
+
+        from crossdock import TranslatorBase, TranslatorCapability, hookimpl
+
+
+        class Parrot(TranslatorBase):
+            name = "parrot"
+            capabilities = frozenset({TranslatorCapability.TRANSLATE})
+
+            async def translate(self, account, request):
+                http = account.http_client()  # the server's guarded pool: never close it
+                answer = await http.post(
+                    account.options["url"],
+                    json={"q": list(request.texts), "source": request.source, "target": request.target},
+                )
+                return [row["text"] for row in answer.json()["translations"]]
+
+
+        @hookimpl
+        def crossdock_translators():
+            return [Parrot()]
 
     .. versionadded:: unreleased
     """

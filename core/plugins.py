@@ -39,6 +39,7 @@ from crossdock.providers import (
     MARKETPLACE_OPERATIONS,
     PAYMENT_OPERATIONS,
     TAX_OPERATIONS,
+    TRANSLATOR_OPERATIONS,
     WAREHOUSE_OPERATIONS,
     CarrierBase,
     CarrierProvider,
@@ -57,6 +58,8 @@ from crossdock.providers import (
     ProviderKind,
     TaxBase,
     TaxEngine,
+    Translator,
+    TranslatorBase,
     WarehouseBase,
     WarehouseSystem,
 )
@@ -77,6 +80,7 @@ _REGISTRATION: dict[ProviderKind, tuple[str, type]] = {
     ProviderKind.MAILER: ("crossdock_mailers", Mailer),
     ProviderKind.IDENTITY: ("crossdock_identity_providers", IdentityProvider),
     ProviderKind.WAREHOUSE: ("crossdock_warehouses", WarehouseSystem),
+    ProviderKind.TRANSLATOR: ("crossdock_translators", Translator),
 }
 #: Per kind: capability -> method, and the base class whose method does not count.
 _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
@@ -88,6 +92,7 @@ _OPERATIONS: dict[ProviderKind, tuple[Mapping[str, str], type]] = {
     ProviderKind.MAILER: (MAIL_OPERATIONS, MailerBase),
     ProviderKind.IDENTITY: (IDENTITY_OPERATIONS, IdentityBase),
     ProviderKind.WAREHOUSE: (WAREHOUSE_OPERATIONS, WarehouseBase),
+    ProviderKind.TRANSLATOR: (TRANSLATOR_OPERATIONS, TranslatorBase),
 }
 
 
@@ -113,6 +118,7 @@ class Plugins:
     mailers: dict[str, Mailer] = field(default_factory=dict)
     identity_providers: dict[str, IdentityProvider] = field(default_factory=dict)
     warehouse_systems: dict[str, WarehouseSystem] = field(default_factory=dict)
+    translators: dict[str, Translator] = field(default_factory=dict)
     infos: list[PluginInfo] = field(default_factory=list)
     emulators: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -423,6 +429,7 @@ def _register(plugins: Plugins, plugin_name: str, obj: Any) -> None:
             ProviderKind.MAILER: plugins.mailers,
             ProviderKind.IDENTITY: plugins.identity_providers,
             ProviderKind.WAREHOUSE: plugins.warehouse_systems,
+            ProviderKind.TRANSLATOR: plugins.translators,
             # an ad platform is connected, credentialled and synced as a channel is
             ProviderKind.AD_PLATFORM: plugins.marketplaces,
         }

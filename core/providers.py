@@ -41,6 +41,7 @@ __all__ = [
     "PAYMENT_OPERATIONS",
     "TAX_OPERATIONS",
     "TRACKING_FINAL",
+    "TRANSLATOR_OPERATIONS",
     "WAREHOUSE_OPERATIONS",
     "AdCampaign",
     "AdLevel",
@@ -51,17 +52,22 @@ __all__ = [
     "AdType",
     "Address",
     "AddressCheck",
+    "AttributeRule",
+    "AttributeType",
     "AuthorizationRequest",
     "CarrierAccount",
     "CarrierBase",
     "CarrierCapability",
     "CarrierDocument",
     "CarrierProvider",
+    "CategoryRules",
+    "ChannelCategory",
     "ChannelConnection",
     "ChannelMessage",
     "ChannelOrder",
     "ChannelOrderLine",
     "ChannelSettlement",
+    "CompetitorOffer",
     "CustomsItem",
     "DocumentFormat",
     "DocumentKind",
@@ -78,7 +84,10 @@ __all__ = [
     "ItemFlag",
     "Label",
     "Limiter",
+    "ListingDraft",
+    "ListingImage",
     "ListingIssueReason",
+    "ListingProblem",
     "MailAccount",
     "MailCapability",
     "MailMessage",
@@ -112,6 +121,8 @@ __all__ = [
     "PickupRequest",
     "PriceUpdate",
     "ProviderKind",
+    "PublishOutcome",
+    "PublishResult",
     "PushResult",
     "Rate",
     "RateLimit",
@@ -143,6 +154,11 @@ __all__ = [
     "TrackingStatus",
     "TrafficMetric",
     "TrafficPage",
+    "TranslationRequest",
+    "Translator",
+    "TranslatorAccount",
+    "TranslatorBase",
+    "TranslatorCapability",
     "VerifiedIdentity",
     "WarehouseAccount",
     "WarehouseBase",
@@ -169,6 +185,8 @@ class ProviderKind(StrEnum):
     #: a warehouse system (a WMS, a 3PL's or a marketplace's warehouses) holding a
     #: warehouse's stock: ``crossdock_warehouses``
     WAREHOUSE = "warehouse"
+    #: translates listing content: ``crossdock_translators``
+    TRANSLATOR = "translator"
 
 
 #: What an ad platform may declare.
@@ -198,6 +216,18 @@ class MarketplaceCapability(StrEnum):
     ADS_READ = "ads.read"
     #: traffic: sessions and page views per day and product (where the channel reports it)
     TRAFFIC_READ = "traffic.read"
+    #: the channel's category tree: :meth:`MarketplaceProvider.fetch_categories`
+    LISTINGS_CATEGORIES = "listings.categories"
+    #: what a category needs of a listing: :meth:`MarketplaceProvider.fetch_category_rules`
+    LISTINGS_RULES = "listings.rules"
+    #: create or update a listing's content, or validate it only: :meth:`MarketplaceProvider.publish_listing`
+    LISTINGS_PUBLISH = "listings.publish"
+    #: a listing's content as the channel shows it now: :meth:`MarketplaceProvider.read_listing`
+    LISTINGS_READ = "listings.read"
+    #: take a listing off sale: :meth:`MarketplaceProvider.deactivate_listing`
+    LISTINGS_DEACTIVATE = "listings.deactivate"
+    #: other sellers' offers for a listing's product: :meth:`MarketplaceProvider.fetch_competitor_offers`
+    COMPETITORS_READ = "competitors.read"
 
 
 class PaymentCapability(StrEnum):
@@ -256,6 +286,14 @@ class WarehouseCapability(StrEnum):
     SHIPMENTS_PULL = "warehouse.shipments_pull"
 
 
+class TranslatorCapability(StrEnum):
+    """What a translation engine can do."""
+
+    #: translate texts from one language to another: :meth:`Translator.translate`
+    TRANSLATE = "translate.text"
+
+
+TRANSLATOR_OPERATIONS: Mapping[str, str] = {TranslatorCapability.TRANSLATE: "translate"}
 MAIL_OPERATIONS: Mapping[str, str] = {MailCapability.SEND: "send"}
 IDENTITY_OPERATIONS: Mapping[str, str] = {IdentityCapability.LOGIN: "complete"}
 WAREHOUSE_OPERATIONS: Mapping[str, str] = {
@@ -284,6 +322,12 @@ MARKETPLACE_OPERATIONS: Mapping[str, str] = {
     MarketplaceCapability.CASES_RESPOND: "respond_to_case",
     MarketplaceCapability.ADS_READ: "fetch_ads",
     MarketplaceCapability.TRAFFIC_READ: "fetch_traffic",
+    MarketplaceCapability.LISTINGS_CATEGORIES: "fetch_categories",
+    MarketplaceCapability.LISTINGS_RULES: "fetch_category_rules",
+    MarketplaceCapability.LISTINGS_PUBLISH: "publish_listing",
+    MarketplaceCapability.LISTINGS_READ: "read_listing",
+    MarketplaceCapability.LISTINGS_DEACTIVATE: "deactivate_listing",
+    MarketplaceCapability.COMPETITORS_READ: "fetch_competitor_offers",
 }
 
 
@@ -680,6 +724,160 @@ class TrafficPage:
     next_page_token: str | None = None
     ready: bool = True
     retry_after: float | None = None
+
+
+# --------------------------------------------------------------------------- listing content
+
+
+@dataclass(frozen=True)
+class ChannelCategory:
+    """One node of a channel's category tree; listings go in ``leaf`` categories."""
+
+    id: str
+    name: str
+    parent_id: str | None = None
+    leaf: bool = True
+
+
+class AttributeType(StrEnum):
+    """What values a category attribute takes."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    #: one of ``AttributeRule.values``
+    ENUM = "enum"
+    #: several of ``AttributeRule.values``
+    MULTI_ENUM = "multi_enum"
+
+
+@dataclass(frozen=True)
+class AttributeRule:
+    """An attribute a category asks for, under the channel's own key (``name``)."""
+
+    name: str
+    label: str = ""
+    required: bool = False
+    type: AttributeType = AttributeType.TEXT
+    #: the values allowed (an enum's), in the channel's spelling
+    values: Sequence[str] = ()
+    #: the unit a number is in (``"g"``, ``"cm"``), when the channel fixes one
+    unit: str | None = None
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class CategoryRules:
+    """What a channel requires of a listing in one category, for the checks run on save and
+    before publishing. ``schema`` is the channel's own JSON Schema of the attributes where it
+    publishes one (Amazon's product type definitions), checked with ``jsonschema``; the
+    rest are limits on the content and its images (``None``: no limit)."""
+
+    category_id: str
+    attributes: Sequence[AttributeRule] = ()
+    schema: Mapping[str, Any] | None = None
+    title_max: int | None = None
+    #: how many bullet points, and how long each may be
+    bullets_max: int | None = None
+    bullet_max_length: int | None = None
+    description_max: int | None = None
+    keywords_max_length: int | None = None
+    images_min: int = 1
+    images_max: int | None = None
+    #: the shortest side of an image, in pixels
+    image_min_px: int | None = None
+    image_max_bytes: int | None = None
+    #: Pillow format names (``"JPEG"``, ``"PNG"``, ``"WEBP"``)
+    image_formats: frozenset[str] = frozenset({"JPEG", "PNG"})
+    #: the main image must stand on a pure white background (Amazon's rule)
+    white_main_image: bool = False
+    #: words the channel refuses in a title or description
+    forbidden_words: Sequence[str] = ()
+    requires_brand: bool = False
+
+
+@dataclass(frozen=True)
+class ListingImage:
+    """An image of a listing. ``data`` holds its bytes (a channel that takes uploads gets
+    them from here); ``url`` is where the channel can fetch it itself, when the server has
+    one to give (read back from a channel, only ``url`` is known). ``key`` is stable for the
+    same image, so a provider may keep what it uploaded under it."""
+
+    key: str
+    content_type: str = "image/jpeg"
+    width: int = 0
+    height: int = 0
+    data: bytes = field(default=b"", repr=False)
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class ListingDraft:
+    """A listing's content for one shop in one language, as Crossdock holds it (what
+    :meth:`MarketplaceProvider.publish_listing` is given) or as the channel shows it (what
+    :meth:`MarketplaceProvider.read_listing` returns). ``attributes`` are keyed by the
+    channel's attribute names; ``price`` is in the shop's currency; ``external_id`` is the
+    channel's id of the listing when it knows it already (publish then updates it)."""
+
+    sku: str
+    language: str
+    title: str
+    category_id: str | None = None
+    bullets: Sequence[str] = ()
+    description: str = ""
+    keywords: Sequence[str] = ()
+    brand: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    images: Sequence[ListingImage] = ()
+    price: Money | None = None
+    quantity: int | None = None
+    external_id: str | None = None
+
+
+class PublishOutcome(StrEnum):
+    """What the channel did with a listing sent to it."""
+
+    #: it took the listing (live, or in its own review)
+    ACCEPTED = "accepted"
+    #: it is processing the listing and says later (a submission id in ``external_id``)
+    PENDING = "pending"
+    #: it refused the listing: ``problems`` say why, in its own words
+    REJECTED = "rejected"
+    #: a validation only (``preview``): it would take the listing as it is
+    VALID = "valid"
+
+
+@dataclass(frozen=True)
+class ListingProblem:
+    """Something the channel (or a check) says is wrong with a listing. ``field`` names the
+    content field (``title``, ``images``, ``attributes.material``) when it is known."""
+
+    code: str
+    message: str
+    field: str | None = None
+    #: ``error`` blocks publishing; ``warning`` does not
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    outcome: PublishOutcome
+    external_id: str | None = None
+    problems: Sequence[ListingProblem] = ()
+
+
+@dataclass(frozen=True)
+class CompetitorOffer:
+    """Another seller's offer for the same product on the channel."""
+
+    seller: str
+    price: Money
+    shipping: Money | None = None
+    condition: str = "new"
+    #: the channel fulfils it (FBA and similar)
+    fulfilled_by_channel: bool = False
+    #: it holds the buy box (featured offer) now
+    featured: bool = False
 
 
 class SettlementKind(StrEnum):
@@ -1652,6 +1850,30 @@ class MarketplaceProvider(Protocol):
         self, conn: ChannelConnection, *, day_from: date, day_to: date, page_token: str | None
     ) -> TrafficPage: ...
 
+    async def fetch_categories(
+        self, conn: ChannelConnection, *, language: str
+    ) -> Sequence[ChannelCategory]: ...
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules: ...
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult: ...
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None: ...
+
+    async def deactivate_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None
+    ) -> None: ...
+
+    async def fetch_competitor_offers(
+        self, conn: ChannelConnection, sku: str, external_id: str | None
+    ) -> Sequence[CompetitorOffer]: ...
+
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
     ) -> str | None: ...
@@ -1759,6 +1981,39 @@ class TaxEngine(Protocol):
     def thresholds(self) -> Sequence[Threshold]: ...
 
     def validate_vat_number(self, number: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class TranslatorAccount:
+    """How the server calls its translation engine: ``options`` is the engine's own JSON
+    object (``CROSSDOCK_TRANSLATOR_OPTIONS``: its API key, base URL, formality ...); make
+    every HTTP call with :meth:`http_client` (the SSRF-guarded pool)."""
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: The server's outbound HTTP pool (the core attaches it); see :meth:`http_client`.
+    http: OutboundHTTP | None = field(default=None, repr=False, compare=False)
+
+    def http_client(self) -> httpx.AsyncClient:
+        """The guarded ``httpx.AsyncClient``, timing out after ``options.timeout`` seconds
+        (default 10); never close it."""
+        return _http_client(self.http, self.options)
+
+    def outbound(self) -> OutboundHTTP:
+        """The :class:`~crossdock.OutboundHTTP` behind :meth:`http_client`."""
+        return _outbound(self.http)
+
+
+@dataclass(frozen=True)
+class TranslationRequest:
+    """Texts to translate from ``source`` to ``target`` (BCP 47 language tags: ``en``,
+    ``de``, ``zh-Hans``). ``glossary`` maps source terms to the target terms the engine must
+    use (brand names, sizes, units); ``context`` says what the texts are (a product title)."""
+
+    texts: Sequence[str]
+    source: str
+    target: str
+    glossary: Mapping[str, str] = field(default_factory=dict)
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1893,6 +2148,20 @@ class Mailer(Protocol):
 
 
 @runtime_checkable
+class Translator(Protocol):
+    """A machine translation engine. It returns one translation per text, in order; a
+    language pair it does not offer is a permanent ``ChannelError`` with code ``REFUSED``;
+    a refused key ``CREDENTIALS``; throttling, quota and outages are retryable."""
+
+    name: str
+    display_name: str
+    version: str
+    capabilities: frozenset[str]
+
+    async def translate(self, account: TranslatorAccount, request: TranslationRequest) -> Sequence[str]: ...
+
+
+@runtime_checkable
 class IdentityProvider(Protocol):
     """Signs staff in through an external identity provider, in two steps: the browser is
     sent to :meth:`authorization_url`, comes back with a code, and :meth:`complete` turns
@@ -1992,6 +2261,46 @@ class MarketplaceBase(_Base):
     ) -> TrafficPage:
         """Sessions and page views for the days ``day_from`` to ``day_to`` (inclusive)."""
         raise self._unsupported("fetch_traffic")
+
+    async def fetch_categories(self, conn: ChannelConnection, *, language: str) -> Sequence[ChannelCategory]:
+        """The channel's whole category tree for the shop's site, names in ``language`` where
+        the channel has them (the core caches it per site)."""
+        raise self._unsupported("fetch_categories")
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules:
+        """What a listing in ``category_id`` needs (a ``ChannelError`` ``REFUSED`` for a
+        category the channel does not have, or one that is not a leaf)."""
+        raise self._unsupported("fetch_category_rules")
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult:
+        """Create the listing (or update it: the channel knows ``draft.sku`` or
+        ``draft.external_id``); with ``preview``, only validate it as the channel would
+        (``VALID`` or ``REJECTED``), creating nothing. Content the channel refuses is a
+        ``REJECTED`` result with its problems, never an exception; credentials, throttling
+        and outages are ``ChannelError`` as everywhere. Publishing the same draft twice
+        leaves one listing."""
+        raise self._unsupported("publish_listing")
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None:
+        """The listing's content as the channel shows it now (images by URL), or ``None``
+        when the channel does not know it."""
+        raise self._unsupported("read_listing")
+
+    async def deactivate_listing(self, conn: ChannelConnection, sku: str, external_id: str | None) -> None:
+        """Take the listing off sale (a listing the channel does not know is done already)."""
+        raise self._unsupported("deactivate_listing")
+
+    async def fetch_competitor_offers(
+        self, conn: ChannelConnection, sku: str, external_id: str | None
+    ) -> Sequence[CompetitorOffer]:
+        """Other sellers' current offers for the listing's product (the shop's own left out)."""
+        raise self._unsupported("fetch_competitor_offers")
 
     async def confirm_shipment(
         self, conn: ChannelConnection, confirmation: ShipmentConfirmation
@@ -2122,6 +2431,13 @@ class MailerBase(_Base):
 
     async def send(self, account: MailAccount, message: MailMessage) -> MailReceipt:
         raise self._unsupported("send")
+
+
+class TranslatorBase(_Base):
+    """Subclass and override :meth:`translate`; declare ``translate.text``."""
+
+    async def translate(self, account: TranslatorAccount, request: TranslationRequest) -> Sequence[str]:
+        raise self._unsupported("translate")
 
 
 class IdentityBase(_Base):
