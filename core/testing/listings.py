@@ -82,7 +82,8 @@ class ListingsEmulator(EmulatorHandle, Protocol):
 
 
 def sample_image(size: int = 1000, colour: tuple[int, int, int] = (200, 40, 40)) -> ListingImage:
-    """A JPEG of a red square on a white background (``size`` pixels a side)."""
+    """A JPEG of a red square on a white background (``size`` pixels a side), with its bytes
+    (for channels that take uploads) and a public-looking URL (for those that fetch)."""
     from PIL import Image, ImageDraw
 
     picture = Image.new("RGB", (size, size), (255, 255, 255))
@@ -90,7 +91,12 @@ def sample_image(size: int = 1000, colour: tuple[int, int, int] = (200, 40, 40))
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=90)
     return ListingImage(
-        key=f"kit/square-{size}.jpg", content_type="image/jpeg", width=size, height=size, data=out.getvalue()
+        key=f"kit/square-{size}.jpg",
+        content_type="image/jpeg",
+        width=size,
+        height=size,
+        data=out.getvalue(),
+        url=f"https://media.example.com/kit/square-{size}.jpg",  # for channels that fetch images
     )
 
 
