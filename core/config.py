@@ -94,8 +94,15 @@ class Settings:
     #: The mailer's own settings, a JSON object (``CROSSDOCK_MAIL_OPTIONS``: its token ...).
     mail_options: Mapping[str, Any] = field(default_factory=dict)
     #: Where people reach this server (``CROSSDOCK_PUBLIC_URL``): the start of the links in
-    #: its mail and of the single sign-on return address.
+    #: its mail, of the single sign-on return address, and of the listing images' URLs a
+    #: channel fetches (``/media/...``).
     public_url: str = "http://127.0.0.1:8000"
+    #: The machine translation engine listing content is translated with
+    #: (``CROSSDOCK_TRANSLATOR``, a name a ``crossdock_translators`` plugin registers); empty:
+    #: only the tenant's glossary translates (fixed terms: attribute values, units, sizes).
+    translator: str = ""
+    #: The engine's own settings, a JSON object (``CROSSDOCK_TRANSLATOR_OPTIONS``: its key ...).
+    translator_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.storage_url:
@@ -139,6 +146,10 @@ class Settings:
             mail_from=env.get("CROSSDOCK_MAIL_FROM") or "Crossdock <no-reply@localhost>",
             mail_options=_json_object(env.get("CROSSDOCK_MAIL_OPTIONS"), "CROSSDOCK_MAIL_OPTIONS"),
             public_url=(env.get("CROSSDOCK_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            translator=env.get("CROSSDOCK_TRANSLATOR", "").strip(),
+            translator_options=_json_object(
+                env.get("CROSSDOCK_TRANSLATOR_OPTIONS"), "CROSSDOCK_TRANSLATOR_OPTIONS"
+            ),
         )
 
 

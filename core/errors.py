@@ -110,6 +110,10 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "UNKNOWN_CHANNEL": "no installed marketplace plugin has this name",
         "UNKNOWN_SITE": "the channel has no such site",
         "URL_NOT_ALLOWED": "the base URL points somewhere the server may not call",
+        "UNKNOWN_CATEGORY": "the channel has no such category for the shop (or not as a leaf)",
+        "TRANSLATOR_ERROR": "the translation engine refused or failed; nothing was changed",
+        "CHANNEL_REFUSED": "the channel refused (its message says why); nothing was changed here",
+        "CHANNEL_UNAVAILABLE": "the channel did not answer; nothing was changed here: try again",
     },
     "Order": {
         "NOT_HELD": "the order has no (such) hold to release",

@@ -10,6 +10,10 @@ IDs are the GraphQL global IDs. Refusals are JSON ``{"code", "message"}``: 401
 ``UNAUTHENTICATED`` without a valid key, 403 ``FORBIDDEN`` without the scope, 400
 ``INVALID_ID`` for a malformed ID (or one of another type), 400 ``INVALID`` for another bad
 parameter, and 404 ``NOT_FOUND`` for an unknown ID and another tenant's alike.
+
+``GET /media/{token}`` serves a listing image without a key, to the channels that fetch
+images themselves: the token (in the URLs the API and the channels are given) seals the
+image's storage key with the server's key, so nothing else can be asked for.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from crossdock.services.documents import (
     packing_slip,
     pick_list_shipments,
 )
+from crossdock.services.listing_content import media_key
 from crossdock.services.tenancy import Principal, authenticate
 from crossdock.storage import StorageError
 
@@ -293,4 +298,27 @@ def download_routes(app: App) -> list[HTTPRouteHandler]:
 
         return await as_caller(request, answer, scope=Scope.BULK_READ)
 
-    return [document, slip, labels, report, agency, bulk_export]
+    @get("/media/{token:str}", include_in_schema=False)
+    async def media(token: str) -> Response[Any]:
+        """A listing image, for a channel that fetches images itself (Amazon): the token
+        seals the image's key with the server's key, so only images the server handed out
+        are served, to anyone holding the link, and nothing else of the storage."""
+        key = media_key(app.vault, token)
+        if key is None:
+            return Response(
+                {"code": "NOT_FOUND", "message": "no such image"}, status_code=404, media_type=MediaType.JSON
+            )
+        try:
+            data = await app.storage.get(key)
+        except StorageError:
+            return Response(
+                {"code": "NOT_FOUND", "message": "no such image"}, status_code=404, media_type=MediaType.JSON
+            )
+        kind = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+        return Response(
+            data,
+            media_type=kind.get(key.rsplit(".", 1)[-1], "application/octet-stream"),
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [document, slip, labels, report, agency, bulk_export, media]

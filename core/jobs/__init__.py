@@ -14,6 +14,7 @@ from crossdock.jobs import analytics as analytics  # registers the analytics and
 from crossdock.jobs import bulk as bulk  # registers the bulk export and usage jobs
 from crossdock.jobs import cases as cases  # registers the after-sales jobs
 from crossdock.jobs import labels as labels  # registers the label purchase jobs
+from crossdock.jobs import listings as listings  # registers the listing publishing job
 from crossdock.jobs import refunds as refunds  # registers the refund resume job
 from crossdock.jobs import sync as sync  # registers the sync jobs
 from crossdock.jobs import tasks as tasks  # registers the other job functions

@@ -96,6 +96,12 @@ class EventType(StrEnum):
     INBOUND_SHIPMENT_CREATED = "inbound_shipment.created"
     INBOUND_SHIPMENT_RECEIVED = "inbound_shipment.received"
     LISTING_COMPLIANCE_ISSUE = "listing.compliance_issue"
+    #: a listing's content was saved (a new version)
+    LISTING_CONTENT_SAVED = "listing.content_saved"
+    #: the channel took a listing's content (or is processing it)
+    LISTING_PUBLISHED = "listing.published"
+    #: the checks or the channel refused a listing's content (its problems are on it)
+    LISTING_REJECTED = "listing.rejected"
     LISTING_PUSH_FAILED = "listing.push_failed"
     MESSAGE_SENT = "message.sent"
     MESSAGE_SEND_FAILED = "message.send_failed"

@@ -142,6 +142,8 @@ _register(m.LoginOutcome)
 _register(m.PurchaseOrderStatus)
 _register(m.WarehouseAccountStatus)
 _register(m.InboundShipmentStatus)
+_register(m.FieldStatus, "ContentFieldStatus", "Who stands behind a field of listing content.")
+_register(m.PublishStatus, "ListingPublishStatus", "Where listing content is with its channel.")
 _register(m.HandoverStatus, "WarehouseHandoverStatus", "Where an order handed to a warehouse system is.")
 _register(m.InboundStatus, "WarehouseDeliveryStatus", "Where a delivery announced to a warehouse system is.")
 _register(

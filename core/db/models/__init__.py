@@ -58,6 +58,15 @@ from crossdock.db.models.inventory import (
     Warehouse,
     WarehouseKind,
 )
+from crossdock.db.models.listing_content import (
+    CONTENT_FIELDS,
+    CategoryCache,
+    FieldStatus,
+    ListingContent,
+    ListingContentVersion,
+    PublishStatus,
+    RulesCache,
+)
 from crossdock.db.models.messaging import (
     CannedReply,
     Conversation,
@@ -156,6 +165,7 @@ from crossdock.db.models.webhooks import (
 )
 
 __all__ = [
+    "CONTENT_FIELDS",
     "PURGE_SETTING",
     "AdCampaignRow",
     "AdMetricRow",
@@ -179,6 +189,7 @@ __all__ = [
     "CarrierAccount",
     "CarrierAccountStatus",
     "CaseResponseRow",
+    "CategoryCache",
     "ChannelCancel",
     "CompetitorPrice",
     "Connection",
@@ -192,6 +203,7 @@ __all__ = [
     "Event",
     "ExceptionKind",
     "ExceptionNoticeRule",
+    "FieldStatus",
     "FxRate",
     "HandoverStatus",
     "IdempotencyKey",
@@ -204,6 +216,8 @@ __all__ = [
     "LabelPurchase",
     "LabelStatus",
     "Listing",
+    "ListingContent",
+    "ListingContentVersion",
     "ListingOperation",
     "ListingPushStatus",
     "ListingStatus",
@@ -229,6 +243,7 @@ __all__ = [
     "Promotion",
     "PromotionKind",
     "PromotionState",
+    "PublishStatus",
     "PurchaseOrder",
     "PurchaseOrderLine",
     "PurchaseOrderStatus",
@@ -247,6 +262,7 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "RoutingRule",
+    "RulesCache",
     "Settlement",
     "SettlementLine",
     "Shipment",
