@@ -2151,7 +2151,8 @@ class Mailer(Protocol):
 class Translator(Protocol):
     """A machine translation engine. It returns one translation per text, in order; a
     language pair it does not offer is a permanent ``ChannelError`` with code ``REFUSED``;
-    a refused key ``CREDENTIALS``; throttling, quota and outages are retryable."""
+    a refused key ``CREDENTIALS``; a quota used up for the period is permanent (``QUOTA``);
+    throttling and outages are retryable."""
 
     name: str
     display_name: str

@@ -118,7 +118,7 @@ def draft_for(
     title = "Kit Trail Bottle 750 ml Stainless Steel"
     if rules.title_max:
         title = title[: rules.title_max]
-    bullets = ("Keeps drinks cold for 24 hours", "Leak-proof lid")
+    bullets: tuple[str, ...] = ("Keeps drinks cold for 24 hours", "Leak-proof lid")
     if rules.bullets_max is not None:
         bullets = bullets[: rules.bullets_max]
     images = [sample_image()] * max(1, rules.images_min)
