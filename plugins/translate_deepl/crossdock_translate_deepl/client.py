@@ -347,7 +347,13 @@ def glossary_name(source: str, target: str, digest: str) -> str:
 
 
 def glossary_body(name: str, source: str, target: str, tsv: str) -> dict[str, Any]:
-    return {"name": name, "source_lang": source, "target_lang": target, "entries": tsv, "entries_format": "tsv"}
+    return {
+        "name": name,
+        "source_lang": source,
+        "target_lang": target,
+        "entries": tsv,
+        "entries_format": "tsv",
+    }
 
 
 def glossary_id_of(response: httpx.Response) -> str:
@@ -355,7 +361,10 @@ def glossary_id_of(response: httpx.Response) -> str:
     glossary_id = body.get("glossary_id") if isinstance(body, dict) else None
     if not isinstance(glossary_id, str) or not glossary_id:
         raise DeepLError(
-            "deepl answered a glossary without a glossary_id", code="MALFORMED", status=response.status_code, retryable=True
+            "deepl answered a glossary without a glossary_id",
+            code="MALFORMED",
+            status=response.status_code,
+            retryable=True,
         )
     return glossary_id
 

@@ -133,7 +133,9 @@ class DeepLEmulator(Emulator):
 
     # ------------------------------------------------------------ account side
 
-    def open_account(self, site: str | None = None, *, free: bool = False, character_limit: int | None = None) -> dict[str, Any]:
+    def open_account(
+        self, site: str | None = None, *, free: bool = False, character_limit: int | None = None
+    ) -> dict[str, Any]:
         """A new API key (ending ``:fx`` for a Free account); the translator's options."""
         key = str(uuid.UUID(bytes=secrets.token_bytes(16))) + (":fx" if free else "")
         self.keys[key] = _Key(character_limit=character_limit, free=free)
@@ -182,7 +184,9 @@ class DeepLEmulator(Emulator):
         return key if scheme == "DeepL-Auth-Key" and key in self.keys else None
 
     def _forbidden(self) -> Reply:
-        return self._refuse("Authorization failed: supply a valid DeepL-Auth-Key in the Authorization header.", 403)
+        return self._refuse(
+            "Authorization failed: supply a valid DeepL-Auth-Key in the Authorization header.", 403
+        )
 
     def _object(self, request: Request) -> dict[str, Any] | Reply:
         if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
@@ -221,7 +225,11 @@ class DeepLEmulator(Emulator):
         if source is not None and (not isinstance(source, str) or source.upper() not in LANGUAGES):
             return self._refuse("Value for 'source_lang' not supported.")
         source = source.upper() if isinstance(source, str) else None
-        for name, allowed in (("formality", FORMALITIES), ("tag_handling", TAG_HANDLINGS), ("model_type", MODEL_TYPES)):
+        for name, allowed in (
+            ("formality", FORMALITIES),
+            ("tag_handling", TAG_HANDLINGS),
+            ("model_type", MODEL_TYPES),
+        ):
             value = body.get(name)
             if value is not None and (not isinstance(value, str) or value.lower() not in allowed):
                 return self._refuse(f"Value for '{name}' not supported.")
@@ -238,7 +246,8 @@ class DeepLEmulator(Emulator):
             if (glossary.source_lang, glossary.target_lang) != (source, glossary_code(target)):
                 return self._refuse(
                     "The language pair of the glossary does not match the language pair of the request.",
-                    detail=f"glossary {glossary.source_lang}>{glossary.target_lang}, request {source}>{target}",
+                    detail=f"glossary {glossary.source_lang}>{glossary.target_lang}, "
+                    f"request {source}>{target}",
                 )
             entries = glossary.entries
         held = self.keys[key]
@@ -283,9 +292,13 @@ class DeepLEmulator(Emulator):
             parts = line.split("\t")
             source, target = (parts[0].strip(), parts[1].strip()) if len(parts) == 2 else ("", "")
             if not source or not target:
-                return self._refuse("Invalid glossary entries provided", detail=f"entry {number} is not source<TAB>target")
+                return self._refuse(
+                    "Invalid glossary entries provided", detail=f"entry {number} is not source<TAB>target"
+                )
             if source in entries:
-                return self._refuse("Invalid glossary entries provided", detail=f"entry {number} duplicates {source!r}")
+                return self._refuse(
+                    "Invalid glossary entries provided", detail=f"entry {number} duplicates {source!r}"
+                )
             entries[source] = target
         if not entries:
             return self._refuse("Invalid glossary entries provided", detail="no entries")

@@ -39,17 +39,27 @@ __all__ = [
     "target_code",
 ]
 
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 #: Languages DeepL translates from and into, with glossary support (the table's first
 #: group: "source + target + glossaries + tag handling").
-_FULL = frozenset(
-    "AR BG CS DA DE EL EN ES ET FI FR HU ID IT JA KO LT LV NB NL PL PT RO RU SK SL SV TR UK ZH".split()
+_FULL = _codes(
+    """
+    AR BG CS DA DE EL EN ES ET FI FR HU ID IT JA KO LT LV NB NL PL PT RO RU SK SL SV TR
+    UK ZH
+    """
 )
 #: Text-only languages (both directions); of these only HE and VI take glossaries.
-_TEXT_ONLY = frozenset(
-    """ACE AF AN AS AY AZ BA BE BHO BN BR BS CA CEB CKB CY EO EU FA GA GL GN GOM GU HA HE HI
-    HR HT HY IG IS JV KA KK KMR KY LA LB LMO LN MAI MG MI MK ML MN MR MS MT MY NE OC OM PA
-    PAG PAM PRS PS QU SA SCN SQ SR ST SU SW TA TE TG TH TK TL TN TS TT UR UZ VI WO XH YI YUE
-    ZU""".split()
+_TEXT_ONLY = _codes(
+    """
+    ACE AF AN AS AY AZ BA BE BHO BN BR BS CA CEB CKB CY EO EU FA GA GL GN GOM GU HA HE
+    HI HR HT HY IG IS JV KA KK KMR KY LA LB LMO LN MAI MG MI MK ML MN MR MS MT MY NE OC
+    OM PA PAG PAM PRS PS QU SA SCN SQ SR ST SU SW TA TE TG TH TK TL TN TS TT UR UZ VI WO
+    XH YI YUE ZU
+    """
 )
 #: Every bare language code DeepL takes as ``source_lang`` and as ``target_lang``.
 LANGUAGES: frozenset[str] = _FULL | _TEXT_ONLY
@@ -65,8 +75,10 @@ _ALIASES = {"no": "nb", "iw": "he", "in": "id", "ji": "yi", "fil": "tl"}
 _AMERICAN = frozenset({"US", "AS", "GU", "MP", "PR", "UM", "VI"})
 _TRADITIONAL = frozenset({"TW", "HK", "MO"})
 #: Spanish of Latin America (and of the United States), DeepL's ES-419.
-_LATIN_AMERICA = frozenset(
-    "419 AR BO BZ CL CO CR CU DO EC GT HN MX NI PA PE PR PY SV US UY VE".split()
+_LATIN_AMERICA = _codes(
+    """
+    419 AR BO BZ CL CO CR CU DO EC GT HN MX NI PA PE PR PY SV US UY VE
+    """
 )
 
 
@@ -91,7 +103,8 @@ def parse_tag(tag: str) -> Tag:
         raise _refuse(f"{tag!r} is not a language tag")
     parts = tag.strip().replace("_", "-").split("-")
     language = parts[0].lower()
-    if not (language.isascii() and language.isalpha() and 2 <= len(language) <= 8):
+    well_formed = all(part.isascii() and part.isalnum() and len(part) <= 8 for part in parts)
+    if not (well_formed and language.isalpha() and 2 <= len(language) <= 8):
         raise _refuse(f"{tag!r} is not a language tag")
     script = region = None
     for part in parts[1:]:
@@ -99,9 +112,8 @@ def parse_tag(tag: str) -> Tag:
             break
         if len(part) == 4 and part.isalpha() and script is None and region is None:
             script = part.title()
-        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
-            if region is None:
-                region = part.upper()
+        elif region is None and ((len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit())):
+            region = part.upper()
     return Tag(_ALIASES.get(language, language), script, region)
 
 

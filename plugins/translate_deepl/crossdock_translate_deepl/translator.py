@@ -96,7 +96,8 @@ class DeepLTranslator(TranslatorBase):
             )
 
         sent = [texts[i] for i in wanted]
-        for start, end in batches(sent, body_of):
+        planned = list(batches(sent, body_of))  # a text too long is refused before any request
+        for start, end in planned:
             chunk = sent[start:end]
             response = await _call(client, "POST", options.translate_url, options, body_of(chunk))
             if response.status_code != 200:
@@ -133,7 +134,9 @@ class DeepLTranslator(TranslatorBase):
             raise error_for(listed)
         glossary_id = glossary_from_list(listed, name, *pair)
         if glossary_id is None:
-            created = await _call(client, "POST", options.glossaries_url, options, glossary_body(name, *pair, tsv))
+            created = await _call(
+                client, "POST", options.glossaries_url, options, glossary_body(name, *pair, tsv)
+            )
             if created.status_code not in (200, 201):
                 raise error_for(created)
             glossary_id = glossary_id_of(created)

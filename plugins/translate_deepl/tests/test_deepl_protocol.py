@@ -92,7 +92,12 @@ def test_options_and_the_host_a_key_chooses() -> None:
         with pytest.raises(ChannelError) as caught:
             DeepLOptions.of(bad)
         assert (caught.value.code, caught.value.retryable) == ("CREDENTIALS", False)
-    for wrong in ({"formality": "rude"}, {"tag_handling": "markdown"}, {"model_type": "fast"}, {"timeout": "soon"}):
+    for wrong in (
+        {"formality": "rude"},
+        {"tag_handling": "markdown"},
+        {"model_type": "fast"},
+        {"timeout": "soon"},
+    ):
         with pytest.raises(ChannelError) as caught:
             DeepLOptions.of({"auth_key": "k", **wrong})
         assert caught.value.code == "INVALID_OPTIONS"
@@ -177,9 +182,16 @@ def test_a_language_deepl_does_not_offer_is_refused(tag: str) -> None:
 
 @pytest.mark.parametrize(
     ("source", "target", "sent"),
-    [("en-GB", "en", ("EN", "EN-US")), ("de", "pt", ("DE", "PT-BR")), ("ja", "zh-TW", ("JA", "ZH-HANT")), ("en", "ms", ("EN", "MS"))],
+    [
+        ("en-GB", "en", ("EN", "EN-US")),
+        ("de", "pt", ("DE", "PT-BR")),
+        ("ja", "zh-TW", ("JA", "ZH-HANT")),
+        ("en", "ms", ("EN", "MS")),
+    ],
 )
-async def test_the_codes_sent_and_the_emulator_accepts_them(source: str, target: str, sent: tuple[str, str]) -> None:
+async def test_the_codes_sent_and_the_emulator_accepts_them(
+    source: str, target: str, sent: tuple[str, str]
+) -> None:
     async with deepl() as (emulator, account):
         out = await DeepLTranslator().translate(account, ask(source=source, target=target))
     body = bodies(emulator)[0]
@@ -202,7 +214,10 @@ async def test_an_unoffered_pair_is_refused_before_any_request() -> None:
 def test_glossary_terms_as_the_emulator_applies_them() -> None:
     entries = {"Acme": "Acme", "T-shirt": "T-Shirt", "cotton": "Baumwolle", "blue cotton": "Blaue Baumwolle"}
     assert apply_glossary("Acme blue cotton T-shirt", entries) == "Acme Blaue Baumwolle T-Shirt"
-    assert apply_glossary("COTTON, Cotton, cotton; cottonwood", entries) == "BAUMWOLLE, Baumwolle, Baumwolle; cottonwood"
+    assert (
+        apply_glossary("COTTON, Cotton, cotton; cottonwood", entries)
+        == "BAUMWOLLE, Baumwolle, Baumwolle; cottonwood"
+    )
     assert apply_glossary("no terms", {}) == "no terms"
 
 
@@ -210,13 +225,19 @@ async def test_a_glossary_is_created_once_and_used() -> None:
     glossary = {"cotton": "Baumwolle", "Acme": "Acme", "size M": "Größe M"}
     translator = DeepLTranslator()
     async with deepl() as (emulator, account):
-        first = await translator.translate(account, ask(["Acme cotton shirt", "COTTON, size M"], glossary=glossary))
+        first = await translator.translate(
+            account, ask(["Acme cotton shirt", "COTTON, size M"], glossary=glossary)
+        )
         second = await translator.translate(account, ask(["Cotton socks"], target="de-AT", glossary=glossary))
         (created,) = bodies(emulator, "/v2/glossaries")
         (made,) = emulator.glossaries_of(account.options["auth_key"])
         sent = bodies(emulator)
-        again = await DeepLTranslator().translate(account, ask(["cotton"], glossary=dict(reversed(glossary.items()))))
-        assert len(bodies(emulator, "/v2/glossaries")) == 1, "another process finds it with GET /v2/glossaries"
+        again = await DeepLTranslator().translate(
+            account, ask(["cotton"], glossary=dict(reversed(glossary.items())))
+        )
+        assert len(bodies(emulator, "/v2/glossaries")) == 1, (
+            "another process finds it with GET /v2/glossaries"
+        )
         other = await translator.translate(account, ask(["cotton"], glossary={"cotton": "Baumwollstoff"}))
         into_english = await translator.translate(
             account, ask(["Baumwolle"], source="de", target="en-GB", glossary={"Baumwolle": "cotton"})
@@ -244,7 +265,9 @@ async def test_a_glossary_is_created_once_and_used() -> None:
     assert pairs == [("DE", "EN", 1), ("EN", "DE", 1), ("EN", "DE", 3)]
 
 
-@pytest.mark.parametrize("entries", [{"cot\tton": "Baumwolle"}, {"cotton": "Baum\nwolle"}, {" ": "x"}, {"a": "x", " a ": "y"}])
+@pytest.mark.parametrize(
+    "entries", [{"cot\tton": "Baumwolle"}, {"cotton": "Baum\nwolle"}, {" ": "x"}, {"a": "x", " a ": "y"}]
+)
 async def test_a_glossary_deepl_would_refuse_is_refused_here(entries: dict[str, str]) -> None:
     async with deepl() as (emulator, account):
         with pytest.raises(ChannelError) as caught:
@@ -346,7 +369,10 @@ async def test_each_answer_is_its_typed_error(
 
 
 async def test_a_glossary_refusal_says_deepls_detail() -> None:
-    refused = {"message": "Invalid glossary entries provided", "detail": "Key with the index 1 duplicates key 0"}
+    refused = {
+        "message": "Invalid glossary entries provided",
+        "detail": "Key with the index 1 duplicates key 0",
+    }
     with pytest.raises(ChannelError) as caught:
         await answer(canned(400, refused), ask(glossary={"cotton": "Baumwolle"}))
     assert caught.value.code == "REFUSED"
@@ -374,7 +400,9 @@ async def test_the_emulators_quota_and_faults_reach_the_translator() -> None:
     async with serve(emulator) as base_url:
         options = {**emulator.open_account(character_limit=20), "base_url": base_url}
         account = TranslatorAccount(options=options, http=HTTP)
-        assert await DeepLTranslator().translate(account, ask(["Blue cotton shirt"])) == ["[DE] Blue cotton shirt"]
+        assert await DeepLTranslator().translate(account, ask(["Blue cotton shirt"])) == [
+            "[DE] Blue cotton shirt"
+        ]
         with pytest.raises(ChannelError) as caught:
             await DeepLTranslator().translate(account, ask(["Blue cotton shirt"]))
         assert (caught.value.code, caught.value.retryable) == ("QUOTA", False)
@@ -394,7 +422,11 @@ async def test_the_emulators_quota_and_faults_reach_the_translator() -> None:
         options = {**throttled.open_account(), "base_url": base_url}
         with pytest.raises(ChannelError) as caught:
             await DeepLTranslator().translate(TranslatorAccount(options=options, http=HTTP), ask())
-        assert (caught.value.code, caught.value.retryable, caught.value.retry_after) == ("THROTTLED", True, 0.5)
+        assert (caught.value.code, caught.value.retryable, caught.value.retry_after) == (
+            "THROTTLED",
+            True,
+            0.5,
+        )
         assert throttled.injected["throttle"] == 1
 
 
@@ -454,7 +486,13 @@ async def test_the_emulator_refuses_translations(change: dict[str, Any], status:
         source, target = change["glossary"]
         got_status, made = await raw(
             emulator,
-            {"name": "g", "source_lang": source, "target_lang": target, "entries": "a\tb", "entries_format": "tsv"},
+            {
+                "name": "g",
+                "source_lang": source,
+                "target_lang": target,
+                "entries": "a\tb",
+                "entries_format": "tsv",
+            },
             key=f"DeepL-Auth-Key {key}",
             path="/v2/glossaries",
         )
@@ -491,12 +529,28 @@ async def test_the_emulator_refuses_translations(change: dict[str, Any], status:
 async def test_the_emulator_refuses_glossaries(change: dict[str, Any], status: int) -> None:
     emulator = DeepLEmulator(Faults())
     key = emulator.open_account()["auth_key"]
-    body = {"name": "g", "source_lang": "EN", "target_lang": "DE", "entries": "a\tb\nc\td", "entries_format": "tsv"}
-    got_status, got = await raw(emulator, {**body, **change}, key=f"DeepL-Auth-Key {key}", path="/v2/glossaries")
+    body = {
+        "name": "g",
+        "source_lang": "EN",
+        "target_lang": "DE",
+        "entries": "a\tb\nc\td",
+        "entries_format": "tsv",
+    }
+    got_status, got = await raw(
+        emulator, {**body, **change}, key=f"DeepL-Auth-Key {key}", path="/v2/glossaries"
+    )
     assert got_status == status, got
     if status == 201:
         assert got["ready"] is True and got["entry_count"] == 2
-        assert set(got) == {"glossary_id", "name", "ready", "source_lang", "target_lang", "creation_time", "entry_count"}
+        assert set(got) == {
+            "glossary_id",
+            "name",
+            "ready",
+            "source_lang",
+            "target_lang",
+            "creation_time",
+            "entry_count",
+        }
     else:
         assert got["message"]
 
@@ -507,9 +561,13 @@ async def test_glossaries_belong_to_their_key() -> None:
     body = {"name": "g", "source_lang": "EN", "target_lang": "DE", "entries": "a\tb", "entries_format": "tsv"}
     status, made = await raw(emulator, body, key=f"DeepL-Auth-Key {mine}", path="/v2/glossaries")
     assert status == 201
-    status, listed = await raw(emulator, b"", key=f"DeepL-Auth-Key {theirs}", method="GET", path="/v2/glossaries")
+    status, listed = await raw(
+        emulator, b"", key=f"DeepL-Auth-Key {theirs}", method="GET", path="/v2/glossaries"
+    )
     assert (status, listed) == (200, {"glossaries": []})
-    status, listed = await raw(emulator, b"", key=f"DeepL-Auth-Key {mine}", method="GET", path="/v2/glossaries")
+    status, listed = await raw(
+        emulator, b"", key=f"DeepL-Auth-Key {mine}", method="GET", path="/v2/glossaries"
+    )
     assert [g["glossary_id"] for g in listed["glossaries"]] == [made["glossary_id"]]
     use = {"text": ["a"], "source_lang": "EN", "target_lang": "DE", "glossary_id": made["glossary_id"]}
     assert (await raw(emulator, use, key=f"DeepL-Auth-Key {theirs}"))[0] == 400
