@@ -1,7 +1,7 @@
 # Two commands a newcomer needs: `make demo` and `make test`.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-PLUGINS := amazon shopee lazada tiktok payments fx_ecb tax_eu tax_uk tax_us ninjavan dhl_express fedex mail_postmark oidc wms_shipbob
+PLUGINS := amazon shopee lazada tiktok payments fx_ecb tax_eu tax_uk tax_us ninjavan dhl_express fedex mail_postmark translate_deepl oidc wms_shipbob
 IDE     := core/api/ide
 
 .PHONY: setup demo serve test lint typecheck schema check clean bench
