@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from crossdock.providers import AttributeType, CategoryRules, ListingProblem
 
@@ -113,7 +113,7 @@ def image_facts(data: bytes) -> dict[str, Any]:
         border += [(0, y), (width - 1, y)]
     pixels = rgb.load()
     assert pixels is not None
-    white = sum(1 for x, y in border if min(pixels[x, y]) >= _WHITE)  # type: ignore[type-var]
+    white = sum(1 for x, y in border if min(cast(tuple[int, int, int], pixels[x, y])) >= _WHITE)
     return {
         "format": fmt,
         "width": width,
@@ -151,7 +151,7 @@ def _attribute_problems(attributes: Mapping[str, Any], rules: CategoryRules) -> 
         if rule.type == AttributeType.NUMBER:
             for v in values:
                 try:
-                    float(v)
+                    float(cast(Any, v))
                 except (TypeError, ValueError):
                     found.append(_problem("INVALID_VALUE", f"{v!r} is not a number", field))
         if rule.max_length is not None:
@@ -174,7 +174,9 @@ def _schema_problems(attributes: Mapping[str, Any], schema: Mapping[str, Any]) -
             yield jsonschema.ValidationError(f"{instance[:40]!r} is shorter than {limit} bytes in UTF-8")
 
     base = validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    checker = validators.extend(base, {"maxUtf8ByteLength": utf8_max, "minUtf8ByteLength": utf8_min})
+    checker = validators.extend(  # type: ignore[no-untyped-call]  # untyped in its stubs
+        base, {"maxUtf8ByteLength": utf8_max, "minUtf8ByteLength": utf8_min}
+    )
     try:
         checker.check_schema(dict(schema))
     except jsonschema.SchemaError as exc:

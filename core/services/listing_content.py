@@ -51,7 +51,6 @@ from crossdock.db.models import (
     Product,
     PublishStatus,
     RulesCache,
-    Tenant,
     Variant,
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
@@ -76,6 +75,7 @@ from crossdock.services import listing_checks
 from crossdock.services.common import get_or_404
 from crossdock.services.events import emit
 from crossdock.services.states import lock
+from crossdock.services.tenant_settings import read_settings
 from crossdock.services.uow import UnitOfWork
 from crossdock.storage import Storage
 
@@ -486,8 +486,13 @@ async def category_rules(
 
 
 async def _settings(session: AsyncSession) -> dict[str, Any]:
-    tenant = await session.scalar(select(Tenant).where(Tenant.id == session_tenant(session.sync_session)))
-    return dict(((tenant.settings or {}) if tenant else {}).get("listings") or {})
+    """The tenant's listing settings (``listings.*``, checked as the settings API checks them)."""
+    view = await read_settings(session)
+    return {
+        "publish_unreviewed": view.publish_unreviewed,
+        "forbidden_words": list(view.forbidden_words),
+        "glossary": {k: dict(v) for k, v in view.glossary.items()},
+    }
 
 
 async def check(ctx: Any, tenant_id: int, slug: str | None, content_id: int) -> list[ListingProblem]:

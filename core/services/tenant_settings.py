@@ -79,6 +79,11 @@ class SettingsView:
     no_scan_days: int
     no_scan_lanes: Mapping[str, int]
     audit_retention_days: int
+    #: listing content: publish machine translations nobody reviewed; the tenant's forbidden
+    #: words; the glossary of fixed terms per target language (``de`` or ``en->de``)
+    publish_unreviewed: bool
+    forbidden_words: tuple[str, ...]
+    glossary: Mapping[str, Mapping[str, str]]
     updated_at: datetime | None
 
 
@@ -197,6 +202,46 @@ def _retention(value: Any, field: str) -> int:
     return value
 
 
+def _words(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or len(value) > 500:
+        raise UserError("a list of at most 500 words", field=field, code="INVALID")
+    words = []
+    for i, word in enumerate(value):
+        if not isinstance(word, str) or not 0 < len(word.strip()) <= 64:
+            raise UserError("a word of 1 to 64 characters", field=f"{field}.{i}", code="INVALID")
+        words.append(word.strip())
+    return sorted(set(words), key=words.index)
+
+
+_GLOSSARY_KEY = re.compile(r"^([a-z]{2,3}(-[A-Za-z0-9]{2,8})*->)?[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _glossary(value: Any, field: str) -> dict[str, dict[str, str]]:
+    if not isinstance(value, Mapping) or len(value) > 50:
+        raise UserError("an object of at most 50 languages", field=field, code="INVALID")
+    out: dict[str, dict[str, str]] = {}
+    for key, terms in value.items():
+        if not isinstance(key, str) or not _GLOSSARY_KEY.match(key):
+            raise UserError(
+                f"{key!r} is not a language ('de') or a pair ('en->de')",
+                field=f"{field}.{key}",
+                code="INVALID",
+            )
+        if not isinstance(terms, Mapping) or len(terms) > 5000:
+            raise UserError("an object of at most 5,000 terms", field=f"{field}.{key}", code="INVALID")
+        clean: dict[str, str] = {}
+        for term, translation in terms.items():
+            if not (isinstance(term, str) and isinstance(translation, str)) or not (
+                0 < len(term.strip()) <= 200 and 0 < len(translation.strip()) <= 200
+            ):
+                raise UserError(
+                    "terms and translations are 1 to 200 characters", field=f"{field}.{key}", code="INVALID"
+                )
+            clean[term.strip()] = translation.strip()
+        out[key] = clean
+    return out
+
+
 #: Every path :func:`update_settings` takes, with its check (the value made canonical).
 PATHS: dict[str, Callable[[Any, str], Any]] = {
     "reporting_currency": _currency,
@@ -212,6 +257,9 @@ PATHS: dict[str, Callable[[Any, str], Any]] = {
     "tracking.no_scan_days.default": _no_scan_days,
     "tracking.no_scan_days.lanes": _lanes,
     "audit.retention_days": _retention,
+    "listings.publish_unreviewed": _bool,
+    "listings.forbidden_words": _words,
+    "listings.glossary": _glossary,
 }
 
 
@@ -257,6 +305,13 @@ def view_of(raw: Mapping[str, Any] | None, updated_at: datetime | None = None) -
         audit_retention_days=checked(
             "audit.retention_days", section("audit").get("retention_days"), DEFAULT_RETENTION_DAYS
         ),
+        publish_unreviewed=checked(
+            "listings.publish_unreviewed", section("listings").get("publish_unreviewed"), False
+        ),
+        forbidden_words=tuple(
+            checked("listings.forbidden_words", section("listings").get("forbidden_words"), [])
+        ),
+        glossary=checked("listings.glossary", section("listings").get("glossary"), {}),
         updated_at=updated_at,
     )
 

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from crossdock.api.context import RequestState, state
-from crossdock.api.schema.common import Money, MoneyInput
+from crossdock.api.schema.common import JSON, Money, MoneyInput
 from crossdock.api.schema.errors import AccountUserError, in_transaction, requires
 from crossdock.db.models import CostMethod
 from crossdock.errors import UserError
@@ -50,6 +50,15 @@ class TenantSettings:
     no_scan_days: int = strawberry.field(description="Days without a scan before a parcel counts as stuck.")
     no_scan_lanes: list[NoScanLane]
     audit_retention_days: int = strawberry.field(description="Days the audit log keeps its entries.")
+    publish_unreviewed: bool = strawberry.field(
+        description="Whether listing content machine-translated and not reviewed may be published."
+    )
+    forbidden_words: list[str] = strawberry.field(
+        description="Words no listing title or description may hold (beside each channel's own)."
+    )
+    glossary: JSON = strawberry.field(
+        description="Fixed terms per target language (`de`) or pair (`en->de`): term -> translation."
+    )
     updated_at: datetime | None
 
     @classmethod
@@ -69,6 +78,9 @@ class TenantSettings:
             no_scan_days=view.no_scan_days,
             no_scan_lanes=[NoScanLane(lane=k, days=v) for k, v in sorted(view.no_scan_lanes.items())],
             audit_retention_days=view.audit_retention_days,
+            publish_unreviewed=view.publish_unreviewed,
+            forbidden_words=list(view.forbidden_words),
+            glossary=cast(JSON, {k: dict(v) for k, v in view.glossary.items()}),
             updated_at=view.updated_at,
         )
 
@@ -99,6 +111,11 @@ class TenantSettingsInput:
         default=strawberry.UNSET, description="Replaces every lane. " + _UNCHANGED
     )
     audit_retention_days: int | None = strawberry.UNSET
+    publish_unreviewed: bool | None = strawberry.UNSET
+    forbidden_words: list[str] | None = strawberry.UNSET
+    glossary: JSON | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces the whole glossary. " + _UNCHANGED
+    )
 
 
 #: input field -> settings path
@@ -116,6 +133,9 @@ _PATHS: dict[str, str] = {
     "no_scan_days": "tracking.no_scan_days.default",
     "no_scan_lanes": "tracking.no_scan_days.lanes",
     "audit_retention_days": "audit.retention_days",
+    "publish_unreviewed": "listings.publish_unreviewed",
+    "forbidden_words": "listings.forbidden_words",
+    "glossary": "listings.glossary",
 }
 
 
