@@ -308,6 +308,31 @@ async def _warehouses(
     assert [(line.sku, line.on_hand) for line in lines] == [("S1", 3), ("S2", 0)]
 
 
+async def _translators(
+    plugins: Plugins, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    from typing import Any
+
+    from crossdock.providers import TranslationRequest, TranslatorAccount
+    from crossdock.testing.emulator import serve
+    from crossdock.testing.kit import emulator_http
+
+    async def engine(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        asked = json.loads(message["body"])
+        assert (asked["source"], asked["target"]) == ("en", "de")
+        body = json.dumps({"translations": [{"text": t.upper()} for t in asked["q"]]}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    translator = plugins.translators["parrot"]
+    async with serve(engine) as url:
+        account = TranslatorAccount(options={"url": f"{url}/translate"}, http=emulator_http())
+        texts = await translator.translate(account, TranslationRequest(texts=["fan", "white"], source="en", target="de"))
+    assert list(texts) == ["FAN", "WHITE"]
+
+
 CALLS: dict[
     str, Callable[[Plugins, pytest.LogCaptureFixture, pytest.CaptureFixture[str]], Awaitable[None]]
 ] = {
@@ -326,6 +351,7 @@ CALLS: dict[
     "crossdock_mailers": _mailers,
     "crossdock_identity_providers": _identity_providers,
     "crossdock_warehouses": _warehouses,
+    "crossdock_translators": _translators,
 }
 
 
