@@ -363,7 +363,7 @@ class Listings:
         )
         data = answer.get("data") or {}
         for product in (data.get("products") if isinstance(data, Mapping) else None) or []:
-            if any(str(s.get("SellerSku")) == sku for s in product.get("skus") or []):
+            if isinstance(product, Mapping) and _sku_row(product, sku) is not None:
                 return product  # sku_seller_list matches whole SellerSkus only
         return None
 
@@ -430,7 +430,9 @@ class Listings:
             answer = await self._upload(conn, image)
         elif image.url:
             request = {"Request": {"Image": {"Url": image.url}}}
-            answer = await self._api(conn, "MigrateImage", "POST", "/image/migrate", {"payload": _json(request)})
+            answer = await self._api(
+                conn, "MigrateImage", "POST", "/image/migrate", {"payload": _json(request)}
+            )
         else:
             raise LazadaApiError(
                 f"lazada: image {image.key} has neither bytes nor a URL", code="IMAGE", body={}
@@ -438,7 +440,9 @@ class Listings:
         data = answer.get("data") or {}
         url = (data.get("image") or {}).get("url") if isinstance(data, Mapping) else None
         if not url:
-            raise ChannelError("lazada answered an image upload without its URL", code="MALFORMED", retryable=True)
+            raise ChannelError(
+                "lazada answered an image upload without its URL", code="MALFORMED", retryable=True
+            )
         return str(url)
 
     # ------------------------------------------------------------ reading back
@@ -491,7 +495,11 @@ class Listings:
         if found is None:
             return  # Lazada does not know it: nothing is on sale
         product, row = found
-        body = {"Request": {"Product": {"ItemId": str(product["item_id"]), "Skus": {"SkuId": [str(row["SkuId"])]}}}}
+        body = {
+            "Request": {
+                "Product": {"ItemId": str(product["item_id"]), "Skus": {"SkuId": [str(row["SkuId"])]}}
+            }
+        }
         try:
             await self._api(
                 conn, "DeactivateProduct", "POST", "/product/deactivate", {"apiRequestBody": _json(body)}
@@ -601,12 +609,12 @@ def check(
     if not draft.title.strip():
         problems.append(ListingProblem("4110", "name is mandatory", "title"))
     elif rules.title_max and len(draft.title) > rules.title_max:
-        problems.append(
-            ListingProblem("4120", f"name is longer than {rules.title_max} characters", "title")
-        )
+        problems.append(ListingProblem("4120", f"name is longer than {rules.title_max} characters", "title"))
     if rules.description_max and len(draft.description) > rules.description_max:
         problems.append(
-            ListingProblem("4120", f"description is longer than {rules.description_max} characters", "description")
+            ListingProblem(
+                "4120", f"description is longer than {rules.description_max} characters", "description"
+            )
         )
     for attribute in attributes:
         rule, value = attribute.rule, draft.attributes.get(attribute.rule.name)
@@ -635,12 +643,16 @@ def check(
         problems.append(ListingProblem("IMAGES", f"at most {rules.images_max} images", "images"))
     for image in draft.images:
         if not image.data and not image.url:
-            problems.append(ListingProblem("IMAGE", f"image {image.key} has neither bytes nor a URL", "images"))
+            problems.append(
+                ListingProblem("IMAGE", f"image {image.key} has neither bytes nor a URL", "images")
+            )
         elif rules.image_max_bytes and len(image.data) > rules.image_max_bytes:
             problems.append(ListingProblem("303", f"image {image.key} is too large", "images"))
         elif image.width and image.height and min(image.width, image.height) < (rules.image_min_px or 0):
             problems.append(
-                ListingProblem("IMAGE", f"image {image.key} is under {rules.image_min_px} px a side", "images")
+                ListingProblem(
+                    "IMAGE", f"image {image.key} is under {rules.image_min_px} px a side", "images"
+                )
             )
     if draft.price is None:
         problems.append(ListingProblem("1", "price is mandatory", "price"))
@@ -664,5 +676,9 @@ def problems_of(exc: LazadaApiError) -> list[ListingProblem]:
         field = _FIELD_OF.get(name) or (f"attributes.{name}" if name else _FIELD_OF_CODE.get(code))
         problems.append(ListingProblem(code, str(entry.get("message") or exc.message), field))
     if not problems:
-        problems.append(ListingProblem(str(exc.code), str(exc.body.get("message") or exc.message), _FIELD_OF_CODE.get(str(exc.code))))
+        problems.append(
+            ListingProblem(
+                str(exc.code), str(exc.body.get("message") or exc.message), _FIELD_OF_CODE.get(str(exc.code))
+            )
+        )
     return problems

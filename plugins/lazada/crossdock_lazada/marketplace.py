@@ -29,10 +29,10 @@ from typing import Any
 from crossdock import (
     CancelReason,
     CasePage,
-    CategoryRules,
-    ChannelCategory,
     CaseResponse,
+    CategoryRules,
     ChannelCase,
+    ChannelCategory,
     ChannelConnection,
     ChannelError,
     ChannelMessage,

@@ -179,7 +179,9 @@ async def test_an_image_with_only_a_url_is_migrated(env: Env) -> None:
 
 async def test_a_preview_is_checked_here_and_calls_nothing_that_writes(env: Env) -> None:
     draft = await env.draft()
-    assert (await env.provider.publish_listing(env.conn(), draft, preview=True)).outcome == PublishOutcome.VALID
+    assert (
+        await env.provider.publish_listing(env.conn(), draft, preview=True)
+    ).outcome == PublishOutcome.VALID
     bad = replace(
         draft,
         title="T" * 256,
@@ -187,7 +189,9 @@ async def test_a_preview_is_checked_here_and_calls_nothing_that_writes(env: Env)
         price=Money(Decimal("0"), "SGD"),
     )
     del_required = {k: v for k, v in bad.attributes.items() if k != "package_height"}
-    result = await env.provider.publish_listing(env.conn(), replace(bad, attributes=del_required), preview=True)
+    result = await env.provider.publish_listing(
+        env.conn(), replace(bad, attributes=del_required), preview=True
+    )
     assert result.outcome == PublishOutcome.REJECTED
     assert {p.field for p in result.problems} >= {
         "title",
@@ -229,12 +233,22 @@ async def test_lazadas_refusals_are_problems_with_the_field(env: Env) -> None:
     env.emulator.add_product(env.account, "TAKEN-1")  # a SellerSku the seller has already
     cases: list[tuple[ListingDraft, str, str]] = [
         (replace(draft, price=Money(Decimal("0"), "SGD")), "price", "4118"),
-        (replace(draft, attributes={**draft.attributes, "warranty_type": "Lifetime"}), "attributes.warranty_type", "4115"),
-        (replace(draft, attributes={**draft.attributes, "capacity_ml": "a lot"}), "attributes.capacity_ml", "4107"),
+        (
+            replace(draft, attributes={**draft.attributes, "warranty_type": "Lifetime"}),
+            "attributes.warranty_type",
+            "4115",
+        ),
+        (
+            replace(draft, attributes={**draft.attributes, "capacity_ml": "a lot"}),
+            "attributes.capacity_ml",
+            "4107",
+        ),
         (replace(draft, title="T" * 256), "title", "4120"),
         (replace(draft, sku="TAKEN-1"), "sku", "4105"),
         (
-            replace(draft, images=[replace(sample_image(), data=b"", url="https://sg-live-02.slatic.net/p/x.jpg")]),
+            replace(
+                draft, images=[replace(sample_image(), data=b"", url="https://sg-live-02.slatic.net/p/x.jpg")]
+            ),
             "images",
             "4138",
         ),
@@ -285,7 +299,10 @@ async def test_the_emulator_refuses_an_unsigned_upload_and_a_branch(env: Env) ->
         branch = {"Request": {"Product": {"PrimaryCategory": "10000320", "Skus": {"Sku": [{}]}}}}
         with pytest.raises(ChannelError) as refused:
             await client.call(
-                "POST", "/product/create", params={"payload": json.dumps(branch)}, access_token=env.account["access_token"]
+                "POST",
+                "/product/create",
+                params={"payload": json.dumps(branch)},
+                access_token=env.account["access_token"],
             )
         assert refused.value.code == "4134"
 
