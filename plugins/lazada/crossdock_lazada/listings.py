@@ -174,6 +174,7 @@ _FIELD_OF_CODE = {
     "4116": "images",
     "4138": "images",
     "4139": "images",
+    "IMAGE": "images",
 }
 
 
