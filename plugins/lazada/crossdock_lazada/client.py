@@ -201,13 +201,19 @@ class LazadaClient:
         params: Mapping[str, Any] | None = None,
         access_token: str = "",
         auth: bool = False,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> dict[str, Any]:
         """One API call; returns the whole JSON answer or raises :class:`ChannelError`.
-        ``auth=True`` sends it to the auth host (token endpoints)."""
+        ``auth=True`` sends it to the auth host (token endpoints). ``files`` (name ->
+        (filename, bytes, content type)) makes it a multipart POST: the signed parameters
+        as form fields, each file a part of its own, never signed (UploadImage's
+        ``image``), as Lazada's SDKs send files."""
         url = (self.auth_url if auth else self.base_url) + path
         signed = self.signed_params(path, params, access_token)
         try:
-            if method.upper() == "GET":
+            if files:
+                response = await self.http.post(url, data=signed, files=dict(files))
+            elif method.upper() == "GET":
                 response = await self.http.get(url, params=signed)
             else:
                 response = await self.http.request(method.upper(), url, data=signed)

@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
+from crossdock_lazada.listings_emulator import SAMPLE_CATEGORY, ProductDesk, multipart
 from crossdock_lazada.mapping import SITE_OFFSETS
 from crossdock_lazada.reverse_emulator import ReverseDesk
 from crossdock_lazada.signing import push_signature, sign_request
@@ -259,6 +260,8 @@ class LazadaEmulator(Emulator):
         self.denied: set[str] = set()
         #: reverse orders: the seller's cancellations, the buyers' requests (after-sales)
         self.reverse = ReverseDesk(self)
+        #: categories, the image CDN and the sellers' products (listing content)
+        self.catalog = ProductDesk(self)
 
     def _next_id(self) -> int:
         self._ids += 13
@@ -530,8 +533,11 @@ class LazadaEmulator(Emulator):
 
     def _params(self, request: Request) -> dict[str, str]:
         params = dict(request.query)
-        if request.body and "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        kind = request.headers.get("content-type", "")
+        if request.body and "application/x-www-form-urlencoded" in kind:
             params.update(parse_qsl(request.body.decode(), keep_blank_values=True))
+        elif request.body and "multipart/form-data" in kind:
+            params.update(multipart(request)[0])  # the files are not signed: not parameters
         return params
 
     def _check(
@@ -1615,6 +1621,18 @@ class LazadaSellerEmulator(LazadaEmulator):
         """The trade-order push Lazada would POST now (its address is not signed)."""
         body, signature = self.push(self._seller(account), external_id)
         return {"Authorization": signature}, body
+
+    # listing content (crossdock.testing.listings.ListingsEmulator)
+
+    def sample_category(self, site: str) -> str:
+        """A leaf of the emulator's tree (every site has the same one): Water Bottles."""
+        return SAMPLE_CATEGORY
+
+    def live_listing(self, account: Mapping[str, Any], sku: str) -> Mapping[str, Any] | None:
+        return self.catalog.live_listing(self._seller(account), sku)
+
+    def add_competitor_offer(self, account: Mapping[str, Any], sku: str, *, seller: str, price: str) -> None:
+        raise NotImplementedError("Lazada's Open Platform shows a seller no other seller's offers")
 
     def messages_to(self, account: Mapping[str, Any], buyer: str) -> list[str]:
         seller = self.sellers[self._seller(account)]

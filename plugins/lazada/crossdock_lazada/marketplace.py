@@ -30,17 +30,22 @@ from crossdock import (
     CancelReason,
     CasePage,
     CaseResponse,
+    CategoryRules,
     ChannelCase,
+    ChannelCategory,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
     ChannelOrder,
+    ListingDraft,
+    ListingImage,
     MarketplaceBase,
     MarketplaceCapability,
     MessagePage,
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
+    PublishResult,
     PushResult,
     RateLimit,
     ShipmentConfirmation,
@@ -52,6 +57,7 @@ from crossdock import (
 from crossdock_lazada import __version__
 from crossdock_lazada.aftersales import AfterSales
 from crossdock_lazada.client import INVALID_ORDER_ID, LazadaApiError, LazadaClient
+from crossdock_lazada.listings import Listings
 from crossdock_lazada.logistics import NOT_SHIPPABLE, PACKABLE, PACKED, Fulfiller
 from crossdock_lazada.mapping import SITE_OFFSETS, parse_time, to_order
 from crossdock_lazada.signing import verify_push
@@ -97,6 +103,16 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "InitReverseOrderCancelDecide": RateLimit(rate=1, burst=5),
     "ReverseOrderReturnUpdate": RateLimit(rate=1, burst=5),
     "ReverseOrderOnlyRefundDecide": RateLimit(rate=1, burst=5),
+    # listing content
+    "GetCategoryTree": RateLimit(rate=0.5, burst=2),
+    "GetCategoryAttributes": RateLimit(rate=2, burst=10),
+    "UploadImage": RateLimit(rate=2, burst=10),
+    "MigrateImage": RateLimit(rate=2, burst=10),
+    "CreateProduct": RateLimit(rate=1, burst=5),
+    "UpdateProduct": RateLimit(rate=1, burst=5),
+    "GetProductItem": RateLimit(rate=5, burst=20),
+    "GetProducts": RateLimit(rate=2, burst=10),
+    "DeactivateProduct": RateLimit(rate=1, burst=5),
 }
 
 PAGE_SIZE = 100  # /orders/get: limit <= 100
@@ -146,6 +162,11 @@ class LazadaMarketplace(MarketplaceBase):
             MarketplaceCapability.ORDERS_CANCEL,
             MarketplaceCapability.CASES_SYNC,
             MarketplaceCapability.CASES_RESPOND,
+            MarketplaceCapability.LISTINGS_CATEGORIES,
+            MarketplaceCapability.LISTINGS_RULES,
+            MarketplaceCapability.LISTINGS_PUBLISH,
+            MarketplaceCapability.LISTINGS_READ,
+            MarketplaceCapability.LISTINGS_DEACTIVATE,
         }
     )
     rate_limits = RATE_LIMITS
@@ -315,6 +336,49 @@ class LazadaMarketplace(MarketplaceBase):
     async def respond_to_case(self, conn: ChannelConnection, response: CaseResponse) -> ChannelCase:
         """The seller's answer to a reverse order, then the reverse order as Lazada shows it."""
         return await AfterSales(self._api).respond(conn, response)
+
+    # --------------------------------------------------------------- listing content
+
+    def _listings(self) -> Listings:
+        return Listings(self._api, self._upload_image)
+
+    async def _upload_image(self, conn: ChannelConnection, image: ListingImage) -> dict[str, Any]:
+        """UploadImage: the image's bytes as the multipart part ``image`` (not signed)."""
+        await conn.throttle("UploadImage")
+        extension = "png" if image.content_type == "image/png" else "jpg"
+        name = image.key.rsplit("/", 1)[-1] or f"image.{extension}"
+        return await self.client(conn).call(
+            "POST",
+            "/image/upload",
+            access_token=str(conn.credentials["access_token"]),
+            files={"image": (name, image.data, image.content_type or "image/jpeg")},
+        )
+
+    async def fetch_categories(self, conn: ChannelConnection, *, language: str) -> Sequence[ChannelCategory]:
+        """The site's category tree (``/category/tree/get``), flattened; leaves take products."""
+        return await self._listings().categories(conn, language)
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules:
+        """A leaf's attributes (``/category/attributes/get``) and Lazada's content limits."""
+        return await self._listings().rules(conn, category_id, language)
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult:
+        """Images to Lazada's CDN, then CreateProduct, or UpdateProduct for a product Lazada
+        has (by item id, else by SellerSku). A preview is checked here against the
+        category's attributes: Lazada has no validation-only call."""
+        return await self._listings().publish(conn, draft, preview)
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None:
+        return await self._listings().read(conn, sku, external_id, language)
+
+    async def deactivate_listing(self, conn: ChannelConnection, sku: str, external_id: str | None) -> None:
+        await self._listings().deactivate(conn, sku, external_id)
 
     # --------------------------------------------------------------- fulfilment
 
