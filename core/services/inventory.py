@@ -729,9 +729,19 @@ class StockPush:
 
 
 async def stock_to_push(session: AsyncSession, connection: Connection) -> list[StockPush]:
-    """Every listing of ``connection`` whose available-to-sell changed since its last push."""
+    """Every listing of ``connection`` whose available-to-sell changed since its last push
+    (not those still to publish: :func:`crossdock.services.listings.to_publish`)."""
+    from crossdock.services.listings import to_publish
+
     ats = await available_to_sell(session, connection)
-    listings = (await session.scalars(select(Listing).where(Listing.connection_id == connection.id))).all()
+    waiting = await to_publish(session, connection.id)
+    listings = [
+        listing
+        for listing in (
+            await session.scalars(select(Listing).where(Listing.connection_id == connection.id))
+        ).all()
+        if not (listing.external_id is None and listing.variant_id in waiting)
+    ]
     return [
         StockPush(listing, ats[listing.id])
         for listing in listings

@@ -289,6 +289,7 @@ async def save_content(
     row.updated_by = actor
     row.field_status = {**(row.field_status or {}), **dict.fromkeys(diff, str(status))}
     await session.flush()
+    await _listing(session, row)  # the shop's listing: one to publish when the channel lacks it
     session.add(
         ListingContentVersion(
             content_id=row.id,

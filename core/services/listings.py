@@ -193,10 +193,35 @@ async def set_connection_warehouses(
     return connection
 
 
+async def to_publish(session: AsyncSession, connection_id: int) -> set[int]:
+    """The variants whose listing on ``connection_id`` is still to be published: content is
+    held for it and no version of it was ever published, and the channel has no id for it.
+    Their stock and price are not pushed (the channel does not know them yet: that is no
+    failure of the shop); the publish job sends them with the listing."""
+    from crossdock.db.models import ListingContent
+
+    rows = await session.execute(
+        select(ListingContent.variant_id, ListingContent.published_version).where(
+            ListingContent.connection_id == connection_id
+        )
+    )
+    seen: dict[int, bool] = {}
+    for variant_id, published in rows.all():
+        seen[variant_id] = seen.get(variant_id, False) or published is not None
+    return {variant_id for variant_id, published in seen.items() if not published}
+
+
 async def prices_to_push(session: AsyncSession, connection: Connection) -> list[tuple[Listing, PriceUpdate]]:
     """The listings of ``connection`` whose price differs from what the channel was last
-    told, each with the update to send."""
-    listings = (await session.scalars(select(Listing).where(Listing.connection_id == connection.id))).all()
+    told, each with the update to send (not those still to publish: :func:`to_publish`)."""
+    waiting = await to_publish(session, connection.id)
+    listings = [
+        listing
+        for listing in (
+            await session.scalars(select(Listing).where(Listing.connection_id == connection.id))
+        ).all()
+        if not (listing.external_id is None and listing.variant_id in waiting)
+    ]
     return [
         (
             listing,
