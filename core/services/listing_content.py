@@ -241,7 +241,8 @@ async def save_content(
     equal to what is held is no change, and a save changing nothing makes no version."""
     session = uow.session
     tag = _language(language)
-    await get_or_404(session, Variant, variant_id, field="variantId")
+    # saves of one variant's content go one at a time (the first save creates the row)
+    await lock(session, Variant, variant_id, field="variantId")
     await get_or_404(session, Connection, connection_id, field="connectionId")
     cleaned: dict[str, Any] = {}
     for field, value in changes.items():

@@ -562,6 +562,28 @@ async def test_inbound_shipments_at_once_never_send_more_than_the_source_holds(s
     await _invariants(shop)
 
 
+async def test_content_saved_at_once_is_one_content_in_consecutive_versions(shop: Any, race: Race) -> None:
+    """Eight saves of one variant's content for one shop and language at once, each with its
+    own title: one content, versions 1 to 8 each recording one save, the last title held."""
+    save = """mutation($v: ID!, $c: ID!, $t: String!) { listingContentSave(input: {variantId: $v, connectionId: $c,
+      language: "en", title: $t}) { listingContent { id version title } userErrors { code } } }"""
+    ids = {
+        "v": encode_id("Variant", shop.variants["SKU-1"]),
+        "c": encode_id("ChannelConnection", shop.connections["sg"]),
+    }
+    results = await race(*[(save, {**ids, "t": f"Title {i}"}) for i in range(N)])
+    assert outcome(results) == {"ok": N}
+    assert len({p["listingContent"]["id"] for p in results}) == 1
+    assert sorted(p["listingContent"]["version"] for p in results) == list(range(1, N + 1))
+    [listed] = await race(
+        ("{ listingContents { nodes { title version versions { version changes } } } }", {})
+    )
+    [content] = listed["nodes"]
+    assert content["version"] == N
+    assert [v["version"] for v in content["versions"]] == list(range(N, 0, -1))
+    assert content["title"] == content["versions"][0]["changes"]["title"][1]
+
+
 NOT_RACED_FOR_ONE_EFFECT = {
     "productUpdate": "last write wins; no state machine",
     "variantCreate": "unique SKU per tenant: the same constraint as productCreate's variants",
@@ -631,6 +653,13 @@ NOT_RACED_FOR_ONE_EFFECT = {
     "warehouseSync": "queues the warehouse's sync job under one job id: copies queue it once",
     "transitLaneRemove": "removing a removed lane is NOT_FOUND, nothing else changes",
     "warehouseFulfil": "queues the warehouse's handover job under one job id: copies queue it once",
+    "listingImageUpload": "stored under the image's content hash: copies store the same file once",
+    "listingContentReview": "under the content row's lock: reviewing reviewed fields changes nothing",
+    "listingContentTranslate": "writes the target content under its row's lock (the unique variant, shop and "
+    "language): the last translation wins",
+    "listingPublish": "queues one job per content and version: copies queue it once",
+    "listingDeactivate": "the channel takes a listing off sale once; deactivating again changes nothing",
+    "competitorOffersRefresh": "records the offers read each time (a price history, as the operator's entries)",
     "warehouseHandoverRetry": "under the handover row's lock: retrying one no longer failed is INVALID_STATE",
     "warehouseDeliveryAnnounce": "under the delivery row's lock; copies queue one job (one id per attempt), "
     "and the push finds an ASN announced before",
@@ -649,6 +678,7 @@ RACED = {
     "purchaseOrderSend", "purchaseOrderReceive", "purchaseOrderCancel",
     "purchaseOrderDraftsCreate",  # raced in test_planning_api.py: the plans are drafted once
     "transitLaneSet", "inboundShipmentCreate", "inboundShipmentReceive", "inboundShipmentCancel",
+    "listingContentSave",
 }  # fmt: skip
 
 

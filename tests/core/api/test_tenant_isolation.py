@@ -321,6 +321,13 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
             {"a": wh, "b": wh2, "v": variant},
         )
     )["inboundShipment"]
+    listing_content = (
+        await m(
+            'mutation($v: ID!, $c: ID!) { listingContentSave(input: {variantId: $v, connectionId: $c, language: "en", '
+            'title: "Seed title", categoryId: "seed"}) { listingContent { id } userErrors { code } } }',
+            {"v": variant, "c": conn},
+        )
+    )["listingContent"]["id"]
     # an order handed to the warehouse's system (as warehouse_fulfil records it), refused
     from crossdock.db.models import WarehouseOrder
 
@@ -348,6 +355,7 @@ async def _seed(api: Any, app: Any, tenant: Any, market: Any) -> dict[str, Any]:
         "purchase_order_line": po["lines"][0]["id"],
         "warehouse_delivery": delivery_id,
         "warehouse_handover": handover_id,
+        "listing_content": listing_content,
         "transit_lane": lane,
         "inbound_shipment": inbound_shipment["id"],
         "inbound_shipment_line": inbound_shipment["lines"][0]["id"],
@@ -430,6 +438,7 @@ LISTS = {
     "inboundShipments": "inboundShipments { nodes { id } }",
     "warehouseDeliveries": "warehouseDeliveries { nodes { id } }",
     "warehouseHandovers": "warehouseHandovers { nodes { id } }",
+    "listingContents": "listingContents { nodes { id } }",
 }
 #: Root fields showing the caller's own latest object: A's is there, B's is null.
 OWN_LATEST = {"currentBulkExport": "currentBulkExport { id status }"}
@@ -457,6 +466,18 @@ OWN_OBJECT: dict[str, tuple[str, str, str]] = {
 
 #: Query arguments naming one object to act on: (query, variable, seeded key).
 POINTING_QUERIES: dict[str, tuple[str, str, str]] = {
+    "channelCategories": ("query($c: ID!) { channelCategories(connectionId: $c) { id } }", "c", "connection"),
+    "channelCategoryRules": (
+        'query($c: ID!) { channelCategoryRules(connectionId: $c, categoryId: "x") { categoryId } }',
+        "c",
+        "connection",
+    ),
+    "listingContentCheck": (
+        "query($i: ID!) { listingContentCheck(id: $i) { code } }",
+        "i",
+        "listing_content",
+    ),
+    "listingContentDiff": ("query($i: ID!) { listingContentDiff(id: $i) { known } }", "i", "listing_content"),
     "pickList": ("query($w: ID!) { pickList(warehouseId: $w) { sku quantity } }", "w", "warehouse"),
     "labelBatch": ("query($w: ID) { labelBatch(warehouseId: $w, format: PDF) { url } }", "w", "warehouse"),
     "priceBreakdowns": ("query($v: ID!) { priceBreakdowns(variantId: $v) { listingId } }", "v", "variant"),
@@ -563,6 +584,11 @@ FILTER_QUERIES: dict[str, tuple[str, str, str]] = {
         "x",
         "order",
     ),
+    "listingContents": (
+        "query($x: ID) { listingContents(filter: {variantId: $x}) { nodes { id } } }",
+        "x",
+        "variant",
+    ),
     # entries about an object (it may be gone since: the ID only filters)
     "auditLog": (
         "query($x: ID) { auditLog(filter: {objectId: $x}) { nodes { operation } } }",
@@ -603,6 +629,11 @@ ARG_PATHS = {
     "inboundShipments": "filter.fromWarehouseId",
     "warehouseDeliveries": "filter.warehouseId",
     "warehouseHandovers": "filter.orderId",
+    "listingContents": "filter.variantId",
+    "channelCategories": "connectionId",
+    "channelCategoryRules": "connectionId",
+    "listingContentCheck": "id",
+    "listingContentDiff": "id",
 }
 #: Filter ID arguments filtered the same way as the one checked above for their list.
 SAME_AS_CHECKED = {
@@ -623,10 +654,11 @@ SAME_AS_CHECKED = {
     ("replenishmentPlans", "filter.variantId"),
     ("inboundShipments", "filter.toWarehouseId"),
     ("warehouseHandovers", "filter.warehouseId"),
+    ("listingContents", "filter.connectionId"),
 }
 #: ``*Id`` fields that hold another system's identifier (a string), not one of ours: a
-#: marketplace's, and the OAuth client registered at an identity provider.
-EXTERNAL = {"externalId", "clientId"}
+#: marketplace's (a listing's id, a category's), and the OAuth client registered at an identity provider.
+EXTERNAL = {"externalId", "clientId", "categoryId"}
 #: An ID of the right type whose row does not exist (in the BIGINT range).
 MISSING_PK = 9_000_000_000_000_000_000
 
@@ -795,6 +827,7 @@ async def test_every_top_level_query_is_scoped(
         "inbound_shipment",
         "warehouse_delivery",
         "warehouse_handover",
+        "listing_content",
     ):
         gid = seeded[kind]
         assert (await api.data(node, {"id": gid}, key=b.key))["node"] is None, kind
@@ -977,6 +1010,25 @@ MUTATIONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     "warehouseDeliveryAnnounce": ("{id: $a}", {"a": ("warehouse_delivery", "id")}),
     "warehouseFulfil": ("{warehouseId: $a}", {"a": ("warehouse", "warehouseId")}),
     "warehouseHandoverRetry": ("{id: $a}", {"a": ("warehouse_handover", "id")}),
+    "listingContentSave": (
+        '{variantId: $a, connectionId: $b, language: "en", title: "pwned"}',
+        {"a": ("variant", "variantId"), "b": ("connection", "connectionId")},
+    ),
+    "listingContentReview": ("{id: $a}", {"a": ("listing_content", "id")}),
+    "listingContentTranslate": (
+        '{id: $a, targetLanguage: "de", connectionId: $b}',
+        {"a": ("listing_content", "id"), "b": ("connection", "connectionId")},
+    ),
+    "listingPublish": (
+        '{ids: [$a], productId: $b, targets: [{connectionId: $c, language: "en"}]}',
+        {
+            "a": ("listing_content", "ids.0"),
+            "b": ("product", "productId"),
+            "c": ("connection", "targets.0.connectionId"),
+        },
+    ),
+    "listingDeactivate": ("{id: $a}", {"a": ("listing_content", "id")}),
+    "competitorOffersRefresh": ("{listingId: $a}", {"a": ("listing", "listingId")}),
     "identityProviderUpdate": ('{id: $a, clientId: "pwned"}', {"a": ("identity_provider", "id")}),
     "identityProviderDelete": ("{id: $a}", {"a": ("identity_provider", "id")}),
     # every filter's ids are resolved before the kind is checked against the filters given
@@ -1008,6 +1060,7 @@ CREATORS = {
     "webhookEndpointCreate",
     "supplierCreate",
     "replenishmentPlanRun",  # queues the caller's own tenant's planning job
+    "listingImageUpload",  # stored under the caller's tenant; other tenants' keys are NOT_FOUND
     # staff and roles of the caller's own organization (test_users_api.py), and the
     # signed-in user's own account (an API key gets NOT_A_USER)
     "userInvite",
@@ -1049,6 +1102,7 @@ async def _snapshot(api: Any, key: str, seeded: dict[str, Any]) -> Any:
           inboundShipments { nodes { status lines { receivedQuantity } } }
           warehouseDeliveries { nodes { status attempts } }
           warehouseHandovers { nodes { status attempts lastError } }
+          listingContents { nodes { title version publishStatus fieldStatus { status } } }
         }""",
         {"p": seeded["product"], "o": seeded["order"]},
         key=key,
