@@ -52,6 +52,8 @@ from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credent
 from crossdock_amazon.ads_emulator import ADS_SCOPE, Advertising, ads_error, ads_path
 from crossdock_amazon.aftersales_emulator import AfterSales
 from crossdock_amazon.finances_emulator import Finances
+from crossdock_amazon.listings_emulator import USAGE_PLANS as LISTINGS_PLANS
+from crossdock_amazon.listings_emulator import ListingsDesk
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.notifications_emulator import NOTIFICATIONS_SCOPE, Notifications
 from crossdock_amazon.orders_emulator import (
@@ -199,7 +201,7 @@ class AmazonEmulator(Emulator):
         self.confirmations: dict[str, dict[str, Any]] = {}
         #: operation -> requests per second this emulated selling partner is granted; every
         #: answer announces it in ``x-amzn-RateLimit-Limit``, as Amazon does
-        self.usage_plans: dict[str, float] = dict(USAGE_PLANS)
+        self.usage_plans: dict[str, float] = {**USAGE_PLANS, **LISTINGS_PLANS}
         #: the notification destination: a local SQS, and which seller's changes go where
         self.sqs = SqsService(clock)
         self.application_id = f"amzn1.sp.solution.{secrets.token_hex(8)}"
@@ -212,6 +214,8 @@ class AmazonEmulator(Emulator):
         #: Sales and Traffic report
         self.ads = Advertising(self, clock)
         self.traffic = TrafficBook(self)
+        #: product type definitions, whole listings and other sellers' offers
+        self.listings_desk = ListingsDesk(self, clock)
         self.own_address = ""
         #: the buyers' after-sales activity, once a backlog was generated (see :meth:`generate`)
         self.activity: random.Random | None = None
@@ -235,10 +239,31 @@ class AmazonEmulator(Emulator):
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
             planned("patchListingsItem", self._patch_listing),
         )
+        desk = self.listings_desk
         self.route_pattern(
             "GET",
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
-            planned("getListingsItem", self._get_listing),
+            planned("getListingsItem", desk.get_listing),
+        )
+        self.route_pattern(
+            "PUT",
+            r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
+            planned("putListingsItem", desk.put_listing),
+        )
+        self.route(
+            "GET",
+            "/definitions/2020-09-01/productTypes",
+            planned("searchDefinitionsProductTypes", desk.search_types),
+        )
+        self.route_pattern(
+            "GET",
+            r"/definitions/2020-09-01/productTypes/([^/]+)",
+            planned("getDefinitionsProductType", desk.get_type),
+        )
+        # the schemas' pre-signed links (S3 in production: no SP-API token)
+        self.route_pattern("GET", r"/definitions-schemas/([^/]+)\.json", desk.schema_document)
+        self.route_pattern(
+            "GET", r"/products/pricing/v0/items/([^/]+)/offers", planned("getItemOffers", desk.item_offers)
         )
         self.route("GET", "/orders/2026-01-01/orders", planned("searchOrders", self._search_orders))
         self.route_pattern(
@@ -1045,20 +1070,31 @@ class AmazonEmulator(Emulator):
             },
         )
 
-    async def _get_listing(self, request: Request) -> Reply:
-        found = self._listing(request)
-        if isinstance(found, Reply):
-            return found
-        _, listing = found
-        return Reply(
-            200,
-            {
-                "sku": request.args[1],
-                "attributes": {"fulfillment_availability": [listing["availability"]]},
-            },
-        )
-
     # ------------------------------------------------------------------ seller side (conformance, demo)
+
+    @staticmethod
+    def marketplaces() -> Mapping[str, Any]:
+        """Every marketplace the emulator knows, by id."""
+        return MARKETPLACES
+
+    # the listings conformance suite's hooks (crossdock.testing.listings.ListingsEmulator)
+
+    def sample_category(self, site: str) -> str:
+        """A product type every site has (the emulator's are the same everywhere)."""
+        return "WATER_BOTTLE"
+
+    def live_listing(self, account: Mapping[str, Any], sku: str) -> dict[str, Any] | None:
+        """What Amazon holds for the SKU: title, product type, attributes (plain values by
+        name), how many images, whether it is buyable (quantity above 0), its price."""
+        return self.listings_desk.live_listing(self.sellers[str(account["seller_id"])], sku)
+
+    def add_competitor_offer(
+        self, account: Mapping[str, Any], sku: str, *, seller: str, price: str, fba: bool = False
+    ) -> None:
+        """Another seller offers the SKU's product (its ASIN) at ``price``, condition New."""
+        self.listings_desk.add_competitor_offer(
+            self.sellers[str(account["seller_id"])], sku, name=seller, price=price, fba=fba
+        )
 
     def open_account(self, site: str) -> dict[str, Any]:
         marketplace_id = next(s.external_id for s in SITES if s.code == site)
