@@ -180,9 +180,18 @@ class AmazonEmulator(Emulator):
     default_site = "US"
     fault_free = frozenset({"/auth/o2/token"})
 
-    def __init__(self, faults: Faults | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        open_with_token: bool = False,
+    ) -> None:
         super().__init__(faults)
         self.clock = clock
+        #: :meth:`open_account` gives an access token with the account, as a refresh would
+        #: (for suites that call the provider before any refresh: the listings suite)
+        self.open_with_token = open_with_token
         self.sellers: dict[str, Seller] = {}
         self.tokens: dict[str, Grant] = {}
         # SP-API: 403 Unauthorized, and what is wrong with the token in ``details``
@@ -1098,7 +1107,8 @@ class AmazonEmulator(Emulator):
 
     def open_account(self, site: str) -> dict[str, Any]:
         marketplace_id = next(s.external_id for s in SITES if s.code == site)
-        return self.add_seller(str(marketplace_id))
+        account = self.add_seller(str(marketplace_id))
+        return self.issue_token(account) if self.open_with_token else account
 
     def add_product(
         self, account: Mapping[str, Any], sku: str, stock: int = 0, *, handling_days: int | None = None

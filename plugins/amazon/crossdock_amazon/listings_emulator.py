@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft201909Validator, validators  # type: ignore[import-untyped,unused-ignore]
+from jsonschema import Draft201909Validator, ValidationError, validators  # type: ignore[import-untyped,unused-ignore]
 
 from crossdock.testing.emulator import Reply, Request
 
@@ -62,12 +62,12 @@ OTHER_IMAGES = 8
 
 def _utf8_max(validator: Any, limit: Any, instance: Any, schema: Any) -> Any:
     if isinstance(instance, str) and len(instance.encode("utf-8")) > limit:
-        yield validators.ValidationError(f"{instance!r} is longer than {limit} bytes in UTF-8")
+        yield ValidationError(f"{instance!r} is longer than {limit} bytes in UTF-8")
 
 
 def _utf8_min(validator: Any, limit: Any, instance: Any, schema: Any) -> Any:
     if isinstance(instance, str) and len(instance.encode("utf-8")) < limit:
-        yield validators.ValidationError(f"{instance!r} is shorter than {limit} bytes in UTF-8")
+        yield ValidationError(f"{instance!r} is shorter than {limit} bytes in UTF-8")
 
 
 def _unique_max(validator: Any, limit: Any, instance: Any, schema: Any) -> Any:
@@ -81,7 +81,7 @@ def _unique_max(validator: Any, limit: Any, instance: Any, schema: Any) -> Any:
         if isinstance(e, dict)
     }
     if len(keys) > limit:
-        yield validators.ValidationError(f"more than {limit} distinct values")
+        yield ValidationError(f"more than {limit} distinct values")
 
 
 #: Draft 2019-09 with Amazon's validating keywords; ``editable``, ``hidden``,
