@@ -21,7 +21,10 @@ events reach which SQS queue.
 The same app also serves the **Amazon Ads API** (profiles, Sponsored Products campaigns,
 Reporting v3: :mod:`crossdock_amazon.ads_emulator`), in its own envelopes and with its own
 grant (``ads_refresh_token`` / ``ads_profile_id`` in each account), and the Reports API's
-Sales and Traffic report (:mod:`crossdock_amazon.traffic_emulator`).
+Sales and Traffic report (:mod:`crossdock_amazon.traffic_emulator`), and listing content:
+product type definitions and their JSON Schemas, ``putListingsItem`` validated against
+them, ``getListingsItem`` with ``includedData``, and the Product Pricing API's
+``getItemOffers`` (:mod:`crossdock_amazon.listings_emulator`).
 
 A 403 ``Unauthorized`` says in ``details`` whether the access token expired ("The access
 token you provided has expired."), is unknown ("... is revoked, malformed or invalid.")
@@ -1082,7 +1085,7 @@ class AmazonEmulator(Emulator):
     # ------------------------------------------------------------------ seller side (conformance, demo)
 
     @staticmethod
-    def marketplaces() -> Mapping[str, Any]:
+    def marketplaces() -> Mapping[str | None, Any]:
         """Every marketplace the emulator knows, by id."""
         return MARKETPLACES
 

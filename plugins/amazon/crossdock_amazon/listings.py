@@ -477,7 +477,7 @@ class AmazonListings:
     @staticmethod
     def draft_of(item: Mapping[str, Any], sku: str, language: str, currency: str) -> ListingDraft:
         attributes: Mapping[str, Any] = item.get("attributes") or {}
-        summary = next(iter(item.get("summaries") or []), {}) or {}
+        summary: Mapping[str, Any] = next(iter(item.get("summaries") or []), {}) or {}
 
         def first(name: str) -> Any:
             value = from_entries(attributes.get(name) or [])

@@ -921,7 +921,7 @@ class AmazonMarketplace(MarketplaceBase):
         item = await self._listings.item(api, seller, path_sku, marketplace_id, "summaries")
         if item is None:
             return
-        summary = next(iter(item.get("summaries") or []), {}) or {}
+        summary: Mapping[str, Any] = next(iter(item.get("summaries") or []), {}) or {}
         answer = await api.call(
             "PATCH",
             f"{LISTINGS}/{seller}/{path_sku}",
@@ -952,7 +952,7 @@ class AmazonMarketplace(MarketplaceBase):
         item = await self._listings.item(
             api, str(conn.credentials["seller_id"]), quote(sku, safe=""), marketplace_id, "summaries"
         )
-        summary = next(iter((item or {}).get("summaries") or []), {}) or {}
+        summary: Mapping[str, Any] = next(iter((item or {}).get("summaries") or []), {}) or {}
         asin = summary.get("asin")
         if not asin:
             return []
