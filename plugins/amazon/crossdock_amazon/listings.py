@@ -321,7 +321,8 @@ class AmazonListings:
                     "marketplaceIds": marketplace_id,
                     "requirements": "LISTING",
                     "locale": locale,
-                    "sellerId": str(conn.credentials.get("seller_id") or ""),
+                    # seller-specific values (the seller's brands) where Amazon has them
+                    **({"sellerId": str(seller)} if (seller := conn.credentials.get("seller_id")) else {}),
                 },
                 operation="getDefinitionsProductType",
             )
