@@ -10,6 +10,9 @@ off sale, and other sellers' offers.
   ``maxUtf8ByteLength``, ``minUtf8ByteLength``, ``maxUniqueItems``, ``selectors``,
   ``editable``, ``enumNames``), fetched through the connection's guarded pool and checked
   against ``schema.checksum`` (Base64 MD5). The schema is kept per checksum.
+  ``CategoryRules.schema`` is its view over ``ListingDraft.attributes`` (plain values, the
+  content attributes left out: :func:`plain_schema`), which the core checks drafts with;
+  Amazon's schema itself is under ``x-amazon-schema`` in it.
 * Publishing is ``putListingsItem`` (Listings Items API v2021-08-01): a full replace of
   the SKU's listing, so publishing again updates the same listing. ``mode=VALIDATION_PREVIEW``
   validates without storing (``VALID`` or ``INVALID``). ``external_id`` is the **SKU**: the
@@ -81,6 +84,7 @@ __all__ = [
     "LISTINGS_RATE_LIMITS",
     "AmazonListings",
     "from_entries",
+    "plain_schema",
     "problem_of",
     "to_entries",
 ]
@@ -242,8 +246,74 @@ def _rule(name: str, prop: Mapping[str, Any], required: bool) -> AttributeRule:
     )
 
 
+#: JSON Schema dialect of the plain view (Amazon's meta-schema extends it)
+DRAFT_2019_09 = "https://json-schema.org/draft/2019-09/schema"
+#: where the plain view keeps Amazon's own schema (not a keyword: validators ignore it)
+RAW_SCHEMA_KEY = "x-amazon-schema"
+ENTRY_KEYS = ("marketplace_id", "language_tag")
+
+
+def _plain_property(prop: Mapping[str, Any]) -> dict[str, Any]:
+    """One attribute's schema for the value Crossdock holds (see :func:`plain_schema`)."""
+    items = prop.get("items") if isinstance(prop.get("items"), Mapping) else None
+    if items is None or not isinstance(items.get("properties"), Mapping):
+        return dict(prop)
+    entry_props: Mapping[str, Any] = items["properties"]
+    value = dict(entry_props.get("value") or {})
+    for key in ("title", "description"):
+        if key in prop:
+            value.setdefault(key, prop[key])
+    one: dict[str, Any] = value
+    extra = [k for k in entry_props if k not in ("value", *ENTRY_KEYS)]
+    if extra or "value" not in entry_props:
+        entry = {
+            "type": "object",
+            "properties": {k: v for k, v in entry_props.items() if k not in ENTRY_KEYS},
+            "required": [r for r in items.get("required") or [] if r not in ENTRY_KEYS],
+        }
+        if "additionalProperties" in items:
+            entry["additionalProperties"] = items["additionalProperties"]
+        one = {"anyOf": [value, entry]} if "value" in entry_props else entry
+    most = prop.get("maxItems")
+    if isinstance(most, int) and most <= 1:
+        return one
+    several: dict[str, Any] = {"type": "array", "items": one, "minItems": 1}
+    if isinstance(most, int):
+        several["maxItems"] = most
+    for key in ("maxUniqueItems", "selectors"):
+        if key in prop:
+            several[key] = prop[key]
+    return {"anyOf": [one, several]}
+
+
+def plain_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Amazon's product type schema as a schema of ``ListingDraft.attributes``: the
+    attributes keyed by Amazon's names, each a plain value (or a list, or an entry mapping
+    such as ``{"value": 750, "unit": "milliliters"}``) instead of Amazon's list of entries;
+    the content attributes (``item_name``, ``brand``, images, offer...) left out, as they come
+    from the draft's own fields. Amazon's keywords (``maxUtf8ByteLength``...) stay on the
+    values; Amazon's schema itself is kept under ``x-amazon-schema``."""
+    props: Mapping[str, Any] = raw.get("properties") or {}
+    plain = {
+        name: _plain_property(prop)
+        for name, prop in props.items()
+        if name not in CONTENT_ATTRIBUTES and isinstance(prop, Mapping)
+    }
+    derived: dict[str, Any] = {
+        "$schema": DRAFT_2019_09,
+        "$comment": "the attributes of a Crossdock listing draft, derived from Amazon's product type schema",
+        "type": "object",
+        "properties": plain,
+        "required": [r for r in raw.get("required") or [] if r in plain],
+    }
+    if isinstance(raw.get("$defs"), Mapping):
+        derived["$defs"] = dict(raw["$defs"])
+    derived[RAW_SCHEMA_KEY] = dict(raw)
+    return derived
+
+
 def rules_of(category_id: str, schema: Mapping[str, Any]) -> CategoryRules:
-    """What a product type's JSON Schema asks of a listing."""
+    """What a product type's JSON Schema asks of a listing (``schema``: its plain view)."""
     props: Mapping[str, Any] = schema.get("properties") or {}
     required = {str(r) for r in schema.get("required") or []}
 
@@ -260,7 +330,7 @@ def rules_of(category_id: str, schema: Mapping[str, Any]) -> CategoryRules:
             for name, prop in props.items()
             if name not in CONTENT_ATTRIBUTES and isinstance(prop, Mapping)
         ],
-        schema=schema,
+        schema=plain_schema(schema),
         title_max=_limit(value_of("item_name"), "maxLength"),
         bullets_max=_limit(bullets, "maxItems") if isinstance(bullets, Mapping) else None,
         bullet_max_length=_limit(value_of("bullet_point"), "maxLength"),

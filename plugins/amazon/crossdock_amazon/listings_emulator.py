@@ -249,7 +249,7 @@ PRODUCT_TYPES: dict[str, ProductType] = {
             "Water Bottle",
             {
                 "material": _text("Material", max_length=100, items=3),
-                "color": _text("Colour", max_length=60),
+                "color": _text("Colour", max_length=60, max_bytes=120),
                 "capacity": _plain("Capacity (millilitres)", {"type": "number", "minimum": 0}),
                 "number_of_items": _plain("Number of Items", {"type": "integer", "minimum": 1}),
                 "is_dishwasher_safe": _plain("Is Dishwasher Safe", {"type": "boolean"}),
@@ -271,7 +271,7 @@ PRODUCT_TYPES: dict[str, ProductType] = {
             "Luggage",
             {
                 "material": _text("Outer Material", max_length=100, items=3),
-                "color": _text("Colour", max_length=60),
+                "color": _text("Colour", max_length=60, max_bytes=120),
                 "size": _text("Size", max_length=50),
                 "number_of_wheels": _plain(
                     "Number of Wheels", {"type": "integer", "minimum": 0, "maximum": 8}
@@ -294,7 +294,7 @@ PRODUCT_TYPES: dict[str, ProductType] = {
             "Backpack",
             {
                 "material": _text("Material", max_length=100, items=3),
-                "color": _text("Colour", max_length=60),
+                "color": _text("Colour", max_length=60, max_bytes=120),
                 "volume_capacity_name": _text("Volume", max_length=30),
             },
             ("item_name", "brand", "condition_type", "color", "main_product_image_locator"),

@@ -91,10 +91,10 @@ async def test_the_rules_come_from_the_product_types_json_schema() -> None:
             await rules(conn, "NO_SUCH_TYPE")
     assert refused.value.code == "REFUSED"
     assert got.schema is not None
-    assert got.schema["$schema"].endswith("/product-types/meta-schema/v1")
+    amazons = got.schema["x-amazon-schema"]  # Amazon's own, as downloaded
+    assert amazons["$schema"].endswith("/product-types/meta-schema/v1")
     assert (
-        got.schema["properties"]["generic_keyword"]["items"]["properties"]["value"]["maxUtf8ByteLength"]
-        == 250
+        amazons["properties"]["generic_keyword"]["items"]["properties"]["value"]["maxUtf8ByteLength"] == 250
     )
     assert (got.title_max, got.bullets_max, got.bullet_max_length, got.description_max) == (200, 5, 500, 2000)
     assert got.keywords_max_length == 250  # bytes, as Amazon counts search terms
@@ -228,6 +228,30 @@ async def test_amazons_issues_name_the_content_fields() -> None:
             p.message for p in (await provider.publish_listing(conn, cases["keywords"])).problems
         )
         assert emulator.live_listing(account, SKU) is None, "Amazon stores nothing INVALID"
+
+
+async def test_the_rules_schema_checks_a_drafts_plain_attributes() -> None:
+    """``CategoryRules.schema`` describes ``ListingDraft.attributes`` (what the core checks on
+    save): plain values by Amazon's names, Amazon's entries and content attributes unwrapped."""
+    async with shop() as (_, _, conn, _):
+        got = await rules(conn)
+    assert got.schema is not None
+    check = AmazonValidator(got.schema)
+    good = dict(draft_for(got).attributes)
+    assert not list(check.iter_errors(good))
+    assert not list(check.iter_errors({**good, "material": ["steel", "silicone"], "capacity": 750}))
+    assert set(got.schema["required"]) == {"condition_type", "material", "color", "number_of_items"}
+    assert "item_name" not in got.schema["properties"]
+    bad = {
+        **{k: v for k, v in good.items() if k != "color"},
+        "condition_type": "broken",
+        "number_of_items": 0,
+    }
+    errors = {(tuple(e.absolute_path)[:1], e.validator) for e in check.iter_errors(bad)}
+    assert ((), "required") in errors
+    assert (("condition_type",), "enum") in errors
+    assert (("number_of_items",), "minimum") in errors
+    assert any(e.validator == "maxUtf8ByteLength" for e in check.iter_errors({**good, "color": "€" * 50}))
 
 
 async def test_amazons_own_keywords_are_enforced() -> None:
