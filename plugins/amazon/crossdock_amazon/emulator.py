@@ -21,7 +21,10 @@ events reach which SQS queue.
 The same app also serves the **Amazon Ads API** (profiles, Sponsored Products campaigns,
 Reporting v3: :mod:`crossdock_amazon.ads_emulator`), in its own envelopes and with its own
 grant (``ads_refresh_token`` / ``ads_profile_id`` in each account), and the Reports API's
-Sales and Traffic report (:mod:`crossdock_amazon.traffic_emulator`).
+Sales and Traffic report (:mod:`crossdock_amazon.traffic_emulator`), and listing content:
+product type definitions and their JSON Schemas, ``putListingsItem`` validated against
+them, ``getListingsItem`` with ``includedData``, and the Product Pricing API's
+``getItemOffers`` (:mod:`crossdock_amazon.listings_emulator`).
 
 A 403 ``Unauthorized`` says in ``details`` whether the access token expired ("The access
 token you provided has expired."), is unknown ("... is revoked, malformed or invalid.")
@@ -52,6 +55,8 @@ from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credent
 from crossdock_amazon.ads_emulator import ADS_SCOPE, Advertising, ads_error, ads_path
 from crossdock_amazon.aftersales_emulator import AfterSales
 from crossdock_amazon.finances_emulator import Finances
+from crossdock_amazon.listings_emulator import USAGE_PLANS as LISTINGS_PLANS
+from crossdock_amazon.listings_emulator import ListingsDesk
 from crossdock_amazon.marketplace import SITES
 from crossdock_amazon.notifications_emulator import NOTIFICATIONS_SCOPE, Notifications
 from crossdock_amazon.orders_emulator import (
@@ -178,9 +183,18 @@ class AmazonEmulator(Emulator):
     default_site = "US"
     fault_free = frozenset({"/auth/o2/token"})
 
-    def __init__(self, faults: Faults | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        faults: Faults | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        open_with_token: bool = False,
+    ) -> None:
         super().__init__(faults)
         self.clock = clock
+        #: :meth:`open_account` gives an access token with the account, as a refresh would
+        #: (for suites that call the provider before any refresh: the listings suite)
+        self.open_with_token = open_with_token
         self.sellers: dict[str, Seller] = {}
         self.tokens: dict[str, Grant] = {}
         # SP-API: 403 Unauthorized, and what is wrong with the token in ``details``
@@ -199,7 +213,7 @@ class AmazonEmulator(Emulator):
         self.confirmations: dict[str, dict[str, Any]] = {}
         #: operation -> requests per second this emulated selling partner is granted; every
         #: answer announces it in ``x-amzn-RateLimit-Limit``, as Amazon does
-        self.usage_plans: dict[str, float] = dict(USAGE_PLANS)
+        self.usage_plans: dict[str, float] = {**USAGE_PLANS, **LISTINGS_PLANS}
         #: the notification destination: a local SQS, and which seller's changes go where
         self.sqs = SqsService(clock)
         self.application_id = f"amzn1.sp.solution.{secrets.token_hex(8)}"
@@ -212,6 +226,8 @@ class AmazonEmulator(Emulator):
         #: Sales and Traffic report
         self.ads = Advertising(self, clock)
         self.traffic = TrafficBook(self)
+        #: product type definitions, whole listings and other sellers' offers
+        self.listings_desk = ListingsDesk(self, clock)
         self.own_address = ""
         #: the buyers' after-sales activity, once a backlog was generated (see :meth:`generate`)
         self.activity: random.Random | None = None
@@ -235,10 +251,31 @@ class AmazonEmulator(Emulator):
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
             planned("patchListingsItem", self._patch_listing),
         )
+        desk = self.listings_desk
         self.route_pattern(
             "GET",
             r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
-            planned("getListingsItem", self._get_listing),
+            planned("getListingsItem", desk.get_listing),
+        )
+        self.route_pattern(
+            "PUT",
+            r"/listings/2021-08-01/items/([^/]+)/([^/]+)",
+            planned("putListingsItem", desk.put_listing),
+        )
+        self.route(
+            "GET",
+            "/definitions/2020-09-01/productTypes",
+            planned("searchDefinitionsProductTypes", desk.search_types),
+        )
+        self.route_pattern(
+            "GET",
+            r"/definitions/2020-09-01/productTypes/([^/]+)",
+            planned("getDefinitionsProductType", desk.get_type),
+        )
+        # the schemas' pre-signed links (S3 in production: no SP-API token)
+        self.route_pattern("GET", r"/definitions-schemas/([^/]+)\.json", desk.schema_document)
+        self.route_pattern(
+            "GET", r"/products/pricing/v0/items/([^/]+)/offers", planned("getItemOffers", desk.item_offers)
         )
         self.route("GET", "/orders/2026-01-01/orders", planned("searchOrders", self._search_orders))
         self.route_pattern(
@@ -1045,24 +1082,36 @@ class AmazonEmulator(Emulator):
             },
         )
 
-    async def _get_listing(self, request: Request) -> Reply:
-        found = self._listing(request)
-        if isinstance(found, Reply):
-            return found
-        _, listing = found
-        return Reply(
-            200,
-            {
-                "sku": request.args[1],
-                "attributes": {"fulfillment_availability": [listing["availability"]]},
-            },
-        )
-
     # ------------------------------------------------------------------ seller side (conformance, demo)
+
+    @staticmethod
+    def marketplaces() -> Mapping[str | None, Any]:
+        """Every marketplace the emulator knows, by id."""
+        return MARKETPLACES
+
+    # the listings conformance suite's hooks (crossdock.testing.listings.ListingsEmulator)
+
+    def sample_category(self, site: str) -> str:
+        """A product type every site has (the emulator's are the same everywhere)."""
+        return "WATER_BOTTLE"
+
+    def live_listing(self, account: Mapping[str, Any], sku: str) -> dict[str, Any] | None:
+        """What Amazon holds for the SKU: title, product type, attributes (plain values by
+        name), how many images, whether it is buyable (quantity above 0), its price."""
+        return self.listings_desk.live_listing(self.sellers[str(account["seller_id"])], sku)
+
+    def add_competitor_offer(
+        self, account: Mapping[str, Any], sku: str, *, seller: str, price: str, fba: bool = False
+    ) -> None:
+        """Another seller offers the SKU's product (its ASIN) at ``price``, condition New."""
+        self.listings_desk.add_competitor_offer(
+            self.sellers[str(account["seller_id"])], sku, name=seller, price=price, fba=fba
+        )
 
     def open_account(self, site: str) -> dict[str, Any]:
         marketplace_id = next(s.external_id for s in SITES if s.code == site)
-        return self.add_seller(str(marketplace_id))
+        account = self.add_seller(str(marketplace_id))
+        return self.issue_token(account) if self.open_with_token else account
 
     def add_product(
         self, account: Mapping[str, Any], sku: str, stock: int = 0, *, handling_days: int | None = None

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -46,17 +47,24 @@ from crossdock import (
     CaseKind,
     CasePage,
     CaseResponse,
+    CategoryRules,
     ChannelCase,
+    ChannelCategory,
     ChannelConnection,
     ChannelError,
     ChannelOrder,
     ChannelOrderLine,
     ChannelSettlement,
+    CompetitorOffer,
+    ListingDraft,
+    ListingProblem,
     MarketplaceBase,
     MarketplaceCapability,
     Money,
     OrderPage,
     PriceUpdate,
+    PublishOutcome,
+    PublishResult,
     PushResult,
     RateLimit,
     SettlementLine,
@@ -82,6 +90,7 @@ from crossdock_amazon.aftersales import (
     wait_for_feed,
 )
 from crossdock_amazon.client import LWA_HOST, SpApiClient, lwa_token
+from crossdock_amazon.listings import LISTINGS, LISTINGS_RATE_LIMITS, AmazonListings, _language_tag, rules_of
 from crossdock_amazon.notifications import NotificationSetup
 from crossdock_amazon.orders import INCLUDED, order_2026
 from crossdock_amazon.reports import create_report, report_document
@@ -131,6 +140,8 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
     "getReports": RateLimit(rate=0.0222, burst=10),
     "getReport": RateLimit(rate=2, burst=15),
     "getReportDocument": RateLimit(rate=0.0167, burst=15),
+    # listing content (crossdock_amazon.listings)
+    **LISTINGS_RATE_LIMITS,
 }
 #: How long a seller's cancel waits for Amazon to process its feed (``settings.cancel_wait``)
 CANCEL_WAIT = 60.0
@@ -233,6 +244,12 @@ class AmazonMarketplace(MarketplaceBase):
             MarketplaceCapability.CASES_RESPOND,
             MarketplaceCapability.ADS_READ,
             MarketplaceCapability.TRAFFIC_READ,
+            MarketplaceCapability.LISTINGS_CATEGORIES,
+            MarketplaceCapability.LISTINGS_RULES,
+            MarketplaceCapability.LISTINGS_PUBLISH,
+            MarketplaceCapability.LISTINGS_READ,
+            MarketplaceCapability.LISTINGS_DEACTIVATE,
+            MarketplaceCapability.COMPETITORS_READ,
         }
     )
     rate_limits = RATE_LIMITS
@@ -249,6 +266,8 @@ class AmazonMarketplace(MarketplaceBase):
         #: the Ads API reader, with this process's Ads access tokens
         self._ads = AdsReader()
         self._traffic = TrafficReader()
+        #: listing content, with the product type schemas this process fetched
+        self._listings = AmazonListings()
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -809,6 +828,141 @@ class AmazonMarketplace(MarketplaceBase):
             day_to=day_to,
             page_token=page_token,
         )
+
+    # ------------------------------------------------------------------ listing content
+
+    async def fetch_categories(self, conn: ChannelConnection, *, language: str) -> Sequence[ChannelCategory]:
+        """The product types of the shop's marketplace (searchDefinitionsProductTypes), all
+        leaves (:mod:`crossdock_amazon.listings`)."""
+        return await self._listings.categories(self.client(conn), self._marketplace_id(conn))
+
+    def _locale(self, conn: ChannelConnection, language: str) -> str:
+        site = next(s for s in SITES if s.code == conn.site)
+        return _language_tag(language or "en", site.country)
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules:
+        """getDefinitionsProductType (``requirements=LISTING``) and the JSON Schema it links
+        to: the schema itself, its attributes and the content limits it sets."""
+        schema = await self._listings.schema(
+            conn,
+            self.client(conn),
+            self._pool(conn),
+            self._marketplace_id(conn),
+            category_id,
+            self._locale(conn, language),
+        )
+        return rules_of(category_id, schema)
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult:
+        """putListingsItem of the whole listing (``mode=VALIDATION_PREVIEW`` for a
+        preview), its values shaped by the product type's schema; Amazon's issues are the
+        problems. ``external_id`` is the SKU."""
+        refused = self._listings.refused_before_sending(draft)
+        if refused:
+            return PublishResult(PublishOutcome.REJECTED, None, refused)
+        api = self.client(conn)
+        marketplace_id = self._marketplace_id(conn)
+        tag = self._locale(conn, draft.language)
+        try:
+            schema = await self._listings.schema(
+                conn, api, self._pool(conn), marketplace_id, str(draft.category_id), tag
+            )
+        except ChannelError as exc:
+            if exc.code != "REFUSED":
+                raise
+            return PublishResult(
+                PublishOutcome.REJECTED,
+                None,
+                [ListingProblem("PRODUCT_TYPE_UNKNOWN", exc.message, "category_id")],
+            )
+        params: dict[str, Any] = {
+            "marketplaceIds": marketplace_id,
+            "includedData": "issues",
+            "issueLocale": tag,
+        }
+        if preview:
+            params["mode"] = "VALIDATION_PREVIEW"
+        seller = str(conn.credentials["seller_id"])
+        answer = await api.call(
+            "PUT",
+            f"{LISTINGS}/{seller}/{quote(draft.sku, safe='')}",
+            params=params,
+            body=self._listings.body(draft, schema, marketplace_id, tag),
+            operation="putListingsItem",
+        )
+        return self._listings.result(draft.sku, answer or {}, preview)
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None:
+        """getListingsItem with summaries, attributes and issues; ``None`` on a 404."""
+        item = await self._listings.item(
+            self.client(conn),
+            str(conn.credentials["seller_id"]),
+            quote(sku, safe=""),
+            self._marketplace_id(conn),
+            "summaries,attributes,issues",
+        )
+        if item is None:
+            return None
+        return self._listings.draft_of(item, sku, language, conn.currency)
+
+    async def deactivate_listing(self, conn: ChannelConnection, sku: str, external_id: str | None) -> None:
+        """Quantity 0 with patchListingsItem (``merge`` of ``fulfillment_availability``):
+        off sale, its content kept. A SKU Amazon does not know is off sale already."""
+        api = self.client(conn)
+        seller = str(conn.credentials["seller_id"])
+        marketplace_id = self._marketplace_id(conn)
+        path_sku = quote(sku, safe="")
+        item = await self._listings.item(api, seller, path_sku, marketplace_id, "summaries")
+        if item is None:
+            return
+        summary: Mapping[str, Any] = next(iter(item.get("summaries") or []), {}) or {}
+        answer = await api.call(
+            "PATCH",
+            f"{LISTINGS}/{seller}/{path_sku}",
+            params={"marketplaceIds": marketplace_id, "includedData": "issues"},
+            body={
+                "productType": str(summary.get("productType") or "PRODUCT"),
+                "patches": [
+                    {
+                        "op": "merge",
+                        "path": "/attributes/fulfillment_availability",
+                        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 0}],
+                    }
+                ],
+            },
+            operation="patchListingsItem",
+        )
+        if (answer or {}).get("status") != "ACCEPTED":
+            issues = "; ".join(str(i.get("message")) for i in (answer or {}).get("issues") or [])
+            raise ChannelError(f"amazon kept {sku} on sale: {issues or answer}", code="INVALID")
+
+    async def fetch_competitor_offers(
+        self, conn: ChannelConnection, sku: str, external_id: str | None
+    ) -> Sequence[CompetitorOffer]:
+        """getItemOffers (New) for the listing's ASIN, read from getListingsItem summaries;
+        the seller's own offer left out. A SKU Amazon does not know has no competitors."""
+        api = self.client(conn)
+        marketplace_id = self._marketplace_id(conn)
+        item = await self._listings.item(
+            api, str(conn.credentials["seller_id"]), quote(sku, safe=""), marketplace_id, "summaries"
+        )
+        summary: Mapping[str, Any] = next(iter((item or {}).get("summaries") or []), {}) or {}
+        asin = summary.get("asin")
+        if not asin:
+            return []
+        answer = await api.call(
+            "GET",
+            f"/products/pricing/v0/items/{asin}/offers",
+            params={"MarketplaceId": marketplace_id, "ItemCondition": "New"},
+            operation="getItemOffers",
+        )
+        return self._listings.offers((answer or {}).get("payload") or {}, conn.currency)
 
     # ------------------------------------------------------------------ notifications
 
