@@ -463,16 +463,11 @@ def _price(raw: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _kept_sku(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Another SKU of an edited product, sent back as TikTok holds it."""
-    kept: dict[str, Any] = {
-        "id": str(raw["id"]),
-        "price": _price(raw),
-        "inventory": [
-            {"warehouse_id": str(i["warehouse_id"]), "quantity": int(i.get("quantity") or 0)}
-            for i in raw.get("inventory") or []
-            if isinstance(i, dict) and i.get("warehouse_id")
-        ],
-    }
+    """A SKU of an edited product, named by its id so that TikTok keeps it (a SKU id left
+    out is a SKU deleted). Its price and inventory are left out: Edit Product keeps them
+    when omitted ("Exceptions to this rule are the price and inventory fields, which will
+    remain unchanged if they are omitted from the request")."""
+    kept: dict[str, Any] = {"id": str(raw["id"])}
     if raw.get("seller_sku"):
         kept["seller_sku"] = str(raw["seller_sku"])
     sales = [
@@ -580,7 +575,7 @@ async def publish_listing(
         ),
         None,
     )
-    if mine is not None:  # edit: keep this SKU's warehouses and stock, change its price
+    if mine is not None:  # edit: this SKU keeps its warehouses and stock, takes the price
         sku: dict[str, Any] = {**_kept_sku(mine), "seller_sku": draft.sku, "price": price}
     else:
         warehouse = str(conn.settings.get("warehouse_id") or "") or await shop._default_warehouse(conn)

@@ -190,6 +190,9 @@ class TikTokListings:
         #: uri -> (shop id, image bytes, width, height)
         self.images: dict[str, tuple[str, bytes, int, int]] = {}
         self.content: dict[str, Content] = {}  # product id -> content
+        #: (method, path, parsed body) of the content calls answered, oldest first (uploads:
+        #: their form fields and the file's name and size), for tests of the wire format
+        self.calls: list[tuple[str, str, Any]] = []
 
     def routes(self) -> list[tuple[str, str, Any]]:
         return [
@@ -335,6 +338,13 @@ class TikTokListings:
                 UPLOAD_INVALID, "Invalid upload file. Please ensure you are passing the correct file data."
             )
         parts = _multipart(ctype, request.body)
+        self.calls.append(
+            (
+                "POST",
+                request.path,
+                {k: (v.decode() if k != "data" else len(v)) for k, v in parts.items()},
+            )
+        )
         data = parts.get("data")
         use_case = parts.get("use_case", b"MAIN_IMAGE").decode() or "MAIN_IMAGE"
         if use_case not in (
@@ -547,7 +557,10 @@ class TikTokListings:
                 else:
                     names.append(seller_sku)
             price = entry.get("price")
-            if not isinstance(price, dict):
+            kept = bool(entry.get("id")) and str(entry["id"]) in mine
+            if kept and price is None:
+                pass  # Edit Product: an omitted price stays as it is
+            elif not isinstance(price, dict):
                 problems.append((INVALID_INPUT, "Invalid input parameters: skus[].price is required."))
             else:
                 if price.get("currency") != shop.spec.currency:
@@ -563,6 +576,8 @@ class TikTokListings:
                 elif amount <= 0 or -amount.as_tuple().exponent > shop.spec.exponent:  # type: ignore[operator]
                     problems.append((PRICE_INVALID, "The product price is invalid"))
             levels = entry.get("inventory")
+            if kept and levels is None:
+                continue  # an omitted inventory stays as it is
             if not isinstance(levels, list) or not levels:
                 problems.append((12052486, "Inventory is required for all SKUs."))
                 continue
@@ -604,9 +619,11 @@ class TikTokListings:
 
     def _body(self, request: Request) -> Any:
         try:
-            return request.json() if request.body else {}
+            body = request.json() if request.body else {}
         except ValueError:
-            return None
+            body = None
+        self.calls.append((request.method, request.path, body))
+        return body
 
     async def listing_check(self, request: Request) -> Reply:
         shop = self.emu._check(request)
@@ -698,7 +715,7 @@ class TikTokListings:
         for entry in body["skus"]:
             sku_id = str(entry.get("id") or self.emu._next_id(1730))
             kept = before.get(sku_id)
-            levels = {str(lv["warehouse_id"]): lv.get("quantity") for lv in entry["inventory"]}
+            levels = {str(lv["warehouse_id"]): lv.get("quantity") for lv in entry.get("inventory") or []}
             stock = dict(kept["stock"]) if kept else {}
             for warehouse, quantity in levels.items():
                 if quantity is not None or warehouse not in stock:
@@ -706,7 +723,11 @@ class TikTokListings:
             after[sku_id] = {
                 "sku": str(entry.get("seller_sku") or (kept or {}).get("sku") or sku_id),
                 "stock": stock,
-                "price": str(Decimal(str(entry["price"]["amount"]))),
+                "price": (
+                    str(Decimal(str(entry["price"]["amount"])))
+                    if entry.get("price")
+                    else (kept or {}).get("price")
+                ),
             }
             answer.append({"id": sku_id, "seller_sku": after[sku_id]["sku"]})
         shop.products[product_id] = after
