@@ -575,19 +575,28 @@ async def publish_listing(
         ),
         None,
     )
+    held = [
+        str(i["warehouse_id"])
+        for i in (mine or {}).get("inventory") or []
+        if isinstance(i, dict) and i.get("warehouse_id")
+    ]
+    warehouse = held[0] if held else str(conn.settings.get("warehouse_id") or "")
+    if not warehouse:
+        warehouse = await shop._default_warehouse(conn) or ""
+    level: dict[str, Any] = {"warehouse_id": warehouse}
+    if draft.quantity and draft.quantity > 0:
+        level["quantity"] = min(int(draft.quantity), QUANTITY_MAX)
+    #: the SKU as a new product lists it (Create Product, and the pre-check of either)
+    fresh: dict[str, Any] = {"seller_sku": draft.sku, "price": price, "inventory": [level]}
     if mine is not None:  # edit: this SKU keeps its warehouses and stock, takes the price
         sku: dict[str, Any] = {**_kept_sku(mine), "seller_sku": draft.sku, "price": price}
     else:
-        warehouse = str(conn.settings.get("warehouse_id") or "") or await shop._default_warehouse(conn)
         if not warehouse:
             raise ChannelError(
                 "tiktok: the shop has no sales warehouse for a new SKU (set warehouse_id)",
                 code="NO_WAREHOUSE",
             )
-        level: dict[str, Any] = {"warehouse_id": warehouse}
-        if draft.quantity and draft.quantity > 0:
-            level["quantity"] = min(int(draft.quantity), QUANTITY_MAX)
-        sku = {"seller_sku": draft.sku, "price": price, "inventory": [level]}
+        sku = fresh
     others = [
         _kept_sku(s)
         for s in (existing or {}).get("skus") or []
@@ -613,8 +622,14 @@ async def publish_listing(
     external = _external_id(product_id, mine) if product_id else None
 
     if preview:
+        # Check Product Listing takes a product as Create Product does (no SKU ids): this
+        # SKU alone, as it would be listed
         data = await shop._shop_call(
-            conn, "POST", f"{PRODUCTS}/listing_check", "products.listing_check", body=body
+            conn,
+            "POST",
+            f"{PRODUCTS}/listing_check",
+            "products.listing_check",
+            body={**body, "skus": [fresh]},
         )
         reasons = [
             (str(r.get("code")), str(r.get("message") or ""))

@@ -147,6 +147,12 @@ async def test_an_existing_product_is_edited_in_place(emulator: Any) -> None:
     conn = _conn(emulator, creds)
     provider = TikTokShopMarketplace()
     draft = await _draft(provider, conn, sku="PAIR-A", price=Money(Decimal("24.50"), "USD"))
+    checked = await provider.publish_listing(conn, draft, preview=True)
+    assert checked.outcome == PublishOutcome.VALID, checked.problems
+    assert checked.external_id == first
+    [check] = _calls(emulator, CHECK)
+    assert [s["seller_sku"] for s in check["skus"]] == ["PAIR-A"]
+    assert emulator.live_listing(creds, "PAIR-A")["title"] == f"Product {product_id}", "unchanged"
     result = await provider.publish_listing(conn, draft)
     assert result.outcome == PublishOutcome.ACCEPTED, result.problems
     assert result.external_id == first
