@@ -138,6 +138,30 @@ class TikTokShopClient:
             raise ChannelError(f"tiktok {path}: {answer.get('message')}", code=AUTH_EXPIRED)
         return self._data(path, answer)
 
+    async def upload(
+        self,
+        path: str,
+        *,
+        operation: str,
+        access_token: str,
+        file: tuple[str, bytes, str],
+        fields: Mapping[str, str] | None = None,
+        shop_cipher: str = "",
+    ) -> dict[str, Any]:
+        """One signed ``multipart/form-data`` call (Upload Product Image): ``file`` is the
+        ``data`` part (file name, bytes, content type), ``fields`` the other form fields.
+        The body stays out of the signature (developer guide, "Sign your API request")."""
+        query: dict[str, Any] = {"shop_cipher": shop_cipher} if shop_cipher else {}
+        signed = self.signed_query(path, query, b"")  # a multipart body is not signed
+        headers = {"x-tts-access-token": access_token} if access_token else {}
+        await self.throttle(operation)
+        answer = await self._send(
+            "POST", self.base_url + path, path, signed, headers, b"", files={"data": file}, form=fields
+        )
+        if _code(answer.get("code")) == EXPIRED_TOKEN and access_token:
+            raise ChannelError(f"tiktok {path}: {answer.get('message')}", code=AUTH_EXPIRED)
+        return self._data(path, answer)
+
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
         """``GET /api/v2/token/refresh`` on the auth host: a new access token (and the
         refresh token to use next time)."""
@@ -173,11 +197,19 @@ class TikTokShopClient:
         query: Mapping[str, str],
         headers: Mapping[str, str],
         raw: bytes,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        form: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
-            response = await self.http.request(
-                method, url, params=query, headers=headers, content=raw or None
-            )
+            if files is not None:  # httpx writes the multipart body and its boundary
+                response = await self.http.request(
+                    method, url, params=query, headers=headers, files=dict(files), data=dict(form or {})
+                )
+            else:
+                response = await self.http.request(
+                    method, url, params=query, headers=headers, content=raw or None
+                )
         except httpx.TimeoutException as exc:
             raise ChannelError(f"tiktok {path} timed out", code="TIMEOUT", retryable=True) from exc
         except httpx.TransportError as exc:

@@ -65,6 +65,7 @@ from crossdock_tiktok.ads_emulator import API as ADS_API
 from crossdock_tiktok.ads_emulator import TikTokAds
 from crossdock_tiktok.aftersales_emulator import BASE as RETURN_REFUND
 from crossdock_tiktok.aftersales_emulator import TikTokAfterSales
+from crossdock_tiktok.listings_emulator import SAMPLE_CATEGORY, TikTokListings
 from crossdock_tiktok.logistics_emulator import DOC_PATH, TikTokLogistics
 from crossdock_tiktok.signing import push_signature, sign
 
@@ -310,6 +311,11 @@ class TikTokShopEmulator(Emulator):
         self.logistics = logistics = TikTokLogistics(self)
         self.aftersales = aftersales = TikTokAfterSales(self)
         self.ads = TikTokAds(self)
+        self.listings = TikTokListings(self)
+        for method, path, handler in self.listings.routes():
+            self.route(method, path, handler)
+        for method, path, handler in self.listings.pattern_routes():
+            self.route_pattern(method, path, handler)
         for method, path, handler in self.ads.routes():
             self.route(method, path, handler)
         for method, path, handler in self.ads.pattern_routes():
@@ -1130,28 +1136,27 @@ class TikTokShopEmulator(Emulator):
                 "You cannot edit the specified product(s) as it isn't listed in your account or shop.",
             )
         status = shop.product_status.get(product_id, "ACTIVATE")
-        return self._ok(
-            {
-                "id": product_id,
-                "status": status,
-                "product_status": status,
-                "title": f"Product {product_id}",
-                "skus": [
-                    {
-                        "id": sku_id,
-                        "seller_sku": entry["sku"],
-                        "price": {
-                            "currency": shop.spec.currency,
-                            "sale_price": entry["price"] or "0",
-                            "tax_exclusive_price": entry["price"] or "0",
-                        },
-                        "inventory": [{"warehouse_id": w, "quantity": q} for w, q in entry["stock"].items()],
-                        "status_info": {"status": "NORMAL"},
-                    }
-                    for sku_id, entry in skus.items()
-                ],
-            }
-        )
+        base = {
+            "id": product_id,
+            "status": status,
+            "product_status": status,
+            "title": f"Product {product_id}",
+            "skus": [
+                {
+                    "id": sku_id,
+                    "seller_sku": entry["sku"],
+                    "price": {
+                        "currency": shop.spec.currency,
+                        "sale_price": entry["price"] or "0",
+                        "tax_exclusive_price": entry["price"] or "0",
+                    },
+                    "inventory": [{"warehouse_id": w, "quantity": q} for w, q in entry["stock"].items()],
+                    "status_info": {"status": "NORMAL"},
+                }
+                for sku_id, entry in skus.items()
+            ],
+        }
+        return self._ok(self.listings.detail(shop, product_id, base, request))
 
     def _inventory_problems(
         self, entry: Mapping[str, Any], assigned: Sequence[str]
@@ -1665,6 +1670,18 @@ class TikTokShopSellerEmulator(TikTokShopEmulator):
     ) -> tuple[dict[str, str], bytes]:
         """The order status push TikTok would POST now (its address is not signed)."""
         return self.notification(external_id)
+
+    # ------------------------------------------------------------------ listing content
+
+    def sample_category(self, site: str) -> str:
+        """A leaf category of every market (Home Supplies > Kitchenware > Water Bottles)."""
+        return SAMPLE_CATEGORY
+
+    def live_listing(self, account: Mapping[str, Any], sku: str) -> Mapping[str, Any] | None:
+        return self.listings.live_listing(self.shop_of(account), sku)
+
+    def add_competitor_offer(self, account: Mapping[str, Any], sku: str, *, seller: str, price: str) -> None:
+        raise NotImplementedError("TikTok Shop's Partner API shows a seller no other sellers' offers")
 
     # ------------------------------------------------------------------ carrier side (TikTok Shipping)
 

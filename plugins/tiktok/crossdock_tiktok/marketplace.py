@@ -52,17 +52,22 @@ from crossdock import (
     CancelReason,
     CasePage,
     CaseResponse,
+    CategoryRules,
     ChannelCase,
+    ChannelCategory,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
     ChannelOrder,
+    ListingDraft,
+    ListingImage,
     MarketplaceBase,
     MarketplaceCapability,
     MessagePage,
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
+    PublishResult,
     PushResult,
     RateLimit,
     ShipmentConfirmation,
@@ -73,7 +78,7 @@ from crossdock import (
     parse_push_json,
     with_retries,
 )
-from crossdock_tiktok import __version__, ads, aftersales
+from crossdock_tiktok import __version__, ads, aftersales, listings
 from crossdock_tiktok.client import (
     AUTH_EXPIRED,
     BAD_CREDENTIALS,
@@ -132,6 +137,7 @@ OPERATIONS = (
     "return_refund.return_records",
     "return_refund.reject_reasons",
     *ads.ANALYTICS_OPERATIONS,
+    *listings.LISTING_OPERATIONS,
 )
 #: Documented: 50 requests per second per API per app x shop. The Marketing API (GMV Max)
 #: calls: the report's "Basic" rate limit level, 8 per second and 240 per minute (assumed
@@ -196,6 +202,11 @@ class TikTokShopMarketplace(MarketplaceBase):
             MarketplaceCapability.CASES_RESPOND,
             MarketplaceCapability.ADS_READ,
             MarketplaceCapability.TRAFFIC_READ,
+            MarketplaceCapability.LISTINGS_CATEGORIES,
+            MarketplaceCapability.LISTINGS_RULES,
+            MarketplaceCapability.LISTINGS_PUBLISH,
+            MarketplaceCapability.LISTINGS_READ,
+            MarketplaceCapability.LISTINGS_DEACTIVATE,
         }
     )
     rate_limits = RATE_LIMITS
@@ -211,6 +222,8 @@ class TikTokShopMarketplace(MarketplaceBase):
         self._unsure_sends: dict[tuple[Any, ...], float] = {}
         # (connection, product id) -> (monotonic time read, the product's seller SKUs)
         self._product_skus: dict[tuple[Any, ...], tuple[float, tuple[str, ...]]] = {}
+        # (connection, image key) -> the uri Upload Product Image gave it
+        self._image_uris: dict[tuple[Any, ...], str] = {}
 
     def sites(self) -> Sequence[Site]:
         return SITES
@@ -286,6 +299,46 @@ class TikTokShopMarketplace(MarketplaceBase):
                 self._ciphers.pop(self._conn_key(conn), None)
                 raise ChannelError(exc.message, code=exc.code, retryable=True) from exc
             raise
+
+    async def _upload(self, conn: ChannelConnection, image: ListingImage, use_case: str) -> dict[str, Any]:
+        """Upload Product Image (``POST /product/202309/images/upload``, multipart; the
+        reference lists no shop_cipher for it): returns ``uri``, ``url``, ``width``..."""
+        name = image.key.rsplit("/", 1)[-1] or "image"
+        return await self.client(conn).upload(
+            listings.IMAGE_UPLOAD,
+            operation="products.image_upload",
+            access_token=str(conn.credentials["access_token"]),
+            file=(name, image.data, image.content_type),
+            fields={"use_case": use_case},
+        )
+
+    # --------------------------------------------------------------- listing content
+
+    async def fetch_categories(self, conn: ChannelConnection, *, language: str) -> Sequence[ChannelCategory]:
+        """The shop's category tree (:mod:`crossdock_tiktok.listings`)."""
+        return await listings.fetch_categories(self, conn, language=language)
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules:
+        """A leaf category's product attributes (``AttributeRule.name`` is the attribute id)
+        and TikTok's limits on titles and images."""
+        return await listings.fetch_category_rules(self, conn, category_id, language=language)
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult:
+        """Create the product, or edit the one that holds the SKU; ``preview``: the listing
+        pre-check only."""
+        return await listings.publish_listing(self, conn, draft, preview=preview)
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None:
+        return await listings.read_listing(self, conn, sku, external_id, language=language)
+
+    async def deactivate_listing(self, conn: ChannelConnection, sku: str, external_id: str | None) -> None:
+        await listings.deactivate_listing(self, conn, sku, external_id)
 
     # --------------------------------------------------------------- orders
 
