@@ -33,7 +33,7 @@ import secrets
 from collections.abc import Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from crossdock.testing.emulator import Reply, Request
 
@@ -71,7 +71,13 @@ def _attr(
         "mandatory": mandatory,
         "name": name,
         "attribute_value_list": [
-            {"value_id": value_id, "name": value, "value_unit": "", "child_attribute_list": [], "multi_lang": []}
+            {
+                "value_id": value_id,
+                "name": value,
+                "value_unit": "",
+                "child_attribute_list": [],
+                "multi_lang": [],
+            }
             for value_id, value in values
         ],
         "attribute_info": {
@@ -116,7 +122,7 @@ LIMITS: dict[str, Any] = {
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 
 
-def _int(value: Any) -> bool:
+def _int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -195,7 +201,9 @@ class ListingsDesk:
         shop = self._shop(request)
         if isinstance(shop, Reply):
             return shop
-        parts = [p.strip() for p in request.query.get("category_id_list", "").strip("[]").split(",") if p.strip()]
+        parts = [
+            p.strip() for p in request.query.get("category_id_list", "").strip("[]").split(",") if p.strip()
+        ]
         if not parts:
             return self.emu._wrong("category_id_list is required")
         if not all(p.isdigit() for p in parts):
@@ -206,7 +214,9 @@ class ListingsDesk:
         for category in (int(p) for p in parts):
             if category not in LEAVES:
                 return self.emu._fail("error_invalid_category", f"Invalid category ID {category}")
-            found.append({"category_id": category, "attribute_tree": ATTRIBUTE_TREES.get(category, []), "warning": ""})
+            found.append(
+                {"category_id": category, "attribute_tree": ATTRIBUTE_TREES.get(category, []), "warning": ""}
+            )
         return self.emu._ok({"list": found})
 
     async def _item_limit(self, request: Request) -> Reply:
@@ -255,7 +265,9 @@ class ListingsDesk:
             image_id = f"sg-11134201-{secrets.token_hex(12)}"
             url = f"https://cf.shopee.emulator/file/{image_id}"
             self.images[image_id] = url
-            issued.append({"image_id": image_id, "image_url_list": [{"image_url_region": "SG", "image_url": url}]})
+            issued.append(
+                {"image_id": image_id, "image_url_list": [{"image_url_region": "SG", "image_url": url}]}
+            )
         return self.emu._ok(
             {
                 "image_info": issued[0],
@@ -271,7 +283,15 @@ class ListingsDesk:
         """The content of add_item (``new``) or update_item (only what is sent)."""
         fail, wrong = self.emu._fail, self.emu._wrong
         if new:
-            for name in ("original_price", "description", "weight", "item_name", "logistic_info", "category_id", "image"):
+            for name in (
+                "original_price",
+                "description",
+                "weight",
+                "item_name",
+                "logistic_info",
+                "category_id",
+                "image",
+            ):
                 if name not in body:
                     return wrong(f"{name} is required")
         if "category_id" in body:
@@ -284,8 +304,13 @@ class ListingsDesk:
                 return fail("error_invalid_price", "Invalid price, please use the correct format")
             low, high = LIMITS["price_limit"]["min_limit"], LIMITS["price_limit"]["max_limit"]
             if not low <= price <= high:
-                return fail("error_invalid_price", f"Invalid price, original_price should be between {low} and {high}")
-        for name, limit in (("item_name", "item_name_length_limit"), ("description", "item_description_length_limit")):
+                return fail(
+                    "error_invalid_price", f"Invalid price, original_price should be between {low} and {high}"
+                )
+        for name, limit in (
+            ("item_name", "item_name_length_limit"),
+            ("description", "item_description_length_limit"),
+        ):
             if name in body:
                 text = body[name]
                 low, high = LIMITS[limit]["min_limit"], LIMITS[limit]["max_limit"]
@@ -293,7 +318,8 @@ class ListingsDesk:
                     return wrong(f"{name} should be string")
                 if not low <= len(text) <= high:
                     return fail(
-                        "error_param", f"Parameter is not match the constraints, {name} length should be {low} to {high}."
+                        "error_param",
+                        f"Parameter is not match the constraints, {name} length should be {low} to {high}.",
                     )
         if "weight" in body:
             weight = body["weight"]
@@ -304,16 +330,25 @@ class ListingsDesk:
             ids = image.get("image_id_list") if isinstance(image, dict) else None
             if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
                 return wrong("image.image_id_list is required")
-            low, high = LIMITS["item_image_count_limit"]["min_limit"], LIMITS["item_image_count_limit"]["max_limit"]
+            low, high = (
+                LIMITS["item_image_count_limit"]["min_limit"],
+                LIMITS["item_image_count_limit"]["max_limit"],
+            )
             if not low <= len(ids) <= high:
                 return fail(
-                    "error_param", f"Parameter is not match the constraints, image_id_list length should be {low} to {high}."
+                    "error_param",
+                    "Parameter is not match the constraints, "
+                    f"image_id_list length should be {low} to {high}.",
                 )
             if any(i not in self.images for i in ids):
                 return fail("error_param", "Image not exist.")
         if "logistic_info" in body:
             logistics = body["logistic_info"]
-            if not isinstance(logistics, list) or not logistics or not all(isinstance(x, dict) for x in logistics):
+            if (
+                not isinstance(logistics, list)
+                or not logistics
+                or not all(isinstance(x, dict) for x in logistics)
+            ):
                 return wrong("logistic_info is required")
             from crossdock_shopee.emulator import CHANNELS
 
@@ -323,7 +358,8 @@ class ListingsDesk:
                 if entry["logistic_id"] not in CHANNELS:
                     return fail(
                         "error_invalid_logistic_info",
-                        f"invalid logistic info , logistic_id {entry['logistic_id']} is not a channel of the shop",
+                        "invalid logistic info , "
+                        f"logistic_id {entry['logistic_id']} is not a channel of the shop",
                     )
             if not any(entry["enabled"] for entry in logistics):
                 return fail("error_invalid_logistic_info", "invalid logistic info , no channel is enabled")
@@ -335,10 +371,14 @@ class ListingsDesk:
                 return fail("error_invalid_brand", "Brand name required")
         if "seller_stock" in body:
             stock = body["seller_stock"]
-            if not isinstance(stock, list) or not all(isinstance(x, dict) and _int(x.get("stock")) for x in stock):
+            if not isinstance(stock, list) or not all(
+                isinstance(x, dict) and _int(x.get("stock")) for x in stock
+            ):
                 return wrong("seller_stock.stock should be int32")
             if any(x["stock"] < 0 for x in stock):
-                return fail("error_param", "Parameter is not match the constraints, stock should be 0 to 999999.")
+                return fail(
+                    "error_param", "Parameter is not match the constraints, stock should be 0 to 999999."
+                )
         if "attribute_list" in body or new:
             return self._check_attributes(body.get("attribute_list") or [], category)
         return None
@@ -379,10 +419,15 @@ class ListingsDesk:
                         try:
                             float(str(value["original_value_name"]))
                         except ValueError:
-                            return fail("error_param", f"Invalid attribute. attribute_id {attribute_id} takes a number")
+                            return fail(
+                                "error_param",
+                                f"Invalid attribute. attribute_id {attribute_id} takes a number",
+                            )
                 elif value_id not in known:
                     return fail(
-                        "error_param", f"Invalid attribute. value_id {value_id} is not a value of attribute_id {attribute_id}"
+                        "error_param",
+                        "Invalid attribute. "
+                        f"value_id {value_id} is not a value of attribute_id {attribute_id}",
                     )
             if values:
                 sent.add(attribute_id)
@@ -390,13 +435,22 @@ class ListingsDesk:
             if attribute["mandatory"] and attribute_id not in sent:
                 return fail(
                     "error_less_required_attribute",
-                    f"Mandatory attribute information required, attribute_id {attribute_id} ({attribute['name']})",
+                    "Mandatory attribute information required, "
+                    f"attribute_id {attribute_id} ({attribute['name']})",
                 )
         return None
 
     def _keep(self, shop: Shop, item_id: int, body: Mapping[str, Any]) -> None:
         item = shop.items[item_id]
-        for name in ("item_name", "description", "category_id", "attribute_list", "brand", "weight", "item_status"):
+        for name in (
+            "item_name",
+            "description",
+            "category_id",
+            "attribute_list",
+            "brand",
+            "weight",
+            "item_status",
+        ):
             if name in body:
                 item[name] = body[name]
         if "item_sku" in body:
@@ -436,7 +490,10 @@ class ListingsDesk:
                     "image_id_list": shop.items[item_id]["image_id_list"],
                     "image_url_list": [self.images[i] for i in shop.items[item_id]["image_id_list"]],
                 },
-                "price_info": {"original_price": body["original_price"], "current_price": body["original_price"]},
+                "price_info": {
+                    "original_price": body["original_price"],
+                    "current_price": body["original_price"],
+                },
                 "weight": body["weight"],
                 "attribute": body.get("attribute_list") or [],
                 "logistic_info": body["logistic_info"],
@@ -476,10 +533,17 @@ class ListingsDesk:
             return body
         entries = body.get("item_list")
         if not isinstance(entries, list) or not entries or len(entries) > 50:
-            return self.emu._fail("error_param", "Parameter is not match the constraints, item_list length should be between 1 to 50.")
+            return self.emu._fail(
+                "error_param",
+                "Parameter is not match the constraints, item_list length should be between 1 to 50.",
+            )
         success, failure = [], []
         for entry in entries:
-            if not isinstance(entry, dict) or not _int(entry.get("item_id")) or not isinstance(entry.get("unlist"), bool):
+            if (
+                not isinstance(entry, dict)
+                or not _int(entry.get("item_id"))
+                or not isinstance(entry.get("unlist"), bool)
+            ):
                 return self.emu._wrong("item_list.item_id and unlist are required")
             item = shop.items.get(entry["item_id"])
             if item is None or item.get("item_status") in ("SELLER_DELETE", "SHOPEE_DELETE"):
@@ -526,13 +590,11 @@ class ListingsDesk:
         if not item.get("listed"):
             return {}
         ids = list(item.get("image_id_list") or [])
-        names: dict[int, str] = {}
         tree = {a["attribute_id"]: a for a in ATTRIBUTE_TREES.get(int(item.get("category_id") or 0), [])}
-        for attribute_id, attribute in tree.items():
-            names.update({v["value_id"]: v["name"] for v in attribute["attribute_value_list"]})
         attributes = []
         for entry in item.get("attribute_list") or []:
             attribute = tree.get(entry["attribute_id"], {})
+            names = {v["value_id"]: v["name"] for v in attribute.get("attribute_value_list") or []}
             attributes.append(
                 {
                     "attribute_id": entry["attribute_id"],
@@ -541,7 +603,8 @@ class ListingsDesk:
                     "attribute_value_list": [
                         {
                             "value_id": v.get("value_id", 0),
-                            "original_value_name": names.get(v.get("value_id", 0)) or str(v.get("original_value_name", "")),
+                            "original_value_name": names.get(v.get("value_id", 0))
+                            or str(v.get("original_value_name", "")),
                             "value_unit": str(v.get("value_unit") or ""),
                         }
                         for v in entry.get("attribute_value_list") or []
@@ -552,7 +615,11 @@ class ListingsDesk:
             "category_id": item.get("category_id"),
             "description": item.get("description", ""),
             "attribute_list": attributes,
-            "image": {"image_id_list": ids, "image_url_list": [self.images.get(i, "") for i in ids], "image_ratio": "1:1"},
+            "image": {
+                "image_id_list": ids,
+                "image_url_list": [self.images.get(i, "") for i in ids],
+                "image_ratio": "1:1",
+            },
             "weight": f"{float(item.get('weight') or 0):g}",
             "brand": item.get("brand") or {"brand_id": 0, "original_brand_name": "NoBrand"},
             "logistic_info": item.get("logistic_info") or [],

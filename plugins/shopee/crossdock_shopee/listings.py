@@ -63,7 +63,13 @@ UNLIST_ITEM = "/api/v2/product/unlist_item"
 
 #: get_attribute_tree ``attribute_info.input_type``: SINGLE_DROP_DOWN = 1,
 #: SINGLE_COMBO_BOX = 2, FREE_TEXT_FILED = 3, MULTI_DROP_DOWN = 4, MULTI_COMBO_BOX = 5
-INPUT_TYPES = {1: "SINGLE_DROP_DOWN", 2: "SINGLE_COMBO_BOX", 3: "FREE_TEXT_FILED", 4: "MULTI_DROP_DOWN", 5: "MULTI_COMBO_BOX"}
+INPUT_TYPES = {
+    1: "SINGLE_DROP_DOWN",
+    2: "SINGLE_COMBO_BOX",
+    3: "FREE_TEXT_FILED",
+    4: "MULTI_DROP_DOWN",
+    5: "MULTI_COMBO_BOX",
+}
 #: ``input_validation_type``: VALIDATOR_INT_TYPE = 1, VALIDATOR_FLOAT_TYPE = 3
 NUMERIC_VALIDATION = frozenset({1, 3})
 #: upload_image: "Max 10.0 MB each. Image format accepted: JPG, JPEG, PNG"
@@ -165,7 +171,9 @@ def _translated(raw: Mapping[str, Any], language: str) -> str:
 
 def _limit(limits: Mapping[str, Any], name: str, bound: str) -> int | None:
     value = (limits.get(name) or {}).get(bound)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+    return (
+        int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+    )
 
 
 def _present(value: Any) -> bool:
@@ -191,7 +199,8 @@ def check_draft(draft: ListingDraft, shopee: ShopeeRules, conn: ChannelConnectio
     if len(title) < shopee.title_min or (rules.title_max and len(title) > rules.title_max):
         refuse(
             "item_name_length",
-            f"the item name must be {shopee.title_min} to {rules.title_max or 'any'} characters ({len(title)})",
+            f"the item name must be {shopee.title_min} to {rules.title_max or 'any'} characters"
+            f" ({len(title)})",
             "title",
         )
     description = draft.description.strip()
@@ -227,7 +236,11 @@ def check_draft(draft: ListingDraft, shopee: ShopeeRules, conn: ChannelConnectio
     elif shopee.price_max is not None and draft.price.amount > shopee.price_max:
         refuse("price_range", f"the price {draft.price.amount} is above Shopee's maximum", "price")
     if _weight(draft, conn) is None:
-        refuse("weight_required", f"add_item needs a weight: attributes.{WEIGHT_KEY} or settings.item_weight_kg", "weight")
+        refuse(
+            "weight_required",
+            f"add_item needs a weight: attributes.{WEIGHT_KEY} or settings.item_weight_kg",
+            "weight",
+        )
     if not _logistics(conn):
         refuse(
             "logistics_required",
@@ -239,7 +252,9 @@ def check_draft(draft: ListingDraft, shopee: ShopeeRules, conn: ChannelConnectio
         if not _present(value):
             if attribute.mandatory:
                 refuse(
-                    "attribute_required", f"{attribute.name} ({key}) is mandatory in this category", f"attributes.{key}"
+                    "attribute_required",
+                    f"{attribute.name} ({key}) is mandatory in this category",
+                    f"attributes.{key}",
                 )
             continue
         names = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
@@ -258,12 +273,23 @@ def check_draft(draft: ListingDraft, shopee: ShopeeRules, conn: ChannelConnectio
                 try:
                     Decimal(name)
                 except InvalidOperation:
-                    refuse("attribute_number", f"{attribute.name} ({key}) takes a number", f"attributes.{key}")
+                    refuse(
+                        "attribute_number", f"{attribute.name} ({key}) takes a number", f"attributes.{key}"
+                    )
     for key in draft.attributes:
         if key.isdigit() and key not in shopee.attributes:
-            refuse("attribute_unknown", f"category {rules.category_id} has no attribute {key}", f"attributes.{key}")
+            refuse(
+                "attribute_unknown",
+                f"category {rules.category_id} has no attribute {key}",
+                f"attributes.{key}",
+            )
         elif not key.isdigit() and key != WEIGHT_KEY:
-            refuse("attribute_ignored", f"{key} is not a Shopee attribute id: not sent", f"attributes.{key}", "warning")
+            refuse(
+                "attribute_ignored",
+                f"{key} is not a Shopee attribute id: not sent",
+                f"attributes.{key}",
+                "warning",
+            )
     return problems
 
 
@@ -354,7 +380,11 @@ class Listings:
             tree.append(
                 ChannelCategory(
                     id=str(row["category_id"]),
-                    name=str(row.get("display_category_name") or row.get("original_category_name") or row["category_id"]),
+                    name=str(
+                        row.get("display_category_name")
+                        or row.get("original_category_name")
+                        or row["category_id"]
+                    ),
                     # 0 is the top; a parent Shopee did not list is left out rather than dangling
                     parent_id=parent if parent != "0" and parent in ids else None,
                     leaf=not row.get("has_children"),
@@ -368,11 +398,15 @@ class Listings:
         if not category_id.isdigit():
             raise ChannelError(f"shopee has no category {category_id}", code="REFUSED")
         try:
-            tree = await self._get(conn, ATTRIBUTE_TREE, {"category_id_list": category_id, "language": language})
+            tree = await self._get(
+                conn, ATTRIBUTE_TREE, {"category_id_list": category_id, "language": language}
+            )
             limits = await self._get(conn, ITEM_LIMIT, {"category_id": category_id})
         except ChannelError as exc:
             if "category" in (exc.code or "") or "category" in exc.message.lower():
-                raise ChannelError(f"shopee refuses category {category_id}: {exc.message}", code="REFUSED") from exc
+                raise ChannelError(
+                    f"shopee refuses category {category_id}: {exc.message}", code="REFUSED"
+                ) from exc
             raise
         entries = [e for e in tree.get("list") or [] if str(e.get("category_id")) == category_id]
         if not entries:
@@ -406,7 +440,9 @@ class Listings:
 
     async def publish(self, conn: ChannelConnection, draft: ListingDraft, preview: bool) -> PublishResult:
         if not draft.category_id:
-            return _rejected([ListingProblem("category_required", "a Shopee item needs a category", "category_id")])
+            return _rejected(
+                [ListingProblem("category_required", "a Shopee item needs a category", "category_id")]
+            )
         try:
             shopee = await self.shopee_rules(conn, draft.category_id, draft.language)
         except ChannelError as exc:
@@ -426,16 +462,22 @@ class Listings:
             body = self._item_body(conn, draft, shopee, image_ids)
             if item_id is not None:
                 try:
-                    await self.provider._shop_call(conn, "POST", UPDATE_ITEM, body={"item_id": item_id, **body})
+                    await self.provider._shop_call(
+                        conn, "POST", UPDATE_ITEM, body={"item_id": item_id, **body}
+                    )
                 except ChannelError as exc:
                     if exc.code != "error_item_not_found":
                         raise
                     item_id = None  # gone on Shopee's side: listed anew
             if item_id is None:
-                answer = await self.provider._shop_call(conn, "POST", ADD_ITEM, body=self._new_item(conn, draft, body))
+                answer = await self.provider._shop_call(
+                    conn, "POST", ADD_ITEM, body=self._new_item(conn, draft, body)
+                )
                 item_id = int((answer.get("response") or {}).get("item_id") or 0)
                 if not item_id:
-                    raise ChannelError("shopee add_item answered no item_id", code="MALFORMED", retryable=True)
+                    raise ChannelError(
+                        "shopee add_item answered no item_id", code="MALFORMED", retryable=True
+                    )
         except ChannelError as exc:
             if not _content_error(exc):
                 raise
@@ -456,7 +498,7 @@ class Listings:
             )
         )
         response = answer.get("response") or {}
-        info = response.get("image_info") or next(
+        info: Any = response.get("image_info") or next(
             (e.get("image_info") for e in response.get("image_info_list") or [] if e.get("image_info")), {}
         )
         image_id = str((info or {}).get("image_id") or "")
@@ -497,7 +539,9 @@ class Listings:
             "weight": weight,
         }
 
-    def _new_item(self, conn: ChannelConnection, draft: ListingDraft, body: Mapping[str, Any]) -> dict[str, Any]:
+    def _new_item(
+        self, conn: ChannelConnection, draft: ListingDraft, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """add_item's own fields: the price, the stock, the logistics channels, the status."""
         location_id = conn.settings.get("stock_location_id")
         stock: dict[str, Any] = {"stock": max(0, draft.quantity or 0)}
@@ -561,7 +605,9 @@ class Listings:
         prices = item.get("price_info") or []
         price = None
         if prices and prices[0].get("original_price") is not None:
-            price = Money(Decimal(str(prices[0]["original_price"])), str(prices[0].get("currency") or conn.currency))
+            price = Money(
+                Decimal(str(prices[0]["original_price"])), str(prices[0].get("currency") or conn.currency)
+            )
         brand = (item.get("brand") or {}).get("original_brand_name")
         values: dict[str, Any] = {}
         for entry in item.get("attribute_list") or []:
@@ -580,7 +626,8 @@ class Listings:
             brand=None if not brand or brand in ("NoBrand", "No Brand") else str(brand),
             attributes=values,
             images=[
-                ListingImage(key=image_ids[i] if i < len(image_ids) else url, url=url) for i, url in enumerate(urls)
+                ListingImage(key=image_ids[i] if i < len(image_ids) else url, url=url)
+                for i, url in enumerate(urls)
             ],
             price=price,
             external_id=str(item_id),
@@ -602,7 +649,9 @@ class Listings:
             reason = str(failure.get("failed_reason") or "refused")
             if "not found" in reason.lower() or "not exist" in reason.lower():
                 continue
-            raise ChannelError(f"shopee would not unlist item {item_id}: {reason}", code="error_unlist_item_failed")
+            raise ChannelError(
+                f"shopee would not unlist item {item_id}: {reason}", code="error_unlist_item_failed"
+            )
 
 
 def _read_value(names: list[str], attribute: Attribute | None) -> Any:
@@ -622,4 +671,3 @@ def _read_value(names: list[str], attribute: Attribute | None) -> Any:
 
 def _rejected(problems: Sequence[ListingProblem]) -> PublishResult:
     return PublishResult(PublishOutcome.REJECTED, problems=tuple(problems))
-

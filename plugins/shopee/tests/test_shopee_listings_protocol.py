@@ -113,7 +113,12 @@ async def test_a_category_that_is_no_leaf_or_unknown_is_refused(shop: Shop) -> N
 async def test_images_are_uploaded_before_the_item_is_added(shop: Shop) -> None:
     draft = await shop.draft(
         images=[sample_image(), sample_image(800)],
-        attributes={"100037": "Stainless Steel", "100131": 750, "100150": ["Leak-proof", "Insulated"], "100040": "Japan"},
+        attributes={
+            "100037": "Stainless Steel",
+            "100131": 750,
+            "100150": ["Leak-proof", "Insulated"],
+            "100040": "Japan",
+        },
     )
     result = await ShopeeMarketplace().publish_listing(shop.conn(), draft)
     assert result.outcome == PublishOutcome.ACCEPTED, result.problems
@@ -125,7 +130,10 @@ async def test_images_are_uploaded_before_the_item_is_added(shop: Shop) -> None:
     assert sorted(body["attribute_list"], key=lambda a: a["attribute_id"]) == [
         {"attribute_id": 100037, "attribute_value_list": [{"value_id": 6001}]},
         {"attribute_id": 100040, "attribute_value_list": [{"value_id": 0, "original_value_name": "Japan"}]},
-        {"attribute_id": 100131, "attribute_value_list": [{"value_id": 0, "original_value_name": "750", "value_unit": "ml"}]},
+        {
+            "attribute_id": 100131,
+            "attribute_value_list": [{"value_id": 0, "original_value_name": "750", "value_unit": "ml"}],
+        },
         {"attribute_id": 100150, "attribute_value_list": [{"value_id": 6101}, {"value_id": 6102}]},
     ]
     assert body["brand"] == {"brand_id": 0, "original_brand_name": "Kitbrand"}
@@ -171,7 +179,9 @@ async def test_a_published_item_is_updated_in_place(shop: Shop) -> None:
     first = await provider.publish_listing(shop.conn(), draft)
     assert first.outcome == PublishOutcome.ACCEPTED
     # by its id
-    again = await provider.publish_listing(shop.conn(), replace(draft, title="Trail Bottle Blue", external_id=first.external_id))
+    again = await provider.publish_listing(
+        shop.conn(), replace(draft, title="Trail Bottle Blue", external_id=first.external_id)
+    )
     # without it: found by its item_sku, also once taken off sale
     await provider.deactivate_listing(shop.conn(), "BOTTLE-1", None)
     third = await provider.publish_listing(shop.conn(), replace(draft, title="Trail Bottle Green"))
@@ -179,10 +189,21 @@ async def test_a_published_item_is_updated_in_place(shop: Shop) -> None:
     assert [p for p in shop.paths() if p in (ADD, UPDATE)] == [ADD, UPDATE, UPDATE]
     update = shop.bodies(UPDATE)[-1]
     assert update["item_id"] == int(str(first.external_id))
-    assert "original_price" not in update and "seller_stock" not in update, "price and stock have their pushes"
+    assert "original_price" not in update and "seller_stock" not in update, (
+        "price and stock have their pushes"
+    )
     live = shop.emu.live_listing(shop.account, "BOTTLE-1")
     assert live is not None and live["title"] == "Trail Bottle Green"
-    assert len([i for i in shop.emu.shops[int(shop.account["shop_id"])].items.values() if i["item_sku"] == "BOTTLE-1"]) == 1
+    assert (
+        len(
+            [
+                i
+                for i in shop.emu.shops[int(shop.account["shop_id"])].items.values()
+                if i["item_sku"] == "BOTTLE-1"
+            ]
+        )
+        == 1
+    )
 
 
 async def test_read_back_and_unlist(shop: Shop) -> None:
@@ -196,7 +217,9 @@ async def test_read_back_and_unlist(shop: Shop) -> None:
     assert back.price == Money(Decimal("19.90"), "SGD")
     assert back.brand == "Kitbrand" and back.description == draft.description
     assert [i.url for i in back.images] == list(shop.emu.listings.images.values())
-    assert await provider.read_listing(shop.conn(), "BOTTLE", None, language="en") is None, "a search matches loosely"
+    assert await provider.read_listing(shop.conn(), "BOTTLE", None, language="en") is None, (
+        "a search matches loosely"
+    )
     await provider.deactivate_listing(shop.conn(), "BOTTLE-1", published.external_id)
     live = shop.emu.live_listing(shop.account, "BOTTLE-1")
     assert live is not None and live["active"] is False
@@ -218,8 +241,16 @@ async def test_shopees_refusals_are_rejections_naming_the_field(shop: Shop) -> N
     assert result.outcome == PublishOutcome.REJECTED
     assert [(p.code, p.field) for p in result.problems] == [("error_invalid_logistic_info", "logistics")]
     for error, message, field in (
-        ("error_param", "Parameter is not match the constraints, item_name length should be 10 to 120.", "title"),
-        ("error_less_required_attribute", "Mandatory attribute information required, attribute_id 100131", "attributes.100131"),
+        (
+            "error_param",
+            "Parameter is not match the constraints, item_name length should be 10 to 120.",
+            "title",
+        ),
+        (
+            "error_less_required_attribute",
+            "Mandatory attribute information required, attribute_id 100131",
+            "attributes.100131",
+        ),
         ("error_param", "Image not exist.", "images"),
         ("error_invalid_brand", "Brand information required", "brand"),
         ("error_invalid_category", "Invalid category ID 101210", "category_id"),
@@ -260,7 +291,9 @@ async def test_the_emulator_refuses_what_shopee_refuses(shop: Shop) -> None:
     auth = {"access_token": creds["access_token"], "shop_id": creds["shop_id"]}
     async with httpx.AsyncClient() as http:
         client = ShopeeClient(creds["partner_id"], creds["partner_key"], base_url=shop.base, http=http)
-        uploaded = await client.call_upload(UPLOAD, files={"image": ("a.jpg", sample_image().data, "image/jpeg")})
+        uploaded = await client.call_upload(
+            UPLOAD, files={"image": ("a.jpg", sample_image().data, "image/jpeg")}
+        )
         image_id = uploaded["response"]["image_info"]["image_id"]
         good: dict[str, Any] = {
             "item_name": "Trail Bottle 750 ml",
@@ -274,7 +307,10 @@ async def test_the_emulator_refuses_what_shopee_refuses(shop: Shop) -> None:
             "item_sku": "RAW-1",
             "attribute_list": [
                 {"attribute_id": 100037, "attribute_value_list": [{"value_id": 6001}]},
-                {"attribute_id": 100131, "attribute_value_list": [{"value_id": 0, "original_value_name": "750"}]},
+                {
+                    "attribute_id": 100131,
+                    "attribute_value_list": [{"value_id": 0, "original_value_name": "750"}],
+                },
                 {"attribute_id": 100150, "attribute_value_list": [{"value_id": 6101}]},
             ],
         }
@@ -287,21 +323,54 @@ async def test_the_emulator_refuses_what_shopee_refuses(shop: Shop) -> None:
             ({**good, "category_id": 555555}, "error_invalid_category", "Invalid category ID"),
             ({**good, "category_id": 100010}, "error_invalid_category", "Invalid category ID"),
             (
-                {**good, "attribute_list": [{"attribute_id": 100037, "attribute_value_list": [{"value_id": 9}]}, *attributes[1:]]},
+                {
+                    **good,
+                    "attribute_list": [
+                        {"attribute_id": 100037, "attribute_value_list": [{"value_id": 9}]},
+                        *attributes[1:],
+                    ],
+                },
                 "error_param",
                 "Invalid attribute",
             ),
             (
-                {**good, "attribute_list": [{"attribute_id": 100037, "attribute_value_list": [{"value_id": 0, "original_value_name": "Bamboo"}]}, *attributes[1:]]},
+                {
+                    **good,
+                    "attribute_list": [
+                        {
+                            "attribute_id": 100037,
+                            "attribute_value_list": [{"value_id": 0, "original_value_name": "Bamboo"}],
+                        },
+                        *attributes[1:],
+                    ],
+                },
                 "error_param",
                 "Invalid attribute",
             ),
-            ({**good, "attribute_list": [*attributes, {"attribute_id": 100041, "attribute_value_list": [{"value_id": 6301}]}]}, "error_invalid_category_attribute", "Category and attribute not match."),
+            (
+                {
+                    **good,
+                    "attribute_list": [
+                        *attributes,
+                        {"attribute_id": 100041, "attribute_value_list": [{"value_id": 6301}]},
+                    ],
+                },
+                "error_invalid_category_attribute",
+                "Category and attribute not match.",
+            ),
             ({**good, "original_price": 0}, "error_invalid_price", "Invalid price"),
             ({**good, "original_price": -5}, "error_invalid_price", "Invalid price"),
             ({**good, "weight": 0}, "error_param", "Invalid Weight."),
-            ({**good, "logistic_info": [{"logistic_id": 99999, "enabled": True}]}, "error_invalid_logistic_info", "invalid logistic info"),
-            ({k: v for k, v in good.items() if k != "logistic_info"}, "error_param", "logistic_info is required"),
+            (
+                {**good, "logistic_info": [{"logistic_id": 99999, "enabled": True}]},
+                "error_invalid_logistic_info",
+                "invalid logistic info",
+            ),
+            (
+                {k: v for k, v in good.items() if k != "logistic_info"},
+                "error_param",
+                "logistic_info is required",
+            ),
         ]
         for body, code, words in cases:
             with pytest.raises(ChannelError) as refused:
@@ -310,7 +379,9 @@ async def test_the_emulator_refuses_what_shopee_refuses(shop: Shop) -> None:
             assert words in refused.value.message, refused.value.message
         # an update of an item the shop does not have
         with pytest.raises(ChannelError) as unknown:
-            await client.call("POST", UPDATE, body={"item_id": 4242, "item_name": "Trail Bottle 750 ml"}, **auth)
+            await client.call(
+                "POST", UPDATE, body={"item_id": 4242, "item_name": "Trail Bottle 750 ml"}, **auth
+            )
         assert unknown.value.code == "error_item_not_found"
         # not an image
         with pytest.raises(ChannelError) as not_image:
