@@ -150,6 +150,26 @@ class ShopeeClient:
         response = await self._send(method, path, access_token, shop_id, params, body)
         return self._read(path, response)
 
+    async def call_upload(
+        self,
+        path: str,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]],
+        data: Mapping[str, str] | None = None,
+        access_token: str = "",
+        shop_id: int | str = "",
+    ) -> dict[str, Any]:
+        """A ``multipart/form-data`` POST (``v2.media_space.upload_image``): the signature
+        is in the query string as for every call; the form itself is not signed."""
+        query = self.signed_query(path, access_token, shop_id)
+        try:
+            response = await self.http.post(self.base_url + path, params=query, files=files, data=data)
+        except httpx.TimeoutException as exc:
+            raise ChannelError(f"shopee {path} timed out", code="TIMEOUT", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise ChannelError(f"shopee {path}: {exc}", code="NETWORK", retryable=True) from exc
+        return self._read(path, response)
+
     async def call_file(
         self,
         method: str,

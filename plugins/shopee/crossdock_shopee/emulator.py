@@ -9,7 +9,8 @@ Served paths: ``/api/v2/auth/token/get``, ``/api/v2/auth/access_token/get``,
 ``/api/v2/logistics/download_shipping_document``, ``/api/v2/logistics/get_tracking_info``,
 ``/api/v2/product/update_stock``,
 ``/api/v2/product/update_price``, ``/api/v2/product/get_model_list``,
-``/api/v2/product/get_item_base_info``,
+``/api/v2/product/get_item_base_info``, the listing APIs of :mod:`crossdock_shopee.emulator_listings`
+(category tree, attribute trees, item limits, image upload, add/update/search/unlist item),
 ``/api/v2/sellerchat/get_conversation_list``, ``/api/v2/sellerchat/get_message``,
 ``/api/v2/sellerchat/send_message``, ``/api/v2/payment/get_escrow_detail``,
 ``/api/v2/push/get_lost_push_message``, ``/api/v2/push/confirm_consumed_lost_push_message``,
@@ -45,6 +46,7 @@ from crossdock.providers import TrackingReason, TrackingStatus
 from crossdock.testing.carriers import ParcelBook, pdf_document
 from crossdock.testing.emulator import Emulator, Faults, Reply, Request, credentials_guard
 from crossdock_shopee.emulator_ads import AdsDesk
+from crossdock_shopee.emulator_listings import SAMPLE_CATEGORY, ListingsDesk
 from crossdock_shopee.emulator_returns import AfterSalesDesk
 from crossdock_shopee.signing import base_string, push_signature, sign
 
@@ -317,6 +319,9 @@ class ShopeeEmulator(Emulator):
         #: the shops' ad campaigns and their days (Shopee Ads)
         self.ads = AdsDesk(self)
         self.ads.install()
+        #: the category tree, image uploads and items added, updated and unlisted
+        self.listings = ListingsDesk(self)
+        self.listings.install()
 
     # ------------------------------------------------------------------ envelope
 
@@ -1488,6 +1493,7 @@ class ShopeeEmulator(Emulator):
             if item is None:
                 continue
             models = [m for (i, m) in shop.models if i == item_id]
+            price = shop.models.get((item_id, 0), {}).get("price")
             found.append(
                 {
                     "item_id": item_id,
@@ -1499,6 +1505,8 @@ class ShopeeEmulator(Emulator):
                     "item_status": "NORMAL",
                     "has_model": any(m != 0 for m in models),
                     "condition": "NEW",
+                    # an item added through add_item shows its content (emulator_listings)
+                    **self.listings.base_info(item, self.currency_of(shop), price),
                 }
             )
         return self._ok({"item_list": found})
@@ -1896,6 +1904,21 @@ class ShopeeSellerEmulator(ShopeeEmulator):
             campaign, day, impressions=impressions, clicks=clicks, spend=spend, orders=orders, sales=sales
         )
         return str(campaign.campaign_id)
+
+    # listing content (crossdock.testing.listings.ListingsEmulator)
+
+    def sample_category(self, site: str) -> str:
+        """A leaf category every site's tree has (Water Bottles, with mandatory attributes
+        of each kind: a drop-down, a number with its unit, a multi-select)."""
+        return str(SAMPLE_CATEGORY)
+
+    def live_listing(self, account: Mapping[str, Any], sku: str) -> Mapping[str, Any] | None:
+        return self.listings.live(self.shops[int(account["shop_id"])], sku)
+
+    def add_competitor_offer(self, account: Mapping[str, Any], sku: str, *, seller: str, price: str) -> None:
+        """Shopee's Open API shows no other seller's offers (``competitors.read`` is not
+        declared)."""
+        raise NotImplementedError("Shopee's Open API has no competitors' offers")
 
     def revise_ad_activity(
         self, account: Mapping[str, Any], *, day: date, sku: str, orders: int, sales: str

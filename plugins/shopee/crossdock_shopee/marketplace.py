@@ -27,11 +27,14 @@ from crossdock import (
     CancelReason,
     CasePage,
     CaseResponse,
+    CategoryRules,
     ChannelCase,
+    ChannelCategory,
     ChannelConnection,
     ChannelError,
     ChannelMessage,
     ChannelOrder,
+    ListingDraft,
     MarketplaceBase,
     MarketplaceCapability,
     MessagePage,
@@ -39,6 +42,7 @@ from crossdock import (
     OrderPage,
     OutgoingMessage,
     PriceUpdate,
+    PublishResult,
     PushResult,
     ShipmentConfirmation,
     Site,
@@ -51,6 +55,7 @@ from crossdock_shopee import __version__
 from crossdock_shopee.ads import AdsReport
 from crossdock_shopee.aftersales import AfterSales
 from crossdock_shopee.client import ShopeeClient
+from crossdock_shopee.listings import Listings
 from crossdock_shopee.logistics import Shipper
 from crossdock_shopee.mapping import is_bundle_deal, to_order
 from crossdock_shopee.push import LostPushes, push_id, references
@@ -111,6 +116,11 @@ class ShopeeMarketplace(MarketplaceBase):
             MarketplaceCapability.CASES_SYNC,
             MarketplaceCapability.CASES_RESPOND,
             MarketplaceCapability.ADS_READ,
+            MarketplaceCapability.LISTINGS_CATEGORIES,
+            MarketplaceCapability.LISTINGS_RULES,
+            MarketplaceCapability.LISTINGS_PUBLISH,
+            MarketplaceCapability.LISTINGS_READ,
+            MarketplaceCapability.LISTINGS_DEACTIVATE,
         }
     )
 
@@ -513,6 +523,39 @@ class ShopeeMarketplace(MarketplaceBase):
         direct attribution (see :mod:`crossdock_shopee.ads`). Shopee answers at once:
         every page is ready."""
         return await AdsReport(self).page(conn, day_from, day_to, page_token)
+
+    # --------------------------------------------------------------- listing content
+
+    async def fetch_categories(self, conn: ChannelConnection, *, language: str) -> Sequence[ChannelCategory]:
+        """``v2.product.get_category`` in ``language``: the whole tree, a leaf being a
+        category without children (see :mod:`crossdock_shopee.listings`)."""
+        return await Listings(self).categories(conn, language)
+
+    async def fetch_category_rules(
+        self, conn: ChannelConnection, category_id: str, *, language: str
+    ) -> CategoryRules:
+        """``get_attribute_tree`` (attributes under their ``attribute_id``) and
+        ``get_item_limit`` (name, description and image limits); an unknown category is
+        ``REFUSED``."""
+        return (await Listings(self).shopee_rules(conn, category_id, language)).rules
+
+    async def publish_listing(
+        self, conn: ChannelConnection, draft: ListingDraft, *, preview: bool = False
+    ) -> PublishResult:
+        """Checked against the category's rules here (Shopee has no validation-only call;
+        a preview stops there), then the images uploaded and the item added, or updated
+        when Shopee has it (the draft's item id, or the item of its SKU)."""
+        return await Listings(self).publish(conn, draft, preview)
+
+    async def read_listing(
+        self, conn: ChannelConnection, sku: str, external_id: str | None, *, language: str
+    ) -> ListingDraft | None:
+        """``get_item_base_info`` of the item (found by SKU without an id)."""
+        return await Listings(self).read(conn, sku, external_id, language)
+
+    async def deactivate_listing(self, conn: ChannelConnection, sku: str, external_id: str | None) -> None:
+        """``unlist_item``; an item Shopee does not know is off sale already."""
+        await Listings(self).deactivate(conn, sku, external_id)
 
     # --------------------------------------------------------------- push and auth
 
