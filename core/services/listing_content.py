@@ -55,7 +55,7 @@ from crossdock.db.models import (
 )
 from crossdock.db.scoping import session_tenant, session_tenant_slug
 from crossdock.errors import ChannelError, NotSupported, UserError
-from crossdock.money import Money
+from crossdock.money import Money, currency_exponent
 from crossdock.providers import (
     AttributeRule,
     AttributeType,
@@ -789,7 +789,9 @@ async def _price(ctx: Any, session: AsyncSession, row: ListingContent, currency:
         return (await breakdown(session, ctx.plugins, listing.id)).final
     except UserError:
         if listing.price_amount is not None:
-            return Money(Decimal(listing.price_amount), listing.price_currency or currency)
+            code = listing.price_currency or currency
+            places = Decimal(1).scaleb(-currency_exponent(code))
+            return Money(Decimal(listing.price_amount).quantize(places), code)  # in the currency's minor units
         return None
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
-from decimal import Decimal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -33,8 +33,16 @@ SHOPS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "lazada": (("SG", "en"), ("MY", "ms")),
     "shopee": (("SG", "en"), ("TW", "zh-Hant")),
     "amazon": (("US", "en"), ("DE", "de")),
-    "tiktok": (("US", "en"), ("GB", "en-GB")),
+    "tiktok": (("US", "en"), ("ID", "id")),
 }
+#: what a shop of the channel needs besides its credentials
+SETTINGS: dict[str, dict[str, Any]] = {
+    "tiktok": {"package_weight": {"value": "0.6", "unit": "KILOGRAM"}},
+    # the shop's logistics channel (the emulator's integrated one) and the item's weight
+    "shopee": {"logistics_channel_ids": [18025], "item_weight_kg": 0.6},
+}
+#: a price each shop sells at, in its currency
+PRICES = {"TW": Decimal("590"), "ID": Decimal("250000")}
 SKU = "BTL-750"
 
 
@@ -126,7 +134,7 @@ async def test_a_product_is_published_everywhere_in_two_languages(
                         site=site,
                         credentials=account,
                         base_url=base_url,
-                        settings={"timeout": 5},
+                        settings={"timeout": 5, **SETTINGS.get(channel, {})},
                     )
                     shops[(channel, site)] = (emulator, account, conn.id, language)
         variant = (
@@ -223,16 +231,16 @@ async def test_a_product_is_published_everywhere_in_two_languages(
 
         # every shop its price, in its currency
         async with app.db.write(tenant.id, slug=tenant.slug) as session:
-            for (channel, site), (_, _, conn_id, _) in shops.items():
+            for (_, site), (_, _, conn_id, _) in shops.items():
                 listing = await session.scalar(select(Listing).where(Listing.connection_id == conn_id))
                 assert listing is not None and listing.external_id is None  # a listing to publish
-                listing.price_amount = Decimal("590") if site == "TW" else Decimal("19.00")
+                listing.price_amount = PRICES.get(site, Decimal("19.00"))
                 listing.price_currency = None
 
         await _publish(api, app, key, tenant, list(contents.values()))
         for (channel, site), cid in contents.items():
             node = (await api.data(CONTENT, {"id": cid}, key=key))["node"]
-            assert node["publishStatus"] in ("PUBLISHED", "PENDING"), (channel, site, node)
+            assert node["publishStatus"] in ("PUBLISHED", "PENDING"), (channel, site, node["problems"])
             assert [p for p in node["problems"] if p["severity"] == "error"] == [], (channel, site, node)
             emulator, account, _, _ = shops[(channel, site)]
             live = emulator.live_listing(account, SKU)
