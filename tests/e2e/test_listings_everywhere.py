@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from crossdock.api.schema.relay import decode_id, encode_id
 from crossdock.config import Settings
-from crossdock.db.models import Listing
+from crossdock.db.models import CompetitorPrice, Listing
 from crossdock.jobs import JOBS
 from crossdock.providers import MarketplaceCapability
 from crossdock.services import catalog, connections
@@ -237,7 +237,23 @@ async def test_a_product_is_published_everywhere_in_two_languages(
                 listing.price_amount = PRICES.get(site, Decimal("19.00"))
                 listing.price_currency = None
 
-        await _publish(api, app, key, tenant, list(contents.values()))
+        # one action: the product to every shop, each in its language
+        targets = [
+            {"connectionId": encode_id("ChannelConnection", conn_id), "language": language}
+            for (_, _, conn_id, language) in shops.values()
+        ]
+        queued = await api.data(
+            "mutation($p: ID!, $t: [PublishTarget!]) { listingPublish(input: {productId: $p, targets: $t}) "
+            "{ listingContents { id } userErrors { code field } } }",
+            {"p": encode_id("Product", product_id), "t": targets},
+            key=key,
+        )
+        assert queued["listingPublish"]["userErrors"] == []
+        assert {c["id"] for c in queued["listingPublish"]["listingContents"]} == set(contents.values())
+        for gid in contents.values():
+            await JOBS["listing_publish"](
+                app.job_context(), tenant_id=tenant.id, content_id=decode_id(gid)[1]
+            )
         for (channel, site), cid in contents.items():
             node = (await api.data(CONTENT, {"id": cid}, key=key))["node"]
             assert node["publishStatus"] in ("PUBLISHED", "PENDING"), (channel, site, node["problems"])
@@ -277,3 +293,44 @@ async def test_a_product_is_published_everywhere_in_two_languages(
         )
         assert diff["listingContentDiff"]["known"] is True
         assert "title" not in {d["field"] for d in diff["listingContentDiff"]["differences"]}
+
+        # the channel's own refusal shows on the content: TikTok Indonesia wants titles of 25
+        # characters or more, a rule the category rules do not carry
+        emulator, account, conn_id, language = shops[("tiktok", "ID")]
+        short = await api.data(
+            'mutation($v: ID!, $c: ID!) { listingContentSave(input: {variantId: $v, connectionId: $c, language: "id", '
+            'title: "Botol 750 ml"}) { listingContent { id } userErrors { code } } }',
+            {"v": variant, "c": encode_id("ChannelConnection", conn_id)},
+            key=key,
+        )
+        assert short["listingContentSave"]["userErrors"] == []
+        await _publish(api, app, key, tenant, [contents[("tiktok", "ID")]])
+        node = (await api.data(CONTENT, {"id": contents[("tiktok", "ID")]}, key=key))["node"]
+        assert node["publishStatus"] == "REJECTED"
+        assert [p["field"] for p in node["problems"] if p["severity"] == "error"] == ["title"]
+        assert node["problems"][0]["code"].isdigit(), "TikTok's own code, not one of the checks'"
+        assert emulator.live_listing(account, SKU)["title"] != "Botol 750 ml", "the channel kept what it had"
+
+        # other sellers' offers on Amazon become competitor prices for repricing
+        emulator, account, conn_id, _ = shops[("amazon", "US")]
+        emulator.add_competitor_offer(account, SKU, seller="A2RIVAL", price="17.95")
+        async with app.db.tenant(tenant.id, tenant.slug) as session:
+            listing_id = await session.scalar(select(Listing.id).where(Listing.connection_id == conn_id))
+        offers = await api.data(
+            "mutation($l: ID!) { competitorOffersRefresh(input: {listingId: $l}) { offers { seller price { amount "
+            "currency } } userErrors { code } } }",
+            {"l": encode_id("Listing", listing_id)},
+            key=key,
+        )
+        answer = offers["competitorOffersRefresh"]
+        assert answer["userErrors"] == []
+        # Amazon names sellers by their id; the shop's own offer (and the German shop's) left out
+        [offer] = answer["offers"]
+        assert offer["price"] == {"amount": "17.95", "currency": "USD"} and offer["seller"].startswith("A")
+        async with app.db.tenant(tenant.id, tenant.slug) as session:
+            recorded = (
+                await session.execute(
+                    select(CompetitorPrice.competitor, CompetitorPrice.amount, CompetitorPrice.source)
+                )
+            ).all()
+        assert [(c, a, src) for c, a, src in recorded] == [(offer["seller"], Decimal("17.95"), "amazon")]

@@ -660,6 +660,8 @@ class ListingsDesk:
         offers: list[dict[str, Any]] = []
         if condition == "New":
             for owner in self.emulator.sellers.values():
+                if owner.marketplace_id != marketplace:
+                    continue  # an offer is on one marketplace
                 for sku, listing in owner.listings.items():
                     if (listing.get("asin") or _asin(sku)) == asin and listing.get("price") is not None:
                         offers.append(
