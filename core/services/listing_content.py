@@ -790,8 +790,8 @@ async def _price(ctx: Any, session: AsyncSession, row: ListingContent, currency:
     except UserError:
         if listing.price_amount is not None:
             code = listing.price_currency or currency
-            places = Decimal(1).scaleb(-currency_exponent(code))
-            return Money(Decimal(listing.price_amount).quantize(places), code)  # in the currency's minor units
+            places = Decimal(1).scaleb(-currency_exponent(code))  # the currency's minor units
+            return Money(Decimal(listing.price_amount).quantize(places), code)
         return None
 
 
