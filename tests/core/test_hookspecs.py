@@ -329,7 +329,9 @@ async def _translators(
     translator = plugins.translators["parrot"]
     async with serve(engine) as url:
         account = TranslatorAccount(options={"url": f"{url}/translate"}, http=emulator_http())
-        texts = await translator.translate(account, TranslationRequest(texts=["fan", "white"], source="en", target="de"))
+        texts = await translator.translate(
+            account, TranslationRequest(texts=["fan", "white"], source="en", target="de")
+        )
     assert list(texts) == ["FAN", "WHITE"]
 
 
