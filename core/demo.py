@@ -165,6 +165,12 @@ TENANT_SETTINGS: dict[str, Any] = {
     "analytics": {"cogs_method": "fifo", "shipping_estimate": {"amount": "4.50", "currency": "USD"}},
     "reports": {"hour": 6},
 }
+#: What a demo shop needs to publish listings: Shopee's logistics channel (the emulator's
+#: integrated one) and the item weight, TikTok Shop's package weight.
+DEMO_SHOP_SETTINGS: dict[str, dict[str, Any]] = {
+    "shopee": {"logistics_channel_ids": [18025], "item_weight_kg": 0.9},
+    "tiktok": {"package_weight": {"value": "0.9", "unit": "KILOGRAM"}},
+}
 #: What the marketplaces charge until their payouts say (shop setting ``fees``).
 DEMO_FEES: dict[str, dict[str, str]] = {
     "shopee": {"commission_rate": "0.06", "fixed_per_order": "0.20", "payment_fee_rate": "0.02"},
@@ -467,7 +473,11 @@ async def start_live_demo(app: App) -> LiveDemo | None:
             variants = list((await session.scalars(select(Variant).order_by(Variant.id))).all())
             listings = {v.sku: emulator.add_product(account, v.sku, stock=0) for v in variants}
             conn = await session.scalar(select(Connection).where(Connection.name == f"demo-{channel}"))
-            settings: dict[str, Any] = {"timeout": 5, "fees": DEMO_FEES.get(channel, {})}
+            settings: dict[str, Any] = {
+                "timeout": 5,
+                "fees": DEMO_FEES.get(channel, {}),
+                **DEMO_SHOP_SETTINGS.get(channel, {}),
+            }
             if plans:
                 settings["rate_limits"] = plans
             if conn is None:
@@ -517,6 +527,14 @@ async def start_live_demo(app: App) -> LiveDemo | None:
                 await pricing.set_price_rule(
                     session, row.id, **PRICE_RULE, tax_rate=SALES_TAX.get(currency, Decimal(0))
                 )
+        sample = getattr(emulator, "sample_category", None)
+        if sample is not None:  # the shop's listing content, in two languages (crossdock.demo_listings)
+            from crossdock.demo_listings import seed_listings
+
+            try:
+                await seed_listings(app, tenant.id, tenant.slug, conn.id, sample(site), site)
+            except Exception:  # the demo runs without it
+                log.exception("demo: no listing content for %s", channel)
         emulator.generate_orders(account, BACKLOG_ORDERS, seed=10 + seed)
         emulator.add_product(account, RETIRED_SKU, stock=0)  # after the backlog: rarely bought
         prices = LIST_PRICES.get(currency) or LIST_PRICES["USD"]

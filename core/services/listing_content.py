@@ -694,9 +694,12 @@ async def _engine(
 # --------------------------------------------------------------------------- publishing
 
 
-async def request_publish(uow: UnitOfWork, content_ids: Sequence[int]) -> list[ListingContent]:
+async def request_publish(
+    uow: UnitOfWork, content_ids: Sequence[int], *, defer_by: float | None = None
+) -> list[ListingContent]:
     """Queue the contents for publishing (the ``listing_publish`` job, one per content and
-    version: asking twice for the same version queues it once)."""
+    version: asking twice for the same version queues it once; ``listing_publish_sweep``
+    queues again one left queued)."""
     rows = []
     for content_id in sorted(set(content_ids)):
         row = await lock(uow.session, ListingContent, content_id)
@@ -705,6 +708,7 @@ async def request_publish(uow: UnitOfWork, content_ids: Sequence[int]) -> list[L
         uow.enqueue(
             "listing_publish",
             job_id=f"listing_publish:{row.id}:v{row.version}",
+            defer_by=defer_by,
             tenant_id=row.tenant_id,
             content_id=row.id,
         )

@@ -87,6 +87,24 @@ def test_demo_server_serves_health_and_plugins(tmp_path: Path) -> None:
             sku: plan["orderQuantity"] for sku, plan in due.items()
         }
         assert [s["status"] for s in planned["inboundShipments"]["nodes"]] == ["IN_TRANSIT"]
+        # listing content: each live shop's in two languages, published by the job runner
+        query = {
+            "query": "{ listingContents(first: 20) { nodes { language publishStatus shop { channel } } } }"
+        }
+        headers = {"Authorization": f"Bearer {key}", "X-Tenant": "acme-outdoor"}
+        deadline = time.monotonic() + 180  # a safety net against a hang, not a measurement
+        while True:
+            nodes = httpx.post(f"{base}/graphql", json=query, headers=headers).json()["data"][
+                "listingContents"
+            ]["nodes"]
+            if any(n["publishStatus"] == "PUBLISHED" for n in nodes):
+                break
+            assert time.monotonic() < deadline, nodes
+            time.sleep(0.5)
+        by_shop: dict[str, set[str]] = {}
+        for node in nodes:
+            by_shop.setdefault(node["shop"]["channel"], set()).add(node["language"])
+        assert by_shop and all(len(languages) == 2 for languages in by_shop.values()), by_shop
         assert (tmp_path / "crossdock.db").exists()
     finally:
         proc.terminate()

@@ -481,7 +481,33 @@ class ProductDesk:
         self.products[item_id] = stored
         return self.em._ok(data={"item_id": str(item_id), "sku_list": sku_list, "item_status": "Active"})
 
+    def _adopt(self, seller: Seller) -> None:
+        """Products the seller has from the order side (``add_sku``: listed outside this
+        catalogue, as a shop's existing products are) become catalogue products too, with a
+        bare content (their SKU as the name), so GetProductItem, GetProducts and UpdateProduct
+        know them as Lazada does."""
+        held = {(p["item_id"], r["SellerSku"]) for p in self.products.values() for r in p["skus"]}
+        for seller_sku, known in seller.skus.items():
+            if (known["item_id"], seller_sku) in held:
+                continue
+            stored = self.products.setdefault(
+                known["item_id"],
+                {
+                    "_seller": seller.seller_id,
+                    "item_id": known["item_id"],
+                    "primary_category": SAMPLE_CATEGORY,
+                    "attributes": {"name": seller_sku},
+                    "images": [],
+                    "skus": [],
+                    "status": "Active",
+                },
+            )
+            stored["skus"].append(
+                {"SellerSku": seller_sku, "SkuId": known["sku_id"], "Status": "active", "Images": []}
+            )
+
     def _own(self, seller: Seller, item_id: Any) -> dict[str, Any] | None:
+        self._adopt(seller)
         try:
             product = self.products.get(int(str(item_id)))
         except ValueError:
@@ -587,6 +613,7 @@ class ProductDesk:
         if not limit.isdigit() or not 1 <= int(limit) <= 50:
             return self.em._fail("InvalidParameter", "limit must be between 1 and 50")
         status = params.get("filter", "all")
+        self._adopt(seller)
         found = []
         for stored in self.products.values():
             if stored["_seller"] != seller.seller_id:

@@ -230,7 +230,6 @@ async def test_a_product_lazada_has_is_updated_in_place(env: Env) -> None:
 
 async def test_lazadas_refusals_are_problems_with_the_field(env: Env) -> None:
     draft = await env.draft()
-    env.emulator.add_product(env.account, "TAKEN-1")  # a SellerSku the seller has already
     cases: list[tuple[ListingDraft, str, str]] = [
         (replace(draft, price=Money(Decimal("0"), "SGD")), "price", "4118"),
         (
@@ -244,7 +243,6 @@ async def test_lazadas_refusals_are_problems_with_the_field(env: Env) -> None:
             "4107",
         ),
         (replace(draft, title="T" * 256), "title", "4120"),
-        (replace(draft, sku="TAKEN-1"), "sku", "4105"),
         (
             replace(
                 draft, images=[replace(sample_image(), data=b"", url="https://sg-live-02.slatic.net/p/x.jpg")]
@@ -325,3 +323,16 @@ async def test_read_back_and_deactivate(env: Env) -> None:
     # again (Lazada: E0004 not online), and a SKU Lazada does not know: both are fine
     await env.provider.deactivate_listing(env.conn(), "BOTTLE-1", result.external_id)
     await env.provider.deactivate_listing(env.conn(), "NOBODY", None)
+
+
+async def test_a_product_the_shop_has_already_is_updated_not_listed_again(env: Env) -> None:
+    """A SellerSku the seller lists already (outside Crossdock) is found with GetProducts and
+    updated with UpdateProduct, under its item and SKU ids: never a second product."""
+    external_id = env.emulator.add_product(env.account, "TAKEN-1")
+    draft = replace(await env.draft(), sku="TAKEN-1")
+    result = await env.provider.publish_listing(env.conn(), draft)
+    assert result.outcome == PublishOutcome.ACCEPTED, result.problems
+    assert result.external_id == external_id
+    assert [path for path, _ in env.emulator.catalog.payloads] == ["/product/update"]
+    live = env.emulator.live_listing(env.account, "TAKEN-1")
+    assert live is not None and live["title"] == draft.title

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from crossdock.api.schema.relay import encode_id
+from crossdock.api.schema.relay import decode_id, encode_id
 
 UPLOAD = """mutation($d: String!) { listingImageUpload(input: {dataBase64: $d}) {
   image { key url format width height bytes whiteBorder } userErrors { code field } } }"""
@@ -115,3 +115,49 @@ async def test_bad_content_is_refused_and_changes_nothing(api: Any, shop: Any, t
     assert bad["userErrors"] == [{"code": "INVALID", "field": ["data"]}]
     listed = await api.data("{ listingContents { nodes { id } } }", key=key)
     assert listed["listingContents"]["nodes"] == []
+
+
+async def test_content_left_queued_is_queued_again_by_the_sweep(api: Any, shop: Any) -> None:
+    """A publish job lost (a process stopped) leaves its content QUEUED: the sweep queues it
+    again once it has waited a minute, not before."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from crossdock.db import utcnow
+    from crossdock.db.models import ListingContent
+    from crossdock.jobs import JOBS
+
+    key = shop.tenant.key
+    ids = {
+        "v": encode_id("Variant", shop.variants["SKU-1"]),
+        "c": encode_id("ChannelConnection", shop.connections["sg"]),
+    }
+    saved = await api.data(SAVE, {**ids, "lang": "en", "title": "Desk Fan"}, key=key)
+    content = saved["listingContentSave"]["listingContent"]["id"]
+    queued = await api.data(
+        "mutation($i: [ID!]) { listingPublish(input: {ids: $i}) { listingContents { publishStatus } } }",
+        {"i": [content]},
+        key=key,
+    )
+    assert queued["listingPublish"]["listingContents"] == [{"publishStatus": "QUEUED"}]
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        async def enqueue(self, name: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
+            seen.append((name, kwargs))
+            return True
+
+        async def ping(self) -> bool:
+            return True
+
+    ctx = shop.app.job_context()
+    ctx.queue = Recorder()
+    await JOBS["listing_publish_sweep"](ctx)
+    assert all(kwargs["tenant_id"] != shop.tenant.id for _, kwargs in seen), "not before a minute"
+    async with shop.write() as session:
+        await session.execute(update(ListingContent).values(updated_at=utcnow() - timedelta(minutes=2)))
+    await JOBS["listing_publish_sweep"](ctx)
+    mine = [kwargs for name, kwargs in seen if kwargs["tenant_id"] == shop.tenant.id]
+    assert [name for name, kwargs in seen if kwargs["tenant_id"] == shop.tenant.id] == ["listing_publish"]
+    assert mine[0]["content_id"] == decode_id(content)[1]
