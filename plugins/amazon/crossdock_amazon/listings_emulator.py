@@ -86,7 +86,7 @@ def _unique_max(validator: Any, limit: Any, instance: Any, schema: Any) -> Any:
 
 #: Draft 2019-09 with Amazon's validating keywords; ``editable``, ``hidden``,
 #: ``enumNames`` and ``selectors`` (on its own) are informational and ignored.
-AmazonValidator: Any = validators.extend(
+AmazonValidator: Any = validators.extend(  # type: ignore[no-untyped-call]  # untyped in its stubs
     Draft201909Validator,
     {"maxUtf8ByteLength": _utf8_max, "minUtf8ByteLength": _utf8_min, "maxUniqueItems": _unique_max},
 )
