@@ -803,7 +803,22 @@ async def publish(ctx: Any, tenant_id: int, slug: str | None, content_id: int) -
     """Publish the content's current version (the ``listing_publish`` job): checks, then the
     channel's validation, then the listing itself. Returns the publish status it ends in; a
     retryable channel error is raised again for the job system to retry."""
-    problems = await check(ctx, tenant_id, slug, content_id)
+    try:
+        problems = await check(ctx, tenant_id, slug, content_id)
+    except ChannelError as exc:  # the channel's rules could not be read
+        if exc.retryable:
+            raise
+        async with ctx.db.tenant(tenant_id, slug) as session:
+            version = (await get_or_404(session, ListingContent, content_id)).version
+        return await _record(
+            ctx,
+            tenant_id,
+            slug,
+            content_id,
+            version,
+            PublishStatus.FAILED,
+            [ListingProblem(exc.code, exc.message, None)],
+        )
     async with ctx.db.tenant(tenant_id, slug) as session:
         row = await get_or_404(session, ListingContent, content_id)
         settings = await _settings(session)
