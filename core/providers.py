@@ -781,6 +781,7 @@ class CategoryRules:
     bullets_max: int | None = None
     bullet_max_length: int | None = None
     description_max: int | None = None
+    #: the search keywords joined by spaces, in UTF-8 bytes (Amazon counts bytes)
     keywords_max_length: int | None = None
     images_min: int = 1
     images_max: int | None = None

@@ -241,8 +241,13 @@ def check_content(
                     "description",
                 )
             )
-        if rules.keywords_max_length is not None and len(" ".join(keywords)) > rules.keywords_max_length:
-            found.append(_problem("TOO_LONG", f"at most {rules.keywords_max_length} characters", "keywords"))
+        if (
+            rules.keywords_max_length is not None
+            and len(" ".join(keywords).encode()) > rules.keywords_max_length
+        ):
+            found.append(
+                _problem("TOO_LONG", f"at most {rules.keywords_max_length} bytes (UTF-8)", "keywords")
+            )
         if rules.requires_brand and not content.get("brand"):
             found.append(_problem("REQUIRED", "this category needs the brand", "brand"))
         found += _attribute_problems(attributes, rules)
