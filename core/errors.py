@@ -112,6 +112,7 @@ DOMAIN_CODES: dict[str, dict[str, str]] = {
         "URL_NOT_ALLOWED": "the base URL points somewhere the server may not call",
         "UNKNOWN_CATEGORY": "the channel has no such category for the shop (or not as a leaf)",
         "TRANSLATOR_ERROR": "the translation engine refused or failed; nothing was changed",
+        "UNREVIEWED": "machine-translated content nobody reviewed, which the tenant does not publish",
         "CHANNEL_REFUSED": "the channel refused (its message says why); nothing was changed here",
         "CHANNEL_UNAVAILABLE": "the channel did not answer; nothing was changed here: try again",
     },

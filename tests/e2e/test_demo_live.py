@@ -216,7 +216,11 @@ def test_orders_flow_ship_confirms_and_stock_shows(demo: dict[str, Any]) -> None
         ).json()["access_token"]
         seen = httpx.get(
             f"{amazon_shop['base_url']}/listings/2021-08-01/items/{amazon_shop['credentials']['seller_id']}/{sku}",
-            params={"marketplaceIds": amazon_shop["credentials"]["marketplace_id"]},
+            # Amazon answers the summaries only unless asked for more
+            params={
+                "marketplaceIds": amazon_shop["credentials"]["marketplace_id"],
+                "includedData": "attributes",
+            },
             headers={"x-amz-access-token": token},
         ).json()["attributes"]["fulfillment_availability"][0]["quantity"]
         return ats, seen
