@@ -764,13 +764,23 @@ async def _record(
     return str(status)
 
 
-async def _listing(session: AsyncSession, row: ListingContent) -> Listing:
-    """The shop's listing of the content's variant, made when the channel does not know it yet."""
+async def _found(session: AsyncSession, row: ListingContent) -> tuple[Listing | None, str, str | None]:
+    """The shop's listing of the content's variant (``None`` when there is none), the SKU the
+    channel knows it by and the channel's id of it."""
     listing = await session.scalar(
         select(Listing).where(
             Listing.connection_id == row.connection_id, Listing.variant_id == row.variant_id
         )
     )
+    if listing is not None:
+        return listing, listing.channel_sku, listing.external_id
+    variant = await get_or_404(session, Variant, row.variant_id)
+    return None, variant.sku, None
+
+
+async def _listing(session: AsyncSession, row: ListingContent) -> Listing:
+    """The shop's listing of the content's variant, made when the channel does not know it yet."""
+    listing, _, _ = await _found(session, row)
     if listing is None:
         variant = await get_or_404(session, Variant, row.variant_id)
         listing = Listing(connection_id=row.connection_id, variant_id=row.variant_id, channel_sku=variant.sku)
@@ -779,14 +789,10 @@ async def _listing(session: AsyncSession, row: ListingContent) -> Listing:
     return listing
 
 
-async def _price(ctx: Any, session: AsyncSession, row: ListingContent, currency: str) -> Money | None:
+async def _price(ctx: Any, session: AsyncSession, listing: Listing | None, currency: str) -> Money | None:
+    """The price to publish: the listing's price rule's, else its own price; none without one."""
     from crossdock.services.pricing import breakdown
 
-    listing = await session.scalar(
-        select(Listing).where(
-            Listing.connection_id == row.connection_id, Listing.variant_id == row.variant_id
-        )
-    )
     if listing is None:
         return None
     try:
@@ -824,18 +830,11 @@ async def publish(ctx: Any, tenant_id: int, slug: str | None, content_id: int) -
         settings = await _settings(session)
         version = row.version
         connection = await get_or_404(session, Connection, row.connection_id)
-        variant = await get_or_404(session, Variant, row.variant_id)
-        listing = await session.scalar(
-            select(Listing).where(
-                Listing.connection_id == row.connection_id, Listing.variant_id == row.variant_id
-            )
-        )
-        price = await _price(ctx, session, row, connection.currency)
+        listing, sku, external_id = await _found(session, row)
+        price = await _price(ctx, session, listing, connection.currency)
         unreviewed = sorted(f for f, s in (row.field_status or {}).items() if s == FieldStatus.MACHINE)
         snapshot = {f: getattr(row, f) for f in CONTENT_FIELDS}
         language, connection_id = row.language, row.connection_id
-        external_id = listing.external_id if listing is not None else None
-        sku = listing.channel_sku if listing is not None else variant.sku
     if unreviewed and not settings.get("publish_unreviewed"):
         problems = [
             *problems,
@@ -938,14 +937,7 @@ async def deactivate(ctx: Any, tenant_id: int, slug: str | None, content_id: int
     """Take the content's listing off sale on its channel."""
     async with ctx.db.tenant(tenant_id, slug) as session:
         row = await get_or_404(session, ListingContent, content_id)
-        listing = await session.scalar(
-            select(Listing).where(
-                Listing.connection_id == row.connection_id, Listing.variant_id == row.variant_id
-            )
-        )
-        variant = await get_or_404(session, Variant, row.variant_id)
-        sku = listing.channel_sku if listing is not None else variant.sku
-        external_id = listing.external_id if listing is not None else None
+        _, sku, external_id = await _found(session, row)
         connection_id = row.connection_id
     channel = await _channel(ctx, tenant_id, slug, connection_id, MarketplaceCapability.LISTINGS_DEACTIVATE)
     await _call(
@@ -969,15 +961,8 @@ async def content_diff(
     the listing (everything is then to publish)."""
     async with ctx.db.tenant(tenant_id, slug) as session:
         row = await get_or_404(session, ListingContent, content_id)
-        listing = await session.scalar(
-            select(Listing).where(
-                Listing.connection_id == row.connection_id, Listing.variant_id == row.variant_id
-            )
-        )
-        variant = await get_or_404(session, Variant, row.variant_id)
+        _, sku, external_id = await _found(session, row)
         ours = {f: getattr(row, f) for f in CONTENT_FIELDS}
-        sku = listing.channel_sku if listing is not None else variant.sku
-        external_id = listing.external_id if listing is not None else None
         language, connection_id = row.language, row.connection_id
     channel = await _channel(ctx, tenant_id, slug, connection_id, MarketplaceCapability.LISTINGS_READ)
     theirs = await _call(

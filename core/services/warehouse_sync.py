@@ -293,14 +293,19 @@ class ReceiptOutcome:
     problem: str | None = None
 
 
+async def _skus(session: AsyncSession, variant_ids: Sequence[int]) -> dict[int, str]:
+    rows = await session.execute(select(Variant.id, Variant.sku).where(Variant.id.in_(set(variant_ids))))
+    return {vid: sku for vid, sku in rows.all()}
+
+
 async def asn_for(session: AsyncSession, row: WarehouseInbound) -> InboundShipment:
     """The ASN announcing delivery ``row``: the purchase order's open lines (from its
     supplier) or the inbound shipment's lines (from its source warehouse), by SKU."""
-    skus = {vid: sku for vid, sku in (await session.execute(select(Variant.id, Variant.sku))).all()}
     if row.purchase_order_id is not None:
         order = await get_or_404(session, PurchaseOrder, row.purchase_order_id)
         supplier = await get_or_404(session, Supplier, order.supplier_id)
         lines = await purchasing.order_lines(session, order.id)
+        skus = await _skus(session, [line.variant_id for line in lines])
         wanted = [
             InboundLine(skus[line.variant_id], line.quantity - line.received_quantity)
             for line in lines
@@ -314,6 +319,7 @@ async def asn_for(session: AsyncSession, row: WarehouseInbound) -> InboundShipme
     shipment = await get_or_404(session, InboundShipmentRow, row.shipment_id)
     source = await get_or_404(session, Warehouse, shipment.from_warehouse_id)
     sent = await inbound.shipment_lines(session, shipment.id)
+    skus = await _skus(session, [line.variant_id for line in sent])
     origin = address_of(source.address, source.country)
     return InboundShipment(
         reference=row.reference,
@@ -386,7 +392,14 @@ async def apply_receipts(
     reported and books nothing of it."""
     session = uow.session
     outcomes: list[ReceiptOutcome] = []
-    skus = {sku: vid for vid, sku in (await session.execute(select(Variant.id, Variant.sku))).all()}
+    named = sorted({line.sku for receipt in receipts for line in receipt.lines})
+    dialect = session.get_bind().dialect.name
+    skus: dict[str, int] = {}
+    if named:
+        found = await session.execute(
+            select(Variant.sku, Variant.id).where(among(dialect, Variant.sku, named))
+        )
+        skus = {sku: vid for sku, vid in found.all()}
     for receipt in receipts:
         row = await session.scalar(
             select(WarehouseInbound)
